@@ -1,0 +1,173 @@
+// Package authn verifies Parley access tokens (JWTs signed by the auth service) and carries the
+// caller's identity through a request's context.
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// Principal is the verified caller of a request.
+type Principal struct {
+	UserID    string
+	SessionID string
+	// Token is the raw access token, forwarded on calls the service makes on the caller's behalf.
+	Token string
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the caller, if the request carried a valid token.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// UserID returns the caller's user id, or "" for an anonymous request.
+func UserID(ctx context.Context) string {
+	p, _ := FromContext(ctx)
+	return p.UserID
+}
+
+// ErrInvalidToken is returned for every token that must not be accepted; the wrapped cause says why.
+var ErrInvalidToken = errors.New("invalid access token")
+
+// KeySource yields the public keys tokens are checked against.
+type KeySource interface {
+	KeySet(ctx context.Context) (jwk.Set, error)
+	// Refresh reloads the keys, e.g. when a token names a key id not seen before (key rotation).
+	Refresh(ctx context.Context) error
+}
+
+// StaticKeys is a KeySource over a fixed set (the auth service verifies with its own keys).
+type StaticKeys struct{ Set jwk.Set }
+
+// KeySet returns the set.
+func (s StaticKeys) KeySet(context.Context) (jwk.Set, error) { return s.Set, nil }
+
+// Refresh does nothing: the set is fixed.
+func (StaticKeys) Refresh(context.Context) error { return nil }
+
+// RemoteJWKS fetches and caches a JWKS document (the auth service's /.well-known/jwks.json),
+// refreshing it in the background and on demand for unknown key ids.
+type RemoteJWKS struct {
+	url   string
+	cache *jwk.Cache
+
+	mu          sync.Mutex
+	lastRefresh time.Time
+}
+
+// NewRemoteJWKS registers url with a cache living as long as ctx. Nothing is fetched until the
+// first token arrives, so a service may start before the auth service does.
+func NewRemoteJWKS(ctx context.Context, url string, client *http.Client) (*RemoteJWKS, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	c := jwk.NewCache(ctx)
+	if err := c.Register(url, jwk.WithHTTPClient(client), jwk.WithMinRefreshInterval(5*time.Minute)); err != nil {
+		return nil, fmt.Errorf("register jwks %s: %w", url, err)
+	}
+	return &RemoteJWKS{url: url, cache: c}, nil
+}
+
+// KeySet returns the cached keys, fetching them the first time.
+func (r *RemoteJWKS) KeySet(ctx context.Context) (jwk.Set, error) {
+	set, err := r.cache.Get(ctx, r.url)
+	if err != nil {
+		return nil, fmt.Errorf("fetch jwks %s: %w", r.url, err)
+	}
+	return set, nil
+}
+
+// Refresh refetches the keys, at most once every ten seconds so forged key ids cannot make the
+// service hammer the auth service.
+func (r *RemoteJWKS) Refresh(ctx context.Context) error {
+	r.mu.Lock()
+	if time.Since(r.lastRefresh) < 10*time.Second {
+		r.mu.Unlock()
+		return nil
+	}
+	r.lastRefresh = time.Now()
+	r.mu.Unlock()
+	if _, err := r.cache.Refresh(ctx, r.url); err != nil {
+		return fmt.Errorf("refresh jwks %s: %w", r.url, err)
+	}
+	return nil
+}
+
+// Verifier checks access tokens: signature by a known key with the algorithm the key declares
+// (never the token's own choice), issuer, audience, expiry.
+type Verifier struct {
+	keys     KeySource
+	issuer   string
+	audience string
+}
+
+// NewVerifier returns a Verifier accepting tokens from issuer for audience.
+func NewVerifier(keys KeySource, issuer, audience string) *Verifier {
+	return &Verifier{keys: keys, issuer: issuer, audience: audience}
+}
+
+// Verify parses and checks raw, returning the caller it names. Every failure wraps ErrInvalidToken.
+func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
+	set, err := v.keys.KeySet(ctx)
+	if err != nil {
+		return Principal{}, err
+	}
+	if kid := keyID(raw); kid != "" {
+		if _, found := set.LookupKeyID(kid); !found {
+			if err := v.keys.Refresh(ctx); err == nil {
+				if set, err = v.keys.KeySet(ctx); err != nil {
+					return Principal{}, err
+				}
+			}
+		}
+	}
+	tok, err := jwt.Parse([]byte(raw),
+		jwt.WithKeySet(set, jws.WithRequireKid(true)),
+		jwt.WithValidate(true),
+		jwt.WithIssuer(v.issuer),
+		jwt.WithAudience(v.audience),
+		jwt.WithAcceptableSkew(30*time.Second),
+	)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if tok.Subject() == "" {
+		return Principal{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+	}
+	sid, _ := tok.PrivateClaims()["sid"].(string)
+	return Principal{UserID: tok.Subject(), SessionID: sid, Token: raw}, nil
+}
+
+func keyID(raw string) string {
+	msg, err := jws.Parse([]byte(raw))
+	if err != nil || len(msg.Signatures()) == 0 {
+		return ""
+	}
+	return msg.Signatures()[0].ProtectedHeaders().KeyID()
+}
+
+// BearerToken extracts the token from an Authorization header value ("" when there is none).
+func BearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}

@@ -1,0 +1,64 @@
+// Package config loads a service's typed configuration from the environment and describes it for
+// the start-up log with secrets masked.
+//
+// Fields use caarlos0/env tags (`env:"NAME" envDefault:"value"`); add `secret:"true"` to a field
+// whose value must never be logged.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Load fills a T from the environment, applying defaults, and reports every problem at once.
+func Load[T any]() (T, error) {
+	cfg, err := env.ParseAs[T]()
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// Attrs returns one slog attribute per field, named by its environment variable, with secret
+// fields masked and passwords removed from URLs, for logging the effective configuration at start.
+func Attrs(cfg any) []any {
+	v := reflect.Indirect(reflect.ValueOf(cfg))
+	t := v.Type()
+	attrs := make([]any, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("env")
+		if name == "" || !f.IsExported() {
+			continue
+		}
+		name = strings.Split(name, ",")[0]
+		val := fmt.Sprint(v.Field(i).Interface())
+		switch {
+		case f.Tag.Get("secret") == "true" && val != "":
+			val = "*****"
+		default:
+			val = maskURLPassword(val)
+		}
+		attrs = append(attrs, slog.String(name, val))
+	}
+	return attrs
+}
+
+func maskURLPassword(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "*****")
+	}
+	return u.String()
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/parleyhq/parley/platform/logging"
+)
+
+// ErrorCode maps a domain sentinel error to the Connect code it means. Services list theirs in one
+// place (their rpc package) and pass them to HandlerOptions.
+type ErrorCode struct {
+	Err  error
+	Code connect.Code
+}
+
+// HandlerOptions returns the options every Connect handler of a service is built with: request
+// logging, panic recovery, the service's extra interceptors (authentication) and the translation
+// of domain errors to Connect codes. An error that maps to nothing becomes Internal with a generic
+// message; its cause is logged, never sent.
+func HandlerOptions(logger *slog.Logger, codes []ErrorCode, interceptors ...connect.Interceptor) []connect.HandlerOption {
+	all := append([]connect.Interceptor{requestLogger{logger}}, interceptors...)
+	all = append(all, errorMapper{logger: logger, codes: codes})
+	return []connect.HandlerOption{
+		connect.WithInterceptors(all...),
+		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+			logger.ErrorContext(ctx, "panic", slog.String("procedure", spec.Procedure), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}),
+	}
+}
+
+func connectNotFound(service string) error {
+	return connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", service))
+}
+
+// requestLogger writes one line per request: procedure, protocol, code, duration and whatever
+// inner layers added (the user).
+type requestLogger struct{ logger *slog.Logger }
+
+func (l requestLogger) log(ctx context.Context, procedure, protocol string, start time.Time, err error) {
+	code := "ok"
+	level := slog.LevelInfo
+	if err != nil {
+		c := connect.CodeOf(err)
+		code = c.String()
+		switch c {
+		case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss, connect.CodeUnavailable:
+			level = slog.LevelError
+		default:
+			level = slog.LevelWarn
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("procedure", procedure),
+		slog.String("protocol", protocol),
+		slog.String("code", code),
+		slog.Duration("duration", time.Since(start)),
+	}
+	attrs = append(attrs, logging.Attrs(ctx)...)
+	if err != nil && level == slog.LevelWarn {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	l.logger.LogAttrs(ctx, level, "rpc", attrs...)
+}
+
+func (l requestLogger) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		ctx = logging.WithAttrSlot(ctx)
+		start := time.Now()
+		res, err := next(ctx, req)
+		l.log(ctx, req.Spec().Procedure, req.Peer().Protocol, start, err)
+		return res, err
+	}
+}
+
+func (l requestLogger) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (l requestLogger) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx = logging.WithAttrSlot(ctx)
+		start := time.Now()
+		err := next(ctx, conn)
+		l.log(ctx, conn.Spec().Procedure, conn.Peer().Protocol, start, err)
+		return err
+	}
+}
+
+type errorMapper struct {
+	logger *slog.Logger
+	codes  []ErrorCode
+}
+
+func (m errorMapper) translate(ctx context.Context, procedure string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	for _, c := range m.codes {
+		if errors.Is(err, c.Err) {
+			return connect.NewError(c.Code, err)
+		}
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	}
+	m.logger.ErrorContext(ctx, "internal error", slog.String("procedure", procedure), slog.Any("error", err))
+	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+}
+
+func (m errorMapper) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		res, err := next(ctx, req)
+		return res, m.translate(ctx, req.Spec().Procedure, err)
+	}
+}
+
+func (m errorMapper) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (m errorMapper) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return m.translate(ctx, conn.Spec().Procedure, next(ctx, conn))
+	}
+}

@@ -1,0 +1,149 @@
+// Package server runs a service's one port: Connect, gRPC and gRPC-Web over HTTP/1.1 and h2c,
+// gRPC health and reflection, /healthz and /readyz, with timeouts and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+)
+
+// Server is one service's HTTP server.
+type Server struct {
+	logger   *slog.Logger
+	addr     string
+	mux      *http.ServeMux
+	services []string
+	checks   []check
+
+	// ShutdownTimeout bounds how long in-flight requests may finish after the context ends.
+	ShutdownTimeout time.Duration
+}
+
+type check struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// New returns a server that will listen on addr (e.g. ":8081").
+func New(logger *slog.Logger, addr string) *Server {
+	return &Server{logger: logger, addr: addr, mux: http.NewServeMux(), ShutdownTimeout: 10 * time.Second}
+}
+
+// Mount registers a Connect service handler as returned by the generated New…Handler: path is its
+// "/package.Service/" prefix. The service is announced by health checks and reflection.
+func (s *Server) Mount(path string, h http.Handler) {
+	s.mux.Handle(path, h)
+	s.services = append(s.services, strings.Trim(path, "/"))
+}
+
+// Handle registers a plain HTTP handler (e.g. the JWKS document).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// AddReadinessCheck adds a dependency that must answer for the service to be ready (/readyz and
+// gRPC health). Liveness (/healthz) never depends on other systems.
+func (s *Server) AddReadinessCheck(name string, fn func(context.Context) error) {
+	s.checks = append(s.checks, check{name: name, fn: fn})
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, c := range s.checks {
+		if err := c.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// Handler returns the complete handler: services, health, reflection and probes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", s.mux)
+	mux.Handle(grpchealth.NewHandler(healthChecker{s}))
+	reflector := grpcreflect.NewStaticReflector(append([]string{grpchealth.HealthV1ServiceName}, s.services...)...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// Run serves until ctx ends, then stops accepting connections and lets in-flight requests finish
+// within ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener (tests listen on port 0).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // h2c: gRPC clients without TLS
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		Protocols:         protocols,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.Any("services", s.services))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down", slog.Duration("timeout", s.ShutdownTimeout))
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+type healthChecker struct{ s *Server }
+
+func (h healthChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	known := req.Service == "" || req.Service == grpchealth.HealthV1ServiceName
+	for _, name := range h.s.services {
+		known = known || name == req.Service
+	}
+	if !known {
+		return nil, connectNotFound(req.Service)
+	}
+	if err := h.s.ready(ctx); err != nil {
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+	}
+	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+}
