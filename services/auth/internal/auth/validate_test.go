@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	ok := map[string]string{
+		"  Alice@Example.COM ": "alice@example.com",
+		"bob.smith+tag@mail.example.org": "bob.smith+tag@mail.example.org",
+		"x@localhost":                    "x@localhost",
+	}
+	for in, want := range ok {
+		got, err := NormalizeEmail(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	bad := map[string]string{
+		"":                         "email: required",
+		"   ":                      "email: required",
+		"not-an-email":             "email: must be a plain address like name@example.com",
+		"Alice <alice@example.com>": "email: must be a plain address like name@example.com",
+		"alice@example.com (work)": "email: must be a plain address like name@example.com",
+		"a@b@c":                    "email: must be a plain address like name@example.com",
+		strings.Repeat("a", 250) + "@x.io": "email: must be at most 254 characters",
+	}
+	for in, want := range bad {
+		_, err := NormalizeEmail(in)
+		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("NormalizeEmail(%q) error = %v; want InvalidArgument %q", in, err, want)
+		}
+	}
+}
+
+func TestValidatePassword(t *testing.T) {
+	for _, ok := range []string{"12345678", strings.Repeat("ж", 8), strings.Repeat("x", 128), "pass word with spaces"} {
+		if err := ValidatePassword(ok); err != nil {
+			t.Errorf("ValidatePassword(%q) = %v", ok, err)
+		}
+	}
+	bad := map[string]string{
+		"":                        "password: required",
+		"1234567":                 "password: must be at least 8 characters",
+		strings.Repeat("ж", 7):    "password: must be at least 8 characters", // 14 bytes, 7 runes
+		strings.Repeat("x", 129):  "password: must be at most 128 characters",
+		"abcdefgh\xff":            "password: must be valid UTF-8 text",
+	}
+	for in, want := range bad {
+		err := ValidatePassword(in)
+		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("ValidatePassword(%q) error = %v; want InvalidArgument %q", in, err, want)
+		}
+	}
+}
+
+func TestValidateNickname(t *testing.T) {
+	for _, ok := range []string{"bob", "alice_01", "a.b-c", "9lives", "Ёжик", strings.Repeat("n", 32)} {
+		if err := ValidateNickname(ok); err != nil {
+			t.Errorf("ValidateNickname(%q) = %v", ok, err)
+		}
+	}
+	bad := map[string]string{
+		"":                       "nickname: required",
+		"ab":                     "nickname: must be 3 to 32 characters",
+		strings.Repeat("n", 33):  "nickname: must be 3 to 32 characters",
+		"_bob":                   "nickname: must start with a letter or digit",
+		".bob":                   "nickname: must start with a letter or digit",
+		"bob smith":              "nickname: may contain only letters, digits, '_', '.' and '-'",
+		"bob@home":               "nickname: may contain only letters, digits, '_', '.' and '-'",
+		"bob\xff":                "nickname: may contain only letters, digits, '_', '.' and '-'",
+	}
+	for in, want := range bad {
+		err := ValidateNickname(in)
+		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("ValidateNickname(%q) error = %v; want InvalidArgument %q", in, err, want)
+		}
+	}
+}
+
+func TestJoinInvalidListsEveryField(t *testing.T) {
+	_, emailErr := NormalizeEmail("nope")
+	err := joinInvalid(emailErr, ValidatePassword("short"), ValidateNickname("ok_nick"))
+	want := "email: must be a plain address like name@example.com; password: must be at least 8 characters"
+	if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("joinInvalid = %v; want %q", err, want)
+	}
+	if joinInvalid(nil, nil) != nil {
+		t.Fatal("joinInvalid of no errors must be nil")
+	}
+}
