@@ -165,7 +165,7 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
-		return "", Tokens{}, fmt.Errorf("hash password: %w", err)
+		return "", Tokens{}, wrap("hash password", err)
 	}
 	now := s.clock()
 	userID := newID()
@@ -180,7 +180,7 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 		Session:      session,
 	})
 	if err != nil {
-		return "", Tokens{}, fmt.Errorf("create account: %w", err)
+		return "", Tokens{}, wrap("create account", err)
 	}
 	tokens, err := s.tokensFor(session, refresh, now)
 	return userID, tokens, err
@@ -206,7 +206,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, To
 	cred, err := s.store.PasswordCredentials(ctx, email)
 	if errors.Is(err, ErrNotFound) {
 		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
-			return "", Tokens{}, fmt.Errorf("verify password: %w", err)
+			return "", Tokens{}, wrap("verify password", err)
 		}
 		return "", Tokens{}, ErrBadCredentials
 	}
@@ -215,7 +215,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, To
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, cred.PasswordHash)
 	if err != nil {
-		return "", Tokens{}, fmt.Errorf("verify password: %w", err)
+		return "", Tokens{}, wrap("verify password", err)
 	}
 	if !ok {
 		return "", Tokens{}, ErrBadCredentials
@@ -336,6 +336,16 @@ func (s *Service) tokensFor(session NewSession, refresh string, now time.Time) (
 		return Tokens{}, err
 	}
 	return Tokens{AccessToken: access, AccessTokenExpiresAt: exp, RefreshToken: refresh, RefreshTokenExpiresAt: session.RefreshTokenExpiresAt}, nil
+}
+
+// wrap adds context to an internal error; a domain *Error is returned as it is, because its message
+// is written for the caller ("email: already registered") and must reach them unchanged.
+func wrap(context string, err error) error {
+	var de *Error
+	if errors.As(err, &de) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", context, err)
 }
 
 // newID returns a UUIDv7: random, and ordered by creation time so indexes stay compact.

@@ -8,7 +8,7 @@ import (
 
 func TestNormalizeEmail(t *testing.T) {
 	ok := map[string]string{
-		"  Alice@Example.COM ": "alice@example.com",
+		"  Alice@Example.COM ":           "alice@example.com",
 		"bob.smith+tag@mail.example.org": "bob.smith+tag@mail.example.org",
 		"x@localhost":                    "x@localhost",
 	}
@@ -19,12 +19,12 @@ func TestNormalizeEmail(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                         "email: required",
-		"   ":                      "email: required",
-		"not-an-email":             "email: must be a plain address like name@example.com",
-		"Alice <alice@example.com>": "email: must be a plain address like name@example.com",
-		"alice@example.com (work)": "email: must be a plain address like name@example.com",
-		"a@b@c":                    "email: must be a plain address like name@example.com",
+		"":                                 "email: required",
+		"   ":                              "email: required",
+		"not-an-email":                     "email: must be a plain address like name@example.com",
+		"Alice <alice@example.com>":        "email: must be a plain address like name@example.com",
+		"alice@example.com (work)":         "email: must be a plain address like name@example.com",
+		"a@b@c":                            "email: must be a plain address like name@example.com",
 		strings.Repeat("a", 250) + "@x.io": "email: must be at most 254 characters",
 	}
 	for in, want := range bad {
@@ -42,11 +42,11 @@ func TestValidatePassword(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                        "password: required",
-		"1234567":                 "password: must be at least 8 characters",
-		strings.Repeat("ж", 7):    "password: must be at least 8 characters", // 14 bytes, 7 runes
-		strings.Repeat("x", 129):  "password: must be at most 128 characters",
-		"abcdefgh\xff":            "password: must be valid UTF-8 text",
+		"":                       "password: required",
+		"1234567":                "password: must be at least 8 characters",
+		strings.Repeat("ж", 7):   "password: must be at least 8 characters", // 14 bytes, 7 runes
+		strings.Repeat("x", 129): "password: must be at most 128 characters",
+		"abcdefgh\xff":           "password: must be valid UTF-8 text",
 	}
 	for in, want := range bad {
 		err := ValidatePassword(in)
@@ -63,14 +63,14 @@ func TestValidateNickname(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                       "nickname: required",
-		"ab":                     "nickname: must be 3 to 32 characters",
-		strings.Repeat("n", 33):  "nickname: must be 3 to 32 characters",
-		"_bob":                   "nickname: must start with a letter or digit",
-		".bob":                   "nickname: must start with a letter or digit",
-		"bob smith":              "nickname: may contain only letters, digits, '_', '.' and '-'",
-		"bob@home":               "nickname: may contain only letters, digits, '_', '.' and '-'",
-		"bob\xff":                "nickname: may contain only letters, digits, '_', '.' and '-'",
+		"":                      "nickname: required",
+		"ab":                    "nickname: must be 3 to 32 characters",
+		strings.Repeat("n", 33): "nickname: must be 3 to 32 characters",
+		"_bob":                  "nickname: must start with a letter or digit",
+		".bob":                  "nickname: must start with a letter or digit",
+		"bob smith":             "nickname: may contain only letters, digits, '_', '.' and '-'",
+		"bob@home":              "nickname: may contain only letters, digits, '_', '.' and '-'",
+		"bob\xff":               "nickname: may contain only letters, digits, '_', '.' and '-'",
 	}
 	for in, want := range bad {
 		err := ValidateNickname(in)

@@ -1,0 +1,300 @@
+// Package authdb stores the auth service's accounts, credentials and sessions in Postgres and
+// writes the service's events through the transactional outbox in the same transactions.
+package authdb
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+
+	"github.com/parleyhq/parley/services/auth/internal/auth"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations are the auth schema's migrations, applied with pg.Migrate(ctx, pool, Component, Migrations)
+// after events.Migrations.
+var Migrations fs.FS = func() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // embedded above; cannot fail
+	}
+	return sub
+}()
+
+// Component is the name the auth schema's migrations are recorded under.
+const Component = "auth"
+
+// Migrate applies the outbox's and the auth schema's migrations.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
+		return err
+	}
+	return pg.Migrate(ctx, pool, Component, Migrations)
+}
+
+// Store implements auth.Store on Postgres.
+type Store struct {
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
+}
+
+var _ auth.Store = (*Store)(nil)
+
+// New returns a store on pool that publishes events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
+	return &Store{pool: pool, outbox: outbox}
+}
+
+func (s *Store) publish(ctx context.Context, tx pgx.Tx, userID string, msg proto.Message) error {
+	if _, err := s.outbox.Publish(ctx, tx, topics.Auth, userID, msg); err != nil {
+		return err
+	}
+	return nil
+}
+
+// CreateAccount implements auth.Store.
+func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
+	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var email *string
+		if a.Email != "" {
+			email = &a.Email
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)`, a.UserID, email, a.CreatedAt)
+		if isUniqueViolation(err, "users_email_key") {
+			return auth.ErrEmailTaken
+		}
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		if a.PasswordHash != "" {
+			if _, err := tx.Exec(ctx, `INSERT INTO password_credentials (user_id, hash, updated_at) VALUES ($1, $2, $3)`,
+				a.UserID, a.PasswordHash, a.CreatedAt); err != nil {
+				return fmt.Errorf("insert password credential: %w", err)
+			}
+		}
+		if id := a.Identity; id != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO oauth_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)`,
+				id.Provider, id.Subject, a.UserID, id.Email, a.CreatedAt); err != nil {
+				return fmt.Errorf("insert oauth identity: %w", err)
+			}
+		}
+		err = s.publish(ctx, tx, a.UserID, &eventsv1.UserRegistered{
+			UserId:       a.UserID,
+			Nickname:     a.Nickname,
+			RegisteredAt: timestamppb.New(a.CreatedAt),
+			Method:       a.Method,
+		})
+		if err != nil {
+			return err
+		}
+		return s.insertSession(ctx, tx, a.Session)
+	})
+}
+
+// CreateSession implements auth.Store.
+func (s *Store) CreateSession(ctx context.Context, sess auth.NewSession) error {
+	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		// Lock the user so this user's events enter the outbox in commit order (see events.Outbox).
+		var id string
+		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, sess.UserID).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", sess.UserID, auth.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
+		return s.insertSession(ctx, tx, sess)
+	})
+}
+
+// insertSession stores a session with its first refresh token and writes UserLoggedIn.
+func (s *Store) insertSession(ctx context.Context, tx pgx.Tx, sess auth.NewSession) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+		sess.ID, sess.UserID, sess.Method, sess.CreatedAt, sess.RefreshTokenExpiresAt); err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+		sess.RefreshTokenHash, sess.ID, sess.CreatedAt, sess.RefreshTokenExpiresAt); err != nil {
+		return fmt.Errorf("insert refresh token: %w", err)
+	}
+	return s.publish(ctx, tx, sess.UserID, &eventsv1.UserLoggedIn{
+		UserId:     sess.UserID,
+		SessionId:  sess.ID,
+		Method:     sess.Method,
+		LoggedInAt: timestamppb.New(sess.CreatedAt),
+	})
+}
+
+// PasswordCredentials implements auth.Store.
+func (s *Store) PasswordCredentials(ctx context.Context, email string) (auth.Credentials, error) {
+	var c auth.Credentials
+	err := s.pool.QueryRow(ctx, `
+		SELECT u.id, p.hash FROM users u JOIN password_credentials p ON p.user_id = u.id
+		WHERE u.email = $1`, email).Scan(&c.UserID, &c.PasswordHash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, auth.ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("select credentials: %w", err)
+	}
+	return c, nil
+}
+
+// ReplacePasswordHash implements auth.Store.
+func (s *Store) ReplacePasswordHash(ctx context.Context, userID, oldHash, newHash string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE password_credentials SET hash = $3, updated_at = now() WHERE user_id = $1 AND hash = $2`,
+		userID, oldHash, newHash)
+	if err != nil {
+		return fmt.Errorf("update password hash: %w", err)
+	}
+	return nil
+}
+
+// RotateRefreshToken implements auth.Store.
+func (s *Store) RotateRefreshToken(ctx context.Context, presented, next []byte, nextExpiresAt, now time.Time) (auth.Rotation, error) {
+	var rot auth.Rotation
+	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rot = auth.Rotation{}
+		var (
+			expiresAt       time.Time
+			usedAt, revoked *time.Time
+		)
+		// Locking the session serialises every rotation, reuse check and logout of the family.
+		err := tx.QueryRow(ctx, `
+			SELECT s.id, s.user_id, s.revoked_at, t.expires_at, t.used_at
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+			WHERE t.token_hash = $1
+			FOR UPDATE OF s, t`, presented).Scan(&rot.SessionID, &rot.UserID, &revoked, &expiresAt, &usedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			rot.Outcome = auth.RefreshUnknown
+			return nil
+		case err != nil:
+			return fmt.Errorf("select refresh token: %w", err)
+		case revoked != nil:
+			rot.Outcome = auth.RefreshRevoked
+			return nil
+		case usedAt != nil:
+			rot.Outcome = auth.RefreshReused
+			return s.revoke(ctx, tx, rot.UserID, rot.SessionID, auth.RevokeRefreshTokenReuse, now)
+		case !now.Before(expiresAt):
+			rot.Outcome = auth.RefreshExpired
+			return nil
+		}
+		rot.Outcome = auth.Rotated
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1`, presented, now); err != nil {
+			return fmt.Errorf("mark refresh token used: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+			next, rot.SessionID, now, nextExpiresAt); err != nil {
+			return fmt.Errorf("insert refresh token: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET refreshed_at = $2, expires_at = $3 WHERE id = $1`,
+			rot.SessionID, now, nextExpiresAt); err != nil {
+			return fmt.Errorf("update session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return auth.Rotation{}, err
+	}
+	return rot, nil
+}
+
+// RevokeSession implements auth.Store.
+func (s *Store) RevokeSession(ctx context.Context, tokenHash []byte, reason string, now time.Time) (bool, error) {
+	revokedNow := false
+	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		revokedNow = false
+		var sessionID, userID string
+		var revoked *time.Time
+		err := tx.QueryRow(ctx, `
+			SELECT s.id, s.user_id, s.revoked_at
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+			WHERE t.token_hash = $1
+			FOR UPDATE OF s`, tokenHash).Scan(&sessionID, &userID, &revoked)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && revoked != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("select session: %w", err)
+		}
+		revokedNow = true
+		return s.revoke(ctx, tx, userID, sessionID, reason, now)
+	})
+	return revokedNow, err
+}
+
+// revoke ends a locked session and writes SessionRevoked.
+func (s *Store) revoke(ctx context.Context, tx pgx.Tx, userID, sessionID, reason string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID); err != nil {
+		return fmt.Errorf("lock user: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE id = $1`, sessionID, now, reason); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return s.publish(ctx, tx, userID, &eventsv1.SessionRevoked{
+		UserId:    userID,
+		SessionId: sessionID,
+		Reason:    reason,
+		RevokedAt: timestamppb.New(now),
+	})
+}
+
+// Account implements auth.Store.
+func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error) {
+	var a auth.Account
+	var email *string
+	err := s.pool.QueryRow(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, userID).Scan(&a.UserID, &email, &a.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
+		return a, auth.ErrNotFound
+	}
+	if err != nil {
+		return a, fmt.Errorf("select account: %w", err)
+	}
+	if email != nil {
+		a.Email = *email
+	}
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, nil
+}
+
+// DeleteExpired removes sessions whose newest refresh token expired more than grace ago (with all
+// their tokens), and returns how many went. Revoked sessions go the same way once expired: until
+// then their tokens are kept so reuse is still recognised.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at < $1 LIMIT 1000)`, now.Add(-grace))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+// isInvalidText reports a value Postgres could not parse (a user id that is not a UUID).
+func isInvalidText(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "22P02"
+}
