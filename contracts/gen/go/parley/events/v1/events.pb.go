@@ -32,7 +32,10 @@ type UserRegistered struct {
 	// When the account was created.
 	RegisteredAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
 	// How the account was created: "password" or "oauth:<provider>".
-	Method        string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// The normalised email address, for the notification service's email channel (the only consumer
+	// that may keep it; everyone else must ignore it).
+	Email         string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -91,6 +94,13 @@ func (x *UserRegistered) GetRegisteredAt() *timestamppb.Timestamp {
 func (x *UserRegistered) GetMethod() string {
 	if x != nil {
 		return x.Method
+	}
+	return ""
+}
+
+func (x *UserRegistered) GetEmail() string {
+	if x != nil {
+		return x.Email
 	}
 	return ""
 }
@@ -1334,12 +1344,13 @@ var File_parley_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_parley_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1dparley/events/v1/events.proto\x12\x10parley.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n" +
+	"\x1dparley/events/v1/events.proto\x12\x10parley.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x01\n" +
 	"\x0eUserRegistered\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12?\n" +
 	"\rregistered_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x12\x16\n" +
-	"\x06method\x18\x04 \x01(\tR\x06method\"\x9c\x01\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x14\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\"\x9c\x01\n" +
 	"\fUserLoggedIn\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
