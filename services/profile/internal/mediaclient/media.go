@@ -1,0 +1,89 @@
+// Package mediaclient asks the media service (parley.media.v1) about files the caller wants to use
+// as an avatar, with a generated Connect client over gRPC, forwarding the caller's access token so
+// the media service authorises the same person.
+package mediaclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/services/profile/internal/profile"
+)
+
+// DefaultTimeout bounds one call to the media service.
+const DefaultTimeout = 5 * time.Second
+
+// Client implements profile.AvatarFiles.
+type Client struct {
+	media   mediav1connect.MediaServiceClient
+	timeout time.Duration
+}
+
+// New returns a client for the media service at baseURL ("http://127.0.0.1:8086"). httpClient
+// must speak HTTP/2 without TLS (h2c) for gRPC; nil means a suitable default.
+func New(httpClient connect.HTTPClient, baseURL string) *Client {
+	if httpClient == nil {
+		httpClient = H2CClient()
+	}
+	return &Client{
+		media:   mediav1connect.NewMediaServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(authn.ForwardToken())),
+		timeout: DefaultTimeout,
+	}
+}
+
+// H2CClient returns an HTTP client that speaks HTTP/2 over plain TCP, as gRPC between services
+// inside the cluster does.
+func H2CClient() *http.Client {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: protocols, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}
+}
+
+// AvatarFile returns fileID as an avatar if it is callerID's own avatar upload and ready.
+func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profile.Avatar, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.media.GetFile(ctx, connect.NewRequest(&mediav1.GetFileRequest{FileId: fileID}))
+	if err != nil {
+		switch connect.CodeOf(err) {
+		case connect.CodeNotFound:
+			return profile.Avatar{}, profile.Errorf(profile.ErrNotFound, "file_id: no file %s (upload it with parley.media.v1.MediaService first)", fileID)
+		case connect.CodeInvalidArgument:
+			return profile.Avatar{}, profile.WrapError(profile.ErrInvalidArgument, err, "file_id: %s", connectMessage(err))
+		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
+			return profile.Avatar{}, profile.WrapError(profile.ErrUnavailable, err, "the media service cannot be reached; try again shortly")
+		case connect.CodeUnauthenticated:
+			return profile.Avatar{}, err // the caller's token: theirs to renew
+		}
+		// Anything else is the media service's fault: Internal here, with the cause logged. %v
+		// keeps its Connect code from passing through as ours.
+		return profile.Avatar{}, fmt.Errorf("media GetFile %s: %v", fileID, err) //nolint:errorlint // deliberately not wrapped
+
+	}
+	f := res.Msg.GetFile()
+	switch {
+	case f.GetOwnerId() != callerID:
+		return profile.Avatar{}, profile.Errorf(profile.ErrPermissionDenied, "file_id: the file is not yours; upload your own picture")
+	case f.GetPurpose() != mediav1.FilePurpose_FILE_PURPOSE_AVATAR:
+		return profile.Avatar{}, profile.Errorf(profile.ErrInvalidArgument, "file_id: the file was not uploaded as an avatar (purpose %s); upload it with purpose FILE_PURPOSE_AVATAR", f.GetPurpose())
+	case f.GetStatus() != mediav1.FileStatus_FILE_STATUS_READY:
+		return profile.Avatar{}, profile.Errorf(profile.ErrFailedPrecondition, "file_id: the upload is not ready (status %s); call CompleteUpload first", f.GetStatus())
+	}
+	return profile.Avatar{FileID: f.GetFileId(), URL: f.GetUrl(), Thumbnail64URL: f.GetThumbnail_64Url(), Thumbnail256URL: f.GetThumbnail_256Url()}, nil
+}
+
+func connectMessage(err error) string {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Message()
+	}
+	return err.Error()
+}

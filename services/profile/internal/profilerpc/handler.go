@@ -1,0 +1,159 @@
+// Package profilerpc serves parley.profile.v1.ProfileService: it turns requests into use-case calls
+// on profile.Service and domain values into protos. Error codes come from ErrorCodes.
+package profilerpc
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/services/profile/internal/profile"
+)
+
+// PublicProcedures need no access token.
+var PublicProcedures = []string{profilev1connect.ProfileServiceCheckNicknameProcedure}
+
+// Handler implements profilev1connect.ProfileServiceHandler.
+type Handler struct {
+	svc *profile.Service
+}
+
+var _ profilev1connect.ProfileServiceHandler = (*Handler)(nil)
+
+// NewHandler returns the handler over svc.
+func NewHandler(svc *profile.Service) *Handler { return &Handler{svc: svc} }
+
+// caller returns the authenticated user; the authn interceptor has already refused requests
+// without a valid token on every procedure but the public ones.
+func caller(ctx context.Context) (string, error) {
+	if id := authn.UserID(ctx); id != "" {
+		return id, nil
+	}
+	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+}
+
+// GetProfile implements ProfileServiceHandler.
+func (h *Handler) GetProfile(ctx context.Context, req *connect.Request[profilev1.GetProfileRequest]) (*connect.Response[profilev1.GetProfileResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.svc.Get(ctx, me, req.Msg.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&profilev1.GetProfileResponse{Profile: toProto(p)}), nil
+}
+
+// BatchGetProfiles implements ProfileServiceHandler.
+func (h *Handler) BatchGetProfiles(ctx context.Context, req *connect.Request[profilev1.BatchGetProfilesRequest]) (*connect.Response[profilev1.BatchGetProfilesResponse], error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	ps, err := h.svc.BatchGet(ctx, req.Msg.GetUserIds())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*profilev1.Profile, len(ps))
+	for i, p := range ps {
+		out[i] = toProto(p)
+	}
+	return connect.NewResponse(&profilev1.BatchGetProfilesResponse{Profiles: out}), nil
+}
+
+// UpdateProfile implements ProfileServiceHandler.
+func (h *Handler) UpdateProfile(ctx context.Context, req *connect.Request[profilev1.UpdateProfileRequest]) (*connect.Response[profilev1.UpdateProfileResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.svc.Update(ctx, me, profile.Changes{Nickname: req.Msg.Nickname, About: req.Msg.About})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&profilev1.UpdateProfileResponse{Profile: toProto(p)}), nil
+}
+
+// SetAvatar implements ProfileServiceHandler.
+func (h *Handler) SetAvatar(ctx context.Context, req *connect.Request[profilev1.SetAvatarRequest]) (*connect.Response[profilev1.SetAvatarResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.svc.SetAvatar(ctx, me, req.Msg.GetFileId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&profilev1.SetAvatarResponse{Profile: toProto(p)}), nil
+}
+
+// SearchUsers implements ProfileServiceHandler.
+func (h *Handler) SearchUsers(ctx context.Context, req *connect.Request[profilev1.SearchUsersRequest]) (*connect.Response[profilev1.SearchUsersResponse], error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	page, err := h.svc.Search(ctx, req.Msg.GetQuery(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	res := &profilev1.SearchUsersResponse{Results: make([]*profilev1.SearchResult, len(page.Hits)), NextPageToken: page.NextPageToken}
+	for i, hit := range page.Hits {
+		res.Results[i] = &profilev1.SearchResult{Profile: toProto(hit.Profile), Match: matchToProto(hit.Match)}
+	}
+	return connect.NewResponse(res), nil
+}
+
+// CheckNickname implements ProfileServiceHandler. It is public; a signed-in caller's own
+// nickname counts as available to them.
+func (h *Handler) CheckNickname(ctx context.Context, req *connect.Request[profilev1.CheckNicknameRequest]) (*connect.Response[profilev1.CheckNicknameResponse], error) {
+	ok, reason, err := h.svc.CheckNickname(ctx, authn.UserID(ctx), req.Msg.GetNickname())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&profilev1.CheckNicknameResponse{Available: ok, Reason: reason}), nil
+}
+
+// toProto converts a profile; the nickname status is set only when the domain left it in (the
+// caller's own profile).
+func toProto(p profile.Profile) *profilev1.Profile {
+	out := &profilev1.Profile{
+		UserId:            p.UserID,
+		Nickname:          p.Nickname,
+		About:             p.About,
+		NicknameStatus:    statusToProto(p.NicknameStatus),
+		RequestedNickname: p.RequestedNickname,
+		CreatedAt:         timestamppb.New(p.CreatedAt),
+		UpdatedAt:         timestamppb.New(p.UpdatedAt),
+	}
+	if a := p.Avatar; a != nil {
+		out.Avatar = &profilev1.Avatar{FileId: a.FileID, Url: a.URL, Thumbnail_64Url: a.Thumbnail64URL, Thumbnail_256Url: a.Thumbnail256URL}
+	}
+	return out
+}
+
+func statusToProto(s profile.NicknameStatus) profilev1.NicknameStatus {
+	switch s {
+	case profile.NicknameChosen:
+		return profilev1.NicknameStatus_NICKNAME_STATUS_CHOSEN
+	case profile.NicknameRequestedTaken:
+		return profilev1.NicknameStatus_NICKNAME_STATUS_REQUESTED_TAKEN
+	}
+	return profilev1.NicknameStatus_NICKNAME_STATUS_UNSPECIFIED
+}
+
+func matchToProto(m profile.MatchKind) profilev1.MatchKind {
+	switch m {
+	case profile.MatchExact:
+		return profilev1.MatchKind_MATCH_KIND_EXACT
+	case profile.MatchPrefix:
+		return profilev1.MatchKind_MATCH_KIND_PREFIX
+	case profile.MatchFuzzy:
+		return profilev1.MatchKind_MATCH_KIND_FUZZY
+	}
+	return profilev1.MatchKind_MATCH_KIND_UNSPECIFIED
+}

@@ -1,0 +1,26 @@
+// Command profile runs the profile service: public profiles, nicknames, user search and avatars.
+//
+//	profile          serve (applies pending migrations first)
+//	profile migrate  apply pending migrations and exit
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/parleyhq/parley/platform/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logger := logging.New("profile", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
+	err := run(ctx, logger, os.Args[1:])
+	stop()
+	if err != nil {
+		logger.Error("profile failed", slog.Any("error", err))
+		os.Exit(1)
+	}
+}

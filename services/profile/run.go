@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/redis/rueidis"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/profile/internal/mediaclient"
+	"github.com/parleyhq/parley/services/profile/internal/profile"
+	"github.com/parleyhq/parley/services/profile/internal/profilecache"
+	"github.com/parleyhq/parley/services/profile/internal/profiledb"
+	"github.com/parleyhq/parley/services/profile/internal/profileevents"
+	"github.com/parleyhq/parley/services/profile/internal/profilerpc"
+)
+
+// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	return runOn(ctx, logger, args, nil)
+}
+
+// runOn is run with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	migrateOnly := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "migrate":
+		migrateOnly = true
+	default:
+		return fmt.Errorf("unknown arguments %q: usage: profile [migrate]", args)
+	}
+
+	cfg, err := config.Load[Config]()
+	if err != nil {
+		return err
+	}
+	logger.Info("configuration", config.Attrs(cfg)...)
+
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
+		return err
+	}
+	if err := pg.Migrate(ctx, pool, "profile", profiledb.Migrations); err != nil {
+		return err
+	}
+	if migrateOnly {
+		logger.Info("migrations applied")
+		return nil
+	}
+
+	redisOpt, err := rueidis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	redis, err := rueidis.NewClient(redisOpt)
+	if err != nil {
+		return fmt.Errorf("connect to redis: %w", err)
+	}
+	defer redis.Close()
+
+	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, nil)
+	if err != nil {
+		return err
+	}
+	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), profilerpc.PublicProcedures...)
+
+	store := profiledb.New(pool, events.NewOutbox("profile"))
+	store.FuzzyThreshold = cfg.SearchFuzzyThreshold
+	svc := profile.NewService(store, profilecache.New(redis, cfg.CacheTTL), mediaclient.New(nil, cfg.MediaURL), logger)
+
+	srv := server.New(logger, cfg.ListenAddr)
+	srv.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc),
+		server.HandlerOptions(logger, profilerpc.ErrorCodes, auth)...))
+	srv.AddReadinessCheck("database", pool.Ping)
+
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.KafkaBrokers, Group: profileevents.Group, Topics: profileevents.Topics, Pool: pool, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	profileevents.Register(consumer, store, logger)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if ln != nil {
+			return srv.Serve(ctx, ln)
+		}
+		return srv.Run(ctx)
+	})
+	g.Go(func() error { return relay.Run(ctx) })
+	g.Go(func() error { return consumer.Run(ctx) })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
