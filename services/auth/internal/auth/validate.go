@@ -3,7 +3,6 @@ package auth
 import (
 	"net/mail"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -14,7 +13,7 @@ const (
 	MaxPasswordRunes  = 128
 	MinNicknameRunes  = 3
 	MaxNicknameRunes  = 32
-	nicknameAllowedMs = "may contain only letters, digits, '_', '.' and '-'"
+	nicknameAllowedMs = "may contain only the letters a-z and A-Z, digits, '_', '.' and '-'"
 )
 
 // NormalizeEmail trims and lower-cases an email address and checks it is a plain address
@@ -52,8 +51,9 @@ func ValidatePassword(password string) error {
 	return nil
 }
 
-// ValidateNickname checks a nickname: 3 to 32 characters, each a letter, a digit, '_', '.' or '-',
-// the first a letter or a digit. The profile service applies the same rule.
+// ValidateNickname checks a nickname: 3 to 32 characters, each an ASCII letter, a digit, '_', '.'
+// or '-', the first a letter or a digit. The profile service applies the same rule (ASCII on
+// purpose: look-alike letters of other scripts would let one person pose as another).
 func ValidateNickname(nickname string) error {
 	if nickname == "" {
 		return Errorf(ErrInvalidArgument, "nickname: required")
@@ -65,7 +65,7 @@ func ValidateNickname(nickname string) error {
 		return Errorf(ErrInvalidArgument, "nickname: must be %d to %d characters", MinNicknameRunes, MaxNicknameRunes)
 	}
 	for i, r := range nickname {
-		alnum := unicode.IsLetter(r) || unicode.IsDigit(r)
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 		if i == 0 && !alnum {
 			return Errorf(ErrInvalidArgument, "nickname: must start with a letter or digit")
 		}

@@ -275,13 +275,16 @@ func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error
 	return a, nil
 }
 
-// DeleteExpired removes sessions whose newest refresh token expired more than grace ago (with all
-// their tokens), and returns how many went. Revoked sessions go the same way once expired: until
+// DeleteBatch is the most sessions DeleteExpired removes per call, so no call holds many locks.
+const DeleteBatch = 1000
+
+// DeleteExpired removes up to DeleteBatch sessions whose newest refresh token expired more than
+// grace ago (with all their tokens), and returns how many went. Revoked sessions go the same way once expired: until
 // then their tokens are kept so reuse is still recognised.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `
 		DELETE FROM sessions WHERE id IN (
-			SELECT id FROM sessions WHERE expires_at < $1 LIMIT 1000)`, now.Add(-grace))
+			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2)`, now.Add(-grace), DeleteBatch)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}

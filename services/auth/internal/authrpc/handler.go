@@ -1,0 +1,135 @@
+// Package authrpc serves parley.auth.v1.AuthService over Connect, gRPC and gRPC-Web, and the JWKS
+// document other services verify access tokens with.
+package authrpc
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
+
+	"github.com/parleyhq/parley/services/auth/internal/auth"
+)
+
+// PublicProcedures need no access token: they are how a person gets one (Logout is authorised by
+// the refresh token it presents, so it works after the access token expired).
+var PublicProcedures = []string{
+	authv1connect.AuthServiceRegisterProcedure,
+	authv1connect.AuthServiceLoginProcedure,
+	authv1connect.AuthServiceRefreshTokenProcedure,
+	authv1connect.AuthServiceLogoutProcedure,
+	authv1connect.AuthServiceListOAuthProvidersProcedure,
+	authv1connect.AuthServiceBeginOAuthProcedure,
+	authv1connect.AuthServiceCompleteOAuthProcedure,
+}
+
+// maxRequestBytes bounds a request message: every auth request is a few short strings.
+const maxRequestBytes = 64 << 10
+
+// Handler implements authv1connect.AuthServiceHandler over the domain service.
+type Handler struct {
+	svc *auth.Service
+}
+
+var _ authv1connect.AuthServiceHandler = (*Handler)(nil)
+
+// NewHandler returns the Connect handler for svc and the path to mount it on. Every procedure but
+// the public ones requires a valid access token (verified with verifier); errors are mapped with
+// ErrorCodes.
+func NewHandler(svc *auth.Service, verifier *authn.Verifier, logger *slog.Logger) (string, http.Handler) {
+	opts := server.HandlerOptions(logger, ErrorCodes, authn.NewInterceptor(verifier, PublicProcedures...))
+	opts = append(opts, connect.WithReadMaxBytes(maxRequestBytes))
+	return authv1connect.NewAuthServiceHandler(&Handler{svc: svc}, opts...)
+}
+
+// Register implements authv1connect.AuthServiceHandler.
+func (h *Handler) Register(ctx context.Context, req *connect.Request[authv1.RegisterRequest]) (*connect.Response[authv1.RegisterResponse], error) {
+	userID, tokens, err := h.svc.Register(ctx, req.Msg.GetEmail(), req.Msg.GetPassword(), req.Msg.GetNickname())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RegisterResponse{UserId: userID, Tokens: tokensProto(tokens)}), nil
+}
+
+// Login implements authv1connect.AuthServiceHandler.
+func (h *Handler) Login(ctx context.Context, req *connect.Request[authv1.LoginRequest]) (*connect.Response[authv1.LoginResponse], error) {
+	userID, tokens, err := h.svc.Login(ctx, req.Msg.GetEmail(), req.Msg.GetPassword())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.LoginResponse{UserId: userID, Tokens: tokensProto(tokens)}), nil
+}
+
+// RefreshToken implements authv1connect.AuthServiceHandler.
+func (h *Handler) RefreshToken(ctx context.Context, req *connect.Request[authv1.RefreshTokenRequest]) (*connect.Response[authv1.RefreshTokenResponse], error) {
+	userID, tokens, err := h.svc.RefreshToken(ctx, req.Msg.GetRefreshToken())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RefreshTokenResponse{UserId: userID, Tokens: tokensProto(tokens)}), nil
+}
+
+// Logout implements authv1connect.AuthServiceHandler.
+func (h *Handler) Logout(ctx context.Context, req *connect.Request[authv1.LogoutRequest]) (*connect.Response[authv1.LogoutResponse], error) {
+	if err := h.svc.Logout(ctx, req.Msg.GetRefreshToken()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.LogoutResponse{}), nil
+}
+
+// GetMe implements authv1connect.AuthServiceHandler.
+func (h *Handler) GetMe(ctx context.Context, _ *connect.Request[authv1.GetMeRequest]) (*connect.Response[authv1.GetMeResponse], error) {
+	acc, err := h.svc.GetMe(ctx, authn.UserID(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.GetMeResponse{Account: &authv1.Account{
+		UserId:    acc.UserID,
+		Email:     acc.Email,
+		CreatedAt: timestamppb.New(acc.CreatedAt),
+	}}), nil
+}
+
+// ListOAuthProviders implements authv1connect.AuthServiceHandler.
+func (h *Handler) ListOAuthProviders(context.Context, *connect.Request[authv1.ListOAuthProvidersRequest]) (*connect.Response[authv1.ListOAuthProvidersResponse], error) {
+	res := &authv1.ListOAuthProvidersResponse{}
+	for _, p := range h.svc.OAuthProviders() {
+		res.Providers = append(res.Providers, &authv1.OAuthProvider{Id: p.ID, DisplayName: p.DisplayName})
+	}
+	return connect.NewResponse(res), nil
+}
+
+// BeginOAuth implements authv1connect.AuthServiceHandler.
+func (h *Handler) BeginOAuth(ctx context.Context, req *connect.Request[authv1.BeginOAuthRequest]) (*connect.Response[authv1.BeginOAuthResponse], error) {
+	url, state, err := h.svc.BeginOAuth(ctx, req.Msg.GetProviderId(), req.Msg.GetRedirectUri())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.BeginOAuthResponse{AuthorizationUrl: url, State: state}), nil
+}
+
+// CompleteOAuth implements authv1connect.AuthServiceHandler.
+func (h *Handler) CompleteOAuth(ctx context.Context, req *connect.Request[authv1.CompleteOAuthRequest]) (*connect.Response[authv1.CompleteOAuthResponse], error) {
+	userID, tokens, created, err := h.svc.CompleteOAuth(ctx, req.Msg.GetState(), req.Msg.GetCode(), req.Msg.GetNickname())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.CompleteOAuthResponse{UserId: userID, Tokens: tokensProto(tokens), Created: created}), nil
+}
+
+func tokensProto(t auth.Tokens) *authv1.Tokens {
+	return &authv1.Tokens{
+		AccessToken:           t.AccessToken,
+		AccessTokenExpiresAt:  timestamppb.New(t.AccessTokenExpiresAt),
+		RefreshToken:          t.RefreshToken,
+		RefreshTokenExpiresAt: timestamppb.New(t.RefreshTokenExpiresAt),
+		TokenType:             "Bearer",
+	}
+}

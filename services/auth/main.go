@@ -1,0 +1,26 @@
+// Command auth runs the auth service: accounts, passwords, sessions and access tokens.
+//
+//	auth          serve (applies pending migrations first)
+//	auth migrate  apply pending migrations and exit
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/parleyhq/parley/platform/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logger := logging.New("auth", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
+	err := run(ctx, logger, os.Args[1:])
+	stop()
+	if err != nil {
+		logger.Error("auth failed", slog.Any("error", err))
+		os.Exit(1)
+	}
+}

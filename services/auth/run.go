@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/server"
+
+	"github.com/parleyhq/parley/services/auth/internal/auth"
+	"github.com/parleyhq/parley/services/auth/internal/authdb"
+	"github.com/parleyhq/parley/services/auth/internal/authrpc"
+)
+
+// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	return runOn(ctx, logger, args, nil)
+}
+
+// runOn is run with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	migrateOnly := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "migrate":
+		migrateOnly = true
+	default:
+		return fmt.Errorf("unknown arguments %q: usage: auth [migrate]", args)
+	}
+
+	cfg, err := config.Load[Config]()
+	if err != nil {
+		return err
+	}
+	logger.Info("configuration", config.Attrs(cfg)...)
+
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := authdb.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if migrateOnly {
+		logger.Info("migrations applied")
+		return nil
+	}
+
+	// Keys and hashing are checked before the port opens: a misconfigured service must not start.
+	signingKey, generated, err := auth.LoadSigningKey(cfg.SigningKeyFile, cfg.GenerateSigningKey)
+	if err != nil {
+		return err
+	}
+	if generated {
+		logger.Warn("generated a new signing key (AUTH_GENERATE_SIGNING_KEY=true); do not do this in production",
+			slog.String("file", cfg.SigningKeyFile), slog.String("kid", signingKey.KeyID()))
+	}
+	previous, err := auth.LoadPublicKeys(cfg.PreviousPublicKeysFile)
+	if err != nil {
+		return err
+	}
+	tokens, err := auth.NewAccessTokens(signingKey, previous, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL)
+	if err != nil {
+		return err
+	}
+	hasher, err := auth.NewPasswordHasher(cfg.argon2Params(), cfg.hashConcurrency(), cfg.PasswordHashQueueTimeout)
+	if err != nil {
+		return fmt.Errorf("AUTH_ARGON2_*: %w", err)
+	}
+	logger.Info("access tokens", slog.String("kid", tokens.KeyID()), slog.Int("published_keys", tokens.PublicKeys().Len()),
+		slog.String("argon2id", hasher.Params().String()), slog.Int("hash_concurrency", cfg.hashConcurrency()))
+
+	store := authdb.New(pool, events.NewOutbox("auth"))
+	svc, err := auth.NewService(auth.Deps{
+		Store:           store,
+		Hasher:          hasher,
+		Tokens:          tokens,
+		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	// The service verifies the tokens it issues with the same code every other service uses,
+	// over its own public keys.
+	verifier := authn.NewVerifier(authn.StaticKeys{Set: tokens.PublicKeys()}, cfg.JWTIssuer, cfg.JWTAudience)
+	jwks, err := authrpc.JWKSHandler(tokens.PublicKeys(), cfg.JWKSMaxAge)
+	if err != nil {
+		return err
+	}
+	srv := server.New(logger, cfg.ListenAddr)
+	srv.ShutdownTimeout = cfg.ShutdownTimeout
+	srv.Mount(authrpc.NewHandler(svc, verifier, logger))
+	srv.Handle("GET "+authrpc.JWKSPath, jwks)
+	srv.AddReadinessCheck("database", pool.Ping)
+
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if ln != nil {
+			return srv.Serve(ctx, ln)
+		}
+		return srv.Run(ctx)
+	})
+	g.Go(func() error { return relay.Run(ctx) })
+	g.Go(func() error { cleanSessions(ctx, store, cfg.SessionCleanupInterval, logger); return nil })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// cleanSessions deletes expired sessions (with their refresh tokens) every interval until ctx ends.
+// A day of grace keeps a just-expired token recognisable for clearer errors.
+func cleanSessions(ctx context.Context, store *authdb.Store, interval time.Duration, logger *slog.Logger) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := store.DeleteExpired(ctx, time.Now(), 24*time.Hour)
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Warn("delete expired sessions", slog.Any("error", err))
+				}
+				break
+			}
+			if n > 0 {
+				logger.Info("deleted expired sessions", slog.Int64("count", n))
+			}
+			if n < authdb.DeleteBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
