@@ -43,20 +43,11 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	logger.Info("configuration", config.Attrs(cfg)...)
 
-	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := authdb.Migrate(ctx, pool); err != nil {
-		return err
-	}
 	if migrateOnly {
-		logger.Info("migrations applied")
-		return nil
+		return migrate(ctx, logger, cfg)
 	}
 
-	// Keys and hashing are checked before the port opens: a misconfigured service must not start.
+	// Keys and hashing are checked first: a misconfigured service must not start at all.
 	signingKey, generated, err := auth.LoadSigningKey(cfg.SigningKeyFile, cfg.GenerateSigningKey)
 	if err != nil {
 		return err
@@ -79,6 +70,15 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	logger.Info("access tokens", slog.String("kid", tokens.KeyID()), slog.Int("published_keys", tokens.PublicKeys().Len()),
 		slog.String("argon2id", hasher.Params().String()), slog.Int("hash_concurrency", cfg.hashConcurrency()))
+
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := authdb.Migrate(ctx, pool); err != nil {
+		return err
+	}
 
 	store := authdb.New(pool, events.NewOutbox("auth"))
 	svc, err := auth.NewService(auth.Deps{
@@ -122,6 +122,20 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	return nil
+}
+
+// migrate applies the migrations and returns: `auth migrate`, run by operators before a rollout.
+func migrate(ctx context.Context, logger *slog.Logger, cfg Config) error {
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := authdb.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	logger.Info("migrations applied")
 	return nil
 }
 

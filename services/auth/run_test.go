@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// setEnv points the service at a fresh database and broker, with the cheapest allowed hashing.
+func setEnv(t *testing.T, brokers []string) string {
+	t.Helper()
+	url := pgtest.URL(t, pgtest.New(t))
+	keyFile := filepath.Join(t.TempDir(), "auth", "signing-key.json")
+	t.Setenv("DATABASE_URL", url)
+	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("AUTH_SIGNING_KEY_FILE", keyFile)
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "19456")
+	return keyFile
+}
+
+func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
+	_, brokers := kafkatest.New(t)
+	setEnv(t, brokers)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	base := "http://" + ln.Addr().String()
+
+	waitReady(t, base, done)
+	client := authv1connect.NewAuthServiceClient(http.DefaultClient, base)
+	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "password123", Nickname: "runner"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userID := reg.Msg.GetUserId()
+	if _, err := client.GetMe(ctx, withBearer(&authv1.GetMeRequest{}, reg.Msg.GetTokens().GetAccessToken())); err != nil {
+		t.Fatalf("GetMe with the issued token: %v", err)
+	}
+
+	// The relay publishes the outbox to Kafka: UserRegistered then UserLoggedIn, keyed by the user.
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.Auth), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pollCtx, pollCancel := context.WithTimeout(ctx, 20*time.Second)
+	defer pollCancel()
+	var got []*kgo.Record
+	for len(got) < 2 && pollCtx.Err() == nil {
+		fetches := consumer.PollFetches(pollCtx)
+		fetches.EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d records on %s; want 2", len(got), topics.Auth)
+	}
+	header := func(r *kgo.Record, k string) string {
+		for _, h := range r.Headers {
+			if h.Key == k {
+				return string(h.Value)
+			}
+		}
+		return ""
+	}
+	types := map[string]*kgo.Record{}
+	for _, r := range got {
+		if string(r.Key) != userID {
+			t.Errorf("record key %q; want the user id %q", r.Key, userID)
+		}
+		if header(r, "ce_source") != "auth" || header(r, "ce_id") == "" {
+			t.Errorf("record headers %v lack ce_source=auth or ce_id", r.Headers)
+		}
+		types[header(r, "ce_type")] = r
+	}
+	r, ok := types["parley.events.v1.UserRegistered"]
+	if !ok || types["parley.events.v1.UserLoggedIn"] == nil {
+		t.Fatalf("record types %v; want UserRegistered and UserLoggedIn", types)
+	}
+	var ev eventsv1.UserRegistered
+	if err := proto.Unmarshal(r.Value, &ev); err != nil || ev.GetNickname() != "runner" || ev.GetUserId() != userID {
+		t.Fatalf("UserRegistered %v, %v", &ev, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after shutdown; want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+	done <- nil // for the cleanup
+}
+
+func withBearer[T any](msg *T, token string) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	req.Header().Set("Authorization", "Bearer "+token)
+	return req
+}
+
+// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
+func waitReady(t *testing.T, base string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before it was ready: %v", err)
+		default:
+		}
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("service not ready within 20s")
+}
+
+func TestRunRefusesToStartWithoutSigningKey(t *testing.T) {
+	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "missing.json"))
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "false")
+	err := runOn(context.Background(), quietLogger(), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "AUTH_GENERATE_SIGNING_KEY") || !strings.Contains(err.Error(), "missing.json") {
+		t.Fatalf("run without a key file = %v; want an error naming the file and AUTH_GENERATE_SIGNING_KEY", err)
+	}
+	t.Setenv("AUTH_SIGNING_KEY_FILE", "")
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_SIGNING_KEY_FILE") {
+		t.Fatalf("run with no key file configured = %v; want an error naming AUTH_SIGNING_KEY_FILE", err)
+	}
+}
+
+func TestRunRefusesWeakArgon2Params(t *testing.T) {
+	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "4096")
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "below the minimum") {
+		t.Fatalf("run with m=4096 = %v; want a refusal", err)
+	}
+}
+
+func TestMigrateSubcommand(t *testing.T) {
+	pool := pgtest.New(t)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	if err := runOn(context.Background(), quietLogger(), []string{"migrate"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users', 'sessions', 'refresh_tokens', 'outbox')`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d of the 4 tables exist after migrate (%v)", n, err)
+	}
+	if err := runOn(context.Background(), quietLogger(), []string{"bogus"}, nil); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("unknown subcommand: %v", err)
+	}
+}
