@@ -1,0 +1,203 @@
+// Command devstack runs Parley locally: `go run ./devstack up` (what `make up` does) starts the
+// infrastructure and every service and prints where to open it; Ctrl-C stops it all and the data
+// stays in .data/. See docs/devstack.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/parleyhq/parley/devstack/stack"
+)
+
+const usage = `usage: go run ./devstack <command>
+
+  up [service...]        start the infrastructure and the services (all written so far, or those
+                         named), print where everything is, run until Ctrl-C
+  infra                  start only the infrastructure (what Tilt's "infra" resource runs)
+  env <service>          print the environment the stack gives a service (KEY=value lines)
+  exec <service> -- cmd  run cmd with that environment (what Tilt's service resources run)
+  status [--infra]       check what answers where; exit status 1 if anything is down
+  services               list the services in tilt/services.json
+
+Configuration comes from the environment (docs/devstack.md): DATABASE_URL, REDIS_URL, KAFKA_BROKERS,
+S3_ENDPOINT, SMTP_URL point at infrastructure you run yourself; PARLEY_PORT_BASE moves every port;
+PARLEY_DATA_DIR moves .data; PARLEY_STOP_ON_CRASH=true stops the stack when a service crashes
+instead of restarting it.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, stop, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and returns the exit status. stopSignals restores default signal
+// handling, so a second Ctrl-C while stopping kills the dev stack at once (its children then get
+// their parent-death signal).
+func run(ctx context.Context, stopSignals func(), args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	opts, err := stack.OptionsFromEnv(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "devstack: %v\n", err)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "up", "infra":
+		if cmd == "infra" {
+			if len(rest) > 0 {
+				fmt.Fprint(stderr, usage)
+				return 2
+			}
+			opts.InfraOnly = true
+		} else if len(rest) > 0 {
+			opts.Services = rest
+		}
+		opts.Output = stdout
+		opts.Color = stack.IsTerminal(os.Stdout, getenv)
+		return serve(ctx, stopSignals, opts, stdout, stderr)
+	case "env":
+		if len(rest) != 1 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		env, err := stack.Env(opts, rest[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "devstack: %v\n", err)
+			return 1
+		}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			fmt.Fprintf(stdout, "%s=%s\n", k, shellQuote(v))
+		}
+		return 0
+	case "exec":
+		return execService(opts, rest, stderr)
+	case "status":
+		infraOnly := len(rest) == 1 && rest[0] == "--infra"
+		if len(rest) > 1 || (len(rest) == 1 && !infraOnly) {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		ok := true
+		for _, c := range stack.Status(ctx, opts, !infraOnly) {
+			state := "up"
+			if c.Err != nil {
+				state, ok = "DOWN: "+c.Err.Error(), false
+			}
+			fmt.Fprintf(stdout, "%-13s %-58s %s\n", c.Name, c.Address, state)
+		}
+		if !ok {
+			return 1
+		}
+		return 0
+	case "services":
+		root := opts.Root
+		if root == "" {
+			if root, err = stack.FindRoot(); err != nil {
+				fmt.Fprintf(stderr, "devstack: %v\n", err)
+				return 1
+			}
+		}
+		reg, err := stack.LoadRegistry(root)
+		if err != nil {
+			fmt.Fprintf(stderr, "devstack: %v\n", err)
+			return 1
+		}
+		for _, s := range reg.Services {
+			db := s.Database
+			if db == "" {
+				db = "-"
+			}
+			fmt.Fprintf(stdout, "%-13s %d  %-20s %s\n", s.Name, s.Port, db, s.Health)
+		}
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "devstack: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+// serve starts the stack and keeps it up until a signal or a failure.
+func serve(ctx context.Context, stopSignals func(), opts stack.Options, stdout, stderr io.Writer) int {
+	s, err := stack.Start(ctx, opts)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "devstack: interrupted while starting; everything started was stopped")
+			return 130
+		}
+		fmt.Fprintf(stderr, "\ndevstack: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, s.Summary())
+	if opts.InfraOnly {
+		fmt.Fprint(stdout, "\nOnly the infrastructure runs. Run a service with its environment:\n  go run ./devstack exec <service> -- <its binary>\n")
+	}
+	fmt.Fprintf(stdout, "\nCtrl-C stops everything; the data stays in %s.\n\n", s.DataDir())
+	select {
+	case <-ctx.Done():
+	case <-s.Done():
+	}
+	stopSignals()
+	_ = s.Close()
+	if err := s.Err(); err != nil {
+		fmt.Fprintf(stderr, "\ndevstack: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// execService replaces this process with the command, in the service's environment, so signals
+// (Tilt stopping the resource) reach the service directly.
+func execService(opts stack.Options, args []string, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	name, argv := args[0], args[1:]
+	if argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	env, err := stack.Env(opts, name)
+	if err != nil {
+		fmt.Fprintf(stderr, "devstack: %v\n", err)
+		return 1
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "devstack: %v\n", err)
+		return 127
+	}
+	err = syscall.Exec(path, argv, stack.MergeEnv(os.Environ(), env))
+	fmt.Fprintf(stderr, "devstack: exec %s: %v\n", path, err)
+	return 126
+}
+
+// shellQuote quotes v for a POSIX shell when it needs it, so the output of `env` can be sourced.
+func shellQuote(v string) string {
+	if v != "" && strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@,+=%", r))
+	}) < 0 {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}

@@ -1,0 +1,139 @@
+package stack
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Env returns the variables the dev stack gives service name under opts (KEY=VALUE, sorted), without
+// starting anything: what `devstack env <svc>` prints and `devstack exec <svc>` runs a command with.
+func Env(opts Options, name string) ([]string, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := LoadRegistry(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	svc, ok := reg.Service(name)
+	if !ok {
+		return nil, fmt.Errorf("no service %q in %s (known: %s)", name, RegistryPath, strings.Join(reg.Names(), ", "))
+	}
+	return o.serviceEnv(reg, o.endpoints(), svc)
+}
+
+// serviceEnv composes one service's environment. It is the only place that decides what a service
+// is told; docs/devstack.md lists the result.
+func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string, error) {
+	vars := map[string]string{}
+	// Extra variables from the registry first: what the stack itself sets below wins.
+	expand := func(k string) string {
+		switch k {
+		case "DATA_DIR":
+			return o.DataDir
+		case "ROOT":
+			return o.Root
+		}
+		return "${" + k + "}"
+	}
+	for k, v := range svc.Env {
+		vars[k] = os.Expand(v, expand)
+	}
+
+	vars["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.ServicePort(svc))
+	vars["LOG_FORMAT"] = "text"
+	vars["KAFKA_BROKERS"] = strings.Join(e.KafkaBrokers, ",")
+	vars["REDIS_URL"] = e.RedisURL
+	if auth, ok := reg.Service("auth"); ok {
+		vars["AUTH_JWKS_URL"] = serviceURL(o, auth) + "/.well-known/jwks.json"
+	}
+	for _, other := range reg.Services {
+		vars[strings.ToUpper(other.Name)+"_URL"] = serviceURL(o, other)
+	}
+	if svc.Database != "" {
+		u, err := withDatabase(e.DatabaseURL, svc.Database+o.DatabaseSuffix)
+		if err != nil {
+			return nil, err
+		}
+		vars["DATABASE_URL"] = u
+	}
+	if svc.S3 {
+		vars["S3_ENDPOINT"] = e.S3Endpoint
+		vars["S3_ACCESS_KEY"] = e.S3AccessKey
+		vars["S3_SECRET_KEY"] = e.S3SecretKey
+		vars["S3_BUCKET"] = e.S3Bucket
+		vars["S3_REGION"] = e.S3Region
+	}
+	if svc.SMTP {
+		vars["SMTP_URL"] = e.SMTPURL
+		if e.MailpitURL != "" {
+			vars["MAILPIT_URL"] = e.MailpitURL
+		}
+	}
+
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func serviceURL(o *Options, s Service) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", o.ServicePort(s))
+}
+
+// withDatabase returns the server URL pointing at database name instead, keeping user, host and
+// parameters.
+func withDatabase(serverURL, name string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", fmt.Errorf("database URL: %w", err)
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// mergeEnv overlays vars (KEY=VALUE) on base, replacing variables of the same name.
+func mergeEnv(base, vars []string) []string {
+	set := map[string]bool{}
+	for _, kv := range vars {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	out := make([]string, 0, len(base)+len(vars))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !set[k] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, vars...)
+}
+
+// serviceDir is where a service's sources live.
+func serviceDir(root, name string) string { return filepath.Join(root, "services", name) }
+
+// serviceExists reports whether a service has been written far enough to run: its directory holds
+// Go files of its own (a main package), not just a go.mod or internal packages.
+func serviceExists(root, name string) bool {
+	entries, err := os.ReadDir(serviceDir(root, name))
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if n := e.Name(); !e.IsDir() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
+			return true
+		}
+	}
+	return false
+}
+
+// MergeEnv overlays vars (KEY=VALUE) on base (os.Environ()), the stack's variables winning.
+func MergeEnv(base, vars []string) []string { return mergeEnv(base, vars) }

@@ -1,0 +1,399 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options configures a stack. The zero value runs everything locally at the standard ports with the
+// repository found from the working directory; OptionsFromEnv fills it from the environment.
+type Options struct {
+	// Root is the repository root (holding tilt/services.json and services/). Empty: the nearest
+	// directory at or above the working directory that holds tilt/services.json.
+	Root string
+	// DataDir holds everything the stack keeps between runs. Empty: <Root>/.data.
+	DataDir string
+	// PortBase moves every port the stack uses to PortBase+offset (services at +0..+19 in registry
+	// order of their standard ports, Postgres +20, Redis +21, Kafka +22, S3 +23, SMTP +24, mail UI
+	// +25), so a second stack (tests) runs beside a developer's. 0: the standard ports.
+	PortBase int
+
+	// External infrastructure; an empty field means "start one locally".
+	DatabaseURL  string   // a Postgres server URL; the stack creates parley_<svc> databases on it
+	RedisURL     string   // redis://host:port
+	KafkaBrokers []string // seed brokers; the stack creates the Parley topics on them
+	S3Endpoint   string   // http(s)://host:port; the bucket must exist
+	SMTPURL      string   // smtp://host:port
+	MailpitURL   string   // web UI / API of the mail catcher behind SMTPURL, if any
+
+	// S3 credentials and bucket, for the local S3 server and handed to the services.
+	// Defaults: parley-dev / parley-dev-secret, bucket parley-media, region us-east-1.
+	S3AccessKey, S3SecretKey, S3Bucket, S3Region string
+
+	// DatabaseSuffix is appended to every service database name (parley_auth<suffix>), for tests
+	// that share a Postgres server with a developer's stack.
+	DatabaseSuffix string
+
+	// Services to run, by registry name. nil: every service in the registry whose directory exists
+	// under services/. Ignored when InfraOnly.
+	Services []string
+	// InfraOnly starts the infrastructure and no service (what Tilt runs).
+	InfraOnly bool
+	// StopOnCrash makes a service that exits on its own fail the whole stack (Done is closed and
+	// Err says which). Otherwise it is restarted with backoff (1s doubling to 30s).
+	StopOnCrash bool
+	// NoInstall forbids installing missing Postgres/Redis binaries with apt-get (which the stack
+	// otherwise does when running as root on Debian or Ubuntu).
+	NoInstall bool
+
+	// Output receives every process's output, a line at a time with the process name in front.
+	// nil: discarded.
+	Output io.Writer
+	// Color colours the names in Output (see IsTerminal).
+	Color bool
+	// Logger receives the stack's own messages. nil: a text logger on Output under "devstack".
+	Logger *slog.Logger
+
+	// BinDir holds the tool binaries (versitygw, mailpit). Empty: <Root>/.bin. A missing tool is
+	// built there from ToolsDir (empty: <Root>/tools) with `go install`.
+	BinDir, ToolsDir string
+	// PostgresBinDir holds initdb and postgres. Empty: the newest /usr/lib/postgresql/*/bin, else PATH.
+	PostgresBinDir string
+
+	// ReadyTimeout bounds the wait for each component and service to answer. Default 60s.
+	ReadyTimeout time.Duration
+	// StopTimeout bounds the wait for each process to exit after its stop signal before it is
+	// killed. Default 10s.
+	StopTimeout time.Duration
+
+	// Environ is the environment the services inherit (the stack's variables override it). nil:
+	// os.Environ.
+	Environ func() []string
+}
+
+// Defaults for the local S3 server.
+const (
+	DefaultS3AccessKey = "parley-dev"
+	DefaultS3SecretKey = "parley-dev-secret"
+	DefaultS3Bucket    = "parley-media"
+	DefaultS3Region    = "us-east-1"
+)
+
+// OptionsFromEnv reads the stack's configuration from environment variables (docs/devstack.md):
+// DATABASE_URL, REDIS_URL, KAFKA_BROKERS, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET,
+// S3_REGION, SMTP_URL, MAILPIT_URL, PARLEY_DATA_DIR, PARLEY_PORT_BASE, PARLEY_PG_BINDIR,
+// PARLEY_STOP_ON_CRASH, PARLEY_NO_INSTALL, PARLEY_READY_TIMEOUT.
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	o := Options{
+		DataDir:        getenv("PARLEY_DATA_DIR"),
+		DatabaseURL:    getenv("DATABASE_URL"),
+		RedisURL:       getenv("REDIS_URL"),
+		S3Endpoint:     getenv("S3_ENDPOINT"),
+		S3AccessKey:    getenv("S3_ACCESS_KEY"),
+		S3SecretKey:    getenv("S3_SECRET_KEY"),
+		S3Bucket:       getenv("S3_BUCKET"),
+		S3Region:       getenv("S3_REGION"),
+		SMTPURL:        getenv("SMTP_URL"),
+		MailpitURL:     getenv("MAILPIT_URL"),
+		PostgresBinDir: getenv("PARLEY_PG_BINDIR"),
+	}
+	var errs []error
+	if v := getenv("KAFKA_BROKERS"); v != "" {
+		for _, b := range strings.Split(v, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				o.KafkaBrokers = append(o.KafkaBrokers, b)
+			}
+		}
+	}
+	if v := getenv("PARLEY_PORT_BASE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PARLEY_PORT_BASE=%q: not a number", v))
+		}
+		o.PortBase = n
+	}
+	for name, dst := range map[string]*bool{"PARLEY_STOP_ON_CRASH": &o.StopOnCrash, "PARLEY_NO_INSTALL": &o.NoInstall} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: want true or false", name, v))
+			}
+			*dst = b
+		}
+	}
+	if v := getenv("PARLEY_READY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PARLEY_READY_TIMEOUT=%q: want a duration such as 90s", v))
+		}
+		o.ReadyTimeout = d
+	}
+	return o, errors.Join(errs...)
+}
+
+// withDefaults fills empty fields and checks the rest.
+func (o Options) withDefaults() (Options, error) {
+	if o.Root == "" {
+		root, err := FindRoot()
+		if err != nil {
+			return o, err
+		}
+		o.Root = root
+	}
+	var err error
+	if o.Root, err = filepath.Abs(o.Root); err != nil {
+		return o, err
+	}
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join(o.Root, ".data")
+	}
+	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return o, err
+	}
+	if o.BinDir == "" {
+		o.BinDir = filepath.Join(o.Root, ".bin")
+	}
+	if o.ToolsDir == "" {
+		o.ToolsDir = filepath.Join(o.Root, "tools")
+	}
+	if o.S3AccessKey == "" {
+		o.S3AccessKey = DefaultS3AccessKey
+	}
+	if o.S3SecretKey == "" {
+		o.S3SecretKey = DefaultS3SecretKey
+	}
+	if o.S3Bucket == "" {
+		o.S3Bucket = DefaultS3Bucket
+	}
+	if o.S3Region == "" {
+		o.S3Region = DefaultS3Region
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 60 * time.Second
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 10 * time.Second
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ
+	}
+	if o.PortBase != 0 && (o.PortBase < 1024 || o.PortBase+PortSpan > 65535) {
+		return o, fmt.Errorf("port base %d: want 0 (standard ports) or 1024-%d", o.PortBase, 65535-PortSpan)
+	}
+	if o.DatabaseURL != "" {
+		u, err := url.Parse(o.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			return o, fmt.Errorf("DATABASE_URL must be a server URL such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+		}
+	}
+	if o.RedisURL != "" {
+		u, err := url.Parse(o.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return o, fmt.Errorf("REDIS_URL must look like redis://127.0.0.1:6379")
+		}
+	}
+	if o.S3Endpoint != "" {
+		u, err := url.Parse(o.S3Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return o, fmt.Errorf("S3_ENDPOINT must look like http://127.0.0.1:9000")
+		}
+	}
+	if o.SMTPURL != "" {
+		u, err := url.Parse(o.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			return o, fmt.Errorf("SMTP_URL must look like smtp://127.0.0.1:1025")
+		}
+	}
+	if o.DatabaseSuffix != "" && !dbName.MatchString("x"+o.DatabaseSuffix) {
+		return o, fmt.Errorf("database suffix %q: lower-case letters, digits and _ only", o.DatabaseSuffix)
+	}
+	return o, nil
+}
+
+// FindRoot returns the nearest directory at or above the working directory that holds
+// tilt/services.json.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, RegistryPath)); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no %s in the working directory or above it: run from the Parley repository", RegistryPath)
+		}
+		dir = parent
+	}
+}
+
+// Port layout. With a base B every port is B+offset; with base 0 these standard ports apply.
+const (
+	offPostgres = maxServices + iota
+	offRedis
+	offKafka
+	offS3
+	offSMTP
+	offMailUI
+	// PortSpan is how many consecutive ports from PortBase a stack may use.
+	PortSpan
+)
+
+var standardPorts = map[int]int{
+	offPostgres: 5433,
+	offRedis:    6380,
+	offKafka:    9092,
+	offS3:       9000,
+	offSMTP:     1025,
+	offMailUI:   8025,
+}
+
+func (o *Options) port(offset int) int {
+	if o.PortBase != 0 {
+		return o.PortBase + offset
+	}
+	if p, ok := standardPorts[offset]; ok {
+		return p
+	}
+	return firstServicePort + offset
+}
+
+// ServicePort is the port a service listens on under these options.
+func (o *Options) ServicePort(s Service) int { return o.port(s.Port - firstServicePort) }
+
+// Endpoints says where each piece of infrastructure answers, and which of them the stack runs itself.
+type Endpoints struct {
+	DatabaseURL  string // server URL (database "postgres")
+	RedisURL     string
+	KafkaBrokers []string
+	S3Endpoint   string
+	S3AccessKey  string
+	S3SecretKey  string
+	S3Bucket     string
+	S3Region     string
+	SMTPURL      string
+	MailpitURL   string // "" when SMTP is external and no MAILPIT_URL was given
+
+	LocalPostgres, LocalRedis, LocalKafka, LocalS3, LocalMail bool
+}
+
+// endpoints resolves the options (with defaults applied) to addresses. It starts nothing, so
+// `devstack env` computes exactly what `devstack infra` serves.
+func (o *Options) endpoints() Endpoints {
+	e := Endpoints{
+		DatabaseURL:  o.DatabaseURL,
+		RedisURL:     o.RedisURL,
+		KafkaBrokers: o.KafkaBrokers,
+		S3Endpoint:   o.S3Endpoint,
+		S3AccessKey:  o.S3AccessKey,
+		S3SecretKey:  o.S3SecretKey,
+		S3Bucket:     o.S3Bucket,
+		S3Region:     o.S3Region,
+		SMTPURL:      o.SMTPURL,
+		MailpitURL:   o.MailpitURL,
+	}
+	if e.DatabaseURL == "" {
+		e.LocalPostgres = true
+		e.DatabaseURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", o.port(offPostgres))
+	}
+	if e.RedisURL == "" {
+		e.LocalRedis = true
+		e.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d", o.port(offRedis))
+	}
+	if len(e.KafkaBrokers) == 0 {
+		e.LocalKafka = true
+		e.KafkaBrokers = []string{fmt.Sprintf("127.0.0.1:%d", o.port(offKafka))}
+	}
+	if e.S3Endpoint == "" {
+		e.LocalS3 = true
+		e.S3Endpoint = fmt.Sprintf("http://127.0.0.1:%d", o.port(offS3))
+	}
+	if e.SMTPURL == "" {
+		e.LocalMail = true
+		e.SMTPURL = fmt.Sprintf("smtp://127.0.0.1:%d", o.port(offSMTP))
+		e.MailpitURL = fmt.Sprintf("http://127.0.0.1:%d", o.port(offMailUI))
+	}
+	return e
+}
+
+// localPorts lists the ports the stack itself will listen on, by owner, for the pre-flight check.
+func (o *Options) localPorts(e Endpoints, services []Service) []namedPort {
+	var ps []namedPort
+	if e.LocalPostgres {
+		ps = append(ps, namedPort{"postgres", o.port(offPostgres)})
+	}
+	if e.LocalRedis {
+		ps = append(ps, namedPort{"redis", o.port(offRedis)})
+	}
+	if e.LocalKafka {
+		ps = append(ps, namedPort{"kafka", o.port(offKafka)})
+	}
+	if e.LocalS3 {
+		ps = append(ps, namedPort{"s3", o.port(offS3)})
+	}
+	if e.LocalMail {
+		ps = append(ps, namedPort{"mail (smtp)", o.port(offSMTP)}, namedPort{"mail (web)", o.port(offMailUI)})
+	}
+	for _, s := range services {
+		ps = append(ps, namedPort{s.Name, o.ServicePort(s)})
+	}
+	return ps
+}
+
+type namedPort struct {
+	name string
+	port int
+}
+
+// describe lists the effective configuration for the start-up log, with secrets masked.
+func (o *Options) describe() []any {
+	ext := func(v string) string {
+		if v == "" {
+			return "(start locally)"
+		}
+		return maskURL(v)
+	}
+	base := "standard ports"
+	if o.PortBase != 0 {
+		base = strconv.Itoa(o.PortBase)
+	}
+	return []any{
+		"root", o.Root,
+		"PARLEY_DATA_DIR", o.DataDir,
+		"PARLEY_PORT_BASE", base,
+		"DATABASE_URL", ext(o.DatabaseURL),
+		"REDIS_URL", ext(o.RedisURL),
+		"KAFKA_BROKERS", ext(strings.Join(o.KafkaBrokers, ",")),
+		"S3_ENDPOINT", ext(o.S3Endpoint),
+		"S3_BUCKET", o.S3Bucket,
+		"S3_ACCESS_KEY", o.S3AccessKey,
+		"S3_SECRET_KEY", "*****",
+		"SMTP_URL", ext(o.SMTPURL),
+		"PARLEY_STOP_ON_CRASH", o.StopOnCrash,
+		"PARLEY_NO_INSTALL", o.NoInstall,
+		"PARLEY_READY_TIMEOUT", o.ReadyTimeout.String(),
+	}
+}
+
+// maskURL hides a password in a URL.
+func maskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "*****")
+		return strings.Replace(u.String(), "%2A%2A%2A%2A%2A", "*****", 1)
+	}
+	return s
+}

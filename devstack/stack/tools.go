@@ -1,0 +1,118 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// starter carries what every start-up step needs.
+type starter struct {
+	o       Options
+	log     *slog.Logger
+	console *Console
+}
+
+// goTool returns the go command: the one on PATH, else the one this program was built with.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// tool returns the path of a pinned tool binary in BinDir, building it from the tools module
+// (tools/go.mod's `tool` directives pin the version) when it is missing — what `make tools` does
+// for every tool.
+func (st *starter) tool(ctx context.Context, name, pkg string) (string, error) {
+	path := filepath.Join(st.o.BinDir, name)
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return path, nil
+	}
+	if _, err := os.Stat(filepath.Join(st.o.ToolsDir, "go.mod")); err != nil {
+		return "", fmt.Errorf("%s is missing and there is no %s/go.mod to build it from: run `make tools`", path, st.o.ToolsDir)
+	}
+	st.log.Info("building a pinned tool (first run only; `make tools` builds them all)", "tool", name, "into", st.o.BinDir)
+	begin := time.Now()
+	out := st.console.Writer("build")
+	cmd := exec.CommandContext(ctx, goTool(), "install", pkg)
+	cmd.Dir = st.o.ToolsDir
+	// tools/ is its own module outside go.work, so its dependencies never reach the services.
+	cmd.Env = mergeEnv(st.o.Environ(), []string{"GOWORK=off", "GOBIN=" + st.o.BinDir})
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		out.Flush()
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, tailText(out))
+	}
+	st.log.Info("built", "tool", name, "took", time.Since(begin).Round(100*time.Millisecond))
+	return path, nil
+}
+
+// install installs a Debian package when allowed: as root, with apt-get, unless NoInstall.
+func (st *starter) install(ctx context.Context, pkg, why string) error {
+	switch {
+	case st.o.NoInstall:
+		return fmt.Errorf("%s, and installing is switched off (PARLEY_NO_INSTALL): install the %s package", why, pkg)
+	case os.Geteuid() != 0:
+		return fmt.Errorf("%s; not root, so not installing it: run `sudo apt-get install %s` (or your system's equivalent)", why, pkg)
+	}
+	aptGet, err := exec.LookPath("apt-get")
+	if err != nil {
+		return fmt.Errorf("%s, and there is no apt-get to install %s with: install it with your system's package manager", why, pkg)
+	}
+	st.log.Warn(why+"; installing it with apt-get (running as root)", "package", pkg)
+	out := st.console.Writer("apt")
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, aptGet, args...)
+		cmd.Env = mergeEnv(st.o.Environ(), []string{"DEBIAN_FRONTEND=noninteractive"})
+		cmd.Stdout, cmd.Stderr = out, out
+		return cmd.Run()
+	}
+	if err := run("install", "-y", "-q", pkg); err != nil {
+		// A fresh machine has no package lists yet.
+		if err := run("update", "-q"); err != nil {
+			return fmt.Errorf("apt-get update: %w", err)
+		}
+		if err := run("install", "-y", "-q", pkg); err != nil {
+			out.Flush()
+			return fmt.Errorf("apt-get install %s: %w\n%s", pkg, err, tailText(out))
+		}
+	}
+	st.log.Info("installed", "package", pkg)
+	return nil
+}
+
+// buildServices compiles the services into binDir with one `go build` from the repository root (one
+// invocation shares work and uses every core), the same as `go build -o <binDir>/<svc> ./services/<svc>`
+// for each.
+func (st *starter) buildServices(ctx context.Context, binDir string, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return err
+	}
+	args := []string{"build", "-o", binDir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "./services/"+n)
+	}
+	st.log.Info("building services", "services", strings.Join(names, " "), "into", binDir)
+	begin := time.Now()
+	out := st.console.Writer("build")
+	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd.Dir = st.o.Root
+	cmd.Env = st.o.Environ()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		out.Flush()
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, tailText(out))
+	}
+	st.log.Info("built services", "took", time.Since(begin).Round(100*time.Millisecond))
+	return nil
+}
