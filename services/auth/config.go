@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
+	"github.com/parleyhq/parley/services/auth/internal/authoidc"
 )
 
 // Config is the auth service's whole configuration, read from the environment. docs/auth.md
@@ -41,6 +45,12 @@ type Config struct {
 	// ResourceExhausted.
 	PasswordHashQueueTimeout time.Duration `env:"AUTH_PASSWORD_HASH_QUEUE_TIMEOUT" envDefault:"5s"`
 
+	// OAuthProviders lists the ids of the OpenID Connect providers for "sign in with…", in display
+	// order; each is configured by AUTH_OAUTH_<ID>_* variables (see oauthConfigs).
+	OAuthProviders []string `env:"AUTH_OAUTH_PROVIDERS" envSeparator:","`
+	// OAuthFlowTTL bounds the time between BeginOAuth and CompleteOAuth.
+	OAuthFlowTTL time.Duration `env:"AUTH_OAUTH_FLOW_TTL" envDefault:"10m"`
+
 	// SessionCleanupInterval is how often expired sessions and their refresh tokens are deleted.
 	SessionCleanupInterval time.Duration `env:"AUTH_SESSION_CLEANUP_INTERVAL" envDefault:"1h"`
 	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
@@ -55,4 +65,74 @@ func (c Config) hashConcurrency() int {
 		return c.PasswordHashConcurrency
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// oauthConfigs reads each provider listed in AUTH_OAUTH_PROVIDERS from its own variables, named by
+// the upper-cased id (non-alphanumerics become '_'): for "google",
+//
+//	AUTH_OAUTH_GOOGLE_ISSUER         https://accounts.google.com (required)
+//	AUTH_OAUTH_GOOGLE_CLIENT_ID      (required)
+//	AUTH_OAUTH_GOOGLE_CLIENT_SECRET  (optional: public clients rely on PKCE alone)
+//	AUTH_OAUTH_GOOGLE_REDIRECT_URIS  comma-separated, exact match (required)
+//	AUTH_OAUTH_GOOGLE_DISPLAY_NAME   button text (default: the id)
+//	AUTH_OAUTH_GOOGLE_SCOPES         comma-separated (default: openid,email,profile)
+func (c Config) oauthConfigs() ([]authoidc.Config, error) {
+	var out []authoidc.Config
+	seen := map[string]bool{}
+	for _, id := range c.OAuthProviders {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("AUTH_OAUTH_PROVIDERS lists %q twice", id)
+		}
+		seen[id] = true
+		prefix := "AUTH_OAUTH_" + envName(id) + "_"
+		pc := authoidc.Config{
+			ID:           id,
+			DisplayName:  os.Getenv(prefix + "DISPLAY_NAME"),
+			Issuer:       os.Getenv(prefix + "ISSUER"),
+			ClientID:     os.Getenv(prefix + "CLIENT_ID"),
+			ClientSecret: os.Getenv(prefix + "CLIENT_SECRET"),
+			RedirectURIs: splitList(os.Getenv(prefix + "REDIRECT_URIS")),
+			Scopes:       splitList(os.Getenv(prefix + "SCOPES")),
+		}
+		var missing []string
+		for name, v := range map[string]string{"ISSUER": pc.Issuer, "CLIENT_ID": pc.ClientID} {
+			if v == "" {
+				missing = append(missing, prefix+name)
+			}
+		}
+		if len(pc.RedirectURIs) == 0 {
+			missing = append(missing, prefix+"REDIRECT_URIS")
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("OAuth provider %q: set %s", id, strings.Join(missing, ", "))
+		}
+		out = append(out, pc)
+	}
+	return out, nil
+}
+
+func envName(id string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }

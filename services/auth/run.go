@@ -18,6 +18,7 @@ import (
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
+	"github.com/parleyhq/parley/services/auth/internal/authoidc"
 	"github.com/parleyhq/parley/services/auth/internal/authrpc"
 )
 
@@ -68,6 +69,10 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err != nil {
 		return fmt.Errorf("AUTH_ARGON2_*: %w", err)
 	}
+	oauthConfigs, err := cfg.oauthConfigs()
+	if err != nil {
+		return err
+	}
 	logger.Info("access tokens", slog.String("kid", tokens.KeyID()), slog.Int("published_keys", tokens.PublicKeys().Len()),
 		slog.String("argon2id", hasher.Params().String()), slog.Int("hash_concurrency", cfg.hashConcurrency()))
 
@@ -80,8 +85,20 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
+	oauth := &auth.OAuth{FlowTTL: cfg.OAuthFlowTTL}
+	for _, pc := range oauthConfigs {
+		p, err := authoidc.New(ctx, pc, nil)
+		if err != nil {
+			return err
+		}
+		oauth.Providers = append(oauth.Providers, p)
+		logger.Info("oauth provider", slog.String("id", pc.ID), slog.String("issuer", pc.Issuer),
+			slog.Any("redirect_uris", pc.RedirectURIs), slog.Bool("client_secret", pc.ClientSecret != ""))
+	}
+
 	store := authdb.New(pool, events.NewOutbox("auth"))
 	svc, err := auth.NewService(auth.Deps{
+		OAuth:           oauth,
 		Store:           store,
 		Hasher:          hasher,
 		Tokens:          tokens,

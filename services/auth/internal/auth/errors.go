@@ -18,6 +18,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrBusy: too many password hashes are queued; the caller should retry shortly.
 	ErrBusy = errors.New("busy")
+	// ErrUnavailable: a system the request depends on (an OAuth provider) did not answer.
+	ErrUnavailable = errors.New("unavailable")
 	// ErrFailedPrecondition: the request cannot be carried out in the current state (an OAuth
 	// flow that expired or whose identity cannot be linked).
 	ErrFailedPrecondition = errors.New("failed precondition")

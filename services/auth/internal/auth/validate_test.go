@@ -91,3 +91,25 @@ func TestJoinInvalidListsEveryField(t *testing.T) {
 		t.Fatal("joinInvalid of no errors must be nil")
 	}
 }
+
+func TestDeriveNickname(t *testing.T) {
+	cases := []struct {
+		id   Identity
+		want string
+	}{
+		{Identity{PreferredUsername: "olga k", Name: "Olga"}, "olga_k"},
+		{Identity{Name: "Жанна", Email: "jeanne.d@example.com"}, "jeanne.d"},
+		{Identity{PreferredUsername: "__x"}, "x__"},
+		{Identity{PreferredUsername: strings.Repeat("a", 40)}, strings.Repeat("a", 32)},
+		{Identity{}, "user"},
+	}
+	for _, c := range cases {
+		got := DeriveNickname(c.id)
+		if got != c.want {
+			t.Errorf("DeriveNickname(%+v) = %q; want %q", c.id, got, c.want)
+		}
+		if err := ValidateNickname(got); err != nil {
+			t.Errorf("derived nickname %q is invalid: %v", got, err)
+		}
+	}
+}

@@ -54,7 +54,10 @@ type Store struct {
 	outbox *events.Outbox
 }
 
-var _ auth.Store = (*Store)(nil)
+var (
+	_ auth.Store      = (*Store)(nil)
+	_ auth.OAuthStore = (*Store)(nil)
+)
 
 // New returns a store on pool that publishes events through outbox.
 func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
@@ -89,8 +92,12 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 			}
 		}
 		if id := a.Identity; id != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO oauth_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)`,
-				id.Provider, id.Subject, a.UserID, id.Email, a.CreatedAt); err != nil {
+			_, err := tx.Exec(ctx, `INSERT INTO oauth_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)`,
+				id.Provider, id.Subject, a.UserID, id.Email, a.CreatedAt)
+			if isUniqueViolation(err, "oauth_identities_pkey") {
+				return auth.ErrIdentityTaken
+			}
+			if err != nil {
 				return fmt.Errorf("insert oauth identity: %w", err)
 			}
 		}
@@ -288,7 +295,63 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, grace time.Dur
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM oauth_flows WHERE expires_at < $1`, now); err != nil {
+		return 0, fmt.Errorf("delete expired oauth flows: %w", err)
+	}
 	return tag.RowsAffected(), nil
+}
+
+// SaveOAuthFlow implements auth.OAuthStore.
+func (s *Store) SaveOAuthFlow(ctx context.Context, f auth.OAuthFlow) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO oauth_flows (state_hash, provider, redirect_uri, code_verifier, nonce, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		f.StateHash, f.Provider, f.RedirectURI, f.CodeVerifier, f.Nonce, f.CreatedAt, f.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("insert oauth flow: %w", err)
+	}
+	return nil
+}
+
+// TakeOAuthFlow implements auth.OAuthStore.
+func (s *Store) TakeOAuthFlow(ctx context.Context, stateHash []byte, now time.Time) (auth.OAuthFlow, error) {
+	f := auth.OAuthFlow{StateHash: stateHash}
+	err := s.pool.QueryRow(ctx, `
+		DELETE FROM oauth_flows WHERE state_hash = $1
+		RETURNING provider, redirect_uri, code_verifier, nonce, created_at, expires_at`, stateHash).
+		Scan(&f.Provider, &f.RedirectURI, &f.CodeVerifier, &f.Nonce, &f.CreatedAt, &f.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, auth.ErrNotFound
+	}
+	if err != nil {
+		return f, fmt.Errorf("take oauth flow: %w", err)
+	}
+	if !now.Before(f.ExpiresAt) {
+		return f, auth.ErrNotFound
+	}
+	return f, nil
+}
+
+// IdentityUser implements auth.OAuthStore.
+func (s *Store) IdentityUser(ctx context.Context, provider, subject string) (string, error) {
+	var userID string
+	err := s.pool.QueryRow(ctx, `SELECT user_id FROM oauth_identities WHERE provider = $1 AND subject = $2`, provider, subject).Scan(&userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", auth.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("select oauth identity: %w", err)
+	}
+	return userID, nil
+}
+
+// EmailRegistered implements auth.OAuthStore.
+func (s *Store) EmailRegistered(ctx context.Context, email string) (bool, error) {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)`, email).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look up email: %w", err)
+	}
+	return exists, nil
 }
 
 func isUniqueViolation(err error, constraint string) bool {

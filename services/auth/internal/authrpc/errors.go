@@ -18,4 +18,5 @@ var ErrorCodes = []server.ErrorCode{
 	{Err: auth.ErrNotFound, Code: connect.CodeNotFound},
 	{Err: auth.ErrBusy, Code: connect.CodeResourceExhausted},
 	{Err: auth.ErrFailedPrecondition, Code: connect.CodeFailedPrecondition},
+	{Err: auth.ErrUnavailable, Code: connect.CodeUnavailable},
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
@@ -28,6 +29,7 @@ import (
 )
 
 type testServer struct {
+	pool   *pgxpool.Pool
 	url    string
 	client authv1connect.AuthServiceClient
 	http   *http.Client
@@ -35,7 +37,7 @@ type testServer struct {
 
 // newServer runs the real handler stack (logging, authentication, error mapping, JWKS) on a
 // fresh database behind an HTTP/1.1 test server, with the generated client.
-func newServer(t *testing.T) *testServer {
+func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
@@ -55,7 +57,7 @@ func newServer(t *testing.T) *testServer {
 	}
 	svc, err := auth.NewService(auth.Deps{
 		Store: authdb.New(pool, events.NewOutbox("auth")), Hasher: hasher, Tokens: tokens,
-		RefreshTokenTTL: 30 * 24 * time.Hour, Logger: logger,
+		RefreshTokenTTL: 30 * 24 * time.Hour, Logger: logger, OAuth: &auth.OAuth{Providers: providers},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +72,7 @@ func newServer(t *testing.T) *testServer {
 	srv.Handle("GET "+authrpc.JWKSPath, jwks)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &testServer{url: hs.URL, client: authv1connect.NewAuthServiceClient(hs.Client(), hs.URL), http: hs.Client()}
+	return &testServer{pool: pool, url: hs.URL, client: authv1connect.NewAuthServiceClient(hs.Client(), hs.URL), http: hs.Client()}
 }
 
 func withToken[T any](msg *T, token string) *connect.Request[T] {
