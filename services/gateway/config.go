@@ -1,0 +1,43 @@
+package main
+
+import "time"
+
+// Config is the gateway's whole configuration, from the environment (docs/gateway.md lists it).
+type Config struct {
+	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
+
+	AuthURL         string `env:"AUTH_URL" envDefault:"http://127.0.0.1:8081"`
+	ProfileURL      string `env:"PROFILE_URL" envDefault:"http://127.0.0.1:8082"`
+	FriendURL       string `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
+	ChatURL         string `env:"CHAT_URL" envDefault:"http://127.0.0.1:8084"`
+	NotificationURL string `env:"NOTIFICATION_URL" envDefault:"http://127.0.0.1:8085"`
+	MediaURL        string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
+
+	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	JWTIssuer   string `env:"JWT_ISSUER" envDefault:"parley"`
+	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"parley"`
+	// PublicProcedures need no access token (comma-separated full procedure names).
+	PublicProcedures []string `env:"PUBLIC_PROCEDURES" envDefault:"/parley.auth.v1.AuthService/Register,/parley.auth.v1.AuthService/Login,/parley.auth.v1.AuthService/RefreshToken,/parley.auth.v1.AuthService/Logout,/parley.auth.v1.AuthService/ListOAuthProviders,/parley.auth.v1.AuthService/BeginOAuth,/parley.auth.v1.AuthService/CompleteOAuth,/parley.profile.v1.ProfileService/CheckNickname"`
+
+	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envDefault:"http://localhost:8080,http://127.0.0.1:8080"`
+	CORSMaxAge         time.Duration `env:"CORS_MAX_AGE" envDefault:"2h"`
+	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" envDefault:"4194304"`
+	TrustedProxies     []string      `env:"TRUSTED_PROXIES"`
+
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow.
+	RateLimitAuthProcedures []string      `env:"RATE_LIMIT_AUTH_PROCEDURES" envDefault:"/parley.auth.v1.AuthService/Register,/parley.auth.v1.AuthService/Login,/parley.auth.v1.AuthService/RefreshToken"`
+	RateLimitAuth           int           `env:"RATE_LIMIT_AUTH" envDefault:"20"`
+	RateLimitUser           int           `env:"RATE_LIMIT_USER" envDefault:"600"`
+	RateLimitWindow         time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1m"`
+
+	WebDir string `env:"WEB_DIR"`
+
+	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
+	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	ReadyTimeout      time.Duration `env:"READY_TIMEOUT" envDefault:"2s"`
+
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+}

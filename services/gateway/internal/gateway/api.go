@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/labstack/echo/v4"
+)
+
+// serveAPI handles /api/<package>.<Service>/<Method>: route, body limit, authentication, rate
+// limit, then the reverse proxy. Every refusal is an RPC error in the request's protocol.
+func (g *Gateway) serveAPI(c echo.Context) error {
+	r := c.Request()
+	w := c.Response()
+	info := infoFrom(r.Context())
+	proto := protocolOf(r)
+
+	path := strings.TrimPrefix(r.URL.Path, APIPrefix)
+	proc, ok := ParseProcedure(path)
+	if !ok || r.URL.RawPath != "" {
+		info.set(func(i *requestInfo) { i.protocol = proto })
+		writeRPCError(w, r, connect.CodeNotFound, "no such procedure: "+APIPrefix+"/<package>.<Service>/<Method> expected, like "+APIPrefix+"/parley.auth.v1.AuthService/Login", 0)
+		return nil
+	}
+	up, ok := g.routes.lookup(proc)
+	info.set(func(i *requestInfo) {
+		i.procedure = proc.Path
+		i.protocol = proto
+		i.upstream = up.Name
+	})
+	if !ok {
+		writeRPCError(w, r, connect.CodeNotFound, "unknown service "+proc.Package+"."+proc.Service, 0)
+		return nil
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET, POST")
+		writeRPCError(w, r, connect.CodeUnimplemented, "method "+r.Method+" not allowed: RPCs use POST (or GET for Connect)", http.StatusMethodNotAllowed)
+		return nil
+	}
+
+	if r.ContentLength > g.maxBody {
+		writeRPCError(w, r, connect.CodeResourceExhausted, tooLargeMessage(g.maxBody), http.StatusRequestEntityTooLarge)
+		return nil
+	}
+
+	// Authentication: public procedures pass as they are; the rest need a valid access token.
+	// The Authorization header itself travels on unchanged: the service checks it again.
+	var userID string
+	if !g.public[proc.Path] {
+		p, cerr := g.Authenticate(r)
+		if cerr != nil {
+			writeRPCError(w, r, cerr.Code(), cerr.Message(), 0)
+			return nil
+		}
+		userID = p.UserID
+		SetUser(r.Context(), userID)
+	}
+
+	if !g.allow(c, proc, userID) {
+		return nil
+	}
+
+	body := &limitedBody{r: r.Body, left: g.maxBody}
+	r.Body = body
+	ctx := context.WithValue(r.Context(), targetKey{}, proxyTarget{upstream: up, proc: proc})
+	ctx = context.WithValue(ctx, bodyKey{}, body)
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+	return nil
+}
+
+// allow applies the rate limits and answers ResourceExhausted (429 with Retry-After) when one is
+// exceeded: the auth-limited procedures per client IP, everything else per user (per client IP
+// for anonymous calls).
+func (g *Gateway) allow(c echo.Context, proc Procedure, userID string) bool {
+	if g.limiter == nil {
+		return true
+	}
+	var key string
+	limit := g.userLimit
+	switch {
+	case g.authLimited[proc.Path]:
+		key, limit = "auth:ip:"+c.RealIP(), g.authLimit
+	case userID != "":
+		key = "user:" + userID
+	default:
+		key = "anon:ip:" + c.RealIP()
+	}
+	d := g.limiter.Allow(c.Request().Context(), key, limit, g.window)
+	if d.Allowed {
+		return true
+	}
+	secs := int(math.Ceil(d.RetryAfter.Seconds()))
+	c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
+	writeRPCError(c.Response(), c.Request(), connect.CodeResourceExhausted,
+		"too many requests: try again in "+strconv.Itoa(max(1, secs))+"s", 0)
+	return false
+}

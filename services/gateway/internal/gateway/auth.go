@@ -1,0 +1,36 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	"github.com/parleyhq/parley/platform/authn"
+)
+
+// TokenVerifier checks an access token; *authn.Verifier is the real one.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (authn.Principal, error)
+}
+
+// Authenticate returns the caller named by r's bearer token. A missing or invalid token is
+// Unauthenticated; a token that cannot be checked right now (the auth service's keys cannot be
+// fetched) is Unavailable, so a client retries instead of signing the person out. The realtime
+// endpoint authenticates its upgrade request the same way.
+func (g *Gateway) Authenticate(r *http.Request) (authn.Principal, *connect.Error) {
+	raw := authn.BearerToken(r.Header.Get("Authorization"))
+	if raw == "" {
+		return authn.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+	}
+	p, err := g.verifier.Verify(r.Context(), raw)
+	if err != nil {
+		if errors.Is(err, authn.ErrInvalidToken) {
+			return authn.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid or expired access token"))
+		}
+		g.logger.WarnContext(r.Context(), "cannot verify access token", "error", err, "request_id", RequestID(r.Context()))
+		return authn.Principal{}, connect.NewError(connect.CodeUnavailable, errors.New("cannot verify access token right now, try again later"))
+	}
+	return p, nil
+}

@@ -1,0 +1,404 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
+	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
+
+	"github.com/parleyhq/parley/services/gateway/internal/gateway"
+)
+
+// issuer mints access tokens the way the auth service does (EdDSA, kid, iss/aud "parley") with a
+// key pair made for the test, and serves its JWKS over HTTP.
+type issuer struct {
+	priv    jwk.Key
+	jwksURL string
+}
+
+func newIssuer(t *testing.T) *issuer {
+	t.Helper()
+	_, raw, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := jwk.FromRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = priv.Set(jwk.KeyIDKey, "test-key-1")
+	_ = priv.Set(jwk.AlgorithmKey, jwa.EdDSA)
+	pub, err := jwk.PublicKeyOf(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(srv.Close)
+	return &issuer{priv: priv, jwksURL: srv.URL + "/.well-known/jwks.json"}
+}
+
+func (i *issuer) token(t *testing.T, userID string, ttl time.Duration) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
+		IssuedAt(now).Expiration(now.Add(ttl)).Claim("sid", "session-"+userID).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, i.priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}
+
+func (i *issuer) verifier(t *testing.T) *authn.Verifier {
+	t.Helper()
+	keys, err := authn.NewRemoteJWKS(t.Context(), i.jwksURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authn.NewVerifier(keys, "parley", "parley")
+}
+
+// seen is what a fake service observed of one call.
+type seen struct {
+	procedure string
+	method    string
+	header    http.Header
+	user      string
+}
+
+// recorder keeps the calls a fake service received.
+type recorder struct {
+	mu    sync.Mutex
+	calls []seen
+}
+
+func (r *recorder) add(s seen) {
+	r.mu.Lock()
+	r.calls = append(r.calls, s)
+	r.mu.Unlock()
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+func (r *recorder) last(t *testing.T) seen {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.calls) == 0 {
+		t.Fatal("the service was not called")
+	}
+	return r.calls[len(r.calls)-1]
+}
+
+func record[T any](rec *recorder, ctx context.Context, req *connect.Request[T]) {
+	rec.add(seen{procedure: req.Spec().Procedure, method: req.HTTPMethod(), header: req.Header().Clone(), user: authn.UserID(ctx)})
+}
+
+// fakeAuth stands in for the auth service (services/auth, another module): just enough of
+// AuthService to see what the gateway forwards.
+type fakeAuth struct {
+	authv1connect.UnimplementedAuthServiceHandler
+	rec *recorder
+}
+
+func (f *fakeAuth) Login(ctx context.Context, req *connect.Request[authv1.LoginRequest]) (*connect.Response[authv1.LoginResponse], error) {
+	record(f.rec, ctx, req)
+	if req.Msg.GetPassword() != "secret" {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("wrong email or password"))
+	}
+	return connect.NewResponse(&authv1.LoginResponse{UserId: "user-of-" + req.Msg.GetEmail()}), nil
+}
+
+func (f *fakeAuth) Register(ctx context.Context, req *connect.Request[authv1.RegisterRequest]) (*connect.Response[authv1.RegisterResponse], error) {
+	record(f.rec, ctx, req)
+	return connect.NewResponse(&authv1.RegisterResponse{UserId: "new-user"}), nil
+}
+
+func (f *fakeAuth) GetMe(ctx context.Context, req *connect.Request[authv1.GetMeRequest]) (*connect.Response[authv1.GetMeResponse], error) {
+	record(f.rec, ctx, req)
+	return connect.NewResponse(&authv1.GetMeResponse{Account: &authv1.Account{UserId: authn.UserID(ctx), Email: "me@example.com"}}), nil
+}
+
+// fakeProfile stands in for the profile service (services/profile, another module).
+type fakeProfile struct {
+	profilev1connect.UnimplementedProfileServiceHandler
+	rec *recorder
+}
+
+func (f *fakeProfile) GetProfile(ctx context.Context, req *connect.Request[profilev1.GetProfileRequest]) (*connect.Response[profilev1.GetProfileResponse], error) {
+	record(f.rec, ctx, req)
+	return connect.NewResponse(&profilev1.GetProfileResponse{Profile: &profilev1.Profile{UserId: authn.UserID(ctx), Nickname: "nick"}}), nil
+}
+
+// streamProcedure is a server-streaming method defined only in this test: no Parley contract has
+// one yet. It lives under parley.chat.v1 so the gateway routes it to the chat upstream.
+const streamProcedure = "/parley.chat.v1.ChatService/WatchTest"
+
+// streamer sends "first", waits for the test to release it (proving "first" reached the client
+// through the gateway while the stream was still open), sends "second", sets a trailer and ends
+// with Aborted so error propagation at the end of a stream is checked too.
+type streamer struct {
+	release chan struct{}
+	rec     *recorder
+}
+
+func (s *streamer) handle(ctx context.Context, req *connect.Request[profilev1.CheckNicknameRequest], stream *connect.ServerStream[profilev1.CheckNicknameResponse]) error {
+	record(s.rec, ctx, req)
+	if err := stream.Send(&profilev1.CheckNicknameResponse{Reason: "first:" + req.Msg.GetNickname()}); err != nil {
+		return err
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := stream.Send(&profilev1.CheckNicknameResponse{Reason: "second"}); err != nil {
+		return err
+	}
+	stream.ResponseTrailer().Set("X-Test-Trailer", "done")
+	return connect.NewError(connect.CodeAborted, errors.New("end of test stream"))
+}
+
+var publicProcedures = []string{
+	authv1connect.AuthServiceLoginProcedure,
+	authv1connect.AuthServiceRegisterProcedure,
+	profilev1connect.ProfileServiceCheckNicknameProcedure,
+}
+
+// startUpstream runs a service the way services do (platform/server: h2c, /healthz, the authn
+// interceptor verifying tokens again) on a free loopback port and returns its base URL.
+func startUpstream(t *testing.T, logger *slog.Logger, mount func(s *server.Server)) string {
+	t.Helper()
+	s := server.New(logger, "127.0.0.1:0")
+	s.ShutdownTimeout = time.Second
+	mount(s)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("upstream Serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// deadURL is the URL of a loopback port nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return "http://" + addr
+}
+
+// env is a gateway in front of fake auth, profile and chat services.
+type env struct {
+	iss      *issuer
+	gateway  *gateway.Gateway
+	url      string // the gateway's base URL
+	api      string // url + "/api"
+	logs     *logSink
+	auth     *recorder
+	profile  *recorder
+	chat     *recorder
+	streamer *streamer
+}
+
+type envOption func(*gateway.Options)
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	e := &env{iss: newIssuer(t), logs: newLogSink(), auth: &recorder{}, profile: &recorder{}, chat: &recorder{}}
+	upLogger := slog.New(slog.DiscardHandler)
+	upVerifier := e.iss.verifier(t)
+	handlerOpts := server.HandlerOptions(upLogger, nil, authn.NewInterceptor(upVerifier, publicProcedures...))
+
+	authURL := startUpstream(t, upLogger, func(s *server.Server) {
+		s.Mount(authv1connect.NewAuthServiceHandler(&fakeAuth{rec: e.auth}, handlerOpts...))
+	})
+	profileURL := startUpstream(t, upLogger, func(s *server.Server) {
+		s.Mount(profilev1connect.NewProfileServiceHandler(&fakeProfile{rec: e.profile}, handlerOpts...))
+		// CheckNickname with NO_SIDE_EFFECTS, so Connect GET can be tested (the contract does
+		// not mark any method idempotent yet).
+		s.Handle(profilev1connect.ProfileServiceCheckNicknameProcedure, connect.NewUnaryHandler(
+			profilev1connect.ProfileServiceCheckNicknameProcedure,
+			func(ctx context.Context, req *connect.Request[profilev1.CheckNicknameRequest]) (*connect.Response[profilev1.CheckNicknameResponse], error) {
+				record(e.profile, ctx, req)
+				return connect.NewResponse(&profilev1.CheckNicknameResponse{Available: req.Msg.GetNickname() == "free"}), nil
+			},
+			append(handlerOpts, connect.WithIdempotency(connect.IdempotencyNoSideEffects))...))
+	})
+	e.streamer = &streamer{release: make(chan struct{}, 1), rec: e.chat}
+	chatURL := startUpstream(t, upLogger, func(s *server.Server) {
+		s.Handle(streamProcedure, connect.NewServerStreamHandler(streamProcedure, e.streamer.handle, handlerOpts...))
+	})
+
+	ups := []gateway.Upstream{}
+	for name, u := range map[string]string{"auth": authURL, "profile": profileURL, "chat": chatURL} {
+		up, err := gateway.NewUpstream(name, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, up)
+	}
+	o := gateway.Options{
+		Logger:             slog.New(e.logs),
+		Upstreams:          ups,
+		Verifier:           e.iss.verifier(t),
+		CORSAllowedOrigins: []string{"http://localhost:8080", "http://127.0.0.1:8080"},
+	}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	g, err := gateway.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gateway = g
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, ln, gateway.ServerOptions{ShutdownTimeout: 2 * time.Second}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway Serve: %v", err)
+		}
+	})
+	e.url = "http://" + ln.Addr().String()
+	e.api = e.url + "/api"
+	return e
+}
+
+// h2cClient speaks HTTP/2 without TLS, as gRPC clients do. Its connections are closed when the
+// test ends, before the gateway shuts down (which otherwise waits a second for idle HTTP/2 peers).
+func h2cClient(t *testing.T) *http.Client {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: p}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// logSink is a slog handler keeping records, so tests can wait for the access-log line (written
+// after the response has gone out) without sleeping.
+type logSink struct {
+	mu      sync.Mutex
+	records []map[string]any
+	changed chan struct{}
+}
+
+func newLogSink() *logSink { return &logSink{changed: make(chan struct{})} }
+
+func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
+func (s *logSink) WithGroup(string) slog.Handler            { return s }
+func (s *logSink) WithAttrs(attrs []slog.Attr) slog.Handler {
+	// Every logger of the gateway shares the sink; attributes given here are kept per record.
+	return &logSinkWith{s: s, attrs: attrs}
+}
+
+func (s *logSink) Handle(_ context.Context, r slog.Record) error { return s.add(r, nil) }
+
+func (s *logSink) add(r slog.Record, extra []slog.Attr) error {
+	m := map[string]any{"msg": r.Message, "level": r.Level.String()}
+	for _, a := range extra {
+		m[a.Key] = a.Value.Resolve().Any()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		v := a.Value.Resolve()
+		if v.Kind() == slog.KindDuration {
+			m[a.Key] = v.Duration().String()
+		} else {
+			m[a.Key] = v.Any()
+		}
+		return true
+	})
+	s.mu.Lock()
+	s.records = append(s.records, m)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+
+type logSinkWith struct {
+	s     *logSink
+	attrs []slog.Attr
+}
+
+func (w *logSinkWith) Enabled(context.Context, slog.Level) bool { return true }
+func (w *logSinkWith) WithGroup(string) slog.Handler            { return w }
+func (w *logSinkWith) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &logSinkWith{s: w.s, attrs: append(append([]slog.Attr(nil), w.attrs...), attrs...)}
+}
+func (w *logSinkWith) Handle(_ context.Context, r slog.Record) error { return w.s.add(r, w.attrs) }
+
+// waitFor returns the first record matching match, waiting up to 10s for it to be logged.
+func (s *logSink) waitFor(t *testing.T, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		for _, r := range s.records {
+			if match(r) {
+				s.mu.Unlock()
+				return r
+			}
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatal("no matching log record within 10s")
+		}
+	}
+}
+
+func slogFrom(s *logSink) *slog.Logger { return slog.New(s) }
+
+func newLogSinkLogger() *slog.Logger { return slog.New(newLogSink()) }

@@ -1,0 +1,277 @@
+// Package gateway is Parley's public entry: it authenticates and rate-limits RPCs under /api and
+// forwards them to the owning service (Connect, gRPC and gRPC-Web, unary and streaming), answers
+// CORS, serves probes and the web client.
+//
+// The echo instance is exposed (Echo) so further endpoints — the realtime WebSocket — are added
+// beside the API with the same middleware (request id, access log, panic recovery, CORS).
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"time"
+
+	connectcors "connectrpc.com/cors"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
+)
+
+// DefaultPublicProcedures need no access token.
+var DefaultPublicProcedures = []string{
+	"/parley.auth.v1.AuthService/Register",
+	"/parley.auth.v1.AuthService/Login",
+	"/parley.auth.v1.AuthService/RefreshToken",
+	"/parley.auth.v1.AuthService/Logout",
+	"/parley.auth.v1.AuthService/ListOAuthProviders",
+	"/parley.auth.v1.AuthService/BeginOAuth",
+	"/parley.auth.v1.AuthService/CompleteOAuth",
+	"/parley.profile.v1.ProfileService/CheckNickname",
+}
+
+// DefaultAuthLimitedProcedures are limited per client IP with the (strict) auth limit: the ones
+// that try passwords or mint tokens.
+var DefaultAuthLimitedProcedures = []string{
+	"/parley.auth.v1.AuthService/Register",
+	"/parley.auth.v1.AuthService/Login",
+	"/parley.auth.v1.AuthService/RefreshToken",
+}
+
+// Options configure a Gateway. Zero values take the documented defaults.
+type Options struct {
+	Logger    *slog.Logger
+	Upstreams []Upstream
+	// Verifier checks access tokens (an *authn.Verifier over the auth service's JWKS).
+	Verifier TokenVerifier
+	// PublicProcedures need no token (default DefaultPublicProcedures).
+	PublicProcedures []string
+	// CORSAllowedOrigins may call the API from a browser ("*" allows any).
+	CORSAllowedOrigins []string
+	// CORSMaxAge is how long browsers may cache a preflight answer (default 2h).
+	CORSMaxAge time.Duration
+	// MaxBodyBytes caps a request body (default 4 MiB).
+	MaxBodyBytes int64
+	// Limiter counts requests; nil disables rate limiting.
+	Limiter *ratelimit.Limiter
+	// AuthLimitedProcedures are limited per client IP to AuthLimit per RateWindow (default
+	// DefaultAuthLimitedProcedures); every other call per user (per IP when anonymous) to UserLimit.
+	AuthLimitedProcedures []string
+	AuthLimit             int
+	UserLimit             int
+	RateWindow            time.Duration
+	// TrustedProxies are CIDRs of proxies in front of the gateway whose X-Forwarded-For is
+	// believed; empty means the peer address is the client.
+	TrustedProxies []string
+	// WebDir, when set, is served at /; otherwise / says where the API is.
+	WebDir string
+	// ReadyTimeout bounds the upstream health checks of /readyz (default 2s).
+	ReadyTimeout time.Duration
+	// Transport reaches the upstreams (default NewUpstreamTransport()).
+	Transport http.RoundTripper
+}
+
+// Gateway is the configured HTTP handler.
+type Gateway struct {
+	logger       *slog.Logger
+	echo         *echo.Echo
+	routes       routes
+	upstreams    []Upstream
+	verifier     TokenVerifier
+	public       map[string]bool
+	authLimited  map[string]bool
+	limiter      *ratelimit.Limiter
+	authLimit    int
+	userLimit    int
+	window       time.Duration
+	maxBody      int64
+	trusted      []*net.IPNet
+	transport    http.RoundTripper
+	proxy        *httputil.ReverseProxy
+	readyTimeout time.Duration
+}
+
+// New builds the gateway.
+func New(opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		return nil, errors.New("gateway: no logger")
+	}
+	if opts.Verifier == nil {
+		return nil, errors.New("gateway: no token verifier")
+	}
+	if opts.PublicProcedures == nil {
+		opts.PublicProcedures = DefaultPublicProcedures
+	}
+	if opts.AuthLimitedProcedures == nil {
+		opts.AuthLimitedProcedures = DefaultAuthLimitedProcedures
+	}
+	if opts.CORSMaxAge <= 0 {
+		opts.CORSMaxAge = 2 * time.Hour
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	if opts.RateWindow <= 0 {
+		opts.RateWindow = time.Minute
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 2 * time.Second
+	}
+	if opts.Transport == nil {
+		opts.Transport = NewUpstreamTransport()
+	}
+	rt, err := newRoutes(opts.Upstreams)
+	if err != nil {
+		return nil, err
+	}
+	public, err := procedureSet(opts.PublicProcedures)
+	if err != nil {
+		return nil, fmt.Errorf("public procedures: %w", err)
+	}
+	authLimited, err := procedureSet(opts.AuthLimitedProcedures)
+	if err != nil {
+		return nil, fmt.Errorf("auth-limited procedures: %w", err)
+	}
+	g := &Gateway{
+		logger:       opts.Logger,
+		routes:       rt,
+		upstreams:    opts.Upstreams,
+		verifier:     opts.Verifier,
+		public:       public,
+		authLimited:  authLimited,
+		limiter:      opts.Limiter,
+		authLimit:    opts.AuthLimit,
+		userLimit:    opts.UserLimit,
+		window:       opts.RateWindow,
+		maxBody:      opts.MaxBodyBytes,
+		transport:    opts.Transport,
+		readyTimeout: opts.ReadyTimeout,
+	}
+	for _, cidr := range opts.TrustedProxies {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", cidr, err)
+		}
+		g.trusted = append(g.trusted, n)
+	}
+	g.proxy = g.newReverseProxy()
+	g.echo = g.newEcho(opts)
+	return g, nil
+}
+
+func (g *Gateway) newEcho(opts Options) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = g.clientIP
+	e.Use(requestContext(), accessLog(g.logger), recoverPanics(g.logger))
+	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins:  opts.CORSAllowedOrigins,
+		AllowMethods:  connectcors.AllowedMethods(),
+		AllowHeaders:  append(connectcors.AllowedHeaders(), "Authorization", HeaderRequestID),
+		ExposeHeaders: append(connectcors.ExposedHeaders(), HeaderRequestID, "Retry-After"),
+		MaxAge:        int(opts.CORSMaxAge.Seconds()),
+	}))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", g.readyz)
+	e.Any(APIPrefix+"/*", g.serveAPI)
+	e.Any(APIPrefix, g.serveAPI)
+	g.mountWeb(e, opts.WebDir)
+	return e
+}
+
+// Echo returns the router, for adding endpoints (the realtime WebSocket) next to the API.
+func (g *Gateway) Echo() *echo.Echo { return g.echo }
+
+// Handler returns the complete HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.echo }
+
+// clientIP is the peer address, or — when the peer is a trusted proxy — the nearest untrusted
+// address of its X-Forwarded-For chain.
+func (g *Gateway) clientIP(r *http.Request) string {
+	if len(g.trusted) == 0 {
+		return echo.ExtractIPDirect()(r)
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range g.trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)(r)
+}
+
+func (g *Gateway) trustedPeer(r *http.Request) bool {
+	ip := net.ParseIP(echo.ExtractIPDirect()(r))
+	if ip == nil {
+		return false
+	}
+	for _, n := range g.trusted {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServerOptions are the HTTP server's timeouts.
+type ServerOptions struct {
+	ReadHeaderTimeout time.Duration // default 10s
+	IdleTimeout       time.Duration // default 2m
+	ShutdownTimeout   time.Duration // default 15s
+}
+
+// Serve answers on ln (HTTP/1.1 and h2c, so gRPC clients can connect without TLS) until ctx ends,
+// then stops accepting and lets in-flight requests finish within ShutdownTimeout before closing
+// what is left (long streams). There is no overall write timeout: streams are long by design.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener, so ServerOptions) error {
+	if so.ReadHeaderTimeout <= 0 {
+		so.ReadHeaderTimeout = 10 * time.Second
+	}
+	if so.IdleTimeout <= 0 {
+		so.IdleTimeout = 2 * time.Minute
+	}
+	if so.ShutdownTimeout <= 0 {
+		so.ShutdownTimeout = 15 * time.Second
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           g.echo,
+		Protocols:         protocols,
+		ReadHeaderTimeout: so.ReadHeaderTimeout,
+		IdleTimeout:       so.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	g.logger.InfoContext(ctx, "listening", slog.String("addr", ln.Addr().String()))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	g.logger.InfoContext(ctx, "shutting down", slog.Duration("timeout", so.ShutdownTimeout))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), so.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		// Long-lived streams outlast any bound; cut them (clients reconnect) rather than fail.
+		g.logger.WarnContext(ctx, "shutdown timeout: closing the remaining connections", slog.Any("error", err))
+		_ = srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if t, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections() // lets the services' own graceful shutdowns finish at once
+	}
+	return nil
+}

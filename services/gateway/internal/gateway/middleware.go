@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/labstack/echo/v4"
+
+	"github.com/parleyhq/parley/platform/logging"
+)
+
+// HeaderRequestID carries the request's id to the client and to the upstream service.
+const HeaderRequestID = "X-Request-Id"
+
+// requestInfo is what inner layers learn about a request for its access-log line.
+type requestInfo struct {
+	mu        sync.Mutex
+	requestID string
+	procedure string
+	protocol  protocol
+	upstream  string
+	user      string
+	code      string
+}
+
+type infoKey struct{}
+
+// infoFrom returns the request's info; outside the access log (tests of single layers) a throwaway.
+func infoFrom(ctx context.Context) *requestInfo {
+	if i, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+func (i *requestInfo) setCode(code string) {
+	i.mu.Lock()
+	i.code = code
+	i.mu.Unlock()
+}
+
+// setCodeIfUnset keeps a code the gateway decided itself over one read from the upstream.
+func (i *requestInfo) setCodeIfUnset(code string) {
+	i.mu.Lock()
+	if i.code == "" {
+		i.code = code
+	}
+	i.mu.Unlock()
+}
+
+func (i *requestInfo) set(fn func(*requestInfo)) {
+	i.mu.Lock()
+	fn(i)
+	i.mu.Unlock()
+}
+
+// RequestID returns the id of the request ctx belongs to ("" outside a request).
+func RequestID(ctx context.Context) string {
+	i := infoFrom(ctx)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.requestID
+}
+
+// SetUser records the authenticated caller for the access log (the realtime endpoint will use it).
+func SetUser(ctx context.Context, userID string) {
+	infoFrom(ctx).set(func(i *requestInfo) { i.user = userID })
+}
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestContext gives every request an id (the client's X-Request-Id when it is sane, else a new
+// random one, set on the request for the upstream and on the response for the client), its info
+// record and a log-attribute slot.
+func requestContext() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			id := req.Header.Get(HeaderRequestID)
+			if !validRequestID.MatchString(id) {
+				id = rand.Text()
+			}
+			req.Header.Set(HeaderRequestID, id)
+			c.Response().Header().Set(HeaderRequestID, id)
+			info := &requestInfo{requestID: id}
+			ctx := context.WithValue(req.Context(), infoKey{}, info)
+			ctx = logging.WithAttrSlot(ctx)
+			c.SetRequest(req.WithContext(ctx))
+			return next(c)
+		}
+	}
+}
+
+// accessLog writes one line per request when it has been answered: method, path, procedure,
+// protocol, HTTP status, RPC code where known, duration, bytes, user, request id, client IP. Probes
+// (/healthz, /readyz) log at debug level so they do not drown the rest.
+func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // answer now so the line shows the status actually sent
+			}
+			req := c.Request()
+			res := c.Response()
+			info := infoFrom(req.Context())
+			info.mu.Lock()
+			attrs := []slog.Attr{
+				slog.String("method", req.Method),
+				slog.String("path", req.URL.Path),
+				slog.Int("status", res.Status),
+				slog.Duration("duration", time.Since(start)),
+				slog.Int64("bytes", res.Size),
+				slog.String("request_id", info.requestID),
+				slog.String("remote", c.RealIP()),
+			}
+			if info.procedure != "" {
+				attrs = append(attrs, slog.String("procedure", info.procedure), slog.String("protocol", string(info.protocol)))
+			}
+			if info.upstream != "" {
+				attrs = append(attrs, slog.String("upstream", info.upstream))
+			}
+			code := info.code
+			if code != "" {
+				attrs = append(attrs, slog.String("code", code))
+			}
+			if info.user != "" {
+				attrs = append(attrs, slog.String("user", info.user))
+			}
+			info.mu.Unlock()
+			attrs = append(attrs, logging.Attrs(req.Context())...)
+			if err != nil {
+				attrs = append(attrs, slog.String("error", err.Error()))
+			}
+			logger.LogAttrs(req.Context(), accessLevel(req.URL.Path, res.Status, code), "request", attrs...)
+			return nil
+		}
+	}
+}
+
+func accessLevel(path string, status int, code string) slog.Level {
+	switch {
+	case (path == "/healthz" || path == "/readyz") && status < 500:
+		return slog.LevelDebug
+	case status >= 500, code == connect.CodeInternal.String(), code == connect.CodeUnknown.String(),
+		code == connect.CodeDataLoss.String(), code == connect.CodeUnavailable.String():
+		return slog.LevelError
+	case status >= 400, code != "" && code != "ok":
+		return slog.LevelWarn
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// recoverPanics turns a panic in a handler into a 500 (an RPC internal error under /api) and logs
+// it with its stack. http.ErrAbortHandler — the reverse proxy's way to abort a response whose
+// upstream failed mid-body — is passed on to net/http, which drops the connection quietly.
+func recoverPanics(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				p := recover()
+				if p == nil {
+					return
+				}
+				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+					panic(p)
+				}
+				req := c.Request()
+				logger.ErrorContext(req.Context(), "panic", slog.String("path", req.URL.Path),
+					slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+				if c.Response().Committed {
+					err = fmt.Errorf("panic after the response started: %v", p)
+					return
+				}
+				if strings.HasPrefix(req.URL.Path, APIPrefix+"/") {
+					writeRPCError(c.Response(), req, connect.CodeInternal, "internal error", 0)
+					return
+				}
+				err = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
+			}()
+			return next(c)
+		}
+	}
+}

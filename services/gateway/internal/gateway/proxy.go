@@ -1,0 +1,223 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// NewUpstreamTransport returns the transport the gateway uses to reach services: HTTP/2 without
+// TLS (h2c, prior knowledge) for http:// upstreams and HTTP/2 over TLS for https:// ones. gRPC needs
+// HTTP/2 end to end; Connect and gRPC-Web are happy with it too, and one multiplexed connection per
+// upstream carries every call. There is deliberately no response-header or overall timeout:
+// streams last as long as they last, and unary deadlines travel in Connect-Timeout-Ms/grpc-timeout.
+func NewUpstreamTransport() *http.Transport {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetHTTP2(true)
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Protocols:           protocols,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		HTTP2: &http.HTTP2Config{
+			// Ping an idle connection so a dead upstream is noticed instead of hanging calls.
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     10 * time.Second,
+		},
+	}
+}
+
+// isIdentityHeader reports request headers a client must never be able to set for the services:
+// identities are asserted only by the access token, which every service verifies itself.
+func isIdentityHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, p := range []string{"x-user", "x-parley-", "x-auth-", "x-forwarded-user", "x-remote-user", "remote-user", "x-principal", "x-session-id", "x-internal-"} {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+type proxyTarget struct {
+	upstream Upstream
+	proc     Procedure
+}
+
+type targetKey struct{}
+
+// limitedBody caps a request body and remembers whether the cap was hit, so the proxy can answer
+// 413 rather than "upstream unavailable" when the upload is cut short.
+type limitedBody struct {
+	r        io.ReadCloser
+	left     int64
+	exceeded atomic.Bool
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.r.Close() }
+
+type bodyKey struct{}
+
+// newReverseProxy builds the one proxy for all upstreams; the request's context names its target.
+func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:     g.transport,
+		FlushInterval: -1, // flush every write: server streams reach the client message by message
+		ErrorLog:      slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			t := pr.In.Context().Value(targetKey{}).(proxyTarget)
+			out := pr.Out
+			out.URL.Scheme = t.upstream.URL.Scheme
+			out.URL.Host = t.upstream.URL.Host
+			out.URL.Path = t.upstream.URL.Path + t.proc.Path
+			out.URL.RawPath = ""
+			out.Host = "" // the upstream's own host name
+			for name := range out.Header {
+				if isIdentityHeader(name) {
+					out.Header.Del(name)
+				}
+			}
+			// X-Forwarded-For: keep the chain only when it came from a proxy we trust.
+			if g.trustedPeer(pr.In) {
+				if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+					out.Header["X-Forwarded-For"] = xff
+				}
+			}
+			pr.SetXForwarded()
+		},
+		ModifyResponse: func(res *http.Response) error {
+			// CORS is the gateway's business; an upstream's own CORS headers would be duplicates.
+			for name := range res.Header {
+				if strings.HasPrefix(strings.ToLower(name), "access-control-") {
+					res.Header.Del(name)
+				}
+			}
+			recordUpstreamCode(res)
+			return nil
+		},
+		ErrorHandler: g.proxyError,
+	}
+}
+
+// proxyError answers a call the upstream could not take: an upload over the limit gets 413, a
+// client that went away gets nothing, anything else means the service is unreachable.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Context().Value(bodyKey{}).(*limitedBody); ok && b.exceeded.Load() {
+		writeRPCError(w, r, connect.CodeResourceExhausted, tooLargeMessage(g.maxBody), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		infoFrom(r.Context()).setCode(connect.CodeCanceled.String())
+		w.WriteHeader(499) // nobody reads it; the status is for the access log
+		return
+	}
+	t, _ := r.Context().Value(targetKey{}).(proxyTarget)
+	g.logger.WarnContext(r.Context(), "upstream unreachable", slog.String("upstream", t.upstream.Name),
+		slog.String("procedure", t.proc.Path), slog.String("request_id", RequestID(r.Context())), slog.Any("error", err))
+	writeRPCError(w, r, connect.CodeUnavailable, "service "+t.upstream.Name+" is unavailable, try again later", 0)
+}
+
+func tooLargeMessage(limit int64) string {
+	return "request body is larger than the gateway's limit of " + strconv.FormatInt(limit, 10) + " bytes"
+}
+
+// recordUpstreamCode notes the RPC code of a proxied response for the access log: grpc-status from
+// a trailers-only response or from the trailers once the body is read, the code of a Connect unary
+// error body, or ok for a successful Connect unary call. (gRPC-Web trailers and Connect streaming
+// end-of-stream messages are inside the body and are not parsed.)
+func recordUpstreamCode(res *http.Response) {
+	info := infoFrom(res.Request.Context())
+	if s := res.Header.Get("Grpc-Status"); s != "" {
+		info.setCodeIfUnset(grpcCodeName(s))
+		return
+	}
+	switch protocolOf(res.Request) {
+	case protocolGRPC:
+		res.Body = &trailerWatcher{ReadCloser: res.Body, res: res, info: info}
+	case protocolConnect:
+		if res.StatusCode == http.StatusOK {
+			info.setCodeIfUnset("ok")
+			return
+		}
+		if !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+			return
+		}
+		// Peek at the error body (small) and put it back in front of the rest.
+		head := make([]byte, 2048)
+		n, _ := io.ReadFull(res.Body, head)
+		head = head[:n]
+		var e struct {
+			Code string `json:"code"`
+		}
+		if json.Unmarshal(head, &e) == nil && e.Code != "" {
+			info.setCodeIfUnset(e.Code)
+		}
+		res.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), res.Body), res.Body}
+	case protocolConnectStream, protocolGRPCWeb:
+	}
+}
+
+// trailerWatcher records grpc-status from the trailers when the body has been read.
+type trailerWatcher struct {
+	io.ReadCloser
+	res  *http.Response
+	info *requestInfo
+}
+
+func (t *trailerWatcher) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		if s := t.res.Trailer.Get("Grpc-Status"); s != "" {
+			t.info.setCodeIfUnset(grpcCodeName(s))
+		}
+	}
+	return n, err
+}
+
+func grpcCodeName(s string) string {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return s
+	}
+	if n == 0 {
+		return "ok"
+	}
+	return connect.Code(n).String()
+}

@@ -1,0 +1,23 @@
+// Command gateway is Parley's public entry point: it authenticates, rate-limits and forwards
+// /api/<package>.<Service>/<Method> calls to the services and serves the web client.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/parleyhq/parley/platform/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := logging.New("gateway", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
+	if err := run(ctx, logger); err != nil {
+		logger.Error("gateway stopped", "error", err)
+		stop()
+		os.Exit(1) //nolint:gocritic // stop() ran above; nothing else is deferred
+	}
+}
