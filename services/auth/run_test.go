@@ -50,7 +50,9 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
 	})
 	base := "http://" + ln.Addr().String()
 

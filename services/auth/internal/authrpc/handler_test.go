@@ -213,8 +213,13 @@ func TestJWKSVerifiesIssuedTokens(t *testing.T) {
 	// A conditional request with the ETag is answered without a body.
 	req, _ := http.NewRequest(http.MethodGet, s.url+authrpc.JWKSPath, nil)
 	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
-	if res2, err := s.http.Do(req); err != nil || res2.StatusCode != http.StatusNotModified {
-		t.Fatalf("conditional JWKS request: %v %v", res2, err)
+	res2, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if res2.StatusCode != http.StatusNotModified {
+		t.Fatalf("conditional JWKS request: status %d; want 304", res2.StatusCode)
 	}
 
 	// What another service does: fetch the JWKS by URL and verify the token with it.
