@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"connectrpc.com/connect"
 
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/logging"
 )
 
 // TokenVerifier checks an access token; *authn.Verifier is the real one.
@@ -29,7 +31,7 @@ func (g *Gateway) Authenticate(r *http.Request) (authn.Principal, *connect.Error
 		if errors.Is(err, authn.ErrInvalidToken) {
 			return authn.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid or expired access token"))
 		}
-		g.logger.WarnContext(r.Context(), "cannot verify access token", "error", err, "request_id", RequestID(r.Context()))
+		logging.AddAttrs(r.Context(), slog.String("error", "verify token: "+err.Error()))
 		return authn.Principal{}, connect.NewError(connect.CodeUnavailable, errors.New("cannot verify access token right now, try again later"))
 	}
 	return p, nil

@@ -229,6 +229,22 @@ func TestServerStreamingInEveryProtocol(t *testing.T) {
 			if u := e.chat.last(t).user; u != "streamer" {
 				t.Fatalf("service saw user %q", u)
 			}
+
+			// Without a token the stream is refused in the protocol's own error format (an
+			// end-of-stream message for Connect, grpc-status for gRPC and gRPC-Web).
+			calls := e.chat.count()
+			stream, err = client.CallServerStream(ctx, connect.NewRequest(&profilev1.CheckNicknameRequest{Nickname: name}))
+			if err == nil {
+				for stream.Receive() {
+					t.Fatal("a message arrived without a token")
+				}
+				err = stream.Err()
+				_ = stream.Close()
+			}
+			wantCode(t, err, connect.CodeUnauthenticated)
+			if e.chat.count() != calls {
+				t.Fatal("the service was called without a token")
+			}
 		})
 	}
 }
@@ -514,6 +530,11 @@ func TestUpstreamDown(t *testing.T) {
 	ce := wantConnectError(t, res, body, http.StatusServiceUnavailable, "unavailable")
 	if !strings.Contains(ce.Message, "friend") {
 		t.Fatalf("message %q does not name the service", ce.Message)
+	}
+	// The cause goes to the access log, not to the client.
+	line := e.logs.waitFor(t, func(r map[string]any) bool { return r["msg"] == "request" && r["upstream"] == "friend" })
+	if line["code"] != "unavailable" || line["error"] == nil || line["level"] != "ERROR" {
+		t.Fatalf("access log line = %v", line)
 	}
 	for name, opts := range map[string][]connect.ClientOption{"grpc": {connect.WithGRPC()}, "grpc-web": {connect.WithGRPCWeb()}} {
 		t.Run(name, func(t *testing.T) {

@@ -150,8 +150,11 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 
 func accessLevel(path string, status int, code string) slog.Level {
 	switch {
-	case (path == "/healthz" || path == "/readyz") && status < 500:
-		return slog.LevelDebug
+	case path == "/healthz" || path == "/readyz":
+		if status == http.StatusOK {
+			return slog.LevelDebug
+		}
+		return slog.LevelWarn // the report says which service is missing
 	case status >= 500, code == connect.CodeInternal.String(), code == connect.CodeUnknown.String(),
 		code == connect.CodeDataLoss.String(), code == connect.CodeUnavailable.String():
 		return slog.LevelError

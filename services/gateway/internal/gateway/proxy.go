@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/parleyhq/parley/platform/logging"
 )
 
 // NewUpstreamTransport returns the transport the gateway uses to reach services: HTTP/2 without
@@ -146,8 +148,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	t, _ := r.Context().Value(targetKey{}).(proxyTarget)
-	g.logger.WarnContext(r.Context(), "upstream unreachable", slog.String("upstream", t.upstream.Name),
-		slog.String("procedure", t.proc.Path), slog.String("request_id", RequestID(r.Context())), slog.Any("error", err))
+	logging.AddAttrs(r.Context(), slog.String("error", err.Error())) // on the access-log line
 	writeRPCError(w, r, connect.CodeUnavailable, "service "+t.upstream.Name+" is unavailable, try again later", 0)
 }
 

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRunServesAndStops starts the real wiring from environment variables (with every service and
+// Redis absent), checks it answers, and that cancelling the context shuts it down cleanly.
+func TestRunServesAndStops(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	_ = dead.Close()
+
+	t.Setenv("LISTEN_ADDR", addr)
+	for _, v := range []string{"AUTH_URL", "PROFILE_URL", "FRIEND_URL", "CHAT_URL", "NOTIFICATION_URL", "MEDIA_URL"} {
+		t.Setenv(v, deadURL)
+	}
+	t.Setenv("AUTH_JWKS_URL", deadURL+"/.well-known/jwks.json")
+	t.Setenv("REDIS_URL", "redis://:hunter2@"+strings.TrimPrefix(deadURL, "http://"))
+	t.Setenv("SHUTDOWN_TIMEOUT", "2s")
+
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, logger) }()
+
+	// Wait for the listener (polling a condition, bounded).
+	deadline := time.Now().Add(10 * time.Second)
+	var res *http.Response
+	for {
+		res, err = http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz = %d", res.StatusCode)
+	}
+	res, err = http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "auth") {
+		t.Fatalf("/readyz with nothing running = %d %s", res.StatusCode, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	out := logs.String()
+	if !strings.Contains(out, "LISTEN_ADDR="+addr) || strings.Contains(out, "hunter2") {
+		t.Fatalf("configuration not logged, or the Redis password was: %s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
