@@ -1,0 +1,177 @@
+package stack
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func envMap(t *testing.T, env []string) map[string]string {
+	t.Helper()
+	if !slices.IsSorted(env) {
+		t.Errorf("environment not sorted: %q", env)
+	}
+	m := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("malformed %q", kv)
+		}
+		m[k] = v
+	}
+	return m
+}
+
+func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
+	root := repoRoot(t)
+	env, err := Env(Options{Root: root}, "auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := envMap(t, env)
+	data := filepath.Join(root, ".data")
+	want := map[string]string{
+		"LISTEN_ADDR":               "127.0.0.1:8081",
+		"LOG_FORMAT":                "text",
+		"DATABASE_URL":              "postgres://postgres@127.0.0.1:5433/parley_auth?sslmode=disable",
+		"KAFKA_BROKERS":             "127.0.0.1:9092",
+		"REDIS_URL":                 "redis://127.0.0.1:6380",
+		"AUTH_JWKS_URL":             "http://127.0.0.1:8081/.well-known/jwks.json",
+		"AUTH_URL":                  "http://127.0.0.1:8081",
+		"GATEWAY_URL":               "http://127.0.0.1:8080",
+		"PROFILE_URL":               "http://127.0.0.1:8082",
+		"FRIEND_URL":                "http://127.0.0.1:8083",
+		"CHAT_URL":                  "http://127.0.0.1:8084",
+		"NOTIFICATION_URL":          "http://127.0.0.1:8085",
+		"MEDIA_URL":                 "http://127.0.0.1:8086",
+		"SMTP_URL":                  "smtp://127.0.0.1:1025",
+		"MAILPIT_URL":               "http://127.0.0.1:8025",
+		"AUTH_SIGNING_KEY_FILE":     data + "/auth/signing-key.json",
+		"AUTH_GENERATE_SIGNING_KEY": "true",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected %s=%s (auth needs no S3)", k, got[k])
+		}
+	}
+}
+
+func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
+	opts, err := OptionsFromEnv(func(k string) string {
+		return map[string]string{
+			"PARLEY_PORT_BASE": "20000",
+			"PARLEY_DATA_DIR":  "/srv/parley-data",
+			"DATABASE_URL":     "postgres://app:secret@db.internal:6543/postgres?sslmode=require&application_name=x",
+			"KAFKA_BROKERS":    "k1:9092, k2:9092",
+			"S3_BUCKET":        "other-bucket",
+		}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Root = repoRoot(t)
+
+	media := envMapOf(t, opts, "media")
+	for k, v := range map[string]string{
+		"LISTEN_ADDR":   "127.0.0.1:20006",
+		"DATABASE_URL":  "postgres://app:secret@db.internal:6543/parley_media?sslmode=require&application_name=x",
+		"KAFKA_BROKERS": "k1:9092,k2:9092",
+		"REDIS_URL":     "redis://127.0.0.1:20021",
+		"AUTH_JWKS_URL": "http://127.0.0.1:20001/.well-known/jwks.json",
+		"S3_ENDPOINT":   "http://127.0.0.1:20023",
+		"S3_ACCESS_KEY": DefaultS3AccessKey,
+		"S3_SECRET_KEY": DefaultS3SecretKey,
+		"S3_BUCKET":     "other-bucket",
+		"S3_REGION":     DefaultS3Region,
+	} {
+		if media[k] != v {
+			t.Errorf("media %s = %q, want %q", k, media[k], v)
+		}
+	}
+	if _, ok := media["SMTP_URL"]; ok {
+		t.Error("media got SMTP_URL; it does not send mail")
+	}
+
+	gw := envMapOf(t, opts, "gateway")
+	if _, ok := gw["DATABASE_URL"]; ok {
+		t.Error("the gateway owns no database but got DATABASE_URL")
+	}
+	if gw["LISTEN_ADDR"] != "127.0.0.1:20000" || gw["PROFILE_URL"] != "http://127.0.0.1:20002" {
+		t.Errorf("gateway LISTEN_ADDR=%s PROFILE_URL=%s", gw["LISTEN_ADDR"], gw["PROFILE_URL"])
+	}
+	if auth := envMapOf(t, opts, "auth"); auth["AUTH_SIGNING_KEY_FILE"] != "/srv/parley-data/auth/signing-key.json" {
+		t.Errorf("AUTH_SIGNING_KEY_FILE = %q", auth["AUTH_SIGNING_KEY_FILE"])
+	}
+
+	opts.DatabaseSuffix = "_e2e"
+	if db := envMapOf(t, opts, "chat")["DATABASE_URL"]; !strings.Contains(db, "/parley_chat_e2e?") {
+		t.Errorf("with a suffix, DATABASE_URL = %s", db)
+	}
+}
+
+func envMapOf(t *testing.T, opts Options, name string) map[string]string {
+	t.Helper()
+	env, err := Env(opts, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return envMap(t, env)
+}
+
+func TestEnvRejectsUnknownServicesAndBadSettings(t *testing.T) {
+	root := repoRoot(t)
+	if _, err := Env(Options{Root: root}, "billing"); err == nil || !strings.Contains(err.Error(), "known: gateway, auth") {
+		t.Errorf("unknown service: %v", err)
+	}
+	for _, o := range []Options{
+		{Root: root, DatabaseURL: "host=localhost dbname=x"},
+		{Root: root, RedisURL: "127.0.0.1:6379"},
+		{Root: root, S3Endpoint: "127.0.0.1:9000"},
+		{Root: root, SMTPURL: "mail:25"},
+		{Root: root, PortBase: 80},
+		{Root: root, DatabaseSuffix: "-x"},
+	} {
+		if _, err := Env(o, "auth"); err == nil {
+			t.Errorf("Env(%+v) accepted bad options", o)
+		}
+	}
+	_, err := OptionsFromEnv(func(k string) string {
+		return map[string]string{"PARLEY_PORT_BASE": "abc", "PARLEY_STOP_ON_CRASH": "maybe", "PARLEY_READY_TIMEOUT": "5"}[k]
+	})
+	for _, want := range []string{"PARLEY_PORT_BASE", "PARLEY_STOP_ON_CRASH", "PARLEY_READY_TIMEOUT"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("OptionsFromEnv error %v does not name %s", err, want)
+		}
+	}
+}
+
+func TestMergeEnvLetsTheStackWin(t *testing.T) {
+	got := MergeEnv([]string{"PATH=/bin", "DATABASE_URL=postgres://elsewhere/x", "HOME=/root"}, []string{"DATABASE_URL=postgres://here/parley_auth"})
+	want := []string{"PATH=/bin", "HOME=/root", "DATABASE_URL=postgres://here/parley_auth"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("MergeEnv = %q, want %q", got, want)
+	}
+}
+
+func TestServiceExistsNeedsAMainPackage(t *testing.T) {
+	root := t.TempDir()
+	mustWrite(t, filepath.Join(root, "services/a/go.mod"), "module a\n")
+	mustWrite(t, filepath.Join(root, "services/a/internal/x/x.go"), "package x\n")
+	mustWrite(t, filepath.Join(root, "services/b/main.go"), "package main\n")
+	mustWrite(t, filepath.Join(root, "services/c/main_test.go"), "package main\n")
+	for name, want := range map[string]bool{"a": false, "b": true, "c": false, "d": false} {
+		if got := serviceExists(root, name); got != want {
+			t.Errorf("serviceExists(%s) = %v, want %v", name, got, want)
+		}
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Fatal(err)
+	}
+}
