@@ -6,12 +6,13 @@ import (
 	"math"
 )
 
-// Cursor is a position in a search's ranking: the ranking tuple of the last result of a page.
-// Page tokens carry it, with the query it belongs to, as base64url-encoded JSON. They are opaque
-// to clients and validated on the way back in.
+// Cursor is a position in a search's ranking: the ranking tuple of the last result of a page
+// (see SearchHit). Page tokens carry it, with the query it belongs to, as base64url-encoded JSON.
+// They are opaque to clients and validated on the way back in.
 type Cursor struct {
 	Match      MatchKind
-	Similarity float32
+	Length     int     // prefix tier
+	Similarity float32 // fuzzy tier
 	SortKey    string
 	UserID     string
 }
@@ -20,7 +21,8 @@ type cursorJSON struct {
 	V int       `json:"v"`
 	Q string    `json:"q"`
 	M MatchKind `json:"m"`
-	S float32   `json:"s"`
+	L int       `json:"l,omitempty"`
+	S float32   `json:"s,omitempty"`
 	K string    `json:"k"`
 	U string    `json:"u"`
 }
@@ -32,7 +34,7 @@ const (
 
 // EncodeCursor returns the page token for c within a search for query (normalised).
 func EncodeCursor(query string, c Cursor) string {
-	b, _ := json.Marshal(cursorJSON{V: cursorVersion, Q: query, M: c.Match, S: c.Similarity, K: c.SortKey, U: c.UserID})
+	b, _ := json.Marshal(cursorJSON{V: cursorVersion, Q: query, M: c.Match, L: c.Length, S: c.Similarity, K: c.SortKey, U: c.UserID})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -60,9 +62,9 @@ func DecodeCursor(query, token string) (*Cursor, error) {
 	if c.Q != query {
 		return nil, Errorf(ErrInvalidArgument, "page_token: belongs to a search for a different query; start again from the first page")
 	}
-	if c.M < MatchExact || c.M > MatchFuzzy || math.IsNaN(float64(c.S)) || c.S < 0 || c.S > 1 ||
-		c.K == "" || len(c.K) > 4*NicknameMaxLen || !isUUID(c.U) {
+	if c.M < MatchExact || c.M > MatchFuzzy || c.L < 0 || c.L > NicknameMaxLen ||
+		math.IsNaN(float64(c.S)) || c.S < 0 || c.S > 1 || c.K == "" || len(c.K) > 4*NicknameMaxLen || !isUUID(c.U) {
 		return nil, malformed
 	}
-	return &Cursor{Match: c.M, Similarity: c.S, SortKey: c.K, UserID: c.U}, nil
+	return &Cursor{Match: c.M, Length: c.L, Similarity: c.S, SortKey: c.K, UserID: c.U}, nil
 }

@@ -59,11 +59,15 @@ const (
 	MatchFuzzy MatchKind = 3
 )
 
-// SearchHit is one search result with the values it is ranked by: (Match, -Similarity, SortKey,
-// Profile.UserID) ascending.
+// SearchHit is one search result with the values it is ranked by. Results are ordered by Match
+// (exact, prefix, fuzzy), then within the prefix tier by Length (shortest first), within the fuzzy
+// tier by Similarity (highest first), then by SortKey and Profile.UserID.
 type SearchHit struct {
-	Profile    Profile
-	Match      MatchKind
+	Profile Profile
+	Match   MatchKind
+	// Length is the nickname's length in characters (prefix tier).
+	Length int
+	// Similarity is the nickname's trigram similarity to the query, 0..1 (fuzzy tier).
 	Similarity float32
 	// SortKey is the nickname lower-cased (as the database compares it).
 	SortKey string

@@ -245,7 +245,7 @@ func (s *Service) Search(ctx context.Context, query string, pageSize int32, page
 	if len(hits) > n {
 		page.Hits = hits[:n]
 		last := page.Hits[n-1]
-		page.NextPageToken = EncodeCursor(q, Cursor{Match: last.Match, Similarity: last.Similarity, SortKey: last.SortKey, UserID: last.Profile.UserID})
+		page.NextPageToken = EncodeCursor(q, Cursor{Match: last.Match, Length: last.Length, Similarity: last.Similarity, SortKey: last.SortKey, UserID: last.Profile.UserID})
 	}
 	for i := range page.Hits {
 		page.Hits[i].Profile = page.Hits[i].Profile.Public()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -12,15 +11,18 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
-// Search implements profile.Store. Results are ranked by the tuple
+// Search ranks every profile whose nickname matches the query by the tuple
 //
-//	(match kind: exact < prefix < fuzzy, similarity descending, lower(nickname), user_id)
+//	exact:  (1, lower(nickname), user_id)                  — the nickname equals the query
+//	prefix: (2, char_length, lower(nickname), user_id)     — starts with it; shortest first
+//	fuzzy:  (3, -similarity, lower(nickname), user_id)     — trigram similarity ≥ FuzzyThreshold
 //
-// and each tier is its own query that an index answers: the exact tier an equality lookup and
-// the prefix tier a range scan on profiles_nickname_lower_key (lower(nickname) text_pattern_ops),
-// the fuzzy tier a trigram search on profiles_nickname_trgm_idx (GIN, % with the similarity
-// threshold). Tiers are asked in order, only until the page is full, each continuing after the
-// cursor (keyset pagination: no OFFSET, so deep pages cost the same as the first).
+// Each tier is one query that an index answers: the exact tier an equality lookup on
+// profiles_nickname_lower_key; the prefix tier one short range scan per nickname length on
+// profiles_nickname_length_idx, so its cost does not grow with how many people share a prefix;
+// the fuzzy tier a trigram search on profiles_nickname_trgm_idx (GIN). Tiers are asked in order
+// only until the page is full, each continuing after the cursor (keyset pagination: no OFFSET,
+// deep pages cost about what the first does).
 func (s *Store) Search(ctx context.Context, p profile.SearchParams) ([]profile.SearchHit, error) {
 	var hits []profile.SearchHit
 	for _, tier := range []profile.MatchKind{profile.MatchExact, profile.MatchPrefix, profile.MatchFuzzy} {
@@ -36,7 +38,16 @@ func (s *Store) Search(ctx context.Context, p profile.SearchParams) ([]profile.S
 				after = p.After
 			}
 		}
-		got, err := s.searchTier(ctx, tier, p.Query, p.Limit-len(hits), after)
+		var got []profile.SearchHit
+		var err error
+		switch tier {
+		case profile.MatchExact:
+			got, err = s.searchExact(ctx, p.Query, after)
+		case profile.MatchPrefix:
+			got, err = s.searchPrefix(ctx, p.Query, p.Limit-len(hits), after)
+		case profile.MatchFuzzy:
+			got, err = s.searchFuzzy(ctx, p.Query, p.Limit-len(hits), after)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -45,74 +56,100 @@ func (s *Store) Search(ctx context.Context, p profile.SearchParams) ([]profile.S
 	return hits, nil
 }
 
-func (s *Store) searchTier(ctx context.Context, tier profile.MatchKind, q string, limit int, after *profile.Cursor) ([]profile.SearchHit, error) {
-	const key = `lower(nickname) COLLATE "C"`
-	const sim = `similarity(lower(nickname), $1)`
-	args := []any{q}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	var where []string
-	switch tier {
-	case profile.MatchExact:
-		if after != nil { // the exact tier has at most one row, and it was on an earlier page
-			return nil, nil
-		}
-		where = append(where, `lower(nickname) = $1`)
-	case profile.MatchPrefix:
-		where = append(where, `lower(nickname) ~>=~ $1`, `lower(nickname) <> $1`)
-		if hi, ok := prefixUpperBound(q); ok {
-			where = append(where, `lower(nickname) ~<~ `+arg(hi))
-		}
-		where = append(where, `starts_with(lower(nickname), $1)`)
-	case profile.MatchFuzzy:
-		where = append(where, `lower(nickname) % $1`, `NOT starts_with(lower(nickname), $1)`)
-	}
-	if after != nil {
-		s, k, u := arg(after.Similarity), arg(after.SortKey), arg(after.UserID)
-		where = append(where, fmt.Sprintf(`(%[1]s < %[2]s::real OR (%[1]s = %[2]s::real AND (%[3]s, user_id) > (%[4]s COLLATE "C", %[5]s::uuid)))`,
-			sim, s, key, k, u))
-	}
-	sql := `SELECT ` + profileColumns + `, ` + sim + `, lower(nickname)
-		FROM profiles WHERE ` + strings.Join(where, " AND ") + `
-		ORDER BY ` + sim + ` DESC, ` + key + `, user_id LIMIT ` + arg(limit)
+// hitColumns follow profileColumns in every tier's select list.
+const hitColumns = `, char_length(nickname), similarity(lower(nickname), $1), lower(nickname)`
 
-	var rows pgx.Rows
-	var err error
-	if tier == profile.MatchFuzzy {
-		// % uses pg_trgm.similarity_threshold. set_config(…, true) lasts until the end of the
-		// transaction: the batch is sent in one round trip and runs as one implicit transaction.
-		b := &pgx.Batch{}
-		b.Queue(`SELECT set_config('pg_trgm.similarity_threshold', $1, true)`, strconv.FormatFloat(s.FuzzyThreshold, 'f', -1, 64))
-		b.Queue(sql, args...)
-		br := s.pool.SendBatch(ctx, b)
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("search %s tier: set threshold: %w", tierName(tier), err)
-		}
-		rows, err = br.Query()
-	} else {
-		rows, err = s.pool.Query(ctx, sql, args...)
+const exactSQL = `SELECT ` + profileColumns + hitColumns + `
+	FROM profiles WHERE lower(nickname) COLLATE "C" = $1`
+
+func (s *Store) searchExact(ctx context.Context, q string, after *profile.Cursor) ([]profile.SearchHit, error) {
+	if after != nil { // the exact tier has at most one row, and it was on an earlier page
+		return nil, nil
 	}
+	rows, err := s.pool.Query(ctx, exactSQL, q)
+	return collectHits(rows, err, profile.MatchExact)
+}
+
+// prefixSQL: for each length from $3 (the query's length + 1, or the cursor's length) to 32, the
+// first $5 nicknames of that length in [$1, $2) — the strings starting with $1 — after the cursor
+// ($4 = its length, $6 its key, $7 its user id; $4 = 0 on the first page).
+const prefixSQL = `SELECT p.* FROM generate_series($3::int, 32) AS l
+	CROSS JOIN LATERAL (
+		SELECT ` + profileColumns + hitColumns + `
+		FROM profiles
+		WHERE char_length(nickname) = l
+			AND lower(nickname) COLLATE "C" >= (CASE WHEN l = $4 THEN $6 ELSE $1 END)
+			AND lower(nickname) COLLATE "C" < $2
+			AND (l <> $4 OR (lower(nickname) COLLATE "C", user_id) > ($6 COLLATE "C", $7::uuid))
+		ORDER BY lower(nickname) COLLATE "C", user_id
+		LIMIT $5) AS p
+	ORDER BY p.char_length, p.lower COLLATE "C", p.user_id
+	LIMIT $5`
+
+func (s *Store) searchPrefix(ctx context.Context, q string, limit int, after *profile.Cursor) ([]profile.SearchHit, error) {
+	hi, ok := prefixUpperBound(q)
+	if !ok {
+		return nil, nil // q ends in U+10FFFF: no nickname (ASCII) starts with it
+	}
+	from, afterLen, afterKey, afterID := utf8.RuneCountInString(q)+1, 0, q, nilUUID
+	if after != nil {
+		from, afterLen, afterKey, afterID = max(from, after.Length), after.Length, after.SortKey, after.UserID
+	}
+	rows, err := s.pool.Query(ctx, prefixSQL, q, hi, from, afterLen, limit, afterKey, afterID)
+	return collectHits(rows, err, profile.MatchPrefix)
+}
+
+// fuzzySQL: nicknames similar to $1 (% with the session's pg_trgm.similarity_threshold) that do
+// not start with it, after the cursor ($2 its similarity, 2 on the first page; $3 its key, $4 its
+// user id).
+const fuzzySQL = `SELECT ` + profileColumns + hitColumns + `
+	FROM profiles
+	WHERE lower(nickname) % $1 AND NOT starts_with(lower(nickname), $1)
+		AND (similarity(lower(nickname), $1) < $2::real
+			OR (similarity(lower(nickname), $1) = $2::real AND (lower(nickname) COLLATE "C", user_id) > ($3 COLLATE "C", $4::uuid)))
+	ORDER BY similarity(lower(nickname), $1) DESC, lower(nickname) COLLATE "C", user_id
+	LIMIT $5`
+
+func (s *Store) searchFuzzy(ctx context.Context, q string, limit int, after *profile.Cursor) ([]profile.SearchHit, error) {
+	afterSim, afterKey, afterID := float32(2), "", nilUUID
+	if after != nil {
+		afterSim, afterKey, afterID = after.Similarity, after.SortKey, after.UserID
+	}
+	// % reads pg_trgm.similarity_threshold. set_config(…, true) lasts until the end of the
+	// transaction, and a batch is sent in one round trip and runs as one implicit transaction.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('pg_trgm.similarity_threshold', $1, true)`, strconv.FormatFloat(s.FuzzyThreshold, 'f', -1, 64))
+	b.Queue(fuzzySQL, q, afterSim, afterKey, afterID, limit)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("search fuzzy tier: set threshold: %w", err)
+	}
+	rows, err := br.Query()
+	return collectHits(rows, err, profile.MatchFuzzy)
+}
+
+const nilUUID = "00000000-0000-0000-0000-000000000000"
+
+func collectHits(rows pgx.Rows, err error, tier profile.MatchKind) ([]profile.SearchHit, error) {
 	if err != nil {
-		return nil, fmt.Errorf("search %s tier: %w", tierName(tier), err)
+		return nil, fmt.Errorf("search tier %d: %w", tier, err)
 	}
 	hits, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (profile.SearchHit, error) {
 		h := profile.SearchHit{Match: tier}
-		p, err := scanProfile(r, &h.Similarity, &h.SortKey)
+		p, err := scanProfile(r, &h.Length, &h.Similarity, &h.SortKey)
 		h.Profile = p
 		return h, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("search %s tier: %w", tierName(tier), err)
+		return nil, fmt.Errorf("search tier %d: %w", tier, err)
 	}
 	return hits, nil
 }
 
 // prefixUpperBound returns the least string greater than every string starting with q in byte
 // order: q with its last character replaced by the next one (UTF-8 byte order is code point
-// order). ok is false when no such bound is needed (q ends in the last code point).
+// order). ok is false when there is none (q ends in the last code point).
 func prefixUpperBound(q string) (string, bool) {
 	r, size := utf8.DecodeLastRuneInString(q)
 	switch {
@@ -124,15 +161,4 @@ func prefixUpperBound(q string) (string, bool) {
 		r++
 	}
 	return q[:len(q)-size] + string(r), true
-}
-
-func tierName(t profile.MatchKind) string {
-	switch t {
-	case profile.MatchExact:
-		return "exact"
-	case profile.MatchPrefix:
-		return "prefix"
-	default:
-		return "fuzzy"
-	}
 }

@@ -20,8 +20,8 @@ func TestSearchRanksExactThenPrefixThenFuzzy(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := names(page.Hits)
-	// Exact first; prefix matches by similarity (the shorter is closer); then fuzzy ones by
-	// similarity (alicia and malice tie at 0.44, so by nickname), down to the threshold (alex, 0.22).
+	// Exact first; prefix matches shortest first; then fuzzy ones by similarity (alicia and malice
+	// tie at 0.44, so by nickname), down to the threshold (alex, 0.22).
 	want := "alice(1) Alice_W(2) alice.smith(2) alicia(3) malice(3) alex(3)"
 	if got != want {
 		t.Fatalf("search alice:\n got %s\nwant %s", got, want)
@@ -96,11 +96,8 @@ func TestSearchPaginationHasNoGapsOrDuplicates(t *testing.T) {
 	kinds := map[profile.MatchKind]int{}
 	for i, h := range all.Hits {
 		kinds[h.Match]++
-		if i > 0 {
-			prev := all.Hits[i-1]
-			if prev.Match > h.Match || (prev.Match == h.Match && prev.Similarity < h.Similarity) {
-				t.Errorf("ranking broken between %s and %s", prev.Profile.Nickname, h.Profile.Nickname)
-			}
+		if i > 0 && !rankedBefore(all.Hits[i-1], h) {
+			t.Errorf("ranking broken between %s and %s", all.Hits[i-1].Profile.Nickname, h.Profile.Nickname)
 		}
 	}
 	if kinds[profile.MatchExact] != 1 || kinds[profile.MatchPrefix] < 10 || kinds[profile.MatchFuzzy] < 3 {
@@ -167,4 +164,21 @@ func TestSearchRejectsBadInput(t *testing.T) {
 	if err != nil || len(second.Hits) != 1 || second.Hits[0].Profile.Nickname != "bobby" {
 		t.Fatalf("second page: %s, %v", names(second.Hits), err)
 	}
+}
+
+// rankedBefore reports whether a comes strictly before b in search order.
+func rankedBefore(a, b profile.SearchHit) bool {
+	if a.Match != b.Match {
+		return a.Match < b.Match
+	}
+	if a.Match == profile.MatchPrefix && a.Length != b.Length {
+		return a.Length < b.Length
+	}
+	if a.Match == profile.MatchFuzzy && a.Similarity != b.Similarity {
+		return a.Similarity > b.Similarity
+	}
+	if a.SortKey != b.SortKey {
+		return a.SortKey < b.SortKey
+	}
+	return a.Profile.UserID < b.Profile.UserID
 }

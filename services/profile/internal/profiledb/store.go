@@ -104,7 +104,7 @@ func (s *Store) GetMany(ctx context.Context, userIDs []string) ([]profile.Profil
 // NicknameOwner returns the user holding nick (ignoring case), or "".
 func (s *Store) NicknameOwner(ctx context.Context, nick string) (string, error) {
 	var owner string
-	err := s.pool.QueryRow(ctx, `SELECT user_id::text FROM profiles WHERE lower(nickname) = lower($1)`, nick).Scan(&owner)
+	err := s.pool.QueryRow(ctx, `SELECT user_id::text FROM profiles WHERE lower(nickname) COLLATE "C" = lower($1)`, nick).Scan(&owner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -246,7 +246,7 @@ func (s *Store) CreateFromRegistration(ctx context.Context, tx pgx.Tx, reg profi
 		}
 		var free string
 		err := tx.QueryRow(ctx, `SELECT c FROM unnest($1::text[]) AS c
-			WHERE NOT EXISTS (SELECT 1 FROM profiles WHERE lower(nickname) = lower(c)) LIMIT 1`, candidates).Scan(&free)
+			WHERE NOT EXISTS (SELECT 1 FROM profiles WHERE lower(nickname) COLLATE "C" = lower(c)) LIMIT 1`, candidates).Scan(&free)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}

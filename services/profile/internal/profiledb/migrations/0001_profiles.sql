@@ -18,10 +18,15 @@ CREATE TABLE profiles (
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
 
--- Nicknames are unique ignoring case. text_pattern_ops compares bytes whatever the database's
--- collation, so the same index also serves search's exact tier (=) and prefix tier (~>=~ / ~<~
--- range scan).
-CREATE UNIQUE INDEX profiles_nickname_lower_key ON profiles (lower(nickname) text_pattern_ops);
+-- Nicknames are unique ignoring case. The "C" collation compares bytes whatever the database's
+-- default collation, so ordering and comparisons are the same on every server. Also search's
+-- exact tier. Queries must say lower(nickname) COLLATE "C" for the planner to use it.
+CREATE UNIQUE INDEX profiles_nickname_lower_key ON profiles ((lower(nickname) COLLATE "C"));
+
+-- Search's prefix tier, ranked shortest nickname first: one short index range scan per length
+-- (a prefix match's trigram similarity to the query falls as the nickname grows, and this order
+-- costs the same however many nicknames share the prefix).
+CREATE INDEX profiles_nickname_length_idx ON profiles (char_length(nickname), (lower(nickname) COLLATE "C"), user_id);
 
 -- Search's fuzzy tier: trigram similarity (the % operator) over the lower-cased nickname.
 CREATE INDEX profiles_nickname_trgm_idx ON profiles USING gin (lower(nickname) gin_trgm_ops);
