@@ -106,6 +106,7 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 			Nickname:     a.Nickname,
 			RegisteredAt: timestamppb.New(a.CreatedAt),
 			Method:       a.Method,
+			Email:        a.Email,
 		})
 		if err != nil {
 			return err

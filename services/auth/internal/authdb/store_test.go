@@ -170,8 +170,9 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	if err := proto.Unmarshal(rows[0].Payload, &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.GetUserId() != userID || ev.GetNickname() != "bob.the-builder" || ev.GetMethod() != "password" || ev.GetRegisteredAt() == nil {
-		t.Fatalf("event %v; want user %s, nickname bob.the-builder, method password", &ev, userID)
+	if ev.GetUserId() != userID || ev.GetNickname() != "bob.the-builder" || ev.GetMethod() != "password" || ev.GetRegisteredAt() == nil ||
+		ev.GetEmail() != "bob@example.com" {
+		t.Fatalf("event %v; want user %s, nickname bob.the-builder, method password, email bob@example.com", &ev, userID)
 	}
 	if n := len(outboxRows(t, e.pool, typeLoggedIn)); n != 1 {
 		t.Fatalf("%d UserLoggedIn rows after Register; want 1 (the new session)", n)
