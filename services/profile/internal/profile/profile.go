@@ -18,9 +18,9 @@ const (
 
 // Avatar is a profile picture held by the media service.
 type Avatar struct {
-	FileID         string
-	URL            string
-	Thumbnail64URL string
+	FileID          string
+	URL             string
+	Thumbnail64URL  string
 	Thumbnail256URL string
 }
 

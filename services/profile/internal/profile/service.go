@@ -252,4 +252,3 @@ func (s *Service) Search(ctx context.Context, query string, pageSize int32, page
 	}
 	return page, nil
 }
-

@@ -59,11 +59,11 @@ func TestValidateAbout(t *testing.T) {
 
 func TestNormalizeQuery(t *testing.T) {
 	ok := map[string]string{
-		"alice":     "alice",
-		"  @Alice ": "alice",
-		"@ bob":     "bob",
-		"A":         "a",
-		"@@x":       "@x",
+		"alice":                 "alice",
+		"  @Alice ":             "alice",
+		"@ bob":                 "bob",
+		"A":                     "a",
+		"@@x":                   "@x",
 		strings.Repeat("Q", 32): strings.Repeat("q", 32),
 	}
 	for in, want := range ok {

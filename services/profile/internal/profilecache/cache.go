@@ -7,6 +7,11 @@
 // (a reader storing what it read from the database) is refused when the entry holds a higher
 // version. So a reader that read the old row just before an update cannot put it back after the
 // update: a stale entry never survives an update.
+//
+// Client-side copies are dropped when Redis's invalidation message reaches the process, which
+// for a key changed through another connection is a moment after the change. So that a replica
+// never serves its own update's predecessor in that moment, each Cache also remembers the
+// versions it invalidated recently and treats older copies as misses.
 package profilecache
 
 import (
@@ -15,6 +20,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -46,26 +52,60 @@ return 1`)
 type Cache struct {
 	client rueidis.Client
 	ttl    time.Duration
+
+	mu     sync.Mutex
+	fences map[string]fence // versions this process invalidated lately, by user id
 }
+
+type fence struct {
+	version int64
+	at      time.Time
+}
+
+// fenceLife is how long a fence is kept: far longer than an invalidation message takes to arrive.
+const fenceLife = 30 * time.Second
 
 // New returns a cache on client whose entries live for ttl.
 func New(client rueidis.Client, ttl time.Duration) *Cache {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Cache{client: client, ttl: ttl}
+	return &Cache{client: client, ttl: ttl, fences: map[string]fence{}}
+}
+
+func (c *Cache) fenced(id string, version int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.fences[id]
+	return ok && version < f.version && time.Since(f.at) < fenceLife
+}
+
+func (c *Cache) setFence(id string, version int64) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.fences) >= 1024 {
+		for k, f := range c.fences {
+			if now.Sub(f.at) >= fenceLife {
+				delete(c.fences, k)
+			}
+		}
+	}
+	if f, ok := c.fences[id]; !ok || f.version <= version {
+		c.fences[id] = fence{version: version, at: now}
+	}
 }
 
 type entry struct {
-	UserID            string         `json:"u"`
-	Nickname          string         `json:"n"`
-	About             string         `json:"a,omitempty"`
+	UserID            string          `json:"u"`
+	Nickname          string          `json:"n"`
+	About             string          `json:"a,omitempty"`
 	Avatar            *profile.Avatar `json:"av,omitempty"`
-	NicknameStatus    int            `json:"s"`
-	RequestedNickname string         `json:"r,omitempty"`
-	Version           int64          `json:"v"`
-	CreatedAt         time.Time      `json:"c"`
-	UpdatedAt         time.Time      `json:"m"`
+	NicknameStatus    int             `json:"s"`
+	RequestedNickname string          `json:"r,omitempty"`
+	Version           int64           `json:"v"`
+	CreatedAt         time.Time       `json:"c"`
+	UpdatedAt         time.Time       `json:"m"`
 }
 
 func encode(p profile.Profile) (string, error) {
@@ -112,7 +152,7 @@ func (c *Cache) GetMany(ctx context.Context, userIDs []string) (map[string]profi
 		if err != nil {
 			return nil, fmt.Errorf("read cached profile: %w", err)
 		}
-		if p, ok := decode(v); ok && p.UserID == userIDs[i] {
+		if p, ok := decode(v); ok && p.UserID == userIDs[i] && !c.fenced(p.UserID, p.Version) {
 			out[p.UserID] = p
 		}
 	}
@@ -143,6 +183,7 @@ func (c *Cache) Put(ctx context.Context, ps ...profile.Profile) error {
 // Redis, and from every process's memory through tracking), and fills of older versions are
 // refused while the tombstone lives (the TTL, far longer than any read takes).
 func (c *Cache) Invalidate(ctx context.Context, userID string, version int64) error {
+	c.setFence(userID, version)
 	v := strconv.FormatInt(version, 10)
 	res := putScript.Exec(ctx, c.client, []string{Key(userID)}, []string{v, v + "|", strconv.FormatInt(c.ttl.Milliseconds(), 10)})
 	if err := res.Error(); err != nil {

@@ -243,9 +243,11 @@ func newService(s *profiledb.Store) *profile.Service {
 // noCache is a cache that holds nothing, for tests of the store through the service.
 type noCache struct{}
 
-func (noCache) GetMany(context.Context, []string) (map[string]profile.Profile, error) { return nil, nil }
-func (noCache) Put(context.Context, ...profile.Profile) error                          { return nil }
-func (noCache) Invalidate(context.Context, string, int64) error                        { return nil }
+func (noCache) GetMany(context.Context, []string) (map[string]profile.Profile, error) {
+	return nil, nil
+}
+func (noCache) Put(context.Context, ...profile.Profile) error   { return nil }
+func (noCache) Invalidate(context.Context, string, int64) error { return nil }
 
 func names(hits []profile.SearchHit) string {
 	var b strings.Builder

@@ -1,0 +1,229 @@
+package profilecache_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/rueidis"
+
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/services/profile/internal/profile"
+	"github.com/parleyhq/parley/services/profile/internal/profilecache"
+	"github.com/parleyhq/parley/services/profile/internal/profiledb"
+)
+
+func sample(version int64, about string) profile.Profile {
+	return profile.Profile{UserID: uuid.NewString(), Nickname: "cached", About: about, Version: version,
+		NicknameStatus: profile.NicknameRequestedTaken, RequestedNickname: "cache",
+		Avatar:    &profile.Avatar{FileID: uuid.NewString(), URL: "u", Thumbnail64URL: "t64", Thumbnail256URL: "t256"},
+		CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC), UpdatedAt: time.Date(2025, 1, 2, 3, 4, 5, 7, time.UTC)}
+}
+
+func get(t *testing.T, c *profilecache.Cache, id string) (profile.Profile, bool) {
+	t.Helper()
+	m, err := c.GetMany(context.Background(), []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := m[id]
+	return p, ok
+}
+
+// eventuallyHit polls until the cache has id (misses are allowed for a moment: a process may hold
+// a cached miss or tombstone until Redis's invalidation message arrives).
+func eventuallyHit(t *testing.T, c *profilecache.Cache, id string) (profile.Profile, bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if p, ok := get(t, c, id); ok || time.Now().After(deadline) {
+			return p, ok
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestVersionFencing(t *testing.T) {
+	ctx := context.Background()
+	c := profilecache.New(redistest.New(t), time.Minute)
+	v1 := sample(1, "old")
+	id := v1.UserID
+	if _, ok := get(t, c, id); ok {
+		t.Fatal("hit before anything was put")
+	}
+	if err := c.Put(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	// The process cached the miss above; it is dropped when Redis's invalidation arrives.
+	got, ok := eventuallyHit(t, c, id)
+	if !ok || got.About != "old" || got.Version != 1 || *got.Avatar != *v1.Avatar || !got.UpdatedAt.Equal(v1.UpdatedAt) ||
+		got.NicknameStatus != profile.NicknameRequestedTaken || got.RequestedNickname != "cache" {
+		t.Fatalf("after put: %+v, %v", got, ok)
+	}
+	// Read again: now from the process's memory (client-side caching), still the same value.
+	if got, ok := get(t, c, id); !ok || got.Version != 1 {
+		t.Fatalf("second read: %+v, %v", got, ok)
+	}
+
+	if err := c.Invalidate(ctx, id, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := get(t, c, id); ok {
+		t.Fatalf("after invalidating version 2, read %+v", got)
+	}
+	// A reader that loaded version 1 before the update and stores it after must be refused.
+	if err := c.Put(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := get(t, c, id); ok {
+		t.Fatalf("stale fill survived the invalidation: %+v", got)
+	}
+	v2 := v1
+	v2.Version, v2.About = 2, "new"
+	if err := c.Put(ctx, v2); err != nil {
+		t.Fatal(err)
+	}
+	// The process may hold the tombstone for a moment (until Redis's invalidation arrives): a
+	// miss, which is safe; then the new version is served.
+	if got, ok := eventuallyHit(t, c, id); !ok || got.About != "new" {
+		t.Fatalf("after filling version 2: %+v, %v", got, ok)
+	}
+	if err := c.Put(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := get(t, c, id); !ok || got.About != "new" {
+		t.Fatalf("version 1 replaced version 2: %+v, %v", got, ok)
+	}
+}
+
+// Another replica's client-side copy goes when Redis tells it the key changed.
+func TestOtherProcessDropsItsCopy(t *testing.T) {
+	ctx := context.Background()
+	a := profilecache.New(redistest.New(t), time.Minute)
+	b := profilecache.New(redistest.New(t), time.Minute)
+	p := sample(1, "x")
+	if err := a.Put(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := eventuallyHit(t, b, p.UserID); !ok {
+		t.Fatal("b: miss after put")
+	}
+	if err := a.Invalidate(ctx, p.UserID, 2); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := get(t, b, p.UserID); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b still serves its copy 5s after the invalidation")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type service struct {
+	svc   *profile.Service
+	cache *profilecache.Cache
+}
+
+func newService(store *profiledb.Store, client rueidis.Client) service {
+	c := profilecache.New(client, time.Minute)
+	return service{svc: profile.NewService(store, c, nil, discard()), cache: c}
+}
+
+func TestUpdateNeverLeavesAStaleProfile(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t,
+		pgtest.Migration{Component: "events", Files: events.Migrations},
+		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	store := profiledb.New(pool, events.NewOutbox("profile"))
+	id := uuid.NewString()
+	if err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
+		_, _, err := store.CreateFromRegistration(ctx, tx, profile.Registration{UserID: id, RequestedNickname: "stale"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	replicaA := newService(store, redistest.New(t))
+	replicaB := newService(store, redistest.New(t))
+	about := func(s service) string {
+		t.Helper()
+		p, err := s.svc.Get(ctx, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.About
+	}
+	// Both replicas read, so both hold the profile in Redis and in memory.
+	if about(replicaA) != "" || about(replicaB) != "" || about(replicaA) != "" {
+		t.Fatal("unexpected about")
+	}
+	if _, ok := eventuallyHit(t, replicaA.cache, id); !ok {
+		t.Fatal("the read did not fill the cache")
+	}
+
+	s := "first"
+	if _, err := replicaA.svc.Update(ctx, id, profile.Changes{About: &s}); err != nil {
+		t.Fatal(err)
+	}
+	// The replica that wrote sees its write at once.
+	if got := about(replicaA); got != "first" {
+		t.Fatalf("replica A after its update: %q", got)
+	}
+	// The other replica's in-memory copy goes as soon as Redis's invalidation reaches it.
+	deadline := time.Now().Add(5 * time.Second)
+	for about(replicaB) != "first" {
+		if time.Now().After(deadline) {
+			t.Fatal("replica B still serves the old profile 5s after the update")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// A slow reader loads the profile, an update commits, then the reader fills the cache with
+	// what it loaded: the fill must be refused.
+	old, err := store.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = "second"
+	if _, err := replicaB.svc.Update(ctx, id, profile.Changes{About: &s}); err != nil {
+		t.Fatal(err)
+	}
+	if err := replicaA.cache.Put(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if got := about(replicaA); got != "second" {
+		t.Fatalf("after a stale fill: %q, want second", got)
+	}
+	if got := about(replicaB); got != "second" {
+		t.Fatalf("replica B after its update: %q", got)
+	}
+
+	// When Redis cannot be reached, an update fails rather than leave a stale entry behind, and
+	// reads fall back to the database.
+	deadClient := redistest.New(t)
+	dead := newService(store, deadClient)
+	deadClient.Close()
+	s = "lost"
+	if _, err := dead.svc.Update(ctx, id, profile.Changes{About: &s}); !errors.Is(err, profile.ErrUnavailable) {
+		t.Fatalf("update without redis: %v, want ErrUnavailable", err)
+	}
+	if got, err := store.Get(ctx, id); err != nil || got.About != "second" {
+		t.Fatalf("database after the refused update: %q, %v", got.About, err)
+	}
+	if got := about(dead); got != "second" {
+		t.Fatalf("read without redis: %q", got)
+	}
+}
