@@ -195,7 +195,8 @@ func execService(opts stack.Options, args []string, stderr io.Writer) int {
 // shellQuote quotes v for a POSIX shell when it needs it, so the output of `env` can be sourced.
 func shellQuote(v string) string {
 	if v != "" && strings.IndexFunc(v, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@,+=%", r))
+		safe := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@,+=%", r)
+		return !safe
 	}) < 0 {
 		return v
 	}

@@ -120,19 +120,12 @@ func mergeEnv(base, vars []string) []string {
 // serviceDir is where a service's sources live.
 func serviceDir(root, name string) string { return filepath.Join(root, "services", name) }
 
-// serviceExists reports whether a service has been written far enough to run: its directory holds
-// Go files of its own (a main package), not just a go.mod or internal packages.
+// serviceExists reports whether a service has been written far enough to run: it has its
+// services/<name>/main.go (docs/service-conventions.md), not just a go.mod or internal packages.
+// The Tiltfile applies the same test.
 func serviceExists(root, name string) bool {
-	entries, err := os.ReadDir(serviceDir(root, name))
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if n := e.Name(); !e.IsDir() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
-			return true
-		}
-	}
-	return false
+	fi, err := os.Stat(filepath.Join(serviceDir(root, name), "main.go"))
+	return err == nil && !fi.IsDir()
 }
 
 // MergeEnv overlays vars (KEY=VALUE) on base (os.Environ()), the stack's variables winning.

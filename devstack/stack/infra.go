@@ -195,8 +195,12 @@ func ensureBucket(ctx context.Context, e Endpoints) error {
 	default:
 		return fmt.Errorf("s3: HEAD bucket %s answered %d", e.S3Bucket, code)
 	}
-	if code, err = do(http.MethodPut); err != nil || code != http.StatusOK {
-		return fmt.Errorf("s3: create bucket %s: status %d, %v", e.S3Bucket, code, err)
+	code, err = do(http.MethodPut)
+	if err != nil {
+		return fmt.Errorf("s3: create bucket %s: %w", e.S3Bucket, err)
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("s3: create bucket %s: status %d", e.S3Bucket, code)
 	}
 	return nil
 }

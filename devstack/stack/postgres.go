@@ -115,7 +115,7 @@ func newPGCluster(ctx context.Context, st *starter, dir string, port int) (*pgCl
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			return nil, fmt.Errorf("running as root, the cluster must run as the postgres user, but there is none (%v): install the postgresql package, which creates it", err)
+			return nil, fmt.Errorf("running as root, the cluster must run as the postgres user, but there is none: install the postgresql package, which creates it: %w", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)

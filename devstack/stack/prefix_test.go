@@ -31,14 +31,14 @@ func TestLineWriterPrefixesWholeLines(t *testing.T) {
 func TestLineWriterColourAndLongNames(t *testing.T) {
 	var out strings.Builder
 	c := NewConsole(&out, true, 4)
-	c.Writer("notification").Write([]byte("x\n"))
+	fmt.Fprint(c.Writer("notification"), "x\n")
 	got := out.String()
 	if !strings.HasPrefix(got, "\x1b[") || !strings.Contains(got, "notification |"+resetColor+" x\n") {
 		t.Fatalf("coloured line = %q", got)
 	}
 	// Same name, same colour, across consoles (runs).
 	var again strings.Builder
-	NewConsole(&again, true, 4).Writer("notification").Write([]byte("x\n"))
+	fmt.Fprint(NewConsole(&again, true, 4).Writer("notification"), "x\n")
 	if again.String() != got {
 		t.Errorf("colour changed between runs: %q vs %q", again.String(), got)
 	}
@@ -58,7 +58,7 @@ func TestLineWriterTailKeepsTheLastLines(t *testing.T) {
 func TestLineWriterSplitsOverlongLines(t *testing.T) {
 	var out strings.Builder
 	w := NewConsole(&out, false, 0).Writer("x")
-	w.Write([]byte(strings.Repeat("a", maxLine+10)))
+	fmt.Fprint(w, strings.Repeat("a", maxLine+10))
 	if n := strings.Count(out.String(), "\n"); n != 1 {
 		t.Fatalf("an overlong line should be written out once it reaches %d bytes; got %d lines", maxLine, n)
 	}

@@ -78,7 +78,7 @@ func exitStatus(p *process) string {
 	}
 	var ee *exec.ExitError
 	if errors.As(p.err, &ee) {
-		return ee.ProcessState.String()
+		return ee.String()
 	}
 	return p.err.Error()
 }

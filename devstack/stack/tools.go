@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -19,12 +18,12 @@ type starter struct {
 	console *Console
 }
 
-// goTool returns the go command: the one on PATH, else the one this program was built with.
+// goTool returns the go command: the one on PATH, else the usual install location.
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "/usr/local/go/bin/go"
 }
 
 // tool returns the path of a pinned tool binary in BinDir, building it from the tools module

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/devstack/stack"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), func() {}, args, &stdout, &stderr, func(k string) string { return env[k] })
+	return code, stdout.String(), stderr.String()
+}
+
+func TestEnvCommandPrintsSourceableLines(t *testing.T) {
+	code, out, errOut := runCLI(t, map[string]string{"PARLEY_PORT_BASE": "30000", "PARLEY_DATA_DIR": "/tmp/with space"}, "env", "auth")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"LISTEN_ADDR=127.0.0.1:30001\n",
+		"DATABASE_URL='postgres://postgres@127.0.0.1:30020/parley_auth?sslmode=disable'\n",
+		"AUTH_SIGNING_KEY_FILE='/tmp/with space/auth/signing-key.json'\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// The output is valid shell: sourcing it sets the same values.
+	script := "set -a\n" + out + "printf '%s|%s' \"$LISTEN_ADDR\" \"$AUTH_SIGNING_KEY_FILE\"\n"
+	got, err := exec.Command("sh", "-c", script).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "127.0.0.1:30001|/tmp/with space/auth/signing-key.json" {
+		t.Errorf("sourced: %q", got)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{nil, nil, 2, "usage"},
+		{[]string{"launch"}, nil, 2, `unknown command "launch"`},
+		{[]string{"env"}, nil, 2, "usage"},
+		{[]string{"env", "billing"}, nil, 1, `no service "billing"`},
+		{[]string{"exec", "auth"}, nil, 2, "usage"},
+		{[]string{"infra", "auth"}, nil, 2, "usage"},
+		{[]string{"env", "auth"}, map[string]string{"PARLEY_PORT_BASE": "x"}, 2, "PARLEY_PORT_BASE"},
+	} {
+		code, _, errOut := runCLI(t, tc.env, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	code, out, _ := runCLI(t, nil, "services")
+	if code != 0 || !strings.Contains(out, "notification  8085  parley_notification") {
+		t.Errorf("services: %d %q", code, out)
+	}
+}
+
+// buildCLI compiles the command once per test.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "devstack")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestExecRunsACommandInTheServiceEnvironment(t *testing.T) {
+	bin := buildCLI(t)
+	cmd := exec.Command(bin, "exec", "profile", "--", "sh", "-c", `echo "$LISTEN_ADDR $DATABASE_URL $HOME"; exit 7`)
+	cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@db.example:5432/postgres", "HOME=/home/kept")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("exit: %v (the command's status must come through)", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "127.0.0.1:8082 postgres://postgres@db.example:5432/parley_profile /home/kept" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestInfraStopsCleanlyOnSIGTERMAndLeavesNoOrphanOnSIGKILL runs `devstack infra` as a process:
+// SIGTERM stops it and everything it started; after SIGKILL its children die with it (their
+// parent-death signal), and the next start finds the broker's records.
+func TestInfraStopsCleanlyOnSIGTERMAndLeavesNoOrphanOnSIGKILL(t *testing.T) {
+	bin := buildCLI(t)
+	base, err := stack.FreePortBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	for _, d := range []string{filepath.Dir(data), data} { // reachable by the postgres user
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, _ := filepath.Abs("..")
+	env := append(os.Environ(),
+		"PARLEY_PORT_BASE="+strconv.Itoa(base),
+		"PARLEY_DATA_DIR="+filepath.Join(data, "data"),
+		"PARLEY_NO_INSTALL=true",
+	)
+	start := func() (*exec.Cmd, *logTail) {
+		t.Helper()
+		cmd := exec.Command(bin, "infra")
+		cmd.Dir = root
+		cmd.Env = env
+		logs := &logTail{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		deadline := time.Now().Add(3 * time.Minute)
+		for !strings.Contains(logs.String(), "Ctrl-C stops everything") {
+			if time.Now().After(deadline) || cmd.ProcessState != nil {
+				t.Fatalf("infra did not come up:\n%s", logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return cmd, logs
+	}
+	status := func() (int, string) {
+		cmd := exec.Command(bin, "status", "--infra")
+		cmd.Dir = root
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		return code, string(out)
+	}
+
+	cmd, logs := start()
+	if code, out := status(); code != 0 {
+		t.Fatalf("status --infra = %d while up:\n%s", code, out)
+	}
+	children := childPIDs(t, cmd.Process.Pid)
+	if len(children) < 4 { // postgres, redis, s3, mail
+		t.Fatalf("children of devstack: %v", children)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", base+22)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topics.Friend, Key: []byte("k"), Value: []byte("before SIGKILL")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	// SIGKILL: no chance to stop anything; the kernel signals the children.
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	waitGone(t, children, logs)
+	if code, out := status(); code != 1 || !strings.Contains(out, "DOWN") {
+		t.Errorf("status after SIGKILL = %d:\n%s", code, out)
+	}
+
+	// The next start recovers (Postgres from its WAL, the broker from its segment files).
+	cmd, logs = start()
+	cl, err = kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", base+22)),
+		kgo.ConsumeTopics(topics.Friend), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for got == "" && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = string(r.Value) })
+	}
+	cl.Close()
+	if got != "before SIGKILL" {
+		t.Errorf("the broker lost a record produced before SIGKILL (got %q)", got)
+	}
+
+	// SIGTERM: a clean stop, exit status 0, nothing left.
+	children = childPIDs(t, cmd.Process.Pid)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, logs.String())
+	}
+	waitGone(t, children, logs)
+	if !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("no clean stop in the log:\n%s", logs.String())
+	}
+}
+
+// childPIDs lists the children of pid (of all its threads), from /proc.
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no /proc/%d/task/*/children: %v", pid, err)
+	}
+	var out []int
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// waitGone waits until none of pids runs any more.
+func waitGone(t *testing.T, pids []int, logs *logTail) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left []int
+		for _, p := range pids {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p)); err == nil && !strings.Contains(string(b), ") Z ") {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v outlived the dev stack\n%s", left, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logTail collects a child's output.
+type logTail struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
