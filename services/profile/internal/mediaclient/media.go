@@ -53,19 +53,21 @@ func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profi
 	defer cancel()
 	res, err := c.media.GetFile(ctx, connect.NewRequest(&mediav1.GetFileRequest{FileId: fileID}))
 	if err != nil {
+		// The media service's error is kept for logs as text only: wrapped, its Connect code and
+		// message (which may name internal addresses) would pass through to our caller.
+		cause := fmt.Errorf("media GetFile %s: %v", fileID, err) //nolint:errorlint // deliberately not wrapped
 		switch connect.CodeOf(err) {
 		case connect.CodeNotFound:
 			return profile.Avatar{}, profile.Errorf(profile.ErrNotFound, "file_id: no file %s (upload it with parley.media.v1.MediaService first)", fileID)
 		case connect.CodeInvalidArgument:
-			return profile.Avatar{}, profile.WrapError(profile.ErrInvalidArgument, err, "file_id: %s", connectMessage(err))
+			return profile.Avatar{}, profile.WrapError(profile.ErrInvalidArgument, cause, "file_id: %s", connectMessage(err))
 		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-			return profile.Avatar{}, profile.WrapError(profile.ErrUnavailable, err, "the media service cannot be reached; try again shortly")
+			return profile.Avatar{}, profile.WrapError(profile.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated:
 			return profile.Avatar{}, err // the caller's token: theirs to renew
 		}
-		// Anything else is the media service's fault: Internal here, with the cause logged. %v
-		// keeps its Connect code from passing through as ours.
-		return profile.Avatar{}, fmt.Errorf("media GetFile %s: %v", fileID, err) //nolint:errorlint // deliberately not wrapped
+		// Anything else is the media service's fault: Internal here, with the cause logged.
+		return profile.Avatar{}, cause
 
 	}
 	f := res.Msg.GetFile()
