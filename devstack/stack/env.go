@@ -44,6 +44,11 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 	for k, v := range svc.Env {
 		vars[k] = os.Expand(v, expand)
 	}
+	for k, v := range svc.EnvIfExists {
+		if p := os.Expand(v, expand); pathExists(p) {
+			vars[k] = p
+		}
+	}
 
 	vars["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.ServicePort(svc))
 	vars["LOG_FORMAT"] = "text"
@@ -119,6 +124,11 @@ func mergeEnv(base, vars []string) []string {
 
 // serviceDir is where a service's sources live.
 func serviceDir(root, name string) string { return filepath.Join(root, "services", name) }
+
+func pathExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
 
 // serviceExists reports whether a service has been written far enough to run: it has its
 // services/<name>/main.go (docs/service-conventions.md), not just a go.mod or internal packages.

@@ -105,6 +105,9 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	if gw["LISTEN_ADDR"] != "127.0.0.1:20000" || gw["PROFILE_URL"] != "http://127.0.0.1:20002" {
 		t.Errorf("gateway LISTEN_ADDR=%s PROFILE_URL=%s", gw["LISTEN_ADDR"], gw["PROFILE_URL"])
 	}
+	if _, ok := gw["WEB_DIR"]; ok != pathExists(filepath.Join(opts.Root, "web/dist")) {
+		t.Errorf("WEB_DIR set = %v, but web/dist exists = %v", ok, !ok)
+	}
 	if auth := envMapOf(t, opts, "auth"); auth["AUTH_SIGNING_KEY_FILE"] != "/srv/parley-data/auth/signing-key.json" {
 		t.Errorf("AUTH_SIGNING_KEY_FILE = %q", auth["AUTH_SIGNING_KEY_FILE"])
 	}
@@ -148,6 +151,19 @@ func TestEnvRejectsUnknownServicesAndBadSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("OptionsFromEnv error %v does not name %s", err, want)
 		}
+	}
+}
+
+func TestEnvIfExistsFollowsThePath(t *testing.T) {
+	root := t.TempDir()
+	mustWrite(t, filepath.Join(root, RegistryPath), `{"services": [{"name": "gateway", "port": 8080,
+		"env_if_exists": {"WEB_DIR": "${ROOT}/web/dist"}}]}`)
+	if _, ok := envMapOf(t, Options{Root: root}, "gateway")["WEB_DIR"]; ok {
+		t.Error("WEB_DIR set though web/dist does not exist")
+	}
+	mustWrite(t, filepath.Join(root, "web/dist/index.html"), "<html>")
+	if got := envMapOf(t, Options{Root: root}, "gateway")["WEB_DIR"]; got != filepath.Join(root, "web/dist") {
+		t.Errorf("WEB_DIR = %q once web/dist exists", got)
 	}
 }
 

@@ -29,6 +29,9 @@ type Service struct {
 	S3       bool              `json:"s3,omitempty"`       // gets S3_* variables
 	SMTP     bool              `json:"smtp,omitempty"`     // gets SMTP_URL and MAILPIT_URL
 	Env      map[string]string `json:"env,omitempty"`      // extra variables; ${DATA_DIR}, ${ROOT} expanded
+	// EnvIfExists are extra variables naming a path, set only when that path exists (the web
+	// client's build output, say), expanded as Env.
+	EnvIfExists map[string]string `json:"env_if_exists,omitempty"`
 }
 
 // Registry is the list of Parley's services, in start order.
@@ -124,6 +127,11 @@ func ParseRegistry(data []byte) (*Registry, error) {
 		}
 		if !strings.HasPrefix(s.Health, "/") {
 			return nil, fmt.Errorf("service %q: health path %q must start with /", s.Name, s.Health)
+		}
+		for k := range s.EnvIfExists {
+			if !envName.MatchString(k) {
+				return nil, fmt.Errorf("service %q: env_if_exists name %q must be upper-case letters, digits and _", s.Name, k)
+			}
 		}
 		for k := range s.Env {
 			if !envName.MatchString(k) {
