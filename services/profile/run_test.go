@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/services/profile/internal/mediaclient"
+)
+
+// TestRun starts the whole service as main does — migrations, server, outbox relay, consumer —
+// against a fresh database, an in-process Kafka-protocol broker, Redis and a JWKS endpoint, then
+// registers a user through Kafka and reads the profile back through the API.
+func TestRun(t *testing.T) {
+	pool := pgtest.New(t) // an empty database: run applies the migrations
+	_, brokers := kafkatest.New(t)
+
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := jwk.FromRaw(raw)
+	_ = priv.Set(jwk.KeyIDKey, "k1")
+	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
+	pub, _ := jwk.PublicKeyOf(priv)
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(jwks.Close)
+
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	t.Setenv("KAFKA_BROKERS", brokers[0])
+	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
+	t.Setenv("AUTH_JWKS_URL", jwks.URL)
+	t.Setenv("MEDIA_URL", "http://127.0.0.1:1")
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, logger, []string{"migrate"}); err != nil {
+		t.Fatalf("profile migrate: %v", err)
+	}
+	var tables int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename IN ('profiles', 'outbox', 'inbox')`).Scan(&tables); err != nil || tables != 3 {
+		t.Fatalf("after migrate: %d tables, %v", tables, err)
+	}
+	if err := run(ctx, logger, []string{"bogus"}); err == nil {
+		t.Fatal("unknown argument accepted")
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runOn(runCtx, logger, nil, ln) }()
+	base := "http://" + ln.Addr().String()
+	eventually(t, "readiness", func() bool {
+		res, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+
+	// Register a user the way the auth service's relay would publish it.
+	userID := uuid.NewString()
+	payload, _ := proto.Marshal(&eventsv1.UserRegistered{UserId: userID, Nickname: "runner", RegisteredAt: timestamppb.Now(), Method: "password"})
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	if err := producer.ProduceSync(ctx, &kgo.Record{Topic: topics.Auth, Key: []byte(userID), Value: payload, Headers: []kgo.RecordHeader{
+		{Key: events.HeaderID, Value: []byte(uuid.NewString())},
+		{Key: events.HeaderType, Value: []byte("parley.events.v1.UserRegistered")},
+		{Key: events.HeaderSource, Value: []byte("auth")},
+		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
+	}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	tok, _ := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).Expiration(time.Now().Add(time.Minute)).Build()
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := profilev1connect.NewProfileServiceClient(mediaclient.H2CClient(), base, connect.WithGRPC()) // gRPC over h2c
+	var got *profilev1.Profile
+	eventually(t, "the profile through the API", func() bool {
+		req := connect.NewRequest(&profilev1.GetProfileRequest{})
+		req.Header().Set("Authorization", "Bearer "+string(signed))
+		res, err := client.GetProfile(ctx, req)
+		if err != nil {
+			if connect.CodeOf(err) != connect.CodeNotFound {
+				t.Fatalf("GetProfile: %v", err)
+			}
+			return false
+		}
+		got = res.Msg.GetProfile()
+		return true
+	})
+	if got.GetNickname() != "runner" || got.GetNicknameStatus() != profilev1.NicknameStatus_NICKNAME_STATUS_CHOSEN {
+		t.Fatalf("profile: %v", got)
+	}
+
+	// The relay publishes ProfileUpdated(created) to the profile topic.
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.Profile), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	eventually(t, "ProfileUpdated on "+topics.Profile, func() bool {
+		pollCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		found := false
+		consumer.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) {
+			var ev eventsv1.ProfileUpdated
+			if string(r.Key) == userID && proto.Unmarshal(r.Value, &ev) == nil && ev.GetCreated() && ev.GetNickname() == "runner" {
+				found = true
+			}
+		})
+		return found
+	})
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after the context ended", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop within 20s of the context ending")
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
