@@ -515,6 +515,9 @@ func (s *Stack) SMTPURL() string { return s.ep.SMTPURL }
 // SMTP server and no MAILPIT_URL.
 func (s *Stack) MailpitURL() string { return s.ep.MailpitURL }
 
+// Options are the stack's effective options, defaults filled in (for Env or Status, say).
+func (s *Stack) Options() Options { return s.o }
+
 // DataDir is where the stack keeps its data.
 func (s *Stack) DataDir() string { return s.o.DataDir }
 

@@ -110,7 +110,11 @@ func (st *starter) buildServices(ctx context.Context, binDir string, names []str
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		out.Flush()
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, tailText(out))
+		hint := ""
+		if strings.Contains(strings.Join(out.Tail(), "\n"), "go.work") {
+			hint = "\n(a new service must be in the workspace: go work use ./services/<name>)"
+		}
+		return fmt.Errorf("go %s: %w\n%s%s", strings.Join(args, " "), err, tailText(out), hint)
 	}
 	st.log.Info("built services", "took", time.Since(begin).Round(100*time.Millisecond))
 	return nil

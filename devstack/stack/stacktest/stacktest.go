@@ -1,0 +1,87 @@
+// Package stacktest starts a Parley dev stack for a test (the end-to-end suite): its own ports,
+// its own data directory, output shown only when the test fails, stopped when the test ends.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/devstack/stack"
+)
+
+// Start runs a stack for t with opts, filling in what a test needs: a free PortBase, a fresh
+// DataDir the postgres user can reach, StopOnCrash, and Output kept for the failure log. Fields
+// already set in opts are kept (Services to run a subset, DatabaseURL to use a server of yours...).
+// The stack is closed when the test ends; a service that crashed meanwhile fails the test.
+func Start(t testing.TB, opts stack.Options) *stack.Stack {
+	t.Helper()
+	if opts.PortBase == 0 {
+		base, err := stack.FreePortBase()
+		if err != nil {
+			t.Fatalf("stacktest: %v", err)
+		}
+		opts.PortBase = base
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = ReachableTempDir(t)
+	}
+	opts.StopOnCrash = true
+	out := &buffer{}
+	if opts.Output == nil {
+		opts.Output = out
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("dev stack output:\n%s", out.String())
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("stacktest: start the dev stack: %v", err)
+	}
+	t.Cleanup(func() {
+		failed := s.Err()
+		_ = s.Close()
+		if failed != nil {
+			t.Errorf("stacktest: the dev stack failed while the test ran: %v", failed)
+		}
+	})
+	return s
+}
+
+// ReachableTempDir is a temporary directory that Postgres, run as the postgres user when the test
+// runs as root, can enter (t.TempDir's directories are 0700).
+func ReachableTempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("stacktest: %v", err)
+		}
+	}
+	return dir
+}
+
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -1,0 +1,27 @@
+package stacktest
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/parleyhq/parley/devstack/stack"
+)
+
+// TestStartInfraOnly starts the infrastructure the way the end-to-end suite will, from this
+// repository, and finds it answering.
+func TestStartInfraOnly(t *testing.T) {
+	s := Start(t, stack.Options{InfraOnly: true, NoInstall: true})
+	resp, err := http.Get(s.MailpitURL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("mailpit readyz = %d", resp.StatusCode)
+	}
+	for _, c := range stack.Status(t.Context(), s.Options(), false) {
+		if c.Err != nil {
+			t.Errorf("%s at %s: %v", c.Name, c.Address, c.Err)
+		}
+	}
+}
