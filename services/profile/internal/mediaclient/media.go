@@ -49,6 +49,7 @@ func H2CClient() *http.Client {
 
 // AvatarFile returns fileID as an avatar if it is callerID's own avatar upload and ready.
 func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profile.Avatar, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	res, err := c.media.GetFile(ctx, connect.NewRequest(&mediav1.GetFileRequest{FileId: fileID}))
@@ -61,7 +62,12 @@ func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profi
 			return profile.Avatar{}, profile.Errorf(profile.ErrNotFound, "file_id: no file %s (upload it with parley.media.v1.MediaService first)", fileID)
 		case connect.CodeInvalidArgument:
 			return profile.Avatar{}, profile.WrapError(profile.ErrInvalidArgument, cause, "file_id: %s", connectMessage(err))
-		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
+		case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
+			if parent.Err() != nil { // our caller went away: not the media service's fault
+				return profile.Avatar{}, parent.Err()
+			}
+			// Canceled with our context alive is the transport failing (a connection the media
+			// service closed: "write: broken pipe").
 			return profile.Avatar{}, profile.WrapError(profile.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated:
 			return profile.Avatar{}, err // the caller's token: theirs to renew

@@ -210,8 +210,8 @@ func (s *Service) invalidate(ctx context.Context, p Profile) error {
 // CheckNickname says whether nick can be taken by callerID ("" for an anonymous caller): it must
 // be well-formed and held by nobody else. reason says why not, for a person to read.
 func (s *Service) CheckNickname(ctx context.Context, callerID, nick string) (available bool, reason string, err error) {
-	if err := ValidateNickname(nick); err != nil {
-		return false, err.Error(), nil
+	if problem := nicknameProblem(nick); problem != "" {
+		return false, "nickname: " + problem, nil
 	}
 	owner, err := s.store.NicknameOwner(ctx, nick)
 	if err != nil {

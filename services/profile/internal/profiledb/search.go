@@ -152,10 +152,10 @@ func collectHits(rows pgx.Rows, err error, tier profile.MatchKind) ([]profile.Se
 // order). ok is false when there is none (q ends in the last code point).
 func prefixUpperBound(q string) (string, bool) {
 	r, size := utf8.DecodeLastRuneInString(q)
-	switch {
-	case r == utf8.MaxRune:
+	switch r {
+	case utf8.MaxRune:
 		return "", false
-	case r == 0xD7FF: // skip the surrogates, which UTF-8 cannot hold
+	case 0xD7FF: // skip the surrogates, which UTF-8 cannot hold
 		r = 0xE000
 	default:
 		r++

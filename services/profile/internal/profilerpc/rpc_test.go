@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -72,7 +73,7 @@ func newIssuer(t *testing.T) *issuer {
 func (i *issuer) token(t *testing.T, userID string) string {
 	t.Helper()
 	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(time.Now()).Expiration(time.Now().Add(5 * time.Minute)).Claim("sid", uuid.NewString()).Build()
+		IssuedAt(time.Now()).Expiration(time.Now().Add(5*time.Minute)).Claim("sid", uuid.NewString()).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +127,9 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
 		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
