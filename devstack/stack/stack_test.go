@@ -229,20 +229,54 @@ func TestStartStopsOnCrashWhenAsked(t *testing.T) {
 	}
 }
 
-// TestStartNamesTheLaggard: a service whose health never answers fails the start with its name
-// and last lines, and nothing is left running.
-func TestStartNamesTheLaggard(t *testing.T) {
+// TestStartWithExternalInfrastructureAndALaggard runs services against infrastructure the stack did
+// not start (another stack's, given as DATABASE_URL etc.), then shows that a service whose health
+// never answers fails the start with its name and last lines, leaving nothing running.
+func TestStartWithExternalInfrastructureAndALaggard(t *testing.T) {
 	ctx := ctxTimeout(t, 3*time.Minute)
 	out := output(t)
-	opts := testOptions(t, fakeRoot(t, fakeGateway, fakeService{Service: fakeAuth.Service, mode: "unhealthy"}), out)
-	// Building the services and creating the cluster do not count against it; waiting does.
-	opts.ReadyTimeout = 5 * time.Second
+	infraOpts := testOptions(t, fakeRoot(t, fakeGateway), out)
+	infraOpts.InfraOnly = true
+	infra, err := Start(ctx, infraOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = infra.Close() })
+	external := func(root string) Options {
+		o := testOptions(t, root, out)
+		e := infra.Endpoints()
+		o.DatabaseURL, o.RedisURL, o.KafkaBrokers, o.S3Endpoint, o.SMTPURL, o.MailpitURL =
+			e.DatabaseURL, e.RedisURL, e.KafkaBrokers, e.S3Endpoint, e.SMTPURL, e.MailpitURL
+		o.DatabaseSuffix = "_other"
+		return o
+	}
+
+	opts := external(fakeRoot(t, fakeGateway, fakeAuth))
 	s, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := s.Endpoints(); e.LocalPostgres || e.LocalRedis || e.LocalKafka || e.LocalS3 || e.LocalMail {
+		t.Errorf("started infrastructure of its own: %+v", e)
+	}
+	_, env := fakeEnv(t, s.ServiceURL("auth"))
+	wantDB, _ := withDatabase(infra.DatabaseURL(), "parley_auth_other")
+	if env["DATABASE_URL"] != wantDB || env["KAFKA_BROKERS"] != infra.KafkaBrokers()[0] || env["SMTP_URL"] != infra.SMTPURL() {
+		t.Errorf("auth got DATABASE_URL=%s KAFKA_BROKERS=%s SMTP_URL=%s", env["DATABASE_URL"], env["KAFKA_BROKERS"], env["SMTP_URL"])
+	}
+	sqlExec(t, ctx, wantDB, "SELECT 1") // created on the external server
+	_ = s.Close()
+
+	// Building the services does not count against the timeout; waiting for them does.
+	opts = external(fakeRoot(t, fakeGateway, fakeService{Service: fakeAuth.Service, mode: "unhealthy"}))
+	opts.ReadyTimeout = 5 * time.Second
+	s, err = Start(ctx, opts)
 	if err == nil {
 		_ = s.Close()
 		t.Fatal("Start succeeded with an unhealthy service")
 	}
 	msg := err.Error()
+	t.Logf("the error a developer sees:\n%s", msg)
 	for _, want := range []string{"auth", "not healthy after 5s", "503", "fake service", "listening on"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
@@ -253,6 +287,9 @@ func TestStartNamesTheLaggard(t *testing.T) {
 	}
 	if err := checkPortsFree(opts.localPorts(opts.endpoints(), []Service{fakeGateway.Service, fakeAuth.Service})); err != nil {
 		t.Errorf("after a failed start: %v", err)
+	}
+	if infra.Err() != nil {
+		t.Errorf("the infrastructure failed meanwhile: %v", infra.Err())
 	}
 }
 
