@@ -1,0 +1,561 @@
+package friend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store keeps users, requests, friendships and blocks (frienddb implements it over Postgres).
+type Store interface {
+	// UserExists reports whether the service knows userID (from UserRegistered or ProfileUpdated,
+	// or as a caller).
+	UserExists(ctx context.Context, userID string) (bool, error)
+	// EnsureUser records a signed-in caller whom no event has introduced yet, so that the rows
+	// made for them have a user to refer to; their nickname arrives with the events.
+	EnsureUser(ctx context.Context, userID string) error
+	// RequestParties returns a request's sender and recipient; found is false when there is no
+	// such request.
+	RequestParties(ctx context.Context, requestID string) (from, to string, found bool, err error)
+	// InPair runs fn in one transaction holding the lock of pair p, committing when fn returns
+	// nil. Every change to a pair goes through it, so changes to one pair never interleave.
+	InPair(ctx context.Context, p Pair, fn func(PairTx) error) error
+	// Relationship reads whether the pair are friends and whether either blocks the other.
+	Relationship(ctx context.Context, p Pair) (Relationship, error)
+	// HasBlocked reports whether blocker has blocked blocked.
+	HasBlocked(ctx context.Context, blocker, blocked string) (bool, error)
+	// ListFriends returns up to limit of userID's friends after the cursor, by nickname ignoring
+	// case, and the cursor of the next page (nil on the last page).
+	ListFriends(ctx context.Context, userID string, after *FriendsCursor, limit int) ([]Friend, *FriendsCursor, error)
+	// ListRequests returns up to limit of userID's pending requests of direction d after the
+	// cursor, newest first (hidden requests only to their sender), and the next cursor.
+	ListRequests(ctx context.Context, userID string, d Direction, after *TimeCursor, limit int) ([]RequestView, *TimeCursor, error)
+	// ListBlocked returns up to limit of the users userID has blocked after the cursor, most
+	// recent first, and the next cursor.
+	ListBlocked(ctx context.Context, userID string, after *TimeCursor, limit int) ([]Blocked, *TimeCursor, error)
+}
+
+// PairTx is one pair's locked transaction (see Store.InPair).
+type PairTx interface {
+	// State reads the pair's friendship, pending request and blocks.
+	State(ctx context.Context) (PairState, error)
+	// Request reads one of the pair's requests.
+	Request(ctx context.Context, requestID string) (Request, error)
+	// User returns a member's summary (empty nickname when the events have not told it yet).
+	User(ctx context.Context, userID string) (UserSummary, error)
+	// SentSince counts the requests userID has sent since the given time, to any user.
+	SentSince(ctx context.Context, userID string, since time.Time) (int, error)
+	// CreateRequest stores a new pending request.
+	CreateRequest(ctx context.Context, r Request) error
+	// ResolveRequest moves a pending request to status.
+	ResolveRequest(ctx context.Context, requestID string, status RequestStatus, at time.Time) error
+	// MakeFriends makes the pair friends through requestID.
+	MakeFriends(ctx context.Context, requestID string, at time.Time) error
+	// EndFriendship ends the pair's friendship.
+	EndFriendship(ctx context.Context) error
+	// Block records that blocker blocks the other member.
+	Block(ctx context.Context, blocker string, at time.Time) error
+	// Unblock removes blocker's block of the other member.
+	Unblock(ctx context.Context, blocker string) error
+	// Publish writes ev to the outbox in this transaction.
+	Publish(ctx context.Context, ev Event) error
+}
+
+// Limits bound what one person can do.
+type Limits struct {
+	// Requests is how many friend requests one person may send per Window (new requests only;
+	// repeating a pending one costs nothing).
+	Requests int
+	Window   time.Duration
+}
+
+// DefaultLimits is 50 new requests per hour.
+var DefaultLimits = Limits{Requests: 50, Window: time.Hour}
+
+// Service holds the friend use cases behind the RPCs.
+//
+// Every change to the relationship of two people runs in Store.InPair, under the lock of their
+// pair, and reads the pair's state again there: so two people asking each other at the same
+// moment end as one friendship (whichever runs second finds the first's request and accepts it),
+// and a block cannot cross an accept.
+type Service struct {
+	store  Store
+	limits Limits
+	// Now is the clock (tests replace it). Times are kept to the microsecond, as Postgres does.
+	Now func() time.Time
+}
+
+// NewService wires the use cases.
+func NewService(store Store, limits Limits) *Service {
+	return &Service{store: store, limits: limits, Now: time.Now}
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+func newRequestID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("new request id: %w", err)
+	}
+	return id.String(), nil
+}
+
+// otherUser validates the user_id of a request against the caller.
+func otherUser(caller, field, raw string) (string, error) {
+	id, err := NormalizeID(field, raw)
+	if err != nil {
+		return "", err
+	}
+	if id == caller {
+		return "", Errorf(ErrInvalidArgument, "%s: that is your own id; name another user", field)
+	}
+	return id, nil
+}
+
+func (s *Service) mustExist(ctx context.Context, userID string) error {
+	ok, err := s.store.UserExists(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Errorf(ErrNotFound, "user_id: no user %s", userID)
+	}
+	return nil
+}
+
+// SendResult is either the pending request or, when the two are friends, the friendship.
+type SendResult struct {
+	Request *RequestView
+	Friend  *Friend
+}
+
+// Send asks userID to be friends with caller. A pending request of the caller's is returned again;
+// a pending request of the other's is accepted (the two are friends at once); friends get their
+// friendship back. To someone who has blocked the caller, the request is stored hidden: it looks
+// pending to the caller, but the other never sees it and no event is raised.
+func (s *Service) Send(ctx context.Context, caller, userID string) (SendResult, error) {
+	target, err := otherUser(caller, "user_id", userID)
+	if err != nil {
+		return SendResult{}, err
+	}
+	if err := s.mustExist(ctx, target); err != nil {
+		return SendResult{}, err
+	}
+	if err := s.store.EnsureUser(ctx, caller); err != nil {
+		return SendResult{}, err
+	}
+	p := NewPair(caller, target)
+	var res SendResult
+	err = s.store.InPair(ctx, p, func(tx PairTx) error {
+		res = SendResult{}
+		st, err := tx.State(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Blocks(p, caller) {
+			return Errorf(ErrFailedPrecondition, "user_id: you have blocked this user; unblock them first")
+		}
+		if st.FriendsSince != nil {
+			other, err := tx.User(ctx, target)
+			if err != nil {
+				return err
+			}
+			res.Friend = &Friend{User: other, Since: *st.FriendsSince}
+			return nil
+		}
+		now := s.now()
+		if pend := st.Pending; pend != nil {
+			switch {
+			case pend.From == caller:
+				other, err := tx.User(ctx, target)
+				if err != nil {
+					return err
+				}
+				res.Request = &RequestView{Request: *pend, Other: other, Direction: Outgoing}
+				return nil
+			case !pend.Hidden:
+				// The other asked first: asking back accepts their request.
+				f, err := accept(ctx, tx, *pend, now)
+				if err != nil {
+					return err
+				}
+				res.Friend = &f
+				return nil
+			default:
+				// A hidden request of theirs outlived the caller's block; it cannot, as unblocking
+				// drops it, but if it did it must not leak now.
+				if err := tx.ResolveRequest(ctx, pend.ID, StatusDropped, now); err != nil {
+					return err
+				}
+			}
+		}
+		if s.limits.Requests > 0 {
+			n, err := tx.SentSince(ctx, caller, now.Add(-s.limits.Window))
+			if err != nil {
+				return err
+			}
+			if n >= s.limits.Requests {
+				return Errorf(ErrResourceExhausted, "too many friend requests: at most %d per %s; try again later", s.limits.Requests, s.limits.Window)
+			}
+		}
+		id, err := newRequestID()
+		if err != nil {
+			return err
+		}
+		r := Request{ID: id, From: caller, To: target, Status: StatusPending, Hidden: st.Blocks(p, target), CreatedAt: now}
+		if err := tx.CreateRequest(ctx, r); err != nil {
+			return err
+		}
+		if !r.Hidden {
+			me, err := tx.User(ctx, caller)
+			if err != nil {
+				return err
+			}
+			if err := tx.Publish(ctx, RequestSent{RequestID: r.ID, From: caller, To: target, FromNickname: me.Nickname, At: now}); err != nil {
+				return err
+			}
+		}
+		other, err := tx.User(ctx, target)
+		if err != nil {
+			return err
+		}
+		res.Request = &RequestView{Request: r, Other: other, Direction: Outgoing}
+		return nil
+	})
+	if err != nil {
+		return SendResult{}, err
+	}
+	return res, nil
+}
+
+// accept makes the pair of pending request r friends and publishes FriendAccepted; it returns
+// the friendship as r's recipient sees it.
+func accept(ctx context.Context, tx PairTx, r Request, now time.Time) (Friend, error) {
+	if err := tx.ResolveRequest(ctx, r.ID, StatusAccepted, now); err != nil {
+		return Friend{}, err
+	}
+	if err := tx.MakeFriends(ctx, r.ID, now); err != nil {
+		return Friend{}, err
+	}
+	accepter, err := tx.User(ctx, r.To)
+	if err != nil {
+		return Friend{}, err
+	}
+	requester, err := tx.User(ctx, r.From)
+	if err != nil {
+		return Friend{}, err
+	}
+	ev := Accepted{RequestID: r.ID, Requester: r.From, Accepter: r.To, AccepterNickname: accepter.Nickname, At: now}
+	if err := tx.Publish(ctx, ev); err != nil {
+		return Friend{}, err
+	}
+	return Friend{User: requester, Since: now}, nil
+}
+
+// requestOp runs fn on request requestID under its pair's lock, after checking that the caller
+// is its sender or its visible recipient (anyone else gets the same NotFound as for a request
+// that does not exist).
+func (s *Service) requestOp(ctx context.Context, caller, requestID string, fn func(tx PairTx, r Request, notFound error) error) error {
+	id, err := NormalizeID("request_id", requestID)
+	if err != nil {
+		return err
+	}
+	notFound := Errorf(ErrNotFound, "request_id: no pending friend request %s to or from you", id)
+	from, to, found, err := s.store.RequestParties(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !found || (caller != from && caller != to) {
+		return notFound
+	}
+	return s.store.InPair(ctx, NewPair(from, to), func(tx PairTx) error {
+		r, err := tx.Request(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.Hidden && caller == r.To {
+			return notFound
+		}
+		return fn(tx, r, notFound)
+	})
+}
+
+// Accept accepts a pending request sent to the caller. Accepting it again returns the friendship
+// while it lasts.
+func (s *Service) Accept(ctx context.Context, caller, requestID string) (Friend, error) {
+	var f Friend
+	err := s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
+		if caller == r.From {
+			return Errorf(ErrPermissionDenied, "request_id: you sent this request; only its recipient can accept it")
+		}
+		switch r.Status {
+		case StatusPending:
+			var err error
+			f, err = accept(ctx, tx, r, s.now())
+			return err
+		case StatusAccepted:
+			st, err := tx.State(ctx)
+			if err != nil {
+				return err
+			}
+			if st.FriendsSince == nil {
+				return notFound
+			}
+			other, err := tx.User(ctx, r.From)
+			if err != nil {
+				return err
+			}
+			f = Friend{User: other, Since: *st.FriendsSince}
+			return nil
+		}
+		return notFound
+	})
+	if err != nil {
+		return Friend{}, err
+	}
+	return f, nil
+}
+
+// Decline declines a pending request sent to the caller; declining it again succeeds.
+func (s *Service) Decline(ctx context.Context, caller, requestID string) error {
+	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
+		if caller == r.From {
+			return Errorf(ErrPermissionDenied, "request_id: you sent this request; withdraw it with CancelFriendRequest")
+		}
+		switch r.Status {
+		case StatusPending:
+			now := s.now()
+			if err := tx.ResolveRequest(ctx, r.ID, StatusDeclined, now); err != nil {
+				return err
+			}
+			return tx.Publish(ctx, Declined{RequestID: r.ID, Requester: r.From, Recipient: r.To, At: now})
+		case StatusDeclined:
+			return nil
+		}
+		return notFound
+	})
+}
+
+// Cancel withdraws a pending request the caller sent; cancelling it again succeeds.
+func (s *Service) Cancel(ctx context.Context, caller, requestID string) error {
+	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
+		if caller == r.To {
+			return Errorf(ErrPermissionDenied, "request_id: this request was sent to you; answer it with DeclineFriendRequest")
+		}
+		switch r.Status {
+		case StatusPending:
+			now := s.now()
+			if err := tx.ResolveRequest(ctx, r.ID, StatusCancelled, now); err != nil {
+				return err
+			}
+			if r.Hidden {
+				return nil
+			}
+			return tx.Publish(ctx, Declined{RequestID: r.ID, Requester: r.From, Recipient: r.To, Cancelled: true, At: now})
+		case StatusCancelled:
+			return nil
+		}
+		return notFound
+	})
+}
+
+// Remove ends the caller's friendship with userID; removing someone who is not a friend succeeds.
+func (s *Service) Remove(ctx context.Context, caller, userID string) error {
+	other, err := otherUser(caller, "user_id", userID)
+	if err != nil {
+		return err
+	}
+	p := NewPair(caller, other)
+	rel, err := s.store.Relationship(ctx, p)
+	if err != nil {
+		return err
+	}
+	if !rel.AreFriends {
+		return nil // nothing to end; checked again under the lock when there is
+	}
+	return s.store.InPair(ctx, p, func(tx PairTx) error {
+		st, err := tx.State(ctx)
+		if err != nil || st.FriendsSince == nil {
+			return err
+		}
+		if err := tx.EndFriendship(ctx); err != nil {
+			return err
+		}
+		return tx.Publish(ctx, Removed{By: caller, Friend: other, Reason: ReasonRemoved, At: s.now()})
+	})
+}
+
+// Block blocks userID for the caller: a friendship ends (FriendRemoved, reason blocked), the
+// pair's pending request is dropped, and no request passes between them until the caller
+// unblocks. Blocking again succeeds.
+func (s *Service) Block(ctx context.Context, caller, userID string) error {
+	target, err := otherUser(caller, "user_id", userID)
+	if err != nil {
+		return err
+	}
+	if err := s.mustExist(ctx, target); err != nil {
+		return err
+	}
+	if err := s.store.EnsureUser(ctx, caller); err != nil {
+		return err
+	}
+	p := NewPair(caller, target)
+	return s.store.InPair(ctx, p, func(tx PairTx) error {
+		st, err := tx.State(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Blocks(p, caller) {
+			return nil
+		}
+		now := s.now()
+		if err := tx.Block(ctx, caller, now); err != nil {
+			return err
+		}
+		if st.FriendsSince != nil {
+			if err := tx.EndFriendship(ctx); err != nil {
+				return err
+			}
+			if err := tx.Publish(ctx, Removed{By: caller, Friend: target, Reason: ReasonBlocked, At: now}); err != nil {
+				return err
+			}
+		}
+		if pend := st.Pending; pend != nil {
+			if err := tx.ResolveRequest(ctx, pend.ID, StatusDropped, now); err != nil {
+				return err
+			}
+			if !pend.Hidden {
+				ev := Declined{RequestID: pend.ID, Requester: pend.From, Recipient: pend.To, Cancelled: pend.From == caller, At: now}
+				if err := tx.Publish(ctx, ev); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Unblock lifts the caller's block of userID. Nothing is restored, and the requests the blocked
+// user sent during the block (hidden) are dropped. Unblocking someone not blocked succeeds.
+func (s *Service) Unblock(ctx context.Context, caller, userID string) error {
+	target, err := NormalizeID("user_id", userID)
+	if err != nil {
+		return err
+	}
+	if target == caller {
+		return nil // nobody blocks themselves
+	}
+	blocked, err := s.store.HasBlocked(ctx, caller, target)
+	if err != nil || !blocked {
+		return err
+	}
+	p := NewPair(caller, target)
+	return s.store.InPair(ctx, p, func(tx PairTx) error {
+		st, err := tx.State(ctx)
+		if err != nil || !st.Blocks(p, caller) {
+			return err
+		}
+		if err := tx.Unblock(ctx, caller); err != nil {
+			return err
+		}
+		if pend := st.Pending; pend != nil && pend.Hidden && pend.From == target {
+			return tx.ResolveRequest(ctx, pend.ID, StatusDropped, s.now())
+		}
+		return nil
+	})
+}
+
+// ListFriends returns one page of the caller's friends, by nickname ignoring case.
+func (s *Service) ListFriends(ctx context.Context, caller string, pageSize int32, pageToken string) (FriendsPage, error) {
+	limit, err := PageSize(pageSize)
+	if err != nil {
+		return FriendsPage{}, err
+	}
+	after, err := DecodeFriendsToken(pageToken)
+	if err != nil {
+		return FriendsPage{}, err
+	}
+	fs, next, err := s.store.ListFriends(ctx, caller, after, limit)
+	if err != nil {
+		return FriendsPage{}, err
+	}
+	page := FriendsPage{Friends: fs}
+	if next != nil {
+		page.NextPageToken = EncodeFriendsToken(*next)
+	}
+	return page, nil
+}
+
+// ListRequests returns one page of the caller's pending requests of direction d, newest first.
+func (s *Service) ListRequests(ctx context.Context, caller string, d Direction, pageSize int32, pageToken string) (RequestsPage, error) {
+	if d != Incoming && d != Outgoing {
+		return RequestsPage{}, Errorf(ErrInvalidArgument, "direction: required; FRIEND_REQUEST_DIRECTION_INCOMING or FRIEND_REQUEST_DIRECTION_OUTGOING")
+	}
+	limit, err := PageSize(pageSize)
+	if err != nil {
+		return RequestsPage{}, err
+	}
+	after, err := DecodeRequestsToken(d, pageToken)
+	if err != nil {
+		return RequestsPage{}, err
+	}
+	rs, next, err := s.store.ListRequests(ctx, caller, d, after, limit)
+	if err != nil {
+		return RequestsPage{}, err
+	}
+	page := RequestsPage{Requests: rs}
+	if next != nil {
+		page.NextPageToken = EncodeRequestsToken(d, *next)
+	}
+	return page, nil
+}
+
+// ListBlocked returns one page of the users the caller has blocked, most recent first.
+func (s *Service) ListBlocked(ctx context.Context, caller string, pageSize int32, pageToken string) (BlockedPage, error) {
+	limit, err := PageSize(pageSize)
+	if err != nil {
+		return BlockedPage{}, err
+	}
+	after, err := DecodeBlockedToken(pageToken)
+	if err != nil {
+		return BlockedPage{}, err
+	}
+	bs, next, err := s.store.ListBlocked(ctx, caller, after, limit)
+	if err != nil {
+		return BlockedPage{}, err
+	}
+	page := BlockedPage{Blocked: bs}
+	if next != nil {
+		page.NextPageToken = EncodeBlockedToken(*next)
+	}
+	return page, nil
+}
+
+// Check tells whether two users are friends and whether either blocks the other. Only one of the
+// two may ask: other services call it forwarding their user's access token.
+func (s *Service) Check(ctx context.Context, caller, userA, userB string) (Relationship, error) {
+	a, err := NormalizeID("user_a_id", userA)
+	if err != nil {
+		return Relationship{}, err
+	}
+	b, err := NormalizeID("user_b_id", userB)
+	if err != nil {
+		return Relationship{}, err
+	}
+	if a == b {
+		return Relationship{}, Errorf(ErrInvalidArgument, "user_b_id: must differ from user_a_id")
+	}
+	if caller != a && caller != b {
+		return Relationship{}, Errorf(ErrPermissionDenied, "only one of the two users may ask about their relationship; forward that user's access token")
+	}
+	rel, err := s.store.Relationship(ctx, NewPair(a, b))
+	if err != nil {
+		return Relationship{}, err
+	}
+	if rel.Blocked {
+		rel.AreFriends = false
+	}
+	return rel, nil
+}

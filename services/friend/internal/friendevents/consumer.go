@@ -1,0 +1,74 @@
+// Package friendevents consumes the events the friend service keeps its copy of users from:
+// UserRegistered (topic parley.auth.v1) introduces a user and the nickname asked for, and
+// ProfileUpdated (topic parley.profile.v1) sets their nickname and avatar, keeping only the
+// highest profile version. Handlers run inside platform/events' inbox transaction, so a
+// redelivered event has no second effect.
+package friendevents
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/services/friend/internal/friend"
+)
+
+// Group is the friend service's consumer group.
+const Group = "friend"
+
+// Topics are the topics the group reads.
+var Topics = []string{topics.Auth, topics.Profile}
+
+// Directory keeps the users the service knows, inside the consumer's transaction
+// (frienddb.Store implements it).
+type Directory interface {
+	// RecordRegistration records a new user; the nickname is kept until a profile version says
+	// otherwise.
+	RecordRegistration(ctx context.Context, tx pgx.Tx, userID, nickname string) error
+	// ApplyProfile stores a profile version unless one at least as new is stored; applied says
+	// whether it was.
+	ApplyProfile(ctx context.Context, tx pgx.Tx, c friend.ProfileChange) (applied bool, err error)
+}
+
+// Register adds the friend service's handlers to c.
+func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
+		id, err := friend.NormalizeID("user_id", msg.GetUserId())
+		if err != nil {
+			return events.Permanent(fmt.Errorf("UserRegistered %s: %w", ev.ID, err))
+		}
+		if err := dir.RecordRegistration(ctx, tx, id, msg.GetNickname()); err != nil {
+			return err
+		}
+		logger.DebugContext(ctx, "user recorded", slog.String("user", id))
+		return nil
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated) error {
+		id, err := friend.NormalizeID("user_id", msg.GetUserId())
+		if err != nil {
+			return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
+		}
+		avatar := msg.GetAvatarFileId()
+		if avatar != "" {
+			if avatar, err = friend.NormalizeID("avatar_file_id", avatar); err != nil {
+				// Keep the nickname change; an avatar id that is not a file id shows no avatar.
+				logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar file id; ignoring the avatar",
+					slog.String("event_id", ev.ID), slog.String("user", id), slog.Any("error", err))
+				avatar = ""
+			}
+		}
+		applied, err := dir.ApplyProfile(ctx, tx, friend.ProfileChange{UserID: id, Nickname: msg.GetNickname(), AvatarFileID: avatar, Version: msg.GetVersion()})
+		if err != nil {
+			return err
+		}
+		if !applied {
+			logger.DebugContext(ctx, "stale profile version ignored", slog.String("user", id), slog.Int64("version", msg.GetVersion()))
+		}
+		return nil
+	})
+}

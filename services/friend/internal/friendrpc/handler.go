@@ -1,0 +1,250 @@
+// Package friendrpc serves parley.friend.v1.FriendService: it turns requests into use-case calls
+// on friend.Service and domain values into protos. Error codes come from ErrorCodes.
+package friendrpc
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/services/friend/internal/friend"
+)
+
+// Handler implements friendv1connect.FriendServiceHandler.
+type Handler struct {
+	svc          *friend.Service
+	mediaBaseURL string
+}
+
+var _ friendv1connect.FriendServiceHandler = (*Handler)(nil)
+
+// NewHandler returns the handler over svc. mediaPublicURL is where the media service serves
+// stable avatar URLs (see ThumbnailURL); "" leaves avatar_thumbnail_url empty.
+func NewHandler(svc *friend.Service, mediaPublicURL string) *Handler {
+	return &Handler{svc: svc, mediaBaseURL: strings.TrimRight(mediaPublicURL, "/")}
+}
+
+// ThumbnailURL returns the URL of an avatar's 64x64 thumbnail: <MEDIA_PUBLIC_URL>/<file_id>/thumb64,
+// or "" when there is no avatar or no MEDIA_PUBLIC_URL.
+func (h *Handler) ThumbnailURL(fileID string) string {
+	if fileID == "" || h.mediaBaseURL == "" {
+		return ""
+	}
+	return h.mediaBaseURL + "/" + fileID + "/thumb64"
+}
+
+// caller returns the authenticated user; the authn interceptor has already refused requests
+// without a valid token. The subject of Parley's access tokens is the user's UUID.
+func caller(ctx context.Context) (string, error) {
+	id := authn.UserID(ctx)
+	if id == "" {
+		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+	}
+	if !friend.IsUUID(id) {
+		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("the access token does not name a user"))
+	}
+	return strings.ToLower(id), nil
+}
+
+// SendFriendRequest implements FriendServiceHandler.
+func (h *Handler) SendFriendRequest(ctx context.Context, req *connect.Request[friendv1.SendFriendRequestRequest]) (*connect.Response[friendv1.SendFriendRequestResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.Send(ctx, me, req.Msg.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	out := &friendv1.SendFriendRequestResponse{}
+	if res.Friend != nil {
+		out.Friend = h.friendProto(*res.Friend)
+	} else {
+		out.Request = h.requestProto(*res.Request)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// AcceptFriendRequest implements FriendServiceHandler.
+func (h *Handler) AcceptFriendRequest(ctx context.Context, req *connect.Request[friendv1.AcceptFriendRequestRequest]) (*connect.Response[friendv1.AcceptFriendRequestResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.svc.Accept(ctx, me, req.Msg.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&friendv1.AcceptFriendRequestResponse{Friend: h.friendProto(f)}), nil
+}
+
+// DeclineFriendRequest implements FriendServiceHandler.
+func (h *Handler) DeclineFriendRequest(ctx context.Context, req *connect.Request[friendv1.DeclineFriendRequestRequest]) (*connect.Response[friendv1.DeclineFriendRequestResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Decline(ctx, me, req.Msg.GetRequestId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&friendv1.DeclineFriendRequestResponse{}), nil
+}
+
+// CancelFriendRequest implements FriendServiceHandler.
+func (h *Handler) CancelFriendRequest(ctx context.Context, req *connect.Request[friendv1.CancelFriendRequestRequest]) (*connect.Response[friendv1.CancelFriendRequestResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Cancel(ctx, me, req.Msg.GetRequestId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&friendv1.CancelFriendRequestResponse{}), nil
+}
+
+// RemoveFriend implements FriendServiceHandler.
+func (h *Handler) RemoveFriend(ctx context.Context, req *connect.Request[friendv1.RemoveFriendRequest]) (*connect.Response[friendv1.RemoveFriendResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Remove(ctx, me, req.Msg.GetUserId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&friendv1.RemoveFriendResponse{}), nil
+}
+
+// BlockUser implements FriendServiceHandler.
+func (h *Handler) BlockUser(ctx context.Context, req *connect.Request[friendv1.BlockUserRequest]) (*connect.Response[friendv1.BlockUserResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Block(ctx, me, req.Msg.GetUserId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&friendv1.BlockUserResponse{}), nil
+}
+
+// UnblockUser implements FriendServiceHandler.
+func (h *Handler) UnblockUser(ctx context.Context, req *connect.Request[friendv1.UnblockUserRequest]) (*connect.Response[friendv1.UnblockUserResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Unblock(ctx, me, req.Msg.GetUserId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&friendv1.UnblockUserResponse{}), nil
+}
+
+// ListBlockedUsers implements FriendServiceHandler.
+func (h *Handler) ListBlockedUsers(ctx context.Context, req *connect.Request[friendv1.ListBlockedUsersRequest]) (*connect.Response[friendv1.ListBlockedUsersResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.svc.ListBlocked(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	out := &friendv1.ListBlockedUsersResponse{BlockedUsers: make([]*friendv1.BlockedUser, len(page.Blocked)), NextPageToken: page.NextPageToken}
+	for i, b := range page.Blocked {
+		out.BlockedUsers[i] = &friendv1.BlockedUser{User: h.userProto(b.User), BlockedAt: timestamppb.New(b.BlockedAt)}
+	}
+	return connect.NewResponse(out), nil
+}
+
+// ListFriends implements FriendServiceHandler.
+func (h *Handler) ListFriends(ctx context.Context, req *connect.Request[friendv1.ListFriendsRequest]) (*connect.Response[friendv1.ListFriendsResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.svc.ListFriends(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	out := &friendv1.ListFriendsResponse{Friends: make([]*friendv1.Friend, len(page.Friends)), NextPageToken: page.NextPageToken}
+	for i, f := range page.Friends {
+		out.Friends[i] = h.friendProto(f)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// ListFriendRequests implements FriendServiceHandler.
+func (h *Handler) ListFriendRequests(ctx context.Context, req *connect.Request[friendv1.ListFriendRequestsRequest]) (*connect.Response[friendv1.ListFriendRequestsResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.svc.ListRequests(ctx, me, directionFromProto(req.Msg.GetDirection()), req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	out := &friendv1.ListFriendRequestsResponse{Requests: make([]*friendv1.FriendRequest, len(page.Requests)), NextPageToken: page.NextPageToken}
+	for i, r := range page.Requests {
+		out.Requests[i] = h.requestProto(r)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// CheckFriendship implements FriendServiceHandler. It is internal (the gateway does not route
+// it): services call it forwarding their user's access token, and it answers only when that user
+// is one of the two.
+func (h *Handler) CheckFriendship(ctx context.Context, req *connect.Request[friendv1.CheckFriendshipRequest]) (*connect.Response[friendv1.CheckFriendshipResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := h.svc.Check(ctx, me, req.Msg.GetUserAId(), req.Msg.GetUserBId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&friendv1.CheckFriendshipResponse{AreFriends: rel.AreFriends, Blocked: rel.Blocked}), nil
+}
+
+func (h *Handler) userProto(u friend.UserSummary) *friendv1.UserSummary {
+	return &friendv1.UserSummary{UserId: u.UserID, Nickname: u.Nickname, AvatarFileId: u.AvatarFileID, AvatarThumbnailUrl: h.ThumbnailURL(u.AvatarFileID)}
+}
+
+func (h *Handler) friendProto(f friend.Friend) *friendv1.Friend {
+	return &friendv1.Friend{User: h.userProto(f.User), FriendsSince: timestamppb.New(f.Since)}
+}
+
+func (h *Handler) requestProto(r friend.RequestView) *friendv1.FriendRequest {
+	return &friendv1.FriendRequest{
+		RequestId:  r.ID,
+		FromUserId: r.From,
+		ToUserId:   r.To,
+		OtherUser:  h.userProto(r.Other),
+		Direction:  directionToProto(r.Direction),
+		CreatedAt:  timestamppb.New(r.CreatedAt),
+	}
+}
+
+func directionFromProto(d friendv1.FriendRequestDirection) friend.Direction {
+	switch d {
+	case friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_INCOMING:
+		return friend.Incoming
+	case friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_OUTGOING:
+		return friend.Outgoing
+	}
+	return 0
+}
+
+func directionToProto(d friend.Direction) friendv1.FriendRequestDirection {
+	switch d {
+	case friend.Incoming:
+		return friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_INCOMING
+	case friend.Outgoing:
+		return friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_OUTGOING
+	}
+	return friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_UNSPECIFIED
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/friend/internal/friend"
+	"github.com/parleyhq/parley/services/friend/internal/frienddb"
+	"github.com/parleyhq/parley/services/friend/internal/friendevents"
+	"github.com/parleyhq/parley/services/friend/internal/friendrpc"
+)
+
+// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	return runOn(ctx, logger, args, nil)
+}
+
+// runOn is run with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	migrateOnly := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "migrate":
+		migrateOnly = true
+	default:
+		return fmt.Errorf("unknown arguments %q: usage: friend [migrate]", args)
+	}
+
+	cfg, err := config.Load[Config]()
+	if err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger.Info("configuration", config.Attrs(cfg)...)
+
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
+		return err
+	}
+	if err := pg.Migrate(ctx, pool, frienddb.Component, frienddb.Migrations); err != nil {
+		return err
+	}
+	if migrateOnly {
+		logger.Info("migrations applied")
+		return nil
+	}
+
+	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, nil)
+	if err != nil {
+		return err
+	}
+	// Every procedure needs an access token; CheckFriendship too (the calling service forwards
+	// its user's, and it answers only about that user).
+	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience))
+
+	store := frienddb.New(pool, events.NewOutbox("friend"))
+	svc := friend.NewService(store, friend.Limits{Requests: cfg.RequestLimit, Window: cfg.RequestWindow})
+
+	srv := server.New(logger, cfg.ListenAddr)
+	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc, cfg.MediaPublicURL),
+		server.HandlerOptions(logger, friendrpc.ErrorCodes, auth)...))
+	srv.AddReadinessCheck("database", pool.Ping)
+
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.KafkaBrokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	friendevents.Register(consumer, store, logger)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if ln != nil {
+			return srv.Serve(ctx, ln)
+		}
+		return srv.Run(ctx)
+	})
+	g.Go(func() error { return relay.Run(ctx) })
+	g.Go(func() error { return consumer.Run(ctx) })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
