@@ -82,17 +82,21 @@ func BenchmarkSearchUsers(b *testing.B) {
 		{"typo_long", "marikosa12"}, // a long query with a typo
 	} {
 		b.Run(q.name, func(b *testing.B) {
-			page, err := svc.Search(ctx, q.query, 20, "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(len(page.Hits)), "results")
-			b.ResetTimer()
+			var page profile.SearchPage
 			for range b.N {
-				if _, err := svc.Search(ctx, q.query, 20, ""); err != nil {
+				var err error
+				if page, err = svc.Search(ctx, q.query, 20, ""); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			kinds := map[profile.MatchKind]int{}
+			for _, h := range page.Hits {
+				kinds[h.Match]++
+			}
+			b.ReportMetric(float64(kinds[profile.MatchExact]), "exact/op")
+			b.ReportMetric(float64(kinds[profile.MatchPrefix]), "prefix/op")
+			b.ReportMetric(float64(kinds[profile.MatchFuzzy]), "fuzzy/op")
 		})
 	}
 	b.Run("second_page_short_prefix", func(b *testing.B) {
@@ -107,7 +111,6 @@ func BenchmarkSearchUsers(b *testing.B) {
 			}
 		}
 	})
-	_ = profile.MatchExact
 }
 
 func mustExec[T any](b *testing.B, exec func(context.Context, string, ...any) (T, error), sql string, args ...any) {
