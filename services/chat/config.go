@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the chat service's whole configuration, read from the environment.
+type Config struct {
+	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8084"`
+	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_chat?sslmode=disable"`
+	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
+	// DatabaseMaxConns caps the pool; concurrent sends commit together (group commit) when there
+	// are connections for them.
+	DatabaseMaxConns int32    `env:"DATABASE_MAX_CONNS" envDefault:"16"`
+	KafkaBrokers     []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	RedisURL         string   `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	FriendURL        string   `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
+	// FriendTimeout bounds one CheckFriendship call.
+	FriendTimeout time.Duration `env:"FRIEND_TIMEOUT" envDefault:"2s"`
+	// FriendshipCacheTTL bounds how long a CheckFriendship answer is kept in Redis.
+	FriendshipCacheTTL time.Duration `env:"FRIENDSHIP_CACHE_TTL" envDefault:"30s"`
+	// MediaURL is the media service, for attachment metadata (BatchGetFiles). Not called yet:
+	// attachments are stored and returned by file id only until the media service exists.
+	MediaURL    string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
+	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	JWTIssuer   string `env:"JWT_ISSUER" envDefault:"parley"`
+	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"parley"`
+	LogFormat   string `env:"LOG_FORMAT" envDefault:"text"`
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// withMaxConns returns the database URL with pool_max_conns set to n (pgxpool reads it from the
+// URL), unless the URL sets it itself or n <= 0.
+func withMaxConns(dbURL string, n int32) (string, error) {
+	if n <= 0 || strings.Contains(dbURL, "pool_max_conns") {
+		return dbURL, nil
+	}
+	if strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://") {
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			return "", fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		q := u.Query()
+		q.Set("pool_max_conns", strconv.Itoa(int(n)))
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return dbURL + " pool_max_conns=" + strconv.Itoa(int(n)), nil
+}

@@ -1,0 +1,202 @@
+package chatdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/services/chat/internal/chat"
+)
+
+// sendSQL is the whole state change of a send, in one statement:
+//
+//   - chat: the chat, if the sender takes part in it (no row: NotFound);
+//   - dup: the sender's message with this client_msg_id, if there is one (idempotency);
+//   - bump: takes the chat row's lock and the next seq, unless the message is a duplicate or the
+//     chat does not allow sending. Under READ COMMITTED a sender that waited for the lock
+//     re-reads the row (and re-checks can_send) after the holder commits, so seqs are handed out
+//     one by one in lock order: gap-free and strictly increasing. The time is taken under the
+//     lock too, so sent_at grows with seq;
+//   - ins: the message with that seq.
+//
+// Two concurrent sends of one client_msg_id both miss dup; the second then fails on the unique
+// key after the first commits, and Send retries it once, which finds the first in dup.
+const sendSQL = `
+WITH chat AS (
+    SELECT chat_id, user_lo, user_hi FROM chats
+    WHERE chat_id = $1 AND (user_lo = $2 OR user_hi = $2)
+), dup AS (
+    SELECT message_id, seq, text, attachment_ids, sent_at, edited_at, deleted_at FROM messages
+    WHERE chat_id = $1 AND sender_id = $2 AND client_msg_id = $3
+), bump AS (
+    UPDATE chats c SET last_seq = c.last_seq + 1, last_activity_at = clock_timestamp()
+    FROM chat
+    WHERE c.chat_id = chat.chat_id AND c.can_send AND NOT EXISTS (SELECT FROM dup)
+    RETURNING c.last_seq, c.last_activity_at
+), ins AS (
+    INSERT INTO messages (chat_id, seq, message_id, sender_id, client_msg_id, text, attachment_ids, sent_at)
+    SELECT $1, last_seq, $4, $2, $3, $5, $6, last_activity_at FROM bump
+    RETURNING seq, sent_at
+)
+SELECT chat.user_lo::text, chat.user_hi::text, ins.seq, ins.sent_at,
+       dup.message_id::text, dup.seq, dup.text, dup.attachment_ids::text[], dup.sent_at, dup.edited_at, dup.deleted_at
+FROM chat LEFT JOIN ins ON true LEFT JOIN dup ON true`
+
+// Send implements chat.Store.
+//
+// The transaction costs two round trips to Postgres, both pipelined batches of prepared
+// statements (pgx caches them per connection): BEGIN, the chat lock and sendSQL, then the outbox
+// insert with COMMIT. The event needs the seq sendSQL hands out, so the two cannot be one.
+func (s *Store) Send(ctx context.Context, m chat.NewMessage) (chat.Message, bool, error) {
+	msg, dup, err := s.send(ctx, m)
+	if isUniqueViolation(err, "messages_chat_id_sender_id_client_msg_id_key") {
+		// A concurrent send of the same client_msg_id committed first; now dup finds it.
+		msg, dup, err = s.send(ctx, m)
+	}
+	return msg, dup, err
+}
+
+func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return chat.Message{}, false, fmt.Errorf("send message: acquire connection: %w", err)
+	}
+	// Every way out but the commit ends the transaction here. (A connection still inside a
+	// transaction when released would be closed by the pool, which makes the server roll back.)
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(ctx, conn.Conn())
+		}
+		conn.Release()
+	}()
+
+	attachments := m.AttachmentIDs
+	if attachments == nil {
+		attachments = []string{}
+	}
+	var r struct {
+		lo, hi string
+		seq    *int64
+		sentAt *time.Time
+		dup    nullableMessage
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(lockChatSQL, chatLockClass, chatLockKey(m.ChatID))
+	b.Queue(sendSQL, m.ChatID, m.SenderID, m.ClientMsgID, m.ID, m.Text, attachments)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		d := &r.dup
+		err = br.QueryRow().Scan(&r.lo, &r.hi, &r.seq, &r.sentAt, &d.id, &d.seq, &d.text, &d.attachments, &d.sentAt, &d.editedAt, &d.deletedAt)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return chat.Message{}, false, chat.ErrChatNotFound
+	case err != nil:
+		return chat.Message{}, false, fmt.Errorf("send message: %w", err)
+	case r.dup.id != nil:
+		// Nothing was written; the deferred rollback ends the transaction.
+		d := r.dup
+		d.chatID, d.senderID, d.clientMsgID = &m.ChatID, &m.SenderID, &m.ClientMsgID
+		return *d.message(), true, nil
+	case r.seq == nil:
+		return chat.Message{}, false, chat.ErrNotFriends
+	}
+
+	msg := chat.Message{ID: m.ID, ChatID: m.ChatID, Seq: *r.seq, SenderID: m.SenderID, Text: m.Text,
+		ClientMsgID: m.ClientMsgID, SentAt: r.sentAt.UTC(), AttachmentIDs: attachments}
+	ev := &eventsv1.MessageSent{
+		ChatId: msg.ChatID, MessageId: msg.ID, Seq: msg.Seq, SenderId: msg.SenderID,
+		RecipientId: peerOf(msg.SenderID, r.lo, r.hi), Text: msg.Text, ClientMsgId: msg.ClientMsgID,
+		SentAt: timestamppb.New(msg.SentAt),
+	}
+	for _, id := range msg.AttachmentIDs {
+		// Only the id: name, size and type come from the media service (not yet asked; see docs/chat.md).
+		ev.Attachments = append(ev.Attachments, &eventsv1.Attachment{FileId: id})
+	}
+	b = &pgx.Batch{}
+	if _, err = s.pub.Publish(ctx, batchTx{b}, topics.Chat, msg.ChatID, ev); err != nil {
+		return chat.Message{}, false, fmt.Errorf("send message: %w", err)
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	for range b.Len() - 1 {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("commit ended with %q", tag.String())
+	}
+	if err != nil {
+		return chat.Message{}, false, fmt.Errorf("send message: write event and commit: %w", err)
+	}
+	committed = true
+	return msg, false, nil
+}
+
+// rollback ends conn's transaction after a failure, if one is open. It runs even when ctx has
+// ended (a cancelled request), bounded.
+func rollback(ctx context.Context, conn *pgx.Conn) {
+	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = conn.Exec(rctx, "ROLLBACK") // on failure the pool closes the connection on release
+}
+
+// batchTx is the pgx.Tx that Outbox.Publish writes the event through on the send path: Exec
+// queues the statement on a batch instead of running it, so the outbox insert travels together
+// with COMMIT in one round trip, and its error arrives when the batch is read. Publish needs
+// nothing but Exec; every other method fails loudly.
+type batchTx struct{ b *pgx.Batch }
+
+var errBatchTx = errors.New("chatdb: only Exec can be queued on the send path's batch")
+
+func (t batchTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	t.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+func (batchTx) Begin(context.Context) (pgx.Tx, error) { return nil, errBatchTx }
+func (batchTx) Commit(context.Context) error          { return errBatchTx }
+func (batchTx) Rollback(context.Context) error        { return errBatchTx }
+func (batchTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
+	return 0, errBatchTx
+}
+func (batchTx) SendBatch(_ context.Context, b *pgx.Batch) pgx.BatchResults {
+	return pgx.FailedBatchResults(b, errBatchTx)
+}
+func (batchTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+func (batchTx) Prepare(context.Context, string, string) (*pgconn.StatementDescription, error) {
+	return nil, errBatchTx
+}
+func (batchTx) Query(context.Context, string, ...any) (pgx.Rows, error) { return nil, errBatchTx }
+func (batchTx) QueryRow(context.Context, string, ...any) pgx.Row      { return errRow{} }
+func (batchTx) Conn() *pgx.Conn                                       { return nil }
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errBatchTx }

@@ -1,0 +1,71 @@
+// Package friendclient asks the friend service (parley.friend.v1) whether two users are friends,
+// with a generated Connect client over gRPC, forwarding the caller's access token so the friend
+// service answers only about its own user's friendships.
+package friendclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/services/chat/internal/chat"
+)
+
+// DefaultTimeout bounds one CheckFriendship call.
+const DefaultTimeout = 2 * time.Second
+
+// Client implements chat.Friendships.
+type Client struct {
+	friend  friendv1connect.FriendServiceClient
+	timeout time.Duration
+}
+
+// New returns a client for the friend service at baseURL ("http://127.0.0.1:8083"). httpClient
+// must speak HTTP/2 without TLS (h2c) for gRPC; nil means a suitable default. timeout <= 0 means
+// DefaultTimeout.
+func New(httpClient connect.HTTPClient, baseURL string, timeout time.Duration) *Client {
+	if httpClient == nil {
+		httpClient = H2CClient()
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Client{
+		friend:  friendv1connect.NewFriendServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(authn.ForwardToken())),
+		timeout: timeout,
+	}
+}
+
+// H2CClient returns an HTTP client that speaks HTTP/2 over plain TCP, as gRPC between services
+// inside the cluster does.
+func H2CClient() *http.Client {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: protocols, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}
+}
+
+// AreFriends asks CheckFriendship. Any failure is an error, never "friends": a message must not
+// reach a stranger because the friend service could not be asked.
+func (c *Client) AreFriends(ctx context.Context, a, b string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.friend.CheckFriendship(ctx, connect.NewRequest(&friendv1.CheckFriendshipRequest{UserAId: a, UserBId: b}))
+	if err != nil {
+		switch connect.CodeOf(err) {
+		case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
+			return false, chat.WrapError(chat.ErrUnavailable, err, "the friend service cannot be reached; try again shortly")
+		case connect.CodeUnauthenticated, connect.CodeCanceled:
+			return false, err // the caller's token (theirs to renew), or the caller went away
+		}
+		// Anything else is the friend service's fault or ours: Internal here, with the cause
+		// logged. %v keeps its Connect code from passing through as ours.
+		return false, fmt.Errorf("friend CheckFriendship: %v", err) //nolint:errorlint // deliberately not wrapped
+	}
+	return res.Msg.GetAreFriends() && !res.Msg.GetBlocked(), nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/redis/rueidis"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/chat/internal/chat"
+	"github.com/parleyhq/parley/services/chat/internal/chatcache"
+	"github.com/parleyhq/parley/services/chat/internal/chatdb"
+	"github.com/parleyhq/parley/services/chat/internal/chatevents"
+	"github.com/parleyhq/parley/services/chat/internal/chatrpc"
+	"github.com/parleyhq/parley/services/chat/internal/friendclient"
+)
+
+// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	return runOn(ctx, logger, args, nil)
+}
+
+// runOn is run with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	migrateOnly := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "migrate":
+		migrateOnly = true
+	default:
+		return fmt.Errorf("unknown arguments %q: usage: chat [migrate]", args)
+	}
+
+	cfg, err := config.Load[Config]()
+	if err != nil {
+		return err
+	}
+	logger.Info("configuration", config.Attrs(cfg)...)
+
+	dbURL, err := withMaxConns(cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	if err != nil {
+		return err
+	}
+	pool, err := pg.Open(ctx, dbURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
+		return err
+	}
+	if err := pg.Migrate(ctx, pool, chatdb.Component, chatdb.Migrations); err != nil {
+		return err
+	}
+	if migrateOnly {
+		logger.Info("migrations applied")
+		return nil
+	}
+
+	redisOpt, err := rueidis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	redis, err := rueidis.NewClient(redisOpt)
+	if err != nil {
+		return fmt.Errorf("connect to redis: %w", err)
+	}
+	defer redis.Close()
+
+	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, nil)
+	if err != nil {
+		return err
+	}
+	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience))
+
+	store := chatdb.New(pool, events.NewOutbox("chat"))
+	cache := chatcache.New(redis, cfg.FriendshipCacheTTL)
+	svc := chat.NewService(store, friendclient.New(nil, cfg.FriendURL, cfg.FriendTimeout), cache, logger)
+
+	srv := server.New(logger, cfg.ListenAddr)
+	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
+		server.HandlerOptions(logger, chatrpc.ErrorCodes, auth)...))
+	srv.AddReadinessCheck("database", pool.Ping)
+
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.KafkaBrokers, Group: chatevents.Group, Topics: chatevents.Topics, Pool: pool, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	chatevents.Register(consumer, store, cache, logger)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if ln != nil {
+			return srv.Serve(ctx, ln)
+		}
+		return srv.Run(ctx)
+	})
+	g.Go(func() error { return relay.Run(ctx) })
+	g.Go(func() error { return consumer.Run(ctx) })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
