@@ -58,7 +58,7 @@ func maskURLPassword(s string) string {
 		return s
 	}
 	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "*****")
+		u.User = url.UserPassword(u.User.Username(), "redacted")
 	}
 	return u.String()
 }

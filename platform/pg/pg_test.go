@@ -1,0 +1,108 @@
+package pg_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/pgtest"
+)
+
+func TestMigrateAppliesEachFileOnceInOrder(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	files := fstest.MapFS{
+		"002_add.sql":    {Data: []byte(`INSERT INTO things (name) VALUES ('second')`)},
+		"001_create.sql": {Data: []byte(`CREATE TABLE things (id serial PRIMARY KEY, name text NOT NULL)`)},
+	}
+	for range 2 { // the second run finds nothing to do
+		if err := pg.Migrate(ctx, pool, "demo", files); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows = %d, %v; want exactly one (each migration applied once)", n, err)
+	}
+
+	// A failing migration leaves nothing behind and is retried next time.
+	bad := fstest.MapFS{"003_bad.sql": {Data: []byte(`INSERT INTO things (name) VALUES ('third'); SELECT 1/0`)}}
+	for k, v := range files {
+		bad[k] = v
+	}
+	err := pg.Migrate(ctx, pool, "demo", bad)
+	if err == nil || !strings.Contains(err.Error(), "003_bad") {
+		t.Fatalf("want an error naming 003_bad, got %v", err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows = %d after a failed migration; want 1", n)
+	}
+
+	// Components are tracked separately.
+	if err := pg.Migrate(ctx, pool, "other", fstest.MapFS{"001_create.sql": {Data: []byte(`CREATE TABLE others (id int)`)}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInTxRollsBackOnError(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (v int)`); err != nil {
+		t.Fatal(err)
+	}
+	err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO t VALUES (1)`); err != nil {
+			return err
+		}
+		return context.Canceled
+	})
+	if err == nil {
+		t.Fatal("want the callback's error")
+	}
+	var n int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("rows = %d; the transaction should have rolled back", n)
+	}
+}
+
+func TestEnsureDatabaseIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	name := "parley_test_ensure_" + strings.ReplaceAll(t.Name(), "/", "_")
+	name = strings.ToLower(name)
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, pgtest.ServerURL())
+		if err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	})
+	for range 2 {
+		if err := pg.EnsureDatabase(ctx, pgtest.ServerURL(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url, err := pg.WithDatabase(pgtest.ServerURL(), name)
+	if err != nil || !strings.Contains(url, "/"+name) {
+		t.Fatalf("WithDatabase = %q, %v", url, err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect to the ensured database: %v", err)
+	}
+	conn.Close(ctx)
+}
+
+func TestWithDatabaseKeywordForm(t *testing.T) {
+	got, err := pg.WithDatabase("host=127.0.0.1 user=postgres dbname=postgres", "x")
+	if err != nil || !strings.HasSuffix(got, "dbname=x") {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if _, err := pg.WithDatabase("postgres://%zz", "x"); err == nil {
+		t.Fatal("want an error for a malformed URL")
+	}
+}

@@ -1,0 +1,236 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+		"golang.org/x/net/http2"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/parleyhq/parley/platform/logging"
+)
+
+var errNotFound = errors.New("not found")
+
+const echoProcedure = "/test.v1.TestService/Echo"
+
+// syncBuffer is a log sink that tests can read while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type fixture struct {
+	url    string
+	logs   *syncBuffer
+	ready  *error
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start serves a tiny Echo procedure whose behaviour depends on its input: "missing" returns a
+// mapped sentinel, "boom" an unmapped error, "panic" panics, anything else is echoed back.
+func start(t *testing.T) *fixture {
+	t.Helper()
+	logs := &syncBuffer{}
+	logger := logging.NewTo(logs, "test", "json", "debug")
+	s := New(logger, "127.0.0.1:0")
+	var readyErr error
+	s.AddReadinessCheck("db", func(context.Context) error { return readyErr })
+	annotate := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			logging.AddAttrs(ctx, slog.String("user", "user-7"))
+			return next(ctx, req)
+		}
+	})
+	opts := HandlerOptions(logger, []ErrorCode{{Err: errNotFound, Code: connect.CodeNotFound}}, annotate)
+	s.Mount("/test.v1.TestService/", connect.NewUnaryHandler(echoProcedure,
+		func(_ context.Context, req *connect.Request[wrapperspb.StringValue]) (*connect.Response[wrapperspb.StringValue], error) {
+			switch req.Msg.GetValue() {
+			case "missing":
+				return nil, fmt.Errorf("%w: chat 42", errNotFound)
+			case "boom":
+				return nil, errors.New("pq: password authentication failed for user secret")
+			case "panic":
+				panic("kaboom")
+			}
+			return connect.NewResponse(wrapperspb.String(req.Msg.GetValue())), nil
+		}, opts...))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fixture{url: "http://" + ln.Addr().String(), logs: logs, ready: &readyErr, cancel: cancel, done: make(chan error, 1)}
+	go func() { f.done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-f.done
+	})
+	return f
+}
+
+var h2c = &http.Client{Transport: &http2.Transport{
+	AllowHTTP: true,
+	DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	},
+}}
+
+func echo(t *testing.T, f *fixture, in string, opts ...connect.ClientOption) (string, error) {
+	t.Helper()
+	client := http.DefaultClient
+	for _, o := range opts {
+		if o == grpc {
+			client = h2c
+		}
+	}
+	c := connect.NewClient[wrapperspb.StringValue, wrapperspb.StringValue](client, f.url+echoProcedure, opts...)
+	res, err := c.CallUnary(context.Background(), connect.NewRequest(wrapperspb.String(in)))
+	if err != nil {
+		return "", err
+	}
+	return res.Msg.GetValue(), nil
+}
+
+var grpc = connect.WithGRPC()
+
+func TestProtocols(t *testing.T) {
+	f := start(t)
+	for name, opts := range map[string][]connect.ClientOption{
+		"connect":  nil,
+		"json":     {connect.WithProtoJSON()},
+		"grpc":     {grpc},
+		"grpc-web": {connect.WithGRPCWeb()},
+	} {
+		got, err := echo(t, f, "hi "+name, opts...)
+		if err != nil || got != "hi "+name {
+			t.Errorf("%s: got %q, %v", name, got, err)
+		}
+	}
+}
+
+func TestErrorsAreMappedAndCausesNotLeaked(t *testing.T) {
+	f := start(t)
+	_, err := echo(t, f, "missing")
+	if connect.CodeOf(err) != connect.CodeNotFound || !strings.Contains(err.Error(), "chat 42") {
+		t.Fatalf("mapped sentinel: %v", err)
+	}
+	_, err = echo(t, f, "boom")
+	if connect.CodeOf(err) != connect.CodeInternal || strings.Contains(err.Error(), "password") {
+		t.Fatalf("unmapped error must be a generic internal error: %v", err)
+	}
+	if !strings.Contains(f.logs.String(), "password authentication failed") {
+		t.Fatalf("the cause must be logged:\n%s", f.logs.String())
+	}
+	_, err = echo(t, f, "panic")
+	if connect.CodeOf(err) != connect.CodeInternal {
+		t.Fatalf("panic: %v", err)
+	}
+	// The server survived the panic.
+	if got, err := echo(t, f, "still here"); err != nil || got != "still here" {
+		t.Fatalf("after panic: %q %v", got, err)
+	}
+}
+
+func TestOneLogLinePerRequest(t *testing.T) {
+	f := start(t)
+	if _, err := echo(t, f, "x"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = echo(t, f, "missing")
+	var lines []string
+	for _, l := range strings.Split(f.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"rpc"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("want 2 rpc log lines, got %d:\n%s", len(lines), f.logs.String())
+	}
+	for _, want := range []string{`"procedure":"/test.v1.TestService/Echo"`, `"code":"ok"`, `"user":"user-7"`, `"duration"`} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("log line lacks %s: %s", want, lines[0])
+		}
+	}
+	if !strings.Contains(lines[1], `"code":"not_found"`) {
+		t.Errorf("second line should carry the code: %s", lines[1])
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	f := start(t)
+	get := func(path string) int {
+		res, err := http.Get(f.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	grpcHealth := func() string {
+		res, err := http.Post(f.url+"/grpc.health.v1.Health/Check", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct{ Status string }
+		raw, _ := io.ReadAll(res.Body)
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Fatalf("health answer %q: %v", raw, err)
+		}
+		return body.Status
+	}
+	if get("/healthz") != 200 || get("/readyz") != 200 || grpcHealth() != "SERVING_STATUS_SERVING" {
+		t.Fatal("healthy server should be live and ready")
+	}
+	*f.ready = errors.New("database down")
+	if get("/healthz") != 200 {
+		t.Fatal("liveness must not depend on dependencies")
+	}
+	if get("/readyz") != http.StatusServiceUnavailable || grpcHealth() != "SERVING_STATUS_NOT_SERVING" {
+		t.Fatal("readiness must fail when a dependency fails")
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	f := start(t)
+	if _, err := echo(t, f, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	f.cancel()
+	select {
+	case err := <-f.done:
+		if err != nil {
+			t.Fatalf("Serve returned %v after shutdown, want nil", err)
+		}
+		f.done <- nil // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not stop")
+	}
+}
