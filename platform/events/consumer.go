@@ -1,0 +1,458 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+)
+
+// Headers added to a record when it is put on a dead-letter topic, next to all its original ones.
+const (
+	HeaderDLQError     = "dlq_error"     // the last error
+	HeaderDLQGroup     = "dlq_group"     // the consumer group that gave up
+	HeaderDLQAttempts  = "dlq_attempts"  // handler attempts made; 0 for a malformed record
+	HeaderDLQTopic     = "dlq_topic"     // where the record came from
+	HeaderDLQPartition = "dlq_partition" //
+	HeaderDLQOffset    = "dlq_offset"    //
+	HeaderDLQTime      = "dlq_time"      // when it was dead-lettered, RFC 3339
+)
+
+// Event is one record as a handler sees it.
+type Event struct {
+	ID     string // ce_id, a UUID: the deduplication key
+	Type   string // ce_type, the payload's protobuf full name
+	Source string // ce_source, the publishing service
+	Topic  string
+	Key    string
+	Time   time.Time // ce_time: when the event was published into the outbox
+	// Payload is the protobuf-encoded message; On decodes it for you.
+	Payload []byte
+	// Headers holds every record header, CloudEvents ones included: trace context arrives here.
+	Headers   map[string]string
+	Partition int32
+	Offset    int64
+}
+
+// Handler applies one event. tx is the transaction that also records the event in the inbox: do
+// the effect in tx and it happens exactly once however often the event is delivered. Do not
+// commit or roll back tx. Returning an error rolls tx back and retries the event; see
+// ConsumerConfig.MaxAttempts and Permanent. Without a Pool, tx is nil (see ConsumerConfig.Pool).
+type Handler func(ctx context.Context, tx pgx.Tx, ev Event) error
+
+// ConsumerConfig configures a Consumer. Brokers, Group, Topics and Logger are required.
+type ConsumerConfig struct {
+	Brokers []string
+	// Group is the Kafka consumer group, conventionally "<service>" or "<service>.<purpose>". It
+	// also scopes the inbox and names the dead-letter topics.
+	Group  string
+	Topics []string
+	// Pool is the database where effects and the inbox live. Nil means the handlers have no
+	// database (a gateway pushing to WebSockets): tx is nil and there is no inbox, so a
+	// redelivered event is handled again (at least once); such handlers must tolerate repeats.
+	Pool   *pgxpool.Pool
+	Logger *slog.Logger
+
+	// MaxAttempts is how often a handler is tried on one event before the event goes to the
+	// dead-letter topic. Default 5.
+	MaxAttempts int
+	// RetryBackoff is the wait after the first failure, doubled after each further one. Default 200ms.
+	RetryBackoff time.Duration
+	// MaxBackoff caps those waits, and the waits while the database or the dead-letter topic is
+	// unreachable (retried without limit: an outage is not the event's fault). Default 10s.
+	MaxBackoff time.Duration
+	// InboxRetention is how long inbox rows of this group are kept. It must exceed the longest
+	// time a record can be redelivered (Kafka's retention). Default 30 days; negative keeps them.
+	InboxRetention time.Duration
+	// Partitions is the partition count of Topics the consumer creates if missing. Default
+	// DefaultPartitions. Dead-letter topics get one partition: they are small and read rarely.
+	Partitions int32
+	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the consumer's own.
+	ClientOpts []kgo.Opt
+}
+
+// Consumer runs a consumer group and hands each record to the handler for its ce_type.
+//
+// Records are handled one at a time, in partition order. A record's offset is committed only after
+// it is handled, skipped or dead-lettered (marked, then committed every few seconds and when
+// partitions are revoked or the consumer stops), so a crash redelivers what was not finished, and
+// the inbox makes that redelivery harmless. A record that keeps failing is moved to a dead-letter
+// topic (DeadLetterTopic) so that the records behind it keep flowing.
+type Consumer struct {
+	cfg      ConsumerConfig
+	log      *slog.Logger
+	handlers map[string]Handler
+	started  atomic.Bool
+}
+
+// NewConsumer checks cfg and fills in defaults. Register handlers, then Run.
+func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("new consumer: no kafka brokers")
+	case cfg.Group == "":
+		return nil, errors.New("new consumer: no group")
+	case len(cfg.Topics) == 0:
+		return nil, errors.New("new consumer: no topics")
+	case cfg.Logger == nil:
+		return nil, errors.New("new consumer: no logger")
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Second
+	}
+	if cfg.InboxRetention == 0 {
+		cfg.InboxRetention = 30 * 24 * time.Hour
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	return &Consumer{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "event-consumer", "group", cfg.Group),
+		handlers: map[string]Handler{},
+	}, nil
+}
+
+// Handle registers h for events of type ceType. Events of types without a handler are skipped
+// (logged at debug): a topic carries several types and a group cares about some. Register before
+// Run; registering twice for a type is a programming error and panics, as does registering late.
+func (c *Consumer) Handle(ceType string, h Handler) {
+	switch {
+	case c.started.Load():
+		panic("events: Handle called after Run")
+	case ceType == "" || h == nil:
+		panic("events: Handle needs a type and a handler")
+	case c.handlers[ceType] != nil:
+		panic("events: second handler for " + ceType)
+	}
+	c.handlers[ceType] = h
+}
+
+// On registers h for events whose payload is a T, by T's protobuf full name, and decodes the
+// payload for it. A payload that does not decode is dead-lettered at once: retrying cannot help.
+func On[T proto.Message](c *Consumer, h func(ctx context.Context, tx pgx.Tx, ev Event, msg T) error) {
+	var zero T
+	mt := zero.ProtoReflect().Type()
+	name := string(mt.Descriptor().FullName())
+	c.Handle(name, func(ctx context.Context, tx pgx.Tx, ev Event) error {
+		msg, ok := mt.New().Interface().(T)
+		if !ok {
+			return Permanent(fmt.Errorf("new %s: unexpected type %T", name, mt.New().Interface()))
+		}
+		if err := proto.Unmarshal(ev.Payload, msg); err != nil {
+			return Permanent(fmt.Errorf("decode %s payload: %w", name, err))
+		}
+		return h(ctx, tx, ev, msg)
+	})
+}
+
+// Permanent marks a handler error as one that retrying cannot fix (the event is invalid for this
+// handler): the event goes to the dead-letter topic without further attempts.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+type permanentError struct{ error }
+
+func (p permanentError) Unwrap() error { return p.error }
+
+// Run consumes until ctx ends, then commits what was handled, leaves the group and returns nil.
+// It first creates missing topics and dead-letter topics, so consumers may start before any
+// publisher has. A new group starts at the earliest records still in the topics.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("consumer: Run called twice")
+	}
+	client, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(c.cfg.Brokers...),
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeTopics(c.cfg.Topics...),
+		// Commit only what we marked, i.e. handled; the default commits whatever was polled.
+		kgo.AutoCommitMarks(),
+		// Partitions cannot be revoked while a polled batch is being handled, so a record is never
+		// handled by two members at once, and the commit at revocation covers all that was done.
+		kgo.BlockRebalanceOnPoll(),
+		// Dead-letter writes: bounded, so a dead broker cannot block a stop; retried by us (a
+		// possible duplicate in a dead-letter topic is harmless).
+		kgo.RecordDeliveryTimeout(30 * time.Second),
+		kgo.AllowIdempotentProduceCancellation(),
+		kgo.WithLogger(kgoLogger{c.log}),
+	}, c.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("consumer %s: new kafka client: %w", c.cfg.Group, err)
+	}
+	// Closing leaves the group, which revokes our partitions, which commits the marked offsets.
+	defer client.CloseAllowingRebalance()
+
+	if err := c.ensureTopics(ctx, client); err != nil {
+		return nil //nolint:nilerr // only fails when ctx ended: a normal stop
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if c.cfg.Pool != nil && c.cfg.InboxRetention > 0 {
+		wg.Go(func() { c.cleanInbox(ctx) })
+	}
+
+	c.log.Info("consumer started", "topics", c.cfg.Topics, "types", len(c.handlers), "inbox", c.cfg.Pool != nil)
+	for {
+		fetches := client.PollRecords(ctx, 256)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			client.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			c.log.Warn("consumer: fetch failed", "topic", topic, "partition", partition, "err", err)
+		})
+		for _, rec := range fetches.Records() {
+			if err := c.process(ctx, client, rec); err != nil {
+				// Only a stop gets here. The record stays unmarked, so it is redelivered.
+				client.AllowRebalance()
+				return nil
+			}
+			client.MarkCommitRecords(rec)
+		}
+		client.AllowRebalance()
+	}
+}
+
+// process handles, skips or dead-letters rec. It returns an error only when ctx ended before it
+// finished; then rec must not be marked.
+func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Record) error {
+	ev, err := decodeEvent(rec)
+	if err != nil {
+		return c.deadLetter(ctx, client, rec, fmt.Errorf("malformed event: %w", err), 0)
+	}
+	log := c.log.With("event_id", ev.ID, "event_type", ev.Type, "topic", ev.Topic, "partition", ev.Partition, "offset", ev.Offset)
+	h, ok := c.handlers[ev.Type]
+	if !ok {
+		log.Debug("no handler for event type, skipped")
+		return nil
+	}
+	for attempts, outages := 0, 0; ; {
+		counted, err := c.handle(ctx, log, h, ev)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var wait time.Duration
+		if counted {
+			attempts++
+			if attempts >= c.cfg.MaxAttempts || errors.As(err, new(permanentError)) {
+				return c.deadLetter(ctx, client, rec, err, attempts)
+			}
+			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, attempts)
+			log.Warn("handler failed, will retry", "err", err, "attempt", attempts, "max_attempts", c.cfg.MaxAttempts, "retry_in", wait)
+		} else {
+			outages++
+			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, outages)
+			log.Warn("database unavailable, will retry", "err", err, "retry_in", wait)
+		}
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
+}
+
+// handle runs h once in a transaction with the inbox insert. counted reports whether a failure
+// counts against MaxAttempts: handler errors and errors the database server returned do; failing
+// to reach the database does not, so an outage does not dead-letter every event in flight.
+func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev Event) (counted bool, err error) {
+	if c.cfg.Pool == nil {
+		return true, callHandler(ctx, log, h, nil, ev)
+	}
+	tx, err := c.cfg.Pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer_group, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		c.cfg.Group, ev.ID)
+	if err != nil {
+		return serverError(err), fmt.Errorf("record event in inbox: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		log.Debug("event already handled, skipped")
+		return true, nil
+	}
+	if err := callHandler(ctx, log, h, tx, ev); err != nil {
+		return true, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return serverError(err), fmt.Errorf("commit: %w", err)
+	}
+	return true, nil
+}
+
+func serverError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
+}
+
+// callHandler turns a panic into an error, so one bad event is retried and dead-lettered instead
+// of crashing the service into a loop of redeliveries.
+func callHandler(ctx context.Context, log *slog.Logger, h Handler, tx pgx.Tx, ev Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("handler panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return h(ctx, tx, ev)
+}
+
+// decodeEvent reads the CloudEvents headers. A record without a UUID ce_id or without ce_type
+// cannot be deduplicated or routed, so it is malformed; so is an unparsable ce_time.
+func decodeEvent(rec *kgo.Record) (Event, error) {
+	hs := make(map[string]string, len(rec.Headers))
+	for _, h := range rec.Headers {
+		hs[h.Key] = string(h.Value)
+	}
+	ev := Event{
+		ID: hs[HeaderID], Type: hs[HeaderType], Source: hs[HeaderSource],
+		Topic: rec.Topic, Key: string(rec.Key), Payload: rec.Value, Headers: hs,
+		Partition: rec.Partition, Offset: rec.Offset,
+	}
+	if ev.ID == "" {
+		return ev, errors.New("no " + HeaderID + " header")
+	}
+	id, err := uuid.Parse(ev.ID)
+	if err != nil {
+		return ev, fmt.Errorf("%s %q is not a UUID", HeaderID, ev.ID)
+	}
+	ev.ID = id.String()
+	if ev.Type == "" {
+		return ev, errors.New("no " + HeaderType + " header")
+	}
+	if t := hs[HeaderTime]; t != "" {
+		if ev.Time, err = time.Parse(time.RFC3339Nano, t); err != nil {
+			return ev, fmt.Errorf("%s %q: %w", HeaderTime, t, err)
+		}
+	}
+	return ev, nil
+}
+
+// deadLetter copies rec, with its key, value and headers, to the group's dead-letter topic with
+// headers saying why, retrying until it is written: the offset may only move past rec once rec is
+// safe somewhere. It returns an error only when ctx ended first.
+func (c *Consumer) deadLetter(ctx context.Context, client *kgo.Client, rec *kgo.Record, cause error, attempts int) error {
+	topic := DeadLetterTopic(rec.Topic, c.cfg.Group)
+	headers := append(slices.Clip(rec.Headers),
+		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(cause.Error())},
+		kgo.RecordHeader{Key: HeaderDLQGroup, Value: []byte(c.cfg.Group)},
+		kgo.RecordHeader{Key: HeaderDLQAttempts, Value: []byte(strconv.Itoa(attempts))},
+		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(rec.Topic)},
+		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.FormatInt(int64(rec.Partition), 10))},
+		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(rec.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderDLQTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	)
+	for failures := 0; ; {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := client.ProduceSync(pctx, &kgo.Record{Topic: topic, Key: rec.Key, Value: rec.Value, Headers: headers}).FirstErr()
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failures++
+		wait := backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, failures)
+		c.log.Error("cannot write to dead-letter topic, will retry", "dlq_topic", topic, "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
+	c.log.Error("event dead-lettered", "dlq_topic", topic, "err", cause, "attempts", attempts,
+		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "event_id", headerValue(rec, HeaderID))
+	return nil
+}
+
+func headerValue(rec *kgo.Record, key string) string {
+	for _, h := range rec.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// ensureTopics creates missing topics and dead-letter topics, retrying while Kafka is unreachable.
+// It returns an error only when ctx ends.
+func (c *Consumer) ensureTopics(ctx context.Context, client *kgo.Client) error {
+	dlqs := make([]string, len(c.cfg.Topics))
+	for i, t := range c.cfg.Topics {
+		dlqs[i] = DeadLetterTopic(t, c.cfg.Group)
+	}
+	for failures := 0; ; {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := CreateMissingTopics(tctx, client, c.cfg.Partitions, c.cfg.Topics...)
+		if err == nil {
+			err = CreateMissingTopics(tctx, client, 1, dlqs...)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failures++
+		wait := backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, failures)
+		c.log.Warn("cannot create topics, will retry", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
+}
+
+// cleanInbox deletes this group's inbox rows older than InboxRetention, now and then (hourly, or
+// more often when the retention is shorter), in small batches.
+func (c *Consumer) cleanInbox(ctx context.Context) {
+	const batch = 1000
+	for {
+		cutoff := time.Now().Add(-c.cfg.InboxRetention)
+		for {
+			tag, err := c.cfg.Pool.Exec(ctx, `
+				DELETE FROM inbox WHERE consumer_group = $1 AND event_id IN (
+					SELECT event_id FROM inbox WHERE consumer_group = $1 AND processed_at < $2 LIMIT $3)`,
+				c.cfg.Group, cutoff, batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.log.Warn("delete old inbox rows", "err", err)
+				}
+				break
+			}
+			if tag.RowsAffected() < batch {
+				break
+			}
+		}
+		if !sleep(ctx, min(time.Hour, c.cfg.InboxRetention)) {
+			return
+		}
+	}
+}

@@ -1,0 +1,140 @@
+// Package events carries domain events between services over Kafka without dual writes and
+// without double effects:
+//
+//   - Outbox.Publish writes an event into the outbox table inside the caller's business
+//     transaction, so the event exists if and only if the state change commits.
+//   - Relay publishes outbox rows to Kafka (idempotent producer, CloudEvents binary-mode headers)
+//     in commit-safe order and marks them published. Run one in every replica; an advisory lock
+//     lets one publish at a time.
+//   - Consumer runs a consumer group whose handlers get a transaction that also records the event
+//     id in the inbox table, so a redelivered event has no second effect. Offsets are committed
+//     only after a record is handled; records that keep failing go to a dead-letter topic.
+//
+// Delivery is at least once on the wire and effectively once in the database. Services apply
+// Migrations with pg.Migrate(ctx, pool, "events", events.Migrations). The package knows nothing
+// about what events mean: payloads are protobuf messages, typed by their full name.
+//
+// Topics are named by the services (the package takes any name). Nobody needs to create them up
+// front: a Relay creates a topic before it first publishes to it, and a Consumer creates its topics
+// and its dead-letter topics ("<topic>.dlq.<group>", see DeadLetterTopic) when it starts, both
+// with DefaultPartitions partitions unless configured otherwise. EnsureTopics is for tools and the
+// dev stack that want them earlier.
+package events
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations creates the outbox and inbox tables. Apply it with
+// pg.Migrate(ctx, pool, "events", events.Migrations) in every service that publishes or consumes.
+var Migrations fs.FS = mustSub(migrationFiles, "migrations")
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // the directory is embedded above; this cannot fail
+	}
+	return sub
+}
+
+// CloudEvents binary-mode headers (https://github.com/cloudevents/spec, Kafka protocol binding)
+// set by the relay on every record and read by the consumer.
+const (
+	HeaderID          = "ce_id"
+	HeaderType        = "ce_type"
+	HeaderSource      = "ce_source"
+	HeaderTime        = "ce_time" // RFC 3339 with nanoseconds, UTC
+	HeaderSpecVersion = "ce_specversion"
+	HeaderContentType = "content-type"
+
+	SpecVersion = "1.0"
+	ContentType = "application/protobuf"
+)
+
+// notifyChannel is the LISTEN/NOTIFY channel the outbox trigger signals (see the migration).
+const notifyChannel = "events_outbox"
+
+// Outbox writes events into the outbox table. It is safe for concurrent use.
+type Outbox struct {
+	// Source is the CloudEvents source of every event written: the publishing service ("auth").
+	Source string
+	// Headers, when set, returns extra record headers for an event published under ctx: the place
+	// for trace context (traceparent, tracestate) that a propagator takes from ctx. Names of
+	// CloudEvents headers are ignored.
+	Headers func(ctx context.Context) map[string]string
+}
+
+// NewOutbox returns an Outbox whose events carry source as their CloudEvents source.
+func NewOutbox(source string) *Outbox { return &Outbox{Source: source} }
+
+// Publish writes msg as an event for topic, keyed by key, in tx, and returns its id (ce_id).
+//
+// It takes a transaction, not a pool, on purpose: the event must commit or roll back together
+// with the state change that caused it. Nothing is sent before tx commits; the relay sends it
+// within milliseconds after. key is the entity whose events must stay in order (a user id, a chat
+// id): Kafka keeps order per key, and the relay publishes same-key events in the order their
+// transactions took their transaction ids. Concurrent transactions that publish for the same key
+// should therefore lock that entity's row first (UPDATE … or SELECT … FOR UPDATE), which they
+// usually do anyway; then transaction-id order is commit order for that key.
+//
+// The event type (ce_type) is the message's protobuf full name, e.g. "parley.events.v1.UserRegistered".
+// Publish runs exactly one statement through tx.Exec and no other method of tx, so a caller may
+// pass a pgx.Tx that queues that statement on a batch (to send it with COMMIT in one round trip).
+func (o *Outbox) Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error) {
+	if o.Source == "" {
+		return "", errors.New("publish event: outbox has no source")
+	}
+	if topic == "" {
+		return "", errors.New("publish event: empty topic")
+	}
+	if msg == nil {
+		return "", errors.New("publish event: nil message")
+	}
+	ceType := string(msg.ProtoReflect().Descriptor().FullName())
+	payload, err := proto.Marshal(msg)
+	if err != nil {
+		return "", fmt.Errorf("publish %s: marshal: %w", ceType, err)
+	}
+	// Version 7 ids grow with time, which keeps the inbox's (group, event_id) index appending at
+	// its right edge instead of writing all over it.
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("publish %s: new event id: %w", ceType, err)
+	}
+	headers := map[string]string{}
+	if o.Headers != nil {
+		for k, v := range o.Headers(ctx) {
+			if !reservedHeader(k) {
+				headers[k] = v
+			}
+		}
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO outbox (event_id, topic, key, ce_type, ce_source, ce_time, payload, headers)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, topic, key, ceType, o.Source, time.Now(), payload, headers)
+	if err != nil {
+		return "", fmt.Errorf("publish %s to %s: insert outbox row: %w", ceType, topic, err)
+	}
+	return id.String(), nil
+}
+
+func reservedHeader(name string) bool {
+	switch name {
+	case HeaderID, HeaderType, HeaderSource, HeaderTime, HeaderSpecVersion, HeaderContentType:
+		return true
+	}
+	return false
+}

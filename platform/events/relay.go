@@ -1,0 +1,412 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// relayLockKey is the transaction-scoped advisory lock that lets one relay per database publish at
+// a time. Advisory locks are per database, so services sharing a Postgres server do not contend.
+const relayLockKey = 7_301_000_002
+
+// blockedRecheck is how soon the relay looks again when rows wait for an older transaction to end:
+// such a transaction may write no outbox row, so no notification would say it has ended.
+const blockedRecheck = 25 * time.Millisecond
+
+// RelayConfig configures a Relay. Pool, Brokers and Logger are required.
+type RelayConfig struct {
+	Pool    *pgxpool.Pool // the service's database, holding the outbox table
+	Brokers []string
+	Logger  *slog.Logger
+
+	// PollInterval is how often the relay looks for rows when no notification woke it: the upper
+	// bound of latency if notifications are lost (listener reconnecting). Default 1s.
+	PollInterval time.Duration
+	// BatchSize caps the rows published per database transaction. Default 256.
+	BatchSize int
+	// PublishTimeout bounds the Kafka work of one batch (creating topics, producing). After it the
+	// batch is retried, so a dead broker costs a warning and a wait, not a stuck relay. Default
+	// 10s; at least 1s (franz-go's minimum delivery timeout).
+	PublishTimeout time.Duration
+	// MaxBackoff caps the wait between retries after failures (doubling from 100ms). Default 30s.
+	MaxBackoff time.Duration
+	// Retention is how long published rows are kept before the relay deletes them. Default 24h;
+	// negative keeps them forever.
+	Retention time.Duration
+	// Partitions is the partition count of topics the relay creates. Default DefaultPartitions.
+	Partitions int32
+	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the relay's own.
+	ClientOpts []kgo.Opt
+}
+
+// Relay publishes outbox rows to Kafka. Run it in every replica of a service that publishes
+// events: replicas take turns through an advisory lock, so there is no leader to elect and a dead
+// replica is replaced by whichever one looks next.
+type Relay struct {
+	cfg RelayConfig
+	log *slog.Logger
+}
+
+// NewRelay checks cfg and fills in defaults. Nothing connects until Run.
+func NewRelay(cfg RelayConfig) (*Relay, error) {
+	switch {
+	case cfg.Pool == nil:
+		return nil, errors.New("new relay: no database pool")
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("new relay: no kafka brokers")
+	case cfg.Logger == nil:
+		return nil, errors.New("new relay: no logger")
+	case cfg.PublishTimeout != 0 && cfg.PublishTimeout < time.Second:
+		return nil, fmt.Errorf("new relay: publish timeout %v is under 1s", cfg.PublishTimeout)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 256
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = 24 * time.Hour
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	return &Relay{cfg: cfg, log: cfg.Logger.With("component", "outbox-relay")}, nil
+}
+
+// Run publishes outbox rows until ctx ends, then returns nil. Failures (broker or database down)
+// are logged and retried with capped exponential backoff: rows stay in the outbox until Kafka has
+// acknowledged them, so nothing is lost, and a restarted relay continues where the last stopped.
+// A crash between Kafka's acknowledgement and the database commit publishes a batch again; the
+// copies carry the same ce_id and consumers' inboxes drop them.
+func (r *Relay) Run(ctx context.Context) error {
+	client, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		// Idempotent production is franz-go's default: the client's own retries cannot duplicate
+		// or reorder records within a partition. The delivery timeout fails a batch on a dead
+		// broker instead of retrying inside the client forever while our transaction stays open.
+		kgo.RecordDeliveryTimeout(r.cfg.PublishTimeout),
+		// By default franz-go will not give up on a request that may have reached the broker
+		// (it cannot tell "never received" from "written, reply lost"), so a broker dying
+		// mid-request would block the relay, and its shutdown, until the broker returns. We
+		// retry whole batches ourselves and consumers drop duplicates by ce_id, so a possible
+		// duplicate is the cheaper outcome.
+		kgo.AllowIdempotentProduceCancellation(),
+		kgo.WithLogger(kgoLogger{r.log}),
+	}, r.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("outbox relay: new kafka client: %w", err)
+	}
+	defer client.Close()
+
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.listen(ctx, wake) })
+
+	r.log.Info("outbox relay started", "brokers", r.cfg.Brokers, "poll_interval", r.cfg.PollInterval)
+	poll := time.NewTicker(r.cfg.PollInterval)
+	defer poll.Stop()
+	ensured := map[string]bool{} // topics known to exist
+	var nextCleanup time.Time
+	blocked := false
+	for failures := 0; ; {
+		if r.cfg.Retention > 0 && !time.Now().Before(nextCleanup) {
+			r.cleanup(ctx)
+			nextCleanup = time.Now().Add(min(time.Minute, r.cfg.Retention))
+		}
+		state, err := r.publishBatch(ctx, client, ensured)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			failures++
+			clear(ensured) // the failure may be a topic that vanished; check again
+			wait := backoff(100*time.Millisecond, r.cfg.MaxBackoff, failures)
+			r.log.Warn("outbox relay: publish failed, will retry", "err", err, "failures", failures, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		if failures > 0 {
+			r.log.Info("outbox relay: publishing again", "after_failures", failures)
+			failures = 0
+		}
+		if state == batchBlocked && !blocked {
+			r.log.Debug("outbox rows wait for older transactions to end")
+		}
+		blocked = state == batchBlocked
+		var recheck <-chan time.Time
+		switch state {
+		case batchFull:
+			continue // more rows are likely waiting
+		case batchBlocked:
+			recheck = time.After(blockedRecheck)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-poll.C:
+		case <-recheck:
+		}
+	}
+}
+
+type batchState int
+
+const (
+	batchDone    batchState = iota // nothing (more) to publish now
+	batchFull                      // the batch was full: publish again at once
+	batchBlocked                   // rows wait for an older transaction to end
+)
+
+type outboxRow struct {
+	id      int64
+	eventID string
+	topic   string
+	key     string
+	ceType  string
+	source  string
+	time    time.Time
+	payload []byte
+	headers map[string]string
+	ready   bool
+}
+
+// publishBatch publishes up to BatchSize rows and marks them published, in one transaction that
+// holds the relay lock throughout, so two relays can never publish the same row or interleave
+// two batches (which would break per-key order).
+//
+// Why txid < pg_snapshot_xmin(pg_current_snapshot()): ids and xids are handed out when a row is
+// inserted, but rows become visible at commit, so transaction A can insert id 10, transaction B
+// id 11, and B commit first. Publishing B at that moment would put it ahead of A for the same key
+// (and a relay that remembered "done up to id 11" would skip A forever). The snapshot's xmin is
+// the oldest transaction still running; every row whose txid is below it has committed or will
+// never exist, so that prefix of the (txid, id) order is final and can be published. Rows at or
+// above xmin wait (batchBlocked) until the older transactions end. Publishing in (txid, id) order
+// means events follow the order in which their transactions took transaction ids: for two
+// transactions that serialize on the same entity row, that is their commit order. The cost: a
+// long write transaction anywhere on the Postgres server holds publication back (never loses it)
+// until it ends, so keep write transactions short.
+//
+// No FOR UPDATE: the advisory lock already excludes other relays, and row locks would give this
+// transaction an xid during the Kafka round trip, holding back every relay on the server.
+func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured map[string]bool) (batchState, error) {
+	// READ COMMITTED, whatever the server default: each statement must see everything committed
+	// before it started, so the SELECT below sees the marks of a relay that released the lock just
+	// before we took it. Under REPEATABLE READ the snapshot would predate the lock.
+	tx, err := r.cfg.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return batchDone, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit; the connection is discarded on failure
+
+	var locked bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, relayLockKey).Scan(&locked); err != nil {
+		return batchDone, fmt.Errorf("take relay lock: %w", err)
+	}
+	if !locked {
+		return batchDone, nil // another replica is publishing; it was woken too
+	}
+
+	rows, err := tx.Query(ctx, `
+		SELECT id, event_id::text, topic, key, ce_type, ce_source, ce_time, payload, headers,
+		       txid < pg_snapshot_xmin(pg_current_snapshot())
+		FROM outbox
+		WHERE published_at IS NULL
+		ORDER BY txid, id
+		LIMIT $1`, r.cfg.BatchSize)
+	if err != nil {
+		return batchDone, fmt.Errorf("select outbox rows: %w", err)
+	}
+	pending, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
+		var o outboxRow
+		err := row.Scan(&o.id, &o.eventID, &o.topic, &o.key, &o.ceType, &o.source, &o.time, &o.payload, &o.headers, &o.ready)
+		return o, err
+	})
+	if err != nil {
+		return batchDone, fmt.Errorf("read outbox rows: %w", err)
+	}
+	// Ready rows form a prefix: the order is by txid and ready means txid below a bound.
+	ready := pending
+	for i, o := range pending {
+		if !o.ready {
+			ready = pending[:i]
+			break
+		}
+	}
+	state := batchDone
+	switch {
+	case len(ready) < len(pending):
+		state = batchBlocked
+	case len(pending) == r.cfg.BatchSize:
+		state = batchFull
+	}
+	if len(ready) == 0 {
+		return state, nil
+	}
+
+	kctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	defer cancel()
+	var topics, newTopics []string
+	for _, o := range ready {
+		if !slices.Contains(topics, o.topic) {
+			topics = append(topics, o.topic)
+			if !ensured[o.topic] {
+				newTopics = append(newTopics, o.topic)
+			}
+		}
+	}
+	if len(newTopics) > 0 {
+		if err := CreateMissingTopics(kctx, client, r.cfg.Partitions, newTopics...); err != nil {
+			return batchDone, fmt.Errorf("ensure topics: %w", err)
+		}
+		for _, t := range newTopics {
+			ensured[t] = true
+		}
+	}
+	records := make([]*kgo.Record, len(ready))
+	ids := make([]int64, len(ready))
+	for i, o := range ready {
+		records[i] = o.record()
+		ids[i] = o.id
+	}
+	// One call for the whole batch: records are buffered in order, so per-partition order is the
+	// outbox order, and idempotence keeps it through retries. If any record fails, nothing is
+	// marked and the whole batch goes again: the delivered copies become duplicates that inboxes
+	// drop, which is better than re-sending a failed record after its successors.
+	if err := client.ProduceSync(kctx, records...).FirstErr(); err != nil {
+		if errors.Is(err, kerr.UnknownTopicID) {
+			// The topic was deleted and created anew (we may have just created it again):
+			// franz-go keeps failing on the old topic id until told to forget the topic.
+			client.PurgeTopicsFromClient(topics...)
+		}
+		return batchDone, fmt.Errorf("produce %d events: %w", len(records), err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, ids); err != nil {
+		return batchDone, fmt.Errorf("mark %d events published: %w", len(ids), err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return batchDone, fmt.Errorf("commit published marks: %w", err)
+	}
+	r.log.Debug("published outbox events", "count", len(ids), "first_id", ids[0], "last_id", ids[len(ids)-1])
+	return state, nil
+}
+
+// record builds the Kafka record: key, protobuf value and CloudEvents binary-mode headers. The
+// record timestamp is left to the producer (now): Kafka's time-based retention counts from it, and
+// an event that waited in the outbox through an outage must not arrive already expired.
+func (o outboxRow) record() *kgo.Record {
+	headers := []kgo.RecordHeader{
+		{Key: HeaderID, Value: []byte(o.eventID)},
+		{Key: HeaderType, Value: []byte(o.ceType)},
+		{Key: HeaderSource, Value: []byte(o.source)},
+		{Key: HeaderTime, Value: []byte(o.time.UTC().Format(time.RFC3339Nano))},
+		{Key: HeaderSpecVersion, Value: []byte(SpecVersion)},
+		{Key: HeaderContentType, Value: []byte(ContentType)},
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.headers)) {
+		if !reservedHeader(k) {
+			headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(o.headers[k])})
+		}
+	}
+	return &kgo.Record{Topic: o.topic, Key: []byte(o.key), Value: o.payload, Headers: headers}
+}
+
+// listen keeps a connection LISTENing for the outbox trigger's notifications and turns each into
+// a wake-up. It uses its own connection, not one of the pool's: a listening connection is busy for
+// as long as the relay runs.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	for failures := 0; ; {
+		listening, err := r.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		if listening {
+			failures = 0
+		}
+		failures++
+		wait := backoff(100*time.Millisecond, r.cfg.MaxBackoff, failures)
+		r.log.Warn("outbox relay: lost notifications, polling meanwhile", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) (listening bool, err error) {
+	conn, err := pgx.ConnectConfig(ctx, r.cfg.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return false, fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		conn.Close(closeCtx) //nolint:errcheck // closing a connection we are abandoning
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return false, fmt.Errorf("listen: %w", err)
+	}
+	r.log.Debug("listening for outbox notifications")
+	nudge(wake) // rows may have committed while nobody listened
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return true, fmt.Errorf("wait for notification: %w", err)
+		}
+		nudge(wake)
+	}
+}
+
+// nudge wakes the publishing loop without blocking; one pending wake-up covers any number of
+// notifications, since a pass publishes everything ready.
+func nudge(wake chan<- struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}
+
+// cleanup deletes published rows older than Retention, in small batches so it never holds many
+// row locks or a long transaction. Failures are logged and retried at the next cleanup.
+func (r *Relay) cleanup(ctx context.Context) {
+	const batch = 1000
+	cutoff := time.Now().Add(-r.cfg.Retention)
+	total := int64(0)
+	for {
+		tag, err := r.cfg.Pool.Exec(ctx, `
+			DELETE FROM outbox WHERE id IN (
+				SELECT id FROM outbox WHERE published_at < $1 LIMIT $2)`, cutoff, batch)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("outbox relay: delete old published rows", "err", err)
+			}
+			return
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < batch {
+			break
+		}
+	}
+	if total > 0 {
+		r.log.Debug("deleted old published outbox rows", "count", total)
+	}
+}

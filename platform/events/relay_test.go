@@ -1,0 +1,314 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pg"
+)
+
+// Publish → relay → consumer, with the CloudEvents headers, key, extra headers and order checked
+// on the wire, and a database-less consumer group reading the same topic.
+func TestPublishRelayConsume(t *testing.T) {
+	pool := newDB(t)
+	_, brokers := kafkatest.New(t)
+	log, rec := testLogger(t)
+	const topic = "e2e.users"
+
+	// An hour between polls: only notifications can get the events out in time.
+	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, PollInterval: time.Hour}).Run)
+	eventually(t, "the relay to listen", func() bool { return rec.count("listening for outbox notifications") > 0 })
+
+	out := events.NewOutbox("test-svc")
+	out.Headers = func(context.Context) map[string]string {
+		return map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", events.HeaderSource: "spoofed"}
+	}
+	before := time.Now().Add(-time.Second)
+	idAlice := publish(t, pool, out, topic, "user-1", wrapperspb.String("alice"))
+	// The relay may have caught that one in the pass it makes on starting to listen; these two
+	// come after that pass, so only their notifications can wake it.
+	eventually(t, "the first event published", func() bool { return unpublished(t, pool) == 0 })
+	idSkipped := publish(t, pool, out, topic, "user-2", wrapperspb.Int64(42)) // no handler below
+	idBob := publish(t, pool, out, topic, "user-2", wrapperspb.String("bob"))
+
+	recs := readN(t, brokers, topic, 3)
+	byID := map[string]*kgo.Record{}
+	for _, r := range recs {
+		byID[header(r, events.HeaderID)] = r
+	}
+	alice := byID[idAlice]
+	if alice == nil {
+		t.Fatalf("no record with ce_id %s", idAlice)
+	}
+	for h, want := range map[string]string{
+		events.HeaderType:        "google.protobuf.StringValue",
+		events.HeaderSource:      "test-svc",
+		events.HeaderSpecVersion: "1.0",
+		events.HeaderContentType: "application/protobuf",
+		"traceparent":            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+	} {
+		if got := header(alice, h); got != want {
+			t.Errorf("header %s = %q, want %q", h, got, want)
+		}
+	}
+	ceTime, err := time.Parse(time.RFC3339Nano, header(alice, events.HeaderTime))
+	if err != nil || ceTime.Before(before) || ceTime.After(time.Now()) {
+		t.Errorf("ce_time %q (%v) not a time of this test", header(alice, events.HeaderTime), err)
+	}
+	if string(alice.Key) != "user-1" || stringValue(t, alice) != "alice" {
+		t.Errorf("record key %q value %q, want user-1 alice", alice.Key, stringValue(t, alice))
+	}
+	skipped, bob := byID[idSkipped], byID[idBob]
+	if skipped == nil || bob == nil {
+		t.Fatalf("missing records for user-2")
+	}
+	if skipped.Partition != bob.Partition || skipped.Offset > bob.Offset || header(skipped, events.HeaderType) != "google.protobuf.Int64Value" {
+		t.Errorf("user-2 events out of order: %d/%d then %d/%d", skipped.Partition, skipped.Offset, bob.Partition, bob.Offset)
+	}
+	if n := unpublished(t, pool); n != 0 {
+		t.Errorf("%d outbox rows unpublished after delivery", n)
+	}
+
+	// A consumer with an inbox.
+	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g-db", Topics: []string{topic}, Pool: pool, Logger: log})
+	var mu sync.Mutex
+	got := map[string]events.Event{}
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
+		mu.Lock()
+		got[ev.ID] = ev
+		mu.Unlock()
+		return writeEffect(ctx, tx, ev, msg)
+	})
+	start(t, c.Run)
+	eventually(t, "two effects", func() bool { return len(effects(t, pool)) == 2 })
+	if vals := effects(t, pool); !slices.Contains(vals, "alice") || !slices.Contains(vals, "bob") {
+		t.Errorf("effects %v, want alice and bob", vals)
+	}
+	mu.Lock()
+	ev := got[idAlice]
+	mu.Unlock()
+	if ev.Type != "google.protobuf.StringValue" || ev.Source != "test-svc" || ev.Topic != topic || ev.Key != "user-1" ||
+		!ev.Time.Equal(ceTime) || ev.Headers["traceparent"] == "" || ev.Offset != alice.Offset || ev.Partition != alice.Partition {
+		t.Errorf("event seen by handler = %+v", ev)
+	}
+	if n := queryInt(t, pool, `SELECT count(*) FROM inbox WHERE consumer_group = 'g-db'`); n != 2 {
+		t.Errorf("inbox has %d rows, want 2 (the skipped type is not recorded)", n)
+	}
+	if n := endOffsets(t, brokers, events.DeadLetterTopic(topic, "g-db")); n != 0 {
+		t.Errorf("dead-letter topic has %d records, want 0", n)
+	}
+
+	// A consumer without a database: tx is nil, no inbox.
+	noDB := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g-nodb", Topics: []string{topic}, Logger: log})
+	seen := make(chan string, 10)
+	events.On(noDB, func(_ context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
+		if tx != nil {
+			t.Errorf("handler without pool got a transaction")
+		}
+		seen <- msg.GetValue()
+		return nil
+	})
+	start(t, noDB.Run)
+	var vals []string
+	for len(vals) < 2 {
+		select {
+		case v := <-seen:
+			vals = append(vals, v)
+		case <-time.After(wait):
+			t.Fatalf("database-less consumer saw %v, want alice and bob", vals)
+		}
+	}
+}
+
+// Events written while Kafka is unreachable wait in the outbox, survive the relay being restarted,
+// and arrive exactly once, in order, when a broker is back; a running relay rides out a broker
+// restart, and even a broker that comes back without its data.
+func TestRelaySurvivesBrokerDownAndRestart(t *testing.T) {
+	pool := newDB(t)
+	log, rec := testLogger(t)
+	port := freePort(t) // nothing listens here yet
+	brokers := []string{fmt.Sprintf("127.0.0.1:%d", port)}
+	cfg := events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, PublishTimeout: time.Second, MaxBackoff: 200 * time.Millisecond,
+		// Re-read metadata sooner than franz-go's default 5s after a failure: this test fails a lot.
+		ClientOpts: []kgo.Opt{kgo.MetadataMinAge(100 * time.Millisecond)}}
+	const topic = "outage.t"
+	out := events.NewOutbox("test")
+	publishRange := func(from, to int) {
+		for i := from; i < to; i++ {
+			publish(t, pool, out, topic, "k", wrapperspb.String(fmt.Sprint(i)))
+		}
+	}
+	const failed = "outbox relay: publish failed, will retry"
+	waitForFailures := func() {
+		t.Helper()
+		n := rec.count(failed)
+		eventually(t, "the relay to fail twice", func() bool { return rec.count(failed) >= n+2 })
+		if n := unpublished(t, pool); n != 5 {
+			t.Fatalf("%d rows unpublished while no broker runs, want 5", n)
+		}
+	}
+	// delivered waits until the outbox is drained and checks the topic holds exactly want, in
+	// order. Rows marked published are never sent again, so the topic's size is then final.
+	delivered := func(want []string) {
+		t.Helper()
+		eventually(t, "all rows published", func() bool { return unpublished(t, pool) == 0 })
+		if n := endOffsets(t, brokers, topic); n != int64(len(want)) {
+			t.Fatalf("topic holds %d records, want exactly %d", n, len(want))
+		}
+		if got := values(t, readN(t, brokers, topic, len(want))); !slices.Equal(got, want) {
+			t.Fatalf("records %v, want %v", got, want)
+		}
+	}
+
+	// No broker yet; the relay fails, retries, and is stopped.
+	stop1 := start(t, newRelay(t, cfg).Run)
+	publishRange(0, 5)
+	waitForFailures()
+	stop1()
+
+	// A broker starts and a new relay (the restart) publishes the backlog and what follows.
+	dataDir := t.TempDir()
+	broker := startBroker(t, port, kfake.DataDir(dataDir))
+	start(t, newRelay(t, cfg).Run)
+	publishRange(5, 10)
+	delivered(seq(0, 10))
+
+	// The broker stops under the running relay and restarts with its data.
+	broker.Close()
+	publishRange(10, 15)
+	waitForFailures()
+	broker = startBroker(t, port, kfake.DataDir(dataDir))
+	delivered(seq(0, 15))
+
+	// The broker comes back without its data: the relay creates the topic again.
+	broker.Close()
+	publishRange(15, 20)
+	waitForFailures()
+	startBroker(t, port)
+	delivered(seq(15, 20))
+}
+
+// Transaction A inserts first (smaller id and txid) and stays open; B inserts later and commits.
+// The relay must neither skip A nor let B overtake it: it holds B back while A runs, and
+// publishes A then B once A commits — (txid, id) order, which for transactions that contend on
+// the same entity is their commit order.
+func TestOutOfOrderCommitsAreNotSkipped(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	_, brokers := kafkatest.New(t)
+	log, rec := testLogger(t)
+	const topic = "ooo.t"
+	must(t, events.EnsureTopics(ctx, brokers, topic))
+	out := events.NewOutbox("test")
+	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
+
+	txA, err := pool.Begin(ctx)
+	must(t, err)
+	defer txA.Rollback(ctx) //nolint:errcheck
+	idA, err := out.Publish(ctx, txA, topic, "k", wrapperspb.String("a"))
+	must(t, err)
+	idB := publish(t, pool, out, topic, "k", wrapperspb.String("b"))
+	if queryInt(t, pool, `SELECT count(*) FROM outbox WHERE event_id = $1`, idB) != 1 {
+		t.Fatal("B is not committed")
+	}
+
+	eventually(t, "the relay to hold B back or publish it", func() bool {
+		return rec.count("outbox rows wait for older transactions to end") > 0 || endOffsets(t, brokers, topic) > 0
+	})
+	if n := endOffsets(t, brokers, topic); n != 0 {
+		t.Fatalf("%d records published while A was open, want 0: B overtook A", n)
+	}
+	must(t, txA.Commit(ctx))
+
+	recs := readN(t, brokers, topic, 2)
+	if header(recs[0], events.HeaderID) != idA || header(recs[1], events.HeaderID) != idB {
+		t.Fatalf("published %v, want A (%s) then B (%s)", values(t, recs), idA, idB)
+	}
+	eventually(t, "all rows published", func() bool { return unpublished(t, pool) == 0 })
+	if n := endOffsets(t, brokers, topic); n != 2 {
+		t.Fatalf("topic holds %d records, want 2", n)
+	}
+}
+
+// Two relays on one database (two replicas) publish every event exactly once, in order.
+func TestOneRelayPublishesAtATime(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	_, brokers := kafkatest.New(t)
+	log, _ := testLogger(t)
+	const topic = "replicas.t"
+	out := events.NewOutbox("test")
+	cfg := events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, BatchSize: 3, PollInterval: 10 * time.Millisecond}
+	start(t, newRelay(t, cfg).Run)
+	start(t, newRelay(t, cfg).Run)
+
+	const n = 40
+	for i := 0; i < n; i += 4 { // some transactions publish several events
+		must(t, pg.InTx(ctx, pool, func(tx pgx.Tx) error {
+			for j := i; j < i+4; j++ {
+				if _, err := out.Publish(ctx, tx, topic, "k", wrapperspb.String(fmt.Sprint(j))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	eventually(t, "all rows published", func() bool { return unpublished(t, pool) == 0 })
+	if got := endOffsets(t, brokers, topic); got != n {
+		t.Fatalf("topic holds %d records, want exactly %d", got, n)
+	}
+	if got := values(t, readN(t, brokers, topic, n)); !slices.Equal(got, seq(0, n)) {
+		t.Fatalf("records %v, want %v", got, seq(0, n))
+	}
+}
+
+// Published outbox rows and old inbox rows are deleted after their retention.
+func TestRetention(t *testing.T) {
+	pool := newDB(t)
+	_, brokers := kafkatest.New(t)
+	log, _ := testLogger(t)
+	const topic = "retention.t"
+	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, Retention: 50 * time.Millisecond}).Run)
+	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{topic}, Pool: pool, Logger: log,
+		InboxRetention: 50 * time.Millisecond})
+	events.On(c, writeEffect)
+	start(t, c.Run)
+
+	publish(t, pool, events.NewOutbox("test"), topic, "k", wrapperspb.String("x"))
+	eventually(t, "the effect", func() bool { return len(effects(t, pool)) == 1 })
+	eventually(t, "outbox and inbox emptied", func() bool {
+		return queryInt(t, pool, `SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM inbox)`) == 0
+	})
+}
+
+func TestEnsureTopics(t *testing.T) {
+	ctx := context.Background()
+	_, brokers := kafkatest.New(t)
+	must(t, events.EnsureTopics(ctx, brokers, "a", "b"))
+	must(t, events.EnsureTopics(ctx, brokers, "a", "c", "c")) // existing and repeated topics are fine
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	must(t, err)
+	defer cl.Close()
+	must(t, events.CreateMissingTopics(ctx, cl, 2, "d", "a"))
+
+	details, err := admin(t, brokers).ListTopics(ctx, "a", "b", "c", "d")
+	must(t, err)
+	for topic, want := range map[string]int{"a": events.DefaultPartitions, "b": events.DefaultPartitions, "c": events.DefaultPartitions, "d": 2} {
+		d := details[topic]
+		if d.Err != nil || len(d.Partitions) != want {
+			t.Errorf("topic %s: %d partitions (err %v), want %d", topic, len(d.Partitions), d.Err, want)
+		}
+	}
+}
