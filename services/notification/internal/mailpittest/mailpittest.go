@@ -1,0 +1,297 @@
+// Package mailpittest runs a real SMTP server for tests: mailpit (the dev stack's mail catcher),
+// from the repository's .bin/mailpit, on free local ports, and reads what it received through its
+// HTTP API (/api/v1/messages). Build the binary with `make tools` (or
+// `cd tools && GOWORK=off GOBIN=$PWD/../.bin go install github.com/axllent/mailpit`);
+// PARLEY_MAILPIT_BIN points elsewhere.
+package mailpittest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running mailpit.
+type Server struct {
+	// SMTPAddr is the SMTP listener, host:port.
+	SMTPAddr string
+	// APIURL is the web UI and API, http://host:port.
+	APIURL string
+}
+
+// Options configure the SMTP side.
+type Options struct {
+	// TLSCert and TLSKey (PEM files) make the server offer STARTTLS, or with RequireTLS, speak TLS
+	// from the first byte (smtps).
+	TLSCert, TLSKey string
+	RequireSTARTTLS bool
+	RequireTLS      bool
+	// Chaos enables the chaos API (SetChaos).
+	Chaos bool
+}
+
+// Address is an email address as the API reports it.
+type Address struct {
+	Name    string
+	Address string
+}
+
+// Summary is a message in the list.
+type Summary struct {
+	ID        string
+	MessageID string
+	From      Address
+	To        []Address
+	Subject   string
+	Username  string // the SMTP login used, if any
+}
+
+// Message is one message in full.
+type Message struct {
+	ID        string
+	MessageID string
+	From      Address
+	To        []Address
+	Subject   string
+	Text      string
+	HTML      string
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Binary finds the mailpit executable: PARLEY_MAILPIT_BIN, else .bin/mailpit in the first parent
+// directory of the working directory that has one (the repository root).
+func Binary() (string, error) {
+	binOnce.Do(func() {
+		if p := os.Getenv("PARLEY_MAILPIT_BIN"); p != "" {
+			binPath = p
+			return
+		}
+		dir, err := os.Getwd()
+		if err != nil {
+			binErr = err
+			return
+		}
+		for {
+			p := filepath.Join(dir, ".bin", "mailpit")
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				binPath = p
+				return
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				binErr = errors.New("no .bin/mailpit above the working directory: run `make tools` at the repository root, or set PARLEY_MAILPIT_BIN")
+				return
+			}
+			dir = parent
+		}
+	})
+	return binPath, binErr
+}
+
+// Start runs a mailpit for the test, stopped when it ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatalf("mailpittest: %v", err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := start(t, bin, opts)
+		if err == nil {
+			return s
+		}
+		lastErr = err // most likely a port taken between choosing and binding it
+	}
+	t.Fatalf("mailpittest: start mailpit: %v", lastErr)
+	return nil
+}
+
+func start(t testing.TB, bin string, opts Options) (*Server, error) {
+	smtpPort, webPort := freePort(t), freePort(t)
+	s := &Server{
+		SMTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort)),
+		APIURL:   "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(webPort)),
+	}
+	args := []string{
+		"--smtp", s.SMTPAddr,
+		"--listen", strings.TrimPrefix(s.APIURL, "http://"),
+		"--database", filepath.Join(t.TempDir(), "mailpit.db"),
+		"--disable-version-check",
+		"--smtp-auth-accept-any",
+		"--smtp-disable-rdns",
+		"--quiet",
+	}
+	if opts.TLSCert != "" {
+		args = append(args, "--smtp-tls-cert", opts.TLSCert, "--smtp-tls-key", opts.TLSKey)
+	} else {
+		args = append(args, "--smtp-auth-allow-insecure")
+	}
+	if opts.RequireSTARTTLS {
+		args = append(args, "--smtp-require-starttls")
+	}
+	if opts.RequireTLS {
+		args = append(args, "--smtp-require-tls")
+	}
+	if opts.Chaos {
+		args = append(args, "--enable-chaos")
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"HOME=" + cmd.Dir, "PATH=/usr/bin:/bin"}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("mailpit exited: %v: %s", err, out.String())
+		default:
+		}
+		if ready(s) {
+			t.Cleanup(stop)
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("mailpit not ready within 20s: %s", out.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func ready(s *Server) bool {
+	res, err := http.Get(s.APIURL + "/readyz")
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", s.SMTPAddr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("mailpittest: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *Server) getJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	res, err := http.Get(s.APIURL + path)
+	if err != nil {
+		t.Fatalf("mailpittest: GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("mailpittest: GET %s: %d %s", path, res.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("mailpittest: GET %s: %v", path, err)
+	}
+}
+
+// Messages lists every message received, newest first.
+func (s *Server) Messages(t testing.TB) []Summary {
+	t.Helper()
+	var list struct {
+		Messages []Summary `json:"messages"`
+	}
+	s.getJSON(t, "/api/v1/messages?limit=1000", &list)
+	return list.Messages
+}
+
+// Message returns one message in full.
+func (s *Server) Message(t testing.TB, id string) Message {
+	t.Helper()
+	var m Message
+	s.getJSON(t, "/api/v1/message/"+id, &m)
+	return m
+}
+
+// Headers returns a message's headers.
+func (s *Server) Headers(t testing.TB, id string) map[string][]string {
+	t.Helper()
+	var h map[string][]string
+	s.getJSON(t, "/api/v1/message/"+id+"/headers", &h)
+	return h
+}
+
+// WaitForMessages polls until at least n messages arrived (failing after timeout) and returns
+// them, newest first.
+func (s *Server) WaitForMessages(t testing.TB, n int, timeout time.Duration) []Summary {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msgs := s.Messages(t)
+		if len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mailpittest: %d messages after %v; want %d", len(msgs), timeout, n)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// SetChaos makes the server answer one stage of every SMTP conversation with an error reply:
+// trigger is "Sender" (MAIL FROM), "Recipient" (RCPT TO) or "Authentication"; code the reply code
+// (451 temporary, 550 permanent); percent the probability (0 turns it off). Needs Options.Chaos.
+func (s *Server) SetChaos(t testing.TB, trigger string, code, percent int) {
+	t.Helper()
+	body := fmt.Sprintf(`{%q:{"ErrorCode":%d,"Probability":%d}}`, trigger, code, percent)
+	req, _ := http.NewRequest(http.MethodPut, s.APIURL+"/api/v1/chaos", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("mailpittest: set chaos: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("mailpittest: set chaos: status %d", res.StatusCode)
+	}
+}

@@ -1,0 +1,302 @@
+package notification
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// ErrRejected marks a Mailer error that retrying cannot fix: the mail server refused the message
+// or the recipient for good (an SMTP 5xx reply).
+var ErrRejected = errors.New("rejected by the mail server")
+
+// Mailer sends one email (the mailer package implements it over SMTP). Errors wrapping
+// ErrRejected are final; any other error is retried.
+type Mailer interface {
+	Send(ctx context.Context, e Email) error
+}
+
+// Presence tells when users were last seen online: the time the gateways last wrote for each of
+// userIDs (see presence.Redis). Users never seen are absent from the map.
+type Presence interface {
+	LastSeen(ctx context.Context, userIDs []string) (map[string]time.Time, error)
+}
+
+// DispatcherConfig configures a Dispatcher. Service, Store, Mailer, Presence and Logger are required.
+type DispatcherConfig struct {
+	Service  *Service
+	Store    Store
+	Mailer   Mailer
+	Presence Presence
+	Logger   *slog.Logger
+
+	// PollInterval is how often due digests and emails are looked for. Default 1s.
+	PollInterval time.Duration
+	// OfflineAfter is how long since a user was last seen before they count as away: a digest is
+	// only emailed to a user who is away. Default 5m.
+	OfflineAfter time.Duration
+	// SendTimeout bounds one SMTP conversation. A claimed email's lease is twice as long: a worker
+	// that has not finished by then is taken to have died, and the email is sent again. Default 30s.
+	SendTimeout time.Duration
+	// RetryBackoff is the wait after a failed attempt, doubled after each further one up to
+	// MaxRetryBackoff. Defaults 30s and 1h.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// MaxAttempts is how many attempts an email gets before it is given up on. Default 10.
+	MaxAttempts int
+	// Concurrency is how many emails one replica sends at once. Default 4.
+	Concurrency int
+	// BatchSize is how many digests or emails are taken per database round trip. Default 20.
+	BatchSize int
+}
+
+// Dispatcher works the email channel: it turns due digests into emails (or drops them when the
+// recipient came back or read the chat) and sends queued emails with retries. Run one in every
+// replica; row locks (SKIP LOCKED) give each digest and email to one replica at a time.
+//
+// Sending follows the delivery outbox: an email is queued in the transaction that decides it
+// (record intent), claimed with a lease and committed before the SMTP conversation (send), and
+// marked sent after it (mark). A redelivered event finds the email already queued; a restart finds
+// it claimed and, once the lease ends, sends it again — so a crash between send and mark sends
+// that email one more time, with the same Message-ID, which lets mail clients fold the copies.
+type Dispatcher struct {
+	cfg DispatcherConfig
+	log *slog.Logger
+}
+
+// NewDispatcher checks cfg and fills in defaults.
+func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
+	if cfg.Service == nil || cfg.Store == nil || cfg.Mailer == nil || cfg.Presence == nil || cfg.Logger == nil {
+		return nil, errors.New("new dispatcher: service, store, mailer, presence and logger are required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.PollInterval, time.Second)
+	def(&cfg.OfflineAfter, 5*time.Minute)
+	def(&cfg.SendTimeout, 30*time.Second)
+	def(&cfg.RetryBackoff, 30*time.Second)
+	def(&cfg.MaxRetryBackoff, time.Hour)
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 10
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 20
+	}
+	return &Dispatcher{cfg: cfg, log: cfg.Logger.With("component", "email-dispatcher")}, nil
+}
+
+// Run works until ctx ends, then returns nil. Failures are logged and retried at the next poll.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.log.Info("email dispatcher started", "poll_interval", d.cfg.PollInterval, "offline_after", d.cfg.OfflineAfter)
+	t := time.NewTicker(d.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		d.RunOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce flushes every due digest and sends every due email.
+func (d *Dispatcher) RunOnce(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := d.cfg.Service.flushDigests(ctx, d.cfg.Presence, d.cfg.OfflineAfter, d.cfg.BatchSize)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("flush digests failed, will retry", "err", err)
+			}
+			break
+		}
+		if n < d.cfg.BatchSize {
+			break
+		}
+	}
+	for ctx.Err() == nil {
+		n, err := d.sendDue(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("send emails failed, will retry", "err", err)
+			}
+			return
+		}
+		if n < d.cfg.BatchSize {
+			return
+		}
+	}
+}
+
+// sendDue claims a batch of due emails and sends them, Concurrency at a time.
+func (d *Dispatcher) sendDue(ctx context.Context) (int, error) {
+	claimed, err := d.cfg.Store.ClaimDeliveries(ctx, d.cfg.Service.now(), 2*d.cfg.SendTimeout, d.cfg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	sem := make(chan struct{}, d.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, del := range claimed {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			d.send(ctx, del)
+		})
+	}
+	wg.Wait()
+	return len(claimed), nil
+}
+
+func (d *Dispatcher) send(ctx context.Context, del Delivery) {
+	log := d.log.With("delivery", del.ID, "kind", del.Kind.Name(), "user", del.UserID, "attempt", del.Attempt)
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	err := d.cfg.Mailer.Send(sctx, del.Email)
+	cancel()
+	var out DeliveryOutcome
+	switch {
+	case err == nil:
+		out.Sent = true
+		log.Info("email sent", "message_id", del.MessageID)
+	case errors.Is(err, ErrRejected) || del.Attempt >= d.cfg.MaxAttempts:
+		out.Err = err.Error()
+		log.Error("email given up", "err", err)
+	default:
+		out.Err = err.Error()
+		retry := d.cfg.Service.now().Add(backoff(d.cfg.RetryBackoff, d.cfg.MaxRetryBackoff, del.Attempt))
+		out.RetryAt = &retry
+		log.Warn("email not sent, will retry", "err", err, "retry_at", retry)
+	}
+	// Record the outcome even when shutting down: the email went out (or not) either way.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer fcancel()
+	if err := d.cfg.Store.FinishDelivery(fctx, del, out); err != nil {
+		log.Error("cannot record the email's outcome; it will be sent again when its lease ends", "err", err, "sent", out.Sent)
+	}
+}
+
+// backoff is the wait before retry n (from 1): first doubled each time up to limit, then between
+// half and all of that at random, so emails that failed together do not retry together.
+func backoff(first, limit time.Duration, n int) time.Duration {
+	w := first
+	for i := 1; i < n && w < limit; i++ {
+		w *= 2
+	}
+	w = min(w, limit)
+	return w/2 + rand.N(w/2+1)
+}
+
+// digestAction is what becomes of a due digest.
+type digestAction int
+
+const (
+	digestSend digestAction = iota // the recipient is away and missed the messages: email them
+	digestDrop                     // the recipient came online since the first message: no email
+	digestWait                     // the recipient was online just before; look again once they count as away
+)
+
+// decideDigest decides a due digest from when its recipient was last seen (seen false: never).
+// A user who came online after the digest's first message has had the chance to see it in the
+// app; a user last seen shortly before it may still be around, so the digest waits until they have
+// been away for offlineAfter.
+func decideDigest(firstMessageAt, lastSeen time.Time, seen bool, now time.Time, offlineAfter time.Duration) (digestAction, time.Time) {
+	switch {
+	case !seen:
+		return digestSend, time.Time{}
+	case !lastSeen.Before(firstMessageAt):
+		return digestDrop, time.Time{}
+	case now.Before(lastSeen.Add(offlineAfter)):
+		return digestWait, lastSeen.Add(offlineAfter)
+	}
+	return digestSend, time.Time{}
+}
+
+// flushDigests handles up to limit due digests in one transaction and returns how many.
+func (s *Service) flushDigests(ctx context.Context, presence Presence, offlineAfter time.Duration, limit int) (int, error) {
+	n := 0
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		now := s.now()
+		due, err := tx.LockDueDigests(ctx, now, limit)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		n = len(due)
+		var users []string
+		for _, dg := range due {
+			users = append(users, dg.UserID)
+		}
+		lastSeen, err := presence.LastSeen(ctx, users)
+		if err != nil {
+			return fmt.Errorf("read presence: %w", err)
+		}
+		for _, dg := range due {
+			seenAt, seen := lastSeen[dg.UserID]
+			action, at := decideDigest(dg.FirstMessageAt, seenAt, seen, now, offlineAfter)
+			switch action {
+			case digestWait:
+				err = tx.PostponeDigest(ctx, dg.ID, at)
+			case digestDrop:
+				s.logger.DebugContext(ctx, "digest dropped: recipient came online", slog.String("user", dg.UserID), slog.String("chat", dg.ChatID))
+				err = tx.DeleteDigest(ctx, dg.ID)
+			case digestSend:
+				err = s.emailDigest(ctx, tx, dg, now)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// emailDigest queues the email of a digest — unless, since its messages came, the recipient
+// switched message emails off, muted the chat or has no address — and deletes the digest.
+func (s *Service) emailDigest(ctx context.Context, tx Tx, dg Digest, now time.Time) error {
+	prefs, err := tx.Preferences(ctx, dg.UserID, now)
+	if err != nil {
+		return err
+	}
+	muted, err := tx.IsMuted(ctx, dg.UserID, dg.ChatID, now)
+	if err != nil {
+		return err
+	}
+	to, err := tx.Recipient(ctx, dg.UserID)
+	if err != nil {
+		return err
+	}
+	if prefs.EmailFor(KindMessage) && !muted && to.Email != "" && len(dg.Messages) > 0 {
+		names := map[string]string{}
+		var lookupErr error
+		c, err := s.emails.Digest(to, dg, func(userID string) string {
+			if name, ok := names[userID]; ok {
+				return name
+			}
+			name, err := s.nickname(ctx, tx, userID, "")
+			if err != nil {
+				lookupErr = err
+			}
+			names[userID] = name
+			return name
+		})
+		if err != nil {
+			return err
+		}
+		if lookupErr != nil {
+			return lookupErr
+		}
+		if _, err := s.queueEmail(ctx, tx, to, KindMessage, "digest:"+dg.ID, c, now); err != nil {
+			return err
+		}
+	}
+	return tx.DeleteDigest(ctx, dg.ID)
+}

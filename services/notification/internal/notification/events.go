@@ -1,0 +1,322 @@
+package notification
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// The use cases behind the events the service consumes. Each runs inside the consumer's
+// transaction (tx), which also records the event in the inbox: its effects — notifications,
+// NotificationSent events, queued emails, digest entries — happen once however often the event is
+// delivered. An event that can never apply (malformed ids) returns an ErrInvalidEvent error.
+
+// someone stands in for a nickname the service has not learned (yet).
+const someone = "Someone"
+
+// FriendRequest is a FriendRequestSent event.
+type FriendRequest struct {
+	RequestID    string
+	FromUserID   string
+	ToUserID     string
+	FromNickname string
+}
+
+// FriendAcceptance is a FriendAccepted event.
+type FriendAcceptance struct {
+	RequestID        string
+	RequesterID      string
+	AccepterID       string
+	AccepterNickname string
+}
+
+// Message is a MessageSent event.
+type Message struct {
+	ChatID      string
+	MessageID   string
+	Seq         int64
+	SenderID    string
+	RecipientID string
+	Text        string
+	Attachments []string // file names
+	SentAt      time.Time
+}
+
+// idField is an id of an event and the name of its field.
+type idField struct {
+	name string
+	id   *string
+}
+
+// eventIDs normalises the ids of an event in place, failing with ErrInvalidEvent.
+func eventIDs(fields ...idField) error {
+	for _, f := range fields {
+		id, err := NormalizeID(f.name, *f.id)
+		if err != nil {
+			return Errorf(ErrInvalidEvent, "%s", err.Error())
+		}
+		*f.id = id
+	}
+	return nil
+}
+
+// Registered records a new user's email address and requested nickname (UserRegistered).
+func (s *Service) Registered(ctx context.Context, tx Tx, userID, email, nickname string) error {
+	if err := eventIDs(idField{"user_id", &userID}); err != nil {
+		return err
+	}
+	if err := tx.LockRecipients(ctx, userID); err != nil {
+		return err
+	}
+	return tx.SaveRegistration(ctx, Recipient{UserID: userID, Email: strings.TrimSpace(email), Nickname: nickname})
+}
+
+// ProfileUpdated keeps the newest nickname of a user for the texts of notifications.
+func (s *Service) ProfileUpdated(ctx context.Context, tx Tx, userID, nickname string, version int64) error {
+	if err := eventIDs(idField{"user_id", &userID}); err != nil {
+		return err
+	}
+	if err := tx.LockRecipients(ctx, userID); err != nil {
+		return err
+	}
+	return tx.SaveNickname(ctx, userID, nickname, version)
+}
+
+// FriendRequestSent notifies the person asked, in the app and by email, as their preferences say.
+func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest) error {
+	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"from_user_id", &ev.FromUserID}, idField{"to_user_id", &ev.ToUserID}); err != nil {
+		return err
+	}
+	if err := tx.LockRecipients(ctx, ev.ToUserID); err != nil {
+		return err
+	}
+	now := s.now()
+	prefs, err := tx.Preferences(ctx, ev.ToUserID, now)
+	if err != nil {
+		return err
+	}
+	actor, err := s.nickname(ctx, tx, ev.FromUserID, ev.FromNickname)
+	if err != nil {
+		return err
+	}
+	if prefs.For(KindFriendRequest).InApp {
+		n := Notification{ID: newID(), UserID: ev.ToUserID, Kind: KindFriendRequest,
+			Title: actor + " sent you a friend request", SubjectID: ev.RequestID, ActorUserID: ev.FromUserID,
+			Count: 1, CreatedAt: now}
+		if err := s.storeInApp(ctx, tx, n, ""); err != nil {
+			return err
+		}
+	}
+	if prefs.EmailFor(KindFriendRequest) {
+		return s.emailRecipient(ctx, tx, ev.ToUserID, KindFriendRequest, "friend_request:"+ev.RequestID, now,
+			func(to Recipient) (EmailContent, error) { return s.emails.FriendRequest(to, actor) })
+	}
+	return nil
+}
+
+// FriendAccepted tells the requester their request was accepted, and marks the accepter's
+// notification about the request read: it has been dealt with.
+func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance) error {
+	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"requester_id", &ev.RequesterID}, idField{"accepter_id", &ev.AccepterID}); err != nil {
+		return err
+	}
+	if err := tx.LockRecipients(ctx, ev.RequesterID, ev.AccepterID); err != nil {
+		return err
+	}
+	now := s.now()
+	if err := tx.MarkSubjectRead(ctx, ev.AccepterID, KindFriendRequest, ev.RequestID, now); err != nil {
+		return err
+	}
+	prefs, err := tx.Preferences(ctx, ev.RequesterID, now)
+	if err != nil {
+		return err
+	}
+	actor, err := s.nickname(ctx, tx, ev.AccepterID, ev.AccepterNickname)
+	if err != nil {
+		return err
+	}
+	if prefs.For(KindFriendAccepted).InApp {
+		n := Notification{ID: newID(), UserID: ev.RequesterID, Kind: KindFriendAccepted,
+			Title: actor + " accepted your friend request", SubjectID: ev.AccepterID, ActorUserID: ev.AccepterID,
+			Count: 1, CreatedAt: now}
+		if err := s.storeInApp(ctx, tx, n, ""); err != nil {
+			return err
+		}
+	}
+	if prefs.EmailFor(KindFriendAccepted) {
+		return s.emailRecipient(ctx, tx, ev.RequesterID, KindFriendAccepted, "friend_accepted:"+ev.RequestID, now,
+			func(to Recipient) (EmailContent, error) { return s.emails.FriendAccepted(to, actor) })
+	}
+	return nil
+}
+
+// FriendDeclined marks the asked person's notification about a request read once the request is
+// declined or withdrawn: there is nothing left to act on.
+func (s *Service) FriendDeclined(ctx context.Context, tx Tx, requestID, recipientID string) error {
+	if err := eventIDs(idField{"request_id", &requestID}, idField{"recipient_id", &recipientID}); err != nil {
+		return err
+	}
+	if err := tx.LockRecipients(ctx, recipientID); err != nil {
+		return err
+	}
+	return tx.MarkSubjectRead(ctx, recipientID, KindFriendRequest, requestID, s.now())
+}
+
+// MessageSent notifies the recipient of a message, unless the chat is muted: in the app, one
+// notification per chat while unread (a new message replaces it, counting one more), and by email
+// through the chat's digest, which the dispatcher sends DigestDelay after its first message if the
+// recipient stays away and does not read the chat.
+func (s *Service) MessageSent(ctx context.Context, tx Tx, m Message) error {
+	if err := eventIDs(idField{"chat_id", &m.ChatID}, idField{"message_id", &m.MessageID}, idField{"sender_id", &m.SenderID}, idField{"recipient_id", &m.RecipientID}); err != nil {
+		return err
+	}
+	if m.Seq <= 0 {
+		return Errorf(ErrInvalidEvent, "seq: must be positive, got %d", m.Seq)
+	}
+	if m.SenderID == m.RecipientID {
+		return nil
+	}
+	if err := tx.LockRecipients(ctx, m.RecipientID); err != nil {
+		return err
+	}
+	now := s.now()
+	if m.SentAt.IsZero() || m.SentAt.After(now) {
+		m.SentAt = now
+	}
+	m.SentAt = m.SentAt.UTC().Truncate(time.Microsecond)
+	muted, err := tx.IsMuted(ctx, m.RecipientID, m.ChatID, now)
+	if err != nil || muted {
+		return err
+	}
+	prefs, err := tx.Preferences(ctx, m.RecipientID, now)
+	if err != nil {
+		return err
+	}
+	if prefs.For(KindMessage).InApp {
+		if err := s.messageInApp(ctx, tx, m, now); err != nil {
+			return err
+		}
+	}
+	if prefs.EmailFor(KindMessage) {
+		to, err := tx.Recipient(ctx, m.RecipientID)
+		if err != nil {
+			return err
+		}
+		if to.Email != "" {
+			dm := DigestMessage{Seq: m.Seq, MessageID: m.MessageID, SenderID: m.SenderID,
+				Text: clip(m.Text, DigestTextMaxLen), Attachments: m.Attachments, SentAt: m.SentAt}
+			if err := tx.AddToDigest(ctx, m.RecipientID, m.ChatID, dm, m.SentAt.Add(s.digestDelay)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) messageInApp(ctx context.Context, tx Tx, m Message, now time.Time) error {
+	key := "chat:" + m.ChatID
+	prev, err := tx.UnreadByCollapseKey(ctx, m.RecipientID, key)
+	if err != nil {
+		return err
+	}
+	count, replaces := int32(1), ""
+	if prev != nil {
+		if prev.LastSeq >= m.Seq {
+			return nil // already counted (the same message published again under another event id)
+		}
+		count, replaces = prev.Count+1, prev.ID
+	}
+	actor, err := s.nickname(ctx, tx, m.SenderID, "")
+	if err != nil {
+		return err
+	}
+	title := "New message from " + actor
+	if count > 1 {
+		title = fmt.Sprintf("%d new messages from %s", count, actor)
+	}
+	n := Notification{ID: newID(), UserID: m.RecipientID, Kind: KindMessage, Title: title, Body: preview(m),
+		SubjectID: m.ChatID, ActorUserID: m.SenderID, Count: count, CreatedAt: now, CollapseKey: key, LastSeq: m.Seq}
+	return s.storeInApp(ctx, tx, n, replaces)
+}
+
+// preview is a message's text for a notification body: its start, or what is attached.
+func preview(m Message) string {
+	text := strings.Join(strings.Fields(m.Text), " ")
+	switch {
+	case text != "":
+		return clip(text, 140)
+	case len(m.Attachments) == 1:
+		return "Sent a file: " + clip(m.Attachments[0], 100)
+	case len(m.Attachments) > 1:
+		return fmt.Sprintf("Sent %d files", len(m.Attachments))
+	}
+	return ""
+}
+
+// MessagesRead handles a reader's read cursor: their message notification for the chat is marked
+// read once it stands for nothing newer, and read messages leave their pending digest (a digest
+// left empty is not sent).
+func (s *Service) MessagesRead(ctx context.Context, tx Tx, chatID, readerID string, upToSeq int64) error {
+	if err := eventIDs(idField{"chat_id", &chatID}, idField{"reader_id", &readerID}); err != nil {
+		return err
+	}
+	if err := tx.LockRecipients(ctx, readerID); err != nil {
+		return err
+	}
+	if err := tx.MarkCollapsedRead(ctx, readerID, "chat:"+chatID, upToSeq, s.now()); err != nil {
+		return err
+	}
+	return tx.TrimDigest(ctx, readerID, chatID, upToSeq, s.digestDelay)
+}
+
+// MessageEdited keeps a pending digest showing a message's current text.
+func (s *Service) MessageEdited(ctx context.Context, tx Tx, chatID, recipientID string, seq int64, text string) error {
+	if err := eventIDs(idField{"chat_id", &chatID}, idField{"recipient_id", &recipientID}); err != nil {
+		return err
+	}
+	return tx.EditDigestMessage(ctx, recipientID, chatID, seq, clip(text, DigestTextMaxLen))
+}
+
+// MessageDeleted takes a deleted message out of a pending digest: it must not be emailed.
+func (s *Service) MessageDeleted(ctx context.Context, tx Tx, chatID, recipientID string, seq int64) error {
+	if err := eventIDs(idField{"chat_id", &chatID}, idField{"recipient_id", &recipientID}); err != nil {
+		return err
+	}
+	return tx.DropDigestMessage(ctx, recipientID, chatID, seq)
+}
+
+// nickname returns what to call userID: given when the event carried it, else the newest known.
+func (s *Service) nickname(ctx context.Context, tx Tx, userID, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	r, err := tx.Recipient(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	if r.Nickname == "" {
+		return someone, nil
+	}
+	return r.Nickname, nil
+}
+
+// emailRecipient renders and queues an email to userID, if their address is known.
+func (s *Service) emailRecipient(ctx context.Context, tx Tx, userID string, k Kind, dedupKey string, now time.Time,
+	render func(Recipient) (EmailContent, error)) error {
+	to, err := tx.Recipient(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if to.Email == "" {
+		s.logger.DebugContext(ctx, "no email address known; email not sent", slog.String("user", userID), slog.String("kind", k.Name()))
+		return nil
+	}
+	c, err := render(to)
+	if err != nil {
+		return err
+	}
+	_, err = s.queueEmail(ctx, tx, to, k, dedupKey, c, now)
+	return err
+}

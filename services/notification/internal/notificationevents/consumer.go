@@ -1,0 +1,82 @@
+// Package notificationevents consumes the events the notification service reacts to:
+// UserRegistered (parley.auth.v1) and ProfileUpdated (parley.profile.v1) keep each person's email
+// address and nickname; FriendRequestSent, FriendAccepted and FriendDeclined (parley.friend.v1)
+// and MessageSent, MessagesRead, MessageEdited and MessageDeleted (parley.chat.v1) raise, clear and
+// batch notifications. Handlers run inside platform/events' inbox transaction, so a redelivered
+// event has no second effect; an event with malformed ids is dead-lettered at once.
+package notificationevents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/services/notification/internal/notification"
+)
+
+// Group is the notification service's consumer group.
+const Group = "notification"
+
+// Topics are the topics the group reads.
+var Topics = []string{topics.Auth, topics.Profile, topics.Friend, topics.Chat}
+
+// TxStore opens the store inside the consumer's transaction (notificationdb.Store implements it).
+type TxStore interface {
+	WithTx(tx pgx.Tx) notification.Tx
+}
+
+// Register adds the notification service's handlers to c.
+func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
+	on := func(ev events.Event, err error) error {
+		if errors.Is(err, notification.ErrInvalidEvent) {
+			return events.Permanent(fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err))
+		}
+		return err
+	}
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.UserRegistered) error {
+		return on(ev, svc.Registered(ctx, store.WithTx(tx), m.GetUserId(), m.GetEmail(), m.GetNickname()))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.ProfileUpdated) error {
+		return on(ev, svc.ProfileUpdated(ctx, store.WithTx(tx), m.GetUserId(), m.GetNickname(), m.GetVersion()))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendRequestSent) error {
+		return on(ev, svc.FriendRequestSent(ctx, store.WithTx(tx), notification.FriendRequest{
+			RequestID: m.GetRequestId(), FromUserID: m.GetFromUserId(), ToUserID: m.GetToUserId(), FromNickname: m.GetFromNickname(),
+		}))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendAccepted) error {
+		return on(ev, svc.FriendAccepted(ctx, store.WithTx(tx), notification.FriendAcceptance{
+			RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(), AccepterID: m.GetAccepterId(), AccepterNickname: m.GetAccepterNickname(),
+		}))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendDeclined) error {
+		return on(ev, svc.FriendDeclined(ctx, store.WithTx(tx), m.GetRequestId(), m.GetRecipientId()))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageSent) error {
+		msg := notification.Message{
+			ChatID: m.GetChatId(), MessageID: m.GetMessageId(), Seq: m.GetSeq(), SenderID: m.GetSenderId(),
+			RecipientID: m.GetRecipientId(), Text: m.GetText(),
+		}
+		if m.GetSentAt() != nil {
+			msg.SentAt = m.GetSentAt().AsTime()
+		}
+		for _, a := range m.GetAttachments() {
+			msg.Attachments = append(msg.Attachments, a.GetName())
+		}
+		return on(ev, svc.MessageSent(ctx, store.WithTx(tx), msg))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessagesRead) error {
+		return on(ev, svc.MessagesRead(ctx, store.WithTx(tx), m.GetChatId(), m.GetReaderId(), m.GetUpToSeq()))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageEdited) error {
+		return on(ev, svc.MessageEdited(ctx, store.WithTx(tx), m.GetChatId(), m.GetRecipientId(), m.GetSeq(), m.GetText()))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageDeleted) error {
+		return on(ev, svc.MessageDeleted(ctx, store.WithTx(tx), m.GetChatId(), m.GetRecipientId(), m.GetSeq()))
+	})
+}

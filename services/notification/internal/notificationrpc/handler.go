@@ -1,0 +1,238 @@
+// Package notificationrpc serves parley.notification.v1.NotificationService: it turns requests into
+// use-case calls on notification.Service and domain values into protos. Error codes come from
+// ErrorCodes.
+package notificationrpc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/services/notification/internal/notification"
+)
+
+// InternalTokenHeader carries the shared secret (INTERNAL_API_TOKEN) with which other Parley
+// services call internal procedures. The gateway never routes internal procedures.
+const InternalTokenHeader = "X-Parley-Internal-Token"
+
+// PublicProcedures need no access token: Notify has no end user and is authorised by the internal
+// secret instead (a user's token alone is refused).
+var PublicProcedures = []string{notificationv1connect.NotificationServiceNotifyProcedure}
+
+// Handler implements notificationv1connect.NotificationServiceHandler.
+type Handler struct {
+	svc *notification.Service
+	// internalToken is SHA-256 of INTERNAL_API_TOKEN; nil when it is unset (Notify refused).
+	internalToken []byte
+}
+
+var _ notificationv1connect.NotificationServiceHandler = (*Handler)(nil)
+
+// NewHandler returns the handler over svc. internalToken is the secret Notify callers must
+// present; empty refuses every Notify call.
+func NewHandler(svc *notification.Service, internalToken string) *Handler {
+	h := &Handler{svc: svc}
+	if internalToken != "" {
+		sum := sha256.Sum256([]byte(internalToken))
+		h.internalToken = sum[:]
+	}
+	return h
+}
+
+// caller returns the authenticated user; the authn interceptor has already refused requests
+// without a valid token on every procedure but the public ones.
+func caller(ctx context.Context) (string, error) {
+	if id := authn.UserID(ctx); id != "" {
+		return id, nil
+	}
+	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+}
+
+// internalCaller checks the internal secret in constant time (hashing both sides first, so not
+// even the secret's length leaks).
+func (h *Handler) internalCaller(header string) error {
+	if h.internalToken == nil {
+		return notification.Errorf(notification.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
+	}
+	sum := sha256.Sum256([]byte(header))
+	if header == "" || subtle.ConstantTimeCompare(sum[:], h.internalToken) != 1 {
+		return notification.Errorf(notification.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", InternalTokenHeader)
+	}
+	return nil
+}
+
+// ListNotifications implements NotificationServiceHandler.
+func (h *Handler) ListNotifications(ctx context.Context, req *connect.Request[notificationv1.ListNotificationsRequest]) (*connect.Response[notificationv1.ListNotificationsResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.svc.List(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken(), req.Msg.GetUnreadOnly())
+	if err != nil {
+		return nil, err
+	}
+	res := &notificationv1.ListNotificationsResponse{NextPageToken: page.NextPageToken, UnreadCount: page.UnreadCount,
+		Notifications: make([]*notificationv1.Notification, len(page.Notifications))}
+	for i, n := range page.Notifications {
+		res.Notifications[i] = toProto(n)
+	}
+	return connect.NewResponse(res), nil
+}
+
+// MarkNotificationsRead implements NotificationServiceHandler.
+func (h *Handler) MarkNotificationsRead(ctx context.Context, req *connect.Request[notificationv1.MarkNotificationsReadRequest]) (*connect.Response[notificationv1.MarkNotificationsReadResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	unread, err := h.svc.MarkRead(ctx, me, req.Msg.GetNotificationIds(), req.Msg.GetAll())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.MarkNotificationsReadResponse{UnreadCount: unread}), nil
+}
+
+// GetUnreadCount implements NotificationServiceHandler.
+func (h *Handler) GetUnreadCount(ctx context.Context, _ *connect.Request[notificationv1.GetUnreadCountRequest]) (*connect.Response[notificationv1.GetUnreadCountResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.svc.UnreadCount(ctx, me)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.GetUnreadCountResponse{UnreadCount: n}), nil
+}
+
+// GetPreferences implements NotificationServiceHandler.
+func (h *Handler) GetPreferences(ctx context.Context, _ *connect.Request[notificationv1.GetPreferencesRequest]) (*connect.Response[notificationv1.GetPreferencesResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.svc.Preferences(ctx, me)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.GetPreferencesResponse{Preferences: prefsToProto(p)}), nil
+}
+
+// UpdatePreferences implements NotificationServiceHandler.
+func (h *Handler) UpdatePreferences(ctx context.Context, req *connect.Request[notificationv1.UpdatePreferencesRequest]) (*connect.Response[notificationv1.UpdatePreferencesResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := notification.PreferenceChanges{EmailEnabled: req.Msg.EmailEnabled}
+	for _, kp := range req.Msg.GetKinds() {
+		c.Kinds = append(c.Kinds, notification.KindPreference{Kind: notification.Kind(kp.GetKind()), InApp: kp.GetInApp(), Email: kp.GetEmail()})
+	}
+	p, err := h.svc.UpdatePreferences(ctx, me, c)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.UpdatePreferencesResponse{Preferences: prefsToProto(p)}), nil
+}
+
+// MuteChat implements NotificationServiceHandler.
+func (h *Handler) MuteChat(ctx context.Context, req *connect.Request[notificationv1.MuteChatRequest]) (*connect.Response[notificationv1.MuteChatResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var until *time.Time
+	if u := req.Msg.GetUntil(); u != nil {
+		if err := u.CheckValid(); err != nil {
+			return nil, notification.Errorf(notification.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
+		}
+		t := u.AsTime()
+		until = &t
+	}
+	m, err := h.svc.MuteChat(ctx, me, req.Msg.GetChatId(), until)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.MuteChatResponse{MutedChat: mutedToProto(m)}), nil
+}
+
+// UnmuteChat implements NotificationServiceHandler.
+func (h *Handler) UnmuteChat(ctx context.Context, req *connect.Request[notificationv1.UnmuteChatRequest]) (*connect.Response[notificationv1.UnmuteChatResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.UnmuteChat(ctx, me, req.Msg.GetChatId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.UnmuteChatResponse{}), nil
+}
+
+// Notify implements NotificationServiceHandler. It is internal: the caller must present the
+// shared secret; an end user's access token is not enough.
+func (h *Handler) Notify(ctx context.Context, req *connect.Request[notificationv1.NotifyRequest]) (*connect.Response[notificationv1.NotifyResponse], error) {
+	if err := h.internalCaller(req.Header().Get(InternalTokenHeader)); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	res, err := h.svc.Notify(ctx, notification.NotifyRequest{
+		UserID: m.GetUserId(), Kind: notification.Kind(m.GetKind()), Title: m.GetTitle(), Body: m.GetBody(),
+		SubjectID: m.GetSubjectId(), ActorUserID: m.GetActorUserId(), IdempotencyKey: m.GetIdempotencyKey(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &notificationv1.NotifyResponse{EmailQueued: res.EmailQueued}
+	if res.Notification != nil {
+		out.Notification = toProto(*res.Notification)
+	}
+	return connect.NewResponse(out), nil
+}
+
+func toProto(n notification.Notification) *notificationv1.Notification {
+	out := &notificationv1.Notification{
+		NotificationId: n.ID,
+		Kind:           notificationv1.NotificationKind(n.Kind),
+		Title:          n.Title,
+		Body:           n.Body,
+		SubjectId:      n.SubjectID,
+		ActorUserId:    n.ActorUserID,
+		Count:          n.Count,
+		CreatedAt:      timestamppb.New(n.CreatedAt),
+	}
+	if n.ReadAt != nil {
+		out.ReadAt = timestamppb.New(*n.ReadAt)
+	}
+	return out
+}
+
+func prefsToProto(p notification.Preferences) *notificationv1.Preferences {
+	out := &notificationv1.Preferences{EmailEnabled: p.EmailEnabled}
+	for _, kp := range p.Kinds {
+		out.Kinds = append(out.Kinds, &notificationv1.KindPreference{
+			Kind: notificationv1.NotificationKind(kp.Kind), InApp: kp.InApp, Email: kp.Email})
+	}
+	for _, m := range p.MutedChats {
+		out.MutedChats = append(out.MutedChats, mutedToProto(m))
+	}
+	if p.UpdatedAt != nil {
+		out.UpdatedAt = timestamppb.New(*p.UpdatedAt)
+	}
+	return out
+}
+
+func mutedToProto(m notification.MutedChat) *notificationv1.MutedChat {
+	out := &notificationv1.MutedChat{ChatId: m.ChatID}
+	if m.Until != nil {
+		out.Until = timestamppb.New(*m.Until)
+	}
+	return out
+}

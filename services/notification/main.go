@@ -1,0 +1,27 @@
+// Command notification runs the notification service: in-app notifications, preferences, and the
+// email channel (immediate emails and per-chat digests of missed messages).
+//
+//	notification          serve (applies pending migrations first)
+//	notification migrate  apply pending migrations and exit
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/parleyhq/parley/platform/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logger := logging.New("notification", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
+	err := run(ctx, logger, os.Args[1:])
+	stop()
+	if err != nil {
+		logger.Error("notification failed", slog.Any("error", err))
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/redis/rueidis"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/notification/internal/mailer"
+	"github.com/parleyhq/parley/services/notification/internal/notification"
+	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
+	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
+	"github.com/parleyhq/parley/services/notification/internal/notificationrpc"
+	"github.com/parleyhq/parley/services/notification/internal/presence"
+)
+
+// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	return runOn(ctx, logger, args, nil)
+}
+
+// runOn is run with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	migrateOnly := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "migrate":
+		migrateOnly = true
+	default:
+		return fmt.Errorf("unknown arguments %q: usage: notification [migrate]", args)
+	}
+
+	cfg, err := config.Load[Config]()
+	if err != nil {
+		return err
+	}
+	logger.Info("configuration", config.Attrs(cfg)...)
+	if err := cfg.check(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	// Everything that can be refused without a network is checked before connecting anywhere.
+	from, err := cfg.from()
+	if err != nil {
+		return err
+	}
+	emails, err := notification.NewEmails(cfg.PublicWebURL)
+	if err != nil {
+		return fmt.Errorf("PUBLIC_WEB_URL: %w", err)
+	}
+	smtp, err := mailer.New(cfg.SMTPURL, mailer.WithTimeout(cfg.SMTPTimeout))
+	if err != nil {
+		return fmt.Errorf("SMTP_URL: %w", err)
+	}
+
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
+		return err
+	}
+	if err := pg.Migrate(ctx, pool, notificationdb.Component, notificationdb.Migrations); err != nil {
+		return err
+	}
+	if migrateOnly {
+		logger.Info("migrations applied")
+		return nil
+	}
+	if cfg.InternalAPIToken == "" {
+		logger.Warn("INTERNAL_API_TOKEN is not set: every Notify call will be refused")
+	}
+
+	redisOpt, err := rueidis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	redisOpt.DisableCache = true // presence is read once per digest; nothing to cache
+	redis, err := rueidis.NewClient(redisOpt)
+	if err != nil {
+		return fmt.Errorf("connect to redis: %w", err)
+	}
+	defer redis.Close()
+
+	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, nil)
+	if err != nil {
+		return err
+	}
+	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), notificationrpc.PublicProcedures...)
+
+	store := notificationdb.New(pool, events.NewOutbox("notification"))
+	svc, err := notification.NewService(notification.Config{
+		Store: store, Emails: emails, MessageIDDomain: messageIDDomain(from), DigestDelay: cfg.DigestDelay, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	dispatcher, err := notification.NewDispatcher(notification.DispatcherConfig{
+		Service: svc, Store: store, Mailer: &mailer.Notifications{Sender: smtp, From: *from},
+		Presence: presence.New(redis, logger), Logger: logger,
+		PollInterval: cfg.EmailPollInterval, OfflineAfter: cfg.OfflineAfter, SendTimeout: cfg.SMTPTimeout,
+		RetryBackoff: cfg.EmailRetryBackoff, MaxAttempts: cfg.EmailMaxAttempts,
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := server.New(logger, cfg.ListenAddr)
+	srv.ShutdownTimeout = cfg.ShutdownTimeout
+	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
+		server.HandlerOptions(logger, notificationrpc.ErrorCodes, auth)...))
+	srv.AddReadinessCheck("database", pool.Ping)
+
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.KafkaBrokers, Group: notificationevents.Group, Topics: notificationevents.Topics, Pool: pool, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	notificationevents.Register(consumer, svc, store)
+
+	retention := notification.Retention{
+		ReadNotifications: cfg.NotificationRetention,
+		NotifyKeys:        notification.NotifyKeyRetention,
+		Deliveries:        30 * 24 * time.Hour,
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if ln != nil {
+			return srv.Serve(ctx, ln)
+		}
+		return srv.Run(ctx)
+	})
+	g.Go(func() error { return relay.Run(ctx) })
+	g.Go(func() error { return consumer.Run(ctx) })
+	g.Go(func() error { return dispatcher.Run(ctx) })
+	g.Go(func() error { cleanup(ctx, store, retention, cfg.CleanupInterval, logger); return nil })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// cleanup deletes what has outlived its retention every interval until ctx ends.
+func cleanup(ctx context.Context, store *notificationdb.Store, r notification.Retention, interval time.Duration, logger *slog.Logger) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := store.Cleanup(ctx, time.Now(), r)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("clean-up failed", slog.Any("error", err))
+		case n > 0:
+			logger.Info("deleted old rows", slog.Int64("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
