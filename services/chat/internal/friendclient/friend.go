@@ -59,7 +59,10 @@ func (c *Client) AreFriends(ctx context.Context, a, b string) (bool, error) {
 	if err != nil {
 		switch connect.CodeOf(err) {
 		case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
-			return false, chat.WrapError(chat.ErrUnavailable, err, "the friend service cannot be reached; try again shortly")
+			// The cause is kept as text: a *connect.Error in the chain would be sent to the
+			// caller as it is, with the friend service's message.
+			return false, chat.WrapError(chat.ErrUnavailable, fmt.Errorf("friend CheckFriendship: %v", err), //nolint:errorlint // see above
+				"the friend service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated, connect.CodeCanceled:
 			return false, err // the caller's token (theirs to renew), or the caller went away
 		}

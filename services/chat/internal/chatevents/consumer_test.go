@@ -1,0 +1,180 @@
+package chatevents_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/services/chat/internal/chat"
+	"github.com/parleyhq/parley/services/chat/internal/chatcache"
+	"github.com/parleyhq/parley/services/chat/internal/chatdb"
+	"github.com/parleyhq/parley/services/chat/internal/chatevents"
+)
+
+// wait bounds everything the tests wait for; generous for a loaded 2-core machine.
+const wait = 30 * time.Second
+
+// record builds a Kafka record the way platform/events' relay does: protobuf value, the entity
+// key, CloudEvents binary-mode headers.
+func record(topic, key, id string, msg proto.Message) *kgo.Record {
+	payload, err := proto.Marshal(msg)
+	if err != nil {
+		panic(err)
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
+		{Key: events.HeaderID, Value: []byte(id)},
+		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
+		{Key: events.HeaderSource, Value: []byte("friend")},
+		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
+		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
+	}}
+}
+
+func pairKey(a, b string) string {
+	lo, hi := chat.Pair(a, b)
+	return lo + ":" + hi
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		ok, err := cond()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, wait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, brokers := kafkatest.New(t)
+	pool := pgtest.New(t,
+		pgtest.Migration{Component: "events", Files: events.Migrations},
+		pgtest.Migration{Component: chatdb.Component, Files: chatdb.Migrations})
+	store := chatdb.New(pool, events.NewOutbox("chat"))
+	redis := redistest.New(t)
+	cache := chatcache.New(redis, time.Minute)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	consumer, err := events.NewConsumer(events.ConsumerConfig{Brokers: brokers, Group: chatevents.Group, Topics: chatevents.Topics,
+		Pool: pool, Logger: logger, RetryBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chatevents.Register(consumer, store, cache, logger)
+	done := make(chan error, 1)
+	go func() { done <- consumer.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	produce := func(recs ...*kgo.Record) {
+		t.Helper()
+		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	alice, bob := uuid.NewString(), uuid.NewString()
+	chatID := chat.ChatID(alice, bob)
+	// A cached "not friends" from before the acceptance.
+	if err := cache.Put(ctx, alice, bob, false); err != nil {
+		t.Fatal(err)
+	}
+
+	// A poison event first: it is dead-lettered and the partition keeps flowing.
+	produce(record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendAccepted{RequesterId: alice, AccepterId: alice}))
+	// FriendAccepted, delivered three times (the relay's redelivery after a crash carries the same
+	// ce_id), then the peers' profiles, an older version arriving last.
+	accepted := record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendAccepted{
+		RequestId: uuid.NewString(), RequesterId: alice, AccepterId: bob, AcceptedAt: timestamppb.Now(), AccepterNickname: "bob"})
+	produce(accepted, accepted, accepted)
+	produce(
+		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 2, UpdatedAt: timestamppb.Now()}),
+		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bob", Version: 1, UpdatedAt: timestamppb.Now()}),
+	)
+
+	eventually(t, "chat created by FriendAccepted", func() (bool, error) {
+		_, can, err := store.Access(ctx, alice, chatID)
+		return can, err
+	})
+	eventually(t, "older ProfileUpdated handled (ignored)", func() (bool, error) {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM inbox WHERE consumer_group = 'chat'`).Scan(&n)
+		return n == 3, err // FriendAccepted once and both profiles; the poison event never reaches the inbox
+	})
+	var chats, members, inbox int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM chats), (SELECT count(*) FROM chat_members),
+		(SELECT count(*) FROM inbox WHERE event_id = $1)`, string(accepted.Headers[0].Value)).Scan(&chats, &members, &inbox); err != nil {
+		t.Fatal(err)
+	}
+	if chats != 1 || members != 2 || inbox != 1 {
+		t.Fatalf("after a thrice-delivered FriendAccepted: %d chats, %d members, %d inbox rows; want 1, 2, 1", chats, members, inbox)
+	}
+	if _, found, err := cache.Get(ctx, alice, bob); err != nil || found {
+		t.Fatalf("cached friendship after FriendAccepted: found %v, %v; want it dropped", found, err)
+	}
+	c, err := store.GetChat(ctx, alice, chatID)
+	if err != nil || c.Peer.Nickname != "bobby" || !c.CanSend {
+		t.Fatalf("alice's chat %+v, %v; want peer nickname bobby (version 2 kept), can_send", c, err)
+	}
+
+	// FriendRemoved (a block looks the same): the chat stays, sending stops.
+	produce(record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendRemoved{
+		UserId: bob, FriendUserId: alice, Reason: "blocked", RemovedAt: timestamppb.Now()}))
+	eventually(t, "FriendRemoved applied", func() (bool, error) {
+		p, can, err := store.Access(ctx, alice, chatID)
+		return p && !can, err
+	})
+	id, _ := uuid.NewV7()
+	if _, _, err := store.Send(ctx, chat.NewMessage{ID: id.String(), ChatID: chatID, SenderID: alice, ClientMsgID: uuid.NewString(), Text: "still there?"}); !errors.Is(err, chat.ErrNotFriends) {
+		t.Fatalf("send after FriendRemoved: %v; want ErrNotFriends", err)
+	}
+
+	// The poison event went to the group's dead-letter topic.
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(events.DeadLetterTopic(topics.Friend, chatevents.Group)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	pollCtx, pollCancel := context.WithTimeout(ctx, wait)
+	defer pollCancel()
+	fetches := dlq.PollRecords(pollCtx, 1)
+	if recs := fetches.Records(); len(recs) != 1 {
+		t.Fatalf("dead-letter topic: %d records (%v); want the poison FriendAccepted", len(recs), fetches.Err())
+	}
+}

@@ -1,0 +1,211 @@
+package chatrpc_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
+	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/chat/internal/chat"
+	"github.com/parleyhq/parley/services/chat/internal/chatcache"
+	"github.com/parleyhq/parley/services/chat/internal/chatdb"
+	"github.com/parleyhq/parley/services/chat/internal/chatrpc"
+	"github.com/parleyhq/parley/services/chat/internal/friendclient"
+)
+
+// env is the chat service's real handler stack (logging, authentication, error mapping) over a
+// fresh database and the shared Redis, with a stand-in friend service.
+type env struct {
+	pool   *pgxpool.Pool
+	store  *chatdb.Store
+	cache  *chatcache.Cache
+	client chatv1connect.ChatServiceClient
+	friend *fakeFriend
+	key    jwk.Key
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	pool := pgtest.New(t,
+		pgtest.Migration{Component: "events", Files: events.Migrations},
+		pgtest.Migration{Component: chatdb.Component, Files: chatdb.Migrations})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	_, raw, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := jwk.FromRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = priv.Set(jwk.KeyIDKey, "chat-test-key")
+	_ = priv.Set(jwk.AlgorithmKey, jwa.EdDSA)
+	pub, err := jwk.PublicKeyOf(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	verifier := authn.NewVerifier(authn.StaticKeys{Set: set}, "parley", "parley")
+
+	friend := newFakeFriend(t, verifier)
+	store := chatdb.New(pool, events.NewOutbox("chat"))
+	cache := chatcache.New(redistest.New(t), time.Minute)
+	svc := chat.NewService(store, friendclient.New(nil, friend.url, 2*time.Second), cache, logger)
+
+	srv := server.New(logger, "127.0.0.1:0")
+	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
+		server.HandlerOptions(logger, chatrpc.ErrorCodes, authn.NewInterceptor(verifier))...))
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &env{pool: pool, store: store, cache: cache, client: chatv1connect.NewChatServiceClient(hs.Client(), hs.URL), friend: friend, key: priv}
+}
+
+// token mints an access token for userID as the auth service would.
+func (e *env) token(t *testing.T, userID string) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
+		IssuedAt(now).Expiration(now.Add(10 * time.Minute)).Claim("sid", "s-"+userID).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, e.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}
+
+// user is a test user with a token.
+type user struct {
+	id    string
+	token string
+}
+
+func (e *env) newUser(t *testing.T) user {
+	id := uuid.NewString()
+	return user{id: id, token: e.token(t, id)}
+}
+
+// as returns a request carrying u's token.
+func as[T any](u user, msg *T) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	req.Header().Set("Authorization", "Bearer "+u.token)
+	return req
+}
+
+// setFriends applies a friend event's effect (what chatevents does on FriendAccepted or
+// FriendRemoved) in a transaction.
+func (e *env) setFriends(t *testing.T, a, b user, friends bool) {
+	t.Helper()
+	err := pg.InTx(context.Background(), e.pool, func(tx pgx.Tx) error {
+		_, err := e.store.SetFriendship(context.Background(), tx, a.id, b.id, friends)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
+	t.Helper()
+	if connect.CodeOf(err) != code {
+		t.Fatalf("error %v; want code %v", err, code)
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message(), msgContains) {
+		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
+	}
+}
+
+// fakeFriend stands in for the friend service, which lives in another module: it serves
+// parley.friend.v1.FriendService/CheckFriendship over h2c gRPC, verifying the forwarded token as
+// the real one does and answering from a table of friendships, and records who asked.
+type fakeFriend struct {
+	friendv1connect.UnimplementedFriendServiceHandler
+	url string
+
+	mu      sync.Mutex
+	friends map[[2]string]bool
+	down    bool
+	calls   []string // the user of each call's forwarded token
+}
+
+func newFakeFriend(t *testing.T, verifier *authn.Verifier) *fakeFriend {
+	f := &fakeFriend{friends: map[[2]string]bool{}}
+	mux := http.NewServeMux()
+	mux.Handle(friendv1connect.NewFriendServiceHandler(f, connect.WithInterceptors(authn.NewInterceptor(verifier))))
+	hs := httptest.NewUnstartedServer(mux)
+	hs.Config.Protocols = new(http.Protocols)
+	hs.Config.Protocols.SetHTTP1(true)
+	hs.Config.Protocols.SetUnencryptedHTTP2(true)
+	hs.Start()
+	t.Cleanup(hs.Close)
+	f.url = hs.URL
+	return f
+}
+
+func pairKey(a, b string) [2]string {
+	lo, hi := chat.Pair(a, b)
+	return [2]string{lo, hi}
+}
+
+func (f *fakeFriend) set(a, b user, friends bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.friends[pairKey(a.id, b.id)] = friends
+}
+
+func (f *fakeFriend) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *fakeFriend) callers() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeFriend) CheckFriendship(ctx context.Context, req *connect.Request[friendv1.CheckFriendshipRequest]) (*connect.Response[friendv1.CheckFriendshipResponse], error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	caller := authn.UserID(ctx)
+	f.calls = append(f.calls, caller)
+	if f.down {
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("friend database down"))
+	}
+	a, b := req.Msg.GetUserAId(), req.Msg.GetUserBId()
+	if caller != a && caller != b {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("you may ask only about your own friendships"))
+	}
+	return connect.NewResponse(&friendv1.CheckFriendshipResponse{AreFriends: f.friends[pairKey(a, b)]}), nil
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/services/chat/internal/chat"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// issuer mints access tokens as the auth service does and serves their JWKS.
+type issuer struct {
+	priv jwk.Key
+	url  string
+}
+
+func newIssuer(t *testing.T) *issuer {
+	t.Helper()
+	_, raw, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := jwk.FromRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = priv.Set(jwk.KeyIDKey, "run-test")
+	_ = priv.Set(jwk.AlgorithmKey, jwa.EdDSA)
+	pub, err := jwk.PublicKeyOf(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(srv.Close)
+	return &issuer{priv: priv, url: srv.URL}
+}
+
+func (i *issuer) token(t *testing.T, userID string) string {
+	t.Helper()
+	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
+		IssuedAt(time.Now()).Expiration(time.Now().Add(10 * time.Minute)).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, i.priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}
+
+func withBearer[T any](msg *T, token string) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	req.Header().Set("Authorization", "Bearer "+token)
+	return req
+}
+
+func header(r *kgo.Record, k string) string {
+	for _, h := range r.Headers {
+		if h.Key == k {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestRunConsumesFriendEventsServesAndPublishes runs the whole process: FriendAccepted on Kafka
+// creates the chat, SendMessage and MarkRead over Connect, MessageSent and MessagesRead on
+// parley.chat.v1 through the outbox relay, and a clean shutdown.
+func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
+	_, brokers := kafkatest.New(t)
+	iss := newIssuer(t)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
+	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
+	t.Setenv("AUTH_JWKS_URL", iss.url)
+	t.Setenv("FRIEND_URL", "http://127.0.0.1:1") // never asked: the event creates the chat
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	waitReady(t, base, done)
+
+	alice, bob := uuid.NewString(), uuid.NewString()
+	chatID := chat.ChatID(alice, bob)
+	payload, _ := proto.Marshal(&eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: alice, AccepterId: bob})
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	if err := producer.ProduceSync(ctx, &kgo.Record{Topic: topics.Friend, Key: []byte(alice + ":" + bob), Value: payload, Headers: []kgo.RecordHeader{
+		{Key: events.HeaderID, Value: []byte(uuid.NewString())},
+		{Key: events.HeaderType, Value: []byte("parley.events.v1.FriendAccepted")},
+		{Key: events.HeaderSource, Value: []byte("friend")},
+		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
+	}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	client := chatv1connect.NewChatServiceClient(http.DefaultClient, base)
+	aliceTok, bobTok := iss.token(t, alice), iss.token(t, bob)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := client.GetChat(ctx, withBearer(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: bob}}, aliceTok))
+		if err == nil && res.Msg.GetChat().GetCanSend() {
+			break
+		}
+		if connect.CodeOf(err) != connect.CodeNotFound || time.Now().After(deadline) {
+			t.Fatalf("chat from FriendAccepted: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sent, err := client.SendMessage(ctx, withBearer(&chatv1.SendMessageRequest{To: &chatv1.SendMessageRequest_UserId{UserId: bob},
+		ClientMsgId: uuid.NewString(), Text: "hello bob"}, aliceTok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.MarkRead(ctx, withBearer(&chatv1.MarkReadRequest{ChatId: chatID, UpToSeq: 1}, bobTok)); err != nil {
+		t.Fatal(err)
+	}
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.Chat), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pollCtx, pollCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer pollCancel()
+	var got []*kgo.Record
+	for len(got) < 2 && pollCtx.Err() == nil {
+		consumer.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d records on %s; want MessageSent and MessagesRead", len(got), topics.Chat)
+	}
+	for _, r := range got {
+		if string(r.Key) != chatID || header(r, events.HeaderSource) != "chat" {
+			t.Fatalf("record key %q source %q; want the chat id and chat", r.Key, header(r, events.HeaderSource))
+		}
+	}
+	var ms eventsv1.MessageSent
+	if header(got[0], events.HeaderType) != "parley.events.v1.MessageSent" || proto.Unmarshal(got[0].Value, &ms) != nil ||
+		ms.GetMessageId() != sent.Msg.GetMessage().GetMessageId() || ms.GetRecipientId() != bob || ms.GetSeq() != 1 || ms.GetText() != "hello bob" {
+		t.Fatalf("first record %s: %v", header(got[0], events.HeaderType), &ms)
+	}
+	var mr eventsv1.MessagesRead
+	if header(got[1], events.HeaderType) != "parley.events.v1.MessagesRead" || proto.Unmarshal(got[1].Value, &mr) != nil ||
+		mr.GetReaderId() != bob || mr.GetPeerId() != alice || mr.GetUpToSeq() != 1 {
+		t.Fatalf("second record %s: %v", header(got[1], events.HeaderType), &mr)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after shutdown; want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+	done <- nil // for the cleanup
+}
+
+// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
+func waitReady(t *testing.T, base string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before it was ready: %v", err)
+		default:
+		}
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("service not ready within 20s")
+}
+
+func TestMigrateSubcommand(t *testing.T) {
+	pool := pgtest.New(t)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	if err := runOn(context.Background(), quietLogger(), []string{"migrate"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM information_schema.tables WHERE table_name IN ('chats', 'chat_members', 'messages', 'peer_profiles', 'outbox', 'inbox')`).Scan(&n); err != nil || n != 6 {
+		t.Fatalf("%d of the 6 tables exist after migrate (%v)", n, err)
+	}
+	if err := runOn(context.Background(), quietLogger(), []string{"bogus"}, nil); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("unknown subcommand: %v", err)
+	}
+}
+
+func TestWithMaxConns(t *testing.T) {
+	cases := map[string]string{
+		"postgres://u@h:5432/parley_chat?sslmode=disable": "postgres://u@h:5432/parley_chat?pool_max_conns=16&sslmode=disable",
+		"postgres://u@h/parley_chat?pool_max_conns=4":     "postgres://u@h/parley_chat?pool_max_conns=4",
+		"host=h dbname=parley_chat":                       "host=h dbname=parley_chat pool_max_conns=16",
+	}
+	for in, want := range cases {
+		if got, err := withMaxConns(in, 16); err != nil || got != want {
+			t.Errorf("withMaxConns(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
