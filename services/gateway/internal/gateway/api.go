@@ -26,6 +26,16 @@ func (g *Gateway) serveAPI(c echo.Context) error {
 		writeRPCError(w, r, connect.CodeNotFound, "no such procedure: "+APIPrefix+"/<package>.<Service>/<Method> expected, like "+APIPrefix+"/parley.auth.v1.AuthService/Login", 0)
 		return nil
 	}
+	if g.internal[proc.Path] {
+		// Service-to-service only: answered like a procedure that does not exist, before any
+		// token check, so the outside learns nothing about it.
+		info.set(func(i *requestInfo) {
+			i.procedure = proc.Path
+			i.protocol = proto
+		})
+		writeRPCError(w, r, connect.CodeNotFound, "no such procedure: "+proc.Path+" is internal and not served by the gateway", 0)
+		return nil
+	}
 	up, ok := g.routes.lookup(proc)
 	info.set(func(i *requestInfo) {
 		i.procedure = proc.Path

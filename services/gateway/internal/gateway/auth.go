@@ -26,12 +26,22 @@ func (g *Gateway) Authenticate(r *http.Request) (authn.Principal, *connect.Error
 	if raw == "" {
 		return authn.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
 	}
-	p, err := g.verifier.Verify(r.Context(), raw)
+	return g.VerifyToken(r.Context(), raw)
+}
+
+// VerifyToken checks a raw access token that did not come in an Authorization header (the
+// realtime WebSocket takes it from a subprotocol or its first frame), with the same answers as
+// Authenticate: Unauthenticated for a bad token, Unavailable when the keys cannot be fetched.
+func (g *Gateway) VerifyToken(ctx context.Context, raw string) (authn.Principal, *connect.Error) {
+	if raw == "" {
+		return authn.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token"))
+	}
+	p, err := g.verifier.Verify(ctx, raw)
 	if err != nil {
 		if errors.Is(err, authn.ErrInvalidToken) {
 			return authn.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid or expired access token"))
 		}
-		logging.AddAttrs(r.Context(), slog.String("error", "verify token: "+err.Error()))
+		logging.AddAttrs(ctx, slog.String("error", "verify token: "+err.Error()))
 		return authn.Principal{}, connect.NewError(connect.CodeUnavailable, errors.New("cannot verify access token right now, try again later"))
 	}
 	return p, nil

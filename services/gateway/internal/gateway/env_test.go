@@ -20,6 +20,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
@@ -272,6 +274,14 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.streamer = &streamer{release: make(chan struct{}, 1), rec: e.chat}
 	chatURL := startUpstream(t, upLogger, func(s *server.Server) {
 		s.Handle(streamProcedure, connect.NewServerStreamHandler(streamProcedure, e.streamer.handle, handlerOpts...))
+		// An internal procedure the real chat service answers only to other services: here it
+		// answers anyone, so a call that reached it would show.
+		s.Handle(chatv1connect.ChatServiceCheckChatAccessProcedure, connect.NewUnaryHandler(
+			chatv1connect.ChatServiceCheckChatAccessProcedure,
+			func(ctx context.Context, req *connect.Request[chatv1.CheckChatAccessRequest]) (*connect.Response[chatv1.CheckChatAccessResponse], error) {
+				record(e.chat, ctx, req)
+				return connect.NewResponse(&chatv1.CheckChatAccessResponse{IsParticipant: true}), nil
+			}, handlerOpts...))
 	})
 
 	ups := []gateway.Upstream{}

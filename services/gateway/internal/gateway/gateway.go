@@ -35,6 +35,15 @@ var DefaultPublicProcedures = []string{
 	"/parley.profile.v1.ProfileService/CheckNickname",
 }
 
+// DefaultInternalProcedures are served by the services only to other services: the gateway never
+// routes them, whoever asks (they answer NotFound, as an unknown procedure does).
+var DefaultInternalProcedures = []string{
+	"/parley.friend.v1.FriendService/CheckFriendship",
+	"/parley.chat.v1.ChatService/CheckChatAccess",
+	"/parley.notification.v1.NotificationService/Notify",
+	"/parley.media.v1.MediaService/BatchGetFiles",
+}
+
 // DefaultAuthLimitedProcedures are limited per client IP with the (strict) auth limit: the ones
 // that try passwords or mint tokens.
 var DefaultAuthLimitedProcedures = []string{
@@ -51,6 +60,8 @@ type Options struct {
 	Verifier TokenVerifier
 	// PublicProcedures need no token (default DefaultPublicProcedures).
 	PublicProcedures []string
+	// InternalProcedures are never routed (default DefaultInternalProcedures).
+	InternalProcedures []string
 	// CORSAllowedOrigins may call the API from a browser ("*" allows any).
 	CORSAllowedOrigins []string
 	// CORSMaxAge is how long browsers may cache a preflight answer (default 2h).
@@ -84,6 +95,7 @@ type Gateway struct {
 	upstreams    []Upstream
 	verifier     TokenVerifier
 	public       map[string]bool
+	internal     map[string]bool
 	authLimited  map[string]bool
 	limiter      *ratelimit.Limiter
 	authLimit    int
@@ -106,6 +118,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.PublicProcedures == nil {
 		opts.PublicProcedures = DefaultPublicProcedures
+	}
+	if opts.InternalProcedures == nil {
+		opts.InternalProcedures = DefaultInternalProcedures
 	}
 	if opts.AuthLimitedProcedures == nil {
 		opts.AuthLimitedProcedures = DefaultAuthLimitedProcedures
@@ -133,6 +148,10 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("public procedures: %w", err)
 	}
+	internal, err := procedureSet(opts.InternalProcedures)
+	if err != nil {
+		return nil, fmt.Errorf("internal procedures: %w", err)
+	}
 	authLimited, err := procedureSet(opts.AuthLimitedProcedures)
 	if err != nil {
 		return nil, fmt.Errorf("auth-limited procedures: %w", err)
@@ -143,6 +162,7 @@ func New(opts Options) (*Gateway, error) {
 		upstreams:    opts.Upstreams,
 		verifier:     opts.Verifier,
 		public:       public,
+		internal:     internal,
 		authLimited:  authLimited,
 		limiter:      opts.Limiter,
 		authLimit:    opts.AuthLimit,

@@ -16,6 +16,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
@@ -285,6 +287,45 @@ func TestUnknownRoutes(t *testing.T) {
 			_, err := client.CallUnary(t.Context(), connect.NewRequest(&authv1.LoginRequest{}))
 			wantCode(t, err, connect.CodeNotFound)
 		})
+	}
+}
+
+// Internal procedures (service-to-service only) are never routed, whoever calls and in every
+// protocol; the list is configurable.
+func TestInternalProceduresAreNotRouted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tok := e.iss.token(t, "insider", time.Minute)
+	res, body := postJSON(t, e.api+chatv1connect.ChatServiceCheckChatAccessProcedure, `{}`, bearer(tok))
+	wantConnectError(t, res, body, http.StatusNotFound, "not_found")
+	res, body = postJSON(t, e.api+"/parley.notification.v1.NotificationService/Notify", `{}`, nil)
+	wantConnectError(t, res, body, http.StatusNotFound, "not_found")
+	for name, opts := range map[string][]connect.ClientOption{
+		"grpc":     {connect.WithGRPC()},
+		"grpc-web": {connect.WithGRPCWeb()},
+		"connect":  nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			httpClient := http.DefaultClient
+			if name == "grpc" {
+				httpClient = h2cClient(t)
+			}
+			client := chatv1connect.NewChatServiceClient(httpClient, e.api, opts...)
+			req := connect.NewRequest(&chatv1.CheckChatAccessRequest{})
+			req.Header().Set("Authorization", "Bearer "+tok)
+			_, err := client.CheckChatAccess(t.Context(), req)
+			wantCode(t, err, connect.CodeNotFound)
+		})
+	}
+	if n := e.chat.count(); n != 0 {
+		t.Fatalf("the chat service was called %d times", n)
+	}
+
+	// With an empty list the same call is routed (the stand-in answers it).
+	open := newEnv(t, func(o *gateway.Options) { o.InternalProcedures = []string{} })
+	res, body = postJSON(t, open.api+chatv1connect.ChatServiceCheckChatAccessProcedure, `{}`, bearer(open.iss.token(t, "insider", time.Minute)))
+	if res.StatusCode != http.StatusOK || open.chat.count() != 1 {
+		t.Fatalf("with no internal procedures: status %d, body %s, calls %d", res.StatusCode, body, open.chat.count())
 	}
 }
 
