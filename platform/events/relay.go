@@ -21,7 +21,9 @@ import (
 const relayLockKey = 7_301_000_002
 
 // blockedRecheck is how soon the relay looks again when rows wait for an older transaction to end:
-// such a transaction may write no outbox row, so no notification would say it has ended.
+// such a transaction may write no outbox row, so no notification would say it has ended. The wait
+// doubles while the rows stay blocked, up to PollInterval, so one long transaction on the server
+// does not keep every relay querying 40 times a second.
 const blockedRecheck = 25 * time.Millisecond
 
 // RelayConfig configures a Relay. Pool, Brokers and Logger are required.
@@ -126,7 +128,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer poll.Stop()
 	ensured := map[string]bool{} // topics known to exist
 	var nextCleanup time.Time
-	blocked := false
+	blockedRounds := 0 // consecutive passes that found rows waiting for older transactions
 	for failures := 0; ; {
 		if r.cfg.Retention > 0 && !time.Now().Before(nextCleanup) {
 			r.cleanup(ctx)
@@ -150,16 +152,19 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.log.Info("outbox relay: publishing again", "after_failures", failures)
 			failures = 0
 		}
-		if state == batchBlocked && !blocked {
-			r.log.Debug("outbox rows wait for older transactions to end")
-		}
-		blocked = state == batchBlocked
 		var recheck <-chan time.Time
 		switch state {
 		case batchFull:
+			blockedRounds = 0
 			continue // more rows are likely waiting
 		case batchBlocked:
-			recheck = time.After(blockedRecheck)
+			if blockedRounds == 0 {
+				r.log.Debug("outbox rows wait for older transactions to end")
+			}
+			recheck = time.After(min(blockedRecheck<<min(blockedRounds, 16), r.cfg.PollInterval))
+			blockedRounds++
+		default:
+			blockedRounds = 0
 		}
 		select {
 		case <-ctx.Done():
