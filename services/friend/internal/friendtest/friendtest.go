@@ -18,6 +18,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
@@ -106,4 +108,25 @@ func (k *Tokens) Token(t testing.TB, userID string) string {
 		t.Fatal(err)
 	}
 	return string(signed)
+}
+
+// Produce writes msg to topic as platform/events' relay does: protobuf value, CloudEvents
+// binary-mode headers with eventID as ce_id.
+func Produce(t testing.TB, client *kgo.Client, topic, key, eventID string, msg proto.Message) {
+	t.Helper()
+	payload, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
+		{Key: events.HeaderID, Value: []byte(eventID)},
+		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
+		{Key: events.HeaderSource, Value: []byte("test")},
+		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
+		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
+	}}
+	if err := client.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
 }

@@ -1,0 +1,138 @@
+package friendevents_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/services/friend/internal/frienddb"
+	"github.com/parleyhq/parley/services/friend/internal/friendevents"
+	"github.com/parleyhq/parley/services/friend/internal/friendtest"
+)
+
+const wait = 30 * time.Second
+
+type user struct {
+	nickname, avatar string
+	version          int64
+}
+
+// waitUser polls until id's row exists and returns it.
+func waitUser(t *testing.T, pool *pgxpool.Pool, id string) user {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		var u user
+		err := pool.QueryRow(context.Background(),
+			`SELECT nickname, coalesce(avatar_file_id::text, ''), profile_version FROM users WHERE user_id = $1`, id).
+			Scan(&u.nickname, &u.avatar, &u.version)
+		if err == nil {
+			return u
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user %s not recorded within %v: %v", id, wait, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConsumerKeepsUsers(t *testing.T) {
+	_, brokers := kafkatest.New(t)
+	pool := friendtest.NewDB(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: brokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
+		RetryBackoff: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	friendevents.Register(c, frienddb.New(pool, events.NewOutbox("friend")), logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+
+	// Every record goes under one key, so each topic's records arrive in order and a later
+	// record proves the earlier ones were handled.
+	const key = "k"
+	u1, u2, u3, u4 := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+
+	// A redelivered event (same ce_id) has no second effect, even with a different payload.
+	reg := uuid.NewString()
+	friendtest.Produce(t, producer, topics.Auth, key, reg, &eventsv1.UserRegistered{UserId: u1, Nickname: "asked"})
+	friendtest.Produce(t, producer, topics.Auth, key, reg, &eventsv1.UserRegistered{UserId: u1, Nickname: "redelivered"})
+	friendtest.Produce(t, producer, topics.Auth, key, uuid.NewString(), &eventsv1.UserRegistered{UserId: u2, Nickname: "marker"})
+	waitUser(t, pool, u2)
+	if got := waitUser(t, pool, u1); got != (user{nickname: "asked"}) {
+		t.Fatalf("after a redelivery user is %+v; want the first delivery's nickname only", got)
+	}
+
+	// Profile versions: the highest wins, whatever the arrival order. ProfileUpdated alone also
+	// makes a user known.
+	avatar := uuid.NewString()
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "third", AvatarFileId: avatar, Version: 3})
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "second", Version: 2})
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u3, Nickname: "profiled", Version: 1, Created: true})
+	if got := waitUser(t, pool, u3); got != (user{nickname: "profiled", version: 1}) {
+		t.Fatalf("user known from ProfileUpdated only: %+v", got)
+	}
+	if got := waitUser(t, pool, u1); got != (user{nickname: "third", avatar: avatar, version: 3}) {
+		t.Fatalf("after versions 3 then 2: %+v; want version 3", got)
+	}
+
+	// A late UserRegistered does not undo the profile's nickname.
+	friendtest.Produce(t, producer, topics.Auth, key, uuid.NewString(), &eventsv1.UserRegistered{UserId: u1, Nickname: "late"})
+	friendtest.Produce(t, producer, topics.Auth, key, uuid.NewString(), &eventsv1.UserRegistered{UserId: u4, Nickname: "marker2"})
+	waitUser(t, pool, u4)
+	if got := waitUser(t, pool, u1); got.nickname != "third" {
+		t.Fatalf("after a late UserRegistered the nickname is %q; want the profile's", got.nickname)
+	}
+
+	// An event naming no valid user goes to the dead-letter topic; the partition keeps flowing.
+	bad := uuid.NewString()
+	friendtest.Produce(t, producer, topics.Auth, key, bad, &eventsv1.UserRegistered{UserId: "not-a-uuid", Nickname: "x"})
+	u5 := uuid.NewString()
+	friendtest.Produce(t, producer, topics.Auth, key, uuid.NewString(), &eventsv1.UserRegistered{UserId: u5, Nickname: "after"})
+	waitUser(t, pool, u5)
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(events.DeadLetterTopic(topics.Auth, friendevents.Group)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	pollCtx, pollCancel := context.WithTimeout(context.Background(), wait)
+	defer pollCancel()
+	var dead *kgo.Record
+	for dead == nil && pollCtx.Err() == nil {
+		dlq.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) { dead = r })
+	}
+	if dead == nil {
+		t.Fatal("nothing on the dead-letter topic")
+	}
+	for _, h := range dead.Headers {
+		if h.Key == events.HeaderID && string(h.Value) != bad {
+			t.Fatalf("dead-lettered event %s; want %s", h.Value, bad)
+		}
+	}
+}

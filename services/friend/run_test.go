@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/services/friend/internal/friendtest"
+)
+
+const wait = 30 * time.Second
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func withToken[T any](msg *T, token string) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	req.Header().Set("Authorization", "Bearer "+token)
+	return req
+}
+
+// The whole service: users arrive as UserRegistered on Kafka, requests are made and accepted
+// over Connect with tokens checked against a JWKS endpoint, and the events reach Kafka through
+// the outbox relay.
+func TestRunServesConsumesAndPublishes(t *testing.T) {
+	_, brokers := kafkatest.New(t)
+	tokens := friendtest.NewTokens(t)
+	jwks := httptest.NewServer(tokens.JWKSHandler()) // stands in for the auth service (another module)
+	t.Cleanup(jwks.Close)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
+	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("AUTH_JWKS_URL", jwks.URL)
+	t.Setenv("MEDIA_PUBLIC_URL", "http://localhost:8080/media")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	waitReady(t, base, done)
+
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	alice, bob := uuid.NewString(), uuid.NewString()
+	friendtest.Produce(t, producer, topics.Auth, alice, uuid.NewString(), &eventsv1.UserRegistered{UserId: alice, Nickname: "alice"})
+	friendtest.Produce(t, producer, topics.Auth, bob, uuid.NewString(), &eventsv1.UserRegistered{UserId: bob, Nickname: "bob"})
+
+	client := friendv1connect.NewFriendServiceClient(http.DefaultClient, base)
+	// Bob is unknown until the consumer has recorded him.
+	var sent *connect.Response[friendv1.SendFriendRequestResponse]
+	for deadline := time.Now().Add(wait); ; {
+		sent, err = client.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: bob}, tokens.Token(t, alice)))
+		if err == nil {
+			break
+		}
+		if connect.CodeOf(err) != connect.CodeNotFound || time.Now().After(deadline) {
+			t.Fatalf("SendFriendRequest: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	requestID := sent.Msg.GetRequest().GetRequestId()
+	if _, err := client.AcceptFriendRequest(ctx, withToken(&friendv1.AcceptFriendRequestRequest{RequestId: requestID}, tokens.Token(t, bob))); err != nil {
+		t.Fatal(err)
+	}
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.Friend), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pollCtx, pollCancel := context.WithTimeout(ctx, wait)
+	defer pollCancel()
+	got := map[string]*kgo.Record{}
+	for len(got) < 2 && pollCtx.Err() == nil {
+		consumer.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == "ce_type" {
+					got[string(h.Value)] = r
+				}
+			}
+		})
+	}
+	reqSent, accepted := got["parley.events.v1.FriendRequestSent"], got["parley.events.v1.FriendAccepted"]
+	if reqSent == nil || accepted == nil {
+		t.Fatalf("records on %s: %v; want FriendRequestSent and FriendAccepted", topics.Friend, got)
+	}
+	var rs eventsv1.FriendRequestSent
+	if err := proto.Unmarshal(reqSent.Value, &rs); err != nil || string(reqSent.Key) != bob ||
+		rs.GetRequestId() != requestID || rs.GetFromNickname() != "alice" {
+		t.Fatalf("FriendRequestSent %v key %q (%v)", &rs, reqSent.Key, err)
+	}
+	pair := min(alice, bob) + ":" + max(alice, bob)
+	var acc eventsv1.FriendAccepted
+	if err := proto.Unmarshal(accepted.Value, &acc); err != nil || string(accepted.Key) != pair ||
+		acc.GetRequesterId() != alice || acc.GetAccepterId() != bob || acc.GetAccepterNickname() != "bob" {
+		t.Fatalf("FriendAccepted %v key %q (%v); want key %s", &acc, accepted.Key, err, pair)
+	}
+
+	cancel()
+	stopped = true
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after shutdown; want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+}
+
+// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
+func waitReady(t *testing.T, base string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before it was ready: %v", err)
+		default:
+		}
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("service not ready within %v", wait)
+}
+
+func TestMigrateSubcommand(t *testing.T) {
+	pool := pgtest.New(t)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	if err := runOn(context.Background(), quietLogger(), []string{"migrate"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users', 'pairs', 'friend_requests', 'blocks', 'outbox', 'inbox')`).Scan(&n); err != nil || n != 6 {
+		t.Fatalf("%d of the 6 tables exist after migrate (%v)", n, err)
+	}
+	if err := runOn(context.Background(), quietLogger(), []string{"bogus"}, nil); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("unknown subcommand: %v", err)
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	for env, value := range map[string]string{
+		"MEDIA_PUBLIC_URL":      "ftp://media.example",
+		"FRIEND_REQUEST_LIMIT":  "-1",
+		"FRIEND_REQUEST_WINDOW": "0s",
+	} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, value)
+			err := runOn(context.Background(), quietLogger(), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), env) {
+				t.Fatalf("run with %s=%s = %v; want an error naming %s", env, value, err, env)
+			}
+		})
+	}
+}
