@@ -59,7 +59,9 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 	t.Cleanup(func() {
 		if !stopped {
 			cancel()
-			<-done
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
 		}
 	})
 	base := "http://" + ln.Addr().String()

@@ -99,7 +99,7 @@ func (k *Tokens) Token(t testing.TB, userID string) string {
 	t.Helper()
 	now := time.Now().Truncate(time.Second)
 	tok, err := jwt.NewBuilder().Issuer(Issuer).Audience([]string{Audience}).Subject(userID).
-		IssuedAt(now).NotBefore(now).Expiration(now.Add(15 * time.Minute)).Claim("sid", uuid.NewString()).Build()
+		IssuedAt(now).NotBefore(now).Expiration(now.Add(15*time.Minute)).Claim("sid", uuid.NewString()).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
