@@ -99,7 +99,7 @@ type ChatServiceClient interface {
 	// CheckChatAccess tells whether a user is a participant of a chat and may send in it.
 	// Internal: used by the media service before it accepts or serves a chat attachment. An unknown
 	// chat is not an error: is_participant is false.
-	// Errors: InvalidArgument (malformed ids), PermissionDenied (not called by a Parley service).
+	// Errors: InvalidArgument (malformed ids), PermissionDenied (user_id is not the caller).
 	CheckChatAccess(context.Context, *connect.Request[v1.CheckChatAccessRequest]) (*connect.Response[v1.CheckChatAccessResponse], error)
 }
 
@@ -262,7 +262,7 @@ type ChatServiceHandler interface {
 	// CheckChatAccess tells whether a user is a participant of a chat and may send in it.
 	// Internal: used by the media service before it accepts or serves a chat attachment. An unknown
 	// chat is not an error: is_participant is false.
-	// Errors: InvalidArgument (malformed ids), PermissionDenied (not called by a Parley service).
+	// Errors: InvalidArgument (malformed ids), PermissionDenied (user_id is not the caller).
 	CheckChatAccess(context.Context, *connect.Request[v1.CheckChatAccessRequest]) (*connect.Response[v1.CheckChatAccessResponse], error)
 }
 

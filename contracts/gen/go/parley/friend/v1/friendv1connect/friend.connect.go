@@ -119,8 +119,9 @@ type FriendServiceClient interface {
 	// from this method with the same direction).
 	ListFriendRequests(context.Context, *connect.Request[v1.ListFriendRequestsRequest]) (*connect.Response[v1.ListFriendRequestsResponse], error)
 	// CheckFriendship tells whether two users are friends and whether either has blocked the other.
-	// Internal: used by the chat service before it accepts a message.
-	// Errors: InvalidArgument (bad user ids), PermissionDenied (not called by a Parley service).
+	// Internal: used by the chat service before it accepts a message. blocked is also true for the
+	// user who was blocked, so callers must not show the difference to a person.
+	// Errors: InvalidArgument (bad user ids), PermissionDenied (the caller is neither user).
 	CheckFriendship(context.Context, *connect.Request[v1.CheckFriendshipRequest]) (*connect.Response[v1.CheckFriendshipResponse], error)
 }
 
@@ -326,8 +327,9 @@ type FriendServiceHandler interface {
 	// from this method with the same direction).
 	ListFriendRequests(context.Context, *connect.Request[v1.ListFriendRequestsRequest]) (*connect.Response[v1.ListFriendRequestsResponse], error)
 	// CheckFriendship tells whether two users are friends and whether either has blocked the other.
-	// Internal: used by the chat service before it accepts a message.
-	// Errors: InvalidArgument (bad user ids), PermissionDenied (not called by a Parley service).
+	// Internal: used by the chat service before it accepts a message. blocked is also true for the
+	// user who was blocked, so callers must not show the difference to a person.
+	// Errors: InvalidArgument (bad user ids), PermissionDenied (the caller is neither user).
 	CheckFriendship(context.Context, *connect.Request[v1.CheckFriendshipRequest]) (*connect.Response[v1.CheckFriendshipResponse], error)
 }
 
