@@ -19,6 +19,9 @@ type Config struct {
 	// PublicProcedures need no access token (comma-separated full procedure names).
 	PublicProcedures []string `env:"PUBLIC_PROCEDURES" envDefault:"/parley.auth.v1.AuthService/Register,/parley.auth.v1.AuthService/Login,/parley.auth.v1.AuthService/RefreshToken,/parley.auth.v1.AuthService/Logout,/parley.auth.v1.AuthService/ListOAuthProviders,/parley.auth.v1.AuthService/BeginOAuth,/parley.auth.v1.AuthService/CompleteOAuth,/parley.profile.v1.ProfileService/CheckNickname"`
 
+	// InternalProcedures are service-to-service only and never routed (NotFound).
+	InternalProcedures []string `env:"INTERNAL_PROCEDURES" envDefault:"/parley.friend.v1.FriendService/CheckFriendship,/parley.chat.v1.ChatService/CheckChatAccess,/parley.notification.v1.NotificationService/Notify,/parley.media.v1.MediaService/BatchGetFiles"`
+
 	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envDefault:"http://localhost:8080,http://127.0.0.1:8080"`
 	CORSMaxAge         time.Duration `env:"CORS_MAX_AGE" envDefault:"2h"`
 	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" envDefault:"4194304"`
@@ -32,6 +35,24 @@ type Config struct {
 	RateLimitWindow         time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1m"`
 
 	WebDir string `env:"WEB_DIR"`
+
+	// KafkaBrokers feed the realtime fan-out; empty turns it off (typing and presence still work).
+	KafkaBrokers []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	// Realtime (WebSocket at /ws); docs/realtime.md explains each.
+	RealtimeGroup             string        `env:"REALTIME_GROUP" envDefault:"gateway-realtime"`
+	RealtimeMaxConnsPerUser   int           `env:"REALTIME_MAX_CONNS_PER_USER" envDefault:"10"`
+	RealtimeSendBuffer        int           `env:"REALTIME_SEND_BUFFER" envDefault:"256"`
+	RealtimeMaxFrameBytes     int64         `env:"REALTIME_MAX_FRAME_BYTES" envDefault:"65536"`
+	RealtimeAuthTimeout       time.Duration `env:"REALTIME_AUTH_TIMEOUT" envDefault:"5s"`
+	RealtimePingInterval      time.Duration `env:"REALTIME_PING_INTERVAL" envDefault:"30s"`
+	RealtimePingTimeout       time.Duration `env:"REALTIME_PING_TIMEOUT" envDefault:"15s"`
+	RealtimeWriteTimeout      time.Duration `env:"REALTIME_WRITE_TIMEOUT" envDefault:"10s"`
+	RealtimePresenceInterval  time.Duration `env:"REALTIME_PRESENCE_INTERVAL" envDefault:"30s"`
+	RealtimeSyncMaxChats      int           `env:"REALTIME_SYNC_MAX_CHATS" envDefault:"100"`
+	RealtimeSyncMaxMessages   int           `env:"REALTIME_SYNC_MAX_MESSAGES" envDefault:"200"`
+	RealtimeTypingInterval    time.Duration `env:"REALTIME_TYPING_INTERVAL" envDefault:"2s"`
+	RealtimeRevokedSessionTTL time.Duration `env:"REALTIME_REVOKED_SESSION_TTL" envDefault:"1h"`
+	RealtimeMaxEventAge       time.Duration `env:"REALTIME_MAX_EVENT_AGE" envDefault:"2m"`
 
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m"`

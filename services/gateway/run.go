@@ -6,12 +6,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+
+	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
+	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
 
 // run loads the configuration, wires the gateway and serves until ctx ends.
@@ -43,6 +50,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Upstreams:             upstreams,
 		Verifier:              authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience),
 		PublicProcedures:      cfg.PublicProcedures,
+		InternalProcedures:    cfg.InternalProcedures,
 		CORSAllowedOrigins:    cfg.CORSAllowedOrigins,
 		CORSMaxAge:            cfg.CORSMaxAge,
 		MaxBodyBytes:          cfg.MaxBodyBytes,
@@ -59,15 +67,83 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 
+	hub, consumer, err := newRealtime(ctx, logger, cfg, gw)
+	if err != nil {
+		return err
+	}
+	gw.Echo().GET(realtime.Path, hub.Serve)
+
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	return gw.Serve(ctx, ln, gateway.ServerOptions{
+	// The WebSocket hub and the Kafka fan-out live as long as the server; neither may stop the
+	// API from serving (Kafka or Redis down only delays or refuses realtime delivery).
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { hub.Run(bg) })
+	if consumer != nil {
+		wg.Go(func() {
+			if err := consumer.Run(bg); err != nil {
+				logger.ErrorContext(bg, "realtime consumer stopped", slog.Any("error", err))
+			}
+		})
+	}
+	err = gw.Serve(ctx, ln, gateway.ServerOptions{
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 	})
+	stopBG()
+	wg.Wait()
+	return err
+}
+
+// newRealtime builds the WebSocket hub (Redis connected in the background) and, when Kafka
+// brokers are configured, the consumer that fans events out to it.
+func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gateway.Gateway) (*realtime.Hub, *events.Consumer, error) {
+	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
+	maxConns := cfg.RealtimeMaxConnsPerUser
+	if maxConns == 0 {
+		maxConns = -1 // 0 in the environment means no limit
+	}
+	hub, err := realtime.New(realtime.Options{
+		Logger:            logger,
+		Verifier:          gw,
+		Chat:              chatv1connect.NewChatServiceClient(httpClient, cfg.ChatURL, connect.WithGRPC()),
+		Friends:           friendv1connect.NewFriendServiceClient(httpClient, cfg.FriendURL, connect.WithGRPC()),
+		AllowedOrigins:    cfg.CORSAllowedOrigins,
+		MaxConnsPerUser:   maxConns,
+		SendBuffer:        cfg.RealtimeSendBuffer,
+		MaxFrameBytes:     cfg.RealtimeMaxFrameBytes,
+		AuthTimeout:       cfg.RealtimeAuthTimeout,
+		PingInterval:      cfg.RealtimePingInterval,
+		PingTimeout:       cfg.RealtimePingTimeout,
+		WriteTimeout:      cfg.RealtimeWriteTimeout,
+		PresenceInterval:  cfg.RealtimePresenceInterval,
+		SyncMaxChats:      cfg.RealtimeSyncMaxChats,
+		SyncMaxMessages:   cfg.RealtimeSyncMaxMessages,
+		TypingInterval:    cfg.RealtimeTypingInterval,
+		RevokedSessionTTL: cfg.RealtimeRevokedSessionTTL,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("realtime: %w", err)
+	}
+	if err := hub.Connect(ctx, cfg.RedisURL); err != nil {
+		return nil, nil, err
+	}
+	if len(cfg.KafkaBrokers) == 0 {
+		logger.WarnContext(ctx, "KAFKA_BROKERS is empty: no events reach WebSocket clients (typing and presence still work)")
+		return hub, nil, nil
+	}
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.KafkaBrokers, Group: cfg.RealtimeGroup, Topics: realtime.Topics, Logger: logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("realtime consumer: %w", err)
+	}
+	hub.RegisterFanout(consumer, realtime.FanoutOptions{MaxEventAge: cfg.RealtimeMaxEventAge})
+	return hub, consumer, nil
 }
 
 func upstreamsFrom(cfg Config) ([]gateway.Upstream, error) {

@@ -1,0 +1,573 @@
+// Package realtime is the gateway's WebSocket endpoint: it authenticates connections, delivers
+// each user's events (messages, read receipts, friend requests, notifications, presence, typing)
+// to every open connection of that user on any gateway process, relays typing indicators,
+// answers presence queries and lets a reconnecting client catch up on the messages it missed.
+//
+// Fan-out: one Kafka consumer group shared by all gateways turns each domain event into small
+// JSON frames published on Redis pub/sub channels, one per recipient user
+// (parley:rt:user:<user_id>); every gateway subscribes to the channels of the users connected to
+// it. docs/realtime.md describes the protocol and the design.
+package realtime
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/redis/rueidis"
+
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	"github.com/parleyhq/parley/platform/authn"
+)
+
+// TokenVerifier checks a raw access token; *gateway.Gateway is the real one (Unauthenticated for
+// a bad token, Unavailable when the keys cannot be fetched).
+type TokenVerifier interface {
+	VerifyToken(ctx context.Context, raw string) (authn.Principal, *connect.Error)
+}
+
+// ChatAPI is what the hub asks the chat service, always with the user's own token.
+type ChatAPI interface {
+	GetChat(ctx context.Context, req *connect.Request[chatv1.GetChatRequest]) (*connect.Response[chatv1.GetChatResponse], error)
+	ListMessages(ctx context.Context, req *connect.Request[chatv1.ListMessagesRequest]) (*connect.Response[chatv1.ListMessagesResponse], error)
+}
+
+// FriendAPI is what the hub asks the friend service, with the user's own token.
+type FriendAPI interface {
+	ListFriends(ctx context.Context, req *connect.Request[friendv1.ListFriendsRequest]) (*connect.Response[friendv1.ListFriendsResponse], error)
+}
+
+// Options configure a Hub. Zero values take the documented defaults.
+type Options struct {
+	Logger   *slog.Logger
+	Verifier TokenVerifier
+	Chat     ChatAPI
+	Friends  FriendAPI
+	// AllowedOrigins are the browser origins that may connect (CORS_ALLOWED_ORIGINS: "*",
+	// "https://app.example.com", "https://*.example.com"). Requests without Origin (non-browser
+	// clients) and same-host origins are always allowed.
+	AllowedOrigins []string
+
+	MaxConnsPerUser   int           // fleet-wide, 0 = unlimited; default 10
+	SendBuffer        int           // frames queued per connection before it counts as slow; default 256
+	MaxFrameBytes     int64         // largest client frame; default 64 KiB
+	AuthTimeout       time.Duration // for the first-frame auth; default 5s
+	PingInterval      time.Duration // default 30s
+	PingTimeout       time.Duration // default 15s
+	WriteTimeout      time.Duration // one frame write; default 10s
+	PresenceInterval  time.Duration // presence refresh; default 30s
+	SyncMaxChats      int           // chats per sync frame; default 100
+	SyncMaxMessages   int           // messages replayed per chat before sync_required; default 200
+	TypingInterval    time.Duration // one typing relay per user and chat per interval; default 2s
+	RevokedSessionTTL time.Duration // how long a revoked session is refused; default 1h
+	UpstreamTimeout   time.Duration // chat/friend calls; default 5s
+	// FrameRate and FrameBurst limit the frames one client sends (per second); default 20 and 40.
+	FrameRate  float64
+	FrameBurst int
+	// RedisTimeout bounds one Redis round trip; default 2s.
+	RedisTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	setDefault(&o.MaxConnsPerUser, 10)
+	setDefault(&o.SendBuffer, 256)
+	setDefault(&o.MaxFrameBytes, 64<<10)
+	setDefault(&o.AuthTimeout, 5*time.Second)
+	setDefault(&o.PingInterval, 30*time.Second)
+	setDefault(&o.PingTimeout, 15*time.Second)
+	setDefault(&o.WriteTimeout, 10*time.Second)
+	setDefault(&o.PresenceInterval, 30*time.Second)
+	setDefault(&o.SyncMaxChats, 100)
+	setDefault(&o.SyncMaxMessages, 200)
+	setDefault(&o.TypingInterval, 2*time.Second)
+	setDefault(&o.RevokedSessionTTL, time.Hour)
+	setDefault(&o.UpstreamTimeout, 5*time.Second)
+	setDefault(&o.FrameRate, 20)
+	setDefault(&o.FrameBurst, 40)
+	setDefault(&o.RedisTimeout, 2*time.Second)
+}
+
+func setDefault[T int | int64 | float64 | time.Duration](v *T, d T) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// Hub holds this gateway's WebSocket connections.
+type Hub struct {
+	log     *slog.Logger
+	opts    Options
+	origins []string
+	store   *store
+	sub     *subscriber
+	chats   *chatCache
+
+	redis atomic.Pointer[rueidis.Client]
+
+	mu    sync.Mutex
+	users map[string]*userState
+	base  context.Context // connections live in it; cancelled at shutdown
+	stop  context.CancelFunc
+	wg    sync.WaitGroup // connection handlers
+
+	slowCloses atomic.Int64
+}
+
+// userState is what the hub keeps of one user with connections here.
+type userState struct {
+	conns map[*conn]struct{}
+	// friends are the user ids whose presence this user may see (and who may see theirs),
+	// loaded from the friend service at connect, then kept current from friend frames.
+	friends       map[string]bool
+	friendsLoaded bool
+}
+
+// New builds a hub; Run it, give it Redis (Connect or SetRedis) and mount Serve at /ws.
+func New(opts Options) (*Hub, error) {
+	switch {
+	case opts.Logger == nil:
+		return nil, errors.New("realtime: no logger")
+	case opts.Verifier == nil:
+		return nil, errors.New("realtime: no token verifier")
+	case opts.Chat == nil || opts.Friends == nil:
+		return nil, errors.New("realtime: no chat or friend client")
+	}
+	opts.defaults()
+	h := &Hub{
+		log:     opts.Logger.With("component", "realtime"),
+		opts:    opts,
+		origins: originPatterns(opts.AllowedOrigins),
+		users:   map[string]*userState{},
+		chats:   newChatCache(30 * time.Second),
+	}
+	h.base, h.stop = context.WithCancel(context.Background())
+	h.store = &store{client: h.client, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout}
+	h.sub = newSubscriber(h.log, opts.RedisTimeout)
+	h.sub.onMessage = h.dispatch
+	h.sub.onResubscribed = h.resyncAll
+	h.sub.wanted = h.hasUser
+	h.sub.all = h.userIDs
+	return h, nil
+}
+
+// originPatterns turns CORS_ALLOWED_ORIGINS entries into coder/websocket origin patterns: with a
+// scheme they match scheme://host, "*" matches any host.
+func originPatterns(origins []string) []string {
+	out := make([]string, 0, len(origins))
+	for _, o := range origins {
+		o = strings.TrimSuffix(strings.TrimSpace(o), "/")
+		if o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (h *Hub) client() rueidis.Client {
+	if c := h.redis.Load(); c != nil {
+		return *c
+	}
+	return nil
+}
+
+// SetRedis gives the hub a connected client (the hub does not close it).
+func (h *Hub) SetRedis(c rueidis.Client) { h.redis.Store(&c) }
+
+// Connect connects to Redis at redisURL, retrying in the background until ctx ends when Redis is
+// down at start (connections are refused with 1013 meanwhile). Only a malformed URL is an error.
+// The client is closed when ctx ends.
+func (h *Hub) Connect(ctx context.Context, redisURL string) error {
+	opt, err := rueidis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	opt.DisableCache = true
+	go func() {
+		delay := 500 * time.Millisecond
+		for {
+			c, err := rueidis.NewClient(opt)
+			if err == nil {
+				h.SetRedis(c)
+				<-ctx.Done()
+				c.Close()
+				return
+			}
+			h.log.Warn("realtime: redis unreachable, WebSocket connections are refused until it answers", slog.Any("error", err))
+			if !sleepCtx(ctx, delay) {
+				return
+			}
+			delay = min(2*delay, 30*time.Second)
+		}
+	}()
+	return nil
+}
+
+// Run keeps the Redis subscription and the presence heartbeat going until ctx ends, then closes
+// every connection with 1001 (going away) and waits for their handlers, at most until
+// shutdownTimeout.
+func (h *Hub) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { h.sub.run(ctx, h.client) })
+	wg.Go(func() { h.heartbeatLoop(ctx) })
+	<-ctx.Done()
+	h.shutdown()
+	wg.Wait()
+}
+
+func (h *Hub) shutdown() {
+	h.mu.Lock()
+	var all []*conn
+	for _, us := range h.users {
+		for c := range us.conns {
+			all = append(all, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range all {
+		c.close(CloseGoingAway, "gateway shutting down, reconnect")
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		h.log.Warn("realtime: connections still closing at shutdown")
+	}
+	h.stop()
+}
+
+// Connections returns how many connections this gateway holds (for tests and metrics).
+func (h *Hub) Connections() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, us := range h.users {
+		n += len(us.conns)
+	}
+	return n
+}
+
+// SlowConsumerCloses counts connections closed because their send buffer filled up.
+func (h *Hub) SlowConsumerCloses() int64 { return h.slowCloses.Load() }
+
+func (h *Hub) hasUser(userID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.users[userID] != nil
+}
+
+func (h *Hub) userIDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.users))
+	for u := range h.users {
+		out = append(out, u)
+	}
+	return out
+}
+
+// attach adds c to its user's connections and makes sure this gateway receives the user's
+// channel. It reports whether c is the first connection of the user here.
+func (h *Hub) attach(ctx context.Context, c *conn) (bool, error) {
+	h.mu.Lock()
+	us := h.users[c.userID]
+	first := us == nil
+	if first {
+		us = &userState{conns: map[*conn]struct{}{}, friends: map[string]bool{}}
+		h.users[c.userID] = us
+	}
+	us.conns[c] = struct{}{}
+	h.mu.Unlock()
+	if err := h.sub.reconcile(ctx, c.userID); err != nil {
+		h.detach(c)
+		return false, err
+	}
+	return first, nil
+}
+
+// detach removes c; the last connection of a user here drops the subscription. It returns the
+// user's friends as this gateway knew them (for the offline notice).
+func (h *Hub) detach(c *conn) []string {
+	h.mu.Lock()
+	us := h.users[c.userID]
+	if us == nil {
+		h.mu.Unlock()
+		return nil
+	}
+	if _, ok := us.conns[c]; !ok {
+		h.mu.Unlock()
+		return nil
+	}
+	delete(us.conns, c)
+	friends := keys(us.friends)
+	last := len(us.conns) == 0
+	if last {
+		delete(h.users, c.userID)
+	}
+	h.mu.Unlock()
+	if last {
+		h.chats.forgetUser(c.userID)
+		if err := h.sub.reconcile(context.WithoutCancel(h.base), c.userID); err != nil {
+			h.log.Debug("realtime: unsubscribe", slog.Any("error", err))
+		}
+	}
+	return friends
+}
+
+// dispatch handles a frame published on userID's channel: control frames change this gateway's
+// state, the rest go to the user's connections here.
+func (h *Hub) dispatch(userID string, payload []byte) {
+	r, err := parseRoute(payload)
+	if err != nil {
+		h.log.Warn("realtime: unreadable frame on redis", slog.String("user", userID), slog.Any("error", err))
+		return
+	}
+	h.mu.Lock()
+	us := h.users[userID]
+	if us == nil {
+		h.mu.Unlock()
+		return
+	}
+	var newFriend string
+	switch r.Type {
+	case typeRevoke:
+		var victims []*conn
+		for c := range us.conns {
+			if r.SessionID != "" && c.session() == r.SessionID {
+				victims = append(victims, c)
+			}
+		}
+		h.mu.Unlock()
+		for _, c := range victims {
+			c.close(CloseSessionRevoked, "session revoked: sign in again")
+		}
+		return
+	case typeUnfriend:
+		delete(us.friends, r.UserID)
+		h.mu.Unlock()
+		h.chats.forgetPeer(userID, r.UserID)
+		return
+	case TypeFriendAccepted:
+		newFriend = other(userID, r.RequesterID, r.AccepterID)
+		if newFriend != "" {
+			us.friends[newFriend] = true
+		}
+	case TypeFriendRemoved:
+		if ex := other(userID, r.UserID, r.FriendUserID); ex != "" {
+			delete(us.friends, ex)
+			defer h.chats.forgetPeer(userID, ex)
+		}
+	case TypePresence:
+		if !us.friends[r.UserID] {
+			h.mu.Unlock()
+			return // not (or no longer) a friend here: never shown
+		}
+	}
+	conns := make([]*conn, 0, len(us.conns))
+	for c := range us.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.deliver(r, payload)
+	}
+	if newFriend != "" {
+		go h.pushPresenceOf(userID, newFriend)
+	}
+}
+
+// other returns whichever of a and b is not me ("" when neither is me).
+func other(me, a, b string) string {
+	switch me {
+	case a:
+		return b
+	case b:
+		return a
+	}
+	return ""
+}
+
+// pushPresenceOf sends friend's current presence to userID's connections here (after the two
+// became friends).
+func (h *Hub) pushPresenceOf(userID, friend string) {
+	ctx, cancel := context.WithTimeout(h.base, h.opts.RedisTimeout)
+	defer cancel()
+	entries, err := h.store.presence(ctx, []string{friend}, time.Now())
+	if err != nil || len(entries) == 0 {
+		return
+	}
+	e := entries[0]
+	h.localDeliver(userID, mustJSON(presenceFrame{Type: TypePresence, UserID: friend, Online: e.Online, LastSeen: e.LastSeen}))
+}
+
+// localDeliver hands a frame to userID's connections on this gateway only.
+func (h *Hub) localDeliver(userID string, payload []byte) {
+	r, err := parseRoute(payload)
+	if err != nil {
+		return
+	}
+	for _, c := range h.localConns(userID) {
+		c.deliver(r, payload)
+	}
+}
+
+func (h *Hub) localConns(userID string) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	us := h.users[userID]
+	if us == nil {
+		return nil
+	}
+	out := make([]*conn, 0, len(us.conns))
+	for c := range us.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// resyncAll tells every connection that frames may have been lost (the Redis subscription was
+// down), so clients sync again, and reloads friend lists that may have missed changes.
+func (h *Hub) resyncAll() {
+	h.mu.Lock()
+	var all []*conn
+	for _, us := range h.users {
+		us.friendsLoaded = false
+		for c := range us.conns {
+			all = append(all, c)
+		}
+	}
+	h.mu.Unlock()
+	frame := mustJSON(refFrame{Type: TypeResync})
+	for _, c := range all {
+		c.deliver(route{Type: TypeResync}, frame)
+	}
+	for _, c := range all {
+		go h.loadFriends(c)
+	}
+}
+
+// friendSubset returns those of ids that are friends of userID as this gateway knows them.
+func (h *Hub) friendSubset(userID string, ids []string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	us := h.users[userID]
+	if us == nil {
+		return nil
+	}
+	var out []string
+	for _, id := range ids {
+		if us.friends[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// loadFriends (re)loads the user's friend list with c's token unless it is loaded already.
+func (h *Hub) loadFriends(c *conn) {
+	h.mu.Lock()
+	us := h.users[c.userID]
+	if us == nil || us.friendsLoaded {
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	ids, err := h.listFriends(c.ctx, c.token())
+	if err != nil {
+		h.log.Warn("realtime: cannot load friends; presence is not shared until the next connection", slog.String("user", c.userID), slog.Any("error", err))
+		return
+	}
+	h.mu.Lock()
+	if us := h.users[c.userID]; us != nil {
+		// Frames that arrived while loading (FriendAccepted, FriendRemoved) changed us.friends
+		// already; the list is at least as new for everyone else.
+		for _, id := range ids {
+			us.friends[id] = true
+		}
+		us.friendsLoaded = true
+	}
+	h.mu.Unlock()
+}
+
+// maxFriendPages bounds ListFriends paging (100 per page).
+const maxFriendPages = 50
+
+func (h *Hub) listFriends(ctx context.Context, token string) ([]string, error) {
+	var ids []string
+	pageToken := ""
+	for range maxFriendPages {
+		req := connect.NewRequest(&friendv1.ListFriendsRequest{PageSize: 100, PageToken: pageToken})
+		req.Header().Set("Authorization", "Bearer "+token)
+		cctx, cancel := context.WithTimeout(ctx, h.opts.UpstreamTimeout)
+		res, err := h.opts.Friends.ListFriends(cctx, req)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("list friends: %w", err)
+		}
+		for _, f := range res.Msg.GetFriends() {
+			if id := f.GetUser().GetUserId(); id != "" {
+				ids = append(ids, id)
+			}
+		}
+		pageToken = res.Msg.GetNextPageToken()
+		if pageToken == "" {
+			break
+		}
+	}
+	return ids, nil
+}
+
+// publishPresence tells userID's friends that userID came online or went offline.
+func (h *Hub) publishPresence(ctx context.Context, userID string, friends []string, online bool, at time.Time) {
+	if len(friends) == 0 {
+		return
+	}
+	frame := mustJSON(presenceFrame{Type: TypePresence, UserID: userID, Online: online, LastSeen: at.UTC().Truncate(time.Millisecond)})
+	if err := h.store.publish(ctx, frame, friends...); err != nil {
+		h.log.Warn("realtime: cannot publish presence", slog.String("user", userID), slog.Any("error", err))
+	}
+}
+
+// heartbeatLoop refreshes the presence of everyone connected here every PresenceInterval, and
+// drops expired chat-cache entries.
+func (h *Hub) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(h.opts.PresenceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		conns := make(map[string][]string, len(h.users))
+		for u, us := range h.users {
+			for c := range us.conns {
+				conns[u] = append(conns[u], c.id)
+			}
+		}
+		h.mu.Unlock()
+		if err := h.store.heartbeat(ctx, conns, time.Now()); err != nil && ctx.Err() == nil {
+			h.log.Warn("realtime: presence heartbeat failed", slog.Any("error", err))
+		}
+		h.chats.expire(time.Now())
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func newID() string { return strings.ToLower(rand.Text()) }

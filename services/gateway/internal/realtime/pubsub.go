@@ -1,0 +1,233 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// subscriber keeps one dedicated Redis connection subscribed to the channels of the users
+// connected to this gateway. When that connection breaks it reconnects, subscribes to every
+// channel again and reports the gap (onResubscribed), since frames published meanwhile are lost:
+// Redis pub/sub is fire-and-forget.
+type subscriber struct {
+	log       *slog.Logger
+	onMessage func(userID string, payload []byte)
+	// onResubscribed runs after a reconnection has restored the subscriptions.
+	onResubscribed func()
+	// wanted reports whether the user still has connections here (the truth a channel's
+	// subscription is reconciled with).
+	wanted func(userID string) bool
+	// all lists the users with connections here.
+	all     func() []string
+	timeout time.Duration
+
+	locks [64]sync.Mutex // per-channel serialisation of (un)subscribe, by hash of the user id
+	seed  maphash.Seed
+
+	mu         sync.Mutex
+	dc         rueidis.DedicatedClient // nil while disconnected
+	gen        uint64                  // bumped on every new connection
+	subscribed map[string]bool         // channels confirmed on the current connection
+	waiters    map[string][]chan struct{}
+	changed    chan struct{} // closed and replaced when the connection changes
+}
+
+func newSubscriber(log *slog.Logger, timeout time.Duration) *subscriber {
+	return &subscriber{
+		log:        log,
+		timeout:    timeout,
+		seed:       maphash.MakeSeed(),
+		subscribed: map[string]bool{},
+		waiters:    map[string][]chan struct{}{},
+		changed:    make(chan struct{}),
+	}
+}
+
+// run keeps the dedicated connection up until ctx ends. client returns the current Redis client
+// (nil until connected).
+func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
+	delay := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		c := client()
+		if c == nil {
+			if !sleepCtx(ctx, delay) {
+				return
+			}
+			continue
+		}
+		dc, cancel := c.Dedicate()
+		errc := dc.SetPubSubHooks(rueidis.PubSubHooks{
+			OnMessage: func(m rueidis.PubSubMessage) {
+				if user, ok := strings.CutPrefix(m.Channel, UserChannelPrefix); ok {
+					s.onMessage(user, []byte(m.Message))
+				}
+			},
+			OnSubscription: s.confirmed,
+		})
+		s.mu.Lock()
+		s.dc = dc
+		s.gen++
+		s.subscribed = map[string]bool{}
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+
+		ok := s.resubscribeAll(ctx)
+		if ok {
+			delay = 100 * time.Millisecond
+			if !first {
+				s.log.Info("realtime: redis subscription restored")
+				s.onResubscribed()
+			}
+			first = false
+			select {
+			case err := <-errc:
+				if ctx.Err() == nil {
+					s.log.Warn("realtime: redis subscription connection lost, reconnecting", slog.Any("error", err))
+				}
+			case <-ctx.Done():
+			}
+		}
+		s.mu.Lock()
+		s.dc = nil
+		s.subscribed = map[string]bool{}
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+		cancel()
+		if !ok {
+			if !sleepCtx(ctx, delay) {
+				return
+			}
+			delay = min(2*delay, 5*time.Second)
+		}
+	}
+}
+
+// resubscribeAll subscribes to the channel of every user connected here, in batches.
+func (s *subscriber) resubscribeAll(ctx context.Context) bool {
+	users := s.all()
+	for len(users) > 0 {
+		n := min(len(users), 500)
+		batch := users[:n]
+		users = users[n:]
+		if err := s.reconcileBatch(ctx, batch); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("realtime: cannot subscribe to redis channels", slog.Any("error", err))
+			}
+			return false
+		}
+	}
+	return true
+}
+
+func (s *subscriber) reconcileBatch(ctx context.Context, users []string) error {
+	for _, u := range users {
+		if err := s.reconcile(ctx, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// confirmed is the hook for subscribe/unsubscribe confirmations.
+func (s *subscriber) confirmed(sub rueidis.PubSubSubscription) {
+	if sub.Kind != "subscribe" {
+		return
+	}
+	s.mu.Lock()
+	s.subscribed[sub.Channel] = true
+	for _, w := range s.waiters[sub.Channel] {
+		close(w)
+	}
+	delete(s.waiters, sub.Channel)
+	s.mu.Unlock()
+}
+
+// reconcile makes the subscription of userID's channel match wanted(userID), and when it is
+// wanted, returns only once Redis has confirmed it (so no frame published after that is missed).
+func (s *subscriber) reconcile(ctx context.Context, userID string) error {
+	lock := &s.locks[maphash.String(s.seed, userID)%uint64(len(s.locks))]
+	lock.Lock()
+	defer lock.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	ch := UserChannel(userID)
+	want := s.wanted(userID)
+	s.mu.Lock()
+	dc, have := s.dc, s.subscribed[ch]
+	for dc == nil {
+		changed := s.changed
+		s.mu.Unlock()
+		if !want {
+			return nil
+		}
+		// (Re)connecting: wait for it, within the timeout.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("subscribe %s: %w", ch, errNoRedis)
+		}
+		s.mu.Lock()
+		dc, have = s.dc, s.subscribed[ch]
+	}
+	if want == have {
+		s.mu.Unlock()
+		return nil
+	}
+	var wait chan struct{}
+	if want {
+		wait = make(chan struct{})
+		s.waiters[ch] = append(s.waiters[ch], wait)
+	} else {
+		delete(s.subscribed, ch)
+	}
+	changed := s.changed
+	s.mu.Unlock()
+
+	if !want {
+		if err := dc.Do(ctx, dc.B().Unsubscribe().Channel(ch).Build()).Error(); err != nil {
+			return fmt.Errorf("unsubscribe %s: %w", ch, err)
+		}
+		return nil
+	}
+	if err := dc.Do(ctx, dc.B().Subscribe().Channel(ch).Build()).Error(); err != nil {
+		return fmt.Errorf("subscribe %s: %w", ch, err)
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-changed:
+		return errors.New("subscribe " + ch + ": redis connection changed")
+	case <-ctx.Done():
+		return fmt.Errorf("subscribe %s: no confirmation: %w", ch, ctx.Err())
+	}
+}
+
+// connected reports whether the subscription connection is up.
+func (s *subscriber) connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dc != nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

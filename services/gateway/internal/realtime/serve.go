@@ -1,0 +1,386 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/logging"
+	"github.com/parleyhq/parley/services/gateway/internal/gateway"
+)
+
+// Path is where the endpoint is mounted.
+const Path = "/ws"
+
+// presenceQueryMax bounds the user ids of one presence_query.
+const presenceQueryMax = 100
+
+// Serve is the GET /ws handler: it upgrades the request, authenticates the connection and runs
+// it until it closes.
+func (h *Hub) Serve(ec echo.Context) error {
+	r := ec.Request()
+	token, offered, hasV1 := parseSubprotocols(r.Header)
+	if offered && !hasV1 {
+		return ec.JSON(http.StatusBadRequest, map[string]string{
+			"code": codeInvalidArgument, "message": "offer the " + Subprotocol + " WebSocket subprotocol",
+		})
+	}
+	if token == "" {
+		token = authn.BearerToken(r.Header.Get("Authorization"))
+	}
+	h.mu.Lock()
+	if h.base.Err() != nil {
+		h.mu.Unlock()
+		return ec.JSON(http.StatusServiceUnavailable, map[string]string{"code": codeUnavailable, "message": "gateway shutting down"})
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	ws, err := websocket.Accept(ec.Response(), r, &websocket.AcceptOptions{
+		Subprotocols:    []string{Subprotocol},
+		OriginPatterns:  h.origins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept has answered (403 for a foreign Origin, 400/426 for a non-WebSocket request).
+		logging.AddAttrs(r.Context(), slog.String("error", "websocket: "+err.Error()))
+		return nil
+	}
+	ws.SetReadLimit(h.opts.MaxFrameBytes)
+	c := newConn(h, ws)
+	go c.writer()
+	h.run(c, r, token)
+	return nil
+}
+
+// parseSubprotocols reads Sec-WebSocket-Protocol: the bearer token, whether any subprotocol was
+// offered, and whether parley.v1 was.
+func parseSubprotocols(hd http.Header) (token string, offered, hasV1 bool) {
+	for _, v := range hd.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			switch {
+			case p == "":
+			case p == Subprotocol:
+				offered, hasV1 = true, true
+			case strings.HasPrefix(p, bearerPrefix):
+				offered = true
+				token = strings.TrimPrefix(p, bearerPrefix)
+			default:
+				offered = true
+			}
+		}
+	}
+	return token, offered, hasV1
+}
+
+// run authenticates c and serves it until it closes.
+func (h *Hub) run(c *conn, r *http.Request, token string) {
+	defer c.stopTimers()
+	ref := ""
+	if token == "" {
+		var ok bool
+		token, ref, ok = h.readAuthFrame(c)
+		if !ok {
+			c.drain()
+			return
+		}
+	}
+	p, cerr := h.opts.Verifier.VerifyToken(c.ctx, token)
+	if cerr != nil {
+		if cerr.Code() == connect.CodeUnavailable {
+			c.close(CloseTryAgainLater, "cannot verify the access token now, try again later")
+		} else {
+			c.close(CloseUnauthenticated, "invalid or expired access token")
+		}
+		c.drain()
+		return
+	}
+	gateway.SetUser(r.Context(), p.UserID)
+	exp := tokenExpiry(p.Token)
+	c.setAuth(p, exp)
+	c.log = c.log.With("user", p.UserID)
+
+	now := time.Now()
+	prev, ok, err := h.store.connect(c.ctx, p.UserID, c.id, h.opts.MaxConnsPerUser, now)
+	switch {
+	case err != nil:
+		logging.AddAttrs(r.Context(), slog.String("error", "realtime: "+err.Error()))
+		c.close(CloseTryAgainLater, "realtime delivery unavailable, try again later")
+		c.drain()
+		return
+	case !ok:
+		c.close(CloseTooManyConnections, "too many connections: at most "+strconv.Itoa(h.opts.MaxConnsPerUser))
+		c.drain()
+		return
+	}
+	defer h.finish(c)
+
+	// Subscribe before anything else, so no frame published from here on is missed; then check
+	// the session, whose revocation is marked before it is announced on the channel.
+	if _, err := h.attach(c.ctx, c); err != nil {
+		logging.AddAttrs(r.Context(), slog.String("error", "realtime: "+err.Error()))
+		c.close(CloseTryAgainLater, "realtime delivery unavailable, try again later")
+		c.drain()
+		return
+	}
+	if revoked, err := h.store.revoked(c.ctx, p.SessionID); err == nil && revoked {
+		c.close(CloseSessionRevoked, "session revoked: sign in again")
+		c.drain()
+		return
+	}
+	h.loadFriends(c)
+	if prev == 0 {
+		h.publishPresence(c.ctx, p.UserID, h.friendList(p.UserID), true, now)
+	}
+	c.ready(mustJSON(readyFrame{
+		Type: TypeReady, Ref: ref, Protocol: Subprotocol, ConnID: c.id, UserID: p.UserID, SessionID: p.SessionID, ExpiresAt: exp,
+		Limits: limits{
+			SendBuffer: h.opts.SendBuffer, MaxFrameBytes: h.opts.MaxFrameBytes, SyncMaxChats: h.opts.SyncMaxChats,
+			SyncMaxMessages: h.opts.SyncMaxMessages, TypingIntervalMs: h.opts.TypingInterval.Milliseconds(),
+			PresenceQueryMax: presenceQueryMax,
+		},
+	}))
+	go c.pinger()
+
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if !c.limiter.Allow() {
+			c.sendError("", codeResourceExhausted, fmt.Sprintf("too many frames: at most %g per second", h.opts.FrameRate))
+			continue
+		}
+		if typ != websocket.MessageText {
+			c.sendError("", codeInvalidArgument, "frames are JSON text messages")
+			continue
+		}
+		var f clientFrame
+		if err := json.Unmarshal(data, &f); err != nil {
+			c.sendError("", codeInvalidArgument, "frame is not a JSON object: "+err.Error())
+			continue
+		}
+		h.handle(c, f)
+	}
+}
+
+// readAuthFrame waits AuthTimeout for the first frame, which must be an auth frame.
+func (h *Hub) readAuthFrame(c *conn) (token, ref string, ok bool) {
+	timer := time.AfterFunc(h.opts.AuthTimeout, func() {
+		c.close(CloseUnauthenticated, "no auth frame within "+h.opts.AuthTimeout.String())
+	})
+	defer timer.Stop()
+	typ, data, err := c.ws.Read(c.ctx)
+	if err != nil {
+		return "", "", false
+	}
+	var f clientFrame
+	if typ != websocket.MessageText || json.Unmarshal(data, &f) != nil || f.Type != TypeAuth || f.Token == "" {
+		c.close(CloseUnauthenticated, `the first frame must be {"type":"auth","token":"<access token>"}`)
+		return "", "", false
+	}
+	return f.Token, f.Ref, true
+}
+
+// finish unregisters a connection that was registered; the user's last connection anywhere
+// makes them offline for their friends.
+func (h *Hub) finish(c *conn) {
+	c.close(websocket.StatusNormalClosure, "")
+	friends := h.detach(c)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.base), h.opts.RedisTimeout)
+	defer cancel()
+	now := time.Now()
+	left, err := h.store.disconnect(ctx, c.userID, c.id, now)
+	if err != nil {
+		c.log.Warn("realtime: cannot unregister connection; it expires by itself", slog.Any("error", err))
+		return
+	}
+	if left == 0 {
+		h.publishPresence(ctx, c.userID, friends, false, now)
+	}
+}
+
+func (h *Hub) friendList(userID string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if us := h.users[userID]; us != nil {
+		return keys(us.friends)
+	}
+	return nil
+}
+
+// handle answers one client frame.
+func (h *Hub) handle(c *conn, f clientFrame) {
+	switch f.Type {
+	case TypePing:
+		c.reply(refFrame{Type: TypePong, Ref: f.Ref})
+	case TypeTyping:
+		h.typing(c, f)
+	case TypePresenceQuery:
+		h.presenceQuery(c, f)
+	case TypeSync:
+		if !c.syncBusy.CompareAndSwap(false, true) {
+			c.sendError(f.Ref, codeAborted, "a sync is already running: wait for its sync_complete")
+			return
+		}
+		go func() {
+			defer c.syncBusy.Store(false)
+			h.sync(c, f)
+		}()
+	case TypeAuth:
+		h.reauth(c, f)
+	case "":
+		c.sendError(f.Ref, codeInvalidArgument, "type: required")
+	default:
+		c.sendError(f.Ref, codeInvalidArgument, fmt.Sprintf("type: unknown frame type %q", f.Type))
+	}
+}
+
+// reauth takes a fresh access token for the same user, so the connection outlives the first one.
+func (h *Hub) reauth(c *conn, f clientFrame) {
+	if f.Token == "" {
+		c.sendError(f.Ref, codeInvalidArgument, "token: required")
+		return
+	}
+	p, cerr := h.opts.Verifier.VerifyToken(c.ctx, f.Token)
+	if cerr != nil {
+		code := codeUnauthenticated
+		if cerr.Code() == connect.CodeUnavailable {
+			code = codeUnavailable
+		}
+		c.sendError(f.Ref, code, cerr.Message())
+		return
+	}
+	if p.UserID != c.userID {
+		c.close(CloseUnauthenticated, "the new token belongs to another user")
+		return
+	}
+	if revoked, err := h.store.revoked(c.ctx, p.SessionID); err == nil && revoked {
+		c.close(CloseSessionRevoked, "session revoked: sign in again")
+		return
+	}
+	exp := tokenExpiry(p.Token)
+	c.setAuth(p, exp)
+	c.reply(authOKFrame{Type: TypeAuthOK, Ref: f.Ref, SessionID: p.SessionID, ExpiresAt: exp})
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func validID(s string) bool { return uuidPattern.MatchString(s) }
+
+// typing relays a typing indicator to the chat's other participant, when the sender is a
+// participant who may send there; at most one per TypingInterval per user and chat, the rest are
+// dropped silently.
+func (h *Hub) typing(c *conn, f clientFrame) {
+	if !validID(f.ChatID) {
+		c.sendError(f.Ref, codeInvalidArgument, "chat_id: must be a chat id (UUID)")
+		return
+	}
+	now := time.Now()
+	e, ok := h.chats.get(c.userID, f.ChatID, now)
+	if !ok {
+		var err error
+		e, err = h.fetchChat(c, f.ChatID)
+		if err != nil {
+			c.log.Warn("realtime: typing: get chat", slog.Any("error", err))
+			c.sendError(f.Ref, codeUnavailable, "cannot check the chat now, try again later")
+			return
+		}
+		e.fetched = now
+		h.chats.put(c.userID, f.ChatID, e)
+	}
+	switch {
+	case !e.found:
+		c.sendError(f.Ref, codeNotFound, "chat_id: no such chat of yours")
+		return
+	case !e.canSend:
+		c.sendError(f.Ref, codeFailedPrecondition, "chat_id: you cannot send in this chat")
+		return
+	case !h.chats.allowTyping(c.userID, f.ChatID, now, h.opts.TypingInterval):
+		return
+	}
+	frame := mustJSON(typingFrame{Type: TypeTyping, ChatID: f.ChatID, UserID: c.userID})
+	if err := h.store.publish(c.ctx, frame, e.peer); err != nil {
+		c.sendError(f.Ref, codeUnavailable, "cannot relay typing now")
+	}
+}
+
+// fetchChat asks the chat service, with the user's token, about one of the user's chats. A chat
+// that is not the user's is an entry with found false, not an error.
+func (h *Hub) fetchChat(c *conn, chatID string) (chatEntry, error) {
+	chat, err := h.getChat(c, chatID)
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		return chatEntry{}, nil
+	}
+	if err != nil {
+		return chatEntry{}, err
+	}
+	return chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend()}, nil
+}
+
+func (h *Hub) getChat(c *conn, chatID string) (*chatv1.Chat, error) {
+	req := connect.NewRequest(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_ChatId{ChatId: chatID}})
+	req.Header().Set("Authorization", "Bearer "+c.token())
+	ctx, cancel := context.WithTimeout(c.ctx, h.opts.UpstreamTimeout)
+	defer cancel()
+	res, err := h.opts.Chat.GetChat(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("get chat %s: %w", chatID, err)
+	}
+	return res.Msg.GetChat(), nil
+}
+
+// presenceQuery answers with the presence of those of the asked users who are the caller's
+// friends; everyone else is left out.
+func (h *Hub) presenceQuery(c *conn, f clientFrame) {
+	if len(f.UserIDs) > presenceQueryMax {
+		c.sendError(f.Ref, codeInvalidArgument, "user_ids: at most "+strconv.Itoa(presenceQueryMax))
+		return
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for i, id := range f.UserIDs {
+		if !validID(id) {
+			c.sendError(f.Ref, codeInvalidArgument, fmt.Sprintf("user_ids[%d]: must be a user id (UUID)", i))
+			return
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	h.loadFriends(c)
+	entries, err := h.store.presence(c.ctx, h.friendSubset(c.userID, ids), time.Now())
+	if err != nil {
+		c.sendError(f.Ref, codeUnavailable, "presence is unavailable now")
+		return
+	}
+	if entries == nil {
+		entries = []presenceEntry{}
+	}
+	c.reply(presenceResultFrame{Type: TypePresenceResult, Ref: f.Ref, Presence: entries})
+}
+
+// tokenExpiry reads the exp claim of a token that has been verified already.
+func tokenExpiry(raw string) time.Time {
+	tok, err := jwt.ParseInsecure([]byte(raw))
+	if err != nil {
+		return time.Time{}
+	}
+	return tok.Expiration()
+}
