@@ -17,8 +17,11 @@ type Config struct {
 	// are connections for them.
 	DatabaseMaxConns int32    `env:"DATABASE_MAX_CONNS" envDefault:"16"`
 	KafkaBrokers     []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	RedisURL         string   `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	FriendURL        string   `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
+	// OutboxPollInterval is how often the outbox relay looks for new events: the chat database has
+	// no NOTIFY trigger on the outbox (see migration 0002), so this bounds event latency.
+	OutboxPollInterval time.Duration `env:"OUTBOX_POLL_INTERVAL" envDefault:"25ms"`
+	RedisURL           string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	FriendURL          string        `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
 	// FriendTimeout bounds one CheckFriendship call.
 	FriendTimeout time.Duration `env:"FRIEND_TIMEOUT" envDefault:"2s"`
 	// FriendshipCacheTTL bounds how long a CheckFriendship answer is kept in Redis.

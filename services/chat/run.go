@@ -91,7 +91,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		server.HandlerOptions(logger, chatrpc.ErrorCodes, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, PollInterval: cfg.OutboxPollInterval})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
 // Package chatcache caches the friend service's CheckFriendship answers in Redis (rueidis), for
-// sends to a user whose chat does not exist yet. Reads go through client-side caching (RESP3
-// tracking), so a repeated question is answered from the process's memory until the entry
-// changes or expires; friend events delete the entry, which also evicts every process's copy.
+// sends to a user whose chat does not exist yet; friend events delete the pair's entry.
+//
+// Reads are plain GETs, not client-side cached: they happen only for the first messages between
+// two people (or attempts to message a stranger), and a process-local copy would be dropped only
+// when Redis's invalidation push arrives, a moment after a write, which would make "the event
+// has dropped the entry" true in Redis but not yet everywhere.
 package chatcache
 
 import (
@@ -43,7 +46,7 @@ func New(client rueidis.Client, ttl time.Duration) *Cache {
 
 // Get returns the cached answer for the pair.
 func (c *Cache) Get(ctx context.Context, a, b string) (friends, found bool, err error) {
-	v, err := c.client.DoCache(ctx, c.client.B().Get().Key(Key(a, b)).Cache(), c.ttl).ToString()
+	v, err := c.client.Do(ctx, c.client.B().Get().Key(Key(a, b)).Build()).ToString()
 	if rueidis.IsRedisNil(err) {
 		return false, false, nil
 	}
@@ -71,7 +74,7 @@ func (c *Cache) Put(ctx context.Context, a, b string, friends bool) error {
 	return nil
 }
 
-// Invalidate drops the pair's answer, from Redis and (through tracking) every process's memory.
+// Invalidate drops the pair's answer.
 func (c *Cache) Invalidate(ctx context.Context, a, b string) error {
 	if err := c.client.Do(ctx, c.client.B().Del().Key(Key(a, b)).Build()).Error(); err != nil {
 		return fmt.Errorf("drop cached friendship: %w", err)

@@ -194,8 +194,8 @@ func (batchTx) Prepare(context.Context, string, string) (*pgconn.StatementDescri
 	return nil, errBatchTx
 }
 func (batchTx) Query(context.Context, string, ...any) (pgx.Rows, error) { return nil, errBatchTx }
-func (batchTx) QueryRow(context.Context, string, ...any) pgx.Row      { return errRow{} }
-func (batchTx) Conn() *pgx.Conn                                       { return nil }
+func (batchTx) QueryRow(context.Context, string, ...any) pgx.Row        { return errRow{} }
+func (batchTx) Conn() *pgx.Conn                                         { return nil }
 
 type errRow struct{}
 

@@ -92,7 +92,7 @@ func (e *env) token(t *testing.T, userID string) string {
 	t.Helper()
 	now := time.Now()
 	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(now).Expiration(now.Add(10 * time.Minute)).Claim("sid", "s-"+userID).Build()
+		IssuedAt(now).Expiration(now.Add(10*time.Minute)).Claim("sid", "s-"+userID).Build()
 	if err != nil {
 		t.Fatal(err)
 	}

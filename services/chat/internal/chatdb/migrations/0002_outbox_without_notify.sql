@@ -1,0 +1,13 @@
+-- The chat service's outbox relay polls (OUTBOX_POLL_INTERVAL, 25 ms by default) instead of being
+-- woken by platform/events' NOTIFY trigger, which this drops from the chat database.
+--
+-- Why: a transaction that has executed NOTIFY takes a database-wide lock at commit and holds it
+-- until its commit record is flushed (PreCommit_Notify in Postgres' async.c: notifications must be
+-- queued in commit order). With a trigger on every outbox insert, every message's transaction
+-- takes that lock, so commits happen one at a time, each waiting for its own WAL flush, and group
+-- commit cannot help. Measured with BenchmarkSendMessage on the 2-core development machine:
+-- about 970 messages/s across chats with the trigger (the disk's fdatasync rate), about 3,600
+-- without (the CPU's limit, the same as with synchronous_commit off). The cost is latency: an
+-- event waits up to one poll interval before the relay picks it up. The relay polls with a short
+-- query on a partial index that holds only unpublished rows.
+DROP TRIGGER IF EXISTS outbox_notify ON outbox;
