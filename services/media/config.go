@@ -1,0 +1,109 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/services/media/internal/media"
+)
+
+// Config is the media service's whole configuration, read from the environment.
+type Config struct {
+	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8086"`
+	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_media?sslmode=disable"`
+	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
+	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	ChatURL      string        `env:"CHAT_URL" envDefault:"http://127.0.0.1:8084"`
+	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	JWTIssuer    string        `env:"JWT_ISSUER" envDefault:"parley"`
+	JWTAudience  string        `env:"JWT_AUDIENCE" envDefault:"parley"`
+	// InternalAPIToken authorises service-to-service calls of internal methods (sent and checked
+	// in X-Parley-Internal-Token). Empty: BatchGetFiles answers only on a user's behalf.
+	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
+
+	// PublicURL is the origin download URLs start with (the gateway, which routes /media/ here).
+	PublicURL string `env:"MEDIA_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`
+	// URLSigningKey signs attachment URLs; every replica needs the same. Empty: derived from
+	// S3_SECRET_KEY.
+	URLSigningKey string `env:"URL_SIGNING_KEY" secret:"true"`
+
+	S3Endpoint string `env:"S3_ENDPOINT" envDefault:"http://127.0.0.1:9000"`
+	// S3PublicEndpoint is S3 as browsers reach it (the upload form's URL); empty: S3_ENDPOINT.
+	S3PublicEndpoint string `env:"S3_PUBLIC_ENDPOINT"`
+	S3Region         string `env:"S3_REGION" envDefault:"us-east-1"`
+	S3AccessKey      string `env:"S3_ACCESS_KEY" secret:"true"`
+	S3SecretKey      string `env:"S3_SECRET_KEY" secret:"true"`
+	S3Bucket         string `env:"S3_BUCKET" envDefault:"parley-media"`
+
+	MaxAvatarBytes     int64 `env:"MAX_AVATAR_BYTES" envDefault:"5242880"`      // 5 MiB
+	MaxAttachmentBytes int64 `env:"MAX_ATTACHMENT_BYTES" envDefault:"26214400"` // 25 MiB
+	QuotaBytes         int64 `env:"MEDIA_QUOTA_BYTES" envDefault:"104857600"`   // 100 MiB
+	MaxPendingUploads  int   `env:"MAX_PENDING_UPLOADS" envDefault:"20"`
+	MaxImageSide       int   `env:"MAX_IMAGE_SIDE" envDefault:"8192"`
+	MaxImagePixels     int64 `env:"MAX_IMAGE_PIXELS" envDefault:"25000000"`
+	ImageWorkers       int   `env:"IMAGE_WORKERS" envDefault:"2"`
+
+	UploadTTL          time.Duration `env:"UPLOAD_TTL" envDefault:"15m"`
+	URLTTL             time.Duration `env:"URL_TTL" envDefault:"5m"`
+	ChatAccessCacheTTL time.Duration `env:"CHAT_ACCESS_CACHE_TTL" envDefault:"1m"`
+	JanitorInterval    time.Duration `env:"JANITOR_INTERVAL" envDefault:"1m"`
+	RejectedRetention  time.Duration `env:"REJECTED_RETENTION" envDefault:"24h"`
+
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// check refuses configurations the service cannot run with, naming every problem.
+func (c Config) check() error {
+	var errs []error
+	positive := map[string]int64{
+		"MAX_AVATAR_BYTES": c.MaxAvatarBytes, "MAX_ATTACHMENT_BYTES": c.MaxAttachmentBytes, "MEDIA_QUOTA_BYTES": c.QuotaBytes,
+		"MAX_PENDING_UPLOADS": int64(c.MaxPendingUploads), "MAX_IMAGE_SIDE": int64(c.MaxImageSide),
+		"MAX_IMAGE_PIXELS": c.MaxImagePixels, "IMAGE_WORKERS": int64(c.ImageWorkers),
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
+		}
+	}
+	for name, d := range map[string]time.Duration{"UPLOAD_TTL": c.UploadTTL, "URL_TTL": c.URLTTL, "JANITOR_INTERVAL": c.JanitorInterval} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %v", name, d))
+		}
+	}
+	if c.UploadTTL > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("UPLOAD_TTL %v is over S3's 7-day limit for presigned forms", c.UploadTTL))
+	}
+	if c.S3AccessKey == "" || c.S3SecretKey == "" {
+		errs = append(errs, errors.New("S3_ACCESS_KEY and S3_SECRET_KEY are required"))
+	}
+	if c.URLSigningKey != "" && len(c.URLSigningKey) < 32 {
+		errs = append(errs, errors.New("URL_SIGNING_KEY must be at least 32 characters"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c Config) limits() media.Limits {
+	return media.Limits{
+		MaxAvatarBytes: c.MaxAvatarBytes, MaxAttachmentBytes: c.MaxAttachmentBytes, QuotaBytes: c.QuotaBytes,
+		MaxPendingUploads: c.MaxPendingUploads, MaxImageSide: c.MaxImageSide, MaxImagePixels: c.MaxImagePixels,
+		UploadTTL: c.UploadTTL,
+	}
+}
+
+// signingKey is URL_SIGNING_KEY, or a key derived from S3_SECRET_KEY (which every replica has).
+func (c Config) signingKey() []byte {
+	if c.URLSigningKey != "" {
+		return []byte(c.URLSigningKey)
+	}
+	m := hmac.New(sha256.New, []byte(c.S3SecretKey))
+	m.Write([]byte("parley media url signing key v1"))
+	return m.Sum(nil)
+}

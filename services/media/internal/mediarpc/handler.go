@@ -1,0 +1,236 @@
+// Package mediarpc serves parley.media.v1.MediaService (Connect handlers: requests to use-case
+// calls on media.Service, domain values to protos; error codes from ErrorCodes) and the download
+// route GET /media/files/<id>/<variant>.
+package mediarpc
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/services/media/internal/media"
+)
+
+// InternalTokenHeader carries the shared secret (INTERNAL_API_TOKEN) with which Parley services
+// call internal methods. The gateway strips X-Parley-* headers from clients and does not route
+// internal methods.
+const InternalTokenHeader = "X-Parley-Internal-Token"
+
+// PublicProcedures need no access token at the interceptor: BatchGetFiles is authorised in the
+// handler, by the internal token or by the forwarded token of the user it is called for.
+var PublicProcedures = []string{mediav1connect.MediaServiceBatchGetFilesProcedure}
+
+// Handler implements mediav1connect.MediaServiceHandler.
+type Handler struct {
+	svc           *media.Service
+	internalToken []byte
+}
+
+var _ mediav1connect.MediaServiceHandler = (*Handler)(nil)
+
+// NewHandler returns the handler over svc; internalToken ("" for none) authorises internal calls.
+func NewHandler(svc *media.Service, internalToken string) *Handler {
+	return &Handler{svc: svc, internalToken: []byte(internalToken)}
+}
+
+// caller returns the authenticated user; the authn interceptor has already refused requests
+// without a valid token on every procedure but the public ones.
+func caller(ctx context.Context) (string, error) {
+	if id := authn.UserID(ctx); id != "" {
+		return id, nil
+	}
+	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+}
+
+// CreateUpload implements MediaServiceHandler.
+func (h *Handler) CreateUpload(ctx context.Context, req *connect.Request[mediav1.CreateUploadRequest]) (*connect.Response[mediav1.CreateUploadResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	f, form, err := h.svc.CreateUpload(ctx, me, media.UploadRequest{
+		Purpose: purposeFromProto(m.GetPurpose()), FileName: m.GetFileName(), ContentType: m.GetContentType(),
+		Size: m.GetSizeBytes(), ChatID: m.GetChatId(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mediav1.CreateUploadResponse{
+		FileId: f.ID, UploadUrl: form.URL, FormFields: form.Fields,
+		ExpiresAt: timestamppb.New(form.ExpiresAt), MaxSizeBytes: f.DeclaredSize,
+	}), nil
+}
+
+// CompleteUpload implements MediaServiceHandler.
+func (h *Handler) CompleteUpload(ctx context.Context, req *connect.Request[mediav1.CompleteUploadRequest]) (*connect.Response[mediav1.CompleteUploadResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.svc.CompleteUpload(ctx, me, req.Msg.GetFileId())
+	if rj := (*media.RejectedError)(nil); errors.As(err, &rj) {
+		return nil, rejection(rj)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mediav1.CompleteUploadResponse{File: h.toProto(f)}), nil
+}
+
+// rejection is the InvalidArgument error of a rejected upload, with an UploadRejection detail.
+func rejection(rj *media.RejectedError) error {
+	ce := connect.NewError(connect.CodeInvalidArgument, rj)
+	if d, err := connect.NewErrorDetail(&mediav1.UploadRejection{
+		FileId: rj.FileID, Reason: reasonToProto(rj.Rejection.Reason), Message: rj.Rejection.Message,
+	}); err == nil {
+		ce.AddDetail(d)
+	}
+	return ce
+}
+
+// GetFile implements MediaServiceHandler.
+func (h *Handler) GetFile(ctx context.Context, req *connect.Request[mediav1.GetFileRequest]) (*connect.Response[mediav1.GetFileResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.svc.GetFile(ctx, me, req.Msg.GetFileId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mediav1.GetFileResponse{File: h.toProto(f)}), nil
+}
+
+// BatchGetFiles implements MediaServiceHandler. It is internal: a call presenting the internal
+// token gets every file named; a call carrying a user's token (a service forwarding the token of
+// the user it acts for) gets what that user may see; anything else is PermissionDenied.
+func (h *Handler) BatchGetFiles(ctx context.Context, req *connect.Request[mediav1.BatchGetFilesRequest]) (*connect.Response[mediav1.BatchGetFilesResponse], error) {
+	trusted := false
+	if presented := req.Header().Get(InternalTokenHeader); presented != "" {
+		if len(h.internalToken) == 0 || subtle.ConstantTimeCompare([]byte(presented), h.internalToken) != 1 {
+			return nil, connect.NewError(connect.CodePermissionDenied, errors.New("the internal token is not valid"))
+		}
+		trusted = true
+	}
+	me := authn.UserID(ctx)
+	if !trusted && me == "" {
+		return nil, connect.NewError(connect.CodePermissionDenied,
+			errors.New("BatchGetFiles is internal: only Parley services may call it, with the internal token or on behalf of a signed-in user"))
+	}
+	files, err := h.svc.BatchGetFiles(ctx, me, trusted, req.Msg.GetFileIds())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*mediav1.File, len(files))
+	for i, f := range files {
+		out[i] = h.toProto(f)
+	}
+	return connect.NewResponse(&mediav1.BatchGetFilesResponse{Files: out}), nil
+}
+
+// DeleteFile implements MediaServiceHandler.
+func (h *Handler) DeleteFile(ctx context.Context, req *connect.Request[mediav1.DeleteFileRequest]) (*connect.Response[mediav1.DeleteFileResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.DeleteFile(ctx, me, req.Msg.GetFileId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mediav1.DeleteFileResponse{}), nil
+}
+
+// GetQuota implements MediaServiceHandler.
+func (h *Handler) GetQuota(ctx context.Context, _ *connect.Request[mediav1.GetQuotaRequest]) (*connect.Response[mediav1.GetQuotaResponse], error) {
+	me, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q, err := h.svc.Quota(ctx, me)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mediav1.GetQuotaResponse{
+		UsedBytes: q.UsedBytes, ReservedBytes: q.ReservedBytes, LimitBytes: q.LimitBytes,
+		MaxAvatarSizeBytes: q.MaxAvatarBytes, MaxAttachmentSizeBytes: q.MaxAttachmentBytes,
+	}), nil
+}
+
+// toProto converts a file, with fresh URLs when it is READY.
+func (h *Handler) toProto(f media.File) *mediav1.File {
+	out := &mediav1.File{
+		FileId: f.ID, OwnerId: f.OwnerID, Purpose: purposeToProto(f.Purpose), Status: statusToProto(f.Status),
+		Name: f.Name, ContentType: f.DeclaredType, SizeBytes: f.DeclaredSize, ChatId: f.ChatID,
+		CreatedAt: timestamppb.New(f.CreatedAt),
+	}
+	switch f.Status {
+	case media.StatusReady:
+		out.ContentType, out.SizeBytes = f.ContentType, f.Size
+		out.Width, out.Height = int32(f.Width), int32(f.Height) //nolint:gosec // bounded by MAX_IMAGE_SIDE
+		u := h.svc.URLs(f)
+		out.Url, out.Thumbnail_64Url, out.Thumbnail_256Url = u.Original, u.Thumb64, u.Thumb256
+		if !u.ExpiresAt.IsZero() {
+			out.UrlExpiresAt = timestamppb.New(u.ExpiresAt)
+		}
+	case media.StatusRejected:
+		out.RejectionReason = reasonToProto(f.Rejection.Reason)
+	}
+	return out
+}
+
+func purposeFromProto(p mediav1.FilePurpose) media.Purpose {
+	switch p {
+	case mediav1.FilePurpose_FILE_PURPOSE_AVATAR:
+		return media.PurposeAvatar
+	case mediav1.FilePurpose_FILE_PURPOSE_ATTACHMENT:
+		return media.PurposeAttachment
+	}
+	return ""
+}
+
+func purposeToProto(p media.Purpose) mediav1.FilePurpose {
+	switch p {
+	case media.PurposeAvatar:
+		return mediav1.FilePurpose_FILE_PURPOSE_AVATAR
+	case media.PurposeAttachment:
+		return mediav1.FilePurpose_FILE_PURPOSE_ATTACHMENT
+	}
+	return mediav1.FilePurpose_FILE_PURPOSE_UNSPECIFIED
+}
+
+func statusToProto(s media.Status) mediav1.FileStatus {
+	switch s {
+	case media.StatusPending:
+		return mediav1.FileStatus_FILE_STATUS_PENDING
+	case media.StatusReady:
+		return mediav1.FileStatus_FILE_STATUS_READY
+	case media.StatusRejected:
+		return mediav1.FileStatus_FILE_STATUS_REJECTED
+	}
+	return mediav1.FileStatus_FILE_STATUS_UNSPECIFIED
+}
+
+func reasonToProto(r media.Reason) mediav1.RejectionReason {
+	switch r {
+	case media.ReasonSizeMismatch:
+		return mediav1.RejectionReason_REJECTION_REASON_SIZE_MISMATCH
+	case media.ReasonTooLarge:
+		return mediav1.RejectionReason_REJECTION_REASON_TOO_LARGE
+	case media.ReasonTypeNotAllowed:
+		return mediav1.RejectionReason_REJECTION_REASON_TYPE_NOT_ALLOWED
+	case media.ReasonTypeMismatch:
+		return mediav1.RejectionReason_REJECTION_REASON_TYPE_MISMATCH
+	case media.ReasonDimensionsTooLarge:
+		return mediav1.RejectionReason_REJECTION_REASON_DIMENSIONS_TOO_LARGE
+	case media.ReasonUnreadable:
+		return mediav1.RejectionReason_REJECTION_REASON_UNREADABLE
+	}
+	return mediav1.RejectionReason_REJECTION_REASON_UNSPECIFIED
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/redis/rueidis"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/media/internal/chataccess"
+	"github.com/parleyhq/parley/services/media/internal/media"
+	"github.com/parleyhq/parley/services/media/internal/mediadb"
+	"github.com/parleyhq/parley/services/media/internal/mediarpc"
+	"github.com/parleyhq/parley/services/media/internal/mediastorage"
+)
+
+// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	return runOn(ctx, logger, args, nil)
+}
+
+// runOn is run with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	migrateOnly := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "migrate":
+		migrateOnly = true
+	default:
+		return fmt.Errorf("unknown arguments %q: usage: media [migrate]", args)
+	}
+
+	cfg, err := config.Load[Config]()
+	if err != nil {
+		return err
+	}
+	logger.Info("configuration", config.Attrs(cfg)...)
+	if !migrateOnly {
+		if err := cfg.check(); err != nil {
+			return err
+		}
+	}
+
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
+		return err
+	}
+	if err := pg.Migrate(ctx, pool, "media", mediadb.Migrations); err != nil {
+		return err
+	}
+	if migrateOnly {
+		logger.Info("migrations applied")
+		return nil
+	}
+
+	objects, err := mediastorage.New(mediastorage.Config{
+		Endpoint: cfg.S3Endpoint, PublicEndpoint: cfg.S3PublicEndpoint, Region: cfg.S3Region,
+		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Bucket: cfg.S3Bucket,
+	})
+	if err != nil {
+		return err
+	}
+
+	redisOpt, err := rueidis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	redis, err := rueidis.NewClient(redisOpt)
+	if err != nil {
+		return fmt.Errorf("connect to redis: %w", err)
+	}
+	defer redis.Close()
+
+	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, nil)
+	if err != nil {
+		return err
+	}
+	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), mediarpc.PublicProcedures...)
+
+	svc := media.NewService(media.Options{
+		Store:        mediadb.New(pool, events.NewOutbox("media")),
+		Objects:      objects,
+		Chats:        chataccess.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
+		URLs:         media.NewURLSigner(cfg.PublicURL, cfg.signingKey(), cfg.URLTTL),
+		Limits:       cfg.limits(),
+		Logger:       logger,
+		ImageWorkers: cfg.ImageWorkers,
+	})
+
+	srv := server.New(logger, cfg.ListenAddr)
+	srv.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.InternalAPIToken),
+		server.HandlerOptions(logger, mediarpc.ErrorCodes, auth)...))
+	srv.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, logger, nil))
+	srv.AddReadinessCheck("database", pool.Ping)
+	srv.AddReadinessCheck("s3", objects.Ping)
+
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if ln != nil {
+			return srv.Serve(ctx, ln)
+		}
+		return srv.Run(ctx)
+	})
+	g.Go(func() error { return relay.Run(ctx) })
+	g.Go(func() error { return svc.RunJanitor(ctx, cfg.JanitorInterval, cfg.RejectedRetention) })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

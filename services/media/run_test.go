@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/services/media/internal/chataccess"
+	"github.com/parleyhq/parley/services/media/internal/mediatest"
+	"github.com/parleyhq/parley/services/media/internal/s3test"
+)
+
+func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
+
+// TestRun starts the whole service as main does — migrations, server, outbox relay, janitor —
+// against a fresh database, the S3 server, an in-process Kafka-protocol broker, Redis and a JWKS
+// endpoint, uploads an avatar through the API and storage, downloads it, and reads FileUploaded
+// from Kafka.
+func TestRun(t *testing.T) {
+	pool := pgtest.New(t) // an empty database: run applies the migrations
+	_, brokers := kafkatest.New(t)
+	bucket := s3test.Bucket(t)
+
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := jwk.FromRaw(raw)
+	_ = priv.Set(jwk.KeyIDKey, "k1")
+	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
+	pub, _ := jwk.PublicKeyOf(priv)
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(jwks.Close)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	t.Setenv("KAFKA_BROKERS", brokers[0])
+	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
+	t.Setenv("AUTH_JWKS_URL", jwks.URL)
+	t.Setenv("CHAT_URL", "http://127.0.0.1:1")
+	t.Setenv("S3_ENDPOINT", s3test.Endpoint())
+	t.Setenv("S3_ACCESS_KEY", s3test.AccessKey)
+	t.Setenv("S3_SECRET_KEY", s3test.SecretKey)
+	t.Setenv("S3_BUCKET", bucket)
+	t.Setenv("MEDIA_PUBLIC_URL", base)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, logger, []string{"migrate"}); err != nil {
+		t.Fatalf("media migrate: %v", err)
+	}
+	var tables int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename IN ('files', 'outbox', 'inbox')`).Scan(&tables); err != nil || tables != 3 {
+		t.Fatalf("after migrate: %d tables, %v", tables, err)
+	}
+	if err := run(ctx, logger, []string{"bogus"}); err == nil {
+		t.Fatal("unknown argument accepted")
+	}
+	t.Run("refuses a bad configuration", func(t *testing.T) {
+		t.Setenv("S3_SECRET_KEY", "")
+		t.Setenv("MAX_AVATAR_BYTES", "0")
+		err := run(ctx, logger, nil)
+		if err == nil || !strings.Contains(err.Error(), "S3_ACCESS_KEY and S3_SECRET_KEY are required") || !strings.Contains(err.Error(), "MAX_AVATAR_BYTES must be positive") {
+			t.Fatalf("run: %v", err)
+		}
+	})
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runOn(runCtx, logger, nil, ln) }()
+	eventually(t, "readiness", func() bool {
+		res, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+
+	userID := uuid.NewString()
+	tok, _ := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).Expiration(time.Now().Add(time.Minute)).Build()
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := mediav1connect.NewMediaServiceClient(chataccess.H2CClient(), base, connect.WithGRPC()) // gRPC over h2c
+	data := mediatest.PNG(t, mediatest.TwoColour(120, 80))
+	req := connect.NewRequest(&mediav1.CreateUploadRequest{Purpose: mediav1.FilePurpose_FILE_PURPOSE_AVATAR, FileName: "me.png", ContentType: "image/png", SizeBytes: int64(len(data))})
+	req.Header().Set("Authorization", "Bearer "+string(signed))
+	form, err := client.CreateUpload(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := mediatest.PostForm(t, form.Msg.GetUploadUrl(), form.Msg.GetFormFields(), "me.png", data); code/100 != 2 {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	creq := connect.NewRequest(&mediav1.CompleteUploadRequest{FileId: form.Msg.GetFileId()})
+	creq.Header().Set("Authorization", "Bearer "+string(signed))
+	res, err := client.CompleteUpload(ctx, creq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := res.Msg.GetFile()
+	if !strings.HasPrefix(f.GetUrl(), base+"/media/files/") {
+		t.Fatalf("url %q", f.GetUrl())
+	}
+	got, err := http.Get(f.GetThumbnail_64Url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Body.Close()
+	if got.StatusCode != http.StatusOK || got.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("thumbnail: %d %v", got.StatusCode, got.Header)
+	}
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.Media), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	eventually(t, "FileUploaded on "+topics.Media, func() bool {
+		pollCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		found := false
+		consumer.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) {
+			var ev eventsv1.FileUploaded
+			if string(r.Key) == userID && proto.Unmarshal(r.Value, &ev) == nil && ev.GetFileId() == f.GetFileId() && ev.GetPurpose() == "avatar" {
+				found = true
+			}
+		})
+		return found
+	})
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after the context ended", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop within 20s of the context ending")
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
