@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// TestRunServesAndStops starts the real wiring from environment variables (with every service and
-// Redis absent), checks it answers, and that cancelling the context shuts it down cleanly.
+// TestRunServesAndStops starts the real wiring from environment variables (with every service, Redis
+// and Kafka absent), checks it answers, and that cancelling the context shuts it down cleanly.
 func TestRunServesAndStops(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,6 +34,7 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	t.Setenv("AUTH_JWKS_URL", deadURL+"/.well-known/jwks.json")
 	t.Setenv("REDIS_URL", "redis://:hunter2@"+strings.TrimPrefix(deadURL, "http://"))
+	t.Setenv("KAFKA_BROKERS", strings.TrimPrefix(deadURL, "http://")) // realtime waits; nothing else breaks
 	t.Setenv("SHUTDOWN_TIMEOUT", "2s")
 
 	var logs strings.Builder
@@ -67,6 +68,16 @@ func TestRunServesAndStops(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "auth") {
 		t.Fatalf("/readyz with nothing running = %d %s", res.StatusCode, body)
+	}
+
+	// The realtime endpoint is mounted: a plain GET (no WebSocket upgrade) is refused as such.
+	res, err = http.Get("http://" + addr + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("GET /ws without upgrade = %d, want 426", res.StatusCode)
 	}
 
 	cancel()

@@ -135,12 +135,23 @@ type fakeChat struct {
 	mu    sync.Mutex
 	chats map[string]*fakeRoom
 	gets  int
+	// listing, when set, receives a value when ListMessages starts and ListMessages then waits
+	// for release: a test can act while a sync is half done.
+	listing chan struct{}
+	release chan struct{}
 }
 
 type fakeRoom struct {
 	id, a, b string
 	canSend  bool
 	msgs     []*chatv1.Message
+}
+
+// add appends a message from sender to a chat and returns it.
+func (f *fakeChat) add(chatID, sender string) *chatv1.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.appendLocked(f.chats[chatID], sender)
 }
 
 // addChat creates a chat between a and b with n messages and returns its id.
@@ -189,6 +200,10 @@ func (f *fakeChat) GetChat(ctx context.Context, req *connect.Request[chatv1.GetC
 }
 
 func (f *fakeChat) ListMessages(ctx context.Context, req *connect.Request[chatv1.ListMessagesRequest]) (*connect.Response[chatv1.ListMessagesResponse], error) {
+	if f.listing != nil {
+		f.listing <- struct{}{}
+		<-f.release
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, _, err := f.room(ctx, req.Msg.GetChatId())
@@ -260,6 +275,8 @@ type env struct {
 	brokers []string
 	group   string
 	opts    func(*realtime.Options)
+	// redisFor, when set, gives each gateway its own Redis client.
+	redisFor func(t *testing.T) rueidis.Client
 }
 
 type envConfig struct {
@@ -311,8 +328,9 @@ func startUpstream(t *testing.T, mount func(*server.Server)) string {
 // gw is one gateway process: the gateway's echo server with the hub at /ws and, with Kafka, its
 // member of the shared consumer group.
 type gw struct {
-	hub *realtime.Hub
-	url string // ws://host:port/ws
+	hub  *realtime.Hub
+	url  string // ws://host:port/ws
+	stop func() // shuts the gateway down (also done when the test ends)
 }
 
 func (e *env) startGateway(t *testing.T) *gw {
@@ -347,7 +365,11 @@ func (e *env) startGateway(t *testing.T) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub.SetRedis(e.redis)
+	redis := e.redis
+	if e.redisFor != nil {
+		redis = e.redisFor(t)
+	}
+	hub.SetRedis(redis)
 	g.Echo().GET(realtime.Path, hub.Serve)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -369,12 +391,13 @@ func (e *env) startGateway(t *testing.T) *gw {
 		t.Fatal(err)
 	}
 	wg.Go(func() { _ = g.Serve(ctx, ln, gateway.ServerOptions{ShutdownTimeout: time.Second}) })
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
 		httpClient.CloseIdleConnections()
 	})
-	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path}
+	t.Cleanup(stop)
+	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop}
 }
 
 // produce publishes msg the way platform/events' relay does: protobuf value, the given key and
@@ -568,6 +591,31 @@ func (c *client) waitFor(t *testing.T, what string, match func(frame) bool) fram
 		case <-more:
 		case <-deadline:
 			t.Fatalf("no %s frame within %v; got %s", what, wait, c.summary())
+		}
+	}
+}
+
+// waitForAny returns the first frame matching match, or nil when the connection ends first.
+func (c *client) waitForAny(t *testing.T, match func(frame) bool) frame {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		c.mu.Lock()
+		for _, f := range c.got {
+			if match(f) {
+				c.mu.Unlock()
+				return f
+			}
+		}
+		more, err := c.more, c.err
+		c.mu.Unlock()
+		if err != nil {
+			return nil
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			t.Fatalf("neither a match nor the end within %v; got %s", wait, c.summary())
 		}
 	}
 }

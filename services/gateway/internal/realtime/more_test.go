@@ -1,0 +1,194 @@
+package realtime_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/redistest"
+
+	"github.com/parleyhq/parley/services/gateway/internal/realtime"
+)
+
+// Live frames of a chat that arrive while the chat is being replayed wait for the replay, and
+// the messages the replay already had are not sent twice.
+func TestSyncHoldsLiveFramesOfTheChatUntilTheReplayEnds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	e.chat.listing = make(chan struct{}, 1)
+	e.chat.release = make(chan struct{})
+	g := e.startGateway(t)
+	a, b := newUUID(), newUUID()
+	chatID := e.chat.addChat(a, b, 3)
+	c := mustDial(t, g, e.iss.token(t, a))
+
+	c.send(t, map[string]any{"type": "sync", "chats": []map[string]any{{"chat_id": chatID, "last_seq": 1}}})
+	<-e.chat.listing // the replay has read the chat and is fetching its messages
+	m4 := e.chat.add(chatID, b)
+	live := func(seq int64) []byte {
+		return fmt.Appendf(nil, `{"type":"message","chat_id":%q,"seq":%d,"message":{"seq":"%d"}}`, chatID, seq, seq)
+	}
+	e.publishRaw(t, a, live(3)) // already in the replay
+	e.publishRaw(t, a, live(m4.GetSeq()))
+	e.publishRaw(t, a, live(m4.GetSeq()+1)) // newer than anything the replay will read
+	e.publishRaw(t, a, []byte(`{"type":"test_marker","mark":"other chats flow meanwhile"}`))
+	c.waitFor(t, "a frame of another kind during the replay", func(f frame) bool { return f.str("mark") != "" })
+	close(e.chat.release)
+	c.waitFor(t, "sync_complete", isType(realtime.TypeSyncComplete))
+	c.waitFor(t, "live message 5", func(f frame) bool { return f.num("seq") == 5 })
+
+	var order []string
+	for _, f := range c.frames() {
+		if f.typ() == realtime.TypeMessage || f.typ() == realtime.TypeSyncDone {
+			order = append(order, fmt.Sprintf("%s:%d:%v", f.typ(), f.num("seq"), f["replay"] == true))
+		}
+	}
+	// The replay ends at 4 (ListMessages saw message 4), so the live copies of 3 and 4 are
+	// dropped; 5 follows the replay.
+	want := "message:2:true message:3:true message:4:true sync_done:0:false message:5:false"
+	if got := strings.Join(order, " "); got != want {
+		t.Fatalf("frames %q, want %q", got, want)
+	}
+}
+
+func TestConnectionLimitPerUser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{opts: func(o *realtime.Options) { o.MaxConnsPerUser = 2 }})
+	gw1, gw2 := e.startGateway(t), e.startGateway(t)
+	a := newUUID()
+	mustDial(t, gw1, e.iss.token(t, a))
+	second := mustDial(t, gw2, e.iss.token(t, a))
+	third, err := dial(t, gw1.url, dialOpts{token: e.iss.token(t, a)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEq(t, "third connection closed with", third.closed(t), realtime.CloseTooManyConnections)
+	// The limit counts live connections across gateways: one closing frees a place.
+	_ = second.ws.CloseNow()
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := dial(t, gw1.url, dialOpts{token: e.iss.token(t, a)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := c.waitForAny(t, isType(realtime.TypeReady))
+		if f != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no place freed: closed with %d", c.closed(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestExpiredTokenClosesTheConnection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	g := e.startGateway(t)
+	a := newUUID()
+	c := mustDial(t, g, e.iss.tokenFor(t, a, "s-"+newUUID(), 1500*time.Millisecond))
+	wantEq(t, "closed with", c.closed(t), realtime.CloseTokenExpired)
+}
+
+// When the subscription connection to Redis breaks, the gateway reconnects, subscribes again
+// and tells its clients to sync (frames published meanwhile are lost); delivery goes on.
+func TestRedisSubscriptionLossAsksClientsToResync(t *testing.T) {
+	t.Parallel()
+	name := "rt-test-" + newUUID()
+	e := newEnv(t, envConfig{})
+	e.redisFor = func(t *testing.T) rueidis.Client {
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redistest.Addr()}, ClientName: name, DisableCache: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	g := e.startGateway(t)
+	a := newUUID()
+	c := mustDial(t, g, e.iss.token(t, a))
+
+	list, err := e.redis.Do(t.Context(), e.redis.B().ClientList().Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for line := range strings.SplitSeq(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") || strings.Contains(line, " sub=0 ") {
+			continue // not the gateway's, or not its subscription connection
+		}
+		for field := range strings.FieldsSeq(line) {
+			if v, ok := strings.CutPrefix(field, "id="); ok {
+				id, _ := strconv.ParseInt(v, 10, 64)
+				if err := e.redis.Do(t.Context(), e.redis.B().ClientKill().Id(id).Build()).Error(); err != nil {
+					t.Fatal(err)
+				}
+				killed++
+			}
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("found %d subscription connections of the gateway:\n%s", killed, list)
+	}
+	c.waitFor(t, "resync", isType(realtime.TypeResync))
+	e.barrier(t, c, a) // subscribed again
+}
+
+func TestShutdownClosesWithGoingAway(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	g := e.startGateway(t)
+	c := mustDial(t, g, e.iss.token(t, newUUID()))
+	g.stop()
+	wantEq(t, "closed with", c.closed(t), realtime.CloseGoingAway)
+}
+
+// Friendship changes keep presence to friends: a new friend sees the other's presence at once;
+// after a removal (a block here) the former friend is told nothing, not even presence.
+func TestFriendshipChangesWhoSeesPresence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{kafka: true})
+	gw1, gw2 := e.startGateway(t), e.startGateway(t)
+	a, b, c := newUUID(), newUUID(), newUUID()
+	e.friends.befriend(a, c) // c stays a friend of a throughout: the witness
+	ca := mustDial(t, gw1, e.iss.token(t, a))
+	cb := mustDial(t, gw2, e.iss.token(t, b))
+	cc := mustDial(t, gw2, e.iss.token(t, c))
+
+	e.friends.befriend(a, b)
+	e.produce(t, topics.Friend, a+":"+b, &eventsv1.FriendAccepted{RequestId: newUUID(), RequesterId: a, AccepterId: b, AcceptedAt: timestamppb.Now()})
+	ca.waitFor(t, "friend_accepted", isType(realtime.TypeFriendAccepted))
+	cb.waitFor(t, "friend_accepted", isType(realtime.TypeFriendAccepted))
+	p := cb.waitFor(t, "A's presence for the new friend", func(f frame) bool {
+		return f.typ() == realtime.TypePresence && f.str("user_id") == a
+	})
+	if p["online"] != true {
+		t.Fatalf("presence = %v", p)
+	}
+
+	// A blocks B: A's devices see friend_removed; B sees nothing, and no longer A's presence.
+	e.produce(t, topics.Friend, a+":"+b, &eventsv1.FriendRemoved{UserId: a, FriendUserId: b, Reason: "blocked", RemovedAt: timestamppb.Now()})
+	ca.waitFor(t, "friend_removed", isType(realtime.TypeFriendRemoved))
+	e.barrier(t, cb, b) // the removal's frames for B, if any, came before
+	_ = ca.ws.Close(1000, "bye")
+	cc.waitFor(t, "A offline for the remaining friend", func(f frame) bool {
+		return f.typ() == realtime.TypePresence && f.str("user_id") == a && f["online"] == false
+	})
+	e.barrier(t, cb, b)
+	for _, f := range cb.frames() {
+		switch {
+		case f.typ() == realtime.TypeFriendRemoved, strings.HasPrefix(f.typ(), "_"):
+			t.Fatalf("the blocked user was told: %v", f)
+		case f.typ() == realtime.TypePresence && f["online"] == false:
+			t.Fatalf("the blocked user saw A go offline: %v", f)
+		}
+	}
+}
