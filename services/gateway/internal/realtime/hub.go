@@ -183,7 +183,7 @@ func (h *Hub) SetRedis(c rueidis.Client) { h.redis.Store(&c) }
 
 // Connect connects to Redis at redisURL, retrying in the background until ctx ends when Redis is
 // down at start (connections are refused with 1013 meanwhile). Only a malformed URL is an error.
-// The client is closed when ctx ends.
+// The client is closed when Run has closed every connection (which unregisters them in Redis).
 func (h *Hub) Connect(ctx context.Context, redisURL string) error {
 	opt, err := rueidis.ParseURL(redisURL)
 	if err != nil {
@@ -196,7 +196,7 @@ func (h *Hub) Connect(ctx context.Context, redisURL string) error {
 			c, err := rueidis.NewClient(opt)
 			if err == nil {
 				h.SetRedis(c)
-				<-ctx.Done()
+				<-h.base.Done()
 				c.Close()
 				return
 			}
@@ -449,7 +449,7 @@ func (h *Hub) resyncAll() {
 	for _, c := range all {
 		c.deliver(route{Type: TypeResync}, frame)
 	}
-	for _, c := range all {
+	for _, c := range h.unloadedFriends() {
 		go h.loadFriends(c)
 	}
 }
@@ -471,30 +471,36 @@ func (h *Hub) friendSubset(userID string, ids []string) []string {
 	return out
 }
 
-// loadFriends (re)loads the user's friend list with c's token unless it is loaded already.
-func (h *Hub) loadFriends(c *conn) {
+// loadFriends (re)loads the user's friend list with c's token unless it is loaded already, and
+// reports whether this call loaded it.
+func (h *Hub) loadFriends(c *conn) bool {
 	h.mu.Lock()
 	us := h.users[c.userID]
 	if us == nil || us.friendsLoaded {
 		h.mu.Unlock()
-		return
+		return false
 	}
 	h.mu.Unlock()
 	ids, err := h.listFriends(c.ctx, c.token())
 	if err != nil {
-		h.log.Warn("realtime: cannot load friends; presence is not shared until the next connection", slog.String("user", c.userID), slog.Any("error", err))
-		return
+		h.log.Warn("realtime: cannot load friends; presence is not shared until it loads (retried every presence interval)", slog.String("user", c.userID), slog.Any("error", err))
+		return false
 	}
 	h.mu.Lock()
-	if us := h.users[c.userID]; us != nil {
-		// Frames that arrived while loading (FriendAccepted, FriendRemoved) changed us.friends
-		// already; the list is at least as new for everyone else.
-		for _, id := range ids {
-			us.friends[id] = true
-		}
-		us.friendsLoaded = true
+	defer h.mu.Unlock()
+	us = h.users[c.userID]
+	if us == nil {
+		return false
 	}
-	h.mu.Unlock()
+	// The list replaces what was known: after a gap in the Redis subscription a removal may have
+	// been missed, and presence must never keep flowing to a former friend. (A friendship made
+	// while the list was loading shows after the next reload or reconnection.)
+	us.friends = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		us.friends[id] = true
+	}
+	us.friendsLoaded = true
+	return true
 }
 
 // maxFriendPages bounds ListFriends paging (100 per page).
@@ -558,8 +564,31 @@ func (h *Hub) heartbeatLoop(ctx context.Context) {
 		if err := h.store.heartbeat(ctx, conns, time.Now()); err != nil && ctx.Err() == nil {
 			h.log.Warn("realtime: presence heartbeat failed", slog.Any("error", err))
 		}
+		// Friend lists that could not be loaded (friend service down) are tried again.
+		for _, c := range h.unloadedFriends() {
+			if h.loadFriends(c) {
+				h.publishPresence(ctx, c.userID, h.friendList(c.userID), true, time.Now())
+			}
+		}
 		h.chats.expire(time.Now())
 	}
+}
+
+// unloadedFriends returns one connection of each user whose friend list is not loaded.
+func (h *Hub) unloadedFriends() []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*conn
+	for _, us := range h.users {
+		if us.friendsLoaded {
+			continue
+		}
+		for c := range us.conns {
+			out = append(out, c)
+			break
+		}
+	}
+	return out
 }
 
 func keys(m map[string]bool) []string {
