@@ -211,9 +211,12 @@ func describeType(ct string) string {
 	return ct
 }
 
-// HumanBytes formats n for people: "812 bytes", "3.4 KiB", "5 MiB".
+// HumanBytes formats n for people: "1 byte", "812 bytes", "3.4 KiB", "5 MiB".
 func HumanBytes(n int64) string {
 	const unit = 1024
+	if n == 1 {
+		return "1 byte"
+	}
 	if n < unit {
 		return strconv.FormatInt(n, 10) + " bytes"
 	}

@@ -608,5 +608,3 @@ func TestValidationAndAuthentication(t *testing.T) {
 	_, err = e.complete(t, e.alice, "")
 	wantCode(t, err, connect.CodeInvalidArgument, "file_id: required")
 }
-
-

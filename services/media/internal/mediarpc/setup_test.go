@@ -332,8 +332,14 @@ func rejection(t *testing.T, err error) *mediav1.UploadRejection {
 	return nil
 }
 
-// fetch GETs url and returns the response with its body read.
-func fetch(t *testing.T, url string, header ...string) (*http.Response, []byte) {
+// fetched is a response whose body has been read and closed.
+type fetched struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// fetch GETs url (with header name, value pairs) and returns the response and its body.
+func fetch(t *testing.T, url string, header ...string) (fetched, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -351,7 +357,7 @@ func fetch(t *testing.T, url string, header ...string) (*http.Response, []byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, b
+	return fetched{StatusCode: res.StatusCode, Header: res.Header}, b
 }
 
 func (e *env) count(t *testing.T, sql string, args ...any) int {
