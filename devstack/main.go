@@ -34,16 +34,27 @@ instead of restarting it.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, stop, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel() // stop cleanly
+		for sig := range sigs {
+			// A second Ctrl-C means "now": exit, and the kernel signals every child (their
+			// parent-death signal). A repeated SIGTERM changes nothing: under `go run` the
+			// parent-death signal comes once per exiting thread of the go command.
+			if sig == os.Interrupt {
+				fmt.Fprintln(os.Stderr, "devstack: interrupted again; exiting at once")
+				os.Exit(130)
+			}
+		}
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
-// run executes one command and returns the exit status. stopSignals restores default signal
-// handling, so a second Ctrl-C while stopping kills the dev stack at once (its children then get
-// their parent-death signal).
-func run(ctx context.Context, stopSignals func(), args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// run executes one command and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -67,7 +78,7 @@ func run(ctx context.Context, stopSignals func(), args []string, stdout, stderr 
 		}
 		opts.Output = stdout
 		opts.Color = stack.IsTerminal(os.Stdout, getenv)
-		return serve(ctx, stopSignals, opts, stdout, stderr)
+		return serve(ctx, opts, stdout, stderr)
 	case "env":
 		if len(rest) != 1 {
 			fmt.Fprint(stderr, usage)
@@ -134,7 +145,7 @@ func run(ctx context.Context, stopSignals func(), args []string, stdout, stderr 
 }
 
 // serve starts the stack and keeps it up until a signal or a failure.
-func serve(ctx context.Context, stopSignals func(), opts stack.Options, stdout, stderr io.Writer) int {
+func serve(ctx context.Context, opts stack.Options, stdout, stderr io.Writer) int {
 	s, err := stack.Start(ctx, opts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -153,7 +164,6 @@ func serve(ctx context.Context, stopSignals func(), opts stack.Options, stdout, 
 	case <-ctx.Done():
 	case <-s.Done():
 	}
-	stopSignals()
 	_ = s.Close()
 	if err := s.Err(); err != nil {
 		fmt.Fprintf(stderr, "\ndevstack: %v\n", err)

@@ -24,7 +24,7 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr strings.Builder
-	code := run(context.Background(), func() {}, args, &stdout, &stderr, func(k string) string { return env[k] })
+	code := run(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
 	return code, stdout.String(), stderr.String()
 }
 
@@ -132,6 +132,7 @@ func TestInfraStopsCleanlyOnSIGTERMAndLeavesNoOrphanOnSIGKILL(t *testing.T) {
 		cmd.Env = env
 		logs := &logTail{}
 		cmd.Stdout, cmd.Stderr = logs, logs
+		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -269,4 +270,52 @@ func (l *logTail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestSIGTERMToGoRunStopsTheStack: `make up` runs `go run ./devstack up`; a SIGTERM to the go
+// command alone (a process manager, an IDE's stop button) must not orphan the stack.
+func TestSIGTERMToGoRunStopsTheStack(t *testing.T) {
+	base, err := stack.FreePortBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	for _, d := range []string{filepath.Dir(data), data} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "run", ".", "infra")
+	cmd.Env = append(os.Environ(), "PARLEY_PORT_BASE="+strconv.Itoa(base), "PARLEY_DATA_DIR="+filepath.Join(data, "data"), "PARLEY_NO_INSTALL=true")
+	logs := &logTail{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.WaitDelay = 5 * time.Second // an orphaned dev stack would hold the output pipe open
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(logs.String(), "Ctrl-C stops everything") {
+		if time.Now().After(deadline) {
+			t.Fatalf("infra did not come up:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	devstacks := childPIDs(t, cmd.Process.Pid)
+	if len(devstacks) != 1 {
+		t.Fatalf("children of go run: %v", devstacks)
+	}
+	all := append(devstacks, childPIDs(t, devstacks[0])...)
+	t.Cleanup(func() { // if the test failed, leave nothing behind
+		for _, p := range all {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+
+	_ = cmd.Process.Signal(syscall.SIGTERM) // to the go command only
+	_ = cmd.Wait()
+	waitGone(t, all, logs)
+	if !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("the dev stack did not stop cleanly:\n%s", logs.String())
+	}
 }
