@@ -112,11 +112,12 @@ type Hub struct {
 
 	redis atomic.Pointer[rueidis.Client]
 
-	mu    sync.Mutex
-	users map[string]*userState
-	base  context.Context // connections live in it; cancelled at shutdown
-	stop  context.CancelFunc
-	wg    sync.WaitGroup // connection handlers
+	mu      sync.Mutex
+	users   map[string]*userState
+	closing bool            // shutting down: no new connections are attached
+	base    context.Context // connections live in it; cancelled at the end of shutdown
+	stop    context.CancelFunc
+	wg      sync.WaitGroup // connection handlers
 
 	slowCloses atomic.Int64
 }
@@ -171,6 +172,8 @@ func originPatterns(origins []string) []string {
 	return out
 }
 
+var errShuttingDown = errors.New("gateway shutting down")
+
 func (h *Hub) client() rueidis.Client {
 	if c := h.redis.Load(); c != nil {
 		return *c
@@ -224,6 +227,7 @@ func (h *Hub) Run(ctx context.Context) {
 
 func (h *Hub) shutdown() {
 	h.mu.Lock()
+	h.closing = true
 	var all []*conn
 	for _, us := range h.users {
 		for c := range us.conns {
@@ -278,6 +282,10 @@ func (h *Hub) userIDs() []string {
 // channel. It reports whether c is the first connection of the user here.
 func (h *Hub) attach(ctx context.Context, c *conn) (bool, error) {
 	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return false, errShuttingDown
+	}
 	us := h.users[c.userID]
 	first := us == nil
 	if first {

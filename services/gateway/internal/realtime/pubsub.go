@@ -64,7 +64,7 @@ func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
 			}
 			continue
 		}
-		dc, cancel := c.Dedicate()
+		dc, _ := c.Dedicate() // released by dc.Close below
 		errc := dc.SetPubSubHooks(rueidis.PubSubHooks{
 			OnMessage: func(m rueidis.PubSubMessage) {
 				if user, ok := strings.CutPrefix(m.Channel, UserChannelPrefix); ok {
@@ -103,7 +103,7 @@ func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
 		close(s.changed)
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
-		cancel()
+		dc.Close() // a subscribed connection is never handed back to the pool
 		if !ok {
 			if !sleepCtx(ctx, delay) {
 				return

@@ -3,10 +3,12 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -133,6 +135,11 @@ func (h *Hub) run(c *conn, r *http.Request, token string) {
 	// Subscribe before anything else, so no frame published from here on is missed; then check
 	// the session, whose revocation is marked before it is announced on the channel.
 	if _, err := h.attach(c.ctx, c); err != nil {
+		if errors.Is(err, errShuttingDown) {
+			c.close(CloseGoingAway, "gateway shutting down, reconnect")
+			c.drain()
+			return
+		}
 		logging.AddAttrs(r.Context(), slog.String("error", "realtime: "+err.Error()))
 		c.close(CloseTryAgainLater, "realtime delivery unavailable, try again later")
 		c.drain()
@@ -240,6 +247,12 @@ func (h *Hub) handle(c *conn, f clientFrame) {
 		}
 		go func() {
 			defer c.syncBusy.Store(false)
+			defer func() {
+				if p := recover(); p != nil { // outside echo's recovery: a bug must not take the gateway down
+					c.log.Error("realtime: sync panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+					c.close(websocket.StatusInternalError, "internal error")
+				}
+			}()
 			h.sync(c, f)
 		}()
 	case TypeAuth:
