@@ -182,7 +182,7 @@ func TestSTARTTLSWithCredentialsAndSMTPS(t *testing.T) {
 		t.Fatalf("server saw login %q; want user", msgs[0].Username)
 	}
 	// The certificate is verified: without trusting it, nothing is sent.
-	if err := n("smtp://user:pass@" + mp.SMTPAddr).Send(ctx, email("carol@example.com")); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+	if err := n("smtp://user:pass@"+mp.SMTPAddr).Send(ctx, email("carol@example.com")); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("send to an untrusted certificate = %v; want a STARTTLS error", err)
 	}
 

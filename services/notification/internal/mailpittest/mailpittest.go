@@ -162,8 +162,9 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -176,8 +177,8 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("mailpit exited: %v: %s", err, out.String())
+		case <-exited:
+			return nil, fmt.Errorf("mailpit exited: %w: %s", waitErr, out.String())
 		default:
 		}
 		if ready(s) {

@@ -207,7 +207,9 @@ func (s *Service) MessageSent(ctx context.Context, tx Tx, m Message) error {
 		if to.Email != "" {
 			dm := DigestMessage{Seq: m.Seq, MessageID: m.MessageID, SenderID: m.SenderID,
 				Text: clip(m.Text, DigestTextMaxLen), Attachments: m.Attachments, SentAt: m.SentAt}
-			if err := tx.AddToDigest(ctx, m.RecipientID, m.ChatID, dm, m.SentAt.Add(s.digestDelay)); err != nil {
+			// Due DigestDelay after the message was seen here rather than sent: when this consumer
+			// lags behind, the read events that may follow still get their chance to cancel it.
+			if err := tx.AddToDigest(ctx, m.RecipientID, m.ChatID, dm, now.Add(s.digestDelay)); err != nil {
 				return err
 			}
 		}

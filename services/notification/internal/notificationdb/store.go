@@ -543,8 +543,9 @@ func (t *txStore) TrimDigest(ctx context.Context, userID, chatID string, upToSeq
 	if tag.RowsAffected() == 0 {
 		return nil
 	}
-	// What remains came after the read cursor: the digest is due delay after the first of it.
-	_, err = t.tx.Exec(ctx, `UPDATE digests d SET first_message_at = m.first, due_at = m.first + $2::interval
+	// What remains came after the read cursor: the digest is due delay after the first of it, but
+	// never earlier than it already was.
+	_, err = t.tx.Exec(ctx, `UPDATE digests d SET first_message_at = m.first, due_at = greatest(d.due_at, m.first + $2::interval)
 		FROM (SELECT min(sent_at) AS first FROM digest_messages WHERE digest_id = $1) m
 		WHERE d.digest_id = $1 AND m.first IS NOT NULL`, id, delay)
 	if err != nil {

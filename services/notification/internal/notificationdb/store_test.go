@@ -173,7 +173,9 @@ func TestNicknamesComeFromTheNewestProfile(t *testing.T) {
 	alice := uuid.NewString()
 	// The profile may be seen before the registration (they come on different topics).
 	e.event(func(tx notification.Tx) error { return e.svc.ProfileUpdated(e.ctx, tx, alice, "alice_42", 1) })
-	e.event(func(tx notification.Tx) error { return e.svc.Registered(e.ctx, tx, alice, "alice@example.com", "alice") })
+	e.event(func(tx notification.Tx) error {
+		return e.svc.Registered(e.ctx, tx, alice, "alice@example.com", "alice")
+	})
 	e.event(func(tx notification.Tx) error { return e.svc.ProfileUpdated(e.ctx, tx, alice, "old", 1) })
 	e.message(uuid.NewString(), alice, bob, 1, "hi")
 	if got := e.list(bob, false); got[0].Title != "New message from alice_42" {

@@ -30,7 +30,9 @@ type Redis struct {
 }
 
 // New returns a reader over client.
-func New(client rueidis.Client, logger *slog.Logger) *Redis { return &Redis{client: client, logger: logger} }
+func New(client rueidis.Client, logger *slog.Logger) *Redis {
+	return &Redis{client: client, logger: logger}
+}
 
 // LastSeen returns when each of userIDs was last seen; users never seen are left out, and so are
 // keys that do not hold a number (logged: the writer broke the contract).

@@ -1,0 +1,288 @@
+package notificationevents_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/services/notification/internal/notification"
+	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
+	"github.com/parleyhq/parley/services/notification/internal/presence"
+)
+
+// The SMTP server in these tests is a real mailpit (see mailpittest), read back through its HTTP API.
+
+func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
+	h := start(t, 300*time.Millisecond)
+	alice, bob := h.register("alice"), h.register("bob")
+	h.waitKnown(alice, bob)
+	h.enableMessageEmail(bob)
+
+	// A friend request delivered three times (the same ce_id), behind a poison record with the same
+	// key, which goes to the dead-letter topic without holding the partition up.
+	req := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: bob, FromNickname: "alice", SentAt: timestamppb.Now()}
+	bad := &eventsv1.FriendRequestSent{RequestId: "not-a-uuid", FromUserId: alice, ToUserId: bob}
+	reqID := uuid.NewString()
+	h.produce(record(topics.Friend, bob, uuid.NewString(), bad), record(topics.Friend, bob, reqID, req), record(topics.Friend, bob, reqID, req))
+	// A message delivered twice.
+	chat := uuid.NewString()
+	msgID := uuid.NewString()
+	msg := messageSent(chat, alice, bob, 1, "hello <bob>")
+	h.produce(record(topics.Chat, chat, msgID, msg), record(topics.Chat, chat, msgID, msg))
+	// And again after a while, as after a consumer restart.
+	eventually(t, "the friend request email", func() bool { return len(h.mailTo("bob@example.com")) >= 1 })
+	h.produce(record(topics.Friend, bob, reqID, req), record(topics.Chat, chat, msgID, msg))
+	// Sentinels with the same keys: once they are handled, so are the records before them.
+	sentinel := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: uuid.NewString(), ToUserId: bob, FromNickname: "carol"}
+	h.produce(record(topics.Friend, bob, uuid.NewString(), sentinel),
+		record(topics.Chat, chat, uuid.NewString(), &eventsv1.MessagesRead{ChatId: uuid.NewString(), ReaderId: bob, UpToSeq: 1}))
+	eventually(t, "the sentinel friend request", func() bool {
+		return h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND subject_id = $2`, bob, sentinel.GetRequestId()) == 1
+	})
+	eventually(t, "both emails", func() bool { return len(h.mailTo("bob@example.com")) == 3 })
+
+	if n := h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND subject_id = $2`, bob, req.GetRequestId()); n != 1 {
+		t.Fatalf("%d notifications for one friend request delivered three times", n)
+	}
+	if n := h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 3`, bob); n != 1 {
+		t.Fatalf("%d message notifications for one message delivered twice", n)
+	}
+	if n := h.count(`SELECT count from notifications WHERE user_id = $1 AND kind = 3`, bob); n != 1 {
+		t.Fatalf("the message notification counts %d messages; want 1", n)
+	}
+	mails := h.mailTo("bob@example.com")
+	subjects := map[string]int{}
+	for _, m := range mails {
+		subjects[m.Subject]++
+	}
+	if subjects["alice wants to be your friend on Parley"] != 1 || subjects["New message from alice"] != 1 || subjects["carol wants to be your friend on Parley"] != 1 {
+		t.Fatalf("emails to bob: %v; want one per cause", subjects)
+	}
+	// Accepted by the server a moment before being marked sent.
+	eventually(t, "three deliveries marked sent", func() bool {
+		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 3
+	})
+	if n := h.count(`SELECT count(*) FROM email_deliveries`); n != 3 {
+		t.Fatalf("%d deliveries queued; want 3", n)
+	}
+	for _, m := range mails {
+		if m.Subject != "alice wants to be your friend on Parley" {
+			continue
+		}
+		full := h.mail.Message(t, m.ID)
+		if full.From.Address != "no-reply@parley.test" || full.From.Name != "Parley" || !strings.HasSuffix(full.MessageID, "@parley.test") ||
+			!contains(full.Text, "Hi bob,", "alice sent you a friend request", "http://localhost:8080/friends/requests") ||
+			!contains(full.HTML, "<strong>alice</strong>", `href="http://localhost:8080/friends/requests"`) {
+			t.Fatalf("friend request email %+v", full)
+		}
+	}
+
+	// The notifications reached Kafka as NotificationSent, keyed by the recipient.
+	if n := h.count(`SELECT count(*) FROM outbox WHERE ce_type = 'parley.events.v1.NotificationSent'`); n != 3 {
+		t.Fatalf("%d NotificationSent events written; want 3", n)
+	}
+	recs := readTopic(t, h.brokers, topics.Notification, 3)
+	kinds := map[string]int{}
+	for _, r := range recs {
+		var ev eventsv1.NotificationSent
+		if err := proto.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != bob || ev.GetUserId() != bob || header(r, events.HeaderSource) != "notification" {
+			t.Fatalf("NotificationSent record key %q, event %v", r.Key, &ev)
+		}
+		kinds[ev.GetKind()]++
+	}
+	if kinds["friend_request"] != 2 || kinds["message"] != 1 {
+		t.Fatalf("NotificationSent kinds %v; want two friend requests and one message (sentinel MessagesRead raises none)", kinds)
+	}
+	// The poison record went to the group's dead-letter topic.
+	dlq := readTopic(t, h.brokers, events.DeadLetterTopic(topics.Friend, notificationevents.Group), 1)
+	if !strings.Contains(header(dlq[0], events.HeaderDLQError), "request_id: must be a UUID") {
+		t.Fatalf("dead-lettered with %q", header(dlq[0], events.HeaderDLQError))
+	}
+}
+
+func TestDigestSendsOneEmailForSeveralMessages(t *testing.T) {
+	h := start(t, 1500*time.Millisecond)
+	alice, bob := h.register("alice"), h.register("bob")
+	h.waitKnown(alice, bob)
+	h.enableMessageEmail(bob)
+	chat := uuid.NewString()
+	texts := []string{"Are you coming tonight?", "I'll bring <cake> & tea", "Call me!"}
+	var recs []*kgo.Record
+	for i, text := range texts {
+		recs = append(recs, record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, int64(i+1), text)))
+	}
+	h.produce(recs...)
+
+	msgs := h.mail.WaitForMessages(t, 1, wait)
+	eventually(t, "the digest to be sent", func() bool {
+		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 1
+	})
+	// Everything is decided: no digest waits, no other email is queued.
+	if d, q := h.count(`SELECT count(*) FROM digests`), h.count(`SELECT count(*) FROM email_deliveries`); d != 0 || q != 1 {
+		t.Fatalf("%d digests and %d emails after sending; want 0 and 1", d, q)
+	}
+	if got := h.mail.Messages(t); len(got) != 1 {
+		t.Fatalf("mailpit has %d messages; want one digest", len(got))
+	}
+	m := h.mail.Message(t, msgs[0].ID)
+	if m.Subject != "3 new messages from alice" || m.To[0].Address != "bob@example.com" {
+		t.Fatalf("digest %q to %v", m.Subject, m.To)
+	}
+	for _, text := range texts {
+		if strings.Count(m.Text, text) != 1 {
+			t.Errorf("the text part shows %q %d times; want once:\n%s", text, strings.Count(m.Text, text), m.Text)
+		}
+	}
+	if !contains(m.HTML, "Are you coming tonight?", "I&#39;ll bring &lt;cake&gt; &amp; tea", "Call me!", "http://localhost:8080/chats/"+chat) || strings.Contains(m.HTML, "<cake>") {
+		t.Fatalf("the HTML part does not list the messages escaped:\n%s", m.HTML)
+	}
+	ct := h.mail.Headers(t, msgs[0].ID)["Content-Type"]
+	if len(ct) != 1 || !strings.HasPrefix(ct[0], "multipart/alternative;") {
+		t.Fatalf("Content-Type %v; want multipart/alternative", ct)
+	}
+	// In the app the three messages are one notification counting three.
+	var count int
+	var title string
+	if err := h.pool.QueryRow(h.ctx, `SELECT count, title FROM notifications WHERE user_id = $1`, bob).Scan(&count, &title); err != nil || count != 3 || title != "3 new messages from alice" {
+		t.Fatalf("in-app: %d, %q, %v", count, title, err)
+	}
+}
+
+func TestNoMessageEmailWhenOnlineOrRead(t *testing.T) {
+	h := start(t, 800*time.Millisecond)
+	alice, online, reader, away := h.register("alice"), h.register("online"), h.register("reader"), h.register("away")
+	h.waitKnown(alice, online, reader, away)
+	h.enableMessageEmail(online, reader, away)
+
+	onlineChat, readChat, awayChat := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	h.produce(
+		record(topics.Chat, onlineChat, uuid.NewString(), messageSent(onlineChat, alice, online, 1, "you there?")),
+		record(topics.Chat, readChat, uuid.NewString(), messageSent(readChat, alice, reader, 1, "one")),
+		record(topics.Chat, readChat, uuid.NewString(), messageSent(readChat, alice, reader, 2, "two")),
+		record(topics.Chat, readChat, uuid.NewString(), &eventsv1.MessagesRead{ChatId: readChat, ReaderId: reader, UpToSeq: 2, PeerId: alice}),
+		record(topics.Chat, awayChat, uuid.NewString(), messageSent(awayChat, alice, away, 1, "miss you")),
+	)
+	// The gateway keeps the online user's presence fresh while their socket is open.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if err := presence.Touch(context.Background(), h.redis, online, time.Now(), time.Minute); err != nil {
+				t.Errorf("touch presence: %v", err)
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		h.redis.Do(context.Background(), h.redis.B().Del().Key(presence.Key(online)).Build())
+	})
+
+	eventually(t, "the away user's digest", func() bool { return len(h.mailTo("away@example.com")) == 1 })
+	eventually(t, "every digest decided", func() bool { return h.count(`SELECT count(*) FROM digests`) == 0 })
+	if n := h.count(`SELECT count(*) FROM email_deliveries`); n != 1 {
+		t.Fatalf("%d emails queued; want only the away user's", n)
+	}
+	if got := len(h.mail.Messages(t)); got != 1 {
+		t.Fatalf("mailpit has %d messages; want 1", got)
+	}
+	// The online user still has the in-app notification; the reader's is read.
+	if h.notifications(online) != 1 || h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NOT NULL`, reader) != 1 {
+		t.Fatal("in-app notifications are not as expected")
+	}
+}
+
+func TestMutedChatAndDisabledKindRaiseNothing(t *testing.T) {
+	h := start(t, 200*time.Millisecond)
+	alice, bob, carol := h.register("alice"), h.register("bob"), h.register("carol")
+	h.waitKnown(alice, bob, carol)
+	h.enableMessageEmail(bob)
+	muted, open := uuid.NewString(), uuid.NewString()
+	if _, err := h.svc.MuteChat(h.ctx, bob, muted, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.UpdatePreferences(h.ctx, carol, notification.PreferenceChanges{
+		Kinds: []notification.KindPreference{{Kind: notification.KindFriendRequest, InApp: false, Email: false}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The records to ignore, each followed by a sentinel with the same key (same partition).
+	request := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: carol, FromNickname: "alice"}
+	accepted := &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: carol, AccepterId: alice, AccepterNickname: "alice"}
+	h.produce(
+		record(topics.Chat, muted, uuid.NewString(), messageSent(muted, alice, bob, 1, "psst")),
+		record(topics.Chat, muted, uuid.NewString(), messageSent(open, alice, bob, 1, "sentinel")),
+		record(topics.Friend, carol, uuid.NewString(), request),
+		record(topics.Friend, carol, uuid.NewString(), accepted),
+	)
+	eventually(t, "the sentinels", func() bool {
+		return h.notifications(bob) == 1 && h.notifications(carol) == 1
+	})
+	if n := h.count(`SELECT count(*) FROM notifications WHERE subject_id = $1`, muted); n != 0 {
+		t.Fatalf("%d notifications for the muted chat", n)
+	}
+	if n := h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 1`, carol); n != 0 {
+		t.Fatalf("carol got %d friend request notifications with the kind off", n)
+	}
+	eventually(t, "the open chat's digest and carol's accepted email", func() bool {
+		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 2
+	})
+	if n := h.count(`SELECT count(*) FROM digests`) + h.count(`SELECT count(*) FROM email_deliveries WHERE dedup_key LIKE 'friend_request:%'`); n != 0 {
+		t.Fatalf("%d digests or friend request emails left; want none", n)
+	}
+	bobMail := h.mailTo("bob@example.com")
+	if len(bobMail) != 1 || !strings.Contains(h.mail.Message(t, bobMail[0].ID).Text, "sentinel") || strings.Contains(h.mail.Message(t, bobMail[0].ID).Text, "psst") {
+		t.Fatalf("bob's emails %v; want the open chat's digest only", bobMail)
+	}
+	if got := h.mailTo("carol@example.com"); len(got) != 1 || got[0].Subject != "alice accepted your friend request" {
+		t.Fatalf("carol's emails %v; want only the accepted one", got)
+	}
+}
+
+// readTopic reads n records from the start of topic, failing if fewer arrive in time.
+func readTopic(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: got %d records, want %d", topic, len(recs), n)
+		}
+		recs = append(recs, fs.Records()...)
+	}
+	return recs
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,329 @@
+package notificationrpc_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/notification/internal/notification"
+	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
+	"github.com/parleyhq/parley/services/notification/internal/notificationrpc"
+)
+
+const secret = "s3cret-internal-token"
+
+// issuer mints access tokens the way the auth service does: ES256 with a kid, verified through
+// an authn.StaticKeys set holding the public half.
+type issuer struct {
+	key jwk.Key
+	set jwk.Set
+}
+
+func newIssuer(t *testing.T) *issuer {
+	t.Helper()
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := jwk.FromRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = priv.Set(jwk.KeyIDKey, "test-key")
+	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
+	pub, err := jwk.PublicKeyOf(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwk.NewSet()
+	if err := set.AddKey(pub); err != nil {
+		t.Fatal(err)
+	}
+	return &issuer{key: priv, set: set}
+}
+
+func (i *issuer) token(t *testing.T, userID string) string {
+	t.Helper()
+	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
+		IssuedAt(time.Now()).Expiration(time.Now().Add(5*time.Minute)).Claim("sid", uuid.NewString()).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, i.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}
+
+type env struct {
+	iss    *issuer
+	client notificationv1connect.NotificationServiceClient
+	grpc   notificationv1connect.NotificationServiceClient
+}
+
+// setup serves the real handler stack (request log, authentication, error mapping) on a fresh
+// database, on a local port with h2c, so both the Connect and the gRPC protocols are exercised.
+func setup(t *testing.T, internalToken string) *env {
+	t.Helper()
+	pool := pgtest.New(t,
+		pgtest.Migration{Component: "events", Files: events.Migrations},
+		pgtest.Migration{Component: notificationdb.Component, Files: notificationdb.Migrations})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	emails, err := notification.NewEmails("http://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := notification.NewService(notification.Config{Store: notificationdb.New(pool, events.NewOutbox("notification")),
+		Emails: emails, MessageIDDomain: "parley.test", DigestDelay: time.Minute, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := newIssuer(t)
+	auth := authn.NewInterceptor(authn.NewVerifier(authn.StaticKeys{Set: iss.set}, "parley", "parley"), notificationrpc.PublicProcedures...)
+	srv := server.New(logger, "127.0.0.1:0")
+	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, internalToken),
+		server.HandlerOptions(logger, notificationrpc.ErrorCodes, auth)...))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: protocols}}
+	t.Cleanup(h2c.CloseIdleConnections)
+	return &env{
+		iss:    iss,
+		client: notificationv1connect.NewNotificationServiceClient(http.DefaultClient, base),
+		grpc:   notificationv1connect.NewNotificationServiceClient(h2c, base, connect.WithGRPC()),
+	}
+}
+
+func as[T any](token string, msg *T) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	if token != "" {
+		req.Header().Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+func internal[T any](secret string, msg *T) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	if secret != "" {
+		req.Header().Set(notificationrpc.InternalTokenHeader, secret)
+	}
+	return req
+}
+
+func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
+	t.Helper()
+	if connect.CodeOf(err) != code {
+		t.Fatalf("error %v; want code %v", err, code)
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message(), msgContains) {
+		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
+	}
+}
+
+func TestNotifyIsInternalAndIdempotent(t *testing.T) {
+	e := setup(t, secret)
+	ctx := context.Background()
+	bob := uuid.NewString()
+	req := &notificationv1.NotifyRequest{UserId: bob, Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM,
+		Title: "New sign-in", Body: "From a new device.", IdempotencyKey: "auth:login:42"}
+
+	_, err := e.client.Notify(ctx, connect.NewRequest(req))
+	wantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
+	_, err = e.client.Notify(ctx, as(e.iss.token(t, bob), req))
+	wantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
+	_, err = e.client.Notify(ctx, internal("wrong", req))
+	wantCode(t, err, connect.CodePermissionDenied, "X-Parley-Internal-Token")
+
+	// Another service calls it over gRPC, as the generated clients do between services.
+	first, err := e.grpc.Notify(ctx, internal(secret, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := first.Msg.GetNotification()
+	if n.GetNotificationId() == "" || n.GetTitle() != "New sign-in" || n.GetBody() != "From a new device." || n.GetCount() != 1 ||
+		n.GetKind() != notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM || n.GetReadAt() != nil || first.Msg.GetEmailQueued() {
+		t.Fatalf("Notify = %v (no email: the address is unknown)", first.Msg)
+	}
+	again, err := e.client.Notify(ctx, internal(secret, req))
+	if err != nil || again.Msg.GetNotification().GetNotificationId() != n.GetNotificationId() {
+		t.Fatalf("repeated Notify = %v, %v; want the first notification", again, err)
+	}
+	list, err := e.client.ListNotifications(ctx, as(e.iss.token(t, bob), &notificationv1.ListNotificationsRequest{}))
+	if err != nil || len(list.Msg.GetNotifications()) != 1 || list.Msg.GetUnreadCount() != 1 {
+		t.Fatalf("bob's list after two identical Notify calls: %v, %v", list, err)
+	}
+
+	_, err = e.client.Notify(ctx, internal(secret, &notificationv1.NotifyRequest{UserId: "bob", Title: strings.Repeat("t", 201)}))
+	wantCode(t, err, connect.CodeInvalidArgument, "user_id: must be a UUID")
+	wantCode(t, err, connect.CodeInvalidArgument, "kind: required")
+	wantCode(t, err, connect.CodeInvalidArgument, "title: must be 1 to 200 characters long, got 201")
+	wantCode(t, err, connect.CodeInvalidArgument, "idempotency_key: required")
+
+	off := setup(t, "")
+	_, err = off.client.Notify(ctx, internal("anything", req))
+	wantCode(t, err, connect.CodePermissionDenied, "no INTERNAL_API_TOKEN configured")
+}
+
+func TestListMarkReadAndCountAreTheCallers(t *testing.T) {
+	e := setup(t, secret)
+	ctx := context.Background()
+	bob, eve := uuid.NewString(), uuid.NewString()
+	bobTok, eveTok := e.iss.token(t, bob), e.iss.token(t, eve)
+
+	_, err := e.client.ListNotifications(ctx, connect.NewRequest(&notificationv1.ListNotificationsRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated, "access token")
+	_, err = e.client.GetUnreadCount(ctx, as("not.a.token", &notificationv1.GetUnreadCountRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated, "")
+
+	var ids []string
+	for i, title := range []string{"one", "two", "three"} {
+		r, err := e.client.Notify(ctx, internal(secret, &notificationv1.NotifyRequest{UserId: bob,
+			Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM, Title: title, IdempotencyKey: string(rune('a' + i))}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.Msg.GetNotification().GetNotificationId())
+	}
+	page, err := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2}))
+	if err != nil || len(page.Msg.GetNotifications()) != 2 || page.Msg.GetNotifications()[0].GetTitle() != "three" ||
+		page.Msg.GetNextPageToken() == "" || page.Msg.GetUnreadCount() != 3 {
+		t.Fatalf("page 1: %v, %v", page, err)
+	}
+	next, err := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: page.Msg.GetNextPageToken()}))
+	if err != nil || len(next.Msg.GetNotifications()) != 1 || next.Msg.GetNotifications()[0].GetTitle() != "one" || next.Msg.GetNextPageToken() != "" {
+		t.Fatalf("page 2: %v, %v", next, err)
+	}
+	_, err = e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: page.Msg.GetNextPageToken(), UnreadOnly: true}))
+	wantCode(t, err, connect.CodeInvalidArgument, "page_token: belongs to a listing with unread_only=false")
+	_, err = e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 101}))
+	wantCode(t, err, connect.CodeInvalidArgument, "page_size: must be 1 to 100")
+
+	// Eve sees nothing of bob's and cannot mark it read.
+	if list, err := e.client.ListNotifications(ctx, as(eveTok, &notificationv1.ListNotificationsRequest{})); err != nil || len(list.Msg.GetNotifications()) != 0 {
+		t.Fatalf("eve's list: %v, %v", list, err)
+	}
+	if res, err := e.client.MarkNotificationsRead(ctx, as(eveTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids})); err != nil || res.Msg.GetUnreadCount() != 0 {
+		t.Fatalf("eve marking bob's: %v, %v", res, err)
+	}
+	res, err := e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids[:1]}))
+	if err != nil || res.Msg.GetUnreadCount() != 2 {
+		t.Fatalf("bob marking one: %v, %v", res, err)
+	}
+	unread, err := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{UnreadOnly: true}))
+	if err != nil || len(unread.Msg.GetNotifications()) != 2 {
+		t.Fatalf("unread only: %v, %v", unread, err)
+	}
+	all, _ := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{}))
+	if got := all.Msg.GetNotifications()[2]; got.GetNotificationId() != ids[0] || got.GetReadAt() == nil {
+		t.Fatalf("the marked notification %v has no read_at", got)
+	}
+	_, err = e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids, All: true}))
+	wantCode(t, err, connect.CodeInvalidArgument, "not both")
+	_, err = e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: []string{"x"}}))
+	wantCode(t, err, connect.CodeInvalidArgument, "notification_ids[0]: must be a UUID")
+	if res, err := e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{All: true})); err != nil || res.Msg.GetUnreadCount() != 0 {
+		t.Fatalf("mark all: %v, %v", res, err)
+	}
+	if c, err := e.client.GetUnreadCount(ctx, as(bobTok, &notificationv1.GetUnreadCountRequest{})); err != nil || c.Msg.GetUnreadCount() != 0 {
+		t.Fatalf("GetUnreadCount = %v, %v", c, err)
+	}
+}
+
+func TestPreferencesAndMutesOverRPC(t *testing.T) {
+	e := setup(t, secret)
+	ctx := context.Background()
+	bob := uuid.NewString()
+	tok := e.iss.token(t, bob)
+
+	got, err := e.client.GetPreferences(ctx, as(tok, &notificationv1.GetPreferencesRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := got.Msg.GetPreferences()
+	var kinds []string
+	for _, k := range p.GetKinds() {
+		kinds = append(kinds, k.GetKind().String()+map[bool]string{true: "+app", false: ""}[k.GetInApp()]+map[bool]string{true: "+email", false: ""}[k.GetEmail()])
+	}
+	want := "NOTIFICATION_KIND_FRIEND_REQUEST+app+email NOTIFICATION_KIND_FRIEND_ACCEPTED+app+email NOTIFICATION_KIND_MESSAGE+app NOTIFICATION_KIND_SYSTEM+app+email"
+	if !p.GetEmailEnabled() || strings.Join(kinds, " ") != want || p.GetUpdatedAt() != nil || len(p.GetMutedChats()) != 0 {
+		t.Fatalf("defaults %v: kinds %q", p, kinds)
+	}
+
+	upd, err := e.client.UpdatePreferences(ctx, as(tok, &notificationv1.UpdatePreferencesRequest{
+		Kinds: []*notificationv1.KindPreference{{Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE, InApp: true, Email: true}}}))
+	if err != nil || !upd.Msg.GetPreferences().GetKinds()[2].GetEmail() || upd.Msg.GetPreferences().GetUpdatedAt() == nil || !upd.Msg.GetPreferences().GetEmailEnabled() {
+		t.Fatalf("UpdatePreferences = %v, %v", upd, err)
+	}
+	off := false
+	upd, err = e.client.UpdatePreferences(ctx, as(tok, &notificationv1.UpdatePreferencesRequest{EmailEnabled: &off}))
+	if err != nil || upd.Msg.GetPreferences().GetEmailEnabled() || !upd.Msg.GetPreferences().GetKinds()[2].GetEmail() {
+		t.Fatalf("master switch off = %v, %v; want MESSAGE email kept", upd, err)
+	}
+	_, err = e.client.UpdatePreferences(ctx, as(tok, &notificationv1.UpdatePreferencesRequest{
+		Kinds: []*notificationv1.KindPreference{{Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_UNSPECIFIED}}}))
+	wantCode(t, err, connect.CodeInvalidArgument, "kinds[0].kind: required")
+
+	chat := uuid.NewString()
+	until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	m, err := e.client.MuteChat(ctx, as(tok, &notificationv1.MuteChatRequest{ChatId: chat, Until: timestamppb.New(until)}))
+	if err != nil || m.Msg.GetMutedChat().GetChatId() != chat || !m.Msg.GetMutedChat().GetUntil().AsTime().Equal(until) {
+		t.Fatalf("MuteChat = %v, %v", m, err)
+	}
+	_, err = e.client.MuteChat(ctx, as(tok, &notificationv1.MuteChatRequest{ChatId: chat, Until: timestamppb.New(time.Now().Add(-time.Minute))}))
+	wantCode(t, err, connect.CodeInvalidArgument, "until: must be in the future")
+	_, err = e.client.MuteChat(ctx, as(tok, &notificationv1.MuteChatRequest{ChatId: "general"}))
+	wantCode(t, err, connect.CodeInvalidArgument, "chat_id: must be a UUID")
+	got, _ = e.client.GetPreferences(ctx, as(tok, &notificationv1.GetPreferencesRequest{}))
+	if mc := got.Msg.GetPreferences().GetMutedChats(); len(mc) != 1 || mc[0].GetChatId() != chat {
+		t.Fatalf("muted chats %v", mc)
+	}
+	for range 2 {
+		if _, err := e.client.UnmuteChat(ctx, as(tok, &notificationv1.UnmuteChatRequest{ChatId: chat})); err != nil {
+			t.Fatalf("UnmuteChat: %v", err)
+		}
+	}
+	got, _ = e.client.GetPreferences(ctx, as(tok, &notificationv1.GetPreferencesRequest{}))
+	if len(got.Msg.GetPreferences().GetMutedChats()) != 0 {
+		t.Fatalf("still muted: %v", got.Msg.GetPreferences().GetMutedChats())
+	}
+	_, err = e.client.UnmuteChat(ctx, as(tok, &notificationv1.UnmuteChatRequest{}))
+	wantCode(t, err, connect.CodeInvalidArgument, "chat_id: required")
+}

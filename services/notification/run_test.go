@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/services/notification/internal/mailpittest"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// jwksServer serves the public half of a fresh ES256 key the way the auth service serves its JWKS,
+// and mints tokens with the private half. It stands in for the auth service (another module).
+func jwksServer(t *testing.T) (url string, token func(userID string) string) {
+	t.Helper()
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := jwk.FromRaw(raw)
+	_ = priv.Set(jwk.KeyIDKey, "run-test")
+	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
+	pub, _ := jwk.PublicKeyOf(priv)
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	body, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func(userID string) string {
+		tok, _ := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
+			IssuedAt(time.Now()).Expiration(time.Now().Add(5 * time.Minute)).Build()
+		signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, priv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(signed)
+	}
+}
+
+func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
+	_, brokers := kafkatest.New(t)
+	mp := mailpittest.Start(t, mailpittest.Options{})
+	jwks, token := jwksServer(t)
+	pool := pgtest.New(t)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
+	t.Setenv("SMTP_URL", "smtp://"+mp.SMTPAddr)
+	t.Setenv("EMAIL_FROM", "Parley Test <robot@parley.test>")
+	t.Setenv("PUBLIC_WEB_URL", "https://parley.example")
+	t.Setenv("AUTH_JWKS_URL", jwks)
+	t.Setenv("INTERNAL_API_TOKEN", "internal-secret")
+	t.Setenv("EMAIL_POLL_INTERVAL", "50ms")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	waitReady(t, base, done)
+
+	// Events in: a registration (topics are read independently, so wait for it to be consumed),
+	// then a friend request for that user.
+	alice, bob := uuid.NewString(), uuid.NewString()
+	produce(t, brokers, record(topics.Auth, bob, &eventsv1.UserRegistered{UserId: bob, Nickname: "bob", Email: "bob@example.com", RegisteredAt: timestamppb.Now()}))
+	deadline := time.Now().Add(30 * time.Second)
+	for known := 0; known == 0; time.Sleep(20 * time.Millisecond) {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE user_id = $1 AND email = 'bob@example.com'`, bob).Scan(&known); err != nil || time.Now().After(deadline) {
+			t.Fatalf("registration not consumed within 30s (%v)", err)
+		}
+	}
+	produce(t, brokers, record(topics.Friend, bob, &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: bob, FromNickname: "alice"}))
+
+	// Email out, through SMTP, from EMAIL_FROM, linking to PUBLIC_WEB_URL.
+	msgs := mp.WaitForMessages(t, 1, 30*time.Second)
+	m := mp.Message(t, msgs[0].ID)
+	if m.From.Address != "robot@parley.test" || m.From.Name != "Parley Test" || m.To[0].Address != "bob@example.com" ||
+		!strings.HasSuffix(m.MessageID, "@parley.test") || !strings.Contains(m.Text, "https://parley.example/friends/requests") || m.HTML == "" {
+		t.Fatalf("email %+v", m)
+	}
+
+	// The API, with a token verified through AUTH_JWKS_URL.
+	client := notificationv1connect.NewNotificationServiceClient(http.DefaultClient, base)
+	req := connect.NewRequest(&notificationv1.ListNotificationsRequest{})
+	req.Header().Set("Authorization", "Bearer "+token(bob))
+	list, err := client.ListNotifications(ctx, req)
+	if err != nil || len(list.Msg.GetNotifications()) != 1 || list.Msg.GetNotifications()[0].GetTitle() != "alice sent you a friend request" {
+		t.Fatalf("ListNotifications = %v, %v", list, err)
+	}
+	// Notify with INTERNAL_API_TOKEN.
+	nreq := connect.NewRequest(&notificationv1.NotifyRequest{UserId: bob, Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM,
+		Title: "Welcome to Parley", IdempotencyKey: "run-test"})
+	nreq.Header().Set("X-Parley-Internal-Token", "internal-secret")
+	if res, err := client.Notify(ctx, nreq); err != nil || res.Msg.GetNotification() == nil || !res.Msg.GetEmailQueued() {
+		t.Fatalf("Notify = %v, %v", res, err)
+	}
+
+	// NotificationSent out, through the outbox relay.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.Notification), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pollCtx, pollCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer pollCancel()
+	var got []*eventsv1.NotificationSent
+	for len(got) < 2 && pollCtx.Err() == nil {
+		cl.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) {
+			var ev eventsv1.NotificationSent
+			if err := proto.Unmarshal(r.Value, &ev); err == nil && string(r.Key) == bob {
+				got = append(got, &ev)
+			}
+		})
+	}
+	if len(got) != 2 || got[1].GetUnreadCount() != 2 || got[1].GetKind() != "system" {
+		t.Fatalf("NotificationSent events %v; want two for bob, the second with unread_count 2", got)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after shutdown; want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+	done <- nil // for the cleanup
+}
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	for _, c := range []struct{ env, value, want string }{
+		{"EMAIL_FROM", "not an address", "EMAIL_FROM"},
+		{"SMTP_URL", "http://mail.example.com", "SMTP_URL"},
+		{"PUBLIC_WEB_URL", "localhost:8080", "PUBLIC_WEB_URL"},
+		{"DIGEST_DELAY", "0s", "DIGEST_DELAY must be positive"},
+		{"OFFLINE_AFTER", "-1m", "OFFLINE_AFTER must be positive"},
+		{"EMAIL_MAX_ATTEMPTS", "0", "EMAIL_MAX_ATTEMPTS"},
+	} {
+		t.Run(c.env, func(t *testing.T) {
+			t.Setenv(c.env, c.value)
+			// Refused before connecting anywhere: the database URL points at nothing.
+			t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+			err := runOn(context.Background(), quietLogger(), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run with %s=%q = %v; want an error naming %q", c.env, c.value, err, c.want)
+			}
+		})
+	}
+}
+
+func TestMigrateSubcommand(t *testing.T) {
+	pool := pgtest.New(t)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	if err := runOn(context.Background(), quietLogger(), []string{"migrate"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables
+		WHERE table_name IN ('notifications', 'recipients', 'digests', 'email_deliveries', 'outbox', 'inbox')`).Scan(&n); err != nil || n != 6 {
+		t.Fatalf("%d of the 6 tables exist after migrate (%v)", n, err)
+	}
+	if err := runOn(context.Background(), quietLogger(), []string{"bogus"}, nil); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("unknown subcommand: %v", err)
+	}
+}
+
+// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
+func waitReady(t *testing.T, base string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before it was ready: %v", err)
+		default:
+		}
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("service not ready within 20s")
+}
+
+func record(topic, key string, msg proto.Message) *kgo.Record {
+	payload, _ := proto.Marshal(msg)
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
+		{Key: events.HeaderID, Value: []byte(uuid.NewString())},
+		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
+		{Key: events.HeaderSource, Value: []byte("test")},
+		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
+	}}
+}
+
+func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
