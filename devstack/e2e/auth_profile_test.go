@@ -3,17 +3,14 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"golang.org/x/net/http2"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
@@ -44,12 +41,14 @@ func newClients(opts ...connect.ClientOption) clients {
 // grpcOption makes the clients speak gRPC (HTTP/2 without TLS) instead of Connect.
 var grpcOption = connect.WithGRPC()
 
-var h2cClient = &http.Client{Transport: &http2.Transport{
-	AllowHTTP: true,
-	DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	},
-}}
+var h2cClient = newH2CClient()
+
+// newH2CClient speaks HTTP/2 without TLS (prior knowledge), as gRPC clients do.
+func newH2CClient() *http.Client {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: p}}
+}
 
 func uniqueName(prefix string) string {
 	var b [4]byte

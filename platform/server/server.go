@@ -143,7 +143,7 @@ func (h healthChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) 
 		return nil, connectNotFound(req.Service)
 	}
 	if err := h.s.ready(ctx); err != nil {
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil //nolint:nilerr // an unready dependency is an answer, not a failed call
 	}
 	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
 }

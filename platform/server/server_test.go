@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-		"golang.org/x/net/http2"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/parleyhq/parley/platform/logging"
@@ -90,17 +88,21 @@ func start(t *testing.T) *fixture {
 	go func() { f.done <- s.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
-		<-f.done
+		if err := <-f.done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
 	})
 	return f
 }
 
-var h2c = &http.Client{Transport: &http2.Transport{
-	AllowHTTP: true,
-	DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	},
-}}
+var h2c = newH2CClient()
+
+// newH2CClient speaks HTTP/2 without TLS (prior knowledge), as gRPC clients do.
+func newH2CClient() *http.Client {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: p}}
+}
 
 func echo(t *testing.T, f *fixture, in string, opts ...connect.ClientOption) (string, error) {
 	t.Helper()
