@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -31,13 +32,16 @@ func Env(opts Options, name string) ([]string, error) {
 // is told; docs/devstack.md lists the result.
 func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string, error) {
 	vars := map[string]string{}
-	// Extra variables from the registry first: what the stack itself sets below wins.
+	// Extra variables from the registry first: what the stack itself sets below wins. They may
+	// refer to ${DATA_DIR}, ${ROOT}, and ${<NAME>_URL} / ${<NAME>_PORT} of every service.
+	known := map[string]string{"DATA_DIR": o.DataDir, "ROOT": o.Root}
+	for _, other := range reg.Services {
+		known[strings.ToUpper(other.Name)+"_URL"] = serviceURL(o, other)
+		known[strings.ToUpper(other.Name)+"_PORT"] = strconv.Itoa(o.ServicePort(other))
+	}
 	expand := func(k string) string {
-		switch k {
-		case "DATA_DIR":
-			return o.DataDir
-		case "ROOT":
-			return o.Root
+		if v, ok := known[k]; ok {
+			return v
 		}
 		return "${" + k + "}"
 	}
@@ -52,6 +56,7 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 
 	vars["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.ServicePort(svc))
 	vars["LOG_FORMAT"] = "text"
+	vars["INTERNAL_API_TOKEN"] = DevInternalAPIToken
 	vars["KAFKA_BROKERS"] = strings.Join(e.KafkaBrokers, ",")
 	vars["REDIS_URL"] = e.RedisURL
 	if auth, ok := reg.Service("auth"); ok {
@@ -88,6 +93,11 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 	slices.Sort(out)
 	return out, nil
 }
+
+// DevInternalAPIToken is the shared secret every service gets as INTERNAL_API_TOKEN, with which
+// services call each other's internal methods. Fixed, so `devstack env` and `exec` agree with `up`;
+// for development only (everything listens on 127.0.0.1).
+const DevInternalAPIToken = "parley-dev-internal-token"
 
 func serviceURL(o *Options, s Service) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", o.ServicePort(s))

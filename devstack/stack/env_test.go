@@ -34,6 +34,7 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 	want := map[string]string{
 		"LISTEN_ADDR":               "127.0.0.1:8081",
 		"LOG_FORMAT":                "text",
+		"INTERNAL_API_TOKEN":        DevInternalAPIToken,
 		"DATABASE_URL":              "postgres://postgres@127.0.0.1:5433/parley_auth?sslmode=disable",
 		"KAFKA_BROKERS":             "127.0.0.1:9092",
 		"REDIS_URL":                 "redis://127.0.0.1:6380",
@@ -45,8 +46,6 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 		"CHAT_URL":                  "http://127.0.0.1:8084",
 		"NOTIFICATION_URL":          "http://127.0.0.1:8085",
 		"MEDIA_URL":                 "http://127.0.0.1:8086",
-		"SMTP_URL":                  "smtp://127.0.0.1:1025",
-		"MAILPIT_URL":               "http://127.0.0.1:8025",
 		"AUTH_SIGNING_KEY_FILE":     data + "/auth/signing-key.json",
 		"AUTH_GENERATE_SIGNING_KEY": "true",
 	}
@@ -57,7 +56,7 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 	}
 	for k := range got {
 		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected %s=%s (auth needs no S3)", k, got[k])
+			t.Errorf("unexpected %s=%s (auth needs no S3, no SMTP)", k, got[k])
 		}
 	}
 }
@@ -104,6 +103,20 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	}
 	if gw["LISTEN_ADDR"] != "127.0.0.1:20000" || gw["PROFILE_URL"] != "http://127.0.0.1:20002" {
 		t.Errorf("gateway LISTEN_ADDR=%s PROFILE_URL=%s", gw["LISTEN_ADDR"], gw["PROFILE_URL"])
+	}
+	// Public URLs follow the gateway wherever the port base puts it.
+	if got := gw["CORS_ALLOWED_ORIGINS"]; got != "http://localhost:20000,http://127.0.0.1:20000" {
+		t.Errorf("gateway CORS_ALLOWED_ORIGINS = %q", got)
+	}
+	if got := media["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000" {
+		t.Errorf("media MEDIA_PUBLIC_URL = %q", got)
+	}
+	if got := envMapOf(t, opts, "friend")["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000/media" {
+		t.Errorf("friend MEDIA_PUBLIC_URL = %q", got)
+	}
+	notification := envMapOf(t, opts, "notification")
+	if notification["PUBLIC_WEB_URL"] != "http://127.0.0.1:20000" || notification["SMTP_URL"] != "smtp://127.0.0.1:20024" || notification["MAILPIT_URL"] != "http://127.0.0.1:20025" {
+		t.Errorf("notification PUBLIC_WEB_URL=%s SMTP_URL=%s MAILPIT_URL=%s", notification["PUBLIC_WEB_URL"], notification["SMTP_URL"], notification["MAILPIT_URL"])
 	}
 	if _, ok := gw["WEB_DIR"]; ok != pathExists(filepath.Join(opts.Root, "web/dist")) {
 		t.Errorf("WEB_DIR set = %v, but web/dist exists = %v", ok, !ok)
@@ -157,7 +170,10 @@ func TestEnvRejectsUnknownServicesAndBadSettings(t *testing.T) {
 func TestEnvIfExistsFollowsThePath(t *testing.T) {
 	root := t.TempDir()
 	mustWrite(t, filepath.Join(root, RegistryPath), `{"services": [{"name": "gateway", "port": 8080,
-		"env_if_exists": {"WEB_DIR": "${ROOT}/web/dist"}}]}`)
+		"env_if_exists": {"WEB_DIR": "${ROOT}/web/dist"}, "env": {"X": "${NOPE}-${GATEWAY_PORT}"}}]}`)
+	if got := envMapOf(t, Options{Root: root}, "gateway")["X"]; got != "${NOPE}-8080" {
+		t.Errorf("X = %q: known variables expand, unknown ones stay as written", got)
+	}
 	if _, ok := envMapOf(t, Options{Root: root}, "gateway")["WEB_DIR"]; ok {
 		t.Error("WEB_DIR set though web/dist does not exist")
 	}

@@ -22,13 +22,15 @@ const (
 
 // Service is one entry of the registry.
 type Service struct {
-	Name     string            `json:"name"`
-	Port     int               `json:"port"`               // at the standard layout; see Ports
-	Database string            `json:"database,omitempty"` // its own database; "" for none
-	Health   string            `json:"health,omitempty"`   // liveness path, "/healthz" when empty
-	S3       bool              `json:"s3,omitempty"`       // gets S3_* variables
-	SMTP     bool              `json:"smtp,omitempty"`     // gets SMTP_URL and MAILPIT_URL
-	Env      map[string]string `json:"env,omitempty"`      // extra variables; ${DATA_DIR}, ${ROOT} expanded
+	Name     string `json:"name"`
+	Port     int    `json:"port"`               // at the standard layout; see Ports
+	Database string `json:"database,omitempty"` // its own database; "" for none
+	Health   string `json:"health,omitempty"`   // liveness path, "/healthz" when empty
+	S3       bool   `json:"s3,omitempty"`       // gets S3_* variables
+	SMTP     bool   `json:"smtp,omitempty"`     // gets SMTP_URL and MAILPIT_URL
+	// Env are extra variables; ${DATA_DIR}, ${ROOT}, ${<NAME>_URL} and ${<NAME>_PORT} (of any
+	// service, at the ports in use) are expanded.
+	Env map[string]string `json:"env,omitempty"`
 	// EnvIfExists are extra variables naming a path, set only when that path exists (the web
 	// client's build output, say), expanded as Env.
 	EnvIfExists map[string]string `json:"env_if_exists,omitempty"`

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -38,6 +39,16 @@ func TestRegistryOfTheRepository(t *testing.T) {
 	}
 	if n, _ := reg.Service("notification"); !n.SMTP {
 		t.Error("notification must get SMTP")
+	}
+	// Variables that refer to ports must use the ${..._PORT}/${..._URL} forms, or a port base breaks them.
+	placeholder := regexp.MustCompile(`\$\{[A-Z_]+\}`)
+	literalPort := regexp.MustCompile(`:\d{2,5}\b`)
+	for _, s := range reg.Services {
+		for k, v := range s.Env {
+			if literalPort.MatchString(placeholder.ReplaceAllString(v, "")) {
+				t.Errorf("%s: %s=%s hard-codes a port", s.Name, k, v)
+			}
+		}
 	}
 }
 
