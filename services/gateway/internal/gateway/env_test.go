@@ -20,9 +20,9 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
-	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"

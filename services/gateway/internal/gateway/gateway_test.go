@@ -16,9 +16,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
-	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 

@@ -321,7 +321,12 @@ func startUpstream(t *testing.T, mount func(*server.Server)) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stand-in server: %v", err)
+		}
+	})
 	return "http://" + ln.Addr().String()
 }
 
@@ -482,7 +487,7 @@ func dial(t *testing.T, url string, o dialOpts) (*client, error) {
 	tr := &http.Transport{}
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	ws, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+	ws, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{ //nolint:bodyclose // the body of a 101 is the connection; coder/websocket handles it
 		Subprotocols: protocols,
 		HTTPHeader:   http.Header{"Origin": {origin}},
 		HTTPClient:   &http.Client{Transport: tr},

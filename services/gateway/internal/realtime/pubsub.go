@@ -214,13 +214,6 @@ func (s *subscriber) reconcile(ctx context.Context, userID string) error {
 	}
 }
 
-// connected reports whether the subscription connection is up.
-func (s *subscriber) connected() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dc != nil
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
