@@ -60,7 +60,7 @@ func New(rawURL string, opts ...Option) (*Sender, error) {
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("smtp url %q: no host", redact(u))
 	}
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return nil, fmt.Errorf("smtp url %q: takes no path or query", redact(u))
 	}
 	s.host = u.Hostname()
