@@ -63,7 +63,7 @@ const (
 	ContentType = "application/protobuf"
 )
 
-// notifyChannel is the LISTEN/NOTIFY channel the outbox trigger signals (see the migration).
+// notifyChannel is the LISTEN/NOTIFY channel Publish signals when WakeRelay is on.
 const notifyChannel = "events_outbox"
 
 // Outbox writes events into the outbox table. It is safe for concurrent use.
@@ -74,10 +74,18 @@ type Outbox struct {
 	// for trace context (traceparent, tracestate) that a propagator takes from ctx. Names of
 	// CloudEvents headers are ignored.
 	Headers func(ctx context.Context) map[string]string
+	// WakeRelay makes each Publish NOTIFY the relay, so the event leaves within milliseconds of the
+	// commit. NewOutbox turns it on. The price: a transaction that has sent NOTIFY takes a
+	// server-wide lock at commit and holds it until its commit record is flushed (notifications are
+	// queued in commit order), so such commits happen one at a time. A service that writes
+	// thousands of events a second (chat) turns it off and gives its relay a short PollInterval
+	// instead: it trades a few milliseconds of latency for group commit.
+	WakeRelay bool
 }
 
-// NewOutbox returns an Outbox whose events carry source as their CloudEvents source.
-func NewOutbox(source string) *Outbox { return &Outbox{Source: source} }
+// NewOutbox returns an Outbox whose events carry source as their CloudEvents source and wake the
+// relay at commit.
+func NewOutbox(source string) *Outbox { return &Outbox{Source: source, WakeRelay: true} }
 
 // Publish writes msg as an event for topic, keyed by key, in tx, and returns its id (ce_id).
 //
@@ -121,10 +129,14 @@ func (o *Outbox) Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg 
 			}
 		}
 	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO outbox (event_id, topic, key, ce_type, ce_source, ce_time, payload, headers)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		id, topic, key, ceType, o.Source, time.Now(), payload, headers)
+	insert := `INSERT INTO outbox (event_id, topic, key, ce_type, ce_source, ce_time, payload, headers)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	if o.WakeRelay {
+		// Still one statement (see above): the notification is sent at commit, and not at all on
+		// rollback; Postgres folds a transaction's identical notifications into one.
+		insert = `WITH e AS (` + insert + ` RETURNING 1) SELECT pg_notify('` + notifyChannel + `', '') FROM e`
+	}
+	_, err = tx.Exec(ctx, insert, id, topic, key, ceType, o.Source, time.Now(), payload, headers)
 	if err != nil {
 		return "", fmt.Errorf("publish %s to %s: insert outbox row: %w", ceType, topic, err)
 	}

@@ -337,7 +337,7 @@ func (o outboxRow) record() *kgo.Record {
 	return &kgo.Record{Topic: o.topic, Key: []byte(o.key), Value: o.payload, Headers: headers}
 }
 
-// listen keeps a connection LISTENing for the outbox trigger's notifications and turns each into
+// listen keeps a connection LISTENing for the outbox's wake-up notifications and turns each into
 // a wake-up. It uses its own connection, not one of the pool's: a listening connection is busy for
 // as long as the relay runs.
 func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {

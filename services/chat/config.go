@@ -18,7 +18,7 @@ type Config struct {
 	DatabaseMaxConns int32    `env:"DATABASE_MAX_CONNS" envDefault:"16"`
 	KafkaBrokers     []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	// OutboxPollInterval is how often the outbox relay looks for new events: the chat database has
-	// no NOTIFY trigger on the outbox (see migration 0002), so this bounds event latency.
+	// its outbox does not wake the relay (events.Outbox.WakeRelay off, see run.go), so this bounds event latency.
 	OutboxPollInterval time.Duration `env:"OUTBOX_POLL_INTERVAL" envDefault:"25ms"`
 	RedisURL           string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
 	FriendURL          string        `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`

@@ -82,7 +82,11 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience))
 
-	store := chatdb.New(pool, events.NewOutbox("chat"))
+	// Sends commit in groups rather than one at a time behind NOTIFY's commit lock; the relay polls
+	// every OutboxPollInterval instead of being woken (see events.Outbox.WakeRelay, docs/chat.md).
+	outbox := events.NewOutbox("chat")
+	outbox.WakeRelay = false
+	store := chatdb.New(pool, outbox)
 	cache := chatcache.New(redis, cfg.FriendshipCacheTTL)
 	svc := chat.NewService(store, friendclient.New(nil, cfg.FriendURL, cfg.FriendTimeout), cache, logger)
 

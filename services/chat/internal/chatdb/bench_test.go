@@ -26,9 +26,10 @@ import (
 // one_sender: one send at a time, so ns/op is a send's latency (two round trips and the WAL
 // flush); across_chats: 32 senders (b.SetParallelism(16) on 2 CPUs) each in a chat of their own, the
 // usual shape of traffic; one_chat: the same senders all in one chat, the worst case, where the
-// chat's lock serialises every send; across_chats_notify_trigger: across_chats with
-// platform/events' outbox NOTIFY trigger put back, the evidence for migration 0002 (every commit
-// then waits its turn for the database-wide notify lock, held through the WAL flush).
+// chat's lock serialises every send; across_chats_wake_relay: across_chats with the outbox
+// waking the relay by NOTIFY (events.Outbox.WakeRelay, the platform default), the evidence for
+// turning it off in chat (every commit then waits its turn for the database-wide notify lock,
+// held through the WAL flush).
 func BenchmarkSendMessage(b *testing.B) {
 	s, pool := newStore(b)
 	big, err := pgxpool.New(context.Background(), pgtest.URL(b, pool)+"&pool_max_conns=16")
@@ -36,8 +37,10 @@ func BenchmarkSendMessage(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer big.Close()
-	store := chatdb.New(big, events.NewOutbox("chat"))
-	svc := chat.NewService(store, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	quiet := events.NewOutbox("chat")
+	quiet.WakeRelay = false // as run.go configures it
+	svc := chat.NewService(chatdb.New(big, quiet), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	waking := chat.NewService(chatdb.New(big, events.NewOutbox("chat")), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	const chats = 64
 	type pair struct{ sender, chatID string }
@@ -49,7 +52,7 @@ func BenchmarkSendMessage(b *testing.B) {
 	}
 	text := "Hello! This is a benchmark message of a typical length, about eighty characters."
 
-	run := func(b *testing.B, pick func(worker int) pair) {
+	run := func(b *testing.B, svc *chat.Service, pick func(worker int) pair) {
 		var workers atomic.Int64
 		b.SetParallelism(16)
 		b.ResetTimer()
@@ -73,14 +76,7 @@ func BenchmarkSendMessage(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
-	b.Run("across_chats", func(b *testing.B) { run(b, func(w int) pair { return pairs[w%chats] }) })
-	b.Run("one_chat", func(b *testing.B) { run(b, func(int) pair { return pairs[0] }) })
-	b.Run("across_chats_notify_trigger", func(b *testing.B) {
-		ctx := context.Background()
-		if _, err := big.Exec(ctx, `CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()`); err != nil {
-			b.Fatal(err)
-		}
-		defer big.Exec(ctx, `DROP TRIGGER outbox_notify ON outbox`) //nolint:errcheck // the database is dropped after the benchmark
-		run(b, func(w int) pair { return pairs[w%chats] })
-	})
+	b.Run("across_chats", func(b *testing.B) { run(b, svc, func(w int) pair { return pairs[w%chats] }) })
+	b.Run("one_chat", func(b *testing.B) { run(b, svc, func(int) pair { return pairs[0] }) })
+	b.Run("across_chats_wake_relay", func(b *testing.B) { run(b, waking, func(w int) pair { return pairs[w%chats] }) })
 }
