@@ -93,9 +93,11 @@ func NewOutbox(source string) *Outbox { return &Outbox{Source: source, WakeRelay
 // with the state change that caused it. Nothing is sent before tx commits; the relay sends it
 // within milliseconds after. key is the entity whose events must stay in order (a user id, a chat
 // id): Kafka keeps order per key, and the relay publishes same-key events in the order their
-// transactions took their transaction ids. Concurrent transactions that publish for the same key
-// should therefore lock that entity's row first (UPDATE … or SELECT … FOR UPDATE), which they
-// usually do anyway; then transaction-id order is commit order for that key.
+// transactions took their transaction ids. A transaction takes its id at its first write, and
+// writers queued on a row lock may already hold ids and then get the lock in any order, so
+// concurrent transactions that publish for the same key must serialise BEFORE their first write:
+// e.g. pg_advisory_xact_lock(<key hash>) as the first statement (chat does). Then transaction-id
+// order is commit order for that key. A single writer per key at a time needs nothing.
 //
 // The event type (ce_type) is the message's protobuf full name, e.g. "parley.events.v1.UserRegistered".
 // Publish runs exactly one statement through tx.Exec and no other method of tx, so a caller may
