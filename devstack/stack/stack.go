@@ -625,20 +625,46 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// FreePortBase finds a base for Options.PortBase whose PortSpan ports are all free now, for tests.
-// (Another process may still take one before the stack starts; the start then fails clearly.)
+// portReservations holds, for the life of the process, a lock file per port base FreePortBase has
+// handed out, so concurrent test processes (go test runs packages in parallel) never pick the
+// same base between choosing it and binding its ports.
+var portReservations = struct {
+	sync.Mutex
+	files map[int]*os.File
+}{files: map[int]*os.File{}}
+
+// FreePortBase finds a base for Options.PortBase whose PortSpan ports are free, for tests. The base
+// stays reserved against every other caller of FreePortBase, in this process or another, until
+// this process exits. (A program that does not use FreePortBase may still take a port; the start
+// then fails clearly.)
 func FreePortBase() (int, error) {
-	for range 50 {
+	portReservations.Lock()
+	defer portReservations.Unlock()
+	for range 200 {
 		// Below Linux's ephemeral range (32768-60999), so outgoing connections do not take them;
 		// a round number reads better in logs.
 		base := 10000 + rand.IntN(220)*100
+		if _, mine := portReservations.files[base]; mine {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("parley-devstack-ports-%d.lock", base)), os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			return 0, fmt.Errorf("reserve ports: %w", err)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // another process has it
+			continue
+		}
 		var ports []namedPort
 		for i := range PortSpan {
 			ports = append(ports, namedPort{"", base + i})
 		}
-		if checkPortsFree(ports) == nil {
-			return base, nil
+		if checkPortsFree(ports) != nil {
+			f.Close()
+			continue
 		}
+		portReservations.files[base] = f
+		return base, nil
 	}
 	return 0, errors.New("no free range of ports found")
 }
