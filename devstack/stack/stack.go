@@ -566,7 +566,7 @@ func (s *Stack) Summary() string {
 		line{"postgres", maskURL(s.ep.DatabaseURL), origin(s.ep.LocalPostgres, "data in "+filepath.Join(s.o.DataDir, "postgres"))},
 		line{"redis", maskURL(s.ep.RedisURL), origin(s.ep.LocalRedis, "data in "+filepath.Join(s.o.DataDir, "redis"))},
 		line{"kafka", strings.Join(s.ep.KafkaBrokers, ","), origin(s.ep.LocalKafka, "embedded, data in "+filepath.Join(s.o.DataDir, "kafka"))},
-		line{"s3", s.ep.S3Endpoint, fmt.Sprintf("bucket %s, key %s / %s", s.ep.S3Bucket, s.ep.S3AccessKey, s.ep.S3SecretKey)},
+		line{"s3", s.ep.S3Endpoint, origin(s.ep.LocalS3, fmt.Sprintf("bucket %s, key %s / %s", s.ep.S3Bucket, s.ep.S3AccessKey, s.ep.S3SecretKey))},
 		line{"smtp", maskURL(s.ep.SMTPURL), origin(s.ep.LocalMail, "mailpit, any login accepted")},
 	)
 	if s.ep.MailpitURL != "" {
