@@ -118,6 +118,7 @@ type Hub struct {
 	base    context.Context // connections live in it; cancelled at the end of shutdown
 	stop    context.CancelFunc
 	wg      sync.WaitGroup // connection handlers
+	tasks   sync.WaitGroup // background work started by frames (presence pushes, friend reloads)
 
 	slowCloses atomic.Int64
 }
@@ -246,6 +247,7 @@ func (h *Hub) shutdown() {
 		h.log.Warn("realtime: connections still closing at shutdown")
 	}
 	h.stop()
+	h.tasks.Wait() // they end quickly once base is cancelled
 }
 
 // Connections returns how many connections this gateway holds (for tests and metrics).
@@ -388,7 +390,7 @@ func (h *Hub) dispatch(userID string, payload []byte) {
 		c.deliver(r, payload)
 	}
 	if newFriend != "" {
-		go h.pushPresenceOf(userID, newFriend)
+		h.tasks.Go(func() { h.pushPresenceOf(userID, newFriend) })
 	}
 }
 
@@ -458,7 +460,7 @@ func (h *Hub) resyncAll() {
 		c.deliver(route{Type: TypeResync}, frame)
 	}
 	for _, c := range h.unloadedFriends() {
-		go h.loadFriends(c)
+		h.tasks.Go(func() { h.loadFriends(c) })
 	}
 }
 
