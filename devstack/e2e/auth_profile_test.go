@@ -14,14 +14,20 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 )
 
 // clients are the generated Connect clients pointed at the gateway, as a Go app would use them.
 type clients struct {
-	auth    authv1connect.AuthServiceClient
-	profile profilev1connect.ProfileServiceClient
+	auth         authv1connect.AuthServiceClient
+	profile      profilev1connect.ProfileServiceClient
+	friend       friendv1connect.FriendServiceClient
+	chat         chatv1connect.ChatServiceClient
+	notification notificationv1connect.NotificationServiceClient
 }
 
 func newClients(opts ...connect.ClientOption) clients {
@@ -33,8 +39,11 @@ func newClients(opts ...connect.ClientOption) clients {
 	}
 	base := gatewayURL + "/api"
 	return clients{
-		auth:    authv1connect.NewAuthServiceClient(httpClient, base, opts...),
-		profile: profilev1connect.NewProfileServiceClient(httpClient, base, opts...),
+		auth:         authv1connect.NewAuthServiceClient(httpClient, base, opts...),
+		profile:      profilev1connect.NewProfileServiceClient(httpClient, base, opts...),
+		friend:       friendv1connect.NewFriendServiceClient(httpClient, base, opts...),
+		chat:         chatv1connect.NewChatServiceClient(httpClient, base, opts...),
+		notification: notificationv1connect.NewNotificationServiceClient(httpClient, base, opts...),
 	}
 }
 

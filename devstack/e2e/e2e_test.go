@@ -30,4 +30,5 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("AuthAndProfileWithGeneratedClients", testAuthAndProfileWithGeneratedClients)
 	t.Run("AuthAndProfileWithPlainJSON", testAuthAndProfileWithPlainJSON)
 	t.Run("TakenNicknameIsVisible", testTakenNicknameIsVisible)
+	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 }
