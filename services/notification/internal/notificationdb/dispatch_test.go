@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/rueidis"
 
+	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -19,7 +21,7 @@ func (e *env) digestUser(nick string) string {
 }
 
 func TestDigestBatchesAChatsMessagesIntoOneEmail(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t).withDispatcher()
 	alice, bob := e.user("alice"), e.digestUser("bob")
 	chat := uuid.NewString()
 	for i, text := range []string{"first", "second <b>", "third"} {
@@ -27,17 +29,17 @@ func TestDigestBatchesAChatsMessagesIntoOneEmail(t *testing.T) {
 		e.clock.Advance(10 * time.Second)
 	}
 	e.disp.RunOnce(e.ctx)
-	if got := e.mailer.emails(); len(got) != 0 {
+	if got := e.emails(); len(got) != 0 {
 		t.Fatalf("%d emails before the digest is due", len(got))
 	}
 	e.clock.Advance(digestDelay)
 	e.disp.RunOnce(e.ctx)
-	got := e.mailer.emails()
+	got := e.emails()
 	if len(got) != 1 {
 		t.Fatalf("%d emails; want one digest", len(got))
 	}
 	d := got[0]
-	if d.To != "bob@example.com" || d.Subject != "3 new messages from alice" || d.Kind != notification.KindMessage ||
+	if d.To != "bob@example.com" || d.Subject != "3 new messages from alice" ||
 		!strings.HasSuffix(d.MessageID, "@parley.test") || !strings.Contains(d.HTML, "second &lt;b&gt;") {
 		t.Fatalf("digest %+v", d)
 	}
@@ -56,24 +58,24 @@ func TestDigestBatchesAChatsMessagesIntoOneEmail(t *testing.T) {
 	e.message(chat, alice, bob, 4, "fourth")
 	e.clock.Advance(digestDelay)
 	e.disp.RunOnce(e.ctx)
-	if got := e.mailer.emails(); len(got) != 2 || got[1].Subject != "New message from alice" || strings.Contains(got[1].Text, "third") {
+	if got := e.emails(); len(got) != 2 || got[1].Subject != "New message from alice" || strings.Contains(got[1].Text, "third") {
 		t.Fatalf("second digest: %+v", got[len(got)-1])
 	}
 }
 
 func TestDigestFollowsPresenceReadsAndChanges(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t).withDispatcher()
 	alice := e.user("alice")
 	chat := func() string { return uuid.NewString() }
 
 	// Came online after the first message: no email.
 	online := e.digestUser("online")
 	e.message(chat(), alice, online, 1, "x")
-	e.presence.set(online, e.clock.Now().Add(time.Second))
+	e.seen(online, e.clock.Now().Add(time.Second))
 
 	// Left a minute before the first message: wait until away for OFFLINE_AFTER, then email.
 	leaving := e.digestUser("leaving")
-	e.presence.set(leaving, e.clock.Now().Add(-time.Minute))
+	e.seen(leaving, e.clock.Now().Add(-time.Minute))
 	e.message(chat(), alice, leaving, 1, "x")
 
 	// Read the chat meanwhile: no email. Read part of it: the rest is emailed.
@@ -106,8 +108,8 @@ func TestDigestFollowsPresenceReadsAndChanges(t *testing.T) {
 
 	e.clock.Advance(digestDelay + time.Second)
 	e.disp.RunOnce(e.ctx)
-	to := map[string]notification.Email{}
-	for _, m := range e.mailer.emails() {
+	to := map[string]sentMail{}
+	for _, m := range e.emails() {
 		to[strings.TrimSuffix(m.To, "@example.com")] = m
 	}
 	if len(to) != 2 || !strings.Contains(to["partial"].Text, "p2") || strings.Contains(to["partial"].Text, "p1") ||
@@ -120,33 +122,36 @@ func TestDigestFollowsPresenceReadsAndChanges(t *testing.T) {
 	// The leaving user counts as away four minutes after the first message.
 	e.clock.Advance(time.Minute)
 	e.disp.RunOnce(e.ctx)
-	if len(e.mailer.emails()) != 2 {
+	if len(e.emails()) != 2 {
 		t.Fatal("the leaving user was emailed before being away for OFFLINE_AFTER")
 	}
 	e.clock.Advance(time.Minute)
 	e.disp.RunOnce(e.ctx)
-	if got := e.mailer.emails(); len(got) != 3 || got[2].To != "leaving@example.com" {
+	if got := e.emails(); len(got) != 3 || got[2].To != "leaving@example.com" {
 		t.Fatalf("emails %v; want the leaving user's last", got)
 	}
 
-	// Presence that cannot be read leaves digests for later.
+	// Presence that cannot be read (here: a Redis client already closed) leaves digests for later.
 	later := e.digestUser("later")
 	e.message(chat(), alice, later, 1, "x")
 	e.clock.Advance(digestDelay)
-	e.presence.err = errBoom
-	e.disp.RunOnce(e.ctx)
-	if len(e.mailer.emails()) != 3 || e.count(`SELECT count(*) FROM digests`) != 1 {
+	closed, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redistest.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	e.dispatcher(closed).RunOnce(e.ctx)
+	if len(e.emails()) != 3 || e.count(`SELECT count(*) FROM digests`) != 1 {
 		t.Fatal("a digest was decided without presence")
 	}
-	e.presence.err = nil
 	e.disp.RunOnce(e.ctx)
-	if len(e.mailer.emails()) != 4 {
+	if len(e.emails()) != 4 {
 		t.Fatal("the digest was not sent once presence answered")
 	}
 }
 
 func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t).withDispatcher()
 	bob := e.user("bob")
 	if _, err := e.svc.Notify(e.ctx, notification.NotifyRequest{UserID: bob, Kind: notification.KindSystem, Title: "t", IdempotencyKey: "1"}); err != nil {
 		t.Fatal(err)
@@ -160,15 +165,15 @@ func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
 		t.Fatal("a leased delivery was claimed twice")
 	}
 	e.disp.RunOnce(e.ctx)
-	if len(e.mailer.emails()) != 0 {
+	if len(e.emails()) != 0 {
 		t.Fatal("the dispatcher sent a delivery another worker holds")
 	}
 	// When the lease ends it is sent again, as the same message.
 	e.clock.Advance(2*time.Minute + time.Second)
 	e.disp.RunOnce(e.ctx)
-	sent := e.mailer.emails()
-	if len(sent) != 1 || sent[0].ID != first[0].ID || sent[0].MessageID != first[0].MessageID {
-		t.Fatalf("after the lease: sent %+v; want the same delivery and Message-ID", sent)
+	sent := e.emails()
+	if len(sent) != 1 || sent[0].MessageID != first[0].MessageID {
+		t.Fatalf("after the lease: sent %+v; want the claimed email with Message-ID %s", sent, first[0].MessageID)
 	}
 	// The dead worker's late report changes nothing.
 	if err := e.store.FinishDelivery(e.ctx, first[0], notification.DeliveryOutcome{Err: "late"}); err != nil {
@@ -179,15 +184,15 @@ func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
 	}
 	e.clock.Advance(time.Hour)
 	e.disp.RunOnce(e.ctx)
-	if len(e.mailer.emails()) != 1 {
+	if len(e.emails()) != 1 {
 		t.Fatal("a sent email was sent again")
 	}
 
-	// Temporary failures are retried with backoff, up to MaxAttempts (3 here).
+	// Temporary failures (451) are retried with backoff, up to MaxAttempts (3 here).
 	if _, err := e.svc.Notify(e.ctx, notification.NotifyRequest{UserID: bob, Kind: notification.KindSystem, Title: "t", IdempotencyKey: "2"}); err != nil {
 		t.Fatal(err)
 	}
-	e.mailer.fail = errBoom
+	e.mail.SetChaos(t, "Sender", 451, 100)
 	e.disp.RunOnce(e.ctx)
 	var state, lastErr string
 	var attempts int
@@ -196,7 +201,7 @@ func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
 	if err := e.pool.QueryRow(e.ctx, row).Scan(&state, &attempts, &next, &lastErr); err != nil {
 		t.Fatal(err)
 	}
-	if state != "pending" || attempts != 1 || !next.After(e.clock.Now()) || lastErr != "boom" {
+	if state != "pending" || attempts != 1 || !next.After(e.clock.Now()) || !strings.Contains(lastErr, "451") {
 		t.Fatalf("after a failure: %s, %d attempts, next %v (now %v), %q", state, attempts, next, e.clock.Now(), lastErr)
 	}
 	e.disp.RunOnce(e.ctx)
@@ -210,14 +215,18 @@ func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
 	if err := e.pool.QueryRow(e.ctx, row).Scan(&state, &attempts, &next, &lastErr); err != nil || state != "failed" || attempts != 3 {
 		t.Fatalf("after MaxAttempts: %s, %d attempts (%v)", state, attempts, err)
 	}
-	// A rejection is final at once.
+	// A rejection (550 to RCPT TO) is final at once.
+	e.mail.SetChaos(t, "Sender", 451, 0)
+	e.mail.SetChaos(t, "Recipient", 550, 100)
 	if _, err := e.svc.Notify(e.ctx, notification.NotifyRequest{UserID: bob, Kind: notification.KindSystem, Title: "t", IdempotencyKey: "3"}); err != nil {
 		t.Fatal(err)
 	}
-	e.mailer.fail = fmt.Errorf("%w: 550 no such user", notification.ErrRejected)
 	e.disp.RunOnce(e.ctx)
-	if n := e.count(`SELECT count(*) FROM email_deliveries WHERE state = 'failed' AND attempts = 1`); n != 1 {
+	if n := e.count(`SELECT count(*) FROM email_deliveries WHERE state = 'failed' AND attempts = 1 AND last_error LIKE '%550%'`); n != 1 {
 		t.Fatalf("%d rejected deliveries failed after one attempt; want 1", n)
+	}
+	if len(e.emails()) != 1 {
+		t.Fatal("a refused email reached the server's mailbox")
 	}
 	if n, err := e.store.Cleanup(e.ctx, e.clock.Now().Add(31*24*time.Hour), notification.Retention{Deliveries: 30 * 24 * time.Hour, NotifyKeys: notification.NotifyKeyRetention}); err != nil || n != 6 {
 		t.Fatalf("clean-up removed %d rows (%v); want 3 deliveries and 3 keys", n, err)

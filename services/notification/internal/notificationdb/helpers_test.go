@@ -2,9 +2,9 @@ package notificationdb_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
+	"net/mail"
 	"sync"
 	"testing"
 	"time"
@@ -12,13 +12,18 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/rueidis"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/services/notification/internal/mailer"
+	"github.com/parleyhq/parley/services/notification/internal/mailpittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
+	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
 // clock is a settable clock, so mutes can expire and leases run out without waiting.
@@ -39,69 +44,17 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// presence is a stand-in for the gateways' Redis presence keys (presence.Redis is tested against
-// Redis in its own package).
-type presence struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	err  error
-}
-
-func (p *presence) LastSeen(_ context.Context, ids []string) (map[string]time.Time, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err != nil {
-		return nil, p.err
-	}
-	out := map[string]time.Time{}
-	for _, id := range ids {
-		if t, ok := p.seen[id]; ok {
-			out[id] = t
-		}
-	}
-	return out, nil
-}
-
-func (p *presence) set(id string, t time.Time) {
-	p.mu.Lock()
-	p.seen[id] = t
-	p.mu.Unlock()
-}
-
-// outbox is a stand-in Mailer recording what it was asked to send (the SMTP mailer is tested
-// against mailpit in its package and end to end in notificationevents).
-type outboxMailer struct {
-	mu   sync.Mutex
-	sent []notification.Email
-	fail error
-}
-
-func (m *outboxMailer) Send(_ context.Context, e notification.Email) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
-	}
-	m.sent = append(m.sent, e)
-	return nil
-}
-
-func (m *outboxMailer) emails() []notification.Email {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]notification.Email(nil), m.sent...)
-}
-
 type env struct {
-	t        *testing.T
-	ctx      context.Context
-	pool     *pgxpool.Pool
-	store    *notificationdb.Store
-	svc      *notification.Service
-	clock    *clock
-	presence *presence
-	mailer   *outboxMailer
-	disp     *notification.Dispatcher
+	t     *testing.T
+	ctx   context.Context
+	pool  *pgxpool.Pool
+	store *notificationdb.Store
+	svc   *notification.Service
+	clock *clock
+	// Set by withDispatcher.
+	redis rueidis.Client
+	mail  *mailpittest.Server
+	disp  *notification.Dispatcher
 }
 
 const digestDelay = 2 * time.Minute
@@ -123,16 +76,62 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: context.Background(), pool: pool, store: store, svc: svc, clock: clk,
-		presence: &presence{seen: map[string]time.Time{}}, mailer: &outboxMailer{}}
-	e.disp, err = notification.NewDispatcher(notification.DispatcherConfig{
-		Service: svc, Store: store, Mailer: e.mailer, Presence: e.presence, Logger: logger,
+	return &env{t: t, ctx: context.Background(), pool: pool, store: store, svc: svc, clock: clk}
+}
+
+// withDispatcher gives e an email dispatcher as run.go builds it: presence from Redis (the test
+// writes the keys as a gateway would) and SMTP to a real mail server (mailpit, read back through
+// its HTTP API; its chaos switch makes it refuse mail). Only the clock is the test's.
+func (e *env) withDispatcher() *env {
+	e.t.Helper()
+	e.redis = redistest.New(e.t)
+	e.mail = mailpittest.Start(e.t, mailpittest.Options{Chaos: true})
+	e.disp = e.dispatcher(e.redis)
+	return e
+}
+
+func (e *env) dispatcher(redis rueidis.Client) *notification.Dispatcher {
+	e.t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sender, err := mailer.New("smtp://"+e.mail.SMTPAddr, mailer.WithTimeout(10*time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d, err := notification.NewDispatcher(notification.DispatcherConfig{
+		Service: e.svc, Store: e.store, Presence: presence.New(redis, logger), Logger: logger,
+		Mailer:       &mailer.Notifications{Sender: sender, From: mail.Address{Name: "Parley", Address: "no-reply@parley.test"}},
 		OfflineAfter: 5 * time.Minute, SendTimeout: time.Minute, RetryBackoff: time.Minute, MaxAttempts: 3,
 	})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	return e
+	return d
+}
+
+// seen records userID as last seen at t, as the gateways do.
+func (e *env) seen(userID string, t time.Time) {
+	e.t.Helper()
+	if err := presence.Touch(e.ctx, e.redis, userID, t, time.Hour); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { e.redis.Do(context.Background(), e.redis.B().Del().Key(presence.Key(userID)).Build()) })
+}
+
+// sentMail is an email as the SMTP server received it.
+type sentMail struct {
+	To, Subject, Text, HTML, MessageID string
+}
+
+// emails returns what the SMTP server received, oldest first.
+func (e *env) emails() []sentMail {
+	e.t.Helper()
+	list := e.mail.Messages(e.t)
+	out := make([]sentMail, 0, len(list))
+	for i := len(list) - 1; i >= 0; i-- {
+		m := e.mail.Message(e.t, list[i].ID)
+		out = append(out, sentMail{To: m.To[0].Address, Subject: m.Subject, Text: m.Text, HTML: m.HTML, MessageID: m.MessageID})
+	}
+	return out
 }
 
 // event runs an event use case in a transaction, as the consumer does.
@@ -211,5 +210,3 @@ func (e *env) setPrefs(userID string, c notification.PreferenceChanges) {
 }
 
 func bptr(b bool) *bool { return &b }
-
-var errBoom = errors.New("boom")

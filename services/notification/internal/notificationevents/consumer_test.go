@@ -19,7 +19,10 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
-// The SMTP server in these tests is a real mailpit (see mailpittest), read back through its HTTP API.
+// The SMTP server in these tests is a real mailpit — the dev stack's mail catcher, run from the
+// repository's .bin/mailpit on free ports by mailpittest — read back through its HTTP API
+// (/api/v1/messages). A real server rather than an in-test listener, so what is checked is what
+// an SMTP server actually received and parsed: envelope, headers, both MIME parts, escaping.
 
 func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
 	h := start(t, 300*time.Millisecond)
