@@ -202,6 +202,8 @@ func (g *Gateway) newEcho(opts Options) *echo.Echo {
 	e.GET("/readyz", g.readyz)
 	e.Any(APIPrefix+"/*", g.serveAPI)
 	e.Any(APIPrefix, g.serveAPI)
+	e.GET(FilesPrefix+"*", g.serveFile)
+	e.HEAD(FilesPrefix+"*", g.serveFile)
 	g.mountWeb(e, opts.WebDir)
 	return e
 }

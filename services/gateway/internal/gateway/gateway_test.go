@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -698,6 +700,56 @@ func TestNewUpstreamRejectsBadURLs(t *testing.T) {
 	for _, bad := range []string{"127.0.0.1:8081", "ftp://x", "http://", "http://x/?a=b"} {
 		if _, err := gateway.NewUpstream("auth", bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestMediaFilesAreForwardedWithoutToken: /media/files/<id>/<variant> reaches the media service
+// unchanged (query included, no token needed: media checks its own URL signatures); any other
+// shape under /media is refused before it reaches media.
+func TestMediaFilesAreForwardedWithoutToken(t *testing.T) {
+	t.Parallel()
+	var got atomic.Value
+	// A stand-in for the media service's download route (the real one lives in its own module).
+	media := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Method + " " + r.URL.RequestURI())
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write([]byte("png bytes"))
+	}))
+	media.Config.Protocols = new(http.Protocols)
+	media.Config.Protocols.SetHTTP1(true)
+	media.Config.Protocols.SetUnencryptedHTTP2(true) // the gateway reaches services over h2c
+	media.Start()
+	t.Cleanup(media.Close)
+	e := newEnv(t, func(o *gateway.Options) {
+		up, err := gateway.NewUpstream("media", media.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Upstreams = append(o.Upstreams, up)
+	})
+	const file = "/media/files/0b7c4c1e-6f0a-4c36-9f7e-3c1f6c2a9d10/64"
+	res, err := http.Get(e.url + file + "?expires=1&sig=abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || string(body) != "png bytes" || res.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("GET %s: %d %q", file, res.StatusCode, body)
+	}
+	if got.Load() != "GET "+file+"?expires=1&sig=abc" {
+		t.Fatalf("media saw %v", got.Load())
+	}
+	for _, bad := range []string{"/media/files/../../etc/passwd", "/media/files/not-an-id/64", "/media/files/0b7c4c1e-6f0a-4c36-9f7e-3c1f6c2a9d10/huge", "/media/upload"} {
+		got.Store("")
+		res, err := http.Get(e.url + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound || got.Load() != "" {
+			t.Errorf("GET %s: %d, media saw %q; want 404 and nothing forwarded", bad, res.StatusCode, got.Load())
 		}
 	}
 }
