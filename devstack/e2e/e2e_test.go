@@ -31,4 +31,6 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("AuthAndProfileWithPlainJSON", testAuthAndProfileWithPlainJSON)
 	t.Run("TakenNicknameIsVisible", testTakenNicknameIsVisible)
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
+	t.Run("Realtime", testRealtime)
+	t.Run("TwoGateways", testTwoGateways)
 }
