@@ -33,4 +33,5 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)
+	t.Run("BrokerOutage", testBrokerOutage)
 }

@@ -99,7 +99,12 @@ func (s *socket) send(t *testing.T, v any) {
 // expect waits up to 5 s for a frame of the type that satisfies match, skipping others.
 func (s *socket) expect(t *testing.T, typ string, match func(frame) bool) frame {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	return s.expectWithin(t, 5*time.Second, typ, match)
+}
+
+func (s *socket) expectWithin(t *testing.T, wait time.Duration, typ string, match func(frame) bool) frame {
+	t.Helper()
+	deadline := time.After(wait)
 	var skipped []string
 	for {
 		select {
@@ -112,7 +117,7 @@ func (s *socket) expect(t *testing.T, typ string, match func(frame) bool) frame 
 			}
 			skipped = append(skipped, f.typ())
 		case <-deadline:
-			t.Fatalf("no %q frame within 5s (skipped %v)", typ, skipped)
+			t.Fatalf("no %q frame within %v (skipped %v)", typ, wait, skipped)
 		}
 	}
 }

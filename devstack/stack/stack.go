@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -36,6 +37,9 @@ type Stack struct {
 	infra    []*process // processes, in start order
 	stoppers []func()   // stop each piece of infrastructure, in start order
 	services []*runner  // in registry order
+
+	kafkaMu sync.Mutex
+	kafka   *kfake.Cluster // the embedded broker while it runs (see StopKafka)
 
 	stopping chan struct{} // closed when Close begins
 	wg       sync.WaitGroup
@@ -289,11 +293,10 @@ func (s *Stack) startKafka(ctx context.Context) error {
 		s.log.Info("kafka: using KAFKA_BROKERS", "brokers", strings.Join(s.ep.KafkaBrokers, ","))
 		return ensureTopics(ctx, s.ep.KafkaBrokers)
 	}
-	c, err := startKafka(filepath.Join(s.o.DataDir, "kafka"), s.o.port(offKafka), s.console.Writer("kafka"))
-	if err != nil {
+	if err := s.StartKafka(); err != nil {
 		return err
 	}
-	s.stoppers = append(s.stoppers, c.Close) // Close writes the broker's state to its data directory
+	s.stoppers = append(s.stoppers, func() { _ = s.StopKafka() })
 	s.log.Info("kafka is up (embedded)", "brokers", strings.Join(s.ep.KafkaBrokers, ","), "data", filepath.Join(s.o.DataDir, "kafka"))
 	return nil
 }
