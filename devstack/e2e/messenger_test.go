@@ -219,7 +219,7 @@ func testFriendsChatAndNotifications(t *testing.T) {
 	eventually(t, "sending refused after the friendship ended", func() (bool, error) {
 		_, err := c.chat.SendMessage(ctx, withToken(&chatv1.SendMessageRequest{To: &chatv1.SendMessageRequest_ChatId{ChatId: chatID}, ClientMsgId: uuid.NewString(), Text: "still there?"}, bob.token))
 		if connect.CodeOf(err) != connect.CodeFailedPrecondition {
-			return false, fmt.Errorf("send after removal: %v", err)
+			return false, fmt.Errorf("send after removal: %w", err)
 		}
 		return true, nil
 	})

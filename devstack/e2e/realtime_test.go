@@ -59,7 +59,10 @@ func connectWS(t *testing.T, base, token string, viaFrame bool) *socket {
 		protocols = []string{"parley.v1"}
 	}
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/ws"
-	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: protocols})
+	conn, res, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: protocols})
+	if res != nil && res.Body != nil {
+		res.Body.Close()
+	}
 	if err != nil {
 		t.Fatalf("dial %s: %v", wsURL, err)
 	}

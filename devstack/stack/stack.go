@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // Stack is a running dev stack. Close stops it.
