@@ -58,5 +58,6 @@ test-e2e: tools ## the end-to-end suite: starts the whole stack and drives it th
 	cd devstack && go test $(GO_TEST_FLAGS) -v -timeout 15m ./e2e/...
 
 .PHONY: bench
-bench: ## Go benchmarks (profile search on a million profiles, ...)
-	cd services/profile && go test -run '^$$' -bench . -benchtime 200x ./...
+bench: ## Go benchmarks (figures in docs/profile.md and docs/chat.md)
+	cd services/profile && go test -run '^$$' -bench SearchUsers -benchtime 200x ./internal/profiledb/
+	cd services/chat && go test -run '^$$' -bench SendMessage -benchtime 5s ./internal/chatdb/
