@@ -2,6 +2,8 @@ package realtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,9 +37,10 @@ type FanoutOptions struct {
 	Backoff  time.Duration
 }
 
-// RegisterFanout registers, on a consumer of Topics without a database (at-least-once: a
-// redelivered event is published again and clients deduplicate), the handlers that publish each
-// event as a frame to the channels of the users who must see it.
+// RegisterFanout registers, on a consumer of Topics without a database, the handlers that publish
+// each event as a frame to the channels of the users who must see it. Kafka redelivers after
+// restarts; a Redis marker per event and frame keeps a redelivered event from reaching clients
+// twice (see publish).
 func (h *Hub) RegisterFanout(c *events.Consumer, opts FanoutOptions) {
 	if opts.MaxEventAge == 0 {
 		opts.MaxEventAge = 2 * time.Minute
@@ -83,9 +86,24 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 			to = append(to, u)
 		}
 	}
+	// Kafka delivers at least once: after a broker or gateway restart the group may get records
+	// again whose frames already went out. Each frame is sent once per event (keyed by the event
+	// id and the frame, since one event may send different frames to different users), for as long
+	// as the event is young enough to be pushed at all.
+	sum := sha256.Sum256(frame)
+	key := ev.ID + ":" + hex.EncodeToString(sum[:8])
+	ttl := 2 * f.opts.MaxEventAge
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
 	var err error
 	for attempt := range f.opts.Attempts {
-		if err = f.h.store.publish(ctx, frame, to...); err == nil {
+		if ev.ID == "" {
+			err = f.h.store.publish(ctx, frame, to...)
+		} else {
+			err = f.h.store.publishOnce(ctx, key, ttl, frame, to...)
+		}
+		if err == nil {
 			return nil
 		}
 		if !sleepCtx(ctx, f.opts.Backoff<<attempt) {

@@ -409,6 +409,12 @@ func (e *env) startGateway(t *testing.T) *gw {
 // CloudEvents binary-mode headers.
 func (e *env) produce(t *testing.T, topic, key string, msg proto.Message) string {
 	t.Helper()
+	return e.produceAs(t, newUUID(), topic, key, msg)
+}
+
+// produceAs is produce with a given event id (ce_id), to deliver one event twice.
+func (e *env) produceAs(t *testing.T, id, topic, key string, msg proto.Message) string {
+	t.Helper()
 	client, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +424,6 @@ func (e *env) produce(t *testing.T, topic, key string, msg proto.Message) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := newUUID()
 	rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
 		{Key: events.HeaderID, Value: []byte(id)},
 		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},

@@ -25,6 +25,8 @@ const (
 	// revokedKeyPrefix + session id marks a revoked session, so its still-valid access tokens
 	// cannot open new connections.
 	revokedKeyPrefix = "parley:rt:revoked:"
+	// sentKeyPrefix + event id + frame hash marks a frame already published for an event.
+	sentKeyPrefix = "parley:rt:sent:"
 )
 
 // presenceKeyTTL bounds how long a last-seen time is kept after the user's last connection.
@@ -73,6 +75,41 @@ func (s *store) get() (rueidis.Client, error) {
 		return nil, errNoRedis
 	}
 	return c, nil
+}
+
+// publishOnceScript publishes a frame to channels (ARGV[3:]) unless KEYS[1] says it already was:
+// marking and publishing are one atomic step, so a frame is never marked without being sent.
+var publishOnceScript = rueidis.NewLuaScript(`
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return 0
+end
+for i = 3, #ARGV do
+  redis.call('PUBLISH', ARGV[i], ARGV[2])
+end
+return 1
+`)
+
+// publishOnce is publish for frames that a redelivered event would send again: the first call
+// for key (within ttl) publishes, later ones do nothing.
+func (s *store) publishOnce(ctx context.Context, key string, ttl time.Duration, frame []byte, userIDs ...string) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	c, err := s.get()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	args := make([]string, 0, 2+len(userIDs))
+	args = append(args, strconv.FormatInt(ttl.Milliseconds(), 10), string(frame))
+	for _, u := range userIDs {
+		args = append(args, UserChannel(u))
+	}
+	if err := publishOnceScript.Exec(ctx, c, []string{sentKeyPrefix + key}, args).Error(); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
 }
 
 // publish sends frame to each user's channel.
