@@ -26,14 +26,20 @@ type Config struct {
 	FriendTimeout time.Duration `env:"FRIEND_TIMEOUT" envDefault:"2s"`
 	// FriendshipCacheTTL bounds how long a CheckFriendship answer is kept in Redis.
 	FriendshipCacheTTL time.Duration `env:"FRIENDSHIP_CACHE_TTL" envDefault:"30s"`
-	// MediaURL is the media service, for attachment metadata (BatchGetFiles). Not called yet:
-	// attachments are stored and returned by file id only until the media service exists.
-	MediaURL    string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
-	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	JWTIssuer   string `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"parley"`
-	LogFormat   string `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+	// MediaURL is the media service: BatchGetFiles checks attachments being sent and gives the
+	// URLs of attachments being read.
+	MediaURL string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
+	// MediaTimeout bounds one BatchGetFiles call.
+	MediaTimeout time.Duration `env:"MEDIA_TIMEOUT" envDefault:"2s"`
+	// InternalAPIToken is the shared secret of calls between Parley services. Chat's calls to the
+	// media service are all made for a user (their token forwarded, so media's access rules apply);
+	// it is sent only on a call made for no user.
+	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
+	AuthJWKSURL      string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	JWTIssuer        string `env:"JWT_ISSUER" envDefault:"parley"`
+	JWTAudience      string `env:"JWT_AUDIENCE" envDefault:"parley"`
+	LogFormat        string `env:"LOG_FORMAT" envDefault:"text"`
+	LogLevel         string `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // withMaxConns returns the database URL with pool_max_conns set to n (pgxpool reads it from the

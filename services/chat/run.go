@@ -22,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/chatevents"
 	"github.com/parleyhq/parley/services/chat/internal/chatrpc"
 	"github.com/parleyhq/parley/services/chat/internal/friendclient"
+	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
 
 // run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
@@ -88,7 +89,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	outbox.WakeRelay = false
 	store := chatdb.New(pool, outbox)
 	cache := chatcache.New(redis, cfg.FriendshipCacheTTL)
-	svc := chat.NewService(store, friendclient.New(nil, cfg.FriendURL, cfg.FriendTimeout), cache, logger)
+	files := mediaclient.New(nil, cfg.MediaURL, cfg.InternalAPIToken, cfg.MediaTimeout)
+	svc := chat.NewService(store, friendclient.New(nil, cfg.FriendURL, cfg.FriendTimeout), cache, files, logger)
 
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),

@@ -20,8 +20,35 @@ type Message struct {
 	SentAt      time.Time
 	EditedAt    time.Time // zero if never edited
 	DeletedAt   time.Time // zero unless deleted
-	// AttachmentIDs are media file ids in the order given; empty when deleted.
-	AttachmentIDs []string
+	// Attachments are the files sent with the message, in the order given; empty when deleted.
+	Attachments []Attachment
+}
+
+// Attachment is a file sent with a message. Its metadata is what the media service said when the
+// message was sent (a READY file never changes) and is kept by the chat service with the message;
+// the URLs are short-lived, asked of the media service for each reader, and never stored.
+type Attachment struct {
+	FileID      string
+	Name        string // "" only for messages stored before attachments carried metadata
+	ContentType string
+	SizeBytes   int64
+	Width       int32 // 0 when not an image
+	Height      int32
+	// URL downloads the file; ThumbnailURL is its 256x256 thumbnail (images only). Both are
+	// empty when the media service could not be asked, or does not show the file to the reader
+	// (it was deleted).
+	URL          string
+	ThumbnailURL string
+	URLExpiresAt time.Time // zero when there are no URLs (or they do not expire)
+}
+
+// FileIDs returns the file ids of attachments, in order.
+func FileIDs(attachments []Attachment) []string {
+	ids := make([]string, len(attachments))
+	for i, a := range attachments {
+		ids[i] = a.FileID
+	}
+	return ids
 }
 
 // Deleted reports whether the message is a tombstone.

@@ -19,9 +19,12 @@ var (
 	// ErrFailedPrecondition: the state does not allow the change (the two are not friends, the
 	// message is deleted).
 	ErrFailedPrecondition = errors.New("failed precondition")
-	// ErrUnavailable: a system the request depends on (the friend service) cannot be reached;
-	// retrying later may succeed.
+	// ErrUnavailable: a system the request depends on (the friend or media service) cannot be
+	// reached; retrying later may succeed.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrUnauthenticated: a service asked on the caller's behalf refused their access token (it
+	// expired between our check and theirs); the caller signs in again.
+	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // Error is a domain error: Error() is the message for a person ("text: at most 4000 characters"),

@@ -13,12 +13,21 @@ import (
 
 // NewMessage is a message to store, validated and normalised.
 type NewMessage struct {
-	ID            string // a fresh version 7 UUID
-	ChatID        string
-	SenderID      string
-	ClientMsgID   string
-	Text          string
-	AttachmentIDs []string
+	ID          string // a fresh version 7 UUID
+	ChatID      string
+	SenderID    string
+	ClientMsgID string
+	Text        string
+	// Attachments in the order given, with the metadata the media service gave when they were
+	// checked (FileID only until then).
+	Attachments []Attachment
+}
+
+// SendState is what the send path needs to know about a chat before it asks the media service.
+type SendState struct {
+	Participant bool     // the sender takes part in the chat (false: no such chat of theirs)
+	CanSend     bool     // and may send there
+	Duplicate   *Message // the message the sender already stored with this client_msg_id, if any
 }
 
 // ChangeKind says what ChangeMessage's callback decided.
@@ -47,6 +56,10 @@ type Store interface {
 	// true. Errors: ErrChatNotFound (no such chat of the sender's), ErrNotFriends (the chat does
 	// not allow sending).
 	Send(ctx context.Context, m NewMessage) (msg Message, duplicate bool, err error)
+	// SendState tells whether senderID takes part in chatID and may send there, and finds the
+	// message the sender stored there with clientMsgID, if any (a send with attachments asks
+	// before it calls the media service, so that a retry does not).
+	SendState(ctx context.Context, senderID, chatID, clientMsgID string) (SendState, error)
 	// CreateChat creates the chat between a and b, allowing sending, unless one exists already
 	// (then it is left exactly as it is: only friend events change an existing chat).
 	CreateChat(ctx context.Context, a, b string) error
@@ -92,12 +105,14 @@ type Service struct {
 	store   Store
 	friends Friendships
 	cache   FriendshipCache
+	files   Files
 	logger  *slog.Logger
 }
 
-// NewService wires the use cases.
-func NewService(store Store, friends Friendships, cache FriendshipCache, logger *slog.Logger) *Service {
-	return &Service{store: store, friends: friends, cache: cache, logger: logger}
+// NewService wires the use cases. files may be nil only where no message has attachments
+// (benchmarks): sending one is then Unavailable.
+func NewService(store Store, friends Friendships, cache FriendshipCache, files Files, logger *slog.Logger) *Service {
+	return &Service{store: store, friends: friends, cache: cache, files: files, logger: logger}
 }
 
 // SendRequest is a message to send: to a friend (UserID) or in a chat (ChatID), exactly one.
@@ -114,24 +129,21 @@ type SendRequest struct {
 //
 // Once a chat exists its can_send flag, kept by friend events, decides; no other service is
 // asked. Only a send to a user_id without a chat (the FriendAccepted event has not arrived yet)
-// asks the friend service, and creates the chat when the two are friends.
+// asks the friend service, and creates the chat when the two are friends. A message with
+// attachments also asks the media service about its files (see sendWithAttachments).
 func (s *Service) Send(ctx context.Context, callerID string, req SendRequest) (Message, bool, error) {
 	m, peerID, err := s.validateSend(callerID, req)
 	if err != nil {
 		return Message{}, false, err
 	}
+	if len(m.Attachments) > 0 {
+		return s.sendWithAttachments(ctx, m, peerID)
+	}
 	msg, dup, err := s.store.Send(ctx, m)
 	if peerID == "" || !errors.Is(err, ErrChatNotFound) {
 		return msg, dup, err
 	}
-	friends, err := s.areFriends(ctx, callerID, peerID)
-	if err != nil {
-		return Message{}, false, err
-	}
-	if !friends {
-		return Message{}, false, ErrNotFriends
-	}
-	if err := s.store.CreateChat(ctx, callerID, peerID); err != nil {
+	if err := s.openChat(ctx, callerID, peerID); err != nil {
 		return Message{}, false, err
 	}
 	msg, dup, err = s.store.Send(ctx, m)
@@ -139,6 +151,67 @@ func (s *Service) Send(ctx context.Context, callerID string, req SendRequest) (M
 		return Message{}, false, fmt.Errorf("chat %s missing right after it was created", m.ChatID)
 	}
 	return msg, dup, err
+}
+
+// sendWithAttachments is Send for a message with files. Before anything is stored, the chat is
+// resolved (a duplicate client_msg_id returns the stored message without asking the media
+// service; a send to a friend without a chat creates it), then the media service is asked about
+// the files with the sender's token and each must be the sender's READY attachment uploaded for
+// this chat. Their metadata is stored with the message in the send's transaction. The response
+// carries the URLs from that same answer, so the media service is asked once.
+func (s *Service) sendWithAttachments(ctx context.Context, m NewMessage, peerID string) (Message, bool, error) {
+	st, err := s.store.SendState(ctx, m.SenderID, m.ChatID, m.ClientMsgID)
+	if err != nil {
+		return Message{}, false, err
+	}
+	switch {
+	case st.Duplicate != nil:
+		return *st.Duplicate, true, nil
+	case !st.Participant && peerID == "":
+		return Message{}, false, ErrChatNotFound
+	case !st.Participant:
+		if err := s.openChat(ctx, m.SenderID, peerID); err != nil {
+			return Message{}, false, err
+		}
+	case !st.CanSend:
+		return Message{}, false, ErrNotFriends
+	}
+	if err := s.checkAttachments(ctx, &m); err != nil {
+		return Message{}, false, err
+	}
+	msg, dup, err := s.store.Send(ctx, m)
+	if errors.Is(err, ErrChatNotFound) && peerID != "" {
+		return Message{}, false, fmt.Errorf("chat %s missing right after it was created", m.ChatID)
+	}
+	if err != nil {
+		return Message{}, false, err
+	}
+	// The URLs of the answer just received (a concurrent first send of the same client_msg_id
+	// may have stored other files: only matching ones get them).
+	checked := make(map[string]Attachment, len(m.Attachments))
+	for _, a := range m.Attachments {
+		checked[a.FileID] = a
+	}
+	for i := range msg.Attachments {
+		a := &msg.Attachments[i]
+		if c, ok := checked[a.FileID]; ok {
+			a.URL, a.ThumbnailURL, a.URLExpiresAt = c.URL, c.ThumbnailURL, c.URLExpiresAt
+		}
+	}
+	return msg, dup, nil
+}
+
+// openChat creates the chat of callerID and peerID if the friend service says they are friends
+// (ErrNotFriends otherwise). An existing chat is left as it is.
+func (s *Service) openChat(ctx context.Context, callerID, peerID string) error {
+	friends, err := s.areFriends(ctx, callerID, peerID)
+	if err != nil {
+		return err
+	}
+	if !friends {
+		return ErrNotFriends
+	}
+	return s.store.CreateChat(ctx, callerID, peerID)
 }
 
 // validateSend checks every field of req, reporting all problems at once, and returns the
@@ -171,8 +244,11 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 	}
 	m.ClientMsgID, err = NormalizeID("client_msg_id", req.ClientMsgID)
 	add(err)
-	m.AttachmentIDs, err = NormalizeAttachments(req.AttachmentIDs)
+	ids, err := NormalizeAttachments(req.AttachmentIDs)
 	add(err)
+	for _, id := range ids {
+		m.Attachments = append(m.Attachments, Attachment{FileID: id})
+	}
 	m.Text, err = NormalizeText(req.Text, len(req.AttachmentIDs) > 0)
 	add(err)
 	if len(problems) > 0 {
@@ -261,6 +337,11 @@ func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMes
 		page.Messages = msgs[:limit]
 		page.NextPageToken = MessagesToken(chatID, d, page.Messages[limit-1].Seq)
 	}
+	ptrs := make([]*Message, len(page.Messages))
+	for i := range page.Messages {
+		ptrs[i] = &page.Messages[i]
+	}
+	s.fillURLs(ctx, ptrs...)
 	return page, nil
 }
 
@@ -290,11 +371,27 @@ func (s *Service) ListChats(ctx context.Context, callerID string, pageSize int32
 		last := page.Chats[limit-1]
 		page.NextPageToken = ChatsToken(ChatCursor{LastActivityAt: last.LastActivityAt, ChatID: last.ID})
 	}
+	var last []*Message
+	for _, c := range page.Chats {
+		if c.LastMessage != nil {
+			last = append(last, c.LastMessage)
+		}
+	}
+	s.fillURLs(ctx, last...)
 	return page, nil
 }
 
-// GetChat returns a chat of callerID's named by its id or by the other participant (exactly one).
+// GetChat returns a chat of callerID's named by its id or by the other participant (exactly one),
+// its last message's attachments with URLs.
 func (s *Service) GetChat(ctx context.Context, callerID, chatID, userID string) (Chat, error) {
+	c, err := s.getChat(ctx, callerID, chatID, userID)
+	if err == nil && c.LastMessage != nil {
+		s.fillURLs(ctx, c.LastMessage)
+	}
+	return c, err
+}
+
+func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) (Chat, error) {
 	switch {
 	case chatID != "" && userID != "":
 		return Chat{}, Errorf(ErrInvalidArgument, "by: set chat_id or user_id, not both")
@@ -350,7 +447,7 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 	if len(problems) > 0 {
 		return Message{}, Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
-	return s.store.ChangeMessage(ctx, callerID, cid, mid, func(m Message, canSend bool) (MessageChange, error) {
+	edited, err := s.store.ChangeMessage(ctx, callerID, cid, mid, func(m Message, canSend bool) (MessageChange, error) {
 		switch {
 		case m.SenderID != callerID:
 			return MessageChange{}, ErrNotYourMessage
@@ -358,13 +455,18 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 			return MessageChange{}, ErrMessageDeleted
 		case !canSend:
 			return MessageChange{}, ErrNotFriends
-		case text == "" && len(m.AttachmentIDs) == 0:
+		case text == "" && len(m.Attachments) == 0:
 			return MessageChange{}, Errorf(ErrInvalidArgument, "text: required (the message has no attachments)")
 		case text == m.Text:
 			return MessageChange{Kind: NoChange}, nil
 		}
 		return MessageChange{Kind: Edit, Text: text}, nil
 	})
+	if err != nil {
+		return Message{}, err
+	}
+	s.fillURLs(ctx, &edited) // attachments are kept by an edit
+	return edited, nil
 }
 
 // DeleteMessage makes one of callerID's messages a tombstone; deleting it again succeeds.

@@ -39,8 +39,8 @@ func BenchmarkSendMessage(b *testing.B) {
 	defer big.Close()
 	quiet := events.NewOutbox("chat")
 	quiet.WakeRelay = false // as run.go configures it
-	svc := chat.NewService(chatdb.New(big, quiet), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	waking := chat.NewService(chatdb.New(big, events.NewOutbox("chat")), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := chat.NewService(chatdb.New(big, quiet), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	waking := chat.NewService(chatdb.New(big, events.NewOutbox("chat")), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	const chats = 64
 	type pair struct{ sender, chatID string }

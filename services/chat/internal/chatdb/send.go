@@ -24,7 +24,7 @@ import (
 //     re-reads the row (and re-checks can_send) after the holder commits, so seqs are handed out
 //     one by one in lock order: gap-free and strictly increasing. The time is taken under the
 //     lock too, so sent_at grows with seq;
-//   - ins: the message with that seq.
+//   - ins: the message with that seq, its attachments' ids ($6) and metadata ($7).
 //
 // Two concurrent sends of one client_msg_id both miss dup; the second then fails on the unique
 // key after the first commits, and Send retries it once, which finds the first in dup.
@@ -33,7 +33,7 @@ WITH chat AS (
     SELECT chat_id, user_lo, user_hi FROM chats
     WHERE chat_id = $1 AND (user_lo = $2 OR user_hi = $2)
 ), dup AS (
-    SELECT message_id, seq, text, attachment_ids, sent_at, edited_at, deleted_at FROM messages
+    SELECT message_id, seq, text, attachment_ids, attachments, sent_at, edited_at, deleted_at FROM messages
     WHERE chat_id = $1 AND sender_id = $2 AND client_msg_id = $3
 ), bump AS (
     UPDATE chats c SET last_seq = c.last_seq + 1, last_activity_at = clock_timestamp()
@@ -41,12 +41,12 @@ WITH chat AS (
     WHERE c.chat_id = chat.chat_id AND c.can_send AND NOT EXISTS (SELECT FROM dup)
     RETURNING c.last_seq, c.last_activity_at
 ), ins AS (
-    INSERT INTO messages (chat_id, seq, message_id, sender_id, client_msg_id, text, attachment_ids, sent_at)
-    SELECT $1, last_seq, $4, $2, $3, $5, $6, last_activity_at FROM bump
+    INSERT INTO messages (chat_id, seq, message_id, sender_id, client_msg_id, text, attachment_ids, attachments, sent_at)
+    SELECT $1, last_seq, $4, $2, $3, $5, $6, $7::jsonb, last_activity_at FROM bump
     RETURNING seq, sent_at
 )
 SELECT chat.user_lo::text, chat.user_hi::text, ins.seq, ins.sent_at,
-       dup.message_id::text, dup.seq, dup.text, dup.attachment_ids::text[], dup.sent_at, dup.edited_at, dup.deleted_at
+       dup.message_id::text, dup.seq, dup.text, dup.attachment_ids::text[], dup.attachments, dup.sent_at, dup.edited_at, dup.deleted_at
 FROM chat LEFT JOIN ins ON true LEFT JOIN dup ON true`
 
 // Send implements chat.Store.
@@ -61,6 +61,31 @@ func (s *Store) Send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 		msg, dup, err = s.send(ctx, m)
 	}
 	return msg, dup, err
+}
+
+// sendStateSQL is what a send with attachments reads before it asks the media service: the chat,
+// if the sender takes part in it, and the sender's message with this client_msg_id, if any.
+const sendStateSQL = `
+SELECT c.can_send, ` + messageColumns + `
+FROM chats c
+LEFT JOIN messages m ON m.chat_id = c.chat_id AND m.sender_id = $2 AND m.client_msg_id = $3
+WHERE c.chat_id = $1 AND (c.user_lo = $2 OR c.user_hi = $2)`
+
+// SendState implements chat.Store. One indexed read, outside any transaction: Send checks all of
+// it again under the chat's lock.
+func (s *Store) SendState(ctx context.Context, senderID, chatID, clientMsgID string) (chat.SendState, error) {
+	var st chat.SendState
+	var n nullableMessage
+	err := s.pool.QueryRow(ctx, sendStateSQL, chatID, senderID, clientMsgID).Scan(append([]any{&st.CanSend}, n.dest()...)...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return chat.SendState{}, nil
+	case err != nil:
+		return chat.SendState{}, fmt.Errorf("read chat %s before a send: %w", chatID, err)
+	}
+	st.Participant = true
+	st.Duplicate = n.message()
+	return st, nil
 }
 
 func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool, error) {
@@ -78,10 +103,7 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 		conn.Release()
 	}()
 
-	attachments := m.AttachmentIDs
-	if attachments == nil {
-		attachments = []string{}
-	}
+	attachmentIDs, attachments := storedAttachments(m.Attachments)
 	var r struct {
 		lo, hi string
 		seq    *int64
@@ -91,7 +113,7 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(lockChatSQL, chatLockClass, chatLockKey(m.ChatID))
-	b.Queue(sendSQL, m.ChatID, m.SenderID, m.ClientMsgID, m.ID, m.Text, attachments)
+	b.Queue(sendSQL, m.ChatID, m.SenderID, m.ClientMsgID, m.ID, m.Text, attachmentIDs, attachments)
 	br := conn.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {
@@ -99,7 +121,7 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 	}
 	if err == nil {
 		d := &r.dup
-		err = br.QueryRow().Scan(&r.lo, &r.hi, &r.seq, &r.sentAt, &d.id, &d.seq, &d.text, &d.attachments, &d.sentAt, &d.editedAt, &d.deletedAt)
+		err = br.QueryRow().Scan(&r.lo, &r.hi, &r.seq, &r.sentAt, &d.id, &d.seq, &d.text, &d.attachmentIDs, &d.attachments, &d.sentAt, &d.editedAt, &d.deletedAt)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -119,15 +141,11 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 	}
 
 	msg := chat.Message{ID: m.ID, ChatID: m.ChatID, Seq: *r.seq, SenderID: m.SenderID, Text: m.Text,
-		ClientMsgID: m.ClientMsgID, SentAt: r.sentAt.UTC(), AttachmentIDs: attachments}
+		ClientMsgID: m.ClientMsgID, SentAt: r.sentAt.UTC(), Attachments: attachmentsOf(attachmentIDs, attachments)}
 	ev := &eventsv1.MessageSent{
 		ChatId: msg.ChatID, MessageId: msg.ID, Seq: msg.Seq, SenderId: msg.SenderID,
 		RecipientId: peerOf(msg.SenderID, r.lo, r.hi), Text: msg.Text, ClientMsgId: msg.ClientMsgID,
-		SentAt: timestamppb.New(msg.SentAt),
-	}
-	for _, id := range msg.AttachmentIDs {
-		// Only the id: name, size and type come from the media service (not yet asked; see docs/chat.md).
-		ev.Attachments = append(ev.Attachments, &eventsv1.Attachment{FileId: id})
+		SentAt: timestamppb.New(msg.SentAt), Attachments: eventAttachments(msg.Attachments),
 	}
 	b = &pgx.Batch{}
 	if _, err = s.pub.Publish(ctx, batchTx{b}, topics.Chat, msg.ChatID, ev); err != nil {

@@ -57,20 +57,21 @@ func New(pool *pgxpool.Pool, pub Publisher) *Store {
 	return &Store{pool: pool, pub: pub}
 }
 
-// messageColumns are read by scanMessage, from a messages row aliased m.
+// messageColumns are read by nullableMessage, from a messages row aliased m.
 const messageColumns = `m.message_id::text, m.chat_id::text, m.seq, m.sender_id::text, m.text, m.client_msg_id::text,
-	m.sent_at, m.edited_at, m.deleted_at, m.attachment_ids::text[]`
+	m.sent_at, m.edited_at, m.deleted_at, m.attachment_ids::text[], m.attachments`
 
 // nullableMessage receives messageColumns where the row may be missing (outer joins).
 type nullableMessage struct {
 	id, chatID, senderID, text, clientMsgID *string
 	seq                                     *int64
 	sentAt, editedAt, deletedAt             *time.Time
-	attachments                             []string
+	attachmentIDs                           []string
+	attachments                             []storedAttachment
 }
 
 func (n *nullableMessage) dest() []any {
-	return []any{&n.id, &n.chatID, &n.seq, &n.senderID, &n.text, &n.clientMsgID, &n.sentAt, &n.editedAt, &n.deletedAt, &n.attachments}
+	return []any{&n.id, &n.chatID, &n.seq, &n.senderID, &n.text, &n.clientMsgID, &n.sentAt, &n.editedAt, &n.deletedAt, &n.attachmentIDs, &n.attachments}
 }
 
 // message returns the scanned message, or nil when the outer join found none.
@@ -79,7 +80,7 @@ func (n *nullableMessage) message() *chat.Message {
 		return nil
 	}
 	m := chat.Message{ID: *n.id, ChatID: *n.chatID, Seq: *n.seq, SenderID: *n.senderID, Text: *n.text,
-		ClientMsgID: *n.clientMsgID, SentAt: n.sentAt.UTC(), AttachmentIDs: n.attachments}
+		ClientMsgID: *n.clientMsgID, SentAt: n.sentAt.UTC(), Attachments: attachmentsOf(n.attachmentIDs, n.attachments)}
 	if n.editedAt != nil {
 		m.EditedAt = n.editedAt.UTC()
 	}
@@ -404,11 +405,11 @@ func (s *Store) ChangeMessage(ctx context.Context, userID, chatID, messageID str
 				Text: m.Text, EditedAt: timestamppb.New(m.EditedAt),
 			})
 		case chat.Delete:
-			if err := tx.QueryRow(ctx, `UPDATE messages SET text = '', attachment_ids = '{}', deleted_at = clock_timestamp() WHERE chat_id = $1 AND seq = $2 RETURNING deleted_at`,
+			if err := tx.QueryRow(ctx, `UPDATE messages SET text = '', attachment_ids = '{}', attachments = '[]', deleted_at = clock_timestamp() WHERE chat_id = $1 AND seq = $2 RETURNING deleted_at`,
 				chatID, m.Seq).Scan(&m.DeletedAt); err != nil {
 				return fmt.Errorf("delete message: %w", err)
 			}
-			m.Text, m.AttachmentIDs, m.DeletedAt = "", []string{}, m.DeletedAt.UTC()
+			m.Text, m.Attachments, m.DeletedAt = "", nil, m.DeletedAt.UTC()
 			_, err = s.pub.Publish(ctx, tx, topics.Chat, chatID, &eventsv1.MessageDeleted{
 				ChatId: chatID, MessageId: m.ID, Seq: m.Seq, SenderId: m.SenderID, RecipientId: recipient,
 				DeletedAt: timestamppb.New(m.DeletedAt),

@@ -183,19 +183,19 @@ func TestSendIsIdempotentOnClientMsgID(t *testing.T) {
 	chatID := chat.ChatID(a, b)
 
 	first := newMessage(chatID, a, "hello")
-	first.AttachmentIDs = []string{newID(), newID()}
+	first.Attachments = []chat.Attachment{{FileID: newID(), Name: "a.png", ContentType: "image/png", SizeBytes: 10, Width: 2, Height: 1}, {FileID: newID(), Name: "b.pdf", ContentType: "application/pdf", SizeBytes: 20}}
 	m1, dup, err := s.Send(ctx, first)
 	if err != nil || dup || m1.Seq != 1 {
 		t.Fatalf("first send: %+v dup %v, %v", m1, dup, err)
 	}
 	again := first
-	again.ID, again.Text, again.AttachmentIDs = newID(), "different text", nil
+	again.ID, again.Text, again.Attachments = newID(), "different text", nil
 	m2, dup, err := s.Send(ctx, again)
 	if err != nil || !dup {
 		t.Fatalf("repeat: dup %v, %v; want the first message as a duplicate", dup, err)
 	}
 	if m2.ID != m1.ID || m2.Text != "hello" || m2.Seq != 1 || !m2.SentAt.Equal(m1.SentAt) ||
-		!slices.Equal(m2.AttachmentIDs, first.AttachmentIDs) || m2.ClientMsgID != first.ClientMsgID || m2.ChatID != chatID {
+		!slices.Equal(m2.Attachments, first.Attachments) || m2.ClientMsgID != first.ClientMsgID || m2.ChatID != chatID {
 		t.Fatalf("repeat returned %+v; want the first message %+v", m2, m1)
 	}
 	// The same key from the other participant is a different message.

@@ -36,16 +36,18 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/chatrpc"
 	"github.com/parleyhq/parley/services/chat/internal/friendclient"
+	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
 
 // env is the chat service's real handler stack (logging, authentication, error mapping) over a
-// fresh database and the shared Redis, with a stand-in friend service.
+// fresh database and the shared Redis, with stand-in friend and media services.
 type env struct {
 	pool   *pgxpool.Pool
 	store  *chatdb.Store
 	cache  *chatcache.Cache
 	client chatv1connect.ChatServiceClient
 	friend *fakeFriend
+	media  *fakeMedia
 	key    jwk.Key
 }
 
@@ -77,14 +79,16 @@ func newEnv(t *testing.T) *env {
 	friend := newFakeFriend(t, verifier)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	cache := chatcache.New(redistest.New(t), time.Minute)
-	svc := chat.NewService(store, friendclient.New(nil, friend.url, 2*time.Second), cache, logger)
+	media := newFakeMedia(t, verifier, store)
+	svc := chat.NewService(store, friendclient.New(nil, friend.url, 2*time.Second), cache,
+		mediaclient.New(nil, media.url, fakeInternalToken, 2*time.Second), logger)
 
 	srv := server.New(logger, "127.0.0.1:0")
 	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
 		server.HandlerOptions(logger, chatrpc.ErrorCodes, authn.NewInterceptor(verifier))...))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{pool: pool, store: store, cache: cache, client: chatv1connect.NewChatServiceClient(hs.Client(), hs.URL), friend: friend, key: priv}
+	return &env{pool: pool, store: store, cache: cache, client: chatv1connect.NewChatServiceClient(hs.Client(), hs.URL), friend: friend, media: media, key: priv}
 }
 
 // token mints an access token for userID as the auth service would.

@@ -15,4 +15,5 @@ var ErrorCodes = []server.ErrorCode{
 	{Err: chat.ErrPermissionDenied, Code: connect.CodePermissionDenied},
 	{Err: chat.ErrFailedPrecondition, Code: connect.CodeFailedPrecondition},
 	{Err: chat.ErrUnavailable, Code: connect.CodeUnavailable},
+	{Err: chat.ErrUnauthenticated, Code: connect.CodeUnauthenticated},
 }

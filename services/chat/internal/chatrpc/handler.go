@@ -159,15 +159,18 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// messageToProto converts a message. Attachments carry only their file id: their name, size,
-// type and URLs come from the media service, which this service does not ask yet.
+// messageToProto converts a message. Attachments carry the metadata stored with the message and,
+// when the media service answered for this reader, short-lived URLs.
 func messageToProto(m chat.Message) *chatv1.Message {
 	out := &chatv1.Message{
 		MessageId: m.ID, ChatId: m.ChatID, Seq: m.Seq, SenderId: m.SenderID, Text: m.Text, ClientMsgId: m.ClientMsgID,
 		SentAt: timestamp(m.SentAt), EditedAt: timestamp(m.EditedAt), Deleted: m.Deleted(), DeletedAt: timestamp(m.DeletedAt),
 	}
-	for _, id := range m.AttachmentIDs {
-		out.Attachments = append(out.Attachments, &chatv1.Attachment{FileId: id})
+	for _, a := range m.Attachments {
+		out.Attachments = append(out.Attachments, &chatv1.Attachment{
+			FileId: a.FileID, Name: a.Name, SizeBytes: a.SizeBytes, ContentType: a.ContentType, Width: a.Width, Height: a.Height,
+			Url: a.URL, ThumbnailUrl: a.ThumbnailURL, UrlExpiresAt: timestamp(a.URLExpiresAt),
+		})
 	}
 	return out
 }

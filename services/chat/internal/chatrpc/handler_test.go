@@ -356,7 +356,7 @@ func TestSendValidationAndIdempotency(t *testing.T) {
 	if err != nil || len([]rune(long.Msg.GetMessage().GetText())) != chat.MaxTextLen {
 		t.Fatalf("4000-character message: %v", err)
 	}
-	files := withFiles(sendIn(chatID, ""), 2)
+	files := withIDs(sendIn(chatID, ""), e.media.attachment(alice, chatID, "a.txt", "text/plain", 1), e.media.attachment(alice, chatID, "b.txt", "text/plain", 2))
 	withFile, err := e.client.SendMessage(ctx, as(alice, files))
 	if err != nil {
 		t.Fatal(err)
