@@ -1,6 +1,7 @@
 // Package e2e drives the whole system the way its users do: it starts the dev stack (every
 // service as its own process, a throwaway Postgres cluster, Redis, the Kafka-protocol broker, the S3
-// server and the mail catcher, on ports of its own) and talks only to the gateway — with the
+// server, the mail catcher and the dev OpenID Connect provider, on ports of its own) and talks only
+// to the gateway (and, as a browser would, to the OpenID Connect provider's sign-in page) — with the
 // generated Connect clients, over gRPC, and with plain HTTP/JSON.
 package e2e
 
@@ -30,6 +31,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("AuthAndProfileWithGeneratedClients", testAuthAndProfileWithGeneratedClients)
 	t.Run("AuthAndProfileWithPlainJSON", testAuthAndProfileWithPlainJSON)
 	t.Run("TakenNicknameIsVisible", testTakenNicknameIsVisible)
+	t.Run("OAuthDevLogin", testOAuthDevLogin)
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)

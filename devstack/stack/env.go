@@ -33,8 +33,15 @@ func Env(opts Options, name string) ([]string, error) {
 func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string, error) {
 	vars := map[string]string{}
 	// Extra variables from the registry first: what the stack itself sets below wins. They may
-	// refer to ${DATA_DIR}, ${ROOT}, and ${<NAME>_URL} / ${<NAME>_PORT} of every service.
-	known := map[string]string{"DATA_DIR": o.DataDir, "ROOT": o.Root}
+	// refer to ${DATA_DIR}, ${ROOT}, ${<NAME>_URL} / ${<NAME>_PORT} of every service, and the dev
+	// OpenID Connect provider's ${DEV_OIDC_URL}, ${DEV_OIDC_CLIENT_ID}, ${DEV_OIDC_CLIENT_SECRET}.
+	known := map[string]string{
+		"DATA_DIR":               o.DataDir,
+		"ROOT":                   o.Root,
+		"DEV_OIDC_URL":           e.DevOIDCURL,
+		"DEV_OIDC_CLIENT_ID":     DevOIDCClientID,
+		"DEV_OIDC_CLIENT_SECRET": DevOIDCClientSecret,
+	}
 	for _, other := range reg.Services {
 		known[strings.ToUpper(other.Name)+"_URL"] = serviceURL(o, other)
 		known[strings.ToUpper(other.Name)+"_PORT"] = strconv.Itoa(o.ServicePort(other))
@@ -51,6 +58,15 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 	for k, v := range svc.EnvIfExists {
 		if p := os.Expand(v, expand); pathExists(p) {
 			vars[k] = p
+		}
+	}
+	if len(svc.EnvAppend) > 0 {
+		var inherited []string
+		if o.Environ != nil {
+			inherited = o.Environ()
+		}
+		for k, v := range svc.EnvAppend {
+			vars[k] = appendList(lookupEnv(inherited, k), os.Expand(v, expand))
 		}
 	}
 
@@ -92,6 +108,29 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// appendList joins the comma-separated items of base and extra, dropping empty items and
+// repeats.
+func appendList(base, extra string) string {
+	var out []string
+	for _, item := range strings.Split(base+","+extra, ",") {
+		if item = strings.TrimSpace(item); item != "" && !slices.Contains(out, item) {
+			out = append(out, item)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// lookupEnv returns the value of key in env (KEY=VALUE lines; the last one wins, as in exec).
+func lookupEnv(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }
 
 // DevInternalAPIToken is the shared secret every service gets as INTERNAL_API_TOKEN, with which

@@ -48,6 +48,13 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 		"MEDIA_URL":                 "http://127.0.0.1:8086",
 		"AUTH_SIGNING_KEY_FILE":     data + "/auth/signing-key.json",
 		"AUTH_GENERATE_SIGNING_KEY": "true",
+		// "Sign in with Dev": the provider the dev stack runs, and the web client's callback.
+		"AUTH_OAUTH_PROVIDERS":         "dev",
+		"AUTH_OAUTH_DEV_ISSUER":        "http://127.0.0.1:9096",
+		"AUTH_OAUTH_DEV_CLIENT_ID":     DevOIDCClientID,
+		"AUTH_OAUTH_DEV_CLIENT_SECRET": DevOIDCClientSecret,
+		"AUTH_OAUTH_DEV_REDIRECT_URIS": "http://127.0.0.1:8080/oauth/callback,http://localhost:8080/oauth/callback",
+		"AUTH_OAUTH_DEV_DISPLAY_NAME":  "Dev",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -121,8 +128,13 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	if _, ok := gw["WEB_DIR"]; ok != pathExists(filepath.Join(opts.Root, "web/dist")) {
 		t.Errorf("WEB_DIR set = %v, but web/dist exists = %v", ok, !ok)
 	}
-	if auth := envMapOf(t, opts, "auth"); auth["AUTH_SIGNING_KEY_FILE"] != "/srv/parley-data/auth/signing-key.json" {
+	auth := envMapOf(t, opts, "auth")
+	if auth["AUTH_SIGNING_KEY_FILE"] != "/srv/parley-data/auth/signing-key.json" {
 		t.Errorf("AUTH_SIGNING_KEY_FILE = %q", auth["AUTH_SIGNING_KEY_FILE"])
+	}
+	if auth["AUTH_OAUTH_DEV_ISSUER"] != "http://127.0.0.1:20026" ||
+		auth["AUTH_OAUTH_DEV_REDIRECT_URIS"] != "http://127.0.0.1:20000/oauth/callback,http://localhost:20000/oauth/callback" {
+		t.Errorf("AUTH_OAUTH_DEV_ISSUER = %q, AUTH_OAUTH_DEV_REDIRECT_URIS = %q", auth["AUTH_OAUTH_DEV_ISSUER"], auth["AUTH_OAUTH_DEV_REDIRECT_URIS"])
 	}
 
 	opts.DatabaseSuffix = "_e2e"
@@ -180,6 +192,22 @@ func TestEnvIfExistsFollowsThePath(t *testing.T) {
 	mustWrite(t, filepath.Join(root, "web/dist/index.html"), "<html>")
 	if got := envMapOf(t, Options{Root: root}, "gateway")["WEB_DIR"]; got != filepath.Join(root, "web/dist") {
 		t.Errorf("WEB_DIR = %q once web/dist exists", got)
+	}
+}
+
+// TestEnvAppendKeepsTheDevelopersOwnItems: providers configured in the developer's environment
+// are offered besides the dev one.
+func TestEnvAppendKeepsTheDevelopersOwnItems(t *testing.T) {
+	root := repoRoot(t)
+	for environ, want := range map[string]string{
+		"":                                    "dev",
+		"AUTH_OAUTH_PROVIDERS=google":         "google,dev",
+		"AUTH_OAUTH_PROVIDERS= dev , github,": "dev,github",
+	} {
+		opts := Options{Root: root, Environ: func() []string { return []string{"PATH=/bin", environ} }}
+		if got := envMapOf(t, opts, "auth")["AUTH_OAUTH_PROVIDERS"]; got != want {
+			t.Errorf("with %q in the environment: AUTH_OAUTH_PROVIDERS = %q, want %q", environ, got, want)
+		}
 	}
 }
 

@@ -23,7 +23,8 @@ type Options struct {
 	DataDir string
 	// PortBase moves every port the stack uses to PortBase+offset (services at +0..+19 in registry
 	// order of their standard ports, Postgres +20, Redis +21, Kafka +22, S3 +23, SMTP +24, mail UI
-	// +25), so a second stack (tests) runs beside a developer's. 0: the standard ports.
+	// +25, the dev OpenID Connect provider +26), so a second stack (tests) runs beside a
+	// developer's. 0: the standard ports.
 	PortBase int
 
 	// External infrastructure; an empty field means "start one locally".
@@ -245,6 +246,7 @@ const (
 	offS3
 	offSMTP
 	offMailUI
+	offOIDC
 	// PortSpan is how many consecutive ports from PortBase a stack may use.
 	PortSpan
 )
@@ -256,6 +258,7 @@ var standardPorts = map[int]int{
 	offS3:       9000,
 	offSMTP:     1025,
 	offMailUI:   8025,
+	offOIDC:     9096,
 }
 
 func (o *Options) port(offset int) int {
@@ -283,6 +286,9 @@ type Endpoints struct {
 	S3Region     string
 	SMTPURL      string
 	MailpitURL   string // "" when SMTP is external and no MAILPIT_URL was given
+	// DevOIDCURL is the issuer of the development OpenID Connect provider the stack always runs
+	// itself (package oidcdev), e.g. http://127.0.0.1:9096.
+	DevOIDCURL string
 
 	LocalPostgres, LocalRedis, LocalKafka, LocalS3, LocalMail bool
 }
@@ -301,6 +307,7 @@ func (o *Options) endpoints() Endpoints {
 		S3Region:     o.S3Region,
 		SMTPURL:      o.SMTPURL,
 		MailpitURL:   o.MailpitURL,
+		DevOIDCURL:   fmt.Sprintf("http://127.0.0.1:%d", o.port(offOIDC)),
 	}
 	if e.DatabaseURL == "" {
 		e.LocalPostgres = true
@@ -344,6 +351,7 @@ func (o *Options) localPorts(e Endpoints, services []Service) []namedPort {
 	if e.LocalMail {
 		ps = append(ps, namedPort{"mail (smtp)", o.port(offSMTP)}, namedPort{"mail (web)", o.port(offMailUI)})
 	}
+	ps = append(ps, namedPort{"oidc", o.port(offOIDC)})
 	for _, s := range services {
 		ps = append(ps, namedPort{s.Name, o.ServicePort(s)})
 	}

@@ -34,6 +34,11 @@ type Service struct {
 	// EnvIfExists are extra variables naming a path, set only when that path exists (the web
 	// client's build output, say), expanded as Env.
 	EnvIfExists map[string]string `json:"env_if_exists,omitempty"`
+	// EnvAppend are comma-separated items appended to the variable of the same name in the
+	// environment the dev stack runs in, rather than replacing it (items already there are not
+	// repeated), expanded as Env: a developer's own AUTH_OAUTH_PROVIDERS=google becomes
+	// google,dev.
+	EnvAppend map[string]string `json:"env_append,omitempty"`
 }
 
 // Registry is the list of Parley's services, in start order.
@@ -138,6 +143,16 @@ func ParseRegistry(data []byte) (*Registry, error) {
 		for k := range s.Env {
 			if !envName.MatchString(k) {
 				return nil, fmt.Errorf("service %q: env name %q must be upper-case letters, digits and _", s.Name, k)
+			}
+		}
+		for k := range s.EnvAppend {
+			if !envName.MatchString(k) {
+				return nil, fmt.Errorf("service %q: env_append name %q must be upper-case letters, digits and _", s.Name, k)
+			}
+			_, inEnv := s.Env[k]
+			_, inIfExists := s.EnvIfExists[k]
+			if inEnv || inIfExists {
+				return nil, fmt.Errorf("service %q: %s is in env_append and in env or env_if_exists; keep one", s.Name, k)
 			}
 		}
 	}

@@ -44,9 +44,11 @@ func TestRegistryOfTheRepository(t *testing.T) {
 	placeholder := regexp.MustCompile(`\$\{[A-Z_]+\}`)
 	literalPort := regexp.MustCompile(`:\d{2,5}\b`)
 	for _, s := range reg.Services {
-		for k, v := range s.Env {
-			if literalPort.MatchString(placeholder.ReplaceAllString(v, "")) {
-				t.Errorf("%s: %s=%s hard-codes a port", s.Name, k, v)
+		for _, vars := range []map[string]string{s.Env, s.EnvIfExists, s.EnvAppend} {
+			for k, v := range vars {
+				if literalPort.MatchString(placeholder.ReplaceAllString(v, "")) {
+					t.Errorf("%s: %s=%s hard-codes a port", s.Name, k, v)
+				}
 			}
 		}
 	}
@@ -84,6 +86,8 @@ func TestParseRegistry(t *testing.T) {
 		{"bad database", `{"services": [{"name": "a", "port": 8080, "database": "x; drop"}]}`, "plain lower-case identifier"},
 		{"bad health", `{"services": [{"name": "a", "port": 8080, "health": "healthz"}]}`, "must start with /"},
 		{"bad env", `{"services": [{"name": "a", "port": 8080, "env": {"lower": "x"}}]}`, "env name"},
+		{"bad env_append", `{"services": [{"name": "a", "port": 8080, "env_append": {"a-b": "x"}}]}`, "env_append name"},
+		{"env_append and env", `{"services": [{"name": "a", "port": 8080, "env": {"X": "1"}, "env_append": {"X": "2"}}]}`, "X is in env_append and in env"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseRegistry([]byte(tc.json))

@@ -1,8 +1,9 @@
 // Package stack runs Parley's local development stack: Postgres, Redis, a Kafka-protocol broker,
-// an S3 server and a mail catcher (each taken from the environment or started here), then every
-// service as its own process, configured from tilt/services.json. `go run ./devstack up` is a thin
-// command over it; end-to-end tests call Start directly, with a PortBase and DataDir of their own so
-// they run beside a developer's stack. docs/devstack.md describes what runs where.
+// an S3 server and a mail catcher (each taken from the environment or started here) and a
+// development OpenID Connect provider, then every service as its own process, configured from
+// tilt/services.json. `go run ./devstack up` is a thin command over it; end-to-end tests call
+// Start directly, with a PortBase and DataDir of their own so they run beside a developer's stack.
+// docs/devstack.md describes what runs where.
 package stack
 
 import (
@@ -52,8 +53,9 @@ type Stack struct {
 	closed   bool
 }
 
-// Start brings the stack up: infrastructure in order (Postgres, Redis, Kafka, S3, SMTP), then the
-// services, built and started together, and returns once every service's health path answers.
+// Start brings the stack up: infrastructure in order (Postgres, Redis, Kafka, S3, SMTP, the dev
+// OIDC provider), then the services, built and started together, and returns once every
+// service's health path answers.
 // ctx bounds the start only; the stack runs until Close. On error everything started is stopped.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
 	o, err := opts.withDefaults()
@@ -131,6 +133,9 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 	if err := s.startMail(ctx, st); err != nil {
+		return err
+	}
+	if err := s.startOIDC(); err != nil {
 		return err
 	}
 	s.log.Info("infrastructure is up", "took", time.Since(s.started).Round(100*time.Millisecond))
@@ -512,6 +517,9 @@ func (s *Stack) KafkaBrokers() []string { return slices.Clone(s.ep.KafkaBrokers)
 // S3Endpoint is the S3 endpoint URL (credentials and bucket in Endpoints).
 func (s *Stack) S3Endpoint() string { return s.ep.S3Endpoint }
 
+// DevOIDCURL is the issuer URL of the development OpenID Connect provider ("sign in with Dev").
+func (s *Stack) DevOIDCURL() string { return s.ep.DevOIDCURL }
+
 // SMTPURL is the SMTP server URL.
 func (s *Stack) SMTPURL() string { return s.ep.SMTPURL }
 
@@ -576,6 +584,7 @@ func (s *Stack) Summary() string {
 	if s.ep.MailpitURL != "" {
 		rows = append(rows, line{"mail UI", s.ep.MailpitURL, "the mail the services send"})
 	}
+	rows = append(rows, line{"oidc", s.ep.DevOIDCURL, `"sign in with Dev": any email, no password (development only)`})
 	width := 0
 	for _, r := range rows {
 		width = max(width, len(r.where))

@@ -112,6 +112,12 @@ func TestStartRunsEverythingAndKeepsDataForTheNextStart(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the mail in mailpit", func() bool { return mailCount(t, s.MailpitURL()) == 1 })
 
+	// The dev OpenID Connect provider publishes its metadata and its key at its own port.
+	if want := fmt.Sprintf("http://127.0.0.1:%d", opts.PortBase+26); s.DevOIDCURL() != want {
+		t.Errorf("DevOIDCURL = %s, want %s", s.DevOIDCURL(), want)
+	}
+	kid := oidcKeyID(t, s.DevOIDCURL())
+
 	// A service that crashes is restarted.
 	resp, err := http.Get(s.GatewayURL() + "/crash")
 	if err != nil {
@@ -193,7 +199,11 @@ func TestStartRunsEverythingAndKeepsDataForTheNextStart(t *testing.T) {
 	if n := mailCount(t, s2.MailpitURL()); n != 1 {
 		t.Errorf("mailpit after restart holds %d messages, want 1", n)
 	}
-	if !strings.Contains(s2.Summary(), s2.MailpitURL()) || !strings.Contains(s2.Summary(), s2.DatabaseURL()) {
+	if got := oidcKeyID(t, s2.DevOIDCURL()); got != kid {
+		t.Errorf("the dev OIDC provider's key changed across the restart: %s, then %s", kid, got)
+	}
+	if !strings.Contains(s2.Summary(), s2.MailpitURL()) || !strings.Contains(s2.Summary(), s2.DatabaseURL()) ||
+		!strings.Contains(s2.Summary(), s2.DevOIDCURL()) {
 		t.Errorf("summary lacks addresses:\n%s", s2.Summary())
 	}
 }
@@ -371,6 +381,43 @@ func s3Status(t *testing.T, ctx context.Context, e Endpoints, secret string) int
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// oidcKeyID fetches the provider's discovery document and its JWKS and returns its key's id.
+func oidcKeyID(t *testing.T, issuer string) string {
+	t.Helper()
+	getJSON := func(url string, v any) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", url, resp.Status)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var meta struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	getJSON(issuer+"/.well-known/openid-configuration", &meta)
+	if meta.Issuer != issuer {
+		t.Fatalf("the provider at %s calls itself %q", issuer, meta.Issuer)
+	}
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	getJSON(meta.JWKSURI, &set)
+	if len(set.Keys) != 1 || set.Keys[0].Kid == "" {
+		t.Fatalf("JWKS of %s: %+v", issuer, set)
+	}
+	return set.Keys[0].Kid
 }
 
 func mailCount(t *testing.T, mailpitURL string) int {

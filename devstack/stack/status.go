@@ -55,6 +55,9 @@ func Status(ctx context.Context, opts Options, services bool) []ComponentStatus 
 	if e.MailpitURL != "" {
 		out = append(out, ComponentStatus{"mail UI", e.MailpitURL, check(func(ctx context.Context) error { return httpOK(ctx, e.MailpitURL+"/readyz") })})
 	}
+	out = append(out, ComponentStatus{"oidc", e.DevOIDCURL, check(func(ctx context.Context) error {
+		return httpOK(ctx, e.DevOIDCURL+"/.well-known/openid-configuration")
+	})})
 	if !services {
 		return out
 	}
