@@ -35,5 +35,6 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)
+	t.Run("AvatarAndAttachment", testAvatarAndAttachment)
 	t.Run("BrokerOutage", testBrokerOutage)
 }

@@ -118,7 +118,7 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	if got := media["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000" {
 		t.Errorf("media MEDIA_PUBLIC_URL = %q", got)
 	}
-	if got := envMapOf(t, opts, "friend")["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000/media" {
+	if got := envMapOf(t, opts, "friend")["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000" {
 		t.Errorf("friend MEDIA_PUBLIC_URL = %q", got)
 	}
 	notification := envMapOf(t, opts, "notification")

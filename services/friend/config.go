@@ -16,8 +16,9 @@ type Config struct {
 	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 	JWTIssuer    string        `env:"JWT_ISSUER" envDefault:"parley"`
 	JWTAudience  string        `env:"JWT_AUDIENCE" envDefault:"parley"`
-	// MediaPublicURL is where the media service serves stable avatar URLs to clients; avatar
-	// thumbnails are <MEDIA_PUBLIC_URL>/<file_id>/thumb64. Empty: lists carry only the file id.
+	// MediaPublicURL is the origin clients reach the media service's downloads through (the
+	// gateway), the same value the media service has: avatar thumbnails are
+	// <MEDIA_PUBLIC_URL>/media/files/<file_id>/64. Empty: lists carry only the file id.
 	MediaPublicURL string `env:"MEDIA_PUBLIC_URL"`
 	// RequestLimit new friend requests per RequestWindow per sender; 0 turns the limit off.
 	RequestLimit  int           `env:"FRIEND_REQUEST_LIMIT" envDefault:"50"`
@@ -32,7 +33,7 @@ func (c Config) validate() error {
 	if c.MediaPublicURL != "" {
 		u, err := url.Parse(c.MediaPublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			errs = append(errs, fmt.Errorf("MEDIA_PUBLIC_URL %q: must be an absolute http(s) URL without query, such as http://localhost:8080/media", c.MediaPublicURL))
+			errs = append(errs, fmt.Errorf("MEDIA_PUBLIC_URL %q: must be an absolute http(s) URL without query, such as http://localhost:8080", c.MediaPublicURL))
 		}
 	}
 	if c.RequestLimit < 0 {

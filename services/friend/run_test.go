@@ -46,7 +46,7 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
 	t.Setenv("AUTH_JWKS_URL", jwks.URL)
-	t.Setenv("MEDIA_PUBLIC_URL", "http://localhost:8080/media")
+	t.Setenv("MEDIA_PUBLIC_URL", "http://localhost:8080")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

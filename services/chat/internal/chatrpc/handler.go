@@ -5,6 +5,7 @@ package chatrpc
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -19,13 +20,25 @@ import (
 // Handler implements chatv1connect.ChatServiceHandler. Every method needs an access token; the
 // authn interceptor refuses requests without a valid one.
 type Handler struct {
-	svc *chat.Service
+	svc          *chat.Service
+	mediaBaseURL string
 }
 
 var _ chatv1connect.ChatServiceHandler = (*Handler)(nil)
 
-// NewHandler returns the handler over svc.
-func NewHandler(svc *chat.Service) *Handler { return &Handler{svc: svc} }
+// NewHandler returns the handler over svc. mediaPublicURL is the origin of the media service's
+// stable avatar URLs (MEDIA_PUBLIC_URL); "" leaves peers' avatar_thumbnail_url empty.
+func NewHandler(svc *chat.Service, mediaPublicURL string) *Handler {
+	return &Handler{svc: svc, mediaBaseURL: strings.TrimRight(mediaPublicURL, "/")}
+}
+
+// avatarThumbnailURL is the media service's stable, public 64px avatar URL for a file id.
+func (h *Handler) avatarThumbnailURL(fileID string) string {
+	if fileID == "" || h.mediaBaseURL == "" {
+		return ""
+	}
+	return h.mediaBaseURL + "/media/files/" + fileID + "/64"
+}
 
 func caller(ctx context.Context) (string, error) {
 	if id := authn.UserID(ctx); id != "" {
@@ -80,7 +93,7 @@ func (h *Handler) ListChats(ctx context.Context, req *connect.Request[chatv1.Lis
 	}
 	res := &chatv1.ListChatsResponse{Chats: make([]*chatv1.Chat, len(page.Chats)), NextPageToken: page.NextPageToken}
 	for i, c := range page.Chats {
-		res.Chats[i] = chatToProto(c)
+		res.Chats[i] = h.chatToProto(c)
 	}
 	return connect.NewResponse(res), nil
 }
@@ -95,7 +108,7 @@ func (h *Handler) GetChat(ctx context.Context, req *connect.Request[chatv1.GetCh
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&chatv1.GetChatResponse{Chat: chatToProto(c)}), nil
+	return connect.NewResponse(&chatv1.GetChatResponse{Chat: h.chatToProto(c)}), nil
 }
 
 // MarkRead implements ChatServiceHandler.
@@ -175,10 +188,11 @@ func messageToProto(m chat.Message) *chatv1.Message {
 	return out
 }
 
-func chatToProto(c chat.Chat) *chatv1.Chat {
+func (h *Handler) chatToProto(c chat.Chat) *chatv1.Chat {
 	out := &chatv1.Chat{
-		ChatId:         c.ID,
-		Peer:           &chatv1.ChatPeer{UserId: c.Peer.UserID, Nickname: c.Peer.Nickname, AvatarFileId: c.Peer.AvatarFileID},
+		ChatId: c.ID,
+		Peer: &chatv1.ChatPeer{UserId: c.Peer.UserID, Nickname: c.Peer.Nickname, AvatarFileId: c.Peer.AvatarFileID,
+			AvatarThumbnailUrl: h.avatarThumbnailURL(c.Peer.AvatarFileID)},
 		LastSeq:        c.LastSeq,
 		UnreadCount:    c.UnreadCount,
 		ReadSeq:        c.ReadSeq,

@@ -5,12 +5,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
+	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 )
 
 func sendTo(to user, text string) *chatv1.SendMessageRequest {
@@ -447,4 +450,30 @@ func TestEditAndDelete(t *testing.T) {
 	}
 	_, err = e.client.MarkRead(ctx, as(bob, &chatv1.MarkReadRequest{ChatId: chatID, UpToSeq: -1}))
 	wantCode(t, err, connect.CodeInvalidArgument, "up_to_seq")
+}
+
+// testMediaPublicURL is the MEDIA_PUBLIC_URL the test handler runs with.
+const testMediaPublicURL = "https://parley.example/"
+
+func TestPeerAvatarThumbnailIsTheMediaServicesStableURL(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	me, peer := e.newUser(t), e.newUser(t)
+	e.setFriends(t, me, peer, true)
+	avatar := uuid.NewString()
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		_, err := e.store.UpsertPeer(ctx, tx, chatdb.PeerProfile{UserID: peer.id, Nickname: "pia", AvatarFileID: avatar, Version: 1, UpdatedAt: time.Now()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.client.GetChat(ctx, as(me, &chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: peer.id}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Msg.GetChat().GetPeer()
+	if p.GetAvatarFileId() != avatar || p.GetAvatarThumbnailUrl() != "https://parley.example/media/files/"+avatar+"/64" {
+		t.Fatalf("peer = %v", p)
+	}
 }

@@ -30,13 +30,14 @@ func NewHandler(svc *friend.Service, mediaPublicURL string) *Handler {
 	return &Handler{svc: svc, mediaBaseURL: strings.TrimRight(mediaPublicURL, "/")}
 }
 
-// ThumbnailURL returns the URL of an avatar's 64x64 thumbnail: <MEDIA_PUBLIC_URL>/<file_id>/thumb64,
-// or "" when there is no avatar or no MEDIA_PUBLIC_URL.
+// ThumbnailURL returns the URL of an avatar's 64x64 thumbnail — the media service's stable,
+// public avatar URL <MEDIA_PUBLIC_URL>/media/files/<file_id>/64 (docs/media.md) — or "" when there
+// is no avatar or no MEDIA_PUBLIC_URL.
 func (h *Handler) ThumbnailURL(fileID string) string {
 	if fileID == "" || h.mediaBaseURL == "" {
 		return ""
 	}
-	return h.mediaBaseURL + "/" + fileID + "/thumb64"
+	return h.mediaBaseURL + "/media/files/" + fileID + "/64"
 }
 
 // caller returns the authenticated user; the authn interceptor has already refused requests

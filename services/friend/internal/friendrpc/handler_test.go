@@ -25,7 +25,7 @@ import (
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
 )
 
-const mediaURL = "https://parley.example/media"
+const mediaURL = "https://parley.example"
 
 var ctx = context.Background()
 
@@ -81,7 +81,7 @@ func TestFriendshipOverRPC(t *testing.T) {
 	alice := friendtest.AddUser(t, s.pool, "alice")
 	bob := friendtest.AddUser(t, s.pool, "bob")
 	bobAvatar := setAvatar(t, s.pool, bob)
-	bobThumb := mediaURL + "/" + bobAvatar + "/thumb64"
+	bobThumb := mediaURL + "/media/files/" + bobAvatar + "/64"
 
 	sent, err := s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: bob}))
 	if err != nil {
@@ -285,8 +285,8 @@ func TestRequestErrors(t *testing.T) {
 }
 
 func TestThumbnailURL(t *testing.T) {
-	with := friendrpc.NewHandler(nil, "https://gw.example/media/")
-	if got := with.ThumbnailURL("f1"); got != "https://gw.example/media/f1/thumb64" {
+	with := friendrpc.NewHandler(nil, "https://gw.example/")
+	if got := with.ThumbnailURL("f1"); got != "https://gw.example/media/files/f1/64" {
 		t.Fatalf("ThumbnailURL = %q", got)
 	}
 	if got := with.ThumbnailURL(""); got != "" {
