@@ -204,7 +204,8 @@ var publicProcedures = []string{
 func startUpstream(t *testing.T, logger *slog.Logger, mount func(s *server.Server)) string {
 	t.Helper()
 	s := server.New(logger, "127.0.0.1:0")
-	s.ShutdownTimeout = time.Second
+	// Go's HTTP/2 server waits up to a second for peers to answer GOAWAY; leave room for that.
+	s.ShutdownTimeout = 5 * time.Second
 	mount(s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
