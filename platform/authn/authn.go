@@ -144,6 +144,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 		jwt.WithIssuer(v.issuer),
 		jwt.WithAudience(v.audience),
 		jwt.WithAcceptableSkew(30*time.Second),
+		jwt.WithRequiredClaim("exp"), // a token that never expires is never acceptable
 	)
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)

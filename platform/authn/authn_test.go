@@ -177,3 +177,16 @@ func TestBearerToken(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyRejectsATokenWithoutExpiry(t *testing.T) {
+	k := newKeyPair(t, "k1")
+	tok, _ := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject("user-1").Build()
+	raw, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, k.private))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(StaticKeys{Set: k.set(t)}, "parley", "parley")
+	if _, err := v.Verify(context.Background(), string(raw)); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("want ErrInvalidToken for a token without exp, got %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -67,6 +68,9 @@ func (l requestLogger) log(ctx context.Context, procedure, protocol string, star
 	attrs = append(attrs, logging.Attrs(ctx)...)
 	if err != nil && level == slog.LevelWarn {
 		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if cause := hiddenCause(err); cause != "" {
+		attrs = append(attrs, slog.String("cause", cause))
 	}
 	l.logger.LogAttrs(ctx, level, "rpc", attrs...)
 }
@@ -144,4 +148,39 @@ func (m errorMapper) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		return m.translate(ctx, conn.Spec().Procedure, next(ctx, conn))
 	}
+}
+
+// hiddenCause returns what the error chain says beyond the message sent to the caller: a domain
+// error may carry the internal cause (a dial error, a provider's answer) next to its public
+// message, and that belongs in the log. "" when there is nothing more.
+func hiddenCause(err error) string {
+	if err == nil {
+		return ""
+	}
+	sent := err.Error()
+	var parts []string
+	var walk func(e error, depth int)
+	walk = func(e error, depth int) {
+		if e == nil || depth > 8 {
+			return
+		}
+		var next []error
+		switch u := e.(type) { //nolint:errorlint // walking the chain one link at a time is the point
+		case interface{ Unwrap() []error }:
+			next = u.Unwrap()
+		case interface{ Unwrap() error }:
+			next = []error{u.Unwrap()}
+		}
+		if len(next) == 0 { // a leaf: the innermost cause of this branch
+			if msg := e.Error(); msg != "" && !strings.Contains(sent, msg) {
+				parts = append(parts, msg)
+			}
+			return
+		}
+		for _, n := range next {
+			walk(n, depth+1)
+		}
+	}
+	walk(err, 0)
+	return strings.Join(parts, "; ")
 }

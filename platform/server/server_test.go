@@ -236,3 +236,27 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		t.Fatal("server did not stop")
 	}
 }
+
+// hiddenErr is a domain error that shows a public message and keeps its cause for the logs.
+type hiddenErr struct {
+	msg   string
+	kind  error
+	cause error
+}
+
+func (e hiddenErr) Error() string   { return e.msg }
+func (e hiddenErr) Unwrap() []error { return []error{e.kind, e.cause} }
+
+func TestHiddenCauseIsLoggedNotSent(t *testing.T) {
+	err := connect.NewError(connect.CodeUnavailable, hiddenErr{
+		msg: "provider is not reachable right now", kind: errNotFound,
+		cause: fmt.Errorf("token endpoint: %w", errors.New("dial tcp 10.1.2.3:443: i/o timeout")),
+	})
+	got := hiddenCause(err)
+	if !strings.Contains(got, "10.1.2.3") || strings.Contains(err.Message(), "10.1.2.3") {
+		t.Fatalf("cause %q, message %q", got, err.Message())
+	}
+	if c := hiddenCause(errors.New("plain")); c != "" {
+		t.Fatalf("a plain error has no hidden cause, got %q", c)
+	}
+}

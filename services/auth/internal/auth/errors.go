@@ -27,13 +27,22 @@ var (
 
 // Error is a domain error whose message is meant for the person using the API: Error() returns
 // only the message ("email: already registered"), while errors.Is still finds the sentinel.
+// Cause, when set, is what went wrong inside (a provider's answer, a dial error): it is kept for
+// the logs (platform/server logs the whole chain) and never sent.
 type Error struct {
-	Kind error
-	Msg  string
+	Kind  error
+	Msg   string
+	Cause error
 }
 
 func (e *Error) Error() string { return e.Msg }
-func (e *Error) Unwrap() error { return e.Kind }
+
+func (e *Error) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Cause}
+}
 
 // Errorf builds an *Error of the given kind.
 func Errorf(kind error, format string, args ...any) error {

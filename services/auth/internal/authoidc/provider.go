@@ -116,17 +116,17 @@ func (p *Provider) discover(ctx context.Context) (*metadata, *authn.RemoteJWKS, 
 	wellKnown := strings.TrimSuffix(p.cfg.Issuer, "/") + "/.well-known/openid-configuration"
 	var m metadata
 	if err := p.getJSON(ctx, wellKnown, &m); err != nil {
-		return nil, nil, fmt.Errorf("%w: discover provider %q: %w", auth.ErrUnavailable, p.cfg.ID, err)
+		return nil, nil, unavailable(p.cfg.ID, fmt.Errorf("discover provider %q: %w", p.cfg.ID, err))
 	}
 	if m.Issuer != p.cfg.Issuer {
-		return nil, nil, fmt.Errorf("%w: provider %q: metadata issuer %q differs from the configured %q", auth.ErrUnavailable, p.cfg.ID, m.Issuer, p.cfg.Issuer)
+		return nil, nil, unavailable(p.cfg.ID, fmt.Errorf("provider %q: metadata issuer %q differs from the configured %q", p.cfg.ID, m.Issuer, p.cfg.Issuer))
 	}
 	if m.AuthorizationEndpoint == "" || m.TokenEndpoint == "" || m.JWKSURI == "" {
-		return nil, nil, fmt.Errorf("%w: provider %q: metadata lacks an endpoint", auth.ErrUnavailable, p.cfg.ID)
+		return nil, nil, unavailable(p.cfg.ID, fmt.Errorf("provider %q: metadata lacks an endpoint", p.cfg.ID))
 	}
 	keys, err := authn.NewRemoteJWKS(p.ctx, m.JWKSURI, p.client)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: provider %q: %w", auth.ErrUnavailable, p.cfg.ID, err)
+		return nil, nil, unavailable(p.cfg.ID, fmt.Errorf("provider %q: %w", p.cfg.ID, err))
 	}
 	p.meta, p.keys = &m, keys
 	return p.meta, p.keys, nil
@@ -157,7 +157,7 @@ func (p *Provider) AuthorizationURL(ctx context.Context, state, nonce, codeChall
 	}
 	u, err := url.Parse(meta.AuthorizationEndpoint)
 	if err != nil {
-		return "", fmt.Errorf("%w: provider %q: authorization endpoint: %w", auth.ErrUnavailable, p.cfg.ID, err)
+		return "", unavailable(p.cfg.ID, fmt.Errorf("provider %q: authorization endpoint: %w", p.cfg.ID, err))
 	}
 	q := u.Query()
 	q.Set("response_type", "code")
@@ -196,7 +196,7 @@ func (p *Provider) Exchange(ctx context.Context, code, codeVerifier, redirectURI
 	}
 	res, err := p.client.Do(req)
 	if err != nil {
-		return auth.Identity{}, fmt.Errorf("%w: provider %q token endpoint: %w", auth.ErrUnavailable, p.cfg.ID, err)
+		return auth.Identity{}, unavailable(p.cfg.ID, fmt.Errorf("provider %q token endpoint: %w", p.cfg.ID, err))
 	}
 	defer res.Body.Close()
 	var body struct {
@@ -209,9 +209,9 @@ func (p *Provider) Exchange(ctx context.Context, code, codeVerifier, redirectURI
 	case res.StatusCode == http.StatusBadRequest && body.Error == "invalid_grant":
 		return auth.Identity{}, auth.Errorf(auth.ErrUnauthenticated, "code: the provider rejected it (expired or already used); sign in again")
 	case res.StatusCode != http.StatusOK:
-		return auth.Identity{}, fmt.Errorf("%w: provider %q token endpoint answered %s (%s %s)", auth.ErrUnavailable, p.cfg.ID, res.Status, body.Error, body.ErrorDescription)
+		return auth.Identity{}, unavailable(p.cfg.ID, fmt.Errorf("provider %q token endpoint answered %s (%s %s)", p.cfg.ID, res.Status, body.Error, body.ErrorDescription))
 	case decodeErr != nil || body.IDToken == "":
-		return auth.Identity{}, fmt.Errorf("%w: provider %q token response has no id_token", auth.ErrUnavailable, p.cfg.ID)
+		return auth.Identity{}, unavailable(p.cfg.ID, fmt.Errorf("provider %q token response has no id_token", p.cfg.ID))
 	}
 	return p.verifyIDToken(ctx, keys, body.IDToken, nonce)
 }
@@ -220,7 +220,7 @@ func (p *Provider) verifyIDToken(ctx context.Context, keys *authn.RemoteJWKS, ra
 	parse := func() (jwt.Token, error) {
 		set, err := keys.KeySet(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: provider %q keys: %w", auth.ErrUnavailable, p.cfg.ID, err)
+			return nil, unavailable(p.cfg.ID, fmt.Errorf("provider %q keys: %w", p.cfg.ID, err))
 		}
 		return jwt.Parse([]byte(raw),
 			// Provider keys often carry no "alg": take it from the key type (never "none" or HMAC),
@@ -265,4 +265,11 @@ func (p *Provider) verifyIDToken(ctx context.Context, keys *authn.RemoteJWKS, ra
 	id.PreferredUsername, _ = claims["preferred_username"].(string)
 	id.Name, _ = claims["name"].(string)
 	return id, nil
+}
+
+// unavailable is the error a caller sees when the provider fails: a fixed message, with what the
+// provider actually did kept as the cause for the logs (it may name internal addresses or carry the
+// provider's own error text).
+func unavailable(providerID string, cause error) error {
+	return &auth.Error{Kind: auth.ErrUnavailable, Msg: fmt.Sprintf("provider %q is not reachable right now; try again shortly", providerID), Cause: cause}
 }

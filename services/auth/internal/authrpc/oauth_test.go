@@ -2,6 +2,8 @@ package authrpc_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -140,4 +142,32 @@ func TestOAuthRejections(t *testing.T) {
 	// Input errors name the field.
 	_, err = s.client.CompleteOAuth(ctx, connect.NewRequest(&authv1.CompleteOAuthRequest{Nickname: "x"}))
 	wantCode(t, err, connect.CodeInvalidArgument, "state: required; code: required; nickname: must be 3 to 32 characters")
+}
+
+// TestOAuthProviderDownIsUnavailableWithoutDetails: when the provider cannot be reached the caller
+// gets Unavailable with a fixed message; the dial error (addresses inside the network) stays in
+// the logs.
+func TestOAuthProviderDownIsUnavailableWithoutDetails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	p, err := authoidc.New(context.Background(), authoidc.Config{
+		ID: "dev", DisplayName: "Dev provider", Issuer: dead,
+		ClientID: "c", ClientSecret: "s", RedirectURIs: []string{redirectURI},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, p)
+	_, err = s.client.BeginOAuth(context.Background(), connect.NewRequest(&authv1.BeginOAuthRequest{ProviderId: "dev", RedirectUri: redirectURI}))
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("want Unavailable, got %v", err)
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Message() != `provider "dev" is not reachable right now; try again shortly` {
+		t.Fatalf("message %q should be the fixed text, without %s", ce.Message(), ln.Addr())
+	}
 }
