@@ -219,6 +219,9 @@ func testRealtime(t *testing.T) {
 		t.Fatal(err)
 	}
 	session.expectClose(t, 4003)
+	// Its access token, valid for minutes more, is refused at the gateway too.
+	_, err = c.auth.GetMe(ctx, withToken(&authv1.GetMeRequest{}, login.Msg.GetTokens().GetAccessToken()))
+	wantCode(t, err, connect.CodeUnauthenticated)
 	// Alice's first session is still connected and still receives.
 	sendText(t, c, bob, chatID, "are you there?")
 	aliceWS.expect(t, "message", func(f frame) bool { return messageOf(f).str("text") == "are you there?" })

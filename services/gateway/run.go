@@ -72,6 +72,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	gw.Echo().GET(realtime.Path, hub.Serve)
+	gw.SetSessionCheck(hub.SessionRevoked)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {

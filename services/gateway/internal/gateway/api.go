@@ -68,6 +68,10 @@ func (g *Gateway) serveAPI(c echo.Context) error {
 		}
 		userID = p.UserID
 		SetUser(r.Context(), userID)
+		if g.sessionEnded(r.Context(), p.SessionID) {
+			writeRPCError(w, r, connect.CodeUnauthenticated, "session has ended; sign in again", 0)
+			return nil
+		}
 	}
 
 	if !g.allow(c, proc, userID) {

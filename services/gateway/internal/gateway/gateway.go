@@ -106,6 +106,8 @@ type Gateway struct {
 	transport    http.RoundTripper
 	proxy        *httputil.ReverseProxy
 	readyTimeout time.Duration
+
+	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
 }
 
 // New builds the gateway.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -751,5 +752,43 @@ func TestMediaFilesAreForwardedWithoutToken(t *testing.T) {
 		if res.StatusCode != http.StatusNotFound || got.Load() != "" {
 			t.Errorf("GET %s: %d, media saw %q; want 404 and nothing forwarded", bad, res.StatusCode, got.Load())
 		}
+	}
+}
+
+// TestRevokedSessionIsRefused: once a session is revoked (logout), its still-unexpired access
+// tokens are refused at the gateway, before the service is called; a check that fails lets the
+// token decide.
+func TestRevokedSessionIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var revoked atomic.Bool
+	var failing atomic.Bool
+	e.gateway.SetSessionCheck(func(_ context.Context, sid string) (bool, error) {
+		if failing.Load() {
+			return false, errors.New("redis down")
+		}
+		return revoked.Load() && sid == "session-user-1", nil
+	})
+	tok := e.iss.token(t, "user-1", time.Minute)
+	call := func() error {
+		client := authv1connect.NewAuthServiceClient(http.DefaultClient, e.api)
+		req := connect.NewRequest(&authv1.GetMeRequest{})
+		req.Header().Set("Authorization", "Bearer "+tok)
+		_, err := client.GetMe(t.Context(), req)
+		return err
+	}
+	if err := call(); err != nil {
+		t.Fatalf("before revocation: %v", err)
+	}
+	calls := e.auth.count()
+	revoked.Store(true)
+	err := call()
+	wantCode(t, err, connect.CodeUnauthenticated)
+	if e.auth.count() != calls {
+		t.Fatal("a revoked session's call reached the service")
+	}
+	failing.Store(true)
+	if err := call(); err != nil {
+		t.Fatalf("with the check failing the token should decide: %v", err)
 	}
 }

@@ -185,6 +185,13 @@ func (h *Hub) client() rueidis.Client {
 // SetRedis gives the hub a connected client (the hub does not close it).
 func (h *Hub) SetRedis(c rueidis.Client) { h.redis.Store(&c) }
 
+// SessionRevoked reports whether a session was revoked (logout, refresh-token reuse): the fan-out
+// marks it when auth's SessionRevoked event arrives. The API path uses it too, so a revoked
+// session's access tokens stop working at the gateway before they expire.
+func (h *Hub) SessionRevoked(ctx context.Context, sessionID string) (bool, error) {
+	return h.store.revoked(ctx, sessionID)
+}
+
 // Connect connects to Redis at redisURL, retrying in the background until ctx ends when Redis is
 // down at start (connections are refused with 1013 meanwhile). Only a malformed URL is an error.
 // The client is closed when Run has closed every connection (which unregisters them in Redis).
