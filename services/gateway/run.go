@@ -71,7 +71,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	gw.Echo().GET(realtime.Path, hub.Serve)
+	gw.Echo().GET(realtime.Path, hub.Serve, gw.LimitPerIP())
 	gw.SetSessionCheck(hub.SessionRevoked)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)

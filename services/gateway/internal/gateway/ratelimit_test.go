@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/labstack/echo/v4"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
@@ -117,4 +118,33 @@ func TestRateLimitFailsOpenWithoutRedis(t *testing.T) {
 		}
 	}
 	sink.waitFor(t, func(r map[string]any) bool { return r["level"] == "WARN" })
+}
+
+// TestLimitPerIPOnOtherRoutes: routes outside /api (the WebSocket upgrade) get the anonymous
+// per-IP limit through LimitPerIP.
+func TestLimitPerIPOnOtherRoutes(t *testing.T) {
+	t.Parallel()
+	e := limitedEnv(t)
+	e.gateway.Echo().GET("/limited", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }, e.gateway.LimitPerIP())
+	get := func(ip string) int {
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/limited", nil)
+		req.Header.Set("X-Forwarded-For", ip)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i := range 2 { // UserLimit is 2 in limitedEnv
+		if s := get("198.51.100.9"); s != http.StatusOK {
+			t.Fatalf("request %d: %d", i+1, s)
+		}
+	}
+	if s := get("198.51.100.9"); s != http.StatusTooManyRequests {
+		t.Fatalf("third request from one IP: %d, want 429", s)
+	}
+	if s := get("198.51.100.10"); s != http.StatusOK {
+		t.Fatalf("another IP: %d, want 200", s)
+	}
 }
