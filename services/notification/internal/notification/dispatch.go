@@ -50,7 +50,8 @@ type DispatcherConfig struct {
 	MaxAttempts int
 	// Concurrency is how many emails one replica sends at once. Default 4.
 	Concurrency int
-	// BatchSize is how many digests or emails are taken per database round trip. Default 20.
+	// BatchSize is how many digests are flushed per database round trip. Default 20. (Emails are
+	// claimed Concurrency at a time; see sendDue.)
 	BatchSize int
 }
 
@@ -132,15 +133,18 @@ func (d *Dispatcher) RunOnce(ctx context.Context) {
 			}
 			return
 		}
-		if n < d.cfg.BatchSize {
+		if n < d.cfg.Concurrency {
 			return
 		}
 	}
 }
 
-// sendDue claims a batch of due emails and sends them, Concurrency at a time.
+// sendDue claims as many due emails as it sends at once (Concurrency) and sends them. Claiming no
+// more than that matters: a lease starts at the claim, so an email claimed to wait behind others
+// could outlive its lease (2 × SendTimeout) on a slow mail server and be claimed and sent again
+// by another replica. Each claimed email starts at once and ends within SendTimeout.
 func (d *Dispatcher) sendDue(ctx context.Context) (int, error) {
-	claimed, err := d.cfg.Store.ClaimDeliveries(ctx, d.cfg.Service.now(), 2*d.cfg.SendTimeout, d.cfg.BatchSize)
+	claimed, err := d.cfg.Store.ClaimDeliveries(ctx, d.cfg.Service.now(), 2*d.cfg.SendTimeout, d.cfg.Concurrency)
 	if err != nil {
 		return 0, err
 	}

@@ -1,6 +1,7 @@
 package notificationdb_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -230,5 +231,38 @@ func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
 	}
 	if n, err := e.store.Cleanup(e.ctx, e.clock.Now().Add(31*24*time.Hour), notification.Retention{Deliveries: 30 * 24 * time.Hour, NotifyKeys: notification.NotifyKeyRetention}); err != nil || n != 6 {
 		t.Fatalf("clean-up removed %d rows (%v); want 3 deliveries and 3 keys", n, err)
+	}
+}
+
+// claimSpy records how many emails a dispatcher claims at once.
+type claimSpy struct {
+	notification.Store
+	most int
+}
+
+func (s *claimSpy) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]notification.Delivery, error) {
+	s.most = max(s.most, limit)
+	return s.Store.ClaimDeliveries(ctx, now, lease, limit)
+}
+
+// TestDispatcherClaimsNoMoreThanItSends: a lease starts at the claim, so an email claimed only to
+// wait behind others could outlive its lease on a slow mail server and be sent again by another
+// replica. A dispatcher claims at most Concurrency emails at a time, and still sends a backlog.
+func TestDispatcherClaimsNoMoreThanItSends(t *testing.T) {
+	e := newEnv(t)
+	bob := e.user("bob")
+	for i := range 9 {
+		if _, err := e.svc.Notify(e.ctx, notification.NotifyRequest{UserID: bob, Kind: notification.KindSystem, Title: "t", IdempotencyKey: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spy := &claimSpy{Store: e.store}
+	d := e.dispatcherWith(spy, 4)
+	d.RunOnce(e.ctx)
+	if spy.most == 0 || spy.most > 4 {
+		t.Fatalf("claimed up to %d emails at once; want at most Concurrency (4)", spy.most)
+	}
+	if got := len(e.emails()); got != 9 {
+		t.Fatalf("sent %d of 9 emails", got)
 	}
 }

@@ -92,13 +92,28 @@ func (e *env) withDispatcher() *env {
 
 func (e *env) dispatcher(redis rueidis.Client) *notification.Dispatcher {
 	e.t.Helper()
+	return e.dispatcherOver(redis, e.store, 0)
+}
+
+// dispatcherWith is a dispatcher over store (a spy around the real one) sending concurrency at once.
+func (e *env) dispatcherWith(store notification.Store, concurrency int) *notification.Dispatcher {
+	e.t.Helper()
+	if e.redis == nil {
+		e.redis = redistest.New(e.t)
+		e.mail = mailpittest.Start(e.t, mailpittest.Options{Chaos: true})
+	}
+	return e.dispatcherOver(e.redis, store, concurrency)
+}
+
+func (e *env) dispatcherOver(redis rueidis.Client, store notification.Store, concurrency int) *notification.Dispatcher {
+	e.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sender, err := mailer.New("smtp://"+e.mail.SMTPAddr, mailer.WithTimeout(10*time.Second))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	d, err := notification.NewDispatcher(notification.DispatcherConfig{
-		Service: e.svc, Store: e.store, Presence: presence.New(redis, logger), Logger: logger,
+		Service: e.svc, Store: store, Presence: presence.New(redis, logger), Logger: logger, Concurrency: concurrency,
 		Mailer:       &mailer.Notifications{Sender: sender, From: mail.Address{Name: "Parley", Address: "no-reply@parley.test"}},
 		OfflineAfter: 5 * time.Minute, SendTimeout: time.Minute, RetryBackoff: time.Minute, MaxAttempts: 3,
 	})
