@@ -83,11 +83,16 @@ func (s *Store) RequestParties(ctx context.Context, requestID string) (from, to 
 	return from, to, true, nil
 }
 
-// InPair implements friend.Store. The pair's row is created on first use and locked FOR UPDATE;
-// a transaction that finds another one creating the row waits for it to finish (the primary key's
-// conflict) and then queues on the row lock, so either way one pair's changes run one at a time.
+// InPair implements friend.Store. One pair's changes run one at a time: a transaction-scoped
+// advisory lock on the pair is taken before anything is written, so transactions take their ids
+// (which order the pair's events in the outbox) in the order they get the lock — a row lock taken
+// after a first write would let queued writers hold ids out of that order (see events.Publish).
+// The pair's row is then created on first use and locked FOR UPDATE as well.
 func (s *Store) InPair(ctx context.Context, p friend.Pair, fn func(friend.PairTx) error) error {
 	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "friend-pair:"+p.ID()); err != nil {
+			return fmt.Errorf("lock pair %s: %w", p.ID(), err)
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO pairs (user_lo, user_hi) VALUES ($1, $2) ON CONFLICT DO NOTHING`, p.Lo, p.Hi); err != nil {
 			return fmt.Errorf("create pair %s: %w", p.ID(), err)
 		}
