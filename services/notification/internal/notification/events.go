@@ -84,12 +84,20 @@ func (s *Service) ProfileUpdated(ctx context.Context, tx Tx, userID, nickname st
 	return tx.SaveNickname(ctx, userID, nickname, version)
 }
 
-// FriendRequestSent notifies the person asked, in the app and by email, as their preferences say.
+// FriendRequestSent notifies the person asked, in the app and by email, as their preferences say —
+// unless the request was already accepted, declined or cancelled: FriendRequestSent is keyed by the
+// recipient and the answers by the pair, so an answer can be handled first, and then there is
+// nothing left to act on.
 func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest) error {
 	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"from_user_id", &ev.FromUserID}, idField{"to_user_id", &ev.ToUserID}); err != nil {
 		return err
 	}
 	if err := tx.LockRecipients(ctx, ev.ToUserID); err != nil {
+		return err
+	}
+	// Under the recipient's lock, which FriendAccepted and FriendDeclined take too (the accepter
+	// and the asked person are this recipient), so an answer commits wholly before or after this.
+	if resolved, err := tx.FriendRequestResolved(ctx, ev.RequestID); err != nil || resolved {
 		return err
 	}
 	now := s.now()
@@ -117,7 +125,8 @@ func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest
 }
 
 // FriendAccepted tells the requester their request was accepted, and marks the accepter's
-// notification about the request read: it has been dealt with.
+// notification about the request read — or, when FriendRequestSent has not been handled yet, makes
+// sure it raises nothing: the request has been dealt with.
 func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance) error {
 	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"requester_id", &ev.RequesterID}, idField{"accepter_id", &ev.AccepterID}); err != nil {
 		return err
@@ -126,7 +135,7 @@ func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance
 		return err
 	}
 	now := s.now()
-	if err := tx.MarkSubjectRead(ctx, ev.AccepterID, KindFriendRequest, ev.RequestID, now); err != nil {
+	if err := s.resolveFriendRequest(ctx, tx, ev.AccepterID, ev.RequestID, now); err != nil {
 		return err
 	}
 	prefs, err := tx.Preferences(ctx, ev.RequesterID, now)
@@ -153,7 +162,8 @@ func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance
 }
 
 // FriendDeclined marks the asked person's notification about a request read once the request is
-// declined or withdrawn: there is nothing left to act on.
+// declined or withdrawn (or keeps a FriendRequestSent handled later from raising one): there is
+// nothing left to act on.
 func (s *Service) FriendDeclined(ctx context.Context, tx Tx, requestID, recipientID string) error {
 	if err := eventIDs(idField{"request_id", &requestID}, idField{"recipient_id", &recipientID}); err != nil {
 		return err
@@ -161,7 +171,16 @@ func (s *Service) FriendDeclined(ctx context.Context, tx Tx, requestID, recipien
 	if err := tx.LockRecipients(ctx, recipientID); err != nil {
 		return err
 	}
-	return tx.MarkSubjectRead(ctx, recipientID, KindFriendRequest, requestID, s.now())
+	return s.resolveFriendRequest(ctx, tx, recipientID, requestID, s.now())
+}
+
+// resolveFriendRequest records a request as answered, so a FriendRequestSent handled afterwards
+// raises nothing, and marks the asked person's notification about it read if it was raised.
+func (s *Service) resolveFriendRequest(ctx context.Context, tx Tx, askedID, requestID string, now time.Time) error {
+	if err := tx.ResolveFriendRequest(ctx, requestID, now); err != nil {
+		return err
+	}
+	return tx.MarkSubjectRead(ctx, askedID, KindFriendRequest, requestID, now)
 }
 
 // MessageSent notifies the recipient of a message, unless the chat is muted: in the app, one

@@ -72,6 +72,11 @@ type Tx interface {
 	MarkCollapsedRead(ctx context.Context, userID, key string, upToSeq int64, now time.Time) error
 	// MarkSubjectRead marks userID's unread notifications of kind about subjectID read.
 	MarkSubjectRead(ctx context.Context, userID string, kind Kind, subjectID string, now time.Time) error
+	// ResolveFriendRequest records that requestID was accepted, declined or cancelled at now
+	// (recording it again changes nothing).
+	ResolveFriendRequest(ctx context.Context, requestID string, now time.Time) error
+	// FriendRequestResolved reports whether requestID was recorded as resolved.
+	FriendRequestResolved(ctx context.Context, requestID string) (bool, error)
 	// UnreadCount is Store.UnreadCount inside the transaction.
 	UnreadCount(ctx context.Context, userID string) (int64, error)
 	// PublishSent writes NotificationSent for n, with the user's unread count, to the outbox.
@@ -163,7 +168,8 @@ type DeliveryOutcome struct {
 
 // Retention says how long finished things are kept.
 type Retention struct {
-	// ReadNotifications: read notifications older than this are deleted (0 keeps them).
+	// ReadNotifications: read notifications older than this are deleted (0 keeps them); so are
+	// records of resolved friend requests.
 	ReadNotifications time.Duration
 	// NotifyKeys: Notify idempotency keys (at least 30 days, the API's promise).
 	NotifyKeys time.Duration

@@ -238,6 +238,9 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time, r notification.Reten
 		{"read notifications", `DELETE FROM notifications WHERE notification_id IN (
 			SELECT notification_id FROM notifications WHERE read_at < $1 LIMIT 1000)`,
 			now.Add(-r.ReadNotifications), r.ReadNotifications > 0},
+		{"resolved friend requests", `DELETE FROM resolved_friend_requests WHERE request_id IN (
+			SELECT request_id FROM resolved_friend_requests WHERE resolved_at < $1 LIMIT 1000)`,
+			now.Add(-r.ReadNotifications), r.ReadNotifications > 0},
 		{"notify keys", `DELETE FROM notify_requests WHERE (user_id, idempotency_key) IN (
 			SELECT user_id, idempotency_key FROM notify_requests WHERE created_at < $1 LIMIT 1000)`,
 			now.Add(-r.NotifyKeys), r.NotifyKeys > 0},
@@ -436,6 +439,24 @@ func (t *txStore) MarkSubjectRead(ctx context.Context, userID string, kind notif
 		return fmt.Errorf("mark %s notifications about %s read: %w", kind.Name(), subjectID, err)
 	}
 	return nil
+}
+
+func (t *txStore) ResolveFriendRequest(ctx context.Context, requestID string, now time.Time) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO resolved_friend_requests (request_id, resolved_at) VALUES ($1, $2)
+		ON CONFLICT (request_id) DO NOTHING`, requestID, now)
+	if err != nil {
+		return fmt.Errorf("record friend request %s resolved: %w", requestID, err)
+	}
+	return nil
+}
+
+func (t *txStore) FriendRequestResolved(ctx context.Context, requestID string) (bool, error) {
+	var resolved bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM resolved_friend_requests WHERE request_id = $1)`, requestID).Scan(&resolved)
+	if err != nil {
+		return false, fmt.Errorf("read whether friend request %s is resolved: %w", requestID, err)
+	}
+	return resolved, nil
 }
 
 func (t *txStore) UnreadCount(ctx context.Context, userID string) (int64, error) {

@@ -167,6 +167,109 @@ func TestFriendEventsNotifyAndClearTheRequest(t *testing.T) {
 	}
 }
 
+// FriendRequestSent is keyed by the recipient and the answers by the pair, so an answer can be
+// handled first: the request it answers must then raise nothing — no notification, no
+// NotificationSent, no email — while the normal order still notifies and clears.
+func TestFriendRequestAnsweredBeforeItArrivesRaisesNothing(t *testing.T) {
+	e := newEnv(t)
+	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
+	sent := func(req, from, to string) {
+		t.Helper()
+		e.event(func(tx notification.Tx) error {
+			return e.svc.FriendRequestSent(e.ctx, tx, notification.FriendRequest{RequestID: req, FromUserID: from, ToUserID: to, FromNickname: "alice"})
+		})
+	}
+	requestNotices := func(userID, req string) (stored, unread, published int) {
+		t.Helper()
+		for _, n := range e.list(userID, false) {
+			if n.Kind == notification.KindFriendRequest && n.SubjectID == req {
+				stored++
+				if n.ReadAt == nil {
+					unread++
+				}
+			}
+		}
+		for _, ev := range e.sent() {
+			if ev.GetKind() == "friend_request" && ev.GetSubjectId() == req {
+				published++
+			}
+		}
+		return stored, unread, published
+	}
+	requestEmails := func(req string) int {
+		return e.count(`SELECT count(*) FROM email_deliveries WHERE dedup_key = $1`, "friend_request:"+req)
+	}
+
+	// Accepted before it arrived: bob hears nothing of it; alice still learns of the acceptance.
+	accepted := uuid.NewString()
+	e.event(func(tx notification.Tx) error {
+		return e.svc.FriendAccepted(e.ctx, tx, notification.FriendAcceptance{RequestID: accepted, RequesterID: alice, AccepterID: bob, AccepterNickname: "bob"})
+	})
+	sent(accepted, alice, bob)
+	if stored, unread, published := requestNotices(bob, accepted); stored != 0 || unread != 0 || published != 0 {
+		t.Fatalf("accepted request arriving late: %d notifications (%d unread), %d NotificationSent; want none", stored, unread, published)
+	}
+	if n := requestEmails(accepted); n != 0 || e.queued(bob) != 0 {
+		t.Fatalf("accepted request arriving late queued %d request emails (%d to bob); want none", n, e.queued(bob))
+	}
+	if got := e.list(alice, true); len(got) != 1 || got[0].Kind != notification.KindFriendAccepted {
+		t.Fatalf("alice's notifications %+v; want the acceptance", got)
+	}
+	if e.queued(alice) != 1 {
+		t.Fatalf("alice has %d emails queued; want the acceptance", e.queued(alice))
+	}
+
+	// Declined (or cancelled) before it arrived: the same.
+	declined := uuid.NewString()
+	e.event(func(tx notification.Tx) error { return e.svc.FriendDeclined(e.ctx, tx, declined, carol) })
+	e.event(func(tx notification.Tx) error { return e.svc.FriendDeclined(e.ctx, tx, declined, carol) }) // twice: still fine
+	sent(declined, alice, carol)
+	if stored, unread, published := requestNotices(carol, declined); stored != 0 || unread != 0 || published != 0 {
+		t.Fatalf("declined request arriving late: %d notifications (%d unread), %d NotificationSent; want none", stored, unread, published)
+	}
+	if n := requestEmails(declined); n != 0 || e.queued(carol) != 0 {
+		t.Fatalf("declined request arriving late queued %d request emails (%d to carol); want none", n, e.queued(carol))
+	}
+
+	// The normal order still notifies, emails, and then clears; another request is not affected.
+	for _, answer := range []string{"accept", "decline"} {
+		req := uuid.NewString()
+		sent(req, alice, carol)
+		if stored, unread, published := requestNotices(carol, req); stored != 1 || unread != 1 || published != 1 {
+			t.Fatalf("%s, normal order: %d notifications (%d unread), %d NotificationSent; want one of each", answer, stored, unread, published)
+		}
+		if requestEmails(req) != 1 {
+			t.Fatalf("%s, normal order: %d request emails; want one", answer, requestEmails(req))
+		}
+		e.event(func(tx notification.Tx) error {
+			if answer == "accept" {
+				return e.svc.FriendAccepted(e.ctx, tx, notification.FriendAcceptance{RequestID: req, RequesterID: alice, AccepterID: carol})
+			}
+			return e.svc.FriendDeclined(e.ctx, tx, req, carol)
+		})
+		if stored, unread, _ := requestNotices(carol, req); stored != 1 || unread != 0 {
+			t.Fatalf("%s, normal order: %d notifications, %d unread after the answer; want it read", answer, stored, unread)
+		}
+	}
+
+	// The records of answered requests go with the read notifications' retention.
+	if n := e.count(`SELECT count(*) FROM resolved_friend_requests`); n != 4 {
+		t.Fatalf("%d resolved requests recorded; want 4", n)
+	}
+	if _, err := e.store.Cleanup(e.ctx, e.clock.Now().Add(time.Hour), notification.Retention{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM resolved_friend_requests`); n != 4 {
+		t.Fatalf("clean-up without a notification retention left %d resolved requests; want all 4 kept", n)
+	}
+	if _, err := e.store.Cleanup(e.ctx, e.clock.Now().Add(time.Hour), notification.Retention{ReadNotifications: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM resolved_friend_requests`); n != 0 {
+		t.Fatalf("clean-up left %d resolved requests older than the retention", n)
+	}
+}
+
 func TestNicknamesComeFromTheNewestProfile(t *testing.T) {
 	e := newEnv(t)
 	bob := e.user("bob")
