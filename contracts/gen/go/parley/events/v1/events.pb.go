@@ -269,9 +269,13 @@ type ProfileUpdated struct {
 	// When the change was made.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// True for the event that created the profile.
-	Created       bool `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Created bool `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
+	// The stable URL of the avatar's 64x64 thumbnail, from the media service (the URL profile
+	// stored when the avatar was set); empty when there is no avatar. Consumers show this URL
+	// and never build one from avatar_file_id.
+	AvatarThumbnailUrl string `protobuf:"bytes,8,opt,name=avatar_thumbnail_url,json=avatarThumbnailUrl,proto3" json:"avatar_thumbnail_url,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ProfileUpdated) Reset() {
@@ -351,6 +355,13 @@ func (x *ProfileUpdated) GetCreated() bool {
 		return x.Created
 	}
 	return false
+}
+
+func (x *ProfileUpdated) GetAvatarThumbnailUrl() string {
+	if x != nil {
+		return x.AvatarThumbnailUrl
+	}
+	return ""
 }
 
 // FriendRequestSent: someone asked to be friends. Topic parley.friend.v1, key to_user_id.
@@ -1364,7 +1375,7 @@ const file_parley_events_v1_events_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xf0\x01\n" +
+	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xa2\x02\n" +
 	"\x0eProfileUpdated\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12\x14\n" +
@@ -1373,7 +1384,8 @@ const file_parley_events_v1_events_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\x03R\aversion\x129\n" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
-	"\acreated\x18\a \x01(\bR\acreated\"\xcc\x01\n" +
+	"\acreated\x18\a \x01(\bR\acreated\x120\n" +
+	"\x14avatar_thumbnail_url\x18\b \x01(\tR\x12avatarThumbnailUrl\"\xcc\x01\n" +
 	"\x11FriendRequestSent\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12 \n" +
