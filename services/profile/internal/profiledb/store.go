@@ -186,7 +186,9 @@ func (s *Store) publish(ctx context.Context, tx pgx.Tx, p profile.Profile, creat
 		Created:   created,
 	}
 	if p.Avatar != nil {
-		ev.AvatarFileId = p.Avatar.FileID
+		// The thumbnail URL is the one the media service gave for this file (stored with it), so
+		// consumers show it as it is and never derive one from the file id.
+		ev.AvatarFileId, ev.AvatarThumbnailUrl = p.Avatar.FileID, p.Avatar.Thumbnail64URL
 	}
 	if _, err := s.pub.Publish(ctx, tx, topics.Profile, p.UserID, ev); err != nil {
 		return fmt.Errorf("publish ProfileUpdated: %w", err)

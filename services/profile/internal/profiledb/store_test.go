@@ -207,8 +207,24 @@ func TestUpdateBumpsVersionOnlyOnChangeAndRollsBackOnHookError(t *testing.T) {
 		t.Fatalf("avatar: %+v, %v", p, err)
 	}
 	evs := profileEvents(t, pool, id)
-	if last := evs[len(evs)-1]; last.GetAvatarFileId() != avatar.FileID || last.GetVersion() != 3 || last.GetAbout() != "hi" {
-		t.Fatalf("avatar event %v", last)
+	if last := evs[len(evs)-1]; last.GetAvatarFileId() != avatar.FileID || last.GetAvatarThumbnailUrl() != avatar.Thumbnail64URL ||
+		last.GetVersion() != 3 || last.GetAbout() != "hi" {
+		t.Fatalf("avatar event %v, want the file id and the media service's 64px thumbnail URL", last)
+	}
+	// A later change carries the avatar's URL again (the event is the whole public state); removing
+	// the avatar empties both.
+	if _, err := s.Update(ctx, id, func(p *profile.Profile) { p.About = "still me" }, nop); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, id, func(p *profile.Profile) { p.Avatar = nil }, nop); err != nil {
+		t.Fatal(err)
+	}
+	evs = profileEvents(t, pool, id)
+	if about := evs[len(evs)-2]; about.GetAvatarThumbnailUrl() != avatar.Thumbnail64URL || about.GetVersion() != 4 {
+		t.Fatalf("event after an about change %v, want the avatar's thumbnail URL kept", about)
+	}
+	if cleared := evs[len(evs)-1]; cleared.GetAvatarFileId() != "" || cleared.GetAvatarThumbnailUrl() != "" || cleared.GetVersion() != 5 {
+		t.Fatalf("event after removing the avatar %v, want no file id and no thumbnail URL", cleared)
 	}
 	if _, err := s.Update(ctx, newID(), func(p *profile.Profile) { p.About = "x" }, nop); !errors.Is(err, profile.ErrNotFound) {
 		t.Fatalf("unknown user: %v, want NotFound", err)
