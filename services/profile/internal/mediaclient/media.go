@@ -5,7 +5,6 @@ package mediaclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -54,27 +53,10 @@ func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profi
 	defer cancel()
 	res, err := c.media.GetFile(ctx, connect.NewRequest(&mediav1.GetFileRequest{FileId: fileID}))
 	if err != nil {
-		// The media service's error is kept for logs as text only: wrapped, its Connect code and
-		// message (which may name internal addresses) would pass through to our caller.
-		cause := fmt.Errorf("media GetFile %s: %v", fileID, err) //nolint:errorlint // deliberately not wrapped
-		switch connect.CodeOf(err) {
-		case connect.CodeNotFound:
-			return profile.Avatar{}, profile.Errorf(profile.ErrNotFound, "file_id: no file %s (upload it with parley.media.v1.MediaService first)", fileID)
-		case connect.CodeInvalidArgument:
-			return profile.Avatar{}, profile.WrapError(profile.ErrInvalidArgument, cause, "file_id: %s", connectMessage(err))
-		case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
-			if parent.Err() != nil { // our caller went away: not the media service's fault
-				return profile.Avatar{}, parent.Err()
-			}
-			// Canceled with our context alive is the transport failing (a connection the media
-			// service closed: "write: broken pipe").
-			return profile.Avatar{}, profile.WrapError(profile.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
-		case connect.CodeUnauthenticated:
-			return profile.Avatar{}, err // the caller's token: theirs to renew
+		if parent.Err() != nil { // our caller went away: not the media service's fault
+			return profile.Avatar{}, parent.Err()
 		}
-		// Anything else is the media service's fault: Internal here, with the cause logged.
-		return profile.Avatar{}, cause
-
+		return profile.Avatar{}, mediaError(fileID, err)
 	}
 	f := res.Msg.GetFile()
 	switch {
@@ -88,10 +70,29 @@ func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profi
 	return profile.Avatar{FileID: f.GetFileId(), URL: f.GetUrl(), Thumbnail64URL: f.GetThumbnail_64Url(), Thumbnail256URL: f.GetThumbnail_256Url()}, nil
 }
 
-func connectMessage(err error) string {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Message()
+// mediaError turns the media service's answer to GetFile into one of profile's own errors. The
+// media service's error is kept for logs as text only, never wrapped: a *connect.Error anywhere in
+// the chain would be sent to our caller as it is — media's code, message (which may name internal
+// addresses) and metadata — instead of ours. Every message a person sees is profile's own.
+func mediaError(fileID string, err error) error {
+	cause := fmt.Errorf("media GetFile %s: %v", fileID, err) //nolint:errorlint // deliberately not wrapped
+	switch connect.CodeOf(err) {
+	case connect.CodeNotFound:
+		return profile.WrapError(profile.ErrNotFound, cause, "file_id: no file %s (upload it with parley.media.v1.MediaService first)", fileID)
+	case connect.CodePermissionDenied:
+		return profile.WrapError(profile.ErrPermissionDenied, cause, "file_id: the file is not yours; upload your own picture")
+	case connect.CodeInvalidArgument:
+		// profile checked the id's form already; media refusing it means it names no usable file.
+		return profile.WrapError(profile.ErrInvalidArgument, cause, "file_id: %s is not a file the media service accepts; upload the picture again", fileID)
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
+		// Canceled with our caller still there is the transport failing (a connection the media
+		// service closed: "write: broken pipe").
+		return profile.WrapError(profile.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
+	case connect.CodeUnauthenticated:
+		// The caller's token, which we accepted, expired or was refused on the way: theirs to renew.
+		return profile.WrapError(profile.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
 	}
-	return err.Error()
+	// Anything else (Internal, FailedPrecondition, Unimplemented, …) is a fault of the media
+	// service or ours: Internal for our caller, with the cause logged.
+	return cause
 }

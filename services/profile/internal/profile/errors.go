@@ -21,6 +21,9 @@ var (
 	// ErrUnavailable: a system the request depends on (the media service, the cache on a write)
 	// cannot be reached; retrying later may succeed.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrUnauthenticated: a service asked on the caller's behalf (the media service) refused their
+	// access token, which expired between our check and theirs; the caller signs in again.
+	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // Error is a domain error: Error() is the message for a person ("nickname: already taken"),

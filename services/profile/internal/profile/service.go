@@ -37,7 +37,9 @@ type Cache interface {
 
 // AvatarFiles looks up a file the caller wants as their avatar (mediaclient implements it over the
 // media service). It returns the avatar, or ErrNotFound, ErrPermissionDenied (not the caller's),
-// ErrInvalidArgument (not an avatar upload), ErrFailedPrecondition (not ready) or ErrUnavailable.
+// ErrInvalidArgument (not an avatar upload), ErrFailedPrecondition (not ready), ErrUnavailable or
+// ErrUnauthenticated (the media service refused the caller's token) — always profile's own errors
+// and messages, never the media service's.
 type AvatarFiles interface {
 	AvatarFile(ctx context.Context, callerID, fileID string) (Avatar, error)
 }

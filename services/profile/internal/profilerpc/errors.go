@@ -16,4 +16,5 @@ var ErrorCodes = []server.ErrorCode{
 	{Err: profile.ErrPermissionDenied, Code: connect.CodePermissionDenied},
 	{Err: profile.ErrFailedPrecondition, Code: connect.CodeFailedPrecondition},
 	{Err: profile.ErrUnavailable, Code: connect.CodeUnavailable},
+	{Err: profile.ErrUnauthenticated, Code: connect.CodeUnauthenticated},
 }

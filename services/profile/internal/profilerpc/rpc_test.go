@@ -19,10 +19,13 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"google.golang.org/protobuf/proto"
 
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
@@ -91,6 +94,7 @@ type mediaStandIn struct {
 	mediav1connect.UnimplementedMediaServiceHandler
 	mu        sync.Mutex
 	files     map[string]*mediav1.File
+	fail      map[string]error // the media service's answer for these file ids
 	lastAuthz string
 }
 
@@ -100,6 +104,9 @@ func (m *mediaStandIn) GetFile(_ context.Context, req *connect.Request[mediav1.G
 	m.lastAuthz = req.Header().Get("Authorization")
 	if m.lastAuthz == "" {
 		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no token"))
+	}
+	if err := m.fail[req.Msg.GetFileId()]; err != nil {
+		return nil, err
 	}
 	f, ok := m.files[req.Msg.GetFileId()]
 	if !ok {
@@ -116,6 +123,7 @@ func (m *mediaStandIn) authorization() string {
 
 type env struct {
 	client profilev1connect.ProfileServiceClient
+	pool   *pgxpool.Pool
 	iss    *issuer
 	media  *mediaStandIn
 	mediaS *httptest.Server
@@ -134,7 +142,7 @@ func setup(t *testing.T) *env {
 		pgtest.Migration{Component: "events", Files: events.Migrations},
 		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
 	store := profiledb.New(pool, events.NewOutbox("profile"))
-	e := &env{iss: newIssuer(t), alice: uuid.NewString(), bob: uuid.NewString()}
+	e := &env{pool: pool, iss: newIssuer(t), alice: uuid.NewString(), bob: uuid.NewString()}
 	for _, r := range []profile.Registration{{UserID: e.alice, RequestedNickname: "alice"}, {UserID: e.bob, RequestedNickname: "alice"}} {
 		if err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
 			_, _, err := store.CreateFromRegistration(ctx, tx, r)
@@ -144,7 +152,7 @@ func setup(t *testing.T) *env {
 		}
 	}
 
-	e.media = &mediaStandIn{files: map[string]*mediav1.File{}}
+	e.media = &mediaStandIn{files: map[string]*mediav1.File{}, fail: map[string]error{}}
 	_, mediaHandler := mediav1connect.NewMediaServiceHandler(e.media)
 	e.mediaS = httptest.NewUnstartedServer(mediaHandler)
 	e.mediaS.Config.Protocols = new(http.Protocols)
@@ -355,6 +363,10 @@ func TestSetAvatar(t *testing.T) {
 	if err != nil || seen.Msg.GetProfile().GetAvatar().GetFileId() != ready {
 		t.Fatalf("bob sees alice's avatar: %v, %v", seen, err)
 	}
+	// The ProfileUpdated it published carries the media service's 64px thumbnail URL, as media gave it.
+	if ev := lastProfileUpdated(t, e.pool, e.alice); ev.GetAvatarFileId() != ready || ev.GetAvatarThumbnailUrl() != "https://cdn/"+ready+"/64" {
+		t.Fatalf("ProfileUpdated after SetAvatar = %v; want the file id and thumbnail URL https://cdn/%s/64", ev, ready)
+	}
 
 	cases := []struct {
 		name   string
@@ -380,12 +392,63 @@ func TestSetAvatar(t *testing.T) {
 		}
 	}
 
+	// The media service's own answers reach the caller as profile's: its code where it has a
+	// meaning here, profile's message, none of media's metadata.
+	const secret = "dial tcp 10.0.3.7:5432: parley_media password authentication failed"
+	refusals := []struct {
+		name   string
+		media  connect.Code
+		code   connect.Code
+		prefix string
+	}{
+		{"media refuses the token", connect.CodeUnauthenticated, connect.CodeUnauthenticated, "the media service did not accept your access token"},
+		{"media refuses the id", connect.CodeInvalidArgument, connect.CodeInvalidArgument, "file_id: "},
+		{"media denies", connect.CodePermissionDenied, connect.CodePermissionDenied, "file_id: the file is not yours"},
+		{"media overloaded", connect.CodeResourceExhausted, connect.CodeUnavailable, "the media service cannot be reached"},
+		{"media fails", connect.CodeInternal, connect.CodeInternal, "internal error"},
+		{"media precondition", connect.CodeFailedPrecondition, connect.CodeInternal, "internal error"},
+	}
+	for _, r := range refusals {
+		id := uuid.NewString()
+		merr := connect.NewError(r.media, errors.New(secret))
+		merr.Meta().Set("X-Media-Internal", secret)
+		e.media.mu.Lock()
+		e.media.fail[id] = merr
+		e.media.mu.Unlock()
+		_, err := e.client.SetAvatar(ctx, as(t, e, e.alice, &profilev1.SetAvatarRequest{FileId: id}))
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != r.code || !strings.HasPrefix(ce.Message(), r.prefix) {
+			t.Errorf("%s: %v, want %v starting with %q", r.name, err, r.code, r.prefix)
+			continue
+		}
+		if strings.Contains(ce.Message(), secret) || ce.Meta().Get("X-Media-Internal") != "" || len(ce.Details()) != 0 {
+			t.Errorf("%s: media's message or metadata reached the caller: %q %v", r.name, ce.Message(), ce.Meta())
+		}
+	}
+
 	res, err = e.client.SetAvatar(ctx, as(t, e, e.alice, &profilev1.SetAvatarRequest{FileId: ""}))
 	if err != nil || res.Msg.GetProfile().GetAvatar() != nil {
 		t.Fatalf("clearing: %v, %v", res, err)
+	}
+	if ev := lastProfileUpdated(t, e.pool, e.alice); ev.GetAvatarFileId() != "" || ev.GetAvatarThumbnailUrl() != "" {
+		t.Fatalf("ProfileUpdated after removing the avatar = %v; want no file id and no thumbnail URL", ev)
 	}
 
 	e.mediaS.Close() // the media service goes away
 	_, err = e.client.SetAvatar(ctx, as(t, e, e.alice, &profilev1.SetAvatarRequest{FileId: ready}))
 	wantCode(t, err, connect.CodeUnavailable, "the media service cannot be reached")
+}
+
+// lastProfileUpdated returns the newest ProfileUpdated in the outbox for userID.
+func lastProfileUpdated(t *testing.T, pool *pgxpool.Pool, userID string) *eventsv1.ProfileUpdated {
+	t.Helper()
+	var payload []byte
+	if err := pool.QueryRow(context.Background(), `SELECT payload FROM outbox WHERE key = $1 ORDER BY id DESC LIMIT 1`, userID).Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	var ev eventsv1.ProfileUpdated
+	if err := proto.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return &ev
 }
