@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 )
 
@@ -16,10 +15,6 @@ type Config struct {
 	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 	JWTIssuer    string        `env:"JWT_ISSUER" envDefault:"parley"`
 	JWTAudience  string        `env:"JWT_AUDIENCE" envDefault:"parley"`
-	// MediaPublicURL is the origin clients reach the media service's downloads through (the
-	// gateway), the same value the media service has: avatar thumbnails are
-	// <MEDIA_PUBLIC_URL>/media/files/<file_id>/64. Empty: lists carry only the file id.
-	MediaPublicURL string `env:"MEDIA_PUBLIC_URL"`
 	// RequestLimit new friend requests per RequestWindow per sender; 0 turns the limit off.
 	RequestLimit  int           `env:"FRIEND_REQUEST_LIMIT" envDefault:"50"`
 	RequestWindow time.Duration `env:"FRIEND_REQUEST_WINDOW" envDefault:"1h"`
@@ -30,12 +25,6 @@ type Config struct {
 // validate reports values that parse but cannot work.
 func (c Config) validate() error {
 	var errs []error
-	if c.MediaPublicURL != "" {
-		u, err := url.Parse(c.MediaPublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			errs = append(errs, fmt.Errorf("MEDIA_PUBLIC_URL %q: must be an absolute http(s) URL without query, such as http://localhost:8080", c.MediaPublicURL))
-		}
-	}
 	if c.RequestLimit < 0 {
 		errs = append(errs, fmt.Errorf("FRIEND_REQUEST_LIMIT %d: must be 0 (no limit) or more", c.RequestLimit))
 	}

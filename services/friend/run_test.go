@@ -46,7 +46,6 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
 	t.Setenv("AUTH_JWKS_URL", jwks.URL)
-	t.Setenv("MEDIA_PUBLIC_URL", "http://localhost:8080")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -172,6 +171,10 @@ func TestMigrateSubcommand(t *testing.T) {
 		`SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users', 'pairs', 'friend_requests', 'blocks', 'outbox', 'inbox')`).Scan(&n); err != nil || n != 6 {
 		t.Fatalf("%d of the 6 tables exist after migrate (%v)", n, err)
 	}
+	if err := pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'avatar_thumbnail_url'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("users.avatar_thumbnail_url after migrate: %d (%v)", n, err)
+	}
 	if err := runOn(context.Background(), quietLogger(), []string{"bogus"}, nil); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Fatalf("unknown subcommand: %v", err)
 	}
@@ -179,7 +182,6 @@ func TestMigrateSubcommand(t *testing.T) {
 
 func TestRunRefusesBadConfig(t *testing.T) {
 	for env, value := range map[string]string{
-		"MEDIA_PUBLIC_URL":      "ftp://media.example",
 		"FRIEND_REQUEST_LIMIT":  "-1",
 		"FRIEND_REQUEST_WINDOW": "0s",
 	} {

@@ -10,14 +10,18 @@ type UserSummary struct {
 	UserID       string
 	Nickname     string
 	AvatarFileID string // "" when there is none
+	// AvatarThumbnailURL is the avatar's 64x64 thumbnail as the media service serves it, carried
+	// by ProfileUpdated; "" when there is no avatar (or no event has carried one yet).
+	AvatarThumbnailURL string
 }
 
 // ProfileChange is a ProfileUpdated event as the friend service keeps it.
 type ProfileChange struct {
-	UserID       string
-	Nickname     string
-	AvatarFileID string // "" when there is none
-	Version      int64
+	UserID             string
+	Nickname           string
+	AvatarFileID       string // "" when there is none
+	AvatarThumbnailURL string // "" when there is none
+	Version            int64
 }
 
 // Friend is one friendship seen from one side: the other person and since when.

@@ -1,6 +1,7 @@
 package friend
 
 import (
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -40,6 +41,21 @@ func IsUUID(s string) bool {
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// MaxAvatarURLLength bounds an avatar thumbnail URL taken from an event.
+const MaxAvatarURLLength = 2048
+
+// IsAvatarURL reports whether s can be shown to clients as an avatar thumbnail URL: an absolute
+// http(s) URL with a host and no credentials, at most MaxAvatarURLLength bytes. The URL itself
+// comes from the media service through ProfileUpdated; this only keeps a broken event from
+// putting something else into lists.
+func IsAvatarURL(s string) bool {
+	if len(s) > MaxAvatarURLLength {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 // PageSize checks a requested page size: 0 means DefaultPageSize; otherwise 1 to MaxPageSize.

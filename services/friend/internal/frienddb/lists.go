@@ -22,7 +22,7 @@ func (s *Store) ListFriends(ctx context.Context, userID string, after *friend.Fr
 		afterKey, afterID = &after.NicknameKey, &after.UserID
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT u.user_id::text, u.nickname, coalesce(u.avatar_file_id::text, ''), f.since, lower(u.nickname)
+		SELECT u.user_id::text, u.nickname, coalesce(u.avatar_file_id::text, ''), u.avatar_thumbnail_url, f.since, lower(u.nickname)
 		FROM (SELECT user_hi AS other, friends_since AS since FROM pairs WHERE user_lo = $1 AND friends_since IS NOT NULL
 		      UNION ALL
 		      SELECT user_lo, friends_since FROM pairs WHERE user_hi = $1 AND friends_since IS NOT NULL) f
@@ -37,7 +37,7 @@ func (s *Store) ListFriends(ctx context.Context, userID string, after *friend.Fr
 	fs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (friend.Friend, error) {
 		var f friend.Friend
 		var key string
-		if err := r.Scan(&f.User.UserID, &f.User.Nickname, &f.User.AvatarFileID, &f.Since, &key); err != nil {
+		if err := r.Scan(&f.User.UserID, &f.User.Nickname, &f.User.AvatarFileID, &f.User.AvatarThumbnailURL, &f.Since, &key); err != nil {
 			return friend.Friend{}, err
 		}
 		f.Since = f.Since.UTC()
@@ -64,7 +64,7 @@ func (s *Store) ListRequests(ctx context.Context, userID string, d friend.Direct
 	}
 	afterTime, afterID := timeCursorArgs(after)
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+requestColumns+`, u.nickname, coalesce(u.avatar_file_id::text, '')
+		SELECT `+requestColumns+`, u.nickname, coalesce(u.avatar_file_id::text, ''), u.avatar_thumbnail_url
 		FROM friend_requests r JOIN users u ON u.user_id = `+otherCol+`
 		WHERE `+filter+` AND ($2::timestamptz IS NULL OR (r.created_at, r.request_id) < ($2::timestamptz, $3::uuid))
 		ORDER BY r.created_at DESC, r.request_id DESC
@@ -74,7 +74,7 @@ func (s *Store) ListRequests(ctx context.Context, userID string, d friend.Direct
 	}
 	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (friend.RequestView, error) {
 		v := friend.RequestView{Direction: d}
-		r, err := scanRequest(row, &v.Other.Nickname, &v.Other.AvatarFileID)
+		r, err := scanRequest(row, &v.Other.Nickname, &v.Other.AvatarFileID, &v.Other.AvatarThumbnailURL)
 		if err != nil {
 			return v, err
 		}
@@ -99,7 +99,7 @@ func (s *Store) ListRequests(ctx context.Context, userID string, d friend.Direct
 func (s *Store) ListBlocked(ctx context.Context, userID string, after *friend.TimeCursor, limit int) ([]friend.Blocked, *friend.TimeCursor, error) {
 	afterTime, afterID := timeCursorArgs(after)
 	rows, err := s.pool.Query(ctx, `
-		SELECT u.user_id::text, u.nickname, coalesce(u.avatar_file_id::text, ''), b.created_at
+		SELECT u.user_id::text, u.nickname, coalesce(u.avatar_file_id::text, ''), u.avatar_thumbnail_url, b.created_at
 		FROM blocks b JOIN users u ON u.user_id = b.blocked_id
 		WHERE b.blocker_id = $1 AND ($2::timestamptz IS NULL OR (b.created_at, b.blocked_id) < ($2::timestamptz, $3::uuid))
 		ORDER BY b.created_at DESC, b.blocked_id DESC
@@ -109,7 +109,7 @@ func (s *Store) ListBlocked(ctx context.Context, userID string, after *friend.Ti
 	}
 	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (friend.Blocked, error) {
 		var b friend.Blocked
-		if err := r.Scan(&b.User.UserID, &b.User.Nickname, &b.User.AvatarFileID, &b.BlockedAt); err != nil {
+		if err := r.Scan(&b.User.UserID, &b.User.Nickname, &b.User.AvatarFileID, &b.User.AvatarThumbnailURL, &b.BlockedAt); err != nil {
 			return b, err
 		}
 		b.BlockedAt = b.BlockedAt.UTC()

@@ -144,11 +144,11 @@ func (s *Store) RecordRegistration(ctx context.Context, tx pgx.Tx, userID, nickn
 // same) version was stored already; applied says whether it was.
 func (s *Store) ApplyProfile(ctx context.Context, tx pgx.Tx, c friend.ProfileChange) (applied bool, err error) {
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO users (user_id, nickname, avatar_file_id, profile_version) VALUES ($1, $2, $3, $4)
+		INSERT INTO users (user_id, nickname, avatar_file_id, avatar_thumbnail_url, profile_version) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname, avatar_file_id = EXCLUDED.avatar_file_id,
-			profile_version = EXCLUDED.profile_version, updated_at = now()
+			avatar_thumbnail_url = EXCLUDED.avatar_thumbnail_url, profile_version = EXCLUDED.profile_version, updated_at = now()
 		WHERE users.profile_version < EXCLUDED.profile_version`,
-		c.UserID, c.Nickname, nullable(c.AvatarFileID), c.Version)
+		c.UserID, c.Nickname, nullable(c.AvatarFileID), c.AvatarThumbnailURL, c.Version)
 	if err != nil {
 		return false, fmt.Errorf("apply profile version %d of %s: %w", c.Version, c.UserID, err)
 	}
@@ -221,8 +221,8 @@ func (t *pairTx) Request(ctx context.Context, requestID string) (friend.Request,
 
 func (t *pairTx) User(ctx context.Context, userID string) (friend.UserSummary, error) {
 	u := friend.UserSummary{UserID: userID}
-	err := t.tx.QueryRow(ctx, `SELECT nickname, coalesce(avatar_file_id::text, '') FROM users WHERE user_id = $1`, userID).
-		Scan(&u.Nickname, &u.AvatarFileID)
+	err := t.tx.QueryRow(ctx, `SELECT nickname, coalesce(avatar_file_id::text, ''), avatar_thumbnail_url FROM users WHERE user_id = $1`, userID).
+		Scan(&u.Nickname, &u.AvatarFileID, &u.AvatarThumbnailURL)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return friend.UserSummary{}, fmt.Errorf("load user %s: %w", userID, err)
 	}

@@ -1,7 +1,7 @@
 // Package friendevents consumes the events the friend service keeps its copy of users from:
 // UserRegistered (topic parley.auth.v1) introduces a user and the nickname asked for, and
-// ProfileUpdated (topic parley.profile.v1) sets their nickname and avatar, keeping only the
-// highest profile version. Handlers run inside platform/events' inbox transaction, so a
+// ProfileUpdated (topic parley.profile.v1) sets their nickname and avatar (file id and the media
+// service's thumbnail URL, as the event carries it), keeping only the highest profile version. Handlers run inside platform/events' inbox transaction, so a
 // redelivered event has no second effect.
 package friendevents
 
@@ -53,7 +53,7 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		if err != nil {
 			return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
 		}
-		avatar := msg.GetAvatarFileId()
+		avatar, thumb := msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl()
 		if avatar != "" {
 			if avatar, err = friend.NormalizeID("avatar_file_id", avatar); err != nil {
 				// Keep the nickname change; an avatar id that is not a file id shows no avatar.
@@ -62,7 +62,18 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 				avatar = ""
 			}
 		}
-		applied, err := dir.ApplyProfile(ctx, tx, friend.ProfileChange{UserID: id, Nickname: msg.GetNickname(), AvatarFileID: avatar, Version: msg.GetVersion()})
+		switch {
+		case avatar == "":
+			thumb = "" // no avatar, no picture
+		case thumb != "" && !friend.IsAvatarURL(thumb):
+			// Keep the file id (clients can resolve it with the media service); show no URL that
+			// is not an http(s) one.
+			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar thumbnail URL; ignoring the URL",
+				slog.String("event_id", ev.ID), slog.String("user", id))
+			thumb = ""
+		}
+		applied, err := dir.ApplyProfile(ctx, tx, friend.ProfileChange{UserID: id, Nickname: msg.GetNickname(),
+			AvatarFileID: avatar, AvatarThumbnailURL: thumb, Version: msg.GetVersion()})
 		if err != nil {
 			return err
 		}

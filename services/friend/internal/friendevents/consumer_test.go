@@ -15,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
 	"github.com/parleyhq/parley/services/friend/internal/friendevents"
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
@@ -23,8 +24,23 @@ import (
 const wait = 30 * time.Second
 
 type user struct {
-	nickname, avatar string
-	version          int64
+	nickname, avatar, thumb string
+	version                 int64
+}
+
+// waitUserVersion polls until id's row has profile version v and returns it.
+func waitUserVersion(t *testing.T, pool *pgxpool.Pool, id string, v int64) user {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		if u := waitUser(t, pool, id); u.version == v {
+			return u
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user %s did not reach profile version %d within %v", id, v, wait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitUser polls until id's row exists and returns it.
@@ -34,8 +50,8 @@ func waitUser(t *testing.T, pool *pgxpool.Pool, id string) user {
 	for {
 		var u user
 		err := pool.QueryRow(context.Background(),
-			`SELECT nickname, coalesce(avatar_file_id::text, ''), profile_version FROM users WHERE user_id = $1`, id).
-			Scan(&u.nickname, &u.avatar, &u.version)
+			`SELECT nickname, coalesce(avatar_file_id::text, ''), avatar_thumbnail_url, profile_version FROM users WHERE user_id = $1`, id).
+			Scan(&u.nickname, &u.avatar, &u.thumb, &u.version)
 		if err == nil {
 			return u
 		}
@@ -57,7 +73,8 @@ func TestConsumerKeepsUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	friendevents.Register(c, frienddb.New(pool, events.NewOutbox("friend")), logger)
+	store := frienddb.New(pool, events.NewOutbox("friend"))
+	friendevents.Register(c, store, logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -88,17 +105,57 @@ func TestConsumerKeepsUsers(t *testing.T) {
 		t.Fatalf("after a redelivery user is %+v; want the first delivery's nickname only", got)
 	}
 
-	// Profile versions: the highest wins, whatever the arrival order. ProfileUpdated alone also
-	// makes a user known.
-	avatar := uuid.NewString()
-	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "third", AvatarFileId: avatar, Version: 3})
-	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "second", Version: 2})
+	// Profile versions: the highest wins, whatever the arrival order — the avatar's thumbnail URL
+	// with the rest. ProfileUpdated alone also makes a user known.
+	avatar, older := uuid.NewString(), uuid.NewString()
+	thumb := "https://gw.example/media/files/" + avatar + "/64"
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "third",
+		AvatarFileId: avatar, AvatarThumbnailUrl: thumb, Version: 3})
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "second",
+		AvatarFileId: older, AvatarThumbnailUrl: "https://gw.example/media/files/" + older + "/64", Version: 2})
 	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u3, Nickname: "profiled", Version: 1, Created: true})
 	if got := waitUser(t, pool, u3); got != (user{nickname: "profiled", version: 1}) {
 		t.Fatalf("user known from ProfileUpdated only: %+v", got)
 	}
-	if got := waitUser(t, pool, u1); got != (user{nickname: "third", avatar: avatar, version: 3}) {
-		t.Fatalf("after versions 3 then 2: %+v; want version 3", got)
+	if got := waitUser(t, pool, u1); got != (user{nickname: "third", avatar: avatar, thumb: thumb, version: 3}) {
+		t.Fatalf("after versions 3 then 2: %+v; want version 3 with its thumbnail URL", got)
+	}
+
+	// The lists show the URL as the event carried it: a request's other person and a friend.
+	svc := friend.NewService(store, friend.DefaultLimits)
+	if _, err := svc.Send(ctx, u3, u1); err != nil {
+		t.Fatal(err)
+	}
+	out, err := svc.ListRequests(ctx, u3, friend.Outgoing, 0, "")
+	if err != nil || len(out.Requests) != 1 || out.Requests[0].Other != (friend.UserSummary{UserID: u1, Nickname: "third", AvatarFileID: avatar, AvatarThumbnailURL: thumb}) {
+		t.Fatalf("u3's outgoing requests = %+v, %v; want u1 with the avatar's thumbnail URL", out.Requests, err)
+	}
+	in, err := svc.ListRequests(ctx, u1, friend.Incoming, 0, "")
+	if err != nil || len(in.Requests) != 1 || in.Requests[0].Other.AvatarThumbnailURL != "" {
+		t.Fatalf("u1's incoming requests = %+v, %v; want u3 without an avatar", in.Requests, err)
+	}
+	if _, err := svc.Accept(ctx, u1, in.Requests[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := svc.ListFriends(ctx, u3, 0, "")
+	if err != nil || len(fs.Friends) != 1 || fs.Friends[0].User != (friend.UserSummary{UserID: u1, Nickname: "third", AvatarFileID: avatar, AvatarThumbnailURL: thumb}) {
+		t.Fatalf("u3's friends = %+v, %v; want u1 with the avatar's thumbnail URL", fs.Friends, err)
+	}
+
+	// A URL that is not http(s) is not shown (the file id is kept); no avatar means no URL,
+	// whatever the event says.
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "third",
+		AvatarFileId: avatar, AvatarThumbnailUrl: "javascript:alert(1)", Version: 4})
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u3, Nickname: "profiled",
+		AvatarThumbnailUrl: thumb, Version: 2})
+	if got := waitUserVersion(t, pool, u3, 2); got != (user{nickname: "profiled", version: 2}) {
+		t.Fatalf("a URL without an avatar: %+v; want no URL", got)
+	}
+	if got := waitUser(t, pool, u1); got != (user{nickname: "third", avatar: avatar, version: 4}) {
+		t.Fatalf("a javascript: URL: %+v; want the file id kept and no URL", got)
+	}
+	if fs, err := svc.ListFriends(ctx, u3, 0, ""); err != nil || len(fs.Friends) != 1 || fs.Friends[0].User.AvatarThumbnailURL != "" {
+		t.Fatalf("u3's friends after the bad URL = %+v, %v", fs, err)
 	}
 
 	// A late UserRegistered does not undo the profile's nickname.

@@ -18,26 +18,14 @@ import (
 
 // Handler implements friendv1connect.FriendServiceHandler.
 type Handler struct {
-	svc          *friend.Service
-	mediaBaseURL string
+	svc *friend.Service
 }
 
 var _ friendv1connect.FriendServiceHandler = (*Handler)(nil)
 
-// NewHandler returns the handler over svc. mediaPublicURL is where the media service serves
-// stable avatar URLs (see ThumbnailURL); "" leaves avatar_thumbnail_url empty.
-func NewHandler(svc *friend.Service, mediaPublicURL string) *Handler {
-	return &Handler{svc: svc, mediaBaseURL: strings.TrimRight(mediaPublicURL, "/")}
-}
-
-// ThumbnailURL returns the URL of an avatar's 64x64 thumbnail — the media service's stable,
-// public avatar URL <MEDIA_PUBLIC_URL>/media/files/<file_id>/64 (docs/media.md) — or "" when there
-// is no avatar or no MEDIA_PUBLIC_URL.
-func (h *Handler) ThumbnailURL(fileID string) string {
-	if fileID == "" || h.mediaBaseURL == "" {
-		return ""
-	}
-	return h.mediaBaseURL + "/media/files/" + fileID + "/64"
+// NewHandler returns the handler over svc.
+func NewHandler(svc *friend.Service) *Handler {
+	return &Handler{svc: svc}
 }
 
 // caller returns the authenticated user; the authn interceptor has already refused requests
@@ -212,7 +200,8 @@ func (h *Handler) CheckFriendship(ctx context.Context, req *connect.Request[frie
 }
 
 func (h *Handler) userProto(u friend.UserSummary) *friendv1.UserSummary {
-	return &friendv1.UserSummary{UserId: u.UserID, Nickname: u.Nickname, AvatarFileId: u.AvatarFileID, AvatarThumbnailUrl: h.ThumbnailURL(u.AvatarFileID)}
+	// The thumbnail URL is the media service's, as ProfileUpdated carried it; never built here.
+	return &friendv1.UserSummary{UserId: u.UserID, Nickname: u.Nickname, AvatarFileId: u.AvatarFileID, AvatarThumbnailUrl: u.AvatarThumbnailURL}
 }
 
 func (h *Handler) friendProto(f friend.Friend) *friendv1.Friend {

@@ -25,8 +25,6 @@ import (
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
 )
 
-const mediaURL = "https://parley.example"
-
 var ctx = context.Background()
 
 type testServer struct {
@@ -45,7 +43,7 @@ func newServer(t *testing.T, limits friend.Limits) *testServer {
 	auth := authn.NewInterceptor(authn.NewVerifier(authn.StaticKeys{Set: tokens.PublicKeys()}, friendtest.Issuer, friendtest.Audience))
 	svc := friend.NewService(frienddb.New(pool, events.NewOutbox("friend")), limits)
 	srv := server.New(logger, "127.0.0.1:0")
-	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc, mediaURL+"/"),
+	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc),
 		server.HandlerOptions(logger, friendrpc.ErrorCodes, auth)...))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
@@ -67,21 +65,24 @@ func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
 	}
 }
 
-func setAvatar(t *testing.T, pool *pgxpool.Pool, userID string) string {
+// setAvatar stores an avatar for userID as the ProfileUpdated consumer does, with a thumbnail URL
+// in no scheme the friend service could derive from the file id: lists must pass it on as it is.
+func setAvatar(t *testing.T, pool *pgxpool.Pool, userID string) (file, thumb string) {
 	t.Helper()
-	file := uuid.NewString()
-	if _, err := pool.Exec(ctx, `UPDATE users SET avatar_file_id = $2, profile_version = 1 WHERE user_id = $1`, userID, file); err != nil {
+	file = uuid.NewString()
+	thumb = "https://media.example/avatars/" + file + "/64?v=2"
+	if _, err := pool.Exec(ctx, `UPDATE users SET avatar_file_id = $2, avatar_thumbnail_url = $3, profile_version = 1 WHERE user_id = $1`,
+		userID, file, thumb); err != nil {
 		t.Fatal(err)
 	}
-	return file
+	return file, thumb
 }
 
 func TestFriendshipOverRPC(t *testing.T) {
 	s := newServer(t, friend.DefaultLimits)
 	alice := friendtest.AddUser(t, s.pool, "alice")
 	bob := friendtest.AddUser(t, s.pool, "bob")
-	bobAvatar := setAvatar(t, s.pool, bob)
-	bobThumb := mediaURL + "/media/files/" + bobAvatar + "/64"
+	bobAvatar, bobThumb := setAvatar(t, s.pool, bob)
 
 	sent, err := s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: bob}))
 	if err != nil {
@@ -129,7 +130,7 @@ func TestFriendshipOverRPC(t *testing.T) {
 	wantCode(t, err, connect.CodeInvalidArgument, "page_size")
 
 	// A profile change shows in the lists (the consumer writes the same row).
-	if _, err := s.pool.Exec(ctx, `UPDATE users SET nickname = 'robert', avatar_file_id = NULL, profile_version = 2 WHERE user_id = $1`, bob); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE users SET nickname = 'robert', avatar_file_id = NULL, avatar_thumbnail_url = '', profile_version = 2 WHERE user_id = $1`, bob); err != nil {
 		t.Fatal(err)
 	}
 	friends, err = s.client.ListFriends(ctx, as(t, s, alice, &friendv1.ListFriendsRequest{}))
@@ -195,6 +196,7 @@ func TestBlockingOverRPC(t *testing.T) {
 	s := newServer(t, friend.DefaultLimits)
 	alice := friendtest.AddUser(t, s.pool, "alice")
 	bob := friendtest.AddUser(t, s.pool, "bob")
+	bobAvatar, bobThumb := setAvatar(t, s.pool, bob)
 
 	if _, err := s.client.BlockUser(ctx, as(t, s, alice, &friendv1.BlockUserRequest{UserId: bob})); err != nil {
 		t.Fatal(err)
@@ -220,7 +222,8 @@ func TestBlockingOverRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bs := blocked.Msg.GetBlockedUsers(); len(bs) != 1 || bs[0].GetUser().GetUserId() != bob || bs[0].GetUser().GetNickname() != "bob" || bs[0].GetBlockedAt() == nil {
+	if bs := blocked.Msg.GetBlockedUsers(); len(bs) != 1 || bs[0].GetUser().GetUserId() != bob || bs[0].GetUser().GetNickname() != "bob" || bs[0].GetBlockedAt() == nil ||
+		bs[0].GetUser().GetAvatarFileId() != bobAvatar || bs[0].GetUser().GetAvatarThumbnailUrl() != bobThumb {
 		t.Fatalf("ListBlockedUsers = %v", blocked.Msg)
 	}
 	_, err = s.client.ListBlockedUsers(ctx, as(t, s, alice, &friendv1.ListBlockedUsersRequest{PageToken: "bm9wZQ"}))
@@ -282,17 +285,4 @@ func TestRequestErrors(t *testing.T) {
 	}
 	_, err = s.client.RemoveFriend(ctx, as(t, s, alice, &friendv1.RemoveFriendRequest{UserId: alice}))
 	wantCode(t, err, connect.CodeInvalidArgument, "own id")
-}
-
-func TestThumbnailURL(t *testing.T) {
-	with := friendrpc.NewHandler(nil, "https://gw.example/")
-	if got := with.ThumbnailURL("f1"); got != "https://gw.example/media/files/f1/64" {
-		t.Fatalf("ThumbnailURL = %q", got)
-	}
-	if got := with.ThumbnailURL(""); got != "" {
-		t.Fatalf("ThumbnailURL of no avatar = %q; want empty", got)
-	}
-	if got := friendrpc.NewHandler(nil, "").ThumbnailURL("f1"); got != "" {
-		t.Fatalf("ThumbnailURL without MEDIA_PUBLIC_URL = %q; want empty", got)
-	}
 }
