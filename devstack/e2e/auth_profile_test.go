@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -167,7 +168,22 @@ func testAuthAndProfileWithGeneratedClients(t *testing.T) {
 			_, err = c.auth.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{RefreshToken: second.GetRefreshToken()}))
 			wantCode(t, err, connect.CodeUnauthenticated) // the family is revoked: the newest token is dead too
 
-			token := second.GetAccessToken()
+			// The revoked session's access token stops working at the gateway once auth's
+			// SessionRevoked event has arrived.
+			eventually(t, "the revoked session's access token refused", func() (bool, error) {
+				_, err := c.auth.GetMe(ctx, withToken(&authv1.GetMeRequest{}, second.GetAccessToken()))
+				if connect.CodeOf(err) != connect.CodeUnauthenticated {
+					return false, fmt.Errorf("GetMe with a revoked session's token: %v", err)
+				}
+				return true, nil
+			})
+
+			// A new login is a new session.
+			again, err := c.auth.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: aliceNick + "@example.com", Password: password}))
+			if err != nil {
+				t.Fatalf("login again: %v", err)
+			}
+			token := again.Msg.GetTokens().GetAccessToken()
 			me, err := c.auth.GetMe(ctx, withToken(&authv1.GetMeRequest{}, token))
 			if err != nil {
 				t.Fatalf("get me: %v", err)

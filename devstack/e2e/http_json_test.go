@@ -107,7 +107,15 @@ func testAuthAndProfileWithPlainJSON(t *testing.T) {
 	status, out = call(t, refresh, "", map[string]any{"refreshToken": str(second, "tokens", "refreshToken")})
 	wantJSONError(t, status, out, http.StatusUnauthorized, "unauthenticated")
 
-	token := str(second, "tokens", "accessToken")
+	// The revoked session's access token is refused once SessionRevoked has reached the gateway.
+	eventually(t, "the revoked session's access token refused", func() (bool, error) {
+		if status, out := call(t, getMe, str(second, "tokens", "accessToken"), map[string]any{}); status != http.StatusUnauthorized {
+			return false, fmt.Errorf("GetMe with a revoked session's token: HTTP %d %v", status, out)
+		}
+		return true, nil
+	})
+
+	token := str(mustOK(t, login, "", map[string]any{"email": email, "password": password}), "tokens", "accessToken")
 	if got := str(mustOK(t, getMe, token, map[string]any{}), "account", "userId"); got != userID {
 		t.Fatalf("GetMe user %q, want %q", got, userID)
 	}
