@@ -173,7 +173,7 @@ func testAuthAndProfileWithGeneratedClients(t *testing.T) {
 			eventually(t, "the revoked session's access token refused", func() (bool, error) {
 				_, err := c.auth.GetMe(ctx, withToken(&authv1.GetMeRequest{}, second.GetAccessToken()))
 				if connect.CodeOf(err) != connect.CodeUnauthenticated {
-					return false, fmt.Errorf("GetMe with a revoked session's token: %v", err)
+					return false, fmt.Errorf("GetMe with a revoked session's token: %w", err)
 				}
 				return true, nil
 			})
