@@ -29,10 +29,6 @@ type Config struct {
 	// MediaURL is the media service: BatchGetFiles checks attachments being sent and gives the
 	// URLs of attachments being read.
 	MediaURL string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
-	// MediaPublicURL is the origin clients reach the media service's downloads through (the
-	// gateway), the same value the media service has: a peer's avatar thumbnail is
-	// <MEDIA_PUBLIC_URL>/media/files/<file_id>/64 (docs/media.md). Empty: chats carry only the file id.
-	MediaPublicURL string `env:"MEDIA_PUBLIC_URL"`
 	// MediaTimeout bounds one BatchGetFiles call.
 	MediaTimeout time.Duration `env:"MEDIA_TIMEOUT" envDefault:"2s"`
 	// InternalAPIToken is the shared secret of calls between Parley services. Chat's calls to the

@@ -59,6 +59,9 @@ type Peer struct {
 	UserID       string
 	Nickname     string // "" until the peer's ProfileUpdated has arrived
 	AvatarFileID string
+	// AvatarThumbnailURL is the avatar's 64x64 thumbnail as the media service serves it, carried
+	// by ProfileUpdated; "" when there is no avatar (or no event has carried one yet).
+	AvatarThumbnailURL string
 }
 
 // Chat is a one-to-one chat seen from one participant's side.

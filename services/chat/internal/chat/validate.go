@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +16,21 @@ const (
 	DefaultChatsPageSize    = 30
 	MaxPageSize             = 100
 )
+
+// MaxAvatarURLLength bounds an avatar thumbnail URL taken from an event.
+const MaxAvatarURLLength = 2048
+
+// IsAvatarURL reports whether s can be shown to clients as an avatar thumbnail URL: an absolute
+// http(s) URL with a host and no credentials, at most MaxAvatarURLLength bytes. The URL itself
+// comes from the media service through ProfileUpdated; this only keeps a broken event from
+// putting something else into chat lists.
+func IsAvatarURL(s string) bool {
+	if len(s) > MaxAvatarURLLength {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
 
 // NormalizeID checks that id is a UUID in its usual 36-character form and returns it in lower
 // case. field names the request field for the message ("chat_id", "attachment_file_ids[2]").

@@ -168,20 +168,22 @@ type PeerProfile struct {
 	UserID       string
 	Nickname     string
 	AvatarFileID string
-	Version      int64
-	UpdatedAt    time.Time
+	// AvatarThumbnailURL is the media service's 64x64 thumbnail URL as ProfileUpdated carried it.
+	AvatarThumbnailURL string
+	Version            int64
+	UpdatedAt          time.Time
 }
 
 // UpsertPeer stores p in tx unless a version at least as new is stored; it reports whether it
 // stored it.
 func (s *Store) UpsertPeer(ctx context.Context, tx pgx.Tx, p PeerProfile) (bool, error) {
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO peer_profiles (user_id, nickname, avatar_file_id, version, updated_at)
-		VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO peer_profiles (user_id, nickname, avatar_file_id, avatar_thumbnail_url, version, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname, avatar_file_id = EXCLUDED.avatar_file_id,
-			version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+			avatar_thumbnail_url = EXCLUDED.avatar_thumbnail_url, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
 		WHERE peer_profiles.version < EXCLUDED.version`,
-		p.UserID, p.Nickname, p.AvatarFileID, p.Version, p.UpdatedAt)
+		p.UserID, p.Nickname, p.AvatarFileID, p.AvatarThumbnailURL, p.Version, p.UpdatedAt)
 	if err != nil {
 		return false, fmt.Errorf("store profile of %s: %w", p.UserID, err)
 	}
@@ -232,7 +234,7 @@ func (s *Store) ListMessages(ctx context.Context, userID, chatID string, d chat.
 // key) for just that page.
 const chatSQL = `
 SELECT c.chat_id::text, c.peer_id::text, c.can_send, c.last_seq, c.read_seq, pm.read_seq, c.created_at, c.last_activity_at,
-       coalesce(p.nickname, ''), coalesce(p.avatar_file_id, ''),
+       coalesce(p.nickname, ''), coalesce(p.avatar_file_id, ''), coalesce(p.avatar_thumbnail_url, ''),
        ` + messageColumns + `,
        (SELECT count(*) FROM messages u
         WHERE u.chat_id = c.chat_id AND u.seq > c.read_seq AND u.sender_id = c.peer_id AND u.deleted_at IS NULL)
@@ -257,7 +259,7 @@ func scanChat(row pgx.Row) (chat.Chat, error) {
 	var c chat.Chat
 	var last nullableMessage
 	dest := append([]any{&c.ID, &c.Peer.UserID, &c.CanSend, &c.LastSeq, &c.ReadSeq, &c.PeerReadSeq, &c.CreatedAt, &c.LastActivityAt,
-		&c.Peer.Nickname, &c.Peer.AvatarFileID}, last.dest()...)
+		&c.Peer.Nickname, &c.Peer.AvatarFileID, &c.Peer.AvatarThumbnailURL}, last.dest()...)
 	if err := row.Scan(append(dest, &c.UnreadCount)...); err != nil {
 		return chat.Chat{}, err
 	}

@@ -4,7 +4,8 @@
 //   - FriendRemoved (parley.friend.v1, reason "removed" or "blocked", treated alike so a blocked
 //     user learns nothing): the chat keeps its history but can_send becomes false (created that
 //     way if it was missing, so a late or replayed FriendAccepted-less history still has a chat);
-//   - ProfileUpdated (parley.profile.v1): the peer nickname and avatar shown by ListChats.
+//   - ProfileUpdated (parley.profile.v1): the peer nickname and avatar (file id and the media
+//     service's thumbnail URL, as the event carries it) shown by ListChats and GetChat.
 //
 // Handlers run inside platform/events' inbox transaction, so a redelivered event has no second
 // effect. Friend events also drop the pair's cached CheckFriendship answer.
@@ -79,7 +80,19 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 				return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
 			}
 		}
-		p := chatdb.PeerProfile{UserID: id, Nickname: msg.GetNickname(), AvatarFileID: avatar, Version: msg.GetVersion(), UpdatedAt: ev.Time}
+		thumb := msg.GetAvatarThumbnailUrl()
+		switch {
+		case avatar == "":
+			thumb = "" // no avatar, no picture
+		case thumb != "" && !chat.IsAvatarURL(thumb):
+			// Keep the rest of the profile (clients can resolve the file id with the media
+			// service); show no URL that is not an http(s) one.
+			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar thumbnail URL; ignoring the URL",
+				slog.String("event_id", ev.ID), slog.String("user", id))
+			thumb = ""
+		}
+		p := chatdb.PeerProfile{UserID: id, Nickname: msg.GetNickname(), AvatarFileID: avatar, AvatarThumbnailURL: thumb,
+			Version: msg.GetVersion(), UpdatedAt: ev.Time}
 		if msg.GetUpdatedAt() != nil {
 			p.UpdatedAt = msg.GetUpdatedAt().AsTime()
 		}

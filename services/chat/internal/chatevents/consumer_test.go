@@ -3,6 +3,7 @@ package chatevents_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -122,9 +123,13 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 	accepted := record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendAccepted{
 		RequestId: uuid.NewString(), RequesterId: alice, AccepterId: bob, AcceptedAt: timestamppb.Now(), AccepterNickname: "bob"})
 	produce(accepted, accepted, accepted)
+	avatar, older := uuid.NewString(), uuid.NewString()
+	thumb := "https://gw.example/media/files/" + avatar + "/64"
 	produce(
-		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 2, UpdatedAt: timestamppb.Now()}),
-		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bob", Version: 1, UpdatedAt: timestamppb.Now()}),
+		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 2, UpdatedAt: timestamppb.Now(),
+			AvatarFileId: avatar, AvatarThumbnailUrl: thumb}),
+		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bob", Version: 1, UpdatedAt: timestamppb.Now(),
+			AvatarFileId: older, AvatarThumbnailUrl: "https://gw.example/media/files/" + older + "/64"}),
 	)
 
 	eventually(t, "chat created by FriendAccepted", func() (bool, error) {
@@ -148,9 +153,36 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 		t.Fatalf("cached friendship after FriendAccepted: found %v, %v; want it dropped", found, err)
 	}
 	c, err := store.GetChat(ctx, alice, chatID)
-	if err != nil || c.Peer.Nickname != "bobby" || !c.CanSend {
-		t.Fatalf("alice's chat %+v, %v; want peer nickname bobby (version 2 kept), can_send", c, err)
+	if err != nil || c.Peer != (chat.Peer{UserID: bob, Nickname: "bobby", AvatarFileID: avatar, AvatarThumbnailURL: thumb}) || !c.CanSend {
+		t.Fatalf("alice's chat %+v, %v; want peer bobby with version 2's avatar and thumbnail URL, can_send", c, err)
 	}
+
+	// A thumbnail URL that is not http(s) is not shown (the rest of the profile is kept); without
+	// an avatar there is no URL, whatever the event says.
+	produce(record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 3, UpdatedAt: timestamppb.Now(),
+		AvatarFileId: avatar, AvatarThumbnailUrl: "javascript:alert(1)"}))
+	produce(record(topics.Profile, alice, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: alice, Nickname: "alice", Version: 1, UpdatedAt: timestamppb.Now(),
+		AvatarThumbnailUrl: thumb}))
+	eventually(t, "bob's version 3", func() (bool, error) {
+		c, err := store.GetChat(ctx, alice, chatID)
+		if err != nil || c.Peer.AvatarThumbnailURL == thumb {
+			return false, err
+		}
+		if c.Peer != (chat.Peer{UserID: bob, Nickname: "bobby", AvatarFileID: avatar}) {
+			return false, fmt.Errorf("bob after a javascript: URL: %+v; want the file id kept and no URL", c.Peer)
+		}
+		return true, nil
+	})
+	eventually(t, "alice's profile", func() (bool, error) {
+		c, err := store.GetChat(ctx, bob, chatID)
+		if err != nil || c.Peer.Nickname != "alice" {
+			return false, err
+		}
+		if c.Peer.AvatarThumbnailURL != "" || c.Peer.AvatarFileID != "" {
+			return false, fmt.Errorf("alice with a URL but no avatar: %+v; want no URL", c.Peer)
+		}
+		return true, nil
+	})
 
 	// FriendRemoved (a block looks the same): the chat stays, sending stops.
 	produce(record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendRemoved{

@@ -84,7 +84,7 @@ func newEnv(t *testing.T) *env {
 		mediaclient.New(nil, media.url, fakeInternalToken, 2*time.Second), logger)
 
 	srv := server.New(logger, "127.0.0.1:0")
-	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc, testMediaPublicURL),
+	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
 		server.HandlerOptions(logger, chatrpc.ErrorCodes, authn.NewInterceptor(verifier))...))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -5,7 +5,6 @@ package chatrpc
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -20,24 +19,14 @@ import (
 // Handler implements chatv1connect.ChatServiceHandler. Every method needs an access token; the
 // authn interceptor refuses requests without a valid one.
 type Handler struct {
-	svc          *chat.Service
-	mediaBaseURL string
+	svc *chat.Service
 }
 
 var _ chatv1connect.ChatServiceHandler = (*Handler)(nil)
 
-// NewHandler returns the handler over svc. mediaPublicURL is the origin of the media service's
-// stable avatar URLs (MEDIA_PUBLIC_URL); "" leaves peers' avatar_thumbnail_url empty.
-func NewHandler(svc *chat.Service, mediaPublicURL string) *Handler {
-	return &Handler{svc: svc, mediaBaseURL: strings.TrimRight(mediaPublicURL, "/")}
-}
-
-// avatarThumbnailURL is the media service's stable, public 64px avatar URL for a file id.
-func (h *Handler) avatarThumbnailURL(fileID string) string {
-	if fileID == "" || h.mediaBaseURL == "" {
-		return ""
-	}
-	return h.mediaBaseURL + "/media/files/" + fileID + "/64"
+// NewHandler returns the handler over svc.
+func NewHandler(svc *chat.Service) *Handler {
+	return &Handler{svc: svc}
 }
 
 func caller(ctx context.Context) (string, error) {
@@ -191,8 +180,9 @@ func messageToProto(m chat.Message) *chatv1.Message {
 func (h *Handler) chatToProto(c chat.Chat) *chatv1.Chat {
 	out := &chatv1.Chat{
 		ChatId: c.ID,
+		// The thumbnail URL is the media service's, as ProfileUpdated carried it; never built here.
 		Peer: &chatv1.ChatPeer{UserId: c.Peer.UserID, Nickname: c.Peer.Nickname, AvatarFileId: c.Peer.AvatarFileID,
-			AvatarThumbnailUrl: h.avatarThumbnailURL(c.Peer.AvatarFileID)},
+			AvatarThumbnailUrl: c.Peer.AvatarThumbnailURL},
 		LastSeq:        c.LastSeq,
 		UnreadCount:    c.UnreadCount,
 		ReadSeq:        c.ReadSeq,

@@ -452,28 +452,49 @@ func TestEditAndDelete(t *testing.T) {
 	wantCode(t, err, connect.CodeInvalidArgument, "up_to_seq")
 }
 
-// testMediaPublicURL is the MEDIA_PUBLIC_URL the test handler runs with.
-const testMediaPublicURL = "https://parley.example/"
-
-func TestPeerAvatarThumbnailIsTheMediaServicesStableURL(t *testing.T) {
+// The peer's avatar thumbnail URL is the one ProfileUpdated carried (the media service's, via the
+// profile service), passed on as it is — here in a scheme the chat service could not derive from
+// the file id — in GetChat and ListChats alike.
+func TestPeerAvatarThumbnailIsTheURLProfileUpdatedCarried(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	me, peer := e.newUser(t), e.newUser(t)
 	e.setFriends(t, me, peer, true)
+	upsert := func(p chatdb.PeerProfile) {
+		t.Helper()
+		if err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			_, err := e.store.UpsertPeer(ctx, tx, p)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peerOf := func() (got, listed *chatv1.ChatPeer) {
+		t.Helper()
+		res, err := e.client.GetChat(ctx, as(me, &chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: peer.id}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := e.client.ListChats(ctx, as(me, &chatv1.ListChatsRequest{}))
+		if err != nil || len(list.Msg.GetChats()) != 1 {
+			t.Fatalf("ListChats = %v, %v; want the one chat", list, err)
+		}
+		return res.Msg.GetChat().GetPeer(), list.Msg.GetChats()[0].GetPeer()
+	}
+
 	avatar := uuid.NewString()
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		_, err := e.store.UpsertPeer(ctx, tx, chatdb.PeerProfile{UserID: peer.id, Nickname: "pia", AvatarFileID: avatar, Version: 1, UpdatedAt: time.Now()})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	thumb := "https://media.example/avatars/" + avatar + "/64?v=2"
+	upsert(chatdb.PeerProfile{UserID: peer.id, Nickname: "pia", AvatarFileID: avatar, AvatarThumbnailURL: thumb, Version: 1, UpdatedAt: time.Now()})
+	got, listed := peerOf()
+	for _, p := range []*chatv1.ChatPeer{got, listed} {
+		if p.GetNickname() != "pia" || p.GetAvatarFileId() != avatar || p.GetAvatarThumbnailUrl() != thumb {
+			t.Fatalf("peer = %v; want avatar %s with thumbnail URL %s", p, avatar, thumb)
+		}
 	}
-	res, err := e.client.GetChat(ctx, as(me, &chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: peer.id}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := res.Msg.GetChat().GetPeer()
-	if p.GetAvatarFileId() != avatar || p.GetAvatarThumbnailUrl() != "https://parley.example/media/files/"+avatar+"/64" {
-		t.Fatalf("peer = %v", p)
+
+	// The avatar removed (a newer version): neither id nor URL.
+	upsert(chatdb.PeerProfile{UserID: peer.id, Nickname: "pia", Version: 2, UpdatedAt: time.Now()})
+	if got, listed = peerOf(); got.GetAvatarFileId() != "" || got.GetAvatarThumbnailUrl() != "" || listed.GetAvatarThumbnailUrl() != "" {
+		t.Fatalf("peer after the avatar was removed = %v / %v; want no avatar", got, listed)
 	}
 }
