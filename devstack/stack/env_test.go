@@ -118,8 +118,8 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	if got := media["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000" {
 		t.Errorf("media MEDIA_PUBLIC_URL = %q", got)
 	}
-	if got := envMapOf(t, opts, "friend")["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000" {
-		t.Errorf("friend MEDIA_PUBLIC_URL = %q", got)
+	if got, set := envMapOf(t, opts, "friend")["MEDIA_PUBLIC_URL"]; set {
+		t.Errorf("friend MEDIA_PUBLIC_URL = %q; only media needs it (friend takes avatar URLs from ProfileUpdated)", got)
 	}
 	notification := envMapOf(t, opts, "notification")
 	if notification["PUBLIC_WEB_URL"] != "http://127.0.0.1:20000" || notification["SMTP_URL"] != "smtp://127.0.0.1:20024" || notification["MAILPIT_URL"] != "http://127.0.0.1:20025" {
