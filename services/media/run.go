@@ -30,13 +30,9 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 
 // runOn is run with an optional listener already open (tests listen on port 0).
 func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	migrateOnly := false
-	switch {
-	case len(args) == 0:
-	case len(args) == 1 && args[0] == "migrate":
-		migrateOnly = true
-	default:
-		return fmt.Errorf("unknown arguments %q: usage: media [migrate]", args)
+	migrateOnly, err := server.MigrateOnly("media", args)
+	if err != nil {
+		return err
 	}
 
 	cfg, err := config.Load[Config]()
