@@ -71,6 +71,7 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 	}
 
 	vars["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.ServicePort(svc))
+	vars["ADMIN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.AdminPort(svc))
 	vars["LOG_FORMAT"] = "text"
 	vars["INTERNAL_API_TOKEN"] = DevInternalAPIToken
 	vars["KAFKA_BROKERS"] = strings.Join(e.KafkaBrokers, ",")

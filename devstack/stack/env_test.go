@@ -33,6 +33,7 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 	data := filepath.Join(root, ".data")
 	want := map[string]string{
 		"LISTEN_ADDR":               "127.0.0.1:8081",
+		"ADMIN_ADDR":                "127.0.0.1:9081", // the service port + 1000
 		"LOG_FORMAT":                "text",
 		"INTERNAL_API_TOKEN":        DevInternalAPIToken,
 		"DATABASE_URL":              "postgres://postgres@127.0.0.1:5433/parley_auth?sslmode=disable",
@@ -86,6 +87,7 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	media := envMapOf(t, opts, "media")
 	for k, v := range map[string]string{
 		"LISTEN_ADDR":   "127.0.0.1:20006",
+		"ADMIN_ADDR":    "127.0.0.1:20036", // base + 30 + the service's offset
 		"DATABASE_URL":  "postgres://app:secret@db.internal:6543/parley_media?sslmode=require&application_name=x",
 		"KAFKA_BROKERS": "k1:9092,k2:9092",
 		"REDIS_URL":     "redis://127.0.0.1:20021",
@@ -164,6 +166,7 @@ func TestEnvRejectsUnknownServicesAndBadSettings(t *testing.T) {
 		{Root: root, SMTPURL: "mail:25"},
 		{Root: root, PortBase: 80},
 		{Root: root, DatabaseSuffix: "-x"},
+		{Root: root, PostgresSynchronousCommit: "maybe"},
 	} {
 		if _, err := Env(o, "auth"); err == nil {
 			t.Errorf("Env(%+v) accepted bad options", o)

@@ -68,6 +68,10 @@ type Options struct {
 	BinDir, ToolsDir string
 	// PostgresBinDir holds initdb and postgres. Empty: the newest /usr/lib/postgresql/*/bin, else PATH.
 	PostgresBinDir string
+	// PostgresSynchronousCommit is the local cluster's synchronous_commit: "off" by default (a
+	// crash of the machine may lose the last commits of a development stack, never consistency);
+	// "on" is what production runs, e.g. for load tests (PARLEY_PG_SYNCHRONOUS_COMMIT).
+	PostgresSynchronousCommit string
 
 	// ReadyTimeout bounds the wait for each component and service to answer. Default 60s.
 	ReadyTimeout time.Duration
@@ -91,7 +95,7 @@ const (
 // OptionsFromEnv reads the stack's configuration from environment variables (docs/devstack.md):
 // DATABASE_URL, REDIS_URL, KAFKA_BROKERS, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET,
 // S3_REGION, SMTP_URL, MAILPIT_URL, PARLEY_DATA_DIR, PARLEY_PORT_BASE, PARLEY_PG_BINDIR,
-// PARLEY_STOP_ON_CRASH, PARLEY_NO_INSTALL, PARLEY_READY_TIMEOUT.
+// PARLEY_STOP_ON_CRASH, PARLEY_NO_INSTALL, PARLEY_READY_TIMEOUT, PARLEY_PG_SYNCHRONOUS_COMMIT.
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
 		DataDir:        getenv("PARLEY_DATA_DIR"),
@@ -105,6 +109,8 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		SMTPURL:        getenv("SMTP_URL"),
 		MailpitURL:     getenv("MAILPIT_URL"),
 		PostgresBinDir: getenv("PARLEY_PG_BINDIR"),
+
+		PostgresSynchronousCommit: getenv("PARLEY_PG_SYNCHRONOUS_COMMIT"),
 	}
 	var errs []error
 	if v := getenv("KAFKA_BROKERS"); v != "" {
@@ -180,6 +186,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 60 * time.Second
 	}
+	switch o.PostgresSynchronousCommit {
+	case "":
+		o.PostgresSynchronousCommit = "off"
+	case "on", "off", "local", "remote_write", "remote_apply":
+	default:
+		return o, fmt.Errorf("PARLEY_PG_SYNCHRONOUS_COMMIT=%q: want on, off, local, remote_write or remote_apply", o.PostgresSynchronousCommit)
+	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 10 * time.Second
 	}
@@ -247,8 +260,13 @@ const (
 	offSMTP
 	offMailUI
 	offOIDC
+)
+
+const (
+	// offAdmin is the first service admin listener (ADMIN_ADDR: pprof); service i's is offAdmin+i.
+	offAdmin = 30
 	// PortSpan is how many consecutive ports from PortBase a stack may use.
-	PortSpan
+	PortSpan = offAdmin + maxServices
 )
 
 var standardPorts = map[int]int{
@@ -261,6 +279,10 @@ var standardPorts = map[int]int{
 	offOIDC:     9096,
 }
 
+// standardAdminShift puts a service's admin listener at its port + 1000 on the standard layout
+// (gateway 8080 → 9080, chat 8084 → 9084).
+const standardAdminShift = 1000
+
 func (o *Options) port(offset int) int {
 	if o.PortBase != 0 {
 		return o.PortBase + offset
@@ -268,11 +290,18 @@ func (o *Options) port(offset int) int {
 	if p, ok := standardPorts[offset]; ok {
 		return p
 	}
+	if offset >= offAdmin {
+		return firstServicePort + offset - offAdmin + standardAdminShift
+	}
 	return firstServicePort + offset
 }
 
 // ServicePort is the port a service listens on under these options.
 func (o *Options) ServicePort(s Service) int { return o.port(s.Port - firstServicePort) }
+
+// AdminPort is the port of a service's admin listener (ADMIN_ADDR: /debug/pprof/): its port +
+// 1000 on the standard layout, PortBase + 30 + (its port − 8080) with a base.
+func (o *Options) AdminPort(s Service) int { return o.port(offAdmin + s.Port - firstServicePort) }
 
 // Endpoints says where each piece of infrastructure answers, and which of them the stack runs itself.
 type Endpoints struct {
@@ -353,7 +382,7 @@ func (o *Options) localPorts(e Endpoints, services []Service) []namedPort {
 	}
 	ps = append(ps, namedPort{"oidc", o.port(offOIDC)})
 	for _, s := range services {
-		ps = append(ps, namedPort{s.Name, o.ServicePort(s)})
+		ps = append(ps, namedPort{s.Name, o.ServicePort(s)}, namedPort{s.Name + " (admin)", o.AdminPort(s)})
 	}
 	return ps
 }
@@ -390,6 +419,7 @@ func (o *Options) describe() []any {
 		"PARLEY_STOP_ON_CRASH", o.StopOnCrash,
 		"PARLEY_NO_INSTALL", o.NoInstall,
 		"PARLEY_READY_TIMEOUT", o.ReadyTimeout.String(),
+		"PARLEY_PG_SYNCHRONOUS_COMMIT", o.PostgresSynchronousCommit,
 	}
 }
 

@@ -28,6 +28,8 @@ type pgCluster struct {
 	binDir  string
 	cred    *syscall.Credential // nil: run as ourselves
 	version string              // major version of the binaries
+	// syncCommit is synchronous_commit (Options.PostgresSynchronousCommit).
+	syncCommit string
 }
 
 func (c *pgCluster) dataDir() string { return filepath.Join(c.dir, "data") }
@@ -80,7 +82,7 @@ func findPostgres(want, clusterVersion string) (string, bool) {
 // newPGCluster prepares (but does not start) the cluster: finds or installs the binaries, checks
 // they match an existing cluster, and settles which user runs it.
 func newPGCluster(ctx context.Context, st *starter, dir string, port int) (*pgCluster, error) {
-	c := &pgCluster{dir: dir, port: port}
+	c := &pgCluster{dir: dir, port: port, syncCommit: st.o.PostgresSynchronousCommit}
 	clusterVersion := ""
 	if b, err := os.ReadFile(filepath.Join(c.dataDir(), "PG_VERSION")); err == nil {
 		clusterVersion = strings.TrimSpace(string(b))
@@ -170,18 +172,24 @@ func (c *pgCluster) spec(out *LineWriter) procSpec {
 		fmt.Fprintf(out, "(devstack) %s is too long a path for a unix socket; TCP only\n", socketDir)
 		socketDir = ""
 	}
+	args := []string{
+		"-D", c.dataDir(),
+		"-p", strconv.Itoa(c.port),
+		"-k", socketDir,
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "max_connections=200",
+		// off by default: a development cluster that a crash may cost its last few commits, never
+		// its consistency. PARLEY_PG_SYNCHRONOUS_COMMIT=on measures what production runs.
+		"-c", "synchronous_commit=" + c.syncCommit,
+	}
+	if c.hasStatStatements() {
+		// Statement statistics for profiling (docs/performance.md): a few percent of CPU at most.
+		args = append(args, "-c", "shared_preload_libraries=pg_stat_statements")
+	}
 	return procSpec{
 		name: "postgres",
 		path: filepath.Join(c.binDir, "postgres"),
-		args: []string{
-			"-D", c.dataDir(),
-			"-p", strconv.Itoa(c.port),
-			"-k", socketDir,
-			"-c", "listen_addresses=127.0.0.1",
-			"-c", "max_connections=200",
-			// A development cluster: a crash may lose the last few commits, never consistency.
-			"-c", "synchronous_commit=off",
-		},
+		args: args,
 		dir:  c.dir,
 		env:  pgEnv(),
 		cred: c.cred,
@@ -189,6 +197,30 @@ func (c *pgCluster) spec(out *LineWriter) procSpec {
 		stopSignal: syscall.SIGINT,
 		out:        out,
 	}
+}
+
+// hasStatStatements reports whether the binaries come with the pg_stat_statements module (Debian's
+// postgresql packages do, in <version>/lib next to <version>/bin); without it the option would
+// keep the server from starting.
+func (c *pgCluster) hasStatStatements() bool {
+	_, err := os.Stat(filepath.Join(filepath.Dir(c.binDir), "lib", "pg_stat_statements.so"))
+	return err == nil
+}
+
+// enableStatStatements creates the pg_stat_statements view in the postgres database, where a
+// profiler reads it (the view shows every database's statements).
+func enableStatStatements(ctx context.Context, serverURL string) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, serverURL)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", maskURL(serverURL), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(cctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return fmt.Errorf("create extension pg_stat_statements: %w", err)
+	}
+	return nil
 }
 
 func pgEnv() []string { return []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"} }

@@ -25,7 +25,7 @@ func TestPostgresClusterRunsAsPostgresAndKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(reachableTempDir(t), "postgres")
-	st := &starter{o: Options{NoInstall: true}, console: console}
+	st := &starter{o: Options{NoInstall: true, PostgresSynchronousCommit: "on"}, console: console}
 
 	start := func() (*pgCluster, *process) {
 		t.Helper()
@@ -69,6 +69,26 @@ func TestPostgresClusterRunsAsPostgresAndKeepsData(t *testing.T) {
 		t.Errorf("no unix socket in the run directory: %v", err)
 	}
 
+	// The settings the dev stack starts the server with: synchronous_commit as asked, and the
+	// statement statistics a profiler reads (docs/performance.md).
+	var syncCommit string
+	sqlQueryRow(t, ctx, c.URL(), "SHOW synchronous_commit", &syncCommit)
+	if syncCommit != "on" {
+		t.Errorf("synchronous_commit = %q, want on (PARLEY_PG_SYNCHRONOUS_COMMIT)", syncCommit)
+	}
+	if c.hasStatStatements() {
+		if err := enableStatStatements(ctx, c.URL()); err != nil {
+			t.Fatal(err)
+		}
+		var calls int64
+		sqlQueryRow(t, ctx, c.URL(), "SELECT count(*) FROM pg_stat_statements", &calls)
+		if calls == 0 {
+			t.Error("pg_stat_statements shows no statements")
+		}
+	} else {
+		t.Logf("no pg_stat_statements module next to %s; statement statistics are off", c.binDir)
+	}
+
 	if err := createDatabases(ctx, c.URL(), []string{"parley_auth", "parley_chat"}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +130,18 @@ func sqlExec(t *testing.T, ctx context.Context, url string, stmts ...string) {
 		if _, err := conn.Exec(ctx, s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
+	}
+}
+
+func sqlQueryRow(t *testing.T, ctx context.Context, url, query string, dest ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, query).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
 }
 

@@ -249,7 +249,13 @@ func (s *Stack) startPostgres(ctx context.Context, st *starter) error {
 	if c.cred != nil {
 		user = "the postgres user"
 	}
-	s.log.Info("postgres is up", "url", c.URL(), "version", c.version, "runs as", user, "took", time.Since(begin).Round(10*time.Millisecond))
+	s.log.Info("postgres is up", "url", c.URL(), "version", c.version, "runs as", user,
+		"synchronous_commit", c.syncCommit, "took", time.Since(begin).Round(10*time.Millisecond))
+	if c.hasStatStatements() {
+		if err := enableStatStatements(ctx, c.URL()); err != nil {
+			return err
+		}
+	}
 	return s.createDatabases(ctx)
 }
 

@@ -26,6 +26,9 @@ type Server struct {
 
 	// ShutdownTimeout bounds how long in-flight requests may finish after the context ends.
 	ShutdownTimeout time.Duration
+	// AdminAddr, when set (ADMIN_ADDR), is where Run and Serve also answer AdminHandler's
+	// operator endpoints, for as long as the public port.
+	AdminAddr string
 }
 
 type check struct {
@@ -98,6 +101,24 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve is Run on an existing listener (tests listen on port 0).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.AdminAddr == "" {
+		return s.serve(ctx, ln)
+	}
+	adminLn, err := ListenAdmin(s.AdminAddr)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- ServeAdmin(ctx, s.logger, adminLn) }()
+	err = s.serve(ctx, ln)
+	stop()
+	return errors.Join(err, <-adminDone)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // h2c: gRPC clients without TLS

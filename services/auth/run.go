@@ -113,6 +113,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 	srv := server.New(logger, cfg.ListenAddr)
+	srv.AdminAddr = cfg.AdminAddr
 	srv.ShutdownTimeout = cfg.ShutdownTimeout
 	srv.Mount(authrpc.NewHandler(svc, verifier, logger))
 	srv.Handle("GET "+authrpc.JWKSPath, jwks)

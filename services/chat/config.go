@@ -11,6 +11,7 @@ import (
 // Config is the chat service's whole configuration, read from the environment.
 type Config struct {
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8084"`
+	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_chat?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
 	// DatabaseMaxConns caps the pool; concurrent sends commit together (group commit) when there

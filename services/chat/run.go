@@ -89,6 +89,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	svc := chat.NewService(store, friendclient.New(nil, cfg.FriendURL, cfg.FriendTimeout), cache, files, logger)
 
 	srv := server.New(logger, cfg.ListenAddr)
+	srv.AdminAddr = cfg.AdminAddr
 	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
 		server.HandlerOptions(logger, chatrpc.ErrorCodes, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)

@@ -70,6 +70,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	svc := friend.NewService(store, friend.Limits{Requests: cfg.RequestLimit, Window: cfg.RequestWindow})
 
 	srv := server.New(logger, cfg.ListenAddr)
+	srv.AdminAddr = cfg.AdminAddr
 	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc),
 		server.HandlerOptions(logger, friendrpc.ErrorCodes, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)

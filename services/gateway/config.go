@@ -5,6 +5,7 @@ import "time"
 // Config is the gateway's whole configuration, from the environment (docs/gateway.md lists it).
 type Config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
+	AdminAddr  string `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 
 	AuthURL         string `env:"AUTH_URL" envDefault:"http://127.0.0.1:8081"`
 	ProfileURL      string `env:"PROFILE_URL" envDefault:"http://127.0.0.1:8082"`

@@ -16,6 +16,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
@@ -78,11 +79,21 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
+	adminLn, err := server.ListenAdmin(cfg.AdminAddr)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	// The WebSocket hub and the Kafka fan-out live as long as the server; neither may stop the
 	// API from serving (Kafka or Redis down only delays or refuses realtime delivery).
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(bg) })
+	wg.Go(func() {
+		if err := server.ServeAdmin(bg, logger, adminLn); err != nil {
+			logger.ErrorContext(bg, "admin listener stopped", slog.Any("error", err))
+		}
+	})
 	if consumer != nil {
 		wg.Go(func() {
 			if err := consumer.Run(bg); err != nil {

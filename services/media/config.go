@@ -13,6 +13,7 @@ import (
 // Config is the media service's whole configuration, read from the environment.
 type Config struct {
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8086"`
+	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_media?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
 	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`

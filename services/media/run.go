@@ -97,6 +97,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	})
 
 	srv := server.New(logger, cfg.ListenAddr)
+	srv.AdminAddr = cfg.AdminAddr
 	srv.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.InternalAPIToken),
 		server.HandlerOptions(logger, mediarpc.ErrorCodes, auth)...))
 	srv.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, logger, nil))

@@ -113,6 +113,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 
 	srv := server.New(logger, cfg.ListenAddr)
+	srv.AdminAddr = cfg.AdminAddr
 	srv.ShutdownTimeout = cfg.ShutdownTimeout
 	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
 		server.HandlerOptions(logger, notificationrpc.ErrorCodes, auth)...))

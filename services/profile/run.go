@@ -79,6 +79,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	svc := profile.NewService(store, profilecache.New(redis, cfg.CacheTTL), mediaclient.New(nil, cfg.MediaURL), logger)
 
 	srv := server.New(logger, cfg.ListenAddr)
+	srv.AdminAddr = cfg.AdminAddr
 	srv.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc),
 		server.HandlerOptions(logger, profilerpc.ErrorCodes, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
