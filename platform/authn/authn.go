@@ -112,28 +112,50 @@ func (r *RemoteJWKS) Refresh(ctx context.Context) error {
 
 // Verifier checks access tokens: signature by a known key with the algorithm the key declares
 // (never the token's own choice), issuer, audience, expiry.
+//
+// A token that verified is remembered until it expires (up to DefaultCacheSize tokens), so each
+// one is checked in full once; see verifiedCache for what that means when keys are retired.
 type Verifier struct {
 	keys     KeySource
 	issuer   string
 	audience string
+	cache    *verifiedCache
+	now      func() time.Time
 }
 
 // NewVerifier returns a Verifier accepting tokens from issuer for audience.
 func NewVerifier(keys KeySource, issuer, audience string) *Verifier {
-	return &Verifier{keys: keys, issuer: issuer, audience: audience}
+	return newVerifier(keys, issuer, audience, time.Now)
+}
+
+func newVerifier(keys KeySource, issuer, audience string, now func() time.Time) *Verifier {
+	return &Verifier{keys: keys, issuer: issuer, audience: audience, cache: newVerifiedCache(DefaultCacheSize, now), now: now}
 }
 
 // Verify parses and checks raw, returning the caller it names. Every failure wraps ErrInvalidToken.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
-	set, err := v.keys.KeySet(ctx)
+	if p, ok := v.cache.get(raw); ok {
+		return p, nil
+	}
+	p, exp, err := v.verify(ctx, raw)
 	if err != nil {
 		return Principal{}, err
+	}
+	v.cache.put(raw, p, exp)
+	return p, nil
+}
+
+// verify is Verify without the cache; it also returns the token's expiry.
+func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time, error) {
+	set, err := v.keys.KeySet(ctx)
+	if err != nil {
+		return Principal{}, time.Time{}, err
 	}
 	if kid := keyID(raw); kid != "" {
 		if _, found := set.LookupKeyID(kid); !found {
 			if err := v.keys.Refresh(ctx); err == nil {
 				if set, err = v.keys.KeySet(ctx); err != nil {
-					return Principal{}, err
+					return Principal{}, time.Time{}, err
 				}
 			}
 		}
@@ -144,16 +166,17 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 		jwt.WithIssuer(v.issuer),
 		jwt.WithAudience(v.audience),
 		jwt.WithAcceptableSkew(30*time.Second),
+		jwt.WithClock(jwt.ClockFunc(v.now)),
 		jwt.WithRequiredClaim("exp"), // a token that never expires is never acceptable
 	)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if tok.Subject() == "" {
-		return Principal{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+		return Principal{}, time.Time{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
 	sid, _ := tok.PrivateClaims()["sid"].(string)
-	return Principal{UserID: tok.Subject(), SessionID: sid, Token: raw}, nil
+	return Principal{UserID: tok.Subject(), SessionID: sid, Token: raw}, tok.Expiration(), nil
 }
 
 func keyID(raw string) string {

@@ -22,6 +22,9 @@ type ErrorCode struct {
 	Code connect.Code
 }
 
+// CompressMinBytes is the smallest response body a handler compresses.
+const CompressMinBytes = 1024
+
 // HandlerOptions returns the options every Connect handler of a service is built with: request
 // logging, panic recovery, the service's extra interceptors (authentication) and the translation
 // of domain errors to Connect codes. An error that maps to nothing becomes Internal with a generic
@@ -31,6 +34,10 @@ func HandlerOptions(logger *slog.Logger, codes []ErrorCode, interceptors ...conn
 	all = append(all, errorMapper{logger: logger, codes: codes})
 	return []connect.HandlerOption{
 		connect.WithInterceptors(all...),
+		// Small messages go uncompressed even to clients that accept gzip: resetting a gzip
+		// writer costs more CPU (tens of µs) than a few hundred bytes cost to send, and a typical
+		// response (a sent message, a profile) is that small. Pages of messages still compress.
+		connect.WithCompressMinBytes(CompressMinBytes),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			logger.ErrorContext(ctx, "panic", slog.String("procedure", spec.Procedure), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			return connect.NewError(connect.CodeInternal, errors.New("internal error"))

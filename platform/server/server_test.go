@@ -260,3 +260,25 @@ func TestHiddenCauseIsLoggedNotSent(t *testing.T) {
 		t.Fatalf("a plain error has no hidden cause, got %q", c)
 	}
 }
+
+func TestOnlyLargeResponsesAreCompressed(t *testing.T) {
+	f := start(t)
+	for _, tc := range []struct {
+		size     int
+		wantGzip bool
+	}{{10, false}, {CompressMinBytes - 100, false}, {4 * CompressMinBytes, true}} {
+		in, _ := json.Marshal(strings.Repeat("x", tc.size))
+		req, _ := http.NewRequest(http.MethodPost, f.url+echoProcedure, bytes.NewReader(in))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept-Encoding", "gzip") // set by hand: the transport then leaves the body as sent
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if got := res.Header.Get("Content-Encoding") == "gzip"; res.StatusCode != http.StatusOK || got != tc.wantGzip {
+			t.Errorf("a %d-byte response: status %d, gzip %v, want gzip %v", tc.size, res.StatusCode, got, tc.wantGzip)
+		}
+	}
+}
