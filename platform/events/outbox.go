@@ -78,14 +78,92 @@ type Outbox struct {
 	// commit. NewOutbox turns it on. The price: a transaction that has sent NOTIFY takes a
 	// server-wide lock at commit and holds it until its commit record is flushed (notifications are
 	// queued in commit order), so such commits happen one at a time. A service that writes
-	// thousands of events a second (chat) turns it off and gives its relay a short PollInterval
-	// instead: it trades a few milliseconds of latency for group commit.
+	// thousands of events a second (chat) turns it off and calls Wake after each commit instead,
+	// which wakes the relay of its own process without touching the database.
 	WakeRelay bool
+
+	wake chan struct{}
 }
 
 // NewOutbox returns an Outbox whose events carry source as their CloudEvents source and wake the
 // relay at commit.
-func NewOutbox(source string) *Outbox { return &Outbox{Source: source, WakeRelay: true} }
+func NewOutbox(source string) *Outbox {
+	return &Outbox{Source: source, WakeRelay: true, wake: make(chan struct{}, 1)}
+}
+
+// Wake tells the relay of this process (RelayConfig.Wakeups = Wakeups()) that events have been
+// committed. Call it after the commit, never before: a relay woken earlier would not see them yet.
+// It never blocks; wake-ups that arrive while one is pending are one wake-up, since a relay pass
+// publishes everything ready. Other replicas' relays learn of the events from their next poll.
+func (o *Outbox) Wake() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Wakeups is the channel Wake signals, for RelayConfig.Wakeups.
+func (o *Outbox) Wakeups() <-chan struct{} { return o.wake }
+
+// OutboxColumns are the columns an OutboxRow's Values fill, in order, for a caller that inserts
+// its event in a statement of its own (see Row).
+const OutboxColumns = "event_id, topic, key, ce_type, ce_source, ce_time, payload, headers"
+
+// OutboxRow is one event as the outbox stores it.
+type OutboxRow struct {
+	EventID uuid.UUID
+	Topic   string
+	Key     string
+	Type    string // ce_type: the payload's protobuf full name
+	Source  string
+	Time    time.Time
+	Payload []byte // protobuf binary
+	Headers map[string]string
+}
+
+// Values are the row's values in OutboxColumns order.
+func (r OutboxRow) Values() []any {
+	return []any{r.EventID, r.Topic, r.Key, r.Type, r.Source, r.Time, r.Payload, r.Headers}
+}
+
+// Row builds the outbox row of msg without writing it: for a caller that inserts it in its own
+// statement, in the same transaction as the state change (INSERT INTO outbox (OutboxColumns) …).
+// Such a caller owns what Publish would do for it: the relay wake-up (WakeRelay's NOTIFY, or Wake
+// after the commit) and the ordering rule in Publish's comment. A payload may be completed in SQL
+// by appending protobuf-encoded fields, which decode as if the message had carried them (chat
+// appends the seq and the time it hands out under the chat's lock).
+func (o *Outbox) Row(ctx context.Context, topic, key string, msg proto.Message) (OutboxRow, error) {
+	if o.Source == "" {
+		return OutboxRow{}, errors.New("publish event: outbox has no source")
+	}
+	if topic == "" {
+		return OutboxRow{}, errors.New("publish event: empty topic")
+	}
+	if msg == nil {
+		return OutboxRow{}, errors.New("publish event: nil message")
+	}
+	ceType := string(msg.ProtoReflect().Descriptor().FullName())
+	payload, err := proto.Marshal(msg)
+	if err != nil {
+		return OutboxRow{}, fmt.Errorf("publish %s: marshal: %w", ceType, err)
+	}
+	// Version 7 ids grow with time, which keeps the inbox's (group, event_id) index appending at
+	// its right edge instead of writing all over it.
+	id, err := uuid.NewV7()
+	if err != nil {
+		return OutboxRow{}, fmt.Errorf("publish %s: new event id: %w", ceType, err)
+	}
+	headers := map[string]string{}
+	if o.Headers != nil {
+		for k, v := range o.Headers(ctx) {
+			if !reservedHeader(k) {
+				headers[k] = v
+			}
+		}
+	}
+	return OutboxRow{EventID: id, Topic: topic, Key: key, Type: ceType, Source: o.Source, Time: time.Now(),
+		Payload: payload, Headers: headers}, nil
+}
 
 // Publish writes msg as an event for topic, keyed by key, in tx, and returns its id (ce_id).
 //
@@ -103,46 +181,20 @@ func NewOutbox(source string) *Outbox { return &Outbox{Source: source, WakeRelay
 // Publish runs exactly one statement through tx.Exec and no other method of tx, so a caller may
 // pass a pgx.Tx that queues that statement on a batch (to send it with COMMIT in one round trip).
 func (o *Outbox) Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error) {
-	if o.Source == "" {
-		return "", errors.New("publish event: outbox has no source")
-	}
-	if topic == "" {
-		return "", errors.New("publish event: empty topic")
-	}
-	if msg == nil {
-		return "", errors.New("publish event: nil message")
-	}
-	ceType := string(msg.ProtoReflect().Descriptor().FullName())
-	payload, err := proto.Marshal(msg)
+	row, err := o.Row(ctx, topic, key, msg)
 	if err != nil {
-		return "", fmt.Errorf("publish %s: marshal: %w", ceType, err)
+		return "", err
 	}
-	// Version 7 ids grow with time, which keeps the inbox's (group, event_id) index appending at
-	// its right edge instead of writing all over it.
-	id, err := uuid.NewV7()
-	if err != nil {
-		return "", fmt.Errorf("publish %s: new event id: %w", ceType, err)
-	}
-	headers := map[string]string{}
-	if o.Headers != nil {
-		for k, v := range o.Headers(ctx) {
-			if !reservedHeader(k) {
-				headers[k] = v
-			}
-		}
-	}
-	insert := `INSERT INTO outbox (event_id, topic, key, ce_type, ce_source, ce_time, payload, headers)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	insert := `INSERT INTO outbox (` + OutboxColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	if o.WakeRelay {
 		// Still one statement (see above): the notification is sent at commit, and not at all on
 		// rollback; Postgres folds a transaction's identical notifications into one.
 		insert = `WITH e AS (` + insert + ` RETURNING 1) SELECT pg_notify('` + notifyChannel + `', '') FROM e`
 	}
-	_, err = tx.Exec(ctx, insert, id, topic, key, ceType, o.Source, time.Now(), payload, headers)
-	if err != nil {
-		return "", fmt.Errorf("publish %s to %s: insert outbox row: %w", ceType, topic, err)
+	if _, err := tx.Exec(ctx, insert, row.Values()...); err != nil {
+		return "", fmt.Errorf("publish %s to %s: insert outbox row: %w", row.Type, topic, err)
 	}
-	return id.String(), nil
+	return row.EventID.String(), nil
 }
 
 func reservedHeader(name string) bool {

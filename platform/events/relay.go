@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,11 +21,12 @@ import (
 // a time. Advisory locks are per database, so services sharing a Postgres server do not contend.
 const relayLockKey = 7_301_000_002
 
-// blockedRecheck is how soon the relay looks again when rows wait for an older transaction to end:
-// such a transaction may write no outbox row, so no notification would say it has ended. The wait
-// doubles while the rows stay blocked, up to PollInterval, so one long transaction on the server
-// does not keep every relay querying 40 times a second.
-const blockedRecheck = 25 * time.Millisecond
+// blockedRecheck is how soon the relay looks again when rows wait for an older transaction to end
+// (such a transaction may write no outbox row, so no wake-up would say it has ended), or when
+// another replica held the relay lock while this one had been woken. The wait doubles while that
+// lasts, up to PollInterval, so one long transaction on the server does not keep every relay
+// querying 200 times a second.
+const blockedRecheck = 5 * time.Millisecond
 
 // RelayConfig configures a Relay. Pool, Brokers and Logger are required.
 type RelayConfig struct {
@@ -50,6 +52,13 @@ type RelayConfig struct {
 	Partitions int32
 	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the relay's own.
 	ClientOpts []kgo.Opt
+	// Wakeups wakes the relay from this process, without the database: Outbox.Wakeups() of an
+	// outbox whose writer calls Wake after each commit (WakeRelay off). Nil: NOTIFY and polls only.
+	Wakeups <-chan struct{}
+	// Linger is the least time between the starts of two passes when the relay is woken, so that
+	// under load one pass publishes many events instead of each commit paying a pass of its own
+	// (franz-go's linger, one level up). Default 0: every wake-up starts a pass at once.
+	Linger time.Duration
 }
 
 // Relay publishes outbox rows to Kafka. Run it in every replica of a service that publishes
@@ -123,17 +132,19 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wg.Go(func() { r.listen(ctx, wake) })
 
-	r.log.Info("outbox relay started", "brokers", r.cfg.Brokers, "poll_interval", r.cfg.PollInterval)
+	r.log.Info("outbox relay started", "brokers", r.cfg.Brokers, "poll_interval", r.cfg.PollInterval,
+		"wakeups", r.cfg.Wakeups != nil, "linger", r.cfg.Linger)
 	poll := time.NewTicker(r.cfg.PollInterval)
 	defer poll.Stop()
 	ensured := map[string]bool{} // topics known to exist
-	var nextCleanup time.Time
+	var nextCleanup, lastPass time.Time
 	blockedRounds := 0 // consecutive passes that found rows waiting for older transactions
 	for failures := 0; ; {
 		if r.cfg.Retention > 0 && !time.Now().Before(nextCleanup) {
 			r.cleanup(ctx)
 			nextCleanup = time.Now().Add(min(time.Minute, r.cfg.Retention))
 		}
+		lastPass = time.Now()
 		state, err := r.publishBatch(ctx, client, ensured)
 		if ctx.Err() != nil {
 			return nil
@@ -157,8 +168,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		case batchFull:
 			blockedRounds = 0
 			continue // more rows are likely waiting
-		case batchBlocked:
-			if blockedRounds == 0 {
+		case batchBlocked, batchLockBusy:
+			if blockedRounds == 0 && state == batchBlocked {
 				r.log.Debug("outbox rows wait for older transactions to end")
 			}
 			recheck = time.After(min(blockedRecheck<<min(blockedRounds, 16), r.cfg.PollInterval))
@@ -170,6 +181,10 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+		case <-r.cfg.Wakeups:
+			if wait := r.cfg.Linger - time.Since(lastPass); wait > 0 && !sleep(ctx, wait) {
+				return nil
+			}
 		case <-poll.C:
 		case <-recheck:
 		}
@@ -179,9 +194,10 @@ func (r *Relay) Run(ctx context.Context) error {
 type batchState int
 
 const (
-	batchDone    batchState = iota // nothing (more) to publish now
-	batchFull                      // the batch was full: publish again at once
-	batchBlocked                   // rows wait for an older transaction to end
+	batchDone     batchState = iota // nothing (more) to publish now
+	batchFull                       // the batch was full: publish again at once
+	batchBlocked                    // rows wait for an older transaction to end
+	batchLockBusy                   // another replica was publishing
 )
 
 type outboxRow struct {
@@ -216,40 +232,57 @@ type outboxRow struct {
 // No FOR UPDATE: the advisory lock already excludes other relays, and row locks would give this
 // transaction an xid during the Kafka round trip, holding back every relay on the server.
 func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured map[string]bool) (batchState, error) {
-	// READ COMMITTED, whatever the server default: each statement must see everything committed
-	// before it started, so the SELECT below sees the marks of a relay that released the lock just
-	// before we took it. Under REPEATABLE READ the snapshot would predate the lock.
-	tx, err := r.cfg.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := r.cfg.Pool.Acquire(ctx)
 	if err != nil {
-		return batchDone, fmt.Errorf("begin: %w", err)
+		return batchDone, fmt.Errorf("acquire connection: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit; the connection is discarded on failure
+	committed := false
+	defer func() {
+		if !committed {
+			endTx(ctx, conn.Conn())
+		}
+		conn.Release()
+	}()
 
-	var locked bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, relayLockKey).Scan(&locked); err != nil {
-		return batchDone, fmt.Errorf("take relay lock: %w", err)
+	// One round trip: the transaction, the relay lock and the pending rows. READ COMMITTED,
+	// whatever the server default: each statement must see everything committed before it
+	// started, so the SELECT sees the marks of a relay that released the lock just before we took
+	// it. Under REPEATABLE READ the snapshot would predate the lock.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(pendingRowsSQL, relayLockKey, r.cfg.BatchSize)
+	br := conn.SendBatch(ctx, b)
+	var pending []outboxRow
+	locked := false
+	if _, err = br.Exec(); err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			pending, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
+				var o outboxRow
+				var id *int64
+				var eventID, topic, key, ceType, source *string
+				var at *time.Time
+				var ready *bool
+				err := row.Scan(&locked, &id, &eventID, &topic, &key, &ceType, &source, &at, &o.payload, &o.headers, &ready)
+				if err != nil || id == nil {
+					return outboxRow{}, err // no row: the lock's answer alone
+				}
+				o.id, o.eventID, o.topic, o.key, o.ceType, o.source, o.time, o.ready = *id, *eventID, *topic, *key, *ceType, *source, *at, *ready
+				return o, nil
+			})
+		}
 	}
-	if !locked {
-		return batchDone, nil // another replica is publishing; it was woken too
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-
-	rows, err := tx.Query(ctx, `
-		SELECT id, event_id::text, topic, key, ce_type, ce_source, ce_time, payload, headers,
-		       txid < pg_snapshot_xmin(pg_current_snapshot())
-		FROM outbox
-		WHERE published_at IS NULL
-		ORDER BY txid, id
-		LIMIT $1`, r.cfg.BatchSize)
-	if err != nil {
-		return batchDone, fmt.Errorf("select outbox rows: %w", err)
-	}
-	pending, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
-		var o outboxRow
-		err := row.Scan(&o.id, &o.eventID, &o.topic, &o.key, &o.ceType, &o.source, &o.time, &o.payload, &o.headers, &o.ready)
-		return o, err
-	})
 	if err != nil {
 		return batchDone, fmt.Errorf("read outbox rows: %w", err)
+	}
+	if !locked {
+		return batchLockBusy, nil // another replica is publishing; it may not have seen our rows
+	}
+	if len(pending) == 1 && pending[0].id == 0 {
+		pending = nil // the lock's answer alone: nothing is waiting
 	}
 	// Ready rows form a prefix: the order is by txid and ready means txid below a bound.
 	ready := pending
@@ -307,14 +340,56 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 		}
 		return batchDone, fmt.Errorf("produce %d events: %w", len(records), err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, ids); err != nil {
+	// One round trip: the marks and the commit.
+	b = &pgx.Batch{}
+	b.Queue(`UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, ids)
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("commit ended with %q", tag.String())
+	}
+	if err != nil {
 		return batchDone, fmt.Errorf("mark %d events published: %w", len(ids), err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return batchDone, fmt.Errorf("commit published marks: %w", err)
-	}
+	committed = true
 	r.log.Debug("published outbox events", "count", len(ids), "first_id", ids[0], "last_id", ids[len(ids)-1])
 	return state, nil
+}
+
+// pendingRowsSQL takes the relay lock and, only when it got it, reads the oldest unpublished rows
+// in publishing order, each with whether its transaction is older than every one still running.
+// The lock's answer comes on every row, and alone (with NULL columns) when no row is waiting.
+const pendingRowsSQL = `
+WITH l AS (SELECT pg_try_advisory_xact_lock($1) AS locked)
+SELECT l.locked, o.id, o.event_id::text, o.topic, o.key, o.ce_type, o.ce_source, o.ce_time, o.payload, o.headers, o.ready
+FROM l LEFT JOIN LATERAL (
+	SELECT id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers,
+	       txid < pg_snapshot_xmin(pg_current_snapshot()) AS ready
+	FROM outbox
+	WHERE l.locked AND published_at IS NULL
+	ORDER BY txid, id
+	LIMIT $2
+) o ON true`
+
+// endTx ends conn's transaction after a failure or an empty pass, if one is open. It runs even
+// when ctx has ended (a stop), bounded; a connection it cannot clean is closed by the pool.
+func endTx(ctx context.Context, conn *pgx.Conn) {
+	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+		_ = conn.Close(rctx)
+	}
 }
 
 // record builds the Kafka record: key, protobuf value and CloudEvents binary-mode headers. The

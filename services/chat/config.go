@@ -18,9 +18,13 @@ type Config struct {
 	// are connections for them.
 	DatabaseMaxConns int32    `env:"DATABASE_MAX_CONNS" envDefault:"16"`
 	KafkaBrokers     []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	// OutboxPollInterval is how often the outbox relay looks for new events: the chat database has
-	// its outbox does not wake the relay (events.Outbox.WakeRelay off, see run.go), so this bounds event latency.
-	OutboxPollInterval time.Duration `env:"OUTBOX_POLL_INTERVAL" envDefault:"25ms"`
+	// OutboxPollInterval is how often the outbox relay looks for new events without a wake-up: a
+	// commit in this process wakes it at once (run.go), so polling only picks up what another
+	// replica committed while its own relay could not take the relay lock.
+	OutboxPollInterval time.Duration `env:"OUTBOX_POLL_INTERVAL" envDefault:"250ms"`
+	// OutboxLinger is the least time between two relay passes under load, so that one pass
+	// publishes many messages (events.RelayConfig.Linger).
+	OutboxLinger time.Duration `env:"OUTBOX_LINGER" envDefault:"2ms"`
 	RedisURL           string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
 	FriendURL          string        `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
 	// FriendTimeout bounds one CheckFriendship call.

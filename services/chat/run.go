@@ -79,8 +79,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience))
 
-	// Sends commit in groups rather than one at a time behind NOTIFY's commit lock; the relay polls
-	// every OutboxPollInterval instead of being woken (see events.Outbox.WakeRelay, docs/chat.md).
+	// Sends commit in groups rather than one at a time behind NOTIFY's commit lock: the store wakes
+	// this process's relay after each commit instead (events.Outbox.Wake, docs/chat.md).
 	outbox := events.NewOutbox("chat")
 	outbox.WakeRelay = false
 	store := chatdb.New(pool, outbox)
@@ -94,7 +94,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		server.HandlerOptions(logger, chatrpc.ErrorCodes, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, PollInterval: cfg.OutboxPollInterval})
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger,
+		PollInterval: cfg.OutboxPollInterval, Wakeups: outbox.Wakeups(), Linger: cfg.OutboxLinger})
 	if err != nil {
 		return err
 	}

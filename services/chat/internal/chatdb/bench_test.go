@@ -23,13 +23,10 @@ import (
 //
 //	go test -run '^$' -bench SendMessage -benchtime 5s ./internal/chatdb/
 //
-// one_sender: one send at a time, so ns/op is a send's latency (two round trips and the WAL
+// one_sender: one send at a time, so ns/op is a send's latency (one round trip and the WAL
 // flush); across_chats: 32 senders (b.SetParallelism(16) on 2 CPUs) each in a chat of their own, the
 // usual shape of traffic; one_chat: the same senders all in one chat, the worst case, where the
-// chat's lock serialises every send; across_chats_wake_relay: across_chats with the outbox
-// waking the relay by NOTIFY (events.Outbox.WakeRelay, the platform default), the evidence for
-// turning it off in chat (every commit then waits its turn for the database-wide notify lock,
-// held through the WAL flush).
+// chat's lock serialises every send.
 func BenchmarkSendMessage(b *testing.B) {
 	s, pool := newStore(b)
 	big, err := pgxpool.New(context.Background(), pgtest.URL(b, pool)+"&pool_max_conns=16")
@@ -40,7 +37,6 @@ func BenchmarkSendMessage(b *testing.B) {
 	quiet := events.NewOutbox("chat")
 	quiet.WakeRelay = false // as run.go configures it
 	svc := chat.NewService(chatdb.New(big, quiet), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	waking := chat.NewService(chatdb.New(big, events.NewOutbox("chat")), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	const chats = 64
 	type pair struct{ sender, chatID string }
@@ -78,5 +74,4 @@ func BenchmarkSendMessage(b *testing.B) {
 	})
 	b.Run("across_chats", func(b *testing.B) { run(b, svc, func(w int) pair { return pairs[w%chats] }) })
 	b.Run("one_chat", func(b *testing.B) { run(b, svc, func(int) pair { return pairs[0] }) })
-	b.Run("across_chats_wake_relay", func(b *testing.B) { run(b, waking, func(w int) pair { return pairs[w%chats] }) })
 }

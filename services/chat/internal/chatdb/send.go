@@ -8,14 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
-// sendSQL is the whole state change of a send, in one statement:
+// sendSQL is the whole state change of a send, and its event, in one statement:
 //
 //   - chat: the chat, if the sender takes part in it (no row: NotFound);
 //   - dup: the sender's message with this client_msg_id, if there is one (idempotency);
@@ -24,7 +24,10 @@ import (
 //     re-reads the row (and re-checks can_send) after the holder commits, so seqs are handed out
 //     one by one in lock order: gap-free and strictly increasing. The time is taken under the
 //     lock too, so sent_at grows with seq;
-//   - ins: the message with that seq, its attachments' ids ($6) and metadata ($7).
+//   - ins: the message with that seq, its attachments' ids ($6) and metadata ($7);
+//   - ev: its MessageSent in the outbox ($8-$15: events.OutboxRow's values), whose payload Go
+//     built without the three fields only this statement knows, appended here by
+//     message_sent_tail (migration 0004): the seq, the recipient and sent_at.
 //
 // Two concurrent sends of one client_msg_id both miss dup; the second then fails on the unique
 // key after the first commits, and Send retries it once, which finds the first in dup.
@@ -44,6 +47,12 @@ WITH chat AS (
     INSERT INTO messages (chat_id, seq, message_id, sender_id, client_msg_id, text, attachment_ids, attachments, sent_at)
     SELECT $1, last_seq, $4, $2, $3, $5, $6, $7::jsonb, last_activity_at FROM bump
     RETURNING seq, sent_at
+), ev AS (
+    INSERT INTO outbox (` + events.OutboxColumns + `)
+    SELECT $8, $9, $10, $11, $12, $13,
+           $14::bytea || message_sent_tail(ins.seq, CASE WHEN chat.user_lo = $2 THEN chat.user_hi ELSE chat.user_lo END, ins.sent_at),
+           $15
+    FROM ins, chat
 )
 SELECT chat.user_lo::text, chat.user_hi::text, ins.seq, ins.sent_at,
        dup.message_id::text, dup.seq, dup.text, dup.attachment_ids::text[], dup.attachments, dup.sent_at, dup.edited_at, dup.deleted_at
@@ -51,9 +60,9 @@ FROM chat LEFT JOIN ins ON true LEFT JOIN dup ON true`
 
 // Send implements chat.Store.
 //
-// The transaction costs two round trips to Postgres, both pipelined batches of prepared
-// statements (pgx caches them per connection): BEGIN, the chat lock and sendSQL, then the outbox
-// insert with COMMIT. The event needs the seq sendSQL hands out, so the two cannot be one.
+// The transaction is one round trip to Postgres, a pipelined batch of prepared statements (pgx
+// caches them per connection): BEGIN, the chat's lock, sendSQL, COMMIT. The chat's lock is held
+// only while sendSQL and the commit run, not across a round trip.
 func (s *Store) Send(ctx context.Context, m chat.NewMessage) (chat.Message, bool, error) {
 	msg, dup, err := s.send(ctx, m)
 	if isUniqueViolation(err, "messages_chat_id_sender_id_client_msg_id_key") {
@@ -89,6 +98,17 @@ func (s *Store) SendState(ctx context.Context, senderID, chatID, clientMsgID str
 }
 
 func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool, error) {
+	attachmentIDs, attachments := storedAttachments(m.Attachments)
+	msgAttachments := attachmentsOf(attachmentIDs, attachments)
+	// The event without seq, recipient_id and sent_at: sendSQL appends them.
+	row, err := s.pub.Row(ctx, topics.Chat, m.ChatID, &eventsv1.MessageSent{
+		ChatId: m.ChatID, MessageId: m.ID, SenderId: m.SenderID, Text: m.Text, ClientMsgId: m.ClientMsgID,
+		Attachments: eventAttachments(msgAttachments),
+	})
+	if err != nil {
+		return chat.Message{}, false, fmt.Errorf("send message: %w", err)
+	}
+
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return chat.Message{}, false, fmt.Errorf("send message: acquire connection: %w", err)
@@ -103,7 +123,6 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 		conn.Release()
 	}()
 
-	attachmentIDs, attachments := storedAttachments(m.Attachments)
 	var r struct {
 		lo, hi string
 		seq    *int64
@@ -113,7 +132,8 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(lockChatSQL, chatLockClass, chatLockKey(m.ChatID))
-	b.Queue(sendSQL, m.ChatID, m.SenderID, m.ClientMsgID, m.ID, m.Text, attachmentIDs, attachments)
+	b.Queue(sendSQL, append([]any{m.ChatID, m.SenderID, m.ClientMsgID, m.ID, m.Text, attachmentIDs, attachments}, row.Values()...)...)
+	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {
@@ -123,6 +143,17 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 		d := &r.dup
 		err = br.QueryRow().Scan(&r.lo, &r.hi, &r.seq, &r.sentAt, &d.id, &d.seq, &d.text, &d.attachmentIDs, &d.attachments, &d.sentAt, &d.editedAt, &d.deletedAt)
 	}
+	// The commit comes after the statement whatever it found: a duplicate, a refused send or an
+	// unknown chat wrote nothing, so committing it costs nothing more than a rollback would.
+	var tag pgconn.CommandTag
+	if err == nil || errors.Is(err, pgx.ErrNoRows) {
+		var cerr error
+		if tag, cerr = br.Exec(); cerr != nil {
+			err = cerr
+		} else if tag.String() != "COMMIT" {
+			err = fmt.Errorf("commit ended with %q", tag.String())
+		}
+	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -131,48 +162,19 @@ func (s *Store) send(ctx context.Context, m chat.NewMessage) (chat.Message, bool
 		return chat.Message{}, false, chat.ErrChatNotFound
 	case err != nil:
 		return chat.Message{}, false, fmt.Errorf("send message: %w", err)
+	}
+	committed = true
+	switch {
 	case r.dup.id != nil:
-		// Nothing was written; the deferred rollback ends the transaction.
 		d := r.dup
 		d.chatID, d.senderID, d.clientMsgID = &m.ChatID, &m.SenderID, &m.ClientMsgID
 		return *d.message(), true, nil
 	case r.seq == nil:
 		return chat.Message{}, false, chat.ErrNotFriends
 	}
-
-	msg := chat.Message{ID: m.ID, ChatID: m.ChatID, Seq: *r.seq, SenderID: m.SenderID, Text: m.Text,
-		ClientMsgID: m.ClientMsgID, SentAt: r.sentAt.UTC(), Attachments: attachmentsOf(attachmentIDs, attachments)}
-	ev := &eventsv1.MessageSent{
-		ChatId: msg.ChatID, MessageId: msg.ID, Seq: msg.Seq, SenderId: msg.SenderID,
-		RecipientId: peerOf(msg.SenderID, r.lo, r.hi), Text: msg.Text, ClientMsgId: msg.ClientMsgID,
-		SentAt: timestamppb.New(msg.SentAt), Attachments: eventAttachments(msg.Attachments),
-	}
-	b = &pgx.Batch{}
-	if _, err = s.pub.Publish(ctx, batchTx{b}, topics.Chat, msg.ChatID, ev); err != nil {
-		return chat.Message{}, false, fmt.Errorf("send message: %w", err)
-	}
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	for range b.Len() - 1 {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
-	var tag pgconn.CommandTag
-	if err == nil {
-		tag, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && tag.String() != "COMMIT" {
-		err = fmt.Errorf("commit ended with %q", tag.String())
-	}
-	if err != nil {
-		return chat.Message{}, false, fmt.Errorf("send message: write event and commit: %w", err)
-	}
-	committed = true
-	return msg, false, nil
+	s.pub.Wake()
+	return chat.Message{ID: m.ID, ChatID: m.ChatID, Seq: *r.seq, SenderID: m.SenderID, Text: m.Text,
+		ClientMsgID: m.ClientMsgID, SentAt: r.sentAt.UTC(), Attachments: msgAttachments}, false, nil
 }
 
 // rollback ends conn's transaction after a failure, if one is open. It runs even when ctx has
@@ -185,36 +187,3 @@ func rollback(ctx context.Context, conn *pgx.Conn) {
 	defer cancel()
 	_, _ = conn.Exec(rctx, "ROLLBACK") // on failure the pool closes the connection on release
 }
-
-// batchTx is the pgx.Tx that Outbox.Publish writes the event through on the send path: Exec
-// queues the statement on a batch instead of running it, so the outbox insert travels together
-// with COMMIT in one round trip, and its error arrives when the batch is read. Publish needs
-// nothing but Exec; every other method fails loudly.
-type batchTx struct{ b *pgx.Batch }
-
-var errBatchTx = errors.New("chatdb: only Exec can be queued on the send path's batch")
-
-func (t batchTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	t.b.Queue(sql, args...)
-	return pgconn.CommandTag{}, nil
-}
-func (batchTx) Begin(context.Context) (pgx.Tx, error) { return nil, errBatchTx }
-func (batchTx) Commit(context.Context) error          { return errBatchTx }
-func (batchTx) Rollback(context.Context) error        { return errBatchTx }
-func (batchTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
-	return 0, errBatchTx
-}
-func (batchTx) SendBatch(_ context.Context, b *pgx.Batch) pgx.BatchResults {
-	return pgx.FailedBatchResults(b, errBatchTx)
-}
-func (batchTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
-func (batchTx) Prepare(context.Context, string, string) (*pgconn.StatementDescription, error) {
-	return nil, errBatchTx
-}
-func (batchTx) Query(context.Context, string, ...any) (pgx.Rows, error) { return nil, errBatchTx }
-func (batchTx) QueryRow(context.Context, string, ...any) pgx.Row        { return errRow{} }
-func (batchTx) Conn() *pgx.Conn                                         { return nil }
-
-type errRow struct{}
-
-func (errRow) Scan(...any) error { return errBatchTx }

@@ -20,6 +20,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
@@ -39,9 +40,12 @@ var Migrations = func() fs.FS {
 	return sub
 }()
 
-// Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
+// Publisher writes events to the transactional outbox (platform/events' Outbox): Publish inside
+// tx, or Row for the send path's own statement; Wake after a commit wakes this process's relay.
 type Publisher interface {
 	Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error)
+	Row(ctx context.Context, topic, key string, msg proto.Message) (events.OutboxRow, error)
+	Wake()
 }
 
 // Store is the Postgres implementation of chat.Store, and of what the event handlers need.
@@ -359,6 +363,7 @@ func (s *Store) MarkRead(ctx context.Context, userID, chatID string, upTo int64)
 	if err != nil {
 		return 0, 0, wrapTx("mark read in chat "+chatID, err)
 	}
+	s.pub.Wake()
 	return readSeq, unread, nil
 }
 
@@ -425,6 +430,7 @@ func (s *Store) ChangeMessage(ctx context.Context, userID, chatID, messageID str
 	if err != nil {
 		return chat.Message{}, wrapTx("change message "+messageID, err)
 	}
+	s.pub.Wake()
 	return out, nil
 }
 
