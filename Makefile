@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ROOT    := $(CURDIR)
 BIN     := $(ROOT)/.bin
 # Every Go module, each built and tested on its own (CI builds each module separately).
-MODULES := contracts platform devstack $(sort $(wildcard services/*))
+MODULES := contracts platform devstack loadtest $(sort $(wildcard services/*))
 GO_TEST_FLAGS ?= -count=1
 export PATH := $(BIN):$(PATH)
 
@@ -56,6 +56,12 @@ test-modules:
 .PHONY: test-e2e
 test-e2e: tools ## the end-to-end suite: starts the whole stack and drives it through the gateway
 	cd devstack && go test $(GO_TEST_FLAGS) -v -timeout 15m ./e2e/...
+
+.PHONY: loadtest
+loadtest: tools ## measure a private dev stack under load, each figure beside its baseline (LOADTEST_FLAGS="-duration 60s -idle-conns 20000")
+	go build -o $(BIN)/devstack ./devstack
+	go build -o $(BIN)/loadtest ./loadtest
+	$(BIN)/loadtest $(LOADTEST_FLAGS)
 
 .PHONY: bench
 bench: ## Go benchmarks (figures in docs/profile.md and docs/chat.md)

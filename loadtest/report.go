@@ -1,0 +1,443 @@
+package main
+
+// The report: a table for people (markdown, so it pastes into docs/performance.md), and JSON
+// with everything for programs. The JSON field names are stable; README.md lists them.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// reportVersion changes when a JSON field changes meaning or is removed.
+const reportVersion = 1
+
+// Report is everything one run measured.
+type Report struct {
+	ReportVersion int     `json:"report_version"`
+	Started       string  `json:"started"`
+	Finished      string  `json:"finished"`
+	Interrupted   bool    `json:"interrupted"`
+	Flags         config  `json:"flags"`
+	Target        target  `json:"target"`
+	Machine       Machine `json:"machine"`
+	// SynchronousCommit is the setting a new connection to parley_chat (the message path's
+	// database) runs with.
+	SynchronousCommit SyncCommit       `json:"synchronous_commit"`
+	Setup             *Setup           `json:"setup,omitempty"`
+	PGBaseline        *PGBaseline      `json:"pg_baseline,omitempty"`
+	GatewayOverhead   *GatewayOverhead `json:"gateway_overhead,omitempty"`
+	ClosedLoop        *MessagePhase    `json:"closed_loop,omitempty"`
+	OpenLoop          *MessagePhase    `json:"open_loop,omitempty"`
+	IdleSockets       *IdleSockets     `json:"idle_sockets,omitempty"`
+	StackLog          string           `json:"stack_log,omitempty"`
+	Notes             []string         `json:"notes,omitempty"`
+}
+
+// writeJSON writes the report to path, creating its directory.
+func writeJSON(path string, rep *Report) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// --- text -------------------------------------------------------------------------------------
+
+// mdTable writes a markdown table with padded columns.
+func mdTable(w io.Writer, header []string, rows [][]string) {
+	// Widths in characters, not bytes: the cells hold "→", "—" and "×".
+	width := make([]int, len(header))
+	for i, h := range header {
+		width[i] = utf8.RuneCountInString(h)
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, c := range cells {
+			b.WriteString(" " + c + strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)) + " |")
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(header)
+	sep := make([]string, len(header))
+	for i := range sep {
+		sep[i] = strings.Repeat("-", width[i])
+	}
+	line(sep)
+	for _, r := range rows {
+		line(r)
+	}
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return thousands(int64(v + 0.5))
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+// cpuMs formats milliseconds of CPU with enough digits for small figures.
+func cpuMs(v float64) string {
+	if v < 0.1 {
+		return strconv.FormatFloat(v, 'f', 3, 64) + " ms"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
+}
+
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(a/b, 'f', 3, 64)
+}
+
+func times(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(a/b, 'f', 1, 64) + "×"
+}
+
+func latencyText(l Latency) string {
+	if l.Count == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("p50 %s, p90 %s, p99 %s, max %s", fmtMs(l.P50Ms), fmtMs(l.P90Ms), fmtMs(l.P99Ms), fmtMs(l.MaxMs))
+}
+
+// cpuBreakdown lists the stack's biggest CPU users per unit: "postgres 1.40, gateway 1.00, …".
+func cpuBreakdown(c *PhaseCPU) string {
+	if c == nil {
+		return ""
+	}
+	ps := slices.Clone(c.Processes)
+	slices.SortStableFunc(ps, func(a, b ProcessCPU) int {
+		switch {
+		case a.MsPerUnit > b.MsPerUnit:
+			return -1
+		case a.MsPerUnit < b.MsPerUnit:
+			return 1
+		}
+		return 0
+	})
+	var parts []string
+	for _, p := range ps {
+		if p.Found && p.InStackTotal && p.MsPerUnit >= 0.005 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", p.Name, p.MsPerUnit))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// summaryRows are the figures beside their baselines.
+func summaryRows(rep *Report) [][]string {
+	var rows [][]string
+	pg := rep.PGBaseline
+	pgOK := pg != nil && pg.Skipped == "" && pg.Rows > 0
+	pgText := "—"
+	if pgOK {
+		pgText = fmt.Sprintf("raw single-row pgx INSERT on the same Postgres, %d workers: %s rows/s", pg.Workers, num(pg.RowsPerSecond))
+	} else if pg != nil && pg.Skipped != "" {
+		pgText = "not measured: " + pg.Skipped
+	}
+	if c := rep.ClosedLoop; c != nil && c.Skipped == "" {
+		d := c.Delivery
+		parley := fmt.Sprintf("**%s msg/s** sent, %s/s delivered while sending (lag at end %s; delivered/sent after drain %.3f)",
+			num(c.SentPerSecond), num(c.DeliveredPerSecond), thousands(c.LagAtEnd), c.DeliveredRatio)
+		base := 0.0
+		if pgOK {
+			base = pg.RowsPerSecond
+		}
+		rows = append(rows, []string{
+			fmt.Sprintf("1:1 message, SendMessage via gateway → recipient's WebSocket, closed loop, %d pairs, %d senders", c.Pairs, c.Senders),
+			parley, pgText, ratio(c.SentPerSecond, base),
+		})
+		if c.CPU != nil {
+			baseText, baseMs := "—", 0.0
+			if pgOK {
+				baseMs = pg.PostgresMsPerRow
+				baseText = fmt.Sprintf("%s Postgres CPU per raw row", cpuMs(baseMs))
+			}
+			rows = append(rows, []string{
+				"CPU per message, summed over every process of the stack",
+				fmt.Sprintf("**%s** (%s)", cpuMs(c.CPU.StackMsPerUnit), cpuBreakdown(c.CPU)),
+				baseText, times(c.CPU.StackMsPerUnit, baseMs),
+			})
+		}
+		insert := "—"
+		if pgOK {
+			insert = "INSERT " + latencyText(pg.InsertLatency)
+		}
+		rows = append(rows, []string{
+			"latency at max rate (closed loop)",
+			fmt.Sprintf("send %s; send → frame %s", latencyText(d.SendLatency), latencyText(d.EndToEndLatency)),
+			insert, "—",
+		})
+	}
+	if o := rep.OpenLoop; o != nil && o.Skipped == "" {
+		d := o.Delivery
+		rows = append(rows, []string{
+			fmt.Sprintf("latency at %s msg/s (open loop), send → frame", num(o.TargetRate)),
+			fmt.Sprintf("**p50 %s, p99 %s** (p90 %s, max %s); send p99 %s; %s msg/s sent, %s/s delivered; not dispatched %d",
+				fmtMs(d.EndToEndLatency.P50Ms), fmtMs(d.EndToEndLatency.P99Ms), fmtMs(d.EndToEndLatency.P90Ms), fmtMs(d.EndToEndLatency.MaxMs),
+				fmtMs(d.SendLatency.P99Ms), num(o.SentPerSecond), num(o.DeliveredPerSecond), d.NotDispatched),
+			"—", "—",
+		})
+	}
+	for _, ph := range []*MessagePhase{rep.ClosedLoop, rep.OpenLoop} {
+		if ph == nil || ph.Skipped != "" {
+			continue
+		}
+		d := ph.Delivery
+		errs := int64(0)
+		for _, n := range d.SendErrors {
+			errs += n
+		}
+		rows = append(rows, []string{
+			"delivery, " + ph.Mode,
+			fmt.Sprintf("%s sent, %d send errors, %d lost, %d duplicated, %d order violations, %d gaps, %d sender echoes missing",
+				thousands(d.Sent), errs, d.Lost, d.Duplicated, d.OrderViolations, d.Gaps, d.SenderEchoMissing),
+			"0 lost, 0 duplicated, in order, gap-free", "—",
+		})
+		rows = append(rows, []string{"frames per message, " + ph.Mode, framesText(d.FramesPerMessage), "—", "—"})
+	}
+	if g := rep.GatewayOverhead; g != nil {
+		switch {
+		case g.Skipped != "":
+			rows = append(rows, []string{"unary call through the gateway", "not measured: " + g.Skipped, "—", "—"})
+		default:
+			gw := "not measured: " + g.Gateway.Skipped
+			if g.Gateway.Skipped == "" {
+				gw = fmt.Sprintf("**%s req/s**, p50 %s, p99 %s; gateway adds %s CPU per call",
+					num(g.Gateway.RequestsPerSecond), fmtMs(g.Gateway.Latency.P50Ms), fmtMs(g.Gateway.Latency.P99Ms), cpuMs(g.GatewayMsPerCall))
+			}
+			direct := "not measured: " + g.Direct.Skipped
+			if g.Direct.Skipped == "" {
+				direct = fmt.Sprintf("the same call straight to profile: %s req/s, p50 %s, p99 %s",
+					num(g.Direct.RequestsPerSecond), fmtMs(g.Direct.Latency.P50Ms), fmtMs(g.Direct.Latency.P99Ms))
+			}
+			rows = append(rows, []string{
+				fmt.Sprintf("unary call through the gateway (GetProfile, %d workers, %s)", g.Workers, g.Codec),
+				gw, direct, ratio(g.Gateway.RequestsPerSecond, g.Direct.RequestsPerSecond),
+			})
+		}
+	}
+	if is := rep.IdleSockets; is != nil {
+		what := fmt.Sprintf("idle authenticated WebSockets, %s", thousands(int64(is.Requested)))
+		switch {
+		case is.Skipped != "":
+			rows = append(rows, []string{what, "not measured: " + is.Skipped, "—", "—"})
+		default:
+			gw := "not measured: " + is.Gateway.Skipped
+			if is.Gateway.Skipped == "" {
+				gw = fmt.Sprintf("**%.1f KB per connection** in the gateway (%s open, %d failed%s)",
+					is.Gateway.KBPerConnection, thousands(int64(is.Gateway.Opened)), is.Gateway.Failed, fileLimitText(is.Gateway))
+			}
+			bare := "not measured: " + is.Bare.Skipped
+			if is.Bare.Skipped == "" {
+				bare = fmt.Sprintf("bare coder/websocket server, same connections: %.1f KB (%s open%s)",
+					is.Bare.KBPerConnection, thousands(int64(is.Bare.Opened)), fileLimitText(is.Bare))
+			}
+			rows = append(rows, []string{what, gw, bare, times(is.Gateway.KBPerConnection, is.Bare.KBPerConnection)})
+		}
+	}
+	if s := rep.Setup; s != nil && s.Users > 0 {
+		rows = append(rows, []string{"registration (argon2id), through the gateway",
+			fmt.Sprintf("%s users at %.1f/s (%d at a time)", thousands(int64(s.Users)), s.RegistersPerSecond, rep.Flags.RegisterConc), "—", "—"})
+	}
+	return rows
+}
+
+func fileLimitText(r IdleRun) string {
+	if r.StoppedByFileLimit {
+		return "; STOPPED BY THE FILE LIMIT"
+	}
+	return ""
+}
+
+func framesText(m map[string]float64) string {
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuTable writes one phase's CPU per process.
+func cpuTable(w io.Writer, title string, c *PhaseCPU) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nCPU per process — %s (%s %ss, %.1f s wall)\n\n", title, thousands(c.Units), c.Unit, c.WallSeconds)
+	unit := "ms per " + c.Unit
+	var rows [][]string
+	for _, p := range c.Processes {
+		if !p.Found {
+			rows = append(rows, []string{p.Name, "—", "—", p.Note})
+			continue
+		}
+		note := p.Note
+		if p.Processes > 1 {
+			note = strings.TrimSpace(fmt.Sprintf("%d processes %s", p.Processes, note))
+		}
+		rows = append(rows, []string{p.Name, fmt.Sprintf("%.2f", p.CPUSeconds), fmt.Sprintf("%.3f", p.MsPerUnit), note})
+	}
+	rows = append(rows,
+		[]string{"**stack total**", fmt.Sprintf("%.2f", c.StackSeconds), fmt.Sprintf("**%.3f**", c.StackMsPerUnit), ""},
+		[]string{"load generator", fmt.Sprintf("%.2f", c.LoadGenerator.CPUSeconds), fmt.Sprintf("%.3f", c.LoadGenerator.MsPerUnit), "not in the stack total"},
+		[]string{"machine, busy", fmt.Sprintf("%.2f", c.MachineBusySeconds), "", fmt.Sprintf("of %.1f CPU-seconds (%d CPUs): everything on the machine, from /proc/stat", c.MachineCapacitySeconds, numCPU())},
+	)
+	mdTable(w, []string{"process", "CPU s", unit, "note"}, rows)
+}
+
+// profilesText prints the top of what -profile collected.
+func profilesText(w io.Writer, p *Profiles) {
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nProfiles (closed loop)\n\n")
+	for _, pr := range p.Pprof {
+		if pr.Error != "" {
+			fmt.Fprintf(w, "- pprof %s: %s\n", pr.Service, pr.Error)
+		} else {
+			fmt.Fprintf(w, "- pprof %s: %s (%d bytes; go tool pprof -top %s)\n", pr.Service, pr.File, pr.Bytes, pr.File)
+		}
+	}
+	if p.PGSkipped != "" {
+		fmt.Fprintf(w, "- pg_stat_statements: skipped: %s\n", p.PGSkipped)
+	}
+	if len(p.PGStatements) > 0 {
+		fmt.Fprintf(w, "\npg_stat_statements, top 10 by total time\n\n")
+		var rows [][]string
+		for _, s := range p.PGStatements[:min(10, len(p.PGStatements))] {
+			q := s.Query
+			if len(q) > 90 {
+				q = q[:87] + "..."
+			}
+			rows = append(rows, []string{s.Database, fmt.Sprintf("%.0f", s.TotalMs), thousands(s.Calls), fmt.Sprintf("%.2f", s.CallsPerMessage), fmt.Sprintf("%.3f", s.MeanMs), "`" + q + "`"})
+		}
+		mdTable(w, []string{"database", "total ms", "calls", "per msg", "mean ms", "query"}, rows)
+	}
+	if p.RedisSkipped != "" {
+		fmt.Fprintf(w, "- redis commandstats: skipped: %s\n", p.RedisSkipped)
+	}
+	if len(p.RedisCommands) > 0 {
+		fmt.Fprintf(w, "\nRedis INFO commandstats, top 10 by time\n\n")
+		var rows [][]string
+		for _, c := range p.RedisCommands[:min(10, len(p.RedisCommands))] {
+			rows = append(rows, []string{c.Command, thousands(c.Usec), thousands(c.Calls), fmt.Sprintf("%.2f", c.CallsPerMessage), fmt.Sprintf("%.2f", c.UsecPerCall)})
+		}
+		mdTable(w, []string{"command", "usec", "calls", "per msg", "usec/call"}, rows)
+	}
+}
+
+// writeText prints the whole report for a person.
+func writeText(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "\nParley load test, %s — %d CPUs (%s)\n\n", rep.Machine.Date, rep.Machine.CPUs, rep.Machine.CPUModel)
+	mdTable(w, []string{"what", "Parley", "baseline (same run)", "ratio"}, summaryRows(rep))
+
+	if pg := rep.PGBaseline; pg != nil {
+		cpuTable(w, "raw INSERT baseline", pg.CPU)
+	}
+	if g := rep.GatewayOverhead; g != nil {
+		cpuTable(w, "GetProfile straight to profile", g.Direct.CPU)
+		cpuTable(w, "GetProfile through the gateway", g.Gateway.CPU)
+	}
+	if c := rep.ClosedLoop; c != nil {
+		cpuTable(w, "messages, closed loop", c.CPU)
+	}
+	if o := rep.OpenLoop; o != nil {
+		cpuTable(w, fmt.Sprintf("messages, open loop at %s/s", num(o.TargetRate)), o.CPU)
+	}
+	if is := rep.IdleSockets; is != nil {
+		cpuTable(w, "opening the idle WebSockets on the gateway (and settling)", is.Gateway.CPU)
+	}
+	if c := rep.ClosedLoop; c != nil {
+		profilesText(w, c.Profiles)
+	}
+
+	m := rep.Machine
+	fmt.Fprintf(w, "\nMachine and settings\n\n")
+	fmt.Fprintf(w, "- CPU: %s, %d CPUs; kernel %s; %s\n", m.CPUModel, m.CPUs, m.Kernel, m.GoVersion)
+	fmt.Fprintf(w, "- load average (1 5 15 min): %s at the start, %s at the end\n", m.LoadAvgStart, m.LoadAvgEnd)
+	fmt.Fprintf(w, "- synchronous_commit seen by a new connection to parley_chat: %s\n", rep.SynchronousCommit)
+	if pg := rep.PGBaseline; pg != nil && pg.SynchronousCommit != "" {
+		fmt.Fprintf(w, "- synchronous_commit of the INSERT baseline's connections: %s\n", pg.SynchronousCommit)
+	}
+	t := rep.Target
+	if t.PrivateStack {
+		fmt.Fprintf(w, "- target: a private dev stack at PARLEY_PORT_BASE=%d (gateway %s), started fresh for this run; its log: %s\n", t.PortBase, t.GatewayURL, rep.StackLog)
+	} else {
+		fmt.Fprintf(w, "- target: %s\n", t.GatewayURL)
+	}
+	fmt.Fprintf(w, "- open files allowed (RLIMIT_NOFILE): %d\n", m.OpenFileLimit)
+	fmt.Fprintf(w, "- flags: %s\n", flagsText(rep.Flags))
+	fmt.Fprintf(w, "- date: %s (finished %s)\n", rep.Started, rep.Finished)
+	if rep.Interrupted {
+		fmt.Fprintf(w, "- INTERRUPTED: the figures cover what ran before Ctrl-C\n")
+	}
+	if len(rep.Notes) > 0 {
+		fmt.Fprintf(w, "\nNotes\n\n")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+}
+
+// flagsText is the effective settings, in flag form.
+func flagsText(c config) string {
+	parts := []string{
+		"-phases " + strings.Join(c.Phases, ","),
+		"-duration " + c.DurationText,
+		"-baseline-duration " + c.BaselineDurationText,
+		"-drain " + c.DrainText,
+		fmt.Sprintf("-pairs %d", c.Pairs),
+		fmt.Sprintf("-workers %d", c.Workers),
+		"-codec " + c.Codec,
+		fmt.Sprintf("-idle-conns %d", c.IdleConns),
+		fmt.Sprintf("-conns-per-user %d", c.ConnsPerUser),
+		"-settle " + c.SettleText,
+	}
+	if c.Rate > 0 {
+		parts = append(parts, fmt.Sprintf("-rate %g", c.Rate))
+	}
+	if c.Gateway != "" {
+		parts = append(parts, "-gateway "+c.Gateway)
+	} else {
+		parts = append(parts, "-synchronous-commit "+c.SynchronousCommit)
+	}
+	if c.Profile {
+		parts = append(parts, "-profile")
+	}
+	return strings.Join(parts, " ")
+}
