@@ -21,12 +21,10 @@ import (
 // a time. Advisory locks are per database, so services sharing a Postgres server do not contend.
 const relayLockKey = 7_301_000_002
 
-// blockedRecheck is how soon the relay looks again when rows wait for an older transaction to end
-// (such a transaction may write no outbox row, so no wake-up would say it has ended), or when
-// another replica held the relay lock while this one had been woken. The wait doubles while that
-// lasts, up to PollInterval, so one long transaction on the server does not keep every relay
-// querying 200 times a second.
-const blockedRecheck = 5 * time.Millisecond
+// busyRecheck is how soon the relay looks again when another replica held the relay lock: that
+// replica's pass may have started before this replica's rows committed. The wait doubles while
+// the lock stays busy, up to PollInterval.
+const busyRecheck = 5 * time.Millisecond
 
 // RelayConfig configures a Relay. Pool, Brokers and Logger are required.
 type RelayConfig struct {
@@ -138,7 +136,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer poll.Stop()
 	ensured := map[string]bool{} // topics known to exist
 	var nextCleanup, lastPass time.Time
-	blockedRounds := 0 // consecutive passes that found rows waiting for older transactions
+	busyRounds := 0 // consecutive passes that found the relay lock taken
 	for failures := 0; ; {
 		if r.cfg.Retention > 0 && !time.Now().Before(nextCleanup) {
 			r.cleanup(ctx)
@@ -166,16 +164,13 @@ func (r *Relay) Run(ctx context.Context) error {
 		var recheck <-chan time.Time
 		switch state {
 		case batchFull:
-			blockedRounds = 0
+			busyRounds = 0
 			continue // more rows are likely waiting
-		case batchBlocked, batchLockBusy:
-			if blockedRounds == 0 && state == batchBlocked {
-				r.log.Debug("outbox rows wait for older transactions to end")
-			}
-			recheck = time.After(min(blockedRecheck<<min(blockedRounds, 16), r.cfg.PollInterval))
-			blockedRounds++
+		case batchLockBusy:
+			recheck = time.After(min(busyRecheck<<min(busyRounds, 16), r.cfg.PollInterval))
+			busyRounds++
 		default:
-			blockedRounds = 0
+			busyRounds = 0
 		}
 		select {
 		case <-ctx.Done():
@@ -196,7 +191,6 @@ type batchState int
 const (
 	batchDone     batchState = iota // nothing (more) to publish now
 	batchFull                       // the batch was full: publish again at once
-	batchBlocked                    // rows wait for an older transaction to end
 	batchLockBusy                   // another replica was publishing
 )
 
@@ -210,27 +204,23 @@ type outboxRow struct {
 	time    time.Time
 	payload []byte
 	headers map[string]string
-	ready   bool
 }
 
 // publishBatch publishes up to BatchSize rows and marks them published, in one transaction that
 // holds the relay lock throughout, so two relays can never publish the same row or interleave
 // two batches (which would break per-key order).
 //
-// Why txid < pg_snapshot_xmin(pg_current_snapshot()): ids and xids are handed out when a row is
-// inserted, but rows become visible at commit, so transaction A can insert id 10, transaction B
-// id 11, and B commit first. Publishing B at that moment would put it ahead of A for the same key
-// (and a relay that remembered "done up to id 11" would skip A forever). The snapshot's xmin is
-// the oldest transaction still running; every row whose txid is below it has committed or will
-// never exist, so that prefix of the (txid, id) order is final and can be published. Rows at or
-// above xmin wait (batchBlocked) until the older transactions end. Publishing in (txid, id) order
-// means events follow the order in which their transactions took transaction ids: for two
-// transactions that serialize on the same entity row, that is their commit order. The cost: a
-// long write transaction anywhere on the Postgres server holds publication back (never loses it)
-// until it ends, so keep write transactions short.
+// Rows are published in (txid, id) order as soon as they are visible, and marked one by one
+// (never "done up to id N", which a transaction committing out of id order would make skip). Per
+// key this is commit order for transactions that serialise on the key before their first write,
+// the rule Outbox.Publish states: such a transaction takes its id after the previous one on the
+// key committed, so ids, commits and visibility follow one order. No other transaction matters,
+// so none is waited for: a long write transaction elsewhere on the server does not hold events
+// back (an earlier relay published only rows below the oldest running transaction, which tied
+// every service's event latency to the longest transaction on the server).
 //
 // No FOR UPDATE: the advisory lock already excludes other relays, and row locks would give this
-// transaction an xid during the Kafka round trip, holding back every relay on the server.
+// transaction an xid during the Kafka round trip.
 func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured map[string]bool) (batchState, error) {
 	conn, err := r.cfg.Pool.Acquire(ctx)
 	if err != nil {
@@ -262,12 +252,11 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 				var id *int64
 				var eventID, topic, key, ceType, source *string
 				var at *time.Time
-				var ready *bool
-				err := row.Scan(&locked, &id, &eventID, &topic, &key, &ceType, &source, &at, &o.payload, &o.headers, &ready)
+				err := row.Scan(&locked, &id, &eventID, &topic, &key, &ceType, &source, &at, &o.payload, &o.headers)
 				if err != nil || id == nil {
 					return outboxRow{}, err // no row: the lock's answer alone
 				}
-				o.id, o.eventID, o.topic, o.key, o.ceType, o.source, o.time, o.ready = *id, *eventID, *topic, *key, *ceType, *source, *at, *ready
+				o.id, o.eventID, o.topic, o.key, o.ceType, o.source, o.time = *id, *eventID, *topic, *key, *ceType, *source, *at
 				return o, nil
 			})
 		}
@@ -284,29 +273,18 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 	if len(pending) == 1 && pending[0].id == 0 {
 		pending = nil // the lock's answer alone: nothing is waiting
 	}
-	// Ready rows form a prefix: the order is by txid and ready means txid below a bound.
-	ready := pending
-	for i, o := range pending {
-		if !o.ready {
-			ready = pending[:i]
-			break
-		}
-	}
 	state := batchDone
-	switch {
-	case len(ready) < len(pending):
-		state = batchBlocked
-	case len(pending) == r.cfg.BatchSize:
+	if len(pending) == r.cfg.BatchSize {
 		state = batchFull
 	}
-	if len(ready) == 0 {
+	if len(pending) == 0 {
 		return state, nil
 	}
 
 	kctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
 	var topics, newTopics []string
-	for _, o := range ready {
+	for _, o := range pending {
 		if !slices.Contains(topics, o.topic) {
 			topics = append(topics, o.topic)
 			if !ensured[o.topic] {
@@ -322,9 +300,9 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 			ensured[t] = true
 		}
 	}
-	records := make([]*kgo.Record, len(ready))
-	ids := make([]int64, len(ready))
-	for i, o := range ready {
+	records := make([]*kgo.Record, len(pending))
+	ids := make([]int64, len(pending))
+	for i, o := range pending {
 		records[i] = o.record()
 		ids[i] = o.id
 	}
@@ -365,14 +343,12 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 }
 
 // pendingRowsSQL takes the relay lock and, only when it got it, reads the oldest unpublished rows
-// in publishing order, each with whether its transaction is older than every one still running.
-// The lock's answer comes on every row, and alone (with NULL columns) when no row is waiting.
+// in publishing order. The lock's answer comes on every row, and alone (with NULL columns) when no row is waiting.
 const pendingRowsSQL = `
 WITH l AS (SELECT pg_try_advisory_xact_lock($1) AS locked)
-SELECT l.locked, o.id, o.event_id::text, o.topic, o.key, o.ce_type, o.ce_source, o.ce_time, o.payload, o.headers, o.ready
+SELECT l.locked, o.id, o.event_id::text, o.topic, o.key, o.ce_type, o.ce_source, o.ce_time, o.payload, o.headers
 FROM l LEFT JOIN LATERAL (
-	SELECT id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers,
-	       txid < pg_snapshot_xmin(pg_current_snapshot()) AS ready
+	SELECT id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers
 	FROM outbox
 	WHERE l.locked AND published_at IS NULL
 	ORDER BY txid, id
