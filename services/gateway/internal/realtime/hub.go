@@ -200,7 +200,9 @@ func (h *Hub) Connect(ctx context.Context, redisURL string) error {
 	if err != nil {
 		return fmt.Errorf("parse REDIS_URL: %w", err)
 	}
-	opt.DisableCache = true
+	// Client-side caching serves the revoked-session checks (store.revoked); nothing else reads
+	// through the cache. A few MiB hold tens of thousands of sessions' answers.
+	opt.CacheSizeEachConn = 8 << 20
 	go func() {
 		delay := 500 * time.Millisecond
 		for {

@@ -213,3 +213,44 @@ func TestRedeliveredEventReachesClientsOnce(t *testing.T) {
 		t.Fatalf("seq 1 reached the client %d times, want once: %v", n, bc.frames())
 	}
 }
+
+// Revoked-session checks are answered from the gateway's client-side cache after the first one;
+// Redis invalidates that entry when another gateway marks the session revoked, so the next check
+// sees it at once rather than when the cached answer would have expired (a minute).
+func TestRevocationMarkedElsewhereReachesTheCachedCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	e.redisFor = func(t *testing.T) rueidis.Client {
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redistest.Addr()}, CacheSizeEachConn: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	g := e.startGateway(t)
+	session := "cached-" + newUUID()
+	for range 2 { // the second answer comes from the cache
+		if revoked, err := g.hub.SessionRevoked(t.Context(), session); err != nil || revoked {
+			t.Fatalf("a live session: revoked=%v, %v", revoked, err)
+		}
+	}
+	// Another gateway's fan-out marks it (the key format is the hub's; see store.go).
+	if err := e.redis.Do(t.Context(), e.redis.B().Set().Key("parley:rt:revoked:"+session).Value("1").Ex(time.Minute).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		revoked, err := g.hub.SessionRevoked(t.Context(), session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if revoked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation was not seen within 2s: the cached answer was not invalidated")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

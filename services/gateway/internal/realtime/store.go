@@ -273,7 +273,14 @@ func (s *store) markRevoked(ctx context.Context, sessionID string, ttl time.Dura
 	return nil
 }
 
-// revoked reports whether the session was revoked.
+// revokedCacheTTL is how long this gateway keeps the answer to "is this session revoked?" in its
+// client-side cache. Redis invalidates the entry the moment the key is set (server-assisted client
+// caching, RESP3 tracking) and rueidis drops the whole cache when its connection breaks, so the
+// TTL only bounds memory for sessions that stopped calling, never how late a revocation is seen.
+const revokedCacheTTL = time.Minute
+
+// revoked reports whether the session was revoked. The answer comes from the client-side cache
+// after the session's first call, so an API call costs no Redis round trip for it.
 func (s *store) revoked(ctx context.Context, sessionID string) (bool, error) {
 	if sessionID == "" {
 		return false, nil
@@ -284,11 +291,14 @@ func (s *store) revoked(ctx context.Context, sessionID string) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	n, err := c.Do(ctx, c.B().Exists().Key(revokedKeyPrefix+sessionID).Build()).AsInt64()
-	if err != nil {
+	err = c.DoCache(ctx, c.B().Get().Key(revokedKeyPrefix+sessionID).Cache(), revokedCacheTTL).Error()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return false, nil
+	case err != nil:
 		return false, fmt.Errorf("check revoked session: %w", err)
 	}
-	return n > 0, nil
+	return true, nil
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
