@@ -80,6 +80,13 @@ type ConsumerConfig struct {
 	// Partitions is the partition count of Topics the consumer creates if missing. Default
 	// DefaultPartitions. Dead-letter topics get one partition: they are small and read rarely.
 	Partitions int32
+	// BatchSize is the most records handled in one database transaction: one inbox insert and one
+	// commit for all of them instead of one each, which under load is most of a small handler's
+	// cost. When any handler of a batch fails, the batch is rolled back and its records are handled
+	// one at a time, with the usual retries and dead-lettering, so a poison record costs only a
+	// retry of its neighbours. Default 32; 1 handles every record in a transaction of its own.
+	// Without a Pool records are always handled one at a time.
+	BatchSize int
 	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the consumer's own.
 	ClientOpts []kgo.Opt
 }
@@ -124,6 +131,9 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	}
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = DefaultPartitions
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 32
 	}
 	return &Consumer{
 		cfg:      cfg,
@@ -225,16 +235,143 @@ func (c *Consumer) Run(ctx context.Context) error {
 		fetches.EachError(func(topic string, partition int32, err error) {
 			c.log.Warn("consumer: fetch failed", "topic", topic, "partition", partition, "err", err)
 		})
-		for _, rec := range fetches.Records() {
-			if err := c.process(ctx, client, rec); err != nil {
-				// Only a stop gets here. The record stays unmarked, so it is redelivered.
-				client.AllowRebalance()
-				return nil
-			}
-			client.MarkCommitRecords(rec)
+		if err := c.processAll(ctx, client, fetches.Records()); err != nil {
+			// Only a stop gets here. What was not finished stays unmarked and is redelivered.
+			client.AllowRebalance()
+			return nil
 		}
 		client.AllowRebalance()
 	}
+}
+
+// processAll handles the records of one poll in order and marks each once it is done: in batches
+// of up to BatchSize in one transaction where it can, one at a time otherwise. It returns an
+// error only when ctx ended; the records not yet marked are then redelivered.
+func (c *Consumer) processAll(ctx context.Context, client *kgo.Client, recs []*kgo.Record) error {
+	batch := make([]batchItem, 0, min(len(recs), c.cfg.BatchSize))
+	flush := func() error {
+		if err := c.processBatch(ctx, client, batch); err != nil {
+			return err
+		}
+		for _, it := range batch {
+			client.MarkCommitRecords(it.rec)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for _, rec := range recs {
+		if c.cfg.Pool == nil || c.cfg.BatchSize == 1 {
+			if err := c.process(ctx, client, rec); err != nil {
+				return err
+			}
+			client.MarkCommitRecords(rec)
+			continue
+		}
+		ev, err := decodeEvent(rec)
+		if err != nil {
+			// Dead-lettered on its own, after what came before it.
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := c.process(ctx, client, rec); err != nil {
+				return err
+			}
+			client.MarkCommitRecords(rec)
+			continue
+		}
+		batch = append(batch, batchItem{rec: rec, ev: ev, h: c.handlers[ev.Type]})
+		if len(batch) == c.cfg.BatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// batchItem is a decoded record of a batch; h is nil for a type without a handler (skipped).
+type batchItem struct {
+	rec *kgo.Record
+	ev  Event
+	h   Handler
+}
+
+// processBatch handles the records of batch in one transaction: one inbox insert for all (the
+// ones already there are redeliveries and are skipped), each new one's handler in order, one
+// commit. If anything fails — a handler, the database — nothing of the batch is kept and its
+// records are handled one at a time instead (process), which retries, waits out outages and
+// dead-letters what keeps failing. It returns an error only when ctx ended.
+func (c *Consumer) processBatch(ctx context.Context, client *kgo.Client, batch []batchItem) error {
+	ids := make([]string, 0, len(batch))
+	for _, it := range batch {
+		if it.h != nil {
+			ids = append(ids, it.ev.ID)
+		}
+	}
+	switch {
+	case len(ids) == 0:
+		for _, it := range batch {
+			c.log.Debug("no handler for event type, skipped", "event_id", it.ev.ID, "event_type", it.ev.Type)
+		}
+		return nil
+	case len(ids) == 1:
+		return c.oneByOne(ctx, client, batch)
+	}
+	err := c.handleBatch(ctx, batch, ids)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	c.log.Info("batch of events failed; handling them one at a time", "events", len(ids), "err", err)
+	return c.oneByOne(ctx, client, batch)
+}
+
+func (c *Consumer) oneByOne(ctx context.Context, client *kgo.Client, batch []batchItem) error {
+	for _, it := range batch {
+		if err := c.process(ctx, client, it.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Consumer) handleBatch(ctx context.Context, batch []batchItem, ids []string) error {
+	tx, err := c.cfg.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	// A redelivered copy may appear twice in one batch; the insert keeps one and says which are new.
+	rows, err := tx.Query(ctx, `INSERT INTO inbox (consumer_group, event_id) SELECT $1, unnest($2::uuid[])
+		ON CONFLICT DO NOTHING RETURNING event_id::text`, c.cfg.Group, ids)
+	if err != nil {
+		return fmt.Errorf("record events in inbox: %w", err)
+	}
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("record events in inbox: %w", err)
+	}
+	isNew := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		isNew[id] = true
+	}
+	for _, it := range batch {
+		if it.h == nil || !isNew[it.ev.ID] {
+			continue // no handler, or already handled (before, or earlier in this batch)
+		}
+		delete(isNew, it.ev.ID)
+		log := c.log.With("event_id", it.ev.ID, "event_type", it.ev.Type, "topic", it.ev.Topic, "partition", it.ev.Partition, "offset", it.ev.Offset)
+		if err := callHandler(ctx, log, it.h, tx, it.ev); err != nil {
+			return fmt.Errorf("%s %s: %w", it.ev.Type, it.ev.ID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // process handles, skips or dead-letters rec. It returns an error only when ctx ended before it

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,7 +176,8 @@ func TestPoisonRecordsGoToDeadLetterTopic(t *testing.T) {
 }
 
 // A consumer stopped while handling a record has committed the offsets of what it finished and not
-// of that record; the next consumer of the group handles that record and nothing before it.
+// of that record; the next consumer of the group handles that record and nothing before it. (One
+// record per transaction here; TestABatchIsKeptWholeOrNotAtAll covers batches.)
 func TestOffsetsCommittedOnlyAfterHandling(t *testing.T) {
 	ctx := context.Background()
 	pool := newDB(t)
@@ -188,7 +190,7 @@ func TestOffsetsCommittedOnlyAfterHandling(t *testing.T) {
 	publish(t, pool, out, topic, "k", wrapperspb.String("stall"))
 
 	stalled := make(chan events.Event, 1)
-	c1 := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log})
+	c1 := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log, BatchSize: 1})
 	events.On(c1, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
 		if msg.GetValue() == "stall" { // the process dies while handling this one
 			stalled <- ev
@@ -215,7 +217,7 @@ func TestOffsetsCommittedOnlyAfterHandling(t *testing.T) {
 
 	var mu sync.Mutex
 	var seen []string
-	c2 := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log})
+	c2 := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log, BatchSize: 1})
 	events.On(c2, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
 		mu.Lock()
 		seen = append(seen, msg.GetValue())
@@ -231,5 +233,77 @@ func TestOffsetsCommittedOnlyAfterHandling(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(seen, []string{"stall"}) {
 		t.Fatalf("restarted consumer handled %v, want only [stall]", seen)
+	}
+}
+
+// Records fetched together are handled in one transaction. A batch is kept whole or not at all: a
+// consumer stopped in the middle of one has committed none of its offsets and kept none of its
+// effects, and the next consumer handles all of it, each effect once. A handler failing in a
+// batch sends the batch back to one-at-a-time handling: the records around a poison one keep
+// their effects, once each, and the poison one is dead-lettered.
+func TestABatchIsKeptWholeOrNotAtAll(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	_, brokers := kafkatest.New(t)
+	log, _ := testLogger(t)
+	const topic, group = "batch.t", "g"
+	must(t, events.EnsureTopics(ctx, brokers, topic))
+	// Produced before any consumer runs, so the first poll fetches them all.
+	var recs []*kgo.Record
+	for _, v := range []string{"a", "b", "stall", "c"} {
+		recs = append(recs, ceRecord(topic, "k", wrapperspb.String(v)))
+	}
+	recs = append(recs, recs[1]) // a redelivered copy of b inside the same fetch
+	produce(t, brokers, recs...)
+
+	stalled := make(chan struct{}, 1)
+	c1 := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log})
+	events.On(c1, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
+		if err := writeEffect(ctx, tx, ev, msg); err != nil {
+			return err
+		}
+		if msg.GetValue() == "stall" { // the process dies while handling this one
+			stalled <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})
+	stop1 := start(t, c1.Run)
+	select {
+	case <-stalled:
+	case <-time.After(wait):
+		t.Fatal("the consumer never reached the stalling record")
+	}
+	stop1()
+	if got := effects(t, pool); len(got) != 0 {
+		t.Fatalf("effects %v kept from an unfinished batch, want none", got)
+	}
+	offs, err := admin(t, brokers).FetchOffsets(ctx, group)
+	must(t, err)
+	if committed, ok := offs.Lookup(topic, 0); ok && committed.At > 0 {
+		t.Fatalf("committed offset %d after an unfinished batch, want none", committed.At)
+	}
+
+	var calls sync.Map
+	c2 := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log,
+		RetryBackoff: time.Millisecond, MaxAttempts: 2})
+	events.On(c2, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
+		n, _ := calls.LoadOrStore(msg.GetValue(), new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+		if msg.GetValue() == "stall" {
+			return events.Permanent(errors.New("poison"))
+		}
+		return writeEffect(ctx, tx, ev, msg)
+	})
+	start(t, c2.Run)
+	dlq := events.DeadLetterTopic(topic, group)
+	eventually(t, "the poison record dead-lettered", func() bool { return endOffsets(t, brokers, dlq) == 1 })
+	eventually(t, "the effects around it", func() bool { return len(effects(t, pool)) == 3 })
+	if got := effects(t, pool); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("effects %v, want [a b c], once each", got)
+	}
+	if n := endOffsets(t, brokers, dlq); n != 1 {
+		t.Fatalf("dead-letter topic holds %d records, want 1", n)
 	}
 }
