@@ -68,6 +68,7 @@ type phaseAcct struct {
 	frames                map[string]int64
 	sendLat, e2eLatLive   []time.Duration
 	lastFrameAt           time.Time
+	lastByType            map[string]time.Time
 	inflight              int64
 }
 
@@ -115,6 +116,7 @@ func (t *tracker) startPhase(name string) *phaseAcct {
 		chatMaxSent: map[string]int64{},
 		errors:      map[string]int64{},
 		frames:      map[string]int64{},
+		lastByType:  map[string]time.Time{},
 	}
 	for k, s := range t.streams {
 		p.base[k] = max(s.max, t.chatMax[k.chat])
@@ -190,6 +192,7 @@ func (t *tracker) frame(sock int, f *wsFrame, at time.Time) {
 	} else {
 		p.frames[f.Type]++
 		p.lastFrameAt = at
+		p.lastByType[f.Type] = at
 	}
 	if f.Type != "message" || f.Message == nil {
 		return
@@ -302,8 +305,11 @@ type Delivery struct {
 	UnmatchedMessages int64              `json:"unmatched_frames"` // message frames of messages not sent by this run
 	FramesByType      map[string]int64   `json:"frames_by_type"`
 	FramesPerMessage  map[string]float64 `json:"frames_per_message"`
-	SendLatency       Latency            `json:"send_latency"`
-	EndToEndLatency   Latency            `json:"e2e_latency"`
+	// LastFrameAfterWindow: per frame type, how long after sends stopped its last frame came
+	// (e.g. notifications trailing the messages); negative when it came before.
+	LastFrameAfterWindow map[string]float64 `json:"last_frame_after_window_seconds"`
+	SendLatency          Latency            `json:"send_latency"`
+	EndToEndLatency      Latency            `json:"e2e_latency"`
 }
 
 // finishPhase ends the phase (it is no longer current) and accounts it.
@@ -314,17 +320,18 @@ func (t *tracker) finishPhase(p *phaseAcct) Delivery {
 		t.cur = nil
 	}
 	d := Delivery{
-		Attempted:         int64(len(p.records)),
-		Sent:              p.sent,
-		SendErrors:        maps.Clone(p.errors),
-		NotDispatched:     p.notDispatched,
-		Duplicated:        p.duplicates,
-		OrderViolations:   p.orderViol,
-		Replays:           p.replays,
-		UnmatchedMessages: p.unmatched,
-		FramesByType:      maps.Clone(p.frames),
-		FramesPerMessage:  map[string]float64{},
-		SendLatency:       summarize(p.sendLat),
+		Attempted:            int64(len(p.records)),
+		Sent:                 p.sent,
+		SendErrors:           maps.Clone(p.errors),
+		NotDispatched:        p.notDispatched,
+		Duplicated:           p.duplicates,
+		OrderViolations:      p.orderViol,
+		Replays:              p.replays,
+		UnmatchedMessages:    p.unmatched,
+		FramesByType:         maps.Clone(p.frames),
+		FramesPerMessage:     map[string]float64{},
+		LastFrameAfterWindow: map[string]float64{},
+		SendLatency:          summarize(p.sendLat),
 	}
 	var e2e []time.Duration
 	for _, r := range p.records {
@@ -353,6 +360,11 @@ func (t *tracker) finishPhase(p *phaseAcct) Delivery {
 			if _, ok := s.seen[seq]; !ok {
 				d.Gaps++
 			}
+		}
+	}
+	if !p.windowEnd.IsZero() {
+		for typ, at := range p.lastByType {
+			d.LastFrameAfterWindow[typ] = at.Sub(p.windowEnd).Seconds()
 		}
 	}
 	if d.Sent > 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -178,5 +179,8 @@ func TestAccountingInWindow(t *testing.T) {
 	d := s.tr.finishPhase(s.p)
 	if d.Delivered != 2 || d.DeliveredInWindow != 1 {
 		t.Fatalf("delivered %d, in window %d", d.Delivered, d.DeliveredInWindow)
+	}
+	if got := d.LastFrameAfterWindow["message"]; math.Abs(got-0.030) > 1e-9 {
+		t.Fatalf("last message frame %v s after the window, want 0.030", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/coder/websocket"
@@ -27,25 +28,22 @@ func runBareServer(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Upgrade") == "" {
-				w.WriteHeader(http.StatusNoContent) // the readiness probe
+	mux := http.NewServeMux()
+	// The same runtime readings the services' admin listener gives, for the same comparison.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"parley.v1"}})
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.CloseNow() }()
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
 				return
 			}
-			c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"parley.v1"}})
-			if err != nil {
-				return
-			}
-			defer func() { _ = c.CloseNow() }()
-			for {
-				if _, _, err := c.Read(context.Background()); err != nil {
-					return
-				}
-			}
-		}),
-	}
+		}
+	})
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: mux}
 	fmt.Fprintf(stdout, "%s\n", ln.Addr())
 	go func() {
 		<-ctx.Done()

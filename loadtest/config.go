@@ -34,6 +34,7 @@ type config struct {
 	Devstack          string        `json:"devstack,omitempty"`
 	SynchronousCommit string        `json:"synchronous_commit"`
 	StackTimeout      time.Duration `json:"-"`
+	StackEnv          []string      `json:"stack_env,omitempty"`
 
 	Phases           []string      `json:"phases"`
 	Duration         time.Duration `json:"-"`
@@ -86,9 +87,16 @@ flags:
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "the Postgres server, for the raw INSERT baseline and pg_stat_statements (default: derived)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis, for INFO commandstats with -profile (default: derived)")
 	fs.StringVar(&c.KafkaAddr, "kafka-addr", "", "the Kafka broker's host:port, to find its process for CPU (default: derived)")
-	fs.IntVar(&c.AdminOffset, "admin-offset", 1000, "each service's admin listener (pprof) is its port + this; 0: none")
+	fs.IntVar(&c.AdminOffset, "admin-offset", -1, "each service's admin listener (pprof) is its port + this; -1: the dev stack's layout (+1000 on make up's standard ports, +30 with PARLEY_PORT_BASE); 0: none")
 	fs.StringVar(&c.Devstack, "devstack", ".bin/devstack", "the dev stack binary, for the private stack (build: go build -o .bin/devstack ./devstack)")
 	fs.StringVar(&c.SynchronousCommit, "synchronous-commit", "off", "Postgres synchronous_commit for the private stack (PARLEY_PG_SYNCHRONOUS_COMMIT): off or on")
+	fs.Func("stack-env", "`KEY=VALUE` added to the private stack's environment (repeatable), e.g. LOG_LEVEL=warn or REALTIME_SEND_BUFFER=512", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return errors.New("want KEY=VALUE")
+		}
+		c.StackEnv = append(c.StackEnv, v)
+		return nil
+	})
 	fs.DurationVar(&c.StackTimeout, "stack-timeout", 120*time.Second, "how long the private stack may take to become ready")
 	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run, comma-separated: "+strings.Join(allPhases, ", "))
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of each message phase (closed and open loop)")
@@ -133,6 +141,9 @@ flags:
 	if c.Codec != "json" && c.Codec != "proto" {
 		errs = append(errs, fmt.Errorf("-codec %q: want json or proto", c.Codec))
 	}
+	if c.Gateway != "" && len(c.StackEnv) > 0 {
+		errs = append(errs, errors.New("-stack-env configures the private stack; with -gateway, configure that deployment instead"))
+	}
 	if c.SynchronousCommit == "" {
 		errs = append(errs, errors.New("-synchronous-commit: want a setting such as off or on"))
 	}
@@ -141,8 +152,8 @@ flags:
 			errs = append(errs, fmt.Errorf("%s must be at least 1", name))
 		}
 	}
-	if c.IdleConns < 0 || c.Rate < 0 || c.AdminOffset < 0 {
-		errs = append(errs, errors.New("-idle-conns, -rate and -admin-offset must not be negative"))
+	if c.IdleConns < 0 || c.Rate < 0 || c.AdminOffset < -1 {
+		errs = append(errs, errors.New("-idle-conns and -rate must not be negative, -admin-offset not below -1"))
 	}
 	for name, d := range map[string]time.Duration{"-duration": c.Duration, "-baseline-duration": c.BaselineDuration} {
 		if d < time.Second {

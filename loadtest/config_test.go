@@ -34,7 +34,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestDeploymentTarget(t *testing.T) {
-	std, err := deploymentTarget(config{Gateway: "http://127.0.0.1:8080", AdminOffset: 1000})
+	std, err := deploymentTarget(config{Gateway: "http://127.0.0.1:8080", AdminOffset: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,17 +43,20 @@ func TestDeploymentTarget(t *testing.T) {
 		std.AdminPorts["chat"] != 9084 || !std.Local {
 		t.Errorf("make up layout: %+v", std)
 	}
-	moved, err := deploymentTarget(config{Gateway: "http://localhost:21000/", AdminOffset: 1000, RedisURL: "redis://10.0.0.5:6379"})
+	moved, err := deploymentTarget(config{Gateway: "http://localhost:21000/", AdminOffset: -1, RedisURL: "redis://10.0.0.5:6379"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if moved.GatewayURL != "http://localhost:21000" || moved.ProfileURL != "http://127.0.0.1:21002" || moved.KafkaAddr != "127.0.0.1:21022" ||
-		moved.RedisURL != "redis://10.0.0.5:6379" || moved.AdminPorts["gateway"] != 22000 {
+		moved.RedisURL != "redis://10.0.0.5:6379" || moved.AdminPorts["gateway"] != 21030 || moved.AdminPorts["media"] != 21036 {
 		t.Errorf("PARLEY_PORT_BASE layout: %+v", moved)
 	}
 	ws := moved.processWants()
 	if i := slices.IndexFunc(ws, func(w procWant) bool { return w.Name == "redis" }); ws[i].Port != 0 {
 		t.Errorf("a remote Redis must not be looked for on this machine: %+v", ws[i])
+	}
+	if none, _ := deploymentTarget(config{Gateway: "http://127.0.0.1:8080", AdminOffset: 0}); len(none.AdminPorts) != 0 {
+		t.Errorf("-admin-offset 0 still names admin ports: %v", none.AdminPorts)
 	}
 	remote, err := deploymentTarget(config{Gateway: "https://parley.example", PostgresURL: "postgres://db.example/postgres"})
 	if err != nil {
@@ -89,5 +92,23 @@ func TestWSURL(t *testing.T) {
 		if got := wsURL(in); got != want {
 			t.Errorf("wsURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestParseRuntimeProfiles(t *testing.T) {
+	heap := "heap profile: 1: 2 [3: 4] @ heap/1048576\n1: 2 [3: 4] @ 0x1\n\n# runtime.MemStats\n# Alloc = 100\n# HeapInuse = 4194304\n# Stack = 655360 / 655360\n# MSpan = 1 / 2\n"
+	h, st, err := parseMemStats(heap)
+	if err != nil || h != 4194304 || st != 655360 {
+		t.Fatalf("parseMemStats = %d, %d, %v", h, st, err)
+	}
+	if _, _, err := parseMemStats("# Alloc = 1\n"); err == nil {
+		t.Fatal("a profile without HeapInuse was accepted")
+	}
+	n, err := parseGoroutineTotal("goroutine profile: total 2017\n1000 @ 0x1 0x2\n")
+	if err != nil || n != 2017 {
+		t.Fatalf("parseGoroutineTotal = %d, %v", n, err)
+	}
+	if _, err := parseGoroutineTotal("<html>"); err == nil {
+		t.Fatal("not a goroutine profile, accepted")
 	}
 }

@@ -38,8 +38,21 @@ type IdleRun struct {
 	RSSBeforeBytes     int64          `json:"rss_before_bytes"`
 	RSSAfterBytes      int64          `json:"rss_after_bytes"`
 	// KBPerConnection = (RSS after − RSS before) / opened, in KiB.
-	KBPerConnection float64   `json:"kb_per_connection"`
-	CPU             *PhaseCPU `json:"cpu,omitempty"`
+	KBPerConnection float64 `json:"kb_per_connection"`
+	// From the process's /debug/pprof (after a forced GC), when it serves one: what the Go code
+	// holds (heap in use + goroutine stacks) and its goroutines, before and after. RSS is what
+	// the OS charges; these say where it goes and are not blurred by memory the runtime has
+	// freed but not yet returned.
+	Runtime *RuntimeDelta `json:"runtime,omitempty"`
+	CPU     *PhaseCPU     `json:"cpu,omitempty"`
+}
+
+// RuntimeDelta is the Go runtime's view of the idle connections.
+type RuntimeDelta struct {
+	Before                  goRuntime `json:"before"`
+	After                   goRuntime `json:"after"`
+	HeapKBPerConnection     float64   `json:"heap_kb_per_connection"` // (heap in use + stacks) Δ / opened
+	GoroutinesPerConnection float64   `json:"goroutines_per_connection"`
 }
 
 // IdleSockets compares the gateway with the bare server.
@@ -80,7 +93,11 @@ func (r *runner) runIdle(ctx context.Context) IdleSockets {
 			}
 		}
 		token := func(i int) string { return r.idleUsers[i/r.cfg.ConnsPerUser].token }
-		res.Gateway = r.measureIdle(ctx, "gateway", gwPID, wsURL(r.tgt.GatewayURL), token, true)
+		pprofURL := ""
+		if port, ok := r.tgt.AdminPorts["gateway"]; ok {
+			pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port)
+		}
+		res.Gateway = r.measureIdle(ctx, "gateway", gwPID, pprofURL, wsURL(r.tgt.GatewayURL), token, true)
 	}
 	if ctx.Err() == nil {
 		res.Bare = r.measureBare(ctx)
@@ -92,9 +109,16 @@ func (r *runner) runIdle(ctx context.Context) IdleSockets {
 }
 
 // measureIdle opens the sockets against the process pid, waits for them to settle, reads its
-// memory, and closes them.
-func (r *runner) measureIdle(ctx context.Context, label string, pid int, url string, token func(int) string, waitReady bool) IdleRun {
+// memory (and its Go runtime's, from pprofURL when not empty), and closes them.
+func (r *runner) measureIdle(ctx context.Context, label string, pid int, pprofURL, url string, token func(int) string, waitReady bool) IdleRun {
 	run := IdleRun{PID: pid, Failures: map[string]int{}}
+	rtOK := false
+	if pprofURL != "" {
+		rtBefore, err := readGoRuntime(ctx, pprofURL)
+		if err == nil {
+			run.Runtime, rtOK = &RuntimeDelta{Before: rtBefore}, true
+		}
+	}
 	rssBefore, err := readRSS("/proc", pid)
 	if err != nil {
 		run.Skipped = "cannot read its memory: " + err.Error()
@@ -177,6 +201,17 @@ func (r *runner) measureIdle(ctx context.Context, label string, pid int, url str
 	if run.Opened > 0 {
 		run.KBPerConnection = float64(rssAfter-rssBefore) / 1024 / float64(run.Opened)
 	}
+	if rtOK {
+		if after, err := readGoRuntime(ctx, pprofURL); err == nil && run.Opened > 0 {
+			rt := run.Runtime
+			rt.After = after
+			n := float64(run.Opened)
+			rt.HeapKBPerConnection = float64(after.held()-rt.Before.held()) / 1024 / n
+			rt.GoroutinesPerConnection = float64(after.Goroutines-rt.Before.Goroutines) / n
+		} else {
+			run.Runtime = nil
+		}
+	}
 	return run
 }
 
@@ -225,11 +260,11 @@ func (r *runner) measureBare(ctx context.Context) IdleRun {
 	}
 	addr = strings.TrimSpace(addr)
 	// Let it reach its resting size before the first reading, as the gateway has.
-	if err := waitHTTP(ctx, "http://"+addr+"/"); err != nil {
+	if err := waitHTTP(ctx, "http://"+addr+"/debug/pprof/"); err != nil {
 		return IdleRun{Skipped: "the bare server does not answer: " + err.Error()}
 	}
 	token := func(i int) string { return r.idleUsers[i/r.cfg.ConnsPerUser].token }
-	return r.measureIdle(ctx, "bare", cmd.Process.Pid, "ws://"+addr+"/ws", token, false)
+	return r.measureIdle(ctx, "bare", cmd.Process.Pid, "http://"+addr+"/debug/pprof/", "ws://"+addr+"/ws", token, false)
 }
 
 // waitHTTP waits until url answers at all (any status).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,12 +53,12 @@ func TestRunAgainstTheRealStack(t *testing.T) {
 	})
 	cfg, err := parseFlags([]string{
 		"-phases", "closed,idle", "-pairs", "2", "-duration", "2s", "-drain", "60s",
-		"-idle-conns", "50", "-conns-per-user", "10", "-settle", "500ms",
+		"-idle-conns", "50", "-conns-per-user", "10", "-settle", "500ms", "-profile",
 	}, testLog{t})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgt := stackTarget(s.Options().PortBase, 0)
+	tgt := stackTarget(s.Options().PortBase, cfg.AdminOffset)
 	if tgt.GatewayURL != s.GatewayURL() || tgt.ProfileURL != s.ServiceURL("profile") || tgt.PostgresURL != s.DatabaseURL() ||
 		tgt.RedisURL != s.RedisURL() || tgt.KafkaAddr != s.KafkaBrokers()[0] {
 		t.Fatalf("the port layout disagrees with the dev stack's: %+v", tgt)
@@ -107,6 +108,27 @@ func TestRunAgainstTheRealStack(t *testing.T) {
 		t.Errorf("broker: %+v (all: %+v)", p, c.CPU.Processes)
 	}
 
+	// -profile: a CPU profile from every service's admin listener, and the statistics of
+	// Postgres and Redis, reset before the phase.
+	p := c.Profiles
+	if p == nil {
+		t.Fatal("no profiles")
+	}
+	for _, pr := range p.Pprof {
+		if pr.Error != "" || pr.Bytes == 0 {
+			t.Errorf("pprof of %s: %+v", pr.Service, pr)
+		}
+	}
+	if len(p.Pprof) != len(serviceOffsets) {
+		t.Errorf("%d profiles, want one per service: %+v", len(p.Pprof), p.Pprof)
+	}
+	if p.PGSkipped != "" || len(p.PGStatements) == 0 || !slices.ContainsFunc(p.PGStatements, func(s PGStatement) bool { return s.Database == "parley_chat" }) {
+		t.Errorf("pg_stat_statements: skipped %q, %d statements", p.PGSkipped, len(p.PGStatements))
+	}
+	if p.RedisSkipped != "" || len(p.RedisCommands) == 0 {
+		t.Errorf("redis commandstats: skipped %q, %+v", p.RedisSkipped, p.RedisCommands)
+	}
+
 	is := rep.IdleSockets
 	if is == nil || is.Skipped != "" {
 		t.Fatalf("idle phase did not run: %+v", is)
@@ -116,5 +138,12 @@ func TestRunAgainstTheRealStack(t *testing.T) {
 	}
 	if is.Bare.Skipped != "" || is.Bare.Opened != 50 || is.Bare.Failed != 0 || is.Bare.RSSAfterBytes == 0 {
 		t.Errorf("bare server idle sockets: %+v", is.Bare)
+	}
+	// Both serve /debug/pprof (the gateway on its admin listener): 50 more connections are 50
+	// more blocked readers at least.
+	for name, run := range map[string]IdleRun{"gateway": is.Gateway, "bare server": is.Bare} {
+		if rt := run.Runtime; rt == nil || rt.After.Goroutines < rt.Before.Goroutines+50 || rt.After.HeapInuseBytes == 0 {
+			t.Errorf("%s runtime readings: %+v", name, rt)
+		}
 	}
 }

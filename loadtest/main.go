@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logPath := filepath.Join(outDir, "stack.log")
 		prog.note("starting a private dev stack (its output: %s) ...", logPath)
 		t0 := time.Now()
-		stk, err = startPrivateStack(ctx, bin, root, filepath.Join(outDir, "stack"), logPath, cfg.SynchronousCommit, cfg.StackTimeout)
+		stk, err = startPrivateStack(ctx, bin, root, filepath.Join(outDir, "stack"), logPath, cfg.SynchronousCommit, cfg.StackEnv, cfg.StackTimeout)
 		if err != nil {
 			return err
 		}

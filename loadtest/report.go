@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -219,7 +220,7 @@ func summaryRows(rep *Report) [][]string {
 				thousands(d.Sent), errs, d.Lost, d.Duplicated, d.OrderViolations, d.Gaps, d.SenderEchoMissing),
 			"0 lost, 0 duplicated, in order, gap-free", "—",
 		})
-		rows = append(rows, []string{"frames per message, " + ph.Mode, framesText(d.FramesPerMessage), "—", "—"})
+		rows = append(rows, []string{"frames per message, " + ph.Mode, framesText(d.FramesPerMessage) + trailingText(d.LastFrameAfterWindow), "—", "—"})
 	}
 	if g := rep.GatewayOverhead; g != nil {
 		switch {
@@ -259,6 +260,19 @@ func summaryRows(rep *Report) [][]string {
 					is.Bare.KBPerConnection, thousands(int64(is.Bare.Opened)), fileLimitText(is.Bare))
 			}
 			rows = append(rows, []string{what, gw, bare, times(is.Gateway.KBPerConnection, is.Bare.KBPerConnection)})
+			if g, b := is.Gateway.Runtime, is.Bare.Runtime; g != nil || b != nil {
+				rt := func(r *RuntimeDelta, who string) string {
+					if r == nil {
+						return "—"
+					}
+					return fmt.Sprintf("%s%.1f KB heap + stacks, %.2f goroutines per connection", who, r.HeapKBPerConnection, r.GoroutinesPerConnection)
+				}
+				ratioText := "—"
+				if g != nil && b != nil {
+					ratioText = times(g.HeapKBPerConnection, b.HeapKBPerConnection)
+				}
+				rows = append(rows, []string{"the same sockets, Go runtime after a GC (/debug/pprof)", rt(g, ""), rt(b, "bare server: "), ratioText})
+			}
 		}
 	}
 	if s := rep.Setup; s != nil && s.Users > 0 {
@@ -275,16 +289,21 @@ func fileLimitText(r IdleRun) string {
 	return ""
 }
 
-func framesText(m map[string]float64) string {
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+// trailingText says how long after sends stopped the last frame of each type came.
+func trailingText(m map[string]float64) string {
+	if len(m) == 0 {
+		return ""
+	}
 	var parts []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %.1fs", k, m[k]))
+	}
+	return "; last frame after sends stopped: " + strings.Join(parts, ", ")
+}
+
+func framesText(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
 	}
 	if len(parts) == 0 {
@@ -435,6 +454,9 @@ func flagsText(c config) string {
 		parts = append(parts, "-gateway "+c.Gateway)
 	} else {
 		parts = append(parts, "-synchronous-commit "+c.SynchronousCommit)
+	}
+	for _, e := range c.StackEnv {
+		parts = append(parts, "-stack-env "+e)
 	}
 	if c.Profile {
 		parts = append(parts, "-profile")

@@ -45,8 +45,8 @@ func sampleReport() *Report {
 		OpenLoop: &MessagePhase{Mode: modeOpen, TargetRate: 194, SentPerSecond: 194, DeliveredPerSecond: 193,
 			Delivery: Delivery{Sent: 1940, Delivered: 1940, NotDispatched: 3, EndToEndLatency: Latency{Count: 1940, P50Ms: 46, P90Ms: 120, P99Ms: 330, MaxMs: 400}}},
 		IdleSockets: &IdleSockets{Requested: 5000, ConnsPerUser: 10, Users: 500,
-			Gateway: IdleRun{Opened: 5000, KBPerConnection: 61.7},
-			Bare:    IdleRun{Opened: 5000, KBPerConnection: 24.3}, Ratio: 61.7 / 24.3},
+			Gateway: IdleRun{Opened: 5000, KBPerConnection: 61.7, Runtime: &RuntimeDelta{HeapKBPerConnection: 40, GoroutinesPerConnection: 3}},
+			Bare:    IdleRun{Opened: 5000, KBPerConnection: 24.3, Runtime: &RuntimeDelta{HeapKBPerConnection: 16, GoroutinesPerConnection: 1}}, Ratio: 61.7 / 24.3},
 		Notes: []string{"a note for the reader"},
 	}
 }
@@ -66,6 +66,7 @@ func TestReportText(t *testing.T) {
 		"message 2.00, notification 1.00",
 		"**1,308 req/s**, p50 11ms, p99 28ms; gateway adds 0.80 ms CPU per call", "straight to profile: 4,414 req/s", "| 0.296",
 		"**61.7 KB per connection** in the gateway", "bare coder/websocket server, same connections: 24.3 KB", "| 2.5×",
+		"| 40.0 KB heap + stacks, 3.00 goroutines per connection", "bare server: 16.0 KB heap + stacks, 1.00 goroutines per connection", "| 2.5×",
 		"CPU per process — messages, closed loop (3,880 messages, 10.0 s wall)",
 		"| gateway         | 3.88  | 1.000", "| media           | —", "not found (nothing listens on its port here)",
 		"| **stack total** | 9.31", "| machine, busy   | 18.50",

@@ -36,12 +36,12 @@ func findRoot(dir string) string {
 	}
 }
 
-// freePortBase picks a PARLEY_PORT_BASE whose service, infrastructure and admin ports (base+0..+40
-// and base+1000..+1040) are all free. Bases stay at or above 20000 and below the ephemeral range
+// freePortBase picks a PARLEY_PORT_BASE whose ports are all free: the dev stack's base+0..+49
+// (services, infrastructure, admin listeners at +30..) with room to spare, and base+1000..+1040. Bases stay at or above 20000 and below the ephemeral range
 // (32768), where outgoing connections would take ports at random.
 func freePortBase() (int, error) {
 	for base := 21000; base+1040 < 32768; base += 1000 {
-		if portsFree(base, 41) && portsFree(base+1000, 41) {
+		if portsFree(base, 60) && portsFree(base+1000, 41) {
 			return base, nil
 		}
 	}
@@ -70,8 +70,9 @@ type privateStack struct {
 }
 
 // startPrivateStack runs bin up with a fresh data directory under dataDir and waits until the
-// gateway's /readyz answers 200. Its output goes to logPath, not the terminal.
-func startPrivateStack(ctx context.Context, bin, root, dataDir, logPath string, syncCommit string, timeout time.Duration) (*privateStack, error) {
+// gateway's /readyz answers 200. Its output goes to logPath, not the terminal. extraEnv (KEY=VALUE)
+// comes last and wins.
+func startPrivateStack(ctx context.Context, bin, root, dataDir, logPath string, syncCommit string, extraEnv []string, timeout time.Duration) (*privateStack, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("the dev stack binary %s: %w (build it: go build -o .bin/devstack ./devstack; `make loadtest` does)", bin, err)
 	}
@@ -103,6 +104,7 @@ func startPrivateStack(ctx context.Context, bin, root, dataDir, logPath string, 
 		"RATE_LIMIT_USER=1000000000",
 		"RATE_LIMIT_AUTH=1000000000",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...) // last, so they win
 	out := io.MultiWriter(logFile, s.tail)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group: a Ctrl-C at the terminal reaches only the load generator, which

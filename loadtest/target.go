@@ -23,7 +23,23 @@ const (
 	offPostgres = 20
 	offRedis    = 21
 	offKafka    = 22
+	// A service's admin listener (ADMIN_ADDR, pprof) is its port + 30 with PARLEY_PORT_BASE, and
+	// its port + 1000 on the standard layout (gateway 8080 → 9080).
+	baseAdminShift     = 30
+	standardAdminShift = 1000
 )
+
+// adminShift resolves -admin-offset: -1 means the dev stack's layout for this port base.
+func adminShift(flag, base int) int {
+	switch {
+	case flag >= 0:
+		return flag
+	case base == 0:
+		return standardAdminShift
+	default:
+		return baseAdminShift
+	}
+}
 
 // target is the deployment under test.
 type target struct {
@@ -55,7 +71,7 @@ func stackTarget(base, adminOffset int) target {
 		KafkaAddr:   fmt.Sprintf("127.0.0.1:%d", kf),
 		PortBase:    base,
 	}
-	t.setLocalPorts(gw, adminOffset)
+	t.setLocalPorts(gw, adminShift(adminOffset, base))
 	return t
 }
 
@@ -91,7 +107,7 @@ func deploymentTarget(c config) (target, error) {
 		}
 		t = stackTarget(base, c.AdminOffset)
 		t.PortBase = 0
-		t.setLocalPorts(port, c.AdminOffset)
+		t.setLocalPorts(port, adminShift(c.AdminOffset, base))
 	}
 	t.GatewayURL = strings.TrimRight(c.Gateway, "/")
 	for dst, v := range map[*string]string{&t.ProfileURL: c.ProfileURL, &t.PostgresURL: c.PostgresURL, &t.RedisURL: c.RedisURL, &t.KafkaAddr: c.KafkaAddr} {
