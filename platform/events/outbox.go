@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -105,6 +105,11 @@ func (o *Outbox) Wake() {
 // Wakeups is the channel Wake signals, for RelayConfig.Wakeups.
 func (o *Outbox) Wakeups() <-chan struct{} { return o.wake }
 
+// Execer runs a statement in the caller's transaction: a pgx.Tx, or anything that forwards to one.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // OutboxColumns are the columns an OutboxRow's Values fill, in order, for a caller that inserts
 // its event in a statement of its own (see Row).
 const OutboxColumns = "event_id, topic, key, ce_type, ce_source, ce_time, payload, headers"
@@ -178,9 +183,10 @@ func (o *Outbox) Row(ctx context.Context, topic, key string, msg proto.Message) 
 // order is commit order for that key. A single writer per key at a time needs nothing.
 //
 // The event type (ce_type) is the message's protobuf full name, e.g. "parley.events.v1.UserRegistered".
-// Publish runs exactly one statement through tx.Exec and no other method of tx, so a caller may
-// pass a pgx.Tx that queues that statement on a batch (to send it with COMMIT in one round trip).
-func (o *Outbox) Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error) {
+// Publish runs exactly one statement through tx.Exec, so tx may also be a caller's own Execer
+// that queues the statement to send it later in the same transaction (notification's store
+// pipelines its writes that way).
+func (o *Outbox) Publish(ctx context.Context, tx Execer, topic, key string, msg proto.Message) (string, error) {
 	row, err := o.Row(ctx, topic, key, msg)
 	if err != nil {
 		return "", err

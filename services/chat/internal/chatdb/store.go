@@ -43,7 +43,7 @@ var Migrations = func() fs.FS {
 // Publisher writes events to the transactional outbox (platform/events' Outbox): Publish inside
 // tx, or Row for the send path's own statement; Wake after a commit wakes this process's relay.
 type Publisher interface {
-	Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error)
+	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
 	Row(ctx context.Context, topic, key string, msg proto.Message) (events.OutboxRow, error)
 	Wake()
 }

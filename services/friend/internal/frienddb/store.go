@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
@@ -36,7 +37,7 @@ var Migrations = func() fs.FS {
 
 // Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
 type Publisher interface {
-	Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error)
+	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
 }
 
 // Store is the Postgres implementation of friend.Store, and the user directory the event

@@ -205,12 +205,8 @@ func (s *Service) MessageSent(ctx context.Context, tx Tx, m Message) error {
 		m.SentAt = now
 	}
 	m.SentAt = m.SentAt.UTC().Truncate(time.Microsecond)
-	muted, err := tx.IsMuted(ctx, m.RecipientID, m.ChatID, now)
-	if err != nil || muted {
-		return err
-	}
-	prefs, err := tx.Preferences(ctx, m.RecipientID, now)
-	if err != nil {
+	prefs, err := tx.Preferences(ctx, m.RecipientID, now) // with the mutes in force now
+	if err != nil || prefs.Muted(m.ChatID) {
 		return err
 	}
 	if prefs.For(KindMessage).InApp {

@@ -75,6 +75,12 @@ func (p Preferences) For(k Kind) KindPreference {
 // EmailFor reports whether k may be emailed: the master switch and the kind's email switch.
 func (p Preferences) EmailFor(k Kind) bool { return p.EmailEnabled && p.For(k).Email }
 
+// Muted reports whether chatID is among the mutes (which the store reads as in force when the
+// preferences were loaded).
+func (p Preferences) Muted(chatID string) bool {
+	return slices.ContainsFunc(p.MutedChats, func(m MutedChat) bool { return m.ChatID == chatID })
+}
+
 // PreferenceChanges are an UpdatePreferences request: nil and absent kinds are kept.
 type PreferenceChanges struct {
 	EmailEnabled *bool

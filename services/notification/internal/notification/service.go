@@ -266,13 +266,18 @@ func (s *Service) Notify(ctx context.Context, r NotifyRequest) (NotifyResult, er
 	return res, nil
 }
 
-// storeInApp stores n (replacing the notification replaces, if not "") and publishes
-// NotificationSent with the user's unread count. The caller holds the user's lock.
+// storeInApp stores n and publishes NotificationSent with the user's unread count — or, when n
+// replaces an unread notification (replaces, a chat's collapsed MESSAGE notification), swaps it
+// in without an event: the unread count is unchanged, and the chat's MessageSent, which every
+// client of the user receives, already says a message came. Announcing each replacement was a
+// third of a conversation's events, for a badge that does not move (docs/notification.md). The
+// caller holds the user's lock.
 func (s *Service) storeInApp(ctx context.Context, tx Tx, n Notification, replaces string) error {
 	if replaces != "" {
 		if err := tx.DeleteNotification(ctx, replaces); err != nil {
 			return err
 		}
+		return tx.InsertNotification(ctx, n)
 	}
 	if err := tx.InsertNotification(ctx, n); err != nil {
 		return err

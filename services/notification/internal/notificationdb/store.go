@@ -21,6 +21,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
@@ -43,7 +44,7 @@ var Migrations = func() fs.FS {
 
 // Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
 type Publisher interface {
-	Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error)
+	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
 }
 
 // Store is the Postgres implementation of notification.Store.
@@ -59,18 +60,18 @@ func New(pool *pgxpool.Pool, pub Publisher) *Store { return &Store{pool: pool, p
 
 // InTx implements notification.Store.
 func (s *Store) InTx(ctx context.Context, fn func(notification.Tx) error) error {
-	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.WithTx(tx)) })
+	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error { return s.WithTx(ctx, tx, fn) })
 }
 
-// WithTx returns the store inside tx: the event consumer's transaction, which also records the
-// event in the inbox.
-func (s *Store) WithTx(tx pgx.Tx) notification.Tx { return &txStore{tx: tx, pub: s.pub} }
-
-// querier is what a pool and a transaction have in common.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+// WithTx runs fn with the store inside tx — the event consumer's transaction, which also records
+// the event in the inbox — and sends the writes fn left queued before it returns, so they commit
+// with tx. It does not commit.
+func (s *Store) WithTx(ctx context.Context, tx pgx.Tx, fn func(notification.Tx) error) error {
+	t := &txStore{tx: tx, pub: s.pub}
+	if err := fn(t); err != nil {
+		return err
+	}
+	return t.flush(ctx)
 }
 
 const notificationColumns = `notification_id::text, user_id::text, kind, title, body, subject_id, actor_user_id,
@@ -113,12 +114,15 @@ func (s *Store) List(ctx context.Context, q notification.ListQuery) ([]notificat
 
 // UnreadCount implements notification.Store.
 func (s *Store) UnreadCount(ctx context.Context, userID string) (int64, error) {
-	return unreadCount(ctx, s.pool, userID)
+	return unreadCount(ctx, s.pool.QueryRow, userID)
 }
 
-func unreadCount(ctx context.Context, q querier, userID string) (int64, error) {
+// queryRowFunc is QueryRow of a pool, a transaction or a txStore (which sends queued writes first).
+type queryRowFunc func(ctx context.Context, sql string, args ...any) pgx.Row
+
+func unreadCount(ctx context.Context, queryRow queryRowFunc, userID string) (int64, error) {
 	var n int64
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&n); err != nil {
+	if err := queryRow(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count unread notifications: %w", err)
 	}
 	return n, nil
@@ -126,53 +130,56 @@ func unreadCount(ctx context.Context, q querier, userID string) (int64, error) {
 
 // Preferences implements notification.Store.
 func (s *Store) Preferences(ctx context.Context, userID string, now time.Time) (notification.Preferences, error) {
-	return preferences(ctx, s.pool, userID, now)
+	return preferences(ctx, s.pool.QueryRow, userID, now)
 }
 
-func preferences(ctx context.Context, q querier, userID string, now time.Time) (notification.Preferences, error) {
+// preferencesSQL reads a user's preferences in one statement: the master switch (NULL for a
+// user never seen), the kinds set (as parallel arrays, in kind order) and the mutes in force at $2.
+const preferencesSQL = `
+SELECT r.email_enabled, r.prefs_updated_at,
+       coalesce(k.kinds, '{}'), coalesce(k.in_app, '{}'), coalesce(k.email, '{}'),
+       coalesce(m.chats, '{}'), coalesce(m.untils, '{}')
+FROM (SELECT $1::uuid AS user_id) u
+LEFT JOIN recipients r ON r.user_id = u.user_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(kind ORDER BY kind) AS kinds, array_agg(in_app ORDER BY kind) AS in_app, array_agg(email ORDER BY kind) AS email
+    FROM kind_preferences WHERE user_id = u.user_id) k ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(chat_id::text ORDER BY chat_id) AS chats, array_agg(until ORDER BY chat_id) AS untils
+    FROM muted_chats WHERE user_id = u.user_id AND (until IS NULL OR until > $2)) m ON true`
+
+func preferences(ctx context.Context, queryRow queryRowFunc, userID string, now time.Time) (notification.Preferences, error) {
 	p := notification.DefaultPreferences()
-	err := q.QueryRow(ctx, `SELECT email_enabled, prefs_updated_at FROM recipients WHERE user_id = $1`, userID).
-		Scan(&p.EmailEnabled, &p.UpdatedAt)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	var (
+		emailEnabled *bool
+		kinds        []int32
+		inApp, email []bool
+		chats        []string
+		untils       []*time.Time
+	)
+	if err := queryRow(ctx, preferencesSQL, userID, now).Scan(&emailEnabled, &p.UpdatedAt, &kinds, &inApp, &email, &chats, &untils); err != nil {
 		return p, fmt.Errorf("load preferences: %w", err)
+	}
+	if emailEnabled != nil {
+		p.EmailEnabled = *emailEnabled
 	}
 	if p.UpdatedAt != nil {
 		t := p.UpdatedAt.UTC()
 		p.UpdatedAt = &t
 	}
-	rows, err := q.Query(ctx, `SELECT kind, in_app, email FROM kind_preferences WHERE user_id = $1`, userID)
-	if err != nil {
-		return p, fmt.Errorf("load kind preferences: %w", err)
-	}
-	kinds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notification.KindPreference, error) {
-		var kp notification.KindPreference
-		err := r.Scan(&kp.Kind, &kp.InApp, &kp.Email)
-		return kp, err
-	})
-	if err != nil {
-		return p, fmt.Errorf("load kind preferences: %w", err)
-	}
-	for _, kp := range kinds {
-		if i := slices.IndexFunc(p.Kinds, func(d notification.KindPreference) bool { return d.Kind == kp.Kind }); i >= 0 {
-			p.Kinds[i] = kp
+	for i, k := range kinds {
+		kp := notification.KindPreference{Kind: notification.Kind(k), InApp: inApp[i], Email: email[i]}
+		if j := slices.IndexFunc(p.Kinds, func(d notification.KindPreference) bool { return d.Kind == kp.Kind }); j >= 0 {
+			p.Kinds[j] = kp
 		}
 	}
-	rows, err = q.Query(ctx, `SELECT chat_id::text, until FROM muted_chats
-		WHERE user_id = $1 AND (until IS NULL OR until > $2) ORDER BY chat_id`, userID, now)
-	if err != nil {
-		return p, fmt.Errorf("load muted chats: %w", err)
-	}
-	p.MutedChats, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (notification.MutedChat, error) {
-		var m notification.MutedChat
-		err := r.Scan(&m.ChatID, &m.Until)
-		if m.Until != nil {
-			t := m.Until.UTC()
+	for i, c := range chats {
+		m := notification.MutedChat{ChatID: c}
+		if untils[i] != nil {
+			t := untils[i].UTC()
 			m.Until = &t
 		}
-		return m, err
-	})
-	if err != nil {
-		return p, fmt.Errorf("load muted chats: %w", err)
+		p.MutedChats = append(p.MutedChats, m)
 	}
 	return p, nil
 }
@@ -270,95 +277,188 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time, r notification.Reten
 }
 
 // txStore is notification.Tx over one pgx transaction.
+//
+// Writes whose outcome nobody reads (inserts, deletes, locks, events) are not sent at once: they
+// are queued and travel with the next statement that returns something, or with the flush before
+// the commit, in one round trip (a pgx batch, pipelined). A use case that writes three things and
+// reads one costs one round trip instead of four; the statements still run in the order they were
+// issued, inside the same transaction, so what a read sees and what commits are unchanged. A
+// queued write that fails makes the read (or the flush) that carried it fail with its error, and
+// the transaction rolls back as it would have.
 type txStore struct {
 	tx  pgx.Tx
 	pub Publisher
+
+	queued *pgx.Batch // writes not sent yet, nil when none
+	whats  []string   // what each queued write does, for its error
 }
 
 var _ notification.Tx = (*txStore)(nil)
 
-func (t *txStore) LockRecipients(ctx context.Context, userIDs ...string) error {
+// later queues a write whose outcome nobody reads.
+func (t *txStore) later(what, sql string, args ...any) {
+	if t.queued == nil {
+		t.queued = &pgx.Batch{}
+	}
+	t.queued.Queue(sql, args...)
+	t.whats = append(t.whats, what)
+}
+
+// Exec queues sql like later, for Outbox.Publish (events.Execer): its insert is such a write.
+func (t *txStore) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	t.later("write event", sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+// send sends the queued writes and, when last is set, last after them, in one round trip. It
+// returns the batch's results positioned at last's result (nil when there is no last), which the
+// caller reads and closes.
+func (t *txStore) send(ctx context.Context, last func(*pgx.Batch)) (pgx.BatchResults, error) {
+	b, whats := t.queued, t.whats
+	t.queued, t.whats = nil, nil
+	if b == nil {
+		b = &pgx.Batch{}
+	}
+	if last != nil {
+		last(b)
+	}
+	if b.Len() == 0 {
+		return nil, nil
+	}
+	br := t.tx.SendBatch(ctx, b)
+	for _, what := range whats {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if last == nil {
+		return nil, br.Close()
+	}
+	return br, nil
+}
+
+// flush sends the queued writes.
+func (t *txStore) flush(ctx context.Context) error {
+	_, err := t.send(ctx, nil)
+	return err
+}
+
+// queryRow is QueryRow after the queued writes, in the same round trip.
+func (t *txStore) queryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t.queued == nil {
+		return t.tx.QueryRow(ctx, sql, args...)
+	}
+	return pipelinedRow{t: t, ctx: ctx, sql: sql, args: args}
+}
+
+type pipelinedRow struct {
+	t    *txStore
+	ctx  context.Context
+	sql  string
+	args []any
+}
+
+func (r pipelinedRow) Scan(dest ...any) error {
+	br, err := r.t.send(r.ctx, func(b *pgx.Batch) { b.Queue(r.sql, r.args...) })
+	if err != nil {
+		return err
+	}
+	err = br.QueryRow().Scan(dest...)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// exec is Exec, for a write whose outcome is read, after the queued writes in the same round trip.
+func (t *txStore) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.queued == nil {
+		return t.tx.Exec(ctx, sql, args...)
+	}
+	br, err := t.send(ctx, func(b *pgx.Batch) { b.Queue(sql, args...) })
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+// query is Query after the queued writes (sent first, in a round trip of their own).
+func (t *txStore) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.tx.Query(ctx, sql, args...)
+}
+
+func (t *txStore) LockRecipients(_ context.Context, userIDs ...string) error {
 	ids := slices.Clone(userIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	if _, err := t.tx.Exec(ctx, `INSERT INTO recipients (user_id) SELECT unnest($1::uuid[]) AS id ORDER BY id
-		ON CONFLICT (user_id) DO NOTHING`, ids); err != nil {
-		return fmt.Errorf("create recipients: %w", err)
-	}
-	if _, err := t.tx.Exec(ctx, `SELECT 1 FROM recipients WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE`, ids); err != nil {
-		return fmt.Errorf("lock recipients: %w", err)
-	}
+	t.later("create recipients", `INSERT INTO recipients (user_id) SELECT unnest($1::uuid[]) AS id ORDER BY id
+		ON CONFLICT (user_id) DO NOTHING`, ids)
+	// Queued like a write: the rows are locked before any statement after it runs.
+	t.later("lock recipients", `SELECT 1 FROM recipients WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE`, ids)
 	return nil
 }
 
 func (t *txStore) Recipient(ctx context.Context, userID string) (notification.Recipient, error) {
 	r := notification.Recipient{UserID: userID}
-	err := t.tx.QueryRow(ctx, `SELECT email, nickname FROM recipients WHERE user_id = $1`, userID).Scan(&r.Email, &r.Nickname)
+	err := t.queryRow(ctx, `SELECT email, nickname FROM recipients WHERE user_id = $1`, userID).Scan(&r.Email, &r.Nickname)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("load recipient %s: %w", userID, err)
 	}
 	return r, nil
 }
 
-func (t *txStore) SaveRegistration(ctx context.Context, r notification.Recipient) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO recipients (user_id, email, nickname) VALUES ($1, $2, $3)
+func (t *txStore) SaveRegistration(_ context.Context, r notification.Recipient) error {
+	t.later("save registration of "+r.UserID, `INSERT INTO recipients (user_id, email, nickname) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET email = excluded.email,
 			nickname = CASE WHEN recipients.profile_version = 0 THEN excluded.nickname ELSE recipients.nickname END`,
 		r.UserID, r.Email, r.Nickname)
-	if err != nil {
-		return fmt.Errorf("save registration of %s: %w", r.UserID, err)
-	}
 	return nil
 }
 
-func (t *txStore) SaveNickname(ctx context.Context, userID, nickname string, version int64) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO recipients (user_id, nickname, profile_version) VALUES ($1, $2, $3)
+func (t *txStore) SaveNickname(_ context.Context, userID, nickname string, version int64) error {
+	t.later("save nickname of "+userID, `INSERT INTO recipients (user_id, nickname, profile_version) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET nickname = excluded.nickname, profile_version = excluded.profile_version
 		WHERE recipients.profile_version < excluded.profile_version`, userID, nickname, version)
-	if err != nil {
-		return fmt.Errorf("save nickname of %s: %w", userID, err)
-	}
 	return nil
 }
 
 func (t *txStore) Preferences(ctx context.Context, userID string, now time.Time) (notification.Preferences, error) {
-	return preferences(ctx, t.tx, userID, now)
+	return preferences(ctx, t.queryRow, userID, now)
 }
 
-func (t *txStore) UpdatePreferences(ctx context.Context, userID string, c notification.PreferenceChanges, now time.Time) error {
-	if _, err := t.tx.Exec(ctx, `UPDATE recipients SET email_enabled = coalesce($2, email_enabled), prefs_updated_at = $3
-		WHERE user_id = $1`, userID, c.EmailEnabled, now); err != nil {
-		return fmt.Errorf("update preferences: %w", err)
-	}
+func (t *txStore) UpdatePreferences(_ context.Context, userID string, c notification.PreferenceChanges, now time.Time) error {
+	t.later("update preferences", `UPDATE recipients SET email_enabled = coalesce($2, email_enabled), prefs_updated_at = $3
+		WHERE user_id = $1`, userID, c.EmailEnabled, now)
 	for _, kp := range c.Kinds {
-		if _, err := t.tx.Exec(ctx, `INSERT INTO kind_preferences (user_id, kind, in_app, email) VALUES ($1, $2, $3, $4)
+		t.later("update preference for "+kp.Kind.Name(), `INSERT INTO kind_preferences (user_id, kind, in_app, email) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (user_id, kind) DO UPDATE SET in_app = excluded.in_app, email = excluded.email`,
-			userID, kp.Kind, kp.InApp, kp.Email); err != nil {
-			return fmt.Errorf("update preference for %s: %w", kp.Kind.Name(), err)
-		}
+			userID, kp.Kind, kp.InApp, kp.Email)
 	}
 	return nil
 }
 
-func (t *txStore) Mute(ctx context.Context, userID string, m notification.MutedChat) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO muted_chats (user_id, chat_id, until) VALUES ($1, $2, $3)
+func (t *txStore) Mute(_ context.Context, userID string, m notification.MutedChat) error {
+	t.later("mute chat "+m.ChatID, `INSERT INTO muted_chats (user_id, chat_id, until) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, chat_id) DO UPDATE SET until = excluded.until`, userID, m.ChatID, m.Until)
-	if err != nil {
-		return fmt.Errorf("mute chat %s: %w", m.ChatID, err)
-	}
 	return nil
 }
 
-func (t *txStore) Unmute(ctx context.Context, userID, chatID string) error {
-	if _, err := t.tx.Exec(ctx, `DELETE FROM muted_chats WHERE user_id = $1 AND chat_id = $2`, userID, chatID); err != nil {
-		return fmt.Errorf("unmute chat %s: %w", chatID, err)
-	}
+func (t *txStore) Unmute(_ context.Context, userID, chatID string) error {
+	t.later("unmute chat "+chatID, `DELETE FROM muted_chats WHERE user_id = $1 AND chat_id = $2`, userID, chatID)
 	return nil
 }
 
 func (t *txStore) IsMuted(ctx context.Context, userID, chatID string, now time.Time) (bool, error) {
 	var muted bool
-	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM muted_chats
+	err := t.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM muted_chats
 		WHERE user_id = $1 AND chat_id = $2 AND (until IS NULL OR until > $3))`, userID, chatID, now).Scan(&muted)
 	if err != nil {
 		return false, fmt.Errorf("look up mute of chat %s: %w", chatID, err)
@@ -367,7 +467,7 @@ func (t *txStore) IsMuted(ctx context.Context, userID, chatID string, now time.T
 }
 
 func (t *txStore) UnreadByCollapseKey(ctx context.Context, userID, key string) (*notification.Notification, error) {
-	n, err := scanNotification(t.tx.QueryRow(ctx, `SELECT `+notificationColumns+` FROM notifications
+	n, err := scanNotification(t.queryRow(ctx, `SELECT `+notificationColumns+` FROM notifications
 		WHERE user_id = $1 AND collapse_key = $2 AND read_at IS NULL`, userID, key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -378,26 +478,21 @@ func (t *txStore) UnreadByCollapseKey(ctx context.Context, userID, key string) (
 	return &n, nil
 }
 
-func (t *txStore) DeleteNotification(ctx context.Context, id string) error {
-	if _, err := t.tx.Exec(ctx, `DELETE FROM notifications WHERE notification_id = $1`, id); err != nil {
-		return fmt.Errorf("delete notification %s: %w", id, err)
-	}
+func (t *txStore) DeleteNotification(_ context.Context, id string) error {
+	t.later("delete notification "+id, `DELETE FROM notifications WHERE notification_id = $1`, id)
 	return nil
 }
 
-func (t *txStore) InsertNotification(ctx context.Context, n notification.Notification) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO notifications (notification_id, user_id, kind, title, body, subject_id,
+func (t *txStore) InsertNotification(_ context.Context, n notification.Notification) error {
+	t.later("insert notification", `INSERT INTO notifications (notification_id, user_id, kind, title, body, subject_id,
 			actor_user_id, count, collapse_key, last_seq, created_at, read_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, $11, $12)`,
 		n.ID, n.UserID, n.Kind, n.Title, n.Body, n.SubjectID, n.ActorUserID, n.Count, n.CollapseKey, n.LastSeq, n.CreatedAt, n.ReadAt)
-	if err != nil {
-		return fmt.Errorf("insert notification: %w", err)
-	}
 	return nil
 }
 
 func (t *txStore) Notification(ctx context.Context, userID, id string) (*notification.Notification, error) {
-	n, err := scanNotification(t.tx.QueryRow(ctx, `SELECT `+notificationColumns+` FROM notifications
+	n, err := scanNotification(t.queryRow(ctx, `SELECT `+notificationColumns+` FROM notifications
 		WHERE user_id = $1 AND notification_id = $2`, userID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -408,51 +503,38 @@ func (t *txStore) Notification(ctx context.Context, userID, id string) (*notific
 	return &n, nil
 }
 
-func (t *txStore) MarkRead(ctx context.Context, userID string, ids []string, now time.Time) error {
-	var err error
+func (t *txStore) MarkRead(_ context.Context, userID string, ids []string, now time.Time) error {
 	if ids == nil {
-		_, err = t.tx.Exec(ctx, `UPDATE notifications SET read_at = $2
+		t.later("mark notifications read", `UPDATE notifications SET read_at = $2
 			WHERE user_id = $1 AND read_at IS NULL AND created_at <= $2`, userID, now)
-	} else {
-		_, err = t.tx.Exec(ctx, `UPDATE notifications SET read_at = $3
-			WHERE user_id = $1 AND read_at IS NULL AND notification_id = ANY($2::uuid[])`, userID, ids, now)
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("mark notifications read: %w", err)
-	}
+	t.later("mark notifications read", `UPDATE notifications SET read_at = $3
+		WHERE user_id = $1 AND read_at IS NULL AND notification_id = ANY($2::uuid[])`, userID, ids, now)
 	return nil
 }
 
-func (t *txStore) MarkCollapsedRead(ctx context.Context, userID, key string, upToSeq int64, now time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE notifications SET read_at = $4
+func (t *txStore) MarkCollapsedRead(_ context.Context, userID, key string, upToSeq int64, now time.Time) error {
+	t.later("mark "+key+" read", `UPDATE notifications SET read_at = $4
 		WHERE user_id = $1 AND collapse_key = $2 AND read_at IS NULL AND last_seq <= $3`, userID, key, upToSeq, now)
-	if err != nil {
-		return fmt.Errorf("mark %s read: %w", key, err)
-	}
 	return nil
 }
 
-func (t *txStore) MarkSubjectRead(ctx context.Context, userID string, kind notification.Kind, subjectID string, now time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE notifications SET read_at = $4
+func (t *txStore) MarkSubjectRead(_ context.Context, userID string, kind notification.Kind, subjectID string, now time.Time) error {
+	t.later("mark "+kind.Name()+" notifications about "+subjectID+" read", `UPDATE notifications SET read_at = $4
 		WHERE user_id = $1 AND kind = $2 AND subject_id = $3 AND read_at IS NULL`, userID, kind, subjectID, now)
-	if err != nil {
-		return fmt.Errorf("mark %s notifications about %s read: %w", kind.Name(), subjectID, err)
-	}
 	return nil
 }
 
-func (t *txStore) ResolveFriendRequest(ctx context.Context, requestID string, now time.Time) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO resolved_friend_requests (request_id, resolved_at) VALUES ($1, $2)
+func (t *txStore) ResolveFriendRequest(_ context.Context, requestID string, now time.Time) error {
+	t.later("record friend request "+requestID+" resolved", `INSERT INTO resolved_friend_requests (request_id, resolved_at) VALUES ($1, $2)
 		ON CONFLICT (request_id) DO NOTHING`, requestID, now)
-	if err != nil {
-		return fmt.Errorf("record friend request %s resolved: %w", requestID, err)
-	}
 	return nil
 }
 
 func (t *txStore) FriendRequestResolved(ctx context.Context, requestID string) (bool, error) {
 	var resolved bool
-	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM resolved_friend_requests WHERE request_id = $1)`, requestID).Scan(&resolved)
+	err := t.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM resolved_friend_requests WHERE request_id = $1)`, requestID).Scan(&resolved)
 	if err != nil {
 		return false, fmt.Errorf("read whether friend request %s is resolved: %w", requestID, err)
 	}
@@ -460,7 +542,7 @@ func (t *txStore) FriendRequestResolved(ctx context.Context, requestID string) (
 }
 
 func (t *txStore) UnreadCount(ctx context.Context, userID string) (int64, error) {
-	return unreadCount(ctx, t.tx, userID)
+	return unreadCount(ctx, t.queryRow, userID)
 }
 
 func (t *txStore) PublishSent(ctx context.Context, n notification.Notification, unread int64) error {
@@ -474,7 +556,8 @@ func (t *txStore) PublishSent(ctx context.Context, n notification.Notification, 
 		CreatedAt:      timestamppb.New(n.CreatedAt),
 		SubjectId:      n.SubjectID,
 	}
-	if _, err := t.pub.Publish(ctx, t.tx, topics.Notification, n.UserID, ev); err != nil {
+	// The outbox insert is queued like the other writes (t.Exec).
+	if _, err := t.pub.Publish(ctx, t, topics.Notification, n.UserID, ev); err != nil {
 		return fmt.Errorf("publish NotificationSent: %w", err)
 	}
 	return nil
@@ -482,7 +565,7 @@ func (t *txStore) PublishSent(ctx context.Context, n notification.Notification, 
 
 func (t *txStore) NotifyResult(ctx context.Context, userID, key string) (notification.StoredNotify, bool, error) {
 	var res notification.StoredNotify
-	err := t.tx.QueryRow(ctx, `SELECT coalesce(notification_id::text, ''), email_queued FROM notify_requests
+	err := t.queryRow(ctx, `SELECT coalesce(notification_id::text, ''), email_queued FROM notify_requests
 		WHERE user_id = $1 AND idempotency_key = $2`, userID, key).Scan(&res.NotificationID, &res.EmailQueued)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return res, false, nil
@@ -493,17 +576,14 @@ func (t *txStore) NotifyResult(ctx context.Context, userID, key string) (notific
 	return res, true, nil
 }
 
-func (t *txStore) SaveNotifyResult(ctx context.Context, userID, key string, res notification.StoredNotify, now time.Time) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO notify_requests (user_id, idempotency_key, notification_id, email_queued, created_at)
+func (t *txStore) SaveNotifyResult(_ context.Context, userID, key string, res notification.StoredNotify, now time.Time) error {
+	t.later("save idempotency key", `INSERT INTO notify_requests (user_id, idempotency_key, notification_id, email_queued, created_at)
 		VALUES ($1, $2, nullif($3, '')::uuid, $4, $5)`, userID, key, res.NotificationID, res.EmailQueued, now)
-	if err != nil {
-		return fmt.Errorf("save idempotency key: %w", err)
-	}
 	return nil
 }
 
 func (t *txStore) QueueEmail(ctx context.Context, e notification.Email) (bool, error) {
-	tag, err := t.tx.Exec(ctx, `INSERT INTO email_deliveries (delivery_id, dedup_key, user_id, kind, to_address, to_name,
+	tag, err := t.exec(ctx, `INSERT INTO email_deliveries (delivery_id, dedup_key, user_id, kind, to_address, to_name,
 			message_id, subject, text_body, html_body, next_attempt_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
 		ON CONFLICT (dedup_key) DO NOTHING`,
@@ -518,7 +598,7 @@ func (t *txStore) AddToDigest(ctx context.Context, userID, chatID string, m noti
 	var digestID string
 	// The no-op update locks an existing digest and returns its id; a digest being sent by the
 	// dispatcher meanwhile is waited for, and once it is deleted a new one is opened.
-	err := t.tx.QueryRow(ctx, `INSERT INTO digests (digest_id, user_id, chat_id, first_message_at, due_at)
+	err := t.queryRow(ctx, `INSERT INTO digests (digest_id, user_id, chat_id, first_message_at, due_at)
 		VALUES (gen_random_uuid(), $1, $2, $3, $4)
 		ON CONFLICT (user_id, chat_id) DO UPDATE SET user_id = excluded.user_id
 		RETURNING digest_id::text`, userID, chatID, m.SentAt, due).Scan(&digestID)
@@ -529,19 +609,16 @@ func (t *txStore) AddToDigest(ctx context.Context, userID, chatID string, m noti
 	if attachments == nil {
 		attachments = []string{}
 	}
-	_, err = t.tx.Exec(ctx, `INSERT INTO digest_messages (digest_id, seq, message_id, sender_id, text, attachments, sent_at)
+	t.later("add message to digest", `INSERT INTO digest_messages (digest_id, seq, message_id, sender_id, text, attachments, sent_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
 		digestID, m.Seq, m.MessageID, m.SenderID, m.Text, attachments, m.SentAt)
-	if err != nil {
-		return fmt.Errorf("add message to digest: %w", err)
-	}
 	return nil
 }
 
 // lockDigest returns the id of userID's digest for chatID, locked, or "".
 func (t *txStore) lockDigest(ctx context.Context, userID, chatID string) (string, error) {
 	var id string
-	err := t.tx.QueryRow(ctx, `SELECT digest_id::text FROM digests WHERE user_id = $1 AND chat_id = $2 FOR UPDATE`,
+	err := t.queryRow(ctx, `SELECT digest_id::text FROM digests WHERE user_id = $1 AND chat_id = $2 FOR UPDATE`,
 		userID, chatID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
@@ -557,7 +634,7 @@ func (t *txStore) TrimDigest(ctx context.Context, userID, chatID string, upToSeq
 	if err != nil || id == "" {
 		return err
 	}
-	tag, err := t.tx.Exec(ctx, `DELETE FROM digest_messages WHERE digest_id = $1 AND seq <= $2`, id, upToSeq)
+	tag, err := t.exec(ctx, `DELETE FROM digest_messages WHERE digest_id = $1 AND seq <= $2`, id, upToSeq)
 	if err != nil {
 		return fmt.Errorf("trim digest: %w", err)
 	}
@@ -566,31 +643,22 @@ func (t *txStore) TrimDigest(ctx context.Context, userID, chatID string, upToSeq
 	}
 	// What remains came after the read cursor: the digest is due delay after the first of it, but
 	// never earlier than it already was.
-	_, err = t.tx.Exec(ctx, `UPDATE digests d SET first_message_at = m.first, due_at = greatest(d.due_at, m.first + $2::interval)
+	t.later("reschedule digest", `UPDATE digests d SET first_message_at = m.first, due_at = greatest(d.due_at, m.first + $2::interval)
 		FROM (SELECT min(sent_at) AS first FROM digest_messages WHERE digest_id = $1) m
 		WHERE d.digest_id = $1 AND m.first IS NOT NULL`, id, delay)
-	if err != nil {
-		return fmt.Errorf("reschedule digest: %w", err)
-	}
-	return t.deleteIfEmpty(ctx, id)
-}
-
-func (t *txStore) deleteIfEmpty(ctx context.Context, id string) error {
-	_, err := t.tx.Exec(ctx, `DELETE FROM digests WHERE digest_id = $1
-		AND NOT EXISTS (SELECT 1 FROM digest_messages WHERE digest_id = $1)`, id)
-	if err != nil {
-		return fmt.Errorf("delete empty digest: %w", err)
-	}
+	t.deleteIfEmpty(id)
 	return nil
 }
 
-func (t *txStore) EditDigestMessage(ctx context.Context, userID, chatID string, seq int64, text string) error {
-	_, err := t.tx.Exec(ctx, `UPDATE digest_messages SET text = $4
+func (t *txStore) deleteIfEmpty(id string) {
+	t.later("delete empty digest", `DELETE FROM digests WHERE digest_id = $1
+		AND NOT EXISTS (SELECT 1 FROM digest_messages WHERE digest_id = $1)`, id)
+}
+
+func (t *txStore) EditDigestMessage(_ context.Context, userID, chatID string, seq int64, text string) error {
+	t.later("edit digest message", `UPDATE digest_messages SET text = $4
 		WHERE digest_id = (SELECT digest_id FROM digests WHERE user_id = $1 AND chat_id = $2) AND seq = $3`,
 		userID, chatID, seq, text)
-	if err != nil {
-		return fmt.Errorf("edit digest message: %w", err)
-	}
 	return nil
 }
 
@@ -599,14 +667,13 @@ func (t *txStore) DropDigestMessage(ctx context.Context, userID, chatID string, 
 	if err != nil || id == "" {
 		return err
 	}
-	if _, err := t.tx.Exec(ctx, `DELETE FROM digest_messages WHERE digest_id = $1 AND seq = $2`, id, seq); err != nil {
-		return fmt.Errorf("drop digest message: %w", err)
-	}
-	return t.deleteIfEmpty(ctx, id)
+	t.later("drop digest message", `DELETE FROM digest_messages WHERE digest_id = $1 AND seq = $2`, id, seq)
+	t.deleteIfEmpty(id)
+	return nil
 }
 
 func (t *txStore) LockDueDigests(ctx context.Context, now time.Time, limit int) ([]notification.Digest, error) {
-	rows, err := t.tx.Query(ctx, `SELECT digest_id::text, user_id::text, chat_id::text, first_message_at, due_at
+	rows, err := t.query(ctx, `SELECT digest_id::text, user_id::text, chat_id::text, first_message_at, due_at
 		FROM digests WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("lock due digests: %w", err)
@@ -629,7 +696,7 @@ func (t *txStore) LockDueDigests(ctx context.Context, now time.Time, limit int) 
 		ids[i] = ds[i].ID
 		byID[ds[i].ID] = &ds[i]
 	}
-	rows, err = t.tx.Query(ctx, `SELECT digest_id::text, seq, message_id::text, sender_id::text, text, attachments, sent_at
+	rows, err = t.query(ctx, `SELECT digest_id::text, seq, message_id::text, sender_id::text, text, attachments, sent_at
 		FROM digest_messages WHERE digest_id = ANY($1::uuid[]) ORDER BY digest_id, seq`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load digest messages: %w", err)
@@ -649,16 +716,12 @@ func (t *txStore) LockDueDigests(ctx context.Context, now time.Time, limit int) 
 	return ds, nil
 }
 
-func (t *txStore) DeleteDigest(ctx context.Context, id string) error {
-	if _, err := t.tx.Exec(ctx, `DELETE FROM digests WHERE digest_id = $1`, id); err != nil {
-		return fmt.Errorf("delete digest %s: %w", id, err)
-	}
+func (t *txStore) DeleteDigest(_ context.Context, id string) error {
+	t.later("delete digest "+id, `DELETE FROM digests WHERE digest_id = $1`, id)
 	return nil
 }
 
-func (t *txStore) PostponeDigest(ctx context.Context, id string, due time.Time) error {
-	if _, err := t.tx.Exec(ctx, `UPDATE digests SET due_at = $2 WHERE digest_id = $1`, id, due); err != nil {
-		return fmt.Errorf("postpone digest %s: %w", id, err)
-	}
+func (t *txStore) PostponeDigest(_ context.Context, id string, due time.Time) error {
+	t.later("postpone digest "+id, `UPDATE digests SET due_at = $2 WHERE digest_id = $1`, id, due)
 	return nil
 }

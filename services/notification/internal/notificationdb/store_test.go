@@ -32,17 +32,25 @@ func TestMessageNotificationsCollapsePerChatUntilRead(t *testing.T) {
 		n.Kind != notification.KindMessage || n.ActorUserID != alice || n.ReadAt != nil {
 		t.Fatalf("collapsed notification %+v", n)
 	}
+	// Announced when a chat's notification is created (the unread count rises), not when a new
+	// message only replaces it: the MessageSent events carry those.
 	evs := e.sent()
-	if len(evs) != 4 {
-		t.Fatalf("%d NotificationSent events; want one per counted message", len(evs))
+	if len(evs) != 2 {
+		t.Fatalf("%d NotificationSent events; want one per chat's new notification", len(evs))
 	}
-	for i, want := range []int64{1, 1, 1, 2} {
-		if evs[i].GetUnreadCount() != want || evs[i].GetUserId() != bob || evs[i].GetKind() != "message" {
-			t.Errorf("event %d: %v; want unread_count %d", i, evs[i], want)
+	for i, want := range []struct {
+		unread  int64
+		subject string
+	}{{1, chat}, {2, other}} {
+		if evs[i].GetUnreadCount() != want.unread || evs[i].GetSubjectId() != want.subject || evs[i].GetUserId() != bob || evs[i].GetKind() != "message" {
+			t.Errorf("event %d: %v; want unread_count %d about %s", i, evs[i], want.unread, want.subject)
 		}
 	}
-	if evs[2].GetNotificationId() != n.ID || evs[2].GetTitle() != n.Title || evs[2].GetSubjectId() != chat {
-		t.Errorf("last event %v does not announce the stored notification %+v", evs[2], n)
+	if evs[0].GetTitle() != "New message from alice" || evs[0].GetBody() != "hi" {
+		t.Errorf("first event %v does not announce the chat's first notification", evs[0])
+	}
+	if got := e.count(`SELECT count(*) FROM notifications WHERE notification_id = '` + evs[0].GetNotificationId() + `'`); got != 0 {
+		t.Errorf("the announced notification %s is still stored; later messages must have replaced it", evs[0].GetNotificationId())
 	}
 
 	// Reading up to an older message leaves it unread; reading up to the last marks it read.
@@ -54,10 +62,13 @@ func TestMessageNotificationsCollapsePerChatUntilRead(t *testing.T) {
 	if got := e.list(bob, true); len(got) != 1 || got[0].SubjectID != other {
 		t.Fatalf("after reading up to seq 3: unread %+v; want only the other chat's", got)
 	}
-	// A new message after reading starts a new notification.
+	// A new message after reading starts a new notification, announced with the unread count.
 	e.message(chat, alice, bob, 4, "new")
 	if got := e.list(bob, true); len(got) != 2 || got[0].Count != 1 || got[0].Title != "New message from alice" {
 		t.Fatalf("after a new message: %+v", got)
+	}
+	if evs := e.sent(); len(evs) != 3 || evs[2].GetUnreadCount() != 2 || evs[2].GetSubjectId() != chat {
+		t.Fatalf("events after a new message: %v; want a third announcing unread_count 2", evs)
 	}
 	// The sender's own messages never notify the sender.
 	if got := e.list(alice, false); len(got) != 0 {

@@ -25,9 +25,10 @@ const Group = "notification"
 // Topics are the topics the group reads.
 var Topics = []string{topics.Auth, topics.Profile, topics.Friend, topics.Chat}
 
-// TxStore opens the store inside the consumer's transaction (notificationdb.Store implements it).
+// TxStore runs a use case with the store inside the consumer's transaction (notificationdb.Store
+// implements it), sending what the use case wrote before the consumer commits.
 type TxStore interface {
-	WithTx(tx pgx.Tx) notification.Tx
+	WithTx(ctx context.Context, tx pgx.Tx, fn func(notification.Tx) error) error
 }
 
 // Register adds the notification service's handlers to c.
@@ -39,23 +40,31 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 		return err
 	}
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.UserRegistered) error {
-		return on(ev, svc.Registered(ctx, store.WithTx(tx), m.GetUserId(), m.GetEmail(), m.GetNickname()))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.Registered(ctx, t, m.GetUserId(), m.GetEmail(), m.GetNickname())
+		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.ProfileUpdated) error {
-		return on(ev, svc.ProfileUpdated(ctx, store.WithTx(tx), m.GetUserId(), m.GetNickname(), m.GetVersion()))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.ProfileUpdated(ctx, t, m.GetUserId(), m.GetNickname(), m.GetVersion())
+		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendRequestSent) error {
-		return on(ev, svc.FriendRequestSent(ctx, store.WithTx(tx), notification.FriendRequest{
-			RequestID: m.GetRequestId(), FromUserID: m.GetFromUserId(), ToUserID: m.GetToUserId(), FromNickname: m.GetFromNickname(),
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.FriendRequestSent(ctx, t, notification.FriendRequest{
+				RequestID: m.GetRequestId(), FromUserID: m.GetFromUserId(), ToUserID: m.GetToUserId(), FromNickname: m.GetFromNickname(),
+			})
 		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendAccepted) error {
-		return on(ev, svc.FriendAccepted(ctx, store.WithTx(tx), notification.FriendAcceptance{
-			RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(), AccepterID: m.GetAccepterId(), AccepterNickname: m.GetAccepterNickname(),
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.FriendAccepted(ctx, t, notification.FriendAcceptance{
+				RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(), AccepterID: m.GetAccepterId(), AccepterNickname: m.GetAccepterNickname(),
+			})
 		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendDeclined) error {
-		return on(ev, svc.FriendDeclined(ctx, store.WithTx(tx), m.GetRequestId(), m.GetRecipientId()))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.FriendDeclined(ctx, t, m.GetRequestId(), m.GetRecipientId()) }))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageSent) error {
 		msg := notification.Message{
@@ -68,15 +77,21 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 		for _, a := range m.GetAttachments() {
 			msg.Attachments = append(msg.Attachments, a.GetName())
 		}
-		return on(ev, svc.MessageSent(ctx, store.WithTx(tx), msg))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.MessageSent(ctx, t, msg) }))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessagesRead) error {
-		return on(ev, svc.MessagesRead(ctx, store.WithTx(tx), m.GetChatId(), m.GetReaderId(), m.GetUpToSeq()))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.MessagesRead(ctx, t, m.GetChatId(), m.GetReaderId(), m.GetUpToSeq())
+		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageEdited) error {
-		return on(ev, svc.MessageEdited(ctx, store.WithTx(tx), m.GetChatId(), m.GetRecipientId(), m.GetSeq(), m.GetText()))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.MessageEdited(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq(), m.GetText())
+		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageDeleted) error {
-		return on(ev, svc.MessageDeleted(ctx, store.WithTx(tx), m.GetChatId(), m.GetRecipientId(), m.GetSeq()))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.MessageDeleted(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq())
+		}))
 	})
 }

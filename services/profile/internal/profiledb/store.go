@@ -18,6 +18,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
@@ -36,7 +37,7 @@ var Migrations = func() fs.FS {
 
 // Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
 type Publisher interface {
-	Publish(ctx context.Context, tx pgx.Tx, topic, key string, msg proto.Message) (string, error)
+	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
 }
 
 // Store is the Postgres implementation of profile.Store.

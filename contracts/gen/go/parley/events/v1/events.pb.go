@@ -1149,8 +1149,10 @@ func (x *MessageDeleted) GetDeletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// NotificationSent: a notification was created for a user. Topic parley.notification.v1,
-// key user_id.
+// NotificationSent: a notification was created for a user and their unread count rose. Topic
+// parley.notification.v1, key user_id. Not published when a new message only replaces a chat's
+// unread MESSAGE notification (its count one higher, the unread count unchanged): the chat's
+// MessageSent tells the user's clients about that message.
 type NotificationSent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The notification id.
