@@ -184,11 +184,17 @@ func (c *apiClients) registerUsers(ctx context.Context, runID string, first, n, 
 	return users, nil
 }
 
-// befriend makes a and b friends: a asks, b accepts.
+// befriend makes a and b friends: a asks, b accepts. The friend service learns of new users
+// from UserRegistered events, so right after registration it may not know b yet (NotFound):
+// that is waited out, as a person retrying would.
 func (c *apiClients) befriend(ctx context.Context, a, b *user) error {
 	var reqID string
-	err := retry(ctx, 10, func() error {
+	deadline := time.Now().Add(30 * time.Second)
+	err := retry(ctx, 200, func() error {
 		res, err := c.friend.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: b.id}, a.token))
+		if connect.CodeOf(err) == connect.CodeNotFound && time.Now().Before(deadline) {
+			return connect.NewError(connect.CodeUnavailable, err) // not yet known: retried
+		}
 		if err != nil {
 			return err
 		}

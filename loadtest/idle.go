@@ -52,6 +52,8 @@ type RuntimeDelta struct {
 	Before                  goRuntime `json:"before"`
 	After                   goRuntime `json:"after"`
 	HeapKBPerConnection     float64   `json:"heap_kb_per_connection"` // (heap in use + stacks) Δ / opened
+	HeapOnlyKBPerConnection float64   `json:"heap_only_kb_per_connection"`
+	StackKBPerConnection    float64   `json:"stack_kb_per_connection"`
 	GoroutinesPerConnection float64   `json:"goroutines_per_connection"`
 }
 
@@ -207,6 +209,8 @@ func (r *runner) measureIdle(ctx context.Context, label string, pid int, pprofUR
 			rt.After = after
 			n := float64(run.Opened)
 			rt.HeapKBPerConnection = float64(after.held()-rt.Before.held()) / 1024 / n
+			rt.HeapOnlyKBPerConnection = float64(after.HeapInuseBytes-rt.Before.HeapInuseBytes) / 1024 / n
+			rt.StackKBPerConnection = float64(after.StackInuseBytes-rt.Before.StackInuseBytes) / 1024 / n
 			rt.GoroutinesPerConnection = float64(after.Goroutines-rt.Before.Goroutines) / n
 		} else {
 			run.Runtime = nil

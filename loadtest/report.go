@@ -265,7 +265,8 @@ func summaryRows(rep *Report) [][]string {
 					if r == nil {
 						return "—"
 					}
-					return fmt.Sprintf("%s%.1f KB heap + stacks, %.2f goroutines per connection", who, r.HeapKBPerConnection, r.GoroutinesPerConnection)
+					return fmt.Sprintf("%s%.1f KB heap + stacks (%.1f + %.1f), %.2f goroutines per connection",
+						who, r.HeapKBPerConnection, r.HeapOnlyKBPerConnection, r.StackKBPerConnection, r.GoroutinesPerConnection)
 				}
 				ratioText := "—"
 				if g != nil && b != nil {
