@@ -22,6 +22,8 @@ type Principal struct {
 	SessionID string
 	// Token is the raw access token, forwarded on calls the service makes on the caller's behalf.
 	Token string
+	// Expiry is the token's exp: when it stops being accepted.
+	Expiry time.Time
 }
 
 type principalKey struct{}
@@ -176,7 +178,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 		return Principal{}, time.Time{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
 	sid, _ := tok.PrivateClaims()["sid"].(string)
-	return Principal{UserID: tok.Subject(), SessionID: sid, Token: raw}, tok.Expiration(), nil
+	return Principal{UserID: tok.Subject(), SessionID: sid, Token: raw, Expiry: tok.Expiration()}, tok.Expiration(), nil
 }
 
 func keyID(raw string) string {

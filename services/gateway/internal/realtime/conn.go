@@ -15,18 +15,20 @@ import (
 
 // conn is one client's WebSocket connection.
 //
-// Frames leave through one writer goroutine. Live frames (from Redis) are queued without ever
-// blocking the hub: a full queue (SendBuffer frames) means the client does not keep up, and it is
-// disconnected with CloseSlowConsumer. Replies to a sync are handed to the writer one by one
-// (syncSend), so a long replay neither fills the live queue nor gets reordered inside a chat:
-// while a chat is being synced, that chat's live frames are held and sent after the replay,
-// without the messages the replay already contained.
+// An idle connection costs its reader (the handler goroutine, blocked in Read), the WebSocket's
+// buffers and this struct — nothing else: no writer or pinger goroutine waits on it. Frames are
+// queued and written by a goroutine that exists only while the queue has frames; the keep-alive
+// ping is a timer. Live frames (from Redis) are queued without ever blocking the hub: a queue of
+// SendBuffer frames means the client does not keep up, and it is disconnected with
+// CloseSlowConsumer. Replies to a sync are written by the sync itself, frame by frame (the
+// WebSocket serialises concurrent writes), so a long replay neither fills the live queue nor gets
+// reordered inside a chat: while a chat is being synced, that chat's live frames are held and
+// sent after the replay, without the messages the replay already contained.
 type conn struct {
 	h      *Hub
 	ws     *websocket.Conn
 	id     string
 	userID string
-	log    *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -37,11 +39,14 @@ type conn struct {
 	expiry    *time.Timer
 	holding   bool // before ready: every frame is held
 	held      []heldFrame
-	syncing   map[string][]heldFrame // chat being synced → its frames that arrived meanwhile
+	syncing   map[string][]heldFrame // chat being synced → its frames that arrived meanwhile (nil when none)
 	heldCount int
 
-	send      chan []byte
-	syncSend  chan []byte
+	wmu     sync.Mutex
+	queue   [][]byte // frames for the writer, nil when empty
+	writing bool     // a writer goroutine is draining queue
+
+	pingTimer *time.Timer
 	closing   atomic.Bool
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -56,19 +61,21 @@ type heldFrame struct {
 
 func newConn(h *Hub, ws *websocket.Conn) *conn {
 	c := &conn{
-		h:        h,
-		ws:       ws,
-		id:       newID(),
-		holding:  true,
-		syncing:  map[string][]heldFrame{},
-		send:     make(chan []byte, h.opts.SendBuffer),
-		syncSend: make(chan []byte),
-		closed:   make(chan struct{}),
-		limiter:  rate.NewLimiter(rate.Limit(h.opts.FrameRate), h.opts.FrameBurst),
+		h:       h,
+		ws:      ws,
+		id:      newID(),
+		holding: true,
+		closed:  make(chan struct{}),
+		limiter: rate.NewLimiter(rate.Limit(h.opts.FrameRate), h.opts.FrameBurst),
 	}
 	c.ctx, c.cancel = context.WithCancel(h.base)
-	c.log = h.log.With("conn", c.id)
 	return c
+}
+
+// logger is the hub's logger with the connection and its user, built when something is logged
+// rather than kept per connection. (userID is set once, before the connection is attached.)
+func (c *conn) logger() *slog.Logger {
+	return c.h.log.With("conn", c.id, "user", c.userID)
 }
 
 func (c *conn) session() string {
@@ -112,7 +119,7 @@ func (c *conn) deliver(r route, payload []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if r.ChatID != "" {
+	if r.ChatID != "" && c.syncing != nil {
 		if q, ok := c.syncing[r.ChatID]; ok {
 			c.hold(q, r, payload)
 			c.mu.Unlock()
@@ -137,13 +144,66 @@ func (c *conn) hold(q []heldFrame, r route, payload []byte) {
 	c.syncing[r.ChatID] = append(q, heldFrame{r, payload})
 }
 
-// enqueue queues a frame for the writer; a full queue disconnects the client.
+// enqueue queues a frame for the writer, starting one if none runs; a full queue disconnects the
+// client.
 func (c *conn) enqueue(payload []byte) {
-	select {
-	case c.send <- payload:
-	default:
-		c.slow()
+	c.wmu.Lock()
+	if c.closing.Load() {
+		c.wmu.Unlock()
+		return
 	}
+	if len(c.queue) >= c.h.opts.SendBuffer {
+		c.wmu.Unlock()
+		c.slow()
+		return
+	}
+	c.queue = append(c.queue, payload)
+	start := !c.writing
+	c.writing = true
+	c.wmu.Unlock()
+	if start {
+		go c.writeQueued()
+	}
+}
+
+// writeQueued writes queued frames until the queue is empty (then the goroutine ends) or the
+// connection closes.
+func (c *conn) writeQueued() {
+	for {
+		c.wmu.Lock()
+		if len(c.queue) == 0 || c.closing.Load() {
+			c.queue = nil // an idle connection keeps no backing array
+			c.writing = false
+			c.wmu.Unlock()
+			return
+		}
+		f := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.wmu.Unlock()
+		if !c.write(f) {
+			c.wmu.Lock()
+			c.queue, c.writing = nil, false
+			c.wmu.Unlock()
+			return
+		}
+	}
+}
+
+// write writes one frame within WriteTimeout; a failed write closes the connection.
+func (c *conn) write(f []byte) bool {
+	if c.closing.Load() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.WriteTimeout)
+	err := c.ws.Write(ctx, websocket.MessageText, f)
+	cancel()
+	if err != nil {
+		c.logger().Debug("realtime: write failed", slog.Any("error", err))
+		c.close(websocket.StatusInternalError, "write failed")
+		return false
+	}
+	return true
 }
 
 func (c *conn) slow() {
@@ -151,7 +211,7 @@ func (c *conn) slow() {
 		return
 	}
 	c.h.slowCloses.Add(1)
-	c.log.Warn("realtime: closing slow consumer", slog.String("user", c.userID), slog.Int("send_buffer", c.h.opts.SendBuffer))
+	c.logger().Warn("realtime: closing slow consumer", slog.Int("send_buffer", c.h.opts.SendBuffer))
 	c.close(CloseSlowConsumer, "slow consumer: send buffer full")
 }
 
@@ -172,6 +232,9 @@ func (c *conn) ready(frame []byte) {
 // beginSync holds chat's live frames until endSync.
 func (c *conn) beginSync(chat string) {
 	c.mu.Lock()
+	if c.syncing == nil {
+		c.syncing = map[string][]heldFrame{}
+	}
 	c.syncing[chat] = []heldFrame{}
 	c.mu.Unlock()
 }
@@ -184,6 +247,9 @@ func (c *conn) endSync(chat string, upTo int64) {
 		q := c.syncing[chat]
 		if len(q) == 0 {
 			delete(c.syncing, chat)
+			if len(c.syncing) == 0 {
+				c.syncing = nil
+			}
 			c.mu.Unlock()
 			return
 		}
@@ -201,59 +267,40 @@ func (c *conn) endSync(chat string, upTo int64) {
 	}
 }
 
-// sendSync hands a frame to the writer, waiting for it; false when the connection is closing.
-func (c *conn) sendSync(payload []byte) bool {
-	select {
-	case c.syncSend <- payload:
-		return true
-	case <-c.closed:
-		return false
+// sendSync writes a frame of a sync reply at once, beside the live queue; false when the
+// connection is closing.
+func (c *conn) sendSync(payload []byte) bool { return c.write(payload) }
+
+// startPings checks the client is alive every PingInterval, with a timer rather than a goroutine
+// per connection: the ping runs (and waits for its pong) only when the timer fires.
+func (c *conn) startPings() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing.Load() || c.pingTimer != nil {
+		return
 	}
+	c.pingTimer = time.AfterFunc(c.h.opts.PingInterval, c.ping)
 }
 
-// writer writes queued frames until the connection closes.
-func (c *conn) writer() {
-	for {
-		var f []byte
-		select {
-		case <-c.closed:
-			return
-		case f = <-c.send:
-		case f = <-c.syncSend:
-		}
-		if c.closing.Load() {
-			return
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.WriteTimeout)
-		err := c.ws.Write(ctx, websocket.MessageText, f)
-		cancel()
-		if err != nil {
-			c.log.Debug("realtime: write failed", slog.Any("error", err))
-			c.close(websocket.StatusInternalError, "write failed")
-			return
-		}
+func (c *conn) ping() {
+	if c.closing.Load() {
+		return
 	}
-}
-
-// pinger checks the client is alive every PingInterval.
-func (c *conn) pinger() {
-	t := time.NewTicker(c.h.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.closed:
-			return
-		case <-t.C:
+	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PingTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		if !c.closing.Load() {
+			c.logger().Debug("realtime: ping failed", slog.Any("error", err))
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PingTimeout)
-		err := c.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			c.log.Debug("realtime: ping failed", slog.Any("error", err))
-			c.close(websocket.StatusPolicyViolation, "no pong in time")
-			return
-		}
+		c.close(websocket.StatusPolicyViolation, "no pong in time")
+		return
 	}
+	c.mu.Lock()
+	if !c.closing.Load() {
+		c.pingTimer.Reset(c.h.opts.PingInterval)
+	}
+	c.mu.Unlock()
 }
 
 // close starts the close handshake with code once; the reader then sees the end of the
@@ -269,12 +316,15 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	})
 }
 
-// stopTimers stops the expiry timer (when the connection is over).
+// stopTimers stops the expiry and ping timers (when the connection is over).
 func (c *conn) stopTimers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.expiry != nil {
 		c.expiry.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
 	}
 }
 

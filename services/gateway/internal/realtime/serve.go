@@ -16,7 +16,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/platform/authn"
@@ -64,7 +63,8 @@ func (h *Hub) Serve(ec echo.Context) error {
 	}
 	ws.SetReadLimit(h.opts.MaxFrameBytes)
 	c := newConn(h, ws)
-	go c.writer()
+	// Every way out of run ends the connection and its context (a no-op when run closed it).
+	defer c.close(websocket.StatusNormalClosure, "")
 	h.run(c, r, token)
 	return nil
 }
@@ -113,9 +113,8 @@ func (h *Hub) run(c *conn, r *http.Request, token string) {
 		return
 	}
 	gateway.SetUser(r.Context(), p.UserID)
-	exp := tokenExpiry(p.Token)
+	exp := p.Expiry
 	c.setAuth(p, exp)
-	c.log = c.log.With("user", p.UserID)
 
 	now := time.Now()
 	prev, ok, err := h.store.connect(c.ctx, p.UserID, c.id, h.opts.MaxConnsPerUser, now)
@@ -162,7 +161,7 @@ func (h *Hub) run(c *conn, r *http.Request, token string) {
 			PresenceQueryMax: presenceQueryMax,
 		},
 	}))
-	go c.pinger()
+	c.startPings()
 
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
@@ -214,7 +213,7 @@ func (h *Hub) finish(c *conn) {
 	now := time.Now()
 	left, err := h.store.disconnect(ctx, c.userID, c.id, now)
 	if err != nil {
-		c.log.Warn("realtime: cannot unregister connection; it expires by itself", slog.Any("error", err))
+		c.logger().Warn("realtime: cannot unregister connection; it expires by itself", slog.Any("error", err))
 		return
 	}
 	if left == 0 {
@@ -249,7 +248,7 @@ func (h *Hub) handle(c *conn, f clientFrame) {
 			defer c.syncBusy.Store(false)
 			defer func() {
 				if p := recover(); p != nil { // outside echo's recovery: a bug must not take the gateway down
-					c.log.Error("realtime: sync panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+					c.logger().Error("realtime: sync panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 					c.close(websocket.StatusInternalError, "internal error")
 				}
 			}()
@@ -287,7 +286,7 @@ func (h *Hub) reauth(c *conn, f clientFrame) {
 		c.close(CloseSessionRevoked, "session revoked: sign in again")
 		return
 	}
-	exp := tokenExpiry(p.Token)
+	exp := p.Expiry
 	c.setAuth(p, exp)
 	c.reply(authOKFrame{Type: TypeAuthOK, Ref: f.Ref, SessionID: p.SessionID, ExpiresAt: exp})
 }
@@ -310,7 +309,7 @@ func (h *Hub) typing(c *conn, f clientFrame) {
 		var err error
 		e, err = h.fetchChat(c, f.ChatID)
 		if err != nil {
-			c.log.Warn("realtime: typing: get chat", slog.Any("error", err))
+			c.logger().Warn("realtime: typing: get chat", slog.Any("error", err))
 			c.sendError(f.Ref, codeUnavailable, "cannot check the chat now, try again later")
 			return
 		}
@@ -387,13 +386,4 @@ func (h *Hub) presenceQuery(c *conn, f clientFrame) {
 		entries = []presenceEntry{}
 	}
 	c.reply(presenceResultFrame{Type: TypePresenceResult, Ref: f.Ref, Presence: entries})
-}
-
-// tokenExpiry reads the exp claim of a token that has been verified already.
-func tokenExpiry(raw string) time.Time {
-	tok, err := jwt.ParseInsecure([]byte(raw))
-	if err != nil {
-		return time.Time{}
-	}
-	return tok.Expiration()
 }

@@ -123,7 +123,7 @@ func (h *Hub) syncError(c *conn, ref, chatID string, err error) []byte {
 	case connect.CodeUnauthenticated:
 		code, msg = codeUnauthenticated, "the access token was refused: send a fresh one in an auth frame"
 	default:
-		c.log.Warn("realtime: sync", slog.String("chat", chatID), slog.Any("error", err))
+		c.logger().Warn("realtime: sync", slog.String("chat", chatID), slog.Any("error", err))
 	}
 	return mustJSON(errorFrame{Type: TypeError, Ref: ref, Code: code, Message: msg, ChatID: chatID})
 }
