@@ -41,17 +41,20 @@ type Tick struct {
 
 // MessagePhase is one message phase's result.
 type MessagePhase struct {
-	Skipped         string   `json:"skipped,omitempty"`
-	Mode            string   `json:"mode"`
-	Pairs           int      `json:"pairs"`
-	Senders         int      `json:"senders"`
-	TargetRate      float64  `json:"target_rate,omitempty"` // open loop: messages due per second
-	DurationSeconds float64  `json:"duration_seconds"`      // the send window
-	DrainSeconds    float64  `json:"drain_seconds"`
-	DrainComplete   bool     `json:"drain_complete"` // every message reached both sockets
-	Interrupted     bool     `json:"interrupted,omitempty"`
-	Delivery        Delivery `json:"delivery"`
-	SentPerSecond   float64  `json:"sent_per_second"`
+	Skipped         string  `json:"skipped,omitempty"`
+	Mode            string  `json:"mode"`
+	Pairs           int     `json:"pairs"`
+	Senders         int     `json:"senders"`
+	TargetRate      float64 `json:"target_rate,omitempty"` // open loop: messages due per second
+	DurationSeconds float64 `json:"duration_seconds"`      // the send window
+	DrainSeconds    float64 `json:"drain_seconds"`
+	DrainComplete   bool    `json:"drain_complete"` // every message reached both sockets
+	// StackAtRest: the drain also saw the stack's CPU fall back to its rate at rest, so the
+	// CPU figures hold all the work the phase's messages caused.
+	StackAtRest   bool     `json:"stack_at_rest"`
+	Interrupted   bool     `json:"interrupted,omitempty"`
+	Delivery      Delivery `json:"delivery"`
+	SentPerSecond float64  `json:"sent_per_second"`
 	// DeliveredPerSecond counts recipient frames that arrived within the send window.
 	DeliveredPerSecond float64 `json:"delivered_per_second"`
 	// DeliveredRatio is delivered / sent after the drain; DeliveredInWindowRatio before it.
@@ -170,18 +173,22 @@ func (r *runner) runMessages(ctx context.Context, mode string, rate float64) Mes
 	res.DurationSeconds = windowEnd.Sub(start).Seconds()
 	res.Interrupted = ctx.Err() != nil
 
-	// Drain: wait for every message to reach both sockets, and then for the frames that follow
-	// (notifications) to stop, so their CPU lands in this phase.
+	// Drain: wait for every message to reach both sockets, for the frames that follow to stop,
+	// and for the stack to come back to rest — work a message causes after its frame
+	// (notifications, outbox relays, consumers' inboxes) belongs to this phase's CPU too.
 	drainStart := time.Now()
+	quiet := newQuietWatch(r.cpu, r.restCores)
 	stopDrain := every(drainStart, func(el time.Duration) {
 		pr := r.tr.progress(p, false)
-		r.prog.show("%s drain %s/%s  outstanding %s", mode, secs(el), secs(r.cfg.Drain), thousands(pr.Outstanding))
+		r.prog.show("%s drain %s/%s  outstanding %s  stack CPU %.2f cores", mode, secs(el), secs(r.cfg.Drain), thousands(pr.Outstanding), quiet.lastCores())
 	})
 	for ctx.Err() == nil && time.Since(drainStart) < r.cfg.Drain {
 		pr := r.tr.progress(p, false)
+		quiet.sample()
 		if pr.Outstanding == 0 {
 			res.DrainComplete = true
-			if time.Since(pr.LastFrameAt) > 300*time.Millisecond {
+			if time.Since(pr.LastFrameAt) > 300*time.Millisecond && quiet.atRest() {
+				res.StackAtRest = true
 				break
 			}
 		}

@@ -37,8 +37,11 @@ type Report struct {
 	ClosedLoop        *MessagePhase    `json:"closed_loop,omitempty"`
 	OpenLoop          *MessagePhase    `json:"open_loop,omitempty"`
 	IdleSockets       *IdleSockets     `json:"idle_sockets,omitempty"`
-	StackLog          string           `json:"stack_log,omitempty"`
-	Notes             []string         `json:"notes,omitempty"`
+	// StackRestCores is the stack's CPU use at rest (cores), measured after setup; message
+	// phases drain until the stack is back near it.
+	StackRestCores float64  `json:"stack_rest_cpu_cores"`
+	StackLog       string   `json:"stack_log,omitempty"`
+	Notes          []string `json:"notes,omitempty"`
 }
 
 // writeJSON writes the report to path, creating its directory.
@@ -419,6 +422,9 @@ func writeText(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, "- target: a private dev stack at PARLEY_PORT_BASE=%d (gateway %s), started fresh for this run; its log: %s\n", t.PortBase, t.GatewayURL, rep.StackLog)
 	} else {
 		fmt.Fprintf(w, "- target: %s\n", t.GatewayURL)
+	}
+	if t.Local {
+		fmt.Fprintf(w, "- the stack's CPU at rest, after setup: %.2f cores (message phases drain until it is back near that)\n", rep.StackRestCores)
 	}
 	fmt.Fprintf(w, "- open files allowed (RLIMIT_NOFILE): %d\n", m.OpenFileLimit)
 	fmt.Fprintf(w, "- flags: %s\n", flagsText(rep.Flags))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -23,6 +24,7 @@ type runner struct {
 	wsHC      *http.Client
 	tr        *tracker
 	runID     string
+	restCores float64 // the stack's CPU at rest, measured after setup
 
 	msgUsers  []*user
 	idleUsers []*user
@@ -100,6 +102,14 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	}
 	rep.Notes = append(rep.Notes, setup.Notes...)
 
+	// Let setup's own aftermath (registration events in every consumer) finish, so the first
+	// phase measures only itself, and learn what the stack burns at rest.
+	if r.tgt.Local && ctx.Err() == nil {
+		r.prog.note("waiting for the stack to come to rest ...")
+		r.restCores = r.waitForRest(ctx)
+		rep.StackRestCores = r.restCores
+	}
+
 	if r.cfg.has(phasePG) && ctx.Err() == nil {
 		r.prog.note("phase 1/5: raw Postgres INSERT baseline")
 		pg := r.runPGBaseline(ctx)
@@ -120,6 +130,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		r.prog.note("phase 3/5: messages, closed loop (%d senders, %s)", 2*len(r.pairs), r.cfg.Duration)
 		c := r.runMessages(ctx, modeClosed, 0)
 		rep.ClosedLoop = &c
+		rep.Notes = append(rep.Notes, drainNotes(&c, r.tgt.Local)...)
 		if c.Delivery.SendErrors["resource_exhausted"] > 0 {
 			rep.Notes = append(rep.Notes, "some sends were refused with resource_exhausted: "+errRateLimited.Error())
 		}
@@ -138,6 +149,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 			r.prog.note("phase 4/5: messages, open loop at %s/s", num(rate))
 			o := r.runMessages(ctx, modeOpen, rate)
 			rep.OpenLoop = &o
+			rep.Notes = append(rep.Notes, drainNotes(&o, r.tgt.Local)...)
 		}
 	}
 	if r.cfg.has(phaseIdle) && ctx.Err() == nil {
@@ -147,4 +159,38 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		rep.Notes = append(rep.Notes, is.Notes...)
 	}
 	return nil
+}
+
+// waitForRest measures the stack's CPU in one-second windows until it stops falling (or is
+// negligible), at most ten, and returns the last rate in cores.
+func (r *runner) waitForRest(ctx context.Context) float64 {
+	prev := -1.0
+	var rate float64
+	for range 10 {
+		if ctx.Err() != nil {
+			break
+		}
+		rate = r.cpu.measureRest(time.Second)
+		r.prog.show("stack CPU at rest: %.2f cores", rate)
+		if rate <= quietFloorCores || (prev >= 0 && rate >= 0.8*prev) {
+			break
+		}
+		prev = rate
+	}
+	r.prog.end()
+	return rate
+}
+
+// drainNotes says what a message phase's drain did not see end.
+func drainNotes(m *MessagePhase, local bool) []string {
+	var notes []string
+	if m.Skipped != "" || m.Interrupted {
+		return nil
+	}
+	if !m.DrainComplete {
+		notes = append(notes, fmt.Sprintf("%s: not every message reached both sockets within the drain (%.0fs); see lost and sender_echo_missing", m.Mode, m.DrainSeconds))
+	} else if local && !m.StackAtRest {
+		notes = append(notes, fmt.Sprintf("%s: the stack was still busy when the drain ended (%.0fs): its CPU per message misses the work still queued (raise -drain)", m.Mode, m.DrainSeconds))
+	}
+	return notes
 }
