@@ -85,7 +85,8 @@ type ConsumerConfig struct {
 	// cost. When any handler of a batch fails, the batch is rolled back and its records are handled
 	// one at a time, with the usual retries and dead-lettering, so a poison record costs only a
 	// retry of its neighbours. Default 32; 1 handles every record in a transaction of its own.
-	// Without a Pool records are always handled one at a time.
+	// Without a Pool, records are handled one at a time and BatchSize is how many are handled
+	// before the AfterBatch function runs and their offsets are marked.
 	BatchSize int
 	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the consumer's own.
 	ClientOpts []kgo.Opt
@@ -99,10 +100,11 @@ type ConsumerConfig struct {
 // the inbox makes that redelivery harmless. A record that keeps failing is moved to a dead-letter
 // topic (DeadLetterTopic) so that the records behind it keep flowing.
 type Consumer struct {
-	cfg      ConsumerConfig
-	log      *slog.Logger
-	handlers map[string]Handler
-	started  atomic.Bool
+	cfg        ConsumerConfig
+	log        *slog.Logger
+	handlers   map[string]Handler
+	afterBatch func(ctx context.Context)
+	started    atomic.Bool
 }
 
 // NewConsumer checks cfg and fills in defaults. Register handlers, then Run.
@@ -155,6 +157,17 @@ func (c *Consumer) Handle(ceType string, h Handler) {
 		panic("events: second handler for " + ceType)
 	}
 	c.handlers[ceType] = h
+}
+
+// AfterBatch registers fn to run, in a consumer without a Pool, after each batch of records has
+// been handled and before they are marked done: handlers may gather their work and fn send it in
+// one go (the gateway's fan-out publishes a batch's frames in one Redis round trip). A stop
+// between the handlers and fn marks nothing, so the batch is delivered again. Register before Run.
+func (c *Consumer) AfterBatch(fn func(ctx context.Context)) {
+	if c.started.Load() {
+		panic("events: AfterBatch called after Run")
+	}
+	c.afterBatch = fn
 }
 
 // On registers h for events whose payload is a T, by T's protobuf full name, and decodes the
@@ -259,8 +272,11 @@ func (c *Consumer) processAll(ctx context.Context, client *kgo.Client, recs []*k
 		batch = batch[:0]
 		return nil
 	}
+	if c.cfg.Pool == nil {
+		return c.processWithoutDB(ctx, client, recs)
+	}
 	for _, rec := range recs {
-		if c.cfg.Pool == nil || c.cfg.BatchSize == 1 {
+		if c.cfg.BatchSize == 1 {
 			if err := c.process(ctx, client, rec); err != nil {
 				return err
 			}
@@ -287,6 +303,28 @@ func (c *Consumer) processAll(ctx context.Context, client *kgo.Client, recs []*k
 		}
 	}
 	return flush()
+}
+
+// processWithoutDB handles the records one at a time and, after every BatchSize of them and at
+// the end, runs AfterBatch and marks them.
+func (c *Consumer) processWithoutDB(ctx context.Context, client *kgo.Client, recs []*kgo.Record) error {
+	for len(recs) > 0 {
+		chunk := recs[:min(len(recs), c.cfg.BatchSize)]
+		recs = recs[len(chunk):]
+		for _, rec := range chunk {
+			if err := c.process(ctx, client, rec); err != nil {
+				return err
+			}
+		}
+		if c.afterBatch != nil {
+			c.afterBatch(ctx)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		client.MarkCommitRecords(chunk...)
+	}
+	return nil
 }
 
 // batchItem is a decoded record of a batch; h is nil for a type without a handler (skipped).

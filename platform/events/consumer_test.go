@@ -307,3 +307,55 @@ func TestABatchIsKeptWholeOrNotAtAll(t *testing.T) {
 		t.Fatalf("dead-letter topic holds %d records, want 1", n)
 	}
 }
+
+// A consumer without a database runs AfterBatch after each batch of handled records and before
+// marking them: what the handlers gathered is sent in one go, in record order, once.
+func TestAfterBatchSendsWhatTheHandlersGathered(t *testing.T) {
+	ctx := context.Background()
+	_, brokers := kafkatest.New(t)
+	log, _ := testLogger(t)
+	const topic = "afterbatch.t"
+	must(t, events.EnsureTopics(ctx, brokers, topic))
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, ceRecord(topic, "k", wrapperspb.String(strconv.Itoa(i))))
+	}
+	produce(t, brokers, recs...)
+
+	var mu sync.Mutex
+	var pending, sent []string
+	batches := 0
+	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{topic}, Logger: log, BatchSize: 4})
+	c.AfterBatch(func(context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(pending) > 0 {
+			batches++
+		}
+		sent = append(sent, pending...)
+		pending = nil
+	})
+	events.On(c, func(_ context.Context, tx pgx.Tx, _ events.Event, msg *wrapperspb.StringValue) error {
+		if tx != nil {
+			t.Error("a consumer without a database got a transaction")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		pending = append(pending, msg.GetValue())
+		return nil
+	})
+	start(t, c.Run)
+	eventually(t, "every record sent", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sent) == 10
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(sent, seq(0, 10)) || len(pending) != 0 {
+		t.Fatalf("sent %v (pending %v), want 0..9 in order, once", sent, pending)
+	}
+	if batches < 3 {
+		t.Fatalf("%d batches sent 10 records with BatchSize 4; want at least 3", batches)
+	}
+}

@@ -52,6 +52,7 @@ func (h *Hub) RegisterFanout(c *events.Consumer, opts FanoutOptions) {
 		opts.Backoff = 100 * time.Millisecond
 	}
 	f := &fanout{h: h, opts: opts, log: h.log.With("component", "realtime-fanout")}
+	c.AfterBatch(f.flush)
 	events.On(c, f.messageSent)
 	events.On(c, f.messageEdited)
 	events.On(c, f.messageDeleted)
@@ -68,11 +69,22 @@ type fanout struct {
 	h    *Hub
 	opts FanoutOptions
 	log  *slog.Logger
+
+	// pending are the frames of the consumer's current batch, published together by flush. Only
+	// the consumer's goroutine touches them.
+	pending []publication
 }
 
-// publish sends frame to users (duplicates and empty ids left out), retrying briefly. Events
-// too old to matter are skipped. It never fails the event: realtime delivery is best effort on
-// top of what clients can always fetch, and a dead-lettered frame would help nobody.
+// publication is one event's frame for its users, published at most once per key.
+type publication struct {
+	key   string
+	frame []byte
+	users []string
+}
+
+// publish queues frame for users (duplicates and empty ids left out); flush publishes the batch.
+// Events too old to matter are skipped. It never fails the event: realtime delivery is best
+// effort on top of what clients can always fetch, and a dead-lettered frame would help nobody.
 func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, users ...string) error {
 	if f.opts.MaxEventAge > 0 && !ev.Time.IsZero() && time.Since(ev.Time) > f.opts.MaxEventAge {
 		f.log.Debug("realtime: event too old, not pushed", slog.String("event_id", ev.ID), slog.Time("time", ev.Time))
@@ -86,32 +98,58 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 			to = append(to, u)
 		}
 	}
+	if len(to) == 0 {
+		return nil
+	}
+	if ev.ID == "" {
+		return f.publishNow(ctx, ev, frame, to)
+	}
 	// Kafka delivers at least once: after a broker or gateway restart the group may get records
 	// again whose frames already went out. Each frame is sent once per event (keyed by the event
 	// id and the frame, since one event may send different frames to different users), for as long
 	// as the event is young enough to be pushed at all.
 	sum := sha256.Sum256(frame)
-	key := ev.ID + ":" + hex.EncodeToString(sum[:8])
+	f.pending = append(f.pending, publication{key: ev.ID + ":" + hex.EncodeToString(sum[:8]), frame: frame, users: to})
+	return nil
+}
+
+// flush publishes the batch's frames in one Redis round trip (one script per event, pipelined,
+// so each user's channel gets them in event order), retrying briefly; a retry is harmless, since
+// a frame marked sent is not sent again. The consumer calls it after each batch (AfterBatch).
+func (f *fanout) flush(ctx context.Context) {
+	if len(f.pending) == 0 {
+		return
+	}
+	batch := f.pending
+	f.pending = nil
 	ttl := 2 * f.opts.MaxEventAge
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
 	var err error
 	for attempt := range f.opts.Attempts {
-		if ev.ID == "" {
-			err = f.h.store.publish(ctx, frame, to...)
-		} else {
-			err = f.h.store.publishOnce(ctx, key, ttl, frame, to...)
+		if err = f.h.store.publishOnce(ctx, ttl, batch); err == nil {
+			return
 		}
-		if err == nil {
+		if !sleepCtx(ctx, f.opts.Backoff<<attempt) {
+			return
+		}
+	}
+	f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
+}
+
+// publishNow publishes a frame with no event id (nothing to mark it by) at once.
+func (f *fanout) publishNow(ctx context.Context, ev events.Event, frame []byte, to []string) error {
+	var err error
+	for attempt := range f.opts.Attempts {
+		if err = f.h.store.publish(ctx, frame, to...); err == nil {
 			return nil
 		}
 		if !sleepCtx(ctx, f.opts.Backoff<<attempt) {
 			return nil
 		}
 	}
-	f.log.Warn("realtime: cannot publish event frames, dropped", slog.String("event_id", ev.ID),
-		slog.String("event_type", ev.Type), slog.Any("error", err))
+	f.log.Warn("realtime: cannot publish event frames, dropped", slog.String("event_type", ev.Type), slog.Any("error", err))
 	return nil
 }
 
@@ -317,6 +355,7 @@ func (f *fanout) sessionRevoked(ctx context.Context, _ pgx.Tx, ev events.Event, 
 	if m.GetSessionId() == "" || m.GetUserId() == "" {
 		return nil
 	}
+	f.flush(ctx) // the frames of the events before it go first
 	frame := mustJSON(revokeFrame{Type: typeRevoke, SessionID: m.GetSessionId()})
 	var err error
 	for attempt := range f.opts.Attempts {

@@ -89,25 +89,30 @@ end
 return 1
 `)
 
-// publishOnce is publish for frames that a redelivered event would send again: the first call
-// for key (within ttl) publishes, later ones do nothing.
-func (s *store) publishOnce(ctx context.Context, key string, ttl time.Duration, frame []byte, userIDs ...string) error {
-	if len(userIDs) == 0 {
-		return nil
-	}
+// publishOnce publishes frames that a redelivered event would send again: each publication's
+// first call (within ttl, by its key) publishes, later ones do nothing. All of them go in one
+// round trip, in order.
+func (s *store) publishOnce(ctx context.Context, ttl time.Duration, pubs []publication) error {
 	c, err := s.get()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	args := make([]string, 0, 2+len(userIDs))
-	args = append(args, strconv.FormatInt(ttl.Milliseconds(), 10), string(frame))
-	for _, u := range userIDs {
-		args = append(args, UserChannel(u))
+	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
+	execs := make([]rueidis.LuaExec, len(pubs))
+	for i, p := range pubs {
+		args := make([]string, 0, 2+len(p.users))
+		args = append(args, ttlMs, string(p.frame))
+		for _, u := range p.users {
+			args = append(args, UserChannel(u))
+		}
+		execs[i] = rueidis.LuaExec{Keys: []string{sentKeyPrefix + p.key}, Args: args}
 	}
-	if err := publishOnceScript.Exec(ctx, c, []string{sentKeyPrefix + key}, args).Error(); err != nil {
-		return fmt.Errorf("publish: %w", err)
+	for _, r := range publishOnceScript.ExecMulti(ctx, c, execs...) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
 	}
 	return nil
 }
