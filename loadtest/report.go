@@ -223,7 +223,7 @@ func summaryRows(rep *Report) [][]string {
 				thousands(d.Sent), errs, d.Lost, d.Duplicated, d.OrderViolations, d.Gaps, d.SenderEchoMissing),
 			"0 lost, 0 duplicated, in order, gap-free", "—",
 		})
-		rows = append(rows, []string{"frames per message, " + ph.Mode, framesText(d.FramesPerMessage) + trailingText(d.LastFrameAfterWindow), "—", "—"})
+		rows = append(rows, []string{"frames per message, " + ph.Mode, framesText(d.FramesByType, d.FramesPerMessage) + trailingText(d.LastFrameAfterWindow), "—", "—"})
 	}
 	if g := rep.GatewayOverhead; g != nil {
 		switch {
@@ -293,22 +293,30 @@ func fileLimitText(r IdleRun) string {
 	return ""
 }
 
-// trailingText says how long after sends stopped the last frame of each type came.
+// trailingText says how long after sends stopped the last frame of each type came, for the
+// types that trailed (came after sends stopped).
 func trailingText(m map[string]float64) string {
-	if len(m) == 0 {
-		return ""
-	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %.1fs", k, m[k]))
+		if m[k] >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.1fs", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
 	}
 	return "; last frame after sends stopped: " + strings.Join(parts, ", ")
 }
 
-func framesText(m map[string]float64) string {
+// framesText lists frames per message by type; a type too rare for two decimals shows its count.
+func framesText(counts map[string]int64, per map[string]float64) string {
 	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	for _, k := range slices.Sorted(maps.Keys(per)) {
+		if per[k] < 0.005 {
+			parts = append(parts, fmt.Sprintf("%s %d in all", k, counts[k]))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, per[k]))
 	}
 	if len(parts) == 0 {
 		return "none"
