@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -694,6 +695,27 @@ func TestParseProcedure(t *testing.T) {
 			t.Errorf("%q parsed", bad)
 		}
 	}
+}
+
+// The parser is written out for speed; it must accept exactly what this pattern (its original
+// definition) accepts, and split the same way.
+var procedureReference = regexp.MustCompile(`^/((?:[A-Za-z_][A-Za-z0-9_]*\.)+)([A-Za-z_][A-Za-z0-9_]*)/([A-Za-z_][A-Za-z0-9_]*)$`)
+
+func FuzzParseProcedureMatchesThePattern(f *testing.F) {
+	for _, s := range []string{"/parley.auth.v1.AuthService/Login", "/a.B/c", "/_._/_", "/a.b.c/", "/a/b", "/a..b/c", "/9a.b/c",
+		"/a.b/9c", "/a.b/c/d", "/a.b/c\n", "/ä.b/c", "/a.b_9/C_9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		p, ok := gateway.ParseProcedure(path)
+		m := procedureReference.FindStringSubmatch(path)
+		if ok != (m != nil) {
+			t.Fatalf("%q: parsed %v, the pattern says %v", path, ok, m != nil)
+		}
+		if ok && (p.Package != strings.TrimSuffix(m[1], ".") || p.Service != m[2] || p.Method != m[3] || p.Path != path) {
+			t.Fatalf("%q: parsed %+v, the pattern splits %q", path, p, m[1:])
+		}
+	})
 }
 
 func TestNewUpstreamRejectsBadURLs(t *testing.T) {

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -78,16 +80,27 @@ func SetUser(ctx context.Context, userID string) {
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
+// requestIDs makes request ids unique across gateways and restarts without a random read per
+// request: a random prefix drawn when the process starts, then a counter.
+var requestIDs = struct {
+	prefix string
+	n      atomic.Uint64
+}{prefix: rand.Text()[:13] + "-"}
+
+func newRequestID() string {
+	return requestIDs.prefix + strconv.FormatUint(requestIDs.n.Add(1), 36)
+}
+
 // requestContext gives every request an id (the client's X-Request-Id when it is sane, else a new
-// random one, set on the request for the upstream and on the response for the client), its info
-// record and a log-attribute slot.
+// one, set on the request for the upstream and on the response for the client), its info record
+// and a log-attribute slot.
 func requestContext() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			id := req.Header.Get(HeaderRequestID)
-			if !validRequestID.MatchString(id) {
-				id = rand.Text()
+			if id == "" || !validRequestID.MatchString(id) {
+				id = newRequestID()
 			}
 			req.Header.Set(HeaderRequestID, id)
 			c.Response().Header().Set(HeaderRequestID, id)

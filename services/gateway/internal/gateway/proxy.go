@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,6 +99,7 @@ type bodyKey struct{}
 func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport:     g.transport,
+		BufferPool:    proxyBuffers{},
 		FlushInterval: -1, // flush every write: server streams reach the client message by message
 		ErrorLog:      slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -134,6 +136,15 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 		ErrorHandler: g.proxyError,
 	}
 }
+
+// proxyBuffers lends the proxy its copy buffers: without a pool it allocates (and zeroes) 32 KiB
+// for every call.
+type proxyBuffers struct{}
+
+var proxyBufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (proxyBuffers) Get() []byte  { return proxyBufferPool.Get().(*[32 << 10]byte)[:] }
+func (proxyBuffers) Put(b []byte) { proxyBufferPool.Put((*[32 << 10]byte)(b)) }
 
 // proxyError answers a call the upstream could not take: an upload over the limit gets 413, a
 // client that went away gets nothing, anything else means the service is unreachable.

@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 )
 
@@ -11,9 +10,6 @@ import (
 // forwarded to the owning service as /<package>.<Service>/<Method>.
 const APIPrefix = "/api"
 
-// procedurePattern is a fully-qualified protobuf service name and a method name, e.g.
-// /parley.auth.v1.AuthService/Login. Nothing else is ever forwarded.
-var procedurePattern = regexp.MustCompile(`^/((?:[A-Za-z_][A-Za-z0-9_]*\.)+)([A-Za-z_][A-Za-z0-9_]*)/([A-Za-z_][A-Za-z0-9_]*)$`)
 
 // Procedure is a parsed RPC path.
 type Procedure struct {
@@ -27,13 +23,50 @@ type Procedure struct {
 	Method string
 }
 
-// ParseProcedure parses "/parley.auth.v1.AuthService/Login" (without the /api prefix).
+// ParseProcedure parses "/parley.auth.v1.AuthService/Login" (without the /api prefix): a
+// fully-qualified protobuf service name (a package of one or more identifiers, then the service)
+// and a method name, every part [A-Za-z_][A-Za-z0-9_]*. Nothing else is ever forwarded. (Written
+// out rather than a regular expression: it runs on every call.)
 func ParseProcedure(path string) (Procedure, bool) {
-	m := procedurePattern.FindStringSubmatch(path)
-	if m == nil {
+	rest, ok := strings.CutPrefix(path, "/")
+	if !ok {
 		return Procedure{}, false
 	}
-	return Procedure{Path: path, Package: strings.TrimSuffix(m[1], "."), Service: m[2], Method: m[3]}, true
+	service, method, ok := strings.Cut(rest, "/")
+	if !ok || !isIdent(method) {
+		return Procedure{}, false
+	}
+	dot := strings.LastIndexByte(service, '.')
+	if dot < 0 {
+		return Procedure{}, false
+	}
+	pkg, name := service[:dot], service[dot+1:]
+	if !isIdent(name) {
+		return Procedure{}, false
+	}
+	for part := range strings.SplitSeq(pkg, ".") {
+		if !isIdent(part) {
+			return Procedure{}, false
+		}
+	}
+	return Procedure{Path: path, Package: pkg, Service: name, Method: method}, true
+}
+
+// isIdent reports whether s is [A-Za-z_][A-Za-z0-9_]*.
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Upstream is one backend service the gateway forwards to.
@@ -78,15 +111,37 @@ func newRoutes(upstreams []Upstream) (routes, error) {
 	return r, nil
 }
 
-var versionPattern = regexp.MustCompile(`^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$`)
+// isVersion reports whether s is a package version: v1, v2, v1alpha, v2beta1 (v[0-9]+, then
+// optionally alpha or beta and digits).
+func isVersion(s string) bool {
+	rest, ok := strings.CutPrefix(s, "v")
+	n := len(rest) - len(strings.TrimLeft(rest, "0123456789"))
+	if !ok || n == 0 {
+		return false
+	}
+	rest = rest[n:]
+	if rest == "" {
+		return true
+	}
+	for _, stage := range []string{"alpha", "beta"} {
+		if after, ok := strings.CutPrefix(rest, stage); ok {
+			return strings.Trim(after, "0123456789") == ""
+		}
+	}
+	return false
+}
 
-// lookup returns the upstream owning p's package.
+// lookup returns the upstream owning p's package: parley.<name>.<version>.
 func (r routes) lookup(p Procedure) (Upstream, bool) {
-	parts := strings.Split(p.Package, ".")
-	if len(parts) != 3 || parts[0] != "parley" || !versionPattern.MatchString(parts[2]) {
+	rest, ok := strings.CutPrefix(p.Package, "parley.")
+	if !ok {
 		return Upstream{}, false
 	}
-	u, ok := r.byName[parts[1]]
+	name, version, ok := strings.Cut(rest, ".")
+	if !ok || !isVersion(version) {
+		return Upstream{}, false
+	}
+	u, ok := r.byName[name]
 	return u, ok
 }
 
