@@ -17,9 +17,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	logger := logging.New("chat", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
+	logger, flush := logging.New("chat", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
 	err := run(ctx, logger, os.Args[1:])
 	stop()
+	flush() // an error below is written at once
 	if err != nil {
 		logger.Error("chat failed", slog.Any("error", err))
 		os.Exit(1)

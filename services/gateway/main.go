@@ -14,10 +14,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := logging.New("gateway", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
-	if err := run(ctx, logger); err != nil {
+	logger, flush := logging.New("gateway", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
+	defer flush()
+	if err := run(ctx, logger); err != nil { // an error is written at once
 		logger.Error("gateway stopped", "error", err)
 		stop()
-		os.Exit(1) //nolint:gocritic // stop() ran above; nothing else is deferred
+		os.Exit(1) //nolint:gocritic // stop() ran above; the error flushed the log
 	}
 }
