@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -79,12 +80,23 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one (thousands of sockets each need a
-// descriptor) and returns the limit now in force.
+// raiseFileLimit lifts RLIMIT_NOFILE as far as it goes (thousands of sockets each need a
+// descriptor) and returns the limit now in force: a privileged process (root) raises the hard
+// limit too, up to the kernel's fs.nr_open (at most 1<<20); anyone else the soft limit to the
+// hard one. Children (the private stack, the bare server) inherit it.
 func raiseFileLimit() uint64 {
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
 		return 0
+	}
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			want := min(n, 1<<20)
+			if want > rl.Max {
+				_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: want}) // fails unless privileged
+				_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+			}
+		}
 	}
 	if rl.Cur < rl.Max {
 		rl.Cur = rl.Max
