@@ -70,6 +70,7 @@ type phaseAcct struct {
 	lastFrameAt           time.Time
 	lastByType            map[string]time.Time
 	inflight              int64
+	outstanding           int64 // records for which pending() holds, kept as they change
 }
 
 // tracker is shared by the senders and the socket readers.
@@ -133,7 +134,13 @@ func (t *tracker) begin(p *phaseAcct, clientMsgID, chat string, sender, recipien
 	t.byClientID[clientMsgID] = r
 	p.records = append(p.records, r)
 	p.inflight++
+	p.outstanding++
 	return r
+}
+
+// pending: the send has not answered, or it was stored and has not reached both sockets yet.
+func (r *sendRecord) pending() bool {
+	return !r.done || (r.ok && (r.recipientAt.IsZero() || r.senderAt.IsZero()))
 }
 
 // setChat sets the chat of a message sent by user id, known only from the response.
@@ -157,6 +164,11 @@ func (t *tracker) finish(r *sendRecord, seq int64, errCode string, at time.Time)
 	p := r.phase
 	r.done = true
 	p.inflight--
+	defer func() {
+		if !r.pending() {
+			p.outstanding--
+		}
+	}()
 	if errCode != "" {
 		p.errors[errCode]++
 		return
@@ -227,6 +239,12 @@ func (t *tracker) frame(sock int, f *wsFrame, at time.Time) {
 		}
 		return
 	}
+	was := r.pending()
+	defer func() {
+		if was && !r.pending() {
+			r.phase.outstanding--
+		}
+	}()
 	switch sock {
 	case r.recipient:
 		if r.recipientAt.IsZero() {
@@ -261,14 +279,9 @@ type progress struct {
 
 func (t *tracker) progress(p *phaseAcct, withPercentiles bool) progress {
 	t.mu.Lock()
-	pr := progress{Sent: p.sent, Delivered: p.deliveredLive, Inflight: p.inflight, LastFrameAt: p.lastFrameAt}
+	pr := progress{Sent: p.sent, Delivered: p.deliveredLive, Inflight: p.inflight, LastFrameAt: p.lastFrameAt, Outstanding: p.outstanding}
 	for _, n := range p.errors {
 		pr.Errors += n
-	}
-	for _, r := range p.records {
-		if !r.done || (r.ok && (r.recipientAt.IsZero() || r.senderAt.IsZero())) {
-			pr.Outstanding++
-		}
 	}
 	var sl, el []time.Duration
 	if withPercentiles {

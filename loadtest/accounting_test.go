@@ -50,7 +50,23 @@ func (s *scenario) both(seqs ...int64) {
 	}
 }
 
+// outstanding recounts what progress keeps incrementally, and checks they agree.
+func (s *scenario) outstanding() int64 {
+	s.t.Helper()
+	var n int64
+	for _, r := range s.p.records {
+		if r.pending() {
+			n++
+		}
+	}
+	if got := s.tr.progress(s.p, false).Outstanding; got != n {
+		s.t.Fatalf("outstanding = %d, recount %d", got, n)
+	}
+	return n
+}
+
 func (s *scenario) finish() Delivery {
+	s.outstanding()
 	s.tr.endWindow(s.p, s.t0.Add(time.Second))
 	return s.tr.finishPhase(s.p)
 }
@@ -70,14 +86,29 @@ func TestAccountingCleanRun(t *testing.T) {
 	for q := int64(1); q <= 3; q++ {
 		s.send(q)
 	}
-	s.both(1, 2, 3)
+	if n := s.outstanding(); n != 3 {
+		t.Fatalf("outstanding before any frame = %d, want 3", n)
+	}
+	s.frame(1, 1, 10)
+	if n := s.outstanding(); n != 3 {
+		t.Fatalf("outstanding with only the recipient's frame = %d, want 3", n)
+	}
+	s.frame(0, 1, 10)
+	s.frame(1, 1, 11) // a duplicate changes nothing
+	if n := s.outstanding(); n != 2 {
+		t.Fatalf("outstanding = %d, want 2", n)
+	}
+	s.both(2, 3)
+	if n := s.outstanding(); n != 0 {
+		t.Fatalf("outstanding after every frame = %d, want 0", n)
+	}
 	s.tr.frame(1, &wsFrame{Type: "notification"}, s.t0)
 	d := s.finish()
-	check(t, d, 3, 3, 0, 0, 0, 0, 0)
+	check(t, d, 3, 3, 0, 1, 0, 0, 0) // the one duplicate made on purpose
 	if d.EndToEndLatency.Count != 3 || d.EndToEndLatency.P50Ms != 10 || d.SendLatency.P99Ms != 5 {
 		t.Errorf("latencies: e2e %+v, send %+v", d.EndToEndLatency, d.SendLatency)
 	}
-	if d.FramesByType["message"] != 6 || d.FramesPerMessage["message"] != 2 || d.FramesByType["notification"] != 1 {
+	if d.FramesByType["message"] != 7 || d.FramesByType["notification"] != 1 {
 		t.Errorf("frames %v, per message %v", d.FramesByType, d.FramesPerMessage)
 	}
 }
