@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,9 +42,6 @@ type RelayConfig struct {
 	PublishTimeout time.Duration
 	// MaxBackoff caps the wait between retries after failures (doubling from 100ms). Default 30s.
 	MaxBackoff time.Duration
-	// Retention is how long published rows are kept before the relay deletes them. Default 24h;
-	// negative keeps them forever.
-	Retention time.Duration
 	// Partitions is the partition count of topics the relay creates. Default DefaultPartitions.
 	Partitions int32
 	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the relay's own.
@@ -91,9 +87,6 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	if cfg.Retention == 0 {
-		cfg.Retention = 24 * time.Hour
-	}
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = DefaultPartitions
 	}
@@ -135,13 +128,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	poll := time.NewTicker(r.cfg.PollInterval)
 	defer poll.Stop()
 	ensured := map[string]bool{} // topics known to exist
-	var nextCleanup, lastPass time.Time
+	var lastPass time.Time
 	busyRounds := 0 // consecutive passes that found the relay lock taken
 	for failures := 0; ; {
-		if r.cfg.Retention > 0 && !time.Now().Before(nextCleanup) {
-			r.cleanup(ctx)
-			nextCleanup = time.Now().Add(min(time.Minute, r.cfg.Retention))
-		}
 		lastPass = time.Now()
 		state, err := r.publishBatch(ctx, client, ensured)
 		if ctx.Err() != nil {
@@ -206,11 +195,11 @@ type outboxRow struct {
 	headers map[string]string
 }
 
-// publishBatch publishes up to BatchSize rows and marks them published, in one transaction that
-// holds the relay lock throughout, so two relays can never publish the same row or interleave
-// two batches (which would break per-key order).
+// publishBatch publishes up to BatchSize rows and deletes them, in one transaction that holds the
+// relay lock throughout, so two relays can never publish the same row or interleave two batches
+// (which would break per-key order).
 //
-// Rows are published in (txid, id) order as soon as they are visible, and marked one by one
+// Rows are published in (txid, id) order as soon as they are visible, and deleted one by one
 // (never "done up to id N", which a transaction committing out of id order would make skip). Per
 // key this is commit order for transactions that serialise on the key before their first write,
 // the rule Outbox.Publish states: such a transaction takes its id after the previous one on the
@@ -234,13 +223,14 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 		conn.Release()
 	}()
 
-	// One round trip: the transaction, the relay lock and the pending rows. READ COMMITTED,
-	// whatever the server default: each statement must see everything committed before it
-	// started, so the SELECT sees the marks of a relay that released the lock just before we took
-	// it. Under REPEATABLE READ the snapshot would predate the lock.
+	// One round trip: the transaction, the relay lock, and the oldest rows deleted and returned.
+	// READ COMMITTED, whatever the server default: the statement must see everything committed
+	// before it started, so it sees the deletions of a relay that released the lock just before
+	// we took it. Under REPEATABLE READ the snapshot would predate the lock. The deletions commit
+	// only after Kafka has the records; if producing fails, the rollback puts the rows back.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	b.Queue(pendingRowsSQL, relayLockKey, r.cfg.BatchSize)
+	b.Queue(takeRowsSQL, relayLockKey, r.cfg.BatchSize)
 	br := conn.SendBatch(ctx, b)
 	var pending []outboxRow
 	locked := false
@@ -301,14 +291,12 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 		}
 	}
 	records := make([]*kgo.Record, len(pending))
-	ids := make([]int64, len(pending))
 	for i, o := range pending {
 		records[i] = o.record()
-		ids[i] = o.id
 	}
 	// One call for the whole batch: records are buffered in order, so per-partition order is the
 	// outbox order, and idempotence keeps it through retries. If any record fails, nothing is
-	// marked and the whole batch goes again: the delivered copies become duplicates that inboxes
+	// deleted and the whole batch goes again: the delivered copies become duplicates that inboxes
 	// drop, which is better than re-sending a failed record after its successors.
 	if err := client.ProduceSync(kctx, records...).FirstErr(); err != nil {
 		if errors.Is(err, kerr.UnknownTopicID) {
@@ -318,42 +306,31 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 		}
 		return batchDone, fmt.Errorf("produce %d events: %w", len(records), err)
 	}
-	// One round trip: the marks and the commit.
-	b = &pgx.Batch{}
-	b.Queue(`UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, ids)
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	_, err = br.Exec()
-	var tag pgconn.CommandTag
-	if err == nil {
-		tag, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	tag, err := conn.Exec(ctx, "COMMIT")
 	if err == nil && tag.String() != "COMMIT" {
 		err = fmt.Errorf("commit ended with %q", tag.String())
 	}
 	if err != nil {
-		return batchDone, fmt.Errorf("mark %d events published: %w", len(ids), err)
+		return batchDone, fmt.Errorf("delete %d published events: %w", len(pending), err)
 	}
 	committed = true
-	r.log.Debug("published outbox events", "count", len(ids), "first_id", ids[0], "last_id", ids[len(ids)-1])
+	r.log.Debug("published outbox events", "count", len(pending), "first_id", pending[0].id, "last_id", pending[len(pending)-1].id)
 	return state, nil
 }
 
-// pendingRowsSQL takes the relay lock and, only when it got it, reads the oldest unpublished rows
-// in publishing order. The lock's answer comes on every row, and alone (with NULL columns) when no row is waiting.
-const pendingRowsSQL = `
-WITH l AS (SELECT pg_try_advisory_xact_lock($1) AS locked)
-SELECT l.locked, o.id, o.event_id::text, o.topic, o.key, o.ce_type, o.ce_source, o.ce_time, o.payload, o.headers
-FROM l LEFT JOIN LATERAL (
-	SELECT id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers
-	FROM outbox
-	WHERE l.locked AND published_at IS NULL
-	ORDER BY txid, id
-	LIMIT $2
-) o ON true`
+// takeRowsSQL takes the relay lock and, only when it got it, deletes the oldest rows and returns
+// them in publishing order. The lock's answer comes on every row, and alone (with NULL columns)
+// when no row is waiting.
+const takeRowsSQL = `
+WITH l AS (SELECT pg_try_advisory_xact_lock($1) AS locked),
+d AS (
+	DELETE FROM outbox
+	WHERE (SELECT locked FROM l) AND id IN (SELECT id FROM outbox ORDER BY txid, id LIMIT $2)
+	RETURNING txid, id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers
+)
+SELECT l.locked, d.id, d.event_id::text, d.topic, d.key, d.ce_type, d.ce_source, d.ce_time, d.payload, d.headers
+FROM l LEFT JOIN d ON true
+ORDER BY d.txid, d.id`
 
 // endTx ends conn's transaction after a failure or an empty pass, if one is open. It runs even
 // when ctx has ended (a stop), bounded; a connection it cannot clean is closed by the pool.
@@ -438,31 +415,5 @@ func nudge(wake chan<- struct{}) {
 	select {
 	case wake <- struct{}{}:
 	default:
-	}
-}
-
-// cleanup deletes published rows older than Retention, in small batches so it never holds many
-// row locks or a long transaction. Failures are logged and retried at the next cleanup.
-func (r *Relay) cleanup(ctx context.Context) {
-	const batch = 1000
-	cutoff := time.Now().Add(-r.cfg.Retention)
-	total := int64(0)
-	for {
-		tag, err := r.cfg.Pool.Exec(ctx, `
-			DELETE FROM outbox WHERE id IN (
-				SELECT id FROM outbox WHERE published_at < $1 LIMIT $2)`, cutoff, batch)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Warn("outbox relay: delete old published rows", "err", err)
-			}
-			return
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < batch {
-			break
-		}
-	}
-	if total > 0 {
-		r.log.Debug("deleted old published outbox rows", "count", total)
 	}
 }
