@@ -205,39 +205,30 @@ func (s *Service) MessageSent(ctx context.Context, tx Tx, m Message) error {
 		m.SentAt = now
 	}
 	m.SentAt = m.SentAt.UTC().Truncate(time.Microsecond)
-	prefs, err := tx.Preferences(ctx, m.RecipientID, now) // with the mutes in force now
-	if err != nil || prefs.Muted(m.ChatID) {
+	key := "chat:" + m.ChatID
+	mc, err := tx.MessageContext(ctx, m.RecipientID, m.SenderID, key, now)
+	if err != nil || mc.Prefs.Muted(m.ChatID) {
 		return err
 	}
-	if prefs.For(KindMessage).InApp {
-		if err := s.messageInApp(ctx, tx, m, now); err != nil {
+	if mc.Prefs.For(KindMessage).InApp {
+		if err := s.messageInApp(ctx, tx, m, now, key, mc); err != nil {
 			return err
 		}
 	}
-	if prefs.EmailFor(KindMessage) {
-		to, err := tx.Recipient(ctx, m.RecipientID)
-		if err != nil {
+	if mc.Prefs.EmailFor(KindMessage) && mc.Recipient.Email != "" {
+		dm := DigestMessage{Seq: m.Seq, MessageID: m.MessageID, SenderID: m.SenderID,
+			Text: clip(m.Text, DigestTextMaxLen), Attachments: m.Attachments, SentAt: m.SentAt}
+		// Due DigestDelay after the message was seen here rather than sent: when this consumer
+		// lags behind, the read events that may follow still get their chance to cancel it.
+		if err := tx.AddToDigest(ctx, m.RecipientID, m.ChatID, dm, now.Add(s.digestDelay)); err != nil {
 			return err
-		}
-		if to.Email != "" {
-			dm := DigestMessage{Seq: m.Seq, MessageID: m.MessageID, SenderID: m.SenderID,
-				Text: clip(m.Text, DigestTextMaxLen), Attachments: m.Attachments, SentAt: m.SentAt}
-			// Due DigestDelay after the message was seen here rather than sent: when this consumer
-			// lags behind, the read events that may follow still get their chance to cancel it.
-			if err := tx.AddToDigest(ctx, m.RecipientID, m.ChatID, dm, now.Add(s.digestDelay)); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
-func (s *Service) messageInApp(ctx context.Context, tx Tx, m Message, now time.Time) error {
-	key := "chat:" + m.ChatID
-	prev, err := tx.UnreadByCollapseKey(ctx, m.RecipientID, key)
-	if err != nil {
-		return err
-	}
+func (s *Service) messageInApp(ctx context.Context, tx Tx, m Message, now time.Time, key string, mc MessageContext) error {
+	prev := mc.Unread
 	count, replaces := int32(1), ""
 	if prev != nil {
 		if prev.LastSeq >= m.Seq {
@@ -245,9 +236,9 @@ func (s *Service) messageInApp(ctx context.Context, tx Tx, m Message, now time.T
 		}
 		count, replaces = prev.Count+1, prev.ID
 	}
-	actor, err := s.nickname(ctx, tx, m.SenderID, "")
-	if err != nil {
-		return err
+	actor := mc.Sender.Nickname
+	if actor == "" {
+		actor = someone
 	}
 	title := "New message from " + actor
 	if count > 1 {

@@ -40,6 +40,10 @@ type Tx interface {
 	LockRecipients(ctx context.Context, userIDs ...string) error
 	// Recipient returns what is known of userID (only UserID set for a user never seen).
 	Recipient(ctx context.Context, userID string) (Recipient, error)
+	// MessageContext reads at once what MessageSent decides on: the recipient's preferences (with
+	// the mutes in force at now) and what is known of them and of the sender, and the recipient's
+	// unread notification with collapseKey (nil when there is none).
+	MessageContext(ctx context.Context, recipientID, senderID, collapseKey string, now time.Time) (MessageContext, error)
 	// SaveRegistration stores the email address and, unless a profile was seen, the nickname.
 	SaveRegistration(ctx context.Context, r Recipient) error
 	// SaveNickname stores nickname when version is newer than the last profile version seen.
@@ -56,8 +60,6 @@ type Tx interface {
 	// IsMuted reports whether a mute of chatID by userID is in force at now.
 	IsMuted(ctx context.Context, userID, chatID string, now time.Time) (bool, error)
 
-	// UnreadByCollapseKey returns userID's unread notification with key, or nil.
-	UnreadByCollapseKey(ctx context.Context, userID, key string) (*Notification, error)
 	// DeleteNotification deletes one notification.
 	DeleteNotification(ctx context.Context, id string) error
 	// InsertNotification stores n.
@@ -108,6 +110,15 @@ type Tx interface {
 	DeleteDigest(ctx context.Context, id string) error
 	// PostponeDigest makes a digest due at due.
 	PostponeDigest(ctx context.Context, id string, due time.Time) error
+}
+
+// MessageContext is what MessageSent reads before it decides.
+type MessageContext struct {
+	Prefs     Preferences
+	Recipient Recipient
+	Sender    Recipient
+	// Unread is the recipient's unread notification for the chat: ID, Count and LastSeq set.
+	Unread *Notification
 }
 
 // StoredNotify is the result of a Notify call kept under its idempotency key.

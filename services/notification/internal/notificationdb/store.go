@@ -133,12 +133,10 @@ func (s *Store) Preferences(ctx context.Context, userID string, now time.Time) (
 	return preferences(ctx, s.pool.QueryRow, userID, now)
 }
 
-// preferencesSQL reads a user's preferences in one statement: the master switch (NULL for a
-// user never seen), the kinds set (as parallel arrays, in kind order) and the mutes in force at $2.
-const preferencesSQL = `
-SELECT r.email_enabled, r.prefs_updated_at,
-       coalesce(k.kinds, '{}'), coalesce(k.in_app, '{}'), coalesce(k.email, '{}'),
-       coalesce(m.chats, '{}'), coalesce(m.untils, '{}')
+// preferencesFrom is the part of a statement that reads a user's preferences: the master switch
+// (NULL for a user never seen), the kinds set (as parallel arrays, in kind order) and the mutes
+// in force at $2, for the user u.user_id, with their recipients row as r.
+const preferencesFrom = `
 FROM (SELECT $1::uuid AS user_id) u
 LEFT JOIN recipients r ON r.user_id = u.user_id
 LEFT JOIN LATERAL (
@@ -148,40 +146,57 @@ LEFT JOIN LATERAL (
     SELECT array_agg(chat_id::text ORDER BY chat_id) AS chats, array_agg(until ORDER BY chat_id) AS untils
     FROM muted_chats WHERE user_id = u.user_id AND (until IS NULL OR until > $2)) m ON true`
 
-func preferences(ctx context.Context, queryRow queryRowFunc, userID string, now time.Time) (notification.Preferences, error) {
+const preferencesColumns = `r.email_enabled, r.prefs_updated_at,
+       coalesce(k.kinds, '{}'), coalesce(k.in_app, '{}'), coalesce(k.email, '{}'),
+       coalesce(m.chats, '{}'), coalesce(m.untils, '{}')`
+
+// scannedPreferences receives preferencesColumns.
+type scannedPreferences struct {
+	emailEnabled *bool
+	updatedAt    *time.Time
+	kinds        []int32
+	inApp, email []bool
+	chats        []string
+	untils       []*time.Time
+}
+
+func (sp *scannedPreferences) dest() []any {
+	return []any{&sp.emailEnabled, &sp.updatedAt, &sp.kinds, &sp.inApp, &sp.email, &sp.chats, &sp.untils}
+}
+
+func (sp *scannedPreferences) preferences() notification.Preferences {
 	p := notification.DefaultPreferences()
-	var (
-		emailEnabled *bool
-		kinds        []int32
-		inApp, email []bool
-		chats        []string
-		untils       []*time.Time
-	)
-	if err := queryRow(ctx, preferencesSQL, userID, now).Scan(&emailEnabled, &p.UpdatedAt, &kinds, &inApp, &email, &chats, &untils); err != nil {
-		return p, fmt.Errorf("load preferences: %w", err)
+	if sp.emailEnabled != nil {
+		p.EmailEnabled = *sp.emailEnabled
 	}
-	if emailEnabled != nil {
-		p.EmailEnabled = *emailEnabled
-	}
-	if p.UpdatedAt != nil {
-		t := p.UpdatedAt.UTC()
+	if sp.updatedAt != nil {
+		t := sp.updatedAt.UTC()
 		p.UpdatedAt = &t
 	}
-	for i, k := range kinds {
-		kp := notification.KindPreference{Kind: notification.Kind(k), InApp: inApp[i], Email: email[i]}
+	for i, k := range sp.kinds {
+		kp := notification.KindPreference{Kind: notification.Kind(k), InApp: sp.inApp[i], Email: sp.email[i]}
 		if j := slices.IndexFunc(p.Kinds, func(d notification.KindPreference) bool { return d.Kind == kp.Kind }); j >= 0 {
 			p.Kinds[j] = kp
 		}
 	}
-	for i, c := range chats {
+	for i, c := range sp.chats {
 		m := notification.MutedChat{ChatID: c}
-		if untils[i] != nil {
-			t := untils[i].UTC()
+		if sp.untils[i] != nil {
+			t := sp.untils[i].UTC()
 			m.Until = &t
 		}
 		p.MutedChats = append(p.MutedChats, m)
 	}
-	return p, nil
+	return p
+}
+
+// preferences reads a user's preferences in one statement.
+func preferences(ctx context.Context, queryRow queryRowFunc, userID string, now time.Time) (notification.Preferences, error) {
+	var sp scannedPreferences
+	if err := queryRow(ctx, `SELECT `+preferencesColumns+preferencesFrom, userID, now).Scan(sp.dest()...); err != nil {
+		return notification.DefaultPreferences(), fmt.Errorf("load preferences: %w", err)
+	}
+	return sp.preferences(), nil
 }
 
 // ClaimDeliveries implements notification.Store. The claim is its own committed statement, so the
@@ -275,6 +290,10 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time, r notification.Reten
 	}
 	return total, nil
 }
+
+// recipientLockClass is the first key of the per-user advisory locks (LockRecipients), apart from
+// other advisory locks on the database.
+const recipientLockClass int32 = 7_301_085
 
 // txStore is notification.Tx over one pgx transaction.
 //
@@ -401,8 +420,10 @@ func (t *txStore) LockRecipients(_ context.Context, userIDs ...string) error {
 	ids = slices.Compact(ids)
 	t.later("create recipients", `INSERT INTO recipients (user_id) SELECT unnest($1::uuid[]) AS id ORDER BY id
 		ON CONFLICT (user_id) DO NOTHING`, ids)
-	// Queued like a write: the rows are locked before any statement after it runs.
-	t.later("lock recipients", `SELECT 1 FROM recipients WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE`, ids)
+	// An advisory lock per user, taken in id order (no deadlocks), rather than the rows' lock:
+	// locking a row writes it (and the WAL) on every event. Queued like a write: the locks are
+	// held before any statement after it runs.
+	t.later("lock recipients", `SELECT pg_advisory_xact_lock($1, hashtext(id)) FROM unnest($2::text[]) AS u(id)`, recipientLockClass, ids)
 	return nil
 }
 
@@ -432,6 +453,33 @@ func (t *txStore) SaveNickname(_ context.Context, userID, nickname string, versi
 
 func (t *txStore) Preferences(ctx context.Context, userID string, now time.Time) (notification.Preferences, error) {
 	return preferences(ctx, t.queryRow, userID, now)
+}
+
+// MessageContext implements notification.Tx: the recipient's preferences and row, the sender's
+// row and the recipient's unread notification with the collapse key, in one statement.
+func (t *txStore) MessageContext(ctx context.Context, recipientID, senderID, collapseKey string, now time.Time) (notification.MessageContext, error) {
+	mc := notification.MessageContext{Recipient: notification.Recipient{UserID: recipientID}, Sender: notification.Recipient{UserID: senderID}}
+	var sp scannedPreferences
+	var unreadID *string
+	var unreadCount *int32
+	var unreadSeq *int64
+	err := t.queryRow(ctx, `SELECT `+preferencesColumns+`,
+			coalesce(r.email, ''), coalesce(r.nickname, ''), coalesce(s.email, ''), coalesce(s.nickname, ''),
+			n.notification_id::text, n.count, n.last_seq`+preferencesFrom+`
+		LEFT JOIN recipients s ON s.user_id = $3
+		LEFT JOIN notifications n ON n.user_id = u.user_id AND n.collapse_key = $4 AND n.read_at IS NULL`,
+		recipientID, now, senderID, collapseKey).
+		Scan(append(sp.dest(), &mc.Recipient.Email, &mc.Recipient.Nickname, &mc.Sender.Email, &mc.Sender.Nickname,
+			&unreadID, &unreadCount, &unreadSeq)...)
+	if err != nil {
+		return mc, fmt.Errorf("load what a message notification needs: %w", err)
+	}
+	mc.Prefs = sp.preferences()
+	if unreadID != nil {
+		mc.Unread = &notification.Notification{ID: *unreadID, UserID: recipientID, Kind: notification.KindMessage,
+			Count: *unreadCount, CollapseKey: collapseKey, LastSeq: *unreadSeq}
+	}
+	return mc, nil
 }
 
 func (t *txStore) UpdatePreferences(_ context.Context, userID string, c notification.PreferenceChanges, now time.Time) error {
@@ -464,18 +512,6 @@ func (t *txStore) IsMuted(ctx context.Context, userID, chatID string, now time.T
 		return false, fmt.Errorf("look up mute of chat %s: %w", chatID, err)
 	}
 	return muted, nil
-}
-
-func (t *txStore) UnreadByCollapseKey(ctx context.Context, userID, key string) (*notification.Notification, error) {
-	n, err := scanNotification(t.queryRow(ctx, `SELECT `+notificationColumns+` FROM notifications
-		WHERE user_id = $1 AND collapse_key = $2 AND read_at IS NULL`, userID, key))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load unread notification %s: %w", key, err)
-	}
-	return &n, nil
 }
 
 func (t *txStore) DeleteNotification(_ context.Context, id string) error {
