@@ -175,12 +175,11 @@ func (o *Outbox) Row(ctx context.Context, topic, key string, msg proto.Message) 
 // It takes a transaction, not a pool, on purpose: the event must commit or roll back together
 // with the state change that caused it. Nothing is sent before tx commits; the relay sends it
 // within milliseconds after. key is the entity whose events must stay in order (a user id, a chat
-// id): Kafka keeps order per key, and the relay publishes same-key events in the order their
-// transactions took their transaction ids. A transaction takes its id at its first write, and
-// writers queued on a row lock may already hold ids and then get the lock in any order, so
-// concurrent transactions that publish for the same key must serialise BEFORE their first write:
-// e.g. pg_advisory_xact_lock(<key hash>) as the first statement (chat does). Then transaction-id
-// order is commit order for that key. A single writer per key at a time needs nothing.
+// id): Kafka keeps order per key, and the relay publishes in the order the outbox rows were
+// inserted. Concurrent transactions that publish for the same key must therefore serialise on
+// the key before they insert the event — e.g. pg_advisory_xact_lock(<key hash>) (chat does), or
+// a lock on the entity's row taken before the insert — so that insertion order is commit order
+// for that key. A single writer per key at a time needs nothing.
 //
 // The event type (ce_type) is the message's protobuf full name, e.g. "parley.events.v1.UserRegistered".
 // Publish runs exactly one statement through tx.Exec, so tx may also be a caller's own Execer

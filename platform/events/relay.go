@@ -199,14 +199,14 @@ type outboxRow struct {
 // relay lock throughout, so two relays can never publish the same row or interleave two batches
 // (which would break per-key order).
 //
-// Rows are published in (txid, id) order as soon as they are visible, and deleted one by one
-// (never "done up to id N", which a transaction committing out of id order would make skip). Per
-// key this is commit order for transactions that serialise on the key before their first write,
-// the rule Outbox.Publish states: such a transaction takes its id after the previous one on the
-// key committed, so ids, commits and visibility follow one order. No other transaction matters,
-// so none is waited for: a long write transaction elsewhere on the server does not hold events
-// back (an earlier relay published only rows below the oldest running transaction, which tied
-// every service's event latency to the longest transaction on the server).
+// Rows are published in id order as soon as they are visible, and deleted one by one (never "done
+// up to id N", which a transaction committing out of id order would make skip). Per key this is
+// commit order for transactions that serialise on the key before they write the event, the rule
+// Outbox.Publish states: such a transaction takes its row's id after the previous one on the key
+// committed, so ids, commits and visibility follow one order. No other transaction matters, so
+// none is waited for: a long write transaction elsewhere on the server does not hold events back
+// (an earlier relay published only rows below the oldest running transaction, which tied every
+// service's event latency to the longest transaction on the server).
 //
 // No FOR UPDATE: the advisory lock already excludes other relays, and row locks would give this
 // transaction an xid during the Kafka round trip.
@@ -325,12 +325,12 @@ const takeRowsSQL = `
 WITH l AS (SELECT pg_try_advisory_xact_lock($1) AS locked),
 d AS (
 	DELETE FROM outbox
-	WHERE (SELECT locked FROM l) AND id IN (SELECT id FROM outbox ORDER BY txid, id LIMIT $2)
-	RETURNING txid, id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers
+	WHERE (SELECT locked FROM l) AND id IN (SELECT id FROM outbox ORDER BY id LIMIT $2)
+	RETURNING id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers
 )
 SELECT l.locked, d.id, d.event_id::text, d.topic, d.key, d.ce_type, d.ce_source, d.ce_time, d.payload, d.headers
 FROM l LEFT JOIN d ON true
-ORDER BY d.txid, d.id`
+ORDER BY d.id`
 
 // endTx ends conn's transaction after a failure or an empty pass, if one is open. It runs even
 // when ctx has ended (a stop), bounded; a connection it cannot clean is closed by the pool.

@@ -200,7 +200,7 @@ func TestRelaySurvivesBrokerDownAndRestart(t *testing.T) {
 }
 
 // A transaction still open on the server — here one that has already written an outbox row, with
-// a smaller id and txid — holds nobody else's events back, and its own row is neither skipped nor
+// a smaller id — holds nobody else's events back, and its own row is neither skipped nor
 // lost: it goes out once it commits. (Only transactions on the same key could need ordering, and
 // those serialise on the key before their first write; see the next test.)
 func TestAnOpenTransactionHoldsNoOtherEventsBack(t *testing.T) {
