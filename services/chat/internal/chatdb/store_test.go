@@ -53,7 +53,7 @@ func newMessage(chatID, sender, text string) chat.NewMessage {
 func outboxEvents[T proto.Message](tb testing.TB, pool *pgxpool.Pool, newT func() T) []T {
 	tb.Helper()
 	name := string(newT().ProtoReflect().Descriptor().FullName())
-	rows, err := pool.Query(context.Background(), `SELECT key, topic, payload FROM outbox WHERE ce_type = $1 ORDER BY txid, id`, name)
+	rows, err := pool.Query(context.Background(), `SELECT key, topic, payload FROM outbox WHERE ce_type = $1 ORDER BY id`, name)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func (e *env) storedCounts(t *testing.T, chatID string) (messages, lastSeq int64
 // messagesSent returns the MessageSent events in the outbox, in publishing order.
 func (e *env) messagesSent(t *testing.T) []*eventsv1.MessageSent {
 	t.Helper()
-	rows, err := e.pool.Query(context.Background(), `SELECT payload FROM outbox WHERE ce_type = 'parley.events.v1.MessageSent' ORDER BY txid, id`)
+	rows, err := e.pool.Query(context.Background(), `SELECT payload FROM outbox WHERE ce_type = 'parley.events.v1.MessageSent' ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
