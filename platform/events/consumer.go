@@ -88,6 +88,13 @@ type ConsumerConfig struct {
 	// Without a Pool, records are handled one at a time and BatchSize is how many are handled
 	// before the AfterBatch function runs and their offsets are marked.
 	BatchSize int
+	// FetchMaxWait lets the broker hold a fetch up to this long until FetchMinBytes of records
+	// have gathered, so that at moderate rates one fetch (and one batch) carries many records
+	// instead of each record costing a fetch, a transaction and a commit of its own. It is the
+	// most latency it adds; at least 10ms (franz-go's floor). Zero: a fetch returns as soon as
+	// there is anything.
+	FetchMaxWait  time.Duration
+	FetchMinBytes int32
 	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the consumer's own.
 	ClientOpts []kgo.Opt
 }
@@ -118,6 +125,8 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		return nil, errors.New("new consumer: no topics")
 	case cfg.Logger == nil:
 		return nil, errors.New("new consumer: no logger")
+	case cfg.FetchMaxWait != 0 && cfg.FetchMaxWait < 10*time.Millisecond:
+		return nil, fmt.Errorf("new consumer: fetch max wait %v is under 10ms", cfg.FetchMaxWait)
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
@@ -222,7 +231,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		kgo.RecordDeliveryTimeout(30 * time.Second),
 		kgo.AllowIdempotentProduceCancellation(),
 		kgo.WithLogger(kgoLogger{c.log}),
-	}, c.cfg.ClientOpts...)...)
+	}, append(c.fetchOpts(), c.cfg.ClientOpts...)...)...)
 	if err != nil {
 		return fmt.Errorf("consumer %s: new kafka client: %w", c.cfg.Group, err)
 	}
@@ -410,6 +419,13 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []batchItem, ids []str
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+func (c *Consumer) fetchOpts() []kgo.Opt {
+	if c.cfg.FetchMaxWait <= 0 {
+		return nil
+	}
+	return []kgo.Opt{kgo.FetchMaxWait(c.cfg.FetchMaxWait), kgo.FetchMinBytes(max(1, c.cfg.FetchMinBytes))}
 }
 
 // process handles, skips or dead-letters rec. It returns an error only when ctx ended before it

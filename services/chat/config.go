@@ -24,7 +24,7 @@ type Config struct {
 	OutboxPollInterval time.Duration `env:"OUTBOX_POLL_INTERVAL" envDefault:"250ms"`
 	// OutboxLinger is the least time between two relay passes under load, so that one pass
 	// publishes many messages (events.RelayConfig.Linger).
-	OutboxLinger time.Duration `env:"OUTBOX_LINGER" envDefault:"2ms"`
+	OutboxLinger time.Duration `env:"OUTBOX_LINGER" envDefault:"5ms"`
 	RedisURL           string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
 	FriendURL          string        `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
 	// FriendTimeout bounds one CheckFriendship call.

@@ -125,6 +125,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Group: notificationevents.Group, Topics: notificationevents.Topics, Pool: pool, Logger: logger,
+		// Up to ~400 events a fetch; under that, the broker answers after ConsumerFetchWait.
+		FetchMaxWait: cfg.ConsumerFetchWait, FetchMinBytes: 256 << 10,
 	})
 	if err != nil {
 		return err
