@@ -98,10 +98,12 @@ type bodyKey struct{}
 // newReverseProxy builds the one proxy for all upstreams; the request's context names its target.
 func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport:     g.transport,
-		BufferPool:    proxyBuffers{},
-		FlushInterval: -1, // flush every write: server streams reach the client message by message
-		ErrorLog:      slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		Transport:  g.transport,
+		BufferPool: proxyBuffers{},
+		// FlushInterval stays 0: a response without a length (server streams, gRPC) is flushed on
+		// every write anyway (the proxy does that for ContentLength -1), and a unary response with
+		// its length goes out in one write at the end instead of two.
+		ErrorLog: slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			t := pr.In.Context().Value(targetKey{}).(proxyTarget)
 			out := pr.Out
