@@ -25,8 +25,8 @@ type Config struct {
 	// OutboxLinger is the least time between two relay passes under load, so that one pass
 	// publishes many messages (events.RelayConfig.Linger).
 	OutboxLinger time.Duration `env:"OUTBOX_LINGER" envDefault:"5ms"`
-	RedisURL           string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	FriendURL          string        `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
+	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	FriendURL    string        `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
 	// FriendTimeout bounds one CheckFriendship call.
 	FriendTimeout time.Duration `env:"FRIEND_TIMEOUT" envDefault:"2s"`
 	// FriendshipCacheTTL bounds how long a CheckFriendship answer is kept in Redis.
