@@ -10,7 +10,6 @@ import (
 // forwarded to the owning service as /<package>.<Service>/<Method>.
 const APIPrefix = "/api"
 
-
 // Procedure is a parsed RPC path.
 type Procedure struct {
 	// Path is the full procedure, "/parley.auth.v1.AuthService/Login".
