@@ -29,8 +29,11 @@ const Path = "/ws"
 // presenceQueryMax bounds the user ids of one presence_query.
 const presenceQueryMax = 100
 
-// Serve is the GET /ws handler: it upgrades the request, authenticates the connection and runs
-// it until it closes.
+// Serve is the GET /ws handler: it upgrades the request and authenticates and registers the
+// connection, then hands its reads to a goroutine of its own and returns: nothing of the HTTP
+// request (echo's context, the middleware's frames, a stack grown through them) stays alive for
+// as long as the connection does. The access-log line is written when the connection is ready or
+// refused, with the user.
 func (h *Hub) Serve(ec echo.Context) error {
 	r := ec.Request()
 	token, offered, hasV1 := parseSubprotocols(r.Header)
@@ -49,7 +52,6 @@ func (h *Hub) Serve(ec echo.Context) error {
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
 
 	ws, err := websocket.Accept(ec.Response(), r, &websocket.AcceptOptions{
 		Subprotocols:    []string{Subprotocol},
@@ -59,13 +61,25 @@ func (h *Hub) Serve(ec echo.Context) error {
 	if err != nil {
 		// Accept has answered (403 for a foreign Origin, 400/426 for a non-WebSocket request).
 		logging.AddAttrs(r.Context(), slog.String("error", "websocket: "+err.Error()))
+		h.wg.Done()
 		return nil
 	}
 	ws.SetReadLimit(h.opts.MaxFrameBytes)
 	c := newConn(h, ws)
-	// Every way out of run ends the connection and its context (a no-op when run closed it).
-	defer c.close(websocket.StatusNormalClosure, "")
-	h.run(c, r, token)
+	if !h.open(c, r, token) {
+		// Refused and closed. Every way out ends the connection and its context.
+		c.close(websocket.StatusNormalClosure, "")
+		c.stopTimers()
+		h.wg.Done()
+		return nil
+	}
+	go func() {
+		defer h.wg.Done()
+		defer c.close(websocket.StatusNormalClosure, "")
+		defer c.stopTimers()
+		defer h.finish(c)
+		h.readLoop(c)
+	}()
 	return nil
 }
 
@@ -90,16 +104,16 @@ func parseSubprotocols(hd http.Header) (token string, offered, hasV1 bool) {
 	return token, offered, hasV1
 }
 
-// run authenticates c and serves it until it closes.
-func (h *Hub) run(c *conn, r *http.Request, token string) {
-	defer c.stopTimers()
+// open authenticates c, registers it with its user and sends ready. It reports false when it
+// refused (and closed) the connection.
+func (h *Hub) open(c *conn, r *http.Request, token string) bool {
 	ref := ""
 	if token == "" {
 		var ok bool
 		token, ref, ok = h.readAuthFrame(c)
 		if !ok {
 			c.drain()
-			return
+			return false
 		}
 	}
 	p, cerr := h.opts.Verifier.VerifyToken(c.ctx, token)
@@ -110,7 +124,7 @@ func (h *Hub) run(c *conn, r *http.Request, token string) {
 			c.close(CloseUnauthenticated, "invalid or expired access token")
 		}
 		c.drain()
-		return
+		return false
 	}
 	gateway.SetUser(r.Context(), p.UserID)
 	exp := p.Expiry
@@ -123,13 +137,18 @@ func (h *Hub) run(c *conn, r *http.Request, token string) {
 		logging.AddAttrs(r.Context(), slog.String("error", "realtime: "+err.Error()))
 		c.close(CloseTryAgainLater, "realtime delivery unavailable, try again later")
 		c.drain()
-		return
+		return false
 	case !ok:
 		c.close(CloseTooManyConnections, "too many connections: at most "+strconv.Itoa(h.opts.MaxConnsPerUser))
 		c.drain()
-		return
+		return false
 	}
-	defer h.finish(c)
+	registered := false
+	defer func() {
+		if !registered {
+			h.finish(c)
+		}
+	}()
 
 	// Subscribe before anything else, so no frame published from here on is missed; then check
 	// the session, whose revocation is marked before it is announced on the channel.
@@ -137,17 +156,17 @@ func (h *Hub) run(c *conn, r *http.Request, token string) {
 		if errors.Is(err, errShuttingDown) {
 			c.close(CloseGoingAway, "gateway shutting down, reconnect")
 			c.drain()
-			return
+			return false
 		}
 		logging.AddAttrs(r.Context(), slog.String("error", "realtime: "+err.Error()))
 		c.close(CloseTryAgainLater, "realtime delivery unavailable, try again later")
 		c.drain()
-		return
+		return false
 	}
 	if revoked, err := h.store.revoked(c.ctx, p.SessionID); err == nil && revoked {
 		c.close(CloseSessionRevoked, "session revoked: sign in again")
 		c.drain()
-		return
+		return false
 	}
 	h.loadFriends(c)
 	if prev == 0 {
@@ -162,7 +181,12 @@ func (h *Hub) run(c *conn, r *http.Request, token string) {
 		},
 	}))
 	c.startPings()
+	registered = true
+	return true
+}
 
+// readLoop reads and answers client frames until the connection closes.
+func (h *Hub) readLoop(c *conn) {
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
 		if err != nil {
