@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -82,9 +84,28 @@ func (g *Gateway) serveAPI(c echo.Context) error {
 	r.Body = body
 	ctx := context.WithValue(r.Context(), targetKey{}, proxyTarget{upstream: up, proc: proc})
 	ctx = context.WithValue(ctx, bodyKey{}, body)
-	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+	r = r.WithContext(ctx)
+	if proto == protocolConnect && r.ContentLength > 0 && r.ContentLength <= inMemoryBody {
+		// A unary call's small body is read first, so the forwarded request goes out in one write
+		// with its headers (net/http flushes the headers on their own before a body it cannot
+		// see the end of).
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			if r.Context().Err() != nil {
+				g.proxyError(w, r, err) // the client went away
+				return nil
+			}
+			writeRPCError(w, r, connect.CodeInvalidArgument, "request body ended before its Content-Length", http.StatusBadRequest)
+			return nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(buf))
+	}
+	g.proxy.ServeHTTP(w, r)
 	return nil
 }
+
+// inMemoryBody is the largest unary request body read into memory before it is forwarded.
+const inMemoryBody = 64 << 10
 
 // allow applies the rate limits and answers ResourceExhausted (429 with Retry-After) when one is
 // exceeded: the auth-limited procedures per client IP, everything else per user (per client IP

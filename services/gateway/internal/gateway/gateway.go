@@ -83,7 +83,7 @@ type Options struct {
 	WebDir string
 	// ReadyTimeout bounds the upstream health checks of /readyz (default 2s).
 	ReadyTimeout time.Duration
-	// Transport reaches the upstreams (default NewUpstreamTransport()).
+	// Transport reaches the upstreams (default NewProxyTransport()).
 	Transport http.RoundTripper
 }
 
@@ -140,7 +140,7 @@ func New(opts Options) (*Gateway, error) {
 		opts.ReadyTimeout = 2 * time.Second
 	}
 	if opts.Transport == nil {
-		opts.Transport = NewUpstreamTransport()
+		opts.Transport = NewProxyTransport()
 	}
 	rt, err := newRoutes(opts.Upstreams)
 	if err != nil {
