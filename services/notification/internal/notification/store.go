@@ -72,7 +72,8 @@ type Tx interface {
 	// MarkCollapsedRead marks userID's unread notification with collapse key read when it stands for
 	// no message after upToSeq.
 	MarkCollapsedRead(ctx context.Context, userID, key string, upToSeq int64, now time.Time) error
-	// MarkSubjectRead marks userID's unread notifications of kind about subjectID read.
+	// MarkSubjectRead marks userID's unread notifications of kind about subjectID read (not the
+	// collapsing ones: a chat's MESSAGE notification is cleared by MarkCollapsedRead).
 	MarkSubjectRead(ctx context.Context, userID string, kind Kind, subjectID string, now time.Time) error
 	// ResolveFriendRequest records that requestID was accepted, declined or cancelled at now
 	// (recording it again changes nothing).
