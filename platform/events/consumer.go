@@ -405,6 +405,7 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []batchItem, ids []str
 	for _, id := range fresh {
 		isNew[id] = true
 	}
+	ctx, scope := withScope(ctx)
 	for _, it := range batch {
 		if it.h == nil || !isNew[it.ev.ID] {
 			continue // no handler, or already handled (before, or earlier in this batch)
@@ -414,6 +415,9 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []batchItem, ids []str
 		if err := callHandler(ctx, log, it.h, tx, it.ev); err != nil {
 			return fmt.Errorf("%s %s: %w", it.ev.Type, it.ev.ID, err)
 		}
+	}
+	if err := scope.runBeforeCommit(ctx); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -490,7 +494,11 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev E
 		log.Debug("event already handled, skipped")
 		return true, nil
 	}
+	ctx, scope := withScope(ctx)
 	if err := callHandler(ctx, log, h, tx, ev); err != nil {
+		return true, err
+	}
+	if err := scope.runBeforeCommit(ctx); err != nil {
 		return true, err
 	}
 	if err := tx.Commit(ctx); err != nil {

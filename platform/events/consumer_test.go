@@ -359,3 +359,70 @@ func TestAfterBatchSendsWhatTheHandlersGathered(t *testing.T) {
 		t.Fatalf("%d batches sent 10 records with BatchSize 4; want at least 3", batches)
 	}
 }
+
+// A handler can keep work in the transaction's scope across the events of a batch and do it
+// before the commit, once: here each event's value waits in the scope, and one insert per
+// transaction writes them all. A poison event rolls the batch back, scope and all; one at a time,
+// the others still get their effect, once.
+func TestScopeCarriesWorkAcrossABatchToItsCommit(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	_, brokers := kafkatest.New(t)
+	log, _ := testLogger(t)
+	const topic, group = "scope.t", "g"
+	must(t, events.EnsureTopics(ctx, brokers, topic))
+	var recs []*kgo.Record
+	for _, v := range []string{"a", "b", "poison", "c"} {
+		recs = append(recs, ceRecord(topic, "k", wrapperspb.String(v)))
+	}
+	produce(t, brokers, recs...)
+
+	type pending struct{ vals []string }
+	var mu sync.Mutex
+	var flushes []int // how many values each before-commit wrote
+	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log,
+		RetryBackoff: time.Millisecond, MaxAttempts: 1})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
+		if msg.GetValue() == "poison" {
+			return events.Permanent(errors.New("poison"))
+		}
+		s := events.ScopeOf(ctx)
+		if s == nil {
+			return errors.New("no scope in a consumer transaction")
+		}
+		p, _ := s.Value("pending").(*pending)
+		if p == nil {
+			p = &pending{}
+			s.SetValue("pending", p)
+			s.BeforeCommit(func(ctx context.Context) error {
+				for _, v := range p.vals {
+					if _, err := tx.Exec(ctx, `INSERT INTO effects (event_id, value) VALUES (gen_random_uuid(), $1)`, v); err != nil {
+						return err
+					}
+				}
+				mu.Lock()
+				flushes = append(flushes, len(p.vals))
+				mu.Unlock()
+				return nil
+			})
+		}
+		p.vals = append(p.vals, msg.GetValue())
+		return nil
+	})
+	start(t, c.Run)
+	eventually(t, "the effects", func() bool { return len(effects(t, pool)) == 3 })
+	if got := effects(t, pool); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("effects %v, want [a b c] once each", got)
+	}
+	if n := endOffsets(t, brokers, events.DeadLetterTopic(topic, group)); n != 1 {
+		t.Fatalf("%d dead letters, want the poison one", n)
+	}
+	if events.ScopeOf(ctx) != nil {
+		t.Fatal("a scope outside a consumer transaction")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(flushes) == 0 {
+		t.Fatal("no before-commit ran")
+	}
+}

@@ -85,23 +85,28 @@ func (g *Gateway) serveAPI(c echo.Context) error {
 	ctx := context.WithValue(r.Context(), targetKey{}, proxyTarget{upstream: up, proc: proc})
 	ctx = context.WithValue(ctx, bodyKey{}, body)
 	r = r.WithContext(ctx)
-	if proto == protocolConnect && r.ContentLength > 0 && r.ContentLength <= inMemoryBody {
-		// A unary call's small body is read first, so the forwarded request goes out in one write
-		// with its headers (net/http flushes the headers on their own before a body it cannot
-		// see the end of).
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(body, buf); err != nil {
-			if r.Context().Err() != nil {
-				g.proxyError(w, r, err) // the client went away
-				return nil
-			}
-			writeRPCError(w, r, connect.CodeInvalidArgument, "request body ended before its Content-Length", http.StatusBadRequest)
-			return nil
-		}
-		r.Body = io.NopCloser(bytes.NewReader(buf))
+	if proto == protocolConnect && r.ContentLength > 0 && r.ContentLength <= inMemoryBody && !g.readBody(w, r, body) {
+		return nil
 	}
 	g.proxy.ServeHTTP(w, r)
 	return nil
+}
+
+// readBody reads a unary call's small body before it is forwarded, so the forwarded request goes
+// out in one write with its headers (net/http flushes the headers on their own before a body it
+// cannot see the end of). It answers the call itself and reports false when the body is short.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, body io.Reader) bool {
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		if r.Context().Err() != nil {
+			g.proxyError(w, r, err) // the client went away
+		} else {
+			writeRPCError(w, r, connect.CodeInvalidArgument, "request body ended before its Content-Length", http.StatusBadRequest)
+		}
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(buf))
+	return true
 }
 
 // inMemoryBody is the largest unary request body read into memory before it is forwarded.

@@ -52,6 +52,12 @@ func (h *Hub) Serve(ec echo.Context) error {
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
+	reading := false // once the reader goroutine runs, it says when the connection is done
+	defer func() {
+		if !reading {
+			h.wg.Done()
+		}
+	}()
 
 	ws, err := websocket.Accept(ec.Response(), r, &websocket.AcceptOptions{
 		Subprotocols:    []string{Subprotocol},
@@ -61,7 +67,6 @@ func (h *Hub) Serve(ec echo.Context) error {
 	if err != nil {
 		// Accept has answered (403 for a foreign Origin, 400/426 for a non-WebSocket request).
 		logging.AddAttrs(r.Context(), slog.String("error", "websocket: "+err.Error()))
-		h.wg.Done()
 		return nil
 	}
 	ws.SetReadLimit(h.opts.MaxFrameBytes)
@@ -70,9 +75,9 @@ func (h *Hub) Serve(ec echo.Context) error {
 		// Refused and closed. Every way out ends the connection and its context.
 		c.close(websocket.StatusNormalClosure, "")
 		c.stopTimers()
-		h.wg.Done()
 		return nil
 	}
+	reading = true
 	go func() {
 		defer h.wg.Done()
 		defer c.close(websocket.StatusNormalClosure, "")

@@ -64,15 +64,35 @@ func (s *Store) InTx(ctx context.Context, fn func(notification.Tx) error) error 
 }
 
 // WithTx runs fn with the store inside tx — the event consumer's transaction, which also records
-// the event in the inbox — and sends the writes fn left queued before it returns, so they commit
-// with tx. It does not commit.
+// the event in the inbox — and makes sure the writes fn left queued are sent before tx commits.
+// It does not commit.
+//
+// In a consumer's transaction (events.ScopeOf), which may handle a whole batch of events, every
+// event's fn gets the same store, which sends its queued writes just before the commit and, across
+// the batch, takes each user's lock once, answers MessageContext again from memory (kept current
+// with what the batch stored), and never sends a notification inserted and replaced within the
+// batch: several messages of one chat in one batch cost one read and one replacement, not one of
+// each per message. Elsewhere (InTx) the writes are sent when fn returns.
 func (s *Store) WithTx(ctx context.Context, tx pgx.Tx, fn func(notification.Tx) error) error {
-	t := &txStore{tx: tx, pub: s.pub}
-	if err := fn(t); err != nil {
-		return err
+	scope := events.ScopeOf(ctx)
+	if scope == nil {
+		t := &txStore{tx: tx, pub: s.pub}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush(ctx)
 	}
-	return t.flush(ctx)
+	t, _ := scope.Value(txStoreKey{}).(*txStore)
+	if t == nil || t.tx != tx {
+		t = &txStore{tx: tx, pub: s.pub, locked: map[string]bool{},
+			contexts: map[contextKey]notification.MessageContext{}, inserted: map[string]int{}}
+		scope.SetValue(txStoreKey{}, t)
+		scope.BeforeCommit(t.flush)
+	}
+	return fn(t)
 }
+
+type txStoreKey struct{}
 
 const notificationColumns = `notification_id::text, user_id::text, kind, title, body, subject_id, actor_user_id,
 	count, created_at, read_at, coalesce(collapse_key, ''), last_seq`
@@ -308,19 +328,35 @@ type txStore struct {
 	tx  pgx.Tx
 	pub Publisher
 
-	queued *pgx.Batch // writes not sent yet, nil when none
-	whats  []string   // what each queued write does, for its error
+	queue []queuedWrite // writes not sent yet
+
+	// Within one consumer transaction (several events, events.Scope) the store also remembers:
+	locked   map[string]bool                            // users whose lock this transaction holds
+	contexts map[contextKey]notification.MessageContext // MessageContext answers, kept current
+	inserted map[string]int                             // notification id → its queued insert (index in queue)
 }
+
+// queuedWrite is a write not sent yet; a dropped one is never sent (a notification inserted and
+// replaced within the same transaction).
+type queuedWrite struct {
+	what    string
+	sql     string
+	args    []any
+	dropped bool
+}
+
+type contextKey struct{ recipient, sender, collapseKey string }
 
 var _ notification.Tx = (*txStore)(nil)
 
 // later queues a write whose outcome nobody reads.
 func (t *txStore) later(what, sql string, args ...any) {
-	if t.queued == nil {
-		t.queued = &pgx.Batch{}
-	}
-	t.queued.Queue(sql, args...)
-	t.whats = append(t.whats, what)
+	t.queue = append(t.queue, queuedWrite{what: what, sql: sql, args: args})
+}
+
+// forget drops what the transaction remembers of answers, after a write that may change them.
+func (t *txStore) forget() {
+	clear(t.contexts)
 }
 
 // Exec queues sql like later, for Outbox.Publish (events.Execer): its insert is such a write.
@@ -333,10 +369,16 @@ func (t *txStore) Exec(_ context.Context, sql string, args ...any) (pgconn.Comma
 // returns the batch's results positioned at last's result (nil when there is no last), which the
 // caller reads and closes.
 func (t *txStore) send(ctx context.Context, last func(*pgx.Batch)) (pgx.BatchResults, error) {
-	b, whats := t.queued, t.whats
-	t.queued, t.whats = nil, nil
-	if b == nil {
-		b = &pgx.Batch{}
+	queue := t.queue
+	t.queue = nil
+	clear(t.inserted) // sent: no longer droppable
+	b := &pgx.Batch{}
+	var whats []string
+	for _, w := range queue {
+		if !w.dropped {
+			b.Queue(w.sql, w.args...)
+			whats = append(whats, w.what)
+		}
 	}
 	if last != nil {
 		last(b)
@@ -365,7 +407,7 @@ func (t *txStore) flush(ctx context.Context) error {
 
 // queryRow is QueryRow after the queued writes, in the same round trip.
 func (t *txStore) queryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.queued == nil {
+	if len(t.queue) == 0 {
 		return t.tx.QueryRow(ctx, sql, args...)
 	}
 	return pipelinedRow{t: t, ctx: ctx, sql: sql, args: args}
@@ -392,7 +434,7 @@ func (r pipelinedRow) Scan(dest ...any) error {
 
 // exec is Exec, for a write whose outcome is read, after the queued writes in the same round trip.
 func (t *txStore) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if t.queued == nil {
+	if len(t.queue) == 0 {
 		return t.tx.Exec(ctx, sql, args...)
 	}
 	br, err := t.send(ctx, func(b *pgx.Batch) { b.Queue(sql, args...) })
@@ -415,9 +457,17 @@ func (t *txStore) query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 }
 
 func (t *txStore) LockRecipients(_ context.Context, userIDs ...string) error {
-	ids := slices.Clone(userIDs)
+	ids := slices.DeleteFunc(slices.Clone(userIDs), func(id string) bool { return t.locked[id] })
+	if len(ids) == 0 {
+		return nil // held since an earlier event of this transaction
+	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	if t.locked != nil {
+		for _, id := range ids {
+			t.locked[id] = true
+		}
+	}
 	t.later("create recipients", `INSERT INTO recipients (user_id) SELECT unnest($1::uuid[]) AS id ORDER BY id
 		ON CONFLICT (user_id) DO NOTHING`, ids)
 	// An advisory lock per user, taken in id order (no deadlocks), rather than the rows' lock:
@@ -437,6 +487,7 @@ func (t *txStore) Recipient(ctx context.Context, userID string) (notification.Re
 }
 
 func (t *txStore) SaveRegistration(_ context.Context, r notification.Recipient) error {
+	t.forget() // may change what MessageContext answered
 	t.later("save registration of "+r.UserID, `INSERT INTO recipients (user_id, email, nickname) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET email = excluded.email,
 			nickname = CASE WHEN recipients.profile_version = 0 THEN excluded.nickname ELSE recipients.nickname END`,
@@ -445,6 +496,7 @@ func (t *txStore) SaveRegistration(_ context.Context, r notification.Recipient) 
 }
 
 func (t *txStore) SaveNickname(_ context.Context, userID, nickname string, version int64) error {
+	t.forget() // may change what MessageContext answered
 	t.later("save nickname of "+userID, `INSERT INTO recipients (user_id, nickname, profile_version) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET nickname = excluded.nickname, profile_version = excluded.profile_version
 		WHERE recipients.profile_version < excluded.profile_version`, userID, nickname, version)
@@ -458,6 +510,21 @@ func (t *txStore) Preferences(ctx context.Context, userID string, now time.Time)
 // MessageContext implements notification.Tx: the recipient's preferences and row, the sender's
 // row and the recipient's unread notification with the collapse key, in one statement.
 func (t *txStore) MessageContext(ctx context.Context, recipientID, senderID, collapseKey string, now time.Time) (notification.MessageContext, error) {
+	key := contextKey{recipientID, senderID, collapseKey}
+	if mc, ok := t.contexts[key]; ok {
+		mc.Prefs.MutedChats = slices.DeleteFunc(slices.Clone(mc.Prefs.MutedChats), func(m notification.MutedChat) bool {
+			return m.Until != nil && !m.Until.After(now) // ran out since it was read
+		})
+		return mc, nil
+	}
+	mc, err := t.readMessageContext(ctx, recipientID, senderID, collapseKey, now)
+	if err == nil && t.contexts != nil {
+		t.contexts[key] = mc
+	}
+	return mc, err
+}
+
+func (t *txStore) readMessageContext(ctx context.Context, recipientID, senderID, collapseKey string, now time.Time) (notification.MessageContext, error) {
 	mc := notification.MessageContext{Recipient: notification.Recipient{UserID: recipientID}, Sender: notification.Recipient{UserID: senderID}}
 	var sp scannedPreferences
 	var unreadID *string
@@ -483,6 +550,7 @@ func (t *txStore) MessageContext(ctx context.Context, recipientID, senderID, col
 }
 
 func (t *txStore) UpdatePreferences(_ context.Context, userID string, c notification.PreferenceChanges, now time.Time) error {
+	t.forget() // may change what MessageContext answered
 	t.later("update preferences", `UPDATE recipients SET email_enabled = coalesce($2, email_enabled), prefs_updated_at = $3
 		WHERE user_id = $1`, userID, c.EmailEnabled, now)
 	for _, kp := range c.Kinds {
@@ -494,12 +562,14 @@ func (t *txStore) UpdatePreferences(_ context.Context, userID string, c notifica
 }
 
 func (t *txStore) Mute(_ context.Context, userID string, m notification.MutedChat) error {
+	t.forget() // may change what MessageContext answered
 	t.later("mute chat "+m.ChatID, `INSERT INTO muted_chats (user_id, chat_id, until) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, chat_id) DO UPDATE SET until = excluded.until`, userID, m.ChatID, m.Until)
 	return nil
 }
 
 func (t *txStore) Unmute(_ context.Context, userID, chatID string) error {
+	t.forget() // may change what MessageContext answered
 	t.later("unmute chat "+chatID, `DELETE FROM muted_chats WHERE user_id = $1 AND chat_id = $2`, userID, chatID)
 	return nil
 }
@@ -515,11 +585,35 @@ func (t *txStore) IsMuted(ctx context.Context, userID, chatID string, now time.T
 }
 
 func (t *txStore) DeleteNotification(_ context.Context, id string) error {
+	for k, mc := range t.contexts {
+		if mc.Unread != nil && mc.Unread.ID == id {
+			mc.Unread = nil
+			t.contexts[k] = mc
+		}
+	}
+	if i, ok := t.inserted[id]; ok {
+		// Inserted by this transaction and not sent yet: neither is ever sent.
+		t.queue[i].dropped = true
+		delete(t.inserted, id)
+		return nil
+	}
 	t.later("delete notification "+id, `DELETE FROM notifications WHERE notification_id = $1`, id)
 	return nil
 }
 
 func (t *txStore) InsertNotification(_ context.Context, n notification.Notification) error {
+	if t.inserted != nil {
+		t.inserted[n.ID] = len(t.queue)
+	}
+	if n.CollapseKey != "" && n.ReadAt == nil {
+		for k, mc := range t.contexts {
+			if k.recipient == n.UserID && k.collapseKey == n.CollapseKey {
+				mc.Unread = &notification.Notification{ID: n.ID, UserID: n.UserID, Kind: n.Kind, Count: n.Count,
+					CollapseKey: n.CollapseKey, LastSeq: n.LastSeq}
+				t.contexts[k] = mc
+			}
+		}
+	}
 	t.later("insert notification", `INSERT INTO notifications (notification_id, user_id, kind, title, body, subject_id,
 			actor_user_id, count, collapse_key, last_seq, created_at, read_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, $11, $12)`,
@@ -540,6 +634,7 @@ func (t *txStore) Notification(ctx context.Context, userID, id string) (*notific
 }
 
 func (t *txStore) MarkRead(_ context.Context, userID string, ids []string, now time.Time) error {
+	t.forget() // may change what MessageContext answered
 	if ids == nil {
 		t.later("mark notifications read", `UPDATE notifications SET read_at = $2
 			WHERE user_id = $1 AND read_at IS NULL AND created_at <= $2`, userID, now)
@@ -551,12 +646,14 @@ func (t *txStore) MarkRead(_ context.Context, userID string, ids []string, now t
 }
 
 func (t *txStore) MarkCollapsedRead(_ context.Context, userID, key string, upToSeq int64, now time.Time) error {
+	t.forget() // may change what MessageContext answered
 	t.later("mark "+key+" read", `UPDATE notifications SET read_at = $4
 		WHERE user_id = $1 AND collapse_key = $2 AND read_at IS NULL AND last_seq <= $3`, userID, key, upToSeq, now)
 	return nil
 }
 
 func (t *txStore) MarkSubjectRead(_ context.Context, userID string, kind notification.Kind, subjectID string, now time.Time) error {
+	t.forget() // may change what MessageContext answered
 	// Notifications that collapse (a chat's MESSAGE one) are never marked by subject; saying so
 	// lets the statement use the partial index that leaves them out.
 	t.later("mark "+kind.Name()+" notifications about "+subjectID+" read", `UPDATE notifications SET read_at = $4

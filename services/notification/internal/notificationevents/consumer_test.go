@@ -2,6 +2,7 @@ package notificationevents_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -290,4 +291,59 @@ func header(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
+}
+
+// Several messages of one chat handled in one batch (one transaction) end as they would one by
+// one: the unread notification replaced once per message, counting them all, announced only when
+// it was created — and a read in the middle of the batch ends the first notification, so the next
+// message starts a new one rather than replacing a read one. (The store coalesces such a batch:
+// one read and one replacement instead of one of each per message.)
+func TestAChatsMessagesInOneBatchCountAsOneByOne(t *testing.T) {
+	h := start(t, time.Hour)
+	alice, bob := h.register("alice"), h.register("bob")
+	h.waitKnown(alice, bob)
+	chat := uuid.NewString()
+	var recs []*kgo.Record
+	for seq := int64(1); seq <= 3; seq++ {
+		recs = append(recs, record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, seq, fmt.Sprintf("m%d", seq))))
+	}
+	recs = append(recs, record(topics.Chat, chat, uuid.NewString(), &eventsv1.MessagesRead{
+		ChatId: chat, ReaderId: bob, PeerId: alice, UpToSeq: 3, ReadAt: timestamppb.Now()}))
+	for seq := int64(4); seq <= 5; seq++ {
+		recs = append(recs, record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, seq, fmt.Sprintf("m%d", seq))))
+	}
+	h.produce(recs...) // one produce: the consumer fetches them together
+
+	eventually(t, "the last message counted", func() bool {
+		return h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND last_seq = 5`, bob) == 1
+	})
+	var unreadCount, readCount int
+	var unreadTitle, unreadBody string
+	if err := h.pool.QueryRow(h.ctx, `SELECT count, title, body FROM notifications WHERE user_id = $1 AND read_at IS NULL`, bob).
+		Scan(&unreadCount, &unreadTitle, &unreadBody); err != nil {
+		t.Fatalf("bob's unread notification: %v", err)
+	}
+	if err := h.pool.QueryRow(h.ctx, `SELECT count FROM notifications WHERE user_id = $1 AND read_at IS NOT NULL`, bob).Scan(&readCount); err != nil {
+		t.Fatalf("bob's read notification: %v", err)
+	}
+	if unreadCount != 2 || unreadTitle != "2 new messages from alice" || unreadBody != "m5" || readCount != 3 {
+		t.Fatalf("unread %d %q %q, read %d; want the read one counting 3 and a new one counting 2 (m4, m5)", unreadCount, unreadTitle, unreadBody, readCount)
+	}
+	if n := h.count(`SELECT count(*) FROM notifications WHERE user_id = $1`, bob); n != 2 {
+		t.Fatalf("bob has %d notifications; want 2", n)
+	}
+	eventually(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
+	recsOut := readTopic(t, h.brokers, topics.Notification, 2)
+	if len(recsOut) != 2 {
+		t.Fatalf("%d NotificationSent; want 2: one per notification created", len(recsOut))
+	}
+	for i, r := range recsOut {
+		var ev eventsv1.NotificationSent
+		if err := proto.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetUnreadCount() != 1 || ev.GetTitle() != "New message from alice" {
+			t.Fatalf("NotificationSent %d: %v; want a new notification with unread count 1", i, &ev)
+		}
+	}
 }
