@@ -85,7 +85,7 @@ func (s *Store) WithTx(ctx context.Context, tx pgx.Tx, fn func(notification.Tx) 
 	t, _ := scope.Value(txStoreKey{}).(*txStore)
 	if t == nil || t.tx != tx {
 		t = &txStore{tx: tx, pub: s.pub, locked: map[string]bool{},
-			contexts: map[contextKey]notification.MessageContext{}, inserted: map[string]int{}}
+			contexts: map[contextKey]notification.MessageContext{}, inserted: map[string]*queuedWrite{}}
 		scope.SetValue(txStoreKey{}, t)
 		scope.BeforeCommit(t.flush)
 	}
@@ -328,20 +328,22 @@ type txStore struct {
 	tx  pgx.Tx
 	pub Publisher
 
-	queue []queuedWrite // writes not sent yet
+	queue []*queuedWrite // writes not sent yet, in order
 
 	// Within one consumer transaction (several events, events.Scope) the store also remembers:
 	locked   map[string]bool                            // users whose lock this transaction holds
 	contexts map[contextKey]notification.MessageContext // MessageContext answers, kept current
-	inserted map[string]int                             // notification id → its queued insert (index in queue)
+	inserted map[string]*queuedWrite                    // notification id → its insert, not sent yet
 }
 
 // queuedWrite is a write not sent yet; a dropped one is never sent (a notification inserted and
-// replaced within the same transaction).
+// replaced within the same transaction). A write with an owner changes only that user's
+// notifications: it may stay queued while a statement about someone else goes out (see send).
 type queuedWrite struct {
 	what    string
 	sql     string
 	args    []any
+	owner   string
 	dropped bool
 }
 
@@ -350,8 +352,22 @@ type contextKey struct{ recipient, sender, collapseKey string }
 var _ notification.Tx = (*txStore)(nil)
 
 // later queues a write whose outcome nobody reads.
-func (t *txStore) later(what, sql string, args ...any) {
-	t.queue = append(t.queue, queuedWrite{what: what, sql: sql, args: args})
+func (t *txStore) later(what, sql string, args ...any) { t.laterFor("", what, sql, args...) }
+
+// laterFor queues a write that changes only owner's notifications.
+func (t *txStore) laterFor(owner, what, sql string, args ...any) *queuedWrite {
+	w := &queuedWrite{what: what, sql: sql, args: args, owner: owner}
+	t.queue = append(t.queue, w)
+	return w
+}
+
+// The statements a read needs sent before it: everything (sendAll); everything but what changes
+// notifications (notNotifications: the read does not look at any); everything but other users'
+// notification changes (about(user)).
+func sendAll(*queuedWrite) bool            { return false }
+func notNotifications(w *queuedWrite) bool { return w.owner != "" }
+func about(user string) func(*queuedWrite) bool {
+	return func(w *queuedWrite) bool { return w.owner != "" && w.owner != user }
 }
 
 // forget drops what the transaction remembers of answers, after a write that may change them.
@@ -365,17 +381,25 @@ func (t *txStore) Exec(_ context.Context, sql string, args ...any) (pgconn.Comma
 	return pgconn.CommandTag{}, nil
 }
 
-// send sends the queued writes and, when last is set, last after them, in one round trip. It
-// returns the batch's results positioned at last's result (nil when there is no last), which the
-// caller reads and closes.
-func (t *txStore) send(ctx context.Context, last func(*pgx.Batch)) (pgx.BatchResults, error) {
+// send sends the queued writes that keep does not keep back, and, when last is set, last after
+// them, in one round trip. The writes kept back stay queued in their order (a user's notification
+// changes are kept together, so their order among themselves holds). It returns the batch's
+// results positioned at last's result (nil when there is no last), which the caller reads and
+// closes.
+func (t *txStore) send(ctx context.Context, keep func(*queuedWrite) bool, last func(*pgx.Batch)) (pgx.BatchResults, error) {
 	queue := t.queue
 	t.queue = nil
-	clear(t.inserted) // sent: no longer droppable
 	b := &pgx.Batch{}
 	var whats []string
 	for _, w := range queue {
-		if !w.dropped {
+		switch {
+		case w.dropped:
+		case keep(w):
+			t.queue = append(t.queue, w)
+		default:
+			if t.inserted != nil {
+				delete(t.inserted, insertedID(w)) // sent: no longer droppable
+			}
 			b.Queue(w.sql, w.args...)
 			whats = append(whats, w.what)
 		}
@@ -399,29 +423,44 @@ func (t *txStore) send(ctx context.Context, last func(*pgx.Batch)) (pgx.BatchRes
 	return br, nil
 }
 
+// insertedID is the notification id of a queued insert (its first argument), "" for other writes.
+func insertedID(w *queuedWrite) string {
+	if w.what != "insert notification" || len(w.args) == 0 {
+		return ""
+	}
+	id, _ := w.args[0].(string)
+	return id
+}
+
 // flush sends the queued writes.
 func (t *txStore) flush(ctx context.Context) error {
-	_, err := t.send(ctx, nil)
+	_, err := t.send(ctx, sendAll, nil)
 	return err
 }
 
 // queryRow is QueryRow after the queued writes, in the same round trip.
 func (t *txStore) queryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return t.queryRowAfter(ctx, sendAll, sql, args...)
+}
+
+// queryRowAfter is queryRow after the queued writes keep does not keep back.
+func (t *txStore) queryRowAfter(ctx context.Context, keep func(*queuedWrite) bool, sql string, args ...any) pgx.Row {
 	if len(t.queue) == 0 {
 		return t.tx.QueryRow(ctx, sql, args...)
 	}
-	return pipelinedRow{t: t, ctx: ctx, sql: sql, args: args}
+	return pipelinedRow{t: t, ctx: ctx, keep: keep, sql: sql, args: args}
 }
 
 type pipelinedRow struct {
 	t    *txStore
 	ctx  context.Context
+	keep func(*queuedWrite) bool
 	sql  string
 	args []any
 }
 
 func (r pipelinedRow) Scan(dest ...any) error {
-	br, err := r.t.send(r.ctx, func(b *pgx.Batch) { b.Queue(r.sql, r.args...) })
+	br, err := r.t.send(r.ctx, r.keep, func(b *pgx.Batch) { b.Queue(r.sql, r.args...) })
 	if err != nil {
 		return err
 	}
@@ -437,7 +476,7 @@ func (t *txStore) exec(ctx context.Context, sql string, args ...any) (pgconn.Com
 	if len(t.queue) == 0 {
 		return t.tx.Exec(ctx, sql, args...)
 	}
-	br, err := t.send(ctx, func(b *pgx.Batch) { b.Queue(sql, args...) })
+	br, err := t.send(ctx, sendAll, func(b *pgx.Batch) { b.Queue(sql, args...) })
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -479,7 +518,7 @@ func (t *txStore) LockRecipients(_ context.Context, userIDs ...string) error {
 
 func (t *txStore) Recipient(ctx context.Context, userID string) (notification.Recipient, error) {
 	r := notification.Recipient{UserID: userID}
-	err := t.queryRow(ctx, `SELECT email, nickname FROM recipients WHERE user_id = $1`, userID).Scan(&r.Email, &r.Nickname)
+	err := t.queryRowAfter(ctx, notNotifications, `SELECT email, nickname FROM recipients WHERE user_id = $1`, userID).Scan(&r.Email, &r.Nickname)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("load recipient %s: %w", userID, err)
 	}
@@ -504,7 +543,9 @@ func (t *txStore) SaveNickname(_ context.Context, userID, nickname string, versi
 }
 
 func (t *txStore) Preferences(ctx context.Context, userID string, now time.Time) (notification.Preferences, error) {
-	return preferences(ctx, t.queryRow, userID, now)
+	return preferences(ctx, func(ctx context.Context, sql string, args ...any) pgx.Row {
+		return t.queryRowAfter(ctx, notNotifications, sql, args...)
+	}, userID, now)
 }
 
 // MessageContext implements notification.Tx: the recipient's preferences and row, the sender's
@@ -530,7 +571,7 @@ func (t *txStore) readMessageContext(ctx context.Context, recipientID, senderID,
 	var unreadID *string
 	var unreadCount *int32
 	var unreadSeq *int64
-	err := t.queryRow(ctx, `SELECT `+preferencesColumns+`,
+	err := t.queryRowAfter(ctx, about(recipientID), `SELECT `+preferencesColumns+`,
 			coalesce(r.email, ''), coalesce(r.nickname, ''), coalesce(s.email, ''), coalesce(s.nickname, ''),
 			n.notification_id::text, n.count, n.last_seq`+preferencesFrom+`
 		LEFT JOIN recipients s ON s.user_id = $3
@@ -576,7 +617,7 @@ func (t *txStore) Unmute(_ context.Context, userID, chatID string) error {
 
 func (t *txStore) IsMuted(ctx context.Context, userID, chatID string, now time.Time) (bool, error) {
 	var muted bool
-	err := t.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM muted_chats
+	err := t.queryRowAfter(ctx, notNotifications, `SELECT EXISTS (SELECT 1 FROM muted_chats
 		WHERE user_id = $1 AND chat_id = $2 AND (until IS NULL OR until > $3))`, userID, chatID, now).Scan(&muted)
 	if err != nil {
 		return false, fmt.Errorf("look up mute of chat %s: %w", chatID, err)
@@ -585,26 +626,25 @@ func (t *txStore) IsMuted(ctx context.Context, userID, chatID string, now time.T
 }
 
 func (t *txStore) DeleteNotification(_ context.Context, id string) error {
+	owner := ""
 	for k, mc := range t.contexts {
 		if mc.Unread != nil && mc.Unread.ID == id {
+			owner = k.recipient
 			mc.Unread = nil
 			t.contexts[k] = mc
 		}
 	}
-	if i, ok := t.inserted[id]; ok {
+	if w, ok := t.inserted[id]; ok {
 		// Inserted by this transaction and not sent yet: neither is ever sent.
-		t.queue[i].dropped = true
+		w.dropped = true
 		delete(t.inserted, id)
 		return nil
 	}
-	t.later("delete notification "+id, `DELETE FROM notifications WHERE notification_id = $1`, id)
+	t.laterFor(owner, "delete notification "+id, `DELETE FROM notifications WHERE notification_id = $1`, id)
 	return nil
 }
 
 func (t *txStore) InsertNotification(_ context.Context, n notification.Notification) error {
-	if t.inserted != nil {
-		t.inserted[n.ID] = len(t.queue)
-	}
 	if n.CollapseKey != "" && n.ReadAt == nil {
 		for k, mc := range t.contexts {
 			if k.recipient == n.UserID && k.collapseKey == n.CollapseKey {
@@ -614,15 +654,18 @@ func (t *txStore) InsertNotification(_ context.Context, n notification.Notificat
 			}
 		}
 	}
-	t.later("insert notification", `INSERT INTO notifications (notification_id, user_id, kind, title, body, subject_id,
+	w := t.laterFor(n.UserID, "insert notification", `INSERT INTO notifications (notification_id, user_id, kind, title, body, subject_id,
 			actor_user_id, count, collapse_key, last_seq, created_at, read_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, $11, $12)`,
 		n.ID, n.UserID, n.Kind, n.Title, n.Body, n.SubjectID, n.ActorUserID, n.Count, n.CollapseKey, n.LastSeq, n.CreatedAt, n.ReadAt)
+	if t.inserted != nil {
+		t.inserted[n.ID] = w
+	}
 	return nil
 }
 
 func (t *txStore) Notification(ctx context.Context, userID, id string) (*notification.Notification, error) {
-	n, err := scanNotification(t.queryRow(ctx, `SELECT `+notificationColumns+` FROM notifications
+	n, err := scanNotification(t.queryRowAfter(ctx, about(userID), `SELECT `+notificationColumns+` FROM notifications
 		WHERE user_id = $1 AND notification_id = $2`, userID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -636,18 +679,18 @@ func (t *txStore) Notification(ctx context.Context, userID, id string) (*notific
 func (t *txStore) MarkRead(_ context.Context, userID string, ids []string, now time.Time) error {
 	t.forget() // may change what MessageContext answered
 	if ids == nil {
-		t.later("mark notifications read", `UPDATE notifications SET read_at = $2
+		t.laterFor(userID, "mark notifications read", `UPDATE notifications SET read_at = $2
 			WHERE user_id = $1 AND read_at IS NULL AND created_at <= $2`, userID, now)
 		return nil
 	}
-	t.later("mark notifications read", `UPDATE notifications SET read_at = $3
+	t.laterFor(userID, "mark notifications read", `UPDATE notifications SET read_at = $3
 		WHERE user_id = $1 AND read_at IS NULL AND notification_id = ANY($2::uuid[])`, userID, ids, now)
 	return nil
 }
 
 func (t *txStore) MarkCollapsedRead(_ context.Context, userID, key string, upToSeq int64, now time.Time) error {
 	t.forget() // may change what MessageContext answered
-	t.later("mark "+key+" read", `UPDATE notifications SET read_at = $4
+	t.laterFor(userID, "mark "+key+" read", `UPDATE notifications SET read_at = $4
 		WHERE user_id = $1 AND collapse_key = $2 AND read_at IS NULL AND last_seq <= $3`, userID, key, upToSeq, now)
 	return nil
 }
@@ -656,7 +699,7 @@ func (t *txStore) MarkSubjectRead(_ context.Context, userID string, kind notific
 	t.forget() // may change what MessageContext answered
 	// Notifications that collapse (a chat's MESSAGE one) are never marked by subject; saying so
 	// lets the statement use the partial index that leaves them out.
-	t.later("mark "+kind.Name()+" notifications about "+subjectID+" read", `UPDATE notifications SET read_at = $4
+	t.laterFor(userID, "mark "+kind.Name()+" notifications about "+subjectID+" read", `UPDATE notifications SET read_at = $4
 		WHERE user_id = $1 AND kind = $2 AND subject_id = $3 AND read_at IS NULL AND collapse_key IS NULL`, userID, kind, subjectID, now)
 	return nil
 }
@@ -669,7 +712,7 @@ func (t *txStore) ResolveFriendRequest(_ context.Context, requestID string, now 
 
 func (t *txStore) FriendRequestResolved(ctx context.Context, requestID string) (bool, error) {
 	var resolved bool
-	err := t.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM resolved_friend_requests WHERE request_id = $1)`, requestID).Scan(&resolved)
+	err := t.queryRowAfter(ctx, notNotifications, `SELECT EXISTS (SELECT 1 FROM resolved_friend_requests WHERE request_id = $1)`, requestID).Scan(&resolved)
 	if err != nil {
 		return false, fmt.Errorf("read whether friend request %s is resolved: %w", requestID, err)
 	}
@@ -677,7 +720,9 @@ func (t *txStore) FriendRequestResolved(ctx context.Context, requestID string) (
 }
 
 func (t *txStore) UnreadCount(ctx context.Context, userID string) (int64, error) {
-	return unreadCount(ctx, t.queryRow, userID)
+	return unreadCount(ctx, func(ctx context.Context, sql string, args ...any) pgx.Row {
+		return t.queryRowAfter(ctx, about(userID), sql, args...)
+	}, userID)
 }
 
 func (t *txStore) PublishSent(ctx context.Context, n notification.Notification, unread int64) error {

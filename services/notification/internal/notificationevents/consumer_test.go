@@ -347,3 +347,61 @@ func TestAChatsMessagesInOneBatchCountAsOneByOne(t *testing.T) {
 		}
 	}
 }
+
+// Two chats' messages interleaved in one batch, with a read of one of them in the middle: each
+// recipient ends as if every event had been handled alone. (The store keeps a user's notification
+// writes back while it reads about someone else, and must still send them, in order, before it
+// reads about that user.)
+func TestInterleavedChatsInOneBatch(t *testing.T) {
+	h := start(t, time.Hour)
+	alice, bob, carol := h.register("alice"), h.register("bob"), h.register("carol")
+	h.waitKnown(alice, bob, carol)
+	toBob, toCarol := uuid.NewString(), uuid.NewString()
+	var recs []*kgo.Record
+	send := func(chat, to string, seq int64) {
+		// One key for all, so the records share a partition and keep this order.
+		recs = append(recs, record(topics.Chat, "k", uuid.NewString(), messageSent(chat, alice, to, seq, fmt.Sprintf("%s-%d", to[:4], seq))))
+	}
+	send(toBob, bob, 1)
+	send(toCarol, carol, 1)
+	send(toBob, bob, 2)
+	send(toCarol, carol, 2)
+	recs = append(recs, record(topics.Chat, "k", uuid.NewString(), &eventsv1.MessagesRead{
+		ChatId: toBob, ReaderId: bob, PeerId: alice, UpToSeq: 2, ReadAt: timestamppb.Now()}))
+	send(toBob, bob, 3)
+	send(toCarol, carol, 3)
+	h.produce(recs...)
+
+	eventually(t, "both chats' last messages counted", func() bool {
+		return h.count(`SELECT count(*) FROM notifications WHERE last_seq = 3`) == 2
+	})
+	type row struct {
+		count  int
+		unread bool
+	}
+	rows := func(user string) []row {
+		r, err := h.pool.Query(h.ctx, `SELECT count, read_at IS NULL FROM notifications WHERE user_id = $1 ORDER BY last_seq`, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []row
+		for r.Next() {
+			var x row
+			if err := r.Scan(&x.count, &x.unread); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, x)
+		}
+		return out
+	}
+	if got := rows(bob); len(got) != 2 || got[0] != (row{2, false}) || got[1] != (row{1, true}) {
+		t.Fatalf("bob's notifications %v; want one read counting 2, then one unread counting 1", got)
+	}
+	if got := rows(carol); len(got) != 1 || got[0] != (row{3, true}) {
+		t.Fatalf("carol's notifications %v; want one unread counting 3", got)
+	}
+	eventually(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
+	if recs := readTopic(t, h.brokers, topics.Notification, 3); len(recs) != 3 {
+		t.Fatalf("%d NotificationSent; want 3 (bob's two notifications, carol's one)", len(recs))
+	}
+}
