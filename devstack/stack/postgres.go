@@ -210,6 +210,16 @@ func (c *pgCluster) hasStatStatements() bool {
 // enableStatStatements creates the pg_stat_statements view in the postgres database, where a
 // profiler reads it (the view shows every database's statements).
 func enableStatStatements(ctx context.Context, serverURL string) error {
+	return onServer(ctx, serverURL, func(ctx context.Context, conn *pgx.Conn) error {
+		if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+			return fmt.Errorf("create extension pg_stat_statements: %w", err)
+		}
+		return nil
+	})
+}
+
+// onServer runs fn on a connection to the server, within 30 s.
+func onServer(ctx context.Context, serverURL string, fn func(ctx context.Context, conn *pgx.Conn) error) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(cctx, serverURL)
@@ -217,10 +227,7 @@ func enableStatStatements(ctx context.Context, serverURL string) error {
 		return fmt.Errorf("connect to %s: %w", maskURL(serverURL), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(cctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
-		return fmt.Errorf("create extension pg_stat_statements: %w", err)
-	}
-	return nil
+	return fn(cctx, conn)
 }
 
 func pgEnv() []string { return []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"} }
@@ -303,28 +310,23 @@ func waitPostgres(ctx context.Context, url string, p *process, timeout time.Dura
 
 // createDatabases creates each database that does not exist yet on the server.
 func createDatabases(ctx context.Context, serverURL string, names []string) error {
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(cctx, serverURL)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", maskURL(serverURL), err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, name := range names {
-		var exists bool
-		if err := conn.QueryRow(cctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-			return fmt.Errorf("look for database %s: %w", name, err)
-		}
-		if exists {
-			continue
-		}
-		if _, err := conn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile by another stack
+	return onServer(ctx, serverURL, func(ctx context.Context, conn *pgx.Conn) error {
+		for _, name := range names {
+			var exists bool
+			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+				return fmt.Errorf("look for database %s: %w", name, err)
+			}
+			if exists {
 				continue
 			}
-			return fmt.Errorf("create database %s: %w", name, err)
+			if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile by another stack
+					continue
+				}
+				return fmt.Errorf("create database %s: %w", name, err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
