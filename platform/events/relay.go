@@ -230,11 +230,15 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 	// only after Kafka has the records; if producing fails, the rollback puts the rows back.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(noSeqScanSQL)
 	b.Queue(takeRowsSQL, relayLockKey, r.cfg.BatchSize)
 	br := conn.SendBatch(ctx, b)
 	var pending []outboxRow
 	locked := false
 	if _, err = br.Exec(); err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
 		var rows pgx.Rows
 		if rows, err = br.Query(); err == nil {
 			pending, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
@@ -318,14 +322,24 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 	return state, nil
 }
 
+// noSeqScanSQL keeps the relay's transaction off sequential scans (see takeRowsSQL).
+const noSeqScanSQL = `SET LOCAL enable_seqscan = off`
+
 // takeRowsSQL takes the relay lock and, only when it got it, deletes the oldest rows and returns
 // them in publishing order. The lock's answer comes on every row, and alone (with NULL columns)
 // when no row is waiting.
+//
+// The oldest rows are found by walking the primary key and deleted by their physical address
+// (ctid), under noSeqScanSQL: a scan of the whole table would also read every row deleted since
+// the last vacuum, which on a busy outbox is most of it — and the planner chose that scan (with
+// a hash join, for "id IN (subquery)") whenever the table looked small when the statement was
+// planned, after which pgx's prepared statement kept the plan. Nothing else updates or deletes
+// outbox rows while the relay lock is held, so the addresses stay valid for the statement.
 const takeRowsSQL = `
 WITH l AS (SELECT pg_try_advisory_xact_lock($1) AS locked),
 d AS (
 	DELETE FROM outbox
-	WHERE (SELECT locked FROM l) AND id IN (SELECT id FROM outbox ORDER BY id LIMIT $2)
+	WHERE (SELECT locked FROM l) AND ctid = ANY (ARRAY(SELECT ctid FROM outbox ORDER BY id LIMIT $2))
 	RETURNING id, event_id, topic, key, ce_type, ce_source, ce_time, payload, headers
 )
 SELECT l.locked, d.id, d.event_id::text, d.topic, d.key, d.ce_type, d.ce_source, d.ce_time, d.payload, d.headers

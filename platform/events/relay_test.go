@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -355,5 +356,51 @@ func TestEnsureTopics(t *testing.T) {
 		if d.Err != nil || len(d.Partitions) != want {
 			t.Errorf("topic %s: %d partitions (err %v), want %d", topic, len(d.Partitions), d.Err, want)
 		}
+	}
+}
+
+// The relay takes the oldest rows through the primary key and deletes them by address. Planned
+// while the outbox is small, as when a service starts, the plan must not scan the table whole:
+// on a busy outbox most of the table is rows deleted since the last vacuum, and a kept plan read
+// them all on every pass.
+func TestTakePlanScansNoTable(t *testing.T) {
+	pool := newDB(t)
+	ctx := context.Background()
+	outbox := events.NewOutbox("test")
+	for range 3 {
+		if err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := outbox.Publish(ctx, tx, "plan.test", "k", wrapperspb.String("x"))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE outbox"); err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, events.NoSeqScanSQL); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `PREPARE take(bigint, int) AS `+events.TakeRowsSQL); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `EXPLAIN EXECUTE take(1, 10)`)
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if strings.Contains(text, "Seq Scan") || !strings.Contains(text, "Tid Scan") {
+		t.Fatalf("the relay's take scans the outbox whole, or does not delete by address:\n%s", text)
 	}
 }

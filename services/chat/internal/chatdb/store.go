@@ -50,8 +50,9 @@ type Publisher interface {
 
 // Store is the Postgres implementation of chat.Store, and of what the event handlers need.
 type Store struct {
-	pool *pgxpool.Pool
-	pub  Publisher
+	pool  *pgxpool.Pool
+	pub   Publisher
+	sends sendQueue
 }
 
 var _ chat.Store = (*Store)(nil)
