@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
@@ -288,17 +290,31 @@ func (s *Store) sendGroup(ctx context.Context, group []*sendCall) error {
 		c.msg, c.dup, c.err = chat.Message{}, false, nil
 	}
 	n := len(group)
+	// UUIDs go as pgtype.UUID: pgx encodes them in binary at once, where strings made it try
+	// (and fail, with an error built each time) several plans before falling back to text.
 	var (
-		chatIDs, senderIDs, clientMsgIDs, messageIDs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		texts, attachmentIDs, attachments, headers   = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		eventIDs                                     = make([]string, n)
-		times                                        = make([]time.Time, n)
-		payloads                                     = make([][]byte, n)
-		keys                                         = make([]int32, 0, n)
+		chatIDs, senderIDs, clientMsgIDs = make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+		messageIDs, eventIDs             = make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+		texts, attachmentIDs             = make([]string, n), make([]string, n)
+		attachments, headers             = make([]string, n), make([]string, n)
+		times                            = make([]time.Time, n)
+		payloads                         = make([][]byte, n)
+		keys                             = make([]int32, 0, n)
 	)
 	for i, c := range group {
 		m := c.m
-		chatIDs[i], senderIDs[i], clientMsgIDs[i], messageIDs[i], texts[i] = m.ChatID, m.SenderID, m.ClientMsgID, m.ID, m.Text
+		for _, id := range []struct {
+			to   *pgtype.UUID
+			from string
+		}{{&chatIDs[i], m.ChatID}, {&senderIDs[i], m.SenderID}, {&clientMsgIDs[i], m.ClientMsgID}, {&messageIDs[i], m.ID}} {
+			u, err := uuid.Parse(id.from)
+			if err != nil {
+				return fmt.Errorf("send message %s: %q: %w", m.ID, id.from, err)
+			}
+			*id.to = pgtype.UUID{Bytes: u, Valid: true}
+		}
+		eventIDs[i] = pgtype.UUID{Bytes: c.row.EventID, Valid: true}
+		texts[i] = m.Text
 		attachmentIDs[i] = "{" + strings.Join(c.ids, ",") + "}"
 		meta, err := json.Marshal(c.meta)
 		if err != nil {
@@ -309,7 +325,7 @@ func (s *Store) sendGroup(ctx context.Context, group []*sendCall) error {
 		if err != nil {
 			return fmt.Errorf("send message: event headers of %s: %w", m.ID, err)
 		}
-		eventIDs[i], times[i], payloads[i], headers[i] = c.row.EventID.String(), c.row.Time, c.row.Payload, string(hdr)
+		times[i], payloads[i], headers[i] = c.row.Time, c.row.Payload, string(hdr)
 		keys = append(keys, chatLockKey(m.ChatID))
 	}
 	slices.Sort(keys)
