@@ -14,7 +14,7 @@ type Config struct {
 	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_chat?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	// DatabaseMaxConns caps the pool. Sends are written in groups, one group at a time
+	// DatabaseMaxConns caps the pool. Sends are written in groups, at most two at a time
 	// (chatdb's group commit); reads and event handlers use the rest.
 	DatabaseMaxConns int32    `env:"DATABASE_MAX_CONNS" envDefault:"16"`
 	KafkaBrokers     []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`

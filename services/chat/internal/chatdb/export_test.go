@@ -15,12 +15,14 @@ func QueuedSends(s *Store) int {
 	return len(s.sends.waiting)
 }
 
-// ReleaseSends ends the turn of the writers HoldSends pretended, one after the other: the
-// queue becomes a group, as when a real group has been written.
+// ReleaseSends ends HoldSends: the queue becomes one group, as when a real group has been
+// written, and what it leaves behind (a repeated client_msg_id, sends beyond a group) becomes the
+// group after it — one at a time, so a test knows their order.
 func ReleaseSends(s *Store) {
-	for range maxRunningGroups {
-		s.handOff()
-	}
+	s.sends.mu.Lock()
+	s.sends.running = 1
+	s.sends.mu.Unlock()
+	s.handOff()
 }
 
 // MaxGroup is the most sends one group carries.

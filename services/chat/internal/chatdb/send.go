@@ -111,7 +111,7 @@ const (
 	// maxRunningGroups is how many groups are written at a time: more than one keeps both the
 	// database and this process busy (one group is on the wire while the next is built), and
 	// with synchronous_commit=on lets commits share WAL flushes.
-	maxRunningGroups = 1
+	maxRunningGroups = 2
 	// groupTimeout bounds writing one group: it runs on its own, whatever becomes of the request
 	// that happened to write it.
 	groupTimeout = 30 * time.Second
