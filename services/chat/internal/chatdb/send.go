@@ -225,8 +225,8 @@ func (q *sendQueue) takeLocked() []*sendCall {
 
 // writeGroups writes group, then hands the queue over.
 func (s *Store) writeGroups(group []*sendCall) {
+	defer s.handOff() // even after a panic: the sends queued behind must not wait for ever
 	s.writeGroup(group)
-	s.handOff()
 }
 
 // handOff ends a writer's turn: the sends that queued meanwhile become the next group, written by
@@ -249,6 +249,15 @@ func (s *Store) handOff() {
 
 // writeGroup stores group and gives each send its result.
 func (s *Store) writeGroup(group []*sendCall) {
+	answered := false
+	defer func() {
+		if !answered { // a panic on the way, passing up through the writer's own request
+			for _, c := range group {
+				c.msg, c.dup, c.err = chat.Message{}, false, errGroupAbandoned
+				c.wake <- struct{}{}
+			}
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
 	defer cancel()
 	if err := s.sendGroupRetried(ctx, group); err != nil {
@@ -268,10 +277,15 @@ func (s *Store) writeGroup(group []*sendCall) {
 	if stored {
 		s.pub.Wake()
 	}
+	answered = true
 	for _, c := range group {
 		c.wake <- struct{}{}
 	}
 }
+
+// errGroupAbandoned answers the sends of a group whose writer panicked. Whether they were stored
+// is unknown to them; a retry with the same client_msg_id finds out.
+var errGroupAbandoned = errors.New("send message: the group it was written in failed unexpectedly; retry with the same client_msg_id")
 
 // sendGroupRetried is sendGroup, again once when a concurrent group stored one of these
 // client_msg_ids first (the group waited for it and failed on the unique key; now dup finds it).

@@ -3,13 +3,16 @@ package chatdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 )
@@ -233,5 +236,62 @@ func TestSendPlanScansNoTable(t *testing.T) {
 	})
 	if err != nil && err.Error() != "rollback" {
 		t.Fatal(err)
+	}
+}
+
+// panickyPublisher panics once on Wake, after a group has committed.
+type panickyPublisher struct {
+	chatdb.Publisher
+	panicked atomic.Bool
+}
+
+func (p *panickyPublisher) Wake() {
+	if p.panicked.CompareAndSwap(false, true) {
+		panic("wake failed")
+	}
+	p.Publisher.Wake()
+}
+
+// A writer that panics (here after its group committed) still answers every send of its group and
+// hands the queue on: no send waits for ever, and later sends go through.
+func TestAPanickingWriterLeavesNoSendWaiting(t *testing.T) {
+	_, pool := newStore(t)
+	s := chatdb.New(pool, &panickyPublisher{Publisher: events.NewOutbox("chat")})
+	a, b := newID(), newID()
+	befriend(t, s, pool, a, b, true)
+	ab := chat.ChatID(a, b)
+
+	chatdb.HoldSends(s)
+	sends := []chat.NewMessage{newMessage(ab, a, "one"), newMessage(ab, b, "two")}
+	chans := make([]chan sendResult, len(sends))
+	for i, m := range sends {
+		chans[i] = make(chan sendResult, 1)
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					chans[i] <- sendResult{err: fmt.Errorf("panic: %v", r)}
+				}
+			}()
+			msg, dup, err := s.Send(context.Background(), m)
+			chans[i] <- sendResult{msg, dup, err}
+		}()
+		for chatdb.QueuedSends(s) < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	chatdb.ReleaseSends(s)
+	for i, r := range results(t, chans) {
+		if r.err == nil {
+			t.Fatalf("send %d: no error from a group whose writer panicked", i)
+		}
+	}
+	// Both were committed before the panic: sent again, they are found.
+	for _, m := range sends {
+		if _, dup, err := s.Send(context.Background(), m); err != nil || !dup {
+			t.Fatalf("the same send again: dup %v, %v; want the stored message", dup, err)
+		}
+	}
+	if _, _, err := s.Send(context.Background(), newMessage(ab, a, "three")); err != nil {
+		t.Fatalf("a later send: %v", err)
 	}
 }
