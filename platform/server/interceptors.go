@@ -114,12 +114,39 @@ type errorMapper struct {
 	codes  []ErrorCode
 }
 
+// The fixed messages callers get when the error is not a deliberate domain error: the wrapped
+// chain ("create account: context deadline exceeded", a driver's text with an address) is logged
+// on the request's line, never sent.
+const (
+	msgInternal         = "internal error"
+	msgDeadlineExceeded = "deadline exceeded: the request ran out of time"
+	msgCanceled         = "request canceled"
+)
+
+// translate turns what a handler returned into what the caller sees. Only two kinds of error keep
+// their own message: a domain error listed in the service's ErrorCode table (its text is written
+// for the caller) and a *connect.Error the handler built on purpose with a code that carries a
+// message meant for the caller. Everything else gets a fixed message for its code, and the
+// original chain stays reachable (errors.Is, Unwrap) so the request log records it as the cause.
 func (m errorMapper) translate(ctx context.Context, procedure string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
+		// A connect error with one of these codes is a transport or runtime failure (a client
+		// call that timed out, a downstream that broke), not a message written for the caller.
+		switch ce.Code() {
+		case connect.CodeCanceled:
+			return withFixedMessage(connect.CodeCanceled, msgCanceled, err)
+		case connect.CodeDeadlineExceeded:
+			return withFixedMessage(connect.CodeDeadlineExceeded, msgDeadlineExceeded, err)
+		case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss:
+			if ce.Message() != msgInternal {
+				m.logger.ErrorContext(ctx, "internal error", slog.String("procedure", procedure), slog.Any("error", err))
+			}
+			return connect.NewError(ce.Code(), errors.New(msgInternal))
+		}
 		return err
 	}
 	for _, c := range m.codes {
@@ -129,13 +156,27 @@ func (m errorMapper) translate(ctx context.Context, procedure string, err error)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
+		return withFixedMessage(connect.CodeCanceled, msgCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
+		return withFixedMessage(connect.CodeDeadlineExceeded, msgDeadlineExceeded, err)
 	}
 	m.logger.ErrorContext(ctx, "internal error", slog.String("procedure", procedure), slog.Any("error", err))
-	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	return connect.NewError(connect.CodeInternal, errors.New(msgInternal))
 }
+
+// withFixedMessage is a connect error with code whose message is msg and whose chain is cause.
+func withFixedMessage(code connect.Code, msg string, cause error) *connect.Error {
+	return connect.NewError(code, fixedMessage{msg: msg, cause: cause})
+}
+
+// fixedMessage shows msg to the caller and keeps cause for errors.Is and the log (hiddenCause).
+type fixedMessage struct {
+	msg   string
+	cause error
+}
+
+func (e fixedMessage) Error() string { return e.msg }
+func (e fixedMessage) Unwrap() error { return e.cause }
 
 func (m errorMapper) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
@@ -159,7 +200,10 @@ func (m errorMapper) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 
 // hiddenCause returns what the error chain says beyond the message sent to the caller: a domain
 // error may carry the internal cause (a dial error, a provider's answer) next to its public
-// message, and that belongs in the log. "" when there is nothing more.
+// message, and a fixed message (deadline exceeded) hides the handler's wrapped chain; both belong
+// in the log. Each branch contributes its outermost message the caller did not see, which keeps
+// the context the handler wrapped around the cause ("create account: …"). "" when there is
+// nothing more.
 func hiddenCause(err error) string {
 	if err == nil {
 		return ""
@@ -171,21 +215,17 @@ func hiddenCause(err error) string {
 		if e == nil || depth > 8 {
 			return
 		}
-		var next []error
-		switch u := e.(type) { //nolint:errorlint // walking the chain one link at a time is the point
-		case interface{ Unwrap() []error }:
-			next = u.Unwrap()
-		case interface{ Unwrap() error }:
-			next = []error{u.Unwrap()}
-		}
-		if len(next) == 0 { // a leaf: the innermost cause of this branch
-			if msg := e.Error(); msg != "" && !strings.Contains(sent, msg) {
-				parts = append(parts, msg)
-			}
+		if msg := e.Error(); msg != "" && !strings.Contains(sent, msg) {
+			parts = append(parts, msg)
 			return
 		}
-		for _, n := range next {
-			walk(n, depth+1)
+		switch u := e.(type) { //nolint:errorlint // walking the chain one link at a time is the point
+		case interface{ Unwrap() []error }:
+			for _, n := range u.Unwrap() {
+				walk(n, depth+1)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap(), depth+1)
 		}
 	}
 	walk(err, 0)

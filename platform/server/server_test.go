@@ -68,7 +68,7 @@ func start(t *testing.T) *fixture {
 	})
 	opts := HandlerOptions(logger, []ErrorCode{{Err: errNotFound, Code: connect.CodeNotFound}}, annotate)
 	s.Mount("/test.v1.TestService/", connect.NewUnaryHandler(echoProcedure,
-		func(_ context.Context, req *connect.Request[wrapperspb.StringValue]) (*connect.Response[wrapperspb.StringValue], error) {
+		func(ctx context.Context, req *connect.Request[wrapperspb.StringValue]) (*connect.Response[wrapperspb.StringValue], error) {
 			switch req.Msg.GetValue() {
 			case "missing":
 				return nil, fmt.Errorf("%w: chat 42", errNotFound)
@@ -76,6 +76,17 @@ func start(t *testing.T) *fixture {
 				return nil, errors.New("pq: password authentication failed for user secret")
 			case "panic":
 				panic("kaboom")
+			case "slow": // waits out the caller's deadline and wraps the context's error, as a store does
+				<-ctx.Done()
+				return nil, fmt.Errorf("create account: %w", ctx.Err())
+			case "canceled":
+				return nil, fmt.Errorf("load chat from 10.9.8.7:5432: %w", context.Canceled)
+			case "downstream-timeout": // a client call's own error, returned as is
+				return nil, connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("call chat at 10.9.8.7:8082: %w", context.DeadlineExceeded))
+			case "downstream-broken":
+				return nil, connect.NewError(connect.CodeUnknown, errors.New("read tcp 10.9.8.7:8082: connection reset by peer"))
+			case "invalid":
+				return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("value: must not be invalid"))
 			}
 			return connect.NewResponse(wrapperspb.String(req.Msg.GetValue())), nil
 		}, opts...))
@@ -157,6 +168,55 @@ func TestErrorsAreMappedAndCausesNotLeaked(t *testing.T) {
 	// The server survived the panic.
 	if got, err := echo(t, f, "still here"); err != nil || got != "still here" {
 		t.Fatalf("after panic: %q %v", got, err)
+	}
+}
+
+// TestDeadlineAndRuntimeErrorsGetFixedMessages: a caller's deadline ran out while the handler
+// worked, and the handler wrapped the context's error ("create account: context deadline
+// exceeded"). The caller gets the code with a fixed message; the chain is in the log.
+func TestDeadlineAndRuntimeErrorsGetFixedMessages(t *testing.T) {
+	f := start(t)
+	// Raw Connect request so that the answer is the server's, not the client's own timeout.
+	req, _ := http.NewRequest(http.MethodPost, f.url+echoProcedure, strings.NewReader(`"slow"`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connect-Timeout-Ms", "1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var body struct{ Code, Message string }
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("answer %q: %v", raw, err)
+	}
+	if body.Code != "deadline_exceeded" || body.Message != msgDeadlineExceeded {
+		t.Fatalf("deadline: got code %q message %q, want deadline_exceeded %q", body.Code, body.Message, msgDeadlineExceeded)
+	}
+
+	for _, tc := range []struct {
+		in   string
+		code connect.Code
+		msg  string
+	}{
+		{"canceled", connect.CodeCanceled, msgCanceled},
+		{"downstream-timeout", connect.CodeDeadlineExceeded, msgDeadlineExceeded},
+		{"downstream-broken", connect.CodeUnknown, msgInternal},
+		{"invalid", connect.CodeInvalidArgument, "value: must not be invalid"}, // deliberate: kept
+		{"missing", connect.CodeNotFound, "not found: chat 42"},                // domain error: kept
+	} {
+		_, err := echo(t, f, tc.in)
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != tc.code || ce.Message() != tc.msg {
+			t.Errorf("%s: got %v, want %v %q", tc.in, err, tc.code, tc.msg)
+		}
+	}
+
+	logs := f.logs.String()
+	for _, want := range []string{"create account: context deadline exceeded", "load chat from 10.9.8.7:5432", "call chat at 10.9.8.7:8082", "connection reset by peer"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks the cause %q:\n%s", want, logs)
+		}
 	}
 }
 
