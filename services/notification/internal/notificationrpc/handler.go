@@ -5,8 +5,6 @@ package notificationrpc
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"time"
 
@@ -30,8 +28,8 @@ var PublicProcedures = []string{notificationv1connect.NotificationServiceNotifyP
 // Handler implements notificationv1connect.NotificationServiceHandler.
 type Handler struct {
 	svc *notification.Service
-	// internalToken is SHA-256 of INTERNAL_API_TOKEN; nil when it is unset (Notify refused).
-	internalToken []byte
+	// internalToken is INTERNAL_API_TOKEN; "" when it is unset (Notify refused).
+	internalToken string
 }
 
 var _ notificationv1connect.NotificationServiceHandler = (*Handler)(nil)
@@ -39,12 +37,7 @@ var _ notificationv1connect.NotificationServiceHandler = (*Handler)(nil)
 // NewHandler returns the handler over svc. internalToken is the secret Notify callers must
 // present; empty refuses every Notify call.
 func NewHandler(svc *notification.Service, internalToken string) *Handler {
-	h := &Handler{svc: svc}
-	if internalToken != "" {
-		sum := sha256.Sum256([]byte(internalToken))
-		h.internalToken = sum[:]
-	}
-	return h
+	return &Handler{svc: svc, internalToken: internalToken}
 }
 
 // caller returns the authenticated user; the authn interceptor has already refused requests
@@ -56,14 +49,13 @@ func caller(ctx context.Context) (string, error) {
 	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
 }
 
-// internalCaller checks the internal secret in constant time (hashing both sides first, so not
-// even the secret's length leaks).
+// internalCaller checks the internal secret with authn.SecretEqual: constant time, so not even
+// the secret's length leaks.
 func (h *Handler) internalCaller(header string) error {
-	if h.internalToken == nil {
+	if h.internalToken == "" {
 		return notification.Errorf(notification.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
 	}
-	sum := sha256.Sum256([]byte(header))
-	if header == "" || subtle.ConstantTimeCompare(sum[:], h.internalToken) != 1 {
+	if !authn.SecretEqual(header, h.internalToken) {
 		return notification.Errorf(notification.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", InternalTokenHeader)
 	}
 	return nil
