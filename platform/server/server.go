@@ -29,6 +29,18 @@ type Server struct {
 	// AdminAddr, when set (ADMIN_ADDR), is where Run and Serve also answer AdminHandler's
 	// operator endpoints, for as long as the public port.
 	AdminAddr string
+
+	// ReadHeaderTimeout bounds reading a request's headers, and on h2c the connection preface
+	// (slowloris on HTTP/1.1 and h2c). Default 5s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a connection with no request in flight: between HTTP/1.1 requests, and
+	// on h2c also a connection that never completes a request's headers. Default 2m.
+	IdleTimeout time.Duration
+	// BodyReadTimeout bounds reading a request body (see BodyDeadline): the whole body of a
+	// unary call, each read of a stream's. Default 30s; 0 or less turns it off.
+	BodyReadTimeout time.Duration
+
+	streams []string // path prefixes of streaming procedures (MountStream)
 }
 
 type check struct {
@@ -38,14 +50,34 @@ type check struct {
 
 // New returns a server that will listen on addr (e.g. ":8081").
 func New(logger *slog.Logger, addr string) *Server {
-	return &Server{logger: logger, addr: addr, mux: http.NewServeMux(), ShutdownTimeout: 10 * time.Second}
+	return &Server{
+		logger: logger, addr: addr, mux: http.NewServeMux(),
+		ShutdownTimeout:   10 * time.Second,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		BodyReadTimeout:   DefaultBodyReadTimeout,
+	}
 }
+
+// Defaults of the Server's timeouts.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultBodyReadTimeout   = 30 * time.Second
+)
 
 // Mount registers a Connect service handler as returned by the generated New…Handler: path is its
 // "/package.Service/" prefix. The service is announced by health checks and reflection.
 func (s *Server) Mount(path string, h http.Handler) {
 	s.mux.Handle(path, h)
 	s.services = append(s.services, strings.Trim(path, "/"))
+}
+
+// MountStream is Mount for a service whose procedures stream from the client (client or bidi
+// streaming): its request bodies are bounded per read, not as a whole (see BodyDeadline).
+func (s *Server) MountStream(path string, h http.Handler) {
+	s.Mount(path, h)
+	s.streams = append(s.streams, path)
 }
 
 // Handle registers a plain HTTP handler (e.g. the JWKS document).
@@ -74,8 +106,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/", s.mux)
 	mux.Handle(grpchealth.NewHandler(healthChecker{s}))
 	reflector := grpcreflect.NewStaticReflector(append([]string{grpchealth.HealthV1ServiceName}, s.services...)...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	// Reflection is a bidi stream (grpcurl keeps asking on one call).
+	streams := append([]string(nil), s.streams...)
+	reflectV1, reflectV1Handler := grpcreflect.NewHandlerV1(reflector)
+	reflectV1Alpha, reflectV1AlphaHandler := grpcreflect.NewHandlerV1Alpha(reflector)
+	mux.Handle(reflectV1, reflectV1Handler)
+	mux.Handle(reflectV1Alpha, reflectV1AlphaHandler)
+	streams = append(streams, reflectV1, reflectV1Alpha)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -86,7 +123,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	return mux
+	return BodyDeadline(mux, s.BodyReadTimeout, streams...)
 }
 
 // Run serves until ctx ends, then stops accepting connections and lets in-flight requests finish
@@ -125,8 +162,8 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		Protocols:         protocols,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		IdleTimeout:       s.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

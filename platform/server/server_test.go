@@ -53,11 +53,14 @@ type fixture struct {
 
 // start serves a tiny Echo procedure whose behaviour depends on its input: "missing" returns a
 // mapped sentinel, "boom" an unmapped error, "panic" panics, anything else is echoed back.
-func start(t *testing.T) *fixture {
+func start(t *testing.T, configure ...func(*Server)) *fixture {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := logging.NewTo(logs, "test", "json", "debug")
 	s := New(logger, "127.0.0.1:0")
+	for _, c := range configure {
+		c(s)
+	}
 	var readyErr error
 	s.AddReadinessCheck("db", func(context.Context) error { return readyErr })
 	annotate := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
