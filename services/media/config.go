@@ -46,7 +46,11 @@ type Config struct {
 	MaxPendingUploads  int   `env:"MAX_PENDING_UPLOADS" envDefault:"20"`
 	MaxImageSide       int   `env:"MAX_IMAGE_SIDE" envDefault:"8192"`
 	MaxImagePixels     int64 `env:"MAX_IMAGE_PIXELS" envDefault:"25000000"`
-	ImageWorkers       int   `env:"IMAGE_WORKERS" envDefault:"2"`
+	MaxGIFFrames       int   `env:"MAX_GIF_FRAMES" envDefault:"1000"`
+	// MaxImageOutputBytes bounds a re-encoded image (WebP → PNG can grow a lot).
+	MaxImageOutputBytes int64         `env:"MAX_IMAGE_OUTPUT_BYTES" envDefault:"52428800"` // 50 MiB
+	ImageWorkers        int           `env:"IMAGE_WORKERS" envDefault:"2"`
+	ImageTimeout        time.Duration `env:"IMAGE_TIMEOUT" envDefault:"30s"`
 
 	UploadTTL          time.Duration `env:"UPLOAD_TTL" envDefault:"15m"`
 	URLTTL             time.Duration `env:"URL_TTL" envDefault:"5m"`
@@ -65,13 +69,14 @@ func (c Config) check() error {
 		"MAX_AVATAR_BYTES": c.MaxAvatarBytes, "MAX_ATTACHMENT_BYTES": c.MaxAttachmentBytes, "MEDIA_QUOTA_BYTES": c.QuotaBytes,
 		"MAX_PENDING_UPLOADS": int64(c.MaxPendingUploads), "MAX_IMAGE_SIDE": int64(c.MaxImageSide),
 		"MAX_IMAGE_PIXELS": c.MaxImagePixels, "IMAGE_WORKERS": int64(c.ImageWorkers),
+		"MAX_GIF_FRAMES": int64(c.MaxGIFFrames), "MAX_IMAGE_OUTPUT_BYTES": c.MaxImageOutputBytes,
 	}
 	for name, v := range positive {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
 		}
 	}
-	for name, d := range map[string]time.Duration{"UPLOAD_TTL": c.UploadTTL, "URL_TTL": c.URLTTL, "JANITOR_INTERVAL": c.JanitorInterval} {
+	for name, d := range map[string]time.Duration{"UPLOAD_TTL": c.UploadTTL, "URL_TTL": c.URLTTL, "JANITOR_INTERVAL": c.JanitorInterval, "IMAGE_TIMEOUT": c.ImageTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %v", name, d))
 		}
@@ -95,6 +100,7 @@ func (c Config) limits() media.Limits {
 	return media.Limits{
 		MaxAvatarBytes: c.MaxAvatarBytes, MaxAttachmentBytes: c.MaxAttachmentBytes, QuotaBytes: c.QuotaBytes,
 		MaxPendingUploads: c.MaxPendingUploads, MaxImageSide: c.MaxImageSide, MaxImagePixels: c.MaxImagePixels,
+		MaxGIFFrames: c.MaxGIFFrames, MaxImageOutputBytes: c.MaxImageOutputBytes,
 		UploadTTL: c.UploadTTL,
 	}
 }

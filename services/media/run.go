@@ -94,6 +94,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		Limits:       cfg.limits(),
 		Logger:       logger,
 		ImageWorkers: cfg.ImageWorkers,
+		ImageTimeout: cfg.ImageTimeout,
 	})
 
 	srv := server.New(logger, cfg.ListenAddr)

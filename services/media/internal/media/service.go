@@ -24,6 +24,10 @@ type Limits struct {
 	// animated GIF, the area of all frames together), read before anything is decoded.
 	MaxImageSide   int
 	MaxImagePixels int64
+	// MaxGIFFrames bounds an animated GIF's frames (also read before decoding).
+	MaxGIFFrames int
+	// MaxImageOutputBytes bounds a re-encoded image; encoding stops when it passes the bound.
+	MaxImageOutputBytes int64
 	// UploadTTL is how long an upload form works; a PENDING file older than that is discarded.
 	UploadTTL time.Duration
 }
@@ -136,6 +140,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// ImageWorkers caps images decoded at once (each may need a few hundred MB); default 2.
 	ImageWorkers int
+	// ImageTimeout is one image's budget for decoding, re-encoding and thumbnails; over it the
+	// file is rejected and the work abandoned (it keeps its worker until it ends); default 30s.
+	ImageTimeout time.Duration
 	// ProcessTimeout bounds CompleteUpload's checks of one file; default 2m.
 	ProcessTimeout time.Duration
 	// Now is the clock; default time.Now.
@@ -152,6 +159,7 @@ type Service struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	slots   chan struct{}
+	images  *mediaimage.Processor
 	timeout time.Duration
 }
 
@@ -160,6 +168,9 @@ func NewService(o Options) *Service {
 	if o.ImageWorkers <= 0 {
 		o.ImageWorkers = 2
 	}
+	if o.ImageTimeout <= 0 {
+		o.ImageTimeout = 30 * time.Second
+	}
 	if o.ProcessTimeout <= 0 {
 		o.ProcessTimeout = 2 * time.Minute
 	}
@@ -167,7 +178,8 @@ func NewService(o Options) *Service {
 		o.Now = time.Now
 	}
 	return &Service{store: o.Store, objects: o.Objects, chats: o.Chats, urls: o.URLs, lim: o.Limits, logger: o.Logger,
-		now: o.Now, slots: make(chan struct{}, o.ImageWorkers), timeout: o.ProcessTimeout}
+		now: o.Now, slots: make(chan struct{}, o.ImageWorkers), timeout: o.ProcessTimeout,
+		images: mediaimage.NewProcessor(o.ImageWorkers, o.ImageTimeout)}
 }
 
 // Limits returns the configured limits.
@@ -337,7 +349,12 @@ func (s *Service) check(ctx context.Context, f File, upKey string, info ObjectIn
 	if f.Purpose == PurposeAvatar {
 		mode = mediaimage.Crop
 	}
-	out, err := mediaimage.Process(data, essence(ct), mediaimage.Limits{MaxSide: s.lim.MaxImageSide, MaxPixels: s.lim.MaxImagePixels}, mode)
+	// s.slots bounds the uploads read into memory for processing; the Processor's own workers
+	// bound decodes, abandoned ones (over ImageTimeout) included.
+	out, err := s.images.Process(ctx, data, essence(ct), mediaimage.Limits{
+		MaxSide: s.lim.MaxImageSide, MaxPixels: s.lim.MaxImagePixels,
+		MaxFrames: s.lim.MaxGIFFrames, MaxOutputBytes: s.lim.MaxImageOutputBytes,
+	}, mode)
 	if p := (*mediaimage.Problem)(nil); errors.As(err, &p) {
 		reason := ReasonUnreadable
 		if p.Kind == mediaimage.TooLarge {

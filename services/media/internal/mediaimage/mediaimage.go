@@ -57,6 +57,12 @@ type Limits struct {
 	MaxSide int
 	// MaxPixels is the largest width × height (for an animated GIF: of all frames together).
 	MaxPixels int64
+	// MaxFrames is the most frames an animated GIF may have (many tiny frames cost time and
+	// memory per frame that their small area does not count). 0: no limit.
+	MaxFrames int
+	// MaxOutputBytes bounds the re-encoded image (a small lossy WebP can become a PNG hundreds of
+	// times larger); encoding stops as soon as it passes the bound. 0: no limit.
+	MaxOutputBytes int64
 }
 
 // ThumbMode says how thumbnails are framed.
@@ -182,14 +188,17 @@ func Process(data []byte, ct string, lim Limits, mode ThumbMode) (out Output, er
 	img = Orient(img, Orientation(data, ct))
 	opaque := isOpaque(img)
 
-	var buf bytes.Buffer
+	buf := &cappedBuffer{max: lim.MaxOutputBytes}
 	switch {
 	case ct == PNG || (ct == WebP && !opaque):
 		out.ContentType = PNG
-		err = (&png.Encoder{CompressionLevel: png.DefaultCompression}).Encode(&buf, img)
+		err = (&png.Encoder{CompressionLevel: png.DefaultCompression}).Encode(buf, img)
 	default: // JPEG, and opaque WebP
 		out.ContentType = JPEG
-		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: jpegQuality})
+		err = jpeg.Encode(buf, img, &jpeg.Options{Quality: jpegQuality})
+	}
+	if errors.Is(err, errOutputTooLarge) {
+		return Output{}, outputTooLarge(lim)
 	}
 	if err != nil {
 		return Output{}, fmt.Errorf("re-encode %s: %w", ct, err)
@@ -208,6 +217,9 @@ func processGIF(data []byte, cfg image.Config, lim Limits, mode ThumbMode) (Outp
 	if err != nil {
 		return Output{}, unreadable(GIF, err)
 	}
+	if lim.MaxFrames > 0 && frames > lim.MaxFrames {
+		return Output{}, &Problem{Kind: TooLarge, Message: fmt.Sprintf("the animation has %d frames; at most %d", frames, lim.MaxFrames)}
+	}
 	if lim.MaxPixels > 0 && area > lim.MaxPixels {
 		return Output{}, &Problem{Kind: TooLarge, Message: fmt.Sprintf("the animation has %d frames of %s in all; at most %s",
 			frames, megapixels(area), megapixels(lim.MaxPixels))}
@@ -221,8 +233,10 @@ func processGIF(data []byte, cfg image.Config, lim Limits, mode ThumbMode) (Outp
 	}
 	// EncodeAll writes the frames, their timing, disposal and transparency and the loop count;
 	// comments and application extensions (XMP) are not carried over.
-	var buf bytes.Buffer
-	if err := gif.EncodeAll(&buf, g); err != nil {
+	buf := &cappedBuffer{max: lim.MaxOutputBytes}
+	if err := gif.EncodeAll(buf, g); errors.Is(err, errOutputTooLarge) {
+		return Output{}, outputTooLarge(lim)
+	} else if err != nil {
 		return Output{}, fmt.Errorf("re-encode gif: %w", err)
 	}
 	first := image.NewRGBA(image.Rect(0, 0, cfg.Width, cfg.Height))
@@ -233,6 +247,38 @@ func processGIF(data []byte, cfg image.Config, lim Limits, mode ThumbMode) (Outp
 	}
 	return out, nil
 }
+
+var errOutputTooLarge = errors.New("re-encoded image over the output limit")
+
+func outputTooLarge(lim Limits) *Problem {
+	return &Problem{Kind: TooLarge, Message: fmt.Sprintf("the re-encoded image would be larger than %s; send a smaller or simpler image",
+		humanBytes(lim.MaxOutputBytes))}
+}
+
+func humanBytes(n int64) string {
+	if n >= 1<<20 {
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/(1<<20)), ".0") + " MiB"
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// cappedBuffer collects an encoder's output and refuses to grow past max (0: no bound), so an
+// encoder producing too much stops at the bound instead of allocating all of it. It offers Write
+// only (no WriteByte, WriteString or ReadFrom that would go around the bound).
+type cappedBuffer struct {
+	buf bytes.Buffer
+	max int64
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if c.max > 0 && int64(c.buf.Len())+int64(len(p)) > c.max {
+		return 0, errOutputTooLarge
+	}
+	return c.buf.Write(p)
+}
+
+// Bytes returns what was written.
+func (c *cappedBuffer) Bytes() []byte { return c.buf.Bytes() }
 
 // thumbnails renders the 256 px thumbnail from img and the 64 px one from that.
 func thumbnails(out *Output, img image.Image, opaque bool, mode ThumbMode) error {
