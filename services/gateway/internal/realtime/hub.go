@@ -154,6 +154,10 @@ func New(opts Options) (*Hub, error) {
 		return nil, errors.New("realtime: no token verifier")
 	case opts.Chat == nil || opts.Friends == nil:
 		return nil, errors.New("realtime: no chat or friend client")
+	case opts.RevocationCheckTimeout < 0:
+		return nil, errors.New("realtime: REALTIME_REVOCATION_CHECK_TIMEOUT must not be negative")
+	case opts.RedisReconnectMin < 0 || opts.RedisReconnectMax < 0:
+		return nil, errors.New("realtime: REALTIME_REDIS_RECONNECT_MIN and _MAX must not be negative")
 	}
 	opts.defaults()
 	h := &Hub{

@@ -170,10 +170,14 @@ func TestRevocationDuringRedisOutageIsAppliedWhenRedisReturns(t *testing.T) {
 
 	p.proxy.Cut()
 	e.produce(t, topics.Auth, user, &eventsv1.SessionRevoked{UserId: user, SessionId: session, Reason: "logout", RevokedAt: timestamppb.Now()})
-	// Retried well past MaxAttempts (each retry is logged).
-	eventuallyTrue(t, "retries past MaxAttempts", func() bool {
-		return p.logs.count("cannot apply the event yet") >= 4*fanoutMaxAttempts
+	// Retried well past MaxAttempts (each retry is logged), and not dead-lettered meanwhile.
+	dlq := events.DeadLetterTopic(topics.Auth, p.group)
+	eventuallyTrue(t, "retries past MaxAttempts, or a dead-letter record", func() bool {
+		return p.logs.count("cannot apply the event yet") >= 4*fanoutMaxAttempts || deadLettered(t, e.brokers, dlq) > 0
 	})
+	if n := deadLettered(t, e.brokers, dlq); n != 0 {
+		t.Fatalf("the revocation was dead-lettered during the outage (%d records)", n)
+	}
 	p.proxy.Restore()
 
 	eventuallyTrue(t, "the session marked revoked", func() bool {
@@ -184,7 +188,7 @@ func TestRevocationDuringRedisOutageIsAppliedWhenRedisReturns(t *testing.T) {
 	if err := e.redis.Do(t.Context(), e.redis.B().Get().Key("parley:rt:revoked:"+session).Build()).Error(); err != nil {
 		t.Fatalf("revocation mark in redis: %v", err)
 	}
-	if n := deadLettered(t, e.brokers, events.DeadLetterTopic(topics.Auth, p.group)); n != 0 {
+	if n := deadLettered(t, e.brokers, dlq); n != 0 {
 		t.Fatalf("%d records dead-lettered, want none", n)
 	}
 }
@@ -247,10 +251,20 @@ func TestSeenRevocationSurvivesRedisOutage(t *testing.T) {
 	if err := e.redis.Do(t.Context(), e.redis.B().Set().Key("parley:rt:revoked:"+revokedSession).Value("1").Ex(time.Minute).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
+	// A second client through the proxy, connected now, with nothing cached.
+	fresh, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{p.proxy.Addr()}, CacheSizeEachConn: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
 	if revoked, err := p.hub.SessionRevoked(t.Context(), revokedSession); err != nil || !revoked {
 		t.Fatalf("a revoked session: revoked=%v, %v", revoked, err)
 	}
 	p.proxy.Cut()
+	// The hub now talks to Redis through a client whose cache never held the answer: what the
+	// hub's own client looks like once rueidis has noticed the broken connection and emptied its
+	// cache (which the moment of noticing makes racy to wait for).
+	p.hub.SetRedis(fresh)
 	if revoked, err := p.hub.SessionRevoked(t.Context(), revokedSession); err != nil || !revoked {
 		t.Fatalf("a revoked session with redis down: revoked=%v, %v; want remembered", revoked, err)
 	}

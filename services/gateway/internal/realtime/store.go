@@ -321,7 +321,7 @@ func (s *store) revoked(ctx context.Context, sessionID string) (bool, error) {
 	switch {
 	case rueidis.IsRedisNil(err):
 		return false, nil
-	case err != nil && ctx.Err() != nil:
+	case err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)):
 		return false, fmt.Errorf("%w: %w", errRevocationUnknown, err)
 	case err != nil:
 		return false, fmt.Errorf("check revoked session: %w", err)
