@@ -87,6 +87,8 @@ func (s *subscriber) setState(state string, err error) (changed bool) {
 	switch {
 	case state == redisUp && prev == redisDown:
 		s.log.Info("realtime: redis subscription restored")
+	case state == redisUp:
+		s.log.Info("realtime: redis subscription up")
 	case state == redisDown && prev == redisUp:
 		s.log.Warn("realtime: redis subscription lost; reconnecting with back-off (WebSocket connections refused meanwhile)", slog.Any("error", err))
 	case state == redisDown:
