@@ -3,7 +3,8 @@ package gateway
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
+	"sync"
+	"time"
 )
 
 // SetSessionCheck installs how the gateway learns that a session was revoked (the real-time hub
@@ -14,20 +15,47 @@ import (
 //
 // When it fails (Redis down or stuck), the call is allowed on the token alone: availability over a
 // window of at most the token's remaining lifetime, as with rate limits; the hub still refuses the
-// revocations it remembers. That is logged once when checks start failing and once when they
-// answer again, not per call.
+// revocations it remembers. That is logged when checks start failing and when they answer again,
+// not per call (see checkHealth).
 func (g *Gateway) SetSessionCheck(revoked func(ctx context.Context, sessionID string) (bool, error)) {
-	var failing atomic.Bool
+	health := &checkHealth{}
 	g.sessionRevoked = func(ctx context.Context, sessionID string) (bool, error) {
 		ok, err := revoked(ctx, sessionID)
-		switch {
-		case err != nil && failing.CompareAndSwap(false, true):
-			g.logger.WarnContext(ctx, "cannot check whether sessions were revoked; allowing calls on their token alone until the check answers again",
-				slog.Any("error", err))
-		case err == nil && failing.CompareAndSwap(true, false):
-			g.logger.InfoContext(ctx, "session revocation checks answer again")
-		}
+		health.record(ctx, g.logger, err)
 		return ok, err
+	}
+}
+
+// checkHealthLogEvery bounds the "checks failing" warnings when the state flaps (a stuck Redis
+// connection still answers cached sessions while new ones fail).
+const checkHealthLogEvery = 10 * time.Second
+
+// checkHealth logs the revocation check's state changes: a warning when it starts failing (at most
+// every checkHealthLogEvery) and an info line when it answers again after a logged warning.
+type checkHealth struct {
+	mu       sync.Mutex
+	failing  bool
+	warned   bool // a warning was logged and its recovery not yet
+	lastWarn time.Time
+}
+
+func (h *checkHealth) record(ctx context.Context, log *slog.Logger, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case err != nil && !h.failing:
+		h.failing = true
+		if now := time.Now(); now.Sub(h.lastWarn) >= checkHealthLogEvery {
+			h.lastWarn, h.warned = now, true
+			log.WarnContext(ctx, "cannot check whether sessions were revoked; allowing calls on their token alone until the check answers again",
+				slog.Any("error", err))
+		}
+	case err == nil && h.failing:
+		h.failing = false
+		if h.warned {
+			h.warned = false
+			log.InfoContext(ctx, "session revocation checks answer again")
+		}
 	}
 }
 
