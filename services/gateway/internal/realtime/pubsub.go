@@ -74,7 +74,7 @@ func (s *subscriber) state() RedisState {
 }
 
 // setState records a state change and logs it: once per change, never per attempt.
-func (s *subscriber) setState(state string, err error) (changed bool) {
+func (s *subscriber) setState(state string, err error) {
 	s.stMu.Lock()
 	prev := s.st.State
 	if prev != state {
@@ -82,7 +82,7 @@ func (s *subscriber) setState(state string, err error) (changed bool) {
 	}
 	s.stMu.Unlock()
 	if prev == state {
-		return false
+		return
 	}
 	switch {
 	case state == redisUp && prev == redisDown:
@@ -94,7 +94,6 @@ func (s *subscriber) setState(state string, err error) (changed bool) {
 	case state == redisDown:
 		s.log.Warn("realtime: redis unreachable; retrying with back-off (WebSocket connections refused meanwhile)", slog.Any("error", err))
 	}
-	return true
 }
 
 // run keeps the dedicated connection up until ctx ends. client returns the current Redis client
