@@ -50,7 +50,7 @@ type Event struct {
 // Handler applies one event. tx is the transaction that also records the event in the inbox: do
 // the effect in tx and it happens exactly once however often the event is delivered. Do not
 // commit or roll back tx. Returning an error rolls tx back and retries the event; see
-// ConsumerConfig.MaxAttempts and Permanent. Without a Pool, tx is nil (see ConsumerConfig.Pool).
+// ConsumerConfig.MaxAttempts, Permanent and Transient. Without a Pool, tx is nil (see ConsumerConfig.Pool).
 type Handler func(ctx context.Context, tx pgx.Tx, ev Event) error
 
 // ConsumerConfig configures a Consumer. Brokers, Group, Topics and Logger are required.
@@ -72,7 +72,8 @@ type ConsumerConfig struct {
 	// RetryBackoff is the wait after the first failure, doubled after each further one. Default 200ms.
 	RetryBackoff time.Duration
 	// MaxBackoff caps those waits, and the waits while the database or the dead-letter topic is
-	// unreachable (retried without limit: an outage is not the event's fault). Default 10s.
+	// unreachable or a handler reports a Transient error (retried without limit: an outage is not
+	// the event's fault). Default 10s.
 	MaxBackoff time.Duration
 	// InboxRetention is how long inbox rows of this group are kept. It must exceed the longest
 	// time a record can be redelivered (Kafka's retention). Default 30 days; negative keeps them.
@@ -105,7 +106,8 @@ type ConsumerConfig struct {
 // it is handled, skipped or dead-lettered (marked, then committed every few seconds and when
 // partitions are revoked or the consumer stops), so a crash redelivers what was not finished, and
 // the inbox makes that redelivery harmless. A record that keeps failing is moved to a dead-letter
-// topic (DeadLetterTopic) so that the records behind it keep flowing.
+// topic (DeadLetterTopic) so that the records behind it keep flowing — unless its handler says the
+// failure is Transient, which is retried until it succeeds.
 type Consumer struct {
 	cfg        ConsumerConfig
 	log        *slog.Logger
@@ -209,6 +211,27 @@ func Permanent(err error) error {
 type permanentError struct{ error }
 
 func (p permanentError) Unwrap() error { return p.error }
+
+// Transient marks a handler error as one that waiting will fix, not a fault of the event: a
+// dependency the handler writes to (Redis, another service) is down or stuck. Like a database
+// outage it does not count against MaxAttempts: the event is retried after RetryBackoff, doubled
+// after each failure up to MaxBackoff, for as long as it takes, and never dead-lettered. Its offset
+// is not marked until it is applied, so the records behind it wait and a restart or rebalance
+// delivers it again. Use it for effects that must not be lost (a session revocation), knowing that
+// it stalls the partition — in a consumer without a Pool, every partition of the poll — meanwhile.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return transientError{err}
+}
+
+type transientError struct{ error }
+
+func (e transientError) Unwrap() error { return e.error }
+
+// counts reports whether a handler's error counts against MaxAttempts (not when it is Transient).
+func counts(err error) bool { return !errors.As(err, new(transientError)) }
 
 // Run consumes until ctx ends, then commits what was handled, leaves the group and returns nil.
 // It first creates missing topics and dead-letter topics, so consumers may start before any
@@ -445,7 +468,7 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 		log.Debug("no handler for event type, skipped")
 		return nil
 	}
-	for attempts, outages := 0, 0; ; {
+	for attempts, outages, transient := 0, 0, 0; ; {
 		counted, err := c.handle(ctx, log, h, ev)
 		if err == nil {
 			return nil
@@ -461,6 +484,11 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 			}
 			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, attempts)
 			log.Warn("handler failed, will retry", "err", err, "attempt", attempts, "max_attempts", c.cfg.MaxAttempts, "retry_in", wait)
+		} else if !counts(err) {
+			transient++
+			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, transient)
+			log.Warn("handler cannot apply the event yet (transient), will retry without limit", "err", err,
+				"attempt", transient, "retry_in", wait)
 		} else {
 			outages++
 			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, outages)
@@ -474,10 +502,12 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 
 // handle runs h once in a transaction with the inbox insert. counted reports whether a failure
 // counts against MaxAttempts: handler errors and errors the database server returned do; failing
-// to reach the database does not, so an outage does not dead-letter every event in flight.
+// to reach the database and Transient handler errors do not, so an outage does not dead-letter
+// every event in flight.
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev Event) (counted bool, err error) {
 	if c.cfg.Pool == nil {
-		return true, callHandler(ctx, log, h, nil, ev)
+		err := callHandler(ctx, log, h, nil, ev)
+		return counts(err), err
 	}
 	tx, err := c.cfg.Pool.Begin(ctx)
 	if err != nil {
@@ -496,10 +526,10 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev E
 	}
 	ctx, scope := withScope(ctx)
 	if err := callHandler(ctx, log, h, tx, ev); err != nil {
-		return true, err
+		return counts(err), err
 	}
 	if err := scope.runBeforeCommit(ctx); err != nil {
-		return true, err
+		return counts(err), err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return serverError(err), fmt.Errorf("commit: %w", err)

@@ -54,6 +54,11 @@ type Config struct {
 	RealtimeTypingInterval    time.Duration `env:"REALTIME_TYPING_INTERVAL" envDefault:"2s"`
 	RealtimeRevokedSessionTTL time.Duration `env:"REALTIME_REVOKED_SESSION_TTL" envDefault:"1h"`
 	RealtimeMaxEventAge       time.Duration `env:"REALTIME_MAX_EVENT_AGE" envDefault:"2m"`
+	// Redis resilience: the revoked-session check's bound on every API call, and the back-off of
+	// the hub's Redis reconnection (docs/realtime.md).
+	RealtimeRevocationCheckTimeout time.Duration `env:"REALTIME_REVOCATION_CHECK_TIMEOUT" envDefault:"150ms"`
+	RealtimeRedisReconnectMin      time.Duration `env:"REALTIME_REDIS_RECONNECT_MIN" envDefault:"100ms"`
+	RealtimeRedisReconnectMax      time.Duration `env:"REALTIME_REDIS_RECONNECT_MAX" envDefault:"10s"`
 
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m"`

@@ -74,6 +74,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	gw.Echo().GET(realtime.Path, hub.Serve, gw.LimitPerIP())
 	gw.SetSessionCheck(hub.SessionRevoked)
+	gw.SetRealtimeRedisState(func() string { return hub.RedisState().String() })
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -137,6 +138,10 @@ func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gatew
 		SyncMaxMessages:   cfg.RealtimeSyncMaxMessages,
 		TypingInterval:    cfg.RealtimeTypingInterval,
 		RevokedSessionTTL: cfg.RealtimeRevokedSessionTTL,
+
+		RevocationCheckTimeout: cfg.RealtimeRevocationCheckTimeout,
+		RedisReconnectMin:      cfg.RealtimeRedisReconnectMin,
+		RedisReconnectMax:      cfg.RealtimeRedisReconnectMax,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("realtime: %w", err)

@@ -108,6 +108,7 @@ type Gateway struct {
 	readyTimeout time.Duration
 
 	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
+	realtimeRedis  func() string // SetRealtimeRedisState
 }
 
 // New builds the gateway.

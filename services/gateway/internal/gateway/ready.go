@@ -20,6 +20,9 @@ type readyReport struct {
 	NotReady []string `json:"not_ready,omitempty"`
 	// Redis is informational: rate limiting fails open, so it does not decide readiness.
 	Redis string `json:"redis,omitempty"`
+	// RealtimeRedis is informational too: the real-time hub's Redis subscription ("up",
+	// "down since …", "connecting since …"); WebSockets are refused while it is not up.
+	RealtimeRedis string `json:"realtime_redis,omitempty"`
 }
 
 // readyz is ready (200) when every configured upstream answers its /healthz within ReadyTimeout,
@@ -56,6 +59,9 @@ func (g *Gateway) readyz(c echo.Context) error {
 		})
 	}
 	wg.Wait()
+	if g.realtimeRedis != nil {
+		rep.RealtimeRedis = g.realtimeRedis()
+	}
 	if len(rep.NotReady) > 0 {
 		sort.Strings(rep.NotReady)
 		rep.Status = "not ready"

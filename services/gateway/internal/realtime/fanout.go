@@ -32,7 +32,8 @@ type FanoutOptions struct {
 	MaxEventAge time.Duration
 	// Attempts and Backoff bound the retries of a failed Redis publish before the event's frames
 	// are given up (the affected clients are told to resync when their gateway's subscription
-	// recovers). Default 3 and 100ms.
+	// recovers). Default 3 and 100ms. Session revocations are not given up: the consumer retries
+	// them until they are applied (events.Transient, its RetryBackoff and MaxBackoff).
 	Attempts int
 	Backoff  time.Duration
 }
@@ -348,30 +349,26 @@ func (f *fanout) notificationSent(ctx context.Context, _ pgx.Tx, ev events.Event
 	return f.publish(ctx, ev, frame, m.GetUserId())
 }
 
-// sessionRevoked marks the session revoked (so its access tokens, valid for minutes more, cannot
-// open new connections), then tells every gateway to close its connections. The age limit does
-// not apply: a revocation matters however late it comes.
+// sessionRevoked marks the session revoked (so its access tokens, valid for minutes more, are
+// refused on the API and cannot open new connections), then tells every gateway to close its
+// connections. The age limit does not apply: a revocation matters however late it comes. It is a
+// security action that must not be lost: while Redis is down or stuck it fails Transient, so the
+// consumer retries it without limit (capped back-off), never dead-letters it, and does not move
+// the partition's offset past it; a gateway stopping meanwhile leaves it to the next one.
+// Marking and publishing again are harmless.
 func (f *fanout) sessionRevoked(ctx context.Context, _ pgx.Tx, ev events.Event, m *eventsv1.SessionRevoked) error {
 	if m.GetSessionId() == "" || m.GetUserId() == "" {
 		return nil
 	}
 	f.flush(ctx) // the frames of the events before it go first
-	frame := mustJSON(revokeFrame{Type: typeRevoke, SessionID: m.GetSessionId()})
-	var err error
-	for attempt := range f.opts.Attempts {
-		if err = f.h.store.markRevoked(ctx, m.GetSessionId(), f.h.opts.RevokedSessionTTL); err == nil {
-			err = f.h.store.publish(ctx, frame, m.GetUserId())
-		}
-		if err == nil {
-			return nil
-		}
-		if !sleepCtx(ctx, f.opts.Backoff<<attempt) {
-			return nil
-		}
+	err := f.h.store.markRevoked(ctx, m.GetSessionId(), f.h.opts.RevokedSessionTTL)
+	if err == nil {
+		err = f.h.store.publish(ctx, mustJSON(revokeFrame{Type: typeRevoke, SessionID: m.GetSessionId()}), m.GetUserId())
 	}
-	// Unlike other frames this one is a security action: fail the event so the consumer retries
-	// it (and dead-letters it in the end, where an operator sees it).
-	return fmt.Errorf("revoke session %s: %w", m.GetSessionId(), err)
+	if err != nil {
+		return events.Transient(fmt.Errorf("revoke session %s: %w", m.GetSessionId(), err))
+	}
+	return nil
 }
 
 func ts(t *timestamppb.Timestamp) time.Time {

@@ -74,6 +74,15 @@ type Options struct {
 	FrameBurst int
 	// RedisTimeout bounds one Redis round trip; default 2s.
 	RedisTimeout time.Duration
+	// RevocationCheckTimeout bounds the revoked-session check on every API call and WebSocket
+	// authentication (SessionRevoked); without an answer in time the call goes ahead (see
+	// docs/realtime.md). Default 150ms.
+	RevocationCheckTimeout time.Duration
+	// RedisReconnectMin and RedisReconnectMax bound the wait between attempts to restore the
+	// Redis subscription: doubled after each failed attempt, with jitter (a random half of it),
+	// from Min up to Max. Default 100ms and 10s.
+	RedisReconnectMin time.Duration
+	RedisReconnectMax time.Duration
 }
 
 func (o *Options) defaults() {
@@ -93,6 +102,10 @@ func (o *Options) defaults() {
 	setDefault(&o.FrameRate, 20)
 	setDefault(&o.FrameBurst, 40)
 	setDefault(&o.RedisTimeout, 2*time.Second)
+	setDefault(&o.RevocationCheckTimeout, 150*time.Millisecond)
+	setDefault(&o.RedisReconnectMin, 100*time.Millisecond)
+	setDefault(&o.RedisReconnectMax, 10*time.Second)
+	o.RedisReconnectMax = max(o.RedisReconnectMax, o.RedisReconnectMin)
 }
 
 func setDefault[T int | int64 | float64 | time.Duration](v *T, d T) {
@@ -141,6 +154,10 @@ func New(opts Options) (*Hub, error) {
 		return nil, errors.New("realtime: no token verifier")
 	case opts.Chat == nil || opts.Friends == nil:
 		return nil, errors.New("realtime: no chat or friend client")
+	case opts.RevocationCheckTimeout < 0:
+		return nil, errors.New("realtime: REALTIME_REVOCATION_CHECK_TIMEOUT must not be negative")
+	case opts.RedisReconnectMin < 0 || opts.RedisReconnectMax < 0:
+		return nil, errors.New("realtime: REALTIME_REDIS_RECONNECT_MIN and _MAX must not be negative")
 	}
 	opts.defaults()
 	h := &Hub{
@@ -151,8 +168,12 @@ func New(opts Options) (*Hub, error) {
 		chats:   newChatCache(30 * time.Second),
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
-	h.store = &store{client: h.client, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout}
-	h.sub = newSubscriber(h.log, opts.RedisTimeout)
+	h.store = &store{
+		client: h.client, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
+		checkTimeout: opts.RevocationCheckTimeout, revokedTTL: opts.RevokedSessionTTL,
+		seen: newRevokedMemory(maxRememberedRevocations),
+	}
+	h.sub = newSubscriber(h.log, opts.RedisTimeout, opts.RedisReconnectMin, opts.RedisReconnectMax)
 	h.sub.onMessage = h.dispatch
 	h.sub.onResubscribed = h.resyncAll
 	h.sub.wanted = h.hasUser
@@ -187,10 +208,33 @@ func (h *Hub) SetRedis(c rueidis.Client) { h.redis.Store(&c) }
 
 // SessionRevoked reports whether a session was revoked (logout, refresh-token reuse): the fan-out
 // marks it when auth's SessionRevoked event arrives. The API path uses it too, so a revoked
-// session's access tokens stop working at the gateway before they expire.
+// session's access tokens stop working at the gateway before they expire. It answers within
+// RevocationCheckTimeout: an error then means the answer is unknown (Redis down or stuck), except
+// for revocations this gateway has seen, which it remembers and answers without Redis.
 func (h *Hub) SessionRevoked(ctx context.Context, sessionID string) (bool, error) {
 	return h.store.revoked(ctx, sessionID)
 }
+
+// RedisState is the state of the hub's Redis subscription, for readiness reports.
+type RedisState struct {
+	// State is "connecting" (never connected yet), "up" or "down".
+	State string `json:"state"`
+	// Since is when it entered that state.
+	Since time.Time `json:"since"`
+}
+
+// String is "up", or the state and since when ("down since 2026-12-02T20:00:00Z").
+func (s RedisState) String() string {
+	if s.State == redisUp {
+		return s.State
+	}
+	return s.State + " since " + s.Since.UTC().Format(time.RFC3339)
+}
+
+// RedisState reports whether the hub's Redis subscription is up. While it is not, WebSocket
+// connections are refused (1013) and revoked-session checks fail open except for the
+// revocations this gateway remembers; the API keeps working.
+func (h *Hub) RedisState() RedisState { return h.sub.state() }
 
 // Connect connects to Redis at redisURL, retrying in the background until ctx ends when Redis is
 // down at start (connections are refused with 1013 meanwhile). Only a malformed URL is an error.
@@ -204,8 +248,7 @@ func (h *Hub) Connect(ctx context.Context, redisURL string) error {
 	// through the cache. A few MiB hold tens of thousands of sessions' answers.
 	opt.CacheSizeEachConn = 8 << 20
 	go func() {
-		delay := 500 * time.Millisecond
-		for {
+		for failures := 0; ; failures++ {
 			c, err := rueidis.NewClient(opt)
 			if err == nil {
 				h.SetRedis(c)
@@ -213,11 +256,13 @@ func (h *Hub) Connect(ctx context.Context, redisURL string) error {
 				c.Close()
 				return
 			}
-			h.log.Warn("realtime: redis unreachable, WebSocket connections are refused until it answers", slog.Any("error", err))
-			if !sleepCtx(ctx, delay) {
+			// Once, not per attempt: the subscriber logs when the connection is restored.
+			if failures == 0 {
+				h.log.Warn("realtime: redis unreachable, WebSocket connections are refused until it answers", slog.Any("error", err))
+			}
+			if !sleepCtx(ctx, jitteredBackoff(h.opts.RedisReconnectMin, h.opts.RedisReconnectMax, failures)) {
 				return
 			}
-			delay = min(2*delay, 30*time.Second)
 		}
 	}()
 	return nil
@@ -358,6 +403,9 @@ func (h *Hub) dispatch(userID string, payload []byte) {
 	var newFriend string
 	switch r.Type {
 	case typeRevoke:
+		if r.SessionID != "" {
+			h.store.seen.add(r.SessionID, time.Now().Add(h.opts.RevokedSessionTTL))
+		}
 		var victims []*conn
 		for c := range us.conns {
 			if r.SessionID != "" && c.session() == r.SessionID {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,11 @@ type subscriber struct {
 	// all lists the users with connections here.
 	all     func() []string
 	timeout time.Duration
+	// minDelay and maxDelay bound the back-off between reconnection attempts.
+	minDelay, maxDelay time.Duration
+
+	stMu sync.Mutex
+	st   RedisState
 
 	locks [64]sync.Mutex // per-channel serialisation of (un)subscribe, by hash of the user id
 	seed  maphash.Seed
@@ -40,28 +46,70 @@ type subscriber struct {
 	changed    chan struct{} // closed and replaced when the connection changes
 }
 
-func newSubscriber(log *slog.Logger, timeout time.Duration) *subscriber {
+func newSubscriber(log *slog.Logger, timeout, minDelay, maxDelay time.Duration) *subscriber {
 	return &subscriber{
 		log:        log,
 		timeout:    timeout,
+		minDelay:   minDelay,
+		maxDelay:   maxDelay,
 		seed:       maphash.MakeSeed(),
 		subscribed: map[string]bool{},
 		waiters:    map[string][]chan struct{}{},
 		changed:    make(chan struct{}),
+		st:         RedisState{State: redisConnecting, Since: time.Now()},
+	}
+}
+
+// Redis subscription states (RedisState.State).
+const (
+	redisConnecting = "connecting"
+	redisUp         = "up"
+	redisDown       = "down"
+)
+
+func (s *subscriber) state() RedisState {
+	s.stMu.Lock()
+	defer s.stMu.Unlock()
+	return s.st
+}
+
+// setState records a state change and logs it: once per change, never per attempt.
+func (s *subscriber) setState(state string, err error) {
+	s.stMu.Lock()
+	prev := s.st.State
+	if prev != state {
+		s.st = RedisState{State: state, Since: time.Now()}
+	}
+	s.stMu.Unlock()
+	if prev == state {
+		return
+	}
+	switch {
+	case state == redisUp && prev == redisDown:
+		s.log.Info("realtime: redis subscription restored")
+	case state == redisUp:
+		s.log.Info("realtime: redis subscription up")
+	case state == redisDown && prev == redisUp:
+		s.log.Warn("realtime: redis subscription lost; reconnecting with back-off (WebSocket connections refused meanwhile)", slog.Any("error", err))
+	case state == redisDown:
+		s.log.Warn("realtime: redis unreachable; retrying with back-off (WebSocket connections refused meanwhile)", slog.Any("error", err))
 	}
 }
 
 // run keeps the dedicated connection up until ctx ends. client returns the current Redis client
-// (nil until connected).
+// (nil until connected). Between failed attempts it waits jitteredBackoff; the wait starts again
+// from minDelay only once a connection has held for maxDelay, so a Redis that accepts and drops
+// connections is not hammered either.
 func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
-	delay := 100 * time.Millisecond
-	first := true
+	failures := 0
+	everUp := false
 	for ctx.Err() == nil {
 		c := client()
-		if c == nil {
-			if !sleepCtx(ctx, delay) {
+		if c == nil { // Hub.Connect is still trying; it logs that
+			if !sleepCtx(ctx, jitteredBackoff(s.minDelay, s.maxDelay, failures)) {
 				return
 			}
+			failures++
 			continue
 		}
 		dc, _ := c.Dedicate() // released by dc.Close below
@@ -81,20 +129,25 @@ func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
 
-		ok := s.resubscribeAll(ctx)
-		if ok {
-			delay = 100 * time.Millisecond
-			if !first {
-				s.log.Info("realtime: redis subscription restored")
+		// A connection that cannot answer a PING is not up, whether or not there is anything to
+		// subscribe to (without this, a dead Redis looked restored at once, in a tight loop).
+		err := s.ping(ctx, dc)
+		if err == nil {
+			err = s.resubscribeAll(ctx)
+		}
+		if err == nil {
+			s.setState(redisUp, nil)
+			if everUp {
 				s.onResubscribed()
 			}
-			first = false
+			everUp = true
+			upAt := time.Now()
 			select {
-			case err := <-errc:
-				if ctx.Err() == nil {
-					s.log.Warn("realtime: redis subscription connection lost, reconnecting", slog.Any("error", err))
-				}
+			case err = <-errc:
 			case <-ctx.Done():
+			}
+			if time.Since(upAt) >= s.maxDelay {
+				failures = 0
 			}
 		}
 		s.mu.Lock()
@@ -104,30 +157,56 @@ func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
 		dc.Close() // a subscribed connection is never handed back to the pool
-		if !ok {
-			if !sleepCtx(ctx, delay) {
-				return
-			}
-			delay = min(2*delay, 5*time.Second)
+		if ctx.Err() != nil {
+			return
 		}
+		if err == nil {
+			err = errNoRedis
+		}
+		s.setState(redisDown, err)
+		if !sleepCtx(ctx, jitteredBackoff(s.minDelay, s.maxDelay, failures)) {
+			return
+		}
+		failures++
 	}
 }
 
+// ping checks the dedicated connection within the timeout.
+func (s *subscriber) ping(ctx context.Context, dc rueidis.DedicatedClient) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := dc.Do(ctx, dc.B().Ping().Build()).Error(); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// jitteredBackoff is the wait after failures failed attempts: minDelay doubled per failure, at
+// most maxDelay, of which a random half is taken off ("equal jitter") so that gateways restarted
+// together do not reconnect in step. It is never under minDelay/2.
+func jitteredBackoff(minDelay, maxDelay time.Duration, failures int) time.Duration {
+	d := maxDelay
+	if failures < 32 {
+		d = min(maxDelay, minDelay<<failures)
+	}
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
 // resubscribeAll subscribes to the channel of every user connected here, in batches.
-func (s *subscriber) resubscribeAll(ctx context.Context) bool {
+func (s *subscriber) resubscribeAll(ctx context.Context) error {
 	users := s.all()
 	for len(users) > 0 {
 		n := min(len(users), 500)
 		batch := users[:n]
 		users = users[n:]
 		if err := s.reconcileBatch(ctx, batch); err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("realtime: cannot subscribe to redis channels", slog.Any("error", err))
-			}
-			return false
+			return fmt.Errorf("resubscribe: %w", err)
 		}
 	}
-	return true
+	return nil
 }
 
 func (s *subscriber) reconcileBatch(ctx context.Context, users []string) error {

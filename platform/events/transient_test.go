@@ -1,0 +1,94 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+)
+
+// A handler whose dependency is down returns Transient: the event is retried far beyond
+// MaxAttempts and never dead-lettered, the records behind it wait, its offset is not committed
+// (a consumer that stops meanwhile leaves it to the next one), and once the dependency is back it
+// is applied, then the rest, in order. With and without a database.
+func TestTransientFailureIsRetriedUntilApplied(t *testing.T) {
+	for _, withDB := range []bool{false, true} {
+		name := "without database"
+		if withDB {
+			name = "with database"
+		}
+		t.Run(name, func(t *testing.T) {
+			var pool *pgxpool.Pool
+			if withDB {
+				pool = newDB(t)
+			}
+			testTransient(t, pool)
+		})
+	}
+}
+
+func testTransient(t *testing.T, pool *pgxpool.Pool) {
+	ctx := context.Background()
+	_, brokers := kafkatest.New(t)
+	log, _ := testLogger(t)
+	const topic, group, maxAttempts = "transient.t", "g", 3
+	must(t, events.EnsureTopics(ctx, brokers, topic))
+	produce(t, brokers, ceRecord(topic, "k", wrapperspb.String("blocked")), ceRecord(topic, "k", wrapperspb.String("after")))
+
+	var down atomic.Bool
+	down.Store(true)
+	var failures atomic.Int32
+	var mu sync.Mutex
+	var applied []string
+	newMember := func() *events.Consumer {
+		c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log,
+			MaxAttempts: maxAttempts, RetryBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+		events.On(c, func(_ context.Context, _ pgx.Tx, _ events.Event, msg *wrapperspb.StringValue) error {
+			if msg.GetValue() == "blocked" && down.Load() {
+				failures.Add(1)
+				return events.Transient(errors.New("redis is down"))
+			}
+			mu.Lock()
+			applied = append(applied, msg.GetValue())
+			mu.Unlock()
+			return nil
+		})
+		return c
+	}
+	appliedNow := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(applied)
+	}
+
+	stop := start(t, newMember().Run)
+	eventually(t, "retries beyond MaxAttempts", func() bool { return failures.Load() >= 3*maxAttempts })
+	if got := appliedNow(); len(got) != 0 {
+		t.Fatalf("applied %v while the first record was failing; the records behind it must wait", got)
+	}
+	// A gateway outage: the member stops; the next one gets the record again (its offset was
+	// never committed) and keeps retrying.
+	stop()
+	seen := failures.Load()
+	start(t, newMember().Run)
+	eventually(t, "the record delivered again to the next member", func() bool { return failures.Load() > seen })
+
+	down.Store(false)
+	eventually(t, "both records applied", func() bool { return len(appliedNow()) == 2 })
+	if got := appliedNow(); !slices.Equal(got, []string{"blocked", "after"}) {
+		t.Fatalf("applied %v, want [blocked after]", got)
+	}
+	if n := endOffsets(t, brokers, events.DeadLetterTopic(topic, group)); n != 0 {
+		t.Fatalf("%d records dead-lettered, want none", n)
+	}
+}
