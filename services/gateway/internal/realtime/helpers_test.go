@@ -337,6 +337,10 @@ type gw struct {
 	hub  *realtime.Hub
 	url  string // ws://host:port/ws
 	stop func() // shuts the gateway down (also done when the test ends)
+	// stopHub shuts only the hub down (as at the start of a gateway's shutdown) while the HTTP
+	// server still accepts upgrades; hubDone is closed when the hub's Run has returned.
+	stopHub func()
+	hubDone chan struct{}
 }
 
 func (e *env) startGateway(t *testing.T) *gw {
@@ -379,8 +383,10 @@ func (e *env) startGateway(t *testing.T) *gw {
 	g.Echo().GET(realtime.Path, hub.Serve)
 
 	ctx, cancel := context.WithCancel(context.Background())
+	hubCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { hub.Run(ctx) })
+	wg.Go(func() { defer close(hubDone); hub.Run(hubCtx) })
 	if e.brokers != nil {
 		consumer, err := events.NewConsumer(events.ConsumerConfig{
 			Brokers: e.brokers, Group: e.group, Topics: realtime.Topics, Logger: logger,
@@ -403,7 +409,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 		httpClient.CloseIdleConnections()
 	})
 	t.Cleanup(stop)
-	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop}
+	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop, stopHub: stopHub, hubDone: hubDone}
 }
 
 // produce publishes msg the way platform/events' relay does: protobuf value, the given key and

@@ -121,6 +121,7 @@ type Hub struct {
 	tasks   sync.WaitGroup // background work started by frames (presence pushes, friend reloads)
 
 	slowCloses atomic.Int64
+	sockets    atomic.Int64 // accepted WebSockets not yet closed and released (OpenSockets)
 }
 
 // userState is what the hub keeps of one user with connections here.

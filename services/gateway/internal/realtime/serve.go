@@ -71,10 +71,16 @@ func (h *Hub) Serve(ec echo.Context) error {
 	}
 	ws.SetReadLimit(h.opts.MaxFrameBytes)
 	c := newConn(h, ws)
+	defer func() {
+		if !reading {
+			// Refused, or a panic on the way (echo recovers it): every way out that does not hand
+			// the connection to its reader ends the connection and releases its context here, so
+			// no refusal path can leave one behind (OpenSockets; TestRefusedConnectionsLeaveNothing).
+			c.close(websocket.StatusNormalClosure, "")
+			c.stopTimers()
+		}
+	}()
 	if !h.open(c, r, token) {
-		// Refused and closed. Every way out ends the connection and its context.
-		c.close(websocket.StatusNormalClosure, "")
-		c.stopTimers()
 		return nil
 	}
 	reading = true
@@ -87,6 +93,11 @@ func (h *Hub) Serve(ec echo.Context) error {
 	}()
 	return nil
 }
+
+// OpenSockets returns how many WebSockets this gateway has accepted and not yet closed and
+// released, authenticated or not (Connections counts only the registered ones). It returns to
+// zero once every client is gone: a refused connection that stayed open would show here.
+func (h *Hub) OpenSockets() int64 { return h.sockets.Load() }
 
 // parseSubprotocols reads Sec-WebSocket-Protocol: the bearer token, whether any subprotocol was
 // offered, and whether parley.v1 was.
