@@ -175,7 +175,8 @@ func (f *fakeChat) appendLocked(r *fakeRoom, sender string) *chatv1.Message {
 
 func (f *fakeChat) room(ctx context.Context, chatID string) (*fakeRoom, string, error) {
 	user := authn.UserID(ctx)
-	r := f.chats[chatID]
+	// Ids are UUIDs, compared as Postgres compares them: in any case.
+	r := f.chats[strings.ToLower(chatID)]
 	if r == nil || (user != r.a && user != r.b) {
 		return nil, "", connect.NewError(connect.CodeNotFound, errors.New("chat not found"))
 	}

@@ -221,7 +221,23 @@ func (h *Hub) readLoop(c *conn) {
 			c.sendError("", codeInvalidArgument, "frame is not a JSON object: "+err.Error())
 			continue
 		}
+		canonicalIDs(&f)
 		h.handle(c, f)
+	}
+}
+
+// canonicalIDs writes the ids of a client frame in their canonical form, lower case, which is how
+// the services write them and how live frames carry them. Everything after decoding (the live-
+// frame hold of a sync, the chat cache and its budget, duplicate checks, relayed frames, replies)
+// then sees one spelling per id: an upper-case chat id in a sync would otherwise miss the hold of
+// the chat's live frames.
+func canonicalIDs(f *clientFrame) {
+	f.ChatID = strings.ToLower(f.ChatID)
+	for i := range f.Chats {
+		f.Chats[i].ChatID = strings.ToLower(f.Chats[i].ChatID)
+	}
+	for i := range f.UserIDs {
+		f.UserIDs[i] = strings.ToLower(f.UserIDs[i])
 	}
 }
 
