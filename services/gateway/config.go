@@ -54,6 +54,10 @@ type Config struct {
 	RealtimeTypingInterval    time.Duration `env:"REALTIME_TYPING_INTERVAL" envDefault:"2s"`
 	RealtimeRevokedSessionTTL time.Duration `env:"REALTIME_REVOKED_SESSION_TTL" envDefault:"1h"`
 	RealtimeMaxEventAge       time.Duration `env:"REALTIME_MAX_EVENT_AGE" envDefault:"2m"`
+	// RealtimeUpstreamCalls per RealtimeUpstreamInterval bound the chat/friend calls one user's
+	// WebSocket frames cause on one gateway.
+	RealtimeUpstreamCalls    int           `env:"REALTIME_UPSTREAM_CALLS" envDefault:"300"`
+	RealtimeUpstreamInterval time.Duration `env:"REALTIME_UPSTREAM_INTERVAL" envDefault:"1m"`
 
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m"`

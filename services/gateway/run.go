@@ -137,6 +137,8 @@ func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gatew
 		SyncMaxMessages:   cfg.RealtimeSyncMaxMessages,
 		TypingInterval:    cfg.RealtimeTypingInterval,
 		RevokedSessionTTL: cfg.RealtimeRevokedSessionTTL,
+		UpstreamCalls:     cfg.RealtimeUpstreamCalls,
+		UpstreamInterval:  cfg.RealtimeUpstreamInterval,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("realtime: %w", err)

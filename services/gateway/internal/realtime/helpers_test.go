@@ -134,7 +134,8 @@ type fakeChat struct {
 	chatv1connect.UnimplementedChatServiceHandler
 	mu    sync.Mutex
 	chats map[string]*fakeRoom
-	gets  int
+	gets  int // GetChat calls
+	lists int // ListMessages calls
 	// listing, when set, receives a value when ListMessages starts and ListMessages then waits
 	// for release: a test can act while a sync is half done.
 	listing chan struct{}
@@ -187,6 +188,13 @@ func (f *fakeChat) room(ctx context.Context, chatID string) (*fakeRoom, string, 
 	return r, peer, nil
 }
 
+// calls returns how many GetChat and ListMessages calls reached the stand-in.
+func (f *fakeChat) calls() (gets, lists int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets, f.lists
+}
+
 func (f *fakeChat) GetChat(ctx context.Context, req *connect.Request[chatv1.GetChatRequest]) (*connect.Response[chatv1.GetChatResponse], error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -207,6 +215,7 @@ func (f *fakeChat) ListMessages(ctx context.Context, req *connect.Request[chatv1
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lists++
 	r, _, err := f.room(ctx, req.Msg.GetChatId())
 	if err != nil {
 		return nil, err

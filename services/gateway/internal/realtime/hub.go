@@ -74,6 +74,10 @@ type Options struct {
 	FrameBurst int
 	// RedisTimeout bounds one Redis round trip; default 2s.
 	RedisTimeout time.Duration
+	// UpstreamCalls per UpstreamInterval bound the chat-service calls one user's frames (sync,
+	// typing, presence_query) cause on this gateway; default 300 per minute.
+	UpstreamCalls    int
+	UpstreamInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -93,6 +97,8 @@ func (o *Options) defaults() {
 	setDefault(&o.FrameRate, 20)
 	setDefault(&o.FrameBurst, 40)
 	setDefault(&o.RedisTimeout, 2*time.Second)
+	setDefault(&o.UpstreamCalls, 300)
+	setDefault(&o.UpstreamInterval, time.Minute)
 }
 
 func setDefault[T int | int64 | float64 | time.Duration](v *T, d T) {
@@ -142,6 +148,8 @@ func New(opts Options) (*Hub, error) {
 		return nil, errors.New("realtime: no token verifier")
 	case opts.Chat == nil || opts.Friends == nil:
 		return nil, errors.New("realtime: no chat or friend client")
+	case opts.UpstreamCalls < 0 || opts.UpstreamInterval < 0:
+		return nil, errors.New("realtime: UpstreamCalls (REALTIME_UPSTREAM_CALLS) and UpstreamInterval (REALTIME_UPSTREAM_INTERVAL) must not be negative")
 	}
 	opts.defaults()
 	h := &Hub{
@@ -149,7 +157,7 @@ func New(opts Options) (*Hub, error) {
 		opts:    opts,
 		origins: originPatterns(opts.AllowedOrigins),
 		users:   map[string]*userState{},
-		chats:   newChatCache(30 * time.Second),
+		chats:   newChatCache(30*time.Second, budget{calls: opts.UpstreamCalls, interval: opts.UpstreamInterval}),
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{client: h.client, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout}

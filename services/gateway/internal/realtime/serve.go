@@ -362,6 +362,10 @@ func (h *Hub) typing(c *conn, f clientFrame) {
 	now := time.Now()
 	e, ok := h.chats.get(c.userID, f.ChatID, now)
 	if !ok {
+		if !h.chats.spend(c.userID, now) {
+			c.sendError(f.Ref, codeResourceExhausted, h.chats.budget.String())
+			return
+		}
 		var err error
 		e, err = h.fetchChat(c, f.ChatID)
 		if err != nil {
@@ -432,7 +436,11 @@ func (h *Hub) presenceQuery(c *conn, f clientFrame) {
 			ids = append(ids, id)
 		}
 	}
-	h.loadFriends(c)
+	// The friend list is normally loaded at connect; when that failed, a query tries again, from
+	// the budget (without budget left, the answer uses what is known).
+	if !h.friendsLoaded(c.userID) && h.chats.spend(c.userID, time.Now()) {
+		h.loadFriends(c)
+	}
 	entries, err := h.store.presence(c.ctx, h.friendSubset(c.userID, ids), time.Now())
 	if err != nil {
 		c.sendError(f.Ref, codeUnavailable, "presence is unavailable now")
@@ -442,4 +450,11 @@ func (h *Hub) presenceQuery(c *conn, f clientFrame) {
 		entries = []presenceEntry{}
 	}
 	c.reply(presenceResultFrame{Type: TypePresenceResult, Ref: f.Ref, Presence: entries})
+}
+
+func (h *Hub) friendsLoaded(userID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	us := h.users[userID]
+	return us != nil && us.friendsLoaded
 }
