@@ -117,6 +117,8 @@ func TestAnUnknownChatIDCostsOneCall(t *testing.T) {
 	for i := range 3 {
 		ref := fmt.Sprintf("s%d", i)
 		c.send(t, map[string]any{"type": "sync", "ref": ref, "chats": syncChats(strings.ToUpper(id))})
+		// One sync at a time: the next one waits for this one's sync_complete.
+		c.waitFor(t, "sync_complete", func(f frame) bool { return f.typ() == realtime.TypeSyncComplete && f.str("ref") == ref })
 		wantEq(t, "code", c.waitFor(t, "error", errorFor(ref, id)).str("code"), "not_found")
 	}
 	gets, _ := e.chat.calls()
