@@ -74,8 +74,8 @@ type Options struct {
 	FrameBurst int
 	// RedisTimeout bounds one Redis round trip; default 2s.
 	RedisTimeout time.Duration
-	// UpstreamCalls per UpstreamInterval bound the chat-service calls one user's frames (sync,
-	// typing, presence_query) cause on this gateway; default 300 per minute.
+	// UpstreamCalls per UpstreamInterval bound the chat and friend service calls one user's
+	// frames (sync, typing, presence_query) cause on this gateway; default 300 per minute.
 	UpstreamCalls    int
 	UpstreamInterval time.Duration
 }
