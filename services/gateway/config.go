@@ -59,6 +59,10 @@ type Config struct {
 	RealtimeRevocationCheckTimeout time.Duration `env:"REALTIME_REVOCATION_CHECK_TIMEOUT" envDefault:"150ms"`
 	RealtimeRedisReconnectMin      time.Duration `env:"REALTIME_REDIS_RECONNECT_MIN" envDefault:"100ms"`
 	RealtimeRedisReconnectMax      time.Duration `env:"REALTIME_REDIS_RECONNECT_MAX" envDefault:"10s"`
+	// RealtimeUpstreamCalls per RealtimeUpstreamInterval bound the chat/friend calls one user's
+	// WebSocket frames cause on one gateway.
+	RealtimeUpstreamCalls    int           `env:"REALTIME_UPSTREAM_CALLS" envDefault:"300"`
+	RealtimeUpstreamInterval time.Duration `env:"REALTIME_UPSTREAM_INTERVAL" envDefault:"1m"`
 
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m"`

@@ -18,6 +18,7 @@ require (
 	github.com/parleyhq/parley/platform v0.0.0-00010101000000-000000000000
 	github.com/redis/rueidis v1.0.79
 	github.com/twmb/franz-go v1.22.3
+	go.uber.org/goleak v1.3.0
 	golang.org/x/time v0.15.0
 	google.golang.org/protobuf v1.36.12
 )

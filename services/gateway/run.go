@@ -142,6 +142,8 @@ func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gatew
 		RevocationCheckTimeout: cfg.RealtimeRevocationCheckTimeout,
 		RedisReconnectMin:      cfg.RealtimeRedisReconnectMin,
 		RedisReconnectMax:      cfg.RealtimeRedisReconnectMax,
+		UpstreamCalls:          cfg.RealtimeUpstreamCalls,
+		UpstreamInterval:       cfg.RealtimeUpstreamInterval,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("realtime: %w", err)

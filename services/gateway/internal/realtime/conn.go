@@ -69,6 +69,7 @@ func newConn(h *Hub, ws *websocket.Conn) *conn {
 		limiter: rate.NewLimiter(rate.Limit(h.opts.FrameRate), h.opts.FrameBurst),
 	}
 	c.ctx, c.cancel = context.WithCancel(h.base)
+	h.sockets.Add(1)
 	return c
 }
 
@@ -304,12 +305,15 @@ func (c *conn) ping() {
 }
 
 // close starts the close handshake with code once; the reader then sees the end of the
-// connection. Nothing is written after it.
+// connection. Nothing is written after it. It is the one thing that releases a connection (its
+// socket and its context): every way out of Serve ends in it, and OpenSockets counts the
+// connections it has not finished with.
 func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
 		close(c.closed)
 		go func() {
+			defer c.h.sockets.Add(-1)
 			_ = c.ws.Close(code, reason)
 			c.cancel()
 		}()

@@ -134,7 +134,8 @@ type fakeChat struct {
 	chatv1connect.UnimplementedChatServiceHandler
 	mu    sync.Mutex
 	chats map[string]*fakeRoom
-	gets  int
+	gets  int // GetChat calls
+	lists int // ListMessages calls
 	// listing, when set, receives a value when ListMessages starts and ListMessages then waits
 	// for release: a test can act while a sync is half done.
 	listing chan struct{}
@@ -175,7 +176,8 @@ func (f *fakeChat) appendLocked(r *fakeRoom, sender string) *chatv1.Message {
 
 func (f *fakeChat) room(ctx context.Context, chatID string) (*fakeRoom, string, error) {
 	user := authn.UserID(ctx)
-	r := f.chats[chatID]
+	// Ids are UUIDs, compared as Postgres compares them: in any case.
+	r := f.chats[strings.ToLower(chatID)]
 	if r == nil || (user != r.a && user != r.b) {
 		return nil, "", connect.NewError(connect.CodeNotFound, errors.New("chat not found"))
 	}
@@ -184,6 +186,13 @@ func (f *fakeChat) room(ctx context.Context, chatID string) (*fakeRoom, string, 
 		peer = r.b
 	}
 	return r, peer, nil
+}
+
+// calls returns how many GetChat and ListMessages calls reached the stand-in.
+func (f *fakeChat) calls() (gets, lists int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets, f.lists
 }
 
 func (f *fakeChat) GetChat(ctx context.Context, req *connect.Request[chatv1.GetChatRequest]) (*connect.Response[chatv1.GetChatResponse], error) {
@@ -206,6 +215,7 @@ func (f *fakeChat) ListMessages(ctx context.Context, req *connect.Request[chatv1
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lists++
 	r, _, err := f.room(ctx, req.Msg.GetChatId())
 	if err != nil {
 		return nil, err
@@ -337,6 +347,10 @@ type gw struct {
 	hub  *realtime.Hub
 	url  string // ws://host:port/ws
 	stop func() // shuts the gateway down (also done when the test ends)
+	// stopHub shuts only the hub down (as at the start of a gateway's shutdown) while the HTTP
+	// server still accepts upgrades; hubDone is closed when the hub's Run has returned.
+	stopHub func()
+	hubDone chan struct{}
 }
 
 func (e *env) startGateway(t *testing.T) *gw {
@@ -379,8 +393,10 @@ func (e *env) startGateway(t *testing.T) *gw {
 	g.Echo().GET(realtime.Path, hub.Serve)
 
 	ctx, cancel := context.WithCancel(context.Background())
+	hubCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { hub.Run(ctx) })
+	wg.Go(func() { defer close(hubDone); hub.Run(hubCtx) })
 	if e.brokers != nil {
 		consumer, err := events.NewConsumer(events.ConsumerConfig{
 			Brokers: e.brokers, Group: e.group, Topics: realtime.Topics, Logger: logger,
@@ -403,7 +419,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 		httpClient.CloseIdleConnections()
 	})
 	t.Cleanup(stop)
-	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop}
+	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop, stopHub: stopHub, hubDone: hubDone}
 }
 
 // produce publishes msg the way platform/events' relay does: protobuf value, the given key and

@@ -83,6 +83,10 @@ type Options struct {
 	// from Min up to Max. Default 100ms and 10s.
 	RedisReconnectMin time.Duration
 	RedisReconnectMax time.Duration
+	// UpstreamCalls per UpstreamInterval bound the chat and friend service calls one user's
+	// frames (sync, typing, presence_query) cause on this gateway; default 300 per minute.
+	UpstreamCalls    int
+	UpstreamInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -106,6 +110,8 @@ func (o *Options) defaults() {
 	setDefault(&o.RedisReconnectMin, 100*time.Millisecond)
 	setDefault(&o.RedisReconnectMax, 10*time.Second)
 	o.RedisReconnectMax = max(o.RedisReconnectMax, o.RedisReconnectMin)
+	setDefault(&o.UpstreamCalls, 300)
+	setDefault(&o.UpstreamInterval, time.Minute)
 }
 
 func setDefault[T int | int64 | float64 | time.Duration](v *T, d T) {
@@ -134,6 +140,7 @@ type Hub struct {
 	tasks   sync.WaitGroup // background work started by frames (presence pushes, friend reloads)
 
 	slowCloses atomic.Int64
+	sockets    atomic.Int64 // accepted WebSockets not yet closed and released (OpenSockets)
 }
 
 // userState is what the hub keeps of one user with connections here.
@@ -158,6 +165,8 @@ func New(opts Options) (*Hub, error) {
 		return nil, errors.New("realtime: REALTIME_REVOCATION_CHECK_TIMEOUT must not be negative")
 	case opts.RedisReconnectMin < 0 || opts.RedisReconnectMax < 0:
 		return nil, errors.New("realtime: REALTIME_REDIS_RECONNECT_MIN and _MAX must not be negative")
+	case opts.UpstreamCalls < 0 || opts.UpstreamInterval < 0:
+		return nil, errors.New("realtime: UpstreamCalls (REALTIME_UPSTREAM_CALLS) and UpstreamInterval (REALTIME_UPSTREAM_INTERVAL) must not be negative")
 	}
 	opts.defaults()
 	h := &Hub{
@@ -165,7 +174,7 @@ func New(opts Options) (*Hub, error) {
 		opts:    opts,
 		origins: originPatterns(opts.AllowedOrigins),
 		users:   map[string]*userState{},
-		chats:   newChatCache(30 * time.Second),
+		chats:   newChatCache(30*time.Second, budget{calls: opts.UpstreamCalls, interval: opts.UpstreamInterval}),
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{

@@ -21,6 +21,20 @@ import (
 // the messages the replay already had are not sent twice.
 func TestSyncHoldsLiveFramesOfTheChatUntilTheReplayEnds(t *testing.T) {
 	t.Parallel()
+	checkSyncHoldsLiveFrames(t, func(id string) string { return id })
+}
+
+// A chat id in upper case is the same chat: its live frames (which carry the lower-case id) are
+// held all the same, so the client sees no duplicate and nothing out of order.
+func TestSyncWithAnUpperCaseChatIDHoldsLiveFramesAllTheSame(t *testing.T) {
+	t.Parallel()
+	checkSyncHoldsLiveFrames(t, strings.ToUpper)
+}
+
+// checkSyncHoldsLiveFrames syncs a chat, written by spell in the sync frame, while live frames of
+// the chat arrive, and checks what the client gets and in which order.
+func checkSyncHoldsLiveFrames(t *testing.T, spell func(chatID string) string) {
+	t.Helper()
 	e := newEnv(t, envConfig{})
 	e.chat.listing = make(chan struct{}, 1)
 	e.chat.release = make(chan struct{})
@@ -29,8 +43,12 @@ func TestSyncHoldsLiveFramesOfTheChatUntilTheReplayEnds(t *testing.T) {
 	chatID := e.chat.addChat(a, b, 3)
 	c := mustDial(t, g, e.iss.token(t, a))
 
-	c.send(t, map[string]any{"type": "sync", "chats": []map[string]any{{"chat_id": chatID, "last_seq": 1}}})
-	<-e.chat.listing // the replay has read the chat and is fetching its messages
+	c.send(t, map[string]any{"type": "sync", "chats": []map[string]any{{"chat_id": spell(chatID), "last_seq": 1}}})
+	select { // the replay has read the chat and is fetching its messages
+	case <-e.chat.listing:
+	case <-time.After(wait):
+		t.Fatalf("the sync did not list the chat's messages; got %s", c.summary())
+	}
 	m4 := e.chat.add(chatID, b)
 	live := func(seq int64) []byte {
 		return fmt.Appendf(nil, `{"type":"message","chat_id":%q,"seq":%d,"message":{"seq":"%d"}}`, chatID, seq, seq)

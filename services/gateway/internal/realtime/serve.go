@@ -71,10 +71,16 @@ func (h *Hub) Serve(ec echo.Context) error {
 	}
 	ws.SetReadLimit(h.opts.MaxFrameBytes)
 	c := newConn(h, ws)
+	defer func() {
+		if !reading {
+			// Refused, or a panic on the way (echo recovers it): every way out that does not hand
+			// the connection to its reader ends the connection and releases its context here, so
+			// no refusal path can leave one behind (OpenSockets; TestRefusedConnectionsLeaveNothing).
+			c.close(websocket.StatusNormalClosure, "")
+			c.stopTimers()
+		}
+	}()
 	if !h.open(c, r, token) {
-		// Refused and closed. Every way out ends the connection and its context.
-		c.close(websocket.StatusNormalClosure, "")
-		c.stopTimers()
 		return nil
 	}
 	reading = true
@@ -87,6 +93,11 @@ func (h *Hub) Serve(ec echo.Context) error {
 	}()
 	return nil
 }
+
+// OpenSockets returns how many WebSockets this gateway has accepted and not yet closed and
+// released, authenticated or not (Connections counts only the registered ones). It returns to
+// zero once every client is gone: a refused connection that stayed open would show here.
+func (h *Hub) OpenSockets() int64 { return h.sockets.Load() }
 
 // parseSubprotocols reads Sec-WebSocket-Protocol: the bearer token, whether any subprotocol was
 // offered, and whether parley.v1 was.
@@ -210,7 +221,23 @@ func (h *Hub) readLoop(c *conn) {
 			c.sendError("", codeInvalidArgument, "frame is not a JSON object: "+err.Error())
 			continue
 		}
+		canonicalIDs(&f)
 		h.handle(c, f)
+	}
+}
+
+// canonicalIDs writes the ids of a client frame in their canonical form, lower case, which is how
+// the services write them and how live frames carry them. Everything after decoding (the live-
+// frame hold of a sync, the chat cache and its budget, duplicate checks, relayed frames, replies)
+// then sees one spelling per id: an upper-case chat id in a sync would otherwise miss the hold of
+// the chat's live frames.
+func canonicalIDs(f *clientFrame) {
+	f.ChatID = strings.ToLower(f.ChatID)
+	for i := range f.Chats {
+		f.Chats[i].ChatID = strings.ToLower(f.Chats[i].ChatID)
+	}
+	for i := range f.UserIDs {
+		f.UserIDs[i] = strings.ToLower(f.UserIDs[i])
 	}
 }
 
@@ -335,6 +362,10 @@ func (h *Hub) typing(c *conn, f clientFrame) {
 	now := time.Now()
 	e, ok := h.chats.get(c.userID, f.ChatID, now)
 	if !ok {
+		if !h.chats.spend(c.userID, now) {
+			c.sendError(f.Ref, codeResourceExhausted, h.chats.budget.String())
+			return
+		}
 		var err error
 		e, err = h.fetchChat(c, f.ChatID)
 		if err != nil {
@@ -405,7 +436,11 @@ func (h *Hub) presenceQuery(c *conn, f clientFrame) {
 			ids = append(ids, id)
 		}
 	}
-	h.loadFriends(c)
+	// The friend list is normally loaded at connect; when that failed, a query tries again, from
+	// the budget (without budget left, the answer uses what is known).
+	if !h.friendsLoaded(c.userID) && h.chats.spend(c.userID, time.Now()) {
+		h.loadFriends(c)
+	}
 	entries, err := h.store.presence(c.ctx, h.friendSubset(c.userID, ids), time.Now())
 	if err != nil {
 		c.sendError(f.Ref, codeUnavailable, "presence is unavailable now")
@@ -415,4 +450,11 @@ func (h *Hub) presenceQuery(c *conn, f clientFrame) {
 		entries = []presenceEntry{}
 	}
 	c.reply(presenceResultFrame{Type: TypePresenceResult, Ref: f.Ref, Presence: entries})
+}
+
+func (h *Hub) friendsLoaded(userID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	us := h.users[userID]
+	return us != nil && us.friendsLoaded
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -57,10 +58,22 @@ func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 	upTo := sc.LastSeq
 	defer func() { c.endSync(sc.ChatID, upTo) }()
 
+	now := time.Now()
+	if e, ok := h.chats.get(c.userID, sc.ChatID, now); ok && !e.found {
+		return c.sendSync(h.syncError(c, ref, sc.ChatID, errNotYourChat)) // asked a moment ago
+	}
+	if !h.chats.spend(c.userID, now) {
+		return c.sendSync(h.budgetError(ref, sc.ChatID))
+	}
 	chat, err := h.getChat(c, sc.ChatID)
-	if err != nil {
+	switch {
+	case connect.CodeOf(err) == connect.CodeNotFound:
+		h.chats.put(c.userID, sc.ChatID, chatEntry{fetched: now})
+		return c.sendSync(h.syncError(c, ref, sc.ChatID, err))
+	case err != nil:
 		return c.sendSync(h.syncError(c, ref, sc.ChatID, err))
 	}
+	h.chats.put(c.userID, sc.ChatID, chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend(), fetched: now})
 	last := chat.GetLastSeq()
 	if last-sc.LastSeq > int64(h.opts.SyncMaxMessages) {
 		return c.sendSync(mustJSON(syncRequiredFrame{
@@ -69,7 +82,13 @@ func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 	}
 	sent := 0
 	pageToken := ""
-	for {
+	// Nothing newer than what the client has: no listing. (A message committed after GetChat read
+	// the chat reaches the client live; its frame is held until this chat's sync_done.)
+	for last > sc.LastSeq {
+		if !h.chats.spend(c.userID, time.Now()) {
+			// The messages sent so far are in order; the client syncs the rest of this chat later.
+			return c.sendSync(h.budgetError(ref, sc.ChatID))
+		}
 		req := connect.NewRequest(&chatv1.ListMessagesRequest{
 			ChatId: sc.ChatID, Direction: chatv1.PageDirection_PAGE_DIRECTION_NEWER, FromSeq: sc.LastSeq,
 			PageSize: 100, PageToken: pageToken,
@@ -109,6 +128,15 @@ func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 		}
 	}
 	return c.sendSync(mustJSON(syncDoneFrame{Type: TypeSyncDone, Ref: ref, ChatID: sc.ChatID, LastSeq: max(upTo, sc.LastSeq), Sent: sent}))
+}
+
+// errNotYourChat stands for the chat service's NotFound remembered in the chat cache.
+var errNotYourChat = connect.NewError(connect.CodeNotFound, errors.New("chat not found"))
+
+// budgetError is the error frame for a chat of a sync left out because the user's budget of
+// upstream calls is spent.
+func (h *Hub) budgetError(ref, chatID string) []byte {
+	return mustJSON(errorFrame{Type: TypeError, Ref: ref, Code: codeResourceExhausted, Message: h.chats.budget.String(), ChatID: chatID})
 }
 
 // syncError is the error frame for one chat of a sync: NotFound and InvalidArgument as the chat
