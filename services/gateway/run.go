@@ -63,6 +63,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		TrustedProxies:        cfg.TrustedProxies,
 		WebDir:                cfg.WebDir,
 		ReadyTimeout:          cfg.ReadyTimeout,
+		ReadyCacheTTL:         cfg.ReadyCacheTTL,
+		ReadyToken:            cfg.ReadyzToken,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -90,7 +92,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(bg) })
 	wg.Go(func() {
-		if err := server.ServeAdmin(bg, logger, adminLn); err != nil {
+		readyDetails := server.AdminRoute{Pattern: "GET /readyz", Handler: gw.ReadyDetailsHandler()}
+		if err := server.ServeAdmin(bg, logger, adminLn, readyDetails); err != nil {
 			logger.ErrorContext(bg, "admin listener stopped", slog.Any("error", err))
 		}
 	})
