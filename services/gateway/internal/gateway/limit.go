@@ -156,7 +156,7 @@ func (r *refusals) retryAfter(key string) time.Duration {
 	left := time.Until(until)
 	if left <= 0 {
 		r.mu.Lock()
-		if r.until[key] == until {
+		if r.until[key].Equal(until) {
 			delete(r.until, key)
 		}
 		r.mu.Unlock()
