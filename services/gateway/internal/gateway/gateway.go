@@ -95,25 +95,25 @@ type Options struct {
 
 // Gateway is the configured HTTP handler.
 type Gateway struct {
-	logger      *slog.Logger
-	echo        *echo.Echo
-	routes      routes
-	upstreams   []Upstream
-	verifier    TokenVerifier
-	public      map[string]bool
-	internal    map[string]bool
-	authLimited map[string]bool
-	limiter     *ratelimit.Limiter
-	authLimit   int
-	userLimit   int
-	window      time.Duration
-	maxBody     int64
-	trusted     []*net.IPNet
-	transport   http.RoundTripper
-	proxy       *httputil.ReverseProxy
-	ready       *readiness
-	readyToken  string
-	refused     *refusals
+	logger       *slog.Logger
+	echo         *echo.Echo
+	routes       routes
+	upstreams    []Upstream
+	verifier     TokenVerifier
+	public       map[string]bool
+	internal     map[string]bool
+	authLimited  map[string]bool
+	limiter      *ratelimit.Limiter
+	authLimit    int
+	userLimit    int
+	window       time.Duration
+	maxBody      int64
+	trusted      []*net.IPNet
+	transport    http.RoundTripper
+	proxy        *httputil.ReverseProxy
+	ready        *readiness
+	readyToken   string
+	anonRefusals *refusals
 
 	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
 }
@@ -170,22 +170,22 @@ func New(opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("auth-limited procedures: %w", err)
 	}
 	g := &Gateway{
-		logger:      opts.Logger,
-		routes:      rt,
-		upstreams:   opts.Upstreams,
-		verifier:    opts.Verifier,
-		public:      public,
-		internal:    internal,
-		authLimited: authLimited,
-		limiter:     opts.Limiter,
-		authLimit:   opts.AuthLimit,
-		userLimit:   opts.UserLimit,
-		window:      opts.RateWindow,
-		maxBody:     opts.MaxBodyBytes,
-		transport:   opts.Transport,
-		ready:       &readiness{timeout: opts.ReadyTimeout, ttl: opts.ReadyCacheTTL, now: time.Now},
-		readyToken:  opts.ReadyToken,
-		refused:     newRefusals(maxRefusals),
+		logger:       opts.Logger,
+		routes:       rt,
+		upstreams:    opts.Upstreams,
+		verifier:     opts.Verifier,
+		public:       public,
+		internal:     internal,
+		authLimited:  authLimited,
+		limiter:      opts.Limiter,
+		authLimit:    opts.AuthLimit,
+		userLimit:    opts.UserLimit,
+		window:       opts.RateWindow,
+		maxBody:      opts.MaxBodyBytes,
+		transport:    opts.Transport,
+		ready:        &readiness{timeout: opts.ReadyTimeout, ttl: opts.ReadyCacheTTL, now: time.Now},
+		readyToken:   opts.ReadyToken,
+		anonRefusals: newRefusals(maxRefusals),
 	}
 	for _, u := range opts.Upstreams {
 		g.ready.checks = append(g.ready.checks, g.upstreamCheck(u))

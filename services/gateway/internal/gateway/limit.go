@@ -61,7 +61,7 @@ func (g *Gateway) allowAnonymous(c echo.Context) bool {
 	key := anonymousKey(c)
 	ok, retryAfter := g.check(c, key, g.userLimit)
 	if !ok {
-		g.refused.add(key, time.Now().Add(retryAfter))
+		g.anonRefusals.add(key, time.Now().Add(retryAfter))
 		g.tooManyRequests(c, retryAfter)
 	}
 	return ok
