@@ -147,6 +147,7 @@ func (r *readiness) run(ctx context.Context, checks []ReadinessCheck, done chan 
 // failing checks always go on the access-log line.
 func (g *Gateway) readyz(c echo.Context) error {
 	rep := g.ready.report(c.Request().Context())
+	c.Response().Header().Set("Cache-Control", "no-store")
 	status := http.StatusOK
 	if !rep.Ready() {
 		status = http.StatusServiceUnavailable
