@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -64,14 +65,31 @@ func (s StaticKeys) KeySet(context.Context) (jwk.Set, error) { return s.Set, nil
 // Refresh does nothing: the set is fixed.
 func (StaticKeys) Refresh(context.Context) error { return nil }
 
+// jwksRefreshInterval is the least time between two refetches of the JWKS for unknown key ids,
+// so forged key ids cannot make a service hammer the auth service.
+const jwksRefreshInterval = 10 * time.Second
+
+// jwksRetryInterval is the least time between two attempts to fetch a JWKS that could not be
+// fetched yet: while the auth service is down, a flood of tokens costs it one request a second,
+// and callers are answered at once instead of queueing behind a fetch that is bound to fail.
+const jwksRetryInterval = time.Second
+
 // RemoteJWKS fetches and caches a JWKS document (the auth service's /.well-known/jwks.json),
 // refreshing it in the background and on demand for unknown key ids.
 type RemoteJWKS struct {
 	url   string
 	cache *jwk.Cache
+	now   func() time.Time
 
 	mu          sync.Mutex
 	lastRefresh time.Time
+
+	// Until the first fetch succeeds: fetched is false, fetchMu lets one caller at a time try,
+	// and the last failure is repeated to callers for jwksRetryInterval.
+	fetched  atomic.Bool
+	fetchMu  sync.Mutex
+	failure  error
+	failedAt time.Time
 }
 
 // NewRemoteJWKS registers url with a cache living as long as ctx. Nothing is fetched until the
@@ -84,11 +102,14 @@ func NewRemoteJWKS(ctx context.Context, url string, client *http.Client) (*Remot
 	if err := c.Register(url, jwk.WithHTTPClient(client), jwk.WithMinRefreshInterval(5*time.Minute)); err != nil {
 		return nil, fmt.Errorf("register jwks %s: %w", url, err)
 	}
-	return &RemoteJWKS{url: url, cache: c}, nil
+	return &RemoteJWKS{url: url, cache: c, now: time.Now}, nil
 }
 
 // KeySet returns the cached keys, fetching them the first time.
 func (r *RemoteJWKS) KeySet(ctx context.Context) (jwk.Set, error) {
+	if !r.fetched.Load() {
+		return r.firstFetch(ctx)
+	}
 	set, err := r.cache.Get(ctx, r.url)
 	if err != nil {
 		return nil, fmt.Errorf("fetch jwks %s: %w", r.url, err)
@@ -96,15 +117,39 @@ func (r *RemoteJWKS) KeySet(ctx context.Context) (jwk.Set, error) {
 	return set, nil
 }
 
-// Refresh refetches the keys, at most once every ten seconds so forged key ids cannot make the
-// service hammer the auth service.
+// firstFetch fetches the keys until that succeeds once; from then on the cache keeps the last good
+// set (a failed background refresh does not replace it). The fetch is forced: after a failed
+// attempt the cache counts the URL as fetched, with nothing in it, until its next scheduled
+// refresh minutes later, so a plain Get would fail all that time after the auth service is back.
+func (r *RemoteJWKS) firstFetch(ctx context.Context) (jwk.Set, error) {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	if r.fetched.Load() {
+		return r.KeySet(ctx)
+	}
+	if r.failure != nil && r.now().Sub(r.failedAt) < jwksRetryInterval {
+		return nil, r.failure
+	}
+	set, err := r.cache.Refresh(ctx, r.url)
+	if err != nil {
+		r.failure, r.failedAt = fmt.Errorf("fetch jwks %s: %w", r.url, err), r.now()
+		return nil, r.failure
+	}
+	r.failure = nil
+	r.fetched.Store(true)
+	return set, nil
+}
+
+// Refresh refetches the keys, at most once per jwksRefreshInterval (10 s) so forged key ids
+// cannot make the service hammer the auth service.
 func (r *RemoteJWKS) Refresh(ctx context.Context) error {
 	r.mu.Lock()
-	if time.Since(r.lastRefresh) < 10*time.Second {
+	now := r.now()
+	if !r.lastRefresh.IsZero() && now.Sub(r.lastRefresh) < jwksRefreshInterval {
 		r.mu.Unlock()
 		return nil
 	}
-	r.lastRefresh = time.Now()
+	r.lastRefresh = now
 	r.mu.Unlock()
 	if _, err := r.cache.Refresh(ctx, r.url); err != nil {
 		return fmt.Errorf("refresh jwks %s: %w", r.url, err)
@@ -145,6 +190,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	}
 	v.cache.put(raw, p, exp)
 	return p, nil
+}
+
+// Known returns the caller of a token this Verifier verified before and that has not expired,
+// from memory alone: it never verifies, fetches keys or fails. The gateway uses it to let
+// signed-in users through while it refuses to verify unknown tokens from a flooding address.
+func (v *Verifier) Known(raw string) (Principal, bool) {
+	return v.cache.get(raw)
 }
 
 // verify is Verify without the cache; it also returns the token's expiry.

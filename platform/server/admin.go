@@ -11,12 +11,24 @@ import (
 	"time"
 )
 
+// AdminRoute is one more operator endpoint on the admin listener, such as the gateway's detailed
+// readiness report.
+type AdminRoute struct {
+	Pattern string // a net/http ServeMux pattern, e.g. "GET /readyz"
+	Handler http.Handler
+}
+
 // AdminHandler serves what an operator, never a user, reaches: the runtime profiles of
-// net/http/pprof under /debug/pprof/. It is mounted only on the admin listener (ADMIN_ADDR),
-// never on a service's public port and never routed by the gateway: a CPU profile costs the
-// process real work and a heap or goroutine dump shows its internals.
-func AdminHandler() http.Handler {
+// net/http/pprof under /debug/pprof/, and the routes given. It is mounted only on the admin
+// listener (ADMIN_ADDR), never on a service's public port and never routed by the gateway: a CPU
+// profile costs the process real work and a heap or goroutine dump shows its internals.
+func AdminHandler(routes ...AdminRoute) http.Handler {
 	mux := http.NewServeMux()
+	index := "admin listener: /debug/pprof/"
+	for _, r := range routes {
+		mux.Handle(r.Pattern, r.Handler)
+		index += ", " + r.Pattern
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves heap, goroutine, allocs, block, mutex …
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -24,7 +36,7 @@ func AdminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("admin listener: /debug/pprof/\n"))
+		_, _ = w.Write([]byte(index + "\n"))
 	})
 	return mux
 }
@@ -43,14 +55,14 @@ func ListenAdmin(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// ServeAdmin serves AdminHandler on ln until ctx ends; with a nil ln (no ADMIN_ADDR) it returns
-// nil at once.
-func ServeAdmin(ctx context.Context, logger *slog.Logger, ln net.Listener) error {
+// ServeAdmin serves AdminHandler (with routes) on ln until ctx ends; with a nil ln (no
+// ADMIN_ADDR) it returns nil at once.
+func ServeAdmin(ctx context.Context, logger *slog.Logger, ln net.Listener, routes ...AdminRoute) error {
 	if ln == nil {
 		return nil
 	}
 	srv := &http.Server{
-		Handler:           AdminHandler(),
+		Handler:           AdminHandler(routes...),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		// No WriteTimeout: /debug/pprof/profile and /trace stream for as many seconds as asked.

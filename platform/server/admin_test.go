@@ -105,3 +105,30 @@ func waitListening(t *testing.T, addr string) {
 	}
 	t.Fatalf("nothing listens on %s", addr)
 }
+
+func TestAdminListenerServesExtraRoutes(t *testing.T) {
+	ln, err := ListenAdmin(freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	report := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("detailed report\n")) })
+	go func() {
+		done <- ServeAdmin(ctx, logging.NewTo(io.Discard, "test", "text", "error"), ln, AdminRoute{Pattern: "GET /readyz", Handler: report})
+	}()
+	addr := ln.Addr().String()
+	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusOK || body != "detailed report\n" {
+		t.Fatalf("admin /readyz = %d %q", code, body)
+	}
+	if code, body := get(t, "http://"+addr+"/"); code != http.StatusOK || !strings.Contains(body, "GET /readyz") {
+		t.Fatalf("admin index = %d %q, want it to list GET /readyz", code, body)
+	}
+	if code, _ := get(t, "http://"+addr+"/debug/pprof/"); code != http.StatusOK {
+		t.Fatalf("admin /debug/pprof/ = %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeAdmin after cancel: %v", err)
+	}
+}

@@ -5,7 +5,7 @@ import "time"
 // Config is the gateway's whole configuration, from the environment (docs/gateway.md lists it).
 type Config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
-	AdminAddr  string `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
+	AdminAddr  string `env:"ADMIN_ADDR"` // /debug/pprof/ and /readyz details for operators; empty = off; never the public port
 
 	AuthURL         string `env:"AUTH_URL" envDefault:"http://127.0.0.1:8081"`
 	ProfileURL      string `env:"PROFILE_URL" envDefault:"http://127.0.0.1:8082"`
@@ -68,6 +68,9 @@ type Config struct {
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	ReadyTimeout      time.Duration `env:"READY_TIMEOUT" envDefault:"2s"`
+	ReadyCacheTTL     time.Duration `env:"READY_CACHE_TTL" envDefault:"1s"`
+	// ReadyzToken, when set, gets the detailed readiness report from the public /readyz.
+	ReadyzToken string `env:"READYZ_TOKEN" secret:"true"`
 
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -63,6 +64,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		TrustedProxies:        cfg.TrustedProxies,
 		WebDir:                cfg.WebDir,
 		ReadyTimeout:          cfg.ReadyTimeout,
+		ReadyCacheTTL:         cfg.ReadyCacheTTL,
+		ReadyToken:            cfg.ReadyzToken,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -74,7 +77,13 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	gw.Echo().GET(realtime.Path, hub.Serve, gw.LimitPerIP())
 	gw.SetSessionCheck(hub.SessionRevoked)
-	gw.SetRealtimeRedisState(func() string { return hub.RedisState().String() })
+	// Reported, not required: without the hub's Redis the API still works (WebSockets get 1013).
+	gw.AddReadinessCheck(gateway.ReadinessCheck{Name: "realtime redis", Check: func(context.Context) error {
+		if s := hub.RedisState(); !s.Up() {
+			return errors.New("subscription " + s.String())
+		}
+		return nil
+	}})
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -91,7 +100,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(bg) })
 	wg.Go(func() {
-		if err := server.ServeAdmin(bg, logger, adminLn); err != nil {
+		readyDetails := server.AdminRoute{Pattern: "GET /readyz", Handler: gw.ReadyDetailsHandler()}
+		if err := server.ServeAdmin(bg, logger, adminLn, readyDetails); err != nil {
 			logger.ErrorContext(bg, "admin listener stopped", slog.Any("error", err))
 		}
 	})

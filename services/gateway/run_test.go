@@ -28,7 +28,15 @@ func TestRunServesAndStops(t *testing.T) {
 	deadURL := "http://" + dead.Addr().String()
 	_ = dead.Close()
 
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := adminLn.Addr().String()
+	_ = adminLn.Close()
+
 	t.Setenv("LISTEN_ADDR", addr)
+	t.Setenv("ADMIN_ADDR", adminAddr)
 	for _, v := range []string{"AUTH_URL", "PROFILE_URL", "FRIEND_URL", "CHAT_URL", "NOTIFICATION_URL", "MEDIA_URL"} {
 		t.Setenv(v, deadURL)
 	}
@@ -60,14 +68,25 @@ func TestRunServesAndStops(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz = %d", res.StatusCode)
 	}
+	// The public probe says only that it is not ready; the admin listener says why.
 	res, err = http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(res.Body)
 	_ = res.Body.Close()
-	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "auth") {
-		t.Fatalf("/readyz with nothing running = %d %s", res.StatusCode, body)
+	if res.StatusCode != http.StatusServiceUnavailable || strings.TrimSpace(string(body)) != `{"status":"not ready"}` {
+		t.Fatalf("public /readyz with nothing running = %d %s", res.StatusCode, body)
+	}
+	res, err = http.Get("http://" + adminAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"auth"`) ||
+		!strings.Contains(string(body), strings.TrimPrefix(deadURL, "http://")) {
+		t.Fatalf("admin /readyz with nothing running = %d %s, want every check with its error", res.StatusCode, body)
 	}
 
 	// The realtime endpoint is mounted: a plain GET (no WebSocket upgrade) is refused as such.

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -60,18 +58,18 @@ func (g *Gateway) serveAPI(c echo.Context) error {
 	}
 
 	// Authentication: public procedures pass as they are; the rest need a valid access token.
-	// The Authorization header itself travels on unchanged: the service checks it again.
+	// The Authorization header itself travels on unchanged: the service checks it again. A call
+	// that does not authenticate is anonymous and is charged to its client's anonymous budget.
 	var userID string
 	if !g.public[proc.Path] {
-		p, cerr := g.Authenticate(r)
-		if cerr != nil {
-			writeRPCError(w, r, cerr.Code(), cerr.Message(), 0)
+		p, ok := g.authenticateCall(c)
+		if !ok {
 			return nil
 		}
 		userID = p.UserID
 		SetUser(r.Context(), userID)
 		if g.sessionEnded(r.Context(), p.SessionID) {
-			writeRPCError(w, r, connect.CodeUnauthenticated, "session has ended; sign in again", 0)
+			g.refuseAnonymous(c, connect.CodeUnauthenticated, "session has ended; sign in again")
 			return nil
 		}
 	}
@@ -111,31 +109,3 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, body io.Reade
 
 // inMemoryBody is the largest unary request body read into memory before it is forwarded.
 const inMemoryBody = 64 << 10
-
-// allow applies the rate limits and answers ResourceExhausted (429 with Retry-After) when one is
-// exceeded: the auth-limited procedures per client IP, everything else per user (per client IP
-// for anonymous calls).
-func (g *Gateway) allow(c echo.Context, proc Procedure, userID string) bool {
-	if g.limiter == nil {
-		return true
-	}
-	var key string
-	limit := g.userLimit
-	switch {
-	case g.authLimited[proc.Path]:
-		key, limit = "auth:ip:"+c.RealIP(), g.authLimit
-	case userID != "":
-		key = "user:" + userID
-	default:
-		key = "anon:ip:" + c.RealIP()
-	}
-	d := g.limiter.Allow(c.Request().Context(), key, limit, g.window)
-	if d.Allowed {
-		return true
-	}
-	secs := int(math.Ceil(d.RetryAfter.Seconds()))
-	c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
-	writeRPCError(c.Response(), c.Request(), connect.CodeResourceExhausted,
-		"too many requests: try again in "+strconv.Itoa(max(1, secs))+"s", 0)
-	return false
-}

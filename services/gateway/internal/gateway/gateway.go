@@ -81,8 +81,14 @@ type Options struct {
 	TrustedProxies []string
 	// WebDir, when set, is served at /; otherwise / says where the API is.
 	WebDir string
-	// ReadyTimeout bounds the upstream health checks of /readyz (default 2s).
+	// ReadyTimeout bounds one round of readiness checks (default 2s).
 	ReadyTimeout time.Duration
+	// ReadyCacheTTL is how long one round's report answers /readyz (default 1s): a flood of
+	// probes costs at most one round of checks per interval.
+	ReadyCacheTTL time.Duration
+	// ReadyToken, when set, makes the public /readyz give the detailed report to a caller
+	// presenting it as a bearer token; everyone else gets the status only.
+	ReadyToken string
 	// Transport reaches the upstreams (default NewProxyTransport()).
 	Transport http.RoundTripper
 }
@@ -105,10 +111,11 @@ type Gateway struct {
 	trusted      []*net.IPNet
 	transport    http.RoundTripper
 	proxy        *httputil.ReverseProxy
-	readyTimeout time.Duration
+	ready        *readiness
+	readyToken   string
+	anonRefusals *refusals
 
 	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
-	realtimeRedis  func() string // SetRealtimeRedisState
 }
 
 // New builds the gateway.
@@ -139,6 +146,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 2 * time.Second
+	}
+	if opts.ReadyCacheTTL <= 0 {
+		opts.ReadyCacheTTL = time.Second
 	}
 	if opts.Transport == nil {
 		opts.Transport = NewProxyTransport()
@@ -173,7 +183,20 @@ func New(opts Options) (*Gateway, error) {
 		window:       opts.RateWindow,
 		maxBody:      opts.MaxBodyBytes,
 		transport:    opts.Transport,
-		readyTimeout: opts.ReadyTimeout,
+		ready:        &readiness{timeout: opts.ReadyTimeout, ttl: opts.ReadyCacheTTL, now: time.Now},
+		readyToken:   opts.ReadyToken,
+		anonRefusals: newRefusals(maxRefusals),
+	}
+	for _, u := range opts.Upstreams {
+		g.ready.checks = append(g.ready.checks, g.upstreamCheck(u))
+	}
+	if opts.Limiter != nil {
+		g.ready.checks = append(g.ready.checks, ReadinessCheck{Name: "redis (rate limits)", Check: func(ctx context.Context) error {
+			if err := opts.Limiter.Ping(ctx); err != nil {
+				return fmt.Errorf("unavailable, rate limits fail open: %w", err)
+			}
+			return nil
+		}})
 	}
 	for _, cidr := range opts.TrustedProxies {
 		_, n, err := net.ParseCIDR(cidr)
@@ -202,7 +225,7 @@ func (g *Gateway) newEcho(opts Options) *echo.Echo {
 	}))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", g.readyz)
+	e.GET("/readyz", g.readyz, g.limitProbe())
 	e.Any(APIPrefix+"/*", g.serveAPI)
 	e.Any(APIPrefix, g.serveAPI)
 	e.GET(FilesPrefix+"*", g.serveFile)

@@ -1,9 +1,11 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto/rand"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,9 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
+	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
+	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
+	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/redistest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
@@ -20,18 +25,18 @@ import (
 
 // limitedEnv is a gateway with real Redis limits: 3 auth calls per IP, 2 calls per user, per hour
 // (long enough that no window boundary falls inside the test). Loopback is a trusted proxy so the
-// test can act as several clients through X-Forwarded-For.
-func limitedEnv(t *testing.T) *env {
+// test can act as several clients through X-Forwarded-For. opts apply after those settings.
+func limitedEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	limiter := ratelimit.New(newLogSinkLogger(), ratelimit.Options{Prefix: "test:gateway:" + rand.Text() + ":"})
 	limiter.SetClient(redistest.New(t))
-	return newEnv(t, func(o *gateway.Options) {
+	return newEnv(t, append([]envOption{func(o *gateway.Options) {
 		o.Limiter = limiter
 		o.AuthLimit = 3
 		o.UserLimit = 2
 		o.RateWindow = time.Hour
 		o.TrustedProxies = []string{"127.0.0.0/8"}
-	})
+	}}, opts...)...)
 }
 
 func TestRateLimitPerIPOnAuthMethods(t *testing.T) {
@@ -146,5 +151,123 @@ func TestLimitPerIPOnOtherRoutes(t *testing.T) {
 	}
 	if s := get("198.51.100.10"); s != http.StatusOK {
 		t.Fatalf("another IP: %d, want 200", s)
+	}
+}
+
+// countingVerifier counts the tokens the gateway actually verifies (the authn.Verifier's memory
+// of verified tokens, Known, is passed through uncounted).
+type countingVerifier struct {
+	*authn.Verifier
+	verified atomic.Int64
+}
+
+func (v *countingVerifier) Verify(ctx context.Context, raw string) (authn.Principal, error) {
+	v.verified.Add(1)
+	return v.Verifier.Verify(ctx, raw)
+}
+
+// TestBadTokenFloodIsRateLimited: calls whose token does not verify are charged to the client's
+// anonymous budget (RATE_LIMIT_USER, 2 here) and end in resource_exhausted; once refused, the
+// gateway stops verifying unknown tokens from that client, while a signed-in user's token it has
+// verified before still passes. (The gateway used to answer unauthenticated before any limit.)
+func TestBadTokenFloodIsRateLimited(t *testing.T) {
+	t.Parallel()
+	var counter *countingVerifier
+	e := limitedEnv(t, func(o *gateway.Options) {
+		counter = &countingVerifier{Verifier: o.Verifier.(*authn.Verifier)}
+		o.Verifier = counter
+	})
+	const flooder = "203.0.113.66"
+	getProfile := func(ip string, header http.Header) (*reply, []byte) {
+		h := http.Header{"X-Forwarded-For": {ip}}
+		for k, v := range header {
+			h[k] = v
+		}
+		return postJSON(t, e.api+"/parley.profile.v1.ProfileService/GetProfile", `{}`, h)
+	}
+	ann := e.iss.token(t, "ann-"+rand.Text(), time.Minute)
+	if res, body := getProfile(flooder, bearer(ann)); res.StatusCode != http.StatusOK {
+		t.Fatalf("ann's first call: %d %s", res.StatusCode, body)
+	}
+
+	forged := newIssuer(t).token(t, "mallory", time.Minute)
+	for range 2 {
+		res, body := getProfile(flooder, bearer(forged))
+		wantConnectError(t, res, body, http.StatusUnauthorized, "unauthenticated")
+	}
+	res, body := getProfile(flooder, bearer(forged))
+	wantConnectError(t, res, body, http.StatusTooManyRequests, "resource_exhausted")
+	if res.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	verified := counter.verified.Load()
+	// From now on unknown tokens from the flooder are refused before they are verified: garbage,
+	// another forged token, no token at all, and over gRPC too.
+	for name, h := range map[string]http.Header{
+		"garbage": bearer("not-a-jwt"), "forged": bearer(newIssuer(t).token(t, "eve", time.Minute)), "none": nil,
+	} {
+		res, body := getProfile(flooder, h)
+		if res.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("%s token after the refusal: %d %s, want 429", name, res.StatusCode, body)
+		}
+	}
+	client := profilev1connect.NewProfileServiceClient(h2cClient(t), e.api, connect.WithGRPC())
+	req := connect.NewRequest(&profilev1.GetProfileRequest{})
+	req.Header().Set("X-Forwarded-For", flooder)
+	req.Header().Set("Authorization", "Bearer "+forged)
+	_, err := client.GetProfile(t.Context(), req)
+	wantCode(t, err, connect.CodeResourceExhausted)
+	if n := counter.verified.Load(); n != verified {
+		t.Fatalf("%d more tokens were verified after the client's budget was refused, want 0", n-verified)
+	}
+
+	// Ann, already signed in behind the same address, is not locked out: her token is known.
+	if res, body := getProfile(flooder, bearer(ann)); res.StatusCode != http.StatusOK {
+		t.Fatalf("ann behind the flooding address: %d %s", res.StatusCode, body)
+	}
+	// A token this gateway has never verified waits for the Retry-After like the flood (the
+	// documented cost of limiting before verifying).
+	if res, _ := getProfile(flooder, bearer(e.iss.token(t, "bob-"+rand.Text(), time.Minute))); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a new token from the refused address: %d, want 429", res.StatusCode)
+	}
+	// Another client with a bad token is told it is unauthenticated.
+	res, body = getProfile("203.0.113.67", bearer(forged))
+	wantConnectError(t, res, body, http.StatusUnauthorized, "unauthenticated")
+	if n := e.profile.count(); n != 2 {
+		t.Fatalf("profile service saw %d calls, want ann's 2", n)
+	}
+}
+
+// TestPerIPBudgetsKeyIPv6ByItsSlash64: one host owns a whole /64, so every address in it shares a
+// budget; an IPv4-mapped IPv6 address shares the IPv4 address's budget.
+func TestPerIPBudgetsKeyIPv6ByItsSlash64(t *testing.T) {
+	t.Parallel()
+	e := limitedEnv(t) // RATE_LIMIT_AUTH = 3
+	login := func(ip string) *reply {
+		res, _ := postJSON(t, e.api+"/parley.auth.v1.AuthService/Login", `{"email":"a@example.com","password":"secret"}`,
+			http.Header{"X-Forwarded-For": {ip}})
+		return res
+	}
+	for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::2", "2001:db8:1:2:aaaa:bbbb:cccc:dddd"} {
+		if res := login(ip); res.StatusCode != http.StatusOK {
+			t.Fatalf("login from %s: %d", ip, res.StatusCode)
+		}
+	}
+	if res := login("2001:db8:1:2::99"); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("fourth login from the same /64: %d, want 429", res.StatusCode)
+	}
+	if res := login("2001:db8:1:3::1"); res.StatusCode != http.StatusOK {
+		t.Fatalf("login from the next /64: %d, want 200", res.StatusCode)
+	}
+	for range 3 {
+		if res := login("::ffff:198.51.100.20"); res.StatusCode != http.StatusOK {
+			t.Fatalf("login from an IPv4-mapped address: %d", res.StatusCode)
+		}
+	}
+	if res := login("198.51.100.20"); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the IPv4 address after its mapped form used the budget: %d, want 429", res.StatusCode)
+	}
+	if res := login("198.51.100.21"); res.StatusCode != http.StatusOK {
+		t.Fatalf("the next IPv4 address: %d, want 200", res.StatusCode)
 	}
 }

@@ -68,7 +68,3 @@ func (g *Gateway) sessionEnded(ctx context.Context, sessionID string) bool {
 	revoked, err := g.sessionRevoked(ctx, sessionID)
 	return err == nil && revoked
 }
-
-// SetRealtimeRedisState installs how readiness reports the real-time hub's Redis subscription
-// (Hub.RedisState, formatted). It is informational: without Redis the API works.
-func (g *Gateway) SetRealtimeRedisState(state func() string) { g.realtimeRedis = state }

@@ -232,6 +232,9 @@ type RedisState struct {
 	Since time.Time `json:"since"`
 }
 
+// Up reports whether the subscription is connected.
+func (s RedisState) Up() bool { return s.State == redisUp }
+
 // String is "up", or the state and since when ("down since 2026-12-02T20:00:00Z").
 func (s RedisState) String() string {
 	if s.State == redisUp {
