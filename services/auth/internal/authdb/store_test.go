@@ -65,6 +65,11 @@ func newService(t *testing.T, store auth.Store, params auth.Argon2Params, now fu
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newServiceWith(t, store, hasher, now)
+}
+
+func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher, now func() time.Time) (*auth.Service, *auth.AccessTokens) {
+	t.Helper()
 	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -471,5 +476,34 @@ func TestGetMeUnknownUser(t *testing.T) {
 		if _, err := e.svc.GetMe(context.Background(), id); !errors.Is(err, auth.ErrNotFound) {
 			t.Errorf("GetMe(%q) = %v; want NotFound", id, err)
 		}
+	}
+}
+
+// TestLoginSpendsTheSameHashingWorkForUnknownEmails: a wrong password for a registered email and
+// any password for an unregistered one each derive exactly one argon2id key with the configured
+// parameters, so neither the answer nor the work done tells whether the email is registered.
+func TestLoginSpendsTheSameHashingWorkForUnknownEmails(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := newServiceWith(t, e.store, hasher, e.clock)
+	if _, _, err := svc.Register(ctx, "known@example.com", "the right password", "known"); err != nil {
+		t.Fatal(err)
+	}
+	work := func(email, password string) uint64 {
+		t.Helper()
+		before := hasher.Computed()
+		if _, _, err := svc.Login(ctx, email, password); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("Login(%s) = %v; want ErrBadCredentials", email, err)
+		}
+		return hasher.Computed() - before
+	}
+	known := work("known@example.com", "a wrong password")
+	unknown := work("unknown@example.com", "a wrong password")
+	if known != 1 || unknown != 1 {
+		t.Fatalf("argon2id keys derived: wrong password %d, unknown email %d; want 1 each", known, unknown)
 	}
 }
