@@ -58,7 +58,7 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 
 	waitReady(t, base, done)
 	client := authv1connect.NewAuthServiceClient(http.DefaultClient, base)
-	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "password123", Nickname: "runner"}))
+	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "plum tree 42", Nickname: "runner"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,7 +160,7 @@ func NewService(d Deps) (*Service, error) {
 // Register creates a password account and signs it in.
 func (s *Service) Register(ctx context.Context, email, password, nickname string) (string, Tokens, error) {
 	normalized, emailErr := NormalizeEmail(email)
-	if err := joinInvalid(emailErr, ValidatePassword(password), ValidateNickname(nickname)); err != nil {
+	if err := joinInvalid(emailErr, ValidateNewPassword(password, normalized, nickname), ValidateNickname(nickname)); err != nil {
 		return "", Tokens{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)

@@ -160,7 +160,7 @@ func TestRegisterThenDuplicateEmail(t *testing.T) {
 func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, _, err := e.svc.Register(ctx, "bob@example.com", "password123", "bob.the-builder")
+	userID, _, err := e.svc.Register(ctx, "bob@example.com", "plum tree 42", "bob.the-builder")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	}
 
 	// A failed registration (duplicate email) writes no event.
-	if _, _, err := e.svc.Register(ctx, "bob@example.com", "password123", "bob2"); !errors.Is(err, auth.ErrAlreadyExists) {
+	if _, _, err := e.svc.Register(ctx, "bob@example.com", "plum tree 42", "bob2"); !errors.Is(err, auth.ErrAlreadyExists) {
 		t.Fatalf("duplicate: %v", err)
 	}
 	if n := len(outboxRows(t, e.pool, typeRegistered)); n != 1 {
@@ -203,7 +203,7 @@ func TestAccountAndEventCommitTogether(t *testing.T) {
 	// An outbox that cannot write (no source) makes the event fail: the account must not exist.
 	pool := newPool(t)
 	svc, _ := newService(t, authdb.New(pool, &events.Outbox{}), auth.MinArgon2Params, nil)
-	if _, _, err := svc.Register(context.Background(), "dave@example.com", "password123", "dave"); err == nil {
+	if _, _, err := svc.Register(context.Background(), "dave@example.com", "plum tree 42", "dave"); err == nil {
 		t.Fatal("Register succeeded although its event could not be written")
 	}
 	for _, table := range []string{"users", "password_credentials", "sessions", "refresh_tokens", "outbox"} {
@@ -253,7 +253,7 @@ func TestLogin(t *testing.T) {
 func TestLoginRehashesWhenParamsChange(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, _, err := e.svc.Register(ctx, "frank@example.com", "password123", "frank")
+	userID, _, err := e.svc.Register(ctx, "frank@example.com", "plum tree 42", "frank")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,13 +272,13 @@ func TestLoginRehashesWhenParamsChange(t *testing.T) {
 	if h := hashOf(); !strings.Contains(h, "$m=19456,t=2,p=1$") {
 		t.Fatalf("a failed login changed the hash: %s", h)
 	}
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "password123"); err != nil {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42"); err != nil {
 		t.Fatal(err)
 	}
 	if h := hashOf(); !strings.Contains(h, "$m=20480,t=3,p=1$") {
 		t.Fatalf("hash after login with new parameters: %s; want m=20480,t=3,p=1", h)
 	}
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "password123"); err != nil {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42"); err != nil {
 		t.Fatalf("login after rehash: %v", err)
 	}
 }
@@ -286,7 +286,7 @@ func TestLoginRehashesWhenParamsChange(t *testing.T) {
 func TestRefreshRotation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, first, err := e.svc.Register(ctx, "gina@example.com", "password123", "gina")
+	userID, first, err := e.svc.Register(ctx, "gina@example.com", "plum tree 42", "gina")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,12 +328,12 @@ func TestRefreshRotation(t *testing.T) {
 func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, first, err := e.svc.Register(ctx, "hank@example.com", "password123", "hank")
+	userID, first, err := e.svc.Register(ctx, "hank@example.com", "plum tree 42", "hank")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An unrelated session of the same user must survive.
-	_, other, err := e.svc.Login(ctx, "hank@example.com", "password123")
+	_, other, err := e.svc.Login(ctx, "hank@example.com", "plum tree 42")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 func TestConcurrentRefreshesOfOneTokenLetOneWin(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	_, first, err := e.svc.Register(ctx, "ivy@example.com", "password123", "ivy")
+	_, first, err := e.svc.Register(ctx, "ivy@example.com", "plum tree 42", "ivy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestConcurrentRefreshesOfOneTokenLetOneWin(t *testing.T) {
 func TestLogout(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	_, first, err := e.svc.Register(ctx, "jack@example.com", "password123", "jack")
+	_, first, err := e.svc.Register(ctx, "jack@example.com", "plum tree 42", "jack")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestLogout(t *testing.T) {
 func TestExpiredRefreshToken(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	_, first, err := e.svc.Register(ctx, "kate@example.com", "password123", "kate")
+	_, first, err := e.svc.Register(ctx, "kate@example.com", "plum tree 42", "kate")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,11 +168,15 @@ func TestInvalidArgumentNamesTheField(t *testing.T) {
 		req  *authv1.RegisterRequest
 		want string
 	}{
-		{&authv1.RegisterRequest{Email: "not-an-email", Password: "password123", Nickname: "nick"}, "email: must be a plain address like name@example.com"},
+		{&authv1.RegisterRequest{Email: "not-an-email", Password: "plum tree 42", Nickname: "nick"}, "email: must be a plain address like name@example.com"},
 		{&authv1.RegisterRequest{Email: "a@example.com", Password: "short", Nickname: "nick"}, "password: must be at least 8 characters"},
-		{&authv1.RegisterRequest{Email: "a@example.com", Password: "password123", Nickname: "_x"}, "nickname: must be 3 to 32 characters"},
-		{&authv1.RegisterRequest{Email: "a@example.com", Password: "password123", Nickname: "-nick"}, "nickname: must start with a letter or digit"},
+		{&authv1.RegisterRequest{Email: "a@example.com", Password: "plum tree 42", Nickname: "_x"}, "nickname: must be 3 to 32 characters"},
+		{&authv1.RegisterRequest{Email: "a@example.com", Password: "plum tree 42", Nickname: "-nick"}, "nickname: must start with a letter or digit"},
 		{&authv1.RegisterRequest{}, "email: required; password: required; nickname: required"},
+		// Weak passwords: the most common breached ones, and ones built from the person's own names.
+		{&authv1.RegisterRequest{Email: "a@example.com", Password: "Password1", Nickname: "nick"}, "password: is one of the most common passwords in public breach lists"},
+		{&authv1.RegisterRequest{Email: "maryjane@example.com", Password: "maryjane2024", Nickname: "mj1"}, "password: must not contain your email address's name"},
+		{&authv1.RegisterRequest{Email: "m@example.com", Password: "i am MaryJane!", Nickname: "maryjane"}, "password: must not contain your nickname"},
 	}
 	for _, c := range cases {
 		_, err := s.client.Register(ctx, connect.NewRequest(c.req))
@@ -187,7 +191,7 @@ func TestInvalidArgumentNamesTheField(t *testing.T) {
 func TestJWKSVerifiesIssuedTokens(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
-	reg, err := s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "jw@example.com", Password: "password123", Nickname: "jwks"}))
+	reg, err := s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "jw@example.com", Password: "plum tree 42", Nickname: "jwks"}))
 	if err != nil {
 		t.Fatal(err)
 	}
