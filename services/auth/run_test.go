@@ -172,6 +172,20 @@ func TestRunRefusesWeakArgon2Params(t *testing.T) {
 	}
 }
 
+func TestRunRefusesBadThrottleSettings(t *testing.T) {
+	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "0")
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_LOGIN_") {
+		t.Fatalf("run with AUTH_LOGIN_FREE_FAILURES=0 = %v; want a refusal naming AUTH_LOGIN_*", err)
+	}
+	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "5")
+	t.Setenv("AUTH_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr")
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_TRUSTED_PROXIES") {
+		t.Fatalf("run with a bad AUTH_TRUSTED_PROXIES = %v; want a refusal naming it", err)
+	}
+}
+
 func TestMigrateSubcommand(t *testing.T) {
 	pool := pgtest.New(t)
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))

@@ -65,10 +65,11 @@ func newService(t *testing.T, store auth.Store, params auth.Argon2Params, now fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newServiceWith(t, store, hasher, now)
+	return newServiceWith(t, store, hasher, auth.ThrottlePolicy{}, now)
 }
 
-func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher, now func() time.Time) (*auth.Service, *auth.AccessTokens) {
+// newServiceWith builds a service around hasher with a throttle policy (zero: the default).
+func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher, throttle auth.ThrottlePolicy, now func() time.Time) (*auth.Service, *auth.AccessTokens) {
 	t.Helper()
 	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
 	if err != nil {
@@ -79,7 +80,7 @@ func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher,
 		t.Fatal(err)
 	}
 	svc, err := auth.NewService(auth.Deps{
-		Store: store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour,
+		Store: store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour, Throttle: throttle,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now,
 	})
 	if err != nil {
@@ -119,6 +120,9 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 	}
 	return n
 }
+
+// testClient is the client key logins in these tests come from.
+const testClient = "198.51.100.7"
 
 const (
 	typeRegistered = "parley.events.v1.UserRegistered"
@@ -220,7 +224,7 @@ func TestLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, tokens, err := e.svc.Login(ctx, " ERIN@example.com", "right password")
+	got, tokens, err := e.svc.Login(ctx, " ERIN@example.com", "right password", testClient)
 	if err != nil || got != userID || tokens.AccessToken == "" || tokens.RefreshToken == "" {
 		t.Fatalf("Login(right) = %q, %+v, %v", got, tokens, err)
 	}
@@ -235,8 +239,8 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("%d UserLoggedIn events; want 2 (Register and Login)", n)
 	}
 
-	_, _, wrong := e.svc.Login(ctx, "erin@example.com", "wrong password")
-	_, _, unknown := e.svc.Login(ctx, "nobody@example.com", "right password")
+	_, _, wrong := e.svc.Login(ctx, "erin@example.com", "wrong password", testClient)
+	_, _, unknown := e.svc.Login(ctx, "nobody@example.com", "right password", testClient)
 	for name, err := range map[string]error{"wrong password": wrong, "unknown email": unknown} {
 		if !errors.Is(err, auth.ErrUnauthenticated) || err.Error() != "email or password is incorrect" {
 			t.Errorf("Login(%s) = %v; want Unauthenticated \"email or password is incorrect\"", name, err)
@@ -245,7 +249,7 @@ func TestLogin(t *testing.T) {
 	if n := count(t, e.pool, `SELECT count(*) FROM sessions`); n != 2 {
 		t.Fatalf("%d sessions; failed logins must not create any", n)
 	}
-	if _, _, err := e.svc.Login(ctx, "", ""); !errors.Is(err, auth.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
+	if _, _, err := e.svc.Login(ctx, "", "", testClient); !errors.Is(err, auth.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
 		t.Fatalf("Login(empty) = %v", err)
 	}
 }
@@ -259,7 +263,7 @@ func TestLoginRehashesWhenParamsChange(t *testing.T) {
 	}
 	stronger := auth.Argon2Params{MemoryKiB: 20 * 1024, Time: 3, Threads: 1}
 	svc2, _ := newService(t, e.store, stronger, nil)
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "wrong password"); !errors.Is(err, auth.ErrUnauthenticated) {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "wrong password", testClient); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Fatalf("wrong password: %v", err)
 	}
 	hashOf := func() string {
@@ -272,13 +276,13 @@ func TestLoginRehashesWhenParamsChange(t *testing.T) {
 	if h := hashOf(); !strings.Contains(h, "$m=19456,t=2,p=1$") {
 		t.Fatalf("a failed login changed the hash: %s", h)
 	}
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42"); err != nil {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42", testClient); err != nil {
 		t.Fatal(err)
 	}
 	if h := hashOf(); !strings.Contains(h, "$m=20480,t=3,p=1$") {
 		t.Fatalf("hash after login with new parameters: %s; want m=20480,t=3,p=1", h)
 	}
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42"); err != nil {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42", testClient); err != nil {
 		t.Fatalf("login after rehash: %v", err)
 	}
 }
@@ -333,7 +337,7 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An unrelated session of the same user must survive.
-	_, other, err := e.svc.Login(ctx, "hank@example.com", "plum tree 42")
+	_, other, err := e.svc.Login(ctx, "hank@example.com", "plum tree 42", testClient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,14 +493,14 @@ func TestLoginSpendsTheSameHashingWorkForUnknownEmails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, _ := newServiceWith(t, e.store, hasher, e.clock)
+	svc, _ := newServiceWith(t, e.store, hasher, auth.ThrottlePolicy{}, e.clock)
 	if _, _, err := svc.Register(ctx, "known@example.com", "the right password", "known"); err != nil {
 		t.Fatal(err)
 	}
 	work := func(email, password string) uint64 {
 		t.Helper()
 		before := hasher.Computed()
-		if _, _, err := svc.Login(ctx, email, password); !errors.Is(err, auth.ErrBadCredentials) {
+		if _, _, err := svc.Login(ctx, email, password, testClient); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("Login(%s) = %v; want ErrBadCredentials", email, err)
 		}
 		return hasher.Computed() - before
