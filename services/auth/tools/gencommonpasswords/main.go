@@ -13,6 +13,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -86,13 +87,13 @@ func run(tgz, out string) error {
 	if err := os.WriteFile(out, []byte(strings.Join(keep, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("%s: %d of %d passwords (%d to %d characters, lower-cased, unique)\n", out, len(keep), len(list), auth.MinPasswordRunes, auth.MaxPasswordRunes)
+	fmt.Fprintf(os.Stdout, "%s: %d of %d passwords (%d to %d characters, lower-cased, unique)\n", out, len(keep), len(list), auth.MinPasswordRunes, auth.MaxPasswordRunes)
 	return nil
 }
 
 // readList returns the JSON array of passwords in the package tarball.
 func readList(tgz []byte) ([]string, error) {
-	gz, err := gzip.NewReader(strings.NewReader(string(tgz)))
+	gz, err := gzip.NewReader(bytes.NewReader(tgz))
 	if err != nil {
 		return nil, err
 	}
