@@ -46,6 +46,18 @@ type Config struct {
 	// ResourceExhausted.
 	PasswordHashQueueTimeout time.Duration `env:"AUTH_PASSWORD_HASH_QUEUE_TIMEOUT" envDefault:"5s"`
 
+	// Login throttling (auth.ThrottlePolicy; docs/auth.md "Login throttling").
+	LoginFreeFailures       int           `env:"AUTH_LOGIN_FREE_FAILURES" envDefault:"5"`
+	LoginBackoffBase        time.Duration `env:"AUTH_LOGIN_BACKOFF_BASE" envDefault:"1s"`
+	LoginBackoffMax         time.Duration `env:"AUTH_LOGIN_BACKOFF_MAX" envDefault:"15m"`
+	LoginFailureMemory      time.Duration `env:"AUTH_LOGIN_FAILURE_MEMORY" envDefault:"24h"`
+	LoginAccountMaxFailures int           `env:"AUTH_LOGIN_ACCOUNT_MAX_FAILURES" envDefault:"50"`
+	LoginAccountWindow      time.Duration `env:"AUTH_LOGIN_ACCOUNT_WINDOW" envDefault:"15m"`
+	LoginFamiliarClientTTL  time.Duration `env:"AUTH_LOGIN_FAMILIAR_CLIENT_TTL" envDefault:"720h"`
+	// TrustedProxies are the CIDRs of proxies in front of the gateway (the gateway's
+	// TRUSTED_PROXIES): their X-Forwarded-For hops are skipped when finding the client.
+	TrustedProxies []string `env:"AUTH_TRUSTED_PROXIES" envSeparator:","`
+
 	// OAuthProviders lists the ids of the OpenID Connect providers for "sign in with…", in display
 	// order; each is configured by AUTH_OAUTH_<ID>_* variables (see oauthConfigs).
 	OAuthProviders []string `env:"AUTH_OAUTH_PROVIDERS" envSeparator:","`
@@ -59,6 +71,18 @@ type Config struct {
 
 func (c Config) argon2Params() auth.Argon2Params {
 	return auth.Argon2Params{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: c.Argon2Threads}
+}
+
+func (c Config) throttlePolicy() auth.ThrottlePolicy {
+	return auth.ThrottlePolicy{
+		FreeFailures:       c.LoginFreeFailures,
+		BaseDelay:          c.LoginBackoffBase,
+		MaxDelay:           c.LoginBackoffMax,
+		ForgetAfter:        c.LoginFailureMemory,
+		AccountMaxFailures: c.LoginAccountMaxFailures,
+		AccountWindow:      c.LoginAccountWindow,
+		FamiliarFor:        c.LoginFamiliarClientTTL,
+	}
 }
 
 func (c Config) hashConcurrency() int {

@@ -39,7 +39,7 @@ func TestConfigDefaultsAndMasking(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.ListenAddr != ":8081" || cfg.JWTIssuer != "parley" || cfg.AccessTokenTTL.String() != "15m0s" || cfg.RefreshTokenTTL.Hours() != 720 ||
-		cfg.argon2Params() != auth.DefaultArgon2Params {
+		cfg.argon2Params() != auth.DefaultArgon2Params || cfg.throttlePolicy() != auth.DefaultThrottlePolicy || len(cfg.TrustedProxies) != 0 {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	for _, a := range config.Attrs(cfg) {

@@ -69,6 +69,14 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err != nil {
 		return err
 	}
+	throttle := cfg.throttlePolicy()
+	if err := throttle.Validate(); err != nil {
+		return fmt.Errorf("AUTH_LOGIN_*: %w", err)
+	}
+	trustedProxies, err := authrpc.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("AUTH_TRUSTED_PROXIES: %w", err)
+	}
 	logger.Info("access tokens", slog.String("kid", tokens.KeyID()), slog.Int("published_keys", tokens.PublicKeys().Len()),
 		slog.String("argon2id", hasher.Params().String()), slog.Int("hash_concurrency", cfg.hashConcurrency()))
 
@@ -99,6 +107,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		Hasher:          hasher,
 		Tokens:          tokens,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		Throttle:        throttle,
 		Logger:          logger,
 	})
 	if err != nil {
@@ -115,7 +124,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
 	srv.ShutdownTimeout = cfg.ShutdownTimeout
-	srv.Mount(authrpc.NewHandler(svc, verifier, logger))
+	srv.Mount(authrpc.NewHandler(svc, verifier, logger, trustedProxies))
 	srv.Handle("GET "+authrpc.JWKSPath, jwks)
 	srv.AddReadinessCheck("database", pool.Ping)
 
@@ -132,7 +141,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return srv.Run(ctx)
 	})
 	g.Go(func() error { return relay.Run(ctx) })
-	g.Go(func() error { cleanSessions(ctx, store, cfg.SessionCleanupInterval, logger); return nil })
+	g.Go(func() error { cleanUp(ctx, store, cfg.SessionCleanupInterval, throttle, logger); return nil })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -153,34 +162,44 @@ func migrate(ctx context.Context, logger *slog.Logger, cfg Config) error {
 	return nil
 }
 
-// cleanSessions deletes expired sessions (with their refresh tokens) every interval until ctx ends.
-// A day of grace keeps a just-expired token recognisable for clearer errors.
-func cleanSessions(ctx context.Context, store *authdb.Store, interval time.Duration, logger *slog.Logger) {
+// cleanUp deletes, every interval until ctx ends, expired sessions (with their refresh tokens;
+// a day of grace keeps a just-expired token recognisable for clearer errors) and login-throttle
+// rows that no longer change any decision.
+func cleanUp(ctx context.Context, store *authdb.Store, interval time.Duration, throttle auth.ThrottlePolicy, logger *slog.Logger) {
 	if interval <= 0 {
 		return
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for {
-			n, err := store.DeleteExpired(ctx, time.Now(), 24*time.Hour)
-			if err != nil {
-				if ctx.Err() == nil {
-					logger.Warn("delete expired sessions", slog.Any("error", err))
-				}
-				break
-			}
-			if n > 0 {
-				logger.Info("deleted expired sessions", slog.Int64("count", n))
-			}
-			if n < authdb.DeleteBatch {
-				break
-			}
-		}
+		drain(ctx, logger, "expired sessions", func() (int64, error) { return store.DeleteExpired(ctx, time.Now(), 24*time.Hour) })
+		drain(ctx, logger, "stale login throttle rows", func() (int64, error) {
+			return store.DeleteStaleLoginThrottle(ctx, time.Now(), throttle)
+		})
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// drain calls del, which deletes at most authdb.DeleteBatch rows (of each kind), until it deletes
+// fewer or fails.
+func drain(ctx context.Context, logger *slog.Logger, what string, del func() (int64, error)) {
+	for {
+		n, err := del()
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("delete "+what, slog.Any("error", err))
+			}
+			return
+		}
+		if n > 0 {
+			logger.Info("deleted "+what, slog.Int64("count", n))
+		}
+		if n < authdb.DeleteBatch {
+			return
 		}
 	}
 }

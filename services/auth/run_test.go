@@ -58,7 +58,7 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 
 	waitReady(t, base, done)
 	client := authv1connect.NewAuthServiceClient(http.DefaultClient, base)
-	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "password123", Nickname: "runner"}))
+	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "plum tree 42", Nickname: "runner"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +169,20 @@ func TestRunRefusesWeakArgon2Params(t *testing.T) {
 	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "4096")
 	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "below the minimum") {
 		t.Fatalf("run with m=4096 = %v; want a refusal", err)
+	}
+}
+
+func TestRunRefusesBadThrottleSettings(t *testing.T) {
+	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "0")
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_LOGIN_") {
+		t.Fatalf("run with AUTH_LOGIN_FREE_FAILURES=0 = %v; want a refusal naming AUTH_LOGIN_*", err)
+	}
+	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "5")
+	t.Setenv("AUTH_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr")
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_TRUSTED_PROXIES") {
+		t.Fatalf("run with a bad AUTH_TRUSTED_PROXIES = %v; want a refusal naming it", err)
 	}
 }
 

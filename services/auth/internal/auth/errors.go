@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors of the auth domain. Every error the domain returns to a caller wraps one of them;
@@ -18,6 +19,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrBusy: too many password hashes are queued; the caller should retry shortly.
 	ErrBusy = errors.New("busy")
+	// ErrTooManyAttempts: sign-in attempts for this account are throttled after failures; the
+	// *Error carries how long to wait (RetryAfter).
+	ErrTooManyAttempts = errors.New("too many attempts")
 	// ErrUnavailable: a system the request depends on (an OAuth provider) did not answer.
 	ErrUnavailable = errors.New("unavailable")
 	// ErrFailedPrecondition: the request cannot be carried out in the current state (an OAuth
@@ -33,6 +37,9 @@ type Error struct {
 	Kind  error
 	Msg   string
 	Cause error
+	// RetryAfter, when positive, is how long the caller should wait before trying again (sent as
+	// a Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Msg }

@@ -113,6 +113,10 @@ type Store interface {
 	RevokeSession(ctx context.Context, tokenHash []byte, reason string, now time.Time) (bool, error)
 	// Account returns an account; an error wrapping ErrNotFound when there is none.
 	Account(ctx context.Context, userID string) (Account, error)
+	// UpdateLoginThrottle loads the throttle state of key (zero when there is none), locked against
+	// every other attempt on the same account, lets update change it, and stores it, in one
+	// transaction.
+	UpdateLoginThrottle(ctx context.Context, key LoginKey, update func(*LoginThrottleState)) error
 }
 
 // Service carries out the auth use cases.
@@ -121,6 +125,7 @@ type Service struct {
 	hasher     *PasswordHasher
 	tokens     *AccessTokens
 	refreshTTL time.Duration
+	throttle   ThrottlePolicy
 	oauth      *OAuth
 	now        func() time.Time
 	logger     *slog.Logger
@@ -132,6 +137,8 @@ type Deps struct {
 	Hasher          *PasswordHasher
 	Tokens          *AccessTokens
 	RefreshTokenTTL time.Duration
+	// Throttle slows password guessing (DefaultThrottlePolicy when zero).
+	Throttle ThrottlePolicy
 	// OAuth holds the configured "sign in with…" providers; nil means none.
 	OAuth  *OAuth
 	Logger *slog.Logger
@@ -147,6 +154,12 @@ func NewService(d Deps) (*Service, error) {
 	if d.RefreshTokenTTL <= 0 {
 		return nil, fmt.Errorf("refresh token lifetime must be positive, got %s", d.RefreshTokenTTL)
 	}
+	if d.Throttle == (ThrottlePolicy{}) {
+		d.Throttle = DefaultThrottlePolicy
+	}
+	if err := d.Throttle.Validate(); err != nil {
+		return nil, err
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -154,13 +167,13 @@ func NewService(d Deps) (*Service, error) {
 		d.OAuth = &OAuth{}
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, refreshTTL: d.RefreshTokenTTL,
-		oauth: d.OAuth, now: d.Now, logger: d.Logger}, nil
+		throttle: d.Throttle, oauth: d.OAuth, now: d.Now, logger: d.Logger}, nil
 }
 
 // Register creates a password account and signs it in.
 func (s *Service) Register(ctx context.Context, email, password, nickname string) (string, Tokens, error) {
 	normalized, emailErr := NormalizeEmail(email)
-	if err := joinInvalid(emailErr, ValidatePassword(password), ValidateNickname(nickname)); err != nil {
+	if err := joinInvalid(emailErr, ValidateNewPassword(password, normalized, nickname), ValidateNickname(nickname)); err != nil {
 		return "", Tokens{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)
@@ -186,9 +199,11 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 	return userID, tokens, err
 }
 
-// Login signs in with an email and a password. An unknown email and a wrong password both give
-// ErrBadCredentials after the same amount of hashing work.
-func (s *Service) Login(ctx context.Context, email, password string) (string, Tokens, error) {
+// Login signs in with an email and a password from client (a key naming where the request came
+// from; see ThrottlePolicy). An unknown email and a wrong password both give ErrBadCredentials
+// after the same amount of hashing work, and are throttled alike; a throttled attempt does no
+// hashing and gets ErrTooManyAttempts with the time to wait.
+func (s *Service) Login(ctx context.Context, email, password, client string) (string, Tokens, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	var emailErr, passwordErr error
 	if email == "" {
@@ -202,6 +217,15 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, To
 	}
 	if len(email) > MaxEmailLen || utf8.RuneCountInString(password) > MaxPasswordRunes {
 		return "", Tokens{}, ErrBadCredentials // no account can have these; says nothing about any account
+	}
+	key := NewLoginKey(email, client)
+	var wait time.Duration
+	err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { wait = s.throttle.Begin(st, s.clock()) })
+	if err != nil {
+		return "", Tokens{}, fmt.Errorf("login throttle: %w", err)
+	}
+	if wait > 0 {
+		return "", Tokens{}, throttledError(wait)
 	}
 	cred, err := s.store.PasswordCredentials(ctx, email)
 	if errors.Is(err, ErrNotFound) {
@@ -219,6 +243,10 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, To
 	}
 	if !ok {
 		return "", Tokens{}, ErrBadCredentials
+	}
+	err = s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { s.throttle.Succeed(st, s.clock()) })
+	if err != nil {
+		return "", Tokens{}, fmt.Errorf("login throttle: %w", err)
 	}
 	if rehash {
 		s.rehash(ctx, cred, password)

@@ -4,16 +4,21 @@ import (
 	"net/mail"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/parleyhq/parley/services/auth/internal/commonpasswords"
 )
 
 // Limits of the registration fields.
 const (
-	MaxEmailLen       = 254 // RFC 5321 path limit
-	MinPasswordRunes  = 8
-	MaxPasswordRunes  = 128
-	MinNicknameRunes  = 3
-	MaxNicknameRunes  = 32
-	nicknameAllowedMs = "may contain only the letters a-z and A-Z, digits, '_', '.' and '-'"
+	MaxEmailLen      = 254 // RFC 5321 path limit
+	MinPasswordRunes = 8
+	MaxPasswordRunes = 128
+	MinNicknameRunes = 3
+	MaxNicknameRunes = 32
+	// MinPersonalPartRunes is the shortest email local part or nickname a new password may not
+	// contain: shorter ones ("al", "bob") occur inside too many unrelated words to forbid them.
+	MinPersonalPartRunes = 4
+	nicknameAllowedMs    = "may contain only the letters a-z and A-Z, digits, '_', '.' and '-'"
 )
 
 // NormalizeEmail trims and lower-cases an email address and checks it is a plain address
@@ -49,6 +54,39 @@ func ValidatePassword(password string) error {
 		return Errorf(ErrInvalidArgument, "password: must be at most %d characters", MaxPasswordRunes)
 	}
 	return nil
+}
+
+// ValidateNewPassword checks a password being set for an account: ValidatePassword's rules, then
+// that it is not one of the most common breached passwords and does not contain the account's
+// email local part (or the part before a '+') or nickname, compared without regard to case, when
+// those are at least MinPersonalPartRunes long. email is the normalised address ("" when it is
+// invalid: then only the nickname is compared). Every place that sets a password must call it.
+func ValidateNewPassword(password, email, nickname string) error {
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	lower := strings.ToLower(password)
+	if commonpasswords.Contains(lower) {
+		return Errorf(ErrInvalidArgument, "password: is one of the most common passwords in public breach lists, so it is guessed first; choose another")
+	}
+	if local, _, ok := strings.Cut(email, "@"); ok {
+		base, _, _ := strings.Cut(local, "+")
+		for _, part := range []string{local, base} {
+			if containsPersonal(lower, part) {
+				return Errorf(ErrInvalidArgument, "password: must not contain your email address's name (the part before the @)")
+			}
+		}
+	}
+	if containsPersonal(lower, nickname) {
+		return Errorf(ErrInvalidArgument, "password: must not contain your nickname")
+	}
+	return nil
+}
+
+// containsPersonal reports whether the lower-cased password contains part (case-insensitive) when
+// part is long enough to mean something.
+func containsPersonal(lowerPassword, part string) bool {
+	return utf8.RuneCountInString(part) >= MinPersonalPartRunes && strings.Contains(lowerPassword, strings.ToLower(part))
 }
 
 // ValidateNickname checks a nickname: 3 to 32 characters, each an ASCII letter, a digit, '_', '.'

@@ -113,3 +113,39 @@ func TestDeriveNickname(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateNewPassword(t *testing.T) {
+	const (
+		common   = "password: is one of the most common passwords in public breach lists, so it is guessed first; choose another"
+		local    = "password: must not contain your email address's name (the part before the @)"
+		nickname = "password: must not contain your nickname"
+	)
+	cases := []struct {
+		password, email, nickname, want string
+	}{
+		{"correct horse battery", "olga@example.com", "olga_k", ""},
+		{"1234567", "olga@example.com", "olga_k", "password: must be at least 8 characters"},
+		{"password1", "olga@example.com", "olga_k", common},
+		{"Password1", "olga@example.com", "olga_k", common}, // case does not help
+		{"iloveyou", "x@example.com", "xyz", common},
+		{"olgabrandt", "olgabrandt@example.com", "someone", local},       // equal to the local part
+		{"my-OLGABRANDT-pw", "olgabrandt@example.com", "someone", local}, // contains it, any case
+		{"tara1984!!", "tara+parley@example.com", "someone", local},      // the part before '+' too
+		{"xxKatya_Kxx", "k@example.com", "katya_k", nickname},
+		{"KATYA_K-secret", "k@example.com", "Katya_K", nickname},
+		// Parts shorter than MinPersonalPartRunes are not compared: "bob" is inside too many words.
+		{"bobsleigh team", "bob@example.com", "bob", ""},
+		{"alsoagoodone", "al@example.com", "als", ""},
+		// An invalid email (normalised to "") is not compared.
+		{"wildgooseflight", "", "nobody", ""},
+	}
+	for _, c := range cases {
+		err := ValidateNewPassword(c.password, c.email, c.nickname)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want nil", c.password, c.email, c.nickname, err)
+		case c.want != "" && (err == nil || err.Error() != c.want || !errors.Is(err, ErrInvalidArgument)):
+			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want InvalidArgument %q", c.password, c.email, c.nickname, err, c.want)
+		}
+	}
+}

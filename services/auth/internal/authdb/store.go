@@ -283,6 +283,89 @@ func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error
 	return a, nil
 }
 
+// UpdateLoginThrottle implements auth.Store. Rows are locked account × client first, then the
+// account's, always in that order; the account row serialises one account's attempts (a few
+// milliseconds each: no hashing happens inside).
+func (s *Store) UpdateLoginThrottle(ctx context.Context, key auth.LoginKey, update func(*auth.LoginThrottleState)) error {
+	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var (
+			st                                      auth.LoginThrottleState
+			lastFailure, blocked, success, windowAt *time.Time
+		)
+		// An upsert that returns the row locks it, and cannot miss a row the clean-up deletes
+		// in between (as INSERT … DO NOTHING followed by SELECT … FOR UPDATE could).
+		err := tx.QueryRow(ctx, `
+			INSERT INTO login_throttle AS t (account, client) VALUES ($1, $2)
+			ON CONFLICT (account, client) DO UPDATE SET failures = t.failures
+			RETURNING failures, last_failure_at, blocked_until, last_success_at`, key.Account, key.Client).
+			Scan(&st.Failures, &lastFailure, &blocked, &success)
+		if err != nil {
+			return fmt.Errorf("lock login throttle: %w", err)
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO login_throttle_accounts AS a (account) VALUES ($1)
+			ON CONFLICT (account) DO UPDATE SET failures = a.failures
+			RETURNING failures, window_start`, key.Account).
+			Scan(&st.AccountFailures, &windowAt)
+		if err != nil {
+			return fmt.Errorf("lock account login throttle: %w", err)
+		}
+		st.LastFailure, st.BlockedUntil, st.LastSuccess, st.AccountWindowStart = deref(lastFailure), deref(blocked), deref(success), deref(windowAt)
+
+		update(&st)
+
+		if _, err := tx.Exec(ctx, `
+			UPDATE login_throttle SET failures = $3, last_failure_at = $4, blocked_until = $5, last_success_at = $6
+			WHERE account = $1 AND client = $2`,
+			key.Account, key.Client, st.Failures, nullTime(st.LastFailure), nullTime(st.BlockedUntil), nullTime(st.LastSuccess)); err != nil {
+			return fmt.Errorf("update login throttle: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE login_throttle_accounts SET failures = $2, window_start = $3 WHERE account = $1`,
+			key.Account, st.AccountFailures, nullTime(st.AccountWindowStart)); err != nil {
+			return fmt.Errorf("update account login throttle: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteStaleLoginThrottle removes up to DeleteBatch throttle rows of each kind that no longer
+// change any decision: no failure within the policy's ForgetAfter, no back-off still running and
+// no success within FamiliarFor; account rows whose window has ended. It returns how many went.
+func (s *Store) DeleteStaleLoginThrottle(ctx context.Context, now time.Time, p auth.ThrottlePolicy) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM login_throttle WHERE (account, client) IN (
+			SELECT account, client FROM login_throttle
+			WHERE (last_failure_at IS NULL OR last_failure_at < $1)
+			  AND (blocked_until IS NULL OR blocked_until < $2)
+			  AND (last_success_at IS NULL OR last_success_at < $3)
+			LIMIT $4)`, now.Add(-p.ForgetAfter), now, now.Add(-p.FamiliarFor), DeleteBatch)
+	if err != nil {
+		return 0, fmt.Errorf("delete stale login throttle: %w", err)
+	}
+	acc, err := s.pool.Exec(ctx, `
+		DELETE FROM login_throttle_accounts WHERE account IN (
+			SELECT account FROM login_throttle_accounts WHERE window_start IS NULL OR window_start < $1 LIMIT $2)`,
+		now.Add(-p.AccountWindow), DeleteBatch)
+	if err != nil {
+		return 0, fmt.Errorf("delete stale account login throttle: %w", err)
+	}
+	return tag.RowsAffected() + acc.RowsAffected(), nil
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
 // DeleteBatch is the most sessions DeleteExpired removes per call, so no call holds many locks.
 const DeleteBatch = 1000
 

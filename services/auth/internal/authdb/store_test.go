@@ -65,6 +65,12 @@ func newService(t *testing.T, store auth.Store, params auth.Argon2Params, now fu
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newServiceWith(t, store, hasher, auth.ThrottlePolicy{}, now)
+}
+
+// newServiceWith builds a service around hasher with a throttle policy (zero: the default).
+func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher, throttle auth.ThrottlePolicy, now func() time.Time) (*auth.Service, *auth.AccessTokens) {
+	t.Helper()
 	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +80,7 @@ func newService(t *testing.T, store auth.Store, params auth.Argon2Params, now fu
 		t.Fatal(err)
 	}
 	svc, err := auth.NewService(auth.Deps{
-		Store: store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour,
+		Store: store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour, Throttle: throttle,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now,
 	})
 	if err != nil {
@@ -114,6 +120,9 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 	}
 	return n
 }
+
+// testClient is the client key logins in these tests come from.
+const testClient = "198.51.100.7"
 
 const (
 	typeRegistered = "parley.events.v1.UserRegistered"
@@ -155,7 +164,7 @@ func TestRegisterThenDuplicateEmail(t *testing.T) {
 func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, _, err := e.svc.Register(ctx, "bob@example.com", "password123", "bob.the-builder")
+	userID, _, err := e.svc.Register(ctx, "bob@example.com", "plum tree 42", "bob.the-builder")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +188,7 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	}
 
 	// A failed registration (duplicate email) writes no event.
-	if _, _, err := e.svc.Register(ctx, "bob@example.com", "password123", "bob2"); !errors.Is(err, auth.ErrAlreadyExists) {
+	if _, _, err := e.svc.Register(ctx, "bob@example.com", "plum tree 42", "bob2"); !errors.Is(err, auth.ErrAlreadyExists) {
 		t.Fatalf("duplicate: %v", err)
 	}
 	if n := len(outboxRows(t, e.pool, typeRegistered)); n != 1 {
@@ -198,7 +207,7 @@ func TestAccountAndEventCommitTogether(t *testing.T) {
 	// An outbox that cannot write (no source) makes the event fail: the account must not exist.
 	pool := newPool(t)
 	svc, _ := newService(t, authdb.New(pool, &events.Outbox{}), auth.MinArgon2Params, nil)
-	if _, _, err := svc.Register(context.Background(), "dave@example.com", "password123", "dave"); err == nil {
+	if _, _, err := svc.Register(context.Background(), "dave@example.com", "plum tree 42", "dave"); err == nil {
 		t.Fatal("Register succeeded although its event could not be written")
 	}
 	for _, table := range []string{"users", "password_credentials", "sessions", "refresh_tokens", "outbox"} {
@@ -215,7 +224,7 @@ func TestLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, tokens, err := e.svc.Login(ctx, " ERIN@example.com", "right password")
+	got, tokens, err := e.svc.Login(ctx, " ERIN@example.com", "right password", testClient)
 	if err != nil || got != userID || tokens.AccessToken == "" || tokens.RefreshToken == "" {
 		t.Fatalf("Login(right) = %q, %+v, %v", got, tokens, err)
 	}
@@ -230,8 +239,8 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("%d UserLoggedIn events; want 2 (Register and Login)", n)
 	}
 
-	_, _, wrong := e.svc.Login(ctx, "erin@example.com", "wrong password")
-	_, _, unknown := e.svc.Login(ctx, "nobody@example.com", "right password")
+	_, _, wrong := e.svc.Login(ctx, "erin@example.com", "wrong password", testClient)
+	_, _, unknown := e.svc.Login(ctx, "nobody@example.com", "right password", testClient)
 	for name, err := range map[string]error{"wrong password": wrong, "unknown email": unknown} {
 		if !errors.Is(err, auth.ErrUnauthenticated) || err.Error() != "email or password is incorrect" {
 			t.Errorf("Login(%s) = %v; want Unauthenticated \"email or password is incorrect\"", name, err)
@@ -240,7 +249,7 @@ func TestLogin(t *testing.T) {
 	if n := count(t, e.pool, `SELECT count(*) FROM sessions`); n != 2 {
 		t.Fatalf("%d sessions; failed logins must not create any", n)
 	}
-	if _, _, err := e.svc.Login(ctx, "", ""); !errors.Is(err, auth.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
+	if _, _, err := e.svc.Login(ctx, "", "", testClient); !errors.Is(err, auth.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
 		t.Fatalf("Login(empty) = %v", err)
 	}
 }
@@ -248,13 +257,13 @@ func TestLogin(t *testing.T) {
 func TestLoginRehashesWhenParamsChange(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, _, err := e.svc.Register(ctx, "frank@example.com", "password123", "frank")
+	userID, _, err := e.svc.Register(ctx, "frank@example.com", "plum tree 42", "frank")
 	if err != nil {
 		t.Fatal(err)
 	}
 	stronger := auth.Argon2Params{MemoryKiB: 20 * 1024, Time: 3, Threads: 1}
 	svc2, _ := newService(t, e.store, stronger, nil)
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "wrong password"); !errors.Is(err, auth.ErrUnauthenticated) {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "wrong password", testClient); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Fatalf("wrong password: %v", err)
 	}
 	hashOf := func() string {
@@ -267,13 +276,13 @@ func TestLoginRehashesWhenParamsChange(t *testing.T) {
 	if h := hashOf(); !strings.Contains(h, "$m=19456,t=2,p=1$") {
 		t.Fatalf("a failed login changed the hash: %s", h)
 	}
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "password123"); err != nil {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42", testClient); err != nil {
 		t.Fatal(err)
 	}
 	if h := hashOf(); !strings.Contains(h, "$m=20480,t=3,p=1$") {
 		t.Fatalf("hash after login with new parameters: %s; want m=20480,t=3,p=1", h)
 	}
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "password123"); err != nil {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "plum tree 42", testClient); err != nil {
 		t.Fatalf("login after rehash: %v", err)
 	}
 }
@@ -281,7 +290,7 @@ func TestLoginRehashesWhenParamsChange(t *testing.T) {
 func TestRefreshRotation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, first, err := e.svc.Register(ctx, "gina@example.com", "password123", "gina")
+	userID, first, err := e.svc.Register(ctx, "gina@example.com", "plum tree 42", "gina")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,12 +332,12 @@ func TestRefreshRotation(t *testing.T) {
 func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	userID, first, err := e.svc.Register(ctx, "hank@example.com", "password123", "hank")
+	userID, first, err := e.svc.Register(ctx, "hank@example.com", "plum tree 42", "hank")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An unrelated session of the same user must survive.
-	_, other, err := e.svc.Login(ctx, "hank@example.com", "password123")
+	_, other, err := e.svc.Login(ctx, "hank@example.com", "plum tree 42", testClient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +370,7 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 func TestConcurrentRefreshesOfOneTokenLetOneWin(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	_, first, err := e.svc.Register(ctx, "ivy@example.com", "password123", "ivy")
+	_, first, err := e.svc.Register(ctx, "ivy@example.com", "plum tree 42", "ivy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +404,7 @@ func TestConcurrentRefreshesOfOneTokenLetOneWin(t *testing.T) {
 func TestLogout(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	_, first, err := e.svc.Register(ctx, "jack@example.com", "password123", "jack")
+	_, first, err := e.svc.Register(ctx, "jack@example.com", "plum tree 42", "jack")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +444,7 @@ func TestLogout(t *testing.T) {
 func TestExpiredRefreshToken(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	_, first, err := e.svc.Register(ctx, "kate@example.com", "password123", "kate")
+	_, first, err := e.svc.Register(ctx, "kate@example.com", "plum tree 42", "kate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,5 +480,34 @@ func TestGetMeUnknownUser(t *testing.T) {
 		if _, err := e.svc.GetMe(context.Background(), id); !errors.Is(err, auth.ErrNotFound) {
 			t.Errorf("GetMe(%q) = %v; want NotFound", id, err)
 		}
+	}
+}
+
+// TestLoginSpendsTheSameHashingWorkForUnknownEmails: a wrong password for a registered email and
+// any password for an unregistered one each derive exactly one argon2id key with the configured
+// parameters, so neither the answer nor the work done tells whether the email is registered.
+func TestLoginSpendsTheSameHashingWorkForUnknownEmails(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := newServiceWith(t, e.store, hasher, auth.ThrottlePolicy{}, e.clock)
+	if _, _, err := svc.Register(ctx, "known@example.com", "the right password", "known"); err != nil {
+		t.Fatal(err)
+	}
+	work := func(email, password string) uint64 {
+		t.Helper()
+		before := hasher.Computed()
+		if _, _, err := svc.Login(ctx, email, password, testClient); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("Login(%s) = %v; want ErrBadCredentials", email, err)
+		}
+		return hasher.Computed() - before
+	}
+	known := work("known@example.com", "a wrong password")
+	unknown := work("unknown@example.com", "a wrong password")
+	if known != 1 || unknown != 1 {
+		t.Fatalf("argon2id keys derived: wrong password %d, unknown email %d; want 1 each", known, unknown)
 	}
 }

@@ -229,6 +229,9 @@ func (p *Provider) verifyIDToken(ctx context.Context, keys *authn.RemoteJWKS, ra
 			jwt.WithValidate(true),
 			jwt.WithIssuer(p.cfg.Issuer),
 			jwt.WithAudience(p.cfg.ClientID),
+			// jwx checks exp only when present; OIDC Core §2 requires it, and a token without
+			// one would be valid for ever.
+			jwt.WithRequiredClaim(jwt.ExpirationKey),
 			jwt.WithAcceptableSkew(time.Minute),
 		)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -35,18 +36,19 @@ const maxRequestBytes = 64 << 10
 
 // Handler implements authv1connect.AuthServiceHandler over the domain service.
 type Handler struct {
-	svc *auth.Service
+	svc            *auth.Service
+	trustedProxies []netip.Prefix
 }
 
 var _ authv1connect.AuthServiceHandler = (*Handler)(nil)
 
 // NewHandler returns the Connect handler for svc and the path to mount it on. Every procedure but
 // the public ones requires a valid access token (verified with verifier); errors are mapped with
-// ErrorCodes.
-func NewHandler(svc *auth.Service, verifier *authn.Verifier, logger *slog.Logger) (string, http.Handler) {
+// ErrorCodes. trustedProxies are the proxies in front of the gateway (see ClientKey).
+func NewHandler(svc *auth.Service, verifier *authn.Verifier, logger *slog.Logger, trustedProxies []netip.Prefix) (string, http.Handler) {
 	opts := server.HandlerOptions(logger, ErrorCodes, authn.NewInterceptor(verifier, PublicProcedures...))
 	opts = append(opts, connect.WithReadMaxBytes(maxRequestBytes))
-	return authv1connect.NewAuthServiceHandler(&Handler{svc: svc}, opts...)
+	return authv1connect.NewAuthServiceHandler(&Handler{svc: svc, trustedProxies: trustedProxies}, opts...)
 }
 
 // Register implements authv1connect.AuthServiceHandler.
@@ -60,9 +62,10 @@ func (h *Handler) Register(ctx context.Context, req *connect.Request[authv1.Regi
 
 // Login implements authv1connect.AuthServiceHandler.
 func (h *Handler) Login(ctx context.Context, req *connect.Request[authv1.LoginRequest]) (*connect.Response[authv1.LoginResponse], error) {
-	userID, tokens, err := h.svc.Login(ctx, req.Msg.GetEmail(), req.Msg.GetPassword())
+	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+	userID, tokens, err := h.svc.Login(ctx, req.Msg.GetEmail(), req.Msg.GetPassword(), client)
 	if err != nil {
-		return nil, err
+		return nil, withRetryAfter(err)
 	}
 	return connect.NewResponse(&authv1.LoginResponse{UserId: userID, Tokens: tokensProto(tokens)}), nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,14 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
 	"github.com/parleyhq/parley/services/auth/internal/authrpc"
 )
+
+// testThrottle is the default policy with an hour's back-off, so a slow test run cannot outlast
+// it between two attempts.
+var testThrottle = func() auth.ThrottlePolicy {
+	p := auth.DefaultThrottlePolicy
+	p.BaseDelay, p.MaxDelay = time.Hour, time.Hour
+	return p
+}()
 
 type testServer struct {
 	pool   *pgxpool.Pool
@@ -57,7 +67,7 @@ func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	}
 	svc, err := auth.NewService(auth.Deps{
 		Store: authdb.New(pool, events.NewOutbox("auth")), Hasher: hasher, Tokens: tokens,
-		RefreshTokenTTL: 30 * 24 * time.Hour, Logger: logger, OAuth: &auth.OAuth{Providers: providers},
+		RefreshTokenTTL: 30 * 24 * time.Hour, Logger: logger, OAuth: &auth.OAuth{Providers: providers}, Throttle: testThrottle,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +78,7 @@ func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 		t.Fatal(err)
 	}
 	srv := server.New(logger, "127.0.0.1:0")
-	srv.Mount(authrpc.NewHandler(svc, verifier, logger))
+	srv.Mount(authrpc.NewHandler(svc, verifier, logger, nil))
 	srv.Handle("GET "+authrpc.JWKSPath, jwks)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
@@ -168,11 +178,15 @@ func TestInvalidArgumentNamesTheField(t *testing.T) {
 		req  *authv1.RegisterRequest
 		want string
 	}{
-		{&authv1.RegisterRequest{Email: "not-an-email", Password: "password123", Nickname: "nick"}, "email: must be a plain address like name@example.com"},
+		{&authv1.RegisterRequest{Email: "not-an-email", Password: "plum tree 42", Nickname: "nick"}, "email: must be a plain address like name@example.com"},
 		{&authv1.RegisterRequest{Email: "a@example.com", Password: "short", Nickname: "nick"}, "password: must be at least 8 characters"},
-		{&authv1.RegisterRequest{Email: "a@example.com", Password: "password123", Nickname: "_x"}, "nickname: must be 3 to 32 characters"},
-		{&authv1.RegisterRequest{Email: "a@example.com", Password: "password123", Nickname: "-nick"}, "nickname: must start with a letter or digit"},
+		{&authv1.RegisterRequest{Email: "a@example.com", Password: "plum tree 42", Nickname: "_x"}, "nickname: must be 3 to 32 characters"},
+		{&authv1.RegisterRequest{Email: "a@example.com", Password: "plum tree 42", Nickname: "-nick"}, "nickname: must start with a letter or digit"},
 		{&authv1.RegisterRequest{}, "email: required; password: required; nickname: required"},
+		// Weak passwords: the most common breached ones, and ones built from the person's own names.
+		{&authv1.RegisterRequest{Email: "a@example.com", Password: "Password1", Nickname: "nick"}, "password: is one of the most common passwords in public breach lists"},
+		{&authv1.RegisterRequest{Email: "maryjane@example.com", Password: "maryjane2024", Nickname: "mj1"}, "password: must not contain your email address's name"},
+		{&authv1.RegisterRequest{Email: "m@example.com", Password: "i am MaryJane!", Nickname: "maryjane"}, "password: must not contain your nickname"},
 	}
 	for _, c := range cases {
 		_, err := s.client.Register(ctx, connect.NewRequest(c.req))
@@ -187,7 +201,7 @@ func TestInvalidArgumentNamesTheField(t *testing.T) {
 func TestJWKSVerifiesIssuedTokens(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
-	reg, err := s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "jw@example.com", Password: "password123", Nickname: "jwks"}))
+	reg, err := s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "jw@example.com", Password: "plum tree 42", Nickname: "jwks"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,4 +267,37 @@ func TestOAuthWithoutProviders(t *testing.T) {
 	wantCode(t, err, connect.CodeNotFound, `unknown provider "x"; configured providers: none`)
 	_, err = s.client.CompleteOAuth(ctx, connect.NewRequest(&authv1.CompleteOAuthRequest{State: "s", Code: "c"}))
 	wantCode(t, err, connect.CodeNotFound, "configured providers: none")
+}
+
+// TestLoginThrottleOverConnect: a client that keeps failing gets ResourceExhausted with the wait in
+// the message and a Retry-After header; the client is the X-Forwarded-For hop the gateway appends,
+// an IPv6 client counts by its /64, and other clients can still sign in.
+func TestLoginThrottleOverConnect(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	if _, err := s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "uma@example.com", Password: "plum tree 42", Nickname: "uma"})); err != nil {
+		t.Fatal(err)
+	}
+	login := func(xff, password string) error {
+		req := connect.NewRequest(&authv1.LoginRequest{Email: "uma@example.com", Password: password})
+		req.Header().Set("X-Forwarded-For", xff)
+		_, err := s.client.Login(ctx, req)
+		return err
+	}
+	for i := 0; i < testThrottle.FreeFailures; i++ {
+		wantCode(t, login("2001:db8:1:2::1", "guess"), connect.CodeUnauthenticated, "email or password is incorrect")
+	}
+	err := login("2001:db8:1:2::ffff", "plum tree 42") // same /64, right password
+	wantCode(t, err, connect.CodeResourceExhausted, "too many failed sign-in attempts for this email; try again in ")
+	var ce *connect.Error
+	errors.As(err, &ce)
+	if secs, _ := strconv.Atoi(ce.Meta().Get("Retry-After")); secs < 3500 || secs > 3600 || !strings.HasSuffix(ce.Message(), fmt.Sprintf("in %d seconds", secs)) {
+		t.Fatalf("Retry-After %q, message %q; want the hour's back-off in whole seconds in both", ce.Meta().Get("Retry-After"), ce.Message())
+	}
+	if err := login("2001:db8:1:3::1", "plum tree 42"); err != nil { // another /64
+		t.Fatalf("Login from another network = %v; want success", err)
+	}
+	if err := login("198.51.100.7", "plum tree 42"); err != nil {
+		t.Fatalf("Login from another client = %v; want success", err)
+	}
 }

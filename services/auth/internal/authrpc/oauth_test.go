@@ -133,7 +133,7 @@ func TestOAuthRejections(t *testing.T) {
 	idp.OverrideNonce("")
 
 	// A verified email that belongs to a password account is not taken over.
-	if _, err := s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "pat@example.com", Password: "password123", Nickname: "pat"})); err != nil {
+	if _, err := s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "pat@example.com", Password: "plum tree 42", Nickname: "pat"})); err != nil {
 		t.Fatal(err)
 	}
 	_, err = signIn(t, s, idp, "subject-4", map[string]any{"email": "pat@example.com", "email_verified": true}, "")

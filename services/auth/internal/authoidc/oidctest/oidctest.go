@@ -33,6 +33,31 @@ type Provider struct {
 	mu            sync.Mutex
 	codes         map[string]grant
 	nonceOverride string
+	tamper        func(claims map[string]any)
+	foreignKey    jwk.Key
+}
+
+// TamperIDTokens makes the provider pass the claims of every ID token it issues through fn
+// (delete "exp", change "iss" or "aud", …) before signing; nil stops it. It tests that the service
+// checks what the provider signs.
+func (p *Provider) TamperIDTokens(fn func(claims map[string]any)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tamper = fn
+}
+
+// SignWithForeignKey makes the provider sign ID tokens with a key it does not publish, under the
+// published key's id, so the signature does not verify (false stops it).
+func (p *Provider) SignWithForeignKey(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.foreignKey = nil
+	if on {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		key, _ := jwk.FromRaw(priv)
+		_ = key.Set(jwk.KeyIDKey, p.key.KeyID())
+		p.foreignKey = key
+	}
 }
 
 // OverrideNonce makes the provider put nonce in its ID tokens instead of the flow's ("" stops it),
@@ -138,19 +163,36 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	b := jwt.NewBuilder().Issuer(p.URL).Audience([]string{p.ClientID}).IssuedAt(now).Expiration(now.Add(5 * time.Minute))
-	nonce := g.nonce
+	claims := map[string]any{
+		jwt.IssuerKey:     p.URL,
+		jwt.AudienceKey:   []string{p.ClientID},
+		jwt.IssuedAtKey:   now,
+		jwt.ExpirationKey: now.Add(5 * time.Minute),
+		"nonce":           g.nonce,
+	}
 	if p.nonceOverride != "" {
-		nonce = p.nonceOverride
+		claims["nonce"] = p.nonceOverride
 	}
-	b = b.Claim("nonce", nonce)
 	for k, v := range g.claims {
-		b = b.Claim(k, v)
+		claims[k] = v
 	}
-	tok, err := b.Build()
+	if p.tamper != nil {
+		p.tamper(claims)
+	}
+	key := p.key
+	if p.foreignKey != nil {
+		key = p.foreignKey
+	}
+	tok := jwt.New()
+	var err error
+	for k, v := range claims {
+		if err = tok.Set(k, v); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		var signed []byte
-		if signed, err = jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, p.key)); err == nil {
+		if signed, err = jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, key)); err == nil {
 			writeJSON(w, http.StatusOK, map[string]any{"access_token": random(), "token_type": "Bearer", "id_token": string(signed)})
 			return
 		}
