@@ -175,3 +175,29 @@ func TestFramesForSomeoneElsesChatRevealNothing(t *testing.T) {
 		}
 	}
 }
+
+// A sync may follow the previous one's last frame at once: sync_complete, or the error refusing
+// the frame, means the connection takes the next sync (the protocol's `aborted` is only for a
+// sync sent before that). The gateway used to free the connection just after sending the frame,
+// so a quick client was sometimes told a sync was still running.
+func TestSyncRightAfterTheLastFrameOfTheOneBefore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{opts: func(o *realtime.Options) { o.FrameRate, o.FrameBurst = 10000, 10000 }})
+	g := e.startGateway(t)
+	c := mustDial(t, g, e.iss.token(t, newUUID()))
+	for i := range 300 {
+		ref := fmt.Sprintf("s%d", i)
+		last := func(f frame) bool {
+			return f.str("ref") == ref && (f.typ() == realtime.TypeSyncComplete || f.typ() == realtime.TypeError)
+		}
+		if i%2 == 0 {
+			c.send(t, map[string]any{"type": "sync", "ref": ref, "chats": []any{}})
+		} else {
+			c.send(t, map[string]any{"type": "sync", "ref": ref, "chats": syncChats("not-a-uuid")})
+		}
+		f := c.waitFor(t, "the sync's last frame", last)
+		if f.typ() == realtime.TypeError && f.str("code") != "invalid_argument" {
+			t.Fatalf("sync %d refused: %v", i, f)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -300,15 +301,19 @@ func (h *Hub) handle(c *conn, f clientFrame) {
 			c.sendError(f.Ref, codeAborted, "a sync is already running: wait for its sync_complete")
 			return
 		}
+		// The sync frees the connection for the next one before it sends its last frame, so a
+		// client that sends a sync right after sync_complete (or the refusing error) is not told
+		// that one is still running; done is idempotent for the panic path.
+		done := sync.OnceFunc(func() { c.syncBusy.Store(false) })
 		go func() {
-			defer c.syncBusy.Store(false)
+			defer done()
 			defer func() {
 				if p := recover(); p != nil { // outside echo's recovery: a bug must not take the gateway down
 					c.logger().Error("realtime: sync panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 					c.close(websocket.StatusInternalError, "internal error")
 				}
 			}()
-			h.sync(c, f)
+			h.sync(c, f, done)
 		}()
 	case TypeAuth:
 		h.reauth(c, f)

@@ -23,23 +23,28 @@ var messageJSON = protojson.MarshalOptions{UseProtoNames: true}
 // up to last_seq, it gets message frames (replay: true) for the newer ones in seq order and then
 // sync_done, or sync_required when more than SyncMaxMessages are missing. The connection is
 // subscribed before any of this, and the chat's live frames are held during its replay, so
-// nothing falls between the replay and the live stream. sync_complete ends the reply.
-func (h *Hub) sync(c *conn, f clientFrame) {
+// nothing falls between the replay and the live stream. sync_complete (or the error refusing the
+// frame) ends the reply; done is called just before it, so the next sync may start.
+func (h *Hub) sync(c *conn, f clientFrame, done func()) {
+	refuse := func(msg string) {
+		done()
+		c.sendError(f.Ref, codeInvalidArgument, msg)
+	}
 	if len(f.Chats) > h.opts.SyncMaxChats {
-		c.sendError(f.Ref, codeInvalidArgument, "chats: at most "+strconv.Itoa(h.opts.SyncMaxChats)+" per sync frame")
+		refuse("chats: at most " + strconv.Itoa(h.opts.SyncMaxChats) + " per sync frame")
 		return
 	}
 	seen := map[string]bool{}
 	for i, sc := range f.Chats {
 		switch {
 		case !validID(sc.ChatID):
-			c.sendError(f.Ref, codeInvalidArgument, fmt.Sprintf("chats[%d].chat_id: must be a chat id (UUID)", i))
+			refuse(fmt.Sprintf("chats[%d].chat_id: must be a chat id (UUID)", i))
 			return
 		case sc.LastSeq < 0:
-			c.sendError(f.Ref, codeInvalidArgument, fmt.Sprintf("chats[%d].last_seq: must not be negative", i))
+			refuse(fmt.Sprintf("chats[%d].last_seq: must not be negative", i))
 			return
 		case seen[sc.ChatID]:
-			c.sendError(f.Ref, codeInvalidArgument, fmt.Sprintf("chats[%d].chat_id: listed twice", i))
+			refuse(fmt.Sprintf("chats[%d].chat_id: listed twice", i))
 			return
 		}
 		seen[sc.ChatID] = true
@@ -49,6 +54,7 @@ func (h *Hub) sync(c *conn, f clientFrame) {
 			return
 		}
 	}
+	done()
 	c.sendSync(mustJSON(syncCompleteFrame{Type: TypeSyncComplete, Ref: f.Ref, Chats: len(f.Chats)}))
 }
 
