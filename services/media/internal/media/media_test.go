@@ -99,3 +99,26 @@ func TestKeysAndNames(t *testing.T) {
 		}
 	}
 }
+
+// TestHumanBytesPairNeverShowsTwoDifferentSizesAlike: a message comparing two sizes that round to
+// the same text gives the exact bytes instead ("5 MiB is over the limit of 5 MiB" said nothing).
+func TestHumanBytesPairNeverShowsTwoDifferentSizesAlike(t *testing.T) {
+	for _, c := range []struct {
+		a, b         int64
+		wantA, wantB string
+	}{
+		{5<<20 + 1, 5 << 20, "5242881 bytes", "5242880 bytes"},
+		{1025, 1024, "1025 bytes", "1024 bytes"},
+		{26 << 20, 25 << 20, "26 MiB", "25 MiB"},
+		{1001, 1000, "1001 bytes", "1000 bytes"},
+		{5 << 20, 5 << 20, "5 MiB", "5 MiB"},
+	} {
+		if a, b := HumanBytesPair(c.a, c.b); a != c.wantA || b != c.wantB {
+			t.Errorf("HumanBytesPair(%d, %d) = %q, %q; want %q, %q", c.a, c.b, a, b, c.wantA, c.wantB)
+		}
+	}
+	_, err := UploadRequest{Purpose: PurposeAvatar, FileName: "a.png", ContentType: "image/png", Size: 5<<20 + 1}.validate(Limits{MaxAvatarBytes: 5 << 20})
+	if want := "size_bytes: 5242881 bytes is over the avatar limit of 5242880 bytes"; err == nil || err.Error() != want {
+		t.Errorf("validate: %v; want %q", err, want)
+	}
+}

@@ -309,7 +309,8 @@ func (s *Service) check(ctx context.Context, f File, upKey string, info ObjectIn
 	limit := s.lim.maxSize(f.Purpose)
 	switch {
 	case info.Size > limit:
-		return Ready{}, &Rejection{Reason: ReasonTooLarge, Message: fmt.Sprintf("the file is %s; %ss may be at most %s", HumanBytes(info.Size), f.Purpose, HumanBytes(limit))}, nil
+		size, most := HumanBytesPair(info.Size, limit)
+		return Ready{}, &Rejection{Reason: ReasonTooLarge, Message: fmt.Sprintf("the file is %s; %ss may be at most %s", size, f.Purpose, most)}, nil
 	case info.Size != f.DeclaredSize:
 		return Ready{}, &Rejection{Reason: ReasonSizeMismatch, Message: fmt.Sprintf("the uploaded file is %d bytes, but CreateUpload declared %d bytes", info.Size, f.DeclaredSize)}, nil
 	case info.ContentType != f.DeclaredType:

@@ -92,7 +92,8 @@ func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
 	case r.Size < 1:
 		bad("size_bytes: must be at least 1 (the file's exact size in bytes)")
 	case maxSize > 0 && r.Size > maxSize:
-		bad("size_bytes: %s is over the %s limit of %s", HumanBytes(r.Size), r.Purpose, HumanBytes(maxSize))
+		size, limit := HumanBytesPair(r.Size, maxSize)
+		bad("size_bytes: %s is over the %s limit of %s", size, r.Purpose, limit)
 	}
 
 	switch r.Purpose {
@@ -229,4 +230,16 @@ func HumanBytes(n int64) string {
 	s := strconv.FormatFloat(v, 'f', 1, 64)
 	s = strings.TrimSuffix(s, ".0")
 	return s + " " + string("KMGTP"[exp]) + "iB"
+}
+
+// HumanBytesPair formats two sizes a message compares ("a is over the limit of b"): HumanBytes of
+// each, unless both round to the same text, when it gives the exact byte counts instead, so 5 MiB + 1
+// byte against a 5 MiB limit reads "5242881 bytes" against "5242880 bytes", never "5 MiB" against
+// "5 MiB".
+func HumanBytesPair(a, b int64) (string, string) {
+	ha, hb := HumanBytes(a), HumanBytes(b)
+	if ha == hb && a != b {
+		return strconv.FormatInt(a, 10) + " bytes", strconv.FormatInt(b, 10) + " bytes"
+	}
+	return ha, hb
 }

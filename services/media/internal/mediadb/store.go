@@ -88,9 +88,9 @@ func (s *Store) Create(ctx context.Context, f media.File, quota int64, maxPendin
 			return media.Errorf(media.ErrResourceExhausted, "too many uploads pending (%d); complete or wait for them to expire (at most %d at once)", pending, maxPending)
 		}
 		if quota > 0 && used+reserved+f.DeclaredSize > quota {
-			free := max(quota-used-reserved, 0)
+			need, free := media.HumanBytesPair(f.DeclaredSize, max(quota-used-reserved, 0))
 			return media.Errorf(media.ErrResourceExhausted, "storage quota exceeded: this upload needs %s but only %s of your %s are free; delete files to make room",
-				media.HumanBytes(f.DeclaredSize), media.HumanBytes(free), media.HumanBytes(quota))
+				need, free, media.HumanBytes(quota))
 		}
 		var chat any
 		if f.ChatID != "" {

@@ -52,6 +52,16 @@ func TestQuota(t *testing.T) {
 	if err := s.Create(ctx, pending(uuid.NewString(), 100), 100, 10, t0); err != nil {
 		t.Fatal(err)
 	}
+	// Sizes that round to the same text are given in bytes: "needs 5 MiB but only 5 MiB are free"
+	// would say nothing.
+	bob := uuid.NewString()
+	if err := s.Create(ctx, pending(bob, 1<<20), 6<<20, 10, t0); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Create(ctx, pending(bob, 5<<20+1), 6<<20, 10, t0)
+	if !errors.Is(err, media.ErrResourceExhausted) || err.Error() != "storage quota exceeded: this upload needs 5242881 bytes but only 5242880 bytes of your 6 MiB are free; delete files to make room" {
+		t.Fatalf("over quota by one byte: %v", err)
+	}
 	used, reserved, err := s.Usage(ctx, alice, t0)
 	if err != nil || used != 0 || reserved != 100 {
 		t.Fatalf("usage %d %d %v", used, reserved, err)

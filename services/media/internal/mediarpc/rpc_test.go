@@ -176,6 +176,26 @@ func TestOversizedUploadRefused(t *testing.T) {
 	}
 }
 
+// TestOversizedByABytePrintsExactBytes: sizes that round to the same text are given in bytes, at
+// CreateUpload and at CompleteUpload ("1 KiB is over the limit of 1 KiB" would say nothing).
+func TestOversizedByABytePrintsExactBytes(t *testing.T) {
+	e := setup(t, func(l *media.Limits) { l.MaxAvatarBytes = 1024 })
+	_, err := e.client.CreateUpload(context.Background(), as(t, e, e.alice, &mediav1.CreateUploadRequest{
+		Purpose: avatar, FileName: "x.png", ContentType: "image/png", SizeBytes: 1025}))
+	wantCode(t, err, connect.CodeInvalidArgument, "size_bytes: 1025 bytes is over the avatar limit of 1024 bytes")
+
+	form := e.create(t, e.alice, avatar, "big.png", "image/png", 1000, "")
+	_, err = s3test.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(e.bucket),
+		Key: aws.String("uploads/" + form.GetFileId()), Body: bytes.NewReader(bytes.Repeat([]byte{1}, 1025)), ContentType: aws.String("image/png")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.complete(t, e.alice, form.GetFileId())
+	if r := rejection(t, err); r.GetReason() != mediav1.RejectionReason_REJECTION_REASON_TOO_LARGE || r.GetMessage() != "the file is 1025 bytes; avatars may be at most 1024 bytes" {
+		t.Fatalf("too large: %v", r)
+	}
+}
+
 func TestHTMLNamedPNGRefused(t *testing.T) {
 	e := setup(t)
 	html := []byte("<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>")
