@@ -77,10 +77,13 @@ type MediaServiceClient interface {
 	GetFile(context.Context, *connect.Request[v1.GetFileRequest]) (*connect.Response[v1.GetFileResponse], error)
 	// BatchGetFiles returns up to 100 files at once, with download URLs (unknown ids are left out).
 	// Internal: used by the chat service (to check attachments' owner, purpose, status and chat, and
-	// to fill their URLs) and by services that show avatars. Access is not checked per file; the
-	// calling service must have checked that its user may see them.
-	// Errors: InvalidArgument (more than 100 ids, or a malformed id), PermissionDenied (not called by
-	// a Parley service).
+	// to fill their URLs) and by services that show avatars. A call presenting the internal token
+	// (X-Parley-Internal-Token) gets every file named: access is not checked per file, so the
+	// calling service must have checked that its user may see them. A call carrying a user's access
+	// token instead (a service forwarding the token of the user it acts for) gets only the files
+	// that user may see, by GetFile's rule.
+	// Errors: InvalidArgument (more than 100 ids, or a malformed id), PermissionDenied (a wrong
+	// internal token, or neither the internal token nor a user's access token).
 	BatchGetFiles(context.Context, *connect.Request[v1.BatchGetFilesRequest]) (*connect.Response[v1.BatchGetFilesResponse], error)
 	// DeleteFile deletes one of the caller's files (pending or ready): its bytes and thumbnails are
 	// removed and its size no longer counts against the quota. References to it elsewhere (an
@@ -208,10 +211,13 @@ type MediaServiceHandler interface {
 	GetFile(context.Context, *connect.Request[v1.GetFileRequest]) (*connect.Response[v1.GetFileResponse], error)
 	// BatchGetFiles returns up to 100 files at once, with download URLs (unknown ids are left out).
 	// Internal: used by the chat service (to check attachments' owner, purpose, status and chat, and
-	// to fill their URLs) and by services that show avatars. Access is not checked per file; the
-	// calling service must have checked that its user may see them.
-	// Errors: InvalidArgument (more than 100 ids, or a malformed id), PermissionDenied (not called by
-	// a Parley service).
+	// to fill their URLs) and by services that show avatars. A call presenting the internal token
+	// (X-Parley-Internal-Token) gets every file named: access is not checked per file, so the
+	// calling service must have checked that its user may see them. A call carrying a user's access
+	// token instead (a service forwarding the token of the user it acts for) gets only the files
+	// that user may see, by GetFile's rule.
+	// Errors: InvalidArgument (more than 100 ids, or a malformed id), PermissionDenied (a wrong
+	// internal token, or neither the internal token nor a user's access token).
 	BatchGetFiles(context.Context, *connect.Request[v1.BatchGetFilesRequest]) (*connect.Response[v1.BatchGetFilesResponse], error)
 	// DeleteFile deletes one of the caller's files (pending or ready): its bytes and thumbnails are
 	// removed and its size no longer counts against the quota. References to it elsewhere (an
