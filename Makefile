@@ -14,19 +14,34 @@ export PATH := $(BIN):$(PATH)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# The pinned tools (tools/go.mod's `tool` block). Each target builds only the tools it runs:
+# golangci-lint alone takes minutes to build on a fresh clone, and only `make lint` needs it.
+TOOL_PKGS := github.com/bufbuild/buf/cmd/buf github.com/golangci/golangci-lint/v2/cmd/golangci-lint \
+             github.com/versity/versitygw/cmd/versitygw github.com/axllent/mailpit
+TOOLS     := $(foreach p,$(TOOL_PKGS),$(BIN)/$(notdir $(p)))
+# The infrastructure tools the dev stack runs: versitygw unless S3_ENDPOINT points elsewhere,
+# mailpit unless SMTP_URL does (docs/devstack.md). The dev stack would build a missing one itself;
+# building it here also rebuilds it when its pin in tools/go.mod changes.
+STACK_TOOLS := $(if $(S3_ENDPOINT),,$(BIN)/versitygw) $(if $(SMTP_URL),,$(BIN)/mailpit)
+
 .PHONY: up
-up: tools ## bring the whole system up locally (Ctrl-C stops it; data stays in .data/)
+up: $(STACK_TOOLS) ## bring the whole system up locally (Ctrl-C stops it; data stays in .data/)
 	@# Built, not `go run`: go run reports exit status 1 after Ctrl-C even when the stack stopped cleanly.
 	go build -o $(BIN)/devstack ./devstack
 	exec $(BIN)/devstack up
 
 .PHONY: tools
-tools: ## build the pinned tools (buf, golangci-lint, versitygw, mailpit) into .bin/
-	@# tools/ is its own module outside go.work so its large dependency graph never leaks into services.
-	cd tools && GOWORK=off GOBIN=$(BIN) go install tool
+tools: $(TOOLS) ## build every pinned tool (buf, golangci-lint, versitygw, mailpit) into .bin/
+
+# One tool, rebuilt when tools/go.mod or go.sum changes. tools/ is its own module outside go.work
+# so its large dependency graph never leaks into services. go install leaves an unchanged binary
+# as it was, so touch it: make must not see it as older than a go.mod edit for another tool.
+$(TOOLS): $(BIN)/%: tools/go.mod tools/go.sum
+	cd tools && GOWORK=off GOBIN=$(BIN) go install $(filter %/$*,$(TOOL_PKGS))
+	@touch $@
 
 .PHONY: gen
-gen: tools ## regenerate contracts/gen from the protos
+gen: $(BIN)/buf ## regenerate contracts/gen from the protos
 	rm -rf contracts/gen/go
 	$(BIN)/buf generate
 	cd contracts && go build ./...
@@ -37,7 +52,7 @@ check-gen: gen ## fail when generated code is stale
 	@git diff --exit-code --stat -- contracts/gen || { echo "contracts/gen is stale: run 'make gen' and commit"; exit 1; }
 
 .PHONY: lint
-lint: tools ## buf lint, go vet and golangci-lint on every module
+lint: $(BIN)/buf $(BIN)/golangci-lint ## buf lint, go vet and golangci-lint on every module
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code
 	@for m in $(MODULES); do echo "== vet + golangci-lint $$m"; (cd $$m && go vet ./... && $(BIN)/golangci-lint run ./...); done
@@ -50,15 +65,15 @@ build: ## build every module, in the workspace and alone (GOWORK=off)
 test: build test-modules test-e2e ## run every test: each module's unit + integration tests, then end to end
 
 .PHONY: test-modules
-test-modules:
+test-modules: $(BIN)/versitygw $(BIN)/mailpit
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)); done
 
 .PHONY: test-e2e
-test-e2e: tools ## the end-to-end suite: starts the whole stack and drives it through the gateway
+test-e2e: $(BIN)/versitygw $(BIN)/mailpit ## the end-to-end suite: starts the whole stack and drives it through the gateway
 	cd devstack && go test $(GO_TEST_FLAGS) -v -timeout 15m ./e2e/...
 
 .PHONY: loadtest
-loadtest: tools ## measure a private dev stack under load, each figure beside its baseline (LOADTEST_FLAGS="-duration 60s -idle-conns 20000")
+loadtest: $(BIN)/versitygw $(BIN)/mailpit ## measure a private dev stack under load, each figure beside its baseline (LOADTEST_FLAGS="-duration 60s -idle-conns 20000")
 	go build -o $(BIN)/devstack ./devstack
 	go build -o $(BIN)/loadtest ./loadtest
 	$(BIN)/loadtest $(LOADTEST_FLAGS)

@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// Started by `go run` (what `make up` does), the dev stack is the go command's child. A Ctrl-C
+// Started by `go run ./devstack up`, the dev stack is the go command's child. A Ctrl-C
 // reaches both, and the go command ignores it; but a SIGTERM sent to the go command alone kills it
 // without passing anything on, which would orphan the dev stack and all it runs. So the dev stack
 // asks the kernel for SIGTERM when the go command dies, and stops cleanly. Only then: a dev stack

@@ -1,4 +1,4 @@
-// Command devstack runs Parley locally: `go run ./devstack up` (what `make up` does) starts the
+// Command devstack runs Parley locally: `go run ./devstack up` (`make up` runs it built) starts the
 // infrastructure and every service and prints where to open it; Ctrl-C stops it all and the data
 // stays in .data/. See docs/devstack.md.
 package main

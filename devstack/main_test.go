@@ -272,7 +272,7 @@ func (l *logTail) String() string {
 	return l.b.String()
 }
 
-// TestSIGTERMToGoRunStopsTheStack: `make up` runs `go run ./devstack up`; a SIGTERM to the go
+// TestSIGTERMToGoRunStopsTheStack: under `go run ./devstack up`, a SIGTERM to the go
 // command alone (a process manager, an IDE's stop button) must not orphan the stack.
 func TestSIGTERMToGoRunStopsTheStack(t *testing.T) {
 	base, err := stack.FreePortBase()
