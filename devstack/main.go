@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -22,7 +23,8 @@ const usage = `usage: go run ./devstack <command>
   up [service...]        start the infrastructure and the services (all written so far, or those
                          named), print where everything is, run until Ctrl-C
   infra                  start only the infrastructure (what Tilt's "infra" resource runs)
-  env <service>          print the environment the stack gives a service (KEY=value lines)
+  env <service>          print the environment the stack gives a service (KEY=value lines): what
+                         the stack sets, then what passes through from your environment
   exec <service> -- cmd  run cmd with that environment (what Tilt's service resources run)
   status [--infra]       check what answers where; exit status 1 if anything is down
   services               list the services in tilt/services.json
@@ -89,10 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			fmt.Fprintf(stderr, "devstack: %v\n", err)
 			return 1
 		}
-		for _, kv := range env {
-			k, v, _ := strings.Cut(kv, "=")
-			fmt.Fprintf(stdout, "%s=%s\n", k, shellQuote(v))
-		}
+		printEnv(stdout, env, os.Environ())
 		return 0
 	case "exec":
 		return execService(opts, rest, stderr)
@@ -200,6 +199,48 @@ func execService(opts stack.Options, args []string, stderr io.Writer) int {
 	err = syscall.Exec(path, argv, stack.MergeEnv(os.Environ(), env))
 	fmt.Fprintf(stderr, "devstack: exec %s: %v\n", path, err)
 	return 126
+}
+
+// printEnv writes a service's environment as lines a shell can source: env, what the stack sets,
+// then what the service inherits from inherited (this process's environment) because the stack
+// does not set it — LOG_LEVEL=debug, say — under a comment, so both are seen and told apart.
+// Inherited names a shell cannot assign (bash's exported functions, BASH_FUNC_f%%) are left out:
+// their lines would be run as commands when sourced.
+func printEnv(w io.Writer, env, inherited []string) {
+	set := map[string]bool{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		set[k] = true
+		fmt.Fprintf(w, "%s=%s\n", k, shellQuote(v))
+	}
+	var passed []string
+	for _, kv := range inherited {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || set[k] || !shellName(k) {
+			continue
+		}
+		set[k] = true // the first of a repeated name is the one getenv finds
+		passed = append(passed, k+"="+shellQuote(v))
+	}
+	if len(passed) == 0 {
+		return
+	}
+	slices.Sort(passed)
+	fmt.Fprintln(w, "# passed through from your environment (the stack does not set these):")
+	for _, line := range passed {
+		fmt.Fprintln(w, line)
+	}
+}
+
+// shellName reports whether name can be assigned in a POSIX shell: letters, digits and
+// underscores, not starting with a digit.
+func shellName(name string) bool {
+	for i, r := range name {
+		if r != '_' && !(r >= 'a' && r <= 'z') && !(r >= 'A' && r <= 'Z') && !(i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // shellQuote quotes v for a POSIX shell when it needs it, so the output of `env` can be sourced.

@@ -53,6 +53,40 @@ func TestEnvCommandPrintsSourceableLines(t *testing.T) {
 	}
 }
 
+// TestEnvCommandShowsWhatPassesThrough: a service inherits every variable of the shell the stack
+// does not set (LOG_LEVEL=debug make up works), so `env` prints those too, after the stack's own;
+// a name the stack sets appears once, with the stack's value, and the output stays sourceable.
+func TestEnvCommandShowsWhatPassesThrough(t *testing.T) {
+	t.Setenv("LOG_LEVEL", "debug")
+	t.Setenv("PARLEY_PASSTHROUGH_CHECK", "it's kept")
+	t.Setenv("LISTEN_ADDR", "0.0.0.0:1")      // the stack sets it: its value wins
+	t.Setenv("NOT-A-SHELL-NAME", "echo oops") // a shell cannot assign it: left out
+	code, out, errOut := runCLI(t, nil, "env", "auth")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	own, passed, ok := strings.Cut(out, "# passed through from your environment")
+	if !ok {
+		t.Fatalf("no passed-through section:\n%s", out)
+	}
+	for _, want := range []string{"\nLOG_LEVEL=debug\n", "\nPARLEY_PASSTHROUGH_CHECK='it'\\''s kept'\n"} {
+		if !strings.Contains(passed, want) {
+			t.Errorf("passed-through section lacks %q:\n%s", want, passed)
+		}
+	}
+	if !strings.Contains(own, "LISTEN_ADDR=127.0.0.1:8081\n") || strings.Count(out, "LISTEN_ADDR=") != 1 {
+		t.Errorf("LISTEN_ADDR must appear once, with the stack's value:\n%s", out)
+	}
+	if strings.Contains(out, "NOT-A-SHELL-NAME") {
+		t.Errorf("a name a shell cannot assign was printed:\n%s", out)
+	}
+	script := "set -a\n" + out + "printf '%s|%s|%s' \"$LOG_LEVEL\" \"$PARLEY_PASSTHROUGH_CHECK\" \"$LISTEN_ADDR\"\n"
+	got, err := exec.Command("sh", "-c", script).CombinedOutput()
+	if err != nil || string(got) != "debug|it's kept|127.0.0.1:8081" {
+		t.Errorf("sourced: %q, %v", got, err)
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
