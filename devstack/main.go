@@ -236,7 +236,9 @@ func printEnv(w io.Writer, env, inherited []string) {
 // underscores, not starting with a digit.
 func shellName(name string) bool {
 	for i, r := range name {
-		if r != '_' && !(r >= 'a' && r <= 'z') && !(r >= 'A' && r <= 'Z') && !(i > 0 && r >= '0' && r <= '9') {
+		letter := r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		digit := r >= '0' && r <= '9'
+		if !letter && (!digit || i == 0) {
 			return false
 		}
 	}
