@@ -25,6 +25,14 @@ tools: ## build the pinned tools (buf, golangci-lint, versitygw, mailpit) into .
 	@# tools/ is its own module outside go.work so its large dependency graph never leaks into services.
 	cd tools && GOWORK=off GOBIN=$(BIN) go install tool
 
+# The Tilt build beside the repository (CI has it there too; no registry here serves Tilt).
+TILT_GZ ?= ../shared/tools/tilt.gz
+
+.PHONY: tilt
+tilt: ## install Tilt into .bin/ from ../shared/tools/tilt.gz (or TILT_GZ=...; the devstack tests run it; docs/devstack.md#tilt)
+	@test -f $(TILT_GZ) || { echo "no $(TILT_GZ): set TILT_GZ, or put tilt on PATH (https://docs.tilt.dev/install.html)"; exit 1; }
+	mkdir -p $(BIN) && gunzip -c $(TILT_GZ) > $(BIN)/tilt.new && chmod +x $(BIN)/tilt.new && mv -f $(BIN)/tilt.new $(BIN)/tilt
+
 .PHONY: gen
 gen: tools ## regenerate contracts/gen from the protos
 	rm -rf contracts/gen/go

@@ -18,8 +18,8 @@ import (
 	"github.com/parleyhq/parley/devstack/stack/stacktest"
 )
 
-// These tests run the Tiltfile with the real Tilt (docs/devstack.md#tilt). CI installs it into
-// .bin/tilt (.ci/run); a developer without it gets a failure saying how to install it.
+// These tests run the Tiltfile with the real Tilt (docs/devstack.md#tilt). `make tilt` installs it
+// into .bin/tilt (.ci/run does); a developer without it gets a failure saying so.
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -41,9 +41,8 @@ func tiltBinary(t *testing.T) string {
 	if p, err := exec.LookPath("tilt"); err == nil {
 		return p
 	}
-	t.Fatalf("tilt is neither in %s nor on PATH. Install it: from the repository root, "+
-		"mkdir -p .bin && gunzip -c ../shared/tools/tilt.gz > .bin/tilt && chmod +x .bin/tilt "+
-		"(what .ci/run does), or https://docs.tilt.dev/install.html", bin)
+	t.Fatalf("tilt is neither in %s nor on PATH: run `make tilt` (what .ci/run does; it unpacks "+
+		"../shared/tools/tilt.gz), or install Tilt (https://docs.tilt.dev/install.html)", bin)
 	return ""
 }
 
