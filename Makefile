@@ -40,6 +40,14 @@ $(TOOLS): $(BIN)/%: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off GOBIN=$(BIN) go install $(filter %/$*,$(TOOL_PKGS))
 	@touch $@
 
+# The Tilt build beside the repository (CI has it there too; no registry here serves Tilt).
+TILT_GZ ?= ../shared/tools/tilt.gz
+
+.PHONY: tilt
+tilt: ## install Tilt into .bin/ from ../shared/tools/tilt.gz (or TILT_GZ=...; the devstack tests run it; docs/devstack.md#tilt)
+	@test -f $(TILT_GZ) || { echo "no $(TILT_GZ): set TILT_GZ, or put tilt on PATH (https://docs.tilt.dev/install.html)"; exit 1; }
+	mkdir -p $(BIN) && gunzip -c $(TILT_GZ) > $(BIN)/tilt.new && chmod +x $(BIN)/tilt.new && mv -f $(BIN)/tilt.new $(BIN)/tilt
+
 .PHONY: gen
 gen: $(BIN)/buf ## regenerate contracts/gen from the protos
 	rm -rf contracts/gen/go

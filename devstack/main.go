@@ -26,7 +26,9 @@ const usage = `usage: go run ./devstack <command>
   env <service>          print the environment the stack gives a service (KEY=value lines): what
                          the stack sets, then what passes through from your environment
   exec <service> -- cmd  run cmd with that environment (what Tilt's service resources run)
-  status [--infra]       check what answers where; exit status 1 if anything is down
+  status [--infra] [--root dir]
+                         check what answers where; exit status 1 if anything is down. --root:
+                         the repository, when not run from inside it (Tilt's readiness probe)
   services               list the services in tilt/services.json
 
 Configuration comes from the environment (docs/devstack.md): DATABASE_URL, REDIS_URL, KAFKA_BROKERS,
@@ -96,10 +98,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "exec":
 		return execService(opts, rest, stderr)
 	case "status":
-		infraOnly := len(rest) == 1 && rest[0] == "--infra"
-		if len(rest) > 1 || (len(rest) == 1 && !infraOnly) {
-			fmt.Fprint(stderr, usage)
-			return 2
+		infraOnly := false
+		for len(rest) > 0 {
+			switch {
+			case rest[0] == "--infra":
+				infraOnly, rest = true, rest[1:]
+			case rest[0] == "--root" && len(rest) > 1:
+				// Tilt runs its readiness probe in its own working directory, not the repository.
+				opts.Root, rest = rest[1], rest[2:]
+			default:
+				fmt.Fprint(stderr, usage)
+				return 2
+			}
 		}
 		ok := true
 		for _, c := range stack.Status(ctx, opts, !infraOnly) {

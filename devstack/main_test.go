@@ -100,6 +100,8 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"env", "billing"}, nil, 1, `no service "billing"`},
 		{[]string{"exec", "auth"}, nil, 2, "usage"},
 		{[]string{"infra", "auth"}, nil, 2, "usage"},
+		{[]string{"status", "--root"}, nil, 2, "usage"},
+		{[]string{"status", "--all"}, nil, 2, "usage"},
 		{[]string{"env", "auth"}, map[string]string{"PARLEY_PORT_BASE": "x"}, 2, "PARLEY_PORT_BASE"},
 	} {
 		code, _, errOut := runCLI(t, tc.env, tc.args...)
@@ -110,6 +112,34 @@ func TestCommandErrors(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "services")
 	if code != 0 || !strings.Contains(out, "notification  8085  parley_notification") {
 		t.Errorf("services: %d %q", code, out)
+	}
+}
+
+// TestStatusFindsTheRepositoryFromElsewhere: Tilt runs the infra readiness probe in its own
+// working directory, so `status --root <repo>` must work from anywhere.
+func TestStatusFindsTheRepositoryFromElsewhere(t *testing.T) {
+	bin := buildCLI(t)
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := stack.FreePortBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func(args ...string) string {
+		cmd := exec.Command(bin, append([]string{"status"}, args...)...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "PARLEY_PORT_BASE="+strconv.Itoa(base))
+		out, _ := cmd.CombinedOutput() // exit status 1: nothing runs on these ports
+		return string(out)
+	}
+	if out := status("--infra"); !strings.Contains(out, "run from the Parley repository") {
+		t.Errorf("status --infra outside the repository: %q", out)
+	}
+	out := status("--infra", "--root", root)
+	if strings.HasPrefix(out, "config") || !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d", base+20)) {
+		t.Errorf("status --infra --root %s: %q, want each component checked at its port", root, out)
 	}
 }
 
