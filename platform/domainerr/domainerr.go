@@ -3,12 +3,14 @@
 // understands, and optionally the internal cause for the logs.
 //
 // Use it in a service's domain package for every error a caller should see (a bad field, a
-// missing thing, a refused action): domainerr.Errorf(domainerr.InvalidArgument, "text: at most %d
-// characters", n). platform/server turns each kind into a Connect code (server.DefaultErrorCodes)
-// and sends the message as it is; anything that is not a domain error becomes Internal with a
-// generic message. A domain may declare its own names for the kinds (ErrNotFound =
-// domainerr.NotFound, with a comment on what it means there) and kinds of its own, which its rpc
-// package then maps to codes.
+// missing thing, a refused action):
+//
+//	domainerr.Errorf(domainerr.ErrInvalidArgument, "text: at most %d characters", n)
+//
+// platform/server turns each kind into a Connect code (server.DefaultErrorCodes) and sends the
+// message as it is; anything that is not a domain error becomes Internal with a generic message.
+// A domain may give the kinds its own names (ErrNotFound = domainerr.ErrNotFound, with a comment
+// on what it means there) and declare kinds of its own, which its rpc package then maps to codes.
 package domainerr
 
 import (
@@ -20,22 +22,22 @@ import (
 // The standard kinds. They name the situation, not a transport; the default table in
 // platform/server maps each to the Connect code of the same name.
 var (
-	// InvalidArgument: the request is malformed; the message names the field and why.
-	InvalidArgument = errors.New("invalid argument")
-	// NotFound: the thing named does not exist (or the caller may not know that it does).
-	NotFound = errors.New("not found")
-	// AlreadyExists: the thing to create exists already.
-	AlreadyExists = errors.New("already exists")
-	// PermissionDenied: the caller is known but may not do this.
-	PermissionDenied = errors.New("permission denied")
-	// FailedPrecondition: the request is well formed but the current state does not allow it.
-	FailedPrecondition = errors.New("failed precondition")
-	// ResourceExhausted: a quota or rate limit would be exceeded; the caller may retry later.
-	ResourceExhausted = errors.New("resource exhausted")
-	// Unauthenticated: the caller's credentials were not accepted.
-	Unauthenticated = errors.New("unauthenticated")
-	// Unavailable: a system the request depends on cannot be reached; retrying may succeed.
-	Unavailable = errors.New("unavailable")
+	// ErrInvalidArgument: the request is malformed; the message names the field and why.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotFound: the thing named does not exist (or the caller may not know that it does).
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: the thing to create exists already.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrPermissionDenied: the caller is known but may not do this.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrFailedPrecondition: the request is well formed but the current state does not allow it.
+	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrResourceExhausted: a quota or rate limit would be exceeded; the caller may retry later.
+	ErrResourceExhausted = errors.New("resource exhausted")
+	// ErrUnauthenticated: the caller's credentials were not accepted.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrUnavailable: a system the request depends on cannot be reached; retrying may succeed.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // Error is a domain error. Error() returns only Msg, the text for the caller; errors.Is finds

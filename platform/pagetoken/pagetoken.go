@@ -15,7 +15,7 @@
 //	var c cursor
 //	found, err := pagetoken.Decode(req.PageToken, 512, &c) // found is false for "" (the first page)
 //
-// The errors are domain errors (domainerr.InvalidArgument) naming the field page_token.
+// The errors are domain errors (domainerr.ErrInvalidArgument) naming the field page_token.
 package pagetoken
 
 import (
@@ -46,9 +46,9 @@ type Payload interface {
 var (
 	// ErrMalformed: the token is not one this service issued (cut, edited, too long) or carries
 	// an impossible position. Services return it for their own plausibility checks too.
-	ErrMalformed = domainerr.Errorf(domainerr.InvalidArgument, "page_token: malformed; pass the next_page_token of the previous page unchanged")
+	ErrMalformed = domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: malformed; pass the next_page_token of the previous page unchanged")
 	// ErrVersion: the token was issued in a format this build no longer reads.
-	ErrVersion = domainerr.Errorf(domainerr.InvalidArgument, "page_token: issued by an incompatible version; start again from the first page")
+	ErrVersion = domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: issued by an incompatible version; start again from the first page")
 )
 
 // Encode returns the token carrying p (with the current version set).

@@ -51,7 +51,7 @@ func TestBadTokensAreRefusedWithAMessageNamingTheField(t *testing.T) {
 	} {
 		var c cursor
 		found, err := Decode(tc.token, 64, &c)
-		if found || !errors.Is(err, tc.want) || !errors.Is(err, domainerr.InvalidArgument) || !strings.HasPrefix(err.Error(), "page_token: ") {
+		if found || !errors.Is(err, tc.want) || !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_token: ") {
 			t.Errorf("%s: got %v, %v; want %v", name, found, err, tc.want)
 		}
 	}

@@ -30,14 +30,14 @@ type ErrorCode struct {
 // DefaultErrorCodes maps each standard domainerr kind to the Connect code of the same name. It
 // applies to every service, after the service's own codes.
 var DefaultErrorCodes = []ErrorCode{
-	{Err: domainerr.InvalidArgument, Code: connect.CodeInvalidArgument},
-	{Err: domainerr.NotFound, Code: connect.CodeNotFound},
-	{Err: domainerr.AlreadyExists, Code: connect.CodeAlreadyExists},
-	{Err: domainerr.PermissionDenied, Code: connect.CodePermissionDenied},
-	{Err: domainerr.FailedPrecondition, Code: connect.CodeFailedPrecondition},
-	{Err: domainerr.ResourceExhausted, Code: connect.CodeResourceExhausted},
-	{Err: domainerr.Unauthenticated, Code: connect.CodeUnauthenticated},
-	{Err: domainerr.Unavailable, Code: connect.CodeUnavailable},
+	{Err: domainerr.ErrInvalidArgument, Code: connect.CodeInvalidArgument},
+	{Err: domainerr.ErrNotFound, Code: connect.CodeNotFound},
+	{Err: domainerr.ErrAlreadyExists, Code: connect.CodeAlreadyExists},
+	{Err: domainerr.ErrPermissionDenied, Code: connect.CodePermissionDenied},
+	{Err: domainerr.ErrFailedPrecondition, Code: connect.CodeFailedPrecondition},
+	{Err: domainerr.ErrResourceExhausted, Code: connect.CodeResourceExhausted},
+	{Err: domainerr.ErrUnauthenticated, Code: connect.CodeUnauthenticated},
+	{Err: domainerr.ErrUnavailable, Code: connect.CodeUnavailable},
 }
 
 // CompressMinBytes is the smallest response body a handler compresses.

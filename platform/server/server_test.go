@@ -94,9 +94,9 @@ func start(t *testing.T, configure ...func(*Server)) *fixture {
 			case "peer-wrapped": // a client package wrapped a peer's answer with %w and passed it on
 				return nil, fmt.Errorf("friend CheckFriendship: %w", connect.NewError(connect.CodePermissionDenied, errors.New("friend: caller 10.9.8.7 is not a service")))
 			case "domain-over-peer": // a client package's domain error keeps the peer's answer as its cause
-				return nil, domainerr.Wrap(domainerr.Unavailable, connect.NewError(connect.CodeNotFound, errors.New("media: no route to bucket")), "the media service cannot be reached; try again shortly")
+				return nil, domainerr.Wrap(domainerr.ErrUnavailable, connect.NewError(connect.CodeNotFound, errors.New("media: no route to bucket")), "the media service cannot be reached; try again shortly")
 			case "throttled":
-				return nil, &domainerr.Error{Kind: domainerr.ResourceExhausted, Msg: "too many attempts; try again in 2 seconds", RetryAfter: 1500 * time.Millisecond}
+				return nil, &domainerr.Error{Kind: domainerr.ErrResourceExhausted, Msg: "too many attempts; try again in 2 seconds", RetryAfter: 1500 * time.Millisecond}
 			}
 			return connect.NewResponse(wrapperspb.String(req.Msg.GetValue())), nil
 		}, opts...))

@@ -11,18 +11,18 @@ import (
 // internal/authrpc the two of auth's own. Anything else is an internal failure.
 var (
 	// ErrInvalidArgument: the request is malformed; the message names the field and why.
-	ErrInvalidArgument = domainerr.InvalidArgument
+	ErrInvalidArgument = domainerr.ErrInvalidArgument
 	// ErrAlreadyExists: the thing to create exists (an email already registered).
-	ErrAlreadyExists = domainerr.AlreadyExists
+	ErrAlreadyExists = domainerr.ErrAlreadyExists
 	// ErrUnauthenticated: credentials or a refresh token were not accepted.
-	ErrUnauthenticated = domainerr.Unauthenticated
+	ErrUnauthenticated = domainerr.ErrUnauthenticated
 	// ErrNotFound: the named thing does not exist (an OAuth provider, an account).
-	ErrNotFound = domainerr.NotFound
+	ErrNotFound = domainerr.ErrNotFound
 	// ErrUnavailable: a system the request depends on (an OAuth provider) did not answer.
-	ErrUnavailable = domainerr.Unavailable
+	ErrUnavailable = domainerr.ErrUnavailable
 	// ErrFailedPrecondition: the request cannot be carried out in the current state (an OAuth
 	// flow that expired or whose identity cannot be linked).
-	ErrFailedPrecondition = domainerr.FailedPrecondition
+	ErrFailedPrecondition = domainerr.ErrFailedPrecondition
 
 	// ErrBusy: too many password hashes are queued; the caller should retry shortly.
 	ErrBusy = errors.New("busy")

@@ -7,22 +7,22 @@ import "github.com/parleyhq/parley/platform/domainerr"
 // turns the kind into a Connect code.
 var (
 	// ErrInvalidArgument: a request field is malformed; the message names the field and why.
-	ErrInvalidArgument = domainerr.InvalidArgument
+	ErrInvalidArgument = domainerr.ErrInvalidArgument
 	// ErrNotFound: the chat or message does not exist, or the caller does not take part in its
 	// chat (the two are indistinguishable on purpose).
-	ErrNotFound = domainerr.NotFound
+	ErrNotFound = domainerr.ErrNotFound
 	// ErrPermissionDenied: the caller may see the thing but not do this to it (another person's
 	// message), or an internal method was asked about someone else.
-	ErrPermissionDenied = domainerr.PermissionDenied
+	ErrPermissionDenied = domainerr.ErrPermissionDenied
 	// ErrFailedPrecondition: the state does not allow the change (the two are not friends, the
 	// message is deleted).
-	ErrFailedPrecondition = domainerr.FailedPrecondition
+	ErrFailedPrecondition = domainerr.ErrFailedPrecondition
 	// ErrUnavailable: a system the request depends on (the friend or media service) cannot be
 	// reached; retrying later may succeed.
-	ErrUnavailable = domainerr.Unavailable
+	ErrUnavailable = domainerr.ErrUnavailable
 	// ErrUnauthenticated: a service asked on the caller's behalf refused their access token (it
 	// expired between our check and theirs); the caller signs in again.
-	ErrUnauthenticated = domainerr.Unauthenticated
+	ErrUnauthenticated = domainerr.ErrUnauthenticated
 )
 
 // Errors the use cases and the store share, so both say the same thing.

@@ -7,13 +7,13 @@ import "github.com/parleyhq/parley/platform/domainerr"
 // turns the kind into a Connect code.
 var (
 	// ErrInvalidArgument: a request field is malformed; the message names the field and why.
-	ErrInvalidArgument = domainerr.InvalidArgument
+	ErrInvalidArgument = domainerr.ErrInvalidArgument
 	// ErrNotFound: the user or the pending request named does not exist (for the caller).
-	ErrNotFound = domainerr.NotFound
+	ErrNotFound = domainerr.ErrNotFound
 	// ErrPermissionDenied: the caller is on the wrong side of a request, or asks about others.
-	ErrPermissionDenied = domainerr.PermissionDenied
+	ErrPermissionDenied = domainerr.ErrPermissionDenied
 	// ErrFailedPrecondition: the caller's own block stands in the way (unblock first).
-	ErrFailedPrecondition = domainerr.FailedPrecondition
+	ErrFailedPrecondition = domainerr.ErrFailedPrecondition
 	// ErrResourceExhausted: the caller sent too many requests recently.
-	ErrResourceExhausted = domainerr.ResourceExhausted
+	ErrResourceExhausted = domainerr.ErrResourceExhausted
 )

@@ -8,20 +8,20 @@ import "github.com/parleyhq/parley/platform/domainerr"
 var (
 	// ErrInvalidArgument: a request field is malformed, or an upload failed its checks (then the
 	// error is a *RejectedError); the message names the field, or the reason, and why.
-	ErrInvalidArgument = domainerr.InvalidArgument
+	ErrInvalidArgument = domainerr.ErrInvalidArgument
 	// ErrNotFound: no such file (or chat) visible to the caller. Files others may not see are
 	// reported exactly like files that do not exist.
-	ErrNotFound = domainerr.NotFound
+	ErrNotFound = domainerr.ErrNotFound
 	// ErrFailedPrecondition: the request is well formed but the state does not allow it yet or
 	// any more (nothing uploaded yet; the caller may not send in that chat).
-	ErrFailedPrecondition = domainerr.FailedPrecondition
+	ErrFailedPrecondition = domainerr.ErrFailedPrecondition
 	// ErrResourceExhausted: the storage quota or the limit of pending uploads would be exceeded.
-	ErrResourceExhausted = domainerr.ResourceExhausted
+	ErrResourceExhausted = domainerr.ErrResourceExhausted
 	// ErrPermissionDenied: an internal method called without being a Parley service.
-	ErrPermissionDenied = domainerr.PermissionDenied
+	ErrPermissionDenied = domainerr.ErrPermissionDenied
 	// ErrUnavailable: a system the request depends on (the chat service) cannot be reached;
 	// retrying later may succeed.
-	ErrUnavailable = domainerr.Unavailable
+	ErrUnavailable = domainerr.ErrUnavailable
 )
 
 // RejectedError is CompleteUpload's answer for a file that failed a check: an ErrInvalidArgument

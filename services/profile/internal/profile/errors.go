@@ -7,21 +7,21 @@ import "github.com/parleyhq/parley/platform/domainerr"
 // turns the kind into a Connect code.
 var (
 	// ErrInvalidArgument: a request field is malformed; the message names the field and why.
-	ErrInvalidArgument = domainerr.InvalidArgument
+	ErrInvalidArgument = domainerr.ErrInvalidArgument
 	// ErrNotFound: the profile (or the file named for an avatar) does not exist.
-	ErrNotFound = domainerr.NotFound
+	ErrNotFound = domainerr.ErrNotFound
 	// ErrAlreadyExists: the nickname belongs to someone else.
-	ErrAlreadyExists = domainerr.AlreadyExists
+	ErrAlreadyExists = domainerr.ErrAlreadyExists
 	// ErrPermissionDenied: the caller may not use the thing named (another person's file).
-	ErrPermissionDenied = domainerr.PermissionDenied
+	ErrPermissionDenied = domainerr.ErrPermissionDenied
 	// ErrFailedPrecondition: the thing named is not in a usable state yet (an upload not completed).
-	ErrFailedPrecondition = domainerr.FailedPrecondition
+	ErrFailedPrecondition = domainerr.ErrFailedPrecondition
 	// ErrUnavailable: a system the request depends on (the media service, the cache on a write)
 	// cannot be reached; retrying later may succeed.
-	ErrUnavailable = domainerr.Unavailable
+	ErrUnavailable = domainerr.ErrUnavailable
 	// ErrUnauthenticated: a service asked on the caller's behalf (the media service) refused their
 	// access token, which expired between our check and theirs; the caller signs in again.
-	ErrUnauthenticated = domainerr.Unauthenticated
+	ErrUnauthenticated = domainerr.ErrUnauthenticated
 )
 
 // ErrNicknameTaken is returned when a nickname already belongs to someone else.
