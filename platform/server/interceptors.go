@@ -5,21 +5,39 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/logging"
 )
 
-// ErrorCode maps a domain sentinel error to the Connect code it means. Services list theirs in one
-// place (their rpc package) and pass them to HandlerOptions.
+// ErrorCode maps a domain error kind to the Connect code it means. DefaultErrorCodes covers the
+// standard kinds; a service lists only what differs (kinds of its own) in its rpc package's
+// errors.go and passes them to HandlerOptions.
 type ErrorCode struct {
 	Err  error
 	Code connect.Code
+}
+
+// DefaultErrorCodes maps each standard domainerr kind to the Connect code of the same name. It
+// applies to every service, after the service's own codes.
+var DefaultErrorCodes = []ErrorCode{
+	{Err: domainerr.ErrInvalidArgument, Code: connect.CodeInvalidArgument},
+	{Err: domainerr.ErrNotFound, Code: connect.CodeNotFound},
+	{Err: domainerr.ErrAlreadyExists, Code: connect.CodeAlreadyExists},
+	{Err: domainerr.ErrPermissionDenied, Code: connect.CodePermissionDenied},
+	{Err: domainerr.ErrFailedPrecondition, Code: connect.CodeFailedPrecondition},
+	{Err: domainerr.ErrResourceExhausted, Code: connect.CodeResourceExhausted},
+	{Err: domainerr.ErrUnauthenticated, Code: connect.CodeUnauthenticated},
+	{Err: domainerr.ErrUnavailable, Code: connect.CodeUnavailable},
 }
 
 // CompressMinBytes is the smallest response body a handler compresses.
@@ -27,11 +45,12 @@ const CompressMinBytes = 1024
 
 // HandlerOptions returns the options every Connect handler of a service is built with: request
 // logging, panic recovery, the service's extra interceptors (authentication) and the translation
-// of domain errors to Connect codes. An error that maps to nothing becomes Internal with a generic
-// message; its cause is logged, never sent.
+// of domain errors to Connect codes: codes (the service's own kinds, nil for none) first, then
+// DefaultErrorCodes. An error that maps to nothing becomes Internal with a generic message; its
+// cause is logged, never sent.
 func HandlerOptions(logger *slog.Logger, codes []ErrorCode, interceptors ...connect.Interceptor) []connect.HandlerOption {
 	all := append([]connect.Interceptor{requestLogger{logger}}, interceptors...)
-	all = append(all, errorMapper{logger: logger, codes: codes})
+	all = append(all, errorMapper{logger: logger, codes: append(slices.Clip(codes), DefaultErrorCodes...)})
 	return []connect.HandlerOption{
 		connect.WithInterceptors(all...),
 		// Small messages go uncompressed even to clients that accept gzip: resetting a gzip
@@ -124,16 +143,18 @@ const (
 )
 
 // translate turns what a handler returned into what the caller sees. Only two kinds of error keep
-// their own message: a domain error listed in the service's ErrorCode table (its text is written
-// for the caller) and a *connect.Error the handler built on purpose with a code that carries a
-// message meant for the caller. Everything else gets a fixed message for its code, and the
-// original chain stays reachable (errors.Is, Unwrap) so the request log records it as the cause.
+// their own message: a domain error whose kind is in the code table (its text is written for the
+// caller) and a *connect.Error the handler returned itself (not wrapped) with a code that carries
+// a message meant for the caller. A *connect.Error further down the chain is a peer service's
+// answer that a client package wrapped with %w: its code and message are the peer's, so it counts
+// for nothing here (the domain error around it, or Internal, decides). Everything else gets a
+// fixed message for its code, and the original chain stays reachable (errors.Is, Unwrap) so the
+// request log records it as the cause.
 func (m errorMapper) translate(ctx context.Context, procedure string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
+	if ce, ok := err.(*connect.Error); ok { //nolint:errorlint // only a top-level connect error is the handler's own answer
 		// A connect error with one of these codes is a transport or runtime failure (a client
 		// call that timed out, a downstream that broke), not a message written for the caller.
 		switch ce.Code() {
@@ -151,7 +172,7 @@ func (m errorMapper) translate(ctx context.Context, procedure string, err error)
 	}
 	for _, c := range m.codes {
 		if errors.Is(err, c.Err) {
-			return connect.NewError(c.Code, err)
+			return withRetryAfter(connect.NewError(c.Code, err))
 		}
 	}
 	switch {
@@ -162,6 +183,17 @@ func (m errorMapper) translate(ctx context.Context, procedure string, err error)
 	}
 	m.logger.ErrorContext(ctx, "internal error", slog.String("procedure", procedure), slog.Any("error", err))
 	return connect.NewError(connect.CodeInternal, errors.New(msgInternal))
+}
+
+// withRetryAfter adds a Retry-After header (whole seconds, RFC 9110 §10.2.3) to ce when its domain
+// error says how long to wait (a throttled login). Connect sends error metadata as response
+// headers, gRPC as trailers.
+func withRetryAfter(ce *connect.Error) *connect.Error {
+	var de *domainerr.Error
+	if errors.As(ce, &de) && de.RetryAfter > 0 {
+		ce.Meta().Set("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+	}
+	return ce
 }
 
 // withFixedMessage is a connect error with code whose message is msg and whose chain is cause.

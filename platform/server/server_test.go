@@ -18,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/logging"
 )
 
@@ -90,6 +91,12 @@ func start(t *testing.T, configure ...func(*Server)) *fixture {
 				return nil, connect.NewError(connect.CodeUnknown, errors.New("read tcp 10.9.8.7:8082: connection reset by peer"))
 			case "invalid":
 				return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("value: must not be invalid"))
+			case "peer-wrapped": // a client package wrapped a peer's answer with %w and passed it on
+				return nil, fmt.Errorf("friend CheckFriendship: %w", connect.NewError(connect.CodePermissionDenied, errors.New("friend: caller 10.9.8.7 is not a service")))
+			case "domain-over-peer": // a client package's domain error keeps the peer's answer as its cause
+				return nil, domainerr.Wrap(domainerr.ErrUnavailable, connect.NewError(connect.CodeNotFound, errors.New("media: no route to bucket")), "the media service cannot be reached; try again shortly")
+			case "throttled":
+				return nil, &domainerr.Error{Kind: domainerr.ErrResourceExhausted, Msg: "too many attempts; try again in 2 seconds", RetryAfter: 1500 * time.Millisecond}
 			}
 			return connect.NewResponse(wrapperspb.String(req.Msg.GetValue())), nil
 		}, opts...))
@@ -220,6 +227,47 @@ func TestDeadlineAndRuntimeErrorsGetFixedMessages(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log lacks the cause %q:\n%s", want, logs)
 		}
+	}
+}
+
+// TestOnlyATopLevelConnectErrorIsTrusted: a *connect.Error deeper in the chain is a peer service's
+// answer; its code and message must not pass through as ours.
+func TestOnlyATopLevelConnectErrorIsTrusted(t *testing.T) {
+	f := start(t)
+	for _, tc := range []struct {
+		in   string
+		code connect.Code
+		msg  string
+	}{
+		{"peer-wrapped", connect.CodeInternal, msgInternal},
+		{"domain-over-peer", connect.CodeUnavailable, "the media service cannot be reached; try again shortly"},
+		{"invalid", connect.CodeInvalidArgument, "value: must not be invalid"}, // the handler's own: kept
+	} {
+		_, err := echo(t, f, tc.in)
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != tc.code || ce.Message() != tc.msg {
+			t.Errorf("%s: got %v, want %v %q", tc.in, err, tc.code, tc.msg)
+		}
+	}
+	logs := f.logs.String()
+	for _, want := range []string{"caller 10.9.8.7 is not a service", "no route to bucket"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks the peer's answer %q:\n%s", want, logs)
+		}
+	}
+}
+
+// TestStandardKindsMapByDefaultAndRetryAfterIsSent: a domainerr kind needs no entry in the
+// service's table, and a domain error's RetryAfter becomes a header in whole seconds, rounded up.
+func TestStandardKindsMapByDefaultAndRetryAfterIsSent(t *testing.T) {
+	f := start(t)
+	_, err := echo(t, f, "throttled")
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeResourceExhausted || ce.Message() != "too many attempts; try again in 2 seconds" {
+		t.Fatalf("got %v", err)
+	}
+	if got := ce.Meta().Get("Retry-After"); got != "2" {
+		t.Fatalf("Retry-After %q, want 2", got)
 	}
 }
 

@@ -72,7 +72,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
 	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc),
-		server.HandlerOptions(logger, friendrpc.ErrorCodes, auth)...))
+		server.HandlerOptions(logger, nil, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
 	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})

@@ -100,7 +100,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
 	srv.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.InternalAPIToken),
-		server.HandlerOptions(logger, mediarpc.ErrorCodes, auth)...))
+		server.HandlerOptions(logger, nil, auth)...))
 	srv.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, logger, nil))
 	srv.AddReadinessCheck("database", pool.Ping)
 	srv.AddReadinessCheck("s3", objects.Ping)

@@ -116,7 +116,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv.AdminAddr = cfg.AdminAddr
 	srv.ShutdownTimeout = cfg.ShutdownTimeout
 	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
-		server.HandlerOptions(logger, notificationrpc.ErrorCodes, auth)...))
+		server.HandlerOptions(logger, nil, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
 	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})

@@ -81,7 +81,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
 	srv.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc),
-		server.HandlerOptions(logger, profilerpc.ErrorCodes, auth)...))
+		server.HandlerOptions(logger, nil, auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
 	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // ProviderInfo describes a configured "sign in with…" provider.
@@ -70,7 +72,7 @@ type OAuthStore interface {
 
 // ErrIdentityTaken is returned by Store.CreateAccount when the OAuth identity was linked to an
 // account concurrently.
-var ErrIdentityTaken = Errorf(ErrAlreadyExists, "identity: already linked to an account")
+var ErrIdentityTaken = domainerr.Errorf(ErrAlreadyExists, "identity: already linked to an account")
 
 // OAuth holds the configured providers, in display order.
 type OAuth struct {
@@ -86,9 +88,9 @@ func (o *OAuth) provider(id string) (OAuthProvider, error) {
 		}
 	}
 	if id == "" {
-		return nil, Errorf(ErrInvalidArgument, "provider_id: required (configured providers: %s)", o.names())
+		return nil, domainerr.Errorf(ErrInvalidArgument, "provider_id: required (configured providers: %s)", o.names())
 	}
-	return nil, Errorf(ErrNotFound, "unknown provider %q; configured providers: %s", id, o.names())
+	return nil, domainerr.Errorf(ErrNotFound, "unknown provider %q; configured providers: %s", id, o.names())
 }
 
 func (o *OAuth) names() string {
@@ -134,10 +136,10 @@ func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string
 		return "", "", err
 	}
 	if redirectURI == "" {
-		return "", "", Errorf(ErrInvalidArgument, "redirect_uri: required")
+		return "", "", domainerr.Errorf(ErrInvalidArgument, "redirect_uri: required")
 	}
 	if !p.RedirectAllowed(redirectURI) {
-		return "", "", Errorf(ErrInvalidArgument, "redirect_uri: %q is not a configured redirect URI of provider %q", redirectURI, providerID)
+		return "", "", domainerr.Errorf(ErrInvalidArgument, "redirect_uri: %q is not a configured redirect URI of provider %q", redirectURI, providerID)
 	}
 	st, err := s.oauthStore()
 	if err != nil {
@@ -164,14 +166,14 @@ func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string
 // then signs in the linked account or creates one.
 func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname string) (userID string, tokens Tokens, created bool, err error) {
 	if len(s.oauth.Providers) == 0 {
-		return "", Tokens{}, false, Errorf(ErrNotFound, "OAuth sign-in is not available: configured providers: none")
+		return "", Tokens{}, false, domainerr.Errorf(ErrNotFound, "OAuth sign-in is not available: configured providers: none")
 	}
 	var stateErr, codeErr, nickErr error
 	if state == "" {
-		stateErr = Errorf(ErrInvalidArgument, "state: required")
+		stateErr = domainerr.Errorf(ErrInvalidArgument, "state: required")
 	}
 	if code == "" {
-		codeErr = Errorf(ErrInvalidArgument, "code: required")
+		codeErr = domainerr.Errorf(ErrInvalidArgument, "code: required")
 	}
 	if nickname != "" {
 		nickErr = ValidateNickname(nickname)
@@ -185,14 +187,14 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 	}
 	flow, err := st.TakeOAuthFlow(ctx, hashState(state), s.clock())
 	if errors.Is(err, ErrNotFound) {
-		return "", Tokens{}, false, Errorf(ErrFailedPrecondition, "state: unknown, used or expired; start again with BeginOAuth")
+		return "", Tokens{}, false, domainerr.Errorf(ErrFailedPrecondition, "state: unknown, used or expired; start again with BeginOAuth")
 	}
 	if err != nil {
 		return "", Tokens{}, false, fmt.Errorf("take oauth flow: %w", err)
 	}
 	p, err := s.oauth.provider(flow.Provider)
 	if err != nil {
-		return "", Tokens{}, false, Errorf(ErrFailedPrecondition, "provider %q is no longer configured", flow.Provider)
+		return "", Tokens{}, false, domainerr.Errorf(ErrFailedPrecondition, "provider %q is no longer configured", flow.Provider)
 	}
 	id, err := p.Exchange(ctx, code, flow.CodeVerifier, flow.RedirectURI, flow.Nonce)
 	if err != nil {
@@ -238,7 +240,7 @@ func (s *Service) createOAuthAccount(ctx context.Context, st OAuthStore, id Iden
 			return "", Tokens{}, fmt.Errorf("look up email: %w", err)
 		}
 		if taken {
-			return "", Tokens{}, Errorf(ErrFailedPrecondition,
+			return "", Tokens{}, domainerr.Errorf(ErrFailedPrecondition,
 				"email: %s is already registered; sign in with its password (accounts are not linked automatically)", email)
 		}
 	}

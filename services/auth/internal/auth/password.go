@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // Argon2Params are the argon2id cost parameters. They are stored in every hash (PHC string format),
@@ -105,7 +107,7 @@ func (h *PasswordHasher) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-timer.C:
-		return Errorf(ErrBusy, "too many sign-in attempts are being processed; try again in a moment")
+		return domainerr.Errorf(ErrBusy, "too many sign-in attempts are being processed; try again in a moment")
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // Sign-in methods, as recorded on sessions and in UserRegistered / UserLoggedIn events.
@@ -207,10 +209,10 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	email = strings.ToLower(strings.TrimSpace(email))
 	var emailErr, passwordErr error
 	if email == "" {
-		emailErr = Errorf(ErrInvalidArgument, "email: required")
+		emailErr = domainerr.Errorf(ErrInvalidArgument, "email: required")
 	}
 	if password == "" {
-		passwordErr = Errorf(ErrInvalidArgument, "password: required")
+		passwordErr = domainerr.Errorf(ErrInvalidArgument, "password: required")
 	}
 	if err := joinInvalid(emailErr, passwordErr); err != nil {
 		return "", Tokens{}, err
@@ -279,10 +281,10 @@ func (s *Service) rehash(ctx context.Context, cred Credentials, password string)
 // Presenting a token that was already rotated revokes its whole session.
 func (s *Service) RefreshToken(ctx context.Context, token string) (string, Tokens, error) {
 	if token == "" {
-		return "", Tokens{}, Errorf(ErrInvalidArgument, "refresh_token: required")
+		return "", Tokens{}, domainerr.Errorf(ErrInvalidArgument, "refresh_token: required")
 	}
 	if !wellFormedRefreshToken(token) {
-		return "", Tokens{}, Errorf(ErrUnauthenticated, "refresh token is not valid; sign in again")
+		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token is not valid; sign in again")
 	}
 	now := s.clock()
 	next, nextHash := NewRefreshToken()
@@ -294,15 +296,15 @@ func (s *Service) RefreshToken(ctx context.Context, token string) (string, Token
 	switch rot.Outcome {
 	case Rotated:
 	case RefreshUnknown:
-		return "", Tokens{}, Errorf(ErrUnauthenticated, "refresh token is not valid; sign in again")
+		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token is not valid; sign in again")
 	case RefreshExpired:
-		return "", Tokens{}, Errorf(ErrUnauthenticated, "refresh token expired; sign in again")
+		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token expired; sign in again")
 	case RefreshRevoked:
-		return "", Tokens{}, Errorf(ErrUnauthenticated, "session has ended; sign in again")
+		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "session has ended; sign in again")
 	case RefreshReused:
 		s.logger.WarnContext(ctx, "refresh token reused: session revoked",
 			slog.String("user", rot.UserID), slog.String("session", rot.SessionID))
-		return "", Tokens{}, Errorf(ErrUnauthenticated, "refresh token was already used, so the session has been ended for safety; sign in again")
+		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token was already used, so the session has been ended for safety; sign in again")
 	default:
 		return "", Tokens{}, fmt.Errorf("rotate refresh token: unexpected outcome %d", rot.Outcome)
 	}
@@ -317,7 +319,7 @@ func (s *Service) RefreshToken(ctx context.Context, token string) (string, Token
 // revoke (unknown token, session already ended), so clients can retry it freely.
 func (s *Service) Logout(ctx context.Context, token string) error {
 	if token == "" {
-		return Errorf(ErrInvalidArgument, "refresh_token: required")
+		return domainerr.Errorf(ErrInvalidArgument, "refresh_token: required")
 	}
 	if !wellFormedRefreshToken(token) {
 		return nil
@@ -331,7 +333,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 // GetMe returns the account of the user an access token names.
 func (s *Service) GetMe(ctx context.Context, userID string) (Account, error) {
 	if userID == "" {
-		return Account{}, Errorf(ErrUnauthenticated, "missing access token")
+		return Account{}, domainerr.Errorf(ErrUnauthenticated, "missing access token")
 	}
 	a, err := s.store.Account(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
@@ -366,10 +368,10 @@ func (s *Service) tokensFor(session NewSession, refresh string, now time.Time) (
 	return Tokens{AccessToken: access, AccessTokenExpiresAt: exp, RefreshToken: refresh, RefreshTokenExpiresAt: session.RefreshTokenExpiresAt}, nil
 }
 
-// wrap adds context to an internal error; a domain *Error is returned as it is, because its message
+// wrap adds context to an internal error; a domain *domainerr.Error is returned as it is, because its message
 // is written for the caller ("email: already registered") and must reach them unchanged.
 func wrap(context string, err error) error {
-	var de *Error
+	var de *domainerr.Error
 	if errors.As(err, &de) {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // ThrottlePolicy slows password guessing against one account. Every Login attempt is keyed by the
@@ -148,7 +150,7 @@ func throttledError(wait time.Duration) error {
 	if secs == 1 {
 		unit = "second"
 	}
-	return &Error{
+	return &domainerr.Error{
 		Kind:       ErrTooManyAttempts,
 		Msg:        fmt.Sprintf("too many failed sign-in attempts for this email; try again in %d %s", secs, unit),
 		RetryAfter: time.Duration(secs) * time.Second,

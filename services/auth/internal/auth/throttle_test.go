@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 func TestBackoffDoublesUpToTheMaximum(t *testing.T) {
@@ -39,7 +41,7 @@ func TestThrottlePolicyValidate(t *testing.T) {
 
 func TestThrottledErrorRoundsUp(t *testing.T) {
 	err := throttledError(1500 * time.Millisecond)
-	var de *Error
+	var de *domainerr.Error
 	if !errors.As(err, &de) || !errors.Is(err, ErrTooManyAttempts) || de.RetryAfter != 2*time.Second ||
 		de.Msg != "too many failed sign-in attempts for this email; try again in 2 seconds" {
 		t.Fatalf("throttledError(1.5s) = %#v", err)

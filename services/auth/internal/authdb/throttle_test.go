@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/platform/domainerr"
+
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
 
@@ -50,7 +52,7 @@ func (e *throttleEnv) login(t *testing.T, email, password, client string) outcom
 	before := e.hasher.Computed()
 	_, _, err := e.svc.Login(context.Background(), email, password, client)
 	o := outcome{hashes: e.hasher.Computed() - before}
-	var de *auth.Error
+	var de *domainerr.Error
 	switch {
 	case err == nil:
 		o.result = "ok"

@@ -65,7 +65,7 @@ func (h *Handler) Login(ctx context.Context, req *connect.Request[authv1.LoginRe
 	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
 	userID, tokens, err := h.svc.Login(ctx, req.Msg.GetEmail(), req.Msg.GetPassword(), client)
 	if err != nil {
-		return nil, withRetryAfter(err)
+		return nil, err
 	}
 	return connect.NewResponse(&authv1.LoginResponse{UserId: userID, Tokens: tokensProto(tokens)}), nil
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // File is a media file as the media service describes it to the caller.
@@ -56,7 +58,7 @@ type Files interface {
 // Every bad attachment is reported at once, by its index in attachment_file_ids.
 func (s *Service) checkAttachments(ctx context.Context, m *NewMessage) error {
 	if s.files == nil {
-		return Errorf(ErrUnavailable, "attachments cannot be checked: this chat service has no media service configured")
+		return domainerr.Errorf(ErrUnavailable, "attachments cannot be checked: this chat service has no media service configured")
 	}
 	files, err := s.files.Files(ctx, FileIDs(m.Attachments))
 	if err != nil {
@@ -89,7 +91,7 @@ func (s *Service) checkAttachments(ctx context.Context, m *NewMessage) error {
 			URL: f.URL, ThumbnailURL: f.ThumbnailURL, URLExpiresAt: f.URLExpiresAt}
 	}
 	if len(problems) > 0 {
-		return Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+		return domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
 	return nil
 }

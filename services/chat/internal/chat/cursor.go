@@ -1,9 +1,10 @@
 package chat
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pagetoken"
 )
 
 // Direction is which way ListMessages walks through a chat.
@@ -15,10 +16,10 @@ const (
 	Newer Direction = 2 // oldest first, towards the newest
 )
 
-// Page tokens are base64url-encoded JSON, opaque to clients and validated on the way back in. A
-// token names the method it came from (k), so a ListChats token is refused by ListMessages.
+// Page tokens (platform/pagetoken) name the method they came from (k), so a ListChats token is
+// refused by ListMessages.
 type tokenJSON struct {
-	V int    `json:"v"`
+	pagetoken.Version
 	K string `json:"k"`           // "m": ListMessages, "c": ListChats
 	C string `json:"c,omitempty"` // chat id
 	D int    `json:"d,omitempty"` // direction (messages)
@@ -26,38 +27,22 @@ type tokenJSON struct {
 	T int64  `json:"t,omitempty"` // last activity, Unix microseconds (chats)
 }
 
-const (
-	tokenVersion   = 1
-	maxTokenLength = 256
-)
+const maxTokenLength = 256
 
-func encodeToken(t tokenJSON) string {
-	t.V = tokenVersion
-	b, _ := json.Marshal(t)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
+// decodeToken checks a non-empty token of method kind.
 func decodeToken(token, kind string) (tokenJSON, error) {
-	malformed := Errorf(ErrInvalidArgument, "page_token: malformed; pass the next_page_token of the previous page unchanged")
-	if len(token) > maxTokenLength {
-		return tokenJSON{}, malformed
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return tokenJSON{}, malformed
-	}
 	var t tokenJSON
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return tokenJSON{}, malformed
+	if token == "" {
+		return tokenJSON{}, pagetoken.ErrMalformed
 	}
-	if t.V != tokenVersion {
-		return tokenJSON{}, Errorf(ErrInvalidArgument, "page_token: issued by an incompatible version; start again from the first page")
+	if _, err := pagetoken.Decode(token, maxTokenLength, &t); err != nil {
+		return tokenJSON{}, err
 	}
 	if t.K != kind {
-		return tokenJSON{}, Errorf(ErrInvalidArgument, "page_token: not a token of this method; pass the next_page_token it returned")
+		return tokenJSON{}, domainerr.Errorf(ErrInvalidArgument, "page_token: not a token of this method; pass the next_page_token it returned")
 	}
 	if !isUUID(t.C) {
-		return tokenJSON{}, malformed
+		return tokenJSON{}, pagetoken.ErrMalformed
 	}
 	return t, nil
 }
@@ -65,7 +50,7 @@ func decodeToken(token, kind string) (tokenJSON, error) {
 // MessagesToken is the page token continuing ListMessages in chatID in direction d after seq
 // (exclusive).
 func MessagesToken(chatID string, d Direction, seq int64) string {
-	return encodeToken(tokenJSON{K: "m", C: chatID, D: int(d), S: seq})
+	return pagetoken.Encode(&tokenJSON{K: "m", C: chatID, D: int(d), S: seq})
 }
 
 // DecodeMessagesToken returns the exclusive seq bound a ListMessages token carries, after checking
@@ -76,13 +61,13 @@ func DecodeMessagesToken(token, chatID string, d Direction) (int64, error) {
 		return 0, err
 	}
 	if t.C != chatID {
-		return 0, Errorf(ErrInvalidArgument, "page_token: belongs to another chat; chat_id must be the same as in the first call")
+		return 0, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to another chat; chat_id must be the same as in the first call")
 	}
 	if Direction(t.D) != d {
-		return 0, Errorf(ErrInvalidArgument, "page_token: belongs to the other direction; direction must be the same as in the first call")
+		return 0, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to the other direction; direction must be the same as in the first call")
 	}
 	if t.S < 0 || (d == Older && t.S < 1) {
-		return 0, Errorf(ErrInvalidArgument, "page_token: malformed; pass the next_page_token of the previous page unchanged")
+		return 0, pagetoken.ErrMalformed
 	}
 	return t.S, nil
 }
@@ -95,7 +80,7 @@ type ChatCursor struct {
 
 // ChatsToken is the page token continuing ListChats after c.
 func ChatsToken(c ChatCursor) string {
-	return encodeToken(tokenJSON{K: "c", C: c.ChatID, T: c.LastActivityAt.UnixMicro()})
+	return pagetoken.Encode(&tokenJSON{K: "c", C: c.ChatID, T: c.LastActivityAt.UnixMicro()})
 }
 
 // DecodeChatsToken returns the cursor a ListChats token carries; "" means the first page (nil).

@@ -20,6 +20,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
@@ -438,7 +439,7 @@ func (s *Store) ChangeMessage(ctx context.Context, userID, chatID, messageID str
 // wrapTx passes domain errors through unchanged (their message is for the caller) and wraps the
 // rest with what was being done.
 func wrapTx(what string, err error) error {
-	var de *chat.Error
+	var de *domainerr.Error
 	if errors.As(err, &de) {
 		return err
 	}

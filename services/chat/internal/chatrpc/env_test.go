@@ -85,7 +85,7 @@ func newEnv(t *testing.T) *env {
 
 	srv := server.New(logger, "127.0.0.1:0")
 	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
-		server.HandlerOptions(logger, chatrpc.ErrorCodes, authn.NewInterceptor(verifier))...))
+		server.HandlerOptions(logger, nil, authn.NewInterceptor(verifier))...))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{pool: pool, store: store, cache: cache, client: chatv1connect.NewChatServiceClient(hs.Client(), hs.URL), friend: friend, media: media, key: priv}

@@ -1,5 +1,6 @@
 // Package chatrpc serves parley.chat.v1.ChatService: it turns requests into use-case calls on
-// chat.Service and domain values into protos. Error codes come from ErrorCodes.
+// chat.Service and domain values into protos. Domain errors map to Connect codes by
+// server.DefaultErrorCodes.
 package chatrpc
 
 import (

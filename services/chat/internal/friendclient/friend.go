@@ -14,6 +14,7 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -59,16 +60,16 @@ func (c *Client) AreFriends(ctx context.Context, a, b string) (bool, error) {
 	if err != nil {
 		switch connect.CodeOf(err) {
 		case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
-			// The cause is kept as text: a *connect.Error in the chain would be sent to the
-			// caller as it is, with the friend service's message.
-			return false, chat.WrapError(chat.ErrUnavailable, fmt.Errorf("friend CheckFriendship: %v", err), //nolint:errorlint // see above
+			// The friend service's answer stays in the chain for the logs; the caller sees only
+			// our message (platform/server trusts only a top-level *connect.Error).
+			return false, domainerr.Wrap(chat.ErrUnavailable, fmt.Errorf("friend CheckFriendship: %w", err),
 				"the friend service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated, connect.CodeCanceled:
 			return false, err // the caller's token (theirs to renew), or the caller went away
 		}
-		// Anything else is the friend service's fault or ours: Internal here, with the cause
-		// logged. %v keeps its Connect code from passing through as ours.
-		return false, fmt.Errorf("friend CheckFriendship: %v", err) //nolint:errorlint // deliberately not wrapped
+		// Anything else is the friend service's fault or ours: Internal for our caller (a wrapped
+		// *connect.Error does not pass through), with the cause logged.
+		return false, fmt.Errorf("friend CheckFriendship: %w", err)
 	}
 	return res.Msg.GetAreFriends() && !res.Msg.GetBlocked(), nil
 }

@@ -22,6 +22,7 @@ import (
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -133,15 +134,15 @@ func (c *Client) batch(parent, ctx context.Context, ids []string) ([]*mediav1.Fi
 	if parent.Err() != nil {
 		return nil, parent.Err()
 	}
-	// The media service's error is kept for logs as text only: wrapped, its Connect code and
-	// message would pass through to our caller as if they were ours.
-	cause := fmt.Errorf("media BatchGetFiles (%d ids): %v", len(ids), err) //nolint:errorlint // deliberately not wrapped
+	// The media service's error is wrapped for the logs; its code and message never reach our
+	// caller, because platform/server trusts only a top-level *connect.Error.
+	cause := fmt.Errorf("media BatchGetFiles (%d ids): %w", len(ids), err)
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
 		// Canceled with our request alive is the transport failing, or a sibling call's failure.
-		return nil, chat.WrapError(chat.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
+		return nil, domainerr.Wrap(chat.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
 	case connect.CodeUnauthenticated:
-		return nil, chat.WrapError(chat.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
+		return nil, domainerr.Wrap(chat.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
 	}
 	// Anything else (PermissionDenied, InvalidArgument, Internal) is a fault of the media service or
 	// ours: Internal for our caller, with the cause logged.

@@ -1,17 +1,16 @@
 package friend
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pagetoken"
 )
 
-// Page tokens are base64url-encoded JSON naming the list they belong to and the position after
-// the last entry of the page. They are opaque to clients and validated on the way back in, so a
-// token of one list (or one direction of requests) is refused by another.
-
+// Page tokens (platform/pagetoken) name the list they belong to and the position after the last
+// entry of the page, so a token of one list (or one direction of requests) is refused by another.
 type cursorJSON struct {
-	V int    `json:"v"`
+	pagetoken.Version
 	K string `json:"k"`           // the list: "friends", "blocked", "requests:incoming", "requests:outgoing"
 	N string `json:"n,omitempty"` // friends: lower-cased nickname
 	T int64  `json:"t,omitempty"` // blocked, requests: Unix microseconds
@@ -19,7 +18,6 @@ type cursorJSON struct {
 }
 
 const (
-	cursorVersion  = 1
 	maxTokenLength = 512
 
 	listFriends = "friends"
@@ -28,44 +26,24 @@ const (
 
 func requestsList(d Direction) string { return "requests:" + d.String() }
 
-func encodeToken(c cursorJSON) string {
-	c.V = cursorVersion
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // decodeToken validates token as a page token of list; "" is the first page (nil).
 func decodeToken(list, token string) (*cursorJSON, error) {
-	if token == "" {
-		return nil, nil
-	}
-	malformed := Errorf(ErrInvalidArgument, "page_token: malformed; pass the next_page_token of the previous page unchanged")
-	if len(token) > maxTokenLength {
-		return nil, malformed
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return nil, malformed
-	}
 	var c cursorJSON
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, malformed
-	}
-	if c.V != cursorVersion {
-		return nil, Errorf(ErrInvalidArgument, "page_token: issued by an incompatible version; start again from the first page")
+	if found, err := pagetoken.Decode(token, maxTokenLength, &c); !found || err != nil {
+		return nil, err
 	}
 	if c.K != list {
-		return nil, Errorf(ErrInvalidArgument, "page_token: belongs to another list (%s, not %s); start again from the first page", c.K, list)
+		return nil, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to another list (%s, not %s); start again from the first page", c.K, list)
 	}
 	if !IsUUID(c.U) {
-		return nil, malformed
+		return nil, pagetoken.ErrMalformed
 	}
 	return &c, nil
 }
 
 // EncodeFriendsToken returns the page token continuing a friends list after c.
 func EncodeFriendsToken(c FriendsCursor) string {
-	return encodeToken(cursorJSON{K: listFriends, N: c.NicknameKey, U: c.UserID})
+	return pagetoken.Encode(&cursorJSON{K: listFriends, N: c.NicknameKey, U: c.UserID})
 }
 
 // DecodeFriendsToken validates a ListFriends page token; "" means the first page (nil).
@@ -79,7 +57,7 @@ func DecodeFriendsToken(token string) (*FriendsCursor, error) {
 
 // EncodeBlockedToken returns the page token continuing a blocked list after c.
 func EncodeBlockedToken(c TimeCursor) string {
-	return encodeToken(cursorJSON{K: listBlocked, T: c.Time.UnixMicro(), U: c.ID})
+	return pagetoken.Encode(&cursorJSON{K: listBlocked, T: c.Time.UnixMicro(), U: c.ID})
 }
 
 // DecodeBlockedToken validates a ListBlockedUsers page token; "" means the first page (nil).
@@ -93,7 +71,7 @@ func DecodeBlockedToken(token string) (*TimeCursor, error) {
 
 // EncodeRequestsToken returns the page token continuing a requests list of direction d after c.
 func EncodeRequestsToken(d Direction, c TimeCursor) string {
-	return encodeToken(cursorJSON{K: requestsList(d), T: c.Time.UnixMicro(), U: c.ID})
+	return pagetoken.Encode(&cursorJSON{K: requestsList(d), T: c.Time.UnixMicro(), U: c.ID})
 }
 
 // DecodeRequestsToken validates a ListFriendRequests page token for direction d; "" means the

@@ -1,5 +1,6 @@
 // Package friendrpc serves parley.friend.v1.FriendService: it turns requests into use-case calls
-// on friend.Service and domain values into protos. Error codes come from ErrorCodes.
+// on friend.Service and domain values into protos. Domain errors map to Connect codes by
+// server.DefaultErrorCodes.
 package friendrpc
 
 import (

@@ -44,7 +44,7 @@ func newServer(t *testing.T, limits friend.Limits) *testServer {
 	svc := friend.NewService(frienddb.New(pool, events.NewOutbox("friend")), limits)
 	srv := server.New(logger, "127.0.0.1:0")
 	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc),
-		server.HandlerOptions(logger, friendrpc.ErrorCodes, auth)...))
+		server.HandlerOptions(logger, nil, auth)...))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &testServer{pool: pool, tokens: tokens, client: friendv1connect.NewFriendServiceClient(hs.Client(), hs.URL)}

@@ -20,6 +20,7 @@ import (
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
@@ -104,11 +105,12 @@ func (c *Client) Access(ctx context.Context, chatID, userID string) (media.ChatA
 	defer cancel()
 	res, err := c.chat.CheckChatAccess(cctx, connect.NewRequest(&chatv1.CheckChatAccessRequest{ChatId: chatID, UserId: userID}))
 	if err != nil {
-		// Kept as text only: wrapped, the chat service's code and message would reach our caller.
-		cause := fmt.Errorf("chat CheckChatAccess %s/%s: %v", chatID, userID, err) //nolint:errorlint // deliberately not wrapped
+		// Wrapped for the logs; the chat service's code and message do not reach our caller
+		// (platform/server trusts only a top-level *connect.Error).
+		cause := fmt.Errorf("chat CheckChatAccess %s/%s: %w", chatID, userID, err)
 		switch connect.CodeOf(err) {
 		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-			return media.ChatAccess{}, media.WrapError(media.ErrUnavailable, cause, "the chat service cannot be reached; try again shortly")
+			return media.ChatAccess{}, domainerr.Wrap(media.ErrUnavailable, cause, "the chat service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated:
 			var ce *connect.Error
 			if errors.As(err, &ce) {

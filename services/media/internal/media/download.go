@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // Download is one variant of a READY file, opened for serving.
@@ -21,7 +23,7 @@ type Download struct {
 // Range header value, or "". Errors: ErrNotFound (no such READY file or variant, or a malformed
 // id), ErrPermissionDenied wrapping ErrLinkExpired or ErrLinkInvalid.
 func (s *Service) OpenDownload(ctx context.Context, fileID, variant, expires, sig, rng string) (Download, error) {
-	notFound := Errorf(ErrNotFound, "no such file")
+	notFound := domainerr.Errorf(ErrNotFound, "no such file")
 	id, err := ParseFileID("file_id", fileID)
 	if err != nil || id != fileID {
 		return Download{}, notFound
@@ -42,7 +44,7 @@ func (s *Service) OpenDownload(ctx context.Context, fileID, variant, expires, si
 	}
 	if f.Purpose != PurposeAvatar {
 		if err := s.urls.Verify(id, v, expires, sig, s.now()); err != nil {
-			return Download{}, WrapError(ErrPermissionDenied, err, "%s", err.Error())
+			return Download{}, domainerr.Wrap(ErrPermissionDenied, err, "%s", err.Error())
 		}
 	}
 	d := Download{File: f, Variant: v, ContentType: f.ContentType, Disposition: Disposition(f.Name, f.ContentType)}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parleyhq/parley/platform/domainerr"
+
 	"github.com/parleyhq/parley/services/media/internal/mediaimage"
 )
 
@@ -198,9 +200,9 @@ func (s *Service) CreateUpload(ctx context.Context, callerID string, req UploadR
 		}
 		switch {
 		case !acc.Participant:
-			return File{}, UploadForm{}, Errorf(ErrNotFound, "chat_id: no chat %s of yours", r.ChatID)
+			return File{}, UploadForm{}, domainerr.Errorf(ErrNotFound, "chat_id: no chat %s of yours", r.ChatID)
 		case !acc.CanSend:
-			return File{}, UploadForm{}, Errorf(ErrFailedPrecondition, "chat_id: you can no longer send in this chat (you are not friends any more)")
+			return File{}, UploadForm{}, domainerr.Errorf(ErrFailedPrecondition, "chat_id: you can no longer send in this chat (you are not friends any more)")
 		}
 	}
 	now := s.now().UTC()
@@ -235,7 +237,7 @@ func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (
 	if err != nil {
 		return File{}, err
 	}
-	notFound := Errorf(ErrNotFound, "file_id: no upload %s of yours", id)
+	notFound := domainerr.Errorf(ErrNotFound, "file_id: no upload %s of yours", id)
 	f, err := s.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -249,7 +251,7 @@ func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (
 	case f.Status == StatusRejected:
 		return f, &RejectedError{FileID: f.ID, Rejection: f.Rejection}
 	case !s.now().Before(f.UploadExpiresAt):
-		return File{}, Errorf(ErrNotFound, "file_id: the upload expired at %s; start again with CreateUpload", f.UploadExpiresAt.UTC().Format(time.RFC3339))
+		return File{}, domainerr.Errorf(ErrNotFound, "file_id: the upload expired at %s; start again with CreateUpload", f.UploadExpiresAt.UTC().Format(time.RFC3339))
 	}
 
 	upKey, err := UploadKey(id)
@@ -258,7 +260,7 @@ func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (
 	}
 	info, err := s.objects.Stat(ctx, upKey)
 	if errors.Is(err, ErrObjectNotFound) {
-		return File{}, Errorf(ErrFailedPrecondition, "file_id: nothing has been uploaded yet; POST the file with the form from CreateUpload, then call CompleteUpload")
+		return File{}, domainerr.Errorf(ErrFailedPrecondition, "file_id: nothing has been uploaded yet; POST the file with the form from CreateUpload, then call CompleteUpload")
 	}
 	if err != nil {
 		return File{}, fmt.Errorf("stat upload %s: %w", id, err)
@@ -404,7 +406,7 @@ func (s *Service) GetFile(ctx context.Context, callerID, fileID string) (File, e
 	if err != nil {
 		return File{}, err
 	}
-	notFound := Errorf(ErrNotFound, "file_id: no file %s", id)
+	notFound := domainerr.Errorf(ErrNotFound, "file_id: no file %s", id)
 	f, err := s.store.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return File{}, notFound
@@ -456,7 +458,7 @@ const MaxBatch = 100
 // those callerID may see, by the same rule as GetFile.
 func (s *Service) BatchGetFiles(ctx context.Context, callerID string, trusted bool, fileIDs []string) ([]File, error) {
 	if len(fileIDs) > MaxBatch {
-		return nil, Errorf(ErrInvalidArgument, "file_ids: at most %d ids per call, got %d", MaxBatch, len(fileIDs))
+		return nil, domainerr.Errorf(ErrInvalidArgument, "file_ids: at most %d ids per call, got %d", MaxBatch, len(fileIDs))
 	}
 	ids := make([]string, 0, len(fileIDs))
 	seen := make(map[string]bool, len(fileIDs))
@@ -505,7 +507,7 @@ func (s *Service) DeleteFile(ctx context.Context, callerID, fileID string) error
 		return err
 	}
 	if !found {
-		return Errorf(ErrNotFound, "file_id: no file %s of yours", id)
+		return domainerr.Errorf(ErrNotFound, "file_id: no file %s of yours", id)
 	}
 	keys, _ := AllKeys(id)
 	cleanup := context.WithoutCancel(ctx)

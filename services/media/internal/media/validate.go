@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // The raster image types CompleteUpload decodes, re-encodes and makes thumbnails of.
@@ -112,7 +114,7 @@ func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
 	}
 
 	if len(problems) > 0 {
-		return r, Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+		return r, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
 	return r, nil
 }
@@ -162,11 +164,11 @@ func normaliseContentType(ct string) (string, string) {
 // request field in the error.
 func ParseFileID(field, id string) (string, error) {
 	if id == "" {
-		return "", Errorf(ErrInvalidArgument, "%s: required", field)
+		return "", domainerr.Errorf(ErrInvalidArgument, "%s: required", field)
 	}
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
-		return "", Errorf(ErrInvalidArgument, "%s: must be a UUID like 123e4567-e89b-12d3-a456-426614174000", field)
+		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID like 123e4567-e89b-12d3-a456-426614174000", field)
 	}
 	return u.String(), nil
 }

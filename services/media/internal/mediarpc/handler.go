@@ -1,6 +1,8 @@
 // Package mediarpc serves parley.media.v1.MediaService (Connect handlers: requests to use-case
-// calls on media.Service, domain values to protos; error codes from ErrorCodes) and the download
-// route GET /media/files/<id>/<variant>.
+// calls on media.Service, domain values to protos; domain errors map to Connect codes by
+// server.DefaultErrorCodes) and the download route GET /media/files/<id>/<variant>. Rejected
+// uploads (media.RejectedError) are InvalidArgument with an UploadRejection detail, attached by
+// the handler.
 package mediarpc
 
 import (

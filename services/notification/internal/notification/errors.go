@@ -2,34 +2,18 @@ package notification
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
-// Sentinel errors of the notification domain. Use cases wrap them with a message a person can act
-// on; only the rpc layer (notificationrpc/errors.go) turns them into Connect codes.
+// Error kinds of the notification domain. Use cases return a *domainerr.Error of one of them with
+// a message a person can act on; platform/server turns the standard kinds into Connect codes.
 var (
 	// ErrInvalidArgument: a request field is malformed; the message names the field and why.
-	ErrInvalidArgument = errors.New("invalid argument")
+	ErrInvalidArgument = domainerr.ErrInvalidArgument
 	// ErrPermissionDenied: the caller may not do this (Notify without the internal secret).
-	ErrPermissionDenied = errors.New("permission denied")
+	ErrPermissionDenied = domainerr.ErrPermissionDenied
 	// ErrInvalidEvent: an event that cannot be applied whatever happens (malformed ids); the
-	// consumer dead-letters it instead of retrying.
+	// consumer dead-letters it instead of retrying. It never reaches an RPC caller.
 	ErrInvalidEvent = errors.New("invalid event")
 )
-
-// Error is a domain error: Error() is the message for a person ("chat_id: must be a UUID"),
-// errors.Is matches its sentinel kind.
-type Error struct {
-	kind error
-	msg  string
-}
-
-func (e *Error) Error() string { return e.msg }
-
-// Unwrap returns the sentinel.
-func (e *Error) Unwrap() error { return e.kind }
-
-// Errorf returns an error of kind (one of the sentinels above) with a formatted message.
-func Errorf(kind error, format string, args ...any) error {
-	return &Error{kind: kind, msg: fmt.Sprintf(format, args...)}
-}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // The use cases behind the events the service consumes. Each runs inside the consumer's
@@ -55,7 +57,7 @@ func eventIDs(fields ...idField) error {
 	for _, f := range fields {
 		id, err := NormalizeID(f.name, *f.id)
 		if err != nil {
-			return Errorf(ErrInvalidEvent, "%s", err.Error())
+			return domainerr.Errorf(ErrInvalidEvent, "%s", err.Error())
 		}
 		*f.id = id
 	}
@@ -192,7 +194,7 @@ func (s *Service) MessageSent(ctx context.Context, tx Tx, m Message) error {
 		return err
 	}
 	if m.Seq <= 0 {
-		return Errorf(ErrInvalidEvent, "seq: must be positive, got %d", m.Seq)
+		return domainerr.Errorf(ErrInvalidEvent, "seq: must be positive, got %d", m.Seq)
 	}
 	if m.SenderID == m.RecipientID {
 		return nil

@@ -1,6 +1,6 @@
 // Package notificationrpc serves parley.notification.v1.NotificationService: it turns requests into
-// use-case calls on notification.Service and domain values into protos. Error codes come from
-// ErrorCodes.
+// use-case calls on notification.Service and domain values into protos. Domain errors map to
+// Connect codes by server.DefaultErrorCodes.
 package notificationrpc
 
 import (
@@ -14,6 +14,7 @@ import (
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -53,10 +54,10 @@ func caller(ctx context.Context) (string, error) {
 // the secret's length leaks.
 func (h *Handler) internalCaller(header string) error {
 	if h.internalToken == "" {
-		return notification.Errorf(notification.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
+		return domainerr.Errorf(notification.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
 	}
 	if !authn.SecretEqual(header, h.internalToken) {
-		return notification.Errorf(notification.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", InternalTokenHeader)
+		return domainerr.Errorf(notification.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", InternalTokenHeader)
 	}
 	return nil
 }
@@ -144,7 +145,7 @@ func (h *Handler) MuteChat(ctx context.Context, req *connect.Request[notificatio
 	var until *time.Time
 	if u := req.Msg.GetUntil(); u != nil {
 		if err := u.CheckValid(); err != nil {
-			return nil, notification.Errorf(notification.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
+			return nil, domainerr.Errorf(notification.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
 		}
 		t := u.AsTime()
 		until = &t

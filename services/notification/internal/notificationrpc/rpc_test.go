@@ -105,7 +105,7 @@ func setup(t *testing.T, internalToken string) *env {
 	auth := authn.NewInterceptor(authn.NewVerifier(authn.StaticKeys{Set: iss.set}, "parley", "parley"), notificationrpc.PublicProcedures...)
 	srv := server.New(logger, "127.0.0.1:0")
 	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, internalToken),
-		server.HandlerOptions(logger, notificationrpc.ErrorCodes, auth)...))
+		server.HandlerOptions(logger, nil, auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 // Store keeps profiles (profiledb implements it).
@@ -75,7 +77,7 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 		if id == callerID {
 			return Profile{}, ErrOwnProfileMissing
 		}
-		return Profile{}, Errorf(ErrNotFound, "user_id: no profile for %s", id)
+		return Profile{}, domainerr.Errorf(ErrNotFound, "user_id: no profile for %s", id)
 	}
 	if id == callerID {
 		return ps[0], nil
@@ -86,7 +88,7 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 // BatchGet returns the public profiles of up to 100 users; unknown ids are left out.
 func (s *Service) BatchGet(ctx context.Context, userIDs []string) ([]Profile, error) {
 	if len(userIDs) > MaxBatch {
-		return nil, Errorf(ErrInvalidArgument, "user_ids: at most %d ids per call, got %d", MaxBatch, len(userIDs))
+		return nil, domainerr.Errorf(ErrInvalidArgument, "user_ids: at most %d ids per call, got %d", MaxBatch, len(userIDs))
 	}
 	ids := make([]string, 0, len(userIDs))
 	seen := make(map[string]bool, len(userIDs))
@@ -167,7 +169,7 @@ func (s *Service) Update(ctx context.Context, callerID string, c Changes) (Profi
 		}
 	}
 	if len(problems) > 0 {
-		return Profile{}, Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+		return Profile{}, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
 	return s.store.Update(ctx, callerID, func(p *Profile) {
 		if c.Nickname != nil {
@@ -204,7 +206,7 @@ func (s *Service) SetAvatar(ctx context.Context, callerID, fileID string) (Profi
 // update is rolled back rather than leaving a stale entry behind.
 func (s *Service) invalidate(ctx context.Context, p Profile) error {
 	if err := s.cache.Invalidate(ctx, p.UserID, p.Version); err != nil {
-		return WrapError(ErrUnavailable, err, "the profile cache cannot be reached; nothing was changed, try again shortly")
+		return domainerr.Wrap(ErrUnavailable, err, "the profile cache cannot be reached; nothing was changed, try again shortly")
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
@@ -81,7 +82,7 @@ func scanProfile(row pgx.Row, extra ...any) (profile.Profile, error) {
 func (s *Store) Get(ctx context.Context, userID string) (profile.Profile, error) {
 	p, err := scanProfile(s.pool.QueryRow(ctx, `SELECT `+profileColumns+` FROM profiles WHERE user_id = $1`, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return profile.Profile{}, profile.Errorf(profile.ErrNotFound, "user_id: no profile for %s", userID)
+		return profile.Profile{}, domainerr.Errorf(profile.ErrNotFound, "user_id: no profile for %s", userID)
 	}
 	if err != nil {
 		return profile.Profile{}, fmt.Errorf("load profile %s: %w", userID, err)

@@ -1,5 +1,6 @@
 // Package profilerpc serves parley.profile.v1.ProfileService: it turns requests into use-case calls
-// on profile.Service and domain values into protos. Error codes come from ErrorCodes.
+// on profile.Service and domain values into protos. Domain errors map to Connect codes by
+// server.DefaultErrorCodes.
 package profilerpc
 
 import (

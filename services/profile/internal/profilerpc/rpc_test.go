@@ -164,7 +164,7 @@ func setup(t *testing.T) *env {
 	svc := profile.NewService(store, profilecache.New(redistest.New(t), time.Minute), mediaclient.New(nil, e.mediaS.URL), logger)
 	auth := authn.NewInterceptor(authn.NewVerifier(authn.StaticKeys{Set: e.iss.set}, "parley", "parley"), profilerpc.PublicProcedures...)
 	srv := server.New(logger, "")
-	srv.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc), server.HandlerOptions(logger, profilerpc.ErrorCodes, auth)...))
+	srv.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc), server.HandlerOptions(logger, nil, auth)...))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e.client = profilev1connect.NewProfileServiceClient(hs.Client(), hs.URL)
