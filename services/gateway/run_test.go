@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // TestRunServesAndStops starts the real wiring from environment variables (with every service, Redis
@@ -51,19 +53,11 @@ func TestRunServesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, logger) }()
 
-	// Wait for the listener (polling a condition, bounded).
-	deadline := time.Now().Add(10 * time.Second)
 	var res *http.Response
-	for {
+	waittest.UntilNil(t, "the gateway to listen", func() (err error) {
 		res, err = http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz = %d", res.StatusCode)
