@@ -52,7 +52,8 @@ func TestRunWithStopsEverythingWhenOneWorkerFails(t *testing.T) {
 	default:
 		t.Fatal("RunWith returned before the other worker stopped")
 	}
-	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+	if res, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		_ = res.Body.Close()
 		t.Fatal("the server still answers after RunWith returned")
 	}
 }

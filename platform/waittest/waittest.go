@@ -7,6 +7,7 @@
 package waittest
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func UntilNil(t testing.TB, what string, check func() error) {
 			return
 		}
 		if time.Now().After(deadline) {
-			if err == errNotYet {
+			if errors.Is(err, errNotYet) {
 				t.Fatalf("timed out after %v waiting for %s", Timeout, what)
 			}
 			t.Fatalf("timed out after %v waiting for %s: %v", Timeout, what, err)
