@@ -53,17 +53,21 @@ func TestRunServesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, logger) }()
 
-	var res *http.Response
-	waittest.UntilNil(t, "the gateway to listen", func() (err error) {
-		res, err = http.Get("http://" + addr + "/healthz")
-		return err
+	var healthz int
+	waittest.UntilNil(t, "the gateway to listen", func() error {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err
+		}
+		_ = res.Body.Close()
+		healthz = res.StatusCode
+		return nil
 	})
-	_ = res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("/healthz = %d", res.StatusCode)
+	if healthz != http.StatusOK {
+		t.Fatalf("/healthz = %d", healthz)
 	}
 	// The public probe says only that it is not ready; the admin listener says why.
-	res, err = http.Get("http://" + addr + "/readyz")
+	res, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
