@@ -3,7 +3,7 @@
 // deadline, never by sleeping a fixed time.
 //
 // Use Until for a condition, UntilNil for a check that says why it does not hold yet, and Ready
-// for a service started with runOn in a goroutine.
+// and Stopped for a service started with runOn in a goroutine.
 package waittest
 
 import (
@@ -81,6 +81,22 @@ func Ready(t testing.TB, baseURL string, done chan error) {
 		}
 		return nil
 	})
+}
+
+// Stopped waits for a service's run function to return after its context ended: done is the
+// channel its result is sent on. It fails t when run returns an error or not within Timeout. The
+// result is sent back on done, like Ready does, for a cleanup that waits on it too.
+func Stopped(t testing.TB, done chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("run returned %v after its context ended; want nil", err)
+		}
+	case <-time.After(Timeout):
+		t.Fatalf("run did not return within %v of its context ending", Timeout)
+	}
 }
 
 type statusError struct{ code int }

@@ -99,3 +99,19 @@ func TestReadyFailsWhenTheServiceStopsAndLeavesItsResult(t *testing.T) {
 		t.Fatal("the service's result was taken off done")
 	}
 }
+
+func TestStoppedChecksTheResultAndLeavesIt(t *testing.T) {
+	clean := make(chan error, 1)
+	clean <- nil
+	if failure := run(t, func(tb testing.TB) { waittest.Stopped(tb, clean) }); failure != "" {
+		t.Fatalf("failure %q for a clean stop; want none", failure)
+	}
+	if len(clean) != 1 {
+		t.Fatal("the result was taken off done")
+	}
+	failed := make(chan error, 1)
+	failed <- errors.New("relay: flush: broker gone")
+	if failure := run(t, func(tb testing.TB) { waittest.Stopped(tb, failed) }); !strings.Contains(failure, "relay: flush: broker gone") {
+		t.Fatalf("failure %q; want run's error", failure)
+	}
+}

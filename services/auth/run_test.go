@@ -112,15 +112,7 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown; want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
-	done <- nil // for the cleanup
+	waittest.Stopped(t, done)
 }
 
 func withBearer[T any](msg *T, token string) *connect.Request[T] {

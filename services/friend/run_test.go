@@ -124,14 +124,7 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 
 	cancel()
 	stopped = true
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown; want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
+	waittest.Stopped(t, done)
 }
 
 func TestMigrateSubcommand(t *testing.T) {

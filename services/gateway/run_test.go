@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/parleyhq/parley/platform/waittest"
 )
@@ -98,14 +97,7 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	waittest.Stopped(t, done)
 	out := logs.String()
 	if !strings.Contains(out, "LISTEN_ADDR="+addr) || strings.Contains(out, "hunter2") {
 		t.Fatalf("configuration not logged, or the Redis password was: %s", out)

@@ -137,12 +137,5 @@ func TestRun(t *testing.T) {
 	})
 
 	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after the context ended", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not stop within 20s of the context ending")
-	}
+	waittest.Stopped(t, done)
 }

@@ -124,15 +124,7 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown; want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
-	done <- nil // for the cleanup
+	waittest.Stopped(t, done)
 }
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
