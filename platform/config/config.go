@@ -42,14 +42,17 @@ func Attrs(cfg any) []any {
 		case f.Tag.Get("secret") == "true" && val != "":
 			val = "*****"
 		default:
-			val = maskURLPassword(val)
+			val = MaskURLPassword(val)
 		}
 		attrs = append(attrs, slog.String(name, val))
 	}
 	return attrs
 }
 
-func maskURLPassword(s string) string {
+// MaskURLPassword returns s with the password of a URL's user info replaced by "redacted"
+// ("postgres://app:redacted@db:5432/x"); anything else, a URL without a password included, comes
+// back unchanged. Use it wherever a URL from the configuration goes into a log line or an error.
+func MaskURLPassword(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}

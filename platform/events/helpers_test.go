@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // wait is the deadline for anything a test waits for; generous for a loaded 2-core machine.
@@ -143,16 +144,10 @@ func publish(t *testing.T, pool *pgxpool.Pool, out *events.Outbox, topic, key st
 	return id
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds (waittest.Until; the events tests wait for a lot).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", wait, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waittest.Until(t, what, cond)
 }
 
 func queryInt(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {

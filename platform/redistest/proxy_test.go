@@ -8,6 +8,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // The proxy passes commands through, makes Redis look down (Cut) and stuck (Hang), and brings it
@@ -37,26 +38,11 @@ func TestProxyCutHangRestore(t *testing.T) {
 		t.Fatal("a reconnection attempt while cut was not counted")
 	}
 	p.Restore()
-	eventuallyOK(t, func() error { return ping(5 * time.Second) })
+	waittest.UntilNil(t, "a ping through the proxy", func() error { return ping(5 * time.Second) })
 	p.Hang()
 	if err := ping(200 * time.Millisecond); err == nil {
 		t.Fatal("ping answered while the proxy hangs")
 	}
 	p.Restore()
-	eventuallyOK(t, func() error { return ping(5 * time.Second) })
-}
-
-func eventuallyOK(t *testing.T, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waittest.UntilNil(t, "a ping through the proxy", func() error { return ping(5 * time.Second) })
 }

@@ -116,14 +116,7 @@ func start(t *testing.T, configure ...func(*Server)) *fixture {
 	return f
 }
 
-var h2c = newH2CClient()
-
-// newH2CClient speaks HTTP/2 without TLS (prior knowledge), as gRPC clients do.
-func newH2CClient() *http.Client {
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: p}}
-}
+var h2c = H2CClient()
 
 func echo(t *testing.T, f *fixture, in string, opts ...connect.ClientOption) (string, error) {
 	t.Helper()

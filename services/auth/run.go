@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
@@ -133,19 +130,13 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if ln != nil {
-			return srv.Serve(ctx, ln)
-		}
-		return srv.Run(ctx)
-	})
-	g.Go(func() error { return relay.Run(ctx) })
-	g.Go(func() error { cleanUp(ctx, store, cfg.SessionCleanupInterval, throttle, logger); return nil })
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return srv.RunWith(ctx, ln,
+		relay.Run,
+		func(ctx context.Context) error {
+			cleanUp(ctx, store, cfg.SessionCleanupInterval, throttle, logger)
+			return nil
+		},
+	)
 }
 
 // migrate applies the migrations and returns: `auth migrate`, run by operators before a rollout.

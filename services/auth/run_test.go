@@ -21,6 +21,7 @@ import (
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -56,7 +57,7 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 	})
 	base := "http://" + ln.Addr().String()
 
-	waitReady(t, base, done)
+	waittest.Ready(t, base, done)
 	client := authv1connect.NewAuthServiceClient(http.DefaultClient, base)
 	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "plum tree 42", Nickname: "runner"}))
 	if err != nil {
@@ -111,43 +112,13 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown; want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
-	done <- nil // for the cleanup
+	waittest.Stopped(t, done)
 }
 
 func withBearer[T any](msg *T, token string) *connect.Request[T] {
 	req := connect.NewRequest(msg)
 	req.Header().Set("Authorization", "Bearer "+token)
 	return req
-}
-
-// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
-func waitReady(t *testing.T, base string, done chan error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before it was ready: %v", err)
-		default:
-		}
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("service not ready within 20s")
 }
 
 func TestRunRefusesToStartWithoutSigningKey(t *testing.T) {

@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-
-	"github.com/redis/rueidis"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
@@ -63,13 +59,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return nil
 	}
 
-	redisOpt, err := rueidis.ParseURL(cfg.RedisURL)
+	redis, err := redisconn.Open(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	redis, err := rueidis.NewClient(redisOpt)
-	if err != nil {
-		return fmt.Errorf("connect to redis: %w", err)
+		return err
 	}
 	defer redis.Close()
 
@@ -107,17 +99,5 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	chatevents.Register(consumer, store, cache, logger)
 
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if ln != nil {
-			return srv.Serve(ctx, ln)
-		}
-		return srv.Run(ctx)
-	})
-	g.Go(func() error { return relay.Run(ctx) })
-	g.Go(func() error { return consumer.Run(ctx) })
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return srv.RunWith(ctx, ln, relay.Run, consumer.Run)
 }

@@ -2,23 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -26,60 +19,16 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// issuer mints access tokens as the auth service does and serves their JWKS.
-type issuer struct {
-	priv jwk.Key
-	url  string
-}
-
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	_, raw, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = priv.Set(jwk.KeyIDKey, "run-test")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.EdDSA)
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(srv.Close)
-	return &issuer{priv: priv, url: srv.URL}
-}
-
-func (i *issuer) token(t *testing.T, userID string) string {
-	t.Helper()
-	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(time.Now()).Expiration(time.Now().Add(10 * time.Minute)).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, i.priv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
 
 func withBearer[T any](msg *T, token string) *connect.Request[T] {
 	req := connect.NewRequest(msg)
@@ -101,11 +50,11 @@ func header(r *kgo.Record, k string) string {
 // parley.chat.v1 through the outbox relay, and a clean shutdown.
 func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 	_, brokers := kafkatest.New(t)
-	iss := newIssuer(t)
+	iss := authntest.New(t)
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
 	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
-	t.Setenv("AUTH_JWKS_URL", iss.url)
+	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("FRIEND_URL", "http://127.0.0.1:1") // never asked: the event creates the chat
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -121,7 +70,7 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	waitReady(t, base, done)
+	waittest.Ready(t, base, done)
 
 	alice, bob := uuid.NewString(), uuid.NewString()
 	chatID := chat.ChatID(alice, bob)
@@ -141,18 +90,14 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 	}
 
 	client := chatv1connect.NewChatServiceClient(http.DefaultClient, base)
-	aliceTok, bobTok := iss.token(t, alice), iss.token(t, bob)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	aliceTok, bobTok := iss.Token(t, alice), iss.Token(t, bob)
+	waittest.Until(t, "the chat from FriendAccepted", func() bool {
 		res, err := client.GetChat(ctx, withBearer(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: bob}}, aliceTok))
-		if err == nil && res.Msg.GetChat().GetCanSend() {
-			break
-		}
-		if connect.CodeOf(err) != connect.CodeNotFound || time.Now().After(deadline) {
+		if err != nil && connect.CodeOf(err) != connect.CodeNotFound {
 			t.Fatalf("chat from FriendAccepted: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && res.Msg.GetChat().GetCanSend()
+	})
 	sent, err := client.SendMessage(ctx, withBearer(&chatv1.SendMessageRequest{To: &chatv1.SendMessageRequest_UserId{UserId: bob},
 		ClientMsgId: uuid.NewString(), Text: "hello bob"}, aliceTok))
 	if err != nil {
@@ -193,37 +138,7 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown; want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
-	done <- nil // for the cleanup
-}
-
-// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
-func waitReady(t *testing.T, base string, done chan error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before it was ready: %v", err)
-		default:
-		}
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("service not ready within 20s")
+	waittest.Stopped(t, done)
 }
 
 func TestMigrateSubcommand(t *testing.T) {

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
@@ -87,17 +84,5 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	friendevents.Register(consumer, store, logger)
 
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if ln != nil {
-			return srv.Serve(ctx, ln)
-		}
-		return srv.Run(ctx)
-	})
-	g.Go(func() error { return relay.Run(ctx) })
-	g.Go(func() error { return consumer.Run(ctx) })
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return srv.RunWith(ctx, ln, relay.Run, consumer.Run)
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +19,10 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
 )
 
@@ -40,12 +41,10 @@ func withToken[T any](msg *T, token string) *connect.Request[T] {
 // the outbox relay.
 func TestRunServesConsumesAndPublishes(t *testing.T) {
 	_, brokers := kafkatest.New(t)
-	tokens := friendtest.NewTokens(t)
-	jwks := httptest.NewServer(tokens.JWKSHandler()) // stands in for the auth service (another module)
-	t.Cleanup(jwks.Close)
+	tokens := authntest.New(t) // stands in for the auth service (another module)
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
-	t.Setenv("AUTH_JWKS_URL", jwks.URL)
+	t.Setenv("AUTH_JWKS_URL", tokens.JWKSURL())
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,7 +63,7 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	waitReady(t, base, done)
+	waittest.Ready(t, base, done)
 
 	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
 	if err != nil {
@@ -78,16 +77,13 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 	client := friendv1connect.NewFriendServiceClient(http.DefaultClient, base)
 	// Bob is unknown until the consumer has recorded him.
 	var sent *connect.Response[friendv1.SendFriendRequestResponse]
-	for deadline := time.Now().Add(wait); ; {
+	waittest.Until(t, "bob to be known", func() bool {
 		sent, err = client.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: bob}, tokens.Token(t, alice)))
-		if err == nil {
-			break
-		}
-		if connect.CodeOf(err) != connect.CodeNotFound || time.Now().After(deadline) {
+		if err != nil && connect.CodeOf(err) != connect.CodeNotFound {
 			t.Fatalf("SendFriendRequest: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 	requestID := sent.Msg.GetRequest().GetRequestId()
 	if _, err := client.AcceptFriendRequest(ctx, withToken(&friendv1.AcceptFriendRequestRequest{RequestId: requestID}, tokens.Token(t, bob))); err != nil {
 		t.Fatal(err)
@@ -128,36 +124,7 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 
 	cancel()
 	stopped = true
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown; want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
-}
-
-// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
-func waitReady(t *testing.T, base string, done chan error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before it was ready: %v", err)
-		default:
-		}
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("service not ready within %v", wait)
+	waittest.Stopped(t, done)
 }
 
 func TestMigrateSubcommand(t *testing.T) {

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // TestRunServesAndStops starts the real wiring from environment variables (with every service, Redis
@@ -51,25 +52,21 @@ func TestRunServesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, logger) }()
 
-	// Wait for the listener (polling a condition, bounded).
-	deadline := time.Now().Add(10 * time.Second)
-	var res *http.Response
-	for {
-		res, err = http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			break
+	var healthz int
+	waittest.UntilNil(t, "the gateway to listen", func() error {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("/healthz = %d", res.StatusCode)
+		_ = res.Body.Close()
+		healthz = res.StatusCode
+		return nil
+	})
+	if healthz != http.StatusOK {
+		t.Fatalf("/healthz = %d", healthz)
 	}
 	// The public probe says only that it is not ready; the admin listener says why.
-	res, err = http.Get("http://" + addr + "/readyz")
+	res, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +97,7 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	waittest.Stopped(t, done)
 	out := logs.String()
 	if !strings.Contains(out, "LISTEN_ADDR="+addr) || strings.Contains(out, "hunter2") {
 		t.Fatalf("configuration not logged, or the Redis password was: %s", out)

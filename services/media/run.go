@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-
-	"github.com/redis/rueidis"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/media/internal/chataccess"
 	"github.com/parleyhq/parley/services/media/internal/media"
@@ -70,13 +66,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	redisOpt, err := rueidis.ParseURL(cfg.RedisURL)
+	redis, err := redisconn.Open(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	redis, err := rueidis.NewClient(redisOpt)
-	if err != nil {
-		return fmt.Errorf("connect to redis: %w", err)
+		return err
 	}
 	defer redis.Close()
 
@@ -110,17 +102,10 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if ln != nil {
-			return srv.Serve(ctx, ln)
-		}
-		return srv.Run(ctx)
-	})
-	g.Go(func() error { return relay.Run(ctx) })
-	g.Go(func() error { return svc.RunJanitor(ctx, cfg.JanitorInterval, cfg.RejectedRetention) })
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return srv.RunWith(ctx, ln,
+		relay.Run,
+		func(ctx context.Context) error {
+			return svc.RunJanitor(ctx, cfg.JanitorInterval, cfg.RejectedRetention)
+		},
+	)
 }

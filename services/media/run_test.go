@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -18,9 +13,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -28,10 +20,12 @@ import (
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
-	"github.com/parleyhq/parley/services/media/internal/chataccess"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/media/internal/mediatest"
 	"github.com/parleyhq/parley/services/media/internal/s3test"
 )
@@ -47,21 +41,7 @@ func TestRun(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	bucket := s3test.Bucket(t)
 
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, _ := jwk.FromRaw(raw)
-	_ = priv.Set(jwk.KeyIDKey, "k1")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, _ := jwk.PublicKeyOf(priv)
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(jwks.Close)
+	iss := authntest.New(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +51,7 @@ func TestRun(t *testing.T) {
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
 	t.Setenv("KAFKA_BROKERS", brokers[0])
 	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
-	t.Setenv("AUTH_JWKS_URL", jwks.URL)
+	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("CHAT_URL", "http://127.0.0.1:1")
 	t.Setenv("S3_ENDPOINT", s3test.Endpoint())
 	t.Setenv("S3_ACCESS_KEY", s3test.AccessKey)
@@ -104,25 +84,14 @@ func TestRun(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- runOn(runCtx, logger, nil, ln) }()
-	eventually(t, "readiness", func() bool {
-		res, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	waittest.Ready(t, base, done)
 
 	userID := uuid.NewString()
-	tok, _ := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).Expiration(time.Now().Add(time.Minute)).Build()
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, priv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := mediav1connect.NewMediaServiceClient(chataccess.H2CClient(), base, connect.WithGRPC()) // gRPC over h2c
+	token := iss.Token(t, userID)
+	client := mediav1connect.NewMediaServiceClient(server.H2CClient(), base, connect.WithGRPC()) // gRPC over h2c
 	data := mediatest.PNG(t, mediatest.TwoColour(120, 80))
 	req := connect.NewRequest(&mediav1.CreateUploadRequest{Purpose: mediav1.FilePurpose_FILE_PURPOSE_AVATAR, FileName: "me.png", ContentType: "image/png", SizeBytes: int64(len(data))})
-	req.Header().Set("Authorization", "Bearer "+string(signed))
+	req.Header().Set("Authorization", "Bearer "+token)
 	form, err := client.CreateUpload(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +100,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("POST: %d %s", code, body)
 	}
 	creq := connect.NewRequest(&mediav1.CompleteUploadRequest{FileId: form.Msg.GetFileId()})
-	creq.Header().Set("Authorization", "Bearer "+string(signed))
+	creq.Header().Set("Authorization", "Bearer "+token)
 	res, err := client.CompleteUpload(ctx, creq)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +123,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	eventually(t, "FileUploaded on "+topics.Media, func() bool {
+	waittest.Until(t, "FileUploaded on "+topics.Media, func() bool {
 		pollCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		found := false
@@ -168,23 +137,5 @@ func TestRun(t *testing.T) {
 	})
 
 	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after the context ended", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not stop within 20s of the context ending")
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	waittest.Stopped(t, done)
 }

@@ -2,20 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
 
 	"github.com/redis/rueidis"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/notification/internal/mailer"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
@@ -78,14 +77,11 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		logger.Warn("INTERNAL_API_TOKEN is not set: every Notify call will be refused")
 	}
 
-	redisOpt, err := rueidis.ParseURL(cfg.RedisURL)
+	redis, err := redisconn.Open(cfg.RedisURL, func(o *rueidis.ClientOption) {
+		o.DisableCache = true // presence is read once per digest; nothing to cache
+	})
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	redisOpt.DisableCache = true // presence is read once per digest; nothing to cache
-	redis, err := rueidis.NewClient(redisOpt)
-	if err != nil {
-		return fmt.Errorf("connect to redis: %w", err)
+		return err
 	}
 	defer redis.Close()
 
@@ -138,21 +134,15 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		NotifyKeys:        notification.NotifyKeyRetention,
 		Deliveries:        30 * 24 * time.Hour,
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if ln != nil {
-			return srv.Serve(ctx, ln)
-		}
-		return srv.Run(ctx)
-	})
-	g.Go(func() error { return relay.Run(ctx) })
-	g.Go(func() error { return consumer.Run(ctx) })
-	g.Go(func() error { return dispatcher.Run(ctx) })
-	g.Go(func() error { cleanup(ctx, store, retention, cfg.CleanupInterval, logger); return nil })
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return srv.RunWith(ctx, ln,
+		relay.Run,
+		consumer.Run,
+		dispatcher.Run,
+		func(ctx context.Context) error {
+			cleanup(ctx, store, retention, cfg.CleanupInterval, logger)
+			return nil
+		},
+	)
 }
 
 // cleanup deletes what has outlived its retention every interval until ctx ends.

@@ -2,24 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,53 +21,21 @@ import (
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/notification/internal/mailpittest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// jwksServer serves the public half of a fresh ES256 key the way the auth service serves its JWKS,
-// and mints tokens with the private half. It stands in for the auth service (another module).
-func jwksServer(t *testing.T) (url string, token func(userID string) string) {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, _ := jwk.FromRaw(raw)
-	_ = priv.Set(jwk.KeyIDKey, "run-test")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, _ := jwk.PublicKeyOf(priv)
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	body, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/jwk-set+json")
-		_, _ = w.Write(body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, func(userID string) string {
-		tok, _ := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-			IssuedAt(time.Now()).Expiration(time.Now().Add(5 * time.Minute)).Build()
-		signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, priv))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(signed)
-	}
-}
-
 func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	mp := mailpittest.Start(t, mailpittest.Options{})
-	jwks, token := jwksServer(t)
+	iss := authntest.New(t)
 	pool := pgtest.New(t)
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
@@ -82,7 +43,7 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	t.Setenv("SMTP_URL", "smtp://"+mp.SMTPAddr)
 	t.Setenv("EMAIL_FROM", "Parley Test <robot@parley.test>")
 	t.Setenv("PUBLIC_WEB_URL", "https://parley.example")
-	t.Setenv("AUTH_JWKS_URL", jwks)
+	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("INTERNAL_API_TOKEN", "internal-secret")
 	t.Setenv("EMAIL_POLL_INTERVAL", "50ms")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -99,18 +60,22 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	waitReady(t, base, done)
+	waittest.Ready(t, base, done)
 
 	// Events in: a registration (topics are read independently, so wait for it to be consumed),
 	// then a friend request for that user.
 	alice, bob := uuid.NewString(), uuid.NewString()
 	produce(t, brokers, record(topics.Auth, bob, &eventsv1.UserRegistered{UserId: bob, Nickname: "bob", Email: "bob@example.com", RegisteredAt: timestamppb.Now()}))
-	deadline := time.Now().Add(30 * time.Second)
-	for known := 0; known == 0; time.Sleep(20 * time.Millisecond) {
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE user_id = $1 AND email = 'bob@example.com'`, bob).Scan(&known); err != nil || time.Now().After(deadline) {
-			t.Fatalf("registration not consumed within 30s (%v)", err)
+	waittest.UntilNil(t, "the registration to be consumed", func() error {
+		var known int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE user_id = $1 AND email = 'bob@example.com'`, bob).Scan(&known); err != nil {
+			return err
 		}
-	}
+		if known == 0 {
+			return errors.New("bob is not a known recipient yet")
+		}
+		return nil
+	})
 	produce(t, brokers, record(topics.Friend, bob, &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: bob, FromNickname: "alice"}))
 
 	// Email out, through SMTP, from EMAIL_FROM, linking to PUBLIC_WEB_URL.
@@ -124,7 +89,7 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	// The API, with a token verified through AUTH_JWKS_URL.
 	client := notificationv1connect.NewNotificationServiceClient(http.DefaultClient, base)
 	req := connect.NewRequest(&notificationv1.ListNotificationsRequest{})
-	req.Header().Set("Authorization", "Bearer "+token(bob))
+	req.Header().Set("Authorization", "Bearer "+iss.Token(t, bob))
 	list, err := client.ListNotifications(ctx, req)
 	if err != nil || len(list.Msg.GetNotifications()) != 1 || list.Msg.GetNotifications()[0].GetTitle() != "alice sent you a friend request" {
 		t.Fatalf("ListNotifications = %v, %v", list, err)
@@ -159,15 +124,7 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown; want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
-	done <- nil // for the cleanup
+	waittest.Stopped(t, done)
 }
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
@@ -205,28 +162,6 @@ func TestMigrateSubcommand(t *testing.T) {
 	if err := runOn(context.Background(), quietLogger(), []string{"bogus"}, nil); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Fatalf("unknown subcommand: %v", err)
 	}
-}
-
-// waitReady polls /readyz until the service answers (bounded), failing early if run returned.
-func waitReady(t *testing.T, base string, done chan error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before it was ready: %v", err)
-		default:
-		}
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("service not ready within 20s")
 }
 
 func record(topic, key string, msg proto.Message) *kgo.Record {

@@ -2,23 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,11 +18,13 @@ import (
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
-	"github.com/parleyhq/parley/services/profile/internal/mediaclient"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // TestRun starts the whole service as main does — migrations, server, outbox relay, consumer —
@@ -41,26 +34,12 @@ func TestRun(t *testing.T) {
 	pool := pgtest.New(t) // an empty database: run applies the migrations
 	_, brokers := kafkatest.New(t)
 
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, _ := jwk.FromRaw(raw)
-	_ = priv.Set(jwk.KeyIDKey, "k1")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, _ := jwk.PublicKeyOf(priv)
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(jwks.Close)
+	iss := authntest.New(t)
 
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
 	t.Setenv("KAFKA_BROKERS", brokers[0])
 	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
-	t.Setenv("AUTH_JWKS_URL", jwks.URL)
+	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("MEDIA_URL", "http://127.0.0.1:1")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -85,14 +64,7 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- runOn(runCtx, logger, nil, ln) }()
 	base := "http://" + ln.Addr().String()
-	eventually(t, "readiness", func() bool {
-		res, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	waittest.Ready(t, base, done)
 
 	// Register a user the way the auth service's relay would publish it.
 	userID := uuid.NewString()
@@ -111,16 +83,12 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tok, _ := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).Expiration(time.Now().Add(time.Minute)).Build()
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, priv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := profilev1connect.NewProfileServiceClient(mediaclient.H2CClient(), base, connect.WithGRPC()) // gRPC over h2c
+	token := iss.Token(t, userID)
+	client := profilev1connect.NewProfileServiceClient(server.H2CClient(), base, connect.WithGRPC()) // gRPC over h2c
 	var got *profilev1.Profile
-	eventually(t, "the profile through the API", func() bool {
+	waittest.Until(t, "the profile through the API", func() bool {
 		req := connect.NewRequest(&profilev1.GetProfileRequest{})
-		req.Header().Set("Authorization", "Bearer "+string(signed))
+		req.Header().Set("Authorization", "Bearer "+token)
 		res, err := client.GetProfile(ctx, req)
 		if err != nil {
 			if connect.CodeOf(err) != connect.CodeNotFound {
@@ -141,7 +109,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	eventually(t, "ProfileUpdated on "+topics.Profile, func() bool {
+	waittest.Until(t, "ProfileUpdated on "+topics.Profile, func() bool {
 		pollCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		found := false
@@ -155,23 +123,5 @@ func TestRun(t *testing.T) {
 	})
 
 	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after the context ended", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not stop within 20s of the context ending")
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	waittest.Stopped(t, done)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
@@ -51,23 +52,16 @@ func pairKey(a, b string) string {
 	return lo + ":" + hi
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds (waittest.Until); an error from cond fails the test at once.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
+	waittest.Until(t, what, func() bool {
 		ok, err := cond()
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, wait)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok
+	})
 }
 
 func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {

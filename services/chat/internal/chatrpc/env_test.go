@@ -2,8 +2,6 @@ package chatrpc_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -18,14 +16,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
@@ -48,7 +44,7 @@ type env struct {
 	client chatv1connect.ChatServiceClient
 	friend *fakeFriend
 	media  *fakeMedia
-	key    jwk.Key
+	iss    *authntest.TokenIssuer
 }
 
 func newEnv(t *testing.T) *env {
@@ -58,23 +54,8 @@ func newEnv(t *testing.T) *env {
 		pgtest.Migration{Component: chatdb.Component, Files: chatdb.Migrations})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	_, raw, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = priv.Set(jwk.KeyIDKey, "chat-test-key")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.EdDSA)
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	verifier := authn.NewVerifier(authn.StaticKeys{Set: set}, "parley", "parley")
+	iss := authntest.New(t)
+	verifier := iss.Verifier()
 
 	friend := newFakeFriend(t, verifier)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
@@ -88,23 +69,7 @@ func newEnv(t *testing.T) *env {
 		server.HandlerOptions(logger, nil, authn.NewInterceptor(verifier))...))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{pool: pool, store: store, cache: cache, client: chatv1connect.NewChatServiceClient(hs.Client(), hs.URL), friend: friend, media: media, key: priv}
-}
-
-// token mints an access token for userID as the auth service would.
-func (e *env) token(t *testing.T, userID string) string {
-	t.Helper()
-	now := time.Now()
-	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(now).Expiration(now.Add(10*time.Minute)).Claim("sid", "s-"+userID).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, e.key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
+	return &env{pool: pool, store: store, cache: cache, client: chatv1connect.NewChatServiceClient(hs.Client(), hs.URL), friend: friend, media: media, iss: iss}
 }
 
 // user is a test user with a token.
@@ -115,7 +80,7 @@ type user struct {
 
 func (e *env) newUser(t *testing.T) user {
 	id := uuid.NewString()
-	return user{id: id, token: e.token(t, id)}
+	return user{id: id, token: e.iss.Token(t, id)}
 }
 
 // as returns a request carrying u's token.

@@ -6,7 +6,6 @@ package friendclient
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
@@ -15,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -32,7 +32,7 @@ type Client struct {
 // DefaultTimeout.
 func New(httpClient connect.HTTPClient, baseURL string, timeout time.Duration) *Client {
 	if httpClient == nil {
-		httpClient = H2CClient()
+		httpClient = server.H2CClient()
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -41,14 +41,6 @@ func New(httpClient connect.HTTPClient, baseURL string, timeout time.Duration) *
 		friend:  friendv1connect.NewFriendServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(authn.ForwardToken())),
 		timeout: timeout,
 	}
-}
-
-// H2CClient returns an HTTP client that speaks HTTP/2 over plain TCP, as gRPC between services
-// inside the cluster does.
-func H2CClient() *http.Client {
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: protocols, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}
 }
 
 // AreFriends asks CheckFriendship. Any failure is an error, never "friends": a message must not

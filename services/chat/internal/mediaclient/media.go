@@ -12,7 +12,6 @@ package mediaclient
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -49,7 +49,7 @@ var _ chat.Files = (*Client)(nil)
 // means DefaultTimeout.
 func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout time.Duration) *Client {
 	if httpClient == nil {
-		httpClient = H2CClient()
+		httpClient = server.H2CClient()
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -69,14 +69,6 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 		media:   mediav1connect.NewMediaServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(interceptors...)),
 		timeout: timeout,
 	}
-}
-
-// H2CClient returns an HTTP client that speaks HTTP/2 over plain TCP, as gRPC between services
-// inside the cluster does.
-func H2CClient() *http.Client {
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: protocols, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}
 }
 
 // Files implements chat.Files with BatchGetFiles: one call for up to MaxBatch distinct ids; more

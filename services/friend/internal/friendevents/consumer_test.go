@@ -2,6 +2,7 @@ package friendevents_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
 	"github.com/parleyhq/parley/services/friend/internal/friendevents"
@@ -31,35 +33,24 @@ type user struct {
 // waitUserVersion polls until id's row has profile version v and returns it.
 func waitUserVersion(t *testing.T, pool *pgxpool.Pool, id string, v int64) user {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		if u := waitUser(t, pool, id); u.version == v {
-			return u
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("user %s did not reach profile version %d within %v", id, v, wait)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var u user
+	waittest.Until(t, fmt.Sprintf("user %s at profile version %d", id, v), func() bool {
+		u = waitUser(t, pool, id)
+		return u.version == v
+	})
+	return u
 }
 
 // waitUser polls until id's row exists and returns it.
 func waitUser(t *testing.T, pool *pgxpool.Pool, id string) user {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		var u user
-		err := pool.QueryRow(context.Background(),
+	var u user
+	waittest.UntilNil(t, "user "+id+" to be recorded", func() error {
+		return pool.QueryRow(context.Background(),
 			`SELECT nickname, coalesce(avatar_file_id::text, ''), avatar_thumbnail_url, profile_version FROM users WHERE user_id = $1`, id).
 			Scan(&u.nickname, &u.avatar, &u.thumb, &u.version)
-		if err == nil {
-			return u
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("user %s not recorded within %v: %v", id, wait, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
+	return u
 }
 
 func TestConsumerKeepsUsers(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
@@ -29,7 +30,7 @@ var ctx = context.Background()
 
 type testServer struct {
 	pool   *pgxpool.Pool
-	tokens *friendtest.Tokens
+	tokens *authntest.TokenIssuer
 	client friendv1connect.FriendServiceClient
 }
 
@@ -39,8 +40,8 @@ func newServer(t *testing.T, limits friend.Limits) *testServer {
 	t.Helper()
 	pool := friendtest.NewDB(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	tokens := friendtest.NewTokens(t)
-	auth := authn.NewInterceptor(authn.NewVerifier(authn.StaticKeys{Set: tokens.PublicKeys()}, friendtest.Issuer, friendtest.Audience))
+	tokens := authntest.New(t)
+	auth := authn.NewInterceptor(tokens.Verifier())
 	svc := friend.NewService(frienddb.New(pool, events.NewOutbox("friend")), limits)
 	srv := server.New(logger, "127.0.0.1:0")
 	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc),

@@ -2,22 +2,15 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
@@ -26,67 +19,11 @@ import (
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 )
-
-// issuer mints access tokens the way the auth service does (EdDSA, kid, iss/aud "parley") with a
-// key pair made for the test, and serves its JWKS over HTTP.
-type issuer struct {
-	priv    jwk.Key
-	jwksURL string
-}
-
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	_, raw, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = priv.Set(jwk.KeyIDKey, "test-key-1")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.EdDSA)
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(srv.Close)
-	return &issuer{priv: priv, jwksURL: srv.URL + "/.well-known/jwks.json"}
-}
-
-func (i *issuer) token(t *testing.T, userID string, ttl time.Duration) string {
-	t.Helper()
-	now := time.Now()
-	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(now).Expiration(now.Add(ttl)).Claim("sid", "session-"+userID).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, i.priv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
-
-func (i *issuer) verifier(t *testing.T) *authn.Verifier {
-	t.Helper()
-	keys, err := authn.NewRemoteJWKS(t.Context(), i.jwksURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return authn.NewVerifier(keys, "parley", "parley")
-}
 
 // seen is what a fake service observed of one call.
 type seen struct {
@@ -237,7 +174,7 @@ func deadURL(t *testing.T) string {
 
 // env is a gateway in front of fake auth, profile and chat services.
 type env struct {
-	iss      *issuer
+	iss      *authntest.TokenIssuer
 	gateway  *gateway.Gateway
 	url      string // the gateway's base URL
 	api      string // url + "/api"
@@ -252,9 +189,9 @@ type envOption func(*gateway.Options)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	e := &env{iss: newIssuer(t), logs: newLogSink(), auth: &recorder{}, profile: &recorder{}, chat: &recorder{}}
+	e := &env{iss: authntest.New(t), logs: newLogSink(), auth: &recorder{}, profile: &recorder{}, chat: &recorder{}}
 	upLogger := slog.New(slog.DiscardHandler)
-	upVerifier := e.iss.verifier(t)
+	upVerifier := e.iss.RemoteVerifier(t)
 	handlerOpts := server.HandlerOptions(upLogger, nil, authn.NewInterceptor(upVerifier, publicProcedures...))
 
 	authURL := startUpstream(t, upLogger, func(s *server.Server) {
@@ -296,7 +233,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	o := gateway.Options{
 		Logger:             slog.New(e.logs),
 		Upstreams:          ups,
-		Verifier:           e.iss.verifier(t),
+		Verifier:           e.iss.RemoteVerifier(t),
 		CORSAllowedOrigins: []string{"http://localhost:8080", "http://127.0.0.1:8080"},
 	}
 	for _, fn := range opts {
@@ -328,11 +265,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 // h2cClient speaks HTTP/2 without TLS, as gRPC clients do. Its connections are closed when the
 // test ends, before the gateway shuts down (which otherwise waits a second for idle HTTP/2 peers).
 func h2cClient(t *testing.T) *http.Client {
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: p}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	c := server.H2CClient()
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
 
 // logSink is a slog handler keeping records, so tests can wait for the access-log line (written

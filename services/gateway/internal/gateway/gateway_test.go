@@ -25,6 +25,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
+	"github.com/parleyhq/parley/platform/authntest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 )
@@ -191,7 +192,7 @@ func TestGRPCWeb(t *testing.T) {
 func TestServerStreamingInEveryProtocol(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tok := e.iss.token(t, "streamer", time.Minute)
+	tok := e.iss.Token(t, "streamer", authntest.TTL(time.Minute))
 	for name, opts := range map[string][]connect.ClientOption{
 		"connect":      nil,
 		"connect+json": {connect.WithProtoJSON()},
@@ -299,7 +300,7 @@ func TestUnknownRoutes(t *testing.T) {
 func TestInternalProceduresAreNotRouted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tok := e.iss.token(t, "insider", time.Minute)
+	tok := e.iss.Token(t, "insider", authntest.TTL(time.Minute))
 	res, body := postJSON(t, e.api+chatv1connect.ChatServiceCheckChatAccessProcedure, `{}`, bearer(tok))
 	wantConnectError(t, res, body, http.StatusNotFound, "not_found")
 	res, body = postJSON(t, e.api+"/parley.notification.v1.NotificationService/Notify", `{}`, nil)
@@ -327,7 +328,7 @@ func TestInternalProceduresAreNotRouted(t *testing.T) {
 
 	// With an empty list the same call is routed (the stand-in answers it).
 	open := newEnv(t, func(o *gateway.Options) { o.InternalProcedures = []string{} })
-	res, body = postJSON(t, open.api+chatv1connect.ChatServiceCheckChatAccessProcedure, `{}`, bearer(open.iss.token(t, "insider", time.Minute)))
+	res, body = postJSON(t, open.api+chatv1connect.ChatServiceCheckChatAccessProcedure, `{}`, bearer(open.iss.Token(t, "insider", authntest.TTL(time.Minute))))
 	if res.StatusCode != http.StatusOK || open.chat.count() != 1 {
 		t.Fatalf("with no internal procedures: status %d, body %s, calls %d", res.StatusCode, body, open.chat.count())
 	}
@@ -348,13 +349,13 @@ func TestPublicMethodNeedsNoToken(t *testing.T) {
 func TestProtectedMethodRefusedWithoutValidToken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	other := newIssuer(t) // a key the gateway does not know
+	other := authntest.New(t) // a key the gateway does not know
 	for name, header := range map[string]http.Header{
 		"no token":        nil,
 		"not bearer":      {"Authorization": {"Basic dXNlcjpwdw=="}},
 		"garbage":         bearer("not-a-jwt"),
-		"foreign key":     bearer(other.token(t, "mallory", time.Minute)),
-		"expired":         bearer(e.iss.token(t, "late", -2*time.Minute)),
+		"foreign key":     bearer(other.Token(t, "mallory", authntest.TTL(time.Minute))),
+		"expired":         bearer(e.iss.Token(t, "late", authntest.TTL(-2*time.Minute))),
 		"identity header": {"X-User-Id": {"user-1"}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -385,7 +386,7 @@ func TestProtectedMethodRefusedWithoutValidToken(t *testing.T) {
 func TestValidTokenIsForwarded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tok := e.iss.token(t, "user-1", time.Minute)
+	tok := e.iss.Token(t, "user-1", authntest.TTL(time.Minute))
 	client := authv1connect.NewAuthServiceClient(http.DefaultClient, e.api)
 	req := connect.NewRequest(&authv1.GetMeRequest{})
 	req.Header().Set("Authorization", "Bearer "+tok)
@@ -466,10 +467,9 @@ func TestVerifierUnavailable(t *testing.T) {
 	// A gateway whose JWKS endpoint is down cannot check tokens: Unavailable, not Unauthenticated,
 	// so clients retry rather than sign the person out.
 	g := newEnv(t, func(o *gateway.Options) {
-		keys := &issuer{jwksURL: deadURL(t) + "/.well-known/jwks.json"}
-		o.Verifier = keys.verifier(t)
+		o.Verifier = authntest.RemoteVerifier(t, deadURL(t)+"/.well-known/jwks.json")
 	})
-	res, body := postJSON(t, g.api+"/parley.auth.v1.AuthService/GetMe", `{}`, bearer(e.iss.token(t, "u", time.Minute)))
+	res, body := postJSON(t, g.api+"/parley.auth.v1.AuthService/GetMe", `{}`, bearer(e.iss.Token(t, "u", authntest.TTL(time.Minute))))
 	wantConnectError(t, res, body, http.StatusServiceUnavailable, "unavailable")
 }
 
@@ -570,7 +570,7 @@ func TestUpstreamDown(t *testing.T) {
 		}
 		o.Upstreams = append(o.Upstreams, up)
 	})
-	tok := e.iss.token(t, "u1", time.Minute)
+	tok := e.iss.Token(t, "u1", authntest.TTL(time.Minute))
 	res, body := postJSON(t, e.api+"/parley.friend.v1.FriendService/ListFriends", `{}`, bearer(tok))
 	ce := wantConnectError(t, res, body, http.StatusServiceUnavailable, "unavailable")
 	if !strings.Contains(ce.Message, "friend") {
@@ -770,7 +770,7 @@ func TestRevokedSessionIsRefused(t *testing.T) {
 		}
 		return revoked.Load() && sid == "session-user-1", nil
 	})
-	tok := e.iss.token(t, "user-1", time.Minute)
+	tok := e.iss.Token(t, "user-1", authntest.TTL(time.Minute))
 	call := func() error {
 		client := authv1connect.NewAuthServiceClient(http.DefaultClient, e.api)
 		req := connect.NewRequest(&authv1.GetMeRequest{})

@@ -17,6 +17,7 @@ import (
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/redistest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
@@ -80,7 +81,7 @@ func TestRateLimitPerIPOnAuthMethods(t *testing.T) {
 func TestRateLimitPerUser(t *testing.T) {
 	t.Parallel()
 	e := limitedEnv(t)
-	ann, bob := e.iss.token(t, "ann-"+rand.Text(), time.Minute), e.iss.token(t, "bob-"+rand.Text(), time.Minute)
+	ann, bob := e.iss.Token(t, "ann-"+rand.Text(), authntest.TTL(time.Minute)), e.iss.Token(t, "bob-"+rand.Text(), authntest.TTL(time.Minute))
 	call := func(tok string) (*reply, []byte) {
 		return postJSON(t, e.api+"/parley.profile.v1.ProfileService/GetProfile", `{}`, bearer(tok))
 	}
@@ -185,12 +186,12 @@ func TestBadTokenFloodIsRateLimited(t *testing.T) {
 		}
 		return postJSON(t, e.api+"/parley.profile.v1.ProfileService/GetProfile", `{}`, h)
 	}
-	ann := e.iss.token(t, "ann-"+rand.Text(), time.Minute)
+	ann := e.iss.Token(t, "ann-"+rand.Text(), authntest.TTL(time.Minute))
 	if res, body := getProfile(flooder, bearer(ann)); res.StatusCode != http.StatusOK {
 		t.Fatalf("ann's first call: %d %s", res.StatusCode, body)
 	}
 
-	forged := newIssuer(t).token(t, "mallory", time.Minute)
+	forged := authntest.New(t).Token(t, "mallory", authntest.TTL(time.Minute))
 	for range 2 {
 		res, body := getProfile(flooder, bearer(forged))
 		wantConnectError(t, res, body, http.StatusUnauthorized, "unauthenticated")
@@ -204,7 +205,7 @@ func TestBadTokenFloodIsRateLimited(t *testing.T) {
 	// From now on unknown tokens from the flooder are refused before they are verified: garbage,
 	// another forged token, no token at all, and over gRPC too.
 	for name, h := range map[string]http.Header{
-		"garbage": bearer("not-a-jwt"), "forged": bearer(newIssuer(t).token(t, "eve", time.Minute)), "none": nil,
+		"garbage": bearer("not-a-jwt"), "forged": bearer(authntest.New(t).Token(t, "eve", authntest.TTL(time.Minute))), "none": nil,
 	} {
 		res, body := getProfile(flooder, h)
 		if res.StatusCode != http.StatusTooManyRequests {
@@ -227,7 +228,7 @@ func TestBadTokenFloodIsRateLimited(t *testing.T) {
 	}
 	// A token this gateway has never verified waits for the Retry-After like the flood (the
 	// documented cost of limiting before verifying).
-	if res, _ := getProfile(flooder, bearer(e.iss.token(t, "bob-"+rand.Text(), time.Minute))); res.StatusCode != http.StatusTooManyRequests {
+	if res, _ := getProfile(flooder, bearer(e.iss.Token(t, "bob-"+rand.Text(), authntest.TTL(time.Minute)))); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("a new token from the refused address: %d, want 429", res.StatusCode)
 	}
 	// Another client with a bad token is told it is unauthenticated.

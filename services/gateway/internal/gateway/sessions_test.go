@@ -12,6 +12,7 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
+	"github.com/parleyhq/parley/platform/authntest"
 )
 
 // A failing revocation check lets calls through and is logged when it starts failing and when it
@@ -27,7 +28,7 @@ func TestFailingSessionCheckIsLoggedOncePerStateChange(t *testing.T) {
 		}
 		return false, nil
 	})
-	tok := e.iss.token(t, "user-1", time.Minute)
+	tok := e.iss.Token(t, "user-1", authntest.TTL(time.Minute))
 	call := func() {
 		t.Helper()
 		client := authv1connect.NewAuthServiceClient(http.DefaultClient, e.api)

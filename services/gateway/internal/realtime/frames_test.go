@@ -38,9 +38,9 @@ func TestFramesSpendABudgetOfUpstreamCalls(t *testing.T) {
 	g := e.startGateway(t)
 	a, b := newUUID(), newUUID()
 	chatID := e.chat.addChat(a, b, 3)
-	c := mustDial(t, g, e.iss.token(t, a))
-	c2 := mustDial(t, g, e.iss.token(t, a)) // the same user's second connection shares the budget
-	cb := mustDial(t, g, e.iss.token(t, b))
+	c := mustDial(t, g, e.iss.Token(t, a))
+	c2 := mustDial(t, g, e.iss.Token(t, a)) // the same user's second connection shares the budget
+	cb := mustDial(t, g, e.iss.Token(t, b))
 	gets0, lists0 := e.chat.calls()
 
 	// One sync frame naming ten chats that are not the user's: six calls, then refusals.
@@ -101,7 +101,7 @@ func TestAnUnknownChatIDCostsOneCall(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{})
 	g := e.startGateway(t)
-	c := mustDial(t, g, e.iss.token(t, newUUID()))
+	c := mustDial(t, g, e.iss.Token(t, newUUID()))
 	gets0, _ := e.chat.calls()
 	id := newUUID()
 	for i := range 6 {
@@ -134,9 +134,9 @@ func TestFramesForSomeoneElsesChatRevealNothing(t *testing.T) {
 	gw1, gw2 := e.startGateway(t), e.startGateway(t)
 	a, b, stranger := newUUID(), newUUID(), newUUID()
 	chatID := e.chat.addChat(a, b, 5)
-	ca := mustDial(t, gw1, e.iss.token(t, a))
-	cb := mustDial(t, gw2, e.iss.token(t, b))
-	cs := mustDial(t, gw1, e.iss.token(t, stranger))
+	ca := mustDial(t, gw1, e.iss.Token(t, a))
+	cb := mustDial(t, gw2, e.iss.Token(t, b))
+	cs := mustDial(t, gw1, e.iss.Token(t, stranger))
 	nowhere := newUUID() // a chat that does not exist: the answer to compare with
 
 	answer := func(f frame) string { return f.str("code") + ": " + f.str("message") }
@@ -184,7 +184,7 @@ func TestSyncRightAfterTheLastFrameOfTheOneBefore(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{opts: func(o *realtime.Options) { o.FrameRate, o.FrameBurst = 10000, 10000 }})
 	g := e.startGateway(t)
-	c := mustDial(t, g, e.iss.token(t, newUUID()))
+	c := mustDial(t, g, e.iss.Token(t, newUUID()))
 	for i := range 300 {
 		ref := fmt.Sprintf("s%d", i)
 		last := func(f frame) bool {

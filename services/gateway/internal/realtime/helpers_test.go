@@ -2,7 +2,6 @@ package realtime_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -22,9 +20,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/coder/websocket"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
@@ -34,6 +29,7 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/redistest"
@@ -64,67 +60,6 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// issuer mints access tokens the way the auth service does (EdDSA, kid, iss/aud "parley", sub,
-// sid) with a key pair made for the test, and serves the JWKS.
-type issuer struct {
-	priv    jwk.Key
-	jwksURL string
-}
-
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	_, raw, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = priv.Set(jwk.KeyIDKey, "test-key")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.EdDSA)
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(srv.Close)
-	return &issuer{priv: priv, jwksURL: srv.URL}
-}
-
-func (i *issuer) tokenFor(t *testing.T, userID, sessionID string, ttl time.Duration) string {
-	t.Helper()
-	now := time.Now()
-	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(now).Expiration(now.Add(ttl)).Claim("sid", sessionID).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, i.priv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
-
-func (i *issuer) token(t *testing.T, userID string) string {
-	return i.tokenFor(t, userID, "session-"+userID, 10*time.Minute)
-}
-
-func (i *issuer) verifier(t *testing.T) *authn.Verifier {
-	t.Helper()
-	keys, err := authn.NewRemoteJWKS(t.Context(), i.jwksURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return authn.NewVerifier(keys, "parley", "parley")
 }
 
 // fakeChat stands in for the chat service (services/chat, another module): chats between two
@@ -276,7 +211,7 @@ func (f *fakeFriends) ListFriends(ctx context.Context, _ *connect.Request[friend
 // env is the world the gateways live in: a token issuer, chat and friend stand-ins, Redis, and
 // (when asked) a Kafka-protocol broker.
 type env struct {
-	iss     *issuer
+	iss     *authntest.TokenIssuer
 	chat    *fakeChat
 	friends *fakeFriends
 	chatURL string
@@ -297,7 +232,7 @@ type envConfig struct {
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
 	e := &env{
-		iss:     newIssuer(t),
+		iss:     authntest.New(t),
 		chat:    &fakeChat{chats: map[string]*fakeRoom{}},
 		friends: &fakeFriends{friends: map[string][]string{}},
 		redis:   redistest.New(t),
@@ -305,7 +240,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		opts:    cfg.opts,
 	}
 	logger := slog.New(slog.DiscardHandler)
-	handlerOpts := server.HandlerOptions(logger, nil, authn.NewInterceptor(e.iss.verifier(t)))
+	handlerOpts := server.HandlerOptions(logger, nil, authn.NewInterceptor(e.iss.RemoteVerifier(t)))
 	e.chatURL = startUpstream(t, func(s *server.Server) {
 		s.Mount(chatv1connect.NewChatServiceHandler(e.chat, handlerOpts...))
 	})
@@ -365,7 +300,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 		ups = append(ups, up)
 	}
 	g, err := gateway.New(gateway.Options{
-		Logger: logger, Upstreams: ups, Verifier: e.iss.verifier(t), CORSAllowedOrigins: []string{testOrigin},
+		Logger: logger, Upstreams: ups, Verifier: e.iss.RemoteVerifier(t), CORSAllowedOrigins: []string{testOrigin},
 	})
 	if err != nil {
 		t.Fatal(err)

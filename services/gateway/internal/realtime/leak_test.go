@@ -15,6 +15,7 @@ import (
 	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
 
@@ -179,7 +180,7 @@ func TestRefusedConnectionsLeaveNothingBehind(t *testing.T) {
 	}
 	// The user who holds the one connection allowed (for the too-many-connections refusals).
 	busy := newUUID()
-	holder := mustDial(t, g, e.iss.token(t, busy))
+	holder := mustDial(t, g, e.iss.Token(t, busy))
 	waitSockets(t, gateways, map[string]int64{"main": 1})
 	ignore := goleak.IgnoreCurrent()
 
@@ -190,9 +191,9 @@ func TestRefusedConnectionsLeaveNothingBehind(t *testing.T) {
 		if err := e.redis.Do(t.Context(), e.redis.B().Set().Key("parley:rt:revoked:"+sid).Value("1").Ex(time.Minute).Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
-		revoked[i] = e.iss.tokenFor(t, newUUID(), sid, 10*time.Minute)
+		revoked[i] = e.iss.Token(t, newUUID(), authntest.Session(sid))
 	}
-	expired := e.iss.tokenFor(t, newUUID(), "s-"+newUUID(), -time.Minute)
+	expired := e.iss.Token(t, newUUID(), authntest.Session("s-"+newUUID()), authntest.TTL(-time.Minute))
 	unauthenticated := outcome{code: realtime.CloseUnauthenticated}
 	for _, a := range []attempt{
 		{name: "client hangs up before the auth frame", url: g.url, then: func(context.Context, *websocket.Conn) (bool, error) {
@@ -203,7 +204,7 @@ func TestRefusedConnectionsLeaveNothingBehind(t *testing.T) {
 		}},
 		{name: "no auth frame in time", url: g.url, want: unauthenticated},
 		{name: "first frame not auth", url: g.url, then: sendFirst(websocket.MessageText, `{"type":"ping"}`), want: unauthenticated},
-		{name: "first frame binary", url: g.url, then: sendFirst(websocket.MessageBinary, authFrame(e.iss.token(t, newUUID()))), want: unauthenticated},
+		{name: "first frame binary", url: g.url, then: sendFirst(websocket.MessageBinary, authFrame(e.iss.Token(t, newUUID()))), want: unauthenticated},
 		{name: "first frame not JSON", url: g.url, then: sendFirst(websocket.MessageText, `{"type":"auth",`), want: unauthenticated},
 		{name: "auth frame without a token", url: g.url, then: sendFirst(websocket.MessageText, `{"type":"auth"}`), want: unauthenticated},
 		{name: "first frame too big", url: g.url, then: sendFirst(websocket.MessageText, authFrame(strings.Repeat("x", 70<<10))), want: outcome{code: websocket.StatusMessageTooBig}},
@@ -211,9 +212,9 @@ func TestRefusedConnectionsLeaveNothingBehind(t *testing.T) {
 		{name: "expired token in the subprotocol", url: g.url, token: expired, want: unauthenticated},
 		{name: "garbage token in the auth frame", url: g.url, then: sendFirst(websocket.MessageText, authFrame("not-a-jwt")), want: unauthenticated},
 		{name: "expired token in the auth frame", url: g.url, then: sendFirst(websocket.MessageText, authFrame(expired)), want: unauthenticated},
-		{name: "too many connections", url: g.url, token: e.iss.token(t, busy), want: outcome{code: realtime.CloseTooManyConnections}},
-		{name: "foreign origin", url: g.url, token: e.iss.token(t, newUUID()), origin: "https://evil.example", want: outcome{status: http.StatusForbidden}},
-		{name: "subprotocols without parley.v1", url: g.url, protocols: []string{"chat.v9", "bearer." + e.iss.token(t, newUUID())}, want: outcome{status: http.StatusBadRequest}},
+		{name: "too many connections", url: g.url, token: e.iss.Token(t, busy), want: outcome{code: realtime.CloseTooManyConnections}},
+		{name: "foreign origin", url: g.url, token: e.iss.Token(t, newUUID()), origin: "https://evil.example", want: outcome{status: http.StatusForbidden}},
+		{name: "subprotocols without parley.v1", url: g.url, protocols: []string{"chat.v9", "bearer." + e.iss.Token(t, newUUID())}, want: outcome{status: http.StatusBadRequest}},
 		{name: "redis unavailable", url: noRedis.url, tokens: e.tokens(t, n), want: outcome{code: realtime.CloseTryAgainLater}},
 	} {
 		runMany(t, n, a)
@@ -255,7 +256,7 @@ func TestRefusedConnectionsLeaveNothingBehind(t *testing.T) {
 	goingAway := outcome{code: realtime.CloseGoingAway}
 	for {
 		// Until the hub has started shutting down, a connection gets ready (and then 1001).
-		got, err := try(ctx, attempt{url: closing.url, token: e.iss.token(t, newUUID())})
+		got, err := try(ctx, attempt{url: closing.url, token: e.iss.Token(t, newUUID())})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +268,7 @@ func TestRefusedConnectionsLeaveNothingBehind(t *testing.T) {
 		}
 	}
 	runMany(t, n, attempt{name: "gateway shutting down", url: closing.url, tokens: e.tokens(t, n), want: goingAway})
-	if err := pending.Write(ctx, websocket.MessageText, []byte(authFrame(e.iss.token(t, newUUID())))); err != nil {
+	if err := pending.Write(ctx, websocket.MessageText, []byte(authFrame(e.iss.Token(t, newUUID())))); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := pending.Read(ctx); websocket.CloseStatus(err) != realtime.CloseGoingAway {
@@ -301,7 +302,7 @@ func (e *env) tokens(t *testing.T, n int) []string {
 	t.Helper()
 	out := make([]string, n)
 	for i := range out {
-		out[i] = e.iss.token(t, newUUID())
+		out[i] = e.iss.Token(t, newUUID())
 	}
 	return out
 }

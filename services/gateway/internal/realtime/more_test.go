@@ -12,6 +12,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/redistest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
@@ -41,7 +42,7 @@ func checkSyncHoldsLiveFrames(t *testing.T, spell func(chatID string) string) {
 	g := e.startGateway(t)
 	a, b := newUUID(), newUUID()
 	chatID := e.chat.addChat(a, b, 3)
-	c := mustDial(t, g, e.iss.token(t, a))
+	c := mustDial(t, g, e.iss.Token(t, a))
 
 	c.send(t, map[string]any{"type": "sync", "chats": []map[string]any{{"chat_id": spell(chatID), "last_seq": 1}}})
 	select { // the replay has read the chat and is fetching its messages
@@ -81,9 +82,9 @@ func TestConnectionLimitPerUser(t *testing.T) {
 	e := newEnv(t, envConfig{opts: func(o *realtime.Options) { o.MaxConnsPerUser = 2 }})
 	gw1, gw2 := e.startGateway(t), e.startGateway(t)
 	a := newUUID()
-	mustDial(t, gw1, e.iss.token(t, a))
-	second := mustDial(t, gw2, e.iss.token(t, a))
-	third, err := dial(t, gw1.url, dialOpts{token: e.iss.token(t, a)})
+	mustDial(t, gw1, e.iss.Token(t, a))
+	second := mustDial(t, gw2, e.iss.Token(t, a))
+	third, err := dial(t, gw1.url, dialOpts{token: e.iss.Token(t, a)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestConnectionLimitPerUser(t *testing.T) {
 	_ = second.ws.CloseNow()
 	deadline := time.Now().Add(wait)
 	for {
-		c, err := dial(t, gw1.url, dialOpts{token: e.iss.token(t, a)})
+		c, err := dial(t, gw1.url, dialOpts{token: e.iss.Token(t, a)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +113,7 @@ func TestExpiredTokenClosesTheConnection(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	g := e.startGateway(t)
 	a := newUUID()
-	c := mustDial(t, g, e.iss.tokenFor(t, a, "s-"+newUUID(), 1500*time.Millisecond))
+	c := mustDial(t, g, e.iss.Token(t, a, authntest.Session("s-"+newUUID()), authntest.TTL(1500*time.Millisecond)))
 	wantEq(t, "closed with", c.closed(t), realtime.CloseTokenExpired)
 }
 
@@ -132,7 +133,7 @@ func TestRedisSubscriptionLossAsksClientsToResync(t *testing.T) {
 	}
 	g := e.startGateway(t)
 	a := newUUID()
-	c := mustDial(t, g, e.iss.token(t, a))
+	c := mustDial(t, g, e.iss.Token(t, a))
 
 	list, err := e.redis.Do(t.Context(), e.redis.B().ClientList().Build()).ToString()
 	if err != nil {
@@ -164,7 +165,7 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{})
 	g := e.startGateway(t)
-	c := mustDial(t, g, e.iss.token(t, newUUID()))
+	c := mustDial(t, g, e.iss.Token(t, newUUID()))
 	g.stop()
 	wantEq(t, "closed with", c.closed(t), realtime.CloseGoingAway)
 }
@@ -177,9 +178,9 @@ func TestFriendshipChangesWhoSeesPresence(t *testing.T) {
 	gw1, gw2 := e.startGateway(t), e.startGateway(t)
 	a, b, c := newUUID(), newUUID(), newUUID()
 	e.friends.befriend(a, c) // c stays a friend of a throughout: the witness
-	ca := mustDial(t, gw1, e.iss.token(t, a))
-	cb := mustDial(t, gw2, e.iss.token(t, b))
-	cc := mustDial(t, gw2, e.iss.token(t, c))
+	ca := mustDial(t, gw1, e.iss.Token(t, a))
+	cb := mustDial(t, gw2, e.iss.Token(t, b))
+	cc := mustDial(t, gw2, e.iss.Token(t, c))
 
 	e.friends.befriend(a, b)
 	e.produce(t, topics.Friend, a+":"+b, &eventsv1.FriendAccepted{RequestId: newUUID(), RequesterId: a, AccepterId: b, AcceptedAt: timestamppb.Now()})
@@ -218,7 +219,7 @@ func TestRedeliveredEventReachesClientsOnce(t *testing.T) {
 	e := newEnv(t, envConfig{kafka: true})
 	gw := e.startGateway(t)
 	a, b := newUUID(), newUUID()
-	bc := mustDial(t, gw, e.iss.token(t, b))
+	bc := mustDial(t, gw, e.iss.Token(t, b))
 	chatID, eventID := newUUID(), newUUID()
 	sent := &eventsv1.MessageSent{ChatId: chatID, MessageId: newUUID(), Seq: 1, SenderId: a, RecipientId: b, Text: "once", SentAt: timestamppb.Now()}
 	e.produceAs(t, eventID, topics.Chat, chatID, sent)

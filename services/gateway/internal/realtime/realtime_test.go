@@ -14,6 +14,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
@@ -23,7 +24,7 @@ func TestAuthBySubprotocol(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	g := e.startGateway(t)
 	user := newUUID()
-	c, err := dial(t, g.url, dialOpts{token: e.iss.token(t, user)})
+	c, err := dial(t, g.url, dialOpts{token: e.iss.Token(t, user)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,15 +57,15 @@ func TestAuthByFirstFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.send(t, map[string]any{"type": "auth", "token": e.iss.token(t, user), "ref": "hello"})
+	c.send(t, map[string]any{"type": "auth", "token": e.iss.Token(t, user), "ref": "hello"})
 	ready := c.waitFor(t, "ready", isType(realtime.TypeReady))
 	wantEq(t, "ready.user_id", ready.str("user_id"), user)
 	wantEq(t, "ready.ref", ready.str("ref"), "hello")
 
 	// A fresh token for the same user is taken mid-connection; another user's closes it.
-	c.send(t, map[string]any{"type": "auth", "token": e.iss.tokenFor(t, user, "session-"+user, time.Hour), "ref": "again"})
+	c.send(t, map[string]any{"type": "auth", "token": e.iss.Token(t, user, authntest.Session("session-"+user), authntest.TTL(time.Hour)), "ref": "again"})
 	c.waitFor(t, "auth_ok", func(f frame) bool { return f.typ() == realtime.TypeAuthOK && f.str("ref") == "again" })
-	c.send(t, map[string]any{"type": "auth", "token": e.iss.token(t, newUUID())})
+	c.send(t, map[string]any{"type": "auth", "token": e.iss.Token(t, newUUID())})
 	wantEq(t, "close code", c.closed(t), realtime.CloseUnauthenticated)
 }
 
@@ -72,10 +73,10 @@ func TestAuthRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{opts: func(o *realtime.Options) { o.AuthTimeout = 300 * time.Millisecond }})
 	g := e.startGateway(t)
-	other := newIssuer(t) // keys the gateway does not know
+	other := authntest.New(t) // keys the gateway does not know
 
 	t.Run("bad token in subprotocol", func(t *testing.T) {
-		c, err := dial(t, g.url, dialOpts{token: other.token(t, newUUID())})
+		c, err := dial(t, g.url, dialOpts{token: other.Token(t, newUUID())})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func TestAuthRefused(t *testing.T) {
 		}
 	})
 	t.Run("expired token", func(t *testing.T) {
-		c, err := dial(t, g.url, dialOpts{token: e.iss.tokenFor(t, newUUID(), "s", -time.Minute)})
+		c, err := dial(t, g.url, dialOpts{token: e.iss.Token(t, newUUID(), authntest.Session("s"), authntest.TTL(-time.Minute))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +119,7 @@ func TestAuthRefused(t *testing.T) {
 		wantEq(t, "close code", c.closed(t), realtime.CloseUnauthenticated)
 	})
 	t.Run("foreign origin", func(t *testing.T) {
-		c, err := dial(t, g.url, dialOpts{token: e.iss.token(t, newUUID()), origin: "https://evil.example"})
+		c, err := dial(t, g.url, dialOpts{token: e.iss.Token(t, newUUID()), origin: "https://evil.example"})
 		if err == nil {
 			t.Fatal("a foreign origin was let in")
 		}
@@ -147,9 +148,9 @@ func TestEventsReachUsersOnEveryGateway(t *testing.T) {
 	e := newEnv(t, envConfig{kafka: true})
 	gw1, gw2 := e.startGateway(t), e.startGateway(t)
 	a, b := newUUID(), newUUID()
-	a1 := mustDial(t, gw1, e.iss.token(t, a))
-	a2 := mustDial(t, gw2, e.iss.tokenFor(t, a, "phone", 10*time.Minute))
-	b2 := mustDial(t, gw2, e.iss.token(t, b))
+	a1 := mustDial(t, gw1, e.iss.Token(t, a))
+	a2 := mustDial(t, gw2, e.iss.Token(t, a, authntest.Session("phone")))
+	b2 := mustDial(t, gw2, e.iss.Token(t, b))
 	chatID := newUUID()
 
 	start := time.Now()
@@ -227,9 +228,9 @@ func TestTypingReachesOnlyTheParticipantPeer(t *testing.T) {
 	gw1, gw2 := e.startGateway(t), e.startGateway(t)
 	a, b, stranger := newUUID(), newUUID(), newUUID()
 	chatID := e.chat.addChat(a, b, 0)
-	ca := mustDial(t, gw1, e.iss.token(t, a))
-	cb := mustDial(t, gw2, e.iss.token(t, b))
-	cs := mustDial(t, gw2, e.iss.token(t, stranger))
+	ca := mustDial(t, gw1, e.iss.Token(t, a))
+	cb := mustDial(t, gw2, e.iss.Token(t, b))
+	cs := mustDial(t, gw2, e.iss.Token(t, stranger))
 
 	ca.send(t, map[string]any{"type": "typing", "chat_id": chatID})
 	typing := cb.waitFor(t, "typing", isType(realtime.TypeTyping))
@@ -282,11 +283,11 @@ func TestPresenceIsForFriendsOnly(t *testing.T) {
 	gw1, gw2 := e.startGateway(t), e.startGateway(t)
 	a, b, stranger := newUUID(), newUUID(), newUUID()
 	e.friends.befriend(a, b)
-	cb := mustDial(t, gw2, e.iss.token(t, b))
-	cs := mustDial(t, gw2, e.iss.token(t, stranger))
+	cb := mustDial(t, gw2, e.iss.Token(t, b))
+	cs := mustDial(t, gw2, e.iss.Token(t, stranger))
 
 	before := time.Now().Truncate(time.Millisecond)
-	ca := mustDial(t, gw1, e.iss.token(t, a))
+	ca := mustDial(t, gw1, e.iss.Token(t, a))
 	online := cb.waitFor(t, "A online", func(f frame) bool { return f.typ() == realtime.TypePresence && f.str("user_id") == a })
 	if online["online"] != true || online.str("last_seen") == "" {
 		t.Fatalf("presence = %v", online)
@@ -332,10 +333,10 @@ func TestSessionRevokedClosesThatSessionsSockets(t *testing.T) {
 	gw1, gw2 := e.startGateway(t), e.startGateway(t)
 	a := newUUID()
 	laptopSession := "laptop-" + newUUID() // revocations outlive the test in the shared Redis
-	laptop := e.iss.tokenFor(t, a, laptopSession, 10*time.Minute)
+	laptop := e.iss.Token(t, a, authntest.Session(laptopSession))
 	c1 := mustDial(t, gw1, laptop)
 	c2 := mustDial(t, gw2, laptop)
-	phone := mustDial(t, gw1, e.iss.tokenFor(t, a, "phone-"+newUUID(), 10*time.Minute))
+	phone := mustDial(t, gw1, e.iss.Token(t, a, authntest.Session("phone-"+newUUID())))
 
 	e.produce(t, topics.Auth, a, &eventsv1.SessionRevoked{UserId: a, SessionId: laptopSession, Reason: "logout", RevokedAt: timestamppb.Now()})
 	wantEq(t, "laptop on gw1 closed with", c1.closed(t), realtime.CloseSessionRevoked)
@@ -367,7 +368,7 @@ func TestSyncReplaysMissedMessagesInOrder(t *testing.T) {
 	paged := e.chat.addChat(a, b, 140) // more than one ListMessages page
 	huge := e.chat.addChat(a, b, 400)
 	notMine := e.chat.addChat(b, newUUID(), 3)
-	c := mustDial(t, g, e.iss.token(t, a))
+	c := mustDial(t, g, e.iss.Token(t, a))
 
 	c.send(t, map[string]any{"type": "sync", "ref": "s1", "chats": []map[string]any{
 		{"chat_id": small, "last_seq": 2},
@@ -429,11 +430,11 @@ func TestSlowConsumerIsDisconnectedWithoutBlockingOthers(t *testing.T) {
 	e := newEnv(t, envConfig{opts: func(o *realtime.Options) { o.SendBuffer = 8 }})
 	g := e.startGateway(t)
 	slowUser, fastUser := newUUID(), newUUID()
-	slow, err := dial(t, g.url, dialOpts{token: e.iss.token(t, slowUser), noRead: true})
+	slow, err := dial(t, g.url, dialOpts{token: e.iss.Token(t, slowUser), noRead: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := mustDial(t, g, e.iss.token(t, fastUser))
+	fast := mustDial(t, g, e.iss.Token(t, fastUser))
 	// Wait until the slow client is registered (it reads nothing, so not through ready).
 	deadline := time.Now().Add(wait)
 	for g.hub.Connections() < 2 {

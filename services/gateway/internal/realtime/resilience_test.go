@@ -20,8 +20,10 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
@@ -51,7 +53,7 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Options{Logger: logger, Upstreams: []gateway.Upstream{up}, Verifier: e.iss.verifier(t)})
+	g, err := gateway.New(gateway.Options{Logger: logger, Upstreams: []gateway.Upstream{up}, Verifier: e.iss.RemoteVerifier(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,19 +113,7 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 
 func (p *proxied) waitRedisState(t *testing.T, state string) {
 	t.Helper()
-	eventuallyTrue(t, "redis state "+state, func() bool { return p.hub.RedisState().State == state })
-}
-
-// eventuallyTrue polls cond until it holds or wait passes.
-func eventuallyTrue(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", wait, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waittest.Until(t, "redis state "+state, func() bool { return p.hub.RedisState().State == state })
 }
 
 // logRecorder is a slog handler keeping the messages, to count them.
@@ -172,7 +162,7 @@ func TestRevocationDuringRedisOutageIsAppliedWhenRedisReturns(t *testing.T) {
 	e.produce(t, topics.Auth, user, &eventsv1.SessionRevoked{UserId: user, SessionId: session, Reason: "logout", RevokedAt: timestamppb.Now()})
 	// Retried well past MaxAttempts (each retry is logged), and not dead-lettered meanwhile.
 	dlq := events.DeadLetterTopic(topics.Auth, p.group)
-	eventuallyTrue(t, "retries past MaxAttempts, or a dead-letter record", func() bool {
+	waittest.Until(t, "retries past MaxAttempts, or a dead-letter record", func() bool {
 		return p.logs.count("cannot apply the event yet") >= 4*fanoutMaxAttempts || deadLettered(t, e.brokers, dlq) > 0
 	})
 	if n := deadLettered(t, e.brokers, dlq); n != 0 {
@@ -180,7 +170,7 @@ func TestRevocationDuringRedisOutageIsAppliedWhenRedisReturns(t *testing.T) {
 	}
 	p.proxy.Restore()
 
-	eventuallyTrue(t, "the session marked revoked", func() bool {
+	waittest.Until(t, "the session marked revoked", func() bool {
 		revoked, err := p.hub.SessionRevoked(t.Context(), session)
 		return err == nil && revoked
 	})
@@ -235,7 +225,7 @@ func TestCachedAnswerDoesNotOutliveARevocationMadeWhileDisconnected(t *testing.T
 		t.Fatal(err)
 	}
 	p.proxy.Restore()
-	eventuallyTrue(t, "the revocation seen after reconnecting", func() bool {
+	waittest.Until(t, "the revocation seen after reconnecting", func() bool {
 		revoked, err := p.hub.SessionRevoked(t.Context(), session)
 		return err == nil && revoked
 	})
@@ -292,7 +282,7 @@ func TestHangingRedisDoesNotStallAPICalls(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		req := connect.NewRequest(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_ChatId{ChatId: newUUID()}})
-		req.Header().Set("Authorization", "Bearer "+e.iss.tokenFor(t, user, session, time.Minute))
+		req.Header().Set("Authorization", "Bearer "+e.iss.Token(t, user, authntest.Session(session), authntest.TTL(time.Minute)))
 		_, err := client.GetChat(ctx, req)
 		return err
 	}
@@ -314,7 +304,7 @@ func TestHangingRedisDoesNotStallAPICalls(t *testing.T) {
 		t.Fatalf("the failing check was logged %d times, want once", n)
 	}
 	p.proxy.Restore()
-	eventuallyTrue(t, "checks answering again", func() bool { return call("hang-live-"+newUUID()) != nil && p.logs.count("checks answer again") == 1 })
+	waittest.Until(t, "checks answering again", func() bool { return call("hang-live-"+newUUID()) != nil && p.logs.count("checks answer again") == 1 })
 }
 
 // While Redis is down the subscription is retried with a capped exponential back-off, not in a

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
@@ -21,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
@@ -52,7 +52,7 @@ var _ media.ChatAccessChecker = (*Client)(nil)
 // long a positive answer is believed.
 func New(httpClient connect.HTTPClient, baseURL, internalToken string, redis rueidis.Client, ttl time.Duration, logger *slog.Logger) *Client {
 	if httpClient == nil {
-		httpClient = H2CClient()
+		httpClient = server.H2CClient()
 	}
 	interceptors := []connect.Interceptor{authn.ForwardToken()}
 	if internalToken != "" {
@@ -70,14 +70,6 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, redis rue
 		timeout: DefaultTimeout,
 		logger:  logger,
 	}
-}
-
-// H2CClient returns an HTTP client that speaks HTTP/2 over plain TCP, as gRPC between services
-// inside the cluster does.
-func H2CClient() *http.Client {
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: protocols, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}
 }
 
 // Cached values.

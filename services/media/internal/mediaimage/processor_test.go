@@ -6,19 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+	"github.com/parleyhq/parley/platform/waittest"
+)
 
 // TestProcessorAbandonsImagesOverBudget: decoding cannot be interrupted, so an image still in work
 // after the budget is refused at once while its work goes on, holding its worker until it ends;
@@ -61,7 +51,7 @@ func TestProcessorAbandonsImagesOverBudget(t *testing.T) {
 	}
 
 	close(release) // the abandoned decode ends and frees its worker
-	waitFor(t, "the worker to be freed", func() bool { return len(p.slots) == 0 })
+	waittest.Until(t, "the worker to be freed", func() bool { return len(p.slots) == 0 })
 	p.process = func([]byte, string, Limits, ThumbMode) (Output, error) { return Output{ContentType: PNG}, nil }
 	if out, err := p.Process(context.Background(), nil, PNG, Limits{}, Fit); err != nil || out.ContentType != PNG {
 		t.Fatalf("after the worker is back: %v %v", out, err)

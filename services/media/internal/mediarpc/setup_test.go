@@ -2,9 +2,6 @@ package mediarpc_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -20,15 +17,13 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
@@ -47,50 +42,6 @@ import (
 func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
 
 const internalToken = "internal-token-for-tests-0123456789"
-
-// issuer mints access tokens the way the auth service does: ES256 with a kid, verified through
-// an authn.StaticKeys set holding the public half.
-type issuer struct {
-	key jwk.Key
-	set jwk.Set
-}
-
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = priv.Set(jwk.KeyIDKey, "test-key")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	if err := set.AddKey(pub); err != nil {
-		t.Fatal(err)
-	}
-	return &issuer{key: priv, set: set}
-}
-
-func (i *issuer) token(t *testing.T, userID string) string {
-	t.Helper()
-	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(time.Now()).Expiration(time.Now().Add(5 * time.Minute)).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, i.key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
 
 // chatStandIn answers parley.chat.v1.ChatService/CheckChatAccess from a table. It stands in for
 // the chat service, which lives in another module (and is being built alongside this one); it is
@@ -169,7 +120,7 @@ func (c *clock) advance(d time.Duration) {
 type env struct {
 	client mediav1connect.MediaServiceClient
 	base   string // the media service's URL, also the public URL of downloads
-	iss    *issuer
+	iss    *authntest.TokenIssuer
 	chat   *chatStandIn
 	pool   *pgxpool.Pool
 	bucket string
@@ -192,9 +143,9 @@ func setup(t *testing.T, change ...func(*media.Limits)) *env {
 	for _, c := range change {
 		c(&lim)
 	}
-	e := &env{iss: newIssuer(t), clock: &clock{t: time.Now()}, alice: uuid.NewString(), bob: uuid.NewString(),
+	e := &env{iss: authntest.New(t), clock: &clock{t: time.Now()}, alice: uuid.NewString(), bob: uuid.NewString(),
 		carol: uuid.NewString(), chatID: uuid.NewString()}
-	verifier := authn.NewVerifier(authn.StaticKeys{Set: e.iss.set}, "parley", "parley")
+	verifier := e.iss.Verifier()
 
 	e.chat = &chatStandIn{verifier: verifier, access: map[string]media.ChatAccess{}}
 	e.chat.set(e.chatID, e.alice, media.ChatAccess{Participant: true, CanSend: true})
@@ -248,7 +199,7 @@ func as[T any](t *testing.T, e *env, userID string, msg *T) *connect.Request[T] 
 	t.Helper()
 	req := connect.NewRequest(msg)
 	if userID != "" {
-		req.Header().Set("Authorization", "Bearer "+e.iss.token(t, userID))
+		req.Header().Set("Authorization", "Bearer "+e.iss.Token(t, userID))
 	}
 	return req
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // Sender sends messages to one SMTP server. It opens a connection per message: the volume of a
@@ -55,13 +57,13 @@ func New(rawURL string, opts ...Option) (*Sender, error) {
 		s.implicit = true
 		s.addr = hostPort(u, "465")
 	default:
-		return nil, fmt.Errorf("smtp url %q: scheme must be smtp or smtps", redact(u))
+		return nil, fmt.Errorf("smtp url %q: scheme must be smtp or smtps", config.MaskURLPassword(u.String()))
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("smtp url %q: no host", redact(u))
+		return nil, fmt.Errorf("smtp url %q: no host", config.MaskURLPassword(u.String()))
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return nil, fmt.Errorf("smtp url %q: takes no path or query", redact(u))
+		return nil, fmt.Errorf("smtp url %q: takes no path or query", config.MaskURLPassword(u.String()))
 	}
 	s.host = u.Hostname()
 	if u.User != nil {
@@ -86,14 +88,6 @@ func hostPort(u *url.URL, defPort string) string {
 		port = defPort
 	}
 	return net.JoinHostPort(u.Hostname(), port)
-}
-
-func redact(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		c.User = url.User(c.User.Username())
-	}
-	return c.String()
 }
 
 // Addr is the server's host:port.

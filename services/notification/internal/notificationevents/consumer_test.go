@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
 	"github.com/parleyhq/parley/services/notification/internal/presence"
@@ -43,16 +44,16 @@ func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
 	msg := messageSent(chat, alice, bob, 1, "hello <bob>")
 	h.produce(record(topics.Chat, chat, msgID, msg), record(topics.Chat, chat, msgID, msg))
 	// And again after a while, as after a consumer restart.
-	eventually(t, "the friend request email", func() bool { return len(h.mailTo("bob@example.com")) >= 1 })
+	waittest.Until(t, "the friend request email", func() bool { return len(h.mailTo("bob@example.com")) >= 1 })
 	h.produce(record(topics.Friend, bob, reqID, req), record(topics.Chat, chat, msgID, msg))
 	// Sentinels with the same keys: once they are handled, so are the records before them.
 	sentinel := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: uuid.NewString(), ToUserId: bob, FromNickname: "carol"}
 	h.produce(record(topics.Friend, bob, uuid.NewString(), sentinel),
 		record(topics.Chat, chat, uuid.NewString(), &eventsv1.MessagesRead{ChatId: uuid.NewString(), ReaderId: bob, UpToSeq: 1}))
-	eventually(t, "the sentinel friend request", func() bool {
+	waittest.Until(t, "the sentinel friend request", func() bool {
 		return h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND subject_id = $2`, bob, sentinel.GetRequestId()) == 1
 	})
-	eventually(t, "both emails", func() bool { return len(h.mailTo("bob@example.com")) == 3 })
+	waittest.Until(t, "both emails", func() bool { return len(h.mailTo("bob@example.com")) == 3 })
 
 	if n := h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND subject_id = $2`, bob, req.GetRequestId()); n != 1 {
 		t.Fatalf("%d notifications for one friend request delivered three times", n)
@@ -72,7 +73,7 @@ func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
 		t.Fatalf("emails to bob: %v; want one per cause", subjects)
 	}
 	// Accepted by the server a moment before being marked sent.
-	eventually(t, "three deliveries marked sent", func() bool {
+	waittest.Until(t, "three deliveries marked sent", func() bool {
 		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 3
 	})
 	if n := h.count(`SELECT count(*) FROM email_deliveries`); n != 3 {
@@ -92,7 +93,7 @@ func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
 
 	// The notifications reached Kafka as NotificationSent, keyed by the recipient (and left the
 	// outbox with their publication).
-	eventually(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
+	waittest.Until(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
 	recs := readTopic(t, h.brokers, topics.Notification, 3)
 	if len(recs) != 3 {
 		t.Fatalf("%d NotificationSent records; want 3", len(recs))
@@ -132,7 +133,7 @@ func TestDigestSendsOneEmailForSeveralMessages(t *testing.T) {
 	h.produce(recs...)
 
 	msgs := h.mail.WaitForMessages(t, 1, wait)
-	eventually(t, "the digest to be sent", func() bool {
+	waittest.Until(t, "the digest to be sent", func() bool {
 		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 1
 	})
 	// Everything is decided: no digest waits, no other email is queued.
@@ -203,8 +204,8 @@ func TestNoMessageEmailWhenOnlineOrRead(t *testing.T) {
 		h.redis.Do(context.Background(), h.redis.B().Del().Key(presence.Key(online)).Build())
 	})
 
-	eventually(t, "the away user's digest", func() bool { return len(h.mailTo("away@example.com")) == 1 })
-	eventually(t, "every digest decided", func() bool { return h.count(`SELECT count(*) FROM digests`) == 0 })
+	waittest.Until(t, "the away user's digest", func() bool { return len(h.mailTo("away@example.com")) == 1 })
+	waittest.Until(t, "every digest decided", func() bool { return h.count(`SELECT count(*) FROM digests`) == 0 })
 	if n := h.count(`SELECT count(*) FROM email_deliveries`); n != 1 {
 		t.Fatalf("%d emails queued; want only the away user's", n)
 	}
@@ -239,7 +240,7 @@ func TestMutedChatAndDisabledKindRaiseNothing(t *testing.T) {
 		record(topics.Friend, carol, uuid.NewString(), request),
 		record(topics.Friend, carol, uuid.NewString(), accepted),
 	)
-	eventually(t, "the sentinels", func() bool {
+	waittest.Until(t, "the sentinels", func() bool {
 		return h.notifications(bob) == 1 && h.notifications(carol) == 1
 	})
 	if n := h.count(`SELECT count(*) FROM notifications WHERE subject_id = $1`, muted); n != 0 {
@@ -248,7 +249,7 @@ func TestMutedChatAndDisabledKindRaiseNothing(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 1`, carol); n != 0 {
 		t.Fatalf("carol got %d friend request notifications with the kind off", n)
 	}
-	eventually(t, "the open chat's digest and carol's accepted email", func() bool {
+	waittest.Until(t, "the open chat's digest and carol's accepted email", func() bool {
 		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 2
 	})
 	if n := h.count(`SELECT count(*) FROM digests`) + h.count(`SELECT count(*) FROM email_deliveries WHERE dedup_key LIKE 'friend_request:%'`); n != 0 {
@@ -314,7 +315,7 @@ func TestAChatsMessagesInOneBatchCountAsOneByOne(t *testing.T) {
 	}
 	h.produce(recs...) // one produce: the consumer fetches them together
 
-	eventually(t, "the last message counted", func() bool {
+	waittest.Until(t, "the last message counted", func() bool {
 		return h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND last_seq = 5`, bob) == 1
 	})
 	var unreadCount, readCount int
@@ -332,7 +333,7 @@ func TestAChatsMessagesInOneBatchCountAsOneByOne(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM notifications WHERE user_id = $1`, bob); n != 2 {
 		t.Fatalf("bob has %d notifications; want 2", n)
 	}
-	eventually(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
+	waittest.Until(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
 	recsOut := readTopic(t, h.brokers, topics.Notification, 2)
 	if len(recsOut) != 2 {
 		t.Fatalf("%d NotificationSent; want 2: one per notification created", len(recsOut))
@@ -372,7 +373,7 @@ func TestInterleavedChatsInOneBatch(t *testing.T) {
 	send(toCarol, carol, 3)
 	h.produce(recs...)
 
-	eventually(t, "both chats' last messages counted", func() bool {
+	waittest.Until(t, "both chats' last messages counted", func() bool {
 		return h.count(`SELECT count(*) FROM notifications WHERE last_seq = 3`) == 2
 	})
 	type row struct {
@@ -400,7 +401,7 @@ func TestInterleavedChatsInOneBatch(t *testing.T) {
 	if got := rows(carol); len(got) != 1 || got[0] != (row{3, true}) {
 		t.Fatalf("carol's notifications %v; want one unread counting 3", got)
 	}
-	eventually(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
+	waittest.Until(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
 	if recs := readTopic(t, h.brokers, topics.Notification, 3); len(recs) != 3 {
 		t.Fatalf("%d NotificationSent; want 3 (bob's two notifications, carol's one)", len(recs))
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/notification/internal/mailer"
 	"github.com/parleyhq/parley/services/notification/internal/mailpittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
@@ -144,7 +145,7 @@ func (h *harness) register(nick string) string {
 // waitKnown waits until the users' registrations have been consumed.
 func (h *harness) waitKnown(ids ...string) {
 	h.t.Helper()
-	eventually(h.t, "registrations consumed", func() bool {
+	waittest.Until(h.t, "registrations consumed", func() bool {
 		return h.count(`SELECT count(*) FROM recipients WHERE user_id = ANY($1::uuid[]) AND email <> ''`, ids) == len(ids)
 	})
 }
@@ -189,18 +190,6 @@ func (h *harness) mailTo(address string) []mailpittest.Summary {
 		}
 	}
 	return out
-}
-
-// eventually polls cond until it holds, failing the test after wait.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", wait, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func contains(s string, subs ...string) bool {

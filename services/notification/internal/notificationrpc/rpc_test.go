@@ -2,9 +2,6 @@ package notificationrpc_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,14 +13,12 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/server"
@@ -34,52 +29,8 @@ import (
 
 const secret = "s3cret-internal-token"
 
-// issuer mints access tokens the way the auth service does: ES256 with a kid, verified through
-// an authn.StaticKeys set holding the public half.
-type issuer struct {
-	key jwk.Key
-	set jwk.Set
-}
-
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = priv.Set(jwk.KeyIDKey, "test-key")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	if err := set.AddKey(pub); err != nil {
-		t.Fatal(err)
-	}
-	return &issuer{key: priv, set: set}
-}
-
-func (i *issuer) token(t *testing.T, userID string) string {
-	t.Helper()
-	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(time.Now()).Expiration(time.Now().Add(5*time.Minute)).Claim("sid", uuid.NewString()).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, i.key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
-
 type env struct {
-	iss    *issuer
+	iss    *authntest.TokenIssuer
 	client notificationv1connect.NotificationServiceClient
 	grpc   notificationv1connect.NotificationServiceClient
 }
@@ -101,8 +52,8 @@ func setup(t *testing.T, internalToken string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss := newIssuer(t)
-	auth := authn.NewInterceptor(authn.NewVerifier(authn.StaticKeys{Set: iss.set}, "parley", "parley"), notificationrpc.PublicProcedures...)
+	iss := authntest.New(t)
+	auth := authn.NewInterceptor(iss.Verifier(), notificationrpc.PublicProcedures...)
 	srv := server.New(logger, "127.0.0.1:0")
 	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, internalToken),
 		server.HandlerOptions(logger, nil, auth)...))
@@ -120,9 +71,7 @@ func setup(t *testing.T, internalToken string) *env {
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	h2c := &http.Client{Transport: &http.Transport{Protocols: protocols}}
+	h2c := server.H2CClient()
 	t.Cleanup(h2c.CloseIdleConnections)
 	return &env{
 		iss:    iss,
@@ -167,7 +116,7 @@ func TestNotifyIsInternalAndIdempotent(t *testing.T) {
 
 	_, err := e.client.Notify(ctx, connect.NewRequest(req))
 	wantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
-	_, err = e.client.Notify(ctx, as(e.iss.token(t, bob), req))
+	_, err = e.client.Notify(ctx, as(e.iss.Token(t, bob), req))
 	wantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
 	_, err = e.client.Notify(ctx, internal("wrong", req))
 	wantCode(t, err, connect.CodePermissionDenied, "X-Parley-Internal-Token")
@@ -186,7 +135,7 @@ func TestNotifyIsInternalAndIdempotent(t *testing.T) {
 	if err != nil || again.Msg.GetNotification().GetNotificationId() != n.GetNotificationId() {
 		t.Fatalf("repeated Notify = %v, %v; want the first notification", again, err)
 	}
-	list, err := e.client.ListNotifications(ctx, as(e.iss.token(t, bob), &notificationv1.ListNotificationsRequest{}))
+	list, err := e.client.ListNotifications(ctx, as(e.iss.Token(t, bob), &notificationv1.ListNotificationsRequest{}))
 	if err != nil || len(list.Msg.GetNotifications()) != 1 || list.Msg.GetUnreadCount() != 1 {
 		t.Fatalf("bob's list after two identical Notify calls: %v, %v", list, err)
 	}
@@ -206,7 +155,7 @@ func TestListMarkReadAndCountAreTheCallers(t *testing.T) {
 	e := setup(t, secret)
 	ctx := context.Background()
 	bob, eve := uuid.NewString(), uuid.NewString()
-	bobTok, eveTok := e.iss.token(t, bob), e.iss.token(t, eve)
+	bobTok, eveTok := e.iss.Token(t, bob), e.iss.Token(t, eve)
 
 	_, err := e.client.ListNotifications(ctx, connect.NewRequest(&notificationv1.ListNotificationsRequest{}))
 	wantCode(t, err, connect.CodeUnauthenticated, "access token")
@@ -271,7 +220,7 @@ func TestPreferencesAndMutesOverRPC(t *testing.T) {
 	e := setup(t, secret)
 	ctx := context.Background()
 	bob := uuid.NewString()
-	tok := e.iss.token(t, bob)
+	tok := e.iss.Token(t, bob)
 
 	got, err := e.client.GetPreferences(ctx, as(tok, &notificationv1.GetPreferencesRequest{}))
 	if err != nil {

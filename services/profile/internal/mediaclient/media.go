@@ -6,7 +6,6 @@ package mediaclient
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
@@ -15,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -31,20 +31,12 @@ type Client struct {
 // must speak HTTP/2 without TLS (h2c) for gRPC; nil means a suitable default.
 func New(httpClient connect.HTTPClient, baseURL string) *Client {
 	if httpClient == nil {
-		httpClient = H2CClient()
+		httpClient = server.H2CClient()
 	}
 	return &Client{
 		media:   mediav1connect.NewMediaServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(authn.ForwardToken())),
 		timeout: DefaultTimeout,
 	}
-}
-
-// H2CClient returns an HTTP client that speaks HTTP/2 over plain TCP, as gRPC between services
-// inside the cluster does.
-func H2CClient() *http.Client {
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: protocols, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}}
 }
 
 // AvatarFile returns fileID as an avatar if it is callerID's own avatar upload and ready.

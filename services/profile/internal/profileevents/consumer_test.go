@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
 	"github.com/parleyhq/parley/services/profile/internal/profileevents"
@@ -40,17 +41,6 @@ func registered(t *testing.T, eventID, userID, nickname string) *kgo.Record {
 		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
 		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
 	}}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
@@ -101,7 +91,7 @@ func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 
 	alice, eventID := uuid.NewString(), uuid.NewString()
 	produce(registered(t, eventID, alice, "alice"))
-	waitFor(t, "alice's profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 1 })
+	waittest.Until(t, "alice's profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 1 })
 	p, err := store.Get(ctx, alice)
 	if err != nil || p.Nickname != "alice" || p.NicknameStatus != profile.NicknameChosen {
 		t.Fatalf("alice: %+v, %v", p, err)
@@ -116,7 +106,7 @@ func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 	rec := registered(t, uuid.NewString(), marker, "ALICE")
 	rec.Key = []byte(alice)
 	produce(rec)
-	waitFor(t, "the marker profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, marker) == 1 })
+	waittest.Until(t, "the marker profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, marker) == 1 })
 
 	if n := count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice); n != 1 {
 		t.Errorf("%d profiles for alice, want 1", n)

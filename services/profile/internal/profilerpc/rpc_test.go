@@ -2,9 +2,6 @@ package profilerpc_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -20,9 +17,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
@@ -31,6 +25,7 @@ import (
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
@@ -42,50 +37,6 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
 	"github.com/parleyhq/parley/services/profile/internal/profilerpc"
 )
-
-// issuer mints access tokens the way the auth service does: ES256, with a kid, verified through
-// an authn.StaticKeys set holding the public half.
-type issuer struct {
-	key jwk.Key
-	set jwk.Set
-}
-
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = priv.Set(jwk.KeyIDKey, "test-key")
-	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	if err := set.AddKey(pub); err != nil {
-		t.Fatal(err)
-	}
-	return &issuer{key: priv, set: set}
-}
-
-func (i *issuer) token(t *testing.T, userID string) string {
-	t.Helper()
-	tok, err := jwt.NewBuilder().Issuer("parley").Audience([]string{"parley"}).Subject(userID).
-		IssuedAt(time.Now()).Expiration(time.Now().Add(5*time.Minute)).Claim("sid", uuid.NewString()).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, i.key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
 
 // mediaStandIn answers parley.media.v1.MediaService/GetFile from a map. It stands in for the media
 // service, which does not exist yet; it is the generated handler over a fake, so the profile
@@ -124,7 +75,7 @@ func (m *mediaStandIn) authorization() string {
 type env struct {
 	client profilev1connect.ProfileServiceClient
 	pool   *pgxpool.Pool
-	iss    *issuer
+	iss    *authntest.TokenIssuer
 	media  *mediaStandIn
 	mediaS *httptest.Server
 	alice  string // nickname "alice"
@@ -142,7 +93,7 @@ func setup(t *testing.T) *env {
 		pgtest.Migration{Component: "events", Files: events.Migrations},
 		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
 	store := profiledb.New(pool, events.NewOutbox("profile"))
-	e := &env{pool: pool, iss: newIssuer(t), alice: uuid.NewString(), bob: uuid.NewString()}
+	e := &env{pool: pool, iss: authntest.New(t), alice: uuid.NewString(), bob: uuid.NewString()}
 	for _, r := range []profile.Registration{{UserID: e.alice, RequestedNickname: "alice"}, {UserID: e.bob, RequestedNickname: "alice"}} {
 		if err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
 			_, _, err := store.CreateFromRegistration(ctx, tx, r)
@@ -162,7 +113,7 @@ func setup(t *testing.T) *env {
 	t.Cleanup(e.mediaS.Close)
 
 	svc := profile.NewService(store, profilecache.New(redistest.New(t), time.Minute), mediaclient.New(nil, e.mediaS.URL), logger)
-	auth := authn.NewInterceptor(authn.NewVerifier(authn.StaticKeys{Set: e.iss.set}, "parley", "parley"), profilerpc.PublicProcedures...)
+	auth := authn.NewInterceptor(e.iss.Verifier(), profilerpc.PublicProcedures...)
 	srv := server.New(logger, "")
 	srv.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc), server.HandlerOptions(logger, nil, auth)...))
 	hs := httptest.NewServer(srv.Handler())
@@ -175,7 +126,7 @@ func as[T any](t *testing.T, e *env, userID string, msg *T) *connect.Request[T] 
 	t.Helper()
 	req := connect.NewRequest(msg)
 	if userID != "" {
-		req.Header().Set("Authorization", "Bearer "+e.iss.token(t, userID))
+		req.Header().Set("Authorization", "Bearer "+e.iss.Token(t, userID))
 	}
 	return req
 }
@@ -200,9 +151,9 @@ func TestAuthentication(t *testing.T) {
 	req.Header().Set("Authorization", "Bearer not-a-jwt")
 	_, err = e.client.SearchUsers(ctx, req)
 	wantCode(t, err, connect.CodeUnauthenticated, "")
-	other := newIssuer(t) // a token signed by a key the service does not know
+	other := authntest.New(t) // a token signed by a key the service does not know
 	req = connect.NewRequest(&profilev1.SearchUsersRequest{Query: "alice"})
-	req.Header().Set("Authorization", "Bearer "+other.token(t, e.alice))
+	req.Header().Set("Authorization", "Bearer "+other.Token(t, e.alice))
 	_, err = e.client.SearchUsers(ctx, req)
 	wantCode(t, err, connect.CodeUnauthenticated, "")
 
@@ -346,7 +297,7 @@ func TestSetAvatar(t *testing.T) {
 		return id
 	}
 	ready := file(e.alice, mediav1.FilePurpose_FILE_PURPOSE_AVATAR, mediav1.FileStatus_FILE_STATUS_READY)
-	aliceToken := e.iss.token(t, e.alice)
+	aliceToken := e.iss.Token(t, e.alice)
 	req := connect.NewRequest(&profilev1.SetAvatarRequest{FileId: ready})
 	req.Header().Set("Authorization", "Bearer "+aliceToken)
 	res, err := e.client.SetAvatar(ctx, req)
