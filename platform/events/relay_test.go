@@ -216,7 +216,7 @@ func TestAnOpenTransactionHoldsNoOtherEventsBack(t *testing.T) {
 
 	txA, err := pool.Begin(ctx)
 	must(t, err)
-	defer txA.Rollback(ctx) //nolint:errcheck
+	defer txA.Rollback(ctx) //nolint:errcheck // only for a test that fails before the commit
 	idA, err := out.Publish(ctx, txA, topic, "a", wrapperspb.String("a"))
 	must(t, err)
 	idB := publish(t, pool, out, topic, "b", wrapperspb.String("b"))
