@@ -65,6 +65,17 @@ lint: $(BIN)/buf $(BIN)/golangci-lint ## buf lint, go vet and golangci-lint on e
 	$(BIN)/buf format --diff --exit-code
 	@for m in $(MODULES); do echo "== vet + golangci-lint $$m"; (cd $$m && go vet ./... && $(BIN)/golangci-lint run ./...); done
 
+# buf breaking compares the protos with this commit: by default the one before HEAD, which on main
+# is main's previous commit (for a merge, its first parent). On a branch, BREAKING_AGAINST=main.
+BREAKING_AGAINST ?= HEAD~1
+
+.PHONY: breaking
+breaking: tools ## buf breaking: fail on a proto change that breaks clients (BREAKING_AGAINST=HEAD~1)
+	@# buf reads the commit from git history: a shallow clone needs --depth 2 or more.
+	@git rev-parse -q --verify '$(BREAKING_AGAINST)^{commit}' >/dev/null || { \
+	  echo "buf breaking: no commit '$(BREAKING_AGAINST)' in this clone; clone with history (--depth 2 or more) or set BREAKING_AGAINST"; exit 1; }
+	$(BIN)/buf breaking --against '.git#ref=$(BREAKING_AGAINST)'
+
 .PHONY: build
 build: ## build every module, in the workspace and alone (GOWORK=off)
 	@for m in $(MODULES); do echo "== build $$m"; (cd $$m && go build ./... && GOWORK=off go build ./...); done

@@ -262,7 +262,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer client.CloseAllowingRebalance()
 
 	if err := c.ensureTopics(ctx, client); err != nil {
-		return nil //nolint:nilerr // only fails when ctx ended: a normal stop
+		return nil // only fails when ctx ended: a normal stop
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -85,7 +85,7 @@ func TestPoisonRecordsGoToDeadLetterTopic(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic, group = "poison.t", "g"
-	must(t, events.EnsureTopics(ctx, brokers, topic))
+	createTopics(ctx, t, brokers, topic)
 
 	noID := ceRecord(topic, "k", wrapperspb.String("no id"))
 	noID.Headers = slices.DeleteFunc(noID.Headers, func(h kgo.RecordHeader) bool { return h.Key == events.HeaderID })
@@ -247,7 +247,7 @@ func TestABatchIsKeptWholeOrNotAtAll(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic, group = "batch.t", "g"
-	must(t, events.EnsureTopics(ctx, brokers, topic))
+	createTopics(ctx, t, brokers, topic)
 	// Produced before any consumer runs, so the first poll fetches them all.
 	var recs []*kgo.Record
 	for _, v := range []string{"a", "b", "stall", "c"} {
@@ -315,7 +315,7 @@ func TestAfterBatchSendsWhatTheHandlersGathered(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic = "afterbatch.t"
-	must(t, events.EnsureTopics(ctx, brokers, topic))
+	createTopics(ctx, t, brokers, topic)
 	var recs []*kgo.Record
 	for i := range 10 {
 		recs = append(recs, ceRecord(topic, "k", wrapperspb.String(strconv.Itoa(i))))
@@ -370,7 +370,7 @@ func TestScopeCarriesWorkAcrossABatchToItsCommit(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic, group = "scope.t", "g"
-	must(t, events.EnsureTopics(ctx, brokers, topic))
+	createTopics(ctx, t, brokers, topic)
 	var recs []*kgo.Record
 	for _, v := range []string{"a", "b", "poison", "c"} {
 		recs = append(recs, ceRecord(topic, "k", wrapperspb.String(v)))

@@ -222,6 +222,16 @@ func endOffsets(t *testing.T, brokers []string, topic string) int64 {
 	return sum
 }
 
+// createTopics creates topics with DefaultPartitions partitions, as a test that produces before
+// any consumer or relay runs needs them.
+func createTopics(ctx context.Context, t *testing.T, brokers []string, topics ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	must(t, err)
+	defer cl.Close()
+	must(t, events.CreateMissingTopics(ctx, cl, 0, topics...))
+}
+
 func admin(t *testing.T, brokers []string) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))

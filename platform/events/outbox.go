@@ -17,8 +17,7 @@
 // Topics are named by the services (the package takes any name). Nobody needs to create them up
 // front: a Relay creates a topic before it first publishes to it, and a Consumer creates its topics
 // and its dead-letter topics ("<topic>.dlq.<group>", see DeadLetterTopic) when it starts, both
-// with DefaultPartitions partitions unless configured otherwise. EnsureTopics is for tools and the
-// dev stack that want them earlier.
+// with DefaultPartitions partitions unless configured otherwise (CreateMissingTopics).
 package events
 
 import (

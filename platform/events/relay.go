@@ -408,7 +408,7 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) (listening
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		conn.Close(closeCtx) //nolint:errcheck // closing a connection we are abandoning
+		conn.Close(closeCtx) // closing a connection we are abandoning
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return false, fmt.Errorf("listen: %w", err)

@@ -210,13 +210,13 @@ func TestAnOpenTransactionHoldsNoOtherEventsBack(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic = "open.t"
-	must(t, events.EnsureTopics(ctx, brokers, topic))
+	createTopics(ctx, t, brokers, topic)
 	out := events.NewOutbox("test")
 	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
 
 	txA, err := pool.Begin(ctx)
 	must(t, err)
-	defer txA.Rollback(ctx) //nolint:errcheck
+	defer txA.Rollback(ctx) //nolint:errcheck // only for a test that fails before the commit
 	idA, err := out.Publish(ctx, txA, topic, "a", wrapperspb.String("a"))
 	must(t, err)
 	idB := publish(t, pool, out, topic, "b", wrapperspb.String("b"))
@@ -249,7 +249,7 @@ func TestWritersSerialisedOnAKeyArePublishedInCommitOrder(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic = "serialised.t"
-	must(t, events.EnsureTopics(ctx, brokers, topic))
+	createTopics(ctx, t, brokers, topic)
 	_, err := pool.Exec(ctx, `CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (0)`)
 	must(t, err)
 	out := events.NewOutbox("test")
@@ -338,15 +338,14 @@ func TestRetention(t *testing.T) {
 	})
 }
 
-func TestEnsureTopics(t *testing.T) {
+func TestCreateMissingTopics(t *testing.T) {
 	ctx := context.Background()
 	_, brokers := kafkatest.New(t)
-	must(t, events.EnsureTopics(ctx, brokers, "a", "b"))
-	must(t, events.EnsureTopics(ctx, brokers, "a", "c", "c")) // existing and repeated topics are fine
-
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	must(t, err)
 	defer cl.Close()
+	must(t, events.CreateMissingTopics(ctx, cl, 0, "a", "b"))      // 0: DefaultPartitions
+	must(t, events.CreateMissingTopics(ctx, cl, 0, "a", "c", "c")) // existing and repeated topics are fine
 	must(t, events.CreateMissingTopics(ctx, cl, 2, "d", "a"))
 
 	details, err := admin(t, brokers).ListTopics(ctx, "a", "b", "c", "d")

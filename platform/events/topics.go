@@ -18,28 +18,15 @@ import (
 // consumer replicas to share the work, few enough for a single development broker.
 const DefaultPartitions = 6
 
-// EnsureTopics creates those of topics that do not exist yet, with DefaultPartitions partitions
-// and the broker's default replication factor. Topics that exist are left as they are.
-//
-// Nobody has to call it for the services to work: a Relay creates each topic before its first
-// publish to it, and a Consumer creates its topics and dead-letter topics when it starts, so the
-// order in which services start does not matter and brokers need no auto-creation. It is here for
-// tools and for the dev stack to create topics up front. Clients that need TLS or SASL use
-// CreateMissingTopics with their own client.
-func EnsureTopics(ctx context.Context, brokers []string, topics ...string) error {
-	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return fmt.Errorf("ensure topics: new kafka client: %w", err)
-	}
-	defer client.Close()
-	return CreateMissingTopics(ctx, client, DefaultPartitions, topics...)
-}
-
 // CreateMissingTopics creates those of topics that do not exist yet with partitions partitions
 // (DefaultPartitions when zero or less) and the broker's default replication factor. It lists
 // topics first and creates only what is missing, so it also works where the client may describe
 // but not create topics, as long as they exist; a topic created concurrently by someone else is
 // not an error.
+//
+// Services do not call it themselves: a Relay calls it before its first publish to a
+// topic, and a Consumer for its topics and dead-letter topics when it starts, so the order in which
+// services start does not matter and brokers need no auto-creation.
 func CreateMissingTopics(ctx context.Context, client *kgo.Client, partitions int32, topics ...string) error {
 	if len(topics) == 0 {
 		return nil

@@ -42,7 +42,7 @@ func testTransient(t *testing.T, pool *pgxpool.Pool) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic, group, maxAttempts = "transient.t", "g", 3
-	must(t, events.EnsureTopics(ctx, brokers, topic))
+	createTopics(ctx, t, brokers, topic)
 	produce(t, brokers, ceRecord(topic, "k", wrapperspb.String("blocked")), ceRecord(topic, "k", wrapperspb.String("after")))
 
 	var down atomic.Bool

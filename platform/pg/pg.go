@@ -4,14 +4,12 @@ package pg
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	neturl "net/url"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -50,32 +48,6 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	return pgx.BeginFunc(ctx, pool, fn)
 }
 
-// EnsureDatabase creates database name on the server serverURL points at, when it is missing.
-// The dev stack and the tests use it; in production databases are provisioned by operators.
-func EnsureDatabase(ctx context.Context, serverURL, name string) error {
-	conn, err := pgx.Connect(ctx, serverURL)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", redact(serverURL), err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return fmt.Errorf("look up database %s: %w", name, err)
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: created concurrently
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return nil
-}
-
 // WithDatabase returns url with its database name replaced by name.
 func WithDatabase(url, name string) (string, error) {
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
@@ -90,12 +62,4 @@ func WithDatabase(url, name string) (string, error) {
 		return "", fmt.Errorf("parse database url: %w", err)
 	}
 	return url + " dbname=" + name, nil // keyword/value form: the last dbname wins
-}
-
-func redact(url string) string {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return "<invalid url>"
-	}
-	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }

@@ -70,29 +70,19 @@ func TestInTxRollsBackOnError(t *testing.T) {
 	}
 }
 
-func TestEnsureDatabaseIsIdempotent(t *testing.T) {
+func TestWithDatabaseURLForm(t *testing.T) {
 	ctx := context.Background()
-	name := "parley_test_ensure_" + strings.ReplaceAll(t.Name(), "/", "_")
-	name = strings.ToLower(name)
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, pgtest.ServerURL())
-		if err == nil {
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	})
-	for range 2 {
-		if err := pg.EnsureDatabase(ctx, pgtest.ServerURL(), name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	name := pgtest.New(t).Config().ConnConfig.Database
 	url, err := pg.WithDatabase(pgtest.ServerURL(), name)
 	if err != nil || !strings.Contains(url, "/"+name) {
 		t.Fatalf("WithDatabase = %q, %v", url, err)
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		t.Fatalf("connect to the ensured database: %v", err)
+		t.Fatalf("connect to the database WithDatabase named: %v", err)
+	}
+	if got := conn.Config().Database; got != name {
+		t.Errorf("connected to %q, want %q", got, name)
 	}
 	conn.Close(ctx)
 }

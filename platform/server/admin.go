@@ -46,7 +46,7 @@ func AdminHandler(routes ...AdminRoute) http.Handler {
 // set it, on a loopback or cluster-internal address.
 func ListenAdmin(addr string) (net.Listener, error) {
 	if addr == "" {
-		return nil, nil //nolint:nilnil // no listener is the documented answer for "off"
+		return nil, nil // no listener is the documented answer for "off"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -26,7 +26,7 @@ func freeAddr(t *testing.T) string {
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	res, err := http.Get(url) //nolint:noctx // a test's one-off request
+	res, err := http.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

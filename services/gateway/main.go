@@ -19,6 +19,6 @@ func main() {
 	if err := run(ctx, logger); err != nil { // an error is written at once
 		logger.Error("gateway stopped", "error", err)
 		stop()
-		os.Exit(1) //nolint:gocritic // stop() ran above; the error flushed the log
+		os.Exit(1) // stop() ran above; the error flushed the log
 	}
 }

@@ -114,7 +114,7 @@ const chatLockClass int32 = 7_301_084
 func chatLockKey(chatID string) int32 {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(chatID))
-	return int32(h.Sum32()) //nolint:gosec // wrapping is fine: any 32 bits do
+	return int32(h.Sum32()) // wrapping is fine: any 32 bits do
 }
 
 func lockChat(ctx context.Context, tx pgx.Tx, chatID string) error {

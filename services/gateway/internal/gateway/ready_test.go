@@ -192,7 +192,7 @@ func TestReadyzFloodCostsOneRoundOfChecks(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			res, err := http.Get(e.url + "/readyz") //nolint:noctx // a test's request
+			res, err := http.Get(e.url + "/readyz")
 			if err != nil {
 				t.Error(err)
 				return

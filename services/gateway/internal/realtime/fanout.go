@@ -17,10 +17,6 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 )
 
-// Group is the Kafka consumer group all gateways share: each event is turned into frames once,
-// by whichever gateway owns its partition, and reaches the other gateways through Redis.
-const Group = "gateway-realtime"
-
 // Topics are the topics whose events reach clients.
 var Topics = []string{topics.Chat, topics.Friend, topics.Notification, topics.Auth}
 

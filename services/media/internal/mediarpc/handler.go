@@ -175,7 +175,7 @@ func (h *Handler) toProto(f media.File) *mediav1.File {
 	switch f.Status {
 	case media.StatusReady:
 		out.ContentType, out.SizeBytes = f.ContentType, f.Size
-		out.Width, out.Height = int32(f.Width), int32(f.Height) //nolint:gosec // bounded by MAX_IMAGE_SIDE
+		out.Width, out.Height = int32(f.Width), int32(f.Height) // bounded by MAX_IMAGE_SIDE
 		u := h.svc.URLs(f)
 		out.Url, out.Thumbnail_64Url, out.Thumbnail_256Url = u.Original, u.Thumb64, u.Thumb256
 		if !u.ExpiresAt.IsZero() {

@@ -59,7 +59,7 @@ func Main(m *testing.M) int {
 	}
 	stop, err := start()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "s3test:", err) //nolint:forbidigo // test harness output before any test runs
+		fmt.Fprintln(os.Stderr, "s3test:", err) // test harness output before any test runs
 		return 1
 	}
 	defer stop()
