@@ -70,7 +70,7 @@ lint: $(BIN)/buf $(BIN)/golangci-lint ## buf lint, go vet and golangci-lint on e
 BREAKING_AGAINST ?= HEAD~1
 
 .PHONY: breaking
-breaking: tools ## buf breaking: fail on a proto change that breaks clients (BREAKING_AGAINST=HEAD~1)
+breaking: $(BIN)/buf ## buf breaking: fail on a proto change that breaks clients (BREAKING_AGAINST=HEAD~1)
 	@# buf reads the commit from git history: a shallow clone needs --depth 2 or more.
 	@git rev-parse -q --verify '$(BREAKING_AGAINST)^{commit}' >/dev/null || { \
 	  echo "buf breaking: no commit '$(BREAKING_AGAINST)' in this clone; clone with history (--depth 2 or more) or set BREAKING_AGAINST"; exit 1; }
