@@ -1,0 +1,73 @@
+package notificationdb
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/services/notification/internal/notification"
+)
+
+// ClaimDeliveries implements notification.Store. The claim is its own committed statement, so the
+// lease is on record before any SMTP conversation starts.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]notification.Delivery, error) {
+	rows, err := s.pool.Query(ctx, `
+		UPDATE email_deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = $2
+		WHERE delivery_id IN (
+			SELECT delivery_id FROM email_deliveries
+			WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1
+			ORDER BY next_attempt_at
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		RETURNING delivery_id::text, dedup_key, user_id::text, kind, to_address, to_name, message_id,
+			subject, text_body, html_body, created_at, attempts`,
+		now, now.Add(lease), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim email deliveries: %w", err)
+	}
+	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notification.Delivery, error) {
+		var d notification.Delivery
+		err := r.Scan(&d.ID, &d.DedupKey, &d.UserID, &d.Kind, &d.To, &d.ToName, &d.MessageID,
+			&d.Subject, &d.Text, &d.HTML, &d.CreatedAt, &d.Attempt)
+		d.CreatedAt = d.CreatedAt.UTC()
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim email deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// FinishDelivery implements notification.Store.
+func (s *Store) FinishDelivery(ctx context.Context, d notification.Delivery, out notification.DeliveryOutcome) error {
+	var err error
+	switch {
+	case out.Sent:
+		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'sent', sent_at = now(), last_error = ''
+			WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`, d.ID, d.Attempt)
+	case out.RetryAt != nil:
+		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'pending', next_attempt_at = $3, last_error = $4
+			WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`, d.ID, d.Attempt, *out.RetryAt, out.Err)
+	default:
+		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'failed', last_error = $3
+			WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`, d.ID, d.Attempt, out.Err)
+	}
+	if err != nil {
+		return fmt.Errorf("record email delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+func (t *txStore) QueueEmail(ctx context.Context, e notification.Email) (bool, error) {
+	tag, err := t.exec(ctx, `INSERT INTO email_deliveries (delivery_id, dedup_key, user_id, kind, to_address, to_name,
+			message_id, subject, text_body, html_body, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+		ON CONFLICT (dedup_key) DO NOTHING`,
+		e.ID, e.DedupKey, e.UserID, e.Kind, e.To, e.ToName, e.MessageID, e.Subject, e.Text, e.HTML, e.CreatedAt)
+	if err != nil {
+		return false, fmt.Errorf("queue email %s: %w", e.DedupKey, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
