@@ -11,6 +11,8 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
+// Message digests: the messages a user missed in a chat, mailed together once due.
+
 func (t *txStore) AddToDigest(ctx context.Context, userID, chatID string, m notification.DigestMessage, due time.Time) error {
 	var digestID string
 	// The no-op update locks an existing digest and returns its id; a digest being sent by the

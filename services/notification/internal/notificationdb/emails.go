@@ -10,6 +10,9 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
+// The email delivery outbox: QueueEmail writes a delivery in the use case's transaction; the
+// dispatcher claims due ones with a lease and records each outcome.
+
 // ClaimDeliveries implements notification.Store. The claim is its own committed statement, so the
 // lease is on record before any SMTP conversation starts.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]notification.Delivery, error) {

@@ -14,6 +14,10 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
+// The in-app notifications: listing, unread counts, inserts, deletes and read marks; the record of
+// resolved friend requests; Notify's idempotency keys; and the NotificationSent event, written to
+// the outbox in the notification's transaction.
+
 const notificationColumns = `notification_id::text, user_id::text, kind, title, body, subject_id, actor_user_id,
 	count, created_at, read_at, coalesce(collapse_key, ''), last_seq`
 

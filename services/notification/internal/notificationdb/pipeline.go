@@ -10,6 +10,8 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
+// How txStore sends its statements: writes queued and pipelined with the next read (see txStore).
+
 // queryRowFunc is QueryRow of a pool, a transaction or a txStore (which sends queued writes first).
 type queryRowFunc func(ctx context.Context, sql string, args ...any) pgx.Row
 

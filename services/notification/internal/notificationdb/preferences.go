@@ -11,6 +11,8 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
+// Preferences: the master email switch, per-kind channels and muted chats.
+
 // Preferences implements notification.Store.
 func (s *Store) Preferences(ctx context.Context, userID string, now time.Time) (notification.Preferences, error) {
 	return preferences(ctx, s.pool.QueryRow, userID, now)

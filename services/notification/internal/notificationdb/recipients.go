@@ -12,6 +12,9 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
+// Recipients: the per-user locks (LockRecipients), the copies of email and nickname kept
+// from auth and profile events, and MessageContext, which reads them with the preferences.
+
 // recipientLockClass is the first key of the per-user advisory locks (LockRecipients), apart from
 // other advisory locks on the database.
 const recipientLockClass int32 = 7_301_085
