@@ -17,11 +17,13 @@ type Config struct {
 	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 	JWTIssuer   string `env:"JWT_ISSUER" envDefault:"parley"`
 	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"parley"`
-	// PublicProcedures need no access token (comma-separated full procedure names).
-	PublicProcedures []string `env:"PUBLIC_PROCEDURES" envDefault:"/parley.auth.v1.AuthService/Register,/parley.auth.v1.AuthService/Login,/parley.auth.v1.AuthService/RefreshToken,/parley.auth.v1.AuthService/Logout,/parley.auth.v1.AuthService/ListOAuthProviders,/parley.auth.v1.AuthService/BeginOAuth,/parley.auth.v1.AuthService/CompleteOAuth,/parley.profile.v1.ProfileService/CheckNickname"`
+	// PublicProcedures need no access token (comma-separated full procedure names). Unset: the
+	// procedures marked ACCESS_PUBLIC in the protos (contracts/access); set but empty: none.
+	PublicProcedures []string `env:"PUBLIC_PROCEDURES"`
 
-	// InternalProcedures are service-to-service only and never routed (NotFound).
-	InternalProcedures []string `env:"INTERNAL_PROCEDURES" envDefault:"/parley.friend.v1.FriendService/CheckFriendship,/parley.chat.v1.ChatService/CheckChatAccess,/parley.notification.v1.NotificationService/Notify,/parley.media.v1.MediaService/BatchGetFiles"`
+	// InternalProcedures are service-to-service only and never routed (NotFound). Unset: the
+	// procedures marked internal in the protos (contracts/access); set but empty: none.
+	InternalProcedures []string `env:"INTERNAL_PROCEDURES"`
 
 	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envDefault:"http://localhost:8080,http://127.0.0.1:8080"`
 	CORSMaxAge         time.Duration `env:"CORS_MAX_AGE" envDefault:"2h"`

@@ -29,6 +29,13 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Unset lists take the marks in the protos, resolved here so the configuration line shows them.
+	if cfg.PublicProcedures == nil {
+		cfg.PublicProcedures = gateway.DefaultPublicProcedures
+	}
+	if cfg.InternalProcedures == nil {
+		cfg.InternalProcedures = gateway.DefaultInternalProcedures
+	}
 	logger.InfoContext(ctx, "configuration", config.Attrs(cfg)...)
 
 	upstreams, err := upstreamsFrom(cfg)

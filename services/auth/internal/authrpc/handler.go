@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/parleyhq/parley/contracts/access"
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	"github.com/parleyhq/parley/platform/authn"
@@ -20,16 +21,9 @@ import (
 )
 
 // PublicProcedures need no access token: they are how a person gets one (Logout is authorised by
-// the refresh token it presents, so it works after the access token expired).
-var PublicProcedures = []string{
-	authv1connect.AuthServiceRegisterProcedure,
-	authv1connect.AuthServiceLoginProcedure,
-	authv1connect.AuthServiceRefreshTokenProcedure,
-	authv1connect.AuthServiceLogoutProcedure,
-	authv1connect.AuthServiceListOAuthProvidersProcedure,
-	authv1connect.AuthServiceBeginOAuthProcedure,
-	authv1connect.AuthServiceCompleteOAuthProcedure,
-}
+// the refresh token it presents, so it works after the access token expired). They are the ones
+// marked in auth.proto; contracts/access reads the marks.
+var PublicProcedures = access.Unauthenticated(authv1connect.AuthServiceName)
 
 // maxRequestBytes bounds a request message: every auth request is a few short strings.
 const maxRequestBytes = 64 << 10

@@ -20,29 +20,18 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/parleyhq/parley/contracts/access"
+
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
 )
 
-// DefaultPublicProcedures need no access token.
-var DefaultPublicProcedures = []string{
-	"/parley.auth.v1.AuthService/Register",
-	"/parley.auth.v1.AuthService/Login",
-	"/parley.auth.v1.AuthService/RefreshToken",
-	"/parley.auth.v1.AuthService/Logout",
-	"/parley.auth.v1.AuthService/ListOAuthProviders",
-	"/parley.auth.v1.AuthService/BeginOAuth",
-	"/parley.auth.v1.AuthService/CompleteOAuth",
-	"/parley.profile.v1.ProfileService/CheckNickname",
-}
+// DefaultPublicProcedures need no access token: those marked ACCESS_PUBLIC in the protos.
+var DefaultPublicProcedures = access.Public()
 
 // DefaultInternalProcedures are served by the services only to other services: the gateway never
-// routes them, whoever asks (they answer NotFound, as an unknown procedure does).
-var DefaultInternalProcedures = []string{
-	"/parley.friend.v1.FriendService/CheckFriendship",
-	"/parley.chat.v1.ChatService/CheckChatAccess",
-	"/parley.notification.v1.NotificationService/Notify",
-	"/parley.media.v1.MediaService/BatchGetFiles",
-}
+// routes them, whoever asks (they answer NotFound, as an unknown procedure does). They are those
+// marked ACCESS_INTERNAL or ACCESS_INTERNAL_SERVICE in the protos.
+var DefaultInternalProcedures = access.Internal()
 
 // DefaultAuthLimitedProcedures are limited per client IP with the (strict) auth limit: the ones
 // that try passwords or mint tokens.

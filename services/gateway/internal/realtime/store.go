@@ -9,16 +9,19 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/parleyhq/parley/contracts/rediskeys"
 )
 
 // Redis keys and channels. The presence key is a contract with the notification service (see
-// docs/realtime.md): its name and value format must not change.
+// docs/realtime.md), so its name lives in contracts/rediskeys: its name and value format must not
+// change.
 const (
 	// UserChannelPrefix + user id is the pub/sub channel carrying that user's frames.
 	UserChannelPrefix = "parley:rt:user:"
 	// PresenceKeyPrefix + user id holds the user's last-seen time: Unix milliseconds as a decimal
 	// string, refreshed while the user has an open connection.
-	PresenceKeyPrefix = "parley:presence:"
+	PresenceKeyPrefix = rediskeys.PresencePrefix
 	// connsKeyPrefix + user id is a sorted set of the user's open connections (member: connection
 	// id, score: Unix milliseconds when it expires unless refreshed): the online marker that
 	// outlives no crashed gateway by more than its TTL.

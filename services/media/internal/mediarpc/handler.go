@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/parleyhq/parley/contracts/access"
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
@@ -25,7 +26,8 @@ const InternalTokenHeader = "X-Parley-Internal-Token"
 
 // PublicProcedures need no access token at the interceptor: BatchGetFiles is authorised in the
 // handler, by the internal token or by the forwarded token of the user it is called for.
-var PublicProcedures = []string{mediav1connect.MediaServiceBatchGetFilesProcedure}
+// media.proto marks it ACCESS_INTERNAL_SERVICE; contracts/access reads the mark.
+var PublicProcedures = access.Unauthenticated(mediav1connect.MediaServiceName)
 
 // Handler implements mediav1connect.MediaServiceHandler.
 type Handler struct {

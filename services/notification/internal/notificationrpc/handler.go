@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/parleyhq/parley/contracts/access"
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	"github.com/parleyhq/parley/platform/authn"
@@ -23,8 +24,9 @@ import (
 const InternalTokenHeader = "X-Parley-Internal-Token"
 
 // PublicProcedures need no access token: Notify has no end user and is authorised by the internal
-// secret instead (a user's token alone is refused).
-var PublicProcedures = []string{notificationv1connect.NotificationServiceNotifyProcedure}
+// secret instead (a user's token alone is refused). notification.proto marks it
+// ACCESS_INTERNAL_SERVICE; contracts/access reads the mark.
+var PublicProcedures = access.Unauthenticated(notificationv1connect.NotificationServiceName)
 
 // Handler implements notificationv1connect.NotificationServiceHandler.
 type Handler struct {

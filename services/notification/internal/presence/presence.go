@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/parleyhq/parley/contracts/rediskeys"
 )
 
-// KeyPrefix starts every presence key.
-const KeyPrefix = "parley:presence:"
+// KeyPrefix starts every presence key; the name is shared with the gateway in contracts/rediskeys.
+const KeyPrefix = rediskeys.PresencePrefix
 
 // Key is userID's presence key.
-func Key(userID string) string { return KeyPrefix + userID }
+func Key(userID string) string { return rediskeys.Presence(userID) }
 
 // Redis reads presence keys (it implements notification.Presence).
 type Redis struct {

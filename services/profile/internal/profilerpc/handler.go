@@ -10,14 +10,16 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/parleyhq/parley/contracts/access"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
-// PublicProcedures need no access token.
-var PublicProcedures = []string{profilev1connect.ProfileServiceCheckNicknameProcedure}
+// PublicProcedures need no access token: the ones marked public in profile.proto, read by
+// contracts/access.
+var PublicProcedures = access.Unauthenticated(profilev1connect.ProfileServiceName)
 
 // Handler implements profilev1connect.ProfileServiceHandler.
 type Handler struct {

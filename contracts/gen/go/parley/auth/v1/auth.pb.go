@@ -7,6 +7,7 @@
 package authv1
 
 import (
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1046,7 +1047,7 @@ var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x19parley/auth/v1/auth.proto\x12\x0eparley.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n" +
+	"\x19parley/auth/v1/auth.proto\x12\x0eparley.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fparley/options/v1/options.proto\"\x97\x02\n" +
 	"\x06Tokens\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12Q\n" +
 	"\x17access_token_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12#\n" +
@@ -1103,17 +1104,17 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x15CompleteOAuthResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\bR\acreated2\xac\x05\n" +
-	"\vAuthService\x12M\n" +
-	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\x12D\n" +
-	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\x12Y\n" +
-	"\fRefreshToken\x12#.parley.auth.v1.RefreshTokenRequest\x1a$.parley.auth.v1.RefreshTokenResponse\x12G\n" +
-	"\x06Logout\x12\x1d.parley.auth.v1.LogoutRequest\x1a\x1e.parley.auth.v1.LogoutResponse\x12D\n" +
-	"\x05GetMe\x12\x1c.parley.auth.v1.GetMeRequest\x1a\x1d.parley.auth.v1.GetMeResponse\x12k\n" +
-	"\x12ListOAuthProviders\x12).parley.auth.v1.ListOAuthProvidersRequest\x1a*.parley.auth.v1.ListOAuthProvidersResponse\x12S\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated2\xd6\x05\n" +
+	"\vAuthService\x12S\n" +
+	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\x04\x88\xb5\x18\x02\x12J\n" +
+	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\x04\x88\xb5\x18\x02\x12_\n" +
+	"\fRefreshToken\x12#.parley.auth.v1.RefreshTokenRequest\x1a$.parley.auth.v1.RefreshTokenResponse\"\x04\x88\xb5\x18\x02\x12M\n" +
+	"\x06Logout\x12\x1d.parley.auth.v1.LogoutRequest\x1a\x1e.parley.auth.v1.LogoutResponse\"\x04\x88\xb5\x18\x02\x12D\n" +
+	"\x05GetMe\x12\x1c.parley.auth.v1.GetMeRequest\x1a\x1d.parley.auth.v1.GetMeResponse\x12q\n" +
+	"\x12ListOAuthProviders\x12).parley.auth.v1.ListOAuthProvidersRequest\x1a*.parley.auth.v1.ListOAuthProvidersResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
 	"\n" +
-	"BeginOAuth\x12!.parley.auth.v1.BeginOAuthRequest\x1a\".parley.auth.v1.BeginOAuthResponse\x12\\\n" +
-	"\rCompleteOAuth\x12$.parley.auth.v1.CompleteOAuthRequest\x1a%.parley.auth.v1.CompleteOAuthResponseB\xbc\x01\n" +
+	"BeginOAuth\x12!.parley.auth.v1.BeginOAuthRequest\x1a\".parley.auth.v1.BeginOAuthResponse\"\x04\x88\xb5\x18\x02\x12b\n" +
+	"\rCompleteOAuth\x12$.parley.auth.v1.CompleteOAuthRequest\x1a%.parley.auth.v1.CompleteOAuthResponse\"\x04\x88\xb5\x18\x02B\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (

@@ -7,6 +7,7 @@
 package chatv1
 
 import (
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1521,7 +1522,7 @@ var File_parley_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_parley_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x19parley/chat/v1/chat.proto\x12\x0eparley.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x02\n" +
+	"\x19parley/chat/v1/chat.proto\x12\x0eparley.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fparley/options/v1/options.proto\"\xa2\x02\n" +
 	"\n" +
 	"Attachment\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x12\n" +
@@ -1628,7 +1629,7 @@ const file_parley_chat_v1_chat_proto_rawDesc = "" +
 	"\rPageDirection\x12\x1e\n" +
 	"\x1aPAGE_DIRECTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAGE_DIRECTION_OLDER\x10\x01\x12\x18\n" +
-	"\x14PAGE_DIRECTION_NEWER\x10\x022\xc7\x05\n" +
+	"\x14PAGE_DIRECTION_NEWER\x10\x022\xcd\x05\n" +
 	"\vChatService\x12V\n" +
 	"\vSendMessage\x12\".parley.chat.v1.SendMessageRequest\x1a#.parley.chat.v1.SendMessageResponse\x12Y\n" +
 	"\fListMessages\x12#.parley.chat.v1.ListMessagesRequest\x1a$.parley.chat.v1.ListMessagesResponse\x12P\n" +
@@ -1636,8 +1637,8 @@ const file_parley_chat_v1_chat_proto_rawDesc = "" +
 	"\aGetChat\x12\x1e.parley.chat.v1.GetChatRequest\x1a\x1f.parley.chat.v1.GetChatResponse\x12M\n" +
 	"\bMarkRead\x12\x1f.parley.chat.v1.MarkReadRequest\x1a .parley.chat.v1.MarkReadResponse\x12V\n" +
 	"\vEditMessage\x12\".parley.chat.v1.EditMessageRequest\x1a#.parley.chat.v1.EditMessageResponse\x12\\\n" +
-	"\rDeleteMessage\x12$.parley.chat.v1.DeleteMessageRequest\x1a%.parley.chat.v1.DeleteMessageResponse\x12b\n" +
-	"\x0fCheckChatAccess\x12&.parley.chat.v1.CheckChatAccessRequest\x1a'.parley.chat.v1.CheckChatAccessResponseB\xbc\x01\n" +
+	"\rDeleteMessage\x12$.parley.chat.v1.DeleteMessageRequest\x1a%.parley.chat.v1.DeleteMessageResponse\x12h\n" +
+	"\x0fCheckChatAccess\x12&.parley.chat.v1.CheckChatAccessRequest\x1a'.parley.chat.v1.CheckChatAccessResponse\"\x04\x88\xb5\x18\x03B\xbc\x01\n" +
 	"\x12com.parley.chat.v1B\tChatProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/chat/v1;chatv1\xa2\x02\x03PCX\xaa\x02\x0eParley.Chat.V1\xca\x02\x0eParley\\Chat\\V1\xe2\x02\x1aParley\\Chat\\V1\\GPBMetadata\xea\x02\x10Parley::Chat::V1b\x06proto3"
 
 var (

@@ -7,6 +7,7 @@
 package friendv1
 
 import (
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1414,7 +1415,7 @@ var File_parley_friend_v1_friend_proto protoreflect.FileDescriptor
 
 const file_parley_friend_v1_friend_proto_rawDesc = "" +
 	"\n" +
-	"\x1dparley/friend/v1/friend.proto\x12\x10parley.friend.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n" +
+	"\x1dparley/friend/v1/friend.proto\x12\x10parley.friend.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fparley/options/v1/options.proto\"\x9a\x01\n" +
 	"\vUserSummary\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12$\n" +
@@ -1498,7 +1499,7 @@ const file_parley_friend_v1_friend_proto_rawDesc = "" +
 	"\x16FriendRequestDirection\x12(\n" +
 	"$FRIEND_REQUEST_DIRECTION_UNSPECIFIED\x10\x00\x12%\n" +
 	"!FRIEND_REQUEST_DIRECTION_INCOMING\x10\x01\x12%\n" +
-	"!FRIEND_REQUEST_DIRECTION_OUTGOING\x10\x022\x8d\t\n" +
+	"!FRIEND_REQUEST_DIRECTION_OUTGOING\x10\x022\x93\t\n" +
 	"\rFriendService\x12l\n" +
 	"\x11SendFriendRequest\x12*.parley.friend.v1.SendFriendRequestRequest\x1a+.parley.friend.v1.SendFriendRequestResponse\x12r\n" +
 	"\x13AcceptFriendRequest\x12,.parley.friend.v1.AcceptFriendRequestRequest\x1a-.parley.friend.v1.AcceptFriendRequestResponse\x12u\n" +
@@ -1509,8 +1510,8 @@ const file_parley_friend_v1_friend_proto_rawDesc = "" +
 	"\vUnblockUser\x12$.parley.friend.v1.UnblockUserRequest\x1a%.parley.friend.v1.UnblockUserResponse\x12i\n" +
 	"\x10ListBlockedUsers\x12).parley.friend.v1.ListBlockedUsersRequest\x1a*.parley.friend.v1.ListBlockedUsersResponse\x12Z\n" +
 	"\vListFriends\x12$.parley.friend.v1.ListFriendsRequest\x1a%.parley.friend.v1.ListFriendsResponse\x12o\n" +
-	"\x12ListFriendRequests\x12+.parley.friend.v1.ListFriendRequestsRequest\x1a,.parley.friend.v1.ListFriendRequestsResponse\x12f\n" +
-	"\x0fCheckFriendship\x12(.parley.friend.v1.CheckFriendshipRequest\x1a).parley.friend.v1.CheckFriendshipResponseB\xcc\x01\n" +
+	"\x12ListFriendRequests\x12+.parley.friend.v1.ListFriendRequestsRequest\x1a,.parley.friend.v1.ListFriendRequestsResponse\x12l\n" +
+	"\x0fCheckFriendship\x12(.parley.friend.v1.CheckFriendshipRequest\x1a).parley.friend.v1.CheckFriendshipResponse\"\x04\x88\xb5\x18\x03B\xcc\x01\n" +
 	"\x14com.parley.friend.v1B\vFriendProtoP\x01ZEgithub.com/parleyhq/parley/contracts/gen/go/parley/friend/v1;friendv1\xa2\x02\x03PFX\xaa\x02\x10Parley.Friend.V1\xca\x02\x10Parley\\Friend\\V1\xe2\x02\x1cParley\\Friend\\V1\\GPBMetadata\xea\x02\x12Parley::Friend::V1b\x06proto3"
 
 var (

@@ -7,6 +7,7 @@
 package mediav1
 
 import (
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1102,7 +1103,7 @@ var File_parley_media_v1_media_proto protoreflect.FileDescriptor
 
 const file_parley_media_v1_media_proto_rawDesc = "" +
 	"\n" +
-	"\x1bparley/media/v1/media.proto\x12\x0fparley.media.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"~\n" +
+	"\x1bparley/media/v1/media.proto\x12\x0fparley.media.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fparley/options/v1/options.proto\"~\n" +
 	"\x0fUploadRejection\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x128\n" +
 	"\x06reason\x18\x02 \x01(\x0e2 .parley.media.v1.RejectionReasonR\x06reason\x12\x18\n" +
@@ -1187,12 +1188,12 @@ const file_parley_media_v1_media_proto_rawDesc = "" +
 	"!REJECTION_REASON_TYPE_NOT_ALLOWED\x10\x03\x12\"\n" +
 	"\x1eREJECTION_REASON_TYPE_MISMATCH\x10\x04\x12)\n" +
 	"%REJECTION_REASON_DIMENSIONS_TOO_LARGE\x10\x05\x12\x1f\n" +
-	"\x1bREJECTION_REASON_UNREADABLE\x10\x062\xa4\x04\n" +
+	"\x1bREJECTION_REASON_UNREADABLE\x10\x062\xaa\x04\n" +
 	"\fMediaService\x12[\n" +
 	"\fCreateUpload\x12$.parley.media.v1.CreateUploadRequest\x1a%.parley.media.v1.CreateUploadResponse\x12a\n" +
 	"\x0eCompleteUpload\x12&.parley.media.v1.CompleteUploadRequest\x1a'.parley.media.v1.CompleteUploadResponse\x12L\n" +
-	"\aGetFile\x12\x1f.parley.media.v1.GetFileRequest\x1a .parley.media.v1.GetFileResponse\x12^\n" +
-	"\rBatchGetFiles\x12%.parley.media.v1.BatchGetFilesRequest\x1a&.parley.media.v1.BatchGetFilesResponse\x12U\n" +
+	"\aGetFile\x12\x1f.parley.media.v1.GetFileRequest\x1a .parley.media.v1.GetFileResponse\x12d\n" +
+	"\rBatchGetFiles\x12%.parley.media.v1.BatchGetFilesRequest\x1a&.parley.media.v1.BatchGetFilesResponse\"\x04\x88\xb5\x18\x04\x12U\n" +
 	"\n" +
 	"DeleteFile\x12\".parley.media.v1.DeleteFileRequest\x1a#.parley.media.v1.DeleteFileResponse\x12O\n" +
 	"\bGetQuota\x12 .parley.media.v1.GetQuotaRequest\x1a!.parley.media.v1.GetQuotaResponseB\xc4\x01\n" +

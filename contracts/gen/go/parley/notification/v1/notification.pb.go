@@ -7,6 +7,7 @@
 package notificationv1
 
 import (
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1242,7 +1243,7 @@ var File_parley_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	")parley/notification/v1/notification.proto\x12\x16parley.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x02\n" +
+	")parley/notification/v1/notification.proto\x12\x16parley.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fparley/options/v1/options.proto\"\xe8\x02\n" +
 	"\fNotification\x12'\n" +
 	"\x0fnotification_id\x18\x01 \x01(\tR\x0enotificationId\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.parley.notification.v1.NotificationKindR\x04kind\x12\x14\n" +
@@ -1322,7 +1323,7 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	" NOTIFICATION_KIND_FRIEND_REQUEST\x10\x01\x12%\n" +
 	"!NOTIFICATION_KIND_FRIEND_ACCEPTED\x10\x02\x12\x1d\n" +
 	"\x19NOTIFICATION_KIND_MESSAGE\x10\x03\x12\x1c\n" +
-	"\x18NOTIFICATION_KIND_SYSTEM\x10\x042\x8f\a\n" +
+	"\x18NOTIFICATION_KIND_SYSTEM\x10\x042\x95\a\n" +
 	"\x13NotificationService\x12x\n" +
 	"\x11ListNotifications\x120.parley.notification.v1.ListNotificationsRequest\x1a1.parley.notification.v1.ListNotificationsResponse\x12\x84\x01\n" +
 	"\x15MarkNotificationsRead\x124.parley.notification.v1.MarkNotificationsReadRequest\x1a5.parley.notification.v1.MarkNotificationsReadResponse\x12o\n" +
@@ -1331,8 +1332,8 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\x11UpdatePreferences\x120.parley.notification.v1.UpdatePreferencesRequest\x1a1.parley.notification.v1.UpdatePreferencesResponse\x12]\n" +
 	"\bMuteChat\x12'.parley.notification.v1.MuteChatRequest\x1a(.parley.notification.v1.MuteChatResponse\x12c\n" +
 	"\n" +
-	"UnmuteChat\x12).parley.notification.v1.UnmuteChatRequest\x1a*.parley.notification.v1.UnmuteChatResponse\x12W\n" +
-	"\x06Notify\x12%.parley.notification.v1.NotifyRequest\x1a&.parley.notification.v1.NotifyResponseB\xfc\x01\n" +
+	"UnmuteChat\x12).parley.notification.v1.UnmuteChatRequest\x1a*.parley.notification.v1.UnmuteChatResponse\x12]\n" +
+	"\x06Notify\x12%.parley.notification.v1.NotifyRequest\x1a&.parley.notification.v1.NotifyResponse\"\x04\x88\xb5\x18\x04B\xfc\x01\n" +
 	"\x1acom.parley.notification.v1B\x11NotificationProtoP\x01ZQgithub.com/parleyhq/parley/contracts/gen/go/parley/notification/v1;notificationv1\xa2\x02\x03PNX\xaa\x02\x16Parley.Notification.V1\xca\x02\x16Parley\\Notification\\V1\xe2\x02\"Parley\\Notification\\V1\\GPBMetadata\xea\x02\x18Parley::Notification::V1b\x06proto3"
 
 var (

@@ -7,6 +7,7 @@
 package profilev1
 
 import (
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -972,7 +973,7 @@ var File_parley_profile_v1_profile_proto protoreflect.FileDescriptor
 
 const file_parley_profile_v1_profile_proto_rawDesc = "" +
 	"\n" +
-	"\x1fparley/profile/v1/profile.proto\x12\x11parley.profile.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x01\n" +
+	"\x1fparley/profile/v1/profile.proto\x12\x11parley.profile.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fparley/options/v1/options.proto\"\x89\x01\n" +
 	"\x06Avatar\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12(\n" +
@@ -1032,15 +1033,15 @@ const file_parley_profile_v1_profile_proto_rawDesc = "" +
 	"\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10MATCH_KIND_EXACT\x10\x01\x12\x15\n" +
 	"\x11MATCH_KIND_PREFIX\x10\x02\x12\x14\n" +
-	"\x10MATCH_KIND_FUZZY\x10\x032\xd6\x04\n" +
+	"\x10MATCH_KIND_FUZZY\x10\x032\xdc\x04\n" +
 	"\x0eProfileService\x12Y\n" +
 	"\n" +
 	"GetProfile\x12$.parley.profile.v1.GetProfileRequest\x1a%.parley.profile.v1.GetProfileResponse\x12k\n" +
 	"\x10BatchGetProfiles\x12*.parley.profile.v1.BatchGetProfilesRequest\x1a+.parley.profile.v1.BatchGetProfilesResponse\x12b\n" +
 	"\rUpdateProfile\x12'.parley.profile.v1.UpdateProfileRequest\x1a(.parley.profile.v1.UpdateProfileResponse\x12V\n" +
 	"\tSetAvatar\x12#.parley.profile.v1.SetAvatarRequest\x1a$.parley.profile.v1.SetAvatarResponse\x12\\\n" +
-	"\vSearchUsers\x12%.parley.profile.v1.SearchUsersRequest\x1a&.parley.profile.v1.SearchUsersResponse\x12b\n" +
-	"\rCheckNickname\x12'.parley.profile.v1.CheckNicknameRequest\x1a(.parley.profile.v1.CheckNicknameResponseB\xd4\x01\n" +
+	"\vSearchUsers\x12%.parley.profile.v1.SearchUsersRequest\x1a&.parley.profile.v1.SearchUsersResponse\x12h\n" +
+	"\rCheckNickname\x12'.parley.profile.v1.CheckNicknameRequest\x1a(.parley.profile.v1.CheckNicknameResponse\"\x04\x88\xb5\x18\x02B\xd4\x01\n" +
 	"\x15com.parley.profile.v1B\fProfileProtoP\x01ZGgithub.com/parleyhq/parley/contracts/gen/go/parley/profile/v1;profilev1\xa2\x02\x03PPX\xaa\x02\x11Parley.Profile.V1\xca\x02\x11Parley\\Profile\\V1\xe2\x02\x1dParley\\Profile\\V1\\GPBMetadata\xea\x02\x13Parley::Profile::V1b\x06proto3"
 
 var (

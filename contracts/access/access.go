@@ -1,0 +1,96 @@
+// Package access reads who may call each Parley procedure from the protos: the
+// (parley.options.v1.access) method option is the one list, and the gateway's routing and every
+// service's authentication interceptor take theirs from here instead of writing procedure names
+// out again. Use Public and Internal in the gateway, Unauthenticated in a service's interceptor.
+package access
+
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	// Every Parley service's descriptors must be registered for the walk to see them.
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
+	optionsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/options/v1"
+	_ "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
+)
+
+// Procedure is one RPC with its marked access.
+type Procedure struct {
+	Service string // full service name, e.g. "parley.auth.v1.AuthService"
+	Name    string // full procedure, e.g. "/parley.auth.v1.AuthService/Register"
+	Access  optionsv1.Access
+}
+
+// All lists every procedure of every Parley service, sorted by name. An unmarked method reads
+// as ACCESS_USER.
+var All = sync.OnceValue(func() []Procedure {
+	var out []Procedure
+	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		if !strings.HasPrefix(string(f.Package()), "parley.") {
+			return true
+		}
+		for i := range f.Services().Len() {
+			s := f.Services().Get(i)
+			for j := range s.Methods().Len() {
+				m := s.Methods().Get(j)
+				out = append(out, Procedure{
+					Service: string(s.FullName()),
+					Name:    "/" + string(s.FullName()) + "/" + string(m.Name()),
+					Access:  methodAccess(m),
+				})
+			}
+		}
+		return true
+	})
+	slices.SortFunc(out, func(a, b Procedure) int { return strings.Compare(a.Name, b.Name) })
+	return out
+})
+
+func methodAccess(m protoreflect.MethodDescriptor) optionsv1.Access {
+	opts := m.Options()
+	if opts == nil || !proto.HasExtension(opts, optionsv1.E_Access) {
+		return optionsv1.Access_ACCESS_USER
+	}
+	a, _ := proto.GetExtension(opts, optionsv1.E_Access).(optionsv1.Access)
+	if a == optionsv1.Access_ACCESS_UNSPECIFIED {
+		return optionsv1.Access_ACCESS_USER
+	}
+	return a
+}
+
+// Public lists the procedures anyone may call without a token: the gateway's default public list.
+func Public() []string {
+	return names("", optionsv1.Access_ACCESS_PUBLIC)
+}
+
+// Internal lists the procedures only Parley services may call: the gateway never routes them.
+func Internal() []string {
+	return names("", optionsv1.Access_ACCESS_INTERNAL, optionsv1.Access_ACCESS_INTERNAL_SERVICE)
+}
+
+// Unauthenticated lists the procedures of service (its full name, e.g. authv1connect.AuthServiceName)
+// that its authentication interceptor lets through without an access token: the public ones, and
+// the internal ones whose handler checks the internal service token itself.
+func Unauthenticated(service string) []string {
+	return names(service, optionsv1.Access_ACCESS_PUBLIC, optionsv1.Access_ACCESS_INTERNAL_SERVICE)
+}
+
+// names lists the procedures of service ("" for every service) with one of the given accesses.
+func names(service string, accesses ...optionsv1.Access) []string {
+	out := []string{}
+	for _, p := range All() {
+		if (service == "" || p.Service == service) && slices.Contains(accesses, p.Access) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
