@@ -12,7 +12,7 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
-	"github.com/parleyhq/parley/services/media/internal/chataccess"
+	"github.com/parleyhq/parley/services/media/internal/chatclient"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
 	"github.com/parleyhq/parley/services/media/internal/mediarpc"
@@ -81,7 +81,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	svc := media.NewService(media.Options{
 		Store:        mediadb.New(pool, events.NewOutbox("media")),
 		Objects:      objects,
-		Chats:        chataccess.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
+		Chats:        chatclient.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
 		URLs:         media.NewURLSigner(cfg.PublicURL, cfg.signingKey(), cfg.URLTTL),
 		Limits:       cfg.limits(),
 		Logger:       logger,
