@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 
@@ -37,8 +38,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	logger.Info("configuration", config.Attrs(cfg)...)
 	if !migrateOnly {
-		if err := cfg.check(); err != nil {
-			return err
+		if err := cfg.validate(); err != nil {
+			return fmt.Errorf("configuration: %w", err)
 		}
 	}
 
