@@ -83,12 +83,9 @@ type Config struct {
 // validate refuses values that parse but cannot work, naming each variable. A zero limit or
 // duration means the documented default (internal/gateway and internal/realtime fill it in), so
 // only negative ones are refused here; upstream URLs and trusted proxies are checked where they
-// are parsed (in run).
+// are parsed (in run). An empty KAFKA_BROKERS is allowed: it turns the realtime fan-out off.
 func (c Config) validate() error {
 	var errs []error
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
-	}
 	for name, n := range map[string]int64{
 		"MAX_BODY_BYTES": c.MaxBodyBytes, "RATE_LIMIT_AUTH": int64(c.RateLimitAuth), "RATE_LIMIT_USER": int64(c.RateLimitUser),
 	} {
