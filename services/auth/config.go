@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -160,4 +161,23 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// validate refuses values that parse but cannot work, naming each variable. The signing keys,
+// Argon2 parameters, OAuth providers, login throttle and trusted proxies are checked where they
+// are parsed (in run), because parsing them is the check.
+func (c Config) validate() error {
+	var errs []error
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
+	}
+	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must be positive", name, d))
+		}
+	}
+	if c.SessionCleanupInterval < 0 {
+		errs = append(errs, fmt.Errorf("AUTH_SESSION_CLEANUP_INTERVAL %v: must be 0 (no clean-up) or more", c.SessionCleanupInterval))
+	}
+	return errors.Join(errs...)
 }

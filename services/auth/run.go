@@ -36,6 +36,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 	logger.Info("configuration", config.Attrs(cfg)...)
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 
 	if migrateOnly {
 		return migrate(ctx, logger, cfg)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -64,4 +65,25 @@ func withMaxConns(dbURL string, n int32) (string, error) {
 		return u.String(), nil
 	}
 	return dbURL + " pool_max_conns=" + strconv.Itoa(int(n)), nil
+}
+
+// validate refuses values that parse but cannot work, naming each variable. Zero durations fall
+// back to their documented defaults where they are used; negative ones are refused here.
+func (c Config) validate() error {
+	var errs []error
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
+	}
+	if c.DatabaseMaxConns <= 0 {
+		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS %d: must be positive", c.DatabaseMaxConns))
+	}
+	for name, d := range map[string]time.Duration{
+		"OUTBOX_POLL_INTERVAL": c.OutboxPollInterval, "OUTBOX_LINGER": c.OutboxLinger, "FRIEND_TIMEOUT": c.FriendTimeout,
+		"FRIENDSHIP_CACHE_TTL": c.FriendshipCacheTTL, "MEDIA_TIMEOUT": c.MediaTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
+		}
+	}
+	return errors.Join(errs...)
 }

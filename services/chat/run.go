@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 
@@ -38,6 +39,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 	logger.Info("configuration", config.Attrs(cfg)...)
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 
 	dbURL, err := withMaxConns(cfg.DatabaseURL, cfg.DatabaseMaxConns)
 	if err != nil {

@@ -34,10 +34,10 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err != nil {
 		return err
 	}
+	logger.Info("configuration", config.Attrs(cfg)...)
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger.Info("configuration", config.Attrs(cfg)...)
 
 	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
 	if err != nil {

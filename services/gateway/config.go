@@ -1,6 +1,10 @@
 package main
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Config is the gateway's whole configuration, from the environment (docs/gateway.md lists it).
 type Config struct {
@@ -76,4 +80,27 @@ type Config struct {
 
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// validate refuses values that parse but cannot work, naming each variable. A zero limit or
+// duration means the documented default (internal/gateway and internal/realtime fill it in), so
+// only negative ones are refused here; upstream URLs and trusted proxies are checked where they
+// are parsed (in run). An empty KAFKA_BROKERS is allowed: it turns the realtime fan-out off.
+func (c Config) validate() error {
+	var errs []error
+	for name, n := range map[string]int64{
+		"MAX_BODY_BYTES": c.MaxBodyBytes, "RATE_LIMIT_AUTH": int64(c.RateLimitAuth), "RATE_LIMIT_USER": int64(c.RateLimitUser),
+	} {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: must not be negative", name, n))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"RATE_LIMIT_WINDOW": c.RateLimitWindow, "READY_TIMEOUT": c.ReadyTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -37,6 +37,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		cfg.InternalProcedures = gateway.DefaultInternalProcedures
 	}
 	logger.InfoContext(ctx, "configuration", config.Attrs(cfg)...)
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 
 	upstreams, err := upstreamsFrom(cfg)
 	if err != nil {

@@ -62,8 +62,8 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 }
 
-// check refuses configurations the service cannot run with, naming every problem.
-func (c Config) check() error {
+// validate refuses configurations the service cannot run with, naming every problem.
+func (c Config) validate() error {
 	var errs []error
 	positive := map[string]int64{
 		"MAX_AVATAR_BYTES": c.MaxAvatarBytes, "MAX_ATTACHMENT_BYTES": c.MaxAttachmentBytes, "MEDIA_QUOTA_BYTES": c.QuotaBytes,
@@ -90,10 +90,7 @@ func (c Config) check() error {
 	if c.URLSigningKey != "" && len(c.URLSigningKey) < 32 {
 		errs = append(errs, errors.New("URL_SIGNING_KEY must be at least 32 characters"))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("configuration: %w", errors.Join(errs...))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (c Config) limits() media.Limits {

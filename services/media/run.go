@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
-	"github.com/parleyhq/parley/services/media/internal/chataccess"
+	"github.com/parleyhq/parley/services/media/internal/chatclient"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
 	"github.com/parleyhq/parley/services/media/internal/mediarpc"
@@ -37,8 +38,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	logger.Info("configuration", config.Attrs(cfg)...)
 	if !migrateOnly {
-		if err := cfg.check(); err != nil {
-			return err
+		if err := cfg.validate(); err != nil {
+			return fmt.Errorf("configuration: %w", err)
 		}
 	}
 
@@ -81,7 +82,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	svc := media.NewService(media.Options{
 		Store:        mediadb.New(pool, events.NewOutbox("media")),
 		Objects:      objects,
-		Chats:        chataccess.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
+		Chats:        chatclient.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
 		URLs:         media.NewURLSigner(cfg.PublicURL, cfg.signingKey(), cfg.URLTTL),
 		Limits:       cfg.limits(),
 		Logger:       logger,

@@ -73,8 +73,8 @@ func messageIDDomain(a *mail.Address) string {
 	return domain
 }
 
-// check refuses values the service cannot work with, naming the variable.
-func (c Config) check() error {
+// validate refuses values the service cannot work with, naming the variable.
+func (c Config) validate() error {
 	var problems []error
 	if c.DigestDelay <= 0 {
 		problems = append(problems, fmt.Errorf("DIGEST_DELAY must be positive, got %v", c.DigestDelay))

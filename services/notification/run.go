@@ -41,7 +41,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 	logger.Info("configuration", config.Attrs(cfg)...)
-	if err := cfg.check(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	// Everything that can be refused without a network is checked before connecting anywhere.

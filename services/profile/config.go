@@ -1,6 +1,10 @@
 package main
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Config is the profile service's whole configuration, read from the environment.
 type Config struct {
@@ -20,4 +24,19 @@ type Config struct {
 	SearchFuzzyThreshold float64 `env:"SEARCH_FUZZY_THRESHOLD" envDefault:"0.2"`
 	LogFormat            string  `env:"LOG_FORMAT" envDefault:"text"`
 	LogLevel             string  `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// validate refuses values that parse but cannot work, naming each variable.
+func (c Config) validate() error {
+	var errs []error
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
+	}
+	if c.CacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("PROFILE_CACHE_TTL %v: must not be negative", c.CacheTTL))
+	}
+	if c.SearchFuzzyThreshold < 0 || c.SearchFuzzyThreshold > 1 {
+		errs = append(errs, fmt.Errorf("SEARCH_FUZZY_THRESHOLD %v: must be a trigram similarity between 0 and 1", c.SearchFuzzyThreshold))
+	}
+	return errors.Join(errs...)
 }

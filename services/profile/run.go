@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 
@@ -37,6 +38,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 	logger.Info("configuration", config.Attrs(cfg)...)
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 
 	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
 	if err != nil {

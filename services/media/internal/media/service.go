@@ -127,7 +127,7 @@ type Objects interface {
 }
 
 // ChatAccessChecker asks the chat service what a user may do in a chat, on behalf of the user in
-// ctx (chataccess implements it, with a cache). Failures to ask are ErrUnavailable errors.
+// ctx (chatclient implements it, with a cache). Failures to ask are ErrUnavailable errors.
 type ChatAccessChecker interface {
 	Access(ctx context.Context, chatID, userID string) (ChatAccess, error)
 }

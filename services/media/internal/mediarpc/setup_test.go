@@ -28,7 +28,7 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/server"
-	"github.com/parleyhq/parley/services/media/internal/chataccess"
+	"github.com/parleyhq/parley/services/media/internal/chatclient"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
 	"github.com/parleyhq/parley/services/media/internal/mediarpc"
@@ -63,7 +63,7 @@ func (c *chatStandIn) CheckChatAccess(ctx context.Context, req *connect.Request[
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
-	c.internal = req.Header().Get(chataccess.InternalTokenHeader)
+	c.internal = req.Header().Get(chatclient.InternalTokenHeader)
 	if c.down {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("chat is down"))
 	}
@@ -176,7 +176,7 @@ func setup(t *testing.T, change ...func(*media.Limits)) *env {
 	e.svc = media.NewService(media.Options{
 		Store:   mediadb.New(e.pool, events.NewOutbox("media")),
 		Objects: objects,
-		Chats:   chataccess.New(nil, chatSrv.URL, internalToken, redistest.New(t), time.Minute, logger),
+		Chats:   chatclient.New(nil, chatSrv.URL, internalToken, redistest.New(t), time.Minute, logger),
 		URLs:    media.NewURLSigner(e.base, []byte("url-signing-key-for-tests-0123456789"), 5*time.Minute),
 		Limits:  lim,
 		Logger:  logger,

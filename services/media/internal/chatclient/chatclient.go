@@ -1,10 +1,10 @@
-// Package chataccess asks the chat service (parley.chat.v1.ChatService/CheckChatAccess) whether a
+// Package chatclient asks the chat service (parley.chat.v1.ChatService/CheckChatAccess) whether a
 // user is a participant of a chat and may send in it, with a generated Connect client over gRPC.
 // The end user's access token is forwarded (authn.ForwardToken), and the internal token, when
 // configured, is sent in X-Parley-Internal-Token so the chat service knows a Parley service is
 // asking. Positive answers are cached briefly in Redis (with rueidis client-side caching), so
 // showing a chat's attachments does not ask the chat service once per file.
-package chataccess
+package chatclient
 
 import (
 	"context"

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+// TestRunRefusesBadConfigBeforeConnecting checks that validate runs in run, right after the
+// configuration is loaded and logged, and names the variable (nothing listens on the defaults'
+// addresses here, so an error naming the variable can only come from validate).
+func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
+	for env, value := range badConfig {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, value)
+			err := run(context.Background(), discardLogger())
+			if err == nil || !strings.Contains(err.Error(), env) || !strings.HasPrefix(err.Error(), "configuration: ") {
+				t.Fatalf("run with %s=%q = %v; want a configuration error naming %s", env, value, err, env)
+			}
+		})
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+var badConfig = map[string]string{
+	"MAX_BODY_BYTES":    "-1",
+	"RATE_LIMIT_USER":   "-1",
+	"RATE_LIMIT_WINDOW": "-1m",
+}
