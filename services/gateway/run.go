@@ -21,6 +21,7 @@ import (
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
+	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
 
 // run loads the configuration, wires the gateway and serves until ctx ends.
@@ -81,12 +82,21 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 
-	hub, consumer, err := newRealtime(ctx, logger, cfg, gw)
+	// One memory of revoked sessions for the API path and the WebSocket hub: a revocation either
+	// learns is refused by both.
+	revocations, err := sessions.New(sessions.Options{
+		TTL:          cfg.RealtimeRevokedSessionTTL,
+		CheckTimeout: cfg.RealtimeRevocationCheckTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("realtime: %w", err)
+	}
+	hub, consumer, err := newRealtime(ctx, logger, cfg, gw, revocations)
 	if err != nil {
 		return err
 	}
 	gw.Echo().GET(realtime.Path, hub.Serve, gw.LimitPerIP())
-	gw.SetSessionCheck(hub.SessionRevoked)
+	gw.SetSessionCheck(revocations.Revoked)
 	// Reported, not required: without the hub's Redis the API still works (WebSockets get 1013).
 	gw.AddReadinessCheck(gateway.ReadinessCheck{Name: "realtime redis", Check: func(context.Context) error {
 		if s := hub.RedisState(); !s.Up() {
@@ -134,7 +144,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 
 // newRealtime builds the WebSocket hub (Redis connected in the background) and, when Kafka
 // brokers are configured, the consumer that fans events out to it.
-func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gateway.Gateway) (*realtime.Hub, *events.Consumer, error) {
+func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *sessions.Revocations) (*realtime.Hub, *events.Consumer, error) {
 	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
 	maxConns := cfg.RealtimeMaxConnsPerUser
 	if maxConns == 0 {
@@ -158,6 +168,7 @@ func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gatew
 		SyncMaxMessages:   cfg.RealtimeSyncMaxMessages,
 		TypingInterval:    cfg.RealtimeTypingInterval,
 		RevokedSessionTTL: cfg.RealtimeRevokedSessionTTL,
+		Revocations:       revocations,
 
 		RevocationCheckTimeout: cfg.RealtimeRevocationCheckTimeout,
 		RedisReconnectMin:      cfg.RealtimeRedisReconnectMin,

@@ -357,7 +357,7 @@ func (f *fanout) sessionRevoked(ctx context.Context, _ pgx.Tx, ev events.Event, 
 		return nil
 	}
 	f.flush(ctx) // the frames of the events before it go first
-	err := f.h.store.markRevoked(ctx, m.GetSessionId(), f.h.opts.RevokedSessionTTL)
+	err := f.h.revoked.Mark(ctx, m.GetSessionId())
 	if err == nil {
 		err = f.h.store.publish(ctx, mustJSON(revokeFrame{Type: typeRevoke, SessionID: m.GetSessionId()}), m.GetUserId())
 	}

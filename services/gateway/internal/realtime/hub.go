@@ -26,6 +26,7 @@ import (
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
 
 // TokenVerifier checks a raw access token; *gateway.Gateway is the real one (Unauthenticated for
@@ -69,6 +70,10 @@ type Options struct {
 	TypingInterval    time.Duration // one typing relay per user and chat per interval; default 2s
 	RevokedSessionTTL time.Duration // how long a revoked session is refused; default 1h
 	UpstreamTimeout   time.Duration // chat/friend calls; default 5s
+	// Revocations are the revoked sessions this hub marks (fan-out) and checks (WebSocket
+	// authentication); share it with the API path's session check. When nil the hub makes its
+	// own from RevokedSessionTTL, RedisTimeout and RevocationCheckTimeout.
+	Revocations *sessions.Revocations
 	// FrameRate and FrameBurst limit the frames one client sends (per second); default 20 and 40.
 	FrameRate  float64
 	FrameBurst int
@@ -126,6 +131,7 @@ type Hub struct {
 	opts    Options
 	origins []string
 	store   *store
+	revoked *sessions.Revocations
 	sub     *subscriber
 	chats   *chatCache
 
@@ -179,8 +185,16 @@ func New(opts Options) (*Hub, error) {
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{
 		client: h.client, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
-		checkTimeout: opts.RevocationCheckTimeout, revokedTTL: opts.RevokedSessionTTL,
-		seen: newRevokedMemory(maxRememberedRevocations),
+	}
+	h.revoked = opts.Revocations
+	if h.revoked == nil {
+		rev, err := sessions.New(sessions.Options{
+			TTL: opts.RevokedSessionTTL, RedisTimeout: opts.RedisTimeout, CheckTimeout: opts.RevocationCheckTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		h.revoked = rev
 	}
 	h.sub = newSubscriber(h.log, opts.RedisTimeout, opts.RedisReconnectMin, opts.RedisReconnectMax)
 	h.sub.onMessage = h.dispatch
@@ -213,7 +227,10 @@ func (h *Hub) client() rueidis.Client {
 }
 
 // SetRedis gives the hub a connected client (the hub does not close it).
-func (h *Hub) SetRedis(c rueidis.Client) { h.redis.Store(&c) }
+func (h *Hub) SetRedis(c rueidis.Client) {
+	h.redis.Store(&c)
+	h.revoked.SetRedis(c)
+}
 
 // SessionRevoked reports whether a session was revoked (logout, refresh-token reuse): the fan-out
 // marks it when auth's SessionRevoked event arrives. The API path uses it too, so a revoked
@@ -221,7 +238,7 @@ func (h *Hub) SetRedis(c rueidis.Client) { h.redis.Store(&c) }
 // RevocationCheckTimeout: an error then means the answer is unknown (Redis down or stuck), except
 // for revocations this gateway has seen, which it remembers and answers without Redis.
 func (h *Hub) SessionRevoked(ctx context.Context, sessionID string) (bool, error) {
-	return h.store.revoked(ctx, sessionID)
+	return h.revoked.Revoked(ctx, sessionID)
 }
 
 // RedisState is the state of the hub's Redis subscription, for readiness reports.
@@ -256,7 +273,7 @@ func (h *Hub) Connect(ctx context.Context, redisURL string) error {
 	if err != nil {
 		return fmt.Errorf("parse REDIS_URL: %w", err)
 	}
-	// Client-side caching serves the revoked-session checks (store.revoked); nothing else reads
+	// Client-side caching serves the revoked-session checks (sessions.Revocations.Revoked); nothing else reads
 	// through the cache. A few MiB hold tens of thousands of sessions' answers.
 	opt.CacheSizeEachConn = 8 << 20
 	go func() {
@@ -416,7 +433,7 @@ func (h *Hub) dispatch(userID string, payload []byte) {
 	switch r.Type {
 	case typeRevoke:
 		if r.SessionID != "" {
-			h.store.seen.add(r.SessionID, time.Now().Add(h.opts.RevokedSessionTTL))
+			h.revoked.Remember(r.SessionID)
 		}
 		var victims []*conn
 		for c := range us.conns {

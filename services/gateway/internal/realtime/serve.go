@@ -180,7 +180,7 @@ func (h *Hub) open(c *conn, r *http.Request, token string) bool {
 		c.drain()
 		return false
 	}
-	if revoked, err := h.store.revoked(c.ctx, p.SessionID); err == nil && revoked {
+	if revoked, err := h.revoked.Revoked(c.ctx, p.SessionID); err == nil && revoked {
 		c.close(CloseSessionRevoked, "session revoked: sign in again")
 		c.drain()
 		return false
@@ -343,7 +343,7 @@ func (h *Hub) reauth(c *conn, f clientFrame) {
 		c.close(CloseUnauthenticated, "the new token belongs to another user")
 		return
 	}
-	if revoked, err := h.store.revoked(c.ctx, p.SessionID); err == nil && revoked {
+	if revoked, err := h.revoked.Revoked(c.ctx, p.SessionID); err == nil && revoked {
 		c.close(CloseSessionRevoked, "session revoked: sign in again")
 		return
 	}

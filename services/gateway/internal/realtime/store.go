@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -26,9 +25,6 @@ const (
 	// id, score: Unix milliseconds when it expires unless refreshed): the online marker that
 	// outlives no crashed gateway by more than its TTL.
 	connsKeyPrefix = "parley:rt:conns:"
-	// revokedKeyPrefix + session id marks a revoked session, so its still-valid access tokens
-	// cannot open new connections.
-	revokedKeyPrefix = "parley:rt:revoked:"
 	// sentKeyPrefix + event id + frame hash marks a frame already published for an event.
 	sentKeyPrefix = "parley:rt:sent:"
 )
@@ -66,18 +62,11 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 `)
 
-// store is the hub's Redis: pub/sub publishing, presence and revoked sessions.
+// store is the hub's Redis: pub/sub publishing and presence (revoked sessions: package sessions).
 type store struct {
 	client  func() rueidis.Client // nil while not connected
 	ttl     time.Duration         // connection marker lifetime without refresh
 	timeout time.Duration
-	// checkTimeout bounds a revoked-session check (Options.RevocationCheckTimeout): it sits on
-	// every API call and WebSocket authentication, so a stuck Redis must not stall them.
-	checkTimeout time.Duration
-	revokedTTL   time.Duration // Options.RevokedSessionTTL
-	// seen are the revocations this gateway has learned, kept in memory so that a Redis outage
-	// (which empties the client-side cache and makes checks fail open) does not reopen them here.
-	seen *revokedMemory
 }
 
 func (s *store) get() (rueidis.Client, error) {
@@ -273,121 +262,6 @@ func (s *store) presence(ctx context.Context, userIDs []string, now time.Time) (
 		out[i] = e
 	}
 	return out, nil
-}
-
-// markRevoked remembers a revoked session for ttl (longer than an access token lives).
-func (s *store) markRevoked(ctx context.Context, sessionID string, ttl time.Duration) error {
-	c, err := s.get()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := c.Do(ctx, c.B().Set().Key(revokedKeyPrefix+sessionID).Value("1").Px(ttl).Build()).Error(); err != nil {
-		return fmt.Errorf("mark session revoked: %w", err)
-	}
-	s.seen.add(sessionID, time.Now().Add(ttl))
-	return nil
-}
-
-// revokedCacheTTL is how long this gateway keeps the answer to "is this session revoked?" in its
-// client-side cache. Redis invalidates the entry the moment the key is set (server-assisted client
-// caching, RESP3 tracking), and rueidis drops a connection's whole cache when that connection ends
-// (pipe._background calls cache.Close, which empties the store; a reconnection starts a new pipe
-// with a new cache, and tracking is switched on again with it). A connection that hangs is ended by
-// rueidis' keep-alive PING (every Dialer.KeepAlive, 1s, failing after ConnWriteTimeout, 10s), so a
-// cached "not revoked" outlives a revocation by at most that while the invalidation cannot arrive,
-// and never survives a reconnection. The TTL only bounds memory for sessions that stopped calling.
-const revokedCacheTTL = time.Minute
-
-// errRevocationUnknown is a revoked-session check that got no answer within checkTimeout.
-var errRevocationUnknown = errors.New("revoked-session check: no answer from redis in time")
-
-// revoked reports whether the session was revoked. A revocation this gateway has seen is answered
-// from memory; otherwise the answer comes from the client-side cache after the session's first
-// call, so an API call costs no Redis round trip for it. It gives up after checkTimeout: the
-// caller decides what an unknown answer means (the API and WebSocket paths let the call through).
-func (s *store) revoked(ctx context.Context, sessionID string) (bool, error) {
-	if sessionID == "" {
-		return false, nil
-	}
-	if s.seen.has(sessionID, time.Now()) {
-		return true, nil
-	}
-	c, err := s.get()
-	if err != nil {
-		return false, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.checkTimeout)
-	defer cancel()
-	err = c.DoCache(ctx, c.B().Get().Key(revokedKeyPrefix+sessionID).Cache(), revokedCacheTTL).Error()
-	switch {
-	case rueidis.IsRedisNil(err):
-		return false, nil
-	case err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)):
-		return false, fmt.Errorf("%w: %w", errRevocationUnknown, err)
-	case err != nil:
-		return false, fmt.Errorf("check revoked session: %w", err)
-	}
-	s.seen.add(sessionID, time.Now().Add(s.revokedTTL))
-	return true, nil
-}
-
-// maxRememberedRevocations bounds revokedMemory: ~100 B each, 10 MB in all. Far more sessions
-// than are revoked within one RevokedSessionTTL in practice; past it, entries closest to expiry go
-// first.
-const maxRememberedRevocations = 100_000
-
-// revokedMemory is a bounded set of revoked session ids with their expiry.
-type revokedMemory struct {
-	mu    sync.Mutex
-	until map[string]time.Time
-	limit int
-}
-
-func newRevokedMemory(limit int) *revokedMemory {
-	return &revokedMemory{until: map[string]time.Time{}, limit: limit}
-}
-
-func (m *revokedMemory) add(sessionID string, until time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if old, ok := m.until[sessionID]; ok && old.After(until) {
-		return
-	}
-	if _, ok := m.until[sessionID]; !ok && len(m.until) >= m.limit {
-		m.evict(time.Now())
-	}
-	m.until[sessionID] = until
-}
-
-// evict drops the expired entries, and when that frees nothing, the one closest to expiry.
-func (m *revokedMemory) evict(now time.Time) {
-	var first string
-	var firstUntil time.Time
-	for id, u := range m.until {
-		if !u.After(now) {
-			delete(m.until, id)
-			continue
-		}
-		if first == "" || u.Before(firstUntil) {
-			first, firstUntil = id, u
-		}
-	}
-	if len(m.until) >= m.limit && first != "" {
-		delete(m.until, first)
-	}
-}
-
-func (m *revokedMemory) has(sessionID string, now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.until[sessionID]
-	if ok && !u.After(now) {
-		delete(m.until, sessionID)
-		return false
-	}
-	return ok
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
