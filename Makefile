@@ -44,9 +44,18 @@ $(TOOLS): $(BIN)/%: tools/go.mod tools/go.sum
 TILT_GZ ?= ../shared/tools/tilt.gz
 
 .PHONY: tilt
-tilt: ## install Tilt into .bin/ from ../shared/tools/tilt.gz (or TILT_GZ=...; the devstack tests run it; docs/devstack.md#tilt)
-	@test -f $(TILT_GZ) || { echo "no $(TILT_GZ): set TILT_GZ, or put tilt on PATH (https://docs.tilt.dev/install.html)"; exit 1; }
-	mkdir -p $(BIN) && gunzip -c $(TILT_GZ) > $(BIN)/tilt.new && chmod +x $(BIN)/tilt.new && mv -f $(BIN)/tilt.new $(BIN)/tilt
+tilt: $(BIN)/tilt ## install Tilt into .bin/ from ../shared/tools/tilt.gz (or TILT_GZ=..., or the tilt on PATH; the devstack tests run it; docs/devstack.md#tilt)
+
+# make test needs it: unpacked from TILT_GZ when that file exists, else the tilt on PATH is linked.
+$(BIN)/tilt: $(wildcard $(TILT_GZ))
+	@mkdir -p $(BIN)
+	@if [ -f $(TILT_GZ) ]; then \
+	  gunzip -c $(TILT_GZ) > $@.new && chmod +x $@.new && mv -f $@.new $@ && echo "tilt: unpacked $(TILT_GZ)"; \
+	elif command -v tilt >/dev/null; then \
+	  ln -sf "$$(command -v tilt)" $@ && echo "tilt: using $$(command -v tilt)"; \
+	else \
+	  echo "no $(TILT_GZ) and no tilt on PATH: set TILT_GZ or install Tilt (https://docs.tilt.dev/install.html)"; exit 1; \
+	fi
 
 .PHONY: gen
 gen: $(BIN)/buf ## regenerate contracts/gen from the protos
@@ -84,7 +93,7 @@ build: ## build every module, in the workspace and alone (GOWORK=off)
 test: build test-modules test-e2e ## run every test: each module's unit + integration tests, then end to end
 
 .PHONY: test-modules
-test-modules: $(BIN)/versitygw $(BIN)/mailpit
+test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)); done
 
 .PHONY: test-e2e
