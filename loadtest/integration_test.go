@@ -42,9 +42,6 @@ func (w testLog) Write(p []byte) (int, error) {
 // accounting found every message delivered exactly once, in order, and the processes measured.
 // It asserts no timings or rates.
 func TestRunAgainstTheRealStack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole dev stack")
-	}
 	s := stacktest.Start(t, stack.Options{
 		// Raised, not off, as the command does for its own stack.
 		Environ: func() []string {
