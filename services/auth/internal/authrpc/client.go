@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/parleyhq/parley/platform/clientnet"
 )
 
 // ClientKey names where a request came from, for login throttling: an IPv4 address, or the /64
@@ -43,16 +45,12 @@ func ClientKey(header http.Header, peer string, trustedProxies []netip.Prefix) s
 	return "unknown"
 }
 
+// keyOf is the client's network (clientnet.Key), or "unknown" for what is not an address.
 func keyOf(s string) string {
-	addr, err := netip.ParseAddr(s)
-	if err != nil {
-		return "unknown"
+	if key, ok := clientnet.Key(s); ok {
+		return key
 	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is4() {
-		return addr.String()
-	}
-	return netip.PrefixFrom(addr, 64).Masked().String()
+	return "unknown"
 }
 
 func trusted(addr netip.Addr, prefixes []netip.Prefix) bool {

@@ -2,14 +2,14 @@ package gateway
 
 import (
 	"math"
-	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/labstack/echo/v4"
+
+	"github.com/parleyhq/parley/platform/clientnet"
 )
 
 // LimitPerIP is middleware applying the anonymous per-IP rate limit (RATE_LIMIT_USER per window)
@@ -96,19 +96,14 @@ func (g *Gateway) tooManyRequests(c echo.Context, retryAfter time.Duration) {
 	writeRPCError(c.Response(), c.Request(), connect.CodeResourceExhausted, "too many requests: try again in "+secs+"s", 0)
 }
 
-// clientNetwork is what a per-IP budget is keyed by: an IPv4 address as it is, an IPv6 address
-// by its /64 (the prefix a single subscriber is given: one host can use any of its 2^64
-// addresses), and an IPv4-mapped IPv6 address as the IPv4 address it maps. Anything that does not
-// parse (it cannot: it comes from the peer address or a parsed X-Forwarded-For) is kept as it is.
+// clientNetwork is what a per-IP budget is keyed by (clientnet.Key: IPv4 as it is, IPv6 by its
+// /64). Anything that does not parse (it cannot: it comes from the peer address or a parsed
+// X-Forwarded-For) is kept as it is.
 func clientNetwork(ip string) string {
-	addr := net.ParseIP(strings.Trim(ip, "[]"))
-	if addr == nil {
-		return ip
+	if key, ok := clientnet.Key(ip); ok {
+		return key
 	}
-	if v4 := addr.To4(); v4 != nil {
-		return v4.String()
-	}
-	return (&net.IPNet{IP: addr.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+	return ip
 }
 
 // maxRefusals bounds the refusals a gateway remembers; past it new ones are not remembered (those
