@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/platform/backoff"
 )
 
 // ErrRejected marks a Mailer error that retrying cannot fix: the mail server refused the message
@@ -176,7 +177,7 @@ func (d *Dispatcher) send(ctx context.Context, del Delivery) {
 		log.Error("email given up", "err", err)
 	default:
 		out.Err = err.Error()
-		retry := d.cfg.Service.now().Add(backoff(d.cfg.RetryBackoff, d.cfg.MaxRetryBackoff, del.Attempt))
+		retry := d.cfg.Service.now().Add(backoff.Delay(d.cfg.RetryBackoff, d.cfg.MaxRetryBackoff, del.Attempt))
 		out.RetryAt = &retry
 		log.Warn("email not sent, will retry", "err", err, "retry_at", retry)
 	}
@@ -186,17 +187,6 @@ func (d *Dispatcher) send(ctx context.Context, del Delivery) {
 	if err := d.cfg.Store.FinishDelivery(fctx, del, out); err != nil {
 		log.Error("cannot record the email's outcome; it will be sent again when its lease ends", "err", err, "sent", out.Sent)
 	}
-}
-
-// backoff is the wait before retry n (from 1): first doubled each time up to limit, then between
-// half and all of that at random, so emails that failed together do not retry together.
-func backoff(first, limit time.Duration, n int) time.Duration {
-	w := first
-	for i := 1; i < n && w < limit; i++ {
-		w *= 2
-	}
-	w = min(w, limit)
-	return w/2 + rand.N(w/2+1)
 }
 
 // digestAction is what becomes of a due digest.
