@@ -179,11 +179,17 @@ func parseProcStat(line string) (procTimes, error) {
 }
 
 func readProcStat(procRoot string, pid int) (procTimes, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	return readProcFile(procRoot, func(s string) (procTimes, error) { return parseProcStat(strings.TrimSpace(s)) }, strconv.Itoa(pid), "stat")
+}
+
+// readProcFile reads the file at path (elements joined) under procRoot and parses its text.
+func readProcFile[T any](procRoot string, parse func(string) (T, error), path ...string) (T, error) {
+	b, err := os.ReadFile(filepath.Join(append([]string{procRoot}, path...)...))
 	if err != nil {
-		return procTimes{}, err
+		var zero T
+		return zero, err
 	}
-	return parseProcStat(strings.TrimSpace(string(b)))
+	return parse(string(b))
 }
 
 // parseVmRSS returns VmRSS from /proc/<pid>/status text, in bytes.
@@ -207,11 +213,7 @@ func parseVmRSS(status string) (int64, error) {
 }
 
 func readRSS(procRoot string, pid int) (int64, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(string(b))
+	return readProcFile(procRoot, parseVmRSS, strconv.Itoa(pid), "status")
 }
 
 // parseMaxOpenFiles reads the soft "Max open files" limit from /proc/<pid>/limits text.
@@ -258,11 +260,7 @@ func parseMachineCPU(stat string) (machineCPU, error) {
 }
 
 func readMachineCPU(procRoot string) (machineCPU, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, "stat"))
-	if err != nil {
-		return machineCPU{}, err
-	}
-	return parseMachineCPU(string(b))
+	return readProcFile(procRoot, parseMachineCPU, "stat")
 }
 
 // parentMap reads every process's parent, for finding a process's descendants.
