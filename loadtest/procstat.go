@@ -194,22 +194,29 @@ func readProcFile[T any](procRoot string, parse func(string) (T, error), path ..
 
 // parseVmRSS returns VmRSS from /proc/<pid>/status text, in bytes.
 func parseVmRSS(status string) (int64, error) {
-	for line := range strings.SplitSeq(status, "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("bad VmRSS line %q", line)
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("bad VmRSS line %q", line)
-		}
-		return kb * 1024, nil
+	f, line, ok := procLine(status, "VmRSS:")
+	if !ok {
+		return 0, fmt.Errorf("no VmRSS (a kernel thread or a zombie?)")
 	}
-	return 0, fmt.Errorf("no VmRSS (a kernel thread or a zombie?)")
+	if len(f) != 2 || f[1] != "kB" {
+		return 0, fmt.Errorf("bad VmRSS line %q", line)
+	}
+	kb, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad VmRSS line %q", line)
+	}
+	return kb * 1024, nil
+}
+
+// procLine finds the first line of a /proc key-value file (status, limits) that starts with key
+// and returns the fields after the key, and the line.
+func procLine(text, key string) (fields []string, line string, ok bool) {
+	for line := range strings.SplitSeq(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			return strings.Fields(rest), line, true
+		}
+	}
+	return nil, "", false
 }
 
 func readRSS(procRoot string, pid int) (int64, error) {
@@ -218,19 +225,12 @@ func readRSS(procRoot string, pid int) (int64, error) {
 
 // parseMaxOpenFiles reads the soft "Max open files" limit from /proc/<pid>/limits text.
 func parseMaxOpenFiles(limits string) (int64, bool) {
-	for line := range strings.SplitSeq(limits, "\n") {
-		rest, ok := strings.CutPrefix(line, "Max open files")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 1 {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		return n, err == nil
+	f, _, ok := procLine(limits, "Max open files")
+	if !ok || len(f) < 1 {
+		return 0, false
 	}
-	return 0, false
+	n, err := strconv.ParseInt(f[0], 10, 64)
+	return n, err == nil
 }
 
 // machineCPU is the first line of /proc/stat summed into busy and total ticks.
