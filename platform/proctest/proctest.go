@@ -17,7 +17,7 @@ import (
 // Process is a running child started by Start.
 type Process struct {
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     strings.Builder // written until done is closed
 	stopSig os.Signal
 	done    chan struct{}
 	err     error // how it exited, once done is closed
@@ -37,8 +37,8 @@ const pollEvery = 25 * time.Millisecond
 // with the program's output, when the process exits first or is not ready within timeout; it
 // stops the process itself then.
 func Start(cmd *exec.Cmd, stopSig os.Signal, timeout time.Duration, ready func() error) (*Process, error) {
-	p := &Process{cmd: cmd, out: &lockedBuffer{}, stopSig: stopSig, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
+	p := &Process{cmd: cmd, stopSig: stopSig, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
@@ -78,8 +78,12 @@ func (p *Process) Stop() {
 	})
 }
 
-// Output is what the process has written to stdout and stderr so far.
-func (p *Process) Output() string { return p.out.String() }
+// Output is what the process wrote to stdout and stderr. Call it once the process has exited
+// (after Stop): until then the output is still being written.
+func (p *Process) Output() string {
+	<-p.done
+	return p.out.String()
+}
 
 // HTTPOK is a readiness check for Start: it succeeds when GET url answers 200 OK.
 func HTTPOK(url string) error {
@@ -92,22 +96,4 @@ func HTTPOK(url string) error {
 		return fmt.Errorf("GET %s: %s", url, res.Status)
 	}
 	return nil
-}
-
-// lockedBuffer is a strings.Builder that the process's output copier and a reader may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
