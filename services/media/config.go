@@ -2,13 +2,12 @@ package main
 
 import (
 	"crypto/hmac"
-
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/parleyhq/parley/platform/config"
 	"time"
 
+	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
