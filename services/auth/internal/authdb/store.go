@@ -27,8 +27,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations are the auth schema's migrations, applied with pg.Migrate(ctx, pool, Component, Migrations)
-// after events.Migrations.
+// Migrations are the auth schema's migrations, applied after events.Migrations by
+// events.OpenDatabase(ctx, url, wait, Component, Migrations).
 var Migrations fs.FS = func() fs.FS {
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -39,14 +39,6 @@ var Migrations fs.FS = func() fs.FS {
 
 // Component is the name the auth schema's migrations are recorded under.
 const Component = "auth"
-
-// Migrate applies the outbox's and the auth schema's migrations.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
-		return err
-	}
-	return pg.Migrate(ctx, pool, Component, Migrations)
-}
 
 // Store implements auth.Store on Postgres.
 type Store struct {
