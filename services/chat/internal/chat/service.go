@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // NewMessage is a message to store, validated and normalised.
@@ -232,10 +233,10 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 	case req.UserID != "" && req.ChatID != "":
 		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id or chat_id, not both"))
 	case req.ChatID != "":
-		m.ChatID, err = NormalizeID("chat_id", req.ChatID)
+		m.ChatID, err = validate.UUID("chat_id", req.ChatID)
 		add(err)
 	case req.UserID != "":
-		peerID, err = NormalizeID("user_id", req.UserID)
+		peerID, err = validate.UUID("user_id", req.UserID)
 		add(err)
 		if err == nil && peerID == callerID {
 			add(domainerr.Errorf(ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
@@ -244,7 +245,7 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 	default:
 		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
 	}
-	m.ClientMsgID, err = NormalizeID("client_msg_id", req.ClientMsgID)
+	m.ClientMsgID, err = validate.UUID("client_msg_id", req.ClientMsgID)
 	add(err)
 	ids, err := NormalizeAttachments(req.AttachmentIDs)
 	add(err)
@@ -303,7 +304,7 @@ type MessagePage struct {
 
 // ListMessages returns a page of a chat of callerID's, tombstones included.
 func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMessagesRequest) (MessagePage, error) {
-	chatID, err := NormalizeID("chat_id", req.ChatID)
+	chatID, err := validate.UUID("chat_id", req.ChatID)
 	if err != nil {
 		return MessagePage{}, err
 	}
@@ -315,7 +316,7 @@ func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMes
 	default:
 		return MessagePage{}, domainerr.Errorf(ErrInvalidArgument, "direction: must be PAGE_DIRECTION_OLDER or PAGE_DIRECTION_NEWER")
 	}
-	limit, err := NormalizePageSize(req.PageSize, DefaultMessagesPageSize)
+	limit, err := validate.PageSize(req.PageSize, DefaultMessagesPageSize, MaxPageSize)
 	if err != nil {
 		return MessagePage{}, err
 	}
@@ -355,7 +356,7 @@ type ChatPage struct {
 
 // ListChats returns a page of callerID's chats, most recent activity first.
 func (s *Service) ListChats(ctx context.Context, callerID string, pageSize int32, pageToken string) (ChatPage, error) {
-	limit, err := NormalizePageSize(pageSize, DefaultChatsPageSize)
+	limit, err := validate.PageSize(pageSize, DefaultChatsPageSize, MaxPageSize)
 	if err != nil {
 		return ChatPage{}, err
 	}
@@ -398,13 +399,13 @@ func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) 
 	case chatID != "" && userID != "":
 		return Chat{}, domainerr.Errorf(ErrInvalidArgument, "by: set chat_id or user_id, not both")
 	case chatID != "":
-		id, err := NormalizeID("chat_id", chatID)
+		id, err := validate.UUID("chat_id", chatID)
 		if err != nil {
 			return Chat{}, err
 		}
 		return s.store.GetChat(ctx, callerID, id)
 	case userID != "":
-		peer, err := NormalizeID("user_id", userID)
+		peer, err := validate.UUID("user_id", userID)
 		if err != nil {
 			return Chat{}, err
 		}
@@ -419,7 +420,7 @@ func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) 
 
 // MarkRead moves callerID's read cursor in a chat forward to upTo (clamped to the last seq).
 func (s *Service) MarkRead(ctx context.Context, callerID, chatID string, upTo int64) (readSeq, unread int64, err error) {
-	id, err := NormalizeID("chat_id", chatID)
+	id, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -433,11 +434,11 @@ func (s *Service) MarkRead(ctx context.Context, callerID, chatID string, upTo in
 // nothing.
 func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, text string) (Message, error) {
 	var problems []string
-	cid, err := NormalizeID("chat_id", chatID)
+	cid, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
-	mid, err := NormalizeID("message_id", messageID)
+	mid, err := validate.UUID("message_id", messageID)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -473,11 +474,11 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 
 // DeleteMessage makes one of callerID's messages a tombstone; deleting it again succeeds.
 func (s *Service) DeleteMessage(ctx context.Context, callerID, chatID, messageID string) (Message, error) {
-	cid, err := NormalizeID("chat_id", chatID)
+	cid, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return Message{}, err
 	}
-	mid, err := NormalizeID("message_id", messageID)
+	mid, err := validate.UUID("message_id", messageID)
 	if err != nil {
 		return Message{}, err
 	}
@@ -495,11 +496,11 @@ func (s *Service) DeleteMessage(ctx context.Context, callerID, chatID, messageID
 // CheckChatAccess tells whether userID takes part in chatID and may send there. It is called by
 // other services forwarding their user's token, so it answers only about that user.
 func (s *Service) CheckChatAccess(ctx context.Context, callerID, chatID, userID string) (participant, canSend bool, err error) {
-	cid, err := NormalizeID("chat_id", chatID)
+	cid, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return false, false, err
 	}
-	uid, err := NormalizeID("user_id", userID)
+	uid, err := validate.UUID("user_id", userID)
 	if err != nil {
 		return false, false, err
 	}
