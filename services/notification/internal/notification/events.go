@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // The use cases behind the events the service consumes. Each runs inside the consumer's
@@ -55,7 +56,7 @@ type idField struct {
 // eventIDs normalises the ids of an event in place, failing with ErrInvalidEvent.
 func eventIDs(fields ...idField) error {
 	for _, f := range fields {
-		id, err := NormalizeID(f.name, *f.id)
+		id, err := validate.UUID(f.name, *f.id)
 		if err != nil {
 			return domainerr.Errorf(ErrInvalidEvent, "%s", err.Error())
 		}
