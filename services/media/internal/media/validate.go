@@ -8,9 +8,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // The raster image types CompleteUpload decodes, re-encodes and makes thumbnails of.
@@ -106,10 +105,10 @@ func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
 	case PurposeAttachment:
 		if r.ChatID == "" {
 			bad("chat_id: required for attachments (the chat the file will be sent in)")
-		} else if id, err := uuid.Parse(r.ChatID); err != nil || len(r.ChatID) != 36 {
-			bad("chat_id: must be a UUID like 123e4567-e89b-12d3-a456-426614174000")
+		} else if id, err := validate.UUID("chat_id", r.ChatID); err != nil {
+			bad("%s", err)
 		} else {
-			r.ChatID = id.String()
+			r.ChatID = id
 		}
 	}
 
@@ -158,19 +157,6 @@ func normaliseContentType(ct string) (string, string) {
 		return "", fmt.Sprintf("%q is not a content type like image/png", ct)
 	}
 	return out, ""
-}
-
-// ParseFileID checks a file id from a request and returns it in canonical form; field names the
-// request field in the error.
-func ParseFileID(field, id string) (string, error) {
-	if id == "" {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: required", field)
-	}
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID like 123e4567-e89b-12d3-a456-426614174000", field)
-	}
-	return u.String(), nil
 }
 
 // resolveType decides the stored content type of an upload from what was declared and what the
