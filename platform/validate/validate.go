@@ -7,12 +7,16 @@
 //	file_ids: at most 100 ids per call, got 101
 //	page_size: must be 1 to 100 (0 for 50), got 101
 //
+// A request with several fields reports every bad one at once: collect the checks' errors in
+// Problems (or pass them to Join) and return its Err.
+//
 // Use it in a service's domain package for these fields; a rule with a meaning of its own in the
 // domain (a nickname, a message text, an upload) stays in the domain's validate.go. The limits
 // (how many ids, the default and largest page) are the domain's and passed in.
 package validate
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -119,4 +123,43 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// Problems collects what is wrong with one request's fields, so that the caller hears of every
+// bad field at once rather than one per attempt. The zero value is ready to use.
+type Problems struct {
+	msgs []string
+}
+
+// Add records err's message (a field check's InvalidArgument error); nil records nothing, so a
+// check's result goes in as it is.
+func (p *Problems) Add(err error) {
+	if err != nil {
+		p.msgs = append(p.msgs, err.Error())
+	}
+}
+
+// Addf records a problem; the message names the field first ("file_name: required").
+func (p *Problems) Addf(format string, args ...any) {
+	p.msgs = append(p.msgs, fmt.Sprintf(format, args...))
+}
+
+// Err returns nil when nothing was recorded, else one InvalidArgument error whose message lists
+// every problem in the order recorded, "; " between them ("email: required; password: must be
+// at least 8 characters").
+func (p *Problems) Err() error {
+	if len(p.msgs) == 0 {
+		return nil
+	}
+	return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s", strings.Join(p.msgs, "; "))
+}
+
+// Join is Problems for checks made up front: the errors among errs (nil ones skipped) as one
+// InvalidArgument error, or nil.
+func Join(errs ...error) error {
+	var p Problems
+	for _, err := range errs {
+		p.Add(err)
+	}
+	return p.Err()
 }

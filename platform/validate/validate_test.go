@@ -101,3 +101,28 @@ func TestIsHTTPURL(t *testing.T) {
 		}
 	}
 }
+
+func TestProblems(t *testing.T) {
+	var p validate.Problems
+	if err := p.Err(); err != nil {
+		t.Fatalf("Err() with nothing recorded = %v; want nil", err)
+	}
+	p.Add(nil)
+	if err := p.Err(); err != nil {
+		t.Fatalf("Err() after Add(nil) = %v; want nil", err)
+	}
+	_, err := validate.UUID("chat_id", "")
+	p.Add(err)
+	p.Addf("text: at most %d characters, got %d", 4000, 4001)
+	wantInvalid(t, p.Err(), "chat_id: required, a UUID such as "+id+"; text: at most 4000 characters, got 4001")
+}
+
+func TestJoin(t *testing.T) {
+	if err := validate.Join(nil, nil); err != nil {
+		t.Fatalf("Join(nil, nil) = %v; want nil", err)
+	}
+	a := domainerr.Errorf(domainerr.ErrInvalidArgument, "email: required")
+	b := domainerr.Errorf(domainerr.ErrInvalidArgument, "password: must be at least 8 characters")
+	wantInvalid(t, validate.Join(a, nil, b), "email: required; password: must be at least 8 characters")
+	wantInvalid(t, validate.Join(nil, b), "password: must be at least 8 characters")
+}
