@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -220,42 +219,37 @@ func (s *Service) openChat(ctx context.Context, callerID, peerID string) error {
 // validateSend checks every field of req, reporting all problems at once, and returns the
 // message to store and, for a send to a user, that user.
 func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, string, error) {
-	var problems []string
-	add := func(err error) {
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
+	var problems validate.Problems
 	m := NewMessage{SenderID: callerID}
 	var peerID string
 	var err error
 	switch {
 	case req.UserID != "" && req.ChatID != "":
-		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id or chat_id, not both"))
+		problems.Add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id or chat_id, not both"))
 	case req.ChatID != "":
 		m.ChatID, err = validate.UUID("chat_id", req.ChatID)
-		add(err)
+		problems.Add(err)
 	case req.UserID != "":
 		peerID, err = validate.UUID("user_id", req.UserID)
-		add(err)
+		problems.Add(err)
 		if err == nil && peerID == callerID {
-			add(domainerr.Errorf(ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
+			problems.Add(domainerr.Errorf(ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
 		}
 		m.ChatID = ChatID(callerID, peerID)
 	default:
-		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
+		problems.Add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
 	}
 	m.ClientMsgID, err = validate.UUID("client_msg_id", req.ClientMsgID)
-	add(err)
+	problems.Add(err)
 	ids, err := NormalizeAttachments(req.AttachmentIDs)
-	add(err)
+	problems.Add(err)
 	for _, id := range ids {
 		m.Attachments = append(m.Attachments, Attachment{FileID: id})
 	}
 	m.Text, err = NormalizeText(req.Text, len(req.AttachmentIDs) > 0)
-	add(err)
-	if len(problems) > 0 {
-		return NewMessage{}, "", domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+	problems.Add(err)
+	if err := problems.Err(); err != nil {
+		return NewMessage{}, "", err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -433,22 +427,12 @@ func (s *Service) MarkRead(ctx context.Context, callerID, chatID string, upTo in
 // EditMessage replaces the text of one of callerID's messages. The same text again changes
 // nothing.
 func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, text string) (Message, error) {
-	var problems []string
-	cid, err := validate.UUID("chat_id", chatID)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	mid, err := validate.UUID("message_id", messageID)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
+	cid, cidErr := validate.UUID("chat_id", chatID)
+	mid, midErr := validate.UUID("message_id", messageID)
 	// Empty text is allowed here only for a message with attachments, which the store knows.
-	text, err = NormalizeText(text, true)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	if len(problems) > 0 {
-		return Message{}, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+	text, textErr := NormalizeText(text, true)
+	if err := validate.Join(cidErr, midErr, textErr); err != nil {
+		return Message{}, err
 	}
 	edited, err := s.store.ChangeMessage(ctx, callerID, cid, mid, func(m Message, canSend bool) (MessageChange, error) {
 		switch {

@@ -1,7 +1,6 @@
 package notification
 
 import (
-	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -36,28 +35,20 @@ func ValidateKind(field string, k Kind) error {
 // validateNotify checks a Notify request and returns it normalised (canonical ids). Every bad field
 // is reported, joined by "; ".
 func validateNotify(r NotifyRequest) (NotifyRequest, error) {
-	var problems []string
-	add := func(err error) {
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
+	var problems validate.Problems
 	var err error
 	r.UserID, err = validate.UUID("user_id", r.UserID)
-	add(err)
-	add(ValidateKind("kind", r.Kind))
-	add(checkText("title", r.Title, 1, TitleMaxLen, true))
-	add(checkText("body", r.Body, 0, BodyMaxLen, false))
-	add(checkText("subject_id", r.SubjectID, 0, SubjectIDMaxLen, true))
+	problems.Add(err)
+	problems.Add(ValidateKind("kind", r.Kind))
+	problems.Add(checkText("title", r.Title, 1, TitleMaxLen, true))
+	problems.Add(checkText("body", r.Body, 0, BodyMaxLen, false))
+	problems.Add(checkText("subject_id", r.SubjectID, 0, SubjectIDMaxLen, true))
 	if r.ActorUserID != "" {
 		r.ActorUserID, err = validate.UUID("actor_user_id", r.ActorUserID)
-		add(err)
+		problems.Add(err)
 	}
-	add(checkText("idempotency_key", r.IdempotencyKey, 1, IdempotencyKeyMax, true))
-	if len(problems) > 0 {
-		return r, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
-	}
-	return r, nil
+	problems.Add(checkText("idempotency_key", r.IdempotencyKey, 1, IdempotencyKeyMax, true))
+	return r, problems.Err()
 }
 
 // checkText checks a text field: valid UTF-8, min to max characters, and with singleLine no

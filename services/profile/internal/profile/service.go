@@ -3,7 +3,6 @@ package profile
 import (
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
@@ -146,19 +145,15 @@ func (s *Service) read(ctx context.Context, ids []string) ([]Profile, error) {
 // InvalidArgument error; a nickname held by someone else is ErrNicknameTaken. Setting a nickname
 // (even the current one) makes its status Chosen.
 func (s *Service) Update(ctx context.Context, callerID string, c Changes) (Profile, error) {
-	var problems []string
+	var problems validate.Problems
 	if c.Nickname != nil {
-		if err := ValidateNickname(*c.Nickname); err != nil {
-			problems = append(problems, err.Error())
-		}
+		problems.Add(ValidateNickname(*c.Nickname))
 	}
 	if c.About != nil {
-		if err := ValidateAbout(*c.About); err != nil {
-			problems = append(problems, err.Error())
-		}
+		problems.Add(ValidateAbout(*c.About))
 	}
-	if len(problems) > 0 {
-		return Profile{}, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+	if err := problems.Err(); err != nil {
+		return Profile{}, err
 	}
 	return s.store.Update(ctx, callerID, func(p *Profile) {
 		if c.Nickname != nil {
