@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // ProviderInfo describes a configured "sign in with…" provider.
@@ -178,7 +179,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 	if nickname != "" {
 		nickErr = ValidateNickname(nickname)
 	}
-	if err := joinInvalid(stateErr, codeErr, nickErr); err != nil {
+	if err := validate.Join(stateErr, codeErr, nickErr); err != nil {
 		return "", Tokens{}, false, err
 	}
 	st, err := s.oauthStore()

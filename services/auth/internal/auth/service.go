@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Sign-in methods, as recorded on sessions and in UserRegistered / UserLoggedIn events.
@@ -175,7 +176,7 @@ func NewService(d Deps) (*Service, error) {
 // Register creates a password account and signs it in.
 func (s *Service) Register(ctx context.Context, email, password, nickname string) (string, Tokens, error) {
 	normalized, emailErr := NormalizeEmail(email)
-	if err := joinInvalid(emailErr, ValidateNewPassword(password, normalized, nickname), ValidateNickname(nickname)); err != nil {
+	if err := validate.Join(emailErr, ValidateNewPassword(password, normalized, nickname), ValidateNickname(nickname)); err != nil {
 		return "", Tokens{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)
@@ -214,7 +215,7 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	if password == "" {
 		passwordErr = domainerr.Errorf(ErrInvalidArgument, "password: required")
 	}
-	if err := joinInvalid(emailErr, passwordErr); err != nil {
+	if err := validate.Join(emailErr, passwordErr); err != nil {
 		return "", Tokens{}, err
 	}
 	if len(email) > MaxEmailLen || utf8.RuneCountInString(password) > MaxPasswordRunes {

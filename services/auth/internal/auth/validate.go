@@ -115,18 +115,3 @@ func ValidateNickname(nickname string) error {
 	}
 	return nil
 }
-
-// joinInvalid combines the field errors of one request into a single InvalidArgument error whose
-// message lists every problem ("email: required; password: must be at least 8 characters").
-func joinInvalid(errs ...error) error {
-	var msgs []string
-	for _, err := range errs {
-		if err != nil {
-			msgs = append(msgs, err.Error())
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return &domainerr.Error{Kind: ErrInvalidArgument, Msg: strings.Join(msgs, "; ")}
-}

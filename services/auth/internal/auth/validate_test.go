@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 func TestNormalizeEmail(t *testing.T) {
@@ -80,15 +82,15 @@ func TestValidateNickname(t *testing.T) {
 	}
 }
 
-func TestJoinInvalidListsEveryField(t *testing.T) {
+func TestJoinListsEveryField(t *testing.T) {
 	_, emailErr := NormalizeEmail("nope")
-	err := joinInvalid(emailErr, ValidatePassword("short"), ValidateNickname("ok_nick"))
+	err := validate.Join(emailErr, ValidatePassword("short"), ValidateNickname("ok_nick"))
 	want := "email: must be a plain address like name@example.com; password: must be at least 8 characters"
 	if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
-		t.Fatalf("joinInvalid = %v; want %q", err, want)
+		t.Fatalf("validate.Join = %v; want %q", err, want)
 	}
-	if joinInvalid(nil, nil) != nil {
-		t.Fatal("joinInvalid of no errors must be nil")
+	if validate.Join(nil, nil) != nil {
+		t.Fatal("validate.Join of no errors must be nil")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // File is a media file as the media service describes it to the caller.
@@ -64,7 +65,7 @@ func (s *Service) checkAttachments(ctx context.Context, m *NewMessage) error {
 	if err != nil {
 		return err
 	}
-	var problems []string
+	var problems validate.Problems
 	for i := range m.Attachments {
 		a := &m.Attachments[i]
 		f, ok := files[a.FileID]
@@ -84,16 +85,13 @@ func (s *Service) checkAttachments(ctx context.Context, m *NewMessage) error {
 			problem = "the file was uploaded for another chat; upload it for this one"
 		}
 		if problem != "" {
-			problems = append(problems, fmt.Sprintf("attachment_file_ids[%d]: %s", i, problem))
+			problems.Addf("attachment_file_ids[%d]: %s", i, problem)
 			continue
 		}
 		*a = Attachment{FileID: a.FileID, Name: f.Name, ContentType: f.ContentType, SizeBytes: f.SizeBytes, Width: f.Width, Height: f.Height,
 			URL: f.URL, ThumbnailURL: f.ThumbnailURL, URLExpiresAt: f.URLExpiresAt}
 	}
-	if len(problems) > 0 {
-		return domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
-	}
-	return nil
+	return problems.Err()
 }
 
 // fillURLs gives the attachments of msgs fresh URLs for the user of ctx, with one Files call for

@@ -5,6 +5,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/pagetoken"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Direction is which way ListMessages walks through a chat.
@@ -41,7 +42,7 @@ func decodeToken(token, kind string) (tokenJSON, error) {
 	if t.K != kind {
 		return tokenJSON{}, domainerr.Errorf(ErrInvalidArgument, "page_token: not a token of this method; pass the next_page_token it returned")
 	}
-	if !isUUID(t.C) {
+	if !validate.IsUUID(t.C) {
 		return tokenJSON{}, pagetoken.ErrMalformed
 	}
 	return t, nil

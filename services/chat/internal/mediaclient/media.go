@@ -32,9 +32,6 @@ const DefaultTimeout = 2 * time.Second
 // MaxBatch is the most ids the media service takes in one BatchGetFiles call.
 const MaxBatch = 100
 
-// InternalTokenHeader carries INTERNAL_API_TOKEN on calls made for no user.
-const InternalTokenHeader = "X-Parley-Internal-Token"
-
 // Client implements chat.Files.
 type Client struct {
 	media   mediav1connect.MediaServiceClient
@@ -59,7 +56,7 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 		interceptors = append(interceptors, connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 				if _, forUser := authn.FromContext(ctx); !forUser {
-					req.Header().Set(InternalTokenHeader, internalToken)
+					req.Header().Set(authn.InternalTokenHeader, internalToken)
 				}
 				return next(ctx, req)
 			}

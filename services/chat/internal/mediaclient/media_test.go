@@ -39,7 +39,7 @@ type call struct {
 
 func (r *recorder) BatchGetFiles(_ context.Context, req *connect.Request[mediav1.BatchGetFilesRequest]) (*connect.Response[mediav1.BatchGetFilesResponse], error) {
 	r.mu.Lock()
-	r.calls = append(r.calls, call{req.Header().Get("Authorization"), req.Header().Get(mediaclient.InternalTokenHeader), req.Msg.GetFileIds()})
+	r.calls = append(r.calls, call{req.Header().Get("Authorization"), req.Header().Get(authn.InternalTokenHeader), req.Msg.GetFileIds()})
 	err := r.err
 	r.mu.Unlock()
 	if err != nil {

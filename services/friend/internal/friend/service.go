@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Store keeps users, requests, friendships and blocks (frienddb implements it over Postgres).
@@ -106,7 +107,7 @@ func newRequestID() (string, error) {
 
 // otherUser validates the user_id of a request against the caller.
 func otherUser(caller, field, raw string) (string, error) {
-	id, err := NormalizeID(field, raw)
+	id, err := validate.UUID(field, raw)
 	if err != nil {
 		return "", err
 	}
@@ -260,7 +261,7 @@ func accept(ctx context.Context, tx PairTx, r Request, now time.Time) (Friend, e
 // is its sender or its visible recipient (anyone else gets the same NotFound as for a request
 // that does not exist).
 func (s *Service) requestOp(ctx context.Context, caller, requestID string, fn func(tx PairTx, r Request, notFound error) error) error {
-	id, err := NormalizeID("request_id", requestID)
+	id, err := validate.UUID("request_id", requestID)
 	if err != nil {
 		return err
 	}
@@ -442,7 +443,7 @@ func (s *Service) Block(ctx context.Context, caller, userID string) error {
 // Unblock lifts the caller's block of userID. Nothing is restored, and the requests the blocked
 // user sent during the block (hidden) are dropped. Unblocking someone not blocked succeeds.
 func (s *Service) Unblock(ctx context.Context, caller, userID string) error {
-	target, err := NormalizeID("user_id", userID)
+	target, err := validate.UUID("user_id", userID)
 	if err != nil {
 		return err
 	}
@@ -471,7 +472,7 @@ func (s *Service) Unblock(ctx context.Context, caller, userID string) error {
 
 // ListFriends returns one page of the caller's friends, by nickname ignoring case.
 func (s *Service) ListFriends(ctx context.Context, caller string, pageSize int32, pageToken string) (FriendsPage, error) {
-	limit, err := PageSize(pageSize)
+	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return FriendsPage{}, err
 	}
@@ -495,7 +496,7 @@ func (s *Service) ListRequests(ctx context.Context, caller string, d Direction, 
 	if d != Incoming && d != Outgoing {
 		return RequestsPage{}, domainerr.Errorf(ErrInvalidArgument, "direction: required; FRIEND_REQUEST_DIRECTION_INCOMING or FRIEND_REQUEST_DIRECTION_OUTGOING")
 	}
-	limit, err := PageSize(pageSize)
+	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return RequestsPage{}, err
 	}
@@ -516,7 +517,7 @@ func (s *Service) ListRequests(ctx context.Context, caller string, d Direction, 
 
 // ListBlocked returns one page of the users the caller has blocked, most recent first.
 func (s *Service) ListBlocked(ctx context.Context, caller string, pageSize int32, pageToken string) (BlockedPage, error) {
-	limit, err := PageSize(pageSize)
+	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return BlockedPage{}, err
 	}
@@ -538,11 +539,11 @@ func (s *Service) ListBlocked(ctx context.Context, caller string, pageSize int32
 // Check tells whether two users are friends and whether either blocks the other. Only one of the
 // two may ask: other services call it forwarding their user's access token.
 func (s *Service) Check(ctx context.Context, caller, userA, userB string) (Relationship, error) {
-	a, err := NormalizeID("user_a_id", userA)
+	a, err := validate.UUID("user_a_id", userA)
 	if err != nil {
 		return Relationship{}, err
 	}
-	b, err := NormalizeID("user_b_id", userB)
+	b, err := validate.UUID("user_b_id", userB)
 	if err != nil {
 		return Relationship{}, err
 	}

@@ -24,9 +24,6 @@ import (
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
-// InternalTokenHeader carries the shared secret that marks a call as coming from a Parley service.
-const InternalTokenHeader = "X-Parley-Internal-Token"
-
 // DefaultTimeout bounds one call to the chat service.
 const DefaultTimeout = 5 * time.Second
 
@@ -58,7 +55,7 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, redis rue
 	if internalToken != "" {
 		interceptors = append(interceptors, connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set(InternalTokenHeader, internalToken)
+				req.Header().Set(authn.InternalTokenHeader, internalToken)
 				return next(ctx, req)
 			}
 		}))

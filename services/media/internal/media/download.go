@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Download is one variant of a READY file, opened for serving.
@@ -24,7 +25,7 @@ type Download struct {
 // id), ErrPermissionDenied wrapping ErrLinkExpired or ErrLinkInvalid.
 func (s *Service) OpenDownload(ctx context.Context, fileID, variant, expires, sig, rng string) (Download, error) {
 	notFound := domainerr.Errorf(ErrNotFound, "no such file")
-	id, err := ParseFileID("file_id", fileID)
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil || id != fileID {
 		return Download{}, notFound
 	}

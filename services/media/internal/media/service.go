@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
-	"strconv"
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 
 	"github.com/parleyhq/parley/services/media/internal/mediaimage"
 )
@@ -233,7 +233,7 @@ func (s *Service) CreateUpload(ctx context.Context, callerID string, req UploadR
 // CompleteUpload checks callerID's uploaded file and makes it READY, or rejects it (a
 // *RejectedError) and deletes its bytes.
 func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (File, error) {
-	id, err := ParseFileID("file_id", fileID)
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil {
 		return File{}, err
 	}
@@ -402,7 +402,7 @@ func (s *Service) deleteObjects(ctx context.Context, keys ...string) {
 
 // GetFile returns a file callerID may see, or ErrNotFound.
 func (s *Service) GetFile(ctx context.Context, callerID, fileID string) (File, error) {
-	id, err := ParseFileID("file_id", fileID)
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil {
 		return File{}, err
 	}
@@ -457,20 +457,9 @@ const MaxBatch = 100
 // presenting the internal token) gets every file that exists; a call on a user's behalf gets
 // those callerID may see, by the same rule as GetFile.
 func (s *Service) BatchGetFiles(ctx context.Context, callerID string, trusted bool, fileIDs []string) ([]File, error) {
-	if len(fileIDs) > MaxBatch {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "file_ids: at most %d ids per call, got %d", MaxBatch, len(fileIDs))
-	}
-	ids := make([]string, 0, len(fileIDs))
-	seen := make(map[string]bool, len(fileIDs))
-	for i, raw := range fileIDs {
-		id, err := ParseFileID("file_ids["+strconv.Itoa(i)+"]", raw)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	ids, err := validate.UUIDs("file_ids", fileIDs, MaxBatch)
+	if err != nil {
+		return nil, err
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -498,7 +487,7 @@ func (s *Service) BatchGetFiles(ctx context.Context, callerID string, trusted bo
 // DeleteFile deletes one of callerID's files: it stops counting at once, its bytes go now (or,
 // if storage fails, with the janitor's next round).
 func (s *Service) DeleteFile(ctx context.Context, callerID, fileID string) error {
-	id, err := ParseFileID("file_id", fileID)
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil {
 		return err
 	}

@@ -114,27 +114,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // RunOnce flushes every due digest and sends every due email.
 func (d *Dispatcher) RunOnce(ctx context.Context) {
+	d.drain(ctx, "flush digests", d.cfg.BatchSize, func(ctx context.Context) (int, error) {
+		return d.cfg.Service.flushDigests(ctx, d.cfg.Presence, d.cfg.OfflineAfter, d.cfg.BatchSize)
+	})
+	d.drain(ctx, "send emails", d.cfg.Concurrency, d.sendDue)
+}
+
+// drain runs batch, which handles up to full items and says how many it did, until one handles
+// fewer (nothing more is due), it fails (logged as what failed; the next poll retries) or ctx ends.
+func (d *Dispatcher) drain(ctx context.Context, what string, full int, batch func(context.Context) (int, error)) {
 	for ctx.Err() == nil {
-		n, err := d.cfg.Service.flushDigests(ctx, d.cfg.Presence, d.cfg.OfflineAfter, d.cfg.BatchSize)
+		n, err := batch(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				d.log.Warn("flush digests failed, will retry", "err", err)
-			}
-			break
-		}
-		if n < d.cfg.BatchSize {
-			break
-		}
-	}
-	for ctx.Err() == nil {
-		n, err := d.sendDue(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Warn("send emails failed, will retry", "err", err)
+				d.log.Warn(what+" failed, will retry", "err", err)
 			}
 			return
 		}
-		if n < d.cfg.Concurrency {
+		if n < full {
 			return
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 func TestDefaultPreferences(t *testing.T) {
@@ -92,10 +94,10 @@ func TestCursorRoundTripAndRefusals(t *testing.T) {
 			t.Errorf("DecodeCursor(%q) = %v; want %q", tok, err, want)
 		}
 	}
-	if _, err := NormalizePageSize(101); err == nil || !strings.Contains(err.Error(), "page_size: must be 1 to 100") {
+	if _, err := validate.PageSize(101, DefaultPageSize, MaxPageSize); err == nil || !strings.Contains(err.Error(), "page_size: must be 1 to 100") {
 		t.Errorf("page size 101: %v", err)
 	}
-	if n, err := NormalizePageSize(0); n != DefaultPageSize || err != nil {
+	if n, err := validate.PageSize(0, DefaultPageSize, MaxPageSize); n != DefaultPageSize || err != nil {
 		t.Errorf("page size 0 = %d, %v", n, err)
 	}
 }

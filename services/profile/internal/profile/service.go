@@ -3,10 +3,9 @@ package profile
 import (
 	"context"
 	"log/slog"
-	"strconv"
-	"strings"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Store keeps profiles (profiledb implements it).
@@ -65,7 +64,7 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 	if userID == "" {
 		userID = callerID
 	}
-	id, err := NormalizeUserID("user_id", userID)
+	id, err := validate.UUID("user_id", userID)
 	if err != nil {
 		return Profile{}, err
 	}
@@ -87,20 +86,9 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 
 // BatchGet returns the public profiles of up to 100 users; unknown ids are left out.
 func (s *Service) BatchGet(ctx context.Context, userIDs []string) ([]Profile, error) {
-	if len(userIDs) > MaxBatch {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "user_ids: at most %d ids per call, got %d", MaxBatch, len(userIDs))
-	}
-	ids := make([]string, 0, len(userIDs))
-	seen := make(map[string]bool, len(userIDs))
-	for i, raw := range userIDs {
-		id, err := NormalizeUserID("user_ids["+strconv.Itoa(i)+"]", raw)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	ids, err := validate.UUIDs("user_ids", userIDs, MaxBatch)
+	if err != nil {
+		return nil, err
 	}
 	ps, err := s.read(ctx, ids)
 	if err != nil {
@@ -157,19 +145,15 @@ func (s *Service) read(ctx context.Context, ids []string) ([]Profile, error) {
 // InvalidArgument error; a nickname held by someone else is ErrNicknameTaken. Setting a nickname
 // (even the current one) makes its status Chosen.
 func (s *Service) Update(ctx context.Context, callerID string, c Changes) (Profile, error) {
-	var problems []string
+	var problems validate.Problems
 	if c.Nickname != nil {
-		if err := ValidateNickname(*c.Nickname); err != nil {
-			problems = append(problems, err.Error())
-		}
+		problems.Add(ValidateNickname(*c.Nickname))
 	}
 	if c.About != nil {
-		if err := ValidateAbout(*c.About); err != nil {
-			problems = append(problems, err.Error())
-		}
+		problems.Add(ValidateAbout(*c.About))
 	}
-	if len(problems) > 0 {
-		return Profile{}, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+	if err := problems.Err(); err != nil {
+		return Profile{}, err
 	}
 	return s.store.Update(ctx, callerID, func(p *Profile) {
 		if c.Nickname != nil {
@@ -188,7 +172,7 @@ func (s *Service) Update(ctx context.Context, callerID string, c Changes) (Profi
 func (s *Service) SetAvatar(ctx context.Context, callerID, fileID string) (Profile, error) {
 	var avatar *Avatar
 	if fileID != "" {
-		id, err := NormalizeUserID("file_id", fileID)
+		id, err := validate.UUID("file_id", fileID)
 		if err != nil {
 			return Profile{}, err
 		}
@@ -233,7 +217,7 @@ func (s *Service) Search(ctx context.Context, query string, pageSize int32, page
 	if err != nil {
 		return SearchPage{}, err
 	}
-	n, err := NormalizePageSize(pageSize)
+	n, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return SearchPage{}, err
 	}
