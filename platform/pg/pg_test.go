@@ -2,6 +2,7 @@ package pg_test
 
 import (
 	"context"
+	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -94,5 +95,17 @@ func TestWithDatabaseKeywordForm(t *testing.T) {
 	}
 	if _, err := pg.WithDatabase("postgres://%zz", "x"); err == nil {
 		t.Fatal("want an error for a malformed URL")
+	}
+}
+
+func TestMigrationsDirHoldsTheMigrationsDirectory(t *testing.T) {
+	files := fstest.MapFS{
+		"migrations/001_create.sql": {Data: []byte(`CREATE TABLE things ()`)},
+		"migrations/002_add.sql":    {Data: []byte(`ALTER TABLE things ADD COLUMN name text`)},
+		"seed.sql":                  {Data: []byte(`not a migration`)},
+	}
+	names, err := fs.Glob(pg.MigrationsDir(files), "*.sql")
+	if err != nil || strings.Join(names, " ") != "001_create.sql 002_add.sql" {
+		t.Fatalf("MigrationsDir's *.sql = %v, %v; want the two files under migrations/", names, err)
 	}
 }

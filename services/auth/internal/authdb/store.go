@@ -7,7 +7,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,13 +28,7 @@ var migrationFiles embed.FS
 
 // Migrations are the auth schema's migrations, applied with pg.Migrate(ctx, pool, Component, Migrations)
 // after events.Migrations.
-var Migrations fs.FS = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // embedded above; cannot fail
-	}
-	return sub
-}()
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Component is the name the auth schema's migrations are recorded under.
 const Component = "auth"

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,13 +32,7 @@ var migrationFiles embed.FS
 const Component = "chat"
 
 // Migrations are the chat service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}()
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Publisher writes events to the transactional outbox (platform/events' Outbox): Publish inside
 // tx, or Row for the send path's own statement; Wake after a commit wakes this process's relay.

@@ -8,7 +8,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,13 +26,7 @@ var migrationFiles embed.FS
 const Component = "friend"
 
 // Migrations are the friend service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded above; this cannot fail
-	}
-	return sub
-}()
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
 type Publisher interface {

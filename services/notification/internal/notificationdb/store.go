@@ -8,7 +8,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,13 +27,7 @@ const Component = "notification"
 
 // Migrations are the notification service's schema migrations, for
 // pg.Migrate(ctx, pool, Component, Migrations).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}()
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
 type Publisher interface {

@@ -7,7 +7,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 
 	"github.com/jackc/pgx/v5"
@@ -28,13 +27,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations are the profile service's schema migrations, for pg.Migrate(ctx, pool, "profile", …).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}()
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
 type Publisher interface {
