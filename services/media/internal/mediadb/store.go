@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
@@ -28,21 +27,16 @@ var migrationFiles embed.FS
 // Migrations are the media service's schema migrations, for pg.Migrate(ctx, pool, "media", …).
 var Migrations = pg.MigrationsDir(migrationFiles)
 
-// Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
-type Publisher interface {
-	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
-}
-
 // Store is the Postgres implementation of media.Store.
 type Store struct {
-	pool *pgxpool.Pool
-	pub  Publisher
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
 }
 
 var _ media.Store = (*Store)(nil)
 
-// New returns a store on pool publishing through pub.
-func New(pool *pgxpool.Pool, pub Publisher) *Store { return &Store{pool: pool, pub: pub} }
+// New returns a store on pool that publishes events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store { return &Store{pool: pool, outbox: outbox} }
 
 const columns = `file_id::text, owner_id::text, purpose, status, name, declared_type, declared_size,
 	content_type, size_bytes, width, height, thumb_type, coalesce(chat_id::text, ''),
@@ -185,7 +179,7 @@ func (s *Store) MarkReady(ctx context.Context, id string, r media.Ready, now tim
 		if err != nil {
 			return fmt.Errorf("mark %s ready: %w", id, err)
 		}
-		_, err = s.pub.Publish(ctx, tx, topics.Media, out.OwnerID, &eventsv1.FileUploaded{
+		_, err = s.outbox.Publish(ctx, tx, topics.Media, out.OwnerID, &eventsv1.FileUploaded{
 			FileId: out.ID, OwnerId: out.OwnerID, Purpose: string(out.Purpose),
 			ContentType: out.ContentType, SizeBytes: out.Size, UploadedAt: timestamppb.New(now),
 		})

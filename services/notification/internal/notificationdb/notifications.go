@@ -181,7 +181,7 @@ func (t *txStore) PublishSent(ctx context.Context, n notification.Notification, 
 		SubjectId:      n.SubjectID,
 	}
 	// The outbox insert is queued like the other writes (t.Exec).
-	if _, err := t.pub.Publish(ctx, t, topics.Notification, n.UserID, ev); err != nil {
+	if _, err := t.outbox.Publish(ctx, t, topics.Notification, n.UserID, ev); err != nil {
 		return fmt.Errorf("publish NotificationSent: %w", err)
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
@@ -29,15 +28,10 @@ var migrationFiles embed.FS
 // Migrations are the profile service's schema migrations, for pg.Migrate(ctx, pool, "profile", …).
 var Migrations = pg.MigrationsDir(migrationFiles)
 
-// Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
-type Publisher interface {
-	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
-}
-
 // Store is the Postgres implementation of profile.Store.
 type Store struct {
-	pool *pgxpool.Pool
-	pub  Publisher
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
 	// FuzzyThreshold is the least trigram similarity (0..1) for a fuzzy search match.
 	FuzzyThreshold float64
 }
@@ -45,9 +39,9 @@ type Store struct {
 // DefaultFuzzyThreshold admits one-typo matches of short nicknames ("alcie" ~ "alice" is 0.2).
 const DefaultFuzzyThreshold = 0.2
 
-// New returns a store on pool publishing through pub.
-func New(pool *pgxpool.Pool, pub Publisher) *Store {
-	return &Store{pool: pool, pub: pub, FuzzyThreshold: DefaultFuzzyThreshold}
+// New returns a store on pool that publishes events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
+	return &Store{pool: pool, outbox: outbox, FuzzyThreshold: DefaultFuzzyThreshold}
 }
 
 const profileColumns = `user_id::text, nickname, nickname_status, requested_nickname, about,
@@ -185,7 +179,7 @@ func (s *Store) publish(ctx context.Context, tx pgx.Tx, p profile.Profile, creat
 		// consumers show it as it is and never derive one from the file id.
 		ev.AvatarFileId, ev.AvatarThumbnailUrl = p.Avatar.FileID, p.Avatar.Thumbnail64URL
 	}
-	if _, err := s.pub.Publish(ctx, tx, topics.Profile, p.UserID, ev); err != nil {
+	if _, err := s.outbox.Publish(ctx, tx, topics.Profile, p.UserID, ev); err != nil {
 		return fmt.Errorf("publish ProfileUpdated: %w", err)
 	}
 	return nil
