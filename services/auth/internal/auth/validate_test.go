@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
 
 func TestNormalizeEmail(t *testing.T) {
@@ -29,7 +31,7 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 	for in, want := range bad {
 		_, err := NormalizeEmail(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("NormalizeEmail(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -50,7 +52,7 @@ func TestValidatePassword(t *testing.T) {
 	}
 	for in, want := range bad {
 		err := ValidatePassword(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("ValidatePassword(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -74,7 +76,7 @@ func TestValidateNickname(t *testing.T) {
 	}
 	for in, want := range bad {
 		err := ValidateNickname(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("ValidateNickname(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -84,7 +86,7 @@ func TestJoinInvalidListsEveryField(t *testing.T) {
 	_, emailErr := NormalizeEmail("nope")
 	err := joinInvalid(emailErr, ValidatePassword("short"), ValidateNickname("ok_nick"))
 	want := "email: must be a plain address like name@example.com; password: must be at least 8 characters"
-	if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+	if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("joinInvalid = %v; want %q", err, want)
 	}
 	if joinInvalid(nil, nil) != nil {
@@ -144,7 +146,7 @@ func TestValidateNewPassword(t *testing.T) {
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want nil", c.password, c.email, c.nickname, err)
-		case c.want != "" && (err == nil || err.Error() != c.want || !errors.Is(err, ErrInvalidArgument)):
+		case c.want != "" && (err == nil || err.Error() != c.want || !errors.Is(err, domainerr.ErrInvalidArgument)):
 			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want InvalidArgument %q", c.password, c.email, c.nickname, err, c.want)
 		}
 	}

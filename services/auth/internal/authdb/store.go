@@ -17,6 +17,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 
@@ -115,7 +116,7 @@ func (s *Store) CreateSession(ctx context.Context, sess auth.NewSession) error {
 		var id string
 		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, sess.UserID).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("user %s: %w", sess.UserID, auth.ErrNotFound)
+			return fmt.Errorf("user %s: %w", sess.UserID, domainerr.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("lock user: %w", err)
@@ -149,7 +150,7 @@ func (s *Store) PasswordCredentials(ctx context.Context, email string) (auth.Cre
 		SELECT u.id, p.hash FROM users u JOIN password_credentials p ON p.user_id = u.id
 		WHERE u.email = $1`, email).Scan(&c.UserID, &c.PasswordHash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, auth.ErrNotFound
+		return c, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return c, fmt.Errorf("select credentials: %w", err)
@@ -264,7 +265,7 @@ func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error
 	var email *string
 	err := s.pool.QueryRow(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, userID).Scan(&a.UserID, &email, &a.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
-		return a, auth.ErrNotFound
+		return a, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return a, fmt.Errorf("select account: %w", err)
@@ -398,13 +399,13 @@ func (s *Store) TakeOAuthFlow(ctx context.Context, stateHash []byte, now time.Ti
 		RETURNING provider, redirect_uri, code_verifier, nonce, created_at, expires_at`, stateHash).
 		Scan(&f.Provider, &f.RedirectURI, &f.CodeVerifier, &f.Nonce, &f.CreatedAt, &f.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return f, auth.ErrNotFound
+		return f, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return f, fmt.Errorf("take oauth flow: %w", err)
 	}
 	if !now.Before(f.ExpiresAt) {
-		return f, auth.ErrNotFound
+		return f, domainerr.ErrNotFound
 	}
 	return f, nil
 }
@@ -414,7 +415,7 @@ func (s *Store) IdentityUser(ctx context.Context, provider, subject string) (str
 	var userID string
 	err := s.pool.QueryRow(ctx, `SELECT user_id FROM oauth_identities WHERE provider = $1 AND subject = $2`, provider, subject).Scan(&userID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", auth.ErrNotFound
+		return "", domainerr.ErrNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("select oauth identity: %w", err)

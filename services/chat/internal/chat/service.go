@@ -88,7 +88,7 @@ type Store interface {
 }
 
 // Friendships asks the friend service whether two users are friends, on the caller's behalf
-// (friendclient implements it). It returns ErrUnavailable when the service cannot answer.
+// (friendclient implements it). It returns domainerr.ErrUnavailable when the service cannot answer.
 type Friendships interface {
 	AreFriends(ctx context.Context, a, b string) (bool, error)
 }
@@ -230,7 +230,7 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 	var err error
 	switch {
 	case req.UserID != "" && req.ChatID != "":
-		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id or chat_id, not both"))
+		add(domainerr.Errorf(domainerr.ErrInvalidArgument, "to: set user_id or chat_id, not both"))
 	case req.ChatID != "":
 		m.ChatID, err = NormalizeID("chat_id", req.ChatID)
 		add(err)
@@ -238,11 +238,11 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 		peerID, err = NormalizeID("user_id", req.UserID)
 		add(err)
 		if err == nil && peerID == callerID {
-			add(domainerr.Errorf(ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
+			add(domainerr.Errorf(domainerr.ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
 		}
 		m.ChatID = ChatID(callerID, peerID)
 	default:
-		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
+		add(domainerr.Errorf(domainerr.ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
 	}
 	m.ClientMsgID, err = NormalizeID("client_msg_id", req.ClientMsgID)
 	add(err)
@@ -254,7 +254,7 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 	m.Text, err = NormalizeText(req.Text, len(req.AttachmentIDs) > 0)
 	add(err)
 	if len(problems) > 0 {
-		return NewMessage{}, "", domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+		return NewMessage{}, "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -313,14 +313,14 @@ func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMes
 		d = Older
 	case Older, Newer:
 	default:
-		return MessagePage{}, domainerr.Errorf(ErrInvalidArgument, "direction: must be PAGE_DIRECTION_OLDER or PAGE_DIRECTION_NEWER")
+		return MessagePage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "direction: must be PAGE_DIRECTION_OLDER or PAGE_DIRECTION_NEWER")
 	}
 	limit, err := NormalizePageSize(req.PageSize, DefaultMessagesPageSize)
 	if err != nil {
 		return MessagePage{}, err
 	}
 	if req.FromSeq < 0 {
-		return MessagePage{}, domainerr.Errorf(ErrInvalidArgument, "from_seq: must not be negative, got %d", req.FromSeq)
+		return MessagePage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "from_seq: must not be negative, got %d", req.FromSeq)
 	}
 	bound := req.FromSeq
 	if req.PageToken != "" {
@@ -396,7 +396,7 @@ func (s *Service) GetChat(ctx context.Context, callerID, chatID, userID string) 
 func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) (Chat, error) {
 	switch {
 	case chatID != "" && userID != "":
-		return Chat{}, domainerr.Errorf(ErrInvalidArgument, "by: set chat_id or user_id, not both")
+		return Chat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "by: set chat_id or user_id, not both")
 	case chatID != "":
 		id, err := NormalizeID("chat_id", chatID)
 		if err != nil {
@@ -410,11 +410,11 @@ func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) 
 		}
 		c, err := s.store.GetChat(ctx, callerID, ChatID(callerID, peer))
 		if errors.Is(err, ErrChatNotFound) {
-			return Chat{}, domainerr.Errorf(ErrNotFound, "user_id: you have no chat with that user")
+			return Chat{}, domainerr.Errorf(domainerr.ErrNotFound, "user_id: you have no chat with that user")
 		}
 		return c, err
 	}
-	return Chat{}, domainerr.Errorf(ErrInvalidArgument, "by: set chat_id or user_id")
+	return Chat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "by: set chat_id or user_id")
 }
 
 // MarkRead moves callerID's read cursor in a chat forward to upTo (clamped to the last seq).
@@ -424,7 +424,7 @@ func (s *Service) MarkRead(ctx context.Context, callerID, chatID string, upTo in
 		return 0, 0, err
 	}
 	if upTo < 0 {
-		return 0, 0, domainerr.Errorf(ErrInvalidArgument, "up_to_seq: must not be negative, got %d", upTo)
+		return 0, 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "up_to_seq: must not be negative, got %d", upTo)
 	}
 	return s.store.MarkRead(ctx, callerID, id, upTo)
 }
@@ -447,7 +447,7 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
-		return Message{}, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+		return Message{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
 	edited, err := s.store.ChangeMessage(ctx, callerID, cid, mid, func(m Message, canSend bool) (MessageChange, error) {
 		switch {
@@ -458,7 +458,7 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 		case !canSend:
 			return MessageChange{}, ErrNotFriends
 		case text == "" && len(m.Attachments) == 0:
-			return MessageChange{}, domainerr.Errorf(ErrInvalidArgument, "text: required (the message has no attachments)")
+			return MessageChange{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "text: required (the message has no attachments)")
 		case text == m.Text:
 			return MessageChange{Kind: NoChange}, nil
 		}
@@ -504,7 +504,7 @@ func (s *Service) CheckChatAccess(ctx context.Context, callerID, chatID, userID 
 		return false, false, err
 	}
 	if uid != callerID {
-		return false, false, domainerr.Errorf(ErrPermissionDenied, "user_id: you may ask only about the user whose access token you forward")
+		return false, false, domainerr.Errorf(domainerr.ErrPermissionDenied, "user_id: you may ask only about the user whose access token you forward")
 	}
 	return s.store.Access(ctx, uid, cid)
 }

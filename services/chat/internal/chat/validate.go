@@ -39,9 +39,9 @@ func IsAvatarURL(s string) bool {
 func NormalizeID(field, id string) (string, error) {
 	if !isUUID(id) {
 		if id == "" {
-			return "", domainerr.Errorf(ErrInvalidArgument, "%s: required, a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01", field)
+			return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required, a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01", field)
 		}
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01, got %q", field, truncate(id, 40))
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01, got %q", field, truncate(id, 40))
 	}
 	return strings.ToLower(id), nil
 }
@@ -71,17 +71,17 @@ func isUUID(s string) bool {
 // attachments).
 func NormalizeText(text string, allowEmpty bool) (string, error) {
 	if !utf8.ValidString(text) {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: must be valid UTF-8")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: must be valid UTF-8")
 	}
 	text = strings.TrimSpace(text)
 	if strings.ContainsRune(text, 0) {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: must not contain NUL characters")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: must not contain NUL characters")
 	}
 	if n := utf8.RuneCountInString(text); n > MaxTextLen {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: at most %d characters, got %d", MaxTextLen, n)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: at most %d characters, got %d", MaxTextLen, n)
 	}
 	if text == "" && !allowEmpty {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: required (it may be empty only when the message has attachments)")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: required (it may be empty only when the message has attachments)")
 	}
 	return text, nil
 }
@@ -90,7 +90,7 @@ func NormalizeText(text string, allowEmpty bool) (string, error) {
 // Their order is kept.
 func NormalizeAttachments(ids []string) ([]string, error) {
 	if len(ids) > MaxAttachments {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "attachment_file_ids: at most %d files per message, got %d", MaxAttachments, len(ids))
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "attachment_file_ids: at most %d files per message, got %d", MaxAttachments, len(ids))
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -103,7 +103,7 @@ func NormalizeAttachments(ids []string) ([]string, error) {
 		}
 		for j := range i {
 			if out[j] == id {
-				return nil, domainerr.Errorf(ErrInvalidArgument, "attachment_file_ids[%d]: repeats attachment_file_ids[%d]", i, j)
+				return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "attachment_file_ids[%d]: repeats attachment_file_ids[%d]", i, j)
 			}
 		}
 		out[i] = id
@@ -118,7 +118,7 @@ func NormalizePageSize(n int32, def int) (int, error) {
 	case n == 0:
 		return def, nil
 	case n < 0 || n > MaxPageSize:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "page_size: must be 1 to %d (or 0 for %d), got %d", MaxPageSize, def, n)
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_size: must be 1 to %d (or 0 for %d), got %d", MaxPageSize, def, n)
 	}
 	return int(n), nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
 
@@ -20,7 +21,7 @@ func TestNormalizeID(t *testing.T) {
 		t.Fatalf("NormalizeID(upper) = %q, %v; want %q", got, err, idA)
 	}
 	for _, bad := range []string{"", "x", idA[:35], idA + "0", strings.ReplaceAll(idA, "-", "_"), "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9dzz"} {
-		if _, err := friend.NormalizeID("user_id", bad); !errors.Is(err, friend.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "user_id: ") {
+		if _, err := friend.NormalizeID("user_id", bad); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "user_id: ") {
 			t.Errorf("NormalizeID(%q) = %v; want InvalidArgument naming user_id", bad, err)
 		}
 	}
@@ -66,7 +67,7 @@ func TestPageSize(t *testing.T) {
 		}
 	}
 	for _, bad := range []int32{-1, 101} {
-		if _, err := friend.PageSize(bad); !errors.Is(err, friend.ErrInvalidArgument) {
+		if _, err := friend.PageSize(bad); !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("PageSize(%d) = %v; want InvalidArgument", bad, err)
 		}
 	}
@@ -103,7 +104,7 @@ func TestPageTokens(t *testing.T) {
 		"too long":        {strings.Repeat("A", 600), "page_token: malformed", func(s string) error { _, err := friend.DecodeFriendsToken(s); return err }},
 	} {
 		err := c.decode(c.token)
-		if !errors.Is(err, friend.ErrInvalidArgument) || !strings.Contains(err.Error(), c.msg) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v; want InvalidArgument %q", name, err, c.msg)
 		}
 	}

@@ -12,10 +12,10 @@ import (
 // the request field for the message ("user_id", "request_id").
 func NormalizeID(field, id string) (string, error) {
 	if id == "" {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: required; pass a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01", field)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required; pass a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01", field)
 	}
 	if !IsUUID(id) {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01, got %q", field, truncate(id, 40))
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01, got %q", field, truncate(id, 40))
 	}
 	return strings.ToLower(id), nil
 }
@@ -66,7 +66,7 @@ func PageSize(n int32) (int, error) {
 	case n == 0:
 		return DefaultPageSize, nil
 	case n < 0 || n > MaxPageSize:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "page_size: must be 1 to %d (or 0 for %d), got %d", MaxPageSize, DefaultPageSize, n)
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_size: must be 1 to %d (or 0 for %d), got %d", MaxPageSize, DefaultPageSize, n)
 	}
 	return int(n), nil
 }

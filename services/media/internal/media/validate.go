@@ -62,7 +62,7 @@ type UploadRequest struct {
 }
 
 // validate checks r against limits and returns it normalised (content type canonical, chat id in
-// canonical UUID form), or an ErrInvalidArgument naming every bad field.
+// canonical UUID form), or an domainerr.ErrInvalidArgument naming every bad field.
 func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -114,7 +114,7 @@ func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
 	}
 
 	if len(problems) > 0 {
-		return r, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+		return r, domainerr.Errorf(domainerr.ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
 	return r, nil
 }
@@ -164,11 +164,11 @@ func normaliseContentType(ct string) (string, string) {
 // request field in the error.
 func ParseFileID(field, id string) (string, error) {
 	if id == "" {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: required", field)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required", field)
 	}
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID like 123e4567-e89b-12d3-a456-426614174000", field)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be a UUID like 123e4567-e89b-12d3-a456-426614174000", field)
 	}
 	return u.String(), nil
 }

@@ -73,11 +73,11 @@ func (s *Store) Create(ctx context.Context, f media.File, quota int64, maxPendin
 			return err
 		}
 		if maxPending > 0 && pending >= int64(maxPending) {
-			return domainerr.Errorf(media.ErrResourceExhausted, "too many uploads pending (%d); complete or wait for them to expire (at most %d at once)", pending, maxPending)
+			return domainerr.Errorf(domainerr.ErrResourceExhausted, "too many uploads pending (%d); complete or wait for them to expire (at most %d at once)", pending, maxPending)
 		}
 		if quota > 0 && used+reserved+f.DeclaredSize > quota {
 			need, free := media.HumanBytesPair(f.DeclaredSize, max(quota-used-reserved, 0))
-			return domainerr.Errorf(media.ErrResourceExhausted, "storage quota exceeded: this upload needs %s but only %s of your %s are free; delete files to make room",
+			return domainerr.Errorf(domainerr.ErrResourceExhausted, "storage quota exceeded: this upload needs %s but only %s of your %s are free; delete files to make room",
 				need, free, media.HumanBytes(quota))
 		}
 		var chat any
@@ -119,7 +119,7 @@ func (s *Store) Usage(ctx context.Context, owner string, now time.Time) (int64, 
 func (s *Store) Get(ctx context.Context, id string) (media.File, error) {
 	f, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM files WHERE file_id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return media.File{}, domainerr.Errorf(media.ErrNotFound, "file_id: no file %s", id)
+		return media.File{}, domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
 	}
 	if err != nil {
 		return media.File{}, fmt.Errorf("get file %s: %w", id, err)
@@ -144,13 +144,13 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]media.File, error)
 func lockPending(ctx context.Context, tx pgx.Tx, id string) (media.File, error) {
 	f, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM files WHERE file_id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return media.File{}, domainerr.Errorf(media.ErrNotFound, "file_id: no file %s", id)
+		return media.File{}, domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
 	}
 	if err != nil {
 		return media.File{}, fmt.Errorf("lock file %s: %w", id, err)
 	}
 	if f.Status == media.StatusDeleted {
-		return media.File{}, domainerr.Errorf(media.ErrNotFound, "file_id: no file %s", id)
+		return media.File{}, domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
 	}
 	return f, nil
 }

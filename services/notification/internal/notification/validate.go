@@ -27,11 +27,11 @@ const (
 // the request field for the message.
 func NormalizeID(field, raw string) (string, error) {
 	if raw == "" {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: required", field)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required", field)
 	}
 	id, err := uuid.Parse(raw)
 	if err != nil || len(raw) != 36 {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID like 0190f5a4-7a1c-7cc3-8d2e-5b1f0e9a6c21, got %q", field, clip(raw, 40))
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be a UUID like 0190f5a4-7a1c-7cc3-8d2e-5b1f0e9a6c21, got %q", field, clip(raw, 40))
 	}
 	return id.String(), nil
 }
@@ -42,7 +42,7 @@ func NormalizePageSize(n int32) (int, error) {
 	case n == 0:
 		return DefaultPageSize, nil
 	case n < 1 || n > MaxPageSize:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "page_size: must be 1 to %d (0 for %d), got %d", MaxPageSize, DefaultPageSize, n)
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_size: must be 1 to %d (0 for %d), got %d", MaxPageSize, DefaultPageSize, n)
 	}
 	return int(n), nil
 }
@@ -51,9 +51,9 @@ func NormalizePageSize(n int32) (int, error) {
 func ValidateKind(field string, k Kind) error {
 	switch {
 	case k == KindUnspecified:
-		return domainerr.Errorf(ErrInvalidArgument, "%s: required; NOTIFICATION_KIND_UNSPECIFIED is not a kind", field)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required; NOTIFICATION_KIND_UNSPECIFIED is not a kind", field)
 	case !k.Known():
-		return domainerr.Errorf(ErrInvalidArgument, "%s: unknown kind %d", field, int32(k))
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: unknown kind %d", field, int32(k))
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func validateNotify(r NotifyRequest) (NotifyRequest, error) {
 	}
 	add(checkText("idempotency_key", r.IdempotencyKey, 1, IdempotencyKeyMax, true))
 	if len(problems) > 0 {
-		return r, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+		return r, domainerr.Errorf(domainerr.ErrInvalidArgument, "%s", strings.Join(problems, "; "))
 	}
 	return r, nil
 }
@@ -89,21 +89,21 @@ func validateNotify(r NotifyRequest) (NotifyRequest, error) {
 // control characters at all (titles, keys) or otherwise none but newlines and tabs.
 func checkText(field, s string, minLen, maxLen int, singleLine bool) error {
 	if !utf8.ValidString(s) {
-		return domainerr.Errorf(ErrInvalidArgument, "%s: must be valid UTF-8 text", field)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be valid UTF-8 text", field)
 	}
 	n := utf8.RuneCountInString(s)
 	switch {
 	case n == 0 && minLen > 0:
-		return domainerr.Errorf(ErrInvalidArgument, "%s: required", field)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required", field)
 	case n < minLen || n > maxLen:
-		return domainerr.Errorf(ErrInvalidArgument, "%s: must be %d to %d characters long, got %d", field, minLen, maxLen, n)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be %d to %d characters long, got %d", field, minLen, maxLen, n)
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) && (singleLine || (r != '\n' && r != '\t')) {
 			if singleLine {
-				return domainerr.Errorf(ErrInvalidArgument, "%s: must be a single line without control characters", field)
+				return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be a single line without control characters", field)
 			}
-			return domainerr.Errorf(ErrInvalidArgument, "%s: must not contain control characters other than newlines and tabs", field)
+			return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must not contain control characters other than newlines and tabs", field)
 		}
 	}
 	return nil

@@ -27,7 +27,7 @@ const (
 // Cyrillic "а") would let one person pose as another, and case folding stays the same everywhere.
 func ValidateNickname(nick string) error {
 	if msg := nicknameProblem(nick); msg != "" {
-		return domainerr.Errorf(ErrInvalidArgument, "nickname: %s", msg)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: %s", msg)
 	}
 	return nil
 }
@@ -57,13 +57,13 @@ func nicknameRune(r rune) bool { return alnum(r) || r == '_' || r == '.' || r ==
 // ValidateAbout checks the about text: at most 500 characters.
 func ValidateAbout(about string) error {
 	if !utf8.ValidString(about) {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must be valid UTF-8 text")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must be valid UTF-8 text")
 	}
 	if n := utf8.RuneCountInString(about); n > AboutMaxLen {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must be at most %d characters, got %d", AboutMaxLen, n)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must be at most %d characters, got %d", AboutMaxLen, n)
 	}
 	if strings.ContainsRune(about, 0) {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must not contain NUL characters")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must not contain NUL characters")
 	}
 	return nil
 }
@@ -72,7 +72,7 @@ func ValidateAbout(about string) error {
 // names the request field for the message ("user_id", "user_ids[3]").
 func NormalizeUserID(field, id string) (string, error) {
 	if !isUUID(id) {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01, got %q", field, truncate(id, 40))
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01, got %q", field, truncate(id, 40))
 	}
 	return strings.ToLower(id), nil
 }
@@ -119,13 +119,13 @@ func NormalizeQuery(raw string) (string, error) {
 	n := utf8.RuneCountInString(q)
 	switch {
 	case n == 0:
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must not be empty (spaces and a leading '@' do not count)")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must not be empty (spaces and a leading '@' do not count)")
 	case n > QueryMaxLen:
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must be at most %d characters, got %d", QueryMaxLen, n)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must be at most %d characters, got %d", QueryMaxLen, n)
 	case !utf8.ValidString(q):
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must be valid UTF-8 text")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must be valid UTF-8 text")
 	case strings.ContainsFunc(q, unicode.IsControl):
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must not contain control characters")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must not contain control characters")
 	}
 	return strings.ToLower(q), nil
 }
@@ -136,7 +136,7 @@ func NormalizePageSize(n int32) (int, error) {
 	case n == 0:
 		return DefaultPageSize, nil
 	case n < 1 || n > MaxPageSize:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "page_size: must be 1 to %d (0 means %d), got %d", MaxPageSize, DefaultPageSize, n)
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_size: must be 1 to %d (0 means %d), got %d", MaxPageSize, DefaultPageSize, n)
 	}
 	return int(n), nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -31,8 +32,8 @@ func TestValidateNickname(t *testing.T) {
 	}
 	for n, want := range invalid {
 		err := profile.ValidateNickname(n)
-		if !errors.Is(err, profile.ErrInvalidArgument) {
-			t.Errorf("ValidateNickname(%q) = %v, want ErrInvalidArgument", n, err)
+		if !errors.Is(err, domainerr.ErrInvalidArgument) {
+			t.Errorf("ValidateNickname(%q) = %v, want domainerr.ErrInvalidArgument", n, err)
 			continue
 		}
 		if !strings.HasPrefix(err.Error(), "nickname: ") || !strings.Contains(err.Error(), want) {
@@ -49,10 +50,10 @@ func TestValidateAbout(t *testing.T) {
 		t.Errorf("empty: %v", err)
 	}
 	err := profile.ValidateAbout(strings.Repeat("ж", 501))
-	if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "about: ") {
+	if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "about: ") {
 		t.Errorf("501 characters: %v, want InvalidArgument naming about", err)
 	}
-	if err := profile.ValidateAbout("a\x00b"); !errors.Is(err, profile.ErrInvalidArgument) {
+	if err := profile.ValidateAbout("a\x00b"); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Errorf("NUL: %v, want InvalidArgument", err)
 	}
 }
@@ -74,7 +75,7 @@ func TestNormalizeQuery(t *testing.T) {
 	}
 	for _, in := range []string{"", "   ", "@", " @ ", strings.Repeat("q", 33), "a\tb", "a\x00"} {
 		_, err := profile.NormalizeQuery(in)
-		if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "query: ") {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "query: ") {
 			t.Errorf("NormalizeQuery(%q) = %v, want InvalidArgument naming query", in, err)
 		}
 	}
@@ -87,7 +88,7 @@ func TestNormalizePageSize(t *testing.T) {
 		}
 	}
 	for _, in := range []int32{-1, 51, 1000} {
-		if _, err := profile.NormalizePageSize(in); !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_size: ") {
+		if _, err := profile.NormalizePageSize(in); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_size: ") {
 			t.Errorf("NormalizePageSize(%d) = %v, want InvalidArgument naming page_size", in, err)
 		}
 	}
@@ -99,7 +100,7 @@ func TestNormalizeUserID(t *testing.T) {
 		t.Errorf("upper-case UUID: %q, %v", got, err)
 	}
 	for _, in := range []string{"", "x", "0b5e1c1e8a1f4c479d3e2f6a1b7c9d01", "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d0g"} {
-		if _, err := profile.NormalizeUserID("user_ids[2]", in); !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "user_ids[2]: ") {
+		if _, err := profile.NormalizeUserID("user_ids[2]", in); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "user_ids[2]: ") {
 			t.Errorf("NormalizeUserID(%q) = %v, want InvalidArgument naming the field", in, err)
 		}
 	}

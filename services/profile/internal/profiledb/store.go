@@ -65,11 +65,11 @@ func scanProfile(row pgx.Row, extra ...any) (profile.Profile, error) {
 	return p, nil
 }
 
-// Get returns one profile, or profile.ErrNotFound.
+// Get returns one profile, or domainerr.ErrNotFound.
 func (s *Store) Get(ctx context.Context, userID string) (profile.Profile, error) {
 	p, err := scanProfile(s.pool.QueryRow(ctx, `SELECT `+profileColumns+` FROM profiles WHERE user_id = $1`, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return profile.Profile{}, domainerr.Errorf(profile.ErrNotFound, "user_id: no profile for %s", userID)
+		return profile.Profile{}, domainerr.Errorf(domainerr.ErrNotFound, "user_id: no profile for %s", userID)
 	}
 	if err != nil {
 		return profile.Profile{}, fmt.Errorf("load profile %s: %w", userID, err)
