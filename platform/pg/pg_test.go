@@ -71,6 +71,30 @@ func TestInTxRollsBackOnError(t *testing.T) {
 	}
 }
 
+func TestQueryAllScansEveryRow(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	type pair struct {
+		n    int
+		name string
+	}
+	scan := func(r pgx.Row) (pair, error) {
+		var p pair
+		err := r.Scan(&p.n, &p.name)
+		return p, err
+	}
+	got, err := pg.QueryAll(ctx, pool, scan, `SELECT n, 'n' || n FROM generate_series(1, $1) AS n ORDER BY n`, 3)
+	if err != nil || len(got) != 3 || got[0] != (pair{1, "n1"}) || got[2] != (pair{3, "n3"}) {
+		t.Fatalf("QueryAll = %v, %v; want (1 n1) (2 n2) (3 n3)", got, err)
+	}
+	if _, err := pg.QueryAll(ctx, pool, scan, `SELECT n FROM generate_series(1, 2) AS n`); err == nil {
+		t.Fatal("QueryAll with a scan that does not fit the rows: want the scan error")
+	}
+	if _, err := pg.QueryAll(ctx, pool, scan, `SELECT nonsense FROM nowhere`); err == nil {
+		t.Fatal("QueryAll of a bad query: want its error")
+	}
+}
+
 func TestWithDatabaseURLForm(t *testing.T) {
 	ctx := context.Background()
 	name := pgtest.New(t).Config().ConnConfig.Database

@@ -275,11 +275,7 @@ func (s *Store) ListChats(ctx context.Context, userID string, after *chat.ChatCu
 	if after != nil {
 		at, afterID = &after.LastActivityAt, &after.ChatID
 	}
-	rows, err := s.pool.Query(ctx, listChatsSQL, userID, at, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list chats of %s: %w", userID, err)
-	}
-	chats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chat.Chat, error) { return scanChat(r) })
+	chats, err := pg.QueryAll(ctx, s.pool, scanChat, listChatsSQL, userID, at, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list chats of %s: %w", userID, err)
 	}

@@ -79,11 +79,7 @@ func (s *Store) Get(ctx context.Context, userID string) (profile.Profile, error)
 
 // GetMany returns the profiles that exist among userIDs.
 func (s *Store) GetMany(ctx context.Context, userIDs []string) ([]profile.Profile, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+profileColumns+` FROM profiles WHERE user_id = ANY($1::uuid[])`, userIDs)
-	if err != nil {
-		return nil, fmt.Errorf("load profiles: %w", err)
-	}
-	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (profile.Profile, error) { return scanProfile(r) })
+	ps, err := pg.QueryAll(ctx, s.pool, func(r pgx.Row) (profile.Profile, error) { return scanProfile(r) }, `SELECT `+profileColumns+` FROM profiles WHERE user_id = ANY($1::uuid[])`, userIDs)
 	if err != nil {
 		return nil, fmt.Errorf("load profiles: %w", err)
 	}
