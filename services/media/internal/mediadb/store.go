@@ -129,86 +129,70 @@ func (s *Store) Get(ctx context.Context, id string) (media.File, error) {
 
 // GetMany implements media.Store.
 func (s *Store) GetMany(ctx context.Context, ids []string) ([]media.File, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM files WHERE file_id = ANY($1::uuid[])`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("get files: %w", err)
-	}
-	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (media.File, error) { return scan(r) })
+	files, err := pg.QueryAll(ctx, s.pool, scan, `SELECT `+columns+` FROM files WHERE file_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get files: %w", err)
 	}
 	return files, nil
 }
 
-// lockPending locks file id and returns it; ErrNotFound when missing or deleted.
-func lockPending(ctx context.Context, tx pgx.Tx, id string) (media.File, error) {
-	f, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM files WHERE file_id = $1 FOR UPDATE`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return media.File{}, domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
-	}
-	if err != nil {
-		return media.File{}, fmt.Errorf("lock file %s: %w", id, err)
-	}
-	if f.Status == media.StatusDeleted {
-		return media.File{}, domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
-	}
-	return f, nil
-}
-
-// MarkReady implements media.Store.
-func (s *Store) MarkReady(ctx context.Context, id string, r media.Ready, now time.Time) (media.File, error) {
+// settle runs change on file id inside a transaction that holds the file's row lock, when the file
+// is still pending, and returns what change made of it; a file no longer pending comes back as it
+// is, and a missing or deleted one as ErrNotFound.
+func (s *Store) settle(ctx context.Context, id string, change func(tx pgx.Tx, f media.File) (media.File, error)) (media.File, error) {
 	var out media.File
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		f, err := lockPending(ctx, tx, id)
+		f, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM files WHERE file_id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && f.Status == media.StatusDeleted {
+			return domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("lock file %s: %w", id, err)
 		}
 		if f.Status != media.StatusPending {
 			out = f
 			return nil
 		}
-		// FileUploaded is keyed by owner: serialise the owner's events so that transaction order
-		// is commit order for the key (see events.Outbox.Publish).
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, f.OwnerID); err != nil {
-			return fmt.Errorf("lock owner %s: %w", f.OwnerID, err)
-		}
-		out, err = scan(tx.QueryRow(ctx, `
-			UPDATE files SET status = 'ready', content_type = $2, size_bytes = $3, width = $4, height = $5,
-			       thumb_type = $6, ready_at = $7
-			WHERE file_id = $1 RETURNING `+columns, id, r.ContentType, r.Size, r.Width, r.Height, r.ThumbType, now))
-		if err != nil {
-			return fmt.Errorf("mark %s ready: %w", id, err)
-		}
-		_, err = s.outbox.Publish(ctx, tx, topics.Media, out.OwnerID, &eventsv1.FileUploaded{
-			FileId: out.ID, OwnerId: out.OwnerID, Purpose: string(out.Purpose),
-			ContentType: out.ContentType, SizeBytes: out.Size, UploadedAt: timestamppb.New(now),
-		})
+		out, err = change(tx, f)
 		return err
 	})
 	return out, err
 }
 
+// MarkReady implements media.Store.
+func (s *Store) MarkReady(ctx context.Context, id string, r media.Ready, now time.Time) (media.File, error) {
+	return s.settle(ctx, id, func(tx pgx.Tx, f media.File) (media.File, error) {
+		// FileUploaded is keyed by owner: serialise the owner's events so that transaction order
+		// is commit order for the key (see events.Outbox.Publish).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, f.OwnerID); err != nil {
+			return media.File{}, fmt.Errorf("lock owner %s: %w", f.OwnerID, err)
+		}
+		out, err := scan(tx.QueryRow(ctx, `
+			UPDATE files SET status = 'ready', content_type = $2, size_bytes = $3, width = $4, height = $5,
+			       thumb_type = $6, ready_at = $7
+			WHERE file_id = $1 RETURNING `+columns, id, r.ContentType, r.Size, r.Width, r.Height, r.ThumbType, now))
+		if err != nil {
+			return media.File{}, fmt.Errorf("mark %s ready: %w", id, err)
+		}
+		_, err = s.outbox.Publish(ctx, tx, topics.Media, out.OwnerID, &eventsv1.FileUploaded{
+			FileId: out.ID, OwnerId: out.OwnerID, Purpose: string(out.Purpose),
+			ContentType: out.ContentType, SizeBytes: out.Size, UploadedAt: timestamppb.New(now),
+		})
+		return out, err
+	})
+}
+
 // MarkRejected implements media.Store.
 func (s *Store) MarkRejected(ctx context.Context, id string, rej media.Rejection, now time.Time) (media.File, error) {
-	var out media.File
-	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		f, err := lockPending(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if f.Status != media.StatusPending {
-			out = f
-			return nil
-		}
-		out, err = scan(tx.QueryRow(ctx, `
+	return s.settle(ctx, id, func(tx pgx.Tx, _ media.File) (media.File, error) {
+		out, err := scan(tx.QueryRow(ctx, `
 			UPDATE files SET status = 'rejected', rejection_reason = $2, rejection_message = $3, rejected_at = $4
 			WHERE file_id = $1 RETURNING `+columns, id, string(rej.Reason), rej.Message, now))
 		if err != nil {
-			return fmt.Errorf("mark %s rejected: %w", id, err)
+			return media.File{}, fmt.Errorf("mark %s rejected: %w", id, err)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 // MarkDeleted implements media.Store.
