@@ -4,12 +4,14 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	neturl "net/url"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -62,6 +64,14 @@ func QueryAll[T any](ctx context.Context, q Querier, scan func(pgx.Row) (T, erro
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+}
+
+// IsUniqueViolation reports whether err is Postgres refusing a row because constraint, a unique
+// constraint or unique index named as in the migrations, already holds its value. Use it where a
+// store turns such a refusal into a domain error ("email: already registered").
+func IsUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }
 
 // WithDatabase returns url with its database name replaced by name.

@@ -133,3 +133,27 @@ func TestMigrationsDirHoldsTheMigrationsDirectory(t *testing.T) {
 		t.Fatalf("MigrationsDir's *.sql = %v, %v; want the two files under migrations/", names, err)
 	}
 }
+
+func TestIsUniqueViolationNamesTheConstraint(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE people (email text CONSTRAINT people_email_key UNIQUE, nick text);
+		CREATE UNIQUE INDEX people_nick_key ON people (lower(nick))`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO people VALUES ('a@example.com', 'Al')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pool.Exec(ctx, `INSERT INTO people VALUES ('a@example.com', 'Bo')`)
+	if !pg.IsUniqueViolation(err, "people_email_key") || pg.IsUniqueViolation(err, "people_nick_key") {
+		t.Fatalf("a taken email: %v; want a violation of people_email_key only", err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO people VALUES ('b@example.com', 'AL')`)
+	if !pg.IsUniqueViolation(err, "people_nick_key") || pg.IsUniqueViolation(err, "people_email_key") {
+		t.Fatalf("a taken nickname: %v; want a violation of the unique index people_nick_key only", err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO people VALUES (1/0, 'Cy')`)
+	if err == nil || pg.IsUniqueViolation(err, "people_email_key") || pg.IsUniqueViolation(nil, "people_email_key") {
+		t.Fatalf("another error (%v) or none counts as a unique violation", err)
+	}
+}

@@ -73,7 +73,7 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 			email = &a.Email
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)`, a.UserID, email, a.CreatedAt)
-		if isUniqueViolation(err, "users_email_key") {
+		if pg.IsUniqueViolation(err, "users_email_key") {
 			return auth.ErrEmailTaken
 		}
 		if err != nil {
@@ -88,7 +88,7 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 		if id := a.Identity; id != nil {
 			_, err := tx.Exec(ctx, `INSERT INTO oauth_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)`,
 				id.Provider, id.Subject, a.UserID, id.Email, a.CreatedAt)
-			if isUniqueViolation(err, "oauth_identities_pkey") {
+			if pg.IsUniqueViolation(err, "oauth_identities_pkey") {
 				return auth.ErrIdentityTaken
 			}
 			if err != nil {
@@ -430,11 +430,6 @@ func (s *Store) EmailRegistered(ctx context.Context, email string) (bool, error)
 		return false, fmt.Errorf("look up email: %w", err)
 	}
 	return exists, nil
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }
 
 // isInvalidText reports a value Postgres could not parse (a user id that is not a UUID).

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -131,7 +130,7 @@ func (s *Store) Update(ctx context.Context, userID string, change func(*profile.
 			WHERE user_id = $1 RETURNING version, updated_at`,
 			userID, p.Nickname, p.NicknameStatus, p.RequestedNickname, p.About,
 			a.FileID, a.URL, a.Thumbnail64URL, a.Thumbnail256URL).Scan(&p.Version, &p.UpdatedAt)
-		if isUniqueViolation(err) {
+		if pg.IsUniqueViolation(err, "profiles_nickname_lower_key") {
 			return profile.ErrNicknameTaken
 		}
 		if err != nil {
@@ -179,11 +178,6 @@ func (s *Store) publish(ctx context.Context, tx pgx.Tx, p profile.Profile, creat
 		return fmt.Errorf("publish ProfileUpdated: %w", err)
 	}
 	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // CreateFromRegistration creates the profile of a newly registered user inside tx (the event
