@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
 
@@ -31,7 +32,7 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 	for in, want := range bad {
 		_, err := NormalizeEmail(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("NormalizeEmail(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -52,7 +53,7 @@ func TestValidatePassword(t *testing.T) {
 	}
 	for in, want := range bad {
 		err := ValidatePassword(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("ValidatePassword(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -76,7 +77,7 @@ func TestValidateNickname(t *testing.T) {
 	}
 	for in, want := range bad {
 		err := ValidateNickname(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("ValidateNickname(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -86,7 +87,7 @@ func TestJoinListsEveryField(t *testing.T) {
 	_, emailErr := NormalizeEmail("nope")
 	err := validate.Join(emailErr, ValidatePassword("short"), ValidateNickname("ok_nick"))
 	want := "email: must be a plain address like name@example.com; password: must be at least 8 characters"
-	if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+	if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("validate.Join = %v; want %q", err, want)
 	}
 	if validate.Join(nil, nil) != nil {
@@ -146,7 +147,7 @@ func TestValidateNewPassword(t *testing.T) {
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want nil", c.password, c.email, c.nickname, err)
-		case c.want != "" && (err == nil || err.Error() != c.want || !errors.Is(err, ErrInvalidArgument)):
+		case c.want != "" && (err == nil || err.Error() != c.want || !errors.Is(err, domainerr.ErrInvalidArgument)):
 			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want InvalidArgument %q", c.password, c.email, c.nickname, err, c.want)
 		}
 	}

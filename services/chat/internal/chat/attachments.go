@@ -49,7 +49,7 @@ const (
 // their own in any status, and READY ones of chats they take part in.
 type Files interface {
 	// Files returns, by id, the files among ids that exist and the user may see. It fails with
-	// ErrUnavailable when the media service cannot answer.
+	// domainerr.ErrUnavailable when the media service cannot answer.
 	Files(ctx context.Context, ids []string) (map[string]File, error)
 }
 
@@ -59,7 +59,7 @@ type Files interface {
 // Every bad attachment is reported at once, by its index in attachment_file_ids.
 func (s *Service) checkAttachments(ctx context.Context, m *NewMessage) error {
 	if s.files == nil {
-		return domainerr.Errorf(ErrUnavailable, "attachments cannot be checked: this chat service has no media service configured")
+		return domainerr.Errorf(domainerr.ErrUnavailable, "attachments cannot be checked: this chat service has no media service configured")
 	}
 	files, err := s.files.Files(ctx, FileIDs(m.Attachments))
 	if err != nil {

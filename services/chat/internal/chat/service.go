@@ -88,7 +88,7 @@ type Store interface {
 }
 
 // Friendships asks the friend service whether two users are friends, on the caller's behalf
-// (friendclient implements it). It returns ErrUnavailable when the service cannot answer.
+// (friendclient implements it). It returns domainerr.ErrUnavailable when the service cannot answer.
 type Friendships interface {
 	AreFriends(ctx context.Context, a, b string) (bool, error)
 }
@@ -225,7 +225,7 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 	var err error
 	switch {
 	case req.UserID != "" && req.ChatID != "":
-		problems.Add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id or chat_id, not both"))
+		problems.Add(domainerr.Errorf(domainerr.ErrInvalidArgument, "to: set user_id or chat_id, not both"))
 	case req.ChatID != "":
 		m.ChatID, err = validate.UUID("chat_id", req.ChatID)
 		problems.Add(err)
@@ -233,11 +233,11 @@ func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, st
 		peerID, err = validate.UUID("user_id", req.UserID)
 		problems.Add(err)
 		if err == nil && peerID == callerID {
-			problems.Add(domainerr.Errorf(ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
+			problems.Add(domainerr.Errorf(domainerr.ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
 		}
 		m.ChatID = ChatID(callerID, peerID)
 	default:
-		problems.Add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
+		problems.Add(domainerr.Errorf(domainerr.ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
 	}
 	m.ClientMsgID, err = validate.UUID("client_msg_id", req.ClientMsgID)
 	problems.Add(err)
@@ -308,14 +308,14 @@ func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMes
 		d = Older
 	case Older, Newer:
 	default:
-		return MessagePage{}, domainerr.Errorf(ErrInvalidArgument, "direction: must be PAGE_DIRECTION_OLDER or PAGE_DIRECTION_NEWER")
+		return MessagePage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "direction: must be PAGE_DIRECTION_OLDER or PAGE_DIRECTION_NEWER")
 	}
 	limit, err := validate.PageSize(req.PageSize, DefaultMessagesPageSize, MaxPageSize)
 	if err != nil {
 		return MessagePage{}, err
 	}
 	if req.FromSeq < 0 {
-		return MessagePage{}, domainerr.Errorf(ErrInvalidArgument, "from_seq: must not be negative, got %d", req.FromSeq)
+		return MessagePage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "from_seq: must not be negative, got %d", req.FromSeq)
 	}
 	bound := req.FromSeq
 	if req.PageToken != "" {
@@ -391,7 +391,7 @@ func (s *Service) GetChat(ctx context.Context, callerID, chatID, userID string) 
 func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) (Chat, error) {
 	switch {
 	case chatID != "" && userID != "":
-		return Chat{}, domainerr.Errorf(ErrInvalidArgument, "by: set chat_id or user_id, not both")
+		return Chat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "by: set chat_id or user_id, not both")
 	case chatID != "":
 		id, err := validate.UUID("chat_id", chatID)
 		if err != nil {
@@ -405,11 +405,11 @@ func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) 
 		}
 		c, err := s.store.GetChat(ctx, callerID, ChatID(callerID, peer))
 		if errors.Is(err, ErrChatNotFound) {
-			return Chat{}, domainerr.Errorf(ErrNotFound, "user_id: you have no chat with that user")
+			return Chat{}, domainerr.Errorf(domainerr.ErrNotFound, "user_id: you have no chat with that user")
 		}
 		return c, err
 	}
-	return Chat{}, domainerr.Errorf(ErrInvalidArgument, "by: set chat_id or user_id")
+	return Chat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "by: set chat_id or user_id")
 }
 
 // MarkRead moves callerID's read cursor in a chat forward to upTo (clamped to the last seq).
@@ -419,7 +419,7 @@ func (s *Service) MarkRead(ctx context.Context, callerID, chatID string, upTo in
 		return 0, 0, err
 	}
 	if upTo < 0 {
-		return 0, 0, domainerr.Errorf(ErrInvalidArgument, "up_to_seq: must not be negative, got %d", upTo)
+		return 0, 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "up_to_seq: must not be negative, got %d", upTo)
 	}
 	return s.store.MarkRead(ctx, callerID, id, upTo)
 }
@@ -443,7 +443,7 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 		case !canSend:
 			return MessageChange{}, ErrNotFriends
 		case text == "" && len(m.Attachments) == 0:
-			return MessageChange{}, domainerr.Errorf(ErrInvalidArgument, "text: required (the message has no attachments)")
+			return MessageChange{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "text: required (the message has no attachments)")
 		case text == m.Text:
 			return MessageChange{Kind: NoChange}, nil
 		}
@@ -489,7 +489,7 @@ func (s *Service) CheckChatAccess(ctx context.Context, callerID, chatID, userID 
 		return false, false, err
 	}
 	if uid != callerID {
-		return false, false, domainerr.Errorf(ErrPermissionDenied, "user_id: you may ask only about the user whose access token you forward")
+		return false, false, domainerr.Errorf(domainerr.ErrPermissionDenied, "user_id: you may ask only about the user whose access token you forward")
 	}
 	return s.store.Access(ctx, uid, cid)
 }

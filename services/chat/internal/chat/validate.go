@@ -33,17 +33,17 @@ func IsAvatarURL(s string) bool { return validate.IsHTTPURL(s, MaxAvatarURLLengt
 // attachments).
 func NormalizeText(text string, allowEmpty bool) (string, error) {
 	if !utf8.ValidString(text) {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: must be valid UTF-8")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: must be valid UTF-8")
 	}
 	text = strings.TrimSpace(text)
 	if strings.ContainsRune(text, 0) {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: must not contain NUL characters")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: must not contain NUL characters")
 	}
 	if n := utf8.RuneCountInString(text); n > MaxTextLen {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: at most %d characters, got %d", MaxTextLen, n)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: at most %d characters, got %d", MaxTextLen, n)
 	}
 	if text == "" && !allowEmpty {
-		return "", domainerr.Errorf(ErrInvalidArgument, "text: required (it may be empty only when the message has attachments)")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "text: required (it may be empty only when the message has attachments)")
 	}
 	return text, nil
 }
@@ -52,7 +52,7 @@ func NormalizeText(text string, allowEmpty bool) (string, error) {
 // Their order is kept.
 func NormalizeAttachments(ids []string) ([]string, error) {
 	if len(ids) > MaxAttachments {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "attachment_file_ids: at most %d files per message, got %d", MaxAttachments, len(ids))
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "attachment_file_ids: at most %d files per message, got %d", MaxAttachments, len(ids))
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -65,7 +65,7 @@ func NormalizeAttachments(ids []string) ([]string, error) {
 		}
 		for j := range i {
 			if out[j] == id {
-				return nil, domainerr.Errorf(ErrInvalidArgument, "attachment_file_ids[%d]: repeats attachment_file_ids[%d]", i, j)
+				return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "attachment_file_ids[%d]: repeats attachment_file_ids[%d]", i, j)
 			}
 		}
 		out[i] = id

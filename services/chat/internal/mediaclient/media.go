@@ -129,9 +129,9 @@ func (c *Client) batch(parent, ctx context.Context, ids []string) ([]*mediav1.Fi
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
 		// Canceled with our request alive is the transport failing, or a sibling call's failure.
-		return nil, domainerr.Wrap(chat.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
+		return nil, domainerr.Wrap(domainerr.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
 	case connect.CodeUnauthenticated:
-		return nil, domainerr.Wrap(chat.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
+		return nil, domainerr.Wrap(domainerr.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
 	}
 	// Anything else (PermissionDenied, InvalidArgument, Internal) is a fault of the media service or
 	// ours: Internal for our caller, with the cause logged.

@@ -34,7 +34,7 @@ func decodeToken(list, token string) (*cursorJSON, error) {
 		return nil, err
 	}
 	if c.K != list {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to another list (%s, not %s); start again from the first page", c.K, list)
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: belongs to another list (%s, not %s); start again from the first page", c.K, list)
 	}
 	if !validate.IsUUID(c.U) {
 		return nil, pagetoken.ErrMalformed

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
@@ -58,7 +59,7 @@ func TestPageSize(t *testing.T) {
 		}
 	}
 	for _, bad := range []int32{-1, 101} {
-		if _, err := validate.PageSize(bad, friend.DefaultPageSize, friend.MaxPageSize); !errors.Is(err, friend.ErrInvalidArgument) {
+		if _, err := validate.PageSize(bad, friend.DefaultPageSize, friend.MaxPageSize); !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("PageSize(%d) = %v; want InvalidArgument", bad, err)
 		}
 	}
@@ -95,7 +96,7 @@ func TestPageTokens(t *testing.T) {
 		"too long":        {strings.Repeat("A", 600), "page_token: malformed", func(s string) error { _, err := friend.DecodeFriendsToken(s); return err }},
 	} {
 		err := c.decode(c.token)
-		if !errors.Is(err, friend.ErrInvalidArgument) || !strings.Contains(err.Error(), c.msg) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v; want InvalidArgument %q", name, err, c.msg)
 		}
 	}

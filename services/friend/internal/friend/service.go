@@ -112,7 +112,7 @@ func otherUser(caller, field, raw string) (string, error) {
 		return "", err
 	}
 	if id == caller {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: that is your own id; name another user", field)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: that is your own id; name another user", field)
 	}
 	return id, nil
 }
@@ -123,7 +123,7 @@ func (s *Service) mustExist(ctx context.Context, userID string) error {
 		return err
 	}
 	if !ok {
-		return domainerr.Errorf(ErrNotFound, "user_id: no user %s", userID)
+		return domainerr.Errorf(domainerr.ErrNotFound, "user_id: no user %s", userID)
 	}
 	return nil
 }
@@ -158,7 +158,7 @@ func (s *Service) Send(ctx context.Context, caller, userID string) (SendResult, 
 			return err
 		}
 		if st.Blocks(p, caller) {
-			return domainerr.Errorf(ErrFailedPrecondition, "user_id: you have blocked this user; unblock them first")
+			return domainerr.Errorf(domainerr.ErrFailedPrecondition, "user_id: you have blocked this user; unblock them first")
 		}
 		if st.FriendsSince != nil {
 			other, err := tx.User(ctx, target)
@@ -200,7 +200,7 @@ func (s *Service) Send(ctx context.Context, caller, userID string) (SendResult, 
 				return err
 			}
 			if n >= s.limits.Requests {
-				return domainerr.Errorf(ErrResourceExhausted, "too many friend requests: at most %d per %s; try again later", s.limits.Requests, s.limits.Window)
+				return domainerr.Errorf(domainerr.ErrResourceExhausted, "too many friend requests: at most %d per %s; try again later", s.limits.Requests, s.limits.Window)
 			}
 		}
 		id, err := newRequestID()
@@ -265,7 +265,7 @@ func (s *Service) requestOp(ctx context.Context, caller, requestID string, fn fu
 	if err != nil {
 		return err
 	}
-	notFound := domainerr.Errorf(ErrNotFound, "request_id: no pending friend request %s to or from you", id)
+	notFound := domainerr.Errorf(domainerr.ErrNotFound, "request_id: no pending friend request %s to or from you", id)
 	from, to, found, err := s.store.RequestParties(ctx, id)
 	if err != nil {
 		return err
@@ -291,7 +291,7 @@ func (s *Service) Accept(ctx context.Context, caller, requestID string) (Friend,
 	var f Friend
 	err := s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
 		if caller == r.From {
-			return domainerr.Errorf(ErrPermissionDenied, "request_id: you sent this request; only its recipient can accept it")
+			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: you sent this request; only its recipient can accept it")
 		}
 		switch r.Status {
 		case StatusPending:
@@ -325,7 +325,7 @@ func (s *Service) Accept(ctx context.Context, caller, requestID string) (Friend,
 func (s *Service) Decline(ctx context.Context, caller, requestID string) error {
 	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
 		if caller == r.From {
-			return domainerr.Errorf(ErrPermissionDenied, "request_id: you sent this request; withdraw it with CancelFriendRequest")
+			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: you sent this request; withdraw it with CancelFriendRequest")
 		}
 		switch r.Status {
 		case StatusPending:
@@ -345,7 +345,7 @@ func (s *Service) Decline(ctx context.Context, caller, requestID string) error {
 func (s *Service) Cancel(ctx context.Context, caller, requestID string) error {
 	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
 		if caller == r.To {
-			return domainerr.Errorf(ErrPermissionDenied, "request_id: this request was sent to you; answer it with DeclineFriendRequest")
+			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: this request was sent to you; answer it with DeclineFriendRequest")
 		}
 		switch r.Status {
 		case StatusPending:
@@ -494,7 +494,7 @@ func (s *Service) ListFriends(ctx context.Context, caller string, pageSize int32
 // ListRequests returns one page of the caller's pending requests of direction d, newest first.
 func (s *Service) ListRequests(ctx context.Context, caller string, d Direction, pageSize int32, pageToken string) (RequestsPage, error) {
 	if d != Incoming && d != Outgoing {
-		return RequestsPage{}, domainerr.Errorf(ErrInvalidArgument, "direction: required; FRIEND_REQUEST_DIRECTION_INCOMING or FRIEND_REQUEST_DIRECTION_OUTGOING")
+		return RequestsPage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "direction: required; FRIEND_REQUEST_DIRECTION_INCOMING or FRIEND_REQUEST_DIRECTION_OUTGOING")
 	}
 	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
@@ -548,10 +548,10 @@ func (s *Service) Check(ctx context.Context, caller, userA, userB string) (Relat
 		return Relationship{}, err
 	}
 	if a == b {
-		return Relationship{}, domainerr.Errorf(ErrInvalidArgument, "user_b_id: must differ from user_a_id")
+		return Relationship{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "user_b_id: must differ from user_a_id")
 	}
 	if caller != a && caller != b {
-		return Relationship{}, domainerr.Errorf(ErrPermissionDenied, "only one of the two users may ask about their relationship; forward that user's access token")
+		return Relationship{}, domainerr.Errorf(domainerr.ErrPermissionDenied, "only one of the two users may ask about their relationship; forward that user's access token")
 	}
 	rel, err := s.store.Relationship(ctx, NewPair(a, b))
 	if err != nil {

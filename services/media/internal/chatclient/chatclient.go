@@ -99,7 +99,7 @@ func (c *Client) Access(ctx context.Context, chatID, userID string) (media.ChatA
 		cause := fmt.Errorf("chat CheckChatAccess %s/%s: %w", chatID, userID, err)
 		switch connect.CodeOf(err) {
 		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-			return media.ChatAccess{}, domainerr.Wrap(media.ErrUnavailable, cause, "the chat service cannot be reached; try again shortly")
+			return media.ChatAccess{}, domainerr.Wrap(domainerr.ErrUnavailable, cause, "the chat service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated:
 			var ce *connect.Error
 			if errors.As(err, &ce) {

@@ -60,7 +60,7 @@ type UploadRequest struct {
 }
 
 // validate checks r against limits and returns it normalised (content type canonical, chat id in
-// canonical UUID form), or an ErrInvalidArgument naming every bad field.
+// canonical UUID form), or an domainerr.ErrInvalidArgument naming every bad field.
 func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
 	var problems validate.Problems
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
 
@@ -63,7 +64,7 @@ func TestValidateNotifyNamesEveryBadField(t *testing.T) {
 		r := ok
 		c.mut(&r)
 		_, err := validateNotify(r)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("validateNotify: %v; want InvalidArgument containing %q", err, c.want)
 		}
 	}
@@ -90,7 +91,7 @@ func TestCursorRoundTripAndRefusals(t *testing.T) {
 		strings.Repeat("a", 300): "malformed",
 	} {
 		_, err := DecodeCursor(true, tok)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "page_token: "+want) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), "page_token: "+want) {
 			t.Errorf("DecodeCursor(%q) = %v; want %q", tok, err, want)
 		}
 	}

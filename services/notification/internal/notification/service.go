@@ -90,9 +90,9 @@ func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageT
 func (s *Service) MarkRead(ctx context.Context, userID string, ids []string, all bool) (int64, error) {
 	switch {
 	case all && len(ids) > 0:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "notification_ids, all: give notification_ids or all=true, not both")
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "notification_ids, all: give notification_ids or all=true, not both")
 	case !all && len(ids) == 0:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "notification_ids, all: give the notification_ids to mark read, or all=true")
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "notification_ids, all: give the notification_ids to mark read, or all=true")
 	}
 	var norm []string // nil: all of them
 	if !all {
@@ -136,7 +136,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, userID string, c Prefer
 			return Preferences{}, err
 		}
 		if j, dup := seen[kp.Kind]; dup {
-			return Preferences{}, domainerr.Errorf(ErrInvalidArgument, "%s: %s is listed twice (also kinds[%d])", field, kp.Kind, j)
+			return Preferences{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: %s is listed twice (also kinds[%d])", field, kp.Kind, j)
 		}
 		seen[kp.Kind] = i
 	}
@@ -170,7 +170,7 @@ func (s *Service) MuteChat(ctx context.Context, userID, chatID string, until *ti
 	if until != nil {
 		u := until.UTC().Truncate(time.Microsecond)
 		if !u.After(now) {
-			return MutedChat{}, domainerr.Errorf(ErrInvalidArgument, "until: must be in the future (leave it unset to mute until unmuted), got %s", u.Format(time.RFC3339))
+			return MutedChat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "until: must be in the future (leave it unset to mute until unmuted), got %s", u.Format(time.RFC3339))
 		}
 		m.Until = &u
 	}

@@ -25,9 +25,9 @@ const (
 func ValidateKind(field string, k Kind) error {
 	switch {
 	case k == KindUnspecified:
-		return domainerr.Errorf(ErrInvalidArgument, "%s: required; NOTIFICATION_KIND_UNSPECIFIED is not a kind", field)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required; NOTIFICATION_KIND_UNSPECIFIED is not a kind", field)
 	case !k.Known():
-		return domainerr.Errorf(ErrInvalidArgument, "%s: unknown kind %d", field, int32(k))
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: unknown kind %d", field, int32(k))
 	}
 	return nil
 }
@@ -55,21 +55,21 @@ func validateNotify(r NotifyRequest) (NotifyRequest, error) {
 // control characters at all (titles, keys) or otherwise none but newlines and tabs.
 func checkText(field, s string, minLen, maxLen int, singleLine bool) error {
 	if !utf8.ValidString(s) {
-		return domainerr.Errorf(ErrInvalidArgument, "%s: must be valid UTF-8 text", field)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be valid UTF-8 text", field)
 	}
 	n := utf8.RuneCountInString(s)
 	switch {
 	case n == 0 && minLen > 0:
-		return domainerr.Errorf(ErrInvalidArgument, "%s: required", field)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: required", field)
 	case n < minLen || n > maxLen:
-		return domainerr.Errorf(ErrInvalidArgument, "%s: must be %d to %d characters long, got %d", field, minLen, maxLen, n)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be %d to %d characters long, got %d", field, minLen, maxLen, n)
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) && (singleLine || (r != '\n' && r != '\t')) {
 			if singleLine {
-				return domainerr.Errorf(ErrInvalidArgument, "%s: must be a single line without control characters", field)
+				return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must be a single line without control characters", field)
 			}
-			return domainerr.Errorf(ErrInvalidArgument, "%s: must not contain control characters other than newlines and tabs", field)
+			return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: must not contain control characters other than newlines and tabs", field)
 		}
 	}
 	return nil

@@ -42,10 +42,10 @@ func NewHandler(svc *notification.Service, internalToken string) *Handler {
 // the secret's length leaks.
 func (h *Handler) internalCaller(header string) error {
 	if h.internalToken == "" {
-		return domainerr.Errorf(notification.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
+		return domainerr.Errorf(domainerr.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
 	}
 	if !authn.SecretEqual(header, h.internalToken) {
-		return domainerr.Errorf(notification.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", authn.InternalTokenHeader)
+		return domainerr.Errorf(domainerr.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", authn.InternalTokenHeader)
 	}
 	return nil
 }
@@ -133,7 +133,7 @@ func (h *Handler) MuteChat(ctx context.Context, req *connect.Request[notificatio
 	var until *time.Time
 	if u := req.Msg.GetUntil(); u != nil {
 		if err := u.CheckValid(); err != nil {
-			return nil, domainerr.Errorf(notification.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
+			return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
 		}
 		t := u.AsTime()
 		until = &t

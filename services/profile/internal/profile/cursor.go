@@ -43,7 +43,7 @@ func DecodeCursor(query, token string) (*Cursor, error) {
 		return nil, err
 	}
 	if c.Q != query {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to a search for a different query; start again from the first page")
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: belongs to a search for a different query; start again from the first page")
 	}
 	if c.M < MatchExact || c.M > MatchFuzzy || c.L < 0 || c.L > NicknameMaxLen ||
 		math.IsNaN(float64(c.S)) || c.S < 0 || c.S > 1 || c.K == "" || len(c.K) > 4*NicknameMaxLen || !validate.IsUUID(c.U) {

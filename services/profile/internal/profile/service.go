@@ -10,7 +10,7 @@ import (
 
 // Store keeps profiles (profiledb implements it).
 type Store interface {
-	// Get returns one profile, or ErrNotFound.
+	// Get returns one profile, or domainerr.ErrNotFound.
 	Get(ctx context.Context, userID string) (Profile, error)
 	// GetMany returns the profiles that exist among userIDs, in no particular order.
 	GetMany(ctx context.Context, userIDs []string) ([]Profile, error)
@@ -19,7 +19,7 @@ type Store interface {
 	// Update locks the profile, applies change and, when it changed anything, stores the result
 	// with the version bumped and a ProfileUpdated event in the same transaction. beforeCommit
 	// runs inside that transaction, after the write: an error from it rolls everything back.
-	// Returns ErrNotFound, or ErrNicknameTaken when the new nickname belongs to someone else.
+	// Returns domainerr.ErrNotFound, or ErrNicknameTaken when the new nickname belongs to someone else.
 	Update(ctx context.Context, userID string, change func(*Profile), beforeCommit func(context.Context, Profile) error) (Profile, error)
 	// Search returns up to p.Limit hits ranked after p.After.
 	Search(ctx context.Context, p SearchParams) ([]SearchHit, error)
@@ -37,9 +37,9 @@ type Cache interface {
 }
 
 // AvatarFiles looks up a file the caller wants as their avatar (mediaclient implements it over the
-// media service). It returns the avatar, or ErrNotFound, ErrPermissionDenied (not the caller's),
-// ErrInvalidArgument (not an avatar upload), ErrFailedPrecondition (not ready), ErrUnavailable or
-// ErrUnauthenticated (the media service refused the caller's token) — always profile's own errors
+// media service). It returns the avatar, or domainerr.ErrNotFound, domainerr.ErrPermissionDenied (not the caller's),
+// domainerr.ErrInvalidArgument (not an avatar upload), domainerr.ErrFailedPrecondition (not ready), domainerr.ErrUnavailable or
+// domainerr.ErrUnauthenticated (the media service refused the caller's token) — always profile's own errors
 // and messages, never the media service's.
 type AvatarFiles interface {
 	AvatarFile(ctx context.Context, callerID, fileID string) (Avatar, error)
@@ -76,7 +76,7 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 		if id == callerID {
 			return Profile{}, ErrOwnProfileMissing
 		}
-		return Profile{}, domainerr.Errorf(ErrNotFound, "user_id: no profile for %s", id)
+		return Profile{}, domainerr.Errorf(domainerr.ErrNotFound, "user_id: no profile for %s", id)
 	}
 	if id == callerID {
 		return ps[0], nil
@@ -190,7 +190,7 @@ func (s *Service) SetAvatar(ctx context.Context, callerID, fileID string) (Profi
 // update is rolled back rather than leaving a stale entry behind.
 func (s *Service) invalidate(ctx context.Context, p Profile) error {
 	if err := s.cache.Invalidate(ctx, p.UserID, p.Version); err != nil {
-		return domainerr.Wrap(ErrUnavailable, err, "the profile cache cannot be reached; nothing was changed, try again shortly")
+		return domainerr.Wrap(domainerr.ErrUnavailable, err, "the profile cache cannot be reached; nothing was changed, try again shortly")
 	}
 	return nil
 }

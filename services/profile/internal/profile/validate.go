@@ -27,7 +27,7 @@ const (
 // Cyrillic "а") would let one person pose as another, and case folding stays the same everywhere.
 func ValidateNickname(nick string) error {
 	if msg := nicknameProblem(nick); msg != "" {
-		return domainerr.Errorf(ErrInvalidArgument, "nickname: %s", msg)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: %s", msg)
 	}
 	return nil
 }
@@ -57,13 +57,13 @@ func nicknameRune(r rune) bool { return alnum(r) || r == '_' || r == '.' || r ==
 // ValidateAbout checks the about text: at most 500 characters.
 func ValidateAbout(about string) error {
 	if !utf8.ValidString(about) {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must be valid UTF-8 text")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must be valid UTF-8 text")
 	}
 	if n := utf8.RuneCountInString(about); n > AboutMaxLen {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must be at most %d characters, got %d", AboutMaxLen, n)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must be at most %d characters, got %d", AboutMaxLen, n)
 	}
 	if strings.ContainsRune(about, 0) {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must not contain NUL characters")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must not contain NUL characters")
 	}
 	return nil
 }
@@ -76,13 +76,13 @@ func NormalizeQuery(raw string) (string, error) {
 	n := utf8.RuneCountInString(q)
 	switch {
 	case n == 0:
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must not be empty (spaces and a leading '@' do not count)")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must not be empty (spaces and a leading '@' do not count)")
 	case n > QueryMaxLen:
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must be at most %d characters, got %d", QueryMaxLen, n)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must be at most %d characters, got %d", QueryMaxLen, n)
 	case !utf8.ValidString(q):
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must be valid UTF-8 text")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must be valid UTF-8 text")
 	case strings.ContainsFunc(q, unicode.IsControl):
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must not contain control characters")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must not contain control characters")
 	}
 	return strings.ToLower(q), nil
 }

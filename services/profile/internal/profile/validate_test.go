@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
@@ -32,8 +33,8 @@ func TestValidateNickname(t *testing.T) {
 	}
 	for n, want := range invalid {
 		err := profile.ValidateNickname(n)
-		if !errors.Is(err, profile.ErrInvalidArgument) {
-			t.Errorf("ValidateNickname(%q) = %v, want ErrInvalidArgument", n, err)
+		if !errors.Is(err, domainerr.ErrInvalidArgument) {
+			t.Errorf("ValidateNickname(%q) = %v, want domainerr.ErrInvalidArgument", n, err)
 			continue
 		}
 		if !strings.HasPrefix(err.Error(), "nickname: ") || !strings.Contains(err.Error(), want) {
@@ -50,10 +51,10 @@ func TestValidateAbout(t *testing.T) {
 		t.Errorf("empty: %v", err)
 	}
 	err := profile.ValidateAbout(strings.Repeat("ж", 501))
-	if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "about: ") {
+	if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "about: ") {
 		t.Errorf("501 characters: %v, want InvalidArgument naming about", err)
 	}
-	if err := profile.ValidateAbout("a\x00b"); !errors.Is(err, profile.ErrInvalidArgument) {
+	if err := profile.ValidateAbout("a\x00b"); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Errorf("NUL: %v, want InvalidArgument", err)
 	}
 }
@@ -75,7 +76,7 @@ func TestNormalizeQuery(t *testing.T) {
 	}
 	for _, in := range []string{"", "   ", "@", " @ ", strings.Repeat("q", 33), "a\tb", "a\x00"} {
 		_, err := profile.NormalizeQuery(in)
-		if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "query: ") {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "query: ") {
 			t.Errorf("NormalizeQuery(%q) = %v, want InvalidArgument naming query", in, err)
 		}
 	}
@@ -90,7 +91,7 @@ func TestPageSize(t *testing.T) {
 		}
 	}
 	for _, in := range []int32{-1, 51, 1000} {
-		if _, err := validate.PageSize(in, profile.DefaultPageSize, profile.MaxPageSize); !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_size: ") {
+		if _, err := validate.PageSize(in, profile.DefaultPageSize, profile.MaxPageSize); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_size: ") {
 			t.Errorf("PageSize(%d) = %v, want InvalidArgument naming page_size", in, err)
 		}
 	}
