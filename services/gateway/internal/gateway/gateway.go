@@ -22,6 +22,7 @@ import (
 
 	"github.com/parleyhq/parley/contracts/access"
 
+	"github.com/parleyhq/parley/services/gateway/internal/expiring"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
 )
 
@@ -102,7 +103,7 @@ type Gateway struct {
 	proxy        *httputil.ReverseProxy
 	ready        *readiness
 	readyToken   string
-	anonRefusals *refusals
+	anonRefusals *expiring.Set
 
 	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
 }
@@ -174,7 +175,7 @@ func New(opts Options) (*Gateway, error) {
 		transport:    opts.Transport,
 		ready:        &readiness{timeout: opts.ReadyTimeout, ttl: opts.ReadyCacheTTL, now: time.Now},
 		readyToken:   opts.ReadyToken,
-		anonRefusals: newRefusals(maxRefusals),
+		anonRefusals: newRefusals(),
 	}
 	for _, u := range opts.Upstreams {
 		g.ready.checks = append(g.ready.checks, g.upstreamCheck(u))
