@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"time"
 
 	connectcors "connectrpc.com/cors"
@@ -21,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/parleyhq/parley/contracts/access"
+	"github.com/parleyhq/parley/platform/clientnet"
 
 	"github.com/parleyhq/parley/services/gateway/internal/expiring"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
@@ -98,7 +100,7 @@ type Gateway struct {
 	userLimit    int
 	window       time.Duration
 	maxBody      int64
-	trusted      []*net.IPNet
+	trusted      clientnet.Proxies
 	transport    http.RoundTripper
 	proxy        *httputil.ReverseProxy
 	ready        *readiness
@@ -188,13 +190,11 @@ func New(opts Options) (*Gateway, error) {
 			return nil
 		}})
 	}
-	for _, cidr := range opts.TrustedProxies {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: %w", cidr, err)
-		}
-		g.trusted = append(g.trusted, n)
+	trusted, err := clientnet.ParseProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted proxy: %w", err)
 	}
+	g.trusted = trusted
 	g.proxy = g.newReverseProxy()
 	g.echo = g.newEcho(opts)
 	return g, nil
@@ -231,29 +231,22 @@ func (g *Gateway) Echo() *echo.Echo { return g.echo }
 func (g *Gateway) Handler() http.Handler { return g.echo }
 
 // clientIP is the peer address, or — when the peer is a trusted proxy — the nearest untrusted
-// address of its X-Forwarded-For chain.
+// address of its X-Forwarded-For chain (clientnet.Proxies.Client; the peer address when a hop on
+// the way is not an address).
 func (g *Gateway) clientIP(r *http.Request) string {
+	peer := echo.ExtractIPDirect()(r)
 	if len(g.trusted) == 0 {
-		return echo.ExtractIPDirect()(r)
+		return peer
 	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range g.trusted {
-		opts = append(opts, echo.TrustIPRange(n))
+	if client, ok := g.trusted.Client(append(clientnet.ForwardedFor(r.Header), peer)); ok {
+		return client
 	}
-	return echo.ExtractIPFromXFFHeader(opts...)(r)
+	return peer
 }
 
 func (g *Gateway) trustedPeer(r *http.Request) bool {
-	ip := net.ParseIP(echo.ExtractIPDirect()(r))
-	if ip == nil {
-		return false
-	}
-	for _, n := range g.trusted {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	ip, err := netip.ParseAddr(echo.ExtractIPDirect()(r))
+	return err == nil && g.trusted.Contains(ip)
 }
 
 // ServerOptions are the HTTP server's timeouts.
