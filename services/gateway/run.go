@@ -40,6 +40,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if cfg.InternalProcedures == nil {
 		cfg.InternalProcedures = gateway.DefaultInternalProcedures
 	}
+	if cfg.RateLimitAuthProcedures == nil {
+		cfg.RateLimitAuthProcedures = gateway.DefaultAuthLimitedProcedures
+	}
 	logger.InfoContext(ctx, "configuration", config.Attrs(cfg)...)
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)

@@ -36,13 +36,10 @@ var DefaultPublicProcedures = access.Public()
 // marked ACCESS_INTERNAL or ACCESS_INTERNAL_SERVICE in the protos.
 var DefaultInternalProcedures = access.Internal()
 
-// DefaultAuthLimitedProcedures are limited per client IP with the (strict) auth limit: the ones
-// that try passwords or mint tokens.
-var DefaultAuthLimitedProcedures = []string{
-	"/parley.auth.v1.AuthService/Register",
-	"/parley.auth.v1.AuthService/Login",
-	"/parley.auth.v1.AuthService/RefreshToken",
-}
+// DefaultAuthLimitedProcedures are limited per client network with the (strict) auth limit: those
+// marked RATE_LIMIT_AUTH in the protos, the public calls that hand out tokens for a password, a
+// refresh token or a new account.
+var DefaultAuthLimitedProcedures = access.AuthLimited()
 
 // Options configure a Gateway. Zero values take the documented defaults.
 type Options struct {
