@@ -50,7 +50,7 @@ var All = sync.OnceValue(func() []Procedure {
 					Service:   string(s.FullName()),
 					Name:      "/" + string(s.FullName()) + "/" + string(m.Name()),
 					Access:    methodAccess(m),
-					RateLimit: methodRateLimit(m),
+					RateLimit: methodOption[optionsv1.RateLimit](m, optionsv1.E_RateLimit),
 				})
 			}
 		}
@@ -61,24 +61,20 @@ var All = sync.OnceValue(func() []Procedure {
 })
 
 func methodAccess(m protoreflect.MethodDescriptor) optionsv1.Access {
-	opts := m.Options()
-	if opts == nil || !proto.HasExtension(opts, optionsv1.E_Access) {
-		return optionsv1.Access_ACCESS_USER
+	if a := methodOption[optionsv1.Access](m, optionsv1.E_Access); a != optionsv1.Access_ACCESS_UNSPECIFIED {
+		return a
 	}
-	a, _ := proto.GetExtension(opts, optionsv1.E_Access).(optionsv1.Access)
-	if a == optionsv1.Access_ACCESS_UNSPECIFIED {
-		return optionsv1.Access_ACCESS_USER
-	}
-	return a
+	return optionsv1.Access_ACCESS_USER
 }
 
-func methodRateLimit(m protoreflect.MethodDescriptor) optionsv1.RateLimit {
-	opts := m.Options()
-	if opts == nil || !proto.HasExtension(opts, optionsv1.E_RateLimit) {
-		return optionsv1.RateLimit_RATE_LIMIT_UNSPECIFIED
+// methodOption is the value of the method option ext on m, the zero value (UNSPECIFIED) when it
+// is not set.
+func methodOption[T any](m protoreflect.MethodDescriptor, ext protoreflect.ExtensionType) T {
+	var v T
+	if opts := m.Options(); opts != nil && proto.HasExtension(opts, ext) {
+		v, _ = proto.GetExtension(opts, ext).(T)
 	}
-	r, _ := proto.GetExtension(opts, optionsv1.E_RateLimit).(optionsv1.RateLimit)
-	return r
+	return v
 }
 
 // AuthLimited lists the procedures marked RATE_LIMIT_AUTH: the gateway's default list of calls

@@ -53,9 +53,10 @@ type Options struct {
 	// them until they are applied (events.Transient, its RetryBackoff and MaxBackoff).
 	Attempts int
 	Backoff  time.Duration
-	// RedisTimeout bounds one Redis round trip; default 2s.
-	RedisTimeout time.Duration
 }
+
+// redisTimeout bounds one Redis round trip.
+const redisTimeout = 2 * time.Second
 
 // Register registers, on a consumer of Topics without a database, the handlers that publish
 // each event as a frame to the channels of the users who must see it. Kafka redelivers after
@@ -73,9 +74,6 @@ func Register(c *events.Consumer, opts Options) error {
 	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = 100 * time.Millisecond
-	}
-	if opts.RedisTimeout <= 0 {
-		opts.RedisTimeout = 2 * time.Second
 	}
 	f := &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout")}
 	c.AfterBatch(f.flush)
@@ -194,13 +192,13 @@ func (f *fanout) publishNow(ctx context.Context, ev events.Event, frame []byte, 
 
 var errNoRedis = errors.New("redis not connected")
 
-// publishTo publishes frame to the users' channels now, within RedisTimeout.
+// publishTo publishes frame to the users' channels now, within redisTimeout.
 func (f *fanout) publishTo(ctx context.Context, frame []byte, users ...string) error {
 	c := f.opts.Redis()
 	if c == nil {
 		return errNoRedis
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.RedisTimeout)
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
 	return realtime.Publish(ctx, c, frame, users...)
 }
@@ -228,7 +226,7 @@ func (f *fanout) publishOnce(ctx context.Context, ttl time.Duration, pubs []publ
 	if c == nil {
 		return errNoRedis
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.RedisTimeout)
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
 	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
 	execs := make([]rueidis.LuaExec, len(pubs))
