@@ -23,6 +23,7 @@ import (
 
 	"github.com/parleyhq/parley/contracts/access"
 	"github.com/parleyhq/parley/platform/clientnet"
+	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/gateway/internal/expiring"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
@@ -266,37 +267,16 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, so ServerOptions) 
 	if so.ShutdownTimeout <= 0 {
 		so.ShutdownTimeout = 15 * time.Second
 	}
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{
-		Handler:           g.echo,
-		Protocols:         protocols,
-		ReadHeaderTimeout: so.ReadHeaderTimeout,
-		IdleTimeout:       so.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	err := server.ServeHTTP(ctx, g.logger, ln, g.echo, server.HTTPTimeouts{
+		ReadHeader: so.ReadHeaderTimeout, Idle: so.IdleTimeout, Shutdown: so.ShutdownTimeout,
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Long-lived streams outlast any bound; they were cut (clients reconnect): not a failure.
+		g.logger.WarnContext(ctx, "shutdown timeout: closed the remaining connections", slog.Any("error", err))
+		err = nil
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	g.logger.InfoContext(ctx, "listening", slog.String("addr", ln.Addr().String()))
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	g.logger.InfoContext(ctx, "shutting down", slog.Duration("timeout", so.ShutdownTimeout))
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), so.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		// Long-lived streams outlast any bound; cut them (clients reconnect) rather than fail.
-		g.logger.WarnContext(ctx, "shutdown timeout: closing the remaining connections", slog.Any("error", err))
-		_ = srv.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	if err != nil {
+		return err
 	}
 	if t, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections() // lets the services' own graceful shutdowns finish at once
