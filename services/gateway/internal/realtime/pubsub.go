@@ -106,7 +106,7 @@ func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
 	everUp := false
 	for ctx.Err() == nil {
 		c := client()
-		if c == nil { // Hub.Connect is still trying; it logs that
+		if c == nil { // run.go is still connecting (redisconn.OpenInBackground); it logs that
 			if !retry.Sleep(ctx, retry.Backoff(s.minDelay, s.maxDelay, failures+1)) {
 				return
 			}

@@ -73,7 +73,7 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Client-side caching on, as Hub.Connect configures it.
+	// Client-side caching on, as run.go opens the gateway's one client.
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{p.proxy.Addr()}, CacheSizeEachConn: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
