@@ -29,6 +29,22 @@ func TestPublicProcedures(t *testing.T) {
 	assertSet(t, "Public", access.Public(), want)
 }
 
+// The gateway's auth budget guards sign-in, sign-up and token refresh: pinned like the marks.
+func TestAuthLimitedProcedures(t *testing.T) {
+	want := []string{
+		authv1connect.AuthServiceLoginProcedure,
+		authv1connect.AuthServiceRefreshTokenProcedure,
+		authv1connect.AuthServiceRegisterProcedure,
+	}
+	assertSet(t, "AuthLimited", access.AuthLimited(), want)
+	public := access.Public()
+	for _, p := range access.AuthLimited() {
+		if !slices.Contains(public, p) {
+			t.Errorf("%s is auth-limited but not public: RATE_LIMIT_AUTH is for public calls", p)
+		}
+	}
+}
+
 func TestInternalProcedures(t *testing.T) {
 	want := []string{
 		chatv1connect.ChatServiceCheckChatAccessProcedure,

@@ -1104,11 +1104,11 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x15CompleteOAuthResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\bR\acreated2\xd6\x05\n" +
-	"\vAuthService\x12S\n" +
-	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\x04\x88\xb5\x18\x02\x12J\n" +
-	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\x04\x88\xb5\x18\x02\x12_\n" +
-	"\fRefreshToken\x12#.parley.auth.v1.RefreshTokenRequest\x1a$.parley.auth.v1.RefreshTokenResponse\"\x04\x88\xb5\x18\x02\x12M\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated2\xe2\x05\n" +
+	"\vAuthService\x12W\n" +
+	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
+	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
+	"\fRefreshToken\x12#.parley.auth.v1.RefreshTokenRequest\x1a$.parley.auth.v1.RefreshTokenResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12M\n" +
 	"\x06Logout\x12\x1d.parley.auth.v1.LogoutRequest\x1a\x1e.parley.auth.v1.LogoutResponse\"\x04\x88\xb5\x18\x02\x12D\n" +
 	"\x05GetMe\x12\x1c.parley.auth.v1.GetMeRequest\x1a\x1d.parley.auth.v1.GetMeResponse\x12q\n" +
 	"\x12ListOAuthProviders\x12).parley.auth.v1.ListOAuthProvidersRequest\x1a*.parley.auth.v1.ListOAuthProvidersResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
