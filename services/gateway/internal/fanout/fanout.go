@@ -25,8 +25,8 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
-	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
