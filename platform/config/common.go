@@ -2,10 +2,11 @@ package config
 
 // Common is the variables every Parley process reads, with the same meaning and default in each.
 // A service's Config embeds it as its first field, so the fields keep their names (cfg.AdminAddr)
-// and environment variables, and Attrs logs them in place. What differs between services stays
-// in their own Config: LISTEN_ADDR and DATABASE_URL (a default of their own), DATABASE_WAIT and
-// AUTH_JWKS_URL (not every process has a database or verifies tokens), and what a variable
-// requires (validate: the gateway runs without KAFKA_BROKERS, the services do not).
+// and environment variables, and Attrs logs them in place. LISTEN_ADDR, DATABASE_URL and
+// DATABASE_WAIT are Service's (the gateway has no database and declares its own LISTEN_ADDR);
+// AUTH_JWKS_URL and REDIS_URL are each Config's (not every process verifies tokens or uses
+// Redis), and so is what a variable requires (validate: the gateway runs without KAFKA_BROKERS,
+// the services do not).
 type Common struct {
 	// AdminAddr is the operator-only listener (/debug/pprof/; the gateway's /readyz details);
 	// empty = off; never the public port.

@@ -17,8 +17,15 @@ import (
 
 // Load fills a T from the environment, applying defaults, and reports every problem at once.
 func Load[T any]() (T, error) {
-	cfg, err := env.ParseAs[T]()
-	if err != nil {
+	var zero T
+	return load(zero)
+}
+
+// load is Load starting from defaults: a field whose variable is unset or empty and whose tag has
+// no envDefault keeps its value there.
+func load[T any](defaults T) (T, error) {
+	cfg := defaults
+	if err := env.Parse(&cfg); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
 	return cfg, nil
@@ -73,13 +80,14 @@ func MaskURLPassword(s string) string {
 	return u.String()
 }
 
-// Start is how a service's run begins with its configuration: Load, then one "configuration" log
-// line (Attrs: secrets masked), then validate (nil: none), whose error comes back as
-// "configuration: …". After the log line, so refused values sit in the log next to the refusal;
-// before anything connects, so a bad value fails at once. validate is the service's
+// Start is how a service's run begins with its configuration: Load, starting from defaults (the
+// values no tag can hold, e.g. Config{Service: ServiceDefaults("friend", 8083)}), then one
+// "configuration" log line (Attrs: secrets masked), then validate (nil: none), whose error comes
+// back as "configuration: …". After the log line, so refused values sit in the log next to the
+// refusal; before anything connects, so a bad value fails at once. validate is the service's
 // `func (c Config) validate() error`, passed as the method expression Config.validate.
-func Start[T any](logger *slog.Logger, validate func(T) error) (T, error) {
-	cfg, err := Load[T]()
+func Start[T any](logger *slog.Logger, defaults T, validate func(T) error) (T, error) {
+	cfg, err := load(defaults)
 	if err != nil {
 		return cfg, err
 	}

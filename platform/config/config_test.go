@@ -95,7 +95,7 @@ func TestStartLogsThenValidates(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	refuse := func(c sample) error { return errors.New("TIMEOUT " + c.Timeout.String() + ": too short") }
 
-	_, err := Start(logger, refuse)
+	_, err := Start(logger, sample{}, refuse)
 	if err == nil || err.Error() != "configuration: TIMEOUT 3s: too short" {
 		t.Fatalf("err = %v", err)
 	}
@@ -105,14 +105,60 @@ func TestStartLogsThenValidates(t *testing.T) {
 	}
 
 	logs.Reset()
-	cfg, err := Start[sample](logger, nil)
+	cfg, err := Start(logger, sample{}, nil)
 	if err != nil || cfg.Secret != "s3cr3t" || !strings.Contains(logs.String(), "msg=configuration") {
 		t.Fatalf("no validate: %+v, %v, logs %q", cfg, err, logs.String())
 	}
 
 	t.Setenv("TIMEOUT", "soon")
 	logs.Reset()
-	if _, err := Start(logger, refuse); err == nil || logs.Len() != 0 {
+	if _, err := Start(logger, sample{}, refuse); err == nil || logs.Len() != 0 {
 		t.Fatalf("unparsable value: %v, logs %q", err, logs.String())
+	}
+}
+
+type withService struct {
+	Common
+	Service
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"3s"`
+}
+
+// Start begins from the defaults value: a variable unset or empty takes the default given there,
+// one set wins, and the tags' defaults still apply. Service's variables are logged in place.
+func TestStartBeginsFromServiceDefaults(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	defaults := withService{Service: ServiceDefaults("friend", 8083)}
+	t.Setenv("DATABASE_URL", "")
+
+	cfg, err := Start(logger, defaults, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Service{ListenAddr: ":8083", DatabaseURL: "postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable", DatabaseWait: 30 * time.Second}
+	if cfg.Service != want || cfg.Timeout != 3*time.Second || cfg.JWTIssuer != "parley" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if !strings.Contains(logs.String(), "LOG_LEVEL=info LISTEN_ADDR=:8083 DATABASE_URL=\"postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable\" DATABASE_WAIT=30s TIMEOUT=3s") {
+		t.Fatalf("configuration line = %q", logs.String())
+	}
+
+	t.Setenv("LISTEN_ADDR", "127.0.0.1:1")
+	t.Setenv("DATABASE_URL", "postgres://app:hunter2@db:5432/x")
+	t.Setenv("DATABASE_WAIT", "2s")
+	logs.Reset()
+	cfg, err = Start(logger, defaults, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = Service{ListenAddr: "127.0.0.1:1", DatabaseURL: "postgres://app:hunter2@db:5432/x", DatabaseWait: 2 * time.Second}
+	if cfg.Service != want {
+		t.Fatalf("cfg.Service = %+v", cfg.Service)
+	}
+	if !strings.Contains(logs.String(), "DATABASE_URL=postgres://app:redacted@db:5432/x") {
+		t.Fatalf("configuration line = %q", logs.String())
+	}
+	if defaults.ListenAddr != ":8083" {
+		t.Fatalf("Start changed the defaults value: %+v", defaults)
 	}
 }

@@ -18,10 +18,7 @@ import (
 // describes every variable.
 type Config struct {
 	config.Common
-
-	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8081"`
-	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_auth?sslmode=disable"`
-	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
 	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
@@ -67,6 +64,9 @@ type Config struct {
 	SessionCleanupInterval time.Duration `env:"AUTH_SESSION_CLEANUP_INTERVAL" envDefault:"1h"`
 	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 }
+
+// defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
+var defaults = Config{Service: config.ServiceDefaults("auth", 8081)}
 
 func (c Config) argon2Params() auth.Argon2Params {
 	return auth.Argon2Params{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: c.Argon2Threads}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestOAuthProviderConfigFromEnv(t *testing.T) {
 
 func TestConfigDefaultsAndMasking(t *testing.T) {
 	t.Setenv("DATABASE_URL", "postgres://auth:topsecret@db:5432/parley_auth")
-	cfg, err := config.Load[Config]()
+	cfg, err := config.Start(slog.New(slog.DiscardHandler), defaults, nil) // as run loads it
 	if err != nil {
 		t.Fatal(err)
 	}

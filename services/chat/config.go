@@ -14,10 +14,8 @@ import (
 // Config is the chat service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8084"`
-	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_chat?sslmode=disable"`
-	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
 	// DatabaseMaxConns caps the pool. Sends are written in groups, at most two at a time
 	// (chatdb's group commit); reads and event handlers use the rest.
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"16"`
@@ -45,6 +43,9 @@ type Config struct {
 	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
 	AuthJWKSURL      string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 }
+
+// defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
+var defaults = Config{Service: config.ServiceDefaults("chat", 8084)}
 
 // withMaxConns returns the database URL with pool_max_conns set to n (pgxpool reads it from the
 // URL), unless the URL sets it itself or n <= 0.

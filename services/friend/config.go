@@ -11,15 +11,16 @@ import (
 // Config is the friend service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8083"`
-	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable"`
-	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 	// RequestLimit new friend requests per RequestWindow per sender; 0 turns the limit off.
 	RequestLimit  int           `env:"FRIEND_REQUEST_LIMIT" envDefault:"50"`
 	RequestWindow time.Duration `env:"FRIEND_REQUEST_WINDOW" envDefault:"1h"`
 }
+
+// defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
+var defaults = Config{Service: config.ServiceDefaults("friend", 8083)}
 
 // validate reports values that parse but cannot work.
 func (c Config) validate() error {

@@ -28,7 +28,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	cfg, err := config.Start(logger, Config.validate)
+	cfg, err := config.Start(logger, defaults, Config.validate)
 	if err != nil {
 		return err
 	}

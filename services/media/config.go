@@ -14,13 +14,11 @@ import (
 // Config is the media service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8086"`
-	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_media?sslmode=disable"`
-	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	ChatURL      string        `env:"CHAT_URL" envDefault:"http://127.0.0.1:8084"`
-	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	ChatURL     string `env:"CHAT_URL" envDefault:"http://127.0.0.1:8084"`
+	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 	// InternalAPIToken authorises service-to-service calls of internal methods (sent and checked
 	// in X-Parley-Internal-Token). Empty: BatchGetFiles answers only on a user's behalf.
 	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
@@ -57,6 +55,9 @@ type Config struct {
 	JanitorInterval    time.Duration `env:"JANITOR_INTERVAL" envDefault:"1m"`
 	RejectedRetention  time.Duration `env:"REJECTED_RETENTION" envDefault:"24h"`
 }
+
+// defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
+var defaults = Config{Service: config.ServiceDefaults("media", 8086)}
 
 // validate refuses configurations the service cannot run with, naming every problem.
 func (c Config) validate() error {

@@ -34,7 +34,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if migrateOnly {
 		validate = nil // `media migrate` needs no S3 credentials
 	}
-	cfg, err := config.Start(logger, validate)
+	cfg, err := config.Start(logger, defaults, validate)
 	if err != nil {
 		return err
 	}

@@ -14,10 +14,8 @@ import (
 // docs/notification.md describes every variable.
 type Config struct {
 	config.Common
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8085"`
-	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_notification?sslmode=disable"`
-	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
 	// ConsumerFetchWait is how long the broker may gather events for one batch: under a steady
 	// trickle of messages one transaction handles many of them instead of each paying its own.
 	// The most it delays a notification. At least 10ms; 0 hands over each event at once.
@@ -55,6 +53,9 @@ type Config struct {
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 }
+
+// defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
+var defaults = Config{Service: config.ServiceDefaults("notification", 8085)}
 
 // from parses EMAIL_FROM.
 func (c Config) from() (*mail.Address, error) {

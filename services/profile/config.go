@@ -11,18 +11,19 @@ import (
 // Config is the profile service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8082"`
-	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_profile?sslmode=disable"`
-	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	MediaURL     string        `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
-	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	MediaURL    string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
+	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 	// CacheTTL bounds how long a profile stays in Redis (and in each process's client-side cache).
 	CacheTTL time.Duration `env:"PROFILE_CACHE_TTL" envDefault:"10m"`
 	// SearchFuzzyThreshold is the least trigram similarity of a fuzzy search match.
 	SearchFuzzyThreshold float64 `env:"SEARCH_FUZZY_THRESHOLD" envDefault:"0.2"`
 }
+
+// defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
+var defaults = Config{Service: config.ServiceDefaults("profile", 8082)}
 
 // validate refuses values that parse but cannot work, naming each variable.
 func (c Config) validate() error {
