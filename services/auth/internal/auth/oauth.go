@@ -208,7 +208,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 		switch {
 		case err == nil:
 			now := s.clock()
-			session, refresh := s.newSession(existing, method, now)
+			session, refresh := s.newSession(ctx, existing, method, now)
 			if err := s.store.CreateSession(ctx, session); err != nil {
 				return "", Tokens{}, false, fmt.Errorf("create session: %w", err)
 			}
@@ -249,7 +249,7 @@ func (s *Service) createOAuthAccount(ctx context.Context, st OAuthStore, id Iden
 	}
 	now := s.clock()
 	userID := newID()
-	session, refresh := s.newSession(userID, method, now)
+	session, refresh := s.newSession(ctx, userID, method, now)
 	err := s.store.CreateAccount(ctx, NewAccount{
 		UserID: userID, Email: email, Identity: &id, Nickname: nickname, Method: method, CreatedAt: now, Session: session,
 	})

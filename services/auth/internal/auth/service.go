@@ -45,6 +45,9 @@ type NewSession struct {
 	// RefreshTokenHash is the SHA-256 of the session's first refresh token.
 	RefreshTokenHash      []byte
 	RefreshTokenExpiresAt time.Time
+	// UserAgent and ClientNetwork describe the device that signed in (see Client).
+	UserAgent     string
+	ClientNetwork string
 }
 
 // NewAccount is an account to create, signed in. The store writes, in one transaction, the user,
@@ -95,6 +98,7 @@ type Rotation struct {
 // Store is the persistence the domain needs. Every method is one transaction; the methods that
 // change sessions or accounts write their events through the outbox in that transaction.
 type Store interface {
+	SessionStore
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)
@@ -184,7 +188,7 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 	}
 	now := s.clock()
 	userID := newID()
-	session, refresh := s.newSession(userID, MethodPassword, now)
+	session, refresh := s.newSession(ctx, userID, MethodPassword, now)
 	err = s.store.CreateAccount(ctx, NewAccount{
 		UserID:       userID,
 		Email:        normalized,
@@ -254,7 +258,7 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 		s.rehash(ctx, cred, password)
 	}
 	now := s.clock()
-	session, refresh := s.newSession(cred.UserID, MethodPassword, now)
+	session, refresh := s.newSession(ctx, cred.UserID, MethodPassword, now)
 	if err := s.store.CreateSession(ctx, session); err != nil {
 		return "", Tokens{}, fmt.Errorf("create session: %w", err)
 	}
@@ -348,9 +352,14 @@ func (s *Service) GetMe(ctx context.Context, userID string) (Account, error) {
 // clock is the current time at the precision Postgres stores (microseconds), in UTC.
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-func (s *Service) newSession(userID, method string, now time.Time) (NewSession, string) {
+// newSession makes a session for userID signed in with method from the device ctx carries
+// (WithClient), and its first refresh token.
+func (s *Service) newSession(ctx context.Context, userID, method string, now time.Time) (NewSession, string) {
 	refresh, hash := NewRefreshToken()
+	userAgent, network := clientOf(ctx)
 	return NewSession{
+		UserAgent:             userAgent,
+		ClientNetwork:         network,
 		ID:                    newID(),
 		UserID:                userID,
 		Method:                method,

@@ -133,8 +133,10 @@ func (s *Store) CreateSession(ctx context.Context, sess auth.NewSession) error {
 
 // insertSession stores a session with its first refresh token and writes UserLoggedIn.
 func (s *Store) insertSession(ctx context.Context, tx pgx.Tx, sess auth.NewSession) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		sess.ID, sess.UserID, sess.Method, sess.CreatedAt, sess.RefreshTokenExpiresAt); err != nil {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO sessions (id, user_id, method, created_at, expires_at, user_agent, client_network)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		sess.ID, sess.UserID, sess.Method, sess.CreatedAt, sess.RefreshTokenExpiresAt, sess.UserAgent, sess.ClientNetwork); err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,

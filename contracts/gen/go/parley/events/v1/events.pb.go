@@ -178,15 +178,17 @@ func (x *UserLoggedIn) GetLoggedInAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// SessionRevoked: a session ended (logout, or refresh-token reuse detected); its real-time
-// connections must close. Topic parley.auth.v1, key user_id.
+// SessionRevoked: a session ended (logout, refresh-token reuse detected, ended by its owner, or
+// ended by a password change); its real-time connections must close. Topic parley.auth.v1, key
+// user_id.
 type SessionRevoked struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// The session (refresh-token family) id; matches the access token's "sid" claim.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// "logout" or "refresh_token_reuse".
+	// "logout", "refresh_token_reuse", "user_revoked" (RevokeSession, RevokeOtherSessions) or
+	// "password_changed".
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// When.
 	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
@@ -252,6 +254,72 @@ func (x *SessionRevoked) GetRevokedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// PasswordChanged: an account's password was changed by its owner (ChangePassword); the owner is
+// told by email. The other sessions' SessionRevoked events come in the same transaction. Topic
+// parley.auth.v1, key user_id.
+type PasswordChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The session that changed it (it stays signed in).
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// When.
+	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasswordChanged) Reset() {
+	*x = PasswordChanged{}
+	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasswordChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasswordChanged) ProtoMessage() {}
+
+func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
+func (*PasswordChanged) Descriptor() ([]byte, []int) {
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PasswordChanged) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PasswordChanged) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *PasswordChanged) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
 // ProfileUpdated: a profile was created or changed; carries the whole new public state so
 // consumers can keep a copy without calling back. Topic parley.profile.v1, key user_id.
 type ProfileUpdated struct {
@@ -280,7 +348,7 @@ type ProfileUpdated struct {
 
 func (x *ProfileUpdated) Reset() {
 	*x = ProfileUpdated{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	mi := &file_parley_events_v1_events_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +360,7 @@ func (x *ProfileUpdated) String() string {
 func (*ProfileUpdated) ProtoMessage() {}
 
 func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	mi := &file_parley_events_v1_events_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +373,7 @@ func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileUpdated.ProtoReflect.Descriptor instead.
 func (*ProfileUpdated) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{3}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ProfileUpdated) GetUserId() string {
@@ -383,7 +451,7 @@ type FriendRequestSent struct {
 
 func (x *FriendRequestSent) Reset() {
 	*x = FriendRequestSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[4]
+	mi := &file_parley_events_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +463,7 @@ func (x *FriendRequestSent) String() string {
 func (*FriendRequestSent) ProtoMessage() {}
 
 func (x *FriendRequestSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[4]
+	mi := &file_parley_events_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +476,7 @@ func (x *FriendRequestSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRequestSent.ProtoReflect.Descriptor instead.
 func (*FriendRequestSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FriendRequestSent) GetRequestId() string {
@@ -466,7 +534,7 @@ type FriendAccepted struct {
 
 func (x *FriendAccepted) Reset() {
 	*x = FriendAccepted{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	mi := &file_parley_events_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +546,7 @@ func (x *FriendAccepted) String() string {
 func (*FriendAccepted) ProtoMessage() {}
 
 func (x *FriendAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	mi := &file_parley_events_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +559,7 @@ func (x *FriendAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendAccepted.ProtoReflect.Descriptor instead.
 func (*FriendAccepted) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FriendAccepted) GetRequestId() string {
@@ -549,7 +617,7 @@ type FriendDeclined struct {
 
 func (x *FriendDeclined) Reset() {
 	*x = FriendDeclined{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[6]
+	mi := &file_parley_events_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +629,7 @@ func (x *FriendDeclined) String() string {
 func (*FriendDeclined) ProtoMessage() {}
 
 func (x *FriendDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[6]
+	mi := &file_parley_events_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +642,7 @@ func (x *FriendDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendDeclined.ProtoReflect.Descriptor instead.
 func (*FriendDeclined) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FriendDeclined) GetRequestId() string {
@@ -629,7 +697,7 @@ type FriendRemoved struct {
 
 func (x *FriendRemoved) Reset() {
 	*x = FriendRemoved{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[7]
+	mi := &file_parley_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +709,7 @@ func (x *FriendRemoved) String() string {
 func (*FriendRemoved) ProtoMessage() {}
 
 func (x *FriendRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[7]
+	mi := &file_parley_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +722,7 @@ func (x *FriendRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRemoved.ProtoReflect.Descriptor instead.
 func (*FriendRemoved) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FriendRemoved) GetUserId() string {
@@ -702,7 +770,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[8]
+	mi := &file_parley_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +782,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[8]
+	mi := &file_parley_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +795,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Attachment) GetFileId() string {
@@ -785,7 +853,7 @@ type MessageSent struct {
 
 func (x *MessageSent) Reset() {
 	*x = MessageSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[9]
+	mi := &file_parley_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +865,7 @@ func (x *MessageSent) String() string {
 func (*MessageSent) ProtoMessage() {}
 
 func (x *MessageSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[9]
+	mi := &file_parley_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +878,7 @@ func (x *MessageSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageSent.ProtoReflect.Descriptor instead.
 func (*MessageSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MessageSent) GetChatId() string {
@@ -895,7 +963,7 @@ type MessagesRead struct {
 
 func (x *MessagesRead) Reset() {
 	*x = MessagesRead{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[10]
+	mi := &file_parley_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +975,7 @@ func (x *MessagesRead) String() string {
 func (*MessagesRead) ProtoMessage() {}
 
 func (x *MessagesRead) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[10]
+	mi := &file_parley_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +988,7 @@ func (x *MessagesRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagesRead.ProtoReflect.Descriptor instead.
 func (*MessagesRead) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MessagesRead) GetChatId() string {
@@ -981,7 +1049,7 @@ type MessageEdited struct {
 
 func (x *MessageEdited) Reset() {
 	*x = MessageEdited{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[11]
+	mi := &file_parley_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1061,7 @@ func (x *MessageEdited) String() string {
 func (*MessageEdited) ProtoMessage() {}
 
 func (x *MessageEdited) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[11]
+	mi := &file_parley_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1074,7 @@ func (x *MessageEdited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageEdited.ProtoReflect.Descriptor instead.
 func (*MessageEdited) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MessageEdited) GetChatId() string {
@@ -1079,7 +1147,7 @@ type MessageDeleted struct {
 
 func (x *MessageDeleted) Reset() {
 	*x = MessageDeleted{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[12]
+	mi := &file_parley_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1159,7 @@ func (x *MessageDeleted) String() string {
 func (*MessageDeleted) ProtoMessage() {}
 
 func (x *MessageDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[12]
+	mi := &file_parley_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1172,7 @@ func (x *MessageDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageDeleted.ProtoReflect.Descriptor instead.
 func (*MessageDeleted) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MessageDeleted) GetChatId() string {
@@ -1177,7 +1245,7 @@ type NotificationSent struct {
 
 func (x *NotificationSent) Reset() {
 	*x = NotificationSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[13]
+	mi := &file_parley_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1257,7 @@ func (x *NotificationSent) String() string {
 func (*NotificationSent) ProtoMessage() {}
 
 func (x *NotificationSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[13]
+	mi := &file_parley_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1270,7 @@ func (x *NotificationSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotificationSent.ProtoReflect.Descriptor instead.
 func (*NotificationSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NotificationSent) GetNotificationId() string {
@@ -1283,7 +1351,7 @@ type FileUploaded struct {
 
 func (x *FileUploaded) Reset() {
 	*x = FileUploaded{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[14]
+	mi := &file_parley_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1363,7 @@ func (x *FileUploaded) String() string {
 func (*FileUploaded) ProtoMessage() {}
 
 func (x *FileUploaded) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[14]
+	mi := &file_parley_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1376,7 @@ func (x *FileUploaded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUploaded.ProtoReflect.Descriptor instead.
 func (*FileUploaded) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FileUploaded) GetFileId() string {
@@ -1377,7 +1445,13 @@ const file_parley_events_v1_events_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xa2\x02\n" +
+	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\x84\x01\n" +
+	"\x0fPasswordChanged\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x129\n" +
+	"\n" +
+	"changed_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"\xa2\x02\n" +
 	"\x0eProfileUpdated\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12\x14\n" +
@@ -1496,46 +1570,48 @@ func file_parley_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_parley_events_v1_events_proto_rawDescData
 }
 
-var file_parley_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_parley_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_parley_events_v1_events_proto_goTypes = []any{
 	(*UserRegistered)(nil),        // 0: parley.events.v1.UserRegistered
 	(*UserLoggedIn)(nil),          // 1: parley.events.v1.UserLoggedIn
 	(*SessionRevoked)(nil),        // 2: parley.events.v1.SessionRevoked
-	(*ProfileUpdated)(nil),        // 3: parley.events.v1.ProfileUpdated
-	(*FriendRequestSent)(nil),     // 4: parley.events.v1.FriendRequestSent
-	(*FriendAccepted)(nil),        // 5: parley.events.v1.FriendAccepted
-	(*FriendDeclined)(nil),        // 6: parley.events.v1.FriendDeclined
-	(*FriendRemoved)(nil),         // 7: parley.events.v1.FriendRemoved
-	(*Attachment)(nil),            // 8: parley.events.v1.Attachment
-	(*MessageSent)(nil),           // 9: parley.events.v1.MessageSent
-	(*MessagesRead)(nil),          // 10: parley.events.v1.MessagesRead
-	(*MessageEdited)(nil),         // 11: parley.events.v1.MessageEdited
-	(*MessageDeleted)(nil),        // 12: parley.events.v1.MessageDeleted
-	(*NotificationSent)(nil),      // 13: parley.events.v1.NotificationSent
-	(*FileUploaded)(nil),          // 14: parley.events.v1.FileUploaded
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*PasswordChanged)(nil),       // 3: parley.events.v1.PasswordChanged
+	(*ProfileUpdated)(nil),        // 4: parley.events.v1.ProfileUpdated
+	(*FriendRequestSent)(nil),     // 5: parley.events.v1.FriendRequestSent
+	(*FriendAccepted)(nil),        // 6: parley.events.v1.FriendAccepted
+	(*FriendDeclined)(nil),        // 7: parley.events.v1.FriendDeclined
+	(*FriendRemoved)(nil),         // 8: parley.events.v1.FriendRemoved
+	(*Attachment)(nil),            // 9: parley.events.v1.Attachment
+	(*MessageSent)(nil),           // 10: parley.events.v1.MessageSent
+	(*MessagesRead)(nil),          // 11: parley.events.v1.MessagesRead
+	(*MessageEdited)(nil),         // 12: parley.events.v1.MessageEdited
+	(*MessageDeleted)(nil),        // 13: parley.events.v1.MessageDeleted
+	(*NotificationSent)(nil),      // 14: parley.events.v1.NotificationSent
+	(*FileUploaded)(nil),          // 15: parley.events.v1.FileUploaded
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_parley_events_v1_events_proto_depIdxs = []int32{
-	15, // 0: parley.events.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	15, // 1: parley.events.v1.UserLoggedIn.logged_in_at:type_name -> google.protobuf.Timestamp
-	15, // 2: parley.events.v1.SessionRevoked.revoked_at:type_name -> google.protobuf.Timestamp
-	15, // 3: parley.events.v1.ProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
-	15, // 4: parley.events.v1.FriendRequestSent.sent_at:type_name -> google.protobuf.Timestamp
-	15, // 5: parley.events.v1.FriendAccepted.accepted_at:type_name -> google.protobuf.Timestamp
-	15, // 6: parley.events.v1.FriendDeclined.declined_at:type_name -> google.protobuf.Timestamp
-	15, // 7: parley.events.v1.FriendRemoved.removed_at:type_name -> google.protobuf.Timestamp
-	15, // 8: parley.events.v1.MessageSent.sent_at:type_name -> google.protobuf.Timestamp
-	8,  // 9: parley.events.v1.MessageSent.attachments:type_name -> parley.events.v1.Attachment
-	15, // 10: parley.events.v1.MessagesRead.read_at:type_name -> google.protobuf.Timestamp
-	15, // 11: parley.events.v1.MessageEdited.edited_at:type_name -> google.protobuf.Timestamp
-	15, // 12: parley.events.v1.MessageDeleted.deleted_at:type_name -> google.protobuf.Timestamp
-	15, // 13: parley.events.v1.NotificationSent.created_at:type_name -> google.protobuf.Timestamp
-	15, // 14: parley.events.v1.FileUploaded.uploaded_at:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 0: parley.events.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	16, // 1: parley.events.v1.UserLoggedIn.logged_in_at:type_name -> google.protobuf.Timestamp
+	16, // 2: parley.events.v1.SessionRevoked.revoked_at:type_name -> google.protobuf.Timestamp
+	16, // 3: parley.events.v1.PasswordChanged.changed_at:type_name -> google.protobuf.Timestamp
+	16, // 4: parley.events.v1.ProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 5: parley.events.v1.FriendRequestSent.sent_at:type_name -> google.protobuf.Timestamp
+	16, // 6: parley.events.v1.FriendAccepted.accepted_at:type_name -> google.protobuf.Timestamp
+	16, // 7: parley.events.v1.FriendDeclined.declined_at:type_name -> google.protobuf.Timestamp
+	16, // 8: parley.events.v1.FriendRemoved.removed_at:type_name -> google.protobuf.Timestamp
+	16, // 9: parley.events.v1.MessageSent.sent_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: parley.events.v1.MessageSent.attachments:type_name -> parley.events.v1.Attachment
+	16, // 11: parley.events.v1.MessagesRead.read_at:type_name -> google.protobuf.Timestamp
+	16, // 12: parley.events.v1.MessageEdited.edited_at:type_name -> google.protobuf.Timestamp
+	16, // 13: parley.events.v1.MessageDeleted.deleted_at:type_name -> google.protobuf.Timestamp
+	16, // 14: parley.events.v1.NotificationSent.created_at:type_name -> google.protobuf.Timestamp
+	16, // 15: parley.events.v1.FileUploaded.uploaded_at:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_parley_events_v1_events_proto_init() }
@@ -1549,7 +1625,7 @@ func file_parley_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_events_v1_events_proto_rawDesc), len(file_parley_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
