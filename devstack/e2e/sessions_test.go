@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -58,6 +60,22 @@ func testSessions(t *testing.T) {
 	}
 	_, err = c.auth.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: laptop.email, Password: "correct horse battery staple"}))
 	wantCode(t, err, connect.CodeUnauthenticated)
+	// The owner is told by email (a security notice from the notification service).
+	notice := eventually(t, "the password-changed email", func() (mailpitMessage, error) {
+		mails, err := mailTo(laptop.email)
+		if err != nil {
+			return mailpitMessage{}, err
+		}
+		for _, m := range mails {
+			if m.Subject == "Your Parley password was changed" {
+				return m, nil
+			}
+		}
+		return mailpitMessage{}, fmt.Errorf("none among %d emails", len(mails))
+	})
+	if !strings.Contains(notice.Snippet, "password of your Parley account was changed") {
+		t.Fatalf("password-changed email snippet %q", notice.Snippet)
+	}
 
 	// Two new sessions: one ended by id, the other by "everywhere else".
 	tablet := login("a new and longer secret", "ParleyE2E/1.0 (tablet)")

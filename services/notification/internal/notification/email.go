@@ -23,6 +23,7 @@ const (
 	pathChats          = "chats"
 	pathNotifications  = "notifications"
 	pathSettings       = "settings/notifications"
+	pathSessions       = "settings/sessions"
 )
 
 // Digest limits: how many messages one digest email shows, and how much of each.
@@ -74,9 +75,12 @@ type mailData struct {
 	LinkText    string
 	SettingsURL string
 	Reason      string // "friend request", for the footer
-	Count       int
-	Messages    []mailMessage
-	More        int
+	// Security marks a security notice: sent whatever the email settings, and its footer says so.
+	Security bool
+	Time     string
+	Count    int
+	Messages []mailMessage
+	More     int
 }
 
 type mailMessage struct {
@@ -113,6 +117,15 @@ func (e *Emails) FriendAccepted(to Recipient, actor string) (EmailContent, error
 	return e.render("friend_accepted", mailData{
 		Subject: actor + " accepted your friend request", Nickname: to.Nickname, Actor: actor,
 		Link: e.link(pathFriends), LinkText: "Open Parley", Reason: "accepted friend request",
+	})
+}
+
+// PasswordChanged is the security notice that the account's password was changed at at. It says
+// what to do when the owner did not do it.
+func (e *Emails) PasswordChanged(to Recipient, at time.Time) (EmailContent, error) {
+	return e.render("password_changed", mailData{
+		Subject: "Your Parley password was changed", Nickname: to.Nickname, Time: formatTime(at),
+		Link: e.link(pathSessions), LinkText: "Review your sessions", Security: true,
 	})
 }
 
