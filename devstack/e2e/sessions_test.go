@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -105,4 +108,74 @@ func testSessions(t *testing.T) {
 	if err != nil || len(list.Msg.GetSessions()) != 1 || !list.Msg.GetSessions()[0].GetCurrent() {
 		t.Fatalf("sessions left: %v, %v; want only the laptop's", list, err)
 	}
+}
+
+// testPasswordReset: "forgot password" through the gateway — an email with a link whose token sits
+// in the fragment, one use, every session ended; an unknown email gets the very same answer.
+func testPasswordReset(t *testing.T) {
+	c := newClients()
+	ctx := context.Background()
+	p := signUp(t, c, "forgetful")
+	phoneWS := connectWS(t, gatewayURL, p.token, false)
+
+	status, body := call(t, "parley.auth.v1.AuthService/RequestPasswordReset", "", map[string]any{"email": strings.ToUpper(p.email)})
+	unknownStatus, unknownBody := call(t, "parley.auth.v1.AuthService/RequestPasswordReset", "", map[string]any{"email": "no-one-" + p.email})
+	if status != 200 || unknownStatus != 200 || fmt.Sprint(body) != fmt.Sprint(unknownBody) {
+		t.Fatalf("known email: %d %v; unknown: %d %v; want the same answer", status, body, unknownStatus, unknownBody)
+	}
+
+	mail := eventually(t, "the reset email", func() (mailpitMessage, error) {
+		mails, err := mailTo(p.email)
+		if err != nil {
+			return mailpitMessage{}, err
+		}
+		for _, m := range mails {
+			if m.Subject == "Reset your Parley password" {
+				return m, nil
+			}
+		}
+		return mailpitMessage{}, fmt.Errorf("none among %d emails", len(mails))
+	})
+	text := mailText(t, mail.ID)
+	_, after, ok := strings.Cut(text, "/reset-password#token=")
+	if !ok {
+		t.Fatalf("no reset link in the email:\n%s", text)
+	}
+	token := strings.Fields(after)[0]
+
+	if _, err := c.auth.ResetPassword(ctx, connect.NewRequest(&authv1.ResetPasswordRequest{ResetToken: token, NewPassword: "fresh start 2026"})); err != nil {
+		t.Fatalf("ResetPassword: %v", err)
+	}
+	phoneWS.expectClose(t, 4003)
+	_, err := c.auth.GetMe(ctx, withToken(&authv1.GetMeRequest{}, p.token))
+	wantCode(t, err, connect.CodeUnauthenticated)
+	_, err = c.auth.ResetPassword(ctx, connect.NewRequest(&authv1.ResetPasswordRequest{ResetToken: token, NewPassword: "another start 2027"}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+	if _, err := c.auth.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: p.email, Password: "fresh start 2026"})); err != nil {
+		t.Fatalf("login with the new password: %v", err)
+	}
+	eventually(t, "the password-changed email", func() (bool, error) {
+		mails, err := mailTo(p.email)
+		for _, m := range mails {
+			if m.Subject == "Your Parley password was changed" {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("not yet (%v)", err)
+	})
+}
+
+// mailText is the plain-text part of the mail catcher's message id.
+func mailText(t *testing.T, id string) string {
+	t.Helper()
+	res, err := http.Get(stk.MailpitURL() + "/api/v1/message/" + url.PathEscape(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m struct{ Text string }
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Text
 }

@@ -99,6 +99,7 @@ type Rotation struct {
 // change sessions or accounts write their events through the outbox in that transaction.
 type Store interface {
 	SessionStore
+	ResetStore
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)
@@ -127,14 +128,16 @@ type Store interface {
 
 // Service carries out the auth use cases.
 type Service struct {
-	store      Store
-	hasher     *PasswordHasher
-	tokens     *AccessTokens
-	refreshTTL time.Duration
-	throttle   ThrottlePolicy
-	oauth      *OAuth
-	now        func() time.Time
-	logger     *slog.Logger
+	store       Store
+	hasher      *PasswordHasher
+	tokens      *AccessTokens
+	refreshTTL  time.Duration
+	throttle    ThrottlePolicy
+	oauth       *OAuth
+	mailer      ResetMailer
+	resetPolicy ResetPolicy
+	now         func() time.Time
+	logger      *slog.Logger
 }
 
 // Deps are what a Service is built from.
@@ -146,7 +149,11 @@ type Deps struct {
 	// Throttle slows password guessing (DefaultThrottlePolicy when zero).
 	Throttle ThrottlePolicy
 	// OAuth holds the configured "sign in with…" providers; nil means none.
-	OAuth  *OAuth
+	OAuth *OAuth
+	// Mailer sends password-reset emails; nil turns RequestPasswordReset off (FailedPrecondition).
+	Mailer ResetMailer
+	// Resets bound password resets (DefaultResetPolicy when zero).
+	Resets ResetPolicy
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it to expire tokens.
 	Now func() time.Time
@@ -166,6 +173,12 @@ func NewService(d Deps) (*Service, error) {
 	if err := d.Throttle.Validate(); err != nil {
 		return nil, err
 	}
+	if d.Resets == (ResetPolicy{}) {
+		d.Resets = DefaultResetPolicy
+	}
+	if err := d.Resets.Validate(); err != nil {
+		return nil, err
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -173,7 +186,7 @@ func NewService(d Deps) (*Service, error) {
 		d.OAuth = &OAuth{}
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, refreshTTL: d.RefreshTokenTTL,
-		throttle: d.Throttle, oauth: d.OAuth, now: d.Now, logger: d.Logger}, nil
+		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, now: d.Now, logger: d.Logger}, nil
 }
 
 // Register creates a password account and signs it in.

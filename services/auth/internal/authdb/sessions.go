@@ -76,8 +76,13 @@ func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keep, reason st
 	return n, err
 }
 
-// revokeOthers revokes the user's live sessions but keep, each with its SessionRevoked event.
+// revokeOthers revokes the user's live sessions but keep ("" keeps none), each with its
+// SessionRevoked event.
 func (s *Store) revokeOthers(ctx context.Context, tx pgx.Tx, userID, keep, reason string, now time.Time) (int, error) {
+	var keepID *string
+	if keep != "" {
+		keepID = &keep
+	}
 	// The user row first, as every writer of the user's events locks it (events.Outbox order).
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID); err != nil {
 		return 0, fmt.Errorf("lock user: %w", err)
@@ -86,9 +91,9 @@ func (s *Store) revokeOthers(ctx context.Context, tx pgx.Tx, userID, keep, reaso
 		UPDATE sessions SET revoked_at = $3, revoke_reason = $4
 		WHERE id IN (
 			SELECT id FROM sessions
-			WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3
+			WHERE user_id = $1 AND id IS DISTINCT FROM $2::uuid AND revoked_at IS NULL AND expires_at > $3
 			ORDER BY id FOR UPDATE)
-		RETURNING id`, userID, keep, now, reason)
+		RETURNING id::text`, userID, keepID, now, reason)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
@@ -142,6 +147,9 @@ func (s *Store) ChangePassword(ctx context.Context, c auth.PasswordChange) (int,
 			return auth.ErrPasswordChangedMeanwhile
 		}
 		if revoked, err = s.revokeOthers(ctx, tx, c.UserID, c.SessionID, auth.RevokePasswordChanged, c.At); err != nil {
+			return err
+		}
+		if err := s.endResets(ctx, tx, c.UserID, c.At); err != nil {
 			return err
 		}
 		return s.publish(ctx, tx, c.UserID, &eventsv1.PasswordChanged{

@@ -384,6 +384,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, grace time.Dur
 	if _, err := s.pool.Exec(ctx, `DELETE FROM oauth_flows WHERE expires_at < $1`, now); err != nil {
 		return 0, fmt.Errorf("delete expired oauth flows: %w", err)
 	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM password_resets WHERE expires_at < $1`, now.Add(-grace)); err != nil {
+		return 0, fmt.Errorf("delete expired password resets: %w", err)
+	}
+	// A budget row whose window ended a day ago changes no decision: the next request starts anew.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM password_reset_budget WHERE window_start < $1`, now.Add(-grace)); err != nil {
+		return 0, fmt.Errorf("delete old password reset budgets: %w", err)
+	}
 	return tag.RowsAffected(), nil
 }
 

@@ -78,3 +78,20 @@ func (h *Handler) ChangePassword(ctx context.Context, req *connect.Request[authv
 	}
 	return connect.NewResponse(&authv1.ChangePasswordResponse{RevokedSessions: int32(n)}), nil //nolint:gosec // a person's sessions, far below 2^31
 }
+
+// RequestPasswordReset implements authv1connect.AuthServiceHandler.
+func (h *Handler) RequestPasswordReset(ctx context.Context, req *connect.Request[authv1.RequestPasswordResetRequest]) (*connect.Response[authv1.RequestPasswordResetResponse], error) {
+	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+	if err := h.svc.RequestPasswordReset(ctx, req.Msg.GetEmail(), client); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RequestPasswordResetResponse{}), nil
+}
+
+// ResetPassword implements authv1connect.AuthServiceHandler.
+func (h *Handler) ResetPassword(ctx context.Context, req *connect.Request[authv1.ResetPasswordRequest]) (*connect.Response[authv1.ResetPasswordResponse], error) {
+	if err := h.svc.ResetPassword(ctx, req.Msg.GetResetToken(), req.Msg.GetNewPassword()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.ResetPasswordResponse{}), nil
+}

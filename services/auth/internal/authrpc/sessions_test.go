@@ -60,7 +60,10 @@ func TestSessionsOverConnect(t *testing.T) {
 	}
 
 	for _, call := range []func() error{
-		func() error { _, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, "")); return err },
+		func() error {
+			_, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, ""))
+			return err
+		},
 		func() error {
 			_, err := s.client.RevokeSession(ctx, withToken(&authv1.RevokeSessionRequest{SessionId: p.GetSessionId()}, ""))
 			return err

@@ -24,6 +24,7 @@ const (
 	pathNotifications  = "notifications"
 	pathSettings       = "settings/notifications"
 	pathSessions       = "settings/sessions"
+	pathResetPassword  = "reset-password"
 )
 
 // Digest limits: how many messages one digest email shows, and how much of each.
@@ -126,6 +127,16 @@ func (e *Emails) PasswordChanged(to Recipient, at time.Time) (EmailContent, erro
 	return e.render("password_changed", mailData{
 		Subject: "Your Parley password was changed", Nickname: to.Nickname, Time: formatTime(at),
 		Link: e.link(pathSessions), LinkText: "Review your sessions", Security: true,
+	})
+}
+
+// PasswordReset is the email with the link that sets a new password: the token rides in the
+// link's fragment (#token=…), which a browser never sends to a server, so it cannot leak through
+// server logs or a Referer header.
+func (e *Emails) PasswordReset(to Recipient, token string, expires time.Time) (EmailContent, error) {
+	return e.render("password_reset", mailData{
+		Subject: "Reset your Parley password", Nickname: to.Nickname, Time: formatTime(expires),
+		Link: e.link(pathResetPassword) + "#token=" + url.QueryEscape(token), LinkText: "Choose a new password", Security: true,
 	})
 }
 

@@ -54,12 +54,12 @@ func caller(ctx context.Context) (string, error) {
 
 // internalCaller checks the internal secret with authn.SecretEqual: constant time, so not even
 // the secret's length leaks.
-func (h *Handler) internalCaller(header string) error {
+func (h *Handler) internalCaller(procedure, header string) error {
 	if h.internalToken == "" {
-		return domainerr.Errorf(notification.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
+		return domainerr.Errorf(notification.ErrPermissionDenied, "%s is disabled: this service has no INTERNAL_API_TOKEN configured", procedure)
 	}
 	if !authn.SecretEqual(header, h.internalToken) {
-		return domainerr.Errorf(notification.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", InternalTokenHeader)
+		return domainerr.Errorf(notification.ErrPermissionDenied, "%s is internal: only Parley services may call it, with the %s header", procedure, InternalTokenHeader)
 	}
 	return nil
 }
@@ -174,7 +174,7 @@ func (h *Handler) UnmuteChat(ctx context.Context, req *connect.Request[notificat
 // Notify implements NotificationServiceHandler. It is internal: the caller must present the
 // shared secret; an end user's access token is not enough.
 func (h *Handler) Notify(ctx context.Context, req *connect.Request[notificationv1.NotifyRequest]) (*connect.Response[notificationv1.NotifyResponse], error) {
-	if err := h.internalCaller(req.Header().Get(InternalTokenHeader)); err != nil {
+	if err := h.internalCaller("Notify", req.Header().Get(InternalTokenHeader)); err != nil {
 		return nil, err
 	}
 	m := req.Msg
@@ -190,6 +190,23 @@ func (h *Handler) Notify(ctx context.Context, req *connect.Request[notificationv
 		out.Notification = toProto(*res.Notification)
 	}
 	return connect.NewResponse(out), nil
+}
+
+// SendPasswordReset implements NotificationServiceHandler.
+func (h *Handler) SendPasswordReset(ctx context.Context, req *connect.Request[notificationv1.SendPasswordResetRequest]) (*connect.Response[notificationv1.SendPasswordResetResponse], error) {
+	if err := h.internalCaller("SendPasswordReset", req.Header().Get(InternalTokenHeader)); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	r := notification.PasswordResetEmail{UserID: m.GetUserId(), Email: m.GetEmail(), Token: m.GetResetToken(), IdempotencyKey: m.GetIdempotencyKey()}
+	if m.GetExpiresAt() != nil {
+		r.ExpiresAt = m.GetExpiresAt().AsTime()
+	}
+	err := h.svc.SendPasswordReset(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.SendPasswordResetResponse{}), nil
 }
 
 func toProto(n notification.Notification) *notificationv1.Notification {

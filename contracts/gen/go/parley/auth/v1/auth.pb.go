@@ -1503,6 +1503,181 @@ func (x *ChangePasswordResponse) GetRevokedSessions() int32 {
 	return 0
 }
 
+// RequestPasswordResetRequest names the account.
+type RequestPasswordResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's email address (case and surrounding spaces are ignored).
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RequestPasswordResetResponse is empty, whatever the email.
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{29}
+}
+
+// ResetPasswordRequest holds the emailed token and the new password.
+type ResetPasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the reset link (the part after "#token=").
+	ResetToken string `protobuf:"bytes,1,opt,name=reset_token,json=resetToken,proto3" json:"reset_token,omitempty"`
+	// The new password: the rules of RegisterRequest.password.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ResetPasswordRequest) GetResetToken() string {
+	if x != nil {
+		return x.ResetToken
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ResetPasswordResponse is empty: sign in with the new password.
+type ResetPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{31}
+}
+
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_parley_auth_v1_auth_proto_rawDesc = "" +
@@ -1593,7 +1768,16 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"C\n" +
 	"\x16ChangePasswordResponse\x12)\n" +
-	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions2\xe0\b\n" +
+	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions\"3\n" +
+	"\x1bRequestPasswordResetRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"Z\n" +
+	"\x14ResetPasswordRequest\x12\x1f\n" +
+	"\vreset_token\x18\x01 \x01(\tR\n" +
+	"resetToken\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +
+	"\x15ResetPasswordResponse2\xbd\n" +
+	"\n" +
 	"\vAuthService\x12S\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\x04\x88\xb5\x18\x02\x12J\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\x04\x88\xb5\x18\x02\x12_\n" +
@@ -1607,7 +1791,9 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\fListSessions\x12#.parley.auth.v1.ListSessionsRequest\x1a$.parley.auth.v1.ListSessionsResponse\x12\\\n" +
 	"\rRevokeSession\x12$.parley.auth.v1.RevokeSessionRequest\x1a%.parley.auth.v1.RevokeSessionResponse\x12n\n" +
 	"\x13RevokeOtherSessions\x12*.parley.auth.v1.RevokeOtherSessionsRequest\x1a+.parley.auth.v1.RevokeOtherSessionsResponse\x12_\n" +
-	"\x0eChangePassword\x12%.parley.auth.v1.ChangePasswordRequest\x1a&.parley.auth.v1.ChangePasswordResponseB\xbc\x01\n" +
+	"\x0eChangePassword\x12%.parley.auth.v1.ChangePasswordRequest\x1a&.parley.auth.v1.ChangePasswordResponse\x12w\n" +
+	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\x04\x88\xb5\x18\x02\x12b\n" +
+	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\x04\x88\xb5\x18\x02B\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (
@@ -1622,51 +1808,55 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
-	(*Tokens)(nil),                      // 0: parley.auth.v1.Tokens
-	(*Account)(nil),                     // 1: parley.auth.v1.Account
-	(*RegisterRequest)(nil),             // 2: parley.auth.v1.RegisterRequest
-	(*RegisterResponse)(nil),            // 3: parley.auth.v1.RegisterResponse
-	(*LoginRequest)(nil),                // 4: parley.auth.v1.LoginRequest
-	(*LoginResponse)(nil),               // 5: parley.auth.v1.LoginResponse
-	(*RefreshTokenRequest)(nil),         // 6: parley.auth.v1.RefreshTokenRequest
-	(*RefreshTokenResponse)(nil),        // 7: parley.auth.v1.RefreshTokenResponse
-	(*LogoutRequest)(nil),               // 8: parley.auth.v1.LogoutRequest
-	(*LogoutResponse)(nil),              // 9: parley.auth.v1.LogoutResponse
-	(*GetMeRequest)(nil),                // 10: parley.auth.v1.GetMeRequest
-	(*GetMeResponse)(nil),               // 11: parley.auth.v1.GetMeResponse
-	(*OAuthProvider)(nil),               // 12: parley.auth.v1.OAuthProvider
-	(*ListOAuthProvidersRequest)(nil),   // 13: parley.auth.v1.ListOAuthProvidersRequest
-	(*ListOAuthProvidersResponse)(nil),  // 14: parley.auth.v1.ListOAuthProvidersResponse
-	(*BeginOAuthRequest)(nil),           // 15: parley.auth.v1.BeginOAuthRequest
-	(*BeginOAuthResponse)(nil),          // 16: parley.auth.v1.BeginOAuthResponse
-	(*CompleteOAuthRequest)(nil),        // 17: parley.auth.v1.CompleteOAuthRequest
-	(*CompleteOAuthResponse)(nil),       // 18: parley.auth.v1.CompleteOAuthResponse
-	(*Session)(nil),                     // 19: parley.auth.v1.Session
-	(*ListSessionsRequest)(nil),         // 20: parley.auth.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),        // 21: parley.auth.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),        // 22: parley.auth.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),       // 23: parley.auth.v1.RevokeSessionResponse
-	(*RevokeOtherSessionsRequest)(nil),  // 24: parley.auth.v1.RevokeOtherSessionsRequest
-	(*RevokeOtherSessionsResponse)(nil), // 25: parley.auth.v1.RevokeOtherSessionsResponse
-	(*ChangePasswordRequest)(nil),       // 26: parley.auth.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),      // 27: parley.auth.v1.ChangePasswordResponse
-	(*timestamppb.Timestamp)(nil),       // 28: google.protobuf.Timestamp
+	(*Tokens)(nil),                       // 0: parley.auth.v1.Tokens
+	(*Account)(nil),                      // 1: parley.auth.v1.Account
+	(*RegisterRequest)(nil),              // 2: parley.auth.v1.RegisterRequest
+	(*RegisterResponse)(nil),             // 3: parley.auth.v1.RegisterResponse
+	(*LoginRequest)(nil),                 // 4: parley.auth.v1.LoginRequest
+	(*LoginResponse)(nil),                // 5: parley.auth.v1.LoginResponse
+	(*RefreshTokenRequest)(nil),          // 6: parley.auth.v1.RefreshTokenRequest
+	(*RefreshTokenResponse)(nil),         // 7: parley.auth.v1.RefreshTokenResponse
+	(*LogoutRequest)(nil),                // 8: parley.auth.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 9: parley.auth.v1.LogoutResponse
+	(*GetMeRequest)(nil),                 // 10: parley.auth.v1.GetMeRequest
+	(*GetMeResponse)(nil),                // 11: parley.auth.v1.GetMeResponse
+	(*OAuthProvider)(nil),                // 12: parley.auth.v1.OAuthProvider
+	(*ListOAuthProvidersRequest)(nil),    // 13: parley.auth.v1.ListOAuthProvidersRequest
+	(*ListOAuthProvidersResponse)(nil),   // 14: parley.auth.v1.ListOAuthProvidersResponse
+	(*BeginOAuthRequest)(nil),            // 15: parley.auth.v1.BeginOAuthRequest
+	(*BeginOAuthResponse)(nil),           // 16: parley.auth.v1.BeginOAuthResponse
+	(*CompleteOAuthRequest)(nil),         // 17: parley.auth.v1.CompleteOAuthRequest
+	(*CompleteOAuthResponse)(nil),        // 18: parley.auth.v1.CompleteOAuthResponse
+	(*Session)(nil),                      // 19: parley.auth.v1.Session
+	(*ListSessionsRequest)(nil),          // 20: parley.auth.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),         // 21: parley.auth.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),         // 22: parley.auth.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),        // 23: parley.auth.v1.RevokeSessionResponse
+	(*RevokeOtherSessionsRequest)(nil),   // 24: parley.auth.v1.RevokeOtherSessionsRequest
+	(*RevokeOtherSessionsResponse)(nil),  // 25: parley.auth.v1.RevokeOtherSessionsResponse
+	(*ChangePasswordRequest)(nil),        // 26: parley.auth.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),       // 27: parley.auth.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),  // 28: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 29: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),         // 30: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),        // 31: parley.auth.v1.ResetPasswordResponse
+	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	28, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	28, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	28, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	32, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	32, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	32, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 5: parley.auth.v1.RefreshTokenResponse.tokens:type_name -> parley.auth.v1.Tokens
 	1,  // 6: parley.auth.v1.GetMeResponse.account:type_name -> parley.auth.v1.Account
 	12, // 7: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
 	0,  // 8: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
-	28, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	28, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	28, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	32, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	32, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	19, // 12: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
 	2,  // 13: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
 	4,  // 14: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
@@ -1680,20 +1870,24 @@ var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	22, // 22: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
 	24, // 23: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
 	26, // 24: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	3,  // 25: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 26: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 27: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 28: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 29: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 30: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 31: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 32: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	21, // 33: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
-	23, // 34: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
-	25, // 35: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
-	27, // 36: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
+	28, // 25: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	30, // 26: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	3,  // 27: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 28: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 29: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 30: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 31: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 32: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 33: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 34: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 35: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	23, // 36: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	25, // 37: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	27, // 38: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	29, // 39: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	31, // 40: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	27, // [27:41] is the sub-list for method output_type
+	13, // [13:27] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1710,7 +1904,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

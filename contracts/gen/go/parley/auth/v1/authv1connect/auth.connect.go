@@ -64,6 +64,12 @@ const (
 	// AuthServiceChangePasswordProcedure is the fully-qualified name of the AuthService's
 	// ChangePassword RPC.
 	AuthServiceChangePasswordProcedure = "/parley.auth.v1.AuthService/ChangePassword"
+	// AuthServiceRequestPasswordResetProcedure is the fully-qualified name of the AuthService's
+	// RequestPasswordReset RPC.
+	AuthServiceRequestPasswordResetProcedure = "/parley.auth.v1.AuthService/RequestPasswordReset"
+	// AuthServiceResetPasswordProcedure is the fully-qualified name of the AuthService's ResetPassword
+	// RPC.
+	AuthServiceResetPasswordProcedure = "/parley.auth.v1.AuthService/ResetPassword"
 )
 
 // AuthServiceClient is a client for the parley.auth.v1.AuthService service.
@@ -112,6 +118,21 @@ type AuthServiceClient interface {
 	// (the account has no password: it signs in with an identity provider), ResourceExhausted with
 	// Retry-After (too many wrong current passwords: throttled like Login).
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
+	// the account with this email. It answers the same — status, body, and the work done — whether or
+	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
+	// password change each make earlier links stop working.
+	// Errors: InvalidArgument (email missing or not an address), ResourceExhausted with Retry-After
+	// (too many requests for this email, or from this client), Unavailable (the email could not be
+	// queued: try again).
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with the token of a RequestPasswordReset email. Every session
+	// of the account ends (SessionRevoked, reason "password_reset"); PasswordChanged is published and
+	// the owner is told by email. The person then signs in with the new password.
+	// Errors: InvalidArgument (reset_token missing; new_password with Register's password rules),
+	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
+	// email).
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the parley.auth.v1.AuthService service. By default,
@@ -197,23 +218,37 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("ChangePassword")),
 			connect.WithClientOptions(opts...),
 		),
+		requestPasswordReset: connect.NewClient[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse](
+			httpClient,
+			baseURL+AuthServiceRequestPasswordResetProcedure,
+			connect.WithSchema(authServiceMethods.ByName("RequestPasswordReset")),
+			connect.WithClientOptions(opts...),
+		),
+		resetPassword: connect.NewClient[v1.ResetPasswordRequest, v1.ResetPasswordResponse](
+			httpClient,
+			baseURL+AuthServiceResetPasswordProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
-	register            *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
-	login               *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	refreshToken        *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
-	logout              *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	getMe               *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
-	listOAuthProviders  *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
-	beginOAuth          *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
-	completeOAuth       *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
-	listSessions        *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
-	revokeSession       *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
-	revokeOtherSessions *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
-	changePassword      *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	register             *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
+	login                *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	refreshToken         *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
+	logout               *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	getMe                *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
+	listOAuthProviders   *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
+	beginOAuth           *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
+	completeOAuth        *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
+	listSessions         *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	revokeSession        *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	revokeOtherSessions  *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
+	changePassword       *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	requestPasswordReset *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
+	resetPassword        *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
 }
 
 // Register calls parley.auth.v1.AuthService.Register.
@@ -276,6 +311,16 @@ func (c *authServiceClient) ChangePassword(ctx context.Context, req *connect.Req
 	return c.changePassword.CallUnary(ctx, req)
 }
 
+// RequestPasswordReset calls parley.auth.v1.AuthService.RequestPasswordReset.
+func (c *authServiceClient) RequestPasswordReset(ctx context.Context, req *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return c.requestPasswordReset.CallUnary(ctx, req)
+}
+
+// ResetPassword calls parley.auth.v1.AuthService.ResetPassword.
+func (c *authServiceClient) ResetPassword(ctx context.Context, req *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return c.resetPassword.CallUnary(ctx, req)
+}
+
 // AuthServiceHandler is an implementation of the parley.auth.v1.AuthService service.
 type AuthServiceHandler interface {
 	// Register creates an account with an email and a password and signs it in.
@@ -322,6 +367,21 @@ type AuthServiceHandler interface {
 	// (the account has no password: it signs in with an identity provider), ResourceExhausted with
 	// Retry-After (too many wrong current passwords: throttled like Login).
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
+	// the account with this email. It answers the same — status, body, and the work done — whether or
+	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
+	// password change each make earlier links stop working.
+	// Errors: InvalidArgument (email missing or not an address), ResourceExhausted with Retry-After
+	// (too many requests for this email, or from this client), Unavailable (the email could not be
+	// queued: try again).
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with the token of a RequestPasswordReset email. Every session
+	// of the account ends (SessionRevoked, reason "password_reset"); PasswordChanged is published and
+	// the owner is told by email. The person then signs in with the new password.
+	// Errors: InvalidArgument (reset_token missing; new_password with Register's password rules),
+	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
+	// email).
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -403,6 +463,18 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("ChangePassword")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceRequestPasswordResetHandler := connect.NewUnaryHandler(
+		AuthServiceRequestPasswordResetProcedure,
+		svc.RequestPasswordReset,
+		connect.WithSchema(authServiceMethods.ByName("RequestPasswordReset")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceResetPasswordHandler := connect.NewUnaryHandler(
+		AuthServiceResetPasswordProcedure,
+		svc.ResetPassword,
+		connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/parley.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceRegisterProcedure:
@@ -429,6 +501,10 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceRevokeOtherSessionsHandler.ServeHTTP(w, r)
 		case AuthServiceChangePasswordProcedure:
 			authServiceChangePasswordHandler.ServeHTTP(w, r)
+		case AuthServiceRequestPasswordResetProcedure:
+			authServiceRequestPasswordResetHandler.ServeHTTP(w, r)
+		case AuthServiceResetPasswordProcedure:
+			authServiceResetPasswordHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -484,4 +560,12 @@ func (UnimplementedAuthServiceHandler) RevokeOtherSessions(context.Context, *con
 
 func (UnimplementedAuthServiceHandler) ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ChangePassword is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.RequestPasswordReset is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ResetPassword is not implemented"))
 }
