@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -159,56 +158,22 @@ func (r *runner) runPGBaseline(ctx context.Context) PGBaseline {
 		res.SynchronousCommit = "unknown: " + err.Error()
 	}
 
-	var rows, errs atomic.Int64
-	lats := make([][]time.Duration, len(conns))
+	var errs atomic.Int64
 	body := strings.Repeat("x", 40) // the size of a short chat message
-	before := r.cpu.snapshot()
-	start := time.Now()
-	deadline := start.Add(r.cfg.BaselineDuration)
-	stop := every(start, func(el time.Duration) {
-		n := rows.Load()
-		r.prog.show("pg-baseline %s/%s  rows %s (%s/s)", secs(el), secs(r.cfg.BaselineDuration), thousands(n), thousands(int64(float64(n)/el.Seconds())))
-	})
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				t0 := time.Now()
-				_, err := c.Exec(context.WithoutCancel(ctx), "insert", [16]byte(uuid.New()), body)
-				if err != nil {
-					errs.Add(1)
-					if errors.Is(err, context.Canceled) || c.IsClosed() {
-						return
-					}
-					continue
-				}
-				lats[i] = append(lats[i], time.Since(t0))
-				rows.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	after := r.cpu.snapshot()
-	stop()
-	r.prog.end()
-
-	var all []time.Duration
-	for _, l := range lats {
-		all = append(all, l...)
-	}
-	res.DurationSeconds = elapsed.Seconds()
-	res.Rows, res.Errors = rows.Load(), errs.Load()
-	res.RowsPerSecond = float64(res.Rows) / elapsed.Seconds()
-	res.InsertLatency = summarize(all)
-	cpu := r.cpu.diff(before, after, "row", res.Rows)
-	res.CPU = &cpu
-	for _, p := range cpu.Processes {
-		if p.Name == "postgres" {
-			res.PostgresMsPerRow = p.MsPerUnit
-		}
-	}
+	run := r.runTimed(ctx, "pg-baseline", "row", len(conns),
+		func(ctx context.Context, w int) error {
+			_, err := conns[w].Exec(ctx, "insert", [16]byte(uuid.New()), body)
+			return err
+		},
+		func(w int, err error) bool {
+			errs.Add(1)
+			return errors.Is(err, context.Canceled) || conns[w].IsClosed()
+		})
+	res.DurationSeconds = run.elapsed.Seconds()
+	res.Rows, res.Errors = run.done, errs.Load()
+	res.RowsPerSecond = float64(res.Rows) / run.elapsed.Seconds()
+	res.InsertLatency = run.latency
+	res.CPU = &run.cpu
+	res.PostgresMsPerRow = msPerUnitOf(res.CPU, "postgres")
 	return res
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -102,53 +101,24 @@ func (r *runner) runUnary(ctx context.Context, label, baseURL string) UnaryRun {
 		return run
 	}
 
-	var calls atomic.Int64
 	var mu sync.Mutex
-	lats := make([][]time.Duration, r.cfg.Workers)
-	before := r.cpu.snapshot()
-	start := time.Now()
-	deadline := start.Add(r.cfg.BaselineDuration)
-	stop := every(start, func(el time.Duration) {
-		n := calls.Load()
-		r.prog.show("unary-%s %s/%s  calls %s (%s/s)", label, secs(el), secs(r.cfg.BaselineDuration), thousands(n), thousands(int64(float64(n)/el.Seconds())))
-	})
-	var wg sync.WaitGroup
-	for w := range r.cfg.Workers {
-		token := r.msgUsers[w%len(r.msgUsers)].token
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				t0 := time.Now()
-				_, err := client.GetProfile(cctx, withToken(&profilev1.GetProfileRequest{}, token))
-				d := time.Since(t0)
-				cancel()
-				if err != nil {
-					mu.Lock()
-					run.Errors[connect.CodeOf(err).String()]++
-					mu.Unlock()
-					continue
-				}
-				lats[w] = append(lats[w], d)
-				calls.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	after := r.cpu.snapshot()
-	stop()
-	r.prog.end()
-	var all []time.Duration
-	for _, l := range lats {
-		all = append(all, l...)
-	}
-	run.Calls = calls.Load()
-	run.DurationSeconds = elapsed.Seconds()
-	run.RequestsPerSecond = float64(run.Calls) / elapsed.Seconds()
-	run.Latency = summarize(all)
-	cpu := r.cpu.diff(before, after, "call", run.Calls)
-	run.CPU = &cpu
+	tr := r.runTimed(ctx, "unary-"+label, "call", r.cfg.Workers,
+		func(ctx context.Context, w int) error {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			_, err := client.GetProfile(cctx, withToken(&profilev1.GetProfileRequest{}, r.msgUsers[w%len(r.msgUsers)].token))
+			return err
+		},
+		func(_ int, err error) bool {
+			mu.Lock()
+			run.Errors[connect.CodeOf(err).String()]++
+			mu.Unlock()
+			return false
+		})
+	run.Calls = tr.done
+	run.DurationSeconds = tr.elapsed.Seconds()
+	run.RequestsPerSecond = float64(run.Calls) / tr.elapsed.Seconds()
+	run.Latency = tr.latency
+	run.CPU = &tr.cpu
 	return run
 }

@@ -179,56 +179,58 @@ func parseProcStat(line string) (procTimes, error) {
 }
 
 func readProcStat(procRoot string, pid int) (procTimes, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	return readProcFile(procRoot, func(s string) (procTimes, error) { return parseProcStat(strings.TrimSpace(s)) }, strconv.Itoa(pid), "stat")
+}
+
+// readProcFile reads the file at path (elements joined) under procRoot and parses its text.
+func readProcFile[T any](procRoot string, parse func(string) (T, error), path ...string) (T, error) {
+	b, err := os.ReadFile(filepath.Join(append([]string{procRoot}, path...)...))
 	if err != nil {
-		return procTimes{}, err
+		var zero T
+		return zero, err
 	}
-	return parseProcStat(strings.TrimSpace(string(b)))
+	return parse(string(b))
 }
 
 // parseVmRSS returns VmRSS from /proc/<pid>/status text, in bytes.
 func parseVmRSS(status string) (int64, error) {
-	for line := range strings.SplitSeq(status, "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("bad VmRSS line %q", line)
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("bad VmRSS line %q", line)
-		}
-		return kb * 1024, nil
+	f, line, ok := procLine(status, "VmRSS:")
+	if !ok {
+		return 0, fmt.Errorf("no VmRSS (a kernel thread or a zombie?)")
 	}
-	return 0, fmt.Errorf("no VmRSS (a kernel thread or a zombie?)")
+	if len(f) != 2 || f[1] != "kB" {
+		return 0, fmt.Errorf("bad VmRSS line %q", line)
+	}
+	kb, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad VmRSS line %q", line)
+	}
+	return kb * 1024, nil
+}
+
+// procLine finds the first line of a /proc key-value file (status, limits) that starts with key
+// and returns the fields after the key, and the line.
+func procLine(text, key string) (fields []string, line string, ok bool) {
+	for line := range strings.SplitSeq(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			return strings.Fields(rest), line, true
+		}
+	}
+	return nil, "", false
 }
 
 func readRSS(procRoot string, pid int) (int64, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(string(b))
+	return readProcFile(procRoot, parseVmRSS, strconv.Itoa(pid), "status")
 }
 
 // parseMaxOpenFiles reads the soft "Max open files" limit from /proc/<pid>/limits text.
 func parseMaxOpenFiles(limits string) (int64, bool) {
-	for line := range strings.SplitSeq(limits, "\n") {
-		rest, ok := strings.CutPrefix(line, "Max open files")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 1 {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		return n, err == nil
+	f, _, ok := procLine(limits, "Max open files")
+	if !ok || len(f) < 1 {
+		return 0, false
 	}
-	return 0, false
+	n, err := strconv.ParseInt(f[0], 10, 64)
+	return n, err == nil
 }
 
 // machineCPU is the first line of /proc/stat summed into busy and total ticks.
@@ -258,11 +260,7 @@ func parseMachineCPU(stat string) (machineCPU, error) {
 }
 
 func readMachineCPU(procRoot string) (machineCPU, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, "stat"))
-	if err != nil {
-		return machineCPU{}, err
-	}
-	return parseMachineCPU(string(b))
+	return readProcFile(procRoot, parseMachineCPU, "stat")
 }
 
 // parentMap reads every process's parent, for finding a process's descendants.

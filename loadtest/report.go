@@ -364,32 +364,37 @@ func profilesText(w io.Writer, p *Profiles) {
 			fmt.Fprintf(w, "- pprof %s: %s (%d bytes; go tool pprof -top %s)\n", pr.Service, pr.File, pr.Bytes, pr.File)
 		}
 	}
-	if p.PGSkipped != "" {
-		fmt.Fprintf(w, "- pg_stat_statements: skipped: %s\n", p.PGSkipped)
-	}
-	if len(p.PGStatements) > 0 {
-		fmt.Fprintf(w, "\npg_stat_statements, top 10 by total time\n\n")
-		var rows [][]string
-		for _, s := range p.PGStatements[:min(10, len(p.PGStatements))] {
+	topTable(w, "pg_stat_statements", p.PGSkipped, "pg_stat_statements, top 10 by total time",
+		[]string{"database", "total ms", "calls", "per msg", "mean ms", "query"}, p.PGStatements,
+		func(s PGStatement) []string {
 			q := s.Query
 			if len(q) > 90 {
 				q = q[:87] + "..."
 			}
-			rows = append(rows, []string{s.Database, fmt.Sprintf("%.0f", s.TotalMs), thousands(s.Calls), fmt.Sprintf("%.2f", s.CallsPerMessage), fmt.Sprintf("%.3f", s.MeanMs), "`" + q + "`"})
-		}
-		mdTable(w, []string{"database", "total ms", "calls", "per msg", "mean ms", "query"}, rows)
+			return []string{s.Database, fmt.Sprintf("%.0f", s.TotalMs), thousands(s.Calls), fmt.Sprintf("%.2f", s.CallsPerMessage), fmt.Sprintf("%.3f", s.MeanMs), "`" + q + "`"}
+		})
+	topTable(w, "redis commandstats", p.RedisSkipped, "Redis INFO commandstats, top 10 by time",
+		[]string{"command", "usec", "calls", "per msg", "usec/call"}, p.RedisCommands,
+		func(c RedisCommand) []string {
+			return []string{c.Command, thousands(c.Usec), thousands(c.Calls), fmt.Sprintf("%.2f", c.CallsPerMessage), fmt.Sprintf("%.2f", c.UsecPerCall)}
+		})
+}
+
+// topTable prints one of -profile's rankings: a line saying why it was skipped, and the first 10
+// of items (already sorted, most first) as a table under title.
+func topTable[T any](w io.Writer, name, skipped, title string, header []string, items []T, row func(T) []string) {
+	if skipped != "" {
+		fmt.Fprintf(w, "- %s: skipped: %s\n", name, skipped)
 	}
-	if p.RedisSkipped != "" {
-		fmt.Fprintf(w, "- redis commandstats: skipped: %s\n", p.RedisSkipped)
+	if len(items) == 0 {
+		return
 	}
-	if len(p.RedisCommands) > 0 {
-		fmt.Fprintf(w, "\nRedis INFO commandstats, top 10 by time\n\n")
-		var rows [][]string
-		for _, c := range p.RedisCommands[:min(10, len(p.RedisCommands))] {
-			rows = append(rows, []string{c.Command, thousands(c.Usec), thousands(c.Calls), fmt.Sprintf("%.2f", c.CallsPerMessage), fmt.Sprintf("%.2f", c.UsecPerCall)})
-		}
-		mdTable(w, []string{"command", "usec", "calls", "per msg", "usec/call"}, rows)
+	fmt.Fprintf(w, "\n%s\n\n", title)
+	var rows [][]string
+	for _, it := range items[:min(10, len(items))] {
+		rows = append(rows, row(it))
 	}
+	mdTable(w, header, rows)
 }
 
 // writeText prints the whole report for a person.

@@ -13,11 +13,7 @@ import (
 // Env returns the variables the dev stack gives service name under opts (KEY=VALUE, sorted), without
 // starting anything: what `devstack env <svc>` prints and `devstack exec <svc>` runs a command with.
 func Env(opts Options, name string) ([]string, error) {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	reg, err := LoadRegistry(o.Root)
+	o, reg, err := opts.withRegistry()
 	if err != nil {
 		return nil, err
 	}

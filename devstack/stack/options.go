@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -202,34 +203,40 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PortBase != 0 && (o.PortBase < 1024 || o.PortBase+PortSpan > 65535) {
 		return o, fmt.Errorf("port base %d: want 0 (standard ports) or 1024-%d", o.PortBase, 65535-PortSpan)
 	}
-	if o.DatabaseURL != "" {
-		u, err := url.Parse(o.DatabaseURL)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-			return o, fmt.Errorf("DATABASE_URL must be a server URL such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-		}
-	}
-	if o.RedisURL != "" {
-		u, err := url.Parse(o.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			return o, fmt.Errorf("REDIS_URL must look like redis://127.0.0.1:6379")
-		}
-	}
-	if o.S3Endpoint != "" {
-		u, err := url.Parse(o.S3Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return o, fmt.Errorf("S3_ENDPOINT must look like http://127.0.0.1:9000")
-		}
-	}
-	if o.SMTPURL != "" {
-		u, err := url.Parse(o.SMTPURL)
-		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
-			return o, fmt.Errorf("SMTP_URL must look like smtp://127.0.0.1:1025")
+	for _, u := range []struct {
+		value, refusal string
+		schemes        []string
+	}{
+		{o.DatabaseURL, "DATABASE_URL must be a server URL such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", []string{"postgres", "postgresql"}},
+		{o.RedisURL, "REDIS_URL must look like redis://127.0.0.1:6379", []string{"redis", "rediss"}},
+		{o.S3Endpoint, "S3_ENDPOINT must look like http://127.0.0.1:9000", []string{"http", "https"}},
+		{o.SMTPURL, "SMTP_URL must look like smtp://127.0.0.1:1025", []string{"smtp", "smtps"}},
+	} {
+		if u.value != "" && !urlWithScheme(u.value, u.schemes...) {
+			return o, errors.New(u.refusal)
 		}
 	}
 	if o.DatabaseSuffix != "" && !dbName.MatchString("x"+o.DatabaseSuffix) {
 		return o, fmt.Errorf("database suffix %q: lower-case letters, digits and _ only", o.DatabaseSuffix)
 	}
 	return o, nil
+}
+
+// withRegistry is withDefaults followed by loading the registry of the repository at o.Root:
+// where everything that reads the registry (Start, Env) begins.
+func (o Options) withRegistry() (Options, *Registry, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return o, nil, err
+	}
+	reg, err := LoadRegistry(o.Root)
+	return o, reg, err
+}
+
+// urlWithScheme reports whether raw parses as a URL with a host and one of schemes.
+func urlWithScheme(raw string, schemes ...string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Host != "" && slices.Contains(schemes, u.Scheme)
 }
 
 // FindRoot returns the nearest directory at or above the working directory that holds

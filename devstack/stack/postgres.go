@@ -281,31 +281,13 @@ func checkReachable(dir string, cred *syscall.Credential) error {
 	}
 }
 
-// waitPostgres polls the server until it accepts a connection, the process exits, or the timeout.
-func waitPostgres(ctx context.Context, url string, p *process, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(cctx, url)
-		cancel()
-		if err == nil {
-			_ = conn.Close(ctx)
-			return nil
-		}
-		last = err
-		if p != nil && p.exited() {
-			return p.exitError()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres at %s did not accept connections within %s: %w", maskURL(url), timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+// pgAccepts succeeds when the server at url accepts a connection (a readiness check).
+func pgAccepts(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
 	}
+	return conn.Close(ctx)
 }
 
 // createDatabases creates each database that does not exist yet on the server.

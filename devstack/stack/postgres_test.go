@@ -42,7 +42,7 @@ func TestPostgresClusterRunsAsPostgresAndKeepsData(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { p.stop(10 * time.Second) })
-		if err := waitPostgres(ctx, c.URL(), p, time.Minute); err != nil {
+		if err := waitFor(ctx, "postgres", p, time.Minute, func(ctx context.Context) error { return pgAccepts(ctx, c.URL()) }); err != nil {
 			t.Fatal(err)
 		}
 		return c, p
@@ -103,7 +103,7 @@ func TestPostgresClusterRunsAsPostgresAndKeepsData(t *testing.T) {
 	if alive(p.pid()) {
 		t.Fatal("postmaster still running after stop")
 	}
-	if err := waitPostgres(ctx, c.URL(), nil, 200*time.Millisecond); err == nil {
+	if err := waitFor(ctx, "postgres", nil, 200*time.Millisecond, func(ctx context.Context) error { return pgAccepts(ctx, c.URL()) }); err == nil {
 		t.Fatal("postgres still answers after stop")
 	}
 

@@ -58,11 +58,7 @@ type Stack struct {
 // service's health path answers.
 // ctx bounds the start only; the stack runs until Close. On error everything started is stopped.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	reg, err := LoadRegistry(o.Root)
+	o, reg, err := opts.withRegistry()
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +219,17 @@ func (s *Stack) addInfra(p *process) {
 	}()
 }
 
+// runInfra starts a piece of infrastructure as a child process, hands it to addInfra (a crash
+// fails the stack, Close stops it) and waits until ready succeeds (see waitFor).
+func (s *Stack) runInfra(ctx context.Context, what string, spec procSpec, ready func(context.Context) error) error {
+	p, err := startProcess(spec)
+	if err != nil {
+		return err
+	}
+	s.addInfra(p)
+	return waitFor(ctx, what, p, s.o.ReadyTimeout, ready)
+}
+
 func (s *Stack) startPostgres(ctx context.Context, st *starter) error {
 	if !s.ep.LocalPostgres {
 		s.log.Info("postgres: using DATABASE_URL", "url", maskURL(s.ep.DatabaseURL))
@@ -237,12 +244,7 @@ func (s *Stack) startPostgres(ctx context.Context, st *starter) error {
 	if err := c.prepare(ctx, out); err != nil {
 		return err
 	}
-	p, err := startProcess(c.spec(out))
-	if err != nil {
-		return err
-	}
-	s.addInfra(p)
-	if err := waitPostgres(ctx, c.URL(), p, s.o.ReadyTimeout); err != nil {
+	if err := s.runInfra(ctx, "postgres at "+maskURL(c.URL()), c.spec(out), func(ctx context.Context) error { return pgAccepts(ctx, c.URL()) }); err != nil {
 		return err
 	}
 	user := "this user"
@@ -288,12 +290,7 @@ func (s *Stack) startRedis(ctx context.Context, st *starter) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	p, err := startProcess(redisSpec(bin, dir, s.o.port(offRedis), s.console.Writer("redis")))
-	if err != nil {
-		return err
-	}
-	s.addInfra(p)
-	if err := waitFor(ctx, "redis", p, s.o.ReadyTimeout, func(ctx context.Context) error { return redisPing(ctx, addr) }); err != nil {
+	if err := s.runInfra(ctx, "redis", redisSpec(bin, dir, s.o.port(offRedis), s.console.Writer("redis")), func(ctx context.Context) error { return redisPing(ctx, addr) }); err != nil {
 		return err
 	}
 	s.log.Info("redis is up", "url", s.ep.RedisURL)
@@ -334,12 +331,7 @@ func (s *Stack) startS3(ctx context.Context, st *starter) error {
 		}
 		s.log.Info("s3: no extended attributes on this file system; metadata goes to a sidecar directory", "dir", metaDir)
 	}
-	p, err := startProcess(versitygwSpec(bin, dir, metaDir, s.o.port(offS3), s.ep, s.console.Writer("s3")))
-	if err != nil {
-		return err
-	}
-	s.addInfra(p)
-	if err := waitFor(ctx, "s3", p, s.o.ReadyTimeout, func(ctx context.Context) error { return httpOK(ctx, s.ep.S3Endpoint+s3HealthPath) }); err != nil {
+	if err := s.runInfra(ctx, "s3", versitygwSpec(bin, dir, metaDir, s.o.port(offS3), s.ep, s.console.Writer("s3")), func(ctx context.Context) error { return httpOK(ctx, s.ep.S3Endpoint+s3HealthPath) }); err != nil {
 		return err
 	}
 	if err := ensureBucket(ctx, s.ep); err != nil {
@@ -362,12 +354,7 @@ func (s *Stack) startMail(ctx context.Context, st *starter) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	p, err := startProcess(mailpitSpec(bin, dir, s.o.port(offSMTP), s.o.port(offMailUI), s.console.Writer("mail")))
-	if err != nil {
-		return err
-	}
-	s.addInfra(p)
-	if err := waitFor(ctx, "mail", p, s.o.ReadyTimeout, func(ctx context.Context) error {
+	if err := s.runInfra(ctx, "mail", mailpitSpec(bin, dir, s.o.port(offSMTP), s.o.port(offMailUI), s.console.Writer("mail")), func(ctx context.Context) error {
 		if err := httpOK(ctx, s.ep.MailpitURL+"/readyz"); err != nil {
 			return err
 		}

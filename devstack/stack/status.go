@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ComponentStatus is one line of Status: what, where, and whether it answers (Err nil).
@@ -30,13 +28,7 @@ func Status(ctx context.Context, opts Options, services bool) []ComponentStatus 
 		return f(cctx)
 	}
 	out := []ComponentStatus{
-		{"postgres", maskURL(e.DatabaseURL), check(func(ctx context.Context) error {
-			conn, err := pgx.Connect(ctx, e.DatabaseURL)
-			if err != nil {
-				return err
-			}
-			return conn.Close(ctx)
-		})},
+		{"postgres", maskURL(e.DatabaseURL), check(func(ctx context.Context) error { return pgAccepts(ctx, e.DatabaseURL) })},
 		{"redis", maskURL(e.RedisURL), check(func(ctx context.Context) error {
 			if e.LocalRedis {
 				return redisPing(ctx, hostPort(e.RedisURL))

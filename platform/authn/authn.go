@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -45,6 +46,28 @@ func UserID(ctx context.Context) string {
 	p, _ := FromContext(ctx)
 	return p.UserID
 }
+
+// RequireUser returns the caller's user id, or an Unauthenticated error asking for a token when
+// the request carried none. Use it at the top of a handler for a procedure that acts as a user:
+// the Interceptor has already refused requests without a valid token on every procedure but the
+// public ones, and on those the handler must ask itself.
+func RequireUser(ctx context.Context) (string, error) {
+	if id := UserID(ctx); id != "" {
+		return id, nil
+	}
+	return "", errMissingToken()
+}
+
+// errMissingToken is the answer to a request without an access token where one is needed; a new
+// error each time, since a *connect.Error carries metadata a handler may add to.
+func errMissingToken() error {
+	return connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+}
+
+// InternalTokenHeader carries the shared secret (INTERNAL_API_TOKEN) with which a Parley service
+// calls another's internal procedures; the handler checks it with SecretEqual. The gateway strips
+// X-Parley-* headers from clients and never routes internal procedures.
+const InternalTokenHeader = "X-Parley-Internal-Token"
 
 // ErrInvalidToken is returned for every token that must not be accepted; the wrapped cause says why.
 var ErrInvalidToken = errors.New("invalid access token")

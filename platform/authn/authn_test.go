@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -175,6 +176,35 @@ func TestBearerToken(t *testing.T) {
 		if got := BearerToken(in); got != want {
 			t.Errorf("BearerToken(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestRequireUser(t *testing.T) {
+	ctx := WithPrincipal(context.Background(), Principal{UserID: "u1", SessionID: "s1"})
+	if id, err := RequireUser(ctx); err != nil || id != "u1" {
+		t.Fatalf("RequireUser(signed in) = %q, %v; want u1", id, err)
+	}
+	for name, ctx := range map[string]context.Context{
+		"no principal":  context.Background(),
+		"empty user id": WithPrincipal(context.Background(), Principal{SessionID: "s1"}),
+	} {
+		id, err := RequireUser(ctx)
+		var ce *connect.Error
+		if id != "" || !errors.As(err, &ce) || ce.Code() != connect.CodeUnauthenticated ||
+			ce.Message() != "missing access token: send Authorization: Bearer <token>" {
+			t.Errorf("%s: RequireUser = %q, %v; want Unauthenticated asking for a bearer token", name, id, err)
+		}
+	}
+	// Each answer is its own error: metadata a handler adds to one does not reach the next.
+	var first, second *connect.Error
+	_, err1 := RequireUser(context.Background())
+	_, err2 := RequireUser(context.Background())
+	if !errors.As(err1, &first) || !errors.As(err2, &second) {
+		t.Fatalf("RequireUser = %v, %v; want *connect.Error", err1, err2)
+	}
+	first.Meta().Set("X-Test", "1")
+	if second.Meta().Get("X-Test") != "" {
+		t.Error("RequireUser returned a shared *connect.Error")
 	}
 }
 

@@ -33,7 +33,7 @@ func (i *Interceptor) authenticate(ctx context.Context, procedure, authorization
 		if i.public[procedure] {
 			return ctx, nil
 		}
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+		return nil, errMissingToken()
 	}
 	p, err := i.verifier.Verify(ctx, raw)
 	if err != nil {

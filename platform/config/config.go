@@ -26,13 +26,20 @@ func Load[T any]() (T, error) {
 
 // Attrs returns one slog attribute per field, named by its environment variable, with secret
 // fields masked and passwords removed from URLs, for logging the effective configuration at start.
+// The fields of an embedded struct (Common) are listed where it is embedded.
 func Attrs(cfg any) []any {
-	v := reflect.Indirect(reflect.ValueOf(cfg))
+	return appendAttrs(nil, reflect.Indirect(reflect.ValueOf(cfg)))
+}
+
+func appendAttrs(attrs []any, v reflect.Value) []any {
 	t := v.Type()
-	attrs := make([]any, 0, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name := f.Tag.Get("env")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			attrs = appendAttrs(attrs, v.Field(i))
+			continue
+		}
 		if name == "" || !f.IsExported() {
 			continue
 		}
@@ -64,4 +71,23 @@ func MaskURLPassword(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "redacted")
 	}
 	return u.String()
+}
+
+// Start is how a service's run begins with its configuration: Load, then one "configuration" log
+// line (Attrs: secrets masked), then validate (nil: none), whose error comes back as
+// "configuration: …". After the log line, so refused values sit in the log next to the refusal;
+// before anything connects, so a bad value fails at once. validate is the service's
+// `func (c Config) validate() error`, passed as the method expression Config.validate.
+func Start[T any](logger *slog.Logger, validate func(T) error) (T, error) {
+	cfg, err := Load[T]()
+	if err != nil {
+		return cfg, err
+	}
+	logger.Info("configuration", Attrs(cfg)...)
+	if validate != nil {
+		if err := validate(cfg); err != nil {
+			return cfg, fmt.Errorf("configuration: %w", err)
+		}
+	}
+	return cfg, nil
 }

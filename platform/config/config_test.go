@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,5 +51,68 @@ func TestAttrsMaskSecretsAndURLPasswords(t *testing.T) {
 	}
 	if got["LISTEN_ADDR"] != ":1" || len(got) != 4 {
 		t.Fatalf("attrs = %v", got)
+	}
+}
+
+type withCommon struct {
+	Common
+	Addr   string `env:"LISTEN_ADDR" envDefault:":9999"`
+	Secret string `env:"API_TOKEN" secret:"true"`
+}
+
+// Common's fields load from their variables with their defaults, and Attrs lists them where Common
+// is embedded, masked like any other field.
+func TestCommonIsLoadedAndLoggedInPlace(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "k1:9092,k2:9092")
+	t.Setenv("ADMIN_ADDR", "http://ops:hunter2@127.0.0.1:9000")
+	t.Setenv("API_TOKEN", "s3cr3t")
+	cfg, err := Load[withCommon]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.KafkaBrokers) != 2 || cfg.JWTIssuer != "parley" || cfg.JWTAudience != "parley" || cfg.LogFormat != "text" ||
+		cfg.LogLevel != "info" || cfg.Addr != ":9999" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	var got []string
+	for _, a := range Attrs(cfg) {
+		attr := a.(slog.Attr)
+		got = append(got, attr.Key+"="+attr.Value.String())
+	}
+	want := []string{
+		"ADMIN_ADDR=http://ops:redacted@127.0.0.1:9000", "KAFKA_BROKERS=[k1:9092 k2:9092]", "JWT_ISSUER=parley",
+		"JWT_AUDIENCE=parley", "LOG_FORMAT=text", "LOG_LEVEL=info", "LISTEN_ADDR=:9999", "API_TOKEN=*****",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("attrs = %q\nwant    %q", got, want)
+	}
+}
+
+// Start loads, logs the configuration line (masked) before validating, and names the refusal.
+func TestStartLogsThenValidates(t *testing.T) {
+	t.Setenv("API_TOKEN", "s3cr3t")
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	refuse := func(c sample) error { return errors.New("TIMEOUT " + c.Timeout.String() + ": too short") }
+
+	_, err := Start(logger, refuse)
+	if err == nil || err.Error() != "configuration: TIMEOUT 3s: too short" {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(logs.String(), "msg=configuration LISTEN_ADDR=:9999") || !strings.Contains(logs.String(), "API_TOKEN=*****") ||
+		strings.Contains(logs.String(), "s3cr3t") {
+		t.Fatalf("configuration line = %q", logs.String())
+	}
+
+	logs.Reset()
+	cfg, err := Start[sample](logger, nil)
+	if err != nil || cfg.Secret != "s3cr3t" || !strings.Contains(logs.String(), "msg=configuration") {
+		t.Fatalf("no validate: %+v, %v, logs %q", cfg, err, logs.String())
+	}
+
+	t.Setenv("TIMEOUT", "soon")
+	logs.Reset()
+	if _, err := Start(logger, refuse); err == nil || logs.Len() != 0 {
+		t.Fatalf("unparsable value: %v, logs %q", err, logs.String())
 	}
 }

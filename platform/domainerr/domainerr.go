@@ -9,8 +9,8 @@
 //
 // platform/server turns each kind into a Connect code (server.DefaultErrorCodes) and sends the
 // message as it is; anything that is not a domain error becomes Internal with a generic message.
-// A domain may give the kinds its own names (ErrNotFound = domainerr.ErrNotFound, with a comment
-// on what it means there) and declare kinds of its own, which its rpc package then maps to codes.
+// A domain uses the standard kinds under these names (its errors.go says what each means there)
+// and declares only kinds of its own, which its rpc package then maps to codes.
 package domainerr
 
 import (

@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/platform/backoff"
 )
 
 // Headers added to a record when it is put on a dead-letter topic, next to all its original ones.
@@ -482,19 +484,19 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 			if attempts >= c.cfg.MaxAttempts || errors.As(err, new(permanentError)) {
 				return c.deadLetter(ctx, client, rec, err, attempts)
 			}
-			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, attempts)
+			wait = backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, attempts)
 			log.Warn("handler failed, will retry", "err", err, "attempt", attempts, "max_attempts", c.cfg.MaxAttempts, "retry_in", wait)
 		} else if !counts(err) {
 			transient++
-			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, transient)
+			wait = backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, transient)
 			log.Warn("handler cannot apply the event yet (transient), will retry without limit", "err", err,
 				"attempt", transient, "retry_in", wait)
 		} else {
 			outages++
-			wait = backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, outages)
+			wait = backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, outages)
 			log.Warn("database unavailable, will retry", "err", err, "retry_in", wait)
 		}
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}
@@ -610,9 +612,9 @@ func (c *Consumer) deadLetter(ctx context.Context, client *kgo.Client, rec *kgo.
 			return ctx.Err()
 		}
 		failures++
-		wait := backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, failures)
+		wait := backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, failures)
 		c.log.Error("cannot write to dead-letter topic, will retry", "dlq_topic", topic, "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}
@@ -651,9 +653,9 @@ func (c *Consumer) ensureTopics(ctx context.Context, client *kgo.Client) error {
 			return ctx.Err()
 		}
 		failures++
-		wait := backoff(c.cfg.RetryBackoff, c.cfg.MaxBackoff, failures)
+		wait := backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, failures)
 		c.log.Warn("cannot create topics, will retry", "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}
@@ -680,7 +682,7 @@ func (c *Consumer) cleanInbox(ctx context.Context) {
 				break
 			}
 		}
-		if !sleep(ctx, min(time.Hour, c.cfg.InboxRetention)) {
+		if !backoff.Sleep(ctx, min(time.Hour, c.cfg.InboxRetention)) {
 			return
 		}
 	}

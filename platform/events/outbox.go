@@ -25,12 +25,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/platform/pg"
 )
 
 //go:embed migrations/*.sql
@@ -38,15 +39,7 @@ var migrationFiles embed.FS
 
 // Migrations creates the outbox and inbox tables. Apply it with
 // pg.Migrate(ctx, pool, "events", events.Migrations) in every service that publishes or consumes.
-var Migrations fs.FS = mustSub(migrationFiles, "migrations")
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // the directory is embedded above; this cannot fail
-	}
-	return sub
-}
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // CloudEvents binary-mode headers (https://github.com/cloudevents/spec, Kafka protocol binding)
 // set by the relay on every record and read by the consumer.

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parleyhq/parley/platform/backoff"
 )
 
 // relayLockKey is the transaction-scoped advisory lock that lets one relay per database publish at
@@ -139,9 +141,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		if err != nil {
 			failures++
 			clear(ensured) // the failure may be a topic that vanished; check again
-			wait := backoff(100*time.Millisecond, r.cfg.MaxBackoff, failures)
+			wait := backoff.Delay(100*time.Millisecond, r.cfg.MaxBackoff, failures)
 			r.log.Warn("outbox relay: publish failed, will retry", "err", err, "failures", failures, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			if !backoff.Sleep(ctx, wait) {
 				return nil
 			}
 			continue
@@ -166,7 +168,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case <-wake:
 		case <-r.cfg.Wakeups:
-			if wait := r.cfg.Linger - time.Since(lastPass); wait > 0 && !sleep(ctx, wait) {
+			if wait := r.cfg.Linger - time.Since(lastPass); wait > 0 && !backoff.Sleep(ctx, wait) {
 				return nil
 			}
 		case <-poll.C:
@@ -392,9 +394,9 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 			failures = 0
 		}
 		failures++
-		wait := backoff(100*time.Millisecond, r.cfg.MaxBackoff, failures)
+		wait := backoff.Delay(100*time.Millisecond, r.cfg.MaxBackoff, failures)
 		r.log.Warn("outbox relay: lost notifications, polling meanwhile", "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}

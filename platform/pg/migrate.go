@@ -12,6 +12,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// MigrationsDir returns the migrations/ directory of fsys, ready for Migrate. Use it for the
+// files a package embeds next to its code:
+//
+//	//go:embed migrations/*.sql
+//	var migrationFiles embed.FS
+//
+//	var Migrations = pg.MigrationsDir(migrationFiles)
+func MigrationsDir(fsys fs.FS) fs.FS {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		panic(err) // fs.Sub fails only on an invalid directory name, and "migrations" is valid
+	}
+	return sub
+}
+
 // Migrate applies, in name order, the *.sql files of fsys that component has not applied yet, each
 // in its own transaction, and records them in schema_migrations. A session advisory lock makes
 // replicas starting at once apply them one at a time. Files are never edited once released: a

@@ -1,15 +1,17 @@
 // Package pg holds the Postgres plumbing every service shares: a pgx pool, embedded migrations
-// applied at start, and InTx for transactions.
+// applied at start, InTx for transactions and QueryAll for listings.
 package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	neturl "net/url"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -46,6 +48,30 @@ func Open(ctx context.Context, url string, wait time.Duration) (*pgxpool.Pool, e
 // InTx runs fn in a transaction: committed when fn returns nil, rolled back otherwise.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, pool, fn)
+}
+
+// Querier runs a query: a *pgxpool.Pool, a pgx.Tx or a *pgx.Conn.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// QueryAll runs sql on q and returns every row it yields, each turned into a T by scan. Use it
+// for a listing whose rows one scan function reads (the same one a single-row read passes
+// QueryRow to); the error, of the query or of a row, is pgx's, for the caller to wrap once.
+func QueryAll[T any](ctx context.Context, q Querier, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+}
+
+// IsUniqueViolation reports whether err is Postgres refusing a row because constraint, a unique
+// constraint or unique index named as in the migrations, already holds its value. Use it where a
+// store turns such a refusal into a domain error ("email: already registered").
+func IsUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }
 
 // WithDatabase returns url with its database name replaced by name.

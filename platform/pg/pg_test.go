@@ -2,6 +2,7 @@ package pg_test
 
 import (
 	"context"
+	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -70,6 +71,30 @@ func TestInTxRollsBackOnError(t *testing.T) {
 	}
 }
 
+func TestQueryAllScansEveryRow(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	type pair struct {
+		n    int
+		name string
+	}
+	scan := func(r pgx.Row) (pair, error) {
+		var p pair
+		err := r.Scan(&p.n, &p.name)
+		return p, err
+	}
+	got, err := pg.QueryAll(ctx, pool, scan, `SELECT n, 'n' || n FROM generate_series(1, $1) AS n ORDER BY n`, 3)
+	if err != nil || len(got) != 3 || got[0] != (pair{1, "n1"}) || got[2] != (pair{3, "n3"}) {
+		t.Fatalf("QueryAll = %v, %v; want (1 n1) (2 n2) (3 n3)", got, err)
+	}
+	if _, err := pg.QueryAll(ctx, pool, scan, `SELECT n FROM generate_series(1, 2) AS n`); err == nil {
+		t.Fatal("QueryAll with a scan that does not fit the rows: want the scan error")
+	}
+	if _, err := pg.QueryAll(ctx, pool, scan, `SELECT nonsense FROM nowhere`); err == nil {
+		t.Fatal("QueryAll of a bad query: want its error")
+	}
+}
+
 func TestWithDatabaseURLForm(t *testing.T) {
 	ctx := context.Background()
 	name := pgtest.New(t).Config().ConnConfig.Database
@@ -94,5 +119,41 @@ func TestWithDatabaseKeywordForm(t *testing.T) {
 	}
 	if _, err := pg.WithDatabase("postgres://%zz", "x"); err == nil {
 		t.Fatal("want an error for a malformed URL")
+	}
+}
+
+func TestMigrationsDirHoldsTheMigrationsDirectory(t *testing.T) {
+	files := fstest.MapFS{
+		"migrations/001_create.sql": {Data: []byte(`CREATE TABLE things ()`)},
+		"migrations/002_add.sql":    {Data: []byte(`ALTER TABLE things ADD COLUMN name text`)},
+		"seed.sql":                  {Data: []byte(`not a migration`)},
+	}
+	names, err := fs.Glob(pg.MigrationsDir(files), "*.sql")
+	if err != nil || strings.Join(names, " ") != "001_create.sql 002_add.sql" {
+		t.Fatalf("MigrationsDir's *.sql = %v, %v; want the two files under migrations/", names, err)
+	}
+}
+
+func TestIsUniqueViolationNamesTheConstraint(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE people (email text CONSTRAINT people_email_key UNIQUE, nick text);
+		CREATE UNIQUE INDEX people_nick_key ON people (lower(nick))`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO people VALUES ('a@example.com', 'Al')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pool.Exec(ctx, `INSERT INTO people VALUES ('a@example.com', 'Bo')`)
+	if !pg.IsUniqueViolation(err, "people_email_key") || pg.IsUniqueViolation(err, "people_nick_key") {
+		t.Fatalf("a taken email: %v; want a violation of people_email_key only", err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO people VALUES ('b@example.com', 'AL')`)
+	if !pg.IsUniqueViolation(err, "people_nick_key") || pg.IsUniqueViolation(err, "people_email_key") {
+		t.Fatalf("a taken nickname: %v; want a violation of the unique index people_nick_key only", err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO people VALUES (1/0, 'Cy')`)
+	if err == nil || pg.IsUniqueViolation(err, "people_email_key") || pg.IsUniqueViolation(nil, "people_email_key") {
+		t.Fatalf("another error (%v) or none counts as a unique violation", err)
 	}
 }

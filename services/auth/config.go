@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/platform/config"
+
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authoidc"
 )
@@ -15,16 +17,12 @@ import (
 // Config is the auth service's whole configuration, read from the environment. docs/auth.md
 // describes every variable.
 type Config struct {
+	config.Common
+
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8081"`
-	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_auth?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	LogFormat    string        `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel     string        `env:"LOG_LEVEL" envDefault:"info"`
 
-	JWTIssuer       string        `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience     string        `env:"JWT_AUDIENCE" envDefault:"parley"`
 	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
 

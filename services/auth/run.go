@@ -10,7 +10,6 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
@@ -32,13 +31,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	cfg, err := config.Load[Config]()
+	cfg, err := config.Start(logger, Config.validate)
 	if err != nil {
 		return err
-	}
-	logger.Info("configuration", config.Attrs(cfg)...)
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
 	}
 
 	if migrateOnly {
@@ -81,14 +76,11 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	logger.Info("access tokens", slog.String("kid", tokens.KeyID()), slog.Int("published_keys", tokens.PublicKeys().Len()),
 		slog.String("argon2id", hasher.Params().String()), slog.Int("hash_concurrency", cfg.hashConcurrency()))
 
-	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, authdb.Component, authdb.Migrations)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := authdb.Migrate(ctx, pool); err != nil {
-		return err
-	}
 
 	oauth := &auth.OAuth{FlowTTL: cfg.OAuthFlowTTL}
 	for _, pc := range oauthConfigs {
@@ -155,14 +147,11 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 
 // migrate applies the migrations and returns: `auth migrate`, run by operators before a rollout.
 func migrate(ctx context.Context, logger *slog.Logger, cfg Config) error {
-	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, authdb.Component, authdb.Migrations)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := authdb.Migrate(ctx, pool); err != nil {
-		return err
-	}
+	pool.Close()
 	logger.Info("migrations applied")
 	return nil
 }

@@ -7,18 +7,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // Config is the chat service's whole configuration, read from the environment.
 type Config struct {
+	config.Common
+
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8084"`
-	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_chat?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
 	// DatabaseMaxConns caps the pool. Sends are written in groups, at most two at a time
 	// (chatdb's group commit); reads and event handlers use the rest.
-	DatabaseMaxConns int32    `env:"DATABASE_MAX_CONNS" envDefault:"16"`
-	KafkaBrokers     []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"16"`
 	// OutboxPollInterval is how often the outbox relay looks for new events without a wake-up: a
 	// commit in this process wakes it at once (run.go), so polling only picks up what another
 	// replica committed while its own relay could not take the relay lock.
@@ -42,10 +44,6 @@ type Config struct {
 	// it is sent only on a call made for no user.
 	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
 	AuthJWKSURL      string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	JWTIssuer        string `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience      string `env:"JWT_AUDIENCE" envDefault:"parley"`
-	LogFormat        string `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel         string `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // withMaxConns returns the database URL with pool_max_conns set to n (pgxpool reads it from the

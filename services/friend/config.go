@@ -4,23 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // Config is the friend service's whole configuration, read from the environment.
 type Config struct {
+	config.Common
+
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8083"`
-	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	JWTIssuer    string        `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience  string        `env:"JWT_AUDIENCE" envDefault:"parley"`
 	// RequestLimit new friend requests per RequestWindow per sender; 0 turns the limit off.
 	RequestLimit  int           `env:"FRIEND_REQUEST_LIMIT" envDefault:"50"`
 	RequestWindow time.Duration `env:"FRIEND_REQUEST_WINDOW" envDefault:"1h"`
-	LogFormat     string        `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // validate reports values that parse but cannot work.

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // Config is the gateway's whole configuration, from the environment (docs/gateway.md lists it).
 type Config struct {
+	config.Common
+
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
-	AdminAddr  string `env:"ADMIN_ADDR"` // /debug/pprof/ and /readyz details for operators; empty = off; never the public port
 
 	AuthURL         string `env:"AUTH_URL" envDefault:"http://127.0.0.1:8081"`
 	ProfileURL      string `env:"PROFILE_URL" envDefault:"http://127.0.0.1:8082"`
@@ -19,8 +22,6 @@ type Config struct {
 	MediaURL        string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
 
 	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	JWTIssuer   string `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"parley"`
 	// PublicProcedures need no access token (comma-separated full procedure names). Unset: the
 	// procedures marked ACCESS_PUBLIC in the protos (contracts/access); set but empty: none.
 	PublicProcedures []string `env:"PUBLIC_PROCEDURES"`
@@ -43,9 +44,8 @@ type Config struct {
 
 	WebDir string `env:"WEB_DIR"`
 
-	// KafkaBrokers feed the realtime fan-out; empty turns it off (typing and presence still work).
-	KafkaBrokers []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	// Realtime (WebSocket at /ws); docs/realtime.md explains each.
+	// Realtime (WebSocket at /ws); docs/realtime.md explains each. KAFKA_BROKERS (config.Common)
+	// feeds its fan-out; empty turns the fan-out off (typing and presence still work).
 	RealtimeGroup             string        `env:"REALTIME_GROUP" envDefault:"gateway-realtime"`
 	RealtimeMaxConnsPerUser   int           `env:"REALTIME_MAX_CONNS_PER_USER" envDefault:"10"`
 	RealtimeSendBuffer        int           `env:"REALTIME_SEND_BUFFER" envDefault:"256"`
@@ -77,9 +77,6 @@ type Config struct {
 	ReadyCacheTTL     time.Duration `env:"READY_CACHE_TTL" envDefault:"1s"`
 	// ReadyzToken, when set, gets the detailed readiness report from the public /readyz.
 	ReadyzToken string `env:"READYZ_TOKEN" secret:"true"`
-
-	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // validate refuses values that parse but cannot work, naming each variable. A zero limit or

@@ -4,21 +4,14 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
-	"github.com/parleyhq/parley/platform/logging"
+	"github.com/parleyhq/parley/platform/server"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger, flush := logging.New("gateway", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
-	defer flush()
-	if err := run(ctx, logger); err != nil { // an error is written at once
-		logger.Error("gateway stopped", "error", err)
-		stop()
-		os.Exit(1) // stop() ran above; the error flushed the log
-	}
+	// The gateway takes no arguments (it has no migrations) and ignores any it is given.
+	server.Main("gateway", func(ctx context.Context, logger *slog.Logger, _ []string) error {
+		return run(ctx, logger)
+	})
 }

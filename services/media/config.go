@@ -7,21 +7,20 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
 // Config is the media service's whole configuration, read from the environment.
 type Config struct {
+	config.Common
+
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8086"`
-	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_media?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
 	ChatURL      string        `env:"CHAT_URL" envDefault:"http://127.0.0.1:8084"`
 	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	JWTIssuer    string        `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience  string        `env:"JWT_AUDIENCE" envDefault:"parley"`
 	// InternalAPIToken authorises service-to-service calls of internal methods (sent and checked
 	// in X-Parley-Internal-Token). Empty: BatchGetFiles answers only on a user's behalf.
 	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
@@ -57,9 +56,6 @@ type Config struct {
 	ChatAccessCacheTTL time.Duration `env:"CHAT_ACCESS_CACHE_TTL" envDefault:"1m"`
 	JanitorInterval    time.Duration `env:"JANITOR_INTERVAL" envDefault:"1m"`
 	RejectedRetention  time.Duration `env:"REJECTED_RETENTION" envDefault:"24h"`
-
-	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // validate refuses configurations the service cannot run with, naming every problem.

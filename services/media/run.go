@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/media/internal/chatclient"
@@ -32,28 +30,20 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	cfg, err := config.Load[Config]()
+	validate := Config.validate
+	if migrateOnly {
+		validate = nil // `media migrate` needs no S3 credentials
+	}
+	cfg, err := config.Start(logger, validate)
 	if err != nil {
 		return err
 	}
-	logger.Info("configuration", config.Attrs(cfg)...)
-	if !migrateOnly {
-		if err := cfg.validate(); err != nil {
-			return fmt.Errorf("configuration: %w", err)
-		}
-	}
 
-	pool, err := pg.Open(ctx, cfg.DatabaseURL, cfg.DatabaseWait)
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, "media", mediadb.Migrations)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
-		return err
-	}
-	if err := pg.Migrate(ctx, pool, "media", mediadb.Migrations); err != nil {
-		return err
-	}
 	if migrateOnly {
 		logger.Info("migrations applied")
 		return nil

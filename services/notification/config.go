@@ -6,24 +6,24 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // Config is the notification service's whole configuration, read from the environment.
 // docs/notification.md describes every variable.
 type Config struct {
+	config.Common
+
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8085"`
-	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_notification?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	// ConsumerFetchWait is how long the broker may gather events for one batch: under a steady
 	// trickle of messages one transaction handles many of them instead of each paying its own.
 	// The most it delays a notification. At least 10ms; 0 hands over each event at once.
 	ConsumerFetchWait time.Duration `env:"CONSUMER_FETCH_WAIT" envDefault:"50ms"`
 	RedisURL          string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
 	AuthJWKSURL       string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	JWTIssuer         string        `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience       string        `env:"JWT_AUDIENCE" envDefault:"parley"`
 	// InternalAPIToken is the secret other Parley services present (X-Parley-Internal-Token) to
 	// call Notify. Empty refuses every Notify call.
 	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
@@ -54,8 +54,6 @@ type Config struct {
 	CleanupInterval time.Duration `env:"CLEANUP_INTERVAL" envDefault:"1h"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
-	LogFormat       string        `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // from parses EMAIL_FROM.

@@ -5,24 +5,8 @@
 //	notification migrate  apply pending migrations and exit
 package main
 
-import (
-	"context"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/parleyhq/parley/platform/logging"
-)
+import "github.com/parleyhq/parley/platform/server"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	logger, flush := logging.New("notification", os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
-	err := run(ctx, logger, os.Args[1:])
-	stop()
-	flush() // an error below is written at once
-	if err != nil {
-		logger.Error("notification failed", slog.Any("error", err))
-		os.Exit(1)
-	}
+	server.Main("notification", run)
 }

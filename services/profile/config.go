@@ -4,26 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // Config is the profile service's whole configuration, read from the environment.
 type Config struct {
+	config.Common
+
 	ListenAddr   string        `env:"LISTEN_ADDR" envDefault:":8082"`
-	AdminAddr    string        `env:"ADMIN_ADDR"` // /debug/pprof/ for operators; empty = off; never the public port
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/parley_profile?sslmode=disable"`
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
-	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
 	MediaURL     string        `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
 	AuthJWKSURL  string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	JWTIssuer    string        `env:"JWT_ISSUER" envDefault:"parley"`
-	JWTAudience  string        `env:"JWT_AUDIENCE" envDefault:"parley"`
 	// CacheTTL bounds how long a profile stays in Redis (and in each process's client-side cache).
 	CacheTTL time.Duration `env:"PROFILE_CACHE_TTL" envDefault:"10m"`
 	// SearchFuzzyThreshold is the least trigram similarity of a fuzzy search match.
 	SearchFuzzyThreshold float64 `env:"SEARCH_FUZZY_THRESHOLD" envDefault:"0.2"`
-	LogFormat            string  `env:"LOG_FORMAT" envDefault:"text"`
-	LogLevel             string  `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // validate refuses values that parse but cannot work, naming each variable.

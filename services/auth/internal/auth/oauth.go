@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // ProviderInfo describes a configured "sign in with…" provider.
@@ -42,7 +43,7 @@ type OAuthProvider interface {
 	AuthorizationURL(ctx context.Context, state, nonce, codeChallenge, redirectURI string) (string, error)
 	// Exchange redeems the code at the token endpoint and returns the identity of the verified ID
 	// token, whose nonce must be nonce. A code or token the provider rejects wraps
-	// ErrUnauthenticated.
+	// domainerr.ErrUnauthenticated.
 	Exchange(ctx context.Context, code, codeVerifier, redirectURI, nonce string) (Identity, error)
 }
 
@@ -62,9 +63,9 @@ type OAuthStore interface {
 	// SaveOAuthFlow stores a started flow.
 	SaveOAuthFlow(ctx context.Context, f OAuthFlow) error
 	// TakeOAuthFlow deletes and returns the unexpired flow with this state hash; an error wrapping
-	// ErrNotFound when there is none.
+	// domainerr.ErrNotFound when there is none.
 	TakeOAuthFlow(ctx context.Context, stateHash []byte, now time.Time) (OAuthFlow, error)
-	// IdentityUser returns the user linked to a provider's subject; ErrNotFound when none is.
+	// IdentityUser returns the user linked to a provider's subject; domainerr.ErrNotFound when none is.
 	IdentityUser(ctx context.Context, provider, subject string) (string, error)
 	// EmailRegistered tells whether an account has this (normalised) email.
 	EmailRegistered(ctx context.Context, email string) (bool, error)
@@ -72,7 +73,7 @@ type OAuthStore interface {
 
 // ErrIdentityTaken is returned by Store.CreateAccount when the OAuth identity was linked to an
 // account concurrently.
-var ErrIdentityTaken = domainerr.Errorf(ErrAlreadyExists, "identity: already linked to an account")
+var ErrIdentityTaken = domainerr.Errorf(domainerr.ErrAlreadyExists, "identity: already linked to an account")
 
 // OAuth holds the configured providers, in display order.
 type OAuth struct {
@@ -88,9 +89,9 @@ func (o *OAuth) provider(id string) (OAuthProvider, error) {
 		}
 	}
 	if id == "" {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "provider_id: required (configured providers: %s)", o.names())
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "provider_id: required (configured providers: %s)", o.names())
 	}
-	return nil, domainerr.Errorf(ErrNotFound, "unknown provider %q; configured providers: %s", id, o.names())
+	return nil, domainerr.Errorf(domainerr.ErrNotFound, "unknown provider %q; configured providers: %s", id, o.names())
 }
 
 func (o *OAuth) names() string {
@@ -136,10 +137,10 @@ func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string
 		return "", "", err
 	}
 	if redirectURI == "" {
-		return "", "", domainerr.Errorf(ErrInvalidArgument, "redirect_uri: required")
+		return "", "", domainerr.Errorf(domainerr.ErrInvalidArgument, "redirect_uri: required")
 	}
 	if !p.RedirectAllowed(redirectURI) {
-		return "", "", domainerr.Errorf(ErrInvalidArgument, "redirect_uri: %q is not a configured redirect URI of provider %q", redirectURI, providerID)
+		return "", "", domainerr.Errorf(domainerr.ErrInvalidArgument, "redirect_uri: %q is not a configured redirect URI of provider %q", redirectURI, providerID)
 	}
 	st, err := s.oauthStore()
 	if err != nil {
@@ -166,19 +167,19 @@ func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string
 // then signs in the linked account or creates one.
 func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname string) (userID string, tokens Tokens, created bool, err error) {
 	if len(s.oauth.Providers) == 0 {
-		return "", Tokens{}, false, domainerr.Errorf(ErrNotFound, "OAuth sign-in is not available: configured providers: none")
+		return "", Tokens{}, false, domainerr.Errorf(domainerr.ErrNotFound, "OAuth sign-in is not available: configured providers: none")
 	}
 	var stateErr, codeErr, nickErr error
 	if state == "" {
-		stateErr = domainerr.Errorf(ErrInvalidArgument, "state: required")
+		stateErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "state: required")
 	}
 	if code == "" {
-		codeErr = domainerr.Errorf(ErrInvalidArgument, "code: required")
+		codeErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "code: required")
 	}
 	if nickname != "" {
 		nickErr = ValidateNickname(nickname)
 	}
-	if err := joinInvalid(stateErr, codeErr, nickErr); err != nil {
+	if err := validate.Join(stateErr, codeErr, nickErr); err != nil {
 		return "", Tokens{}, false, err
 	}
 	st, err := s.oauthStore()
@@ -186,15 +187,15 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 		return "", Tokens{}, false, err
 	}
 	flow, err := st.TakeOAuthFlow(ctx, hashState(state), s.clock())
-	if errors.Is(err, ErrNotFound) {
-		return "", Tokens{}, false, domainerr.Errorf(ErrFailedPrecondition, "state: unknown, used or expired; start again with BeginOAuth")
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return "", Tokens{}, false, domainerr.Errorf(domainerr.ErrFailedPrecondition, "state: unknown, used or expired; start again with BeginOAuth")
 	}
 	if err != nil {
 		return "", Tokens{}, false, fmt.Errorf("take oauth flow: %w", err)
 	}
 	p, err := s.oauth.provider(flow.Provider)
 	if err != nil {
-		return "", Tokens{}, false, domainerr.Errorf(ErrFailedPrecondition, "provider %q is no longer configured", flow.Provider)
+		return "", Tokens{}, false, domainerr.Errorf(domainerr.ErrFailedPrecondition, "provider %q is no longer configured", flow.Provider)
 	}
 	id, err := p.Exchange(ctx, code, flow.CodeVerifier, flow.RedirectURI, flow.Nonce)
 	if err != nil {
@@ -214,7 +215,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 			}
 			tokens, err := s.tokensFor(session, refresh, now)
 			return existing, tokens, false, err
-		case !errors.Is(err, ErrNotFound):
+		case !errors.Is(err, domainerr.ErrNotFound):
 			return "", Tokens{}, false, fmt.Errorf("look up identity: %w", err)
 		}
 		userID, tokens, err := s.createOAuthAccount(ctx, st, id, nickname, method)
@@ -240,7 +241,7 @@ func (s *Service) createOAuthAccount(ctx context.Context, st OAuthStore, id Iden
 			return "", Tokens{}, fmt.Errorf("look up email: %w", err)
 		}
 		if taken {
-			return "", Tokens{}, domainerr.Errorf(ErrFailedPrecondition,
+			return "", Tokens{}, domainerr.Errorf(domainerr.ErrFailedPrecondition,
 				"email: %s is already registered; sign in with its password (accounts are not linked automatically)", email)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // RevokePasswordReset: every session ends when a password is reset by email.
@@ -105,9 +106,9 @@ type ResetStore interface {
 // Errors of password resets.
 var (
 	// ErrResetTokenInvalid: the reset token is unknown, used, replaced or expired.
-	ErrResetTokenInvalid = domainerr.Errorf(ErrUnauthenticated, "reset link is not valid any more (used, replaced by a newer one, or expired); request a new email")
+	ErrResetTokenInvalid = domainerr.Errorf(domainerr.ErrUnauthenticated, "reset link is not valid any more (used, replaced by a newer one, or expired); request a new email")
 	// ErrResetUnavailable: the reset email could not be handed to the notification service.
-	ErrResetUnavailable = domainerr.Errorf(ErrUnavailable, "the reset email could not be sent just now; try again in a minute")
+	ErrResetUnavailable = domainerr.Errorf(domainerr.ErrUnavailable, "the reset email could not be sent just now; try again in a minute")
 )
 
 // RequestPasswordReset emails a reset link to the account with email, from client (a network key,
@@ -119,7 +120,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, client string
 		return err
 	}
 	if s.mailer == nil {
-		return domainerr.Errorf(ErrFailedPrecondition, "password reset by email is not configured on this server")
+		return domainerr.Errorf(domainerr.ErrFailedPrecondition, "password reset by email is not configured on this server")
 	}
 	token, hash := NewRefreshToken()
 	now := s.clock()
@@ -149,10 +150,10 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, client string
 func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	var tokenErr error
 	if token == "" {
-		tokenErr = domainerr.Errorf(ErrInvalidArgument, "reset_token: required")
+		tokenErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "reset_token: required")
 	}
 	nextErr := renameField(ValidatePassword(next), "password", "new_password")
-	if err := joinInvalid(tokenErr, nextErr); err != nil {
+	if err := validate.Join(tokenErr, nextErr); err != nil {
 		return err
 	}
 	if !wellFormedRefreshToken(token) {

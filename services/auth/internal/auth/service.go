@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Sign-in methods, as recorded on sessions and in UserRegistered / UserLoggedIn events.
@@ -103,7 +104,7 @@ type Store interface {
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)
-	// email; an error wrapping ErrNotFound when there is none.
+	// email; an error wrapping domainerr.ErrNotFound when there is none.
 	PasswordCredentials(ctx context.Context, email string) (Credentials, error)
 	// ReplacePasswordHash swaps the stored hash for a new one if it is still oldHash.
 	ReplacePasswordHash(ctx context.Context, userID, oldHash, newHash string) error
@@ -118,7 +119,7 @@ type Store interface {
 	// and writes SessionRevoked. It reports false when there is no such token or the session was
 	// already revoked (nothing is written then).
 	RevokeSession(ctx context.Context, tokenHash []byte, reason string, now time.Time) (bool, error)
-	// Account returns an account; an error wrapping ErrNotFound when there is none.
+	// Account returns an account; an error wrapping domainerr.ErrNotFound when there is none.
 	Account(ctx context.Context, userID string) (Account, error)
 	// UpdateLoginThrottle loads the throttle state of key (zero when there is none), locked against
 	// every other attempt on the same account, lets update change it, and stores it, in one
@@ -192,7 +193,7 @@ func NewService(d Deps) (*Service, error) {
 // Register creates a password account and signs it in.
 func (s *Service) Register(ctx context.Context, email, password, nickname string) (string, Tokens, error) {
 	normalized, emailErr := NormalizeEmail(email)
-	if err := joinInvalid(emailErr, ValidateNewPassword(password, normalized, nickname), ValidateNickname(nickname)); err != nil {
+	if err := validate.Join(emailErr, ValidateNewPassword(password, normalized, nickname), ValidateNickname(nickname)); err != nil {
 		return "", Tokens{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)
@@ -226,12 +227,12 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	email = strings.ToLower(strings.TrimSpace(email))
 	var emailErr, passwordErr error
 	if email == "" {
-		emailErr = domainerr.Errorf(ErrInvalidArgument, "email: required")
+		emailErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "email: required")
 	}
 	if password == "" {
-		passwordErr = domainerr.Errorf(ErrInvalidArgument, "password: required")
+		passwordErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "password: required")
 	}
-	if err := joinInvalid(emailErr, passwordErr); err != nil {
+	if err := validate.Join(emailErr, passwordErr); err != nil {
 		return "", Tokens{}, err
 	}
 	if len(email) > MaxEmailLen || utf8.RuneCountInString(password) > MaxPasswordRunes {
@@ -247,7 +248,7 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 		return "", Tokens{}, throttledError(wait)
 	}
 	cred, err := s.store.PasswordCredentials(ctx, email)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domainerr.ErrNotFound) {
 		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
 			return "", Tokens{}, wrap("verify password", err)
 		}
@@ -298,10 +299,10 @@ func (s *Service) rehash(ctx context.Context, cred Credentials, password string)
 // Presenting a token that was already rotated revokes its whole session.
 func (s *Service) RefreshToken(ctx context.Context, token string) (string, Tokens, error) {
 	if token == "" {
-		return "", Tokens{}, domainerr.Errorf(ErrInvalidArgument, "refresh_token: required")
+		return "", Tokens{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "refresh_token: required")
 	}
 	if !wellFormedRefreshToken(token) {
-		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token is not valid; sign in again")
+		return "", Tokens{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "refresh token is not valid; sign in again")
 	}
 	now := s.clock()
 	next, nextHash := NewRefreshToken()
@@ -313,15 +314,15 @@ func (s *Service) RefreshToken(ctx context.Context, token string) (string, Token
 	switch rot.Outcome {
 	case Rotated:
 	case RefreshUnknown:
-		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token is not valid; sign in again")
+		return "", Tokens{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "refresh token is not valid; sign in again")
 	case RefreshExpired:
-		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token expired; sign in again")
+		return "", Tokens{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "refresh token expired; sign in again")
 	case RefreshRevoked:
-		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "session has ended; sign in again")
+		return "", Tokens{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "session has ended; sign in again")
 	case RefreshReused:
 		s.logger.WarnContext(ctx, "refresh token reused: session revoked",
 			slog.String("user", rot.UserID), slog.String("session", rot.SessionID))
-		return "", Tokens{}, domainerr.Errorf(ErrUnauthenticated, "refresh token was already used, so the session has been ended for safety; sign in again")
+		return "", Tokens{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "refresh token was already used, so the session has been ended for safety; sign in again")
 	default:
 		return "", Tokens{}, fmt.Errorf("rotate refresh token: unexpected outcome %d", rot.Outcome)
 	}
@@ -336,7 +337,7 @@ func (s *Service) RefreshToken(ctx context.Context, token string) (string, Token
 // revoke (unknown token, session already ended), so clients can retry it freely.
 func (s *Service) Logout(ctx context.Context, token string) error {
 	if token == "" {
-		return domainerr.Errorf(ErrInvalidArgument, "refresh_token: required")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "refresh_token: required")
 	}
 	if !wellFormedRefreshToken(token) {
 		return nil
@@ -350,10 +351,10 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 // GetMe returns the account of the user an access token names.
 func (s *Service) GetMe(ctx context.Context, userID string) (Account, error) {
 	if userID == "" {
-		return Account{}, domainerr.Errorf(ErrUnauthenticated, "missing access token")
+		return Account{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
 	a, err := s.store.Account(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domainerr.ErrNotFound) {
 		return Account{}, ErrAccountNotFound
 	}
 	if err != nil {

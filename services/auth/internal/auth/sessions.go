@@ -9,9 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Reasons a session is revoked by its owner, as carried by SessionRevoked events.
@@ -119,7 +118,7 @@ type SessionStore interface {
 	// RevokeOtherSessions revokes every live session of the user but keep, each with reason and
 	// its SessionRevoked, and returns how many it revoked.
 	RevokeOtherSessions(ctx context.Context, userID, keep, reason string, now time.Time) (int, error)
-	// AccountPassword returns the user's email and password hash; an error wrapping ErrNotFound
+	// AccountPassword returns the user's email and password hash; an error wrapping domainerr.ErrNotFound
 	// when the account does not exist.
 	AccountPassword(ctx context.Context, userID string) (AccountPassword, error)
 	// ChangePassword stores c (see PasswordChange) and returns how many sessions it revoked;
@@ -130,19 +129,19 @@ type SessionStore interface {
 // Errors of the session and password use cases.
 var (
 	// ErrSessionNotFound: the caller has no session with that id.
-	ErrSessionNotFound = domainerr.Errorf(ErrNotFound, "session_id: you have no such session")
+	ErrSessionNotFound = domainerr.Errorf(domainerr.ErrNotFound, "session_id: you have no such session")
 	// ErrNoPassword: the account signs in only with an identity provider.
-	ErrNoPassword = domainerr.Errorf(ErrFailedPrecondition, "this account has no password: it signs in with an identity provider")
+	ErrNoPassword = domainerr.Errorf(domainerr.ErrFailedPrecondition, "this account has no password: it signs in with an identity provider")
 	// ErrWrongCurrentPassword: ChangePassword's current_password is not the account's password.
-	ErrWrongCurrentPassword = domainerr.Errorf(ErrInvalidArgument, "current_password: is not your current password")
+	ErrWrongCurrentPassword = domainerr.Errorf(domainerr.ErrInvalidArgument, "current_password: is not your current password")
 	// ErrPasswordChangedMeanwhile: another request changed the password while this one checked it.
-	ErrPasswordChangedMeanwhile = domainerr.Errorf(ErrFailedPrecondition, "the password was changed by another request meanwhile; try again")
+	ErrPasswordChangedMeanwhile = domainerr.Errorf(domainerr.ErrFailedPrecondition, "the password was changed by another request meanwhile; try again")
 )
 
 // ListSessions returns the caller's live sessions, marking currentSessionID's.
 func (s *Service) ListSessions(ctx context.Context, userID, currentSessionID string) ([]Session, error) {
 	if userID == "" {
-		return nil, domainerr.Errorf(ErrUnauthenticated, "missing access token")
+		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
 	sessions, err := s.store.LiveSessions(ctx, userID, s.clock())
 	if err != nil {
@@ -158,9 +157,9 @@ func (s *Service) ListSessions(ctx context.Context, userID, currentSessionID str
 // already ended succeeds; a session that is not the caller's is ErrSessionNotFound, whoever's it is.
 func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
 	if userID == "" {
-		return domainerr.Errorf(ErrUnauthenticated, "missing access token")
+		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	id, err := parseSessionID(sessionID)
+	id, err := validate.UUID("session_id", sessionID)
 	if err != nil {
 		return err
 	}
@@ -178,7 +177,7 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) e
 // many it ended.
 func (s *Service) RevokeOtherSessions(ctx context.Context, userID, currentSessionID string) (int, error) {
 	if userID == "" || currentSessionID == "" {
-		return 0, domainerr.Errorf(ErrUnauthenticated, "missing access token")
+		return 0, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
 	n, err := s.store.RevokeOtherSessions(ctx, userID, currentSessionID, RevokeUser, s.clock())
 	if err != nil {
@@ -193,14 +192,14 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, userID, currentSessio
 // session ends; the number ended is returned.
 func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current, next, client string) (int, error) {
 	if userID == "" || sessionID == "" {
-		return 0, domainerr.Errorf(ErrUnauthenticated, "missing access token")
+		return 0, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
 	var currentErr error
 	if current == "" {
-		currentErr = domainerr.Errorf(ErrInvalidArgument, "current_password: required")
+		currentErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "current_password: required")
 	}
 	acc, err := s.store.AccountPassword(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domainerr.ErrNotFound) {
 		return 0, ErrAccountNotFound
 	}
 	if err != nil {
@@ -208,9 +207,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current
 	}
 	nextErr := renameField(ValidateNewPassword(next, acc.Email, ""), "password", "new_password")
 	if nextErr == nil && next == current {
-		nextErr = domainerr.Errorf(ErrInvalidArgument, "new_password: must differ from the current password")
+		nextErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "new_password: must differ from the current password")
 	}
-	if err := joinInvalid(currentErr, nextErr); err != nil {
+	if err := validate.Join(currentErr, nextErr); err != nil {
 		return 0, err
 	}
 	if acc.PasswordHash == "" {
@@ -249,18 +248,6 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current
 		return 0, wrap("change password", err)
 	}
 	return revoked, nil
-}
-
-// parseSessionID checks a session id from a request: a UUID, returned in its canonical form.
-func parseSessionID(raw string) (string, error) {
-	if raw == "" {
-		return "", domainerr.Errorf(ErrInvalidArgument, "session_id: required")
-	}
-	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		return "", domainerr.Errorf(ErrInvalidArgument, "session_id: must be a UUID like 0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f01")
-	}
-	return id.String(), nil
 }
 
 // renameField rewrites a field error's "from: …" message as "to: …" for a request whose field has

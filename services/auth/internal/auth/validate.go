@@ -29,14 +29,14 @@ func NormalizeEmail(raw string) (string, error) {
 	email := strings.ToLower(strings.TrimSpace(raw))
 	switch {
 	case email == "":
-		return "", domainerr.Errorf(ErrInvalidArgument, "email: required")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "email: required")
 	case len(email) > MaxEmailLen:
-		return "", domainerr.Errorf(ErrInvalidArgument, "email: must be at most %d characters", MaxEmailLen)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "email: must be at most %d characters", MaxEmailLen)
 	}
 	addr, err := mail.ParseAddress(email)
 	// ParseAddress also accepts "Name <a@b>" and comments; a plain address parses to itself.
 	if err != nil || addr.Name != "" || addr.Address != email {
-		return "", domainerr.Errorf(ErrInvalidArgument, "email: must be a plain address like name@example.com")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "email: must be a plain address like name@example.com")
 	}
 	return email, nil
 }
@@ -44,16 +44,16 @@ func NormalizeEmail(raw string) (string, error) {
 // ValidatePassword checks a new password: 8 to 128 characters (Unicode code points) of valid UTF-8.
 func ValidatePassword(password string) error {
 	if password == "" {
-		return domainerr.Errorf(ErrInvalidArgument, "password: required")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: required")
 	}
 	if !utf8.ValidString(password) {
-		return domainerr.Errorf(ErrInvalidArgument, "password: must be valid UTF-8 text")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: must be valid UTF-8 text")
 	}
 	switch n := utf8.RuneCountInString(password); {
 	case n < MinPasswordRunes:
-		return domainerr.Errorf(ErrInvalidArgument, "password: must be at least %d characters", MinPasswordRunes)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: must be at least %d characters", MinPasswordRunes)
 	case n > MaxPasswordRunes:
-		return domainerr.Errorf(ErrInvalidArgument, "password: must be at most %d characters", MaxPasswordRunes)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: must be at most %d characters", MaxPasswordRunes)
 	}
 	return nil
 }
@@ -69,18 +69,18 @@ func ValidateNewPassword(password, email, nickname string) error {
 	}
 	lower := strings.ToLower(password)
 	if commonpasswords.Contains(lower) {
-		return domainerr.Errorf(ErrInvalidArgument, "password: is one of the most common passwords in public breach lists, so it is guessed first; choose another")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: is one of the most common passwords in public breach lists, so it is guessed first; choose another")
 	}
 	if local, _, ok := strings.Cut(email, "@"); ok {
 		base, _, _ := strings.Cut(local, "+")
 		for _, part := range []string{local, base} {
 			if containsPersonal(lower, part) {
-				return domainerr.Errorf(ErrInvalidArgument, "password: must not contain your email address's name (the part before the @)")
+				return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: must not contain your email address's name (the part before the @)")
 			}
 		}
 	}
 	if containsPersonal(lower, nickname) {
-		return domainerr.Errorf(ErrInvalidArgument, "password: must not contain your nickname")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: must not contain your nickname")
 	}
 	return nil
 }
@@ -96,37 +96,22 @@ func containsPersonal(lowerPassword, part string) bool {
 // purpose: look-alike letters of other scripts would let one person pose as another).
 func ValidateNickname(nickname string) error {
 	if nickname == "" {
-		return domainerr.Errorf(ErrInvalidArgument, "nickname: required")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: required")
 	}
 	if !utf8.ValidString(nickname) {
-		return domainerr.Errorf(ErrInvalidArgument, "nickname: %s", nicknameAllowedMs)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: %s", nicknameAllowedMs)
 	}
 	if n := utf8.RuneCountInString(nickname); n < MinNicknameRunes || n > MaxNicknameRunes {
-		return domainerr.Errorf(ErrInvalidArgument, "nickname: must be %d to %d characters", MinNicknameRunes, MaxNicknameRunes)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: must be %d to %d characters", MinNicknameRunes, MaxNicknameRunes)
 	}
 	for i, r := range nickname {
 		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 		if i == 0 && !alnum {
-			return domainerr.Errorf(ErrInvalidArgument, "nickname: must start with a letter or digit")
+			return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: must start with a letter or digit")
 		}
 		if !alnum && r != '_' && r != '.' && r != '-' {
-			return domainerr.Errorf(ErrInvalidArgument, "nickname: %s", nicknameAllowedMs)
+			return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: %s", nicknameAllowedMs)
 		}
 	}
 	return nil
-}
-
-// joinInvalid combines the field errors of one request into a single InvalidArgument error whose
-// message lists every problem ("email: required; password: must be at least 8 characters").
-func joinInvalid(errs ...error) error {
-	var msgs []string
-	for _, err := range errs {
-		if err != nil {
-			msgs = append(msgs, err.Error())
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return &domainerr.Error{Kind: ErrInvalidArgument, Msg: strings.Join(msgs, "; ")}
 }

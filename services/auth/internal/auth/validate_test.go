@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 func TestNormalizeEmail(t *testing.T) {
@@ -29,7 +32,7 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 	for in, want := range bad {
 		_, err := NormalizeEmail(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("NormalizeEmail(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -50,7 +53,7 @@ func TestValidatePassword(t *testing.T) {
 	}
 	for in, want := range bad {
 		err := ValidatePassword(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("ValidatePassword(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
@@ -74,21 +77,21 @@ func TestValidateNickname(t *testing.T) {
 	}
 	for in, want := range bad {
 		err := ValidateNickname(in)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
+		if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("ValidateNickname(%q) error = %v; want InvalidArgument %q", in, err, want)
 		}
 	}
 }
 
-func TestJoinInvalidListsEveryField(t *testing.T) {
+func TestJoinListsEveryField(t *testing.T) {
 	_, emailErr := NormalizeEmail("nope")
-	err := joinInvalid(emailErr, ValidatePassword("short"), ValidateNickname("ok_nick"))
+	err := validate.Join(emailErr, ValidatePassword("short"), ValidateNickname("ok_nick"))
 	want := "email: must be a plain address like name@example.com; password: must be at least 8 characters"
-	if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidArgument) {
-		t.Fatalf("joinInvalid = %v; want %q", err, want)
+	if err == nil || err.Error() != want || !errors.Is(err, domainerr.ErrInvalidArgument) {
+		t.Fatalf("validate.Join = %v; want %q", err, want)
 	}
-	if joinInvalid(nil, nil) != nil {
-		t.Fatal("joinInvalid of no errors must be nil")
+	if validate.Join(nil, nil) != nil {
+		t.Fatal("validate.Join of no errors must be nil")
 	}
 }
 
@@ -144,7 +147,7 @@ func TestValidateNewPassword(t *testing.T) {
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want nil", c.password, c.email, c.nickname, err)
-		case c.want != "" && (err == nil || err.Error() != c.want || !errors.Is(err, ErrInvalidArgument)):
+		case c.want != "" && (err == nil || err.Error() != c.want || !errors.Is(err, domainerr.ErrInvalidArgument)):
 			t.Errorf("ValidateNewPassword(%q, %q, %q) = %v; want InvalidArgument %q", c.password, c.email, c.nickname, err, c.want)
 		}
 	}

@@ -99,7 +99,7 @@ func TestPasswordResetByEmail(t *testing.T) {
 	}
 
 	// The new password follows Register's rules against the account's email.
-	if err := e.svc.ResetPassword(ctx, second.Token, "quinn-again-1"); !errors.Is(err, auth.ErrInvalidArgument) ||
+	if err := e.svc.ResetPassword(ctx, second.Token, "quinn-again-1"); !errors.Is(err, domainerr.ErrInvalidArgument) ||
 		err.Error() != "new_password: must not contain your email address's name (the part before the @)" {
 		t.Fatalf("personal password: %v", err)
 	}
@@ -121,7 +121,7 @@ func TestPasswordResetByEmail(t *testing.T) {
 	}
 	e.login(t, "quinn@example.com", "apple orchard 7", c)
 	for _, s := range []signedIn{a, b} {
-		if _, _, err := e.svc.RefreshToken(ctx, s.tokens.RefreshToken); !errors.Is(err, auth.ErrUnauthenticated) {
+		if _, _, err := e.svc.RefreshToken(ctx, s.tokens.RefreshToken); !errors.Is(err, domainerr.ErrUnauthenticated) {
 			t.Fatalf("session %s survived the reset: %v", s.sessionID, err)
 		}
 	}
@@ -180,7 +180,7 @@ func TestPasswordResetAnswersAlikeForUnknownEmails(t *testing.T) {
 	if err := e.svc.ResetPassword(ctx, decoy.Token, "apple orchard 7"); !errors.Is(err, auth.ErrResetTokenInvalid) {
 		t.Fatalf("the unknown email's token: %v", err)
 	}
-	if err := e.svc.RequestPasswordReset(ctx, "not an address", testClient); !errors.Is(err, auth.ErrInvalidArgument) {
+	if err := e.svc.RequestPasswordReset(ctx, "not an address", testClient); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("not an address: %v", err)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/pg"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
@@ -120,7 +121,7 @@ func (s *Store) AccountPassword(ctx context.Context, userID string) (auth.Accoun
 		SELECT u.email, p.hash FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
 		WHERE u.id = $1`, userID).Scan(&email, &hash)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
-		return a, auth.ErrNotFound
+		return a, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return a, fmt.Errorf("select account password: %w", err)

@@ -7,7 +7,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +17,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 
@@ -27,26 +27,12 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations are the auth schema's migrations, applied with pg.Migrate(ctx, pool, Component, Migrations)
-// after events.Migrations.
-var Migrations fs.FS = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // embedded above; cannot fail
-	}
-	return sub
-}()
+// Migrations are the auth schema's migrations, applied after events.Migrations by
+// events.OpenDatabase(ctx, url, wait, Component, Migrations).
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Component is the name the auth schema's migrations are recorded under.
 const Component = "auth"
-
-// Migrate applies the outbox's and the auth schema's migrations.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := pg.Migrate(ctx, pool, "events", events.Migrations); err != nil {
-		return err
-	}
-	return pg.Migrate(ctx, pool, Component, Migrations)
-}
 
 // Store implements auth.Store on Postgres.
 type Store struct {
@@ -79,7 +65,7 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 			email = &a.Email
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)`, a.UserID, email, a.CreatedAt)
-		if isUniqueViolation(err, "users_email_key") {
+		if pg.IsUniqueViolation(err, "users_email_key") {
 			return auth.ErrEmailTaken
 		}
 		if err != nil {
@@ -94,7 +80,7 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 		if id := a.Identity; id != nil {
 			_, err := tx.Exec(ctx, `INSERT INTO oauth_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)`,
 				id.Provider, id.Subject, a.UserID, id.Email, a.CreatedAt)
-			if isUniqueViolation(err, "oauth_identities_pkey") {
+			if pg.IsUniqueViolation(err, "oauth_identities_pkey") {
 				return auth.ErrIdentityTaken
 			}
 			if err != nil {
@@ -122,7 +108,7 @@ func (s *Store) CreateSession(ctx context.Context, sess auth.NewSession) error {
 		var id string
 		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, sess.UserID).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("user %s: %w", sess.UserID, auth.ErrNotFound)
+			return fmt.Errorf("user %s: %w", sess.UserID, domainerr.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("lock user: %w", err)
@@ -158,7 +144,7 @@ func (s *Store) PasswordCredentials(ctx context.Context, email string) (auth.Cre
 		SELECT u.id, p.hash FROM users u JOIN password_credentials p ON p.user_id = u.id
 		WHERE u.email = $1`, email).Scan(&c.UserID, &c.PasswordHash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, auth.ErrNotFound
+		return c, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return c, fmt.Errorf("select credentials: %w", err)
@@ -273,7 +259,7 @@ func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error
 	var email *string
 	err := s.pool.QueryRow(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, userID).Scan(&a.UserID, &email, &a.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
-		return a, auth.ErrNotFound
+		return a, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return a, fmt.Errorf("select account: %w", err)
@@ -414,13 +400,13 @@ func (s *Store) TakeOAuthFlow(ctx context.Context, stateHash []byte, now time.Ti
 		RETURNING provider, redirect_uri, code_verifier, nonce, created_at, expires_at`, stateHash).
 		Scan(&f.Provider, &f.RedirectURI, &f.CodeVerifier, &f.Nonce, &f.CreatedAt, &f.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return f, auth.ErrNotFound
+		return f, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return f, fmt.Errorf("take oauth flow: %w", err)
 	}
 	if !now.Before(f.ExpiresAt) {
-		return f, auth.ErrNotFound
+		return f, domainerr.ErrNotFound
 	}
 	return f, nil
 }
@@ -430,7 +416,7 @@ func (s *Store) IdentityUser(ctx context.Context, provider, subject string) (str
 	var userID string
 	err := s.pool.QueryRow(ctx, `SELECT user_id FROM oauth_identities WHERE provider = $1 AND subject = $2`, provider, subject).Scan(&userID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", auth.ErrNotFound
+		return "", domainerr.ErrNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("select oauth identity: %w", err)
@@ -445,11 +431,6 @@ func (s *Store) EmailRegistered(ctx context.Context, email string) (bool, error)
 		return false, fmt.Errorf("look up email: %w", err)
 	}
 	return exists, nil
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }
 
 // isInvalidText reports a value Postgres could not parse (a user id that is not a UUID).

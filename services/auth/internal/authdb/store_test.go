@@ -17,6 +17,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
 
@@ -153,7 +154,7 @@ func TestRegisterThenDuplicateEmail(t *testing.T) {
 	}
 
 	_, _, err = e.svc.Register(ctx, "ALICE@example.com", "another password", "alice2")
-	if !errors.Is(err, auth.ErrAlreadyExists) || err.Error() != "email: already registered" {
+	if !errors.Is(err, domainerr.ErrAlreadyExists) || err.Error() != "email: already registered" {
 		t.Fatalf("duplicate Register error = %v; want AlreadyExists \"email: already registered\"", err)
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM users`); n != 1 {
@@ -188,14 +189,14 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	}
 
 	// A failed registration (duplicate email) writes no event.
-	if _, _, err := e.svc.Register(ctx, "bob@example.com", "plum tree 42", "bob2"); !errors.Is(err, auth.ErrAlreadyExists) {
+	if _, _, err := e.svc.Register(ctx, "bob@example.com", "plum tree 42", "bob2"); !errors.Is(err, domainerr.ErrAlreadyExists) {
 		t.Fatalf("duplicate: %v", err)
 	}
 	if n := len(outboxRows(t, e.pool, typeRegistered)); n != 1 {
 		t.Fatalf("%d UserRegistered rows after a failed registration; want still 1", n)
 	}
 	// Invalid input writes nothing either.
-	if _, _, err := e.svc.Register(ctx, "carol@example.com", "short", "carol"); !errors.Is(err, auth.ErrInvalidArgument) {
+	if _, _, err := e.svc.Register(ctx, "carol@example.com", "short", "carol"); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("invalid: %v", err)
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM outbox`); n != 2 {
@@ -242,14 +243,14 @@ func TestLogin(t *testing.T) {
 	_, _, wrong := e.svc.Login(ctx, "erin@example.com", "wrong password", testClient)
 	_, _, unknown := e.svc.Login(ctx, "nobody@example.com", "right password", testClient)
 	for name, err := range map[string]error{"wrong password": wrong, "unknown email": unknown} {
-		if !errors.Is(err, auth.ErrUnauthenticated) || err.Error() != "email or password is incorrect" {
+		if !errors.Is(err, domainerr.ErrUnauthenticated) || err.Error() != "email or password is incorrect" {
 			t.Errorf("Login(%s) = %v; want Unauthenticated \"email or password is incorrect\"", name, err)
 		}
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM sessions`); n != 2 {
 		t.Fatalf("%d sessions; failed logins must not create any", n)
 	}
-	if _, _, err := e.svc.Login(ctx, "", "", testClient); !errors.Is(err, auth.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
+	if _, _, err := e.svc.Login(ctx, "", "", testClient); !errors.Is(err, domainerr.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
 		t.Fatalf("Login(empty) = %v", err)
 	}
 }
@@ -263,7 +264,7 @@ func TestLoginRehashesWhenParamsChange(t *testing.T) {
 	}
 	stronger := auth.Argon2Params{MemoryKiB: 20 * 1024, Time: 3, Threads: 1}
 	svc2, _ := newService(t, e.store, stronger, nil)
-	if _, _, err := svc2.Login(ctx, "frank@example.com", "wrong password", testClient); !errors.Is(err, auth.ErrUnauthenticated) {
+	if _, _, err := svc2.Login(ctx, "frank@example.com", "wrong password", testClient); !errors.Is(err, domainerr.ErrUnauthenticated) {
 		t.Fatalf("wrong password: %v", err)
 	}
 	hashOf := func() string {
@@ -320,11 +321,11 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatalf("raw refresh tokens found in the database (%d, %v)", stored, err)
 	}
 	for _, bad := range []string{"not-a-token", strings.Repeat("A", 43)} {
-		if _, _, err := e.svc.RefreshToken(ctx, bad); !errors.Is(err, auth.ErrUnauthenticated) {
+		if _, _, err := e.svc.RefreshToken(ctx, bad); !errors.Is(err, domainerr.ErrUnauthenticated) {
 			t.Errorf("RefreshToken(%q) = %v; want Unauthenticated", bad, err)
 		}
 	}
-	if _, _, err := e.svc.RefreshToken(ctx, ""); !errors.Is(err, auth.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "refresh_token:") {
+	if _, _, err := e.svc.RefreshToken(ctx, ""); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "refresh_token:") {
 		t.Fatalf("RefreshToken(\"\") = %v; want InvalidArgument naming refresh_token", err)
 	}
 }
@@ -346,10 +347,10 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = e.svc.RefreshToken(ctx, first.RefreshToken) // the thief (or the victim) replays
-	if !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "already used") {
+	if !errors.Is(err, domainerr.ErrUnauthenticated) || !strings.Contains(err.Error(), "already used") {
 		t.Fatalf("reused refresh token: %v; want Unauthenticated saying it was already used", err)
 	}
-	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, auth.ErrUnauthenticated) {
+	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, domainerr.ErrUnauthenticated) {
 		t.Fatalf("newest token of a revoked family: %v; want Unauthenticated", err)
 	}
 	rows := outboxRows(t, e.pool, typeRevoked)
@@ -386,7 +387,7 @@ func TestConcurrentRefreshesOfOneTokenLetOneWin(t *testing.T) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, auth.ErrUnauthenticated):
+		case !errors.Is(err, domainerr.ErrUnauthenticated):
 			t.Fatalf("unexpected error %v", err)
 		}
 	}
@@ -416,7 +417,7 @@ func TestLogout(t *testing.T) {
 	if err := e.svc.Logout(ctx, first.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "session has ended") {
+	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, domainerr.ErrUnauthenticated) || !strings.Contains(err.Error(), "session has ended") {
 		t.Fatalf("refresh after logout: %v; want Unauthenticated (session has ended)", err)
 	}
 	for range 2 { // idempotent
@@ -436,7 +437,7 @@ func TestLogout(t *testing.T) {
 	if ev.GetReason() != "logout" {
 		t.Fatalf("reason %q; want logout", ev.GetReason())
 	}
-	if err := e.svc.Logout(ctx, ""); !errors.Is(err, auth.ErrInvalidArgument) {
+	if err := e.svc.Logout(ctx, ""); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("Logout(\"\") = %v; want InvalidArgument", err)
 	}
 }
@@ -454,7 +455,7 @@ func TestExpiredRefreshToken(t *testing.T) {
 		t.Fatalf("refresh a second before expiry: %v", err)
 	}
 	e.advance(30*24*time.Hour + time.Second)
-	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "expired") {
+	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, domainerr.ErrUnauthenticated) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired refresh token: %v; want Unauthenticated (expired)", err)
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 0 {
@@ -477,7 +478,7 @@ func TestExpiredRefreshToken(t *testing.T) {
 func TestGetMeUnknownUser(t *testing.T) {
 	e := newEnv(t)
 	for _, id := range []string{"0196e0a0-0000-7000-8000-000000000000", "not-a-uuid"} {
-		if _, err := e.svc.GetMe(context.Background(), id); !errors.Is(err, auth.ErrNotFound) {
+		if _, err := e.svc.GetMe(context.Background(), id); !errors.Is(err, domainerr.ErrNotFound) {
 			t.Errorf("GetMe(%q) = %v; want NotFound", id, err)
 		}
 	}

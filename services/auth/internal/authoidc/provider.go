@@ -111,7 +111,7 @@ func (p *Provider) discover(ctx context.Context) (*metadata, *authn.RemoteJWKS, 
 		return p.meta, p.keys, nil
 	}
 	if time.Since(p.tried) < 10*time.Second {
-		return nil, nil, domainerr.Errorf(auth.ErrUnavailable, "provider %q is not reachable right now; try again shortly", p.cfg.ID)
+		return nil, nil, domainerr.Errorf(domainerr.ErrUnavailable, "provider %q is not reachable right now; try again shortly", p.cfg.ID)
 	}
 	p.tried = time.Now()
 	wellKnown := strings.TrimSuffix(p.cfg.Issuer, "/") + "/.well-known/openid-configuration"
@@ -208,7 +208,7 @@ func (p *Provider) Exchange(ctx context.Context, code, codeVerifier, redirectURI
 	decodeErr := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&body)
 	switch {
 	case res.StatusCode == http.StatusBadRequest && body.Error == "invalid_grant":
-		return auth.Identity{}, domainerr.Errorf(auth.ErrUnauthenticated, "code: the provider rejected it (expired or already used); sign in again")
+		return auth.Identity{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "code: the provider rejected it (expired or already used); sign in again")
 	case res.StatusCode != http.StatusOK:
 		return auth.Identity{}, unavailable(p.cfg.ID, fmt.Errorf("provider %q token endpoint answered %s (%s %s)", p.cfg.ID, res.Status, body.Error, body.ErrorDescription))
 	case decodeErr != nil || body.IDToken == "":
@@ -237,26 +237,26 @@ func (p *Provider) verifyIDToken(ctx context.Context, keys *authn.RemoteJWKS, ra
 		)
 	}
 	tok, err := parse()
-	if err != nil && !errors.Is(err, auth.ErrUnavailable) && keys.Refresh(ctx) == nil {
+	if err != nil && !errors.Is(err, domainerr.ErrUnavailable) && keys.Refresh(ctx) == nil {
 		tok, err = parse() // the provider may have rotated its keys
 	}
 	if err != nil {
-		if errors.Is(err, auth.ErrUnavailable) {
+		if errors.Is(err, domainerr.ErrUnavailable) {
 			return auth.Identity{}, err
 		}
-		return auth.Identity{}, domainerr.Errorf(auth.ErrUnauthenticated, "provider %q: ID token not accepted: %v", p.cfg.ID, err)
+		return auth.Identity{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "provider %q: ID token not accepted: %v", p.cfg.ID, err)
 	}
 	claims := tok.PrivateClaims()
 	if got, _ := claims["nonce"].(string); got == "" || got != nonce {
-		return auth.Identity{}, domainerr.Errorf(auth.ErrUnauthenticated, "provider %q: ID token nonce does not match the flow", p.cfg.ID)
+		return auth.Identity{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "provider %q: ID token nonce does not match the flow", p.cfg.ID)
 	}
 	if aud := tok.Audience(); len(aud) > 1 {
 		if azp, _ := claims["azp"].(string); azp != p.cfg.ClientID {
-			return auth.Identity{}, domainerr.Errorf(auth.ErrUnauthenticated, "provider %q: ID token was issued to another client", p.cfg.ID)
+			return auth.Identity{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "provider %q: ID token was issued to another client", p.cfg.ID)
 		}
 	}
 	if tok.Subject() == "" {
-		return auth.Identity{}, domainerr.Errorf(auth.ErrUnauthenticated, "provider %q: ID token has no subject", p.cfg.ID)
+		return auth.Identity{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "provider %q: ID token has no subject", p.cfg.ID)
 	}
 	id := auth.Identity{Provider: p.cfg.ID, Subject: tok.Subject()}
 	id.Email, _ = claims["email"].(string)
@@ -275,5 +275,5 @@ func (p *Provider) verifyIDToken(ctx context.Context, keys *authn.RemoteJWKS, ra
 // provider actually did kept as the cause for the logs (it may name internal addresses or carry the
 // provider's own error text).
 func unavailable(providerID string, cause error) error {
-	return &domainerr.Error{Kind: auth.ErrUnavailable, Msg: fmt.Sprintf("provider %q is not reachable right now; try again shortly", providerID), Cause: cause}
+	return &domainerr.Error{Kind: domainerr.ErrUnavailable, Msg: fmt.Sprintf("provider %q is not reachable right now; try again shortly", providerID), Cause: cause}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authoidc"
 	"github.com/parleyhq/parley/services/auth/internal/authoidc/oidctest"
@@ -72,7 +73,7 @@ func TestIDTokenRejections(t *testing.T) {
 			defer idp.TamperIDTokens(nil)
 			defer idp.SignWithForeignKey(false)
 			id, err := exchange(t, p, idp)
-			if !errors.Is(err, auth.ErrUnauthenticated) {
+			if !errors.Is(err, domainerr.ErrUnauthenticated) {
 				t.Fatalf("Exchange = %+v, %v; want ErrUnauthenticated", id, err)
 			}
 		})

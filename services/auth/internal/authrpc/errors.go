@@ -9,7 +9,7 @@ import (
 )
 
 // ErrorCodes maps the auth domain's own error kinds to Connect codes, for server.HandlerOptions;
-// the standard kinds (auth.ErrInvalidArgument and the rest) map by server.DefaultErrorCodes. A
+// the standard kinds (domainerr.ErrInvalidArgument and the rest) map by server.DefaultErrorCodes. A
 // throttled login's RetryAfter is sent as a Retry-After header by platform/server.
 var ErrorCodes = []server.ErrorCode{
 	{Err: auth.ErrBusy, Code: connect.CodeResourceExhausted},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // File is a media file as the media service describes it to the caller.
@@ -48,7 +49,7 @@ const (
 // their own in any status, and READY ones of chats they take part in.
 type Files interface {
 	// Files returns, by id, the files among ids that exist and the user may see. It fails with
-	// ErrUnavailable when the media service cannot answer.
+	// domainerr.ErrUnavailable when the media service cannot answer.
 	Files(ctx context.Context, ids []string) (map[string]File, error)
 }
 
@@ -58,13 +59,13 @@ type Files interface {
 // Every bad attachment is reported at once, by its index in attachment_file_ids.
 func (s *Service) checkAttachments(ctx context.Context, m *NewMessage) error {
 	if s.files == nil {
-		return domainerr.Errorf(ErrUnavailable, "attachments cannot be checked: this chat service has no media service configured")
+		return domainerr.Errorf(domainerr.ErrUnavailable, "attachments cannot be checked: this chat service has no media service configured")
 	}
 	files, err := s.files.Files(ctx, FileIDs(m.Attachments))
 	if err != nil {
 		return err
 	}
-	var problems []string
+	var problems validate.Problems
 	for i := range m.Attachments {
 		a := &m.Attachments[i]
 		f, ok := files[a.FileID]
@@ -84,16 +85,13 @@ func (s *Service) checkAttachments(ctx context.Context, m *NewMessage) error {
 			problem = "the file was uploaded for another chat; upload it for this one"
 		}
 		if problem != "" {
-			problems = append(problems, fmt.Sprintf("attachment_file_ids[%d]: %s", i, problem))
+			problems.Addf("attachment_file_ids[%d]: %s", i, problem)
 			continue
 		}
 		*a = Attachment{FileID: a.FileID, Name: f.Name, ContentType: f.ContentType, SizeBytes: f.SizeBytes, Width: f.Width, Height: f.Height,
 			URL: f.URL, ThumbnailURL: f.ThumbnailURL, URLExpiresAt: f.URLExpiresAt}
 	}
-	if len(problems) > 0 {
-		return domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
-	}
-	return nil
+	return problems.Err()
 }
 
 // fillURLs gives the attachments of msgs fresh URLs for the user of ctx, with one Files call for

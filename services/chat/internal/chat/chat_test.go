@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -65,7 +66,7 @@ func TestNormalizeText(t *testing.T) {
 		if c.err == "" && (err != nil || got != c.want) {
 			t.Errorf("NormalizeText(%.20q) = %.20q, %v; want %.20q", c.in, got, err, c.want)
 		}
-		if c.err != "" && (err == nil || !errors.Is(err, chat.ErrInvalidArgument) || !strings.Contains(err.Error(), c.err)) {
+		if c.err != "" && (err == nil || !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("NormalizeText(%.20q) error %v; want InvalidArgument containing %q", c.in, err, c.err)
 		}
 	}
@@ -112,7 +113,7 @@ func TestPageTokens(t *testing.T) {
 	if c, err := chat.DecodeChatsToken(""); c != nil || err != nil {
 		t.Fatalf("empty chats token: %v, %v; want the first page", c, err)
 	}
-	if _, err := chat.DecodeChatsToken(strings.Repeat("A", 300)); err == nil || !errors.Is(err, chat.ErrInvalidArgument) {
+	if _, err := chat.DecodeChatsToken(strings.Repeat("A", 300)); err == nil || !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("oversized token: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/pagetoken"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Direction is which way ListMessages walks through a chat.
@@ -39,9 +40,9 @@ func decodeToken(token, kind string) (tokenJSON, error) {
 		return tokenJSON{}, err
 	}
 	if t.K != kind {
-		return tokenJSON{}, domainerr.Errorf(ErrInvalidArgument, "page_token: not a token of this method; pass the next_page_token it returned")
+		return tokenJSON{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: not a token of this method; pass the next_page_token it returned")
 	}
-	if !isUUID(t.C) {
+	if !validate.IsUUID(t.C) {
 		return tokenJSON{}, pagetoken.ErrMalformed
 	}
 	return t, nil
@@ -61,10 +62,10 @@ func DecodeMessagesToken(token, chatID string, d Direction) (int64, error) {
 		return 0, err
 	}
 	if t.C != chatID {
-		return 0, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to another chat; chat_id must be the same as in the first call")
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: belongs to another chat; chat_id must be the same as in the first call")
 	}
 	if Direction(t.D) != d {
-		return 0, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to the other direction; direction must be the same as in the first call")
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: belongs to the other direction; direction must be the same as in the first call")
 	}
 	if t.S < 0 || (d == Older && t.S < 1) {
 		return 0, pagetoken.ErrMalformed

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // NewMessage is a message to store, validated and normalised.
@@ -88,7 +88,7 @@ type Store interface {
 }
 
 // Friendships asks the friend service whether two users are friends, on the caller's behalf
-// (friendclient implements it). It returns ErrUnavailable when the service cannot answer.
+// (friendclient implements it). It returns domainerr.ErrUnavailable when the service cannot answer.
 type Friendships interface {
 	AreFriends(ctx context.Context, a, b string) (bool, error)
 }
@@ -219,42 +219,37 @@ func (s *Service) openChat(ctx context.Context, callerID, peerID string) error {
 // validateSend checks every field of req, reporting all problems at once, and returns the
 // message to store and, for a send to a user, that user.
 func (s *Service) validateSend(callerID string, req SendRequest) (NewMessage, string, error) {
-	var problems []string
-	add := func(err error) {
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
+	var problems validate.Problems
 	m := NewMessage{SenderID: callerID}
 	var peerID string
 	var err error
 	switch {
 	case req.UserID != "" && req.ChatID != "":
-		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id or chat_id, not both"))
+		problems.Add(domainerr.Errorf(domainerr.ErrInvalidArgument, "to: set user_id or chat_id, not both"))
 	case req.ChatID != "":
-		m.ChatID, err = NormalizeID("chat_id", req.ChatID)
-		add(err)
+		m.ChatID, err = validate.UUID("chat_id", req.ChatID)
+		problems.Add(err)
 	case req.UserID != "":
-		peerID, err = NormalizeID("user_id", req.UserID)
-		add(err)
+		peerID, err = validate.UUID("user_id", req.UserID)
+		problems.Add(err)
 		if err == nil && peerID == callerID {
-			add(domainerr.Errorf(ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
+			problems.Add(domainerr.Errorf(domainerr.ErrInvalidArgument, "user_id: you cannot send messages to yourself"))
 		}
 		m.ChatID = ChatID(callerID, peerID)
 	default:
-		add(domainerr.Errorf(ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
+		problems.Add(domainerr.Errorf(domainerr.ErrInvalidArgument, "to: set user_id (a friend) or chat_id"))
 	}
-	m.ClientMsgID, err = NormalizeID("client_msg_id", req.ClientMsgID)
-	add(err)
+	m.ClientMsgID, err = validate.UUID("client_msg_id", req.ClientMsgID)
+	problems.Add(err)
 	ids, err := NormalizeAttachments(req.AttachmentIDs)
-	add(err)
+	problems.Add(err)
 	for _, id := range ids {
 		m.Attachments = append(m.Attachments, Attachment{FileID: id})
 	}
 	m.Text, err = NormalizeText(req.Text, len(req.AttachmentIDs) > 0)
-	add(err)
-	if len(problems) > 0 {
-		return NewMessage{}, "", domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+	problems.Add(err)
+	if err := problems.Err(); err != nil {
+		return NewMessage{}, "", err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -303,7 +298,7 @@ type MessagePage struct {
 
 // ListMessages returns a page of a chat of callerID's, tombstones included.
 func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMessagesRequest) (MessagePage, error) {
-	chatID, err := NormalizeID("chat_id", req.ChatID)
+	chatID, err := validate.UUID("chat_id", req.ChatID)
 	if err != nil {
 		return MessagePage{}, err
 	}
@@ -313,14 +308,14 @@ func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMes
 		d = Older
 	case Older, Newer:
 	default:
-		return MessagePage{}, domainerr.Errorf(ErrInvalidArgument, "direction: must be PAGE_DIRECTION_OLDER or PAGE_DIRECTION_NEWER")
+		return MessagePage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "direction: must be PAGE_DIRECTION_OLDER or PAGE_DIRECTION_NEWER")
 	}
-	limit, err := NormalizePageSize(req.PageSize, DefaultMessagesPageSize)
+	limit, err := validate.PageSize(req.PageSize, DefaultMessagesPageSize, MaxPageSize)
 	if err != nil {
 		return MessagePage{}, err
 	}
 	if req.FromSeq < 0 {
-		return MessagePage{}, domainerr.Errorf(ErrInvalidArgument, "from_seq: must not be negative, got %d", req.FromSeq)
+		return MessagePage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "from_seq: must not be negative, got %d", req.FromSeq)
 	}
 	bound := req.FromSeq
 	if req.PageToken != "" {
@@ -355,7 +350,7 @@ type ChatPage struct {
 
 // ListChats returns a page of callerID's chats, most recent activity first.
 func (s *Service) ListChats(ctx context.Context, callerID string, pageSize int32, pageToken string) (ChatPage, error) {
-	limit, err := NormalizePageSize(pageSize, DefaultChatsPageSize)
+	limit, err := validate.PageSize(pageSize, DefaultChatsPageSize, MaxPageSize)
 	if err != nil {
 		return ChatPage{}, err
 	}
@@ -396,35 +391,35 @@ func (s *Service) GetChat(ctx context.Context, callerID, chatID, userID string) 
 func (s *Service) getChat(ctx context.Context, callerID, chatID, userID string) (Chat, error) {
 	switch {
 	case chatID != "" && userID != "":
-		return Chat{}, domainerr.Errorf(ErrInvalidArgument, "by: set chat_id or user_id, not both")
+		return Chat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "by: set chat_id or user_id, not both")
 	case chatID != "":
-		id, err := NormalizeID("chat_id", chatID)
+		id, err := validate.UUID("chat_id", chatID)
 		if err != nil {
 			return Chat{}, err
 		}
 		return s.store.GetChat(ctx, callerID, id)
 	case userID != "":
-		peer, err := NormalizeID("user_id", userID)
+		peer, err := validate.UUID("user_id", userID)
 		if err != nil {
 			return Chat{}, err
 		}
 		c, err := s.store.GetChat(ctx, callerID, ChatID(callerID, peer))
 		if errors.Is(err, ErrChatNotFound) {
-			return Chat{}, domainerr.Errorf(ErrNotFound, "user_id: you have no chat with that user")
+			return Chat{}, domainerr.Errorf(domainerr.ErrNotFound, "user_id: you have no chat with that user")
 		}
 		return c, err
 	}
-	return Chat{}, domainerr.Errorf(ErrInvalidArgument, "by: set chat_id or user_id")
+	return Chat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "by: set chat_id or user_id")
 }
 
 // MarkRead moves callerID's read cursor in a chat forward to upTo (clamped to the last seq).
 func (s *Service) MarkRead(ctx context.Context, callerID, chatID string, upTo int64) (readSeq, unread int64, err error) {
-	id, err := NormalizeID("chat_id", chatID)
+	id, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return 0, 0, err
 	}
 	if upTo < 0 {
-		return 0, 0, domainerr.Errorf(ErrInvalidArgument, "up_to_seq: must not be negative, got %d", upTo)
+		return 0, 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "up_to_seq: must not be negative, got %d", upTo)
 	}
 	return s.store.MarkRead(ctx, callerID, id, upTo)
 }
@@ -432,22 +427,12 @@ func (s *Service) MarkRead(ctx context.Context, callerID, chatID string, upTo in
 // EditMessage replaces the text of one of callerID's messages. The same text again changes
 // nothing.
 func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, text string) (Message, error) {
-	var problems []string
-	cid, err := NormalizeID("chat_id", chatID)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	mid, err := NormalizeID("message_id", messageID)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
+	cid, cidErr := validate.UUID("chat_id", chatID)
+	mid, midErr := validate.UUID("message_id", messageID)
 	// Empty text is allowed here only for a message with attachments, which the store knows.
-	text, err = NormalizeText(text, true)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	if len(problems) > 0 {
-		return Message{}, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+	text, textErr := NormalizeText(text, true)
+	if err := validate.Join(cidErr, midErr, textErr); err != nil {
+		return Message{}, err
 	}
 	edited, err := s.store.ChangeMessage(ctx, callerID, cid, mid, func(m Message, canSend bool) (MessageChange, error) {
 		switch {
@@ -458,7 +443,7 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 		case !canSend:
 			return MessageChange{}, ErrNotFriends
 		case text == "" && len(m.Attachments) == 0:
-			return MessageChange{}, domainerr.Errorf(ErrInvalidArgument, "text: required (the message has no attachments)")
+			return MessageChange{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "text: required (the message has no attachments)")
 		case text == m.Text:
 			return MessageChange{Kind: NoChange}, nil
 		}
@@ -473,11 +458,11 @@ func (s *Service) EditMessage(ctx context.Context, callerID, chatID, messageID, 
 
 // DeleteMessage makes one of callerID's messages a tombstone; deleting it again succeeds.
 func (s *Service) DeleteMessage(ctx context.Context, callerID, chatID, messageID string) (Message, error) {
-	cid, err := NormalizeID("chat_id", chatID)
+	cid, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return Message{}, err
 	}
-	mid, err := NormalizeID("message_id", messageID)
+	mid, err := validate.UUID("message_id", messageID)
 	if err != nil {
 		return Message{}, err
 	}
@@ -495,16 +480,16 @@ func (s *Service) DeleteMessage(ctx context.Context, callerID, chatID, messageID
 // CheckChatAccess tells whether userID takes part in chatID and may send there. It is called by
 // other services forwarding their user's token, so it answers only about that user.
 func (s *Service) CheckChatAccess(ctx context.Context, callerID, chatID, userID string) (participant, canSend bool, err error) {
-	cid, err := NormalizeID("chat_id", chatID)
+	cid, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return false, false, err
 	}
-	uid, err := NormalizeID("user_id", userID)
+	uid, err := validate.UUID("user_id", userID)
 	if err != nil {
 		return false, false, err
 	}
 	if uid != callerID {
-		return false, false, domainerr.Errorf(ErrPermissionDenied, "user_id: you may ask only about the user whose access token you forward")
+		return false, false, domainerr.Errorf(domainerr.ErrPermissionDenied, "user_id: you may ask only about the user whose access token you forward")
 	}
 	return s.store.Access(ctx, uid, cid)
 }

@@ -17,6 +17,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -291,7 +292,7 @@ var errGroupAbandoned = errors.New("send message: the group it was written in fa
 // client_msg_ids first (the group waited for it and failed on the unique key; now dup finds it).
 func (s *Store) sendGroupRetried(ctx context.Context, group []*sendCall) error {
 	err := s.sendGroup(ctx, group)
-	if isUniqueViolation(err, "messages_chat_id_sender_id_client_msg_id_key") {
+	if pg.IsUniqueViolation(err, "messages_chat_id_sender_id_client_msg_id_key") {
 		err = s.sendGroup(ctx, group)
 	}
 	return err

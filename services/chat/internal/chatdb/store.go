@@ -9,11 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -33,13 +31,7 @@ var migrationFiles embed.FS
 const Component = "chat"
 
 // Migrations are the chat service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}()
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Publisher writes events to the transactional outbox (platform/events' Outbox): Publish inside
 // tx, or Row for the send path's own statement; Wake after a commit wakes this process's relay.
@@ -282,11 +274,7 @@ func (s *Store) ListChats(ctx context.Context, userID string, after *chat.ChatCu
 	if after != nil {
 		at, afterID = &after.LastActivityAt, &after.ChatID
 	}
-	rows, err := s.pool.Query(ctx, listChatsSQL, userID, at, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list chats of %s: %w", userID, err)
-	}
-	chats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chat.Chat, error) { return scanChat(r) })
+	chats, err := pg.QueryAll(ctx, s.pool, scanChat, listChatsSQL, userID, at, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list chats of %s: %w", userID, err)
 	}
@@ -444,9 +432,4 @@ func wrapTx(what string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }

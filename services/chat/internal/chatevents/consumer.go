@@ -21,6 +21,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 )
@@ -45,8 +46,8 @@ type Invalidator interface {
 // Register adds the chat service's handlers to c.
 func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.Logger) {
 	setFriendship := func(ctx context.Context, tx pgx.Tx, ev events.Event, rawA, rawB string, friends bool) error {
-		a, errA := chat.NormalizeID("user", rawA)
-		b, errB := chat.NormalizeID("user", rawB)
+		a, errA := validate.UUID("user", rawA)
+		b, errB := validate.UUID("user", rawB)
 		if errA != nil || errB != nil || a == b {
 			return events.Permanent(fmt.Errorf("%s %s: needs two different user ids, got %q and %q", ev.Type, ev.ID, rawA, rawB))
 		}
@@ -70,13 +71,13 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		return setFriendship(ctx, tx, ev, msg.GetUserId(), msg.GetFriendUserId(), false)
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated) error {
-		id, err := chat.NormalizeID("user_id", msg.GetUserId())
+		id, err := validate.UUID("user_id", msg.GetUserId())
 		if err != nil {
 			return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
 		}
 		avatar := msg.GetAvatarFileId()
 		if avatar != "" {
-			if avatar, err = chat.NormalizeID("avatar_file_id", avatar); err != nil {
+			if avatar, err = validate.UUID("avatar_file_id", avatar); err != nil {
 				return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
 			}
 		}

@@ -5,7 +5,6 @@ package chatrpc
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"connectrpc.com/connect"
@@ -30,16 +29,9 @@ func NewHandler(svc *chat.Service) *Handler {
 	return &Handler{svc: svc}
 }
 
-func caller(ctx context.Context) (string, error) {
-	if id := authn.UserID(ctx); id != "" {
-		return id, nil
-	}
-	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
-}
-
 // SendMessage implements ChatServiceHandler.
 func (h *Handler) SendMessage(ctx context.Context, req *connect.Request[chatv1.SendMessageRequest]) (*connect.Response[chatv1.SendMessageResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +46,7 @@ func (h *Handler) SendMessage(ctx context.Context, req *connect.Request[chatv1.S
 
 // ListMessages implements ChatServiceHandler.
 func (h *Handler) ListMessages(ctx context.Context, req *connect.Request[chatv1.ListMessagesRequest]) (*connect.Response[chatv1.ListMessagesResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +65,7 @@ func (h *Handler) ListMessages(ctx context.Context, req *connect.Request[chatv1.
 
 // ListChats implements ChatServiceHandler.
 func (h *Handler) ListChats(ctx context.Context, req *connect.Request[chatv1.ListChatsRequest]) (*connect.Response[chatv1.ListChatsResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +82,7 @@ func (h *Handler) ListChats(ctx context.Context, req *connect.Request[chatv1.Lis
 
 // GetChat implements ChatServiceHandler.
 func (h *Handler) GetChat(ctx context.Context, req *connect.Request[chatv1.GetChatRequest]) (*connect.Response[chatv1.GetChatResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +95,7 @@ func (h *Handler) GetChat(ctx context.Context, req *connect.Request[chatv1.GetCh
 
 // MarkRead implements ChatServiceHandler.
 func (h *Handler) MarkRead(ctx context.Context, req *connect.Request[chatv1.MarkReadRequest]) (*connect.Response[chatv1.MarkReadResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +108,7 @@ func (h *Handler) MarkRead(ctx context.Context, req *connect.Request[chatv1.Mark
 
 // EditMessage implements ChatServiceHandler.
 func (h *Handler) EditMessage(ctx context.Context, req *connect.Request[chatv1.EditMessageRequest]) (*connect.Response[chatv1.EditMessageResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +121,7 @@ func (h *Handler) EditMessage(ctx context.Context, req *connect.Request[chatv1.E
 
 // DeleteMessage implements ChatServiceHandler.
 func (h *Handler) DeleteMessage(ctx context.Context, req *connect.Request[chatv1.DeleteMessageRequest]) (*connect.Response[chatv1.DeleteMessageResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +136,7 @@ func (h *Handler) DeleteMessage(ctx context.Context, req *connect.Request[chatv1
 // the media service calls it forwarding its user's access token, and it answers only about that
 // user.
 func (h *Handler) CheckChatAccess(ctx context.Context, req *connect.Request[chatv1.CheckChatAccessRequest]) (*connect.Response[chatv1.CheckChatAccessResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func fakeURL(id, variant string) string {
 
 func (f *fakeMedia) BatchGetFiles(ctx context.Context, req *connect.Request[mediav1.BatchGetFilesRequest]) (*connect.Response[mediav1.BatchGetFilesResponse], error) {
 	call := mediaCall{user: authn.UserID(ctx), ids: req.Msg.GetFileIds()}
-	if tok := req.Header().Get(mediaclient.InternalTokenHeader); tok != "" {
+	if tok := req.Header().Get(authn.InternalTokenHeader); tok != "" {
 		if tok != fakeInternalToken {
 			return nil, connect.NewError(connect.CodePermissionDenied, errors.New("the internal token is not valid"))
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/server"
-	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
 // DefaultTimeout bounds one CheckFriendship call.
@@ -54,7 +53,7 @@ func (c *Client) AreFriends(ctx context.Context, a, b string) (bool, error) {
 		case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
 			// The friend service's answer stays in the chain for the logs; the caller sees only
 			// our message (platform/server trusts only a top-level *connect.Error).
-			return false, domainerr.Wrap(chat.ErrUnavailable, fmt.Errorf("friend CheckFriendship: %w", err),
+			return false, domainerr.Wrap(domainerr.ErrUnavailable, fmt.Errorf("friend CheckFriendship: %w", err),
 				"the friend service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated, connect.CodeCanceled:
 			return false, err // the caller's token (theirs to renew), or the caller went away

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/parleyhq/parley/services/chat/internal/chat"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/chat/internal/friendclient"
 )
 
@@ -25,7 +25,7 @@ func TestUnreachableFriendServiceIsUnavailable(t *testing.T) {
 
 	c := friendclient.New(nil, "http://"+addr, time.Second)
 	friends, err := c.AreFriends(context.Background(), uuid.NewString(), uuid.NewString())
-	if friends || !errors.Is(err, chat.ErrUnavailable) {
+	if friends || !errors.Is(err, domainerr.ErrUnavailable) {
 		t.Fatalf("AreFriends against a closed port = %v, %v; want false, ErrUnavailable", friends, err)
 	}
 }

@@ -32,9 +32,6 @@ const DefaultTimeout = 2 * time.Second
 // MaxBatch is the most ids the media service takes in one BatchGetFiles call.
 const MaxBatch = 100
 
-// InternalTokenHeader carries INTERNAL_API_TOKEN on calls made for no user.
-const InternalTokenHeader = "X-Parley-Internal-Token"
-
 // Client implements chat.Files.
 type Client struct {
 	media   mediav1connect.MediaServiceClient
@@ -59,7 +56,7 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 		interceptors = append(interceptors, connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 				if _, forUser := authn.FromContext(ctx); !forUser {
-					req.Header().Set(InternalTokenHeader, internalToken)
+					req.Header().Set(authn.InternalTokenHeader, internalToken)
 				}
 				return next(ctx, req)
 			}
@@ -132,9 +129,9 @@ func (c *Client) batch(parent, ctx context.Context, ids []string) ([]*mediav1.Fi
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
 		// Canceled with our request alive is the transport failing, or a sibling call's failure.
-		return nil, domainerr.Wrap(chat.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
+		return nil, domainerr.Wrap(domainerr.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
 	case connect.CodeUnauthenticated:
-		return nil, domainerr.Wrap(chat.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
+		return nil, domainerr.Wrap(domainerr.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
 	}
 	// Anything else (PermissionDenied, InvalidArgument, Internal) is a fault of the media service or
 	// ours: Internal for our caller, with the cause logged.

@@ -17,6 +17,7 @@ import (
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
@@ -39,7 +40,7 @@ type call struct {
 
 func (r *recorder) BatchGetFiles(_ context.Context, req *connect.Request[mediav1.BatchGetFilesRequest]) (*connect.Response[mediav1.BatchGetFilesResponse], error) {
 	r.mu.Lock()
-	r.calls = append(r.calls, call{req.Header().Get("Authorization"), req.Header().Get(mediaclient.InternalTokenHeader), req.Msg.GetFileIds()})
+	r.calls = append(r.calls, call{req.Header().Get("Authorization"), req.Header().Get(authn.InternalTokenHeader), req.Msg.GetFileIds()})
 	err := r.err
 	r.mu.Unlock()
 	if err != nil {
@@ -142,10 +143,10 @@ func TestErrors(t *testing.T) {
 		code connect.Code
 		want error // nil: none of the sentinels (Internal, cause logged)
 	}{
-		{connect.CodeUnavailable, chat.ErrUnavailable},
-		{connect.CodeDeadlineExceeded, chat.ErrUnavailable},
-		{connect.CodeResourceExhausted, chat.ErrUnavailable},
-		{connect.CodeUnauthenticated, chat.ErrUnauthenticated},
+		{connect.CodeUnavailable, domainerr.ErrUnavailable},
+		{connect.CodeDeadlineExceeded, domainerr.ErrUnavailable},
+		{connect.CodeResourceExhausted, domainerr.ErrUnavailable},
+		{connect.CodeUnauthenticated, domainerr.ErrUnauthenticated},
 		{connect.CodePermissionDenied, nil},
 		{connect.CodeInvalidArgument, nil},
 		{connect.CodeInternal, nil},
@@ -165,7 +166,7 @@ func TestErrors(t *testing.T) {
 			t.Fatalf("%v: %v; want %v", tc.code, err, tc.want)
 		case tc.want != nil && strings.Contains(err.Error(), "secret detail"):
 			t.Fatalf("%v: message %q shows the media service's message", tc.code, err.Error())
-		case tc.want == nil && (errors.Is(err, chat.ErrUnavailable) || errors.Is(err, chat.ErrInvalidArgument)):
+		case tc.want == nil && (errors.Is(err, domainerr.ErrUnavailable) || errors.Is(err, domainerr.ErrInvalidArgument)):
 			t.Fatalf("%v: %v; want an internal error", tc.code, err)
 		}
 	}
@@ -181,7 +182,7 @@ func TestUnreachableMediaServiceIsUnavailable(t *testing.T) {
 	ln.Close() // nothing listens there now
 
 	c := mediaclient.New(nil, "http://"+addr, "", time.Second)
-	if _, err := c.Files(forUser("dave"), []string{uuid.NewString()}); !errors.Is(err, chat.ErrUnavailable) {
+	if _, err := c.Files(forUser("dave"), []string{uuid.NewString()}); !errors.Is(err, domainerr.ErrUnavailable) {
 		t.Fatalf("Files against a closed port: %v; want ErrUnavailable", err)
 	}
 }
@@ -192,7 +193,7 @@ func TestCallerGoneIsNotUnavailable(t *testing.T) {
 	c := mediaclient.New(nil, url, "", time.Second)
 	ctx, cancel := context.WithCancel(forUser("erin"))
 	cancel()
-	if _, err := c.Files(ctx, []string{uuid.NewString()}); !errors.Is(err, context.Canceled) || errors.Is(err, chat.ErrUnavailable) {
+	if _, err := c.Files(ctx, []string{uuid.NewString()}); !errors.Is(err, context.Canceled) || errors.Is(err, domainerr.ErrUnavailable) {
 		t.Fatalf("Files with the caller gone: %v; want context.Canceled", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/pagetoken"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Page tokens (platform/pagetoken) name the list they belong to and the position after the last
@@ -33,9 +34,9 @@ func decodeToken(list, token string) (*cursorJSON, error) {
 		return nil, err
 	}
 	if c.K != list {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to another list (%s, not %s); start again from the first page", c.K, list)
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: belongs to another list (%s, not %s); start again from the first page", c.K, list)
 	}
-	if !IsUUID(c.U) {
+	if !validate.IsUUID(c.U) {
 		return nil, pagetoken.ErrMalformed
 	}
 	return &c, nil

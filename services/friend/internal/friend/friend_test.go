@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
 
@@ -14,17 +16,6 @@ const (
 	idA = "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01"
 	idB = "f0000000-0000-4000-8000-000000000001"
 )
-
-func TestNormalizeID(t *testing.T) {
-	if got, err := friend.NormalizeID("user_id", strings.ToUpper(idA)); err != nil || got != idA {
-		t.Fatalf("NormalizeID(upper) = %q, %v; want %q", got, err, idA)
-	}
-	for _, bad := range []string{"", "x", idA[:35], idA + "0", strings.ReplaceAll(idA, "-", "_"), "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9dzz"} {
-		if _, err := friend.NormalizeID("user_id", bad); !errors.Is(err, friend.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "user_id: ") {
-			t.Errorf("NormalizeID(%q) = %v; want InvalidArgument naming user_id", bad, err)
-		}
-	}
-}
 
 func TestIsAvatarURL(t *testing.T) {
 	for u, want := range map[string]bool{
@@ -59,14 +50,16 @@ func TestPair(t *testing.T) {
 	}
 }
 
+// TestPageSize checks friend's page limits (friend.proto: 1 to 100, 0 means 50); the rule itself
+// is platform/validate's.
 func TestPageSize(t *testing.T) {
-	for in, want := range map[int32]int{0: friend.DefaultPageSize, 1: 1, 100: 100} {
-		if got, err := friend.PageSize(in); err != nil || got != want {
+	for in, want := range map[int32]int{0: 50, 1: 1, 100: 100} {
+		if got, err := validate.PageSize(in, friend.DefaultPageSize, friend.MaxPageSize); err != nil || got != want {
 			t.Errorf("PageSize(%d) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, bad := range []int32{-1, 101} {
-		if _, err := friend.PageSize(bad); !errors.Is(err, friend.ErrInvalidArgument) {
+		if _, err := validate.PageSize(bad, friend.DefaultPageSize, friend.MaxPageSize); !errors.Is(err, domainerr.ErrInvalidArgument) {
 			t.Errorf("PageSize(%d) = %v; want InvalidArgument", bad, err)
 		}
 	}
@@ -103,7 +96,7 @@ func TestPageTokens(t *testing.T) {
 		"too long":        {strings.Repeat("A", 600), "page_token: malformed", func(s string) error { _, err := friend.DecodeFriendsToken(s); return err }},
 	} {
 		err := c.decode(c.token)
-		if !errors.Is(err, friend.ErrInvalidArgument) || !strings.Contains(err.Error(), c.msg) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v; want InvalidArgument %q", name, err, c.msg)
 		}
 	}

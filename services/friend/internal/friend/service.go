@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Store keeps users, requests, friendships and blocks (frienddb implements it over Postgres).
@@ -106,12 +107,12 @@ func newRequestID() (string, error) {
 
 // otherUser validates the user_id of a request against the caller.
 func otherUser(caller, field, raw string) (string, error) {
-	id, err := NormalizeID(field, raw)
+	id, err := validate.UUID(field, raw)
 	if err != nil {
 		return "", err
 	}
 	if id == caller {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: that is your own id; name another user", field)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: that is your own id; name another user", field)
 	}
 	return id, nil
 }
@@ -122,7 +123,7 @@ func (s *Service) mustExist(ctx context.Context, userID string) error {
 		return err
 	}
 	if !ok {
-		return domainerr.Errorf(ErrNotFound, "user_id: no user %s", userID)
+		return domainerr.Errorf(domainerr.ErrNotFound, "user_id: no user %s", userID)
 	}
 	return nil
 }
@@ -157,7 +158,7 @@ func (s *Service) Send(ctx context.Context, caller, userID string) (SendResult, 
 			return err
 		}
 		if st.Blocks(p, caller) {
-			return domainerr.Errorf(ErrFailedPrecondition, "user_id: you have blocked this user; unblock them first")
+			return domainerr.Errorf(domainerr.ErrFailedPrecondition, "user_id: you have blocked this user; unblock them first")
 		}
 		if st.FriendsSince != nil {
 			other, err := tx.User(ctx, target)
@@ -199,7 +200,7 @@ func (s *Service) Send(ctx context.Context, caller, userID string) (SendResult, 
 				return err
 			}
 			if n >= s.limits.Requests {
-				return domainerr.Errorf(ErrResourceExhausted, "too many friend requests: at most %d per %s; try again later", s.limits.Requests, s.limits.Window)
+				return domainerr.Errorf(domainerr.ErrResourceExhausted, "too many friend requests: at most %d per %s; try again later", s.limits.Requests, s.limits.Window)
 			}
 		}
 		id, err := newRequestID()
@@ -260,11 +261,11 @@ func accept(ctx context.Context, tx PairTx, r Request, now time.Time) (Friend, e
 // is its sender or its visible recipient (anyone else gets the same NotFound as for a request
 // that does not exist).
 func (s *Service) requestOp(ctx context.Context, caller, requestID string, fn func(tx PairTx, r Request, notFound error) error) error {
-	id, err := NormalizeID("request_id", requestID)
+	id, err := validate.UUID("request_id", requestID)
 	if err != nil {
 		return err
 	}
-	notFound := domainerr.Errorf(ErrNotFound, "request_id: no pending friend request %s to or from you", id)
+	notFound := domainerr.Errorf(domainerr.ErrNotFound, "request_id: no pending friend request %s to or from you", id)
 	from, to, found, err := s.store.RequestParties(ctx, id)
 	if err != nil {
 		return err
@@ -290,7 +291,7 @@ func (s *Service) Accept(ctx context.Context, caller, requestID string) (Friend,
 	var f Friend
 	err := s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
 		if caller == r.From {
-			return domainerr.Errorf(ErrPermissionDenied, "request_id: you sent this request; only its recipient can accept it")
+			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: you sent this request; only its recipient can accept it")
 		}
 		switch r.Status {
 		case StatusPending:
@@ -324,7 +325,7 @@ func (s *Service) Accept(ctx context.Context, caller, requestID string) (Friend,
 func (s *Service) Decline(ctx context.Context, caller, requestID string) error {
 	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
 		if caller == r.From {
-			return domainerr.Errorf(ErrPermissionDenied, "request_id: you sent this request; withdraw it with CancelFriendRequest")
+			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: you sent this request; withdraw it with CancelFriendRequest")
 		}
 		switch r.Status {
 		case StatusPending:
@@ -344,7 +345,7 @@ func (s *Service) Decline(ctx context.Context, caller, requestID string) error {
 func (s *Service) Cancel(ctx context.Context, caller, requestID string) error {
 	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
 		if caller == r.To {
-			return domainerr.Errorf(ErrPermissionDenied, "request_id: this request was sent to you; answer it with DeclineFriendRequest")
+			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: this request was sent to you; answer it with DeclineFriendRequest")
 		}
 		switch r.Status {
 		case StatusPending:
@@ -442,7 +443,7 @@ func (s *Service) Block(ctx context.Context, caller, userID string) error {
 // Unblock lifts the caller's block of userID. Nothing is restored, and the requests the blocked
 // user sent during the block (hidden) are dropped. Unblocking someone not blocked succeeds.
 func (s *Service) Unblock(ctx context.Context, caller, userID string) error {
-	target, err := NormalizeID("user_id", userID)
+	target, err := validate.UUID("user_id", userID)
 	if err != nil {
 		return err
 	}
@@ -471,7 +472,7 @@ func (s *Service) Unblock(ctx context.Context, caller, userID string) error {
 
 // ListFriends returns one page of the caller's friends, by nickname ignoring case.
 func (s *Service) ListFriends(ctx context.Context, caller string, pageSize int32, pageToken string) (FriendsPage, error) {
-	limit, err := PageSize(pageSize)
+	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return FriendsPage{}, err
 	}
@@ -493,9 +494,9 @@ func (s *Service) ListFriends(ctx context.Context, caller string, pageSize int32
 // ListRequests returns one page of the caller's pending requests of direction d, newest first.
 func (s *Service) ListRequests(ctx context.Context, caller string, d Direction, pageSize int32, pageToken string) (RequestsPage, error) {
 	if d != Incoming && d != Outgoing {
-		return RequestsPage{}, domainerr.Errorf(ErrInvalidArgument, "direction: required; FRIEND_REQUEST_DIRECTION_INCOMING or FRIEND_REQUEST_DIRECTION_OUTGOING")
+		return RequestsPage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "direction: required; FRIEND_REQUEST_DIRECTION_INCOMING or FRIEND_REQUEST_DIRECTION_OUTGOING")
 	}
-	limit, err := PageSize(pageSize)
+	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return RequestsPage{}, err
 	}
@@ -516,7 +517,7 @@ func (s *Service) ListRequests(ctx context.Context, caller string, d Direction, 
 
 // ListBlocked returns one page of the users the caller has blocked, most recent first.
 func (s *Service) ListBlocked(ctx context.Context, caller string, pageSize int32, pageToken string) (BlockedPage, error) {
-	limit, err := PageSize(pageSize)
+	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return BlockedPage{}, err
 	}
@@ -538,19 +539,19 @@ func (s *Service) ListBlocked(ctx context.Context, caller string, pageSize int32
 // Check tells whether two users are friends and whether either blocks the other. Only one of the
 // two may ask: other services call it forwarding their user's access token.
 func (s *Service) Check(ctx context.Context, caller, userA, userB string) (Relationship, error) {
-	a, err := NormalizeID("user_a_id", userA)
+	a, err := validate.UUID("user_a_id", userA)
 	if err != nil {
 		return Relationship{}, err
 	}
-	b, err := NormalizeID("user_b_id", userB)
+	b, err := validate.UUID("user_b_id", userB)
 	if err != nil {
 		return Relationship{}, err
 	}
 	if a == b {
-		return Relationship{}, domainerr.Errorf(ErrInvalidArgument, "user_b_id: must differ from user_a_id")
+		return Relationship{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "user_b_id: must differ from user_a_id")
 	}
 	if caller != a && caller != b {
-		return Relationship{}, domainerr.Errorf(ErrPermissionDenied, "only one of the two users may ask about their relationship; forward that user's access token")
+		return Relationship{}, domainerr.Errorf(domainerr.ErrPermissionDenied, "only one of the two users may ask about their relationship; forward that user's access token")
 	}
 	rel, err := s.store.Relationship(ctx, NewPair(a, b))
 	if err != nil {

@@ -8,12 +8,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
@@ -27,31 +25,20 @@ var migrationFiles embed.FS
 const Component = "friend"
 
 // Migrations are the friend service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded above; this cannot fail
-	}
-	return sub
-}()
-
-// Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
-type Publisher interface {
-	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
-}
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of friend.Store, and the user directory the event
 // consumers keep up to date.
 type Store struct {
-	pool *pgxpool.Pool
-	pub  Publisher
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
 }
 
 var _ friend.Store = (*Store)(nil)
 
-// New returns a store on pool publishing through pub.
-func New(pool *pgxpool.Pool, pub Publisher) *Store {
-	return &Store{pool: pool, pub: pub}
+// New returns a store on pool that publishes events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
+	return &Store{pool: pool, outbox: outbox}
 }
 
 // UserExists implements friend.Store.
@@ -100,7 +87,7 @@ func (s *Store) InPair(ctx context.Context, p friend.Pair, fn func(friend.PairTx
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM pairs WHERE user_lo = $1 AND user_hi = $2 FOR UPDATE`, p.Lo, p.Hi); err != nil {
 			return fmt.Errorf("lock pair %s: %w", p.ID(), err)
 		}
-		return fn(&pairTx{tx: tx, pair: p, pub: s.pub})
+		return fn(&pairTx{tx: tx, pair: p, outbox: s.outbox})
 	})
 }
 
@@ -165,9 +152,9 @@ func nullable(s string) *string {
 
 // pairTx implements friend.PairTx inside InPair's transaction.
 type pairTx struct {
-	tx   pgx.Tx
-	pair friend.Pair
-	pub  Publisher
+	tx     pgx.Tx
+	pair   friend.Pair
+	outbox *events.Outbox
 }
 
 const requestColumns = `r.request_id::text, r.from_user_id::text, r.to_user_id::text, r.status, r.hidden, r.created_at`
@@ -305,7 +292,7 @@ func (t *pairTx) Publish(ctx context.Context, ev friend.Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := t.pub.Publish(ctx, t.tx, topicFriend, key, msg); err != nil {
+	if _, err := t.outbox.Publish(ctx, t.tx, topicFriend, key, msg); err != nil {
 		return err
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
@@ -188,11 +189,11 @@ func TestRequestAcceptRemove(t *testing.T) {
 
 	// Only the recipient answers; a third person learns nothing.
 	_, err := e.svc.Accept(ctx, alice, r.ID)
-	wantErr(t, err, friend.ErrPermissionDenied, "only its recipient can accept")
-	wantErr(t, e.svc.Decline(ctx, alice, r.ID), friend.ErrPermissionDenied, "CancelFriendRequest")
-	wantErr(t, e.svc.Cancel(ctx, bob, r.ID), friend.ErrPermissionDenied, "DeclineFriendRequest")
+	wantErr(t, err, domainerr.ErrPermissionDenied, "only its recipient can accept")
+	wantErr(t, e.svc.Decline(ctx, alice, r.ID), domainerr.ErrPermissionDenied, "CancelFriendRequest")
+	wantErr(t, e.svc.Cancel(ctx, bob, r.ID), domainerr.ErrPermissionDenied, "DeclineFriendRequest")
 	_, err = e.svc.Accept(ctx, carol, r.ID)
-	wantErr(t, err, friend.ErrNotFound, "request_id: no pending friend request")
+	wantErr(t, err, domainerr.ErrNotFound, "request_id: no pending friend request")
 	wantNoEvents(t, e)
 
 	f := must[friend.Friend](t)(e.svc.Accept(ctx, bob, r.ID))
@@ -222,7 +223,7 @@ func TestRequestAcceptRemove(t *testing.T) {
 		t.Fatalf("Check = %+v; want friends", rel)
 	}
 	_, err = e.svc.Check(ctx, carol, alice, bob)
-	wantErr(t, err, friend.ErrPermissionDenied, "only one of the two")
+	wantErr(t, err, domainerr.ErrPermissionDenied, "only one of the two")
 
 	if err := e.svc.Remove(ctx, bob, alice); err != nil {
 		t.Fatal(err)
@@ -239,8 +240,8 @@ func TestRequestAcceptRemove(t *testing.T) {
 		t.Fatalf("Check after removal = %+v", rel)
 	}
 	_, err = e.svc.Accept(ctx, bob, r.ID)
-	wantErr(t, err, friend.ErrNotFound, "no pending friend request")
-	wantErr(t, e.svc.Remove(ctx, bob, bob), friend.ErrInvalidArgument, "user_id: that is your own id")
+	wantErr(t, err, domainerr.ErrNotFound, "no pending friend request")
+	wantErr(t, e.svc.Remove(ctx, bob, bob), domainerr.ErrInvalidArgument, "user_id: that is your own id")
 }
 
 func TestValidation(t *testing.T) {
@@ -248,28 +249,28 @@ func TestValidation(t *testing.T) {
 	alice := friendtest.AddUser(t, e.pool, "alice")
 
 	_, err := e.svc.Send(ctx, alice, alice)
-	wantErr(t, err, friend.ErrInvalidArgument, "user_id: that is your own id")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "user_id: that is your own id")
 	_, err = e.svc.Send(ctx, alice, "bob")
-	wantErr(t, err, friend.ErrInvalidArgument, `user_id: must be a UUID`)
+	wantErr(t, err, domainerr.ErrInvalidArgument, `user_id: must be a UUID`)
 	_, err = e.svc.Send(ctx, alice, "")
-	wantErr(t, err, friend.ErrInvalidArgument, "user_id: required")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "user_id: required")
 	_, err = e.svc.Send(ctx, alice, "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01")
-	wantErr(t, err, friend.ErrNotFound, "user_id: no user 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01")
-	wantErr(t, e.svc.Block(ctx, alice, "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01"), friend.ErrNotFound, "no user")
-	wantErr(t, e.svc.Block(ctx, alice, alice), friend.ErrInvalidArgument, "own id")
+	wantErr(t, err, domainerr.ErrNotFound, "user_id: no user 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01")
+	wantErr(t, e.svc.Block(ctx, alice, "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01"), domainerr.ErrNotFound, "no user")
+	wantErr(t, e.svc.Block(ctx, alice, alice), domainerr.ErrInvalidArgument, "own id")
 	_, err = e.svc.Accept(ctx, alice, "x")
-	wantErr(t, err, friend.ErrInvalidArgument, "request_id: must be a UUID")
-	wantErr(t, e.svc.Decline(ctx, alice, "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01"), friend.ErrNotFound, "request_id")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "request_id: must be a UUID")
+	wantErr(t, e.svc.Decline(ctx, alice, "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01"), domainerr.ErrNotFound, "request_id")
 	_, err = e.svc.ListRequests(ctx, alice, 0, 0, "")
-	wantErr(t, err, friend.ErrInvalidArgument, "direction: required")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "direction: required")
 	_, err = e.svc.ListFriends(ctx, alice, 101, "")
-	wantErr(t, err, friend.ErrInvalidArgument, "page_size: must be 1 to 100")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "page_size: must be 1 to 100")
 	_, err = e.svc.ListBlocked(ctx, alice, -1, "")
-	wantErr(t, err, friend.ErrInvalidArgument, "page_size")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "page_size")
 	_, err = e.svc.Check(ctx, alice, alice, alice)
-	wantErr(t, err, friend.ErrInvalidArgument, "user_b_id: must differ")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "user_b_id: must differ")
 	_, err = e.svc.Check(ctx, alice, alice, "nope")
-	wantErr(t, err, friend.ErrInvalidArgument, "user_b_id: must be a UUID")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "user_b_id: must be a UUID")
 	wantNoEvents(t, e)
 }
 
@@ -323,8 +324,8 @@ func TestDeclineAndCancel(t *testing.T) {
 	}
 	wantNoEvents(t, e)
 	_, err := e.svc.Accept(ctx, bob, r1.ID)
-	wantErr(t, err, friend.ErrNotFound, "no pending")
-	wantErr(t, e.svc.Cancel(ctx, alice, r1.ID), friend.ErrNotFound, "no pending")
+	wantErr(t, err, domainerr.ErrNotFound, "no pending")
+	wantErr(t, e.svc.Cancel(ctx, alice, r1.ID), domainerr.ErrNotFound, "no pending")
 	if out := e.pending(t, alice, friend.Outgoing); len(out) != 0 {
 		t.Fatalf("alice's outgoing after the decline: %+v", out)
 	}
@@ -342,7 +343,7 @@ func TestDeclineAndCancel(t *testing.T) {
 	if err := e.svc.Cancel(ctx, alice, r2.ID); err != nil {
 		t.Fatalf("cancelling again: %v", err)
 	}
-	wantErr(t, e.svc.Decline(ctx, bob, r2.ID), friend.ErrNotFound, "no pending")
+	wantErr(t, e.svc.Decline(ctx, bob, r2.ID), domainerr.ErrNotFound, "no pending")
 	wantNoEvents(t, e)
 	if in := e.pending(t, bob, friend.Incoming); len(in) != 0 {
 		t.Fatalf("bob's incoming after the cancel: %+v", in)
@@ -385,7 +386,7 @@ func TestBlock(t *testing.T) {
 
 	// The blocker cannot ask; the blocked person seems to, but nothing reaches the blocker.
 	_, err := e.svc.Send(ctx, alice, bob)
-	wantErr(t, err, friend.ErrFailedPrecondition, "unblock them first")
+	wantErr(t, err, domainerr.ErrFailedPrecondition, "unblock them first")
 	hidden := must[friend.SendResult](t)(e.svc.Send(ctx, bob, alice)).Request
 	if hidden == nil || hidden.Status != friend.StatusPending || hidden.To != alice {
 		t.Fatalf("blocked user's request = %+v; want it to look pending", hidden)
@@ -401,9 +402,9 @@ func TestBlock(t *testing.T) {
 		t.Fatalf("alice sees %+v; want nothing from the user she blocked", in)
 	}
 	_, err = e.svc.Accept(ctx, alice, hidden.ID)
-	wantErr(t, err, friend.ErrNotFound, "no pending")
-	wantErr(t, e.svc.Decline(ctx, alice, hidden.ID), friend.ErrNotFound, "no pending")
-	wantErr(t, e.svc.Cancel(ctx, alice, hidden.ID), friend.ErrNotFound, "no pending")
+	wantErr(t, err, domainerr.ErrNotFound, "no pending")
+	wantErr(t, e.svc.Decline(ctx, alice, hidden.ID), domainerr.ErrNotFound, "no pending")
+	wantErr(t, e.svc.Cancel(ctx, alice, hidden.ID), domainerr.ErrNotFound, "no pending")
 
 	// Unblocking restores nothing and discards what bob sent meanwhile.
 	if err := e.svc.Unblock(ctx, alice, bob); err != nil {
@@ -446,7 +447,7 @@ func TestBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = e.svc.Send(ctx, bob, alice)
-	wantErr(t, err, friend.ErrFailedPrecondition, "unblock")
+	wantErr(t, err, domainerr.ErrFailedPrecondition, "unblock")
 	if err := e.svc.Unblock(ctx, alice, bob); err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +470,7 @@ func TestRequestRateLimit(t *testing.T) {
 	first := must[friend.SendResult](t)(e.svc.Send(ctx, alice, others[0])).Request
 	must[friend.SendResult](t)(e.svc.Send(ctx, alice, others[1]))
 	_, err := e.svc.Send(ctx, alice, others[2])
-	wantErr(t, err, friend.ErrResourceExhausted, "at most 2 per 1h0m0s")
+	wantErr(t, err, domainerr.ErrResourceExhausted, "at most 2 per 1h0m0s")
 	// Repeating a pending request is free; cancelled requests still count.
 	if again := must[friend.SendResult](t)(e.svc.Send(ctx, alice, others[0])).Request; again.ID != first.ID {
 		t.Fatalf("repeat under the limit = %+v", again)
@@ -478,7 +479,7 @@ func TestRequestRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = e.svc.Send(ctx, alice, others[0])
-	wantErr(t, err, friend.ErrResourceExhausted, "too many friend requests")
+	wantErr(t, err, domainerr.ErrResourceExhausted, "too many friend requests")
 	// The window passes.
 	e.svc.Now = func() time.Time { return time.Now().Add(61 * time.Minute) }
 	must[friend.SendResult](t)(e.svc.Send(ctx, alice, others[2]))
@@ -533,9 +534,9 @@ func TestListsPaginate(t *testing.T) {
 	// A page token belongs to its list.
 	page := must[friend.FriendsPage](t)(e.svc.ListFriends(ctx, alice, 2, ""))
 	_, err := e.svc.ListBlocked(ctx, alice, 2, page.NextPageToken)
-	wantErr(t, err, friend.ErrInvalidArgument, "page_token: belongs to another list")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "page_token: belongs to another list")
 	_, err = e.svc.ListFriends(ctx, alice, 2, "garbage!")
-	wantErr(t, err, friend.ErrInvalidArgument, "page_token: malformed")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "page_token: malformed")
 
 	// Incoming requests, newest first, across pages; a token of one direction is refused by the other.
 	var sent []string
@@ -549,7 +550,7 @@ func TestListsPaginate(t *testing.T) {
 		t.Fatalf("incoming pages %v + %v (next %q); want %v", requestIDs(p1.Requests), requestIDs(p2.Requests), p2.NextPageToken, sent)
 	}
 	_, err = e.svc.ListRequests(ctx, alice, friend.Outgoing, 2, p1.NextPageToken)
-	wantErr(t, err, friend.ErrInvalidArgument, "page_token: belongs to another list (requests:incoming, not requests:outgoing)")
+	wantErr(t, err, domainerr.ErrInvalidArgument, "page_token: belongs to another list (requests:incoming, not requests:outgoing)")
 
 	// Blocked users, most recent first.
 	for _, n := range []string{"Bob", "Carol", "dave"} {
@@ -700,7 +701,7 @@ func TestConcurrentAcceptAndBlock(t *testing.T) {
 		wg.Go(func() { <-start; blockErr = e.svc.Block(ctx, alice, bob) })
 		close(start)
 		wg.Wait()
-		if blockErr != nil || (acceptErr != nil && !errors.Is(acceptErr, friend.ErrNotFound)) {
+		if blockErr != nil || (acceptErr != nil && !errors.Is(acceptErr, domainerr.ErrNotFound)) {
 			t.Fatalf("round %d: accept %v, block %v", i, acceptErr, blockErr)
 		}
 		if rel := must[friend.Relationship](t)(e.svc.Check(ctx, alice, alice, bob)); rel.AreFriends || !rel.Blocked {

@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
 
@@ -38,7 +39,7 @@ type Directory interface {
 // Register adds the friend service's handlers to c.
 func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
-		id, err := friend.NormalizeID("user_id", msg.GetUserId())
+		id, err := validate.UUID("user_id", msg.GetUserId())
 		if err != nil {
 			return events.Permanent(fmt.Errorf("UserRegistered %s: %w", ev.ID, err))
 		}
@@ -49,13 +50,13 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		return nil
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated) error {
-		id, err := friend.NormalizeID("user_id", msg.GetUserId())
+		id, err := validate.UUID("user_id", msg.GetUserId())
 		if err != nil {
 			return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
 		}
 		avatar, thumb := msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl()
 		if avatar != "" {
-			if avatar, err = friend.NormalizeID("avatar_file_id", avatar); err != nil {
+			if avatar, err = validate.UUID("avatar_file_id", avatar); err != nil {
 				// Keep the nickname change; an avatar id that is not a file id shows no avatar.
 				logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar file id; ignoring the avatar",
 					slog.String("event_id", ev.ID), slog.String("user", id), slog.Any("error", err))

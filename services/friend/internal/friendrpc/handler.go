@@ -14,6 +14,7 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
 
@@ -32,11 +33,11 @@ func NewHandler(svc *friend.Service) *Handler {
 // caller returns the authenticated user; the authn interceptor has already refused requests
 // without a valid token. The subject of Parley's access tokens is the user's UUID.
 func caller(ctx context.Context) (string, error) {
-	id := authn.UserID(ctx)
-	if id == "" {
-		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
+	id, err := authn.RequireUser(ctx)
+	if err != nil {
+		return "", err
 	}
-	if !friend.IsUUID(id) {
+	if !validate.IsUUID(id) {
 		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("the access token does not name a user"))
 	}
 	return strings.ToLower(id), nil

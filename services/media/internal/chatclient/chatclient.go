@@ -24,9 +24,6 @@ import (
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
-// InternalTokenHeader carries the shared secret that marks a call as coming from a Parley service.
-const InternalTokenHeader = "X-Parley-Internal-Token"
-
 // DefaultTimeout bounds one call to the chat service.
 const DefaultTimeout = 5 * time.Second
 
@@ -58,7 +55,7 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, redis rue
 	if internalToken != "" {
 		interceptors = append(interceptors, connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set(InternalTokenHeader, internalToken)
+				req.Header().Set(authn.InternalTokenHeader, internalToken)
 				return next(ctx, req)
 			}
 		}))
@@ -102,7 +99,7 @@ func (c *Client) Access(ctx context.Context, chatID, userID string) (media.ChatA
 		cause := fmt.Errorf("chat CheckChatAccess %s/%s: %w", chatID, userID, err)
 		switch connect.CodeOf(err) {
 		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-			return media.ChatAccess{}, domainerr.Wrap(media.ErrUnavailable, cause, "the chat service cannot be reached; try again shortly")
+			return media.ChatAccess{}, domainerr.Wrap(domainerr.ErrUnavailable, cause, "the chat service cannot be reached; try again shortly")
 		case connect.CodeUnauthenticated:
 			var ce *connect.Error
 			if errors.As(err, &ce) {

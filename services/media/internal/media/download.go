@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Download is one variant of a READY file, opened for serving.
@@ -20,11 +21,11 @@ type Download struct {
 
 // OpenDownload opens variant of a READY file for the download route. Avatars need nothing
 // more; any other file needs the expires and sig of a URL this service signed. rng is an HTTP
-// Range header value, or "". Errors: ErrNotFound (no such READY file or variant, or a malformed
-// id), ErrPermissionDenied wrapping ErrLinkExpired or ErrLinkInvalid.
+// Range header value, or "". Errors: domainerr.ErrNotFound (no such READY file or variant, or a malformed
+// id), domainerr.ErrPermissionDenied wrapping ErrLinkExpired or ErrLinkInvalid.
 func (s *Service) OpenDownload(ctx context.Context, fileID, variant, expires, sig, rng string) (Download, error) {
-	notFound := domainerr.Errorf(ErrNotFound, "no such file")
-	id, err := ParseFileID("file_id", fileID)
+	notFound := domainerr.Errorf(domainerr.ErrNotFound, "no such file")
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil || id != fileID {
 		return Download{}, notFound
 	}
@@ -33,7 +34,7 @@ func (s *Service) OpenDownload(ctx context.Context, fileID, variant, expires, si
 		return Download{}, notFound
 	}
 	f, err := s.store.Get(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domainerr.ErrNotFound) {
 		return Download{}, notFound
 	}
 	if err != nil {
@@ -44,7 +45,7 @@ func (s *Service) OpenDownload(ctx context.Context, fileID, variant, expires, si
 	}
 	if f.Purpose != PurposeAvatar {
 		if err := s.urls.Verify(id, v, expires, sig, s.now()); err != nil {
-			return Download{}, domainerr.Wrap(ErrPermissionDenied, err, "%s", err.Error())
+			return Download{}, domainerr.Wrap(domainerr.ErrPermissionDenied, err, "%s", err.Error())
 		}
 	}
 	d := Download{File: f, Variant: v, ContentType: f.ContentType, Disposition: Disposition(f.Name, f.ContentType)}

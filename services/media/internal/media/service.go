@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
-	"strconv"
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 
 	"github.com/parleyhq/parley/services/media/internal/mediaimage"
 )
@@ -45,15 +45,15 @@ func (l Limits) maxSize(p Purpose) int64 {
 type Store interface {
 	// Create inserts f (PENDING) unless, under a per-owner lock, the owner's READY bytes plus
 	// unexpired PENDING reservations plus f.DeclaredSize would exceed quota, or maxPending
-	// unexpired uploads are pending already: then an ErrResourceExhausted error saying which.
+	// unexpired uploads are pending already: then an domainerr.ErrResourceExhausted error saying which.
 	Create(ctx context.Context, f File, quota int64, maxPending int, now time.Time) error
-	// Get returns one file in any status, or ErrNotFound.
+	// Get returns one file in any status, or domainerr.ErrNotFound.
 	Get(ctx context.Context, id string) (File, error)
 	// GetMany returns the files among ids that exist, in any status, in no particular order.
 	GetMany(ctx context.Context, ids []string) ([]File, error)
 	// MarkReady makes a PENDING file READY with r and writes FileUploaded to the outbox in the
 	// same transaction. It returns the file as it ends up: a file that was READY or REJECTED
-	// already is returned unchanged; a DELETED or missing one is ErrNotFound.
+	// already is returned unchanged; a DELETED or missing one is domainerr.ErrNotFound.
 	MarkReady(ctx context.Context, id string, r Ready, now time.Time) (File, error)
 	// MarkRejected makes a PENDING file REJECTED; otherwise as MarkReady.
 	MarkRejected(ctx context.Context, id string, rej Rejection, now time.Time) (File, error)
@@ -127,7 +127,7 @@ type Objects interface {
 }
 
 // ChatAccessChecker asks the chat service what a user may do in a chat, on behalf of the user in
-// ctx (chatclient implements it, with a cache). Failures to ask are ErrUnavailable errors.
+// ctx (chatclient implements it, with a cache). Failures to ask are domainerr.ErrUnavailable errors.
 type ChatAccessChecker interface {
 	Access(ctx context.Context, chatID, userID string) (ChatAccess, error)
 }
@@ -200,9 +200,9 @@ func (s *Service) CreateUpload(ctx context.Context, callerID string, req UploadR
 		}
 		switch {
 		case !acc.Participant:
-			return File{}, UploadForm{}, domainerr.Errorf(ErrNotFound, "chat_id: no chat %s of yours", r.ChatID)
+			return File{}, UploadForm{}, domainerr.Errorf(domainerr.ErrNotFound, "chat_id: no chat %s of yours", r.ChatID)
 		case !acc.CanSend:
-			return File{}, UploadForm{}, domainerr.Errorf(ErrFailedPrecondition, "chat_id: you can no longer send in this chat (you are not friends any more)")
+			return File{}, UploadForm{}, domainerr.Errorf(domainerr.ErrFailedPrecondition, "chat_id: you can no longer send in this chat (you are not friends any more)")
 		}
 	}
 	now := s.now().UTC()
@@ -233,14 +233,14 @@ func (s *Service) CreateUpload(ctx context.Context, callerID string, req UploadR
 // CompleteUpload checks callerID's uploaded file and makes it READY, or rejects it (a
 // *RejectedError) and deletes its bytes.
 func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (File, error) {
-	id, err := ParseFileID("file_id", fileID)
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil {
 		return File{}, err
 	}
-	notFound := domainerr.Errorf(ErrNotFound, "file_id: no upload %s of yours", id)
+	notFound := domainerr.Errorf(domainerr.ErrNotFound, "file_id: no upload %s of yours", id)
 	f, err := s.store.Get(ctx, id)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, domainerr.ErrNotFound):
 		return File{}, notFound
 	case err != nil:
 		return File{}, err
@@ -251,7 +251,7 @@ func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (
 	case f.Status == StatusRejected:
 		return f, &RejectedError{FileID: f.ID, Rejection: f.Rejection}
 	case !s.now().Before(f.UploadExpiresAt):
-		return File{}, domainerr.Errorf(ErrNotFound, "file_id: the upload expired at %s; start again with CreateUpload", f.UploadExpiresAt.UTC().Format(time.RFC3339))
+		return File{}, domainerr.Errorf(domainerr.ErrNotFound, "file_id: the upload expired at %s; start again with CreateUpload", f.UploadExpiresAt.UTC().Format(time.RFC3339))
 	}
 
 	upKey, err := UploadKey(id)
@@ -260,7 +260,7 @@ func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (
 	}
 	info, err := s.objects.Stat(ctx, upKey)
 	if errors.Is(err, ErrObjectNotFound) {
-		return File{}, domainerr.Errorf(ErrFailedPrecondition, "file_id: nothing has been uploaded yet; POST the file with the form from CreateUpload, then call CompleteUpload")
+		return File{}, domainerr.Errorf(domainerr.ErrFailedPrecondition, "file_id: nothing has been uploaded yet; POST the file with the form from CreateUpload, then call CompleteUpload")
 	}
 	if err != nil {
 		return File{}, fmt.Errorf("stat upload %s: %w", id, err)
@@ -284,7 +284,7 @@ func (s *Service) CompleteUpload(ctx context.Context, callerID, fileID string) (
 		return s.completed(f)
 	}
 	f, err = s.store.MarkReady(cleanup, id, ready, s.now().UTC())
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domainerr.ErrNotFound) {
 		// Deleted (or expired and swept) while it was being checked: nothing must stay behind.
 		keys, _ := AllKeys(id)
 		s.deleteObjects(cleanup, keys...)
@@ -400,15 +400,15 @@ func (s *Service) deleteObjects(ctx context.Context, keys ...string) {
 	}
 }
 
-// GetFile returns a file callerID may see, or ErrNotFound.
+// GetFile returns a file callerID may see, or domainerr.ErrNotFound.
 func (s *Service) GetFile(ctx context.Context, callerID, fileID string) (File, error) {
-	id, err := ParseFileID("file_id", fileID)
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil {
 		return File{}, err
 	}
-	notFound := domainerr.Errorf(ErrNotFound, "file_id: no file %s", id)
+	notFound := domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
 	f, err := s.store.Get(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domainerr.ErrNotFound) {
 		return File{}, notFound
 	}
 	if err != nil {
@@ -457,20 +457,9 @@ const MaxBatch = 100
 // presenting the internal token) gets every file that exists; a call on a user's behalf gets
 // those callerID may see, by the same rule as GetFile.
 func (s *Service) BatchGetFiles(ctx context.Context, callerID string, trusted bool, fileIDs []string) ([]File, error) {
-	if len(fileIDs) > MaxBatch {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "file_ids: at most %d ids per call, got %d", MaxBatch, len(fileIDs))
-	}
-	ids := make([]string, 0, len(fileIDs))
-	seen := make(map[string]bool, len(fileIDs))
-	for i, raw := range fileIDs {
-		id, err := ParseFileID("file_ids["+strconv.Itoa(i)+"]", raw)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	ids, err := validate.UUIDs("file_ids", fileIDs, MaxBatch)
+	if err != nil {
+		return nil, err
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -498,7 +487,7 @@ func (s *Service) BatchGetFiles(ctx context.Context, callerID string, trusted bo
 // DeleteFile deletes one of callerID's files: it stops counting at once, its bytes go now (or,
 // if storage fails, with the janitor's next round).
 func (s *Service) DeleteFile(ctx context.Context, callerID, fileID string) error {
-	id, err := ParseFileID("file_id", fileID)
+	id, err := validate.UUID("file_id", fileID)
 	if err != nil {
 		return err
 	}
@@ -507,7 +496,7 @@ func (s *Service) DeleteFile(ctx context.Context, callerID, fileID string) error
 		return err
 	}
 	if !found {
-		return domainerr.Errorf(ErrNotFound, "file_id: no file %s of yours", id)
+		return domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s of yours", id)
 	}
 	keys, _ := AllKeys(id)
 	cleanup := context.WithoutCancel(ctx)

@@ -8,9 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
-	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // The raster image types CompleteUpload decodes, re-encodes and makes thumbnails of.
@@ -62,10 +60,9 @@ type UploadRequest struct {
 }
 
 // validate checks r against limits and returns it normalised (content type canonical, chat id in
-// canonical UUID form), or an ErrInvalidArgument naming every bad field.
+// canonical UUID form), or an domainerr.ErrInvalidArgument naming every bad field.
 func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var problems validate.Problems
 
 	var maxSize int64
 	switch r.Purpose {
@@ -74,49 +71,46 @@ func (r UploadRequest) validate(lim Limits) (UploadRequest, error) {
 	case PurposeAttachment:
 		maxSize = lim.MaxAttachmentBytes
 	default:
-		bad("purpose: required; FILE_PURPOSE_AVATAR or FILE_PURPOSE_ATTACHMENT")
+		problems.Addf("purpose: required; FILE_PURPOSE_AVATAR or FILE_PURPOSE_ATTACHMENT")
 	}
 
 	if msg := checkFileName(r.FileName); msg != "" {
-		bad("file_name: %s", msg)
+		problems.Addf("file_name: %s", msg)
 	}
 
 	ct, msg := normaliseContentType(r.ContentType)
 	switch {
 	case msg != "":
-		bad("content_type: %s", msg)
+		problems.Addf("content_type: %s", msg)
 	case r.Purpose == PurposeAvatar && (!avatarType(ct) || ct != essence(ct)):
-		bad("content_type: %q is not allowed for avatars; use image/jpeg, image/png or image/webp", r.ContentType)
+		problems.Addf("content_type: %q is not allowed for avatars; use image/jpeg, image/png or image/webp", r.ContentType)
 	}
 	r.ContentType = ct
 
 	switch {
 	case r.Size < 1:
-		bad("size_bytes: must be at least 1 (the file's exact size in bytes)")
+		problems.Addf("size_bytes: must be at least 1 (the file's exact size in bytes)")
 	case maxSize > 0 && r.Size > maxSize:
 		size, limit := HumanBytesPair(r.Size, maxSize)
-		bad("size_bytes: %s is over the %s limit of %s", size, r.Purpose, limit)
+		problems.Addf("size_bytes: %s is over the %s limit of %s", size, r.Purpose, limit)
 	}
 
 	switch r.Purpose {
 	case PurposeAvatar:
 		if r.ChatID != "" {
-			bad("chat_id: must be empty for avatars")
+			problems.Addf("chat_id: must be empty for avatars")
 		}
 	case PurposeAttachment:
 		if r.ChatID == "" {
-			bad("chat_id: required for attachments (the chat the file will be sent in)")
-		} else if id, err := uuid.Parse(r.ChatID); err != nil || len(r.ChatID) != 36 {
-			bad("chat_id: must be a UUID like 123e4567-e89b-12d3-a456-426614174000")
+			problems.Addf("chat_id: required for attachments (the chat the file will be sent in)")
+		} else if id, err := validate.UUID("chat_id", r.ChatID); err != nil {
+			problems.Add(err)
 		} else {
-			r.ChatID = id.String()
+			r.ChatID = id
 		}
 	}
 
-	if len(problems) > 0 {
-		return r, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
-	}
-	return r, nil
+	return r, problems.Err()
 }
 
 func checkFileName(name string) string {
@@ -158,19 +152,6 @@ func normaliseContentType(ct string) (string, string) {
 		return "", fmt.Sprintf("%q is not a content type like image/png", ct)
 	}
 	return out, ""
-}
-
-// ParseFileID checks a file id from a request and returns it in canonical form; field names the
-// request field in the error.
-func ParseFileID(field, id string) (string, error) {
-	if id == "" {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: required", field)
-	}
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID like 123e4567-e89b-12d3-a456-426614174000", field)
-	}
-	return u.String(), nil
 }
 
 // resolveType decides the stored content type of an upload from what was declared and what the

@@ -7,12 +7,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
@@ -27,29 +25,18 @@ import (
 var migrationFiles embed.FS
 
 // Migrations are the media service's schema migrations, for pg.Migrate(ctx, pool, "media", …).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}()
-
-// Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
-type Publisher interface {
-	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
-}
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of media.Store.
 type Store struct {
-	pool *pgxpool.Pool
-	pub  Publisher
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
 }
 
 var _ media.Store = (*Store)(nil)
 
-// New returns a store on pool publishing through pub.
-func New(pool *pgxpool.Pool, pub Publisher) *Store { return &Store{pool: pool, pub: pub} }
+// New returns a store on pool that publishes events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store { return &Store{pool: pool, outbox: outbox} }
 
 const columns = `file_id::text, owner_id::text, purpose, status, name, declared_type, declared_size,
 	content_type, size_bytes, width, height, thumb_type, coalesce(chat_id::text, ''),
@@ -86,11 +73,11 @@ func (s *Store) Create(ctx context.Context, f media.File, quota int64, maxPendin
 			return err
 		}
 		if maxPending > 0 && pending >= int64(maxPending) {
-			return domainerr.Errorf(media.ErrResourceExhausted, "too many uploads pending (%d); complete or wait for them to expire (at most %d at once)", pending, maxPending)
+			return domainerr.Errorf(domainerr.ErrResourceExhausted, "too many uploads pending (%d); complete or wait for them to expire (at most %d at once)", pending, maxPending)
 		}
 		if quota > 0 && used+reserved+f.DeclaredSize > quota {
 			need, free := media.HumanBytesPair(f.DeclaredSize, max(quota-used-reserved, 0))
-			return domainerr.Errorf(media.ErrResourceExhausted, "storage quota exceeded: this upload needs %s but only %s of your %s are free; delete files to make room",
+			return domainerr.Errorf(domainerr.ErrResourceExhausted, "storage quota exceeded: this upload needs %s but only %s of your %s are free; delete files to make room",
 				need, free, media.HumanBytes(quota))
 		}
 		var chat any
@@ -132,7 +119,7 @@ func (s *Store) Usage(ctx context.Context, owner string, now time.Time) (int64, 
 func (s *Store) Get(ctx context.Context, id string) (media.File, error) {
 	f, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM files WHERE file_id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return media.File{}, domainerr.Errorf(media.ErrNotFound, "file_id: no file %s", id)
+		return media.File{}, domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
 	}
 	if err != nil {
 		return media.File{}, fmt.Errorf("get file %s: %w", id, err)
@@ -142,86 +129,70 @@ func (s *Store) Get(ctx context.Context, id string) (media.File, error) {
 
 // GetMany implements media.Store.
 func (s *Store) GetMany(ctx context.Context, ids []string) ([]media.File, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM files WHERE file_id = ANY($1::uuid[])`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("get files: %w", err)
-	}
-	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (media.File, error) { return scan(r) })
+	files, err := pg.QueryAll(ctx, s.pool, scan, `SELECT `+columns+` FROM files WHERE file_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get files: %w", err)
 	}
 	return files, nil
 }
 
-// lockPending locks file id and returns it; ErrNotFound when missing or deleted.
-func lockPending(ctx context.Context, tx pgx.Tx, id string) (media.File, error) {
-	f, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM files WHERE file_id = $1 FOR UPDATE`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return media.File{}, domainerr.Errorf(media.ErrNotFound, "file_id: no file %s", id)
-	}
-	if err != nil {
-		return media.File{}, fmt.Errorf("lock file %s: %w", id, err)
-	}
-	if f.Status == media.StatusDeleted {
-		return media.File{}, domainerr.Errorf(media.ErrNotFound, "file_id: no file %s", id)
-	}
-	return f, nil
-}
-
-// MarkReady implements media.Store.
-func (s *Store) MarkReady(ctx context.Context, id string, r media.Ready, now time.Time) (media.File, error) {
+// settle runs change on file id inside a transaction that holds the file's row lock, when the file
+// is still pending, and returns what change made of it; a file no longer pending comes back as it
+// is, and a missing or deleted one as ErrNotFound.
+func (s *Store) settle(ctx context.Context, id string, change func(tx pgx.Tx, f media.File) (media.File, error)) (media.File, error) {
 	var out media.File
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		f, err := lockPending(ctx, tx, id)
+		f, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM files WHERE file_id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && f.Status == media.StatusDeleted {
+			return domainerr.Errorf(domainerr.ErrNotFound, "file_id: no file %s", id)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("lock file %s: %w", id, err)
 		}
 		if f.Status != media.StatusPending {
 			out = f
 			return nil
 		}
-		// FileUploaded is keyed by owner: serialise the owner's events so that transaction order
-		// is commit order for the key (see events.Outbox.Publish).
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, f.OwnerID); err != nil {
-			return fmt.Errorf("lock owner %s: %w", f.OwnerID, err)
-		}
-		out, err = scan(tx.QueryRow(ctx, `
-			UPDATE files SET status = 'ready', content_type = $2, size_bytes = $3, width = $4, height = $5,
-			       thumb_type = $6, ready_at = $7
-			WHERE file_id = $1 RETURNING `+columns, id, r.ContentType, r.Size, r.Width, r.Height, r.ThumbType, now))
-		if err != nil {
-			return fmt.Errorf("mark %s ready: %w", id, err)
-		}
-		_, err = s.pub.Publish(ctx, tx, topics.Media, out.OwnerID, &eventsv1.FileUploaded{
-			FileId: out.ID, OwnerId: out.OwnerID, Purpose: string(out.Purpose),
-			ContentType: out.ContentType, SizeBytes: out.Size, UploadedAt: timestamppb.New(now),
-		})
+		out, err = change(tx, f)
 		return err
 	})
 	return out, err
 }
 
+// MarkReady implements media.Store.
+func (s *Store) MarkReady(ctx context.Context, id string, r media.Ready, now time.Time) (media.File, error) {
+	return s.settle(ctx, id, func(tx pgx.Tx, f media.File) (media.File, error) {
+		// FileUploaded is keyed by owner: serialise the owner's events so that transaction order
+		// is commit order for the key (see events.Outbox.Publish).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, f.OwnerID); err != nil {
+			return media.File{}, fmt.Errorf("lock owner %s: %w", f.OwnerID, err)
+		}
+		out, err := scan(tx.QueryRow(ctx, `
+			UPDATE files SET status = 'ready', content_type = $2, size_bytes = $3, width = $4, height = $5,
+			       thumb_type = $6, ready_at = $7
+			WHERE file_id = $1 RETURNING `+columns, id, r.ContentType, r.Size, r.Width, r.Height, r.ThumbType, now))
+		if err != nil {
+			return media.File{}, fmt.Errorf("mark %s ready: %w", id, err)
+		}
+		_, err = s.outbox.Publish(ctx, tx, topics.Media, out.OwnerID, &eventsv1.FileUploaded{
+			FileId: out.ID, OwnerId: out.OwnerID, Purpose: string(out.Purpose),
+			ContentType: out.ContentType, SizeBytes: out.Size, UploadedAt: timestamppb.New(now),
+		})
+		return out, err
+	})
+}
+
 // MarkRejected implements media.Store.
 func (s *Store) MarkRejected(ctx context.Context, id string, rej media.Rejection, now time.Time) (media.File, error) {
-	var out media.File
-	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		f, err := lockPending(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if f.Status != media.StatusPending {
-			out = f
-			return nil
-		}
-		out, err = scan(tx.QueryRow(ctx, `
+	return s.settle(ctx, id, func(tx pgx.Tx, _ media.File) (media.File, error) {
+		out, err := scan(tx.QueryRow(ctx, `
 			UPDATE files SET status = 'rejected', rejection_reason = $2, rejection_message = $3, rejected_at = $4
 			WHERE file_id = $1 RETURNING `+columns, id, string(rej.Reason), rej.Message, now))
 		if err != nil {
-			return fmt.Errorf("mark %s rejected: %w", id, err)
+			return media.File{}, fmt.Errorf("mark %s rejected: %w", id, err)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 // MarkDeleted implements media.Store.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/media/internal/media"
@@ -42,7 +43,7 @@ func TestQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := s.Create(ctx, pending(alice, 41), 100, 10, t0)
-	if !errors.Is(err, media.ErrResourceExhausted) || err.Error() != "storage quota exceeded: this upload needs 41 bytes but only 40 bytes of your 100 bytes are free; delete files to make room" {
+	if !errors.Is(err, domainerr.ErrResourceExhausted) || err.Error() != "storage quota exceeded: this upload needs 41 bytes but only 40 bytes of your 100 bytes are free; delete files to make room" {
 		t.Fatalf("over quota: %v", err)
 	}
 	if err := s.Create(ctx, pending(alice, 40), 100, 10, t0); err != nil {
@@ -59,7 +60,7 @@ func TestQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.Create(ctx, pending(bob, 5<<20+1), 6<<20, 10, t0)
-	if !errors.Is(err, media.ErrResourceExhausted) || err.Error() != "storage quota exceeded: this upload needs 5242881 bytes but only 5242880 bytes of your 6 MiB are free; delete files to make room" {
+	if !errors.Is(err, domainerr.ErrResourceExhausted) || err.Error() != "storage quota exceeded: this upload needs 5242881 bytes but only 5242880 bytes of your 6 MiB are free; delete files to make room" {
 		t.Fatalf("over quota by one byte: %v", err)
 	}
 	used, reserved, err := s.Usage(ctx, alice, t0)
@@ -105,7 +106,7 @@ func TestPendingLimitAndConcurrentReservations(t *testing.T) {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, media.ErrResourceExhausted):
+			case errors.Is(err, domainerr.ErrResourceExhausted):
 				full++
 			default:
 				t.Error(err)
@@ -123,7 +124,7 @@ func TestPendingLimitAndConcurrentReservations(t *testing.T) {
 		}
 	}
 	err := s.Create(ctx, pending(carol, 1), 1000, 3, t0)
-	if !errors.Is(err, media.ErrResourceExhausted) || err.Error() != "too many uploads pending (3); complete or wait for them to expire (at most 3 at once)" {
+	if !errors.Is(err, domainerr.ErrResourceExhausted) || err.Error() != "too many uploads pending (3); complete or wait for them to expire (at most 3 at once)" {
 		t.Fatalf("pending limit: %v", err)
 	}
 }
@@ -201,14 +202,14 @@ func TestReadyRejectedDeleted(t *testing.T) {
 	if ok, _ := s.MarkDeleted(ctx, owner, g.ID, t0); ok {
 		t.Fatal("deleted twice")
 	}
-	if _, err := s.MarkReady(ctx, g.ID, r, t0); !errors.Is(err, media.ErrNotFound) {
+	if _, err := s.MarkReady(ctx, g.ID, r, t0); !errors.Is(err, domainerr.ErrNotFound) {
 		t.Fatalf("ready after delete: %v", err)
 	}
 	files, err := s.GetMany(ctx, []string{f.ID, g.ID, uuid.NewString()})
 	if err != nil || len(files) != 2 {
 		t.Fatalf("get many %v %v", files, err)
 	}
-	if _, err := s.Get(ctx, uuid.NewString()); !errors.Is(err, media.ErrNotFound) {
+	if _, err := s.Get(ctx, uuid.NewString()); !errors.Is(err, domainerr.ErrNotFound) {
 		t.Fatalf("get unknown %v", err)
 	}
 }
@@ -236,7 +237,7 @@ func TestJanitorQueries(t *testing.T) {
 	if err := s.RemoveExpired(ctx, []string{expired.ID, ready.ID}, cutoff); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, expired.ID); !errors.Is(err, media.ErrNotFound) {
+	if _, err := s.Get(ctx, expired.ID); !errors.Is(err, domainerr.ErrNotFound) {
 		t.Fatal("expired upload survives")
 	}
 	if _, err := s.Get(ctx, ready.ID); err != nil {

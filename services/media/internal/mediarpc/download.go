@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
@@ -49,10 +50,10 @@ func (d *Download) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	dl, err := d.svc.OpenDownload(r.Context(), r.PathValue("id"), r.PathValue("variant"), q.Get("expires"), q.Get("sig"), rng)
 	switch {
-	case errors.Is(err, media.ErrNotFound):
+	case errors.Is(err, domainerr.ErrNotFound):
 		http.Error(w, "not found", http.StatusNotFound)
 		return
-	case errors.Is(err, media.ErrPermissionDenied):
+	case errors.Is(err, domainerr.ErrPermissionDenied):
 		h.Set("Cache-Control", "no-store")
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return

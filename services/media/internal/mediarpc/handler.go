@@ -19,11 +19,6 @@ import (
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
-// InternalTokenHeader carries the shared secret (INTERNAL_API_TOKEN) with which Parley services
-// call internal methods. The gateway strips X-Parley-* headers from clients and does not route
-// internal methods.
-const InternalTokenHeader = "X-Parley-Internal-Token"
-
 // PublicProcedures need no access token at the interceptor: BatchGetFiles is authorised in the
 // handler, by the internal token or by the forwarded token of the user it is called for.
 // media.proto marks it ACCESS_INTERNAL_SERVICE; contracts/access reads the mark.
@@ -42,18 +37,9 @@ func NewHandler(svc *media.Service, internalToken string) *Handler {
 	return &Handler{svc: svc, internalToken: internalToken}
 }
 
-// caller returns the authenticated user; the authn interceptor has already refused requests
-// without a valid token on every procedure but the public ones.
-func caller(ctx context.Context) (string, error) {
-	if id := authn.UserID(ctx); id != "" {
-		return id, nil
-	}
-	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
-}
-
 // CreateUpload implements MediaServiceHandler.
 func (h *Handler) CreateUpload(ctx context.Context, req *connect.Request[mediav1.CreateUploadRequest]) (*connect.Response[mediav1.CreateUploadResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +59,7 @@ func (h *Handler) CreateUpload(ctx context.Context, req *connect.Request[mediav1
 
 // CompleteUpload implements MediaServiceHandler.
 func (h *Handler) CompleteUpload(ctx context.Context, req *connect.Request[mediav1.CompleteUploadRequest]) (*connect.Response[mediav1.CompleteUploadResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +86,7 @@ func rejection(rj *media.RejectedError) error {
 
 // GetFile implements MediaServiceHandler.
 func (h *Handler) GetFile(ctx context.Context, req *connect.Request[mediav1.GetFileRequest]) (*connect.Response[mediav1.GetFileResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +102,7 @@ func (h *Handler) GetFile(ctx context.Context, req *connect.Request[mediav1.GetF
 // the user it acts for) gets what that user may see; anything else is PermissionDenied.
 func (h *Handler) BatchGetFiles(ctx context.Context, req *connect.Request[mediav1.BatchGetFilesRequest]) (*connect.Response[mediav1.BatchGetFilesResponse], error) {
 	trusted := false
-	if presented := req.Header().Get(InternalTokenHeader); presented != "" {
+	if presented := req.Header().Get(authn.InternalTokenHeader); presented != "" {
 		// Constant time whatever the lengths; an unset token matches nothing.
 		if !authn.SecretEqual(presented, h.internalToken) {
 			return nil, connect.NewError(connect.CodePermissionDenied, errors.New("the internal token is not valid"))
@@ -141,7 +127,7 @@ func (h *Handler) BatchGetFiles(ctx context.Context, req *connect.Request[mediav
 
 // DeleteFile implements MediaServiceHandler.
 func (h *Handler) DeleteFile(ctx context.Context, req *connect.Request[mediav1.DeleteFileRequest]) (*connect.Response[mediav1.DeleteFileResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +139,7 @@ func (h *Handler) DeleteFile(ctx context.Context, req *connect.Request[mediav1.D
 
 // GetQuota implements MediaServiceHandler.
 func (h *Handler) GetQuota(ctx context.Context, _ *connect.Request[mediav1.GetQuotaRequest]) (*connect.Response[mediav1.GetQuotaResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}

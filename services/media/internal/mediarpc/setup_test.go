@@ -63,7 +63,7 @@ func (c *chatStandIn) CheckChatAccess(ctx context.Context, req *connect.Request[
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
-	c.internal = req.Header().Get(chatclient.InternalTokenHeader)
+	c.internal = req.Header().Get(authn.InternalTokenHeader)
 	if c.down {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("chat is down"))
 	}

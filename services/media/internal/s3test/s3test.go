@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/parleyhq/parley/platform/proctest"
 )
 
 // Credentials and region of the test server.
@@ -89,43 +90,15 @@ func start() (func(), error) {
 	cmd := exec.Command(bin, "--port", addr, "--access", AccessKey, "--secret", SecretKey,
 		"--region", Region, "--health", "/health", "--quiet", "posix", "--sidecar", meta, data)
 	cmd.Dir = dir
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = os.RemoveAll(dir)
-	}
 	ep := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(ep + "/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("versitygw exited at start: %s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("versitygw not healthy at %s within 30s: %s", ep, out.String())
-		}
+	p, err := proctest.Start(cmd, os.Interrupt, 30*time.Second, func() error { return proctest.HTTPOK(ep + "/health") })
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("versitygw at %s: %w", ep, err)
+	}
+	stop := func() {
+		p.Stop()
+		_ = os.RemoveAll(dir)
 	}
 	mu.Lock()
 	endpoint = ep

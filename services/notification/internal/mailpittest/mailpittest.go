@@ -6,7 +6,6 @@
 package mailpittest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/platform/proctest"
 )
 
 // Server is a running mailpit.
@@ -154,60 +155,27 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	if opts.Chaos {
 		args = append(args, "--enable-chaos")
 	}
-	var out bytes.Buffer
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Dir = t.TempDir()
 	cmd.Env = []string{"HOME=" + cmd.Dir, "PATH=/usr/bin:/bin"}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("run %s: %w", bin, err)
+	p, err := proctest.Start(cmd, syscall.SIGTERM, 20*time.Second, s.ready)
+	if err != nil {
+		return nil, err
 	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("mailpit exited: %w: %s", waitErr, out.String())
-		default:
-		}
-		if ready(s) {
-			t.Cleanup(stop)
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("mailpit not ready within 20s: %s", out.String())
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	t.Cleanup(p.Stop)
+	return s, nil
 }
 
-func ready(s *Server) bool {
-	res, err := http.Get(s.APIURL + "/readyz")
-	if err != nil {
-		return false
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return false
+// ready succeeds once both the API and the SMTP listener answer.
+func (s *Server) ready() error {
+	if err := proctest.HTTPOK(s.APIURL + "/readyz"); err != nil {
+		return err
 	}
 	c, err := net.DialTimeout("tcp", s.SMTPAddr, time.Second)
 	if err != nil {
-		return false
+		return err
 	}
-	c.Close()
-	return true
+	return c.Close()
 }
 
 func freePort(t testing.TB) int {

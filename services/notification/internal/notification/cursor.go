@@ -38,7 +38,7 @@ func DecodeCursor(unreadOnly bool, token string) (*Cursor, error) {
 		return nil, err
 	}
 	if c.U != unreadOnly {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to a listing with unread_only=%t; pass the same unread_only or start again from the first page", c.U)
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: belongs to a listing with unread_only=%t; pass the same unread_only or start again from the first page", c.U)
 	}
 	id, err := uuid.Parse(c.I)
 	if err != nil || c.T <= 0 {

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/platform/backoff"
 )
 
 // ErrRejected marks a Mailer error that retrying cannot fix: the mail server refused the message
@@ -113,27 +114,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // RunOnce flushes every due digest and sends every due email.
 func (d *Dispatcher) RunOnce(ctx context.Context) {
+	d.drain(ctx, "flush digests", d.cfg.BatchSize, func(ctx context.Context) (int, error) {
+		return d.cfg.Service.flushDigests(ctx, d.cfg.Presence, d.cfg.OfflineAfter, d.cfg.BatchSize)
+	})
+	d.drain(ctx, "send emails", d.cfg.Concurrency, d.sendDue)
+}
+
+// drain runs batch, which handles up to full items and says how many it did, until one handles
+// fewer (nothing more is due), it fails (logged as what failed; the next poll retries) or ctx ends.
+func (d *Dispatcher) drain(ctx context.Context, what string, full int, batch func(context.Context) (int, error)) {
 	for ctx.Err() == nil {
-		n, err := d.cfg.Service.flushDigests(ctx, d.cfg.Presence, d.cfg.OfflineAfter, d.cfg.BatchSize)
+		n, err := batch(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				d.log.Warn("flush digests failed, will retry", "err", err)
-			}
-			break
-		}
-		if n < d.cfg.BatchSize {
-			break
-		}
-	}
-	for ctx.Err() == nil {
-		n, err := d.sendDue(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Warn("send emails failed, will retry", "err", err)
+				d.log.Warn(what+" failed, will retry", "err", err)
 			}
 			return
 		}
-		if n < d.cfg.Concurrency {
+		if n < full {
 			return
 		}
 	}
@@ -176,7 +174,7 @@ func (d *Dispatcher) send(ctx context.Context, del Delivery) {
 		log.Error("email given up", "err", err)
 	default:
 		out.Err = err.Error()
-		retry := d.cfg.Service.now().Add(backoff(d.cfg.RetryBackoff, d.cfg.MaxRetryBackoff, del.Attempt))
+		retry := d.cfg.Service.now().Add(backoff.Delay(d.cfg.RetryBackoff, d.cfg.MaxRetryBackoff, del.Attempt))
 		out.RetryAt = &retry
 		log.Warn("email not sent, will retry", "err", err, "retry_at", retry)
 	}
@@ -186,17 +184,6 @@ func (d *Dispatcher) send(ctx context.Context, del Delivery) {
 	if err := d.cfg.Store.FinishDelivery(fctx, del, out); err != nil {
 		log.Error("cannot record the email's outcome; it will be sent again when its lease ends", "err", err, "sent", out.Sent)
 	}
-}
-
-// backoff is the wait before retry n (from 1): first doubled each time up to limit, then between
-// half and all of that at random, so emails that failed together do not retry together.
-func backoff(first, limit time.Duration, n int) time.Duration {
-	w := first
-	for i := 1; i < n && w < limit; i++ {
-		w *= 2
-	}
-	w = min(w, limit)
-	return w/2 + rand.N(w/2+1)
 }
 
 // digestAction is what becomes of a due digest.

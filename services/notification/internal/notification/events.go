@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // The use cases behind the events the service consumes. Each runs inside the consumer's
@@ -55,7 +56,7 @@ type idField struct {
 // eventIDs normalises the ids of an event in place, failing with ErrInvalidEvent.
 func eventIDs(fields ...idField) error {
 	for _, f := range fields {
-		id, err := NormalizeID(f.name, *f.id)
+		id, err := validate.UUID(f.name, *f.id)
 		if err != nil {
 			return domainerr.Errorf(ErrInvalidEvent, "%s", err.Error())
 		}
@@ -102,28 +103,15 @@ func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest
 	if resolved, err := tx.FriendRequestResolved(ctx, ev.RequestID); err != nil || resolved {
 		return err
 	}
-	now := s.now()
-	prefs, err := tx.Preferences(ctx, ev.ToUserID, now)
-	if err != nil {
-		return err
-	}
 	actor, err := s.nickname(ctx, tx, ev.FromUserID, ev.FromNickname)
 	if err != nil {
 		return err
 	}
-	if prefs.For(KindFriendRequest).InApp {
-		n := Notification{ID: newID(), UserID: ev.ToUserID, Kind: KindFriendRequest,
-			Title: actor + " sent you a friend request", SubjectID: ev.RequestID, ActorUserID: ev.FromUserID,
-			Count: 1, CreatedAt: now}
-		if err := s.storeInApp(ctx, tx, n, ""); err != nil {
-			return err
-		}
-	}
-	if prefs.EmailFor(KindFriendRequest) {
-		return s.emailRecipient(ctx, tx, ev.ToUserID, KindFriendRequest, "friend_request:"+ev.RequestID, now,
-			func(to Recipient) (EmailContent, error) { return s.emails.FriendRequest(to, actor) })
-	}
-	return nil
+	n := Notification{ID: newID(), UserID: ev.ToUserID, Kind: KindFriendRequest,
+		Title: actor + " sent you a friend request", SubjectID: ev.RequestID, ActorUserID: ev.FromUserID,
+		Count: 1, CreatedAt: s.now()}
+	return s.raise(ctx, tx, n, "friend_request:"+ev.RequestID,
+		func(to Recipient) (EmailContent, error) { return s.emails.FriendRequest(to, actor) })
 }
 
 // FriendAccepted tells the requester their request was accepted, and marks the accepter's
@@ -140,25 +128,32 @@ func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance
 	if err := s.resolveFriendRequest(ctx, tx, ev.AccepterID, ev.RequestID, now); err != nil {
 		return err
 	}
-	prefs, err := tx.Preferences(ctx, ev.RequesterID, now)
-	if err != nil {
-		return err
-	}
 	actor, err := s.nickname(ctx, tx, ev.AccepterID, ev.AccepterNickname)
 	if err != nil {
 		return err
 	}
-	if prefs.For(KindFriendAccepted).InApp {
-		n := Notification{ID: newID(), UserID: ev.RequesterID, Kind: KindFriendAccepted,
-			Title: actor + " accepted your friend request", SubjectID: ev.AccepterID, ActorUserID: ev.AccepterID,
-			Count: 1, CreatedAt: now}
+	n := Notification{ID: newID(), UserID: ev.RequesterID, Kind: KindFriendAccepted,
+		Title: actor + " accepted your friend request", SubjectID: ev.AccepterID, ActorUserID: ev.AccepterID,
+		Count: 1, CreatedAt: now}
+	return s.raise(ctx, tx, n, "friend_accepted:"+ev.RequestID,
+		func(to Recipient) (EmailContent, error) { return s.emails.FriendAccepted(to, actor) })
+}
+
+// raise delivers n, a notification that stands alone (not collapsed like MESSAGE's), as its
+// recipient's preferences for its kind allow: stored in the app, and by email, rendered by email
+// and queued once per dedupKey.
+func (s *Service) raise(ctx context.Context, tx Tx, n Notification, dedupKey string, email func(Recipient) (EmailContent, error)) error {
+	prefs, err := tx.Preferences(ctx, n.UserID, n.CreatedAt)
+	if err != nil {
+		return err
+	}
+	if prefs.For(n.Kind).InApp {
 		if err := s.storeInApp(ctx, tx, n, ""); err != nil {
 			return err
 		}
 	}
-	if prefs.EmailFor(KindFriendAccepted) {
-		return s.emailRecipient(ctx, tx, ev.RequesterID, KindFriendAccepted, "friend_accepted:"+ev.RequestID, now,
-			func(to Recipient) (EmailContent, error) { return s.emails.FriendAccepted(to, actor) })
+	if prefs.EmailFor(n.Kind) {
+		return s.emailRecipient(ctx, tx, n.UserID, n.Kind, dedupKey, n.CreatedAt, email)
 	}
 	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 func TestDefaultPreferences(t *testing.T) {
@@ -61,7 +64,7 @@ func TestValidateNotifyNamesEveryBadField(t *testing.T) {
 		r := ok
 		c.mut(&r)
 		_, err := validateNotify(r)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("validateNotify: %v; want InvalidArgument containing %q", err, c.want)
 		}
 	}
@@ -88,14 +91,14 @@ func TestCursorRoundTripAndRefusals(t *testing.T) {
 		strings.Repeat("a", 300): "malformed",
 	} {
 		_, err := DecodeCursor(true, tok)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "page_token: "+want) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), "page_token: "+want) {
 			t.Errorf("DecodeCursor(%q) = %v; want %q", tok, err, want)
 		}
 	}
-	if _, err := NormalizePageSize(101); err == nil || !strings.Contains(err.Error(), "page_size: must be 1 to 100") {
+	if _, err := validate.PageSize(101, DefaultPageSize, MaxPageSize); err == nil || !strings.Contains(err.Error(), "page_size: must be 1 to 100") {
 		t.Errorf("page size 101: %v", err)
 	}
-	if n, err := NormalizePageSize(0); n != DefaultPageSize || err != nil {
+	if n, err := validate.PageSize(0, DefaultPageSize, MaxPageSize); n != DefaultPageSize || err != nil {
 		t.Errorf("page size 0 = %d, %v", n, err)
 	}
 }

@@ -58,7 +58,7 @@ func (s *Service) SendPasswordReset(ctx context.Context, r PasswordResetEmail) e
 		errs = append(errs, "idempotency_key: must be 1 to 128 characters")
 	}
 	if len(errs) > 0 {
-		return domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(errs, "; "))
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s", strings.Join(errs, "; "))
 	}
 	now := s.now()
 	return s.store.InTx(ctx, func(tx Tx) error {

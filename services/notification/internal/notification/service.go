@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Config wires a Service.
@@ -60,7 +61,7 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // List returns one page of userID's notifications, newest first, with the unread count.
 func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageToken string, unreadOnly bool) (Page, error) {
-	n, err := NormalizePageSize(pageSize)
+	n, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return Page{}, err
 	}
@@ -89,19 +90,16 @@ func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageT
 func (s *Service) MarkRead(ctx context.Context, userID string, ids []string, all bool) (int64, error) {
 	switch {
 	case all && len(ids) > 0:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "notification_ids, all: give notification_ids or all=true, not both")
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "notification_ids, all: give notification_ids or all=true, not both")
 	case !all && len(ids) == 0:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "notification_ids, all: give the notification_ids to mark read, or all=true")
-	case len(ids) > MaxMarkIDs:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "notification_ids: at most %d ids per call, got %d", MaxMarkIDs, len(ids))
+		return 0, domainerr.Errorf(domainerr.ErrInvalidArgument, "notification_ids, all: give the notification_ids to mark read, or all=true")
 	}
-	var norm []string
-	for i, raw := range ids {
-		id, err := NormalizeID("notification_ids["+strconv.Itoa(i)+"]", raw)
-		if err != nil {
+	var norm []string // nil: all of them
+	if !all {
+		var err error
+		if norm, err = validate.UUIDs("notification_ids", ids, MaxMarkIDs); err != nil {
 			return 0, err
 		}
-		norm = append(norm, id)
 	}
 	var unread int64
 	err := s.store.InTx(ctx, func(tx Tx) error {
@@ -138,7 +136,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, userID string, c Prefer
 			return Preferences{}, err
 		}
 		if j, dup := seen[kp.Kind]; dup {
-			return Preferences{}, domainerr.Errorf(ErrInvalidArgument, "%s: %s is listed twice (also kinds[%d])", field, kp.Kind, j)
+			return Preferences{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "%s: %s is listed twice (also kinds[%d])", field, kp.Kind, j)
 		}
 		seen[kp.Kind] = i
 	}
@@ -163,7 +161,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, userID string, c Prefer
 
 // MuteChat mutes chatID's message notifications for userID until until (nil: until unmuted).
 func (s *Service) MuteChat(ctx context.Context, userID, chatID string, until *time.Time) (MutedChat, error) {
-	id, err := NormalizeID("chat_id", chatID)
+	id, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return MutedChat{}, err
 	}
@@ -172,7 +170,7 @@ func (s *Service) MuteChat(ctx context.Context, userID, chatID string, until *ti
 	if until != nil {
 		u := until.UTC().Truncate(time.Microsecond)
 		if !u.After(now) {
-			return MutedChat{}, domainerr.Errorf(ErrInvalidArgument, "until: must be in the future (leave it unset to mute until unmuted), got %s", u.Format(time.RFC3339))
+			return MutedChat{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "until: must be in the future (leave it unset to mute until unmuted), got %s", u.Format(time.RFC3339))
 		}
 		m.Until = &u
 	}
@@ -187,7 +185,7 @@ func (s *Service) MuteChat(ctx context.Context, userID, chatID string, until *ti
 
 // UnmuteChat lifts userID's mute of chatID, if any.
 func (s *Service) UnmuteChat(ctx context.Context, userID, chatID string) error {
-	id, err := NormalizeID("chat_id", chatID)
+	id, err := validate.UUID("chat_id", chatID)
 	if err != nil {
 		return err
 	}
@@ -227,7 +225,7 @@ func (s *Service) Notify(ctx context.Context, r NotifyRequest) (NotifyResult, er
 		}
 		muted := false
 		if r.Kind == KindMessage && r.SubjectID != "" {
-			if chatID, err := NormalizeID("subject_id", r.SubjectID); err == nil {
+			if chatID, err := validate.UUID("subject_id", r.SubjectID); err == nil {
 				if muted, err = tx.IsMuted(ctx, r.UserID, chatID, now); err != nil {
 					return err
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -16,7 +17,14 @@ import (
 // ClaimDeliveries implements notification.Store. The claim is its own committed statement, so the
 // lease is on record before any SMTP conversation starts.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]notification.Delivery, error) {
-	rows, err := s.pool.Query(ctx, `
+	scan := func(r pgx.Row) (notification.Delivery, error) {
+		var d notification.Delivery
+		err := r.Scan(&d.ID, &d.DedupKey, &d.UserID, &d.Kind, &d.To, &d.ToName, &d.MessageID,
+			&d.Subject, &d.Text, &d.HTML, &d.CreatedAt, &d.Attempt)
+		d.CreatedAt = d.CreatedAt.UTC()
+		return d, err
+	}
+	ds, err := pg.QueryAll(ctx, s.pool, scan, `
 		UPDATE email_deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = $2
 		WHERE delivery_id IN (
 			SELECT delivery_id FROM email_deliveries
@@ -27,16 +35,6 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 		RETURNING delivery_id::text, dedup_key, user_id::text, kind, to_address, to_name, message_id,
 			subject, text_body, html_body, created_at, attempts`,
 		now, now.Add(lease), limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim email deliveries: %w", err)
-	}
-	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notification.Delivery, error) {
-		var d notification.Delivery
-		err := r.Scan(&d.ID, &d.DedupKey, &d.UserID, &d.Kind, &d.To, &d.ToName, &d.MessageID,
-			&d.Subject, &d.Text, &d.HTML, &d.CreatedAt, &d.Attempt)
-		d.CreatedAt = d.CreatedAt.UTC()
-		return d, err
-	})
 	if err != nil {
 		return nil, fmt.Errorf("claim email deliveries: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -45,11 +46,7 @@ func (s *Store) List(ctx context.Context, q notification.ListQuery) ([]notificat
 		args = append(args, q.After.CreatedAt, q.After.ID)
 	}
 	sql += ` ORDER BY created_at DESC, notification_id DESC LIMIT $2`
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	ns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notification.Notification, error) { return scanNotification(r) })
+	ns, err := pg.QueryAll(ctx, s.pool, scanNotification, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
@@ -181,7 +178,7 @@ func (t *txStore) PublishSent(ctx context.Context, n notification.Notification, 
 		SubjectId:      n.SubjectID,
 	}
 	// The outbox insert is queued like the other writes (t.Exec).
-	if _, err := t.pub.Publish(ctx, t, topics.Notification, n.UserID, ev); err != nil {
+	if _, err := t.outbox.Publish(ctx, t, topics.Notification, n.UserID, ev); err != nil {
 		return fmt.Errorf("publish NotificationSent: %w", err)
 	}
 	return nil

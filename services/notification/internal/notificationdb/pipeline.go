@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -25,8 +26,8 @@ type queryRowFunc func(ctx context.Context, sql string, args ...any) pgx.Row
 // queued write that fails makes the read (or the flush) that carried it fail with its error, and
 // the transaction rolls back as it would have.
 type txStore struct {
-	tx  pgx.Tx
-	pub Publisher
+	tx     pgx.Tx
+	outbox *events.Outbox
 
 	queue []*queuedWrite // writes not sent yet, in order
 

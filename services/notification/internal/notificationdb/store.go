@@ -8,12 +8,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
@@ -28,29 +26,18 @@ const Component = "notification"
 
 // Migrations are the notification service's schema migrations, for
 // pg.Migrate(ctx, pool, Component, Migrations).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}()
-
-// Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
-type Publisher interface {
-	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
-}
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of notification.Store.
 type Store struct {
-	pool *pgxpool.Pool
-	pub  Publisher
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
 }
 
 var _ notification.Store = (*Store)(nil)
 
-// New returns a store on pool publishing through pub.
-func New(pool *pgxpool.Pool, pub Publisher) *Store { return &Store{pool: pool, pub: pub} }
+// New returns a store on pool that publishes events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store { return &Store{pool: pool, outbox: outbox} }
 
 // InTx implements notification.Store.
 func (s *Store) InTx(ctx context.Context, fn func(notification.Tx) error) error {
@@ -70,7 +57,7 @@ func (s *Store) InTx(ctx context.Context, fn func(notification.Tx) error) error 
 func (s *Store) WithTx(ctx context.Context, tx pgx.Tx, fn func(notification.Tx) error) error {
 	scope := events.ScopeOf(ctx)
 	if scope == nil {
-		t := &txStore{tx: tx, pub: s.pub}
+		t := &txStore{tx: tx, outbox: s.outbox}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -78,7 +65,7 @@ func (s *Store) WithTx(ctx context.Context, tx pgx.Tx, fn func(notification.Tx) 
 	}
 	t, _ := scope.Value(txStoreKey{}).(*txStore)
 	if t == nil || t.tx != tx {
-		t = &txStore{tx: tx, pub: s.pub, locked: map[string]bool{},
+		t = &txStore{tx: tx, outbox: s.outbox, locked: map[string]bool{},
 			contexts: map[contextKey]notification.MessageContext{}, inserted: map[string]*queuedWrite{}}
 		scope.SetValue(txStoreKey{}, t)
 		scope.BeforeCommit(t.flush)

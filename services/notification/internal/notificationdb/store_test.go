@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -328,7 +329,7 @@ func TestListPagesAndMarkRead(t *testing.T) {
 	if len(p2.Notifications) != 2 || len(p3.Notifications) != 1 || p3.NextPageToken != "" || p3.Notifications[0].Title != "notice 0" {
 		t.Fatalf("pages 2 and 3: %+v %+v", p2, p3)
 	}
-	if _, err := e.svc.List(e.ctx, bob, 2, p1.NextPageToken, true); !errors.Is(err, notification.ErrInvalidArgument) {
+	if _, err := e.svc.List(e.ctx, bob, 2, p1.NextPageToken, true); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("token of another unread_only: %v", err)
 	}
 
@@ -361,7 +362,7 @@ func TestListPagesAndMarkRead(t *testing.T) {
 		{[]string{ids[0], "nope"}, false, `notification_ids[1]: must be a UUID`},
 		{make([]string, 101), false, "notification_ids: at most 100 ids per call, got 101"},
 	} {
-		if _, err := e.svc.MarkRead(e.ctx, bob, c.ids, c.all); !errors.Is(err, notification.ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
+		if _, err := e.svc.MarkRead(e.ctx, bob, c.ids, c.all); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("MarkRead(%d ids, all=%t) = %v; want %q", len(c.ids), c.all, err, c.want)
 		}
 	}
@@ -429,7 +430,7 @@ func TestPreferencesAndMutes(t *testing.T) {
 		{[]notification.KindPreference{{Kind: 9}}, "kinds[0].kind: unknown kind 9"},
 		{[]notification.KindPreference{{Kind: notification.KindSystem}, {Kind: notification.KindSystem}}, "kinds[1].kind: NOTIFICATION_KIND_SYSTEM is listed twice"},
 	} {
-		if _, err := e.svc.UpdatePreferences(e.ctx, bob, notification.PreferenceChanges{Kinds: c.kinds}); !errors.Is(err, notification.ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
+		if _, err := e.svc.UpdatePreferences(e.ctx, bob, notification.PreferenceChanges{Kinds: c.kinds}); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("UpdatePreferences(%v) = %v; want %q", c.kinds, err, c.want)
 		}
 	}
@@ -458,10 +459,10 @@ func TestPreferencesAndMutes(t *testing.T) {
 		t.Fatalf("unmuting a chat that is not muted: %v", err)
 	}
 	past := e.clock.Now().Add(-time.Second)
-	if _, err := e.svc.MuteChat(e.ctx, bob, chatA, &past); !errors.Is(err, notification.ErrInvalidArgument) || !strings.Contains(err.Error(), "until: must be in the future") {
+	if _, err := e.svc.MuteChat(e.ctx, bob, chatA, &past); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), "until: must be in the future") {
 		t.Fatalf("mute until the past: %v", err)
 	}
-	if _, err := e.svc.MuteChat(e.ctx, bob, "chat-1", nil); !errors.Is(err, notification.ErrInvalidArgument) || !strings.Contains(err.Error(), "chat_id: must be a UUID") {
+	if _, err := e.svc.MuteChat(e.ctx, bob, "chat-1", nil); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.Contains(err.Error(), "chat_id: must be a UUID") {
 		t.Fatalf("mute a malformed chat id: %v", err)
 	}
 	if n, err := e.store.Cleanup(e.ctx, e.clock.Now(), notification.Retention{}); err != nil || n != 1 {

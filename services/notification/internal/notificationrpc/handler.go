@@ -5,7 +5,6 @@ package notificationrpc
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"connectrpc.com/connect"
@@ -18,10 +17,6 @@ import (
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
-
-// InternalTokenHeader carries the shared secret (INTERNAL_API_TOKEN) with which other Parley
-// services call internal procedures. The gateway never routes internal procedures.
-const InternalTokenHeader = "X-Parley-Internal-Token"
 
 // PublicProcedures need no access token: Notify has no end user and is authorised by the internal
 // secret instead (a user's token alone is refused). notification.proto marks it
@@ -43,30 +38,21 @@ func NewHandler(svc *notification.Service, internalToken string) *Handler {
 	return &Handler{svc: svc, internalToken: internalToken}
 }
 
-// caller returns the authenticated user; the authn interceptor has already refused requests
-// without a valid token on every procedure but the public ones.
-func caller(ctx context.Context) (string, error) {
-	if id := authn.UserID(ctx); id != "" {
-		return id, nil
-	}
-	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
-}
-
 // internalCaller checks the internal secret with authn.SecretEqual: constant time, so not even
 // the secret's length leaks.
 func (h *Handler) internalCaller(procedure, header string) error {
 	if h.internalToken == "" {
-		return domainerr.Errorf(notification.ErrPermissionDenied, "%s is disabled: this service has no INTERNAL_API_TOKEN configured", procedure)
+		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is disabled: this service has no INTERNAL_API_TOKEN configured", procedure)
 	}
 	if !authn.SecretEqual(header, h.internalToken) {
-		return domainerr.Errorf(notification.ErrPermissionDenied, "%s is internal: only Parley services may call it, with the %s header", procedure, InternalTokenHeader)
+		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is internal: only Parley services may call it, with the %s header", procedure, authn.InternalTokenHeader)
 	}
 	return nil
 }
 
 // ListNotifications implements NotificationServiceHandler.
 func (h *Handler) ListNotifications(ctx context.Context, req *connect.Request[notificationv1.ListNotificationsRequest]) (*connect.Response[notificationv1.ListNotificationsResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +70,7 @@ func (h *Handler) ListNotifications(ctx context.Context, req *connect.Request[no
 
 // MarkNotificationsRead implements NotificationServiceHandler.
 func (h *Handler) MarkNotificationsRead(ctx context.Context, req *connect.Request[notificationv1.MarkNotificationsReadRequest]) (*connect.Response[notificationv1.MarkNotificationsReadResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +83,7 @@ func (h *Handler) MarkNotificationsRead(ctx context.Context, req *connect.Reques
 
 // GetUnreadCount implements NotificationServiceHandler.
 func (h *Handler) GetUnreadCount(ctx context.Context, _ *connect.Request[notificationv1.GetUnreadCountRequest]) (*connect.Response[notificationv1.GetUnreadCountResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +96,7 @@ func (h *Handler) GetUnreadCount(ctx context.Context, _ *connect.Request[notific
 
 // GetPreferences implements NotificationServiceHandler.
 func (h *Handler) GetPreferences(ctx context.Context, _ *connect.Request[notificationv1.GetPreferencesRequest]) (*connect.Response[notificationv1.GetPreferencesResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +109,7 @@ func (h *Handler) GetPreferences(ctx context.Context, _ *connect.Request[notific
 
 // UpdatePreferences implements NotificationServiceHandler.
 func (h *Handler) UpdatePreferences(ctx context.Context, req *connect.Request[notificationv1.UpdatePreferencesRequest]) (*connect.Response[notificationv1.UpdatePreferencesResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -140,14 +126,14 @@ func (h *Handler) UpdatePreferences(ctx context.Context, req *connect.Request[no
 
 // MuteChat implements NotificationServiceHandler.
 func (h *Handler) MuteChat(ctx context.Context, req *connect.Request[notificationv1.MuteChatRequest]) (*connect.Response[notificationv1.MuteChatResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var until *time.Time
 	if u := req.Msg.GetUntil(); u != nil {
 		if err := u.CheckValid(); err != nil {
-			return nil, domainerr.Errorf(notification.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
+			return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
 		}
 		t := u.AsTime()
 		until = &t
@@ -161,7 +147,7 @@ func (h *Handler) MuteChat(ctx context.Context, req *connect.Request[notificatio
 
 // UnmuteChat implements NotificationServiceHandler.
 func (h *Handler) UnmuteChat(ctx context.Context, req *connect.Request[notificationv1.UnmuteChatRequest]) (*connect.Response[notificationv1.UnmuteChatResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +160,7 @@ func (h *Handler) UnmuteChat(ctx context.Context, req *connect.Request[notificat
 // Notify implements NotificationServiceHandler. It is internal: the caller must present the
 // shared secret; an end user's access token is not enough.
 func (h *Handler) Notify(ctx context.Context, req *connect.Request[notificationv1.NotifyRequest]) (*connect.Response[notificationv1.NotifyResponse], error) {
-	if err := h.internalCaller("Notify", req.Header().Get(InternalTokenHeader)); err != nil {
+	if err := h.internalCaller("Notify", req.Header().Get(authn.InternalTokenHeader)); err != nil {
 		return nil, err
 	}
 	m := req.Msg
@@ -194,7 +180,7 @@ func (h *Handler) Notify(ctx context.Context, req *connect.Request[notificationv
 
 // SendPasswordReset implements NotificationServiceHandler.
 func (h *Handler) SendPasswordReset(ctx context.Context, req *connect.Request[notificationv1.SendPasswordResetRequest]) (*connect.Response[notificationv1.SendPasswordResetResponse], error) {
-	if err := h.internalCaller("SendPasswordReset", req.Header().Get(InternalTokenHeader)); err != nil {
+	if err := h.internalCaller("SendPasswordReset", req.Header().Get(authn.InternalTokenHeader)); err != nil {
 		return nil, err
 	}
 	m := req.Msg

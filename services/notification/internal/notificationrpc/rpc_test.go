@@ -94,7 +94,7 @@ func as[T any](token string, msg *T) *connect.Request[T] {
 func internal[T any](secret string, msg *T) *connect.Request[T] {
 	req := connect.NewRequest(msg)
 	if secret != "" {
-		req.Header().Set(notificationrpc.InternalTokenHeader, secret)
+		req.Header().Set(authn.InternalTokenHeader, secret)
 	}
 	return req
 }

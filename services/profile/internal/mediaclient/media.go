@@ -54,11 +54,11 @@ func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profi
 	f := res.Msg.GetFile()
 	switch {
 	case f.GetOwnerId() != callerID:
-		return profile.Avatar{}, domainerr.Errorf(profile.ErrPermissionDenied, "file_id: the file is not yours; upload your own picture")
+		return profile.Avatar{}, domainerr.Errorf(domainerr.ErrPermissionDenied, "file_id: the file is not yours; upload your own picture")
 	case f.GetPurpose() != mediav1.FilePurpose_FILE_PURPOSE_AVATAR:
-		return profile.Avatar{}, domainerr.Errorf(profile.ErrInvalidArgument, "file_id: the file was not uploaded as an avatar (purpose %s); upload it with purpose FILE_PURPOSE_AVATAR", f.GetPurpose())
+		return profile.Avatar{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "file_id: the file was not uploaded as an avatar (purpose %s); upload it with purpose FILE_PURPOSE_AVATAR", f.GetPurpose())
 	case f.GetStatus() != mediav1.FileStatus_FILE_STATUS_READY:
-		return profile.Avatar{}, domainerr.Errorf(profile.ErrFailedPrecondition, "file_id: the upload is not ready (status %s); call CompleteUpload first", f.GetStatus())
+		return profile.Avatar{}, domainerr.Errorf(domainerr.ErrFailedPrecondition, "file_id: the upload is not ready (status %s); call CompleteUpload first", f.GetStatus())
 	}
 	return profile.Avatar{FileID: f.GetFileId(), URL: f.GetUrl(), Thumbnail64URL: f.GetThumbnail_64Url(), Thumbnail256URL: f.GetThumbnail_256Url()}, nil
 }
@@ -71,19 +71,19 @@ func mediaError(fileID string, err error) error {
 	cause := fmt.Errorf("media GetFile %s: %w", fileID, err)
 	switch connect.CodeOf(err) {
 	case connect.CodeNotFound:
-		return domainerr.Wrap(profile.ErrNotFound, cause, "file_id: no file %s (upload it with parley.media.v1.MediaService first)", fileID)
+		return domainerr.Wrap(domainerr.ErrNotFound, cause, "file_id: no file %s (upload it with parley.media.v1.MediaService first)", fileID)
 	case connect.CodePermissionDenied:
-		return domainerr.Wrap(profile.ErrPermissionDenied, cause, "file_id: the file is not yours; upload your own picture")
+		return domainerr.Wrap(domainerr.ErrPermissionDenied, cause, "file_id: the file is not yours; upload your own picture")
 	case connect.CodeInvalidArgument:
 		// profile checked the id's form already; media refusing it means it names no usable file.
-		return domainerr.Wrap(profile.ErrInvalidArgument, cause, "file_id: %s is not a file the media service accepts; upload the picture again", fileID)
+		return domainerr.Wrap(domainerr.ErrInvalidArgument, cause, "file_id: %s is not a file the media service accepts; upload the picture again", fileID)
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
 		// Canceled with our caller still there is the transport failing (a connection the media
 		// service closed: "write: broken pipe").
-		return domainerr.Wrap(profile.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
+		return domainerr.Wrap(domainerr.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
 	case connect.CodeUnauthenticated:
 		// The caller's token, which we accepted, expired or was refused on the way: theirs to renew.
-		return domainerr.Wrap(profile.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
+		return domainerr.Wrap(domainerr.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
 	}
 	// Anything else (Internal, FailedPrecondition, Unimplemented, …) is a fault of the media
 	// service or ours: Internal for our caller, with the cause logged.

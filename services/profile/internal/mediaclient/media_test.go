@@ -82,20 +82,20 @@ func TestMediaErrorsBecomeProfilesOwn(t *testing.T) {
 		kind   error // nil: Internal for the caller (no sentinel)
 		prefix string
 	}{
-		{connect.CodeNotFound, profile.ErrNotFound, "file_id: no file " + id},
-		{connect.CodePermissionDenied, profile.ErrPermissionDenied, "file_id: the file is not yours"},
-		{connect.CodeInvalidArgument, profile.ErrInvalidArgument, "file_id: " + id + " is not a file the media service accepts"},
-		{connect.CodeUnauthenticated, profile.ErrUnauthenticated, "the media service did not accept your access token"},
-		{connect.CodeUnavailable, profile.ErrUnavailable, "the media service cannot be reached"},
-		{connect.CodeDeadlineExceeded, profile.ErrUnavailable, "the media service cannot be reached"},
-		{connect.CodeResourceExhausted, profile.ErrUnavailable, "the media service cannot be reached"},
-		{connect.CodeCanceled, profile.ErrUnavailable, "the media service cannot be reached"},
+		{connect.CodeNotFound, domainerr.ErrNotFound, "file_id: no file " + id},
+		{connect.CodePermissionDenied, domainerr.ErrPermissionDenied, "file_id: the file is not yours"},
+		{connect.CodeInvalidArgument, domainerr.ErrInvalidArgument, "file_id: " + id + " is not a file the media service accepts"},
+		{connect.CodeUnauthenticated, domainerr.ErrUnauthenticated, "the media service did not accept your access token"},
+		{connect.CodeUnavailable, domainerr.ErrUnavailable, "the media service cannot be reached"},
+		{connect.CodeDeadlineExceeded, domainerr.ErrUnavailable, "the media service cannot be reached"},
+		{connect.CodeResourceExhausted, domainerr.ErrUnavailable, "the media service cannot be reached"},
+		{connect.CodeCanceled, domainerr.ErrUnavailable, "the media service cannot be reached"},
 		{connect.CodeInternal, nil, "media GetFile " + id},
 		{connect.CodeFailedPrecondition, nil, "media GetFile " + id},
 		{connect.CodeUnimplemented, nil, "media GetFile " + id},
 	}
-	sentinels := []error{profile.ErrNotFound, profile.ErrPermissionDenied, profile.ErrInvalidArgument, profile.ErrUnauthenticated,
-		profile.ErrUnavailable, profile.ErrFailedPrecondition, profile.ErrAlreadyExists}
+	sentinels := []error{domainerr.ErrNotFound, domainerr.ErrPermissionDenied, domainerr.ErrInvalidArgument, domainerr.ErrUnauthenticated,
+		domainerr.ErrUnavailable, domainerr.ErrFailedPrecondition, domainerr.ErrAlreadyExists}
 	for _, tc := range cases {
 		t.Run(tc.code.String(), func(t *testing.T) {
 			m.answer(nil, mediaErr(tc.code))
@@ -142,14 +142,14 @@ func TestAvatarFileAnswers(t *testing.T) {
 	if err != nil || a != (profile.Avatar{FileID: id, URL: ready.GetUrl(), Thumbnail64URL: ready.GetThumbnail_64Url(), Thumbnail256URL: ready.GetThumbnail_256Url()}) {
 		t.Fatalf("AvatarFile = %+v, %v; want the media service's URLs as given", a, err)
 	}
-	if _, err := c.AvatarFile(context.Background(), uuid.NewString(), id); !errors.Is(err, profile.ErrPermissionDenied) {
+	if _, err := c.AvatarFile(context.Background(), uuid.NewString(), id); !errors.Is(err, domainerr.ErrPermissionDenied) {
 		t.Fatalf("someone else's file: %v, want PermissionDenied", err)
 	}
 
 	// The caller going away is the caller's error, not the media service's.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.AvatarFile(ctx, owner, id); !errors.Is(err, context.Canceled) || errors.Is(err, profile.ErrUnavailable) {
+	if _, err := c.AvatarFile(ctx, owner, id); !errors.Is(err, context.Canceled) || errors.Is(err, domainerr.ErrUnavailable) {
 		t.Fatalf("caller gone: %v, want context.Canceled", err)
 	}
 }
@@ -162,7 +162,7 @@ func TestUnreachableMediaIsUnavailable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	_, err = mediaclient.New(nil, "http://"+addr).AvatarFile(context.Background(), uuid.NewString(), uuid.NewString())
-	if _, ok := err.(*connect.Error); !errors.Is(err, profile.ErrUnavailable) || ok { //nolint:errorlint // only a top-level one reaches our caller
+	if _, ok := err.(*connect.Error); !errors.Is(err, domainerr.ErrUnavailable) || ok { //nolint:errorlint // only a top-level one reaches our caller
 		t.Fatalf("closed port: %v, want ErrUnavailable, not a *connect.Error of its own", err)
 	}
 }

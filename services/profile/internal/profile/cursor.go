@@ -5,6 +5,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/pagetoken"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Cursor is a position in a search's ranking: the ranking tuple of the last result of a page
@@ -42,10 +43,10 @@ func DecodeCursor(query, token string) (*Cursor, error) {
 		return nil, err
 	}
 	if c.Q != query {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "page_token: belongs to a search for a different query; start again from the first page")
+		return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "page_token: belongs to a search for a different query; start again from the first page")
 	}
 	if c.M < MatchExact || c.M > MatchFuzzy || c.L < 0 || c.L > NicknameMaxLen ||
-		math.IsNaN(float64(c.S)) || c.S < 0 || c.S > 1 || c.K == "" || len(c.K) > 4*NicknameMaxLen || !isUUID(c.U) {
+		math.IsNaN(float64(c.S)) || c.S < 0 || c.S > 1 || c.K == "" || len(c.K) > 4*NicknameMaxLen || !validate.IsUUID(c.U) {
 		return nil, pagetoken.ErrMalformed
 	}
 	return &Cursor{Match: c.M, Length: c.L, Similarity: c.S, SortKey: c.K, UserID: c.U}, nil

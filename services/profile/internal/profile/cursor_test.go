@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -46,7 +47,7 @@ func TestDecodeCursorRejects(t *testing.T) {
 	}
 	for name, tok := range cases {
 		_, err := profile.DecodeCursor("bob", tok)
-		if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_token: ") {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_token: ") {
 			t.Errorf("%s: %v, want InvalidArgument naming page_token", name, err)
 		}
 	}

@@ -3,15 +3,14 @@ package profile
 import (
 	"context"
 	"log/slog"
-	"strconv"
-	"strings"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Store keeps profiles (profiledb implements it).
 type Store interface {
-	// Get returns one profile, or ErrNotFound.
+	// Get returns one profile, or domainerr.ErrNotFound.
 	Get(ctx context.Context, userID string) (Profile, error)
 	// GetMany returns the profiles that exist among userIDs, in no particular order.
 	GetMany(ctx context.Context, userIDs []string) ([]Profile, error)
@@ -20,7 +19,7 @@ type Store interface {
 	// Update locks the profile, applies change and, when it changed anything, stores the result
 	// with the version bumped and a ProfileUpdated event in the same transaction. beforeCommit
 	// runs inside that transaction, after the write: an error from it rolls everything back.
-	// Returns ErrNotFound, or ErrNicknameTaken when the new nickname belongs to someone else.
+	// Returns domainerr.ErrNotFound, or ErrNicknameTaken when the new nickname belongs to someone else.
 	Update(ctx context.Context, userID string, change func(*Profile), beforeCommit func(context.Context, Profile) error) (Profile, error)
 	// Search returns up to p.Limit hits ranked after p.After.
 	Search(ctx context.Context, p SearchParams) ([]SearchHit, error)
@@ -38,9 +37,9 @@ type Cache interface {
 }
 
 // AvatarFiles looks up a file the caller wants as their avatar (mediaclient implements it over the
-// media service). It returns the avatar, or ErrNotFound, ErrPermissionDenied (not the caller's),
-// ErrInvalidArgument (not an avatar upload), ErrFailedPrecondition (not ready), ErrUnavailable or
-// ErrUnauthenticated (the media service refused the caller's token) — always profile's own errors
+// media service). It returns the avatar, or domainerr.ErrNotFound, domainerr.ErrPermissionDenied (not the caller's),
+// domainerr.ErrInvalidArgument (not an avatar upload), domainerr.ErrFailedPrecondition (not ready), domainerr.ErrUnavailable or
+// domainerr.ErrUnauthenticated (the media service refused the caller's token) — always profile's own errors
 // and messages, never the media service's.
 type AvatarFiles interface {
 	AvatarFile(ctx context.Context, callerID, fileID string) (Avatar, error)
@@ -65,7 +64,7 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 	if userID == "" {
 		userID = callerID
 	}
-	id, err := NormalizeUserID("user_id", userID)
+	id, err := validate.UUID("user_id", userID)
 	if err != nil {
 		return Profile{}, err
 	}
@@ -77,7 +76,7 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 		if id == callerID {
 			return Profile{}, ErrOwnProfileMissing
 		}
-		return Profile{}, domainerr.Errorf(ErrNotFound, "user_id: no profile for %s", id)
+		return Profile{}, domainerr.Errorf(domainerr.ErrNotFound, "user_id: no profile for %s", id)
 	}
 	if id == callerID {
 		return ps[0], nil
@@ -87,20 +86,9 @@ func (s *Service) Get(ctx context.Context, callerID, userID string) (Profile, er
 
 // BatchGet returns the public profiles of up to 100 users; unknown ids are left out.
 func (s *Service) BatchGet(ctx context.Context, userIDs []string) ([]Profile, error) {
-	if len(userIDs) > MaxBatch {
-		return nil, domainerr.Errorf(ErrInvalidArgument, "user_ids: at most %d ids per call, got %d", MaxBatch, len(userIDs))
-	}
-	ids := make([]string, 0, len(userIDs))
-	seen := make(map[string]bool, len(userIDs))
-	for i, raw := range userIDs {
-		id, err := NormalizeUserID("user_ids["+strconv.Itoa(i)+"]", raw)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	ids, err := validate.UUIDs("user_ids", userIDs, MaxBatch)
+	if err != nil {
+		return nil, err
 	}
 	ps, err := s.read(ctx, ids)
 	if err != nil {
@@ -157,19 +145,15 @@ func (s *Service) read(ctx context.Context, ids []string) ([]Profile, error) {
 // InvalidArgument error; a nickname held by someone else is ErrNicknameTaken. Setting a nickname
 // (even the current one) makes its status Chosen.
 func (s *Service) Update(ctx context.Context, callerID string, c Changes) (Profile, error) {
-	var problems []string
+	var problems validate.Problems
 	if c.Nickname != nil {
-		if err := ValidateNickname(*c.Nickname); err != nil {
-			problems = append(problems, err.Error())
-		}
+		problems.Add(ValidateNickname(*c.Nickname))
 	}
 	if c.About != nil {
-		if err := ValidateAbout(*c.About); err != nil {
-			problems = append(problems, err.Error())
-		}
+		problems.Add(ValidateAbout(*c.About))
 	}
-	if len(problems) > 0 {
-		return Profile{}, domainerr.Errorf(ErrInvalidArgument, "%s", strings.Join(problems, "; "))
+	if err := problems.Err(); err != nil {
+		return Profile{}, err
 	}
 	return s.store.Update(ctx, callerID, func(p *Profile) {
 		if c.Nickname != nil {
@@ -188,7 +172,7 @@ func (s *Service) Update(ctx context.Context, callerID string, c Changes) (Profi
 func (s *Service) SetAvatar(ctx context.Context, callerID, fileID string) (Profile, error) {
 	var avatar *Avatar
 	if fileID != "" {
-		id, err := NormalizeUserID("file_id", fileID)
+		id, err := validate.UUID("file_id", fileID)
 		if err != nil {
 			return Profile{}, err
 		}
@@ -206,7 +190,7 @@ func (s *Service) SetAvatar(ctx context.Context, callerID, fileID string) (Profi
 // update is rolled back rather than leaving a stale entry behind.
 func (s *Service) invalidate(ctx context.Context, p Profile) error {
 	if err := s.cache.Invalidate(ctx, p.UserID, p.Version); err != nil {
-		return domainerr.Wrap(ErrUnavailable, err, "the profile cache cannot be reached; nothing was changed, try again shortly")
+		return domainerr.Wrap(domainerr.ErrUnavailable, err, "the profile cache cannot be reached; nothing was changed, try again shortly")
 	}
 	return nil
 }
@@ -233,7 +217,7 @@ func (s *Service) Search(ctx context.Context, query string, pageSize int32, page
 	if err != nil {
 		return SearchPage{}, err
 	}
-	n, err := NormalizePageSize(pageSize)
+	n, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return SearchPage{}, err
 	}

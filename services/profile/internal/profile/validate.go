@@ -27,7 +27,7 @@ const (
 // Cyrillic "а") would let one person pose as another, and case folding stays the same everywhere.
 func ValidateNickname(nick string) error {
 	if msg := nicknameProblem(nick); msg != "" {
-		return domainerr.Errorf(ErrInvalidArgument, "nickname: %s", msg)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "nickname: %s", msg)
 	}
 	return nil
 }
@@ -57,58 +57,15 @@ func nicknameRune(r rune) bool { return alnum(r) || r == '_' || r == '.' || r ==
 // ValidateAbout checks the about text: at most 500 characters.
 func ValidateAbout(about string) error {
 	if !utf8.ValidString(about) {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must be valid UTF-8 text")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must be valid UTF-8 text")
 	}
 	if n := utf8.RuneCountInString(about); n > AboutMaxLen {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must be at most %d characters, got %d", AboutMaxLen, n)
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must be at most %d characters, got %d", AboutMaxLen, n)
 	}
 	if strings.ContainsRune(about, 0) {
-		return domainerr.Errorf(ErrInvalidArgument, "about: must not contain NUL characters")
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "about: must not contain NUL characters")
 	}
 	return nil
-}
-
-// NormalizeUserID checks that id is a UUID and returns it in canonical lower-case form. field
-// names the request field for the message ("user_id", "user_ids[3]").
-func NormalizeUserID(field, id string) (string, error) {
-	if !isUUID(id) {
-		return "", domainerr.Errorf(ErrInvalidArgument, "%s: must be a UUID such as 0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01, got %q", field, truncate(id, 40))
-	}
-	return strings.ToLower(id), nil
-}
-
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // NormalizeQuery turns a search query into what is matched: surrounding spaces and one leading
@@ -119,26 +76,15 @@ func NormalizeQuery(raw string) (string, error) {
 	n := utf8.RuneCountInString(q)
 	switch {
 	case n == 0:
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must not be empty (spaces and a leading '@' do not count)")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must not be empty (spaces and a leading '@' do not count)")
 	case n > QueryMaxLen:
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must be at most %d characters, got %d", QueryMaxLen, n)
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must be at most %d characters, got %d", QueryMaxLen, n)
 	case !utf8.ValidString(q):
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must be valid UTF-8 text")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must be valid UTF-8 text")
 	case strings.ContainsFunc(q, unicode.IsControl):
-		return "", domainerr.Errorf(ErrInvalidArgument, "query: must not contain control characters")
+		return "", domainerr.Errorf(domainerr.ErrInvalidArgument, "query: must not contain control characters")
 	}
 	return strings.ToLower(q), nil
-}
-
-// NormalizePageSize applies the default (20) to 0 and checks the range 1..50.
-func NormalizePageSize(n int32) (int, error) {
-	switch {
-	case n == 0:
-		return DefaultPageSize, nil
-	case n < 1 || n > MaxPageSize:
-		return 0, domainerr.Errorf(ErrInvalidArgument, "page_size: must be 1 to %d (0 means %d), got %d", MaxPageSize, DefaultPageSize, n)
-	}
-	return int(n), nil
 }
 
 // DerivedNickname returns a free-to-try nickname derived from requested: its valid part, cut so

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -31,8 +33,8 @@ func TestValidateNickname(t *testing.T) {
 	}
 	for n, want := range invalid {
 		err := profile.ValidateNickname(n)
-		if !errors.Is(err, profile.ErrInvalidArgument) {
-			t.Errorf("ValidateNickname(%q) = %v, want ErrInvalidArgument", n, err)
+		if !errors.Is(err, domainerr.ErrInvalidArgument) {
+			t.Errorf("ValidateNickname(%q) = %v, want domainerr.ErrInvalidArgument", n, err)
 			continue
 		}
 		if !strings.HasPrefix(err.Error(), "nickname: ") || !strings.Contains(err.Error(), want) {
@@ -49,10 +51,10 @@ func TestValidateAbout(t *testing.T) {
 		t.Errorf("empty: %v", err)
 	}
 	err := profile.ValidateAbout(strings.Repeat("ж", 501))
-	if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "about: ") {
+	if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "about: ") {
 		t.Errorf("501 characters: %v, want InvalidArgument naming about", err)
 	}
-	if err := profile.ValidateAbout("a\x00b"); !errors.Is(err, profile.ErrInvalidArgument) {
+	if err := profile.ValidateAbout("a\x00b"); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Errorf("NUL: %v, want InvalidArgument", err)
 	}
 }
@@ -74,33 +76,23 @@ func TestNormalizeQuery(t *testing.T) {
 	}
 	for _, in := range []string{"", "   ", "@", " @ ", strings.Repeat("q", 33), "a\tb", "a\x00"} {
 		_, err := profile.NormalizeQuery(in)
-		if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "query: ") {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "query: ") {
 			t.Errorf("NormalizeQuery(%q) = %v, want InvalidArgument naming query", in, err)
 		}
 	}
 }
 
-func TestNormalizePageSize(t *testing.T) {
+// TestPageSize checks profile's page limits (profile.proto: 1 to 50, 0 means 20); the rule itself
+// is platform/validate's.
+func TestPageSize(t *testing.T) {
 	for in, want := range map[int32]int{0: 20, 1: 1, 50: 50, 17: 17} {
-		if got, err := profile.NormalizePageSize(in); err != nil || got != want {
-			t.Errorf("NormalizePageSize(%d) = %d, %v; want %d", in, got, err, want)
+		if got, err := validate.PageSize(in, profile.DefaultPageSize, profile.MaxPageSize); err != nil || got != want {
+			t.Errorf("PageSize(%d) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []int32{-1, 51, 1000} {
-		if _, err := profile.NormalizePageSize(in); !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_size: ") {
-			t.Errorf("NormalizePageSize(%d) = %v, want InvalidArgument naming page_size", in, err)
-		}
-	}
-}
-
-func TestNormalizeUserID(t *testing.T) {
-	got, err := profile.NormalizeUserID("user_id", "0B5E1C1E-8A1F-4C47-9D3E-2F6A1B7C9D01")
-	if err != nil || got != "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d01" {
-		t.Errorf("upper-case UUID: %q, %v", got, err)
-	}
-	for _, in := range []string{"", "x", "0b5e1c1e8a1f4c479d3e2f6a1b7c9d01", "0b5e1c1e-8a1f-4c47-9d3e-2f6a1b7c9d0g"} {
-		if _, err := profile.NormalizeUserID("user_ids[2]", in); !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "user_ids[2]: ") {
-			t.Errorf("NormalizeUserID(%q) = %v, want InvalidArgument naming the field", in, err)
+		if _, err := validate.PageSize(in, profile.DefaultPageSize, profile.MaxPageSize); !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "page_size: ") {
+			t.Errorf("PageSize(%d) = %v, want InvalidArgument naming page_size", in, err)
 		}
 	}
 }

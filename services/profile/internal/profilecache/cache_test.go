@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/rueidis"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
@@ -217,7 +218,7 @@ func TestUpdateNeverLeavesAStaleProfile(t *testing.T) {
 	dead := newService(store, deadClient)
 	deadClient.Close()
 	s = "lost"
-	if _, err := dead.svc.Update(ctx, id, profile.Changes{About: &s}); !errors.Is(err, profile.ErrUnavailable) {
+	if _, err := dead.svc.Update(ctx, id, profile.Changes{About: &s}); !errors.Is(err, domainerr.ErrUnavailable) {
 		t.Fatalf("update without redis: %v, want ErrUnavailable", err)
 	}
 	if got, err := store.Get(ctx, id); err != nil || got.About != "second" {

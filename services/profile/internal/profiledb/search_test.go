@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -156,7 +157,7 @@ func TestSearchRejectsBadInput(t *testing.T) {
 	}
 	for name, c := range cases {
 		_, err := svc.Search(ctx, c.query, c.size, c.token)
-		if !errors.Is(err, profile.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), c.field) {
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), c.field) {
 			t.Errorf("%s: %v, want InvalidArgument starting %q", name, err, c.field)
 		}
 	}

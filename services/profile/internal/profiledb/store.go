@@ -7,13 +7,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
@@ -28,23 +25,12 @@ import (
 var migrationFiles embed.FS
 
 // Migrations are the profile service's schema migrations, for pg.Migrate(ctx, pool, "profile", …).
-var Migrations = func() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}()
-
-// Publisher writes an event to the transactional outbox inside tx (platform/events' Outbox).
-type Publisher interface {
-	Publish(ctx context.Context, tx events.Execer, topic, key string, msg proto.Message) (string, error)
-}
+var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of profile.Store.
 type Store struct {
-	pool *pgxpool.Pool
-	pub  Publisher
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
 	// FuzzyThreshold is the least trigram similarity (0..1) for a fuzzy search match.
 	FuzzyThreshold float64
 }
@@ -52,9 +38,9 @@ type Store struct {
 // DefaultFuzzyThreshold admits one-typo matches of short nicknames ("alcie" ~ "alice" is 0.2).
 const DefaultFuzzyThreshold = 0.2
 
-// New returns a store on pool publishing through pub.
-func New(pool *pgxpool.Pool, pub Publisher) *Store {
-	return &Store{pool: pool, pub: pub, FuzzyThreshold: DefaultFuzzyThreshold}
+// New returns a store on pool that publishes events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
+	return &Store{pool: pool, outbox: outbox, FuzzyThreshold: DefaultFuzzyThreshold}
 }
 
 const profileColumns = `user_id::text, nickname, nickname_status, requested_nickname, about,
@@ -78,11 +64,11 @@ func scanProfile(row pgx.Row, extra ...any) (profile.Profile, error) {
 	return p, nil
 }
 
-// Get returns one profile, or profile.ErrNotFound.
+// Get returns one profile, or domainerr.ErrNotFound.
 func (s *Store) Get(ctx context.Context, userID string) (profile.Profile, error) {
 	p, err := scanProfile(s.pool.QueryRow(ctx, `SELECT `+profileColumns+` FROM profiles WHERE user_id = $1`, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return profile.Profile{}, domainerr.Errorf(profile.ErrNotFound, "user_id: no profile for %s", userID)
+		return profile.Profile{}, domainerr.Errorf(domainerr.ErrNotFound, "user_id: no profile for %s", userID)
 	}
 	if err != nil {
 		return profile.Profile{}, fmt.Errorf("load profile %s: %w", userID, err)
@@ -92,11 +78,7 @@ func (s *Store) Get(ctx context.Context, userID string) (profile.Profile, error)
 
 // GetMany returns the profiles that exist among userIDs.
 func (s *Store) GetMany(ctx context.Context, userIDs []string) ([]profile.Profile, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+profileColumns+` FROM profiles WHERE user_id = ANY($1::uuid[])`, userIDs)
-	if err != nil {
-		return nil, fmt.Errorf("load profiles: %w", err)
-	}
-	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (profile.Profile, error) { return scanProfile(r) })
+	ps, err := pg.QueryAll(ctx, s.pool, func(r pgx.Row) (profile.Profile, error) { return scanProfile(r) }, `SELECT `+profileColumns+` FROM profiles WHERE user_id = ANY($1::uuid[])`, userIDs)
 	if err != nil {
 		return nil, fmt.Errorf("load profiles: %w", err)
 	}
@@ -148,7 +130,7 @@ func (s *Store) Update(ctx context.Context, userID string, change func(*profile.
 			WHERE user_id = $1 RETURNING version, updated_at`,
 			userID, p.Nickname, p.NicknameStatus, p.RequestedNickname, p.About,
 			a.FileID, a.URL, a.Thumbnail64URL, a.Thumbnail256URL).Scan(&p.Version, &p.UpdatedAt)
-		if isUniqueViolation(err) {
+		if pg.IsUniqueViolation(err, "profiles_nickname_lower_key") {
 			return profile.ErrNicknameTaken
 		}
 		if err != nil {
@@ -192,15 +174,10 @@ func (s *Store) publish(ctx context.Context, tx pgx.Tx, p profile.Profile, creat
 		// consumers show it as it is and never derive one from the file id.
 		ev.AvatarFileId, ev.AvatarThumbnailUrl = p.Avatar.FileID, p.Avatar.Thumbnail64URL
 	}
-	if _, err := s.pub.Publish(ctx, tx, topics.Profile, p.UserID, ev); err != nil {
+	if _, err := s.outbox.Publish(ctx, tx, topics.Profile, p.UserID, ev); err != nil {
 		return fmt.Errorf("publish ProfileUpdated: %w", err)
 	}
 	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // CreateFromRegistration creates the profile of a newly registered user inside tx (the event

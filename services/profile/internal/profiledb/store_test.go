@@ -17,6 +17,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
@@ -156,7 +157,7 @@ func TestUpdateNicknameConflictIgnoresCase(t *testing.T) {
 	create(t, s, pool, bob, "bob")
 
 	_, err := s.Update(ctx, bob, func(p *profile.Profile) { p.Nickname = "ALICE" }, nop)
-	if !errors.Is(err, profile.ErrAlreadyExists) || err.Error() != "nickname: already taken" {
+	if !errors.Is(err, domainerr.ErrAlreadyExists) || err.Error() != "nickname: already taken" {
 		t.Fatalf("bob -> ALICE: %v, want AlreadyExists \"nickname: already taken\"", err)
 	}
 	if got, _ := s.Get(ctx, bob); got.Nickname != "bob" || got.Version != 1 {
@@ -226,7 +227,7 @@ func TestUpdateBumpsVersionOnlyOnChangeAndRollsBackOnHookError(t *testing.T) {
 	if cleared := evs[len(evs)-1]; cleared.GetAvatarFileId() != "" || cleared.GetAvatarThumbnailUrl() != "" || cleared.GetVersion() != 5 {
 		t.Fatalf("event after removing the avatar %v, want no file id and no thumbnail URL", cleared)
 	}
-	if _, err := s.Update(ctx, newID(), func(p *profile.Profile) { p.About = "x" }, nop); !errors.Is(err, profile.ErrNotFound) {
+	if _, err := s.Update(ctx, newID(), func(p *profile.Profile) { p.About = "x" }, nop); !errors.Is(err, domainerr.ErrNotFound) {
 		t.Fatalf("unknown user: %v, want NotFound", err)
 	}
 }
@@ -247,7 +248,7 @@ func TestNicknameOwnerAndGetMany(t *testing.T) {
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("GetMany: %v, %v", ps, err)
 	}
-	if _, err := s.Get(ctx, newID()); !errors.Is(err, profile.ErrNotFound) {
+	if _, err := s.Get(ctx, newID()); !errors.Is(err, domainerr.ErrNotFound) {
 		t.Errorf("Get unknown: %v", err)
 	}
 }

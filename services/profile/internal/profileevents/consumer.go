@@ -13,6 +13,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -31,7 +32,7 @@ type Creator interface {
 // Register adds the profile service's handlers to c.
 func Register(c *events.Consumer, creator Creator, logger *slog.Logger) {
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
-		id, err := profile.NormalizeUserID("user_id", msg.GetUserId())
+		id, err := validate.UUID("user_id", msg.GetUserId())
 		if err != nil {
 			return events.Permanent(fmt.Errorf("UserRegistered %s: %w", ev.ID, err))
 		}

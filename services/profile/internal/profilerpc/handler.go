@@ -5,7 +5,6 @@ package profilerpc
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -31,18 +30,9 @@ var _ profilev1connect.ProfileServiceHandler = (*Handler)(nil)
 // NewHandler returns the handler over svc.
 func NewHandler(svc *profile.Service) *Handler { return &Handler{svc: svc} }
 
-// caller returns the authenticated user; the authn interceptor has already refused requests
-// without a valid token on every procedure but the public ones.
-func caller(ctx context.Context) (string, error) {
-	if id := authn.UserID(ctx); id != "" {
-		return id, nil
-	}
-	return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing access token: send Authorization: Bearer <token>"))
-}
-
 // GetProfile implements ProfileServiceHandler.
 func (h *Handler) GetProfile(ctx context.Context, req *connect.Request[profilev1.GetProfileRequest]) (*connect.Response[profilev1.GetProfileResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +45,7 @@ func (h *Handler) GetProfile(ctx context.Context, req *connect.Request[profilev1
 
 // BatchGetProfiles implements ProfileServiceHandler.
 func (h *Handler) BatchGetProfiles(ctx context.Context, req *connect.Request[profilev1.BatchGetProfilesRequest]) (*connect.Response[profilev1.BatchGetProfilesResponse], error) {
-	if _, err := caller(ctx); err != nil {
+	if _, err := authn.RequireUser(ctx); err != nil {
 		return nil, err
 	}
 	ps, err := h.svc.BatchGet(ctx, req.Msg.GetUserIds())
@@ -71,7 +61,7 @@ func (h *Handler) BatchGetProfiles(ctx context.Context, req *connect.Request[pro
 
 // UpdateProfile implements ProfileServiceHandler.
 func (h *Handler) UpdateProfile(ctx context.Context, req *connect.Request[profilev1.UpdateProfileRequest]) (*connect.Response[profilev1.UpdateProfileResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +74,7 @@ func (h *Handler) UpdateProfile(ctx context.Context, req *connect.Request[profil
 
 // SetAvatar implements ProfileServiceHandler.
 func (h *Handler) SetAvatar(ctx context.Context, req *connect.Request[profilev1.SetAvatarRequest]) (*connect.Response[profilev1.SetAvatarResponse], error) {
-	me, err := caller(ctx)
+	me, err := authn.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +87,7 @@ func (h *Handler) SetAvatar(ctx context.Context, req *connect.Request[profilev1.
 
 // SearchUsers implements ProfileServiceHandler.
 func (h *Handler) SearchUsers(ctx context.Context, req *connect.Request[profilev1.SearchUsersRequest]) (*connect.Response[profilev1.SearchUsersResponse], error) {
-	if _, err := caller(ctx); err != nil {
+	if _, err := authn.RequireUser(ctx); err != nil {
 		return nil, err
 	}
 	page, err := h.svc.Search(ctx, req.Msg.GetQuery(), req.Msg.GetPageSize(), req.Msg.GetPageToken())

@@ -1,0 +1,22 @@
+package config
+
+// Common is the variables every Parley process reads, with the same meaning and default in each.
+// A service's Config embeds it as its first field, so the fields keep their names (cfg.AdminAddr)
+// and environment variables, and Attrs logs them in place. What differs between services stays
+// in their own Config: LISTEN_ADDR and DATABASE_URL (a default of their own), DATABASE_WAIT and
+// AUTH_JWKS_URL (not every process has a database or verifies tokens), and what a variable
+// requires (validate: the gateway runs without KAFKA_BROKERS, the services do not).
+type Common struct {
+	// AdminAddr is the operator-only listener (/debug/pprof/; the gateway's /readyz details);
+	// empty = off; never the public port.
+	AdminAddr    string   `env:"ADMIN_ADDR"`
+	KafkaBrokers []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	// JWTIssuer and JWTAudience are the access tokens' iss and aud: auth writes them, every other
+	// service checks them.
+	JWTIssuer   string `env:"JWT_ISSUER" envDefault:"parley"`
+	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"parley"`
+	// LogFormat (text|json) and LogLevel are read by server.Main before the configuration is
+	// loaded; they are here so the configuration line shows them.
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+}
