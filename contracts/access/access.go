@@ -1,7 +1,8 @@
 // Package access reads who may call each Parley procedure from the protos: the
 // (parley.options.v1.access) method option is the one list, and the gateway's routing and every
 // service's authentication interceptor take theirs from here instead of writing procedure names
-// out again. Use Public and Internal in the gateway, Unauthenticated in a service's interceptor.
+// out again. Use Public, Internal and AuthLimited in the gateway, Unauthenticated in a service's
+// interceptor.
 package access
 
 import (
@@ -28,6 +29,9 @@ type Procedure struct {
 	Service string // full service name, e.g. "parley.auth.v1.AuthService"
 	Name    string // full procedure, e.g. "/parley.auth.v1.AuthService/Register"
 	Access  optionsv1.Access
+	// RateLimit is the gateway budget its calls are charged to (RATE_LIMIT_UNSPECIFIED: the
+	// defaults).
+	RateLimit optionsv1.RateLimit
 }
 
 // All lists every procedure of every Parley service, sorted by name. An unmarked method reads
@@ -43,9 +47,10 @@ var All = sync.OnceValue(func() []Procedure {
 			for j := range s.Methods().Len() {
 				m := s.Methods().Get(j)
 				out = append(out, Procedure{
-					Service: string(s.FullName()),
-					Name:    "/" + string(s.FullName()) + "/" + string(m.Name()),
-					Access:  methodAccess(m),
+					Service:   string(s.FullName()),
+					Name:      "/" + string(s.FullName()) + "/" + string(m.Name()),
+					Access:    methodAccess(m),
+					RateLimit: methodOption[optionsv1.RateLimit](m, optionsv1.E_RateLimit),
 				})
 			}
 		}
@@ -56,15 +61,32 @@ var All = sync.OnceValue(func() []Procedure {
 })
 
 func methodAccess(m protoreflect.MethodDescriptor) optionsv1.Access {
-	opts := m.Options()
-	if opts == nil || !proto.HasExtension(opts, optionsv1.E_Access) {
-		return optionsv1.Access_ACCESS_USER
+	if a := methodOption[optionsv1.Access](m, optionsv1.E_Access); a != optionsv1.Access_ACCESS_UNSPECIFIED {
+		return a
 	}
-	a, _ := proto.GetExtension(opts, optionsv1.E_Access).(optionsv1.Access)
-	if a == optionsv1.Access_ACCESS_UNSPECIFIED {
-		return optionsv1.Access_ACCESS_USER
+	return optionsv1.Access_ACCESS_USER
+}
+
+// methodOption is the value of the method option ext on m, the zero value (UNSPECIFIED) when it
+// is not set.
+func methodOption[T any](m protoreflect.MethodDescriptor, ext protoreflect.ExtensionType) T {
+	var v T
+	if opts := m.Options(); opts != nil && proto.HasExtension(opts, ext) {
+		v, _ = proto.GetExtension(opts, ext).(T)
 	}
-	return a
+	return v
+}
+
+// AuthLimited lists the procedures marked RATE_LIMIT_AUTH: the gateway's default list of calls
+// charged to the client network's auth budget (RATE_LIMIT_AUTH_PROCEDURES).
+func AuthLimited() []string {
+	out := []string{}
+	for _, p := range All() {
+		if p.RateLimit == optionsv1.RateLimit_RATE_LIMIT_AUTH {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }
 
 // Public lists the procedures anyone may call without a token: the gateway's default public list.

@@ -24,9 +24,30 @@ func TestPublicProcedures(t *testing.T) {
 		authv1connect.AuthServiceLogoutProcedure,
 		authv1connect.AuthServiceRefreshTokenProcedure,
 		authv1connect.AuthServiceRegisterProcedure,
+		authv1connect.AuthServiceRequestPasswordResetProcedure,
+		authv1connect.AuthServiceResetPasswordProcedure,
 		profilev1connect.ProfileServiceCheckNicknameProcedure,
 	}
 	assertSet(t, "Public", access.Public(), want)
+}
+
+// The gateway's auth budget guards sign-in, sign-up, token refresh and password resets: pinned
+// like the marks.
+func TestAuthLimitedProcedures(t *testing.T) {
+	want := []string{
+		authv1connect.AuthServiceLoginProcedure,
+		authv1connect.AuthServiceRefreshTokenProcedure,
+		authv1connect.AuthServiceRegisterProcedure,
+		authv1connect.AuthServiceRequestPasswordResetProcedure,
+		authv1connect.AuthServiceResetPasswordProcedure,
+	}
+	assertSet(t, "AuthLimited", access.AuthLimited(), want)
+	public := access.Public()
+	for _, p := range access.AuthLimited() {
+		if !slices.Contains(public, p) {
+			t.Errorf("%s is auth-limited but not public: RATE_LIMIT_AUTH is for public calls", p)
+		}
+	}
 }
 
 func TestInternalProcedures(t *testing.T) {
@@ -35,6 +56,7 @@ func TestInternalProcedures(t *testing.T) {
 		friendv1connect.FriendServiceCheckFriendshipProcedure,
 		mediav1connect.MediaServiceBatchGetFilesProcedure,
 		notificationv1connect.NotificationServiceNotifyProcedure,
+		notificationv1connect.NotificationServiceSendPasswordResetProcedure,
 	}
 	assertSet(t, "Internal", access.Internal(), want)
 }
@@ -49,10 +71,15 @@ func TestUnauthenticatedPerService(t *testing.T) {
 			authv1connect.AuthServiceLogoutProcedure,
 			authv1connect.AuthServiceRefreshTokenProcedure,
 			authv1connect.AuthServiceRegisterProcedure,
+			authv1connect.AuthServiceRequestPasswordResetProcedure,
+			authv1connect.AuthServiceResetPasswordProcedure,
 		},
-		profilev1connect.ProfileServiceName:           {profilev1connect.ProfileServiceCheckNicknameProcedure},
-		mediav1connect.MediaServiceName:               {mediav1connect.MediaServiceBatchGetFilesProcedure},
-		notificationv1connect.NotificationServiceName: {notificationv1connect.NotificationServiceNotifyProcedure},
+		profilev1connect.ProfileServiceName: {profilev1connect.ProfileServiceCheckNicknameProcedure},
+		mediav1connect.MediaServiceName:     {mediav1connect.MediaServiceBatchGetFilesProcedure},
+		notificationv1connect.NotificationServiceName: {
+			notificationv1connect.NotificationServiceNotifyProcedure,
+			notificationv1connect.NotificationServiceSendPasswordResetProcedure,
+		},
 		// CheckFriendship and CheckChatAccess are internal but called with the user's forwarded token.
 		friendv1connect.FriendServiceName: {},
 		chatv1connect.ChatServiceName:     {},

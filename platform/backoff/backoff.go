@@ -14,13 +14,16 @@ import (
 
 // Delay is the wait before retry n (from 1): first doubled each time up to limit, then between
 // half and all of that at random ("equal jitter"). It is never over limit and, for n >= 1, never
-// under min(first, limit)/2.
+// under min(first, limit)/2. A first or limit of 0 or less waits nothing.
 func Delay(first, limit time.Duration, n int) time.Duration {
 	d := first
 	for i := 1; i < n && d < limit; i++ {
 		d *= 2
 	}
 	d = min(d, limit)
+	if d <= 0 {
+		return 0
+	}
 	return d/2 + rand.N(d/2+1)
 }
 

@@ -63,3 +63,11 @@ func TestSleep(t *testing.T) {
 		t.Fatalf("Sleep with an ended context took %v", waited)
 	}
 }
+
+func TestDelayOfNothingIsNothing(t *testing.T) {
+	for _, c := range [][2]time.Duration{{0, time.Second}, {time.Second, 0}, {-time.Second, time.Second}} {
+		if d := backoff.Delay(c[0], c[1], 3); d != 0 {
+			t.Errorf("Delay(%v, %v, 3) = %v; want 0", c[0], c[1], d)
+		}
+	}
+}

@@ -1,4 +1,5 @@
-// Package clientnet says which network a client address belongs to, for budgets and throttles
+// Package clientnet finds a request's client behind trusted proxies (Proxies, ForwardedFor) and
+// says which network a client address belongs to (Key), for budgets and throttles
 // keyed per client: one subscriber gets one IPv4 address but a whole IPv6 /64 (any of 2^64
 // addresses), so keying IPv6 by the full address would let one host escape every per-client limit.
 package clientnet

@@ -3,7 +3,9 @@ package redisconn_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -35,5 +37,56 @@ func TestOpenNamesWhatIsWrong(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("Open(%q) = %v; want an error naming %q without the password", url, err, want)
 		}
+	}
+}
+
+// Redis down at start: OpenInBackground returns at once without a client, reports the failure
+// once, and connects when Redis answers.
+func TestOpenInBackgroundConnectsWhenRedisComesUp(t *testing.T) {
+	proxy := redistest.NewProxy(t)
+	proxy.Cut()
+	var unreachable atomic.Int32
+	connected := make(chan rueidis.Client, 1)
+	b, err := redisconn.OpenInBackground(t.Context(), "redis://"+proxy.Addr(), redisconn.Retry{
+		MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond,
+		Unreachable: func(error) { unreachable.Add(1) },
+		Connected:   func(c rueidis.Client) { connected <- c },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Client() != nil {
+		t.Fatal("a client while Redis is down")
+	}
+	time.Sleep(100 * time.Millisecond) // several attempts fail meanwhile
+	proxy.Restore()
+	c := <-connected
+	if b.Client() != c {
+		t.Fatal("Client is not the connected client")
+	}
+	if err := c.Do(t.Context(), c.B().Ping().Build()).Error(); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if n := unreachable.Load(); n != 1 {
+		t.Fatalf("Unreachable called %d times, want once", n)
+	}
+}
+
+func TestOpenInBackgroundRefusesOnlyAMalformedURL(t *testing.T) {
+	if _, err := redisconn.OpenInBackground(t.Context(), "::not a url", redisconn.Retry{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Fatalf("a malformed REDIS_URL: %v; want an error naming REDIS_URL", err)
+	}
+	connected := false
+	b, err := redisconn.OpenInBackground(t.Context(), "redis://"+redistest.Addr(), redisconn.Retry{Connected: func(rueidis.Client) { connected = true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !connected || b.Client() == nil {
+		t.Fatal("Redis up: not connected when OpenInBackground returned")
+	}
+	b.Close()
+	if err := b.Client().Do(context.Background(), b.Client().B().Ping().Build()).Error(); err == nil {
+		t.Fatal("the client still answers after Close")
 	}
 }

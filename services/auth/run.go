@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/clientnet"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/server"
@@ -69,7 +70,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err := throttle.Validate(); err != nil {
 		return fmt.Errorf("AUTH_LOGIN_*: %w", err)
 	}
-	trustedProxies, err := authrpc.ParsePrefixes(cfg.TrustedProxies)
+	trustedProxies, err := clientnet.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("AUTH_TRUSTED_PROXIES: %w", err)
 	}

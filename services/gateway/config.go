@@ -36,8 +36,9 @@ type Config struct {
 	TrustedProxies     []string      `env:"TRUSTED_PROXIES"`
 
 	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow.
-	RateLimitAuthProcedures []string      `env:"RATE_LIMIT_AUTH_PROCEDURES" envDefault:"/parley.auth.v1.AuthService/Register,/parley.auth.v1.AuthService/Login,/parley.auth.v1.AuthService/RefreshToken,/parley.auth.v1.AuthService/RequestPasswordReset,/parley.auth.v1.AuthService/ResetPassword"`
+	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow. Unset:
+	// the procedures marked RATE_LIMIT_AUTH in the protos (contracts/access); set but empty: none.
+	RateLimitAuthProcedures []string      `env:"RATE_LIMIT_AUTH_PROCEDURES"`
 	RateLimitAuth           int           `env:"RATE_LIMIT_AUTH" envDefault:"20"`
 	RateLimitUser           int           `env:"RATE_LIMIT_USER" envDefault:"600"`
 	RateLimitWindow         time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1m"`

@@ -9,24 +9,35 @@ import (
 )
 
 // Unset, the procedure lists are left nil so run fills them from the marks in the protos; set,
-// PUBLIC_PROCEDURES and INTERNAL_PROCEDURES still replace them.
+// PUBLIC_PROCEDURES, INTERNAL_PROCEDURES and RATE_LIMIT_AUTH_PROCEDURES still replace them.
 func TestProcedureListsComeFromTheProtosUnlessSet(t *testing.T) {
 	cfg, err := config.Load[Config]()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.PublicProcedures != nil || cfg.InternalProcedures != nil {
-		t.Fatalf("unset lists = %v, %v; want nil (run takes contracts/access)", cfg.PublicProcedures, cfg.InternalProcedures)
+	if cfg.PublicProcedures != nil || cfg.InternalProcedures != nil || cfg.RateLimitAuthProcedures != nil {
+		t.Fatalf("unset lists = %v, %v, %v; want nil (run takes contracts/access)", cfg.PublicProcedures, cfg.InternalProcedures, cfg.RateLimitAuthProcedures)
 	}
-	if len(access.Public()) == 0 || len(access.Internal()) == 0 {
-		t.Fatalf("contracts/access lists are empty: public %v, internal %v", access.Public(), access.Internal())
+	if len(access.Public()) == 0 || len(access.Internal()) == 0 || len(access.AuthLimited()) == 0 {
+		t.Fatalf("contracts/access lists are empty: public %v, internal %v, auth-limited %v", access.Public(), access.Internal(), access.AuthLimited())
+	}
+	// The default auth-limited set: sign-in, sign-up, refresh and the password-reset calls.
+	if got, want := slices.Sorted(slices.Values(access.AuthLimited())), []string{
+		"/parley.auth.v1.AuthService/Login", "/parley.auth.v1.AuthService/RefreshToken", "/parley.auth.v1.AuthService/Register",
+		"/parley.auth.v1.AuthService/RequestPasswordReset", "/parley.auth.v1.AuthService/ResetPassword",
+	}; !slices.Equal(got, want) {
+		t.Errorf("access.AuthLimited() = %v, want %v", got, want)
 	}
 
 	t.Setenv("PUBLIC_PROCEDURES", "/parley.auth.v1.AuthService/Login")
 	t.Setenv("INTERNAL_PROCEDURES", "/parley.chat.v1.ChatService/CheckChatAccess,/parley.media.v1.MediaService/BatchGetFiles")
+	t.Setenv("RATE_LIMIT_AUTH_PROCEDURES", "/parley.auth.v1.AuthService/Login")
 	cfg, err = config.Load[Config]()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []string{"/parley.auth.v1.AuthService/Login"}; !slices.Equal(cfg.RateLimitAuthProcedures, want) {
+		t.Errorf("RateLimitAuthProcedures = %v, want %v", cfg.RateLimitAuthProcedures, want)
 	}
 	if want := []string{"/parley.auth.v1.AuthService/Login"}; !slices.Equal(cfg.PublicProcedures, want) {
 		t.Errorf("PublicProcedures = %v, want %v", cfg.PublicProcedures, want)

@@ -11,13 +11,16 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/redis/rueidis"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/services/gateway/internal/fanout"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
@@ -37,6 +40,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if cfg.InternalProcedures == nil {
 		cfg.InternalProcedures = gateway.DefaultInternalProcedures
 	}
+	if cfg.RateLimitAuthProcedures == nil {
+		cfg.RateLimitAuthProcedures = gateway.DefaultAuthLimitedProcedures
+	}
 	logger.InfoContext(ctx, "configuration", config.Attrs(cfg)...)
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -53,10 +59,6 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 
 	limiter := ratelimit.New(logger, ratelimit.Options{})
-	defer limiter.Close()
-	if err := limiter.Connect(ctx, cfg.RedisURL); err != nil {
-		return err
-	}
 
 	gw, err := gateway.New(gateway.Options{
 		Logger:                logger,
@@ -91,7 +93,29 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("realtime: %w", err)
 	}
-	hub, consumer, err := newRealtime(ctx, logger, cfg, gw, revocations)
+	hub, err := newHub(logger, cfg, gw, revocations)
+	if err != nil {
+		return err
+	}
+	// One Redis client for the rate limits, the revoked sessions, the hub and the fan-out, with
+	// client-side caching for the revoked-session checks (nothing else reads through the cache; a
+	// few MiB hold tens of thousands of sessions' answers). Closed last, after the hub has
+	// unregistered its connections.
+	redis, err := redisconn.OpenInBackground(ctx, cfg.RedisURL, redisconn.Retry{
+		MinWait: cfg.RealtimeRedisReconnectMin, MaxWait: cfg.RealtimeRedisReconnectMax,
+		Unreachable: func(err error) {
+			logger.WarnContext(ctx, "redis unreachable at start: rate limits are off and WebSocket connections are refused until it answers", slog.Any("error", err))
+		},
+		Connected: func(c rueidis.Client) {
+			limiter.SetClient(c)
+			hub.SetRedis(c)
+		},
+	}, func(o *rueidis.ClientOption) { o.CacheSizeEachConn = 8 << 20 })
+	if err != nil {
+		return err
+	}
+	defer redis.Close()
+	consumer, err := newFanout(ctx, logger, cfg, redis, revocations)
 	if err != nil {
 		return err
 	}
@@ -142,9 +166,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	return err
 }
 
-// newRealtime builds the WebSocket hub (Redis connected in the background) and, when Kafka
-// brokers are configured, the consumer that fans events out to it.
-func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *sessions.Revocations) (*realtime.Hub, *events.Consumer, error) {
+// newHub builds the WebSocket hub; run gives it Redis.
+func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *sessions.Revocations) (*realtime.Hub, error) {
 	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
 	maxConns := cfg.RealtimeMaxConnsPerUser
 	if maxConns == 0 {
@@ -177,23 +200,31 @@ func newRealtime(ctx context.Context, logger *slog.Logger, cfg Config, gw *gatew
 		UpstreamInterval:       cfg.RealtimeUpstreamInterval,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("realtime: %w", err)
+		return nil, fmt.Errorf("realtime: %w", err)
 	}
-	if err := hub.Connect(ctx, cfg.RedisURL); err != nil {
-		return nil, nil, err
-	}
+	return hub, nil
+}
+
+// newFanout builds the consumer that fans events out to the WebSocket clients, nil when no Kafka
+// brokers are configured.
+func newFanout(ctx context.Context, logger *slog.Logger, cfg Config, redis *redisconn.Background, revocations *sessions.Revocations) (*events.Consumer, error) {
 	if len(cfg.KafkaBrokers) == 0 {
 		logger.WarnContext(ctx, "KAFKA_BROKERS is empty: no events reach WebSocket clients (typing and presence still work)")
-		return hub, nil, nil
+		return nil, nil
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.KafkaBrokers, Group: cfg.RealtimeGroup, Topics: realtime.Topics, Logger: logger,
+		Brokers: cfg.KafkaBrokers, Group: cfg.RealtimeGroup, Topics: fanout.Topics, Logger: logger,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("realtime consumer: %w", err)
+		return nil, fmt.Errorf("realtime consumer: %w", err)
 	}
-	hub.RegisterFanout(consumer, realtime.FanoutOptions{MaxEventAge: cfg.RealtimeMaxEventAge})
-	return hub, consumer, nil
+	err = fanout.Register(consumer, fanout.Options{
+		Logger: logger, Redis: redis.Client, Revocations: revocations, MaxEventAge: cfg.RealtimeMaxEventAge,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return consumer, nil
 }
 
 func upstreamsFrom(cfg Config) ([]gateway.Upstream, error) {

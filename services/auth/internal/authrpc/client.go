@@ -1,10 +1,8 @@
 package authrpc
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
 
 	"github.com/parleyhq/parley/platform/clientnet"
 )
@@ -18,13 +16,8 @@ import (
 // last hop is the gateway's peer; hops of trustedProxies (the proxies in front of the gateway, the
 // gateway's own TRUSTED_PROXIES) are skipped from the right, and the first other hop is the client.
 // Without X-Forwarded-For the TCP peer is the client. Anything unparsable gives "unknown".
-func ClientKey(header http.Header, peer string, trustedProxies []netip.Prefix) string {
-	var hops []string
-	for _, v := range header.Values("X-Forwarded-For") {
-		for _, hop := range strings.Split(v, ",") {
-			hops = append(hops, strings.TrimSpace(hop))
-		}
-	}
+func ClientKey(header http.Header, peer string, trustedProxies clientnet.Proxies) string {
+	hops := clientnet.ForwardedFor(header)
 	if len(hops) == 0 {
 		ap, err := netip.ParseAddrPort(peer)
 		if err != nil {
@@ -32,17 +25,11 @@ func ClientKey(header http.Header, peer string, trustedProxies []netip.Prefix) s
 		}
 		return keyOf(ap.Addr().String())
 	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		addr, err := netip.ParseAddr(hops[i])
-		if err != nil {
-			return "unknown"
-		}
-		if i > 0 && trusted(addr.Unmap(), trustedProxies) {
-			continue
-		}
-		return keyOf(hops[i])
+	client, ok := trustedProxies.Client(hops)
+	if !ok {
+		return "unknown"
 	}
-	return "unknown"
+	return keyOf(client)
 }
 
 // keyOf is the client's network (clientnet.Key), or "unknown" for what is not an address.
@@ -51,38 +38,4 @@ func keyOf(s string) string {
 		return key
 	}
 	return "unknown"
-}
-
-func trusted(addr netip.Addr, prefixes []netip.Prefix) bool {
-	for _, p := range prefixes {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// ParsePrefixes parses CIDRs (a bare address is its own /32 or /128).
-func ParsePrefixes(cidrs []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, c := range cidrs {
-		c = strings.TrimSpace(c)
-		if c == "" {
-			continue
-		}
-		if !strings.Contains(c, "/") {
-			addr, err := netip.ParseAddr(c)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not an address or CIDR", c)
-			}
-			out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an address or CIDR", c)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }

@@ -41,7 +41,7 @@ func (g *Gateway) authenticateCall(c echo.Context) (authn.Principal, bool) {
 		}
 	}
 	if g.limiter != nil {
-		if wait := g.anonRefusals.retryAfter(anonymousKey(c)); wait > 0 {
+		if wait := g.refusedFor(anonymousKey(c)); wait > 0 {
 			g.tooManyRequests(c, wait)
 			return authn.Principal{}, false
 		}

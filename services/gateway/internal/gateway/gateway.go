@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"time"
 
 	connectcors "connectrpc.com/cors"
@@ -21,7 +22,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/parleyhq/parley/contracts/access"
+	"github.com/parleyhq/parley/platform/clientnet"
+	"github.com/parleyhq/parley/platform/server"
 
+	"github.com/parleyhq/parley/services/gateway/internal/expiring"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
 )
 
@@ -33,13 +37,10 @@ var DefaultPublicProcedures = access.Public()
 // marked ACCESS_INTERNAL or ACCESS_INTERNAL_SERVICE in the protos.
 var DefaultInternalProcedures = access.Internal()
 
-// DefaultAuthLimitedProcedures are limited per client IP with the (strict) auth limit: the ones
-// that try passwords or mint tokens.
-var DefaultAuthLimitedProcedures = []string{
-	"/parley.auth.v1.AuthService/Register",
-	"/parley.auth.v1.AuthService/Login",
-	"/parley.auth.v1.AuthService/RefreshToken",
-}
+// DefaultAuthLimitedProcedures are limited per client network with the (strict) auth limit: those
+// marked RATE_LIMIT_AUTH in the protos, the public calls that hand out tokens for a password, a
+// refresh token or a new account.
+var DefaultAuthLimitedProcedures = access.AuthLimited()
 
 // Options configure a Gateway. Zero values take the documented defaults.
 type Options struct {
@@ -97,12 +98,12 @@ type Gateway struct {
 	userLimit    int
 	window       time.Duration
 	maxBody      int64
-	trusted      []*net.IPNet
+	trusted      clientnet.Proxies
 	transport    http.RoundTripper
 	proxy        *httputil.ReverseProxy
 	ready        *readiness
 	readyToken   string
-	anonRefusals *refusals
+	anonRefusals *expiring.Set
 
 	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
 }
@@ -174,7 +175,7 @@ func New(opts Options) (*Gateway, error) {
 		transport:    opts.Transport,
 		ready:        &readiness{timeout: opts.ReadyTimeout, ttl: opts.ReadyCacheTTL, now: time.Now},
 		readyToken:   opts.ReadyToken,
-		anonRefusals: newRefusals(maxRefusals),
+		anonRefusals: newRefusals(),
 	}
 	for _, u := range opts.Upstreams {
 		g.ready.checks = append(g.ready.checks, g.upstreamCheck(u))
@@ -187,13 +188,11 @@ func New(opts Options) (*Gateway, error) {
 			return nil
 		}})
 	}
-	for _, cidr := range opts.TrustedProxies {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: %w", cidr, err)
-		}
-		g.trusted = append(g.trusted, n)
+	trusted, err := clientnet.ParseProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted proxy: %w", err)
 	}
+	g.trusted = trusted
 	g.proxy = g.newReverseProxy()
 	g.echo = g.newEcho(opts)
 	return g, nil
@@ -230,29 +229,22 @@ func (g *Gateway) Echo() *echo.Echo { return g.echo }
 func (g *Gateway) Handler() http.Handler { return g.echo }
 
 // clientIP is the peer address, or — when the peer is a trusted proxy — the nearest untrusted
-// address of its X-Forwarded-For chain.
+// address of its X-Forwarded-For chain (clientnet.Proxies.Client; the peer address when a hop on
+// the way is not an address).
 func (g *Gateway) clientIP(r *http.Request) string {
+	peer := echo.ExtractIPDirect()(r)
 	if len(g.trusted) == 0 {
-		return echo.ExtractIPDirect()(r)
+		return peer
 	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range g.trusted {
-		opts = append(opts, echo.TrustIPRange(n))
+	if client, ok := g.trusted.Client(append(clientnet.ForwardedFor(r.Header), peer)); ok {
+		return client
 	}
-	return echo.ExtractIPFromXFFHeader(opts...)(r)
+	return peer
 }
 
 func (g *Gateway) trustedPeer(r *http.Request) bool {
-	ip := net.ParseIP(echo.ExtractIPDirect()(r))
-	if ip == nil {
-		return false
-	}
-	for _, n := range g.trusted {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	ip, err := netip.ParseAddr(echo.ExtractIPDirect()(r))
+	return err == nil && g.trusted.Contains(ip)
 }
 
 // ServerOptions are the HTTP server's timeouts.
@@ -275,37 +267,16 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, so ServerOptions) 
 	if so.ShutdownTimeout <= 0 {
 		so.ShutdownTimeout = 15 * time.Second
 	}
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{
-		Handler:           g.echo,
-		Protocols:         protocols,
-		ReadHeaderTimeout: so.ReadHeaderTimeout,
-		IdleTimeout:       so.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	err := server.ServeHTTP(ctx, g.logger, ln, g.echo, server.HTTPTimeouts{
+		ReadHeader: so.ReadHeaderTimeout, Idle: so.IdleTimeout, Shutdown: so.ShutdownTimeout,
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Long-lived streams outlast any bound; they were cut (clients reconnect): not a failure.
+		g.logger.WarnContext(ctx, "shutdown timeout: closed the remaining connections", slog.Any("error", err))
+		err = nil
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	g.logger.InfoContext(ctx, "listening", slog.String("addr", ln.Addr().String()))
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	g.logger.InfoContext(ctx, "shutting down", slog.Duration("timeout", so.ShutdownTimeout))
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), so.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		// Long-lived streams outlast any bound; cut them (clients reconnect) rather than fail.
-		g.logger.WarnContext(ctx, "shutdown timeout: closing the remaining connections", slog.Any("error", err))
-		_ = srv.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	if err != nil {
+		return err
 	}
 	if t, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections() // lets the services' own graceful shutdowns finish at once

@@ -3,13 +3,14 @@ package gateway
 import (
 	"math"
 	"strconv"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/labstack/echo/v4"
 
 	"github.com/parleyhq/parley/platform/clientnet"
+
+	"github.com/parleyhq/parley/services/gateway/internal/expiring"
 )
 
 // LimitPerIP is middleware applying the anonymous per-IP rate limit (RATE_LIMIT_USER per window)
@@ -61,7 +62,7 @@ func (g *Gateway) allowAnonymous(c echo.Context) bool {
 	key := anonymousKey(c)
 	ok, retryAfter := g.check(c, key, g.userLimit)
 	if !ok {
-		g.anonRefusals.add(key, time.Now().Add(retryAfter))
+		g.anonRefusals.Add(key, time.Now().Add(retryAfter))
 		g.tooManyRequests(c, retryAfter)
 	}
 	return ok
@@ -110,52 +111,17 @@ func clientNetwork(ip string) string {
 // networks are still limited, through Redis, one call at a time).
 const maxRefusals = 65536
 
-// refusals remembers client networks whose anonymous budget is used up, until their Retry-After.
-// It is this gateway's memory only, learnt from Redis' answers; it saves the work of verifying
-// tokens from a network that is refused anyway.
-type refusals struct {
-	mu    sync.Mutex
-	until map[string]time.Time
-	max   int
-}
+// newRefusals is the memory of client networks whose anonymous budget is used up, until their
+// Retry-After. It is this gateway's memory only, learnt from Redis' answers; it saves the work of
+// verifying tokens from a network that is refused anyway, so when full it drops new refusals
+// (expiring.DropNew) rather than spend a scan on every one.
+func newRefusals() *expiring.Set { return expiring.New(maxRefusals, expiring.DropNew) }
 
-func newRefusals(max int) *refusals {
-	return &refusals{until: make(map[string]time.Time), max: max}
-}
-
-func (r *refusals) add(key string, until time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.until) >= r.max {
-		now := time.Now()
-		for k, t := range r.until {
-			if !now.Before(t) {
-				delete(r.until, k)
-			}
-		}
-		if len(r.until) >= r.max {
-			return
-		}
-	}
-	r.until[key] = until
-}
-
-// retryAfter reports how long key is still refused for (0: it is not).
-func (r *refusals) retryAfter(key string) time.Duration {
-	r.mu.Lock()
-	until, ok := r.until[key]
-	r.mu.Unlock()
+// refusedFor reports how long key is still refused for (0: it is not).
+func (g *Gateway) refusedFor(key string) time.Duration {
+	until, ok := g.anonRefusals.Until(key, time.Now())
 	if !ok {
 		return 0
 	}
-	left := time.Until(until)
-	if left <= 0 {
-		r.mu.Lock()
-		if r.until[key].Equal(until) {
-			delete(r.until, key)
-		}
-		r.mu.Unlock()
-		return 0
-	}
-	return left
+	return max(0, time.Until(until))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
+	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/redistest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
@@ -108,10 +109,11 @@ func TestRateLimitFailsOpenWithoutRedis(t *testing.T) {
 	t.Parallel()
 	sink := newLogSink()
 	limiter := ratelimit.New(slogFrom(sink), ratelimit.Options{})
-	defer limiter.Close()
-	if err := limiter.Connect(t.Context(), "redis://"+deadURL(t)[len("http://"):]); err != nil {
+	redis, err := redisconn.OpenInBackground(t.Context(), "redis://"+deadURL(t)[len("http://"):], redisconn.Retry{Connected: limiter.SetClient})
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer redis.Close()
 	e := newEnv(t, func(o *gateway.Options) {
 		o.Limiter = limiter
 		o.AuthLimit = 1

@@ -29,7 +29,8 @@ type ReadinessCheck struct {
 }
 
 // AddReadinessCheck adds a dependency to the readiness report (call it before Serve). The
-// upstreams (required) and the rate limiter's Redis (reported only) are there from New.
+// upstreams (required) and the gateway's Redis, pinged through the rate limiter (reported only),
+// are there from New.
 func (g *Gateway) AddReadinessCheck(c ReadinessCheck) {
 	g.ready.mu.Lock()
 	defer g.ready.mu.Unlock()

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,13 +75,10 @@ type Limiter struct {
 
 	skipUntil atomic.Int64 // unix nanos before which Redis is not asked
 	lastWarn  atomic.Int64 // unix nanos of the last fail-open warning
-
-	closeOnce sync.Once
-	done      chan struct{}
 }
 
-// New returns a Limiter with no Redis client yet: until Connect or SetClient succeed, every request
-// is allowed.
+// New returns a Limiter with no Redis client yet: until SetClient, every request is allowed (and
+// a warning logged, as for any other Redis failure).
 func New(logger *slog.Logger, opts Options) *Limiter {
 	if opts.Prefix == "" {
 		opts.Prefix = "parley:gateway:rl:"
@@ -96,58 +92,12 @@ func New(logger *slog.Logger, opts Options) *Limiter {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Limiter{logger: logger, opts: opts, done: make(chan struct{})}
+	return &Limiter{logger: logger, opts: opts}
 }
 
-// SetClient gives the limiter a connected client; Close closes it.
+// SetClient gives the limiter a connected client (the gateway's one Redis client, which the
+// limiter does not close).
 func (l *Limiter) SetClient(c rueidis.Client) { l.client.Store(&c) }
-
-// Connect connects to the Redis at redisURL (redis://[user:password@]host:port[/db]). When Redis
-// is down at start, it keeps trying in the background until ctx ends, so the gateway can start
-// (and serve, unlimited) before Redis does. Only a malformed URL is an error.
-func (l *Limiter) Connect(ctx context.Context, redisURL string) error {
-	opt, err := rueidis.ParseURL(redisURL)
-	if err != nil {
-		return fmt.Errorf("parse REDIS_URL: %w", err)
-	}
-	opt.DisableCache = true // counters are never read back through the client-side cache
-	if c, err := rueidis.NewClient(opt); err == nil {
-		l.SetClient(c)
-		return nil
-	} else {
-		l.logger.WarnContext(ctx, "redis unreachable at start: rate limits are off until it answers", slog.Any("error", err))
-	}
-	go func() {
-		delay := time.Second
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-l.done:
-				return
-			case <-time.After(delay):
-			}
-			c, err := rueidis.NewClient(opt)
-			if err == nil {
-				l.SetClient(c)
-				l.logger.InfoContext(ctx, "redis connected: rate limits are on")
-				return
-			}
-			delay = min(2*delay, 30*time.Second)
-		}
-	}()
-	return nil
-}
-
-// Close stops reconnecting and closes the client.
-func (l *Limiter) Close() {
-	l.closeOnce.Do(func() {
-		close(l.done)
-		if c := l.client.Load(); c != nil {
-			(*c).Close()
-		}
-	})
-}
 
 // Ping reports whether Redis answers (for the readiness report; the limiter does not need it).
 func (l *Limiter) Ping(ctx context.Context) error {

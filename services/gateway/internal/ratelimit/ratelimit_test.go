@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/redistest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
@@ -164,10 +165,12 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 
 	var logs syncBuffer
 	l := ratelimit.New(slog.New(slog.NewTextHandler(&logs, nil)), ratelimit.Options{})
-	defer l.Close()
-	if err := l.Connect(t.Context(), "redis://"+addr); err != nil {
+	// Wired as run.go does: the gateway's one client, given to the limiter once it connects.
+	redis, err := redisconn.OpenInBackground(t.Context(), "redis://"+addr, redisconn.Retry{Connected: l.SetClient})
+	if err != nil {
 		t.Fatalf("an unreachable Redis must not stop the gateway: %v", err)
 	}
+	defer redis.Close()
 	for range 3 {
 		if d := l.Allow(t.Context(), "k", 1, time.Minute); !d.Allowed || !d.FailedOpen {
 			t.Fatalf("with Redis down: %+v", d)
@@ -179,7 +182,7 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	if err := l.Ping(t.Context()); err == nil {
 		t.Fatal("Ping succeeded without Redis")
 	}
-	if err := l.Connect(t.Context(), "::not a url"); err == nil {
+	if _, err := redisconn.OpenInBackground(t.Context(), "::not a url", redisconn.Retry{Connected: l.SetClient}); err == nil {
 		t.Fatal("a malformed REDIS_URL was accepted")
 	}
 }

@@ -35,8 +35,10 @@ import (
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/server"
 
+	"github.com/parleyhq/parley/services/gateway/internal/fanout"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
+	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
 
 // testOrigin is the browser origin the test gateways allow.
@@ -316,6 +318,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 	if e.opts != nil {
 		e.opts(&opts)
 	}
+	revocations := sharedRevocations(t, &opts)
 	hub, err := realtime.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -334,13 +337,16 @@ func (e *env) startGateway(t *testing.T) *gw {
 	wg.Go(func() { defer close(hubDone); hub.Run(hubCtx) })
 	if e.brokers != nil {
 		consumer, err := events.NewConsumer(events.ConsumerConfig{
-			Brokers: e.brokers, Group: e.group, Topics: realtime.Topics, Logger: logger,
+			Brokers: e.brokers, Group: e.group, Topics: fanout.Topics, Logger: logger,
 			ClientOpts: []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		hub.RegisterFanout(consumer, realtime.FanoutOptions{})
+		err = fanout.Register(consumer, fanout.Options{Logger: logger, Redis: func() rueidis.Client { return redis }, Revocations: revocations})
+		if err != nil {
+			t.Fatal(err)
+		}
 		wg.Go(func() { _ = consumer.Run(ctx) })
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -355,6 +361,22 @@ func (e *env) startGateway(t *testing.T) *gw {
 	})
 	t.Cleanup(stop)
 	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop, stopHub: stopHub, hubDone: hubDone}
+}
+
+// sharedRevocations gives the hub options the revoked sessions the fan-out marks, as run.go
+// shares one instance between them (the hub's own default would be another).
+func sharedRevocations(t *testing.T, opts *realtime.Options) *sessions.Revocations {
+	t.Helper()
+	if opts.Revocations == nil {
+		rev, err := sessions.New(sessions.Options{
+			TTL: opts.RevokedSessionTTL, RedisTimeout: opts.RedisTimeout, CheckTimeout: opts.RevocationCheckTimeout,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Revocations = rev
+	}
+	return opts.Revocations
 }
 
 // produce publishes msg the way platform/events' relay does: protobuf value, the given key and

@@ -3,10 +3,11 @@
 // to every open connection of that user on any gateway process, relays typing indicators,
 // answers presence queries and lets a reconnecting client catch up on the messages it missed.
 //
-// Fan-out: one Kafka consumer group shared by all gateways turns each domain event into small
-// JSON frames published on Redis pub/sub channels, one per recipient user
-// (parley:rt:user:<user_id>); every gateway subscribes to the channels of the users connected to
-// it. docs/realtime.md describes the protocol and the design.
+// Frames reach a user's connections through a Redis pub/sub channel per user
+// (parley:rt:user:<user_id>, UserChannel): the fan-out (package fanout) publishes there what
+// domain events mean for the user, hubs publish presence and typing, and every gateway subscribes
+// to the channels of the users connected to it. docs/realtime.md describes the protocol and the
+// design.
 package realtime
 
 import (
@@ -70,9 +71,10 @@ type Options struct {
 	TypingInterval    time.Duration // one typing relay per user and chat per interval; default 2s
 	RevokedSessionTTL time.Duration // how long a revoked session is refused; default 1h
 	UpstreamTimeout   time.Duration // chat/friend calls; default 5s
-	// Revocations are the revoked sessions this hub marks (fan-out) and checks (WebSocket
-	// authentication); share it with the API path's session check. When nil the hub makes its
-	// own from RevokedSessionTTL, RedisTimeout and RevocationCheckTimeout.
+	// Revocations are the revoked sessions this hub checks (WebSocket authentication) and
+	// remembers (_revoke frames); share it with the API path's session check and the fan-out,
+	// which marks them. When nil the hub makes its own from RevokedSessionTTL, RedisTimeout and
+	// RevocationCheckTimeout.
 	Revocations *sessions.Revocations
 	// FrameRate and FrameBurst limit the frames one client sends (per second); default 20 and 40.
 	FrameRate  float64
@@ -158,7 +160,7 @@ type userState struct {
 	friendsLoaded bool
 }
 
-// New builds a hub; Run it, give it Redis (Connect or SetRedis) and mount Serve at /ws.
+// New builds a hub; Run it, give it Redis (SetRedis) and mount Serve at /ws.
 func New(opts Options) (*Hub, error) {
 	switch {
 	case opts.Logger == nil:
@@ -226,7 +228,10 @@ func (h *Hub) client() rueidis.Client {
 	return nil
 }
 
-// SetRedis gives the hub a connected client (the hub does not close it).
+// SetRedis gives the hub a connected client, and its Revocations too: the gateway's one Redis
+// client (run.go opens it with client-side caching on, which serves the revoked-session checks),
+// which the hub does not close. The owner closes it once Run has returned, so that closing
+// connections can still unregister them in Redis.
 func (h *Hub) SetRedis(c rueidis.Client) {
 	h.redis.Store(&c)
 	h.revoked.SetRedis(c)
@@ -264,38 +269,6 @@ func (s RedisState) String() string {
 // connections are refused (1013) and revoked-session checks fail open except for the
 // revocations this gateway remembers; the API keeps working.
 func (h *Hub) RedisState() RedisState { return h.sub.state() }
-
-// Connect connects to Redis at redisURL, retrying in the background until ctx ends when Redis is
-// down at start (connections are refused with 1013 meanwhile). Only a malformed URL is an error.
-// The client is closed when Run has closed every connection (which unregisters them in Redis).
-func (h *Hub) Connect(ctx context.Context, redisURL string) error {
-	opt, err := rueidis.ParseURL(redisURL)
-	if err != nil {
-		return fmt.Errorf("parse REDIS_URL: %w", err)
-	}
-	// Client-side caching serves the revoked-session checks (sessions.Revocations.Revoked); nothing else reads
-	// through the cache. A few MiB hold tens of thousands of sessions' answers.
-	opt.CacheSizeEachConn = 8 << 20
-	go func() {
-		for failures := 0; ; failures++ {
-			c, err := rueidis.NewClient(opt)
-			if err == nil {
-				h.SetRedis(c)
-				<-h.base.Done()
-				c.Close()
-				return
-			}
-			// Once, not per attempt: the subscriber logs when the connection is restored.
-			if failures == 0 {
-				h.log.Warn("realtime: redis unreachable, WebSocket connections are refused until it answers", slog.Any("error", err))
-			}
-			if !sleepCtx(ctx, jitteredBackoff(h.opts.RedisReconnectMin, h.opts.RedisReconnectMax, failures)) {
-				return
-			}
-		}
-	}()
-	return nil
-}
 
 // Run keeps the Redis subscription and the presence heartbeat going until ctx ends, then closes
 // every connection with 1001 (going away) and waits for their handlers, at most until

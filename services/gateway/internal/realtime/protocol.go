@@ -3,9 +3,12 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/coder/websocket"
+
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 )
 
 // Subprotocol is the WebSocket subprotocol (and protocol version) the gateway speaks. A client
@@ -225,6 +228,28 @@ func mustJSON(v any) []byte {
 		panic("realtime: encode frame: " + err.Error())
 	}
 	return b
+}
+
+// RevokeFrame is the control frame telling every gateway to close the connections of sessionID
+// (published to the session's user by the fan-out when auth revokes it).
+func RevokeFrame(sessionID string) []byte {
+	return mustJSON(revokeFrame{Type: typeRevoke, SessionID: sessionID})
+}
+
+// UnfriendFrame is the control frame telling the recipient's gateways to forget their friendship
+// with userID, so presence and typing stop flowing between the two.
+func UnfriendFrame(userID string) []byte {
+	return mustJSON(unfriendFrame{Type: typeUnfriend, UserID: userID})
+}
+
+// MessageFrame is the frame of a new message, for the event eventID: the chat.v1.Message as
+// ListMessages would render it.
+func MessageFrame(eventID string, m *chatv1.Message) ([]byte, error) {
+	body, err := messageJSON.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode message: %w", err)
+	}
+	return mustJSON(messageFrame{Type: TypeMessage, ID: eventID, ChatID: m.GetChatId(), Seq: m.GetSeq(), Message: body}), nil
 }
 
 // parseRoute reads the routing fields of a frame.

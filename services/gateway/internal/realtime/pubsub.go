@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/parleyhq/parley/platform/backoff"
 )
 
 // subscriber keeps one dedicated Redis connection subscribed to the channels of the users
@@ -97,7 +98,7 @@ func (s *subscriber) setState(state string, err error) {
 }
 
 // run keeps the dedicated connection up until ctx ends. client returns the current Redis client
-// (nil until connected). Between failed attempts it waits jitteredBackoff; the wait starts again
+// (nil until connected). Between failed attempts it waits backoff.Delay; the wait starts again
 // from minDelay only once a connection has held for maxDelay, so a Redis that accepts and drops
 // connections is not hammered either.
 func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
@@ -105,8 +106,8 @@ func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
 	everUp := false
 	for ctx.Err() == nil {
 		c := client()
-		if c == nil { // Hub.Connect is still trying; it logs that
-			if !sleepCtx(ctx, jitteredBackoff(s.minDelay, s.maxDelay, failures)) {
+		if c == nil { // run.go is still connecting (redisconn.OpenInBackground); it logs that
+			if !backoff.Sleep(ctx, backoff.Delay(s.minDelay, s.maxDelay, failures+1)) {
 				return
 			}
 			failures++
@@ -164,7 +165,7 @@ func (s *subscriber) run(ctx context.Context, client func() rueidis.Client) {
 			err = errNoRedis
 		}
 		s.setState(redisDown, err)
-		if !sleepCtx(ctx, jitteredBackoff(s.minDelay, s.maxDelay, failures)) {
+		if !backoff.Sleep(ctx, backoff.Delay(s.minDelay, s.maxDelay, failures+1)) {
 			return
 		}
 		failures++
@@ -179,20 +180,6 @@ func (s *subscriber) ping(ctx context.Context, dc rueidis.DedicatedClient) error
 		return fmt.Errorf("ping: %w", err)
 	}
 	return nil
-}
-
-// jitteredBackoff is the wait after failures failed attempts: minDelay doubled per failure, at
-// most maxDelay, of which a random half is taken off ("equal jitter") so that gateways restarted
-// together do not reconnect in step. It is never under minDelay/2.
-func jitteredBackoff(minDelay, maxDelay time.Duration, failures int) time.Duration {
-	d := maxDelay
-	if failures < 32 {
-		d = min(maxDelay, minDelay<<failures)
-	}
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // resubscribeAll subscribes to the channel of every user connected here, in batches.
@@ -290,16 +277,5 @@ func (s *subscriber) reconcile(ctx context.Context, userID string) error {
 		return errors.New("subscribe " + ch + ": redis connection changed")
 	case <-ctx.Done():
 		return fmt.Errorf("subscribe %s: no confirmation: %w", ch, ctx.Err())
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/waittest"
 
+	"github.com/parleyhq/parley/services/gateway/internal/fanout"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
@@ -67,11 +68,12 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	if opts != nil {
 		opts(&o)
 	}
+	revocations := sharedRevocations(t, &o)
 	hub, err := realtime.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Client-side caching on, as Hub.Connect configures it.
+	// Client-side caching on, as run.go opens the gateway's one client.
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{p.proxy.Addr()}, CacheSizeEachConn: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -85,14 +87,19 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	wg.Go(func() { hub.Run(ctx) })
 	if e.brokers != nil {
 		consumer, err := events.NewConsumer(events.ConsumerConfig{
-			Brokers: e.brokers, Group: p.group, Topics: realtime.Topics, Logger: logger,
+			Brokers: e.brokers, Group: p.group, Topics: fanout.Topics, Logger: logger,
 			MaxAttempts: fanoutMaxAttempts, RetryBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 			ClientOpts: []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		hub.RegisterFanout(consumer, realtime.FanoutOptions{Attempts: 1, Backoff: 10 * time.Millisecond})
+		err = fanout.Register(consumer, fanout.Options{
+			Logger: logger, Redis: func() rueidis.Client { return rc }, Revocations: revocations, Attempts: 1, Backoff: 10 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		wg.Go(func() { _ = consumer.Run(ctx) })
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -25,8 +25,6 @@ const (
 	// id, score: Unix milliseconds when it expires unless refreshed): the online marker that
 	// outlives no crashed gateway by more than its TTL.
 	connsKeyPrefix = "parley:rt:conns:"
-	// sentKeyPrefix + event id + frame hash marks a frame already published for an event.
-	sentKeyPrefix = "parley:rt:sent:"
 )
 
 // presenceKeyTTL bounds how long a last-seen time is kept after the user's last connection.
@@ -77,46 +75,6 @@ func (s *store) get() (rueidis.Client, error) {
 	return c, nil
 }
 
-// publishOnceScript publishes a frame to channels (ARGV[3:]) unless KEYS[1] says it already was:
-// marking and publishing are one atomic step, so a frame is never marked without being sent.
-var publishOnceScript = rueidis.NewLuaScript(`
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  return 0
-end
-for i = 3, #ARGV do
-  redis.call('PUBLISH', ARGV[i], ARGV[2])
-end
-return 1
-`)
-
-// publishOnce publishes frames that a redelivered event would send again: each publication's
-// first call (within ttl, by its key) publishes, later ones do nothing. All of them go in one
-// round trip, in order.
-func (s *store) publishOnce(ctx context.Context, ttl time.Duration, pubs []publication) error {
-	c, err := s.get()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
-	execs := make([]rueidis.LuaExec, len(pubs))
-	for i, p := range pubs {
-		args := make([]string, 0, 2+len(p.users))
-		args = append(args, ttlMs, string(p.frame))
-		for _, u := range p.users {
-			args = append(args, UserChannel(u))
-		}
-		execs[i] = rueidis.LuaExec{Keys: []string{sentKeyPrefix + p.key}, Args: args}
-	}
-	for _, r := range publishOnceScript.ExecMulti(ctx, c, execs...) {
-		if err := r.Error(); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-	}
-	return nil
-}
-
 // publish sends frame to each user's channel.
 func (s *store) publish(ctx context.Context, frame []byte, userIDs ...string) error {
 	if len(userIDs) == 0 {
@@ -128,6 +86,13 @@ func (s *store) publish(ctx context.Context, frame []byte, userIDs ...string) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	return Publish(ctx, c, frame, userIDs...)
+}
+
+// Publish sends frame to each user's channel (UserChannel) in one round trip: how frames reach
+// the gateways holding those users' connections, from the fan-out (package fanout) and from a
+// hub (presence, typing).
+func Publish(ctx context.Context, c rueidis.Client, frame []byte, userIDs ...string) error {
 	cmds := make(rueidis.Commands, 0, len(userIDs))
 	msg := rueidis.BinaryString(frame)
 	for _, u := range userIDs {

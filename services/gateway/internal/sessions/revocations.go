@@ -7,11 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/parleyhq/parley/services/gateway/internal/expiring"
 )
 
 // revokedKeyPrefix + session id marks a revoked session, so its still-valid access tokens
@@ -38,7 +39,7 @@ type Revocations struct {
 	opts  Options
 	// seen are the revocations this gateway has learned, kept in memory so that a Redis outage
 	// (which empties the client-side cache and makes checks fail open) does not reopen them here.
-	seen *revokedMemory
+	seen *expiring.Set
 }
 
 // New builds Revocations; give it Redis with SetRedis.
@@ -55,7 +56,7 @@ func New(opts Options) (*Revocations, error) {
 	if opts.CheckTimeout == 0 {
 		opts.CheckTimeout = 150 * time.Millisecond
 	}
-	return &Revocations{opts: opts, seen: newRevokedMemory(maxRememberedRevocations)}, nil
+	return &Revocations{opts: opts, seen: expiring.New(maxRememberedRevocations, expiring.EvictNearest)}, nil
 }
 
 // SetRedis gives Revocations a connected client (it does not close it). The client should have
@@ -87,7 +88,7 @@ func (r *Revocations) Mark(ctx context.Context, sessionID string) error {
 // Remember records in memory, for the TTL, a revocation this gateway learned of another way (a
 // _revoke frame from the gateway that applied it).
 func (r *Revocations) Remember(sessionID string) {
-	r.seen.add(sessionID, time.Now().Add(r.opts.TTL))
+	r.seen.Add(sessionID, time.Now().Add(r.opts.TTL))
 }
 
 // revokedCacheTTL is how long this gateway keeps the answer to "is this session revoked?" in its
@@ -111,7 +112,7 @@ func (r *Revocations) Revoked(ctx context.Context, sessionID string) (bool, erro
 	if sessionID == "" {
 		return false, nil
 	}
-	if r.seen.has(sessionID, time.Now()) {
+	if _, seen := r.seen.Until(sessionID, time.Now()); seen {
 		return true, nil
 	}
 	c, err := r.get()
@@ -133,58 +134,8 @@ func (r *Revocations) Revoked(ctx context.Context, sessionID string) (bool, erro
 	return true, nil
 }
 
-// maxRememberedRevocations bounds revokedMemory: ~100 B each, 10 MB in all. Far more sessions
-// than are revoked within one TTL in practice; past it, entries closest to expiry go first.
+// maxRememberedRevocations bounds the memory of seen revocations: ~100 B each, 10 MB in all. Far
+// more sessions than are revoked within one TTL in practice; past it, entries closest to expiry
+// go first (expiring.EvictNearest: a revocation just learned matters most, and revocations are
+// rare enough for the scan that finds the nearest).
 const maxRememberedRevocations = 100_000
-
-// revokedMemory is a bounded set of revoked session ids with their expiry.
-type revokedMemory struct {
-	mu    sync.Mutex
-	until map[string]time.Time
-	limit int
-}
-
-func newRevokedMemory(limit int) *revokedMemory {
-	return &revokedMemory{until: map[string]time.Time{}, limit: limit}
-}
-
-func (m *revokedMemory) add(sessionID string, until time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if old, ok := m.until[sessionID]; ok && old.After(until) {
-		return
-	}
-	if _, ok := m.until[sessionID]; !ok && len(m.until) >= m.limit {
-		m.evict(time.Now())
-	}
-	m.until[sessionID] = until
-}
-
-// evict drops the expired entries, and when that frees nothing, the one closest to expiry.
-func (m *revokedMemory) evict(now time.Time) {
-	var first string
-	var firstUntil time.Time
-	for id, u := range m.until {
-		if !u.After(now) {
-			delete(m.until, id)
-			continue
-		}
-		if first == "" || u.Before(firstUntil) {
-			first, firstUntil = id, u
-		}
-	}
-	if len(m.until) >= m.limit && first != "" {
-		delete(m.until, first)
-	}
-}
-
-func (m *revokedMemory) has(sessionID string, now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.until[sessionID]
-	if ok && !u.After(now) {
-		delete(m.until, sessionID)
-		return false
-	}
-	return ok
-}

@@ -1776,12 +1776,12 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\vreset_token\x18\x01 \x01(\tR\n" +
 	"resetToken\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +
-	"\x15ResetPasswordResponse2\xbd\n" +
+	"\x15ResetPasswordResponse2\xd1\n" +
 	"\n" +
-	"\vAuthService\x12S\n" +
-	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\x04\x88\xb5\x18\x02\x12J\n" +
-	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\x04\x88\xb5\x18\x02\x12_\n" +
-	"\fRefreshToken\x12#.parley.auth.v1.RefreshTokenRequest\x1a$.parley.auth.v1.RefreshTokenResponse\"\x04\x88\xb5\x18\x02\x12M\n" +
+	"\vAuthService\x12W\n" +
+	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
+	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
+	"\fRefreshToken\x12#.parley.auth.v1.RefreshTokenRequest\x1a$.parley.auth.v1.RefreshTokenResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12M\n" +
 	"\x06Logout\x12\x1d.parley.auth.v1.LogoutRequest\x1a\x1e.parley.auth.v1.LogoutResponse\"\x04\x88\xb5\x18\x02\x12D\n" +
 	"\x05GetMe\x12\x1c.parley.auth.v1.GetMeRequest\x1a\x1d.parley.auth.v1.GetMeResponse\x12q\n" +
 	"\x12ListOAuthProviders\x12).parley.auth.v1.ListOAuthProvidersRequest\x1a*.parley.auth.v1.ListOAuthProvidersResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
@@ -1791,9 +1791,9 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\fListSessions\x12#.parley.auth.v1.ListSessionsRequest\x1a$.parley.auth.v1.ListSessionsResponse\x12\\\n" +
 	"\rRevokeSession\x12$.parley.auth.v1.RevokeSessionRequest\x1a%.parley.auth.v1.RevokeSessionResponse\x12n\n" +
 	"\x13RevokeOtherSessions\x12*.parley.auth.v1.RevokeOtherSessionsRequest\x1a+.parley.auth.v1.RevokeOtherSessionsResponse\x12_\n" +
-	"\x0eChangePassword\x12%.parley.auth.v1.ChangePasswordRequest\x1a&.parley.auth.v1.ChangePasswordResponse\x12w\n" +
-	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\x04\x88\xb5\x18\x02\x12b\n" +
-	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\x04\x88\xb5\x18\x02B\xbc\x01\n" +
+	"\x0eChangePassword\x12%.parley.auth.v1.ChangePasswordRequest\x1a&.parley.auth.v1.ChangePasswordResponse\x12{\n" +
+	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12f\n" +
+	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (

@@ -89,6 +89,62 @@ func (Access) EnumDescriptor() ([]byte, []int) {
 	return file_parley_options_v1_options_proto_rawDescGZIP(), []int{0}
 }
 
+// RateLimit says which of the gateway's per-client budgets a procedure's calls are charged to
+// (read through github.com/parleyhq/parley/contracts/access).
+type RateLimit int32
+
+const (
+	// RATE_LIMIT_UNSPECIFIED is the default: a signed-in caller's calls count per user, anonymous
+	// ones against the client network's anonymous budget.
+	RateLimit_RATE_LIMIT_UNSPECIFIED RateLimit = 0
+	// RATE_LIMIT_AUTH is the client network's auth budget, far tighter and shared by every
+	// procedure marked so: for the public calls that hand out tokens for a password, a refresh
+	// token or a new account, which is what password guessing and mass sign-ups go through, and
+	// for the password-reset calls (each request sends an email; each reset guesses a token). (An
+	// OAuth callback hands them out for the provider's code, which cannot be guessed; Logout hands
+	// out nothing.)
+	RateLimit_RATE_LIMIT_AUTH RateLimit = 1
+)
+
+// Enum value maps for RateLimit.
+var (
+	RateLimit_name = map[int32]string{
+		0: "RATE_LIMIT_UNSPECIFIED",
+		1: "RATE_LIMIT_AUTH",
+	}
+	RateLimit_value = map[string]int32{
+		"RATE_LIMIT_UNSPECIFIED": 0,
+		"RATE_LIMIT_AUTH":        1,
+	}
+)
+
+func (x RateLimit) Enum() *RateLimit {
+	p := new(RateLimit)
+	*p = x
+	return p
+}
+
+func (x RateLimit) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RateLimit) Descriptor() protoreflect.EnumDescriptor {
+	return file_parley_options_v1_options_proto_enumTypes[1].Descriptor()
+}
+
+func (RateLimit) Type() protoreflect.EnumType {
+	return &file_parley_options_v1_options_proto_enumTypes[1]
+}
+
+func (x RateLimit) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RateLimit.Descriptor instead.
+func (RateLimit) EnumDescriptor() ([]byte, []int) {
+	return file_parley_options_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
 var file_parley_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -96,6 +152,14 @@ var file_parley_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Field:         50001,
 		Name:          "parley.options.v1.access",
 		Tag:           "varint,50001,opt,name=access,enum=parley.options.v1.Access",
+		Filename:      "parley/options/v1/options.proto",
+	},
+	{
+		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
+		ExtensionType: (*RateLimit)(nil),
+		Field:         50002,
+		Name:          "parley.options.v1.rate_limit",
+		Tag:           "varint,50002,opt,name=rate_limit,enum=parley.options.v1.RateLimit",
 		Filename:      "parley/options/v1/options.proto",
 	},
 }
@@ -106,6 +170,11 @@ var (
 	//
 	// optional parley.options.v1.Access access = 50001;
 	E_Access = &file_parley_options_v1_options_proto_extTypes[0]
+	// rate_limit marks the budget the gateway charges the method's calls to (default: per user or
+	// anonymous, see RateLimit).
+	//
+	// optional parley.options.v1.RateLimit rate_limit = 50002;
+	E_RateLimit = &file_parley_options_v1_options_proto_extTypes[1]
 )
 
 var File_parley_options_v1_options_proto protoreflect.FileDescriptor
@@ -118,8 +187,13 @@ const file_parley_options_v1_options_proto_rawDesc = "" +
 	"\vACCESS_USER\x10\x01\x12\x11\n" +
 	"\rACCESS_PUBLIC\x10\x02\x12\x13\n" +
 	"\x0fACCESS_INTERNAL\x10\x03\x12\x1b\n" +
-	"\x17ACCESS_INTERNAL_SERVICE\x10\x04:S\n" +
-	"\x06access\x12\x1e.google.protobuf.MethodOptions\x18ц\x03 \x01(\x0e2\x19.parley.options.v1.AccessR\x06accessB\xd4\x01\n" +
+	"\x17ACCESS_INTERNAL_SERVICE\x10\x04*<\n" +
+	"\tRateLimit\x12\x1a\n" +
+	"\x16RATE_LIMIT_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fRATE_LIMIT_AUTH\x10\x01:S\n" +
+	"\x06access\x12\x1e.google.protobuf.MethodOptions\x18ц\x03 \x01(\x0e2\x19.parley.options.v1.AccessR\x06access:]\n" +
+	"\n" +
+	"rate_limit\x12\x1e.google.protobuf.MethodOptions\x18҆\x03 \x01(\x0e2\x1c.parley.options.v1.RateLimitR\trateLimitB\xd4\x01\n" +
 	"\x15com.parley.options.v1B\fOptionsProtoP\x01ZGgithub.com/parleyhq/parley/contracts/gen/go/parley/options/v1;optionsv1\xa2\x02\x03POX\xaa\x02\x11Parley.Options.V1\xca\x02\x11Parley\\Options\\V1\xe2\x02\x1dParley\\Options\\V1\\GPBMetadata\xea\x02\x13Parley::Options::V1b\x06proto3"
 
 var (
@@ -134,18 +208,21 @@ func file_parley_options_v1_options_proto_rawDescGZIP() []byte {
 	return file_parley_options_v1_options_proto_rawDescData
 }
 
-var file_parley_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_parley_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_parley_options_v1_options_proto_goTypes = []any{
 	(Access)(0),                        // 0: parley.options.v1.Access
-	(*descriptorpb.MethodOptions)(nil), // 1: google.protobuf.MethodOptions
+	(RateLimit)(0),                     // 1: parley.options.v1.RateLimit
+	(*descriptorpb.MethodOptions)(nil), // 2: google.protobuf.MethodOptions
 }
 var file_parley_options_v1_options_proto_depIdxs = []int32{
-	1, // 0: parley.options.v1.access:extendee -> google.protobuf.MethodOptions
-	0, // 1: parley.options.v1.access:type_name -> parley.options.v1.Access
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	1, // [1:2] is the sub-list for extension type_name
-	0, // [0:1] is the sub-list for extension extendee
+	2, // 0: parley.options.v1.access:extendee -> google.protobuf.MethodOptions
+	2, // 1: parley.options.v1.rate_limit:extendee -> google.protobuf.MethodOptions
+	0, // 2: parley.options.v1.access:type_name -> parley.options.v1.Access
+	1, // 3: parley.options.v1.rate_limit:type_name -> parley.options.v1.RateLimit
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	2, // [2:4] is the sub-list for extension type_name
+	0, // [0:2] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -159,9 +236,9 @@ func file_parley_options_v1_options_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_options_v1_options_proto_rawDesc), len(file_parley_options_v1_options_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   0,
-			NumExtensions: 1,
+			NumExtensions: 2,
 			NumServices:   0,
 		},
 		GoTypes:           file_parley_options_v1_options_proto_goTypes,
