@@ -26,12 +26,14 @@ func TestPublicProcedures(t *testing.T) {
 		authv1connect.AuthServiceRegisterProcedure,
 		authv1connect.AuthServiceRequestPasswordResetProcedure,
 		authv1connect.AuthServiceResetPasswordProcedure,
+		authv1connect.AuthServiceVerifyEmailProcedure,
 		profilev1connect.ProfileServiceCheckNicknameProcedure,
 	}
 	assertSet(t, "Public", access.Public(), want)
 }
 
-// The gateway's auth budget guards sign-in, sign-up, token refresh and password resets: pinned
+// The gateway's auth budget guards sign-in, sign-up, token refresh, email verification and
+// password resets: pinned
 // like the marks.
 func TestAuthLimitedProcedures(t *testing.T) {
 	want := []string{
@@ -40,6 +42,7 @@ func TestAuthLimitedProcedures(t *testing.T) {
 		authv1connect.AuthServiceRegisterProcedure,
 		authv1connect.AuthServiceRequestPasswordResetProcedure,
 		authv1connect.AuthServiceResetPasswordProcedure,
+		authv1connect.AuthServiceVerifyEmailProcedure,
 	}
 	assertSet(t, "AuthLimited", access.AuthLimited(), want)
 	public := access.Public()
@@ -56,6 +59,7 @@ func TestInternalProcedures(t *testing.T) {
 		friendv1connect.FriendServiceCheckFriendshipProcedure,
 		mediav1connect.MediaServiceBatchGetFilesProcedure,
 		notificationv1connect.NotificationServiceNotifyProcedure,
+		notificationv1connect.NotificationServiceSendEmailVerificationProcedure,
 		notificationv1connect.NotificationServiceSendPasswordResetProcedure,
 	}
 	assertSet(t, "Internal", access.Internal(), want)
@@ -73,11 +77,13 @@ func TestUnauthenticatedPerService(t *testing.T) {
 			authv1connect.AuthServiceRegisterProcedure,
 			authv1connect.AuthServiceRequestPasswordResetProcedure,
 			authv1connect.AuthServiceResetPasswordProcedure,
+			authv1connect.AuthServiceVerifyEmailProcedure,
 		},
 		profilev1connect.ProfileServiceName: {profilev1connect.ProfileServiceCheckNicknameProcedure},
 		mediav1connect.MediaServiceName:     {mediav1connect.MediaServiceBatchGetFilesProcedure},
 		notificationv1connect.NotificationServiceName: {
 			notificationv1connect.NotificationServiceNotifyProcedure,
+			notificationv1connect.NotificationServiceSendEmailVerificationProcedure,
 			notificationv1connect.NotificationServiceSendPasswordResetProcedure,
 		},
 		// CheckFriendship and CheckChatAccess are internal but called with the user's forwarded token.

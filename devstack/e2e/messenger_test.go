@@ -40,6 +40,11 @@ func signUp(t *testing.T, c clients, prefix string) person {
 	eventually(t, nick+"'s profile", func() (*profilev1.GetProfileResponse, error) {
 		return msgOf(c.profile.GetProfile(ctx, withToken(&profilev1.GetProfileRequest{}, p.token)))
 	})
+	// Confirm the address with the emailed link, as the person would: notifications are emailed
+	// only to verified addresses.
+	if _, err := c.auth.VerifyEmail(ctx, connect.NewRequest(&authv1.VerifyEmailRequest{VerificationToken: emailedToken(t, email, "Confirm your email address for Parley", "/verify-email#token=")})); err != nil {
+		t.Fatalf("verify %s: %v", email, err)
+	}
 	return p
 }
 

@@ -124,24 +124,7 @@ func testPasswordReset(t *testing.T) {
 		t.Fatalf("known email: %d %v; unknown: %d %v; want the same answer", status, body, unknownStatus, unknownBody)
 	}
 
-	mail := eventually(t, "the reset email", func() (mailpitMessage, error) {
-		mails, err := mailTo(p.email)
-		if err != nil {
-			return mailpitMessage{}, err
-		}
-		for _, m := range mails {
-			if m.Subject == "Reset your Parley password" {
-				return m, nil
-			}
-		}
-		return mailpitMessage{}, fmt.Errorf("none among %d emails", len(mails))
-	})
-	text := mailText(t, mail.ID)
-	_, after, ok := strings.Cut(text, "/reset-password#token=")
-	if !ok {
-		t.Fatalf("no reset link in the email:\n%s", text)
-	}
-	token := strings.Fields(after)[0]
+	token := emailedToken(t, p.email, "Reset your Parley password", "/reset-password#token=")
 
 	if _, err := c.auth.ResetPassword(ctx, connect.NewRequest(&authv1.ResetPasswordRequest{ResetToken: token, NewPassword: "fresh start 2026"})); err != nil {
 		t.Fatalf("ResetPassword: %v", err)
@@ -163,6 +146,30 @@ func testPasswordReset(t *testing.T) {
 		}
 		return false, fmt.Errorf("not yet (%v)", err)
 	})
+}
+
+// emailedToken waits for the email to address with subject and returns the token of its link
+// (what follows linkPrefix, e.g. "/verify-email#token=").
+func emailedToken(t *testing.T, address, subject, linkPrefix string) string {
+	t.Helper()
+	mail := eventually(t, subject, func() (mailpitMessage, error) {
+		mails, err := mailTo(address)
+		if err != nil {
+			return mailpitMessage{}, err
+		}
+		for _, m := range mails {
+			if m.Subject == subject {
+				return m, nil
+			}
+		}
+		return mailpitMessage{}, fmt.Errorf("none among %d emails", len(mails))
+	})
+	text := mailText(t, mail.ID)
+	_, after, ok := strings.Cut(text, linkPrefix)
+	if !ok {
+		t.Fatalf("no %s link in %q:\n%s", linkPrefix, subject, text)
+	}
+	return strings.Fields(after)[0]
 }
 
 // mailText is the plain-text part of the mail catcher's message id.

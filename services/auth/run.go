@@ -95,9 +95,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 
 	store := authdb.New(pool, events.NewOutbox("auth"))
-	var mailer auth.ResetMailer
+	var mailer auth.Mailer
 	if cfg.InternalAPIToken == "" {
-		logger.Warn("INTERNAL_API_TOKEN is not set: password reset by email is off (RequestPasswordReset answers FailedPrecondition)")
+		logger.Warn("INTERNAL_API_TOKEN is not set: verification and password-reset emails are off")
 	} else if mailer, err = notificationclient.New(nil, cfg.NotificationURL, cfg.InternalAPIToken, 0); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ func TestProcedureListsComeFromTheProtosUnlessSet(t *testing.T) {
 	if got, want := slices.Sorted(slices.Values(access.AuthLimited())), []string{
 		"/parley.auth.v1.AuthService/Login", "/parley.auth.v1.AuthService/RefreshToken", "/parley.auth.v1.AuthService/Register",
 		"/parley.auth.v1.AuthService/RequestPasswordReset", "/parley.auth.v1.AuthService/ResetPassword",
+		"/parley.auth.v1.AuthService/VerifyEmail",
 	}; !slices.Equal(got, want) {
 		t.Errorf("access.AuthLimited() = %v, want %v", got, want)
 	}

@@ -91,6 +91,12 @@ type ResetMailer interface {
 	SendPasswordReset(ctx context.Context, e ResetEmail) error
 }
 
+// Mailer sends the emails the auth service asks for: verification and password reset.
+type Mailer interface {
+	ResetMailer
+	VerificationMailer
+}
+
 // ResetStore is the persistence of password resets.
 type ResetStore interface {
 	// RequestPasswordReset stores r (see ResetRequest).

@@ -31,9 +31,10 @@ const (
 
 // Account is what the service knows of a user.
 type Account struct {
-	UserID    string
-	Email     string
-	CreatedAt time.Time
+	UserID        string
+	Email         string
+	EmailVerified bool
+	CreatedAt     time.Time
 }
 
 // NewSession is a session to store with its first refresh token. The store writes a UserLoggedIn
@@ -64,12 +65,17 @@ type NewAccount struct {
 	Method    string
 	CreatedAt time.Time
 	Session   NewSession
+	// EmailVerified: an identity provider vouched for Email (the account starts verified).
+	EmailVerified bool
+	// Verification, when set, is the first verification link for Email, stored with the account.
+	Verification *NewVerification
 }
 
 // Credentials is a stored password credential.
 type Credentials struct {
-	UserID       string
-	PasswordHash string
+	UserID        string
+	PasswordHash  string
+	EmailVerified bool
 }
 
 // RotateOutcome is what happened to a presented refresh token.
@@ -91,9 +97,10 @@ const (
 
 // Rotation is the result of Store.RotateRefreshToken.
 type Rotation struct {
-	Outcome   RotateOutcome
-	UserID    string
-	SessionID string
+	Outcome       RotateOutcome
+	UserID        string
+	SessionID     string
+	EmailVerified bool
 }
 
 // Store is the persistence the domain needs. Every method is one transaction; the methods that
@@ -101,6 +108,7 @@ type Rotation struct {
 type Store interface {
 	SessionStore
 	ResetStore
+	VerificationStore
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)
@@ -135,7 +143,7 @@ type Service struct {
 	refreshTTL  time.Duration
 	throttle    ThrottlePolicy
 	oauth       *OAuth
-	mailer      ResetMailer
+	mailer      Mailer
 	resetPolicy ResetPolicy
 	now         func() time.Time
 	logger      *slog.Logger
@@ -151,8 +159,9 @@ type Deps struct {
 	Throttle ThrottlePolicy
 	// OAuth holds the configured "sign in with…" providers; nil means none.
 	OAuth *OAuth
-	// Mailer sends password-reset emails; nil turns RequestPasswordReset off (FailedPrecondition).
-	Mailer ResetMailer
+	// Mailer sends verification and password-reset emails; nil turns them off (Register then
+	// sends none, and RequestPasswordReset and ResendVerificationEmail answer FailedPrecondition).
+	Mailer Mailer
 	// Resets bound password resets (DefaultResetPolicy when zero).
 	Resets ResetPolicy
 	Logger *slog.Logger
@@ -203,7 +212,9 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 	now := s.clock()
 	userID := newID()
 	session, refresh := s.newSession(ctx, userID, MethodPassword, now)
+	verification, verifyToken := s.newVerification(userID, normalized, now)
 	err = s.store.CreateAccount(ctx, NewAccount{
+		Verification: &verification,
 		UserID:       userID,
 		Email:        normalized,
 		PasswordHash: hash,
@@ -215,7 +226,8 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 	if err != nil {
 		return "", Tokens{}, wrap("create account", err)
 	}
-	tokens, err := s.tokensFor(session, refresh, now)
+	s.sendVerification(ctx, verification, verifyToken)
+	tokens, err := s.tokensFor(session, refresh, false, now)
 	return userID, tokens, err
 }
 
@@ -276,7 +288,7 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	if err := s.store.CreateSession(ctx, session); err != nil {
 		return "", Tokens{}, fmt.Errorf("create session: %w", err)
 	}
-	tokens, err := s.tokensFor(session, refresh, now)
+	tokens, err := s.tokensFor(session, refresh, cred.EmailVerified, now)
 	return cred.UserID, tokens, err
 }
 
@@ -326,7 +338,7 @@ func (s *Service) RefreshToken(ctx context.Context, token string) (string, Token
 	default:
 		return "", Tokens{}, fmt.Errorf("rotate refresh token: unexpected outcome %d", rot.Outcome)
 	}
-	access, accessExp, err := s.tokens.Issue(rot.UserID, rot.SessionID, now)
+	access, accessExp, err := s.tokens.Issue(rot.UserID, rot.SessionID, rot.EmailVerified, now)
 	if err != nil {
 		return "", Tokens{}, err
 	}
@@ -383,8 +395,8 @@ func (s *Service) newSession(ctx context.Context, userID, method string, now tim
 	}, refresh
 }
 
-func (s *Service) tokensFor(session NewSession, refresh string, now time.Time) (Tokens, error) {
-	access, exp, err := s.tokens.Issue(session.UserID, session.ID, now)
+func (s *Service) tokensFor(session NewSession, refresh string, emailVerified bool, now time.Time) (Tokens, error) {
+	access, exp, err := s.tokens.Issue(session.UserID, session.ID, emailVerified, now)
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -23,34 +23,23 @@ func (s *Store) RequestPasswordReset(ctx context.Context, r auth.ResetRequest) (
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		out = auth.ResetOutcome{}
 		// Keys in a fixed order (client, then email), so two requests never lock them crosswise.
-		budgets := []struct {
-			key   string
-			limit int
-		}{{"client:" + r.Client, r.Policy.PerClient}, {auth.ResetEmailKey(r.Email), r.Policy.PerEmail}}
-		var starts [2]time.Time
-		var counts [2]int
-		for i, b := range budgets {
-			err := tx.QueryRow(ctx, `
-				INSERT INTO password_reset_budget AS b (key, window_start, requests) VALUES ($1, $2, 0)
-				ON CONFLICT (key) DO UPDATE SET key = b.key
-				RETURNING window_start, requests`, b.key, r.At).Scan(&starts[i], &counts[i])
+		budgets := []budget{
+			{key: "client:" + r.Client, limit: r.Policy.PerClient},
+			{key: auth.ResetEmailKey(r.Email), limit: r.Policy.PerEmail},
+		}
+		for i := range budgets {
+			wait, err := budgets[i].lock(ctx, tx, r.At, r.Policy.Window)
 			if err != nil {
-				return fmt.Errorf("lock reset budget: %w", err)
+				return err
 			}
-			if !r.At.Before(starts[i].Add(r.Policy.Window)) { // the window is over: a new one starts now
-				starts[i], counts[i] = r.At, 0
-			}
-			if counts[i] >= b.limit {
-				out.Wait = max(out.Wait, starts[i].Add(r.Policy.Window).Sub(r.At))
-			}
+			out.Wait = max(out.Wait, wait)
 		}
 		if out.Wait > 0 {
 			return nil // refused: nothing charged
 		}
-		for i, b := range budgets {
-			if _, err := tx.Exec(ctx, `UPDATE password_reset_budget SET window_start = $2, requests = $3 WHERE key = $1`,
-				b.key, starts[i], counts[i]+1); err != nil {
-				return fmt.Errorf("charge reset budget: %w", err)
+		for _, b := range budgets {
+			if err := b.charge(ctx, tx); err != nil {
+				return err
 			}
 		}
 		var userID *string
@@ -129,6 +118,43 @@ func (s *Store) ResetPassword(ctx context.Context, r auth.PasswordReset) error {
 func (s *Store) endResets(ctx context.Context, tx pgx.Tx, userID string, at time.Time) error {
 	if _, err := tx.Exec(ctx, `UPDATE password_resets SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL`, userID, at); err != nil {
 		return fmt.Errorf("end password resets: %w", err)
+	}
+	return nil
+}
+
+// budget is one row of email_request_budget: requests under key in fixed windows, at most limit
+// each. lock reads it under a row lock; charge counts one more request.
+type budget struct {
+	key      string
+	limit    int
+	start    time.Time
+	requests int
+}
+
+// lock takes the budget's row lock (creating the row) and returns how long until a request may
+// pass (0: now).
+func (b *budget) lock(ctx context.Context, tx pgx.Tx, now time.Time, window time.Duration) (time.Duration, error) {
+	err := tx.QueryRow(ctx, `
+		INSERT INTO email_request_budget AS b (key, window_start, requests) VALUES ($1, $2, 0)
+		ON CONFLICT (key) DO UPDATE SET key = b.key
+		RETURNING window_start, requests`, b.key, now).Scan(&b.start, &b.requests)
+	if err != nil {
+		return 0, fmt.Errorf("lock request budget: %w", err)
+	}
+	if !now.Before(b.start.Add(window)) { // the window is over: a new one starts now
+		b.start, b.requests = now, 0
+	}
+	if b.requests >= b.limit {
+		return b.start.Add(window).Sub(now), nil
+	}
+	return 0, nil
+}
+
+// charge stores one more request in the window lock found.
+func (b *budget) charge(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `UPDATE email_request_budget SET window_start = $2, requests = $3 WHERE key = $1`,
+		b.key, b.start, b.requests+1); err != nil {
+		return fmt.Errorf("charge request budget: %w", err)
 	}
 	return nil
 }

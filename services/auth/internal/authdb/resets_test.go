@@ -16,11 +16,32 @@ import (
 )
 
 // mailbox stands in for the notification service, which cannot run inside this package's tests:
-// it records what RequestPasswordReset hands over (the end-to-end suite sends real emails).
+// it records what the service hands over (the end-to-end suite sends real emails).
 type mailbox struct {
-	mu   sync.Mutex
-	sent []auth.ResetEmail
-	fail error
+	mu       sync.Mutex
+	sent     []auth.ResetEmail
+	verifies []auth.VerificationEmail
+	fail     error
+}
+
+func (m *mailbox) SendEmailVerification(_ context.Context, e auth.VerificationEmail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.verifies = append(m.verifies, e)
+	return nil
+}
+
+func (m *mailbox) lastVerification(t *testing.T) auth.VerificationEmail {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.verifies) == 0 {
+		t.Fatal("no verification email handed over")
+	}
+	return m.verifies[len(m.verifies)-1]
 }
 
 func (m *mailbox) SendPasswordReset(_ context.Context, e auth.ResetEmail) error {

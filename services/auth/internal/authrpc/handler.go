@@ -88,9 +88,10 @@ func (h *Handler) GetMe(ctx context.Context, _ *connect.Request[authv1.GetMeRequ
 		return nil, err
 	}
 	return connect.NewResponse(&authv1.GetMeResponse{Account: &authv1.Account{
-		UserId:    acc.UserID,
-		Email:     acc.Email,
-		CreatedAt: timestamppb.New(acc.CreatedAt),
+		UserId:        acc.UserID,
+		Email:         acc.Email,
+		EmailVerified: acc.EmailVerified,
+		CreatedAt:     timestamppb.New(acc.CreatedAt),
 	}}), nil
 }
 

@@ -95,3 +95,20 @@ func (h *Handler) ResetPassword(ctx context.Context, req *connect.Request[authv1
 	}
 	return connect.NewResponse(&authv1.ResetPasswordResponse{}), nil
 }
+
+// VerifyEmail implements authv1connect.AuthServiceHandler.
+func (h *Handler) VerifyEmail(ctx context.Context, req *connect.Request[authv1.VerifyEmailRequest]) (*connect.Response[authv1.VerifyEmailResponse], error) {
+	v, err := h.svc.VerifyEmail(ctx, req.Msg.GetVerificationToken())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.VerifyEmailResponse{UserId: v.UserID, Email: v.Email}), nil
+}
+
+// ResendVerificationEmail implements authv1connect.AuthServiceHandler.
+func (h *Handler) ResendVerificationEmail(ctx context.Context, _ *connect.Request[authv1.ResendVerificationEmailRequest]) (*connect.Response[authv1.ResendVerificationEmailResponse], error) {
+	if err := h.svc.ResendVerificationEmail(ctx, authn.UserID(ctx)); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.ResendVerificationEmailResponse{}), nil
+}

@@ -1,9 +1,10 @@
-// Package notificationclient hands password-reset emails to the notification service
-// (parley.notification.v1 SendPasswordReset), the one service that sends email, with a generated
+// Package notificationclient hands verification and password-reset emails to the notification
+// service (parley.notification.v1 SendEmailVerification, SendPasswordReset), the one service that
+// sends email, with a generated
 // Connect client over gRPC and the internal token (INTERNAL_API_TOKEN, header
 // X-Parley-Internal-Token): the call is made for no user.
 //
-// The reset token travels only in this call's body: never in a URL, a log line or an event.
+// The tokens travel only in these calls' bodies: never in a URL, a log line or an event.
 package notificationclient
 
 import (
@@ -16,6 +17,7 @@ import (
 
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
+	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
@@ -24,16 +26,13 @@ import (
 // DefaultTimeout bounds one call: a person is waiting for the answer.
 const DefaultTimeout = 3 * time.Second
 
-// InternalTokenHeader carries INTERNAL_API_TOKEN.
-const InternalTokenHeader = "X-Parley-Internal-Token"
-
 // Client implements auth.ResetMailer.
 type Client struct {
 	notification notificationv1connect.NotificationServiceClient
 	timeout      time.Duration
 }
 
-var _ auth.ResetMailer = (*Client)(nil)
+var _ auth.Mailer = (*Client)(nil)
 
 // New returns a client for the notification service at baseURL ("http://127.0.0.1:8085").
 // httpClient must speak h2c (nil: server.H2CClient()); internalToken is INTERNAL_API_TOKEN and must
@@ -50,7 +49,7 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 	}
 	withToken := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			req.Header().Set(InternalTokenHeader, internalToken)
+			req.Header().Set(authn.InternalTokenHeader, internalToken)
 			return next(ctx, req)
 		}
 	})
@@ -66,6 +65,16 @@ func (c *Client) SendPasswordReset(ctx context.Context, e auth.ResetEmail) error
 	defer cancel()
 	_, err := c.notification.SendPasswordReset(ctx, connect.NewRequest(&notificationv1.SendPasswordResetRequest{
 		UserId: e.UserID, Email: e.Email, ResetToken: e.Token, ExpiresAt: timestamppb.New(e.ExpiresAt), IdempotencyKey: e.Key,
+	}))
+	return err
+}
+
+// SendEmailVerification implements auth.VerificationMailer.
+func (c *Client) SendEmailVerification(ctx context.Context, e auth.VerificationEmail) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, err := c.notification.SendEmailVerification(ctx, connect.NewRequest(&notificationv1.SendEmailVerificationRequest{
+		UserId: e.UserID, Email: e.Email, VerificationToken: e.Token, ExpiresAt: timestamppb.New(e.ExpiresAt), IdempotencyKey: e.Key,
 	}))
 	return err
 }

@@ -25,6 +25,7 @@ const (
 	pathSettings       = "settings/notifications"
 	pathSessions       = "settings/sessions"
 	pathResetPassword  = "reset-password"
+	pathVerifyEmail    = "verify-email"
 )
 
 // Digest limits: how many messages one digest email shows, and how much of each.
@@ -137,6 +138,15 @@ func (e *Emails) PasswordReset(to Recipient, token string, expires time.Time) (E
 	return e.render("password_reset", mailData{
 		Subject: "Reset your Parley password", Nickname: to.Nickname, Time: formatTime(expires),
 		Link: e.link(pathResetPassword) + "#token=" + url.QueryEscape(token), LinkText: "Choose a new password", Security: true,
+	})
+}
+
+// EmailVerification is the email with the link that confirms the address, token in the fragment
+// as for PasswordReset.
+func (e *Emails) EmailVerification(to Recipient, token string, expires time.Time) (EmailContent, error) {
+	return e.render("email_verification", mailData{
+		Subject: "Confirm your email address for Parley", Nickname: to.Nickname, Time: formatTime(expires),
+		Link: e.link(pathVerifyEmail) + "#token=" + url.QueryEscape(token), LinkText: "Confirm my address", Security: true,
 	})
 }
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // PasswordChanged emails the owner of an account whose password was just changed
@@ -27,8 +27,9 @@ func (s *Service) PasswordChanged(ctx context.Context, tx Tx, userID, eventID st
 		func(to Recipient) (EmailContent, error) { return s.emails.PasswordChanged(to, changedAt) })
 }
 
-// PasswordResetEmail is one password-reset email to queue (SendPasswordReset).
-type PasswordResetEmail struct {
+// TokenEmail is one email whose link carries a single-use token: a password reset
+// (SendPasswordReset) or an address to confirm (SendEmailVerification).
+type TokenEmail struct {
 	UserID, Email, Token, IdempotencyKey string
 	ExpiresAt                            time.Time
 }
@@ -37,44 +38,58 @@ type PasswordResetEmail struct {
 // holds for the account. An empty UserID is a request about an email no account has: nothing is
 // queued (auth calls either way so both cost it the same). A repeated IdempotencyKey queues
 // nothing more. The token goes only into the email; it is never logged.
-func (s *Service) SendPasswordReset(ctx context.Context, r PasswordResetEmail) error {
+func (s *Service) SendPasswordReset(ctx context.Context, r TokenEmail) error {
 	if r.UserID == "" {
 		return nil
 	}
-	var errs []string
-	if err := eventIDs(idField{"user_id", &r.UserID}); err != nil {
-		errs = append(errs, err.Error())
+	return s.queueTokenEmail(ctx, r, "reset_token", "password_reset:", s.emails.PasswordReset)
+}
+
+// SendEmailVerification queues the email asking the owner of r.Email to confirm it. It goes out
+// although the address is not verified — that is its point — and only to that address.
+func (s *Service) SendEmailVerification(ctx context.Context, r TokenEmail) error {
+	return s.queueTokenEmail(ctx, r, "verification_token", "email_verification:", s.emails.EmailVerification)
+}
+
+// queueTokenEmail checks r (tokenField names its token in messages) and queues the email render
+// makes, once per IdempotencyKey.
+func (s *Service) queueTokenEmail(ctx context.Context, r TokenEmail, tokenField, keyPrefix string,
+	render func(to Recipient, token string, expires time.Time) (EmailContent, error)) error {
+	var p validate.Problems
+	if _, err := validate.UUID("user_id", r.UserID); err != nil {
+		p.Add(err)
 	}
 	if !strings.Contains(r.Email, "@") || len(r.Email) > 254 {
-		errs = append(errs, "email: must be an email address")
+		p.Addf("email: must be an email address")
 	}
 	if n := len(r.Token); n < 16 || n > 128 || strings.IndexFunc(r.Token, notURLSafe) >= 0 {
-		errs = append(errs, "reset_token: must be 16 to 128 URL-safe characters")
+		p.Addf("%s: must be 16 to 128 URL-safe characters", tokenField)
 	}
 	if r.ExpiresAt.IsZero() {
-		errs = append(errs, "expires_at: required")
+		p.Addf("expires_at: required")
 	}
 	if n := len(r.IdempotencyKey); n < 1 || n > 128 {
-		errs = append(errs, "idempotency_key: must be 1 to 128 characters")
+		p.Addf("idempotency_key: must be 1 to 128 characters")
 	}
-	if len(errs) > 0 {
-		return domainerr.Errorf(domainerr.ErrInvalidArgument, "%s", strings.Join(errs, "; "))
+	if err := p.Err(); err != nil {
+		return err
 	}
+	userID := strings.ToLower(r.UserID)
 	now := s.now()
 	return s.store.InTx(ctx, func(tx Tx) error {
-		if err := tx.LockRecipients(ctx, r.UserID); err != nil {
+		if err := tx.LockRecipients(ctx, userID); err != nil {
 			return err
 		}
-		known, err := tx.Recipient(ctx, r.UserID)
+		known, err := tx.Recipient(ctx, userID)
 		if err != nil {
 			return err
 		}
-		to := Recipient{UserID: r.UserID, Email: r.Email, Nickname: known.Nickname}
-		c, err := s.emails.PasswordReset(to, r.Token, r.ExpiresAt)
+		to := Recipient{UserID: userID, Email: r.Email, Nickname: known.Nickname}
+		c, err := render(to, r.Token, r.ExpiresAt)
 		if err != nil {
 			return err
 		}
-		_, err = s.queueEmail(ctx, tx, to, KindSystem, "password_reset:"+r.IdempotencyKey, c, now)
+		_, err = s.queueEmail(ctx, tx, to, KindSystem, keyPrefix+r.IdempotencyKey, c, now)
 		return err
 	})
 }

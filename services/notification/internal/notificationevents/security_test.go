@@ -53,3 +53,25 @@ func TestPasswordChangedSendsASecurityNoticeWhateverThePreferences(t *testing.T)
 		t.Fatalf("%d notifications in the app for a password change; want none", n)
 	}
 }
+
+// An address nobody confirmed gets no notification emails (someone may have signed up with another
+// person's address); once EmailVerified arrives, it does.
+func TestOnlyVerifiedAddressesGetNotificationEmails(t *testing.T) {
+	h := start(t, 200*time.Millisecond)
+	alice := h.register("alice")
+	eve := uuid.NewString()
+	h.produce(record(topics.Auth, eve, uuid.NewString(), &eventsv1.UserRegistered{
+		UserId: eve, Nickname: "eve", Email: "eve@example.com", Method: "password", RegisteredAt: timestamppb.Now()}))
+	h.waitKnown(alice)
+	first := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: eve, FromNickname: "alice"}
+	h.produce(record(topics.Friend, eve, uuid.NewString(), first))
+	waittest.Until(t, "the first request's notification", func() bool { return h.notifications(eve) == 1 })
+	if n := h.count(`SELECT count(*) FROM email_deliveries`); n != 0 {
+		t.Fatalf("%d emails queued for an unverified address", n)
+	}
+
+	h.produce(record(topics.Auth, eve, uuid.NewString(), &eventsv1.EmailVerified{UserId: eve, Email: "eve@example.com", VerifiedAt: timestamppb.Now()}))
+	second := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: eve, FromNickname: "alice"}
+	h.produce(record(topics.Friend, eve, uuid.NewString(), second))
+	waittest.Until(t, "the email after verification", func() bool { return len(h.mailTo("eve@example.com")) == 1 })
+}

@@ -184,15 +184,30 @@ func (h *Handler) SendPasswordReset(ctx context.Context, req *connect.Request[no
 		return nil, err
 	}
 	m := req.Msg
-	r := notification.PasswordResetEmail{UserID: m.GetUserId(), Email: m.GetEmail(), Token: m.GetResetToken(), IdempotencyKey: m.GetIdempotencyKey()}
-	if m.GetExpiresAt() != nil {
-		r.ExpiresAt = m.GetExpiresAt().AsTime()
-	}
-	err := h.svc.SendPasswordReset(ctx, r)
-	if err != nil {
+	if err := h.svc.SendPasswordReset(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetResetToken(), m.GetIdempotencyKey(), m.GetExpiresAt())); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&notificationv1.SendPasswordResetResponse{}), nil
+}
+
+// SendEmailVerification implements NotificationServiceHandler.
+func (h *Handler) SendEmailVerification(ctx context.Context, req *connect.Request[notificationv1.SendEmailVerificationRequest]) (*connect.Response[notificationv1.SendEmailVerificationResponse], error) {
+	if err := h.internalCaller("SendEmailVerification", req.Header().Get(authn.InternalTokenHeader)); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := h.svc.SendEmailVerification(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetVerificationToken(), m.GetIdempotencyKey(), m.GetExpiresAt())); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.SendEmailVerificationResponse{}), nil
+}
+
+func tokenEmail(userID, email, token, key string, expires *timestamppb.Timestamp) notification.TokenEmail {
+	e := notification.TokenEmail{UserID: userID, Email: email, Token: token, IdempotencyKey: key}
+	if expires != nil {
+		e.ExpiresAt = expires.AsTime()
+	}
+	return e
 }
 
 func toProto(n notification.Notification) *notificationv1.Notification {

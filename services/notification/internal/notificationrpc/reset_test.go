@@ -52,3 +52,26 @@ func TestSendPasswordResetQueuesOneEmailWithTheLinkInTheFragment(t *testing.T) {
 		t.Fatalf("%d emails; to %q, subject %q\n%s\n%s", n, to, subject, text, html)
 	}
 }
+
+func TestSendEmailVerificationQueuesTheConfirmationLink(t *testing.T) {
+	e := setup(t, secret)
+	ctx := context.Background()
+	token := "dmVyaWZ5LW1lLXBsZWFzZS0xMjM0NTY3ODkwYWJjZGVmZ2g"
+	req := &notificationv1.SendEmailVerificationRequest{UserId: uuid.NewString(), Email: "fay@example.com", VerificationToken: token,
+		ExpiresAt: timestamppb.New(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)), IdempotencyKey: "k1"}
+	_, err := e.client.SendEmailVerification(ctx, connect.NewRequest(req))
+	wantCode(t, err, connect.CodePermissionDenied, "SendEmailVerification is internal")
+	_, err = e.client.SendEmailVerification(ctx, internal(secret, &notificationv1.SendEmailVerificationRequest{UserId: req.GetUserId()}))
+	wantCode(t, err, connect.CodeInvalidArgument, "verification_token: must be 16 to 128 URL-safe characters")
+	if _, err := e.grpc.SendEmailVerification(ctx, internal(secret, req)); err != nil {
+		t.Fatal(err)
+	}
+	var to, subject, text string
+	if err := e.pool.QueryRow(ctx, `SELECT to_address, subject, text_body FROM email_deliveries`).Scan(&to, &subject, &text); err != nil {
+		t.Fatal(err)
+	}
+	if to != "fay@example.com" || subject != "Confirm your email address for Parley" ||
+		!strings.Contains(text, "http://localhost:8080/verify-email#token="+token) || !strings.Contains(text, "until 4 Dec 09:00 UTC") {
+		t.Fatalf("to %q, subject %q:\n%s", to, subject, text)
+	}
+}

@@ -10,10 +10,11 @@ CREATE TABLE password_resets (
 CREATE INDEX password_resets_open ON password_resets (user_id) WHERE ended_at IS NULL;
 CREATE INDEX password_resets_expires_at ON password_resets (expires_at);
 
--- Reset requests per email (its SHA-256, whether an account has it or not, so the budget says
--- nothing about accounts) and per client network, in fixed windows.
-CREATE TABLE password_reset_budget (
-    key          text        PRIMARY KEY,  -- "email:<hex sha-256>" or "client:<network>"
+-- Requests that send an email, in fixed windows: password resets per email (its SHA-256, whether
+-- an account has it or not, so the budget says nothing about accounts) and per client network;
+-- verification emails per account.
+CREATE TABLE email_request_budget (
+    key          text        PRIMARY KEY,  -- "email:<hex sha-256>", "client:<network>", "verify:<user id>"
     window_start timestamptz NOT NULL,
     requests     integer     NOT NULL
 );

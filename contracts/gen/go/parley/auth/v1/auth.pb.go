@@ -113,7 +113,10 @@ type Account struct {
 	// Normalised (lower-cased, trimmed) email address.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// When the account was created.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// True once the person proved they receive mail at email (VerifyEmail), or the identity provider
+	// the account was created with vouched for it. Also the access token's "email_verified" claim.
+	EmailVerified bool `protobuf:"varint,4,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +170,13 @@ func (x *Account) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Account) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // RegisterRequest holds what a new account needs.
@@ -1678,6 +1688,181 @@ func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
 	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{31}
 }
 
+// VerifyEmailRequest carries the emailed token.
+type VerifyEmailRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the verification link (the part after "#token=").
+	VerificationToken string `protobuf:"bytes,1,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *VerifyEmailRequest) Reset() {
+	*x = VerifyEmailRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailRequest) ProtoMessage() {}
+
+func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *VerifyEmailRequest) GetVerificationToken() string {
+	if x != nil {
+		return x.VerificationToken
+	}
+	return ""
+}
+
+// VerifyEmailResponse names the verified account.
+type VerifyEmailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account whose email is now verified.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The verified address.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailResponse) Reset() {
+	*x = VerifyEmailResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailResponse) ProtoMessage() {}
+
+func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *VerifyEmailResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *VerifyEmailResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// ResendVerificationEmailRequest is empty: the caller comes from the access token.
+type ResendVerificationEmailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationEmailRequest) Reset() {
+	*x = ResendVerificationEmailRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationEmailRequest) ProtoMessage() {}
+
+func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationEmailRequest.ProtoReflect.Descriptor instead.
+func (*ResendVerificationEmailRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
+}
+
+// ResendVerificationEmailResponse is empty.
+type ResendVerificationEmailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationEmailResponse) Reset() {
+	*x = ResendVerificationEmailResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationEmailResponse) ProtoMessage() {}
+
+func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationEmailResponse.ProtoReflect.Descriptor instead.
+func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
+}
+
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_parley_auth_v1_auth_proto_rawDesc = "" +
@@ -1689,12 +1874,13 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12S\n" +
 	"\x18refresh_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\x12\x1d\n" +
 	"\n" +
-	"token_type\x18\x05 \x01(\tR\ttokenType\"s\n" +
+	"token_type\x18\x05 \x01(\tR\ttokenType\"\x9a\x01\n" +
 	"\aAccount\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x129\n" +
 	"\n" +
-	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"_\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n" +
+	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"_\n" +
 	"\x0fRegisterRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1a\n" +
@@ -1776,8 +1962,14 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\vreset_token\x18\x01 \x01(\tR\n" +
 	"resetToken\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +
-	"\x15ResetPasswordResponse2\xd1\n" +
-	"\n" +
+	"\x15ResetPasswordResponse\"C\n" +
+	"\x12VerifyEmailRequest\x12-\n" +
+	"\x12verification_token\x18\x01 \x01(\tR\x11verificationToken\"D\n" +
+	"\x13VerifyEmailResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\" \n" +
+	"\x1eResendVerificationEmailRequest\"!\n" +
+	"\x1fResendVerificationEmailResponse2\xaf\f\n" +
 	"\vAuthService\x12W\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
@@ -1791,7 +1983,9 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\fListSessions\x12#.parley.auth.v1.ListSessionsRequest\x1a$.parley.auth.v1.ListSessionsResponse\x12\\\n" +
 	"\rRevokeSession\x12$.parley.auth.v1.RevokeSessionRequest\x1a%.parley.auth.v1.RevokeSessionResponse\x12n\n" +
 	"\x13RevokeOtherSessions\x12*.parley.auth.v1.RevokeOtherSessionsRequest\x1a+.parley.auth.v1.RevokeOtherSessionsResponse\x12_\n" +
-	"\x0eChangePassword\x12%.parley.auth.v1.ChangePasswordRequest\x1a&.parley.auth.v1.ChangePasswordResponse\x12{\n" +
+	"\x0eChangePassword\x12%.parley.auth.v1.ChangePasswordRequest\x1a&.parley.auth.v1.ChangePasswordResponse\x12`\n" +
+	"\vVerifyEmail\x12\".parley.auth.v1.VerifyEmailRequest\x1a#.parley.auth.v1.VerifyEmailResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12z\n" +
+	"\x17ResendVerificationEmail\x12..parley.auth.v1.ResendVerificationEmailRequest\x1a/.parley.auth.v1.ResendVerificationEmailResponse\x12{\n" +
 	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12f\n" +
 	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
@@ -1808,55 +2002,59 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
-	(*Tokens)(nil),                       // 0: parley.auth.v1.Tokens
-	(*Account)(nil),                      // 1: parley.auth.v1.Account
-	(*RegisterRequest)(nil),              // 2: parley.auth.v1.RegisterRequest
-	(*RegisterResponse)(nil),             // 3: parley.auth.v1.RegisterResponse
-	(*LoginRequest)(nil),                 // 4: parley.auth.v1.LoginRequest
-	(*LoginResponse)(nil),                // 5: parley.auth.v1.LoginResponse
-	(*RefreshTokenRequest)(nil),          // 6: parley.auth.v1.RefreshTokenRequest
-	(*RefreshTokenResponse)(nil),         // 7: parley.auth.v1.RefreshTokenResponse
-	(*LogoutRequest)(nil),                // 8: parley.auth.v1.LogoutRequest
-	(*LogoutResponse)(nil),               // 9: parley.auth.v1.LogoutResponse
-	(*GetMeRequest)(nil),                 // 10: parley.auth.v1.GetMeRequest
-	(*GetMeResponse)(nil),                // 11: parley.auth.v1.GetMeResponse
-	(*OAuthProvider)(nil),                // 12: parley.auth.v1.OAuthProvider
-	(*ListOAuthProvidersRequest)(nil),    // 13: parley.auth.v1.ListOAuthProvidersRequest
-	(*ListOAuthProvidersResponse)(nil),   // 14: parley.auth.v1.ListOAuthProvidersResponse
-	(*BeginOAuthRequest)(nil),            // 15: parley.auth.v1.BeginOAuthRequest
-	(*BeginOAuthResponse)(nil),           // 16: parley.auth.v1.BeginOAuthResponse
-	(*CompleteOAuthRequest)(nil),         // 17: parley.auth.v1.CompleteOAuthRequest
-	(*CompleteOAuthResponse)(nil),        // 18: parley.auth.v1.CompleteOAuthResponse
-	(*Session)(nil),                      // 19: parley.auth.v1.Session
-	(*ListSessionsRequest)(nil),          // 20: parley.auth.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),         // 21: parley.auth.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),         // 22: parley.auth.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),        // 23: parley.auth.v1.RevokeSessionResponse
-	(*RevokeOtherSessionsRequest)(nil),   // 24: parley.auth.v1.RevokeOtherSessionsRequest
-	(*RevokeOtherSessionsResponse)(nil),  // 25: parley.auth.v1.RevokeOtherSessionsResponse
-	(*ChangePasswordRequest)(nil),        // 26: parley.auth.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),       // 27: parley.auth.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),  // 28: parley.auth.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil), // 29: parley.auth.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),         // 30: parley.auth.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),        // 31: parley.auth.v1.ResetPasswordResponse
-	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
+	(*Tokens)(nil),                          // 0: parley.auth.v1.Tokens
+	(*Account)(nil),                         // 1: parley.auth.v1.Account
+	(*RegisterRequest)(nil),                 // 2: parley.auth.v1.RegisterRequest
+	(*RegisterResponse)(nil),                // 3: parley.auth.v1.RegisterResponse
+	(*LoginRequest)(nil),                    // 4: parley.auth.v1.LoginRequest
+	(*LoginResponse)(nil),                   // 5: parley.auth.v1.LoginResponse
+	(*RefreshTokenRequest)(nil),             // 6: parley.auth.v1.RefreshTokenRequest
+	(*RefreshTokenResponse)(nil),            // 7: parley.auth.v1.RefreshTokenResponse
+	(*LogoutRequest)(nil),                   // 8: parley.auth.v1.LogoutRequest
+	(*LogoutResponse)(nil),                  // 9: parley.auth.v1.LogoutResponse
+	(*GetMeRequest)(nil),                    // 10: parley.auth.v1.GetMeRequest
+	(*GetMeResponse)(nil),                   // 11: parley.auth.v1.GetMeResponse
+	(*OAuthProvider)(nil),                   // 12: parley.auth.v1.OAuthProvider
+	(*ListOAuthProvidersRequest)(nil),       // 13: parley.auth.v1.ListOAuthProvidersRequest
+	(*ListOAuthProvidersResponse)(nil),      // 14: parley.auth.v1.ListOAuthProvidersResponse
+	(*BeginOAuthRequest)(nil),               // 15: parley.auth.v1.BeginOAuthRequest
+	(*BeginOAuthResponse)(nil),              // 16: parley.auth.v1.BeginOAuthResponse
+	(*CompleteOAuthRequest)(nil),            // 17: parley.auth.v1.CompleteOAuthRequest
+	(*CompleteOAuthResponse)(nil),           // 18: parley.auth.v1.CompleteOAuthResponse
+	(*Session)(nil),                         // 19: parley.auth.v1.Session
+	(*ListSessionsRequest)(nil),             // 20: parley.auth.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),            // 21: parley.auth.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),            // 22: parley.auth.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),           // 23: parley.auth.v1.RevokeSessionResponse
+	(*RevokeOtherSessionsRequest)(nil),      // 24: parley.auth.v1.RevokeOtherSessionsRequest
+	(*RevokeOtherSessionsResponse)(nil),     // 25: parley.auth.v1.RevokeOtherSessionsResponse
+	(*ChangePasswordRequest)(nil),           // 26: parley.auth.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 27: parley.auth.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),     // 28: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 29: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 30: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 31: parley.auth.v1.ResetPasswordResponse
+	(*VerifyEmailRequest)(nil),              // 32: parley.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 33: parley.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 34: parley.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 35: parley.auth.v1.ResendVerificationEmailResponse
+	(*timestamppb.Timestamp)(nil),           // 36: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	32, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	32, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	32, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	36, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	36, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	36, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 5: parley.auth.v1.RefreshTokenResponse.tokens:type_name -> parley.auth.v1.Tokens
 	1,  // 6: parley.auth.v1.GetMeResponse.account:type_name -> parley.auth.v1.Account
 	12, // 7: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
 	0,  // 8: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
-	32, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	32, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	32, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	36, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	36, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	36, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	19, // 12: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
 	2,  // 13: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
 	4,  // 14: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
@@ -1870,24 +2068,28 @@ var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	22, // 22: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
 	24, // 23: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
 	26, // 24: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	28, // 25: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
-	30, // 26: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
-	3,  // 27: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 28: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 29: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 30: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 31: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 32: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 33: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 34: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	21, // 35: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
-	23, // 36: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
-	25, // 37: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
-	27, // 38: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	29, // 39: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
-	31, // 40: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
-	27, // [27:41] is the sub-list for method output_type
-	13, // [13:27] is the sub-list for method input_type
+	32, // 25: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
+	34, // 26: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
+	28, // 27: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	30, // 28: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	3,  // 29: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 30: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 31: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 32: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 33: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 34: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 35: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 36: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 37: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	23, // 38: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	25, // 39: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	27, // 40: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	33, // 41: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
+	35, // 42: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
+	29, // 43: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	31, // 44: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	29, // [29:45] is the sub-list for method output_type
+	13, // [13:29] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1904,7 +2106,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -64,6 +64,11 @@ const (
 	// AuthServiceChangePasswordProcedure is the fully-qualified name of the AuthService's
 	// ChangePassword RPC.
 	AuthServiceChangePasswordProcedure = "/parley.auth.v1.AuthService/ChangePassword"
+	// AuthServiceVerifyEmailProcedure is the fully-qualified name of the AuthService's VerifyEmail RPC.
+	AuthServiceVerifyEmailProcedure = "/parley.auth.v1.AuthService/VerifyEmail"
+	// AuthServiceResendVerificationEmailProcedure is the fully-qualified name of the AuthService's
+	// ResendVerificationEmail RPC.
+	AuthServiceResendVerificationEmailProcedure = "/parley.auth.v1.AuthService/ResendVerificationEmail"
 	// AuthServiceRequestPasswordResetProcedure is the fully-qualified name of the AuthService's
 	// RequestPasswordReset RPC.
 	AuthServiceRequestPasswordResetProcedure = "/parley.auth.v1.AuthService/RequestPasswordReset"
@@ -118,6 +123,18 @@ type AuthServiceClient interface {
 	// (the account has no password: it signs in with an identity provider), ResourceExhausted with
 	// Retry-After (too many wrong current passwords: throttled like Login).
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// VerifyEmail confirms the account's email address with the token of the verification email
+	// Register sent (or ResendVerificationEmail). The link works once, for 48 hours, and only while
+	// the account still has the address it was sent to. EmailVerified is published. Access tokens
+	// issued from then on carry email_verified = true.
+	// Errors: InvalidArgument (verification_token missing), Unauthenticated (the token is unknown,
+	// used, replaced by a newer one or expired: ask for a new email).
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// ResendVerificationEmail sends the caller a new verification email; earlier links stop working.
+	// Errors: FailedPrecondition (the email is already verified, or the account has none),
+	// ResourceExhausted with Retry-After (3 emails an hour), Unavailable (the email could not be
+	// queued: try again).
+	ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error)
 	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
 	// the account with this email. It answers the same — status, body, and the work done — whether or
 	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
@@ -218,6 +235,18 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("ChangePassword")),
 			connect.WithClientOptions(opts...),
 		),
+		verifyEmail: connect.NewClient[v1.VerifyEmailRequest, v1.VerifyEmailResponse](
+			httpClient,
+			baseURL+AuthServiceVerifyEmailProcedure,
+			connect.WithSchema(authServiceMethods.ByName("VerifyEmail")),
+			connect.WithClientOptions(opts...),
+		),
+		resendVerificationEmail: connect.NewClient[v1.ResendVerificationEmailRequest, v1.ResendVerificationEmailResponse](
+			httpClient,
+			baseURL+AuthServiceResendVerificationEmailProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ResendVerificationEmail")),
+			connect.WithClientOptions(opts...),
+		),
 		requestPasswordReset: connect.NewClient[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse](
 			httpClient,
 			baseURL+AuthServiceRequestPasswordResetProcedure,
@@ -235,20 +264,22 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
-	register             *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
-	login                *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	refreshToken         *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
-	logout               *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	getMe                *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
-	listOAuthProviders   *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
-	beginOAuth           *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
-	completeOAuth        *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
-	listSessions         *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
-	revokeSession        *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
-	revokeOtherSessions  *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
-	changePassword       *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
-	requestPasswordReset *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
-	resetPassword        *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
+	register                *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
+	login                   *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	refreshToken            *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
+	logout                  *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	getMe                   *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
+	listOAuthProviders      *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
+	beginOAuth              *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
+	completeOAuth           *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
+	listSessions            *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	revokeSession           *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	revokeOtherSessions     *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
+	changePassword          *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	verifyEmail             *connect.Client[v1.VerifyEmailRequest, v1.VerifyEmailResponse]
+	resendVerificationEmail *connect.Client[v1.ResendVerificationEmailRequest, v1.ResendVerificationEmailResponse]
+	requestPasswordReset    *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
+	resetPassword           *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
 }
 
 // Register calls parley.auth.v1.AuthService.Register.
@@ -311,6 +342,16 @@ func (c *authServiceClient) ChangePassword(ctx context.Context, req *connect.Req
 	return c.changePassword.CallUnary(ctx, req)
 }
 
+// VerifyEmail calls parley.auth.v1.AuthService.VerifyEmail.
+func (c *authServiceClient) VerifyEmail(ctx context.Context, req *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return c.verifyEmail.CallUnary(ctx, req)
+}
+
+// ResendVerificationEmail calls parley.auth.v1.AuthService.ResendVerificationEmail.
+func (c *authServiceClient) ResendVerificationEmail(ctx context.Context, req *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error) {
+	return c.resendVerificationEmail.CallUnary(ctx, req)
+}
+
 // RequestPasswordReset calls parley.auth.v1.AuthService.RequestPasswordReset.
 func (c *authServiceClient) RequestPasswordReset(ctx context.Context, req *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
 	return c.requestPasswordReset.CallUnary(ctx, req)
@@ -367,6 +408,18 @@ type AuthServiceHandler interface {
 	// (the account has no password: it signs in with an identity provider), ResourceExhausted with
 	// Retry-After (too many wrong current passwords: throttled like Login).
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// VerifyEmail confirms the account's email address with the token of the verification email
+	// Register sent (or ResendVerificationEmail). The link works once, for 48 hours, and only while
+	// the account still has the address it was sent to. EmailVerified is published. Access tokens
+	// issued from then on carry email_verified = true.
+	// Errors: InvalidArgument (verification_token missing), Unauthenticated (the token is unknown,
+	// used, replaced by a newer one or expired: ask for a new email).
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// ResendVerificationEmail sends the caller a new verification email; earlier links stop working.
+	// Errors: FailedPrecondition (the email is already verified, or the account has none),
+	// ResourceExhausted with Retry-After (3 emails an hour), Unavailable (the email could not be
+	// queued: try again).
+	ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error)
 	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
 	// the account with this email. It answers the same — status, body, and the work done — whether or
 	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
@@ -463,6 +516,18 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("ChangePassword")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceVerifyEmailHandler := connect.NewUnaryHandler(
+		AuthServiceVerifyEmailProcedure,
+		svc.VerifyEmail,
+		connect.WithSchema(authServiceMethods.ByName("VerifyEmail")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceResendVerificationEmailHandler := connect.NewUnaryHandler(
+		AuthServiceResendVerificationEmailProcedure,
+		svc.ResendVerificationEmail,
+		connect.WithSchema(authServiceMethods.ByName("ResendVerificationEmail")),
+		connect.WithHandlerOptions(opts...),
+	)
 	authServiceRequestPasswordResetHandler := connect.NewUnaryHandler(
 		AuthServiceRequestPasswordResetProcedure,
 		svc.RequestPasswordReset,
@@ -501,6 +566,10 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceRevokeOtherSessionsHandler.ServeHTTP(w, r)
 		case AuthServiceChangePasswordProcedure:
 			authServiceChangePasswordHandler.ServeHTTP(w, r)
+		case AuthServiceVerifyEmailProcedure:
+			authServiceVerifyEmailHandler.ServeHTTP(w, r)
+		case AuthServiceResendVerificationEmailProcedure:
+			authServiceResendVerificationEmailHandler.ServeHTTP(w, r)
 		case AuthServiceRequestPasswordResetProcedure:
 			authServiceRequestPasswordResetHandler.ServeHTTP(w, r)
 		case AuthServiceResetPasswordProcedure:
@@ -560,6 +629,14 @@ func (UnimplementedAuthServiceHandler) RevokeOtherSessions(context.Context, *con
 
 func (UnimplementedAuthServiceHandler) ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ChangePassword is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.VerifyEmail is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ResendVerificationEmail is not implemented"))
 }
 
 func (UnimplementedAuthServiceHandler) RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {

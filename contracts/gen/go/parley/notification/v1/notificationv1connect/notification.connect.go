@@ -60,6 +60,9 @@ const (
 	// NotificationServiceSendPasswordResetProcedure is the fully-qualified name of the
 	// NotificationService's SendPasswordReset RPC.
 	NotificationServiceSendPasswordResetProcedure = "/parley.notification.v1.NotificationService/SendPasswordReset"
+	// NotificationServiceSendEmailVerificationProcedure is the fully-qualified name of the
+	// NotificationService's SendEmailVerification RPC.
+	NotificationServiceSendEmailVerificationProcedure = "/parley.notification.v1.NotificationService/SendEmailVerification"
 )
 
 // NotificationServiceClient is a client for the parley.notification.v1.NotificationService service.
@@ -103,6 +106,12 @@ type NotificationServiceClient interface {
 	// Internal: for the auth service.
 	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
 	SendPasswordReset(context.Context, *connect.Request[v1.SendPasswordResetRequest]) (*connect.Response[v1.SendPasswordResetResponse], error)
+	// SendEmailVerification queues the email that asks a new account's owner to confirm their
+	// address, with a single-use link carrying verification_token in its fragment
+	// (PUBLIC_WEB_URL/verify-email#token=…). The token is never logged.
+	// Internal: for the auth service.
+	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
+	SendEmailVerification(context.Context, *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error)
 }
 
 // NewNotificationServiceClient constructs a client for the
@@ -170,6 +179,12 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(notificationServiceMethods.ByName("SendPasswordReset")),
 			connect.WithClientOptions(opts...),
 		),
+		sendEmailVerification: connect.NewClient[v1.SendEmailVerificationRequest, v1.SendEmailVerificationResponse](
+			httpClient,
+			baseURL+NotificationServiceSendEmailVerificationProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("SendEmailVerification")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -184,6 +199,7 @@ type notificationServiceClient struct {
 	unmuteChat            *connect.Client[v1.UnmuteChatRequest, v1.UnmuteChatResponse]
 	notify                *connect.Client[v1.NotifyRequest, v1.NotifyResponse]
 	sendPasswordReset     *connect.Client[v1.SendPasswordResetRequest, v1.SendPasswordResetResponse]
+	sendEmailVerification *connect.Client[v1.SendEmailVerificationRequest, v1.SendEmailVerificationResponse]
 }
 
 // ListNotifications calls parley.notification.v1.NotificationService.ListNotifications.
@@ -231,6 +247,11 @@ func (c *notificationServiceClient) SendPasswordReset(ctx context.Context, req *
 	return c.sendPasswordReset.CallUnary(ctx, req)
 }
 
+// SendEmailVerification calls parley.notification.v1.NotificationService.SendEmailVerification.
+func (c *notificationServiceClient) SendEmailVerification(ctx context.Context, req *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error) {
+	return c.sendEmailVerification.CallUnary(ctx, req)
+}
+
 // NotificationServiceHandler is an implementation of the parley.notification.v1.NotificationService
 // service.
 type NotificationServiceHandler interface {
@@ -273,6 +294,12 @@ type NotificationServiceHandler interface {
 	// Internal: for the auth service.
 	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
 	SendPasswordReset(context.Context, *connect.Request[v1.SendPasswordResetRequest]) (*connect.Response[v1.SendPasswordResetResponse], error)
+	// SendEmailVerification queues the email that asks a new account's owner to confirm their
+	// address, with a single-use link carrying verification_token in its fragment
+	// (PUBLIC_WEB_URL/verify-email#token=…). The token is never logged.
+	// Internal: for the auth service.
+	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
+	SendEmailVerification(context.Context, *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error)
 }
 
 // NewNotificationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -336,6 +363,12 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 		connect.WithSchema(notificationServiceMethods.ByName("SendPasswordReset")),
 		connect.WithHandlerOptions(opts...),
 	)
+	notificationServiceSendEmailVerificationHandler := connect.NewUnaryHandler(
+		NotificationServiceSendEmailVerificationProcedure,
+		svc.SendEmailVerification,
+		connect.WithSchema(notificationServiceMethods.ByName("SendEmailVerification")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/parley.notification.v1.NotificationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NotificationServiceListNotificationsProcedure:
@@ -356,6 +389,8 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 			notificationServiceNotifyHandler.ServeHTTP(w, r)
 		case NotificationServiceSendPasswordResetProcedure:
 			notificationServiceSendPasswordResetHandler.ServeHTTP(w, r)
+		case NotificationServiceSendEmailVerificationProcedure:
+			notificationServiceSendEmailVerificationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -399,4 +434,8 @@ func (UnimplementedNotificationServiceHandler) Notify(context.Context, *connect.
 
 func (UnimplementedNotificationServiceHandler) SendPasswordReset(context.Context, *connect.Request[v1.SendPasswordResetRequest]) (*connect.Response[v1.SendPasswordResetResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.SendPasswordReset is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) SendEmailVerification(context.Context, *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.SendEmailVerification is not implemented"))
 }
