@@ -24,17 +24,25 @@ func TestPublicProcedures(t *testing.T) {
 		authv1connect.AuthServiceLogoutProcedure,
 		authv1connect.AuthServiceRefreshTokenProcedure,
 		authv1connect.AuthServiceRegisterProcedure,
+		authv1connect.AuthServiceRequestPasswordResetProcedure,
+		authv1connect.AuthServiceResetPasswordProcedure,
+		authv1connect.AuthServiceVerifyEmailProcedure,
 		profilev1connect.ProfileServiceCheckNicknameProcedure,
 	}
 	assertSet(t, "Public", access.Public(), want)
 }
 
-// The gateway's auth budget guards sign-in, sign-up and token refresh: pinned like the marks.
+// The gateway's auth budget guards sign-in, sign-up, token refresh, email verification and
+// password resets: pinned
+// like the marks.
 func TestAuthLimitedProcedures(t *testing.T) {
 	want := []string{
 		authv1connect.AuthServiceLoginProcedure,
 		authv1connect.AuthServiceRefreshTokenProcedure,
 		authv1connect.AuthServiceRegisterProcedure,
+		authv1connect.AuthServiceRequestPasswordResetProcedure,
+		authv1connect.AuthServiceResetPasswordProcedure,
+		authv1connect.AuthServiceVerifyEmailProcedure,
 	}
 	assertSet(t, "AuthLimited", access.AuthLimited(), want)
 	public := access.Public()
@@ -51,6 +59,8 @@ func TestInternalProcedures(t *testing.T) {
 		friendv1connect.FriendServiceCheckFriendshipProcedure,
 		mediav1connect.MediaServiceBatchGetFilesProcedure,
 		notificationv1connect.NotificationServiceNotifyProcedure,
+		notificationv1connect.NotificationServiceSendEmailVerificationProcedure,
+		notificationv1connect.NotificationServiceSendPasswordResetProcedure,
 	}
 	assertSet(t, "Internal", access.Internal(), want)
 }
@@ -65,10 +75,17 @@ func TestUnauthenticatedPerService(t *testing.T) {
 			authv1connect.AuthServiceLogoutProcedure,
 			authv1connect.AuthServiceRefreshTokenProcedure,
 			authv1connect.AuthServiceRegisterProcedure,
+			authv1connect.AuthServiceRequestPasswordResetProcedure,
+			authv1connect.AuthServiceResetPasswordProcedure,
+			authv1connect.AuthServiceVerifyEmailProcedure,
 		},
-		profilev1connect.ProfileServiceName:           {profilev1connect.ProfileServiceCheckNicknameProcedure},
-		mediav1connect.MediaServiceName:               {mediav1connect.MediaServiceBatchGetFilesProcedure},
-		notificationv1connect.NotificationServiceName: {notificationv1connect.NotificationServiceNotifyProcedure},
+		profilev1connect.ProfileServiceName: {profilev1connect.ProfileServiceCheckNicknameProcedure},
+		mediav1connect.MediaServiceName:     {mediav1connect.MediaServiceBatchGetFilesProcedure},
+		notificationv1connect.NotificationServiceName: {
+			notificationv1connect.NotificationServiceNotifyProcedure,
+			notificationv1connect.NotificationServiceSendEmailVerificationProcedure,
+			notificationv1connect.NotificationServiceSendPasswordResetProcedure,
+		},
 		// CheckFriendship and CheckChatAccess are internal but called with the user's forwarded token.
 		friendv1connect.FriendServiceName: {},
 		chatv1connect.ChatServiceName:     {},

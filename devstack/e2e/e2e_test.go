@@ -32,6 +32,8 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("AuthAndProfileWithPlainJSON", testAuthAndProfileWithPlainJSON)
 	t.Run("TakenNicknameIsVisible", testTakenNicknameIsVisible)
 	t.Run("OAuthDevLogin", testOAuthDevLogin)
+	t.Run("Sessions", testSessions)
+	t.Run("PasswordReset", testPasswordReset)
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)

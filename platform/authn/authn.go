@@ -22,6 +22,9 @@ import (
 type Principal struct {
 	UserID    string
 	SessionID string
+	// EmailVerified is the token's email_verified claim: the account's owner confirmed its email
+	// address (false for tokens issued before they did, and for accounts without one).
+	EmailVerified bool
 	// Token is the raw access token, forwarded on calls the service makes on the caller's behalf.
 	Token string
 	// Expiry is the token's exp: when it stops being accepted.
@@ -253,7 +256,8 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 		return Principal{}, time.Time{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
 	sid, _ := tok.PrivateClaims()["sid"].(string)
-	return Principal{UserID: tok.Subject(), SessionID: sid, Token: raw, Expiry: tok.Expiration()}, tok.Expiration(), nil
+	verified, _ := tok.PrivateClaims()["email_verified"].(bool)
+	return Principal{UserID: tok.Subject(), SessionID: sid, EmailVerified: verified, Token: raw, Expiry: tok.Expiration()}, tok.Expiration(), nil
 }
 
 func keyID(raw string) string {

@@ -50,6 +50,16 @@ type Config struct {
 	LoginAccountMaxFailures int           `env:"AUTH_LOGIN_ACCOUNT_MAX_FAILURES" envDefault:"50"`
 	LoginAccountWindow      time.Duration `env:"AUTH_LOGIN_ACCOUNT_WINDOW" envDefault:"15m"`
 	LoginFamiliarClientTTL  time.Duration `env:"AUTH_LOGIN_FAMILIAR_CLIENT_TTL" envDefault:"720h"`
+	// Password reset by email (auth.ResetPolicy; docs/auth.md "Password reset"). The emails are
+	// sent by the notification service at NotificationURL, called with InternalAPIToken; without
+	// the token RequestPasswordReset answers FailedPrecondition.
+	NotificationURL         string        `env:"NOTIFICATION_URL" envDefault:"http://127.0.0.1:8085"`
+	InternalAPIToken        string        `env:"INTERNAL_API_TOKEN" secret:"true"`
+	PasswordResetTTL        time.Duration `env:"AUTH_PASSWORD_RESET_TTL" envDefault:"30m"`
+	PasswordResetsPerEmail  int           `env:"AUTH_PASSWORD_RESETS_PER_EMAIL" envDefault:"3"`
+	PasswordResetsPerClient int           `env:"AUTH_PASSWORD_RESETS_PER_CLIENT" envDefault:"20"`
+	PasswordResetWindow     time.Duration `env:"AUTH_PASSWORD_RESET_WINDOW" envDefault:"1h"`
+
 	// TrustedProxies are the CIDRs of proxies in front of the gateway (the gateway's
 	// TRUSTED_PROXIES): their X-Forwarded-For hops are skipped when finding the client.
 	TrustedProxies []string `env:"AUTH_TRUSTED_PROXIES" envSeparator:","`

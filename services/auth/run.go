@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
 	"github.com/parleyhq/parley/services/auth/internal/authoidc"
 	"github.com/parleyhq/parley/services/auth/internal/authrpc"
+	"github.com/parleyhq/parley/services/auth/internal/notificationclient"
 )
 
 // run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
@@ -94,7 +95,17 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 
 	store := authdb.New(pool, events.NewOutbox("auth"))
+	var mailer auth.Mailer
+	if cfg.InternalAPIToken == "" {
+		logger.Warn("INTERNAL_API_TOKEN is not set: verification and password-reset emails are off")
+	} else if mailer, err = notificationclient.New(nil, cfg.NotificationURL, cfg.InternalAPIToken, 0); err != nil {
+		return err
+	}
 	svc, err := auth.NewService(auth.Deps{
+		Mailer: mailer,
+		Resets: auth.ResetPolicy{
+			TTL: cfg.PasswordResetTTL, PerEmail: cfg.PasswordResetsPerEmail, PerClient: cfg.PasswordResetsPerClient, Window: cfg.PasswordResetWindow,
+		},
 		OAuth:           oauth,
 		Store:           store,
 		Hasher:          hasher,

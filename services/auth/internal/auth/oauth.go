@@ -208,12 +208,16 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 		existing, err := st.IdentityUser(ctx, id.Provider, id.Subject)
 		switch {
 		case err == nil:
+			acc, err := s.store.Account(ctx, existing)
+			if err != nil {
+				return "", Tokens{}, false, fmt.Errorf("load account: %w", err)
+			}
 			now := s.clock()
-			session, refresh := s.newSession(existing, method, now)
+			session, refresh := s.newSession(ctx, existing, method, now)
 			if err := s.store.CreateSession(ctx, session); err != nil {
 				return "", Tokens{}, false, fmt.Errorf("create session: %w", err)
 			}
-			tokens, err := s.tokensFor(session, refresh, now)
+			tokens, err := s.tokensFor(session, refresh, acc.EmailVerified, now)
 			return existing, tokens, false, err
 		case !errors.Is(err, domainerr.ErrNotFound):
 			return "", Tokens{}, false, fmt.Errorf("look up identity: %w", err)
@@ -250,15 +254,16 @@ func (s *Service) createOAuthAccount(ctx context.Context, st OAuthStore, id Iden
 	}
 	now := s.clock()
 	userID := newID()
-	session, refresh := s.newSession(userID, method, now)
+	session, refresh := s.newSession(ctx, userID, method, now)
 	err := s.store.CreateAccount(ctx, NewAccount{
 		UserID: userID, Email: email, Identity: &id, Nickname: nickname, Method: method, CreatedAt: now, Session: session,
+		EmailVerified: email != "", // only an email the provider verified is kept
 	})
 	if err != nil {
 		return "", Tokens{}, wrap("create account", err)
 	}
 	s.logger.InfoContext(ctx, "account created through OAuth", slog.String("user", userID), slog.String("provider", id.Provider))
-	tokens, err := s.tokensFor(session, refresh, now)
+	tokens, err := s.tokensFor(session, refresh, email != "", now)
 	return userID, tokens, err
 }
 

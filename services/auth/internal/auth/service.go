@@ -31,9 +31,10 @@ const (
 
 // Account is what the service knows of a user.
 type Account struct {
-	UserID    string
-	Email     string
-	CreatedAt time.Time
+	UserID        string
+	Email         string
+	EmailVerified bool
+	CreatedAt     time.Time
 }
 
 // NewSession is a session to store with its first refresh token. The store writes a UserLoggedIn
@@ -46,6 +47,9 @@ type NewSession struct {
 	// RefreshTokenHash is the SHA-256 of the session's first refresh token.
 	RefreshTokenHash      []byte
 	RefreshTokenExpiresAt time.Time
+	// UserAgent and ClientNetwork describe the device that signed in (see Client).
+	UserAgent     string
+	ClientNetwork string
 }
 
 // NewAccount is an account to create, signed in. The store writes, in one transaction, the user,
@@ -61,12 +65,17 @@ type NewAccount struct {
 	Method    string
 	CreatedAt time.Time
 	Session   NewSession
+	// EmailVerified: an identity provider vouched for Email (the account starts verified).
+	EmailVerified bool
+	// Verification, when set, is the first verification link for Email, stored with the account.
+	Verification *NewVerification
 }
 
 // Credentials is a stored password credential.
 type Credentials struct {
-	UserID       string
-	PasswordHash string
+	UserID        string
+	PasswordHash  string
+	EmailVerified bool
 }
 
 // RotateOutcome is what happened to a presented refresh token.
@@ -88,14 +97,18 @@ const (
 
 // Rotation is the result of Store.RotateRefreshToken.
 type Rotation struct {
-	Outcome   RotateOutcome
-	UserID    string
-	SessionID string
+	Outcome       RotateOutcome
+	UserID        string
+	SessionID     string
+	EmailVerified bool
 }
 
 // Store is the persistence the domain needs. Every method is one transaction; the methods that
 // change sessions or accounts write their events through the outbox in that transaction.
 type Store interface {
+	SessionStore
+	ResetStore
+	VerificationStore
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)
@@ -124,14 +137,16 @@ type Store interface {
 
 // Service carries out the auth use cases.
 type Service struct {
-	store      Store
-	hasher     *PasswordHasher
-	tokens     *AccessTokens
-	refreshTTL time.Duration
-	throttle   ThrottlePolicy
-	oauth      *OAuth
-	now        func() time.Time
-	logger     *slog.Logger
+	store       Store
+	hasher      *PasswordHasher
+	tokens      *AccessTokens
+	refreshTTL  time.Duration
+	throttle    ThrottlePolicy
+	oauth       *OAuth
+	mailer      Mailer
+	resetPolicy ResetPolicy
+	now         func() time.Time
+	logger      *slog.Logger
 }
 
 // Deps are what a Service is built from.
@@ -143,7 +158,12 @@ type Deps struct {
 	// Throttle slows password guessing (DefaultThrottlePolicy when zero).
 	Throttle ThrottlePolicy
 	// OAuth holds the configured "sign in with…" providers; nil means none.
-	OAuth  *OAuth
+	OAuth *OAuth
+	// Mailer sends verification and password-reset emails; nil turns them off (Register then
+	// sends none, and RequestPasswordReset and ResendVerificationEmail answer FailedPrecondition).
+	Mailer Mailer
+	// Resets bound password resets (DefaultResetPolicy when zero).
+	Resets ResetPolicy
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it to expire tokens.
 	Now func() time.Time
@@ -163,6 +183,12 @@ func NewService(d Deps) (*Service, error) {
 	if err := d.Throttle.Validate(); err != nil {
 		return nil, err
 	}
+	if d.Resets == (ResetPolicy{}) {
+		d.Resets = DefaultResetPolicy
+	}
+	if err := d.Resets.Validate(); err != nil {
+		return nil, err
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -170,7 +196,7 @@ func NewService(d Deps) (*Service, error) {
 		d.OAuth = &OAuth{}
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, refreshTTL: d.RefreshTokenTTL,
-		throttle: d.Throttle, oauth: d.OAuth, now: d.Now, logger: d.Logger}, nil
+		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, now: d.Now, logger: d.Logger}, nil
 }
 
 // Register creates a password account and signs it in.
@@ -185,8 +211,10 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 	}
 	now := s.clock()
 	userID := newID()
-	session, refresh := s.newSession(userID, MethodPassword, now)
+	session, refresh := s.newSession(ctx, userID, MethodPassword, now)
+	verification, verifyToken := s.newVerification(userID, normalized, now)
 	err = s.store.CreateAccount(ctx, NewAccount{
+		Verification: &verification,
 		UserID:       userID,
 		Email:        normalized,
 		PasswordHash: hash,
@@ -198,7 +226,8 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 	if err != nil {
 		return "", Tokens{}, wrap("create account", err)
 	}
-	tokens, err := s.tokensFor(session, refresh, now)
+	s.sendVerification(ctx, verification, verifyToken)
+	tokens, err := s.tokensFor(session, refresh, false, now)
 	return userID, tokens, err
 }
 
@@ -255,11 +284,11 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 		s.rehash(ctx, cred, password)
 	}
 	now := s.clock()
-	session, refresh := s.newSession(cred.UserID, MethodPassword, now)
+	session, refresh := s.newSession(ctx, cred.UserID, MethodPassword, now)
 	if err := s.store.CreateSession(ctx, session); err != nil {
 		return "", Tokens{}, fmt.Errorf("create session: %w", err)
 	}
-	tokens, err := s.tokensFor(session, refresh, now)
+	tokens, err := s.tokensFor(session, refresh, cred.EmailVerified, now)
 	return cred.UserID, tokens, err
 }
 
@@ -309,7 +338,7 @@ func (s *Service) RefreshToken(ctx context.Context, token string) (string, Token
 	default:
 		return "", Tokens{}, fmt.Errorf("rotate refresh token: unexpected outcome %d", rot.Outcome)
 	}
-	access, accessExp, err := s.tokens.Issue(rot.UserID, rot.SessionID, now)
+	access, accessExp, err := s.tokens.Issue(rot.UserID, rot.SessionID, rot.EmailVerified, now)
 	if err != nil {
 		return "", Tokens{}, err
 	}
@@ -349,9 +378,14 @@ func (s *Service) GetMe(ctx context.Context, userID string) (Account, error) {
 // clock is the current time at the precision Postgres stores (microseconds), in UTC.
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-func (s *Service) newSession(userID, method string, now time.Time) (NewSession, string) {
+// newSession makes a session for userID signed in with method from the device ctx carries
+// (WithClient), and its first refresh token.
+func (s *Service) newSession(ctx context.Context, userID, method string, now time.Time) (NewSession, string) {
 	refresh, hash := NewRefreshToken()
+	userAgent, network := clientOf(ctx)
 	return NewSession{
+		UserAgent:             userAgent,
+		ClientNetwork:         network,
 		ID:                    newID(),
 		UserID:                userID,
 		Method:                method,
@@ -361,8 +395,8 @@ func (s *Service) newSession(userID, method string, now time.Time) (NewSession, 
 	}, refresh
 }
 
-func (s *Service) tokensFor(session NewSession, refresh string, now time.Time) (Tokens, error) {
-	access, exp, err := s.tokens.Issue(session.UserID, session.ID, now)
+func (s *Service) tokensFor(session NewSession, refresh string, emailVerified bool, now time.Time) (Tokens, error) {
+	access, exp, err := s.tokens.Issue(session.UserID, session.ID, emailVerified, now)
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -81,8 +81,8 @@ func (a *AccessTokens) PublicKeys() jwk.Set { return a.public }
 func (a *AccessTokens) KeyID() string { return a.key.KeyID() }
 
 // Issue signs an access token for the user's session, valid from now for the configured lifetime.
-// Claims: iss, aud, sub (user id), sid (session id), iat, nbf, exp, jti.
-func (a *AccessTokens) Issue(userID, sessionID string, now time.Time) (string, time.Time, error) {
+// Claims: iss, aud, sub (user id), sid (session id), email_verified, iat, nbf, exp, jti.
+func (a *AccessTokens) Issue(userID, sessionID string, emailVerified bool, now time.Time) (string, time.Time, error) {
 	now = now.Truncate(time.Second)
 	exp := now.Add(a.ttl)
 	tok, err := jwt.NewBuilder().
@@ -94,6 +94,7 @@ func (a *AccessTokens) Issue(userID, sessionID string, now time.Time) (string, t
 		Expiration(exp).
 		JwtID(uuid.NewString()).
 		Claim("sid", sessionID).
+		Claim("email_verified", emailVerified).
 		Build()
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("build access token: %w", err)

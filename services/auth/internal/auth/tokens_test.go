@@ -80,7 +80,7 @@ func newTestTokens(t *testing.T, previous jwk.Set) (*AccessTokens, jwk.Key) {
 func TestAccessTokenClaimsAndVerification(t *testing.T) {
 	at, key := newTestTokens(t, nil)
 	now := time.Now()
-	raw, exp, err := at.Issue("user-1", "session-1", now)
+	raw, exp, err := at.Issue("user-1", "session-1", false, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestAccessTokenClaimsAndVerification(t *testing.T) {
 	if _, err := authn.NewVerifier(authn.StaticKeys{Set: at.PublicKeys()}, "parley", "other").Verify(context.Background(), raw); err == nil {
 		t.Fatal("a token for another audience was accepted")
 	}
-	old, _, _ := at.Issue("user-1", "session-1", now.Add(-time.Hour))
+	old, _, _ := at.Issue("user-1", "session-1", false, now.Add(-time.Hour))
 	if _, err := v.Verify(context.Background(), old); !errors.Is(err, authn.ErrInvalidToken) {
 		t.Fatalf("expired token: %v; want ErrInvalidToken", err)
 	}
@@ -145,7 +145,7 @@ func TestPublicKeysArePublicOnly(t *testing.T) {
 
 func TestRotationKeepsOldTokensValid(t *testing.T) {
 	oldTokens, oldKey := newTestTokens(t, nil)
-	oldToken, _, _ := oldTokens.Issue("user-1", "s", time.Now())
+	oldToken, _, _ := oldTokens.Issue("user-1", "s", false, time.Now())
 
 	// The operator publishes the old key's public half in AUTH_PREVIOUS_PUBLIC_KEYS_FILE.
 	pub, _ := oldKey.PublicKey()
@@ -171,7 +171,7 @@ func TestRotationKeepsOldTokensValid(t *testing.T) {
 	if _, err := v.Verify(context.Background(), oldToken); err != nil {
 		t.Fatalf("token of the previous key: %v", err)
 	}
-	fresh, _, _ := newTokens.Issue("user-1", "s", time.Now())
+	fresh, _, _ := newTokens.Issue("user-1", "s", false, time.Now())
 	if _, err := v.Verify(context.Background(), fresh); err != nil {
 		t.Fatalf("token of the new key: %v", err)
 	}
@@ -218,6 +218,23 @@ func TestRefreshTokens(t *testing.T) {
 	for _, bad := range []string{"", "short", tok + "A", strings.Repeat("*", 43)} {
 		if wellFormedRefreshToken(bad) {
 			t.Errorf("%q accepted as well-formed", bad)
+		}
+	}
+}
+
+// email_verified travels in the token and comes out of platform/authn's verification, so any
+// service can tell a confirmed address without asking auth.
+func TestAccessTokenCarriesEmailVerified(t *testing.T) {
+	at, _ := newTestTokens(t, nil)
+	v := authn.NewVerifier(authn.StaticKeys{Set: at.PublicKeys()}, "parley", "parley")
+	for _, verified := range []bool{false, true} {
+		raw, _, err := at.Issue("user-1", "session-1", verified, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := v.Verify(context.Background(), raw)
+		if err != nil || p.EmailVerified != verified || p.SessionID != "session-1" {
+			t.Fatalf("issued with email_verified=%v: principal %+v, %v", verified, p, err)
 		}
 	}
 }

@@ -64,7 +64,12 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 		if a.Email != "" {
 			email = &a.Email
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)`, a.UserID, email, a.CreatedAt)
+		var verifiedAt *time.Time
+		if a.EmailVerified {
+			verifiedAt = &a.CreatedAt
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO users (id, email, created_at, email_verified_at) VALUES ($1, $2, $3, $4)`,
+			a.UserID, email, a.CreatedAt, verifiedAt)
 		if pg.IsUniqueViolation(err, "users_email_key") {
 			return auth.ErrEmailTaken
 		}
@@ -88,14 +93,20 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.NewAccount) error {
 			}
 		}
 		err = s.publish(ctx, tx, a.UserID, &eventsv1.UserRegistered{
-			UserId:       a.UserID,
-			Nickname:     a.Nickname,
-			RegisteredAt: timestamppb.New(a.CreatedAt),
-			Method:       a.Method,
-			Email:        a.Email,
+			UserId:        a.UserID,
+			Nickname:      a.Nickname,
+			RegisteredAt:  timestamppb.New(a.CreatedAt),
+			Method:        a.Method,
+			Email:         a.Email,
+			EmailVerified: a.EmailVerified,
 		})
 		if err != nil {
 			return err
+		}
+		if a.Verification != nil {
+			if err := insertVerification(ctx, tx, *a.Verification); err != nil {
+				return err
+			}
 		}
 		return s.insertSession(ctx, tx, a.Session)
 	})
@@ -119,8 +130,10 @@ func (s *Store) CreateSession(ctx context.Context, sess auth.NewSession) error {
 
 // insertSession stores a session with its first refresh token and writes UserLoggedIn.
 func (s *Store) insertSession(ctx context.Context, tx pgx.Tx, sess auth.NewSession) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		sess.ID, sess.UserID, sess.Method, sess.CreatedAt, sess.RefreshTokenExpiresAt); err != nil {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO sessions (id, user_id, method, created_at, expires_at, user_agent, client_network)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		sess.ID, sess.UserID, sess.Method, sess.CreatedAt, sess.RefreshTokenExpiresAt, sess.UserAgent, sess.ClientNetwork); err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
@@ -139,8 +152,8 @@ func (s *Store) insertSession(ctx context.Context, tx pgx.Tx, sess auth.NewSessi
 func (s *Store) PasswordCredentials(ctx context.Context, email string) (auth.Credentials, error) {
 	var c auth.Credentials
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.id, p.hash FROM users u JOIN password_credentials p ON p.user_id = u.id
-		WHERE u.email = $1`, email).Scan(&c.UserID, &c.PasswordHash)
+		SELECT u.id, p.hash, u.email_verified_at IS NOT NULL FROM users u JOIN password_credentials p ON p.user_id = u.id
+		WHERE u.email = $1`, email).Scan(&c.UserID, &c.PasswordHash, &c.EmailVerified)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, domainerr.ErrNotFound
 	}
@@ -171,10 +184,11 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next []byte, 
 		)
 		// Locking the session serialises every rotation, reuse check and logout of the family.
 		err := tx.QueryRow(ctx, `
-			SELECT s.id, s.user_id, s.revoked_at, t.expires_at, t.used_at
+			SELECT s.id, s.user_id, s.revoked_at, t.expires_at, t.used_at,
+			       (SELECT u.email_verified_at IS NOT NULL FROM users u WHERE u.id = s.user_id)
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
 			WHERE t.token_hash = $1
-			FOR UPDATE OF s, t`, presented).Scan(&rot.SessionID, &rot.UserID, &revoked, &expiresAt, &usedAt)
+			FOR UPDATE OF s, t`, presented).Scan(&rot.SessionID, &rot.UserID, &revoked, &expiresAt, &usedAt, &rot.EmailVerified)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			rot.Outcome = auth.RefreshUnknown
@@ -255,7 +269,8 @@ func (s *Store) revoke(ctx context.Context, tx pgx.Tx, userID, sessionID, reason
 func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error) {
 	var a auth.Account
 	var email *string
-	err := s.pool.QueryRow(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, userID).Scan(&a.UserID, &email, &a.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, email, created_at, email_verified_at IS NOT NULL FROM users WHERE id = $1`, userID).
+		Scan(&a.UserID, &email, &a.CreatedAt, &a.EmailVerified)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
 		return a, domainerr.ErrNotFound
 	}
@@ -367,6 +382,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, grace time.Dur
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM oauth_flows WHERE expires_at < $1`, now); err != nil {
 		return 0, fmt.Errorf("delete expired oauth flows: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM password_resets WHERE expires_at < $1`, now.Add(-grace)); err != nil {
+		return 0, fmt.Errorf("delete expired password resets: %w", err)
+	}
+	// A budget row whose window ended a day ago changes no decision: the next request starts anew.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM email_request_budget WHERE window_start < $1`, now.Add(-grace)); err != nil {
+		return 0, fmt.Errorf("delete old password reset budgets: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -47,7 +47,7 @@ func NewHandler(svc *auth.Service, verifier *authn.Verifier, logger *slog.Logger
 
 // Register implements authv1connect.AuthServiceHandler.
 func (h *Handler) Register(ctx context.Context, req *connect.Request[authv1.RegisterRequest]) (*connect.Response[authv1.RegisterResponse], error) {
-	userID, tokens, err := h.svc.Register(ctx, req.Msg.GetEmail(), req.Msg.GetPassword(), req.Msg.GetNickname())
+	userID, tokens, err := h.svc.Register(h.withClient(ctx, req), req.Msg.GetEmail(), req.Msg.GetPassword(), req.Msg.GetNickname())
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (h *Handler) Register(ctx context.Context, req *connect.Request[authv1.Regi
 // Login implements authv1connect.AuthServiceHandler.
 func (h *Handler) Login(ctx context.Context, req *connect.Request[authv1.LoginRequest]) (*connect.Response[authv1.LoginResponse], error) {
 	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	userID, tokens, err := h.svc.Login(ctx, req.Msg.GetEmail(), req.Msg.GetPassword(), client)
+	userID, tokens, err := h.svc.Login(h.withClient(ctx, req), req.Msg.GetEmail(), req.Msg.GetPassword(), client)
 	if err != nil {
 		return nil, err
 	}
@@ -88,9 +88,10 @@ func (h *Handler) GetMe(ctx context.Context, _ *connect.Request[authv1.GetMeRequ
 		return nil, err
 	}
 	return connect.NewResponse(&authv1.GetMeResponse{Account: &authv1.Account{
-		UserId:    acc.UserID,
-		Email:     acc.Email,
-		CreatedAt: timestamppb.New(acc.CreatedAt),
+		UserId:        acc.UserID,
+		Email:         acc.Email,
+		EmailVerified: acc.EmailVerified,
+		CreatedAt:     timestamppb.New(acc.CreatedAt),
 	}}), nil
 }
 
@@ -114,7 +115,7 @@ func (h *Handler) BeginOAuth(ctx context.Context, req *connect.Request[authv1.Be
 
 // CompleteOAuth implements authv1connect.AuthServiceHandler.
 func (h *Handler) CompleteOAuth(ctx context.Context, req *connect.Request[authv1.CompleteOAuthRequest]) (*connect.Response[authv1.CompleteOAuthResponse], error) {
-	userID, tokens, created, err := h.svc.CompleteOAuth(ctx, req.Msg.GetState(), req.Msg.GetCode(), req.Msg.GetNickname())
+	userID, tokens, created, err := h.svc.CompleteOAuth(h.withClient(ctx, req), req.Msg.GetState(), req.Msg.GetCode(), req.Msg.GetNickname())
 	if err != nil {
 		return nil, err
 	}

@@ -248,7 +248,7 @@ func TestJWKSVerifiesIssuedTokens(t *testing.T) {
 	// A token signed by a key the JWKS does not hold is refused.
 	other, _, _ := auth.LoadSigningKey(filepath.Join(t.TempDir(), "other.json"), true)
 	otherTokens, _ := auth.NewAccessTokens(other, nil, "parley", "parley", time.Minute)
-	forged, _, _ := otherTokens.Issue(reg.Msg.GetUserId(), "s", time.Now())
+	forged, _, _ := otherTokens.Issue(reg.Msg.GetUserId(), "s", false, time.Now())
 	if _, err := authn.NewVerifier(remote, "parley", "parley").Verify(ctx, forged); !errors.Is(err, authn.ErrInvalidToken) {
 		t.Fatalf("token of an unknown key: %v; want ErrInvalidToken", err)
 	}

@@ -663,6 +663,38 @@ func TestWebRoot(t *testing.T) {
 	wantConnectError(t, res, body, http.StatusNotFound, "not_found")
 }
 
+// Without a web client the gateway serves the pages its emails link to, locked down: scripts from
+// its own origin only, no Referer (the token is in the fragment, but nothing else leaks either).
+func TestAccountPagesWithoutAWebClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for path, want := range map[string]string{
+		"/verify-email":        `src="/account/account.js"`,
+		"/reset-password":      `autocomplete="new-password"`,
+		"/account/account.js":  `"/api/parley.auth.v1.AuthService/"`,
+		"/account/account.css": "font-family",
+	} {
+		res, body := do(t, mustGet(t, e.url+path))
+		h := res.Header
+		if res.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) {
+			t.Errorf("%s = %d, body lacks %s", path, res.StatusCode, want)
+		}
+		if !strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") || strings.Contains(h.Get("Content-Security-Policy"), "unsafe-inline") ||
+			h.Get("Referrer-Policy") != "no-referrer" || h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s headers: CSP %q, Referrer-Policy %q, Cache-Control %q", path, h.Get("Content-Security-Policy"), h.Get("Referrer-Policy"), h.Get("Cache-Control"))
+		}
+	}
+	// A served web client owns these paths.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>parley</h1>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := newEnv(t, func(o *gateway.Options) { o.WebDir = dir })
+	if res, body := do(t, mustGet(t, w.url+"/verify-email")); res.StatusCode != http.StatusOK || string(body) != "<h1>parley</h1>" {
+		t.Errorf("/verify-email with a web client = %d %q", res.StatusCode, body)
+	}
+}
+
 func TestParseProcedure(t *testing.T) {
 	t.Parallel()
 	p, ok := gateway.ParseProcedure("/parley.auth.v1.AuthService/Login")

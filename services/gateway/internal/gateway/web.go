@@ -15,16 +15,19 @@ const placeholderPage = `Parley gateway is up.
 The API is at /api/<package>.<Service>/<Method> (Connect, gRPC and gRPC-Web),
 for example POST /api/parley.auth.v1.AuthService/Login.
 Probes: /healthz (live), /readyz (ready).
-The web client is not built yet; set WEB_DIR to serve it here.
+The web client is not built yet; set WEB_DIR to serve it here. Until then the
+links in Parley's emails open /verify-email and /reset-password, built in.
 `
 
 // mountWeb serves the web client's files from dir at / (with index.html for unknown paths, so a
-// single-page app's routes work), or a short text page when there is no client yet.
+// single-page app's routes work), or, when there is no client yet, a short text page and the
+// built-in account pages the emails link to.
 func (g *Gateway) mountWeb(e *echo.Echo, dir string) {
 	if dir == "" {
 		e.GET("/", func(c echo.Context) error {
 			return c.String(http.StatusOK, placeholderPage)
 		})
+		mountAccountPages(e)
 		return
 	}
 	fsys := os.DirFS(dir)

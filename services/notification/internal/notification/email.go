@@ -23,6 +23,9 @@ const (
 	pathChats          = "chats"
 	pathNotifications  = "notifications"
 	pathSettings       = "settings/notifications"
+	pathSessions       = "settings/sessions"
+	pathResetPassword  = "reset-password"
+	pathVerifyEmail    = "verify-email"
 )
 
 // Digest limits: how many messages one digest email shows, and how much of each.
@@ -74,9 +77,12 @@ type mailData struct {
 	LinkText    string
 	SettingsURL string
 	Reason      string // "friend request", for the footer
-	Count       int
-	Messages    []mailMessage
-	More        int
+	// Security marks a security notice: sent whatever the email settings, and its footer says so.
+	Security bool
+	Time     string
+	Count    int
+	Messages []mailMessage
+	More     int
 }
 
 type mailMessage struct {
@@ -113,6 +119,34 @@ func (e *Emails) FriendAccepted(to Recipient, actor string) (EmailContent, error
 	return e.render("friend_accepted", mailData{
 		Subject: actor + " accepted your friend request", Nickname: to.Nickname, Actor: actor,
 		Link: e.link(pathFriends), LinkText: "Open Parley", Reason: "accepted friend request",
+	})
+}
+
+// PasswordChanged is the security notice that the account's password was changed at at. It says
+// what to do when the owner did not do it.
+func (e *Emails) PasswordChanged(to Recipient, at time.Time) (EmailContent, error) {
+	return e.render("password_changed", mailData{
+		Subject: "Your Parley password was changed", Nickname: to.Nickname, Time: formatTime(at),
+		Link: e.link(pathSessions), LinkText: "Review your sessions", Security: true,
+	})
+}
+
+// PasswordReset is the email with the link that sets a new password: the token rides in the
+// link's fragment (#token=…), which a browser never sends to a server, so it cannot leak through
+// server logs or a Referer header.
+func (e *Emails) PasswordReset(to Recipient, token string, expires time.Time) (EmailContent, error) {
+	return e.render("password_reset", mailData{
+		Subject: "Reset your Parley password", Nickname: to.Nickname, Time: formatTime(expires),
+		Link: e.link(pathResetPassword) + "#token=" + url.QueryEscape(token), LinkText: "Choose a new password", Security: true,
+	})
+}
+
+// EmailVerification is the email with the link that confirms the address, token in the fragment
+// as for PasswordReset.
+func (e *Emails) EmailVerification(to Recipient, token string, expires time.Time) (EmailContent, error) {
+	return e.render("email_verification", mailData{
+		Subject: "Confirm your email address for Parley", Nickname: to.Nickname, Time: formatTime(expires),
+		Link: e.link(pathVerifyEmail) + "#token=" + url.QueryEscape(token), LinkText: "Confirm my address", Security: true,
 	})
 }
 

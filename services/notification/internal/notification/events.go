@@ -65,15 +65,33 @@ func eventIDs(fields ...idField) error {
 	return nil
 }
 
-// Registered records a new user's email address and requested nickname (UserRegistered).
-func (s *Service) Registered(ctx context.Context, tx Tx, userID, email, nickname string) error {
+// Registered records a new user's requested nickname and, when it is verified already (an identity
+// provider vouched for it), their email address (UserRegistered). An unverified address is not
+// kept: notifications are emailed only to addresses their owners confirmed, so an address someone
+// else signed up with gets nothing (EmailVerified brings it once confirmed).
+func (s *Service) Registered(ctx context.Context, tx Tx, userID, email, nickname string, verified bool) error {
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
 	}
 	if err := tx.LockRecipients(ctx, userID); err != nil {
 		return err
 	}
+	if !verified {
+		email = ""
+	}
 	return tx.SaveRegistration(ctx, Recipient{UserID: userID, Email: strings.TrimSpace(email), Nickname: nickname})
+}
+
+// EmailVerified keeps the address a user just confirmed (EmailVerified): from now on their
+// notifications may be emailed there.
+func (s *Service) EmailVerified(ctx context.Context, tx Tx, userID, email string) error {
+	if err := eventIDs(idField{"user_id", &userID}); err != nil {
+		return err
+	}
+	if err := tx.LockRecipients(ctx, userID); err != nil {
+		return err
+	}
+	return tx.SaveEmail(ctx, userID, strings.TrimSpace(email))
 }
 
 // ProfileUpdated keeps the newest nickname of a user for the texts of notifications.

@@ -46,6 +46,8 @@ type Tx interface {
 	MessageContext(ctx context.Context, recipientID, senderID, collapseKey string, now time.Time) (MessageContext, error)
 	// SaveRegistration stores the email address and, unless a profile was seen, the nickname.
 	SaveRegistration(ctx context.Context, r Recipient) error
+	// SaveEmail stores a user's (newly verified) email address.
+	SaveEmail(ctx context.Context, userID, email string) error
 	// SaveNickname stores nickname when version is newer than the last profile version seen.
 	SaveNickname(ctx context.Context, userID, nickname string, version int64) error
 

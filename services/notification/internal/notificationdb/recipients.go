@@ -58,6 +58,13 @@ func (t *txStore) SaveRegistration(_ context.Context, r notification.Recipient) 
 	return nil
 }
 
+func (t *txStore) SaveEmail(_ context.Context, userID, email string) error {
+	t.forget() // may change what MessageContext answered
+	t.later("save email of "+userID, `INSERT INTO recipients (user_id, email) VALUES ($1, $2)
+		ON CONFLICT (user_id) DO UPDATE SET email = excluded.email`, userID, email)
+	return nil
+}
+
 func (t *txStore) SaveNickname(_ context.Context, userID, nickname string, version int64) error {
 	t.forget() // may change what MessageContext answered
 	t.later("save nickname of "+userID, `INSERT INTO recipients (user_id, nickname, profile_version) VALUES ($1, $2, $3)

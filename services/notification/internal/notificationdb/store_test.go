@@ -289,7 +289,7 @@ func TestNicknamesComeFromTheNewestProfile(t *testing.T) {
 	// The profile may be seen before the registration (they come on different topics).
 	e.event(func(tx notification.Tx) error { return e.svc.ProfileUpdated(e.ctx, tx, alice, "alice_42", 1) })
 	e.event(func(tx notification.Tx) error {
-		return e.svc.Registered(e.ctx, tx, alice, "alice@example.com", "alice")
+		return e.svc.Registered(e.ctx, tx, alice, "alice@example.com", "alice", true)
 	})
 	e.event(func(tx notification.Tx) error { return e.svc.ProfileUpdated(e.ctx, tx, alice, "old", 1) })
 	e.message(uuid.NewString(), alice, bob, 1, "hi")

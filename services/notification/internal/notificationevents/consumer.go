@@ -1,6 +1,6 @@
 // Package notificationevents consumes the events the notification service reacts to:
-// UserRegistered (parley.auth.v1) and ProfileUpdated (parley.profile.v1) keep each person's email
-// address and nickname; FriendRequestSent, FriendAccepted and FriendDeclined (parley.friend.v1)
+// UserRegistered and EmailVerified (parley.auth.v1) and ProfileUpdated (parley.profile.v1) keep
+// each person's verified email address and nickname; PasswordChanged (parley.auth.v1) sends the owner a security notice; FriendRequestSent, FriendAccepted and FriendDeclined (parley.friend.v1)
 // and MessageSent, MessagesRead, MessageEdited and MessageDeleted (parley.chat.v1) raise, clear and
 // batch notifications. Handlers run inside platform/events' inbox transaction, so a redelivered
 // event has no second effect; an event with malformed ids is dead-lettered at once.
@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,7 +42,19 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 	}
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.UserRegistered) error {
 		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.Registered(ctx, t, m.GetUserId(), m.GetEmail(), m.GetNickname())
+			return svc.Registered(ctx, t, m.GetUserId(), m.GetEmail(), m.GetNickname(), m.GetEmailVerified())
+		}))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.EmailVerified) error {
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.EmailVerified(ctx, t, m.GetUserId(), m.GetEmail()) }))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.PasswordChanged) error {
+		var at time.Time // zero when the event lacks it: the service uses the time it is handled
+		if m.GetChangedAt() != nil {
+			at = m.GetChangedAt().AsTime()
+		}
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
+			return svc.PasswordChanged(ctx, t, m.GetUserId(), ev.ID, at)
 		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.ProfileUpdated) error {

@@ -138,7 +138,7 @@ func (h *harness) produce(recs ...*kgo.Record) {
 func (h *harness) register(nick string) string {
 	id := uuid.NewString()
 	h.produce(record(topics.Auth, id, uuid.NewString(), &eventsv1.UserRegistered{
-		UserId: id, Nickname: nick, Email: nick + "@example.com", Method: "password", RegisteredAt: timestamppb.Now()}))
+		UserId: id, Nickname: nick, Email: nick + "@example.com", EmailVerified: true, Method: "password", RegisteredAt: timestamppb.Now()}))
 	return id
 }
 

@@ -40,12 +40,12 @@ func NewHandler(svc *notification.Service, internalToken string) *Handler {
 
 // internalCaller checks the internal secret with authn.SecretEqual: constant time, so not even
 // the secret's length leaks.
-func (h *Handler) internalCaller(header string) error {
+func (h *Handler) internalCaller(procedure, header string) error {
 	if h.internalToken == "" {
-		return domainerr.Errorf(domainerr.ErrPermissionDenied, "Notify is disabled: this service has no INTERNAL_API_TOKEN configured")
+		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is disabled: this service has no INTERNAL_API_TOKEN configured", procedure)
 	}
 	if !authn.SecretEqual(header, h.internalToken) {
-		return domainerr.Errorf(domainerr.ErrPermissionDenied, "Notify is internal: only Parley services may call it, with the %s header", authn.InternalTokenHeader)
+		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is internal: only Parley services may call it, with the %s header", procedure, authn.InternalTokenHeader)
 	}
 	return nil
 }
@@ -160,7 +160,7 @@ func (h *Handler) UnmuteChat(ctx context.Context, req *connect.Request[notificat
 // Notify implements NotificationServiceHandler. It is internal: the caller must present the
 // shared secret; an end user's access token is not enough.
 func (h *Handler) Notify(ctx context.Context, req *connect.Request[notificationv1.NotifyRequest]) (*connect.Response[notificationv1.NotifyResponse], error) {
-	if err := h.internalCaller(req.Header().Get(authn.InternalTokenHeader)); err != nil {
+	if err := h.internalCaller("Notify", req.Header().Get(authn.InternalTokenHeader)); err != nil {
 		return nil, err
 	}
 	m := req.Msg
@@ -176,6 +176,38 @@ func (h *Handler) Notify(ctx context.Context, req *connect.Request[notificationv
 		out.Notification = toProto(*res.Notification)
 	}
 	return connect.NewResponse(out), nil
+}
+
+// SendPasswordReset implements NotificationServiceHandler.
+func (h *Handler) SendPasswordReset(ctx context.Context, req *connect.Request[notificationv1.SendPasswordResetRequest]) (*connect.Response[notificationv1.SendPasswordResetResponse], error) {
+	if err := h.internalCaller("SendPasswordReset", req.Header().Get(authn.InternalTokenHeader)); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := h.svc.SendPasswordReset(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetResetToken(), m.GetIdempotencyKey(), m.GetExpiresAt())); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.SendPasswordResetResponse{}), nil
+}
+
+// SendEmailVerification implements NotificationServiceHandler.
+func (h *Handler) SendEmailVerification(ctx context.Context, req *connect.Request[notificationv1.SendEmailVerificationRequest]) (*connect.Response[notificationv1.SendEmailVerificationResponse], error) {
+	if err := h.internalCaller("SendEmailVerification", req.Header().Get(authn.InternalTokenHeader)); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := h.svc.SendEmailVerification(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetVerificationToken(), m.GetIdempotencyKey(), m.GetExpiresAt())); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.SendEmailVerificationResponse{}), nil
+}
+
+func tokenEmail(userID, email, token, key string, expires *timestamppb.Timestamp) notification.TokenEmail {
+	e := notification.TokenEmail{UserID: userID, Email: email, Token: token, IdempotencyKey: key}
+	if expires != nil {
+		e.ExpiresAt = expires.AsTime()
+	}
+	return e
 }
 
 func toProto(n notification.Notification) *notificationv1.Notification {

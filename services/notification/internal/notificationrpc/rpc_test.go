@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
@@ -30,6 +31,7 @@ import (
 const secret = "s3cret-internal-token"
 
 type env struct {
+	pool   *pgxpool.Pool
 	iss    *authntest.TokenIssuer
 	client notificationv1connect.NotificationServiceClient
 	grpc   notificationv1connect.NotificationServiceClient
@@ -74,6 +76,7 @@ func setup(t *testing.T, internalToken string) *env {
 	h2c := server.H2CClient()
 	t.Cleanup(h2c.CloseIdleConnections)
 	return &env{
+		pool:   pool,
 		iss:    iss,
 		client: notificationv1connect.NewNotificationServiceClient(http.DefaultClient, base),
 		grpc:   notificationv1connect.NewNotificationServiceClient(h2c, base, connect.WithGRPC()),

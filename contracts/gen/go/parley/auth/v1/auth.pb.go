@@ -113,7 +113,10 @@ type Account struct {
 	// Normalised (lower-cased, trimmed) email address.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// When the account was created.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// True once the person proved they receive mail at email (VerifyEmail), or the identity provider
+	// the account was created with vouched for it. Also the access token's "email_verified" claim.
+	EmailVerified bool `protobuf:"varint,4,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +170,13 @@ func (x *Account) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Account) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // RegisterRequest holds what a new account needs.
@@ -1043,6 +1053,816 @@ func (x *CompleteOAuthResponse) GetCreated() bool {
 	return false
 }
 
+// Session is one sign-in (a refresh-token family) as its owner sees it.
+type Session struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session id: the access tokens' "sid" claim, and what RevokeSession takes.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// How it signed in: "password" or "oauth:<provider>".
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// When it signed in.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When its refresh token was last used (or created_at, when never): the client was active then.
+	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	// When it ends unless its refresh token is used again.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The User-Agent the client sent when it signed in, at most 256 characters; "" when none.
+	UserAgent string `protobuf:"bytes,6,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// Approximately where it signed in from: the client's IPv4 /24 or IPv6 /48 network
+	// ("203.0.113.0/24", "2001:db8:1::/48"); "" when unknown. Never the exact address.
+	ClientNetwork string `protobuf:"bytes,7,opt,name=client_network,json=clientNetwork,proto3" json:"client_network,omitempty"`
+	// True for the session of the access token this list was asked with.
+	Current       bool `protobuf:"varint,8,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Session) Reset() {
+	*x = Session{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Session) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Session) ProtoMessage() {}
+
+func (x *Session) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Session.ProtoReflect.Descriptor instead.
+func (*Session) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Session) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Session) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Session) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Session) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *Session) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Session) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *Session) GetClientNetwork() string {
+	if x != nil {
+		return x.ClientNetwork
+	}
+	return ""
+}
+
+func (x *Session) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+// ListSessionsRequest is empty: the caller comes from the access token.
+type ListSessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsRequest) Reset() {
+	*x = ListSessionsRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsRequest) ProtoMessage() {}
+
+func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{20}
+}
+
+// ListSessionsResponse lists the caller's live sessions.
+type ListSessionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most recently used first. A person has few sessions; the list is not paged.
+	Sessions      []*Session `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsResponse) Reset() {
+	*x = ListSessionsResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsResponse) ProtoMessage() {}
+
+func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListSessionsResponse) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+// RevokeSessionRequest names the session to end.
+type RevokeSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session.session_id.
+	SessionId     string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionRequest) Reset() {
+	*x = RevokeSessionRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionRequest) ProtoMessage() {}
+
+func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RevokeSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// RevokeSessionResponse is empty.
+type RevokeSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionResponse) Reset() {
+	*x = RevokeSessionResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionResponse) ProtoMessage() {}
+
+func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
+func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{23}
+}
+
+// RevokeOtherSessionsRequest is empty: the current session comes from the access token.
+type RevokeOtherSessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOtherSessionsRequest) Reset() {
+	*x = RevokeOtherSessionsRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOtherSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOtherSessionsRequest) ProtoMessage() {}
+
+func (x *RevokeOtherSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOtherSessionsRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOtherSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{24}
+}
+
+// RevokeOtherSessionsResponse says how many sessions ended.
+type RevokeOtherSessionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many live sessions this call ended.
+	RevokedSessions int32 `protobuf:"varint,1,opt,name=revoked_sessions,json=revokedSessions,proto3" json:"revoked_sessions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RevokeOtherSessionsResponse) Reset() {
+	*x = RevokeOtherSessionsResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOtherSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOtherSessionsResponse) ProtoMessage() {}
+
+func (x *RevokeOtherSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOtherSessionsResponse.ProtoReflect.Descriptor instead.
+func (*RevokeOtherSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RevokeOtherSessionsResponse) GetRevokedSessions() int32 {
+	if x != nil {
+		return x.RevokedSessions
+	}
+	return 0
+}
+
+// ChangePasswordRequest holds the current and the new password.
+type ChangePasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The password the account has now.
+	CurrentPassword string `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// The new password: the rules of RegisterRequest.password, and not the current one.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordRequest) Reset() {
+	*x = ChangePasswordRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordRequest) ProtoMessage() {}
+
+func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ChangePasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ChangePasswordResponse says how many other sessions ended.
+type ChangePasswordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many of the caller's other live sessions were ended.
+	RevokedSessions int32 `protobuf:"varint,1,opt,name=revoked_sessions,json=revokedSessions,proto3" json:"revoked_sessions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ChangePasswordResponse) Reset() {
+	*x = ChangePasswordResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordResponse) ProtoMessage() {}
+
+func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ChangePasswordResponse) GetRevokedSessions() int32 {
+	if x != nil {
+		return x.RevokedSessions
+	}
+	return 0
+}
+
+// RequestPasswordResetRequest names the account.
+type RequestPasswordResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's email address (case and surrounding spaces are ignored).
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RequestPasswordResetResponse is empty, whatever the email.
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{29}
+}
+
+// ResetPasswordRequest holds the emailed token and the new password.
+type ResetPasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the reset link (the part after "#token=").
+	ResetToken string `protobuf:"bytes,1,opt,name=reset_token,json=resetToken,proto3" json:"reset_token,omitempty"`
+	// The new password: the rules of RegisterRequest.password.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ResetPasswordRequest) GetResetToken() string {
+	if x != nil {
+		return x.ResetToken
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ResetPasswordResponse is empty: sign in with the new password.
+type ResetPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{31}
+}
+
+// VerifyEmailRequest carries the emailed token.
+type VerifyEmailRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the verification link (the part after "#token=").
+	VerificationToken string `protobuf:"bytes,1,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *VerifyEmailRequest) Reset() {
+	*x = VerifyEmailRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailRequest) ProtoMessage() {}
+
+func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *VerifyEmailRequest) GetVerificationToken() string {
+	if x != nil {
+		return x.VerificationToken
+	}
+	return ""
+}
+
+// VerifyEmailResponse names the verified account.
+type VerifyEmailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account whose email is now verified.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The verified address.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailResponse) Reset() {
+	*x = VerifyEmailResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailResponse) ProtoMessage() {}
+
+func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *VerifyEmailResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *VerifyEmailResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// ResendVerificationEmailRequest is empty: the caller comes from the access token.
+type ResendVerificationEmailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationEmailRequest) Reset() {
+	*x = ResendVerificationEmailRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationEmailRequest) ProtoMessage() {}
+
+func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationEmailRequest.ProtoReflect.Descriptor instead.
+func (*ResendVerificationEmailRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
+}
+
+// ResendVerificationEmailResponse is empty.
+type ResendVerificationEmailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationEmailResponse) Reset() {
+	*x = ResendVerificationEmailResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationEmailResponse) ProtoMessage() {}
+
+func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationEmailResponse.ProtoReflect.Descriptor instead.
+func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
+}
+
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_parley_auth_v1_auth_proto_rawDesc = "" +
@@ -1054,12 +1874,13 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12S\n" +
 	"\x18refresh_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\x12\x1d\n" +
 	"\n" +
-	"token_type\x18\x05 \x01(\tR\ttokenType\"s\n" +
+	"token_type\x18\x05 \x01(\tR\ttokenType\"\x9a\x01\n" +
 	"\aAccount\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x129\n" +
 	"\n" +
-	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"_\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n" +
+	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"_\n" +
 	"\x0fRegisterRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1a\n" +
@@ -1104,7 +1925,51 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x15CompleteOAuthResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\bR\acreated2\xe2\x05\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated\"\xd4\x02\n" +
+	"\aSession\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12%\n" +
+	"\x0eclient_network\x18\a \x01(\tR\rclientNetwork\x12\x18\n" +
+	"\acurrent\x18\b \x01(\bR\acurrent\"\x15\n" +
+	"\x13ListSessionsRequest\"K\n" +
+	"\x14ListSessionsResponse\x123\n" +
+	"\bsessions\x18\x01 \x03(\v2\x17.parley.auth.v1.SessionR\bsessions\"5\n" +
+	"\x14RevokeSessionRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\x17\n" +
+	"\x15RevokeSessionResponse\"\x1c\n" +
+	"\x1aRevokeOtherSessionsRequest\"H\n" +
+	"\x1bRevokeOtherSessionsResponse\x12)\n" +
+	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions\"e\n" +
+	"\x15ChangePasswordRequest\x12)\n" +
+	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"C\n" +
+	"\x16ChangePasswordResponse\x12)\n" +
+	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions\"3\n" +
+	"\x1bRequestPasswordResetRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"Z\n" +
+	"\x14ResetPasswordRequest\x12\x1f\n" +
+	"\vreset_token\x18\x01 \x01(\tR\n" +
+	"resetToken\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +
+	"\x15ResetPasswordResponse\"C\n" +
+	"\x12VerifyEmailRequest\x12-\n" +
+	"\x12verification_token\x18\x01 \x01(\tR\x11verificationToken\"D\n" +
+	"\x13VerifyEmailResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\" \n" +
+	"\x1eResendVerificationEmailRequest\"!\n" +
+	"\x1fResendVerificationEmailResponse2\xaf\f\n" +
 	"\vAuthService\x12W\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
@@ -1114,7 +1979,15 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x12ListOAuthProviders\x12).parley.auth.v1.ListOAuthProvidersRequest\x1a*.parley.auth.v1.ListOAuthProvidersResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
 	"\n" +
 	"BeginOAuth\x12!.parley.auth.v1.BeginOAuthRequest\x1a\".parley.auth.v1.BeginOAuthResponse\"\x04\x88\xb5\x18\x02\x12b\n" +
-	"\rCompleteOAuth\x12$.parley.auth.v1.CompleteOAuthRequest\x1a%.parley.auth.v1.CompleteOAuthResponse\"\x04\x88\xb5\x18\x02B\xbc\x01\n" +
+	"\rCompleteOAuth\x12$.parley.auth.v1.CompleteOAuthRequest\x1a%.parley.auth.v1.CompleteOAuthResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
+	"\fListSessions\x12#.parley.auth.v1.ListSessionsRequest\x1a$.parley.auth.v1.ListSessionsResponse\x12\\\n" +
+	"\rRevokeSession\x12$.parley.auth.v1.RevokeSessionRequest\x1a%.parley.auth.v1.RevokeSessionResponse\x12n\n" +
+	"\x13RevokeOtherSessions\x12*.parley.auth.v1.RevokeOtherSessionsRequest\x1a+.parley.auth.v1.RevokeOtherSessionsResponse\x12_\n" +
+	"\x0eChangePassword\x12%.parley.auth.v1.ChangePasswordRequest\x1a&.parley.auth.v1.ChangePasswordResponse\x12`\n" +
+	"\vVerifyEmail\x12\".parley.auth.v1.VerifyEmailRequest\x1a#.parley.auth.v1.VerifyEmailResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12z\n" +
+	"\x17ResendVerificationEmail\x12..parley.auth.v1.ResendVerificationEmailRequest\x1a/.parley.auth.v1.ResendVerificationEmailResponse\x12{\n" +
+	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12f\n" +
+	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (
@@ -1129,60 +2002,97 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
-	(*Tokens)(nil),                     // 0: parley.auth.v1.Tokens
-	(*Account)(nil),                    // 1: parley.auth.v1.Account
-	(*RegisterRequest)(nil),            // 2: parley.auth.v1.RegisterRequest
-	(*RegisterResponse)(nil),           // 3: parley.auth.v1.RegisterResponse
-	(*LoginRequest)(nil),               // 4: parley.auth.v1.LoginRequest
-	(*LoginResponse)(nil),              // 5: parley.auth.v1.LoginResponse
-	(*RefreshTokenRequest)(nil),        // 6: parley.auth.v1.RefreshTokenRequest
-	(*RefreshTokenResponse)(nil),       // 7: parley.auth.v1.RefreshTokenResponse
-	(*LogoutRequest)(nil),              // 8: parley.auth.v1.LogoutRequest
-	(*LogoutResponse)(nil),             // 9: parley.auth.v1.LogoutResponse
-	(*GetMeRequest)(nil),               // 10: parley.auth.v1.GetMeRequest
-	(*GetMeResponse)(nil),              // 11: parley.auth.v1.GetMeResponse
-	(*OAuthProvider)(nil),              // 12: parley.auth.v1.OAuthProvider
-	(*ListOAuthProvidersRequest)(nil),  // 13: parley.auth.v1.ListOAuthProvidersRequest
-	(*ListOAuthProvidersResponse)(nil), // 14: parley.auth.v1.ListOAuthProvidersResponse
-	(*BeginOAuthRequest)(nil),          // 15: parley.auth.v1.BeginOAuthRequest
-	(*BeginOAuthResponse)(nil),         // 16: parley.auth.v1.BeginOAuthResponse
-	(*CompleteOAuthRequest)(nil),       // 17: parley.auth.v1.CompleteOAuthRequest
-	(*CompleteOAuthResponse)(nil),      // 18: parley.auth.v1.CompleteOAuthResponse
-	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
+	(*Tokens)(nil),                          // 0: parley.auth.v1.Tokens
+	(*Account)(nil),                         // 1: parley.auth.v1.Account
+	(*RegisterRequest)(nil),                 // 2: parley.auth.v1.RegisterRequest
+	(*RegisterResponse)(nil),                // 3: parley.auth.v1.RegisterResponse
+	(*LoginRequest)(nil),                    // 4: parley.auth.v1.LoginRequest
+	(*LoginResponse)(nil),                   // 5: parley.auth.v1.LoginResponse
+	(*RefreshTokenRequest)(nil),             // 6: parley.auth.v1.RefreshTokenRequest
+	(*RefreshTokenResponse)(nil),            // 7: parley.auth.v1.RefreshTokenResponse
+	(*LogoutRequest)(nil),                   // 8: parley.auth.v1.LogoutRequest
+	(*LogoutResponse)(nil),                  // 9: parley.auth.v1.LogoutResponse
+	(*GetMeRequest)(nil),                    // 10: parley.auth.v1.GetMeRequest
+	(*GetMeResponse)(nil),                   // 11: parley.auth.v1.GetMeResponse
+	(*OAuthProvider)(nil),                   // 12: parley.auth.v1.OAuthProvider
+	(*ListOAuthProvidersRequest)(nil),       // 13: parley.auth.v1.ListOAuthProvidersRequest
+	(*ListOAuthProvidersResponse)(nil),      // 14: parley.auth.v1.ListOAuthProvidersResponse
+	(*BeginOAuthRequest)(nil),               // 15: parley.auth.v1.BeginOAuthRequest
+	(*BeginOAuthResponse)(nil),              // 16: parley.auth.v1.BeginOAuthResponse
+	(*CompleteOAuthRequest)(nil),            // 17: parley.auth.v1.CompleteOAuthRequest
+	(*CompleteOAuthResponse)(nil),           // 18: parley.auth.v1.CompleteOAuthResponse
+	(*Session)(nil),                         // 19: parley.auth.v1.Session
+	(*ListSessionsRequest)(nil),             // 20: parley.auth.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),            // 21: parley.auth.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),            // 22: parley.auth.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),           // 23: parley.auth.v1.RevokeSessionResponse
+	(*RevokeOtherSessionsRequest)(nil),      // 24: parley.auth.v1.RevokeOtherSessionsRequest
+	(*RevokeOtherSessionsResponse)(nil),     // 25: parley.auth.v1.RevokeOtherSessionsResponse
+	(*ChangePasswordRequest)(nil),           // 26: parley.auth.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 27: parley.auth.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),     // 28: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 29: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 30: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 31: parley.auth.v1.ResetPasswordResponse
+	(*VerifyEmailRequest)(nil),              // 32: parley.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 33: parley.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 34: parley.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 35: parley.auth.v1.ResendVerificationEmailResponse
+	(*timestamppb.Timestamp)(nil),           // 36: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	19, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	19, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	19, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	36, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	36, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	36, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 5: parley.auth.v1.RefreshTokenResponse.tokens:type_name -> parley.auth.v1.Tokens
 	1,  // 6: parley.auth.v1.GetMeResponse.account:type_name -> parley.auth.v1.Account
 	12, // 7: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
 	0,  // 8: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
-	2,  // 9: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
-	4,  // 10: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
-	6,  // 11: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
-	8,  // 12: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
-	10, // 13: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
-	13, // 14: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
-	15, // 15: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
-	17, // 16: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
-	3,  // 17: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 18: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 19: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 20: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 21: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 22: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 23: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 24: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	36, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	36, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	36, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 12: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
+	2,  // 13: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
+	4,  // 14: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
+	6,  // 15: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
+	8,  // 16: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
+	10, // 17: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
+	13, // 18: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
+	15, // 19: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
+	17, // 20: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
+	20, // 21: parley.auth.v1.AuthService.ListSessions:input_type -> parley.auth.v1.ListSessionsRequest
+	22, // 22: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
+	24, // 23: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
+	26, // 24: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
+	32, // 25: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
+	34, // 26: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
+	28, // 27: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	30, // 28: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	3,  // 29: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 30: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 31: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 32: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 33: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 34: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 35: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 36: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 37: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	23, // 38: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	25, // 39: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	27, // 40: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	33, // 41: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
+	35, // 42: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
+	29, // 43: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	31, // 44: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	29, // [29:45] is the sub-list for method output_type
+	13, // [13:29] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_parley_auth_v1_auth_proto_init() }
@@ -1196,7 +2106,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

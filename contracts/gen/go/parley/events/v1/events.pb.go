@@ -35,7 +35,10 @@ type UserRegistered struct {
 	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
 	// The normalised email address, for the notification service's email channel (the only consumer
 	// that may keep it; everyone else must ignore it).
-	Email         string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	Email string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	// True when the address is already verified (an identity provider vouched for it); otherwise
+	// EmailVerified follows once the owner confirms it.
+	EmailVerified bool `protobuf:"varint,6,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -103,6 +106,13 @@ func (x *UserRegistered) GetEmail() string {
 		return x.Email
 	}
 	return ""
+}
+
+func (x *UserRegistered) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // UserLoggedIn: a new session started. Topic parley.auth.v1, key user_id.
@@ -178,15 +188,17 @@ func (x *UserLoggedIn) GetLoggedInAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// SessionRevoked: a session ended (logout, or refresh-token reuse detected); its real-time
-// connections must close. Topic parley.auth.v1, key user_id.
+// SessionRevoked: a session ended (logout, refresh-token reuse detected, ended by its owner, or
+// ended by a password change); its real-time connections must close. Topic parley.auth.v1, key
+// user_id.
 type SessionRevoked struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// The session (refresh-token family) id; matches the access token's "sid" claim.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// "logout" or "refresh_token_reuse".
+	// "logout", "refresh_token_reuse", "user_revoked" (RevokeSession, RevokeOtherSessions) or
+	// "password_changed".
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// When.
 	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
@@ -252,6 +264,137 @@ func (x *SessionRevoked) GetRevokedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// PasswordChanged: an account's password was changed by its owner (ChangePassword); the owner is
+// told by email. The other sessions' SessionRevoked events come in the same transaction. Topic
+// parley.auth.v1, key user_id.
+type PasswordChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The session that changed it (it stays signed in).
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// When.
+	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasswordChanged) Reset() {
+	*x = PasswordChanged{}
+	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasswordChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasswordChanged) ProtoMessage() {}
+
+func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
+func (*PasswordChanged) Descriptor() ([]byte, []int) {
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PasswordChanged) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PasswordChanged) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *PasswordChanged) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+// EmailVerified: the owner of an account proved they receive mail at its address (VerifyEmail).
+// Topic parley.auth.v1, key user_id.
+type EmailVerified struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The verified address (normalised).
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// When.
+	VerifiedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmailVerified) Reset() {
+	*x = EmailVerified{}
+	mi := &file_parley_events_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmailVerified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmailVerified) ProtoMessage() {}
+
+func (x *EmailVerified) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_events_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmailVerified.ProtoReflect.Descriptor instead.
+func (*EmailVerified) Descriptor() ([]byte, []int) {
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EmailVerified) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *EmailVerified) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *EmailVerified) GetVerifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.VerifiedAt
+	}
+	return nil
+}
+
 // ProfileUpdated: a profile was created or changed; carries the whole new public state so
 // consumers can keep a copy without calling back. Topic parley.profile.v1, key user_id.
 type ProfileUpdated struct {
@@ -280,7 +423,7 @@ type ProfileUpdated struct {
 
 func (x *ProfileUpdated) Reset() {
 	*x = ProfileUpdated{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	mi := &file_parley_events_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +435,7 @@ func (x *ProfileUpdated) String() string {
 func (*ProfileUpdated) ProtoMessage() {}
 
 func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[3]
+	mi := &file_parley_events_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +448,7 @@ func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileUpdated.ProtoReflect.Descriptor instead.
 func (*ProfileUpdated) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{3}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProfileUpdated) GetUserId() string {
@@ -383,7 +526,7 @@ type FriendRequestSent struct {
 
 func (x *FriendRequestSent) Reset() {
 	*x = FriendRequestSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[4]
+	mi := &file_parley_events_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +538,7 @@ func (x *FriendRequestSent) String() string {
 func (*FriendRequestSent) ProtoMessage() {}
 
 func (x *FriendRequestSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[4]
+	mi := &file_parley_events_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +551,7 @@ func (x *FriendRequestSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRequestSent.ProtoReflect.Descriptor instead.
 func (*FriendRequestSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FriendRequestSent) GetRequestId() string {
@@ -466,7 +609,7 @@ type FriendAccepted struct {
 
 func (x *FriendAccepted) Reset() {
 	*x = FriendAccepted{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	mi := &file_parley_events_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +621,7 @@ func (x *FriendAccepted) String() string {
 func (*FriendAccepted) ProtoMessage() {}
 
 func (x *FriendAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	mi := &file_parley_events_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +634,7 @@ func (x *FriendAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendAccepted.ProtoReflect.Descriptor instead.
 func (*FriendAccepted) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FriendAccepted) GetRequestId() string {
@@ -549,7 +692,7 @@ type FriendDeclined struct {
 
 func (x *FriendDeclined) Reset() {
 	*x = FriendDeclined{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[6]
+	mi := &file_parley_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +704,7 @@ func (x *FriendDeclined) String() string {
 func (*FriendDeclined) ProtoMessage() {}
 
 func (x *FriendDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[6]
+	mi := &file_parley_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +717,7 @@ func (x *FriendDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendDeclined.ProtoReflect.Descriptor instead.
 func (*FriendDeclined) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FriendDeclined) GetRequestId() string {
@@ -629,7 +772,7 @@ type FriendRemoved struct {
 
 func (x *FriendRemoved) Reset() {
 	*x = FriendRemoved{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[7]
+	mi := &file_parley_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +784,7 @@ func (x *FriendRemoved) String() string {
 func (*FriendRemoved) ProtoMessage() {}
 
 func (x *FriendRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[7]
+	mi := &file_parley_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +797,7 @@ func (x *FriendRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRemoved.ProtoReflect.Descriptor instead.
 func (*FriendRemoved) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FriendRemoved) GetUserId() string {
@@ -702,7 +845,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[8]
+	mi := &file_parley_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +857,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[8]
+	mi := &file_parley_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +870,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Attachment) GetFileId() string {
@@ -785,7 +928,7 @@ type MessageSent struct {
 
 func (x *MessageSent) Reset() {
 	*x = MessageSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[9]
+	mi := &file_parley_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +940,7 @@ func (x *MessageSent) String() string {
 func (*MessageSent) ProtoMessage() {}
 
 func (x *MessageSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[9]
+	mi := &file_parley_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +953,7 @@ func (x *MessageSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageSent.ProtoReflect.Descriptor instead.
 func (*MessageSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MessageSent) GetChatId() string {
@@ -895,7 +1038,7 @@ type MessagesRead struct {
 
 func (x *MessagesRead) Reset() {
 	*x = MessagesRead{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[10]
+	mi := &file_parley_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1050,7 @@ func (x *MessagesRead) String() string {
 func (*MessagesRead) ProtoMessage() {}
 
 func (x *MessagesRead) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[10]
+	mi := &file_parley_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1063,7 @@ func (x *MessagesRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagesRead.ProtoReflect.Descriptor instead.
 func (*MessagesRead) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MessagesRead) GetChatId() string {
@@ -981,7 +1124,7 @@ type MessageEdited struct {
 
 func (x *MessageEdited) Reset() {
 	*x = MessageEdited{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[11]
+	mi := &file_parley_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1136,7 @@ func (x *MessageEdited) String() string {
 func (*MessageEdited) ProtoMessage() {}
 
 func (x *MessageEdited) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[11]
+	mi := &file_parley_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1149,7 @@ func (x *MessageEdited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageEdited.ProtoReflect.Descriptor instead.
 func (*MessageEdited) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MessageEdited) GetChatId() string {
@@ -1079,7 +1222,7 @@ type MessageDeleted struct {
 
 func (x *MessageDeleted) Reset() {
 	*x = MessageDeleted{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[12]
+	mi := &file_parley_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1234,7 @@ func (x *MessageDeleted) String() string {
 func (*MessageDeleted) ProtoMessage() {}
 
 func (x *MessageDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[12]
+	mi := &file_parley_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1247,7 @@ func (x *MessageDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageDeleted.ProtoReflect.Descriptor instead.
 func (*MessageDeleted) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MessageDeleted) GetChatId() string {
@@ -1177,7 +1320,7 @@ type NotificationSent struct {
 
 func (x *NotificationSent) Reset() {
 	*x = NotificationSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[13]
+	mi := &file_parley_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1332,7 @@ func (x *NotificationSent) String() string {
 func (*NotificationSent) ProtoMessage() {}
 
 func (x *NotificationSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[13]
+	mi := &file_parley_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1345,7 @@ func (x *NotificationSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotificationSent.ProtoReflect.Descriptor instead.
 func (*NotificationSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NotificationSent) GetNotificationId() string {
@@ -1283,7 +1426,7 @@ type FileUploaded struct {
 
 func (x *FileUploaded) Reset() {
 	*x = FileUploaded{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[14]
+	mi := &file_parley_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1438,7 @@ func (x *FileUploaded) String() string {
 func (*FileUploaded) ProtoMessage() {}
 
 func (x *FileUploaded) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[14]
+	mi := &file_parley_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1451,7 @@ func (x *FileUploaded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUploaded.ProtoReflect.Descriptor instead.
 func (*FileUploaded) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileUploaded) GetFileId() string {
@@ -1357,13 +1500,14 @@ var File_parley_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_parley_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1dparley/events/v1/events.proto\x12\x10parley.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x01\n" +
+	"\x1dparley/events/v1/events.proto\x12\x10parley.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n" +
 	"\x0eUserRegistered\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12?\n" +
 	"\rregistered_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x12\x16\n" +
 	"\x06method\x18\x04 \x01(\tR\x06method\x12\x14\n" +
-	"\x05email\x18\x05 \x01(\tR\x05email\"\x9c\x01\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\x12%\n" +
+	"\x0eemail_verified\x18\x06 \x01(\bR\remailVerified\"\x9c\x01\n" +
 	"\fUserLoggedIn\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
@@ -1377,7 +1521,18 @@ const file_parley_events_v1_events_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xa2\x02\n" +
+	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\x84\x01\n" +
+	"\x0fPasswordChanged\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x129\n" +
+	"\n" +
+	"changed_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"{\n" +
+	"\rEmailVerified\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12;\n" +
+	"\vverified_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"verifiedAt\"\xa2\x02\n" +
 	"\x0eProfileUpdated\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12\x14\n" +
@@ -1496,46 +1651,50 @@ func file_parley_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_parley_events_v1_events_proto_rawDescData
 }
 
-var file_parley_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_parley_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_parley_events_v1_events_proto_goTypes = []any{
 	(*UserRegistered)(nil),        // 0: parley.events.v1.UserRegistered
 	(*UserLoggedIn)(nil),          // 1: parley.events.v1.UserLoggedIn
 	(*SessionRevoked)(nil),        // 2: parley.events.v1.SessionRevoked
-	(*ProfileUpdated)(nil),        // 3: parley.events.v1.ProfileUpdated
-	(*FriendRequestSent)(nil),     // 4: parley.events.v1.FriendRequestSent
-	(*FriendAccepted)(nil),        // 5: parley.events.v1.FriendAccepted
-	(*FriendDeclined)(nil),        // 6: parley.events.v1.FriendDeclined
-	(*FriendRemoved)(nil),         // 7: parley.events.v1.FriendRemoved
-	(*Attachment)(nil),            // 8: parley.events.v1.Attachment
-	(*MessageSent)(nil),           // 9: parley.events.v1.MessageSent
-	(*MessagesRead)(nil),          // 10: parley.events.v1.MessagesRead
-	(*MessageEdited)(nil),         // 11: parley.events.v1.MessageEdited
-	(*MessageDeleted)(nil),        // 12: parley.events.v1.MessageDeleted
-	(*NotificationSent)(nil),      // 13: parley.events.v1.NotificationSent
-	(*FileUploaded)(nil),          // 14: parley.events.v1.FileUploaded
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*PasswordChanged)(nil),       // 3: parley.events.v1.PasswordChanged
+	(*EmailVerified)(nil),         // 4: parley.events.v1.EmailVerified
+	(*ProfileUpdated)(nil),        // 5: parley.events.v1.ProfileUpdated
+	(*FriendRequestSent)(nil),     // 6: parley.events.v1.FriendRequestSent
+	(*FriendAccepted)(nil),        // 7: parley.events.v1.FriendAccepted
+	(*FriendDeclined)(nil),        // 8: parley.events.v1.FriendDeclined
+	(*FriendRemoved)(nil),         // 9: parley.events.v1.FriendRemoved
+	(*Attachment)(nil),            // 10: parley.events.v1.Attachment
+	(*MessageSent)(nil),           // 11: parley.events.v1.MessageSent
+	(*MessagesRead)(nil),          // 12: parley.events.v1.MessagesRead
+	(*MessageEdited)(nil),         // 13: parley.events.v1.MessageEdited
+	(*MessageDeleted)(nil),        // 14: parley.events.v1.MessageDeleted
+	(*NotificationSent)(nil),      // 15: parley.events.v1.NotificationSent
+	(*FileUploaded)(nil),          // 16: parley.events.v1.FileUploaded
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_parley_events_v1_events_proto_depIdxs = []int32{
-	15, // 0: parley.events.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	15, // 1: parley.events.v1.UserLoggedIn.logged_in_at:type_name -> google.protobuf.Timestamp
-	15, // 2: parley.events.v1.SessionRevoked.revoked_at:type_name -> google.protobuf.Timestamp
-	15, // 3: parley.events.v1.ProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
-	15, // 4: parley.events.v1.FriendRequestSent.sent_at:type_name -> google.protobuf.Timestamp
-	15, // 5: parley.events.v1.FriendAccepted.accepted_at:type_name -> google.protobuf.Timestamp
-	15, // 6: parley.events.v1.FriendDeclined.declined_at:type_name -> google.protobuf.Timestamp
-	15, // 7: parley.events.v1.FriendRemoved.removed_at:type_name -> google.protobuf.Timestamp
-	15, // 8: parley.events.v1.MessageSent.sent_at:type_name -> google.protobuf.Timestamp
-	8,  // 9: parley.events.v1.MessageSent.attachments:type_name -> parley.events.v1.Attachment
-	15, // 10: parley.events.v1.MessagesRead.read_at:type_name -> google.protobuf.Timestamp
-	15, // 11: parley.events.v1.MessageEdited.edited_at:type_name -> google.protobuf.Timestamp
-	15, // 12: parley.events.v1.MessageDeleted.deleted_at:type_name -> google.protobuf.Timestamp
-	15, // 13: parley.events.v1.NotificationSent.created_at:type_name -> google.protobuf.Timestamp
-	15, // 14: parley.events.v1.FileUploaded.uploaded_at:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	17, // 0: parley.events.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	17, // 1: parley.events.v1.UserLoggedIn.logged_in_at:type_name -> google.protobuf.Timestamp
+	17, // 2: parley.events.v1.SessionRevoked.revoked_at:type_name -> google.protobuf.Timestamp
+	17, // 3: parley.events.v1.PasswordChanged.changed_at:type_name -> google.protobuf.Timestamp
+	17, // 4: parley.events.v1.EmailVerified.verified_at:type_name -> google.protobuf.Timestamp
+	17, // 5: parley.events.v1.ProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
+	17, // 6: parley.events.v1.FriendRequestSent.sent_at:type_name -> google.protobuf.Timestamp
+	17, // 7: parley.events.v1.FriendAccepted.accepted_at:type_name -> google.protobuf.Timestamp
+	17, // 8: parley.events.v1.FriendDeclined.declined_at:type_name -> google.protobuf.Timestamp
+	17, // 9: parley.events.v1.FriendRemoved.removed_at:type_name -> google.protobuf.Timestamp
+	17, // 10: parley.events.v1.MessageSent.sent_at:type_name -> google.protobuf.Timestamp
+	10, // 11: parley.events.v1.MessageSent.attachments:type_name -> parley.events.v1.Attachment
+	17, // 12: parley.events.v1.MessagesRead.read_at:type_name -> google.protobuf.Timestamp
+	17, // 13: parley.events.v1.MessageEdited.edited_at:type_name -> google.protobuf.Timestamp
+	17, // 14: parley.events.v1.MessageDeleted.deleted_at:type_name -> google.protobuf.Timestamp
+	17, // 15: parley.events.v1.NotificationSent.created_at:type_name -> google.protobuf.Timestamp
+	17, // 16: parley.events.v1.FileUploaded.uploaded_at:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_parley_events_v1_events_proto_init() }
@@ -1549,7 +1708,7 @@ func file_parley_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_events_v1_events_proto_rawDesc), len(file_parley_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1184,6 +1184,246 @@ func (x *NotifyRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+// SendPasswordResetRequest is one password-reset email to queue.
+type SendPasswordResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account (UUID); empty for a request about an email no account has (nothing is sent).
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Where to send it: the account's email address.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// The single-use token for the link, 16 to 128 characters.
+	ResetToken string `protobuf:"bytes,3,opt,name=reset_token,json=resetToken,proto3" json:"reset_token,omitempty"`
+	// When the token stops working (shown in the email).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// A key unique to this reset request, 1 to 128 characters; a repeated call with the same key
+	// queues nothing more.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SendPasswordResetRequest) Reset() {
+	*x = SendPasswordResetRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendPasswordResetRequest) ProtoMessage() {}
+
+func (x *SendPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*SendPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SendPasswordResetRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SendPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *SendPasswordResetRequest) GetResetToken() string {
+	if x != nil {
+		return x.ResetToken
+	}
+	return ""
+}
+
+func (x *SendPasswordResetRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *SendPasswordResetRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+// SendPasswordResetResponse is empty.
+type SendPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendPasswordResetResponse) Reset() {
+	*x = SendPasswordResetResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendPasswordResetResponse) ProtoMessage() {}
+
+func (x *SendPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*SendPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{20}
+}
+
+// SendEmailVerificationRequest is one verification email to queue.
+type SendEmailVerificationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account (UUID).
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The address to confirm.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// The single-use token for the link, 16 to 128 characters.
+	VerificationToken string `protobuf:"bytes,3,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
+	// When the link stops working (shown in the email).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// A key unique to this verification, 1 to 128 characters; a repeated call with the same key
+	// queues nothing more.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SendEmailVerificationRequest) Reset() {
+	*x = SendEmailVerificationRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendEmailVerificationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendEmailVerificationRequest) ProtoMessage() {}
+
+func (x *SendEmailVerificationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendEmailVerificationRequest.ProtoReflect.Descriptor instead.
+func (*SendEmailVerificationRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SendEmailVerificationRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SendEmailVerificationRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *SendEmailVerificationRequest) GetVerificationToken() string {
+	if x != nil {
+		return x.VerificationToken
+	}
+	return ""
+}
+
+func (x *SendEmailVerificationRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *SendEmailVerificationRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+// SendEmailVerificationResponse is empty.
+type SendEmailVerificationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendEmailVerificationResponse) Reset() {
+	*x = SendEmailVerificationResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendEmailVerificationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendEmailVerificationResponse) ProtoMessage() {}
+
+func (x *SendEmailVerificationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendEmailVerificationResponse.ProtoReflect.Descriptor instead.
+func (*SendEmailVerificationResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{22}
+}
+
 // NotifyResponse says what was raised.
 type NotifyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1197,7 +1437,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_parley_notification_v1_notification_proto_msgTypes[19]
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1449,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_notification_v1_notification_proto_msgTypes[19]
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1462,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{19}
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NotifyResponse) GetNotification() *Notification {
@@ -1314,7 +1554,24 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
 	"subject_id\x18\x05 \x01(\tR\tsubjectId\x12\"\n" +
 	"\ractor_user_id\x18\x06 \x01(\tR\vactorUserId\x12'\n" +
-	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\"}\n" +
+	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\"\xce\x01\n" +
+	"\x18SendPasswordResetRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1f\n" +
+	"\vreset_token\x18\x03 \x01(\tR\n" +
+	"resetToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\x1b\n" +
+	"\x19SendPasswordResetResponse\"\xe0\x01\n" +
+	"\x1cSendEmailVerificationRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12-\n" +
+	"\x12verification_token\x18\x03 \x01(\tR\x11verificationToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\x1f\n" +
+	"\x1dSendEmailVerificationResponse\"}\n" +
 	"\x0eNotifyResponse\x12H\n" +
 	"\fnotification\x18\x01 \x01(\v2$.parley.notification.v1.NotificationR\fnotification\x12!\n" +
 	"\femail_queued\x18\x02 \x01(\bR\vemailQueued*\xbf\x01\n" +
@@ -1323,7 +1580,7 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	" NOTIFICATION_KIND_FRIEND_REQUEST\x10\x01\x12%\n" +
 	"!NOTIFICATION_KIND_FRIEND_ACCEPTED\x10\x02\x12\x1d\n" +
 	"\x19NOTIFICATION_KIND_MESSAGE\x10\x03\x12\x1c\n" +
-	"\x18NOTIFICATION_KIND_SYSTEM\x10\x042\x95\a\n" +
+	"\x18NOTIFICATION_KIND_SYSTEM\x10\x042\xa2\t\n" +
 	"\x13NotificationService\x12x\n" +
 	"\x11ListNotifications\x120.parley.notification.v1.ListNotificationsRequest\x1a1.parley.notification.v1.ListNotificationsResponse\x12\x84\x01\n" +
 	"\x15MarkNotificationsRead\x124.parley.notification.v1.MarkNotificationsReadRequest\x1a5.parley.notification.v1.MarkNotificationsReadResponse\x12o\n" +
@@ -1333,7 +1590,9 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\bMuteChat\x12'.parley.notification.v1.MuteChatRequest\x1a(.parley.notification.v1.MuteChatResponse\x12c\n" +
 	"\n" +
 	"UnmuteChat\x12).parley.notification.v1.UnmuteChatRequest\x1a*.parley.notification.v1.UnmuteChatResponse\x12]\n" +
-	"\x06Notify\x12%.parley.notification.v1.NotifyRequest\x1a&.parley.notification.v1.NotifyResponse\"\x04\x88\xb5\x18\x04B\xfc\x01\n" +
+	"\x06Notify\x12%.parley.notification.v1.NotifyRequest\x1a&.parley.notification.v1.NotifyResponse\"\x04\x88\xb5\x18\x04\x12~\n" +
+	"\x11SendPasswordReset\x120.parley.notification.v1.SendPasswordResetRequest\x1a1.parley.notification.v1.SendPasswordResetResponse\"\x04\x88\xb5\x18\x04\x12\x8a\x01\n" +
+	"\x15SendEmailVerification\x124.parley.notification.v1.SendEmailVerificationRequest\x1a5.parley.notification.v1.SendEmailVerificationResponse\"\x04\x88\xb5\x18\x04B\xfc\x01\n" +
 	"\x1acom.parley.notification.v1B\x11NotificationProtoP\x01ZQgithub.com/parleyhq/parley/contracts/gen/go/parley/notification/v1;notificationv1\xa2\x02\x03PNX\xaa\x02\x16Parley.Notification.V1\xca\x02\x16Parley\\Notification\\V1\xe2\x02\"Parley\\Notification\\V1\\GPBMetadata\xea\x02\x18Parley::Notification::V1b\x06proto3"
 
 var (
@@ -1349,7 +1608,7 @@ func file_parley_notification_v1_notification_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_notification_v1_notification_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_parley_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_parley_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_parley_notification_v1_notification_proto_goTypes = []any{
 	(NotificationKind)(0),                 // 0: parley.notification.v1.NotificationKind
 	(*Notification)(nil),                  // 1: parley.notification.v1.Notification
@@ -1371,47 +1630,57 @@ var file_parley_notification_v1_notification_proto_goTypes = []any{
 	(*UnmuteChatRequest)(nil),             // 17: parley.notification.v1.UnmuteChatRequest
 	(*UnmuteChatResponse)(nil),            // 18: parley.notification.v1.UnmuteChatResponse
 	(*NotifyRequest)(nil),                 // 19: parley.notification.v1.NotifyRequest
-	(*NotifyResponse)(nil),                // 20: parley.notification.v1.NotifyResponse
-	(*timestamppb.Timestamp)(nil),         // 21: google.protobuf.Timestamp
+	(*SendPasswordResetRequest)(nil),      // 20: parley.notification.v1.SendPasswordResetRequest
+	(*SendPasswordResetResponse)(nil),     // 21: parley.notification.v1.SendPasswordResetResponse
+	(*SendEmailVerificationRequest)(nil),  // 22: parley.notification.v1.SendEmailVerificationRequest
+	(*SendEmailVerificationResponse)(nil), // 23: parley.notification.v1.SendEmailVerificationResponse
+	(*NotifyResponse)(nil),                // 24: parley.notification.v1.NotifyResponse
+	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
 }
 var file_parley_notification_v1_notification_proto_depIdxs = []int32{
 	0,  // 0: parley.notification.v1.Notification.kind:type_name -> parley.notification.v1.NotificationKind
-	21, // 1: parley.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	21, // 2: parley.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	25, // 1: parley.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	25, // 2: parley.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.notification.v1.KindPreference.kind:type_name -> parley.notification.v1.NotificationKind
-	21, // 4: parley.notification.v1.MutedChat.until:type_name -> google.protobuf.Timestamp
+	25, // 4: parley.notification.v1.MutedChat.until:type_name -> google.protobuf.Timestamp
 	2,  // 5: parley.notification.v1.Preferences.kinds:type_name -> parley.notification.v1.KindPreference
 	3,  // 6: parley.notification.v1.Preferences.muted_chats:type_name -> parley.notification.v1.MutedChat
-	21, // 7: parley.notification.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 7: parley.notification.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 8: parley.notification.v1.ListNotificationsResponse.notifications:type_name -> parley.notification.v1.Notification
 	4,  // 9: parley.notification.v1.GetPreferencesResponse.preferences:type_name -> parley.notification.v1.Preferences
 	2,  // 10: parley.notification.v1.UpdatePreferencesRequest.kinds:type_name -> parley.notification.v1.KindPreference
 	4,  // 11: parley.notification.v1.UpdatePreferencesResponse.preferences:type_name -> parley.notification.v1.Preferences
-	21, // 12: parley.notification.v1.MuteChatRequest.until:type_name -> google.protobuf.Timestamp
+	25, // 12: parley.notification.v1.MuteChatRequest.until:type_name -> google.protobuf.Timestamp
 	3,  // 13: parley.notification.v1.MuteChatResponse.muted_chat:type_name -> parley.notification.v1.MutedChat
 	0,  // 14: parley.notification.v1.NotifyRequest.kind:type_name -> parley.notification.v1.NotificationKind
-	1,  // 15: parley.notification.v1.NotifyResponse.notification:type_name -> parley.notification.v1.Notification
-	5,  // 16: parley.notification.v1.NotificationService.ListNotifications:input_type -> parley.notification.v1.ListNotificationsRequest
-	7,  // 17: parley.notification.v1.NotificationService.MarkNotificationsRead:input_type -> parley.notification.v1.MarkNotificationsReadRequest
-	9,  // 18: parley.notification.v1.NotificationService.GetUnreadCount:input_type -> parley.notification.v1.GetUnreadCountRequest
-	11, // 19: parley.notification.v1.NotificationService.GetPreferences:input_type -> parley.notification.v1.GetPreferencesRequest
-	13, // 20: parley.notification.v1.NotificationService.UpdatePreferences:input_type -> parley.notification.v1.UpdatePreferencesRequest
-	15, // 21: parley.notification.v1.NotificationService.MuteChat:input_type -> parley.notification.v1.MuteChatRequest
-	17, // 22: parley.notification.v1.NotificationService.UnmuteChat:input_type -> parley.notification.v1.UnmuteChatRequest
-	19, // 23: parley.notification.v1.NotificationService.Notify:input_type -> parley.notification.v1.NotifyRequest
-	6,  // 24: parley.notification.v1.NotificationService.ListNotifications:output_type -> parley.notification.v1.ListNotificationsResponse
-	8,  // 25: parley.notification.v1.NotificationService.MarkNotificationsRead:output_type -> parley.notification.v1.MarkNotificationsReadResponse
-	10, // 26: parley.notification.v1.NotificationService.GetUnreadCount:output_type -> parley.notification.v1.GetUnreadCountResponse
-	12, // 27: parley.notification.v1.NotificationService.GetPreferences:output_type -> parley.notification.v1.GetPreferencesResponse
-	14, // 28: parley.notification.v1.NotificationService.UpdatePreferences:output_type -> parley.notification.v1.UpdatePreferencesResponse
-	16, // 29: parley.notification.v1.NotificationService.MuteChat:output_type -> parley.notification.v1.MuteChatResponse
-	18, // 30: parley.notification.v1.NotificationService.UnmuteChat:output_type -> parley.notification.v1.UnmuteChatResponse
-	20, // 31: parley.notification.v1.NotificationService.Notify:output_type -> parley.notification.v1.NotifyResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	25, // 15: parley.notification.v1.SendPasswordResetRequest.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 16: parley.notification.v1.SendEmailVerificationRequest.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 17: parley.notification.v1.NotifyResponse.notification:type_name -> parley.notification.v1.Notification
+	5,  // 18: parley.notification.v1.NotificationService.ListNotifications:input_type -> parley.notification.v1.ListNotificationsRequest
+	7,  // 19: parley.notification.v1.NotificationService.MarkNotificationsRead:input_type -> parley.notification.v1.MarkNotificationsReadRequest
+	9,  // 20: parley.notification.v1.NotificationService.GetUnreadCount:input_type -> parley.notification.v1.GetUnreadCountRequest
+	11, // 21: parley.notification.v1.NotificationService.GetPreferences:input_type -> parley.notification.v1.GetPreferencesRequest
+	13, // 22: parley.notification.v1.NotificationService.UpdatePreferences:input_type -> parley.notification.v1.UpdatePreferencesRequest
+	15, // 23: parley.notification.v1.NotificationService.MuteChat:input_type -> parley.notification.v1.MuteChatRequest
+	17, // 24: parley.notification.v1.NotificationService.UnmuteChat:input_type -> parley.notification.v1.UnmuteChatRequest
+	19, // 25: parley.notification.v1.NotificationService.Notify:input_type -> parley.notification.v1.NotifyRequest
+	20, // 26: parley.notification.v1.NotificationService.SendPasswordReset:input_type -> parley.notification.v1.SendPasswordResetRequest
+	22, // 27: parley.notification.v1.NotificationService.SendEmailVerification:input_type -> parley.notification.v1.SendEmailVerificationRequest
+	6,  // 28: parley.notification.v1.NotificationService.ListNotifications:output_type -> parley.notification.v1.ListNotificationsResponse
+	8,  // 29: parley.notification.v1.NotificationService.MarkNotificationsRead:output_type -> parley.notification.v1.MarkNotificationsReadResponse
+	10, // 30: parley.notification.v1.NotificationService.GetUnreadCount:output_type -> parley.notification.v1.GetUnreadCountResponse
+	12, // 31: parley.notification.v1.NotificationService.GetPreferences:output_type -> parley.notification.v1.GetPreferencesResponse
+	14, // 32: parley.notification.v1.NotificationService.UpdatePreferences:output_type -> parley.notification.v1.UpdatePreferencesResponse
+	16, // 33: parley.notification.v1.NotificationService.MuteChat:output_type -> parley.notification.v1.MuteChatResponse
+	18, // 34: parley.notification.v1.NotificationService.UnmuteChat:output_type -> parley.notification.v1.UnmuteChatResponse
+	24, // 35: parley.notification.v1.NotificationService.Notify:output_type -> parley.notification.v1.NotifyResponse
+	21, // 36: parley.notification.v1.NotificationService.SendPasswordReset:output_type -> parley.notification.v1.SendPasswordResetResponse
+	23, // 37: parley.notification.v1.NotificationService.SendEmailVerification:output_type -> parley.notification.v1.SendEmailVerificationResponse
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_parley_notification_v1_notification_proto_init() }
@@ -1426,7 +1695,7 @@ func file_parley_notification_v1_notification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_notification_v1_notification_proto_rawDesc), len(file_parley_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -99,7 +99,8 @@ const (
 	RateLimit_RATE_LIMIT_UNSPECIFIED RateLimit = 0
 	// RATE_LIMIT_AUTH is the client network's auth budget, far tighter and shared by every
 	// procedure marked so: for the public calls that hand out tokens for a password, a refresh
-	// token or a new account, which is what password guessing and mass sign-ups go through. (An
+	// token or a new account, which is what password guessing and mass sign-ups go through, and
+	// for the password-reset calls (each request sends an email; each reset guesses a token). (An
 	// OAuth callback hands them out for the provider's code, which cannot be guessed; Logout hands
 	// out nothing.)
 	RateLimit_RATE_LIMIT_AUTH RateLimit = 1

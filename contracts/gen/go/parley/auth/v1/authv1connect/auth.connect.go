@@ -52,6 +52,29 @@ const (
 	// AuthServiceCompleteOAuthProcedure is the fully-qualified name of the AuthService's CompleteOAuth
 	// RPC.
 	AuthServiceCompleteOAuthProcedure = "/parley.auth.v1.AuthService/CompleteOAuth"
+	// AuthServiceListSessionsProcedure is the fully-qualified name of the AuthService's ListSessions
+	// RPC.
+	AuthServiceListSessionsProcedure = "/parley.auth.v1.AuthService/ListSessions"
+	// AuthServiceRevokeSessionProcedure is the fully-qualified name of the AuthService's RevokeSession
+	// RPC.
+	AuthServiceRevokeSessionProcedure = "/parley.auth.v1.AuthService/RevokeSession"
+	// AuthServiceRevokeOtherSessionsProcedure is the fully-qualified name of the AuthService's
+	// RevokeOtherSessions RPC.
+	AuthServiceRevokeOtherSessionsProcedure = "/parley.auth.v1.AuthService/RevokeOtherSessions"
+	// AuthServiceChangePasswordProcedure is the fully-qualified name of the AuthService's
+	// ChangePassword RPC.
+	AuthServiceChangePasswordProcedure = "/parley.auth.v1.AuthService/ChangePassword"
+	// AuthServiceVerifyEmailProcedure is the fully-qualified name of the AuthService's VerifyEmail RPC.
+	AuthServiceVerifyEmailProcedure = "/parley.auth.v1.AuthService/VerifyEmail"
+	// AuthServiceResendVerificationEmailProcedure is the fully-qualified name of the AuthService's
+	// ResendVerificationEmail RPC.
+	AuthServiceResendVerificationEmailProcedure = "/parley.auth.v1.AuthService/ResendVerificationEmail"
+	// AuthServiceRequestPasswordResetProcedure is the fully-qualified name of the AuthService's
+	// RequestPasswordReset RPC.
+	AuthServiceRequestPasswordResetProcedure = "/parley.auth.v1.AuthService/RequestPasswordReset"
+	// AuthServiceResetPasswordProcedure is the fully-qualified name of the AuthService's ResetPassword
+	// RPC.
+	AuthServiceResetPasswordProcedure = "/parley.auth.v1.AuthService/ResetPassword"
 )
 
 // AuthServiceClient is a client for the parley.auth.v1.AuthService service.
@@ -79,6 +102,54 @@ type AuthServiceClient interface {
 	// CompleteOAuth finishes the flow started by BeginOAuth: it exchanges the code, verifies the ID
 	// token, links or creates the account and signs it in.
 	CompleteOAuth(context.Context, *connect.Request[v1.CompleteOAuthRequest]) (*connect.Response[v1.CompleteOAuthResponse], error)
+	// ListSessions lists the caller's live sessions (signed in, not revoked, refresh token not
+	// expired), the most recently used first; the session of the presented access token is marked
+	// current.
+	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
+	// RevokeSession ends one of the caller's sessions, the current one included: its refresh tokens
+	// stop working, the gateway refuses its access tokens and closes its real-time connections
+	// (SessionRevoked, reason "user_revoked"). Ending a session that already ended succeeds.
+	// Errors: InvalidArgument (session_id missing or not a UUID), NotFound (the caller has no such
+	// session).
+	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
+	// RevokeOtherSessions ends every live session of the caller's except the current one ("sign out
+	// everywhere else"), each as RevokeSession does.
+	RevokeOtherSessions(context.Context, *connect.Request[v1.RevokeOtherSessionsRequest]) (*connect.Response[v1.RevokeOtherSessionsResponse], error)
+	// ChangePassword replaces the caller's password after checking the current one. Every other
+	// session is ended (SessionRevoked, reason "password_changed"); the current one stays signed in.
+	// PasswordChanged is published, and the owner gets an email saying so.
+	// Errors: InvalidArgument (which field and why: current_password required or incorrect,
+	// new_password too short, common, personal or the same as the current one), FailedPrecondition
+	// (the account has no password: it signs in with an identity provider), ResourceExhausted with
+	// Retry-After (too many wrong current passwords: throttled like Login).
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// VerifyEmail confirms the account's email address with the token of the verification email
+	// Register sent (or ResendVerificationEmail). The link works once, for 48 hours, and only while
+	// the account still has the address it was sent to. EmailVerified is published. Access tokens
+	// issued from then on carry email_verified = true.
+	// Errors: InvalidArgument (verification_token missing), Unauthenticated (the token is unknown,
+	// used, replaced by a newer one or expired: ask for a new email).
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// ResendVerificationEmail sends the caller a new verification email; earlier links stop working.
+	// Errors: FailedPrecondition (the email is already verified, or the account has none),
+	// ResourceExhausted with Retry-After (3 emails an hour), Unavailable (the email could not be
+	// queued: try again).
+	ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error)
+	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
+	// the account with this email. It answers the same — status, body, and the work done — whether or
+	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
+	// password change each make earlier links stop working.
+	// Errors: InvalidArgument (email missing or not an address), ResourceExhausted with Retry-After
+	// (too many requests for this email, or from this client), Unavailable (the email could not be
+	// queued: try again).
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with the token of a RequestPasswordReset email. Every session
+	// of the account ends (SessionRevoked, reason "password_reset"); PasswordChanged is published and
+	// the owner is told by email. The person then signs in with the new password.
+	// Errors: InvalidArgument (reset_token missing; new_password with Register's password rules),
+	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
+	// email).
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the parley.auth.v1.AuthService service. By default,
@@ -140,19 +211,75 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("CompleteOAuth")),
 			connect.WithClientOptions(opts...),
 		),
+		listSessions: connect.NewClient[v1.ListSessionsRequest, v1.ListSessionsResponse](
+			httpClient,
+			baseURL+AuthServiceListSessionsProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ListSessions")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeSession: connect.NewClient[v1.RevokeSessionRequest, v1.RevokeSessionResponse](
+			httpClient,
+			baseURL+AuthServiceRevokeSessionProcedure,
+			connect.WithSchema(authServiceMethods.ByName("RevokeSession")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeOtherSessions: connect.NewClient[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse](
+			httpClient,
+			baseURL+AuthServiceRevokeOtherSessionsProcedure,
+			connect.WithSchema(authServiceMethods.ByName("RevokeOtherSessions")),
+			connect.WithClientOptions(opts...),
+		),
+		changePassword: connect.NewClient[v1.ChangePasswordRequest, v1.ChangePasswordResponse](
+			httpClient,
+			baseURL+AuthServiceChangePasswordProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ChangePassword")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyEmail: connect.NewClient[v1.VerifyEmailRequest, v1.VerifyEmailResponse](
+			httpClient,
+			baseURL+AuthServiceVerifyEmailProcedure,
+			connect.WithSchema(authServiceMethods.ByName("VerifyEmail")),
+			connect.WithClientOptions(opts...),
+		),
+		resendVerificationEmail: connect.NewClient[v1.ResendVerificationEmailRequest, v1.ResendVerificationEmailResponse](
+			httpClient,
+			baseURL+AuthServiceResendVerificationEmailProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ResendVerificationEmail")),
+			connect.WithClientOptions(opts...),
+		),
+		requestPasswordReset: connect.NewClient[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse](
+			httpClient,
+			baseURL+AuthServiceRequestPasswordResetProcedure,
+			connect.WithSchema(authServiceMethods.ByName("RequestPasswordReset")),
+			connect.WithClientOptions(opts...),
+		),
+		resetPassword: connect.NewClient[v1.ResetPasswordRequest, v1.ResetPasswordResponse](
+			httpClient,
+			baseURL+AuthServiceResetPasswordProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
-	register           *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
-	login              *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	refreshToken       *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
-	logout             *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	getMe              *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
-	listOAuthProviders *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
-	beginOAuth         *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
-	completeOAuth      *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
+	register                *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
+	login                   *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	refreshToken            *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
+	logout                  *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	getMe                   *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
+	listOAuthProviders      *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
+	beginOAuth              *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
+	completeOAuth           *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
+	listSessions            *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	revokeSession           *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	revokeOtherSessions     *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
+	changePassword          *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	verifyEmail             *connect.Client[v1.VerifyEmailRequest, v1.VerifyEmailResponse]
+	resendVerificationEmail *connect.Client[v1.ResendVerificationEmailRequest, v1.ResendVerificationEmailResponse]
+	requestPasswordReset    *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
+	resetPassword           *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
 }
 
 // Register calls parley.auth.v1.AuthService.Register.
@@ -195,6 +322,46 @@ func (c *authServiceClient) CompleteOAuth(ctx context.Context, req *connect.Requ
 	return c.completeOAuth.CallUnary(ctx, req)
 }
 
+// ListSessions calls parley.auth.v1.AuthService.ListSessions.
+func (c *authServiceClient) ListSessions(ctx context.Context, req *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
+	return c.listSessions.CallUnary(ctx, req)
+}
+
+// RevokeSession calls parley.auth.v1.AuthService.RevokeSession.
+func (c *authServiceClient) RevokeSession(ctx context.Context, req *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error) {
+	return c.revokeSession.CallUnary(ctx, req)
+}
+
+// RevokeOtherSessions calls parley.auth.v1.AuthService.RevokeOtherSessions.
+func (c *authServiceClient) RevokeOtherSessions(ctx context.Context, req *connect.Request[v1.RevokeOtherSessionsRequest]) (*connect.Response[v1.RevokeOtherSessionsResponse], error) {
+	return c.revokeOtherSessions.CallUnary(ctx, req)
+}
+
+// ChangePassword calls parley.auth.v1.AuthService.ChangePassword.
+func (c *authServiceClient) ChangePassword(ctx context.Context, req *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return c.changePassword.CallUnary(ctx, req)
+}
+
+// VerifyEmail calls parley.auth.v1.AuthService.VerifyEmail.
+func (c *authServiceClient) VerifyEmail(ctx context.Context, req *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return c.verifyEmail.CallUnary(ctx, req)
+}
+
+// ResendVerificationEmail calls parley.auth.v1.AuthService.ResendVerificationEmail.
+func (c *authServiceClient) ResendVerificationEmail(ctx context.Context, req *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error) {
+	return c.resendVerificationEmail.CallUnary(ctx, req)
+}
+
+// RequestPasswordReset calls parley.auth.v1.AuthService.RequestPasswordReset.
+func (c *authServiceClient) RequestPasswordReset(ctx context.Context, req *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return c.requestPasswordReset.CallUnary(ctx, req)
+}
+
+// ResetPassword calls parley.auth.v1.AuthService.ResetPassword.
+func (c *authServiceClient) ResetPassword(ctx context.Context, req *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return c.resetPassword.CallUnary(ctx, req)
+}
+
 // AuthServiceHandler is an implementation of the parley.auth.v1.AuthService service.
 type AuthServiceHandler interface {
 	// Register creates an account with an email and a password and signs it in.
@@ -220,6 +387,54 @@ type AuthServiceHandler interface {
 	// CompleteOAuth finishes the flow started by BeginOAuth: it exchanges the code, verifies the ID
 	// token, links or creates the account and signs it in.
 	CompleteOAuth(context.Context, *connect.Request[v1.CompleteOAuthRequest]) (*connect.Response[v1.CompleteOAuthResponse], error)
+	// ListSessions lists the caller's live sessions (signed in, not revoked, refresh token not
+	// expired), the most recently used first; the session of the presented access token is marked
+	// current.
+	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
+	// RevokeSession ends one of the caller's sessions, the current one included: its refresh tokens
+	// stop working, the gateway refuses its access tokens and closes its real-time connections
+	// (SessionRevoked, reason "user_revoked"). Ending a session that already ended succeeds.
+	// Errors: InvalidArgument (session_id missing or not a UUID), NotFound (the caller has no such
+	// session).
+	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
+	// RevokeOtherSessions ends every live session of the caller's except the current one ("sign out
+	// everywhere else"), each as RevokeSession does.
+	RevokeOtherSessions(context.Context, *connect.Request[v1.RevokeOtherSessionsRequest]) (*connect.Response[v1.RevokeOtherSessionsResponse], error)
+	// ChangePassword replaces the caller's password after checking the current one. Every other
+	// session is ended (SessionRevoked, reason "password_changed"); the current one stays signed in.
+	// PasswordChanged is published, and the owner gets an email saying so.
+	// Errors: InvalidArgument (which field and why: current_password required or incorrect,
+	// new_password too short, common, personal or the same as the current one), FailedPrecondition
+	// (the account has no password: it signs in with an identity provider), ResourceExhausted with
+	// Retry-After (too many wrong current passwords: throttled like Login).
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// VerifyEmail confirms the account's email address with the token of the verification email
+	// Register sent (or ResendVerificationEmail). The link works once, for 48 hours, and only while
+	// the account still has the address it was sent to. EmailVerified is published. Access tokens
+	// issued from then on carry email_verified = true.
+	// Errors: InvalidArgument (verification_token missing), Unauthenticated (the token is unknown,
+	// used, replaced by a newer one or expired: ask for a new email).
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// ResendVerificationEmail sends the caller a new verification email; earlier links stop working.
+	// Errors: FailedPrecondition (the email is already verified, or the account has none),
+	// ResourceExhausted with Retry-After (3 emails an hour), Unavailable (the email could not be
+	// queued: try again).
+	ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error)
+	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
+	// the account with this email. It answers the same — status, body, and the work done — whether or
+	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
+	// password change each make earlier links stop working.
+	// Errors: InvalidArgument (email missing or not an address), ResourceExhausted with Retry-After
+	// (too many requests for this email, or from this client), Unavailable (the email could not be
+	// queued: try again).
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with the token of a RequestPasswordReset email. Every session
+	// of the account ends (SessionRevoked, reason "password_reset"); PasswordChanged is published and
+	// the owner is told by email. The person then signs in with the new password.
+	// Errors: InvalidArgument (reset_token missing; new_password with Register's password rules),
+	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
+	// email).
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -277,6 +492,54 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("CompleteOAuth")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceListSessionsHandler := connect.NewUnaryHandler(
+		AuthServiceListSessionsProcedure,
+		svc.ListSessions,
+		connect.WithSchema(authServiceMethods.ByName("ListSessions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceRevokeSessionHandler := connect.NewUnaryHandler(
+		AuthServiceRevokeSessionProcedure,
+		svc.RevokeSession,
+		connect.WithSchema(authServiceMethods.ByName("RevokeSession")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceRevokeOtherSessionsHandler := connect.NewUnaryHandler(
+		AuthServiceRevokeOtherSessionsProcedure,
+		svc.RevokeOtherSessions,
+		connect.WithSchema(authServiceMethods.ByName("RevokeOtherSessions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceChangePasswordHandler := connect.NewUnaryHandler(
+		AuthServiceChangePasswordProcedure,
+		svc.ChangePassword,
+		connect.WithSchema(authServiceMethods.ByName("ChangePassword")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceVerifyEmailHandler := connect.NewUnaryHandler(
+		AuthServiceVerifyEmailProcedure,
+		svc.VerifyEmail,
+		connect.WithSchema(authServiceMethods.ByName("VerifyEmail")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceResendVerificationEmailHandler := connect.NewUnaryHandler(
+		AuthServiceResendVerificationEmailProcedure,
+		svc.ResendVerificationEmail,
+		connect.WithSchema(authServiceMethods.ByName("ResendVerificationEmail")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceRequestPasswordResetHandler := connect.NewUnaryHandler(
+		AuthServiceRequestPasswordResetProcedure,
+		svc.RequestPasswordReset,
+		connect.WithSchema(authServiceMethods.ByName("RequestPasswordReset")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceResetPasswordHandler := connect.NewUnaryHandler(
+		AuthServiceResetPasswordProcedure,
+		svc.ResetPassword,
+		connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/parley.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceRegisterProcedure:
@@ -295,6 +558,22 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceBeginOAuthHandler.ServeHTTP(w, r)
 		case AuthServiceCompleteOAuthProcedure:
 			authServiceCompleteOAuthHandler.ServeHTTP(w, r)
+		case AuthServiceListSessionsProcedure:
+			authServiceListSessionsHandler.ServeHTTP(w, r)
+		case AuthServiceRevokeSessionProcedure:
+			authServiceRevokeSessionHandler.ServeHTTP(w, r)
+		case AuthServiceRevokeOtherSessionsProcedure:
+			authServiceRevokeOtherSessionsHandler.ServeHTTP(w, r)
+		case AuthServiceChangePasswordProcedure:
+			authServiceChangePasswordHandler.ServeHTTP(w, r)
+		case AuthServiceVerifyEmailProcedure:
+			authServiceVerifyEmailHandler.ServeHTTP(w, r)
+		case AuthServiceResendVerificationEmailProcedure:
+			authServiceResendVerificationEmailHandler.ServeHTTP(w, r)
+		case AuthServiceRequestPasswordResetProcedure:
+			authServiceRequestPasswordResetHandler.ServeHTTP(w, r)
+		case AuthServiceResetPasswordProcedure:
+			authServiceResetPasswordHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -334,4 +613,36 @@ func (UnimplementedAuthServiceHandler) BeginOAuth(context.Context, *connect.Requ
 
 func (UnimplementedAuthServiceHandler) CompleteOAuth(context.Context, *connect.Request[v1.CompleteOAuthRequest]) (*connect.Response[v1.CompleteOAuthResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.CompleteOAuth is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ListSessions is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.RevokeSession is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) RevokeOtherSessions(context.Context, *connect.Request[v1.RevokeOtherSessionsRequest]) (*connect.Response[v1.RevokeOtherSessionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.RevokeOtherSessions is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ChangePassword is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.VerifyEmail is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ResendVerificationEmail is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.RequestPasswordReset is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ResetPassword is not implemented"))
 }

@@ -57,6 +57,12 @@ const (
 	// NotificationServiceNotifyProcedure is the fully-qualified name of the NotificationService's
 	// Notify RPC.
 	NotificationServiceNotifyProcedure = "/parley.notification.v1.NotificationService/Notify"
+	// NotificationServiceSendPasswordResetProcedure is the fully-qualified name of the
+	// NotificationService's SendPasswordReset RPC.
+	NotificationServiceSendPasswordResetProcedure = "/parley.notification.v1.NotificationService/SendPasswordReset"
+	// NotificationServiceSendEmailVerificationProcedure is the fully-qualified name of the
+	// NotificationService's SendEmailVerification RPC.
+	NotificationServiceSendEmailVerificationProcedure = "/parley.notification.v1.NotificationService/SendEmailVerification"
 )
 
 // NotificationServiceClient is a client for the parley.notification.v1.NotificationService service.
@@ -92,6 +98,20 @@ type NotificationServiceClient interface {
 	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley
 	// service).
 	Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error)
+	// SendPasswordReset queues the password-reset email with its single-use link to email (the
+	// address auth holds for user_id). The link carries reset_token in its fragment
+	// (PUBLIC_WEB_URL/reset-password#token=…), which browsers never send to a server or in a Referer.
+	// An empty user_id queues nothing and succeeds: auth makes the same call for an email no account
+	// has, so that both cost the same. The token is never logged.
+	// Internal: for the auth service.
+	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
+	SendPasswordReset(context.Context, *connect.Request[v1.SendPasswordResetRequest]) (*connect.Response[v1.SendPasswordResetResponse], error)
+	// SendEmailVerification queues the email that asks a new account's owner to confirm their
+	// address, with a single-use link carrying verification_token in its fragment
+	// (PUBLIC_WEB_URL/verify-email#token=…). The token is never logged.
+	// Internal: for the auth service.
+	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
+	SendEmailVerification(context.Context, *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error)
 }
 
 // NewNotificationServiceClient constructs a client for the
@@ -153,6 +173,18 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(notificationServiceMethods.ByName("Notify")),
 			connect.WithClientOptions(opts...),
 		),
+		sendPasswordReset: connect.NewClient[v1.SendPasswordResetRequest, v1.SendPasswordResetResponse](
+			httpClient,
+			baseURL+NotificationServiceSendPasswordResetProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("SendPasswordReset")),
+			connect.WithClientOptions(opts...),
+		),
+		sendEmailVerification: connect.NewClient[v1.SendEmailVerificationRequest, v1.SendEmailVerificationResponse](
+			httpClient,
+			baseURL+NotificationServiceSendEmailVerificationProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("SendEmailVerification")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -166,6 +198,8 @@ type notificationServiceClient struct {
 	muteChat              *connect.Client[v1.MuteChatRequest, v1.MuteChatResponse]
 	unmuteChat            *connect.Client[v1.UnmuteChatRequest, v1.UnmuteChatResponse]
 	notify                *connect.Client[v1.NotifyRequest, v1.NotifyResponse]
+	sendPasswordReset     *connect.Client[v1.SendPasswordResetRequest, v1.SendPasswordResetResponse]
+	sendEmailVerification *connect.Client[v1.SendEmailVerificationRequest, v1.SendEmailVerificationResponse]
 }
 
 // ListNotifications calls parley.notification.v1.NotificationService.ListNotifications.
@@ -208,6 +242,16 @@ func (c *notificationServiceClient) Notify(ctx context.Context, req *connect.Req
 	return c.notify.CallUnary(ctx, req)
 }
 
+// SendPasswordReset calls parley.notification.v1.NotificationService.SendPasswordReset.
+func (c *notificationServiceClient) SendPasswordReset(ctx context.Context, req *connect.Request[v1.SendPasswordResetRequest]) (*connect.Response[v1.SendPasswordResetResponse], error) {
+	return c.sendPasswordReset.CallUnary(ctx, req)
+}
+
+// SendEmailVerification calls parley.notification.v1.NotificationService.SendEmailVerification.
+func (c *notificationServiceClient) SendEmailVerification(ctx context.Context, req *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error) {
+	return c.sendEmailVerification.CallUnary(ctx, req)
+}
+
 // NotificationServiceHandler is an implementation of the parley.notification.v1.NotificationService
 // service.
 type NotificationServiceHandler interface {
@@ -242,6 +286,20 @@ type NotificationServiceHandler interface {
 	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley
 	// service).
 	Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error)
+	// SendPasswordReset queues the password-reset email with its single-use link to email (the
+	// address auth holds for user_id). The link carries reset_token in its fragment
+	// (PUBLIC_WEB_URL/reset-password#token=…), which browsers never send to a server or in a Referer.
+	// An empty user_id queues nothing and succeeds: auth makes the same call for an email no account
+	// has, so that both cost the same. The token is never logged.
+	// Internal: for the auth service.
+	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
+	SendPasswordReset(context.Context, *connect.Request[v1.SendPasswordResetRequest]) (*connect.Response[v1.SendPasswordResetResponse], error)
+	// SendEmailVerification queues the email that asks a new account's owner to confirm their
+	// address, with a single-use link carrying verification_token in its fragment
+	// (PUBLIC_WEB_URL/verify-email#token=…). The token is never logged.
+	// Internal: for the auth service.
+	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley service).
+	SendEmailVerification(context.Context, *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error)
 }
 
 // NewNotificationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -299,6 +357,18 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 		connect.WithSchema(notificationServiceMethods.ByName("Notify")),
 		connect.WithHandlerOptions(opts...),
 	)
+	notificationServiceSendPasswordResetHandler := connect.NewUnaryHandler(
+		NotificationServiceSendPasswordResetProcedure,
+		svc.SendPasswordReset,
+		connect.WithSchema(notificationServiceMethods.ByName("SendPasswordReset")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceSendEmailVerificationHandler := connect.NewUnaryHandler(
+		NotificationServiceSendEmailVerificationProcedure,
+		svc.SendEmailVerification,
+		connect.WithSchema(notificationServiceMethods.ByName("SendEmailVerification")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/parley.notification.v1.NotificationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NotificationServiceListNotificationsProcedure:
@@ -317,6 +387,10 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 			notificationServiceUnmuteChatHandler.ServeHTTP(w, r)
 		case NotificationServiceNotifyProcedure:
 			notificationServiceNotifyHandler.ServeHTTP(w, r)
+		case NotificationServiceSendPasswordResetProcedure:
+			notificationServiceSendPasswordResetHandler.ServeHTTP(w, r)
+		case NotificationServiceSendEmailVerificationProcedure:
+			notificationServiceSendEmailVerificationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -356,4 +430,12 @@ func (UnimplementedNotificationServiceHandler) UnmuteChat(context.Context, *conn
 
 func (UnimplementedNotificationServiceHandler) Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.Notify is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) SendPasswordReset(context.Context, *connect.Request[v1.SendPasswordResetRequest]) (*connect.Response[v1.SendPasswordResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.SendPasswordReset is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) SendEmailVerification(context.Context, *connect.Request[v1.SendEmailVerificationRequest]) (*connect.Response[v1.SendEmailVerificationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.SendEmailVerification is not implemented"))
 }

@@ -1,0 +1,148 @@
+package auth
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+)
+
+// VerificationTTL is how long an emailed verification link works: long enough for someone who
+// signs up on a Friday to confirm on Monday.
+const VerificationTTL = 48 * time.Hour
+
+// Verification emails per account: how many ResendVerificationEmail may send in a window.
+const (
+	VerificationResends      = 3
+	VerificationResendWindow = time.Hour
+)
+
+// NewVerification is a verification link to store: its token's hash, for the address it is sent to.
+type NewVerification struct {
+	UserID    string
+	Email     string
+	TokenHash []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// VerificationEmail is the email that asks the owner of a new address to confirm it.
+type VerificationEmail struct {
+	UserID    string
+	Email     string
+	Token     string
+	ExpiresAt time.Time
+	// Key identifies this verification (the token's hash, hex) so a retried call queues one email.
+	Key string
+}
+
+// Verified is what VerifyEmail confirmed.
+type Verified struct {
+	UserID string
+	Email  string
+}
+
+// VerificationStore is the persistence of email verification.
+type VerificationStore interface {
+	// ReplaceVerification ends the user's open verification links and stores v, after charging the
+	// user's resend budget (key "verify:<user id>", at most limit per window; a refused request
+	// charges nothing and reports the wait). It returns ErrEmailAlreadyVerified when the account's
+	// email is verified and ErrNoEmail when it has none.
+	ReplaceVerification(ctx context.Context, v NewVerification, limit int, window time.Duration) (wait time.Duration, err error)
+	// VerifyEmail uses the open, unexpired link tokenHash names, if the account still has the
+	// address it was sent to: the link ends, the account's email is marked verified (if it was
+	// not) and EmailVerified is written, in one transaction. ErrVerificationInvalid otherwise.
+	VerifyEmail(ctx context.Context, tokenHash []byte, now time.Time) (Verified, error)
+}
+
+// VerificationMailer sends verification emails (the notification service).
+type VerificationMailer interface {
+	SendEmailVerification(ctx context.Context, e VerificationEmail) error
+}
+
+// Errors of email verification.
+var (
+	// ErrVerificationInvalid: the link is unknown, used, replaced, expired, or for an address the
+	// account no longer has.
+	ErrVerificationInvalid = domainerr.Errorf(domainerr.ErrUnauthenticated, "verification link is not valid any more (used, replaced by a newer one, or expired); sign in and ask for a new email")
+	// ErrEmailAlreadyVerified: ResendVerificationEmail for a verified address.
+	ErrEmailAlreadyVerified = domainerr.Errorf(domainerr.ErrFailedPrecondition, "email: already verified")
+	// ErrNoEmail: the account has no email address to verify (created through a provider that gave none).
+	ErrNoEmail = domainerr.Errorf(domainerr.ErrFailedPrecondition, "email: this account has no email address")
+)
+
+// newVerification makes a verification link for userID's email and its token.
+func (s *Service) newVerification(userID, email string, now time.Time) (NewVerification, string) {
+	token, hash := NewRefreshToken()
+	return NewVerification{UserID: userID, Email: email, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(VerificationTTL)}, token
+}
+
+// sendVerification hands a stored verification link to the mailer. A failure is logged, not
+// returned: the account exists and works, and its owner can ask for the email again
+// (ResendVerificationEmail).
+func (s *Service) sendVerification(ctx context.Context, v NewVerification, token string) {
+	if s.mailer == nil {
+		s.logger.WarnContext(ctx, "verification email not sent: no mailer configured (INTERNAL_API_TOKEN unset)", "user", v.UserID)
+		return
+	}
+	err := s.mailer.SendEmailVerification(ctx, VerificationEmail{
+		UserID: v.UserID, Email: v.Email, Token: token, ExpiresAt: v.ExpiresAt, Key: hex.EncodeToString(v.TokenHash),
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "verification email not queued; the user can ask again", "user", v.UserID, "error", err) // never the token
+	}
+}
+
+// VerifyEmail confirms an account's email with the token of a verification link.
+func (s *Service) VerifyEmail(ctx context.Context, token string) (Verified, error) {
+	if token == "" {
+		return Verified{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "verification_token: required")
+	}
+	if !wellFormedRefreshToken(token) {
+		return Verified{}, ErrVerificationInvalid
+	}
+	v, err := s.store.VerifyEmail(ctx, HashRefreshToken(token), s.clock())
+	if err != nil {
+		return Verified{}, wrap("verify email", err)
+	}
+	return v, nil
+}
+
+// ResendVerificationEmail sends the caller a new verification link (earlier ones stop working),
+// at most VerificationResends an hour.
+func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) error {
+	if userID == "" {
+		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+	}
+	if s.mailer == nil {
+		return domainerr.Errorf(domainerr.ErrFailedPrecondition, "verification emails are not configured on this server")
+	}
+	acc, err := s.store.Account(ctx, userID)
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return ErrAccountNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("load account: %w", err)
+	}
+	v, token := s.newVerification(userID, acc.Email, s.clock())
+	wait, err := s.store.ReplaceVerification(ctx, v, VerificationResends, VerificationResendWindow)
+	if err != nil {
+		return wrap("store verification", err)
+	}
+	if wait > 0 {
+		secs := int64(wait.Round(time.Second) / time.Second)
+		return &domainerr.Error{Kind: domainerr.ErrResourceExhausted, RetryAfter: time.Duration(secs) * time.Second,
+			Msg: fmt.Sprintf("too many verification emails; try again in %d seconds", secs)}
+	}
+	err = s.mailer.SendEmailVerification(ctx, VerificationEmail{
+		UserID: userID, Email: v.Email, Token: token, ExpiresAt: v.ExpiresAt, Key: hex.EncodeToString(v.TokenHash),
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "verification email not queued", "user", userID, "error", err)
+		return domainerr.Errorf(domainerr.ErrUnavailable, "the verification email could not be sent just now; try again in a minute")
+	}
+	return nil
+}

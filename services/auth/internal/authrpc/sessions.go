@@ -1,0 +1,114 @@
+package authrpc
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/authn"
+
+	"github.com/parleyhq/parley/services/auth/internal/auth"
+)
+
+// request is what the handlers read of any Connect request.
+type request interface {
+	Header() http.Header
+	Peer() connect.Peer
+}
+
+// withClient attaches the device the request comes from, for the session a sign-in creates.
+func (h *Handler) withClient(ctx context.Context, req request) context.Context {
+	return auth.WithClient(ctx, auth.Client{
+		UserAgent: req.Header().Get("User-Agent"),
+		Network:   ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies),
+	})
+}
+
+// ListSessions implements authv1connect.AuthServiceHandler.
+func (h *Handler) ListSessions(ctx context.Context, _ *connect.Request[authv1.ListSessionsRequest]) (*connect.Response[authv1.ListSessionsResponse], error) {
+	p, _ := authn.FromContext(ctx)
+	sessions, err := h.svc.ListSessions(ctx, p.UserID, p.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	res := &authv1.ListSessionsResponse{Sessions: make([]*authv1.Session, 0, len(sessions))}
+	for _, s := range sessions {
+		res.Sessions = append(res.Sessions, &authv1.Session{
+			SessionId:     s.ID,
+			Method:        s.Method,
+			CreatedAt:     timestamppb.New(s.CreatedAt),
+			LastUsedAt:    timestamppb.New(s.LastUsedAt),
+			ExpiresAt:     timestamppb.New(s.ExpiresAt),
+			UserAgent:     s.UserAgent,
+			ClientNetwork: s.ClientNetwork,
+			Current:       s.Current,
+		})
+	}
+	return connect.NewResponse(res), nil
+}
+
+// RevokeSession implements authv1connect.AuthServiceHandler.
+func (h *Handler) RevokeSession(ctx context.Context, req *connect.Request[authv1.RevokeSessionRequest]) (*connect.Response[authv1.RevokeSessionResponse], error) {
+	if err := h.svc.RevokeSession(ctx, authn.UserID(ctx), req.Msg.GetSessionId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RevokeSessionResponse{}), nil
+}
+
+// RevokeOtherSessions implements authv1connect.AuthServiceHandler.
+func (h *Handler) RevokeOtherSessions(ctx context.Context, _ *connect.Request[authv1.RevokeOtherSessionsRequest]) (*connect.Response[authv1.RevokeOtherSessionsResponse], error) {
+	p, _ := authn.FromContext(ctx)
+	n, err := h.svc.RevokeOtherSessions(ctx, p.UserID, p.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RevokeOtherSessionsResponse{RevokedSessions: int32(n)}), nil //nolint:gosec // a person's sessions, far below 2^31
+}
+
+// ChangePassword implements authv1connect.AuthServiceHandler.
+func (h *Handler) ChangePassword(ctx context.Context, req *connect.Request[authv1.ChangePasswordRequest]) (*connect.Response[authv1.ChangePasswordResponse], error) {
+	p, _ := authn.FromContext(ctx)
+	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+	n, err := h.svc.ChangePassword(ctx, p.UserID, p.SessionID, req.Msg.GetCurrentPassword(), req.Msg.GetNewPassword(), client)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.ChangePasswordResponse{RevokedSessions: int32(n)}), nil //nolint:gosec // a person's sessions, far below 2^31
+}
+
+// RequestPasswordReset implements authv1connect.AuthServiceHandler.
+func (h *Handler) RequestPasswordReset(ctx context.Context, req *connect.Request[authv1.RequestPasswordResetRequest]) (*connect.Response[authv1.RequestPasswordResetResponse], error) {
+	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+	if err := h.svc.RequestPasswordReset(ctx, req.Msg.GetEmail(), client); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.RequestPasswordResetResponse{}), nil
+}
+
+// ResetPassword implements authv1connect.AuthServiceHandler.
+func (h *Handler) ResetPassword(ctx context.Context, req *connect.Request[authv1.ResetPasswordRequest]) (*connect.Response[authv1.ResetPasswordResponse], error) {
+	if err := h.svc.ResetPassword(ctx, req.Msg.GetResetToken(), req.Msg.GetNewPassword()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.ResetPasswordResponse{}), nil
+}
+
+// VerifyEmail implements authv1connect.AuthServiceHandler.
+func (h *Handler) VerifyEmail(ctx context.Context, req *connect.Request[authv1.VerifyEmailRequest]) (*connect.Response[authv1.VerifyEmailResponse], error) {
+	v, err := h.svc.VerifyEmail(ctx, req.Msg.GetVerificationToken())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.VerifyEmailResponse{UserId: v.UserID, Email: v.Email}), nil
+}
+
+// ResendVerificationEmail implements authv1connect.AuthServiceHandler.
+func (h *Handler) ResendVerificationEmail(ctx context.Context, _ *connect.Request[authv1.ResendVerificationEmailRequest]) (*connect.Response[authv1.ResendVerificationEmailResponse], error) {
+	if err := h.svc.ResendVerificationEmail(ctx, authn.UserID(ctx)); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.ResendVerificationEmailResponse{}), nil
+}
