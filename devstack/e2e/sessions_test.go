@@ -139,12 +139,15 @@ func testPasswordReset(t *testing.T) {
 	}
 	eventually(t, "the password-changed email", func() (bool, error) {
 		mails, err := mailTo(p.email)
+		if err != nil {
+			return false, err
+		}
 		for _, m := range mails {
 			if m.Subject == "Your Parley password was changed" {
 				return true, nil
 			}
 		}
-		return false, fmt.Errorf("not yet (%v)", err)
+		return false, fmt.Errorf("none among %d emails", len(mails))
 	})
 }
 

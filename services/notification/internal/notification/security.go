@@ -96,5 +96,6 @@ func (s *Service) queueTokenEmail(ctx context.Context, r TokenEmail, tokenField,
 
 // notURLSafe reports a rune outside base64url's alphabet.
 func notURLSafe(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	urlSafe := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+	return !urlSafe
 }

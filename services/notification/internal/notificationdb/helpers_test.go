@@ -161,7 +161,9 @@ func (e *env) event(fn func(tx notification.Tx) error) {
 func (e *env) user(nick string) string {
 	e.t.Helper()
 	id := uuid.NewString()
-	e.event(func(tx notification.Tx) error { return e.svc.Registered(e.ctx, tx, id, nick+"@example.com", nick, true) })
+	e.event(func(tx notification.Tx) error {
+		return e.svc.Registered(e.ctx, tx, id, nick+"@example.com", nick, true)
+	})
 	return id
 }
 
