@@ -29,7 +29,6 @@ const DefaultTimeout = 3 * time.Second
 // Client implements auth.ResetMailer.
 type Client struct {
 	notification notificationv1connect.NotificationServiceClient
-	timeout      time.Duration
 }
 
 var _ auth.Mailer = (*Client)(nil)
@@ -47,22 +46,22 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	withToken := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+	// Every call is made for no user, with the internal token, and bounded: a person is waiting.
+	internalCall := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
 			req.Header().Set(authn.InternalTokenHeader, internalToken)
 			return next(ctx, req)
 		}
 	})
 	return &Client{
-		notification: notificationv1connect.NewNotificationServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(withToken)),
-		timeout:      timeout,
+		notification: notificationv1connect.NewNotificationServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(internalCall)),
 	}, nil
 }
 
 // SendPasswordReset implements auth.ResetMailer.
 func (c *Client) SendPasswordReset(ctx context.Context, e auth.ResetEmail) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	_, err := c.notification.SendPasswordReset(ctx, connect.NewRequest(&notificationv1.SendPasswordResetRequest{
 		UserId: e.UserID, Email: e.Email, ResetToken: e.Token, ExpiresAt: timestamppb.New(e.ExpiresAt), IdempotencyKey: e.Key,
 	}))
@@ -71,8 +70,6 @@ func (c *Client) SendPasswordReset(ctx context.Context, e auth.ResetEmail) error
 
 // SendEmailVerification implements auth.VerificationMailer.
 func (c *Client) SendEmailVerification(ctx context.Context, e auth.VerificationEmail) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	_, err := c.notification.SendEmailVerification(ctx, connect.NewRequest(&notificationv1.SendEmailVerificationRequest{
 		UserId: e.UserID, Email: e.Email, VerificationToken: e.Token, ExpiresAt: timestamppb.New(e.ExpiresAt), IdempotencyKey: e.Key,
 	}))

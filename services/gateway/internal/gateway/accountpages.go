@@ -27,8 +27,8 @@ var accountPageHeaders = map[string]string{
 // mountAccountPages serves /verify-email, /reset-password and their script and style sheet.
 func mountAccountPages(e *echo.Echo) {
 	for path, file := range map[string]string{
-		"/verify-email":        "verify-email.html",
-		"/reset-password":      "reset-password.html",
+		"/verify-email":        "account.html",
+		"/reset-password":      "account.html",
 		"/account/account.js":  "account.js",
 		"/account/account.css": "account.css",
 	} {

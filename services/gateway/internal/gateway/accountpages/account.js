@@ -6,6 +6,7 @@
 
 (function () {
   const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+  // Drop the token from the address bar and history at once.
   history.replaceState(null, "", location.pathname);
   const status = document.getElementById("status");
 
@@ -84,7 +85,13 @@
     });
   }
 
-  if (document.body.dataset.page === "verify-email") {
+  // One page serves both links; the path says which.
+  const page = location.pathname === "/verify-email" ? "verify-email" : "reset-password";
+  const section = document.getElementById(page);
+  section.hidden = false;
+  document.title = section.querySelector("h1").textContent + " · Parley";
+  if (page === "verify-email") {
+    say("Confirming…", true);
     verify();
   } else {
     reset();
