@@ -65,7 +65,7 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	// Events in: a registration (topics are read independently, so wait for it to be consumed),
 	// then a friend request for that user.
 	alice, bob := uuid.NewString(), uuid.NewString()
-	produce(t, brokers, record(topics.Auth, bob, &eventsv1.UserRegistered{UserId: bob, Nickname: "bob", Email: "bob@example.com", RegisteredAt: timestamppb.Now()}))
+	produce(t, brokers, record(topics.Auth, bob, &eventsv1.UserRegistered{UserId: bob, Nickname: "bob", Email: "bob@example.com", EmailVerified: true, RegisteredAt: timestamppb.Now()}))
 	waittest.UntilNil(t, "the registration to be consumed", func() error {
 		var known int
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE user_id = $1 AND email = 'bob@example.com'`, bob).Scan(&known); err != nil {
