@@ -19,6 +19,7 @@ func TestPublicProcedures(t *testing.T) {
 	want := []string{
 		authv1connect.AuthServiceBeginOAuthProcedure,
 		authv1connect.AuthServiceCompleteOAuthProcedure,
+		authv1connect.AuthServiceCompleteTwoFactorProcedure,
 		authv1connect.AuthServiceListOAuthProvidersProcedure,
 		authv1connect.AuthServiceLoginProcedure,
 		authv1connect.AuthServiceLogoutProcedure,
@@ -32,11 +33,12 @@ func TestPublicProcedures(t *testing.T) {
 	assertSet(t, "Public", access.Public(), want)
 }
 
-// The gateway's auth budget guards sign-in, sign-up, token refresh, email verification and
-// password resets: pinned
+// The gateway's auth budget guards sign-in (both steps), sign-up, token refresh, email
+// verification and password resets: pinned
 // like the marks.
 func TestAuthLimitedProcedures(t *testing.T) {
 	want := []string{
+		authv1connect.AuthServiceCompleteTwoFactorProcedure,
 		authv1connect.AuthServiceLoginProcedure,
 		authv1connect.AuthServiceRefreshTokenProcedure,
 		authv1connect.AuthServiceRegisterProcedure,
@@ -70,6 +72,7 @@ func TestUnauthenticatedPerService(t *testing.T) {
 		authv1connect.AuthServiceName: {
 			authv1connect.AuthServiceBeginOAuthProcedure,
 			authv1connect.AuthServiceCompleteOAuthProcedure,
+			authv1connect.AuthServiceCompleteTwoFactorProcedure,
 			authv1connect.AuthServiceListOAuthProvidersProcedure,
 			authv1connect.AuthServiceLoginProcedure,
 			authv1connect.AuthServiceLogoutProcedure,

@@ -29,8 +29,12 @@ type Config struct {
 	GenerateSigningKey bool `env:"AUTH_GENERATE_SIGNING_KEY" envDefault:"false"`
 	// PreviousPublicKeysFile is a JWKS of retired signing keys' public halves, still published so
 	// tokens they signed stay valid until they expire.
-	PreviousPublicKeysFile string        `env:"AUTH_PREVIOUS_PUBLIC_KEYS_FILE"`
-	JWKSMaxAge             time.Duration `env:"AUTH_JWKS_MAX_AGE" envDefault:"5m"`
+	PreviousPublicKeysFile string `env:"AUTH_PREVIOUS_PUBLIC_KEYS_FILE"`
+	// TOTPKeyFile holds the key two-factor secrets are encrypted with (32 bytes, base64).
+	TOTPKeyFile string `env:"AUTH_TOTP_KEY_FILE"`
+	// GenerateTOTPKey creates TOTPKeyFile (mode 0600) when it does not exist.
+	GenerateTOTPKey bool          `env:"AUTH_GENERATE_TOTP_KEY" envDefault:"false"`
+	JWKSMaxAge      time.Duration `env:"AUTH_JWKS_MAX_AGE" envDefault:"5m"`
 
 	Argon2MemoryKiB uint32 `env:"AUTH_ARGON2_MEMORY_KIB" envDefault:"32768"`
 	Argon2Time      uint32 `env:"AUTH_ARGON2_TIME" envDefault:"2"`

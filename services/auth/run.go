@@ -50,6 +50,14 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		logger.Warn("generated a new signing key (AUTH_GENERATE_SIGNING_KEY=true); do not do this in production",
 			slog.String("file", cfg.SigningKeyFile), slog.String("kid", signingKey.KeyID()))
 	}
+	totpKey, generated, err := auth.LoadTOTPKey(cfg.TOTPKeyFile, cfg.GenerateTOTPKey)
+	if err != nil {
+		return err
+	}
+	if generated {
+		logger.Warn("generated a new TOTP key (AUTH_GENERATE_TOTP_KEY=true); do not do this in production",
+			slog.String("file", cfg.TOTPKeyFile), slog.String("key_id", totpKey.ID()))
+	}
 	previous, err := auth.LoadPublicKeys(cfg.PreviousPublicKeysFile)
 	if err != nil {
 		return err
@@ -102,7 +110,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 	svc, err := auth.NewService(auth.Deps{
-		Mailer: mailer,
+		Mailer:  mailer,
+		TOTPKey: totpKey,
 		Resets: auth.ResetPolicy{
 			TTL: cfg.PasswordResetTTL, PerEmail: cfg.PasswordResetsPerEmail, PerClient: cfg.PasswordResetsPerClient, Window: cfg.PasswordResetWindow,
 		},
@@ -158,8 +167,8 @@ func migrate(ctx context.Context, logger *slog.Logger, cfg Config) error {
 }
 
 // cleanUp deletes, every interval until ctx ends, expired sessions (with their refresh tokens;
-// a day of grace keeps a just-expired token recognisable for clearer errors) and login-throttle
-// rows that no longer change any decision.
+// a day of grace keeps a just-expired token recognisable for clearer errors), expired sign-in
+// challenges and login-throttle rows that no longer change any decision.
 func cleanUp(ctx context.Context, store *authdb.Store, interval time.Duration, throttle auth.ThrottlePolicy, logger *slog.Logger) {
 	if interval <= 0 {
 		return
@@ -168,6 +177,7 @@ func cleanUp(ctx context.Context, store *authdb.Store, interval time.Duration, t
 	defer t.Stop()
 	for {
 		drain(ctx, logger, "expired sessions", func() (int64, error) { return store.DeleteExpired(ctx, time.Now(), 24*time.Hour) })
+		drain(ctx, logger, "expired sign-in challenges", func() (int64, error) { return store.DeleteExpiredLoginChallenges(ctx, time.Now()) })
 		drain(ctx, logger, "stale login throttle rows", func() (int64, error) {
 			return store.DeleteStaleLoginThrottle(ctx, time.Now(), throttle)
 		})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,6 +36,7 @@ func setEnv(t *testing.T, brokers []string) string {
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
 	t.Setenv("AUTH_SIGNING_KEY_FILE", keyFile)
 	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateTOTPKey(t)
 	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "19456")
 	return keyFile
 }
@@ -134,9 +136,39 @@ func TestRunRefusesToStartWithoutSigningKey(t *testing.T) {
 	}
 }
 
+// generateTOTPKey lets the service create its TOTP key in a temporary directory.
+func generateTOTPKey(t *testing.T) {
+	t.Helper()
+	t.Setenv("AUTH_TOTP_KEY_FILE", filepath.Join(t.TempDir(), "auth", "totp-key"))
+	t.Setenv("AUTH_GENERATE_TOTP_KEY", "true")
+}
+
+func TestRunRefusesToStartWithoutTOTPKey(t *testing.T) {
+	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	missing := filepath.Join(t.TempDir(), "missing-totp-key")
+	t.Setenv("AUTH_TOTP_KEY_FILE", missing)
+	t.Setenv("AUTH_GENERATE_TOTP_KEY", "false")
+	err := runOn(context.Background(), quietLogger(), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "AUTH_GENERATE_TOTP_KEY") || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("run without a TOTP key file = %v; want an error naming the file and AUTH_GENERATE_TOTP_KEY", err)
+	}
+	if err := os.WriteFile(missing, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "32 bytes") {
+		t.Fatalf("run with a short TOTP key = %v; want a refusal saying it must be 32 bytes", err)
+	}
+	t.Setenv("AUTH_TOTP_KEY_FILE", "")
+	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_TOTP_KEY_FILE") {
+		t.Fatalf("run with no TOTP key file configured = %v; want an error naming AUTH_TOTP_KEY_FILE", err)
+	}
+}
+
 func TestRunRefusesWeakArgon2Params(t *testing.T) {
 	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
 	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateTOTPKey(t)
 	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "4096")
 	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "below the minimum") {
 		t.Fatalf("run with m=4096 = %v; want a refusal", err)
@@ -146,6 +178,7 @@ func TestRunRefusesWeakArgon2Params(t *testing.T) {
 func TestRunRefusesBadThrottleSettings(t *testing.T) {
 	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
 	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateTOTPKey(t)
 	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "0")
 	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_LOGIN_") {
 		t.Fatalf("run with AUTH_LOGIN_FREE_FAILURES=0 = %v; want a refusal naming AUTH_LOGIN_*", err)

@@ -164,7 +164,8 @@ func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string
 }
 
 // CompleteOAuth finishes a flow started by BeginOAuth: it redeems the code, verifies the ID token,
-// then signs in the linked account or creates one.
+// then signs in the linked account or creates one. An existing account with two-factor
+// authentication in force gets *SecondFactorRequired instead of a session.
 func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname string) (userID string, tokens Tokens, created bool, err error) {
 	if len(s.oauth.Providers) == 0 {
 		return "", Tokens{}, false, domainerr.Errorf(domainerr.ErrNotFound, "OAuth sign-in is not available: configured providers: none")
@@ -211,6 +212,9 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 			acc, err := s.store.Account(ctx, existing)
 			if err != nil {
 				return "", Tokens{}, false, fmt.Errorf("load account: %w", err)
+			}
+			if err := s.secondFactorRequired(ctx, existing, method); err != nil {
+				return "", Tokens{}, false, err
 			}
 			now := s.clock()
 			session, refresh := s.newSession(ctx, existing, method, now)

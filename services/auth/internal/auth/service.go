@@ -35,6 +35,10 @@ type Account struct {
 	Email         string
 	EmailVerified bool
 	CreatedAt     time.Time
+	// TOTPEnabled: two-factor authentication is in force (see totp.go), with
+	// RecoveryCodesRemaining unused recovery codes.
+	TOTPEnabled            bool
+	RecoveryCodesRemaining int
 }
 
 // NewSession is a session to store with its first refresh token. The store writes a UserLoggedIn
@@ -145,6 +149,7 @@ type Service struct {
 	oauth       *OAuth
 	mailer      Mailer
 	resetPolicy ResetPolicy
+	totpKey     *TOTPKey
 	now         func() time.Time
 	logger      *slog.Logger
 }
@@ -164,7 +169,10 @@ type Deps struct {
 	Mailer Mailer
 	// Resets bound password resets (DefaultResetPolicy when zero).
 	Resets ResetPolicy
-	Logger *slog.Logger
+	// TOTPKey protects two-factor secrets and recovery codes; nil turns enrolment off
+	// (ErrTOTPUnavailable).
+	TOTPKey *TOTPKey
+	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it to expire tokens.
 	Now func() time.Time
 }
@@ -196,7 +204,7 @@ func NewService(d Deps) (*Service, error) {
 		d.OAuth = &OAuth{}
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, refreshTTL: d.RefreshTokenTTL,
-		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, now: d.Now, logger: d.Logger}, nil
+		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, totpKey: d.TOTPKey, now: d.Now, logger: d.Logger}, nil
 }
 
 // Register creates a password account and signs it in.
@@ -234,7 +242,9 @@ func (s *Service) Register(ctx context.Context, email, password, nickname string
 // Login signs in with an email and a password from client (a key naming where the request came
 // from; see ThrottlePolicy). An unknown email and a wrong password both give ErrBadCredentials
 // after the same amount of hashing work, and are throttled alike; a throttled attempt does no
-// hashing and gets ErrTooManyAttempts with the time to wait.
+// hashing and gets ErrTooManyAttempts with the time to wait. For an account with two-factor
+// authentication in force the right password returns *SecondFactorRequired instead of a session
+// (the attempt stays counted against the throttle until CompleteTwoFactor succeeds).
 func (s *Service) Login(ctx context.Context, email, password, client string) (string, Tokens, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	var emailErr, passwordErr error
@@ -276,12 +286,15 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	if !ok {
 		return "", Tokens{}, ErrBadCredentials
 	}
+	if rehash {
+		s.rehash(ctx, cred, password)
+	}
+	if err := s.secondFactorRequired(ctx, cred.UserID, MethodPassword); err != nil {
+		return "", Tokens{}, err
+	}
 	err = s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { s.throttle.Succeed(st, s.clock()) })
 	if err != nil {
 		return "", Tokens{}, fmt.Errorf("login throttle: %w", err)
-	}
-	if rehash {
-		s.rehash(ctx, cred, password)
 	}
 	now := s.clock()
 	session, refresh := s.newSession(ctx, cred.UserID, MethodPassword, now)
@@ -371,6 +384,9 @@ func (s *Service) GetMe(ctx context.Context, userID string) (Account, error) {
 	}
 	if err != nil {
 		return Account{}, fmt.Errorf("load account: %w", err)
+	}
+	if err := s.totpStatus(ctx, &a); err != nil {
+		return Account{}, err
 	}
 	return a, nil
 }

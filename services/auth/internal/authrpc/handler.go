@@ -58,6 +58,9 @@ func (h *Handler) Register(ctx context.Context, req *connect.Request[authv1.Regi
 func (h *Handler) Login(ctx context.Context, req *connect.Request[authv1.LoginRequest]) (*connect.Response[authv1.LoginResponse], error) {
 	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
 	userID, tokens, err := h.svc.Login(h.withClient(ctx, req), req.Msg.GetEmail(), req.Msg.GetPassword(), client)
+	if challenge, ok := secondFactor(err); ok {
+		return connect.NewResponse(&authv1.LoginResponse{SecondFactor: challenge}), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +91,12 @@ func (h *Handler) GetMe(ctx context.Context, _ *connect.Request[authv1.GetMeRequ
 		return nil, err
 	}
 	return connect.NewResponse(&authv1.GetMeResponse{Account: &authv1.Account{
-		UserId:        acc.UserID,
-		Email:         acc.Email,
-		EmailVerified: acc.EmailVerified,
-		CreatedAt:     timestamppb.New(acc.CreatedAt),
+		UserId:                 acc.UserID,
+		Email:                  acc.Email,
+		EmailVerified:          acc.EmailVerified,
+		CreatedAt:              timestamppb.New(acc.CreatedAt),
+		TotpEnabled:            acc.TOTPEnabled,
+		RecoveryCodesRemaining: int32(acc.RecoveryCodesRemaining), //nolint:gosec // at most auth.RecoveryCodeCount
 	}}), nil
 }
 
@@ -116,6 +121,9 @@ func (h *Handler) BeginOAuth(ctx context.Context, req *connect.Request[authv1.Be
 // CompleteOAuth implements authv1connect.AuthServiceHandler.
 func (h *Handler) CompleteOAuth(ctx context.Context, req *connect.Request[authv1.CompleteOAuthRequest]) (*connect.Response[authv1.CompleteOAuthResponse], error) {
 	userID, tokens, created, err := h.svc.CompleteOAuth(h.withClient(ctx, req), req.Msg.GetState(), req.Msg.GetCode(), req.Msg.GetNickname())
+	if challenge, ok := secondFactor(err); ok {
+		return connect.NewResponse(&authv1.CompleteOAuthResponse{SecondFactor: challenge}), nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -117,8 +117,13 @@ type Account struct {
 	// True once the person proved they receive mail at email (VerifyEmail), or the identity provider
 	// the account was created with vouched for it. Also the access token's "email_verified" claim.
 	EmailVerified bool `protobuf:"varint,4,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// True while two-factor authentication with an authenticator app (TOTP) is active: Login and
+	// CompleteOAuth then answer with a second_factor challenge.
+	TotpEnabled bool `protobuf:"varint,5,opt,name=totp_enabled,json=totpEnabled,proto3" json:"totp_enabled,omitempty"`
+	// How many unused recovery codes are left (0 when totp_enabled is false).
+	RecoveryCodesRemaining int32 `protobuf:"varint,6,opt,name=recovery_codes_remaining,json=recoveryCodesRemaining,proto3" json:"recovery_codes_remaining,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -177,6 +182,20 @@ func (x *Account) GetEmailVerified() bool {
 		return x.EmailVerified
 	}
 	return false
+}
+
+func (x *Account) GetTotpEnabled() bool {
+	if x != nil {
+		return x.TotpEnabled
+	}
+	return false
+}
+
+func (x *Account) GetRecoveryCodesRemaining() int32 {
+	if x != nil {
+		return x.RecoveryCodesRemaining
+	}
+	return 0
 }
 
 // RegisterRequest holds what a new account needs.
@@ -354,13 +373,16 @@ func (x *LoginRequest) GetPassword() string {
 	return ""
 }
 
-// LoginResponse is a new session.
+// LoginResponse is a new session, or the challenge of a second step. Exactly one of tokens and
+// second_factor is set: a client that finds no tokens asks for a code and calls CompleteTwoFactor.
 type LoginResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The signed-in user's id.
+	// The signed-in user's id ("" while a second factor is required).
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// The session's tokens.
-	Tokens        *Tokens `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// The session's tokens; unset while a second factor is required.
+	Tokens *Tokens `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// Set instead of tokens when the account has two-factor authentication active.
+	SecondFactor  *SecondFactorChallenge `protobuf:"bytes,3,opt,name=second_factor,json=secondFactor,proto3" json:"second_factor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -405,6 +427,13 @@ func (x *LoginResponse) GetUserId() string {
 func (x *LoginResponse) GetTokens() *Tokens {
 	if x != nil {
 		return x.Tokens
+	}
+	return nil
+}
+
+func (x *LoginResponse) GetSecondFactor() *SecondFactorChallenge {
+	if x != nil {
+		return x.SecondFactor
 	}
 	return nil
 }
@@ -992,12 +1021,15 @@ func (x *CompleteOAuthRequest) GetNickname() string {
 // CompleteOAuthResponse is the signed-in session.
 type CompleteOAuthResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The signed-in user's id.
+	// The signed-in user's id ("" while a second factor is required).
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// The session's tokens.
+	// The session's tokens; unset while a second factor is required.
 	Tokens *Tokens `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	// True when this call created the account.
-	Created       bool `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`
+	Created bool `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`
+	// Set instead of tokens when the existing account has two-factor authentication active: finish
+	// with CompleteTwoFactor.
+	SecondFactor  *SecondFactorChallenge `protobuf:"bytes,4,opt,name=second_factor,json=secondFactor,proto3" json:"second_factor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1053,6 +1085,493 @@ func (x *CompleteOAuthResponse) GetCreated() bool {
 	return false
 }
 
+func (x *CompleteOAuthResponse) GetSecondFactor() *SecondFactorChallenge {
+	if x != nil {
+		return x.SecondFactor
+	}
+	return nil
+}
+
+// SecondFactorChallenge is the first step of a two-step sign-in: the password (or the identity
+// provider) was right, and a code from the authenticator app or a recovery code must follow.
+type SecondFactorChallenge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An opaque, single-use token to pass to CompleteTwoFactor. Keep it like a password.
+	Challenge string `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	// When challenge stops working (5 minutes after it was issued): sign in again then.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The ways to answer: "totp" (CompleteTwoFactorRequest.code) and, while any are left,
+	// "recovery_code".
+	Methods       []string `protobuf:"bytes,3,rep,name=methods,proto3" json:"methods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecondFactorChallenge) Reset() {
+	*x = SecondFactorChallenge{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecondFactorChallenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecondFactorChallenge) ProtoMessage() {}
+
+func (x *SecondFactorChallenge) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecondFactorChallenge.ProtoReflect.Descriptor instead.
+func (*SecondFactorChallenge) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SecondFactorChallenge) GetChallenge() string {
+	if x != nil {
+		return x.Challenge
+	}
+	return ""
+}
+
+func (x *SecondFactorChallenge) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *SecondFactorChallenge) GetMethods() []string {
+	if x != nil {
+		return x.Methods
+	}
+	return nil
+}
+
+// EnrollTOTPRequest is empty: the caller comes from the access token.
+type EnrollTOTPRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollTOTPRequest) Reset() {
+	*x = EnrollTOTPRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollTOTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollTOTPRequest) ProtoMessage() {}
+
+func (x *EnrollTOTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollTOTPRequest.ProtoReflect.Descriptor instead.
+func (*EnrollTOTPRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{20}
+}
+
+// EnrollTOTPResponse is what to put into the authenticator app.
+type EnrollTOTPResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shared secret, base32 without padding, for typing in by hand.
+	Secret string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The otpauth://totp/... URI (issuer "Parley", account = the email or the user id) to show as a
+	// QR code. It contains the secret: do not log it.
+	OtpauthUri    string `protobuf:"bytes,2,opt,name=otpauth_uri,json=otpauthUri,proto3" json:"otpauth_uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollTOTPResponse) Reset() {
+	*x = EnrollTOTPResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollTOTPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollTOTPResponse) ProtoMessage() {}
+
+func (x *EnrollTOTPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollTOTPResponse.ProtoReflect.Descriptor instead.
+func (*EnrollTOTPResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *EnrollTOTPResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *EnrollTOTPResponse) GetOtpauthUri() string {
+	if x != nil {
+		return x.OtpauthUri
+	}
+	return ""
+}
+
+// ConfirmTOTPRequest proves the app has the secret.
+type ConfirmTOTPRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The 6-digit code the app shows now.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmTOTPRequest) Reset() {
+	*x = ConfirmTOTPRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmTOTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmTOTPRequest) ProtoMessage() {}
+
+func (x *ConfirmTOTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmTOTPRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmTOTPRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ConfirmTOTPRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// ConfirmTOTPResponse carries the recovery codes, shown this once.
+type ConfirmTOTPResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Ten single-use codes ("xxxx-xxxx-xxxx") to sign in with when the app is lost. Each works once.
+	RecoveryCodes []string `protobuf:"bytes,1,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmTOTPResponse) Reset() {
+	*x = ConfirmTOTPResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmTOTPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmTOTPResponse) ProtoMessage() {}
+
+func (x *ConfirmTOTPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmTOTPResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmTOTPResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ConfirmTOTPResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
+}
+
+// DisableTOTPRequest re-authenticates the caller.
+type DisableTOTPRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's password; required when the account has one.
+	CurrentPassword string `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// For an account without a password: the app's current 6-digit code (or use recovery_code).
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// For an account without a password: one of its recovery codes, instead of code.
+	RecoveryCode  string `protobuf:"bytes,3,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableTOTPRequest) Reset() {
+	*x = DisableTOTPRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableTOTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableTOTPRequest) ProtoMessage() {}
+
+func (x *DisableTOTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableTOTPRequest.ProtoReflect.Descriptor instead.
+func (*DisableTOTPRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DisableTOTPRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *DisableTOTPRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *DisableTOTPRequest) GetRecoveryCode() string {
+	if x != nil {
+		return x.RecoveryCode
+	}
+	return ""
+}
+
+// DisableTOTPResponse is empty.
+type DisableTOTPResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableTOTPResponse) Reset() {
+	*x = DisableTOTPResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableTOTPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableTOTPResponse) ProtoMessage() {}
+
+func (x *DisableTOTPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableTOTPResponse.ProtoReflect.Descriptor instead.
+func (*DisableTOTPResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{25}
+}
+
+// CompleteTwoFactorRequest answers a challenge: exactly one of code and recovery_code.
+type CompleteTwoFactorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SecondFactorChallenge.challenge.
+	Challenge string `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	// The authenticator app's current 6-digit code.
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// One of the recovery codes ConfirmTOTP returned (case, spaces and dashes are ignored).
+	RecoveryCode  string `protobuf:"bytes,3,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteTwoFactorRequest) Reset() {
+	*x = CompleteTwoFactorRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteTwoFactorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteTwoFactorRequest) ProtoMessage() {}
+
+func (x *CompleteTwoFactorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteTwoFactorRequest.ProtoReflect.Descriptor instead.
+func (*CompleteTwoFactorRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CompleteTwoFactorRequest) GetChallenge() string {
+	if x != nil {
+		return x.Challenge
+	}
+	return ""
+}
+
+func (x *CompleteTwoFactorRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *CompleteTwoFactorRequest) GetRecoveryCode() string {
+	if x != nil {
+		return x.RecoveryCode
+	}
+	return ""
+}
+
+// CompleteTwoFactorResponse is the signed-in session.
+type CompleteTwoFactorResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed-in user's id.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The session's tokens.
+	Tokens *Tokens `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// How many unused recovery codes are left (after this one, when a recovery code was used).
+	RecoveryCodesRemaining int32 `protobuf:"varint,3,opt,name=recovery_codes_remaining,json=recoveryCodesRemaining,proto3" json:"recovery_codes_remaining,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *CompleteTwoFactorResponse) Reset() {
+	*x = CompleteTwoFactorResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteTwoFactorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteTwoFactorResponse) ProtoMessage() {}
+
+func (x *CompleteTwoFactorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteTwoFactorResponse.ProtoReflect.Descriptor instead.
+func (*CompleteTwoFactorResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CompleteTwoFactorResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *CompleteTwoFactorResponse) GetTokens() *Tokens {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *CompleteTwoFactorResponse) GetRecoveryCodesRemaining() int32 {
+	if x != nil {
+		return x.RecoveryCodesRemaining
+	}
+	return 0
+}
+
 // Session is one sign-in (a refresh-token family) as its owner sees it.
 type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1079,7 +1598,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[19]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1610,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[19]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1623,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{19}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Session) GetSessionId() string {
@@ -1172,7 +1691,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[20]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1703,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[20]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1716,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{20}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{29}
 }
 
 // ListSessionsResponse lists the caller's live sessions.
@@ -1211,7 +1730,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[21]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1742,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[21]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1755,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{21}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1257,7 +1776,7 @@ type RevokeSessionRequest struct {
 
 func (x *RevokeSessionRequest) Reset() {
 	*x = RevokeSessionRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[22]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1788,7 @@ func (x *RevokeSessionRequest) String() string {
 func (*RevokeSessionRequest) ProtoMessage() {}
 
 func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[22]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1801,7 @@ func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{22}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeSessionRequest) GetSessionId() string {
@@ -1301,7 +1820,7 @@ type RevokeSessionResponse struct {
 
 func (x *RevokeSessionResponse) Reset() {
 	*x = RevokeSessionResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[23]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1832,7 @@ func (x *RevokeSessionResponse) String() string {
 func (*RevokeSessionResponse) ProtoMessage() {}
 
 func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[23]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1845,7 @@ func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
 func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{23}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{32}
 }
 
 // RevokeOtherSessionsRequest is empty: the current session comes from the access token.
@@ -1338,7 +1857,7 @@ type RevokeOtherSessionsRequest struct {
 
 func (x *RevokeOtherSessionsRequest) Reset() {
 	*x = RevokeOtherSessionsRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[24]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1869,7 @@ func (x *RevokeOtherSessionsRequest) String() string {
 func (*RevokeOtherSessionsRequest) ProtoMessage() {}
 
 func (x *RevokeOtherSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[24]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1882,7 @@ func (x *RevokeOtherSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOtherSessionsRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOtherSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{24}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{33}
 }
 
 // RevokeOtherSessionsResponse says how many sessions ended.
@@ -1377,7 +1896,7 @@ type RevokeOtherSessionsResponse struct {
 
 func (x *RevokeOtherSessionsResponse) Reset() {
 	*x = RevokeOtherSessionsResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[25]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1908,7 @@ func (x *RevokeOtherSessionsResponse) String() string {
 func (*RevokeOtherSessionsResponse) ProtoMessage() {}
 
 func (x *RevokeOtherSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[25]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1921,7 @@ func (x *RevokeOtherSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOtherSessionsResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOtherSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{25}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokeOtherSessionsResponse) GetRevokedSessions() int32 {
@@ -1425,7 +1944,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[26]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1956,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[26]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1969,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{26}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ChangePasswordRequest) GetCurrentPassword() string {
@@ -1478,7 +1997,7 @@ type ChangePasswordResponse struct {
 
 func (x *ChangePasswordResponse) Reset() {
 	*x = ChangePasswordResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[27]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +2009,7 @@ func (x *ChangePasswordResponse) String() string {
 func (*ChangePasswordResponse) ProtoMessage() {}
 
 func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[27]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +2022,7 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{27}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ChangePasswordResponse) GetRevokedSessions() int32 {
@@ -1524,7 +2043,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +2055,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +2068,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{28}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -1568,7 +2087,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +2099,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +2112,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{29}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{38}
 }
 
 // ResetPasswordRequest holds the emailed token and the new password.
@@ -1609,7 +2128,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +2140,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +2153,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{30}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResetPasswordRequest) GetResetToken() string {
@@ -1660,7 +2179,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +2191,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +2204,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{31}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{40}
 }
 
 // VerifyEmailRequest carries the emailed token.
@@ -1699,7 +2218,7 @@ type VerifyEmailRequest struct {
 
 func (x *VerifyEmailRequest) Reset() {
 	*x = VerifyEmailRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +2230,7 @@ func (x *VerifyEmailRequest) String() string {
 func (*VerifyEmailRequest) ProtoMessage() {}
 
 func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +2243,7 @@ func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{32}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *VerifyEmailRequest) GetVerificationToken() string {
@@ -1747,7 +2266,7 @@ type VerifyEmailResponse struct {
 
 func (x *VerifyEmailResponse) Reset() {
 	*x = VerifyEmailResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +2278,7 @@ func (x *VerifyEmailResponse) String() string {
 func (*VerifyEmailResponse) ProtoMessage() {}
 
 func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +2291,7 @@ func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{33}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VerifyEmailResponse) GetUserId() string {
@@ -1798,7 +2317,7 @@ type ResendVerificationEmailRequest struct {
 
 func (x *ResendVerificationEmailRequest) Reset() {
 	*x = ResendVerificationEmailRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +2329,7 @@ func (x *ResendVerificationEmailRequest) String() string {
 func (*ResendVerificationEmailRequest) ProtoMessage() {}
 
 func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +2342,7 @@ func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailRequest.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{43}
 }
 
 // ResendVerificationEmailResponse is empty.
@@ -1835,7 +2354,7 @@ type ResendVerificationEmailResponse struct {
 
 func (x *ResendVerificationEmailResponse) Reset() {
 	*x = ResendVerificationEmailResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +2366,7 @@ func (x *ResendVerificationEmailResponse) String() string {
 func (*ResendVerificationEmailResponse) ProtoMessage() {}
 
 func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +2379,7 @@ func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailResponse.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{44}
 }
 
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
@@ -1874,13 +2393,15 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12S\n" +
 	"\x18refresh_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\x12\x1d\n" +
 	"\n" +
-	"token_type\x18\x05 \x01(\tR\ttokenType\"\x9a\x01\n" +
+	"token_type\x18\x05 \x01(\tR\ttokenType\"\xf7\x01\n" +
 	"\aAccount\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x129\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n" +
-	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"_\n" +
+	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\x12!\n" +
+	"\ftotp_enabled\x18\x05 \x01(\bR\vtotpEnabled\x128\n" +
+	"\x18recovery_codes_remaining\x18\x06 \x01(\x05R\x16recoveryCodesRemaining\"_\n" +
 	"\x0fRegisterRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1a\n" +
@@ -1890,10 +2411,11 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\"@\n" +
 	"\fLoginRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"X\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\xa4\x01\n" +
 	"\rLoginResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\":\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\x12J\n" +
+	"\rsecond_factor\x18\x03 \x01(\v2%.parley.auth.v1.SecondFactorChallengeR\fsecondFactor\":\n" +
 	"\x13RefreshTokenRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"_\n" +
 	"\x14RefreshTokenResponse\x12\x17\n" +
@@ -1921,11 +2443,39 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x14CompleteOAuthRequest\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x1a\n" +
-	"\bnickname\x18\x03 \x01(\tR\bnickname\"z\n" +
+	"\bnickname\x18\x03 \x01(\tR\bnickname\"\xc6\x01\n" +
 	"\x15CompleteOAuthResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\bR\acreated\"\xd4\x02\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated\x12J\n" +
+	"\rsecond_factor\x18\x04 \x01(\v2%.parley.auth.v1.SecondFactorChallengeR\fsecondFactor\"\x8a\x01\n" +
+	"\x15SecondFactorChallenge\x12\x1c\n" +
+	"\tchallenge\x18\x01 \x01(\tR\tchallenge\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x18\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\"\x13\n" +
+	"\x11EnrollTOTPRequest\"M\n" +
+	"\x12EnrollTOTPResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
+	"\votpauth_uri\x18\x02 \x01(\tR\n" +
+	"otpauthUri\"(\n" +
+	"\x12ConfirmTOTPRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"<\n" +
+	"\x13ConfirmTOTPResponse\x12%\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"x\n" +
+	"\x12DisableTOTPRequest\x12)\n" +
+	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12#\n" +
+	"\rrecovery_code\x18\x03 \x01(\tR\frecoveryCode\"\x15\n" +
+	"\x13DisableTOTPResponse\"q\n" +
+	"\x18CompleteTwoFactorRequest\x12\x1c\n" +
+	"\tchallenge\x18\x01 \x01(\tR\tchallenge\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12#\n" +
+	"\rrecovery_code\x18\x03 \x01(\tR\frecoveryCode\"\x9e\x01\n" +
+	"\x19CompleteTwoFactorResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens\x128\n" +
+	"\x18recovery_codes_remaining\x18\x03 \x01(\x05R\x16recoveryCodesRemaining\"\xd4\x02\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
@@ -1969,7 +2519,7 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\" \n" +
 	"\x1eResendVerificationEmailRequest\"!\n" +
-	"\x1fResendVerificationEmailResponse2\xaf\f\n" +
+	"\x1fResendVerificationEmailResponse2\xa8\x0f\n" +
 	"\vAuthService\x12W\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
@@ -1979,7 +2529,12 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x12ListOAuthProviders\x12).parley.auth.v1.ListOAuthProvidersRequest\x1a*.parley.auth.v1.ListOAuthProvidersResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
 	"\n" +
 	"BeginOAuth\x12!.parley.auth.v1.BeginOAuthRequest\x1a\".parley.auth.v1.BeginOAuthResponse\"\x04\x88\xb5\x18\x02\x12b\n" +
-	"\rCompleteOAuth\x12$.parley.auth.v1.CompleteOAuthRequest\x1a%.parley.auth.v1.CompleteOAuthResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
+	"\rCompleteOAuth\x12$.parley.auth.v1.CompleteOAuthRequest\x1a%.parley.auth.v1.CompleteOAuthResponse\"\x04\x88\xb5\x18\x02\x12S\n" +
+	"\n" +
+	"EnrollTOTP\x12!.parley.auth.v1.EnrollTOTPRequest\x1a\".parley.auth.v1.EnrollTOTPResponse\x12V\n" +
+	"\vConfirmTOTP\x12\".parley.auth.v1.ConfirmTOTPRequest\x1a#.parley.auth.v1.ConfirmTOTPResponse\x12V\n" +
+	"\vDisableTOTP\x12\".parley.auth.v1.DisableTOTPRequest\x1a#.parley.auth.v1.DisableTOTPResponse\x12r\n" +
+	"\x11CompleteTwoFactor\x12(.parley.auth.v1.CompleteTwoFactorRequest\x1a).parley.auth.v1.CompleteTwoFactorResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12Y\n" +
 	"\fListSessions\x12#.parley.auth.v1.ListSessionsRequest\x1a$.parley.auth.v1.ListSessionsResponse\x12\\\n" +
 	"\rRevokeSession\x12$.parley.auth.v1.RevokeSessionRequest\x1a%.parley.auth.v1.RevokeSessionResponse\x12n\n" +
 	"\x13RevokeOtherSessions\x12*.parley.auth.v1.RevokeOtherSessionsRequest\x1a+.parley.auth.v1.RevokeOtherSessionsResponse\x12_\n" +
@@ -2002,7 +2557,7 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(*Tokens)(nil),                          // 0: parley.auth.v1.Tokens
 	(*Account)(nil),                         // 1: parley.auth.v1.Account
@@ -2023,76 +2578,97 @@ var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(*BeginOAuthResponse)(nil),              // 16: parley.auth.v1.BeginOAuthResponse
 	(*CompleteOAuthRequest)(nil),            // 17: parley.auth.v1.CompleteOAuthRequest
 	(*CompleteOAuthResponse)(nil),           // 18: parley.auth.v1.CompleteOAuthResponse
-	(*Session)(nil),                         // 19: parley.auth.v1.Session
-	(*ListSessionsRequest)(nil),             // 20: parley.auth.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 21: parley.auth.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),            // 22: parley.auth.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),           // 23: parley.auth.v1.RevokeSessionResponse
-	(*RevokeOtherSessionsRequest)(nil),      // 24: parley.auth.v1.RevokeOtherSessionsRequest
-	(*RevokeOtherSessionsResponse)(nil),     // 25: parley.auth.v1.RevokeOtherSessionsResponse
-	(*ChangePasswordRequest)(nil),           // 26: parley.auth.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 27: parley.auth.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),     // 28: parley.auth.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 29: parley.auth.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 30: parley.auth.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 31: parley.auth.v1.ResetPasswordResponse
-	(*VerifyEmailRequest)(nil),              // 32: parley.auth.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 33: parley.auth.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 34: parley.auth.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 35: parley.auth.v1.ResendVerificationEmailResponse
-	(*timestamppb.Timestamp)(nil),           // 36: google.protobuf.Timestamp
+	(*SecondFactorChallenge)(nil),           // 19: parley.auth.v1.SecondFactorChallenge
+	(*EnrollTOTPRequest)(nil),               // 20: parley.auth.v1.EnrollTOTPRequest
+	(*EnrollTOTPResponse)(nil),              // 21: parley.auth.v1.EnrollTOTPResponse
+	(*ConfirmTOTPRequest)(nil),              // 22: parley.auth.v1.ConfirmTOTPRequest
+	(*ConfirmTOTPResponse)(nil),             // 23: parley.auth.v1.ConfirmTOTPResponse
+	(*DisableTOTPRequest)(nil),              // 24: parley.auth.v1.DisableTOTPRequest
+	(*DisableTOTPResponse)(nil),             // 25: parley.auth.v1.DisableTOTPResponse
+	(*CompleteTwoFactorRequest)(nil),        // 26: parley.auth.v1.CompleteTwoFactorRequest
+	(*CompleteTwoFactorResponse)(nil),       // 27: parley.auth.v1.CompleteTwoFactorResponse
+	(*Session)(nil),                         // 28: parley.auth.v1.Session
+	(*ListSessionsRequest)(nil),             // 29: parley.auth.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),            // 30: parley.auth.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),            // 31: parley.auth.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),           // 32: parley.auth.v1.RevokeSessionResponse
+	(*RevokeOtherSessionsRequest)(nil),      // 33: parley.auth.v1.RevokeOtherSessionsRequest
+	(*RevokeOtherSessionsResponse)(nil),     // 34: parley.auth.v1.RevokeOtherSessionsResponse
+	(*ChangePasswordRequest)(nil),           // 35: parley.auth.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 36: parley.auth.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),     // 37: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 38: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 39: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 40: parley.auth.v1.ResetPasswordResponse
+	(*VerifyEmailRequest)(nil),              // 41: parley.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 42: parley.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 43: parley.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 44: parley.auth.v1.ResendVerificationEmailResponse
+	(*timestamppb.Timestamp)(nil),           // 45: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	36, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	36, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	36, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	45, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	45, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	45, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
-	0,  // 5: parley.auth.v1.RefreshTokenResponse.tokens:type_name -> parley.auth.v1.Tokens
-	1,  // 6: parley.auth.v1.GetMeResponse.account:type_name -> parley.auth.v1.Account
-	12, // 7: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
-	0,  // 8: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
-	36, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	36, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	36, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	19, // 12: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
-	2,  // 13: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
-	4,  // 14: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
-	6,  // 15: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
-	8,  // 16: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
-	10, // 17: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
-	13, // 18: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
-	15, // 19: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
-	17, // 20: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
-	20, // 21: parley.auth.v1.AuthService.ListSessions:input_type -> parley.auth.v1.ListSessionsRequest
-	22, // 22: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
-	24, // 23: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
-	26, // 24: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	32, // 25: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
-	34, // 26: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
-	28, // 27: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
-	30, // 28: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
-	3,  // 29: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 30: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 31: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 32: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 33: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 34: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 35: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 36: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	21, // 37: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
-	23, // 38: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
-	25, // 39: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
-	27, // 40: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	33, // 41: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
-	35, // 42: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
-	29, // 43: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
-	31, // 44: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
-	29, // [29:45] is the sub-list for method output_type
-	13, // [13:29] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	19, // 5: parley.auth.v1.LoginResponse.second_factor:type_name -> parley.auth.v1.SecondFactorChallenge
+	0,  // 6: parley.auth.v1.RefreshTokenResponse.tokens:type_name -> parley.auth.v1.Tokens
+	1,  // 7: parley.auth.v1.GetMeResponse.account:type_name -> parley.auth.v1.Account
+	12, // 8: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
+	0,  // 9: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
+	19, // 10: parley.auth.v1.CompleteOAuthResponse.second_factor:type_name -> parley.auth.v1.SecondFactorChallenge
+	45, // 11: parley.auth.v1.SecondFactorChallenge.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 12: parley.auth.v1.CompleteTwoFactorResponse.tokens:type_name -> parley.auth.v1.Tokens
+	45, // 13: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	45, // 14: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	45, // 15: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 16: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
+	2,  // 17: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
+	4,  // 18: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
+	6,  // 19: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
+	8,  // 20: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
+	10, // 21: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
+	13, // 22: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
+	15, // 23: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
+	17, // 24: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
+	20, // 25: parley.auth.v1.AuthService.EnrollTOTP:input_type -> parley.auth.v1.EnrollTOTPRequest
+	22, // 26: parley.auth.v1.AuthService.ConfirmTOTP:input_type -> parley.auth.v1.ConfirmTOTPRequest
+	24, // 27: parley.auth.v1.AuthService.DisableTOTP:input_type -> parley.auth.v1.DisableTOTPRequest
+	26, // 28: parley.auth.v1.AuthService.CompleteTwoFactor:input_type -> parley.auth.v1.CompleteTwoFactorRequest
+	29, // 29: parley.auth.v1.AuthService.ListSessions:input_type -> parley.auth.v1.ListSessionsRequest
+	31, // 30: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
+	33, // 31: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
+	35, // 32: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
+	41, // 33: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
+	43, // 34: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
+	37, // 35: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	39, // 36: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	3,  // 37: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 38: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 39: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 40: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 41: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 42: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 43: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 44: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 45: parley.auth.v1.AuthService.EnrollTOTP:output_type -> parley.auth.v1.EnrollTOTPResponse
+	23, // 46: parley.auth.v1.AuthService.ConfirmTOTP:output_type -> parley.auth.v1.ConfirmTOTPResponse
+	25, // 47: parley.auth.v1.AuthService.DisableTOTP:output_type -> parley.auth.v1.DisableTOTPResponse
+	27, // 48: parley.auth.v1.AuthService.CompleteTwoFactor:output_type -> parley.auth.v1.CompleteTwoFactorResponse
+	30, // 49: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	32, // 50: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	34, // 51: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	36, // 52: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	42, // 53: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
+	44, // 54: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
+	38, // 55: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	40, // 56: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	37, // [37:57] is the sub-list for method output_type
+	17, // [17:37] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_parley_auth_v1_auth_proto_init() }
@@ -2106,7 +2682,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -52,6 +52,15 @@ const (
 	// AuthServiceCompleteOAuthProcedure is the fully-qualified name of the AuthService's CompleteOAuth
 	// RPC.
 	AuthServiceCompleteOAuthProcedure = "/parley.auth.v1.AuthService/CompleteOAuth"
+	// AuthServiceEnrollTOTPProcedure is the fully-qualified name of the AuthService's EnrollTOTP RPC.
+	AuthServiceEnrollTOTPProcedure = "/parley.auth.v1.AuthService/EnrollTOTP"
+	// AuthServiceConfirmTOTPProcedure is the fully-qualified name of the AuthService's ConfirmTOTP RPC.
+	AuthServiceConfirmTOTPProcedure = "/parley.auth.v1.AuthService/ConfirmTOTP"
+	// AuthServiceDisableTOTPProcedure is the fully-qualified name of the AuthService's DisableTOTP RPC.
+	AuthServiceDisableTOTPProcedure = "/parley.auth.v1.AuthService/DisableTOTP"
+	// AuthServiceCompleteTwoFactorProcedure is the fully-qualified name of the AuthService's
+	// CompleteTwoFactor RPC.
+	AuthServiceCompleteTwoFactorProcedure = "/parley.auth.v1.AuthService/CompleteTwoFactor"
 	// AuthServiceListSessionsProcedure is the fully-qualified name of the AuthService's ListSessions
 	// RPC.
 	AuthServiceListSessionsProcedure = "/parley.auth.v1.AuthService/ListSessions"
@@ -83,7 +92,9 @@ type AuthServiceClient interface {
 	// Errors: InvalidArgument (which field and why), AlreadyExists (email already registered).
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
 	// Login exchanges an email and a password for a new session.
-	// An unknown email and a wrong password give the same Unauthenticated error.
+	// An unknown email and a wrong password give the same Unauthenticated error. When the account has
+	// two-factor authentication active, the response carries a second_factor challenge instead of
+	// tokens: finish with CompleteTwoFactor.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// RefreshToken rotates a refresh token: it returns a new pair and the presented refresh token stops
 	// working. Presenting a refresh token that was already rotated is treated as theft: the whole
@@ -102,6 +113,32 @@ type AuthServiceClient interface {
 	// CompleteOAuth finishes the flow started by BeginOAuth: it exchanges the code, verifies the ID
 	// token, links or creates the account and signs it in.
 	CompleteOAuth(context.Context, *connect.Request[v1.CompleteOAuthRequest]) (*connect.Response[v1.CompleteOAuthResponse], error)
+	// EnrollTOTP starts enrolling an authenticator app (TOTP, RFC 6238: SHA-1, 6 digits, 30 s): it
+	// returns a new secret and the otpauth:// URI to show as a QR code. Nothing changes at sign-in
+	// until ConfirmTOTP proves the app computes the same codes. A new call replaces an enrolment not
+	// yet confirmed.
+	// Errors: FailedPrecondition (two-factor authentication is already active: DisableTOTP first; or
+	// the server has no TOTP key configured).
+	EnrollTOTP(context.Context, *connect.Request[v1.EnrollTOTPRequest]) (*connect.Response[v1.EnrollTOTPResponse], error)
+	// ConfirmTOTP activates the enrolment with a code the app shows now, and returns ten single-use
+	// recovery codes (shown once: only their keyed hashes are stored). From then on Login and
+	// CompleteOAuth answer with a second_factor challenge instead of tokens.
+	// Errors: InvalidArgument (code missing, not 6 digits, or not the app's current code),
+	// FailedPrecondition (no enrolment started, or already active).
+	ConfirmTOTP(context.Context, *connect.Request[v1.ConfirmTOTPRequest]) (*connect.Response[v1.ConfirmTOTPResponse], error)
+	// DisableTOTP turns two-factor authentication off after re-authentication: the current password
+	// for an account that has one, else a current TOTP code (or a recovery code). The recovery codes
+	// and open sign-in challenges end.
+	// Errors: InvalidArgument (which field is missing or wrong), FailedPrecondition (not active),
+	// ResourceExhausted with Retry-After (too many wrong passwords or codes: throttled like Login).
+	DisableTOTP(context.Context, *connect.Request[v1.DisableTOTPRequest]) (*connect.Response[v1.DisableTOTPResponse], error)
+	// CompleteTwoFactor finishes a sign-in that Login or CompleteOAuth answered with a second_factor
+	// challenge: with the authenticator app's current code (each code works once) or one of the
+	// recovery codes (each works once). It returns the session's tokens; the challenge ends.
+	// Errors: InvalidArgument (challenge missing; not exactly one of code and recovery_code),
+	// Unauthenticated (the code is wrong, or the challenge is unknown, used or expired: sign in
+	// again), ResourceExhausted with Retry-After (too many wrong codes: throttled like Login).
+	CompleteTwoFactor(context.Context, *connect.Request[v1.CompleteTwoFactorRequest]) (*connect.Response[v1.CompleteTwoFactorResponse], error)
 	// ListSessions lists the caller's live sessions (signed in, not revoked, refresh token not
 	// expired), the most recently used first; the session of the presented access token is marked
 	// current.
@@ -211,6 +248,30 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("CompleteOAuth")),
 			connect.WithClientOptions(opts...),
 		),
+		enrollTOTP: connect.NewClient[v1.EnrollTOTPRequest, v1.EnrollTOTPResponse](
+			httpClient,
+			baseURL+AuthServiceEnrollTOTPProcedure,
+			connect.WithSchema(authServiceMethods.ByName("EnrollTOTP")),
+			connect.WithClientOptions(opts...),
+		),
+		confirmTOTP: connect.NewClient[v1.ConfirmTOTPRequest, v1.ConfirmTOTPResponse](
+			httpClient,
+			baseURL+AuthServiceConfirmTOTPProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ConfirmTOTP")),
+			connect.WithClientOptions(opts...),
+		),
+		disableTOTP: connect.NewClient[v1.DisableTOTPRequest, v1.DisableTOTPResponse](
+			httpClient,
+			baseURL+AuthServiceDisableTOTPProcedure,
+			connect.WithSchema(authServiceMethods.ByName("DisableTOTP")),
+			connect.WithClientOptions(opts...),
+		),
+		completeTwoFactor: connect.NewClient[v1.CompleteTwoFactorRequest, v1.CompleteTwoFactorResponse](
+			httpClient,
+			baseURL+AuthServiceCompleteTwoFactorProcedure,
+			connect.WithSchema(authServiceMethods.ByName("CompleteTwoFactor")),
+			connect.WithClientOptions(opts...),
+		),
 		listSessions: connect.NewClient[v1.ListSessionsRequest, v1.ListSessionsResponse](
 			httpClient,
 			baseURL+AuthServiceListSessionsProcedure,
@@ -272,6 +333,10 @@ type authServiceClient struct {
 	listOAuthProviders      *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
 	beginOAuth              *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
 	completeOAuth           *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
+	enrollTOTP              *connect.Client[v1.EnrollTOTPRequest, v1.EnrollTOTPResponse]
+	confirmTOTP             *connect.Client[v1.ConfirmTOTPRequest, v1.ConfirmTOTPResponse]
+	disableTOTP             *connect.Client[v1.DisableTOTPRequest, v1.DisableTOTPResponse]
+	completeTwoFactor       *connect.Client[v1.CompleteTwoFactorRequest, v1.CompleteTwoFactorResponse]
 	listSessions            *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
 	revokeSession           *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
 	revokeOtherSessions     *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
@@ -322,6 +387,26 @@ func (c *authServiceClient) CompleteOAuth(ctx context.Context, req *connect.Requ
 	return c.completeOAuth.CallUnary(ctx, req)
 }
 
+// EnrollTOTP calls parley.auth.v1.AuthService.EnrollTOTP.
+func (c *authServiceClient) EnrollTOTP(ctx context.Context, req *connect.Request[v1.EnrollTOTPRequest]) (*connect.Response[v1.EnrollTOTPResponse], error) {
+	return c.enrollTOTP.CallUnary(ctx, req)
+}
+
+// ConfirmTOTP calls parley.auth.v1.AuthService.ConfirmTOTP.
+func (c *authServiceClient) ConfirmTOTP(ctx context.Context, req *connect.Request[v1.ConfirmTOTPRequest]) (*connect.Response[v1.ConfirmTOTPResponse], error) {
+	return c.confirmTOTP.CallUnary(ctx, req)
+}
+
+// DisableTOTP calls parley.auth.v1.AuthService.DisableTOTP.
+func (c *authServiceClient) DisableTOTP(ctx context.Context, req *connect.Request[v1.DisableTOTPRequest]) (*connect.Response[v1.DisableTOTPResponse], error) {
+	return c.disableTOTP.CallUnary(ctx, req)
+}
+
+// CompleteTwoFactor calls parley.auth.v1.AuthService.CompleteTwoFactor.
+func (c *authServiceClient) CompleteTwoFactor(ctx context.Context, req *connect.Request[v1.CompleteTwoFactorRequest]) (*connect.Response[v1.CompleteTwoFactorResponse], error) {
+	return c.completeTwoFactor.CallUnary(ctx, req)
+}
+
 // ListSessions calls parley.auth.v1.AuthService.ListSessions.
 func (c *authServiceClient) ListSessions(ctx context.Context, req *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
 	return c.listSessions.CallUnary(ctx, req)
@@ -368,7 +453,9 @@ type AuthServiceHandler interface {
 	// Errors: InvalidArgument (which field and why), AlreadyExists (email already registered).
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
 	// Login exchanges an email and a password for a new session.
-	// An unknown email and a wrong password give the same Unauthenticated error.
+	// An unknown email and a wrong password give the same Unauthenticated error. When the account has
+	// two-factor authentication active, the response carries a second_factor challenge instead of
+	// tokens: finish with CompleteTwoFactor.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// RefreshToken rotates a refresh token: it returns a new pair and the presented refresh token stops
 	// working. Presenting a refresh token that was already rotated is treated as theft: the whole
@@ -387,6 +474,32 @@ type AuthServiceHandler interface {
 	// CompleteOAuth finishes the flow started by BeginOAuth: it exchanges the code, verifies the ID
 	// token, links or creates the account and signs it in.
 	CompleteOAuth(context.Context, *connect.Request[v1.CompleteOAuthRequest]) (*connect.Response[v1.CompleteOAuthResponse], error)
+	// EnrollTOTP starts enrolling an authenticator app (TOTP, RFC 6238: SHA-1, 6 digits, 30 s): it
+	// returns a new secret and the otpauth:// URI to show as a QR code. Nothing changes at sign-in
+	// until ConfirmTOTP proves the app computes the same codes. A new call replaces an enrolment not
+	// yet confirmed.
+	// Errors: FailedPrecondition (two-factor authentication is already active: DisableTOTP first; or
+	// the server has no TOTP key configured).
+	EnrollTOTP(context.Context, *connect.Request[v1.EnrollTOTPRequest]) (*connect.Response[v1.EnrollTOTPResponse], error)
+	// ConfirmTOTP activates the enrolment with a code the app shows now, and returns ten single-use
+	// recovery codes (shown once: only their keyed hashes are stored). From then on Login and
+	// CompleteOAuth answer with a second_factor challenge instead of tokens.
+	// Errors: InvalidArgument (code missing, not 6 digits, or not the app's current code),
+	// FailedPrecondition (no enrolment started, or already active).
+	ConfirmTOTP(context.Context, *connect.Request[v1.ConfirmTOTPRequest]) (*connect.Response[v1.ConfirmTOTPResponse], error)
+	// DisableTOTP turns two-factor authentication off after re-authentication: the current password
+	// for an account that has one, else a current TOTP code (or a recovery code). The recovery codes
+	// and open sign-in challenges end.
+	// Errors: InvalidArgument (which field is missing or wrong), FailedPrecondition (not active),
+	// ResourceExhausted with Retry-After (too many wrong passwords or codes: throttled like Login).
+	DisableTOTP(context.Context, *connect.Request[v1.DisableTOTPRequest]) (*connect.Response[v1.DisableTOTPResponse], error)
+	// CompleteTwoFactor finishes a sign-in that Login or CompleteOAuth answered with a second_factor
+	// challenge: with the authenticator app's current code (each code works once) or one of the
+	// recovery codes (each works once). It returns the session's tokens; the challenge ends.
+	// Errors: InvalidArgument (challenge missing; not exactly one of code and recovery_code),
+	// Unauthenticated (the code is wrong, or the challenge is unknown, used or expired: sign in
+	// again), ResourceExhausted with Retry-After (too many wrong codes: throttled like Login).
+	CompleteTwoFactor(context.Context, *connect.Request[v1.CompleteTwoFactorRequest]) (*connect.Response[v1.CompleteTwoFactorResponse], error)
 	// ListSessions lists the caller's live sessions (signed in, not revoked, refresh token not
 	// expired), the most recently used first; the session of the presented access token is marked
 	// current.
@@ -492,6 +605,30 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("CompleteOAuth")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceEnrollTOTPHandler := connect.NewUnaryHandler(
+		AuthServiceEnrollTOTPProcedure,
+		svc.EnrollTOTP,
+		connect.WithSchema(authServiceMethods.ByName("EnrollTOTP")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceConfirmTOTPHandler := connect.NewUnaryHandler(
+		AuthServiceConfirmTOTPProcedure,
+		svc.ConfirmTOTP,
+		connect.WithSchema(authServiceMethods.ByName("ConfirmTOTP")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceDisableTOTPHandler := connect.NewUnaryHandler(
+		AuthServiceDisableTOTPProcedure,
+		svc.DisableTOTP,
+		connect.WithSchema(authServiceMethods.ByName("DisableTOTP")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceCompleteTwoFactorHandler := connect.NewUnaryHandler(
+		AuthServiceCompleteTwoFactorProcedure,
+		svc.CompleteTwoFactor,
+		connect.WithSchema(authServiceMethods.ByName("CompleteTwoFactor")),
+		connect.WithHandlerOptions(opts...),
+	)
 	authServiceListSessionsHandler := connect.NewUnaryHandler(
 		AuthServiceListSessionsProcedure,
 		svc.ListSessions,
@@ -558,6 +695,14 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceBeginOAuthHandler.ServeHTTP(w, r)
 		case AuthServiceCompleteOAuthProcedure:
 			authServiceCompleteOAuthHandler.ServeHTTP(w, r)
+		case AuthServiceEnrollTOTPProcedure:
+			authServiceEnrollTOTPHandler.ServeHTTP(w, r)
+		case AuthServiceConfirmTOTPProcedure:
+			authServiceConfirmTOTPHandler.ServeHTTP(w, r)
+		case AuthServiceDisableTOTPProcedure:
+			authServiceDisableTOTPHandler.ServeHTTP(w, r)
+		case AuthServiceCompleteTwoFactorProcedure:
+			authServiceCompleteTwoFactorHandler.ServeHTTP(w, r)
 		case AuthServiceListSessionsProcedure:
 			authServiceListSessionsHandler.ServeHTTP(w, r)
 		case AuthServiceRevokeSessionProcedure:
@@ -613,6 +758,22 @@ func (UnimplementedAuthServiceHandler) BeginOAuth(context.Context, *connect.Requ
 
 func (UnimplementedAuthServiceHandler) CompleteOAuth(context.Context, *connect.Request[v1.CompleteOAuthRequest]) (*connect.Response[v1.CompleteOAuthResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.CompleteOAuth is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) EnrollTOTP(context.Context, *connect.Request[v1.EnrollTOTPRequest]) (*connect.Response[v1.EnrollTOTPResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.EnrollTOTP is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ConfirmTOTP(context.Context, *connect.Request[v1.ConfirmTOTPRequest]) (*connect.Response[v1.ConfirmTOTPResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ConfirmTOTP is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) DisableTOTP(context.Context, *connect.Request[v1.DisableTOTPRequest]) (*connect.Response[v1.DisableTOTPResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.DisableTOTP is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) CompleteTwoFactor(context.Context, *connect.Request[v1.CompleteTwoFactorRequest]) (*connect.Response[v1.CompleteTwoFactorResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.CompleteTwoFactor is not implemented"))
 }
 
 func (UnimplementedAuthServiceHandler) ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
