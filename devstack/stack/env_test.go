@@ -49,6 +49,8 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 		"MEDIA_URL":                 "http://127.0.0.1:8086",
 		"AUTH_SIGNING_KEY_FILE":     data + "/auth/signing-key.json",
 		"AUTH_GENERATE_SIGNING_KEY": "true",
+		"AUTH_TOTP_KEY_FILE":        data + "/auth/totp-key",
+		"AUTH_GENERATE_TOTP_KEY":    "true",
 		// "Sign in with Dev": the provider the dev stack runs, and the web client's callback.
 		"AUTH_OAUTH_PROVIDERS":         "dev",
 		"AUTH_OAUTH_DEV_ISSUER":        "http://127.0.0.1:9096",
@@ -133,6 +135,9 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	auth := envMapOf(t, opts, "auth")
 	if auth["AUTH_SIGNING_KEY_FILE"] != "/srv/parley-data/auth/signing-key.json" {
 		t.Errorf("AUTH_SIGNING_KEY_FILE = %q", auth["AUTH_SIGNING_KEY_FILE"])
+	}
+	if auth["AUTH_TOTP_KEY_FILE"] != "/srv/parley-data/auth/totp-key" {
+		t.Errorf("AUTH_TOTP_KEY_FILE = %q", auth["AUTH_TOTP_KEY_FILE"])
 	}
 	if auth["AUTH_OAUTH_DEV_ISSUER"] != "http://127.0.0.1:20026" ||
 		auth["AUTH_OAUTH_DEV_REDIRECT_URIS"] != "http://127.0.0.1:20000/oauth/callback,http://localhost:20000/oauth/callback" {
