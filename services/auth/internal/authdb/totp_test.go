@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -414,21 +413,5 @@ func TestDisableTOTPWithoutAPasswordTakesACode(t *testing.T) {
 	}
 	if acc, _ := e.svc.GetMe(ctx, userID); acc.TOTPEnabled {
 		t.Fatal("still enabled")
-	}
-}
-
-// The key file: generated once (0600), read back to the same key, refused when wrong.
-func TestTOTPKeyFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "auth", "totp-key")
-	if _, _, err := auth.LoadTOTPKey(path, false); err == nil || !strings.Contains(err.Error(), "AUTH_GENERATE_TOTP_KEY") {
-		t.Fatalf("missing without generation: %v", err)
-	}
-	k1, generated, err := auth.LoadTOTPKey(path, true)
-	if err != nil || !generated {
-		t.Fatalf("generate: %v, generated %v", err, generated)
-	}
-	k2, generated, err := auth.LoadTOTPKey(path, true)
-	if err != nil || generated || k2.ID() != k1.ID() {
-		t.Fatalf("reload: %v, generated %v, id %s vs %s", err, generated, k2.ID(), k1.ID())
 	}
 }
