@@ -18,7 +18,9 @@ import (
 func TestPublicProcedures(t *testing.T) {
 	want := []string{
 		authv1connect.AuthServiceBeginOAuthProcedure,
+		authv1connect.AuthServiceBeginPasskeyLoginProcedure,
 		authv1connect.AuthServiceCompleteOAuthProcedure,
+		authv1connect.AuthServiceFinishPasskeyLoginProcedure,
 		authv1connect.AuthServiceListOAuthProvidersProcedure,
 		authv1connect.AuthServiceLoginProcedure,
 		authv1connect.AuthServiceLogoutProcedure,
@@ -37,6 +39,8 @@ func TestPublicProcedures(t *testing.T) {
 // like the marks.
 func TestAuthLimitedProcedures(t *testing.T) {
 	want := []string{
+		authv1connect.AuthServiceBeginPasskeyLoginProcedure,
+		authv1connect.AuthServiceFinishPasskeyLoginProcedure,
 		authv1connect.AuthServiceLoginProcedure,
 		authv1connect.AuthServiceRefreshTokenProcedure,
 		authv1connect.AuthServiceRegisterProcedure,
@@ -69,7 +73,9 @@ func TestUnauthenticatedPerService(t *testing.T) {
 	cases := map[string][]string{
 		authv1connect.AuthServiceName: {
 			authv1connect.AuthServiceBeginOAuthProcedure,
+			authv1connect.AuthServiceBeginPasskeyLoginProcedure,
 			authv1connect.AuthServiceCompleteOAuthProcedure,
+			authv1connect.AuthServiceFinishPasskeyLoginProcedure,
 			authv1connect.AuthServiceListOAuthProvidersProcedure,
 			authv1connect.AuthServiceLoginProcedure,
 			authv1connect.AuthServiceLogoutProcedure,

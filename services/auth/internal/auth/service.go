@@ -145,6 +145,7 @@ type Service struct {
 	oauth       *OAuth
 	mailer      Mailer
 	resetPolicy ResetPolicy
+	passkeys    *passkeys // nil: passkeys are off
 	now         func() time.Time
 	logger      *slog.Logger
 }
@@ -164,7 +165,9 @@ type Deps struct {
 	Mailer Mailer
 	// Resets bound password resets (DefaultResetPolicy when zero).
 	Resets ResetPolicy
-	Logger *slog.Logger
+	// Passkeys is the WebAuthn relying party; passkeys are off when its Origins are empty.
+	Passkeys PasskeyConfig
+	Logger   *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it to expire tokens.
 	Now func() time.Time
 }
@@ -195,8 +198,12 @@ func NewService(d Deps) (*Service, error) {
 	if d.OAuth == nil {
 		d.OAuth = &OAuth{}
 	}
+	pk, err := newPasskeys(d.Passkeys)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, refreshTTL: d.RefreshTokenTTL,
-		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, now: d.Now, logger: d.Logger}, nil
+		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, passkeys: pk, now: d.Now, logger: d.Logger}, nil
 }
 
 // Register creates a password account and signs it in.

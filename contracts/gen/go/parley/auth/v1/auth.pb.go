@@ -1863,6 +1863,668 @@ func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
 	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
 }
 
+// Passkey is a WebAuthn credential that signs its owner in without a password.
+type Passkey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The passkey's id: what DeletePasskey takes.
+	PasskeyId string `protobuf:"bytes,1,opt,name=passkey_id,json=passkeyId,proto3" json:"passkey_id,omitempty"`
+	// The name its owner gave it ("Laptop", "Phone").
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The authenticator model's AAGUID (a UUID; all zeros when the authenticator keeps it private).
+	Aaguid string `protobuf:"bytes,3,opt,name=aaguid,proto3" json:"aaguid,omitempty"`
+	// How the browser can reach the authenticator ("internal", "hybrid", "usb", "nfc", "ble").
+	Transports []string `protobuf:"bytes,4,rep,name=transports,proto3" json:"transports,omitempty"`
+	// When it was added.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it last signed in; unset when never.
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Passkey) Reset() {
+	*x = Passkey{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Passkey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Passkey) ProtoMessage() {}
+
+func (x *Passkey) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Passkey.ProtoReflect.Descriptor instead.
+func (*Passkey) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Passkey) GetPasskeyId() string {
+	if x != nil {
+		return x.PasskeyId
+	}
+	return ""
+}
+
+func (x *Passkey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Passkey) GetAaguid() string {
+	if x != nil {
+		return x.Aaguid
+	}
+	return ""
+}
+
+func (x *Passkey) GetTransports() []string {
+	if x != nil {
+		return x.Transports
+	}
+	return nil
+}
+
+func (x *Passkey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Passkey) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+// BeginPasskeyRegistrationRequest is empty: the caller comes from the access token.
+type BeginPasskeyRegistrationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyRegistrationRequest) Reset() {
+	*x = BeginPasskeyRegistrationRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyRegistrationRequest) ProtoMessage() {}
+
+func (x *BeginPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{37}
+}
+
+// BeginPasskeyRegistrationResponse holds the options for navigator.credentials.create.
+type BeginPasskeyRegistrationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ceremony to finish with FinishPasskeyRegistration.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// PublicKeyCredentialCreationOptions as JSON, binary members base64url-encoded (the form
+	// PublicKeyCredential.parseCreationOptionsFromJSON takes).
+	OptionsJson   string `protobuf:"bytes,2,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyRegistrationResponse) Reset() {
+	*x = BeginPasskeyRegistrationResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyRegistrationResponse) ProtoMessage() {}
+
+func (x *BeginPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BeginPasskeyRegistrationResponse) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *BeginPasskeyRegistrationResponse) GetOptionsJson() string {
+	if x != nil {
+		return x.OptionsJson
+	}
+	return ""
+}
+
+// FinishPasskeyRegistrationRequest holds the browser's attestation response.
+type FinishPasskeyRegistrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// BeginPasskeyRegistrationResponse.ceremony_id.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// The PublicKeyCredential navigator.credentials.create returned, as JSON (its toJSON()).
+	CredentialJson string `protobuf:"bytes,2,opt,name=credential_json,json=credentialJson,proto3" json:"credential_json,omitempty"`
+	// A name for the passkey, 1 to 64 characters.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyRegistrationRequest) Reset() {
+	*x = FinishPasskeyRegistrationRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyRegistrationRequest) ProtoMessage() {}
+
+func (x *FinishPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *FinishPasskeyRegistrationRequest) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *FinishPasskeyRegistrationRequest) GetCredentialJson() string {
+	if x != nil {
+		return x.CredentialJson
+	}
+	return ""
+}
+
+func (x *FinishPasskeyRegistrationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// FinishPasskeyRegistrationResponse returns the stored passkey.
+type FinishPasskeyRegistrationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Passkey       *Passkey               `protobuf:"bytes,1,opt,name=passkey,proto3" json:"passkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyRegistrationResponse) Reset() {
+	*x = FinishPasskeyRegistrationResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyRegistrationResponse) ProtoMessage() {}
+
+func (x *FinishPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *FinishPasskeyRegistrationResponse) GetPasskey() *Passkey {
+	if x != nil {
+		return x.Passkey
+	}
+	return nil
+}
+
+// ListPasskeysRequest is empty: the caller comes from the access token.
+type ListPasskeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPasskeysRequest) Reset() {
+	*x = ListPasskeysRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPasskeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPasskeysRequest) ProtoMessage() {}
+
+func (x *ListPasskeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPasskeysRequest.ProtoReflect.Descriptor instead.
+func (*ListPasskeysRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{41}
+}
+
+// ListPasskeysResponse lists the caller's passkeys.
+type ListPasskeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most recently added first. A person has few passkeys; the list is not paged.
+	Passkeys      []*Passkey `protobuf:"bytes,1,rep,name=passkeys,proto3" json:"passkeys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPasskeysResponse) Reset() {
+	*x = ListPasskeysResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPasskeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPasskeysResponse) ProtoMessage() {}
+
+func (x *ListPasskeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPasskeysResponse.ProtoReflect.Descriptor instead.
+func (*ListPasskeysResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListPasskeysResponse) GetPasskeys() []*Passkey {
+	if x != nil {
+		return x.Passkeys
+	}
+	return nil
+}
+
+// DeletePasskeyRequest names the passkey to remove.
+type DeletePasskeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Passkey.passkey_id.
+	PasskeyId     string `protobuf:"bytes,1,opt,name=passkey_id,json=passkeyId,proto3" json:"passkey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePasskeyRequest) Reset() {
+	*x = DeletePasskeyRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePasskeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePasskeyRequest) ProtoMessage() {}
+
+func (x *DeletePasskeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePasskeyRequest.ProtoReflect.Descriptor instead.
+func (*DeletePasskeyRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DeletePasskeyRequest) GetPasskeyId() string {
+	if x != nil {
+		return x.PasskeyId
+	}
+	return ""
+}
+
+// DeletePasskeyResponse is empty.
+type DeletePasskeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePasskeyResponse) Reset() {
+	*x = DeletePasskeyResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePasskeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePasskeyResponse) ProtoMessage() {}
+
+func (x *DeletePasskeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePasskeyResponse.ProtoReflect.Descriptor instead.
+func (*DeletePasskeyResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{44}
+}
+
+// BeginPasskeyLoginRequest is empty: the passkey names the account.
+type BeginPasskeyLoginRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyLoginRequest) Reset() {
+	*x = BeginPasskeyLoginRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyLoginRequest) ProtoMessage() {}
+
+func (x *BeginPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyLoginRequest.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyLoginRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{45}
+}
+
+// BeginPasskeyLoginResponse holds the options for navigator.credentials.get.
+type BeginPasskeyLoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ceremony to finish with FinishPasskeyLogin.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// PublicKeyCredentialRequestOptions as JSON, binary members base64url-encoded (the form
+	// PublicKeyCredential.parseRequestOptionsFromJSON takes).
+	OptionsJson   string `protobuf:"bytes,2,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyLoginResponse) Reset() {
+	*x = BeginPasskeyLoginResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyLoginResponse) ProtoMessage() {}
+
+func (x *BeginPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyLoginResponse.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyLoginResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *BeginPasskeyLoginResponse) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *BeginPasskeyLoginResponse) GetOptionsJson() string {
+	if x != nil {
+		return x.OptionsJson
+	}
+	return ""
+}
+
+// FinishPasskeyLoginRequest holds the browser's assertion response.
+type FinishPasskeyLoginRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// BeginPasskeyLoginResponse.ceremony_id.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// The PublicKeyCredential navigator.credentials.get returned, as JSON (its toJSON()).
+	CredentialJson string `protobuf:"bytes,2,opt,name=credential_json,json=credentialJson,proto3" json:"credential_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyLoginRequest) Reset() {
+	*x = FinishPasskeyLoginRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyLoginRequest) ProtoMessage() {}
+
+func (x *FinishPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyLoginRequest.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyLoginRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *FinishPasskeyLoginRequest) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *FinishPasskeyLoginRequest) GetCredentialJson() string {
+	if x != nil {
+		return x.CredentialJson
+	}
+	return ""
+}
+
+// FinishPasskeyLoginResponse is a new session, as LoginResponse.
+type FinishPasskeyLoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed-in user's id.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The session's tokens.
+	Tokens        *Tokens `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyLoginResponse) Reset() {
+	*x = FinishPasskeyLoginResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyLoginResponse) ProtoMessage() {}
+
+func (x *FinishPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyLoginResponse.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyLoginResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *FinishPasskeyLoginResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *FinishPasskeyLoginResponse) GetTokens() *Tokens {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_parley_auth_v1_auth_proto_rawDesc = "" +
@@ -1969,7 +2631,50 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\" \n" +
 	"\x1eResendVerificationEmailRequest\"!\n" +
-	"\x1fResendVerificationEmailResponse2\xaf\f\n" +
+	"\x1fResendVerificationEmailResponse\"\xed\x01\n" +
+	"\aPasskey\x12\x1d\n" +
+	"\n" +
+	"passkey_id\x18\x01 \x01(\tR\tpasskeyId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06aaguid\x18\x03 \x01(\tR\x06aaguid\x12\x1e\n" +
+	"\n" +
+	"transports\x18\x04 \x03(\tR\n" +
+	"transports\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\"!\n" +
+	"\x1fBeginPasskeyRegistrationRequest\"f\n" +
+	" BeginPasskeyRegistrationResponse\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12!\n" +
+	"\foptions_json\x18\x02 \x01(\tR\voptionsJson\"\x80\x01\n" +
+	" FinishPasskeyRegistrationRequest\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12'\n" +
+	"\x0fcredential_json\x18\x02 \x01(\tR\x0ecredentialJson\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"V\n" +
+	"!FinishPasskeyRegistrationResponse\x121\n" +
+	"\apasskey\x18\x01 \x01(\v2\x17.parley.auth.v1.PasskeyR\apasskey\"\x15\n" +
+	"\x13ListPasskeysRequest\"K\n" +
+	"\x14ListPasskeysResponse\x123\n" +
+	"\bpasskeys\x18\x01 \x03(\v2\x17.parley.auth.v1.PasskeyR\bpasskeys\"5\n" +
+	"\x14DeletePasskeyRequest\x12\x1d\n" +
+	"\n" +
+	"passkey_id\x18\x01 \x01(\tR\tpasskeyId\"\x17\n" +
+	"\x15DeletePasskeyResponse\"\x1a\n" +
+	"\x18BeginPasskeyLoginRequest\"_\n" +
+	"\x19BeginPasskeyLoginResponse\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12!\n" +
+	"\foptions_json\x18\x02 \x01(\tR\voptionsJson\"e\n" +
+	"\x19FinishPasskeyLoginRequest\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12'\n" +
+	"\x0fcredential_json\x18\x02 \x01(\tR\x0ecredentialJson\"e\n" +
+	"\x1aFinishPasskeyLoginResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens2\xd5\x11\n" +
 	"\vAuthService\x12W\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
@@ -1987,7 +2692,13 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\vVerifyEmail\x12\".parley.auth.v1.VerifyEmailRequest\x1a#.parley.auth.v1.VerifyEmailResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12z\n" +
 	"\x17ResendVerificationEmail\x12..parley.auth.v1.ResendVerificationEmailRequest\x1a/.parley.auth.v1.ResendVerificationEmailResponse\x12{\n" +
 	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12f\n" +
-	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
+	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12}\n" +
+	"\x18BeginPasskeyRegistration\x12/.parley.auth.v1.BeginPasskeyRegistrationRequest\x1a0.parley.auth.v1.BeginPasskeyRegistrationResponse\x12\x80\x01\n" +
+	"\x19FinishPasskeyRegistration\x120.parley.auth.v1.FinishPasskeyRegistrationRequest\x1a1.parley.auth.v1.FinishPasskeyRegistrationResponse\x12Y\n" +
+	"\fListPasskeys\x12#.parley.auth.v1.ListPasskeysRequest\x1a$.parley.auth.v1.ListPasskeysResponse\x12\\\n" +
+	"\rDeletePasskey\x12$.parley.auth.v1.DeletePasskeyRequest\x1a%.parley.auth.v1.DeletePasskeyResponse\x12r\n" +
+	"\x11BeginPasskeyLogin\x12(.parley.auth.v1.BeginPasskeyLoginRequest\x1a).parley.auth.v1.BeginPasskeyLoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12u\n" +
+	"\x12FinishPasskeyLogin\x12).parley.auth.v1.FinishPasskeyLoginRequest\x1a*.parley.auth.v1.FinishPasskeyLoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (
@@ -2002,97 +2713,127 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
-	(*Tokens)(nil),                          // 0: parley.auth.v1.Tokens
-	(*Account)(nil),                         // 1: parley.auth.v1.Account
-	(*RegisterRequest)(nil),                 // 2: parley.auth.v1.RegisterRequest
-	(*RegisterResponse)(nil),                // 3: parley.auth.v1.RegisterResponse
-	(*LoginRequest)(nil),                    // 4: parley.auth.v1.LoginRequest
-	(*LoginResponse)(nil),                   // 5: parley.auth.v1.LoginResponse
-	(*RefreshTokenRequest)(nil),             // 6: parley.auth.v1.RefreshTokenRequest
-	(*RefreshTokenResponse)(nil),            // 7: parley.auth.v1.RefreshTokenResponse
-	(*LogoutRequest)(nil),                   // 8: parley.auth.v1.LogoutRequest
-	(*LogoutResponse)(nil),                  // 9: parley.auth.v1.LogoutResponse
-	(*GetMeRequest)(nil),                    // 10: parley.auth.v1.GetMeRequest
-	(*GetMeResponse)(nil),                   // 11: parley.auth.v1.GetMeResponse
-	(*OAuthProvider)(nil),                   // 12: parley.auth.v1.OAuthProvider
-	(*ListOAuthProvidersRequest)(nil),       // 13: parley.auth.v1.ListOAuthProvidersRequest
-	(*ListOAuthProvidersResponse)(nil),      // 14: parley.auth.v1.ListOAuthProvidersResponse
-	(*BeginOAuthRequest)(nil),               // 15: parley.auth.v1.BeginOAuthRequest
-	(*BeginOAuthResponse)(nil),              // 16: parley.auth.v1.BeginOAuthResponse
-	(*CompleteOAuthRequest)(nil),            // 17: parley.auth.v1.CompleteOAuthRequest
-	(*CompleteOAuthResponse)(nil),           // 18: parley.auth.v1.CompleteOAuthResponse
-	(*Session)(nil),                         // 19: parley.auth.v1.Session
-	(*ListSessionsRequest)(nil),             // 20: parley.auth.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 21: parley.auth.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),            // 22: parley.auth.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),           // 23: parley.auth.v1.RevokeSessionResponse
-	(*RevokeOtherSessionsRequest)(nil),      // 24: parley.auth.v1.RevokeOtherSessionsRequest
-	(*RevokeOtherSessionsResponse)(nil),     // 25: parley.auth.v1.RevokeOtherSessionsResponse
-	(*ChangePasswordRequest)(nil),           // 26: parley.auth.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 27: parley.auth.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),     // 28: parley.auth.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 29: parley.auth.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 30: parley.auth.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 31: parley.auth.v1.ResetPasswordResponse
-	(*VerifyEmailRequest)(nil),              // 32: parley.auth.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 33: parley.auth.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 34: parley.auth.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 35: parley.auth.v1.ResendVerificationEmailResponse
-	(*timestamppb.Timestamp)(nil),           // 36: google.protobuf.Timestamp
+	(*Tokens)(nil),                            // 0: parley.auth.v1.Tokens
+	(*Account)(nil),                           // 1: parley.auth.v1.Account
+	(*RegisterRequest)(nil),                   // 2: parley.auth.v1.RegisterRequest
+	(*RegisterResponse)(nil),                  // 3: parley.auth.v1.RegisterResponse
+	(*LoginRequest)(nil),                      // 4: parley.auth.v1.LoginRequest
+	(*LoginResponse)(nil),                     // 5: parley.auth.v1.LoginResponse
+	(*RefreshTokenRequest)(nil),               // 6: parley.auth.v1.RefreshTokenRequest
+	(*RefreshTokenResponse)(nil),              // 7: parley.auth.v1.RefreshTokenResponse
+	(*LogoutRequest)(nil),                     // 8: parley.auth.v1.LogoutRequest
+	(*LogoutResponse)(nil),                    // 9: parley.auth.v1.LogoutResponse
+	(*GetMeRequest)(nil),                      // 10: parley.auth.v1.GetMeRequest
+	(*GetMeResponse)(nil),                     // 11: parley.auth.v1.GetMeResponse
+	(*OAuthProvider)(nil),                     // 12: parley.auth.v1.OAuthProvider
+	(*ListOAuthProvidersRequest)(nil),         // 13: parley.auth.v1.ListOAuthProvidersRequest
+	(*ListOAuthProvidersResponse)(nil),        // 14: parley.auth.v1.ListOAuthProvidersResponse
+	(*BeginOAuthRequest)(nil),                 // 15: parley.auth.v1.BeginOAuthRequest
+	(*BeginOAuthResponse)(nil),                // 16: parley.auth.v1.BeginOAuthResponse
+	(*CompleteOAuthRequest)(nil),              // 17: parley.auth.v1.CompleteOAuthRequest
+	(*CompleteOAuthResponse)(nil),             // 18: parley.auth.v1.CompleteOAuthResponse
+	(*Session)(nil),                           // 19: parley.auth.v1.Session
+	(*ListSessionsRequest)(nil),               // 20: parley.auth.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),              // 21: parley.auth.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),              // 22: parley.auth.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),             // 23: parley.auth.v1.RevokeSessionResponse
+	(*RevokeOtherSessionsRequest)(nil),        // 24: parley.auth.v1.RevokeOtherSessionsRequest
+	(*RevokeOtherSessionsResponse)(nil),       // 25: parley.auth.v1.RevokeOtherSessionsResponse
+	(*ChangePasswordRequest)(nil),             // 26: parley.auth.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),            // 27: parley.auth.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),       // 28: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),      // 29: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),              // 30: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),             // 31: parley.auth.v1.ResetPasswordResponse
+	(*VerifyEmailRequest)(nil),                // 32: parley.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),               // 33: parley.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),    // 34: parley.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil),   // 35: parley.auth.v1.ResendVerificationEmailResponse
+	(*Passkey)(nil),                           // 36: parley.auth.v1.Passkey
+	(*BeginPasskeyRegistrationRequest)(nil),   // 37: parley.auth.v1.BeginPasskeyRegistrationRequest
+	(*BeginPasskeyRegistrationResponse)(nil),  // 38: parley.auth.v1.BeginPasskeyRegistrationResponse
+	(*FinishPasskeyRegistrationRequest)(nil),  // 39: parley.auth.v1.FinishPasskeyRegistrationRequest
+	(*FinishPasskeyRegistrationResponse)(nil), // 40: parley.auth.v1.FinishPasskeyRegistrationResponse
+	(*ListPasskeysRequest)(nil),               // 41: parley.auth.v1.ListPasskeysRequest
+	(*ListPasskeysResponse)(nil),              // 42: parley.auth.v1.ListPasskeysResponse
+	(*DeletePasskeyRequest)(nil),              // 43: parley.auth.v1.DeletePasskeyRequest
+	(*DeletePasskeyResponse)(nil),             // 44: parley.auth.v1.DeletePasskeyResponse
+	(*BeginPasskeyLoginRequest)(nil),          // 45: parley.auth.v1.BeginPasskeyLoginRequest
+	(*BeginPasskeyLoginResponse)(nil),         // 46: parley.auth.v1.BeginPasskeyLoginResponse
+	(*FinishPasskeyLoginRequest)(nil),         // 47: parley.auth.v1.FinishPasskeyLoginRequest
+	(*FinishPasskeyLoginResponse)(nil),        // 48: parley.auth.v1.FinishPasskeyLoginResponse
+	(*timestamppb.Timestamp)(nil),             // 49: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	36, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	36, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	36, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	49, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	49, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	49, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 5: parley.auth.v1.RefreshTokenResponse.tokens:type_name -> parley.auth.v1.Tokens
 	1,  // 6: parley.auth.v1.GetMeResponse.account:type_name -> parley.auth.v1.Account
 	12, // 7: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
 	0,  // 8: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
-	36, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	36, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	36, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	49, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	49, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	49, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	19, // 12: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
-	2,  // 13: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
-	4,  // 14: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
-	6,  // 15: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
-	8,  // 16: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
-	10, // 17: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
-	13, // 18: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
-	15, // 19: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
-	17, // 20: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
-	20, // 21: parley.auth.v1.AuthService.ListSessions:input_type -> parley.auth.v1.ListSessionsRequest
-	22, // 22: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
-	24, // 23: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
-	26, // 24: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	32, // 25: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
-	34, // 26: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
-	28, // 27: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
-	30, // 28: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
-	3,  // 29: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 30: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 31: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 32: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 33: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 34: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 35: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 36: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	21, // 37: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
-	23, // 38: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
-	25, // 39: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
-	27, // 40: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	33, // 41: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
-	35, // 42: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
-	29, // 43: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
-	31, // 44: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
-	29, // [29:45] is the sub-list for method output_type
-	13, // [13:29] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	49, // 13: parley.auth.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
+	49, // 14: parley.auth.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
+	36, // 15: parley.auth.v1.FinishPasskeyRegistrationResponse.passkey:type_name -> parley.auth.v1.Passkey
+	36, // 16: parley.auth.v1.ListPasskeysResponse.passkeys:type_name -> parley.auth.v1.Passkey
+	0,  // 17: parley.auth.v1.FinishPasskeyLoginResponse.tokens:type_name -> parley.auth.v1.Tokens
+	2,  // 18: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
+	4,  // 19: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
+	6,  // 20: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
+	8,  // 21: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
+	10, // 22: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
+	13, // 23: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
+	15, // 24: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
+	17, // 25: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
+	20, // 26: parley.auth.v1.AuthService.ListSessions:input_type -> parley.auth.v1.ListSessionsRequest
+	22, // 27: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
+	24, // 28: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
+	26, // 29: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
+	32, // 30: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
+	34, // 31: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
+	28, // 32: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	30, // 33: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	37, // 34: parley.auth.v1.AuthService.BeginPasskeyRegistration:input_type -> parley.auth.v1.BeginPasskeyRegistrationRequest
+	39, // 35: parley.auth.v1.AuthService.FinishPasskeyRegistration:input_type -> parley.auth.v1.FinishPasskeyRegistrationRequest
+	41, // 36: parley.auth.v1.AuthService.ListPasskeys:input_type -> parley.auth.v1.ListPasskeysRequest
+	43, // 37: parley.auth.v1.AuthService.DeletePasskey:input_type -> parley.auth.v1.DeletePasskeyRequest
+	45, // 38: parley.auth.v1.AuthService.BeginPasskeyLogin:input_type -> parley.auth.v1.BeginPasskeyLoginRequest
+	47, // 39: parley.auth.v1.AuthService.FinishPasskeyLogin:input_type -> parley.auth.v1.FinishPasskeyLoginRequest
+	3,  // 40: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 41: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 42: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 43: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 44: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 45: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 46: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 47: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 48: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	23, // 49: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	25, // 50: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	27, // 51: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	33, // 52: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
+	35, // 53: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
+	29, // 54: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	31, // 55: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	38, // 56: parley.auth.v1.AuthService.BeginPasskeyRegistration:output_type -> parley.auth.v1.BeginPasskeyRegistrationResponse
+	40, // 57: parley.auth.v1.AuthService.FinishPasskeyRegistration:output_type -> parley.auth.v1.FinishPasskeyRegistrationResponse
+	42, // 58: parley.auth.v1.AuthService.ListPasskeys:output_type -> parley.auth.v1.ListPasskeysResponse
+	44, // 59: parley.auth.v1.AuthService.DeletePasskey:output_type -> parley.auth.v1.DeletePasskeyResponse
+	46, // 60: parley.auth.v1.AuthService.BeginPasskeyLogin:output_type -> parley.auth.v1.BeginPasskeyLoginResponse
+	48, // 61: parley.auth.v1.AuthService.FinishPasskeyLogin:output_type -> parley.auth.v1.FinishPasskeyLoginResponse
+	40, // [40:62] is the sub-list for method output_type
+	18, // [18:40] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_parley_auth_v1_auth_proto_init() }
@@ -2106,7 +2847,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
