@@ -34,6 +34,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("OAuthDevLogin", testOAuthDevLogin)
 	t.Run("Sessions", testSessions)
 	t.Run("PasswordReset", testPasswordReset)
+	t.Run("Passkeys", testPasskeys)
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)
