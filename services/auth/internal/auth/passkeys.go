@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -132,12 +133,13 @@ func newPasskeys(c PasskeyConfig) (*passkeys, error) {
 	if len(c.Origins) == 0 {
 		return nil, nil //nolint:nilnil // passkeys off
 	}
-	if c.RPID == "" {
-		host, err := originHost(c.Origins[0])
-		if err != nil {
+	for _, o := range c.Origins {
+		if _, err := originHost(o); err != nil {
 			return nil, err
 		}
-		c.RPID = host
+	}
+	if c.RPID == "" {
+		c.RPID, _ = originHost(c.Origins[0])
 	}
 	if c.RPDisplayName == "" {
 		c.RPDisplayName = "Parley"
@@ -168,19 +170,14 @@ func newPasskeys(c PasskeyConfig) (*passkeys, error) {
 	return &passkeys{wa: wa, ttl: c.CeremonyTTL}, nil
 }
 
+// originHost returns the host of an origin, refusing anything but scheme://host[:port].
 func originHost(origin string) (string, error) {
-	rest, ok := strings.CutPrefix(origin, "https://")
-	if !ok {
-		rest, ok = strings.CutPrefix(origin, "http://")
-	}
-	host, _, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
-		host = host[:i]
-	}
-	if !ok || host == "" {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("passkeys: origin %q is not http(s)://host[:port]", origin)
 	}
-	return host, nil
+	return u.Hostname(), nil
 }
 
 // passkeyUser is an account as the WebAuthn library sees it. Its user handle is the user id's 16
