@@ -209,10 +209,17 @@ func (p Passkey) credential() webauthn.Credential {
 	}
 }
 
+// passkeyStore is the store of the ceremonies, which need the relying party configured.
 func (s *Service) passkeyStore() (PasskeyStore, error) {
 	if s.passkeys == nil {
 		return nil, ErrPasskeysOff
 	}
+	return s.passkeyStorage()
+}
+
+// passkeyStorage is the store of the stored passkeys: listing and removing them works with
+// passkeys turned off too.
+func (s *Service) passkeyStorage() (PasskeyStore, error) {
 	st, ok := s.store.(PasskeyStore)
 	if !ok {
 		return nil, errors.New("the store does not support passkeys")
@@ -315,9 +322,9 @@ func (s *Service) ListPasskeys(ctx context.Context, userID string) ([]Passkey, e
 	if userID == "" {
 		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	st, ok := s.store.(PasskeyStore)
-	if !ok {
-		return nil, errors.New("the store does not support passkeys")
+	st, err := s.passkeyStorage()
+	if err != nil {
+		return nil, err
 	}
 	list, err := st.Passkeys(ctx, userID)
 	if err != nil {
@@ -335,9 +342,9 @@ func (s *Service) DeletePasskey(ctx context.Context, userID, passkeyID string) e
 	if err != nil {
 		return err
 	}
-	st, ok := s.store.(PasskeyStore)
-	if !ok {
-		return errors.New("the store does not support passkeys")
+	st, err := s.passkeyStorage()
+	if err != nil {
+		return err
 	}
 	found, err := st.DeletePasskey(ctx, userID, id)
 	if err != nil {
@@ -444,11 +451,11 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID, credential
 	if err != nil {
 		return "", Tokens{}, fmt.Errorf("load account: %w", err)
 	}
-	session2, refresh := s.newSession(ctx, stored.UserID, MethodPasskey, now)
-	if err := s.store.CreateSession(ctx, session2); err != nil {
+	signedIn, refresh := s.newSession(ctx, stored.UserID, MethodPasskey, now)
+	if err := s.store.CreateSession(ctx, signedIn); err != nil {
 		return "", Tokens{}, fmt.Errorf("create session: %w", err)
 	}
-	tokens, err := s.tokensFor(session2, refresh, acc.EmailVerified, now)
+	tokens, err := s.tokensFor(signedIn, refresh, acc.EmailVerified, now)
 	return stored.UserID, tokens, err
 }
 
