@@ -8,6 +8,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/parleyhq/parley/contracts v0.0.0-00010101000000-000000000000
+	github.com/parleyhq/parley/platform v0.0.0-00010101000000-000000000000
 	github.com/pquerna/otp v1.5.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.20.0
@@ -26,5 +27,8 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-// The workspace (go.work) resolves this too; the replace lets the module build alone (GOWORK=off).
-replace github.com/parleyhq/parley/contracts => ../contracts
+// The workspace (go.work) resolves these too; the replaces let the module build alone (GOWORK=off).
+replace (
+	github.com/parleyhq/parley/contracts => ../contracts
+	github.com/parleyhq/parley/platform => ../platform
+)

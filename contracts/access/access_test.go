@@ -18,8 +18,10 @@ import (
 func TestPublicProcedures(t *testing.T) {
 	want := []string{
 		authv1connect.AuthServiceBeginOAuthProcedure,
+		authv1connect.AuthServiceBeginPasskeyLoginProcedure,
 		authv1connect.AuthServiceCompleteOAuthProcedure,
 		authv1connect.AuthServiceCompleteTwoFactorProcedure,
+		authv1connect.AuthServiceFinishPasskeyLoginProcedure,
 		authv1connect.AuthServiceListOAuthProvidersProcedure,
 		authv1connect.AuthServiceLoginProcedure,
 		authv1connect.AuthServiceLogoutProcedure,
@@ -39,6 +41,8 @@ func TestPublicProcedures(t *testing.T) {
 func TestAuthLimitedProcedures(t *testing.T) {
 	want := []string{
 		authv1connect.AuthServiceCompleteTwoFactorProcedure,
+		authv1connect.AuthServiceBeginPasskeyLoginProcedure,
+		authv1connect.AuthServiceFinishPasskeyLoginProcedure,
 		authv1connect.AuthServiceLoginProcedure,
 		authv1connect.AuthServiceRefreshTokenProcedure,
 		authv1connect.AuthServiceRegisterProcedure,
@@ -71,8 +75,10 @@ func TestUnauthenticatedPerService(t *testing.T) {
 	cases := map[string][]string{
 		authv1connect.AuthServiceName: {
 			authv1connect.AuthServiceBeginOAuthProcedure,
+			authv1connect.AuthServiceBeginPasskeyLoginProcedure,
 			authv1connect.AuthServiceCompleteOAuthProcedure,
 			authv1connect.AuthServiceCompleteTwoFactorProcedure,
+			authv1connect.AuthServiceFinishPasskeyLoginProcedure,
 			authv1connect.AuthServiceListOAuthProvidersProcedure,
 			authv1connect.AuthServiceLoginProcedure,
 			authv1connect.AuthServiceLogoutProcedure,

@@ -35,6 +35,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("Sessions", testSessions)
 	t.Run("PasswordReset", testPasswordReset)
 	t.Run("TwoFactor", testTwoFactor)
+	t.Run("Passkeys", testPasskeys)
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)

@@ -58,6 +58,9 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 		"AUTH_OAUTH_DEV_CLIENT_SECRET": DevOIDCClientSecret,
 		"AUTH_OAUTH_DEV_REDIRECT_URIS": "http://127.0.0.1:8080/oauth/callback,http://localhost:8080/oauth/callback",
 		"AUTH_OAUTH_DEV_DISPLAY_NAME":  "Dev",
+		// Passkeys on the gateway's origins; browsers take "localhost" as an RP id, not an IP.
+		"AUTH_PASSKEY_RP_ID":   "localhost",
+		"AUTH_PASSKEY_ORIGINS": "http://localhost:8080,http://127.0.0.1:8080",
 	}
 	for k, v := range want {
 		if got[k] != v {

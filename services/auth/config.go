@@ -74,6 +74,13 @@ type Config struct {
 	// OAuthFlowTTL bounds the time between BeginOAuth and CompleteOAuth.
 	OAuthFlowTTL time.Duration `env:"AUTH_OAUTH_FLOW_TTL" envDefault:"10m"`
 
+	// Passkeys (auth.PasskeyConfig; docs/auth.md "Passkeys"): off while PasskeyOrigins is empty.
+	// PasskeyRPID defaults to the host of the first origin.
+	PasskeyRPID        string        `env:"AUTH_PASSKEY_RP_ID"`
+	PasskeyRPName      string        `env:"AUTH_PASSKEY_RP_NAME" envDefault:"Parley"`
+	PasskeyOrigins     []string      `env:"AUTH_PASSKEY_ORIGINS" envSeparator:","`
+	PasskeyCeremonyTTL time.Duration `env:"AUTH_PASSKEY_CEREMONY_TTL" envDefault:"5m"`
+
 	// SessionCleanupInterval is how often expired sessions and their refresh tokens are deleted.
 	SessionCleanupInterval time.Duration `env:"AUTH_SESSION_CLEANUP_INTERVAL" envDefault:"1h"`
 	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
@@ -96,6 +103,10 @@ func (c Config) throttlePolicy() auth.ThrottlePolicy {
 		AccountWindow:      c.LoginAccountWindow,
 		FamiliarFor:        c.LoginFamiliarClientTTL,
 	}
+}
+
+func (c Config) passkeyConfig() auth.PasskeyConfig {
+	return auth.PasskeyConfig{RPID: c.PasskeyRPID, RPDisplayName: c.PasskeyRPName, Origins: splitList(strings.Join(c.PasskeyOrigins, ",")), CeremonyTTL: c.PasskeyCeremonyTTL}
 }
 
 func (c Config) hashConcurrency() int {
@@ -183,7 +194,7 @@ func (c Config) validate() error {
 	if len(c.KafkaBrokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
 	}
-	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL} {
+	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL, "AUTH_PASSKEY_CEREMONY_TTL": c.PasskeyCeremonyTTL} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", name, d))
 		}

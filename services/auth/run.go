@@ -109,9 +109,15 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	} else if mailer, err = notificationclient.New(nil, cfg.NotificationURL, cfg.InternalAPIToken, 0); err != nil {
 		return err
 	}
+	if pk := cfg.passkeyConfig(); len(pk.Origins) == 0 {
+		logger.Info("AUTH_PASSKEY_ORIGINS is not set: passkeys are off")
+	} else {
+		logger.Info("passkeys", slog.String("rp_id", pk.RPID), slog.Any("origins", pk.Origins))
+	}
 	svc, err := auth.NewService(auth.Deps{
-		Mailer:  mailer,
-		TOTPKey: totpKey,
+		Passkeys: cfg.passkeyConfig(),
+		Mailer:   mailer,
+		TOTPKey:  totpKey,
 		Resets: auth.ResetPolicy{
 			TTL: cfg.PasswordResetTTL, PerEmail: cfg.PasswordResetsPerEmail, PerClient: cfg.PasswordResetsPerClient, Window: cfg.PasswordResetWindow,
 		},

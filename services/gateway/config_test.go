@@ -21,9 +21,11 @@ func TestProcedureListsComeFromTheProtosUnlessSet(t *testing.T) {
 	if len(access.Public()) == 0 || len(access.Internal()) == 0 || len(access.AuthLimited()) == 0 {
 		t.Fatalf("contracts/access lists are empty: public %v, internal %v, auth-limited %v", access.Public(), access.Internal(), access.AuthLimited())
 	}
-	// The default auth-limited set: sign-in (both steps), sign-up, refresh and the password-reset calls.
+	// The default auth-limited set: sign-in (password with its second step, and passkey), sign-up,
+	// refresh and the password-reset calls.
 	if got, want := slices.Sorted(slices.Values(access.AuthLimited())), []string{
-		"/parley.auth.v1.AuthService/CompleteTwoFactor", "/parley.auth.v1.AuthService/Login", "/parley.auth.v1.AuthService/RefreshToken", "/parley.auth.v1.AuthService/Register",
+		"/parley.auth.v1.AuthService/BeginPasskeyLogin", "/parley.auth.v1.AuthService/CompleteTwoFactor", "/parley.auth.v1.AuthService/FinishPasskeyLogin",
+		"/parley.auth.v1.AuthService/Login", "/parley.auth.v1.AuthService/RefreshToken", "/parley.auth.v1.AuthService/Register",
 		"/parley.auth.v1.AuthService/RequestPasswordReset", "/parley.auth.v1.AuthService/ResetPassword",
 		"/parley.auth.v1.AuthService/VerifyEmail",
 	}; !slices.Equal(got, want) {

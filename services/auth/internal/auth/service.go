@@ -150,6 +150,7 @@ type Service struct {
 	mailer      Mailer
 	resetPolicy ResetPolicy
 	totpKey     *TOTPKey
+	passkeys    *passkeys // nil: passkeys are off
 	now         func() time.Time
 	logger      *slog.Logger
 }
@@ -172,7 +173,9 @@ type Deps struct {
 	// TOTPKey protects two-factor secrets and recovery codes; nil turns enrolment off
 	// (ErrTOTPUnavailable).
 	TOTPKey *TOTPKey
-	Logger  *slog.Logger
+	// Passkeys is the WebAuthn relying party; passkeys are off when its Origins are empty.
+	Passkeys PasskeyConfig
+	Logger   *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it to expire tokens.
 	Now func() time.Time
 }
@@ -203,8 +206,13 @@ func NewService(d Deps) (*Service, error) {
 	if d.OAuth == nil {
 		d.OAuth = &OAuth{}
 	}
+	pk, err := newPasskeys(d.Passkeys)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, refreshTTL: d.RefreshTokenTTL,
-		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, totpKey: d.TOTPKey, now: d.Now, logger: d.Logger}, nil
+		throttle: d.Throttle, oauth: d.OAuth, mailer: d.Mailer, resetPolicy: d.Resets, totpKey: d.TOTPKey, passkeys: pk,
+		now: d.Now, logger: d.Logger}, nil
 }
 
 // Register creates a password account and signs it in.

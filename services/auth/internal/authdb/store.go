@@ -383,6 +383,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, grace time.Dur
 	if _, err := s.pool.Exec(ctx, `DELETE FROM oauth_flows WHERE expires_at < $1`, now); err != nil {
 		return 0, fmt.Errorf("delete expired oauth flows: %w", err)
 	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM passkey_ceremonies WHERE expires_at < $1`, now); err != nil {
+		return 0, fmt.Errorf("delete expired passkey ceremonies: %w", err)
+	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM password_resets WHERE expires_at < $1`, now.Add(-grace)); err != nil {
 		return 0, fmt.Errorf("delete expired password resets: %w", err)
 	}

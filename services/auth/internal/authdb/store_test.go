@@ -82,7 +82,7 @@ func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher,
 	}
 	svc, err := auth.NewService(auth.Deps{
 		Store: store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour, Throttle: throttle,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now, Passkeys: testPasskeys,
 	})
 	if err != nil {
 		t.Fatal(err)

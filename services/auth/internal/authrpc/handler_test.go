@@ -68,7 +68,8 @@ func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	svc, err := auth.NewService(auth.Deps{
 		Store: authdb.New(pool, events.NewOutbox("auth")), Hasher: hasher, Tokens: tokens,
 		RefreshTokenTTL: 30 * 24 * time.Hour, Logger: logger, OAuth: &auth.OAuth{Providers: providers}, Throttle: testThrottle,
-		TOTPKey: newTOTPKey(t),
+		TOTPKey:  newTOTPKey(t),
+		Passkeys: testPasskeys,
 	})
 	if err != nil {
 		t.Fatal(err)

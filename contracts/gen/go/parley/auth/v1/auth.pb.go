@@ -2382,6 +2382,668 @@ func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
 	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{44}
 }
 
+// Passkey is a WebAuthn credential that signs its owner in without a password.
+type Passkey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The passkey's id: what DeletePasskey takes.
+	PasskeyId string `protobuf:"bytes,1,opt,name=passkey_id,json=passkeyId,proto3" json:"passkey_id,omitempty"`
+	// The name its owner gave it ("Laptop", "Phone").
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The authenticator model's AAGUID (a UUID; all zeros when the authenticator keeps it private).
+	Aaguid string `protobuf:"bytes,3,opt,name=aaguid,proto3" json:"aaguid,omitempty"`
+	// How the browser can reach the authenticator ("internal", "hybrid", "usb", "nfc", "ble").
+	Transports []string `protobuf:"bytes,4,rep,name=transports,proto3" json:"transports,omitempty"`
+	// When it was added.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it last signed in; unset when never.
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Passkey) Reset() {
+	*x = Passkey{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Passkey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Passkey) ProtoMessage() {}
+
+func (x *Passkey) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Passkey.ProtoReflect.Descriptor instead.
+func (*Passkey) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *Passkey) GetPasskeyId() string {
+	if x != nil {
+		return x.PasskeyId
+	}
+	return ""
+}
+
+func (x *Passkey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Passkey) GetAaguid() string {
+	if x != nil {
+		return x.Aaguid
+	}
+	return ""
+}
+
+func (x *Passkey) GetTransports() []string {
+	if x != nil {
+		return x.Transports
+	}
+	return nil
+}
+
+func (x *Passkey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Passkey) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+// BeginPasskeyRegistrationRequest is empty: the caller comes from the access token.
+type BeginPasskeyRegistrationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyRegistrationRequest) Reset() {
+	*x = BeginPasskeyRegistrationRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyRegistrationRequest) ProtoMessage() {}
+
+func (x *BeginPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{46}
+}
+
+// BeginPasskeyRegistrationResponse holds the options for navigator.credentials.create.
+type BeginPasskeyRegistrationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ceremony to finish with FinishPasskeyRegistration.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// PublicKeyCredentialCreationOptions as JSON, binary members base64url-encoded (the form
+	// PublicKeyCredential.parseCreationOptionsFromJSON takes).
+	OptionsJson   string `protobuf:"bytes,2,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyRegistrationResponse) Reset() {
+	*x = BeginPasskeyRegistrationResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyRegistrationResponse) ProtoMessage() {}
+
+func (x *BeginPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *BeginPasskeyRegistrationResponse) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *BeginPasskeyRegistrationResponse) GetOptionsJson() string {
+	if x != nil {
+		return x.OptionsJson
+	}
+	return ""
+}
+
+// FinishPasskeyRegistrationRequest holds the browser's attestation response.
+type FinishPasskeyRegistrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// BeginPasskeyRegistrationResponse.ceremony_id.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// The PublicKeyCredential navigator.credentials.create returned, as JSON (its toJSON()).
+	CredentialJson string `protobuf:"bytes,2,opt,name=credential_json,json=credentialJson,proto3" json:"credential_json,omitempty"`
+	// A name for the passkey, 1 to 64 characters.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyRegistrationRequest) Reset() {
+	*x = FinishPasskeyRegistrationRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyRegistrationRequest) ProtoMessage() {}
+
+func (x *FinishPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *FinishPasskeyRegistrationRequest) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *FinishPasskeyRegistrationRequest) GetCredentialJson() string {
+	if x != nil {
+		return x.CredentialJson
+	}
+	return ""
+}
+
+func (x *FinishPasskeyRegistrationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// FinishPasskeyRegistrationResponse returns the stored passkey.
+type FinishPasskeyRegistrationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Passkey       *Passkey               `protobuf:"bytes,1,opt,name=passkey,proto3" json:"passkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyRegistrationResponse) Reset() {
+	*x = FinishPasskeyRegistrationResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyRegistrationResponse) ProtoMessage() {}
+
+func (x *FinishPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *FinishPasskeyRegistrationResponse) GetPasskey() *Passkey {
+	if x != nil {
+		return x.Passkey
+	}
+	return nil
+}
+
+// ListPasskeysRequest is empty: the caller comes from the access token.
+type ListPasskeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPasskeysRequest) Reset() {
+	*x = ListPasskeysRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPasskeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPasskeysRequest) ProtoMessage() {}
+
+func (x *ListPasskeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPasskeysRequest.ProtoReflect.Descriptor instead.
+func (*ListPasskeysRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{50}
+}
+
+// ListPasskeysResponse lists the caller's passkeys.
+type ListPasskeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most recently added first. A person has few passkeys; the list is not paged.
+	Passkeys      []*Passkey `protobuf:"bytes,1,rep,name=passkeys,proto3" json:"passkeys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPasskeysResponse) Reset() {
+	*x = ListPasskeysResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPasskeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPasskeysResponse) ProtoMessage() {}
+
+func (x *ListPasskeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPasskeysResponse.ProtoReflect.Descriptor instead.
+func (*ListPasskeysResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ListPasskeysResponse) GetPasskeys() []*Passkey {
+	if x != nil {
+		return x.Passkeys
+	}
+	return nil
+}
+
+// DeletePasskeyRequest names the passkey to remove.
+type DeletePasskeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Passkey.passkey_id.
+	PasskeyId     string `protobuf:"bytes,1,opt,name=passkey_id,json=passkeyId,proto3" json:"passkey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePasskeyRequest) Reset() {
+	*x = DeletePasskeyRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePasskeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePasskeyRequest) ProtoMessage() {}
+
+func (x *DeletePasskeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePasskeyRequest.ProtoReflect.Descriptor instead.
+func (*DeletePasskeyRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *DeletePasskeyRequest) GetPasskeyId() string {
+	if x != nil {
+		return x.PasskeyId
+	}
+	return ""
+}
+
+// DeletePasskeyResponse is empty.
+type DeletePasskeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePasskeyResponse) Reset() {
+	*x = DeletePasskeyResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePasskeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePasskeyResponse) ProtoMessage() {}
+
+func (x *DeletePasskeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePasskeyResponse.ProtoReflect.Descriptor instead.
+func (*DeletePasskeyResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{53}
+}
+
+// BeginPasskeyLoginRequest is empty: the passkey names the account.
+type BeginPasskeyLoginRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyLoginRequest) Reset() {
+	*x = BeginPasskeyLoginRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyLoginRequest) ProtoMessage() {}
+
+func (x *BeginPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyLoginRequest.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyLoginRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{54}
+}
+
+// BeginPasskeyLoginResponse holds the options for navigator.credentials.get.
+type BeginPasskeyLoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ceremony to finish with FinishPasskeyLogin.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// PublicKeyCredentialRequestOptions as JSON, binary members base64url-encoded (the form
+	// PublicKeyCredential.parseRequestOptionsFromJSON takes).
+	OptionsJson   string `protobuf:"bytes,2,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeyLoginResponse) Reset() {
+	*x = BeginPasskeyLoginResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeyLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeyLoginResponse) ProtoMessage() {}
+
+func (x *BeginPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeyLoginResponse.ProtoReflect.Descriptor instead.
+func (*BeginPasskeyLoginResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *BeginPasskeyLoginResponse) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *BeginPasskeyLoginResponse) GetOptionsJson() string {
+	if x != nil {
+		return x.OptionsJson
+	}
+	return ""
+}
+
+// FinishPasskeyLoginRequest holds the browser's assertion response.
+type FinishPasskeyLoginRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// BeginPasskeyLoginResponse.ceremony_id.
+	CeremonyId string `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	// The PublicKeyCredential navigator.credentials.get returned, as JSON (its toJSON()).
+	CredentialJson string `protobuf:"bytes,2,opt,name=credential_json,json=credentialJson,proto3" json:"credential_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyLoginRequest) Reset() {
+	*x = FinishPasskeyLoginRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyLoginRequest) ProtoMessage() {}
+
+func (x *FinishPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyLoginRequest.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyLoginRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *FinishPasskeyLoginRequest) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+func (x *FinishPasskeyLoginRequest) GetCredentialJson() string {
+	if x != nil {
+		return x.CredentialJson
+	}
+	return ""
+}
+
+// FinishPasskeyLoginResponse is a new session, as LoginResponse.
+type FinishPasskeyLoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed-in user's id.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The session's tokens.
+	Tokens        *Tokens `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishPasskeyLoginResponse) Reset() {
+	*x = FinishPasskeyLoginResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeyLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeyLoginResponse) ProtoMessage() {}
+
+func (x *FinishPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeyLoginResponse.ProtoReflect.Descriptor instead.
+func (*FinishPasskeyLoginResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *FinishPasskeyLoginResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *FinishPasskeyLoginResponse) GetTokens() *Tokens {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_parley_auth_v1_auth_proto_rawDesc = "" +
@@ -2519,7 +3181,50 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\" \n" +
 	"\x1eResendVerificationEmailRequest\"!\n" +
-	"\x1fResendVerificationEmailResponse2\xa8\x0f\n" +
+	"\x1fResendVerificationEmailResponse\"\xed\x01\n" +
+	"\aPasskey\x12\x1d\n" +
+	"\n" +
+	"passkey_id\x18\x01 \x01(\tR\tpasskeyId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06aaguid\x18\x03 \x01(\tR\x06aaguid\x12\x1e\n" +
+	"\n" +
+	"transports\x18\x04 \x03(\tR\n" +
+	"transports\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\"!\n" +
+	"\x1fBeginPasskeyRegistrationRequest\"f\n" +
+	" BeginPasskeyRegistrationResponse\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12!\n" +
+	"\foptions_json\x18\x02 \x01(\tR\voptionsJson\"\x80\x01\n" +
+	" FinishPasskeyRegistrationRequest\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12'\n" +
+	"\x0fcredential_json\x18\x02 \x01(\tR\x0ecredentialJson\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"V\n" +
+	"!FinishPasskeyRegistrationResponse\x121\n" +
+	"\apasskey\x18\x01 \x01(\v2\x17.parley.auth.v1.PasskeyR\apasskey\"\x15\n" +
+	"\x13ListPasskeysRequest\"K\n" +
+	"\x14ListPasskeysResponse\x123\n" +
+	"\bpasskeys\x18\x01 \x03(\v2\x17.parley.auth.v1.PasskeyR\bpasskeys\"5\n" +
+	"\x14DeletePasskeyRequest\x12\x1d\n" +
+	"\n" +
+	"passkey_id\x18\x01 \x01(\tR\tpasskeyId\"\x17\n" +
+	"\x15DeletePasskeyResponse\"\x1a\n" +
+	"\x18BeginPasskeyLoginRequest\"_\n" +
+	"\x19BeginPasskeyLoginResponse\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12!\n" +
+	"\foptions_json\x18\x02 \x01(\tR\voptionsJson\"e\n" +
+	"\x19FinishPasskeyLoginRequest\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\x12'\n" +
+	"\x0fcredential_json\x18\x02 \x01(\tR\x0ecredentialJson\"e\n" +
+	"\x1aFinishPasskeyLoginResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens2\xce\x14\n" +
 	"\vAuthService\x12W\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
@@ -2542,7 +3247,13 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\vVerifyEmail\x12\".parley.auth.v1.VerifyEmailRequest\x1a#.parley.auth.v1.VerifyEmailResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12z\n" +
 	"\x17ResendVerificationEmail\x12..parley.auth.v1.ResendVerificationEmailRequest\x1a/.parley.auth.v1.ResendVerificationEmailResponse\x12{\n" +
 	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12f\n" +
-	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
+	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12}\n" +
+	"\x18BeginPasskeyRegistration\x12/.parley.auth.v1.BeginPasskeyRegistrationRequest\x1a0.parley.auth.v1.BeginPasskeyRegistrationResponse\x12\x80\x01\n" +
+	"\x19FinishPasskeyRegistration\x120.parley.auth.v1.FinishPasskeyRegistrationRequest\x1a1.parley.auth.v1.FinishPasskeyRegistrationResponse\x12Y\n" +
+	"\fListPasskeys\x12#.parley.auth.v1.ListPasskeysRequest\x1a$.parley.auth.v1.ListPasskeysResponse\x12\\\n" +
+	"\rDeletePasskey\x12$.parley.auth.v1.DeletePasskeyRequest\x1a%.parley.auth.v1.DeletePasskeyResponse\x12r\n" +
+	"\x11BeginPasskeyLogin\x12(.parley.auth.v1.BeginPasskeyLoginRequest\x1a).parley.auth.v1.BeginPasskeyLoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12u\n" +
+	"\x12FinishPasskeyLogin\x12).parley.auth.v1.FinishPasskeyLoginRequest\x1a*.parley.auth.v1.FinishPasskeyLoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (
@@ -2557,59 +3268,72 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
-	(*Tokens)(nil),                          // 0: parley.auth.v1.Tokens
-	(*Account)(nil),                         // 1: parley.auth.v1.Account
-	(*RegisterRequest)(nil),                 // 2: parley.auth.v1.RegisterRequest
-	(*RegisterResponse)(nil),                // 3: parley.auth.v1.RegisterResponse
-	(*LoginRequest)(nil),                    // 4: parley.auth.v1.LoginRequest
-	(*LoginResponse)(nil),                   // 5: parley.auth.v1.LoginResponse
-	(*RefreshTokenRequest)(nil),             // 6: parley.auth.v1.RefreshTokenRequest
-	(*RefreshTokenResponse)(nil),            // 7: parley.auth.v1.RefreshTokenResponse
-	(*LogoutRequest)(nil),                   // 8: parley.auth.v1.LogoutRequest
-	(*LogoutResponse)(nil),                  // 9: parley.auth.v1.LogoutResponse
-	(*GetMeRequest)(nil),                    // 10: parley.auth.v1.GetMeRequest
-	(*GetMeResponse)(nil),                   // 11: parley.auth.v1.GetMeResponse
-	(*OAuthProvider)(nil),                   // 12: parley.auth.v1.OAuthProvider
-	(*ListOAuthProvidersRequest)(nil),       // 13: parley.auth.v1.ListOAuthProvidersRequest
-	(*ListOAuthProvidersResponse)(nil),      // 14: parley.auth.v1.ListOAuthProvidersResponse
-	(*BeginOAuthRequest)(nil),               // 15: parley.auth.v1.BeginOAuthRequest
-	(*BeginOAuthResponse)(nil),              // 16: parley.auth.v1.BeginOAuthResponse
-	(*CompleteOAuthRequest)(nil),            // 17: parley.auth.v1.CompleteOAuthRequest
-	(*CompleteOAuthResponse)(nil),           // 18: parley.auth.v1.CompleteOAuthResponse
-	(*SecondFactorChallenge)(nil),           // 19: parley.auth.v1.SecondFactorChallenge
-	(*EnrollTOTPRequest)(nil),               // 20: parley.auth.v1.EnrollTOTPRequest
-	(*EnrollTOTPResponse)(nil),              // 21: parley.auth.v1.EnrollTOTPResponse
-	(*ConfirmTOTPRequest)(nil),              // 22: parley.auth.v1.ConfirmTOTPRequest
-	(*ConfirmTOTPResponse)(nil),             // 23: parley.auth.v1.ConfirmTOTPResponse
-	(*DisableTOTPRequest)(nil),              // 24: parley.auth.v1.DisableTOTPRequest
-	(*DisableTOTPResponse)(nil),             // 25: parley.auth.v1.DisableTOTPResponse
-	(*CompleteTwoFactorRequest)(nil),        // 26: parley.auth.v1.CompleteTwoFactorRequest
-	(*CompleteTwoFactorResponse)(nil),       // 27: parley.auth.v1.CompleteTwoFactorResponse
-	(*Session)(nil),                         // 28: parley.auth.v1.Session
-	(*ListSessionsRequest)(nil),             // 29: parley.auth.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 30: parley.auth.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),            // 31: parley.auth.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),           // 32: parley.auth.v1.RevokeSessionResponse
-	(*RevokeOtherSessionsRequest)(nil),      // 33: parley.auth.v1.RevokeOtherSessionsRequest
-	(*RevokeOtherSessionsResponse)(nil),     // 34: parley.auth.v1.RevokeOtherSessionsResponse
-	(*ChangePasswordRequest)(nil),           // 35: parley.auth.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 36: parley.auth.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),     // 37: parley.auth.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 38: parley.auth.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 39: parley.auth.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 40: parley.auth.v1.ResetPasswordResponse
-	(*VerifyEmailRequest)(nil),              // 41: parley.auth.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 42: parley.auth.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 43: parley.auth.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 44: parley.auth.v1.ResendVerificationEmailResponse
-	(*timestamppb.Timestamp)(nil),           // 45: google.protobuf.Timestamp
+	(*Tokens)(nil),                            // 0: parley.auth.v1.Tokens
+	(*Account)(nil),                           // 1: parley.auth.v1.Account
+	(*RegisterRequest)(nil),                   // 2: parley.auth.v1.RegisterRequest
+	(*RegisterResponse)(nil),                  // 3: parley.auth.v1.RegisterResponse
+	(*LoginRequest)(nil),                      // 4: parley.auth.v1.LoginRequest
+	(*LoginResponse)(nil),                     // 5: parley.auth.v1.LoginResponse
+	(*RefreshTokenRequest)(nil),               // 6: parley.auth.v1.RefreshTokenRequest
+	(*RefreshTokenResponse)(nil),              // 7: parley.auth.v1.RefreshTokenResponse
+	(*LogoutRequest)(nil),                     // 8: parley.auth.v1.LogoutRequest
+	(*LogoutResponse)(nil),                    // 9: parley.auth.v1.LogoutResponse
+	(*GetMeRequest)(nil),                      // 10: parley.auth.v1.GetMeRequest
+	(*GetMeResponse)(nil),                     // 11: parley.auth.v1.GetMeResponse
+	(*OAuthProvider)(nil),                     // 12: parley.auth.v1.OAuthProvider
+	(*ListOAuthProvidersRequest)(nil),         // 13: parley.auth.v1.ListOAuthProvidersRequest
+	(*ListOAuthProvidersResponse)(nil),        // 14: parley.auth.v1.ListOAuthProvidersResponse
+	(*BeginOAuthRequest)(nil),                 // 15: parley.auth.v1.BeginOAuthRequest
+	(*BeginOAuthResponse)(nil),                // 16: parley.auth.v1.BeginOAuthResponse
+	(*CompleteOAuthRequest)(nil),              // 17: parley.auth.v1.CompleteOAuthRequest
+	(*CompleteOAuthResponse)(nil),             // 18: parley.auth.v1.CompleteOAuthResponse
+	(*SecondFactorChallenge)(nil),             // 19: parley.auth.v1.SecondFactorChallenge
+	(*EnrollTOTPRequest)(nil),                 // 20: parley.auth.v1.EnrollTOTPRequest
+	(*EnrollTOTPResponse)(nil),                // 21: parley.auth.v1.EnrollTOTPResponse
+	(*ConfirmTOTPRequest)(nil),                // 22: parley.auth.v1.ConfirmTOTPRequest
+	(*ConfirmTOTPResponse)(nil),               // 23: parley.auth.v1.ConfirmTOTPResponse
+	(*DisableTOTPRequest)(nil),                // 24: parley.auth.v1.DisableTOTPRequest
+	(*DisableTOTPResponse)(nil),               // 25: parley.auth.v1.DisableTOTPResponse
+	(*CompleteTwoFactorRequest)(nil),          // 26: parley.auth.v1.CompleteTwoFactorRequest
+	(*CompleteTwoFactorResponse)(nil),         // 27: parley.auth.v1.CompleteTwoFactorResponse
+	(*Session)(nil),                           // 28: parley.auth.v1.Session
+	(*ListSessionsRequest)(nil),               // 29: parley.auth.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),              // 30: parley.auth.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),              // 31: parley.auth.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),             // 32: parley.auth.v1.RevokeSessionResponse
+	(*RevokeOtherSessionsRequest)(nil),        // 33: parley.auth.v1.RevokeOtherSessionsRequest
+	(*RevokeOtherSessionsResponse)(nil),       // 34: parley.auth.v1.RevokeOtherSessionsResponse
+	(*ChangePasswordRequest)(nil),             // 35: parley.auth.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),            // 36: parley.auth.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),       // 37: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),      // 38: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),              // 39: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),             // 40: parley.auth.v1.ResetPasswordResponse
+	(*VerifyEmailRequest)(nil),                // 41: parley.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),               // 42: parley.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),    // 43: parley.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil),   // 44: parley.auth.v1.ResendVerificationEmailResponse
+	(*Passkey)(nil),                           // 45: parley.auth.v1.Passkey
+	(*BeginPasskeyRegistrationRequest)(nil),   // 46: parley.auth.v1.BeginPasskeyRegistrationRequest
+	(*BeginPasskeyRegistrationResponse)(nil),  // 47: parley.auth.v1.BeginPasskeyRegistrationResponse
+	(*FinishPasskeyRegistrationRequest)(nil),  // 48: parley.auth.v1.FinishPasskeyRegistrationRequest
+	(*FinishPasskeyRegistrationResponse)(nil), // 49: parley.auth.v1.FinishPasskeyRegistrationResponse
+	(*ListPasskeysRequest)(nil),               // 50: parley.auth.v1.ListPasskeysRequest
+	(*ListPasskeysResponse)(nil),              // 51: parley.auth.v1.ListPasskeysResponse
+	(*DeletePasskeyRequest)(nil),              // 52: parley.auth.v1.DeletePasskeyRequest
+	(*DeletePasskeyResponse)(nil),             // 53: parley.auth.v1.DeletePasskeyResponse
+	(*BeginPasskeyLoginRequest)(nil),          // 54: parley.auth.v1.BeginPasskeyLoginRequest
+	(*BeginPasskeyLoginResponse)(nil),         // 55: parley.auth.v1.BeginPasskeyLoginResponse
+	(*FinishPasskeyLoginRequest)(nil),         // 56: parley.auth.v1.FinishPasskeyLoginRequest
+	(*FinishPasskeyLoginResponse)(nil),        // 57: parley.auth.v1.FinishPasskeyLoginResponse
+	(*timestamppb.Timestamp)(nil),             // 58: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	45, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	45, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	45, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	58, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	58, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	58, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	19, // 5: parley.auth.v1.LoginResponse.second_factor:type_name -> parley.auth.v1.SecondFactorChallenge
@@ -2618,57 +3342,74 @@ var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	12, // 8: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
 	0,  // 9: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
 	19, // 10: parley.auth.v1.CompleteOAuthResponse.second_factor:type_name -> parley.auth.v1.SecondFactorChallenge
-	45, // 11: parley.auth.v1.SecondFactorChallenge.expires_at:type_name -> google.protobuf.Timestamp
+	58, // 11: parley.auth.v1.SecondFactorChallenge.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 12: parley.auth.v1.CompleteTwoFactorResponse.tokens:type_name -> parley.auth.v1.Tokens
-	45, // 13: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	45, // 14: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	45, // 15: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	58, // 13: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	58, // 14: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	58, // 15: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	28, // 16: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
-	2,  // 17: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
-	4,  // 18: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
-	6,  // 19: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
-	8,  // 20: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
-	10, // 21: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
-	13, // 22: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
-	15, // 23: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
-	17, // 24: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
-	20, // 25: parley.auth.v1.AuthService.EnrollTOTP:input_type -> parley.auth.v1.EnrollTOTPRequest
-	22, // 26: parley.auth.v1.AuthService.ConfirmTOTP:input_type -> parley.auth.v1.ConfirmTOTPRequest
-	24, // 27: parley.auth.v1.AuthService.DisableTOTP:input_type -> parley.auth.v1.DisableTOTPRequest
-	26, // 28: parley.auth.v1.AuthService.CompleteTwoFactor:input_type -> parley.auth.v1.CompleteTwoFactorRequest
-	29, // 29: parley.auth.v1.AuthService.ListSessions:input_type -> parley.auth.v1.ListSessionsRequest
-	31, // 30: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
-	33, // 31: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
-	35, // 32: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	41, // 33: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
-	43, // 34: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
-	37, // 35: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
-	39, // 36: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
-	3,  // 37: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 38: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 39: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 40: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 41: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 42: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 43: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 44: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	21, // 45: parley.auth.v1.AuthService.EnrollTOTP:output_type -> parley.auth.v1.EnrollTOTPResponse
-	23, // 46: parley.auth.v1.AuthService.ConfirmTOTP:output_type -> parley.auth.v1.ConfirmTOTPResponse
-	25, // 47: parley.auth.v1.AuthService.DisableTOTP:output_type -> parley.auth.v1.DisableTOTPResponse
-	27, // 48: parley.auth.v1.AuthService.CompleteTwoFactor:output_type -> parley.auth.v1.CompleteTwoFactorResponse
-	30, // 49: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
-	32, // 50: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
-	34, // 51: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
-	36, // 52: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	42, // 53: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
-	44, // 54: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
-	38, // 55: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
-	40, // 56: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
-	37, // [37:57] is the sub-list for method output_type
-	17, // [17:37] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	58, // 17: parley.auth.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
+	58, // 18: parley.auth.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
+	45, // 19: parley.auth.v1.FinishPasskeyRegistrationResponse.passkey:type_name -> parley.auth.v1.Passkey
+	45, // 20: parley.auth.v1.ListPasskeysResponse.passkeys:type_name -> parley.auth.v1.Passkey
+	0,  // 21: parley.auth.v1.FinishPasskeyLoginResponse.tokens:type_name -> parley.auth.v1.Tokens
+	2,  // 22: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
+	4,  // 23: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
+	6,  // 24: parley.auth.v1.AuthService.RefreshToken:input_type -> parley.auth.v1.RefreshTokenRequest
+	8,  // 25: parley.auth.v1.AuthService.Logout:input_type -> parley.auth.v1.LogoutRequest
+	10, // 26: parley.auth.v1.AuthService.GetMe:input_type -> parley.auth.v1.GetMeRequest
+	13, // 27: parley.auth.v1.AuthService.ListOAuthProviders:input_type -> parley.auth.v1.ListOAuthProvidersRequest
+	15, // 28: parley.auth.v1.AuthService.BeginOAuth:input_type -> parley.auth.v1.BeginOAuthRequest
+	17, // 29: parley.auth.v1.AuthService.CompleteOAuth:input_type -> parley.auth.v1.CompleteOAuthRequest
+	20, // 30: parley.auth.v1.AuthService.EnrollTOTP:input_type -> parley.auth.v1.EnrollTOTPRequest
+	22, // 31: parley.auth.v1.AuthService.ConfirmTOTP:input_type -> parley.auth.v1.ConfirmTOTPRequest
+	24, // 32: parley.auth.v1.AuthService.DisableTOTP:input_type -> parley.auth.v1.DisableTOTPRequest
+	26, // 33: parley.auth.v1.AuthService.CompleteTwoFactor:input_type -> parley.auth.v1.CompleteTwoFactorRequest
+	29, // 34: parley.auth.v1.AuthService.ListSessions:input_type -> parley.auth.v1.ListSessionsRequest
+	31, // 35: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
+	33, // 36: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
+	35, // 37: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
+	41, // 38: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
+	43, // 39: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
+	37, // 40: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	39, // 41: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	46, // 42: parley.auth.v1.AuthService.BeginPasskeyRegistration:input_type -> parley.auth.v1.BeginPasskeyRegistrationRequest
+	48, // 43: parley.auth.v1.AuthService.FinishPasskeyRegistration:input_type -> parley.auth.v1.FinishPasskeyRegistrationRequest
+	50, // 44: parley.auth.v1.AuthService.ListPasskeys:input_type -> parley.auth.v1.ListPasskeysRequest
+	52, // 45: parley.auth.v1.AuthService.DeletePasskey:input_type -> parley.auth.v1.DeletePasskeyRequest
+	54, // 46: parley.auth.v1.AuthService.BeginPasskeyLogin:input_type -> parley.auth.v1.BeginPasskeyLoginRequest
+	56, // 47: parley.auth.v1.AuthService.FinishPasskeyLogin:input_type -> parley.auth.v1.FinishPasskeyLoginRequest
+	3,  // 48: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 49: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 50: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 51: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 52: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 53: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 54: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 55: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 56: parley.auth.v1.AuthService.EnrollTOTP:output_type -> parley.auth.v1.EnrollTOTPResponse
+	23, // 57: parley.auth.v1.AuthService.ConfirmTOTP:output_type -> parley.auth.v1.ConfirmTOTPResponse
+	25, // 58: parley.auth.v1.AuthService.DisableTOTP:output_type -> parley.auth.v1.DisableTOTPResponse
+	27, // 59: parley.auth.v1.AuthService.CompleteTwoFactor:output_type -> parley.auth.v1.CompleteTwoFactorResponse
+	30, // 60: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	32, // 61: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	34, // 62: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	36, // 63: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	42, // 64: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
+	44, // 65: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
+	38, // 66: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	40, // 67: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	47, // 68: parley.auth.v1.AuthService.BeginPasskeyRegistration:output_type -> parley.auth.v1.BeginPasskeyRegistrationResponse
+	49, // 69: parley.auth.v1.AuthService.FinishPasskeyRegistration:output_type -> parley.auth.v1.FinishPasskeyRegistrationResponse
+	51, // 70: parley.auth.v1.AuthService.ListPasskeys:output_type -> parley.auth.v1.ListPasskeysResponse
+	53, // 71: parley.auth.v1.AuthService.DeletePasskey:output_type -> parley.auth.v1.DeletePasskeyResponse
+	55, // 72: parley.auth.v1.AuthService.BeginPasskeyLogin:output_type -> parley.auth.v1.BeginPasskeyLoginResponse
+	57, // 73: parley.auth.v1.AuthService.FinishPasskeyLogin:output_type -> parley.auth.v1.FinishPasskeyLoginResponse
+	48, // [48:74] is the sub-list for method output_type
+	22, // [22:48] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_parley_auth_v1_auth_proto_init() }
@@ -2682,7 +3423,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

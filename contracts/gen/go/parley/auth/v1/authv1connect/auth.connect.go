@@ -84,6 +84,24 @@ const (
 	// AuthServiceResetPasswordProcedure is the fully-qualified name of the AuthService's ResetPassword
 	// RPC.
 	AuthServiceResetPasswordProcedure = "/parley.auth.v1.AuthService/ResetPassword"
+	// AuthServiceBeginPasskeyRegistrationProcedure is the fully-qualified name of the AuthService's
+	// BeginPasskeyRegistration RPC.
+	AuthServiceBeginPasskeyRegistrationProcedure = "/parley.auth.v1.AuthService/BeginPasskeyRegistration"
+	// AuthServiceFinishPasskeyRegistrationProcedure is the fully-qualified name of the AuthService's
+	// FinishPasskeyRegistration RPC.
+	AuthServiceFinishPasskeyRegistrationProcedure = "/parley.auth.v1.AuthService/FinishPasskeyRegistration"
+	// AuthServiceListPasskeysProcedure is the fully-qualified name of the AuthService's ListPasskeys
+	// RPC.
+	AuthServiceListPasskeysProcedure = "/parley.auth.v1.AuthService/ListPasskeys"
+	// AuthServiceDeletePasskeyProcedure is the fully-qualified name of the AuthService's DeletePasskey
+	// RPC.
+	AuthServiceDeletePasskeyProcedure = "/parley.auth.v1.AuthService/DeletePasskey"
+	// AuthServiceBeginPasskeyLoginProcedure is the fully-qualified name of the AuthService's
+	// BeginPasskeyLogin RPC.
+	AuthServiceBeginPasskeyLoginProcedure = "/parley.auth.v1.AuthService/BeginPasskeyLogin"
+	// AuthServiceFinishPasskeyLoginProcedure is the fully-qualified name of the AuthService's
+	// FinishPasskeyLogin RPC.
+	AuthServiceFinishPasskeyLoginProcedure = "/parley.auth.v1.AuthService/FinishPasskeyLogin"
 )
 
 // AuthServiceClient is a client for the parley.auth.v1.AuthService service.
@@ -187,6 +205,40 @@ type AuthServiceClient interface {
 	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
 	// email).
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
+	// BeginPasskeyRegistration starts adding a passkey (WebAuthn credential) to the caller's account.
+	// It returns the PublicKeyCredentialCreationOptions to pass to navigator.credentials.create
+	// (a discoverable credential is required, user verification preferred, no attestation asked
+	// for) and a ceremony id for FinishPasskeyRegistration, valid for 5 minutes and once.
+	// Errors: FailedPrecondition (passkeys are not configured on this server).
+	BeginPasskeyRegistration(context.Context, *connect.Request[v1.BeginPasskeyRegistrationRequest]) (*connect.Response[v1.BeginPasskeyRegistrationResponse], error)
+	// FinishPasskeyRegistration verifies the browser's attestation response against the ceremony
+	// BeginPasskeyRegistration started and stores the passkey under the name given.
+	// Errors: InvalidArgument (ceremony_id, credential_json or name missing or malformed; the
+	// response does not verify: wrong origin, challenge, relying party or signature),
+	// FailedPrecondition (the ceremony is unknown, used, expired or another account's: start again),
+	// AlreadyExists (this authenticator's credential is already registered).
+	FinishPasskeyRegistration(context.Context, *connect.Request[v1.FinishPasskeyRegistrationRequest]) (*connect.Response[v1.FinishPasskeyRegistrationResponse], error)
+	// ListPasskeys lists the caller's passkeys, the most recently added first.
+	ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error)
+	// DeletePasskey removes one of the caller's passkeys: it no longer signs in. Sessions it
+	// started stay (end them with RevokeSession).
+	// Errors: InvalidArgument (passkey_id missing or not a UUID), NotFound (the caller has no such
+	// passkey).
+	DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error)
+	// BeginPasskeyLogin starts a usernameless sign-in with a passkey: it returns the
+	// PublicKeyCredentialRequestOptions to pass to navigator.credentials.get (no allowCredentials:
+	// the authenticator offers the passkeys it holds for this site) and a ceremony id for
+	// FinishPasskeyLogin, valid for 5 minutes and once.
+	// Errors: FailedPrecondition (passkeys are not configured on this server).
+	BeginPasskeyLogin(context.Context, *connect.Request[v1.BeginPasskeyLoginRequest]) (*connect.Response[v1.BeginPasskeyLoginResponse], error)
+	// FinishPasskeyLogin verifies the browser's assertion response against the ceremony
+	// BeginPasskeyLogin started and signs in the passkey's account, as Login does. A passkey is
+	// already two factors (the device and its user verification): no second factor is asked for.
+	// Errors: InvalidArgument (ceremony_id or credential_json missing or malformed),
+	// FailedPrecondition (the ceremony is unknown, used or expired: start again), Unauthenticated
+	// (unknown or removed passkey; the response does not verify: wrong origin, challenge or
+	// signature; the signature counter went backwards, so the authenticator may have been cloned).
+	FinishPasskeyLogin(context.Context, *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the parley.auth.v1.AuthService service. By default,
@@ -320,31 +372,73 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
 			connect.WithClientOptions(opts...),
 		),
+		beginPasskeyRegistration: connect.NewClient[v1.BeginPasskeyRegistrationRequest, v1.BeginPasskeyRegistrationResponse](
+			httpClient,
+			baseURL+AuthServiceBeginPasskeyRegistrationProcedure,
+			connect.WithSchema(authServiceMethods.ByName("BeginPasskeyRegistration")),
+			connect.WithClientOptions(opts...),
+		),
+		finishPasskeyRegistration: connect.NewClient[v1.FinishPasskeyRegistrationRequest, v1.FinishPasskeyRegistrationResponse](
+			httpClient,
+			baseURL+AuthServiceFinishPasskeyRegistrationProcedure,
+			connect.WithSchema(authServiceMethods.ByName("FinishPasskeyRegistration")),
+			connect.WithClientOptions(opts...),
+		),
+		listPasskeys: connect.NewClient[v1.ListPasskeysRequest, v1.ListPasskeysResponse](
+			httpClient,
+			baseURL+AuthServiceListPasskeysProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ListPasskeys")),
+			connect.WithClientOptions(opts...),
+		),
+		deletePasskey: connect.NewClient[v1.DeletePasskeyRequest, v1.DeletePasskeyResponse](
+			httpClient,
+			baseURL+AuthServiceDeletePasskeyProcedure,
+			connect.WithSchema(authServiceMethods.ByName("DeletePasskey")),
+			connect.WithClientOptions(opts...),
+		),
+		beginPasskeyLogin: connect.NewClient[v1.BeginPasskeyLoginRequest, v1.BeginPasskeyLoginResponse](
+			httpClient,
+			baseURL+AuthServiceBeginPasskeyLoginProcedure,
+			connect.WithSchema(authServiceMethods.ByName("BeginPasskeyLogin")),
+			connect.WithClientOptions(opts...),
+		),
+		finishPasskeyLogin: connect.NewClient[v1.FinishPasskeyLoginRequest, v1.FinishPasskeyLoginResponse](
+			httpClient,
+			baseURL+AuthServiceFinishPasskeyLoginProcedure,
+			connect.WithSchema(authServiceMethods.ByName("FinishPasskeyLogin")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
-	register                *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
-	login                   *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	refreshToken            *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
-	logout                  *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	getMe                   *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
-	listOAuthProviders      *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
-	beginOAuth              *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
-	completeOAuth           *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
-	enrollTOTP              *connect.Client[v1.EnrollTOTPRequest, v1.EnrollTOTPResponse]
-	confirmTOTP             *connect.Client[v1.ConfirmTOTPRequest, v1.ConfirmTOTPResponse]
-	disableTOTP             *connect.Client[v1.DisableTOTPRequest, v1.DisableTOTPResponse]
-	completeTwoFactor       *connect.Client[v1.CompleteTwoFactorRequest, v1.CompleteTwoFactorResponse]
-	listSessions            *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
-	revokeSession           *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
-	revokeOtherSessions     *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
-	changePassword          *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
-	verifyEmail             *connect.Client[v1.VerifyEmailRequest, v1.VerifyEmailResponse]
-	resendVerificationEmail *connect.Client[v1.ResendVerificationEmailRequest, v1.ResendVerificationEmailResponse]
-	requestPasswordReset    *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
-	resetPassword           *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
+	register                  *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
+	login                     *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	refreshToken              *connect.Client[v1.RefreshTokenRequest, v1.RefreshTokenResponse]
+	logout                    *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	getMe                     *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
+	listOAuthProviders        *connect.Client[v1.ListOAuthProvidersRequest, v1.ListOAuthProvidersResponse]
+	beginOAuth                *connect.Client[v1.BeginOAuthRequest, v1.BeginOAuthResponse]
+	completeOAuth             *connect.Client[v1.CompleteOAuthRequest, v1.CompleteOAuthResponse]
+	enrollTOTP                *connect.Client[v1.EnrollTOTPRequest, v1.EnrollTOTPResponse]
+	confirmTOTP               *connect.Client[v1.ConfirmTOTPRequest, v1.ConfirmTOTPResponse]
+	disableTOTP               *connect.Client[v1.DisableTOTPRequest, v1.DisableTOTPResponse]
+	completeTwoFactor         *connect.Client[v1.CompleteTwoFactorRequest, v1.CompleteTwoFactorResponse]
+	listSessions              *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	revokeSession             *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	revokeOtherSessions       *connect.Client[v1.RevokeOtherSessionsRequest, v1.RevokeOtherSessionsResponse]
+	changePassword            *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	verifyEmail               *connect.Client[v1.VerifyEmailRequest, v1.VerifyEmailResponse]
+	resendVerificationEmail   *connect.Client[v1.ResendVerificationEmailRequest, v1.ResendVerificationEmailResponse]
+	requestPasswordReset      *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
+	resetPassword             *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
+	beginPasskeyRegistration  *connect.Client[v1.BeginPasskeyRegistrationRequest, v1.BeginPasskeyRegistrationResponse]
+	finishPasskeyRegistration *connect.Client[v1.FinishPasskeyRegistrationRequest, v1.FinishPasskeyRegistrationResponse]
+	listPasskeys              *connect.Client[v1.ListPasskeysRequest, v1.ListPasskeysResponse]
+	deletePasskey             *connect.Client[v1.DeletePasskeyRequest, v1.DeletePasskeyResponse]
+	beginPasskeyLogin         *connect.Client[v1.BeginPasskeyLoginRequest, v1.BeginPasskeyLoginResponse]
+	finishPasskeyLogin        *connect.Client[v1.FinishPasskeyLoginRequest, v1.FinishPasskeyLoginResponse]
 }
 
 // Register calls parley.auth.v1.AuthService.Register.
@@ -445,6 +539,36 @@ func (c *authServiceClient) RequestPasswordReset(ctx context.Context, req *conne
 // ResetPassword calls parley.auth.v1.AuthService.ResetPassword.
 func (c *authServiceClient) ResetPassword(ctx context.Context, req *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
 	return c.resetPassword.CallUnary(ctx, req)
+}
+
+// BeginPasskeyRegistration calls parley.auth.v1.AuthService.BeginPasskeyRegistration.
+func (c *authServiceClient) BeginPasskeyRegistration(ctx context.Context, req *connect.Request[v1.BeginPasskeyRegistrationRequest]) (*connect.Response[v1.BeginPasskeyRegistrationResponse], error) {
+	return c.beginPasskeyRegistration.CallUnary(ctx, req)
+}
+
+// FinishPasskeyRegistration calls parley.auth.v1.AuthService.FinishPasskeyRegistration.
+func (c *authServiceClient) FinishPasskeyRegistration(ctx context.Context, req *connect.Request[v1.FinishPasskeyRegistrationRequest]) (*connect.Response[v1.FinishPasskeyRegistrationResponse], error) {
+	return c.finishPasskeyRegistration.CallUnary(ctx, req)
+}
+
+// ListPasskeys calls parley.auth.v1.AuthService.ListPasskeys.
+func (c *authServiceClient) ListPasskeys(ctx context.Context, req *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error) {
+	return c.listPasskeys.CallUnary(ctx, req)
+}
+
+// DeletePasskey calls parley.auth.v1.AuthService.DeletePasskey.
+func (c *authServiceClient) DeletePasskey(ctx context.Context, req *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error) {
+	return c.deletePasskey.CallUnary(ctx, req)
+}
+
+// BeginPasskeyLogin calls parley.auth.v1.AuthService.BeginPasskeyLogin.
+func (c *authServiceClient) BeginPasskeyLogin(ctx context.Context, req *connect.Request[v1.BeginPasskeyLoginRequest]) (*connect.Response[v1.BeginPasskeyLoginResponse], error) {
+	return c.beginPasskeyLogin.CallUnary(ctx, req)
+}
+
+// FinishPasskeyLogin calls parley.auth.v1.AuthService.FinishPasskeyLogin.
+func (c *authServiceClient) FinishPasskeyLogin(ctx context.Context, req *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error) {
+	return c.finishPasskeyLogin.CallUnary(ctx, req)
 }
 
 // AuthServiceHandler is an implementation of the parley.auth.v1.AuthService service.
@@ -548,6 +672,40 @@ type AuthServiceHandler interface {
 	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
 	// email).
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
+	// BeginPasskeyRegistration starts adding a passkey (WebAuthn credential) to the caller's account.
+	// It returns the PublicKeyCredentialCreationOptions to pass to navigator.credentials.create
+	// (a discoverable credential is required, user verification preferred, no attestation asked
+	// for) and a ceremony id for FinishPasskeyRegistration, valid for 5 minutes and once.
+	// Errors: FailedPrecondition (passkeys are not configured on this server).
+	BeginPasskeyRegistration(context.Context, *connect.Request[v1.BeginPasskeyRegistrationRequest]) (*connect.Response[v1.BeginPasskeyRegistrationResponse], error)
+	// FinishPasskeyRegistration verifies the browser's attestation response against the ceremony
+	// BeginPasskeyRegistration started and stores the passkey under the name given.
+	// Errors: InvalidArgument (ceremony_id, credential_json or name missing or malformed; the
+	// response does not verify: wrong origin, challenge, relying party or signature),
+	// FailedPrecondition (the ceremony is unknown, used, expired or another account's: start again),
+	// AlreadyExists (this authenticator's credential is already registered).
+	FinishPasskeyRegistration(context.Context, *connect.Request[v1.FinishPasskeyRegistrationRequest]) (*connect.Response[v1.FinishPasskeyRegistrationResponse], error)
+	// ListPasskeys lists the caller's passkeys, the most recently added first.
+	ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error)
+	// DeletePasskey removes one of the caller's passkeys: it no longer signs in. Sessions it
+	// started stay (end them with RevokeSession).
+	// Errors: InvalidArgument (passkey_id missing or not a UUID), NotFound (the caller has no such
+	// passkey).
+	DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error)
+	// BeginPasskeyLogin starts a usernameless sign-in with a passkey: it returns the
+	// PublicKeyCredentialRequestOptions to pass to navigator.credentials.get (no allowCredentials:
+	// the authenticator offers the passkeys it holds for this site) and a ceremony id for
+	// FinishPasskeyLogin, valid for 5 minutes and once.
+	// Errors: FailedPrecondition (passkeys are not configured on this server).
+	BeginPasskeyLogin(context.Context, *connect.Request[v1.BeginPasskeyLoginRequest]) (*connect.Response[v1.BeginPasskeyLoginResponse], error)
+	// FinishPasskeyLogin verifies the browser's assertion response against the ceremony
+	// BeginPasskeyLogin started and signs in the passkey's account, as Login does. A passkey is
+	// already two factors (the device and its user verification): no second factor is asked for.
+	// Errors: InvalidArgument (ceremony_id or credential_json missing or malformed),
+	// FailedPrecondition (the ceremony is unknown, used or expired: start again), Unauthenticated
+	// (unknown or removed passkey; the response does not verify: wrong origin, challenge or
+	// signature; the signature counter went backwards, so the authenticator may have been cloned).
+	FinishPasskeyLogin(context.Context, *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -677,6 +835,42 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceBeginPasskeyRegistrationHandler := connect.NewUnaryHandler(
+		AuthServiceBeginPasskeyRegistrationProcedure,
+		svc.BeginPasskeyRegistration,
+		connect.WithSchema(authServiceMethods.ByName("BeginPasskeyRegistration")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceFinishPasskeyRegistrationHandler := connect.NewUnaryHandler(
+		AuthServiceFinishPasskeyRegistrationProcedure,
+		svc.FinishPasskeyRegistration,
+		connect.WithSchema(authServiceMethods.ByName("FinishPasskeyRegistration")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceListPasskeysHandler := connect.NewUnaryHandler(
+		AuthServiceListPasskeysProcedure,
+		svc.ListPasskeys,
+		connect.WithSchema(authServiceMethods.ByName("ListPasskeys")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceDeletePasskeyHandler := connect.NewUnaryHandler(
+		AuthServiceDeletePasskeyProcedure,
+		svc.DeletePasskey,
+		connect.WithSchema(authServiceMethods.ByName("DeletePasskey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceBeginPasskeyLoginHandler := connect.NewUnaryHandler(
+		AuthServiceBeginPasskeyLoginProcedure,
+		svc.BeginPasskeyLogin,
+		connect.WithSchema(authServiceMethods.ByName("BeginPasskeyLogin")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceFinishPasskeyLoginHandler := connect.NewUnaryHandler(
+		AuthServiceFinishPasskeyLoginProcedure,
+		svc.FinishPasskeyLogin,
+		connect.WithSchema(authServiceMethods.ByName("FinishPasskeyLogin")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/parley.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceRegisterProcedure:
@@ -719,6 +913,18 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceRequestPasswordResetHandler.ServeHTTP(w, r)
 		case AuthServiceResetPasswordProcedure:
 			authServiceResetPasswordHandler.ServeHTTP(w, r)
+		case AuthServiceBeginPasskeyRegistrationProcedure:
+			authServiceBeginPasskeyRegistrationHandler.ServeHTTP(w, r)
+		case AuthServiceFinishPasskeyRegistrationProcedure:
+			authServiceFinishPasskeyRegistrationHandler.ServeHTTP(w, r)
+		case AuthServiceListPasskeysProcedure:
+			authServiceListPasskeysHandler.ServeHTTP(w, r)
+		case AuthServiceDeletePasskeyProcedure:
+			authServiceDeletePasskeyHandler.ServeHTTP(w, r)
+		case AuthServiceBeginPasskeyLoginProcedure:
+			authServiceBeginPasskeyLoginHandler.ServeHTTP(w, r)
+		case AuthServiceFinishPasskeyLoginProcedure:
+			authServiceFinishPasskeyLoginHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -806,4 +1012,28 @@ func (UnimplementedAuthServiceHandler) RequestPasswordReset(context.Context, *co
 
 func (UnimplementedAuthServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ResetPassword is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) BeginPasskeyRegistration(context.Context, *connect.Request[v1.BeginPasskeyRegistrationRequest]) (*connect.Response[v1.BeginPasskeyRegistrationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.BeginPasskeyRegistration is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) FinishPasskeyRegistration(context.Context, *connect.Request[v1.FinishPasskeyRegistrationRequest]) (*connect.Response[v1.FinishPasskeyRegistrationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.FinishPasskeyRegistration is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ListPasskeys is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.DeletePasskey is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) BeginPasskeyLogin(context.Context, *connect.Request[v1.BeginPasskeyLoginRequest]) (*connect.Response[v1.BeginPasskeyLoginResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.BeginPasskeyLogin is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) FinishPasskeyLogin(context.Context, *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.FinishPasskeyLogin is not implemented"))
 }
