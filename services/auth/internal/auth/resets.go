@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/parleyhq/parley/platform/backoff"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
@@ -113,13 +115,13 @@ type ResetStore interface {
 var (
 	// ErrResetTokenInvalid: the reset token is unknown, used, replaced or expired.
 	ErrResetTokenInvalid = domainerr.Errorf(domainerr.ErrUnauthenticated, "reset link is not valid any more (used, replaced by a newer one, or expired); request a new email")
-	// ErrResetUnavailable: the reset email could not be handed to the notification service.
-	ErrResetUnavailable = domainerr.Errorf(domainerr.ErrUnavailable, "the reset email could not be sent just now; try again in a minute")
 )
 
 // RequestPasswordReset emails a reset link to the account with email, from client (a network key,
-// as Login's). It answers the same whether or not an account has the email: the same statements,
-// the same call to the mailer (with no user when there is no account), the same result.
+// as Login's). It answers the same, in the same time, whether or not an account has the email: the
+// same statements in one transaction, then the answer; the email is handed to the notification
+// service afterwards, in the background (deliverReset), so neither its work nor an outage of it
+// shows in the answer.
 func (s *Service) RequestPasswordReset(ctx context.Context, email, client string) error {
 	normalized, err := NormalizeEmail(email)
 	if err != nil {
@@ -138,18 +140,39 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, client string
 		return fmt.Errorf("store password reset: %w", err)
 	}
 	if out.Wait > 0 {
-		return resetThrottledError(out.Wait)
+		return retryLater("too many password reset requests", out.Wait)
 	}
-	mail := ResetEmail{UserID: out.UserID, Token: token, ExpiresAt: expires, Key: hex.EncodeToString(hash)}
 	if out.UserID != "" {
-		mail.Email = normalized
-	}
-	if err := s.mailer.SendPasswordReset(ctx, mail); err != nil {
-		s.logger.WarnContext(ctx, "password reset email not queued", "error", err) // never the token
-		return ErrResetUnavailable
+		s.deliverReset(ctx, ResetEmail{UserID: out.UserID, Email: normalized, Token: token, ExpiresAt: expires, Key: hex.EncodeToString(hash)})
 	}
 	return nil
 }
+
+// deliverReset hands a reset email to the mailer in the background, retrying with back-off while
+// the notification service cannot take it, until the link would expire: an outage delays the
+// email, it does not lose it. (A restart of this process in between does: the token exists only
+// in memory until it is handed over, by design — the database keeps its hash alone. The person
+// asks again.) Every attempt is logged without the token.
+func (s *Service) deliverReset(ctx context.Context, mail ResetEmail) {
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), mail.ExpiresAt)
+	s.background.Go(func() {
+		defer cancel()
+		for attempt := 1; ; attempt++ {
+			err := s.mailer.SendPasswordReset(ctx, mail)
+			if err == nil {
+				return
+			}
+			s.logger.WarnContext(ctx, "password reset email not queued yet; will retry", "user", mail.UserID, "attempt", attempt, "error", err)
+			if !backoff.Sleep(ctx, backoff.Delay(time.Second, time.Minute, attempt)) {
+				s.logger.ErrorContext(ctx, "password reset email given up: the link expired before the notification service took it", "user", mail.UserID)
+				return
+			}
+		}
+	})
+}
+
+// WaitBackground waits for the emails being handed over in the background (tests; shutdown).
+func (s *Service) WaitBackground() { s.background.Wait() }
 
 // ResetPassword sets a new password with an emailed reset token and ends every session of the
 // account. The new password follows Register's rules for the account's email.
@@ -191,14 +214,16 @@ func ResetEmailKey(email string) string {
 	return "email:" + hex.EncodeToString(sum[:])
 }
 
-func resetThrottledError(wait time.Duration) error {
-	secs := int64(wait.Round(time.Second) / time.Second)
+// retryLater is a ResourceExhausted error for what may be tried again after wait, in whole seconds
+// rounded up (never 0), so a client that waits exactly Retry-After is let through.
+func retryLater(what string, wait time.Duration) error {
+	secs := int64(math.Ceil(wait.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
 	return &domainerr.Error{
 		Kind:       domainerr.ErrResourceExhausted,
-		Msg:        fmt.Sprintf("too many password reset requests; try again in %d seconds", secs),
+		Msg:        fmt.Sprintf("%s; try again in %d seconds", what, secs),
 		RetryAfter: time.Duration(secs) * time.Second,
 	}
 }

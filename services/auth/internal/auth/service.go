@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -148,6 +149,7 @@ type Service struct {
 	throttle    ThrottlePolicy
 	oauth       *OAuth
 	mailer      Mailer
+	background  sync.WaitGroup // emails being handed over after the answer (deliverReset)
 	resetPolicy ResetPolicy
 	totpKey     *TOTPKey
 	passkeys    *passkeys // nil: passkeys are off

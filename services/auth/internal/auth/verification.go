@@ -14,11 +14,21 @@ import (
 // signs up on a Friday to confirm on Monday.
 const VerificationTTL = 48 * time.Hour
 
-// Verification emails per account: how many ResendVerificationEmail may send in a window.
+// Verification emails per account: ResendVerificationEmail sends at most VerificationResends an
+// hour and VerificationResendsPerDay a day, so an address someone else signed up with gets a
+// bounded number of them.
 const (
-	VerificationResends      = 3
-	VerificationResendWindow = time.Hour
+	VerificationResends       = 3
+	VerificationResendWindow  = time.Hour
+	VerificationResendsPerDay = 10
 )
+
+// Budget is a limit on requests under Key: at most Limit in each fixed Window.
+type Budget struct {
+	Key    string
+	Limit  int
+	Window time.Duration
+}
 
 // NewVerification is a verification link to store: its token's hash, for the address it is sent to.
 type NewVerification struct {
@@ -47,11 +57,10 @@ type Verified struct {
 
 // VerificationStore is the persistence of email verification.
 type VerificationStore interface {
-	// ReplaceVerification ends the user's open verification links and stores v, after charging the
-	// user's resend budget (key "verify:<user id>", at most limit per window; a refused request
-	// charges nothing and reports the wait). It returns ErrEmailAlreadyVerified when the account's
-	// email is verified and ErrNoEmail when it has none.
-	ReplaceVerification(ctx context.Context, v NewVerification, limit int, window time.Duration) (wait time.Duration, err error)
+	// ReplaceVerification ends the user's open verification links and stores v, after charging
+	// every budget (a refused request charges none and reports the longest wait). It returns
+	// ErrEmailAlreadyVerified when the account's email is verified and ErrNoEmail when it has none.
+	ReplaceVerification(ctx context.Context, v NewVerification, budgets []Budget) (wait time.Duration, err error)
 	// VerifyEmail uses the open, unexpired link tokenHash names, if the account still has the
 	// address it was sent to: the link ends, the account's email is marked verified (if it was
 	// not) and EmailVerified is written, in one transaction. ErrVerificationInvalid otherwise.
@@ -128,14 +137,15 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 		return fmt.Errorf("load account: %w", err)
 	}
 	v, token := s.newVerification(userID, acc.Email, s.clock())
-	wait, err := s.store.ReplaceVerification(ctx, v, VerificationResends, VerificationResendWindow)
+	wait, err := s.store.ReplaceVerification(ctx, v, []Budget{
+		{Key: "verify:" + userID, Limit: VerificationResends, Window: VerificationResendWindow},
+		{Key: "verify-day:" + userID, Limit: VerificationResendsPerDay, Window: 24 * time.Hour},
+	})
 	if err != nil {
 		return wrap("store verification", err)
 	}
 	if wait > 0 {
-		secs := int64(wait.Round(time.Second) / time.Second)
-		return &domainerr.Error{Kind: domainerr.ErrResourceExhausted, RetryAfter: time.Duration(secs) * time.Second,
-			Msg: fmt.Sprintf("too many verification emails; try again in %d seconds", secs)}
+		return retryLater("too many verification emails", wait)
 	}
 	err = s.mailer.SendEmailVerification(ctx, VerificationEmail{
 		UserID: userID, Email: v.Email, Token: token, ExpiresAt: v.ExpiresAt, Key: hex.EncodeToString(v.TokenHash),

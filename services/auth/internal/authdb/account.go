@@ -50,6 +50,9 @@ func (s *Store) RevokeUserSession(ctx context.Context, userID, sessionID, reason
 	found := false
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		found = false
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		var revoked *time.Time
 		// The session row's lock serialises this with its refreshes and its logout.
 		err := tx.QueryRow(ctx, `SELECT revoked_at FROM sessions WHERE id = $1 AND user_id = $2 FOR UPDATE`,
@@ -87,9 +90,8 @@ func (s *Store) revokeOthers(ctx context.Context, tx pgx.Tx, userID, keep, reaso
 	if keep != "" {
 		keepID = &keep
 	}
-	// The user row first, as every writer of the user's events locks it (events.Outbox order).
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID); err != nil {
-		return 0, fmt.Errorf("lock user: %w", err)
+	if err := lockUser(ctx, tx, userID); err != nil { // see "Lock order" in store.go
+		return 0, err
 	}
 	rows, err := tx.Query(ctx, `
 		UPDATE sessions SET revoked_at = $3, revoke_reason = $4
@@ -142,6 +144,9 @@ func (s *Store) AccountPassword(ctx context.Context, userID string) (auth.Accoun
 func (s *Store) ChangePassword(ctx context.Context, c auth.PasswordChange) (int, error) {
 	var revoked int
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, c.UserID); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE password_credentials SET hash = $3, updated_at = $4 WHERE user_id = $1 AND hash = $2`,
 			c.UserID, c.OldHash, c.NewHash, c.At)
 		if err != nil {
@@ -156,9 +161,7 @@ func (s *Store) ChangePassword(ctx context.Context, c auth.PasswordChange) (int,
 		if err := s.endResets(ctx, tx, c.UserID, c.At); err != nil {
 			return err
 		}
-		return s.publish(ctx, tx, c.UserID, &eventsv1.PasswordChanged{
-			UserId: c.UserID, SessionId: c.SessionID, ChangedAt: timestamppb.New(c.At),
-		})
+		return s.publishPasswordChanged(ctx, tx, c.UserID, c.SessionID, auth.RevokePasswordChanged, c.At)
 	})
 	return revoked, err
 }
@@ -192,7 +195,7 @@ func (s *Store) RequestPasswordReset(ctx context.Context, r auth.ResetRequest) (
 		}
 		var userID *string
 		err := tx.QueryRow(ctx, `
-			WITH u AS (SELECT id FROM users WHERE email = $1),
+			WITH u AS (SELECT id FROM users WHERE email = $1 FOR NO KEY UPDATE),
 			ended AS (
 				UPDATE password_resets SET ended_at = $3
 				WHERE user_id IN (SELECT id FROM u) AND ended_at IS NULL),
@@ -233,17 +236,27 @@ func (s *Store) ResetTarget(ctx context.Context, tokenHash []byte, now time.Time
 // ResetPassword implements auth.ResetStore.
 func (s *Store) ResetPassword(ctx context.Context, r auth.PasswordReset) error {
 	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		// The user first (see "Lock order" in store.go), found through the link without locking it.
 		var userID string
-		// Ending the reset first locks it: of two concurrent uses, one finds it ended.
 		err := tx.QueryRow(ctx, `
-			UPDATE password_resets SET ended_at = $2
-			WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2
-			RETURNING user_id::text`, r.TokenHash, r.At).Scan(&userID)
+			SELECT u.id::text FROM users u
+			WHERE u.id = (SELECT user_id FROM password_resets WHERE token_hash = $1)
+			FOR NO KEY UPDATE OF u`, r.TokenHash).Scan(&userID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return auth.ErrResetTokenInvalid
 		}
 		if err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
+		// Ending the link: of two concurrent uses, one finds it ended.
+		tag, err := tx.Exec(ctx, `
+			UPDATE password_resets SET ended_at = $2
+			WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2`, r.TokenHash, r.At)
+		if err != nil {
 			return fmt.Errorf("use password reset: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.ErrResetTokenInvalid
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO password_credentials (user_id, hash, updated_at) VALUES ($1, $2, $3)
@@ -257,8 +270,21 @@ func (s *Store) ResetPassword(ctx context.Context, r auth.PasswordReset) error {
 		if err := s.endResets(ctx, tx, userID, r.At); err != nil {
 			return err
 		}
-		return s.publish(ctx, tx, userID, &eventsv1.PasswordChanged{UserId: userID, ChangedAt: timestamppb.New(r.At)})
+		return s.publishPasswordChanged(ctx, tx, userID, "", auth.RevokePasswordReset, r.At)
 	})
+}
+
+// publishPasswordChanged writes PasswordChanged with the account's address, for the notice.
+func (s *Store) publishPasswordChanged(ctx context.Context, tx pgx.Tx, userID, sessionID, reason string, at time.Time) error {
+	var email *string
+	if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, userID).Scan(&email); err != nil {
+		return fmt.Errorf("read email: %w", err)
+	}
+	ev := &eventsv1.PasswordChanged{UserId: userID, SessionId: sessionID, ChangedAt: timestamppb.New(at), Reason: reason}
+	if email != nil {
+		ev.Email = *email
+	}
+	return s.publish(ctx, tx, userID, ev)
 }
 
 // endResets ends the user's open password resets: a password change makes every emailed link stop
@@ -322,7 +348,7 @@ func insertVerification(ctx context.Context, tx pgx.Tx, v auth.NewVerification) 
 }
 
 // ReplaceVerification implements auth.VerificationStore.
-func (s *Store) ReplaceVerification(ctx context.Context, v auth.NewVerification, limit int, window time.Duration) (time.Duration, error) {
+func (s *Store) ReplaceVerification(ctx context.Context, v auth.NewVerification, limits []auth.Budget) (time.Duration, error) {
 	var wait time.Duration
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var email *string
@@ -339,12 +365,22 @@ func (s *Store) ReplaceVerification(ctx context.Context, v auth.NewVerification,
 			return auth.ErrEmailAlreadyVerified
 		}
 		v.Email = *email
-		b := budget{key: "verify:" + v.UserID, limit: limit}
-		if wait, err = b.lock(ctx, tx, v.CreatedAt, window); err != nil || wait > 0 {
-			return err
+		budgets := make([]budget, len(limits))
+		for i, l := range limits {
+			budgets[i] = budget{key: l.Key, limit: l.Limit}
+			w, err := budgets[i].lock(ctx, tx, v.CreatedAt, l.Window)
+			if err != nil {
+				return err
+			}
+			wait = max(wait, w)
 		}
-		if err := b.charge(ctx, tx); err != nil {
-			return err
+		if wait > 0 {
+			return nil // refused: nothing charged
+		}
+		for _, b := range budgets {
+			if err := b.charge(ctx, tx); err != nil {
+				return err
+			}
 		}
 		return insertVerification(ctx, tx, v)
 	})
@@ -365,8 +401,8 @@ func (s *Store) VerifyEmail(ctx context.Context, tokenHash []byte, now time.Time
 		if err != nil {
 			return fmt.Errorf("find verification link: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID); err != nil {
-			return fmt.Errorf("lock user: %w", err)
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
 		}
 		// Ending the link: of two concurrent uses, one finds it ended. It must be for the address
 		// the account has now.

@@ -182,6 +182,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next []byte, 
 			expiresAt       time.Time
 			usedAt, revoked *time.Time
 		)
+		if _, err := lockTokenUser(ctx, tx, presented); err != nil {
+			return err
+		}
 		// Locking the session serialises every rotation, reuse check and logout of the family.
 		err := tx.QueryRow(ctx, `
 			SELECT s.id, s.user_id, s.revoked_at, t.expires_at, t.used_at,
@@ -230,6 +233,9 @@ func (s *Store) RevokeSession(ctx context.Context, tokenHash []byte, reason stri
 	revokedNow := false
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		revokedNow = false
+		if _, err := lockTokenUser(ctx, tx, tokenHash); err != nil {
+			return err
+		}
 		var sessionID, userID string
 		var revoked *time.Time
 		err := tx.QueryRow(ctx, `
@@ -249,10 +255,41 @@ func (s *Store) RevokeSession(ctx context.Context, tokenHash []byte, reason stri
 	return revokedNow, err
 }
 
-// revoke ends a locked session and writes SessionRevoked.
-func (s *Store) revoke(ctx context.Context, tx pgx.Tx, userID, sessionID, reason string, now time.Time) error {
+// Lock order. A transaction that changes one user's sessions, credentials or links locks that
+// user's users row FIRST (FOR NO KEY UPDATE), then the rows it changes: sessions in id order,
+// then the password credential, then reset and verification links. One order everywhere means no
+// two of them can deadlock; the user-row lock also puts the user's events into the outbox in
+// commit order (events.Outbox).
+
+// lockUser takes the user's row lock.
+func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID); err != nil {
 		return fmt.Errorf("lock user: %w", err)
+	}
+	return nil
+}
+
+// lockTokenUser takes the row lock of the user a refresh token belongs to, before its session is
+// locked; "" (and no lock) for an unknown token.
+func lockTokenUser(ctx context.Context, tx pgx.Tx, tokenHash []byte) (string, error) {
+	var userID string
+	err := tx.QueryRow(ctx, `
+		SELECT u.id::text FROM users u
+		WHERE u.id = (SELECT s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1)
+		FOR NO KEY UPDATE OF u`, tokenHash).Scan(&userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("lock user: %w", err)
+	}
+	return userID, nil
+}
+
+// revoke ends a locked session and writes SessionRevoked.
+func (s *Store) revoke(ctx context.Context, tx pgx.Tx, userID, sessionID, reason string, now time.Time) error {
+	if err := lockUser(ctx, tx, userID); err != nil { // held already by every caller: no new wait
+		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE id = $1`, sessionID, now, reason); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
@@ -388,6 +425,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, grace time.Dur
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM password_resets WHERE expires_at < $1`, now.Add(-grace)); err != nil {
 		return 0, fmt.Errorf("delete expired password resets: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM email_verifications WHERE expires_at < $1`, now.Add(-grace)); err != nil {
+		return 0, fmt.Errorf("delete expired verification links: %w", err)
 	}
 	// A budget row whose window ended a day ago changes no decision: the next request starts anew.
 	if _, err := s.pool.Exec(ctx, `DELETE FROM email_request_budget WHERE window_start < $1`, now.Add(-grace)); err != nil {

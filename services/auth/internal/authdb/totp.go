@@ -53,6 +53,9 @@ func (s *Store) TOTPCredential(ctx context.Context, userID string) (auth.TOTPCre
 // ConfirmTOTP implements auth.TOTPStore.
 func (s *Store) ConfirmTOTP(ctx context.Context, userID string, sealed []byte, step int64, recoveryHashes [][]byte, at time.Time) error {
 	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil { // see "Lock order" in store.go
+			return err
+		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE totp_credentials SET confirmed_at = $3, last_used_step = $4
 			WHERE user_id = $1 AND secret_sealed = $2 AND confirmed_at IS NULL`, userID, sealed, at, step)
@@ -95,6 +98,9 @@ func (s *Store) TOTPStatus(ctx context.Context, userID string) (auth.TOTPStatus,
 // DisableTOTP implements auth.TOTPStore.
 func (s *Store) DisableTOTP(ctx context.Context, userID string, proof auth.SecondFactorProof, at time.Time) error {
 	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil { // see "Lock order" in store.go
+			return err
+		}
 		var confirmed bool
 		err := tx.QueryRow(ctx, `SELECT confirmed_at IS NOT NULL FROM totp_credentials WHERE user_id = $1 FOR UPDATE`, userID).Scan(&confirmed)
 		if errors.Is(err, pgx.ErrNoRows) || err == nil && !confirmed {
@@ -176,9 +182,9 @@ func (s *Store) ChallengeTarget(ctx context.Context, hash []byte, now time.Time)
 func (s *Store) CompleteTwoFactor(ctx context.Context, challengeHash []byte, proof auth.SecondFactorProof, session auth.NewSession) (int, error) {
 	var left int
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		// The user row first, as every writer of the user's events locks it (events.Outbox order).
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, session.UserID); err != nil {
-			return fmt.Errorf("lock user: %w", err)
+		// The user row first (see "Lock order" in store.go).
+		if err := lockUser(ctx, tx, session.UserID); err != nil {
+			return err
 		}
 		// Deleting the challenge locks it: of two concurrent completions, one finds it gone.
 		tag, err := tx.Exec(ctx, `DELETE FROM login_challenges WHERE challenge_hash = $1 AND user_id = $2 AND expires_at > $3`,

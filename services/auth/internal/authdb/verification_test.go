@@ -129,3 +129,20 @@ func (e *env) principal(t *testing.T, token string) authn.Principal {
 	}
 	return p
 }
+
+func TestExpiredVerificationLinksAreCleanedUp(t *testing.T) {
+	e := newEnv(t)
+	e.withMailer(t)
+	ctx := context.Background()
+	e.register(t, "xia@example.com", "plum tree 42", auth.Client{Network: testClient})
+	if n := count(t, e.pool, `SELECT count(*) FROM email_verifications`); n != 1 {
+		t.Fatalf("%d verification links after Register", n)
+	}
+	e.advance(auth.VerificationTTL + 2*time.Hour)
+	if _, err := e.store.DeleteExpired(ctx, e.clock(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM email_verifications`); n != 0 {
+		t.Fatalf("%d verification links left after they expired", n)
+	}
+}

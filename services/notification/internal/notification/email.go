@@ -122,12 +122,16 @@ func (e *Emails) FriendAccepted(to Recipient, actor string) (EmailContent, error
 	})
 }
 
-// PasswordChanged is the security notice that the account's password was changed at at. It says
-// what to do when the owner did not do it.
-func (e *Emails) PasswordChanged(to Recipient, at time.Time) (EmailContent, error) {
-	return e.render("password_changed", mailData{
+// PasswordChanged is the security notice that the account's password was changed (or, reset, set
+// anew through an emailed link) at at. It says what to do when the owner did not do it.
+func (e *Emails) PasswordChanged(to Recipient, at time.Time, reset bool) (EmailContent, error) {
+	name, link, linkText := "password_changed", e.link(pathSessions), "Review your sessions"
+	if reset {
+		name, link, linkText = "password_reset_done", e.link(pathResetPassword), "Reset it again"
+	}
+	return e.render(name, mailData{
 		Subject: "Your Parley password was changed", Nickname: to.Nickname, Time: formatTime(at),
-		Link: e.link(pathSessions), LinkText: "Review your sessions", Security: true,
+		Link: link, LinkText: linkText, Security: true,
 	})
 }
 

@@ -2,29 +2,54 @@ package notification
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/platform/validate"
 )
 
-// PasswordChanged emails the owner of an account whose password was just changed
-// (PasswordChanged). It is a security notice: it goes out whatever the person's email
-// preferences, because its point is to reach someone who did not make the change; it raises no
-// notification in the app, where whoever changed the password is signed in. eventID makes a
-// redelivered event queue no second email.
-func (s *Service) PasswordChanged(ctx context.Context, tx Tx, userID, eventID string, changedAt time.Time) error {
-	if err := eventIDs(idField{"user_id", &userID}); err != nil {
+// PasswordChange is a PasswordChanged event: the account, when, how (Reset: by an emailed link,
+// every session ended; otherwise ChangePassword from a session that stays signed in) and the
+// account's address as auth holds it.
+type PasswordChange struct {
+	UserID, EventID, Email string
+	At                     time.Time
+	Reset                  bool
+}
+
+// PasswordChanged emails the owner of an account whose password was just changed or reset. It is
+// a security notice: it goes to the account's address whether or not it was verified and whatever
+// the person's email preferences — its point is to reach someone who did not make the change — and
+// raises nothing in the app. EventID makes a redelivered event queue no second email.
+func (s *Service) PasswordChanged(ctx context.Context, tx Tx, c PasswordChange) error {
+	if err := eventIDs(idField{"user_id", &c.UserID}); err != nil {
 		return err
 	}
-	if err := tx.LockRecipients(ctx, userID); err != nil {
+	if err := tx.LockRecipients(ctx, c.UserID); err != nil {
 		return err
 	}
-	if changedAt.IsZero() {
-		changedAt = s.now()
+	now := s.now()
+	if c.At.IsZero() {
+		c.At = now
 	}
-	return s.emailRecipient(ctx, tx, userID, KindSystem, "password_changed:"+eventID, s.now(),
-		func(to Recipient) (EmailContent, error) { return s.emails.PasswordChanged(to, changedAt) })
+	to, err := tx.Recipient(ctx, c.UserID)
+	if err != nil {
+		return err
+	}
+	if c.Email != "" {
+		to.Email = c.Email // the address auth holds, verified or not
+	}
+	if to.Email == "" {
+		s.logger.DebugContext(ctx, "no email address known; password notice not sent", slog.String("user", c.UserID))
+		return nil
+	}
+	content, err := s.emails.PasswordChanged(to, c.At, c.Reset)
+	if err != nil {
+		return err
+	}
+	_, err = s.queueEmail(ctx, tx, to, KindSystem, "password_changed:"+c.EventID, content, now)
+	return err
 }
 
 // TokenEmail is one email whose link carries a single-use token: a password reset

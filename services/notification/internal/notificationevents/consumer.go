@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,13 +48,11 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.EmailVerified(ctx, t, m.GetUserId(), m.GetEmail()) }))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.PasswordChanged) error {
-		var at time.Time // zero when the event lacks it: the service uses the time it is handled
-		if m.GetChangedAt() != nil {
-			at = m.GetChangedAt().AsTime()
+		change := notification.PasswordChange{UserID: m.GetUserId(), EventID: ev.ID, Email: m.GetEmail(), Reset: m.GetReason() == "password_reset"}
+		if m.GetChangedAt() != nil { // else the service uses the time it is handled
+			change.At = m.GetChangedAt().AsTime()
 		}
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.PasswordChanged(ctx, t, m.GetUserId(), ev.ID, at)
-		}))
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.PasswordChanged(ctx, t, change) }))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.ProfileUpdated) error {
 		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {

@@ -75,3 +75,22 @@ func TestOnlyVerifiedAddressesGetNotificationEmails(t *testing.T) {
 	h.produce(record(topics.Friend, eve, uuid.NewString(), second))
 	waittest.Until(t, "the email after verification", func() bool { return len(h.mailTo("eve@example.com")) == 1 })
 }
+
+// The notice goes to the address auth gives in the event, confirmed or not (an attacker who
+// changed the password of an unconfirmed account must not silence it), and a reset by email says
+// so — every session ended, the mailbox itself may be in other hands.
+func TestPasswordNoticeReachesUnverifiedAddressesAndTellsAResetApart(t *testing.T) {
+	h := start(t, 200*time.Millisecond)
+	fay := uuid.NewString()
+	h.produce(record(topics.Auth, fay, uuid.NewString(), &eventsv1.UserRegistered{
+		UserId: fay, Nickname: "fay", Email: "fay@example.com", Method: "password", RegisteredAt: timestamppb.Now()}))
+	h.produce(record(topics.Auth, fay, uuid.NewString(), &eventsv1.PasswordChanged{
+		UserId: fay, ChangedAt: timestamppb.New(time.Date(2026, 12, 2, 22, 15, 0, 0, time.UTC)), Reason: "password_reset", Email: "fay@example.com"}))
+	waittest.Until(t, "the reset notice", func() bool { return len(h.mailTo("fay@example.com")) == 1 })
+	full := h.mail.Message(t, h.mailTo("fay@example.com")[0].ID)
+	if full.Subject != "Your Parley password was changed" ||
+		!contains(full.Text, "was reset on 2 Dec 22:15 UTC with a link sent to this address", "Every device that was signed in has been signed out",
+			"secure your email account", "http://localhost:8080/reset-password") || strings.Contains(full.Text, "stays signed in") {
+		t.Fatalf("reset notice %+v", full)
+	}
+}

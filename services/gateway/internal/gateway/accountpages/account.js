@@ -32,17 +32,27 @@
     return data;
   }
 
-  async function verify() {
+  // Confirming takes a press of the button, not just opening the link: mail scanners open links
+  // (some run scripts), and must not confirm an address nobody confirmed.
+  function verify() {
+    const button = document.getElementById("confirm-email");
     if (!token) {
+      button.hidden = true;
       say("This link has no token. Open the link from the email again.", false);
       return;
     }
-    try {
-      const res = await call("VerifyEmail", { verificationToken: token });
-      say("Thank you: " + res.email + " is confirmed. You can close this page.", true);
-    } catch (e) {
-      say(e.message, false);
-    }
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      say("Confirming…", true);
+      try {
+        const res = await call("VerifyEmail", { verificationToken: token });
+        button.hidden = true;
+        say("Thank you: " + res.email + " is confirmed. You can close this page.", true);
+      } catch (e) {
+        say(e.message, false);
+        button.disabled = false;
+      }
+    });
   }
 
   function reset() {
@@ -91,7 +101,6 @@
   section.hidden = false;
   document.title = section.querySelector("h1").textContent + " · Parley";
   if (page === "verify-email") {
-    say("Confirming…", true);
     verify();
   } else {
     reset();

@@ -264,17 +264,23 @@ func (x *SessionRevoked) GetRevokedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// PasswordChanged: an account's password was changed by its owner (ChangePassword); the owner is
-// told by email. The other sessions' SessionRevoked events come in the same transaction. Topic
-// parley.auth.v1, key user_id.
+// PasswordChanged: an account's password was changed by its owner (ChangePassword) or reset by
+// email (ResetPassword); the owner is told by email. The SessionRevoked events of the sessions it
+// ended come in the same transaction. Topic parley.auth.v1, key user_id.
 type PasswordChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// The session that changed it (it stays signed in).
+	// ChangePassword: the session that changed it (it stays signed in); "" for a reset (every
+	// session ended).
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// When.
-	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// "password_changed" (ChangePassword) or "password_reset" (ResetPassword).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The account's email address, verified or not, for the notice to its owner (the notification
+	// service's email channel only; everyone else must ignore it). "" when the account has none.
+	Email         string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +334,20 @@ func (x *PasswordChanged) GetChangedAt() *timestamppb.Timestamp {
 		return x.ChangedAt
 	}
 	return nil
+}
+
+func (x *PasswordChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PasswordChanged) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
 }
 
 // EmailVerified: the owner of an account proved they receive mail at its address (VerifyEmail).
@@ -1521,13 +1541,15 @@ const file_parley_events_v1_events_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\x84\x01\n" +
+	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xb2\x01\n" +
 	"\x0fPasswordChanged\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x129\n" +
 	"\n" +
-	"changed_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"{\n" +
+	"changed_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\"{\n" +
 	"\rEmailVerified\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12;\n" +

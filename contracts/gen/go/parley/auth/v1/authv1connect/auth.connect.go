@@ -187,16 +187,17 @@ type AuthServiceClient interface {
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// ResendVerificationEmail sends the caller a new verification email; earlier links stop working.
 	// Errors: FailedPrecondition (the email is already verified, or the account has none),
-	// ResourceExhausted with Retry-After (3 emails an hour), Unavailable (the email could not be
-	// queued: try again).
+	// ResourceExhausted with Retry-After (3 emails an hour, 10 a day), Unavailable (the email could
+	// not be queued: try again).
 	ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error)
 	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
 	// the account with this email. It answers the same — status, body, and the work done — whether or
 	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
 	// password change each make earlier links stop working.
+	// The email is handed over after the answer, so an outage of the email service delays it and does
+	// not show in the answer.
 	// Errors: InvalidArgument (email missing or not an address), ResourceExhausted with Retry-After
-	// (too many requests for this email, or from this client), Unavailable (the email could not be
-	// queued: try again).
+	// (too many requests for this email, or from this client).
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with the token of a RequestPasswordReset email. Every session
 	// of the account ends (SessionRevoked, reason "password_reset"); PasswordChanged is published and
@@ -654,16 +655,17 @@ type AuthServiceHandler interface {
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// ResendVerificationEmail sends the caller a new verification email; earlier links stop working.
 	// Errors: FailedPrecondition (the email is already verified, or the account has none),
-	// ResourceExhausted with Retry-After (3 emails an hour), Unavailable (the email could not be
-	// queued: try again).
+	// ResourceExhausted with Retry-After (3 emails an hour, 10 a day), Unavailable (the email could
+	// not be queued: try again).
 	ResendVerificationEmail(context.Context, *connect.Request[v1.ResendVerificationEmailRequest]) (*connect.Response[v1.ResendVerificationEmailResponse], error)
 	// RequestPasswordReset emails a single-use link to set a new password, valid for 30 minutes, to
 	// the account with this email. It answers the same — status, body, and the work done — whether or
 	// not an account has the email, so it cannot be used to find out. A newer request, a use, and a
 	// password change each make earlier links stop working.
+	// The email is handed over after the answer, so an outage of the email service delays it and does
+	// not show in the answer.
 	// Errors: InvalidArgument (email missing or not an address), ResourceExhausted with Retry-After
-	// (too many requests for this email, or from this client), Unavailable (the email could not be
-	// queued: try again).
+	// (too many requests for this email, or from this client).
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with the token of a RequestPasswordReset email. Every session
 	// of the account ends (SessionRevoked, reason "password_reset"); PasswordChanged is published and
