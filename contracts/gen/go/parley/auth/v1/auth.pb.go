@@ -1513,6 +1513,89 @@ func (x *ChangePasswordResponse) GetRevokedSessions() int32 {
 	return 0
 }
 
+// DeleteAccountRequest holds the re-authentication.
+type DeleteAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's password; required when the account has one, empty when it has none.
+	Password      string `protobuf:"bytes,1,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountRequest) Reset() {
+	*x = DeleteAccountRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountRequest) ProtoMessage() {}
+
+func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DeleteAccountRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// DeleteAccountResponse is empty: the account is gone and the caller is signed out.
+type DeleteAccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountResponse) Reset() {
+	*x = DeleteAccountResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountResponse) ProtoMessage() {}
+
+func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{29}
+}
+
 // RequestPasswordResetRequest names the account.
 type RequestPasswordResetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1524,7 +1607,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1619,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[28]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1632,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{28}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -1568,7 +1651,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1663,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[29]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1676,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{29}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{31}
 }
 
 // ResetPasswordRequest holds the emailed token and the new password.
@@ -1609,7 +1692,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1704,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[30]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1717,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{30}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResetPasswordRequest) GetResetToken() string {
@@ -1660,7 +1743,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1755,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[31]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1768,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{31}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{33}
 }
 
 // VerifyEmailRequest carries the emailed token.
@@ -1699,7 +1782,7 @@ type VerifyEmailRequest struct {
 
 func (x *VerifyEmailRequest) Reset() {
 	*x = VerifyEmailRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1794,7 @@ func (x *VerifyEmailRequest) String() string {
 func (*VerifyEmailRequest) ProtoMessage() {}
 
 func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[32]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1807,7 @@ func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{32}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *VerifyEmailRequest) GetVerificationToken() string {
@@ -1747,7 +1830,7 @@ type VerifyEmailResponse struct {
 
 func (x *VerifyEmailResponse) Reset() {
 	*x = VerifyEmailResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1842,7 @@ func (x *VerifyEmailResponse) String() string {
 func (*VerifyEmailResponse) ProtoMessage() {}
 
 func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[33]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1855,7 @@ func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{33}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *VerifyEmailResponse) GetUserId() string {
@@ -1798,7 +1881,7 @@ type ResendVerificationEmailRequest struct {
 
 func (x *ResendVerificationEmailRequest) Reset() {
 	*x = ResendVerificationEmailRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1893,7 @@ func (x *ResendVerificationEmailRequest) String() string {
 func (*ResendVerificationEmailRequest) ProtoMessage() {}
 
 func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1906,7 @@ func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailRequest.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{34}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{36}
 }
 
 // ResendVerificationEmailResponse is empty.
@@ -1835,7 +1918,7 @@ type ResendVerificationEmailResponse struct {
 
 func (x *ResendVerificationEmailResponse) Reset() {
 	*x = ResendVerificationEmailResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1930,7 @@ func (x *ResendVerificationEmailResponse) String() string {
 func (*ResendVerificationEmailResponse) ProtoMessage() {}
 
 func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1943,7 @@ func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailResponse.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{35}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{37}
 }
 
 var File_parley_auth_v1_auth_proto protoreflect.FileDescriptor
@@ -1954,7 +2037,10 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"C\n" +
 	"\x16ChangePasswordResponse\x12)\n" +
-	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions\"3\n" +
+	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions\"2\n" +
+	"\x14DeleteAccountRequest\x12\x1a\n" +
+	"\bpassword\x18\x01 \x01(\tR\bpassword\"\x17\n" +
+	"\x15DeleteAccountResponse\"3\n" +
 	"\x1bRequestPasswordResetRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\"\x1e\n" +
 	"\x1cRequestPasswordResetResponse\"Z\n" +
@@ -1969,7 +2055,7 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\" \n" +
 	"\x1eResendVerificationEmailRequest\"!\n" +
-	"\x1fResendVerificationEmailResponse2\xaf\f\n" +
+	"\x1fResendVerificationEmailResponse2\x8d\r\n" +
 	"\vAuthService\x12W\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
@@ -1987,7 +2073,8 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\vVerifyEmail\x12\".parley.auth.v1.VerifyEmailRequest\x1a#.parley.auth.v1.VerifyEmailResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12z\n" +
 	"\x17ResendVerificationEmail\x12..parley.auth.v1.ResendVerificationEmailRequest\x1a/.parley.auth.v1.ResendVerificationEmailResponse\x12{\n" +
 	"\x14RequestPasswordReset\x12+.parley.auth.v1.RequestPasswordResetRequest\x1a,.parley.auth.v1.RequestPasswordResetResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12f\n" +
-	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
+	"\rResetPassword\x12$.parley.auth.v1.ResetPasswordRequest\x1a%.parley.auth.v1.ResetPasswordResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12\\\n" +
+	"\rDeleteAccount\x12$.parley.auth.v1.DeleteAccountRequest\x1a%.parley.auth.v1.DeleteAccountResponseB\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (
@@ -2002,7 +2089,7 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(*Tokens)(nil),                          // 0: parley.auth.v1.Tokens
 	(*Account)(nil),                         // 1: parley.auth.v1.Account
@@ -2032,29 +2119,31 @@ var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(*RevokeOtherSessionsResponse)(nil),     // 25: parley.auth.v1.RevokeOtherSessionsResponse
 	(*ChangePasswordRequest)(nil),           // 26: parley.auth.v1.ChangePasswordRequest
 	(*ChangePasswordResponse)(nil),          // 27: parley.auth.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),     // 28: parley.auth.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 29: parley.auth.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 30: parley.auth.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 31: parley.auth.v1.ResetPasswordResponse
-	(*VerifyEmailRequest)(nil),              // 32: parley.auth.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 33: parley.auth.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 34: parley.auth.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 35: parley.auth.v1.ResendVerificationEmailResponse
-	(*timestamppb.Timestamp)(nil),           // 36: google.protobuf.Timestamp
+	(*DeleteAccountRequest)(nil),            // 28: parley.auth.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),           // 29: parley.auth.v1.DeleteAccountResponse
+	(*RequestPasswordResetRequest)(nil),     // 30: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 31: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 32: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 33: parley.auth.v1.ResetPasswordResponse
+	(*VerifyEmailRequest)(nil),              // 34: parley.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 35: parley.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 36: parley.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 37: parley.auth.v1.ResendVerificationEmailResponse
+	(*timestamppb.Timestamp)(nil),           // 38: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	36, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	36, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	36, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	38, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	38, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	38, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 5: parley.auth.v1.RefreshTokenResponse.tokens:type_name -> parley.auth.v1.Tokens
 	1,  // 6: parley.auth.v1.GetMeResponse.account:type_name -> parley.auth.v1.Account
 	12, // 7: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
 	0,  // 8: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
-	36, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	36, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	36, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 9: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	38, // 10: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	38, // 11: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	19, // 12: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
 	2,  // 13: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
 	4,  // 14: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
@@ -2068,28 +2157,30 @@ var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	22, // 22: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
 	24, // 23: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
 	26, // 24: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	32, // 25: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
-	34, // 26: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
-	28, // 27: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
-	30, // 28: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
-	3,  // 29: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 30: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 31: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 32: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 33: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 34: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 35: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 36: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	21, // 37: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
-	23, // 38: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
-	25, // 39: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
-	27, // 40: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	33, // 41: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
-	35, // 42: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
-	29, // 43: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
-	31, // 44: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
-	29, // [29:45] is the sub-list for method output_type
-	13, // [13:29] is the sub-list for method input_type
+	34, // 25: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
+	36, // 26: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
+	30, // 27: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	32, // 28: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	28, // 29: parley.auth.v1.AuthService.DeleteAccount:input_type -> parley.auth.v1.DeleteAccountRequest
+	3,  // 30: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 31: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 32: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 33: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 34: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 35: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 36: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 37: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 38: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	23, // 39: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	25, // 40: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	27, // 41: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	35, // 42: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
+	37, // 43: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
+	31, // 44: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	33, // 45: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	29, // 46: parley.auth.v1.AuthService.DeleteAccount:output_type -> parley.auth.v1.DeleteAccountResponse
+	30, // [30:47] is the sub-list for method output_type
+	13, // [13:30] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -2106,7 +2197,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

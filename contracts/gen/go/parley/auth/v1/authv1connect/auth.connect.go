@@ -75,6 +75,9 @@ const (
 	// AuthServiceResetPasswordProcedure is the fully-qualified name of the AuthService's ResetPassword
 	// RPC.
 	AuthServiceResetPasswordProcedure = "/parley.auth.v1.AuthService/ResetPassword"
+	// AuthServiceDeleteAccountProcedure is the fully-qualified name of the AuthService's DeleteAccount
+	// RPC.
+	AuthServiceDeleteAccountProcedure = "/parley.auth.v1.AuthService/DeleteAccount"
 )
 
 // AuthServiceClient is a client for the parley.auth.v1.AuthService service.
@@ -150,6 +153,17 @@ type AuthServiceClient interface {
 	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
 	// email).
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
+	// DeleteAccount deletes the caller's account for good, after re-authentication: the current
+	// password for an account that has one; an account without one (it signs in with an identity
+	// provider) must have signed in within the last 5 minutes (the calling session's start). Every
+	// session ends (SessionRevoked, reason "account_deleted": sockets close, access tokens are
+	// refused), the credentials, identities and pending links go, and UserDeleted is published:
+	// every service then erases or anonymises what it holds about the user (docs/privacy.md).
+	// Errors: InvalidArgument (password required, incorrect, or given to an account that has
+	// none), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
+	// again), ResourceExhausted with Retry-After (too many wrong passwords: throttled like Login),
+	// NotFound (the account is already deleted).
+	DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the parley.auth.v1.AuthService service. By default,
@@ -259,6 +273,12 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteAccount: connect.NewClient[v1.DeleteAccountRequest, v1.DeleteAccountResponse](
+			httpClient,
+			baseURL+AuthServiceDeleteAccountProcedure,
+			connect.WithSchema(authServiceMethods.ByName("DeleteAccount")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -280,6 +300,7 @@ type authServiceClient struct {
 	resendVerificationEmail *connect.Client[v1.ResendVerificationEmailRequest, v1.ResendVerificationEmailResponse]
 	requestPasswordReset    *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
 	resetPassword           *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
+	deleteAccount           *connect.Client[v1.DeleteAccountRequest, v1.DeleteAccountResponse]
 }
 
 // Register calls parley.auth.v1.AuthService.Register.
@@ -362,6 +383,11 @@ func (c *authServiceClient) ResetPassword(ctx context.Context, req *connect.Requ
 	return c.resetPassword.CallUnary(ctx, req)
 }
 
+// DeleteAccount calls parley.auth.v1.AuthService.DeleteAccount.
+func (c *authServiceClient) DeleteAccount(ctx context.Context, req *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error) {
+	return c.deleteAccount.CallUnary(ctx, req)
+}
+
 // AuthServiceHandler is an implementation of the parley.auth.v1.AuthService service.
 type AuthServiceHandler interface {
 	// Register creates an account with an email and a password and signs it in.
@@ -435,6 +461,17 @@ type AuthServiceHandler interface {
 	// Unauthenticated (the token is unknown, used, replaced by a newer one or expired: request a new
 	// email).
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
+	// DeleteAccount deletes the caller's account for good, after re-authentication: the current
+	// password for an account that has one; an account without one (it signs in with an identity
+	// provider) must have signed in within the last 5 minutes (the calling session's start). Every
+	// session ends (SessionRevoked, reason "account_deleted": sockets close, access tokens are
+	// refused), the credentials, identities and pending links go, and UserDeleted is published:
+	// every service then erases or anonymises what it holds about the user (docs/privacy.md).
+	// Errors: InvalidArgument (password required, incorrect, or given to an account that has
+	// none), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
+	// again), ResourceExhausted with Retry-After (too many wrong passwords: throttled like Login),
+	// NotFound (the account is already deleted).
+	DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -540,6 +577,12 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceDeleteAccountHandler := connect.NewUnaryHandler(
+		AuthServiceDeleteAccountProcedure,
+		svc.DeleteAccount,
+		connect.WithSchema(authServiceMethods.ByName("DeleteAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/parley.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceRegisterProcedure:
@@ -574,6 +617,8 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceRequestPasswordResetHandler.ServeHTTP(w, r)
 		case AuthServiceResetPasswordProcedure:
 			authServiceResetPasswordHandler.ServeHTTP(w, r)
+		case AuthServiceDeleteAccountProcedure:
+			authServiceDeleteAccountHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -645,4 +690,8 @@ func (UnimplementedAuthServiceHandler) RequestPasswordReset(context.Context, *co
 
 func (UnimplementedAuthServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.ResetPassword is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.DeleteAccount is not implemented"))
 }
