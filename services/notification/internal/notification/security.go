@@ -17,6 +17,9 @@ func (s *Service) PasswordChanged(ctx context.Context, tx Tx, userID, eventID st
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
 	}
+	if gone, err := tx.AnyDeleted(ctx, userID); err != nil || gone {
+		return err // about a deleted account: changes nothing (see UserDeleted)
+	}
 	if err := tx.LockRecipients(ctx, userID); err != nil {
 		return err
 	}
