@@ -184,7 +184,7 @@ func testDeleteAccount(t *testing.T) {
 		}
 		for _, u := range fileURLs {
 			if code, err := httpStatus(u); err != nil || (code != http.StatusNotFound && code != http.StatusForbidden) {
-				return struct{}{}, fmt.Errorf("GET %s: %d %v", u, code, err)
+				return struct{}{}, fmt.Errorf("GET %s: %d %w", u, code, err)
 			}
 		}
 		return struct{}{}, nil
@@ -206,7 +206,7 @@ func testDeleteAccount(t *testing.T) {
 	// their files is left in the bucket (the janitor runs every JANITOR_INTERVAL, 2s here).
 	eventually(t, "no row and no object of theirs", func() (struct{}, error) {
 		if rows, err := rowsNaming(ctx, gone); err != nil || len(rows) > 0 {
-			return struct{}{}, fmt.Errorf("rows %v (%v)", rows, err)
+			return struct{}{}, fmt.Errorf("rows %v (%w)", rows, err)
 		}
 		keys, err := stk.S3Keys(ctx)
 		if err != nil {
