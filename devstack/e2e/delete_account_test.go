@@ -23,8 +23,8 @@ import (
 )
 
 // testDeleteAccount: a person with a friend, a chat with messages and an attachment, an avatar
-// and notifications deletes their account through the gateway. Afterwards nothing of them can be
-// retrieved through any API — their token, profile, search, the friend's list, the chat (their
+// and notifications deletes their account through the gateway. Their socket closes at once;
+// afterwards nothing of them can be retrieved through any API — their token, profile, search, the friend's list, the chat (their
 // messages are tombstones), their files' URLs — and, reading every service's database and the S3
 // bucket directly, no row and no object holds their id, email or nickname except the tombstones
 // docs/privacy.md lists.
@@ -98,12 +98,17 @@ func testDeleteAccount(t *testing.T) {
 		}
 	}
 
+	// A live socket of theirs: the deletion closes it (SessionRevoked, 4003).
+	ws := connectWS(t, gatewayURL, gone.token, false)
+
 	// Re-authentication is required; then the account goes.
 	_, err = c.auth.DeleteAccount(ctx, withToken(&authv1.DeleteAccountRequest{Password: "wrong horse battery staple"}, gone.token))
 	wantCode(t, err, connect.CodeInvalidArgument)
 	if _, err := c.auth.DeleteAccount(ctx, withToken(&authv1.DeleteAccountRequest{Password: "correct horse battery staple"}, gone.token)); err != nil {
 		t.Fatalf("DeleteAccount: %v", err)
 	}
+
+	ws.expectClose(t, 4003)
 
 	// Through the API: nothing of them is retrievable.
 	eventually(t, "the deleted user's token refused", func() (struct{}, error) {
