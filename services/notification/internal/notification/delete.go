@@ -3,7 +3,12 @@ package notification
 import (
 	"context"
 	"time"
+
+	"github.com/parleyhq/parley/platform/domainerr"
 )
+
+// ErrUserDeleted: Notify was asked to notify a user whose account was deleted.
+var ErrUserDeleted = domainerr.Errorf(domainerr.ErrNotFound, "user_id: that account was deleted")
 
 // UserDeleted erases what the service holds about a user whose account was deleted: their
 // address and nickname (the recipients row) and preferences, mutes, notifications, Notify keys,
