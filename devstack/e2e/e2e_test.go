@@ -22,8 +22,9 @@ var stk *stack.Stack
 func TestEndToEnd(t *testing.T) {
 	stk = stacktest.Start(t, stack.Options{
 		// Every scenario signs people up from one IP; the per-IP sign-in limit (tested in the
-		// gateway's own suite) would otherwise cut the suite short.
-		Environ: func() []string { return append(os.Environ(), "RATE_LIMIT_AUTH=10000") },
+		// gateway's own suite) would otherwise cut the suite short. The media janitor runs every
+		// 2s so that DeleteAccount can watch a deleted user's objects go.
+		Environ: func() []string { return append(os.Environ(), "RATE_LIMIT_AUTH=10000", "JANITOR_INTERVAL=2s") },
 	})
 	gatewayURL = stk.GatewayURL()
 	t.Logf("stack up: gateway %s", gatewayURL)
@@ -40,5 +41,6 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)
 	t.Run("AvatarAndAttachment", testAvatarAndAttachment)
+	t.Run("DeleteAccount", testDeleteAccount)
 	t.Run("BrokerOutage", testBrokerOutage)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/services/media/internal/chatclient"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
+	"github.com/parleyhq/parley/services/media/internal/mediaevents"
 	"github.com/parleyhq/parley/services/media/internal/mediarpc"
 	"github.com/parleyhq/parley/services/media/internal/mediastorage"
 )
@@ -69,8 +70,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), mediarpc.PublicProcedures...)
 
+	store := mediadb.New(pool, events.NewOutbox("media"))
 	svc := media.NewService(media.Options{
-		Store:        mediadb.New(pool, events.NewOutbox("media")),
+		Store:        store,
 		Objects:      objects,
 		Chats:        chatclient.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
 		URLs:         media.NewURLSigner(cfg.PublicURL, cfg.signingKey(), cfg.URLTTL),
@@ -93,8 +95,17 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.KafkaBrokers, Group: mediaevents.Group, Topics: mediaevents.Topics, Pool: pool, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	mediaevents.Register(consumer, store, logger)
+
 	return srv.RunWith(ctx, ln,
 		relay.Run,
+		consumer.Run,
 		func(ctx context.Context) error {
 			return svc.RunJanitor(ctx, cfg.JanitorInterval, cfg.RejectedRetention)
 		},

@@ -60,7 +60,8 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	store.FuzzyThreshold = cfg.SearchFuzzyThreshold
-	svc := profile.NewService(store, profilecache.New(redis, cfg.CacheTTL), mediaclient.New(nil, cfg.MediaURL), logger)
+	cache := profilecache.New(redis, cfg.CacheTTL)
+	svc := profile.NewService(store, cache, mediaclient.New(nil, cfg.MediaURL), logger)
 
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
@@ -78,7 +79,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err != nil {
 		return err
 	}
-	profileevents.Register(consumer, store, logger)
+	profileevents.Register(consumer, store, cache, logger)
 
 	return srv.RunWith(ctx, ln, relay.Run, consumer.Run)
 }

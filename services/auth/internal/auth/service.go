@@ -114,6 +114,7 @@ type Store interface {
 	SessionStore
 	ResetStore
 	VerificationStore
+	DeleteStore
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)

@@ -62,6 +62,9 @@ type Peer struct {
 	// AvatarThumbnailURL is the avatar's 64x64 thumbnail as the media service serves it, carried
 	// by ProfileUpdated; "" when there is no avatar (or no event has carried one yet).
 	AvatarThumbnailURL string
+	// DeletedAccount: the peer deleted their account; their messages are tombstones and the chat
+	// cannot be sent to.
+	DeletedAccount bool
 }
 
 // Chat is a one-to-one chat seen from one participant's side.

@@ -126,10 +126,11 @@ func peerOf(userID, lo, hi string) string {
 
 // createChatSQL creates the chat of a pair with both participants' cursors; $4 is can_send. On a
 // chat that exists it does nothing (the RPC path, $5 false) or sets can_send (friend events, $5
-// true).
+// true). When either participant's account was deleted it does nothing at all (no row).
 const createChatSQL = `
 WITH c AS (
-    INSERT INTO chats (chat_id, user_lo, user_hi, can_send) VALUES ($1, $2, $3, $4)
+    INSERT INTO chats (chat_id, user_lo, user_hi, can_send)
+    SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id IN ($2, $3))
     ON CONFLICT (chat_id) DO UPDATE SET can_send = EXCLUDED.can_send WHERE $5
     RETURNING chat_id, (xmax = 0) AS created
 ), members AS (
@@ -155,7 +156,11 @@ func (s *Store) CreateChat(ctx context.Context, a, b string) error {
 // flag set. It reports whether the chat was created.
 func (s *Store) SetFriendship(ctx context.Context, tx pgx.Tx, a, b string, friends bool) (created bool, err error) {
 	lo, hi := chat.Pair(a, b)
-	if err := tx.QueryRow(ctx, createChatSQL, chat.ChatID(a, b), lo, hi, friends, true).Scan(&created); err != nil {
+	err = tx.QueryRow(ctx, createChatSQL, chat.ChatID(a, b), lo, hi, friends, true).Scan(&created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // one of them deleted their account: a late event changes nothing
+	}
+	if err != nil {
 		return false, fmt.Errorf("set friendship of %s and %s: %w", lo, hi, err)
 	}
 	return created, nil
@@ -172,12 +177,12 @@ type PeerProfile struct {
 	UpdatedAt          time.Time
 }
 
-// UpsertPeer stores p in tx unless a version at least as new is stored; it reports whether it
-// stored it.
+// UpsertPeer stores p in tx unless a version at least as new is stored or p's user deleted their
+// account; it reports whether it stored it.
 func (s *Store) UpsertPeer(ctx context.Context, tx pgx.Tx, p PeerProfile) (bool, error) {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO peer_profiles (user_id, nickname, avatar_file_id, avatar_thumbnail_url, version, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
 		ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname, avatar_file_id = EXCLUDED.avatar_file_id,
 			avatar_thumbnail_url = EXCLUDED.avatar_thumbnail_url, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
 		WHERE peer_profiles.version < EXCLUDED.version`,
@@ -233,6 +238,7 @@ func (s *Store) ListMessages(ctx context.Context, userID, chatID string, d chat.
 const chatSQL = `
 SELECT c.chat_id::text, c.peer_id::text, c.can_send, c.last_seq, c.read_seq, pm.read_seq, c.created_at, c.last_activity_at,
        coalesce(p.nickname, ''), coalesce(p.avatar_file_id, ''), coalesce(p.avatar_thumbnail_url, ''),
+       EXISTS (SELECT 1 FROM deleted_users d WHERE d.user_id = c.peer_id),
        ` + messageColumns + `,
        (SELECT count(*) FROM messages u
         WHERE u.chat_id = c.chat_id AND u.seq > c.read_seq AND u.sender_id = c.peer_id AND u.deleted_at IS NULL)
@@ -257,7 +263,7 @@ func scanChat(row pgx.Row) (chat.Chat, error) {
 	var c chat.Chat
 	var last nullableMessage
 	dest := append([]any{&c.ID, &c.Peer.UserID, &c.CanSend, &c.LastSeq, &c.ReadSeq, &c.PeerReadSeq, &c.CreatedAt, &c.LastActivityAt,
-		&c.Peer.Nickname, &c.Peer.AvatarFileID, &c.Peer.AvatarThumbnailURL}, last.dest()...)
+		&c.Peer.Nickname, &c.Peer.AvatarFileID, &c.Peer.AvatarThumbnailURL, &c.Peer.DeletedAccount}, last.dest()...)
 	if err := row.Scan(append(dest, &c.UnreadCount)...); err != nil {
 		return chat.Chat{}, err
 	}

@@ -5,7 +5,10 @@
 //     user learns nothing): the chat keeps its history but can_send becomes false (created that
 //     way if it was missing, so a late or replayed FriendAccepted-less history still has a chat);
 //   - ProfileUpdated (parley.profile.v1): the peer nickname and avatar (file id and the media
-//     service's thumbnail URL, as the event carries it) shown by ListChats and GetChat.
+//     service's thumbnail URL, as the event carries it) shown by ListChats and GetChat;
+//   - UserDeleted (parley.auth.v1): the user's messages become tombstones in their peers'
+//     histories (seq kept, so each stays gap-free), their chats close and their profile copy
+//     goes; later events about them change nothing (chatdb.Store.DeleteUser).
 //
 // Handlers run inside platform/events' inbox transaction, so a redelivered event has no second
 // effect. Friend events also drop the pair's cached CheckFriendship answer.
@@ -15,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,12 +34,13 @@ import (
 const Group = "chat"
 
 // Topics are the topics the group reads.
-var Topics = []string{topics.Friend, topics.Profile}
+var Topics = []string{topics.Friend, topics.Profile, topics.Auth}
 
 // Store applies the events inside the consumer's transaction (chatdb.Store implements it).
 type Store interface {
 	SetFriendship(ctx context.Context, tx pgx.Tx, a, b string, friends bool) (created bool, err error)
 	UpsertPeer(ctx context.Context, tx pgx.Tx, p chatdb.PeerProfile) (bool, error)
+	DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) (int64, error)
 }
 
 // Invalidator drops a pair's cached friendship answer (chatcache implements it).
@@ -100,6 +105,22 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		if _, err := store.UpsertPeer(ctx, tx, p); err != nil {
 			return err
 		}
+		return nil
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
+		id, err := validate.UUID("user_id", msg.GetUserId())
+		if err != nil {
+			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
+		}
+		at := ev.Time
+		if msg.GetDeletedAt() != nil {
+			at = msg.GetDeletedAt().AsTime()
+		}
+		n, err := store.DeleteUser(ctx, tx, id, at)
+		if err != nil {
+			return err
+		}
+		logger.InfoContext(ctx, "user deleted", slog.String("user", id), slog.Int64("messages_tombstoned", n), slog.String("event_id", ev.ID))
 		return nil
 	})
 }

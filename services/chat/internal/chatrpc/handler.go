@@ -175,7 +175,7 @@ func (h *Handler) chatToProto(c chat.Chat) *chatv1.Chat {
 		ChatId: c.ID,
 		// The thumbnail URL is the media service's, as ProfileUpdated carried it; never built here.
 		Peer: &chatv1.ChatPeer{UserId: c.Peer.UserID, Nickname: c.Peer.Nickname, AvatarFileId: c.Peer.AvatarFileID,
-			AvatarThumbnailUrl: c.Peer.AvatarThumbnailURL},
+			AvatarThumbnailUrl: c.Peer.AvatarThumbnailURL, DeletedAccount: c.Peer.DeletedAccount},
 		LastSeq:        c.LastSeq,
 		UnreadCount:    c.UnreadCount,
 		ReadSeq:        c.ReadSeq,

@@ -52,7 +52,10 @@ func (s *Store) UserExists(ctx context.Context, userID string) (bool, error) {
 
 // EnsureUser implements friend.Store.
 func (s *Store) EnsureUser(ctx context.Context, userID string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING`, userID); err != nil {
+	// A deleted user (a call with an access token from before the deletion) gets no row back.
+	if _, err := s.pool.Exec(ctx, `
+		INSERT INTO users (user_id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
+		ON CONFLICT DO NOTHING`, userID); err != nil {
 		return fmt.Errorf("record user %s: %w", userID, err)
 	}
 	return nil
@@ -116,10 +119,12 @@ func (s *Store) HasBlocked(ctx context.Context, blocker, blocked string) (bool, 
 }
 
 // RecordRegistration records a new user from UserRegistered, in the consumer's transaction. The
-// nickname asked for at registration is kept only until a ProfileUpdated says the real one.
+// nickname asked for at registration is kept only until a ProfileUpdated says the real one. A
+// deleted user is not recorded again.
 func (s *Store) RecordRegistration(ctx context.Context, tx pgx.Tx, userID, nickname string) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO users (user_id, nickname) VALUES ($1, $2)
+		INSERT INTO users (user_id, nickname)
+		SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
 		ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname, updated_at = now()
 		WHERE users.profile_version = 0`, userID, nickname)
 	if err != nil {
@@ -129,10 +134,11 @@ func (s *Store) RecordRegistration(ctx context.Context, tx pgx.Tx, userID, nickn
 }
 
 // ApplyProfile stores a ProfileUpdated, in the consumer's transaction, unless a newer (or the
-// same) version was stored already; applied says whether it was.
+// same) version was stored already or the user was deleted; applied says whether it was.
 func (s *Store) ApplyProfile(ctx context.Context, tx pgx.Tx, c friend.ProfileChange) (applied bool, err error) {
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO users (user_id, nickname, avatar_file_id, avatar_thumbnail_url, profile_version) VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO users (user_id, nickname, avatar_file_id, avatar_thumbnail_url, profile_version)
+		SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
 		ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname, avatar_file_id = EXCLUDED.avatar_file_id,
 			avatar_thumbnail_url = EXCLUDED.avatar_thumbnail_url, profile_version = EXCLUDED.profile_version, updated_at = now()
 		WHERE users.profile_version < EXCLUDED.profile_version`,

@@ -1,14 +1,16 @@
 // Package friendevents consumes the events the friend service keeps its copy of users from:
 // UserRegistered (topic parley.auth.v1) introduces a user and the nickname asked for, and
 // ProfileUpdated (topic parley.profile.v1) sets their nickname and avatar (file id and the media
-// service's thumbnail URL, as the event carries it), keeping only the highest profile version. Handlers run inside platform/events' inbox transaction, so a
-// redelivered event has no second effect.
+// service's thumbnail URL, as the event carries it), keeping only the highest profile version;
+// UserDeleted (parley.auth.v1) erases the user's friendships, requests and blocks for good. Handlers
+// run inside platform/events' inbox transaction, so a redelivered event has no second effect.
 package friendevents
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,6 +36,9 @@ type Directory interface {
 	// ApplyProfile stores a profile version unless one at least as new is stored; applied says
 	// whether it was.
 	ApplyProfile(ctx context.Context, tx pgx.Tx, c friend.ProfileChange) (applied bool, err error)
+	// DeleteUser erases a deleted user's friendships, requests, blocks and row, and keeps the
+	// tombstone that makes RecordRegistration and ApplyProfile ignore them from then on.
+	DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) error
 }
 
 // Register adds the friend service's handlers to c.
@@ -81,6 +86,17 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		if !applied {
 			logger.DebugContext(ctx, "stale profile version ignored", slog.String("user", id), slog.Int64("version", msg.GetVersion()))
 		}
+		return nil
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
+		id, err := validate.UUID("user_id", msg.GetUserId())
+		if err != nil {
+			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
+		}
+		if err := dir.DeleteUser(ctx, tx, id, msg.GetDeletedAt().AsTime()); err != nil {
+			return err
+		}
+		logger.InfoContext(ctx, "user deleted", slog.String("user", id))
 		return nil
 	})
 }

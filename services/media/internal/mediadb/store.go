@@ -68,6 +68,11 @@ func (s *Store) Create(ctx context.Context, f media.File, quota int64, maxPendin
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, f.OwnerID); err != nil {
 			return fmt.Errorf("lock quota of %s: %w", f.OwnerID, err)
 		}
+		if gone, err := ownerDeleted(ctx, tx, f.OwnerID); err != nil {
+			return err
+		} else if gone {
+			return ErrOwnerDeleted
+		}
 		used, reserved, pending, err := usage(ctx, tx, f.OwnerID, now)
 		if err != nil {
 			return err

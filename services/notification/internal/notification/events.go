@@ -73,6 +73,9 @@ func (s *Service) Registered(ctx context.Context, tx Tx, userID, email, nickname
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
 	}
+	if gone, err := tx.AnyDeleted(ctx, userID); err != nil || gone {
+		return err // about a deleted account: changes nothing (see UserDeleted)
+	}
 	if err := tx.LockRecipients(ctx, userID); err != nil {
 		return err
 	}
@@ -88,6 +91,9 @@ func (s *Service) EmailVerified(ctx context.Context, tx Tx, userID, email string
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
 	}
+	if gone, err := tx.AnyDeleted(ctx, userID); err != nil || gone {
+		return err // about a deleted account: changes nothing (see UserDeleted)
+	}
 	if err := tx.LockRecipients(ctx, userID); err != nil {
 		return err
 	}
@@ -98,6 +104,9 @@ func (s *Service) EmailVerified(ctx context.Context, tx Tx, userID, email string
 func (s *Service) ProfileUpdated(ctx context.Context, tx Tx, userID, nickname string, version int64) error {
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
+	}
+	if gone, err := tx.AnyDeleted(ctx, userID); err != nil || gone {
+		return err // about a deleted account: changes nothing (see UserDeleted)
 	}
 	if err := tx.LockRecipients(ctx, userID); err != nil {
 		return err
@@ -112,6 +121,9 @@ func (s *Service) ProfileUpdated(ctx context.Context, tx Tx, userID, nickname st
 func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest) error {
 	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"from_user_id", &ev.FromUserID}, idField{"to_user_id", &ev.ToUserID}); err != nil {
 		return err
+	}
+	if gone, err := tx.AnyDeleted(ctx, ev.FromUserID, ev.ToUserID); err != nil || gone {
+		return err // about a deleted account: changes nothing (see UserDeleted)
 	}
 	if err := tx.LockRecipients(ctx, ev.ToUserID); err != nil {
 		return err
@@ -138,6 +150,9 @@ func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest
 func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance) error {
 	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"requester_id", &ev.RequesterID}, idField{"accepter_id", &ev.AccepterID}); err != nil {
 		return err
+	}
+	if gone, err := tx.AnyDeleted(ctx, ev.RequesterID, ev.AccepterID); err != nil || gone {
+		return err // about a deleted account: changes nothing (see UserDeleted)
 	}
 	if err := tx.LockRecipients(ctx, ev.RequesterID, ev.AccepterID); err != nil {
 		return err
@@ -205,6 +220,9 @@ func (s *Service) resolveFriendRequest(ctx context.Context, tx Tx, askedID, requ
 func (s *Service) MessageSent(ctx context.Context, tx Tx, m Message) error {
 	if err := eventIDs(idField{"chat_id", &m.ChatID}, idField{"message_id", &m.MessageID}, idField{"sender_id", &m.SenderID}, idField{"recipient_id", &m.RecipientID}); err != nil {
 		return err
+	}
+	if gone, err := tx.AnyDeleted(ctx, m.SenderID, m.RecipientID); err != nil || gone {
+		return err // about a deleted account: changes nothing (see UserDeleted)
 	}
 	if m.Seq <= 0 {
 		return domainerr.Errorf(ErrInvalidEvent, "seq: must be positive, got %d", m.Seq)

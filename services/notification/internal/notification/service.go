@@ -207,6 +207,11 @@ func (s *Service) Notify(ctx context.Context, r NotifyRequest) (NotifyResult, er
 		if err := tx.LockRecipients(ctx, r.UserID); err != nil {
 			return err
 		}
+		if gone, err := tx.AnyDeleted(ctx, r.UserID); err != nil {
+			return err
+		} else if gone {
+			return ErrUserDeleted
+		}
 		stored, found, err := tx.NotifyResult(ctx, r.UserID, r.IdempotencyKey)
 		if err != nil {
 			return err

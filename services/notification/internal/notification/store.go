@@ -113,6 +113,12 @@ type Tx interface {
 	DeleteDigest(ctx context.Context, id string) error
 	// PostponeDigest makes a digest due at due.
 	PostponeDigest(ctx context.Context, id string, due time.Time) error
+
+	// DeleteUser erases what the service holds about a deleted user (see Service.UserDeleted) and
+	// records the tombstone AnyDeleted reads; doing it again deletes nothing more.
+	DeleteUser(ctx context.Context, userID string, at time.Time) error
+	// AnyDeleted reports whether any of userIDs is a deleted user's.
+	AnyDeleted(ctx context.Context, userIDs ...string) (bool, error)
 }
 
 // MessageContext is what MessageSent reads before it decides.

@@ -35,6 +35,7 @@ type txStore struct {
 	locked   map[string]bool                            // users whose lock this transaction holds
 	contexts map[contextKey]notification.MessageContext // MessageContext answers, kept current
 	inserted map[string]*queuedWrite                    // notification id → its insert, not sent yet
+	deleted  map[string]bool                            // AnyDeleted answers: user id → deleted
 }
 
 // queuedWrite is a write not sent yet; a dropped one is never sent (a notification inserted and

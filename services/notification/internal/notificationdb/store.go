@@ -66,7 +66,8 @@ func (s *Store) WithTx(ctx context.Context, tx pgx.Tx, fn func(notification.Tx) 
 	t, _ := scope.Value(txStoreKey{}).(*txStore)
 	if t == nil || t.tx != tx {
 		t = &txStore{tx: tx, outbox: s.outbox, locked: map[string]bool{},
-			contexts: map[contextKey]notification.MessageContext{}, inserted: map[string]*queuedWrite{}}
+			contexts: map[contextKey]notification.MessageContext{}, inserted: map[string]*queuedWrite{},
+			deleted: map[string]bool{}}
 		scope.SetValue(txStoreKey{}, t)
 		scope.BeforeCommit(t.flush)
 	}

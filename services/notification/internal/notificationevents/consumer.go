@@ -1,6 +1,7 @@
 // Package notificationevents consumes the events the notification service reacts to:
 // UserRegistered and EmailVerified (parley.auth.v1) and ProfileUpdated (parley.profile.v1) keep
-// each person's verified email address and nickname; PasswordChanged (parley.auth.v1) sends the owner a security notice; FriendRequestSent, FriendAccepted and FriendDeclined (parley.friend.v1)
+// each person's verified email address and nickname, and UserDeleted (parley.auth.v1) erases
+// everything about a deleted account; PasswordChanged (parley.auth.v1) sends the owner a security notice; FriendRequestSent, FriendAccepted and FriendDeclined (parley.friend.v1)
 // and MessageSent, MessagesRead, MessageEdited and MessageDeleted (parley.chat.v1) raise, clear and
 // batch notifications. Handlers run inside platform/events' inbox transaction, so a redelivered
 // event has no second effect; an event with malformed ids is dead-lettered at once.
@@ -10,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -103,5 +105,12 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
 			return svc.MessageDeleted(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq())
 		}))
+	})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.UserDeleted) error {
+		var at time.Time // zero when the event lacks it: the service uses the time it is handled
+		if m.GetDeletedAt() != nil {
+			at = m.GetDeletedAt().AsTime()
+		}
+		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.UserDeleted(ctx, t, m.GetUserId(), at) }))
 	})
 }

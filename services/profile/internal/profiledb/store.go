@@ -183,13 +183,19 @@ func (s *Store) publish(ctx context.Context, tx pgx.Tx, p profile.Profile, creat
 // CreateFromRegistration creates the profile of a newly registered user inside tx (the event
 // consumer's transaction, which also records the event in the inbox) and publishes
 // ProfileUpdated(created) in it. It is idempotent per user: when the profile exists it is returned
-// unchanged with created false.
+// unchanged with created false; for a deleted user (DeleteUser) nothing is created and the zero
+// Profile is returned with created false.
 //
 // The requested nickname is given when it is valid and free. Otherwise a free nickname is derived
 // from it ("alice" -> "alice_4821") and the profile says NicknameRequestedTaken with the requested
 // nickname, so its owner is shown what happened and invited to choose another; never a silent
 // substitute.
 func (s *Store) CreateFromRegistration(ctx context.Context, tx pgx.Tx, reg profile.Registration) (profile.Profile, bool, error) {
+	// A deleted account's registration handled late (redelivered under another event id) creates
+	// nothing.
+	if gone, err := deleted(ctx, tx, reg.UserID); err != nil || gone {
+		return profile.Profile{}, false, err
+	}
 	p, err := scanProfile(tx.QueryRow(ctx, `SELECT `+profileColumns+` FROM profiles WHERE user_id = $1`, reg.UserID))
 	if err == nil {
 		return p, false, nil

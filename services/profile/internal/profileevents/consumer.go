@@ -1,12 +1,14 @@
 // Package profileevents consumes the events the profile service reacts to: UserRegistered (topic
-// parley.auth.v1) creates the new person's profile. Handlers run inside platform/events' inbox
-// transaction, so a redelivered event has no second effect.
+// parley.auth.v1) creates the new person's profile, UserDeleted erases it and frees its nickname.
+// Handlers run inside platform/events' inbox transaction, so a redelivered event has no second
+// effect.
 package profileevents
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,8 +31,25 @@ type Creator interface {
 	CreateFromRegistration(ctx context.Context, tx pgx.Tx, reg profile.Registration) (profile.Profile, bool, error)
 }
 
+// Deleter erases a deleted user's profile inside the consumer's transaction and keeps its
+// tombstone, returning the deleted profile's version (0: none) (profiledb.Store implements it).
+type Deleter interface {
+	DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) (int64, error)
+}
+
+// Store is what the handlers write through.
+type Store interface {
+	Creator
+	Deleter
+}
+
+// Invalidator fences a profile's cache entry (profile.Cache; profilecache.Cache implements it).
+type Invalidator interface {
+	Invalidate(ctx context.Context, userID string, version int64) error
+}
+
 // Register adds the profile service's handlers to c.
-func Register(c *events.Consumer, creator Creator, logger *slog.Logger) {
+func Register(c *events.Consumer, creator Store, cache Invalidator, logger *slog.Logger) {
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
 		id, err := validate.UUID("user_id", msg.GetUserId())
 		if err != nil {
@@ -44,6 +63,27 @@ func Register(c *events.Consumer, creator Creator, logger *slog.Logger) {
 			logger.InfoContext(ctx, "profile created", slog.String("user", id), slog.String("nickname", p.Nickname),
 				slog.Bool("requested_nickname_taken", p.NicknameStatus == profile.NicknameRequestedTaken))
 		}
+		return nil
+	})
+
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
+		id, err := validate.UUID("user_id", msg.GetUserId())
+		if err != nil {
+			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
+		}
+		version, err := creator.DeleteUser(ctx, tx, id, msg.GetDeletedAt().AsTime())
+		if err != nil {
+			return fmt.Errorf("delete profile of %s: %w", id, err)
+		}
+		if version == 0 {
+			return nil // no profile (deleted already, or never created)
+		}
+		// Before the commit, above the deleted version: a reader that read the row just before
+		// cannot put it back into the cache.
+		if err := cache.Invalidate(ctx, id, version+1); err != nil {
+			return events.Transient(fmt.Errorf("invalidate cached profile of %s: %w", id, err))
+		}
+		logger.InfoContext(ctx, "profile deleted", slog.String("user", id))
 		return nil
 	})
 }

@@ -18,8 +18,10 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
+	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
 	"github.com/parleyhq/parley/services/profile/internal/profileevents"
 )
@@ -67,7 +69,7 @@ func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	profileevents.Register(consumer, store, logger)
+	profileevents.Register(consumer, store, profilecache.New(redistest.New(t), time.Minute), logger)
 	done := make(chan error, 1)
 	go func() { done <- consumer.Run(ctx) }()
 	t.Cleanup(func() {

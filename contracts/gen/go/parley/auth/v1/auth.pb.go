@@ -2032,6 +2032,89 @@ func (x *ChangePasswordResponse) GetRevokedSessions() int32 {
 	return 0
 }
 
+// DeleteAccountRequest holds the re-authentication.
+type DeleteAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's password; required when the account has one, empty when it has none.
+	Password      string `protobuf:"bytes,1,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountRequest) Reset() {
+	*x = DeleteAccountRequest{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountRequest) ProtoMessage() {}
+
+func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *DeleteAccountRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// DeleteAccountResponse is empty: the account is gone and the caller is signed out.
+type DeleteAccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountResponse) Reset() {
+	*x = DeleteAccountResponse{}
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountResponse) ProtoMessage() {}
+
+func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{38}
+}
+
 // RequestPasswordResetRequest names the account.
 type RequestPasswordResetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2043,7 +2126,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2138,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[37]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2151,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{37}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -2087,7 +2170,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2182,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[38]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2195,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{38}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{40}
 }
 
 // ResetPasswordRequest holds the emailed token and the new password.
@@ -2128,7 +2211,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2223,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[39]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2236,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{39}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ResetPasswordRequest) GetResetToken() string {
@@ -2179,7 +2262,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2274,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[40]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2287,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{40}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{42}
 }
 
 // VerifyEmailRequest carries the emailed token.
@@ -2218,7 +2301,7 @@ type VerifyEmailRequest struct {
 
 func (x *VerifyEmailRequest) Reset() {
 	*x = VerifyEmailRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2313,7 @@ func (x *VerifyEmailRequest) String() string {
 func (*VerifyEmailRequest) ProtoMessage() {}
 
 func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[41]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2326,7 @@ func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{41}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *VerifyEmailRequest) GetVerificationToken() string {
@@ -2266,7 +2349,7 @@ type VerifyEmailResponse struct {
 
 func (x *VerifyEmailResponse) Reset() {
 	*x = VerifyEmailResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2361,7 @@ func (x *VerifyEmailResponse) String() string {
 func (*VerifyEmailResponse) ProtoMessage() {}
 
 func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[42]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2374,7 @@ func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{42}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *VerifyEmailResponse) GetUserId() string {
@@ -2317,7 +2400,7 @@ type ResendVerificationEmailRequest struct {
 
 func (x *ResendVerificationEmailRequest) Reset() {
 	*x = ResendVerificationEmailRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +2412,7 @@ func (x *ResendVerificationEmailRequest) String() string {
 func (*ResendVerificationEmailRequest) ProtoMessage() {}
 
 func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[43]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +2425,7 @@ func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailRequest.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{43}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{45}
 }
 
 // ResendVerificationEmailResponse is empty.
@@ -2354,7 +2437,7 @@ type ResendVerificationEmailResponse struct {
 
 func (x *ResendVerificationEmailResponse) Reset() {
 	*x = ResendVerificationEmailResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2449,7 @@ func (x *ResendVerificationEmailResponse) String() string {
 func (*ResendVerificationEmailResponse) ProtoMessage() {}
 
 func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[44]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2462,7 @@ func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailResponse.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{44}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{46}
 }
 
 // Passkey is a WebAuthn credential that signs its owner in without a password.
@@ -2403,7 +2486,7 @@ type Passkey struct {
 
 func (x *Passkey) Reset() {
 	*x = Passkey{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2498,7 @@ func (x *Passkey) String() string {
 func (*Passkey) ProtoMessage() {}
 
 func (x *Passkey) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[45]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2511,7 @@ func (x *Passkey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passkey.ProtoReflect.Descriptor instead.
 func (*Passkey) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{45}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Passkey) GetPasskeyId() string {
@@ -2482,7 +2565,7 @@ type BeginPasskeyRegistrationRequest struct {
 
 func (x *BeginPasskeyRegistrationRequest) Reset() {
 	*x = BeginPasskeyRegistrationRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2577,7 @@ func (x *BeginPasskeyRegistrationRequest) String() string {
 func (*BeginPasskeyRegistrationRequest) ProtoMessage() {}
 
 func (x *BeginPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[46]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2590,7 @@ func (x *BeginPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginPasskeyRegistrationRequest.ProtoReflect.Descriptor instead.
 func (*BeginPasskeyRegistrationRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{46}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{48}
 }
 
 // BeginPasskeyRegistrationResponse holds the options for navigator.credentials.create.
@@ -2524,7 +2607,7 @@ type BeginPasskeyRegistrationResponse struct {
 
 func (x *BeginPasskeyRegistrationResponse) Reset() {
 	*x = BeginPasskeyRegistrationResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2536,7 +2619,7 @@ func (x *BeginPasskeyRegistrationResponse) String() string {
 func (*BeginPasskeyRegistrationResponse) ProtoMessage() {}
 
 func (x *BeginPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[47]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2549,7 +2632,7 @@ func (x *BeginPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginPasskeyRegistrationResponse.ProtoReflect.Descriptor instead.
 func (*BeginPasskeyRegistrationResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{47}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *BeginPasskeyRegistrationResponse) GetCeremonyId() string {
@@ -2581,7 +2664,7 @@ type FinishPasskeyRegistrationRequest struct {
 
 func (x *FinishPasskeyRegistrationRequest) Reset() {
 	*x = FinishPasskeyRegistrationRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2676,7 @@ func (x *FinishPasskeyRegistrationRequest) String() string {
 func (*FinishPasskeyRegistrationRequest) ProtoMessage() {}
 
 func (x *FinishPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[48]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2689,7 @@ func (x *FinishPasskeyRegistrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishPasskeyRegistrationRequest.ProtoReflect.Descriptor instead.
 func (*FinishPasskeyRegistrationRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{48}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FinishPasskeyRegistrationRequest) GetCeremonyId() string {
@@ -2640,7 +2723,7 @@ type FinishPasskeyRegistrationResponse struct {
 
 func (x *FinishPasskeyRegistrationResponse) Reset() {
 	*x = FinishPasskeyRegistrationResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[49]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2652,7 +2735,7 @@ func (x *FinishPasskeyRegistrationResponse) String() string {
 func (*FinishPasskeyRegistrationResponse) ProtoMessage() {}
 
 func (x *FinishPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[49]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2665,7 +2748,7 @@ func (x *FinishPasskeyRegistrationResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use FinishPasskeyRegistrationResponse.ProtoReflect.Descriptor instead.
 func (*FinishPasskeyRegistrationResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{49}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FinishPasskeyRegistrationResponse) GetPasskey() *Passkey {
@@ -2684,7 +2767,7 @@ type ListPasskeysRequest struct {
 
 func (x *ListPasskeysRequest) Reset() {
 	*x = ListPasskeysRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[50]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2779,7 @@ func (x *ListPasskeysRequest) String() string {
 func (*ListPasskeysRequest) ProtoMessage() {}
 
 func (x *ListPasskeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[50]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2792,7 @@ func (x *ListPasskeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPasskeysRequest.ProtoReflect.Descriptor instead.
 func (*ListPasskeysRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{50}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{52}
 }
 
 // ListPasskeysResponse lists the caller's passkeys.
@@ -2723,7 +2806,7 @@ type ListPasskeysResponse struct {
 
 func (x *ListPasskeysResponse) Reset() {
 	*x = ListPasskeysResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[51]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +2818,7 @@ func (x *ListPasskeysResponse) String() string {
 func (*ListPasskeysResponse) ProtoMessage() {}
 
 func (x *ListPasskeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[51]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +2831,7 @@ func (x *ListPasskeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPasskeysResponse.ProtoReflect.Descriptor instead.
 func (*ListPasskeysResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{51}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListPasskeysResponse) GetPasskeys() []*Passkey {
@@ -2769,7 +2852,7 @@ type DeletePasskeyRequest struct {
 
 func (x *DeletePasskeyRequest) Reset() {
 	*x = DeletePasskeyRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[52]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +2864,7 @@ func (x *DeletePasskeyRequest) String() string {
 func (*DeletePasskeyRequest) ProtoMessage() {}
 
 func (x *DeletePasskeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[52]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +2877,7 @@ func (x *DeletePasskeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePasskeyRequest.ProtoReflect.Descriptor instead.
 func (*DeletePasskeyRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{52}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DeletePasskeyRequest) GetPasskeyId() string {
@@ -2813,7 +2896,7 @@ type DeletePasskeyResponse struct {
 
 func (x *DeletePasskeyResponse) Reset() {
 	*x = DeletePasskeyResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[53]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +2908,7 @@ func (x *DeletePasskeyResponse) String() string {
 func (*DeletePasskeyResponse) ProtoMessage() {}
 
 func (x *DeletePasskeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[53]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +2921,7 @@ func (x *DeletePasskeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePasskeyResponse.ProtoReflect.Descriptor instead.
 func (*DeletePasskeyResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{53}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{55}
 }
 
 // BeginPasskeyLoginRequest is empty: the passkey names the account.
@@ -2850,7 +2933,7 @@ type BeginPasskeyLoginRequest struct {
 
 func (x *BeginPasskeyLoginRequest) Reset() {
 	*x = BeginPasskeyLoginRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[54]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2862,7 +2945,7 @@ func (x *BeginPasskeyLoginRequest) String() string {
 func (*BeginPasskeyLoginRequest) ProtoMessage() {}
 
 func (x *BeginPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[54]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2875,7 +2958,7 @@ func (x *BeginPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginPasskeyLoginRequest.ProtoReflect.Descriptor instead.
 func (*BeginPasskeyLoginRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{54}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{56}
 }
 
 // BeginPasskeyLoginResponse holds the options for navigator.credentials.get.
@@ -2892,7 +2975,7 @@ type BeginPasskeyLoginResponse struct {
 
 func (x *BeginPasskeyLoginResponse) Reset() {
 	*x = BeginPasskeyLoginResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[55]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2904,7 +2987,7 @@ func (x *BeginPasskeyLoginResponse) String() string {
 func (*BeginPasskeyLoginResponse) ProtoMessage() {}
 
 func (x *BeginPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[55]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2917,7 +3000,7 @@ func (x *BeginPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginPasskeyLoginResponse.ProtoReflect.Descriptor instead.
 func (*BeginPasskeyLoginResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{55}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *BeginPasskeyLoginResponse) GetCeremonyId() string {
@@ -2947,7 +3030,7 @@ type FinishPasskeyLoginRequest struct {
 
 func (x *FinishPasskeyLoginRequest) Reset() {
 	*x = FinishPasskeyLoginRequest{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[56]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +3042,7 @@ func (x *FinishPasskeyLoginRequest) String() string {
 func (*FinishPasskeyLoginRequest) ProtoMessage() {}
 
 func (x *FinishPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[56]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +3055,7 @@ func (x *FinishPasskeyLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishPasskeyLoginRequest.ProtoReflect.Descriptor instead.
 func (*FinishPasskeyLoginRequest) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{56}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *FinishPasskeyLoginRequest) GetCeremonyId() string {
@@ -3002,7 +3085,7 @@ type FinishPasskeyLoginResponse struct {
 
 func (x *FinishPasskeyLoginResponse) Reset() {
 	*x = FinishPasskeyLoginResponse{}
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[57]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3097,7 @@ func (x *FinishPasskeyLoginResponse) String() string {
 func (*FinishPasskeyLoginResponse) ProtoMessage() {}
 
 func (x *FinishPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_auth_v1_auth_proto_msgTypes[57]
+	mi := &file_parley_auth_v1_auth_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3110,7 @@ func (x *FinishPasskeyLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishPasskeyLoginResponse.ProtoReflect.Descriptor instead.
 func (*FinishPasskeyLoginResponse) Descriptor() ([]byte, []int) {
-	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{57}
+	return file_parley_auth_v1_auth_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *FinishPasskeyLoginResponse) GetUserId() string {
@@ -3166,7 +3249,10 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"C\n" +
 	"\x16ChangePasswordResponse\x12)\n" +
-	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions\"3\n" +
+	"\x10revoked_sessions\x18\x01 \x01(\x05R\x0frevokedSessions\"2\n" +
+	"\x14DeleteAccountRequest\x12\x1a\n" +
+	"\bpassword\x18\x01 \x01(\tR\bpassword\"\x17\n" +
+	"\x15DeleteAccountResponse\"3\n" +
 	"\x1bRequestPasswordResetRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\"\x1e\n" +
 	"\x1cRequestPasswordResetResponse\"Z\n" +
@@ -3224,7 +3310,7 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\x0fcredential_json\x18\x02 \x01(\tR\x0ecredentialJson\"e\n" +
 	"\x1aFinishPasskeyLoginResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens2\xce\x14\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x16.parley.auth.v1.TokensR\x06tokens2\xac\x15\n" +
 	"\vAuthService\x12W\n" +
 	"\bRegister\x12\x1f.parley.auth.v1.RegisterRequest\x1a .parley.auth.v1.RegisterResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12N\n" +
 	"\x05Login\x12\x1c.parley.auth.v1.LoginRequest\x1a\x1d.parley.auth.v1.LoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12c\n" +
@@ -3253,7 +3339,8 @@ const file_parley_auth_v1_auth_proto_rawDesc = "" +
 	"\fListPasskeys\x12#.parley.auth.v1.ListPasskeysRequest\x1a$.parley.auth.v1.ListPasskeysResponse\x12\\\n" +
 	"\rDeletePasskey\x12$.parley.auth.v1.DeletePasskeyRequest\x1a%.parley.auth.v1.DeletePasskeyResponse\x12r\n" +
 	"\x11BeginPasskeyLogin\x12(.parley.auth.v1.BeginPasskeyLoginRequest\x1a).parley.auth.v1.BeginPasskeyLoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12u\n" +
-	"\x12FinishPasskeyLogin\x12).parley.auth.v1.FinishPasskeyLoginRequest\x1a*.parley.auth.v1.FinishPasskeyLoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01B\xbc\x01\n" +
+	"\x12FinishPasskeyLogin\x12).parley.auth.v1.FinishPasskeyLoginRequest\x1a*.parley.auth.v1.FinishPasskeyLoginResponse\"\b\x88\xb5\x18\x02\x90\xb5\x18\x01\x12\\\n" +
+	"\rDeleteAccount\x12$.parley.auth.v1.DeleteAccountRequest\x1a%.parley.auth.v1.DeleteAccountResponseB\xbc\x01\n" +
 	"\x12com.parley.auth.v1B\tAuthProtoP\x01ZAgithub.com/parleyhq/parley/contracts/gen/go/parley/auth/v1;authv1\xa2\x02\x03PAX\xaa\x02\x0eParley.Auth.V1\xca\x02\x0eParley\\Auth\\V1\xe2\x02\x1aParley\\Auth\\V1\\GPBMetadata\xea\x02\x10Parley::Auth::V1b\x06proto3"
 
 var (
@@ -3268,7 +3355,7 @@ func file_parley_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_parley_auth_v1_auth_proto_rawDescData
 }
 
-var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_parley_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(*Tokens)(nil),                            // 0: parley.auth.v1.Tokens
 	(*Account)(nil),                           // 1: parley.auth.v1.Account
@@ -3307,33 +3394,35 @@ var file_parley_auth_v1_auth_proto_goTypes = []any{
 	(*RevokeOtherSessionsResponse)(nil),       // 34: parley.auth.v1.RevokeOtherSessionsResponse
 	(*ChangePasswordRequest)(nil),             // 35: parley.auth.v1.ChangePasswordRequest
 	(*ChangePasswordResponse)(nil),            // 36: parley.auth.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),       // 37: parley.auth.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),      // 38: parley.auth.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),              // 39: parley.auth.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),             // 40: parley.auth.v1.ResetPasswordResponse
-	(*VerifyEmailRequest)(nil),                // 41: parley.auth.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),               // 42: parley.auth.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),    // 43: parley.auth.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil),   // 44: parley.auth.v1.ResendVerificationEmailResponse
-	(*Passkey)(nil),                           // 45: parley.auth.v1.Passkey
-	(*BeginPasskeyRegistrationRequest)(nil),   // 46: parley.auth.v1.BeginPasskeyRegistrationRequest
-	(*BeginPasskeyRegistrationResponse)(nil),  // 47: parley.auth.v1.BeginPasskeyRegistrationResponse
-	(*FinishPasskeyRegistrationRequest)(nil),  // 48: parley.auth.v1.FinishPasskeyRegistrationRequest
-	(*FinishPasskeyRegistrationResponse)(nil), // 49: parley.auth.v1.FinishPasskeyRegistrationResponse
-	(*ListPasskeysRequest)(nil),               // 50: parley.auth.v1.ListPasskeysRequest
-	(*ListPasskeysResponse)(nil),              // 51: parley.auth.v1.ListPasskeysResponse
-	(*DeletePasskeyRequest)(nil),              // 52: parley.auth.v1.DeletePasskeyRequest
-	(*DeletePasskeyResponse)(nil),             // 53: parley.auth.v1.DeletePasskeyResponse
-	(*BeginPasskeyLoginRequest)(nil),          // 54: parley.auth.v1.BeginPasskeyLoginRequest
-	(*BeginPasskeyLoginResponse)(nil),         // 55: parley.auth.v1.BeginPasskeyLoginResponse
-	(*FinishPasskeyLoginRequest)(nil),         // 56: parley.auth.v1.FinishPasskeyLoginRequest
-	(*FinishPasskeyLoginResponse)(nil),        // 57: parley.auth.v1.FinishPasskeyLoginResponse
-	(*timestamppb.Timestamp)(nil),             // 58: google.protobuf.Timestamp
+	(*DeleteAccountRequest)(nil),              // 37: parley.auth.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),             // 38: parley.auth.v1.DeleteAccountResponse
+	(*RequestPasswordResetRequest)(nil),       // 39: parley.auth.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),      // 40: parley.auth.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),              // 41: parley.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),             // 42: parley.auth.v1.ResetPasswordResponse
+	(*VerifyEmailRequest)(nil),                // 43: parley.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),               // 44: parley.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),    // 45: parley.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil),   // 46: parley.auth.v1.ResendVerificationEmailResponse
+	(*Passkey)(nil),                           // 47: parley.auth.v1.Passkey
+	(*BeginPasskeyRegistrationRequest)(nil),   // 48: parley.auth.v1.BeginPasskeyRegistrationRequest
+	(*BeginPasskeyRegistrationResponse)(nil),  // 49: parley.auth.v1.BeginPasskeyRegistrationResponse
+	(*FinishPasskeyRegistrationRequest)(nil),  // 50: parley.auth.v1.FinishPasskeyRegistrationRequest
+	(*FinishPasskeyRegistrationResponse)(nil), // 51: parley.auth.v1.FinishPasskeyRegistrationResponse
+	(*ListPasskeysRequest)(nil),               // 52: parley.auth.v1.ListPasskeysRequest
+	(*ListPasskeysResponse)(nil),              // 53: parley.auth.v1.ListPasskeysResponse
+	(*DeletePasskeyRequest)(nil),              // 54: parley.auth.v1.DeletePasskeyRequest
+	(*DeletePasskeyResponse)(nil),             // 55: parley.auth.v1.DeletePasskeyResponse
+	(*BeginPasskeyLoginRequest)(nil),          // 56: parley.auth.v1.BeginPasskeyLoginRequest
+	(*BeginPasskeyLoginResponse)(nil),         // 57: parley.auth.v1.BeginPasskeyLoginResponse
+	(*FinishPasskeyLoginRequest)(nil),         // 58: parley.auth.v1.FinishPasskeyLoginRequest
+	(*FinishPasskeyLoginResponse)(nil),        // 59: parley.auth.v1.FinishPasskeyLoginResponse
+	(*timestamppb.Timestamp)(nil),             // 60: google.protobuf.Timestamp
 }
 var file_parley_auth_v1_auth_proto_depIdxs = []int32{
-	58, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	58, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	58, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	60, // 0: parley.auth.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	60, // 1: parley.auth.v1.Tokens.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	60, // 2: parley.auth.v1.Account.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.auth.v1.RegisterResponse.tokens:type_name -> parley.auth.v1.Tokens
 	0,  // 4: parley.auth.v1.LoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	19, // 5: parley.auth.v1.LoginResponse.second_factor:type_name -> parley.auth.v1.SecondFactorChallenge
@@ -3342,16 +3431,16 @@ var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	12, // 8: parley.auth.v1.ListOAuthProvidersResponse.providers:type_name -> parley.auth.v1.OAuthProvider
 	0,  // 9: parley.auth.v1.CompleteOAuthResponse.tokens:type_name -> parley.auth.v1.Tokens
 	19, // 10: parley.auth.v1.CompleteOAuthResponse.second_factor:type_name -> parley.auth.v1.SecondFactorChallenge
-	58, // 11: parley.auth.v1.SecondFactorChallenge.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 11: parley.auth.v1.SecondFactorChallenge.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 12: parley.auth.v1.CompleteTwoFactorResponse.tokens:type_name -> parley.auth.v1.Tokens
-	58, // 13: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	58, // 14: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	58, // 15: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 13: parley.auth.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	60, // 14: parley.auth.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	60, // 15: parley.auth.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	28, // 16: parley.auth.v1.ListSessionsResponse.sessions:type_name -> parley.auth.v1.Session
-	58, // 17: parley.auth.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
-	58, // 18: parley.auth.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
-	45, // 19: parley.auth.v1.FinishPasskeyRegistrationResponse.passkey:type_name -> parley.auth.v1.Passkey
-	45, // 20: parley.auth.v1.ListPasskeysResponse.passkeys:type_name -> parley.auth.v1.Passkey
+	60, // 17: parley.auth.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
+	60, // 18: parley.auth.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
+	47, // 19: parley.auth.v1.FinishPasskeyRegistrationResponse.passkey:type_name -> parley.auth.v1.Passkey
+	47, // 20: parley.auth.v1.ListPasskeysResponse.passkeys:type_name -> parley.auth.v1.Passkey
 	0,  // 21: parley.auth.v1.FinishPasskeyLoginResponse.tokens:type_name -> parley.auth.v1.Tokens
 	2,  // 22: parley.auth.v1.AuthService.Register:input_type -> parley.auth.v1.RegisterRequest
 	4,  // 23: parley.auth.v1.AuthService.Login:input_type -> parley.auth.v1.LoginRequest
@@ -3369,44 +3458,46 @@ var file_parley_auth_v1_auth_proto_depIdxs = []int32{
 	31, // 35: parley.auth.v1.AuthService.RevokeSession:input_type -> parley.auth.v1.RevokeSessionRequest
 	33, // 36: parley.auth.v1.AuthService.RevokeOtherSessions:input_type -> parley.auth.v1.RevokeOtherSessionsRequest
 	35, // 37: parley.auth.v1.AuthService.ChangePassword:input_type -> parley.auth.v1.ChangePasswordRequest
-	41, // 38: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
-	43, // 39: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
-	37, // 40: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
-	39, // 41: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
-	46, // 42: parley.auth.v1.AuthService.BeginPasskeyRegistration:input_type -> parley.auth.v1.BeginPasskeyRegistrationRequest
-	48, // 43: parley.auth.v1.AuthService.FinishPasskeyRegistration:input_type -> parley.auth.v1.FinishPasskeyRegistrationRequest
-	50, // 44: parley.auth.v1.AuthService.ListPasskeys:input_type -> parley.auth.v1.ListPasskeysRequest
-	52, // 45: parley.auth.v1.AuthService.DeletePasskey:input_type -> parley.auth.v1.DeletePasskeyRequest
-	54, // 46: parley.auth.v1.AuthService.BeginPasskeyLogin:input_type -> parley.auth.v1.BeginPasskeyLoginRequest
-	56, // 47: parley.auth.v1.AuthService.FinishPasskeyLogin:input_type -> parley.auth.v1.FinishPasskeyLoginRequest
-	3,  // 48: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
-	5,  // 49: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
-	7,  // 50: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
-	9,  // 51: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
-	11, // 52: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
-	14, // 53: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
-	16, // 54: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
-	18, // 55: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
-	21, // 56: parley.auth.v1.AuthService.EnrollTOTP:output_type -> parley.auth.v1.EnrollTOTPResponse
-	23, // 57: parley.auth.v1.AuthService.ConfirmTOTP:output_type -> parley.auth.v1.ConfirmTOTPResponse
-	25, // 58: parley.auth.v1.AuthService.DisableTOTP:output_type -> parley.auth.v1.DisableTOTPResponse
-	27, // 59: parley.auth.v1.AuthService.CompleteTwoFactor:output_type -> parley.auth.v1.CompleteTwoFactorResponse
-	30, // 60: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
-	32, // 61: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
-	34, // 62: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
-	36, // 63: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
-	42, // 64: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
-	44, // 65: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
-	38, // 66: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
-	40, // 67: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
-	47, // 68: parley.auth.v1.AuthService.BeginPasskeyRegistration:output_type -> parley.auth.v1.BeginPasskeyRegistrationResponse
-	49, // 69: parley.auth.v1.AuthService.FinishPasskeyRegistration:output_type -> parley.auth.v1.FinishPasskeyRegistrationResponse
-	51, // 70: parley.auth.v1.AuthService.ListPasskeys:output_type -> parley.auth.v1.ListPasskeysResponse
-	53, // 71: parley.auth.v1.AuthService.DeletePasskey:output_type -> parley.auth.v1.DeletePasskeyResponse
-	55, // 72: parley.auth.v1.AuthService.BeginPasskeyLogin:output_type -> parley.auth.v1.BeginPasskeyLoginResponse
-	57, // 73: parley.auth.v1.AuthService.FinishPasskeyLogin:output_type -> parley.auth.v1.FinishPasskeyLoginResponse
-	48, // [48:74] is the sub-list for method output_type
-	22, // [22:48] is the sub-list for method input_type
+	43, // 38: parley.auth.v1.AuthService.VerifyEmail:input_type -> parley.auth.v1.VerifyEmailRequest
+	45, // 39: parley.auth.v1.AuthService.ResendVerificationEmail:input_type -> parley.auth.v1.ResendVerificationEmailRequest
+	39, // 40: parley.auth.v1.AuthService.RequestPasswordReset:input_type -> parley.auth.v1.RequestPasswordResetRequest
+	41, // 41: parley.auth.v1.AuthService.ResetPassword:input_type -> parley.auth.v1.ResetPasswordRequest
+	48, // 42: parley.auth.v1.AuthService.BeginPasskeyRegistration:input_type -> parley.auth.v1.BeginPasskeyRegistrationRequest
+	50, // 43: parley.auth.v1.AuthService.FinishPasskeyRegistration:input_type -> parley.auth.v1.FinishPasskeyRegistrationRequest
+	52, // 44: parley.auth.v1.AuthService.ListPasskeys:input_type -> parley.auth.v1.ListPasskeysRequest
+	54, // 45: parley.auth.v1.AuthService.DeletePasskey:input_type -> parley.auth.v1.DeletePasskeyRequest
+	56, // 46: parley.auth.v1.AuthService.BeginPasskeyLogin:input_type -> parley.auth.v1.BeginPasskeyLoginRequest
+	58, // 47: parley.auth.v1.AuthService.FinishPasskeyLogin:input_type -> parley.auth.v1.FinishPasskeyLoginRequest
+	37, // 48: parley.auth.v1.AuthService.DeleteAccount:input_type -> parley.auth.v1.DeleteAccountRequest
+	3,  // 49: parley.auth.v1.AuthService.Register:output_type -> parley.auth.v1.RegisterResponse
+	5,  // 50: parley.auth.v1.AuthService.Login:output_type -> parley.auth.v1.LoginResponse
+	7,  // 51: parley.auth.v1.AuthService.RefreshToken:output_type -> parley.auth.v1.RefreshTokenResponse
+	9,  // 52: parley.auth.v1.AuthService.Logout:output_type -> parley.auth.v1.LogoutResponse
+	11, // 53: parley.auth.v1.AuthService.GetMe:output_type -> parley.auth.v1.GetMeResponse
+	14, // 54: parley.auth.v1.AuthService.ListOAuthProviders:output_type -> parley.auth.v1.ListOAuthProvidersResponse
+	16, // 55: parley.auth.v1.AuthService.BeginOAuth:output_type -> parley.auth.v1.BeginOAuthResponse
+	18, // 56: parley.auth.v1.AuthService.CompleteOAuth:output_type -> parley.auth.v1.CompleteOAuthResponse
+	21, // 57: parley.auth.v1.AuthService.EnrollTOTP:output_type -> parley.auth.v1.EnrollTOTPResponse
+	23, // 58: parley.auth.v1.AuthService.ConfirmTOTP:output_type -> parley.auth.v1.ConfirmTOTPResponse
+	25, // 59: parley.auth.v1.AuthService.DisableTOTP:output_type -> parley.auth.v1.DisableTOTPResponse
+	27, // 60: parley.auth.v1.AuthService.CompleteTwoFactor:output_type -> parley.auth.v1.CompleteTwoFactorResponse
+	30, // 61: parley.auth.v1.AuthService.ListSessions:output_type -> parley.auth.v1.ListSessionsResponse
+	32, // 62: parley.auth.v1.AuthService.RevokeSession:output_type -> parley.auth.v1.RevokeSessionResponse
+	34, // 63: parley.auth.v1.AuthService.RevokeOtherSessions:output_type -> parley.auth.v1.RevokeOtherSessionsResponse
+	36, // 64: parley.auth.v1.AuthService.ChangePassword:output_type -> parley.auth.v1.ChangePasswordResponse
+	44, // 65: parley.auth.v1.AuthService.VerifyEmail:output_type -> parley.auth.v1.VerifyEmailResponse
+	46, // 66: parley.auth.v1.AuthService.ResendVerificationEmail:output_type -> parley.auth.v1.ResendVerificationEmailResponse
+	40, // 67: parley.auth.v1.AuthService.RequestPasswordReset:output_type -> parley.auth.v1.RequestPasswordResetResponse
+	42, // 68: parley.auth.v1.AuthService.ResetPassword:output_type -> parley.auth.v1.ResetPasswordResponse
+	49, // 69: parley.auth.v1.AuthService.BeginPasskeyRegistration:output_type -> parley.auth.v1.BeginPasskeyRegistrationResponse
+	51, // 70: parley.auth.v1.AuthService.FinishPasskeyRegistration:output_type -> parley.auth.v1.FinishPasskeyRegistrationResponse
+	53, // 71: parley.auth.v1.AuthService.ListPasskeys:output_type -> parley.auth.v1.ListPasskeysResponse
+	55, // 72: parley.auth.v1.AuthService.DeletePasskey:output_type -> parley.auth.v1.DeletePasskeyResponse
+	57, // 73: parley.auth.v1.AuthService.BeginPasskeyLogin:output_type -> parley.auth.v1.BeginPasskeyLoginResponse
+	59, // 74: parley.auth.v1.AuthService.FinishPasskeyLogin:output_type -> parley.auth.v1.FinishPasskeyLoginResponse
+	38, // 75: parley.auth.v1.AuthService.DeleteAccount:output_type -> parley.auth.v1.DeleteAccountResponse
+	49, // [49:76] is the sub-list for method output_type
+	22, // [22:49] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -3423,7 +3514,7 @@ func file_parley_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_auth_v1_auth_proto_rawDesc), len(file_parley_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

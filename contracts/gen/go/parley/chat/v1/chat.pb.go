@@ -343,8 +343,12 @@ type ChatPeer struct {
 	AvatarFileId string `protobuf:"bytes,3,opt,name=avatar_file_id,json=avatarFileId,proto3" json:"avatar_file_id,omitempty"`
 	// URL of the avatar's 64x64 thumbnail (stable, safe to cache); empty when there is no avatar.
 	AvatarThumbnailUrl string `protobuf:"bytes,4,opt,name=avatar_thumbnail_url,json=avatarThumbnailUrl,proto3" json:"avatar_thumbnail_url,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// True when the peer deleted their account: nickname and avatar are empty, their messages are
+	// tombstones (deleted, no text, no attachments; show them as "deleted account"), and the chat
+	// cannot be sent to.
+	DeletedAccount bool `protobuf:"varint,5,opt,name=deleted_account,json=deletedAccount,proto3" json:"deleted_account,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ChatPeer) Reset() {
@@ -403,6 +407,13 @@ func (x *ChatPeer) GetAvatarThumbnailUrl() string {
 		return x.AvatarThumbnailUrl
 	}
 	return ""
+}
+
+func (x *ChatPeer) GetDeletedAccount() bool {
+	if x != nil {
+		return x.DeletedAccount
+	}
+	return false
 }
 
 // Chat is a one-to-one conversation, seen from the caller's side.
@@ -1549,12 +1560,13 @@ const file_parley_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
 	"deleted_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12<\n" +
-	"\vattachments\x18\v \x03(\v2\x1a.parley.chat.v1.AttachmentR\vattachments\"\x97\x01\n" +
+	"\vattachments\x18\v \x03(\v2\x1a.parley.chat.v1.AttachmentR\vattachments\"\xc0\x01\n" +
 	"\bChatPeer\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12$\n" +
 	"\x0eavatar_file_id\x18\x03 \x01(\tR\favatarFileId\x120\n" +
-	"\x14avatar_thumbnail_url\x18\x04 \x01(\tR\x12avatarThumbnailUrl\"\xa2\x03\n" +
+	"\x14avatar_thumbnail_url\x18\x04 \x01(\tR\x12avatarThumbnailUrl\x12'\n" +
+	"\x0fdeleted_account\x18\x05 \x01(\bR\x0edeletedAccount\"\xa2\x03\n" +
 	"\x04Chat\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12,\n" +
 	"\x04peer\x18\x02 \x01(\v2\x18.parley.chat.v1.ChatPeerR\x04peer\x12:\n" +

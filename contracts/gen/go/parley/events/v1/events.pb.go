@@ -197,8 +197,8 @@ type SessionRevoked struct {
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// The session (refresh-token family) id; matches the access token's "sid" claim.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// "logout", "refresh_token_reuse", "user_revoked" (RevokeSession, RevokeOtherSessions) or
-	// "password_changed".
+	// "logout", "refresh_token_reuse", "user_revoked" (RevokeSession, RevokeOtherSessions),
+	// "password_changed", "password_reset" or "account_deleted".
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// When.
 	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
@@ -415,6 +415,64 @@ func (x *EmailVerified) GetVerifiedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// UserDeleted: an account was deleted by its owner (DeleteAccount). Every service erases or
+// anonymises what it holds about the user (docs/privacy.md), and treats later events about the
+// user as stale. The user's SessionRevoked events (reason "account_deleted") come just before it
+// in the same transaction. The id is never used again. Topic parley.auth.v1, key user_id.
+type UserDeleted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// When.
+	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserDeleted) Reset() {
+	*x = UserDeleted{}
+	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserDeleted) ProtoMessage() {}
+
+func (x *UserDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserDeleted.ProtoReflect.Descriptor instead.
+func (*UserDeleted) Descriptor() ([]byte, []int) {
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UserDeleted) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserDeleted) GetDeletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeletedAt
+	}
+	return nil
+}
+
 // ProfileUpdated: a profile was created or changed; carries the whole new public state so
 // consumers can keep a copy without calling back. Topic parley.profile.v1, key user_id.
 type ProfileUpdated struct {
@@ -443,7 +501,7 @@ type ProfileUpdated struct {
 
 func (x *ProfileUpdated) Reset() {
 	*x = ProfileUpdated{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	mi := &file_parley_events_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +513,7 @@ func (x *ProfileUpdated) String() string {
 func (*ProfileUpdated) ProtoMessage() {}
 
 func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[5]
+	mi := &file_parley_events_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +526,7 @@ func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileUpdated.ProtoReflect.Descriptor instead.
 func (*ProfileUpdated) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProfileUpdated) GetUserId() string {
@@ -546,7 +604,7 @@ type FriendRequestSent struct {
 
 func (x *FriendRequestSent) Reset() {
 	*x = FriendRequestSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[6]
+	mi := &file_parley_events_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +616,7 @@ func (x *FriendRequestSent) String() string {
 func (*FriendRequestSent) ProtoMessage() {}
 
 func (x *FriendRequestSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[6]
+	mi := &file_parley_events_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +629,7 @@ func (x *FriendRequestSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRequestSent.ProtoReflect.Descriptor instead.
 func (*FriendRequestSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FriendRequestSent) GetRequestId() string {
@@ -629,7 +687,7 @@ type FriendAccepted struct {
 
 func (x *FriendAccepted) Reset() {
 	*x = FriendAccepted{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[7]
+	mi := &file_parley_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +699,7 @@ func (x *FriendAccepted) String() string {
 func (*FriendAccepted) ProtoMessage() {}
 
 func (x *FriendAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[7]
+	mi := &file_parley_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +712,7 @@ func (x *FriendAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendAccepted.ProtoReflect.Descriptor instead.
 func (*FriendAccepted) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FriendAccepted) GetRequestId() string {
@@ -712,7 +770,7 @@ type FriendDeclined struct {
 
 func (x *FriendDeclined) Reset() {
 	*x = FriendDeclined{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[8]
+	mi := &file_parley_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +782,7 @@ func (x *FriendDeclined) String() string {
 func (*FriendDeclined) ProtoMessage() {}
 
 func (x *FriendDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[8]
+	mi := &file_parley_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +795,7 @@ func (x *FriendDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendDeclined.ProtoReflect.Descriptor instead.
 func (*FriendDeclined) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FriendDeclined) GetRequestId() string {
@@ -792,7 +850,7 @@ type FriendRemoved struct {
 
 func (x *FriendRemoved) Reset() {
 	*x = FriendRemoved{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[9]
+	mi := &file_parley_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +862,7 @@ func (x *FriendRemoved) String() string {
 func (*FriendRemoved) ProtoMessage() {}
 
 func (x *FriendRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[9]
+	mi := &file_parley_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +875,7 @@ func (x *FriendRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FriendRemoved.ProtoReflect.Descriptor instead.
 func (*FriendRemoved) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FriendRemoved) GetUserId() string {
@@ -865,7 +923,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[10]
+	mi := &file_parley_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +935,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[10]
+	mi := &file_parley_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +948,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Attachment) GetFileId() string {
@@ -948,7 +1006,7 @@ type MessageSent struct {
 
 func (x *MessageSent) Reset() {
 	*x = MessageSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[11]
+	mi := &file_parley_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1018,7 @@ func (x *MessageSent) String() string {
 func (*MessageSent) ProtoMessage() {}
 
 func (x *MessageSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[11]
+	mi := &file_parley_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1031,7 @@ func (x *MessageSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageSent.ProtoReflect.Descriptor instead.
 func (*MessageSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MessageSent) GetChatId() string {
@@ -1058,7 +1116,7 @@ type MessagesRead struct {
 
 func (x *MessagesRead) Reset() {
 	*x = MessagesRead{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[12]
+	mi := &file_parley_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1128,7 @@ func (x *MessagesRead) String() string {
 func (*MessagesRead) ProtoMessage() {}
 
 func (x *MessagesRead) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[12]
+	mi := &file_parley_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1141,7 @@ func (x *MessagesRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagesRead.ProtoReflect.Descriptor instead.
 func (*MessagesRead) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MessagesRead) GetChatId() string {
@@ -1144,7 +1202,7 @@ type MessageEdited struct {
 
 func (x *MessageEdited) Reset() {
 	*x = MessageEdited{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[13]
+	mi := &file_parley_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1214,7 @@ func (x *MessageEdited) String() string {
 func (*MessageEdited) ProtoMessage() {}
 
 func (x *MessageEdited) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[13]
+	mi := &file_parley_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1227,7 @@ func (x *MessageEdited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageEdited.ProtoReflect.Descriptor instead.
 func (*MessageEdited) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MessageEdited) GetChatId() string {
@@ -1242,7 +1300,7 @@ type MessageDeleted struct {
 
 func (x *MessageDeleted) Reset() {
 	*x = MessageDeleted{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[14]
+	mi := &file_parley_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1312,7 @@ func (x *MessageDeleted) String() string {
 func (*MessageDeleted) ProtoMessage() {}
 
 func (x *MessageDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[14]
+	mi := &file_parley_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1325,7 @@ func (x *MessageDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageDeleted.ProtoReflect.Descriptor instead.
 func (*MessageDeleted) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MessageDeleted) GetChatId() string {
@@ -1340,7 +1398,7 @@ type NotificationSent struct {
 
 func (x *NotificationSent) Reset() {
 	*x = NotificationSent{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[15]
+	mi := &file_parley_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1410,7 @@ func (x *NotificationSent) String() string {
 func (*NotificationSent) ProtoMessage() {}
 
 func (x *NotificationSent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[15]
+	mi := &file_parley_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1423,7 @@ func (x *NotificationSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotificationSent.ProtoReflect.Descriptor instead.
 func (*NotificationSent) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NotificationSent) GetNotificationId() string {
@@ -1446,7 +1504,7 @@ type FileUploaded struct {
 
 func (x *FileUploaded) Reset() {
 	*x = FileUploaded{}
-	mi := &file_parley_events_v1_events_proto_msgTypes[16]
+	mi := &file_parley_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1516,7 @@ func (x *FileUploaded) String() string {
 func (*FileUploaded) ProtoMessage() {}
 
 func (x *FileUploaded) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_events_v1_events_proto_msgTypes[16]
+	mi := &file_parley_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1529,7 @@ func (x *FileUploaded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUploaded.ProtoReflect.Descriptor instead.
 func (*FileUploaded) Descriptor() ([]byte, []int) {
-	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{16}
+	return file_parley_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FileUploaded) GetFileId() string {
@@ -1554,7 +1612,11 @@ const file_parley_events_v1_events_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12;\n" +
 	"\vverified_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"verifiedAt\"\xa2\x02\n" +
+	"verifiedAt\"a\n" +
+	"\vUserDeleted\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x129\n" +
+	"\n" +
+	"deleted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\"\xa2\x02\n" +
 	"\x0eProfileUpdated\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12\x14\n" +
@@ -1673,50 +1735,52 @@ func file_parley_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_parley_events_v1_events_proto_rawDescData
 }
 
-var file_parley_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_parley_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_parley_events_v1_events_proto_goTypes = []any{
 	(*UserRegistered)(nil),        // 0: parley.events.v1.UserRegistered
 	(*UserLoggedIn)(nil),          // 1: parley.events.v1.UserLoggedIn
 	(*SessionRevoked)(nil),        // 2: parley.events.v1.SessionRevoked
 	(*PasswordChanged)(nil),       // 3: parley.events.v1.PasswordChanged
 	(*EmailVerified)(nil),         // 4: parley.events.v1.EmailVerified
-	(*ProfileUpdated)(nil),        // 5: parley.events.v1.ProfileUpdated
-	(*FriendRequestSent)(nil),     // 6: parley.events.v1.FriendRequestSent
-	(*FriendAccepted)(nil),        // 7: parley.events.v1.FriendAccepted
-	(*FriendDeclined)(nil),        // 8: parley.events.v1.FriendDeclined
-	(*FriendRemoved)(nil),         // 9: parley.events.v1.FriendRemoved
-	(*Attachment)(nil),            // 10: parley.events.v1.Attachment
-	(*MessageSent)(nil),           // 11: parley.events.v1.MessageSent
-	(*MessagesRead)(nil),          // 12: parley.events.v1.MessagesRead
-	(*MessageEdited)(nil),         // 13: parley.events.v1.MessageEdited
-	(*MessageDeleted)(nil),        // 14: parley.events.v1.MessageDeleted
-	(*NotificationSent)(nil),      // 15: parley.events.v1.NotificationSent
-	(*FileUploaded)(nil),          // 16: parley.events.v1.FileUploaded
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*UserDeleted)(nil),           // 5: parley.events.v1.UserDeleted
+	(*ProfileUpdated)(nil),        // 6: parley.events.v1.ProfileUpdated
+	(*FriendRequestSent)(nil),     // 7: parley.events.v1.FriendRequestSent
+	(*FriendAccepted)(nil),        // 8: parley.events.v1.FriendAccepted
+	(*FriendDeclined)(nil),        // 9: parley.events.v1.FriendDeclined
+	(*FriendRemoved)(nil),         // 10: parley.events.v1.FriendRemoved
+	(*Attachment)(nil),            // 11: parley.events.v1.Attachment
+	(*MessageSent)(nil),           // 12: parley.events.v1.MessageSent
+	(*MessagesRead)(nil),          // 13: parley.events.v1.MessagesRead
+	(*MessageEdited)(nil),         // 14: parley.events.v1.MessageEdited
+	(*MessageDeleted)(nil),        // 15: parley.events.v1.MessageDeleted
+	(*NotificationSent)(nil),      // 16: parley.events.v1.NotificationSent
+	(*FileUploaded)(nil),          // 17: parley.events.v1.FileUploaded
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_parley_events_v1_events_proto_depIdxs = []int32{
-	17, // 0: parley.events.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	17, // 1: parley.events.v1.UserLoggedIn.logged_in_at:type_name -> google.protobuf.Timestamp
-	17, // 2: parley.events.v1.SessionRevoked.revoked_at:type_name -> google.protobuf.Timestamp
-	17, // 3: parley.events.v1.PasswordChanged.changed_at:type_name -> google.protobuf.Timestamp
-	17, // 4: parley.events.v1.EmailVerified.verified_at:type_name -> google.protobuf.Timestamp
-	17, // 5: parley.events.v1.ProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
-	17, // 6: parley.events.v1.FriendRequestSent.sent_at:type_name -> google.protobuf.Timestamp
-	17, // 7: parley.events.v1.FriendAccepted.accepted_at:type_name -> google.protobuf.Timestamp
-	17, // 8: parley.events.v1.FriendDeclined.declined_at:type_name -> google.protobuf.Timestamp
-	17, // 9: parley.events.v1.FriendRemoved.removed_at:type_name -> google.protobuf.Timestamp
-	17, // 10: parley.events.v1.MessageSent.sent_at:type_name -> google.protobuf.Timestamp
-	10, // 11: parley.events.v1.MessageSent.attachments:type_name -> parley.events.v1.Attachment
-	17, // 12: parley.events.v1.MessagesRead.read_at:type_name -> google.protobuf.Timestamp
-	17, // 13: parley.events.v1.MessageEdited.edited_at:type_name -> google.protobuf.Timestamp
-	17, // 14: parley.events.v1.MessageDeleted.deleted_at:type_name -> google.protobuf.Timestamp
-	17, // 15: parley.events.v1.NotificationSent.created_at:type_name -> google.protobuf.Timestamp
-	17, // 16: parley.events.v1.FileUploaded.uploaded_at:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	18, // 0: parley.events.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	18, // 1: parley.events.v1.UserLoggedIn.logged_in_at:type_name -> google.protobuf.Timestamp
+	18, // 2: parley.events.v1.SessionRevoked.revoked_at:type_name -> google.protobuf.Timestamp
+	18, // 3: parley.events.v1.PasswordChanged.changed_at:type_name -> google.protobuf.Timestamp
+	18, // 4: parley.events.v1.EmailVerified.verified_at:type_name -> google.protobuf.Timestamp
+	18, // 5: parley.events.v1.UserDeleted.deleted_at:type_name -> google.protobuf.Timestamp
+	18, // 6: parley.events.v1.ProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 7: parley.events.v1.FriendRequestSent.sent_at:type_name -> google.protobuf.Timestamp
+	18, // 8: parley.events.v1.FriendAccepted.accepted_at:type_name -> google.protobuf.Timestamp
+	18, // 9: parley.events.v1.FriendDeclined.declined_at:type_name -> google.protobuf.Timestamp
+	18, // 10: parley.events.v1.FriendRemoved.removed_at:type_name -> google.protobuf.Timestamp
+	18, // 11: parley.events.v1.MessageSent.sent_at:type_name -> google.protobuf.Timestamp
+	11, // 12: parley.events.v1.MessageSent.attachments:type_name -> parley.events.v1.Attachment
+	18, // 13: parley.events.v1.MessagesRead.read_at:type_name -> google.protobuf.Timestamp
+	18, // 14: parley.events.v1.MessageEdited.edited_at:type_name -> google.protobuf.Timestamp
+	18, // 15: parley.events.v1.MessageDeleted.deleted_at:type_name -> google.protobuf.Timestamp
+	18, // 16: parley.events.v1.NotificationSent.created_at:type_name -> google.protobuf.Timestamp
+	18, // 17: parley.events.v1.FileUploaded.uploaded_at:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_parley_events_v1_events_proto_init() }
@@ -1730,7 +1794,7 @@ func file_parley_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_events_v1_events_proto_rawDesc), len(file_parley_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -102,6 +102,9 @@ const (
 	// AuthServiceFinishPasskeyLoginProcedure is the fully-qualified name of the AuthService's
 	// FinishPasskeyLogin RPC.
 	AuthServiceFinishPasskeyLoginProcedure = "/parley.auth.v1.AuthService/FinishPasskeyLogin"
+	// AuthServiceDeleteAccountProcedure is the fully-qualified name of the AuthService's DeleteAccount
+	// RPC.
+	AuthServiceDeleteAccountProcedure = "/parley.auth.v1.AuthService/DeleteAccount"
 )
 
 // AuthServiceClient is a client for the parley.auth.v1.AuthService service.
@@ -240,6 +243,17 @@ type AuthServiceClient interface {
 	// (unknown or removed passkey; the response does not verify: wrong origin, challenge or
 	// signature; the signature counter went backwards, so the authenticator may have been cloned).
 	FinishPasskeyLogin(context.Context, *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error)
+	// DeleteAccount deletes the caller's account for good, after re-authentication: the current
+	// password for an account that has one; an account without one (it signs in with an identity
+	// provider) must have signed in within the last 5 minutes (the calling session's start). Every
+	// session ends (SessionRevoked, reason "account_deleted": sockets close, access tokens are
+	// refused), the credentials, identities and pending links go, and UserDeleted is published:
+	// every service then erases or anonymises what it holds about the user (docs/privacy.md).
+	// Errors: InvalidArgument (password required, incorrect, or given to an account that has
+	// none), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
+	// again), ResourceExhausted with Retry-After (too many wrong passwords: throttled like Login),
+	// NotFound (the account is already deleted).
+	DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the parley.auth.v1.AuthService service. By default,
@@ -409,6 +423,12 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("FinishPasskeyLogin")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteAccount: connect.NewClient[v1.DeleteAccountRequest, v1.DeleteAccountResponse](
+			httpClient,
+			baseURL+AuthServiceDeleteAccountProcedure,
+			connect.WithSchema(authServiceMethods.ByName("DeleteAccount")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -440,6 +460,7 @@ type authServiceClient struct {
 	deletePasskey             *connect.Client[v1.DeletePasskeyRequest, v1.DeletePasskeyResponse]
 	beginPasskeyLogin         *connect.Client[v1.BeginPasskeyLoginRequest, v1.BeginPasskeyLoginResponse]
 	finishPasskeyLogin        *connect.Client[v1.FinishPasskeyLoginRequest, v1.FinishPasskeyLoginResponse]
+	deleteAccount             *connect.Client[v1.DeleteAccountRequest, v1.DeleteAccountResponse]
 }
 
 // Register calls parley.auth.v1.AuthService.Register.
@@ -570,6 +591,11 @@ func (c *authServiceClient) BeginPasskeyLogin(ctx context.Context, req *connect.
 // FinishPasskeyLogin calls parley.auth.v1.AuthService.FinishPasskeyLogin.
 func (c *authServiceClient) FinishPasskeyLogin(ctx context.Context, req *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error) {
 	return c.finishPasskeyLogin.CallUnary(ctx, req)
+}
+
+// DeleteAccount calls parley.auth.v1.AuthService.DeleteAccount.
+func (c *authServiceClient) DeleteAccount(ctx context.Context, req *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error) {
+	return c.deleteAccount.CallUnary(ctx, req)
 }
 
 // AuthServiceHandler is an implementation of the parley.auth.v1.AuthService service.
@@ -708,6 +734,17 @@ type AuthServiceHandler interface {
 	// (unknown or removed passkey; the response does not verify: wrong origin, challenge or
 	// signature; the signature counter went backwards, so the authenticator may have been cloned).
 	FinishPasskeyLogin(context.Context, *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error)
+	// DeleteAccount deletes the caller's account for good, after re-authentication: the current
+	// password for an account that has one; an account without one (it signs in with an identity
+	// provider) must have signed in within the last 5 minutes (the calling session's start). Every
+	// session ends (SessionRevoked, reason "account_deleted": sockets close, access tokens are
+	// refused), the credentials, identities and pending links go, and UserDeleted is published:
+	// every service then erases or anonymises what it holds about the user (docs/privacy.md).
+	// Errors: InvalidArgument (password required, incorrect, or given to an account that has
+	// none), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
+	// again), ResourceExhausted with Retry-After (too many wrong passwords: throttled like Login),
+	// NotFound (the account is already deleted).
+	DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -873,6 +910,12 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("FinishPasskeyLogin")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceDeleteAccountHandler := connect.NewUnaryHandler(
+		AuthServiceDeleteAccountProcedure,
+		svc.DeleteAccount,
+		connect.WithSchema(authServiceMethods.ByName("DeleteAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/parley.auth.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceRegisterProcedure:
@@ -927,6 +970,8 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceBeginPasskeyLoginHandler.ServeHTTP(w, r)
 		case AuthServiceFinishPasskeyLoginProcedure:
 			authServiceFinishPasskeyLoginHandler.ServeHTTP(w, r)
+		case AuthServiceDeleteAccountProcedure:
+			authServiceDeleteAccountHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1038,4 +1083,8 @@ func (UnimplementedAuthServiceHandler) BeginPasskeyLogin(context.Context, *conne
 
 func (UnimplementedAuthServiceHandler) FinishPasskeyLogin(context.Context, *connect.Request[v1.FinishPasskeyLoginRequest]) (*connect.Response[v1.FinishPasskeyLoginResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.FinishPasskeyLogin is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.auth.v1.AuthService.DeleteAccount is not implemented"))
 }

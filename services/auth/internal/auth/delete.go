@@ -1,0 +1,130 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+)
+
+// RevokeAccountDeleted: the session ended because its account was deleted (DeleteAccount).
+const RevokeAccountDeleted = "account_deleted"
+
+// ReauthWindow is how recently an account without a password must have signed in (the calling
+// session's start) to be deleted: a fresh sign-in with its identity provider stands in for the
+// password it does not have, so a stolen or forgotten-open session cannot delete the account.
+const ReauthWindow = 5 * time.Minute
+
+// AccountDeletion is an account deletion to store. In one transaction the store ends every live
+// session (RevokeAccountDeleted, a SessionRevoked each), erases the account's credentials,
+// identities, sessions, pending links and the throttle and budget rows keyed by its email or id,
+// keeps only a tombstone (the id and when), and writes UserDeleted.
+type AccountDeletion struct {
+	UserID string
+	At     time.Time
+}
+
+// DeleteStore is the persistence of DeleteAccount.
+type DeleteStore interface {
+	// SessionStart returns when the user's session sessionID began; an error wrapping
+	// domainerr.ErrNotFound when the user has no such session.
+	SessionStart(ctx context.Context, userID, sessionID string) (time.Time, error)
+	// DeleteAccount stores d (see AccountDeletion); ErrAccountNotFound when the account does not
+	// exist or was deleted already.
+	DeleteAccount(ctx context.Context, d AccountDeletion) error
+}
+
+// Errors of DeleteAccount.
+var (
+	// ErrWrongPassword: DeleteAccount's password is not the account's password.
+	ErrWrongPassword = domainerr.Errorf(domainerr.ErrInvalidArgument, "password: is not your current password")
+	// ErrPasswordNotExpected: a password came for an account that has none.
+	ErrPasswordNotExpected = domainerr.Errorf(domainerr.ErrInvalidArgument,
+		"password: this account has no password (it signs in with an identity provider); leave it empty and sign in again within 5 minutes before deleting")
+	// ErrReauthRequired: an account without a password was asked to be deleted from a session
+	// that began more than ReauthWindow ago.
+	ErrReauthRequired = domainerr.Errorf(domainerr.ErrFailedPrecondition,
+		"sign in again first: an account without a password can be deleted within 5 minutes of signing in")
+)
+
+// DeleteAccount deletes the caller's account after re-authentication: password is the account's
+// current password (checked and throttled like ChangePassword's, from client); an account without
+// a password must call from a session that began within ReauthWindow. Every session ends and
+// UserDeleted is published, which every service acts on.
+func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password, client string) error {
+	if userID == "" || sessionID == "" {
+		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+	}
+	acc, err := s.store.AccountPassword(ctx, userID)
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return ErrAccountNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("load account: %w", err)
+	}
+	if acc.PasswordHash == "" {
+		if err := s.freshSignIn(ctx, userID, sessionID, password); err != nil {
+			return err
+		}
+	} else if err := s.checkPassword(ctx, acc, password, client); err != nil {
+		return err
+	}
+	err = s.store.DeleteAccount(ctx, AccountDeletion{UserID: userID, At: s.clock()})
+	if err != nil {
+		return wrap("delete account", err)
+	}
+	s.logger.InfoContext(ctx, "account deleted", "user_id", userID)
+	return nil
+}
+
+// freshSignIn is the re-authentication of an account without a password.
+func (s *Service) freshSignIn(ctx context.Context, userID, sessionID, password string) error {
+	if password != "" {
+		return ErrPasswordNotExpected
+	}
+	started, err := s.store.SessionStart(ctx, userID, sessionID)
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return domainerr.Errorf(domainerr.ErrUnauthenticated, "session ended: sign in again")
+	}
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	if s.clock().Sub(started) > ReauthWindow {
+		return ErrReauthRequired
+	}
+	return nil
+}
+
+// checkPassword is the re-authentication of an account with a password.
+func (s *Service) checkPassword(ctx context.Context, acc AccountPassword, password, client string) error {
+	if password == "" {
+		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: required")
+	}
+	if utf8.RuneCountInString(password) > MaxPasswordRunes {
+		return ErrWrongPassword // no password can be this long
+	}
+	key := NewLoginKey(acc.Email, client)
+	var wait time.Duration
+	if err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { wait = s.throttle.Begin(st, s.clock()) }); err != nil {
+		return fmt.Errorf("login throttle: %w", err)
+	}
+	if wait > 0 {
+		return throttledError(wait)
+	}
+	ok, _, err := s.hasher.Verify(ctx, password, acc.PasswordHash)
+	if err != nil {
+		return wrap("verify password", err)
+	}
+	if !ok {
+		return ErrWrongPassword
+	}
+	// Taken back, so that a deletion that then fails can be retried without a penalty (the rows
+	// go with the account when it succeeds).
+	if err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { s.throttle.Succeed(st, s.clock()) }); err != nil {
+		return fmt.Errorf("login throttle: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,20 @@
+package authrpc
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+
+	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/authn"
+)
+
+// DeleteAccount implements authv1connect.AuthServiceHandler.
+func (h *Handler) DeleteAccount(ctx context.Context, req *connect.Request[authv1.DeleteAccountRequest]) (*connect.Response[authv1.DeleteAccountResponse], error) {
+	p, _ := authn.FromContext(ctx)
+	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+	if err := h.svc.DeleteAccount(ctx, p.UserID, p.SessionID, req.Msg.GetPassword(), client); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&authv1.DeleteAccountResponse{}), nil
+}

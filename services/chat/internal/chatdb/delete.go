@@ -1,0 +1,52 @@
+package chatdb
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DeleteUser applies a user's account deletion in tx (the consumer's transaction for
+// UserDeleted): it records the tombstone, closes the user's chats (can_send false), turns every
+// message they sent into a tombstone — no text, no attachments, deleted at at unless deleted
+// before, its client id replaced by its own id — and drops their peer_profiles row. Each chat is
+// locked first, as the send path locks it, so a send racing the deletion either committed before
+// (its message is tombstoned here) or finds the chat closed. It returns how many messages became
+// tombstones; doing it again changes nothing more.
+func (s *Store) DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) (int64, error) {
+	if _, err := tx.Exec(ctx, `INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		userID, at); err != nil {
+		return 0, fmt.Errorf("insert tombstone of %s: %w", userID, err)
+	}
+	rows, err := tx.Query(ctx, `SELECT chat_id::text FROM chats WHERE user_lo = $1 OR user_hi = $1 ORDER BY chat_id`, userID)
+	if err != nil {
+		return 0, fmt.Errorf("chats of %s: %w", userID, err)
+	}
+	chats, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("chats of %s: %w", userID, err)
+	}
+	for _, id := range chats {
+		if err := lockChat(ctx, tx, id); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE chats SET can_send = false WHERE (user_lo = $1 OR user_hi = $1) AND can_send`, userID); err != nil {
+		return 0, fmt.Errorf("close chats of %s: %w", userID, err)
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE messages SET text = '', attachment_ids = '{}', attachments = '[]', edited_at = NULL,
+			deleted_at = coalesce(deleted_at, $3), client_msg_id = message_id
+		WHERE chat_id = ANY($2::uuid[]) AND sender_id = $1
+		  AND (text <> '' OR cardinality(attachment_ids) > 0 OR attachments <> '[]' OR edited_at IS NOT NULL
+		       OR deleted_at IS NULL OR client_msg_id <> message_id)`, userID, chats, at)
+	if err != nil {
+		return 0, fmt.Errorf("tombstone messages of %s: %w", userID, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM peer_profiles WHERE user_id = $1`, userID); err != nil {
+		return 0, fmt.Errorf("delete profile copy of %s: %w", userID, err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,155 @@
+package friendevents_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/waittest"
+	"github.com/parleyhq/parley/services/friend/internal/friend"
+	"github.com/parleyhq/parley/services/friend/internal/frienddb"
+	"github.com/parleyhq/parley/services/friend/internal/friendevents"
+	"github.com/parleyhq/parley/services/friend/internal/friendtest"
+)
+
+// TestUserDeletedErasesRelationships: a deleted user's friendships, requests (both ways) and
+// blocks (both ways) go with their row; other people's stay; a redelivered deletion, a late
+// ProfileUpdated or registration, and a call with an old access token bring nothing back. The
+// consumer starts after the deletion was published: a friend service that was down catches up.
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestUserDeletedErasesRelationships(t *testing.T) {
+	_, brokers := kafkatest.New(t)
+	pool := friendtest.NewDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := frienddb.New(pool, events.NewOutbox("friend"))
+	svc := friend.NewService(store, friend.DefaultLimits)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+
+	gone, bob, cat, dan, eve := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, id := range []string{gone, bob, cat, dan, eve} {
+		if err := store.EnsureUser(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	befriend := func(a, b string) {
+		t.Helper()
+		res, err := svc.Send(ctx, a, b)
+		must(err)
+		_, err = svc.Accept(ctx, b, res.Request.ID)
+		must(err)
+	}
+	befriend(gone, bob)
+	befriend(bob, cat) // stays
+	_, err = svc.Send(ctx, gone, cat)
+	must(err)
+	_, err = svc.Send(ctx, eve, gone)
+	must(err)
+	must(svc.Block(ctx, gone, dan))
+	must(svc.Block(ctx, dan, gone)) // both ways
+	must(svc.Block(ctx, eve, bob))  // stays
+
+	rows := func() int {
+		return count(t, pool, `SELECT
+			(SELECT count(*) FROM users WHERE user_id = $1) +
+			(SELECT count(*) FROM friend_requests WHERE from_user_id = $1 OR to_user_id = $1) +
+			(SELECT count(*) FROM blocks WHERE blocker_id = $1 OR blocked_id = $1) +
+			(SELECT count(*) FROM pairs WHERE user_lo = $1 OR user_hi = $1)`, gone)
+	}
+	if rows() == 0 {
+		t.Fatal("setup: nothing to delete")
+	}
+	others := count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
+		(SELECT count(*) FROM blocks WHERE $1 NOT IN (blocker_id, blocked_id))`, gone)
+
+	deletion := uuid.NewString()
+	friendtest.Produce(t, producer, topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()})
+	c, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: brokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
+		RetryBackoff: 10 * time.Millisecond,
+	})
+	must(err)
+	friendevents.Register(c, store, logger)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+	waittest.Until(t, "the deleted user's rows gone", func() bool { return rows() == 0 })
+	if n := count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, gone); n != 1 {
+		t.Fatalf("%d tombstones, want 1", n)
+	}
+	if n := count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
+		(SELECT count(*) FROM blocks WHERE $1 NOT IN (blocker_id, blocked_id))`, gone); n != others {
+		t.Fatalf("other people's friendships and blocks: %d, want %d", n, others)
+	}
+
+	// Through the API: nobody sees the deleted user any more.
+	friends, err := svc.ListFriends(ctx, bob, 0, "")
+	must(err)
+	if len(friends.Friends) != 1 || friends.Friends[0].User.UserID != cat {
+		t.Fatalf("bob's friends %+v; want cat only", friends.Friends)
+	}
+	out, err := svc.ListRequests(ctx, eve, friend.Outgoing, 0, "")
+	must(err)
+	in, err := svc.ListRequests(ctx, cat, friend.Incoming, 0, "")
+	must(err)
+	if len(out.Requests) != 0 || len(in.Requests) != 0 {
+		t.Fatalf("requests to or from the deleted user: %+v, %+v", out.Requests, in.Requests)
+	}
+	blocked, err := svc.ListBlocked(ctx, dan, 0, "")
+	must(err)
+	if len(blocked.Blocked) != 0 {
+		t.Fatalf("dan's blocks %+v", blocked.Blocked)
+	}
+	if _, err := svc.Send(ctx, bob, gone); err == nil {
+		t.Fatal("a request to the deleted user was accepted")
+	}
+
+	// Late and repeated events, then a marker on each topic proving they were handled.
+	friendtest.Produce(t, producer, topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()})
+	friendtest.Produce(t, producer, topics.Auth, gone, uuid.NewString(), &eventsv1.UserRegistered{UserId: gone, Nickname: "ghost"})
+	friendtest.Produce(t, producer, topics.Profile, gone, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: gone, Nickname: "ghost", Version: 99})
+	m1, m2 := uuid.NewString(), uuid.NewString()
+	friendtest.Produce(t, producer, topics.Auth, gone, uuid.NewString(), &eventsv1.UserRegistered{UserId: m1, Nickname: "marker1"})
+	friendtest.Produce(t, producer, topics.Profile, gone, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: m2, Nickname: "marker2", Version: 1})
+	waitUser(t, pool, m1)
+	waitUser(t, pool, m2)
+	must(store.EnsureUser(ctx, gone)) // a call made with an access token from before the deletion
+	if n := rows(); n != 0 {
+		t.Fatalf("%d rows of the deleted user came back", n)
+	}
+}

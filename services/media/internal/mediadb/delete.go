@@ -1,0 +1,44 @@
+package mediadb
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+)
+
+// ErrOwnerDeleted: the caller's account was deleted (an access token from before the deletion).
+var ErrOwnerDeleted = domainerr.Errorf(domainerr.ErrPermissionDenied, "your account was deleted")
+
+// DeleteOwner applies an account deletion in tx (the consumer's transaction for UserDeleted):
+// the tombstone is recorded and every file of the owner not deleted yet is marked deleted at at,
+// under the owner's lock (as Create takes it, so no upload slips in between). Downloads and
+// GetFile answer NotFound from the commit on; the janitor then deletes the bytes — upload, file
+// and thumbnails — and the rows. It returns how many files it marked; doing it again marks none.
+func (s *Store) DeleteOwner(ctx context.Context, tx pgx.Tx, owner string, at time.Time) (int64, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, owner); err != nil {
+		return 0, fmt.Errorf("lock owner %s: %w", owner, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		owner, at); err != nil {
+		return 0, fmt.Errorf("insert tombstone of %s: %w", owner, err)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE files SET status = 'deleted', deleted_at = $2 WHERE owner_id = $1 AND status <> 'deleted'`,
+		owner, at)
+	if err != nil {
+		return 0, fmt.Errorf("mark files of %s deleted: %w", owner, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ownerDeleted reports whether owner's account was deleted.
+func ownerDeleted(ctx context.Context, tx pgx.Tx, owner string) (bool, error) {
+	var gone bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)`, owner).Scan(&gone); err != nil {
+		return false, fmt.Errorf("look up deleted owner %s: %w", owner, err)
+	}
+	return gone, nil
+}
