@@ -119,6 +119,10 @@ type Tx interface {
 	DeleteUser(ctx context.Context, userID string, at time.Time) error
 	// AnyDeleted reports whether any of userIDs is a deleted user's.
 	AnyDeleted(ctx context.Context, userIDs ...string) (bool, error)
+	// LockDeletions holds off the deletion of userIDs until the transaction ends, without a round
+	// trip of its own (it runs before the next read): the hot path's way to AnyDeleted, whose
+	// answer then comes with that read (MessageContext.Deleted).
+	LockDeletions(ctx context.Context, userIDs ...string)
 }
 
 // MessageContext is what MessageSent reads before it decides.
@@ -128,6 +132,8 @@ type MessageContext struct {
 	Sender    Recipient
 	// Unread is the recipient's unread notification for the chat: ID, Count and LastSeq set.
 	Unread *Notification
+	// Deleted: the recipient or the sender deleted their account (see UserDeleted).
+	Deleted bool
 }
 
 // StoredNotify is the result of a Notify call kept under its idempotency key.

@@ -46,6 +46,20 @@ func (t *txStore) DeleteUser(ctx context.Context, userID string, at time.Time) e
 	return nil
 }
 
+// LockDeletions implements notification.Tx.
+func (t *txStore) LockDeletions(_ context.Context, userIDs ...string) {
+	var ids []string
+	for _, id := range userIDs {
+		if _, known := t.deleted[id]; !known {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		t.later("lock deletions shared", `SELECT pg_advisory_xact_lock_shared($1, hashtext(id)) FROM unnest($2::text[]) AS u(id)`,
+			deletionLockClass, ids)
+	}
+}
+
 // AnyDeleted implements notification.Tx. Within a consumer's transaction the answers are kept:
 // a tombstone never goes away, and one this transaction writes is recorded by DeleteUser.
 func (t *txStore) AnyDeleted(ctx context.Context, userIDs ...string) (bool, error) {

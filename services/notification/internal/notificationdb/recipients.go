@@ -78,6 +78,9 @@ func (t *txStore) SaveNickname(_ context.Context, userID, nickname string, versi
 // MessageContext implements notification.Tx: the recipient's preferences and row, the sender's
 // row and the recipient's unread notification with the collapse key, in one statement.
 func (t *txStore) MessageContext(ctx context.Context, recipientID, senderID, collapseKey string, now time.Time) (notification.MessageContext, error) {
+	if t.deleted[recipientID] || t.deleted[senderID] {
+		return notification.MessageContext{Deleted: true}, nil
+	}
 	key := contextKey{recipientID, senderID, collapseKey}
 	if mc, ok := t.contexts[key]; ok {
 		mc.Prefs.MutedChats = slices.DeleteFunc(slices.Clone(mc.Prefs.MutedChats), func(m notification.MutedChat) bool {
@@ -100,14 +103,21 @@ func (t *txStore) readMessageContext(ctx context.Context, recipientID, senderID,
 	var unreadSeq *int64
 	err := t.queryRowAfter(ctx, about(recipientID), `SELECT `+preferencesColumns+`,
 			coalesce(r.email, ''), coalesce(r.nickname, ''), coalesce(s.email, ''), coalesce(s.nickname, ''),
-			n.notification_id::text, n.count, n.last_seq`+preferencesFrom+`
+			n.notification_id::text, n.count, n.last_seq,
+			EXISTS (SELECT 1 FROM deleted_users d WHERE d.user_id IN ($1::uuid, $3::uuid))`+preferencesFrom+`
 		LEFT JOIN recipients s ON s.user_id = $3
 		LEFT JOIN notifications n ON n.user_id = u.user_id AND n.collapse_key = $4 AND n.read_at IS NULL`,
 		recipientID, now, senderID, collapseKey).
 		Scan(append(sp.dest(), &mc.Recipient.Email, &mc.Recipient.Nickname, &mc.Sender.Email, &mc.Sender.Nickname,
-			&unreadID, &unreadCount, &unreadSeq)...)
+			&unreadID, &unreadCount, &unreadSeq, &mc.Deleted)...)
 	if err != nil {
 		return mc, fmt.Errorf("load what a message notification needs: %w", err)
+	}
+	if mc.Deleted {
+		return notification.MessageContext{Deleted: true}, nil
+	}
+	if t.deleted != nil { // neither is deleted, and LockDeletions keeps it so until the end
+		t.deleted[recipientID], t.deleted[senderID] = false, false
 	}
 	mc.Prefs = sp.preferences()
 	if unreadID != nil {
