@@ -25,6 +25,15 @@ const ReauthWindow = 5 * time.Minute
 type AccountDeletion struct {
 	UserID string
 	At     time.Time
+	// SecondFactor is the TOTP step or recovery code given, spent in the deletion's transaction
+	// (zero for an account without two-factor authentication).
+	SecondFactor SecondFactorProof
+}
+
+// Reauth is what DeleteAccount re-authenticates with: the password (for an account that has one)
+// and, with two-factor authentication on, a current code or a recovery code.
+type Reauth struct {
+	Password, Code, RecoveryCode string
 }
 
 // DeleteStore is the persistence of DeleteAccount.
@@ -50,11 +59,12 @@ var (
 		"sign in again first: an account without a password can be deleted within 5 minutes of signing in")
 )
 
-// DeleteAccount deletes the caller's account after re-authentication: password is the account's
-// current password (checked and throttled like ChangePassword's, from client); an account without
-// a password must call from a session that began within ReauthWindow. Every session ends and
-// UserDeleted is published, which every service acts on.
-func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password, client string) error {
+// DeleteAccount deletes the caller's account after re-authentication: re.Password is the
+// account's current password (checked and throttled like ChangePassword's, from client); an account
+// without a password must call from a session that began within ReauthWindow; an account with
+// two-factor authentication on also gives a current code or a recovery code (throttled alike).
+// Every session ends and UserDeleted is published, which every service acts on.
+func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID string, re Reauth, client string) error {
 	if userID == "" || sessionID == "" {
 		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
@@ -66,18 +76,54 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password
 		return fmt.Errorf("load account: %w", err)
 	}
 	if acc.PasswordHash == "" {
-		if err := s.freshSignIn(ctx, userID, sessionID, password); err != nil {
+		if err := s.freshSignIn(ctx, userID, sessionID, re.Password); err != nil {
 			return err
 		}
-	} else if err := s.checkPassword(ctx, acc, password, client); err != nil {
+	} else if err := s.checkPassword(ctx, acc, re.Password, client); err != nil {
 		return err
 	}
-	err = s.store.DeleteAccount(ctx, AccountDeletion{UserID: userID, At: s.clock()})
+	proof, err := s.deletionSecondFactor(ctx, userID, acc.Email, re, client)
 	if err != nil {
-		return wrap("delete account", err)
+		return err
+	}
+	err = s.store.DeleteAccount(ctx, AccountDeletion{UserID: userID, At: s.clock(), SecondFactor: proof})
+	if err != nil {
+		return asFieldError(wrap("delete account", err), re.Code)
 	}
 	s.logger.InfoContext(ctx, "account deleted", "user_id", userID)
 	return nil
+}
+
+// deletionSecondFactor checks the code or recovery code of an account with two-factor
+// authentication on (none is asked of the others): a password alone must not be enough to erase
+// an account its owner protected with a second factor.
+func (s *Service) deletionSecondFactor(ctx context.Context, userID, email string, re Reauth, client string) (SecondFactorProof, error) {
+	if s.totpKey == nil {
+		return SecondFactorProof{}, nil
+	}
+	st, err := s.totpStore()
+	if err != nil {
+		return SecondFactorProof{}, err
+	}
+	cred, err := st.TOTPCredential(ctx, userID)
+	if errors.Is(err, domainerr.ErrNotFound) || err == nil && !cred.Confirmed {
+		return SecondFactorProof{}, nil
+	}
+	if err != nil {
+		return SecondFactorProof{}, fmt.Errorf("load totp credential: %w", err)
+	}
+	if err := checkOneFactor(re.Code, re.RecoveryCode); err != nil {
+		return SecondFactorProof{}, err
+	}
+	key := secondFactorKey(email, userID, client)
+	if err := s.beginAttempt(ctx, key); err != nil {
+		return SecondFactorProof{}, err
+	}
+	proof, err := s.checkSecondFactor(userID, cred, re.Code, re.RecoveryCode)
+	if err != nil {
+		return SecondFactorProof{}, asFieldError(err, re.Code)
+	}
+	return proof, s.succeedAttempt(ctx, key)
 }
 
 // freshSignIn is the re-authentication of an account without a password.

@@ -461,6 +461,9 @@ func (s *Store) DeleteAccount(ctx context.Context, d auth.AccountDeletion) error
 		if err != nil {
 			return fmt.Errorf("lock user: %w", err)
 		}
+		if err := spend(ctx, tx, d.UserID, d.SecondFactor, d.At); err != nil {
+			return err
+		}
 		if _, err := s.revokeOthers(ctx, tx, d.UserID, "", auth.RevokeAccountDeleted, d.At); err != nil {
 			return err
 		}

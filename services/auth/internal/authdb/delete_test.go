@@ -72,7 +72,7 @@ func TestDeleteAccountErasesEverythingButTheTombstone(t *testing.T) {
 
 	// Re-authentication first: nothing changes on a refusal.
 	for pw, want := range map[string]string{"": "password: required", "plum tree 43": "password: is not your current password"} {
-		err := e.svc.DeleteAccount(ctx, s1.userID, s1.sessionID, pw, testClient)
+		err := e.svc.DeleteAccount(ctx, s1.userID, s1.sessionID, auth.Reauth{Password: pw}, testClient)
 		if !errors.Is(err, domainerr.ErrInvalidArgument) || err.Error() != want {
 			t.Fatalf("DeleteAccount(%q) = %v, want InvalidArgument %q", pw, err, want)
 		}
@@ -81,7 +81,7 @@ func TestDeleteAccountErasesEverythingButTheTombstone(t *testing.T) {
 		t.Fatalf("a refused deletion changed rows: %v", got)
 	}
 
-	if err := e.svc.DeleteAccount(ctx, s1.userID, s1.sessionID, "plum tree 42", testClient); err != nil {
+	if err := e.svc.DeleteAccount(ctx, s1.userID, s1.sessionID, auth.Reauth{Password: "plum tree 42"}, testClient); err != nil {
 		t.Fatal(err)
 	}
 	for table, n := range userRows(t, e, s1.userID, "zoe@example.com") {
@@ -149,7 +149,7 @@ func TestDeleteAccountErasesEverythingButTheTombstone(t *testing.T) {
 	if _, err := e.svc.GetMe(ctx, s1.userID); !errors.Is(err, auth.ErrAccountNotFound) {
 		t.Errorf("GetMe after deletion: %v", err)
 	}
-	if err := e.svc.DeleteAccount(ctx, s1.userID, s1.sessionID, "plum tree 42", testClient); !errors.Is(err, auth.ErrAccountNotFound) {
+	if err := e.svc.DeleteAccount(ctx, s1.userID, s1.sessionID, auth.Reauth{Password: "plum tree 42"}, testClient); !errors.Is(err, auth.ErrAccountNotFound) {
 		t.Errorf("second deletion: %v", err)
 	}
 	if n := len(outboxRows(t, e.pool, typeUserDeleted)); n != 1 {
@@ -190,13 +190,13 @@ func TestDeleteAccountWithoutPasswordNeedsAFreshSignIn(t *testing.T) {
 	old := "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f0b"
 
 	e.advance(auth.ReauthWindow + time.Second)
-	if err := e.svc.DeleteAccount(ctx, userID, old, "", testClient); !errors.Is(err, auth.ErrReauthRequired) {
+	if err := e.svc.DeleteAccount(ctx, userID, old, auth.Reauth{Password: ""}, testClient); !errors.Is(err, auth.ErrReauthRequired) {
 		t.Fatalf("from a session older than the window: %v, want ErrReauthRequired", err)
 	}
-	if err := e.svc.DeleteAccount(ctx, userID, old, "anything", testClient); !errors.Is(err, auth.ErrPasswordNotExpected) {
+	if err := e.svc.DeleteAccount(ctx, userID, old, auth.Reauth{Password: "anything"}, testClient); !errors.Is(err, auth.ErrPasswordNotExpected) {
 		t.Fatalf("with a password: %v, want ErrPasswordNotExpected", err)
 	}
-	if err := e.svc.DeleteAccount(ctx, userID, "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f0c", "", testClient); !errors.Is(err, domainerr.ErrUnauthenticated) {
+	if err := e.svc.DeleteAccount(ctx, userID, "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f0c", auth.Reauth{Password: ""}, testClient); !errors.Is(err, domainerr.ErrUnauthenticated) {
 		t.Fatalf("from an unknown session: %v, want Unauthenticated", err)
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 1 {
@@ -209,7 +209,7 @@ func TestDeleteAccountWithoutPasswordNeedsAFreshSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.advance(time.Minute)
-	if err := e.svc.DeleteAccount(ctx, userID, fresh, "", testClient); err != nil {
+	if err := e.svc.DeleteAccount(ctx, userID, fresh, auth.Reauth{Password: ""}, testClient); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM deleted_users WHERE id = $1`, userID); n != 1 {

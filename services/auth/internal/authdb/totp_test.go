@@ -415,3 +415,44 @@ func TestDisableTOTPWithoutAPasswordTakesACode(t *testing.T) {
 		t.Fatal("still enabled")
 	}
 }
+
+// With two-factor authentication on, the password alone does not delete the account: a current
+// code (once) or a recovery code must come with it.
+func TestDeleteAccountAsksForTheSecondFactor(t *testing.T) {
+	e := newTOTPEnv(t)
+	ctx := context.Background()
+	userID, secret, recovery := e.activate(t, "ada@example.com")
+	sf := e.challenge(t, "ada@example.com", testClient)
+	e.advance(30 * time.Second)
+	sessionUser, _, _, err := e.svc.CompleteTwoFactor(ctx, sf.Challenge, e.code(t, secret), "", testClient)
+	if err != nil || sessionUser != userID {
+		t.Fatalf("sign in: %v", err)
+	}
+	var sessionID string
+	if err := e.pool.QueryRow(ctx, `SELECT id::text FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1`, userID).Scan(&sessionID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		re   auth.Reauth
+		want string
+	}{
+		{auth.Reauth{Password: "plum tree 42"}, "code: required"},
+		{auth.Reauth{Password: "plum tree 42", Code: "000000"}, "code: is not correct"},
+		{auth.Reauth{Password: "plum tree 42", Code: e.code(t, secret)}, "code: was already used"}, // the step that signed in
+		{auth.Reauth{Password: "plum tree 42", RecoveryCode: "aaaa-bbbb-cccc"}, "recovery_code: "},
+	} {
+		err := e.svc.DeleteAccount(ctx, userID, sessionID, tc.re, testClient)
+		if !errors.Is(err, domainerr.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("DeleteAccount(%+v) = %v, want InvalidArgument %q…", tc.re, err, tc.want)
+		}
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 1 {
+		t.Fatal("the account went without its second factor")
+	}
+	if err := e.svc.DeleteAccount(ctx, userID, sessionID, auth.Reauth{Password: "plum tree 42", RecoveryCode: recovery[0]}, testClient); err != nil {
+		t.Fatalf("with a recovery code: %v", err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 0 {
+		t.Fatal("the account is still there")
+	}
+}

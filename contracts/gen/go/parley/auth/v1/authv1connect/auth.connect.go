@@ -249,8 +249,9 @@ type AuthServiceClient interface {
 	// session ends (SessionRevoked, reason "account_deleted": sockets close, access tokens are
 	// refused), the credentials, identities and pending links go, and UserDeleted is published:
 	// every service then erases or anonymises what it holds about the user (docs/privacy.md).
+	// An account with two-factor authentication on also gives its current code or a recovery code.
 	// Errors: InvalidArgument (password required, incorrect, or given to an account that has
-	// none), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
+	// none; code or recovery_code required, incorrect or already used), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
 	// again), ResourceExhausted with Retry-After (too many wrong passwords: throttled like Login),
 	// NotFound (the account is already deleted).
 	DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error)
@@ -740,8 +741,9 @@ type AuthServiceHandler interface {
 	// session ends (SessionRevoked, reason "account_deleted": sockets close, access tokens are
 	// refused), the credentials, identities and pending links go, and UserDeleted is published:
 	// every service then erases or anonymises what it holds about the user (docs/privacy.md).
+	// An account with two-factor authentication on also gives its current code or a recovery code.
 	// Errors: InvalidArgument (password required, incorrect, or given to an account that has
-	// none), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
+	// none; code or recovery_code required, incorrect or already used), FailedPrecondition (no password and the sign-in is older than 5 minutes: sign in
 	// again), ResourceExhausted with Retry-After (too many wrong passwords: throttled like Login),
 	// NotFound (the account is already deleted).
 	DeleteAccount(context.Context, *connect.Request[v1.DeleteAccountRequest]) (*connect.Response[v1.DeleteAccountResponse], error)
