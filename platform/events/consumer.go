@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/parleyhq/parley/platform/backoff"
 )
@@ -47,6 +48,15 @@ type Event struct {
 	Headers   map[string]string
 	Partition int32
 	Offset    int64
+}
+
+// TimeOr is when the payload says something happened (at, a timestamp field of it) or, when the
+// field is unset, when the event was published (Time): never the zero time of a missing field.
+func (e Event) TimeOr(at *timestamppb.Timestamp) time.Time {
+	if at == nil {
+		return e.Time
+	}
+	return at.AsTime()
 }
 
 // Handler applies one event. tx is the transaction that also records the event in the inbox: do

@@ -3,6 +3,7 @@ package chatdb
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,9 +29,16 @@ func (s *Store) DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at tim
 	if err != nil {
 		return 0, fmt.Errorf("chats of %s: %w", userID, err)
 	}
+	// The chats' locks in one statement, keys sorted and distinct, as a send group takes them: one
+	// round trip, and the same order as the send path (no deadlock with a group of these chats).
+	keys := make([]int32, 0, len(chats))
 	for _, id := range chats {
-		if err := lockChat(ctx, tx, id); err != nil {
-			return 0, err
+		keys = append(keys, chatLockKey(id))
+	}
+	slices.Sort(keys)
+	if keys = slices.Compact(keys); len(keys) > 0 {
+		if _, err := tx.Exec(ctx, lockChatsSQL, chatLockClass, keys); err != nil {
+			return 0, fmt.Errorf("lock chats of %s: %w", userID, err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE chats SET can_send = false WHERE (user_lo = $1 OR user_hi = $1) AND can_send`, userID); err != nil {

@@ -112,11 +112,7 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		if err != nil {
 			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
 		}
-		at := ev.Time
-		if msg.GetDeletedAt() != nil {
-			at = msg.GetDeletedAt().AsTime()
-		}
-		n, err := store.DeleteUser(ctx, tx, id, at)
+		n, err := store.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {
 			return err
 		}

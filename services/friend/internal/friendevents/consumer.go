@@ -93,7 +93,7 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		if err != nil {
 			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
 		}
-		if err := dir.DeleteUser(ctx, tx, id, msg.GetDeletedAt().AsTime()); err != nil {
+		if err := dir.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt())); err != nil {
 			return err
 		}
 		logger.InfoContext(ctx, "user deleted", slog.String("user", id))

@@ -37,11 +37,7 @@ func Register(c *events.Consumer, store Deleter, logger *slog.Logger) {
 		if err != nil {
 			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
 		}
-		at := ev.Time
-		if msg.GetDeletedAt() != nil {
-			at = msg.GetDeletedAt().AsTime()
-		}
-		n, err := store.DeleteOwner(ctx, tx, id, at)
+		n, err := store.DeleteOwner(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {
 			return err
 		}

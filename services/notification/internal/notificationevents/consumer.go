@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,10 +49,8 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.EmailVerified(ctx, t, m.GetUserId(), m.GetEmail()) }))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.PasswordChanged) error {
-		change := notification.PasswordChange{UserID: m.GetUserId(), EventID: ev.ID, Email: m.GetEmail(), Reset: m.GetReason() == "password_reset"}
-		if m.GetChangedAt() != nil { // else the service uses the time it is handled
-			change.At = m.GetChangedAt().AsTime()
-		}
+		change := notification.PasswordChange{UserID: m.GetUserId(), EventID: ev.ID, Email: m.GetEmail(),
+			Reset: m.GetReason() == "password_reset", At: ev.TimeOr(m.GetChangedAt())}
 		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.PasswordChanged(ctx, t, change) }))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.ProfileUpdated) error {
@@ -107,10 +104,7 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 		}))
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.UserDeleted) error {
-		var at time.Time // zero when the event lacks it: the service uses the time it is handled
-		if m.GetDeletedAt() != nil {
-			at = m.GetDeletedAt().AsTime()
-		}
+		at := ev.TimeOr(m.GetDeletedAt())
 		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.UserDeleted(ctx, t, m.GetUserId(), at) }))
 	})
 }

@@ -71,7 +71,7 @@ func Register(c *events.Consumer, creator Store, cache Invalidator, logger *slog
 		if err != nil {
 			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
 		}
-		version, err := creator.DeleteUser(ctx, tx, id, msg.GetDeletedAt().AsTime())
+		version, err := creator.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {
 			return fmt.Errorf("delete profile of %s: %w", id, err)
 		}
