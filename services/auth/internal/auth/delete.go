@@ -79,7 +79,7 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID string, r
 		if err := s.freshSignIn(ctx, userID, sessionID, re.Password); err != nil {
 			return err
 		}
-	} else if err := s.checkPassword(ctx, acc, re.Password, client); err != nil {
+	} else if err := s.checkPassword(ctx, acc, re.Password, client, ErrWrongPassword); err != nil {
 		return err
 	}
 	proof, err := s.deletionSecondFactor(ctx, userID, acc.Email, re, client)
@@ -144,33 +144,27 @@ func (s *Service) freshSignIn(ctx context.Context, userID, sessionID, password s
 	return nil
 }
 
-// checkPassword is the re-authentication of an account with a password.
-func (s *Service) checkPassword(ctx context.Context, acc AccountPassword, password, client string) error {
+// checkPassword re-authenticates an account with a password (ChangePassword, DeleteAccount):
+// throttled as a login of the account's email from client, wrong is the answer to a wrong one. A
+// success takes the attempt back, so that a change or deletion that then fails can be retried
+// without a penalty.
+func (s *Service) checkPassword(ctx context.Context, acc AccountPassword, password, client string, wrong error) error {
 	if password == "" {
 		return domainerr.Errorf(domainerr.ErrInvalidArgument, "password: required")
 	}
 	if utf8.RuneCountInString(password) > MaxPasswordRunes {
-		return ErrWrongPassword // no password can be this long
+		return wrong // no password can be this long
 	}
 	key := NewLoginKey(acc.Email, client)
-	var wait time.Duration
-	if err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { wait = s.throttle.Begin(st, s.clock()) }); err != nil {
-		return fmt.Errorf("login throttle: %w", err)
-	}
-	if wait > 0 {
-		return throttledError(wait)
+	if err := s.beginAttempt(ctx, key); err != nil {
+		return err
 	}
 	ok, _, err := s.hasher.Verify(ctx, password, acc.PasswordHash)
 	if err != nil {
 		return wrap("verify password", err)
 	}
 	if !ok {
-		return ErrWrongPassword
+		return wrong
 	}
-	// Taken back, so that a deletion that then fails can be retried without a penalty (the rows
-	// go with the account when it succeeds).
-	if err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { s.throttle.Succeed(st, s.clock()) }); err != nil {
-		return fmt.Errorf("login throttle: %w", err)
-	}
-	return nil
+	return s.succeedAttempt(ctx, key)
 }

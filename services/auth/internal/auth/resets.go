@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/parleyhq/parley/platform/backoff"
@@ -140,7 +139,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, client string
 		return fmt.Errorf("store password reset: %w", err)
 	}
 	if out.Wait > 0 {
-		return retryLater("too many password reset requests", out.Wait)
+		return retryAfter(domainerr.ErrResourceExhausted, "too many password reset requests", out.Wait)
 	}
 	if out.UserID != "" {
 		s.deliverReset(ctx, ResetEmail{UserID: out.UserID, Email: normalized, Token: token, ExpiresAt: expires, Key: hex.EncodeToString(hash)})
@@ -212,18 +211,4 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 func ResetEmailKey(email string) string {
 	sum := sha256.Sum256([]byte(email))
 	return "email:" + hex.EncodeToString(sum[:])
-}
-
-// retryLater is a ResourceExhausted error for what may be tried again after wait, in whole seconds
-// rounded up (never 0), so a client that waits exactly Retry-After is let through.
-func retryLater(what string, wait time.Duration) error {
-	secs := int64(math.Ceil(wait.Seconds()))
-	if secs < 1 {
-		secs = 1
-	}
-	return &domainerr.Error{
-		Kind:       domainerr.ErrResourceExhausted,
-		Msg:        fmt.Sprintf("%s; try again in %d seconds", what, secs),
-		RetryAfter: time.Duration(secs) * time.Second,
-	}
 }

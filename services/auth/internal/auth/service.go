@@ -272,13 +272,8 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 		return "", Tokens{}, ErrBadCredentials // no account can have these; says nothing about any account
 	}
 	key := NewLoginKey(email, client)
-	var wait time.Duration
-	err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { wait = s.throttle.Begin(st, s.clock()) })
-	if err != nil {
-		return "", Tokens{}, fmt.Errorf("login throttle: %w", err)
-	}
-	if wait > 0 {
-		return "", Tokens{}, throttledError(wait)
+	if err := s.beginAttempt(ctx, key); err != nil {
+		return "", Tokens{}, err
 	}
 	cred, err := s.store.PasswordCredentials(ctx, email)
 	if errors.Is(err, domainerr.ErrNotFound) {
@@ -303,9 +298,8 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	if err := s.secondFactorRequired(ctx, cred.UserID, MethodPassword); err != nil {
 		return "", Tokens{}, err
 	}
-	err = s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { s.throttle.Succeed(st, s.clock()) })
-	if err != nil {
-		return "", Tokens{}, fmt.Errorf("login throttle: %w", err)
+	if err := s.succeedAttempt(ctx, key); err != nil {
+		return "", Tokens{}, err
 	}
 	now := s.clock()
 	session, refresh := s.newSession(ctx, cred.UserID, MethodPassword, now)

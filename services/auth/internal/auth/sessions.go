@@ -215,27 +215,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current
 	if acc.PasswordHash == "" {
 		return 0, ErrNoPassword
 	}
-	if utf8.RuneCountInString(current) > MaxPasswordRunes {
-		return 0, ErrWrongCurrentPassword // no password can be this long
-	}
-
-	key := NewLoginKey(acc.Email, client)
-	var wait time.Duration
-	if err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { wait = s.throttle.Begin(st, s.clock()) }); err != nil {
-		return 0, fmt.Errorf("login throttle: %w", err)
-	}
-	if wait > 0 {
-		return 0, throttledError(wait)
-	}
-	ok, _, err := s.hasher.Verify(ctx, current, acc.PasswordHash)
-	if err != nil {
-		return 0, wrap("verify password", err)
-	}
-	if !ok {
-		return 0, ErrWrongCurrentPassword
-	}
-	if err := s.store.UpdateLoginThrottle(ctx, key, func(st *LoginThrottleState) { s.throttle.Succeed(st, s.clock()) }); err != nil {
-		return 0, fmt.Errorf("login throttle: %w", err)
+	if err := s.checkPassword(ctx, acc, current, client, ErrWrongCurrentPassword); err != nil {
+		return 0, err
 	}
 	hash, err := s.hasher.Hash(ctx, next)
 	if err != nil {

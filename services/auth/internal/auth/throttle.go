@@ -142,6 +142,13 @@ func (p ThrottlePolicy) Succeed(s *LoginThrottleState, now time.Time) {
 // throttledError is the answer to a refused attempt. The wait is rounded up to whole seconds,
 // in the message and in RetryAfter (authrpc sends it as a Retry-After header).
 func throttledError(wait time.Duration) error {
+	return retryAfter(ErrTooManyAttempts, "too many failed sign-in attempts for this email", wait)
+}
+
+// retryAfter is an error of kind saying what was refused and when to try again: wait in whole
+// seconds rounded up (never 0), in the message and as RetryAfter, so a client that waits exactly
+// Retry-After is let through.
+func retryAfter(kind error, what string, wait time.Duration) error {
 	secs := int64(math.Ceil(wait.Seconds()))
 	if secs < 1 {
 		secs = 1
@@ -151,8 +158,8 @@ func throttledError(wait time.Duration) error {
 		unit = "second"
 	}
 	return &domainerr.Error{
-		Kind:       ErrTooManyAttempts,
-		Msg:        fmt.Sprintf("too many failed sign-in attempts for this email; try again in %d %s", secs, unit),
+		Kind:       kind,
+		Msg:        fmt.Sprintf("%s; try again in %d %s", what, secs, unit),
 		RetryAfter: time.Duration(secs) * time.Second,
 	}
 }

@@ -145,7 +145,7 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 		return wrap("store verification", err)
 	}
 	if wait > 0 {
-		return retryLater("too many verification emails", wait)
+		return retryAfter(domainerr.ErrResourceExhausted, "too many verification emails", wait)
 	}
 	err = s.mailer.SendEmailVerification(ctx, VerificationEmail{
 		UserID: userID, Email: v.Email, Token: token, ExpiresAt: v.ExpiresAt, Key: hex.EncodeToString(v.TokenHash),

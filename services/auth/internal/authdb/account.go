@@ -76,6 +76,9 @@ func (s *Store) RevokeUserSession(ctx context.Context, userID, sessionID, reason
 func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keep, reason string, now time.Time) (int, error) {
 	var n int
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil { // see "Lock order" in store.go
+			return err
+		}
 		var err error
 		n, err = s.revokeOthers(ctx, tx, userID, keep, reason, now)
 		return err
@@ -84,14 +87,11 @@ func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keep, reason st
 }
 
 // revokeOthers revokes the user's live sessions but keep ("" keeps none), each with its
-// SessionRevoked event.
+// SessionRevoked event. The caller holds the user's row lock (see "Lock order" in store.go).
 func (s *Store) revokeOthers(ctx context.Context, tx pgx.Tx, userID, keep, reason string, now time.Time) (int, error) {
 	var keepID *string
 	if keep != "" {
 		keepID = &keep
-	}
-	if err := lockUser(ctx, tx, userID); err != nil { // see "Lock order" in store.go
-		return 0, err
 	}
 	rows, err := tx.Query(ctx, `
 		UPDATE sessions SET revoked_at = $3, revoke_reason = $4

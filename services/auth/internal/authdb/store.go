@@ -286,11 +286,9 @@ func lockTokenUser(ctx context.Context, tx pgx.Tx, tokenHash []byte) (string, er
 	return userID, nil
 }
 
-// revoke ends a locked session and writes SessionRevoked.
+// revoke ends a locked session and writes SessionRevoked. The caller holds the user's row lock
+// (see "Lock order").
 func (s *Store) revoke(ctx context.Context, tx pgx.Tx, userID, sessionID, reason string, now time.Time) error {
-	if err := lockUser(ctx, tx, userID); err != nil { // held already by every caller: no new wait
-		return err
-	}
 	if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE id = $1`, sessionID, now, reason); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
