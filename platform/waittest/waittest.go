@@ -8,9 +8,10 @@ package waittest
 
 import (
 	"errors"
-	"net/http"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/platform/proctest"
 )
 
 // Timeout bounds every wait. What is waited for takes well under a second; the bound is generous
@@ -71,15 +72,7 @@ func Ready(t testing.TB, baseURL string, done chan error) {
 			t.Fatalf("run returned before it was ready: %v", err)
 		default:
 		}
-		res, err := http.Get(baseURL + "/readyz")
-		if err != nil {
-			return err
-		}
-		_ = res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return &statusError{res.StatusCode}
-		}
-		return nil
+		return proctest.HTTPOK(baseURL + "/readyz")
 	})
 }
 
@@ -98,7 +91,3 @@ func Stopped(t testing.TB, done chan error) {
 		t.Fatalf("run did not return within %v of its context ending", Timeout)
 	}
 }
-
-type statusError struct{ code int }
-
-func (e *statusError) Error() string { return "/readyz answered " + http.StatusText(e.code) }

@@ -182,16 +182,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next []byte, 
 			expiresAt       time.Time
 			usedAt, revoked *time.Time
 		)
-		if _, err := lockTokenUser(ctx, tx, presented); err != nil {
+		var err error
+		if _, rot.EmailVerified, err = lockTokenUser(ctx, tx, presented); err != nil {
 			return err
 		}
 		// Locking the session serialises every rotation, reuse check and logout of the family.
-		err := tx.QueryRow(ctx, `
-			SELECT s.id, s.user_id, s.revoked_at, t.expires_at, t.used_at,
-			       (SELECT u.email_verified_at IS NOT NULL FROM users u WHERE u.id = s.user_id)
+		err = tx.QueryRow(ctx, `
+			SELECT s.id, s.user_id, s.revoked_at, t.expires_at, t.used_at
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
 			WHERE t.token_hash = $1
-			FOR UPDATE OF s, t`, presented).Scan(&rot.SessionID, &rot.UserID, &revoked, &expiresAt, &usedAt, &rot.EmailVerified)
+			FOR UPDATE OF s, t`, presented).Scan(&rot.SessionID, &rot.UserID, &revoked, &expiresAt, &usedAt)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			rot.Outcome = auth.RefreshUnknown
@@ -233,7 +233,7 @@ func (s *Store) RevokeSession(ctx context.Context, tokenHash []byte, reason stri
 	revokedNow := false
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		revokedNow = false
-		if _, err := lockTokenUser(ctx, tx, tokenHash); err != nil {
+		if _, _, err := lockTokenUser(ctx, tx, tokenHash); err != nil {
 			return err
 		}
 		var sessionID, userID string
@@ -270,20 +270,19 @@ func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 }
 
 // lockTokenUser takes the row lock of the user a refresh token belongs to, before its session is
-// locked; "" (and no lock) for an unknown token.
-func lockTokenUser(ctx context.Context, tx pgx.Tx, tokenHash []byte) (string, error) {
-	var userID string
-	err := tx.QueryRow(ctx, `
-		SELECT u.id::text FROM users u
+// locked, and reads whether their email is verified with it; "" (and no lock) for an unknown token.
+func lockTokenUser(ctx context.Context, tx pgx.Tx, tokenHash []byte) (userID string, emailVerified bool, err error) {
+	err = tx.QueryRow(ctx, `
+		SELECT u.id::text, u.email_verified_at IS NOT NULL FROM users u
 		WHERE u.id = (SELECT s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1)
-		FOR NO KEY UPDATE OF u`, tokenHash).Scan(&userID)
+		FOR NO KEY UPDATE OF u`, tokenHash).Scan(&userID, &emailVerified)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("lock user: %w", err)
+		return "", false, fmt.Errorf("lock user: %w", err)
 	}
-	return userID, nil
+	return userID, emailVerified, nil
 }
 
 // revoke ends a locked session and writes SessionRevoked. The caller holds the user's row lock

@@ -84,9 +84,8 @@ func (s *Service) SendEmailVerification(ctx context.Context, r TokenEmail) error
 func (s *Service) queueTokenEmail(ctx context.Context, r TokenEmail, tokenField, keyPrefix string,
 	render func(to Recipient, token string, expires time.Time) (EmailContent, error)) error {
 	var p validate.Problems
-	if _, err := validate.UUID("user_id", r.UserID); err != nil {
-		p.Add(err)
-	}
+	userID, err := validate.UUID("user_id", r.UserID)
+	p.Add(err)
 	if !strings.Contains(r.Email, "@") || len(r.Email) > 254 {
 		p.Addf("email: must be an email address")
 	}
@@ -102,7 +101,6 @@ func (s *Service) queueTokenEmail(ctx context.Context, r TokenEmail, tokenField,
 	if err := p.Err(); err != nil {
 		return err
 	}
-	userID := strings.ToLower(r.UserID)
 	now := s.now()
 	return s.store.InTx(ctx, func(tx Tx) error {
 		if err := tx.LockRecipients(ctx, userID); err != nil {

@@ -77,8 +77,7 @@ func (t *txStore) AnyDeleted(ctx context.Context, userIDs ...string) (bool, erro
 		return false, nil
 	}
 	// A statement of its own: the look-up after it sees a deletion that committed while it waited.
-	t.later("lock deletions shared", `SELECT pg_advisory_xact_lock_shared($1, hashtext(id)) FROM unnest($2::text[]) AS u(id)`,
-		deletionLockClass, ask)
+	t.LockDeletions(ctx, ask...)
 	var gone []string
 	err := t.queryRowAfter(ctx, notNotifications,
 		`SELECT coalesce(array_agg(user_id::text), '{}') FROM deleted_users WHERE user_id = ANY($1::uuid[])`, ask).Scan(&gone)
