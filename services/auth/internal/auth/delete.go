@@ -101,11 +101,7 @@ func (s *Service) deletionSecondFactor(ctx context.Context, userID, email string
 	if s.totpKey == nil {
 		return SecondFactorProof{}, nil
 	}
-	st, err := s.totpStore()
-	if err != nil {
-		return SecondFactorProof{}, err
-	}
-	cred, err := st.TOTPCredential(ctx, userID)
+	cred, err := s.store.TOTPCredential(ctx, userID)
 	if errors.Is(err, domainerr.ErrNotFound) || err == nil && !cred.Confirmed {
 		return SecondFactorProof{}, nil
 	}

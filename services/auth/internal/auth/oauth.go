@@ -58,7 +58,7 @@ type OAuthFlow struct {
 	ExpiresAt    time.Time
 }
 
-// OAuthStore is the persistence OAuth sign-in needs beyond Store.
+// OAuthStore is the persistence of OAuth sign-in.
 type OAuthStore interface {
 	// SaveOAuthFlow stores a started flow.
 	SaveOAuthFlow(ctx context.Context, f OAuthFlow) error
@@ -121,14 +121,6 @@ func (s *Service) OAuthProviders() []ProviderInfo {
 	return out
 }
 
-func (s *Service) oauthStore() (OAuthStore, error) {
-	st, ok := s.store.(OAuthStore)
-	if !ok {
-		return nil, errors.New("the store does not support OAuth flows")
-	}
-	return st, nil
-}
-
 // BeginOAuth starts an authorization-code flow with PKCE at the provider and returns the URL to send
 // the browser to and the state to pass back to CompleteOAuth.
 func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string) (authorizationURL, state string, err error) {
@@ -142,10 +134,6 @@ func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string
 	if !p.RedirectAllowed(redirectURI) {
 		return "", "", domainerr.Errorf(domainerr.ErrInvalidArgument, "redirect_uri: %q is not a configured redirect URI of provider %q", redirectURI, providerID)
 	}
-	st, err := s.oauthStore()
-	if err != nil {
-		return "", "", err
-	}
 	state, verifier, nonce := randomToken(), randomToken(), randomToken()
 	challenge := sha256.Sum256([]byte(verifier))
 	now := s.clock()
@@ -153,7 +141,7 @@ func (s *Service) BeginOAuth(ctx context.Context, providerID, redirectURI string
 	if err != nil {
 		return "", "", wrap("provider "+providerID, err)
 	}
-	err = st.SaveOAuthFlow(ctx, OAuthFlow{
+	err = s.store.SaveOAuthFlow(ctx, OAuthFlow{
 		StateHash: hashState(state), Provider: providerID, RedirectURI: redirectURI,
 		CodeVerifier: verifier, Nonce: nonce, CreatedAt: now, ExpiresAt: now.Add(s.oauth.flowTTL()),
 	})
@@ -183,11 +171,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 	if err := validate.Join(stateErr, codeErr, nickErr); err != nil {
 		return "", Tokens{}, false, err
 	}
-	st, err := s.oauthStore()
-	if err != nil {
-		return "", Tokens{}, false, err
-	}
-	flow, err := st.TakeOAuthFlow(ctx, hashState(state), s.clock())
+	flow, err := s.store.TakeOAuthFlow(ctx, hashState(state), s.clock())
 	if errors.Is(err, domainerr.ErrNotFound) {
 		return "", Tokens{}, false, domainerr.Errorf(domainerr.ErrFailedPrecondition, "state: unknown, used or expired; start again with BeginOAuth")
 	}
@@ -206,7 +190,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 	method := methodOAuthPrefix + flow.Provider
 
 	for attempt := 0; ; attempt++ {
-		existing, err := st.IdentityUser(ctx, id.Provider, id.Subject)
+		existing, err := s.store.IdentityUser(ctx, id.Provider, id.Subject)
 		switch {
 		case err == nil:
 			acc, err := s.store.Account(ctx, existing)
@@ -226,7 +210,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 		case !errors.Is(err, domainerr.ErrNotFound):
 			return "", Tokens{}, false, fmt.Errorf("look up identity: %w", err)
 		}
-		userID, tokens, err := s.createOAuthAccount(ctx, st, id, nickname, method)
+		userID, tokens, err := s.createOAuthAccount(ctx, id, nickname, method)
 		if errors.Is(err, ErrIdentityTaken) && attempt == 0 {
 			continue // created concurrently by another flow of the same person: sign in to it
 		}
@@ -234,7 +218,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 	}
 }
 
-func (s *Service) createOAuthAccount(ctx context.Context, st OAuthStore, id Identity, nickname, method string) (string, Tokens, error) {
+func (s *Service) createOAuthAccount(ctx context.Context, id Identity, nickname, method string) (string, Tokens, error) {
 	email := ""
 	if id.EmailVerified && id.Email != "" {
 		if normalized, err := NormalizeEmail(id.Email); err == nil {
@@ -244,7 +228,7 @@ func (s *Service) createOAuthAccount(ctx context.Context, st OAuthStore, id Iden
 	if email != "" {
 		// Accounts are not merged by email: that would hand a password account to whoever controls
 		// the email at some provider. The person signs in with the password instead.
-		taken, err := st.EmailRegistered(ctx, email)
+		taken, err := s.store.EmailRegistered(ctx, email)
 		if err != nil {
 			return "", Tokens{}, fmt.Errorf("look up email: %w", err)
 		}

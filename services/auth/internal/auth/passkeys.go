@@ -209,22 +209,13 @@ func (p Passkey) credential() webauthn.Credential {
 	}
 }
 
-// passkeyStore is the store of the ceremonies, which need the relying party configured.
-func (s *Service) passkeyStore() (PasskeyStore, error) {
+// passkeysOn refuses the ceremonies, which need the relying party, when passkeys are off; the
+// stored passkeys can be listed and removed all the same.
+func (s *Service) passkeysOn() error {
 	if s.passkeys == nil {
-		return nil, ErrPasskeysOff
+		return ErrPasskeysOff
 	}
-	return s.passkeyStorage()
-}
-
-// passkeyStorage is the store of the stored passkeys: listing and removing them works with
-// passkeys turned off too.
-func (s *Service) passkeyStorage() (PasskeyStore, error) {
-	st, ok := s.store.(PasskeyStore)
-	if !ok {
-		return nil, errors.New("the store does not support passkeys")
-	}
-	return st, nil
+	return nil
 }
 
 // BeginPasskeyRegistration starts adding a passkey to the caller's account. It returns the
@@ -235,11 +226,10 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID string) (
 	if userID == "" {
 		return "", nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	st, err := s.passkeyStore()
-	if err != nil {
+	if err := s.passkeysOn(); err != nil {
 		return "", nil, err
 	}
-	user, err := s.passkeyUser(ctx, st, userID)
+	user, err := s.passkeyUser(ctx, userID)
 	if err != nil {
 		return "", nil, err
 	}
@@ -255,7 +245,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID string) (
 	if err != nil {
 		return "", nil, fmt.Errorf("encode creation options: %w", err)
 	}
-	ceremonyID, err = s.saveCeremony(ctx, st, CeremonyRegistration, userID, session)
+	ceremonyID, err = s.saveCeremony(ctx, CeremonyRegistration, userID, session)
 	return ceremonyID, options, err
 }
 
@@ -269,11 +259,10 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, ceremon
 	if err := validate.Join(passkeyField("ceremony_id", ceremonyID), passkeyField("credential_json", credentialJSON), validatePasskeyName(name)); err != nil {
 		return Passkey{}, err
 	}
-	st, err := s.passkeyStore()
-	if err != nil {
+	if err := s.passkeysOn(); err != nil {
 		return Passkey{}, err
 	}
-	c, err := s.takeCeremony(ctx, st, ceremonyID, CeremonyRegistration, "BeginPasskeyRegistration")
+	c, err := s.takeCeremony(ctx, ceremonyID, CeremonyRegistration, "BeginPasskeyRegistration")
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -284,7 +273,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, ceremon
 	if err != nil {
 		return Passkey{}, s.refused(ctx, domainerr.ErrInvalidArgument, "credential_json: not a passkey registration response", err)
 	}
-	user, err := s.passkeyUser(ctx, st, userID)
+	user, err := s.passkeyUser(ctx, userID)
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -310,7 +299,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, ceremon
 		Transports: transports, AAGUID: aaguid, SignCount: cred.Authenticator.SignCount,
 		Flags: byte(parsed.Response.AttestationObject.AuthData.Flags), Name: name, CreatedAt: s.clock(),
 	}
-	if err := st.AddPasskey(ctx, p); err != nil {
+	if err := s.store.AddPasskey(ctx, p); err != nil {
 		return Passkey{}, wrap("add passkey", err)
 	}
 	s.logger.InfoContext(ctx, "passkey added", slog.String("user", userID), slog.String("passkey", p.ID))
@@ -322,11 +311,7 @@ func (s *Service) ListPasskeys(ctx context.Context, userID string) ([]Passkey, e
 	if userID == "" {
 		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	st, err := s.passkeyStorage()
-	if err != nil {
-		return nil, err
-	}
-	list, err := st.Passkeys(ctx, userID)
+	list, err := s.store.Passkeys(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list passkeys: %w", err)
 	}
@@ -342,11 +327,7 @@ func (s *Service) DeletePasskey(ctx context.Context, userID, passkeyID string) e
 	if err != nil {
 		return err
 	}
-	st, err := s.passkeyStorage()
-	if err != nil {
-		return err
-	}
-	found, err := st.DeletePasskey(ctx, userID, id)
+	found, err := s.store.DeletePasskey(ctx, userID, id)
 	if err != nil {
 		return fmt.Errorf("delete passkey: %w", err)
 	}
@@ -360,8 +341,7 @@ func (s *Service) DeletePasskey(ctx context.Context, userID, passkeyID string) e
 // BeginPasskeyLogin starts a usernameless sign-in: the options (JSON) for navigator.credentials.get
 // name no credential, so the authenticator offers the passkeys it holds for the relying party.
 func (s *Service) BeginPasskeyLogin(ctx context.Context) (ceremonyID string, options []byte, err error) {
-	st, err := s.passkeyStore()
-	if err != nil {
+	if err := s.passkeysOn(); err != nil {
 		return "", nil, err
 	}
 	assertion, session, err := s.passkeys.wa.BeginDiscoverableLogin()
@@ -372,7 +352,7 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context) (ceremonyID string, opt
 	if err != nil {
 		return "", nil, fmt.Errorf("encode request options: %w", err)
 	}
-	ceremonyID, err = s.saveCeremony(ctx, st, CeremonyLogin, "", session)
+	ceremonyID, err = s.saveCeremony(ctx, CeremonyLogin, "", session)
 	return ceremonyID, options, err
 }
 
@@ -384,11 +364,10 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID, credential
 	if err := validate.Join(passkeyField("ceremony_id", ceremonyID), passkeyField("credential_json", credentialJSON)); err != nil {
 		return "", Tokens{}, err
 	}
-	st, err := s.passkeyStore()
-	if err != nil {
+	if err := s.passkeysOn(); err != nil {
 		return "", Tokens{}, err
 	}
-	c, err := s.takeCeremony(ctx, st, ceremonyID, CeremonyLogin, "BeginPasskeyLogin")
+	c, err := s.takeCeremony(ctx, ceremonyID, CeremonyLogin, "BeginPasskeyLogin")
 	if err != nil {
 		return "", Tokens{}, err
 	}
@@ -405,7 +384,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID, credential
 		lookupErr error
 	)
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
-		stored, lookupErr = st.PasskeyByCredentialID(ctx, rawID)
+		stored, lookupErr = s.store.PasskeyByCredentialID(ctx, rawID)
 		if errors.Is(lookupErr, domainerr.ErrNotFound) {
 			lookupErr = ErrPasskeyUnknown
 		}
@@ -437,7 +416,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID, credential
 			slog.Uint64("stored", uint64(stored.SignCount)), slog.Uint64("presented", uint64(parsed.Response.AuthenticatorData.Counter)))
 		return "", Tokens{}, ErrPasskeyCloned
 	}
-	ok, err := st.UsePasskey(ctx, PasskeyUse{PasskeyID: stored.ID, SignCount: cred.Authenticator.SignCount,
+	ok, err := s.store.UsePasskey(ctx, PasskeyUse{PasskeyID: stored.ID, SignCount: cred.Authenticator.SignCount,
 		Flags: byte(parsed.Response.AuthenticatorData.Flags), At: now})
 	if err != nil {
 		return "", Tokens{}, fmt.Errorf("record passkey use: %w", err)
@@ -459,7 +438,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID, credential
 	return stored.UserID, tokens, err
 }
 
-func (s *Service) passkeyUser(ctx context.Context, st PasskeyStore, userID string) (*passkeyUser, error) {
+func (s *Service) passkeyUser(ctx context.Context, userID string) (*passkeyUser, error) {
 	uid, err := uuid.Parse(userID)
 	if err != nil {
 		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "the access token names no account")
@@ -471,7 +450,7 @@ func (s *Service) passkeyUser(ctx context.Context, st PasskeyStore, userID strin
 	if err != nil {
 		return nil, fmt.Errorf("load account: %w", err)
 	}
-	list, err := st.Passkeys(ctx, userID)
+	list, err := s.store.Passkeys(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list passkeys: %w", err)
 	}
@@ -485,14 +464,14 @@ func (s *Service) passkeyUser(ctx context.Context, st PasskeyStore, userID strin
 	return u, nil
 }
 
-func (s *Service) saveCeremony(ctx context.Context, st PasskeyStore, kind, userID string, session *webauthn.SessionData) (string, error) {
+func (s *Service) saveCeremony(ctx context.Context, kind, userID string, session *webauthn.SessionData) (string, error) {
 	data, err := json.Marshal(session)
 	if err != nil {
 		return "", fmt.Errorf("encode ceremony: %w", err)
 	}
 	id := randomToken()
 	now := s.clock()
-	err = st.SavePasskeyCeremony(ctx, PasskeyCeremony{IDHash: hashState(id), Kind: kind, UserID: userID, Session: data,
+	err = s.store.SavePasskeyCeremony(ctx, PasskeyCeremony{IDHash: hashState(id), Kind: kind, UserID: userID, Session: data,
 		CreatedAt: now, ExpiresAt: now.Add(s.passkeys.ttl)})
 	if err != nil {
 		return "", fmt.Errorf("save passkey ceremony: %w", err)
@@ -502,8 +481,8 @@ func (s *Service) saveCeremony(ctx context.Context, st PasskeyStore, kind, userI
 
 // takeCeremony uses up a ceremony: whatever the Finish call then decides, the challenge cannot be
 // answered twice.
-func (s *Service) takeCeremony(ctx context.Context, st PasskeyStore, id, kind, begin string) (PasskeyCeremony, error) {
-	c, err := st.TakePasskeyCeremony(ctx, hashState(id), kind, s.clock())
+func (s *Service) takeCeremony(ctx context.Context, id, kind, begin string) (PasskeyCeremony, error) {
+	c, err := s.store.TakePasskeyCeremony(ctx, hashState(id), kind, s.clock())
 	if errors.Is(err, domainerr.ErrNotFound) {
 		return c, ceremonyGone(begin)
 	}

@@ -115,6 +115,9 @@ type Store interface {
 	ResetStore
 	VerificationStore
 	DeleteStore
+	OAuthStore
+	TOTPStore
+	PasskeyStore
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)

@@ -88,7 +88,7 @@ type SecondFactorProof struct {
 	RecoveryHash []byte
 }
 
-// TOTPStore is the persistence of two-factor authentication (authdb implements it).
+// TOTPStore is the persistence of two-factor authentication.
 type TOTPStore interface {
 	// SaveTOTPEnrollment stores a new, unconfirmed secret for the user, replacing an unconfirmed
 	// one; ErrTOTPAlreadyActive when the user has TOTP in force.
@@ -143,12 +143,11 @@ type TOTPEnrollment struct {
 	URI    string // otpauth://totp/Parley:<account>?secret=…&issuer=Parley&…
 }
 
-func (s *Service) totpStore() (TOTPStore, error) {
-	st, ok := s.store.(TOTPStore)
-	if !ok || s.totpKey == nil {
-		return nil, ErrTOTPUnavailable
+func (s *Service) totpAvailable() error {
+	if s.totpKey == nil {
+		return ErrTOTPUnavailable
 	}
-	return st, nil
+	return nil
 }
 
 // EnrollTOTP starts enrolling an authenticator app for the caller: a new secret, sealed and stored
@@ -157,8 +156,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID string) (TOTPEnrollment
 	if userID == "" {
 		return TOTPEnrollment{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	st, err := s.totpStore()
-	if err != nil {
+	if err := s.totpAvailable(); err != nil {
 		return TOTPEnrollment{}, err
 	}
 	acc, err := s.store.Account(ctx, userID)
@@ -180,7 +178,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID string) (TOTPEnrollment
 		return TOTPEnrollment{}, fmt.Errorf("generate totp secret: %w", err)
 	}
 	sealed := s.totpKey.seal(userID, []byte(key.Secret()))
-	if err := st.SaveTOTPEnrollment(ctx, userID, sealed, s.totpKey.ID(), s.clock()); err != nil {
+	if err := s.store.SaveTOTPEnrollment(ctx, userID, sealed, s.totpKey.ID(), s.clock()); err != nil {
 		return TOTPEnrollment{}, wrap("save totp enrolment", err)
 	}
 	return TOTPEnrollment{Secret: key.Secret(), URI: key.URL()}, nil
@@ -195,11 +193,10 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) ([]strin
 	if err := checkCodeFormat("code", code); err != nil {
 		return nil, err
 	}
-	st, err := s.totpStore()
-	if err != nil {
+	if err := s.totpAvailable(); err != nil {
 		return nil, err
 	}
-	cred, err := st.TOTPCredential(ctx, userID)
+	cred, err := s.store.TOTPCredential(ctx, userID)
 	switch {
 	case errors.Is(err, domainerr.ErrNotFound):
 		return nil, ErrTOTPNotEnrolling
@@ -222,7 +219,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) ([]strin
 		codes[i] = newRecoveryCode()
 		hashes[i] = s.totpKey.recoveryHash(userID, normalizeRecoveryCode(codes[i]))
 	}
-	if err := st.ConfirmTOTP(ctx, userID, cred.Sealed, step, hashes, s.clock()); err != nil {
+	if err := s.store.ConfirmTOTP(ctx, userID, cred.Sealed, step, hashes, s.clock()); err != nil {
 		return nil, wrap("confirm totp", err)
 	}
 	return codes, nil
@@ -235,8 +232,7 @@ func (s *Service) DisableTOTP(ctx context.Context, userID, password, code, recov
 	if userID == "" {
 		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	st, err := s.totpStore()
-	if err != nil {
+	if err := s.totpAvailable(); err != nil {
 		return err
 	}
 	acc, err := s.store.AccountPassword(ctx, userID)
@@ -254,7 +250,7 @@ func (s *Service) DisableTOTP(ctx context.Context, userID, password, code, recov
 			return err
 		}
 	}
-	cred, err := st.TOTPCredential(ctx, userID)
+	cred, err := s.store.TOTPCredential(ctx, userID)
 	if errors.Is(err, domainerr.ErrNotFound) || err == nil && !cred.Confirmed {
 		return ErrTOTPNotActive
 	}
@@ -283,7 +279,7 @@ func (s *Service) DisableTOTP(ctx context.Context, userID, password, code, recov
 			return asFieldError(err, code)
 		}
 	}
-	if err := st.DisableTOTP(ctx, userID, proof, s.clock()); err != nil {
+	if err := s.store.DisableTOTP(ctx, userID, proof, s.clock()); err != nil {
 		return asFieldError(wrap("disable totp", err), code)
 	}
 	return s.succeedAttempt(ctx, key)
@@ -300,15 +296,14 @@ func (s *Service) CompleteTwoFactor(ctx context.Context, challenge, code, recove
 	if err := validate.Join(challengeErr, checkOneFactor(code, recoveryCode)); err != nil {
 		return "", Tokens{}, 0, err
 	}
-	st, err := s.totpStore()
-	if err != nil {
+	if err := s.totpAvailable(); err != nil {
 		return "", Tokens{}, 0, err
 	}
 	if !wellFormedRefreshToken(challenge) {
 		return "", Tokens{}, 0, ErrChallengeInvalid
 	}
 	hash := HashRefreshToken(challenge)
-	target, err := st.ChallengeTarget(ctx, hash, s.clock())
+	target, err := s.store.ChallengeTarget(ctx, hash, s.clock())
 	if err != nil {
 		return "", Tokens{}, 0, wrap("find sign-in challenge", err)
 	}
@@ -316,7 +311,7 @@ func (s *Service) CompleteTwoFactor(ctx context.Context, challenge, code, recove
 	if err := s.beginAttempt(ctx, key); err != nil {
 		return "", Tokens{}, 0, err
 	}
-	cred, err := st.TOTPCredential(ctx, target.UserID)
+	cred, err := s.store.TOTPCredential(ctx, target.UserID)
 	if errors.Is(err, domainerr.ErrNotFound) || err == nil && !cred.Confirmed {
 		return "", Tokens{}, 0, ErrChallengeInvalid // turned off since the challenge was issued
 	}
@@ -329,7 +324,7 @@ func (s *Service) CompleteTwoFactor(ctx context.Context, challenge, code, recove
 	}
 	now := s.clock()
 	session, refresh := s.newSession(ctx, target.UserID, target.Method, now)
-	left, err := st.CompleteTwoFactor(ctx, hash, proof, session)
+	left, err := s.store.CompleteTwoFactor(ctx, hash, proof, session)
 	if err != nil {
 		return "", Tokens{}, 0, wrap("complete sign-in", err)
 	}
@@ -344,11 +339,7 @@ func (s *Service) CompleteTwoFactor(ctx context.Context, challenge, code, recove
 // account, before a session is made: for an account with TOTP in force it stores a challenge and
 // returns it as *SecondFactorRequired; otherwise nil.
 func (s *Service) secondFactorRequired(ctx context.Context, userID, method string) error {
-	st, ok := s.store.(TOTPStore)
-	if !ok {
-		return nil // a store without TOTP cannot have it in force
-	}
-	status, err := st.TOTPStatus(ctx, userID)
+	status, err := s.store.TOTPStatus(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("totp status: %w", err)
 	}
@@ -358,7 +349,7 @@ func (s *Service) secondFactorRequired(ctx context.Context, userID, method strin
 	token, hash := NewRefreshToken()
 	now := s.clock()
 	c := LoginChallenge{Hash: hash, UserID: userID, Method: method, CreatedAt: now, ExpiresAt: now.Add(ChallengeTTL)}
-	if err := st.SaveLoginChallenge(ctx, c); err != nil {
+	if err := s.store.SaveLoginChallenge(ctx, c); err != nil {
 		return fmt.Errorf("save sign-in challenge: %w", err)
 	}
 	methods := []string{SecondFactorTOTP}
@@ -370,11 +361,7 @@ func (s *Service) secondFactorRequired(ctx context.Context, userID, method strin
 
 // totpStatus fills an account's two-factor fields.
 func (s *Service) totpStatus(ctx context.Context, acc *Account) error {
-	st, ok := s.store.(TOTPStore)
-	if !ok {
-		return nil
-	}
-	status, err := st.TOTPStatus(ctx, acc.UserID)
+	status, err := s.store.TOTPStatus(ctx, acc.UserID)
 	if err != nil {
 		return fmt.Errorf("totp status: %w", err)
 	}

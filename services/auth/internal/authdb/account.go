@@ -430,8 +430,6 @@ func (s *Store) VerifyEmail(ctx context.Context, tokenHash []byte, now time.Time
 	return v, err
 }
 
-var _ auth.DeleteStore = (*Store)(nil)
-
 // SessionStart implements auth.DeleteStore.
 func (s *Store) SessionStart(ctx context.Context, userID, sessionID string) (time.Time, error) {
 	var started time.Time

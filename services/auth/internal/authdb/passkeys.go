@@ -14,8 +14,6 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
 
-var _ auth.PasskeyStore = (*Store)(nil)
-
 // SavePasskeyCeremony implements auth.PasskeyStore.
 func (s *Store) SavePasskeyCeremony(ctx context.Context, c auth.PasskeyCeremony) error {
 	var userID *string

@@ -40,10 +40,7 @@ type Store struct {
 	outbox *events.Outbox
 }
 
-var (
-	_ auth.Store      = (*Store)(nil)
-	_ auth.OAuthStore = (*Store)(nil)
-)
+var _ auth.Store = (*Store)(nil)
 
 // New returns a store on pool that publishes events through outbox.
 func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {

@@ -18,8 +18,6 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
 
-var _ auth.TOTPStore = (*Store)(nil)
-
 // SaveTOTPEnrollment implements auth.TOTPStore.
 func (s *Store) SaveTOTPEnrollment(ctx context.Context, userID string, sealed []byte, keyID string, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `
