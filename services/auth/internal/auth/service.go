@@ -76,11 +76,12 @@ type NewAccount struct {
 	Verification *NewVerification
 }
 
-// Credentials is a stored password credential.
+// Credentials is a stored password credential, with what Login decides on after the password.
 type Credentials struct {
 	UserID        string
 	PasswordHash  string
 	EmailVerified bool
+	TOTP          TOTPStatus
 }
 
 // RotateOutcome is what happened to a presented refresh token.
@@ -121,7 +122,7 @@ type Store interface {
 	// CreateAccount stores a new account (see NewAccount); ErrEmailTaken when the email is registered.
 	CreateAccount(ctx context.Context, a NewAccount) error
 	// PasswordCredentials returns the password credential of the account with this (normalised)
-	// email; an error wrapping domainerr.ErrNotFound when there is none.
+	// email and the account's TOTP status; an error wrapping domainerr.ErrNotFound when there is none.
 	PasswordCredentials(ctx context.Context, email string) (Credentials, error)
 	// ReplacePasswordHash swaps the stored hash for a new one if it is still oldHash.
 	ReplacePasswordHash(ctx context.Context, userID, oldHash, newHash string) error
@@ -298,7 +299,7 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	if rehash {
 		s.rehash(ctx, cred, password)
 	}
-	if err := s.secondFactorRequired(ctx, cred.UserID, MethodPassword); err != nil {
+	if err := s.secondFactorRequired(ctx, cred.UserID, MethodPassword, cred.TOTP); err != nil {
 		return "", Tokens{}, err
 	}
 	if err := s.succeedAttempt(ctx, key); err != nil {

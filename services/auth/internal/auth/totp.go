@@ -336,13 +336,10 @@ func (s *Service) CompleteTwoFactor(ctx context.Context, challenge, code, recove
 }
 
 // secondFactorRequired is called by every sign-in whose first factor succeeded for an existing
-// account, before a session is made: for an account with TOTP in force it stores a challenge and
-// returns it as *SecondFactorRequired; otherwise nil.
-func (s *Service) secondFactorRequired(ctx context.Context, userID, method string) error {
-	status, err := s.store.TOTPStatus(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("totp status: %w", err)
-	}
+// account, before a session is made, with the account's TOTP status (read with the first factor's
+// credential): for an account with TOTP in force it stores a challenge and returns it as
+// *SecondFactorRequired; otherwise nil.
+func (s *Service) secondFactorRequired(ctx context.Context, userID, method string, status TOTPStatus) error {
 	if !status.Active {
 		return nil
 	}

@@ -149,8 +149,9 @@ func (s *Store) insertSession(ctx context.Context, tx pgx.Tx, sess auth.NewSessi
 func (s *Store) PasswordCredentials(ctx context.Context, email string) (auth.Credentials, error) {
 	var c auth.Credentials
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.id, p.hash, u.email_verified_at IS NOT NULL FROM users u JOIN password_credentials p ON p.user_id = u.id
-		WHERE u.email = $1`, email).Scan(&c.UserID, &c.PasswordHash, &c.EmailVerified)
+		SELECT u.id, p.hash, u.email_verified_at IS NOT NULL, `+totpStatusColumns+`
+		FROM users u JOIN password_credentials p ON p.user_id = u.id
+		WHERE u.email = $1`, email).Scan(&c.UserID, &c.PasswordHash, &c.EmailVerified, &c.TOTP.Active, &c.TOTP.RecoveryCodesRemaining)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, domainerr.ErrNotFound
 	}

@@ -18,6 +18,14 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
 
+// totpStatusColumns are an account's auth.TOTPStatus in a query of users u (Active, then
+// RecoveryCodesRemaining: its unused recovery codes while TOTP is in force, else 0), so a read of
+// the account brings them along.
+const totpStatusColumns = `
+	EXISTS (SELECT 1 FROM totp_credentials c WHERE c.user_id = u.id AND c.confirmed_at IS NOT NULL),
+	(SELECT count(*) FROM totp_recovery_codes r JOIN totp_credentials c ON c.user_id = r.user_id
+	 WHERE r.user_id = u.id AND r.used_at IS NULL AND c.confirmed_at IS NOT NULL)`
+
 // SaveTOTPEnrollment implements auth.TOTPStore.
 func (s *Store) SaveTOTPEnrollment(ctx context.Context, userID string, sealed []byte, keyID string, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `

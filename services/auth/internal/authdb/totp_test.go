@@ -456,3 +456,43 @@ func TestDeleteAccountAsksForTheSecondFactor(t *testing.T) {
 		t.Fatal("the account is still there")
 	}
 }
+
+// Login and GetMe read the TOTP status with the credential and the account (one query each):
+// it must follow enrolment, confirmation, a used recovery code and disabling.
+func TestAccountReadsCarryTheTOTPStatus(t *testing.T) {
+	e := newTOTPEnv(t)
+	ctx := context.Background()
+	const email = "uma@example.com"
+	check := func(step string, want auth.TOTPStatus) {
+		t.Helper()
+		cred, err := e.store.PasswordCredentials(ctx, email)
+		if err != nil || cred.TOTP != want {
+			t.Errorf("%s: PasswordCredentials TOTP = %+v, %v; want %+v", step, cred.TOTP, err, want)
+		}
+	}
+	userID, _, err := e.svc.Register(ctx, email, "plum tree 42", "uma")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("a new account", auth.TOTPStatus{})
+	enrol, err := e.svc.EnrollTOTP(ctx, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("an unconfirmed enrolment", auth.TOTPStatus{})
+	e.toStepStart()
+	recovery, err := e.svc.ConfirmTOTP(ctx, userID, e.code(t, enrol.Secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("confirmed", auth.TOTPStatus{Active: true, RecoveryCodesRemaining: auth.RecoveryCodeCount})
+	sf := e.challenge(t, email, testClient)
+	if _, _, _, err := e.svc.CompleteTwoFactor(ctx, sf.Challenge, "", recovery[0], testClient); err != nil {
+		t.Fatal(err)
+	}
+	check("a recovery code used", auth.TOTPStatus{Active: true, RecoveryCodesRemaining: auth.RecoveryCodeCount - 1})
+	if err := e.svc.DisableTOTP(ctx, userID, "plum tree 42", "", "", testClient); err != nil {
+		t.Fatal(err)
+	}
+	check("disabled", auth.TOTPStatus{})
+}
