@@ -197,11 +197,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 			if err != nil {
 				return "", Tokens{}, false, fmt.Errorf("load account: %w", err)
 			}
-			status, err := s.store.TOTPStatus(ctx, existing)
-			if err != nil {
-				return "", Tokens{}, false, fmt.Errorf("totp status: %w", err)
-			}
-			if err := s.secondFactorRequired(ctx, existing, method, status); err != nil {
+			if err := s.secondFactorRequired(ctx, existing, method, acc.totp()); err != nil {
 				return "", Tokens{}, false, err
 			}
 			now := s.clock()

@@ -58,7 +58,8 @@ type TOTPCredential struct {
 	LastStep  int64  // the time step of the last accepted code (0: none)
 }
 
-// TOTPStatus is whether an account has TOTP in force.
+// TOTPStatus is whether an account has TOTP in force (read with its credential or account: see
+// Store.PasswordCredentials and Store.Account).
 type TOTPStatus struct {
 	Active                 bool
 	RecoveryCodesRemaining int
@@ -99,8 +100,6 @@ type TOTPStore interface {
 	// and stores the recovery codes' hashes; ErrTOTPEnrollmentChanged when the enrolment is no
 	// longer that unconfirmed one.
 	ConfirmTOTP(ctx context.Context, userID string, sealed []byte, step int64, recoveryHashes [][]byte, at time.Time) error
-	// TOTPStatus says whether the user has TOTP in force and how many recovery codes are unused.
-	TOTPStatus(ctx context.Context, userID string) (TOTPStatus, error)
 	// DisableTOTP spends proof (when it has one), then deletes the user's TOTP credential, its
 	// recovery codes and open sign-in challenges, in one transaction. ErrTOTPNotActive when TOTP is
 	// not in force; ErrSecondFactorSpent when proof was spent meanwhile.
@@ -354,16 +353,6 @@ func (s *Service) secondFactorRequired(ctx context.Context, userID, method strin
 		methods = append(methods, SecondFactorRecovery)
 	}
 	return &SecondFactorRequired{Challenge: token, ExpiresAt: c.ExpiresAt, Methods: methods}
-}
-
-// totpStatus fills an account's two-factor fields.
-func (s *Service) totpStatus(ctx context.Context, acc *Account) error {
-	status, err := s.store.TOTPStatus(ctx, acc.UserID)
-	if err != nil {
-		return fmt.Errorf("totp status: %w", err)
-	}
-	acc.TOTPEnabled, acc.RecoveryCodesRemaining = status.Active, status.RecoveryCodesRemaining
-	return nil
 }
 
 // checkSecondFactor checks a code (against cred's secret, later than its last accepted step) or

@@ -301,8 +301,10 @@ func (s *Store) revoke(ctx context.Context, tx pgx.Tx, userID, sessionID, reason
 func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error) {
 	var a auth.Account
 	var email *string
-	err := s.pool.QueryRow(ctx, `SELECT id, email, created_at, email_verified_at IS NOT NULL FROM users WHERE id = $1`, userID).
-		Scan(&a.UserID, &email, &a.CreatedAt, &a.EmailVerified)
+	err := s.pool.QueryRow(ctx, `
+		SELECT u.id, u.email, u.created_at, u.email_verified_at IS NOT NULL, `+totpStatusColumns+`
+		FROM users u WHERE u.id = $1`, userID).
+		Scan(&a.UserID, &email, &a.CreatedAt, &a.EmailVerified, &a.TOTPEnabled, &a.RecoveryCodesRemaining)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
 		return a, domainerr.ErrNotFound
 	}

@@ -82,25 +82,6 @@ func (s *Store) ConfirmTOTP(ctx context.Context, userID string, sealed []byte, s
 	})
 }
 
-// TOTPStatus implements auth.TOTPStore.
-func (s *Store) TOTPStatus(ctx context.Context, userID string) (auth.TOTPStatus, error) {
-	var st auth.TOTPStatus
-	err := s.pool.QueryRow(ctx, `
-		SELECT c.confirmed_at IS NOT NULL,
-		       (SELECT count(*) FROM totp_recovery_codes r WHERE r.user_id = c.user_id AND r.used_at IS NULL)
-		FROM totp_credentials c WHERE c.user_id = $1`, userID).Scan(&st.Active, &st.RecoveryCodesRemaining)
-	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
-		return auth.TOTPStatus{}, nil
-	}
-	if err != nil {
-		return st, fmt.Errorf("select totp status: %w", err)
-	}
-	if !st.Active {
-		st.RecoveryCodesRemaining = 0
-	}
-	return st, nil
-}
-
 // DisableTOTP implements auth.TOTPStore.
 func (s *Store) DisableTOTP(ctx context.Context, userID string, proof auth.SecondFactorProof, at time.Time) error {
 	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {

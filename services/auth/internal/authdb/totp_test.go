@@ -463,16 +463,20 @@ func TestAccountReadsCarryTheTOTPStatus(t *testing.T) {
 	e := newTOTPEnv(t)
 	ctx := context.Background()
 	const email = "uma@example.com"
+	userID, _, err := e.svc.Register(ctx, email, "plum tree 42", "uma")
+	if err != nil {
+		t.Fatal(err)
+	}
 	check := func(step string, want auth.TOTPStatus) {
 		t.Helper()
 		cred, err := e.store.PasswordCredentials(ctx, email)
 		if err != nil || cred.TOTP != want {
 			t.Errorf("%s: PasswordCredentials TOTP = %+v, %v; want %+v", step, cred.TOTP, err, want)
 		}
-	}
-	userID, _, err := e.svc.Register(ctx, email, "plum tree 42", "uma")
-	if err != nil {
-		t.Fatal(err)
+		acc, err := e.store.Account(ctx, userID)
+		if err != nil || acc.TOTPEnabled != want.Active || acc.RecoveryCodesRemaining != want.RecoveryCodesRemaining {
+			t.Errorf("%s: Account = %+v, %v; want TOTP %+v", step, acc, err, want)
+		}
 	}
 	check("a new account", auth.TOTPStatus{})
 	enrol, err := e.svc.EnrollTOTP(ctx, userID)
