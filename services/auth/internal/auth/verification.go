@@ -89,7 +89,14 @@ func (s *Service) newVerification(userID, email string, now time.Time) (NewVerif
 	return NewVerification{UserID: userID, Email: email, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(VerificationTTL)}, token
 }
 
-// sendVerification hands a stored verification link to the mailer. A failure is logged, not
+// mailVerification hands a stored verification link, whose token is token, to the mailer.
+func (s *Service) mailVerification(ctx context.Context, v NewVerification, token string) error {
+	return s.mailer.SendEmailVerification(ctx, VerificationEmail{
+		UserID: v.UserID, Email: v.Email, Token: token, ExpiresAt: v.ExpiresAt, Key: hex.EncodeToString(v.TokenHash),
+	})
+}
+
+// sendVerification mails the first verification link of a new account. A failure is logged, not
 // returned: the account exists and works, and its owner can ask for the email again
 // (ResendVerificationEmail).
 func (s *Service) sendVerification(ctx context.Context, v NewVerification, token string) {
@@ -97,10 +104,7 @@ func (s *Service) sendVerification(ctx context.Context, v NewVerification, token
 		s.logger.WarnContext(ctx, "verification email not sent: no mailer configured (INTERNAL_API_TOKEN unset)", "user", v.UserID)
 		return
 	}
-	err := s.mailer.SendEmailVerification(ctx, VerificationEmail{
-		UserID: v.UserID, Email: v.Email, Token: token, ExpiresAt: v.ExpiresAt, Key: hex.EncodeToString(v.TokenHash),
-	})
-	if err != nil {
+	if err := s.mailVerification(ctx, v, token); err != nil {
 		s.logger.WarnContext(ctx, "verification email not queued; the user can ask again", "user", v.UserID, "error", err) // never the token
 	}
 }
@@ -147,10 +151,7 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 	if wait > 0 {
 		return retryAfter(domainerr.ErrResourceExhausted, "too many verification emails", wait)
 	}
-	err = s.mailer.SendEmailVerification(ctx, VerificationEmail{
-		UserID: userID, Email: v.Email, Token: token, ExpiresAt: v.ExpiresAt, Key: hex.EncodeToString(v.TokenHash),
-	})
-	if err != nil {
+	if err := s.mailVerification(ctx, v, token); err != nil {
 		s.logger.WarnContext(ctx, "verification email not queued", "user", userID, "error", err)
 		return domainerr.Errorf(domainerr.ErrUnavailable, "the verification email could not be sent just now; try again in a minute")
 	}

@@ -2,6 +2,7 @@ package authdb_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -84,6 +85,10 @@ func TestResendVerificationReplacesTheLinkWithinABudget(t *testing.T) {
 		t.Fatalf("resend %d: %v", auth.VerificationResends+1, err)
 	}
 	last := box.lastVerification(t)
+	if last.UserID != s.userID || last.Email != "val@example.com" || last.Token == first.Token ||
+		last.Key != hex.EncodeToString(auth.HashRefreshToken(last.Token)) || !last.ExpiresAt.Equal(e.clock().Add(auth.VerificationTTL)) {
+		t.Fatalf("resent verification email %+v", last)
+	}
 	if _, err := e.svc.VerifyEmail(ctx, first.Token); !errors.Is(err, auth.ErrVerificationInvalid) {
 		t.Fatalf("the replaced link: %v", err)
 	}
