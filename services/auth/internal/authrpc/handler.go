@@ -56,8 +56,8 @@ func (h *Handler) Register(ctx context.Context, req *connect.Request[authv1.Regi
 
 // Login implements authv1connect.AuthServiceHandler.
 func (h *Handler) Login(ctx context.Context, req *connect.Request[authv1.LoginRequest]) (*connect.Response[authv1.LoginResponse], error) {
-	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	userID, tokens, err := h.svc.Login(h.withClient(ctx, req), req.Msg.GetEmail(), req.Msg.GetPassword(), client)
+	client := h.client(req)
+	userID, tokens, err := h.svc.Login(auth.WithClient(ctx, client), req.Msg.GetEmail(), req.Msg.GetPassword(), client.Network)
 	if challenge, ok := secondFactor(err); ok {
 		return connect.NewResponse(&authv1.LoginResponse{SecondFactor: challenge}), nil
 	}

@@ -19,12 +19,19 @@ type request interface {
 	Peer() connect.Peer
 }
 
-// withClient attaches the device the request comes from, for the session a sign-in creates.
-func (h *Handler) withClient(ctx context.Context, req request) context.Context {
-	return auth.WithClient(ctx, auth.Client{
+// client is the device the request comes from: its User-Agent and network (ClientKey).
+func (h *Handler) client(req request) auth.Client {
+	return auth.Client{
 		UserAgent: req.Header().Get("User-Agent"),
 		Network:   ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies),
-	})
+	}
+}
+
+// withClient attaches the device the request comes from, for the session a sign-in creates.
+// A sign-in that is throttled too (Login, CompleteTwoFactor) attaches h.client's result itself
+// and passes its Network as the throttle's client key.
+func (h *Handler) withClient(ctx context.Context, req request) context.Context {
+	return auth.WithClient(ctx, h.client(req))
 }
 
 // ListSessions implements authv1connect.AuthServiceHandler.

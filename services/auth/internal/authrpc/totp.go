@@ -57,8 +57,8 @@ func (h *Handler) DisableTOTP(ctx context.Context, req *connect.Request[authv1.D
 
 // CompleteTwoFactor implements authv1connect.AuthServiceHandler.
 func (h *Handler) CompleteTwoFactor(ctx context.Context, req *connect.Request[authv1.CompleteTwoFactorRequest]) (*connect.Response[authv1.CompleteTwoFactorResponse], error) {
-	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	userID, tokens, left, err := h.svc.CompleteTwoFactor(h.withClient(ctx, req), req.Msg.GetChallenge(), req.Msg.GetCode(), req.Msg.GetRecoveryCode(), client)
+	client := h.client(req)
+	userID, tokens, left, err := h.svc.CompleteTwoFactor(auth.WithClient(ctx, client), req.Msg.GetChallenge(), req.Msg.GetCode(), req.Msg.GetRecoveryCode(), client.Network)
 	if err != nil {
 		return nil, err
 	}
