@@ -68,12 +68,9 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID string, r
 	if userID == "" || sessionID == "" {
 		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	acc, err := s.store.AccountPassword(ctx, userID)
-	if errors.Is(err, domainerr.ErrNotFound) {
-		return ErrAccountNotFound
-	}
+	acc, err := accountOf(s.store.AccountPassword(ctx, userID))
 	if err != nil {
-		return fmt.Errorf("load account: %w", err)
+		return err
 	}
 	if acc.PasswordHash == "" {
 		if err := s.freshSignIn(ctx, userID, sessionID, re.Password); err != nil {

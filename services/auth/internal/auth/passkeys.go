@@ -443,12 +443,9 @@ func (s *Service) passkeyUser(ctx context.Context, userID string) (*passkeyUser,
 	if err != nil {
 		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "the access token names no account")
 	}
-	acc, err := s.store.Account(ctx, userID)
-	if errors.Is(err, domainerr.ErrNotFound) {
-		return nil, ErrAccountNotFound
-	}
+	acc, err := accountOf(s.store.Account(ctx, userID))
 	if err != nil {
-		return nil, fmt.Errorf("load account: %w", err)
+		return nil, err
 	}
 	list, err := s.store.Passkeys(ctx, userID)
 	if err != nil {

@@ -392,14 +392,7 @@ func (s *Service) GetMe(ctx context.Context, userID string) (Account, error) {
 	if userID == "" {
 		return Account{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 	}
-	a, err := s.store.Account(ctx, userID)
-	if errors.Is(err, domainerr.ErrNotFound) {
-		return Account{}, ErrAccountNotFound
-	}
-	if err != nil {
-		return Account{}, fmt.Errorf("load account: %w", err)
-	}
-	return a, nil
+	return accountOf(s.store.Account(ctx, userID))
 }
 
 // clock is the current time at the precision Postgres stores (microseconds), in UTC.
@@ -438,6 +431,19 @@ func wrap(context string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", context, err)
+}
+
+// accountOf is the store's answer for a user's account as the use cases return it:
+// ErrAccountNotFound when there is no such account, another failure wrapped.
+func accountOf[T any](acc T, err error) (T, error) {
+	var none T
+	switch {
+	case errors.Is(err, domainerr.ErrNotFound):
+		return none, ErrAccountNotFound
+	case err != nil:
+		return none, fmt.Errorf("load account: %w", err)
+	}
+	return acc, nil
 }
 
 // newID returns a UUIDv7: random, and ordered by creation time so indexes stay compact.

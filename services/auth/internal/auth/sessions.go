@@ -198,12 +198,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current
 	if current == "" {
 		currentErr = domainerr.Errorf(domainerr.ErrInvalidArgument, "current_password: required")
 	}
-	acc, err := s.store.AccountPassword(ctx, userID)
-	if errors.Is(err, domainerr.ErrNotFound) {
-		return 0, ErrAccountNotFound
-	}
+	acc, err := accountOf(s.store.AccountPassword(ctx, userID))
 	if err != nil {
-		return 0, fmt.Errorf("load account: %w", err)
+		return 0, err
 	}
 	nextErr := renameField(ValidateNewPassword(next, acc.Email, ""), "password", "new_password")
 	if nextErr == nil && next == current {

@@ -158,12 +158,9 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID string) (TOTPEnrollment
 	if err := s.totpAvailable(); err != nil {
 		return TOTPEnrollment{}, err
 	}
-	acc, err := s.store.Account(ctx, userID)
-	if errors.Is(err, domainerr.ErrNotFound) {
-		return TOTPEnrollment{}, ErrAccountNotFound
-	}
+	acc, err := accountOf(s.store.Account(ctx, userID))
 	if err != nil {
-		return TOTPEnrollment{}, fmt.Errorf("load account: %w", err)
+		return TOTPEnrollment{}, err
 	}
 	label := acc.Email
 	if label == "" {
@@ -234,12 +231,9 @@ func (s *Service) DisableTOTP(ctx context.Context, userID, password, code, recov
 	if err := s.totpAvailable(); err != nil {
 		return err
 	}
-	acc, err := s.store.AccountPassword(ctx, userID)
-	if errors.Is(err, domainerr.ErrNotFound) {
-		return ErrAccountNotFound
-	}
+	acc, err := accountOf(s.store.AccountPassword(ctx, userID))
 	if err != nil {
-		return fmt.Errorf("load account: %w", err)
+		return err
 	}
 	if acc.PasswordHash != "" && password == "" {
 		return domainerr.Errorf(domainerr.ErrInvalidArgument, "current_password: required to turn two-factor authentication off")

@@ -3,8 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
@@ -133,12 +131,9 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 	if s.mailer == nil {
 		return domainerr.Errorf(domainerr.ErrFailedPrecondition, "verification emails are not configured on this server")
 	}
-	acc, err := s.store.Account(ctx, userID)
-	if errors.Is(err, domainerr.ErrNotFound) {
-		return ErrAccountNotFound
-	}
+	acc, err := accountOf(s.store.Account(ctx, userID))
 	if err != nil {
-		return fmt.Errorf("load account: %w", err)
+		return err
 	}
 	v, token := s.newVerification(userID, acc.Email, s.clock())
 	wait, err := s.store.ReplaceVerification(ctx, v, []Budget{
