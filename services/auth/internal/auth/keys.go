@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -67,30 +66,7 @@ func generateSigningKey(path string) (jwk.Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode signing key: %w", err)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create signing key directory: %w", err)
-		}
-	}
-	// Write to a private temporary file, then link it into place: the key file either does not
-	// exist or is complete, and a concurrent writer's key is never overwritten.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".signing-key-*")
-	if err != nil {
-		return nil, fmt.Errorf("write signing key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write signing key: %w", err)
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write signing key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("write signing key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := writeNewSecretFile(path, ".signing-key-*", append(data, '\n')); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
