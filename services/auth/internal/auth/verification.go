@@ -55,10 +55,12 @@ type Verified struct {
 
 // VerificationStore is the persistence of email verification.
 type VerificationStore interface {
-	// ReplaceVerification ends the user's open verification links and stores v, after charging
-	// every budget (a refused request charges none and reports the longest wait). It returns
-	// ErrEmailAlreadyVerified when the account's email is verified and ErrNoEmail when it has none.
-	ReplaceVerification(ctx context.Context, v NewVerification, budgets []Budget) (wait time.Duration, err error)
+	// ReplaceVerification ends the user's open verification links and stores v for the account's
+	// email (v.Email is not read), after charging every budget (a refused request charges none and
+	// reports the longest wait), and returns that email. It returns ErrAccountNotFound when there
+	// is no such account, ErrEmailAlreadyVerified when its email is verified and ErrNoEmail when
+	// it has none.
+	ReplaceVerification(ctx context.Context, v NewVerification, budgets []Budget) (email string, wait time.Duration, err error)
 	// VerifyEmail uses the open, unexpired link tokenHash names, if the account still has the
 	// address it was sent to: the link ends, the account's email is marked verified (if it was
 	// not) and EmailVerified is written, in one transaction. ErrVerificationInvalid otherwise.
@@ -131,12 +133,8 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 	if s.mailer == nil {
 		return domainerr.Errorf(domainerr.ErrFailedPrecondition, "verification emails are not configured on this server")
 	}
-	acc, err := accountOf(s.store.Account(ctx, userID))
-	if err != nil {
-		return err
-	}
-	v, token := s.newVerification(userID, acc.Email, s.clock())
-	wait, err := s.store.ReplaceVerification(ctx, v, []Budget{
+	v, token := s.newVerification(userID, "", s.clock())
+	email, wait, err := s.store.ReplaceVerification(ctx, v, []Budget{
 		{Key: "verify:" + userID, Limit: VerificationResends, Window: VerificationResendWindow},
 		{Key: "verify-day:" + userID, Limit: VerificationResendsPerDay, Window: 24 * time.Hour},
 	})
@@ -146,6 +144,7 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 	if wait > 0 {
 		return retryAfter(domainerr.ErrResourceExhausted, "too many verification emails", wait)
 	}
+	v.Email = email
 	if err := s.mailVerification(ctx, v, token); err != nil {
 		s.logger.WarnContext(ctx, "verification email not queued", "user", userID, "error", err)
 		return domainerr.Errorf(domainerr.ErrUnavailable, "the verification email could not be sent just now; try again in a minute")

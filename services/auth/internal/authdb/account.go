@@ -348,7 +348,7 @@ func insertVerification(ctx context.Context, tx pgx.Tx, v auth.NewVerification) 
 }
 
 // ReplaceVerification implements auth.VerificationStore.
-func (s *Store) ReplaceVerification(ctx context.Context, v auth.NewVerification, limits []auth.Budget) (time.Duration, error) {
+func (s *Store) ReplaceVerification(ctx context.Context, v auth.NewVerification, limits []auth.Budget) (string, time.Duration, error) {
 	var wait time.Duration
 	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var email *string
@@ -384,7 +384,10 @@ func (s *Store) ReplaceVerification(ctx context.Context, v auth.NewVerification,
 		}
 		return insertVerification(ctx, tx, v)
 	})
-	return wait, err
+	if err != nil {
+		return "", 0, err
+	}
+	return v.Email, wait, nil
 }
 
 // VerifyEmail implements auth.VerificationStore.

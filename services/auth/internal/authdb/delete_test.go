@@ -55,7 +55,7 @@ func TestDeleteAccountErasesEverythingButTheTombstone(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.ReplaceVerification(ctx, auth.NewVerification{
+	if _, _, err := e.store.ReplaceVerification(ctx, auth.NewVerification{
 		UserID: s1.userID, TokenHash: bytes.Repeat([]byte{8}, 32), CreatedAt: e.clock(), ExpiresAt: e.clock().Add(time.Hour),
 	}, []auth.Budget{{Key: "verify:" + s1.userID, Limit: 3, Window: time.Hour}}); err != nil {
 		t.Fatal(err)

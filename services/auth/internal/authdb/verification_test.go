@@ -151,3 +151,32 @@ func TestExpiredVerificationLinksAreCleanedUp(t *testing.T) {
 		t.Fatalf("%d verification links left after they expired", n)
 	}
 }
+
+// ResendVerificationEmail learns the address from the store's locked read: no account and no
+// address are refused there, before anything is charged or sent.
+func TestResendVerificationWithoutAnAddress(t *testing.T) {
+	e := newEnv(t)
+	box := e.withMailer(t)
+	ctx := context.Background()
+	for _, id := range []string{"0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f99", "not-a-uuid"} {
+		if err := e.svc.ResendVerificationEmail(ctx, id); !errors.Is(err, auth.ErrAccountNotFound) {
+			t.Errorf("ResendVerificationEmail(%q) = %v; want ErrAccountNotFound", id, err)
+		}
+	}
+	userID, sessionID := "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f22", "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f23"
+	now := e.clock()
+	err := e.store.CreateAccount(ctx, auth.NewAccount{
+		UserID: userID, Identity: &auth.Identity{Provider: "dev", Subject: "xia"}, Method: "oauth:dev", CreatedAt: now,
+		Session: auth.NewSession{ID: sessionID, UserID: userID, Method: "oauth:dev", CreatedAt: now,
+			RefreshTokenHash: make([]byte, 32), RefreshTokenExpiresAt: now.Add(time.Hour)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.ResendVerificationEmail(ctx, userID); !errors.Is(err, auth.ErrNoEmail) {
+		t.Errorf("an account without an email: %v; want ErrNoEmail", err)
+	}
+	if len(box.verifies) != 0 {
+		t.Errorf("emails handed over: %+v", box.verifies)
+	}
+}
