@@ -200,13 +200,11 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 			if err := s.secondFactorRequired(ctx, existing, method, acc.totp()); err != nil {
 				return "", Tokens{}, false, err
 			}
-			now := s.clock()
-			session, refresh := s.newSession(ctx, existing, method, now)
-			if err := s.store.CreateSession(ctx, session); err != nil {
-				return "", Tokens{}, false, fmt.Errorf("create session: %w", err)
+			tokens, err := s.startSession(ctx, existing, method, acc.EmailVerified, s.clock())
+			if err != nil {
+				return "", Tokens{}, false, err
 			}
-			tokens, err := s.tokensFor(session, refresh, acc.EmailVerified, now)
-			return existing, tokens, false, err
+			return existing, tokens, false, nil
 		case !errors.Is(err, domainerr.ErrNotFound):
 			return "", Tokens{}, false, fmt.Errorf("look up identity: %w", err)
 		}

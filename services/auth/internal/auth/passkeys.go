@@ -430,12 +430,11 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID, credential
 	if err != nil {
 		return "", Tokens{}, fmt.Errorf("load account: %w", err)
 	}
-	signedIn, refresh := s.newSession(ctx, stored.UserID, MethodPasskey, now)
-	if err := s.store.CreateSession(ctx, signedIn); err != nil {
-		return "", Tokens{}, fmt.Errorf("create session: %w", err)
+	tokens, err := s.startSession(ctx, stored.UserID, MethodPasskey, acc.EmailVerified, now)
+	if err != nil {
+		return "", Tokens{}, err
 	}
-	tokens, err := s.tokensFor(signedIn, refresh, acc.EmailVerified, now)
-	return stored.UserID, tokens, err
+	return stored.UserID, tokens, nil
 }
 
 func (s *Service) passkeyUser(ctx context.Context, userID string) (*passkeyUser, error) {

@@ -310,13 +310,11 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (st
 	if err := s.succeedAttempt(ctx, key); err != nil {
 		return "", Tokens{}, err
 	}
-	now := s.clock()
-	session, refresh := s.newSession(ctx, cred.UserID, MethodPassword, now)
-	if err := s.store.CreateSession(ctx, session); err != nil {
-		return "", Tokens{}, fmt.Errorf("create session: %w", err)
+	tokens, err := s.startSession(ctx, cred.UserID, MethodPassword, cred.EmailVerified, s.clock())
+	if err != nil {
+		return "", Tokens{}, err
 	}
-	tokens, err := s.tokensFor(session, refresh, cred.EmailVerified, now)
-	return cred.UserID, tokens, err
+	return cred.UserID, tokens, nil
 }
 
 // rehash replaces a hash made with other parameters. A failure is logged, not returned: the login
@@ -413,6 +411,16 @@ func (s *Service) newSession(ctx context.Context, userID, method string, now tim
 		RefreshTokenHash:      hash,
 		RefreshTokenExpiresAt: now.Add(s.refreshTTL),
 	}, refresh
+}
+
+// startSession signs in an existing account: it stores a new session (CreateSession writes
+// UserLoggedIn) and issues the session's tokens.
+func (s *Service) startSession(ctx context.Context, userID, method string, emailVerified bool, now time.Time) (Tokens, error) {
+	session, refresh := s.newSession(ctx, userID, method, now)
+	if err := s.store.CreateSession(ctx, session); err != nil {
+		return Tokens{}, fmt.Errorf("create session: %w", err)
+	}
+	return s.tokensFor(session, refresh, emailVerified, now)
 }
 
 func (s *Service) tokensFor(session NewSession, refresh string, emailVerified bool, now time.Time) (Tokens, error) {
