@@ -66,7 +66,7 @@ var (
 // Every session ends and UserDeleted is published, which every service acts on.
 func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID string, re Reauth, client string) error {
 	if userID == "" || sessionID == "" {
-		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return ErrNoAccessToken
 	}
 	acc, err := accountOf(s.store.AccountPassword(ctx, userID))
 	if err != nil {

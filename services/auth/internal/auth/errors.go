@@ -39,4 +39,6 @@ var (
 	ErrBadCredentials = domainerr.Errorf(domainerr.ErrUnauthenticated, "email or password is incorrect")
 	// ErrAccountNotFound: the account named by a valid access token no longer exists.
 	ErrAccountNotFound = domainerr.Errorf(domainerr.ErrNotFound, "account not found")
+	// ErrNoAccessToken: a use case that acts as a user was called without one (no user id).
+	ErrNoAccessToken = domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
 )

@@ -224,7 +224,7 @@ func (s *Service) passkeysOn() error {
 // registered twice.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID string) (ceremonyID string, options []byte, err error) {
 	if userID == "" {
-		return "", nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return "", nil, ErrNoAccessToken
 	}
 	if err := s.passkeysOn(); err != nil {
 		return "", nil, err
@@ -253,7 +253,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID string) (
 // stores the passkey under name.
 func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, ceremonyID, credentialJSON, name string) (Passkey, error) {
 	if userID == "" {
-		return Passkey{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return Passkey{}, ErrNoAccessToken
 	}
 	name = strings.TrimSpace(name)
 	if err := validate.Join(passkeyField("ceremony_id", ceremonyID), passkeyField("credential_json", credentialJSON), validatePasskeyName(name)); err != nil {
@@ -309,7 +309,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, ceremon
 // ListPasskeys returns the caller's passkeys, the most recently added first.
 func (s *Service) ListPasskeys(ctx context.Context, userID string) ([]Passkey, error) {
 	if userID == "" {
-		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return nil, ErrNoAccessToken
 	}
 	list, err := s.store.Passkeys(ctx, userID)
 	if err != nil {
@@ -321,7 +321,7 @@ func (s *Service) ListPasskeys(ctx context.Context, userID string) ([]Passkey, e
 // DeletePasskey removes one of the caller's passkeys.
 func (s *Service) DeletePasskey(ctx context.Context, userID, passkeyID string) error {
 	if userID == "" {
-		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return ErrNoAccessToken
 	}
 	id, err := validate.UUID("passkey_id", passkeyID)
 	if err != nil {

@@ -388,7 +388,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 // GetMe returns the account of the user an access token names.
 func (s *Service) GetMe(ctx context.Context, userID string) (Account, error) {
 	if userID == "" {
-		return Account{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return Account{}, ErrNoAccessToken
 	}
 	return accountOf(s.store.Account(ctx, userID))
 }

@@ -141,7 +141,7 @@ var (
 // ListSessions returns the caller's live sessions, marking currentSessionID's.
 func (s *Service) ListSessions(ctx context.Context, userID, currentSessionID string) ([]Session, error) {
 	if userID == "" {
-		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return nil, ErrNoAccessToken
 	}
 	sessions, err := s.store.LiveSessions(ctx, userID, s.clock())
 	if err != nil {
@@ -157,7 +157,7 @@ func (s *Service) ListSessions(ctx context.Context, userID, currentSessionID str
 // already ended succeeds; a session that is not the caller's is ErrSessionNotFound, whoever's it is.
 func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
 	if userID == "" {
-		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return ErrNoAccessToken
 	}
 	id, err := validate.UUID("session_id", sessionID)
 	if err != nil {
@@ -177,7 +177,7 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) e
 // many it ended.
 func (s *Service) RevokeOtherSessions(ctx context.Context, userID, currentSessionID string) (int, error) {
 	if userID == "" || currentSessionID == "" {
-		return 0, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return 0, ErrNoAccessToken
 	}
 	n, err := s.store.RevokeOtherSessions(ctx, userID, currentSessionID, RevokeUser, s.clock())
 	if err != nil {
@@ -192,7 +192,7 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, userID, currentSessio
 // session ends; the number ended is returned.
 func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current, next, client string) (int, error) {
 	if userID == "" || sessionID == "" {
-		return 0, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return 0, ErrNoAccessToken
 	}
 	var currentErr error
 	if current == "" {

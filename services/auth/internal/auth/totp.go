@@ -153,7 +153,7 @@ func (s *Service) totpAvailable() error {
 // unconfirmed (replacing an unconfirmed one). Nothing changes at sign-in until ConfirmTOTP.
 func (s *Service) EnrollTOTP(ctx context.Context, userID string) (TOTPEnrollment, error) {
 	if userID == "" {
-		return TOTPEnrollment{}, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return TOTPEnrollment{}, ErrNoAccessToken
 	}
 	if err := s.totpAvailable(); err != nil {
 		return TOTPEnrollment{}, err
@@ -184,7 +184,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID string) (TOTPEnrollment
 // the recovery codes (shown once; only their keyed hashes are kept).
 func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) ([]string, error) {
 	if userID == "" {
-		return nil, domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return nil, ErrNoAccessToken
 	}
 	if err := checkCodeFormat("code", code); err != nil {
 		return nil, err
@@ -226,7 +226,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) ([]strin
 // code. Wrong answers are throttled like failed logins of the account.
 func (s *Service) DisableTOTP(ctx context.Context, userID, password, code, recoveryCode, client string) error {
 	if userID == "" {
-		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return ErrNoAccessToken
 	}
 	if err := s.totpAvailable(); err != nil {
 		return err

@@ -128,7 +128,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (Verified, erro
 // at most VerificationResends an hour.
 func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) error {
 	if userID == "" {
-		return domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+		return ErrNoAccessToken
 	}
 	if s.mailer == nil {
 		return domainerr.Errorf(domainerr.ErrFailedPrecondition, "verification emails are not configured on this server")
