@@ -190,14 +190,11 @@ func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *s
 		SyncMaxChats:      cfg.RealtimeSyncMaxChats,
 		SyncMaxMessages:   cfg.RealtimeSyncMaxMessages,
 		TypingInterval:    cfg.RealtimeTypingInterval,
-		RevokedSessionTTL: cfg.RealtimeRevokedSessionTTL,
 		Revocations:       revocations,
-
-		RevocationCheckTimeout: cfg.RealtimeRevocationCheckTimeout,
-		RedisReconnectMin:      cfg.RealtimeRedisReconnectMin,
-		RedisReconnectMax:      cfg.RealtimeRedisReconnectMax,
-		UpstreamCalls:          cfg.RealtimeUpstreamCalls,
-		UpstreamInterval:       cfg.RealtimeUpstreamInterval,
+		RedisReconnectMin: cfg.RealtimeRedisReconnectMin,
+		RedisReconnectMax: cfg.RealtimeRedisReconnectMax,
+		UpstreamCalls:     cfg.RealtimeUpstreamCalls,
+		UpstreamInterval:  cfg.RealtimeUpstreamInterval,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realtime: %w", err)

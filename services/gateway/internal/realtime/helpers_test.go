@@ -364,13 +364,11 @@ func (e *env) startGateway(t *testing.T) *gw {
 }
 
 // sharedRevocations gives the hub options the revoked sessions the fan-out marks, as run.go
-// shares one instance between them (the hub's own default would be another).
+// shares one instance between them, unless the test gave its own.
 func sharedRevocations(t *testing.T, opts *realtime.Options) *sessions.Revocations {
 	t.Helper()
 	if opts.Revocations == nil {
-		rev, err := sessions.New(sessions.Options{
-			TTL: opts.RevokedSessionTTL, RedisTimeout: opts.RedisTimeout, CheckTimeout: opts.RevocationCheckTimeout,
-		})
+		rev, err := sessions.New(sessions.Options{RedisTimeout: opts.RedisTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -271,7 +271,7 @@ func TestSeenRevocationSurvivesRedisOutage(t *testing.T) {
 }
 
 // With Redis stuck (connections open, nothing answered), an API call through the gateway still
-// returns: the revoked-session check gives up after RevocationCheckTimeout and the call goes
+// returns: the revoked-session check gives up after its CheckTimeout (sessions.Options) and the call goes
 // ahead on its token (it reaches the chat service, which answers NotFound for an unknown chat);
 // a session this gateway saw revoked is still refused.
 func TestHangingRedisDoesNotStallAPICalls(t *testing.T) {
