@@ -75,7 +75,13 @@ func Register(c *events.Consumer, opts Options) error {
 	if opts.Backoff <= 0 {
 		opts.Backoff = 100 * time.Millisecond
 	}
-	f := &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout")}
+	// A frame's sent-marker outlives the age past which its event is not pushed at all, so a
+	// redelivery is caught for as long as it would be published.
+	sentTTL := 2 * opts.MaxEventAge
+	if sentTTL <= 0 {
+		sentTTL = 24 * time.Hour
+	}
+	f := &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout"), sentTTLMs: strconv.FormatInt(sentTTL.Milliseconds(), 10)}
 	c.AfterBatch(f.flush)
 	events.On(c, f.messageSent)
 	on(c, f, messageEdited)
@@ -106,6 +112,8 @@ func on[M proto.Message](c *events.Consumer, f *fanout, render func(ev events.Ev
 type fanout struct {
 	opts Options
 	log  *slog.Logger
+	// sentTTLMs is how long a sent-marker is kept (publishOnceScript's PX), in milliseconds.
+	sentTTLMs string
 
 	// pending are the frames of the consumer's current batch, published together by flush. Only
 	// the consumer's goroutine touches them.
@@ -159,35 +167,33 @@ func (f *fanout) flush(ctx context.Context) {
 	}
 	batch := f.pending
 	f.pending = nil
-	ttl := 2 * f.opts.MaxEventAge
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
+	if err := f.retry(ctx, func(ctx context.Context) error { return f.publishOnce(ctx, batch) }); err != nil {
+		f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
 	}
-	var err error
-	for attempt := range f.opts.Attempts {
-		if err = f.publishOnce(ctx, ttl, batch); err == nil {
-			return
-		}
-		if !backoff.Sleep(ctx, f.opts.Backoff<<attempt) {
-			return
-		}
-	}
-	f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
 }
 
 // publishNow publishes a frame with no event id (nothing to mark it by) at once.
 func (f *fanout) publishNow(ctx context.Context, ev events.Event, frame []byte, to []string) error {
+	if err := f.retry(ctx, func(ctx context.Context) error { return f.publishTo(ctx, frame, to...) }); err != nil {
+		f.log.Warn("realtime: cannot publish event frames, dropped", slog.String("event_type", ev.Type), slog.Any("error", err))
+	}
+	return nil
+}
+
+// retry calls publish up to Attempts times, waiting Backoff, then twice as long each time, in
+// between. It returns the last error, or nil once publish succeeded or ctx ended (shutting down:
+// nothing to report).
+func (f *fanout) retry(ctx context.Context, publish func(context.Context) error) error {
 	var err error
 	for attempt := range f.opts.Attempts {
-		if err = f.publishTo(ctx, frame, to...); err == nil {
+		if err = publish(ctx); err == nil {
 			return nil
 		}
 		if !backoff.Sleep(ctx, f.opts.Backoff<<attempt) {
 			return nil
 		}
 	}
-	f.log.Warn("realtime: cannot publish event frames, dropped", slog.String("event_type", ev.Type), slog.Any("error", err))
-	return nil
+	return err
 }
 
 var errNoRedis = errors.New("redis not connected")
@@ -219,20 +225,19 @@ return 1
 `)
 
 // publishOnce publishes frames that a redelivered event would send again: each publication's
-// first call (within ttl, by its key) publishes, later ones do nothing. All of them go in one
-// round trip, in order.
-func (f *fanout) publishOnce(ctx context.Context, ttl time.Duration, pubs []publication) error {
+// first call (within the sent-marker's TTL, by its key) publishes, later ones do nothing. All of
+// them go in one round trip, in order.
+func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 	c := f.opts.Redis()
 	if c == nil {
 		return errNoRedis
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
 	execs := make([]rueidis.LuaExec, len(pubs))
 	for i, p := range pubs {
 		args := make([]string, 0, 2+len(p.users))
-		args = append(args, ttlMs, string(p.frame))
+		args = append(args, f.sentTTLMs, string(p.frame))
 		for _, u := range p.users {
 			args = append(args, realtime.UserChannel(u))
 		}
