@@ -63,8 +63,27 @@ const redisTimeout = 2 * time.Second
 // restarts; a Redis marker per event and frame keeps a redelivered event from reaching clients
 // twice (see publish).
 func Register(c *events.Consumer, opts Options) error {
+	f, err := newFanout(opts)
+	if err != nil {
+		return err
+	}
+	c.AfterBatch(f.flush)
+	events.On(c, f.messageSent)
+	on(c, f, messageEdited)
+	on(c, f, messageDeleted)
+	on(c, f, messagesRead)
+	on(c, f, friendRequestSent)
+	on(c, f, friendAccepted)
+	on(c, f, friendDeclined)
+	events.On(c, f.friendRemoved)
+	on(c, f, notificationSent)
+	events.On(c, f.sessionRevoked)
+	return nil
+}
+
+func newFanout(opts Options) (*fanout, error) {
 	if opts.Logger == nil || opts.Redis == nil || opts.Revocations == nil {
-		return errors.New("fanout: Logger, Redis and Revocations are required")
+		return nil, errors.New("fanout: Logger, Redis and Revocations are required")
 	}
 	if opts.MaxEventAge == 0 {
 		opts.MaxEventAge = 2 * time.Minute
@@ -81,19 +100,7 @@ func Register(c *events.Consumer, opts Options) error {
 	if sentTTL <= 0 {
 		sentTTL = 24 * time.Hour
 	}
-	f := &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout"), sentTTLMs: strconv.FormatInt(sentTTL.Milliseconds(), 10)}
-	c.AfterBatch(f.flush)
-	events.On(c, f.messageSent)
-	on(c, f, messageEdited)
-	on(c, f, messageDeleted)
-	on(c, f, messagesRead)
-	on(c, f, friendRequestSent)
-	on(c, f, friendAccepted)
-	on(c, f, friendDeclined)
-	events.On(c, f.friendRemoved)
-	on(c, f, notificationSent)
-	events.On(c, f.sessionRevoked)
-	return nil
+	return &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout"), sentTTLMs: strconv.FormatInt(sentTTL.Milliseconds(), 10)}, nil
 }
 
 // on registers the handler of events of type M whose one frame goes to the users the event
@@ -120,7 +127,8 @@ type fanout struct {
 	pending []publication
 }
 
-// publication is one event's frame for its users, published at most once per key.
+// publication is one event's frame for its users, published at most once per key (every time
+// when there is none).
 type publication struct {
 	key   string
 	frame []byte
@@ -147,7 +155,10 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 		return nil
 	}
 	if ev.ID == "" {
-		return f.publishNow(ctx, ev, frame, to)
+		// Nothing to mark it by, but it waits its turn all the same: published on its own, it
+		// would overtake the frames queued before it for the same users.
+		f.pending = append(f.pending, publication{frame: frame, users: to})
+		return nil
 	}
 	// Kafka delivers at least once: after a broker or gateway restart the group may get records
 	// again whose frames already went out. Each frame is sent once per event (keyed by the event
@@ -160,7 +171,8 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 
 // flush publishes the batch's frames in one Redis round trip (one script per event, pipelined,
 // so each user's channel gets them in event order), retrying briefly; a retry is harmless, since
-// a frame marked sent is not sent again. The consumer calls it after each batch (AfterBatch).
+// a frame marked sent is not sent again (only a frame without an event id may go twice). The
+// consumer calls it after each batch (AfterBatch).
 func (f *fanout) flush(ctx context.Context) {
 	if len(f.pending) == 0 {
 		return
@@ -170,14 +182,6 @@ func (f *fanout) flush(ctx context.Context) {
 	if err := f.retry(ctx, func(ctx context.Context) error { return f.publishOnce(ctx, batch) }); err != nil {
 		f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
 	}
-}
-
-// publishNow publishes a frame with no event id (nothing to mark it by) at once.
-func (f *fanout) publishNow(ctx context.Context, ev events.Event, frame []byte, to []string) error {
-	if err := f.retry(ctx, func(ctx context.Context) error { return f.publishTo(ctx, frame, to...) }); err != nil {
-		f.log.Warn("realtime: cannot publish event frames, dropped", slog.String("event_type", ev.Type), slog.Any("error", err))
-	}
-	return nil
 }
 
 // retry calls publish up to Attempts times, waiting Backoff, then twice as long each time, in
@@ -214,8 +218,9 @@ const sentKeyPrefix = "parley:rt:sent:"
 
 // publishOnceScript publishes a frame to channels (ARGV[3:]) unless KEYS[1] says it already was:
 // marking and publishing are one atomic step, so a frame is never marked without being sent.
+// Without a key it publishes.
 var publishOnceScript = rueidis.NewLuaScript(`
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+if #KEYS > 0 and not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   return 0
 end
 for i = 3, #ARGV do
@@ -225,8 +230,8 @@ return 1
 `)
 
 // publishOnce publishes frames that a redelivered event would send again: each publication's
-// first call (within the sent-marker's TTL, by its key) publishes, later ones do nothing. All of
-// them go in one round trip, in order.
+// first call (within the sent-marker's TTL, by its key) publishes, later ones do nothing; one
+// without a key publishes each time. All of them go in one round trip, in order.
 func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 	c := f.opts.Redis()
 	if c == nil {
@@ -241,7 +246,10 @@ func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 		for _, u := range p.users {
 			args = append(args, realtime.UserChannel(u))
 		}
-		execs[i] = rueidis.LuaExec{Keys: []string{sentKeyPrefix + p.key}, Args: args}
+		execs[i] = rueidis.LuaExec{Args: args}
+		if p.key != "" {
+			execs[i].Keys = []string{sentKeyPrefix + p.key}
+		}
 	}
 	for _, r := range publishOnceScript.ExecMulti(ctx, c, execs...) {
 		if err := r.Error(); err != nil {
