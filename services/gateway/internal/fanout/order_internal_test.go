@@ -20,13 +20,12 @@ import (
 func TestAFrameWithoutAnEventIDKeepsItsPlace(t *testing.T) {
 	t.Parallel()
 	redis := redistest.New(t)
-	revocations, err := sessions.New(sessions.Options{})
+	source := func() rueidis.Client { return redis }
+	revocations, err := sessions.New(sessions.Options{Redis: source})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := newFanout(Options{
-		Logger: slog.New(slog.DiscardHandler), Redis: func() rueidis.Client { return redis }, Revocations: revocations,
-	})
+	f, err := newFanout(Options{Logger: slog.New(slog.DiscardHandler), Redis: source, Revocations: revocations})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -307,9 +307,14 @@ func (e *env) startGateway(t *testing.T) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
+	redis := e.redis
+	if e.redisFor != nil {
+		redis = e.redisFor(t)
+	}
 	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
 	opts := realtime.Options{
 		Logger:         logger,
+		Redis:          func() rueidis.Client { return redis },
 		Verifier:       g,
 		Chat:           chatv1connect.NewChatServiceClient(httpClient, e.chatURL, connect.WithGRPC()),
 		Friends:        friendv1connect.NewFriendServiceClient(httpClient, e.friURL, connect.WithGRPC()),
@@ -323,11 +328,6 @@ func (e *env) startGateway(t *testing.T) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redis := e.redis
-	if e.redisFor != nil {
-		redis = e.redisFor(t)
-	}
-	hub.SetRedis(redis)
 	g.Echo().GET(realtime.Path, hub.Serve)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -343,7 +343,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = fanout.Register(consumer, fanout.Options{Logger: logger, Redis: func() rueidis.Client { return redis }, Revocations: revocations})
+		err = fanout.Register(consumer, fanout.Options{Logger: logger, Redis: opts.Redis, Revocations: revocations})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +368,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 func sharedRevocations(t *testing.T, opts *realtime.Options) *sessions.Revocations {
 	t.Helper()
 	if opts.Revocations == nil {
-		rev, err := sessions.New(sessions.Options{RedisTimeout: opts.RedisTimeout})
+		rev, err := sessions.New(sessions.Options{Redis: opts.Redis, RedisTimeout: opts.RedisTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,11 @@ type FriendAPI interface {
 
 // Options configure a Hub. Zero values take the documented defaults.
 type Options struct {
-	Logger   *slog.Logger
+	Logger *slog.Logger
+	// Redis returns the gateway's one Redis client, nil while it is not connected (required). The
+	// hub does not close it: its owner does once Run has returned, so that closing connections
+	// can still unregister them in Redis.
+	Redis    func() rueidis.Client
 	Verifier TokenVerifier
 	Chat     ChatAPI
 	Friends  FriendAPI
@@ -130,8 +134,6 @@ type Hub struct {
 	sub     *subscriber
 	chats   *chatCache
 
-	redis atomic.Pointer[rueidis.Client]
-
 	mu      sync.Mutex
 	users   map[string]*userState
 	closing bool            // shutting down: no new connections are attached
@@ -153,11 +155,13 @@ type userState struct {
 	friendsLoaded bool
 }
 
-// New builds a hub; Run it, give it Redis (SetRedis) and mount Serve at /ws.
+// New builds a hub; Run it and mount Serve at /ws.
 func New(opts Options) (*Hub, error) {
 	switch {
 	case opts.Logger == nil:
 		return nil, errors.New("realtime: no logger")
+	case opts.Redis == nil:
+		return nil, errors.New("realtime: no redis")
 	case opts.Verifier == nil:
 		return nil, errors.New("realtime: no token verifier")
 	case opts.Chat == nil || opts.Friends == nil:
@@ -179,7 +183,7 @@ func New(opts Options) (*Hub, error) {
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{
-		client: h.client, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
+		client: opts.Redis, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
 	}
 	h.revoked = opts.Revocations
 	h.sub = newSubscriber(h.log, opts.RedisTimeout, opts.RedisReconnectMin, opts.RedisReconnectMax)
@@ -204,22 +208,6 @@ func originPatterns(origins []string) []string {
 }
 
 var errShuttingDown = errors.New("gateway shutting down")
-
-func (h *Hub) client() rueidis.Client {
-	if c := h.redis.Load(); c != nil {
-		return *c
-	}
-	return nil
-}
-
-// SetRedis gives the hub a connected client, and its Revocations too: the gateway's one Redis
-// client (run.go opens it with client-side caching on, which serves the revoked-session checks),
-// which the hub does not close. The owner closes it once Run has returned, so that closing
-// connections can still unregister them in Redis.
-func (h *Hub) SetRedis(c rueidis.Client) {
-	h.redis.Store(&c)
-	h.revoked.SetRedis(c)
-}
 
 // SessionRevoked reports whether a session was revoked (logout, refresh-token reuse): the fan-out
 // marks it when auth's SessionRevoked event arrives. The API path uses it too, so a revoked
@@ -259,7 +247,7 @@ func (h *Hub) RedisState() RedisState { return h.sub.state() }
 // shutdownTimeout.
 func (h *Hub) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Go(func() { h.sub.run(ctx, h.client) })
+	wg.Go(func() { h.sub.run(ctx, h.opts.Redis) })
 	wg.Go(func() { h.heartbeatLoop(ctx) })
 	<-ctx.Done()
 	h.shutdown()

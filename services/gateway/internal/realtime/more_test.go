@@ -290,7 +290,8 @@ func (nobodyVerifier) VerifyToken(context.Context, string) (authn.Principal, *co
 func TestNewRequiresTheSharedRevocations(t *testing.T) {
 	t.Parallel()
 	opts := realtime.Options{
-		Logger: slog.New(slog.DiscardHandler), Verifier: nobodyVerifier{}, Chat: &fakeChat{}, Friends: &fakeFriends{},
+		Logger: slog.New(slog.DiscardHandler), Redis: func() rueidis.Client { return nil },
+		Verifier: nobodyVerifier{}, Chat: &fakeChat{}, Friends: &fakeFriends{},
 	}
 	if _, err := realtime.New(opts); err == nil || !strings.Contains(err.Error(), "revocations") {
 		t.Fatalf("New without Revocations = %v; want an error naming them", err)
@@ -298,5 +299,17 @@ func TestNewRequiresTheSharedRevocations(t *testing.T) {
 	sharedRevocations(t, &opts)
 	if _, err := realtime.New(opts); err != nil {
 		t.Fatalf("New with Revocations: %v", err)
+	}
+}
+
+// The hub reads the gateway's one Redis client through Options.Redis and keeps none of its own:
+// without it there is nothing to read.
+func TestNewRequiresTheRedisSource(t *testing.T) {
+	t.Parallel()
+	opts := realtime.Options{
+		Logger: slog.New(slog.DiscardHandler), Verifier: nobodyVerifier{}, Chat: &fakeChat{}, Friends: &fakeFriends{},
+	}
+	if _, err := realtime.New(opts); err == nil || !strings.Contains(err.Error(), "redis") {
+		t.Fatalf("New without Redis = %v; want an error naming it", err)
 	}
 }
