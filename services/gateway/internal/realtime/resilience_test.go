@@ -91,21 +91,11 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(ctx) })
 	if e.brokers != nil {
-		consumer, err := events.NewConsumer(events.ConsumerConfig{
-			Brokers: e.brokers, Group: p.group, Topics: fanout.Topics, Logger: logger,
-			MaxAttempts: fanoutMaxAttempts, RetryBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-			ClientOpts: []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = fanout.Register(consumer, fanout.Options{
+		e.runFanout(ctx, t, &wg, events.ConsumerConfig{
+			Group: p.group, MaxAttempts: fanoutMaxAttempts, RetryBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		}, fanout.Options{
 			Logger: logger, Redis: p.client, Revocations: revocations, Attempts: 1, Backoff: 10 * time.Millisecond,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() { _ = consumer.Run(ctx) })
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
