@@ -10,6 +10,7 @@ package fanout
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -216,10 +217,10 @@ func (f *fanout) publishTo(ctx context.Context, frame []byte, users ...string) e
 // sentKeyPrefix + event id + frame hash marks a frame already published for an event.
 const sentKeyPrefix = "parley:rt:sent:"
 
-// publishOnceScript publishes a frame to channels (ARGV[3:]) unless KEYS[1] says it already was:
+// publishOnceLua publishes a frame to channels (ARGV[3:]) unless KEYS[1] says it already was:
 // marking and publishing are one atomic step, so a frame is never marked without being sent.
 // Without a key it publishes.
-var publishOnceScript = rueidis.NewLuaScript(`
+const publishOnceLua = `
 if #KEYS > 0 and not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   return 0
 end
@@ -227,7 +228,21 @@ for i = 3, #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[2])
 end
 return 1
-`)
+`
+
+var (
+	// publishOnceSHA names publishOnceLua to Redis (EVALSHA). A batch is sent under it, in one
+	// round trip; publishOnceScript.ExecMulti would send SCRIPT LOAD first on every call, a
+	// second round trip per batch, so it only serves when Redis no longer has the script.
+	publishOnceSHA    = sha1Hex(publishOnceLua)
+	publishOnceScript = rueidis.NewLuaScript(publishOnceLua)
+)
+
+// sha1Hex is how Redis names a script.
+func sha1Hex(script string) string {
+	sum := sha1.Sum([]byte(script))
+	return hex.EncodeToString(sum[:])
+}
 
 // publishOnce publishes frames that a redelivered event would send again: each publication's
 // first call (within the sent-marker's TTL, by its key) publishes, later ones do nothing; one
@@ -251,12 +266,32 @@ func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 			execs[i].Keys = []string{sentKeyPrefix + p.key}
 		}
 	}
-	for _, r := range publishOnceScript.ExecMulti(ctx, c, execs...) {
+	cmds := make(rueidis.Commands, len(execs))
+	for i, e := range execs {
+		cmds[i] = c.B().Evalsha().Sha1(publishOnceSHA).Numkeys(int64(len(e.Keys))).Key(e.Keys...).Arg(e.Args...).Build()
+	}
+	results := c.DoMulti(ctx, cmds...)
+	if noScript(results) {
+		// Redis has lost its scripts (a restart, SCRIPT FLUSH): ExecMulti loads it and runs the
+		// batch again, where the frames already sent are marked and not sent twice.
+		results = publishOnceScript.ExecMulti(ctx, c, execs...)
+	}
+	for _, r := range results {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 	}
 	return nil
+}
+
+// noScript reports whether Redis refused any of the results' scripts as unknown.
+func noScript(results []rueidis.RedisResult) bool {
+	for _, r := range results {
+		if rerr, ok := rueidis.IsRedisErr(r.Error()); ok && rerr.IsNoScript() {
+			return true
+		}
+	}
+	return false
 }
 
 // sessionRevoked marks the session revoked (so its access tokens, valid for minutes more, are
