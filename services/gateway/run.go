@@ -58,7 +58,18 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("jwks: %w", err)
 	}
 
-	limiter := ratelimit.New(logger, ratelimit.Options{})
+	// The gateway's one Redis client, which the rate limits, the revoked sessions, the hub and the
+	// fan-out all read through this function: nil until it connects. It is opened below, once
+	// everything that can refuse the configuration has been built (nothing calls this before).
+	var redis *redisconn.Background
+	redisClient := func() rueidis.Client {
+		if redis == nil {
+			return nil
+		}
+		return redis.Client()
+	}
+
+	limiter := ratelimit.New(logger, ratelimit.Options{Redis: redisClient})
 
 	gw, err := gateway.New(gateway.Options{
 		Logger:                logger,
@@ -87,35 +98,31 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	// One memory of revoked sessions for the API path and the WebSocket hub: a revocation either
 	// learns is refused by both.
 	revocations, err := sessions.New(sessions.Options{
+		Redis:        redisClient,
 		TTL:          cfg.RealtimeRevokedSessionTTL,
 		CheckTimeout: cfg.RealtimeRevocationCheckTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("realtime: %w", err)
 	}
-	hub, err := newHub(logger, cfg, gw, revocations)
+	hub, err := newHub(logger, cfg, gw, redisClient, revocations)
 	if err != nil {
 		return err
 	}
-	// One Redis client for the rate limits, the revoked sessions, the hub and the fan-out, with
-	// client-side caching for the revoked-session checks (nothing else reads through the cache; a
-	// few MiB hold tens of thousands of sessions' answers). Closed last, after the hub has
-	// unregistered its connections.
-	redis, err := redisconn.OpenInBackground(ctx, cfg.RedisURL, redisconn.Retry{
+	// With client-side caching for the revoked-session checks (nothing else reads through the
+	// cache; a few MiB hold tens of thousands of sessions' answers). Closed last, after the hub
+	// has unregistered its connections.
+	redis, err = redisconn.OpenInBackground(ctx, cfg.RedisURL, redisconn.Retry{
 		MinWait: cfg.RealtimeRedisReconnectMin, MaxWait: cfg.RealtimeRedisReconnectMax,
 		Unreachable: func(err error) {
 			logger.WarnContext(ctx, "redis unreachable at start: rate limits are off and WebSocket connections are refused until it answers", slog.Any("error", err))
-		},
-		Connected: func(c rueidis.Client) {
-			limiter.SetClient(c)
-			hub.SetRedis(c)
 		},
 	}, func(o *rueidis.ClientOption) { o.CacheSizeEachConn = 8 << 20 })
 	if err != nil {
 		return err
 	}
 	defer redis.Close()
-	consumer, err := newFanout(ctx, logger, cfg, redis, revocations)
+	consumer, err := newFanout(ctx, logger, cfg, redisClient, revocations)
 	if err != nil {
 		return err
 	}
@@ -166,8 +173,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	return err
 }
 
-// newHub builds the WebSocket hub; run gives it Redis.
-func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *sessions.Revocations) (*realtime.Hub, error) {
+// newHub builds the WebSocket hub.
+func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, redis func() rueidis.Client, revocations *sessions.Revocations) (*realtime.Hub, error) {
 	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
 	maxConns := cfg.RealtimeMaxConnsPerUser
 	if maxConns == 0 {
@@ -175,6 +182,7 @@ func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *s
 	}
 	hub, err := realtime.New(realtime.Options{
 		Logger:            logger,
+		Redis:             redis,
 		Verifier:          gw,
 		Chat:              chatv1connect.NewChatServiceClient(httpClient, cfg.ChatURL, connect.WithGRPC()),
 		Friends:           friendv1connect.NewFriendServiceClient(httpClient, cfg.FriendURL, connect.WithGRPC()),
@@ -190,14 +198,11 @@ func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *s
 		SyncMaxChats:      cfg.RealtimeSyncMaxChats,
 		SyncMaxMessages:   cfg.RealtimeSyncMaxMessages,
 		TypingInterval:    cfg.RealtimeTypingInterval,
-		RevokedSessionTTL: cfg.RealtimeRevokedSessionTTL,
 		Revocations:       revocations,
-
-		RevocationCheckTimeout: cfg.RealtimeRevocationCheckTimeout,
-		RedisReconnectMin:      cfg.RealtimeRedisReconnectMin,
-		RedisReconnectMax:      cfg.RealtimeRedisReconnectMax,
-		UpstreamCalls:          cfg.RealtimeUpstreamCalls,
-		UpstreamInterval:       cfg.RealtimeUpstreamInterval,
+		RedisReconnectMin: cfg.RealtimeRedisReconnectMin,
+		RedisReconnectMax: cfg.RealtimeRedisReconnectMax,
+		UpstreamCalls:     cfg.RealtimeUpstreamCalls,
+		UpstreamInterval:  cfg.RealtimeUpstreamInterval,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realtime: %w", err)
@@ -207,7 +212,7 @@ func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, revocations *s
 
 // newFanout builds the consumer that fans events out to the WebSocket clients, nil when no Kafka
 // brokers are configured.
-func newFanout(ctx context.Context, logger *slog.Logger, cfg Config, redis *redisconn.Background, revocations *sessions.Revocations) (*events.Consumer, error) {
+func newFanout(ctx context.Context, logger *slog.Logger, cfg Config, redis func() rueidis.Client, revocations *sessions.Revocations) (*events.Consumer, error) {
 	if len(cfg.KafkaBrokers) == 0 {
 		logger.WarnContext(ctx, "KAFKA_BROKERS is empty: no events reach WebSocket clients (typing and presence still work)")
 		return nil, nil
@@ -219,7 +224,7 @@ func newFanout(ctx context.Context, logger *slog.Logger, cfg Config, redis *redi
 		return nil, fmt.Errorf("realtime consumer: %w", err)
 	}
 	err = fanout.Register(consumer, fanout.Options{
-		Logger: logger, Redis: redis.Client, Revocations: revocations, MaxEventAge: cfg.RealtimeMaxEventAge,
+		Logger: logger, Redis: redis, Revocations: revocations, MaxEventAge: cfg.RealtimeMaxEventAge,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ package fanout
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,19 +64,10 @@ const redisTimeout = 2 * time.Second
 // restarts; a Redis marker per event and frame keeps a redelivered event from reaching clients
 // twice (see publish).
 func Register(c *events.Consumer, opts Options) error {
-	if opts.Logger == nil || opts.Redis == nil || opts.Revocations == nil {
-		return errors.New("fanout: Logger, Redis and Revocations are required")
+	f, err := newFanout(opts)
+	if err != nil {
+		return err
 	}
-	if opts.MaxEventAge == 0 {
-		opts.MaxEventAge = 2 * time.Minute
-	}
-	if opts.Attempts <= 0 {
-		opts.Attempts = 3
-	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = 100 * time.Millisecond
-	}
-	f := &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout")}
 	c.AfterBatch(f.flush)
 	events.On(c, f.messageSent)
 	on(c, f, messageEdited)
@@ -88,6 +80,28 @@ func Register(c *events.Consumer, opts Options) error {
 	on(c, f, notificationSent)
 	events.On(c, f.sessionRevoked)
 	return nil
+}
+
+func newFanout(opts Options) (*fanout, error) {
+	if opts.Logger == nil || opts.Redis == nil || opts.Revocations == nil {
+		return nil, errors.New("fanout: Logger, Redis and Revocations are required")
+	}
+	if opts.MaxEventAge == 0 {
+		opts.MaxEventAge = 2 * time.Minute
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = 3
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 100 * time.Millisecond
+	}
+	// A frame's sent-marker outlives the age past which its event is not pushed at all, so a
+	// redelivery is caught for as long as it would be published.
+	sentTTL := 2 * opts.MaxEventAge
+	if sentTTL <= 0 {
+		sentTTL = 24 * time.Hour
+	}
+	return &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout"), sentTTLMs: strconv.FormatInt(sentTTL.Milliseconds(), 10)}, nil
 }
 
 // on registers the handler of events of type M whose one frame goes to the users the event
@@ -106,13 +120,16 @@ func on[M proto.Message](c *events.Consumer, f *fanout, render func(ev events.Ev
 type fanout struct {
 	opts Options
 	log  *slog.Logger
+	// sentTTLMs is how long a sent-marker is kept (publishOnceScript's PX), in milliseconds.
+	sentTTLMs string
 
 	// pending are the frames of the consumer's current batch, published together by flush. Only
 	// the consumer's goroutine touches them.
 	pending []publication
 }
 
-// publication is one event's frame for its users, published at most once per key.
+// publication is one event's frame for its users, published at most once per key (every time
+// when there is none).
 type publication struct {
 	key   string
 	frame []byte
@@ -139,7 +156,10 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 		return nil
 	}
 	if ev.ID == "" {
-		return f.publishNow(ctx, ev, frame, to)
+		// Nothing to mark it by, but it waits its turn all the same: published on its own, it
+		// would overtake the frames queued before it for the same users.
+		f.pending = append(f.pending, publication{frame: frame, users: to})
+		return nil
 	}
 	// Kafka delivers at least once: after a broker or gateway restart the group may get records
 	// again whose frames already went out. Each frame is sent once per event (keyed by the event
@@ -152,42 +172,33 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 
 // flush publishes the batch's frames in one Redis round trip (one script per event, pipelined,
 // so each user's channel gets them in event order), retrying briefly; a retry is harmless, since
-// a frame marked sent is not sent again. The consumer calls it after each batch (AfterBatch).
+// a frame marked sent is not sent again (only a frame without an event id may go twice). The
+// consumer calls it after each batch (AfterBatch).
 func (f *fanout) flush(ctx context.Context) {
 	if len(f.pending) == 0 {
 		return
 	}
 	batch := f.pending
 	f.pending = nil
-	ttl := 2 * f.opts.MaxEventAge
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
+	if err := f.retry(ctx, func(ctx context.Context) error { return f.publishOnce(ctx, batch) }); err != nil {
+		f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
 	}
-	var err error
-	for attempt := range f.opts.Attempts {
-		if err = f.publishOnce(ctx, ttl, batch); err == nil {
-			return
-		}
-		if !backoff.Sleep(ctx, f.opts.Backoff<<attempt) {
-			return
-		}
-	}
-	f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
 }
 
-// publishNow publishes a frame with no event id (nothing to mark it by) at once.
-func (f *fanout) publishNow(ctx context.Context, ev events.Event, frame []byte, to []string) error {
+// retry calls publish up to Attempts times, waiting Backoff, then twice as long each time, in
+// between. It returns the last error, or nil once publish succeeded or ctx ended (shutting down:
+// nothing to report).
+func (f *fanout) retry(ctx context.Context, publish func(context.Context) error) error {
 	var err error
 	for attempt := range f.opts.Attempts {
-		if err = f.publishTo(ctx, frame, to...); err == nil {
+		if err = publish(ctx); err == nil {
 			return nil
 		}
 		if !backoff.Sleep(ctx, f.opts.Backoff<<attempt) {
 			return nil
 		}
 	}
-	f.log.Warn("realtime: cannot publish event frames, dropped", slog.String("event_type", ev.Type), slog.Any("error", err))
-	return nil
+	return err
 }
 
 var errNoRedis = errors.New("redis not connected")
@@ -206,44 +217,81 @@ func (f *fanout) publishTo(ctx context.Context, frame []byte, users ...string) e
 // sentKeyPrefix + event id + frame hash marks a frame already published for an event.
 const sentKeyPrefix = "parley:rt:sent:"
 
-// publishOnceScript publishes a frame to channels (ARGV[3:]) unless KEYS[1] says it already was:
+// publishOnceLua publishes a frame to channels (ARGV[3:]) unless KEYS[1] says it already was:
 // marking and publishing are one atomic step, so a frame is never marked without being sent.
-var publishOnceScript = rueidis.NewLuaScript(`
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+// Without a key it publishes.
+const publishOnceLua = `
+if #KEYS > 0 and not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   return 0
 end
 for i = 3, #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[2])
 end
 return 1
-`)
+`
+
+var (
+	// publishOnceSHA names publishOnceLua to Redis (EVALSHA). A batch is sent under it, in one
+	// round trip; publishOnceScript.ExecMulti would send SCRIPT LOAD first on every call, a
+	// second round trip per batch, so it only serves when Redis no longer has the script.
+	publishOnceSHA    = sha1Hex(publishOnceLua)
+	publishOnceScript = rueidis.NewLuaScript(publishOnceLua)
+)
+
+// sha1Hex is how Redis names a script.
+func sha1Hex(script string) string {
+	sum := sha1.Sum([]byte(script))
+	return hex.EncodeToString(sum[:])
+}
 
 // publishOnce publishes frames that a redelivered event would send again: each publication's
-// first call (within ttl, by its key) publishes, later ones do nothing. All of them go in one
-// round trip, in order.
-func (f *fanout) publishOnce(ctx context.Context, ttl time.Duration, pubs []publication) error {
+// first call (within the sent-marker's TTL, by its key) publishes, later ones do nothing; one
+// without a key publishes each time. All of them go in one round trip, in order.
+func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 	c := f.opts.Redis()
 	if c == nil {
 		return errNoRedis
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
 	execs := make([]rueidis.LuaExec, len(pubs))
 	for i, p := range pubs {
 		args := make([]string, 0, 2+len(p.users))
-		args = append(args, ttlMs, string(p.frame))
+		args = append(args, f.sentTTLMs, string(p.frame))
 		for _, u := range p.users {
 			args = append(args, realtime.UserChannel(u))
 		}
-		execs[i] = rueidis.LuaExec{Keys: []string{sentKeyPrefix + p.key}, Args: args}
+		execs[i] = rueidis.LuaExec{Args: args}
+		if p.key != "" {
+			execs[i].Keys = []string{sentKeyPrefix + p.key}
+		}
 	}
-	for _, r := range publishOnceScript.ExecMulti(ctx, c, execs...) {
+	cmds := make(rueidis.Commands, len(execs))
+	for i, e := range execs {
+		cmds[i] = c.B().Evalsha().Sha1(publishOnceSHA).Numkeys(int64(len(e.Keys))).Key(e.Keys...).Arg(e.Args...).Build()
+	}
+	results := c.DoMulti(ctx, cmds...)
+	if noScript(results) {
+		// Redis has lost its scripts (a restart, SCRIPT FLUSH): ExecMulti loads it and runs the
+		// batch again, where the frames already sent are marked and not sent twice.
+		results = publishOnceScript.ExecMulti(ctx, c, execs...)
+	}
+	for _, r := range results {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 	}
 	return nil
+}
+
+// noScript reports whether Redis refused any of the results' scripts as unknown.
+func noScript(results []rueidis.RedisResult) bool {
+	for _, r := range results {
+		if rerr, ok := rueidis.IsRedisErr(r.Error()); ok && rerr.IsNoScript() {
+			return true
+		}
+	}
+	return false
 }
 
 // sessionRevoked marks the session revoked (so its access tokens, valid for minutes more, are

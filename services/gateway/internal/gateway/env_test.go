@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
+	"github.com/parleyhq/parley/services/gateway/internal/upstreamtest"
 )
 
 // seen is what a fake service observed of one call.
@@ -136,30 +137,6 @@ var publicProcedures = []string{
 	profilev1connect.ProfileServiceCheckNicknameProcedure,
 }
 
-// startUpstream runs a service the way services do (platform/server: h2c, /healthz, the authn
-// interceptor verifying tokens again) on a free loopback port and returns its base URL.
-func startUpstream(t *testing.T, logger *slog.Logger, mount func(s *server.Server)) string {
-	t.Helper()
-	s := server.New(logger, "127.0.0.1:0")
-	// Go's HTTP/2 server waits up to a second for peers to answer GOAWAY; leave room for that.
-	s.ShutdownTimeout = 5 * time.Second
-	mount(s)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("upstream Serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
 // deadURL is the URL of a loopback port nothing listens on.
 func deadURL(t *testing.T) string {
 	t.Helper()
@@ -194,10 +171,10 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	upVerifier := e.iss.RemoteVerifier(t)
 	handlerOpts := server.HandlerOptions(upLogger, nil, authn.NewInterceptor(upVerifier, publicProcedures...))
 
-	authURL := startUpstream(t, upLogger, func(s *server.Server) {
+	authURL := upstreamtest.Start(t, upLogger, func(s *server.Server) {
 		s.Mount(authv1connect.NewAuthServiceHandler(&fakeAuth{rec: e.auth}, handlerOpts...))
 	})
-	profileURL := startUpstream(t, upLogger, func(s *server.Server) {
+	profileURL := upstreamtest.Start(t, upLogger, func(s *server.Server) {
 		s.Mount(profilev1connect.NewProfileServiceHandler(&fakeProfile{rec: e.profile}, handlerOpts...))
 		// CheckNickname with NO_SIDE_EFFECTS, so Connect GET can be tested (the contract does
 		// not mark any method idempotent yet).
@@ -210,7 +187,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			append(handlerOpts, connect.WithIdempotency(connect.IdempotencyNoSideEffects))...))
 	})
 	e.streamer = &streamer{release: make(chan struct{}, 1), rec: e.chat}
-	chatURL := startUpstream(t, upLogger, func(s *server.Server) {
+	chatURL := upstreamtest.Start(t, upLogger, func(s *server.Server) {
 		s.Handle(streamProcedure, connect.NewServerStreamHandler(streamProcedure, e.streamer.handle, handlerOpts...))
 		// An internal procedure the real chat service answers only to other services: here it
 		// answers anyone, so a call that reached it would show.
@@ -264,6 +241,25 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 
 // h2cClient speaks HTTP/2 without TLS, as gRPC clients do. Its connections are closed when the
 // test ends, before the gateway shuts down (which otherwise waits a second for idle HTTP/2 peers).
+// inEachProtocol runs check as a subtest once per protocol a client may speak to the gateway
+// (gRPC, over h2c; gRPC-Web; Connect), with the HTTP client and the client options for it.
+func inEachProtocol(t *testing.T, check func(t *testing.T, httpClient *http.Client, opts ...connect.ClientOption)) {
+	t.Helper()
+	for name, opts := range map[string][]connect.ClientOption{
+		"grpc":     {connect.WithGRPC()},
+		"grpc-web": {connect.WithGRPCWeb()},
+		"connect":  nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			httpClient := http.DefaultClient
+			if name == "grpc" {
+				httpClient = h2cClient(t)
+			}
+			check(t, httpClient, opts...)
+		})
+	}
+}
+
 func h2cClient(t *testing.T) *http.Client {
 	c := server.H2CClient()
 	t.Cleanup(c.CloseIdleConnections)

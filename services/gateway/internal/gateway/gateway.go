@@ -236,6 +236,15 @@ func (g *Gateway) clientIP(r *http.Request) string {
 	if len(g.trusted) == 0 {
 		return peer
 	}
+	addr, err := netip.ParseAddr(peer)
+	if err != nil {
+		return peer
+	}
+	if !g.trusted.Contains(addr) {
+		// The peer is the client, as Proxies.Client would find at the chain's nearest hop: what
+		// it wrote in X-Forwarded-For is not read at all, so a long header costs it nothing.
+		return addr.Unmap().String()
+	}
 	if client, ok := g.trusted.Client(append(clientnet.ForwardedFor(r.Header), peer)); ok {
 		return client
 	}

@@ -278,21 +278,11 @@ func TestUnknownRoutes(t *testing.T) {
 		t.Fatalf("auth service was called %d times", n)
 	}
 
-	for name, opts := range map[string][]connect.ClientOption{
-		"grpc":     {connect.WithGRPC()},
-		"grpc-web": {connect.WithGRPCWeb()},
-		"connect":  nil,
-	} {
-		t.Run(name, func(t *testing.T) {
-			httpClient := http.DefaultClient
-			if name == "grpc" {
-				httpClient = h2cClient(t)
-			}
-			client := connect.NewClient[authv1.LoginRequest, authv1.LoginResponse](httpClient, e.api+"/parley.nope.v1.NopeService/Login", opts...)
-			_, err := client.CallUnary(t.Context(), connect.NewRequest(&authv1.LoginRequest{}))
-			wantCode(t, err, connect.CodeNotFound)
-		})
-	}
+	inEachProtocol(t, func(t *testing.T, httpClient *http.Client, opts ...connect.ClientOption) {
+		client := connect.NewClient[authv1.LoginRequest, authv1.LoginResponse](httpClient, e.api+"/parley.nope.v1.NopeService/Login", opts...)
+		_, err := client.CallUnary(t.Context(), connect.NewRequest(&authv1.LoginRequest{}))
+		wantCode(t, err, connect.CodeNotFound)
+	})
 }
 
 // Internal procedures (service-to-service only) are never routed, whoever calls and in every
@@ -305,23 +295,13 @@ func TestInternalProceduresAreNotRouted(t *testing.T) {
 	wantConnectError(t, res, body, http.StatusNotFound, "not_found")
 	res, body = postJSON(t, e.api+"/parley.notification.v1.NotificationService/Notify", `{}`, nil)
 	wantConnectError(t, res, body, http.StatusNotFound, "not_found")
-	for name, opts := range map[string][]connect.ClientOption{
-		"grpc":     {connect.WithGRPC()},
-		"grpc-web": {connect.WithGRPCWeb()},
-		"connect":  nil,
-	} {
-		t.Run(name, func(t *testing.T) {
-			httpClient := http.DefaultClient
-			if name == "grpc" {
-				httpClient = h2cClient(t)
-			}
-			client := chatv1connect.NewChatServiceClient(httpClient, e.api, opts...)
-			req := connect.NewRequest(&chatv1.CheckChatAccessRequest{})
-			req.Header().Set("Authorization", "Bearer "+tok)
-			_, err := client.CheckChatAccess(t.Context(), req)
-			wantCode(t, err, connect.CodeNotFound)
-		})
-	}
+	inEachProtocol(t, func(t *testing.T, httpClient *http.Client, opts ...connect.ClientOption) {
+		client := chatv1connect.NewChatServiceClient(httpClient, e.api, opts...)
+		req := connect.NewRequest(&chatv1.CheckChatAccessRequest{})
+		req.Header().Set("Authorization", "Bearer "+tok)
+		_, err := client.CheckChatAccess(t.Context(), req)
+		wantCode(t, err, connect.CodeNotFound)
+	})
 	if n := e.chat.count(); n != 0 {
 		t.Fatalf("the chat service was called %d times", n)
 	}
@@ -363,21 +343,11 @@ func TestProtectedMethodRefusedWithoutValidToken(t *testing.T) {
 			wantConnectError(t, res, body, http.StatusUnauthorized, "unauthenticated")
 		})
 	}
-	for name, opts := range map[string][]connect.ClientOption{
-		"grpc":     {connect.WithGRPC()},
-		"grpc-web": {connect.WithGRPCWeb()},
-		"connect":  nil,
-	} {
-		t.Run(name, func(t *testing.T) {
-			httpClient := http.DefaultClient
-			if name == "grpc" {
-				httpClient = h2cClient(t)
-			}
-			client := authv1connect.NewAuthServiceClient(httpClient, e.api, opts...)
-			_, err := client.GetMe(t.Context(), connect.NewRequest(&authv1.GetMeRequest{}))
-			wantCode(t, err, connect.CodeUnauthenticated)
-		})
-	}
+	inEachProtocol(t, func(t *testing.T, httpClient *http.Client, opts ...connect.ClientOption) {
+		client := authv1connect.NewAuthServiceClient(httpClient, e.api, opts...)
+		_, err := client.GetMe(t.Context(), connect.NewRequest(&authv1.GetMeRequest{}))
+		wantCode(t, err, connect.CodeUnauthenticated)
+	})
 	if n := e.auth.count(); n != 0 {
 		t.Fatalf("auth service was called %d times without a valid token", n)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/labstack/echo/v4"
+	"github.com/redis/rueidis"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
@@ -30,8 +31,10 @@ import (
 // test can act as several clients through X-Forwarded-For. opts apply after those settings.
 func limitedEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	limiter := ratelimit.New(newLogSinkLogger(), ratelimit.Options{Prefix: "test:gateway:" + rand.Text() + ":"})
-	limiter.SetClient(redistest.New(t))
+	redis := redistest.New(t)
+	limiter := ratelimit.New(newLogSinkLogger(), ratelimit.Options{
+		Redis: func() rueidis.Client { return redis }, Prefix: "test:gateway:" + rand.Text() + ":",
+	})
 	return newEnv(t, append([]envOption{func(o *gateway.Options) {
 		o.Limiter = limiter
 		o.AuthLimit = 3
@@ -108,12 +111,12 @@ func TestRateLimitPerUser(t *testing.T) {
 func TestRateLimitFailsOpenWithoutRedis(t *testing.T) {
 	t.Parallel()
 	sink := newLogSink()
-	limiter := ratelimit.New(slogFrom(sink), ratelimit.Options{})
-	redis, err := redisconn.OpenInBackground(t.Context(), "redis://"+deadURL(t)[len("http://"):], redisconn.Retry{Connected: limiter.SetClient})
+	redis, err := redisconn.OpenInBackground(t.Context(), "redis://"+deadURL(t)[len("http://"):], redisconn.Retry{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer redis.Close()
+	limiter := ratelimit.New(slogFrom(sink), ratelimit.Options{Redis: redis.Client})
 	e := newEnv(t, func(o *gateway.Options) {
 		o.Limiter = limiter
 		o.AuthLimit = 1

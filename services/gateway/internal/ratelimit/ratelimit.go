@@ -56,6 +56,10 @@ type Decision struct {
 
 // Options tune a Limiter.
 type Options struct {
+	// Redis returns the gateway's one Redis client (which the limiter does not close), nil while
+	// it is not connected: until then every request is allowed (and a warning logged, as for any
+	// other Redis failure). Nil: never connected.
+	Redis func() rueidis.Client
 	// Prefix starts every key (default "parley:gateway:rl:"). Tests use a random one.
 	Prefix string
 	// Timeout bounds one Redis round trip (default 250ms); past it the request is allowed.
@@ -71,15 +75,16 @@ type Options struct {
 type Limiter struct {
 	logger *slog.Logger
 	opts   Options
-	client atomic.Pointer[rueidis.Client]
 
 	skipUntil atomic.Int64 // unix nanos before which Redis is not asked
 	lastWarn  atomic.Int64 // unix nanos of the last fail-open warning
 }
 
-// New returns a Limiter with no Redis client yet: until SetClient, every request is allowed (and
-// a warning logged, as for any other Redis failure).
+// New returns a Limiter.
 func New(logger *slog.Logger, opts Options) *Limiter {
+	if opts.Redis == nil {
+		opts.Redis = func() rueidis.Client { return nil }
+	}
 	if opts.Prefix == "" {
 		opts.Prefix = "parley:gateway:rl:"
 	}
@@ -95,17 +100,13 @@ func New(logger *slog.Logger, opts Options) *Limiter {
 	return &Limiter{logger: logger, opts: opts}
 }
 
-// SetClient gives the limiter a connected client (the gateway's one Redis client, which the
-// limiter does not close).
-func (l *Limiter) SetClient(c rueidis.Client) { l.client.Store(&c) }
-
 // Ping reports whether Redis answers (for the readiness report; the limiter does not need it).
 func (l *Limiter) Ping(ctx context.Context) error {
-	c := l.client.Load()
+	c := l.opts.Redis()
 	if c == nil {
 		return errors.New("not connected")
 	}
-	return (*c).Do(ctx, (*c).B().Ping().Build()).Error()
+	return c.Do(ctx, c.B().Ping().Build()).Error()
 }
 
 // Allow counts one request against key's limit per window and says whether it may pass. limit <= 0
@@ -118,7 +119,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.
 	if now.UnixNano() < l.skipUntil.Load() {
 		return Decision{Allowed: true, FailedOpen: true}
 	}
-	c := l.client.Load()
+	c := l.opts.Redis()
 	if c == nil {
 		l.warn(ctx, errors.New("redis not connected"))
 		return Decision{Allowed: true, FailedOpen: true}
@@ -137,7 +138,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.
 
 	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
-	vals, err := script.Exec(ctx, *c, keys, args).AsIntSlice()
+	vals, err := script.Exec(ctx, c, keys, args).AsIntSlice()
 	if err == nil && len(vals) != 3 {
 		err = fmt.Errorf("rate limit script returned %d values", len(vals))
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/redistest"
 
@@ -27,9 +29,10 @@ func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func newLimiter(t *testing.T, clk *clock) *ratelimit.Limiter {
 	t.Helper()
-	l := ratelimit.New(slog.New(slog.DiscardHandler), ratelimit.Options{Prefix: "test:rl:" + rand.Text() + ":", Now: clk.now})
-	l.SetClient(redistest.New(t))
-	return l
+	redis := redistest.New(t)
+	return ratelimit.New(slog.New(slog.DiscardHandler), ratelimit.Options{
+		Redis: func() rueidis.Client { return redis }, Prefix: "test:rl:" + rand.Text() + ":", Now: clk.now,
+	})
 }
 
 func TestLimitWithinOneWindow(t *testing.T) {
@@ -164,13 +167,13 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	_ = ln.Close()
 
 	var logs syncBuffer
-	l := ratelimit.New(slog.New(slog.NewTextHandler(&logs, nil)), ratelimit.Options{})
-	// Wired as run.go does: the gateway's one client, given to the limiter once it connects.
-	redis, err := redisconn.OpenInBackground(t.Context(), "redis://"+addr, redisconn.Retry{Connected: l.SetClient})
+	// Wired as run.go does: the gateway's one client, read by the limiter (nil until it connects).
+	redis, err := redisconn.OpenInBackground(t.Context(), "redis://"+addr, redisconn.Retry{})
 	if err != nil {
 		t.Fatalf("an unreachable Redis must not stop the gateway: %v", err)
 	}
 	defer redis.Close()
+	l := ratelimit.New(slog.New(slog.NewTextHandler(&logs, nil)), ratelimit.Options{Redis: redis.Client})
 	for range 3 {
 		if d := l.Allow(t.Context(), "k", 1, time.Minute); !d.Allowed || !d.FailedOpen {
 			t.Fatalf("with Redis down: %+v", d)
@@ -182,7 +185,7 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	if err := l.Ping(t.Context()); err == nil {
 		t.Fatal("Ping succeeded without Redis")
 	}
-	if _, err := redisconn.OpenInBackground(t.Context(), "::not a url", redisconn.Retry{Connected: l.SetClient}); err == nil {
+	if _, err := redisconn.OpenInBackground(t.Context(), "::not a url", redisconn.Retry{}); err == nil {
 		t.Fatal("a malformed REDIS_URL was accepted")
 	}
 }
@@ -192,8 +195,10 @@ func TestBackoffAfterFailure(t *testing.T) {
 	t.Parallel()
 	clk := &clock{}
 	clk.set(time.UnixMilli(1_000_000_000_000 + 1))
-	l := ratelimit.New(slog.New(slog.DiscardHandler), ratelimit.Options{Prefix: "test:rl:" + rand.Text() + ":", Now: clk.now, Backoff: 5 * time.Second})
-	l.SetClient(redistest.New(t))
+	redis := redistest.New(t)
+	l := ratelimit.New(slog.New(slog.DiscardHandler), ratelimit.Options{
+		Redis: func() rueidis.Client { return redis }, Prefix: "test:rl:" + rand.Text() + ":", Now: clk.now, Backoff: 5 * time.Second,
+	})
 
 	if d := l.Allow(t.Context(), "k", 1, time.Minute); !d.Allowed || d.FailedOpen {
 		t.Fatalf("first: %+v", d)

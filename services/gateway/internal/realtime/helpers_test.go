@@ -39,6 +39,7 @@ import (
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 	"github.com/parleyhq/parley/services/gateway/internal/sessions"
+	"github.com/parleyhq/parley/services/gateway/internal/upstreamtest"
 )
 
 // testOrigin is the browser origin the test gateways allow.
@@ -243,39 +244,16 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 	logger := slog.New(slog.DiscardHandler)
 	handlerOpts := server.HandlerOptions(logger, nil, authn.NewInterceptor(e.iss.RemoteVerifier(t)))
-	e.chatURL = startUpstream(t, func(s *server.Server) {
+	e.chatURL = upstreamtest.Start(t, slog.New(slog.DiscardHandler), func(s *server.Server) {
 		s.Mount(chatv1connect.NewChatServiceHandler(e.chat, handlerOpts...))
 	})
-	e.friURL = startUpstream(t, func(s *server.Server) {
+	e.friURL = upstreamtest.Start(t, slog.New(slog.DiscardHandler), func(s *server.Server) {
 		s.Mount(friendv1connect.NewFriendServiceHandler(e.friends, handlerOpts...))
 	})
 	if cfg.kafka {
 		_, e.brokers = kafkatest.New(t)
 	}
 	return e
-}
-
-// startUpstream serves a stand-in the way services serve (platform/server: h2c, authn).
-func startUpstream(t *testing.T, mount func(*server.Server)) string {
-	t.Helper()
-	s := server.New(slog.New(slog.DiscardHandler), "127.0.0.1:0")
-	// Go's HTTP/2 server waits up to a second for peers to answer GOAWAY; leave room for that.
-	s.ShutdownTimeout = 5 * time.Second
-	mount(s)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stand-in server: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
 }
 
 // gw is one gateway process: the gateway's echo server with the hub at /ws and, with Kafka, its
@@ -307,9 +285,14 @@ func (e *env) startGateway(t *testing.T) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
+	redis := e.redis
+	if e.redisFor != nil {
+		redis = e.redisFor(t)
+	}
 	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
 	opts := realtime.Options{
 		Logger:         logger,
+		Redis:          func() rueidis.Client { return redis },
 		Verifier:       g,
 		Chat:           chatv1connect.NewChatServiceClient(httpClient, e.chatURL, connect.WithGRPC()),
 		Friends:        friendv1connect.NewFriendServiceClient(httpClient, e.friURL, connect.WithGRPC()),
@@ -323,11 +306,6 @@ func (e *env) startGateway(t *testing.T) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redis := e.redis
-	if e.redisFor != nil {
-		redis = e.redisFor(t)
-	}
-	hub.SetRedis(redis)
 	g.Echo().GET(realtime.Path, hub.Serve)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -336,18 +314,8 @@ func (e *env) startGateway(t *testing.T) *gw {
 	var wg sync.WaitGroup
 	wg.Go(func() { defer close(hubDone); hub.Run(hubCtx) })
 	if e.brokers != nil {
-		consumer, err := events.NewConsumer(events.ConsumerConfig{
-			Brokers: e.brokers, Group: e.group, Topics: fanout.Topics, Logger: logger,
-			ClientOpts: []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = fanout.Register(consumer, fanout.Options{Logger: logger, Redis: func() rueidis.Client { return redis }, Revocations: revocations})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() { _ = consumer.Run(ctx) })
+		e.runFanout(ctx, t, &wg, events.ConsumerConfig{Group: e.group},
+			fanout.Options{Logger: logger, Redis: opts.Redis, Revocations: revocations})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -363,14 +331,28 @@ func (e *env) startGateway(t *testing.T) *gw {
 	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop, stopHub: stopHub, hubDone: hubDone}
 }
 
+// runFanout starts a gateway's fan-out consumer in wg, until ctx ends: cfg gets the env's brokers,
+// the fan-out's topics, opts' logger and a short fetch wait.
+func (e *env) runFanout(ctx context.Context, t *testing.T, wg *sync.WaitGroup, cfg events.ConsumerConfig, opts fanout.Options) {
+	t.Helper()
+	cfg.Brokers, cfg.Topics, cfg.Logger = e.brokers, fanout.Topics, opts.Logger
+	cfg.ClientOpts = append(cfg.ClientOpts, kgo.FetchMaxWait(200*time.Millisecond))
+	consumer, err := events.NewConsumer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fanout.Register(consumer, opts); err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = consumer.Run(ctx) })
+}
+
 // sharedRevocations gives the hub options the revoked sessions the fan-out marks, as run.go
-// shares one instance between them (the hub's own default would be another).
+// shares one instance between them, unless the test gave its own.
 func sharedRevocations(t *testing.T, opts *realtime.Options) *sessions.Revocations {
 	t.Helper()
 	if opts.Revocations == nil {
-		rev, err := sessions.New(sessions.Options{
-			TTL: opts.RevokedSessionTTL, RedisTimeout: opts.RedisTimeout, CheckTimeout: opts.RevocationCheckTimeout,
-		})
+		rev, err := sessions.New(sessions.Options{Redis: opts.Redis, RedisTimeout: opts.RedisTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -557,30 +539,24 @@ func (c *client) frames() []frame {
 // up to the bound.
 func (c *client) waitFor(t *testing.T, what string, match func(frame) bool) frame {
 	t.Helper()
-	deadline := time.After(wait)
-	for {
-		c.mu.Lock()
-		for _, f := range c.got {
-			if match(f) {
-				c.mu.Unlock()
-				return f
-			}
-		}
-		more, err := c.more, c.err
-		c.mu.Unlock()
-		if err != nil {
-			t.Fatalf("no %s frame before the connection ended (%v); got %s", what, err, c.summary())
-		}
-		select {
-		case <-more:
-		case <-deadline:
-			t.Fatalf("no %s frame within %v; got %s", what, wait, c.summary())
-		}
+	f, err := c.first(t, "a "+what+" frame", match)
+	if err != nil {
+		t.Fatalf("no %s frame before the connection ended (%v); got %s", what, err, c.summary())
 	}
+	return f
 }
 
 // waitForAny returns the first frame matching match, or nil when the connection ends first.
 func (c *client) waitForAny(t *testing.T, match func(frame) bool) frame {
+	t.Helper()
+	f, _ := c.first(t, "a match", match)
+	return f
+}
+
+// first returns the first frame (from the start of the connection) matching match, or the error
+// that ended the connection before one came. It fails the test when neither comes within the
+// bound.
+func (c *client) first(t *testing.T, what string, match func(frame) bool) (frame, error) {
 	t.Helper()
 	deadline := time.After(wait)
 	for {
@@ -588,18 +564,18 @@ func (c *client) waitForAny(t *testing.T, match func(frame) bool) frame {
 		for _, f := range c.got {
 			if match(f) {
 				c.mu.Unlock()
-				return f
+				return f, nil
 			}
 		}
 		more, err := c.more, c.err
 		c.mu.Unlock()
 		if err != nil {
-			return nil
+			return nil, err
 		}
 		select {
 		case <-more:
 		case <-deadline:
-			t.Fatalf("neither a match nor the end within %v; got %s", wait, c.summary())
+			t.Fatalf("neither %s nor the end of the connection within %v; got %s", what, wait, c.summary())
 		}
 	}
 }

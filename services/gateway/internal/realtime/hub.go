@@ -49,7 +49,11 @@ type FriendAPI interface {
 
 // Options configure a Hub. Zero values take the documented defaults.
 type Options struct {
-	Logger   *slog.Logger
+	Logger *slog.Logger
+	// Redis returns the gateway's one Redis client, nil while it is not connected (required). The
+	// hub does not close it: its owner does once Run has returned, so that closing connections
+	// can still unregister them in Redis.
+	Redis    func() rueidis.Client
 	Verifier TokenVerifier
 	Chat     ChatAPI
 	Friends  FriendAPI
@@ -58,33 +62,28 @@ type Options struct {
 	// clients) and same-host origins are always allowed.
 	AllowedOrigins []string
 
-	MaxConnsPerUser   int           // fleet-wide, 0 = unlimited; default 10
-	SendBuffer        int           // frames queued per connection before it counts as slow; default 256
-	MaxFrameBytes     int64         // largest client frame; default 64 KiB
-	AuthTimeout       time.Duration // for the first-frame auth; default 5s
-	PingInterval      time.Duration // default 30s
-	PingTimeout       time.Duration // default 15s
-	WriteTimeout      time.Duration // one frame write; default 10s
-	PresenceInterval  time.Duration // presence refresh; default 30s
-	SyncMaxChats      int           // chats per sync frame; default 100
-	SyncMaxMessages   int           // messages replayed per chat before sync_required; default 200
-	TypingInterval    time.Duration // one typing relay per user and chat per interval; default 2s
-	RevokedSessionTTL time.Duration // how long a revoked session is refused; default 1h
-	UpstreamTimeout   time.Duration // chat/friend calls; default 5s
+	MaxConnsPerUser  int           // fleet-wide, 0 = unlimited; default 10
+	SendBuffer       int           // frames queued per connection before it counts as slow; default 256
+	MaxFrameBytes    int64         // largest client frame; default 64 KiB
+	AuthTimeout      time.Duration // for the first-frame auth; default 5s
+	PingInterval     time.Duration // default 30s
+	PingTimeout      time.Duration // default 15s
+	WriteTimeout     time.Duration // one frame write; default 10s
+	PresenceInterval time.Duration // presence refresh; default 30s
+	SyncMaxChats     int           // chats per sync frame; default 100
+	SyncMaxMessages  int           // messages replayed per chat before sync_required; default 200
+	TypingInterval   time.Duration // one typing relay per user and chat per interval; default 2s
+	UpstreamTimeout  time.Duration // chat/friend calls; default 5s
 	// Revocations are the revoked sessions this hub checks (WebSocket authentication) and
-	// remembers (_revoke frames); share it with the API path's session check and the fan-out,
-	// which marks them. When nil the hub makes its own from RevokedSessionTTL, RedisTimeout and
-	// RevocationCheckTimeout.
+	// remembers (_revoke frames): the gateway's one instance, which the API path's session check
+	// and the fan-out (which marks them) share, so that a revocation either learns holds for all.
+	// Required; its TTL and check timeout are its own options.
 	Revocations *sessions.Revocations
 	// FrameRate and FrameBurst limit the frames one client sends (per second); default 20 and 40.
 	FrameRate  float64
 	FrameBurst int
 	// RedisTimeout bounds one Redis round trip; default 2s.
 	RedisTimeout time.Duration
-	// RevocationCheckTimeout bounds the revoked-session check on every API call and WebSocket
-	// authentication (SessionRevoked); without an answer in time the call goes ahead (see
-	// docs/realtime.md). Default 150ms.
-	RevocationCheckTimeout time.Duration
 	// RedisReconnectMin and RedisReconnectMax bound the wait between attempts to restore the
 	// Redis subscription: doubled after each failed attempt, with jitter (a random half of it),
 	// from Min up to Max. Default 100ms and 10s.
@@ -108,12 +107,10 @@ func (o *Options) defaults() {
 	setDefault(&o.SyncMaxChats, 100)
 	setDefault(&o.SyncMaxMessages, 200)
 	setDefault(&o.TypingInterval, 2*time.Second)
-	setDefault(&o.RevokedSessionTTL, time.Hour)
 	setDefault(&o.UpstreamTimeout, 5*time.Second)
 	setDefault(&o.FrameRate, 20)
 	setDefault(&o.FrameBurst, 40)
 	setDefault(&o.RedisTimeout, 2*time.Second)
-	setDefault(&o.RevocationCheckTimeout, 150*time.Millisecond)
 	setDefault(&o.RedisReconnectMin, 100*time.Millisecond)
 	setDefault(&o.RedisReconnectMax, 10*time.Second)
 	o.RedisReconnectMax = max(o.RedisReconnectMax, o.RedisReconnectMin)
@@ -137,8 +134,6 @@ type Hub struct {
 	sub     *subscriber
 	chats   *chatCache
 
-	redis atomic.Pointer[rueidis.Client]
-
 	mu      sync.Mutex
 	users   map[string]*userState
 	closing bool            // shutting down: no new connections are attached
@@ -160,17 +155,19 @@ type userState struct {
 	friendsLoaded bool
 }
 
-// New builds a hub; Run it, give it Redis (SetRedis) and mount Serve at /ws.
+// New builds a hub; Run it and mount Serve at /ws.
 func New(opts Options) (*Hub, error) {
 	switch {
 	case opts.Logger == nil:
 		return nil, errors.New("realtime: no logger")
+	case opts.Redis == nil:
+		return nil, errors.New("realtime: no redis")
 	case opts.Verifier == nil:
 		return nil, errors.New("realtime: no token verifier")
 	case opts.Chat == nil || opts.Friends == nil:
 		return nil, errors.New("realtime: no chat or friend client")
-	case opts.RevocationCheckTimeout < 0:
-		return nil, errors.New("realtime: REALTIME_REVOCATION_CHECK_TIMEOUT must not be negative")
+	case opts.Revocations == nil:
+		return nil, errors.New("realtime: no revocations (the gateway's one sessions.Revocations)")
 	case opts.RedisReconnectMin < 0 || opts.RedisReconnectMax < 0:
 		return nil, errors.New("realtime: REALTIME_REDIS_RECONNECT_MIN and _MAX must not be negative")
 	case opts.UpstreamCalls < 0 || opts.UpstreamInterval < 0:
@@ -186,18 +183,9 @@ func New(opts Options) (*Hub, error) {
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{
-		client: h.client, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
+		client: opts.Redis, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
 	}
 	h.revoked = opts.Revocations
-	if h.revoked == nil {
-		rev, err := sessions.New(sessions.Options{
-			TTL: opts.RevokedSessionTTL, RedisTimeout: opts.RedisTimeout, CheckTimeout: opts.RevocationCheckTimeout,
-		})
-		if err != nil {
-			return nil, err
-		}
-		h.revoked = rev
-	}
 	h.sub = newSubscriber(h.log, opts.RedisTimeout, opts.RedisReconnectMin, opts.RedisReconnectMax)
 	h.sub.onMessage = h.dispatch
 	h.sub.onResubscribed = h.resyncAll
@@ -221,26 +209,10 @@ func originPatterns(origins []string) []string {
 
 var errShuttingDown = errors.New("gateway shutting down")
 
-func (h *Hub) client() rueidis.Client {
-	if c := h.redis.Load(); c != nil {
-		return *c
-	}
-	return nil
-}
-
-// SetRedis gives the hub a connected client, and its Revocations too: the gateway's one Redis
-// client (run.go opens it with client-side caching on, which serves the revoked-session checks),
-// which the hub does not close. The owner closes it once Run has returned, so that closing
-// connections can still unregister them in Redis.
-func (h *Hub) SetRedis(c rueidis.Client) {
-	h.redis.Store(&c)
-	h.revoked.SetRedis(c)
-}
-
 // SessionRevoked reports whether a session was revoked (logout, refresh-token reuse): the fan-out
 // marks it when auth's SessionRevoked event arrives. The API path uses it too, so a revoked
 // session's access tokens stop working at the gateway before they expire. It answers within
-// RevocationCheckTimeout: an error then means the answer is unknown (Redis down or stuck), except
+// the Revocations' check timeout: an error then means the answer is unknown (Redis down or stuck), except
 // for revocations this gateway has seen, which it remembers and answers without Redis.
 func (h *Hub) SessionRevoked(ctx context.Context, sessionID string) (bool, error) {
 	return h.revoked.Revoked(ctx, sessionID)
@@ -275,7 +247,7 @@ func (h *Hub) RedisState() RedisState { return h.sub.state() }
 // shutdownTimeout.
 func (h *Hub) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Go(func() { h.sub.run(ctx, h.client) })
+	wg.Go(func() { h.sub.run(ctx, h.opts.Redis) })
 	wg.Go(func() { h.heartbeatLoop(ctx) })
 	<-ctx.Done()
 	h.shutdown()

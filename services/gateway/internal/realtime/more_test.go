@@ -1,17 +1,21 @@
 package realtime_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/redis/rueidis"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/redistest"
 
@@ -271,5 +275,41 @@ func TestRevocationMarkedElsewhereReachesTheCachedCheck(t *testing.T) {
 			t.Fatal("the revocation was not seen within 2s: the cached answer was not invalidated")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// nobodyVerifier refuses every token (the hub below is never dialled).
+type nobodyVerifier struct{}
+
+func (nobodyVerifier) VerifyToken(context.Context, string) (authn.Principal, *connect.Error) {
+	return authn.Principal{}, connect.NewError(connect.CodeUnauthenticated, nil)
+}
+
+// A hub without the gateway's one Revocations would check and remember revocations the API path
+// and the fan-out never see, so New refuses to build one rather than make its own.
+func TestNewRequiresTheSharedRevocations(t *testing.T) {
+	t.Parallel()
+	opts := realtime.Options{
+		Logger: slog.New(slog.DiscardHandler), Redis: func() rueidis.Client { return nil },
+		Verifier: nobodyVerifier{}, Chat: &fakeChat{}, Friends: &fakeFriends{},
+	}
+	if _, err := realtime.New(opts); err == nil || !strings.Contains(err.Error(), "revocations") {
+		t.Fatalf("New without Revocations = %v; want an error naming them", err)
+	}
+	sharedRevocations(t, &opts)
+	if _, err := realtime.New(opts); err != nil {
+		t.Fatalf("New with Revocations: %v", err)
+	}
+}
+
+// The hub reads the gateway's one Redis client through Options.Redis and keeps none of its own:
+// without it there is nothing to read.
+func TestNewRequiresTheRedisSource(t *testing.T) {
+	t.Parallel()
+	opts := realtime.Options{
+		Logger: slog.New(slog.DiscardHandler), Verifier: nobodyVerifier{}, Chat: &fakeChat{}, Friends: &fakeFriends{},
+	}
+	if _, err := realtime.New(opts); err == nil || !strings.Contains(err.Error(), "redis") {
+		t.Fatalf("New without Redis = %v; want an error naming it", err)
 	}
 }

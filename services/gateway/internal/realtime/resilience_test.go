@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ const fanoutMaxAttempts = 2
 // proxied is a gateway (API and hub) whose Redis is reached through a proxy.
 type proxied struct {
 	proxy *redistest.Proxy
+	// redis is the gateway's one Redis client, which the hub, the revoked sessions and the
+	// fan-out read (through client); a test may replace it.
+	redis atomic.Pointer[rueidis.Client]
 	hub   *realtime.Hub
 	api   string // the gateway's base URL
 	logs  *logRecorder
@@ -58,9 +62,16 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Client-side caching on, as run.go opens the gateway's one client.
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{p.proxy.Addr()}, CacheSizeEachConn: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.redis.Store(&rc)
 	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
 	o := realtime.Options{
 		Logger:   logger,
+		Redis:    p.client,
 		Verifier: g,
 		Chat:     chatv1connect.NewChatServiceClient(httpClient, e.chatURL, connect.WithGRPC()),
 		Friends:  e.friends,
@@ -73,12 +84,6 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Client-side caching on, as run.go opens the gateway's one client.
-	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{p.proxy.Addr()}, CacheSizeEachConn: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.SetRedis(rc)
 	g.SetSessionCheck(hub.SessionRevoked)
 	p.hub = hub
 
@@ -86,21 +91,11 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(ctx) })
 	if e.brokers != nil {
-		consumer, err := events.NewConsumer(events.ConsumerConfig{
-			Brokers: e.brokers, Group: p.group, Topics: fanout.Topics, Logger: logger,
-			MaxAttempts: fanoutMaxAttempts, RetryBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-			ClientOpts: []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)},
+		e.runFanout(ctx, t, &wg, events.ConsumerConfig{
+			Group: p.group, MaxAttempts: fanoutMaxAttempts, RetryBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		}, fanout.Options{
+			Logger: logger, Redis: p.client, Revocations: revocations, Attempts: 1, Backoff: 10 * time.Millisecond,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = fanout.Register(consumer, fanout.Options{
-			Logger: logger, Redis: func() rueidis.Client { return rc }, Revocations: revocations, Attempts: 1, Backoff: 10 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() { _ = consumer.Run(ctx) })
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -117,6 +112,8 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	p.waitRedisState(t, "up")
 	return p
 }
+
+func (p *proxied) client() rueidis.Client { return *p.redis.Load() }
 
 func (p *proxied) waitRedisState(t *testing.T, state string) {
 	t.Helper()
@@ -261,7 +258,7 @@ func TestSeenRevocationSurvivesRedisOutage(t *testing.T) {
 	// The hub now talks to Redis through a client whose cache never held the answer: what the
 	// hub's own client looks like once rueidis has noticed the broken connection and emptied its
 	// cache (which the moment of noticing makes racy to wait for).
-	p.hub.SetRedis(fresh)
+	p.redis.Store(&fresh)
 	if revoked, err := p.hub.SessionRevoked(t.Context(), revokedSession); err != nil || !revoked {
 		t.Fatalf("a revoked session with redis down: revoked=%v, %v; want remembered", revoked, err)
 	}
@@ -271,7 +268,7 @@ func TestSeenRevocationSurvivesRedisOutage(t *testing.T) {
 }
 
 // With Redis stuck (connections open, nothing answered), an API call through the gateway still
-// returns: the revoked-session check gives up after RevocationCheckTimeout and the call goes
+// returns: the revoked-session check gives up after its CheckTimeout (sessions.Options) and the call goes
 // ahead on its token (it reaches the chat service, which answers NotFound for an unknown chat);
 // a session this gateway saw revoked is still refused.
 func TestHangingRedisDoesNotStallAPICalls(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -23,6 +22,9 @@ var errNoRedis = errors.New("redis not connected")
 
 // Options configure Revocations; zero values get the defaults.
 type Options struct {
+	// Redis returns the gateway's one Redis client, nil while it is not connected (required). It
+	// should have client-side caching on: checks are answered from it. Revocations do not close it.
+	Redis func() rueidis.Client
 	// TTL is how long a revoked session is refused (REALTIME_REVOKED_SESSION_TTL); default 1h.
 	TTL time.Duration
 	// RedisTimeout bounds marking a session revoked; default 2s.
@@ -35,15 +37,17 @@ type Options struct {
 
 // Revocations marks revoked sessions in Redis and answers whether a session was revoked.
 type Revocations struct {
-	redis atomic.Pointer[rueidis.Client] // nil while not connected
-	opts  Options
+	opts Options
 	// seen are the revocations this gateway has learned, kept in memory so that a Redis outage
 	// (which empties the client-side cache and makes checks fail open) does not reopen them here.
 	seen *expiring.Set
 }
 
-// New builds Revocations; give it Redis with SetRedis.
+// New builds Revocations.
 func New(opts Options) (*Revocations, error) {
+	if opts.Redis == nil {
+		return nil, errors.New("sessions: no Redis")
+	}
 	if opts.TTL < 0 || opts.RedisTimeout < 0 || opts.CheckTimeout < 0 {
 		return nil, errors.New("sessions: TTL, RedisTimeout and CheckTimeout (REALTIME_REVOCATION_CHECK_TIMEOUT) must not be negative")
 	}
@@ -59,13 +63,9 @@ func New(opts Options) (*Revocations, error) {
 	return &Revocations{opts: opts, seen: expiring.New(maxRememberedRevocations, expiring.EvictNearest)}, nil
 }
 
-// SetRedis gives Revocations a connected client (it does not close it). The client should have
-// client-side caching on: checks are answered from it.
-func (r *Revocations) SetRedis(c rueidis.Client) { r.redis.Store(&c) }
-
 func (r *Revocations) get() (rueidis.Client, error) {
-	if c := r.redis.Load(); c != nil {
-		return *c, nil
+	if c := r.opts.Redis(); c != nil {
+		return c, nil
 	}
 	return nil, errNoRedis
 }
