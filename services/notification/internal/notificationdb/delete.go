@@ -15,9 +15,13 @@ import (
 const deletionLockClass int32 = 7_301_086
 
 // DeleteUser implements notification.Tx. The queued writes go first (a notification this
-// transaction inserted for or about the user is deleted too), then the deletes, in one round trip.
+// transaction inserted for or about the user is deleted too), then the locks and the deletes, in
+// one round trip.
 func (t *txStore) DeleteUser(ctx context.Context, userID string, at time.Time) error {
 	t.later("lock deletion", `SELECT pg_advisory_xact_lock($1, hashtext($2))`, deletionLockClass, userID)
+	if err := t.LockRecipients(ctx, userID); err != nil {
+		return err
+	}
 	if err := tombstones.Record(ctx, queued{t, "insert tombstone"}, userID, at); err != nil {
 		return err
 	}
