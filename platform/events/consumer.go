@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Headers added to a record when it is put on a dead-letter topic, next to all its original ones.
@@ -57,6 +58,17 @@ func (e Event) TimeOr(at *timestamppb.Timestamp) time.Time {
 		return e.Time
 	}
 	return at.AsTime()
+}
+
+// UUID returns value, an id the payload carries in field, as validate.UUID checks and lower-cases
+// it. A malformed id fails as a Permanent error naming the event and the field: retrying cannot
+// make it valid.
+func (e Event) UUID(field, value string) (string, error) {
+	id, err := validate.UUID(field, value)
+	if err != nil {
+		return "", Permanent(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+	}
+	return id, nil
 }
 
 // Handler applies one event. tx is the transaction that also records the event in the inbox: do

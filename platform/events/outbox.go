@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/platform/pg"
@@ -98,9 +97,7 @@ func (o *Outbox) Wake() {
 func (o *Outbox) Wakeups() <-chan struct{} { return o.wake }
 
 // Execer runs a statement in the caller's transaction: a pgx.Tx, or anything that forwards to one.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+type Execer = pg.Execer
 
 // OutboxColumns are the columns an OutboxRow's Values fill, in order, for a caller that inserts
 // its event in a statement of its own (see Row).

@@ -17,9 +17,8 @@ import (
 // (its message is tombstoned here) or finds the chat closed. It returns how many messages became
 // tombstones; doing it again changes nothing more.
 func (s *Store) DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) (int64, error) {
-	if _, err := tx.Exec(ctx, `INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-		userID, at); err != nil {
-		return 0, fmt.Errorf("insert tombstone of %s: %w", userID, err)
+	if err := tombstones.Record(ctx, tx, userID, at); err != nil {
+		return 0, err
 	}
 	rows, err := tx.Query(ctx, `SELECT chat_id::text FROM chats WHERE user_lo = $1 OR user_hi = $1 ORDER BY chat_id`, userID)
 	if err != nil {

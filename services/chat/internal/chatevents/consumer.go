@@ -76,14 +76,14 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		return setFriendship(ctx, tx, ev, msg.GetUserId(), msg.GetFriendUserId(), false)
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
+			return err
 		}
 		avatar := msg.GetAvatarFileId()
 		if avatar != "" {
-			if avatar, err = validate.UUID("avatar_file_id", avatar); err != nil {
-				return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
+			if avatar, err = ev.UUID("avatar_file_id", avatar); err != nil {
+				return err
 			}
 		}
 		thumb := msg.GetAvatarThumbnailUrl()
@@ -108,9 +108,9 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		return nil
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
+			return err
 		}
 		n, err := store.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {

@@ -14,9 +14,8 @@ import (
 // keeps late events and calls from recreating any of it. Deleting nothing is fine (a redelivery).
 // No friend events are published: the peers' lists simply no longer show the user.
 func (s *Store) DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-		userID, at); err != nil {
-		return fmt.Errorf("insert tombstone of %s: %w", userID, err)
+	if err := tombstones.Record(ctx, tx, userID, at); err != nil {
+		return err
 	}
 	for _, q := range []string{
 		`DELETE FROM friend_requests WHERE from_user_id = $1 OR to_user_id = $1`,

@@ -8,7 +8,6 @@ package friendevents
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -44,9 +43,9 @@ type Directory interface {
 // Register adds the friend service's handlers to c.
 func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("UserRegistered %s: %w", ev.ID, err))
+			return err
 		}
 		if err := dir.RecordRegistration(ctx, tx, id, msg.GetNickname()); err != nil {
 			return err
@@ -55,9 +54,9 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		return nil
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("ProfileUpdated %s: %w", ev.ID, err))
+			return err
 		}
 		avatar, thumb := msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl()
 		if avatar != "" {
@@ -89,9 +88,9 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		return nil
 	})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
+			return err
 		}
 		if err := dir.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt())); err != nil {
 			return err

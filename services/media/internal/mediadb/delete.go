@@ -22,9 +22,8 @@ func (s *Store) DeleteOwner(ctx context.Context, tx pgx.Tx, owner string, at tim
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, owner); err != nil {
 		return 0, fmt.Errorf("lock owner %s: %w", owner, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-		owner, at); err != nil {
-		return 0, fmt.Errorf("insert tombstone of %s: %w", owner, err)
+	if err := tombstones.Record(ctx, tx, owner, at); err != nil {
+		return 0, err
 	}
 	tag, err := tx.Exec(ctx, `UPDATE files SET status = 'deleted', deleted_at = $2 WHERE owner_id = $1 AND status <> 'deleted'`,
 		owner, at)
@@ -32,13 +31,4 @@ func (s *Store) DeleteOwner(ctx context.Context, tx pgx.Tx, owner string, at tim
 		return 0, fmt.Errorf("mark files of %s deleted: %w", owner, err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-// ownerDeleted reports whether owner's account was deleted.
-func ownerDeleted(ctx context.Context, tx pgx.Tx, owner string) (bool, error) {
-	var gone bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)`, owner).Scan(&gone); err != nil {
-		return false, fmt.Errorf("look up deleted owner %s: %w", owner, err)
-	}
-	return gone, nil
 }

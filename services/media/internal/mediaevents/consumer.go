@@ -6,7 +6,6 @@ package mediaevents
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/validate"
 )
 
 // Group is the media service's consumer group.
@@ -33,9 +31,9 @@ type Deleter interface {
 // Register adds the media service's handlers to c.
 func Register(c *events.Consumer, store Deleter, logger *slog.Logger) {
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
+			return err
 		}
 		n, err := store.DeleteOwner(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {

@@ -392,7 +392,7 @@ func TestSignedURLs(t *testing.T) {
 		}
 	}
 	// Expired URLs are refused.
-	e.clock.advance(time.Until(exp) + time.Second)
+	e.clock.advance(exp.Sub(e.clock.now()) + time.Second)
 	res, body = fetch(t, f.GetUrl())
 	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "expired") {
 		t.Fatalf("expired URL: %d %s", res.StatusCode, body)

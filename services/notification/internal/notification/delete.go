@@ -26,9 +26,6 @@ func (s *Service) UserDeleted(ctx context.Context, tx Tx, userID string, at time
 	if at.IsZero() {
 		at = s.now()
 	}
-	// The user's lock, as every change to their notifications takes it first.
-	if err := tx.LockRecipients(ctx, userID); err != nil {
-		return err
-	}
+	// DeleteUser takes the user's lock, as every change to their notifications does first.
 	return tx.DeleteUser(ctx, userID, at)
 }

@@ -65,6 +65,20 @@ func eventIDs(fields ...idField) error {
 	return nil
 }
 
+// lockUnlessDeleted takes the recipient locks of lock (LockRecipients) unless one of about, the
+// users an event or a Notify call is about, deleted their account, and reports whether it took
+// them: what is about a deleted account changes nothing (see UserDeleted). AnyDeleted goes first: it holds their
+// deletions off until the transaction ends, so its answer stays true while the handler writes;
+// its lock comes before the recipient lock, as in DeleteUser, so the two never deadlock; and an
+// event about a deleted account locks no recipient. MessageSent, the hot path, does not come
+// here: LockDeletions and the read it makes anyway (MessageContext) spare AnyDeleted's round trip.
+func lockUnlessDeleted(ctx context.Context, tx Tx, about []string, lock ...string) (bool, error) {
+	if gone, err := tx.AnyDeleted(ctx, about...); err != nil || gone {
+		return false, err
+	}
+	return true, tx.LockRecipients(ctx, lock...)
+}
+
 // Registered records a new user's requested nickname and, when it is verified already (an identity
 // provider vouched for it), their email address (UserRegistered). An unverified address is not
 // kept: notifications are emailed only to addresses their owners confirmed, so an address someone
@@ -73,10 +87,7 @@ func (s *Service) Registered(ctx context.Context, tx Tx, userID, email, nickname
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
 	}
-	if gone, err := tx.AnyDeleted(ctx, userID); err != nil || gone {
-		return err // about a deleted account: changes nothing (see UserDeleted)
-	}
-	if err := tx.LockRecipients(ctx, userID); err != nil {
+	if locked, err := lockUnlessDeleted(ctx, tx, []string{userID}, userID); err != nil || !locked {
 		return err
 	}
 	if !verified {
@@ -91,10 +102,7 @@ func (s *Service) EmailVerified(ctx context.Context, tx Tx, userID, email string
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
 	}
-	if gone, err := tx.AnyDeleted(ctx, userID); err != nil || gone {
-		return err // about a deleted account: changes nothing (see UserDeleted)
-	}
-	if err := tx.LockRecipients(ctx, userID); err != nil {
+	if locked, err := lockUnlessDeleted(ctx, tx, []string{userID}, userID); err != nil || !locked {
 		return err
 	}
 	return tx.SaveEmail(ctx, userID, strings.TrimSpace(email))
@@ -105,10 +113,7 @@ func (s *Service) ProfileUpdated(ctx context.Context, tx Tx, userID, nickname st
 	if err := eventIDs(idField{"user_id", &userID}); err != nil {
 		return err
 	}
-	if gone, err := tx.AnyDeleted(ctx, userID); err != nil || gone {
-		return err // about a deleted account: changes nothing (see UserDeleted)
-	}
-	if err := tx.LockRecipients(ctx, userID); err != nil {
+	if locked, err := lockUnlessDeleted(ctx, tx, []string{userID}, userID); err != nil || !locked {
 		return err
 	}
 	return tx.SaveNickname(ctx, userID, nickname, version)
@@ -122,10 +127,7 @@ func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest
 	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"from_user_id", &ev.FromUserID}, idField{"to_user_id", &ev.ToUserID}); err != nil {
 		return err
 	}
-	if gone, err := tx.AnyDeleted(ctx, ev.FromUserID, ev.ToUserID); err != nil || gone {
-		return err // about a deleted account: changes nothing (see UserDeleted)
-	}
-	if err := tx.LockRecipients(ctx, ev.ToUserID); err != nil {
+	if locked, err := lockUnlessDeleted(ctx, tx, []string{ev.FromUserID, ev.ToUserID}, ev.ToUserID); err != nil || !locked {
 		return err
 	}
 	// Under the recipient's lock, which FriendAccepted and FriendDeclined take too (the accepter
@@ -151,10 +153,8 @@ func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance
 	if err := eventIDs(idField{"request_id", &ev.RequestID}, idField{"requester_id", &ev.RequesterID}, idField{"accepter_id", &ev.AccepterID}); err != nil {
 		return err
 	}
-	if gone, err := tx.AnyDeleted(ctx, ev.RequesterID, ev.AccepterID); err != nil || gone {
-		return err // about a deleted account: changes nothing (see UserDeleted)
-	}
-	if err := tx.LockRecipients(ctx, ev.RequesterID, ev.AccepterID); err != nil {
+	pair := []string{ev.RequesterID, ev.AccepterID}
+	if locked, err := lockUnlessDeleted(ctx, tx, pair, pair...); err != nil || !locked {
 		return err
 	}
 	now := s.now()

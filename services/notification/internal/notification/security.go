@@ -26,10 +26,7 @@ func (s *Service) PasswordChanged(ctx context.Context, tx Tx, c PasswordChange) 
 	if err := eventIDs(idField{"user_id", &c.UserID}); err != nil {
 		return err
 	}
-	if gone, err := tx.AnyDeleted(ctx, c.UserID); err != nil || gone {
-		return err // about a deleted account: changes nothing (see UserDeleted)
-	}
-	if err := tx.LockRecipients(ctx, c.UserID); err != nil {
+	if locked, err := lockUnlessDeleted(ctx, tx, []string{c.UserID}, c.UserID); err != nil || !locked {
 		return err
 	}
 	now := s.now()

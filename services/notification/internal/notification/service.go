@@ -204,12 +204,9 @@ func (s *Service) Notify(ctx context.Context, r NotifyRequest) (NotifyResult, er
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		res = NotifyResult{}
 		// The lock also serialises concurrent calls with the same key: the second finds the first's result.
-		if err := tx.LockRecipients(ctx, r.UserID); err != nil {
+		if locked, err := lockUnlessDeleted(ctx, tx, []string{r.UserID}, r.UserID); err != nil {
 			return err
-		}
-		if gone, err := tx.AnyDeleted(ctx, r.UserID); err != nil {
-			return err
-		} else if gone {
+		} else if !locked {
 			return ErrUserDeleted
 		}
 		stored, found, err := tx.NotifyResult(ctx, r.UserID, r.IdempotencyKey)

@@ -115,7 +115,10 @@ type Tx interface {
 	PostponeDigest(ctx context.Context, id string, due time.Time) error
 
 	// DeleteUser erases what the service holds about a deleted user (see Service.UserDeleted) and
-	// records the tombstone AnyDeleted reads; doing it again deletes nothing more.
+	// records the tombstone AnyDeleted reads; doing it again deletes nothing more. It takes the
+	// user's deletion lock, then their recipient lock (LockRecipients): the order of everyone who
+	// asks AnyDeleted or LockDeletions before LockRecipients, so that a deletion and a handler
+	// about the same user wait for each other rather than deadlock.
 	DeleteUser(ctx context.Context, userID string, at time.Time) error
 	// AnyDeleted reports whether any of userIDs is a deleted user's.
 	AnyDeleted(ctx context.Context, userIDs ...string) (bool, error)

@@ -15,11 +15,17 @@ import (
 const deletionLockClass int32 = 7_301_086
 
 // DeleteUser implements notification.Tx. The queued writes go first (a notification this
-// transaction inserted for or about the user is deleted too), then the deletes, in one round trip.
+// transaction inserted for or about the user is deleted too), then the locks and the deletes, in
+// one round trip.
 func (t *txStore) DeleteUser(ctx context.Context, userID string, at time.Time) error {
 	t.later("lock deletion", `SELECT pg_advisory_xact_lock($1, hashtext($2))`, deletionLockClass, userID)
+	if err := t.LockRecipients(ctx, userID); err != nil {
+		return err
+	}
+	if err := tombstones.Record(ctx, queued{t, "insert tombstone"}, userID, at); err != nil {
+		return err
+	}
 	for _, w := range []struct{ what, sql string }{
-		{"insert tombstone", `INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`},
 		{"delete notifications", `DELETE FROM notifications WHERE user_id = $1 OR actor_user_id = $1::text`},
 		{"delete digest messages", `WITH gone AS (DELETE FROM digest_messages WHERE sender_id = $1 RETURNING digest_id)
 			DELETE FROM digests d WHERE d.digest_id IN (SELECT digest_id FROM gone)
@@ -30,11 +36,7 @@ func (t *txStore) DeleteUser(ctx context.Context, userID string, at time.Time) e
 		{"delete mutes", `DELETE FROM muted_chats WHERE user_id = $1`},
 		{"delete recipient", `DELETE FROM recipients WHERE user_id = $1`},
 	} {
-		args := []any{userID}
-		if w.what == "insert tombstone" {
-			args = append(args, at)
-		}
-		t.later(w.what, w.sql, args...)
+		t.later(w.what, w.sql, userID)
 	}
 	if err := t.flush(ctx); err != nil {
 		return fmt.Errorf("delete user %s: %w", userID, err)

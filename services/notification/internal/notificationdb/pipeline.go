@@ -78,8 +78,19 @@ func (t *txStore) forget() {
 }
 
 // Exec queues sql like later, for Outbox.Publish (events.Execer): its insert is such a write.
-func (t *txStore) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	t.later("write event", sql, args...)
+func (t *txStore) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return queued{t, "write event"}.Exec(ctx, sql, args...)
+}
+
+// queued queues the statements of a helper that writes through a pg.Execer (as later does), under
+// what, which names the write in the error of the read or flush that carries it.
+type queued struct {
+	t    *txStore
+	what string
+}
+
+func (q queued) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.t.later(q.what, sql, args...)
 	return pgconn.CommandTag{}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
@@ -34,48 +35,33 @@ type TxStore interface {
 
 // Register adds the notification service's handlers to c.
 func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
-	on := func(ev events.Event, err error) error {
-		if errors.Is(err, notification.ErrInvalidEvent) {
-			return events.Permanent(fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err))
-		}
-		return err
-	}
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.UserRegistered) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.Registered(ctx, t, m.GetUserId(), m.GetEmail(), m.GetNickname(), m.GetEmailVerified())
-		}))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.UserRegistered) error {
+		return svc.Registered(ctx, t, m.GetUserId(), m.GetEmail(), m.GetNickname(), m.GetEmailVerified())
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.EmailVerified) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.EmailVerified(ctx, t, m.GetUserId(), m.GetEmail()) }))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.EmailVerified) error {
+		return svc.EmailVerified(ctx, t, m.GetUserId(), m.GetEmail())
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.PasswordChanged) error {
-		change := notification.PasswordChange{UserID: m.GetUserId(), EventID: ev.ID, Email: m.GetEmail(),
-			Reset: m.GetReason() == "password_reset", At: ev.TimeOr(m.GetChangedAt())}
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.PasswordChanged(ctx, t, change) }))
+	handle(c, store, func(ctx context.Context, t notification.Tx, ev events.Event, m *eventsv1.PasswordChanged) error {
+		return svc.PasswordChanged(ctx, t, notification.PasswordChange{UserID: m.GetUserId(), EventID: ev.ID, Email: m.GetEmail(),
+			Reset: m.GetReason() == "password_reset", At: ev.TimeOr(m.GetChangedAt())})
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.ProfileUpdated) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.ProfileUpdated(ctx, t, m.GetUserId(), m.GetNickname(), m.GetVersion())
-		}))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.ProfileUpdated) error {
+		return svc.ProfileUpdated(ctx, t, m.GetUserId(), m.GetNickname(), m.GetVersion())
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendRequestSent) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.FriendRequestSent(ctx, t, notification.FriendRequest{
-				RequestID: m.GetRequestId(), FromUserID: m.GetFromUserId(), ToUserID: m.GetToUserId(), FromNickname: m.GetFromNickname(),
-			})
-		}))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.FriendRequestSent) error {
+		return svc.FriendRequestSent(ctx, t, notification.FriendRequest{
+			RequestID: m.GetRequestId(), FromUserID: m.GetFromUserId(), ToUserID: m.GetToUserId(), FromNickname: m.GetFromNickname(),
+		})
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendAccepted) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.FriendAccepted(ctx, t, notification.FriendAcceptance{
-				RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(), AccepterID: m.GetAccepterId(), AccepterNickname: m.GetAccepterNickname(),
-			})
-		}))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.FriendAccepted) error {
+		return svc.FriendAccepted(ctx, t, notification.FriendAcceptance{
+			RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(), AccepterID: m.GetAccepterId(), AccepterNickname: m.GetAccepterNickname(),
+		})
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.FriendDeclined) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.FriendDeclined(ctx, t, m.GetRequestId(), m.GetRecipientId()) }))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.FriendDeclined) error {
+		return svc.FriendDeclined(ctx, t, m.GetRequestId(), m.GetRecipientId())
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageSent) error {
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.MessageSent) error {
 		msg := notification.Message{
 			ChatID: m.GetChatId(), MessageID: m.GetMessageId(), Seq: m.GetSeq(), SenderID: m.GetSenderId(),
 			RecipientID: m.GetRecipientId(), Text: m.GetText(),
@@ -86,25 +72,31 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 		for _, a := range m.GetAttachments() {
 			msg.Attachments = append(msg.Attachments, a.GetName())
 		}
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.MessageSent(ctx, t, msg) }))
+		return svc.MessageSent(ctx, t, msg)
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessagesRead) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.MessagesRead(ctx, t, m.GetChatId(), m.GetReaderId(), m.GetUpToSeq())
-		}))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.MessagesRead) error {
+		return svc.MessagesRead(ctx, t, m.GetChatId(), m.GetReaderId(), m.GetUpToSeq())
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageEdited) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.MessageEdited(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq(), m.GetText())
-		}))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.MessageEdited) error {
+		return svc.MessageEdited(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq(), m.GetText())
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.MessageDeleted) error {
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error {
-			return svc.MessageDeleted(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq())
-		}))
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.MessageDeleted) error {
+		return svc.MessageDeleted(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq())
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m *eventsv1.UserDeleted) error {
-		at := ev.TimeOr(m.GetDeletedAt())
-		return on(ev, store.WithTx(ctx, tx, func(t notification.Tx) error { return svc.UserDeleted(ctx, t, m.GetUserId(), at) }))
+	handle(c, store, func(ctx context.Context, t notification.Tx, ev events.Event, m *eventsv1.UserDeleted) error {
+		return svc.UserDeleted(ctx, t, m.GetUserId(), ev.TimeOr(m.GetDeletedAt()))
+	})
+}
+
+// handle registers h for the events of type T: it runs with the store inside the consumer's
+// transaction, and an event it finds invalid (notification.ErrInvalidEvent) is dead-lettered at
+// once, as no retry can make it valid.
+func handle[T proto.Message](c *events.Consumer, store TxStore, h func(ctx context.Context, t notification.Tx, ev events.Event, m T) error) {
+	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, m T) error {
+		err := store.WithTx(ctx, tx, func(t notification.Tx) error { return h(ctx, t, ev, m) })
+		if errors.Is(err, notification.ErrInvalidEvent) {
+			return events.Permanent(fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err))
+		}
+		return err
 	})
 }

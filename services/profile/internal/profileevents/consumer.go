@@ -15,7 +15,6 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -51,9 +50,9 @@ type Invalidator interface {
 // Register adds the profile service's handlers to c.
 func Register(c *events.Consumer, creator Store, cache Invalidator, logger *slog.Logger) {
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("UserRegistered %s: %w", ev.ID, err))
+			return err
 		}
 		p, created, err := creator.CreateFromRegistration(ctx, tx, profile.Registration{UserID: id, RequestedNickname: msg.GetNickname()})
 		if err != nil {
@@ -67,9 +66,9 @@ func Register(c *events.Consumer, creator Store, cache Invalidator, logger *slog
 	})
 
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := validate.UUID("user_id", msg.GetUserId())
+		id, err := ev.UUID("user_id", msg.GetUserId())
 		if err != nil {
-			return events.Permanent(fmt.Errorf("UserDeleted %s: %w", ev.ID, err))
+			return err
 		}
 		version, err := creator.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {
