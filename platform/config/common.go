@@ -4,9 +4,10 @@ package config
 // A service's Config embeds it as its first field, so the fields keep their names (cfg.AdminAddr)
 // and environment variables, and Attrs logs them in place. LISTEN_ADDR, DATABASE_URL and
 // DATABASE_WAIT are Service's (the gateway has no database and declares its own LISTEN_ADDR);
-// AUTH_JWKS_URL and REDIS_URL are each Config's (not every process verifies tokens or uses
-// Redis), and so is what a variable requires (validate: the gateway runs without KAFKA_BROKERS,
-// the services do not).
+// AUTH_JWKS_URL, REDIS_URL and the rest of shared.go are embedded one by one by the Configs that
+// read them (not every process verifies tokens or uses Redis). The services need KAFKA_BROKERS,
+// which Start checks for every Config that embeds Service (checkService); the gateway runs
+// without it.
 type Common struct {
 	// AdminAddr is the operator-only listener (/debug/pprof/; the gateway's /readyz details);
 	// empty = off; never the public port.

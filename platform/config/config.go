@@ -6,6 +6,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -82,10 +83,12 @@ func MaskURLPassword(s string) string {
 
 // Start is how a service's run begins with its configuration: Load, starting from defaults (the
 // values no tag can hold, e.g. Config{Service: ServiceDefaults("friend", 8083)}), then one
-// "configuration" log line (Attrs: secrets masked), then validate (nil: none), whose error comes
-// back as "configuration: …". After the log line, so refused values sit in the log next to the
-// refusal; before anything connects, so a bad value fails at once. validate is the service's
-// `func (c Config) validate() error`, passed as the method expression Config.validate.
+// "configuration" log line (Attrs: secrets masked), then the validation (nil validate: none),
+// whose error comes back as "configuration: …". After the log line, so refused values sit in the
+// log next to the refusal; before anything connects, so a bad value fails at once. The validation
+// is the shared variables' checks, when T embeds Common and Service (checkService), joined with
+// validate's: the service's `func (c Config) validate() error`, passed as the method expression
+// Config.validate, which checks the service's own variables only.
 func Start[T any](logger *slog.Logger, defaults T, validate func(T) error) (T, error) {
 	cfg, err := load(defaults)
 	if err != nil {
@@ -93,7 +96,7 @@ func Start[T any](logger *slog.Logger, defaults T, validate func(T) error) (T, e
 	}
 	logger.Info("configuration", Attrs(cfg)...)
 	if validate != nil {
-		if err := validate(cfg); err != nil {
+		if err := errors.Join(checkService(cfg), validate(cfg)); err != nil {
 			return cfg, fmt.Errorf("configuration: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -160,5 +161,97 @@ func TestStartBeginsFromServiceDefaults(t *testing.T) {
 	}
 	if defaults.ListenAddr != ":8083" {
 		t.Fatalf("Start changed the defaults value: %+v", defaults)
+	}
+}
+
+// Start checks the shared variables of a Config that embeds Service before the service's own
+// validate, and joins the two refusals: a service needs a Kafka broker, which an empty variable
+// cannot remove (it takes the default) but a list of blanks can.
+func TestStartRefusesAServiceWithoutKafka(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	refuse := func(withService) error { return errors.New("TIMEOUT: too short") }
+	for _, brokers := range []string{",", " ", " , "} {
+		t.Setenv("KAFKA_BROKERS", brokers)
+		_, err := Start(logger, withService{}, refuse)
+		if err == nil || err.Error() != "configuration: KAFKA_BROKERS: at least one broker address is required\nTIMEOUT: too short" {
+			t.Fatalf("KAFKA_BROKERS=%q: err = %v", brokers, err)
+		}
+		if _, err := Start(logger, withService{}, func(withService) error { return nil }); err == nil ||
+			err.Error() != "configuration: KAFKA_BROKERS: at least one broker address is required" {
+			t.Fatalf("KAFKA_BROKERS=%q, nothing else wrong: err = %v", brokers, err)
+		}
+		// nil validates nothing (media migrate), and a Config without Service (the gateway's) may
+		// run without Kafka.
+		if _, err := Start(logger, withService{}, nil); err != nil {
+			t.Fatalf("KAFKA_BROKERS=%q, no validate: %v", brokers, err)
+		}
+		if _, err := Start(logger, withCommon{}, func(withCommon) error { return nil }); err != nil {
+			t.Fatalf("KAFKA_BROKERS=%q without Service: %v", brokers, err)
+		}
+	}
+	t.Setenv("KAFKA_BROKERS", "k1:9092, ,")
+	if _, err := Start(logger, withService{}, func(withService) error { return nil }); err != nil {
+		t.Fatalf("one broker among blanks: %v", err)
+	}
+	t.Setenv("KAFKA_BROKERS", "")
+	if cfg, err := Start(logger, withService{}, func(withService) error { return nil }); err != nil || !slices.Equal(cfg.KafkaBrokers, []string{"127.0.0.1:9092"}) {
+		t.Fatalf("empty KAFKA_BROKERS: %v, %v", cfg.KafkaBrokers, err)
+	}
+}
+
+// Each shared variable loads with its default, is read from its variable and is logged where its
+// struct is embedded; the internal token is masked.
+func TestSharedVariablesAreLoadedAndLoggedInPlace(t *testing.T) {
+	type cfg struct {
+		AuthPeer
+		ProfilePeer
+		Timeout time.Duration `env:"TIMEOUT" envDefault:"3s"`
+		FriendPeer
+		ChatPeer
+		NotificationPeer
+		MediaPeer
+		Redis
+		InternalAPI
+		AuthJWKS
+	}
+	c, err := Load[cfg]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range Attrs(c) {
+		attr := a.(slog.Attr)
+		got = append(got, attr.Key+"="+attr.Value.String())
+	}
+	want := []string{
+		"AUTH_URL=http://127.0.0.1:8081", "PROFILE_URL=http://127.0.0.1:8082", "TIMEOUT=3s", "FRIEND_URL=http://127.0.0.1:8083",
+		"CHAT_URL=http://127.0.0.1:8084", "NOTIFICATION_URL=http://127.0.0.1:8085", "MEDIA_URL=http://127.0.0.1:8086",
+		"REDIS_URL=redis://127.0.0.1:6379", "INTERNAL_API_TOKEN=", "AUTH_JWKS_URL=http://127.0.0.1:8081/.well-known/jwks.json",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("attrs = %q\nwant    %q", got, want)
+	}
+	for name, value := range map[string]string{
+		"AUTH_URL": "http://a:1", "PROFILE_URL": "http://p:2", "FRIEND_URL": "http://f:3", "CHAT_URL": "http://c:4",
+		"NOTIFICATION_URL": "http://n:5", "MEDIA_URL": "http://m:6", "REDIS_URL": "redis://u:pw@r:7",
+		"INTERNAL_API_TOKEN": "tok", "AUTH_JWKS_URL": "http://j:8/jwks",
+	} {
+		t.Setenv(name, value)
+	}
+	if c, err = Load[cfg](); err != nil {
+		t.Fatal(err)
+	}
+	if c.AuthURL != "http://a:1" || c.ProfileURL != "http://p:2" || c.FriendURL != "http://f:3" || c.ChatURL != "http://c:4" ||
+		c.NotificationURL != "http://n:5" || c.MediaURL != "http://m:6" || c.RedisURL != "redis://u:pw@r:7" ||
+		c.InternalAPIToken != "tok" || c.AuthJWKSURL != "http://j:8/jwks" {
+		t.Fatalf("cfg = %+v", c)
+	}
+	got = got[:0]
+	for _, a := range Attrs(c) {
+		attr := a.(slog.Attr)
+		got = append(got, attr.Key+"="+attr.Value.String())
+	}
+	if !slices.Contains(got, "INTERNAL_API_TOKEN=*****") || !slices.Contains(got, "REDIS_URL=redis://u:redacted@r:7") {
+		t.Fatalf("attrs = %q", got)
 	}
 }

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,4 +32,28 @@ func ServiceDefaults(name string, port int) Service {
 		ListenAddr:  ":" + strconv.Itoa(port),
 		DatabaseURL: "postgres://postgres@127.0.0.1:5432/parley_" + name + "?sslmode=disable",
 	}
+}
+
+// serviceConfig is a service's Config, which embeds Common and Service: the two methods below are
+// promoted to it, so that Start finds the shared variables without the service passing them.
+type serviceConfig interface {
+	common() Common
+	service() Service
+}
+
+func (c Common) common() Common    { return c }
+func (s Service) service() Service { return s }
+
+// checkService refuses the shared variables' values that no service can run with, so that no
+// service's validate repeats them: every service publishes its events through its outbox relay, so
+// KAFKA_BROKERS must name a broker (the gateway, which runs without Kafka, embeds no Service).
+func checkService(cfg any) error {
+	s, ok := cfg.(serviceConfig)
+	if !ok {
+		return nil
+	}
+	if !slices.ContainsFunc(s.common().KafkaBrokers, func(b string) bool { return strings.TrimSpace(b) != "" }) {
+		return errors.New("KAFKA_BROKERS: at least one broker address is required")
+	}
+	return nil
 }

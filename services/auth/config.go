@@ -55,10 +55,10 @@ type Config struct {
 	LoginAccountWindow      time.Duration `env:"AUTH_LOGIN_ACCOUNT_WINDOW" envDefault:"15m"`
 	LoginFamiliarClientTTL  time.Duration `env:"AUTH_LOGIN_FAMILIAR_CLIENT_TTL" envDefault:"720h"`
 	// Password reset by email (auth.ResetPolicy; docs/auth.md "Password reset"). The emails are
-	// sent by the notification service at NotificationURL, called with InternalAPIToken; without
+	// sent by the notification service at NOTIFICATION_URL, called with INTERNAL_API_TOKEN; without
 	// the token RequestPasswordReset answers FailedPrecondition.
-	NotificationURL         string        `env:"NOTIFICATION_URL" envDefault:"http://127.0.0.1:8085"`
-	InternalAPIToken        string        `env:"INTERNAL_API_TOKEN" secret:"true"`
+	config.NotificationPeer
+	config.InternalAPI
 	PasswordResetTTL        time.Duration `env:"AUTH_PASSWORD_RESET_TTL" envDefault:"30m"`
 	PasswordResetsPerEmail  int           `env:"AUTH_PASSWORD_RESETS_PER_EMAIL" envDefault:"3"`
 	PasswordResetsPerClient int           `env:"AUTH_PASSWORD_RESETS_PER_CLIENT" envDefault:"20"`
@@ -191,9 +191,6 @@ func splitList(s string) []string {
 // are parsed (in run), because parsing them is the check.
 func (c Config) validate() error {
 	var errs []error
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
-	}
 	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL, "AUTH_PASSKEY_CEREMONY_TTL": c.PasskeyCeremonyTTL} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", name, d))

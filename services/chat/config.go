@@ -26,22 +26,22 @@ type Config struct {
 	// OutboxLinger is the least time between two relay passes under load, so that one pass
 	// publishes many messages (events.RelayConfig.Linger).
 	OutboxLinger time.Duration `env:"OUTBOX_LINGER" envDefault:"5ms"`
-	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	FriendURL    string        `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
+
+	config.Redis      // REDIS_URL
+	config.FriendPeer // FRIEND_URL
 	// FriendTimeout bounds one CheckFriendship call.
 	FriendTimeout time.Duration `env:"FRIEND_TIMEOUT" envDefault:"2s"`
 	// FriendshipCacheTTL bounds how long a CheckFriendship answer is kept in Redis.
 	FriendshipCacheTTL time.Duration `env:"FRIENDSHIP_CACHE_TTL" envDefault:"30s"`
-	// MediaURL is the media service: BatchGetFiles checks attachments being sent and gives the
+	// MEDIA_URL is the media service: BatchGetFiles checks attachments being sent and gives the
 	// URLs of attachments being read.
-	MediaURL string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
+	config.MediaPeer
 	// MediaTimeout bounds one BatchGetFiles call.
 	MediaTimeout time.Duration `env:"MEDIA_TIMEOUT" envDefault:"2s"`
-	// InternalAPIToken is the shared secret of calls between Parley services. Chat's calls to the
-	// media service are all made for a user (their token forwarded, so media's access rules apply);
-	// it is sent only on a call made for no user.
-	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
-	AuthJWKSURL      string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	// INTERNAL_API_TOKEN: chat's calls to the media service are all made for a user (their token
+	// forwarded, so media's access rules apply); it is sent only on a call made for no user.
+	config.InternalAPI
+	config.AuthJWKS // AUTH_JWKS_URL
 }
 
 // defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
@@ -70,9 +70,6 @@ func withMaxConns(dbURL string, n int32) (string, error) {
 // back to their documented defaults where they are used; negative ones are refused here.
 func (c Config) validate() error {
 	var errs []error
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
-	}
 	if c.DatabaseMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS %d: must be positive", c.DatabaseMaxConns))
 	}

@@ -22,6 +22,7 @@ func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 }
 
 var badConfig = map[string]string{
+	"KAFKA_BROKERS":      ",", // config.Start's check, shared by every service
 	"DATABASE_MAX_CONNS": "0",
 	"FRIEND_TIMEOUT":     "-1s",
 	"OUTBOX_LINGER":      "-5ms",

@@ -13,7 +13,8 @@ type Config struct {
 	config.Common
 	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	config.AuthJWKS // AUTH_JWKS_URL
+
 	// RequestLimit new friend requests per RequestWindow per sender; 0 turns the limit off.
 	RequestLimit  int           `env:"FRIEND_REQUEST_LIMIT" envDefault:"50"`
 	RequestWindow time.Duration `env:"FRIEND_REQUEST_WINDOW" envDefault:"1h"`
@@ -30,9 +31,6 @@ func (c Config) validate() error {
 	}
 	if c.RequestWindow <= 0 {
 		errs = append(errs, fmt.Errorf("FRIEND_REQUEST_WINDOW %v: must be positive", c.RequestWindow))
-	}
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
 	}
 	return errors.Join(errs...)
 }

@@ -14,14 +14,14 @@ type Config struct {
 
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
 
-	AuthURL         string `env:"AUTH_URL" envDefault:"http://127.0.0.1:8081"`
-	ProfileURL      string `env:"PROFILE_URL" envDefault:"http://127.0.0.1:8082"`
-	FriendURL       string `env:"FRIEND_URL" envDefault:"http://127.0.0.1:8083"`
-	ChatURL         string `env:"CHAT_URL" envDefault:"http://127.0.0.1:8084"`
-	NotificationURL string `env:"NOTIFICATION_URL" envDefault:"http://127.0.0.1:8085"`
-	MediaURL        string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
+	config.AuthPeer         // AUTH_URL
+	config.ProfilePeer      // PROFILE_URL
+	config.FriendPeer       // FRIEND_URL
+	config.ChatPeer         // CHAT_URL
+	config.NotificationPeer // NOTIFICATION_URL
+	config.MediaPeer        // MEDIA_URL
 
-	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	config.AuthJWKS // AUTH_JWKS_URL
 	// PublicProcedures need no access token (comma-separated full procedure names). Unset: the
 	// procedures marked ACCESS_PUBLIC in the protos (contracts/access); set but empty: none.
 	PublicProcedures []string `env:"PUBLIC_PROCEDURES"`
@@ -35,7 +35,7 @@ type Config struct {
 	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" envDefault:"4194304"`
 	TrustedProxies     []string      `env:"TRUSTED_PROXIES"`
 
-	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
+	config.Redis // REDIS_URL
 	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow. Unset:
 	// the procedures marked RATE_LIMIT_AUTH in the protos (contracts/access); set but empty: none.
 	RateLimitAuthProcedures []string      `env:"RATE_LIMIT_AUTH_PROCEDURES"`

@@ -16,12 +16,12 @@ type Config struct {
 	config.Common
 	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	ChatURL     string `env:"CHAT_URL" envDefault:"http://127.0.0.1:8084"`
-	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	// InternalAPIToken authorises service-to-service calls of internal methods (sent and checked
-	// in X-Parley-Internal-Token). Empty: BatchGetFiles answers only on a user's behalf.
-	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
+	config.Redis    // REDIS_URL
+	config.ChatPeer // CHAT_URL
+	config.AuthJWKS // AUTH_JWKS_URL
+	// INTERNAL_API_TOKEN authorises service-to-service calls of internal methods. Empty:
+	// BatchGetFiles answers only on a user's behalf.
+	config.InternalAPI
 
 	// PublicURL is the origin download URLs start with (the gateway, which routes /media/ here).
 	PublicURL string `env:"MEDIA_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`

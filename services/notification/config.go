@@ -20,11 +20,12 @@ type Config struct {
 	// trickle of messages one transaction handles many of them instead of each paying its own.
 	// The most it delays a notification. At least 10ms; 0 hands over each event at once.
 	ConsumerFetchWait time.Duration `env:"CONSUMER_FETCH_WAIT" envDefault:"50ms"`
-	RedisURL          string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	AuthJWKSURL       string        `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
-	// InternalAPIToken is the secret other Parley services present (X-Parley-Internal-Token) to
-	// call Notify. Empty refuses every Notify call.
-	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
+
+	config.Redis    // REDIS_URL
+	config.AuthJWKS // AUTH_JWKS_URL
+	// INTERNAL_API_TOKEN is the secret other Parley services present to call Notify. Empty refuses
+	// every Notify call.
+	config.InternalAPI
 
 	// SMTPURL is the mail server: smtp://[user:pass@]host[:port] (STARTTLS when offered) or
 	// smtps://… (TLS from the start).

@@ -13,9 +13,10 @@ type Config struct {
 	config.Common
 	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
 
-	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379"`
-	MediaURL    string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
-	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
+	config.Redis     // REDIS_URL
+	config.MediaPeer // MEDIA_URL
+	config.AuthJWKS  // AUTH_JWKS_URL
+
 	// CacheTTL bounds how long a profile stays in Redis (and in each process's client-side cache).
 	CacheTTL time.Duration `env:"PROFILE_CACHE_TTL" envDefault:"10m"`
 	// SearchFuzzyThreshold is the least trigram similarity of a fuzzy search match.
@@ -28,9 +29,6 @@ var defaults = Config{Service: config.ServiceDefaults("profile", 8082)}
 // validate refuses values that parse but cannot work, naming each variable.
 func (c Config) validate() error {
 	var errs []error
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
-	}
 	if c.CacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("PROFILE_CACHE_TTL %v: must not be negative", c.CacheTTL))
 	}

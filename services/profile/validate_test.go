@@ -26,6 +26,7 @@ func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 var badConfig = map[string]string{
+	"KAFKA_BROKERS":          ",", // config.Start's check, shared by every service
 	"PROFILE_CACHE_TTL":      "-1m",
 	"SEARCH_FUZZY_THRESHOLD": "1.5",
 }
