@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 )
 
 const placeholderPage = `Parley gateway is up.
@@ -49,7 +50,13 @@ func (g *Gateway) mountWeb(e *echo.Echo, dir string, csp webPolicy) error {
 		return err
 	}
 	w := &webApp{dir: dir, cspHead: csp.head, cspTail: csp.tail}
-	e.GET("/*", w.serve)
+	// Scripts, styles and pages compress to a fraction (the app's size budget is counted gzipped,
+	// docs/gateway.md); a range request is answered as it is, its offsets being the file's.
+	gzip := middleware.GzipWithConfig(middleware.GzipConfig{
+		MinLength: 1024,
+		Skipper:   func(c echo.Context) bool { return c.Request().Header.Get("Range") != "" },
+	})
+	e.GET("/*", w.serve, gzip)
 	e.HEAD("/*", w.serve)
 	return nil
 }
@@ -69,14 +76,15 @@ func (a *webApp) serve(c echo.Context) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 
-	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	clean := path.Clean("/" + r.URL.Path)
+	name := strings.TrimPrefix(clean, "/")
 	if name == "" {
 		name = "index.html"
 	}
 	if a.serveFile(w, r, name) {
 		return nil
 	}
-	if reservedPath(r.URL.Path) || !acceptsHTML(r) {
+	if reservedPath(clean) || !acceptsHTML(r) {
 		h.Set("Cache-Control", cacheOther)
 		return c.String(http.StatusNotFound, "not found\n")
 	}

@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,6 +41,7 @@ func webDir(t *testing.T) string {
 		"assets/index-B2xk9Qz1.js":  "console.log(1)",
 		"assets/index-D4c3Yq7a.css": "body{}",
 		"favicon.svg":               "<svg/>",
+		"assets/vendor-Xy12Ab34.js": strings.Repeat("export const x = 1;\n", 500),
 		"docs/guide/page.txt":       "a file in a directory",
 	}
 	for name, body := range files {
@@ -217,5 +220,34 @@ func TestWebAppRefusesBadSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: New = %v, want an error naming %s", name, err, tc.want)
 		}
+	}
+}
+
+// Text the app is made of goes out gzipped to a client that takes it; a range is answered as it is.
+func TestWebAppCompresses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *gateway.Options) { o.WebDir = webDir(t) })
+	want := strings.Repeat("export const x = 1;\n", 500)
+	req := mustGet(t, e.url+"/assets/vendor-Xy12Ab34.js")
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, body := do(t, req)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Encoding") != "gzip" || len(body) >= len(want)/4 {
+		t.Fatalf("GET asset with gzip = %d, Content-Encoding %q, %d bytes of %d", res.StatusCode, res.Header.Get("Content-Encoding"), len(body), len(want))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := io.ReadAll(zr); err != nil || string(plain) != want {
+		t.Fatalf("gunzipped asset: %d bytes, %v", len(plain), err)
+	}
+	if res.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Accept-Encoding") {
+		t.Errorf("compressed asset: Cache-Control %q, Vary %q", res.Header.Get("Cache-Control"), res.Header.Values("Vary"))
+	}
+	req = mustGet(t, e.url+"/assets/vendor-Xy12Ab34.js")
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("Range", "bytes=0-5")
+	if res, body := do(t, req); res.StatusCode != http.StatusPartialContent || string(body) != "export" {
+		t.Errorf("range = %d %q, want 206 \"export\"", res.StatusCode, body)
 	}
 }
