@@ -193,9 +193,9 @@ func checkWebDir(dir string) error {
 type webPolicy struct{ head, tail string }
 
 // webCSP is the app's Content-Security-Policy: no inline script or style, nothing framed or
-// framing it, connections to its own origin (the API and the WebSocket) and the upload endpoint
-// only, images from its own origin, blob: and data: (previews before upload) and the media and
-// S3 origins.
+// framing it, connections to its own origin (the API and the WebSocket), the upload endpoint and
+// media's downloads only, images from its own origin, blob: and data: (previews before upload)
+// and the media and S3 origins.
 func webCSP(src WebSources) (webPolicy, error) {
 	img := []string{"'self'", "blob:", "data:"}
 	connect := []string{"'self'"}
@@ -203,7 +203,7 @@ func webCSP(src WebSources) (webPolicy, error) {
 		name, url string
 		connect   bool
 	}{
-		{"S3_PUBLIC_ENDPOINT", src.S3PublicEndpoint, true}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL, false},
+		{"S3_PUBLIC_ENDPOINT", src.S3PublicEndpoint, true}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL, true},
 	} {
 		if v.url == "" {
 			continue
@@ -215,7 +215,7 @@ func webCSP(src WebSources) (webPolicy, error) {
 		if !slices.Contains(img, o) {
 			img = append(img, o)
 		}
-		if v.connect {
+		if v.connect && !slices.Contains(connect, o) {
 			connect = append(connect, o)
 		}
 	}

@@ -175,7 +175,7 @@ func TestWebAppSecurityHeaders(t *testing.T) {
 			"script-src":      "'self'",
 			"style-src":       "'self'",
 			"img-src":         "'self' blob: data: http://127.0.0.1:9000 https://media.example.com",
-			"connect-src":     "'self' http://127.0.0.1:9000 ws://" + host + " wss://" + host,
+			"connect-src":     "'self' http://127.0.0.1:9000 https://media.example.com ws://" + host + " wss://" + host,
 			"object-src":      "'none'",
 			"base-uri":        "'none'",
 			"frame-ancestors": "'none'",
@@ -195,7 +195,7 @@ func TestWebAppSecurityHeaders(t *testing.T) {
 	req := browserGet(t, e.url+"/")
 	req.Host = "evil.example;script-src"
 	res, _ := do(t, req)
-	if csp := res.Header.Get("Content-Security-Policy"); strings.Contains(csp, "evil") || !strings.Contains(csp, "connect-src 'self' http://127.0.0.1:9000;") {
+	if csp := res.Header.Get("Content-Security-Policy"); strings.Contains(csp, "evil") || !strings.Contains(csp, "connect-src 'self' http://127.0.0.1:9000 https://media.example.com;") {
 		t.Errorf("policy for a bad Host: %q", csp)
 	}
 }
