@@ -35,8 +35,8 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 	// Extra variables from the registry first, each unless the developer's environment has it
 	// (set, even empty: what a shell sets wins over the registry's default); what the stack itself
 	// sets below wins over both. They may refer to ${DATA_DIR}, ${ROOT}, ${<NAME>_URL} /
-	// ${<NAME>_PORT} of every service, ${S3_ENDPOINT}, ${WEB_DEV_PORT} and the dev OpenID Connect provider's
-	// ${DEV_OIDC_URL}, ${DEV_OIDC_CLIENT_ID}, ${DEV_OIDC_CLIENT_SECRET}.
+	// ${<NAME>_PORT} of every service, ${S3_ENDPOINT}, ${WEB_DEV_PORT} and the dev OpenID Connect
+	// provider's ${DEV_OIDC_URL}, ${DEV_OIDC_CLIENT_ID}, ${DEV_OIDC_CLIENT_SECRET}.
 	known := map[string]string{
 		"DATA_DIR":               o.DataDir,
 		"ROOT":                   o.Root,
