@@ -25,10 +25,44 @@ TOOLS     := $(foreach p,$(TOOL_PKGS),$(BIN)/$(notdir $(p)))
 STACK_TOOLS := $(if $(S3_ENDPOINT),,$(BIN)/versitygw) $(if $(SMTP_URL),,$(BIN)/mailpit)
 
 .PHONY: up
-up: $(STACK_TOOLS) ## bring the whole system up locally (Ctrl-C stops it; data stays in .data/)
+up: $(STACK_TOOLS) web ## bring the whole system up locally (Ctrl-C stops it; data stays in .data/)
 	@# Built, not `go run`: go run reports exit status 1 after Ctrl-C even when the stack stopped cleanly.
 	go build -o $(BIN)/devstack ./devstack
 	exec $(BIN)/devstack up
+
+# The web app (web/, once it exists): `npm ci` when node_modules is older than the lockfile, `npm run
+# build` into web/dist when a source or a config file is newer than the last build. The dev stack
+# serves web/dist from the gateway once it holds index.html (docs/devstack.md#the-web-app).
+WEB_INPUTS := $(shell find web/src web/public -type f 2>/dev/null) \
+              $(wildcard web/index.html web/package.json web/vite.config.* web/tsconfig*.json web/.env*)
+
+.PHONY: web
+web: $(if $(wildcard web/package.json),web/dist/index.html) ## build the web app into web/dist (installs Node.js and npm from the OS packages when missing)
+
+web/node_modules/.installed: web/package-lock.json web/package.json
+	@$(ENSURE_NODE)
+	cd web && npm ci --no-audit --no-fund
+	@mkdir -p web/node_modules && touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_INPUTS)
+	@$(ENSURE_NODE)
+	cd web && npm run build
+	@touch $@
+
+# Node.js and npm from the OS packages when either is missing, as the dev stack installs Postgres
+# and Redis: as root, with apt-get (Debian's nodejs and npm), unless PARLEY_NO_INSTALL is true.
+define ENSURE_NODE
+missing=""; command -v node >/dev/null || missing=" nodejs"; command -v npm >/dev/null || missing="$$missing npm"; \
+if [ -n "$$missing" ]; then \
+  case "$${PARLEY_NO_INSTALL:-}" in 1|t|T|true|TRUE|True) \
+    echo "web: the web app needs Node.js and npm; installing is switched off (PARLEY_NO_INSTALL): install the package(s)$$missing"; exit 1;; esac; \
+  if [ "$$(id -u)" != 0 ]; then echo "web: the web app needs Node.js and npm; not root, so not installing them: run 'sudo apt-get install$$missing'"; exit 1; fi; \
+  command -v apt-get >/dev/null || { echo "web: the web app needs Node.js and npm, and there is no apt-get to install$$missing with"; exit 1; }; \
+  echo "web: installing$$missing with apt-get (running as root)"; \
+  export DEBIAN_FRONTEND=noninteractive; \
+  apt-get install -y -q $$missing || { apt-get update -q && apt-get install -y -q $$missing; }; \
+fi
+endef
 
 .PHONY: tools
 tools: $(TOOLS) ## build every pinned tool (buf, golangci-lint, versitygw, mailpit) into .bin/

@@ -34,6 +34,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("TakenNicknameIsVisible", testTakenNicknameIsVisible)
 	t.Run("OAuthDevLogin", testOAuthDevLogin)
 	t.Run("Sessions", testSessions)
+	t.Run("BrowserRefreshCookie", testBrowserRefreshCookie)
 	t.Run("PasswordReset", testPasswordReset)
 	t.Run("TwoFactor", testTwoFactor)
 	t.Run("Passkeys", testPasskeys)

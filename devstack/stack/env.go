@@ -28,12 +28,20 @@ func Env(opts Options, name string) ([]string, error) {
 // is told; docs/devstack.md lists the result.
 func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string, error) {
 	vars := map[string]string{}
-	// Extra variables from the registry first: what the stack itself sets below wins. They may
-	// refer to ${DATA_DIR}, ${ROOT}, ${<NAME>_URL} / ${<NAME>_PORT} of every service, and the dev
-	// OpenID Connect provider's ${DEV_OIDC_URL}, ${DEV_OIDC_CLIENT_ID}, ${DEV_OIDC_CLIENT_SECRET}.
+	var inherited []string
+	if o.Environ != nil {
+		inherited = o.Environ()
+	}
+	// Extra variables from the registry first, each unless the developer's environment has it
+	// (set, even empty: what a shell sets wins over the registry's default); what the stack itself
+	// sets below wins over both. They may refer to ${DATA_DIR}, ${ROOT}, ${<NAME>_URL} /
+	// ${<NAME>_PORT} of every service, ${S3_ENDPOINT}, ${WEB_DEV_PORT} and the dev OpenID Connect
+	// provider's ${DEV_OIDC_URL}, ${DEV_OIDC_CLIENT_ID}, ${DEV_OIDC_CLIENT_SECRET}.
 	known := map[string]string{
 		"DATA_DIR":               o.DataDir,
 		"ROOT":                   o.Root,
+		"S3_ENDPOINT":            e.S3Endpoint,
+		"WEB_DEV_PORT":           strconv.Itoa(WebDevPort),
 		"DEV_OIDC_URL":           e.DevOIDCURL,
 		"DEV_OIDC_CLIENT_ID":     DevOIDCClientID,
 		"DEV_OIDC_CLIENT_SECRET": DevOIDCClientSecret,
@@ -49,21 +57,23 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 		return "${" + k + "}"
 	}
 	for k, v := range svc.Env {
-		vars[k] = os.Expand(v, expand)
+		if _, yours := lookupEnv(inherited, k); !yours {
+			vars[k] = os.Expand(v, expand)
+		}
 	}
 	for k, v := range svc.EnvIfExists {
-		if p := os.Expand(v, expand); pathExists(p) {
+		if _, yours := lookupEnv(inherited, k); yours {
+			continue
+		}
+		// "<path>|<name>": the path, while <path>/<name> exists (a directory with what is needed).
+		p, need, _ := strings.Cut(os.Expand(v, expand), "|")
+		if pathExists(filepath.Join(p, need)) {
 			vars[k] = p
 		}
 	}
-	if len(svc.EnvAppend) > 0 {
-		var inherited []string
-		if o.Environ != nil {
-			inherited = o.Environ()
-		}
-		for k, v := range svc.EnvAppend {
-			vars[k] = appendList(lookupEnv(inherited, k), os.Expand(v, expand))
-		}
+	for k, v := range svc.EnvAppend {
+		yours, _ := lookupEnv(inherited, k)
+		vars[k] = appendList(yours, os.Expand(v, expand))
 	}
 
 	vars["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.ServicePort(svc))
@@ -119,16 +129,21 @@ func appendList(base, extra string) string {
 	return strings.Join(out, ",")
 }
 
-// lookupEnv returns the value of key in env (KEY=VALUE lines; the last one wins, as in exec).
-func lookupEnv(env []string, key string) string {
-	v := ""
+// lookupEnv returns the value of key in env (KEY=VALUE lines; the last one wins, as in exec) and
+// whether it is there at all.
+func lookupEnv(env []string, key string) (string, bool) {
+	v, found := "", false
 	for _, kv := range env {
 		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-			v = val
+			v, found = val, true
 		}
 	}
-	return v
+	return v, found
 }
+
+// WebDevPort is the Vite dev server's default port (`npm run dev` in web/), whose origins the dev
+// stack's gateway allows. Not moved by PARLEY_PORT_BASE: it is Vite's, not the stack's.
+const WebDevPort = 5173
 
 // DevInternalAPIToken is the shared secret every service gets as INTERNAL_API_TOKEN, with which
 // services call each other's internal methods. Fixed, so `devstack env` and `exec` agree with `up`;

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,8 +119,9 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	if gw["LISTEN_ADDR"] != "127.0.0.1:20000" || gw["PROFILE_URL"] != "http://127.0.0.1:20002" {
 		t.Errorf("gateway LISTEN_ADDR=%s PROFILE_URL=%s", gw["LISTEN_ADDR"], gw["PROFILE_URL"])
 	}
-	// Public URLs follow the gateway wherever the port base puts it.
-	if got := gw["CORS_ALLOWED_ORIGINS"]; got != "http://localhost:20000,http://127.0.0.1:20000" {
+	// Public URLs follow the gateway wherever the port base puts it (the Vite dev server's port is
+	// Vite's own).
+	if got := gw["CORS_ALLOWED_ORIGINS"]; got != "http://localhost:20000,http://127.0.0.1:20000,http://localhost:5173,http://127.0.0.1:5173" {
 		t.Errorf("gateway CORS_ALLOWED_ORIGINS = %q", got)
 	}
 	if got := media["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000" {
@@ -241,4 +243,88 @@ func TestServiceExistsNeedsAMainPackage(t *testing.T) {
 			t.Errorf("serviceExists(%s) = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// TestYourEnvironmentWinsOverTheRegistry: a variable set in the shell replaces the registry's
+// value for that service (set even to empty), while what the stack itself decides stays its own.
+func TestYourEnvironmentWinsOverTheRegistry(t *testing.T) {
+	root := t.TempDir()
+	mustWrite(t, filepath.Join(root, RegistryPath), `{"services": [{"name": "gateway", "port": 8080,
+		"env": {"CORS_ALLOWED_ORIGINS": "http://localhost:${GATEWAY_PORT}", "EMPTY_OK": "registry"},
+		"env_if_exists": {"WEB_DIR": "${ROOT}/web/dist|index.html"}}]}`)
+	mustWrite(t, filepath.Join(root, "web/dist/index.html"), "<html>")
+	registry := envMapOf(t, Options{Root: root, Environ: func() []string { return []string{"PATH=/bin"} }}, "gateway")
+	if registry["CORS_ALLOWED_ORIGINS"] != "http://localhost:8080" || registry["WEB_DIR"] != filepath.Join(root, "web/dist") {
+		t.Errorf("without your variables: %q, %q", registry["CORS_ALLOWED_ORIGINS"], registry["WEB_DIR"])
+	}
+	yours := func() []string {
+		return []string{"CORS_ALLOWED_ORIGINS=https://app.example.com", "EMPTY_OK=", "WEB_DIR=/srv/app", "LISTEN_ADDR=:1"}
+	}
+	env, err := Env(Options{Root: root, Environ: yours}, "gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := MergeEnv(yours(), env) // what the service runs with
+	slices.Sort(merged)
+	got := envMap(t, merged)
+	for k, want := range map[string]string{
+		"CORS_ALLOWED_ORIGINS": "https://app.example.com", "EMPTY_OK": "", "WEB_DIR": "/srv/app", "LISTEN_ADDR": "127.0.0.1:8080",
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %q, want %q", k, got[k], want)
+		}
+	}
+}
+
+// TestDevGatewayServesTheAppAndAllowsVite: the real registry's gateway allows the Vite dev server
+// besides its own origins, is told the S3 endpoint and media's origin for the app's policy, and
+// gets WEB_DIR only once web/dist holds index.html.
+func TestDevGatewayServesTheAppAndAllowsVite(t *testing.T) {
+	root := t.TempDir()
+	reg, err := os.ReadFile(filepath.Join(repoRoot(t), RegistryPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(root, RegistryPath), string(reg))
+	opts := Options{Root: root, S3Endpoint: "http://127.0.0.1:9999", Environ: func() []string { return nil }}
+	gw := envMapOf(t, opts, "gateway")
+	if want := "http://localhost:8080,http://127.0.0.1:8080,http://localhost:5173,http://127.0.0.1:5173"; gw["CORS_ALLOWED_ORIGINS"] != want {
+		t.Errorf("CORS_ALLOWED_ORIGINS = %q, want %q", gw["CORS_ALLOWED_ORIGINS"], want)
+	}
+	if gw["S3_PUBLIC_ENDPOINT"] != "http://127.0.0.1:9999" || gw["MEDIA_PUBLIC_URL"] != "http://127.0.0.1:8080" {
+		t.Errorf("S3_PUBLIC_ENDPOINT = %q, MEDIA_PUBLIC_URL = %q", gw["S3_PUBLIC_ENDPOINT"], gw["MEDIA_PUBLIC_URL"])
+	}
+	mustWrite(t, filepath.Join(root, "web/dist/assets/app.js"), "")
+	if dir, ok := envMapOf(t, opts, "gateway")["WEB_DIR"]; ok {
+		t.Errorf("WEB_DIR = %q though web/dist has no index.html", dir)
+	}
+	s := &Stack{o: opts, reg: mustRegistry(t, root)}
+	if got := s.appURL(mustService(t, s.reg, "gateway")); got != "" {
+		t.Errorf("app URL %q without an app", got)
+	}
+	mustWrite(t, filepath.Join(root, "web/dist/index.html"), "<html>")
+	if got := envMapOf(t, opts, "gateway")["WEB_DIR"]; got != filepath.Join(root, "web/dist") {
+		t.Errorf("WEB_DIR = %q once web/dist/index.html exists", got)
+	}
+	if got := s.appURL(mustService(t, s.reg, "gateway")); got != "http://localhost:8080/" {
+		t.Errorf("app URL = %q", got)
+	}
+}
+
+func mustRegistry(t *testing.T, root string) *Registry {
+	t.Helper()
+	reg, err := LoadRegistry(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func mustService(t *testing.T, reg *Registry, name string) Service {
+	t.Helper()
+	svc, ok := reg.Service(name)
+	if !ok {
+		t.Fatalf("no %s in the registry", name)
+	}
+	return svc
 }

@@ -154,6 +154,10 @@ func versitygwSpec(bin, dir, metaDir string, port int, e Endpoints, out *LineWri
 		"--secret", e.S3SecretKey,
 		"--region", e.S3Region,
 		"--health", s3HealthPath,
+		// The web app posts uploads straight to S3 (media's presigned POST) from the gateway's
+		// origin or the Vite dev server's: browsers need CORS answers for that. Any origin, as
+		// this server listens on 127.0.0.1 only and every upload needs media's signed policy.
+		"--cors-allow-origin", "*",
 		"--quiet",
 		"posix",
 	}

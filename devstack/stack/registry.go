@@ -29,10 +29,12 @@ type Service struct {
 	S3       bool   `json:"s3,omitempty"`       // gets S3_* variables
 	SMTP     bool   `json:"smtp,omitempty"`     // gets SMTP_URL and MAILPIT_URL
 	// Env are extra variables; ${DATA_DIR}, ${ROOT}, ${<NAME>_URL} and ${<NAME>_PORT} (of any
-	// service, at the ports in use) are expanded.
+	// service, at the ports in use), ${S3_ENDPOINT}, ${WEB_DEV_PORT} and the dev OIDC provider's
+	// are expanded. A variable the dev stack's own environment has wins over the value here.
 	Env map[string]string `json:"env,omitempty"`
-	// EnvIfExists are extra variables naming a path, set only when that path exists (the web
-	// client's build output, say), expanded as Env.
+	// EnvIfExists are extra variables naming a path, set only when that path exists, expanded as
+	// Env; "<path>|<name>" is the path, set while <path>/<name> exists (the web app's build
+	// output once it holds index.html).
 	EnvIfExists map[string]string `json:"env_if_exists,omitempty"`
 	// EnvAppend are comma-separated items appended to the variable of the same name in the
 	// environment the dev stack runs in, rather than replacing it (items already there are not

@@ -552,7 +552,12 @@ func (s *Stack) Summary() string {
 		note := ""
 		switch {
 		case r.svc.Name == "gateway":
-			note = "<- open this"
+			if app := s.appURL(r.svc); app != "" {
+				rows = append(rows, line{"web app", app, "<- open this"})
+				note = "API at /api"
+			} else {
+				note = "<- the API; no web app built (make web)"
+			}
 		case r.svc.Database != "":
 			note = "database " + r.svc.Database + s.o.DatabaseSuffix
 		}
@@ -592,6 +597,20 @@ func (s *Stack) Summary() string {
 		fmt.Fprintf(&b, "  %-13s %-*s  %s\n", r.name, width, r.where, r.note)
 	}
 	return b.String()
+}
+
+// appURL is where a person opens the web app the gateway serves, "" when it serves none (no
+// WEB_DIR). localhost rather than 127.0.0.1: passkeys and the dev sign-in's redirect are set up
+// for it.
+func (s *Stack) appURL(gateway Service) string {
+	env, err := s.o.serviceEnv(s.reg, s.ep, gateway)
+	if err != nil {
+		return ""
+	}
+	if dir, _ := lookupEnv(mergeEnv(s.o.Environ(), env), "WEB_DIR"); dir == "" {
+		return ""
+	}
+	return fmt.Sprintf("http://localhost:%d/", s.o.ServicePort(gateway))
 }
 
 // --- helpers -----------------------------------------------------------------------------------

@@ -104,6 +104,22 @@ func TestStartRunsEverythingAndKeepsDataForTheNextStart(t *testing.T) {
 	if code := s3Status(t, ctx, e, "wrong-secret"); code != http.StatusForbidden {
 		t.Errorf("HEAD bucket with a wrong secret = %d, want 403", code)
 	}
+	// A browser page may post an upload to it (the web app's presigned POST with progress).
+	preflight, err := http.NewRequestWithContext(ctx, http.MethodOptions, e.S3Endpoint+"/"+e.S3Bucket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preflight.Header.Set("Origin", "http://localhost:8080")
+	preflight.Header.Set("Access-Control-Request-Method", "POST")
+	if res, err := http.DefaultClient.Do(preflight); err != nil {
+		t.Error(err)
+	} else {
+		res.Body.Close()
+		if res.Header.Get("Access-Control-Allow-Origin") == "" || !strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), "POST") {
+			t.Errorf("S3 CORS preflight = %d, Allow-Origin %q, Allow-Methods %q", res.StatusCode,
+				res.Header.Get("Access-Control-Allow-Origin"), res.Header.Get("Access-Control-Allow-Methods"))
+		}
+	}
 
 	// Mail sent to SMTP shows up in mailpit's API.
 	if err := smtp.SendMail(hostPort(s.SMTPURL()), nil, "auth@parley.test", []string{"ann@example.com"},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 )
 
 // Config is the gateway's whole configuration, from the environment (docs/gateway.md lists it).
@@ -43,7 +44,12 @@ type Config struct {
 	RateLimitUser           int           `env:"RATE_LIMIT_USER" envDefault:"600"`
 	RateLimitWindow         time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1m"`
 
-	WebDir string `env:"WEB_DIR"`
+	// WebDir is the built web app served at / (empty: none). Its Content-Security-Policy also
+	// allows the S3 endpoint browsers post uploads to and the origin of media's links: the same
+	// variables, with the same meaning, as the media service's.
+	WebDir           string `env:"WEB_DIR"`
+	S3PublicEndpoint string `env:"S3_PUBLIC_ENDPOINT"`
+	MediaPublicURL   string `env:"MEDIA_PUBLIC_URL"`
 
 	// Realtime (WebSocket at /ws); docs/realtime.md explains each. KAFKA_BROKERS (config.Common)
 	// feeds its fan-out; empty turns the fan-out off (typing and presence still work).
@@ -83,7 +89,8 @@ type Config struct {
 // validate refuses values that parse but cannot work, naming each variable. A zero limit or
 // duration means the documented default (internal/gateway and internal/realtime fill it in), so
 // only negative ones are refused here; upstream URLs and trusted proxies are checked where they
-// are parsed (in run). An empty KAFKA_BROKERS is allowed: it turns the realtime fan-out off.
+// are parsed (in run); the web app's directory and origins as gateway.New would check them. An
+// empty KAFKA_BROKERS is allowed: it turns the realtime fan-out off.
 func (c Config) validate() error {
 	var errs []error
 	for name, n := range map[string]int64{
@@ -100,5 +107,6 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
 		}
 	}
+	errs = append(errs, gateway.CheckWeb(c.WebDir, gateway.WebSources{S3PublicEndpoint: c.S3PublicEndpoint, MediaPublicURL: c.MediaPublicURL}))
 	return errors.Join(errs...)
 }

@@ -26,7 +26,10 @@ func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 var badConfig = map[string]string{
-	"MAX_BODY_BYTES":    "-1",
-	"RATE_LIMIT_USER":   "-1",
-	"RATE_LIMIT_WINDOW": "-1m",
+	"MAX_BODY_BYTES":     "-1",
+	"RATE_LIMIT_USER":    "-1",
+	"RATE_LIMIT_WINDOW":  "-1m",
+	"WEB_DIR":            "/nonexistent/web/dist",
+	"S3_PUBLIC_ENDPOINT": "s3.example.com:9000",
+	"MEDIA_PUBLIC_URL":   "https://media.example.com;script-src *",
 }

@@ -77,13 +77,20 @@ func (g *Gateway) serveAPI(c echo.Context) error {
 	if !g.allow(c, proc, userID) {
 		return nil
 	}
+	cookie, answered := cookieMode(w, r, proc)
+	if answered {
+		return nil
+	}
 
 	body := &limitedBody{r: r.Body, left: g.maxBody}
 	r.Body = body
-	ctx := context.WithValue(r.Context(), targetKey{}, proxyTarget{upstream: up, proc: proc})
+	ctx := context.WithValue(r.Context(), targetKey{}, proxyTarget{upstream: up, proc: proc, cookie: cookie})
 	ctx = context.WithValue(ctx, bodyKey{}, body)
 	r = r.WithContext(ctx)
 	if proto == protocolConnect && r.ContentLength > 0 && r.ContentLength <= inMemoryBody && !g.readBody(w, r, body) {
+		return nil
+	}
+	if cookie != nil && cookie.call.request != nil && !g.fillRefreshToken(w, r, cookie) {
 		return nil
 	}
 	g.proxy.ServeHTTP(w, r)

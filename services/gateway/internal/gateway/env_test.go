@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
@@ -78,7 +79,35 @@ func (f *fakeAuth) Login(ctx context.Context, req *connect.Request[authv1.LoginR
 	if req.Msg.GetPassword() != "secret" {
 		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("wrong email or password"))
 	}
-	return connect.NewResponse(&authv1.LoginResponse{UserId: "user-of-" + req.Msg.GetEmail()}), nil
+	if req.Msg.GetEmail() == "two@example.com" {
+		return connect.NewResponse(&authv1.LoginResponse{UserId: "user-of-two", SecondFactor: &authv1.SecondFactorChallenge{}}), nil
+	}
+	return connect.NewResponse(&authv1.LoginResponse{UserId: "user-of-" + req.Msg.GetEmail(), Tokens: fakeTokens("refresh-1")}), nil
+}
+
+// fakeTokens is a session's tokens; its refresh tokens are refresh-<n>, each good for one
+// RefreshToken (refresh-1 gives refresh-2).
+func fakeTokens(refresh string) *authv1.Tokens {
+	return &authv1.Tokens{
+		AccessToken: "access-for-" + refresh, RefreshToken: refresh, TokenType: "Bearer",
+		RefreshTokenExpiresAt: timestamppb.New(time.Now().Add(30 * 24 * time.Hour)),
+	}
+}
+
+func (f *fakeAuth) RefreshToken(ctx context.Context, req *connect.Request[authv1.RefreshTokenRequest]) (*connect.Response[authv1.RefreshTokenResponse], error) {
+	record(f.rec, ctx, req)
+	if req.Msg.GetRefreshToken() != "refresh-1" {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("refresh token is invalid or expired; sign in again"))
+	}
+	return connect.NewResponse(&authv1.RefreshTokenResponse{UserId: "u1", Tokens: fakeTokens("refresh-2")}), nil
+}
+
+func (f *fakeAuth) Logout(ctx context.Context, req *connect.Request[authv1.LogoutRequest]) (*connect.Response[authv1.LogoutResponse], error) {
+	record(f.rec, ctx, req)
+	if req.Msg.GetRefreshToken() == "" {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("refresh_token: required"))
+	}
+	return connect.NewResponse(&authv1.LogoutResponse{}), nil
 }
 
 func (f *fakeAuth) Register(ctx context.Context, req *connect.Request[authv1.RegisterRequest]) (*connect.Response[authv1.RegisterResponse], error) {
@@ -134,6 +163,8 @@ func (s *streamer) handle(ctx context.Context, req *connect.Request[profilev1.Ch
 var publicProcedures = []string{
 	authv1connect.AuthServiceLoginProcedure,
 	authv1connect.AuthServiceRegisterProcedure,
+	authv1connect.AuthServiceRefreshTokenProcedure,
+	authv1connect.AuthServiceLogoutProcedure,
 	profilev1connect.ProfileServiceCheckNicknameProcedure,
 }
 

@@ -69,8 +69,11 @@ type Options struct {
 	// TrustedProxies are CIDRs of proxies in front of the gateway whose X-Forwarded-For is
 	// believed; empty means the peer address is the client.
 	TrustedProxies []string
-	// WebDir, when set, is served at /; otherwise / says where the API is.
+	// WebDir, when set, is the built web app (index.html and assets/), served at /; otherwise /
+	// says where the API is.
 	WebDir string
+	// WebSources are the other origins the app's Content-Security-Policy allows.
+	WebSources WebSources
 	// ReadyTimeout bounds one round of readiness checks (default 2s).
 	ReadyTimeout time.Duration
 	// ReadyCacheTTL is how long one round's report answers /readyz (default 1s): a flood of
@@ -194,11 +197,13 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.trusted = trusted
 	g.proxy = g.newReverseProxy()
-	g.echo = g.newEcho(opts)
+	if g.echo, err = g.newEcho(opts); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
-func (g *Gateway) newEcho(opts Options) *echo.Echo {
+func (g *Gateway) newEcho(opts Options) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -218,8 +223,14 @@ func (g *Gateway) newEcho(opts Options) *echo.Echo {
 	e.Any(APIPrefix, g.serveAPI)
 	e.GET(FilesPrefix+"*", g.serveFile)
 	e.HEAD(FilesPrefix+"*", g.serveFile)
-	g.mountWeb(e, opts.WebDir)
-	return e
+	csp, err := webCSP(opts.WebSources)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.mountWeb(e, opts.WebDir, csp); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Echo returns the router, for adding endpoints (the realtime WebSocket) next to the API.

@@ -623,7 +623,7 @@ func TestWebRoot(t *testing.T) {
 	}
 	w := newEnv(t, func(o *gateway.Options) { o.WebDir = dir })
 	for path, want := range map[string]string{"/": "<h1>parley</h1>", "/app.js": "console.log(1)", "/chats/42": "<h1>parley</h1>"} {
-		res, body := do(t, mustGet(t, w.url+path))
+		res, body := do(t, browserGet(t, w.url+path))
 		if res.StatusCode != http.StatusOK || string(body) != want {
 			t.Errorf("%s = %d %q, want %q", path, res.StatusCode, body, want)
 		}
@@ -660,7 +660,7 @@ func TestAccountPagesWithoutAWebClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newEnv(t, func(o *gateway.Options) { o.WebDir = dir })
-	if res, body := do(t, mustGet(t, w.url+"/verify-email")); res.StatusCode != http.StatusOK || string(body) != "<h1>parley</h1>" {
+	if res, body := do(t, browserGet(t, w.url+"/verify-email")); res.StatusCode != http.StatusOK || string(body) != "<h1>parley</h1>" {
 		t.Errorf("/verify-email with a web client = %d %q", res.StatusCode, body)
 	}
 }

@@ -97,6 +97,7 @@ func isIdentityHeader(name string) bool {
 type proxyTarget struct {
 	upstream Upstream
 	proc     Procedure
+	cookie   *refreshCookie // nil unless the call is in refresh-cookie mode
 }
 
 type targetKey struct{}
@@ -161,6 +162,12 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 				}
 			}
 			pr.SetXForwarded()
+			if t.cookie != nil {
+				// The answer is rewritten, so it must come uncompressed; the cookie is the
+				// gateway's, the service never sees it.
+				out.Header.Set("Accept-Encoding", "identity")
+				out.Header.Del("Cookie")
+			}
 		},
 		ModifyResponse: func(res *http.Response) error {
 			// CORS is the gateway's business; an upstream's own CORS headers would be duplicates.
@@ -170,6 +177,9 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 				}
 			}
 			recordUpstreamCode(res)
+			if t, _ := res.Request.Context().Value(targetKey{}).(proxyTarget); t.cookie != nil {
+				return moveRefreshToken(res, t.cookie)
+			}
 			return nil
 		},
 		ErrorHandler: g.proxyError,
