@@ -1,0 +1,134 @@
+import { useCallback, useEffect, useState } from "react";
+import { auth, session } from "../lib/api";
+import * as store from "../lib/store";
+import { AuthScreen, OAuthCallback } from "./AuthScreen";
+import { useStore } from "./hooks";
+import { ChatList } from "./ChatList";
+import { Conversation } from "./Conversation";
+import { People } from "./People";
+import { ProfileScreen } from "./Profile";
+import { Notifications } from "./Notifications";
+import { describe } from "../lib/errors";
+
+type Phase = "loading" | "signedout" | "signedin" | "callback";
+export type View = "chats" | "people" | "notifications" | "profile";
+
+export function App() {
+  const [phase, setPhase] = useState<Phase>(location.pathname === "/oauth/callback" ? "callback" : "loading");
+  const [userId, setUserId] = useState<string | null>(null);
+
+  useEffect(() => {
+    const unsub = session.subscribe((a) => {
+      if (a) {
+        setUserId(a.userId);
+        setPhase((p) => (p === "callback" ? p : "signedin"));
+      } else if (!session.hasSession()) {
+        setUserId(null);
+        setPhase((p) => (p === "callback" ? p : "signedout"));
+      }
+    });
+    if (location.pathname !== "/oauth/callback") {
+      if (session.hasSession()) {
+        session.renew().catch(() => setPhase("signedout"));
+      } else {
+        setPhase("signedout");
+      }
+    }
+    return unsub;
+  }, []);
+
+  const callbackDone = useCallback(() => setPhase(session.current() ? "signedin" : "signedout"), []);
+
+  if (phase === "callback") return <OAuthCallback onDone={callbackDone} />;
+  if (phase === "loading") return <p role="status" className="loading">Loading…</p>;
+  if (phase === "signedout" || !userId) return <AuthScreen />;
+  return <Shell key={userId} userId={userId} />;
+}
+
+function Shell({ userId }: { userId: string }) {
+  const [view, setView] = useState<View>("chats");
+  const [error, setError] = useState<string | null>(null);
+  const conn = useStore((s) => s.conn);
+  const unread = useStore((s) => s.unreadNotifications);
+  const activeChatId = useStore((s) => s.activeChatId);
+  const announcement = useStore((s) => s.announcement);
+
+  useEffect(() => {
+    store.start(userId).catch((err) => setError(describe(err)));
+    return () => store.stop();
+  }, [userId]);
+
+  async function logout() {
+    const rt = session.signOut();
+    store.stop();
+    if (rt) await auth.logout({ refreshToken: rt }).catch(() => undefined);
+  }
+
+  const openChat = (chatId: string) => {
+    setView("chats");
+    void store.openChat(chatId).catch((err) => setError(describe(err)));
+  };
+
+  return (
+    <div className={"shell" + (activeChatId ? " has-chat" : "")}>
+      <header>
+        <h1>Parley</h1>
+        <nav aria-label="Main">
+          <button aria-current={view === "chats" ? "page" : undefined} onClick={() => setView("chats")}>
+            Chats
+          </button>
+          <button aria-current={view === "people" ? "page" : undefined} onClick={() => setView("people")}>
+            People
+          </button>
+          <button aria-current={view === "notifications" ? "page" : undefined} onClick={() => setView("notifications")}>
+            Notifications
+            {unread > 0 && (
+              <span className="badge" aria-label={`${unread} unread`} data-testid="notif-badge">
+                {unread}
+              </span>
+            )}
+          </button>
+          <button aria-current={view === "profile" ? "page" : undefined} onClick={() => setView("profile")}>
+            Profile
+          </button>
+          <button onClick={() => void logout()}>Log out</button>
+        </nav>
+        <span className={"conn conn-" + conn} role="status" aria-label="Connection" data-testid="conn">
+          {connLabel(conn)}
+        </span>
+      </header>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="sr-only" aria-live="polite" data-testid="announce">
+        {announcement}
+      </div>
+      {view === "chats" && (
+        <div className="chats">
+          <ChatList onOpen={openChat} />
+          {activeChatId ? <Conversation key={activeChatId} chatId={activeChatId} onClose={() => void store.openChat(null)} /> : <p className="placeholder">Choose a chat.</p>}
+        </div>
+      )}
+      {view === "people" && <People onOpenChat={openChat} />}
+      {view === "notifications" && <Notifications onOpenChat={openChat} />}
+      {view === "profile" && <ProfileScreen />}
+    </div>
+  );
+}
+
+function connLabel(c: store.State["conn"]): string {
+  switch (c) {
+    case "live":
+      return "Online";
+    case "syncing":
+      return "Catching up…";
+    case "connecting":
+      return "Connecting…";
+    case "reconnecting":
+      return "Reconnecting…";
+    default:
+      return "Offline";
+  }
+}
