@@ -207,3 +207,26 @@ describe("Realtime", () => {
     expect(t.sockets[0].sent.at(-1)).toMatchObject({ type: "auth", token: "new" });
   });
 });
+
+describe("Realtime offline/online", () => {
+  it("drops the link when the browser goes offline, waits, and resumes with sync when it is back", async () => {
+    const cursors = [{ chat_id: "c1", last_seq: 4 }];
+    const t = setup(cursors);
+    t.rt.start();
+    await t.flush();
+    t.sockets[0].push({ type: "ready" });
+    t.sockets[0].push({ type: "sync_complete" });
+    t.rt.offline();
+    expect(t.sockets[0].closed).not.toBeNull();
+    expect(t.rt.connState).toBe("reconnecting");
+    expect(t.timers.filter((x) => x.ms < 20_000)).toHaveLength(0);
+    // Frames from the dead socket are ignored.
+    t.sockets[0].push({ type: "message", chat_id: "c1", seq: 5 });
+    expect(t.frames.filter((f) => f.type === "message")).toHaveLength(0);
+    t.rt.online();
+    await t.flush();
+    expect(t.sockets).toHaveLength(2);
+    t.sockets[1].push({ type: "ready" });
+    expect(t.sockets[1].sent[0]).toMatchObject({ type: "sync", chats: [{ chat_id: "c1", last_seq: 4 }] });
+  });
+});

@@ -62,6 +62,7 @@ export class Realtime {
   private syncAgain = false;
   private refSeq = 0;
   private forceRenew = false;
+  private waitingOnline = false;
   private readonly d: Required<RealtimeDeps>;
 
   constructor(deps: RealtimeDeps) {
@@ -123,13 +124,39 @@ export class Realtime {
     this.beginSync();
   }
 
-  /** Drop the link as if the network failed (tests, and the "reconnect" button). */
-  drop(): void {
-    this.ws?.close(4999, "client reconnect");
+  /** The browser reports the network gone: drop the link at once (a dead link may take minutes to
+   * close by itself) and wait for online() rather than retrying into the void. */
+  offline(): void {
+    if (this.stopped) return;
+    this.waitingOnline = true;
+    if (this.retryTimer !== null) this.d.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.detach();
+    this.setState("reconnecting");
+  }
+
+  /** The network is back: reconnect now (then sync). */
+  online(): void {
+    if (this.stopped || !this.waitingOnline) return;
+    this.waitingOnline = false;
+    this.attempt = 1;
+    void this.connect();
+  }
+
+  private detach(): void {
+    const ws = this.ws;
+    this.ws = null;
+    this.clearTimers();
+    this.syncing = false;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      ws.close(4000, "client reconnect");
+    }
   }
 
   private async connect(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.waitingOnline) return;
     this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
     let token: string;
     try {
@@ -139,7 +166,7 @@ export class Realtime {
       this.scheduleReconnect();
       return;
     }
-    if (this.stopped) return;
+    if (this.stopped || this.waitingOnline) return;
     let ws: SocketLike;
     try {
       ws = this.d.openSocket(this.d.url, ["parley.v1", "bearer." + token]);
@@ -236,7 +263,7 @@ export class Realtime {
   }
 
   private scheduleReconnect(extraSteps = 0): void {
-    if (this.stopped) return;
+    if (this.stopped || this.waitingOnline) return;
     this.setState("reconnecting");
     const step = Math.min(this.attempt + extraSteps, 10);
     const base = Math.min(this.d.maxBackoffMs, this.d.minBackoffMs * 2 ** step);
@@ -261,9 +288,7 @@ export class Realtime {
             this.pongTimer = null;
             // No answer: the link is dead even if the browser has not noticed; do not wait for it to.
             if (this.ws !== ws) return;
-            this.ws = null;
-            ws.onclose = null;
-            ws.close(4000, "no pong");
+            this.detach();
             this.onClose(1006);
           }, this.d.pongTimeoutMs);
         }

@@ -2,7 +2,7 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Chat, type Message, MessageSchema, PageDirection } from "../gen/parley/chat/v1/chat_pb";
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
-import { chat, notifications, profiles, session, wsUrl } from "./api";
+import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { empty, patch, upsert, type ChatMessages } from "./messages";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
@@ -25,8 +25,8 @@ export interface State {
   /** bumped when friend lists or notifications changed, so open screens reload */
   friendsVersion: number;
   notificationsVersion: number;
-  /** the latest thing to read out to screen readers */
-  announcement: string;
+  /** the latest things to read out to screen readers (newest last) */
+  announcements: string[];
   activeChatId: string | null;
 }
 
@@ -40,7 +40,7 @@ const initial: State = {
   unreadNotifications: 0,
   friendsVersion: 0,
   notificationsVersion: 0,
-  announcement: "",
+  announcements: [],
   activeChatId: null,
 };
 
@@ -105,9 +105,16 @@ export async function start(userId: string): Promise<void> {
   ]);
   set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount) });
   realtime.start();
+  addEventListener("offline", onOffline);
+  addEventListener("online", onOnline);
 }
 
+const onOffline = () => realtime.offline();
+const onOnline = () => realtime.online();
+
 export function stop(): void {
+  removeEventListener("offline", onOffline);
+  removeEventListener("online", onOnline);
   realtime.stop();
   state = initial;
   for (const fn of listeners) fn();
@@ -121,6 +128,15 @@ export async function refreshLists(): Promise<void> {
     friendsVersion: s.friendsVersion + 1,
     notificationsVersion: s.notificationsVersion + 1,
   }));
+}
+
+async function waitForChatWith(userId: string): Promise<void> {
+  for (const wait of [0, 300, 700, 1500, 3000, 6000]) {
+    await new Promise((r) => setTimeout(r, wait));
+    if (state.chats.some((c) => c.peer?.userId === userId)) return;
+    await refreshLists().catch(() => undefined);
+    if (state.chats.some((c) => c.peer?.userId === userId)) return;
+  }
 }
 
 export function setMe(p: Profile): void {
@@ -169,6 +185,10 @@ export function addOwnMessage(m: Message): void {
   receiveMessage(m, false);
 }
 
+function announce(text: string): void {
+  set((s) => ({ announcements: [...s.announcements.slice(-4), text] }));
+}
+
 function updateChat(chatId: string, fn: (c: Chat) => Chat): boolean {
   const i = state.chats.findIndex((c) => c.chatId === chatId);
   if (i < 0) return false;
@@ -180,6 +200,7 @@ function updateChat(chatId: string, fn: (c: Chat) => Chat): boolean {
 
 function receiveMessage(m: Message, replay: boolean): void {
   const chatId = m.chatId;
+  if (m.attachments.some((a) => !a.url)) void fillAttachmentUrls(m);
   set((s) => ({ messages: s.messages[chatId] ? { ...s.messages, [chatId]: upsert(s.messages[chatId], [m]) } : s.messages }));
   const mine = m.senderId === state.me?.userId;
   const known = updateChat(chatId, (c) => {
@@ -199,10 +220,22 @@ function receiveMessage(m: Message, replay: boolean): void {
     set((s) => ({ typingUntil: { ...s.typingUntil, [chatId]: 0 } }));
     if (!replay) {
       const who = c?.peer?.nickname ?? "someone";
-      set({ announcement: `New message from ${who}: ${m.text || "(attachment)"}` });
+      announce(`New message from ${who}: ${m.text || "(attachment)"}`);
     }
     if (state.activeChatId === chatId) markReadSoon(chatId);
   }
+}
+
+// Live frames carry attachments without URLs (they are per user and short-lived): ask for them.
+async function fillAttachmentUrls(m: Message): Promise<void> {
+  const files = await Promise.all(m.attachments.map((a) => (a.url ? null : media.getFile({ fileId: a.fileId }).catch(() => null))));
+  const attachments = m.attachments.map((a, i) => {
+    const f = files[i]?.file;
+    return f ? { ...a, url: f.url, thumbnailUrl: f.thumbnail256Url || a.thumbnailUrl, width: f.width, height: f.height } : a;
+  });
+  set((s) => ({
+    messages: s.messages[m.chatId] ? { ...s.messages, [m.chatId]: patch(s.messages[m.chatId], m.messageId, (x) => ({ ...x, attachments })) } : s.messages,
+  }));
 }
 
 function onFrame(f: Frame): void {
@@ -255,10 +288,10 @@ function onFrame(f: Frame): void {
     }
     case "notification": {
       const n = f.notification as { title?: string } | undefined;
+      if (n?.title) announce(`Notification: ${n.title}`);
       set((s) => ({
         unreadNotifications: Number(f.unread_count ?? s.unreadNotifications),
         notificationsVersion: s.notificationsVersion + 1,
-        announcement: n?.title ? `Notification: ${n.title}` : s.announcement,
       }));
       return;
     }
@@ -269,8 +302,9 @@ function onFrame(f: Frame): void {
       return;
     case "friend_accepted":
       set((s) => ({ friendsVersion: s.friendsVersion + 1 }));
-      // Accepting a request opens a chat between the two.
-      void refreshLists().catch(() => undefined);
+      // Accepting a request opens a chat between the two, made by the chat service when it
+      // consumes the acceptance: it may not exist yet when this frame arrives.
+      void waitForChatWith(String(f.requester_id === state.me?.userId ? f.accepter_id : f.requester_id));
       return;
     case "sync_required":
       if (state.messages[String(f.chat_id)]) void loadLatest(String(f.chat_id)).catch(() => undefined);

@@ -51,7 +51,7 @@ function Shell({ userId }: { userId: string }) {
   const conn = useStore((s) => s.conn);
   const unread = useStore((s) => s.unreadNotifications);
   const activeChatId = useStore((s) => s.activeChatId);
-  const announcement = useStore((s) => s.announcement);
+  const announcements = useStore((s) => s.announcements);
 
   useEffect(() => {
     store.start(userId).catch((err) => setError(describe(err)));
@@ -102,9 +102,11 @@ function Shell({ userId }: { userId: string }) {
           {error}
         </p>
       )}
-      <div className="sr-only" aria-live="polite" data-testid="announce">
-        {announcement}
-      </div>
+      <ul className="sr-only" role="log" aria-live="polite" aria-label="New messages and notifications" data-testid="announce">
+        {announcements.map((t, i) => (
+          <li key={i}>{t}</li>
+        ))}
+      </ul>
       {view === "chats" && (
         <div className="chats">
           <ChatList onOpen={openChat} />

@@ -170,7 +170,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
           )}
           {progress !== null && <progress max={1} value={progress} aria-label="Upload progress" />}
           <label htmlFor="composer-text" className="sr-only">
-            {editing ? "Edit message" : "Message"}
+            {editing ? "Edit your message" : "Message"}
           </label>
           <textarea id="composer-text" ref={inputRef} rows={1} value={text} onChange={(e) => onChange(e.target.value)} onKeyDown={onKey} placeholder={editing ? "Edit message (Esc cancels)" : "Message"} />
           <label className="attach">
