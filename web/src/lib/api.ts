@@ -13,7 +13,14 @@ import { Session, type ChannelLike, type Issued, type LockManagerLike } from "./
 // both to it, so there is no CORS and no base URL to configure.
 const baseUrl = new URL("/api", location.origin).toString();
 
-const publicTransport = createConnectTransport({ baseUrl, useBinaryFormat: true });
+// Ask the gateway to keep the refresh token in its httpOnly cookie (docs/auth.md, Browser clients);
+// procedures that do not concern it ignore the header.
+const refreshCookie: Interceptor = (next) => (req) => {
+  if (req.service.typeName === AuthService.typeName) req.header.set("X-Parley-Refresh-Cookie", "1");
+  return next(req);
+};
+
+const publicTransport = createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors: [refreshCookie] });
 
 export const authPublic = createClient(AuthService, publicTransport);
 export const profilePublic = createClient(ProfileService, publicTransport);
@@ -46,7 +53,7 @@ const bearer: Interceptor = (next) => async (req) => {
   return await next(req);
 };
 
-const transport = createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors: [bearer] });
+const transport = createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors: [refreshCookie, bearer] });
 
 export const auth = createClient(AuthService, transport);
 export const chat = createClient(ChatService, transport);

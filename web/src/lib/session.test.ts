@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LOCK_NAME, REFRESH_KEY, Session, SignedOutError, type ChannelLike, type Issued, type LockManagerLike, type StorageLike } from "./session";
+import { COOKIE, LOCK_NAME, REFRESH_KEY, Session, SignedOutError, type ChannelLike, type Issued, type LockManagerLike, type StorageLike } from "./session";
 
 // Two tabs share one storage, one lock manager and one broadcast bus, as a browser's tabs of one
 // origin do; the fake auth server rotates refresh tokens and, like the real one, ends the session
@@ -189,6 +189,31 @@ describe("Session", () => {
     await expect(s.token()).rejects.toThrow("network");
     expect(storage.getItem(REFRESH_KEY)).toBe("rt-0");
     void tab;
+  });
+
+  it("with the refresh token in the gateway's cookie, tabs refresh with empty requests, one at a time", async () => {
+    const { tab, storage, server } = setup();
+    // The browser's cookie jar: the server reads and rotates it; the page never sees it.
+    let jar = "rt-0";
+    const cookieRefresh = async (rt: string): Promise<Issued> => {
+      expect(rt).toBe("");
+      const sent = jar;
+      const r = await server.refresh(sent);
+      jar = r.refreshToken;
+      return { ...r, refreshToken: "" };
+    };
+    storage.setItem(REFRESH_KEY, COOKIE);
+    const mk = () => {
+      const s = tab();
+      (s as unknown as { d: { refresh: typeof cookieRefresh } }).d.refresh = cookieRefresh;
+      return s;
+    };
+    const tabs = [mk(), mk(), mk()];
+    await Promise.all(tabs.map((s) => s.token()));
+    await Promise.all(tabs.map((s) => s.renew()));
+    expect(server.revoked).toBe(false);
+    expect(storage.getItem(REFRESH_KEY)).toBe(COOKIE);
+    expect(tabs[0].signOut()).toBe("");
   });
 
   it("uses the Web Lock name every tab shares", async () => {

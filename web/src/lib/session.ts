@@ -1,9 +1,13 @@
-// The signed-in session of this browser: the access token lives in this tab's memory only and is
-// renewed shortly before it expires; the refresh token is shared by every tab of the origin. The
-// auth service rotates refresh tokens on every use and treats a second use of an old one as theft
-// (it ends the session), so two tabs must never refresh with the same token: every refresh runs
-// under one Web Lock, and reads the refresh token from storage inside it, after any other tab's
-// refresh has already stored its successor.
+// The signed-in session of this browser. The access token lives in this tab's memory only and is
+// renewed shortly before it expires. The refresh token is the gateway's httpOnly cookie
+// (docs/auth.md, Browser clients): no script can read it, and every tab of the origin shares it.
+// A gateway without cookie support answers the refresh token in the body instead; then it is kept
+// in storage (shared by the tabs the same way). Either way the auth service rotates the token on
+// every use and treats a second use of an old one as theft (it ends the session), so two tabs must
+// never refresh at once: every refresh runs under one Web Lock, and the token is read (from
+// storage, or by the browser from the cookie jar) inside it, after any other tab's refresh has
+// stored its successor. A tab that gets the lock after another refreshed usually has the new
+// access token already, from the other tab's broadcast, and does not refresh at all.
 
 export interface AccessToken {
   token: string;
@@ -58,8 +62,12 @@ export interface SessionDeps {
   retryMs?: number;
 }
 
-export const REFRESH_KEY = "parley.refresh";
-export const LOCK_NAME = "parley.refresh";
+/** Storage key: COOKIE while the gateway holds the refresh token, else the token itself. */
+export const REFRESH_KEY = "parley.session";
+/** The refresh token is in the gateway's cookie: refresh with an empty request. */
+export const COOKIE = "cookie";
+/** The lock name docs/auth.md gives for browser clients. */
+export const LOCK_NAME = "parley-refresh";
 
 type ChannelMessage =
   | { type: "access"; access: AccessToken }
@@ -105,14 +113,16 @@ export class Session {
 
   /** Store a freshly issued session (sign-in, sign-up) and tell the other tabs. */
   signedIn(issued: Issued): void {
-    this.d.storage.setItem(REFRESH_KEY, issued.refreshToken);
+    this.d.storage.setItem(REFRESH_KEY, issued.refreshToken || COOKIE);
     this.setAccess(strip(issued));
     this.d.channel?.postMessage({ type: "access", access: strip(issued) } satisfies ChannelMessage);
   }
 
-  /** Forget the session here and in every tab; returns the refresh token for Logout. */
+  /** Forget the session here and in every tab; returns the refresh token for Logout ("" when it is
+   * the gateway's cookie, null when there was no session). */
   signOut(): string | null {
-    const rt = this.d.storage.getItem(REFRESH_KEY);
+    const stored = this.d.storage.getItem(REFRESH_KEY);
+    const rt = stored === COOKIE ? "" : stored;
     this.d.storage.removeItem(REFRESH_KEY);
     this.clear();
     this.d.channel?.postMessage({ type: "signed_out" } satisfies ChannelMessage);
@@ -147,7 +157,7 @@ export class Session {
     }
     let issued: Issued;
     try {
-      issued = await this.d.refresh(rt);
+      issued = await this.d.refresh(rt === COOKIE ? "" : rt);
     } catch (err) {
       if (this.d.isFatal(err)) {
         // Only forget the token we used: a concurrent sign-in may have replaced it.
@@ -159,7 +169,7 @@ export class Session {
       this.schedule(this.d.retryMs);
       throw err;
     }
-    this.d.storage.setItem(REFRESH_KEY, issued.refreshToken);
+    this.d.storage.setItem(REFRESH_KEY, issued.refreshToken || COOKIE);
     const access = strip(issued);
     this.setAccess(access);
     this.d.channel?.postMessage({ type: "access", access } satisfies ChannelMessage);

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { auth, session } from "../lib/api";
+import { authPublic, session } from "../lib/api";
 import * as store from "../lib/store";
 import { AuthScreen, OAuthCallback } from "./AuthScreen";
 import { useStore } from "./hooks";
@@ -61,7 +61,8 @@ function Shell({ userId }: { userId: string }) {
   async function logout() {
     const rt = session.signOut();
     store.stop();
-    if (rt) await auth.logout({ refreshToken: rt }).catch(() => undefined);
+    // "" means the gateway's cookie: it fills the token in and removes the cookie.
+    if (rt !== null) await authPublic.logout({ refreshToken: rt }).catch(() => undefined);
   }
 
   const openChat = (chatId: string) => {
