@@ -72,6 +72,11 @@ async function online(page) {
 
 async function openChatWith(page, nickname) {
   await page.getByRole("navigation").getByRole("button", { name: "Chats" }).click();
+  const conv = page.getByRole("region", { name: `Conversation with ${nickname}` });
+  if (await conv.isVisible()) return;
+  // At phone width an open conversation hides the list.
+  const back = page.getByRole("button", { name: "Back to chats" });
+  if (await back.isVisible()) await back.click();
   await page.getByTestId("chat-item").filter({ hasText: nickname }).click();
   await visible(page.getByRole("region", { name: `Conversation with ${nickname}` }));
 }
@@ -228,9 +233,22 @@ try {
   });
 
   await step("keyboard only: Bob sends a message with Tab and Enter", async () => {
-    await b.getByLabel("Message", { exact: true }).focus();
+    await openChatWith(a, bob.nickname);
+    // From the top of the page, Tab reaches the composer through labelled controls only.
+    await b.getByRole("button", { name: /^Notifications/ }).focus();
+    for (let i = 0; i < 40; i++) {
+      await b.keyboard.press("Tab");
+      const el = await b.evaluate(() => {
+        const e = document.activeElement;
+        const label = e?.getAttribute("aria-label") || (e?.id && document.querySelector(`label[for="${e.id}"]`)?.textContent) || e?.textContent || "";
+        return { tag: e?.tagName, id: e?.id, label: label.trim() };
+      });
+      if (!el.label) throw new Error(`focus reached an unlabelled ${el.tag}`);
+      if (el.id === "composer-text") break;
+    }
     await b.keyboard.type("typed with the keyboard");
     await b.keyboard.press("Enter");
+    await visible(messages(b).filter({ hasText: "typed with the keyboard" }));
     await visible(messages(a).filter({ hasText: "typed with the keyboard" }));
   });
 
@@ -259,10 +277,10 @@ try {
   await step("sign in again with the password", async () => {
     await a.getByLabel("Email").fill(alice.email);
     await a.getByLabel("Password").fill("wrong password!");
-    await a.getByRole("button", { name: "Sign in" }).last().click();
+    await a.getByRole("button", { name: "Sign in", exact: true }).click();
     await visible(a.getByRole("alert"));
     await a.getByLabel("Password").fill(alice.password);
-    await a.getByRole("button", { name: "Sign in" }).last().click();
+    await a.getByRole("button", { name: "Sign in", exact: true }).click();
     await online(a);
     await visible(a.getByTestId("chat-item").filter({ hasText: bob.nickname }));
   });
