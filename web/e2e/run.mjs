@@ -49,6 +49,8 @@ function watchErrors(page, who) {
 }
 
 async function shot(page, name) {
+  // Let the last frame's effects (read marks, badges) settle so the picture shows the steady state.
+  await page.waitForTimeout(500);
   await page.screenshot({ path: join(OUT, name + ".png") });
   if (SHOTS) await page.screenshot({ path: join(SHOTS, name + ".png") });
 }

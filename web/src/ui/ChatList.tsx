@@ -11,7 +11,7 @@ export function ChatList({ onOpen }: { onOpen: (chatId: string) => void }) {
       <ul>
         {chats.map((c) => {
           const last = c.lastMessage;
-          const preview = !last ? "" : last.deleted ? "Message deleted" : (last.senderId === me?.userId ? "You: " : "") + (last.text || (last.attachments.length ? "📎 attachment" : ""));
+          const preview = !last ? "" : last.deleted ? "Message deleted" : (last.senderId === me?.userId ? "You: " : "") + (last.text || (last.attachments.length ? "Attachment" : ""));
           const unread = Number(c.unreadCount);
           const name = c.peer?.nickname || "Deleted account";
           return (

@@ -175,7 +175,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
           <textarea id="composer-text" ref={inputRef} rows={1} value={text} onChange={(e) => onChange(e.target.value)} onKeyDown={onKey} placeholder={editing ? "Edit message (Esc cancels)" : "Message"} />
           <label className="attach">
             <span className="sr-only">Attach a file</span>
-            <span aria-hidden="true">📎</span>
+            <span aria-hidden="true">Attach</span>
             <input type="file" onChange={(e) => { void attach(e.target.files); e.target.value = ""; }} />
           </label>
           <button type="submit" className="primary">
