@@ -121,6 +121,19 @@ try {
     await shot(a, "empty-desktop");
   });
 
+  await step("no token is readable from storage; with the gateway's cookie the refresh token is httpOnly", async () => {
+    const stored = await a.evaluate(() => [localStorage, sessionStorage].flatMap((s) => Object.keys(s).map((k) => [k, s.getItem(k)])));
+    if (stored.some(([, v]) => v?.startsWith("eyJ"))) throw new Error(`an access token is in storage: ${JSON.stringify(stored)}`);
+    const cookie = (await aliceCtx.cookies()).find((c) => c.name === "parley_refresh");
+    if (cookie) {
+      if (!cookie.httpOnly) throw new Error("the refresh cookie is readable by scripts");
+      const marker = stored.find(([k]) => k === "parley.session")?.[1];
+      if (marker !== "cookie") throw new Error(`with the cookie, storage holds ${JSON.stringify(marker)}`);
+      if ((await a.evaluate(() => document.cookie)).includes("parley_refresh")) throw new Error("document.cookie shows the refresh token");
+      console.log("     (the refresh token is in the gateway's httpOnly cookie)");
+    }
+  });
+
   await step("Alice finds Bob by nickname and sends a friend request; Bob sees it live and accepts", async () => {
     await a.getByRole("button", { name: "People" }).click();
     await a.getByLabel("Search by nickname").fill(bob.nickname);
