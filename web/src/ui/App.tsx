@@ -9,6 +9,7 @@ import { People } from "./People";
 import { ProfileScreen } from "./Profile";
 import { Notifications } from "./Notifications";
 import { describe } from "../lib/errors";
+import { SignedOutError } from "../lib/session";
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
 export type View = "chats" | "people" | "notifications" | "profile";
@@ -16,6 +17,21 @@ export type View = "chats" | "people" | "notifications" | "profile";
 export function App() {
   const [phase, setPhase] = useState<Phase>(location.pathname === "/oauth/callback" ? "callback" : "loading");
   const [userId, setUserId] = useState<string | null>(null);
+  const [startError, setStartError] = useState<string | null>(null);
+
+  // A reload or a new tab has no access token: get one with the session's refresh token. A refusal
+  // means signed out; anything else (the network, the gateway down) is worth another try.
+  const resume = useCallback(() => {
+    setStartError(null);
+    if (!session.hasSession()) {
+      setPhase("signedout");
+      return;
+    }
+    session.renew().catch((err) => {
+      if (err instanceof SignedOutError) setPhase("signedout");
+      else setStartError(describe(err));
+    });
+  }, []);
 
   useEffect(() => {
     const unsub = session.subscribe((a) => {
@@ -27,19 +43,24 @@ export function App() {
         setPhase((p) => (p === "callback" ? p : "signedout"));
       }
     });
-    if (location.pathname !== "/oauth/callback") {
-      if (session.hasSession()) {
-        session.renew().catch(() => setPhase("signedout"));
-      } else {
-        setPhase("signedout");
-      }
-    }
+    if (location.pathname !== "/oauth/callback") resume();
     return unsub;
   }, []);
 
   const callbackDone = useCallback(() => setPhase(session.current() ? "signedin" : "signedout"), []);
 
   if (phase === "callback") return <OAuthCallback onDone={callbackDone} />;
+  if (phase === "loading" && startError) {
+    return (
+      <main className="auth">
+        <h1>Parley</h1>
+        <p role="alert" className="error">
+          Could not resume your session: {startError}
+        </p>
+        <button onClick={resume}>Try again</button>
+      </main>
+    );
+  }
   if (phase === "loading") return <p role="status" className="loading">Loading…</p>;
   if (phase === "signedout" || !userId) return <AuthScreen />;
   return <Shell key={userId} userId={userId} />;
