@@ -151,6 +151,38 @@ try {
     await visible(a.getByTestId("friend").filter({ hasText: bob.nickname }).getByText("online", { exact: true }));
   });
 
+  await step("friend requests can be cancelled and declined, and people blocked and unblocked", async () => {
+    const dave = { email: `dave-${run}@example.com`, password: "correct horse battery", nickname: `dave_${run}` };
+    const ctx = await browser.newContext();
+    const d = await ctx.newPage();
+    watchErrors(d, "dave");
+    try {
+      await signUp(d, dave);
+      await d.getByRole("button", { name: "People" }).click();
+      // Alice asks and cancels: Dave's incoming request comes and goes live.
+      await a.getByLabel("Search by nickname").fill(dave.nickname);
+      await a.getByRole("button", { name: "Search", exact: true }).click();
+      await a.getByRole("button", { name: `Add ${dave.nickname} as friend` }).click();
+      await visible(d.getByTestId("incoming-request").filter({ hasText: alice.nickname }));
+      await a.getByRole("button", { name: `Cancel request to ${dave.nickname}` }).click();
+      await gone(d.getByTestId("incoming-request").filter({ hasText: alice.nickname }));
+      // Dave asks, Alice declines.
+      await d.getByLabel("Search by nickname").fill(alice.nickname);
+      await d.getByRole("button", { name: "Search", exact: true }).click();
+      await d.getByRole("button", { name: `Add ${alice.nickname} as friend` }).click();
+      await visible(a.getByTestId("incoming-request").filter({ hasText: dave.nickname }));
+      await a.getByRole("button", { name: `Decline ${dave.nickname}` }).click();
+      await gone(a.getByTestId("incoming-request").filter({ hasText: dave.nickname }));
+      // Alice blocks Dave from the search results, then unblocks him.
+      await a.getByRole("button", { name: `Block ${dave.nickname}` }).click();
+      await visible(a.getByRole("region", { name: "Blocked people" }).getByText(dave.nickname));
+      await a.getByRole("button", { name: `Unblock ${dave.nickname}` }).click();
+      await gone(a.getByRole("region", { name: "Blocked people" }).getByText(dave.nickname));
+    } finally {
+      await ctx.close();
+    }
+  });
+
   await step("a chat appears; Alice's message reaches Bob live with an unread count and a live-region announcement", async () => {
     await openChatWith(a, bob.nickname);
     await send(a, "Hello Bob!");
