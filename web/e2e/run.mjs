@@ -299,6 +299,35 @@ try {
     await visible(messages(a).filter({ hasText: "typed with the keyboard" }));
   });
 
+  // With short-lived access tokens (the stack started with ACCESS_TOKEN_TTL, and the same number of
+  // seconds here), two open tabs must renew on their timers — at the same moment, since they share
+  // the expiry — twice, without the second tab reusing a refresh token.
+  const ttl = Number(process.env.PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS ?? 0);
+  if (ttl > 0) {
+    await step(`two open tabs renew their ${ttl}s access tokens on time, twice, and stay signed in`, async () => {
+      const a2 = await aliceCtx.newPage();
+      watchErrors(a2, "alice tab 2");
+      const renewals = [0, 0];
+      [a, a2].forEach((p, i) =>
+        p.on("websocket", (ws) => ws.on("framesent", (f) => typeof f.payload === "string" && f.payload.includes('"type":"auth"') && renewals[i]++)),
+      );
+      // Both pages start now, so both sockets are watched from their first frame.
+      await Promise.all([a.reload(), a2.goto(BASE)]);
+      await Promise.all([online(a), online(a2)]);
+      const deadline = Date.now() + 2 * ttl * 1000 + 20_000;
+      while ((renewals[0] < 2 || renewals[1] < 2) && Date.now() < deadline) await a.waitForTimeout(1000);
+      if (renewals[0] < 2 || renewals[1] < 2) throw new Error(`renewals seen on the sockets: ${renewals}`);
+      await online(a);
+      await online(a2);
+      await openChatWith(a2, bob.nickname);
+      await send(a2, "after two renewals");
+      await visible(messages(b).filter({ hasText: "after two renewals" }));
+      await a2.close();
+    });
+  } else {
+    console.log("--   timed renewal in two tabs: not run (start the stack with ACCESS_TOKEN_TTL=75s and set PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS=75)");
+  }
+
   await step("two tabs of Alice start at once and share the session without tripping refresh-token reuse", async () => {
     const a2 = await aliceCtx.newPage();
     watchErrors(a2, "alice tab 2");
