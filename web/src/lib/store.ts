@@ -105,16 +105,16 @@ export async function start(userId: string): Promise<void> {
   ]);
   set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount) });
   realtime.start();
-  addEventListener("offline", onOffline);
-  addEventListener("online", onOnline);
+  globalThis.addEventListener?.("offline", onOffline);
+  globalThis.addEventListener?.("online", onOnline);
 }
 
 const onOffline = () => realtime.offline();
 const onOnline = () => realtime.online();
 
 export function stop(): void {
-  removeEventListener("offline", onOffline);
-  removeEventListener("online", onOnline);
+  globalThis.removeEventListener?.("offline", onOffline);
+  globalThis.removeEventListener?.("online", onOnline);
   realtime.stop();
   state = initial;
   for (const fn of listeners) fn();
@@ -146,6 +146,11 @@ export function setMe(p: Profile): void {
 export async function openChat(chatId: string | null): Promise<void> {
   set({ activeChatId: chatId });
   if (!chatId) return;
+  if (!state.chats.some((c) => c.chatId === chatId)) {
+    // Opened from People or a notification before the list knew it (a new chat, or past page one).
+    const r = await chat.getChat({ by: { case: "chatId", value: chatId } });
+    if (r.chat) set((s) => ({ chats: sortChats([...s.chats.filter((c) => c.chatId !== chatId), r.chat!]) }));
+  }
   await loadLatest(chatId);
   await markRead(chatId);
 }
