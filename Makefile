@@ -92,15 +92,21 @@ $(BIN)/tilt: $(wildcard $(TILT_GZ))
 	fi
 
 .PHONY: gen
-gen: $(BIN)/buf ## regenerate contracts/gen from the protos
-	rm -rf contracts/gen/go
+gen: $(BIN)/buf web/node_modules/.package-lock.json ## regenerate contracts/gen (Go) and web/src/gen (TypeScript) from the protos
+	rm -rf contracts/gen/go web/src/gen
 	$(BIN)/buf generate
 	cd contracts && go build ./...
 
+# The web client's packages (protoc-gen-es among them), installed from the committed lockfile;
+# npm writes node_modules/.package-lock.json, so this runs again only when the lockfile changes.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
 .PHONY: check-gen
 check-gen: gen ## fail when generated code is stale
-	@git add -N contracts/gen >/dev/null 2>&1 || true
-	@git diff --exit-code --stat -- contracts/gen || { echo "contracts/gen is stale: run 'make gen' and commit"; exit 1; }
+	@git add -N contracts/gen web/src/gen >/dev/null 2>&1 || true
+	@git diff --exit-code --stat -- contracts/gen web/src/gen || { echo "contracts/gen or web/src/gen is stale: run 'make gen' and commit"; exit 1; }
 
 .PHONY: lint
 lint: $(BIN)/buf $(BIN)/golangci-lint ## buf lint, go vet and golangci-lint on every module

@@ -1,0 +1,67 @@
+import type { Message } from "../gen/parley/chat/v1/chat_pb";
+
+// One chat's messages as the app holds them: ordered by seq, each seq once. The same message can
+// arrive live, again in a sync replay, and from ListMessages (docs/realtime.md, Deduplication), so
+// every arrival is an upsert by seq, and `contiguous` is the highest seq below which nothing is
+// missing — what `sync` asks from.
+
+export interface ChatMessages {
+  /** ascending by seq, unique */
+  list: Message[];
+  /** every seq in 1..contiguous is held (or was before the oldest loaded page) */
+  contiguous: number;
+  /** the first seq of the loaded window (older pages not loaded are not gaps) */
+  base: number;
+}
+
+export const empty: ChatMessages = { list: [], contiguous: 0, base: 1 };
+
+/** Merge messages (any order, duplicates allowed) into a chat's list. A newer version (edited,
+ * deleted) replaces an older one; an older one never replaces a newer one. */
+export function upsert(cur: ChatMessages, incoming: readonly Message[]): ChatMessages {
+  if (incoming.length === 0) return cur;
+  const bySeq = new Map<bigint, Message>();
+  for (const m of cur.list) bySeq.set(m.seq, m);
+  for (const m of incoming) {
+    const old = bySeq.get(m.seq);
+    bySeq.set(m.seq, old ? newer(old, m) : m);
+  }
+  const list = [...bySeq.values()].sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+  const base = cur.list.length === 0 ? Number(list[0].seq) : Math.min(cur.base, Number(list[0].seq));
+  return { list, base, contiguous: contiguousFrom(list, base) };
+}
+
+/** Replace one message by id with an update (edit, delete), if held. */
+export function patch(cur: ChatMessages, messageId: string, fn: (m: Message) => Message): ChatMessages {
+  const i = cur.list.findIndex((m) => m.messageId === messageId);
+  if (i < 0) return cur;
+  const list = cur.list.slice();
+  list[i] = fn(list[i]);
+  return { ...cur, list };
+}
+
+function contiguousFrom(list: readonly Message[], base: number): number {
+  let want = BigInt(base);
+  let last = base - 1;
+  for (const m of list) {
+    if (m.seq < want) continue;
+    if (m.seq !== want) break;
+    last = Number(m.seq);
+    want++;
+  }
+  return last;
+}
+
+function newer(a: Message, b: Message): Message {
+  // Deletion is final; otherwise the later edit wins.
+  if (a.deleted && !b.deleted) return a;
+  if (b.deleted && !a.deleted) return b;
+  const ae = a.editedAt ? Number(a.editedAt.seconds) * 1e9 + a.editedAt.nanos : 0;
+  const be = b.editedAt ? Number(b.editedAt.seconds) * 1e9 + b.editedAt.nanos : 0;
+  if (ae > be) return a;
+  // Live frames carry no attachment URLs; keep the ones a listing gave.
+  if (b.attachments.some((x) => !x.url) && a.attachments.some((x) => x.url)) {
+    return { ...b, attachments: a.attachments };
+  }
+  return b;
+}

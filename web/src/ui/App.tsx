@@ -1,0 +1,158 @@
+import { useCallback, useEffect, useState } from "react";
+import { authPublic, session } from "../lib/api";
+import * as store from "../lib/store";
+import { AuthScreen, OAuthCallback } from "./AuthScreen";
+import { useStore } from "./hooks";
+import { ChatList } from "./ChatList";
+import { Conversation } from "./Conversation";
+import { People } from "./People";
+import { ProfileScreen } from "./Profile";
+import { Notifications } from "./Notifications";
+import { describe } from "../lib/errors";
+import { SignedOutError } from "../lib/session";
+
+type Phase = "loading" | "signedout" | "signedin" | "callback";
+export type View = "chats" | "people" | "notifications" | "profile";
+
+export function App() {
+  const [phase, setPhase] = useState<Phase>(location.pathname === "/oauth/callback" ? "callback" : "loading");
+  const [userId, setUserId] = useState<string | null>(null);
+  const [startError, setStartError] = useState<string | null>(null);
+
+  // A reload or a new tab has no access token: get one with the session's refresh token. A refusal
+  // means signed out; anything else (the network, the gateway down) is worth another try.
+  const resume = useCallback(() => {
+    setStartError(null);
+    if (!session.hasSession()) {
+      setPhase("signedout");
+      return;
+    }
+    session.renew().catch((err) => {
+      if (err instanceof SignedOutError) setPhase("signedout");
+      else setStartError(describe(err));
+    });
+  }, []);
+
+  useEffect(() => {
+    const unsub = session.subscribe((a) => {
+      if (a) {
+        setUserId(a.userId);
+        setPhase((p) => (p === "callback" ? p : "signedin"));
+      } else if (!session.hasSession()) {
+        setUserId(null);
+        setPhase((p) => (p === "callback" ? p : "signedout"));
+      }
+    });
+    if (location.pathname !== "/oauth/callback") resume();
+    return unsub;
+  }, []);
+
+  const callbackDone = useCallback(() => setPhase(session.current() ? "signedin" : "signedout"), []);
+
+  if (phase === "callback") return <OAuthCallback onDone={callbackDone} />;
+  if (phase === "loading" && startError) {
+    return (
+      <main className="auth">
+        <h1>Parley</h1>
+        <p role="alert" className="error">
+          Could not resume your session: {startError}
+        </p>
+        <button onClick={resume}>Try again</button>
+      </main>
+    );
+  }
+  if (phase === "loading") return <p role="status" className="loading">Loading…</p>;
+  if (phase === "signedout" || !userId) return <AuthScreen />;
+  return <Shell key={userId} userId={userId} />;
+}
+
+function Shell({ userId }: { userId: string }) {
+  const [view, setView] = useState<View>("chats");
+  const [error, setError] = useState<string | null>(null);
+  const conn = useStore((s) => s.conn);
+  const unread = useStore((s) => s.unreadNotifications);
+  const activeChatId = useStore((s) => s.activeChatId);
+  const announcements = useStore((s) => s.announcements);
+
+  useEffect(() => {
+    store.start(userId).catch((err) => setError(describe(err)));
+    return () => store.stop();
+  }, [userId]);
+
+  async function logout() {
+    const rt = session.signOut();
+    store.stop();
+    // "" means the gateway's cookie: it fills the token in and removes the cookie.
+    if (rt !== null) await authPublic.logout({ refreshToken: rt }).catch(() => undefined);
+  }
+
+  const openChat = (chatId: string) => {
+    setView("chats");
+    void store.openChat(chatId).catch((err) => setError(describe(err)));
+  };
+
+  return (
+    <div className={"shell" + (activeChatId ? " has-chat" : "")}>
+      <header>
+        <h1>Parley</h1>
+        <nav aria-label="Main">
+          <button aria-current={view === "chats" ? "page" : undefined} onClick={() => setView("chats")}>
+            Chats
+          </button>
+          <button aria-current={view === "people" ? "page" : undefined} onClick={() => setView("people")}>
+            People
+          </button>
+          <button aria-current={view === "notifications" ? "page" : undefined} onClick={() => setView("notifications")}>
+            Notifications
+            {unread > 0 && (
+              <span className="badge" aria-label={`${unread} unread`} data-testid="notif-badge">
+                {unread}
+              </span>
+            )}
+          </button>
+          <button aria-current={view === "profile" ? "page" : undefined} onClick={() => setView("profile")}>
+            Profile
+          </button>
+          <button onClick={() => void logout()}>Log out</button>
+        </nav>
+        <span className={"conn conn-" + conn} role="status" aria-label="Connection" data-testid="conn">
+          {connLabel(conn)}
+        </span>
+      </header>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <ul className="sr-only" role="log" aria-live="polite" aria-label="New messages and notifications" data-testid="announce">
+        {announcements.map((t, i) => (
+          <li key={i}>{t}</li>
+        ))}
+      </ul>
+      {view === "chats" && (
+        <div className="chats">
+          <ChatList onOpen={openChat} />
+          {activeChatId ? <Conversation key={activeChatId} chatId={activeChatId} onClose={() => void store.openChat(null)} /> : <p className="placeholder">Choose a chat.</p>}
+        </div>
+      )}
+      {view === "people" && <People onOpenChat={openChat} />}
+      {view === "notifications" && <Notifications onOpenChat={openChat} />}
+      {view === "profile" && <ProfileScreen />}
+    </div>
+  );
+}
+
+function connLabel(c: store.State["conn"]): string {
+  switch (c) {
+    case "live":
+      return "Online";
+    case "syncing":
+      return "Catching up…";
+    case "connecting":
+      return "Connecting…";
+    case "reconnecting":
+      return "Reconnecting…";
+    default:
+      return "Offline";
+  }
+}

@@ -1,0 +1,35 @@
+import { useStore } from "./hooks";
+
+export function ChatList({ onOpen }: { onOpen: (chatId: string) => void }) {
+  const chats = useStore((s) => s.chats);
+  const active = useStore((s) => s.activeChatId);
+  const me = useStore((s) => s.me);
+  return (
+    <section className="chat-list" aria-label="Chats">
+      <h2>Chats</h2>
+      {chats.length === 0 && <p>No chats yet. Become friends with someone under People to start one.</p>}
+      <ul>
+        {chats.map((c) => {
+          const last = c.lastMessage;
+          const preview = !last ? "" : last.deleted ? "Message deleted" : (last.senderId === me?.userId ? "You: " : "") + (last.text || (last.attachments.length ? "Attachment" : ""));
+          const unread = Number(c.unreadCount);
+          const name = c.peer?.nickname || "Deleted account";
+          return (
+            <li key={c.chatId}>
+              <button className={"chat-item" + (c.chatId === active ? " active" : "")} aria-current={c.chatId === active ? "true" : undefined} onClick={() => onOpen(c.chatId)} data-testid="chat-item">
+                {c.peer?.avatarThumbnailUrl ? <img className="avatar" src={c.peer.avatarThumbnailUrl} alt="" /> : <span className="avatar" aria-hidden="true">{name.slice(0, 1).toUpperCase()}</span>}
+                <span className="chat-name">{name}</span>
+                <span className="chat-preview">{preview}</span>
+                {unread > 0 && (
+                  <span className="badge" aria-label={`${unread} unread`} data-testid="chat-unread">
+                    {unread}
+                  </span>
+                )}
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,117 @@
+import { useEffect, useState } from "react";
+import { NotificationKind, type KindPreference, type Notification } from "../gen/parley/notification/v1/notification_pb";
+import { notifications } from "../lib/api";
+import { describe } from "../lib/errors";
+import * as store from "../lib/store";
+import { FormError } from "./Field";
+import { useStore } from "./hooks";
+
+const KIND_NAMES: Record<number, string> = {
+  [NotificationKind.FRIEND_REQUEST]: "Friend requests",
+  [NotificationKind.FRIEND_ACCEPTED]: "Accepted requests",
+  [NotificationKind.MESSAGE]: "Messages",
+  [NotificationKind.SYSTEM]: "Account notices",
+};
+
+export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => void }) {
+  const version = useStore((s) => s.notificationsVersion);
+  const [items, setItems] = useState<Notification[]>([]);
+  const [kinds, setKinds] = useState<KindPreference[]>([]);
+  const [emailEnabled, setEmailEnabled] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    Promise.all([notifications.listNotifications({ pageSize: 50 }), notifications.getPreferences({})])
+      .then(([l, p]) => {
+        setItems(l.notifications);
+        setKinds(p.preferences?.kinds ?? []);
+        setEmailEnabled(p.preferences?.emailEnabled ?? false);
+      })
+      .catch((err) => setError(describe(err)));
+  }, [version]);
+
+  async function markAll() {
+    try {
+      await notifications.markNotificationsRead({ all: true });
+      await store.refreshLists();
+    } catch (err) {
+      setError(describe(err));
+    }
+  }
+
+  async function markOne(n: Notification) {
+    try {
+      await notifications.markNotificationsRead({ notificationIds: [n.notificationId] });
+      await store.refreshLists();
+      if (n.kind === NotificationKind.MESSAGE && n.subjectId) onOpenChat(n.subjectId);
+    } catch (err) {
+      setError(describe(err));
+    }
+  }
+
+  async function updateKind(k: KindPreference, field: "inApp" | "email", value: boolean) {
+    try {
+      const r = await notifications.updatePreferences({ kinds: [{ ...k, [field]: value }] });
+      setKinds(r.preferences?.kinds ?? []);
+    } catch (err) {
+      setError(describe(err));
+    }
+  }
+
+  async function updateEmail(value: boolean) {
+    try {
+      const r = await notifications.updatePreferences({ emailEnabled: value });
+      setEmailEnabled(r.preferences?.emailEnabled ?? value);
+    } catch (err) {
+      setError(describe(err));
+    }
+  }
+
+  return (
+    <main className="notifications">
+      <h2>Notifications</h2>
+      <FormError error={error} />
+      <button onClick={() => void markAll()}>Mark all as read</button>
+      <ul data-testid="notifications">
+        {items.length === 0 && <li>Nothing yet.</li>}
+        {items.map((n) => (
+          <li key={n.notificationId} className={n.readAt ? "read" : "unread"} data-testid="notification">
+            <button onClick={() => void markOne(n)}>
+              <strong>{n.title}</strong>
+              {n.count > 1 ? ` (${n.count})` : ""} {n.body && <span>{n.body}</span>}
+              {!n.readAt && <span className="sr-only"> (unread)</span>}
+            </button>
+          </li>
+        ))}
+      </ul>
+      <section aria-label="Notification preferences">
+        <h3>Preferences</h3>
+        <label>
+          <input type="checkbox" checked={emailEnabled} onChange={(e) => void updateEmail(e.target.checked)} /> Email me
+        </label>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Kind</th>
+              <th scope="col">In the app</th>
+              <th scope="col">By email</th>
+            </tr>
+          </thead>
+          <tbody>
+            {kinds.map((k) => (
+              <tr key={k.kind}>
+                <th scope="row">{KIND_NAMES[k.kind] ?? NotificationKind[k.kind]}</th>
+                <td>
+                  <input type="checkbox" aria-label={`${KIND_NAMES[k.kind]} in the app`} checked={k.inApp} onChange={(e) => void updateKind(k, "inApp", e.target.checked)} />
+                </td>
+                <td>
+                  <input type="checkbox" aria-label={`${KIND_NAMES[k.kind]} by email`} checked={k.email} onChange={(e) => void updateKind(k, "email", e.target.checked)} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+    </main>
+  );
+}
