@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Common is the variables every Parley process reads, with the same meaning and default in each.
 // A service's Config embeds it as its first field, so the fields keep their names (cfg.AdminAddr)
 // and environment variables, and Attrs logs them in place. LISTEN_ADDR, DATABASE_URL and
@@ -21,4 +23,17 @@ type Common struct {
 	// loaded; they are here so the configuration line shows them.
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// tidyBrokers trims the KAFKA_BROKERS entries and drops the blank ones (load calls it): the
+// client takes each entry as written, so "k1:9092, k2:9092" would name the host " k2" and a blank
+// entry would dial :9092 on this host. KAFKA_BROKERS="," is thus an empty list (no broker).
+func (c *Common) tidyBrokers() {
+	brokers := c.KafkaBrokers[:0]
+	for _, b := range c.KafkaBrokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	c.KafkaBrokers = brokers
 }

@@ -29,6 +29,9 @@ func load[T any](defaults T) (T, error) {
 	if err := env.Parse(&cfg); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
+	if c, ok := any(&cfg).(interface{ tidyBrokers() }); ok {
+		c.tidyBrokers()
+	}
 	return cfg, nil
 }
 

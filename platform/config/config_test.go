@@ -193,6 +193,16 @@ func TestStartRefusesAServiceWithoutKafka(t *testing.T) {
 	if _, err := Start(logger, withService{}, func(withService) error { return nil }); err != nil {
 		t.Fatalf("one broker among blanks: %v", err)
 	}
+	// The client takes each entry as written: blanks would dial :9092 here, " k2:9092" a host " k2".
+	t.Setenv("KAFKA_BROKERS", " k1:9092, ,k2:9092 ,")
+	if cfg, err := Start(logger, withService{}, func(withService) error { return nil }); err != nil || !slices.Equal(cfg.KafkaBrokers, []string{"k1:9092", "k2:9092"}) {
+		t.Fatalf("brokers with blanks and spaces: %q, %v; want [k1:9092 k2:9092]", cfg.KafkaBrokers, err)
+	}
+	// Without Service (the gateway) "," is no broker at all: the gateway's fan-out is off.
+	t.Setenv("KAFKA_BROKERS", ",")
+	if cfg, err := Start(logger, withCommon{}, func(withCommon) error { return nil }); err != nil || len(cfg.KafkaBrokers) != 0 {
+		t.Fatalf(`KAFKA_BROKERS="," without Service: %q, %v; want none`, cfg.KafkaBrokers, err)
+	}
 	t.Setenv("KAFKA_BROKERS", "")
 	if cfg, err := Start(logger, withService{}, func(withService) error { return nil }); err != nil || !slices.Equal(cfg.KafkaBrokers, []string{"127.0.0.1:9092"}) {
 		t.Fatalf("empty KAFKA_BROKERS: %v, %v", cfg.KafkaBrokers, err)

@@ -2,9 +2,7 @@ package config
 
 import (
 	"errors"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -52,7 +50,7 @@ func checkService(cfg any) error {
 	if !ok {
 		return nil
 	}
-	if !slices.ContainsFunc(s.common().KafkaBrokers, func(b string) bool { return strings.TrimSpace(b) != "" }) {
+	if len(s.common().KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS: at least one broker address is required")
 	}
 	return nil
