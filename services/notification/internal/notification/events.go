@@ -69,7 +69,8 @@ func eventIDs(fields ...idField) error {
 // users an event or a Notify call is about, deleted their account, and reports whether it took
 // them: what is about a deleted account changes nothing (see UserDeleted). AnyDeleted goes first: it holds their
 // deletions off until the transaction ends, so its answer stays true while the handler writes;
-// its lock comes before the recipient lock, as in DeleteUser, so the two never deadlock; and an
+// its lock comes before the recipient lock, as in DeleteUser, so the two do not deadlock within
+// one event (docs/notification.md: across a batch, Postgres may abort one and it is retried); and an
 // event about a deleted account locks no recipient. MessageSent, the hot path, does not come
 // here: LockDeletions and the read it makes anyway (MessageContext) spare AnyDeleted's round trip.
 func lockUnlessDeleted(ctx context.Context, tx Tx, about []string, lock ...string) (bool, error) {

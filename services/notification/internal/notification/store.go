@@ -118,7 +118,8 @@ type Tx interface {
 	// records the tombstone AnyDeleted reads; doing it again deletes nothing more. It takes the
 	// user's deletion lock, then their recipient lock (LockRecipients): the order of everyone who
 	// asks AnyDeleted or LockDeletions before LockRecipients, so that a deletion and a handler
-	// about the same user wait for each other rather than deadlock.
+	// about the same user wait for each other rather than deadlock (within one event: a batch of
+	// events in one transaction may deadlock, and its events are then handled one at a time).
 	DeleteUser(ctx context.Context, userID string, at time.Time) error
 	// AnyDeleted reports whether any of userIDs is a deleted user's.
 	AnyDeleted(ctx context.Context, userIDs ...string) (bool, error)
