@@ -17,7 +17,7 @@ func TestTombstonesRecordOnceAndAnswerHas(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE "gone things" (thing_id uuid PRIMARY KEY, deleted_at timestamptz NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	stones := pg.Tombstones{Table: "gone things", Column: "thing_id"}
+	stones := pg.NewTombstones("gone things", "thing_id")
 	const id, other = "7f1c2f4e-8a55-4d0e-9a43-3f0c0f6d2b11", "0b6e1d3c-1b2a-4f5e-8d7c-6a5b4c3d2e1f"
 	first := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 

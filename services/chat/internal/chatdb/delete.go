@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/platform/pg"
 )
 
 // DeleteUser applies a user's account deletion in tx (the consumer's transaction for
@@ -17,7 +19,7 @@ import (
 // (its message is tombstoned here) or finds the chat closed. It returns how many messages became
 // tombstones; doing it again changes nothing more.
 func (s *Store) DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) (int64, error) {
-	if err := tombstones.Record(ctx, tx, userID, at); err != nil {
+	if err := pg.DeletedUsers.Record(ctx, tx, userID, at); err != nil {
 		return 0, err
 	}
 	rows, err := tx.Query(ctx, `SELECT chat_id::text FROM chats WHERE user_lo = $1 OR user_hi = $1 ORDER BY chat_id`, userID)

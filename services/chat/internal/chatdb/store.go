@@ -33,10 +33,6 @@ const Component = "chat"
 // Migrations are the chat service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
 var Migrations = pg.MigrationsDir(migrationFiles)
 
-// tombstones keeps the ids of deleted accounts (migrations/0006_deleted_users.sql): late events and
-// calls about them change nothing.
-var tombstones = pg.Tombstones{Table: "deleted_users", Column: "user_id"}
-
 // Publisher writes events to the transactional outbox (platform/events' Outbox): Publish inside
 // tx, or Row for the send path's own statement; Wake after a commit wakes this process's relay.
 type Publisher interface {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/platform/pg"
 )
 
 // DeleteUser erases everything the service holds about userID, inside tx (the consumer's
@@ -14,7 +16,7 @@ import (
 // keeps late events and calls from recreating any of it. Deleting nothing is fine (a redelivery).
 // No friend events are published: the peers' lists simply no longer show the user.
 func (s *Store) DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) error {
-	if err := tombstones.Record(ctx, tx, userID, at); err != nil {
+	if err := pg.DeletedUsers.Record(ctx, tx, userID, at); err != nil {
 		return err
 	}
 	for _, q := range []string{

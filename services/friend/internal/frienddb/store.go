@@ -27,10 +27,6 @@ const Component = "friend"
 // Migrations are the friend service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
 var Migrations = pg.MigrationsDir(migrationFiles)
 
-// tombstones keeps the ids of deleted accounts (migrations/0003_deleted_users.sql): late events and
-// calls about them change nothing.
-var tombstones = pg.Tombstones{Table: "deleted_users", Column: "user_id"}
-
 // Store is the Postgres implementation of friend.Store, and the user directory the event
 // consumers keep up to date.
 type Store struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pg"
 )
 
 // ErrOwnerDeleted: the caller's account was deleted (an access token from before the deletion).
@@ -22,7 +23,7 @@ func (s *Store) DeleteOwner(ctx context.Context, tx pgx.Tx, owner string, at tim
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, owner); err != nil {
 		return 0, fmt.Errorf("lock owner %s: %w", owner, err)
 	}
-	if err := tombstones.Record(ctx, tx, owner, at); err != nil {
+	if err := pg.DeletedUsers.Record(ctx, tx, owner, at); err != nil {
 		return 0, err
 	}
 	tag, err := tx.Exec(ctx, `UPDATE files SET status = 'deleted', deleted_at = $2 WHERE owner_id = $1 AND status <> 'deleted'`,

@@ -27,10 +27,6 @@ var migrationFiles embed.FS
 // Migrations are the media service's schema migrations, for pg.Migrate(ctx, pool, "media", …).
 var Migrations = pg.MigrationsDir(migrationFiles)
 
-// tombstones keeps the ids of deleted accounts (migrations/0002_deleted_users.sql): late events and
-// calls about them change nothing.
-var tombstones = pg.Tombstones{Table: "deleted_users", Column: "user_id"}
-
 // Store is the Postgres implementation of media.Store.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -72,7 +68,7 @@ func (s *Store) Create(ctx context.Context, f media.File, quota int64, maxPendin
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ownerLockClass, f.OwnerID); err != nil {
 			return fmt.Errorf("lock quota of %s: %w", f.OwnerID, err)
 		}
-		if gone, err := tombstones.Has(ctx, tx, f.OwnerID); err != nil {
+		if gone, err := pg.DeletedUsers.Has(ctx, tx, f.OwnerID); err != nil {
 			return err
 		} else if gone {
 			return ErrOwnerDeleted

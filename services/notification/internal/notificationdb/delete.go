@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/parleyhq/parley/platform/pg"
 )
 
 // deletionLockClass is the first key of the per-user advisory locks that order a deletion with
@@ -22,7 +24,7 @@ func (t *txStore) DeleteUser(ctx context.Context, userID string, at time.Time) e
 	if err := t.LockRecipients(ctx, userID); err != nil {
 		return err
 	}
-	if err := tombstones.Record(ctx, queued{t, "insert tombstone"}, userID, at); err != nil {
+	if err := pg.DeletedUsers.Record(ctx, queued{t, "insert tombstone"}, userID, at); err != nil {
 		return err
 	}
 	for _, w := range []struct{ what, sql string }{

@@ -28,10 +28,6 @@ const Component = "notification"
 // pg.Migrate(ctx, pool, Component, Migrations).
 var Migrations = pg.MigrationsDir(migrationFiles)
 
-// tombstones keeps the ids of deleted accounts (migrations/0004_deleted_users.sql): late events and
-// calls about them change nothing.
-var tombstones = pg.Tombstones{Table: "deleted_users", Column: "user_id"}
-
 // Store is the Postgres implementation of notification.Store.
 type Store struct {
 	pool   *pgxpool.Pool

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/platform/pg"
 )
 
 // DeleteUser erases userID's profile inside tx (the consumer's transaction for UserDeleted) and
 // records the tombstone, freeing the nickname. It returns the deleted profile's version (0 when
 // there was none: deleted already, or never created) so the caller can fence the cache above it.
 func (s *Store) DeleteUser(ctx context.Context, tx pgx.Tx, userID string, at time.Time) (int64, error) {
-	if err := tombstones.Record(ctx, tx, userID, at); err != nil {
+	if err := pg.DeletedUsers.Record(ctx, tx, userID, at); err != nil {
 		return 0, err
 	}
 	var version int64

@@ -27,10 +27,6 @@ var migrationFiles embed.FS
 // Migrations are the profile service's schema migrations, for pg.Migrate(ctx, pool, "profile", …).
 var Migrations = pg.MigrationsDir(migrationFiles)
 
-// tombstones keeps the ids of deleted accounts (migrations/0002_deleted_users.sql): late events and
-// calls about them change nothing.
-var tombstones = pg.Tombstones{Table: "deleted_users", Column: "user_id"}
-
 // Store is the Postgres implementation of profile.Store.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -197,7 +193,7 @@ func (s *Store) publish(ctx context.Context, tx pgx.Tx, p profile.Profile, creat
 func (s *Store) CreateFromRegistration(ctx context.Context, tx pgx.Tx, reg profile.Registration) (profile.Profile, bool, error) {
 	// A deleted account's registration handled late (redelivered under another event id) creates
 	// nothing.
-	if gone, err := tombstones.Has(ctx, tx, reg.UserID); err != nil || gone {
+	if gone, err := pg.DeletedUsers.Has(ctx, tx, reg.UserID); err != nil || gone {
 		return profile.Profile{}, false, err
 	}
 	p, err := scanProfile(tx.QueryRow(ctx, `SELECT `+profileColumns+` FROM profiles WHERE user_id = $1`, reg.UserID))
