@@ -193,9 +193,9 @@ func (s *Service) CompleteOAuth(ctx context.Context, state, code, nickname strin
 		existing, err := s.store.IdentityUser(ctx, id.Provider, id.Subject)
 		switch {
 		case err == nil:
-			acc, err := s.store.Account(ctx, existing)
+			acc, err := accountOf(s.store.Account(ctx, existing))
 			if err != nil {
-				return "", Tokens{}, false, fmt.Errorf("load account: %w", err)
+				return "", Tokens{}, false, err
 			}
 			if err := s.secondFactorRequired(ctx, existing, method, acc.totp()); err != nil {
 				return "", Tokens{}, false, err

@@ -426,9 +426,9 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID, credential
 			slog.String("user", stored.UserID), slog.String("passkey", stored.ID))
 		return "", Tokens{}, ErrPasskeyCloned
 	}
-	acc, err := s.store.Account(ctx, stored.UserID)
+	acc, err := accountOf(s.store.Account(ctx, stored.UserID))
 	if err != nil {
-		return "", Tokens{}, fmt.Errorf("load account: %w", err)
+		return "", Tokens{}, err
 	}
 	tokens, err := s.startSession(ctx, stored.UserID, MethodPasskey, acc.EmailVerified, now)
 	if err != nil {
