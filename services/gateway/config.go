@@ -46,10 +46,10 @@ type Config struct {
 
 	// WebDir is the built web app served at / (empty: none). Its Content-Security-Policy also
 	// allows the S3 endpoint browsers post uploads to and the origin of media's links: the same
-	// variables, with the same meaning, as the media service's.
-	WebDir           string `env:"WEB_DIR"`
-	S3PublicEndpoint string `env:"S3_PUBLIC_ENDPOINT"`
-	MediaPublicURL   string `env:"MEDIA_PUBLIC_URL"`
+	// variables, with the same defaults, as the media service's (webSources).
+	WebDir             string `env:"WEB_DIR"`
+	config.S3Endpoints        // S3_ENDPOINT, S3_PUBLIC_ENDPOINT
+	config.MediaPublic        // MEDIA_PUBLIC_URL
 
 	// Realtime (WebSocket at /ws); docs/realtime.md explains each. KAFKA_BROKERS (config.Common)
 	// feeds its fan-out; empty turns the fan-out off (typing and presence still work).
@@ -107,6 +107,12 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
 		}
 	}
-	errs = append(errs, gateway.CheckWeb(c.WebDir, gateway.WebSources{S3PublicEndpoint: c.S3PublicEndpoint, MediaPublicURL: c.MediaPublicURL}))
+	errs = append(errs, gateway.CheckWeb(c.WebDir, c.webSources()))
 	return errors.Join(errs...)
+}
+
+// webSources are the origins the web app reaches besides the gateway: S3 where media's upload
+// forms point (S3_PUBLIC_ENDPOINT, else S3_ENDPOINT, as media decides) and media's links.
+func (c Config) webSources() gateway.WebSources {
+	return gateway.WebSources{S3PublicEndpoint: c.BrowserS3Endpoint(), MediaPublicURL: c.MediaPublicURL}
 }

@@ -87,7 +87,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		RateWindow:            cfg.RateLimitWindow,
 		TrustedProxies:        cfg.TrustedProxies,
 		WebDir:                cfg.WebDir,
-		WebSources:            gateway.WebSources{S3PublicEndpoint: cfg.S3PublicEndpoint, MediaPublicURL: cfg.MediaPublicURL},
+		WebSources:            cfg.webSources(),
 		ReadyTimeout:          cfg.ReadyTimeout,
 		ReadyCacheTTL:         cfg.ReadyCacheTTL,
 		ReadyToken:            cfg.ReadyzToken,
