@@ -35,6 +35,9 @@ type Config struct {
 	CORSMaxAge         time.Duration `env:"CORS_MAX_AGE" envDefault:"2h"`
 	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" envDefault:"4194304"`
 	TrustedProxies     []string      `env:"TRUSTED_PROXIES"`
+	// RefreshCookieSecure sets Secure on the refresh-token cookie; false only for a browser on
+	// plain http (the dev stack). Not judged from the request: a proxy may rewrite its Host.
+	RefreshCookieSecure bool `env:"REFRESH_COOKIE_SECURE" envDefault:"true"`
 
 	config.Redis // REDIS_URL
 	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow. Unset:

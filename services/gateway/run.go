@@ -86,6 +86,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		UserLimit:             cfg.RateLimitUser,
 		RateWindow:            cfg.RateLimitWindow,
 		TrustedProxies:        cfg.TrustedProxies,
+		InsecureRefreshCookie: !cfg.RefreshCookieSecure,
 		WebDir:                cfg.WebDir,
 		WebSources:            cfg.webSources(),
 		ReadyTimeout:          cfg.ReadyTimeout,
