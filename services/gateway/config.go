@@ -55,7 +55,8 @@ type Config struct {
 	config.MediaPublic        // MEDIA_PUBLIC_URL
 
 	// Realtime (WebSocket at /ws); docs/realtime.md explains each. KAFKA_BROKERS (config.Common)
-	// feeds its fan-out; empty turns the fan-out off (typing and presence still work).
+	// feeds its fan-out; no broker (KAFKA_BROKERS=, since an unset or empty variable takes the
+	// default) turns the fan-out off (typing and presence still work).
 	RealtimeGroup             string        `env:"REALTIME_GROUP" envDefault:"gateway-realtime"`
 	RealtimeMaxConnsPerUser   int           `env:"REALTIME_MAX_CONNS_PER_USER" envDefault:"10"`
 	RealtimeSendBuffer        int           `env:"REALTIME_SEND_BUFFER" envDefault:"256"`
@@ -93,7 +94,7 @@ type Config struct {
 // duration means the documented default (internal/gateway and internal/realtime fill it in), so
 // only negative ones are refused here; upstream URLs and trusted proxies are checked where they
 // are parsed (in run); the web app's directory and origins as gateway.New would check them. An
-// empty KAFKA_BROKERS is allowed: it turns the realtime fan-out off.
+// KAFKA_BROKERS without a broker (KAFKA_BROKERS=,) is allowed: it turns the realtime fan-out off.
 func (c Config) validate() error {
 	var errs []error
 	for name, n := range map[string]int64{
