@@ -199,11 +199,8 @@ type webPolicy struct{ head, tail string }
 func webCSP(src WebSources) (webPolicy, error) {
 	img := []string{"'self'", "blob:", "data:"}
 	connect := []string{"'self'"}
-	for _, v := range []struct {
-		name, url string
-		connect   bool
-	}{
-		{"S3_PUBLIC_ENDPOINT", src.S3PublicEndpoint, true}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL, true},
+	for _, v := range []struct{ name, url string }{
+		{"S3_PUBLIC_ENDPOINT", src.S3PublicEndpoint}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL},
 	} {
 		if v.url == "" {
 			continue
@@ -212,10 +209,8 @@ func webCSP(src WebSources) (webPolicy, error) {
 		if err != nil {
 			return webPolicy{}, fmt.Errorf("%s %q: %w", v.name, v.url, err)
 		}
-		if !slices.Contains(img, o) {
+		if !slices.Contains(connect, o) {
 			img = append(img, o)
-		}
-		if v.connect && !slices.Contains(connect, o) {
 			connect = append(connect, o)
 		}
 	}
