@@ -80,9 +80,10 @@ func cookieMode(w http.ResponseWriter, r *http.Request, proc Procedure, secure b
 	if !ok {
 		return nil, false // nothing to move: the header is dropped like every X-Parley-* one
 	}
+	// A JSON or binary Content-Type is Connect unary's (protocolOf): gRPC, gRPC-Web and Connect
+	// streaming have their own.
 	codec, ok := codecOf(r.Header.Get("Content-Type"))
-	if v != "1" || !ok || r.Method != http.MethodPost || protocolOf(r) != protocolConnect ||
-		!identityEncoding(r.Header.Get("Content-Encoding")) {
+	if v != "1" || !ok || r.Method != http.MethodPost || !identityEncoding(r.Header.Get("Content-Encoding")) {
 		writeRPCError(w, r, connect.CodeInvalidArgument, RefreshCookieHeader+
 			": 1, on an uncompressed Connect unary POST with a JSON or binary body only", 0)
 		return nil, true
