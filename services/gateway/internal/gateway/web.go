@@ -51,14 +51,25 @@ func (g *Gateway) mountWeb(e *echo.Echo, dir string, csp webPolicy) error {
 	}
 	w := &webApp{dir: dir, cspHead: csp.head, cspTail: csp.tail}
 	// Scripts, styles and pages compress to a fraction (the app's size budget is counted gzipped,
-	// docs/gateway.md); a range request is answered as it is, its offsets being the file's.
+	// docs/gateway.md); a range request is answered as it is, its offsets being the file's, and a
+	// file already compressed (images, fonts, archives) as it is, gzip only costing time there.
 	gzip := middleware.GzipWithConfig(middleware.GzipConfig{
 		MinLength: 1024,
-		Skipper:   func(c echo.Context) bool { return c.Request().Header.Get("Range") != "" },
+		Skipper: func(c echo.Context) bool {
+			r := c.Request()
+			return r.Header.Get("Range") != "" || compressedExt[strings.ToLower(path.Ext(r.URL.Path))]
+		},
 	})
 	e.GET("/*", w.serve, gzip)
 	e.HEAD("/*", w.serve)
 	return nil
+}
+
+// compressedExt are the extensions of formats compressed already, which gzip would not shrink.
+var compressedExt = map[string]bool{
+	".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".webp": true, ".avif": true,
+	".woff": true, ".woff2": true, ".gz": true, ".br": true, ".zst": true, ".zip": true,
+	".mp3": true, ".mp4": true, ".webm": true, ".ogg": true,
 }
 
 type webApp struct {
