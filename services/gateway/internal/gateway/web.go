@@ -144,13 +144,13 @@ func (a *webApp) policy(host string) string {
 // 404 even for a browser, never the app's page (an API base URL or a media link gone wrong should
 // show as what it is).
 func reservedPath(p string) bool {
-	for _, prefix := range []string{APIPrefix + "/", "/media/", "/account/", assetsDirPath} {
+	for _, prefix := range []string{APIPrefix + "/", mediaPrefix, "/account/", assetsDirPath} {
 		if strings.HasPrefix(p, prefix) {
 			return true
 		}
 	}
 	switch p {
-	case APIPrefix, "/ws", "/healthz", "/readyz":
+	case APIPrefix, WebSocketPath, "/healthz", "/readyz":
 		return true
 	}
 	_, isProcedure := ParseProcedure(p) // a Connect base URL without /api
