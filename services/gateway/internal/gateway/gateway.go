@@ -262,10 +262,12 @@ func (g *Gateway) clientIP(r *http.Request) string {
 		// it wrote in X-Forwarded-For is not read at all, so a long header costs it nothing.
 		return addr.Unmap().String()
 	}
-	if client, ok := g.trusted.Client(append(clientnet.ForwardedFor(r.Header), peer)); ok {
+	// The peer is a trusted proxy, which Proxies.Client would skip as the chain's nearest hop:
+	// the walk starts at the hop before it, the peer not being parsed again.
+	if client, ok := g.trusted.Client(clientnet.ForwardedFor(r.Header)); ok {
 		return client
 	}
-	return peer
+	return addr.Unmap().String()
 }
 
 func (g *Gateway) trustedPeer(r *http.Request) bool {
