@@ -124,6 +124,10 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	if got := gw["CORS_ALLOWED_ORIGINS"]; got != "http://localhost:20000,http://127.0.0.1:20000,http://localhost:5173,http://127.0.0.1:5173" {
 		t.Errorf("gateway CORS_ALLOWED_ORIGINS = %q", got)
 	}
+	// The browser reaches the dev stack's gateway over plain http: a Secure cookie would be lost.
+	if got := gw["REFRESH_COOKIE_SECURE"]; got != "false" {
+		t.Errorf("gateway REFRESH_COOKIE_SECURE = %q, want false", got)
+	}
 	if got := media["MEDIA_PUBLIC_URL"]; got != "http://127.0.0.1:20000" {
 		t.Errorf("media MEDIA_PUBLIC_URL = %q", got)
 	}

@@ -265,3 +265,33 @@ func TestSharedVariablesAreLoadedAndLoggedInPlace(t *testing.T) {
 		t.Fatalf("attrs = %q", got)
 	}
 }
+
+// Browsers reach S3 at S3_PUBLIC_ENDPOINT, or at S3_ENDPOINT when that is unset: media's upload
+// forms and the gateway's Content-Security-Policy must agree on it.
+func TestS3EndpointsAndMediaPublicURL(t *testing.T) {
+	type cfg struct {
+		S3Endpoints
+		MediaPublic
+	}
+	c, err := Load[cfg]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.S3Endpoint != "http://127.0.0.1:9000" || c.BrowserS3Endpoint() != "http://127.0.0.1:9000" || c.MediaPublicURL != "http://127.0.0.1:8080" {
+		t.Fatalf("defaults: %+v, browser endpoint %q", c, c.BrowserS3Endpoint())
+	}
+	t.Setenv("S3_ENDPOINT", "http://s3.internal:9000")
+	if c, err = Load[cfg](); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.BrowserS3Endpoint(); got != "http://s3.internal:9000" {
+		t.Errorf("S3_ENDPOINT only: browser endpoint %q, want S3_ENDPOINT", got)
+	}
+	t.Setenv("S3_PUBLIC_ENDPOINT", "https://s3.example.com")
+	if c, err = Load[cfg](); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.BrowserS3Endpoint(); got != "https://s3.example.com" || c.S3Endpoint != "http://s3.internal:9000" {
+		t.Errorf("both set: browser endpoint %q, S3_ENDPOINT %q", got, c.S3Endpoint)
+	}
+}

@@ -56,3 +56,26 @@ type NotificationPeer struct {
 type MediaPeer struct {
 	MediaURL string `env:"MEDIA_URL" envDefault:"http://127.0.0.1:8086"`
 }
+
+// S3Endpoints is S3_ENDPOINT, S3's API as Parley's processes reach it, and S3_PUBLIC_ENDPOINT, the
+// same as browsers reach it (where they post uploads), when that differs. Media talks to S3; the
+// gateway names the browsers' endpoint in the web app's Content-Security-Policy.
+type S3Endpoints struct {
+	S3Endpoint       string `env:"S3_ENDPOINT" envDefault:"http://127.0.0.1:9000"`
+	S3PublicEndpoint string `env:"S3_PUBLIC_ENDPOINT"`
+}
+
+// BrowserS3Endpoint is S3 as browsers reach it: S3_PUBLIC_ENDPOINT, or S3_ENDPOINT when that is
+// empty.
+func (e S3Endpoints) BrowserS3Endpoint() string {
+	if e.S3PublicEndpoint != "" {
+		return e.S3PublicEndpoint
+	}
+	return e.S3Endpoint
+}
+
+// MediaPublic is MEDIA_PUBLIC_URL: the origin media's download links start with (the gateway,
+// which routes /media/ to media).
+type MediaPublic struct {
+	MediaPublicURL string `env:"MEDIA_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`
+}

@@ -52,9 +52,6 @@ type Retry struct {
 	// Unreachable, when set, is called once, with the first attempt's error, when Redis does not
 	// answer at once.
 	Unreachable func(error)
-	// Connected, when set, is called once with the client when it connects: before
-	// OpenInBackground returns when the first attempt succeeds, later from the background.
-	Connected func(rueidis.Client)
 }
 
 // Background is a Redis client that may connect after the process started.
@@ -78,7 +75,7 @@ func OpenInBackground(ctx context.Context, redisURL string, r Retry, configure .
 	b := &Background{stop: stop, done: make(chan struct{})}
 	c, err := connect(opt)
 	if err == nil {
-		b.connected(c, r)
+		b.client.Store(&c)
 		close(b.done)
 		return b, nil
 	}
@@ -89,19 +86,12 @@ func OpenInBackground(ctx context.Context, redisURL string, r Retry, configure .
 		defer close(b.done)
 		for n := 1; backoff.Sleep(ctx, backoff.Delay(r.MinWait, r.MaxWait, n)); n++ {
 			if c, err := connect(opt); err == nil {
-				b.connected(c, r)
+				b.client.Store(&c)
 				return
 			}
 		}
 	}()
 	return b, nil
-}
-
-func (b *Background) connected(c rueidis.Client, r Retry) {
-	b.client.Store(&c)
-	if r.Connected != nil {
-		r.Connected(c)
-	}
 }
 
 // Client is the connected client, nil while Redis has not answered yet.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 func TestOpenConnectsWithTheOptionsGiven(t *testing.T) {
@@ -46,11 +47,9 @@ func TestOpenInBackgroundConnectsWhenRedisComesUp(t *testing.T) {
 	proxy := redistest.NewProxy(t)
 	proxy.Cut()
 	var unreachable atomic.Int32
-	connected := make(chan rueidis.Client, 1)
 	b, err := redisconn.OpenInBackground(t.Context(), "redis://"+proxy.Addr(), redisconn.Retry{
 		MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond,
 		Unreachable: func(error) { unreachable.Add(1) },
-		Connected:   func(c rueidis.Client) { connected <- c },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +60,8 @@ func TestOpenInBackgroundConnectsWhenRedisComesUp(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // several attempts fail meanwhile
 	proxy.Restore()
-	c := <-connected
-	if b.Client() != c {
-		t.Fatal("Client is not the connected client")
-	}
+	waittest.Until(t, "the client once Redis is back", func() bool { return b.Client() != nil })
+	c := b.Client()
 	if err := c.Do(t.Context(), c.B().Ping().Build()).Error(); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
@@ -77,12 +74,11 @@ func TestOpenInBackgroundRefusesOnlyAMalformedURL(t *testing.T) {
 	if _, err := redisconn.OpenInBackground(t.Context(), "::not a url", redisconn.Retry{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Fatalf("a malformed REDIS_URL: %v; want an error naming REDIS_URL", err)
 	}
-	connected := false
-	b, err := redisconn.OpenInBackground(t.Context(), "redis://"+redistest.Addr(), redisconn.Retry{Connected: func(rueidis.Client) { connected = true }})
+	b, err := redisconn.OpenInBackground(t.Context(), "redis://"+redistest.Addr(), redisconn.Retry{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !connected || b.Client() == nil {
+	if b.Client() == nil {
 		t.Fatal("Redis up: not connected when OpenInBackground returned")
 	}
 	b.Close()

@@ -35,6 +35,9 @@ type Config struct {
 	CORSMaxAge         time.Duration `env:"CORS_MAX_AGE" envDefault:"2h"`
 	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" envDefault:"4194304"`
 	TrustedProxies     []string      `env:"TRUSTED_PROXIES"`
+	// RefreshCookieSecure sets Secure on the refresh-token cookie; false only for a browser on
+	// plain http (the dev stack). Not judged from the request: a proxy may rewrite its Host.
+	RefreshCookieSecure bool `env:"REFRESH_COOKIE_SECURE" envDefault:"true"`
 
 	config.Redis // REDIS_URL
 	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow. Unset:
@@ -46,13 +49,14 @@ type Config struct {
 
 	// WebDir is the built web app served at / (empty: none). Its Content-Security-Policy also
 	// allows the S3 endpoint browsers post uploads to and the origin of media's links: the same
-	// variables, with the same meaning, as the media service's.
-	WebDir           string `env:"WEB_DIR"`
-	S3PublicEndpoint string `env:"S3_PUBLIC_ENDPOINT"`
-	MediaPublicURL   string `env:"MEDIA_PUBLIC_URL"`
+	// variables, with the same defaults, as the media service's (webSources).
+	WebDir             string `env:"WEB_DIR"`
+	config.S3Endpoints        // S3_ENDPOINT, S3_PUBLIC_ENDPOINT
+	config.MediaPublic        // MEDIA_PUBLIC_URL
 
 	// Realtime (WebSocket at /ws); docs/realtime.md explains each. KAFKA_BROKERS (config.Common)
-	// feeds its fan-out; empty turns the fan-out off (typing and presence still work).
+	// feeds its fan-out; no broker (KAFKA_BROKERS=, since an unset or empty variable takes the
+	// default) turns the fan-out off (typing and presence still work).
 	RealtimeGroup             string        `env:"REALTIME_GROUP" envDefault:"gateway-realtime"`
 	RealtimeMaxConnsPerUser   int           `env:"REALTIME_MAX_CONNS_PER_USER" envDefault:"10"`
 	RealtimeSendBuffer        int           `env:"REALTIME_SEND_BUFFER" envDefault:"256"`
@@ -90,7 +94,7 @@ type Config struct {
 // duration means the documented default (internal/gateway and internal/realtime fill it in), so
 // only negative ones are refused here; upstream URLs and trusted proxies are checked where they
 // are parsed (in run); the web app's directory and origins as gateway.New would check them. An
-// empty KAFKA_BROKERS is allowed: it turns the realtime fan-out off.
+// KAFKA_BROKERS without a broker (KAFKA_BROKERS=,) is allowed: it turns the realtime fan-out off.
 func (c Config) validate() error {
 	var errs []error
 	for name, n := range map[string]int64{
@@ -107,6 +111,12 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
 		}
 	}
-	errs = append(errs, gateway.CheckWeb(c.WebDir, gateway.WebSources{S3PublicEndpoint: c.S3PublicEndpoint, MediaPublicURL: c.MediaPublicURL}))
+	errs = append(errs, gateway.CheckWeb(c.WebDir, c.webSources()))
 	return errors.Join(errs...)
+}
+
+// webSources are the origins the web app reaches besides the gateway: S3 where media's upload
+// forms point (S3_PUBLIC_ENDPOINT, else S3_ENDPOINT, as media decides) and media's links.
+func (c Config) webSources() gateway.WebSources {
+	return gateway.WebSources{S3PublicEndpoint: c.BrowserS3Endpoint(), MediaPublicURL: c.MediaPublicURL}
 }

@@ -49,3 +49,23 @@ func TestProcedureListsComeFromTheProtosUnlessSet(t *testing.T) {
 		t.Errorf("InternalProcedures = %v, want %v", cfg.InternalProcedures, want)
 	}
 }
+
+// The web app's policy allows S3 where media's upload forms point: with only S3_ENDPOINT set
+// that is S3_ENDPOINT, as media decides, and media's links default to media's MEDIA_PUBLIC_URL.
+func TestWebSourcesFollowMediasDefaults(t *testing.T) {
+	t.Setenv("S3_ENDPOINT", "https://s3.example.com")
+	cfg, err := config.Load[Config]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.webSources(); got.S3PublicEndpoint != "https://s3.example.com" || got.MediaPublicURL != "http://127.0.0.1:8080" {
+		t.Fatalf("webSources = %+v, want S3_ENDPOINT and media's MEDIA_PUBLIC_URL default", got)
+	}
+	t.Setenv("S3_PUBLIC_ENDPOINT", "https://uploads.example.com")
+	if cfg, err = config.Load[Config](); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.webSources().S3PublicEndpoint; got != "https://uploads.example.com" {
+		t.Fatalf("S3_PUBLIC_ENDPOINT set: webSources S3 = %q", got)
+	}
+}

@@ -23,19 +23,16 @@ type Config struct {
 	// BatchGetFiles answers only on a user's behalf.
 	config.InternalAPI
 
-	// PublicURL is the origin download URLs start with (the gateway, which routes /media/ here).
-	PublicURL string `env:"MEDIA_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`
+	config.MediaPublic // MEDIA_PUBLIC_URL: the origin download URLs start with
 	// URLSigningKey signs attachment URLs; every replica needs the same. Empty: derived from
 	// S3_SECRET_KEY.
 	URLSigningKey string `env:"URL_SIGNING_KEY" secret:"true"`
 
-	S3Endpoint string `env:"S3_ENDPOINT" envDefault:"http://127.0.0.1:9000"`
-	// S3PublicEndpoint is S3 as browsers reach it (the upload form's URL); empty: S3_ENDPOINT.
-	S3PublicEndpoint string `env:"S3_PUBLIC_ENDPOINT"`
-	S3Region         string `env:"S3_REGION" envDefault:"us-east-1"`
-	S3AccessKey      string `env:"S3_ACCESS_KEY" secret:"true"`
-	S3SecretKey      string `env:"S3_SECRET_KEY" secret:"true"`
-	S3Bucket         string `env:"S3_BUCKET" envDefault:"parley-media"`
+	config.S3Endpoints        // S3_ENDPOINT, S3_PUBLIC_ENDPOINT (the upload form's URL; empty: S3_ENDPOINT)
+	S3Region           string `env:"S3_REGION" envDefault:"us-east-1"`
+	S3AccessKey        string `env:"S3_ACCESS_KEY" secret:"true"`
+	S3SecretKey        string `env:"S3_SECRET_KEY" secret:"true"`
+	S3Bucket           string `env:"S3_BUCKET" envDefault:"parley-media"`
 
 	MaxAvatarBytes     int64 `env:"MAX_AVATAR_BYTES" envDefault:"5242880"`      // 5 MiB
 	MaxAttachmentBytes int64 `env:"MAX_ATTACHMENT_BYTES" envDefault:"26214400"` // 25 MiB

@@ -51,7 +51,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 
 	objects, err := mediastorage.New(mediastorage.Config{
-		Endpoint: cfg.S3Endpoint, PublicEndpoint: cfg.S3PublicEndpoint, Region: cfg.S3Region,
+		Endpoint: cfg.S3Endpoint, PublicEndpoint: cfg.BrowserS3Endpoint(), Region: cfg.S3Region,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Bucket: cfg.S3Bucket,
 	})
 	if err != nil {
@@ -75,7 +75,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		Store:        store,
 		Objects:      objects,
 		Chats:        chatclient.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
-		URLs:         media.NewURLSigner(cfg.PublicURL, cfg.signingKey(), cfg.URLTTL),
+		URLs:         media.NewURLSigner(cfg.MediaPublicURL, cfg.signingKey(), cfg.URLTTL),
 		Limits:       cfg.limits(),
 		Logger:       logger,
 		ImageWorkers: cfg.ImageWorkers,

@@ -171,34 +171,26 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 }
 
 // flush publishes the batch's frames in one Redis round trip (one script per event, pipelined,
-// so each user's channel gets them in event order), retrying briefly; a retry is harmless, since
-// a frame marked sent is not sent again (only a frame without an event id may go twice). The
-// consumer calls it after each batch (AfterBatch).
+// so each user's channel gets them in event order), trying up to Attempts times, waiting Backoff,
+// then twice as long each time, in between; a retry is harmless, since a frame marked sent is not
+// sent again (only a frame without an event id may go twice). The consumer calls it after each
+// batch (AfterBatch).
 func (f *fanout) flush(ctx context.Context) {
 	if len(f.pending) == 0 {
 		return
 	}
 	batch := f.pending
 	f.pending = nil
-	if err := f.retry(ctx, func(ctx context.Context) error { return f.publishOnce(ctx, batch) }); err != nil {
-		f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
-	}
-}
-
-// retry calls publish up to Attempts times, waiting Backoff, then twice as long each time, in
-// between. It returns the last error, or nil once publish succeeded or ctx ended (shutting down:
-// nothing to report).
-func (f *fanout) retry(ctx context.Context, publish func(context.Context) error) error {
 	var err error
 	for attempt := range f.opts.Attempts {
-		if err = publish(ctx); err == nil {
-			return nil
+		if err = f.publishOnce(ctx, batch); err == nil {
+			return
 		}
 		if !backoff.Sleep(ctx, f.opts.Backoff<<attempt) {
-			return nil
+			return // shutting down: nothing to report
 		}
 	}
-	return err
+	f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
 }
 
 var errNoRedis = errors.New("redis not connected")
@@ -254,26 +246,19 @@ func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	execs := make([]rueidis.LuaExec, len(pubs))
+	cmds := make(rueidis.Commands, len(pubs))
 	for i, p := range pubs {
-		args := make([]string, 0, 2+len(p.users))
-		args = append(args, f.sentTTLMs, string(p.frame))
-		for _, u := range p.users {
-			args = append(args, realtime.UserChannel(u))
-		}
-		execs[i] = rueidis.LuaExec{Args: args}
-		if p.key != "" {
-			execs[i].Keys = []string{sentKeyPrefix + p.key}
-		}
-	}
-	cmds := make(rueidis.Commands, len(execs))
-	for i, e := range execs {
-		cmds[i] = c.B().Evalsha().Sha1(publishOnceSHA).Numkeys(int64(len(e.Keys))).Key(e.Keys...).Arg(e.Args...).Build()
+		keys, args := f.scriptInput(p)
+		cmds[i] = c.B().Evalsha().Sha1(publishOnceSHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 	}
 	results := c.DoMulti(ctx, cmds...)
 	if noScript(results) {
 		// Redis has lost its scripts (a restart, SCRIPT FLUSH): ExecMulti loads it and runs the
 		// batch again, where the frames already sent are marked and not sent twice.
+		execs := make([]rueidis.LuaExec, len(pubs))
+		for i, p := range pubs {
+			execs[i].Keys, execs[i].Args = f.scriptInput(p)
+		}
 		results = publishOnceScript.ExecMulti(ctx, c, execs...)
 	}
 	for _, r := range results {
@@ -282,6 +267,19 @@ func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 		}
 	}
 	return nil
+}
+
+// scriptInput is publishOnceLua's KEYS (the sent-marker, when p has a key) and ARGV for p.
+func (f *fanout) scriptInput(p publication) (keys, args []string) {
+	args = make([]string, 0, 2+len(p.users))
+	args = append(args, f.sentTTLMs, string(p.frame))
+	for _, u := range p.users {
+		args = append(args, realtime.UserChannel(u))
+	}
+	if p.key != "" {
+		keys = []string{sentKeyPrefix + p.key}
+	}
+	return keys, args
 }
 
 // noScript reports whether Redis refused any of the results' scripts as unknown.

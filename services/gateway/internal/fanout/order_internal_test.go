@@ -20,15 +20,7 @@ import (
 func TestAFrameWithoutAnEventIDKeepsItsPlace(t *testing.T) {
 	t.Parallel()
 	redis := redistest.New(t)
-	source := func() rueidis.Client { return redis }
-	revocations, err := sessions.New(sessions.Options{Redis: source})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := newFanout(Options{Logger: slog.New(slog.DiscardHandler), Redis: source, Revocations: revocations})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newTestFanout(t, redis, Options{})
 	// Fresh ids: a sent-marker from an earlier run would keep the first frame from going out.
 	user, eventID := rand.Text(), rand.Text()
 	got := subscribe(t, redis, realtime.UserChannel(user))
@@ -52,6 +44,23 @@ func TestAFrameWithoutAnEventIDKeepsItsPlace(t *testing.T) {
 			t.Fatalf("no frame %s", want)
 		}
 	}
+}
+
+// newTestFanout is a fan-out as opts say, publishing through redis, with the revoked-session
+// marks there too.
+func newTestFanout(t *testing.T, redis rueidis.Client, opts Options) *fanout {
+	t.Helper()
+	source := func() rueidis.Client { return redis }
+	revocations, err := sessions.New(sessions.Options{Redis: source})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Logger, opts.Redis, opts.Revocations = slog.New(slog.DiscardHandler), source, revocations
+	f, err := newFanout(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // subscribe returns the messages published on channel from now on.

@@ -3,7 +3,6 @@ package fanout
 import (
 	"context"
 	"crypto/rand"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
-	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
 
 // countingClient counts the round trips made through it (a pipeline is one), including those
@@ -53,17 +51,8 @@ func (c *countingClient) Nodes() map[string]rueidis.Client {
 func newCountedFanout(t *testing.T) (*fanout, *countingClient) {
 	t.Helper()
 	c := &countingClient{Client: redistest.New(t)}
-	source := func() rueidis.Client { return c }
-	revocations, err := sessions.New(sessions.Options{Redis: source})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// One attempt: a retry must not hide a batch that failed.
-	f, err := newFanout(Options{Logger: slog.New(slog.DiscardHandler), Redis: source, Revocations: revocations, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, c
+	return newTestFanout(t, c, Options{Attempts: 1}), c
 }
 
 // queue queues one frame per user, as that many events would.

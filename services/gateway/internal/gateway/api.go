@@ -77,7 +77,7 @@ func (g *Gateway) serveAPI(c echo.Context) error {
 	if !g.allow(c, proc, userID) {
 		return nil
 	}
-	cookie, answered := cookieMode(w, r, proc)
+	cookie, answered := cookieMode(w, r, proc, g.secureCookie)
 	if answered {
 		return nil
 	}

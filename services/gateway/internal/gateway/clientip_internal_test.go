@@ -47,3 +47,28 @@ func TestClientIPOfAnUntrustedPeerDoesNotReadItsForwardedFor(t *testing.T) {
 		}
 	}
 }
+
+// A trusted proxy's chain is walked from the hop before it, and the proxy itself is the client
+// when the chain names none or cannot be believed.
+func TestClientIPOfATrustedPeer(t *testing.T) {
+	trusted, err := clientnet.ParseProxies([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gateway{trusted: trusted}
+	for _, c := range []struct{ xff, want string }{
+		{"6.6.6.6, 198.51.100.7, 10.0.0.9", "198.51.100.7"},
+		{"10.0.0.1, 10.0.0.2", "10.0.0.1"},
+		{"", "10.0.0.5"},
+		{"198.51.100.7, nonsense", "10.0.0.5"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = "10.0.0.5:4711"
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := g.clientIP(r); got != c.want {
+			t.Errorf("clientIP(X-Forwarded-For %q from a trusted proxy) = %q, want %q", c.xff, got, c.want)
+		}
+	}
+}

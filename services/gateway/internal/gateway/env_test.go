@@ -270,8 +270,6 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	return e
 }
 
-// h2cClient speaks HTTP/2 without TLS, as gRPC clients do. Its connections are closed when the
-// test ends, before the gateway shuts down (which otherwise waits a second for idle HTTP/2 peers).
 // inEachProtocol runs check as a subtest once per protocol a client may speak to the gateway
 // (gRPC, over h2c; gRPC-Web; Connect), with the HTTP client and the client options for it.
 func inEachProtocol(t *testing.T, check func(t *testing.T, httpClient *http.Client, opts ...connect.ClientOption)) {
@@ -291,6 +289,8 @@ func inEachProtocol(t *testing.T, check func(t *testing.T, httpClient *http.Clie
 	}
 }
 
+// h2cClient speaks HTTP/2 without TLS, as gRPC clients do. Its connections are closed when the
+// test ends, before the gateway shuts down (which otherwise waits a second for idle HTTP/2 peers).
 func h2cClient(t *testing.T) *http.Client {
 	c := server.H2CClient()
 	t.Cleanup(c.CloseIdleConnections)

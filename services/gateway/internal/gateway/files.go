@@ -13,7 +13,14 @@ import (
 // and without a token check: avatars are public by design, and every other file's URL carries the
 // media service's own signature and expiry, which media checks (docs/media.md). Browsers load these
 // URLs from <img> tags, which cannot send an Authorization header.
-const FilesPrefix = "/media/files/"
+const FilesPrefix = mediaPrefix + "files/"
+
+// mediaPrefix is the media service's part of the gateway's paths (only FilesPrefix is routed).
+const mediaPrefix = "/media/"
+
+// WebSocketPath is where package realtime's endpoint is mounted (realtime.Path), reserved here
+// since realtime imports this package, not the other way round.
+const WebSocketPath = "/ws"
 
 // filePath is the only shape forwarded, so nothing but a file id and a known variant reaches media.
 var filePath = regexp.MustCompile(`^/media/files/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/(original|64|256)$`)

@@ -74,6 +74,10 @@ type Options struct {
 	WebDir string
 	// WebSources are the other origins the app's Content-Security-Policy allows.
 	WebSources WebSources
+	// InsecureRefreshCookie leaves Secure off the refresh-token cookie, for a browser reaching
+	// the gateway over plain http (development). The request cannot tell: a TLS-terminating
+	// proxy may well forward plain http with its upstream's Host.
+	InsecureRefreshCookie bool
 	// ReadyTimeout bounds one round of readiness checks (default 2s).
 	ReadyTimeout time.Duration
 	// ReadyCacheTTL is how long one round's report answers /readyz (default 1s): a flood of
@@ -107,6 +111,7 @@ type Gateway struct {
 	ready        *readiness
 	readyToken   string
 	anonRefusals *expiring.Set
+	secureCookie bool
 
 	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
 }
@@ -179,6 +184,7 @@ func New(opts Options) (*Gateway, error) {
 		ready:        &readiness{timeout: opts.ReadyTimeout, ttl: opts.ReadyCacheTTL, now: time.Now},
 		readyToken:   opts.ReadyToken,
 		anonRefusals: newRefusals(),
+		secureCookie: !opts.InsecureRefreshCookie,
 	}
 	for _, u := range opts.Upstreams {
 		g.ready.checks = append(g.ready.checks, g.upstreamCheck(u))
@@ -256,10 +262,12 @@ func (g *Gateway) clientIP(r *http.Request) string {
 		// it wrote in X-Forwarded-For is not read at all, so a long header costs it nothing.
 		return addr.Unmap().String()
 	}
-	if client, ok := g.trusted.Client(append(clientnet.ForwardedFor(r.Header), peer)); ok {
+	// The peer is a trusted proxy, which Proxies.Client would skip as the chain's nearest hop:
+	// the walk starts at the hop before it, the peer not being parsed again.
+	if client, ok := g.trusted.Client(clientnet.ForwardedFor(r.Header)); ok {
 		return client
 	}
-	return peer
+	return addr.Unmap().String()
 }
 
 func (g *Gateway) trustedPeer(r *http.Request) bool {

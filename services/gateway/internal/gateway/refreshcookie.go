@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,8 +69,9 @@ type refreshCookie struct {
 }
 
 // cookieMode reports whether r asks for cookie mode on a procedure that has it, or answers the
-// call itself (false, true) when it asks in a way the gateway cannot honour.
-func cookieMode(w http.ResponseWriter, r *http.Request, proc Procedure) (rc *refreshCookie, answered bool) {
+// call itself (false, true) when it asks in a way the gateway cannot honour. secure is the
+// cookie's Secure attribute (Options.InsecureRefreshCookie).
+func cookieMode(w http.ResponseWriter, r *http.Request, proc Procedure, secure bool) (rc *refreshCookie, answered bool) {
 	v := r.Header.Get(RefreshCookieHeader)
 	if v == "" {
 		return nil, false
@@ -80,14 +80,15 @@ func cookieMode(w http.ResponseWriter, r *http.Request, proc Procedure) (rc *ref
 	if !ok {
 		return nil, false // nothing to move: the header is dropped like every X-Parley-* one
 	}
+	// A JSON or binary Content-Type is Connect unary's (protocolOf): gRPC, gRPC-Web and Connect
+	// streaming have their own.
 	codec, ok := codecOf(r.Header.Get("Content-Type"))
-	if v != "1" || !ok || r.Method != http.MethodPost || protocolOf(r) != protocolConnect ||
-		!identityEncoding(r.Header.Get("Content-Encoding")) {
+	if v != "1" || !ok || r.Method != http.MethodPost || !identityEncoding(r.Header.Get("Content-Encoding")) {
 		writeRPCError(w, r, connect.CodeInvalidArgument, RefreshCookieHeader+
 			": 1, on an uncompressed Connect unary POST with a JSON or binary body only", 0)
 		return nil, true
 	}
-	return &refreshCookie{call: call, codec: codec, secure: !loopbackHost(r.Host)}, false
+	return &refreshCookie{call: call, codec: codec, secure: secure}, false
 }
 
 // fillRefreshToken puts the cookie's refresh token into a request whose refresh_token is empty,
@@ -169,8 +170,8 @@ func moveRefreshToken(res *http.Response, rc *refreshCookie) error {
 const maxCookieAnswer = 64 << 10
 
 // setRefreshCookies sets the cookie on each path it is sent to, or, for an empty value, removes it.
-// HttpOnly: no script reads it. SameSite=Strict: no other site's page sends it. Secure, except on
-// a loopback host, where browsers treat plain http as secure enough for development.
+// HttpOnly: no script reads it. SameSite=Strict: no other site's page sends it. Secure unless
+// configured off (REFRESH_COOKIE_SECURE=false: plain http in development).
 func setRefreshCookies(h http.Header, value string, expires time.Time, secure bool) {
 	maxAge := -1 // remove
 	if value != "" {
@@ -186,20 +187,6 @@ func setRefreshCookies(h http.Header, value string, expires time.Time, secure bo
 		}
 		h.Add("Set-Cookie", c.String())
 	}
-}
-
-// loopbackHost reports a Host of this machine (localhost, *.localhost, 127.0.0.0/8, ::1).
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func identityEncoding(v string) bool { return v == "" || strings.EqualFold(v, "identity") }

@@ -36,6 +36,9 @@ const (
 	logoutPath  = "/api/parley.auth.v1.AuthService/Logout"
 )
 
+// insecureCookie is the dev stack's REFRESH_COOKIE_SECURE=false.
+func insecureCookie(o *gateway.Options) { o.InsecureRefreshCookie = true }
+
 // wantCookies checks the cookie is set (value) or removed ("") on exactly the refresh and logout
 // paths, locked down.
 func wantCookies(t *testing.T, res *reply, value string, secure bool) {
@@ -80,7 +83,7 @@ func decodeTokens(t *testing.T, body []byte) tokensJSON {
 // signing out with it need no token in the body, and the service never sees the cookie.
 func TestRefreshCookieJSON(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, insecureCookie)
 	res, body := postJSON(t, e.api+"/parley.auth.v1.AuthService/Login", `{"email":"ann@example.com","password":"secret"}`, cookieMode)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("Login = %d %s", res.StatusCode, body)
@@ -90,7 +93,7 @@ func TestRefreshCookieJSON(t *testing.T) {
 		got.Tokens.RefreshToken != "" || got.Tokens.ExpiresAt == "" || bytes.Contains(body, []byte(`"refresh-1"`)) {
 		t.Fatalf("Login answer %s: want the access token and no refresh token", body)
 	}
-	wantCookies(t, res, "refresh-1", false) // 127.0.0.1: plain http is allowed
+	wantCookies(t, res, "refresh-1", false) // REFRESH_COOKIE_SECURE=false: plain http
 
 	cookie := http.Header{gateway.RefreshCookieHeader: {"1"}, "Cookie": {gateway.RefreshCookieName + "=refresh-1; other=x"}}
 	res, body = postJSON(t, e.api+"/parley.auth.v1.AuthService/RefreshToken", `{}`, cookie)
@@ -121,7 +124,7 @@ func TestRefreshCookieJSON(t *testing.T) {
 
 func TestRefreshCookieBinary(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, insecureCookie)
 	call := func(path string, in proto.Message, header http.Header) (*reply, []byte) {
 		b, err := proto.Marshal(in)
 		if err != nil {
@@ -203,7 +206,13 @@ func TestRefreshCookieOnlyWhenAsked(t *testing.T) {
 func TestRefreshCookieDetails(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	// Any other host than this machine's gets a Secure cookie.
+	// The cookie is Secure unless configured off, whatever the Host: a TLS-terminating proxy may
+	// forward plain http to the gateway with its upstream's Host, loopback included.
+	res, body := postJSON(t, e.api+"/parley.auth.v1.AuthService/Login", `{"email":"di@example.com","password":"secret"}`, cookieMode)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("Login at 127.0.0.1 = %d %s", res.StatusCode, body)
+	}
+	wantCookies(t, res, "refresh-1", true)
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.api+"/parley.auth.v1.AuthService/Login",
 		strings.NewReader(`{"email":"di@example.com","password":"secret"}`))
 	if err != nil {
@@ -212,7 +221,7 @@ func TestRefreshCookieDetails(t *testing.T) {
 	req.Host = "parley.example.com"
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(gateway.RefreshCookieHeader, "1")
-	res, body := do(t, req)
+	res, body = do(t, req)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("Login = %d %s", res.StatusCode, body)
 	}

@@ -51,14 +51,25 @@ func (g *Gateway) mountWeb(e *echo.Echo, dir string, csp webPolicy) error {
 	}
 	w := &webApp{dir: dir, cspHead: csp.head, cspTail: csp.tail}
 	// Scripts, styles and pages compress to a fraction (the app's size budget is counted gzipped,
-	// docs/gateway.md); a range request is answered as it is, its offsets being the file's.
+	// docs/gateway.md); a range request is answered as it is, its offsets being the file's, and a
+	// file already compressed (images, fonts, archives) as it is, gzip only costing time there.
 	gzip := middleware.GzipWithConfig(middleware.GzipConfig{
 		MinLength: 1024,
-		Skipper:   func(c echo.Context) bool { return c.Request().Header.Get("Range") != "" },
+		Skipper: func(c echo.Context) bool {
+			r := c.Request()
+			return r.Header.Get("Range") != "" || compressedExt[strings.ToLower(path.Ext(r.URL.Path))]
+		},
 	})
 	e.GET("/*", w.serve, gzip)
 	e.HEAD("/*", w.serve)
 	return nil
+}
+
+// compressedExt are the extensions of formats compressed already, which gzip would not shrink.
+var compressedExt = map[string]bool{
+	".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".webp": true, ".avif": true,
+	".woff": true, ".woff2": true, ".gz": true, ".br": true, ".zst": true, ".zip": true,
+	".mp3": true, ".mp4": true, ".webm": true, ".ogg": true,
 }
 
 type webApp struct {
@@ -133,13 +144,13 @@ func (a *webApp) policy(host string) string {
 // 404 even for a browser, never the app's page (an API base URL or a media link gone wrong should
 // show as what it is).
 func reservedPath(p string) bool {
-	for _, prefix := range []string{APIPrefix + "/", "/media/", "/account/", assetsDirPath} {
+	for _, prefix := range []string{APIPrefix + "/", mediaPrefix, "/account/", assetsDirPath} {
 		if strings.HasPrefix(p, prefix) {
 			return true
 		}
 	}
 	switch p {
-	case APIPrefix, "/ws", "/healthz", "/readyz":
+	case APIPrefix, WebSocketPath, "/healthz", "/readyz":
 		return true
 	}
 	_, isProcedure := ParseProcedure(p) // a Connect base URL without /api
@@ -199,11 +210,8 @@ type webPolicy struct{ head, tail string }
 func webCSP(src WebSources) (webPolicy, error) {
 	img := []string{"'self'", "blob:", "data:"}
 	connect := []string{"'self'"}
-	for _, v := range []struct {
-		name, url string
-		connect   bool
-	}{
-		{"S3_PUBLIC_ENDPOINT", src.S3PublicEndpoint, true}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL, true},
+	for _, v := range []struct{ name, url string }{
+		{"S3_PUBLIC_ENDPOINT", src.S3PublicEndpoint}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL},
 	} {
 		if v.url == "" {
 			continue
@@ -212,10 +220,8 @@ func webCSP(src WebSources) (webPolicy, error) {
 		if err != nil {
 			return webPolicy{}, fmt.Errorf("%s %q: %w", v.name, v.url, err)
 		}
-		if !slices.Contains(img, o) {
+		if !slices.Contains(connect, o) {
 			img = append(img, o)
-		}
-		if v.connect && !slices.Contains(connect, o) {
 			connect = append(connect, o)
 		}
 	}

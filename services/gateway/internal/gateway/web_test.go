@@ -251,3 +251,26 @@ func TestWebAppCompresses(t *testing.T) {
 		t.Errorf("range = %d %q, want 206 \"export\"", res.StatusCode, body)
 	}
 }
+
+// A file compressed already (an image, a font, an archive) goes out as it is: gzip would only
+// cost time.
+func TestWebAppLeavesCompressedFormatsAlone(t *testing.T) {
+	t.Parallel()
+	dir := webDir(t)
+	// Compressible bytes, so only the extension keeps them from being gzipped.
+	want := strings.Repeat("not really a picture\n", 200)
+	for _, name := range []string{"assets/logo-Ab12Cd34.png", "assets/font-Ab12Cd34.woff2", "bundle.ZIP"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(want), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, func(o *gateway.Options) { o.WebDir = dir })
+	for _, name := range []string{"assets/logo-Ab12Cd34.png", "assets/font-Ab12Cd34.woff2", "bundle.ZIP"} {
+		req := mustGet(t, e.url+"/"+name)
+		req.Header.Set("Accept-Encoding", "gzip")
+		res, body := do(t, req)
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Encoding") != "" || string(body) != want {
+			t.Errorf("GET %s with gzip = %d, Content-Encoding %q, %d bytes of %d", name, res.StatusCode, res.Header.Get("Content-Encoding"), len(body), len(want))
+		}
+	}
+}

@@ -24,8 +24,8 @@ import (
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 )
 
-// Path is where the endpoint is mounted.
-const Path = "/ws"
+// Path is where the endpoint is mounted: the path the gateway keeps from its web app.
+const Path = gateway.WebSocketPath
 
 // presenceQueryMax bounds the user ids of one presence_query.
 const presenceQueryMax = 100
