@@ -112,12 +112,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce flushes every due digest and sends every due email.
+// RunOnce flushes every due digest and sends every due email and push.
 func (d *Dispatcher) RunOnce(ctx context.Context) {
 	d.drain(ctx, "flush digests", d.cfg.BatchSize, func(ctx context.Context) (int, error) {
 		return d.cfg.Service.flushDigests(ctx, d.cfg.Presence, d.cfg.OfflineAfter, d.cfg.BatchSize)
 	})
 	d.drain(ctx, "send emails", d.cfg.Concurrency, d.sendDue)
+	if d.cfg.Service.push != nil {
+		d.drain(ctx, "send pushes", d.cfg.Concurrency, d.sendDuePushes)
+	}
 }
 
 // drain runs batch, which handles up to full items and says how many it did, until one handles
