@@ -160,9 +160,9 @@ type PushDelivery struct {
 	Attempt        int
 }
 
-// PushOutcome is what became of an attempt: sent; retried at RetryAt (Unattempted: it was put
-// back before it was tried, the attempt does not count); Gone (the subscription is removed);
-// Skipped (the recipient is online); or, none of these, failed for good with Err.
+// PushOutcome is what became of a claimed push: sent; retried at RetryAt; Gone (the subscription
+// is removed); Skipped (the recipient was online); or, none of these, failed for good with Err.
+// Unattempted: no request was made (a wait, a skip, an expiry), so the attempt does not count.
 type PushOutcome struct {
 	Sent        bool
 	RetryAt     *time.Time

@@ -69,12 +69,12 @@ func (d *Dispatcher) sendDuePushes(ctx context.Context) (int, error) {
 		switch {
 		case action == pushSkip:
 			log.Debug("push skipped: the recipient was online")
-			d.finishPush(ctx, log, p, PushOutcome{Skipped: true})
+			d.finishPush(ctx, log, p, PushOutcome{Skipped: true, Unattempted: true})
 		case action == pushWait:
 			d.finishPush(ctx, log, p, PushOutcome{RetryAt: &at, Unattempted: true})
 		case now.After(p.CreatedAt.Add(cfg.TTL)):
 			log.Warn("push given up: older than PUSH_TTL")
-			d.finishPush(ctx, log, p, PushOutcome{Err: "expired before it could be sent"})
+			d.finishPush(ctx, log, p, PushOutcome{Err: "expired before it could be sent", Unattempted: true})
 		default:
 			sem <- struct{}{}
 			wg.Go(func() {

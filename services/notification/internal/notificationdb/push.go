@@ -127,24 +127,26 @@ func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Durat
 // its payload.
 func (s *Store) FinishPush(ctx context.Context, d notification.PushDelivery, out notification.PushOutcome) error {
 	var err error
-	const fence = ` WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`
+	// attempts counts requests made: a claim given back untried does not count.
+	const fence = `, attempts = attempts - $3 WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`
+	untried := 0
+	if out.Unattempted {
+		untried = 1
+	}
 	switch {
 	case out.Gone:
 		_, err = s.pool.Exec(ctx, `DELETE FROM push_subscriptions WHERE subscription_id = $1`, d.SubscriptionID)
 	case out.Sent:
 		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'sent', sent_at = now(), last_error = '', payload = ''`+fence,
-			d.ID, d.Attempt)
+			d.ID, d.Attempt, untried)
 	case out.Skipped:
-		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'skipped', payload = ''`+fence, d.ID, d.Attempt)
-	case out.RetryAt != nil && out.Unattempted:
-		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'pending', attempts = attempts - 1, next_attempt_at = $3`+fence,
-			d.ID, d.Attempt, *out.RetryAt)
+		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'skipped', payload = ''`+fence, d.ID, d.Attempt, untried)
 	case out.RetryAt != nil:
-		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'pending', next_attempt_at = $3, last_error = $4`+fence,
-			d.ID, d.Attempt, *out.RetryAt, out.Err)
+		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'pending', next_attempt_at = $4, last_error = $5`+fence,
+			d.ID, d.Attempt, untried, *out.RetryAt, out.Err)
 	default:
-		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'failed', last_error = $3, payload = ''`+fence,
-			d.ID, d.Attempt, out.Err)
+		_, err = s.pool.Exec(ctx, `UPDATE push_deliveries SET state = 'failed', last_error = $4, payload = ''`+fence,
+			d.ID, d.Attempt, untried, out.Err)
 	}
 	if err != nil {
 		return fmt.Errorf("record push %s: %w", d.ID, err)
