@@ -57,7 +57,8 @@ type DispatcherConfig struct {
 }
 
 // Dispatcher works the email channel: it turns due digests into emails (or drops them when the
-// recipient came back or read the chat) and sends queued emails with retries. Run one in every
+// recipient came back or read the chat) and sends queued emails with retries; and, when the push
+// channel is on, queued pushes the same way (push_dispatch.go). Run one in every
 // replica; row locks (SKIP LOCKED) give each digest and email to one replica at a time.
 //
 // Sending follows the delivery outbox: an email is queued in the transaction that decides it

@@ -226,6 +226,6 @@ type Retention struct {
 	ReadNotifications time.Duration
 	// NotifyKeys: Notify idempotency keys (at least 30 days, the API's promise).
 	NotifyKeys time.Duration
-	// Deliveries: sent and failed email deliveries.
+	// Deliveries: sent and failed email deliveries, and finished pushes.
 	Deliveries time.Duration
 }

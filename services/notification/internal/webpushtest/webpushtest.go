@@ -213,16 +213,15 @@ func (s *Server) checkVAPID(header string) (Claims, error) {
 	if err := json.Unmarshal(head, &h); err != nil || h.Alg != "ES256" {
 		return claims, fmt.Errorf("JWT header %s: want alg ES256", head)
 	}
-	x, y := elliptic.Unmarshal(elliptic.P256(), k) //nolint:staticcheck // the plain way to get the point for ecdsa.Verify
-	if x == nil {
-		return claims, errors.New("k is not a P-256 point")
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), k)
+	if err != nil {
+		return claims, fmt.Errorf("k is not a P-256 point: %v", err)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil || len(sig) != 64 {
 		return claims, errors.New("signature is not 64 bytes of base64url")
 	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
 	if !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		return claims, errors.New("the JWT's signature does not verify with k")
 	}
