@@ -132,11 +132,11 @@ func (s *Sender) CheckEndpoint(ctx context.Context, endpoint string) error {
 // or another error worth retrying (network, a failed look-up, 5xx).
 func (s *Sender) Send(ctx context.Context, m Message) error {
 	if _, err := checkURL(m.Endpoint); err != nil {
-		return fmt.Errorf("%w: endpoint: %v", ErrRejected, err)
+		return fmt.Errorf("%w: endpoint: %w", ErrRejected, err)
 	}
 	body, err := Encrypt(m.Payload, m.P256dh, m.Auth)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	auth, err := s.opts.Key.authorization(m.Endpoint, s.opts.Subject, s.opts.Now(), 12*time.Hour)
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Endpoint, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Content-Encoding", "aes128gcm")
@@ -159,7 +159,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	res, err := s.client.Do(req)
 	if err != nil {
 		if r := (*refusedError)(nil); errors.As(err, &r) {
-			return fmt.Errorf("%w: push to %s: %v", ErrRejected, origin(m.Endpoint), r)
+			return fmt.Errorf("%w: push to %s: %w", ErrRejected, origin(m.Endpoint), r)
 		}
 		return fmt.Errorf("push to %s: %w", origin(m.Endpoint), err)
 	}

@@ -215,7 +215,7 @@ func (s *Server) checkVAPID(header string) (Claims, error) {
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), k)
 	if err != nil {
-		return claims, fmt.Errorf("k is not a P-256 point: %v", err)
+		return claims, fmt.Errorf("k is not a P-256 point: %w", err)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil || len(sig) != 64 {
@@ -227,7 +227,7 @@ func (s *Server) checkVAPID(header string) (Claims, error) {
 	}
 	body, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	if err := json.Unmarshal(body, &claims); err != nil {
-		return claims, fmt.Errorf("claims: %v", err)
+		return claims, fmt.Errorf("claims: %w", err)
 	}
 	now := time.Now()
 	switch exp := time.Unix(claims.Exp, 0); {
@@ -258,7 +258,7 @@ func decrypt(body []byte, priv *ecdh.PrivateKey, authSecret []byte) ([]byte, err
 	}
 	senderKey, err := ecdh.P256().NewPublicKey(asPublic)
 	if err != nil {
-		return nil, fmt.Errorf("key id: %v", err)
+		return nil, fmt.Errorf("key id: %w", err)
 	}
 	shared, err := priv.ECDH(senderKey)
 	if err != nil {
@@ -281,7 +281,7 @@ func decrypt(body []byte, priv *ecdh.PrivateKey, authSecret []byte) ([]byte, err
 	}
 	plain, err := gcm.Open(nil, nonce, ciphertext, nil)
 	if err != nil {
-		return nil, fmt.Errorf("open: %v", err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	// Strip the padding: zeros after the delimiter, which is 2 in the last record.
 	i := len(plain) - 1
