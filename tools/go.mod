@@ -398,3 +398,9 @@ require (
 	mvdan.cc/xurls/v2 v2.6.0 // indirect
 	pluginrpc.com/pluginrpc v0.6.0 // indirect
 )
+
+// actionlint v1.7.12 is written against go.yaml.in/yaml/v4 v4.0.0-rc.3, whose error types rc.6
+// changed; gosec's go.mod (through golangci-lint) raises the module to rc.6 although no package of
+// golangci-lint imports it. actionlint is the only importer here, so it gets the version it
+// declares.
+replace go.yaml.in/yaml/v4 => go.yaml.in/yaml/v4 v4.0.0-rc.3
