@@ -12,7 +12,7 @@ import { describe } from "../lib/errors";
 import { SignedOutError } from "../lib/session";
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
-export type View = "chats" | "people" | "notifications" | "profile";
+type View = "chats" | "people" | "notifications" | "profile";
 
 export function App() {
   const [phase, setPhase] = useState<Phase>(location.pathname === "/oauth/callback" ? "callback" : "loading");
@@ -80,10 +80,10 @@ function Shell({ userId }: { userId: string }) {
   }, [userId]);
 
   async function logout() {
-    const rt = session.signOut();
+    const had = session.signOut();
     store.stop();
-    // "" means the gateway's cookie: it fills the token in and removes the cookie.
-    if (rt !== null) await authPublic.logout({ refreshToken: rt }).catch(() => undefined);
+    // Empty: the gateway fills the token in from its cookie and removes the cookie.
+    if (had) await authPublic.logout({}).catch(() => undefined);
   }
 
   const openChat = (chatId: string) => {

@@ -1,12 +1,13 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { authPublic, issued, session } from "../lib/api";
+import { authPublic, session } from "../lib/api";
+import { grant } from "../lib/session";
 import { describe, fieldErrors, type FieldErrors } from "../lib/errors";
 import { Field, FormError } from "./Field";
 
 const NO_ERRORS: FieldErrors = { fields: {}, form: null };
-export const OAUTH_STATE_KEY = "parley.oauth.state";
+const OAUTH_STATE_KEY = "parley.oauth.state";
 
-export function callbackUri(): string {
+function callbackUri(): string {
   return new URL("/oauth/callback", location.origin).toString();
 }
 
@@ -33,14 +34,14 @@ export function AuthScreen() {
     try {
       if (mode === "signup") {
         const r = await authPublic.register({ email, password, nickname });
-        session.signedIn(issued(r.userId, r.tokens));
+        session.signedIn(grant(r.userId, r.tokens));
       } else {
         const r = await authPublic.login({ email, password });
         if (!r.tokens) {
           setErrors({ fields: {}, form: "This account uses two-factor authentication, which this app does not support yet." });
           return;
         }
-        session.signedIn(issued(r.userId, r.tokens));
+        session.signedIn(grant(r.userId, r.tokens));
       }
     } catch (err) {
       setErrors(fieldErrors(err, ["email", "password", "nickname"]));
@@ -132,7 +133,7 @@ export function OAuthCallback({ onDone }: { onDone: () => void }) {
       .completeOAuth({ state, code })
       .then((r) => {
         if (!r.tokens) throw new Error("This account uses two-factor authentication, which this app does not support yet.");
-        session.signedIn(issued(r.userId, r.tokens));
+        session.signedIn(grant(r.userId, r.tokens));
         onDone();
       })
       .catch((err) => setError(describe(err)));
