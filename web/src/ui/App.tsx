@@ -8,11 +8,12 @@ import { Conversation } from "./Conversation";
 import { People } from "./People";
 import { ProfileScreen } from "./Profile";
 import { Notifications } from "./Notifications";
+import { AccountScreen } from "./Account";
 import { describe } from "../lib/errors";
 import { SignedOutError } from "../lib/session";
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
-type View = "chats" | "people" | "notifications" | "profile";
+type View = "chats" | "people" | "notifications" | "profile" | "account";
 
 export function App() {
   const [phase, setPhase] = useState<Phase>(location.pathname === "/oauth/callback" ? "callback" : "loading");
@@ -113,6 +114,9 @@ function Shell({ userId }: { userId: string }) {
           <button aria-current={view === "profile" ? "page" : undefined} onClick={() => setView("profile")}>
             Profile
           </button>
+          <button aria-current={view === "account" ? "page" : undefined} onClick={() => setView("account")}>
+            Account
+          </button>
           <button onClick={() => void logout()}>Log out</button>
         </nav>
         <span className={"conn conn-" + conn} role="status" aria-label="Connection" data-testid="conn">
@@ -138,6 +142,7 @@ function Shell({ userId }: { userId: string }) {
       {view === "people" && <People onOpenChat={openChat} />}
       {view === "notifications" && <Notifications onOpenChat={openChat} />}
       {view === "profile" && <ProfileScreen />}
+      {view === "account" && <AccountScreen onSignedOut={logout} />}
     </div>
   );
 }
