@@ -1,4 +1,5 @@
 import { create, toJson, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ChatSchema, MessageSchema, type Chat, type Message } from "../gen/parley/chat/v1/chat_pb";
 import type { SocketLike } from "./realtime";
@@ -194,5 +195,18 @@ describe("store", () => {
     await store.openChat("c1");
     frame(messageFrame(msg("c1", 4, "ann", att)));
     expect(api.getFile).toHaveBeenCalledTimes(1);
+  });
+
+  it("a brand-new account's profile, not made yet, is asked for again", async () => {
+    store.stop();
+    api.getProfile.mockClear();
+    api.getProfile
+      .mockImplementationOnce(async () => {
+        throw new ConnectError("your profile does not exist yet", Code.NotFound);
+      })
+      .mockImplementationOnce(async () => ({ profile: { userId: "me", nickname: "new" } }));
+    await store.start("me");
+    expect(api.getProfile).toHaveBeenCalledTimes(2);
+    expect(store.getState().me?.nickname).toBe("new");
   });
 });

@@ -1,4 +1,5 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate, timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Chat, type Message, MessageSchema, PageDirection } from "../gen/parley/chat/v1/chat_pb";
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
@@ -110,7 +111,7 @@ export async function start(userId: string): Promise<void> {
   let me, chats, unread;
   try {
     [me, chats, unread] = await Promise.all([
-      profiles.getProfile({ userId }, { signal }),
+      ownProfile(userId, signal),
       chat.listChats({ pageSize: 100 }, { signal }),
       notifications.getUnreadCount({}, { signal }),
     ]);
@@ -125,6 +126,23 @@ export async function start(userId: string): Promise<void> {
   realtime.start();
   globalThis.addEventListener?.("offline", onOffline);
   globalThis.addEventListener?.("online", onOnline);
+}
+
+// A new account's profile is made by the profile service when it consumes UserRegistered, a
+// moment after sign-up answered: the first screen of a brand-new account may ask too early.
+async function ownProfile(userId: string, signal: AbortSignal) {
+  for (const wait of [300, 700, 1500, 3000]) {
+    try {
+      return await profiles.getProfile({ userId }, { signal });
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.code === Code.NotFound) || signal.aborted) throw err;
+    }
+    await new Promise<void>((ok) => {
+      const t = setTimeout(ok, wait);
+      signal.addEventListener("abort", () => (clearTimeout(t), ok()), { once: true });
+    });
+  }
+  return await profiles.getProfile({ userId }, { signal });
 }
 
 const onOffline = () => realtime.offline();
