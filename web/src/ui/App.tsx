@@ -28,10 +28,18 @@ export function App() {
       setPhase("signedout");
       return;
     }
-    session.renew().catch((err) => {
-      if (err instanceof SignedOutError) setPhase("signedout");
-      else setStartError(describe(err));
-    });
+    // The answer itself signs in, not only the session's listeners: another tab's broadcast token
+    // may have arrived before this component subscribed, and then renew() just returns it.
+    session.renew().then(
+      (a) => {
+        setUserId(a.userId);
+        setPhase((p) => (p === "callback" ? p : "signedin"));
+      },
+      (err) => {
+        if (err instanceof SignedOutError) setPhase("signedout");
+        else setStartError(describe(err));
+      },
+    );
   }, []);
 
   useEffect(() => {
