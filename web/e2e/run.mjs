@@ -611,14 +611,14 @@ try {
     await signIn(g2, gina);
     await online(g2);
     await account(g1);
-    // Every control of the screen is reached with Tab and labelled.
-    await g1.getByRole("navigation").getByRole("button", { name: "Account" }).focus();
-    await tabWalk(g1, (el) => el.label === "Delete my account");
     const sessions = g1.getByTestId("session");
     await sessions.nth(1).waitFor({ timeout: TIMEOUT });
     if ((await sessions.count()) !== 2) throw new Error(`sessions listed: ${await sessions.count()}`);
     await visible(sessions.filter({ hasText: "This device" }));
     await shot(g1, "account-desktop");
+    // Every control of the screen is reached with Tab and labelled.
+    await g1.getByRole("navigation").getByRole("button", { name: "Account" }).focus();
+    await tabWalk(g1, (el) => el.label === "Delete my account");
     await sessions.filter({ hasNotText: "This device" }).getByRole("button", { name: "End session" }).click();
     // The other device's socket is closed (4003) and it is signed out.
     await visible(g2.getByRole("tab", { name: "Sign in" }));
