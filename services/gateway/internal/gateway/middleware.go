@@ -163,7 +163,7 @@ func accessLog(logger *slog.Logger, tel *telemetry.Telemetry) echo.MiddlewareFun
 			if info.user != "" {
 				attrs = append(attrs, slog.String("user", info.user))
 			}
-			procedure := measuredProcedure(info)
+			procedure := measuredProcedure(info, res.Status)
 			info.mu.Unlock()
 			if procedure != "" {
 				if code == "" {
@@ -265,13 +265,14 @@ func endSpan(span trace.Span, procedure, code string, status int) {
 }
 
 // measuredProcedure is the procedure label of a call (info.mu held): only calls routed to a
-// service are measured, and a method the service does not have is "other" — the path is the
-// client's to choose, and a label must not take unbounded values.
-func measuredProcedure(info *requestInfo) string {
+// service are measured, and a method the service does not have — it answers unimplemented, or a
+// bare 404 without an RPC code — is "other": the path is the client's to choose, and a label must
+// not take unbounded values.
+func measuredProcedure(info *requestInfo, status int) string {
 	switch {
 	case info.upstream == "" || info.procedure == "":
 		return ""
-	case info.code == connect.CodeUnimplemented.String():
+	case info.code == connect.CodeUnimplemented.String(), info.code == "" && status == http.StatusNotFound:
 		return "other"
 	}
 	return info.procedure
