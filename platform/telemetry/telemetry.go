@@ -241,8 +241,10 @@ func (t *Telemetry) Extract(ctx context.Context, carrier propagation.TextMapCarr
 // TraceHeaders returns ctx's trace context as record headers (traceparent, tracestate), or nil
 // when there is none to carry: events.Outbox.Headers stores them with the event, so the relay can
 // put them on the Kafka record and consumers continue the trace of the transaction that wrote it.
+// An unsampled context is carried too, so that the event's consumers leave it unsampled as well
+// rather than start traces of their own.
 func (t *Telemetry) TraceHeaders(ctx context.Context) map[string]string {
-	if !t.Tracing() || !trace.SpanContextFromContext(ctx).IsSampled() {
+	if !t.Tracing() || !trace.SpanContextFromContext(ctx).IsValid() {
 		return nil
 	}
 	h := make(map[string]string, 2)

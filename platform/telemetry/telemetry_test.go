@@ -265,3 +265,25 @@ func TestStatementsAreTracedOnlyInsideATrace(t *testing.T) {
 		t.Errorf("%s{state=idle} = %v (present %v), want ≥ 1", telemetry.MetricDBPoolConnections, got, ok)
 	}
 }
+
+// An event written under an unsampled trace carries that decision, so its consumers do not start
+// traces of their own for it.
+func TestUnsampledContextIsCarriedAsUnsampled(t *testing.T) {
+	tel := telemetry.New("chat", tracetest.NewInMemoryExporter())
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, Remote: true, // flags 00: not sampled
+	})
+	ctx, span := tel.Tracer().Start(trace.ContextWithRemoteSpanContext(context.Background(), sc), "handler",
+		trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	if span.IsRecording() {
+		t.Fatal("a span under an unsampled parent is recorded")
+	}
+	tp := tel.TraceHeaders(ctx)["traceparent"]
+	if !strings.HasPrefix(tp, "00-01020300000000000000000000000000-") || !strings.HasSuffix(tp, "-00") {
+		t.Errorf("traceparent %q, want the parent's trace, not sampled", tp)
+	}
+	if tel.TraceHeaders(context.Background()) != nil {
+		t.Error("trace headers without any trace")
+	}
+}
