@@ -120,8 +120,8 @@ func spansOf(export *collectortrace.ExportTraceServiceRequest) []Span {
 					Service: service,
 					Name:    s.GetName(),
 					Kind:    kindName(s.GetKind()),
-					Start:   time.Unix(0, int64(s.GetStartTimeUnixNano())), //nolint:gosec // nanoseconds since 1970 fit
-					End:     time.Unix(0, int64(s.GetEndTimeUnixNano())),   //nolint:gosec // as above
+					Start:   time.Unix(0, int64(s.GetStartTimeUnixNano())),
+					End:     time.Unix(0, int64(s.GetEndTimeUnixNano())),
 					Error:   s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR,
 					Attrs:   attrs(s.GetAttributes()),
 				}

@@ -79,8 +79,13 @@ func TestKeepsTheMostRecentSpans(t *testing.T) {
 	if len(list) != 3 || list[0].TraceID != ids[3] || list[2].TraceID != ids[1] {
 		t.Errorf("kept %+v, want the last three traces, newest first", list)
 	}
-	if res, err := http.Get(srv.URL + "/api/traces/" + ids[0]); err != nil || res.StatusCode != http.StatusNotFound {
-		t.Errorf("the dropped trace: %v %v, want 404", res.Status, err)
+	res, err := http.Get(srv.URL + "/api/traces/" + ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("the dropped trace: %s, want 404", res.Status)
 	}
 }
 

@@ -86,11 +86,11 @@ func (s *Store) WatchEmailQueue(tel *telemetry.Telemetry) {
 			if err != nil {
 				return nil, fmt.Errorf("count queued emails: %w", err)
 			}
+			defer rows.Close()
 			for rows.Next() {
 				var state string
 				var n int64
 				if err := rows.Scan(&state, &n); err != nil {
-					rows.Close()
 					return nil, fmt.Errorf("count queued emails: %w", err)
 				}
 				counts[state] = float64(n)
