@@ -9,6 +9,10 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -99,4 +103,34 @@ func BenchmarkInterceptor(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHistogram is the choice of metrics library (docs/telemetry.md#choices): recording one
+// call's latency by procedure and code with prometheus/client_golang, as Parley does, and with the
+// OpenTelemetry metric SDK.
+//
+//	cd platform && go test -run '^$' -bench Histogram -benchmem ./telemetry/
+func BenchmarkHistogram(b *testing.B) {
+	const procedure = "/parley.chat.v1.ChatService/SendMessage"
+	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	b.Run("client_golang", func(b *testing.B) {
+		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "d", Buckets: buckets}, []string{"procedure", "code"})
+		prometheus.NewRegistry().MustRegister(h)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.WithLabelValues(procedure, "ok").Observe(0.0012)
+		}
+	})
+	b.Run("otel_sdk", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		h, err := mp.Meter("bench").Float64Histogram("d", metric.WithExplicitBucketBoundaries(buckets...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			h.Record(ctx, 0.0012, metric.WithAttributes(attribute.String("procedure", procedure), attribute.String("code", "ok")))
+		}
+	})
 }
