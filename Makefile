@@ -182,6 +182,8 @@ loadtest: $(BIN)/versitygw $(BIN)/mailpit ## measure a private dev stack under l
 	$(BIN)/loadtest $(LOADTEST_FLAGS)
 
 .PHONY: bench
-bench: ## Go benchmarks (figures in docs/profile.md and docs/chat.md)
+bench: ## Go benchmarks (figures in docs/profile.md, docs/chat.md and docs/telemetry.md)
 	cd services/profile && go test -run '^$$' -bench SearchUsers -benchtime 200x ./internal/profiledb/
 	cd services/chat && go test -run '^$$' -bench SendMessage -benchtime 5s ./internal/chatdb/
+	cd platform && go test -run '^$$' -bench 'ServedCall|Interceptor|Histogram' -benchmem ./telemetry/
+	cd services/gateway && go test -run '^$$' -bench ProxiedCall -benchmem ./internal/gateway/

@@ -202,6 +202,9 @@ func TestTiltfileDefinesInfraAndEveryWrittenService(t *testing.T) {
 			if want := fmt.Sprintf("http://127.0.0.1:%d/.well-known/openid-configuration", port(26, 9096)); links["OIDC provider (sign in with Dev)"] != want {
 				t.Errorf("infra links %v: OIDC provider, want %s", links, want)
 			}
+			if want := fmt.Sprintf("http://127.0.0.1:%d", port(27, 4318)); links["traces"] != want {
+				t.Errorf("infra links %v: traces, want %s", links, want)
+			}
 			if infra.Labels["infra"] == "" || len(infra.Labels) != 1 {
 				t.Errorf("infra labels = %v, want infra", infra.Labels)
 			}

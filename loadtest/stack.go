@@ -103,6 +103,10 @@ func startPrivateStack(ctx context.Context, bin, root, dataDir, logPath string, 
 		// Raised, not turned off: the limiter's Redis round trips stay in what is measured.
 		"RATE_LIMIT_USER=1000000000",
 		"RATE_LIMIT_AUTH=1000000000",
+		// The dev stack traces every call by default (to its viewer); the figures are of the
+		// system as it runs without OTEL_EXPORTER_OTLP_ENDPOINT. -stack-env
+		// OTEL_SDK_DISABLED=false measures it traced (docs/telemetry.md#what-tracing-costs).
+		"OTEL_SDK_DISABLED=true",
 	)
 	cmd.Env = append(cmd.Env, extraEnv...) // last, so they win
 	out := io.MultiWriter(logFile, s.tail)

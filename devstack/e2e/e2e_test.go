@@ -41,6 +41,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("FriendsChatAndNotifications", testFriendsChatAndNotifications)
 	t.Run("Realtime", testRealtime)
 	t.Run("TwoGateways", testTwoGateways)
+	t.Run("MessageTrace", testMessageTrace)
 	t.Run("AvatarAndAttachment", testAvatarAndAttachment)
 	t.Run("DeleteAccount", testDeleteAccount)
 	t.Run("BrokerOutage", testBrokerOutage)

@@ -76,6 +76,10 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 		vars[k] = appendList(yours, os.Expand(v, expand))
 	}
 
+	// Traces go to the stack's viewer, unless the developer exports them somewhere of their own.
+	if _, yours := lookupEnv(inherited, "OTEL_EXPORTER_OTLP_ENDPOINT"); !yours {
+		vars["OTEL_EXPORTER_OTLP_ENDPOINT"] = e.TracesURL
+	}
 	vars["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.ServicePort(svc))
 	vars["ADMIN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", o.AdminPort(svc))
 	vars["LOG_FORMAT"] = "text"

@@ -62,6 +62,8 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 		// Passkeys on the gateway's origins; browsers take "localhost" as an RP id, not an IP.
 		"AUTH_PASSKEY_RP_ID":   "localhost",
 		"AUTH_PASSKEY_ORIGINS": "http://localhost:8080,http://127.0.0.1:8080",
+		// Traces go to the dev stack's viewer.
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -92,17 +94,18 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 
 	media := envMapOf(t, opts, "media")
 	for k, v := range map[string]string{
-		"LISTEN_ADDR":   "127.0.0.1:20006",
-		"ADMIN_ADDR":    "127.0.0.1:20036", // base + 30 + the service's offset
-		"DATABASE_URL":  "postgres://app:secret@db.internal:6543/parley_media?sslmode=require&application_name=x",
-		"KAFKA_BROKERS": "k1:9092,k2:9092",
-		"REDIS_URL":     "redis://127.0.0.1:20021",
-		"AUTH_JWKS_URL": "http://127.0.0.1:20001/.well-known/jwks.json",
-		"S3_ENDPOINT":   "http://127.0.0.1:20023",
-		"S3_ACCESS_KEY": DefaultS3AccessKey,
-		"S3_SECRET_KEY": DefaultS3SecretKey,
-		"S3_BUCKET":     "other-bucket",
-		"S3_REGION":     DefaultS3Region,
+		"LISTEN_ADDR":                 "127.0.0.1:20006",
+		"ADMIN_ADDR":                  "127.0.0.1:20036", // base + 30 + the service's offset
+		"DATABASE_URL":                "postgres://app:secret@db.internal:6543/parley_media?sslmode=require&application_name=x",
+		"KAFKA_BROKERS":               "k1:9092,k2:9092",
+		"REDIS_URL":                   "redis://127.0.0.1:20021",
+		"AUTH_JWKS_URL":               "http://127.0.0.1:20001/.well-known/jwks.json",
+		"S3_ENDPOINT":                 "http://127.0.0.1:20023",
+		"S3_ACCESS_KEY":               DefaultS3AccessKey,
+		"S3_SECRET_KEY":               DefaultS3SecretKey,
+		"S3_BUCKET":                   "other-bucket",
+		"S3_REGION":                   DefaultS3Region,
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:20027",
 	} {
 		if media[k] != v {
 			t.Errorf("media %s = %q, want %q", k, media[k], v)
@@ -161,6 +164,18 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	opts.DatabaseSuffix = "_e2e"
 	if db := envMapOf(t, opts, "chat")["DATABASE_URL"]; !strings.Contains(db, "/parley_chat_e2e?") {
 		t.Errorf("with a suffix, DATABASE_URL = %s", db)
+	}
+}
+
+// A developer who exports traces elsewhere keeps that: the services are not pointed at the viewer.
+func TestYourTraceCollectorWins(t *testing.T) {
+	opts := Options{Root: repoRoot(t), Environ: func() []string { return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318"} }}
+	env, err := Env(opts, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, set := envMap(t, env)["OTEL_EXPORTER_OTLP_ENDPOINT"]; set && got != "http://jaeger:4318" {
+		t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT = %q, want the developer's own (or unset, to pass through)", got)
 	}
 }
 

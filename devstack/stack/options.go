@@ -267,6 +267,7 @@ const (
 	offSMTP
 	offMailUI
 	offOIDC
+	offTraces
 )
 
 const (
@@ -284,6 +285,7 @@ var standardPorts = map[int]int{
 	offSMTP:     1025,
 	offMailUI:   8025,
 	offOIDC:     9096,
+	offTraces:   4318, // OTLP/HTTP's own port
 }
 
 // standardAdminShift puts a service's admin listener at its port + 1000 on the standard layout
@@ -325,6 +327,10 @@ type Endpoints struct {
 	// DevOIDCURL is the issuer of the development OpenID Connect provider the stack always runs
 	// itself (package oidcdev), e.g. http://127.0.0.1:9096.
 	DevOIDCURL string
+	// TracesURL is the trace viewer the stack always runs itself (package traceview): its
+	// OTLP/HTTP receiver, which the services export to unless OTEL_EXPORTER_OTLP_ENDPOINT is set,
+	// and its pages, e.g. http://127.0.0.1:4318.
+	TracesURL string
 
 	LocalPostgres, LocalRedis, LocalKafka, LocalS3, LocalMail bool
 }
@@ -344,6 +350,7 @@ func (o *Options) endpoints() Endpoints {
 		SMTPURL:      o.SMTPURL,
 		MailpitURL:   o.MailpitURL,
 		DevOIDCURL:   fmt.Sprintf("http://127.0.0.1:%d", o.port(offOIDC)),
+		TracesURL:    fmt.Sprintf("http://127.0.0.1:%d", o.port(offTraces)),
 	}
 	if e.DatabaseURL == "" {
 		e.LocalPostgres = true
@@ -387,7 +394,7 @@ func (o *Options) localPorts(e Endpoints, services []Service) []namedPort {
 	if e.LocalMail {
 		ps = append(ps, namedPort{"mail (smtp)", o.port(offSMTP)}, namedPort{"mail (web)", o.port(offMailUI)})
 	}
-	ps = append(ps, namedPort{"oidc", o.port(offOIDC)})
+	ps = append(ps, namedPort{"oidc", o.port(offOIDC)}, namedPort{"traces", o.port(offTraces)})
 	for _, s := range services {
 		ps = append(ps, namedPort{s.Name, o.ServicePort(s)}, namedPort{s.Name + " (admin)", o.AdminPort(s)})
 	}

@@ -134,6 +134,9 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.startOIDC(); err != nil {
 		return err
 	}
+	if err := s.startTraces(); err != nil {
+		return err
+	}
 	s.log.Info("infrastructure is up", "took", time.Since(s.started).Round(100*time.Millisecond))
 
 	if len(selected) == 0 {
@@ -583,6 +586,7 @@ func (s *Stack) Summary() string {
 		rows = append(rows, line{"mail UI", s.ep.MailpitURL, "the mail the services send"})
 	}
 	rows = append(rows, line{"oidc", s.ep.DevOIDCURL, `"sign in with Dev": any email, no password (development only)`})
+	rows = append(rows, line{"traces", s.ep.TracesURL, "the services' recent traces (OTLP/HTTP receiver and viewer)"})
 	width := 0
 	for _, r := range rows {
 		width = max(width, len(r.where))

@@ -23,6 +23,10 @@ type Common struct {
 	// loaded; they are here so the configuration line shows them.
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	// OTelEndpoint, when set, turns tracing on and is where spans are sent (OTLP/HTTP). It and
+	// the other standard OTEL_* variables are read by telemetry.Start; it is here so the
+	// configuration line shows it (docs/telemetry.md).
+	OTelEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 }
 
 // tidyBrokers trims the KAFKA_BROKERS entries and drops the blank ones (load calls it): the

@@ -66,6 +66,7 @@ type withCommon struct {
 func TestCommonIsLoadedAndLoggedInPlace(t *testing.T) {
 	t.Setenv("KAFKA_BROKERS", "k1:9092,k2:9092")
 	t.Setenv("ADMIN_ADDR", "http://ops:hunter2@127.0.0.1:9000")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://tenant:apikey@collector.example:4318")
 	t.Setenv("API_TOKEN", "s3cr3t")
 	cfg, err := Load[withCommon]()
 	if err != nil {
@@ -82,7 +83,8 @@ func TestCommonIsLoadedAndLoggedInPlace(t *testing.T) {
 	}
 	want := []string{
 		"ADMIN_ADDR=http://ops:redacted@127.0.0.1:9000", "KAFKA_BROKERS=[k1:9092 k2:9092]", "JWT_ISSUER=parley",
-		"JWT_AUDIENCE=parley", "LOG_FORMAT=text", "LOG_LEVEL=info", "LISTEN_ADDR=:9999", "API_TOKEN=*****",
+		"JWT_AUDIENCE=parley", "LOG_FORMAT=text", "LOG_LEVEL=info",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=https://tenant:redacted@collector.example:4318", "LISTEN_ADDR=:9999", "API_TOKEN=*****",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("attrs = %q\nwant    %q", got, want)
@@ -140,7 +142,7 @@ func TestStartBeginsFromServiceDefaults(t *testing.T) {
 	if cfg.Service != want || cfg.Timeout != 3*time.Second || cfg.JWTIssuer != "parley" {
 		t.Fatalf("cfg = %+v", cfg)
 	}
-	if !strings.Contains(logs.String(), "LOG_LEVEL=info LISTEN_ADDR=:8083 DATABASE_URL=\"postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable\" DATABASE_WAIT=30s TIMEOUT=3s") {
+	if !strings.Contains(logs.String(), "LOG_LEVEL=info OTEL_EXPORTER_OTLP_ENDPOINT=\"\" LISTEN_ADDR=:8083 DATABASE_URL=\"postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable\" DATABASE_WAIT=30s TIMEOUT=3s") {
 		t.Fatalf("configuration line = %q", logs.String())
 	}
 

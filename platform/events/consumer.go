@@ -16,11 +16,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/validate"
 )
 
@@ -123,6 +126,10 @@ type ConsumerConfig struct {
 	FetchMinBytes int32
 	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the consumer's own.
 	ClientOpts []kgo.Opt
+	// Telemetry, when set, gets the group's metrics (events applied, retries, dead-lettered, and
+	// at each scrape its lag) and, with tracing on, a span per event applied that continues the
+	// trace the record carries (see trace.go).
+	Telemetry *telemetry.Telemetry
 }
 
 // Consumer runs a consumer group and hands each record to the handler for its ce_type.
@@ -139,6 +146,7 @@ type Consumer struct {
 	handlers   map[string]Handler
 	afterBatch func(ctx context.Context)
 	started    atomic.Bool
+	client     atomic.Pointer[kgo.Client] // while Run runs: what the lag is asked through
 }
 
 // NewConsumer checks cfg and fills in defaults. Register handlers, then Run.
@@ -173,11 +181,40 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 32
 	}
-	return &Consumer{
+	c := &Consumer{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "event-consumer", "group", cfg.Group),
 		handlers: map[string]Handler{},
-	}, nil
+	}
+	cfg.Telemetry.Watch(telemetry.MetricConsumerLag, "Records of a topic not yet committed by a consumer group (from the broker: every replica reports the whole group's).",
+		false, []string{"group", "topic"}, c.lag)
+	return c, nil
+}
+
+// lag asks the broker how far the group's committed offsets are behind the ends of its topics'
+// partitions, per topic. While the consumer is not running it reports nothing.
+func (c *Consumer) lag(ctx context.Context) ([]telemetry.Sample, error) {
+	client := c.client.Load()
+	if client == nil {
+		return nil, nil
+	}
+	lags, err := kadm.NewClient(client).Lag(ctx, c.cfg.Group)
+	if err != nil {
+		return nil, fmt.Errorf("consumer lag of %s: %w", c.cfg.Group, err)
+	}
+	l, ok := lags[c.cfg.Group]
+	if !ok {
+		return nil, nil
+	}
+	if err := l.Error(); err != nil {
+		return nil, fmt.Errorf("consumer lag of %s: %w", c.cfg.Group, err)
+	}
+	byTopic := l.Lag.TotalByTopic()
+	samples := make([]telemetry.Sample, 0, len(c.cfg.Topics))
+	for _, topic := range c.cfg.Topics {
+		samples = append(samples, telemetry.Sample{Value: float64(max(byTopic[topic].Lag, 0)), Labels: []string{c.cfg.Group, topic}})
+	}
+	return samples, nil
 }
 
 // Handle registers h for events of type ceType. Events of types without a handler are skipped
@@ -288,6 +325,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	// Closing leaves the group, which revokes our partitions, which commits the marked offsets.
 	defer client.CloseAllowingRebalance()
+	c.client.Store(client)
+	defer c.client.Store(nil)
 
 	if err := c.ensureTopics(ctx, client); err != nil {
 		return nil // only fails when ctx ended: a normal stop
@@ -457,15 +496,17 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []batchItem, ids []str
 		isNew[id] = true
 	}
 	ctx, scope := withScope(ctx)
+	handled := 0
 	for _, it := range batch {
 		if it.h == nil || !isNew[it.ev.ID] {
 			continue // no handler, or already handled (before, or earlier in this batch)
 		}
 		delete(isNew, it.ev.ID)
 		log := c.log.With("event_id", it.ev.ID, "event_type", it.ev.Type, "topic", it.ev.Topic, "partition", it.ev.Partition, "offset", it.ev.Offset)
-		if err := callHandler(ctx, log, it.h, tx, it.ev); err != nil {
+		if err := c.callTraced(ctx, log, it.h, tx, it.ev); err != nil {
 			return fmt.Errorf("%s %s: %w", it.ev.Type, it.ev.ID, err)
 		}
+		handled++
 	}
 	if err := scope.runBeforeCommit(ctx); err != nil {
 		return err
@@ -473,7 +514,19 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []batchItem, ids []str
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	c.cfg.Telemetry.ConsumerHandled(c.cfg.Group, handled)
 	return nil
+}
+
+// callTraced is callHandler inside the event's processing span, when tracing is on.
+func (c *Consumer) callTraced(ctx context.Context, log *slog.Logger, h Handler, tx pgx.Tx, ev Event) error {
+	if !c.cfg.Telemetry.Tracing() {
+		return callHandler(ctx, log, h, tx, ev)
+	}
+	ctx, span := startProcess(ctx, c.cfg.Telemetry, c.cfg.Group, ev)
+	err := callHandler(ctx, log, h, tx, ev)
+	endProcess(span, err)
+	return err
 }
 
 func (c *Consumer) fetchOpts() []kgo.Opt {
@@ -510,14 +563,17 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 			if attempts >= c.cfg.MaxAttempts || errors.As(err, new(permanentError)) {
 				return c.deadLetter(ctx, client, rec, err, attempts)
 			}
+			c.cfg.Telemetry.ConsumerRetried(c.cfg.Group, "failed")
 			wait = backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, attempts)
 			log.Warn("handler failed, will retry", "err", err, "attempt", attempts, "max_attempts", c.cfg.MaxAttempts, "retry_in", wait)
 		} else if !counts(err) {
+			c.cfg.Telemetry.ConsumerRetried(c.cfg.Group, "transient")
 			transient++
 			wait = backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, transient)
 			log.Warn("handler cannot apply the event yet (transient), will retry without limit", "err", err,
 				"attempt", transient, "retry_in", wait)
 		} else {
+			c.cfg.Telemetry.ConsumerRetried(c.cfg.Group, "outage")
 			outages++
 			wait = backoff.Delay(c.cfg.RetryBackoff, c.cfg.MaxBackoff, outages)
 			log.Warn("database unavailable, will retry", "err", err, "retry_in", wait)
@@ -534,8 +590,17 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 // every event in flight.
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev Event) (counted bool, err error) {
 	if c.cfg.Pool == nil {
-		err := callHandler(ctx, log, h, nil, ev)
+		err := c.callTraced(ctx, log, h, nil, ev)
+		if err == nil {
+			c.cfg.Telemetry.ConsumerHandled(c.cfg.Group, 1)
+		}
 		return counts(err), err
+	}
+	if c.cfg.Telemetry.Tracing() {
+		// The span covers the inbox insert and the commit too: the event's whole cost.
+		var span trace.Span
+		ctx, span = startProcess(ctx, c.cfg.Telemetry, c.cfg.Group, ev)
+		defer func() { endProcess(span, err) }()
 	}
 	tx, err := c.cfg.Pool.Begin(ctx)
 	if err != nil {
@@ -562,6 +627,7 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev E
 	if err := tx.Commit(ctx); err != nil {
 		return serverError(err), fmt.Errorf("commit: %w", err)
 	}
+	c.cfg.Telemetry.ConsumerHandled(c.cfg.Group, 1)
 	return true, nil
 }
 
@@ -644,6 +710,7 @@ func (c *Consumer) deadLetter(ctx context.Context, client *kgo.Client, rec *kgo.
 			return ctx.Err()
 		}
 	}
+	c.cfg.Telemetry.ConsumerDeadLettered(c.cfg.Group, rec.Topic)
 	c.log.Error("event dead-lettered", "dlq_topic", topic, "err", cause, "attempts", attempts,
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "event_id", headerValue(rec, HeaderID))
 	return nil

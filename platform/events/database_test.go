@@ -16,7 +16,7 @@ func TestOpenDatabaseAppliesEventsThenOwnMigrations(t *testing.T) {
 	ctx := context.Background()
 	own := fstest.MapFS{"0001_widgets.sql": {Data: []byte(`CREATE TABLE widgets (id bigint PRIMARY KEY);`)}}
 
-	pool, err := events.OpenDatabase(ctx, url, time.Second, "widgets", own)
+	pool, err := events.OpenDatabase(ctx, url, time.Second, "widgets", own, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,10 +42,10 @@ func TestOpenDatabaseAppliesEventsThenOwnMigrations(t *testing.T) {
 	}
 
 	bad := fstest.MapFS{"0001_bad.sql": {Data: []byte(`CREATE TABLE nonsense (`)}}
-	if _, err := events.OpenDatabase(ctx, url, time.Second, "bad", bad); err == nil {
+	if _, err := events.OpenDatabase(ctx, url, time.Second, "bad", bad, nil); err == nil {
 		t.Fatal("a failing migration was not reported")
 	}
-	if _, err := events.OpenDatabase(ctx, "postgres://nobody@127.0.0.1:1/x?sslmode=disable", 0, "widgets", own); err == nil {
+	if _, err := events.OpenDatabase(ctx, "postgres://nobody@127.0.0.1:1/x?sslmode=disable", 0, "widgets", own, nil); err == nil {
 		t.Fatal("an unreachable database was not reported")
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/telemetry"
 )
 
 // relayLockKey is the transaction-scoped advisory lock that lets one relay per database publish at
@@ -55,6 +57,10 @@ type RelayConfig struct {
 	// under load one pass publishes many events instead of each commit paying a pass of its own
 	// (franz-go's linger, one level up). Default 0: every wake-up starts a pass at once.
 	Linger time.Duration
+	// Telemetry, when set, gets the relay's metrics (published events, failed passes, and at each
+	// scrape the outbox's backlog and the age of its oldest row) and, with tracing on, a producer
+	// span per event that carries trace context (see trace.go).
+	Telemetry *telemetry.Telemetry
 }
 
 // Relay publishes outbox rows to Kafka. Run it in every replica of a service that publishes
@@ -92,7 +98,33 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = DefaultPartitions
 	}
-	return &Relay{cfg: cfg, log: cfg.Logger.With("component", "outbox-relay")}, nil
+	r := &Relay{cfg: cfg, log: cfg.Logger.With("component", "outbox-relay")}
+	r.watchBacklog()
+	return r, nil
+}
+
+// watchBacklog publishes, at each scrape, how many events wait in the outbox and how old the
+// oldest is: the signs of a relay that cannot publish (Kafka down, the relay stuck). The count
+// reads the table; the oldest row is found on the primary key.
+func (r *Relay) watchBacklog() {
+	pool := r.cfg.Pool
+	r.cfg.Telemetry.Watch(telemetry.MetricOutboxPending, "Events waiting in the outbox for the relay.", false, nil,
+		func(ctx context.Context) ([]telemetry.Sample, error) {
+			var n int64
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+				return nil, fmt.Errorf("count outbox rows: %w", err)
+			}
+			return []telemetry.Sample{{Value: float64(n)}}, nil
+		})
+	r.cfg.Telemetry.Watch(telemetry.MetricOutboxOldestAge, "Age of the oldest event waiting in the outbox (0 when it is empty).", false, nil,
+		func(ctx context.Context) ([]telemetry.Sample, error) {
+			var age float64
+			err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - (SELECT ce_time FROM outbox ORDER BY id LIMIT 1)), 0)::float8`).Scan(&age)
+			if err != nil {
+				return nil, fmt.Errorf("oldest outbox row: %w", err)
+			}
+			return []telemetry.Sample{{Value: max(age, 0)}}, nil
+		})
 }
 
 // Run publishes outbox rows until ctx ends, then returns nil. Failures (broker or database down)
@@ -139,6 +171,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
+			r.cfg.Telemetry.OutboxFailed()
 			failures++
 			clear(ensured) // the failure may be a topic that vanished; check again
 			wait := backoff.Delay(100*time.Millisecond, r.cfg.MaxBackoff, failures)
@@ -297,14 +330,20 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 		}
 	}
 	records := make([]*kgo.Record, len(pending))
-	for i, o := range pending {
-		records[i] = o.record()
+	var spans []trace.Span
+	for i := range pending {
+		if span := startPublish(r.cfg.Telemetry, &pending[i]); span != nil {
+			spans = append(spans, span)
+		}
+		records[i] = pending[i].record()
 	}
 	// One call for the whole batch: records are buffered in order, so per-partition order is the
 	// outbox order, and idempotence keeps it through retries. If any record fails, nothing is
 	// deleted and the whole batch goes again: the delivered copies become duplicates that inboxes
 	// drop, which is better than re-sending a failed record after its successors.
-	if err := client.ProduceSync(kctx, records...).FirstErr(); err != nil {
+	err = client.ProduceSync(kctx, records...).FirstErr()
+	endSpans(spans, err)
+	if err != nil {
 		if errors.Is(err, kerr.UnknownTopicID) {
 			// The topic was deleted and created anew (we may have just created it again):
 			// franz-go keeps failing on the old topic id until told to forget the topic.
@@ -320,6 +359,7 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 		return batchDone, fmt.Errorf("delete %d published events: %w", len(pending), err)
 	}
 	committed = true
+	r.cfg.Telemetry.OutboxPublished(len(pending))
 	r.log.Debug("published outbox events", "count", len(pending), "first_id", pending[0].id, "last_id", pending[len(pending)-1].id)
 	return state, nil
 }

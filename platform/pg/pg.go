@@ -16,11 +16,15 @@ import (
 )
 
 // Open connects a pool and checks the server answers, retrying for up to wait so a service that
-// starts a moment before its database does not fail.
-func Open(ctx context.Context, url string, wait time.Duration) (*pgxpool.Pool, error) {
+// starts a moment before its database does not fail. configure, when given, adjusts the pool's
+// configuration before it connects (telemetry's tracer: Telemetry.ConfigurePool).
+func Open(ctx context.Context, url string, wait time.Duration, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	for _, c := range configure {
+		c(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/parleyhq/parley/platform/telemetry"
 )
 
 // AdminRoute is one more operator endpoint on the admin listener, such as the gateway's detailed
@@ -16,6 +18,11 @@ import (
 type AdminRoute struct {
 	Pattern string // a net/http ServeMux pattern, e.g. "GET /readyz"
 	Handler http.Handler
+}
+
+// MetricsRoute is /metrics on the admin listener: tel's metrics in the Prometheus text format.
+func MetricsRoute(tel *telemetry.Telemetry) AdminRoute {
+	return AdminRoute{Pattern: "GET /metrics", Handler: tel.MetricsHandler()}
 }
 
 // AdminHandler serves what an operator, never a user, reaches: the runtime profiles of

@@ -14,6 +14,8 @@ import (
 
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+
+	"github.com/parleyhq/parley/platform/telemetry"
 )
 
 // Server is one service's HTTP server.
@@ -29,6 +31,8 @@ type Server struct {
 	// AdminAddr, when set (ADMIN_ADDR), is where Run and Serve also answer AdminHandler's
 	// operator endpoints, for as long as the public port.
 	AdminAddr string
+	// Telemetry, when set, is served on the admin listener as /metrics (MetricsRoute).
+	Telemetry *telemetry.Telemetry
 
 	// ReadHeaderTimeout bounds reading a request's headers, and on h2c the connection preface
 	// (slowloris on HTTP/1.1 and h2c). Default 5s.
@@ -149,7 +153,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	adminDone := make(chan error, 1)
-	go func() { adminDone <- ServeAdmin(ctx, s.logger, adminLn) }()
+	var routes []AdminRoute
+	if s.Telemetry != nil {
+		routes = append(routes, MetricsRoute(s.Telemetry))
+	}
+	go func() { adminDone <- ServeAdmin(ctx, s.logger, adminLn, routes...) }()
 	err = s.serve(ctx, ln)
 	stop()
 	return errors.Join(err, <-adminDone)

@@ -12,6 +12,7 @@ import (
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
@@ -85,7 +86,12 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	logger.Info("access tokens", slog.String("kid", tokens.KeyID()), slog.Int("published_keys", tokens.PublicKeys().Len()),
 		slog.String("argon2id", hasher.Params().String()), slog.Int("hash_concurrency", cfg.hashConcurrency()))
 
-	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, authdb.Component, authdb.Migrations)
+	tel, err := telemetry.Start(ctx, logger, "auth")
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, authdb.Component, authdb.Migrations, tel)
 	if err != nil {
 		return err
 	}
@@ -102,11 +108,13 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 			slog.Any("redirect_uris", pc.RedirectURIs), slog.Bool("client_secret", pc.ClientSecret != ""))
 	}
 
-	store := authdb.New(pool, events.NewOutbox("auth"))
+	outbox := events.NewOutbox("auth")
+	outbox.Headers = tel.TraceHeaders
+	store := authdb.New(pool, outbox)
 	var mailer auth.Mailer
 	if cfg.InternalAPIToken == "" {
 		logger.Warn("INTERNAL_API_TOKEN is not set: verification and password-reset emails are off")
-	} else if mailer, err = notificationclient.New(nil, cfg.NotificationURL, cfg.InternalAPIToken, 0); err != nil {
+	} else if mailer, err = notificationclient.New(tel.HTTPClient(server.H2CClient()), cfg.NotificationURL, cfg.InternalAPIToken, 0); err != nil {
 		return err
 	}
 	if pk := cfg.passkeyConfig(); len(pk.Origins) == 0 {
@@ -142,12 +150,13 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
+	srv.Telemetry = tel
 	srv.ShutdownTimeout = cfg.ShutdownTimeout
-	srv.Mount(authrpc.NewHandler(svc, verifier, logger, trustedProxies))
+	srv.Mount(authrpc.NewHandler(svc, verifier, logger, trustedProxies, tel))
 	srv.Handle("GET "+authrpc.JWKSPath, jwks)
 	srv.AddReadinessCheck("database", pool.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})
 	if err != nil {
 		return err
 	}
@@ -163,7 +172,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 
 // migrate applies the migrations and returns: `auth migrate`, run by operators before a rollout.
 func migrate(ctx context.Context, logger *slog.Logger, cfg Config) error {
-	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, authdb.Component, authdb.Migrations)
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, authdb.Component, authdb.Migrations, nil)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
@@ -41,7 +42,12 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err != nil {
 		return err
 	}
-	pool, err := events.OpenDatabase(ctx, dbURL, cfg.DatabaseWait, chatdb.Component, chatdb.Migrations)
+	tel, err := telemetry.Start(ctx, logger, "chat")
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
+	pool, err := events.OpenDatabase(ctx, dbURL, cfg.DatabaseWait, chatdb.Component, chatdb.Migrations, tel)
 	if err != nil {
 		return err
 	}
@@ -67,24 +73,28 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	// this process's relay after each commit instead (events.Outbox.Wake, docs/chat.md).
 	outbox := events.NewOutbox("chat")
 	outbox.WakeRelay = false
+	outbox.Headers = tel.TraceHeaders
+	peers := tel.HTTPClient(server.H2CClient())
 	store := chatdb.New(pool, outbox)
 	cache := chatcache.New(redis, cfg.FriendshipCacheTTL)
-	files := mediaclient.New(nil, cfg.MediaURL, cfg.InternalAPIToken, cfg.MediaTimeout)
-	svc := chat.NewService(store, friendclient.New(nil, cfg.FriendURL, cfg.FriendTimeout), cache, files, logger)
+	files := mediaclient.New(peers, cfg.MediaURL, cfg.InternalAPIToken, cfg.MediaTimeout)
+	svc := chat.NewService(store, friendclient.New(peers, cfg.FriendURL, cfg.FriendTimeout), cache, files, logger)
 
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
+	srv.Telemetry = tel
 	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
-		server.HandlerOptions(logger, nil, auth)...))
+		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
 	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger,
-		PollInterval: cfg.OutboxPollInterval, Wakeups: outbox.Wakeups(), Linger: cfg.OutboxLinger})
+		PollInterval: cfg.OutboxPollInterval, Wakeups: outbox.Wakeups(), Linger: cfg.OutboxLinger, Telemetry: tel})
 	if err != nil {
 		return err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Group: chatevents.Group, Topics: chatevents.Topics, Pool: pool, Logger: logger,
+		Telemetry: tel,
 	})
 	if err != nil {
 		return err

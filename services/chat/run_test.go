@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -24,6 +28,7 @@ import (
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
@@ -56,6 +61,8 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
 	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("FRIEND_URL", "http://127.0.0.1:1") // never asked: the event creates the chat
+	admin := freeAddr(t)
+	t.Setenv("ADMIN_ADDR", admin)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +144,32 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 		t.Fatalf("second record %s: %v", header(got[1], events.HeaderType), &mr)
 	}
 
+	// The operator's view of the same: /metrics on the admin listener parses as Prometheus reads
+	// it, and the series of what just happened have moved.
+	waittest.UntilNil(t, "chat's metrics to show the calls, the events and the pool", func() error {
+		families, err := scrapeMetrics("http://" + admin + "/metrics")
+		if err != nil {
+			return err
+		}
+		for _, want := range []struct {
+			name   string
+			labels map[string]string
+		}{
+			{telemetry.MetricRPCDuration, map[string]string{"service": "chat", "procedure": chatv1connect.ChatServiceSendMessageProcedure, "code": "ok"}},
+			{telemetry.MetricOutboxPublished, map[string]string{"service": "chat"}},
+			{telemetry.MetricConsumerHandled, map[string]string{"group": "chat"}},
+			{telemetry.MetricDBPoolAcquires, nil},
+		} {
+			if v := metricValue(families[want.name], want.labels); v < 1 {
+				return fmt.Errorf("%s%v = %v, want ≥ 1", want.name, want.labels, v)
+			}
+		}
+		if _, ok := families[telemetry.MetricOutboxOldestAge]; !ok {
+			return fmt.Errorf("no %s", telemetry.MetricOutboxOldestAge)
+		}
+		return nil
+	})
+
 	cancel()
 	waittest.Stopped(t, done)
 }
@@ -168,4 +201,56 @@ func TestWithMaxConns(t *testing.T) {
 			t.Errorf("withMaxConns(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on (for ADMIN_ADDR).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// scrapeMetrics reads url and parses it with Prometheus' own text parser.
+func scrapeMetrics(url string) (map[string]*dto.MetricFamily, error) {
+	res, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(res.Body)
+}
+
+// metricValue sums the family's series whose labels include want (a histogram's: its count).
+func metricValue(mf *dto.MetricFamily, want map[string]string) float64 {
+	total := 0.0
+next:
+	for _, m := range mf.GetMetric() {
+		for k, v := range want {
+			found := false
+			for _, l := range m.GetLabel() {
+				found = found || (l.GetName() == k && l.GetValue() == v)
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.GetHistogram() != nil:
+			total += float64(m.GetHistogram().GetSampleCount())
+		case m.GetCounter() != nil:
+			total += m.GetCounter().GetValue()
+		default:
+			total += m.GetGauge().GetValue()
+		}
+	}
+	return total
 }

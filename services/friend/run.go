@@ -10,6 +10,7 @@ import (
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
 	"github.com/parleyhq/parley/services/friend/internal/friendevents"
@@ -33,7 +34,12 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, frienddb.Component, frienddb.Migrations)
+	tel, err := telemetry.Start(ctx, logger, "friend")
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, frienddb.Component, frienddb.Migrations, tel)
 	if err != nil {
 		return err
 	}
@@ -51,21 +57,25 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	// its user's, and it answers only about that user).
 	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience))
 
-	store := frienddb.New(pool, events.NewOutbox("friend"))
+	outbox := events.NewOutbox("friend")
+	outbox.Headers = tel.TraceHeaders
+	store := frienddb.New(pool, outbox)
 	svc := friend.NewService(store, friend.Limits{Requests: cfg.RequestLimit, Window: cfg.RequestWindow})
 
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
+	srv.Telemetry = tel
 	srv.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc),
-		server.HandlerOptions(logger, nil, auth)...))
+		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})
 	if err != nil {
 		return err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
+		Telemetry: tel,
 	})
 	if err != nil {
 		return err

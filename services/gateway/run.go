@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/gateway/internal/fanout"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
@@ -52,6 +53,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	tel, err := telemetry.Start(ctx, logger, "gateway")
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
 
 	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, &http.Client{Timeout: 5 * time.Second})
 	if err != nil {
@@ -92,6 +98,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		ReadyTimeout:          cfg.ReadyTimeout,
 		ReadyCacheTTL:         cfg.ReadyCacheTTL,
 		ReadyToken:            cfg.ReadyzToken,
+		Telemetry:             tel,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -107,7 +114,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("realtime: %w", err)
 	}
-	hub, err := newHub(logger, cfg, gw, redisClient, revocations)
+	hub, err := newHub(logger, cfg, gw, redisClient, revocations, tel)
 	if err != nil {
 		return err
 	}
@@ -124,7 +131,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer redis.Close()
-	consumer, err := newFanout(ctx, logger, cfg, redisClient, revocations)
+	consumer, err := newFanout(ctx, logger, cfg, redisClient, revocations, tel)
 	if err != nil {
 		return err
 	}
@@ -154,7 +161,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	wg.Go(func() { hub.Run(bg) })
 	wg.Go(func() {
 		readyDetails := server.AdminRoute{Pattern: "GET /readyz", Handler: gw.ReadyDetailsHandler()}
-		if err := server.ServeAdmin(bg, logger, adminLn, readyDetails); err != nil {
+		if err := server.ServeAdmin(bg, logger, adminLn, readyDetails, server.MetricsRoute(tel)); err != nil {
 			logger.ErrorContext(bg, "admin listener stopped", slog.Any("error", err))
 		}
 	})
@@ -176,8 +183,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 }
 
 // newHub builds the WebSocket hub.
-func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, redis func() rueidis.Client, revocations *sessions.Revocations) (*realtime.Hub, error) {
-	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
+func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, redis func() rueidis.Client, revocations *sessions.Revocations, tel *telemetry.Telemetry) (*realtime.Hub, error) {
+	httpClient := tel.HTTPClient(&http.Client{Transport: gateway.NewUpstreamTransport()})
 	maxConns := cfg.RealtimeMaxConnsPerUser
 	if maxConns == 0 {
 		maxConns = -1 // 0 in the environment means no limit
@@ -205,6 +212,7 @@ func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, redis func() r
 		RedisReconnectMax: cfg.RealtimeRedisReconnectMax,
 		UpstreamCalls:     cfg.RealtimeUpstreamCalls,
 		UpstreamInterval:  cfg.RealtimeUpstreamInterval,
+		Telemetry:         tel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realtime: %w", err)
@@ -214,19 +222,19 @@ func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, redis func() r
 
 // newFanout builds the consumer that fans events out to the WebSocket clients, nil when no Kafka
 // brokers are configured.
-func newFanout(ctx context.Context, logger *slog.Logger, cfg Config, redis func() rueidis.Client, revocations *sessions.Revocations) (*events.Consumer, error) {
+func newFanout(ctx context.Context, logger *slog.Logger, cfg Config, redis func() rueidis.Client, revocations *sessions.Revocations, tel *telemetry.Telemetry) (*events.Consumer, error) {
 	if len(cfg.KafkaBrokers) == 0 {
 		logger.WarnContext(ctx, "KAFKA_BROKERS is empty: no events reach WebSocket clients (typing and presence still work)")
 		return nil, nil
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.KafkaBrokers, Group: cfg.RealtimeGroup, Topics: fanout.Topics, Logger: logger,
+		Brokers: cfg.KafkaBrokers, Group: cfg.RealtimeGroup, Topics: fanout.Topics, Logger: logger, Telemetry: tel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realtime consumer: %w", err)
 	}
 	err = fanout.Register(consumer, fanout.Options{
-		Logger: logger, Redis: redis, Revocations: revocations, MaxEventAge: cfg.RealtimeMaxEventAge,
+		Logger: logger, Redis: redis, Revocations: revocations, MaxEventAge: cfg.RealtimeMaxEventAge, Telemetry: tel,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,11 @@ import (
 	"sync"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -96,12 +101,64 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatalf("GET /ws without upgrade = %d, want 426", res.StatusCode)
 	}
 
+	// A call to a service that is down is answered unavailable and measured; the metrics are on
+	// the admin listener, parsed as Prometheus parses them, and nowhere on the public port.
+	res, err = http.Post("http://"+addr+"/api/parley.profile.v1.ProfileService/CheckNickname", "application/json", strings.NewReader(`{"nickname":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a call to a service that is down = %d, want 503", res.StatusCode)
+	}
+	res, err = http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		t.Fatalf("admin /metrics does not parse: %v", err)
+	}
+	calls := families[telemetry.MetricRPCDuration]
+	if calls == nil || len(calls.GetMetric()) != 1 || calls.GetMetric()[0].GetHistogram().GetSampleCount() != 1 ||
+		!hasLabels(calls.GetMetric()[0], "service", "gateway", "procedure", "/parley.profile.v1.ProfileService/CheckNickname", "code", "unavailable") {
+		t.Errorf("%s = %v, want the one call, unavailable", telemetry.MetricRPCDuration, calls)
+	}
+	if families[telemetry.MetricWSConnections] == nil {
+		t.Errorf("no %s on the admin listener", telemetry.MetricWSConnections)
+	}
+	res, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if strings.Contains(string(body), "parley_") {
+		t.Fatalf("the public port serves metrics: %d %s", res.StatusCode, body)
+	}
+
 	cancel()
 	waittest.Stopped(t, done)
 	out := logs.String()
 	if !strings.Contains(out, "LISTEN_ADDR="+addr) || strings.Contains(out, "hunter2") {
 		t.Fatalf("configuration not logged, or the Redis password was: %s", out)
 	}
+}
+
+// hasLabels reports whether m has each name/value pair of kv.
+func hasLabels(m *dto.Metric, kv ...string) bool {
+	for i := 0; i+1 < len(kv); i += 2 {
+		found := false
+		for _, l := range m.GetLabel() {
+			found = found || (l.GetName() == kv[i] && l.GetValue() == kv[i+1])
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 type lockedWriter struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/media/internal/chatclient"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
@@ -40,7 +41,12 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, "media", mediadb.Migrations)
+	tel, err := telemetry.Start(ctx, logger, "media")
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, "media", mediadb.Migrations, tel)
 	if err != nil {
 		return err
 	}
@@ -70,11 +76,13 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), mediarpc.PublicProcedures...)
 
-	store := mediadb.New(pool, events.NewOutbox("media"))
+	outbox := events.NewOutbox("media")
+	outbox.Headers = tel.TraceHeaders
+	store := mediadb.New(pool, outbox)
 	svc := media.NewService(media.Options{
 		Store:        store,
 		Objects:      objects,
-		Chats:        chatclient.New(nil, cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
+		Chats:        chatclient.New(tel.HTTPClient(server.H2CClient()), cfg.ChatURL, cfg.InternalAPIToken, redis, cfg.ChatAccessCacheTTL, logger),
 		URLs:         media.NewURLSigner(cfg.MediaPublicURL, cfg.signingKey(), cfg.URLTTL),
 		Limits:       cfg.limits(),
 		Logger:       logger,
@@ -84,19 +92,21 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
+	srv.Telemetry = tel
 	srv.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.InternalAPIToken),
-		server.HandlerOptions(logger, nil, auth)...))
+		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
 	srv.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, logger, nil))
 	srv.AddReadinessCheck("database", pool.Ping)
 	srv.AddReadinessCheck("s3", objects.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})
 	if err != nil {
 		return err
 	}
 
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Group: mediaevents.Group, Topics: mediaevents.Topics, Pool: pool, Logger: logger,
+		Telemetry: tel,
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/notification/internal/mailer"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
@@ -59,7 +60,12 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, notificationdb.Component, notificationdb.Migrations)
+	tel, err := telemetry.Start(ctx, logger, "notification")
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, notificationdb.Component, notificationdb.Migrations, tel)
 	if err != nil {
 		return err
 	}
@@ -86,7 +92,10 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), notificationrpc.PublicProcedures...)
 
-	store := notificationdb.New(pool, events.NewOutbox("notification"))
+	outbox := events.NewOutbox("notification")
+	outbox.Headers = tel.TraceHeaders
+	store := notificationdb.New(pool, outbox)
+	store.WatchEmailQueue(tel)
 	svc, err := notification.NewService(notification.Config{
 		Store: store, Emails: emails, MessageIDDomain: messageIDDomain(from), DigestDelay: cfg.DigestDelay, Push: push, Logger: logger,
 	})
@@ -105,17 +114,19 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
+	srv.Telemetry = tel
 	srv.ShutdownTimeout = cfg.ShutdownTimeout
 	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
-		server.HandlerOptions(logger, nil, auth)...))
+		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})
 	if err != nil {
 		return err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Group: notificationevents.Group, Topics: notificationevents.Topics, Pool: pool, Logger: logger,
+		Telemetry: tel,
 		// Up to ~400 events a fetch; under that, the broker answers after ConsumerFetchWait.
 		FetchMaxWait: cfg.ConsumerFetchWait, FetchMinBytes: 256 << 10,
 	})

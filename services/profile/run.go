@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/profile/internal/mediaclient"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
@@ -36,7 +37,12 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, "profile", profiledb.Migrations)
+	tel, err := telemetry.Start(ctx, logger, "profile")
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
+	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, "profile", profiledb.Migrations, tel)
 	if err != nil {
 		return err
 	}
@@ -58,23 +64,27 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	}
 	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), profilerpc.PublicProcedures...)
 
-	store := profiledb.New(pool, events.NewOutbox("profile"))
+	outbox := events.NewOutbox("profile")
+	outbox.Headers = tel.TraceHeaders
+	store := profiledb.New(pool, outbox)
 	store.FuzzyThreshold = cfg.SearchFuzzyThreshold
 	cache := profilecache.New(redis, cfg.CacheTTL)
-	svc := profile.NewService(store, cache, mediaclient.New(nil, cfg.MediaURL), logger)
+	svc := profile.NewService(store, cache, mediaclient.New(tel.HTTPClient(server.H2CClient()), cfg.MediaURL), logger)
 
 	srv := server.New(logger, cfg.ListenAddr)
 	srv.AdminAddr = cfg.AdminAddr
+	srv.Telemetry = tel
 	srv.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc),
-		server.HandlerOptions(logger, nil, auth)...))
+		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger})
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})
 	if err != nil {
 		return err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Group: profileevents.Group, Topics: profileevents.Topics, Pool: pool, Logger: logger,
+		Telemetry: tel,
 	})
 	if err != nil {
 		return err

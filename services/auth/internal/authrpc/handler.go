@@ -16,6 +16,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -38,9 +39,10 @@ var _ authv1connect.AuthServiceHandler = (*Handler)(nil)
 
 // NewHandler returns the Connect handler for svc and the path to mount it on. Every procedure but
 // the public ones requires a valid access token (verified with verifier); errors are mapped with
-// ErrorCodes. trustedProxies are the proxies in front of the gateway (see ClientKey).
-func NewHandler(svc *auth.Service, verifier *authn.Verifier, logger *slog.Logger, trustedProxies []netip.Prefix) (string, http.Handler) {
-	opts := server.HandlerOptions(logger, ErrorCodes, authn.NewInterceptor(verifier, PublicProcedures...))
+// ErrorCodes. trustedProxies are the proxies in front of the gateway (see ClientKey). tel measures
+// and traces the calls (nil: neither).
+func NewHandler(svc *auth.Service, verifier *authn.Verifier, logger *slog.Logger, trustedProxies []netip.Prefix, tel *telemetry.Telemetry) (string, http.Handler) {
+	opts := server.HandlerOptions(logger, ErrorCodes, tel.ServerInterceptor(), authn.NewInterceptor(verifier, PublicProcedures...))
 	opts = append(opts, connect.WithReadMaxBytes(maxRequestBytes))
 	return authv1connect.NewAuthServiceHandler(&Handler{svc: svc, trustedProxies: trustedProxies}, opts...)
 }

@@ -80,7 +80,7 @@ func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 		t.Fatal(err)
 	}
 	srv := server.New(logger, "127.0.0.1:0")
-	srv.Mount(authrpc.NewHandler(svc, verifier, logger, nil))
+	srv.Mount(authrpc.NewHandler(svc, verifier, logger, nil, nil))
 	srv.Handle("GET "+authrpc.JWKSPath, jwks)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 	"google.golang.org/protobuf/proto"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/backoff"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
@@ -54,6 +56,10 @@ type Options struct {
 	// them until they are applied (events.Transient, its RetryBackoff and MaxBackoff).
 	Attempts int
 	Backoff  time.Duration
+	// Telemetry counts the frames published and given up and, with tracing on, publishes each
+	// frame with the trace context of the event it shows (realtime.WithTrace), so the gateway
+	// that writes it to a socket continues the trace.
+	Telemetry *telemetry.Telemetry
 }
 
 // redisTimeout bounds one Redis round trip.
@@ -101,7 +107,13 @@ func newFanout(opts Options) (*fanout, error) {
 	if sentTTL <= 0 {
 		sentTTL = 24 * time.Hour
 	}
-	return &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout"), sentTTLMs: strconv.FormatInt(sentTTL.Milliseconds(), 10)}, nil
+	f := &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout"), sentTTLMs: strconv.FormatInt(sentTTL.Milliseconds(), 10),
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: telemetry.MetricFanoutFrames, Help: "Event frames the fan-out published to Redis for WebSocket clients."}),
+		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: telemetry.MetricFanoutDropped, Help: "Event frames the fan-out gave up on after Redis kept failing (clients resync)."}),
+	}
+	opts.Telemetry.RegisterOnce(telemetry.MetricFanoutFrames, f.published)
+	opts.Telemetry.RegisterOnce(telemetry.MetricFanoutDropped, f.dropped)
+	return f, nil
 }
 
 // on registers the handler of events of type M whose one frame goes to the users the event
@@ -126,6 +138,8 @@ type fanout struct {
 	// pending are the frames of the consumer's current batch, published together by flush. Only
 	// the consumer's goroutine touches them.
 	pending []publication
+
+	published, dropped prometheus.Counter
 }
 
 // publication is one event's frame for its users, published at most once per key (every time
@@ -134,6 +148,7 @@ type publication struct {
 	key   string
 	frame []byte
 	users []string
+	trace string // the traceparent of the event's processing span, with tracing on
 }
 
 // publish queues frame for users (duplicates and empty ids left out); flush publishes the batch.
@@ -155,10 +170,14 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 	if len(to) == 0 {
 		return nil
 	}
+	var traceparent string
+	if f.opts.Telemetry.Tracing() {
+		traceparent = f.opts.Telemetry.TraceHeaders(ctx)["traceparent"]
+	}
 	if ev.ID == "" {
 		// Nothing to mark it by, but it waits its turn all the same: published on its own, it
 		// would overtake the frames queued before it for the same users.
-		f.pending = append(f.pending, publication{frame: frame, users: to})
+		f.pending = append(f.pending, publication{frame: frame, users: to, trace: traceparent})
 		return nil
 	}
 	// Kafka delivers at least once: after a broker or gateway restart the group may get records
@@ -166,7 +185,7 @@ func (f *fanout) publish(ctx context.Context, ev events.Event, frame []byte, use
 	// id and the frame, since one event may send different frames to different users), for as long
 	// as the event is young enough to be pushed at all.
 	sum := sha256.Sum256(frame)
-	f.pending = append(f.pending, publication{key: ev.ID + ":" + hex.EncodeToString(sum[:8]), frame: frame, users: to})
+	f.pending = append(f.pending, publication{key: ev.ID + ":" + hex.EncodeToString(sum[:8]), frame: frame, users: to, trace: traceparent})
 	return nil
 }
 
@@ -184,12 +203,14 @@ func (f *fanout) flush(ctx context.Context) {
 	var err error
 	for attempt := range f.opts.Attempts {
 		if err = f.publishOnce(ctx, batch); err == nil {
+			f.published.Add(float64(len(batch)))
 			return
 		}
 		if !backoff.Sleep(ctx, f.opts.Backoff<<attempt) {
 			return // shutting down: nothing to report
 		}
 	}
+	f.dropped.Add(float64(len(batch)))
 	f.log.Warn("realtime: cannot publish event frames, dropped", slog.Int("events", len(batch)), slog.Any("error", err))
 }
 
@@ -272,7 +293,7 @@ func (f *fanout) publishOnce(ctx context.Context, pubs []publication) error {
 // scriptInput is publishOnceLua's KEYS (the sent-marker, when p has a key) and ARGV for p.
 func (f *fanout) scriptInput(p publication) (keys, args []string) {
 	args = make([]string, 0, 2+len(p.users))
-	args = append(args, f.sentTTLMs, string(p.frame))
+	args = append(args, f.sentTTLMs, string(realtime.WithTrace(p.trace, p.frame)))
 	for _, u := range p.users {
 		args = append(args, realtime.UserChannel(u))
 	}

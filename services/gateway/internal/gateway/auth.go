@@ -42,7 +42,7 @@ func (g *Gateway) authenticateCall(c echo.Context) (authn.Principal, bool) {
 	}
 	if g.limiter != nil {
 		if wait := g.refusedFor(anonymousKey(c)); wait > 0 {
-			g.tooManyRequests(c, wait)
+			g.tooManyRequests(c, anonymousKey(c), wait)
 			return authn.Principal{}, false
 		}
 	}

@@ -20,10 +20,12 @@ import (
 	connectcors "connectrpc.com/cors"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleyhq/parley/contracts/access"
 	"github.com/parleyhq/parley/platform/clientnet"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
 
 	"github.com/parleyhq/parley/services/gateway/internal/expiring"
 	"github.com/parleyhq/parley/services/gateway/internal/ratelimit"
@@ -88,6 +90,10 @@ type Options struct {
 	ReadyToken string
 	// Transport reaches the upstreams (default NewProxyTransport()).
 	Transport http.RoundTripper
+	// Telemetry measures the calls proxied (by procedure and code) and the rate-limit refusals
+	// and, with tracing on, gives each call under /api a server span whose context the upstream
+	// continues. Nil: none of it.
+	Telemetry *telemetry.Telemetry
 }
 
 // Gateway is the configured HTTP handler.
@@ -112,6 +118,8 @@ type Gateway struct {
 	readyToken   string
 	anonRefusals *expiring.Set
 	secureCookie bool
+	tel          *telemetry.Telemetry
+	rateLimited  *prometheus.CounterVec
 
 	sessionRevoked func(ctx context.Context, sessionID string) (bool, error)
 }
@@ -185,7 +193,13 @@ func New(opts Options) (*Gateway, error) {
 		readyToken:   opts.ReadyToken,
 		anonRefusals: newRefusals(),
 		secureCookie: !opts.InsecureRefreshCookie,
+		tel:          opts.Telemetry,
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: telemetry.MetricRateLimited,
+			Help: "Calls refused by a rate limit, by limit: auth (sign-in calls per client network), user, anon (calls without a token per client network), ready (probes).",
+		}, []string{"limit"}),
 	}
+	opts.Telemetry.RegisterOnce(telemetry.MetricRateLimited, g.rateLimited)
 	for _, u := range opts.Upstreams {
 		g.ready.checks = append(g.ready.checks, g.upstreamCheck(u))
 	}
@@ -214,12 +228,12 @@ func (g *Gateway) newEcho(opts Options) (*echo.Echo, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.IPExtractor = g.clientIP
-	e.Use(requestContext(), accessLog(g.logger), recoverPanics(g.logger))
+	e.Use(requestContext(), accessLog(g.logger, g.tel), recoverPanics(g.logger))
 	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 		AllowOrigins:  opts.CORSAllowedOrigins,
 		AllowMethods:  connectcors.AllowedMethods(),
 		AllowHeaders:  append(connectcors.AllowedHeaders(), "Authorization", HeaderRequestID),
-		ExposeHeaders: append(connectcors.ExposedHeaders(), HeaderRequestID, "Retry-After"),
+		ExposeHeaders: append(connectcors.ExposedHeaders(), HeaderRequestID, HeaderTraceID, "Retry-After"),
 		MaxAge:        int(opts.CORSMaxAge.Seconds()),
 	}))
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -63,7 +64,7 @@ func (g *Gateway) allowAnonymous(c echo.Context) bool {
 	ok, retryAfter := g.check(c, key, g.userLimit)
 	if !ok {
 		g.anonRefusals.Add(key, time.Now().Add(retryAfter))
-		g.tooManyRequests(c, retryAfter)
+		g.tooManyRequests(c, key, retryAfter)
 	}
 	return ok
 }
@@ -75,7 +76,7 @@ func anonymousKey(c echo.Context) string { return "anon:ip:" + clientNetwork(c.R
 func (g *Gateway) allowKey(c echo.Context, key string, limit int) bool {
 	ok, retryAfter := g.check(c, key, limit)
 	if !ok {
-		g.tooManyRequests(c, retryAfter)
+		g.tooManyRequests(c, key, retryAfter)
 	}
 	return ok
 }
@@ -90,8 +91,11 @@ func (g *Gateway) check(c echo.Context, key string, limit int) (bool, time.Durat
 }
 
 // tooManyRequests answers ResourceExhausted (HTTP 429 for Connect) with Retry-After in whole
-// seconds, at least 1.
-func (g *Gateway) tooManyRequests(c echo.Context, retryAfter time.Duration) {
+// seconds, at least 1, and counts the refusal under the kind of limit key belongs to (its prefix:
+// auth, user, anon, ready — a bounded label, never the key itself).
+func (g *Gateway) tooManyRequests(c echo.Context, key string, retryAfter time.Duration) {
+	kind, _, _ := strings.Cut(key, ":")
+	g.rateLimited.WithLabelValues(kind).Inc()
 	secs := strconv.Itoa(max(1, int(math.Ceil(retryAfter.Seconds()))))
 	c.Response().Header().Set("Retry-After", secs)
 	writeRPCError(c.Response(), c.Request(), connect.CodeResourceExhausted, "too many requests: try again in "+secs+"s", 0)

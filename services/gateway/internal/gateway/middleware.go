@@ -16,12 +16,19 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleyhq/parley/platform/logging"
+	"github.com/parleyhq/parley/platform/telemetry"
 )
 
 // HeaderRequestID carries the request's id to the client and to the upstream service.
 const HeaderRequestID = "X-Request-Id"
+
+// HeaderTraceID tells the client the id of its call's trace, when the call was traced.
+const HeaderTraceID = "X-Trace-Id"
 
 // requestInfo is what inner layers learn about a request for its access-log line.
 type requestInfo struct {
@@ -115,11 +122,17 @@ func requestContext() echo.MiddlewareFunc {
 
 // accessLog writes one line per request when it has been answered: method, path, procedure,
 // protocol, HTTP status, RPC code where known, duration, bytes, user, request id, client IP. Probes
-// (/healthz, /readyz) log at debug level so they do not drown the rest.
-func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
+// (/healthz, /readyz) log at debug level so they do not drown the rest. A call under /api is also
+// measured by procedure and code (telemetry.MetricRPCDuration, the name the services use) and, with
+// tracing on, gets the server span the upstream's continues (startSpan).
+func accessLog(logger *slog.Logger, tel *telemetry.Telemetry) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
+			var span trace.Span
+			if tel.Tracing() && strings.HasPrefix(c.Request().URL.Path, APIPrefix+"/") {
+				span = startSpan(c, tel)
+			}
 			err := next(c)
 			if err != nil {
 				c.Error(err) // answer now so the line shows the status actually sent
@@ -150,7 +163,18 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if info.user != "" {
 				attrs = append(attrs, slog.String("user", info.user))
 			}
+			procedure := measuredProcedure(info, res.Status)
 			info.mu.Unlock()
+			if procedure != "" {
+				if code == "" {
+					code = "unknown" // a stream's end, inside its body, is not parsed
+				}
+				tel.ObserveRPC(procedure, code, time.Since(start))
+			}
+			if span != nil {
+				endSpan(span, procedure, code, res.Status)
+				attrs = append(attrs, slog.String("trace_id", span.SpanContext().TraceID().String()))
+			}
 			attrs = append(attrs, logging.Attrs(req.Context())...)
 			if err != nil {
 				attrs = append(attrs, slog.String("error", err.Error()))
@@ -208,4 +232,48 @@ func recoverPanics(logger *slog.Logger) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// startSpan starts a call's server span. The gateway is where traces begin: a client's own
+// traceparent is not continued (the proxy drops it), so nobody outside chooses trace ids; the
+// trace's id goes back to the client in HeaderTraceID, for a bug report to name. The span is named
+// after the path until the router knows the procedure (endSpan renames it).
+func startSpan(c echo.Context, tel *telemetry.Telemetry) trace.Span {
+	req := c.Request()
+	ctx, span := tel.Tracer().Start(req.Context(), req.Method+" "+APIPrefix, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", req.Method)))
+	if id := telemetry.TraceID(ctx); id != "" {
+		c.Response().Header().Set(HeaderTraceID, id)
+	}
+	c.SetRequest(req.WithContext(ctx))
+	return span
+}
+
+// endSpan names the span after the procedure and ends it with the call's code.
+func endSpan(span trace.Span, procedure, code string, status int) {
+	if procedure != "" {
+		span.SetName(strings.TrimPrefix(procedure, "/"))
+		svc, method, _ := strings.Cut(strings.TrimPrefix(procedure, "/"), "/")
+		span.SetAttributes(attribute.String("rpc.system", "connect_rpc"), attribute.String("rpc.service", svc),
+			attribute.String("rpc.method", method))
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("rpc.connect_rpc.error_code", code))
+	if status >= 500 {
+		span.SetStatus(codes.Error, code)
+	}
+	span.End()
+}
+
+// measuredProcedure is the procedure label of a call (info.mu held): only calls routed to a
+// service are measured, and a method the service does not have — it answers unimplemented, or a
+// bare 404 without an RPC code — is "other": the path is the client's to choose, and a label must
+// not take unbounded values.
+func measuredProcedure(info *requestInfo, status int) string {
+	switch {
+	case info.upstream == "" || info.procedure == "":
+		return ""
+	case info.code == connect.CodeUnimplemented.String(), info.code == "" && status == http.StatusNotFound:
+		return "other"
+	}
+	return info.procedure
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/parleyhq/parley/platform/logging"
 )
@@ -155,6 +156,11 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 					out.Header.Del(name)
 				}
 			}
+			// Trace context is the gateway's to give (its span's, with tracing on), never a
+			// client's: services continue whatever trace the header names.
+			out.Header.Del("Traceparent")
+			out.Header.Del("Tracestate")
+			g.tel.Inject(pr.In.Context(), propagation.HeaderCarrier(out.Header))
 			// X-Forwarded-For: keep the chain only when it came from a proxy we trust.
 			if g.trustedPeer(pr.In) {
 				if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {

@@ -204,6 +204,7 @@ func (c *conn) write(f []byte) bool {
 		c.close(websocket.StatusInternalError, "write failed")
 		return false
 	}
+	c.h.frames.Add(1)
 	return true
 }
 

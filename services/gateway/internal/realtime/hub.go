@@ -22,11 +22,16 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
 
@@ -93,6 +98,9 @@ type Options struct {
 	// frames (sync, typing, presence_query) cause on this gateway; default 300 per minute.
 	UpstreamCalls    int
 	UpstreamInterval time.Duration
+	// Telemetry gets the hub's metrics (connections, frames written, slow consumers closed) and,
+	// with tracing on, a span per frame that arrives with trace context (WithTrace).
+	Telemetry *telemetry.Telemetry
 }
 
 func (o *Options) defaults() {
@@ -144,6 +152,7 @@ type Hub struct {
 
 	slowCloses atomic.Int64
 	sockets    atomic.Int64 // accepted WebSockets not yet closed and released (OpenSockets)
+	frames     atomic.Int64 // frames written to sockets
 }
 
 // userState is what the hub keeps of one user with connections here.
@@ -191,8 +200,33 @@ func New(opts Options) (*Hub, error) {
 	h.sub.onResubscribed = h.resyncAll
 	h.sub.wanted = h.hasUser
 	h.sub.all = h.userIDs
+	h.registerMetrics()
 	return h, nil
 }
+
+// registerMetrics publishes the hub's counts, read when Prometheus scrapes.
+func (h *Hub) registerMetrics() {
+	tel := h.opts.Telemetry
+	tel.RegisterOnce(telemetry.MetricWSConnections, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: telemetry.MetricWSConnections, Help: "Authenticated WebSocket connections this gateway holds.",
+	}, func() float64 { return float64(h.Connections()) }))
+	tel.RegisterOnce(telemetry.MetricWSFrames, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: telemetry.MetricWSFrames, Help: "Frames written to WebSocket connections.",
+	}, func() float64 { return float64(h.frames.Load()) }))
+	dropped := prometheus.NewDesc(telemetry.MetricWSDropped, "WebSocket connections closed by the gateway, by reason: slow_consumer (its send buffer filled up).", []string{"reason"}, nil)
+	tel.RegisterOnce(telemetry.MetricWSDropped, collectorFunc{dropped, func(ch chan<- prometheus.Metric) {
+		ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(h.slowCloses.Load()), "slow_consumer")
+	}})
+}
+
+// collectorFunc is a one-family collector.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // originPatterns turns CORS_ALLOWED_ORIGINS entries into coder/websocket origin patterns: with a
 // scheme they match scheme://host, "*" matches any host.
@@ -361,18 +395,36 @@ func (h *Hub) detach(c *conn) []string {
 }
 
 // dispatch handles a frame published on userID's channel: control frames change this gateway's
-// state, the rest go to the user's connections here.
+// state, the rest go to the user's connections here. A frame published with the trace context of
+// the event it shows (WithTrace) is delivered inside a span of that trace.
 func (h *Hub) dispatch(userID string, payload []byte) {
+	traceparent, payload := splitTrace(payload)
+	if traceparent == "" || !h.opts.Telemetry.Tracing() {
+		h.route(userID, payload)
+		return
+	}
+	tel := h.opts.Telemetry
+	ctx := tel.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
+	_, span := tel.Tracer().Start(ctx, "websocket deliver", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "redis"), attribute.String("messaging.operation.type", "process")))
+	n := h.route(userID, payload)
+	span.SetAttributes(attribute.Int("parley.websocket.connections", n))
+	span.End()
+}
+
+// route is dispatch for a frame without its trace context; it returns how many of the user's
+// connections here the frame was queued for.
+func (h *Hub) route(userID string, payload []byte) int {
 	r, err := parseRoute(payload)
 	if err != nil {
 		h.log.Warn("realtime: unreadable frame on redis", slog.String("user", userID), slog.Any("error", err))
-		return
+		return 0
 	}
 	h.mu.Lock()
 	us := h.users[userID]
 	if us == nil {
 		h.mu.Unlock()
-		return
+		return 0
 	}
 	var newFriend string
 	switch r.Type {
@@ -390,12 +442,12 @@ func (h *Hub) dispatch(userID string, payload []byte) {
 		for _, c := range victims {
 			c.close(CloseSessionRevoked, "session revoked: sign in again")
 		}
-		return
+		return 0
 	case typeUnfriend:
 		delete(us.friends, r.UserID)
 		h.mu.Unlock()
 		h.chats.forgetPeer(userID, r.UserID)
-		return
+		return 0
 	case TypeFriendAccepted:
 		newFriend = other(userID, r.RequesterID, r.AccepterID)
 		if newFriend != "" {
@@ -409,7 +461,7 @@ func (h *Hub) dispatch(userID string, payload []byte) {
 	case TypePresence:
 		if !us.friends[r.UserID] {
 			h.mu.Unlock()
-			return // not (or no longer) a friend here: never shown
+			return 0 // not (or no longer) a friend here: never shown
 		}
 	}
 	conns := make([]*conn, 0, len(us.conns))
@@ -423,6 +475,7 @@ func (h *Hub) dispatch(userID string, payload []byte) {
 	if newFriend != "" {
 		h.tasks.Go(func() { h.pushPresenceOf(userID, newFriend) })
 	}
+	return len(conns)
 }
 
 // other returns whichever of a and b is not me ("" when neither is me).

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -230,3 +231,34 @@ func (s *store) presence(ctx context.Context, userIDs []string, now time.Time) (
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// traceMark begins a published payload that carries trace context before its frame: a frame is
+// JSON and begins with '{', never with this byte.
+const traceMark = 0
+
+// WithTrace is what the fan-out publishes for frame when the event it shows carries trace context
+// (its traceparent): the mark, the traceparent, the mark again, the frame. The receiving hub
+// strips it (splitTrace) and delivers the frame inside a span of that trace. Without a
+// traceparent it is frame itself.
+func WithTrace(traceparent string, frame []byte) []byte {
+	if traceparent == "" {
+		return frame
+	}
+	b := make([]byte, 0, len(traceparent)+2+len(frame))
+	b = append(b, traceMark)
+	b = append(b, traceparent...)
+	b = append(b, traceMark)
+	return append(b, frame...)
+}
+
+// splitTrace undoes WithTrace: the traceparent ("" when there is none) and the frame.
+func splitTrace(payload []byte) (string, []byte) {
+	if len(payload) == 0 || payload[0] != traceMark {
+		return "", payload
+	}
+	end := bytes.IndexByte(payload[1:], traceMark)
+	if end < 0 {
+		return "", payload[1:]
+	}
+	return string(payload[1 : 1+end]), payload[2+end:]
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -71,4 +72,45 @@ func (t *txStore) QueueEmail(ctx context.Context, e notification.Email) (bool, e
 		return false, fmt.Errorf("queue email %s: %w", e.DedupKey, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// WatchEmailQueue publishes the email queue at each scrape: how many deliveries wait (pending) or
+// are being sent (sending), and how long the oldest of them has waited — an SMTP relay that
+// refuses or hangs shows here before anyone misses a mail. Both read the queue's partial index.
+func (s *Store) WatchEmailQueue(tel *telemetry.Telemetry) {
+	tel.Watch(telemetry.MetricEmailQueue, "Emails waiting to be sent (pending) and being sent (sending).", false, []string{"state"},
+		func(ctx context.Context) ([]telemetry.Sample, error) {
+			counts := map[string]float64{"pending": 0, "sending": 0}
+			rows, err := s.pool.Query(ctx, `SELECT state, count(*) FROM email_deliveries
+				WHERE state IN ('pending', 'sending') GROUP BY state`)
+			if err != nil {
+				return nil, fmt.Errorf("count queued emails: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var state string
+				var n int64
+				if err := rows.Scan(&state, &n); err != nil {
+					return nil, fmt.Errorf("count queued emails: %w", err)
+				}
+				counts[state] = float64(n)
+			}
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("count queued emails: %w", err)
+			}
+			return []telemetry.Sample{
+				{Value: counts["pending"], Labels: []string{"pending"}},
+				{Value: counts["sending"], Labels: []string{"sending"}},
+			}, nil
+		})
+	tel.Watch(telemetry.MetricEmailOldest, "How long the oldest unsent email has waited (0 when none waits).", false, nil,
+		func(ctx context.Context) ([]telemetry.Sample, error) {
+			var age float64
+			err := s.pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+				FROM email_deliveries WHERE state IN ('pending', 'sending')`).Scan(&age)
+			if err != nil {
+				return nil, fmt.Errorf("oldest queued email: %w", err)
+			}
+			return []telemetry.Sample{{Value: max(age, 0)}}, nil
+		})
 }
