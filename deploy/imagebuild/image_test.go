@@ -43,7 +43,8 @@ func gatewaySpec(t *testing.T, dir string) imagebuild.Spec {
 	}
 }
 
-// files is an image's flattened file system: each path with its header and content.
+// files is an image's flattened file system: each path (without a trailing slash, as
+// mutate.Extract writes them) with its header and content.
 type file struct {
 	hdr  *tar.Header
 	data []byte
@@ -139,9 +140,9 @@ func TestGatewayImageIsReproducibleAndMinimal(t *testing.T) {
 	}
 	slices.Sort(names)
 	want := []string{
-		"etc/", "etc/group", "etc/nsswitch.conf", "etc/passwd", "etc/ssl/", "etc/ssl/certs/",
-		"etc/ssl/certs/ca-certificates.crt", "home/", "home/nonroot/", "tmp/",
-		"usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/gateway",
+		"etc", "etc/group", "etc/nsswitch.conf", "etc/passwd", "etc/ssl", "etc/ssl/certs",
+		"etc/ssl/certs/ca-certificates.crt", "home", "home/nonroot", "tmp",
+		"usr", "usr/local", "usr/local/bin", "usr/local/bin/gateway",
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
@@ -154,10 +155,10 @@ func TestGatewayImageIsReproducibleAndMinimal(t *testing.T) {
 	if passwd := string(fs["etc/passwd"].data); !strings.Contains(passwd, "\nnonroot:x:65532:65532:") {
 		t.Errorf("/etc/passwd has no user 65532:\n%s", passwd)
 	}
-	if home := fs["home/nonroot/"].hdr; home == nil || home.Uid != 65532 || home.Gid != 65532 {
+	if home := fs["home/nonroot"].hdr; home == nil || home.Uid != 65532 || home.Gid != 65532 {
 		t.Errorf("home directory header %+v, want owned by 65532", home)
 	}
-	if tmp := fs["tmp/"].hdr; tmp == nil || tmp.Mode&0o1777 != 0o1777 {
+	if tmp := fs["tmp"].hdr; tmp == nil || tmp.Mode&0o1777 != 0o1777 {
 		t.Errorf("/tmp header %+v, want mode 1777", tmp)
 	}
 

@@ -50,7 +50,13 @@ func TestPodmanRunsTheGatewayImage(t *testing.T) {
 	if _, err := exec.LookPath("podman"); err != nil {
 		t.Skip("podman is not installed (apt-get install podman): the image is not run")
 	}
-	dir := t.TempDir()
+	// podman names an image pulled from a layout after the layout's path, which must then be a
+	// valid (lower-case) repository name: t.TempDir's has the test's name in it.
+	dir, err := os.MkdirTemp("", "parley-image-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	img, err := imagebuild.Image(gatewaySpec(t, dir))
 	if err != nil {
 		t.Fatal(err)

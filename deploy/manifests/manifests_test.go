@@ -74,7 +74,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 	for _, c := range []struct{ name, from, to, report string }{
 		{"misspelt field", "readinessProbe:", "readinesProbe:", "readinesProbe"},
 		{"wrong type", "maxUnavailable: 1\n", "maxUnavailable: [1]\n", "maxUnavailable"},
-		{"missing required field", "    name: http\n    port: 8080\n", "    name: http\n", "port"},
+		{"missing required field", "  - name: http\n    port: 8080\n", "  - name: http\n", "port"},
 		{"unknown kind", "kind: PodDisruptionBudget", "kind: PodDisruptionBudgett", "PodDisruptionBudgett"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -133,7 +133,7 @@ func render(t *testing.T, dir string) []object {
 	var objs []object
 	dec := yaml.NewDecoder(bytes.NewReader(out))
 	for {
-		var o object
+		var o map[string]any
 		err := dec.Decode(&o)
 		if errors.Is(err, io.EOF) {
 			return objs
@@ -141,7 +141,7 @@ func render(t *testing.T, dir string) []object {
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs = append(objs, o)
+		objs = append(objs, object(o))
 	}
 }
 
@@ -163,7 +163,8 @@ func TestProductionOverlay(t *testing.T) {
 	for _, o := range objs {
 		if o.kind() == "ConfigMap" {
 			data := map[string]string{}
-			for k, v := range o.get("data").(map[string]any) {
+			m, _ := o.get("data").(map[string]any) // nil for a ConfigMap of defaults only
+			for k, v := range m {
 				data[k] = v.(string)
 			}
 			configs[strings.TrimSuffix(o.name(), "-"+lastPart(o.name()))] = data
