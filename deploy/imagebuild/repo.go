@@ -40,8 +40,13 @@ type Commit struct {
 	Time     time.Time
 }
 
-// HeadCommit is the repository's HEAD. A tree whose services, platform or contracts differ from
-// HEAD gets "-dirty" after the revision: its images are not that commit's. SOURCE_DATE_EPOCH, when
+// dirtyPaths are what an image is made of: the services' sources and what they import, the web
+// app, the registry's ports and the builder itself.
+var dirtyPaths = []string{"services", "platform", "contracts", "web", "tilt/services.json",
+	"deploy/imagebuild", "deploy/go.mod", "deploy/go.sum"}
+
+// HeadCommit is the repository's HEAD. A tree whose files of dirtyPaths differ from HEAD gets
+// "-dirty" after the revision: its images are not that commit's. SOURCE_DATE_EPOCH, when
 // set, replaces the commit's time (the reproducible-builds convention).
 func HeadCommit(ctx context.Context, root string) (Commit, error) {
 	git := func(args ...string) (string, error) {
@@ -57,7 +62,7 @@ func HeadCommit(ctx context.Context, root string) (Commit, error) {
 	if err != nil {
 		return Commit{}, err
 	}
-	dirty, err := git("status", "--porcelain", "--untracked-files=no", "--", "services", "platform", "contracts", "web")
+	dirty, err := git("status", "--porcelain", "--untracked-files=no", "--", dirtyPaths...)
 	if err != nil {
 		return Commit{}, err
 	}

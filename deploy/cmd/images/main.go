@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -24,7 +25,7 @@ import (
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, logger, os.Args[1:])
+	err := run(ctx, logger, os.Stdout, os.Args[1:])
 	stop()
 	if err != nil {
 		logger.Error("images failed", slog.Any("error", err))
@@ -32,7 +33,8 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
+// run builds the images and writes one line per image to stdout: the service and the digest.
+func run(ctx context.Context, logger *slog.Logger, stdout io.Writer, args []string) error {
 	fs := flag.NewFlagSet("images", flag.ContinueOnError)
 	root := fs.String("root", "..", "the repository")
 	out := fs.String("out", "../.build/images", "the OCI image layout to write (replaced)")
@@ -95,7 +97,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%-13s %s\n", svc.Name, digest)
+		fmt.Fprintf(stdout, "%-13s %s\n", svc.Name, digest)
 	}
 	return nil
 }

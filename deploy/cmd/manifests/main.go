@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,7 +18,7 @@ import (
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
+	err := run(ctx, os.Stdout, os.Args[1:])
 	stop()
 	if err != nil {
 		logger.Error("manifests failed", slog.Any("error", err))
@@ -25,7 +26,8 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// run checks the manifests and writes kubeconform's summary of each kustomization to stdout.
+func run(ctx context.Context, stdout io.Writer, args []string) error {
 	fs := flag.NewFlagSet("manifests", flag.ContinueOnError)
 	root := fs.String("root", "..", "the repository")
 	out := fs.String("out", "../.build/manifests", "directory for the rendered manifests")
@@ -34,10 +36,10 @@ func run(ctx context.Context, args []string) error {
 	}
 	reports, err := manifests.Check(ctx, *root, *out)
 	for _, r := range reports {
-		fmt.Println(r)
+		fmt.Fprintln(stdout, r)
 	}
 	if err == nil {
-		fmt.Printf("rendered into %s\n", *out)
+		fmt.Fprintf(stdout, "rendered into %s\n", *out)
 	}
 	return err
 }
