@@ -62,7 +62,7 @@ func HeadCommit(ctx context.Context, root string) (Commit, error) {
 	if err != nil {
 		return Commit{}, err
 	}
-	dirty, err := git("status", "--porcelain", "--untracked-files=no", "--", dirtyPaths...)
+	dirty, err := git(append([]string{"status", "--porcelain", "--untracked-files=no", "--"}, dirtyPaths...)...)
 	if err != nil {
 		return Commit{}, err
 	}
