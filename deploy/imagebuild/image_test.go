@@ -109,7 +109,7 @@ func TestGatewayImageIsReproducibleAndMinimal(t *testing.T) {
 	if !slices.Equal(cfg.Config.Entrypoint, []string{"/usr/local/bin/gateway"}) || len(cfg.Config.Cmd) != 0 {
 		t.Errorf("entrypoint %q cmd %q, want /usr/local/bin/gateway alone", cfg.Config.Entrypoint, cfg.Config.Cmd)
 	}
-	if cfg.OS != "linux" || cfg.Architecture != runtime.GOARCH || !cfg.Created.Time.Equal(created) {
+	if cfg.OS != "linux" || cfg.Architecture != runtime.GOARCH || !cfg.Created.Equal(created) {
 		t.Errorf("platform %s/%s created %v, want linux/%s %v", cfg.OS, cfg.Architecture, cfg.Created, runtime.GOARCH, created)
 	}
 	wantLabels := map[string]string{

@@ -50,9 +50,13 @@ func Kustomizations(root string) ([]string, error) {
 	return dirs, err
 }
 
-// Render returns `kustomize build` of dir (relative to root): the objects, as a YAML stream.
+// Render returns `kustomize build` of dir (relative to root, or absolute): the objects, as a
+// YAML stream.
 func Render(ctx context.Context, root, dir string) ([]byte, error) {
-	abs, err := filepath.Abs(filepath.Join(root, dir))
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
