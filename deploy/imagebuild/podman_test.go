@@ -73,7 +73,16 @@ func TestPodmanRunsTheGatewayImage(t *testing.T) {
 		t.Fatalf("podman pull: %v\n%s", err, id)
 	}
 	id = id[strings.LastIndex(id, "\n")+1:]
-	t.Cleanup(func() { _, _ = podman(t, "rmi", "-f", id) })
+	// Untag only the names this pull gave (named after this test's path): another test may hold
+	// the same image, with the same id, under a name of its own.
+	t.Cleanup(func() {
+		names, _ := podman(t, "images", "--format", "{{.Repository}}:{{.Tag}}")
+		for _, n := range strings.Fields(names) {
+			if strings.Contains(n, dir) {
+				_, _ = podman(t, "rmi", n)
+			}
+		}
+	})
 
 	name := fmt.Sprintf("parley-image-test-%d", os.Getpid())
 	out, err := podman(t, "run", "-d", "--name", name, "--network", "host",

@@ -99,6 +99,10 @@ func TestLocalOverlayRunsUnderPodman(t *testing.T) {
 		if out, err := podman(t, "kube", "down", play); err != nil {
 			t.Errorf("podman kube down: %v\n%s", err, out)
 		}
+		// What a play that failed half-way left behind, which kube down does not find.
+		for _, svc := range []string{"gateway", "auth", "profile", "friend", "chat", "notification", "media"} {
+			_, _ = podman(t, "pod", "rm", "-f", "--ignore", svc+"-pod-0")
+		}
 	})
 
 	gateway := "http://" + port(0)
@@ -160,6 +164,16 @@ func loadImages(ctx context.Context, t *testing.T, tag string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// Untag only the names this test gave (the pulls' are named after its path): another test
+	// may hold the same image, with the same id, under a name of its own.
+	t.Cleanup(func() {
+		names, _ := podman(t, "images", "--format", "{{.Repository}}:{{.Tag}}")
+		for _, n := range strings.Fields(names) {
+			if strings.Contains(n, dir) {
+				_, _ = podman(t, "rmi", n)
+			}
+		}
+	})
 	lp, err := layout.Write(filepath.Join(dir, "oci"), empty.Index)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +200,7 @@ func loadImages(ctx context.Context, t *testing.T, tag string) {
 		if out, err := podman(t, "tag", id, name); err != nil {
 			t.Fatalf("podman tag: %v\n%s", err, out)
 		}
-		t.Cleanup(func() { _, _ = podman(t, "rmi", "-f", name, id) })
+		t.Cleanup(func() { _, _ = podman(t, "rmi", name) })
 	}
 }
 

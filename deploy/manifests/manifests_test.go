@@ -334,7 +334,7 @@ func TestLocalOverlay(t *testing.T) {
 		}
 		var cm object
 		for _, o := range objs {
-			if o.kind() == "ConfigMap" && strings.HasPrefix(o.name(), "parley-"+svc+"-") {
+			if o.kind() == "ConfigMap" && strings.TrimSuffix(o.name(), "-"+lastPart(o.name())) == "parley-"+svc {
 				cm = o
 			}
 		}
