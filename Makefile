@@ -7,6 +7,10 @@ ROOT    := $(CURDIR)
 BIN     := $(ROOT)/.bin
 # Every Go module, each built and tested on its own (CI builds each module separately).
 MODULES := contracts platform devstack loadtest $(sort $(wildcard services/*))
+# deploy/ (the image builder, the manifests' checks) is a module outside go.work, like tools/: its
+# dependencies (go-containerregistry) must not move the services' versions. Built, linted and
+# tested with GOWORK=off.
+OUT_OF_WORKSPACE := deploy
 GO_TEST_FLAGS ?= -count=1
 export PATH := $(BIN):$(PATH)
 
@@ -125,6 +129,7 @@ lint: $(BIN)/buf $(BIN)/golangci-lint ## buf lint, go vet and golangci-lint on e
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code
 	@for m in $(MODULES); do echo "== vet + golangci-lint $$m"; (cd $$m && go vet ./... && $(BIN)/golangci-lint run ./...); done
+	@for m in $(OUT_OF_WORKSPACE); do echo "== vet + golangci-lint $$m"; (cd $$m && GOWORK=off go vet ./... && GOWORK=off $(BIN)/golangci-lint run ./...); done
 
 # buf breaking compares the protos with this commit: by default the one before HEAD, which on main
 # is main's previous commit (for a merge, its first parent). On a branch, BREAKING_AGAINST=main.
@@ -140,6 +145,7 @@ breaking: $(BIN)/buf ## buf breaking: fail on a proto change that breaks clients
 .PHONY: build
 build: ## build every module, in the workspace and alone (GOWORK=off)
 	@for m in $(MODULES); do echo "== build $$m"; (cd $$m && go build ./... && GOWORK=off go build ./...); done
+	@for m in $(OUT_OF_WORKSPACE); do echo "== build $$m"; (cd $$m && GOWORK=off go build ./...); done
 
 .PHONY: test
 test: build test-modules test-e2e ## run every test: each module's unit + integration tests, then end to end
@@ -147,6 +153,7 @@ test: build test-modules test-e2e ## run every test: each module's unit + integr
 .PHONY: test-modules
 test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)); done
+	@for m in $(OUT_OF_WORKSPACE); do echo "== test $$m"; (cd $$m && GOWORK=off go test $(GO_TEST_FLAGS) ./...); done
 
 # One module's checks, as its CI job runs them (`.ci/run <module>` calls this; docs/ci.md): build in
 # the workspace and alone, go vet, golangci-lint, the module's tests (devstack's end-to-end suite is
@@ -174,6 +181,15 @@ check-module: $(BIN)/golangci-lint $(MODULE_TOOLS_$(M)) ## one module's CI job: 
 .PHONY: test-e2e
 test-e2e: $(BIN)/versitygw $(BIN)/mailpit ## the end-to-end suite: starts the whole stack and drives it through the gateway
 	cd devstack && go test $(GO_TEST_FLAGS) -v -timeout 15m ./e2e/...
+
+# Images and manifests (docs/deploy.md). The gateway's image carries the web app when there is one.
+.PHONY: images
+images: web ## build one OCI image per service into .build/images (no daemon; same commit, same digests) and print each digest
+	cd deploy && GOWORK=off go run ./cmd/images $(if $(wildcard web/package.json),-web ../web/dist) $(IMAGES)
+
+.PHONY: manifests
+manifests: ## render every Kubernetes kustomization (deploy/kubernetes) into .build/manifests and check each object against the API's schemas, offline
+	cd deploy && GOWORK=off go run ./cmd/manifests
 
 .PHONY: loadtest
 loadtest: $(BIN)/versitygw $(BIN)/mailpit ## measure a private dev stack under load, each figure beside its baseline (LOADTEST_FLAGS="-duration 60s -idle-conns 20000")

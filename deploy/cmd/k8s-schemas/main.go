@@ -1,0 +1,39 @@
+// Command k8s-schemas writes the Kubernetes JSON schemas the manifests are validated against
+// (package k8sschema) into a directory, from the pinned k8s.io/kubernetes module.
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/parleyhq/parley/deploy/k8sschema"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, logger, os.Args[1:])
+	stop()
+	if err != nil {
+		logger.Error("k8s-schemas failed", slog.Any("error", err))
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("k8s-schemas", flag.ContinueOnError)
+	out := fs.String("out", filepath.Join("..", ".build", "k8s-schemas", k8sschema.KubernetesVersion), "directory to write the schemas into")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := k8sschema.Ensure(ctx, *out); err != nil {
+		return err
+	}
+	logger.Info("schemas ready", "kubernetes", k8sschema.KubernetesVersion, "dir", *out, "location", k8sschema.Location(*out))
+	return nil
+}
