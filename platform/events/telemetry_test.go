@@ -218,7 +218,7 @@ func findSpan(t *testing.T, spans tracetest.SpanStubs, what string, match func(t
 func attr(s tracetest.SpanStub, key string) string {
 	for _, a := range s.Attributes {
 		if string(a.Key) == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
