@@ -279,7 +279,7 @@ func (s *Stack) startRedis(ctx context.Context, st *starter) error {
 	}
 	bin, ok := findRedis()
 	if !ok {
-		if err := st.install(ctx, "redis-server", "no redis-server on PATH"); err != nil {
+		if err := st.install(ctx, "no redis-server on PATH", "redis-server"); err != nil {
 			return fmt.Errorf("redis: %w (or set REDIS_URL)", err)
 		}
 		if bin, ok = findRedis(); !ok {
