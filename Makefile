@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # The pinned tools (tools/go.mod's `tool` block). Each target builds only the tools it runs:
 # golangci-lint alone takes minutes to build on a fresh clone, and only `make lint` needs it.
