@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # The pinned tools (tools/go.mod's `tool` block). Each target builds only the tools it runs:
 # golangci-lint alone takes minutes to build on a fresh clone, and only `make lint` needs it.
@@ -30,44 +30,54 @@ TOOLS     := $(foreach p,$(TOOL_PKGS),$(BIN)/$(notdir $(p)))
 STACK_TOOLS := $(if $(S3_ENDPOINT),,$(BIN)/versitygw) $(if $(SMTP_URL),,$(BIN)/mailpit)
 
 .PHONY: up
-up: $(STACK_TOOLS) web ## bring the whole system up locally (Ctrl-C stops it; data stays in .data/)
+up: $(STACK_TOOLS) ## bring the whole system up locally, the web app built first (Ctrl-C stops it; data stays in .data/)
 	@# Built, not `go run`: go run reports exit status 1 after Ctrl-C even when the stack stopped cleanly.
 	go build -o $(BIN)/devstack ./devstack
+	@# A web app that does not build must not keep backend teams from the stack: warn, start anyway.
+	@$(MAKE) --no-print-directory web || { \
+	  echo; \
+	  echo "up: WARNING: the web app was not built (the lines above say why). Starting the stack anyway:"; \
+	  echo "up:   the gateway serves an earlier build if web/dist still holds one, else no app."; \
+	  echo "up:   Fix the cause and run 'make web'; the running stack serves the new build at once."; \
+	  echo; }
 	exec $(BIN)/devstack up
 
-# The web app (web/, once it exists): `npm ci` when node_modules is older than the lockfile, `npm run
-# build` into web/dist when a source or a config file is newer than the last build. The dev stack
-# serves web/dist from the gateway once it holds index.html (docs/devstack.md#the-web-app).
-WEB_INPUTS := $(shell find web/src web/public -type f 2>/dev/null) \
-              $(wildcard web/index.html web/package.json web/vite.config.* web/tsconfig*.json web/.env*)
+# The web app (web/): `npm ci` when node_modules is older than the lockfile or package.json, `npm
+# run build` into web/dist when a source, a build script or a config file is newer than the last
+# build. The dev stack serves web/dist from the gateway once it holds index.html
+# (docs/devstack.md#the-web-app).
+# The build's inputs: paths and globs, which only the build's recipe expands and walks. As make
+# prerequisites they would be expanded and walked by every make command, whatever its target.
+WEB_INPUTS = web/src web/public web/scripts web/index.html web/package.json web/vite.config.* web/tsconfig*.json web/.env*
+# The packages, installed from the committed lockfile by the one rule that `make gen` (protoc-gen-es)
+# and `make web` share. npm ci writes node_modules/.package-lock.json; touched because npm may leave
+# it older than an edited package.json.
+WEB_DEPS := web/node_modules/.package-lock.json
+# Node.js and npm, from the dev stack's installer: installed from the OS packages when missing (as
+# root, with apt-get, unless PARLEY_NO_INSTALL, as it does Postgres), and a Node.js that
+# web/package.json's engines do not accept refused with the version needed
+# (docs/devstack.md#the-web-app).
+NODE_READY = go run ./devstack install nodejs npm
 
 .PHONY: web
 web: $(if $(wildcard web/package.json),web/dist/index.html) ## build the web app into web/dist (installs Node.js and npm from the OS packages when missing)
 
-web/node_modules/.installed: web/package-lock.json web/package.json
-	@$(ENSURE_NODE)
+$(WEB_DEPS): web/package-lock.json web/package.json
+	@$(NODE_READY)
 	cd web && npm ci --no-audit --no-fund
-	@mkdir -p web/node_modules && touch $@
-
-web/dist/index.html: web/node_modules/.installed $(WEB_INPUTS)
-	@$(ENSURE_NODE)
-	cd web && npm run build
 	@touch $@
 
-# Node.js and npm from the OS packages when either is missing, as the dev stack installs Postgres
-# and Redis: as root, with apt-get (Debian's nodejs and npm), unless PARLEY_NO_INSTALL is true.
-define ENSURE_NODE
-missing=""; command -v node >/dev/null || missing=" nodejs"; command -v npm >/dev/null || missing="$$missing npm"; \
-if [ -n "$$missing" ]; then \
-  case "$${PARLEY_NO_INSTALL:-}" in 1|t|T|true|TRUE|True) \
-    echo "web: the web app needs Node.js and npm; installing is switched off (PARLEY_NO_INSTALL): install the package(s)$$missing"; exit 1;; esac; \
-  if [ "$$(id -u)" != 0 ]; then echo "web: the web app needs Node.js and npm; not root, so not installing them: run 'sudo apt-get install$$missing'"; exit 1; fi; \
-  command -v apt-get >/dev/null || { echo "web: the web app needs Node.js and npm, and there is no apt-get to install$$missing with"; exit 1; }; \
-  echo "web: installing$$missing with apt-get (running as root)"; \
-  export DEBIAN_FRONTEND=noninteractive; \
-  apt-get install -y -q $$missing || { apt-get update -q && apt-get install -y -q $$missing; }; \
-fi
-endef
+# Always looked at (FORCE); the recipe builds when there is no build yet, or the packages or an input
+# (a directory too: a deleted file changes it) are newer than it.
+web/dist/index.html: $(WEB_DEPS) FORCE
+	@if [ -f $@ ] && [ ! $(WEB_DEPS) -nt $@ ] && [ -z "$$(find $(wildcard $(WEB_INPUTS)) -newer $@ -print -quit)" ]; then \
+	  echo "web: web/dist is up to date"; exit 0; fi; \
+	$(NODE_READY); \
+	echo "cd web && npm run build"; (cd web && npm run build); \
+	touch $@
+
+.PHONY: FORCE
+FORCE:
 
 .PHONY: tools
 tools: $(TOOLS) ## build every pinned tool (buf, golangci-lint, versitygw, mailpit, actionlint) into .bin/
@@ -97,16 +107,10 @@ $(BIN)/tilt: $(wildcard $(TILT_GZ))
 	fi
 
 .PHONY: gen
-gen: $(BIN)/buf web/node_modules/.package-lock.json ## regenerate contracts/gen (Go) and web/src/gen (TypeScript) from the protos
+gen: $(BIN)/buf $(WEB_DEPS) ## regenerate contracts/gen (Go) and web/src/gen (TypeScript) from the protos
 	rm -rf contracts/gen/go web/src/gen
 	$(BIN)/buf generate
 	cd contracts && go build ./...
-
-# The web client's packages (protoc-gen-es among them), installed from the committed lockfile;
-# npm writes node_modules/.package-lock.json, so this runs again only when the lockfile changes.
-web/node_modules/.package-lock.json: web/package-lock.json
-	cd web && npm ci --no-audit --no-fund
-	@touch $@
 
 # The GitHub Actions workflow is generated from go.work and the modules' go.mod files (one job per
 # module, path filters from the require/replace graph); devstack's tests fail when the committed
@@ -148,7 +152,7 @@ build: ## build every module, in the workspace and alone (GOWORK=off)
 	@for m in $(OUT_OF_WORKSPACE); do echo "== build $$m"; (cd $$m && GOWORK=off go build ./...); done
 
 .PHONY: test
-test: build test-modules test-e2e ## run every test: each module's unit + integration tests, then end to end
+test: build test-modules test-web test-e2e ## run every test: each module's unit + integration tests, the web app's, then end to end
 
 .PHONY: test-modules
 test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
@@ -178,8 +182,13 @@ check-module: $(BIN)/golangci-lint $(MODULE_TOOLS_$(M)) ## one module's CI job: 
 	@echo "== test $(M)"
 	cd $(M) && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)
 
+# The web app's unit tests (Vitest); its browser tests are part of the end-to-end suite (TestWebApp).
+.PHONY: test-web
+test-web: $(if $(wildcard web/package.json),$(WEB_DEPS)) ## the web app's unit tests (npm test)
+	$(if $(wildcard web/package.json),cd web && npm test)
+
 .PHONY: test-e2e
-test-e2e: $(BIN)/versitygw $(BIN)/mailpit ## the end-to-end suite: starts the whole stack and drives it through the gateway
+test-e2e: $(BIN)/versitygw $(BIN)/mailpit $(if $(wildcard web/package.json),$(WEB_DEPS)) ## the end-to-end suite: the whole stack driven through the gateway, and the web app in Chromium
 	cd devstack && go test $(GO_TEST_FLAGS) -v -timeout 15m ./e2e/...
 
 # Images and manifests (docs/deploy.md). The gateway's image carries the web app when there is one.

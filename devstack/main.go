@@ -30,6 +30,10 @@ const usage = `usage: go run ./devstack <command>
                          check what answers where; exit status 1 if anything is down. --root:
                          the repository, when not run from inside it (Tilt's readiness probe)
   services               list the services in tilt/services.json
+  install pkg...         make sure the commands of these Debian packages (nodejs, npm, chromium)
+                         are on PATH, installing the missing ones as the stack installs Postgres
+                         (as root, with apt-get, unless PARLEY_NO_INSTALL); with nodejs, fail
+                         unless node is a version web/package.json's engines accept
 
 Configuration comes from the environment (docs/devstack.md): DATABASE_URL, REDIS_URL, KAFKA_BROKERS,
 S3_ENDPOINT, SMTP_URL point at infrastructure you run yourself; PARLEY_PORT_BASE moves every port;
@@ -120,6 +124,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			fmt.Fprintf(stdout, "%-13s %-58s %s\n", c.Name, c.Address, state)
 		}
 		if !ok {
+			return 1
+		}
+		return 0
+	case "install":
+		if len(rest) == 0 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		opts.Output = stdout
+		if err := stack.Install(ctx, opts, rest); err != nil {
+			fmt.Fprintf(stderr, "devstack: %v\n", err)
 			return 1
 		}
 		return 0

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
+	"github.com/parleyhq/parley/devstack/stack"
 )
 
 // testOAuthDevLogin signs in with "Dev", the development OpenID Connect provider the dev stack
@@ -77,6 +79,15 @@ func testOAuthDevLogin(t *testing.T) {
 	}
 	if second.GetTokens().GetRefreshToken() == first.GetTokens().GetRefreshToken() {
 		t.Fatal("the second sign-in reused the first session's refresh token")
+	}
+
+	// Under `npm run dev` the app's callback is on the Vite dev server's origin: the dev stack
+	// accepts it too, under either name, so no tracked file needs editing.
+	for _, host := range []string{"localhost", "127.0.0.1"} {
+		viaVite, _ := devSignIn(t, c, fmt.Sprintf("http://%s:%d/oauth/callback", host, stack.WebDevPort), email, "Olive Dev", "")
+		if viaVite.GetUserId() != first.GetUserId() {
+			t.Fatalf("sign-in through the dev server's callback on %s: user %q; want %s", host, viaVite.GetUserId(), first.GetUserId())
+		}
 	}
 }
 

@@ -52,12 +52,13 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 		"AUTH_GENERATE_SIGNING_KEY": "true",
 		"AUTH_TOTP_KEY_FILE":        data + "/auth/totp-key",
 		"AUTH_GENERATE_TOTP_KEY":    "true",
-		// "Sign in with Dev": the provider the dev stack runs, and the web client's callback.
+		// "Sign in with Dev": the provider the dev stack runs, and the web client's callback, on
+		// the gateway's origins and on the Vite dev server's (`npm run dev`).
 		"AUTH_OAUTH_PROVIDERS":         "dev",
 		"AUTH_OAUTH_DEV_ISSUER":        "http://127.0.0.1:9096",
 		"AUTH_OAUTH_DEV_CLIENT_ID":     DevOIDCClientID,
 		"AUTH_OAUTH_DEV_CLIENT_SECRET": DevOIDCClientSecret,
-		"AUTH_OAUTH_DEV_REDIRECT_URIS": "http://127.0.0.1:8080/oauth/callback,http://localhost:8080/oauth/callback",
+		"AUTH_OAUTH_DEV_REDIRECT_URIS": "http://127.0.0.1:8080/oauth/callback,http://localhost:8080/oauth/callback,http://localhost:5173/oauth/callback,http://127.0.0.1:5173/oauth/callback",
 		"AUTH_OAUTH_DEV_DISPLAY_NAME":  "Dev",
 		// Passkeys on the gateway's origins; browsers take "localhost" as an RP id, not an IP.
 		"AUTH_PASSKEY_RP_ID":   "localhost",
@@ -157,7 +158,7 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 		t.Errorf("AUTH_TOTP_KEY_FILE = %q", auth["AUTH_TOTP_KEY_FILE"])
 	}
 	if auth["AUTH_OAUTH_DEV_ISSUER"] != "http://127.0.0.1:20026" ||
-		auth["AUTH_OAUTH_DEV_REDIRECT_URIS"] != "http://127.0.0.1:20000/oauth/callback,http://localhost:20000/oauth/callback" {
+		auth["AUTH_OAUTH_DEV_REDIRECT_URIS"] != "http://127.0.0.1:20000/oauth/callback,http://localhost:20000/oauth/callback,http://localhost:5173/oauth/callback,http://127.0.0.1:5173/oauth/callback" {
 		t.Errorf("AUTH_OAUTH_DEV_ISSUER = %q, AUTH_OAUTH_DEV_REDIRECT_URIS = %q", auth["AUTH_OAUTH_DEV_ISSUER"], auth["AUTH_OAUTH_DEV_REDIRECT_URIS"])
 	}
 
@@ -322,33 +323,31 @@ func TestDevGatewayServesTheAppAndAllowsVite(t *testing.T) {
 	if dir, ok := envMapOf(t, opts, "gateway")["WEB_DIR"]; ok {
 		t.Errorf("WEB_DIR = %q though web/dist has no index.html", dir)
 	}
-	s := &Stack{o: opts, reg: mustRegistry(t, root)}
-	if got := s.appURL(mustService(t, s.reg, "gateway")); got != "" {
+	gatewayEnv := func() []string {
+		env, err := Env(opts, "gateway")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	if got := appURL(gatewayEnv()); got != "" {
 		t.Errorf("app URL %q without an app", got)
 	}
 	mustWrite(t, filepath.Join(root, "web/dist/index.html"), "<html>")
 	if got := envMapOf(t, opts, "gateway")["WEB_DIR"]; got != filepath.Join(root, "web/dist") {
 		t.Errorf("WEB_DIR = %q once web/dist/index.html exists", got)
 	}
-	if got := s.appURL(mustService(t, s.reg, "gateway")); got != "http://localhost:8080/" {
+	if got := appURL(gatewayEnv()); got != "http://localhost:8080/" {
 		t.Errorf("app URL = %q", got)
 	}
-}
-
-func mustRegistry(t *testing.T, root string) *Registry {
-	t.Helper()
-	reg, err := LoadRegistry(root)
-	if err != nil {
-		t.Fatal(err)
+	// The port the gateway was started on, wherever PARLEY_PORT_BASE put it.
+	opts.PortBase = 26500
+	if got := appURL(gatewayEnv()); got != "http://localhost:26500/" {
+		t.Errorf("app URL with port base 26500 = %q", got)
 	}
-	return reg
-}
-
-func mustService(t *testing.T, reg *Registry, name string) Service {
-	t.Helper()
-	svc, ok := reg.Service(name)
-	if !ok {
-		t.Fatalf("no %s in the registry", name)
+	// A WEB_DIR of yours without a build in it shows no app.
+	opts.Environ = func() []string { return []string{"WEB_DIR=" + t.TempDir()} }
+	if got := appURL(MergeEnv(opts.Environ(), gatewayEnv())); got != "" {
+		t.Errorf("app URL %q for an empty WEB_DIR", got)
 	}
-	return svc
 }

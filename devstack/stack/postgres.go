@@ -92,7 +92,7 @@ func newPGCluster(ctx context.Context, st *starter, dir string, port int) (*pgCl
 		return nil, fmt.Errorf("PARLEY_PG_BINDIR=%s holds no initdb and postgres", st.o.PostgresBinDir)
 	}
 	if !ok {
-		if err := st.install(ctx, "postgresql", "no Postgres binaries under /usr/lib/postgresql/*/bin or on PATH"); err != nil {
+		if err := st.install(ctx, "no Postgres binaries under /usr/lib/postgresql/*/bin or on PATH", "postgresql"); err != nil {
 			return nil, fmt.Errorf("postgres: %w (or set DATABASE_URL to a server you run)", err)
 		}
 		if binDir, ok = findPostgres("", clusterVersion); !ok {

@@ -24,7 +24,18 @@ func TestPostgresClusterRunsAsPostgresAndKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(reachableTempDir(t), "postgres")
+	// Not t.TempDir: its path carries the test's long name, and under a TMPDIR a few characters
+	// longer than /tmp the socket's path would pass the limit where the stack falls back to TCP
+	// only, while this test checks the socket.
+	short, err := os.MkdirTemp("", "pg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(short) })
+	if err := os.Chmod(short, 0o755); err != nil { // reachable by the postgres user
+		t.Fatal(err)
+	}
+	dir := filepath.Join(short, "postgres")
 	st := &starter{o: Options{NoInstall: true, PostgresSynchronousCommit: "on"}, console: console}
 
 	start := func() (*pgCluster, *process) {

@@ -282,7 +282,7 @@ func (s *Stack) startRedis(ctx context.Context, st *starter) error {
 	}
 	bin, ok := findRedis()
 	if !ok {
-		if err := st.install(ctx, "redis-server", "no redis-server on PATH"); err != nil {
+		if err := st.install(ctx, "no redis-server on PATH", "redis-server"); err != nil {
 			return fmt.Errorf("redis: %w (or set REDIS_URL)", err)
 		}
 		if bin, ok = findRedis(); !ok {
@@ -555,7 +555,7 @@ func (s *Stack) Summary() string {
 		note := ""
 		switch {
 		case r.svc.Name == "gateway":
-			if app := s.appURL(r.svc); app != "" {
+			if app := appURL(r.spec.env); app != "" {
 				rows = append(rows, line{"web app", app, "<- open this"})
 				note = "API at /api"
 			} else {
@@ -603,18 +603,20 @@ func (s *Stack) Summary() string {
 	return b.String()
 }
 
-// appURL is where a person opens the web app the gateway serves, "" when it serves none (no
-// WEB_DIR). localhost rather than 127.0.0.1: passkeys and the dev sign-in's redirect are set up
-// for it.
-func (s *Stack) appURL(gateway Service) string {
-	env, err := s.o.serviceEnv(s.reg, s.ep, gateway)
+// appURL is where a person opens the web app that the gateway started with env serves: the port of
+// its LISTEN_ADDR (wherever PARLEY_PORT_BASE put it) when its WEB_DIR holds a build, else "".
+// localhost rather than 127.0.0.1: passkeys and the dev sign-in's redirect are set up for it.
+func appURL(env []string) string {
+	dir, _ := lookupEnv(env, "WEB_DIR")
+	if dir == "" || !pathExists(filepath.Join(dir, "index.html")) {
+		return ""
+	}
+	addr, _ := lookupEnv(env, "LISTEN_ADDR")
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return ""
 	}
-	if dir, _ := lookupEnv(mergeEnv(s.o.Environ(), env), "WEB_DIR"); dir == "" {
-		return ""
-	}
-	return fmt.Sprintf("http://localhost:%d/", s.o.ServicePort(gateway))
+	return "http://localhost:" + port + "/"
 }
 
 // --- helpers -----------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -34,6 +36,9 @@ func TestStartRunsEverythingAndKeepsDataForTheNextStart(t *testing.T) {
 	out := output(t)
 	root := fakeRoot(t, fakeGateway, fakeAuth, fakeMedia)
 	opts := testOptions(t, root, out)
+	webDir := t.TempDir()
+	mustWrite(t, filepath.Join(webDir, "index.html"), "<html>")
+	opts.Environ = func() []string { return append(os.Environ(), "WEB_DIR="+webDir) }
 
 	s, err := Start(ctx, opts)
 	if err != nil {
@@ -45,6 +50,10 @@ func TestStartRunsEverythingAndKeepsDataForTheNextStart(t *testing.T) {
 	}
 	if want := fmt.Sprintf("http://127.0.0.1:%d", opts.PortBase); s.GatewayURL() != want {
 		t.Errorf("GatewayURL = %s, want %s", s.GatewayURL(), want)
+	}
+	// The gateway serves a build, so the summary says where to open the app: on the gateway's port.
+	if want := fmt.Sprintf("http://localhost:%d/", opts.PortBase); !strings.Contains(s.Summary(), "web app") || !strings.Contains(s.Summary(), want) {
+		t.Errorf("summary lacks the web app at %s:\n%s", want, s.Summary())
 	}
 
 	// Each service got its environment from the registry and the resolved endpoints.

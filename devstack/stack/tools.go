@@ -53,19 +53,21 @@ func (st *starter) tool(ctx context.Context, name, pkg string) (string, error) {
 	return path, nil
 }
 
-// install installs a Debian package when allowed: as root, with apt-get, unless NoInstall.
-func (st *starter) install(ctx context.Context, pkg, why string) error {
+// install installs Debian packages when allowed: as root, with apt-get, unless NoInstall. why says
+// what is missing, for the messages.
+func (st *starter) install(ctx context.Context, why string, pkgs ...string) error {
+	names := strings.Join(pkgs, " ")
 	switch {
 	case st.o.NoInstall:
-		return fmt.Errorf("%s, and installing is switched off (PARLEY_NO_INSTALL): install the %s package", why, pkg)
+		return fmt.Errorf("%s, and installing is switched off (PARLEY_NO_INSTALL): install %s", why, names)
 	case os.Geteuid() != 0:
-		return fmt.Errorf("%s; not root, so not installing it: run `sudo apt-get install %s` (or your system's equivalent)", why, pkg)
+		return fmt.Errorf("%s; not root, so not installing: run `sudo apt-get install %s` (or your system's equivalent)", why, names)
 	}
 	aptGet, err := exec.LookPath("apt-get")
 	if err != nil {
-		return fmt.Errorf("%s, and there is no apt-get to install %s with: install it with your system's package manager", why, pkg)
+		return fmt.Errorf("%s, and there is no apt-get to install %s with: install it with your system's package manager", why, names)
 	}
-	st.log.Warn(why+"; installing it with apt-get (running as root)", "package", pkg)
+	st.log.Warn(why+"; installing with apt-get (running as root)", "packages", names)
 	out := st.console.Writer("apt")
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, aptGet, args...)
@@ -73,17 +75,18 @@ func (st *starter) install(ctx context.Context, pkg, why string) error {
 		cmd.Stdout, cmd.Stderr = out, out
 		return cmd.Run()
 	}
-	if err := run("install", "-y", "-q", pkg); err != nil {
+	installArgs := append([]string{"install", "-y", "-q"}, pkgs...)
+	if err := run(installArgs...); err != nil {
 		// A fresh machine has no package lists yet.
 		if err := run("update", "-q"); err != nil {
 			return fmt.Errorf("apt-get update: %w", err)
 		}
-		if err := run("install", "-y", "-q", pkg); err != nil {
+		if err := run(installArgs...); err != nil {
 			out.Flush()
-			return fmt.Errorf("apt-get install %s: %w\n%s", pkg, err, tailText(out))
+			return fmt.Errorf("apt-get install %s: %w\n%s", names, err, tailText(out))
 		}
 	}
-	st.log.Info("installed", "package", pkg)
+	st.log.Info("installed", "packages", names)
 	return nil
 }
 
