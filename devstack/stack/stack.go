@@ -698,13 +698,17 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// portReservations holds, for the life of the process, a lock file per port base FreePortBase has
-// handed out, so concurrent test processes (go test runs packages in parallel) never pick the
-// same base between choosing it and binding its ports.
+// portReservations holds, for the life of the process, a lock file per block of reserveBlock
+// ports FreePortBase has handed out (a base takes the blocks its PortSpan covers), so concurrent
+// test processes (go test runs packages in parallel) never pick overlapping ranges between
+// choosing them and binding their ports.
 var portReservations = struct {
 	sync.Mutex
-	files map[int]*os.File
+	files map[int]*os.File // by the first port of the block
 }{files: map[int]*os.File{}}
+
+// reserveBlock is the granularity of FreePortBase's bases and locks.
+const reserveBlock = 100
 
 // FreePortBase finds a base for Options.PortBase whose PortSpan ports are free, for tests. The base
 // stays reserved against every other caller of FreePortBase, in this process or another, until
@@ -713,20 +717,14 @@ var portReservations = struct {
 func FreePortBase() (int, error) {
 	portReservations.Lock()
 	defer portReservations.Unlock()
-	for range 200 {
-		// Below Linux's ephemeral range (32768-60999), so outgoing connections do not take them;
-		// a round number reads better in logs. Bases lie PortSpan apart, so the ranges of two
-		// reserved bases never overlap.
-		base := 10000 + rand.IntN((32768-10000)/PortSpan-1)*PortSpan
-		if _, mine := portReservations.files[base]; mine {
-			continue
-		}
-		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("parley-devstack-ports-%d.lock", base)), os.O_RDWR|os.O_CREATE, 0o666)
-		if err != nil {
-			return 0, fmt.Errorf("reserve ports: %w", err)
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-			f.Close() // another process has it
+	// Below Linux's ephemeral range (32768-60999), so outgoing connections do not take them; a
+	// round number reads better in logs. Every candidate is tried once, in random order.
+	const first, limit = 10000, 32768
+	candidates := (limit - first - PortSpan) / reserveBlock
+	for _, n := range rand.Perm(candidates + 1) {
+		base := first + n*reserveBlock
+		locks, ok := lockBlocks(base)
+		if !ok {
 			continue
 		}
 		var ports []namedPort
@@ -734,11 +732,44 @@ func FreePortBase() (int, error) {
 			ports = append(ports, namedPort{"", base + i})
 		}
 		if checkPortsFree(ports) != nil {
-			f.Close()
+			for _, f := range locks {
+				f.Close()
+			}
 			continue
 		}
-		portReservations.files[base] = f
+		for i, f := range locks {
+			portReservations.files[base+i*reserveBlock] = f
+		}
 		return base, nil
 	}
 	return 0, errors.New("no free range of ports found")
+}
+
+// lockBlocks takes the lock of every block of the span from base, all or none (portReservations
+// held).
+func lockBlocks(base int) ([]*os.File, bool) {
+	var locks []*os.File
+	release := func() {
+		for _, f := range locks {
+			f.Close()
+		}
+	}
+	for b := base; b < base+PortSpan; b += reserveBlock {
+		if _, mine := portReservations.files[b]; mine {
+			release()
+			return nil, false
+		}
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("parley-devstack-ports-%d.lock", b)), os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			release()
+			return nil, false
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // another process has it
+			release()
+			return nil, false
+		}
+		locks = append(locks, f)
+	}
+	return locks, true
 }
