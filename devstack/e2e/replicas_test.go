@@ -16,8 +16,11 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
+	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
+	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/devstack/stack"
 	"github.com/parleyhq/parley/devstack/stack/stacktest"
 )
@@ -64,6 +67,9 @@ func TestReplicas(t *testing.T) {
 //     device reconnected through the entry point and resumed with sync;
 //   - each person's message notification counts exactly the messages their friend sent (the
 //     notification service's consumer group lost and repeated nothing);
+//   - everyone who signed up meanwhile (one every 300 ms, a failed Register retried) has a
+//     profile, can be asked to be a friend, and gets exactly one notification of that (auth's
+//     events reached profile, friend and notification once);
 //   - no service crashed (the stack stops on a crash).
 func testRollingRestart(t *testing.T) {
 	ctx := context.Background()
@@ -107,6 +113,13 @@ func testRollingRestart(t *testing.T) {
 			senders[i].run(stop)
 		}()
 	}
+	// Meanwhile new people sign up (auth → UserRegistered → profile, friend, notification).
+	newcomers := &signer{c: c}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		newcomers.run(stop)
+	}()
 	// Everyone has sent a few before the first restart.
 	for _, s := range senders {
 		eventually(t, "the first messages", func() (bool, error) {
@@ -239,6 +252,40 @@ func testRollingRestart(t *testing.T) {
 			})
 		}
 	}
+	// Everyone who signed up during the restart has a profile and can be asked to be a friend,
+	// and is notified of that once (no consumer group lost or repeated their events).
+	newcomers.mu.Lock()
+	joined, failed, signErr := slices.Clone(newcomers.people), newcomers.retried, newcomers.err
+	newcomers.mu.Unlock()
+	if signErr != nil {
+		t.Fatalf("signing up during the restart: %v", signErr)
+	}
+	if len(joined) < 3 {
+		t.Fatalf("only %d people signed up during the restart", len(joined))
+	}
+	t.Logf("%d people signed up during the restart (%d sign-ups retried)", len(joined), failed)
+	host := people[0]
+	for _, p := range joined {
+		eventually(t, p.nickname+"'s profile", func() (bool, error) {
+			_, err := c.profile.GetProfile(ctx, withToken(&profilev1.GetProfileRequest{}, p.token))
+			return err == nil, err
+		})
+		eventually(t, "a friend request to "+p.nickname, func() (bool, error) {
+			_, err := c.friend.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: p.id}, host.token))
+			return err == nil, err
+		})
+	}
+	for _, p := range joined {
+		n := waitNotification(t, c, p, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_REQUEST, "")
+		list, err := notificationsOf(ctx, c, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 {
+			t.Errorf("%s has %d notifications, want the one friend request %v", p.nickname, len(list), n)
+		}
+	}
+
 	for _, name := range stk.Services() {
 		if n := stk.Restarts(name); n != 0 {
 			t.Errorf("%s crashed %d times", name, n)
@@ -346,6 +393,71 @@ func (s *sender) send(id, text string) (*chatv1.Message, int, bool, error) {
 		}
 		if time.Now().After(deadline) {
 			return nil, failures, false, fmt.Errorf("send %q: still failing after 30s: %w", text, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// signer signs new people up one after another, as new users do: a Register that fails is
+// retried; AlreadyExists on a retry means the failed attempt had registered them, and they log
+// in instead.
+type signer struct {
+	c clients
+
+	mu      sync.Mutex
+	people  []person
+	retried int
+	err     error
+}
+
+func (s *signer) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(300 * time.Millisecond):
+		}
+		p, failures, err := s.signUp(uniqueName("new"))
+		s.mu.Lock()
+		if err != nil {
+			s.err = err
+			s.mu.Unlock()
+			return
+		}
+		s.people = append(s.people, p)
+		if failures > 0 {
+			s.retried++
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *signer) signUp(nick string) (person, int, error) {
+	email, password := nick+"@example.com", "correct horse battery staple"
+	deadline := time.Now().Add(30 * time.Second)
+	for failures := 0; ; failures++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := s.c.auth.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: email, Password: password, Nickname: nick}))
+		if err == nil {
+			cancel()
+			return person{id: res.Msg.GetUserId(), token: res.Msg.GetTokens().GetAccessToken(), email: email, nickname: nick}, failures, nil
+		}
+		if connect.CodeOf(err) == connect.CodeAlreadyExists && failures > 0 {
+			login, lerr := s.c.auth.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: email, Password: password}))
+			cancel()
+			if lerr == nil {
+				return person{id: login.Msg.GetUserId(), token: login.Msg.GetTokens().GetAccessToken(), email: email, nickname: nick}, failures, nil
+			}
+			err = lerr
+		} else {
+			cancel()
+		}
+		switch connect.CodeOf(err) {
+		case connect.CodeInvalidArgument, connect.CodeAlreadyExists, connect.CodePermissionDenied, connect.CodeUnauthenticated:
+			return person{}, failures, fmt.Errorf("sign up %s: %w", nick, err)
+		}
+		if time.Now().After(deadline) {
+			return person{}, failures, fmt.Errorf("sign up %s: still failing after 30s: %w", nick, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
