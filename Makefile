@@ -22,7 +22,8 @@ help: ## list the targets
 # The pinned tools (tools/go.mod's `tool` block). Each target builds only the tools it runs:
 # golangci-lint alone takes minutes to build on a fresh clone, and only `make lint` needs it.
 TOOL_PKGS := github.com/bufbuild/buf/cmd/buf github.com/golangci/golangci-lint/v2/cmd/golangci-lint \
-             github.com/versity/versitygw/cmd/versitygw github.com/axllent/mailpit
+             github.com/versity/versitygw/cmd/versitygw github.com/axllent/mailpit \
+             github.com/rhysd/actionlint/cmd/actionlint
 TOOLS     := $(foreach p,$(TOOL_PKGS),$(BIN)/$(notdir $(p)))
 # The infrastructure tools the dev stack runs: versitygw unless S3_ENDPOINT points elsewhere,
 # mailpit unless SMTP_URL does (docs/devstack.md). The dev stack would build a missing one itself;
@@ -70,7 +71,7 @@ fi
 endef
 
 .PHONY: tools
-tools: $(TOOLS) ## build every pinned tool (buf, golangci-lint, versitygw, mailpit) into .bin/
+tools: $(TOOLS) ## build every pinned tool (buf, golangci-lint, versitygw, mailpit, actionlint) into .bin/
 
 # One tool, rebuilt when tools/go.mod or go.sum changes. tools/ is its own module outside go.work
 # so its large dependency graph never leaks into services. go install leaves an unchanged binary
@@ -108,6 +109,17 @@ web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	@touch $@
 
+# The GitHub Actions workflow is generated from go.work and the modules' go.mod files (one job per
+# module, path filters from the require/replace graph); devstack's tests fail when the committed
+# file differs from what the generator writes (docs/ci.md).
+.PHONY: ci-workflow
+ci-workflow: ## regenerate .github/workflows/ci.yml from go.work and the modules' go.mod files
+	go run ./devstack/ciworkflow
+
+.PHONY: actionlint
+actionlint: $(BIN)/actionlint ## check .github/workflows with actionlint (and shellcheck when installed)
+	$(BIN)/actionlint
+
 .PHONY: check-gen
 check-gen: gen ## fail when generated code is stale
 	@git add -N contracts/gen web/src/gen >/dev/null 2>&1 || true
@@ -140,6 +152,29 @@ test: build test-modules test-e2e ## run every test: each module's unit + integr
 .PHONY: test-modules
 test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)); done
+
+# One module's checks, as its CI job runs them (`.ci/run <module>` calls this; docs/ci.md): build in
+# the workspace and alone, go vet, golangci-lint, the module's tests (devstack's end-to-end suite is
+# the whole-system job's), and for contracts the protos' lint and format and fresh generated code.
+# Each module's tests get only the binaries they start: versitygw (media's S3), mailpit
+# (notification's SMTP), and for the dev stack's and the load generator's both, plus Tilt.
+MODULE_TOOLS_services/media        := $(BIN)/versitygw
+MODULE_TOOLS_services/notification := $(BIN)/mailpit
+MODULE_TOOLS_devstack              := $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
+MODULE_TOOLS_loadtest              := $(BIN)/versitygw $(BIN)/mailpit
+MODULE_TOOLS_contracts             := $(BIN)/buf
+M ?=
+
+.PHONY: check-module
+check-module: $(BIN)/golangci-lint $(MODULE_TOOLS_$(M)) ## one module's CI job: build, vet, lint, tests (M=services/chat)
+	@case " $(MODULES) " in *" $(M) "*) ;; *) echo "check-module: M='$(M)' is not a module; one of: $(MODULES)"; exit 1;; esac
+	@echo "== build $(M)"
+	cd $(M) && go build ./... && GOWORK=off go build ./...
+	@echo "== vet + golangci-lint $(M)"
+	cd $(M) && go vet ./... && $(BIN)/golangci-lint run ./...
+	$(if $(filter contracts,$(M)),$(BIN)/buf lint && $(BIN)/buf format --diff --exit-code && $(MAKE) check-gen)
+	@echo "== test $(M)"
+	cd $(M) && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)
 
 .PHONY: test-e2e
 test-e2e: $(BIN)/versitygw $(BIN)/mailpit ## the end-to-end suite: starts the whole stack and drives it through the gateway

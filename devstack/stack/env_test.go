@@ -138,6 +138,11 @@ func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	if notification["PUBLIC_WEB_URL"] != "http://127.0.0.1:20000" || notification["SMTP_URL"] != "smtp://127.0.0.1:20024" || notification["MAILPIT_URL"] != "http://127.0.0.1:20025" {
 		t.Errorf("notification PUBLIC_WEB_URL=%s SMTP_URL=%s MAILPIT_URL=%s", notification["PUBLIC_WEB_URL"], notification["SMTP_URL"], notification["MAILPIT_URL"])
 	}
+	// One VAPID key pair, generated at the first start and kept with the data: a new key would
+	// orphan every browser subscription made with the old one.
+	if notification["PUSH_VAPID_KEY_FILE"] != "/srv/parley-data/notification/vapid-key" || notification["PUSH_GENERATE_VAPID_KEY"] != "true" {
+		t.Errorf("notification PUSH_VAPID_KEY_FILE=%s PUSH_GENERATE_VAPID_KEY=%s", notification["PUSH_VAPID_KEY_FILE"], notification["PUSH_GENERATE_VAPID_KEY"])
+	}
 	if _, ok := gw["WEB_DIR"]; ok != pathExists(filepath.Join(opts.Root, "web/dist")) {
 		t.Errorf("WEB_DIR set = %v, but web/dist exists = %v", ok, !ok)
 	}

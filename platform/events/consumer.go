@@ -103,7 +103,8 @@ type ConsumerConfig struct {
 	// time a record can be redelivered (Kafka's retention). Default 30 days; negative keeps them.
 	InboxRetention time.Duration
 	// Partitions is the partition count of Topics the consumer creates if missing. Default
-	// DefaultPartitions. Dead-letter topics get one partition: they are small and read rarely.
+	// DefaultPartitions. Dead-letter and replay topics get one partition: they are small and read
+	// rarely.
 	Partitions int32
 	// BatchSize is the most records handled in one database transaction: one inbox insert and one
 	// commit for all of them instead of one each, which under load is most of a small handler's
@@ -258,8 +259,10 @@ func (e transientError) Unwrap() error { return e.error }
 func counts(err error) bool { return !errors.As(err, new(transientError)) }
 
 // Run consumes until ctx ends, then commits what was handled, leaves the group and returns nil.
-// It first creates missing topics and dead-letter topics, so consumers may start before any
-// publisher has. A new group starts at the earliest records still in the topics.
+// It first creates missing topics, dead-letter topics and replay topics, so consumers may start
+// before any publisher has. A new group starts at the earliest records still in the topics.
+// Records of a replay topic (ReplayTopic, filled by ReplayDeadLetters) are handled like the
+// topic's own, and go back to the same dead-letter topic if they fail again.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("consumer: Run called twice")
@@ -267,7 +270,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	client, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(c.cfg.Brokers...),
 		kgo.ConsumerGroup(c.cfg.Group),
-		kgo.ConsumeTopics(c.cfg.Topics...),
+		// The topics, and their replay topics: dead letters an operator put back for this group.
+		kgo.ConsumeTopics(append(slices.Clone(c.cfg.Topics), c.replayTopics()...)...),
 		// Commit only what we marked, i.e. handled; the default commits whatever was polled.
 		kgo.AutoCommitMarks(),
 		// Partitions cannot be revoked while a polled batch is being handled, so a record is never
@@ -613,7 +617,7 @@ func decodeEvent(rec *kgo.Record) (Event, error) {
 // headers saying why, retrying until it is written: the offset may only move past rec once rec is
 // safe somewhere. It returns an error only when ctx ended first.
 func (c *Consumer) deadLetter(ctx context.Context, client *kgo.Client, rec *kgo.Record, cause error, attempts int) error {
-	topic := DeadLetterTopic(rec.Topic, c.cfg.Group)
+	topic := DeadLetterTopic(originTopic(rec.Topic, c.cfg.Group), c.cfg.Group)
 	headers := append(slices.Clip(rec.Headers),
 		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(cause.Error())},
 		kgo.RecordHeader{Key: HeaderDLQGroup, Value: []byte(c.cfg.Group)},
@@ -654,18 +658,27 @@ func headerValue(rec *kgo.Record, key string) string {
 	return ""
 }
 
-// ensureTopics creates missing topics and dead-letter topics, retrying while Kafka is unreachable.
-// It returns an error only when ctx ends.
-func (c *Consumer) ensureTopics(ctx context.Context, client *kgo.Client) error {
-	dlqs := make([]string, len(c.cfg.Topics))
+// replayTopics are the ReplayTopics of the group's topics.
+func (c *Consumer) replayTopics() []string {
+	ts := make([]string, len(c.cfg.Topics))
 	for i, t := range c.cfg.Topics {
-		dlqs[i] = DeadLetterTopic(t, c.cfg.Group)
+		ts[i] = ReplayTopic(t, c.cfg.Group)
+	}
+	return ts
+}
+
+// ensureTopics creates missing topics, dead-letter topics and replay topics, retrying while Kafka
+// is unreachable. It returns an error only when ctx ends.
+func (c *Consumer) ensureTopics(ctx context.Context, client *kgo.Client) error {
+	small := c.replayTopics() // dead-letter and replay topics: one partition each
+	for _, t := range c.cfg.Topics {
+		small = append(small, DeadLetterTopic(t, c.cfg.Group))
 	}
 	for failures := 0; ; {
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := CreateMissingTopics(tctx, client, c.cfg.Partitions, c.cfg.Topics...)
 		if err == nil {
-			err = CreateMissingTopics(tctx, client, 1, dlqs...)
+			err = CreateMissingTopics(tctx, client, 1, small...)
 		}
 		cancel()
 		if err == nil {

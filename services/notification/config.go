@@ -52,6 +52,32 @@ type Config struct {
 	// CleanupInterval is how often old notifications, Notify keys and sent emails are deleted.
 	CleanupInterval time.Duration `env:"CLEANUP_INTERVAL" envDefault:"1h"`
 
+	// PushVAPIDKeyFile holds the VAPID private key (a P-256 scalar, base64url) that signs pushes;
+	// empty turns the push channel off.
+	PushVAPIDKeyFile string `env:"PUSH_VAPID_KEY_FILE"`
+	// PushGenerateVAPIDKey creates PushVAPIDKeyFile with a new key when it does not exist
+	// (development: the dev stack keeps it in its data directory).
+	PushGenerateVAPIDKey bool `env:"PUSH_GENERATE_VAPID_KEY" envDefault:"false"`
+	// PushSubject is the contact push services may use (the JWT's sub): a mailto: or https: URL;
+	// empty means mailto: with EMAIL_FROM's address.
+	PushSubject string `env:"PUSH_SUBJECT"`
+	// PushTTL is how long a push service keeps a push for an offline browser, and how long a push
+	// may wait here (retries) before it is given up.
+	PushTTL time.Duration `env:"PUSH_TTL" envDefault:"24h"`
+	// PushTimeout bounds one request to a push service; a claimed push's lease is twice this.
+	PushTimeout time.Duration `env:"PUSH_TIMEOUT" envDefault:"10s"`
+	// PushRetryBackoff is the wait after a failed push, doubled per attempt up to an hour.
+	PushRetryBackoff time.Duration `env:"PUSH_RETRY_BACKOFF" envDefault:"15s"`
+	// PushMaxAttempts is how many attempts a push gets before it is given up.
+	PushMaxAttempts int `env:"PUSH_MAX_ATTEMPTS" envDefault:"10"`
+	// PushOnlineWindow is how old a presence value may be while the user's connection is still
+	// open (the gateways refresh it every 30s): a push waits that long to learn whether they are.
+	PushOnlineWindow time.Duration `env:"PUSH_ONLINE_WINDOW" envDefault:"75s"`
+	// PushAllowPrivateEndpoints lets pushes go to loopback and private addresses: for a push
+	// service on this machine in development and tests only. Never in production: endpoints are
+	// URLs users give, and the service requests them (SSRF).
+	PushAllowPrivateEndpoints bool `env:"PUSH_ALLOW_PRIVATE_ENDPOINTS" envDefault:"false"`
+
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 }
 
@@ -90,6 +116,22 @@ func (c Config) validate() error {
 	}
 	if c.NotificationRetention < 0 {
 		problems = append(problems, fmt.Errorf("NOTIFICATION_RETENTION must not be negative, got %v", c.NotificationRetention))
+	}
+	// Push services keep messages for about four weeks at most.
+	if c.PushTTL < time.Second || c.PushTTL > 28*24*time.Hour {
+		problems = append(problems, fmt.Errorf("PUSH_TTL must be 1s to 672h (28 days), got %v", c.PushTTL))
+	}
+	if c.PushTimeout <= 0 || c.PushRetryBackoff <= 0 || c.PushOnlineWindow <= 0 {
+		problems = append(problems, errors.New("PUSH_TIMEOUT, PUSH_RETRY_BACKOFF and PUSH_ONLINE_WINDOW must be positive"))
+	}
+	if c.PushMaxAttempts < 1 {
+		problems = append(problems, fmt.Errorf("PUSH_MAX_ATTEMPTS must be at least 1, got %d", c.PushMaxAttempts))
+	}
+	if c.PushSubject != "" && !strings.HasPrefix(c.PushSubject, "mailto:") && !strings.HasPrefix(c.PushSubject, "https://") {
+		problems = append(problems, fmt.Errorf("PUSH_SUBJECT %q: must be a mailto: or https: URL", c.PushSubject))
+	}
+	if c.PushGenerateVAPIDKey && c.PushVAPIDKeyFile == "" {
+		problems = append(problems, errors.New("PUSH_GENERATE_VAPID_KEY needs PUSH_VAPID_KEY_FILE: where to keep the key"))
 	}
 	return errors.Join(problems...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -21,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
 	"github.com/parleyhq/parley/services/notification/internal/notificationrpc"
 	"github.com/parleyhq/parley/services/notification/internal/presence"
+	"github.com/parleyhq/parley/services/notification/internal/webpush"
 )
 
 // run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
@@ -52,6 +54,10 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	if err != nil {
 		return fmt.Errorf("SMTP_URL: %w", err)
 	}
+	push, err := pushConfig(cfg, from, logger)
+	if err != nil {
+		return err
+	}
 
 	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, notificationdb.Component, notificationdb.Migrations)
 	if err != nil {
@@ -82,7 +88,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 
 	store := notificationdb.New(pool, events.NewOutbox("notification"))
 	svc, err := notification.NewService(notification.Config{
-		Store: store, Emails: emails, MessageIDDomain: messageIDDomain(from), DigestDelay: cfg.DigestDelay, Logger: logger,
+		Store: store, Emails: emails, MessageIDDomain: messageIDDomain(from), DigestDelay: cfg.DigestDelay, Push: push, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -132,6 +138,38 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 			return nil
 		},
 	)
+}
+
+// pushConfig loads the VAPID key and builds the push channel; nil (off) when PUSH_VAPID_KEY_FILE
+// is unset.
+func pushConfig(cfg Config, from *mail.Address, logger *slog.Logger) (*notification.PushConfig, error) {
+	if cfg.PushVAPIDKeyFile == "" {
+		logger.Warn("PUSH_VAPID_KEY_FILE is not set: no push notifications (GetPushPublicKey and RegisterPushSubscription answer failed_precondition)")
+		return nil, nil
+	}
+	key, generated, err := webpush.LoadVAPIDKey(cfg.PushVAPIDKeyFile, cfg.PushGenerateVAPIDKey)
+	if err != nil {
+		return nil, fmt.Errorf("PUSH_VAPID_KEY_FILE: %w", err)
+	}
+	if generated {
+		logger.Warn("generated a new VAPID key (development only): browsers subscribed with another key get no pushes",
+			"file", cfg.PushVAPIDKeyFile, "public_key", key.PublicKey())
+	}
+	if cfg.PushAllowPrivateEndpoints {
+		logger.Warn("PUSH_ALLOW_PRIVATE_ENDPOINTS is on: pushes may go to loopback and private addresses (development only)")
+	}
+	subject := cfg.PushSubject
+	if subject == "" {
+		subject = "mailto:" + from.Address
+	}
+	sender, err := webpush.NewSender(webpush.Options{Key: key, Subject: subject, Timeout: cfg.PushTimeout,
+		AllowPrivateEndpoints: cfg.PushAllowPrivateEndpoints})
+	if err != nil {
+		return nil, fmt.Errorf("PUSH_SUBJECT: %w", err)
+	}
+	return &notification.PushConfig{Pusher: &webpush.Notifications{Sender: sender}, TTL: cfg.PushTTL,
+		OnlineWindow: cfg.PushOnlineWindow, RetryBackoff: cfg.PushRetryBackoff, MaxAttempts: cfg.PushMaxAttempts,
+		Timeout: cfg.PushTimeout}, nil
 }
 
 // cleanup deletes what has outlived its retention every interval until ctx ends.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/notification/internal/mailpittest"
+	"github.com/parleyhq/parley/services/notification/internal/webpush"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -46,6 +48,9 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("INTERNAL_API_TOKEN", "internal-secret")
 	t.Setenv("EMAIL_POLL_INTERVAL", "50ms")
+	vapidKey := filepath.Join(t.TempDir(), "notification", "vapid-key")
+	t.Setenv("PUSH_VAPID_KEY_FILE", vapidKey)
+	t.Setenv("PUSH_GENERATE_VAPID_KEY", "true")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +99,16 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	if err != nil || len(list.Msg.GetNotifications()) != 1 || list.Msg.GetNotifications()[0].GetTitle() != "alice sent you a friend request" {
 		t.Fatalf("ListNotifications = %v, %v", list, err)
 	}
+	// The VAPID key generated into PUSH_VAPID_KEY_FILE, served to browsers.
+	key, _, err := webpush.LoadVAPIDKey(vapidKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kreq := connect.NewRequest(&notificationv1.GetPushPublicKeyRequest{})
+	kreq.Header().Set("Authorization", "Bearer "+iss.Token(t, bob))
+	if res, err := client.GetPushPublicKey(ctx, kreq); err != nil || res.Msg.GetPublicKey() != key.PublicKey() {
+		t.Fatalf("GetPushPublicKey = %v, %v; want the key in %s", res, err, vapidKey)
+	}
 	// Notify with INTERNAL_API_TOKEN.
 	nreq := connect.NewRequest(&notificationv1.NotifyRequest{UserId: bob, Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM,
 		Title: "Welcome to Parley", IdempotencyKey: "run-test"})
@@ -135,6 +150,11 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"DIGEST_DELAY", "0s", "DIGEST_DELAY must be positive"},
 		{"OFFLINE_AFTER", "-1m", "OFFLINE_AFTER must be positive"},
 		{"EMAIL_MAX_ATTEMPTS", "0", "EMAIL_MAX_ATTEMPTS"},
+		{"PUSH_TTL", "0s", "PUSH_TTL must be 1s to 672h"},
+		{"PUSH_MAX_ATTEMPTS", "0", "PUSH_MAX_ATTEMPTS"},
+		{"PUSH_SUBJECT", "ops@parley.example", "PUSH_SUBJECT"},
+		{"PUSH_VAPID_KEY_FILE", "/nonexistent/vapid-key", "PUSH_VAPID_KEY_FILE"},
+		{"PUSH_GENERATE_VAPID_KEY", "true", "PUSH_GENERATE_VAPID_KEY needs PUSH_VAPID_KEY_FILE"},
 	} {
 		t.Run(c.env, func(t *testing.T) {
 			t.Setenv(c.env, c.value)

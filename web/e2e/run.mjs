@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { png } from "./png.mjs";
+import { totp, totpStep } from "./totp.mjs";
 
 const BASE = process.env.PARLEY_WEB_URL;
 if (!BASE) {
@@ -26,12 +27,92 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
 });
 
+// Every access token seen on the wire and every refresh-token cookie value the gateway set: none
+// of them may ever be readable from the page's storage (checked after every step).
+const secrets = new Set();
+function watchSecrets(ctx) {
+  ctx.on("request", (r) => {
+    const h = r.headers()["authorization"];
+    if (h?.startsWith("Bearer ")) secrets.add(h.slice(7));
+  });
+  ctx.on("response", async (r) => {
+    const set = await r.headerValue("set-cookie").catch(() => null);
+    for (const m of set?.matchAll(/parley_refresh=([^;\s]+)/g) ?? []) secrets.add(m[1]);
+  });
+}
+async function newContext(opts = {}) {
+  const ctx = await browser.newContext(opts);
+  watchSecrets(ctx);
+  return ctx;
+}
+
+const REFRESH_PATHS = ["/api/parley.auth.v1.AuthService/RefreshToken", "/api/parley.auth.v1.AuthService/Logout"];
+
+/** The refresh token is the gateway's cookie, httpOnly, SameSite=Strict, sent only to RefreshToken
+ * and Logout; the page's storage holds the marker and nothing else of the session. */
+async function assertRefreshCookie(ctx, page) {
+  const cookies = (await ctx.cookies()).filter((c) => c.name === "parley_refresh");
+  if (!cookies.some((c) => c.path === REFRESH_PATHS[0])) throw new Error(`no refresh cookie for RefreshToken: ${JSON.stringify(cookies)}`);
+  for (const c of cookies) {
+    if (!c.httpOnly) throw new Error(`the refresh cookie for ${c.path} is readable by scripts`);
+    if (c.sameSite !== "Strict") throw new Error(`the refresh cookie for ${c.path} is SameSite=${c.sameSite}`);
+    if (!REFRESH_PATHS.includes(c.path)) throw new Error(`the refresh cookie is sent to ${c.path}`);
+    secrets.add(c.value);
+  }
+  if ((await page.evaluate(() => document.cookie)).includes("parley_refresh")) throw new Error("document.cookie shows the refresh token");
+  const marker = await page.evaluate(() => localStorage.getItem("parley.session"));
+  if (marker !== "cookie") throw new Error(`signed in, the session marker is ${JSON.stringify(marker)}`);
+}
+
+/** Nothing secret in localStorage, sessionStorage or IndexedDB of any open page of the app. */
+async function assertNoTokensStored() {
+  for (const ctx of browser.contexts()) {
+    for (const cookie of await ctx.cookies()) if (cookie.name === "parley_refresh") secrets.add(cookie.value);
+    for (const page of ctx.pages()) {
+      if (page.isClosed() || !page.url().startsWith(BASE)) continue;
+      const dump = await readStorage(page).catch(async () => {
+        // A page in the middle of a navigation: read it once it has settled.
+        await page.waitForLoadState("load").catch(() => undefined);
+        return readStorage(page);
+      });
+      const text = JSON.stringify(dump);
+      if (/eyJ[\w-]+\.[\w-]+\./.test(text)) throw new Error(`a JWT is in storage: ${text}`);
+      for (const s of secrets) if (s.length >= 16 && text.includes(s)) throw new Error(`a token is in storage: ${text}`);
+    }
+  }
+}
+
+function readStorage(page) {
+  return page.evaluate(async () => {
+    const out = [];
+    for (const s of [localStorage, sessionStorage]) for (let i = 0; i < s.length; i++) out.push([s.key(i), s.getItem(s.key(i))]);
+    for (const info of (await indexedDB.databases?.()) ?? []) {
+      const db = await new Promise((ok, fail) => {
+        const r = indexedDB.open(info.name);
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+      for (const name of db.objectStoreNames) {
+        const all = await new Promise((ok) => {
+          const r = db.transaction(name).objectStore(name).getAll();
+          r.onsuccess = () => ok(r.result);
+          r.onerror = () => ok([]);
+        });
+        out.push([`indexedDB ${info.name}/${name}`, JSON.stringify(all, (_k, v) => (typeof v === "bigint" ? String(v) : v))]);
+      }
+      db.close();
+    }
+    return out;
+  });
+}
+
 let failed = false;
 const steps = [];
 async function step(name, fn) {
   const t0 = Date.now();
   try {
     await fn();
+    await assertNoTokensStored();
     steps.push(`ok   ${name} (${Date.now() - t0} ms)`);
     console.log(`ok   ${name}`);
   } catch (err) {
@@ -58,13 +139,35 @@ async function shot(page, name) {
 const visible = (loc) => loc.first().waitFor({ state: "visible", timeout: TIMEOUT });
 const gone = (loc) => loc.first().waitFor({ state: "hidden", timeout: TIMEOUT });
 
+const onlineNow = (page) => page.getByTestId("conn").filter({ hasText: "Online" });
+const THROTTLED = /too many requests: try again in (\d+)s/;
+/** An alert that is not the gateway's rate limit. */
+const refusal = (page) => page.getByRole("alert").filter({ hasNotText: THROTTLED });
+
+/** Click a sign-in form's button until `expected` shows. Register, Login and CompleteTwoFactor
+ * share the gateway's per-IP budget (RATE_LIMIT_AUTH, 20 a minute) with every RefreshToken, and
+ * this run signs in many times from one address: when the form says "try again in Ns", wait and
+ * click again, as a person would. */
+async function submit(page, button, expected) {
+  const throttled = page.getByRole("alert").filter({ hasText: THROTTLED });
+  for (let attempt = 0; ; attempt++) {
+    await button.click();
+    await throttled.first().waitFor({ state: "hidden", timeout: 2000 }).catch(() => undefined);
+    await expected.or(throttled).first().waitFor({ timeout: TIMEOUT });
+    if (attempt === 5 || !(await throttled.first().isVisible())) return;
+    const secs = Number(THROTTLED.exec(await throttled.first().textContent())[1]);
+    console.log(`     (the gateway's sign-in rate limit: waiting ${secs} s)`);
+    await page.waitForTimeout((secs + 1) * 1000);
+  }
+}
+
 async function signUp(page, who) {
   await page.goto(BASE);
   await page.getByRole("tab", { name: "Sign up" }).click();
   await page.getByLabel("Email").fill(who.email);
   await page.getByLabel("Password").fill(who.password);
   await page.getByLabel("Nickname").fill(who.nickname);
-  await page.getByRole("button", { name: "Create account" }).click();
+  await submit(page, page.getByRole("button", { name: "Create account" }), onlineNow(page));
   await online(page);
 }
 
@@ -90,10 +193,42 @@ async function send(page, text) {
 
 const messages = (page) => page.getByTestId("message");
 
-let aliceCtx, bobCtx, a, b;
+/** Press Tab from the focused element until `until` says stop; every control focus reaches must
+ * have a label (its aria-label, its <label>, or its text). */
+async function tabWalk(page, until, max = 60) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    const el = await page.evaluate(() => {
+      const e = document.activeElement;
+      const label = e?.getAttribute("aria-label") || (e?.labels?.[0]?.textContent ?? "") || e?.textContent || "";
+      return { tag: e?.tagName, id: e?.id, label: label.trim() };
+    });
+    if (!el.label) throw new Error(`focus reached an unlabelled ${el.tag}`);
+    if (until(el)) return el;
+  }
+  throw new Error(`Tab did not reach the target in ${max} presses`);
+}
+
+/** Sign in with the password until `expected` (default: online) shows. */
+async function signIn(page, who, expected = onlineNow(page), password = who.password) {
+  await page.getByLabel("Email").fill(who.email);
+  await page.getByLabel("Password").fill(password);
+  await submit(page, page.getByRole("button", { name: "Sign in", exact: true }), expected);
+}
+
+/** The element's error text, found through its aria-describedby, once it is marked invalid. */
+async function errorOf(field) {
+  await field.and(field.page().locator('[aria-invalid="true"]')).waitFor({ timeout: TIMEOUT });
+  const id = await field.getAttribute("aria-describedby");
+  const text = await field.page().locator(`[id="${id}"]`).textContent();
+  if (!text?.trim()) throw new Error("no error text next to the field");
+  return text;
+}
+
+let aliceCtx, bobCtx, a, b, g1, g2;
 try {
-  aliceCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  bobCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  aliceCtx = await newContext({ viewport: { width: 1280, height: 800 } });
+  bobCtx = await newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   a = await aliceCtx.newPage();
   b = await bobCtx.newPage();
   watchErrors(a, "alice");
@@ -121,17 +256,11 @@ try {
     await shot(a, "empty-desktop");
   });
 
-  await step("no token is readable from storage; with the gateway's cookie the refresh token is httpOnly", async () => {
-    const stored = await a.evaluate(() => [localStorage, sessionStorage].flatMap((s) => Object.keys(s).map((k) => [k, s.getItem(k)])));
-    if (stored.some(([, v]) => v?.startsWith("eyJ"))) throw new Error(`an access token is in storage: ${JSON.stringify(stored)}`);
-    const cookie = (await aliceCtx.cookies()).find((c) => c.name === "parley_refresh");
-    if (cookie) {
-      if (!cookie.httpOnly) throw new Error("the refresh cookie is readable by scripts");
-      const marker = stored.find(([k]) => k === "parley.session")?.[1];
-      if (marker !== "cookie") throw new Error(`with the cookie, storage holds ${JSON.stringify(marker)}`);
-      if ((await a.evaluate(() => document.cookie)).includes("parley_refresh")) throw new Error("document.cookie shows the refresh token");
-      console.log("     (the refresh token is in the gateway's httpOnly cookie)");
-    }
+  await step("the refresh token is an httpOnly SameSite=Strict cookie for the refresh path only; storage holds just the marker", async () => {
+    await assertRefreshCookie(aliceCtx, a);
+    await assertRefreshCookie(bobCtx, b);
+    if (secrets.size < 4) throw new Error(`expected access tokens and cookies to have been seen, got ${secrets.size}`);
+    // (every step ends with assertNoTokensStored: localStorage, sessionStorage and IndexedDB)
   });
 
   await step("Alice finds Bob by nickname and sends a friend request; Bob sees it live and accepts", async () => {
@@ -153,7 +282,7 @@ try {
 
   await step("friend requests can be cancelled and declined, and people blocked and unblocked", async () => {
     const dave = { email: `dave-${run}@example.com`, password: "correct horse battery", nickname: `dave_${run}` };
-    const ctx = await browser.newContext();
+    const ctx = await newContext();
     const d = await ctx.newPage();
     watchErrors(d, "dave");
     try {
@@ -194,13 +323,20 @@ try {
     await visible(messages(b).filter({ hasText: "Hello Bob!" }));
   });
 
-  await step("read receipt and typing indicator", async () => {
+  await step("read receipt; the typing indicator shows, ends by itself, and ends with the message", async () => {
     await visible(messages(a).filter({ hasText: "Hello Bob!" }).getByText("Read"));
+    const typing = a.getByTestId("typing").filter({ hasText: "is typing" });
     await b.getByLabel("Message", { exact: true }).pressSequentially("Hi Al", { delay: 30 });
-    await visible(a.getByTestId("typing").filter({ hasText: "is typing" }));
-    await b.getByLabel("Message", { exact: true }).fill("Hi Alice!");
+    await visible(typing);
+    // Bob stops typing: it goes a few seconds after his last typing frame.
+    await gone(typing);
+    // He types again (the app sends a frame at most every 2 s, and the last was more than 5 s ago)
+    // and sends: the indicator goes with the message, well before it would expire.
+    await b.getByLabel("Message", { exact: true }).pressSequentially("ice!", { delay: 30 });
+    await visible(typing);
     await b.getByRole("button", { name: "Send" }).click();
     await visible(messages(a).filter({ hasText: "Hi Alice!" }));
+    await typing.first().waitFor({ state: "hidden", timeout: 1500 });
     await shot(a, "conversation-desktop");
     await shot(b, "conversation-phone");
   });
@@ -229,10 +365,21 @@ try {
     // Nothing reaches Alice while she is offline.
     await a.waitForTimeout(1000);
     if ((await messages(a).filter({ hasText: "sent while you were away" }).count()) !== 0) throw new Error("a message arrived while offline");
+    // What the reconnect reloads besides sync: the chat list and the unread count, once each; the
+    // friend lists only when People is shown (it is not).
+    const calls = {};
+    const count = (r) => {
+      const m = /\/api\/parley\.\w+\.v1\.\w+\/(\w+)$/.exec(new URL(r.url()).pathname);
+      if (m) calls[m[1]] = (calls[m[1]] ?? 0) + 1;
+    };
+    a.on("request", count);
     await aliceCtx.setOffline(false);
     await online(a);
     await visible(messages(a).filter({ hasText: "sent while you were away 1" }));
     await visible(messages(a).filter({ hasText: "sent while you were away 2" }));
+    await a.waitForTimeout(1000);
+    a.off("request", count);
+    if (calls.ListChats !== 1 || calls.GetUnreadCount !== 1 || calls.ListFriends) throw new Error(`the reconnect reloaded ${JSON.stringify(calls)}`);
     if (sockets < 1) throw new Error("no new WebSocket was opened");
     // And live delivery works again on the new connection.
     await send(b, "after the reconnect");
@@ -283,16 +430,7 @@ try {
     await openChatWith(a, bob.nickname);
     // From the top of the page, Tab reaches the composer through labelled controls only.
     await b.getByRole("button", { name: /^Notifications/ }).focus();
-    for (let i = 0; i < 40; i++) {
-      await b.keyboard.press("Tab");
-      const el = await b.evaluate(() => {
-        const e = document.activeElement;
-        const label = e?.getAttribute("aria-label") || (e?.id && document.querySelector(`label[for="${e.id}"]`)?.textContent) || e?.textContent || "";
-        return { tag: e?.tagName, id: e?.id, label: label.trim() };
-      });
-      if (!el.label) throw new Error(`focus reached an unlabelled ${el.tag}`);
-      if (el.id === "composer-text") break;
-    }
+    await tabWalk(b, (el) => el.id === "composer-text", 40);
     await b.keyboard.type("typed with the keyboard");
     await b.keyboard.press("Enter");
     await visible(messages(b).filter({ hasText: "typed with the keyboard" }));
@@ -304,6 +442,51 @@ try {
   // the expiry — twice, without the second tab reusing a refresh token.
   const ttl = Number(process.env.PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS ?? 0);
   if (ttl > 0) {
+    await step(`with the browser's clock 3 minutes slow or fast, ${ttl}s tokens are renewed on time on one socket`, async () => {
+      // The app must judge expiry by the token's lifetime, not by comparing the server's expiry
+      // time with this clock: slow, it would let the token expire (4002, then reconnects); fast,
+      // it would renew without pause.
+      const people = [];
+      for (const [name, offset] of [["slow", -180_000], ["fast", 180_000]]) {
+        const ctx = await newContext();
+        await ctx.addInitScript((off) => {
+          const now = Date.now;
+          Date.now = () => now() + off;
+        }, offset);
+        const p = await ctx.newPage();
+        watchErrors(p, `${name} clock`);
+        const who = { email: `${name}-${run}@example.com`, password: "correct horse battery", nickname: `${name}_${run}` };
+        const seen = { sockets: 0, renewals: 0 };
+        p.on("websocket", (ws) => {
+          seen.sockets++;
+          ws.on("framesent", (f) => typeof f.payload === "string" && f.payload.includes('"type":"auth"') && seen.renewals++);
+        });
+        people.push({ ctx, p, who, seen, name });
+      }
+      try {
+        await Promise.all(people.map(({ p, who }) => signUp(p, who)));
+        const t0 = Date.now();
+        // The app renews 60 s before expiry: every ttl − 60 s (at least every few seconds).
+        const every = Math.max(5, ttl - 60) * 1000;
+        const deadline = t0 + 2 * every + ttl * 1000 + 20_000;
+        while (people.some(({ seen }) => seen.renewals < 2) && Date.now() < deadline) await a.waitForTimeout(1000);
+        const elapsed = Date.now() - t0;
+        for (const { p, seen, name, who } of people) {
+          if (seen.renewals < 2) throw new Error(`${name} clock: renewals ${seen.renewals} in ${elapsed} ms`);
+          if (seen.renewals > elapsed / every + 3) throw new Error(`${name} clock: ${seen.renewals} renewals in ${elapsed} ms`);
+          if (seen.sockets !== 1) throw new Error(`${name} clock: ${seen.sockets} WebSockets (the token expired under it)`);
+          await online(p);
+          // And the API takes the renewed token.
+          await p.getByRole("button", { name: "People" }).click();
+          await p.getByLabel("Search by nickname").fill(who.nickname);
+          await p.getByRole("button", { name: "Search", exact: true }).click();
+          await visible(p.getByRole("region", { name: "Search results" }));
+        }
+      } finally {
+        for (const { ctx } of people) await ctx.close();
+      }
+    });
+
     await step(`two open tabs renew their ${ttl}s access tokens on time, twice, and stay signed in`, async () => {
       const a2 = await aliceCtx.newPage();
       watchErrors(a2, "alice tab 2");
@@ -351,18 +534,48 @@ try {
   });
 
   await step("sign in again with the password", async () => {
-    await a.getByLabel("Email").fill(alice.email);
-    await a.getByLabel("Password").fill("wrong password!");
-    await a.getByRole("button", { name: "Sign in", exact: true }).click();
-    await visible(a.getByRole("alert"));
-    await a.getByLabel("Password").fill(alice.password);
-    await a.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signIn(a, alice, refusal(a), "wrong password!");
+    await signIn(a, alice);
     await online(a);
     await visible(a.getByTestId("chat-item").filter({ hasText: bob.nickname }));
   });
 
+  await step("logging out during start-up cancels it: its calls are aborted and no WebSocket opens", async () => {
+    // Hold the start-up's ListChats until after the click, as a slow network would.
+    let release;
+    const held = new Promise((r) => (release = r));
+    const pattern = "**/api/parley.chat.v1.ChatService/ListChats";
+    await a.route(pattern, async (route) => {
+      await held;
+      await route.continue().catch(() => undefined);
+    });
+    let sockets = 0;
+    let aborted = false;
+    const onWs = () => sockets++;
+    const onFailed = (r) => r.url().endsWith("/ListChats") && (aborted = true);
+    a.on("websocket", onWs);
+    a.on("requestfailed", onFailed);
+    try {
+      await a.reload();
+      await a.getByRole("button", { name: "Log out" }).click();
+      await visible(a.getByRole("tab", { name: "Sign in" }));
+      release();
+      // A start-up left running would open its socket now; give it the time to.
+      await a.waitForTimeout(2000);
+    } finally {
+      a.off("websocket", onWs);
+      a.off("requestfailed", onFailed);
+      await a.unroute(pattern);
+    }
+    if (sockets) throw new Error(`${sockets} WebSocket(s) opened after the log-out`);
+    if (!aborted) throw new Error("the start-up's ListChats was not aborted");
+    // Signed in again for what follows.
+    await signIn(a, alice);
+    await online(a);
+  });
+
   await step('"Sign in with Dev" (OpenID Connect) creates and signs in an account', async () => {
-    const ctx = await browser.newContext();
+    const ctx = await newContext();
     const p = await ctx.newPage();
     watchErrors(p, "carol");
     await p.goto(BASE);
@@ -374,9 +587,110 @@ try {
     await online(p);
     await ctx.close();
   });
+
+  // The account screens, with a person of their own on two devices (g1 desktop, g2 phone).
+  const gina = { email: `gina-${run}@example.com`, password: "correct horse battery", nickname: `gina_${run}` };
+  const ginaNew = "a different horse battery";
+  // With short tokens Alice's and Bob's sessions renew every few seconds, and every renewal spends
+  // the per-IP budget of sign-in calls (RATE_LIMIT_AUTH) that the steps below need: end them.
+  // (submit() waits out the limit when it still answers.)
+  await aliceCtx.close();
+  await bobCtx.close();
+  a = b = null;
+  let g1Ctx, g2Ctx;
+  const account = (page) => page.getByRole("navigation").getByRole("button", { name: "Account" }).click();
+  await step("account: the sessions list shows both devices; ending one signs that device out", async () => {
+    g1Ctx = await newContext({ viewport: { width: 1280, height: 800 } });
+    g2Ctx = await newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    g1 = await g1Ctx.newPage();
+    g2 = await g2Ctx.newPage();
+    watchErrors(g1, "gina 1");
+    watchErrors(g2, "gina 2");
+    await signUp(g1, gina);
+    await g2.goto(BASE);
+    await signIn(g2, gina);
+    await online(g2);
+    await account(g1);
+    const sessions = g1.getByTestId("session");
+    await sessions.nth(1).waitFor({ timeout: TIMEOUT });
+    if ((await sessions.count()) !== 2) throw new Error(`sessions listed: ${await sessions.count()}`);
+    await visible(sessions.filter({ hasText: "This device" }));
+    await shot(g1, "account-desktop");
+    // Every control of the screen is reached with Tab and labelled.
+    await g1.getByRole("navigation").getByRole("button", { name: "Account" }).focus();
+    await tabWalk(g1, (el) => el.label === "Delete my account");
+    await sessions.filter({ hasNotText: "This device" }).getByRole("button", { name: "End session" }).click();
+    // The other device's socket is closed (4003) and it is signed out.
+    await visible(g2.getByRole("tab", { name: "Sign in" }));
+    await gone(sessions.nth(1));
+  });
+
+  await step("account: a password change shows a wrong current password next to its field, then works", async () => {
+    const form = g1.getByRole("form", { name: "Change password" });
+    await form.getByLabel("Current password").fill("not my password");
+    await form.getByLabel("New password").fill(ginaNew);
+    await form.getByRole("button", { name: "Change password" }).click();
+    await errorOf(form.getByLabel("Current password"));
+    await form.getByLabel("Current password").fill(gina.password);
+    await form.getByRole("button", { name: "Change password" }).click();
+    await visible(form.getByText("Password changed"));
+    gina.password = ginaNew;
+    await signIn(g2, gina);
+    await online(g2);
+  });
+
+  let recoveryCodes = [];
+  await step("two-factor: turned on with the app's code; sign-in then asks for a code (a wrong one shown next to it) or a recovery code", async () => {
+    await g1.getByRole("button", { name: "Set up an authenticator app" }).click();
+    const secret = (await g1.getByTestId("totp-secret").textContent())?.trim();
+    if (!secret) throw new Error("no secret shown");
+    const step0 = totpStep();
+    const confirm = g1.getByRole("form", { name: "Confirm the authenticator app" });
+    await confirm.getByLabel("The code the app shows").fill(totp(secret, step0));
+    await confirm.getByRole("button", { name: "Turn on" }).click();
+    await visible(g1.getByTestId("recovery-codes"));
+    recoveryCodes = (await g1.getByTestId("recovery-codes").locator("code").allTextContents()).map((c) => c.trim());
+    if (recoveryCodes.length !== 10) throw new Error(`recovery codes: ${recoveryCodes.length}`);
+    await visible(g1.getByRole("form", { name: "Turn off two-factor authentication" }));
+
+    // The phone signs in again: password, then the second step.
+    await g2.getByRole("button", { name: "Log out" }).click();
+    const code = g2.getByLabel("Code from your authenticator app");
+    await signIn(g2, gina, code);
+    await shot(g2, "two-factor-phone");
+    await code.fill(totp(secret, step0) === "000000" ? "111111" : "000000");
+    await submit(g2, g2.getByRole("button", { name: "Verify" }), code.and(g2.locator('[aria-invalid="true"]')));
+    await errorOf(code);
+    // The code the confirmation used is spent; the app's next one is accepted (one step either side of now).
+    await code.fill(totp(secret, step0 + 1));
+    await submit(g2, g2.getByRole("button", { name: "Verify" }), onlineNow(g2));
+
+    await g2.getByRole("button", { name: "Log out" }).click();
+    await signIn(g2, gina, g2.getByRole("button", { name: "Use a recovery code" }));
+    await g2.getByRole("button", { name: "Use a recovery code" }).click();
+    await g2.getByLabel("Recovery code").fill(recoveryCodes[0]);
+    await submit(g2, g2.getByRole("button", { name: "Verify" }), onlineNow(g2));
+  });
+
+  await step("account deletion asks to confirm and re-authenticate, then signs every device out for good", async () => {
+    await account(g1);
+    const form = g1.getByRole("form", { name: "Delete account" });
+    await form.getByRole("button", { name: "Delete my account" }).click();
+    await errorOf(form.getByRole("checkbox"));
+    await form.getByRole("checkbox").check();
+    await form.getByLabel(/^Password/).fill("not my password");
+    await form.getByLabel(/^Code from your authenticator app/).fill(recoveryCodes[1]);
+    await form.getByRole("button", { name: "Delete my account" }).click();
+    await errorOf(form.getByLabel(/^Password/));
+    await form.getByLabel(/^Password/).fill(gina.password);
+    await form.getByRole("button", { name: "Delete my account" }).click();
+    await visible(g1.getByRole("tab", { name: "Sign in" }));
+    await visible(g2.getByRole("tab", { name: "Sign in" }));
+    await signIn(g1, gina, refusal(g1));
+  });
 } catch {
   failed = true;
-  for (const [p, n] of [[a, "alice"], [b, "bob"]]) if (p) await p.screenshot({ path: join(OUT, `failure-${n}.png`) }).catch(() => undefined);
+  for (const [p, n] of [[a, "alice"], [b, "bob"], [g1, "gina-1"], [g2, "gina-2"]]) if (p) await p.screenshot({ path: join(OUT, `failure-${n}.png`) }).catch(() => undefined);
 } finally {
   await browser.close();
 }

@@ -1,13 +1,12 @@
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { AuthService, type Tokens } from "../gen/parley/auth/v1/auth_pb";
+import { AuthService } from "../gen/parley/auth/v1/auth_pb";
 import { ChatService } from "../gen/parley/chat/v1/chat_pb";
 import { FriendService } from "../gen/parley/friend/v1/friend_pb";
 import { MediaService } from "../gen/parley/media/v1/media_pb";
 import { NotificationService } from "../gen/parley/notification/v1/notification_pb";
 import { ProfileService } from "../gen/parley/profile/v1/profile_pb";
-import { Session, type ChannelLike, type Issued, type LockManagerLike } from "./session";
+import { grant, Session, type ChannelLike, type LockManagerLike } from "./session";
 
 // Same origin: the gateway serves the app and the API (`/api`), and `vite dev`/`preview` proxy
 // both to it, so there is no CORS and no base URL to configure.
@@ -23,24 +22,14 @@ const refreshCookie: Interceptor = (next) => (req) => {
 const publicTransport = createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors: [refreshCookie] });
 
 export const authPublic = createClient(AuthService, publicTransport);
-export const profilePublic = createClient(ProfileService, publicTransport);
-
-export function issued(userId: string, t: Tokens | undefined): Issued {
-  if (!t || !t.accessTokenExpiresAt) throw new Error("the server sent no tokens");
-  return {
-    userId,
-    token: t.accessToken,
-    expiresAt: timestampMs(t.accessTokenExpiresAt),
-    refreshToken: t.refreshToken,
-  };
-}
 
 export const session = new Session({
-  refresh: async (refreshToken) => {
-    const r = await authPublic.refreshToken({ refreshToken });
-    return issued(r.userId, r.tokens);
+  refresh: async () => {
+    // Empty: the gateway fills the token in from its cookie.
+    const r = await authPublic.refreshToken({});
+    return grant(r.userId, r.tokens);
   },
-  // The refresh token itself was refused (expired, revoked, reused); anything else is retried.
+  // The refresh token itself was refused (expired, revoked, reused, or no cookie); anything else is retried.
   isFatal: (err) =>
     err instanceof ConnectError && (err.code === Code.Unauthenticated || err.code === Code.InvalidArgument),
   storage: localStorage,
@@ -48,9 +37,18 @@ export const session = new Session({
   channel: "BroadcastChannel" in globalThis ? (new BroadcastChannel("parley.session") as unknown as ChannelLike) : undefined,
 });
 
+// A token the gateway refuses although it looked valid here (the session was revoked, or the
+// estimate of its expiry was off) gets one renewal and one retry; a refused renewal signs out.
 const bearer: Interceptor = (next) => async (req) => {
-  req.header.set("Authorization", "Bearer " + (await session.token()));
-  return await next(req);
+  const token = await session.token();
+  req.header.set("Authorization", "Bearer " + token);
+  try {
+    return await next(req);
+  } catch (err) {
+    if (!(err instanceof ConnectError && err.code === Code.Unauthenticated)) throw err;
+    req.header.set("Authorization", "Bearer " + (await session.renew(token)).token);
+    return await next(req);
+  }
 };
 
 const transport = createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors: [refreshCookie, bearer] });

@@ -28,4 +28,13 @@ describe("splitFieldErrors", () => {
     expect(err.message).toContain("already_exists");
     expect(fieldErrors(err).fields).toEqual({ nickname: "already taken" });
   });
+
+  it("puts a refusal next to the field it concerns when the form says which", () => {
+    const wrong = new ConnectError("the code is not correct", Code.Unauthenticated);
+    expect(fieldErrors(wrong, ["code"], "code")).toEqual({ fields: { code: "the code is not correct" }, form: null });
+    // Without the hint, and for other codes, the message is split as usual.
+    expect(fieldErrors(wrong, ["code"]).form).toBe("the code is not correct");
+    const missing = new ConnectError("recovery_code: must look like xxxx-xxxx-xxxx", Code.InvalidArgument);
+    expect(fieldErrors(missing, ["code", "recovery_code"], "code").fields).toEqual({ recovery_code: "must look like xxxx-xxxx-xxxx" });
+  });
 });

@@ -29,9 +29,12 @@ export function splitFieldErrors(message: string, known?: readonly string[]): Fi
   return out;
 }
 
-/** The field errors of any error thrown by a call: Connect errors are split, anything else is a form error. */
-export function fieldErrors(err: unknown, known?: readonly string[]): FieldErrors {
+/** The field errors of any error thrown by a call: Connect errors are split, anything else is a form
+ * error. `refused` names the field a refusal (`unauthenticated`, which names no field: "the code is
+ * not correct") concerns, so that it is shown next to it too. */
+export function fieldErrors(err: unknown, known?: readonly string[], refused?: string): FieldErrors {
   if (err instanceof ConnectError) {
+    if (refused && err.code === Code.Unauthenticated) return { fields: { [refused]: err.rawMessage }, form: null };
     return splitFieldErrors(err.rawMessage, known);
   }
   return { fields: {}, form: describe(err) };

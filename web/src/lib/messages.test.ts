@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { MessageSchema, type Message } from "../gen/parley/chat/v1/chat_pb";
-import { empty, patch, upsert } from "./messages";
+import { empty, patch, upsert, withLatest } from "./messages";
 
 const msg = (seq: number, text = `m${seq}`, extra: Partial<Omit<Message, "$typeName">> = {}): Message =>
   create(MessageSchema, { messageId: `id${seq}`, chatId: "c", seq: BigInt(seq), text, ...extra });
@@ -28,7 +29,7 @@ describe("chat messages", () => {
   });
 
   it("a replayed copy does not undo an edit or a deletion", () => {
-    const edited = msg(1, "new", { editedAt: { $typeName: "google.protobuf.Timestamp", seconds: 10n, nanos: 0 } });
+    const edited = msg(1, "new", { editedAt: timestampFromMs(10_000) });
     let s = upsert(empty, [edited]);
     s = upsert(s, [msg(1, "old")]);
     expect(s.list[0].text).toBe("new");
@@ -40,5 +41,29 @@ describe("chat messages", () => {
   it("patches one message by id", () => {
     const s = patch(upsert(empty, [msg(1), msg(2)]), "id2", (m) => ({ ...m, text: "x" }));
     expect(s.list.map((m) => m.text)).toEqual(["m1", "x"]);
+  });
+
+  it("the newest page keeps what arrived live while it loaded", () => {
+    // The chat was opened (held, empty), message 58 came over the socket, then the page answered
+    // 9..57, read before 58 was sent.
+    const live = upsert(empty, [msg(58)]);
+    const page = Array.from({ length: 49 }, (_, i) => msg(57 - i));
+    const s = withLatest(live, page, false);
+    expect(s.list.map((m) => Number(m.seq))).toEqual(Array.from({ length: 50 }, (_, i) => 9 + i));
+    expect(s.base).toBe(9);
+    expect(s.contiguous).toBe(58);
+    // The same page answered after 58 was stored holds it too: still once.
+    expect(withLatest(live, [...page, msg(58)], false).list).toHaveLength(50);
+  });
+
+  it("after sync_required the page replaces the held window, but not what is newer than it", () => {
+    const held = upsert(empty, [msg(1), msg(2), msg(3), msg(1300)]);
+    const page = [msg(1250), msg(1251)];
+    const s = withLatest(upsert(held, []), page, true);
+    expect(s.list.map((m) => Number(m.seq))).toEqual([1250, 1251, 1300]);
+    expect(s.base).toBe(1250);
+    expect(s.contiguous).toBe(1251);
+    // Without restart the old window stays and contiguous stops at its gap.
+    expect(withLatest(held, page, false).contiguous).toBe(3);
   });
 });

@@ -1,3 +1,4 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Message } from "../gen/parley/chat/v1/chat_pb";
 
 // One chat's messages as the app holds them: ordered by seq, each seq once. The same message can
@@ -31,6 +32,16 @@ export function upsert(cur: ChatMessages, incoming: readonly Message[]): ChatMes
   return { list, base, contiguous: contiguousFrom(list, base) };
 }
 
+/** Merge the newest page of a chat into what is held. Messages that arrived live while the page
+ * loaded are kept either way. `restart` drops what is held older than the page: after
+ * sync_required the held window cannot be joined to the new one, and a gap left in it would make
+ * every later sync start from before the gap. */
+export function withLatest(cur: ChatMessages, page: readonly Message[], restart: boolean): ChatMessages {
+  if (!restart || page.length === 0) return upsert(cur, page);
+  const newest = page.reduce((hi, m) => (m.seq > hi ? m.seq : hi), 0n);
+  return upsert(upsert(empty, page), cur.list.filter((m) => m.seq > newest));
+}
+
 /** Replace one message by id with an update (edit, delete), if held. */
 export function patch(cur: ChatMessages, messageId: string, fn: (m: Message) => Message): ChatMessages {
   const i = cur.list.findIndex((m) => m.messageId === messageId);
@@ -56,8 +67,8 @@ function newer(a: Message, b: Message): Message {
   // Deletion is final; otherwise the later edit wins.
   if (a.deleted && !b.deleted) return a;
   if (b.deleted && !a.deleted) return b;
-  const ae = a.editedAt ? Number(a.editedAt.seconds) * 1e9 + a.editedAt.nanos : 0;
-  const be = b.editedAt ? Number(b.editedAt.seconds) * 1e9 + b.editedAt.nanos : 0;
+  const ae = a.editedAt ? timestampMs(a.editedAt) : 0;
+  const be = b.editedAt ? timestampMs(b.editedAt) : 0;
   if (ae > be) return a;
   // Live frames carry no attachment URLs; keep the ones a listing gave.
   if (b.attachments.some((x) => !x.url) && a.attachments.some((x) => x.url)) {

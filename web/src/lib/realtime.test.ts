@@ -37,6 +37,10 @@ function setup(cursors = [{ chat_id: "c1", last_seq: 4 }]) {
   let tokens = 0;
   let renewals = 0;
   let revoked = false;
+  let catchUps = 0;
+  const refusedTokens: string[] = [];
+  // What the session does: a refused refresh throws "signed out"; anything else is retryable.
+  const refresh = { fails: null as null | "signed out" | "network" };
   const rt = new Realtime({
     url: "ws://x/ws",
     openSocket: (u, p) => {
@@ -45,7 +49,13 @@ function setup(cursors = [{ chat_id: "c1", last_seq: 4 }]) {
       return s;
     },
     token: async () => `t${++tokens}`,
-    renewToken: async () => `r${++renewals}`,
+    renewToken: async (refused) => {
+      refusedTokens.push(refused);
+      if (refresh.fails) throw new Error(refresh.fails);
+      return `r${++renewals}`;
+    },
+    isSignedOut: (err) => err instanceof Error && err.message === "signed out",
+    onCatchUp: () => catchUps++,
     cursors: () => cursors,
     onFrame: (f) => frames.push(f),
     onState: (s) => states.push(s),
@@ -70,7 +80,12 @@ function setup(cursors = [{ chat_id: "c1", last_seq: 4 }]) {
     timers.splice(timers.indexOf(t), 1);
     t.fn();
   };
-  return { rt, sockets, states, frames, timers, flush, fireRetry, get revoked() { return revoked; }, get renewals() { return renewals; } };
+  return {
+    rt, sockets, states, frames, timers, flush, fireRetry, refusedTokens, refresh,
+    get revoked() { return revoked; },
+    get renewals() { return renewals; },
+    get catchUps() { return catchUps; },
+  };
 }
 
 describe("Realtime", () => {
@@ -142,15 +157,61 @@ describe("Realtime", () => {
     expect(t.rt.connState).toBe("live");
   });
 
-  it("renews the token before reconnecting after 4001/4002", async () => {
+  for (const code of [4001, 4002]) {
+    it(`forces a renewal of the refused token before reconnecting after ${code}`, async () => {
+      const t = setup();
+      t.rt.start();
+      await t.flush();
+      t.sockets[0].push({ type: "ready" });
+      t.sockets[0].drop(code);
+      t.fireRetry();
+      await t.flush();
+      expect(t.refusedTokens).toEqual(["t1"]);
+      expect(t.sockets[1].protocols).toEqual(["parley.v1", "bearer.r1"]);
+      // A renewal on the open socket is what a second refusal names.
+      t.sockets[1].push({ type: "ready" });
+      t.rt.renewed("r-live");
+      t.sockets[1].drop(code);
+      t.fireRetry();
+      await t.flush();
+      expect(t.refusedTokens).toEqual(["t1", "r-live"]);
+    });
+  }
+
+  it("after 4002 a refused renewal stops the connection for good; a network failure retries", async () => {
     const t = setup();
     t.rt.start();
     await t.flush();
     t.sockets[0].drop(4002);
+    t.refresh.fails = "network";
     t.fireRetry();
     await t.flush();
-    expect(t.renewals).toBe(1);
-    expect(t.sockets[1].protocols).toEqual(["parley.v1", "bearer.r1"]);
+    expect(t.rt.connState).toBe("reconnecting");
+    expect(t.sockets).toHaveLength(1);
+    t.refresh.fails = "signed out";
+    t.fireRetry();
+    await t.flush();
+    expect(t.rt.connState).toBe("closed");
+    expect(t.sockets).toHaveLength(1);
+    expect(t.timers.filter((x) => x.ms < 20_000)).toHaveLength(0);
+  });
+
+  it("asks to reload what sync does not replay once per gap: after a reconnect and after a resync, not on the first sync", async () => {
+    const t = setup();
+    t.rt.start();
+    await t.flush();
+    t.sockets[0].push({ type: "ready" });
+    t.sockets[0].push({ type: "sync_complete" });
+    expect(t.catchUps).toBe(0);
+    t.sockets[0].push({ type: "resync" });
+    expect(t.catchUps).toBe(1);
+    t.sockets[0].push({ type: "sync_complete" });
+    t.sockets[0].drop(1006);
+    t.fireRetry();
+    await t.flush();
+    t.sockets[1].push({ type: "ready" });
+    t.sockets[1].push({ type: "sync_complete" });
+    expect(t.catchUps).toBe(2);
   });
 
   it("stops and reports a revoked session (4003) without reconnecting", async () => {

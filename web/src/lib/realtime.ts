@@ -30,12 +30,18 @@ export interface RealtimeDeps {
   openSocket(url: string, protocols: string[]): SocketLike;
   /** A valid access token (renewing it when needed). */
   token(): Promise<string>;
-  /** Force a new access token: the gateway refused the one we had (4001/4002). */
-  renewToken(): Promise<string>;
+  /** A new access token: the gateway refused `refused` (4001/4002), however valid it looks here. */
+  renewToken(refused: string): Promise<string>;
+  /** Whether an error from token/renewToken means the session is over (the refresh was refused):
+   * then the connection stops instead of retrying. */
+  isSignedOut(err: unknown): boolean;
   /** The chats to catch up and the last seq held contiguously for each. */
   cursors(): SyncCursor[];
   onFrame(frame: Frame): void;
   onState(state: ConnState): void;
+  /** A sync is starting that may have missed more than messages: after a reconnect or a `resync`
+   * (not the first sync after start). Reload what sync does not replay. */
+  onCatchUp(): void;
   /** The session was revoked (4003): sign in again. */
   onRevoked(): void;
   setTimeout?: (fn: () => void, ms: number) => unknown;
@@ -62,6 +68,10 @@ export class Realtime {
   private syncAgain = false;
   private refSeq = 0;
   private forceRenew = false;
+  /** The token the current (or last) connection presented. */
+  private presented = "";
+  /** A sync has run since start(): the next one follows a gap. */
+  private synced = false;
   private waitingOnline = false;
   private readonly d: Required<RealtimeDeps>;
 
@@ -85,6 +95,7 @@ export class Realtime {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.synced = false;
     void this.connect();
   }
 
@@ -111,7 +122,7 @@ export class Realtime {
 
   /** Give the open connection a renewed access token (auth frame). */
   renewed(token: string): void {
-    this.send({ type: "auth", token, ref: this.ref("a") });
+    if (this.send({ type: "auth", token, ref: this.ref("a") })) this.presented = token;
   }
 
   /** Catch up again (after `resync`, or when the app learns of new chats). */
@@ -160,12 +171,18 @@ export class Realtime {
     this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
     let token: string;
     try {
-      token = this.forceRenew ? await this.d.renewToken() : await this.d.token();
+      token = this.forceRenew ? await this.d.renewToken(this.presented) : await this.d.token();
       this.forceRenew = false;
-    } catch {
+    } catch (err) {
+      if (this.d.isSignedOut(err)) {
+        this.stopped = true;
+        this.setState("closed");
+        return;
+      }
       this.scheduleReconnect();
       return;
     }
+    this.presented = token;
     if (this.stopped || this.waitingOnline) return;
     let ws: SocketLike;
     try {
@@ -225,6 +242,8 @@ export class Realtime {
   }
 
   private beginSync(): void {
+    if (this.synced) this.d.onCatchUp();
+    this.synced = true;
     const cursors = this.d.cursors();
     this.syncQueue = [];
     for (let i = 0; i < cursors.length; i += SYNC_BATCH) this.syncQueue.push(cursors.slice(i, i + SYNC_BATCH));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { COOKIE, LOCK_NAME, REFRESH_KEY, Session, SignedOutError, type ChannelLike, type Issued, type LockManagerLike, type StorageLike } from "./session";
+import { grant, LOCK_NAME, MARKER, MARKER_KEY, Session, SignedOutError, type ChannelLike, type Grant, type LockManagerLike, type StorageLike } from "./session";
 
 // Two tabs share one storage, one lock manager and one broadcast bus, as a browser's tabs of one
 // origin do; the fake auth server rotates refresh tokens and, like the real one, ends the session
@@ -42,26 +42,28 @@ class Bus {
   }
 }
 
+// The browser's cookie jar and the auth service behind the gateway: a refresh sends the cookie the
+// jar holds when the request leaves, and the answer replaces it. The page never sees it.
 class FakeAuth {
-  current = "rt-0";
+  jar = "rt-0";
   used = new Set<string>();
   revoked = false;
   calls = 0;
   n = 0;
-  constructor(private now: () => number) {}
-  refresh = async (rt: string): Promise<Issued> => {
+  lifetimeMs = 15 * 60_000;
+  refresh = async (): Promise<Grant> => {
     this.calls++;
+    const rt = this.jar;
     await new Promise((r) => setTimeout(r, 5));
     if (this.revoked) throw new Error("unauthenticated");
     if (this.used.has(rt)) {
       this.revoked = true;
       throw new Error("unauthenticated");
     }
-    if (rt !== this.current) throw new Error("unauthenticated");
     this.used.add(rt);
     this.n++;
-    this.current = `rt-${this.n}`;
-    return { token: `at-${this.n}`, expiresAt: this.now() + 15 * 60_000, userId: "u1", refreshToken: this.current };
+    this.jar = `rt-${this.n}`;
+    return { token: `at-${this.n}`, lifetimeMs: this.lifetimeMs, userId: "u1" };
   };
 }
 
@@ -69,10 +71,10 @@ function setup() {
   let t = 1_000_000;
   const now = () => t;
   const storage = new MemStorage();
-  storage.setItem(REFRESH_KEY, "rt-0");
+  storage.setItem(MARKER_KEY, MARKER);
   const locks = new Locks();
   const bus = new Bus();
-  const server = new FakeAuth(now);
+  const server = new FakeAuth();
   const timers: { at: number; fn: () => void }[] = [];
   const tab = () =>
     new Session({
@@ -99,7 +101,7 @@ function setup() {
       x.fn();
     }
   };
-  return { storage, server, tab, advance, now };
+  return { storage, server, tab, advance, now, timers };
 }
 
 describe("Session", () => {
@@ -169,7 +171,7 @@ describe("Session", () => {
     // Force a renewal: the access token is still fresh, so empty it first.
     (a as unknown as { access: null }).access = null;
     await expect(a.token()).rejects.toBeInstanceOf(SignedOutError);
-    expect(storage.getItem(REFRESH_KEY)).toBeNull();
+    expect(storage.getItem(MARKER_KEY)).toBeNull();
     await new Promise((r) => setTimeout(r, 0));
     expect(bSignedOut).toBe(true);
     expect(a.hasSession()).toBe(false);
@@ -187,33 +189,8 @@ describe("Session", () => {
       clearTimeout: () => undefined,
     });
     await expect(s.token()).rejects.toThrow("network");
-    expect(storage.getItem(REFRESH_KEY)).toBe("rt-0");
+    expect(storage.getItem(MARKER_KEY)).toBe(MARKER);
     void tab;
-  });
-
-  it("with the refresh token in the gateway's cookie, tabs refresh with empty requests, one at a time", async () => {
-    const { tab, storage, server } = setup();
-    // The browser's cookie jar: the server reads and rotates it; the page never sees it.
-    let jar = "rt-0";
-    const cookieRefresh = async (rt: string): Promise<Issued> => {
-      expect(rt).toBe("");
-      const sent = jar;
-      const r = await server.refresh(sent);
-      jar = r.refreshToken;
-      return { ...r, refreshToken: "" };
-    };
-    storage.setItem(REFRESH_KEY, COOKIE);
-    const mk = () => {
-      const s = tab();
-      (s as unknown as { d: { refresh: typeof cookieRefresh } }).d.refresh = cookieRefresh;
-      return s;
-    };
-    const tabs = [mk(), mk(), mk()];
-    await Promise.all(tabs.map((s) => s.token()));
-    await Promise.all(tabs.map((s) => s.renew()));
-    expect(server.revoked).toBe(false);
-    expect(storage.getItem(REFRESH_KEY)).toBe(COOKIE);
-    expect(tabs[0].signOut()).toBe("");
   });
 
   it("uses the Web Lock name every tab shares", async () => {
@@ -227,5 +204,70 @@ describe("Session", () => {
     });
     await s.token();
     expect(names).toEqual([LOCK_NAME]);
+  });
+
+  it("keeps nothing secret in storage: a sign-in leaves only the marker, and a refresh token an older version stored is wiped", () => {
+    const { storage, tab } = setup();
+    storage.setItem(MARKER_KEY, "rt-from-an-old-version");
+    const a = tab();
+    expect(storage.getItem(MARKER_KEY)).toBe(MARKER);
+    expect(a.hasSession()).toBe(true);
+    storage.removeItem(MARKER_KEY);
+    a.signedIn({ userId: "u1", token: "at-x", lifetimeMs: 60_000 * 15 });
+    expect([...storage.m.entries()]).toEqual([[MARKER_KEY, MARKER]]);
+    expect(a.signOut()).toBe(true);
+    expect(storage.m.size).toBe(0);
+    expect(a.signOut()).toBe(false);
+  });
+
+  it("a token the server refused is renewed even though it looks fresh, unless another tab already replaced it", async () => {
+    const { server, tab, advance } = setup();
+    const a = tab();
+    const b = tab();
+    const first = await a.token();
+    await new Promise((r) => setTimeout(r, 0));
+    advance(1000);
+    // The gateway refused it (4001/4002 on the socket): a plain renew would hand it back.
+    const again = await a.renew(first);
+    expect(again.token).not.toBe(first);
+    expect(server.calls).toBe(2);
+    await new Promise((r) => setTimeout(r, 0));
+    // Tab b was refused the old token too, but a's broadcast already brought the new one.
+    expect((await b.renew(first)).token).toBe(again.token);
+    expect(server.calls).toBe(2);
+  });
+});
+
+describe("grant", () => {
+  const jwt = (claims: object) => ["e30", btoa(JSON.stringify(claims)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_"), "sig"].join(".");
+  // 2026-12-03T07:00:00Z as the server saw it; the token lives 15 minutes.
+  const iat = 1_796_281_200;
+  const tokens = { accessToken: jwt({ sub: "u1", iat, exp: iat + 900 }), accessTokenExpiresAt: { seconds: BigInt(iat + 900), nanos: 0 } };
+
+  for (const [name, skewMs] of [
+    ["a browser clock 10 minutes fast", 10 * 60_000],
+    ["a browser clock an hour slow", -60 * 60_000],
+    ["a browser clock that is right", 0],
+  ] as const) {
+    it(`renews on time with ${name}: the lifetime is the server's exp − iat, counted from the answer`, () => {
+      const { tab, now, timers } = setup();
+      const arrived = iat * 1000 + skewMs;
+      const g = grant("u1", tokens as never, arrived);
+      expect(g.lifetimeMs).toBe(900_000);
+      const s = tab();
+      s.signedIn(g);
+      // The renewal timer is set for 60 s before the end of the lifetime, from now.
+      expect(timers.map((x) => x.at - now())).toEqual([840_000]);
+      expect(s.current()!.expiresAt - now()).toBe(900_000);
+    });
+  }
+
+  it("falls back to the expiry time only when the token has no readable claims", () => {
+    const g = grant("u1", { accessToken: "opaque", accessTokenExpiresAt: { seconds: 1000n, nanos: 0 } } as never, 400_000);
+    expect(g.lifetimeMs).toBe(600_000);
+  });
+
+  it("refuses an answer without tokens", () => {
+    expect(() => grant("u1", undefined)).toThrow("no tokens");
   });
 });

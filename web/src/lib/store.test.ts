@@ -1,28 +1,34 @@
-import { create, toJson } from "@bufbuild/protobuf";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import { ChatSchema, MessageSchema, type Chat } from "../gen/parley/chat/v1/chat_pb";
+import { create, toJson, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ChatSchema, MessageSchema, type Chat, type Message } from "../gen/parley/chat/v1/chat_pb";
+import type { SocketLike } from "./realtime";
 
 // The store with the API faked: what the screens see after calls and realtime frames.
 
 const api = vi.hoisted(() => ({
   chats: [] as Chat[],
   getChat: vi.fn(),
-  listMessages: vi.fn(async () => ({ messages: [] })),
+  listMessages: vi.fn(async (): Promise<{ messages: Message[] }> => ({ messages: [] })),
   markRead: vi.fn(async (r: { upToSeq: bigint }) => ({ readSeq: r.upToSeq, unreadCount: 0n })),
+  listChats: vi.fn(),
+  getUnreadCount: vi.fn(async () => ({ unreadCount: 0n })),
+  getProfile: vi.fn(),
+  getFile: vi.fn(async () => ({})),
 }));
 
 vi.mock("./api", () => ({
-  session: { token: async () => "t", renew: async () => ({ token: "t" }), subscribe: () => () => undefined, signOut: () => null },
+  session: { token: async () => "t", renew: async () => ({ token: "t" }), subscribe: () => () => undefined, signOut: () => false },
   wsUrl: () => "ws://test/ws",
   chat: {
     getChat: api.getChat,
     listMessages: api.listMessages,
     markRead: api.markRead,
-    listChats: async () => ({ chats: api.chats }),
+    listChats: api.listChats,
   },
-  notifications: { getUnreadCount: async () => ({ unreadCount: 0n }) },
-  profiles: { getProfile: async () => ({ profile: { userId: "me", nickname: "me" } }) },
-  media: { getFile: async () => ({}) },
+  notifications: { getUnreadCount: api.getUnreadCount },
+  profiles: { getProfile: api.getProfile },
+  media: { getFile: api.getFile },
 }));
 
 const store = await import("./store");
@@ -36,13 +42,31 @@ function frame(f: object) {
   (store.realtime as unknown as { d: { onFrame: (f: object) => void } }).d.onFrame(f);
 }
 
+type MessageInit = Exclude<MessageInitShape<typeof MessageSchema>, Message>;
+const msg = (chatId: string, seq: number, sender: string, extra: MessageInit = {}) =>
+  create(MessageSchema, { messageId: `${chatId}-${seq}`, chatId, seq: BigInt(seq), senderId: sender, text: `m${seq}`, sentAt: ts(300 + seq), ...extra });
+const messageFrame = (m: Message) => ({ type: "message", chat_id: m.chatId, seq: Number(m.seq), message: toJson(MessageSchema, m, { useProtoFieldName: true }) });
+
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 beforeEach(async () => {
+  vi.restoreAllMocks();
   api.chats = [mkChat("c1", "ann", 100, 3), mkChat("c2", "bo", 200, 5)];
+  for (const f of [api.getChat, api.listMessages, api.listChats, api.getUnreadCount, api.getProfile, api.getFile]) f.mockClear();
   api.getChat.mockReset();
+  api.listChats.mockImplementation(async () => ({ chats: api.chats }));
+  api.getProfile.mockImplementation(async () => ({ profile: { userId: "me", nickname: "me" } }));
+  api.listMessages.mockImplementation(async () => ({ messages: [] }));
   store.stop();
   vi.spyOn(store.realtime, "start").mockImplementation(() => undefined);
   await store.start("me");
 });
+
+afterEach(() => store.stop());
 
 describe("store", () => {
   it("orders chats by last activity, newest first", () => {
@@ -77,5 +101,112 @@ describe("store", () => {
   it("opening a known chat does not ask for it again", async () => {
     await store.openChat("c1");
     expect(api.getChat).not.toHaveBeenCalled();
+  });
+
+  it("the typing indicator ends 5 s after the last typing frame, and at once with that person's message", () => {
+    vi.useFakeTimers();
+    try {
+      frame({ type: "typing", chat_id: "c1", user_id: "ann" });
+      expect(store.getState().typing.c1).toEqual(["ann"]);
+      vi.advanceTimersByTime(4000);
+      // Another frame (they come every 2 s while typing) keeps it.
+      frame({ type: "typing", chat_id: "c1", user_id: "ann" });
+      vi.advanceTimersByTime(4000);
+      expect(store.getState().typing.c1).toEqual(["ann"]);
+      vi.advanceTimersByTime(store.TYPING_MS - 4000);
+      expect(store.getState().typing.c1).toEqual([]);
+      frame({ type: "typing", chat_id: "c1", user_id: "ann" });
+      frame(messageFrame(msg("c1", 4, "ann")));
+      expect(store.getState().typing.c1).toEqual([]);
+      // The cleared entry's timer is gone too: nothing fires later.
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("messages that arrive while an opened chat's history loads are kept, merged by seq", async () => {
+    const page = deferred<{ messages: Message[] }>();
+    api.listMessages.mockImplementation(() => page.promise);
+    const opening = store.openChat("c1");
+    await Promise.resolve();
+    frame(messageFrame(msg("c1", 4, "ann", { text: "live while loading" })));
+    // The page was read before message 4 was stored, and has 3 again (also seen live before).
+    frame(messageFrame(msg("c1", 3, "ann")));
+    page.resolve({ messages: [msg("c1", 1, "ann"), msg("c1", 2, "me"), msg("c1", 3, "ann")] });
+    await opening;
+    const held = store.getState().messages.c1;
+    expect(held.list.map((m) => Number(m.seq))).toEqual([1, 2, 3, 4]);
+    expect(held.list[3].text).toBe("live while loading");
+    expect(held.contiguous).toBe(4);
+  });
+
+  it("a sign-out during start-up cancels it: no socket is opened and the signed-out state stays empty", async () => {
+    store.stop();
+    const profile = deferred<{ profile: object }>();
+    let signal: AbortSignal | undefined;
+    api.getProfile.mockImplementation((_req: unknown, opts?: { signal?: AbortSignal }) => {
+      signal = opts?.signal;
+      return profile.promise;
+    });
+    const started = vi.spyOn(store.realtime, "start");
+    started.mockClear();
+    const starting = store.start("me");
+    store.stop();
+    expect(signal?.aborted).toBe(true);
+    profile.resolve({ profile: { userId: "me", nickname: "me" } });
+    await starting;
+    expect(started).not.toHaveBeenCalled();
+    expect(store.getState().me).toBeNull();
+    expect(store.getState().chats).toEqual([]);
+  });
+
+  it("a resync reloads the lists once, and only the lists", async () => {
+    // The real Realtime on a fake socket: ready, sync, live, then the gateway's resync.
+    vi.mocked(store.realtime.start).mockRestore();
+    const sent: string[] = [];
+    const ws: SocketLike = { readyState: 1, send: (d) => sent.push(d), close: () => undefined, onopen: null, onmessage: null, onclose: null, onerror: null };
+    (store.realtime as unknown as { d: { openSocket: () => SocketLike } }).d.openSocket = () => ws;
+    store.stop();
+    await store.start("me");
+    await new Promise((r) => setTimeout(r, 0));
+    const push = (f: object) => ws.onmessage?.({ data: JSON.stringify(f) });
+    push({ type: "ready" });
+    push({ type: "sync_complete" });
+    expect(store.getState().conn).toBe("live");
+    api.listChats.mockClear();
+    api.getUnreadCount.mockClear();
+    const versions = () => [store.getState().friendsVersion, store.getState().notificationsVersion];
+    const before = versions();
+    push({ type: "resync" });
+    push({ type: "sync_complete" });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(api.listChats).toHaveBeenCalledTimes(1);
+    expect(api.getUnreadCount).toHaveBeenCalledTimes(1);
+    expect(versions()).toEqual(before.map((v) => v + 1));
+    expect(sent.filter((d) => d.includes('"type":"sync"'))).toHaveLength(2);
+    store.stop();
+  });
+
+  it("attachment URLs are fetched for the chat on screen only", async () => {
+    const att = { attachments: [{ fileId: "f1", name: "a.png" }] };
+    frame(messageFrame(msg("c2", 6, "bo", att)));
+    expect(api.getFile).not.toHaveBeenCalled();
+    await store.openChat("c1");
+    frame(messageFrame(msg("c1", 4, "ann", att)));
+    expect(api.getFile).toHaveBeenCalledTimes(1);
+  });
+
+  it("a brand-new account's profile, not made yet, is asked for again", async () => {
+    store.stop();
+    api.getProfile.mockClear();
+    api.getProfile
+      .mockImplementationOnce(async () => {
+        throw new ConnectError("your profile does not exist yet", Code.NotFound);
+      })
+      .mockImplementationOnce(async () => ({ profile: { userId: "me", nickname: "new" } }));
+    await store.start("me");
+    expect(api.getProfile).toHaveBeenCalledTimes(2);
+    expect(store.getState().me?.nickname).toBe("new");
   });
 });

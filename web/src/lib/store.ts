@@ -1,9 +1,11 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { timestampDate, timestampFromDate, timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Chat, type Message, MessageSchema, PageDirection } from "../gen/parley/chat/v1/chat_pb";
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
-import { empty, patch, upsert, type ChatMessages } from "./messages";
+import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
+import { SignedOutError } from "./session";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
 // The signed-in app's state, outside React so the WebSocket and the screens share it; screens
@@ -19,7 +21,8 @@ export interface State {
   conn: ConnState;
   chats: Chat[];
   messages: Record<string, ChatMessages>;
-  typingUntil: Record<string, number>;
+  /** chat id → the people typing in it now (an entry ends TYPING_MS after their last typing frame, or with their message) */
+  typing: Record<string, string[]>;
   presence: Record<string, Presence>;
   unreadNotifications: number;
   /** bumped when friend lists or notifications changed, so open screens reload */
@@ -35,7 +38,7 @@ const initial: State = {
   conn: "closed",
   chats: [],
   messages: {},
-  typingUntil: {},
+  typing: {},
   presence: {},
   unreadNotifications: 0,
   friendsVersion: 0,
@@ -62,7 +65,7 @@ function set(update: Partial<State> | ((s: State) => Partial<State>)): void {
   for (const fn of listeners) fn();
 }
 
-export function sortChats(chats: Chat[]): Chat[] {
+function sortChats(chats: Chat[]): Chat[] {
   const at = (c: Chat) => (c.lastActivityAt ? timestampMs(c.lastActivityAt) : 0);
   return [...chats].sort((a, b) => at(b) - at(a));
 }
@@ -71,70 +74,123 @@ export const realtime = new Realtime({
   url: wsUrl(),
   openSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as SocketLike,
   token: () => session.token(),
-  renewToken: async () => (await session.renew()).token,
+  renewToken: async (refused) => (await session.renew(refused)).token,
+  isSignedOut: (err) => err instanceof SignedOutError,
   cursors: () =>
     state.chats.map((c) => {
       const held = state.messages[c.chatId];
       return { chat_id: c.chatId, last_seq: held && held.list.length ? held.contiguous : Number(c.lastSeq) };
     }),
   onFrame: (f) => onFrame(f),
-  onState: (conn) => {
-    set({ conn });
-    // After a reconnect, refresh what sync does not replay (docs/realtime.md step 4).
-    if (conn === "syncing" && wasLive) void refreshLists();
-    if (conn === "live") wasLive = true;
-  },
+  onState: (conn) => set({ conn }),
+  // After a reconnect or a resync, what sync does not replay (docs/realtime.md step 4).
+  onCatchUp: () => void catchUp().catch(() => undefined),
   onRevoked: () => {
     session.signOut();
   },
 });
-let wasLive = false;
 
 session.subscribe((a) => {
   if (a && realtime.connState !== "closed") realtime.renewed(a.token);
 });
 
-/** Everything the first screen needs, in one round of parallel calls. */
+// The start-up under way; stop() aborts it, so a sign-out while it waits leaves nothing running.
+let starting: AbortController | null = null;
+/** How long "typing…" shows after a person's last typing frame (they come every 2 s while typing). */
+export const TYPING_MS = 5000;
+const typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+let readTimer: ReturnType<typeof setTimeout> | null = null;
+
+/** Everything the first screen needs, in one round of parallel calls, then the WebSocket. Resolves
+ * without starting anything when stop() ran meanwhile. */
 export async function start(userId: string): Promise<void> {
-  state = initial;
-  wasLive = false;
-  const [me, chats, unread] = await Promise.all([
-    profiles.getProfile({ userId }),
-    chat.listChats({ pageSize: 100 }),
-    notifications.getUnreadCount({}),
-  ]);
+  stop();
+  const ac = new AbortController();
+  starting = ac;
+  const signal = ac.signal;
+  let me, chats, unread;
+  try {
+    [me, chats, unread] = await Promise.all([
+      ownProfile(userId, signal),
+      chat.listChats({ pageSize: 100 }, { signal }),
+      notifications.getUnreadCount({}, { signal }),
+    ]);
+  } catch (err) {
+    if (signal.aborted) return;
+    throw err;
+  } finally {
+    if (starting === ac) starting = null;
+  }
+  if (signal.aborted) return;
   set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount) });
   realtime.start();
   globalThis.addEventListener?.("offline", onOffline);
   globalThis.addEventListener?.("online", onOnline);
 }
 
+// A new account's profile is made by the profile service when it consumes UserRegistered, a
+// moment after sign-up answered: the first screen of a brand-new account may ask too early.
+async function ownProfile(userId: string, signal: AbortSignal) {
+  for (const wait of [300, 700, 1500, 3000]) {
+    try {
+      return await profiles.getProfile({ userId }, { signal });
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.code === Code.NotFound) || signal.aborted) throw err;
+    }
+    await new Promise<void>((ok) => {
+      const t = setTimeout(ok, wait);
+      signal.addEventListener("abort", () => (clearTimeout(t), ok()), { once: true });
+    });
+  }
+  return await profiles.getProfile({ userId }, { signal });
+}
+
 const onOffline = () => realtime.offline();
 const onOnline = () => realtime.online();
 
 export function stop(): void {
+  starting?.abort();
+  starting = null;
   globalThis.removeEventListener?.("offline", onOffline);
   globalThis.removeEventListener?.("online", onOnline);
   realtime.stop();
+  for (const t of typingTimers.values()) clearTimeout(t);
+  typingTimers.clear();
+  if (readTimer) clearTimeout(readTimer);
+  readTimer = null;
   state = initial;
   for (const fn of listeners) fn();
 }
 
-export async function refreshLists(): Promise<void> {
+/** The chat list again (read cursors, unread counts, chats the app did not know). */
+async function reloadChats(): Promise<void> {
+  const r = await chat.listChats({ pageSize: 100 });
+  set({ chats: sortChats(r.chats) });
+}
+
+/** After a gap in the frames: the chat list and the notification count, and the friend and
+ * notification screens reload if they are shown (their versions). Messages come by sync. */
+async function catchUp(): Promise<void> {
+  set((s) => ({ friendsVersion: s.friendsVersion + 1, notificationsVersion: s.notificationsVersion + 1 }));
   const [chats, unread] = await Promise.all([chat.listChats({ pageSize: 100 }), notifications.getUnreadCount({})]);
-  set((s) => ({
-    chats: sortChats(chats.chats),
-    unreadNotifications: Number(unread.unreadCount),
-    friendsVersion: s.friendsVersion + 1,
-    notificationsVersion: s.notificationsVersion + 1,
-  }));
+  set({ chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount) });
+}
+
+/** The person changed their friends (request, accept, block…): the People screen reloads. */
+export function friendsChanged(): void {
+  set((s) => ({ friendsVersion: s.friendsVersion + 1 }));
+}
+
+/** The unread notification count an answer carried (MarkNotificationsRead). */
+export function setUnreadNotifications(n: bigint): void {
+  set({ unreadNotifications: Number(n) });
 }
 
 async function waitForChatWith(userId: string): Promise<void> {
   for (const wait of [0, 300, 700, 1500, 3000, 6000]) {
     await new Promise((r) => setTimeout(r, wait));
     if (state.chats.some((c) => c.peer?.userId === userId)) return;
-    await refreshLists().catch(() => undefined);
+    await reloadChats().catch(() => undefined);
     if (state.chats.some((c) => c.peer?.userId === userId)) return;
   }
 }
@@ -144,7 +200,8 @@ export function setMe(p: Profile): void {
 }
 
 export async function openChat(chatId: string | null): Promise<void> {
-  set({ activeChatId: chatId });
+  // Hold the chat from now on, so that messages arriving while its history loads are kept.
+  set((s) => ({ activeChatId: chatId, messages: chatId && !s.messages[chatId] ? { ...s.messages, [chatId]: empty } : s.messages }));
   if (!chatId) return;
   if (!state.chats.some((c) => c.chatId === chatId)) {
     // Opened from People or a notification before the list knew it (a new chat, or past page one).
@@ -155,9 +212,11 @@ export async function openChat(chatId: string | null): Promise<void> {
   await markRead(chatId);
 }
 
-async function loadLatest(chatId: string): Promise<void> {
+/** The newest page of a chat, merged by seq with what arrived live meanwhile. `restart` (after
+ * sync_required: too much was missed to replay) drops the held window older than the page. */
+async function loadLatest(chatId: string, restart = false): Promise<void> {
   const r = await chat.listMessages({ chatId, direction: PageDirection.OLDER, fromSeq: 0n, pageSize: 50 });
-  set((s) => ({ messages: { ...s.messages, [chatId]: upsert({ ...empty }, r.messages) } }));
+  set((s) => ({ messages: { ...s.messages, [chatId]: withLatest(s.messages[chatId] ?? empty, r.messages, restart) } }));
 }
 
 export async function loadOlder(chatId: string): Promise<boolean> {
@@ -168,8 +227,7 @@ export async function loadOlder(chatId: string): Promise<boolean> {
   return r.messages.length > 0;
 }
 
-let readTimer: ReturnType<typeof setTimeout> | null = null;
-export async function markRead(chatId: string): Promise<void> {
+async function markRead(chatId: string): Promise<void> {
   const c = state.chats.find((x) => x.chatId === chatId);
   const held = state.messages[chatId];
   const upTo = held && held.list.length ? held.list[held.list.length - 1].seq : c?.lastSeq ?? 0n;
@@ -205,7 +263,8 @@ function updateChat(chatId: string, fn: (c: Chat) => Chat): boolean {
 
 function receiveMessage(m: Message, replay: boolean): void {
   const chatId = m.chatId;
-  if (m.attachments.some((a) => !a.url)) void fillAttachmentUrls(m);
+  // Only for the chat on screen: opening another loads its page, which carries the URLs.
+  if (chatId === state.activeChatId && m.attachments.some((a) => !a.url)) void fillAttachmentUrls(m);
   set((s) => ({ messages: s.messages[chatId] ? { ...s.messages, [chatId]: upsert(s.messages[chatId], [m]) } : s.messages }));
   const mine = m.senderId === state.me?.userId;
   const known = updateChat(chatId, (c) => {
@@ -219,10 +278,10 @@ function receiveMessage(m: Message, replay: boolean): void {
       readSeq: mine ? m.seq : c.readSeq,
     };
   });
-  if (!known) void refreshLists().catch(() => undefined);
+  if (!known) void reloadChats().catch(() => undefined);
+  setTyping(chatId, m.senderId, false);
   if (!mine) {
     const c = state.chats.find((x) => x.chatId === chatId);
-    set((s) => ({ typingUntil: { ...s.typingUntil, [chatId]: 0 } }));
     if (!replay) {
       const who = c?.peer?.nickname ?? "someone";
       announce(`New message from ${who}: ${m.text || "(attachment)"}`);
@@ -254,12 +313,9 @@ function onFrame(f: Frame): void {
     case "message_deleted": {
       const chatId = String(f.chat_id);
       const id = String(f.message_id);
-      const at = new Date(String(f.type === "message_edited" ? f.edited_at : f.deleted_at));
-      const ts = { seconds: BigInt(Math.floor(at.getTime() / 1000)), nanos: (at.getTime() % 1000) * 1e6 };
+      const at = timestampFromDate(new Date(String(f.type === "message_edited" ? f.edited_at : f.deleted_at)));
       const apply = (m: Message): Message =>
-        f.type === "message_edited"
-          ? { ...m, text: String(f.text ?? ""), editedAt: { $typeName: "google.protobuf.Timestamp", ...ts } }
-          : { ...m, text: "", attachments: [], deleted: true, deletedAt: { $typeName: "google.protobuf.Timestamp", ...ts } };
+        f.type === "message_edited" ? { ...m, text: String(f.text ?? ""), editedAt: at } : { ...m, text: "", attachments: [], deleted: true, deletedAt: at };
       set((s) => ({ messages: s.messages[chatId] ? { ...s.messages, [chatId]: patch(s.messages[chatId], id, apply) } : s.messages }));
       updateChat(chatId, (c) => (c.lastMessage?.messageId === id ? { ...c, lastMessage: apply(c.lastMessage) } : c));
       return;
@@ -274,12 +330,9 @@ function onFrame(f: Frame): void {
       }
       return;
     }
-    case "typing": {
-      const chatId = String(f.chat_id);
-      set((s) => ({ typingUntil: { ...s.typingUntil, [chatId]: Date.now() + 5000 } }));
-      setTimeout(() => set({}), 5100);
+    case "typing":
+      setTyping(String(f.chat_id), String(f.user_id), true);
       return;
-    }
     case "presence":
       set((s) => ({ presence: { ...s.presence, [String(f.user_id)]: { online: f.online === true, lastSeen: f.last_seen as string | undefined } } }));
       return;
@@ -312,12 +365,22 @@ function onFrame(f: Frame): void {
       void waitForChatWith(String(f.requester_id === state.me?.userId ? f.accepter_id : f.requester_id));
       return;
     case "sync_required":
-      if (state.messages[String(f.chat_id)]) void loadLatest(String(f.chat_id)).catch(() => undefined);
-      return;
-    case "resync":
-      void refreshLists().catch(() => undefined);
+      if (state.messages[String(f.chat_id)]) void loadLatest(String(f.chat_id), true).catch(() => undefined);
       return;
   }
+}
+
+
+function setTyping(chatId: string, userId: string, on: boolean): void {
+  const key = chatId + "/" + userId;
+  const t = typingTimers.get(key);
+  if (t !== undefined) clearTimeout(t);
+  typingTimers.delete(key);
+  if (on) typingTimers.set(key, setTimeout(() => setTyping(chatId, userId, false), TYPING_MS));
+  const cur = state.typing[chatId] ?? [];
+  if (cur.includes(userId) === on) return;
+  const next = on ? [...cur, userId] : cur.filter((x) => x !== userId);
+  set((s) => ({ typing: { ...s.typing, [chatId]: next } }));
 }
 
 export function sendTyping(chatId: string): void {
@@ -328,7 +391,11 @@ export function queryPresence(userIds: string[]): void {
   if (userIds.length) realtime.send({ type: "presence_query", ref: "q", user_ids: userIds.slice(0, 100) });
 }
 
-export function formatTime(t: { seconds: bigint; nanos: number } | undefined): string {
+export function formatDateTime(t: Timestamp): string {
+  return timestampDate(t).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function formatTime(t: Timestamp | undefined): string {
   if (!t) return "";
-  return timestampDate(t as Parameters<typeof timestampDate>[0]).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return timestampDate(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }

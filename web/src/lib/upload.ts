@@ -6,8 +6,8 @@ import { media } from "./api";
 // (docs/media.md), never through the gateway; CompleteUpload then checks what arrived.
 
 export const AVATAR_TYPES = ["image/jpeg", "image/png", "image/webp"];
-export const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
-export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
+const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
+const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
 
 /** What can be said about a file before asking the server (it checks again, and the bytes too). */
 export function precheck(file: File, purpose: FilePurpose): string | null {

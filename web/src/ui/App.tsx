@@ -8,11 +8,12 @@ import { Conversation } from "./Conversation";
 import { People } from "./People";
 import { ProfileScreen } from "./Profile";
 import { Notifications } from "./Notifications";
+import { AccountScreen } from "./Account";
 import { describe } from "../lib/errors";
 import { SignedOutError } from "../lib/session";
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
-export type View = "chats" | "people" | "notifications" | "profile";
+type View = "chats" | "people" | "notifications" | "profile" | "account";
 
 export function App() {
   const [phase, setPhase] = useState<Phase>(location.pathname === "/oauth/callback" ? "callback" : "loading");
@@ -27,10 +28,18 @@ export function App() {
       setPhase("signedout");
       return;
     }
-    session.renew().catch((err) => {
-      if (err instanceof SignedOutError) setPhase("signedout");
-      else setStartError(describe(err));
-    });
+    // The answer itself signs in, not only the session's listeners: another tab's broadcast token
+    // may have arrived before this component subscribed, and then renew() just returns it.
+    session.renew().then(
+      (a) => {
+        setUserId(a.userId);
+        setPhase((p) => (p === "callback" ? p : "signedin"));
+      },
+      (err) => {
+        if (err instanceof SignedOutError) setPhase("signedout");
+        else setStartError(describe(err));
+      },
+    );
   }, []);
 
   useEffect(() => {
@@ -80,10 +89,10 @@ function Shell({ userId }: { userId: string }) {
   }, [userId]);
 
   async function logout() {
-    const rt = session.signOut();
+    const had = session.signOut();
     store.stop();
-    // "" means the gateway's cookie: it fills the token in and removes the cookie.
-    if (rt !== null) await authPublic.logout({ refreshToken: rt }).catch(() => undefined);
+    // Empty: the gateway fills the token in from its cookie and removes the cookie.
+    if (had) await authPublic.logout({}).catch(() => undefined);
   }
 
   const openChat = (chatId: string) => {
@@ -113,6 +122,9 @@ function Shell({ userId }: { userId: string }) {
           <button aria-current={view === "profile" ? "page" : undefined} onClick={() => setView("profile")}>
             Profile
           </button>
+          <button aria-current={view === "account" ? "page" : undefined} onClick={() => setView("account")}>
+            Account
+          </button>
           <button onClick={() => void logout()}>Log out</button>
         </nav>
         <span className={"conn conn-" + conn} role="status" aria-label="Connection" data-testid="conn">
@@ -138,6 +150,7 @@ function Shell({ userId }: { userId: string }) {
       {view === "people" && <People onOpenChat={openChat} />}
       {view === "notifications" && <Notifications onOpenChat={openChat} />}
       {view === "profile" && <ProfileScreen />}
+      {view === "account" && <AccountScreen onSignedOut={logout} />}
     </div>
   );
 }

@@ -1,12 +1,14 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { authPublic, issued, session } from "../lib/api";
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import type { SecondFactorChallenge } from "../gen/parley/auth/v1/auth_pb";
+import { authPublic, session } from "../lib/api";
+import { grant } from "../lib/session";
 import { describe, fieldErrors, type FieldErrors } from "../lib/errors";
 import { Field, FormError } from "./Field";
 
 const NO_ERRORS: FieldErrors = { fields: {}, form: null };
-export const OAUTH_STATE_KEY = "parley.oauth.state";
+const OAUTH_STATE_KEY = "parley.oauth.state";
 
-export function callbackUri(): string {
+function callbackUri(): string {
   return new URL("/oauth/callback", location.origin).toString();
 }
 
@@ -18,6 +20,7 @@ export function AuthScreen() {
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [busy, setBusy] = useState(false);
   const [providers, setProviders] = useState<{ id: string; displayName: string }[]>([]);
+  const [challenge, setChallenge] = useState<SecondFactorChallenge | null>(null);
 
   useEffect(() => {
     authPublic
@@ -33,14 +36,14 @@ export function AuthScreen() {
     try {
       if (mode === "signup") {
         const r = await authPublic.register({ email, password, nickname });
-        session.signedIn(issued(r.userId, r.tokens));
+        session.signedIn(grant(r.userId, r.tokens));
       } else {
         const r = await authPublic.login({ email, password });
-        if (!r.tokens) {
-          setErrors({ fields: {}, form: "This account uses two-factor authentication, which this app does not support yet." });
+        if (r.secondFactor) {
+          setChallenge(r.secondFactor);
           return;
         }
-        session.signedIn(issued(r.userId, r.tokens));
+        session.signedIn(grant(r.userId, r.tokens));
       }
     } catch (err) {
       setErrors(fieldErrors(err, ["email", "password", "nickname"]));
@@ -58,6 +61,21 @@ export function AuthScreen() {
     } catch (err) {
       setErrors({ fields: {}, form: describe(err) });
     }
+  }
+
+  if (challenge) {
+    return (
+      <main className="auth">
+        <h1>Parley</h1>
+        <TwoFactorForm
+          challenge={challenge}
+          onCancel={() => {
+            setChallenge(null);
+            setPassword("");
+          }}
+        />
+      </main>
+    );
   }
 
   const signup = mode === "signup";
@@ -105,11 +123,72 @@ export function AuthScreen() {
   );
 }
 
+/** The second step of a sign-in with two-factor authentication on: a code from the authenticator
+ * app, or one of the recovery codes. */
+function TwoFactorForm({ challenge, onCancel, onSignedIn }: { challenge: SecondFactorChallenge; onCancel: () => void; onSignedIn?: () => void }) {
+  const canRecover = challenge.methods.includes("recovery_code");
+  const [recovery, setRecovery] = useState(false);
+  const [value, setValue] = useState("");
+  const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  const field = recovery ? "recovery_code" : "code";
+
+  useEffect(() => input.current?.focus(), [recovery]);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(NO_ERRORS);
+    try {
+      const v = value.trim();
+      const r = await authPublic.completeTwoFactor({ challenge: challenge.challenge, code: recovery ? "" : v, recoveryCode: recovery ? v : "" });
+      session.signedIn(grant(r.userId, r.tokens));
+      onSignedIn?.();
+    } catch (err) {
+      // "not correct", "already used", "challenge … expired; sign in again": next to the code.
+      setErrors(fieldErrors(err, ["code", "recovery_code"], field));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function switchMethod() {
+    setRecovery(!recovery);
+    setValue("");
+    setErrors(NO_ERRORS);
+  }
+
+  return (
+    <form onSubmit={submit} aria-label="Two-factor sign-in" noValidate>
+      <p>This account has two-factor authentication on.</p>
+      {recovery ? (
+        <Field ref={input} label="Recovery code" name="recovery_code" autoComplete="off" required value={value} onChange={(e) => setValue(e.target.value)} error={errors.fields.recovery_code} />
+      ) : (
+        <Field ref={input} label="Code from your authenticator app" name="code" inputMode="numeric" autoComplete="one-time-code" required value={value} onChange={(e) => setValue(e.target.value)} error={errors.fields.code} />
+      )}
+      <FormError error={errors.form} />
+      <button type="submit" className="primary" disabled={busy}>
+        Verify
+      </button>
+      {canRecover && (
+        <button type="button" onClick={switchMethod}>
+          {recovery ? "Use a code from the app" : "Use a recovery code"}
+        </button>
+      )}
+      <button type="button" onClick={onCancel}>
+        Start again
+      </button>
+    </form>
+  );
+}
+
 let completing = false;
 
 /** The identity provider sent the browser back: finish the sign-in. */
 export function OAuthCallback({ onDone }: { onDone: () => void }) {
   const [error, setError] = useState<string | null>(null);
+  const [challenge, setChallenge] = useState<SecondFactorChallenge | null>(null);
   useEffect(() => {
     if (completing) return;
     completing = true;
@@ -131,8 +210,11 @@ export function OAuthCallback({ onDone }: { onDone: () => void }) {
     authPublic
       .completeOAuth({ state, code })
       .then((r) => {
-        if (!r.tokens) throw new Error("This account uses two-factor authentication, which this app does not support yet.");
-        session.signedIn(issued(r.userId, r.tokens));
+        if (r.secondFactor) {
+          setChallenge(r.secondFactor);
+          return;
+        }
+        session.signedIn(grant(r.userId, r.tokens));
         onDone();
       })
       .catch((err) => setError(describe(err)));
@@ -140,7 +222,9 @@ export function OAuthCallback({ onDone }: { onDone: () => void }) {
   return (
     <main className="auth">
       <h1>Parley</h1>
-      {error ? (
+      {challenge ? (
+        <TwoFactorForm challenge={challenge} onCancel={onDone} onSignedIn={onDone} />
+      ) : error ? (
         <>
           <FormError error={error} />
           <button onClick={onDone}>Back to sign in</button>

@@ -11,7 +11,7 @@ import { useStore } from "./hooks";
 export function Conversation({ chatId, onClose }: { chatId: string; onClose: () => void }) {
   const c = useStore((s) => s.chats.find((x) => x.chatId === chatId));
   const held = useStore((s) => s.messages[chatId]);
-  const typingUntil = useStore((s) => s.typingUntil[chatId] ?? 0);
+  const typing = useStore((s) => (s.typing[chatId]?.length ?? 0) > 0);
   const me = useStore((s) => s.me);
   const [text, setText] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -37,7 +37,6 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
 
   if (!c) return <p className="placeholder">Loading chat…</p>;
   const name = c.peer?.nickname || "Deleted account";
-  const typing = typingUntil > Date.now();
 
   async function send(e: FormEvent) {
     e.preventDefault();

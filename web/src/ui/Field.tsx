@@ -1,7 +1,7 @@
-import { useId, type InputHTMLAttributes } from "react";
+import { useId, type ComponentProps } from "react";
 
 // A labelled input with its error right below it, tied to it for screen readers.
-export function Field(props: { label: string; error?: string } & InputHTMLAttributes<HTMLInputElement>) {
+export function Field(props: { label: string; error?: string } & ComponentProps<"input">) {
   const { label, error, ...rest } = props;
   const id = useId();
   return (

@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { NotificationKind, type KindPreference, type Notification } from "../gen/parley/notification/v1/notification_pb";
 import { notifications } from "../lib/api";
 import { describe } from "../lib/errors";
@@ -20,20 +21,34 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
   const [emailEnabled, setEmailEnabled] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
+  // The list follows the notifications (version); the preferences change only here.
   useEffect(() => {
-    Promise.all([notifications.listNotifications({ pageSize: 50 }), notifications.getPreferences({})])
-      .then(([l, p]) => {
-        setItems(l.notifications);
+    let live = true;
+    notifications
+      .listNotifications({ pageSize: 50 })
+      .then((l) => live && setItems(l.notifications))
+      .catch((err) => live && setError(describe(err)));
+    return () => {
+      live = false;
+    };
+  }, [version]);
+
+  useEffect(() => {
+    notifications
+      .getPreferences({})
+      .then((p) => {
         setKinds(p.preferences?.kinds ?? []);
         setEmailEnabled(p.preferences?.emailEnabled ?? false);
       })
       .catch((err) => setError(describe(err)));
-  }, [version]);
+  }, []);
 
   async function markAll() {
     try {
-      await notifications.markNotificationsRead({ all: true });
-      await store.refreshLists();
+      const r = await notifications.markNotificationsRead({ all: true });
+      store.setUnreadNotifications(r.unreadCount);
+      const now = timestampNow();
+      setItems((xs) => xs.map((x) => (x.readAt ? x : { ...x, readAt: now })));
     } catch (err) {
       setError(describe(err));
     }
@@ -41,8 +56,10 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
 
   async function markOne(n: Notification) {
     try {
-      await notifications.markNotificationsRead({ notificationIds: [n.notificationId] });
-      await store.refreshLists();
+      const r = await notifications.markNotificationsRead({ notificationIds: [n.notificationId] });
+      store.setUnreadNotifications(r.unreadCount);
+      const now = timestampNow();
+      setItems((xs) => xs.map((x) => (x.notificationId === n.notificationId && !x.readAt ? { ...x, readAt: now } : x)));
       if (n.kind === NotificationKind.MESSAGE && n.subjectId) onOpenChat(n.subjectId);
     } catch (err) {
       setError(describe(err));

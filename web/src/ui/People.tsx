@@ -36,22 +36,25 @@ export function People({ onOpenChat }: { onOpenChat: (chatId: string) => void })
         setIncoming(i.requests);
         setOutgoing(o.requests);
         setBlocked(b.blockedUsers);
-        store.queryPresence(f.friends.map((x) => x.user?.userId ?? "").filter(Boolean));
       })
       .catch((err) => live && setError(describe(err)));
     return () => {
       live = false;
     };
-  }, [version, conn === "live"]);
+  }, [version]);
 
-  const bump = () => store.refreshLists().catch(() => undefined);
+  // Presence comes over the socket: ask again once it is live (a query sent before is dropped).
+  const live = conn === "live";
+  useEffect(() => {
+    if (live) store.queryPresence(list.map((x) => x.user?.userId ?? "").filter(Boolean));
+  }, [live, list]);
 
   async function act(what: string, fn: () => Promise<unknown>) {
     setError(null);
     try {
       await fn();
       setStatus(what);
-      await bump();
+      store.friendsChanged();
     } catch (err) {
       setError(describe(err));
     }

@@ -12,9 +12,10 @@ var ErrUserDeleted = domainerr.Errorf(domainerr.ErrNotFound, "user_id: that acco
 
 // UserDeleted erases what the service holds about a user whose account was deleted: their
 // address and nickname (the recipients row) and preferences, mutes, notifications, Notify keys,
-// digests and email deliveries (pending and sent records alike); and, in other people's
-// notifications and digests, what stands for them: notifications they caused (a friend request of
-// theirs, their message) and their messages waiting for a digest email. It keeps a tombstone (the
+// digests, email deliveries (pending and sent records alike), push subscriptions and pushes; and,
+// in other people's notifications, digests and pushes, what stands for them: notifications and
+// pushes they caused (a friend request of theirs, their message) and their messages waiting for a
+// digest email. It keeps a tombstone (the
 // id and when), so events about the user handled later — they come on other topics, in no order
 // with the deletion — change nothing: every handler that would store something for or about a user
 // asks AnyDeleted first. Other people's unread counts drop without a NotificationSent; their

@@ -57,7 +57,8 @@ type DispatcherConfig struct {
 }
 
 // Dispatcher works the email channel: it turns due digests into emails (or drops them when the
-// recipient came back or read the chat) and sends queued emails with retries. Run one in every
+// recipient came back or read the chat) and sends queued emails with retries; and, when the push
+// channel is on, queued pushes the same way (push_dispatch.go). Run one in every
 // replica; row locks (SKIP LOCKED) give each digest and email to one replica at a time.
 //
 // Sending follows the delivery outbox: an email is queued in the transaction that decides it
@@ -112,12 +113,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce flushes every due digest and sends every due email.
+// RunOnce flushes every due digest and sends every due email and push.
 func (d *Dispatcher) RunOnce(ctx context.Context) {
 	d.drain(ctx, "flush digests", d.cfg.BatchSize, func(ctx context.Context) (int, error) {
 		return d.cfg.Service.flushDigests(ctx, d.cfg.Presence, d.cfg.OfflineAfter, d.cfg.BatchSize)
 	})
 	d.drain(ctx, "send emails", d.cfg.Concurrency, d.sendDue)
+	if d.cfg.Service.push != nil {
+		d.drain(ctx, "send pushes", d.cfg.Concurrency, d.sendDuePushes)
+	}
 }
 
 // drain runs batch, which handles up to full items and says how many it did, until one handles

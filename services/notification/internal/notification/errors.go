@@ -10,6 +10,9 @@ import "errors"
 //     and why.
 //   - domainerr.ErrPermissionDenied: the caller may not do this (Notify without the internal
 //     secret).
+//   - domainerr.ErrFailedPrecondition: the push channel is asked for where it is not configured
+//     (no VAPID key: ErrPushNotConfigured).
+//   - domainerr.ErrNotFound: the user a call is about deleted their account (ErrUserDeleted).
 
 // ErrInvalidEvent is the notification domain's own kind: an event that cannot be applied whatever
 // happens (malformed ids); the consumer dead-letters it instead of retrying. It never reaches an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,7 +144,7 @@ func (s *Service) FriendRequestSent(ctx context.Context, tx Tx, ev FriendRequest
 	n := Notification{ID: newID(), UserID: ev.ToUserID, Kind: KindFriendRequest,
 		Title: actor + " sent you a friend request", SubjectID: ev.RequestID, ActorUserID: ev.FromUserID,
 		Count: 1, CreatedAt: s.now()}
-	return s.raise(ctx, tx, n, "friend_request:"+ev.RequestID,
+	return s.raise(ctx, tx, n, actor, "friend_request:"+ev.RequestID,
 		func(to Recipient) (EmailContent, error) { return s.emails.FriendRequest(to, actor) })
 }
 
@@ -169,20 +170,24 @@ func (s *Service) FriendAccepted(ctx context.Context, tx Tx, ev FriendAcceptance
 	n := Notification{ID: newID(), UserID: ev.RequesterID, Kind: KindFriendAccepted,
 		Title: actor + " accepted your friend request", SubjectID: ev.AccepterID, ActorUserID: ev.AccepterID,
 		Count: 1, CreatedAt: now}
-	return s.raise(ctx, tx, n, "friend_accepted:"+ev.RequestID,
+	return s.raise(ctx, tx, n, actor, "friend_accepted:"+ev.RequestID,
 		func(to Recipient) (EmailContent, error) { return s.emails.FriendAccepted(to, actor) })
 }
 
 // raise delivers n, a notification that stands alone (not collapsed like MESSAGE's), as its
-// recipient's preferences for its kind allow: stored in the app, and by email, rendered by email
-// and queued once per dedupKey.
-func (s *Service) raise(ctx context.Context, tx Tx, n Notification, dedupKey string, email func(Recipient) (EmailContent, error)) error {
+// recipient's preferences for its kind allow: stored in the app (and then pushed to their
+// devices), and by email, rendered by email and queued once per dedupKey. actor is the nickname
+// of who caused it.
+func (s *Service) raise(ctx context.Context, tx Tx, n Notification, actor, dedupKey string, email func(Recipient) (EmailContent, error)) error {
 	prefs, err := tx.Preferences(ctx, n.UserID, n.CreatedAt)
 	if err != nil {
 		return err
 	}
 	if prefs.For(n.Kind).InApp {
 		if err := s.storeInApp(ctx, tx, n, ""); err != nil {
+			return err
+		}
+		if err := s.queuePush(ctx, tx, prefs, n, actor, dedupKey); err != nil {
 			return err
 		}
 	}
@@ -281,7 +286,13 @@ func (s *Service) messageInApp(ctx context.Context, tx Tx, m Message, now time.T
 	}
 	n := Notification{ID: newID(), UserID: m.RecipientID, Kind: KindMessage, Title: title, Body: preview(m),
 		SubjectID: m.ChatID, ActorUserID: m.SenderID, Count: count, CreatedAt: now, CollapseKey: key, LastSeq: m.Seq}
-	return s.storeInApp(ctx, tx, n, replaces)
+	if err := s.storeInApp(ctx, tx, n, replaces); err != nil {
+		return err
+	}
+	if !mc.PushDevices {
+		return nil // the hot path's common case: no device to push to, nothing to queue
+	}
+	return s.queuePush(ctx, tx, mc.Prefs, n, actor, "message:"+m.ChatID+":"+strconv.FormatInt(m.Seq, 10))
 }
 
 // preview is a message's text for a notification body: its start, or what is attached.

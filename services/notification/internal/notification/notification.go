@@ -48,6 +48,11 @@ type MutedChat struct {
 // Preferences are a user's notification settings.
 type Preferences struct {
 	EmailEnabled bool
+	// PushEnabled is the push master switch (default on): what is stored in the app is pushed to
+	// the user's devices while they are away.
+	PushEnabled bool
+	// PushPreviews puts notification bodies (message text) in pushes (default off).
+	PushPreviews bool
 	// Kinds holds one entry per known kind, in enum order.
 	Kinds      []KindPreference
 	MutedChats []MutedChat
@@ -57,7 +62,7 @@ type Preferences struct {
 
 // DefaultPreferences are the preferences of a user who never changed them.
 func DefaultPreferences() Preferences {
-	p := Preferences{EmailEnabled: true}
+	p := Preferences{EmailEnabled: true, PushEnabled: true}
 	for _, k := range Kinds {
 		p.Kinds = append(p.Kinds, DefaultKindPreference(k))
 	}
@@ -84,6 +89,8 @@ func (p Preferences) Muted(chatID string) bool {
 // PreferenceChanges are an UpdatePreferences request: nil and absent kinds are kept.
 type PreferenceChanges struct {
 	EmailEnabled *bool
+	PushEnabled  *bool
+	PushPreviews *bool
 	Kinds        []KindPreference
 }
 

@@ -174,3 +174,34 @@ func TestEmailsEscapeUserTextInHTML(t *testing.T) {
 		t.Errorf("friend request email: %v\n%s\n%s", err, fr.Text, fr.HTML)
 	}
 }
+
+func TestDecidePush(t *testing.T) {
+	raised := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	window := 75 * time.Second
+	for _, c := range []struct {
+		name     string
+		lastSeen time.Time
+		seen     bool
+		now      time.Time
+		want     pushAction
+		wantAt   time.Time
+	}{
+		{"never seen", time.Time{}, false, raised, pushSend, time.Time{}},
+		{"connected when it was raised", raised, true, raised.Add(time.Second), pushSkip, time.Time{}},
+		{"refreshed after it was raised", raised.Add(20 * time.Second), true, raised.Add(time.Minute), pushSkip, time.Time{}},
+		{"seen 10s before, a connection may be open", raised.Add(-10 * time.Second), true, raised, pushWait, raised.Add(65 * time.Second)},
+		{"seen 10s before, no refresh within the window", raised.Add(-10 * time.Second), true, raised.Add(65 * time.Second), pushSend, time.Time{}},
+		{"seen long before", raised.Add(-time.Hour), true, raised, pushSend, time.Time{}},
+	} {
+		got, at := decidePush(raised, c.lastSeen, c.seen, c.now, window)
+		if got != c.want || !at.Equal(c.wantAt) {
+			t.Errorf("%s: %v until %v; want %v until %v", c.name, got, at, c.want, c.wantAt)
+		}
+	}
+}
+
+func TestPushPreferencesDefaultOnWithoutPreviews(t *testing.T) {
+	if p := DefaultPreferences(); !p.PushEnabled || p.PushPreviews {
+		t.Fatalf("defaults push_enabled %v, push_previews %v; want on, off", p.PushEnabled, p.PushPreviews)
+	}
+}

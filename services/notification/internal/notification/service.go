@@ -22,7 +22,9 @@ type Config struct {
 	MessageIDDomain string
 	// DigestDelay is how long after the first unsent message a chat's digest email is due.
 	DigestDelay time.Duration
-	Logger      *slog.Logger
+	// Push turns the push channel on; nil leaves it off (no VAPID key configured).
+	Push   *PushConfig
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -33,6 +35,7 @@ type Service struct {
 	emails      *Emails
 	domain      string
 	digestDelay time.Duration
+	push        *PushConfig // nil: no push channel
 	clock       func() time.Time
 	logger      *slog.Logger
 }
@@ -50,8 +53,16 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Push != nil {
+		if cfg.Push.Pusher == nil {
+			return nil, errors.New("notification service: push configured without a pusher")
+		}
+		p := *cfg.Push
+		p.defaults()
+		cfg.Push = &p
+	}
 	return &Service{store: cfg.Store, emails: cfg.Emails, domain: cfg.MessageIDDomain,
-		digestDelay: cfg.DigestDelay, clock: cfg.Now, logger: cfg.Logger}, nil
+		digestDelay: cfg.DigestDelay, push: cfg.Push, clock: cfg.Now, logger: cfg.Logger}, nil
 }
 
 // now is the clock at Postgres' precision, so what is returned equals what is stored.
@@ -140,7 +151,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, userID string, c Prefer
 		}
 		seen[kp.Kind] = i
 	}
-	if c.EmailEnabled == nil && len(c.Kinds) == 0 {
+	if c.EmailEnabled == nil && c.PushEnabled == nil && c.PushPreviews == nil && len(c.Kinds) == 0 {
 		return s.Preferences(ctx, userID)
 	}
 	var out Preferences
@@ -240,6 +251,9 @@ func (s *Service) Notify(ctx context.Context, r NotifyRequest) (NotifyResult, er
 				return err
 			}
 			res.Notification = &n
+			if err := s.queuePush(ctx, tx, prefs, n, "", "notify:"+r.UserID+":"+r.IdempotencyKey); err != nil {
+				return err
+			}
 		}
 		if !muted && prefs.EmailFor(r.Kind) {
 			to, err := tx.Recipient(ctx, r.UserID)

@@ -26,6 +26,14 @@ type Store interface {
 	// FinishDelivery records the outcome of a claimed delivery's attempt. It changes nothing when
 	// the claim was lost meanwhile (the attempt number moved on).
 	FinishDelivery(ctx context.Context, d Delivery, outcome DeliveryOutcome) error
+	// PushSubscriptions returns userID's push subscriptions, most recently registered first.
+	PushSubscriptions(ctx context.Context, userID string) ([]PushSubscription, error)
+	// ClaimPushes is ClaimDeliveries for the push outbox: up to limit due pushes, with their
+	// subscription's endpoint and keys, marked sending with attempts+1 and a lease until now+lease.
+	ClaimPushes(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]PushDelivery, error)
+	// FinishPush records the outcome of a claimed push (fenced by its attempt, as FinishDelivery);
+	// Gone removes its subscription, with every push still queued for it.
+	FinishPush(ctx context.Context, p PushDelivery, outcome PushOutcome) error
 	// Cleanup deletes what has outlived its use (see Retention) and returns how many rows went.
 	Cleanup(ctx context.Context, now time.Time, r Retention) (int64, error)
 }
@@ -95,6 +103,19 @@ type Tx interface {
 	// QueueEmail records an email to send (the delivery outbox). It returns false, queueing nothing,
 	// when an email with e.DedupKey was queued before.
 	QueueEmail(ctx context.Context, e Email) (bool, error)
+	// SavePushSubscription stores sub, or updates the subscription with its endpoint (keys,
+	// label, session, updated_at; moving it to sub.UserID if another user had it, without the
+	// pushes queued for them), keeping at most limit per user (the least recently registered go),
+	// and returns it as stored.
+	SavePushSubscription(ctx context.Context, sub PushSubscription, limit int) (PushSubscription, error)
+	// RemovePushSubscription removes userID's subscription id, if there is one.
+	RemovePushSubscription(ctx context.Context, userID, id string) error
+	// RemoveSessionPushSubscriptions removes the subscriptions userID registered in sessionID.
+	RemoveSessionPushSubscriptions(ctx context.Context, userID, sessionID string) error
+	// QueuePush records p for each of p.UserID's subscriptions (none: nothing), once per
+	// (p.DedupKey, subscription); with a Topic, it first drops that user's unsent pushes of the
+	// same topic, which p replaces.
+	QueuePush(ctx context.Context, p QueuedPush) error
 	// AddToDigest adds m to the open digest of userID for chatID, opening one due at due if there
 	// is none; a message already in it (same seq) is ignored.
 	AddToDigest(ctx context.Context, userID, chatID string, m DigestMessage, due time.Time) error
@@ -138,6 +159,8 @@ type MessageContext struct {
 	Unread *Notification
 	// Deleted: the recipient or the sender deleted their account (see UserDeleted).
 	Deleted bool
+	// PushDevices: the recipient has push subscriptions.
+	PushDevices bool
 }
 
 // StoredNotify is the result of a Notify call kept under its idempotency key.
@@ -203,6 +226,6 @@ type Retention struct {
 	ReadNotifications time.Duration
 	// NotifyKeys: Notify idempotency keys (at least 30 days, the API's promise).
 	NotifyKeys time.Duration
-	// Deliveries: sent and failed email deliveries.
+	// Deliveries: sent and failed email deliveries, and finished pushes.
 	Deliveries time.Duration
 }

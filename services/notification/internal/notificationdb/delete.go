@@ -34,6 +34,8 @@ func (t *txStore) DeleteUser(ctx context.Context, userID string, at time.Time) e
 			  AND NOT EXISTS (SELECT 1 FROM digest_messages m WHERE m.digest_id = d.digest_id AND m.sender_id <> $1)`},
 		{"delete digests", `DELETE FROM digests WHERE user_id = $1`},
 		{"delete email deliveries", `DELETE FROM email_deliveries WHERE user_id = $1`},
+		{"delete pushes", `DELETE FROM push_deliveries WHERE user_id = $1 OR actor_user_id = $1::text`},
+		{"delete push subscriptions", `DELETE FROM push_subscriptions WHERE user_id = $1`},
 		{"delete notify keys", `DELETE FROM notify_requests WHERE user_id = $1`},
 		{"delete mutes", `DELETE FROM muted_chats WHERE user_id = $1`},
 		{"delete recipient", `DELETE FROM recipients WHERE user_id = $1`},

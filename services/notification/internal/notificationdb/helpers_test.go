@@ -50,6 +50,7 @@ type env struct {
 	pool  *pgxpool.Pool
 	store *notificationdb.Store
 	svc   *notification.Service
+	cfg   notification.Config // what svc was made from
 	clock *clock
 	// Set by withDispatcher.
 	redis rueidis.Client
@@ -59,7 +60,8 @@ type env struct {
 
 const digestDelay = 2 * time.Minute
 
-func newEnv(t *testing.T) *env {
+// newEnv is a service on a fresh database; options change its configuration (the push channel).
+func newEnv(t *testing.T, options ...func(*notification.Config)) *env {
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
@@ -71,12 +73,16 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
-	svc, err := notification.NewService(notification.Config{Store: store, Emails: emails, MessageIDDomain: "parley.test",
-		DigestDelay: digestDelay, Logger: logger, Now: clk.Now})
+	cfg := notification.Config{Store: store, Emails: emails, MessageIDDomain: "parley.test",
+		DigestDelay: digestDelay, Logger: logger, Now: clk.Now}
+	for _, o := range options {
+		o(&cfg)
+	}
+	svc, err := notification.NewService(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: context.Background(), pool: pool, store: store, svc: svc, clock: clk}
+	return &env{t: t, ctx: context.Background(), pool: pool, store: store, svc: svc, cfg: cfg, clock: clk}
 }
 
 // withDispatcher gives e an email dispatcher as run.go builds it: presence from Redis (the test

@@ -31,13 +31,15 @@ LEFT JOIN LATERAL (
     SELECT array_agg(chat_id::text ORDER BY chat_id) AS chats, array_agg(until ORDER BY chat_id) AS untils
     FROM muted_chats WHERE user_id = u.user_id AND (until IS NULL OR until > $2)) m ON true`
 
-const preferencesColumns = `r.email_enabled, r.prefs_updated_at,
+const preferencesColumns = `r.email_enabled, r.push_enabled, r.push_previews, r.prefs_updated_at,
        coalesce(k.kinds, '{}'), coalesce(k.in_app, '{}'), coalesce(k.email, '{}'),
        coalesce(m.chats, '{}'), coalesce(m.untils, '{}')`
 
 // scannedPreferences receives preferencesColumns.
 type scannedPreferences struct {
 	emailEnabled *bool
+	pushEnabled  *bool
+	pushPreviews *bool
 	updatedAt    *time.Time
 	kinds        []int32
 	inApp, email []bool
@@ -46,13 +48,19 @@ type scannedPreferences struct {
 }
 
 func (sp *scannedPreferences) dest() []any {
-	return []any{&sp.emailEnabled, &sp.updatedAt, &sp.kinds, &sp.inApp, &sp.email, &sp.chats, &sp.untils}
+	return []any{&sp.emailEnabled, &sp.pushEnabled, &sp.pushPreviews, &sp.updatedAt, &sp.kinds, &sp.inApp, &sp.email, &sp.chats, &sp.untils}
 }
 
 func (sp *scannedPreferences) preferences() notification.Preferences {
 	p := notification.DefaultPreferences()
 	if sp.emailEnabled != nil {
 		p.EmailEnabled = *sp.emailEnabled
+	}
+	if sp.pushEnabled != nil {
+		p.PushEnabled = *sp.pushEnabled
+	}
+	if sp.pushPreviews != nil {
+		p.PushPreviews = *sp.pushPreviews
 	}
 	if sp.updatedAt != nil {
 		t := sp.updatedAt.UTC()
@@ -92,8 +100,9 @@ func (t *txStore) Preferences(ctx context.Context, userID string, now time.Time)
 
 func (t *txStore) UpdatePreferences(_ context.Context, userID string, c notification.PreferenceChanges, now time.Time) error {
 	t.forget() // may change what MessageContext answered
-	t.later("update preferences", `UPDATE recipients SET email_enabled = coalesce($2, email_enabled), prefs_updated_at = $3
-		WHERE user_id = $1`, userID, c.EmailEnabled, now)
+	t.later("update preferences", `UPDATE recipients SET email_enabled = coalesce($2, email_enabled),
+			push_enabled = coalesce($4, push_enabled), push_previews = coalesce($5, push_previews), prefs_updated_at = $3
+		WHERE user_id = $1`, userID, c.EmailEnabled, now, c.PushEnabled, c.PushPreviews)
 	for _, kp := range c.Kinds {
 		t.later("update preference for "+kp.Kind.Name(), `INSERT INTO kind_preferences (user_id, kind, in_app, email) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (user_id, kind) DO UPDATE SET in_app = excluded.in_app, email = excluded.email`,

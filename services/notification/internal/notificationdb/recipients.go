@@ -104,12 +104,13 @@ func (t *txStore) readMessageContext(ctx context.Context, recipientID, senderID,
 	err := t.queryRowAfter(ctx, about(recipientID), `SELECT `+preferencesColumns+`,
 			coalesce(r.email, ''), coalesce(r.nickname, ''), coalesce(s.email, ''), coalesce(s.nickname, ''),
 			n.notification_id::text, n.count, n.last_seq,
-			EXISTS (SELECT 1 FROM deleted_users d WHERE d.user_id IN ($1::uuid, $3::uuid))`+preferencesFrom+`
+			EXISTS (SELECT 1 FROM deleted_users d WHERE d.user_id IN ($1::uuid, $3::uuid)),
+			EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = u.user_id)`+preferencesFrom+`
 		LEFT JOIN recipients s ON s.user_id = $3
 		LEFT JOIN notifications n ON n.user_id = u.user_id AND n.collapse_key = $4 AND n.read_at IS NULL`,
 		recipientID, now, senderID, collapseKey).
 		Scan(append(sp.dest(), &mc.Recipient.Email, &mc.Recipient.Nickname, &mc.Sender.Email, &mc.Sender.Nickname,
-			&unreadID, &unreadCount, &unreadSeq, &mc.Deleted)...)
+			&unreadID, &unreadCount, &unreadSeq, &mc.Deleted, &mc.PushDevices)...)
 	if err != nil {
 		return mc, fmt.Errorf("load what a message notification needs: %w", err)
 	}

@@ -96,6 +96,9 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time, r notification.Reten
 		{"finished email deliveries", `DELETE FROM email_deliveries WHERE delivery_id IN (
 			SELECT delivery_id FROM email_deliveries WHERE state IN ('sent', 'failed') AND created_at < $1 LIMIT 1000)`,
 			now.Add(-r.Deliveries), r.Deliveries > 0},
+		{"finished pushes", `DELETE FROM push_deliveries WHERE delivery_id IN (
+			SELECT delivery_id FROM push_deliveries WHERE state IN ('sent', 'skipped', 'failed') AND created_at < $1 LIMIT 1000)`,
+			now.Add(-r.Deliveries), r.Deliveries > 0},
 		{"expired mutes", `DELETE FROM muted_chats WHERE (user_id, chat_id) IN (
 			SELECT user_id, chat_id FROM muted_chats WHERE until < $1 LIMIT 1000)`, now, true},
 	}

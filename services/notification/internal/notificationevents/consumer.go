@@ -1,6 +1,7 @@
 // Package notificationevents consumes the events the notification service reacts to:
 // UserRegistered and EmailVerified (parley.auth.v1) and ProfileUpdated (parley.profile.v1) keep
-// each person's verified email address and nickname, and UserDeleted (parley.auth.v1) erases
+// each person's verified email address and nickname, SessionRevoked (parley.auth.v1) removes the
+// push subscriptions the ended session registered, and UserDeleted (parley.auth.v1) erases
 // everything about a deleted account; PasswordChanged (parley.auth.v1) sends the owner a security notice; FriendRequestSent, FriendAccepted and FriendDeclined (parley.friend.v1)
 // and MessageSent, MessagesRead, MessageEdited and MessageDeleted (parley.chat.v1) raise, clear and
 // batch notifications. Handlers run inside platform/events' inbox transaction, so a redelivered
@@ -82,6 +83,9 @@ func Register(c *events.Consumer, svc *notification.Service, store TxStore) {
 	})
 	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.MessageDeleted) error {
 		return svc.MessageDeleted(ctx, t, m.GetChatId(), m.GetRecipientId(), m.GetSeq())
+	})
+	handle(c, store, func(ctx context.Context, t notification.Tx, _ events.Event, m *eventsv1.SessionRevoked) error {
+		return svc.SessionRevoked(ctx, t, m.GetUserId(), m.GetSessionId())
 	})
 	handle(c, store, func(ctx context.Context, t notification.Tx, ev events.Event, m *eventsv1.UserDeleted) error {
 		return svc.UserDeleted(ctx, t, m.GetUserId(), ev.TimeOr(m.GetDeletedAt()))

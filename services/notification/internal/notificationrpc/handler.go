@@ -113,7 +113,7 @@ func (h *Handler) UpdatePreferences(ctx context.Context, req *connect.Request[no
 	if err != nil {
 		return nil, err
 	}
-	c := notification.PreferenceChanges{EmailEnabled: req.Msg.EmailEnabled}
+	c := notification.PreferenceChanges{EmailEnabled: req.Msg.EmailEnabled, PushEnabled: req.Msg.PushEnabled, PushPreviews: req.Msg.PushPreviews}
 	for _, kp := range req.Msg.GetKinds() {
 		c.Kinds = append(c.Kinds, notification.KindPreference{Kind: notification.Kind(kp.GetKind()), InApp: kp.GetInApp(), Email: kp.GetEmail()})
 	}
@@ -155,6 +155,64 @@ func (h *Handler) UnmuteChat(ctx context.Context, req *connect.Request[notificat
 		return nil, err
 	}
 	return connect.NewResponse(&notificationv1.UnmuteChatResponse{}), nil
+}
+
+// GetPushPublicKey implements NotificationServiceHandler.
+func (h *Handler) GetPushPublicKey(ctx context.Context, _ *connect.Request[notificationv1.GetPushPublicKeyRequest]) (*connect.Response[notificationv1.GetPushPublicKeyResponse], error) {
+	if _, err := authn.RequireUser(ctx); err != nil {
+		return nil, err
+	}
+	key, err := h.svc.PushPublicKey()
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.GetPushPublicKeyResponse{PublicKey: key}), nil
+}
+
+// RegisterPushSubscription implements NotificationServiceHandler. The subscription is linked to
+// the token's session (sid), whose end removes it.
+func (h *Handler) RegisterPushSubscription(ctx context.Context, req *connect.Request[notificationv1.RegisterPushSubscriptionRequest]) (*connect.Response[notificationv1.RegisterPushSubscriptionResponse], error) {
+	me, err := authn.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := authn.FromContext(ctx)
+	m := req.Msg
+	sub, err := h.svc.RegisterPushSubscription(ctx, me, p.SessionID, notification.PushRegistration{
+		Endpoint: m.GetEndpoint(), P256dh: m.GetP256Dh(), Auth: m.GetAuth(), DeviceLabel: m.GetDeviceLabel()})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.RegisterPushSubscriptionResponse{Subscription: subscriptionToProto(sub)}), nil
+}
+
+// ListPushSubscriptions implements NotificationServiceHandler.
+func (h *Handler) ListPushSubscriptions(ctx context.Context, _ *connect.Request[notificationv1.ListPushSubscriptionsRequest]) (*connect.Response[notificationv1.ListPushSubscriptionsResponse], error) {
+	me, err := authn.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	subs, err := h.svc.ListPushSubscriptions(ctx, me)
+	if err != nil {
+		return nil, err
+	}
+	res := &notificationv1.ListPushSubscriptionsResponse{Subscriptions: make([]*notificationv1.PushSubscription, len(subs))}
+	for i, s := range subs {
+		res.Subscriptions[i] = subscriptionToProto(s)
+	}
+	return connect.NewResponse(res), nil
+}
+
+// RemovePushSubscription implements NotificationServiceHandler.
+func (h *Handler) RemovePushSubscription(ctx context.Context, req *connect.Request[notificationv1.RemovePushSubscriptionRequest]) (*connect.Response[notificationv1.RemovePushSubscriptionResponse], error) {
+	me, err := authn.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.RemovePushSubscription(ctx, me, req.Msg.GetSubscriptionId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&notificationv1.RemovePushSubscriptionResponse{}), nil
 }
 
 // Notify implements NotificationServiceHandler. It is internal: the caller must present the
@@ -228,7 +286,7 @@ func toProto(n notification.Notification) *notificationv1.Notification {
 }
 
 func prefsToProto(p notification.Preferences) *notificationv1.Preferences {
-	out := &notificationv1.Preferences{EmailEnabled: p.EmailEnabled}
+	out := &notificationv1.Preferences{EmailEnabled: p.EmailEnabled, PushEnabled: p.PushEnabled, PushPreviews: p.PushPreviews}
 	for _, kp := range p.Kinds {
 		out.Kinds = append(out.Kinds, &notificationv1.KindPreference{
 			Kind: notificationv1.NotificationKind(kp.Kind), InApp: kp.InApp, Email: kp.Email})
@@ -240,6 +298,11 @@ func prefsToProto(p notification.Preferences) *notificationv1.Preferences {
 		out.UpdatedAt = timestamppb.New(*p.UpdatedAt)
 	}
 	return out
+}
+
+func subscriptionToProto(s notification.PushSubscription) *notificationv1.PushSubscription {
+	return &notificationv1.PushSubscription{SubscriptionId: s.ID, Endpoint: s.Endpoint, DeviceLabel: s.DeviceLabel,
+		CreatedAt: timestamppb.New(s.CreatedAt), UpdatedAt: timestamppb.New(s.UpdatedAt)}
 }
 
 func mutedToProto(m notification.MutedChat) *notificationv1.MutedChat {

@@ -39,7 +39,7 @@ type env struct {
 
 // setup serves the real handler stack (request log, authentication, error mapping) on a fresh
 // database, on a local port with h2c, so both the Connect and the gRPC protocols are exercised.
-func setup(t *testing.T, internalToken string) *env {
+func setup(t *testing.T, internalToken string, options ...func(*notification.Config)) *env {
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
@@ -49,8 +49,12 @@ func setup(t *testing.T, internalToken string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := notification.NewService(notification.Config{Store: notificationdb.New(pool, events.NewOutbox("notification")),
-		Emails: emails, MessageIDDomain: "parley.test", DigestDelay: time.Minute, Logger: logger})
+	cfg := notification.Config{Store: notificationdb.New(pool, events.NewOutbox("notification")),
+		Emails: emails, MessageIDDomain: "parley.test", DigestDelay: time.Minute, Logger: logger}
+	for _, o := range options {
+		o(&cfg)
+	}
+	svc, err := notification.NewService(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -330,7 +330,8 @@ func (x *MutedChat) GetUntil() *timestamppb.Timestamp {
 }
 
 // Preferences are a user's notification settings. Defaults: every kind in-app; email on for
-// FRIEND_REQUEST, FRIEND_ACCEPTED and SYSTEM, off for MESSAGE; email_enabled true; no muted chats.
+// FRIEND_REQUEST, FRIEND_ACCEPTED and SYSTEM, off for MESSAGE; email_enabled true; push_enabled
+// true; push_previews false; no muted chats.
 type Preferences struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Email master switch: when false no email is sent, whatever kinds say.
@@ -340,7 +341,15 @@ type Preferences struct {
 	// Chats muted now (expired mutes are left out).
 	MutedChats []*MutedChat `protobuf:"bytes,3,rep,name=muted_chats,json=mutedChats,proto3" json:"muted_chats,omitempty"`
 	// When the preferences last changed; unset while they are the defaults.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Push master switch: when true, a notification stored in the app (its kind's in_app on, its
+	// chat not muted) is also pushed to the user's registered devices while they have no
+	// connection open. False pushes nothing.
+	PushEnabled bool `protobuf:"varint,5,opt,name=push_enabled,json=pushEnabled,proto3" json:"push_enabled,omitempty"`
+	// True to put the text of messages (a notification's body) in pushes. False (the default)
+	// sends only the kind, a title naming who did what, the chat and a count: push messages travel
+	// through the browser vendor's push service.
+	PushPreviews  bool `protobuf:"varint,6,opt,name=push_previews,json=pushPreviews,proto3" json:"push_previews,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -401,6 +410,20 @@ func (x *Preferences) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Preferences) GetPushEnabled() bool {
+	if x != nil {
+		return x.PushEnabled
+	}
+	return false
+}
+
+func (x *Preferences) GetPushPreviews() bool {
+	if x != nil {
+		return x.PushPreviews
+	}
+	return false
 }
 
 // ListNotificationsRequest asks for one page of notifications.
@@ -804,7 +827,11 @@ type UpdatePreferencesRequest struct {
 	// New email master switch; unset keeps it.
 	EmailEnabled *bool `protobuf:"varint,1,opt,name=email_enabled,json=emailEnabled,proto3,oneof" json:"email_enabled,omitempty"`
 	// New settings for the kinds listed (each at most once); kinds not listed are kept.
-	Kinds         []*KindPreference `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Kinds []*KindPreference `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// New push master switch; unset keeps it.
+	PushEnabled *bool `protobuf:"varint,3,opt,name=push_enabled,json=pushEnabled,proto3,oneof" json:"push_enabled,omitempty"`
+	// New push previews setting; unset keeps it.
+	PushPreviews  *bool `protobuf:"varint,4,opt,name=push_previews,json=pushPreviews,proto3,oneof" json:"push_previews,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -851,6 +878,20 @@ func (x *UpdatePreferencesRequest) GetKinds() []*KindPreference {
 		return x.Kinds
 	}
 	return nil
+}
+
+func (x *UpdatePreferencesRequest) GetPushEnabled() bool {
+	if x != nil && x.PushEnabled != nil {
+		return *x.PushEnabled
+	}
+	return false
+}
+
+func (x *UpdatePreferencesRequest) GetPushPreviews() bool {
+	if x != nil && x.PushPreviews != nil {
+		return *x.PushPreviews
+	}
+	return false
 }
 
 // UpdatePreferencesResponse is the preferences after the change.
@@ -1479,6 +1520,583 @@ func (x *NotifyResponse) GetEmailQueued() bool {
 	return false
 }
 
+// GetPushPublicKeyRequest is empty.
+type GetPushPublicKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPushPublicKeyRequest) Reset() {
+	*x = GetPushPublicKeyRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPushPublicKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPushPublicKeyRequest) ProtoMessage() {}
+
+func (x *GetPushPublicKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPushPublicKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetPushPublicKeyRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{24}
+}
+
+// GetPushPublicKeyResponse holds the VAPID public key.
+type GetPushPublicKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The uncompressed P-256 public key (65 bytes), base64url without padding: pass it as
+	// applicationServerKey to PushManager.subscribe().
+	PublicKey     string `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPushPublicKeyResponse) Reset() {
+	*x = GetPushPublicKeyResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPushPublicKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPushPublicKeyResponse) ProtoMessage() {}
+
+func (x *GetPushPublicKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPushPublicKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetPushPublicKeyResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetPushPublicKeyResponse) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+// PushSubscription is one device that receives the user's pushes.
+type PushSubscription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription id (UUID).
+	SubscriptionId string `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// The push service URL the browser gave (PushSubscription.endpoint).
+	Endpoint string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The label the client gave, such as "Firefox on laptop"; may be empty.
+	DeviceLabel string `protobuf:"bytes,3,opt,name=device_label,json=deviceLabel,proto3" json:"device_label,omitempty"`
+	// When it was first registered.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it was last registered (created or updated).
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushSubscription) Reset() {
+	*x = PushSubscription{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushSubscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushSubscription) ProtoMessage() {}
+
+func (x *PushSubscription) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushSubscription.ProtoReflect.Descriptor instead.
+func (*PushSubscription) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PushSubscription) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *PushSubscription) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *PushSubscription) GetDeviceLabel() string {
+	if x != nil {
+		return x.DeviceLabel
+	}
+	return ""
+}
+
+func (x *PushSubscription) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *PushSubscription) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// RegisterPushSubscriptionRequest is a browser's PushSubscription (its toJSON()) and a label.
+type RegisterPushSubscriptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The push service URL (PushSubscription.endpoint): https, on a public address, at most 2048
+	// characters.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// keys.p256dh: the browser's P-256 public key, uncompressed (65 bytes), base64url.
+	P256Dh string `protobuf:"bytes,2,opt,name=p256dh,proto3" json:"p256dh,omitempty"`
+	// keys.auth: the 16-byte authentication secret, base64url.
+	Auth string `protobuf:"bytes,3,opt,name=auth,proto3" json:"auth,omitempty"`
+	// A label for the person to recognise the device by, at most 100 characters, one line; may
+	// be empty.
+	DeviceLabel   string `protobuf:"bytes,4,opt,name=device_label,json=deviceLabel,proto3" json:"device_label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterPushSubscriptionRequest) Reset() {
+	*x = RegisterPushSubscriptionRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterPushSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterPushSubscriptionRequest) ProtoMessage() {}
+
+func (x *RegisterPushSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterPushSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*RegisterPushSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RegisterPushSubscriptionRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *RegisterPushSubscriptionRequest) GetP256Dh() string {
+	if x != nil {
+		return x.P256Dh
+	}
+	return ""
+}
+
+func (x *RegisterPushSubscriptionRequest) GetAuth() string {
+	if x != nil {
+		return x.Auth
+	}
+	return ""
+}
+
+func (x *RegisterPushSubscriptionRequest) GetDeviceLabel() string {
+	if x != nil {
+		return x.DeviceLabel
+	}
+	return ""
+}
+
+// RegisterPushSubscriptionResponse is the subscription as stored.
+type RegisterPushSubscriptionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription.
+	Subscription  *PushSubscription `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterPushSubscriptionResponse) Reset() {
+	*x = RegisterPushSubscriptionResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterPushSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterPushSubscriptionResponse) ProtoMessage() {}
+
+func (x *RegisterPushSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterPushSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*RegisterPushSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RegisterPushSubscriptionResponse) GetSubscription() *PushSubscription {
+	if x != nil {
+		return x.Subscription
+	}
+	return nil
+}
+
+// ListPushSubscriptionsRequest is empty: the caller comes from the access token.
+type ListPushSubscriptionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPushSubscriptionsRequest) Reset() {
+	*x = ListPushSubscriptionsRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPushSubscriptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPushSubscriptionsRequest) ProtoMessage() {}
+
+func (x *ListPushSubscriptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPushSubscriptionsRequest.ProtoReflect.Descriptor instead.
+func (*ListPushSubscriptionsRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{29}
+}
+
+// ListPushSubscriptionsResponse lists the caller's subscriptions.
+type ListPushSubscriptionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most recently registered first.
+	Subscriptions []*PushSubscription `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPushSubscriptionsResponse) Reset() {
+	*x = ListPushSubscriptionsResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPushSubscriptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPushSubscriptionsResponse) ProtoMessage() {}
+
+func (x *ListPushSubscriptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPushSubscriptionsResponse.ProtoReflect.Descriptor instead.
+func (*ListPushSubscriptionsResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListPushSubscriptionsResponse) GetSubscriptions() []*PushSubscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+// RemovePushSubscriptionRequest names the subscription to remove.
+type RemovePushSubscriptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription id (UUID).
+	SubscriptionId string `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RemovePushSubscriptionRequest) Reset() {
+	*x = RemovePushSubscriptionRequest{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePushSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePushSubscriptionRequest) ProtoMessage() {}
+
+func (x *RemovePushSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePushSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*RemovePushSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RemovePushSubscriptionRequest) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+// RemovePushSubscriptionResponse is empty.
+type RemovePushSubscriptionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePushSubscriptionResponse) Reset() {
+	*x = RemovePushSubscriptionResponse{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePushSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePushSubscriptionResponse) ProtoMessage() {}
+
+func (x *RemovePushSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePushSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*RemovePushSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{32}
+}
+
+// PushPayload is what every Web Push message carries to the service worker, encrypted
+// (aes128gcm, RFC 8291): this message in proto3 JSON (parse it with fromJsonString). Pushes pass
+// through the browser vendor's push service, so without the recipient's push_previews no field
+// holds the text of a message or notice.
+type PushPayload struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it is about.
+	Kind NotificationKind `protobuf:"varint,1,opt,name=kind,proto3,enum=parley.notification.v1.NotificationKind" json:"kind,omitempty"`
+	// Ready to show, naming who did what, never a message's text: "alice sent you a friend
+	// request", "3 new messages from alice", or a SYSTEM notice's title.
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// The notification's body (the start of the latest message, a notice's text); empty unless
+	// the recipient turned push_previews on.
+	Body string `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	// The nickname of who caused it (the sender of a message); empty when none.
+	ActorNickname string `protobuf:"bytes,4,opt,name=actor_nickname,json=actorNickname,proto3" json:"actor_nickname,omitempty"`
+	// MESSAGE: the chat id; empty for other kinds.
+	ChatId string `protobuf:"bytes,5,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	// The entity it is about, as Notification.subject_id.
+	SubjectId string `protobuf:"bytes,6,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// How many events it stands for (a chat's unread messages), at least 1.
+	Count int32 `protobuf:"varint,7,opt,name=count,proto3" json:"count,omitempty"`
+	// The web client page to open on click (absolute URL).
+	Url string `protobuf:"bytes,8,opt,name=url,proto3" json:"url,omitempty"`
+	// The Notification API tag to show it under: "chat:<chat id>" for messages, so a chat's
+	// notifications replace each other on the device; "<kind>:<subject_id>" otherwise.
+	Tag           string `protobuf:"bytes,9,opt,name=tag,proto3" json:"tag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushPayload) Reset() {
+	*x = PushPayload{}
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushPayload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushPayload) ProtoMessage() {}
+
+func (x *PushPayload) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_notification_v1_notification_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushPayload.ProtoReflect.Descriptor instead.
+func (*PushPayload) Descriptor() ([]byte, []int) {
+	return file_parley_notification_v1_notification_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PushPayload) GetKind() NotificationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return NotificationKind_NOTIFICATION_KIND_UNSPECIFIED
+}
+
+func (x *PushPayload) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *PushPayload) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *PushPayload) GetActorNickname() string {
+	if x != nil {
+		return x.ActorNickname
+	}
+	return ""
+}
+
+func (x *PushPayload) GetChatId() string {
+	if x != nil {
+		return x.ChatId
+	}
+	return ""
+}
+
+func (x *PushPayload) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *PushPayload) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *PushPayload) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PushPayload) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
 var File_parley_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_parley_notification_v1_notification_proto_rawDesc = "" +
@@ -1502,14 +2120,16 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\x05email\x18\x03 \x01(\bR\x05email\"V\n" +
 	"\tMutedChat\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x120\n" +
-	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xef\x01\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xb7\x02\n" +
 	"\vPreferences\x12#\n" +
 	"\remail_enabled\x18\x01 \x01(\bR\femailEnabled\x12<\n" +
 	"\x05kinds\x18\x02 \x03(\v2&.parley.notification.v1.KindPreferenceR\x05kinds\x12B\n" +
 	"\vmuted_chats\x18\x03 \x03(\v2!.parley.notification.v1.MutedChatR\n" +
 	"mutedChats\x129\n" +
 	"\n" +
-	"updated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"w\n" +
+	"updated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12!\n" +
+	"\fpush_enabled\x18\x05 \x01(\bR\vpushEnabled\x12#\n" +
+	"\rpush_previews\x18\x06 \x01(\bR\fpushPreviews\"w\n" +
 	"\x18ListNotificationsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1530,11 +2150,15 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\funread_count\x18\x01 \x01(\x03R\vunreadCount\"\x17\n" +
 	"\x15GetPreferencesRequest\"_\n" +
 	"\x16GetPreferencesResponse\x12E\n" +
-	"\vpreferences\x18\x01 \x01(\v2#.parley.notification.v1.PreferencesR\vpreferences\"\x94\x01\n" +
+	"\vpreferences\x18\x01 \x01(\v2#.parley.notification.v1.PreferencesR\vpreferences\"\x89\x02\n" +
 	"\x18UpdatePreferencesRequest\x12(\n" +
 	"\remail_enabled\x18\x01 \x01(\bH\x00R\femailEnabled\x88\x01\x01\x12<\n" +
-	"\x05kinds\x18\x02 \x03(\v2&.parley.notification.v1.KindPreferenceR\x05kindsB\x10\n" +
-	"\x0e_email_enabled\"b\n" +
+	"\x05kinds\x18\x02 \x03(\v2&.parley.notification.v1.KindPreferenceR\x05kinds\x12&\n" +
+	"\fpush_enabled\x18\x03 \x01(\bH\x01R\vpushEnabled\x88\x01\x01\x12(\n" +
+	"\rpush_previews\x18\x04 \x01(\bH\x02R\fpushPreviews\x88\x01\x01B\x10\n" +
+	"\x0e_email_enabledB\x0f\n" +
+	"\r_push_enabledB\x10\n" +
+	"\x0e_push_previews\"b\n" +
 	"\x19UpdatePreferencesResponse\x12E\n" +
 	"\vpreferences\x18\x01 \x01(\v2#.parley.notification.v1.PreferencesR\vpreferences\"\\\n" +
 	"\x0fMuteChatRequest\x12\x17\n" +
@@ -1574,13 +2198,49 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\x1dSendEmailVerificationResponse\"}\n" +
 	"\x0eNotifyResponse\x12H\n" +
 	"\fnotification\x18\x01 \x01(\v2$.parley.notification.v1.NotificationR\fnotification\x12!\n" +
-	"\femail_queued\x18\x02 \x01(\bR\vemailQueued*\xbf\x01\n" +
+	"\femail_queued\x18\x02 \x01(\bR\vemailQueued\"\x19\n" +
+	"\x17GetPushPublicKeyRequest\"9\n" +
+	"\x18GetPushPublicKeyResponse\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\tR\tpublicKey\"\xf0\x01\n" +
+	"\x10PushSubscription\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12!\n" +
+	"\fdevice_label\x18\x03 \x01(\tR\vdeviceLabel\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8c\x01\n" +
+	"\x1fRegisterPushSubscriptionRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06p256dh\x18\x02 \x01(\tR\x06p256dh\x12\x12\n" +
+	"\x04auth\x18\x03 \x01(\tR\x04auth\x12!\n" +
+	"\fdevice_label\x18\x04 \x01(\tR\vdeviceLabel\"p\n" +
+	" RegisterPushSubscriptionResponse\x12L\n" +
+	"\fsubscription\x18\x01 \x01(\v2(.parley.notification.v1.PushSubscriptionR\fsubscription\"\x1e\n" +
+	"\x1cListPushSubscriptionsRequest\"o\n" +
+	"\x1dListPushSubscriptionsResponse\x12N\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2(.parley.notification.v1.PushSubscriptionR\rsubscriptions\"H\n" +
+	"\x1dRemovePushSubscriptionRequest\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\" \n" +
+	"\x1eRemovePushSubscriptionResponse\"\x8e\x02\n" +
+	"\vPushPayload\x12<\n" +
+	"\x04kind\x18\x01 \x01(\x0e2(.parley.notification.v1.NotificationKindR\x04kind\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\tR\x04body\x12%\n" +
+	"\x0eactor_nickname\x18\x04 \x01(\tR\ractorNickname\x12\x17\n" +
+	"\achat_id\x18\x05 \x01(\tR\x06chatId\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x06 \x01(\tR\tsubjectId\x12\x14\n" +
+	"\x05count\x18\a \x01(\x05R\x05count\x12\x10\n" +
+	"\x03url\x18\b \x01(\tR\x03url\x12\x10\n" +
+	"\x03tag\x18\t \x01(\tR\x03tag*\xbf\x01\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12$\n" +
 	" NOTIFICATION_KIND_FRIEND_REQUEST\x10\x01\x12%\n" +
 	"!NOTIFICATION_KIND_FRIEND_ACCEPTED\x10\x02\x12\x1d\n" +
 	"\x19NOTIFICATION_KIND_MESSAGE\x10\x03\x12\x1c\n" +
-	"\x18NOTIFICATION_KIND_SYSTEM\x10\x042\xa2\t\n" +
+	"\x18NOTIFICATION_KIND_SYSTEM\x10\x042\xba\r\n" +
 	"\x13NotificationService\x12x\n" +
 	"\x11ListNotifications\x120.parley.notification.v1.ListNotificationsRequest\x1a1.parley.notification.v1.ListNotificationsResponse\x12\x84\x01\n" +
 	"\x15MarkNotificationsRead\x124.parley.notification.v1.MarkNotificationsReadRequest\x1a5.parley.notification.v1.MarkNotificationsReadResponse\x12o\n" +
@@ -1589,7 +2249,11 @@ const file_parley_notification_v1_notification_proto_rawDesc = "" +
 	"\x11UpdatePreferences\x120.parley.notification.v1.UpdatePreferencesRequest\x1a1.parley.notification.v1.UpdatePreferencesResponse\x12]\n" +
 	"\bMuteChat\x12'.parley.notification.v1.MuteChatRequest\x1a(.parley.notification.v1.MuteChatResponse\x12c\n" +
 	"\n" +
-	"UnmuteChat\x12).parley.notification.v1.UnmuteChatRequest\x1a*.parley.notification.v1.UnmuteChatResponse\x12]\n" +
+	"UnmuteChat\x12).parley.notification.v1.UnmuteChatRequest\x1a*.parley.notification.v1.UnmuteChatResponse\x12u\n" +
+	"\x10GetPushPublicKey\x12/.parley.notification.v1.GetPushPublicKeyRequest\x1a0.parley.notification.v1.GetPushPublicKeyResponse\x12\x8d\x01\n" +
+	"\x18RegisterPushSubscription\x127.parley.notification.v1.RegisterPushSubscriptionRequest\x1a8.parley.notification.v1.RegisterPushSubscriptionResponse\x12\x84\x01\n" +
+	"\x15ListPushSubscriptions\x124.parley.notification.v1.ListPushSubscriptionsRequest\x1a5.parley.notification.v1.ListPushSubscriptionsResponse\x12\x87\x01\n" +
+	"\x16RemovePushSubscription\x125.parley.notification.v1.RemovePushSubscriptionRequest\x1a6.parley.notification.v1.RemovePushSubscriptionResponse\x12]\n" +
 	"\x06Notify\x12%.parley.notification.v1.NotifyRequest\x1a&.parley.notification.v1.NotifyResponse\"\x04\x88\xb5\x18\x04\x12~\n" +
 	"\x11SendPasswordReset\x120.parley.notification.v1.SendPasswordResetRequest\x1a1.parley.notification.v1.SendPasswordResetResponse\"\x04\x88\xb5\x18\x04\x12\x8a\x01\n" +
 	"\x15SendEmailVerification\x124.parley.notification.v1.SendEmailVerificationRequest\x1a5.parley.notification.v1.SendEmailVerificationResponse\"\x04\x88\xb5\x18\x04B\xfc\x01\n" +
@@ -1608,79 +2272,102 @@ func file_parley_notification_v1_notification_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_notification_v1_notification_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_parley_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_parley_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_parley_notification_v1_notification_proto_goTypes = []any{
-	(NotificationKind)(0),                 // 0: parley.notification.v1.NotificationKind
-	(*Notification)(nil),                  // 1: parley.notification.v1.Notification
-	(*KindPreference)(nil),                // 2: parley.notification.v1.KindPreference
-	(*MutedChat)(nil),                     // 3: parley.notification.v1.MutedChat
-	(*Preferences)(nil),                   // 4: parley.notification.v1.Preferences
-	(*ListNotificationsRequest)(nil),      // 5: parley.notification.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil),     // 6: parley.notification.v1.ListNotificationsResponse
-	(*MarkNotificationsReadRequest)(nil),  // 7: parley.notification.v1.MarkNotificationsReadRequest
-	(*MarkNotificationsReadResponse)(nil), // 8: parley.notification.v1.MarkNotificationsReadResponse
-	(*GetUnreadCountRequest)(nil),         // 9: parley.notification.v1.GetUnreadCountRequest
-	(*GetUnreadCountResponse)(nil),        // 10: parley.notification.v1.GetUnreadCountResponse
-	(*GetPreferencesRequest)(nil),         // 11: parley.notification.v1.GetPreferencesRequest
-	(*GetPreferencesResponse)(nil),        // 12: parley.notification.v1.GetPreferencesResponse
-	(*UpdatePreferencesRequest)(nil),      // 13: parley.notification.v1.UpdatePreferencesRequest
-	(*UpdatePreferencesResponse)(nil),     // 14: parley.notification.v1.UpdatePreferencesResponse
-	(*MuteChatRequest)(nil),               // 15: parley.notification.v1.MuteChatRequest
-	(*MuteChatResponse)(nil),              // 16: parley.notification.v1.MuteChatResponse
-	(*UnmuteChatRequest)(nil),             // 17: parley.notification.v1.UnmuteChatRequest
-	(*UnmuteChatResponse)(nil),            // 18: parley.notification.v1.UnmuteChatResponse
-	(*NotifyRequest)(nil),                 // 19: parley.notification.v1.NotifyRequest
-	(*SendPasswordResetRequest)(nil),      // 20: parley.notification.v1.SendPasswordResetRequest
-	(*SendPasswordResetResponse)(nil),     // 21: parley.notification.v1.SendPasswordResetResponse
-	(*SendEmailVerificationRequest)(nil),  // 22: parley.notification.v1.SendEmailVerificationRequest
-	(*SendEmailVerificationResponse)(nil), // 23: parley.notification.v1.SendEmailVerificationResponse
-	(*NotifyResponse)(nil),                // 24: parley.notification.v1.NotifyResponse
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
+	(NotificationKind)(0),                    // 0: parley.notification.v1.NotificationKind
+	(*Notification)(nil),                     // 1: parley.notification.v1.Notification
+	(*KindPreference)(nil),                   // 2: parley.notification.v1.KindPreference
+	(*MutedChat)(nil),                        // 3: parley.notification.v1.MutedChat
+	(*Preferences)(nil),                      // 4: parley.notification.v1.Preferences
+	(*ListNotificationsRequest)(nil),         // 5: parley.notification.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil),        // 6: parley.notification.v1.ListNotificationsResponse
+	(*MarkNotificationsReadRequest)(nil),     // 7: parley.notification.v1.MarkNotificationsReadRequest
+	(*MarkNotificationsReadResponse)(nil),    // 8: parley.notification.v1.MarkNotificationsReadResponse
+	(*GetUnreadCountRequest)(nil),            // 9: parley.notification.v1.GetUnreadCountRequest
+	(*GetUnreadCountResponse)(nil),           // 10: parley.notification.v1.GetUnreadCountResponse
+	(*GetPreferencesRequest)(nil),            // 11: parley.notification.v1.GetPreferencesRequest
+	(*GetPreferencesResponse)(nil),           // 12: parley.notification.v1.GetPreferencesResponse
+	(*UpdatePreferencesRequest)(nil),         // 13: parley.notification.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),        // 14: parley.notification.v1.UpdatePreferencesResponse
+	(*MuteChatRequest)(nil),                  // 15: parley.notification.v1.MuteChatRequest
+	(*MuteChatResponse)(nil),                 // 16: parley.notification.v1.MuteChatResponse
+	(*UnmuteChatRequest)(nil),                // 17: parley.notification.v1.UnmuteChatRequest
+	(*UnmuteChatResponse)(nil),               // 18: parley.notification.v1.UnmuteChatResponse
+	(*NotifyRequest)(nil),                    // 19: parley.notification.v1.NotifyRequest
+	(*SendPasswordResetRequest)(nil),         // 20: parley.notification.v1.SendPasswordResetRequest
+	(*SendPasswordResetResponse)(nil),        // 21: parley.notification.v1.SendPasswordResetResponse
+	(*SendEmailVerificationRequest)(nil),     // 22: parley.notification.v1.SendEmailVerificationRequest
+	(*SendEmailVerificationResponse)(nil),    // 23: parley.notification.v1.SendEmailVerificationResponse
+	(*NotifyResponse)(nil),                   // 24: parley.notification.v1.NotifyResponse
+	(*GetPushPublicKeyRequest)(nil),          // 25: parley.notification.v1.GetPushPublicKeyRequest
+	(*GetPushPublicKeyResponse)(nil),         // 26: parley.notification.v1.GetPushPublicKeyResponse
+	(*PushSubscription)(nil),                 // 27: parley.notification.v1.PushSubscription
+	(*RegisterPushSubscriptionRequest)(nil),  // 28: parley.notification.v1.RegisterPushSubscriptionRequest
+	(*RegisterPushSubscriptionResponse)(nil), // 29: parley.notification.v1.RegisterPushSubscriptionResponse
+	(*ListPushSubscriptionsRequest)(nil),     // 30: parley.notification.v1.ListPushSubscriptionsRequest
+	(*ListPushSubscriptionsResponse)(nil),    // 31: parley.notification.v1.ListPushSubscriptionsResponse
+	(*RemovePushSubscriptionRequest)(nil),    // 32: parley.notification.v1.RemovePushSubscriptionRequest
+	(*RemovePushSubscriptionResponse)(nil),   // 33: parley.notification.v1.RemovePushSubscriptionResponse
+	(*PushPayload)(nil),                      // 34: parley.notification.v1.PushPayload
+	(*timestamppb.Timestamp)(nil),            // 35: google.protobuf.Timestamp
 }
 var file_parley_notification_v1_notification_proto_depIdxs = []int32{
 	0,  // 0: parley.notification.v1.Notification.kind:type_name -> parley.notification.v1.NotificationKind
-	25, // 1: parley.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	25, // 2: parley.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	35, // 1: parley.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	35, // 2: parley.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: parley.notification.v1.KindPreference.kind:type_name -> parley.notification.v1.NotificationKind
-	25, // 4: parley.notification.v1.MutedChat.until:type_name -> google.protobuf.Timestamp
+	35, // 4: parley.notification.v1.MutedChat.until:type_name -> google.protobuf.Timestamp
 	2,  // 5: parley.notification.v1.Preferences.kinds:type_name -> parley.notification.v1.KindPreference
 	3,  // 6: parley.notification.v1.Preferences.muted_chats:type_name -> parley.notification.v1.MutedChat
-	25, // 7: parley.notification.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 7: parley.notification.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 8: parley.notification.v1.ListNotificationsResponse.notifications:type_name -> parley.notification.v1.Notification
 	4,  // 9: parley.notification.v1.GetPreferencesResponse.preferences:type_name -> parley.notification.v1.Preferences
 	2,  // 10: parley.notification.v1.UpdatePreferencesRequest.kinds:type_name -> parley.notification.v1.KindPreference
 	4,  // 11: parley.notification.v1.UpdatePreferencesResponse.preferences:type_name -> parley.notification.v1.Preferences
-	25, // 12: parley.notification.v1.MuteChatRequest.until:type_name -> google.protobuf.Timestamp
+	35, // 12: parley.notification.v1.MuteChatRequest.until:type_name -> google.protobuf.Timestamp
 	3,  // 13: parley.notification.v1.MuteChatResponse.muted_chat:type_name -> parley.notification.v1.MutedChat
 	0,  // 14: parley.notification.v1.NotifyRequest.kind:type_name -> parley.notification.v1.NotificationKind
-	25, // 15: parley.notification.v1.SendPasswordResetRequest.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 16: parley.notification.v1.SendEmailVerificationRequest.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 15: parley.notification.v1.SendPasswordResetRequest.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 16: parley.notification.v1.SendEmailVerificationRequest.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 17: parley.notification.v1.NotifyResponse.notification:type_name -> parley.notification.v1.Notification
-	5,  // 18: parley.notification.v1.NotificationService.ListNotifications:input_type -> parley.notification.v1.ListNotificationsRequest
-	7,  // 19: parley.notification.v1.NotificationService.MarkNotificationsRead:input_type -> parley.notification.v1.MarkNotificationsReadRequest
-	9,  // 20: parley.notification.v1.NotificationService.GetUnreadCount:input_type -> parley.notification.v1.GetUnreadCountRequest
-	11, // 21: parley.notification.v1.NotificationService.GetPreferences:input_type -> parley.notification.v1.GetPreferencesRequest
-	13, // 22: parley.notification.v1.NotificationService.UpdatePreferences:input_type -> parley.notification.v1.UpdatePreferencesRequest
-	15, // 23: parley.notification.v1.NotificationService.MuteChat:input_type -> parley.notification.v1.MuteChatRequest
-	17, // 24: parley.notification.v1.NotificationService.UnmuteChat:input_type -> parley.notification.v1.UnmuteChatRequest
-	19, // 25: parley.notification.v1.NotificationService.Notify:input_type -> parley.notification.v1.NotifyRequest
-	20, // 26: parley.notification.v1.NotificationService.SendPasswordReset:input_type -> parley.notification.v1.SendPasswordResetRequest
-	22, // 27: parley.notification.v1.NotificationService.SendEmailVerification:input_type -> parley.notification.v1.SendEmailVerificationRequest
-	6,  // 28: parley.notification.v1.NotificationService.ListNotifications:output_type -> parley.notification.v1.ListNotificationsResponse
-	8,  // 29: parley.notification.v1.NotificationService.MarkNotificationsRead:output_type -> parley.notification.v1.MarkNotificationsReadResponse
-	10, // 30: parley.notification.v1.NotificationService.GetUnreadCount:output_type -> parley.notification.v1.GetUnreadCountResponse
-	12, // 31: parley.notification.v1.NotificationService.GetPreferences:output_type -> parley.notification.v1.GetPreferencesResponse
-	14, // 32: parley.notification.v1.NotificationService.UpdatePreferences:output_type -> parley.notification.v1.UpdatePreferencesResponse
-	16, // 33: parley.notification.v1.NotificationService.MuteChat:output_type -> parley.notification.v1.MuteChatResponse
-	18, // 34: parley.notification.v1.NotificationService.UnmuteChat:output_type -> parley.notification.v1.UnmuteChatResponse
-	24, // 35: parley.notification.v1.NotificationService.Notify:output_type -> parley.notification.v1.NotifyResponse
-	21, // 36: parley.notification.v1.NotificationService.SendPasswordReset:output_type -> parley.notification.v1.SendPasswordResetResponse
-	23, // 37: parley.notification.v1.NotificationService.SendEmailVerification:output_type -> parley.notification.v1.SendEmailVerificationResponse
-	28, // [28:38] is the sub-list for method output_type
-	18, // [18:28] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	35, // 18: parley.notification.v1.PushSubscription.created_at:type_name -> google.protobuf.Timestamp
+	35, // 19: parley.notification.v1.PushSubscription.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 20: parley.notification.v1.RegisterPushSubscriptionResponse.subscription:type_name -> parley.notification.v1.PushSubscription
+	27, // 21: parley.notification.v1.ListPushSubscriptionsResponse.subscriptions:type_name -> parley.notification.v1.PushSubscription
+	0,  // 22: parley.notification.v1.PushPayload.kind:type_name -> parley.notification.v1.NotificationKind
+	5,  // 23: parley.notification.v1.NotificationService.ListNotifications:input_type -> parley.notification.v1.ListNotificationsRequest
+	7,  // 24: parley.notification.v1.NotificationService.MarkNotificationsRead:input_type -> parley.notification.v1.MarkNotificationsReadRequest
+	9,  // 25: parley.notification.v1.NotificationService.GetUnreadCount:input_type -> parley.notification.v1.GetUnreadCountRequest
+	11, // 26: parley.notification.v1.NotificationService.GetPreferences:input_type -> parley.notification.v1.GetPreferencesRequest
+	13, // 27: parley.notification.v1.NotificationService.UpdatePreferences:input_type -> parley.notification.v1.UpdatePreferencesRequest
+	15, // 28: parley.notification.v1.NotificationService.MuteChat:input_type -> parley.notification.v1.MuteChatRequest
+	17, // 29: parley.notification.v1.NotificationService.UnmuteChat:input_type -> parley.notification.v1.UnmuteChatRequest
+	25, // 30: parley.notification.v1.NotificationService.GetPushPublicKey:input_type -> parley.notification.v1.GetPushPublicKeyRequest
+	28, // 31: parley.notification.v1.NotificationService.RegisterPushSubscription:input_type -> parley.notification.v1.RegisterPushSubscriptionRequest
+	30, // 32: parley.notification.v1.NotificationService.ListPushSubscriptions:input_type -> parley.notification.v1.ListPushSubscriptionsRequest
+	32, // 33: parley.notification.v1.NotificationService.RemovePushSubscription:input_type -> parley.notification.v1.RemovePushSubscriptionRequest
+	19, // 34: parley.notification.v1.NotificationService.Notify:input_type -> parley.notification.v1.NotifyRequest
+	20, // 35: parley.notification.v1.NotificationService.SendPasswordReset:input_type -> parley.notification.v1.SendPasswordResetRequest
+	22, // 36: parley.notification.v1.NotificationService.SendEmailVerification:input_type -> parley.notification.v1.SendEmailVerificationRequest
+	6,  // 37: parley.notification.v1.NotificationService.ListNotifications:output_type -> parley.notification.v1.ListNotificationsResponse
+	8,  // 38: parley.notification.v1.NotificationService.MarkNotificationsRead:output_type -> parley.notification.v1.MarkNotificationsReadResponse
+	10, // 39: parley.notification.v1.NotificationService.GetUnreadCount:output_type -> parley.notification.v1.GetUnreadCountResponse
+	12, // 40: parley.notification.v1.NotificationService.GetPreferences:output_type -> parley.notification.v1.GetPreferencesResponse
+	14, // 41: parley.notification.v1.NotificationService.UpdatePreferences:output_type -> parley.notification.v1.UpdatePreferencesResponse
+	16, // 42: parley.notification.v1.NotificationService.MuteChat:output_type -> parley.notification.v1.MuteChatResponse
+	18, // 43: parley.notification.v1.NotificationService.UnmuteChat:output_type -> parley.notification.v1.UnmuteChatResponse
+	26, // 44: parley.notification.v1.NotificationService.GetPushPublicKey:output_type -> parley.notification.v1.GetPushPublicKeyResponse
+	29, // 45: parley.notification.v1.NotificationService.RegisterPushSubscription:output_type -> parley.notification.v1.RegisterPushSubscriptionResponse
+	31, // 46: parley.notification.v1.NotificationService.ListPushSubscriptions:output_type -> parley.notification.v1.ListPushSubscriptionsResponse
+	33, // 47: parley.notification.v1.NotificationService.RemovePushSubscription:output_type -> parley.notification.v1.RemovePushSubscriptionResponse
+	24, // 48: parley.notification.v1.NotificationService.Notify:output_type -> parley.notification.v1.NotifyResponse
+	21, // 49: parley.notification.v1.NotificationService.SendPasswordReset:output_type -> parley.notification.v1.SendPasswordResetResponse
+	23, // 50: parley.notification.v1.NotificationService.SendEmailVerification:output_type -> parley.notification.v1.SendEmailVerificationResponse
+	37, // [37:51] is the sub-list for method output_type
+	23, // [23:37] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_parley_notification_v1_notification_proto_init() }
@@ -1695,7 +2382,7 @@ func file_parley_notification_v1_notification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_notification_v1_notification_proto_rawDesc), len(file_parley_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/notification/v1/notification.proto.
  */
 export const file_parley_notification_v1_notification: GenFile = /*@__PURE__*/
-  fileDesc("CilwYXJsZXkvbm90aWZpY2F0aW9uL3YxL25vdGlmaWNhdGlvbi5wcm90bxIWcGFybGV5Lm5vdGlmaWNhdGlvbi52MSKTAgoMTm90aWZpY2F0aW9uEhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRI2CgRraW5kGAIgASgOMigucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5Ob3RpZmljYXRpb25LaW5kEg0KBXRpdGxlGAMgASgJEgwKBGJvZHkYBCABKAkSEgoKc3ViamVjdF9pZBgFIAEoCRIVCg1hY3Rvcl91c2VyX2lkGAYgASgJEg0KBWNvdW50GAcgASgFEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JlYWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImcKDktpbmRQcmVmZXJlbmNlEjYKBGtpbmQYASABKA4yKC5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvbktpbmQSDgoGaW5fYXBwGAIgASgIEg0KBWVtYWlsGAMgASgIIkcKCU11dGVkQ2hhdBIPCgdjaGF0X2lkGAEgASgJEikKBXVudGlsGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLDAQoLUHJlZmVyZW5jZXMSFQoNZW1haWxfZW5hYmxlZBgBIAEoCBI1CgVraW5kcxgCIAMoCzImLnBhcmxleS5ub3RpZmljYXRpb24udjEuS2luZFByZWZlcmVuY2USNgoLbXV0ZWRfY2hhdHMYAyADKAsyIS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk11dGVkQ2hhdBIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJWChhMaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLdW5yZWFkX29ubHkYAyABKAgihwEKGUxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USOwoNbm90aWZpY2F0aW9ucxgBIAMoCzIkLnBhcmxleS5ub3RpZmljYXRpb24udjEuTm90aWZpY2F0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIUCgx1bnJlYWRfY291bnQYAyABKAMiRQocTWFya05vdGlmaWNhdGlvbnNSZWFkUmVxdWVzdBIYChBub3RpZmljYXRpb25faWRzGAEgAygJEgsKA2FsbBgCIAEoCCI1Ch1NYXJrTm90aWZpY2F0aW9uc1JlYWRSZXNwb25zZRIUCgx1bnJlYWRfY291bnQYASABKAMiFwoVR2V0VW5yZWFkQ291bnRSZXF1ZXN0Ii4KFkdldFVucmVhZENvdW50UmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDIhcKFUdldFByZWZlcmVuY2VzUmVxdWVzdCJSChZHZXRQcmVmZXJlbmNlc1Jlc3BvbnNlEjgKC3ByZWZlcmVuY2VzGAEgASgLMiMucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5QcmVmZXJlbmNlcyJ/ChhVcGRhdGVQcmVmZXJlbmNlc1JlcXVlc3QSGgoNZW1haWxfZW5hYmxlZBgBIAEoCEgAiAEBEjUKBWtpbmRzGAIgAygLMiYucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5LaW5kUHJlZmVyZW5jZUIQCg5fZW1haWxfZW5hYmxlZCJVChlVcGRhdGVQcmVmZXJlbmNlc1Jlc3BvbnNlEjgKC3ByZWZlcmVuY2VzGAEgASgLMiMucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5QcmVmZXJlbmNlcyJNCg9NdXRlQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIpCgV1bnRpbBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoQTXV0ZUNoYXRSZXNwb25zZRI1CgptdXRlZF9jaGF0GAEgASgLMiEucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5NdXRlZENoYXQiJAoRVW5tdXRlQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCSIUChJVbm11dGVDaGF0UmVzcG9uc2UiuQEKDU5vdGlmeVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRI2CgRraW5kGAIgASgOMigucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5Ob3RpZmljYXRpb25LaW5kEg0KBXRpdGxlGAMgASgJEgwKBGJvZHkYBCABKAkSEgoKc3ViamVjdF9pZBgFIAEoCRIVCg1hY3Rvcl91c2VyX2lkGAYgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgHIAEoCSKYAQoYU2VuZFBhc3N3b3JkUmVzZXRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSEwoLcmVzZXRfdG9rZW4YAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIhsKGVNlbmRQYXNzd29yZFJlc2V0UmVzcG9uc2UiowEKHFNlbmRFbWFpbFZlcmlmaWNhdGlvblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIh8KHVNlbmRFbWFpbFZlcmlmaWNhdGlvblJlc3BvbnNlImIKDk5vdGlmeVJlc3BvbnNlEjoKDG5vdGlmaWNhdGlvbhgBIAEoCzIkLnBhcmxleS5ub3RpZmljYXRpb24udjEuTm90aWZpY2F0aW9uEhQKDGVtYWlsX3F1ZXVlZBgCIAEoCCq/AQoQTm90aWZpY2F0aW9uS2luZBIhCh1OT1RJRklDQVRJT05fS0lORF9VTlNQRUNJRklFRBAAEiQKIE5PVElGSUNBVElPTl9LSU5EX0ZSSUVORF9SRVFVRVNUEAESJQohTk9USUZJQ0FUSU9OX0tJTkRfRlJJRU5EX0FDQ0VQVEVEEAISHQoZTk9USUZJQ0FUSU9OX0tJTkRfTUVTU0FHRRADEhwKGE5PVElGSUNBVElPTl9LSU5EX1NZU1RFTRAEMqIJChNOb3RpZmljYXRpb25TZXJ2aWNlEngKEUxpc3ROb3RpZmljYXRpb25zEjAucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5MaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QaMS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLkxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2UShAEKFU1hcmtOb3RpZmljYXRpb25zUmVhZBI0LnBhcmxleS5ub3RpZmljYXRpb24udjEuTWFya05vdGlmaWNhdGlvbnNSZWFkUmVxdWVzdBo1LnBhcmxleS5ub3RpZmljYXRpb24udjEuTWFya05vdGlmaWNhdGlvbnNSZWFkUmVzcG9uc2USbwoOR2V0VW5yZWFkQ291bnQSLS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLkdldFVucmVhZENvdW50UmVxdWVzdBouLnBhcmxleS5ub3RpZmljYXRpb24udjEuR2V0VW5yZWFkQ291bnRSZXNwb25zZRJvCg5HZXRQcmVmZXJlbmNlcxItLnBhcmxleS5ub3RpZmljYXRpb24udjEuR2V0UHJlZmVyZW5jZXNSZXF1ZXN0Gi4ucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5HZXRQcmVmZXJlbmNlc1Jlc3BvbnNlEngKEVVwZGF0ZVByZWZlcmVuY2VzEjAucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5VcGRhdGVQcmVmZXJlbmNlc1JlcXVlc3QaMS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USXQoITXV0ZUNoYXQSJy5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk11dGVDaGF0UmVxdWVzdBooLnBhcmxleS5ub3RpZmljYXRpb24udjEuTXV0ZUNoYXRSZXNwb25zZRJjCgpVbm11dGVDaGF0EikucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5Vbm11dGVDaGF0UmVxdWVzdBoqLnBhcmxleS5ub3RpZmljYXRpb24udjEuVW5tdXRlQ2hhdFJlc3BvbnNlEl0KBk5vdGlmeRIlLnBhcmxleS5ub3RpZmljYXRpb24udjEuTm90aWZ5UmVxdWVzdBomLnBhcmxleS5ub3RpZmljYXRpb24udjEuTm90aWZ5UmVzcG9uc2UiBIi1GAQSfgoRU2VuZFBhc3N3b3JkUmVzZXQSMC5wYXJsZXkubm90aWZpY2F0aW9uLnYxLlNlbmRQYXNzd29yZFJlc2V0UmVxdWVzdBoxLnBhcmxleS5ub3RpZmljYXRpb24udjEuU2VuZFBhc3N3b3JkUmVzZXRSZXNwb25zZSIEiLUYBBKKAQoVU2VuZEVtYWlsVmVyaWZpY2F0aW9uEjQucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5TZW5kRW1haWxWZXJpZmljYXRpb25SZXF1ZXN0GjUucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5TZW5kRW1haWxWZXJpZmljYXRpb25SZXNwb25zZSIEiLUYBEL8AQoaY29tLnBhcmxleS5ub3RpZmljYXRpb24udjFCEU5vdGlmaWNhdGlvblByb3RvUAFaUWdpdGh1Yi5jb20vcGFybGV5aHEvcGFybGV5L2NvbnRyYWN0cy9nZW4vZ28vcGFybGV5L25vdGlmaWNhdGlvbi92MTtub3RpZmljYXRpb252MaICA1BOWKoCFlBhcmxleS5Ob3RpZmljYXRpb24uVjHKAhZQYXJsZXlcTm90aWZpY2F0aW9uXFYx4gIiUGFybGV5XE5vdGlmaWNhdGlvblxWMVxHUEJNZXRhZGF0YeoCGFBhcmxleTo6Tm90aWZpY2F0aW9uOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp, file_parley_options_v1_options]);
+  fileDesc("CilwYXJsZXkvbm90aWZpY2F0aW9uL3YxL25vdGlmaWNhdGlvbi5wcm90bxIWcGFybGV5Lm5vdGlmaWNhdGlvbi52MSKTAgoMTm90aWZpY2F0aW9uEhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRI2CgRraW5kGAIgASgOMigucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5Ob3RpZmljYXRpb25LaW5kEg0KBXRpdGxlGAMgASgJEgwKBGJvZHkYBCABKAkSEgoKc3ViamVjdF9pZBgFIAEoCRIVCg1hY3Rvcl91c2VyX2lkGAYgASgJEg0KBWNvdW50GAcgASgFEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JlYWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImcKDktpbmRQcmVmZXJlbmNlEjYKBGtpbmQYASABKA4yKC5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvbktpbmQSDgoGaW5fYXBwGAIgASgIEg0KBWVtYWlsGAMgASgIIkcKCU11dGVkQ2hhdBIPCgdjaGF0X2lkGAEgASgJEikKBXVudGlsGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLwAQoLUHJlZmVyZW5jZXMSFQoNZW1haWxfZW5hYmxlZBgBIAEoCBI1CgVraW5kcxgCIAMoCzImLnBhcmxleS5ub3RpZmljYXRpb24udjEuS2luZFByZWZlcmVuY2USNgoLbXV0ZWRfY2hhdHMYAyADKAsyIS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk11dGVkQ2hhdBIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxwdXNoX2VuYWJsZWQYBSABKAgSFQoNcHVzaF9wcmV2aWV3cxgGIAEoCCJWChhMaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLdW5yZWFkX29ubHkYAyABKAgihwEKGUxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USOwoNbm90aWZpY2F0aW9ucxgBIAMoCzIkLnBhcmxleS5ub3RpZmljYXRpb24udjEuTm90aWZpY2F0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIUCgx1bnJlYWRfY291bnQYAyABKAMiRQocTWFya05vdGlmaWNhdGlvbnNSZWFkUmVxdWVzdBIYChBub3RpZmljYXRpb25faWRzGAEgAygJEgsKA2FsbBgCIAEoCCI1Ch1NYXJrTm90aWZpY2F0aW9uc1JlYWRSZXNwb25zZRIUCgx1bnJlYWRfY291bnQYASABKAMiFwoVR2V0VW5yZWFkQ291bnRSZXF1ZXN0Ii4KFkdldFVucmVhZENvdW50UmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDIhcKFUdldFByZWZlcmVuY2VzUmVxdWVzdCJSChZHZXRQcmVmZXJlbmNlc1Jlc3BvbnNlEjgKC3ByZWZlcmVuY2VzGAEgASgLMiMucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5QcmVmZXJlbmNlcyLZAQoYVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0EhoKDWVtYWlsX2VuYWJsZWQYASABKAhIAIgBARI1CgVraW5kcxgCIAMoCzImLnBhcmxleS5ub3RpZmljYXRpb24udjEuS2luZFByZWZlcmVuY2USGQoMcHVzaF9lbmFibGVkGAMgASgISAGIAQESGgoNcHVzaF9wcmV2aWV3cxgEIAEoCEgCiAEBQhAKDl9lbWFpbF9lbmFibGVkQg8KDV9wdXNoX2VuYWJsZWRCEAoOX3B1c2hfcHJldmlld3MiVQoZVXBkYXRlUHJlZmVyZW5jZXNSZXNwb25zZRI4CgtwcmVmZXJlbmNlcxgBIAEoCzIjLnBhcmxleS5ub3RpZmljYXRpb24udjEuUHJlZmVyZW5jZXMiTQoPTXV0ZUNoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKEE11dGVDaGF0UmVzcG9uc2USNQoKbXV0ZWRfY2hhdBgBIAEoCzIhLnBhcmxleS5ub3RpZmljYXRpb24udjEuTXV0ZWRDaGF0IiQKEVVubXV0ZUNoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiFAoSVW5tdXRlQ2hhdFJlc3BvbnNlIrkBCg1Ob3RpZnlSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSNgoEa2luZBgCIAEoDjIoLnBhcmxleS5ub3RpZmljYXRpb24udjEuTm90aWZpY2F0aW9uS2luZBINCgV0aXRsZRgDIAEoCRIMCgRib2R5GAQgASgJEhIKCnN1YmplY3RfaWQYBSABKAkSFQoNYWN0b3JfdXNlcl9pZBgGIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYByABKAkimAEKGFNlbmRQYXNzd29yZFJlc2V0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhMKC3Jlc2V0X3Rva2VuGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCSIbChlTZW5kUGFzc3dvcmRSZXNldFJlc3BvbnNlIqMBChxTZW5kRW1haWxWZXJpZmljYXRpb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSGgoSdmVyaWZpY2F0aW9uX3Rva2VuGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCSIfCh1TZW5kRW1haWxWZXJpZmljYXRpb25SZXNwb25zZSJiCg5Ob3RpZnlSZXNwb25zZRI6Cgxub3RpZmljYXRpb24YASABKAsyJC5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvbhIUCgxlbWFpbF9xdWV1ZWQYAiABKAgiGQoXR2V0UHVzaFB1YmxpY0tleVJlcXVlc3QiLgoYR2V0UHVzaFB1YmxpY0tleVJlc3BvbnNlEhIKCnB1YmxpY19rZXkYASABKAkiswEKEFB1c2hTdWJzY3JpcHRpb24SFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEhAKCGVuZHBvaW50GAIgASgJEhQKDGRldmljZV9sYWJlbBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJnCh9SZWdpc3RlclB1c2hTdWJzY3JpcHRpb25SZXF1ZXN0EhAKCGVuZHBvaW50GAEgASgJEg4KBnAyNTZkaBgCIAEoCRIMCgRhdXRoGAMgASgJEhQKDGRldmljZV9sYWJlbBgEIAEoCSJiCiBSZWdpc3RlclB1c2hTdWJzY3JpcHRpb25SZXNwb25zZRI+CgxzdWJzY3JpcHRpb24YASABKAsyKC5wYXJsZXkubm90aWZpY2F0aW9uLnYxLlB1c2hTdWJzY3JpcHRpb24iHgocTGlzdFB1c2hTdWJzY3JpcHRpb25zUmVxdWVzdCJgCh1MaXN0UHVzaFN1YnNjcmlwdGlvbnNSZXNwb25zZRI/Cg1zdWJzY3JpcHRpb25zGAEgAygLMigucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5QdXNoU3Vic2NyaXB0aW9uIjgKHVJlbW92ZVB1c2hTdWJzY3JpcHRpb25SZXF1ZXN0EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCSIgCh5SZW1vdmVQdXNoU3Vic2NyaXB0aW9uUmVzcG9uc2UiyAEKC1B1c2hQYXlsb2FkEjYKBGtpbmQYASABKA4yKC5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvbktpbmQSDQoFdGl0bGUYAiABKAkSDAoEYm9keRgDIAEoCRIWCg5hY3Rvcl9uaWNrbmFtZRgEIAEoCRIPCgdjaGF0X2lkGAUgASgJEhIKCnN1YmplY3RfaWQYBiABKAkSDQoFY291bnQYByABKAUSCwoDdXJsGAggASgJEgsKA3RhZxgJIAEoCSq/AQoQTm90aWZpY2F0aW9uS2luZBIhCh1OT1RJRklDQVRJT05fS0lORF9VTlNQRUNJRklFRBAAEiQKIE5PVElGSUNBVElPTl9LSU5EX0ZSSUVORF9SRVFVRVNUEAESJQohTk9USUZJQ0FUSU9OX0tJTkRfRlJJRU5EX0FDQ0VQVEVEEAISHQoZTk9USUZJQ0FUSU9OX0tJTkRfTUVTU0FHRRADEhwKGE5PVElGSUNBVElPTl9LSU5EX1NZU1RFTRAEMroNChNOb3RpZmljYXRpb25TZXJ2aWNlEngKEUxpc3ROb3RpZmljYXRpb25zEjAucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5MaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QaMS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLkxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2UShAEKFU1hcmtOb3RpZmljYXRpb25zUmVhZBI0LnBhcmxleS5ub3RpZmljYXRpb24udjEuTWFya05vdGlmaWNhdGlvbnNSZWFkUmVxdWVzdBo1LnBhcmxleS5ub3RpZmljYXRpb24udjEuTWFya05vdGlmaWNhdGlvbnNSZWFkUmVzcG9uc2USbwoOR2V0VW5yZWFkQ291bnQSLS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLkdldFVucmVhZENvdW50UmVxdWVzdBouLnBhcmxleS5ub3RpZmljYXRpb24udjEuR2V0VW5yZWFkQ291bnRSZXNwb25zZRJvCg5HZXRQcmVmZXJlbmNlcxItLnBhcmxleS5ub3RpZmljYXRpb24udjEuR2V0UHJlZmVyZW5jZXNSZXF1ZXN0Gi4ucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5HZXRQcmVmZXJlbmNlc1Jlc3BvbnNlEngKEVVwZGF0ZVByZWZlcmVuY2VzEjAucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5VcGRhdGVQcmVmZXJlbmNlc1JlcXVlc3QaMS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USXQoITXV0ZUNoYXQSJy5wYXJsZXkubm90aWZpY2F0aW9uLnYxLk11dGVDaGF0UmVxdWVzdBooLnBhcmxleS5ub3RpZmljYXRpb24udjEuTXV0ZUNoYXRSZXNwb25zZRJjCgpVbm11dGVDaGF0EikucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5Vbm11dGVDaGF0UmVxdWVzdBoqLnBhcmxleS5ub3RpZmljYXRpb24udjEuVW5tdXRlQ2hhdFJlc3BvbnNlEnUKEEdldFB1c2hQdWJsaWNLZXkSLy5wYXJsZXkubm90aWZpY2F0aW9uLnYxLkdldFB1c2hQdWJsaWNLZXlSZXF1ZXN0GjAucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5HZXRQdXNoUHVibGljS2V5UmVzcG9uc2USjQEKGFJlZ2lzdGVyUHVzaFN1YnNjcmlwdGlvbhI3LnBhcmxleS5ub3RpZmljYXRpb24udjEuUmVnaXN0ZXJQdXNoU3Vic2NyaXB0aW9uUmVxdWVzdBo4LnBhcmxleS5ub3RpZmljYXRpb24udjEuUmVnaXN0ZXJQdXNoU3Vic2NyaXB0aW9uUmVzcG9uc2UShAEKFUxpc3RQdXNoU3Vic2NyaXB0aW9ucxI0LnBhcmxleS5ub3RpZmljYXRpb24udjEuTGlzdFB1c2hTdWJzY3JpcHRpb25zUmVxdWVzdBo1LnBhcmxleS5ub3RpZmljYXRpb24udjEuTGlzdFB1c2hTdWJzY3JpcHRpb25zUmVzcG9uc2UShwEKFlJlbW92ZVB1c2hTdWJzY3JpcHRpb24SNS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLlJlbW92ZVB1c2hTdWJzY3JpcHRpb25SZXF1ZXN0GjYucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5SZW1vdmVQdXNoU3Vic2NyaXB0aW9uUmVzcG9uc2USXQoGTm90aWZ5EiUucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5Ob3RpZnlSZXF1ZXN0GiYucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5Ob3RpZnlSZXNwb25zZSIEiLUYBBJ+ChFTZW5kUGFzc3dvcmRSZXNldBIwLnBhcmxleS5ub3RpZmljYXRpb24udjEuU2VuZFBhc3N3b3JkUmVzZXRSZXF1ZXN0GjEucGFybGV5Lm5vdGlmaWNhdGlvbi52MS5TZW5kUGFzc3dvcmRSZXNldFJlc3BvbnNlIgSItRgEEooBChVTZW5kRW1haWxWZXJpZmljYXRpb24SNC5wYXJsZXkubm90aWZpY2F0aW9uLnYxLlNlbmRFbWFpbFZlcmlmaWNhdGlvblJlcXVlc3QaNS5wYXJsZXkubm90aWZpY2F0aW9uLnYxLlNlbmRFbWFpbFZlcmlmaWNhdGlvblJlc3BvbnNlIgSItRgEQvwBChpjb20ucGFybGV5Lm5vdGlmaWNhdGlvbi52MUIRTm90aWZpY2F0aW9uUHJvdG9QAVpRZ2l0aHViLmNvbS9wYXJsZXlocS9wYXJsZXkvY29udHJhY3RzL2dlbi9nby9wYXJsZXkvbm90aWZpY2F0aW9uL3YxO25vdGlmaWNhdGlvbnYxogIDUE5YqgIWUGFybGV5Lk5vdGlmaWNhdGlvbi5WMcoCFlBhcmxleVxOb3RpZmljYXRpb25cVjHiAiJQYXJsZXlcTm90aWZpY2F0aW9uXFYxXEdQQk1ldGFkYXRh6gIYUGFybGV5OjpOb3RpZmljYXRpb246OlYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_parley_options_v1_options]);
 
 /**
  * Notification is one entry of a user's notification list.
@@ -158,7 +158,8 @@ export const MutedChatSchema: GenMessage<MutedChat> = /*@__PURE__*/
 
 /**
  * Preferences are a user's notification settings. Defaults: every kind in-app; email on for
- * FRIEND_REQUEST, FRIEND_ACCEPTED and SYSTEM, off for MESSAGE; email_enabled true; no muted chats.
+ * FRIEND_REQUEST, FRIEND_ACCEPTED and SYSTEM, off for MESSAGE; email_enabled true; push_enabled
+ * true; push_previews false; no muted chats.
  *
  * @generated from message parley.notification.v1.Preferences
  */
@@ -190,6 +191,24 @@ export type Preferences = Message<"parley.notification.v1.Preferences"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 4;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Push master switch: when true, a notification stored in the app (its kind's in_app on, its
+   * chat not muted) is also pushed to the user's registered devices while they have no
+   * connection open. False pushes nothing.
+   *
+   * @generated from field: bool push_enabled = 5;
+   */
+  pushEnabled: boolean;
+
+  /**
+   * True to put the text of messages (a notification's body) in pushes. False (the default)
+   * sends only the kind, a title naming who did what, the chat and a count: push messages travel
+   * through the browser vendor's push service.
+   *
+   * @generated from field: bool push_previews = 6;
+   */
+  pushPreviews: boolean;
 };
 
 /**
@@ -409,6 +428,20 @@ export type UpdatePreferencesRequest = Message<"parley.notification.v1.UpdatePre
    * @generated from field: repeated parley.notification.v1.KindPreference kinds = 2;
    */
   kinds: KindPreference[];
+
+  /**
+   * New push master switch; unset keeps it.
+   *
+   * @generated from field: optional bool push_enabled = 3;
+   */
+  pushEnabled?: boolean | undefined;
+
+  /**
+   * New push previews setting; unset keeps it.
+   *
+   * @generated from field: optional bool push_previews = 4;
+   */
+  pushPreviews?: boolean | undefined;
 };
 
 /**
@@ -747,6 +780,312 @@ export const NotifyResponseSchema: GenMessage<NotifyResponse> = /*@__PURE__*/
   messageDesc(file_parley_notification_v1_notification, 23);
 
 /**
+ * GetPushPublicKeyRequest is empty.
+ *
+ * @generated from message parley.notification.v1.GetPushPublicKeyRequest
+ */
+export type GetPushPublicKeyRequest = Message<"parley.notification.v1.GetPushPublicKeyRequest"> & {
+};
+
+/**
+ * Describes the message parley.notification.v1.GetPushPublicKeyRequest.
+ * Use `create(GetPushPublicKeyRequestSchema)` to create a new message.
+ */
+export const GetPushPublicKeyRequestSchema: GenMessage<GetPushPublicKeyRequest> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 24);
+
+/**
+ * GetPushPublicKeyResponse holds the VAPID public key.
+ *
+ * @generated from message parley.notification.v1.GetPushPublicKeyResponse
+ */
+export type GetPushPublicKeyResponse = Message<"parley.notification.v1.GetPushPublicKeyResponse"> & {
+  /**
+   * The uncompressed P-256 public key (65 bytes), base64url without padding: pass it as
+   * applicationServerKey to PushManager.subscribe().
+   *
+   * @generated from field: string public_key = 1;
+   */
+  publicKey: string;
+};
+
+/**
+ * Describes the message parley.notification.v1.GetPushPublicKeyResponse.
+ * Use `create(GetPushPublicKeyResponseSchema)` to create a new message.
+ */
+export const GetPushPublicKeyResponseSchema: GenMessage<GetPushPublicKeyResponse> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 25);
+
+/**
+ * PushSubscription is one device that receives the user's pushes.
+ *
+ * @generated from message parley.notification.v1.PushSubscription
+ */
+export type PushSubscription = Message<"parley.notification.v1.PushSubscription"> & {
+  /**
+   * The subscription id (UUID).
+   *
+   * @generated from field: string subscription_id = 1;
+   */
+  subscriptionId: string;
+
+  /**
+   * The push service URL the browser gave (PushSubscription.endpoint).
+   *
+   * @generated from field: string endpoint = 2;
+   */
+  endpoint: string;
+
+  /**
+   * The label the client gave, such as "Firefox on laptop"; may be empty.
+   *
+   * @generated from field: string device_label = 3;
+   */
+  deviceLabel: string;
+
+  /**
+   * When it was first registered.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it was last registered (created or updated).
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 5;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message parley.notification.v1.PushSubscription.
+ * Use `create(PushSubscriptionSchema)` to create a new message.
+ */
+export const PushSubscriptionSchema: GenMessage<PushSubscription> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 26);
+
+/**
+ * RegisterPushSubscriptionRequest is a browser's PushSubscription (its toJSON()) and a label.
+ *
+ * @generated from message parley.notification.v1.RegisterPushSubscriptionRequest
+ */
+export type RegisterPushSubscriptionRequest = Message<"parley.notification.v1.RegisterPushSubscriptionRequest"> & {
+  /**
+   * The push service URL (PushSubscription.endpoint): https, on a public address, at most 2048
+   * characters.
+   *
+   * @generated from field: string endpoint = 1;
+   */
+  endpoint: string;
+
+  /**
+   * keys.p256dh: the browser's P-256 public key, uncompressed (65 bytes), base64url.
+   *
+   * @generated from field: string p256dh = 2;
+   */
+  p256dh: string;
+
+  /**
+   * keys.auth: the 16-byte authentication secret, base64url.
+   *
+   * @generated from field: string auth = 3;
+   */
+  auth: string;
+
+  /**
+   * A label for the person to recognise the device by, at most 100 characters, one line; may
+   * be empty.
+   *
+   * @generated from field: string device_label = 4;
+   */
+  deviceLabel: string;
+};
+
+/**
+ * Describes the message parley.notification.v1.RegisterPushSubscriptionRequest.
+ * Use `create(RegisterPushSubscriptionRequestSchema)` to create a new message.
+ */
+export const RegisterPushSubscriptionRequestSchema: GenMessage<RegisterPushSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 27);
+
+/**
+ * RegisterPushSubscriptionResponse is the subscription as stored.
+ *
+ * @generated from message parley.notification.v1.RegisterPushSubscriptionResponse
+ */
+export type RegisterPushSubscriptionResponse = Message<"parley.notification.v1.RegisterPushSubscriptionResponse"> & {
+  /**
+   * The subscription.
+   *
+   * @generated from field: parley.notification.v1.PushSubscription subscription = 1;
+   */
+  subscription?: PushSubscription | undefined;
+};
+
+/**
+ * Describes the message parley.notification.v1.RegisterPushSubscriptionResponse.
+ * Use `create(RegisterPushSubscriptionResponseSchema)` to create a new message.
+ */
+export const RegisterPushSubscriptionResponseSchema: GenMessage<RegisterPushSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 28);
+
+/**
+ * ListPushSubscriptionsRequest is empty: the caller comes from the access token.
+ *
+ * @generated from message parley.notification.v1.ListPushSubscriptionsRequest
+ */
+export type ListPushSubscriptionsRequest = Message<"parley.notification.v1.ListPushSubscriptionsRequest"> & {
+};
+
+/**
+ * Describes the message parley.notification.v1.ListPushSubscriptionsRequest.
+ * Use `create(ListPushSubscriptionsRequestSchema)` to create a new message.
+ */
+export const ListPushSubscriptionsRequestSchema: GenMessage<ListPushSubscriptionsRequest> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 29);
+
+/**
+ * ListPushSubscriptionsResponse lists the caller's subscriptions.
+ *
+ * @generated from message parley.notification.v1.ListPushSubscriptionsResponse
+ */
+export type ListPushSubscriptionsResponse = Message<"parley.notification.v1.ListPushSubscriptionsResponse"> & {
+  /**
+   * Most recently registered first.
+   *
+   * @generated from field: repeated parley.notification.v1.PushSubscription subscriptions = 1;
+   */
+  subscriptions: PushSubscription[];
+};
+
+/**
+ * Describes the message parley.notification.v1.ListPushSubscriptionsResponse.
+ * Use `create(ListPushSubscriptionsResponseSchema)` to create a new message.
+ */
+export const ListPushSubscriptionsResponseSchema: GenMessage<ListPushSubscriptionsResponse> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 30);
+
+/**
+ * RemovePushSubscriptionRequest names the subscription to remove.
+ *
+ * @generated from message parley.notification.v1.RemovePushSubscriptionRequest
+ */
+export type RemovePushSubscriptionRequest = Message<"parley.notification.v1.RemovePushSubscriptionRequest"> & {
+  /**
+   * The subscription id (UUID).
+   *
+   * @generated from field: string subscription_id = 1;
+   */
+  subscriptionId: string;
+};
+
+/**
+ * Describes the message parley.notification.v1.RemovePushSubscriptionRequest.
+ * Use `create(RemovePushSubscriptionRequestSchema)` to create a new message.
+ */
+export const RemovePushSubscriptionRequestSchema: GenMessage<RemovePushSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 31);
+
+/**
+ * RemovePushSubscriptionResponse is empty.
+ *
+ * @generated from message parley.notification.v1.RemovePushSubscriptionResponse
+ */
+export type RemovePushSubscriptionResponse = Message<"parley.notification.v1.RemovePushSubscriptionResponse"> & {
+};
+
+/**
+ * Describes the message parley.notification.v1.RemovePushSubscriptionResponse.
+ * Use `create(RemovePushSubscriptionResponseSchema)` to create a new message.
+ */
+export const RemovePushSubscriptionResponseSchema: GenMessage<RemovePushSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 32);
+
+/**
+ * PushPayload is what every Web Push message carries to the service worker, encrypted
+ * (aes128gcm, RFC 8291): this message in proto3 JSON (parse it with fromJsonString). Pushes pass
+ * through the browser vendor's push service, so without the recipient's push_previews no field
+ * holds the text of a message or notice.
+ *
+ * @generated from message parley.notification.v1.PushPayload
+ */
+export type PushPayload = Message<"parley.notification.v1.PushPayload"> & {
+  /**
+   * What it is about.
+   *
+   * @generated from field: parley.notification.v1.NotificationKind kind = 1;
+   */
+  kind: NotificationKind;
+
+  /**
+   * Ready to show, naming who did what, never a message's text: "alice sent you a friend
+   * request", "3 new messages from alice", or a SYSTEM notice's title.
+   *
+   * @generated from field: string title = 2;
+   */
+  title: string;
+
+  /**
+   * The notification's body (the start of the latest message, a notice's text); empty unless
+   * the recipient turned push_previews on.
+   *
+   * @generated from field: string body = 3;
+   */
+  body: string;
+
+  /**
+   * The nickname of who caused it (the sender of a message); empty when none.
+   *
+   * @generated from field: string actor_nickname = 4;
+   */
+  actorNickname: string;
+
+  /**
+   * MESSAGE: the chat id; empty for other kinds.
+   *
+   * @generated from field: string chat_id = 5;
+   */
+  chatId: string;
+
+  /**
+   * The entity it is about, as Notification.subject_id.
+   *
+   * @generated from field: string subject_id = 6;
+   */
+  subjectId: string;
+
+  /**
+   * How many events it stands for (a chat's unread messages), at least 1.
+   *
+   * @generated from field: int32 count = 7;
+   */
+  count: number;
+
+  /**
+   * The web client page to open on click (absolute URL).
+   *
+   * @generated from field: string url = 8;
+   */
+  url: string;
+
+  /**
+   * The Notification API tag to show it under: "chat:<chat id>" for messages, so a chat's
+   * notifications replace each other on the device; "<kind>:<subject_id>" otherwise.
+   *
+   * @generated from field: string tag = 9;
+   */
+  tag: string;
+};
+
+/**
+ * Describes the message parley.notification.v1.PushPayload.
+ * Use `create(PushPayloadSchema)` to create a new message.
+ */
+export const PushPayloadSchema: GenMessage<PushPayload> = /*@__PURE__*/
+  messageDesc(file_parley_notification_v1_notification, 33);
+
+/**
  * NotificationKind says what a notification is about. It is an enum rather than a free string so
  * that preferences can name every kind and clients can render each one; a new kind is a new value
  * here (adding a value is a compatible change, and clients show unknown kinds generically from
@@ -898,6 +1237,60 @@ export const NotificationService: GenService<{
     methodKind: "unary";
     input: typeof UnmuteChatRequestSchema;
     output: typeof UnmuteChatResponseSchema;
+  },
+  /**
+   * GetPushPublicKey returns the server's VAPID public key (RFC 8292): the applicationServerKey a
+   * browser passes to PushManager.subscribe() before RegisterPushSubscription. When the key
+   * changes (a rotation), subscriptions made with the old one stop receiving pushes: a client
+   * compares it with its subscription's options.applicationServerKey and subscribes again.
+   * Errors: FailedPrecondition (this server does not send push notifications).
+   *
+   * @generated from rpc parley.notification.v1.NotificationService.GetPushPublicKey
+   */
+  getPushPublicKey: {
+    methodKind: "unary";
+    input: typeof GetPushPublicKeyRequestSchema;
+    output: typeof GetPushPublicKeyResponseSchema;
+  },
+  /**
+   * RegisterPushSubscription records a browser's Web Push subscription (PushSubscription.toJSON():
+   * endpoint, keys.p256dh, keys.auth) for the caller, linked to the caller's session: it is removed
+   * when that session ends (logout, revocation), when the account is deleted, and when the push
+   * service says it is gone. Registering an endpoint again updates it; an endpoint registered by
+   * another user moves to the caller (the browser is now theirs). A user keeps at most 10
+   * subscriptions: registering an 11th removes the least recently registered one.
+   * Errors: InvalidArgument (which field and why: an endpoint that is not https or not on a public
+   * address, keys of the wrong length), FailedPrecondition (push is not configured here).
+   *
+   * @generated from rpc parley.notification.v1.NotificationService.RegisterPushSubscription
+   */
+  registerPushSubscription: {
+    methodKind: "unary";
+    input: typeof RegisterPushSubscriptionRequestSchema;
+    output: typeof RegisterPushSubscriptionResponseSchema;
+  },
+  /**
+   * ListPushSubscriptions lists the caller's push subscriptions (their devices), most recently
+   * registered first.
+   *
+   * @generated from rpc parley.notification.v1.NotificationService.ListPushSubscriptions
+   */
+  listPushSubscriptions: {
+    methodKind: "unary";
+    input: typeof ListPushSubscriptionsRequestSchema;
+    output: typeof ListPushSubscriptionsResponseSchema;
+  },
+  /**
+   * RemovePushSubscription removes one of the caller's push subscriptions. Removing one that does
+   * not exist (or is not the caller's) succeeds.
+   * Errors: InvalidArgument (malformed subscription_id).
+   *
+   * @generated from rpc parley.notification.v1.NotificationService.RemovePushSubscription
+   */
+  removePushSubscription: {
+    methodKind: "unary";
+    input: typeof RemovePushSubscriptionRequestSchema;
+    output: typeof RemovePushSubscriptionResponseSchema;
   },
   /**
    * Notify raises a notification for a user directly, subject to the user's preferences for the

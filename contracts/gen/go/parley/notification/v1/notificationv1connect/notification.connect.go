@@ -54,6 +54,18 @@ const (
 	// NotificationServiceUnmuteChatProcedure is the fully-qualified name of the NotificationService's
 	// UnmuteChat RPC.
 	NotificationServiceUnmuteChatProcedure = "/parley.notification.v1.NotificationService/UnmuteChat"
+	// NotificationServiceGetPushPublicKeyProcedure is the fully-qualified name of the
+	// NotificationService's GetPushPublicKey RPC.
+	NotificationServiceGetPushPublicKeyProcedure = "/parley.notification.v1.NotificationService/GetPushPublicKey"
+	// NotificationServiceRegisterPushSubscriptionProcedure is the fully-qualified name of the
+	// NotificationService's RegisterPushSubscription RPC.
+	NotificationServiceRegisterPushSubscriptionProcedure = "/parley.notification.v1.NotificationService/RegisterPushSubscription"
+	// NotificationServiceListPushSubscriptionsProcedure is the fully-qualified name of the
+	// NotificationService's ListPushSubscriptions RPC.
+	NotificationServiceListPushSubscriptionsProcedure = "/parley.notification.v1.NotificationService/ListPushSubscriptions"
+	// NotificationServiceRemovePushSubscriptionProcedure is the fully-qualified name of the
+	// NotificationService's RemovePushSubscription RPC.
+	NotificationServiceRemovePushSubscriptionProcedure = "/parley.notification.v1.NotificationService/RemovePushSubscription"
 	// NotificationServiceNotifyProcedure is the fully-qualified name of the NotificationService's
 	// Notify RPC.
 	NotificationServiceNotifyProcedure = "/parley.notification.v1.NotificationService/Notify"
@@ -91,6 +103,28 @@ type NotificationServiceClient interface {
 	// UnmuteChat lifts a mute. Unmuting a chat that is not muted succeeds.
 	// Errors: InvalidArgument (malformed chat_id).
 	UnmuteChat(context.Context, *connect.Request[v1.UnmuteChatRequest]) (*connect.Response[v1.UnmuteChatResponse], error)
+	// GetPushPublicKey returns the server's VAPID public key (RFC 8292): the applicationServerKey a
+	// browser passes to PushManager.subscribe() before RegisterPushSubscription. When the key
+	// changes (a rotation), subscriptions made with the old one stop receiving pushes: a client
+	// compares it with its subscription's options.applicationServerKey and subscribes again.
+	// Errors: FailedPrecondition (this server does not send push notifications).
+	GetPushPublicKey(context.Context, *connect.Request[v1.GetPushPublicKeyRequest]) (*connect.Response[v1.GetPushPublicKeyResponse], error)
+	// RegisterPushSubscription records a browser's Web Push subscription (PushSubscription.toJSON():
+	// endpoint, keys.p256dh, keys.auth) for the caller, linked to the caller's session: it is removed
+	// when that session ends (logout, revocation), when the account is deleted, and when the push
+	// service says it is gone. Registering an endpoint again updates it; an endpoint registered by
+	// another user moves to the caller (the browser is now theirs). A user keeps at most 10
+	// subscriptions: registering an 11th removes the least recently registered one.
+	// Errors: InvalidArgument (which field and why: an endpoint that is not https or not on a public
+	// address, keys of the wrong length), FailedPrecondition (push is not configured here).
+	RegisterPushSubscription(context.Context, *connect.Request[v1.RegisterPushSubscriptionRequest]) (*connect.Response[v1.RegisterPushSubscriptionResponse], error)
+	// ListPushSubscriptions lists the caller's push subscriptions (their devices), most recently
+	// registered first.
+	ListPushSubscriptions(context.Context, *connect.Request[v1.ListPushSubscriptionsRequest]) (*connect.Response[v1.ListPushSubscriptionsResponse], error)
+	// RemovePushSubscription removes one of the caller's push subscriptions. Removing one that does
+	// not exist (or is not the caller's) succeeds.
+	// Errors: InvalidArgument (malformed subscription_id).
+	RemovePushSubscription(context.Context, *connect.Request[v1.RemovePushSubscriptionRequest]) (*connect.Response[v1.RemovePushSubscriptionResponse], error)
 	// Notify raises a notification for a user directly, subject to the user's preferences for the
 	// kind. It is idempotent on idempotency_key: a repeated key for the same user returns the first
 	// call's result and raises nothing new.
@@ -167,6 +201,30 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(notificationServiceMethods.ByName("UnmuteChat")),
 			connect.WithClientOptions(opts...),
 		),
+		getPushPublicKey: connect.NewClient[v1.GetPushPublicKeyRequest, v1.GetPushPublicKeyResponse](
+			httpClient,
+			baseURL+NotificationServiceGetPushPublicKeyProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("GetPushPublicKey")),
+			connect.WithClientOptions(opts...),
+		),
+		registerPushSubscription: connect.NewClient[v1.RegisterPushSubscriptionRequest, v1.RegisterPushSubscriptionResponse](
+			httpClient,
+			baseURL+NotificationServiceRegisterPushSubscriptionProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("RegisterPushSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		listPushSubscriptions: connect.NewClient[v1.ListPushSubscriptionsRequest, v1.ListPushSubscriptionsResponse](
+			httpClient,
+			baseURL+NotificationServiceListPushSubscriptionsProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("ListPushSubscriptions")),
+			connect.WithClientOptions(opts...),
+		),
+		removePushSubscription: connect.NewClient[v1.RemovePushSubscriptionRequest, v1.RemovePushSubscriptionResponse](
+			httpClient,
+			baseURL+NotificationServiceRemovePushSubscriptionProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("RemovePushSubscription")),
+			connect.WithClientOptions(opts...),
+		),
 		notify: connect.NewClient[v1.NotifyRequest, v1.NotifyResponse](
 			httpClient,
 			baseURL+NotificationServiceNotifyProcedure,
@@ -190,16 +248,20 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 
 // notificationServiceClient implements NotificationServiceClient.
 type notificationServiceClient struct {
-	listNotifications     *connect.Client[v1.ListNotificationsRequest, v1.ListNotificationsResponse]
-	markNotificationsRead *connect.Client[v1.MarkNotificationsReadRequest, v1.MarkNotificationsReadResponse]
-	getUnreadCount        *connect.Client[v1.GetUnreadCountRequest, v1.GetUnreadCountResponse]
-	getPreferences        *connect.Client[v1.GetPreferencesRequest, v1.GetPreferencesResponse]
-	updatePreferences     *connect.Client[v1.UpdatePreferencesRequest, v1.UpdatePreferencesResponse]
-	muteChat              *connect.Client[v1.MuteChatRequest, v1.MuteChatResponse]
-	unmuteChat            *connect.Client[v1.UnmuteChatRequest, v1.UnmuteChatResponse]
-	notify                *connect.Client[v1.NotifyRequest, v1.NotifyResponse]
-	sendPasswordReset     *connect.Client[v1.SendPasswordResetRequest, v1.SendPasswordResetResponse]
-	sendEmailVerification *connect.Client[v1.SendEmailVerificationRequest, v1.SendEmailVerificationResponse]
+	listNotifications        *connect.Client[v1.ListNotificationsRequest, v1.ListNotificationsResponse]
+	markNotificationsRead    *connect.Client[v1.MarkNotificationsReadRequest, v1.MarkNotificationsReadResponse]
+	getUnreadCount           *connect.Client[v1.GetUnreadCountRequest, v1.GetUnreadCountResponse]
+	getPreferences           *connect.Client[v1.GetPreferencesRequest, v1.GetPreferencesResponse]
+	updatePreferences        *connect.Client[v1.UpdatePreferencesRequest, v1.UpdatePreferencesResponse]
+	muteChat                 *connect.Client[v1.MuteChatRequest, v1.MuteChatResponse]
+	unmuteChat               *connect.Client[v1.UnmuteChatRequest, v1.UnmuteChatResponse]
+	getPushPublicKey         *connect.Client[v1.GetPushPublicKeyRequest, v1.GetPushPublicKeyResponse]
+	registerPushSubscription *connect.Client[v1.RegisterPushSubscriptionRequest, v1.RegisterPushSubscriptionResponse]
+	listPushSubscriptions    *connect.Client[v1.ListPushSubscriptionsRequest, v1.ListPushSubscriptionsResponse]
+	removePushSubscription   *connect.Client[v1.RemovePushSubscriptionRequest, v1.RemovePushSubscriptionResponse]
+	notify                   *connect.Client[v1.NotifyRequest, v1.NotifyResponse]
+	sendPasswordReset        *connect.Client[v1.SendPasswordResetRequest, v1.SendPasswordResetResponse]
+	sendEmailVerification    *connect.Client[v1.SendEmailVerificationRequest, v1.SendEmailVerificationResponse]
 }
 
 // ListNotifications calls parley.notification.v1.NotificationService.ListNotifications.
@@ -235,6 +297,27 @@ func (c *notificationServiceClient) MuteChat(ctx context.Context, req *connect.R
 // UnmuteChat calls parley.notification.v1.NotificationService.UnmuteChat.
 func (c *notificationServiceClient) UnmuteChat(ctx context.Context, req *connect.Request[v1.UnmuteChatRequest]) (*connect.Response[v1.UnmuteChatResponse], error) {
 	return c.unmuteChat.CallUnary(ctx, req)
+}
+
+// GetPushPublicKey calls parley.notification.v1.NotificationService.GetPushPublicKey.
+func (c *notificationServiceClient) GetPushPublicKey(ctx context.Context, req *connect.Request[v1.GetPushPublicKeyRequest]) (*connect.Response[v1.GetPushPublicKeyResponse], error) {
+	return c.getPushPublicKey.CallUnary(ctx, req)
+}
+
+// RegisterPushSubscription calls
+// parley.notification.v1.NotificationService.RegisterPushSubscription.
+func (c *notificationServiceClient) RegisterPushSubscription(ctx context.Context, req *connect.Request[v1.RegisterPushSubscriptionRequest]) (*connect.Response[v1.RegisterPushSubscriptionResponse], error) {
+	return c.registerPushSubscription.CallUnary(ctx, req)
+}
+
+// ListPushSubscriptions calls parley.notification.v1.NotificationService.ListPushSubscriptions.
+func (c *notificationServiceClient) ListPushSubscriptions(ctx context.Context, req *connect.Request[v1.ListPushSubscriptionsRequest]) (*connect.Response[v1.ListPushSubscriptionsResponse], error) {
+	return c.listPushSubscriptions.CallUnary(ctx, req)
+}
+
+// RemovePushSubscription calls parley.notification.v1.NotificationService.RemovePushSubscription.
+func (c *notificationServiceClient) RemovePushSubscription(ctx context.Context, req *connect.Request[v1.RemovePushSubscriptionRequest]) (*connect.Response[v1.RemovePushSubscriptionResponse], error) {
+	return c.removePushSubscription.CallUnary(ctx, req)
 }
 
 // Notify calls parley.notification.v1.NotificationService.Notify.
@@ -279,6 +362,28 @@ type NotificationServiceHandler interface {
 	// UnmuteChat lifts a mute. Unmuting a chat that is not muted succeeds.
 	// Errors: InvalidArgument (malformed chat_id).
 	UnmuteChat(context.Context, *connect.Request[v1.UnmuteChatRequest]) (*connect.Response[v1.UnmuteChatResponse], error)
+	// GetPushPublicKey returns the server's VAPID public key (RFC 8292): the applicationServerKey a
+	// browser passes to PushManager.subscribe() before RegisterPushSubscription. When the key
+	// changes (a rotation), subscriptions made with the old one stop receiving pushes: a client
+	// compares it with its subscription's options.applicationServerKey and subscribes again.
+	// Errors: FailedPrecondition (this server does not send push notifications).
+	GetPushPublicKey(context.Context, *connect.Request[v1.GetPushPublicKeyRequest]) (*connect.Response[v1.GetPushPublicKeyResponse], error)
+	// RegisterPushSubscription records a browser's Web Push subscription (PushSubscription.toJSON():
+	// endpoint, keys.p256dh, keys.auth) for the caller, linked to the caller's session: it is removed
+	// when that session ends (logout, revocation), when the account is deleted, and when the push
+	// service says it is gone. Registering an endpoint again updates it; an endpoint registered by
+	// another user moves to the caller (the browser is now theirs). A user keeps at most 10
+	// subscriptions: registering an 11th removes the least recently registered one.
+	// Errors: InvalidArgument (which field and why: an endpoint that is not https or not on a public
+	// address, keys of the wrong length), FailedPrecondition (push is not configured here).
+	RegisterPushSubscription(context.Context, *connect.Request[v1.RegisterPushSubscriptionRequest]) (*connect.Response[v1.RegisterPushSubscriptionResponse], error)
+	// ListPushSubscriptions lists the caller's push subscriptions (their devices), most recently
+	// registered first.
+	ListPushSubscriptions(context.Context, *connect.Request[v1.ListPushSubscriptionsRequest]) (*connect.Response[v1.ListPushSubscriptionsResponse], error)
+	// RemovePushSubscription removes one of the caller's push subscriptions. Removing one that does
+	// not exist (or is not the caller's) succeeds.
+	// Errors: InvalidArgument (malformed subscription_id).
+	RemovePushSubscription(context.Context, *connect.Request[v1.RemovePushSubscriptionRequest]) (*connect.Response[v1.RemovePushSubscriptionResponse], error)
 	// Notify raises a notification for a user directly, subject to the user's preferences for the
 	// kind. It is idempotent on idempotency_key: a repeated key for the same user returns the first
 	// call's result and raises nothing new.
@@ -351,6 +456,30 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 		connect.WithSchema(notificationServiceMethods.ByName("UnmuteChat")),
 		connect.WithHandlerOptions(opts...),
 	)
+	notificationServiceGetPushPublicKeyHandler := connect.NewUnaryHandler(
+		NotificationServiceGetPushPublicKeyProcedure,
+		svc.GetPushPublicKey,
+		connect.WithSchema(notificationServiceMethods.ByName("GetPushPublicKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceRegisterPushSubscriptionHandler := connect.NewUnaryHandler(
+		NotificationServiceRegisterPushSubscriptionProcedure,
+		svc.RegisterPushSubscription,
+		connect.WithSchema(notificationServiceMethods.ByName("RegisterPushSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceListPushSubscriptionsHandler := connect.NewUnaryHandler(
+		NotificationServiceListPushSubscriptionsProcedure,
+		svc.ListPushSubscriptions,
+		connect.WithSchema(notificationServiceMethods.ByName("ListPushSubscriptions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceRemovePushSubscriptionHandler := connect.NewUnaryHandler(
+		NotificationServiceRemovePushSubscriptionProcedure,
+		svc.RemovePushSubscription,
+		connect.WithSchema(notificationServiceMethods.ByName("RemovePushSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
 	notificationServiceNotifyHandler := connect.NewUnaryHandler(
 		NotificationServiceNotifyProcedure,
 		svc.Notify,
@@ -385,6 +514,14 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 			notificationServiceMuteChatHandler.ServeHTTP(w, r)
 		case NotificationServiceUnmuteChatProcedure:
 			notificationServiceUnmuteChatHandler.ServeHTTP(w, r)
+		case NotificationServiceGetPushPublicKeyProcedure:
+			notificationServiceGetPushPublicKeyHandler.ServeHTTP(w, r)
+		case NotificationServiceRegisterPushSubscriptionProcedure:
+			notificationServiceRegisterPushSubscriptionHandler.ServeHTTP(w, r)
+		case NotificationServiceListPushSubscriptionsProcedure:
+			notificationServiceListPushSubscriptionsHandler.ServeHTTP(w, r)
+		case NotificationServiceRemovePushSubscriptionProcedure:
+			notificationServiceRemovePushSubscriptionHandler.ServeHTTP(w, r)
 		case NotificationServiceNotifyProcedure:
 			notificationServiceNotifyHandler.ServeHTTP(w, r)
 		case NotificationServiceSendPasswordResetProcedure:
@@ -426,6 +563,22 @@ func (UnimplementedNotificationServiceHandler) MuteChat(context.Context, *connec
 
 func (UnimplementedNotificationServiceHandler) UnmuteChat(context.Context, *connect.Request[v1.UnmuteChatRequest]) (*connect.Response[v1.UnmuteChatResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.UnmuteChat is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) GetPushPublicKey(context.Context, *connect.Request[v1.GetPushPublicKeyRequest]) (*connect.Response[v1.GetPushPublicKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.GetPushPublicKey is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) RegisterPushSubscription(context.Context, *connect.Request[v1.RegisterPushSubscriptionRequest]) (*connect.Response[v1.RegisterPushSubscriptionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.RegisterPushSubscription is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) ListPushSubscriptions(context.Context, *connect.Request[v1.ListPushSubscriptionsRequest]) (*connect.Response[v1.ListPushSubscriptionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.ListPushSubscriptions is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) RemovePushSubscription(context.Context, *connect.Request[v1.RemovePushSubscriptionRequest]) (*connect.Response[v1.RemovePushSubscriptionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("parley.notification.v1.NotificationService.RemovePushSubscription is not implemented"))
 }
 
 func (UnimplementedNotificationServiceHandler) Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error) {

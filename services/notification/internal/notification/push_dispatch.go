@@ -1,0 +1,131 @@
+package notification
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/platform/backoff"
+)
+
+// pushAction is what becomes of a claimed push, from the recipient's presence.
+type pushAction int
+
+const (
+	pushSend pushAction = iota // no connection since it was raised, and none can still be open
+	pushSkip                   // a connection was open at or after it was raised: the app showed it
+	pushWait                   // a connection may still be open (presence not yet refreshed): look again later
+)
+
+// decidePush decides from when the recipient was last seen (seen false: never) whether a push
+// raised at raisedAt goes out. The gateways refresh presence every 30 s while a connection is
+// open and once more when the last one closes, so a value at or after raisedAt means the user was
+// connected when the notification came (its frame reached them); an older value younger than
+// window may still belong to an open connection, whose next refresh will tell.
+func decidePush(raisedAt, lastSeen time.Time, seen bool, now time.Time, window time.Duration) (pushAction, time.Time) {
+	switch {
+	case !seen:
+		return pushSend, time.Time{}
+	case !lastSeen.Before(raisedAt):
+		return pushSkip, time.Time{}
+	case now.Before(lastSeen.Add(window)):
+		return pushWait, lastSeen.Add(window)
+	}
+	return pushSend, time.Time{}
+}
+
+// sendDuePushes claims as many due pushes as it sends at once, decides each from presence, and
+// sends those whose recipient is away — the email channel's outbox (record intent → claim with a
+// lease → send → mark), for pushes.
+func (d *Dispatcher) sendDuePushes(ctx context.Context) (int, error) {
+	cfg := d.cfg.Service.push
+	now := d.cfg.Service.now()
+	claimed, err := d.cfg.Store.ClaimPushes(ctx, now, 2*cfg.Timeout, d.cfg.Concurrency)
+	if err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	users := make([]string, 0, len(claimed))
+	for _, p := range claimed {
+		users = append(users, p.UserID)
+	}
+	lastSeen, err := d.cfg.Presence.LastSeen(ctx, users)
+	if err != nil {
+		// Put them back untried; the next poll decides again.
+		retry := now.Add(d.cfg.PollInterval)
+		for _, p := range claimed {
+			d.finishPush(ctx, d.log, p, PushOutcome{RetryAt: &retry, Unattempted: true})
+		}
+		return 0, fmt.Errorf("read presence: %w", err)
+	}
+	sem := make(chan struct{}, d.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, p := range claimed {
+		log := d.log.With("push", p.ID, "kind", p.Kind.Name(), "user", p.UserID, "subscription", p.SubscriptionID, "attempt", p.Attempt)
+		seenAt, seen := lastSeen[p.UserID]
+		action, at := decidePush(p.CreatedAt, seenAt, seen, now, cfg.OnlineWindow)
+		switch {
+		case action == pushSkip:
+			log.Debug("push skipped: the recipient was online")
+			d.finishPush(ctx, log, p, PushOutcome{Skipped: true, Unattempted: true})
+		case action == pushWait:
+			d.finishPush(ctx, log, p, PushOutcome{RetryAt: &at, Unattempted: true})
+		case now.After(p.CreatedAt.Add(cfg.TTL)):
+			log.Warn("push given up: older than PUSH_TTL")
+			d.finishPush(ctx, log, p, PushOutcome{Err: "expired before it could be sent", Unattempted: true})
+		default:
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				d.sendPush(ctx, log, p)
+			})
+		}
+	}
+	wg.Wait()
+	return len(claimed), nil
+}
+
+func (d *Dispatcher) sendPush(ctx context.Context, log *slog.Logger, p PushDelivery) {
+	cfg := d.cfg.Service.push
+	// What is left of the TTL, so a retried push expires at the push service when it would have.
+	ttl := p.CreatedAt.Add(cfg.TTL).Sub(d.cfg.Service.now())
+	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	err := cfg.Pusher.Push(sctx, PushMessage{Endpoint: p.Endpoint, P256dh: p.P256dh, Auth: p.Auth, Payload: p.Payload,
+		TTL: ttl, Urgency: p.Urgency, Topic: p.Topic})
+	cancel()
+	var out PushOutcome
+	var busy *PushRetryAfter
+	switch {
+	case err == nil:
+		out.Sent = true
+		log.Info("push sent")
+	case errors.Is(err, ErrPushGone):
+		out.Gone, out.Err = true, err.Error()
+		log.Info("push subscription gone; removed", "err", err)
+	case errors.Is(err, ErrPushRejected) || p.Attempt >= cfg.MaxAttempts:
+		out.Err = err.Error()
+		log.Warn("push dropped", "err", err)
+	case errors.As(err, &busy) && busy.After > 0:
+		out.Err = err.Error()
+		retry := d.cfg.Service.now().Add(min(busy.After, time.Hour))
+		out.RetryAt = &retry
+		log.Warn("push service busy, will retry as it asked", "retry_at", retry)
+	default:
+		out.Err = err.Error()
+		retry := d.cfg.Service.now().Add(backoff.Delay(cfg.RetryBackoff, time.Hour, p.Attempt))
+		out.RetryAt = &retry
+		log.Warn("push not sent, will retry", "err", err, "retry_at", retry)
+	}
+	d.finishPush(ctx, log, p, out)
+}
+
+// finishPush records an outcome even when shutting down: the push went out (or not) either way.
+func (d *Dispatcher) finishPush(ctx context.Context, log *slog.Logger, p PushDelivery, out PushOutcome) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.cfg.Store.FinishPush(fctx, p, out); err != nil {
+		log.Error("cannot record the push's outcome; it will be tried again when its lease ends", "err", err, "sent", out.Sent)
+	}
+}
