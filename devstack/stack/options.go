@@ -24,8 +24,9 @@ type Options struct {
 	DataDir string
 	// PortBase moves every port the stack uses to PortBase+offset (services at +0..+19 in registry
 	// order of their standard ports, Postgres +20, Redis +21, Kafka +22, S3 +23, SMTP +24, mail UI
-	// +25, the dev OpenID Connect provider +26), so a second stack (tests) runs beside a
-	// developer's. 0: the standard ports.
+	// +25, the dev OpenID Connect provider +26, admin listeners +30..+49; replica r's ports the
+	// same again at +50r), so a second stack (tests) runs beside a developer's. 0: the standard
+	// ports.
 	PortBase int
 
 	// External infrastructure; an empty field means "start one locally".
