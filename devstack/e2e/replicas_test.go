@@ -32,6 +32,10 @@ import (
 func TestReplicas(t *testing.T) {
 	stk = stacktest.Start(t, stack.Options{
 		Replicas: 2,
+		// A stopping replica stays in its balancer's rotation for a moment after its stop signal,
+		// as a pod's endpoint does in a Kubernetes rolling update: callers meet refused
+		// connections and must retry.
+		RotationLag: 500 * time.Millisecond,
 		// As TestEndToEnd; and the senders of the rolling restart send more than a person's
 		// per-minute budget (the limit is tested in the gateway's own suite).
 		Environ: func() []string {
@@ -55,7 +59,8 @@ func TestReplicas(t *testing.T) {
 // on each gateway replica, so every message crosses gateways through Kafka and Redis), each
 // person sending every 150 ms and retrying a failed send with the same client_msg_id until it
 // succeeds. Meanwhile every service is restarted replica by replica (stop gracefully, start,
-// wait until ready, then the other). Afterwards:
+// wait until ready, then the other; a stopping replica stays in its balancer's rotation for
+// RotationLag, so some calls are refused and retried). Afterwards:
 //
 //   - each chat holds exactly the messages the senders were told were sent: seq 1..N without a
 //     gap, each client_msg_id once (a retried send stored once), each sender's in send order;
@@ -172,6 +177,11 @@ func testRollingRestart(t *testing.T) {
 	}
 	t.Logf("%d messages sent; %d sends failed during a restart and were retried, %d of those had been stored (answered duplicate); %d sent twice on purpose",
 		total, retried, repeated, resent)
+	for _, s := range senders {
+		for _, e := range s.errs {
+			t.Logf("%s retried after: %s", s.from.nickname, e)
+		}
+	}
 
 	// The stored history: seq 1..N, each message once, each sender's in order.
 	for i, chatID := range chats {
@@ -331,6 +341,7 @@ type sender struct {
 	retried  int               // sends that failed at least once
 	repeated int               // of those, sends whose retry was answered "duplicate"
 	resent   int               // sends repeated on purpose
+	errs     []string          // the errors retried, for the log
 	err      error
 }
 
@@ -391,6 +402,9 @@ func (s *sender) send(id, text string) (*chatv1.Message, int, bool, error) {
 		case connect.CodeInvalidArgument, connect.CodeNotFound, connect.CodeFailedPrecondition, connect.CodePermissionDenied, connect.CodeUnauthenticated:
 			return nil, failures, false, fmt.Errorf("send %q: %w", text, err) // retrying cannot help
 		}
+		s.mu.Lock()
+		s.errs = append(s.errs, err.Error())
+		s.mu.Unlock()
 		if time.Now().After(deadline) {
 			return nil, failures, false, fmt.Errorf("send %q: still failing after 30s: %w", text, err)
 		}

@@ -16,7 +16,10 @@ import (
 // life, as it would in a cluster). A replica the stack takes out of rotation (it is being
 // restarted) gets no new connections; the ones it has keep flowing until it closes them, as with a
 // terminating pod. A replica that refuses the connection (crashed, not listening yet) is skipped
-// for the next one; with none left the client's connection is closed.
+// for the next one; with none left the client's connection is closed. A replica marked
+// terminating is still handed connections, and one it refuses is closed rather than passed on:
+// what a Kubernetes Service does in the moment between a pod's stop signal and its endpoint's
+// removal (Options.RotationLag).
 type balancer struct {
 	name string
 	ln   net.Listener
@@ -32,9 +35,18 @@ type balancer struct {
 
 type backend struct {
 	addr     string
-	out      bool // out of rotation
-	accepted int  // connections handed to it so far
+	state    rotation
+	accepted int // connections handed to it so far
 }
+
+// rotation is whether a replica gets new connections.
+type rotation int
+
+const (
+	inRotation  rotation = iota
+	terminating          // still in rotation; a refused connection is not passed on
+	outOfRotation
+)
 
 // dialTimeout bounds connecting to one replica; on loopback a refusal is immediate.
 const dialTimeout = time.Second
@@ -135,13 +147,16 @@ func (b *balancer) dial() net.Conn {
 	for i := range n {
 		be := b.backends[(start+i)%n]
 		b.mu.Lock()
-		out, addr := be.out, be.addr
+		state, addr := be.state, be.addr
 		b.mu.Unlock()
-		if out {
+		if state == outOfRotation {
 			continue
 		}
 		c, err := net.DialTimeout("tcp", addr, dialTimeout)
 		if err != nil {
+			if state == terminating {
+				return nil
+			}
 			continue
 		}
 		b.mu.Lock()
@@ -152,11 +167,20 @@ func (b *balancer) dial() net.Conn {
 	return nil
 }
 
-// setRotation puts replica i (0-based) in rotation or takes it out.
-func (b *balancer) setRotation(i int, in bool) {
+// setRotation sets replica i's (0-based) place in the rotation.
+func (b *balancer) setRotation(i int, state rotation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.backends[i].out = !in
+	b.backends[i].state = state
+}
+
+// leaveRotation takes replica i out of rotation if it is still terminating (not back in already).
+func (b *balancer) leaveRotation(i int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.backends[i].state == terminating {
+		b.backends[i].state = outOfRotation
+	}
 }
 
 // accepted is how many connections each replica has been handed.

@@ -56,6 +56,12 @@ type Options struct {
 	// as a Kubernetes Service does: callers and peers are configured as with one. At most
 	// MaxReplicas.
 	Replicas int
+	// RotationLag, with replicas, keeps a replica that RestartReplica stops in its balancer's
+	// rotation this long after the stop signal, and a connection it refuses meanwhile fails
+	// instead of going to another replica: the moment in a Kubernetes rolling update between a
+	// pod's SIGTERM and the removal of its endpoint, which callers must survive (by retrying).
+	// 0: out of rotation before the stop signal.
+	RotationLag time.Duration
 	// StopOnCrash makes a service that exits on its own fail the whole stack (Done is closed and
 	// Err says which). Otherwise it is restarted with backoff (1s doubling to 30s).
 	StopOnCrash bool

@@ -70,8 +70,9 @@ func (s *Stack) BalancedConnections(name string) []int {
 }
 
 // RestartReplica restarts replica i (1-based) of service name the way a rolling update replaces a
-// pod: out of the balancer's rotation first (no new connections; open ones go on), then the stop
-// signal, and a graceful exit waited for (an error if it had to be killed after StopTimeout);
+// pod: out of the balancer's rotation first (no new connections; open ones go on) — or, with
+// Options.RotationLag, only that long after the stop signal, connections meanwhile reaching the
+// stopping process or failing — then the stop signal, and a graceful exit waited for (an error if it had to be killed after StopTimeout);
 // then a new process, back in rotation once it answers its readiness probe (/readyz). With one
 // replica there is no balancer and the service is simply unreachable meanwhile.
 func (s *Stack) RestartReplica(ctx context.Context, name string, i int) error {
@@ -86,7 +87,12 @@ func (s *Stack) RestartReplica(ctx context.Context, name string, i int) error {
 	}
 	b := s.balancers[name]
 	if b != nil {
-		b.setRotation(i-1, false)
+		if lag := s.o.RotationLag; lag > 0 {
+			b.setRotation(i-1, terminating)
+			time.AfterFunc(lag, func() { b.leaveRotation(i - 1) })
+		} else {
+			b.setRotation(i-1, outOfRotation)
+		}
 	}
 	r.mu.Lock()
 	old := r.proc
@@ -122,7 +128,7 @@ func (s *Stack) RestartReplica(ctx context.Context, name string, i int) error {
 		}
 	}
 	if b != nil {
-		b.setRotation(i-1, true)
+		b.setRotation(i-1, inRotation)
 	}
 	s.log.Info("replica restarted", "service", r.spec.name, "pid", r.pid(), "took", time.Since(begin).Round(10*time.Millisecond))
 	return nil

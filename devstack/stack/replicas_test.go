@@ -41,7 +41,8 @@ func TestReplicaPortsFollowTheLayout(t *testing.T) {
 }
 
 // TestBalancerRoundRobinSkipsWhatIsOutOrDown: new connections go to the replicas in turn, never
-// to one out of rotation, past one that refuses; with none left the client's connection ends.
+// to one out of rotation, past one that refuses (unless it is terminating); with none left the
+// client's connection ends.
 func TestBalancerRoundRobinSkipsWhatIsOutOrDown(t *testing.T) {
 	var addrs []string
 	var servers []*httptest.Server
@@ -81,21 +82,34 @@ func TestBalancerRoundRobinSkipsWhatIsOutOrDown(t *testing.T) {
 	if got := sequence(6); got != "012012" {
 		t.Errorf("round robin: %s", got)
 	}
-	b.setRotation(1, false)
+	b.setRotation(1, outOfRotation)
 	if got := sequence(4); strings.Contains(got, "1") || !strings.Contains(got, "0") || !strings.Contains(got, "2") {
 		t.Errorf("replica 1 out of rotation, yet: %s", got)
 	}
-	b.setRotation(1, true)
+	b.setRotation(1, inRotation)
 	servers[2].Close() // refuses connections now
 	if got := sequence(4); strings.Contains(got, "2") || !strings.Contains(got, "0") || !strings.Contains(got, "1") {
 		t.Errorf("replica 2 down, yet: %s", got)
 	}
-	b.setRotation(0, false)
-	b.setRotation(1, false)
+	// A terminating replica that refuses: the connection ends, as in the moment between a pod's
+	// stop signal and the removal of its endpoint.
+	b.setRotation(2, terminating)
+	b.mu.Lock()
+	b.next = 2
+	b.mu.Unlock()
+	if s, err := get(); err == nil {
+		t.Errorf("a terminating replica refused, yet an answer from another: %q", s)
+	}
+	b.leaveRotation(2)
+	if got := sequence(2); strings.Contains(got, "2") {
+		t.Errorf("replica 2 left the rotation, yet: %s", got)
+	}
+	b.setRotation(0, outOfRotation)
+	b.setRotation(1, outOfRotation)
 	if s, err := get(); err == nil {
 		t.Errorf("no replica left, yet an answer: %q", s)
 	}
-	if got := b.acceptedCounts(); got[0] < 2 || got[1] < 2 || got[2] < 3 || got[0]+got[1]+got[2] != 14 {
+	if got := b.acceptedCounts(); got[0] < 2 || got[1] < 2 || got[2] < 3 || got[0]+got[1]+got[2] != 16 {
 		t.Errorf("accepted counts %v", got)
 	}
 }
