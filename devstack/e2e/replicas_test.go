@@ -180,6 +180,11 @@ func testRollingRestart(t *testing.T) {
 	for _, s := range senders {
 		for _, e := range s.errs {
 			t.Logf("%s retried after: %s", s.from.nickname, e)
+			// A replica is ready only once it holds the auth keys, so restarting auth later
+			// must not leave a restarted gateway or service unable to verify tokens.
+			if strings.Contains(e, "cannot verify access token") {
+				t.Errorf("%s's send was refused for want of the auth keys: %s", s.from.nickname, e)
+			}
 		}
 	}
 
