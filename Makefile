@@ -13,6 +13,11 @@ MODULES := contracts platform devstack loadtest $(sort $(wildcard services/*))
 OUT_OF_WORKSPACE := deploy
 GO_TEST_FLAGS ?= -count=1
 export PATH := $(BIN):$(PATH)
+# `make up REPLICAS=2`: two processes of every service behind a balancer on its usual port
+# (docs/devstack.md#replicas); the dev stack reads it as PARLEY_REPLICAS.
+ifdef REPLICAS
+export PARLEY_REPLICAS := $(REPLICAS)
+endif
 
 .PHONY: help
 help: ## list the targets

@@ -38,7 +38,8 @@ const usage = `usage: go run ./devstack <command>
 Configuration comes from the environment (docs/devstack.md): DATABASE_URL, REDIS_URL, KAFKA_BROKERS,
 S3_ENDPOINT, SMTP_URL point at infrastructure you run yourself; PARLEY_PORT_BASE moves every port;
 PARLEY_DATA_DIR moves .data; PARLEY_STOP_ON_CRASH=true stops the stack when a service crashes
-instead of restarting it.
+instead of restarting it; PARLEY_REPLICAS=2 (make up REPLICAS=2) runs two processes of every
+service behind a balancer on its usual port.
 `
 
 func main() {

@@ -24,8 +24,9 @@ type Options struct {
 	DataDir string
 	// PortBase moves every port the stack uses to PortBase+offset (services at +0..+19 in registry
 	// order of their standard ports, Postgres +20, Redis +21, Kafka +22, S3 +23, SMTP +24, mail UI
-	// +25, the dev OpenID Connect provider +26), so a second stack (tests) runs beside a
-	// developer's. 0: the standard ports.
+	// +25, the dev OpenID Connect provider +26, admin listeners +30..+49; replica r's ports the
+	// same again at +50r), so a second stack (tests) runs beside a developer's. 0: the standard
+	// ports.
 	PortBase int
 
 	// External infrastructure; an empty field means "start one locally".
@@ -49,6 +50,18 @@ type Options struct {
 	Services []string
 	// InfraOnly starts the infrastructure and no service (what Tilt runs).
 	InfraOnly bool
+	// Replicas is how many processes of every service run (PARLEY_REPLICAS; 0 or 1: one, on its
+	// port). With more, each replica listens on ports of its own (ReplicaPort, ReplicaAdminPort)
+	// and a round-robin TCP balancer in the dev stack's process answers on the service's port,
+	// as a Kubernetes Service does: callers and peers are configured as with one. At most
+	// MaxReplicas.
+	Replicas int
+	// RotationLag, with replicas, keeps a replica that RestartReplica stops in its balancer's
+	// rotation this long after the stop signal, and a connection it refuses meanwhile fails
+	// instead of going to another replica: the moment in a Kubernetes rolling update between a
+	// pod's SIGTERM and the removal of its endpoint, which callers must survive (by retrying).
+	// 0: out of rotation before the stop signal.
+	RotationLag time.Duration
 	// StopOnCrash makes a service that exits on its own fail the whole stack (Done is closed and
 	// Err says which). Otherwise it is restarted with backoff (1s doubling to 30s).
 	StopOnCrash bool
@@ -96,7 +109,8 @@ const (
 // OptionsFromEnv reads the stack's configuration from environment variables (docs/devstack.md):
 // DATABASE_URL, REDIS_URL, KAFKA_BROKERS, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET,
 // S3_REGION, SMTP_URL, MAILPIT_URL, PARLEY_DATA_DIR, PARLEY_PORT_BASE, PARLEY_PG_BINDIR,
-// PARLEY_STOP_ON_CRASH, PARLEY_NO_INSTALL, PARLEY_READY_TIMEOUT, PARLEY_PG_SYNCHRONOUS_COMMIT.
+// PARLEY_STOP_ON_CRASH, PARLEY_NO_INSTALL, PARLEY_READY_TIMEOUT, PARLEY_PG_SYNCHRONOUS_COMMIT,
+// PARLEY_REPLICAS.
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
 		DataDir:        getenv("PARLEY_DATA_DIR"),
@@ -136,6 +150,13 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 			}
 			*dst = b
 		}
+	}
+	if v := getenv("PARLEY_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PARLEY_REPLICAS=%q: want a number of processes per service, 1-%d", v, MaxReplicas))
+		}
+		o.Replicas = n
 	}
 	if v := getenv("PARLEY_READY_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -199,6 +220,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Environ == nil {
 		o.Environ = os.Environ
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Replicas < 1 || o.Replicas > MaxReplicas {
+		return o, fmt.Errorf("PARLEY_REPLICAS=%d: want 1-%d processes per service", o.Replicas, MaxReplicas)
 	}
 	if o.PortBase != 0 && (o.PortBase < 1024 || o.PortBase+PortSpan > 65535) {
 		return o, fmt.Errorf("port base %d: want 0 (standard ports) or 1024-%d", o.PortBase, 65535-PortSpan)
@@ -273,8 +300,14 @@ const (
 const (
 	// offAdmin is the first service admin listener (ADMIN_ADDR: pprof); service i's is offAdmin+i.
 	offAdmin = 30
-	// PortSpan is how many consecutive ports from PortBase a stack may use.
-	PortSpan = offAdmin + maxServices
+	// blockSpan is one block of the layout: services, infrastructure, admin listeners. Replica r
+	// of a replicated stack has the block at PortBase + r*blockSpan for its two ports.
+	blockSpan = offAdmin + maxServices
+	// MaxReplicas bounds Options.Replicas: each replica takes a block of ports.
+	MaxReplicas = 3
+	// PortSpan is how many consecutive ports from PortBase a stack may use: its own block and one
+	// per possible replica.
+	PortSpan = blockSpan * (1 + MaxReplicas)
 )
 
 var standardPorts = map[int]int{
@@ -291,6 +324,10 @@ var standardPorts = map[int]int{
 // standardAdminShift puts a service's admin listener at its port + 1000 on the standard layout
 // (gateway 8080 → 9080, chat 8084 → 9084).
 const standardAdminShift = 1000
+
+// standardReplicaShift puts replica r's ports at the service's ports + 100r on the standard layout
+// (chat's replicas at 8184 and 8284, admin 9184 and 9284).
+const standardReplicaShift = 100
 
 func (o *Options) port(offset int) int {
 	if o.PortBase != 0 {
@@ -311,6 +348,24 @@ func (o *Options) ServicePort(s Service) int { return o.port(s.Port - firstServi
 // AdminPort is the port of a service's admin listener (ADMIN_ADDR: /debug/pprof/): its port +
 // 1000 on the standard layout, PortBase + 30 + (its port − 8080) with a base.
 func (o *Options) AdminPort(s Service) int { return o.port(offAdmin + s.Port - firstServicePort) }
+
+// ReplicaPort is the port replica r (1-based) of a service listens on when the stack runs more
+// than one (Replicas): its port + 100r on the standard layout, PortBase + 50r + (its port − 8080)
+// with a base.
+func (o *Options) ReplicaPort(s Service, r int) int { return o.replicaPort(s.Port-firstServicePort, r) }
+
+// ReplicaAdminPort is replica r's admin listener: AdminPort + 100r on the standard layout,
+// PortBase + 50r + 30 + (its port − 8080) with a base.
+func (o *Options) ReplicaAdminPort(s Service, r int) int {
+	return o.replicaPort(offAdmin+s.Port-firstServicePort, r)
+}
+
+func (o *Options) replicaPort(offset, r int) int {
+	if o.PortBase != 0 {
+		return o.PortBase + r*blockSpan + offset
+	}
+	return o.port(offset) + r*standardReplicaShift
+}
 
 // Endpoints says where each piece of infrastructure answers, and which of them the stack runs itself.
 type Endpoints struct {
@@ -396,7 +451,15 @@ func (o *Options) localPorts(e Endpoints, services []Service) []namedPort {
 	}
 	ps = append(ps, namedPort{"oidc", o.port(offOIDC)}, namedPort{"traces", o.port(offTraces)})
 	for _, s := range services {
-		ps = append(ps, namedPort{s.Name, o.ServicePort(s)}, namedPort{s.Name + " (admin)", o.AdminPort(s)})
+		if o.Replicas <= 1 {
+			ps = append(ps, namedPort{s.Name, o.ServicePort(s)}, namedPort{s.Name + " (admin)", o.AdminPort(s)})
+			continue
+		}
+		ps = append(ps, namedPort{s.Name + " (balancer)", o.ServicePort(s)})
+		for r := 1; r <= o.Replicas; r++ {
+			name := replicaName(s.Name, r)
+			ps = append(ps, namedPort{name, o.ReplicaPort(s, r)}, namedPort{name + " (admin)", o.ReplicaAdminPort(s, r)})
+		}
 	}
 	return ps
 }
@@ -433,6 +496,7 @@ func (o *Options) describe() []any {
 		"PARLEY_STOP_ON_CRASH", o.StopOnCrash,
 		"PARLEY_NO_INSTALL", o.NoInstall,
 		"PARLEY_READY_TIMEOUT", o.ReadyTimeout.String(),
+		"PARLEY_REPLICAS", o.Replicas,
 		"PARLEY_PG_SYNCHRONOUS_COMMIT", o.PostgresSynchronousCommit,
 	}
 }

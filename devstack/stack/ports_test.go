@@ -8,12 +8,13 @@ import (
 	"testing"
 )
 
-// TestFreePortBaseNeverRepeats: within a process, and across processes, a base is handed out once.
+// TestFreePortBaseNeverRepeats: within a process, and across processes, the ranges handed out never
+// overlap.
 func TestFreePortBaseNeverRepeats(t *testing.T) {
 	if os.Getenv("PARLEY_PORTBASE_CHILD") == "1" {
-		// The child: print 40 bases.
+		// The child: print 20 bases.
 		var out []string
-		for range 40 {
+		for range 20 {
 			b, err := FreePortBase()
 			if err != nil {
 				t.Fatal(err)
@@ -23,19 +24,21 @@ func TestFreePortBaseNeverRepeats(t *testing.T) {
 		os.Stdout.WriteString("BASES " + strings.Join(out, " ") + "\n")
 		return
 	}
-	seen := map[int]bool{}
-	for range 40 {
+	var spans [][2]int
+	for range 20 {
 		b, err := FreePortBase()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if seen[b] {
-			t.Fatalf("base %d handed out twice in one process", b)
+		for _, sp := range spans {
+			if b < sp[1] && sp[0] < b+PortSpan {
+				t.Fatalf("base %d's range overlaps %d-%d, handed out before in this process", b, sp[0], sp[1]-1)
+			}
 		}
+		spans = append(spans, [2]int{b, b + PortSpan})
 		if b < 10000 || b+PortSpan > 32768 || b%100 != 0 {
 			t.Fatalf("base %d out of range", b)
 		}
-		seen[b] = true
 	}
 	// Another process, while this one holds its bases, gets none of them.
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFreePortBaseNeverRepeats$", "-test.count=1")
@@ -50,8 +53,10 @@ func TestFreePortBaseNeverRepeats(t *testing.T) {
 	}
 	for _, f := range strings.Fields(strings.SplitN(list, "\n", 2)[0]) {
 		b, _ := strconv.Atoi(f)
-		if seen[b] {
-			t.Errorf("base %d handed to two processes at once", b)
+		for _, sp := range spans {
+			if b < sp[1] && sp[0] < b+PortSpan {
+				t.Errorf("base %d handed to another process while this one holds %d-%d", b, sp[0], sp[1]-1)
+			}
 		}
 	}
 }

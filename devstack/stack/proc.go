@@ -90,8 +90,9 @@ func (p *process) exitError() error {
 }
 
 // stop sends the stop signal to the process, waits up to timeout, then kills its whole process
-// group. It returns once the process has exited. Any of its children left behind are killed too.
-func (p *process) stop(timeout time.Duration) {
+// group. It returns once the process has exited, and whether it had to be killed. Any of its
+// children left behind are killed too.
+func (p *process) stop(timeout time.Duration) (killed bool) {
 	if !p.exited() {
 		_ = p.cmd.Process.Signal(p.spec.stopSignal)
 		select {
@@ -100,8 +101,10 @@ func (p *process) stop(timeout time.Duration) {
 			fmt.Fprintf(p.spec.out, "(devstack) no exit %s after the stop signal; killing it\n", timeout)
 			_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
 			<-p.done
+			killed = true
 		}
 	}
 	// The group leader is gone; nothing of its group may outlive it.
 	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+	return killed
 }

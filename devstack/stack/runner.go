@@ -19,12 +19,13 @@ const (
 
 var errStopped = errors.New("stack is stopping")
 
-// runner keeps one service process running.
+// runner keeps one service process running: the service's only one, or one of its replicas.
 type runner struct {
-	s    *Stack
-	svc  Service
-	spec procSpec
-	url  string
+	s       *Stack
+	svc     Service
+	replica int // 1-based when the stack runs replicas (Options.Replicas > 1), else 0
+	spec    procSpec
+	url     string // where this process answers (its replica's port when replicated)
 
 	mu         sync.Mutex
 	proc       *process
@@ -33,6 +34,9 @@ type runner struct {
 	lastExit   error // the last crash, with its output
 	lastErr    error // the last failed health check
 	stopped    bool
+	// planned is a process the stack is stopping on purpose (RestartReplica): its exit is not a
+	// crash, and supervise starts the next one at once.
+	planned *process
 }
 
 func (r *runner) start() error {
@@ -81,6 +85,18 @@ func (r *runner) supervise() {
 			return // asked to stop, not a crash
 		default:
 		}
+		r.mu.Lock()
+		planned := r.planned == p
+		r.mu.Unlock()
+		if planned {
+			if err := r.start(); err != nil {
+				if !errors.Is(err, errStopped) {
+					r.s.fail(fmt.Errorf("restart %s: %w", r.spec.name, err))
+				}
+				return
+			}
+			continue
+		}
 		exit := p.exitError()
 		r.mu.Lock()
 		r.crashes++
@@ -93,7 +109,7 @@ func (r *runner) supervise() {
 		if time.Since(p.started) >= stableRun {
 			backoff = firstBackoff
 		}
-		r.s.log.Error("service exited; restarting it", "service", r.svc.Name, "status", exitStatus(p), "in", backoff)
+		r.s.log.Error("service exited; restarting it", "service", r.spec.name, "status", exitStatus(p), "in", backoff)
 		select {
 		case <-r.s.stopping:
 			return
@@ -102,11 +118,11 @@ func (r *runner) supervise() {
 		backoff = min(2*backoff, maxBackoff)
 		if err := r.start(); err != nil {
 			if !errors.Is(err, errStopped) {
-				r.s.fail(fmt.Errorf("restart %s: %w", r.svc.Name, err))
+				r.s.fail(fmt.Errorf("restart %s: %w", r.spec.name, err))
 			}
 			return
 		}
-		r.s.log.Info("service restarted", "service", r.svc.Name, "pid", r.pid())
+		r.s.log.Info("service restarted", "service", r.spec.name, "pid", r.pid())
 	}
 }
 
@@ -115,7 +131,7 @@ func (r *runner) startupFailure() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.crashes >= maxStartupCrashes {
-		return fmt.Errorf("service %s crashed %d times while starting; the last time: %w", r.svc.Name, r.crashes, r.lastExit)
+		return fmt.Errorf("service %s crashed %d times while starting; the last time: %w", r.spec.name, r.crashes, r.lastExit)
 	}
 	return nil
 }
@@ -148,19 +164,21 @@ func (r *runner) pid() int {
 	return r.proc.pid()
 }
 
-// Restarts is how many times service name has exited on its own since the stack started.
+// Restarts is how many times service name (every replica of it) has exited on its own since the
+// stack started; stops the stack asked for (RestartReplica) are not counted.
 func (s *Stack) Restarts(name string) int {
+	n := 0
 	for _, r := range s.services {
 		if r.svc.Name == name {
 			r.mu.Lock()
-			defer r.mu.Unlock()
-			return r.crashes
+			n += r.crashes
+			r.mu.Unlock()
 		}
 	}
-	return 0
+	return n
 }
 
-// PID is the process id of service name's current process, or 0.
+// PID is the process id of service name's current process (its first replica's), or 0.
 func (s *Stack) PID(name string) int {
 	for _, r := range s.services {
 		if r.svc.Name == name {

@@ -35,10 +35,11 @@ type Stack struct {
 	started time.Time
 	ready   time.Duration
 
-	lock     *os.File
-	infra    []*process // processes, in start order
-	stoppers []func()   // stop each piece of infrastructure, in start order
-	services []*runner  // in registry order
+	lock      *os.File
+	infra     []*process           // processes, in start order
+	stoppers  []func()             // stop each piece of infrastructure, in start order
+	services  []*runner            // in registry order (replicas of one service together)
+	balancers map[string]*balancer // by service, when Options.Replicas > 1
 
 	kafkaMu sync.Mutex
 	kafka   *kfake.Cluster // the embedded broker while it runs (see StopKafka)
@@ -64,6 +65,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	width := len("devstack")
 	for _, n := range append(reg.Names(), "postgres") {
+		if o.Replicas > 1 {
+			n = replicaName(n, o.Replicas)
+		}
 		width = max(width, len(n))
 	}
 	console := NewConsole(o.Output, o.Color, width)
@@ -158,20 +162,51 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Join(o.DataDir, svc.Name), 0o755); err != nil {
 			return err
 		}
-		r := &runner{
-			s:    s,
-			svc:  svc,
-			spec: procSpec{name: svc.Name, path: filepath.Join(binDir, svc.Name), dir: o.Root, env: mergeEnv(o.Environ(), env), out: s.console.Writer(svc.Name)},
-			url:  serviceURL(o, svc),
+		if o.Replicas > 1 {
+			if err := s.startBalancer(svc); err != nil {
+				return err
+			}
 		}
-		if err := r.start(); err != nil {
-			return err
+		for _, r := range s.runnersFor(svc, filepath.Join(binDir, svc.Name), env) {
+			if err := r.start(); err != nil {
+				return err
+			}
+			s.services = append(s.services, r)
+			s.wg.Add(1)
+			go r.supervise()
 		}
-		s.services = append(s.services, r)
-		s.wg.Add(1)
-		go r.supervise()
 	}
 	return s.waitServices(ctx)
+}
+
+// runnersFor makes the runners of one service: one on its port, or one per replica on the
+// replica's ports (the rest of the environment is the same for every replica).
+func (s *Stack) runnersFor(svc Service, bin string, env []string) []*runner {
+	o := &s.o
+	if o.Replicas <= 1 {
+		return []*runner{{
+			s:    s,
+			svc:  svc,
+			spec: procSpec{name: svc.Name, path: bin, dir: o.Root, env: mergeEnv(o.Environ(), env), out: s.console.Writer(svc.Name)},
+			url:  serviceURL(o, svc),
+		}}
+	}
+	var out []*runner
+	for i := 1; i <= o.Replicas; i++ {
+		name := replicaName(svc.Name, i)
+		own := mergeEnv(env, []string{
+			fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", o.ReplicaPort(svc, i)),
+			fmt.Sprintf("ADMIN_ADDR=127.0.0.1:%d", o.ReplicaAdminPort(svc, i)),
+		})
+		out = append(out, &runner{
+			s:       s,
+			svc:     svc,
+			replica: i,
+			spec:    procSpec{name: name, path: bin, dir: o.Root, env: mergeEnv(o.Environ(), own), out: s.console.Writer(name)},
+			url:     fmt.Sprintf("http://127.0.0.1:%d", o.ReplicaPort(svc, i)),
+		})
+	}
+	return out
 }
 
 // selectServices picks the services to run: Options.Services, or every registry service written
@@ -389,7 +424,7 @@ func (s *Stack) waitServices(ctx context.Context) error {
 				still = append(still, r)
 				continue
 			}
-			s.log.Info("service is healthy", "service", r.svc.Name, "url", r.url, "after", time.Since(r.firstStart).Round(10*time.Millisecond))
+			s.log.Info("service is healthy", "service", r.spec.name, "url", r.url, "after", time.Since(r.firstStart).Round(10*time.Millisecond))
 		}
 		pending = still
 		if len(pending) == 0 {
@@ -404,7 +439,7 @@ func (s *Stack) waitServices(ctx context.Context) error {
 			var b strings.Builder
 			for _, r := range pending {
 				fmt.Fprintf(&b, "\n%s (%s%s) is not healthy after %s: %v%s; its last lines:\n%s",
-					r.svc.Name, r.url, r.svc.Health, s.o.ReadyTimeout, r.getLastErr(), r.crashNote(), tailText(r.spec.out))
+					r.spec.name, r.url, r.svc.Health, s.o.ReadyTimeout, r.getLastErr(), r.crashNote(), tailText(r.spec.out))
 			}
 			return fmt.Errorf("services not ready (raise PARLEY_READY_TIMEOUT if they are just slow):%s", b.String())
 		}
@@ -460,6 +495,9 @@ func (s *Stack) Close() error {
 		}()
 	}
 	wg.Wait()
+	for _, b := range s.balancers {
+		b.close()
+	}
 	for i := len(s.stoppers) - 1; i >= 0; i-- {
 		s.stoppers[i]()
 	}
@@ -529,11 +567,13 @@ func (s *Stack) Options() Options { return s.o }
 // DataDir is where the stack keeps its data.
 func (s *Stack) DataDir() string { return s.o.DataDir }
 
-// Services lists the services this stack runs.
+// Services lists the services this stack runs (each once, however many replicas it has).
 func (s *Stack) Services() []string {
-	out := make([]string, len(s.services))
-	for i, r := range s.services {
-		out[i] = r.svc.Name
+	var out []string
+	for _, r := range s.services {
+		if !slices.Contains(out, r.svc.Name) {
+			out = append(out, r.svc.Name)
+		}
 	}
 	return out
 }
@@ -552,6 +592,9 @@ func (s *Stack) Summary() string {
 	type line struct{ name, where, note string }
 	var rows []line
 	for _, r := range s.services {
+		if r.replica > 1 {
+			continue // said on the first replica's line
+		}
 		note := ""
 		switch {
 		case r.svc.Name == "gateway":
@@ -564,7 +607,12 @@ func (s *Stack) Summary() string {
 		case r.svc.Database != "":
 			note = "database " + r.svc.Database + s.o.DatabaseSuffix
 		}
-		rows = append(rows, line{r.svc.Name, r.url, note})
+		url := r.url
+		if r.replica == 1 {
+			url = serviceURL(&s.o, r.svc)
+			note = strings.TrimPrefix(note+"; ", "; ") + s.replicasNote(r.svc)
+		}
+		rows = append(rows, line{r.svc.Name, url, note})
 	}
 	if len(rows) > 0 {
 		rows = append(rows, line{})
@@ -656,13 +704,17 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// portReservations holds, for the life of the process, a lock file per port base FreePortBase has
-// handed out, so concurrent test processes (go test runs packages in parallel) never pick the
-// same base between choosing it and binding its ports.
+// portReservations holds, for the life of the process, a lock file per block of reserveBlock
+// ports FreePortBase has handed out (a base takes the blocks its PortSpan covers), so concurrent
+// test processes (go test runs packages in parallel) never pick overlapping ranges between
+// choosing them and binding their ports.
 var portReservations = struct {
 	sync.Mutex
-	files map[int]*os.File
+	files map[int]*os.File // by the first port of the block
 }{files: map[int]*os.File{}}
+
+// reserveBlock is the granularity of FreePortBase's bases and locks.
+const reserveBlock = 100
 
 // FreePortBase finds a base for Options.PortBase whose PortSpan ports are free, for tests. The base
 // stays reserved against every other caller of FreePortBase, in this process or another, until
@@ -671,19 +723,14 @@ var portReservations = struct {
 func FreePortBase() (int, error) {
 	portReservations.Lock()
 	defer portReservations.Unlock()
-	for range 200 {
-		// Below Linux's ephemeral range (32768-60999), so outgoing connections do not take them;
-		// a round number reads better in logs.
-		base := 10000 + rand.IntN(220)*100
-		if _, mine := portReservations.files[base]; mine {
-			continue
-		}
-		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("parley-devstack-ports-%d.lock", base)), os.O_RDWR|os.O_CREATE, 0o666)
-		if err != nil {
-			return 0, fmt.Errorf("reserve ports: %w", err)
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-			f.Close() // another process has it
+	// Below Linux's ephemeral range (32768-60999), so outgoing connections do not take them; a
+	// round number reads better in logs. Every candidate is tried once, in random order.
+	const first, limit = 10000, 32768
+	candidates := (limit - first - PortSpan) / reserveBlock
+	for _, n := range rand.Perm(candidates + 1) {
+		base := first + n*reserveBlock
+		locks, ok := lockBlocks(base)
+		if !ok {
 			continue
 		}
 		var ports []namedPort
@@ -691,11 +738,44 @@ func FreePortBase() (int, error) {
 			ports = append(ports, namedPort{"", base + i})
 		}
 		if checkPortsFree(ports) != nil {
-			f.Close()
+			for _, f := range locks {
+				f.Close()
+			}
 			continue
 		}
-		portReservations.files[base] = f
+		for i, f := range locks {
+			portReservations.files[base+i*reserveBlock] = f
+		}
 		return base, nil
 	}
 	return 0, errors.New("no free range of ports found")
+}
+
+// lockBlocks takes the lock of every block of the span from base, all or none (portReservations
+// held).
+func lockBlocks(base int) ([]*os.File, bool) {
+	var locks []*os.File
+	release := func() {
+		for _, f := range locks {
+			f.Close()
+		}
+	}
+	for b := base; b < base+PortSpan; b += reserveBlock {
+		if _, mine := portReservations.files[b]; mine {
+			release()
+			return nil, false
+		}
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("parley-devstack-ports-%d.lock", b)), os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			release()
+			return nil, false
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // another process has it
+			release()
+			return nil, false
+		}
+		locks = append(locks, f)
+	}
+	return locks, true
 }

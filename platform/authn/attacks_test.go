@@ -284,3 +284,34 @@ func TestUnreachableJWKSIsNotHammered(t *testing.T) {
 		t.Fatalf("%d JWKS requests in all, want 2", n)
 	}
 }
+
+// Ready is the readiness check of a process that verifies tokens: not ready until the keys have
+// been fetched once, then ready even while the auth service is away (the cached keys serve).
+func TestRemoteJWKSReadyOnceTheKeysAreFetched(t *testing.T) {
+	k := newKeyPair(t, "k1")
+	srv := newJWKSServer(t, k)
+	srv.status.Store(http.StatusServiceUnavailable)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys, err := NewRemoteJWKS(ctx, srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Now()}
+	keys.now = clock.now
+	if err := keys.Ready(ctx); err == nil {
+		t.Fatal("ready without keys")
+	}
+	srv.status.Store(http.StatusOK)
+	clock.advance(jwksRetryInterval)
+	if err := keys.Ready(ctx); err != nil {
+		t.Fatalf("not ready once the keys can be fetched: %v", err)
+	}
+	srv.status.Store(http.StatusServiceUnavailable)
+	if err := keys.Ready(ctx); err != nil {
+		t.Fatalf("not ready while the auth service is away, with the keys fetched: %v", err)
+	}
+	if _, err := NewVerifier(keys, "parley", "parley").Verify(ctx, k.sign(t, nil)); err != nil {
+		t.Fatalf("verify with the cached keys: %v", err)
+	}
+}

@@ -143,6 +143,16 @@ func (r *RemoteJWKS) KeySet(ctx context.Context) (jwk.Set, error) {
 	return set, nil
 }
 
+// Ready answers nil once the keys have been fetched, fetching them now if they have not been yet
+// (at most once per jwksRetryInterval while that fails): a readiness check. A process that is
+// ready has the keys before it takes traffic, so a rolling restart of the auth service later
+// (a stopping replica refuses the fetch) cannot leave it unable to verify tokens. Once fetched,
+// the cached keys keep it ready while the auth service is away.
+func (r *RemoteJWKS) Ready(ctx context.Context) error {
+	_, err := r.KeySet(ctx)
+	return err
+}
+
 // firstFetch fetches the keys until that succeeds once; from then on the cache keeps the last good
 // set (a failed background refresh does not replace it). The fetch is forced: after a failed
 // attempt the cache counts the URL as fetched, with nothing in it, until its next scheduled

@@ -86,6 +86,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
 		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
 	srv.AddReadinessCheck("database", pool.Ping)
+	srv.AddReadinessCheck("auth keys", keys.Ready) // the keys before traffic: see authn.RemoteJWKS.Ready
 
 	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger,
 		PollInterval: cfg.OutboxPollInterval, Wakeups: outbox.Wakeups(), Linger: cfg.OutboxLinger, Telemetry: tel})

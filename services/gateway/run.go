@@ -138,6 +138,10 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	gw.Echo().GET(realtime.Path, hub.Serve, gw.LimitPerIP())
 	gw.SetSessionCheck(revocations.Revoked)
 	// Reported, not required: without the hub's Redis the API still works (WebSockets get 1013).
+	// Not ready before it holds the auth service's keys: a gateway that took traffic first would
+	// fetch them with its first call, and answer Unavailable while that fails (an auth replica
+	// stopping in a rolling restart refuses it).
+	gw.AddReadinessCheck(gateway.ReadinessCheck{Name: "auth keys", Required: true, Check: keys.Ready})
 	gw.AddReadinessCheck(gateway.ReadinessCheck{Name: "realtime redis", Check: func(context.Context) error {
 		if s := hub.RedisState(); !s.Up() {
 			return errors.New("subscription " + s.String())

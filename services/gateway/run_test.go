@@ -86,7 +86,7 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	body, _ = io.ReadAll(res.Body)
 	_ = res.Body.Close()
-	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"auth"`) ||
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"auth"`) || !strings.Contains(string(body), `"auth keys"`) ||
 		!strings.Contains(string(body), strings.TrimPrefix(deadURL, "http://")) {
 		t.Fatalf("admin /readyz with nothing running = %d %s, want every check with its error", res.StatusCode, body)
 	}

@@ -97,6 +97,7 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
 	srv.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, logger, nil))
 	srv.AddReadinessCheck("database", pool.Ping)
+	srv.AddReadinessCheck("auth keys", keys.Ready) // the keys before traffic: see authn.RemoteJWKS.Ready
 	srv.AddReadinessCheck("s3", objects.Ping)
 
 	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})

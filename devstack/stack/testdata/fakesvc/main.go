@@ -1,5 +1,5 @@
 // Command fakesvc stands in for a Parley service in the dev stack's tests: it listens on
-// LISTEN_ADDR, answers /healthz, reports its environment on /env and exits with status 3 on
+// LISTEN_ADDR, answers /healthz and /readyz, reports its environment on /env and exits with status 3 on
 // /crash. FAKE_MODE=unhealthy makes /healthz fail; FAKE_MODE=crash exits at once.
 package main
 
@@ -30,6 +30,7 @@ func main() {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
 	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"pid": os.Getpid(), "env": os.Environ()})
 	})

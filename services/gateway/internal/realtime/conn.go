@@ -41,6 +41,12 @@ type conn struct {
 	held      []heldFrame
 	syncing   map[string][]heldFrame // chat being synced → its frames that arrived meanwhile (nil when none)
 	heldCount int
+	// upTo is, per chat, the highest message seq this connection has given the client: sent
+	// live, replayed by a sync, or below the last_seq the client synced from. A message frame
+	// at or below it is a repeat and is dropped: the fan-out can reach a connection after its
+	// sync has replayed the same messages from the chat service (events wait in Kafka while a
+	// gateway restarts and the group rebalances, then flow again). See repeat.
+	upTo map[string]int64
 
 	wmu     sync.Mutex
 	queue   [][]byte // frames for the writer, nil when empty
@@ -127,8 +133,37 @@ func (c *conn) deliver(r route, payload []byte) {
 			return
 		}
 	}
+	if c.repeat(r) {
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
 	c.enqueue(payload)
+}
+
+// maxTrackedChats bounds upTo: past it, messages of further chats are not checked for repeats
+// (clients still key messages by seq), so a connection's memory stays bounded.
+const maxTrackedChats = 4096
+
+// repeat reports whether r is a message frame this connection has already given the client (at
+// or below the chat's upTo), and otherwise records its seq (c.mu held). Within a chat, frames
+// come in seq order, so anything at or below the highest seq sent is a repeat.
+func (c *conn) repeat(r route) bool {
+	if r.Type != TypeMessage || r.ChatID == "" || r.Seq <= 0 {
+		return false
+	}
+	last, ok := c.upTo[r.ChatID]
+	if ok && r.Seq <= last {
+		return true
+	}
+	if !ok && len(c.upTo) >= maxTrackedChats {
+		return false
+	}
+	if c.upTo == nil {
+		c.upTo = map[string]int64{}
+	}
+	c.upTo[r.ChatID] = r.Seq
+	return false
 }
 
 // hold keeps a frame back (c.mu held): q is the chat's queue, or nil for the pre-ready queue.
@@ -227,7 +262,9 @@ func (c *conn) ready(frame []byte) {
 	c.heldCount -= len(held)
 	c.enqueue(frame)
 	for _, f := range held {
-		c.enqueue(f.payload)
+		if !c.repeat(f.r) {
+			c.enqueue(f.payload)
+		}
 	}
 }
 
@@ -241,9 +278,17 @@ func (c *conn) beginSync(chat string) {
 	c.mu.Unlock()
 }
 
-// endSync sends the chat's held frames, without messages up to upTo (the replay had them), and
-// ends holding.
-func (c *conn) endSync(chat string, upTo int64) {
+// endSync sends the chat's held frames, without messages up to upTo (the replay had them, or
+// the client said it had them), and ends holding. answered says the sync replayed messages or
+// sent sync_done: then live copies of messages up to upTo that reach the connection later are
+// dropped too (upTo), as repeats. (A sync refused before that records nothing, so that chat ids
+// which are not the user's take no memory.)
+func (c *conn) endSync(chat string, upTo int64, answered bool) {
+	if answered {
+		c.mu.Lock()
+		c.repeat(route{Type: TypeMessage, ChatID: chat, Seq: upTo})
+		c.mu.Unlock()
+	}
 	for {
 		c.mu.Lock()
 		q := c.syncing[chat]
@@ -257,12 +302,16 @@ func (c *conn) endSync(chat string, upTo int64) {
 		}
 		c.syncing[chat] = []heldFrame{}
 		c.heldCount -= len(q)
-		c.mu.Unlock()
+		var send [][]byte
 		for _, f := range q {
-			if f.r.Type == TypeMessage && f.r.Seq <= upTo {
+			if f.r.Type == TypeMessage && f.r.Seq <= upTo || c.repeat(f.r) {
 				continue
 			}
-			if !c.sendSync(f.payload) {
+			send = append(send, f.payload)
+		}
+		c.mu.Unlock()
+		for _, payload := range send {
+			if !c.sendSync(payload) {
 				return
 			}
 		}

@@ -81,6 +81,46 @@ func checkSyncHoldsLiveFrames(t *testing.T, spell func(chatID string) string) {
 	}
 }
 
+// Live frames of messages a sync has already replayed can reach the connection after the sync
+// has ended: the fan-out stalls while a gateway restarts and its consumer group rebalances, the
+// client reconnects elsewhere and syncs from the chat service, then the stalled events flow. They
+// are dropped, as are repeats of live frames (a redelivered event): after sync_done the client
+// gets each message once, in seq order.
+func TestLateLiveFramesOfReplayedMessagesAreNotSentAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	g := e.startGateway(t)
+	a, b := newUUID(), newUUID()
+	chatID := e.chat.addChat(a, b, 3)
+	c := mustDial(t, g, e.iss.Token(t, a))
+	live := func(seq int64) []byte {
+		return fmt.Appendf(nil, `{"type":"message","chat_id":%q,"seq":%d,"message":{"seq":"%d"}}`, chatID, seq, seq)
+	}
+	c.send(t, map[string]any{"type": "sync", "chats": []map[string]any{{"chat_id": chatID, "last_seq": 1}}})
+	c.waitFor(t, "sync_complete", isType(realtime.TypeSyncComplete))
+	for _, seq := range []int64{2, 3, 4, 4, 3, 5} { // late copies of the replay, then new ones with a repeat
+		e.publishRaw(t, a, live(seq))
+	}
+	// Frames of other types are not messages of the chat: a read receipt up to 3 passes.
+	e.publishRaw(t, a, fmt.Appendf(nil, `{"type":"read","chat_id":%q,"up_to_seq":3}`, chatID))
+	e.publishRaw(t, a, []byte(`{"type":"test_marker","mark":"end"}`))
+	c.waitFor(t, "the marker", func(f frame) bool { return f.str("mark") == "end" })
+
+	var order []string
+	for _, f := range c.frames() {
+		switch f.typ() {
+		case realtime.TypeMessage:
+			order = append(order, fmt.Sprintf("message:%d:%v", f.num("seq"), f["replay"] == true))
+		case realtime.TypeSyncDone, "read":
+			order = append(order, f.typ())
+		}
+	}
+	want := "message:2:true message:3:true sync_done message:4:false message:5:false read"
+	if got := strings.Join(order, " "); got != want {
+		t.Fatalf("frames %q, want %q", got, want)
+	}
+}
+
 func TestConnectionLimitPerUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{opts: func(o *realtime.Options) { o.MaxConnsPerUser = 2 }})

@@ -62,7 +62,8 @@ func (h *Hub) sync(c *conn, f clientFrame, done func()) {
 func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 	c.beginSync(sc.ChatID)
 	upTo := sc.LastSeq
-	defer func() { c.endSync(sc.ChatID, upTo) }()
+	answered := false // messages replayed, or sync_done sent
+	defer func() { c.endSync(sc.ChatID, upTo, answered) }()
 
 	now := time.Now()
 	if e, ok := h.chats.get(c.userID, sc.ChatID, now); ok && !e.found {
@@ -126,6 +127,7 @@ func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 				return false
 			}
 			upTo = m.GetSeq()
+			answered = true
 			sent++
 		}
 		pageToken = res.Msg.GetNextPageToken()
@@ -133,6 +135,7 @@ func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 			break
 		}
 	}
+	answered = true
 	return c.sendSync(mustJSON(syncDoneFrame{Type: TypeSyncDone, Ref: ref, ChatID: sc.ChatID, LastSeq: max(upTo, sc.LastSeq), Sent: sent}))
 }
 

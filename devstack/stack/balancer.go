@@ -1,0 +1,207 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// balancer stands where a Kubernetes Service stands in production: on a service's usual port, it
+// hands each new TCP connection to the next of the service's replicas in turn, at the connection
+// level as kube-proxy does (so an HTTP/2 or WebSocket connection stays with one replica for its
+// life, as it would in a cluster). A replica the stack takes out of rotation (it is being
+// restarted) gets no new connections; the ones it has keep flowing until it closes them, as with a
+// terminating pod. A replica that refuses the connection (crashed, not listening yet) is skipped
+// for the next one; with none left the client's connection is closed. A replica marked
+// terminating is still handed connections, and one it refuses is closed rather than passed on:
+// what a Kubernetes Service does in the moment between a pod's stop signal and its endpoint's
+// removal (Options.RotationLag).
+type balancer struct {
+	name string
+	ln   net.Listener
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	backends []*backend
+	next     int
+	conns    map[net.Conn]struct{} // both ends of every open pair, closed by close
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+type backend struct {
+	addr     string
+	state    rotation
+	accepted int // connections handed to it so far
+}
+
+// rotation is whether a replica gets new connections.
+type rotation int
+
+const (
+	inRotation  rotation = iota
+	terminating          // still in rotation; a refused connection is not passed on
+	outOfRotation
+)
+
+// dialTimeout bounds connecting to one replica; on loopback a refusal is immediate.
+const dialTimeout = time.Second
+
+// startBalancer listens on addr and serves until close.
+func startBalancer(name, addr string, backends []string, log *slog.Logger) (*balancer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s balancer: %w", name, err)
+	}
+	b := &balancer{name: name, ln: ln, log: log, conns: map[net.Conn]struct{}{}}
+	for _, a := range backends {
+		b.backends = append(b.backends, &backend{addr: a})
+	}
+	b.wg.Add(1)
+	go b.serve()
+	return b, nil
+}
+
+func (b *balancer) serve() {
+	defer b.wg.Done()
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				b.log.Error("balancer stopped accepting", "service", b.name, "err", err)
+			}
+			return
+		}
+		if !b.track(c) {
+			c.Close()
+			return
+		}
+		b.wg.Add(1)
+		go b.handle(c)
+	}
+}
+
+// track registers a connection so that close can end it; false once the balancer is closed.
+func (b *balancer) track(c net.Conn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.conns[c] = struct{}{}
+	return true
+}
+
+func (b *balancer) untrack(cs ...net.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range cs {
+		delete(b.conns, c)
+	}
+}
+
+func (b *balancer) handle(client net.Conn) {
+	defer b.wg.Done()
+	up := b.dial()
+	if up == nil || !b.track(up) {
+		if up != nil {
+			up.Close()
+		}
+		client.Close()
+		b.untrack(client)
+		return
+	}
+	done := make(chan struct{}, 2)
+	go splice(up, client, done)
+	go splice(client, up, done)
+	<-done
+	<-done
+	client.Close()
+	up.Close()
+	b.untrack(client, up)
+}
+
+// splice copies src to dst until src ends, then passes the end on (a half-close, so a request
+// sent after the peer stopped writing still gets its answer).
+func splice(dst, src net.Conn, done chan<- struct{}) {
+	_, _ = io.Copy(dst, src)
+	if tc, ok := dst.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	} else {
+		dst.Close()
+	}
+	done <- struct{}{}
+}
+
+// dial connects to the next replica in rotation that accepts, round robin; nil when none does.
+func (b *balancer) dial() net.Conn {
+	b.mu.Lock()
+	n := len(b.backends)
+	start := b.next
+	b.next = (b.next + 1) % n
+	b.mu.Unlock()
+	for i := range n {
+		be := b.backends[(start+i)%n]
+		b.mu.Lock()
+		state, addr := be.state, be.addr
+		b.mu.Unlock()
+		if state == outOfRotation {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", addr, dialTimeout)
+		if err != nil {
+			if state == terminating {
+				return nil
+			}
+			continue
+		}
+		b.mu.Lock()
+		be.accepted++
+		b.mu.Unlock()
+		return c
+	}
+	return nil
+}
+
+// setRotation sets replica i's (0-based) place in the rotation.
+func (b *balancer) setRotation(i int, state rotation) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.backends[i].state = state
+}
+
+// leaveRotation takes replica i out of rotation if it is still terminating (not back in already).
+func (b *balancer) leaveRotation(i int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.backends[i].state == terminating {
+		b.backends[i].state = outOfRotation
+	}
+}
+
+// accepted is how many connections each replica has been handed.
+func (b *balancer) acceptedCounts() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]int, len(b.backends))
+	for i, be := range b.backends {
+		out[i] = be.accepted
+	}
+	return out
+}
+
+// close stops listening, ends every connection and waits for the balancer's goroutines.
+func (b *balancer) close() {
+	b.mu.Lock()
+	b.closed = true
+	for c := range b.conns {
+		c.Close()
+	}
+	b.mu.Unlock()
+	b.ln.Close()
+	b.wg.Wait()
+}
