@@ -11,12 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"slices"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/parleyhq/parley/platform/keyfile"
 )
 
 // LoadSigningKey reads the private JWK the access tokens are signed with from path. When the file
@@ -27,18 +28,10 @@ func LoadSigningKey(path string, generate bool) (key jwk.Key, generated bool, er
 	if path == "" {
 		return nil, false, errors.New("AUTH_SIGNING_KEY_FILE is empty: set it to the path of a private JWK (or set AUTH_GENERATE_SIGNING_KEY=true to create one there)")
 	}
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && generate:
-		key, err := generateSigningKey(path)
-		if errors.Is(err, fs.ErrExist) { // another replica created it first: use that one
-			return LoadSigningKey(path, false)
-		}
-		return key, err == nil, err
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("signing key file %s does not exist: provide a private JWK there (AUTH_SIGNING_KEY_FILE) or set AUTH_GENERATE_SIGNING_KEY=true to generate one (development only)", path)
-	case err != nil:
-		return nil, false, fmt.Errorf("read signing key: %w", err)
+	data, generated, err := keyfile.Load(path, generate, newSigningKey,
+		"provide a private JWK there (AUTH_SIGNING_KEY_FILE) or set AUTH_GENERATE_SIGNING_KEY=true to generate one (development only)")
+	if err != nil {
+		return nil, false, fmt.Errorf("signing key file: %w", err)
 	}
 	key, err = jwk.ParseKey(data)
 	if err != nil {
@@ -47,10 +40,11 @@ func LoadSigningKey(path string, generate bool) (key jwk.Key, generated bool, er
 	if err := prepareKey(key, true); err != nil {
 		return nil, false, fmt.Errorf("signing key %s: %w", path, err)
 	}
-	return key, false, nil
+	return key, generated, nil
 }
 
-func generateSigningKey(path string) (jwk.Key, error) {
+// newSigningKey makes a new Ed25519 private JWK, encoded as a key file holds it.
+func newSigningKey() ([]byte, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate signing key: %w", err)
@@ -66,13 +60,7 @@ func generateSigningKey(path string) (jwk.Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode signing key: %w", err)
 	}
-	if err := writeNewSecretFile(path, ".signing-key-*", append(data, '\n')); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("write signing key: %w", err)
-	}
-	return key, nil
+	return append(data, '\n'), nil
 }
 
 // LoadPublicKeys reads a JWKS of public keys that tokens may still be signed with (the keys of

@@ -11,10 +11,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/parleyhq/parley/platform/keyfile"
 )
 
 // TOTPKeySize is the size of the key in AUTH_TOTP_KEY_FILE: 32 random bytes (AES-256).
@@ -92,24 +91,19 @@ func (k *TOTPKey) recoveryHash(userID, code string) []byte {
 
 // LoadTOTPKey reads the key two-factor secrets are protected with from path: 32 bytes, base64
 // (standard or URL alphabet, padding optional) on one line. When the file does not exist and
-// generate is true, it creates one (mode 0600, directory 0700; atomically, so replicas starting
+// generate is true, it creates one (keyfile.Load: mode 0600, atomically, so replicas starting
 // together end up with one key); otherwise a missing file is an error saying what to do.
 func LoadTOTPKey(path string, generate bool) (key *TOTPKey, generated bool, err error) {
 	if path == "" {
 		return nil, false, errors.New("AUTH_TOTP_KEY_FILE is empty: set it to the path of a file holding 32 random bytes in base64 (or set AUTH_GENERATE_TOTP_KEY=true to create one there)")
 	}
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && generate:
-		key, err := generateTOTPKey(path)
-		if errors.Is(err, fs.ErrExist) { // another replica created it first: use that one
-			return LoadTOTPKey(path, false)
-		}
-		return key, err == nil, err
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("TOTP key file %s does not exist: put 32 random bytes there in base64 (AUTH_TOTP_KEY_FILE; e.g. `head -c 32 /dev/urandom | base64`) or set AUTH_GENERATE_TOTP_KEY=true to generate one (development only)", path)
-	case err != nil:
-		return nil, false, fmt.Errorf("read TOTP key: %w", err)
+	data, generated, err := keyfile.Load(path, generate, func() ([]byte, error) {
+		material := make([]byte, TOTPKeySize)
+		_, _ = rand.Read(material)
+		return []byte(base64.StdEncoding.EncodeToString(material) + "\n"), nil
+	}, "put 32 random bytes there in base64 (AUTH_TOTP_KEY_FILE; e.g. `head -c 32 /dev/urandom | base64`) or set AUTH_GENERATE_TOTP_KEY=true to generate one (development only)")
+	if err != nil {
+		return nil, false, fmt.Errorf("TOTP key file: %w", err)
 	}
 	text := strings.TrimRight(strings.TrimSpace(string(data)), "=")
 	material, err := base64.RawStdEncoding.DecodeString(text)
@@ -123,48 +117,5 @@ func LoadTOTPKey(path string, generate bool) (key *TOTPKey, generated bool, err 
 	if err != nil {
 		return nil, false, fmt.Errorf("TOTP key file %s: %w", path, err)
 	}
-	return key, false, nil
-}
-
-func generateTOTPKey(path string) (*TOTPKey, error) {
-	material := make([]byte, TOTPKeySize)
-	_, _ = rand.Read(material)
-	key, err := NewTOTPKey(material)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeNewSecretFile(path, ".totp-key-*", []byte(base64.StdEncoding.EncodeToString(material)+"\n")); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("write TOTP key: %w", err)
-	}
-	return key, nil
-}
-
-// writeNewSecretFile writes data to path with mode 0600 (its directory 0700) through a temporary
-// file linked into place: the file either does not exist or is complete, and an existing one is
-// never overwritten (fs.ErrExist).
-func writeNewSecretFile(path, pattern string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Link(tmp.Name(), path)
+	return key, generated, nil
 }

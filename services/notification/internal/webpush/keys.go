@@ -11,10 +11,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/parleyhq/parley/platform/keyfile"
 )
 
 // VAPIDKey is the application server's P-256 key pair: the private key signs every request's JWT,
@@ -68,59 +67,23 @@ func (k *VAPIDKey) PrivateKey() string {
 }
 
 // LoadVAPIDKey reads the key file at path (PUSH_VAPID_KEY_FILE). With generate, a missing file is
-// created (mode 0600) with a new key — development only: a key that changes with every fresh
-// data directory invalidates every subscription made with the old one. generated reports that.
+// created with a new key — development only: a key that changes with every fresh data directory
+// invalidates every subscription made with the old one. generated reports that.
 func LoadVAPIDKey(path string, generate bool) (key *VAPIDKey, generated bool, err error) {
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && generate:
-		key, err := writeNewKey(path)
-		if errors.Is(err, fs.ErrExist) { // another replica created it first: use that one
-			return LoadVAPIDKey(path, false)
-		}
-		return key, err == nil, err
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("VAPID key file %s does not exist: put a P-256 private key there, base64url (e.g. from `npx web-push generate-vapid-keys`), or set PUSH_GENERATE_VAPID_KEY=true to generate one (development only)", path)
-	case err != nil:
-		return nil, false, fmt.Errorf("read VAPID key: %w", err)
-	}
-	key, err = ParseVAPIDKey(string(data))
-	if err != nil {
-		return nil, false, fmt.Errorf("VAPID key file %s: %w", path, err)
-	}
-	return key, false, nil
-}
-
-// writeNewKey writes a new key to path without ever leaving a partial file there: a temporary
-// file in the same directory, linked into place (failing with fs.ErrExist if path appeared).
-func writeNewKey(path string) (*VAPIDKey, error) {
-	key, err := GenerateVAPIDKey()
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("write VAPID key: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".vapid-key-*")
-	if err != nil {
-		return nil, fmt.Errorf("write VAPID key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(key.PrivateKey() + "\n"); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write VAPID key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("write VAPID key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
+	data, generated, err := keyfile.Load(path, generate, func() ([]byte, error) {
+		k, err := GenerateVAPIDKey()
+		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("write VAPID key: %w", err)
+		return []byte(k.PrivateKey() + "\n"), nil
+	}, "put a P-256 private key there, base64url (e.g. from `npx web-push generate-vapid-keys`), or set PUSH_GENERATE_VAPID_KEY=true to generate one (development only)")
+	if err != nil {
+		return nil, false, fmt.Errorf("VAPID key file: %w", err)
 	}
-	return key, nil
+	if key, err = ParseVAPIDKey(string(data)); err != nil {
+		return nil, false, fmt.Errorf("VAPID key file %s: %w", path, err)
+	}
+	return key, generated, nil
 }
 
 // decodeBase64 accepts base64url or standard base64, padded or not, as browsers and tools write
