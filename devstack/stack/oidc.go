@@ -1,14 +1,8 @@
 package stack
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/parleyhq/parley/devstack/oidcdev"
 )
@@ -36,33 +30,9 @@ func (s *Stack) startOIDC() error {
 	if err != nil {
 		return err
 	}
-	addr := hostPort(s.ep.DevOIDCURL)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("dev OIDC provider on %s: %w", addr, err)
+	if err := s.serveHTTP("dev OIDC provider", hostPort(s.ep.DevOIDCURL), p, logger); err != nil {
+		return err
 	}
-	srv := &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	served := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(served)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.fail(fmt.Errorf("dev OIDC provider stopped: %w", err))
-		}
-	}()
-	s.stoppers = append(s.stoppers, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.o.StopTimeout)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			_ = srv.Close()
-		}
-		<-served
-	})
 	s.log.Info("oidc is up (embedded, development only)", "issuer", s.ep.DevOIDCURL, "client", DevOIDCClientID, "kid", p.KeyID())
 	return nil
 }

@@ -1,13 +1,7 @@
 package stack
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/parleyhq/parley/devstack/traceview"
 )
@@ -22,33 +16,9 @@ const traceSpans = 50000
 // nothing.
 func (s *Stack) startTraces() error {
 	logger := slog.New(slog.NewTextHandler(s.console.Writer("traces"), &slog.HandlerOptions{ReplaceAttr: dropTime}))
-	addr := hostPort(s.ep.TracesURL)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("trace viewer on %s: %w", addr, err)
+	if err := s.serveHTTP("trace viewer", hostPort(s.ep.TracesURL), traceview.New(traceSpans), logger); err != nil {
+		return err
 	}
-	srv := &http.Server{
-		Handler:           traceview.New(traceSpans),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	served := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(served)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.fail(fmt.Errorf("trace viewer stopped: %w", err))
-		}
-	}()
-	s.stoppers = append(s.stoppers, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.o.StopTimeout)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			_ = srv.Close()
-		}
-		<-served
-	})
 	s.log.Info("trace viewer is up (embedded, development only)", "url", s.ep.TracesURL)
 	return nil
 }
