@@ -190,29 +190,31 @@ func (d *Dispatcher) send(ctx context.Context, del Delivery) {
 	}
 }
 
-// digestAction is what becomes of a due digest.
-type digestAction int
+// awayAction is what becomes of what is sent only to a recipient who is away from the app (an
+// email digest, a push), decided from when they were last seen.
+type awayAction int
 
 const (
-	digestSend digestAction = iota // the recipient is away and missed the messages: email them
-	digestDrop                     // the recipient came online since the first message: no email
-	digestWait                     // the recipient was online just before; look again once they count as away
+	sendAway    awayAction = iota // not seen since it was raised, and no connection can still be open: send it
+	seenSince                     // connected at or after it was raised: the app showed it; drop it
+	mayBeOnline                   // seen shortly before: a connection may still be open; look again later
 )
 
-// decideDigest decides a due digest from when its recipient was last seen (seen false: never).
-// A user who came online after the digest's first message has had the chance to see it in the
-// app; a user last seen shortly before it may still be around, so the digest waits until they have
-// been away for offlineAfter.
-func decideDigest(firstMessageAt, lastSeen time.Time, seen bool, now time.Time, offlineAfter time.Duration) (digestAction, time.Time) {
+// decideAway decides from when the recipient was last seen (seen false: never) what becomes of
+// something raised at raisedAt. The gateways refresh presence every 30 s while a connection is
+// open and once more when the last one closes, so a value at or after raisedAt means the user was
+// connected when it came; an older value younger than window may still belong to an open
+// connection, whose next refresh will tell: look again at the time returned.
+func decideAway(raisedAt, lastSeen time.Time, seen bool, now time.Time, window time.Duration) (awayAction, time.Time) {
 	switch {
 	case !seen:
-		return digestSend, time.Time{}
-	case !lastSeen.Before(firstMessageAt):
-		return digestDrop, time.Time{}
-	case now.Before(lastSeen.Add(offlineAfter)):
-		return digestWait, lastSeen.Add(offlineAfter)
+		return sendAway, time.Time{}
+	case !lastSeen.Before(raisedAt):
+		return seenSince, time.Time{}
+	case now.Before(lastSeen.Add(window)):
+		return mayBeOnline, lastSeen.Add(window)
 	}
-	return digestSend, time.Time{}
+	return sendAway, time.Time{}
 }
 
 // flushDigests handles up to limit due digests in one transaction and returns how many.
@@ -235,14 +237,14 @@ func (s *Service) flushDigests(ctx context.Context, presence Presence, offlineAf
 		}
 		for _, dg := range due {
 			seenAt, seen := lastSeen[dg.UserID]
-			action, at := decideDigest(dg.FirstMessageAt, seenAt, seen, now, offlineAfter)
+			action, at := decideAway(dg.FirstMessageAt, seenAt, seen, now, offlineAfter)
 			switch action {
-			case digestWait:
+			case mayBeOnline:
 				err = tx.PostponeDigest(ctx, dg.ID, at)
-			case digestDrop:
+			case seenSince:
 				s.logger.DebugContext(ctx, "digest dropped: recipient came online", slog.String("user", dg.UserID), slog.String("chat", dg.ChatID))
 				err = tx.DeleteDigest(ctx, dg.ID)
-			case digestSend:
+			case sendAway:
 				err = s.emailDigest(ctx, tx, dg, now)
 			}
 			if err != nil {

@@ -111,17 +111,17 @@ func TestDecideDigest(t *testing.T) {
 		name     string
 		lastSeen time.Time
 		seen     bool
-		want     digestAction
+		want     awayAction
 		wantAt   time.Time
 	}{
-		{"never seen", time.Time{}, false, digestSend, time.Time{}},
-		{"came online after the first message", first.Add(time.Second), true, digestDrop, time.Time{}},
-		{"online at the first message", first, true, digestDrop, time.Time{}},
-		{"left a minute before it", first.Add(-time.Minute), true, digestWait, first.Add(4 * time.Minute)},
-		{"away for an hour", first.Add(-time.Hour), true, digestSend, time.Time{}},
+		{"never seen", time.Time{}, false, sendAway, time.Time{}},
+		{"came online after the first message", first.Add(time.Second), true, seenSince, time.Time{}},
+		{"online at the first message", first, true, seenSince, time.Time{}},
+		{"left a minute before it", first.Add(-time.Minute), true, mayBeOnline, first.Add(4 * time.Minute)},
+		{"away for an hour", first.Add(-time.Hour), true, sendAway, time.Time{}},
 	}
 	for _, c := range cases {
-		got, at := decideDigest(first, c.lastSeen, c.seen, now, away)
+		got, at := decideAway(first, c.lastSeen, c.seen, now, away)
 		if got != c.want || !at.Equal(c.wantAt) {
 			t.Errorf("%s: %v at %v; want %v at %v", c.name, got, at, c.want, c.wantAt)
 		}
@@ -183,17 +183,17 @@ func TestDecidePush(t *testing.T) {
 		lastSeen time.Time
 		seen     bool
 		now      time.Time
-		want     pushAction
+		want     awayAction
 		wantAt   time.Time
 	}{
-		{"never seen", time.Time{}, false, raised, pushSend, time.Time{}},
-		{"connected when it was raised", raised, true, raised.Add(time.Second), pushSkip, time.Time{}},
-		{"refreshed after it was raised", raised.Add(20 * time.Second), true, raised.Add(time.Minute), pushSkip, time.Time{}},
-		{"seen 10s before, a connection may be open", raised.Add(-10 * time.Second), true, raised, pushWait, raised.Add(65 * time.Second)},
-		{"seen 10s before, no refresh within the window", raised.Add(-10 * time.Second), true, raised.Add(65 * time.Second), pushSend, time.Time{}},
-		{"seen long before", raised.Add(-time.Hour), true, raised, pushSend, time.Time{}},
+		{"never seen", time.Time{}, false, raised, sendAway, time.Time{}},
+		{"connected when it was raised", raised, true, raised.Add(time.Second), seenSince, time.Time{}},
+		{"refreshed after it was raised", raised.Add(20 * time.Second), true, raised.Add(time.Minute), seenSince, time.Time{}},
+		{"seen 10s before, a connection may be open", raised.Add(-10 * time.Second), true, raised, mayBeOnline, raised.Add(65 * time.Second)},
+		{"seen 10s before, no refresh within the window", raised.Add(-10 * time.Second), true, raised.Add(65 * time.Second), sendAway, time.Time{}},
+		{"seen long before", raised.Add(-time.Hour), true, raised, sendAway, time.Time{}},
 	} {
-		got, at := decidePush(raised, c.lastSeen, c.seen, c.now, window)
+		got, at := decideAway(raised, c.lastSeen, c.seen, c.now, window)
 		if got != c.want || !at.Equal(c.wantAt) {
 			t.Errorf("%s: %v until %v; want %v until %v", c.name, got, at, c.want, c.wantAt)
 		}

@@ -11,32 +11,6 @@ import (
 	"github.com/parleyhq/parley/platform/backoff"
 )
 
-// pushAction is what becomes of a claimed push, from the recipient's presence.
-type pushAction int
-
-const (
-	pushSend pushAction = iota // no connection since it was raised, and none can still be open
-	pushSkip                   // a connection was open at or after it was raised: the app showed it
-	pushWait                   // a connection may still be open (presence not yet refreshed): look again later
-)
-
-// decidePush decides from when the recipient was last seen (seen false: never) whether a push
-// raised at raisedAt goes out. The gateways refresh presence every 30 s while a connection is
-// open and once more when the last one closes, so a value at or after raisedAt means the user was
-// connected when the notification came (its frame reached them); an older value younger than
-// window may still belong to an open connection, whose next refresh will tell.
-func decidePush(raisedAt, lastSeen time.Time, seen bool, now time.Time, window time.Duration) (pushAction, time.Time) {
-	switch {
-	case !seen:
-		return pushSend, time.Time{}
-	case !lastSeen.Before(raisedAt):
-		return pushSkip, time.Time{}
-	case now.Before(lastSeen.Add(window)):
-		return pushWait, lastSeen.Add(window)
-	}
-	return pushSend, time.Time{}
-}
-
 // sendDuePushes claims as many due pushes as it sends at once, decides each from presence, and
 // sends those whose recipient is away — the email channel's outbox (record intent → claim with a
 // lease → send → mark), for pushes.
@@ -65,12 +39,12 @@ func (d *Dispatcher) sendDuePushes(ctx context.Context) (int, error) {
 	for _, p := range claimed {
 		log := d.log.With("push", p.ID, "kind", p.Kind.Name(), "user", p.UserID, "subscription", p.SubscriptionID, "attempt", p.Attempt)
 		seenAt, seen := lastSeen[p.UserID]
-		action, at := decidePush(p.CreatedAt, seenAt, seen, now, cfg.OnlineWindow)
+		action, at := decideAway(p.CreatedAt, seenAt, seen, now, cfg.OnlineWindow)
 		switch {
-		case action == pushSkip:
+		case action == seenSince:
 			log.Debug("push skipped: the recipient was online")
 			d.finishPush(ctx, log, p, PushOutcome{Skipped: true, Unattempted: true})
-		case action == pushWait:
+		case action == mayBeOnline:
 			d.finishPush(ctx, log, p, PushOutcome{RetryAt: &at, Unattempted: true})
 		case now.After(p.CreatedAt.Add(cfg.TTL)):
 			log.Warn("push given up: older than PUSH_TTL")
