@@ -125,9 +125,13 @@ export function fromBase64url(s: string): Uint8Array<ArrayBuffer> {
 /** A label the person recognises the device by: "Chrome on Linux", "Firefox on Android". */
 export function deviceLabel(nav: { userAgent: string; platform?: string; userAgentData?: { platform?: string; brands?: { brand: string }[] } }): string {
   const ua = nav.userAgent;
+  // Client hints name the browser (Chromium's list carries a decoy "Not A Brand" and "Chromium"
+  // beside the product); without them, the user agent string.
+  const brands = (nav.userAgentData?.brands ?? []).map((b) => b.brand).filter((b) => !/not.?a.?brand/i.test(b));
   const brand =
-    nav.userAgentData?.brands?.map((b) => b.brand).find((b) => !/not.?a.?brand|chromium/i.test(b)) ??
-    (/Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : nav.userAgentData?.brands?.length ? "Chromium" : "Browser");
+    brands.find((b) => b !== "Chromium") ??
+    brands[0] ??
+    (/Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser");
   const os =
     nav.userAgentData?.platform ||
     (/Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS X/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : nav.platform || "");
