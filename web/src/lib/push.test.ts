@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BLOCKED, deviceLabel, disablePush, DISMISSED, enablePush, fromBase64url, isSubscribed, NOT_CONFIGURED, PushError, UNSUPPORTED, type Deps, type SubscriptionLike } from "./push";
+import { renewIfRotated, BLOCKED, deviceLabel, disablePush, DISMISSED, enablePush, fromBase64url, isSubscribed, NOT_CONFIGURED, PushError, UNSUPPORTED, type Deps, type SubscriptionLike } from "./push";
 
 // The browser's Notification, service worker and PushManager are faked: Node has none of them,
 // and a real PushManager.subscribe needs the browser vendor's push service (e2e/run.mjs covers the
@@ -148,6 +148,23 @@ describe("enablePush", () => {
     expect(f.sub!.endpoint).toBe("https://push.example/2");
     expect(Array.from(f.sub!.key)).toEqual(Array.from(fromBase64url(f.vapid)));
     expect(f.server[0].endpoint).toBe("https://push.example/2");
+  });
+});
+
+describe("renewIfRotated", () => {
+  it("resubscribes with a rotated key at start, and does nothing otherwise", async () => {
+    const f = new Fake();
+    expect(await renewIfRotated(f.deps())).toBe(false); // not subscribed: no call, no prompt
+    await enablePush(f.deps());
+    expect(await renewIfRotated(f.deps())).toBe(false);
+    expect(f.sub!.endpoint).toBe("https://push.example/1");
+    f.vapid = "BOr_8ZZ8TqN9BkVm9b6b0lNUpVb1MdfOsqgbN3A0fP3W1C3bL4c2gkA_qT0j2F6xzKq0mYl1m5H7E2F6wFq8y1s";
+    expect(await renewIfRotated(f.deps())).toBe(true);
+    expect(f.sub!.endpoint).toBe("https://push.example/2");
+    expect(f.server[0].endpoint).toBe("https://push.example/2");
+    expect(f.prompts).toBe(1);
+    f.vapid = null; // push turned off on the server: leave the subscription be
+    expect(await renewIfRotated(f.deps())).toBe(false);
   });
 });
 

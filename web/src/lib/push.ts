@@ -93,6 +93,27 @@ export async function enablePush(d: Deps): Promise<void> {
   }
 }
 
+/**
+ * At start: a subscription made with a key the server no longer has (it was rotated,
+ * docs/notification.md) is replaced by one with the new key, registered again. Never prompts: it
+ * acts only where the permission is granted and a subscription exists.
+ */
+export async function renewIfRotated(d: Deps): Promise<boolean> {
+  if (!(await isSubscribed(d))) return false;
+  const reg = (await d.existing())!;
+  const sub = await reg.pushManager.getSubscription();
+  let key: string;
+  try {
+    key = (await d.api.getPushPublicKey()).publicKey;
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.FailedPrecondition) return false;
+    throw err;
+  }
+  if (!sub || sameKey(sub, key)) return false;
+  await enablePush(d);
+  return true;
+}
+
 /** Turns push off for this device: the server forgets the subscription, the browser drops it. */
 export async function disablePush(d: Deps): Promise<void> {
   if (!d.supported) return;

@@ -60,6 +60,8 @@ describe("routeOf", () => {
     expect(routeOf("/friends/requests")).toEqual({ view: "people" });
     expect(routeOf("/friends")).toEqual({ view: "people" });
     expect(routeOf("/notifications")).toEqual({ view: "notifications" });
+    expect(routeOf("/settings/notifications")).toEqual({ view: "notifications" });
+    expect(routeOf("/settings/sessions")).toEqual({ view: "account" });
     expect(routeOf("/chats/not-a-uuid")).toBeNull();
     expect(routeOf("/")).toBeNull();
     expect(routeOf("/friendsx")).toBeNull();

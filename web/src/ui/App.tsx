@@ -12,6 +12,8 @@ import { AccountScreen } from "./Account";
 import { describe } from "../lib/errors";
 import { SignedOutError } from "../lib/session";
 import { routeOf, type Route } from "../lib/route";
+import { renewIfRotated } from "../lib/push";
+import { pushDeps } from "./Notifications";
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
 type View = "chats" | "people" | "notifications" | "profile" | "account";
@@ -97,6 +99,8 @@ function Shell({ userId }: { userId: string }) {
     store
       .start(userId)
       .then(() => {
+        // After start-up's own round, and only for a browser already subscribed.
+        void renewIfRotated(pushDeps).catch(() => undefined);
         if (initial?.view === "chats" && initial.chatId) return store.openChat(initial.chatId);
       })
       .catch((err) => setError(describe(err)));

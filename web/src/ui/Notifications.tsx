@@ -149,7 +149,7 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
   );
 }
 
-const pushDeps = browserDeps({
+export const pushDeps = browserDeps({
   getPushPublicKey: () => notifications.getPushPublicKey({}),
   registerPushSubscription: (r) => notifications.registerPushSubscription(r),
   listPushSubscriptions: () => notifications.listPushSubscriptions({}),
