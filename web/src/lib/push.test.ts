@@ -168,6 +168,19 @@ describe("renewIfRotated", () => {
   });
 });
 
+describe("isSubscribed", () => {
+  it("is off when the server dropped the subscription the browser still holds (the session ended)", async () => {
+    const f = new Fake();
+    await enablePush(f.deps());
+    f.server = [];
+    expect(await isSubscribed(f.deps())).toBe(false);
+    expect(await renewIfRotated(f.deps())).toBe(false); // not brought back behind the person's back
+    await enablePush(f.deps()); // switched on again: the browser's subscription registered again
+    expect(f.server.map((s) => s.endpoint)).toEqual(["https://push.example/1"]);
+    expect(await isSubscribed(f.deps())).toBe(true);
+  });
+});
+
 describe("disablePush", () => {
   it("removes this device's subscription on the server and in the browser, and only it", async () => {
     const f = new Fake();

@@ -42,11 +42,17 @@ export const BLOCKED = "Notifications are blocked for this site: allow them in t
 export const DISMISSED = "Notifications were not allowed. Turn the switch on again to be asked again.";
 export const NOT_CONFIGURED = "Push notifications are not configured on this server.";
 
-/** Whether this device is subscribed: reads what is there, never prompts or registers. */
+/**
+ * Whether this device is subscribed: the browser holds a subscription and the server has it for
+ * the signed-in person (it drops it when the session that registered it ends, docs/notification.md,
+ * while the browser keeps it). Reads what is there, never prompts or registers.
+ */
 export async function isSubscribed(d: Deps): Promise<boolean> {
   if (!d.supported || d.permission() !== "granted") return false;
-  const reg = await d.existing();
-  return !!(reg && (await reg.pushManager.getSubscription()));
+  const sub = await (await d.existing())?.pushManager.getSubscription();
+  if (!sub) return false;
+  const { subscriptions } = await d.api.listPushSubscriptions();
+  return subscriptions.some((s) => s.endpoint === sub.endpoint);
 }
 
 /**

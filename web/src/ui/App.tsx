@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { authPublic, session } from "../lib/api";
+import { authPublic, push, session } from "../lib/api";
 import * as store from "../lib/store";
 import { AuthScreen, OAuthCallback } from "./AuthScreen";
 import { useStore } from "./hooks";
@@ -13,7 +13,6 @@ import { describe } from "../lib/errors";
 import { SignedOutError } from "../lib/session";
 import { routeOf, type Route } from "../lib/route";
 import { renewIfRotated } from "../lib/push";
-import { pushDeps } from "./Notifications";
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
 type View = "chats" | "people" | "notifications" | "profile" | "account";
@@ -100,7 +99,7 @@ function Shell({ userId }: { userId: string }) {
       .start(userId)
       .then(() => {
         // After start-up's own round, and only for a browser already subscribed.
-        void renewIfRotated(pushDeps).catch(() => undefined);
+        void renewIfRotated(push).catch(() => undefined);
         if (initial?.view === "chats" && initial.chatId) return store.openChat(initial.chatId);
       })
       .catch((err) => setError(describe(err)));

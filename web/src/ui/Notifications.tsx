@@ -1,9 +1,9 @@
 import { useEffect, useState } from "react";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { NotificationKind, type KindPreference, type Notification } from "../gen/parley/notification/v1/notification_pb";
-import { notifications } from "../lib/api";
+import { notifications, push } from "../lib/api";
 import { describe } from "../lib/errors";
-import { browserDeps, disablePush, enablePush, isSubscribed, PushError } from "../lib/push";
+import { disablePush, enablePush, isSubscribed, PushError } from "../lib/push";
 import * as store from "../lib/store";
 import { FormError } from "./Field";
 import { useStore } from "./hooks";
@@ -149,13 +149,6 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
   );
 }
 
-export const pushDeps = browserDeps({
-  getPushPublicKey: () => notifications.getPushPublicKey({}),
-  registerPushSubscription: (r) => notifications.registerPushSubscription(r),
-  listPushSubscriptions: () => notifications.listPushSubscriptions({}),
-  removePushSubscription: (r) => notifications.removePushSubscription(r),
-});
-
 /** "Push notifications on this device": the permission prompt comes only from this switch. */
 function DevicePush() {
   const [on, setOn] = useState(false);
@@ -163,7 +156,7 @@ function DevicePush() {
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    isSubscribed(pushDeps)
+    isSubscribed(push)
       .then(setOn, () => setOn(false))
       .finally(() => setBusy(false));
   }, []);
@@ -172,11 +165,11 @@ function DevicePush() {
     setBusy(true);
     setError(null);
     try {
-      await (value ? enablePush(pushDeps) : disablePush(pushDeps));
+      await (value ? enablePush(push) : disablePush(push));
       setOn(value);
     } catch (err) {
       setError(err instanceof PushError ? err.message : describe(err));
-      setOn(await isSubscribed(pushDeps).catch(() => false));
+      setOn(await isSubscribed(push).catch(() => false));
     } finally {
       setBusy(false);
     }
@@ -188,13 +181,13 @@ function DevicePush() {
         <input
           type="checkbox"
           checked={on}
-          disabled={busy || !pushDeps.supported}
+          disabled={busy || !push.supported}
           aria-describedby={error ? "device-push-error" : undefined}
           onChange={(e) => void toggle(e.target.checked)}
         />{" "}
         Push notifications on this device
       </label>
-      {!pushDeps.supported && <p>This browser cannot receive push notifications.</p>}
+      {!push.supported && <p>This browser cannot receive push notifications.</p>}
       {error && (
         <p id="device-push-error" role="alert" className="error">
           {error}
