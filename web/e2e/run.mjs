@@ -192,6 +192,14 @@ async function send(page, text) {
 }
 
 const messages = (page) => page.getByTestId("message");
+/** Waits until the checkbox is checked (a preference switch shows the server's answer). */
+async function checked(loc) {
+  const deadline = Date.now() + TIMEOUT;
+  while (!(await loc.isChecked())) {
+    if (Date.now() > deadline) throw new Error("still not checked");
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
 
 /** Press Tab from the focused element until `until` says stop; every control focus reaches must
  * have a label (its aria-label, its <label>, or its text). */
@@ -484,6 +492,37 @@ try {
     const said = await a.locator("#device-push-error").textContent();
     if (!/could not subscribe/.test(said ?? "")) throw new Error(`device switch: ${said}`);
     if (await device.isChecked()) throw new Error("the device switch is on without a subscription");
+    // The account's push preferences: previews off by default, and kept once turned on.
+    await visible(a.getByLabel("Messages by email")); // the preferences have loaded
+    const previews = a.getByLabel("Show message text in push notifications");
+    if (await previews.isChecked()) throw new Error("push previews are on by default");
+    if (!(await a.getByLabel("Push notifications", { exact: true }).isChecked())) throw new Error("push is off by default");
+    await previews.click();
+    await checked(previews);
+    // Read back from the server when the screen opens again.
+    await a.getByRole("navigation").getByRole("button", { name: "Chats" }).click();
+    await a.getByRole("button", { name: /^Notifications/ }).click();
+    await checked(a.getByLabel("Show message text in push notifications"));
+  });
+
+  await step("a push's page opens in the app: the chat from the address at start, and from the worker in an open tab", async () => {
+    await a.getByRole("navigation").getByRole("button", { name: "Chats" }).click();
+    const chatId = await a.getByTestId("chat-item").filter({ hasText: bob.nickname }).first().getAttribute("data-chat-id");
+    const page = new URL(`/chats/${chatId}`, BASE).href;
+    const conv = a.getByRole("region", { name: `Conversation with ${bob.nickname}` });
+    // A new window at the push's url (what the worker opens when no tab is).
+    await a.goto(page);
+    await visible(conv);
+    if (new URL(a.url()).pathname !== "/") throw new Error(`the address stayed ${a.url()}`);
+    // An open tab on another screen: the worker posts it the page (what it does after focusing it).
+    await a.getByRole("button", { name: /^Notifications/ }).click();
+    await gone(conv);
+    const worker = aliceCtx.serviceWorkers().find((w) => w.url() === new URL("/sw.js", BASE).href);
+    if (!worker) throw new Error(`no service worker: ${aliceCtx.serviceWorkers().map((w) => w.url())}`);
+    await worker.evaluate(async (url) => {
+      for (const c of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) c.postMessage({ type: "parley.open", url });
+    }, page);
+    await visible(conv);
   });
 
   await step("keyboard only: Bob sends a message with Tab and Enter", async () => {

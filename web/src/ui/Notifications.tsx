@@ -110,18 +110,28 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
       </ul>
       <section aria-label="Notification preferences">
         <h3>Preferences</h3>
-        <label>
-          <input type="checkbox" checked={emailEnabled} onChange={(e) => void updateSwitch("emailEnabled", e.target.checked)} /> Email me
-        </label>
+        <div className="switch">
+          <label>
+            <input type="checkbox" checked={emailEnabled} onChange={(e) => void updateSwitch("emailEnabled", e.target.checked)} /> Email me
+          </label>
+        </div>
         <DevicePush />
-        <label>
-          <input type="checkbox" checked={pushEnabled} onChange={(e) => void updateSwitch("pushEnabled", e.target.checked)} /> Push
-          notifications (on every device I turned them on for)
-        </label>
-        <label>
-          <input type="checkbox" checked={pushPreviews} onChange={(e) => void updateSwitch("pushPreviews", e.target.checked)} /> Show
-          message text in push notifications (it passes through the browser maker's push service)
-        </label>
+        <div className="switch">
+          <label>
+            <input type="checkbox" aria-describedby="push-enabled-hint" checked={pushEnabled} onChange={(e) => void updateSwitch("pushEnabled", e.target.checked)} /> Push
+            notifications
+          </label>
+          <p id="push-enabled-hint" className="hint">To every device where they are on.</p>
+        </div>
+        <div className="switch">
+          <label>
+            <input type="checkbox" aria-describedby="push-previews-hint" checked={pushPreviews} onChange={(e) => void updateSwitch("pushPreviews", e.target.checked)} /> Show
+            message text in push notifications
+          </label>
+          <p id="push-previews-hint" className="hint">
+            Push notifications pass through your browser maker's push service; without this they say who wrote, not what.
+          </p>
+        </div>
         <table>
           <thead>
             <tr>
@@ -176,7 +186,7 @@ function DevicePush() {
   }
 
   return (
-    <div className="device-push">
+    <div className="switch device-push">
       <label>
         <input
           type="checkbox"
