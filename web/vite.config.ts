@@ -14,7 +14,17 @@ const proxy = {
 
 export default defineConfig({
   plugins: [react()],
-  build: { target: "es2022" },
+  build: {
+    target: "es2022",
+    rollupOptions: {
+      // The service worker is an entry of its own at /sw.js: a fixed name (browsers look for
+      // updates at the registered URL) and, outside assets/, served with Cache-Control no-cache.
+      // It imports only src/lib/pushnotify.ts, which the app does not, so no chunk is shared and
+      // the output is a self-contained classic script (scripts/size.mjs checks that).
+      input: { index: "index.html", sw: "src/sw.ts" },
+      output: { entryFileNames: (c) => (c.name === "sw" ? "sw.js" : "assets/[name]-[hash].js") },
+    },
+  },
   server: { proxy },
   preview: { proxy },
   test: {

@@ -192,6 +192,14 @@ async function send(page, text) {
 }
 
 const messages = (page) => page.getByTestId("message");
+/** Waits until the checkbox is checked (a preference switch shows the server's answer). */
+async function checked(loc) {
+  const deadline = Date.now() + TIMEOUT;
+  while (!(await loc.isChecked())) {
+    if (Date.now() > deadline) throw new Error("still not checked");
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
 
 /** Press Tab from the focused element until `until` says stop; every control focus reaches must
  * have a label (its aria-label, its <label>, or its text). */
@@ -424,6 +432,97 @@ try {
     await openChatWith(b, alice.nickname);
     await b.getByRole("button", { name: "Mute" }).click();
     await visible(b.getByRole("button", { name: "Unmute" }));
+  });
+
+  await step("push: the service worker shows a push delivered through DevTools, one notification per chat", async () => {
+    // Served as a script from the app's origin, revalidated on every load (browsers check it for updates).
+    const r = await fetch(new URL("/sw.js", BASE));
+    if (!r.ok || !/^(text|application)\/javascript/.test(r.headers.get("content-type") ?? "")) throw new Error(`/sw.js: ${r.status} ${r.headers.get("content-type")}`);
+    if (r.headers.get("cache-control") !== "no-cache") throw new Error(`/sw.js Cache-Control: ${r.headers.get("cache-control")}`);
+    await aliceCtx.grantPermissions(["notifications"], { origin: new URL(BASE).origin });
+    // The worker as the device switch registers it. pushManager.subscribe itself needs the browser
+    // vendor's push service, which this machine cannot reach: the push comes through DevTools.
+    const cdp = await aliceCtx.newCDPSession(a);
+    const registrations = [];
+    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
+    await cdp.send("ServiceWorker.enable");
+    await a.evaluate(async () => {
+      await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+      await navigator.serviceWorker.ready;
+    });
+    const scope = new URL("/", BASE).href;
+    await a.waitForFunction(() => true); // let the registration events arrive
+    const deadline = Date.now() + TIMEOUT;
+    let reg;
+    while (!(reg = registrations.find((x) => x.scopeURL === scope && !x.isDeleted)) && Date.now() < deadline) await a.waitForTimeout(100);
+    if (!reg) throw new Error(`no service worker registration for ${scope}: ${JSON.stringify(registrations)}`);
+    const chatId = "5d1c2e9a-7b3f-4c8e-9a10-2b3c4d5e6f70";
+    const push = (count, body) =>
+      cdp.send("ServiceWorker.deliverPushMessage", {
+        origin: new URL(BASE).origin,
+        registrationId: reg.registrationId,
+        data: JSON.stringify({ kind: "NOTIFICATION_KIND_MESSAGE", title: `${count} new messages from ${bob.nickname}`, body, actorNickname: bob.nickname, chatId, subjectId: chatId, count, url: new URL(`/chats/${chatId}`, BASE).href, tag: `chat:${chatId}` }),
+      });
+    const shown = () =>
+      a.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, url: n.data?.url })));
+    const until = async (want) => {
+      const deadline = Date.now() + TIMEOUT;
+      let got;
+      while (JSON.stringify((got = await shown())) !== JSON.stringify(want)) {
+        if (Date.now() > deadline) throw new Error(`notifications shown: ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+        await a.waitForTimeout(100);
+      }
+    };
+    const url = new URL(`/chats/${chatId}`, BASE).href;
+    await push(1, "first");
+    await until([{ title: `1 new messages from ${bob.nickname}`, body: "first", tag: `chat:${chatId}`, url }]);
+    // The chat's next push replaces its notification (same tag); one without previews has no body.
+    await push(2, undefined);
+    await until([{ title: `2 new messages from ${bob.nickname}`, body: "", tag: `chat:${chatId}`, url }]);
+    await cdp.detach();
+    // The device switch: GetPushPublicKey answers (the dev stack has a VAPID key), the worker is
+    // registered, and the browser's subscribe is refused (Chromium has no Push API in a context
+    // like this one, which is incognito, nor a push service to reach): shown next to the switch,
+    // which stays off.
+    await a.getByRole("button", { name: /^Notifications/ }).click();
+    const device = a.getByLabel("Push notifications on this device");
+    await a.waitForFunction(() => !document.querySelector(".device-push input")?.disabled, null, { timeout: TIMEOUT });
+    await device.click();
+    await visible(a.locator("#device-push-error"));
+    const said = await a.locator("#device-push-error").textContent();
+    if (!/could not subscribe/.test(said ?? "")) throw new Error(`device switch: ${said}`);
+    if (await device.isChecked()) throw new Error("the device switch is on without a subscription");
+    // The account's push preferences: previews off by default, and kept once turned on.
+    await visible(a.getByLabel("Messages by email")); // the preferences have loaded
+    const previews = a.getByLabel("Show message text in push notifications");
+    if (await previews.isChecked()) throw new Error("push previews are on by default");
+    if (!(await a.getByLabel("Push notifications", { exact: true }).isChecked())) throw new Error("push is off by default");
+    await previews.click();
+    await checked(previews);
+    // Read back from the server when the screen opens again.
+    await a.getByRole("navigation").getByRole("button", { name: "Chats" }).click();
+    await a.getByRole("button", { name: /^Notifications/ }).click();
+    await checked(a.getByLabel("Show message text in push notifications"));
+  });
+
+  await step("a push's page opens in the app: the chat from the address at start, and from the worker in an open tab", async () => {
+    await a.getByRole("navigation").getByRole("button", { name: "Chats" }).click();
+    const chatId = await a.getByTestId("chat-item").filter({ hasText: bob.nickname }).first().getAttribute("data-chat-id");
+    const page = new URL(`/chats/${chatId}`, BASE).href;
+    const conv = a.getByRole("region", { name: `Conversation with ${bob.nickname}` });
+    // A new window at the push's url (what the worker opens when no tab is).
+    await a.goto(page);
+    await visible(conv);
+    if (new URL(a.url()).pathname !== "/") throw new Error(`the address stayed ${a.url()}`);
+    // An open tab on another screen: the worker posts it the page (what it does after focusing it).
+    await a.getByRole("button", { name: /^Notifications/ }).click();
+    await gone(conv);
+    const worker = aliceCtx.serviceWorkers().find((w) => w.url() === new URL("/sw.js", BASE).href);
+    if (!worker) throw new Error(`no service worker: ${aliceCtx.serviceWorkers().map((w) => w.url())}`);
+    await worker.evaluate(async (url) => {
+      for (const c of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) c.postMessage({ type: "parley.open", url });
+    }, page);
+    await visible(conv);
   });
 
   await step("keyboard only: Bob sends a message with Tab and Enter", async () => {

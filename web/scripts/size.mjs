@@ -20,3 +20,12 @@ if (total > BUDGET) {
   console.error("over the first-screen JavaScript budget");
   process.exit(1);
 }
+
+// The service worker registers as a classic script (no { type: "module" }, which not every browser
+// supports for workers): it must have come out of the build with no import or export left.
+const sw = readFileSync(join(dist, "sw.js"), "utf8");
+if (/^\s*(import|export)\b/m.test(sw) || /\bimport\s*\(/.test(sw)) {
+  console.error("dist/sw.js imports or exports a module: it must be self-contained (vite.config.ts)");
+  process.exit(1);
+}
+console.log(`service worker: /sw.js ${(sw.length / 1024).toFixed(1)} KiB, not on the first screen`);

@@ -6,6 +6,7 @@ import { FriendService } from "../gen/parley/friend/v1/friend_pb";
 import { MediaService } from "../gen/parley/media/v1/media_pb";
 import { NotificationService } from "../gen/parley/notification/v1/notification_pb";
 import { ProfileService } from "../gen/parley/profile/v1/profile_pb";
+import { browserDeps } from "./push";
 import { grant, Session, type ChannelLike, type LockManagerLike } from "./session";
 
 // Same origin: the gateway serves the app and the API (`/api`), and `vite dev`/`preview` proxy
@@ -65,3 +66,11 @@ export function wsUrl(): string {
   u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
   return u.toString();
 }
+
+// Push on this device (lib/push.ts) with the real browser and NotificationService.
+export const push = browserDeps({
+  getPushPublicKey: () => notifications.getPushPublicKey({}),
+  registerPushSubscription: (r) => notifications.registerPushSubscription(r),
+  listPushSubscriptions: () => notifications.listPushSubscriptions({}),
+  removePushSubscription: (r) => notifications.removePushSubscription(r),
+});

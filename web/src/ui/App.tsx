@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { authPublic, session } from "../lib/api";
+import { authPublic, push, session } from "../lib/api";
 import * as store from "../lib/store";
 import { AuthScreen, OAuthCallback } from "./AuthScreen";
 import { useStore } from "./hooks";
@@ -11,6 +11,8 @@ import { Notifications } from "./Notifications";
 import { AccountScreen } from "./Account";
 import { describe } from "../lib/errors";
 import { SignedOutError } from "../lib/session";
+import { routeOf, type Route } from "../lib/route";
+import { renewIfRotated } from "../lib/push";
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
 type View = "chats" | "people" | "notifications" | "profile" | "account";
@@ -75,8 +77,17 @@ export function App() {
   return <Shell key={userId} userId={userId} />;
 }
 
+// A page a push notification opened (/chats/<id>, /friends, /notifications: docs/notification.md);
+// read once, and the address bar set back to the app's root, which is the only place it routes from.
+function takeRoute(): Route | null {
+  const r = routeOf(location.pathname);
+  if (location.pathname !== "/" && location.pathname !== "/oauth/callback") history.replaceState(null, "", "/");
+  return r;
+}
+
 function Shell({ userId }: { userId: string }) {
-  const [view, setView] = useState<View>("chats");
+  const [initial] = useState(takeRoute);
+  const [view, setView] = useState<View>(initial?.view ?? "chats");
   const [error, setError] = useState<string | null>(null);
   const conn = useStore((s) => s.conn);
   const unread = useStore((s) => s.unreadNotifications);
@@ -84,9 +95,32 @@ function Shell({ userId }: { userId: string }) {
   const announcements = useStore((s) => s.announcements);
 
   useEffect(() => {
-    store.start(userId).catch((err) => setError(describe(err)));
+    store
+      .start(userId)
+      .then(() => {
+        // After start-up's own round, and only for a browser already subscribed.
+        void renewIfRotated(push).catch(() => undefined);
+        if (initial?.view === "chats" && initial.chatId) return store.openChat(initial.chatId);
+      })
+      .catch((err) => setError(describe(err)));
     return () => store.stop();
   }, [userId]);
+
+  // A click on a push notification while the app is open: the service worker focuses this tab and
+  // names the page, shown here without a reload.
+  useEffect(() => {
+    const sw = navigator.serviceWorker;
+    if (!sw) return;
+    const onMessage = (e: MessageEvent) => {
+      if (e.origin !== location.origin || e.data?.type !== "parley.open" || typeof e.data.url !== "string") return;
+      const r = routeOf(new URL(e.data.url, location.origin).pathname);
+      if (!r) return;
+      setView(r.view);
+      if (r.view === "chats" && r.chatId) void store.openChat(r.chatId).catch((err) => setError(describe(err)));
+    };
+    sw.addEventListener("message", onMessage);
+    return () => sw.removeEventListener("message", onMessage);
+  }, []);
 
   async function logout() {
     const had = session.signOut();

@@ -16,7 +16,7 @@ export function ChatList({ onOpen }: { onOpen: (chatId: string) => void }) {
           const name = c.peer?.nickname || "Deleted account";
           return (
             <li key={c.chatId}>
-              <button className={"chat-item" + (c.chatId === active ? " active" : "")} aria-current={c.chatId === active ? "true" : undefined} onClick={() => onOpen(c.chatId)} data-testid="chat-item">
+              <button className={"chat-item" + (c.chatId === active ? " active" : "")} aria-current={c.chatId === active ? "true" : undefined} onClick={() => onOpen(c.chatId)} data-testid="chat-item" data-chat-id={c.chatId}>
                 {c.peer?.avatarThumbnailUrl ? <img className="avatar" src={c.peer.avatarThumbnailUrl} alt="" /> : <span className="avatar" aria-hidden="true">{name.slice(0, 1).toUpperCase()}</span>}
                 <span className="chat-name">{name}</span>
                 <span className="chat-preview">{preview}</span>

@@ -1,8 +1,9 @@
 import { useEffect, useState } from "react";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { NotificationKind, type KindPreference, type Notification } from "../gen/parley/notification/v1/notification_pb";
-import { notifications } from "../lib/api";
+import { notifications, push } from "../lib/api";
 import { describe } from "../lib/errors";
+import { disablePush, enablePush, isSubscribed, PushError } from "../lib/push";
 import * as store from "../lib/store";
 import { FormError } from "./Field";
 import { useStore } from "./hooks";
@@ -19,6 +20,8 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
   const [items, setItems] = useState<Notification[]>([]);
   const [kinds, setKinds] = useState<KindPreference[]>([]);
   const [emailEnabled, setEmailEnabled] = useState(false);
+  const [pushEnabled, setPushEnabled] = useState(false);
+  const [pushPreviews, setPushPreviews] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   // The list follows the notifications (version); the preferences change only here.
@@ -39,6 +42,8 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
       .then((p) => {
         setKinds(p.preferences?.kinds ?? []);
         setEmailEnabled(p.preferences?.emailEnabled ?? false);
+        setPushEnabled(p.preferences?.pushEnabled ?? false);
+        setPushPreviews(p.preferences?.pushPreviews ?? false);
       })
       .catch((err) => setError(describe(err)));
   }, []);
@@ -75,10 +80,12 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
     }
   }
 
-  async function updateEmail(value: boolean) {
+  async function updateSwitch(field: "emailEnabled" | "pushEnabled" | "pushPreviews", value: boolean) {
     try {
-      const r = await notifications.updatePreferences({ emailEnabled: value });
-      setEmailEnabled(r.preferences?.emailEnabled ?? value);
+      const r = await notifications.updatePreferences({ [field]: value });
+      setEmailEnabled(r.preferences?.emailEnabled ?? false);
+      setPushEnabled(r.preferences?.pushEnabled ?? false);
+      setPushPreviews(r.preferences?.pushPreviews ?? false);
     } catch (err) {
       setError(describe(err));
     }
@@ -103,9 +110,28 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
       </ul>
       <section aria-label="Notification preferences">
         <h3>Preferences</h3>
-        <label>
-          <input type="checkbox" checked={emailEnabled} onChange={(e) => void updateEmail(e.target.checked)} /> Email me
-        </label>
+        <div className="switch">
+          <label>
+            <input type="checkbox" checked={emailEnabled} onChange={(e) => void updateSwitch("emailEnabled", e.target.checked)} /> Email me
+          </label>
+        </div>
+        <DevicePush />
+        <div className="switch">
+          <label>
+            <input type="checkbox" aria-describedby="push-enabled-hint" checked={pushEnabled} onChange={(e) => void updateSwitch("pushEnabled", e.target.checked)} /> Push
+            notifications
+          </label>
+          <p id="push-enabled-hint" className="hint">To every device where they are on.</p>
+        </div>
+        <div className="switch">
+          <label>
+            <input type="checkbox" aria-describedby="push-previews-hint" checked={pushPreviews} onChange={(e) => void updateSwitch("pushPreviews", e.target.checked)} /> Show
+            message text in push notifications
+          </label>
+          <p id="push-previews-hint" className="hint">
+            Push notifications pass through your browser maker's push service; without this they say who wrote, not what.
+          </p>
+        </div>
         <table>
           <thead>
             <tr>
@@ -130,5 +156,53 @@ export function Notifications({ onOpenChat }: { onOpenChat: (chatId: string) => 
         </table>
       </section>
     </main>
+  );
+}
+
+/** "Push notifications on this device": the permission prompt comes only from this switch. */
+function DevicePush() {
+  const [on, setOn] = useState(false);
+  const [busy, setBusy] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    isSubscribed(push)
+      .then(setOn, () => setOn(false))
+      .finally(() => setBusy(false));
+  }, []);
+
+  async function toggle(value: boolean) {
+    setBusy(true);
+    setError(null);
+    try {
+      await (value ? enablePush(push) : disablePush(push));
+      setOn(value);
+    } catch (err) {
+      setError(err instanceof PushError ? err.message : describe(err));
+      setOn(await isSubscribed(push).catch(() => false));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div className="switch device-push">
+      <label>
+        <input
+          type="checkbox"
+          checked={on}
+          disabled={busy || !push.supported}
+          aria-describedby={error ? "device-push-error" : undefined}
+          onChange={(e) => void toggle(e.target.checked)}
+        />{" "}
+        Push notifications on this device
+      </label>
+      {!push.supported && <p>This browser cannot receive push notifications.</p>}
+      {error && (
+        <p id="device-push-error" role="alert" className="error">
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
