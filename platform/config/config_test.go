@@ -30,6 +30,21 @@ func TestLoadAppliesDefaultsAndEnvironment(t *testing.T) {
 	}
 }
 
+// LoadFrom reads the given entries alone, not the process's environment.
+func TestLoadFromReadsTheGivenEnvironment(t *testing.T) {
+	t.Setenv("KAFKA_TLS", "true")
+	k, err := LoadFrom[Kafka]([]string{"KAFKA_BROKERS=k1:9092, k2:9092", "KAFKA_SASL_MECHANISM=PLAIN", "KAFKA_SASL_PASSWORD=a=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.KafkaTLS || k.KafkaSASLMechanism != "PLAIN" || k.KafkaSASLPassword != "a=b" || !slices.Equal(k.KafkaBrokers, []string{"k1:9092", "k2:9092"}) {
+		t.Fatalf("LoadFrom = %+v", k)
+	}
+	if _, err := LoadFrom[Kafka]([]string{"KAFKA_TLS=maybe"}); err == nil {
+		t.Fatalf("KAFKA_TLS=maybe: %v", err)
+	}
+}
+
 func TestLoadReportsBadValues(t *testing.T) {
 	t.Setenv("TIMEOUT", "soon")
 	if _, err := Load[sample](); err == nil {
