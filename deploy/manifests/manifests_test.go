@@ -254,6 +254,22 @@ func TestProductionOverlay(t *testing.T) {
 	if find(objs, "Secret", "parley-chat") != nil {
 		t.Error("the production overlay carries a Secret: applying it would overwrite the real one")
 	}
+	// Kafka over TLS with SASL (docs/deploy.md#kafka): the mechanism for everyone, and a user and
+	// password in every service's Secret, which the services refuse to start without.
+	if common := configs["parley-common"]; common["KAFKA_TLS"] != "true" || common["KAFKA_SASL_MECHANISM"] == "" {
+		t.Errorf("parley-common: KAFKA_TLS=%q KAFKA_SASL_MECHANISM=%q; want TLS and SASL", common["KAFKA_TLS"], common["KAFKA_SASL_MECHANISM"])
+	}
+	secrets := render(t, "deploy/kubernetes/secrets")
+	for _, svc := range services {
+		s := find(secrets, "Secret", "parley-"+svc)
+		if s == nil {
+			t.Errorf("no Secret parley-%s in deploy/kubernetes/secrets", svc)
+			continue
+		}
+		if s.str("stringData", "KAFKA_SASL_USERNAME") != "parley-"+svc || s.str("stringData", "KAFKA_SASL_PASSWORD") == "" {
+			t.Errorf("Secret parley-%s: no Kafka user parley-%s with a password", svc, svc)
+		}
+	}
 }
 
 func lastPart(name string) string { return name[strings.LastIndex(name, "-")+1:] }

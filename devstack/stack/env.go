@@ -85,6 +85,15 @@ func (o *Options) serviceEnv(reg *Registry, e Endpoints, svc Service) ([]string,
 	vars["LOG_FORMAT"] = "text"
 	vars["INTERNAL_API_TOKEN"] = DevInternalAPIToken
 	vars["KAFKA_BROKERS"] = strings.Join(e.KafkaBrokers, ",")
+	if e.LocalKafka {
+		// The embedded broker speaks plain text without authentication, whatever the developer's
+		// shell holds for an external cluster.
+		for _, k := range kafkaSecurityVars {
+			if _, yours := lookupEnv(inherited, k); yours {
+				vars[k] = ""
+			}
+		}
+	}
 	vars["REDIS_URL"] = e.RedisURL
 	if auth, ok := reg.Service("auth"); ok {
 		vars["AUTH_JWKS_URL"] = serviceURL(o, auth) + "/.well-known/jwks.json"
@@ -131,6 +140,13 @@ func appendList(base, extra string) string {
 		}
 	}
 	return strings.Join(out, ",")
+}
+
+// kafkaSecurityVars are the variables of config.Kafka besides KAFKA_BROKERS: how the services
+// reach an external cluster (TLS, SASL).
+var kafkaSecurityVars = []string{
+	"KAFKA_TLS", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_SERVER_NAME", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME",
+	"KAFKA_SASL_PASSWORD", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SASL_ALLOW_PLAINTEXT",
 }
 
 // lookupEnv returns the value of key in env (KEY=VALUE lines; the last one wins, as in exec) and

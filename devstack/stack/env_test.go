@@ -78,6 +78,33 @@ func TestEnvOfAServiceAtTheStandardPorts(t *testing.T) {
 	}
 }
 
+// The embedded broker is plain text: Kafka TLS and SASL variables in the developer's shell, meant
+// for an external cluster (KAFKA_BROKERS), are emptied for the services, which would otherwise
+// dial it with TLS. An external cluster's are left for the services to inherit.
+func TestEnvEmptiesKafkaSecurityForTheEmbeddedBroker(t *testing.T) {
+	shell := []string{"KAFKA_TLS=true", "KAFKA_SASL_MECHANISM=PLAIN", "KAFKA_SASL_USERNAME=dev", "KAFKA_SASL_PASSWORD=pw"}
+	env, err := Env(Options{Root: repoRoot(t), Environ: func() []string { return shell }}, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := envMap(t, env)
+	for _, kv := range shell {
+		k, _, _ := strings.Cut(kv, "=")
+		if v, ok := got[k]; !ok || v != "" {
+			t.Errorf("%s = %q (set: %v), want it set empty", k, v, ok)
+		}
+	}
+	if got["KAFKA_BROKERS"] != "127.0.0.1:9092" {
+		t.Errorf("KAFKA_BROKERS = %q", got["KAFKA_BROKERS"])
+	}
+
+	external := Options{Root: repoRoot(t), KafkaBrokers: []string{"k1:9093"}, Environ: func() []string { return shell }}
+	got = envMapOf(t, external, "chat")
+	if _, set := got["KAFKA_TLS"]; set || got["KAFKA_BROKERS"] != "k1:9093" {
+		t.Errorf("external cluster: KAFKA_TLS set %v, KAFKA_BROKERS = %q; want the shell's KAFKA_TLS inherited", set, got["KAFKA_BROKERS"])
+	}
+}
+
 func TestEnvFollowsThePortBaseAndExternalInfrastructure(t *testing.T) {
 	opts, err := OptionsFromEnv(func(k string) string {
 		return map[string]string{

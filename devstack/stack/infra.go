@@ -121,8 +121,9 @@ func startKafka(dir string, port int, out *LineWriter) (*kfake.Cluster, error) {
 }
 
 // ensureTopics creates the Parley topics on an external cluster (replication: the broker default).
-func ensureTopics(ctx context.Context, brokers []string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RequestTimeoutOverhead(5*time.Second))
+// opts are the cluster's TLS and SASL (kafkaconn.Options).
+func ensureTopics(ctx context.Context, brokers []string, opts []kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.RequestTimeoutOverhead(5 * time.Second)}, opts...)...)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/kafkaconn"
 )
 
 // TestEmbeddedKafkaKeepsRecordsAndOffsetsAcrossARestart produces a record and commits a consumer
@@ -118,9 +120,37 @@ func TestEnsureTopicsOnAnExternalBroker(t *testing.T) {
 	defer c.Close()
 	addr := fmt.Sprintf("127.0.0.1:%d", base+offKafka)
 	for range 2 { // the second time, every topic exists already
-		if err := ensureTopics(ctx, []string{addr}); err != nil {
+		if err := ensureTopics(ctx, []string{addr}, nil); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, topic := range topics.All {
+		if c.TopicInfo(topic) == nil {
+			t.Errorf("topic %s not created", topic)
+		}
+	}
+}
+
+// TestEnsureTopicsAuthenticates creates the topics on an external broker that requires SASL, with
+// the Kafka variables the services inherit (read by startKafka through kafkaconn.Options).
+func TestEnsureTopicsAuthenticates(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	c, err := kfake.NewCluster(kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "dev", "dev-s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k, err := config.LoadFrom[config.Kafka]([]string{"KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_SASL_USERNAME=dev",
+		"KAFKA_SASL_PASSWORD=dev-s3cret", "KAFKA_SASL_ALLOW_PLAINTEXT=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := kafkaconn.Options(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureTopics(ctx, c.ListenAddrs(), opts); err != nil {
+		t.Fatal(err)
 	}
 	for _, topic := range topics.All {
 		if c.TopicInfo(topic) == nil {

@@ -23,6 +23,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/kafkaconn"
 )
 
 // Stack is a running dev stack. Close stops it.
@@ -338,7 +341,17 @@ func (s *Stack) startRedis(ctx context.Context, st *starter) error {
 func (s *Stack) startKafka(ctx context.Context) error {
 	if !s.ep.LocalKafka {
 		s.log.Info("kafka: using KAFKA_BROKERS", "brokers", strings.Join(s.ep.KafkaBrokers, ","))
-		return ensureTopics(ctx, s.ep.KafkaBrokers)
+		// The services reach it with the KAFKA_TLS… and KAFKA_SASL_… variables they inherit;
+		// the stack creates the topics with the same ones.
+		k, err := config.LoadFrom[config.Kafka](s.o.Environ())
+		if err != nil {
+			return err
+		}
+		opts, err := kafkaconn.Options(k)
+		if err != nil {
+			return fmt.Errorf("kafka at %s: %w", strings.Join(s.ep.KafkaBrokers, ","), err)
+		}
+		return ensureTopics(ctx, s.ep.KafkaBrokers, opts)
 	}
 	if err := s.StartKafka(); err != nil {
 		return err

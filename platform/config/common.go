@@ -1,7 +1,5 @@
 package config
 
-import "strings"
-
 // Common is the variables every Parley process reads, with the same meaning and default in each.
 // A service's Config embeds it as its first field, so the fields keep their names (cfg.AdminAddr)
 // and environment variables, and Attrs logs them in place. LISTEN_ADDR, DATABASE_URL and
@@ -9,12 +7,13 @@ import "strings"
 // AUTH_JWKS_URL, REDIS_URL and the rest of shared.go are embedded one by one by the Configs that
 // read them (not every process verifies tokens or uses Redis). The services need KAFKA_BROKERS,
 // which Start checks for every Config that embeds Service (checkService); the gateway runs
-// without it.
+// without it. Start checks the Kafka TLS and SASL variables (Kafka.Check) for every Config.
 type Common struct {
 	// AdminAddr is the operator-only listener (/debug/pprof/; the gateway's /readyz details);
 	// empty = off; never the public port.
-	AdminAddr    string   `env:"ADMIN_ADDR"`
-	KafkaBrokers []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	AdminAddr string `env:"ADMIN_ADDR"`
+	// Kafka is KAFKA_BROKERS and how to reach them (TLS, SASL): kafka.go.
+	Kafka
 	// JWTIssuer and JWTAudience are the access tokens' iss and aud: auth writes them, every other
 	// service checks them.
 	JWTIssuer   string `env:"JWT_ISSUER" envDefault:"parley"`
@@ -27,17 +26,4 @@ type Common struct {
 	// the other standard OTEL_* variables are read by telemetry.Start; it is here so the
 	// configuration line shows it (docs/telemetry.md).
 	OTelEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
-}
-
-// tidyBrokers trims the KAFKA_BROKERS entries and drops the blank ones (load calls it): the
-// client takes each entry as written, so "k1:9092, k2:9092" would name the host " k2" and a blank
-// entry would dial :9092 on this host. KAFKA_BROKERS="," is thus an empty list (no broker).
-func (c *Common) tidyBrokers() {
-	brokers := c.KafkaBrokers[:0]
-	for _, b := range c.KafkaBrokers {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	c.KafkaBrokers = brokers
 }

@@ -22,6 +22,20 @@ func Load[T any]() (T, error) {
 	return load(zero)
 }
 
+// LoadFrom is Load reading environ (KEY=VALUE entries, as os.Environ returns them) instead of the
+// process's environment: for a process that reads the variables it hands to others (the dev
+// stack reads the Kafka variables the services it starts inherit).
+func LoadFrom[T any](environ []string) (T, error) {
+	var cfg T
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: env.ToMap(environ)}); err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	if c, ok := any(&cfg).(interface{ tidyBrokers() }); ok {
+		c.tidyBrokers()
+	}
+	return cfg, nil
+}
+
 // load is Load starting from defaults: a field whose variable is unset or empty and whose tag has
 // no envDefault keeps its value there.
 func load[T any](defaults T) (T, error) {

@@ -30,6 +30,21 @@ func TestLoadAppliesDefaultsAndEnvironment(t *testing.T) {
 	}
 }
 
+// LoadFrom reads the given entries alone, not the process's environment.
+func TestLoadFromReadsTheGivenEnvironment(t *testing.T) {
+	t.Setenv("KAFKA_TLS", "true")
+	k, err := LoadFrom[Kafka]([]string{"KAFKA_BROKERS=k1:9092, k2:9092", "KAFKA_SASL_MECHANISM=PLAIN", "KAFKA_SASL_PASSWORD=a=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.KafkaTLS || k.KafkaSASLMechanism != "PLAIN" || k.KafkaSASLPassword != "a=b" || !slices.Equal(k.KafkaBrokers, []string{"k1:9092", "k2:9092"}) {
+		t.Fatalf("LoadFrom = %+v", k)
+	}
+	if _, err := LoadFrom[Kafka]([]string{"KAFKA_TLS=maybe"}); err == nil {
+		t.Fatalf("KAFKA_TLS=maybe: %v", err)
+	}
+}
+
 func TestLoadReportsBadValues(t *testing.T) {
 	t.Setenv("TIMEOUT", "soon")
 	if _, err := Load[sample](); err == nil {
@@ -68,6 +83,10 @@ func TestCommonIsLoadedAndLoggedInPlace(t *testing.T) {
 	t.Setenv("ADMIN_ADDR", "http://ops:hunter2@127.0.0.1:9000")
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://tenant:apikey@collector.example:4318")
 	t.Setenv("API_TOKEN", "s3cr3t")
+	t.Setenv("KAFKA_TLS", "true")
+	t.Setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+	t.Setenv("KAFKA_SASL_USERNAME", "chat")
+	t.Setenv("KAFKA_SASL_PASSWORD", "kafka-s3cr3t")
 	cfg, err := Load[withCommon]()
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +101,9 @@ func TestCommonIsLoadedAndLoggedInPlace(t *testing.T) {
 		got = append(got, attr.Key+"="+attr.Value.String())
 	}
 	want := []string{
-		"ADMIN_ADDR=http://ops:redacted@127.0.0.1:9000", "KAFKA_BROKERS=[k1:9092 k2:9092]", "JWT_ISSUER=parley",
+		"ADMIN_ADDR=http://ops:redacted@127.0.0.1:9000", "KAFKA_BROKERS=[k1:9092 k2:9092]", "KAFKA_TLS=true",
+		"KAFKA_TLS_CA_FILE=", "KAFKA_TLS_SERVER_NAME=", "KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_SASL_USERNAME=chat",
+		"KAFKA_SASL_PASSWORD=*****", "KAFKA_SASL_PASSWORD_FILE=", "KAFKA_SASL_ALLOW_PLAINTEXT=false", "JWT_ISSUER=parley",
 		"JWT_AUDIENCE=parley", "LOG_FORMAT=text", "LOG_LEVEL=info",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=https://tenant:redacted@collector.example:4318", "LISTEN_ADDR=:9999", "API_TOKEN=*****",
 	}
@@ -208,6 +229,32 @@ func TestStartRefusesAServiceWithoutKafka(t *testing.T) {
 	t.Setenv("KAFKA_BROKERS", "")
 	if cfg, err := Start(logger, withService{}, func(withService) error { return nil }); err != nil || !slices.Equal(cfg.KafkaBrokers, []string{"127.0.0.1:9092"}) {
 		t.Fatalf("empty KAFKA_BROKERS: %v, %v", cfg.KafkaBrokers, err)
+	}
+}
+
+// Start refuses Kafka TLS and SASL variables that contradict each other, in every Config that
+// embeds Common (the gateway's and dlq-replay's too), naming each variable at once. The checks
+// themselves are Kafka.Check's, tested with kafkaconn.Options.
+func TestStartChecksKafkaSecurityForEveryProcess(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	t.Setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-1")
+	t.Setenv("KAFKA_TLS_CA_FILE", "/etc/kafka/ca.pem")
+	_, err := Start(logger, withCommon{}, func(withCommon) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `KAFKA_SASL_MECHANISM: unknown mechanism "SCRAM-SHA-1"`) ||
+		!strings.Contains(err.Error(), "KAFKA_TLS_CA_FILE: set, but KAFKA_TLS is not true") {
+		t.Fatalf("err = %v", err)
+	}
+	t.Setenv("KAFKA_SASL_MECHANISM", "PLAIN")
+	t.Setenv("KAFKA_TLS_CA_FILE", "")
+	t.Setenv("KAFKA_SASL_USERNAME", "friend")
+	t.Setenv("KAFKA_SASL_PASSWORD", "pw")
+	if _, err := Start(logger, withService{}, func(withService) error { return nil }); err == nil ||
+		!strings.Contains(err.Error(), "KAFKA_SASL_ALLOW_PLAINTEXT=true") {
+		t.Fatalf("SASL in clear: err = %v", err)
+	}
+	t.Setenv("KAFKA_SASL_ALLOW_PLAINTEXT", "true")
+	if _, err := Start(logger, withService{}, func(withService) error { return nil }); err != nil {
+		t.Fatalf("SASL in clear, allowed: %v", err)
 	}
 }
 

@@ -42,16 +42,21 @@ type serviceConfig interface {
 func (c Common) common() Common    { return c }
 func (s Service) service() Service { return s }
 
-// checkService refuses the shared variables' values that no service can run with, so that no
-// service's validate repeats them: every service publishes its events through its outbox relay, so
-// KAFKA_BROKERS must name a broker (the gateway, which runs without Kafka, embeds no Service).
+// checkService refuses the shared variables' values that no process can run with, so that no
+// service's validate repeats them: the Kafka TLS and SASL variables of every Config that embeds
+// Common (Kafka.Check); and, since every service publishes its events through its outbox relay,
+// an empty KAFKA_BROKERS (the gateway, which runs without Kafka, embeds no Service).
 func checkService(cfg any) error {
-	s, ok := cfg.(serviceConfig)
+	c, ok := cfg.(interface{ common() Common })
 	if !ok {
 		return nil
 	}
-	if len(s.common().KafkaBrokers) == 0 {
-		return errors.New("KAFKA_BROKERS: at least one broker address is required")
+	var errs []error
+	if err := c.common().Check(); err != nil {
+		errs = append(errs, err)
 	}
-	return nil
+	if _, ok := cfg.(serviceConfig); ok && len(c.common().KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
+	}
+	return errors.Join(errs...)
 }

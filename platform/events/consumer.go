@@ -124,7 +124,8 @@ type ConsumerConfig struct {
 	// there is anything.
 	FetchMaxWait  time.Duration
 	FetchMinBytes int32
-	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the consumer's own.
+	// ClientOpts are extra franz-go options, applied after the consumer's own: a service passes
+	// kafkaconn.Options (TLS, SASL from the KAFKA_* variables).
 	ClientOpts []kgo.Opt
 	// Telemetry, when set, gets the group's metrics (events applied, retries, dead-lettered, and
 	// at each scrape its lag) and, with tracing on, a span per event applied that continues the

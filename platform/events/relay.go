@@ -48,7 +48,8 @@ type RelayConfig struct {
 	MaxBackoff time.Duration
 	// Partitions is the partition count of topics the relay creates. Default DefaultPartitions.
 	Partitions int32
-	// ClientOpts are extra franz-go options (TLS, SASL, …), applied after the relay's own.
+	// ClientOpts are extra franz-go options, applied after the relay's own: a service passes
+	// kafkaconn.Options (TLS, SASL from the KAFKA_* variables).
 	ClientOpts []kgo.Opt
 	// Wakeups wakes the relay from this process, without the database: Outbox.Wakeups() of an
 	// outbox whose writer calls Wake after each commit (WakeRelay off). Nil: NOTIFY and polls only.

@@ -34,7 +34,7 @@ type ReplayConfig struct {
 	// List reports the dead letters a replay would copy and copies nothing.
 	List       bool
 	Logger     *slog.Logger
-	ClientOpts []kgo.Opt // TLS, SASL, …
+	ClientOpts []kgo.Opt // kafkaconn.Options: TLS, SASL
 }
 
 // DeadLetter is one record of a dead-letter topic, as ReplayDeadLetters reports it.

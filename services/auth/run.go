@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/platform/clientnet"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkaconn"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/telemetry"
 
@@ -156,7 +157,13 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv.Handle("GET "+authrpc.JWKSPath, jwks)
 	srv.AddReadinessCheck("database", pool.Ping)
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})
+	// The files KAFKA_TLS_CA_FILE and KAFKA_SASL_PASSWORD_FILE name are read here, not for
+	// `migrate`, which has no Kafka client.
+	kafkaOpts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Logger: logger, Telemetry: tel})
 	if err != nil {
 		return err
 	}

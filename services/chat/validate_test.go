@@ -22,8 +22,9 @@ func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 }
 
 var badConfig = map[string]string{
-	"KAFKA_BROKERS":      ",", // config.Start's check, shared by every service
-	"DATABASE_MAX_CONNS": "0",
-	"FRIEND_TIMEOUT":     "-1s",
-	"OUTBOX_LINGER":      "-5ms",
+	"KAFKA_BROKERS":        ",", // config.Start's check, shared by every service
+	"KAFKA_SASL_MECHANISM": "GSSAPI",
+	"DATABASE_MAX_CONNS":   "0",
+	"FRIEND_TIMEOUT":       "-1s",
+	"OUTBOX_LINGER":        "-5ms",
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkaconn"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
@@ -70,12 +72,18 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 	srv.AddReadinessCheck("database", pool.Ping)
 	srv.AddReadinessCheck("auth keys", keys.Ready) // the keys before traffic: see authn.RemoteJWKS.Ready
 
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, Logger: logger, Telemetry: tel})
+	// The files KAFKA_TLS_CA_FILE and KAFKA_SASL_PASSWORD_FILE name are read here, not for
+	// `migrate`, which has no Kafka client.
+	kafkaOpts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Logger: logger, Telemetry: tel})
 	if err != nil {
 		return err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.KafkaBrokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
+		Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
 		Telemetry: tel,
 	})
 	if err != nil {

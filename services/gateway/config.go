@@ -111,7 +111,7 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
 		}
 	}
-	errs = append(errs, gateway.CheckWeb(c.WebDir, c.webSources()))
+	errs = append(errs, gateway.CheckWeb(c.WebDir, c.webSources()), c.Check())
 	return errors.Join(errs...)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkaconn"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/telemetry"
@@ -231,8 +232,12 @@ func newFanout(ctx context.Context, logger *slog.Logger, cfg Config, redis func(
 		logger.WarnContext(ctx, "KAFKA_BROKERS is empty: no events reach WebSocket clients (typing and presence still work)")
 		return nil, nil
 	}
+	kafkaOpts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.KafkaBrokers, Group: cfg.RealtimeGroup, Topics: fanout.Topics, Logger: logger, Telemetry: tel,
+		Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Group: cfg.RealtimeGroup, Topics: fanout.Topics, Logger: logger, Telemetry: tel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realtime consumer: %w", err)

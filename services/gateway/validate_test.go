@@ -32,4 +32,6 @@ var badConfig = map[string]string{
 	"WEB_DIR":            "/nonexistent/web/dist",
 	"S3_PUBLIC_ENDPOINT": "s3.example.com:9000",
 	"MEDIA_PUBLIC_URL":   "https://media.example.com;script-src *",
+	// Kafka.Check, which config.Start runs for the services; the gateway validates without Start.
+	"KAFKA_SASL_MECHANISM": "GSSAPI",
 }

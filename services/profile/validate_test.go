@@ -27,6 +27,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 
 var badConfig = map[string]string{
 	"KAFKA_BROKERS":          ",", // config.Start's check, shared by every service
+	"KAFKA_SASL_MECHANISM":   "GSSAPI",
 	"PROFILE_CACHE_TTL":      "-1m",
 	"SEARCH_FUZZY_THRESHOLD": "1.5",
 }

@@ -6,8 +6,8 @@
 //
 // It copies the records of <topic>.dlq.<group> that no earlier run copied to
 // <topic>.replay.<group>, which only that group's consumers read (platform/events'
-// ReplayDeadLetters), and prints one line per record. KAFKA_BROKERS names the brokers, as for the
-// services.
+// ReplayDeadLetters), and prints one line per record. KAFKA_BROKERS names the brokers, and the
+// KAFKA_TLS… and KAFKA_SASL_… variables how to reach them, as for the services (docs/deploy.md).
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkaconn"
 	"github.com/parleyhq/parley/platform/server"
 )
 
@@ -62,8 +63,12 @@ func run(ctx context.Context, logger *slog.Logger, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	kafkaOpts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	_, err = events.ReplayDeadLetters(ctx, events.ReplayConfig{
-		Brokers: cfg.KafkaBrokers, Topic: *topic, Group: *group, List: *list, Logger: logger,
+		Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Topic: *topic, Group: *group, List: *list, Logger: logger,
 	}, func(d events.DeadLetter) {
 		fmt.Fprintf(stdout, "%s/%d@%d event_id=%s type=%s key=%s from=%s at=%s attempts=%s error=%s\n",
 			events.DeadLetterTopic(*topic, *group), d.Partition, d.Offset, d.EventID, d.EventType, strconv.Quote(d.Key),

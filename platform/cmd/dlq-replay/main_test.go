@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/parleyhq/parley/platform/events"
@@ -90,6 +91,29 @@ func TestReplayCommandRefusesBadArguments(t *testing.T) {
 	err := run(context.Background(), slog.New(slog.DiscardHandler), []string{"-topic", "t", "-group", "g"}, new(bytes.Buffer))
 	if err == nil || !strings.Contains(err.Error(), "KAFKA_BROKERS: at least one broker address is required") {
 		t.Errorf("no brokers: err %v", err)
+	}
+}
+
+// The command reaches a broker that requires SASL with the credentials of the KAFKA_SASL_…
+// variables (kafkaconn.Options), and fails, rather than replaying, with a wrong password.
+func TestReplayCommandAuthenticates(t *testing.T) {
+	_, brokers := kafkatest.New(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ops", "replay-s3cret"),
+		kfake.SeedTopics(1, events.DeadLetterTopic("parley.auth.v1", "profile")))
+	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+	t.Setenv("KAFKA_SASL_USERNAME", "ops")
+	t.Setenv("KAFKA_SASL_PASSWORD", "replay-s3cret")
+	t.Setenv("KAFKA_SASL_ALLOW_PLAINTEXT", "true") // kfake here listens in plain text; kafkaconn's tests cover TLS
+	if out := runOK(t, "-topic", "parley.auth.v1", "-group", "profile", "-list"); out != "" {
+		t.Fatalf("-list on no dead letters printed %q", out)
+	}
+
+	t.Setenv("KAFKA_SASL_PASSWORD", "wrong")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, slog.New(slog.DiscardHandler), []string{"-topic", "parley.auth.v1", "-group", "profile", "-list"}, new(bytes.Buffer))
+	if err == nil {
+		t.Fatal("a wrong password was accepted")
 	}
 }
 
