@@ -28,11 +28,46 @@ export function AccountScreen({ onSignedOut }: { onSignedOut: () => Promise<void
       <h2>Account</h2>
       <FormError error={error} />
       {account && <p>Signed in as {account.email}</p>}
+      {account && account.email && !account.emailVerified && <ConfirmEmail email={account.email} />}
       <Sessions onSignedOut={onSignedOut} />
       <ChangePassword />
       {account && <TwoFactor account={account} onChange={reload} />}
       {account && <DeleteAccount account={account} onSignedOut={onSignedOut} />}
     </main>
+  );
+}
+
+/** An unconfirmed address gets no notification emails (docs/auth.md): a new confirmation email,
+ * whose link ends the earlier ones. */
+function ConfirmEmail({ email }: { email: string }) {
+  const [status, setStatus] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function resend() {
+    setBusy(true);
+    setError(null);
+    setStatus("");
+    try {
+      await auth.resendVerificationEmail({});
+      setStatus(`We sent a new confirmation email to ${email}; the links of earlier ones no longer work.`);
+    } catch (err) {
+      setError(describe(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section aria-labelledby="confirm-h">
+      <h3 id="confirm-h">Your email address is not confirmed</h3>
+      <p>Until you open the link we emailed you, Parley sends no notifications to {email}.</p>
+      <FormError error={error} />
+      <p role="status">{status}</p>
+      <button onClick={() => void resend()} disabled={busy}>
+        Send the confirmation email again
+      </button>
+    </section>
   );
 }
 

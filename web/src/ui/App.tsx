@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { authPublic, push, session } from "../lib/api";
 import * as store from "../lib/store";
-import { AuthScreen, OAuthCallback } from "./AuthScreen";
+import { AuthScreen, OAuthCallback, ResetPassword } from "./AuthScreen";
 import { useStore } from "./hooks";
 import { ChatList } from "./ChatList";
 import { Conversation } from "./Conversation";
@@ -13,6 +13,11 @@ import { describe } from "../lib/errors";
 import { SignedOutError } from "../lib/session";
 import { routeOf, type Route } from "../lib/route";
 import { renewIfRotated } from "../lib/push";
+import { takeEmailLink, type EmailLink } from "../lib/emaillink";
+
+// Read when the app loads, before anything renders (StrictMode renders twice): an email link's
+// token leaves the address bar and the history at once.
+const emailLink = takeEmailLink();
 
 type Phase = "loading" | "signedout" | "signedin" | "callback";
 type View = "chats" | "people" | "notifications" | "profile" | "account";
@@ -21,6 +26,9 @@ export function App() {
   const [phase, setPhase] = useState<Phase>(location.pathname === "/oauth/callback" ? "callback" : "loading");
   const [userId, setUserId] = useState<string | null>(null);
   const [startError, setStartError] = useState<string | null>(null);
+  const [link, setLink] = useState<EmailLink | null>(emailLink);
+  const [authNotice, setAuthNotice] = useState<string | undefined>(undefined);
+  const [forgot, setForgot] = useState(link?.kind === "reset-password" && !link.token);
 
   // A reload or a new tab has no access token: get one with the session's refresh token. A refusal
   // means signed out; anything else (the network, the gateway down) is worth another try.
@@ -60,7 +68,21 @@ export function App() {
 
   const callbackDone = useCallback(() => setPhase(session.current() ? "signedin" : "signedout"), []);
 
+  const resetDone = useCallback(({ changed }: { changed: boolean }) => {
+    setLink(null);
+    if (changed) {
+      // ResetPassword ended every session, this browser's too.
+      session.signOut();
+      setAuthNotice("Your password was changed. Sign in with the new one.");
+      setForgot(false);
+    } else {
+      setForgot(true);
+    }
+  }, []);
+
   if (phase === "callback") return <OAuthCallback onDone={callbackDone} />;
+  if (link?.kind === "reset-password" && link.token) return <ResetPassword token={link.token} onDone={resetDone} />;
+  const verification = link?.kind === "verify-email" && <EmailVerification token={link.token} onDismiss={() => setLink(null)} />;
   if (phase === "loading" && startError) {
     return (
       <main className="auth">
@@ -73,8 +95,59 @@ export function App() {
     );
   }
   if (phase === "loading") return <p role="status" className="loading">Loading…</p>;
-  if (phase === "signedout" || !userId) return <AuthScreen />;
-  return <Shell key={userId} userId={userId} />;
+  if (phase === "signedout" || !userId) {
+    // Dropping a finished reset's state when the person goes on: the key starts a fresh screen.
+    return (
+      <>
+        {verification}
+        <AuthScreen key={forgot ? "forgot" : "signin"} notice={authNotice} forgot={forgot} />
+      </>
+    );
+  }
+  return (
+    <>
+      {verification}
+      <Shell key={userId} userId={userId} />
+    </>
+  );
+}
+
+let verifying: string | null = null;
+
+/** The outcome of an email-verification link, above whatever the app shows. The link is used once
+ * (VerifyEmail ends it), so the call is made once even when React runs the effect twice. The
+ * Account screen reads the account when it opens, so it shows the address confirmed. */
+function EmailVerification({ token, onDismiss }: { token: string; onDismiss: () => void }) {
+  const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(null);
+  useEffect(() => {
+    if (verifying === token) return;
+    verifying = token;
+    if (!token) {
+      setOutcome({ ok: false, text: "This confirmation link has no code in it; open the link from the email again." });
+      return;
+    }
+    authPublic.verifyEmail({ verificationToken: token }).then(
+      (r) => {
+        setOutcome({ ok: true, text: `Your email address ${r.email} is confirmed.` });
+        // Access tokens say email_verified from the next renewal on: take one now.
+        if (session.current()) void session.renew().catch(() => undefined);
+      },
+      (err) => setOutcome({ ok: false, text: `Your email address could not be confirmed: ${describe(err)}` }),
+    );
+  }, [token]);
+  return (
+    <section className="notice banner" aria-label="Email confirmation" data-testid="email-verification">
+      {outcome === null ? (
+        <p role="status">Confirming your email address…</p>
+      ) : (
+        <p role={outcome.ok ? "status" : "alert"} className={outcome.ok ? undefined : "error"}>
+          {outcome.text}
+          {!outcome.ok && " Signed in, you can ask for a new link in Account."}
+        </p>
+      )}
+      <button onClick={onDismiss}>Dismiss</button>
+    </section>
+  );
 }
 
 // A page a push notification opened (/chats/<id>, /friends, /notifications: docs/notification.md);

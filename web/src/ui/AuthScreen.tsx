@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { SecondFactorChallenge } from "../gen/parley/auth/v1/auth_pb";
 import { authPublic, session } from "../lib/api";
 import { grant } from "../lib/session";
@@ -12,8 +13,11 @@ function callbackUri(): string {
   return new URL("/oauth/callback", location.origin).toString();
 }
 
-export function AuthScreen() {
+/** The sign-in and sign-up screen. `notice` is shown above the form (a changed password);
+ * `forgot` opens it on asking for a password-reset link. */
+export function AuthScreen({ notice, forgot: startForgot = false }: { notice?: string; forgot?: boolean } = {}) {
   const [mode, setMode] = useState<"signin" | "signup">("signin");
+  const [forgot, setForgot] = useState(startForgot);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [nickname, setNickname] = useState("");
@@ -78,10 +82,24 @@ export function AuthScreen() {
     );
   }
 
+  if (forgot) {
+    return (
+      <main className="auth">
+        <h1>Parley</h1>
+        <ForgotPassword initialEmail={email} onBack={() => setForgot(false)} />
+      </main>
+    );
+  }
+
   const signup = mode === "signup";
   return (
     <main className="auth">
       <h1>Parley</h1>
+      {notice && (
+        <p role="status" className="notice">
+          {notice}
+        </p>
+      )}
       <div className="tabs" role="tablist" aria-label="Account">
         <button role="tab" aria-selected={!signup} onClick={() => setMode("signin")}>
           Sign in
@@ -109,6 +127,11 @@ export function AuthScreen() {
         <button type="submit" className="primary" disabled={busy}>
           {signup ? "Create account" : "Sign in"}
         </button>
+        {!signup && (
+          <button type="button" className="link" onClick={() => setForgot(true)}>
+            Forgot your password?
+          </button>
+        )}
       </form>
       {providers.length > 0 && (
         <div className="oauth">
@@ -118,6 +141,103 @@ export function AuthScreen() {
             </button>
           ))}
         </div>
+      )}
+    </main>
+  );
+}
+
+/** Asks for a password-reset link. The answer is the same whether or not an account has the address
+ * (docs/auth.md), so the message is too. */
+function ForgotPassword({ initialEmail, onBack }: { initialEmail: string; onBack: () => void }) {
+  const [email, setEmail] = useState(initialEmail);
+  const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
+  const [busy, setBusy] = useState(false);
+  const [sent, setSent] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(NO_ERRORS);
+    setSent(false);
+    try {
+      await authPublic.requestPasswordReset({ email: email.trim() });
+      setSent(true);
+    } catch (err) {
+      setErrors(fieldErrors(err, ["email"]));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form onSubmit={submit} aria-label="Reset your password" noValidate>
+      <h2>Reset your password</h2>
+      <p>Enter your account's email address and we will send you a link to choose a new password.</p>
+      <Field label="Email" type="email" name="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} error={errors.fields.email} />
+      <FormError error={errors.form} />
+      <p role="status">{sent ? "If an account exists for that address, we sent a link to it. It works for 30 minutes." : ""}</p>
+      <button type="submit" className="primary" disabled={busy}>
+        Send the link
+      </button>
+      <button type="button" onClick={onBack}>
+        Back to sign in
+      </button>
+    </form>
+  );
+}
+
+/** The page of a password-reset email's link: a new password for the token. A used, replaced or
+ * expired link shows the API's reason and leads to asking for a new one. */
+export function ResetPassword({ token, onDone }: { token: string; onDone: (r: { changed: boolean }) => void }) {
+  const [password, setPassword] = useState("");
+  const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
+  const [invalidLink, setInvalidLink] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(NO_ERRORS);
+    try {
+      await authPublic.resetPassword({ resetToken: token, newPassword: password });
+      onDone({ changed: true });
+    } catch (err) {
+      if (err instanceof ConnectError && err.code === Code.Unauthenticated) setInvalidLink(err.rawMessage);
+      else setErrors(fieldErrors(err, ["new_password"]));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main className="auth">
+      <h1>Parley</h1>
+      {invalidLink ? (
+        <>
+          <h2>Reset your password</h2>
+          <FormError error={invalidLink} />
+          <button className="primary" onClick={() => onDone({ changed: false })}>
+            Ask for a new link
+          </button>
+        </>
+      ) : (
+        <form onSubmit={submit} aria-label="Choose a new password" noValidate>
+          <h2>Choose a new password</h2>
+          <Field
+            label="New password"
+            type="password"
+            name="new_password"
+            autoComplete="new-password"
+            required
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            error={errors.fields.new_password}
+          />
+          <FormError error={errors.form} />
+          <button type="submit" className="primary" disabled={busy}>
+            Set the new password
+          </button>
+        </form>
       )}
     </main>
   );
