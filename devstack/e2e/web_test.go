@@ -54,6 +54,8 @@ func TestWebApp(t *testing.T) {
 	runIn(ctx, t, web, []string{
 		"PARLEY_WEB_URL=" + s.GatewayURL(),
 		fmt.Sprintf("PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS=%d", accessTokenTTL),
+		// The password-reset and email-confirmation steps read the emails from the mail catcher.
+		"PARLEY_MAIL_URL=" + s.MailpitURL(),
 	}, "node", "e2e/run.mjs")
 }
 

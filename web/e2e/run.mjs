@@ -18,6 +18,9 @@ const SHOTS = process.env.PARLEY_SCREENSHOTS;
 mkdirSync(OUT, { recursive: true });
 if (SHOTS) mkdirSync(SHOTS, { recursive: true });
 const TIMEOUT = 15_000;
+// The mail catcher's base URL (the dev stack's mailpit, "mail UI"): with it the run follows the
+// password-reset and email-confirmation links from the emails themselves.
+const MAIL = process.env.PARLEY_MAIL_URL?.replace(/\/+$/, "");
 const run = Date.now().toString(36);
 const alice = { email: `alice-${run}@example.com`, password: "correct horse battery", nickname: `alice_${run}` };
 const bob = { email: `bob-${run}@example.com`, password: "correct horse battery", nickname: `bob_${run}` };
@@ -224,6 +227,27 @@ async function signIn(page, who, expected = onlineNow(page), password = who.pass
   await submit(page, page.getByRole("button", { name: "Sign in", exact: true }), expected);
 }
 
+/** The app's page `path` (with its fragment) that the newest email to `to` whose subject is
+ * `subject` links to, once there are at least `count` of them (mailpit lists the newest first); on
+ * PARLEY_WEB_URL, whatever host the stack's PUBLIC_WEB_URL names. */
+async function mailLink(to, subject, path, count = 1) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`${MAIL}/api/v1/search?query=${encodeURIComponent(`to:${to}`)}`);
+    if (!res.ok) throw new Error(`mailpit search: HTTP ${res.status}`);
+    const found = ((await res.json()).messages ?? []).filter((m) => m.Subject === subject);
+    if (found.length >= count) {
+      const msg = await (await fetch(`${MAIL}/api/v1/message/${encodeURIComponent(found[0].ID)}`)).json();
+      const link = msg.Text.split(/\s/).find((w) => /^https?:\/\//.test(w) && new URL(w).pathname === path);
+      if (!link) throw new Error(`no ${path} link in "${subject}":\n${msg.Text}`);
+      const u = new URL(link);
+      return new URL(u.pathname + u.hash, BASE).toString();
+    }
+    if (Date.now() > deadline) throw new Error(`${found.length} emails "${subject}" to ${to}, waited for ${count}`);
+    await new Promise((ok) => setTimeout(ok, 500));
+  }
+}
+
 /** The element's error text, found through its aria-describedby, once it is marked invalid. */
 async function errorOf(field) {
   await field.and(field.page().locator('[aria-invalid="true"]')).waitFor({ timeout: TIMEOUT });
@@ -233,7 +257,7 @@ async function errorOf(field) {
   return text;
 }
 
-let aliceCtx, bobCtx, a, b, g1, g2;
+let aliceCtx, bobCtx, a, b, g1, g2, r;
 try {
   aliceCtx = await newContext({ viewport: { width: 1280, height: 800 } });
   bobCtx = await newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -787,9 +811,68 @@ try {
     await visible(g2.getByRole("tab", { name: "Sign in" }));
     await signIn(g1, gina, refusal(g1));
   });
+
+  if (MAIL) {
+    const rita = { email: `rita-${run}@example.com`, password: "correct horse battery", nickname: `rita_${run}` };
+    const confirmSubject = "Confirm your email address for Parley";
+    await step("email confirmation: the Account screen sends the email again; its link confirms the address", async () => {
+      const ctx = await newContext({ viewport: { width: 1280, height: 800 } });
+      r = await ctx.newPage();
+      watchErrors(r, "rita");
+      await signUp(r, rita);
+      await mailLink(rita.email, confirmSubject, "/verify-email");
+      await r.getByRole("navigation").getByRole("button", { name: "Account" }).click();
+      await r.getByRole("button", { name: "Send the confirmation email again" }).click();
+      await visible(r.getByRole("status").filter({ hasText: "We sent a new confirmation email" }));
+      // The resend's link: it ended the sign-up's.
+      const link = await mailLink(rita.email, confirmSubject, "/verify-email", 2);
+      await r.goto(link);
+      await visible(r.getByTestId("email-verification").filter({ hasText: "is confirmed" }));
+      if (r.url().includes("token")) throw new Error(`the token stayed in the address: ${r.url()}`);
+      await online(r);
+      await r.getByRole("navigation").getByRole("button", { name: "Account" }).click();
+      await visible(r.getByText(`Signed in as ${rita.email}`));
+      if (await r.getByRole("button", { name: "Send the confirmation email again" }).isVisible()) throw new Error("the address still shows as unconfirmed");
+      await r.getByRole("button", { name: "Dismiss" }).click();
+      await gone(r.getByTestId("email-verification"));
+    });
+
+    await step("password reset: asked for on the sign-in screen, the emailed link sets a new password; a used link says so", async () => {
+      await r.getByRole("button", { name: "Log out" }).click();
+      await r.getByRole("button", { name: "Forgot your password?" }).click();
+      const form = r.getByRole("form", { name: "Reset your password" });
+      await form.getByLabel("Email").fill(rita.email);
+      await form.getByRole("button", { name: "Send the link" }).click();
+      await visible(form.getByRole("status").filter({ hasText: "If an account exists for that address" }));
+      const link = await mailLink(rita.email, "Reset your Parley password", "/reset-password");
+      await r.goto(link);
+      const reset = r.getByRole("form", { name: "Choose a new password" });
+      await visible(reset);
+      if (r.url().includes("token")) throw new Error(`the token stayed in the address: ${r.url()}`);
+      await reset.getByLabel("New password").fill("short");
+      await reset.getByRole("button", { name: "Set the new password" }).click();
+      await errorOf(reset.getByLabel("New password"));
+      rita.password = "a brand new passphrase";
+      await reset.getByLabel("New password").fill(rita.password);
+      await reset.getByRole("button", { name: "Set the new password" }).click();
+      await visible(r.getByRole("status").filter({ hasText: "Your password was changed" }));
+      // The link works once.
+      await r.goto(link);
+      await r.getByRole("form", { name: "Choose a new password" }).getByLabel("New password").fill("yet another passphrase");
+      await r.getByRole("button", { name: "Set the new password" }).click();
+      await visible(r.getByRole("alert").filter({ hasText: "not valid any more" }));
+      await r.getByRole("button", { name: "Ask for a new link" }).click();
+      await r.getByRole("form", { name: "Reset your password" }).getByRole("button", { name: "Back to sign in" }).click();
+      await signIn(r, rita);
+      await online(r);
+      await r.context().close();
+    });
+  } else {
+    console.log("--   password reset and email confirmation through the emails: not run (set PARLEY_MAIL_URL to the stack's mail UI, e.g. http://127.0.0.1:8025)");
+  }
 } catch {
   failed = true;
-  for (const [p, n] of [[a, "alice"], [b, "bob"], [g1, "gina-1"], [g2, "gina-2"]]) if (p) await p.screenshot({ path: join(OUT, `failure-${n}.png`) }).catch(() => undefined);
+  for (const [p, n] of [[a, "alice"], [b, "bob"], [g1, "gina-1"], [g2, "gina-2"], [r, "rita"]]) if (p) await p.screenshot({ path: join(OUT, `failure-${n}.png`) }).catch(() => undefined);
 } finally {
   await browser.close();
 }
