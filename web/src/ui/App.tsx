@@ -112,40 +112,45 @@ export function App() {
   );
 }
 
-let verifying: string | null = null;
-
-/** The outcome of an email-verification link, above whatever the app shows. The link is used once
- * (VerifyEmail ends it), so the call is made once even when React runs the effect twice. The
- * Account screen reads the account when it opens, so it shows the address confirmed. */
+/** An email-verification link's page, above whatever the app shows. One press of "Confirm" calls
+ * VerifyEmail: opening the link alone confirms nothing, since mail scanners open links (some run
+ * their scripts) and must not confirm an address nobody confirmed (docs/auth.md). The Account
+ * screen reads the account when it opens, so it then shows the address confirmed. */
 function EmailVerification({ token, onDismiss }: { token: string; onDismiss: () => void }) {
-  const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(null);
-  useEffect(() => {
-    if (verifying === token) return;
-    verifying = token;
-    if (!token) {
-      setOutcome({ ok: false, text: "This confirmation link has no code in it; open the link from the email again." });
-      return;
+  const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(
+    token ? null : { ok: false, text: "This confirmation link has no code in it; open the link from the email again." },
+  );
+  const [busy, setBusy] = useState(false);
+
+  async function confirm() {
+    setBusy(true);
+    try {
+      const r = await authPublic.verifyEmail({ verificationToken: token });
+      setOutcome({ ok: true, text: `Your email address ${r.email} is confirmed.` });
+      // Access tokens say email_verified from the next renewal on: take one now.
+      if (session.current()) void session.renew().catch(() => undefined);
+    } catch (err) {
+      setOutcome({ ok: false, text: `Your email address could not be confirmed: ${describe(err)}. Signed in, you can ask for a new link in Account.` });
+    } finally {
+      setBusy(false);
     }
-    authPublic.verifyEmail({ verificationToken: token }).then(
-      (r) => {
-        setOutcome({ ok: true, text: `Your email address ${r.email} is confirmed.` });
-        // Access tokens say email_verified from the next renewal on: take one now.
-        if (session.current()) void session.renew().catch(() => undefined);
-      },
-      (err) => setOutcome({ ok: false, text: `Your email address could not be confirmed: ${describe(err)}` }),
-    );
-  }, [token]);
+  }
+
   return (
     <section className="notice banner" aria-label="Email confirmation" data-testid="email-verification">
       {outcome === null ? (
-        <p role="status">Confirming your email address…</p>
+        <>
+          <p>Confirm that this email address is yours.</p>
+          <button className="primary" onClick={() => void confirm()} disabled={busy}>
+            Confirm my address
+          </button>
+        </>
       ) : (
         <p role={outcome.ok ? "status" : "alert"} className={outcome.ok ? undefined : "error"}>
           {outcome.text}
-          {!outcome.ok && " Signed in, you can ask for a new link in Account."}
         </p>
       )}
-      <button onClick={onDismiss}>Dismiss</button>
+      <button onClick={onDismiss}>{outcome === null ? "Not now" : "Dismiss"}</button>
     </section>
   );
 }
