@@ -81,7 +81,7 @@ export function App() {
   }, []);
 
   if (phase === "callback") return <OAuthCallback onDone={callbackDone} />;
-  if (link?.kind === "reset-password" && link.token) return <ResetPassword token={link.token} onDone={resetDone} />;
+  if (link?.kind === "reset-password" && link.token) return <ResetPassword token={link.token} signedIn={phase === "signedin"} onDone={resetDone} />;
   const verification = link?.kind === "verify-email" && <EmailVerification token={link.token} onDismiss={() => setLink(null)} />;
   if (phase === "loading" && startError) {
     return (

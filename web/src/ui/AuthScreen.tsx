@@ -188,7 +188,7 @@ function ForgotPassword({ initialEmail, onBack }: { initialEmail: string; onBack
 
 /** The page of a password-reset email's link: a new password for the token. A used, replaced or
  * expired link shows the API's reason and leads to asking for a new one. */
-export function ResetPassword({ token, onDone }: { token: string; onDone: (r: { changed: boolean }) => void }) {
+export function ResetPassword({ token, signedIn, onDone }: { token: string; signedIn: boolean; onDone: (r: { changed: boolean }) => void }) {
   const [password, setPassword] = useState("");
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [invalidLink, setInvalidLink] = useState<string | null>(null);
@@ -216,8 +216,9 @@ export function ResetPassword({ token, onDone }: { token: string; onDone: (r: { 
         <>
           <h2>Reset your password</h2>
           <FormError error={invalidLink} />
+          {/* Signed in, the password is changed in Account; a new link is asked for signed out. */}
           <button className="primary" onClick={() => onDone({ changed: false })}>
-            Ask for a new link
+            {signedIn ? "Back to Parley" : "Ask for a new link"}
           </button>
         </>
       ) : (
