@@ -51,6 +51,10 @@ func TestWebApp(t *testing.T) {
 		},
 	})
 	t.Logf("stack up: the app at %s", s.GatewayURL())
+	if s.MailpitURL() == "" {
+		// run.mjs would skip the password-reset and email-confirmation steps without it.
+		t.Fatal("the stack has no mail catcher (MailpitURL); the browser test follows the emails' links")
+	}
 	runIn(ctx, t, web, []string{
 		"PARLEY_WEB_URL=" + s.GatewayURL(),
 		fmt.Sprintf("PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS=%d", accessTokenTTL),
