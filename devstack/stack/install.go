@@ -120,7 +120,7 @@ func CheckNode(ctx context.Context, root string) error {
 }
 
 // errNodeTooOld marks CheckNode's refusal of a node outside web/package.json's engines.
-var errNodeTooOld = errors.New("Node.js too old for the web app")
+var errNodeTooOld = errors.New("node too old for the web app")
 
 // checkNodeAt is CheckNode for the node binary at node.
 func checkNodeAt(ctx context.Context, root, node string) error {
