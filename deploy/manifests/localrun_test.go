@@ -35,11 +35,11 @@ const portBase = 26600
 // registration goes through auth, and its event reaches profile over Kafka.
 //
 // The overlay names the dev stack's standard ports; this test moves them all by portBase in a
-// copy, so that it never takes the ports of a stack a developer runs. It needs podman and skips
-// where there is none (.ci/run installs it).
+// copy, so that it never takes the ports of a stack a developer runs. It needs podman and fails
+// where there is none, saying how to install it (.ci/run installs it).
 func TestLocalOverlayRunsUnderPodman(t *testing.T) {
 	if _, err := exec.LookPath("podman"); err != nil {
-		t.Skip("podman is not installed (apt-get install podman runc): the local overlay is not run")
+		t.Fatal("podman is not installed: install it (as root: apt-get install podman runc; .ci/run does) — the local overlay must be run, not only rendered")
 	}
 	ctx := context.Background()
 	tag := fmt.Sprintf("test-%d", os.Getpid())

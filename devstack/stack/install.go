@@ -85,14 +85,23 @@ func Install(ctx context.Context, opts Options, pkgs []string) error {
 // old Node.js has — fetches them from the one registry these machines reach.
 const registryNodeVersion = "22.23.5"
 
+// registryNodePackage names the npm package that carries Node.js for goos/goarch: the registry
+// has the official binaries for Linux on amd64 and arm64.
+func registryNodePackage(goos, goarch string) (string, error) {
+	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[goarch]
+	if goos != "linux" || arch == "" {
+		return "", fmt.Errorf("the npm registry has no Node.js package for %s/%s", goos, goarch)
+	}
+	return "node-linux-" + arch, nil
+}
+
 // nodeFromRegistry installs registryNodeVersion with npm into <root>/.bin/nodejs and links
 // <root>/.bin/node to its binary; it returns that link.
 func nodeFromRegistry(ctx context.Context, root string) (string, error) {
-	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
-	if runtime.GOOS != "linux" || arch == "" {
-		return "", fmt.Errorf("no Node.js package for %s/%s", runtime.GOOS, runtime.GOARCH)
+	pkg, err := registryNodePackage(runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		return "", err
 	}
-	pkg := "node-linux-" + arch
 	dir := filepath.Join(root, ".bin", "nodejs")
 	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "--no-save",
 		"--ignore-scripts", pkg+"@"+registryNodeVersion)

