@@ -10,28 +10,18 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/parleyhq/parley/deploy/imagebuild"
+	"github.com/parleyhq/parley/deploy/internal/command"
 )
 
-func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, logger, os.Stdout, os.Args[1:])
-	stop()
-	if err != nil {
-		logger.Error("images failed", slog.Any("error", err))
-		os.Exit(1)
-	}
-}
+func main() { command.Main("images", run) }
 
 // run builds the images and writes one line per image to stdout: the service and the digest.
 func run(ctx context.Context, logger *slog.Logger, stdout io.Writer, args []string) error {

@@ -5,27 +5,18 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
+	"github.com/parleyhq/parley/deploy/internal/command"
 	"github.com/parleyhq/parley/deploy/k8sschema"
 )
 
-func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, logger, os.Args[1:])
-	stop()
-	if err != nil {
-		logger.Error("k8s-schemas failed", slog.Any("error", err))
-		os.Exit(1)
-	}
-}
+func main() { command.Main("k8s-schemas", run) }
 
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
+// run writes the schemas and logs where they are.
+func run(ctx context.Context, logger *slog.Logger, _ io.Writer, args []string) error {
 	fs := flag.NewFlagSet("k8s-schemas", flag.ContinueOnError)
 	out := fs.String("out", filepath.Join("..", ".build", "k8s-schemas", k8sschema.KubernetesVersion), "directory to write the schemas into")
 	if err := fs.Parse(args); err != nil {

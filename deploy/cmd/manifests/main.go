@@ -8,26 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/parleyhq/parley/deploy/internal/command"
 	"github.com/parleyhq/parley/deploy/manifests"
 )
 
-func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Stdout, os.Args[1:])
-	stop()
-	if err != nil {
-		logger.Error("manifests failed", slog.Any("error", err))
-		os.Exit(1)
-	}
-}
+func main() { command.Main("manifests", run) }
 
 // run checks the manifests and writes kubeconform's summary of each kustomization to stdout.
-func run(ctx context.Context, stdout io.Writer, args []string) error {
+func run(ctx context.Context, _ *slog.Logger, stdout io.Writer, args []string) error {
 	fs := flag.NewFlagSet("manifests", flag.ContinueOnError)
 	root := fs.String("root", "..", "the repository")
 	out := fs.String("out", "../.build/manifests", "directory for the rendered manifests")
