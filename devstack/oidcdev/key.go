@@ -10,47 +10,44 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/big"
-	"os"
-	"path/filepath"
+
+	"github.com/parleyhq/parley/platform/keyfile"
 )
 
 // keyBits is the size of a generated signing key.
 const keyBits = 2048
 
 // loadOrCreateKey reads the RSA signing key from path (PEM, PKCS #8), or generates one and writes
-// it there (mode 0600, directory 0700, atomically) when the file does not exist. path "" gives a
-// key that lives only as long as the process. A file that exists but holds no usable key is an
-// error, never overwritten.
+// it there (platform/keyfile: mode 0600, directory 0700, never a partial file) when the file does
+// not exist. path "" gives a key that lives only as long as the process. A file that exists but
+// holds no usable key is an error, never overwritten.
 func loadOrCreateKey(path string) (key *rsa.PrivateKey, created bool, err error) {
 	if path == "" {
 		key, err = rsa.GenerateKey(rand.Reader, keyBits)
 		return key, true, err
 	}
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		key, err := parseKey(data)
-		if err != nil {
-			return nil, false, fmt.Errorf("signing key %s: %w (delete the file to have a new key made)", path, err)
-		}
-		return key, false, nil
-	case !errors.Is(err, fs.ErrNotExist):
+	data, created, err := keyfile.Load(path, true, newKeyPEM, "the dev OIDC provider creates it on start")
+	if err != nil {
 		return nil, false, fmt.Errorf("signing key: %w", err)
 	}
-	key, err = rsa.GenerateKey(rand.Reader, keyBits)
+	if key, err = parseKey(data); err != nil {
+		return nil, false, fmt.Errorf("signing key %s: %w (delete the file to have a new key made)", path, err)
+	}
+	return key, created, nil
+}
+
+// newKeyPEM generates a signing key as PEM (PKCS #8).
+func newKeyPEM() ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, keyBits)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
-		return nil, false, fmt.Errorf("signing key: %w", err)
-	}
-	return key, true, nil
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 func parseKey(data []byte) (*rsa.PrivateKey, error) {
@@ -70,34 +67,6 @@ func parseKey(data []byte) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("RSA key of %d bits; want at least %d", rk.N.BitLen(), keyBits)
 	}
 	return rk, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // publicJWK is the public half of an RSA signing key as a JSON Web Key (RFC 7517/7518).
