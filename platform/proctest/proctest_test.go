@@ -2,11 +2,13 @@ package proctest
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,4 +105,87 @@ func TestHTTPOK(t *testing.T) {
 	if err := HTTPOK(srv.URL); err == nil {
 		t.Fatal("HTTPOK with nothing listening succeeded")
 	}
+}
+
+// fakeRepo makes a repository (go.work) with a tools module that pins a program named tool, and
+// makes its sub/dir the working directory.
+func fakeRepo(t *testing.T, tool string) string {
+	root := t.TempDir()
+	files := map[string]string{
+		"go.work":                    "go 1.24\n",
+		"tools/go.mod":               "module example.com/tools\n\ngo 1.24\n",
+		"tools/" + tool + "/main.go": "package main\n\nfunc main() {}\n",
+		"sub/dir/.keep":              "",
+	}
+	for name, body := range files {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(filepath.Join(root, "sub", "dir"))
+	return root
+}
+
+func TestToolBuildsAMissingToolIntoTheRepositorysBin(t *testing.T) {
+	root := fakeRepo(t, "parley-fake-tool")
+	want := filepath.Join(root, ".bin", "parley-fake-tool")
+	got, err := Tool("PARLEY_FAKE_TOOL_BIN", "parley-fake-tool", "example.com/tools/parley-fake-tool")
+	if err != nil || got != want {
+		t.Fatalf("Tool = %q, %v; want %q", got, err, want)
+	}
+	if err := exec.Command(got).Run(); err != nil {
+		t.Fatalf("the built tool does not run: %v", err)
+	}
+	// Now in .bin, it is found there without building: a broken tools module shows it is not built again.
+	if err := os.WriteFile(filepath.Join(root, "tools", "parley-fake-tool", "main.go"), []byte("broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Tool("PARLEY_FAKE_TOOL_BIN", "parley-fake-tool", "example.com/tools/parley-fake-tool"); err != nil || got != want {
+		t.Fatalf("Tool with the tool in .bin = %q, %v; want %q", got, err, want)
+	}
+	t.Setenv("PARLEY_FAKE_TOOL_BIN", "/elsewhere/tool")
+	if got, err := Tool("PARLEY_FAKE_TOOL_BIN", "parley-fake-tool", "example.com/tools/parley-fake-tool"); err != nil || got != "/elsewhere/tool" {
+		t.Fatalf("Tool with the variable set = %q, %v; want /elsewhere/tool", got, err)
+	}
+}
+
+func TestToolLooksOnPathThenReportsAFailedBuild(t *testing.T) {
+	fakeRepo(t, "other")
+	binDir := t.TempDir()
+	onPath := filepath.Join(binDir, "parley-path-tool")
+	if err := os.WriteFile(onPath, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if got, err := Tool("PARLEY_PATH_TOOL_BIN", "parley-path-tool", "example.com/tools/parley-path-tool"); err != nil || got != onPath {
+		t.Fatalf("Tool = %q, %v; want %q from PATH", got, err, onPath)
+	}
+	_, err := Tool("PARLEY_NO_SUCH_TOOL_BIN", "parley-no-such-tool", "example.com/tools/parley-no-such-tool")
+	if err == nil || !strings.Contains(err.Error(), "build parley-no-such-tool (make tools)") {
+		t.Fatalf("Tool for a tool the tools module does not have = %v, want a build error", err)
+	}
+}
+
+func TestToolNeedsTheRepository(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, err := Tool("PARLEY_FAKE_TOOL_BIN", "parley-fake-tool", "example.com/tools/parley-fake-tool")
+	if err == nil || !strings.Contains(err.Error(), "PARLEY_FAKE_TOOL_BIN") {
+		t.Fatalf("Tool outside a repository = %v, want an error naming the variable", err)
+	}
+}
+
+func TestFreePortIsFree(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("listen on the free port %d: %v", port, err)
+	}
+	l.Close()
 }

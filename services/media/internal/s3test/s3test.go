@@ -7,9 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,7 +66,7 @@ func Main(m *testing.M) int {
 }
 
 func start() (func(), error) {
-	bin, err := binary()
+	bin, err := proctest.Tool("PARLEY_VERSITYGW", "versitygw", "github.com/versity/versitygw/cmd/versitygw")
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +80,7 @@ func start() (func(), error) {
 			return nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := proctest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -104,58 +102,6 @@ func start() (func(), error) {
 	endpoint = ep
 	mu.Unlock()
 	return stop, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// binary finds versitygw, building it when it is nowhere to be found.
-func binary() (string, error) {
-	if p := os.Getenv("PARLEY_VERSITYGW"); p != "" {
-		return p, nil
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	local := filepath.Join(root, ".bin", "versitygw")
-	if _, err := os.Stat(local); err == nil {
-		return local, nil
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	cmd := exec.Command("go", "install", "github.com/versity/versitygw/cmd/versitygw")
-	cmd.Dir = filepath.Join(root, "tools")
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOBIN="+filepath.Join(root, ".bin"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build versitygw (make tools): %w: %s", err, out)
-	}
-	return local, nil
-}
-
-// repoRoot is the nearest directory above the working directory holding go.work.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory: cannot find the repository's .bin/versitygw")
-		}
-		dir = parent
-	}
 }
 
 // Client returns an S3 client for the server (path-style addressing, root credentials).

@@ -1,18 +1,15 @@
 // Package mailpittest runs a real SMTP server for tests: mailpit (the dev stack's mail catcher),
-// from the repository's .bin/mailpit, on free local ports, and reads what it received through its
-// HTTP API (/api/v1/messages). Build the binary with `make tools` (or
-// `cd tools && GOWORK=off GOBIN=$PWD/../.bin go install github.com/axllent/mailpit`);
-// PARLEY_MAILPIT_BIN points elsewhere.
+// from the repository's .bin/mailpit (`make tools`; built there on first use when missing,
+// PARLEY_MAILPIT_BIN points elsewhere), on free local ports, and reads what it received through
+// its HTTP API (/api/v1/messages).
 package mailpittest
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -77,33 +74,10 @@ var (
 	binErr  error
 )
 
-// Binary finds the mailpit executable: PARLEY_MAILPIT_BIN, else .bin/mailpit in the first parent
-// directory of the working directory that has one (the repository root).
+// Binary finds the mailpit executable (proctest.Tool): PARLEY_MAILPIT_BIN, else the repository's
+// .bin/mailpit, else mailpit on PATH, else built from tools/go.mod into .bin.
 func Binary() (string, error) {
-	binOnce.Do(func() {
-		if p := os.Getenv("PARLEY_MAILPIT_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		dir, err := os.Getwd()
-		if err != nil {
-			binErr = err
-			return
-		}
-		for {
-			p := filepath.Join(dir, ".bin", "mailpit")
-			if st, err := os.Stat(p); err == nil && !st.IsDir() {
-				binPath = p
-				return
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				binErr = errors.New("no .bin/mailpit above the working directory: run `make tools` at the repository root, or set PARLEY_MAILPIT_BIN")
-				return
-			}
-			dir = parent
-		}
-	})
+	binOnce.Do(func() { binPath, binErr = proctest.Tool("PARLEY_MAILPIT_BIN", "mailpit", "github.com/axllent/mailpit") })
 	return binPath, binErr
 }
 
@@ -127,7 +101,14 @@ func Start(t testing.TB, opts Options) *Server {
 }
 
 func start(t testing.TB, bin string, opts Options) (*Server, error) {
-	smtpPort, webPort := freePort(t), freePort(t)
+	smtpPort, err := proctest.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	webPort, err := proctest.FreePort()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		SMTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort)),
 		APIURL:   "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(webPort)),
@@ -176,16 +157,6 @@ func (s *Server) ready() error {
 		return err
 	}
 	return c.Close()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("mailpittest: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (s *Server) getJSON(t testing.TB, path string, v any) {
