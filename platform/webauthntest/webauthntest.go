@@ -163,18 +163,10 @@ func (a *Authenticator) Create(optionsJSON, origin string) (string, error) {
 	att = cborBytes(att, authData)
 
 	a.creds = append(a.creds, cred)
-	id := b64(cred.ID)
-	return marshal(map[string]any{
-		"id":                      id,
-		"rawId":                   id,
-		"type":                    "public-key",
-		"authenticatorAttachment": "platform",
-		"clientExtensionResults":  map[string]any{},
-		"response": map[string]any{
-			"clientDataJSON":    b64(clientData),
-			"attestationObject": b64(att),
-			"transports":        a.Transports,
-		},
+	return credentialJSON(cred, map[string]any{
+		"clientDataJSON":    b64(clientData),
+		"attestationObject": b64(att),
+		"transports":        a.Transports,
 	})
 }
 
@@ -222,20 +214,27 @@ func (a *Authenticator) Get(optionsJSON, origin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return credentialJSON(cred, map[string]any{
+		"clientDataJSON":    b64(clientData),
+		"authenticatorData": b64(authData),
+		"signature":         b64(sig),
+		"userHandle":        b64(cred.UserHandle),
+	})
+}
+
+// credentialJSON is the PublicKeyCredential of cred as its toJSON() gives it, with response (the
+// attestation's or the assertion's members).
+func credentialJSON(cred *Credential, response map[string]any) (string, error) {
 	id := b64(cred.ID)
-	return marshal(map[string]any{
+	b, err := json.Marshal(map[string]any{
 		"id":                      id,
 		"rawId":                   id,
 		"type":                    "public-key",
 		"authenticatorAttachment": "platform",
 		"clientExtensionResults":  map[string]any{},
-		"response": map[string]any{
-			"clientDataJSON":    b64(clientData),
-			"authenticatorData": b64(authData),
-			"signature":         b64(sig),
-			"userHandle":        b64(cred.UserHandle),
-		},
+		"response":                response,
 	})
+	return string(b), err
 }
 
 func clientDataJSON(typ, challenge, origin string) ([]byte, error) {
@@ -321,9 +320,4 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func decodeB64(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-}
-
-func marshal(v any) (string, error) {
-	b, err := json.Marshal(v)
-	return string(b), err
 }
