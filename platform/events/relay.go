@@ -105,28 +105,27 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 }
 
 // watchBacklog publishes, at each scrape, how many events wait in the outbox and how old the
-// oldest is: the signs of a relay that cannot publish (Kafka down, the relay stuck). The count
-// reads the table; the oldest row is found on the primary key.
+// oldest is: the signs of a relay that cannot publish (Kafka down, the relay stuck). One statement
+// answers both: it counts the table and finds the oldest row on the primary key.
 func (r *Relay) watchBacklog() {
 	pool := r.cfg.Pool
-	r.cfg.Telemetry.Watch(telemetry.MetricOutboxPending, "Events waiting in the outbox for the relay.", false, nil,
-		func(ctx context.Context) ([]telemetry.Sample, error) {
-			var n int64
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
-				return nil, fmt.Errorf("count outbox rows: %w", err)
-			}
-			return []telemetry.Sample{{Value: float64(n)}}, nil
-		})
-	r.cfg.Telemetry.Watch(telemetry.MetricOutboxOldestAge, "Age of the oldest event waiting in the outbox (0 when it is empty).", false, nil,
-		func(ctx context.Context) ([]telemetry.Sample, error) {
-			var age float64
-			err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - (SELECT ce_time FROM outbox ORDER BY id LIMIT 1)), 0)::float8`).Scan(&age)
-			if err != nil {
-				return nil, fmt.Errorf("oldest outbox row: %w", err)
-			}
-			return []telemetry.Sample{{Value: max(age, 0)}}, nil
-		})
+	r.cfg.Telemetry.WatchTogether([]telemetry.Family{
+		{Name: telemetry.MetricOutboxPending, Help: "Events waiting in the outbox for the relay."},
+		{Name: telemetry.MetricOutboxOldestAge, Help: "Age of the oldest event waiting in the outbox (0 when it is empty)."},
+	}, func(ctx context.Context) ([][]telemetry.Sample, error) {
+		var n int64
+		var age float64
+		if err := pool.QueryRow(ctx, backlogSQL).Scan(&n, &age); err != nil {
+			return nil, fmt.Errorf("outbox backlog: %w", err)
+		}
+		return [][]telemetry.Sample{{{Value: float64(n)}}, {{Value: max(age, 0)}}}, nil
+	})
 }
+
+// backlogSQL counts the outbox's rows and says how old the oldest is, in seconds (0 when empty).
+const backlogSQL = `SELECT count(*),
+	coalesce(extract(epoch FROM clock_timestamp() - (SELECT ce_time FROM outbox ORDER BY id LIMIT 1)), 0)::float8
+FROM outbox`
 
 // Run publishes outbox rows until ctx ends, then returns nil. Failures (broker or database down)
 // are logged and retried with capped exponential backoff: rows stay in the outbox until Kafka has

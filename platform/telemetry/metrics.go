@@ -2,7 +2,9 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,7 +74,7 @@ type metrics struct {
 	consumerDeadLettered            *prometheus.CounterVec
 
 	mu     sync.Mutex
-	gauges map[string]*scrapeGauge // scrape-time families, by name
+	gauges map[string]*scrapeGauge // scrape-time families, by their names space-separated
 	once   map[string]prometheus.Collector
 }
 
@@ -150,19 +152,49 @@ type Source func(ctx context.Context) ([]Sample, error)
 // Several sources may feed one family (two consumer groups' lag). Values are read when Prometheus
 // scrapes, never on the hot path: a backlog counted by a query, a pool's own statistics.
 func (t *Telemetry) Watch(name, help string, counter bool, labels []string, source Source) {
+	t.WatchTogether([]Family{{Name: name, Help: help, Counter: counter, Labels: labels}},
+		func(ctx context.Context) ([][]Sample, error) {
+			samples, err := source(ctx)
+			return [][]Sample{samples}, err
+		})
+}
+
+// Family declares a scrape-time family for WatchTogether: its name (one of the Metric… names),
+// help, kind (a gauge, or a counter for totals kept elsewhere) and labels.
+type Family struct {
+	Name, Help string
+	Counter    bool
+	Labels     []string
+}
+
+// WatchTogether is Watch for families that one reading answers (an outbox's size and the age of
+// its oldest row, from one statement): source runs once per scrape and returns the samples of
+// each family, in the order of families; when it fails, all of them are left out of that scrape.
+// Several sources may feed the same families; a family is fed through one such group only (Watch
+// is the group of one).
+func (t *Telemetry) WatchTogether(families []Family, source func(ctx context.Context) ([][]Sample, error)) {
 	if t == nil {
 		return
 	}
+	names := make([]string, len(families))
+	for i, f := range families {
+		names[i] = f.Name
+	}
+	key := strings.Join(names, " ")
 	t.m.mu.Lock()
 	defer t.m.mu.Unlock()
-	g := t.m.gauges[name]
+	g := t.m.gauges[key]
 	if g == nil {
-		typ := prometheus.GaugeValue
-		if counter {
-			typ = prometheus.CounterValue
+		g = &scrapeGauge{}
+		for _, f := range families {
+			typ := prometheus.GaugeValue
+			if f.Counter {
+				typ = prometheus.CounterValue
+			}
+			g.descs = append(g.descs, prometheus.NewDesc(f.Name, f.Help, f.Labels, nil))
+			g.types = append(g.types, typ)
 		}
-		g = &scrapeGauge{desc: prometheus.NewDesc(name, help, labels, nil), typ: typ}
-		t.m.gauges[name] = g
+		t.m.gauges[key] = g
 		t.m.reg.MustRegister(g)
 	}
 	g.mu.Lock()
@@ -185,15 +217,19 @@ func (t *Telemetry) RegisterOnce(key string, c prometheus.Collector) {
 	t.m.reg.MustRegister(c)
 }
 
-// scrapeGauge is a family whose values its sources compute at scrape time.
+// scrapeGauge is a group of families whose values its sources compute together at scrape time.
 type scrapeGauge struct {
-	desc    *prometheus.Desc
-	typ     prometheus.ValueType
+	descs   []*prometheus.Desc
+	types   []prometheus.ValueType
 	mu      sync.Mutex
-	sources []Source
+	sources []func(context.Context) ([][]Sample, error)
 }
 
-func (g *scrapeGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+func (g *scrapeGauge) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range g.descs {
+		ch <- d
+	}
+}
 
 func (g *scrapeGauge) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
@@ -202,17 +238,22 @@ func (g *scrapeGauge) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, src := range sources {
-		samples, err := src(ctx)
-		if err != nil {
-			ch <- prometheus.NewInvalidMetric(g.desc, err)
-			continue
+		families, err := src(ctx)
+		if err == nil && len(families) != len(g.descs) {
+			err = fmt.Errorf("a source answered %d families, want %d", len(families), len(g.descs))
 		}
-		for _, s := range samples {
-			m, err := prometheus.NewConstMetric(g.desc, g.typ, s.Value, s.Labels...)
+		for i, desc := range g.descs {
 			if err != nil {
-				m = prometheus.NewInvalidMetric(g.desc, err)
+				ch <- prometheus.NewInvalidMetric(desc, err)
+				continue
 			}
-			ch <- m
+			for _, s := range families[i] {
+				m, err := prometheus.NewConstMetric(desc, g.types[i], s.Value, s.Labels...)
+				if err != nil {
+					m = prometheus.NewInvalidMetric(desc, err)
+				}
+				ch <- m
+			}
 		}
 	}
 }

@@ -152,6 +152,43 @@ func TestScrapeTimeSourcesAnswerAtEachScrape(t *testing.T) {
 	}
 }
 
+func TestWatchTogetherReadsOnceAScrapeForAllItsFamilies(t *testing.T) {
+	tel := telemetry.New("chat", nil)
+	readings := 0
+	tel.WatchTogether([]telemetry.Family{
+		{Name: telemetry.MetricOutboxPending, Help: "Pending."},
+		{Name: telemetry.MetricOutboxOldestAge, Help: "Oldest."},
+	}, func(context.Context) ([][]telemetry.Sample, error) {
+		readings++
+		n := float64(readings)
+		return [][]telemetry.Sample{{{Value: n}}, {{Value: 10 * n}}}, nil
+	})
+	tel.WatchTogether([]telemetry.Family{
+		{Name: telemetry.MetricEmailQueue, Help: "Queue.", Labels: []string{"state"}},
+		{Name: telemetry.MetricEmailOldest, Help: "Oldest."},
+	}, func(context.Context) ([][]telemetry.Sample, error) {
+		return nil, errors.New("database down")
+	})
+	for want := 1.0; want <= 2; want++ {
+		families := scrape(t, tel)
+		if readings != int(want) {
+			t.Fatalf("after scrape %v the source was read %d times, want once a scrape", want, readings)
+		}
+		service := map[string]string{"service": "chat"}
+		if got, _ := series(families, telemetry.MetricOutboxPending, service); got != want {
+			t.Errorf("scrape %v: %s = %v, want %v", want, telemetry.MetricOutboxPending, got, want)
+		}
+		if got, _ := series(families, telemetry.MetricOutboxOldestAge, service); got != 10*want {
+			t.Errorf("scrape %v: %s = %v, want %v", want, telemetry.MetricOutboxOldestAge, got, 10*want)
+		}
+		for _, name := range []string{telemetry.MetricEmailQueue, telemetry.MetricEmailOldest} {
+			if _, ok := families[name]; ok {
+				t.Errorf("%s served from a failing source", name)
+			}
+		}
+	}
+}
+
 func TestTraceContinuesFromClientToServer(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tel := telemetry.New("chat", spans)
