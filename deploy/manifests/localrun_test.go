@@ -113,6 +113,12 @@ func TestLocalOverlayRunsUnderPodman(t *testing.T) {
 			t.Fatalf("podman kube play %s: %v\n%s", filepath.Base(play), err, out)
 		}
 	}
+	if _, err := podman(t, "pod", "exists", podName(services[0], 1)); err != nil {
+		podSuffix = "-pod"
+		if out, err := podman(t, "pod", "exists", podName(services[0], 1)); err != nil {
+			t.Fatalf("no pod %s-1-pod-0 nor %s after the play: %v %s", services[0], podName(services[0], 1), err, out)
+		}
+	}
 	for r := 1; r <= replicas; r++ {
 		for off, svc := range services {
 			waitFor(t, 3*time.Minute, podName(svc, r)+" ready", func() error { return ready(replicaAddr(r, off)) })
@@ -504,7 +510,7 @@ func (f *fleet) start(svc string, off, r int) error {
 			if starts > 0 {
 				f.t.Logf("%s was stopped again as it started (podman's exit policy, late); starting it again", podName(svc, r))
 			}
-			if starts == 5 {
+			if starts == 10 {
 				return fmt.Errorf("stopped again after %d starts", starts)
 			}
 			if out, err := podman(f.t, "pod", "start", podName(svc, r)); err != nil {
@@ -545,7 +551,9 @@ func (f *fleet) down() {
 	// What a play that failed half-way left behind, which kube down does not find.
 	for r := 1; r <= replicas; r++ {
 		for _, svc := range services {
-			_, _ = podman(t, "pod", "rm", "-f", "--ignore", podName(svc, r))
+			for _, suffix := range []string{"-pod-0", "-pod"} {
+				_, _ = podman(t, "pod", "rm", "-f", "--ignore", fmt.Sprintf("%s-%d%s", svc, r, suffix))
+			}
 		}
 	}
 }
@@ -557,8 +565,13 @@ const stopTimeout = 30
 // imageUser is the user the images and the Deployments run as (runAsUser).
 const imageUser = 65532
 
+// podSuffix is what podman appends to a Deployment's name to name its pod: "-pod-0" in podman
+// 4.3 (Debian 12), "-pod" in later versions (GitHub's Ubuntu runners); the test looks once the
+// pods are played.
+var podSuffix = "-pod-0"
+
 // podName is replica r's pod, as podman names the pod of Deployment <service>-<r>.
-func podName(svc string, r int) string { return fmt.Sprintf("%s-%d-pod-0", svc, r) }
+func podName(svc string, r int) string { return fmt.Sprintf("%s-%d%s", svc, r, podSuffix) }
 
 func containerName(svc string, r int) string { return podName(svc, r) + "-" + svc }
 
