@@ -174,18 +174,23 @@ MODULE_TOOLS_services/notification := $(BIN)/mailpit
 MODULE_TOOLS_devstack              := $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
 MODULE_TOOLS_loadtest              := $(BIN)/versitygw $(BIN)/mailpit
 MODULE_TOOLS_contracts             := $(BIN)/buf
+# deploy's podman test runs the dev stack's infrastructure (S3 and mail among it).
+MODULE_TOOLS_deploy                := $(BIN)/versitygw $(BIN)/mailpit
 M ?=
+
+# A module outside go.work (OUT_OF_WORKSPACE) is built, vetted, linted and tested with GOWORK=off.
+OUTSIDE = $(if $(filter $(OUT_OF_WORKSPACE),$(M)),GOWORK=off)
 
 .PHONY: check-module
 check-module: $(BIN)/golangci-lint $(MODULE_TOOLS_$(M)) ## one module's CI job: build, vet, lint, tests (M=services/chat)
-	@case " $(MODULES) " in *" $(M) "*) ;; *) echo "check-module: M='$(M)' is not a module; one of: $(MODULES)"; exit 1;; esac
+	@case " $(MODULES) $(OUT_OF_WORKSPACE) " in *" $(M) "*) ;; *) echo "check-module: M='$(M)' is not a module; one of: $(MODULES) $(OUT_OF_WORKSPACE)"; exit 1;; esac
 	@echo "== build $(M)"
-	cd $(M) && go build ./... && GOWORK=off go build ./...
+	cd $(M) && $(if $(OUTSIDE),GOWORK=off go build ./...,go build ./... && GOWORK=off go build ./...)
 	@echo "== vet + golangci-lint $(M)"
-	cd $(M) && go vet ./... && $(BIN)/golangci-lint run ./...
+	cd $(M) && $(OUTSIDE) go vet ./... && $(OUTSIDE) $(BIN)/golangci-lint run ./...
 	$(if $(filter contracts,$(M)),$(BIN)/buf lint && $(BIN)/buf format --diff --exit-code && $(MAKE) check-gen)
 	@echo "== test $(M)"
-	cd $(M) && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)
+	cd $(M) && $(OUTSIDE) go test $(GO_TEST_FLAGS) $$($(OUTSIDE) go list ./... | grep -v /e2e)
 
 # The web app's unit tests (Vitest); its browser tests are part of the end-to-end suite (TestWebApp).
 .PHONY: test-web

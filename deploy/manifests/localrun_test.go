@@ -3,40 +3,68 @@ package manifests_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/uuid"
+	"go.yaml.in/yaml/v3"
 
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
+	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
+	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/deploy/imagebuild"
 	"github.com/parleyhq/parley/deploy/manifests"
+	"github.com/parleyhq/parley/devstack/stack/balance"
 )
 
 // portBase moves the dev stack's infrastructure and the local overlay's services as
 // PARLEY_PORT_BASE does (docs/devstack.md): services base+0..6, Postgres +20, Redis +21, Kafka
-// +22, S3 +23, SMTP +24, admin listeners +30..36. The w-img range, clear of a `make up`.
+// +22, S3 +23, SMTP +24, admin listeners +30..36. The w-img range, clear of a `make up`. Each
+// service's balancer takes the service's port; replica r's pod has the block at base + 50(r+1)
+// (its service port +0..6, its admin listener +30..36: replica 1 at 26700.., replica 2 at
+// 26750..), clear of the image test's 26680-26681.
 const portBase = 26600
+
+// replicas is how many pods of every service the test runs: the base's Deployments ask for two.
+const replicas = 2
 
 // The local overlay brought up as docs/deploy.md says — every service's image built from this
 // tree, loaded into podman, `podman kube play --network host` — against the dev stack's
-// infrastructure, answers through the gateway: the gateway is ready (so every upstream is),
-// registration goes through auth, and its event reaches profile over Kafka.
+// infrastructure, with two pods of every service, then driven through the gateway: sign-ups
+// (auth, and profile over Kafka), friends (friend, notification), chats with every person on a
+// WebSocket (chat, the gateways' fan-out through Kafka and Redis), media's quota; then a rolling
+// restart of every service, pod by pod, while people keep talking, and a hard kill (testRolling).
 //
-// The overlay names the dev stack's standard ports; this test moves them all by portBase in a
-// copy, so that it never takes the ports of a stack a developer runs. It needs podman and fails
-// where there is none, saying how to install it (.ci/run installs it).
+// On the host network two pods of one service cannot share its port, and podman 4.3's kube play,
+// given a Deployment of two replicas, starts two identical pods (<name>-pod-0, -pod-1) whose
+// second cannot bind. So the test plays the overlay's rendering once per replica, each copy with
+// its Deployments renamed (<service>-<r>) and its services' listeners moved to the replica's
+// ports, and puts the dev stack's balancer (devstack/stack/balance) on each service's usual port
+// in front of its pair, where the Kubernetes Service would be: nothing else in the rendering
+// changes, and every service still calls the others at their usual ports. The overlay's ports are
+// moved by portBase in a copy first, so that the test never takes the ports of a stack a
+// developer runs. It needs podman and fails where there is none, saying how to install it
+// (.ci/run installs it).
 func TestLocalOverlayRunsUnderPodman(t *testing.T) {
 	if _, err := exec.LookPath("podman"); err != nil {
 		t.Fatal("podman is not installed: install it (as root: apt-get install podman runc; .ci/run does) — the local overlay must be run, not only rendered")
@@ -45,8 +73,529 @@ func TestLocalOverlayRunsUnderPodman(t *testing.T) {
 	tag := fmt.Sprintf("test-%d", os.Getpid())
 	loadImages(ctx, t, tag)
 	startInfra(ctx, t)
+	objects := renderMoved(ctx, t, tag)
 
-	// The overlay and the base, copied with every port moved and the test's image tag.
+	// auth's keys: one host directory every auth pod mounts (the overlay's hostPath, moved here),
+	// writable by the image's user, so that both replicas sign and verify with the same key.
+	keys, err := os.MkdirTemp("", "parley-kube-keys-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(keys) })
+	if err := os.Chown(keys, imageUser, imageUser); err != nil {
+		t.Fatal(err)
+	}
+
+	f := &fleet{t: t, balancers: map[string]*balance.Balancer{}}
+	for off, svc := range services {
+		var backends []string
+		for r := 1; r <= replicas; r++ {
+			backends = append(backends, replicaAddr(r, off))
+		}
+		b, err := balance.Start(svc, port(off), backends, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		f.balancers[svc] = b
+	}
+	dir := t.TempDir()
+	for r := 1; r <= replicas; r++ {
+		play := filepath.Join(dir, fmt.Sprintf("replica-%d.yaml", r))
+		if err := os.WriteFile(play, replicaObjects(t, objects, r, keys), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f.plays = append(f.plays, play)
+	}
+	t.Cleanup(f.down)
+	for _, play := range f.plays {
+		if out, err := podman(t, "kube", "play", "--network", "host", play); err != nil {
+			t.Fatalf("podman kube play %s: %v\n%s", filepath.Base(play), err, out)
+		}
+	}
+	if _, err := podman(t, "pod", "exists", podName(services[0], 1)); err != nil {
+		podSuffix = "-pod"
+		if out, err := podman(t, "pod", "exists", podName(services[0], 1)); err != nil {
+			t.Fatalf("no pod %s-1-pod-0 nor %s after the play: %v %s", services[0], podName(services[0], 1), err, out)
+		}
+	}
+	for r := 1; r <= replicas; r++ {
+		for off, svc := range services {
+			waitFor(t, 3*time.Minute, podName(svc, r)+" ready", func() error { return ready(replicaAddr(r, off)) })
+		}
+	}
+	gateway := "http://" + port(0)
+	waitFor(t, time.Minute, "the gateway ready through its balancer (every upstream ready)", func() error { return ready(port(0)) })
+
+	c := newClients(gateway)
+	t.Run("Scenarios", func(t *testing.T) { testScenarios(t, c) })
+	t.Run("RollingRestart", func(t *testing.T) { testRolling(t, f, c, gateway) })
+}
+
+// testScenarios: a representative part of the end-to-end scenarios through the gateway, each
+// service's two pods behind its balancer — sign-up (auth → UserRegistered → profile), a friend
+// request (friend → notification), the chat it opens (chat) and a message delivered on the
+// receiver's WebSocket on the other gateway pod (Kafka, Redis fan-out), media's quota.
+func testScenarios(t *testing.T, c clients) {
+	ctx := context.Background()
+	a, b := signUp(t, c, "kube"), signUp(t, c, "kube")
+	sent := eventually(t, "friend request", func() (*friendv1.SendFriendRequestResponse, error) {
+		return msgOf(c.friend.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: b.id}, a.token)))
+	})
+	waitNotification(t, c, b, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_REQUEST, "")
+	if _, err := c.friend.AcceptFriendRequest(ctx, withToken(&friendv1.AcceptFriendRequestRequest{RequestId: sent.GetRequest().GetRequestId()}, b.token)); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	waitNotification(t, c, a, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_ACCEPTED, "")
+	chatID := eventually(t, "a chat", func() (*chatv1.GetChatResponse, error) {
+		return msgOf(c.chat.GetChat(ctx, withToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.id}}, a.token)))
+	}).GetChat().GetChatId()
+	d := newDevice(b, chatID, "http://"+port(0))
+	if err := d.connect("http://" + replicaAddr(2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.close)
+	d.waitSynced(t)
+	msg, err := c.chat.SendMessage(ctx, withToken(&chatv1.SendMessageRequest{
+		To: &chatv1.SendMessageRequest_ChatId{ChatId: chatID}, ClientMsgId: uuid.NewString(), Text: "hello from the pods"}, a.token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, b.nickname+"'s device receiving the message", func() (bool, error) {
+		if d.contiguous() < msg.Msg.GetMessage().GetSeq() {
+			return false, errors.New("not yet")
+		}
+		return true, nil
+	})
+	d.mu.Lock()
+	if got := d.received[msg.Msg.GetMessage().GetSeq()]; got != msg.Msg.GetMessage().GetMessageId() {
+		t.Errorf("the device holds %q at seq %d, %q sent", got, msg.Msg.GetMessage().GetSeq(), msg.Msg.GetMessage().GetMessageId())
+	}
+	for _, p := range d.problems {
+		t.Error(p)
+	}
+	d.mu.Unlock()
+	waitNotification(t, c, b, notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE, chatID)
+	if _, err := c.media.GetQuota(ctx, withToken(&mediav1.GetQuotaRequest{}, a.token)); err != nil {
+		t.Errorf("media's quota: %v", err)
+	}
+}
+
+// testRolling: as TestReplicas' rolling restart (devstack/e2e/replicas_test.go), on pods. Three
+// pairs of friends chat, each person on a WebSocket (one of each pair on each gateway pod), each
+// sending every 150 ms and retrying a failed send with the same client_msg_id; newcomers sign up
+// every 300 ms. Meanwhile every service is restarted pod by pod (out of its balancer's rotation
+// RotationLag after the stop signal, `podman pod stop` — SIGTERM, the drain — `podman pod start`,
+// back in rotation once /readyz answers), and then one chat pod is killed (SIGKILL) and started
+// again. Afterwards every chat holds exactly what the senders were told was sent, seq 1..N
+// without a gap or a repeat, each sender's in order; every device got all of it, every
+// connection's replay and live frames ran seq by seq, every connection a gateway restart closed
+// was closed with 1001 and resumed with sync; each message notification counts exactly the
+// friend's messages; every newcomer has a profile and exactly one notification of a friend
+// request; no pod restarted on its own.
+func testRolling(t *testing.T, f *fleet, c clients, gateway string) {
+	ctx := context.Background()
+	const pairs = 3
+	var people []person
+	for range pairs * 2 {
+		people = append(people, signUp(t, c, "roll"))
+	}
+	chats := make([]string, pairs)
+	for i := range pairs {
+		a, b := people[2*i], people[2*i+1]
+		befriend(t, c, a, b)
+		chats[i] = eventually(t, "a chat", func() (*chatv1.GetChatResponse, error) {
+			return msgOf(c.chat.GetChat(ctx, withToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.id}}, a.token)))
+		}).GetChat().GetChatId()
+	}
+	devices := make([]*device, len(people))
+	for i, p := range people {
+		devices[i] = newDevice(p, chats[i/2], gateway)
+		if err := devices[i].connect("http://" + replicaAddr(1+i%2, 0)); err != nil {
+			t.Fatalf("%s: %v", p.nickname, err)
+		}
+		t.Cleanup(devices[i].close)
+	}
+	for _, d := range devices {
+		d.waitSynced(t)
+	}
+
+	senders := make([]*sender, len(people))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, p := range people {
+		senders[i] = &sender{c: c, from: p, chatID: chats[i/2]}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			senders[i].run(stop)
+		}()
+	}
+	newcomers := &signer{c: c}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		newcomers.run(stop)
+	}()
+	halt := func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}
+	t.Cleanup(halt)
+	for _, s := range senders {
+		eventually(t, "the first messages", func() (bool, error) {
+			if s.count() < 3 {
+				return false, errors.New("fewer than 3 sent")
+			}
+			return true, nil
+		})
+	}
+
+	begin := time.Now()
+	for off, svc := range services {
+		for r := 1; r <= replicas; r++ {
+			if err := f.restart(svc, off, r); err != nil {
+				halt()
+				t.Fatalf("restart %s: %v", podName(svc, r), err)
+			}
+		}
+	}
+	t.Logf("rolling restart of %d pods took %s", len(services)*replicas, time.Since(begin).Round(100*time.Millisecond))
+	// A hard kill: chat's first pod gets SIGKILL mid-conversation, no drain; sends in flight on it
+	// fail and are retried with the same client_msg_id, through the other pod.
+	begin = time.Now()
+	if err := f.kill("chat", 4, 1); err != nil {
+		halt()
+		t.Fatalf("kill %s: %v", podName("chat", 1), err)
+	}
+	t.Logf("%s killed and ready again in %s", podName("chat", 1), time.Since(begin).Round(10*time.Millisecond))
+	marks := make([]int, len(senders))
+	for i, s := range senders {
+		marks[i] = s.count()
+	}
+	for i, s := range senders {
+		eventually(t, "messages after the restart", func() (bool, error) {
+			if s.count() < marks[i]+3 {
+				return false, errors.New("not yet 3 more")
+			}
+			return true, nil
+		})
+	}
+	halt()
+
+	checkConversations(t, c, senders, devices, chats)
+	checkNewcomers(t, c, newcomers, people[0])
+	for _, svc := range services {
+		for r := 1; r <= replicas; r++ {
+			n, err := podman(t, "inspect", "--format", "{{.RestartCount}}", containerName(svc, r))
+			if err != nil {
+				t.Errorf("inspect %s: %v %s", containerName(svc, r), err, n)
+			} else if n != "0" {
+				t.Errorf("%s restarted %s times on its own", containerName(svc, r), n)
+			}
+		}
+	}
+	if counts := f.balancers["gateway"].AcceptedCounts(); len(counts) != replicas || counts[0] == 0 || counts[1] == 0 {
+		t.Errorf("the gateway's balancer handed out connections %v, want some to each pod", counts)
+	}
+}
+
+// checkConversations checks what the senders were told against the stored history, the devices
+// and the notifications (testRolling).
+func checkConversations(t *testing.T, c clients, senders []*sender, devices []*device, chats []string) {
+	t.Helper()
+	ctx := context.Background()
+	total, retried, repeated, resent := 0, 0, 0, 0
+	for _, s := range senders {
+		if s.err != nil {
+			t.Fatalf("%s could not send: %v", s.from.nickname, s.err)
+		}
+		total += len(s.sent)
+		retried += s.retried
+		repeated += s.repeated
+		resent += s.resent
+	}
+	t.Logf("%d messages sent; %d sends failed during a restart and were retried, %d of those had been stored (answered duplicate); %d sent twice on purpose",
+		total, retried, repeated, resent)
+	for _, s := range senders {
+		for _, e := range s.errs {
+			t.Logf("%s retried after: %s", s.from.nickname, e)
+			if strings.Contains(e, "cannot verify access token") {
+				t.Errorf("%s's send was refused for want of the auth keys: %s", s.from.nickname, e)
+			}
+		}
+	}
+	for i, chatID := range chats {
+		a, b := senders[2*i], senders[2*i+1]
+		history := listAll(t, c, a.from, chatID)
+		want := map[string]*chatv1.Message{}
+		for _, m := range append(slices.Clone(a.sent), b.sent...) {
+			want[m.GetClientMsgId()] = m
+		}
+		if len(history) != len(want) {
+			t.Errorf("chat %d holds %d messages; the senders were told of %d", i, len(history), len(want))
+		}
+		for j, m := range history {
+			if m.GetSeq() != int64(j+1) {
+				t.Fatalf("chat %d: message %d has seq %d (a gap or a repeat)", i, j+1, m.GetSeq())
+			}
+			w, ok := want[m.GetClientMsgId()]
+			if !ok || w.GetMessageId() != m.GetMessageId() || w.GetSeq() != m.GetSeq() {
+				t.Fatalf("chat %d: stored message %v is not the one a sender was told of (%v)", i, m, w)
+			}
+		}
+		for _, s := range []*sender{a, b} {
+			for j := 1; j < len(s.sent); j++ {
+				if s.sent[j].GetSeq() <= s.sent[j-1].GetSeq() {
+					t.Errorf("%s's messages out of send order: seq %d after %d", s.from.nickname, s.sent[j].GetSeq(), s.sent[j-1].GetSeq())
+				}
+			}
+		}
+		last := history[len(history)-1].GetSeq()
+		for _, d := range []*device{devices[2*i], devices[2*i+1]} {
+			eventually(t, d.p.nickname+"'s device catching up", func() (bool, error) {
+				if have := d.contiguous(); have != last {
+					return false, fmt.Errorf("has up to seq %d of %d", have, last)
+				}
+				return true, nil
+			})
+			d.mu.Lock()
+			for _, m := range history {
+				if got := d.received[m.GetSeq()]; got != m.GetMessageId() {
+					t.Errorf("%s: seq %d is message %q on the device, %q stored", d.p.nickname, m.GetSeq(), got, m.GetMessageId())
+				}
+			}
+			for _, problem := range d.problems {
+				t.Errorf("%s: %s", d.p.nickname, problem)
+			}
+			if d.connections < 2 || d.syncs+d.cutShort != d.connections {
+				t.Errorf("%s: %d connections, %d resumed with sync, %d closed by a stopping gateway while syncing; want every other one synced, and a reconnection after its gateway restarted",
+					d.p.nickname, d.connections, d.syncs, d.cutShort)
+			}
+			for _, code := range d.closes {
+				if code != websocket.StatusGoingAway {
+					t.Errorf("%s: a connection closed with %v, want 1001 (going away) from a gateway that stops", d.p.nickname, code)
+				}
+			}
+			d.mu.Unlock()
+		}
+		for _, pair := range [][2]*sender{{a, b}, {b, a}} {
+			to, from := pair[0].from, pair[1]
+			eventually(t, to.nickname+"'s message notification", func() (bool, error) {
+				list, err := notificationsOf(ctx, c, to)
+				if err != nil {
+					return false, err
+				}
+				for _, n := range list {
+					if n.GetKind() == notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE && n.GetSubjectId() == chatID {
+						if int(n.GetCount()) != len(from.sent) {
+							return false, fmt.Errorf("counts %d messages, %s sent %d", n.GetCount(), from.from.nickname, len(from.sent))
+						}
+						return true, nil
+					}
+				}
+				return false, fmt.Errorf("none among %d notifications", len(list))
+			})
+		}
+	}
+}
+
+// checkNewcomers: everyone who signed up during the restart has a profile, can be asked to be a
+// friend and is notified of that once (no consumer group lost or repeated their events).
+func checkNewcomers(t *testing.T, c clients, newcomers *signer, host person) {
+	t.Helper()
+	ctx := context.Background()
+	newcomers.mu.Lock()
+	joined, failed, signErr := slices.Clone(newcomers.people), newcomers.retried, newcomers.err
+	newcomers.mu.Unlock()
+	if signErr != nil {
+		t.Fatalf("signing up during the restart: %v", signErr)
+	}
+	if len(joined) < 3 {
+		t.Fatalf("only %d people signed up during the restart", len(joined))
+	}
+	t.Logf("%d people signed up during the restart (%d sign-ups retried)", len(joined), failed)
+	for _, p := range joined {
+		eventually(t, p.nickname+"'s profile", func() (bool, error) {
+			_, err := c.profile.GetProfile(ctx, withToken(&profilev1.GetProfileRequest{}, p.token))
+			return err == nil, err
+		})
+		eventually(t, "a friend request to "+p.nickname, func() (bool, error) {
+			_, err := c.friend.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: p.id}, host.token))
+			return err == nil, err
+		})
+	}
+	for _, p := range joined {
+		n := waitNotification(t, c, p, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_REQUEST, "")
+		list, err := notificationsOf(ctx, c, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 {
+			t.Errorf("%s has %d notifications, want the one friend request %v", p.nickname, len(list), n)
+		}
+	}
+}
+
+// fleet is the pods of every service and the balancers in front of them.
+type fleet struct {
+	t         *testing.T
+	plays     []string // one rendering per replica
+	balancers map[string]*balance.Balancer
+}
+
+// rotationLag keeps a stopping pod in its balancer's rotation for a moment after its stop signal,
+// as a pod's endpoint stays in a Kubernetes rolling update: callers meet refused connections and
+// must retry (as TestReplicas' RotationLag).
+const rotationLag = 500 * time.Millisecond
+
+// restart replaces pod r of a service the way a rolling update does: the stop signal (podman
+// sends SIGTERM and waits the grace period before SIGKILL), out of the balancer's rotation
+// rotationLag later, the pod started again, back in rotation once it answers /readyz. A pod that
+// had to be killed is an error.
+func (f *fleet) restart(svc string, off, r int) error {
+	b := f.balancers[svc]
+	b.SetRotation(r-1, balance.Terminating)
+	time.AfterFunc(rotationLag, func() { b.LeaveRotation(r - 1) })
+	begin := time.Now()
+	if out, err := podman(f.t, "pod", "stop", "--time", strconv.Itoa(stopTimeout), podName(svc, r)); err != nil {
+		return fmt.Errorf("podman pod stop: %w\n%s", err, out)
+	}
+	code, err := podman(f.t, "inspect", "--format", "{{.State.ExitCode}}", containerName(svc, r))
+	if err != nil {
+		return fmt.Errorf("inspect: %w\n%s", err, code)
+	}
+	if code != "0" {
+		logs, _ := podman(f.t, "logs", "--tail", "20", containerName(svc, r))
+		return fmt.Errorf("exited with %s after its stop signal (137: killed after %ds), its last lines:\n%s", code, stopTimeout, logs)
+	}
+	stopped := time.Since(begin)
+	if err := f.start(svc, off, r); err != nil {
+		return err
+	}
+	f.t.Logf("%s: stopped in %s, ready again %s later", podName(svc, r), stopped.Round(10*time.Millisecond), (time.Since(begin) - stopped).Round(10*time.Millisecond))
+	return nil
+}
+
+// kill sends SIGKILL to pod r's container, in rotation still (the balancer passes over a
+// replica that refuses), and starts the pod again.
+func (f *fleet) kill(svc string, off, r int) error {
+	if out, err := podman(f.t, "kill", "--signal", "KILL", containerName(svc, r)); err != nil {
+		return fmt.Errorf("podman kill: %w\n%s", err, out)
+	}
+	if out, err := podman(f.t, "pod", "stop", "--time", "0", podName(svc, r)); err != nil {
+		return fmt.Errorf("podman pod stop: %w\n%s", err, out)
+	}
+	f.balancers[svc].SetRotation(r-1, balance.OutOfRotation)
+	return f.start(svc, off, r)
+}
+
+// start starts pod r again and puts it back in rotation once it is ready. podman 4.3 stops a
+// kube-played pod when its last container exits (the pod's exit policy), from the container's
+// cleanup process, which may run only after `pod stop` returned: a start in that moment is
+// stopped again at once. So a pod found not running while it should be starting is started
+// again.
+func (f *fleet) start(svc string, off, r int) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for starts := 0; ; {
+		running, err := podman(f.t, "inspect", "--format", "{{.State.Running}}", containerName(svc, r))
+		if err != nil {
+			return fmt.Errorf("inspect: %w\n%s", err, running)
+		}
+		if running != "true" {
+			if starts > 0 {
+				f.t.Logf("%s was stopped again as it started (podman's exit policy, late); starting it again", podName(svc, r))
+			}
+			if starts == 10 {
+				return fmt.Errorf("stopped again after %d starts", starts)
+			}
+			if out, err := podman(f.t, "pod", "start", podName(svc, r)); err != nil {
+				return fmt.Errorf("podman pod start: %w\n%s", err, out)
+			}
+			starts++
+		}
+		err = ready(replicaAddr(r, off))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := podman(f.t, "logs", "--tail", "20", containerName(svc, r))
+			return fmt.Errorf("not ready 2 minutes after its start: %w; its last lines:\n%s", err, logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	f.balancers[svc].SetRotation(r-1, balance.InRotation)
+	return nil
+}
+
+// down logs every pod's last lines if the test failed, and removes the pods.
+func (f *fleet) down() {
+	t := f.t
+	if t.Failed() {
+		for r := 1; r <= replicas; r++ {
+			for _, svc := range services {
+				out, _ := podman(t, "logs", "--tail", "40", containerName(svc, r))
+				t.Logf("%s:\n%s", containerName(svc, r), out)
+			}
+		}
+	}
+	for _, play := range f.plays {
+		if out, err := podman(t, "kube", "down", play); err != nil {
+			t.Errorf("podman kube down %s: %v\n%s", filepath.Base(play), err, out)
+		}
+	}
+	// What a play that failed half-way left behind, which kube down does not find.
+	for r := 1; r <= replicas; r++ {
+		for _, svc := range services {
+			for _, suffix := range []string{"-pod-0", "-pod"} {
+				_, _ = podman(t, "pod", "rm", "-f", "--ignore", fmt.Sprintf("%s-%d%s", svc, r, suffix))
+			}
+		}
+	}
+}
+
+// stopTimeout is how long podman waits after SIGTERM before SIGKILL: the longest drain
+// (the gateway's SHUTDOWN_TIMEOUT, 15s) and some.
+const stopTimeout = 30
+
+// imageUser is the user the images and the Deployments run as (runAsUser).
+const imageUser = 65532
+
+// podSuffix is what podman appends to a Deployment's name to name its pod: "-pod-0" in podman
+// 4.3 (Debian 12), "-pod" in later versions (GitHub's Ubuntu runners); the test looks once the
+// pods are played.
+var podSuffix = "-pod-0"
+
+// podName is replica r's pod, as podman names the pod of Deployment <service>-<r>.
+func podName(svc string, r int) string { return fmt.Sprintf("%s-%d%s", svc, r, podSuffix) }
+
+func containerName(svc string, r int) string { return podName(svc, r) + "-" + svc }
+
+// replicaAddr is where replica r's listener at offset off (a service's 0..6, its admin's 30..36) is.
+func replicaAddr(r, off int) string { return "127.0.0.1:" + strconv.Itoa(portBase+50*(r+1)+off) }
+
+// ready is nil once addr answers /readyz with 200.
+func ready(addr string) error {
+	client := http.Client{Timeout: 2 * time.Second}
+	res, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return err
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("/readyz %d", res.StatusCode)
+	}
+	return nil
+}
+
+// renderMoved renders the local overlay from a copy of it and the base with every port moved by
+// portBase and the test's image tag.
+func renderMoved(ctx context.Context, t *testing.T, tag string) []byte {
+	t.Helper()
 	dir := t.TempDir()
 	for _, sub := range []string{"base", "overlays/local"} {
 		copyDir(t, filepath.Join(root, manifests.Dir, sub), filepath.Join(dir, sub))
@@ -82,66 +631,99 @@ func TestLocalOverlayRunsUnderPodman(t *testing.T) {
 	if bytes.Contains(objects, []byte(":8080")) || bytes.Contains(objects, []byte(":5433")) {
 		t.Fatalf("a standard port is left in the rendering:\n%s", objects)
 	}
-	play := filepath.Join(dir, "local.yaml")
-	if err := os.WriteFile(play, objects, 0o644); err != nil {
+	return objects
+}
+
+// replicaObjects is what replica r plays: the rendering's Deployments, each renamed <service>-<r>
+// with its probes at the replica's port and auth's key directory at keys, and the ConfigMaps,
+// each service's listeners (LISTEN_ADDR, ADMIN_ADDR) moved to the replica's ports. Every
+// address a service calls stays the usual one, its balancer's. The gateway's rate limits are
+// raised as TestReplicas raises them: the senders send more than a person's per-minute budget,
+// and every sign-up comes from one address (the limits are tested in the gateway's own suite).
+// The rest (Services, ServiceAccounts, PodDisruptionBudgets) podman has no use for.
+func replicaObjects(t *testing.T, objects []byte, r int, keys string) []byte {
+	t.Helper()
+	dec := yaml.NewDecoder(bytes.NewReader(objects))
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	deployments := 0
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		switch obj["kind"] {
+		case "ConfigMap":
+			data, _ := obj["data"].(map[string]any)
+			for off := range services {
+				if data["LISTEN_ADDR"] != port(off) {
+					continue
+				}
+				data["LISTEN_ADDR"], data["ADMIN_ADDR"] = replicaAddr(r, off), replicaAddr(r, 30+off)
+				if off == 0 {
+					data["RATE_LIMIT_AUTH"], data["RATE_LIMIT_USER"] = "10000", "100000"
+				}
+			}
+		case "Deployment":
+			off := slices.Index(services, name)
+			if off < 0 {
+				t.Fatalf("a Deployment %q of no known service", name)
+			}
+			meta["name"] = fmt.Sprintf("%s-%d", name, r)
+			moved := 0
+			walk(obj, func(m map[string]any) {
+				if get, ok := m["httpGet"].(map[string]any); ok && get["port"] == portBase+off {
+					get["port"] = portBase + 50*(r+1) + off
+					moved++
+				}
+				if hp, ok := m["hostPath"].(map[string]any); ok && hp["path"] == localAuthKeys {
+					hp["path"] = keys
+					moved++
+				}
+			})
+			if want := map[bool]int{true: 4, false: 3}[name == "auth"]; moved != want {
+				t.Fatalf("%s: moved %d probe ports and key directories, want %d", name, moved, want)
+			}
+			deployments++
+		default:
+			continue
+		}
+		if err := enc.Encode(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := podman(t, "kube", "play", "--network", "host", play); err != nil {
-		t.Fatalf("podman kube play: %v\n%s", err, out)
+	if deployments != len(services) {
+		t.Fatalf("%d Deployments in the rendering, want %d", deployments, len(services))
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, svc := range []string{"gateway", "auth", "profile", "friend", "chat", "notification", "media"} {
-				out, _ := podman(t, "logs", "--tail", "30", svc+"-pod-0-"+svc)
-				t.Logf("%s:\n%s", svc, out)
-			}
-		}
-		if out, err := podman(t, "kube", "down", play); err != nil {
-			t.Errorf("podman kube down: %v\n%s", err, out)
-		}
-		// What a play that failed half-way left behind, which kube down does not find.
-		for _, svc := range []string{"gateway", "auth", "profile", "friend", "chat", "notification", "media"} {
-			_, _ = podman(t, "pod", "rm", "-f", "--ignore", svc+"-pod-0")
-		}
-	})
+	if n := bytes.Count(out.Bytes(), []byte("LISTEN_ADDR: "+replicaAddr(r, 0)[:len("127.0.0.1:267")])); n != len(services) {
+		t.Fatalf("%d services' listeners moved, want %d:\n%s", n, len(services), out.Bytes())
+	}
+	return out.Bytes()
+}
 
-	gateway := "http://" + port(0)
-	waitFor(t, 3*time.Minute, "the gateway ready (every upstream ready)", func() error {
-		res, err := http.Get(gateway + "/readyz")
-		if err != nil {
-			return err
-		}
-		_ = res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz %d", res.StatusCode)
-		}
-		return nil
-	})
+// localAuthKeys is the local overlay's host directory for auth's keys (its kustomization.yaml).
+const localAuthKeys = "/var/lib/parley-local/auth-keys"
 
-	var reg struct {
-		UserID string `json:"userId"`
-		Tokens struct {
-			AccessToken string `json:"accessToken"`
-		} `json:"tokens"`
+// walk calls f on every mapping in v, depth first.
+func walk(v any, f func(map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		f(v)
+		for _, e := range v {
+			walk(e, f)
+		}
+	case []any:
+		for _, e := range v {
+			walk(e, f)
+		}
 	}
-	call(t, gateway, "parley.auth.v1.AuthService/Register", "",
-		`{"email":"kube@example.com","password":"correct horse battery","nickname":"kubeplay"}`, &reg)
-	if reg.UserID == "" || reg.Tokens.AccessToken == "" {
-		t.Fatalf("Register answered %+v", reg)
-	}
-	// UserRegistered travels auth's outbox → Kafka → profile's consumer.
-	waitFor(t, time.Minute, "the profile created from UserRegistered", func() error {
-		var got struct {
-			Profile struct{ UserID, Nickname string } `json:"profile"`
-		}
-		if err := tryCall(gateway, "parley.profile.v1.ProfileService/GetProfile", reg.Tokens.AccessToken, `{}`, &got); err != nil {
-			return err
-		}
-		if got.Profile.UserID != reg.UserID || got.Profile.Nickname != "kubeplay" {
-			return fmt.Errorf("profile %+v", got.Profile)
-		}
-		return nil
-	})
 }
 
 func port(offset int) string { return "127.0.0.1:" + strconv.Itoa(portBase+offset) }
@@ -260,36 +842,6 @@ func startInfra(ctx context.Context, t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// call makes a Connect call with JSON through the gateway and fails the test unless it succeeds.
-func call(t *testing.T, gateway, procedure, token, body string, out any) {
-	t.Helper()
-	if err := tryCall(gateway, procedure, token, body, out); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func tryCall(gateway, procedure, token, body string, out any) error {
-	req, err := http.NewRequest(http.MethodPost, gateway+"/api/"+procedure, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(res.Body)
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %d %s", procedure, res.StatusCode, b.String())
-	}
-	return json.Unmarshal(b.Bytes(), out)
 }
 
 // waitFor polls check until it returns nil, failing with its last error after timeout.

@@ -154,6 +154,8 @@ func find(objs []object, kind, name string) object {
 	return nil
 }
 
+// services are the Deployments, in the dev stack's order (their ports 8080..8086): the podman
+// test restarts them in it.
 var services = []string{"gateway", "auth", "profile", "friend", "chat", "notification", "media"}
 
 // The production overlay holds what docs/deploy.md promises for every service.

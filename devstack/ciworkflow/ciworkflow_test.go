@@ -44,10 +44,11 @@ func TestRepositoryFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	filters := map[string][]string{}
-	for _, m := range ws.Modules {
-		filters[m.Dir] = filter(m, ws.Modules)
+	all := append(slices.Clone(ws.Modules), ws.Outside...)
+	for _, m := range all {
+		filters[m.Dir] = filter(m, all)
 	}
-	for _, dir := range []string{"contracts", "platform", "devstack", "loadtest", "services/chat", "services/gateway"} {
+	for _, dir := range []string{"contracts", "platform", "devstack", "loadtest", "services/chat", "services/gateway", "deploy"} {
 		if filters[dir] == nil {
 			t.Fatalf("no job for %s: modules %v", dir, slices.Sorted(maps.Keys(filters)))
 		}
@@ -74,10 +75,41 @@ func TestRepositoryFilters(t *testing.T) {
 		{"loadtest", "services/chat/**", true}, // through devstack, which it requires and which runs it
 		{"loadtest", "platform/**", true},
 		{"loadtest", "Tiltfile", false},
+		{"devstack", "deploy/go.mod", true}, // this generator reads it
+		{"devstack", "deploy/**", false},
+		// deploy's tests build every service's image and the dev stack (its podman test).
+		{"deploy", "deploy/**", true},
+		{"deploy", "services/chat/**", true},
+		{"deploy", "devstack/**", true},
+		{"deploy", "contracts/**", true},
+		{"deploy", "loadtest/**", false},
+		{"services/chat", "deploy/**", false},
 	} {
 		if got := has(c.dir, c.glob); got != c.want {
 			t.Errorf("%s's filter has %q: %v, want %v (filter %v)", c.dir, c.glob, got, c.want, filters[c.dir])
 		}
+	}
+}
+
+// The modules outside go.work with a job are the Makefile's OUT_OF_WORKSPACE, which .ci/run
+// accepts too.
+func TestOutsideModulesAreTheMakefiles(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for line := range strings.Lines(string(makefile)) {
+		if v, ok := strings.CutPrefix(line, "OUT_OF_WORKSPACE := "); ok {
+			listed = strings.Fields(v)
+		}
+	}
+	if !slices.Equal(listed, outOfWorkspace) {
+		t.Errorf("the Makefile's OUT_OF_WORKSPACE is %v, the workflow's %v", listed, outOfWorkspace)
 	}
 }
 
@@ -102,6 +134,8 @@ func TestFiltersFollowTheModuleGraph(t *testing.T) {
 	write("svc/a/go.mod", "module example.com/svc/a\n\ngo 1.26.0\n\nreplace example.com/lib => ../../lib\n")
 	write("svc/b/go.mod", "module example.com/svc/b\n\ngo 1.26.0\n\nrequire (\n\texample.com/svc/a v0.0.0\n\tgolang.org/x/sync v0.1.0\n)\n")
 	write("other/go.mod", "module example.com/other\n\ngo 1.26.0\n")
+	// Outside go.work: a job of its own, following its replaces into the workspace.
+	write("deploy/go.mod", "module example.com/deploy\n\ngo 1.26.0\n\nreplace example.com/lib => ../lib\n")
 
 	ws, err := loadWorkspace(root)
 	if err != nil {
@@ -121,6 +155,11 @@ func TestFiltersFollowTheModuleGraph(t *testing.T) {
 		"svc/b": {"base", "lib", "svc/a", "svc/b"},
 		"other": {"other"},
 	}
+	if len(ws.Outside) != 1 || ws.Outside[0].Dir != "deploy" {
+		t.Fatalf("outside go.work: %v, want deploy", ws.Outside)
+	}
+	got["deploy"] = dependsOn(ws.Outside[0], append(slices.Clone(ws.Modules), ws.Outside...))
+	want["deploy"] = []string{"base", "deploy", "lib"}
 	for dir, w := range want {
 		if !slices.Equal(got[dir], w) {
 			t.Errorf("%s depends on %v, want %v", dir, got[dir], w)
@@ -135,6 +174,11 @@ func TestFiltersFollowTheModuleGraph(t *testing.T) {
 		`modules: ${{ github.event_name == 'workflow_dispatch' && '["base","lib","svc/a","svc/b","other"]' || steps.filter.outputs.changes }}`,
 		"            svc/b:\n              - '.ci/**'\n",
 		"              - 'svc/a/**'\n              - 'svc/b/**'\n              - 'tools/go.mod'\n",
+		"      deploy: ${{ github.event_name == 'workflow_dispatch' || steps.outside.outputs.deploy == 'true' }}\n",
+		"            deploy:\n              - '.ci/**'\n",
+		"              - 'base/**'\n              - 'deploy/**'\n",
+		"  deploy:\n    name: deploy (podman)\n    needs: changes\n    if: needs.changes.outputs.deploy == 'true'\n    runs-on: ubuntu-latest\n",
+		"run: sudo env \"PATH=$PATH\" \"GOMODCACHE=$GOMODCACHE\" \"GOCACHE=$GOCACHE\" .ci/run deploy\n",
 	} {
 		if !strings.Contains(string(out), line) {
 			t.Errorf("the workflow lacks %q:\n%s", line, out)

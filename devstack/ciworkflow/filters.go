@@ -30,14 +30,15 @@ var extraPaths = map[string][]string{
 
 // runs is what a module's tests build and start beyond what its go.mod requires. The dev stack's
 // tests (its stack and Tilt) compile and run every service from source, so a change to a service
-// is a change for devstack — and for loadtest, which runs the dev stack.
+// is a change for devstack — and for loadtest, which runs the dev stack. deploy's build every
+// service's image and run them against the dev stack's infrastructure, which they build.
 func runs(m module, all []module) []string {
-	if m.Dir != "devstack" {
+	if m.Dir != "devstack" && m.Dir != "deploy" {
 		return nil
 	}
 	var dirs []string
 	for _, o := range all {
-		if strings.HasPrefix(o.Dir, "services/") {
+		if strings.HasPrefix(o.Dir, "services/") || (m.Dir == "deploy" && o.Dir == "devstack") {
 			dirs = append(dirs, o.Dir)
 		}
 	}

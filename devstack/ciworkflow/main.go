@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -85,24 +87,35 @@ type jobFilter struct {
 
 func render(ws workspace) ([]byte, error) {
 	var dirs []string
-	var filters []jobFilter
+	var filters, outside []jobFilter
+	all := append(slices.Clone(ws.Modules), ws.Outside...)
 	for _, m := range ws.Modules {
 		dirs = append(dirs, m.Dir)
-		filters = append(filters, jobFilter{Name: m.Dir, Globs: filter(m, ws.Modules)})
+		filters = append(filters, jobFilter{Name: m.Dir, Globs: filter(m, all)})
 	}
-	all, err := json.Marshal(dirs)
+	for _, m := range ws.Outside {
+		if !jobID.MatchString(m.Dir) {
+			return nil, fmt.Errorf("module %q outside go.work: its directory must do as a job's id", m.Dir)
+		}
+		outside = append(outside, jobFilter{Name: m.Dir, Globs: filter(m, all)})
+	}
+	modules, err := json.Marshal(dirs)
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
 	err = workflow.Execute(&buf, map[string]any{
 		"Image":      "golang:" + ws.Go + "-bookworm",
-		"AllModules": string(all),
+		"AllModules": string(modules),
 		"Filters":    filters,
+		"Outside":    outside,
 		"TiltCommit": tiltCommit,
 	})
 	return buf.Bytes(), err
 }
+
+// jobID is what a module outside go.work's directory must look like to name its job.
+var jobID = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 var workflow = template.Must(template.New("ci.yml").Delims("[[", "]]").Funcs(template.FuncMap{
 	"quote": func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" },
@@ -135,6 +148,9 @@ jobs:
     timeout-minutes: 5
     outputs:
       modules: ${{ github.event_name == 'workflow_dispatch' && '[[.AllModules]]' || steps.filter.outputs.changes }}
+[[- range .Outside]]
+      [[.Name]]: ${{ github.event_name == 'workflow_dispatch' || steps.outside.outputs.[[.Name]] == 'true' }}
+[[- end]]
     steps:
       - uses: actions/checkout@v5
       - id: filter
@@ -146,6 +162,20 @@ jobs:
             [[.Name]]:
 [[- range .Globs]]
               - [[quote .]]
+[[- end]]
+[[- end]]
+[[- if .Outside]]
+      # The modules outside go.work (built with GOWORK=off), each with a job of its own below.
+      - id: outside
+        if: github.event_name != 'workflow_dispatch'
+        uses: dorny/paths-filter@v3
+        with:
+          filters: |
+[[- range .Outside]]
+            [[.Name]]:
+[[- range .Globs]]
+              - [[quote .]]
+[[- end]]
 [[- end]]
 [[- end]]
 
@@ -199,6 +229,49 @@ jobs:
         run: .ci/run "$MODULE"
         env:
           MODULE: ${{ matrix.module }}
+
+[[- range .Outside]]
+
+  # [[.Name]]/, outside go.work: its tests run the images under podman, as root, with runc and the
+  # host network (docs/deploy.md), which a job's container cannot; so on the runner itself, with
+  # Go from setup-go and podman from the OS packages, as root through sudo: ` + "`.ci/run [[.Name]]`" + `.
+  [[.Name]]:
+    name: [[.Name]] (podman)
+    needs: changes
+    if: needs.changes.outputs.[[.Name]] == 'true'
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    steps:
+      - uses: actions/checkout@v5
+      - uses: actions/setup-go@v5
+        with:
+          go-version-file: [[.Name]]/go.mod
+          cache: false # the caches below, as the other jobs'
+      - id: go
+        name: Go's cache directories
+        run: |
+          echo "mod=$(go env GOMODCACHE)" >> "$GITHUB_OUTPUT"
+          echo "build=$(go env GOCACHE)" >> "$GITHUB_OUTPUT"
+      - name: Go module and build caches
+        uses: actions/cache@v4
+        with:
+          path: |
+            ${{ steps.go.outputs.mod }}
+            ${{ steps.go.outputs.build }}
+          key: go-[[.Name]]-${{ hashFiles('go.work.sum', '[[.Name]]/go.sum', 'tools/go.sum') }}-${{ github.sha }}
+          restore-keys: |
+            go-[[.Name]]-${{ hashFiles('go.work.sum', '[[.Name]]/go.sum', 'tools/go.sum') }}-
+            go-[[.Name]]-
+      - name: podman and runc
+        run: |
+          sudo apt-get update -qq
+          sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc
+      - name: .ci/run [[.Name]] (as root, with the runner's Go and caches)
+        run: sudo env "PATH=$PATH" "GOMODCACHE=$GOMODCACHE" "GOCACHE=$GOCACHE" .ci/run [[.Name]]
+        env:
+          GOMODCACHE: ${{ steps.go.outputs.mod }}
+          GOCACHE: ${{ steps.go.outputs.build }}
+[[- end]]
 
   # The whole system on every change: generated code, lint, the workflow, the protos against the
   # commit before, every module's tests and the end-to-end suite.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/devstack/stack/balance"
 )
 
 // Several replicas of every service (Options.Replicas, PARLEY_REPLICAS): each replica is its own
@@ -24,12 +26,12 @@ func (s *Stack) startBalancer(svc Service) error {
 	for i := 1; i <= s.o.Replicas; i++ {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", s.o.ReplicaPort(svc, i)))
 	}
-	b, err := startBalancer(svc.Name, fmt.Sprintf("127.0.0.1:%d", s.o.ServicePort(svc)), addrs, s.log)
+	b, err := balance.Start(svc.Name, fmt.Sprintf("127.0.0.1:%d", s.o.ServicePort(svc)), addrs, s.log)
 	if err != nil {
 		return err
 	}
 	if s.balancers == nil {
-		s.balancers = map[string]*balancer{}
+		s.balancers = map[string]*balance.Balancer{}
 	}
 	s.balancers[svc.Name] = b
 	return nil
@@ -64,7 +66,7 @@ func (s *Stack) ReplicaURL(name string, i int) string {
 // of its replicas so far (nil without replicas).
 func (s *Stack) BalancedConnections(name string) []int {
 	if b := s.balancers[name]; b != nil {
-		return b.acceptedCounts()
+		return b.AcceptedCounts()
 	}
 	return nil
 }
@@ -88,10 +90,10 @@ func (s *Stack) RestartReplica(ctx context.Context, name string, i int) error {
 	b := s.balancers[name]
 	if b != nil {
 		if lag := s.o.RotationLag; lag > 0 {
-			b.setRotation(i-1, terminating)
-			time.AfterFunc(lag, func() { b.leaveRotation(i - 1) })
+			b.SetRotation(i-1, balance.Terminating)
+			time.AfterFunc(lag, func() { b.LeaveRotation(i - 1) })
 		} else {
-			b.setRotation(i-1, outOfRotation)
+			b.SetRotation(i-1, balance.OutOfRotation)
 		}
 	}
 	r.mu.Lock()
@@ -128,7 +130,7 @@ func (s *Stack) RestartReplica(ctx context.Context, name string, i int) error {
 		}
 	}
 	if b != nil {
-		b.setRotation(i-1, inRotation)
+		b.SetRotation(i-1, balance.InRotation)
 	}
 	s.log.Info("replica restarted", "service", r.spec.name, "pid", r.pid(), "took", time.Since(begin).Round(10*time.Millisecond))
 	return nil

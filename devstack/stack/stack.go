@@ -24,6 +24,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/parleyhq/parley/devstack/stack/balance"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/kafkaconn"
 )
@@ -39,10 +40,10 @@ type Stack struct {
 	ready   time.Duration
 
 	lock      *os.File
-	infra     []*process           // processes, in start order
-	stoppers  []func()             // stop each piece of infrastructure, in start order
-	services  []*runner            // in registry order (replicas of one service together)
-	balancers map[string]*balancer // by service, when Options.Replicas > 1
+	infra     []*process                   // processes, in start order
+	stoppers  []func()                     // stop each piece of infrastructure, in start order
+	services  []*runner                    // in registry order (replicas of one service together)
+	balancers map[string]*balance.Balancer // by service, when Options.Replicas > 1
 
 	kafkaMu sync.Mutex
 	kafka   *kfake.Cluster // the embedded broker while it runs (see StopKafka)
@@ -509,7 +510,7 @@ func (s *Stack) Close() error {
 	}
 	wg.Wait()
 	for _, b := range s.balancers {
-		b.close()
+		b.Close()
 	}
 	for i := len(s.stoppers) - 1; i >= 0; i-- {
 		s.stoppers[i]()

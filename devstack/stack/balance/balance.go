@@ -1,4 +1,6 @@
-package stack
+// Package balance is the dev stack's stand-in for a Kubernetes Service in front of a service's
+// replicas: a round-robin TCP balancer with a rotation the caller controls (docs/devstack.md#replicas).
+package balance
 
 import (
 	"errors"
@@ -10,7 +12,7 @@ import (
 	"time"
 )
 
-// balancer stands where a Kubernetes Service stands in production: on a service's usual port, it
+// Balancer stands where a Kubernetes Service stands in production: on a service's usual port, it
 // hands each new TCP connection to the next of the service's replicas in turn, at the connection
 // level as kube-proxy does (so an HTTP/2 or WebSocket connection stays with one replica for its
 // life, as it would in a cluster). A replica the stack takes out of rotation (it is being
@@ -20,7 +22,7 @@ import (
 // terminating is still handed connections, and one it refuses is closed rather than passed on:
 // what a Kubernetes Service does in the moment between a pod's stop signal and its endpoint's
 // removal (Options.RotationLag).
-type balancer struct {
+type Balancer struct {
 	name string
 	ln   net.Listener
 	log  *slog.Logger
@@ -35,29 +37,33 @@ type balancer struct {
 
 type backend struct {
 	addr     string
-	state    rotation
+	state    Rotation
 	accepted int // connections handed to it so far
 }
 
-// rotation is whether a replica gets new connections.
-type rotation int
+// Rotation is whether a replica gets new connections.
+type Rotation int
 
 const (
-	inRotation  rotation = iota
-	terminating          // still in rotation; a refused connection is not passed on
-	outOfRotation
+	// InRotation: the replica gets new connections; one it refuses goes to the next.
+	InRotation Rotation = iota
+	// Terminating: still in rotation, but a connection it refuses is closed, not passed on.
+	Terminating
+	// OutOfRotation: the replica gets no new connections; its open ones go on.
+	OutOfRotation
 )
 
 // dialTimeout bounds connecting to one replica; on loopback a refusal is immediate.
 const dialTimeout = time.Second
 
-// startBalancer listens on addr and serves until close.
-func startBalancer(name, addr string, backends []string, log *slog.Logger) (*balancer, error) {
+// Start listens on addr and hands connections to backends (addresses, in replica order) until
+// Close; name is the service's, for the log.
+func Start(name, addr string, backends []string, log *slog.Logger) (*Balancer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s balancer: %w", name, err)
 	}
-	b := &balancer{name: name, ln: ln, log: log, conns: map[net.Conn]struct{}{}}
+	b := &Balancer{name: name, ln: ln, log: log, conns: map[net.Conn]struct{}{}}
 	for _, a := range backends {
 		b.backends = append(b.backends, &backend{addr: a})
 	}
@@ -66,7 +72,7 @@ func startBalancer(name, addr string, backends []string, log *slog.Logger) (*bal
 	return b, nil
 }
 
-func (b *balancer) serve() {
+func (b *Balancer) serve() {
 	defer b.wg.Done()
 	for {
 		c, err := b.ln.Accept()
@@ -86,7 +92,7 @@ func (b *balancer) serve() {
 }
 
 // track registers a connection so that close can end it; false once the balancer is closed.
-func (b *balancer) track(c net.Conn) bool {
+func (b *Balancer) track(c net.Conn) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -96,7 +102,7 @@ func (b *balancer) track(c net.Conn) bool {
 	return true
 }
 
-func (b *balancer) untrack(cs ...net.Conn) {
+func (b *Balancer) untrack(cs ...net.Conn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, c := range cs {
@@ -104,7 +110,7 @@ func (b *balancer) untrack(cs ...net.Conn) {
 	}
 }
 
-func (b *balancer) handle(client net.Conn) {
+func (b *Balancer) handle(client net.Conn) {
 	defer b.wg.Done()
 	up := b.dial()
 	if up == nil || !b.track(up) {
@@ -138,7 +144,7 @@ func splice(dst, src net.Conn, done chan<- struct{}) {
 }
 
 // dial connects to the next replica in rotation that accepts, round robin; nil when none does.
-func (b *balancer) dial() net.Conn {
+func (b *Balancer) dial() net.Conn {
 	b.mu.Lock()
 	n := len(b.backends)
 	start := b.next
@@ -149,12 +155,12 @@ func (b *balancer) dial() net.Conn {
 		b.mu.Lock()
 		state, addr := be.state, be.addr
 		b.mu.Unlock()
-		if state == outOfRotation {
+		if state == OutOfRotation {
 			continue
 		}
 		c, err := net.DialTimeout("tcp", addr, dialTimeout)
 		if err != nil {
-			if state == terminating {
+			if state == Terminating {
 				return nil
 			}
 			continue
@@ -167,24 +173,24 @@ func (b *balancer) dial() net.Conn {
 	return nil
 }
 
-// setRotation sets replica i's (0-based) place in the rotation.
-func (b *balancer) setRotation(i int, state rotation) {
+// SetRotation sets replica i's (0-based) place in the rotation.
+func (b *Balancer) SetRotation(i int, state Rotation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.backends[i].state = state
 }
 
-// leaveRotation takes replica i out of rotation if it is still terminating (not back in already).
-func (b *balancer) leaveRotation(i int) {
+// LeaveRotation takes replica i out of rotation if it is still terminating (not back in already).
+func (b *Balancer) LeaveRotation(i int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.backends[i].state == terminating {
-		b.backends[i].state = outOfRotation
+	if b.backends[i].state == Terminating {
+		b.backends[i].state = OutOfRotation
 	}
 }
 
-// accepted is how many connections each replica has been handed.
-func (b *balancer) acceptedCounts() []int {
+// AcceptedCounts is how many connections each replica has been handed.
+func (b *Balancer) AcceptedCounts() []int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := make([]int, len(b.backends))
@@ -194,8 +200,11 @@ func (b *balancer) acceptedCounts() []int {
 	return out
 }
 
-// close stops listening, ends every connection and waits for the balancer's goroutines.
-func (b *balancer) close() {
+// Addr is where the balancer listens.
+func (b *Balancer) Addr() string { return b.ln.Addr().String() }
+
+// Close stops listening, ends every connection and waits for the balancer's goroutines.
+func (b *Balancer) Close() {
 	b.mu.Lock()
 	b.closed = true
 	for c := range b.conns {
