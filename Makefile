@@ -11,6 +11,9 @@ MODULES := contracts platform devstack loadtest $(sort $(wildcard services/*))
 # dependencies (go-containerregistry) must not move the services' versions. Built, linted and
 # tested with GOWORK=off.
 OUT_OF_WORKSPACE := deploy
+# deploy's podman test builds every service's binary and image and runs two pods of each: on a
+# cold build cache and a busy 2-core machine that passed go test's default 10 minutes once.
+OUTSIDE_TEST_TIMEOUT := -timeout 30m
 GO_TEST_FLAGS ?= -count=1
 export PATH := $(BIN):$(PATH)
 # `make up REPLICAS=2`: two processes of every service behind a balancer on its usual port
@@ -162,7 +165,7 @@ test: build test-modules test-web test-e2e ## run every test: each module's unit
 .PHONY: test-modules
 test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)); done
-	@for m in $(OUT_OF_WORKSPACE); do echo "== test $$m"; (cd $$m && GOWORK=off go test $(GO_TEST_FLAGS) ./...); done
+	@for m in $(OUT_OF_WORKSPACE); do echo "== test $$m"; (cd $$m && GOWORK=off go test $(GO_TEST_FLAGS) $(OUTSIDE_TEST_TIMEOUT) ./...); done
 
 # One module's checks, as its CI job runs them (`.ci/run <module>` calls this; docs/ci.md): build in
 # the workspace and alone, go vet, golangci-lint, the module's tests (devstack's end-to-end suite is
@@ -190,7 +193,7 @@ check-module: $(BIN)/golangci-lint $(MODULE_TOOLS_$(M)) ## one module's CI job: 
 	cd $(M) && $(OUTSIDE) go vet ./... && $(OUTSIDE) $(BIN)/golangci-lint run ./...
 	$(if $(filter contracts,$(M)),$(BIN)/buf lint && $(BIN)/buf format --diff --exit-code && $(MAKE) check-gen)
 	@echo "== test $(M)"
-	cd $(M) && $(OUTSIDE) go test $(GO_TEST_FLAGS) $$($(OUTSIDE) go list ./... | grep -v /e2e)
+	cd $(M) && $(OUTSIDE) go test $(GO_TEST_FLAGS) $(if $(OUTSIDE),$(OUTSIDE_TEST_TIMEOUT)) $$($(OUTSIDE) go list ./... | grep -v /e2e)
 
 # The web app's unit tests (Vitest); its browser tests are part of the end-to-end suite (TestWebApp).
 .PHONY: test-web
