@@ -1,0 +1,218 @@
+// Package startup is the start-up every Parley service with a database shares: its command line
+// (serve, or `migrate`), its configuration (loaded, logged, validated), telemetry, its database
+// and migrations, its Kafka options, its server with the admin listener and the database's
+// readiness check, its outbox relay and event consumers, and the run until the context ends
+// followed by the shutdown in order. A service's run.go calls Run with what is its own: its
+// name, configuration and migrations in a Service, and a Wire function that builds its stores,
+// use cases and handlers on the Process Run has opened. A process without a database (the
+// gateway) does not use it.
+package startup
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/kafkaconn"
+	"github.com/parleyhq/parley/platform/redisconn"
+	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/telemetry"
+)
+
+// Service is what Run needs to know about a service besides its wiring.
+type Service[C config.ServiceConfig] struct {
+	// Name is the service's name ("friend"): the usage line's, telemetry's service, the outbox's
+	// event source and the component its migrations are recorded under.
+	Name string
+	// Defaults is the Config the environment is loaded over (config.Start): the service's
+	// `defaults` value, which holds its port and database.
+	Defaults C
+	// Validate is the service's `Config.validate`, called by config.Start after the configuration
+	// line is logged, with the shared variables' checks.
+	Validate func(C) error
+	// MigrateUnchecked skips the validation, the shared variables' checks included, for
+	// `<name> migrate`, which then needs nothing the validation asks for (media: S3 credentials).
+	MigrateUnchecked bool
+	// Migrations are the service's own (<svc>db.Migrations), applied after the outbox and inbox
+	// tables' at every start and by `<name> migrate`.
+	Migrations fs.FS
+	// Prepare, when set, parses and refuses what the service needs to serve before anything
+	// connects (keys, addresses, URLs), so that a bad value fails at once, not after
+	// DATABASE_WAIT. It may adjust the configuration it is given (chat sets its pool size in
+	// DATABASE_URL). It is not called for `<name> migrate`, which needs only the database.
+	Prepare func(cfg *C) error
+	// Wire builds the service on p before it serves: stores, use cases, handlers mounted on
+	// p.Server, consumers (p.Consumer) and background work (p.Go). ctx ends when the service
+	// stops.
+	Wire func(ctx context.Context, p *Process[C]) error
+}
+
+// Process is a service Run has opened, handed to its Wire function.
+type Process[C config.ServiceConfig] struct {
+	Config    C
+	Logger    *slog.Logger
+	Telemetry *telemetry.Telemetry
+	// Pool is the service's database, migrated.
+	Pool *pgxpool.Pool
+	// Outbox is the service's outbox (events.NewOutbox(Name)), its events carrying the trace
+	// context (Headers: Telemetry.TraceHeaders).
+	Outbox *events.Outbox
+	// Server serves on LISTEN_ADDR (or the listener given to Run), with the admin listener on
+	// ADMIN_ADDR serving /metrics, and the readiness check "database" (the pool's ping).
+	Server *server.Server
+	// Relay is the outbox relay's configuration (pool, brokers, Kafka options, logger,
+	// telemetry), which Wire may adjust; Run starts the relay once Wire has returned.
+	Relay events.RelayConfig
+
+	kafkaOpts []kgo.Opt
+	workers   []func(context.Context) error
+	closers   []func()
+}
+
+// Run starts the service s describes and serves until ctx ends; with args ["migrate"] it applies
+// the migrations and returns. ln, when not nil, is the public listener, already open (tests
+// listen on port 0).
+//
+// In order: the command line (server.MigrateOnly); the configuration (config.Start with
+// s.Defaults and s.Validate); s.Prepare; telemetry (telemetry.Start); the database, waited for
+// up to DATABASE_WAIT and migrated (events.OpenDatabase) — where `migrate` logs "migrations
+// applied" and returns; the Kafka options (kafkaconn.Options: the files KAFKA_TLS_CA_FILE and
+// KAFKA_SASL_PASSWORD_FILE name are read here, not for `migrate`, which has no Kafka client);
+// the server and the outbox; s.Wire; the outbox relay. Then it serves with the relay, the
+// consumers and the background work (server.Server.RunWith): the first to fail stops the rest,
+// and an ending context is not an error. On the way out it closes what Wire opened through p
+// (Redis), then the database, then telemetry (flushing spans).
+func Run[C config.ServiceConfig](ctx context.Context, logger *slog.Logger, args []string, ln net.Listener, s Service[C]) error {
+	migrateOnly, err := server.MigrateOnly(s.Name, args)
+	if err != nil {
+		return err
+	}
+	validate := s.Validate
+	if migrateOnly && s.MigrateUnchecked {
+		validate = nil
+	}
+	cfg, err := config.Start(logger, s.Defaults, validate)
+	if err != nil {
+		return err
+	}
+	if s.Prepare != nil && !migrateOnly {
+		if err := s.Prepare(&cfg); err != nil {
+			return err
+		}
+	}
+
+	tel, err := telemetry.Start(ctx, logger, s.Name)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown()
+	db := cfg.ServiceVars()
+	pool, err := events.OpenDatabase(ctx, db.DatabaseURL, db.DatabaseWait, s.Name, s.Migrations, tel)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if migrateOnly {
+		logger.Info("migrations applied")
+		return nil
+	}
+
+	shared := cfg.CommonVars()
+	kafkaOpts, err := kafkaconn.Options(shared.Kafka)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	p := &Process[C]{
+		Config: cfg, Logger: logger, Telemetry: tel, Pool: pool,
+		Outbox: events.NewOutbox(s.Name),
+		Server: server.New(logger, db.ListenAddr),
+		Relay: events.RelayConfig{
+			Pool: pool, Brokers: shared.KafkaBrokers, ClientOpts: kafkaOpts, Logger: logger, Telemetry: tel,
+		},
+		kafkaOpts: kafkaOpts,
+	}
+	defer p.close()
+	p.Outbox.Headers = tel.TraceHeaders
+	p.Server.AdminAddr = shared.AdminAddr
+	p.Server.Telemetry = tel
+	p.Server.AddReadinessCheck("database", pool.Ping)
+
+	if err := s.Wire(ctx, p); err != nil {
+		return err
+	}
+	relay, err := events.NewRelay(p.Relay)
+	if err != nil {
+		return err
+	}
+	return p.Server.RunWith(ctx, ln, append([]func(context.Context) error{relay.Run}, p.workers...)...)
+}
+
+// Redis opens the Redis client of REDIS_URL (redisconn.Open, whose errors name the variable),
+// closed when Run returns.
+func (p *Process[C]) Redis(redisURL string, configure ...func(*rueidis.ClientOption)) (rueidis.Client, error) {
+	client, err := redisconn.Open(redisURL, configure...)
+	if err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, client.Close)
+	return client, nil
+}
+
+// Authenticate returns the interceptor that checks access tokens against the auth service's keys
+// at jwksURL (AUTH_JWKS_URL) with JWT_ISSUER and JWT_AUDIENCE; public procedures pass without
+// one. It adds the readiness check "auth keys": the keys before traffic (authn.RemoteJWKS.Ready).
+func (p *Process[C]) Authenticate(ctx context.Context, jwksURL string, public ...string) (connect.Interceptor, error) {
+	keys, err := authn.NewRemoteJWKS(ctx, jwksURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	shared := p.Config.CommonVars()
+	p.Server.AddReadinessCheck("auth keys", keys.Ready)
+	return authn.NewInterceptor(authn.NewVerifier(keys, shared.JWTIssuer, shared.JWTAudience), public...), nil
+}
+
+// HandlerOptions are the options of the service's Connect handlers: server.HandlerOptions with
+// the telemetry's interceptor before the given ones (the authentication).
+func (p *Process[C]) HandlerOptions(codes []server.ErrorCode, interceptors ...connect.Interceptor) []connect.HandlerOption {
+	return server.HandlerOptions(p.Logger, codes, append([]connect.Interceptor{p.Telemetry.ServerInterceptor()}, interceptors...)...)
+}
+
+// PeerClient is the HTTP client for calls to other Parley services (h2c), traced.
+func (p *Process[C]) PeerClient() connect.HTTPClient {
+	return p.Telemetry.HTTPClient(server.H2CClient())
+}
+
+// Consumer builds an event consumer from cfg (Group, Topics and any tuning), with the service's
+// brokers, Kafka options, database, logger and telemetry, and runs it with the service.
+func (p *Process[C]) Consumer(cfg events.ConsumerConfig) (*events.Consumer, error) {
+	cfg.Brokers, cfg.ClientOpts = p.Config.CommonVars().KafkaBrokers, p.kafkaOpts
+	cfg.Pool, cfg.Logger, cfg.Telemetry = p.Pool, p.Logger, p.Telemetry
+	consumer, err := events.NewConsumer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Go(consumer.Run)
+	return consumer, nil
+}
+
+// Go runs work with the service, until ctx ends: an error stops the service (see
+// server.Server.RunWith); returning nil simply ends it.
+func (p *Process[C]) Go(work func(ctx context.Context) error) {
+	p.workers = append(p.workers, work)
+}
+
+func (p *Process[C]) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+}
