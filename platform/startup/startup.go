@@ -50,7 +50,7 @@ type Service[C config.ServiceConfig] struct {
 	// connects (keys, addresses, URLs), so that a bad value fails at once, not after
 	// DATABASE_WAIT. It may adjust the configuration it is given (chat sets its pool size in
 	// DATABASE_URL). It is not called for `<name> migrate`, which needs only the database.
-	Prepare func(cfg *C) error
+	Prepare func(cfg *C, logger *slog.Logger) error
 	// Wire builds the service on p before it serves: stores, use cases, handlers mounted on
 	// p.Server, consumers (p.Consumer) and background work (p.Go). ctx ends when the service
 	// stops.
@@ -77,6 +77,14 @@ type Process[C config.ServiceConfig] struct {
 	kafkaOpts []kgo.Opt
 	workers   []func(context.Context) error
 	closers   []func()
+}
+
+// Main is the whole of a service's main function: `func main() { startup.Main(service()) }`
+// (server.Main with Run, serving on LISTEN_ADDR).
+func Main[C config.ServiceConfig](s Service[C]) {
+	server.Main(s.Name, func(ctx context.Context, logger *slog.Logger, args []string) error {
+		return Run(ctx, logger, args, nil, s)
+	})
 }
 
 // Run starts the service s describes and serves until ctx ends; with args ["migrate"] it applies
@@ -106,7 +114,7 @@ func Run[C config.ServiceConfig](ctx context.Context, logger *slog.Logger, args 
 		return err
 	}
 	if s.Prepare != nil && !migrateOnly {
-		if err := s.Prepare(&cfg); err != nil {
+		if err := s.Prepare(&cfg, logger); err != nil {
 			return err
 		}
 	}
@@ -192,11 +200,17 @@ func (p *Process[C]) PeerClient() connect.HTTPClient {
 	return p.Telemetry.HTTPClient(server.H2CClient())
 }
 
-// Consumer builds an event consumer from cfg (Group, Topics and any tuning), with the service's
-// brokers, Kafka options, database, logger and telemetry, and runs it with the service.
-func (p *Process[C]) Consumer(cfg events.ConsumerConfig) (*events.Consumer, error) {
-	cfg.Brokers, cfg.ClientOpts = p.Config.CommonVars().KafkaBrokers, p.kafkaOpts
-	cfg.Pool, cfg.Logger, cfg.Telemetry = p.Pool, p.Logger, p.Telemetry
+// Consumer builds the event consumer of group reading topics, with the service's brokers, Kafka
+// options, database, logger and telemetry, and runs it with the service. tune, when given,
+// adjusts the rest of its configuration (fetch sizes, retries: events.ConsumerConfig).
+func (p *Process[C]) Consumer(group string, topics []string, tune ...func(*events.ConsumerConfig)) (*events.Consumer, error) {
+	cfg := events.ConsumerConfig{
+		Brokers: p.Config.CommonVars().KafkaBrokers, ClientOpts: p.kafkaOpts, Group: group, Topics: topics,
+		Pool: p.Pool, Logger: p.Logger, Telemetry: p.Telemetry,
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
 	consumer, err := events.NewConsumer(cfg)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/parleyhq/parley/platform/authn"
@@ -18,22 +17,18 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/notificationclient"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
-}
-
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	var own parsed
-	return startup.Run(ctx, logger, args, ln, startup.Service[Config]{
+// service is how auth starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	var own parsed // Prepare's, for Wire
+	return startup.Service[Config]{
 		Name: "auth", Defaults: defaults, Validate: Config.validate, Migrations: authdb.Migrations,
-		Prepare: func(cfg *Config) (err error) {
+		Prepare: func(cfg *Config, logger *slog.Logger) (err error) {
 			own, err = parse(*cfg, logger)
 			return err
 		},
 		Wire: func(ctx context.Context, p *startup.Process[Config]) error { return wire(ctx, p, own) },
-	})
+	}
 }
 
 // parsed is what the service parses from its configuration before connecting anywhere.

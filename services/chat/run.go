@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
-	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
@@ -17,21 +15,16 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
-}
-
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	return startup.Run(ctx, logger, args, ln, startup.Service[Config]{
-		Name: "chat", Defaults: defaults, Validate: Config.validate, Migrations: chatdb.Migrations,
-		Prepare: func(cfg *Config) (err error) {
+// service is how chat starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
+		Name: "chat", Defaults: defaults, Validate: Config.validate, Migrations: chatdb.Migrations, Wire: wire,
+		Prepare: func(cfg *Config, _ *slog.Logger) (err error) {
 			cfg.DatabaseURL, err = withMaxConns(cfg.DatabaseURL, cfg.DatabaseMaxConns)
 			return err
 		},
-		Wire: wire,
-	})
+	}
 }
 
 // wire builds the chat service on the process startup.Run opened.
@@ -58,7 +51,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	svc := chat.NewService(store, friendclient.New(peers, cfg.FriendURL, cfg.FriendTimeout), cache, files, p.Logger)
 	p.Server.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc), p.HandlerOptions(nil, auth)...))
 
-	consumer, err := p.Consumer(events.ConsumerConfig{Group: chatevents.Group, Topics: chatevents.Topics})
+	consumer, err := p.Consumer(chatevents.Group, chatevents.Topics)
 	if err != nil {
 		return err
 	}

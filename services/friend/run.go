@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
-	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
@@ -14,16 +11,12 @@ import (
 	"github.com/parleyhq/parley/services/friend/internal/friendrpc"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
-}
-
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	return startup.Run(ctx, logger, args, ln, startup.Service[Config]{
+// service is how friend starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
 		Name: "friend", Defaults: defaults, Validate: Config.validate, Migrations: frienddb.Migrations, Wire: wire,
-	})
+	}
 }
 
 // wire builds the friend service on the process startup.Run opened.
@@ -38,7 +31,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	svc := friend.NewService(store, friend.Limits{Requests: p.Config.RequestLimit, Window: p.Config.RequestWindow})
 	p.Server.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc), p.HandlerOptions(nil, auth)...))
 
-	consumer, err := p.Consumer(events.ConsumerConfig{Group: friendevents.Group, Topics: friendevents.Topics})
+	consumer, err := p.Consumer(friendevents.Group, friendevents.Topics)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
-	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/services/media/internal/chatclient"
 	"github.com/parleyhq/parley/services/media/internal/media"
@@ -16,17 +13,13 @@ import (
 	"github.com/parleyhq/parley/services/media/internal/mediastorage"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
-}
-
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	return startup.Run(ctx, logger, args, ln, startup.Service[Config]{
+// service is how media starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
 		Name: "media", Defaults: defaults, Validate: Config.validate, Migrations: mediadb.Migrations, Wire: wire,
 		MigrateUnchecked: true, // `media migrate` needs no S3 credentials
-	})
+	}
 }
 
 // wire builds the media service on the process startup.Run opened.
@@ -63,7 +56,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	p.Server.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, p.Logger, nil))
 	p.Server.AddReadinessCheck("s3", objects.Ping)
 
-	consumer, err := p.Consumer(events.ConsumerConfig{Group: mediaevents.Group, Topics: mediaevents.Topics})
+	consumer, err := p.Consumer(mediaevents.Group, mediaevents.Topics)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/mail"
 	"time"
 
@@ -22,22 +21,18 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/webpush"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
-}
-
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	var own parsed
-	return startup.Run(ctx, logger, args, ln, startup.Service[Config]{
+// service is how notification starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	var own parsed // Prepare's, for Wire
+	return startup.Service[Config]{
 		Name: "notification", Defaults: defaults, Validate: Config.validate, Migrations: notificationdb.Migrations,
-		Prepare: func(cfg *Config) (err error) {
+		Prepare: func(cfg *Config, logger *slog.Logger) (err error) {
 			own, err = parse(*cfg, logger)
 			return err
 		},
 		Wire: func(ctx context.Context, p *startup.Process[Config]) error { return wire(ctx, p, own) },
-	})
+	}
 }
 
 // parsed is what the service parses from its configuration before connecting anywhere.
@@ -109,10 +104,9 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 	p.Server.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
 		p.HandlerOptions(nil, auth)...))
 
-	consumer, err := p.Consumer(events.ConsumerConfig{
-		Group: notificationevents.Group, Topics: notificationevents.Topics,
+	consumer, err := p.Consumer(notificationevents.Group, notificationevents.Topics, func(c *events.ConsumerConfig) {
 		// Up to ~400 events a fetch; under that, the broker answers after ConsumerFetchWait.
-		FetchMaxWait: cfg.ConsumerFetchWait, FetchMinBytes: 256 << 10,
+		c.FetchMaxWait, c.FetchMinBytes = cfg.ConsumerFetchWait, 256<<10
 	})
 	if err != nil {
 		return err

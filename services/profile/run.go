@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
-	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/services/profile/internal/mediaclient"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
@@ -16,16 +13,12 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profilerpc"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
-}
-
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	return startup.Run(ctx, logger, args, ln, startup.Service[Config]{
+// service is how profile starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
 		Name: "profile", Defaults: defaults, Validate: Config.validate, Migrations: profiledb.Migrations, Wire: wire,
-	})
+	}
 }
 
 // wire builds the profile service on the process startup.Run opened.
@@ -45,7 +38,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	svc := profile.NewService(store, cache, mediaclient.New(p.PeerClient(), cfg.MediaURL), p.Logger)
 	p.Server.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc), p.HandlerOptions(nil, auth)...))
 
-	consumer, err := p.Consumer(events.ConsumerConfig{Group: profileevents.Group, Topics: profileevents.Topics})
+	consumer, err := p.Consumer(profileevents.Group, profileevents.Topics)
 	if err != nil {
 		return err
 	}
