@@ -17,20 +17,6 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/notificationclient"
 )
 
-// service is how auth starts (platform/startup): main runs it, and so do the tests, on a listener
-// of their own.
-func service() startup.Service[Config] {
-	var own parsed // Prepare's, for Wire
-	return startup.Service[Config]{
-		Name: "auth", Defaults: defaults, Validate: Config.validate, Migrations: authdb.Migrations,
-		Prepare: func(cfg *Config, logger *slog.Logger) (err error) {
-			own, err = parse(*cfg, logger)
-			return err
-		},
-		Wire: func(ctx context.Context, p *startup.Process[Config]) error { return wire(ctx, p, own) },
-	}
-}
-
 // parsed is what the service parses from its configuration before connecting anywhere.
 type parsed struct {
 	totpKey        *auth.TOTPKey
@@ -188,5 +174,19 @@ func drain(ctx context.Context, logger *slog.Logger, what string, del func() (in
 		if n < authdb.DeleteBatch {
 			return
 		}
+	}
+}
+
+// service is how auth starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	var own parsed // Prepare's, for Wire
+	return startup.Service[Config]{
+		Name: "auth", Defaults: defaults, Validate: Config.validate, Migrations: authdb.Migrations,
+		Prepare: func(cfg *Config, logger *slog.Logger) (err error) {
+			own, err = parse(*cfg, logger)
+			return err
+		},
+		Wire: func(ctx context.Context, p *startup.Process[Config]) error { return wire(ctx, p, own) },
 	}
 }

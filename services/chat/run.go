@@ -15,18 +15,6 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
 
-// service is how chat starts (platform/startup): main runs it, and so do the tests, on a listener
-// of their own.
-func service() startup.Service[Config] {
-	return startup.Service[Config]{
-		Name: "chat", Defaults: defaults, Validate: Config.validate, Migrations: chatdb.Migrations, Wire: wire,
-		Prepare: func(cfg *Config, _ *slog.Logger) (err error) {
-			cfg.DatabaseURL, err = withMaxConns(cfg.DatabaseURL, cfg.DatabaseMaxConns)
-			return err
-		},
-	}
-}
-
 // wire builds the chat service on the process startup.Run opened.
 func wire(ctx context.Context, p *startup.Process[Config]) error {
 	cfg := p.Config
@@ -57,4 +45,16 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	}
 	chatevents.Register(consumer, store, cache, p.Logger)
 	return nil
+}
+
+// service is how chat starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
+		Name: "chat", Defaults: defaults, Validate: Config.validate, Migrations: chatdb.Migrations, Wire: wire,
+		Prepare: func(cfg *Config, _ *slog.Logger) (err error) {
+			cfg.DatabaseURL, err = withMaxConns(cfg.DatabaseURL, cfg.DatabaseMaxConns)
+			return err
+		},
+	}
 }

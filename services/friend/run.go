@@ -11,14 +11,6 @@ import (
 	"github.com/parleyhq/parley/services/friend/internal/friendrpc"
 )
 
-// service is how friend starts (platform/startup): main runs it, and so do the tests, on a listener
-// of their own.
-func service() startup.Service[Config] {
-	return startup.Service[Config]{
-		Name: "friend", Defaults: defaults, Validate: Config.validate, Migrations: frienddb.Migrations, Wire: wire,
-	}
-}
-
 // wire builds the friend service on the process startup.Run opened.
 func wire(ctx context.Context, p *startup.Process[Config]) error {
 	// Every procedure needs an access token; CheckFriendship too (the calling service forwards
@@ -37,4 +29,12 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	}
 	friendevents.Register(consumer, store, p.Logger)
 	return nil
+}
+
+// service is how friend starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
+		Name: "friend", Defaults: defaults, Validate: Config.validate, Migrations: frienddb.Migrations, Wire: wire,
+	}
 }

@@ -13,15 +13,6 @@ import (
 	"github.com/parleyhq/parley/services/media/internal/mediastorage"
 )
 
-// service is how media starts (platform/startup): main runs it, and so do the tests, on a listener
-// of their own.
-func service() startup.Service[Config] {
-	return startup.Service[Config]{
-		Name: "media", Defaults: defaults, Validate: Config.validate, Migrations: mediadb.Migrations, Wire: wire,
-		MigrateUnchecked: true, // `media migrate` needs no S3 credentials
-	}
-}
-
 // wire builds the media service on the process startup.Run opened.
 func wire(ctx context.Context, p *startup.Process[Config]) error {
 	cfg := p.Config
@@ -65,4 +56,13 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 		return svc.RunJanitor(ctx, cfg.JanitorInterval, cfg.RejectedRetention)
 	})
 	return nil
+}
+
+// service is how media starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
+		Name: "media", Defaults: defaults, Validate: Config.validate, Migrations: mediadb.Migrations, Wire: wire,
+		MigrateUnchecked: true, // `media migrate` needs no S3 credentials
+	}
 }

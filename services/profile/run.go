@@ -13,14 +13,6 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profilerpc"
 )
 
-// service is how profile starts (platform/startup): main runs it, and so do the tests, on a listener
-// of their own.
-func service() startup.Service[Config] {
-	return startup.Service[Config]{
-		Name: "profile", Defaults: defaults, Validate: Config.validate, Migrations: profiledb.Migrations, Wire: wire,
-	}
-}
-
 // wire builds the profile service on the process startup.Run opened.
 func wire(ctx context.Context, p *startup.Process[Config]) error {
 	cfg := p.Config
@@ -44,4 +36,12 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	}
 	profileevents.Register(consumer, store, cache, p.Logger)
 	return nil
+}
+
+// service is how profile starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
+		Name: "profile", Defaults: defaults, Validate: Config.validate, Migrations: profiledb.Migrations, Wire: wire,
+	}
 }
