@@ -18,6 +18,9 @@ type Service struct {
 	DatabaseURL string `env:"DATABASE_URL"`
 	// DatabaseWait is how long start-up waits for Postgres.
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
+	// ShutdownTimeout bounds how long in-flight requests may finish once the service is told to
+	// stop (server.Server.ShutdownTimeout).
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 }
 
 // ServiceDefaults is the defaults of the service called name listening on port: LISTEN_ADDR

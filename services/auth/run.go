@@ -124,7 +124,6 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 	if err != nil {
 		return err
 	}
-	p.Server.ShutdownTimeout = cfg.ShutdownTimeout
 	p.Server.Mount(authrpc.NewHandler(svc, verifier, logger, own.trustedProxies, p.Telemetry))
 	p.Server.Handle("GET "+authrpc.JWKSPath, jwks)
 	p.Go(func(ctx context.Context) error {

@@ -14,7 +14,7 @@ import (
 // Config is the chat service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
-	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT, SHUTDOWN_TIMEOUT
 
 	// DatabaseMaxConns caps the pool. Sends are written in groups, at most two at a time
 	// (chatdb's group commit); reads and event handlers use the rest.

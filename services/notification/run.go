@@ -86,7 +86,6 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 		return err
 	}
 
-	p.Server.ShutdownTimeout = cfg.ShutdownTimeout
 	p.Server.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
 		p.HandlerOptions(nil, auth)...))
 
