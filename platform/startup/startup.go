@@ -50,6 +50,22 @@ type Service[C config.ServiceConfig] struct {
 	Wire func(ctx context.Context, p *Process[C]) error
 }
 
+// Parsed is a Prepare and a Wire for a service whose wiring uses what it parses before connecting
+// (auth's keys, notification's mail settings): the Prepare calls parse and keeps its result, the
+// Wire hands it to wire.
+//
+//	s.Prepare, s.Wire = startup.Parsed(parse, wire)
+func Parsed[C config.ServiceConfig, P any](
+	parse func(cfg C, logger *slog.Logger) (P, error), wire func(ctx context.Context, p *Process[C], parsed P) error,
+) (prepare func(cfg *C, logger *slog.Logger) error, w func(ctx context.Context, p *Process[C]) error) {
+	var parsed P
+	prepare = func(cfg *C, logger *slog.Logger) (err error) {
+		parsed, err = parse(*cfg, logger)
+		return err
+	}
+	return prepare, func(ctx context.Context, p *Process[C]) error { return wire(ctx, p, parsed) }
+}
+
 // Main is the whole of a service's main function: `func main() { startup.Main(service()) }`
 // (server.Main with Run, serving on LISTEN_ADDR).
 func Main[C config.ServiceConfig](s Service[C]) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +218,29 @@ func TestRunStopsWhenWorkFails(t *testing.T) {
 	}
 	if err := startup.Run(context.Background(), quiet(), nil, ln, s); err == nil || err.Error() != "janitor: broken" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Parsed's Wire gets what its Prepare parsed, and a refusal of parse is Prepare's.
+func TestParsed(t *testing.T) {
+	parse := func(cfg testConfig, _ *slog.Logger) (string, error) {
+		if cfg.Limit < 0 {
+			return "", errors.New("STARTUP_TEST_LIMIT: must not be negative")
+		}
+		return "limit " + strconv.Itoa(cfg.Limit), nil
+	}
+	var got string
+	prepare, wire := startup.Parsed(parse, func(_ context.Context, _ *startup.Process[testConfig], parsed string) error {
+		got = parsed
+		return nil
+	})
+	if err := prepare(&testConfig{Limit: 3}, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wire(context.Background(), nil); err != nil || got != "limit 3" {
+		t.Fatalf("wire got %q, %v", got, err)
+	}
+	if err := prepare(&testConfig{Limit: -1}, quiet()); err == nil || !strings.Contains(err.Error(), "STARTUP_TEST_LIMIT") {
+		t.Fatalf("refusal: %v", err)
 	}
 }

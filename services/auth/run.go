@@ -179,13 +179,7 @@ func drain(ctx context.Context, logger *slog.Logger, what string, del func() (in
 // service is how auth starts (platform/startup): main runs it, and so do the tests, on a listener
 // of their own.
 func service() startup.Service[Config] {
-	var own parsed // Prepare's, for Wire
-	return startup.Service[Config]{
-		Name: "auth", Defaults: defaults, Validate: Config.validate, Migrations: authdb.Migrations,
-		Prepare: func(cfg *Config, logger *slog.Logger) (err error) {
-			own, err = parse(*cfg, logger)
-			return err
-		},
-		Wire: func(ctx context.Context, p *startup.Process[Config]) error { return wire(ctx, p, own) },
-	}
+	s := startup.Service[Config]{Name: "auth", Defaults: defaults, Validate: Config.validate, Migrations: authdb.Migrations}
+	s.Prepare, s.Wire = startup.Parsed(parse, wire)
+	return s
 }

@@ -169,13 +169,7 @@ func cleanup(ctx context.Context, store *notificationdb.Store, r notification.Re
 // service is how notification starts (platform/startup): main runs it, and so do the tests, on a listener
 // of their own.
 func service() startup.Service[Config] {
-	var own parsed // Prepare's, for Wire
-	return startup.Service[Config]{
-		Name: "notification", Defaults: defaults, Validate: Config.validate, Migrations: notificationdb.Migrations,
-		Prepare: func(cfg *Config, logger *slog.Logger) (err error) {
-			own, err = parse(*cfg, logger)
-			return err
-		},
-		Wire: func(ctx context.Context, p *startup.Process[Config]) error { return wire(ctx, p, own) },
-	}
+	s := startup.Service[Config]{Name: "notification", Defaults: defaults, Validate: Config.validate, Migrations: notificationdb.Migrations}
+	s.Prepare, s.Wire = startup.Parsed(parse, wire)
+	return s
 }
