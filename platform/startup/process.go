@@ -3,6 +3,7 @@ package startup
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -97,6 +98,27 @@ func (p *Process[C]) Consumer(group string, topics []string, tune ...func(*event
 // server.Server.RunWith); returning nil simply ends it.
 func (p *Process[C]) Go(work func(ctx context.Context) error) {
 	p.workers = append(p.workers, work)
+}
+
+// Every runs work with the service at once, then every interval until ctx ends (a periodic
+// clean-up); an interval of 0 or less turns it off. work reports its own failures (a failed round
+// does not stop the service) and should return soon once ctx ends.
+func (p *Process[C]) Every(interval time.Duration, work func(ctx context.Context)) {
+	if interval <= 0 {
+		return
+	}
+	p.Go(func(ctx context.Context) error {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			work(ctx)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
 }
 
 func (p *Process[C]) close() {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -155,6 +156,7 @@ func TestRunServesUntilTheContextEnds(t *testing.T) {
 	}
 
 	var process *startup.Process[testConfig]
+	var rounds atomic.Int32
 	workEnded := make(chan struct{})
 	s := spec(t)
 	s.Prepare = func(cfg *testConfig, _ *slog.Logger) error {
@@ -180,6 +182,8 @@ func TestRunServesUntilTheContextEnds(t *testing.T) {
 			close(workEnded)
 			return nil
 		})
+		p.Every(10*time.Millisecond, func(context.Context) { rounds.Add(1) })
+		p.Every(0, func(context.Context) { t.Error("Every(0, …) ran") })
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -187,6 +191,7 @@ func TestRunServesUntilTheContextEnds(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- startup.Run(ctx, quiet(), nil, ln, s) }()
 	waittest.Ready(t, "http://"+ln.Addr().String(), done)
+	waittest.Until(t, "periodic work to run again", func() bool { return rounds.Load() >= 3 })
 
 	cancel()
 	waittest.Stopped(t, done)

@@ -126,34 +126,20 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 	}
 	p.Server.Mount(authrpc.NewHandler(svc, verifier, logger, own.trustedProxies, p.Telemetry))
 	p.Server.Handle("GET "+authrpc.JWKSPath, jwks)
-	p.Go(func(ctx context.Context) error {
-		cleanUp(ctx, store, cfg.SessionCleanupInterval, own.throttle, logger)
-		return nil
-	})
+	p.Every(cfg.SessionCleanupInterval, func(ctx context.Context) { cleanUp(ctx, store, own.throttle, logger) })
 	return nil
 }
 
-// cleanUp deletes, every interval until ctx ends, expired sessions (with their refresh tokens;
-// a day of grace keeps a just-expired token recognisable for clearer errors), expired sign-in
-// challenges and login-throttle rows that no longer change any decision.
-func cleanUp(ctx context.Context, store *authdb.Store, interval time.Duration, throttle auth.ThrottlePolicy, logger *slog.Logger) {
-	if interval <= 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		drain(ctx, logger, "expired sessions", func() (int64, error) { return store.DeleteExpired(ctx, time.Now(), 24*time.Hour) })
-		drain(ctx, logger, "expired sign-in challenges", func() (int64, error) { return store.DeleteExpiredLoginChallenges(ctx, time.Now()) })
-		drain(ctx, logger, "stale login throttle rows", func() (int64, error) {
-			return store.DeleteStaleLoginThrottle(ctx, time.Now(), throttle)
-		})
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+// cleanUp deletes expired sessions (with their refresh tokens; a day of grace keeps a
+// just-expired token recognisable for clearer errors), expired sign-in challenges and
+// login-throttle rows that no longer change any decision: one round, run every
+// AUTH_SESSION_CLEANUP_INTERVAL.
+func cleanUp(ctx context.Context, store *authdb.Store, throttle auth.ThrottlePolicy, logger *slog.Logger) {
+	drain(ctx, logger, "expired sessions", func() (int64, error) { return store.DeleteExpired(ctx, time.Now(), 24*time.Hour) })
+	drain(ctx, logger, "expired sign-in challenges", func() (int64, error) { return store.DeleteExpiredLoginChallenges(ctx, time.Now()) })
+	drain(ctx, logger, "stale login throttle rows", func() (int64, error) {
+		return store.DeleteStaleLoginThrottle(ctx, time.Now(), throttle)
+	})
 }
 
 // drain calls del, which deletes at most authdb.DeleteBatch rows (of each kind), until it deletes

@@ -104,10 +104,7 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 		Deliveries:        30 * 24 * time.Hour,
 	}
 	p.Go(dispatcher.Run)
-	p.Go(func(ctx context.Context) error {
-		cleanup(ctx, store, retention, cfg.CleanupInterval, logger)
-		return nil
-	})
+	p.Every(cfg.CleanupInterval, func(ctx context.Context) { cleanup(ctx, store, retention, logger) })
 	return nil
 }
 
@@ -143,31 +140,19 @@ func pushConfig(cfg Config, from *mail.Address, logger *slog.Logger) (*notificat
 		Timeout: cfg.PushTimeout}, nil
 }
 
-// cleanup deletes what has outlived its retention every interval until ctx ends.
-func cleanup(ctx context.Context, store *notificationdb.Store, r notification.Retention, interval time.Duration, logger *slog.Logger) {
-	if interval <= 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		n, err := store.Cleanup(ctx, time.Now(), r)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Warn("clean-up failed", slog.Any("error", err))
-		case n > 0:
-			logger.Info("deleted old rows", slog.Int64("count", n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// cleanup deletes what has outlived its retention: one round, run every CLEANUP_INTERVAL.
+func cleanup(ctx context.Context, store *notificationdb.Store, r notification.Retention, logger *slog.Logger) {
+	n, err := store.Cleanup(ctx, time.Now(), r)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		logger.Warn("clean-up failed", slog.Any("error", err))
+	case n > 0:
+		logger.Info("deleted old rows", slog.Int64("count", n))
 	}
 }
 
-// service is how notification starts (platform/startup): main runs it, and so do the tests, on a listener
-// of their own.
+// service is how notification starts (platform/startup): main runs it, and so do the tests, on a
+// listener of their own.
 func service() startup.Service[Config] {
 	s := startup.Service[Config]{Name: "notification", Defaults: defaults, Validate: Config.validate, Migrations: notificationdb.Migrations}
 	s.Prepare, s.Wire = startup.Parsed(parse, wire)
