@@ -29,8 +29,6 @@ func (c Config) validate() error {
 	if c.RequestLimit < 0 {
 		errs = append(errs, fmt.Errorf("FRIEND_REQUEST_LIMIT %d: must be 0 (no limit) or more", c.RequestLimit))
 	}
-	if c.RequestWindow <= 0 {
-		errs = append(errs, fmt.Errorf("FRIEND_REQUEST_WINDOW %v: must be positive", c.RequestWindow))
-	}
+	errs = append(errs, config.Positive(map[string]time.Duration{"FRIEND_REQUEST_WINDOW": c.RequestWindow})...)
 	return errors.Join(errs...)
 }

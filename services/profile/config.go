@@ -28,10 +28,7 @@ var defaults = Config{Service: config.ServiceDefaults("profile", 8082)}
 
 // validate refuses values that parse but cannot work, naming each variable.
 func (c Config) validate() error {
-	var errs []error
-	if c.CacheTTL < 0 {
-		errs = append(errs, fmt.Errorf("PROFILE_CACHE_TTL %v: must not be negative", c.CacheTTL))
-	}
+	errs := config.NotNegative(map[string]time.Duration{"PROFILE_CACHE_TTL": c.CacheTTL})
 	if c.SearchFuzzyThreshold < 0 || c.SearchFuzzyThreshold > 1 {
 		errs = append(errs, fmt.Errorf("SEARCH_FUZZY_THRESHOLD %v: must be a trigram similarity between 0 and 1", c.SearchFuzzyThreshold))
 	}
