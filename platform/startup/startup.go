@@ -2,9 +2,10 @@
 // (serve, or `migrate`), its configuration (loaded, logged, validated), telemetry, its database
 // and migrations, its Kafka options, its server with the admin listener and the database's
 // readiness check, its outbox relay and event consumers, and the run until the context ends
-// followed by the shutdown in order. A service's run.go calls Run with what is its own: its
-// name, configuration and migrations in a Service, and a Wire function that builds its stores,
-// use cases and handlers on the Process Run has opened. A process without a database (the
+// followed by the shutdown in order. Use it for such a service: its main.go calls Main with the
+// Service its run.go declares (`service()`: its name, configuration and migrations, and a Wire
+// function that builds its own stores, use cases, handlers and consumers on the Process Run has
+// opened); its tests call Run on a listener of their own. A process without a database (the
 // gateway) does not use it.
 package startup
 
