@@ -2,10 +2,11 @@ package config
 
 // Common is the variables every Parley process reads, with the same meaning and default in each.
 // A service's Config embeds it as its first field, so the fields keep their names (cfg.AdminAddr)
-// and environment variables, and Attrs logs them in place. LISTEN_ADDR, DATABASE_URL and
-// DATABASE_WAIT are Service's (the gateway has no database and declares its own LISTEN_ADDR);
-// AUTH_JWKS_URL, REDIS_URL and the rest of shared.go are embedded one by one by the Configs that
-// read them (not every process verifies tokens or uses Redis). The services need KAFKA_BROKERS,
+// and environment variables, and Attrs logs them in place. LISTEN_ADDR, DATABASE_URL,
+// DATABASE_WAIT and SHUTDOWN_TIMEOUT are Service's (the gateway has no database and declares its
+// own LISTEN_ADDR and SHUTDOWN_TIMEOUT); AUTH_JWKS_URL, REDIS_URL and the rest of shared.go are
+// embedded one by one by the Configs that read them (not every process verifies tokens or uses
+// Redis). The services need KAFKA_BROKERS,
 // which Start checks for every Config that embeds Service (checkService); the gateway runs
 // without it. Start checks the Kafka TLS and SASL variables (Kafka.Check) for every Config.
 type Common struct {

@@ -159,11 +159,11 @@ func TestStartBeginsFromServiceDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Service{ListenAddr: ":8083", DatabaseURL: "postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable", DatabaseWait: 30 * time.Second}
+	want := Service{ListenAddr: ":8083", DatabaseURL: "postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable", DatabaseWait: 30 * time.Second, ShutdownTimeout: 10 * time.Second}
 	if cfg.Service != want || cfg.Timeout != 3*time.Second || cfg.JWTIssuer != "parley" {
 		t.Fatalf("cfg = %+v", cfg)
 	}
-	if !strings.Contains(logs.String(), "LOG_LEVEL=info OTEL_EXPORTER_OTLP_ENDPOINT=\"\" LISTEN_ADDR=:8083 DATABASE_URL=\"postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable\" DATABASE_WAIT=30s TIMEOUT=3s") {
+	if !strings.Contains(logs.String(), "LOG_LEVEL=info OTEL_EXPORTER_OTLP_ENDPOINT=\"\" LISTEN_ADDR=:8083 DATABASE_URL=\"postgres://postgres@127.0.0.1:5432/parley_friend?sslmode=disable\" DATABASE_WAIT=30s SHUTDOWN_TIMEOUT=10s TIMEOUT=3s") {
 		t.Fatalf("configuration line = %q", logs.String())
 	}
 
@@ -175,7 +175,7 @@ func TestStartBeginsFromServiceDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = Service{ListenAddr: "127.0.0.1:1", DatabaseURL: "postgres://app:hunter2@db:5432/x", DatabaseWait: 2 * time.Second}
+	want = Service{ListenAddr: "127.0.0.1:1", DatabaseURL: "postgres://app:hunter2@db:5432/x", DatabaseWait: 2 * time.Second, ShutdownTimeout: 10 * time.Second}
 	if cfg.Service != want {
 		t.Fatalf("cfg.Service = %+v", cfg.Service)
 	}

@@ -18,6 +18,9 @@ type Service struct {
 	DatabaseURL string `env:"DATABASE_URL"`
 	// DatabaseWait is how long start-up waits for Postgres.
 	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"30s"`
+	// ShutdownTimeout bounds how long in-flight requests may finish once the service is told to
+	// stop (server.Server.ShutdownTimeout).
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 }
 
 // ServiceDefaults is the defaults of the service called name listening on port: LISTEN_ADDR
@@ -32,30 +35,34 @@ func ServiceDefaults(name string, port int) Service {
 	}
 }
 
-// serviceConfig is a service's Config, which embeds Common and Service: the two methods below are
-// promoted to it, so that Start finds the shared variables without the service passing them.
-type serviceConfig interface {
-	common() Common
-	service() Service
+// ServiceConfig is a service's Config, which embeds Common and Service: their two methods below
+// are promoted to it, so that Start finds the shared variables without the service passing them,
+// and platform/startup takes any service's Config (startup.Run[C config.ServiceConfig]).
+type ServiceConfig interface {
+	CommonVars() Common
+	ServiceVars() Service
 }
 
-func (c Common) common() Common    { return c }
-func (s Service) service() Service { return s }
+// CommonVars is the Common a Config embeds.
+func (c Common) CommonVars() Common { return c }
+
+// ServiceVars is the Service a Config embeds.
+func (s Service) ServiceVars() Service { return s }
 
 // checkService refuses the shared variables' values that no process can run with, so that no
 // service's validate repeats them: the Kafka TLS and SASL variables of every Config that embeds
 // Common (Kafka.Check); and, since every service publishes its events through its outbox relay,
 // an empty KAFKA_BROKERS (the gateway, which runs without Kafka, embeds no Service).
 func checkService(cfg any) error {
-	c, ok := cfg.(interface{ common() Common })
+	c, ok := cfg.(interface{ CommonVars() Common })
 	if !ok {
 		return nil
 	}
 	var errs []error
-	if err := c.common().Check(); err != nil {
+	if err := c.CommonVars().Check(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, ok := cfg.(serviceConfig); ok && len(c.common().KafkaBrokers) == 0 {
+	if _, ok := cfg.(ServiceConfig); ok && len(c.CommonVars().KafkaBrokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS: at least one broker address is required"))
 	}
 	return errors.Join(errs...)

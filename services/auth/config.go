@@ -18,7 +18,7 @@ import (
 // describes every variable.
 type Config struct {
 	config.Common
-	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT, SHUTDOWN_TIMEOUT
 
 	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
@@ -83,7 +83,6 @@ type Config struct {
 
 	// SessionCleanupInterval is how often expired sessions and their refresh tokens are deleted.
 	SessionCleanupInterval time.Duration `env:"AUTH_SESSION_CLEANUP_INTERVAL" envDefault:"1h"`
-	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 }
 
 // defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).
@@ -190,12 +189,10 @@ func splitList(s string) []string {
 // Argon2 parameters, OAuth providers, login throttle and trusted proxies are checked where they
 // are parsed (in run), because parsing them is the check.
 func (c Config) validate() error {
-	var errs []error
-	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL, "AUTH_PASSKEY_CEREMONY_TTL": c.PasskeyCeremonyTTL} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s %v: must be positive", name, d))
-		}
-	}
+	errs := config.Positive(map[string]time.Duration{
+		"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL,
+		"AUTH_PASSKEY_CEREMONY_TTL": c.PasskeyCeremonyTTL,
+	})
 	if c.SessionCleanupInterval < 0 {
 		errs = append(errs, fmt.Errorf("AUTH_SESSION_CLEANUP_INTERVAL %v: must be 0 (no clean-up) or more", c.SessionCleanupInterval))
 	}

@@ -4,8 +4,8 @@
 //	auth migrate  apply pending migrations and exit
 package main
 
-import "github.com/parleyhq/parley/platform/server"
+import "github.com/parleyhq/parley/platform/startup"
 
 func main() {
-	server.Main("auth", run)
+	startup.Main(service())
 }

@@ -14,7 +14,7 @@ import (
 // Config is the chat service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
-	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT, SHUTDOWN_TIMEOUT
 
 	// DatabaseMaxConns caps the pool. Sends are written in groups, at most two at a time
 	// (chatdb's group commit); reads and event handlers use the rest.
@@ -69,17 +69,10 @@ func withMaxConns(dbURL string, n int32) (string, error) {
 // validate refuses values that parse but cannot work, naming each variable. Zero durations fall
 // back to their documented defaults where they are used; negative ones are refused here.
 func (c Config) validate() error {
-	var errs []error
-	if c.DatabaseMaxConns <= 0 {
-		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS %d: must be positive", c.DatabaseMaxConns))
-	}
-	for name, d := range map[string]time.Duration{
+	errs := config.Positive(map[string]int32{"DATABASE_MAX_CONNS": c.DatabaseMaxConns})
+	errs = append(errs, config.NotNegative(map[string]time.Duration{
 		"OUTBOX_POLL_INTERVAL": c.OutboxPollInterval, "OUTBOX_LINGER": c.OutboxLinger, "FRIEND_TIMEOUT": c.FriendTimeout,
 		"FRIENDSHIP_CACHE_TTL": c.FriendshipCacheTTL, "MEDIA_TIMEOUT": c.MediaTimeout,
-	} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
-		}
-	}
+	})...)
 	return errors.Join(errs...)
 }

@@ -5,8 +5,8 @@
 //	chat migrate  apply pending migrations and exit
 package main
 
-import "github.com/parleyhq/parley/platform/server"
+import "github.com/parleyhq/parley/platform/startup"
 
 func main() {
-	server.Main("chat", run)
+	startup.Main(service())
 }

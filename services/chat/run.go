@@ -2,18 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
-	"github.com/parleyhq/parley/platform/authn"
-	"github.com/parleyhq/parley/platform/config"
-	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/kafkaconn"
-	"github.com/parleyhq/parley/platform/redisconn"
-	"github.com/parleyhq/parley/platform/server"
-	"github.com/parleyhq/parley/platform/telemetry"
+	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
@@ -23,92 +15,46 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
-}
-
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	migrateOnly, err := server.MigrateOnly("chat", args)
+// wire builds the chat service on the process startup.Run opened.
+func wire(ctx context.Context, p *startup.Process[Config]) error {
+	cfg := p.Config
+	redis, err := p.Redis(cfg.RedisURL)
 	if err != nil {
 		return err
 	}
-
-	cfg, err := config.Start(logger, defaults, Config.validate)
+	auth, err := p.Authenticate(ctx, cfg.AuthJWKSURL)
 	if err != nil {
 		return err
 	}
-
-	dbURL, err := withMaxConns(cfg.DatabaseURL, cfg.DatabaseMaxConns)
-	if err != nil {
-		return err
-	}
-	tel, err := telemetry.Start(ctx, logger, "chat")
-	if err != nil {
-		return err
-	}
-	defer tel.Shutdown()
-	pool, err := events.OpenDatabase(ctx, dbURL, cfg.DatabaseWait, chatdb.Component, chatdb.Migrations, tel)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if migrateOnly {
-		logger.Info("migrations applied")
-		return nil
-	}
-
-	redis, err := redisconn.Open(cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer redis.Close()
-
-	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, nil)
-	if err != nil {
-		return err
-	}
-	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience))
 
 	// Sends commit in groups rather than one at a time behind NOTIFY's commit lock: the store wakes
 	// this process's relay after each commit instead (events.Outbox.Wake, docs/chat.md).
-	outbox := events.NewOutbox("chat")
-	outbox.WakeRelay = false
-	outbox.Headers = tel.TraceHeaders
-	peers := tel.HTTPClient(server.H2CClient())
-	store := chatdb.New(pool, outbox)
+	p.Outbox.WakeRelay = false
+	p.Relay.Wakeups = p.Outbox.Wakeups()
+	p.Relay.PollInterval, p.Relay.Linger = cfg.OutboxPollInterval, cfg.OutboxLinger
+	peers := p.PeerClient()
+	store := chatdb.New(p.Pool, p.Outbox)
 	cache := chatcache.New(redis, cfg.FriendshipCacheTTL)
 	files := mediaclient.New(peers, cfg.MediaURL, cfg.InternalAPIToken, cfg.MediaTimeout)
-	svc := chat.NewService(store, friendclient.New(peers, cfg.FriendURL, cfg.FriendTimeout), cache, files, logger)
+	svc := chat.NewService(store, friendclient.New(peers, cfg.FriendURL, cfg.FriendTimeout), cache, files, p.Logger)
+	p.Server.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc), p.HandlerOptions(nil, auth)...))
 
-	srv := server.New(logger, cfg.ListenAddr)
-	srv.AdminAddr = cfg.AdminAddr
-	srv.Telemetry = tel
-	srv.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc),
-		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
-	srv.AddReadinessCheck("database", pool.Ping)
-	srv.AddReadinessCheck("auth keys", keys.Ready) // the keys before traffic: see authn.RemoteJWKS.Ready
-
-	// The files KAFKA_TLS_CA_FILE and KAFKA_SASL_PASSWORD_FILE name are read here, not for
-	// `migrate`, which has no Kafka client.
-	kafkaOpts, err := kafkaconn.Options(cfg.Kafka)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Logger: logger,
-		PollInterval: cfg.OutboxPollInterval, Wakeups: outbox.Wakeups(), Linger: cfg.OutboxLinger, Telemetry: tel})
+	consumer, err := p.Consumer(chatevents.Group, chatevents.Topics)
 	if err != nil {
 		return err
 	}
-	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Group: chatevents.Group, Topics: chatevents.Topics, Pool: pool, Logger: logger,
-		Telemetry: tel,
-	})
-	if err != nil {
-		return err
-	}
-	chatevents.Register(consumer, store, cache, logger)
+	chatevents.Register(consumer, store, cache, p.Logger)
+	return nil
+}
 
-	return srv.RunWith(ctx, ln, relay.Run, consumer.Run)
+// service is how chat starts (platform/startup): main runs it, and so do the tests, on a listener
+// of their own.
+func service() startup.Service[Config] {
+	return startup.Service[Config]{
+		Name: "chat", Defaults: defaults, Validate: Config.validate, Migrations: chatdb.Migrations, Wire: wire,
+		Prepare: func(cfg *Config, _ *slog.Logger) (err error) {
+			cfg.DatabaseURL, err = withMaxConns(cfg.DatabaseURL, cfg.DatabaseMaxConns)
+			return err
+		},
+	}
 }

@@ -11,7 +11,7 @@ import (
 // Config is the friend service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
-	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT, SHUTDOWN_TIMEOUT
 
 	config.AuthJWKS // AUTH_JWKS_URL
 
@@ -29,8 +29,6 @@ func (c Config) validate() error {
 	if c.RequestLimit < 0 {
 		errs = append(errs, fmt.Errorf("FRIEND_REQUEST_LIMIT %d: must be 0 (no limit) or more", c.RequestLimit))
 	}
-	if c.RequestWindow <= 0 {
-		errs = append(errs, fmt.Errorf("FRIEND_REQUEST_WINDOW %v: must be positive", c.RequestWindow))
-	}
+	errs = append(errs, config.Positive(map[string]time.Duration{"FRIEND_REQUEST_WINDOW": c.RequestWindow})...)
 	return errors.Join(errs...)
 }

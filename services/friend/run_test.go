@@ -22,11 +22,17 @@ import (
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
 )
 
 const wait = 30 * time.Second
+
+// runOn is main's start-up, with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	return startup.Run(ctx, logger, args, ln, service())
+}
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/parleyhq/parley/platform/config"
@@ -96,21 +95,12 @@ type Config struct {
 // are parsed (in run); the web app's directory and origins as gateway.New would check them. An
 // KAFKA_BROKERS without a broker (KAFKA_BROKERS=,) is allowed: it turns the realtime fan-out off.
 func (c Config) validate() error {
-	var errs []error
-	for name, n := range map[string]int64{
+	errs := config.NotNegative(map[string]int64{
 		"MAX_BODY_BYTES": c.MaxBodyBytes, "RATE_LIMIT_AUTH": int64(c.RateLimitAuth), "RATE_LIMIT_USER": int64(c.RateLimitUser),
-	} {
-		if n < 0 {
-			errs = append(errs, fmt.Errorf("%s %d: must not be negative", name, n))
-		}
-	}
-	for name, d := range map[string]time.Duration{
+	})
+	errs = append(errs, config.NotNegative(map[string]time.Duration{
 		"RATE_LIMIT_WINDOW": c.RateLimitWindow, "READY_TIMEOUT": c.ReadyTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
-	} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
-		}
-	}
+	})...)
 	errs = append(errs, gateway.CheckWeb(c.WebDir, c.webSources()), c.Check())
 	return errors.Join(errs...)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -145,7 +144,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	gw.AddReadinessCheck(gateway.ReadinessCheck{Name: "auth keys", Required: true, Check: keys.Ready})
 	gw.AddReadinessCheck(gateway.ReadinessCheck{Name: "realtime redis", Check: func(context.Context) error {
 		if s := hub.RedisState(); !s.Up() {
-			return errors.New("subscription " + s.String())
+			return fmt.Errorf("subscription %s", s)
 		}
 		return nil
 	}})

@@ -14,7 +14,7 @@ import (
 // Config is the media service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
-	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT, SHUTDOWN_TIMEOUT
 
 	config.Redis    // REDIS_URL
 	config.ChatPeer // CHAT_URL

@@ -25,10 +25,16 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/media/internal/mediatest"
 	"github.com/parleyhq/parley/services/media/internal/s3test"
 )
+
+// runOn is main's start-up, with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	return startup.Run(ctx, logger, args, ln, service())
+}
 
 func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
 
@@ -62,20 +68,20 @@ func TestRun(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := run(ctx, logger, []string{"migrate"}); err != nil {
+	if err := runOn(ctx, logger, []string{"migrate"}, nil); err != nil {
 		t.Fatalf("media migrate: %v", err)
 	}
 	var tables int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename IN ('files', 'outbox', 'inbox')`).Scan(&tables); err != nil || tables != 3 {
 		t.Fatalf("after migrate: %d tables, %v", tables, err)
 	}
-	if err := run(ctx, logger, []string{"bogus"}); err == nil {
+	if err := runOn(ctx, logger, []string{"bogus"}, nil); err == nil {
 		t.Fatal("unknown argument accepted")
 	}
 	t.Run("refuses a bad configuration", func(t *testing.T) {
 		t.Setenv("S3_SECRET_KEY", "")
 		t.Setenv("MAX_AVATAR_BYTES", "0")
-		err := run(ctx, logger, nil)
+		err := runOn(ctx, logger, nil, nil)
 		if err == nil || !strings.Contains(err.Error(), "S3_ACCESS_KEY and S3_SECRET_KEY are required") || !strings.Contains(err.Error(), "MAX_AVATAR_BYTES must be positive") {
 			t.Fatalf("run: %v", err)
 		}

@@ -14,7 +14,7 @@ import (
 // docs/notification.md describes every variable.
 type Config struct {
 	config.Common
-	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT, SHUTDOWN_TIMEOUT
 
 	// ConsumerFetchWait is how long the broker may gather events for one batch: under a steady
 	// trickle of messages one transaction handles many of them instead of each paying its own.
@@ -77,8 +77,6 @@ type Config struct {
 	// service on this machine in development and tests only. Never in production: endpoints are
 	// URLs users give, and the service requests them (SSRF).
 	PushAllowPrivateEndpoints bool `env:"PUSH_ALLOW_PRIVATE_ENDPOINTS" envDefault:"false"`
-
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 }
 
 // defaults is where this service's LISTEN_ADDR and DATABASE_URL defaults come from (config.Start).

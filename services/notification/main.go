@@ -5,8 +5,8 @@
 //	notification migrate  apply pending migrations and exit
 package main
 
-import "github.com/parleyhq/parley/platform/server"
+import "github.com/parleyhq/parley/platform/startup"
 
 func main() {
-	server.Main("notification", run)
+	startup.Main(service())
 }

@@ -4,20 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/mail"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
-	"github.com/parleyhq/parley/platform/authn"
-	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/kafkaconn"
-	"github.com/parleyhq/parley/platform/redisconn"
-	"github.com/parleyhq/parley/platform/server"
-	"github.com/parleyhq/parley/platform/telemetry"
+	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/services/notification/internal/mailer"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
@@ -27,84 +21,63 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/webpush"
 )
 
-// run serves until ctx ends; with args ["migrate"] it applies the migrations and returns.
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	return runOn(ctx, logger, args, nil)
+// parsed is what the service parses from its configuration before connecting anywhere.
+type parsed struct {
+	from   *mail.Address
+	emails *notification.Emails
+	smtp   *mailer.Sender
+	push   *notification.PushConfig
 }
 
-// runOn is run with an optional listener already open (tests listen on port 0).
-func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
-	migrateOnly, err := server.MigrateOnly("notification", args)
-	if err != nil {
-		return err
-	}
-
-	cfg, err := config.Start(logger, defaults, Config.validate)
-	if err != nil {
-		return err
-	}
-	// Everything that can be refused without a network is checked before connecting anywhere.
+// parse checks everything that can be refused without a network, before connecting anywhere.
+func parse(cfg Config, logger *slog.Logger) (parsed, error) {
 	from, err := cfg.from()
 	if err != nil {
-		return err
+		return parsed{}, err
 	}
 	emails, err := notification.NewEmails(cfg.PublicWebURL)
 	if err != nil {
-		return fmt.Errorf("PUBLIC_WEB_URL: %w", err)
+		return parsed{}, fmt.Errorf("PUBLIC_WEB_URL: %w", err)
 	}
 	smtp, err := mailer.New(cfg.SMTPURL, mailer.WithTimeout(cfg.SMTPTimeout))
 	if err != nil {
-		return fmt.Errorf("SMTP_URL: %w", err)
+		return parsed{}, fmt.Errorf("SMTP_URL: %w", err)
 	}
 	push, err := pushConfig(cfg, from, logger)
 	if err != nil {
-		return err
+		return parsed{}, err
 	}
+	return parsed{from: from, emails: emails, smtp: smtp, push: push}, nil
+}
 
-	tel, err := telemetry.Start(ctx, logger, "notification")
-	if err != nil {
-		return err
-	}
-	defer tel.Shutdown()
-	pool, err := events.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DatabaseWait, notificationdb.Component, notificationdb.Migrations, tel)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if migrateOnly {
-		logger.Info("migrations applied")
-		return nil
-	}
+// wire builds the notification service on the process startup.Run opened.
+func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
+	cfg, logger := p.Config, p.Logger
 	if cfg.InternalAPIToken == "" {
 		logger.Warn("INTERNAL_API_TOKEN is not set: every Notify call will be refused")
 	}
-
-	redis, err := redisconn.Open(cfg.RedisURL, func(o *rueidis.ClientOption) {
+	redis, err := p.Redis(cfg.RedisURL, func(o *rueidis.ClientOption) {
 		o.DisableCache = true // presence is read once per digest; nothing to cache
 	})
 	if err != nil {
 		return err
 	}
-	defer redis.Close()
-
-	keys, err := authn.NewRemoteJWKS(ctx, cfg.AuthJWKSURL, nil)
+	auth, err := p.Authenticate(ctx, cfg.AuthJWKSURL, notificationrpc.PublicProcedures...)
 	if err != nil {
 		return err
 	}
-	auth := authn.NewInterceptor(authn.NewVerifier(keys, cfg.JWTIssuer, cfg.JWTAudience), notificationrpc.PublicProcedures...)
 
-	outbox := events.NewOutbox("notification")
-	outbox.Headers = tel.TraceHeaders
-	store := notificationdb.New(pool, outbox)
-	store.WatchEmailQueue(tel)
+	store := notificationdb.New(p.Pool, p.Outbox)
+	store.WatchEmailQueue(p.Telemetry)
 	svc, err := notification.NewService(notification.Config{
-		Store: store, Emails: emails, MessageIDDomain: messageIDDomain(from), DigestDelay: cfg.DigestDelay, Push: push, Logger: logger,
+		Store: store, Emails: own.emails, MessageIDDomain: messageIDDomain(own.from), DigestDelay: cfg.DigestDelay, Push: own.push,
+		Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
 	dispatcher, err := notification.NewDispatcher(notification.DispatcherConfig{
-		Service: svc, Store: store, Mailer: &mailer.Notifications{Sender: smtp, From: *from},
+		Service: svc, Store: store, Mailer: &mailer.Notifications{Sender: own.smtp, From: *own.from},
 		Presence: presence.New(redis, logger), Logger: logger,
 		PollInterval: cfg.EmailPollInterval, OfflineAfter: cfg.OfflineAfter, SendTimeout: cfg.SMTPTimeout,
 		RetryBackoff: cfg.EmailRetryBackoff, MaxAttempts: cfg.EmailMaxAttempts,
@@ -113,30 +86,12 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		return err
 	}
 
-	srv := server.New(logger, cfg.ListenAddr)
-	srv.AdminAddr = cfg.AdminAddr
-	srv.Telemetry = tel
-	srv.ShutdownTimeout = cfg.ShutdownTimeout
-	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
-		server.HandlerOptions(logger, nil, tel.ServerInterceptor(), auth)...))
-	srv.AddReadinessCheck("database", pool.Ping)
-	srv.AddReadinessCheck("auth keys", keys.Ready) // the keys before traffic: see authn.RemoteJWKS.Ready
+	p.Server.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.InternalAPIToken),
+		p.HandlerOptions(nil, auth)...))
 
-	// The files KAFKA_TLS_CA_FILE and KAFKA_SASL_PASSWORD_FILE name are read here, not for
-	// `migrate`, which has no Kafka client.
-	kafkaOpts, err := kafkaconn.Options(cfg.Kafka)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	relay, err := events.NewRelay(events.RelayConfig{Pool: pool, Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Logger: logger, Telemetry: tel})
-	if err != nil {
-		return err
-	}
-	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.KafkaBrokers, ClientOpts: kafkaOpts, Group: notificationevents.Group, Topics: notificationevents.Topics, Pool: pool, Logger: logger,
-		Telemetry: tel,
+	consumer, err := p.Consumer(notificationevents.Group, notificationevents.Topics, func(c *events.ConsumerConfig) {
 		// Up to ~400 events a fetch; under that, the broker answers after ConsumerFetchWait.
-		FetchMaxWait: cfg.ConsumerFetchWait, FetchMinBytes: 256 << 10,
+		c.FetchMaxWait, c.FetchMinBytes = cfg.ConsumerFetchWait, 256<<10
 	})
 	if err != nil {
 		return err
@@ -148,15 +103,9 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 		NotifyKeys:        notification.NotifyKeyRetention,
 		Deliveries:        30 * 24 * time.Hour,
 	}
-	return srv.RunWith(ctx, ln,
-		relay.Run,
-		consumer.Run,
-		dispatcher.Run,
-		func(ctx context.Context) error {
-			cleanup(ctx, store, retention, cfg.CleanupInterval, logger)
-			return nil
-		},
-	)
+	p.Go(dispatcher.Run)
+	p.Every(cfg.CleanupInterval, func(ctx context.Context) { cleanup(ctx, store, retention, logger) })
+	return nil
 }
 
 // pushConfig loads the VAPID key and builds the push channel; nil (off) when PUSH_VAPID_KEY_FILE
@@ -191,25 +140,21 @@ func pushConfig(cfg Config, from *mail.Address, logger *slog.Logger) (*notificat
 		Timeout: cfg.PushTimeout}, nil
 }
 
-// cleanup deletes what has outlived its retention every interval until ctx ends.
-func cleanup(ctx context.Context, store *notificationdb.Store, r notification.Retention, interval time.Duration, logger *slog.Logger) {
-	if interval <= 0 {
-		return
+// cleanup deletes what has outlived its retention: one round, run every CLEANUP_INTERVAL.
+func cleanup(ctx context.Context, store *notificationdb.Store, r notification.Retention, logger *slog.Logger) {
+	n, err := store.Cleanup(ctx, time.Now(), r)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		logger.Warn("clean-up failed", slog.Any("error", err))
+	case n > 0:
+		logger.Info("deleted old rows", slog.Int64("count", n))
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		n, err := store.Cleanup(ctx, time.Now(), r)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Warn("clean-up failed", slog.Any("error", err))
-		case n > 0:
-			logger.Info("deleted old rows", slog.Int64("count", n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+}
+
+// service is how notification starts (platform/startup): main runs it, and so do the tests, on a
+// listener of their own.
+func service() startup.Service[Config] {
+	s := startup.Service[Config]{Name: "notification", Defaults: defaults, Validate: Config.validate, Migrations: notificationdb.Migrations}
+	s.Prepare, s.Wire = startup.Parsed(parse, wire)
+	return s
 }

@@ -11,7 +11,7 @@ import (
 // Config is the profile service's whole configuration, read from the environment.
 type Config struct {
 	config.Common
-	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT
+	config.Service // LISTEN_ADDR, DATABASE_URL, DATABASE_WAIT, SHUTDOWN_TIMEOUT
 
 	config.Redis     // REDIS_URL
 	config.MediaPeer // MEDIA_URL
@@ -28,10 +28,7 @@ var defaults = Config{Service: config.ServiceDefaults("profile", 8082)}
 
 // validate refuses values that parse but cannot work, naming each variable.
 func (c Config) validate() error {
-	var errs []error
-	if c.CacheTTL < 0 {
-		errs = append(errs, fmt.Errorf("PROFILE_CACHE_TTL %v: must not be negative", c.CacheTTL))
-	}
+	errs := config.NotNegative(map[string]time.Duration{"PROFILE_CACHE_TTL": c.CacheTTL})
 	if c.SearchFuzzyThreshold < 0 || c.SearchFuzzyThreshold > 1 {
 		errs = append(errs, fmt.Errorf("SEARCH_FUZZY_THRESHOLD %v: must be a trigram similarity between 0 and 1", c.SearchFuzzyThreshold))
 	}

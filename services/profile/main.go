@@ -4,8 +4,8 @@
 //	profile migrate  apply pending migrations and exit
 package main
 
-import "github.com/parleyhq/parley/platform/server"
+import "github.com/parleyhq/parley/platform/startup"
 
 func main() {
-	server.Main("profile", run)
+	startup.Main(service())
 }

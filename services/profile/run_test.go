@@ -24,8 +24,14 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/server"
+	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/platform/waittest"
 )
+
+// runOn is main's start-up, with an optional listener already open (tests listen on port 0).
+func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Listener) error {
+	return startup.Run(ctx, logger, args, ln, service())
+}
 
 // TestRun starts the whole service as main does — migrations, server, outbox relay, consumer —
 // against a fresh database, an in-process Kafka-protocol broker, Redis and a JWKS endpoint, then
@@ -45,14 +51,14 @@ func TestRun(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := run(ctx, logger, []string{"migrate"}); err != nil {
+	if err := runOn(ctx, logger, []string{"migrate"}, nil); err != nil {
 		t.Fatalf("profile migrate: %v", err)
 	}
 	var tables int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename IN ('profiles', 'outbox', 'inbox')`).Scan(&tables); err != nil || tables != 3 {
 		t.Fatalf("after migrate: %d tables, %v", tables, err)
 	}
-	if err := run(ctx, logger, []string{"bogus"}); err == nil {
+	if err := runOn(ctx, logger, []string{"bogus"}, nil); err == nil {
 		t.Fatal("unknown argument accepted")
 	}
 
