@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -68,12 +69,19 @@ func testMessageTrace(t *testing.T) {
 				return nil, fmt.Errorf("no %s span %q yet", want.service, want.name)
 			}
 		}
+		if redisSpan(spans, "") == nil {
+			return nil, errors.New("no gateway Redis span yet")
+		}
 		return spans, nil
 	})
 
 	gw := find(spans, "gateway", send, "")
 	if gw.ParentID != "" {
 		t.Errorf("the gateway's span has a parent %s: the trace must start at the gateway", gw.ParentID)
+	}
+	// The gateway's rate limit is a Redis script run inside the call (telemetry.Redis).
+	if redisSpan(spans, gw.SpanID) == nil {
+		t.Errorf("no Redis span under the gateway's call: %v", spans)
 	}
 	handler := find(spans, "chat", send, gw.SpanID)
 	if handler == nil {
@@ -105,6 +113,17 @@ func testMessageTrace(t *testing.T) {
 	if deliver.Attrs["parley.websocket.connections"] == "0" {
 		t.Errorf("the frame was delivered to no socket: %v", deliver)
 	}
+}
+
+// redisSpan returns a Redis command's span of the gateway's (under the span parent, unless "").
+func redisSpan(spans []traceSpan, parent string) *traceSpan {
+	for i := range spans {
+		s := &spans[i]
+		if s.Service == "gateway" && s.Attrs["db.system.name"] == "redis" && (parent == "" || descends(spans, s, parent)) {
+			return s
+		}
+	}
+	return nil
 }
 
 // fetchTrace reads one trace from the dev stack's viewer.

@@ -44,7 +44,7 @@ func connect(opt rueidis.ClientOption) (rueidis.Client, error) {
 	return client, nil
 }
 
-// Retry paces OpenInBackground's attempts and says what became of them.
+// Retry paces OpenInBackground's attempts, says what became of them, and wraps what connects.
 type Retry struct {
 	// MinWait and MaxWait bound the wait between attempts (backoff.Delay: doubled per failure
 	// from MinWait up to MaxWait, jittered).
@@ -52,6 +52,9 @@ type Retry struct {
 	// Unreachable, when set, is called once, with the first attempt's error, when Redis does not
 	// answer at once.
 	Unreachable func(error)
+	// Wrap, when set, wraps the client once it has connected, before Client hands it out
+	// (telemetry.Redis, which traces its commands).
+	Wrap func(rueidis.Client) rueidis.Client
 }
 
 // Background is a Redis client that may connect after the process started.
@@ -73,7 +76,14 @@ func OpenInBackground(ctx context.Context, redisURL string, r Retry, configure .
 	}
 	ctx, stop := context.WithCancel(ctx)
 	b := &Background{stop: stop, done: make(chan struct{})}
-	c, err := connect(opt)
+	open := func() (rueidis.Client, error) {
+		c, err := connect(opt)
+		if err == nil && r.Wrap != nil {
+			c = r.Wrap(c)
+		}
+		return c, err
+	}
+	c, err := open()
 	if err == nil {
 		b.client.Store(&c)
 		close(b.done)
@@ -85,7 +95,7 @@ func OpenInBackground(ctx context.Context, redisURL string, r Retry, configure .
 	go func() {
 		defer close(b.done)
 		for n := 1; backoff.Sleep(ctx, backoff.Delay(r.MinWait, r.MaxWait, n)); n++ {
-			if c, err := connect(opt); err == nil {
+			if c, err := open(); err == nil {
 				b.client.Store(&c)
 				return
 			}

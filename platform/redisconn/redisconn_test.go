@@ -46,10 +46,14 @@ func TestOpenNamesWhatIsWrong(t *testing.T) {
 func TestOpenInBackgroundConnectsWhenRedisComesUp(t *testing.T) {
 	proxy := redistest.NewProxy(t)
 	proxy.Cut()
-	var unreachable atomic.Int32
+	var unreachable, wrapped atomic.Int32
 	b, err := redisconn.OpenInBackground(t.Context(), "redis://"+proxy.Addr(), redisconn.Retry{
 		MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond,
 		Unreachable: func(error) { unreachable.Add(1) },
+		Wrap: func(c rueidis.Client) rueidis.Client {
+			wrapped.Add(1)
+			return wrappedClient{c}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +72,13 @@ func TestOpenInBackgroundConnectsWhenRedisComesUp(t *testing.T) {
 	if n := unreachable.Load(); n != 1 {
 		t.Fatalf("Unreachable called %d times, want once", n)
 	}
+	if _, ok := c.(wrappedClient); !ok || wrapped.Load() != 1 {
+		t.Fatalf("Client is %T, wrapped %d times; want Wrap's client, wrapped once", c, wrapped.Load())
+	}
 }
+
+// wrappedClient is what a Retry.Wrap returns in the tests (telemetry.Redis in the gateway).
+type wrappedClient struct{ rueidis.Client }
 
 func TestOpenInBackgroundRefusesOnlyAMalformedURL(t *testing.T) {
 	if _, err := redisconn.OpenInBackground(t.Context(), "::not a url", redisconn.Retry{}); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {

@@ -41,14 +41,14 @@ type Process[C config.ServiceConfig] struct {
 }
 
 // Redis opens the Redis client of REDIS_URL (redisconn.Open, whose errors name the variable),
-// closed when Run returns.
+// its commands traced (telemetry.Redis), closed when Run returns.
 func (p *Process[C]) Redis(redisURL string, configure ...func(*rueidis.ClientOption)) (rueidis.Client, error) {
 	client, err := redisconn.Open(redisURL, configure...)
 	if err != nil {
 		return nil, err
 	}
 	p.closers = append(p.closers, client.Close)
-	return client, nil
+	return p.Telemetry.Redis(client), nil
 }
 
 // Authenticate returns the interceptor that checks access tokens against the auth service's keys

@@ -6,14 +6,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -21,6 +25,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/telemetry"
 )
 
@@ -322,5 +327,82 @@ func TestUnsampledContextIsCarriedAsUnsampled(t *testing.T) {
 	}
 	if tel.TraceHeaders(context.Background()) != nil {
 		t.Error("trace headers without any trace")
+	}
+}
+
+// Redis commands get client spans inside a trace — one per command, one per pipeline, an error
+// recorded, a missing key not — and none outside one; with tracing off the client is returned as
+// it was.
+func TestRedisCommandsAreTracedOnlyInsideATrace(t *testing.T) {
+	raw := redistest.New(t)
+	if off := telemetry.New("gateway", nil); off.Redis(raw) != raw {
+		t.Error("with tracing off Redis wrapped the client")
+	}
+	spans := tracetest.NewInMemoryExporter()
+	tel := telemetry.New("gateway", spans)
+	client := tel.Redis(raw)
+	key := "telemetry-test:" + uuid.NewString()
+	t.Cleanup(func() { raw.Do(context.Background(), raw.B().Del().Key(key).Build()) })
+
+	if err := client.Do(context.Background(), client.B().Set().Key(key).Value("v").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, root := tel.Tracer().Start(context.Background(), "request", trace.WithSpanKind(trace.SpanKindServer))
+	if err := client.Do(ctx, client.B().Get().Key(key).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Do(ctx, client.B().Get().Key(key+":missing").Build()).Error(); !rueidis.IsRedisNil(err) {
+		t.Fatalf("GET of a missing key: %v", err)
+	}
+	for _, r := range client.DoMulti(ctx, client.B().Incr().Key(key+":n").Build(), client.B().Del().Key(key+":n").Build()) {
+		if err := r.Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.Do(ctx, client.B().Incr().Key(key).Build()).Error(); err == nil {
+		t.Fatal("INCR of a string answered without an error")
+	}
+	if err := client.DoCache(ctx, client.B().Get().Key(key).Cache(), time.Minute).Error(); err != nil {
+		t.Fatal(err)
+	}
+	root.End()
+
+	type got struct {
+		name, op string
+		batch    int64
+		failed   bool
+	}
+	var traced []got
+	for _, s := range spans.GetSpans() {
+		if s.Name == "request" {
+			continue
+		}
+		if s.Parent.SpanID() != root.SpanContext().SpanID() || s.SpanKind != trace.SpanKindClient {
+			t.Errorf("span %q: parent %v kind %v, want the request's client child", s.Name, s.Parent.SpanID(), s.SpanKind)
+		}
+		g := got{name: s.Name, failed: s.Status.Code == codes.Error}
+		for _, a := range s.Attributes {
+			switch a.Key {
+			case "db.operation.name":
+				g.op = a.Value.AsString()
+			case "db.operation.batch.size":
+				g.batch = a.Value.AsInt64()
+			case "db.system.name":
+				if a.Value.AsString() != "redis" {
+					t.Errorf("span %q: db.system.name %q", s.Name, a.Value.AsString())
+				}
+			}
+		}
+		traced = append(traced, g)
+	}
+	want := []got{
+		{name: "redis GET", op: "GET"},
+		{name: "redis GET", op: "GET"},
+		{name: "redis pipeline", op: "INCR", batch: 2},
+		{name: "redis INCR", op: "INCR", failed: true},
+		{name: "redis GET", op: "GET"},
+	}
+	if !slices.Equal(traced, want) {
+		t.Errorf("redis spans\n got %+v\nwant %+v (the SET outside the trace: none)", traced, want)
 	}
 }

@@ -126,6 +126,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Unreachable: func(err error) {
 			logger.WarnContext(ctx, "redis unreachable at start: rate limits are off and WebSocket connections are refused until it answers", slog.Any("error", err))
 		},
+		Wrap: tel.Redis,
 	}, func(o *rueidis.ClientOption) { o.CacheSizeEachConn = 8 << 20 })
 	if err != nil {
 		return err
