@@ -121,21 +121,14 @@ func (s *Store) revokeOthers(ctx context.Context, tx pgx.Tx, userID, keep, reaso
 // AccountPassword implements auth.SessionStore.
 func (s *Store) AccountPassword(ctx context.Context, userID string) (auth.AccountPassword, error) {
 	var a auth.AccountPassword
-	var email, hash *string
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.email, p.hash FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
-		WHERE u.id = $1`, userID).Scan(&email, &hash)
+		SELECT coalesce(u.email, ''), coalesce(p.hash, '') FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
+		WHERE u.id = $1`, userID).Scan(&a.Email, &a.PasswordHash)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
 		return a, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return a, fmt.Errorf("select account password: %w", err)
-	}
-	if email != nil {
-		a.Email = *email
-	}
-	if hash != nil {
-		a.PasswordHash = *hash
 	}
 	return a, nil
 }
@@ -193,7 +186,6 @@ func (s *Store) RequestPasswordReset(ctx context.Context, r auth.ResetRequest) (
 				return err
 			}
 		}
-		var userID *string
 		err := tx.QueryRow(ctx, `
 			WITH u AS (SELECT id FROM users WHERE email = $1 FOR NO KEY UPDATE),
 			ended AS (
@@ -203,12 +195,9 @@ func (s *Store) RequestPasswordReset(ctx context.Context, r auth.ResetRequest) (
 				INSERT INTO password_resets (token_hash, user_id, created_at, expires_at)
 				SELECT $2, id, $3, $4 FROM u
 				RETURNING user_id)
-			SELECT (SELECT user_id::text FROM stored)`, r.Email, r.TokenHash, r.At, r.ExpiresAt).Scan(&userID)
+			SELECT coalesce((SELECT user_id::text FROM stored), '')`, r.Email, r.TokenHash, r.At, r.ExpiresAt).Scan(&out.UserID)
 		if err != nil {
 			return fmt.Errorf("store password reset: %w", err)
-		}
-		if userID != nil {
-			out.UserID = *userID
 		}
 		return nil
 	})
@@ -276,13 +265,9 @@ func (s *Store) ResetPassword(ctx context.Context, r auth.PasswordReset) error {
 
 // publishPasswordChanged writes PasswordChanged with the account's address, for the notice.
 func (s *Store) publishPasswordChanged(ctx context.Context, tx pgx.Tx, userID, sessionID, reason string, at time.Time) error {
-	var email *string
-	if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, userID).Scan(&email); err != nil {
-		return fmt.Errorf("read email: %w", err)
-	}
 	ev := &eventsv1.PasswordChanged{UserId: userID, SessionId: sessionID, ChangedAt: timestamppb.New(at), Reason: reason}
-	if email != nil {
-		ev.Email = *email
+	if err := tx.QueryRow(ctx, `SELECT coalesce(email, '') FROM users WHERE id = $1`, userID).Scan(&ev.Email); err != nil {
+		return fmt.Errorf("read email: %w", err)
 	}
 	return s.publish(ctx, tx, userID, ev)
 }

@@ -32,20 +32,16 @@ func (s *Store) SavePasskeyCeremony(ctx context.Context, c auth.PasskeyCeremony)
 // TakePasskeyCeremony implements auth.PasskeyStore. A ceremony of another kind is left in place.
 func (s *Store) TakePasskeyCeremony(ctx context.Context, idHash []byte, kind string, now time.Time) (auth.PasskeyCeremony, error) {
 	c := auth.PasskeyCeremony{IDHash: idHash, Kind: kind}
-	var userID *string
 	var session string
 	err := s.pool.QueryRow(ctx, `
 		DELETE FROM passkey_ceremonies WHERE id_hash = $1 AND kind = $2
-		RETURNING user_id, session, created_at, expires_at`, idHash, kind).
-		Scan(&userID, &session, &c.CreatedAt, &c.ExpiresAt)
+		RETURNING coalesce(user_id::text, ''), session, created_at, expires_at`, idHash, kind).
+		Scan(&c.UserID, &session, &c.CreatedAt, &c.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return c, fmt.Errorf("take passkey ceremony: %w", err)
-	}
-	if userID != nil {
-		c.UserID = *userID
 	}
 	c.Session = []byte(session)
 	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()

@@ -300,19 +300,15 @@ func (s *Store) revoke(ctx context.Context, tx pgx.Tx, userID, sessionID, reason
 // Account implements auth.Store.
 func (s *Store) Account(ctx context.Context, userID string) (auth.Account, error) {
 	var a auth.Account
-	var email *string
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.id, u.email, u.created_at, u.email_verified_at IS NOT NULL, `+totpStatusColumns+`
+		SELECT u.id, coalesce(u.email, ''), u.created_at, u.email_verified_at IS NOT NULL, `+totpStatusColumns+`
 		FROM users u WHERE u.id = $1`, userID).
-		Scan(&a.UserID, &email, &a.CreatedAt, &a.EmailVerified, &a.TOTPEnabled, &a.RecoveryCodesRemaining)
+		Scan(&a.UserID, &a.Email, &a.CreatedAt, &a.EmailVerified, &a.TOTPEnabled, &a.RecoveryCodesRemaining)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
 		return a, domainerr.ErrNotFound
 	}
 	if err != nil {
 		return a, fmt.Errorf("select account: %w", err)
-	}
-	if email != nil {
-		a.Email = *email
 	}
 	a.CreatedAt = a.CreatedAt.UTC()
 	return a, nil

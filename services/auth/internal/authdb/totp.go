@@ -148,19 +148,15 @@ func (s *Store) SaveLoginChallenge(ctx context.Context, c auth.LoginChallenge) e
 // ChallengeTarget implements auth.TOTPStore.
 func (s *Store) ChallengeTarget(ctx context.Context, hash []byte, now time.Time) (auth.ChallengeTarget, error) {
 	var t auth.ChallengeTarget
-	var email *string
 	err := s.pool.QueryRow(ctx, `
-		SELECT c.user_id::text, c.method, u.email, u.email_verified_at IS NOT NULL
+		SELECT c.user_id::text, c.method, coalesce(u.email, ''), u.email_verified_at IS NOT NULL
 		FROM login_challenges c JOIN users u ON u.id = c.user_id
-		WHERE c.challenge_hash = $1 AND c.expires_at > $2`, hash, now).Scan(&t.UserID, &t.Method, &email, &t.EmailVerified)
+		WHERE c.challenge_hash = $1 AND c.expires_at > $2`, hash, now).Scan(&t.UserID, &t.Method, &t.Email, &t.EmailVerified)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, auth.ErrChallengeInvalid
 	}
 	if err != nil {
 		return t, fmt.Errorf("select sign-in challenge: %w", err)
-	}
-	if email != nil {
-		t.Email = *email
 	}
 	return t, nil
 }

@@ -80,10 +80,7 @@ func (h *Handler) RefreshToken(ctx context.Context, req *connect.Request[authv1.
 
 // Logout implements authv1connect.AuthServiceHandler.
 func (h *Handler) Logout(ctx context.Context, req *connect.Request[authv1.LogoutRequest]) (*connect.Response[authv1.LogoutResponse], error) {
-	if err := h.svc.Logout(ctx, req.Msg.GetRefreshToken()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.LogoutResponse{}), nil
+	return server.Reply(&authv1.LogoutResponse{}, h.svc.Logout(ctx, req.Msg.GetRefreshToken()))
 }
 
 // GetMe implements authv1connect.AuthServiceHandler.

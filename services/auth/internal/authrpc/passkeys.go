@@ -9,6 +9,7 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -46,10 +47,7 @@ func (h *Handler) ListPasskeys(ctx context.Context, _ *connect.Request[authv1.Li
 
 // DeletePasskey implements authv1connect.AuthServiceHandler.
 func (h *Handler) DeletePasskey(ctx context.Context, req *connect.Request[authv1.DeletePasskeyRequest]) (*connect.Response[authv1.DeletePasskeyResponse], error) {
-	if err := h.svc.DeletePasskey(ctx, authn.UserID(ctx), req.Msg.GetPasskeyId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.DeletePasskeyResponse{}), nil
+	return server.Reply(&authv1.DeletePasskeyResponse{}, h.svc.DeletePasskey(ctx, authn.UserID(ctx), req.Msg.GetPasskeyId()))
 }
 
 // BeginPasskeyLogin implements authv1connect.AuthServiceHandler.

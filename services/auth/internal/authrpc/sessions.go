@@ -9,6 +9,7 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -59,10 +60,7 @@ func (h *Handler) ListSessions(ctx context.Context, _ *connect.Request[authv1.Li
 
 // RevokeSession implements authv1connect.AuthServiceHandler.
 func (h *Handler) RevokeSession(ctx context.Context, req *connect.Request[authv1.RevokeSessionRequest]) (*connect.Response[authv1.RevokeSessionResponse], error) {
-	if err := h.svc.RevokeSession(ctx, authn.UserID(ctx), req.Msg.GetSessionId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.RevokeSessionResponse{}), nil
+	return server.Reply(&authv1.RevokeSessionResponse{}, h.svc.RevokeSession(ctx, authn.UserID(ctx), req.Msg.GetSessionId()))
 }
 
 // RevokeOtherSessions implements authv1connect.AuthServiceHandler.
@@ -97,10 +95,7 @@ func (h *Handler) RequestPasswordReset(ctx context.Context, req *connect.Request
 
 // ResetPassword implements authv1connect.AuthServiceHandler.
 func (h *Handler) ResetPassword(ctx context.Context, req *connect.Request[authv1.ResetPasswordRequest]) (*connect.Response[authv1.ResetPasswordResponse], error) {
-	if err := h.svc.ResetPassword(ctx, req.Msg.GetResetToken(), req.Msg.GetNewPassword()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.ResetPasswordResponse{}), nil
+	return server.Reply(&authv1.ResetPasswordResponse{}, h.svc.ResetPassword(ctx, req.Msg.GetResetToken(), req.Msg.GetNewPassword()))
 }
 
 // VerifyEmail implements authv1connect.AuthServiceHandler.
@@ -114,8 +109,5 @@ func (h *Handler) VerifyEmail(ctx context.Context, req *connect.Request[authv1.V
 
 // ResendVerificationEmail implements authv1connect.AuthServiceHandler.
 func (h *Handler) ResendVerificationEmail(ctx context.Context, _ *connect.Request[authv1.ResendVerificationEmailRequest]) (*connect.Response[authv1.ResendVerificationEmailResponse], error) {
-	if err := h.svc.ResendVerificationEmail(ctx, authn.UserID(ctx)); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.ResendVerificationEmailResponse{}), nil
+	return server.Reply(&authv1.ResendVerificationEmailResponse{}, h.svc.ResendVerificationEmail(ctx, authn.UserID(ctx)))
 }

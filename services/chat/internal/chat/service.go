@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pagetoken"
 	"github.com/parleyhq/parley/platform/validate"
 )
 
@@ -329,11 +330,10 @@ func (s *Service) ListMessages(ctx context.Context, callerID string, req ListMes
 	if err != nil {
 		return MessagePage{}, err
 	}
-	page := MessagePage{Messages: msgs}
-	if len(msgs) > limit {
-		page.Messages = msgs[:limit]
-		page.NextPageToken = MessagesToken(chatID, d, page.Messages[limit-1].Seq)
-	}
+	var page MessagePage
+	page.Messages, page.NextPageToken = pagetoken.Cut(msgs, limit, func(last Message) string {
+		return MessagesToken(chatID, d, last.Seq)
+	})
 	ptrs := make([]*Message, len(page.Messages))
 	for i := range page.Messages {
 		ptrs[i] = &page.Messages[i]
@@ -362,12 +362,10 @@ func (s *Service) ListChats(ctx context.Context, callerID string, pageSize int32
 	if err != nil {
 		return ChatPage{}, err
 	}
-	page := ChatPage{Chats: chats}
-	if len(chats) > limit {
-		page.Chats = chats[:limit]
-		last := page.Chats[limit-1]
-		page.NextPageToken = ChatsToken(ChatCursor{LastActivityAt: last.LastActivityAt, ChatID: last.ID})
-	}
+	var page ChatPage
+	page.Chats, page.NextPageToken = pagetoken.Cut(chats, limit, func(last Chat) string {
+		return ChatsToken(ChatCursor{LastActivityAt: last.LastActivityAt, ChatID: last.ID})
+	})
 	var last []*Message
 	for _, c := range page.Chats {
 		if c.LastMessage != nil {

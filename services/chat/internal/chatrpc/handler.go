@@ -13,6 +13,7 @@ import (
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -31,120 +32,104 @@ func NewHandler(svc *chat.Service) *Handler {
 
 // SendMessage implements ChatServiceHandler.
 func (h *Handler) SendMessage(ctx context.Context, req *connect.Request[chatv1.SendMessageRequest]) (*connect.Response[chatv1.SendMessageResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r := req.Msg
-	msg, dup, err := h.svc.Send(ctx, me, chat.SendRequest{UserID: r.GetUserId(), ChatID: r.GetChatId(),
-		ClientMsgID: r.GetClientMsgId(), Text: r.GetText(), AttachmentIDs: r.GetAttachmentFileIds()})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&chatv1.SendMessageResponse{Message: messageToProto(msg), Duplicate: dup}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.SendMessageResponse, error) {
+		r := req.Msg
+		msg, dup, err := h.svc.Send(ctx, me, chat.SendRequest{UserID: r.GetUserId(), ChatID: r.GetChatId(),
+			ClientMsgID: r.GetClientMsgId(), Text: r.GetText(), AttachmentIDs: r.GetAttachmentFileIds()})
+		if err != nil {
+			return nil, err
+		}
+		return &chatv1.SendMessageResponse{Message: messageToProto(msg), Duplicate: dup}, nil
+	})
 }
 
 // ListMessages implements ChatServiceHandler.
 func (h *Handler) ListMessages(ctx context.Context, req *connect.Request[chatv1.ListMessagesRequest]) (*connect.Response[chatv1.ListMessagesResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r := req.Msg
-	page, err := h.svc.ListMessages(ctx, me, chat.ListMessagesRequest{ChatID: r.GetChatId(), Direction: chat.Direction(r.GetDirection()),
-		FromSeq: r.GetFromSeq(), PageSize: r.GetPageSize(), PageToken: r.GetPageToken()})
-	if err != nil {
-		return nil, err
-	}
-	res := &chatv1.ListMessagesResponse{Messages: make([]*chatv1.Message, len(page.Messages)), NextPageToken: page.NextPageToken}
-	for i, m := range page.Messages {
-		res.Messages[i] = messageToProto(m)
-	}
-	return connect.NewResponse(res), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.ListMessagesResponse, error) {
+		r := req.Msg
+		page, err := h.svc.ListMessages(ctx, me, chat.ListMessagesRequest{ChatID: r.GetChatId(), Direction: chat.Direction(r.GetDirection()),
+			FromSeq: r.GetFromSeq(), PageSize: r.GetPageSize(), PageToken: r.GetPageToken()})
+		if err != nil {
+			return nil, err
+		}
+		res := &chatv1.ListMessagesResponse{Messages: make([]*chatv1.Message, len(page.Messages)), NextPageToken: page.NextPageToken}
+		for i, m := range page.Messages {
+			res.Messages[i] = messageToProto(m)
+		}
+		return res, nil
+	})
 }
 
 // ListChats implements ChatServiceHandler.
 func (h *Handler) ListChats(ctx context.Context, req *connect.Request[chatv1.ListChatsRequest]) (*connect.Response[chatv1.ListChatsResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page, err := h.svc.ListChats(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	res := &chatv1.ListChatsResponse{Chats: make([]*chatv1.Chat, len(page.Chats)), NextPageToken: page.NextPageToken}
-	for i, c := range page.Chats {
-		res.Chats[i] = h.chatToProto(c)
-	}
-	return connect.NewResponse(res), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.ListChatsResponse, error) {
+		page, err := h.svc.ListChats(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+		if err != nil {
+			return nil, err
+		}
+		res := &chatv1.ListChatsResponse{Chats: make([]*chatv1.Chat, len(page.Chats)), NextPageToken: page.NextPageToken}
+		for i, c := range page.Chats {
+			res.Chats[i] = h.chatToProto(c)
+		}
+		return res, nil
+	})
 }
 
 // GetChat implements ChatServiceHandler.
 func (h *Handler) GetChat(ctx context.Context, req *connect.Request[chatv1.GetChatRequest]) (*connect.Response[chatv1.GetChatResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.svc.GetChat(ctx, me, req.Msg.GetChatId(), req.Msg.GetUserId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&chatv1.GetChatResponse{Chat: h.chatToProto(c)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.GetChatResponse, error) {
+		c, err := h.svc.GetChat(ctx, me, req.Msg.GetChatId(), req.Msg.GetUserId())
+		if err != nil {
+			return nil, err
+		}
+		return &chatv1.GetChatResponse{Chat: h.chatToProto(c)}, nil
+	})
 }
 
 // MarkRead implements ChatServiceHandler.
 func (h *Handler) MarkRead(ctx context.Context, req *connect.Request[chatv1.MarkReadRequest]) (*connect.Response[chatv1.MarkReadResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	readSeq, unread, err := h.svc.MarkRead(ctx, me, req.Msg.GetChatId(), req.Msg.GetUpToSeq())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&chatv1.MarkReadResponse{ReadSeq: readSeq, UnreadCount: unread}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.MarkReadResponse, error) {
+		readSeq, unread, err := h.svc.MarkRead(ctx, me, req.Msg.GetChatId(), req.Msg.GetUpToSeq())
+		if err != nil {
+			return nil, err
+		}
+		return &chatv1.MarkReadResponse{ReadSeq: readSeq, UnreadCount: unread}, nil
+	})
 }
 
 // EditMessage implements ChatServiceHandler.
 func (h *Handler) EditMessage(ctx context.Context, req *connect.Request[chatv1.EditMessageRequest]) (*connect.Response[chatv1.EditMessageResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m, err := h.svc.EditMessage(ctx, me, req.Msg.GetChatId(), req.Msg.GetMessageId(), req.Msg.GetText())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&chatv1.EditMessageResponse{Message: messageToProto(m)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.EditMessageResponse, error) {
+		m, err := h.svc.EditMessage(ctx, me, req.Msg.GetChatId(), req.Msg.GetMessageId(), req.Msg.GetText())
+		if err != nil {
+			return nil, err
+		}
+		return &chatv1.EditMessageResponse{Message: messageToProto(m)}, nil
+	})
 }
 
 // DeleteMessage implements ChatServiceHandler.
 func (h *Handler) DeleteMessage(ctx context.Context, req *connect.Request[chatv1.DeleteMessageRequest]) (*connect.Response[chatv1.DeleteMessageResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m, err := h.svc.DeleteMessage(ctx, me, req.Msg.GetChatId(), req.Msg.GetMessageId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&chatv1.DeleteMessageResponse{Message: messageToProto(m)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.DeleteMessageResponse, error) {
+		m, err := h.svc.DeleteMessage(ctx, me, req.Msg.GetChatId(), req.Msg.GetMessageId())
+		if err != nil {
+			return nil, err
+		}
+		return &chatv1.DeleteMessageResponse{Message: messageToProto(m)}, nil
+	})
 }
 
 // CheckChatAccess implements ChatServiceHandler. It is internal (the gateway does not route it):
 // the media service calls it forwarding its user's access token, and it answers only about that
 // user.
 func (h *Handler) CheckChatAccess(ctx context.Context, req *connect.Request[chatv1.CheckChatAccessRequest]) (*connect.Response[chatv1.CheckChatAccessResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	participant, canSend, err := h.svc.CheckChatAccess(ctx, me, req.Msg.GetChatId(), req.Msg.GetUserId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&chatv1.CheckChatAccessResponse{IsParticipant: participant, CanSend: canSend}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*chatv1.CheckChatAccessResponse, error) {
+		participant, canSend, err := h.svc.CheckChatAccess(ctx, me, req.Msg.GetChatId(), req.Msg.GetUserId())
+		if err != nil {
+			return nil, err
+		}
+		return &chatv1.CheckChatAccessResponse{IsParticipant: participant, CanSend: canSend}, nil
+	})
 }
 
 func timestamp(t time.Time) *timestamppb.Timestamp {

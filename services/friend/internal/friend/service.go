@@ -323,41 +323,38 @@ func (s *Service) Accept(ctx context.Context, caller, requestID string) (Friend,
 
 // Decline declines a pending request sent to the caller; declining it again succeeds.
 func (s *Service) Decline(ctx context.Context, caller, requestID string) error {
+	return s.endRequest(ctx, caller, requestID, StatusDeclined)
+}
+
+// Cancel withdraws a pending request the caller sent; cancelling it again succeeds.
+func (s *Service) Cancel(ctx context.Context, caller, requestID string) error {
+	return s.endRequest(ctx, caller, requestID, StatusCancelled)
+}
+
+// endRequest ends a pending request as status: StatusDeclined by its recipient, StatusCancelled
+// by its sender. Ending it again the same way succeeds. Both sides learn of it through Declined
+// (Cancelled set for a withdrawal), except of a hidden request, which its recipient never saw
+// (and cannot reach: requestOp answers them notFound).
+func (s *Service) endRequest(ctx context.Context, caller, requestID string, status RequestStatus) error {
+	cancel := status == StatusCancelled
 	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
-		if caller == r.From {
+		switch {
+		case cancel && caller == r.To:
+			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: this request was sent to you; answer it with DeclineFriendRequest")
+		case !cancel && caller == r.From:
 			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: you sent this request; withdraw it with CancelFriendRequest")
 		}
 		switch r.Status {
 		case StatusPending:
 			now := s.now()
-			if err := tx.ResolveRequest(ctx, r.ID, StatusDeclined, now); err != nil {
-				return err
-			}
-			return tx.Publish(ctx, Declined{RequestID: r.ID, Requester: r.From, Recipient: r.To, At: now})
-		case StatusDeclined:
-			return nil
-		}
-		return notFound
-	})
-}
-
-// Cancel withdraws a pending request the caller sent; cancelling it again succeeds.
-func (s *Service) Cancel(ctx context.Context, caller, requestID string) error {
-	return s.requestOp(ctx, caller, requestID, func(tx PairTx, r Request, notFound error) error {
-		if caller == r.To {
-			return domainerr.Errorf(domainerr.ErrPermissionDenied, "request_id: this request was sent to you; answer it with DeclineFriendRequest")
-		}
-		switch r.Status {
-		case StatusPending:
-			now := s.now()
-			if err := tx.ResolveRequest(ctx, r.ID, StatusCancelled, now); err != nil {
+			if err := tx.ResolveRequest(ctx, r.ID, status, now); err != nil {
 				return err
 			}
 			if r.Hidden {
 				return nil
 			}
-			return tx.Publish(ctx, Declined{RequestID: r.ID, Requester: r.From, Recipient: r.To, Cancelled: true, At: now})
-		case StatusCancelled:
+			return tx.Publish(ctx, Declined{RequestID: r.ID, Requester: r.From, Recipient: r.To, Cancelled: cancel, At: now})
+		case status:
 			return nil
 		}
 		return notFound
@@ -472,23 +469,11 @@ func (s *Service) Unblock(ctx context.Context, caller, userID string) error {
 
 // ListFriends returns one page of the caller's friends, by nickname ignoring case.
 func (s *Service) ListFriends(ctx context.Context, caller string, pageSize int32, pageToken string) (FriendsPage, error) {
-	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
-	if err != nil {
-		return FriendsPage{}, err
-	}
-	after, err := DecodeFriendsToken(pageToken)
-	if err != nil {
-		return FriendsPage{}, err
-	}
-	fs, next, err := s.store.ListFriends(ctx, caller, after, limit)
-	if err != nil {
-		return FriendsPage{}, err
-	}
-	page := FriendsPage{Friends: fs}
-	if next != nil {
-		page.NextPageToken = EncodeFriendsToken(*next)
-	}
-	return page, nil
+	fs, next, err := listPage(pageSize, pageToken, DecodeFriendsToken, EncodeFriendsToken,
+		func(after *FriendsCursor, limit int) ([]Friend, *FriendsCursor, error) {
+			return s.store.ListFriends(ctx, caller, after, limit)
+		})
+	return FriendsPage{Friends: fs, NextPageToken: next}, err
 }
 
 // ListRequests returns one page of the caller's pending requests of direction d, newest first.
@@ -496,44 +481,44 @@ func (s *Service) ListRequests(ctx context.Context, caller string, d Direction, 
 	if d != Incoming && d != Outgoing {
 		return RequestsPage{}, domainerr.Errorf(domainerr.ErrInvalidArgument, "direction: required; FRIEND_REQUEST_DIRECTION_INCOMING or FRIEND_REQUEST_DIRECTION_OUTGOING")
 	}
-	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
-	if err != nil {
-		return RequestsPage{}, err
-	}
-	after, err := DecodeRequestsToken(d, pageToken)
-	if err != nil {
-		return RequestsPage{}, err
-	}
-	rs, next, err := s.store.ListRequests(ctx, caller, d, after, limit)
-	if err != nil {
-		return RequestsPage{}, err
-	}
-	page := RequestsPage{Requests: rs}
-	if next != nil {
-		page.NextPageToken = EncodeRequestsToken(d, *next)
-	}
-	return page, nil
+	decode := func(token string) (*TimeCursor, error) { return DecodeRequestsToken(d, token) }
+	encode := func(c TimeCursor) string { return EncodeRequestsToken(d, c) }
+	rs, next, err := listPage(pageSize, pageToken, decode, encode, func(after *TimeCursor, limit int) ([]RequestView, *TimeCursor, error) {
+		return s.store.ListRequests(ctx, caller, d, after, limit)
+	})
+	return RequestsPage{Requests: rs, NextPageToken: next}, err
 }
 
 // ListBlocked returns one page of the users the caller has blocked, most recent first.
 func (s *Service) ListBlocked(ctx context.Context, caller string, pageSize int32, pageToken string) (BlockedPage, error) {
+	bs, next, err := listPage(pageSize, pageToken, DecodeBlockedToken, EncodeBlockedToken,
+		func(after *TimeCursor, limit int) ([]Blocked, *TimeCursor, error) {
+			return s.store.ListBlocked(ctx, caller, after, limit)
+		})
+	return BlockedPage{Blocked: bs, NextPageToken: next}, err
+}
+
+// listPage reads one page of a listing: the page size checked, the page token decoded, up to that
+// many entries listed after its position, and the token continuing after the last of them ("" at
+// the end). On an error it returns nothing else.
+func listPage[T, C any](pageSize int32, pageToken string, decode func(string) (*C, error), encode func(C) string,
+	list func(after *C, limit int) ([]T, *C, error)) ([]T, string, error) {
 	limit, err := validate.PageSize(pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
-		return BlockedPage{}, err
+		return nil, "", err
 	}
-	after, err := DecodeBlockedToken(pageToken)
+	after, err := decode(pageToken)
 	if err != nil {
-		return BlockedPage{}, err
+		return nil, "", err
 	}
-	bs, next, err := s.store.ListBlocked(ctx, caller, after, limit)
-	if err != nil {
-		return BlockedPage{}, err
+	items, next, err := list(after, limit)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case next == nil:
+		return items, "", nil
 	}
-	page := BlockedPage{Blocked: bs}
-	if next != nil {
-		page.NextPageToken = EncodeBlockedToken(*next)
-	}
-	return page, nil
+	return items, encode(*next), nil
 }
 
 // Check tells whether two users are friends and whether either blocks the other. Only one of the

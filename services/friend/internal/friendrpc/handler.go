@@ -14,6 +14,7 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/validate"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
@@ -45,160 +46,123 @@ func caller(ctx context.Context) (string, error) {
 
 // SendFriendRequest implements FriendServiceHandler.
 func (h *Handler) SendFriendRequest(ctx context.Context, req *connect.Request[friendv1.SendFriendRequestRequest]) (*connect.Response[friendv1.SendFriendRequestResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res, err := h.svc.Send(ctx, me, req.Msg.GetUserId())
-	if err != nil {
-		return nil, err
-	}
-	out := &friendv1.SendFriendRequestResponse{}
-	if res.Friend != nil {
-		out.Friend = h.friendProto(*res.Friend)
-	} else {
-		out.Request = h.requestProto(*res.Request)
-	}
-	return connect.NewResponse(out), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.SendFriendRequestResponse, error) {
+		res, err := h.svc.Send(ctx, me, req.Msg.GetUserId())
+		if err != nil {
+			return nil, err
+		}
+		out := &friendv1.SendFriendRequestResponse{}
+		if res.Friend != nil {
+			out.Friend = h.friendProto(*res.Friend)
+		} else {
+			out.Request = h.requestProto(*res.Request)
+		}
+		return out, nil
+	})
 }
 
 // AcceptFriendRequest implements FriendServiceHandler.
 func (h *Handler) AcceptFriendRequest(ctx context.Context, req *connect.Request[friendv1.AcceptFriendRequestRequest]) (*connect.Response[friendv1.AcceptFriendRequestResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := h.svc.Accept(ctx, me, req.Msg.GetRequestId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&friendv1.AcceptFriendRequestResponse{Friend: h.friendProto(f)}), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.AcceptFriendRequestResponse, error) {
+		f, err := h.svc.Accept(ctx, me, req.Msg.GetRequestId())
+		if err != nil {
+			return nil, err
+		}
+		return &friendv1.AcceptFriendRequestResponse{Friend: h.friendProto(f)}, nil
+	})
 }
 
 // DeclineFriendRequest implements FriendServiceHandler.
 func (h *Handler) DeclineFriendRequest(ctx context.Context, req *connect.Request[friendv1.DeclineFriendRequestRequest]) (*connect.Response[friendv1.DeclineFriendRequestResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.Decline(ctx, me, req.Msg.GetRequestId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&friendv1.DeclineFriendRequestResponse{}), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.DeclineFriendRequestResponse, error) {
+		return &friendv1.DeclineFriendRequestResponse{}, h.svc.Decline(ctx, me, req.Msg.GetRequestId())
+	})
 }
 
 // CancelFriendRequest implements FriendServiceHandler.
 func (h *Handler) CancelFriendRequest(ctx context.Context, req *connect.Request[friendv1.CancelFriendRequestRequest]) (*connect.Response[friendv1.CancelFriendRequestResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.Cancel(ctx, me, req.Msg.GetRequestId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&friendv1.CancelFriendRequestResponse{}), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.CancelFriendRequestResponse, error) {
+		return &friendv1.CancelFriendRequestResponse{}, h.svc.Cancel(ctx, me, req.Msg.GetRequestId())
+	})
 }
 
 // RemoveFriend implements FriendServiceHandler.
 func (h *Handler) RemoveFriend(ctx context.Context, req *connect.Request[friendv1.RemoveFriendRequest]) (*connect.Response[friendv1.RemoveFriendResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.Remove(ctx, me, req.Msg.GetUserId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&friendv1.RemoveFriendResponse{}), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.RemoveFriendResponse, error) {
+		return &friendv1.RemoveFriendResponse{}, h.svc.Remove(ctx, me, req.Msg.GetUserId())
+	})
 }
 
 // BlockUser implements FriendServiceHandler.
 func (h *Handler) BlockUser(ctx context.Context, req *connect.Request[friendv1.BlockUserRequest]) (*connect.Response[friendv1.BlockUserResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.Block(ctx, me, req.Msg.GetUserId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&friendv1.BlockUserResponse{}), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.BlockUserResponse, error) {
+		return &friendv1.BlockUserResponse{}, h.svc.Block(ctx, me, req.Msg.GetUserId())
+	})
 }
 
 // UnblockUser implements FriendServiceHandler.
 func (h *Handler) UnblockUser(ctx context.Context, req *connect.Request[friendv1.UnblockUserRequest]) (*connect.Response[friendv1.UnblockUserResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.Unblock(ctx, me, req.Msg.GetUserId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&friendv1.UnblockUserResponse{}), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.UnblockUserResponse, error) {
+		return &friendv1.UnblockUserResponse{}, h.svc.Unblock(ctx, me, req.Msg.GetUserId())
+	})
 }
 
 // ListBlockedUsers implements FriendServiceHandler.
 func (h *Handler) ListBlockedUsers(ctx context.Context, req *connect.Request[friendv1.ListBlockedUsersRequest]) (*connect.Response[friendv1.ListBlockedUsersResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page, err := h.svc.ListBlocked(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	out := &friendv1.ListBlockedUsersResponse{BlockedUsers: make([]*friendv1.BlockedUser, len(page.Blocked)), NextPageToken: page.NextPageToken}
-	for i, b := range page.Blocked {
-		out.BlockedUsers[i] = &friendv1.BlockedUser{User: h.userProto(b.User), BlockedAt: timestamppb.New(b.BlockedAt)}
-	}
-	return connect.NewResponse(out), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.ListBlockedUsersResponse, error) {
+		page, err := h.svc.ListBlocked(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+		if err != nil {
+			return nil, err
+		}
+		out := &friendv1.ListBlockedUsersResponse{BlockedUsers: make([]*friendv1.BlockedUser, len(page.Blocked)), NextPageToken: page.NextPageToken}
+		for i, b := range page.Blocked {
+			out.BlockedUsers[i] = &friendv1.BlockedUser{User: h.userProto(b.User), BlockedAt: timestamppb.New(b.BlockedAt)}
+		}
+		return out, nil
+	})
 }
 
 // ListFriends implements FriendServiceHandler.
 func (h *Handler) ListFriends(ctx context.Context, req *connect.Request[friendv1.ListFriendsRequest]) (*connect.Response[friendv1.ListFriendsResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page, err := h.svc.ListFriends(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	out := &friendv1.ListFriendsResponse{Friends: make([]*friendv1.Friend, len(page.Friends)), NextPageToken: page.NextPageToken}
-	for i, f := range page.Friends {
-		out.Friends[i] = h.friendProto(f)
-	}
-	return connect.NewResponse(out), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.ListFriendsResponse, error) {
+		page, err := h.svc.ListFriends(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+		if err != nil {
+			return nil, err
+		}
+		out := &friendv1.ListFriendsResponse{Friends: make([]*friendv1.Friend, len(page.Friends)), NextPageToken: page.NextPageToken}
+		for i, f := range page.Friends {
+			out.Friends[i] = h.friendProto(f)
+		}
+		return out, nil
+	})
 }
 
 // ListFriendRequests implements FriendServiceHandler.
 func (h *Handler) ListFriendRequests(ctx context.Context, req *connect.Request[friendv1.ListFriendRequestsRequest]) (*connect.Response[friendv1.ListFriendRequestsResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page, err := h.svc.ListRequests(ctx, me, directionFromProto(req.Msg.GetDirection()), req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	out := &friendv1.ListFriendRequestsResponse{Requests: make([]*friendv1.FriendRequest, len(page.Requests)), NextPageToken: page.NextPageToken}
-	for i, r := range page.Requests {
-		out.Requests[i] = h.requestProto(r)
-	}
-	return connect.NewResponse(out), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.ListFriendRequestsResponse, error) {
+		page, err := h.svc.ListRequests(ctx, me, server.KeyOf(directions, req.Msg.GetDirection()), req.Msg.GetPageSize(), req.Msg.GetPageToken())
+		if err != nil {
+			return nil, err
+		}
+		out := &friendv1.ListFriendRequestsResponse{Requests: make([]*friendv1.FriendRequest, len(page.Requests)), NextPageToken: page.NextPageToken}
+		for i, r := range page.Requests {
+			out.Requests[i] = h.requestProto(r)
+		}
+		return out, nil
+	})
 }
 
 // CheckFriendship implements FriendServiceHandler. It is internal (the gateway does not route
 // it): services call it forwarding their user's access token, and it answers only when that user
 // is one of the two.
 func (h *Handler) CheckFriendship(ctx context.Context, req *connect.Request[friendv1.CheckFriendshipRequest]) (*connect.Response[friendv1.CheckFriendshipResponse], error) {
-	me, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := h.svc.Check(ctx, me, req.Msg.GetUserAId(), req.Msg.GetUserBId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&friendv1.CheckFriendshipResponse{AreFriends: rel.AreFriends, Blocked: rel.Blocked}), nil
+	return server.ForUser(ctx, caller, func(me string) (*friendv1.CheckFriendshipResponse, error) {
+		rel, err := h.svc.Check(ctx, me, req.Msg.GetUserAId(), req.Msg.GetUserBId())
+		if err != nil {
+			return nil, err
+		}
+		return &friendv1.CheckFriendshipResponse{AreFriends: rel.AreFriends, Blocked: rel.Blocked}, nil
+	})
 }
 
 func (h *Handler) userProto(u friend.UserSummary) *friendv1.UserSummary {
@@ -216,27 +180,14 @@ func (h *Handler) requestProto(r friend.RequestView) *friendv1.FriendRequest {
 		FromUserId: r.From,
 		ToUserId:   r.To,
 		OtherUser:  h.userProto(r.Other),
-		Direction:  directionToProto(r.Direction),
+		Direction:  directions[r.Direction],
 		CreatedAt:  timestamppb.New(r.CreatedAt),
 	}
 }
 
-func directionFromProto(d friendv1.FriendRequestDirection) friend.Direction {
-	switch d {
-	case friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_INCOMING:
-		return friend.Incoming
-	case friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_OUTGOING:
-		return friend.Outgoing
-	}
-	return 0
-}
-
-func directionToProto(d friend.Direction) friendv1.FriendRequestDirection {
-	switch d {
-	case friend.Incoming:
-		return friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_INCOMING
-	case friend.Outgoing:
-		return friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_OUTGOING
-	}
-	return friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_UNSPECIFIED
+// directions gives each request direction its proto enum value; a value not listed converts to the
+// zero value (UNSPECIFIED), as a proto value not listed converts to 0.
+var directions = map[friend.Direction]friendv1.FriendRequestDirection{
+	friend.Incoming: friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_INCOMING,
+	friend.Outgoing: friendv1.FriendRequestDirection_FRIEND_REQUEST_DIRECTION_OUTGOING,
 }

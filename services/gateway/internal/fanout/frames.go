@@ -15,8 +15,14 @@ import (
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
 
-// The frames below are what clients get for each event (docs/realtime.md lists them); id is
-// the event id, for deduplication. Each render function says who gets its frame.
+// The frames below are what clients get for each event (docs/realtime.md lists them). Each render
+// function says who gets its frame.
+
+// header starts every frame: its type, and the event's id, for deduplication.
+type header struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
 
 // messageSent goes to both sides of the chat, as ListMessages would show the message (without
 // the attachments' short-lived URLs, which the client asks the media service for).
@@ -37,46 +43,55 @@ func (f *fanout) messageSent(ctx context.Context, _ pgx.Tx, ev events.Event, m *
 	return f.publish(ctx, ev, frame, m.GetSenderId(), m.GetRecipientId())
 }
 
+// messageRef names the message an edit or a deletion is about.
+type messageRef struct {
+	ChatID    string `json:"chat_id"`
+	MessageID string `json:"message_id"`
+	Seq       int64  `json:"seq"`
+	SenderID  string `json:"sender_id"`
+}
+
+// messageChange is what MessageEdited and MessageDeleted both carry about the message.
+type messageChange interface {
+	GetChatId() string
+	GetMessageId() string
+	GetSeq() int64
+	GetSenderId() string
+}
+
+func refOf(m messageChange) messageRef {
+	return messageRef{ChatID: m.GetChatId(), MessageID: m.GetMessageId(), Seq: m.GetSeq(), SenderID: m.GetSenderId()}
+}
+
 type editedFrame struct {
-	Type      string    `json:"type"`
-	ID        string    `json:"id"`
-	ChatID    string    `json:"chat_id"`
-	MessageID string    `json:"message_id"`
-	Seq       int64     `json:"seq"`
-	SenderID  string    `json:"sender_id"`
-	Text      string    `json:"text"`
-	EditedAt  time.Time `json:"edited_at,omitzero"`
+	header
+	messageRef
+	Text     string    `json:"text"`
+	EditedAt time.Time `json:"edited_at,omitzero"`
 }
 
 // messageEdited goes to both sides of the chat.
 func messageEdited(ev events.Event, m *eventsv1.MessageEdited) (any, []string) {
 	return editedFrame{
-		Type: realtime.TypeMessageEdited, ID: ev.ID, ChatID: m.GetChatId(), MessageID: m.GetMessageId(), Seq: m.GetSeq(),
-		SenderID: m.GetSenderId(), Text: m.GetText(), EditedAt: ts(m.GetEditedAt()),
+		header: header{realtime.TypeMessageEdited, ev.ID}, messageRef: refOf(m), Text: m.GetText(), EditedAt: ts(m.GetEditedAt()),
 	}, []string{m.GetSenderId(), m.GetRecipientId()}
 }
 
 type deletedFrame struct {
-	Type      string    `json:"type"`
-	ID        string    `json:"id"`
-	ChatID    string    `json:"chat_id"`
-	MessageID string    `json:"message_id"`
-	Seq       int64     `json:"seq"`
-	SenderID  string    `json:"sender_id"`
+	header
+	messageRef
 	DeletedAt time.Time `json:"deleted_at,omitzero"`
 }
 
 // messageDeleted goes to both sides of the chat.
 func messageDeleted(ev events.Event, m *eventsv1.MessageDeleted) (any, []string) {
 	return deletedFrame{
-		Type: realtime.TypeMessageDeleted, ID: ev.ID, ChatID: m.GetChatId(), MessageID: m.GetMessageId(), Seq: m.GetSeq(),
-		SenderID: m.GetSenderId(), DeletedAt: ts(m.GetDeletedAt()),
+		header: header{realtime.TypeMessageDeleted, ev.ID}, messageRef: refOf(m), DeletedAt: ts(m.GetDeletedAt()),
 	}, []string{m.GetSenderId(), m.GetRecipientId()}
 }
 
 type readFrame struct {
-	Type     string    `json:"type"`
-	ID       string    `json:"id"`
+	header
 	ChatID   string    `json:"chat_id"`
 	ReaderID string    `json:"reader_id"`
 	UpToSeq  int64     `json:"up_to_seq"`
@@ -87,13 +102,12 @@ type readFrame struct {
 // other devices clear the unread badge).
 func messagesRead(ev events.Event, m *eventsv1.MessagesRead) (any, []string) {
 	return readFrame{
-		Type: realtime.TypeRead, ID: ev.ID, ChatID: m.GetChatId(), ReaderID: m.GetReaderId(), UpToSeq: m.GetUpToSeq(), ReadAt: ts(m.GetReadAt()),
+		header: header{realtime.TypeRead, ev.ID}, ChatID: m.GetChatId(), ReaderID: m.GetReaderId(), UpToSeq: m.GetUpToSeq(), ReadAt: ts(m.GetReadAt()),
 	}, []string{m.GetReaderId(), m.GetPeerId()}
 }
 
 type friendRequestFrame struct {
-	Type         string    `json:"type"`
-	ID           string    `json:"id"`
+	header
 	RequestID    string    `json:"request_id"`
 	FromUserID   string    `json:"from_user_id"`
 	ToUserID     string    `json:"to_user_id"`
@@ -106,14 +120,13 @@ type friendRequestFrame struct {
 // event at all (the friend service's rule), so nothing here can reveal a block.
 func friendRequestSent(ev events.Event, m *eventsv1.FriendRequestSent) (any, []string) {
 	return friendRequestFrame{
-		Type: realtime.TypeFriendRequest, ID: ev.ID, RequestID: m.GetRequestId(), FromUserID: m.GetFromUserId(),
+		header: header{realtime.TypeFriendRequest, ev.ID}, RequestID: m.GetRequestId(), FromUserID: m.GetFromUserId(),
 		ToUserID: m.GetToUserId(), FromNickname: m.GetFromNickname(), SentAt: ts(m.GetSentAt()),
 	}, []string{m.GetToUserId(), m.GetFromUserId()}
 }
 
 type friendAcceptedFrame struct {
-	Type             string    `json:"type"`
-	ID               string    `json:"id"`
+	header
 	RequestID        string    `json:"request_id"`
 	RequesterID      string    `json:"requester_id"`
 	AccepterID       string    `json:"accepter_id"`
@@ -124,14 +137,13 @@ type friendAcceptedFrame struct {
 // friendAccepted goes to both; each side's gateways add the other to the presence list.
 func friendAccepted(ev events.Event, m *eventsv1.FriendAccepted) (any, []string) {
 	return friendAcceptedFrame{
-		Type: realtime.TypeFriendAccepted, ID: ev.ID, RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(),
+		header: header{realtime.TypeFriendAccepted, ev.ID}, RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(),
 		AccepterID: m.GetAccepterId(), AccepterNickname: m.GetAccepterNickname(), AcceptedAt: ts(m.GetAcceptedAt()),
 	}, []string{m.GetRequesterId(), m.GetAccepterId()}
 }
 
 type friendDeclinedFrame struct {
-	Type        string    `json:"type"`
-	ID          string    `json:"id"`
+	header
 	RequestID   string    `json:"request_id"`
 	RequesterID string    `json:"requester_id"`
 	RecipientID string    `json:"recipient_id"`
@@ -148,14 +160,13 @@ func friendDeclined(ev events.Event, m *eventsv1.FriendDeclined) (any, []string)
 		to = append(to, m.GetRequesterId())
 	}
 	return friendDeclinedFrame{
-		Type: realtime.TypeFriendDeclined, ID: ev.ID, RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(),
+		header: header{realtime.TypeFriendDeclined, ev.ID}, RequestID: m.GetRequestId(), RequesterID: m.GetRequesterId(),
 		RecipientID: m.GetRecipientId(), Cancelled: m.GetCancelled(), DeclinedAt: ts(m.GetDeclinedAt()),
 	}, to
 }
 
 type friendRemovedFrame struct {
-	Type         string    `json:"type"`
-	ID           string    `json:"id"`
+	header
 	UserID       string    `json:"user_id"`
 	FriendUserID string    `json:"friend_user_id"`
 	RemovedAt    time.Time `json:"removed_at,omitzero"`
@@ -166,7 +177,7 @@ type friendRemovedFrame struct {
 // their gateways get a control frame so presence and typing stop flowing between the two.
 func (f *fanout) friendRemoved(ctx context.Context, _ pgx.Tx, ev events.Event, m *eventsv1.FriendRemoved) error {
 	frame, err := json.Marshal(friendRemovedFrame{
-		Type: realtime.TypeFriendRemoved, ID: ev.ID, UserID: m.GetUserId(), FriendUserID: m.GetFriendUserId(), RemovedAt: ts(m.GetRemovedAt()),
+		header: header{realtime.TypeFriendRemoved, ev.ID}, UserID: m.GetUserId(), FriendUserID: m.GetFriendUserId(), RemovedAt: ts(m.GetRemovedAt()),
 	})
 	if err != nil {
 		return events.Permanent(fmt.Errorf("encode frame: %w", err))
@@ -178,8 +189,7 @@ func (f *fanout) friendRemoved(ctx context.Context, _ pgx.Tx, ev events.Event, m
 }
 
 type notificationFrame struct {
-	Type         string           `json:"type"`
-	ID           string           `json:"id"`
+	header
 	Notification notificationBody `json:"notification"`
 	UnreadCount  int64            `json:"unread_count"`
 }
@@ -196,7 +206,7 @@ type notificationBody struct {
 // notificationSent goes to the user notified.
 func notificationSent(ev events.Event, m *eventsv1.NotificationSent) (any, []string) {
 	return notificationFrame{
-		Type: realtime.TypeNotification, ID: ev.ID, UnreadCount: m.GetUnreadCount(),
+		header: header{realtime.TypeNotification, ev.ID}, UnreadCount: m.GetUnreadCount(),
 		Notification: notificationBody{
 			NotificationID: m.GetNotificationId(), Kind: m.GetKind(), Title: m.GetTitle(), Body: m.GetBody(),
 			SubjectID: m.GetSubjectId(), CreatedAt: ts(m.GetCreatedAt()),

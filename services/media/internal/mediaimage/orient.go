@@ -140,25 +140,28 @@ func Orient(img image.Image, o int) image.Image {
 	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
+	// An opaque image is worked on as RGBA, the rest as NRGBA so that alpha is kept as it is.
+	opaque := isOpaque(img)
+	fresh := newNRGBA
+	if opaque {
+		fresh = newRGBA
+	}
 	var pix []byte
 	var stride int
-	var fresh func(r image.Rectangle) (image.Image, []byte, int)
-	if isOpaque(img) {
-		src, ok := img.(*image.RGBA)
-		if !ok {
-			src = image.NewRGBA(image.Rect(0, 0, w, h))
-			stddraw.Draw(src, src.Bounds(), img, b.Min, stddraw.Src)
+	switch m := img.(type) {
+	case *image.RGBA:
+		if opaque {
+			pix, stride = m.Pix, m.Stride
 		}
-		pix, stride = src.Pix, src.Stride
-		fresh = func(r image.Rectangle) (image.Image, []byte, int) { m := image.NewRGBA(r); return m, m.Pix, m.Stride }
-	} else {
-		src, ok := img.(*image.NRGBA)
-		if !ok {
-			src = image.NewNRGBA(image.Rect(0, 0, w, h))
-			stddraw.Draw(src, src.Bounds(), img, b.Min, stddraw.Src)
+	case *image.NRGBA:
+		if !opaque {
+			pix, stride = m.Pix, m.Stride
 		}
-		pix, stride = src.Pix, src.Stride
-		fresh = func(r image.Rectangle) (image.Image, []byte, int) { m := image.NewNRGBA(r); return m, m.Pix, m.Stride }
+	}
+	if pix == nil { // not of the kind wanted: a copy that is
+		var src stddraw.Image
+		src, pix, stride = fresh(image.Rect(0, 0, w, h))
+		stddraw.Draw(src, src.Bounds(), img, b.Min, stddraw.Src)
 	}
 	dw, dh := w, h
 	if o >= 5 {
@@ -189,4 +192,15 @@ func Orient(img image.Image, o int) image.Image {
 		}
 	}
 	return out
+}
+
+// newRGBA and newNRGBA make an image of r, returned with its pixels (4 bytes each) and stride.
+func newRGBA(r image.Rectangle) (stddraw.Image, []byte, int) {
+	m := image.NewRGBA(r)
+	return m, m.Pix, m.Stride
+}
+
+func newNRGBA(r image.Rectangle) (stddraw.Image, []byte, int) {
+	m := image.NewNRGBA(r)
+	return m, m.Pix, m.Stride
 }

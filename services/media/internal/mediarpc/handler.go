@@ -16,6 +16,7 @@ import (
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
 
@@ -39,45 +40,41 @@ func NewHandler(svc *media.Service, internalToken string) *Handler {
 
 // CreateUpload implements MediaServiceHandler.
 func (h *Handler) CreateUpload(ctx context.Context, req *connect.Request[mediav1.CreateUploadRequest]) (*connect.Response[mediav1.CreateUploadResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m := req.Msg
-	f, form, err := h.svc.CreateUpload(ctx, me, media.UploadRequest{
-		Purpose: purposeFromProto(m.GetPurpose()), FileName: m.GetFileName(), ContentType: m.GetContentType(),
-		Size: m.GetSizeBytes(), ChatID: m.GetChatId(),
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*mediav1.CreateUploadResponse, error) {
+		m := req.Msg
+		f, form, err := h.svc.CreateUpload(ctx, me, media.UploadRequest{
+			Purpose: server.KeyOf(purposes, m.GetPurpose()), FileName: m.GetFileName(), ContentType: m.GetContentType(),
+			Size: m.GetSizeBytes(), ChatID: m.GetChatId(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &mediav1.CreateUploadResponse{
+			FileId: f.ID, UploadUrl: form.URL, FormFields: form.Fields,
+			ExpiresAt: timestamppb.New(form.ExpiresAt), MaxSizeBytes: f.DeclaredSize,
+		}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&mediav1.CreateUploadResponse{
-		FileId: f.ID, UploadUrl: form.URL, FormFields: form.Fields,
-		ExpiresAt: timestamppb.New(form.ExpiresAt), MaxSizeBytes: f.DeclaredSize,
-	}), nil
 }
 
 // CompleteUpload implements MediaServiceHandler.
 func (h *Handler) CompleteUpload(ctx context.Context, req *connect.Request[mediav1.CompleteUploadRequest]) (*connect.Response[mediav1.CompleteUploadResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := h.svc.CompleteUpload(ctx, me, req.Msg.GetFileId())
-	if rj := (*media.RejectedError)(nil); errors.As(err, &rj) {
-		return nil, rejection(rj)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&mediav1.CompleteUploadResponse{File: h.toProto(f)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*mediav1.CompleteUploadResponse, error) {
+		f, err := h.svc.CompleteUpload(ctx, me, req.Msg.GetFileId())
+		if rj := (*media.RejectedError)(nil); errors.As(err, &rj) {
+			return nil, rejection(rj)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &mediav1.CompleteUploadResponse{File: h.toProto(f)}, nil
+	})
 }
 
 // rejection is the InvalidArgument error of a rejected upload, with an UploadRejection detail.
 func rejection(rj *media.RejectedError) error {
 	ce := connect.NewError(connect.CodeInvalidArgument, rj)
 	if d, err := connect.NewErrorDetail(&mediav1.UploadRejection{
-		FileId: rj.FileID, Reason: reasonToProto(rj.Rejection.Reason), Message: rj.Rejection.Message,
+		FileId: rj.FileID, Reason: reasons[rj.Rejection.Reason], Message: rj.Rejection.Message,
 	}); err == nil {
 		ce.AddDetail(d)
 	}
@@ -86,15 +83,13 @@ func rejection(rj *media.RejectedError) error {
 
 // GetFile implements MediaServiceHandler.
 func (h *Handler) GetFile(ctx context.Context, req *connect.Request[mediav1.GetFileRequest]) (*connect.Response[mediav1.GetFileResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := h.svc.GetFile(ctx, me, req.Msg.GetFileId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&mediav1.GetFileResponse{File: h.toProto(f)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*mediav1.GetFileResponse, error) {
+		f, err := h.svc.GetFile(ctx, me, req.Msg.GetFileId())
+		if err != nil {
+			return nil, err
+		}
+		return &mediav1.GetFileResponse{File: h.toProto(f)}, nil
+	})
 }
 
 // BatchGetFiles implements MediaServiceHandler. It is internal: a call presenting the internal
@@ -127,36 +122,29 @@ func (h *Handler) BatchGetFiles(ctx context.Context, req *connect.Request[mediav
 
 // DeleteFile implements MediaServiceHandler.
 func (h *Handler) DeleteFile(ctx context.Context, req *connect.Request[mediav1.DeleteFileRequest]) (*connect.Response[mediav1.DeleteFileResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.DeleteFile(ctx, me, req.Msg.GetFileId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&mediav1.DeleteFileResponse{}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*mediav1.DeleteFileResponse, error) {
+		return &mediav1.DeleteFileResponse{}, h.svc.DeleteFile(ctx, me, req.Msg.GetFileId())
+	})
 }
 
 // GetQuota implements MediaServiceHandler.
 func (h *Handler) GetQuota(ctx context.Context, _ *connect.Request[mediav1.GetQuotaRequest]) (*connect.Response[mediav1.GetQuotaResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	q, err := h.svc.Quota(ctx, me)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&mediav1.GetQuotaResponse{
-		UsedBytes: q.UsedBytes, ReservedBytes: q.ReservedBytes, LimitBytes: q.LimitBytes,
-		MaxAvatarSizeBytes: q.MaxAvatarBytes, MaxAttachmentSizeBytes: q.MaxAttachmentBytes,
-	}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*mediav1.GetQuotaResponse, error) {
+		q, err := h.svc.Quota(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		return &mediav1.GetQuotaResponse{
+			UsedBytes: q.UsedBytes, ReservedBytes: q.ReservedBytes, LimitBytes: q.LimitBytes,
+			MaxAvatarSizeBytes: q.MaxAvatarBytes, MaxAttachmentSizeBytes: q.MaxAttachmentBytes,
+		}, nil
+	})
 }
 
 // toProto converts a file, with fresh URLs when it is READY.
 func (h *Handler) toProto(f media.File) *mediav1.File {
 	out := &mediav1.File{
-		FileId: f.ID, OwnerId: f.OwnerID, Purpose: purposeToProto(f.Purpose), Status: statusToProto(f.Status),
+		FileId: f.ID, OwnerId: f.OwnerID, Purpose: purposes[f.Purpose], Status: statuses[f.Status],
 		Name: f.Name, ContentType: f.DeclaredType, SizeBytes: f.DeclaredSize, ChatId: f.ChatID,
 		CreatedAt: timestamppb.New(f.CreatedAt),
 	}
@@ -170,57 +158,29 @@ func (h *Handler) toProto(f media.File) *mediav1.File {
 			out.UrlExpiresAt = timestamppb.New(u.ExpiresAt)
 		}
 	case media.StatusRejected:
-		out.RejectionReason = reasonToProto(f.Rejection.Reason)
+		out.RejectionReason = reasons[f.Rejection.Reason]
 	}
 	return out
 }
 
-func purposeFromProto(p mediav1.FilePurpose) media.Purpose {
-	switch p {
-	case mediav1.FilePurpose_FILE_PURPOSE_AVATAR:
-		return media.PurposeAvatar
-	case mediav1.FilePurpose_FILE_PURPOSE_ATTACHMENT:
-		return media.PurposeAttachment
+// purposes, statuses and reasons give each domain value its proto enum value; a value not listed
+// converts to the zero value (UNSPECIFIED), as a proto value not listed converts to "".
+var (
+	purposes = map[media.Purpose]mediav1.FilePurpose{
+		media.PurposeAvatar:     mediav1.FilePurpose_FILE_PURPOSE_AVATAR,
+		media.PurposeAttachment: mediav1.FilePurpose_FILE_PURPOSE_ATTACHMENT,
 	}
-	return ""
-}
-
-func purposeToProto(p media.Purpose) mediav1.FilePurpose {
-	switch p {
-	case media.PurposeAvatar:
-		return mediav1.FilePurpose_FILE_PURPOSE_AVATAR
-	case media.PurposeAttachment:
-		return mediav1.FilePurpose_FILE_PURPOSE_ATTACHMENT
+	statuses = map[media.Status]mediav1.FileStatus{
+		media.StatusPending:  mediav1.FileStatus_FILE_STATUS_PENDING,
+		media.StatusReady:    mediav1.FileStatus_FILE_STATUS_READY,
+		media.StatusRejected: mediav1.FileStatus_FILE_STATUS_REJECTED,
 	}
-	return mediav1.FilePurpose_FILE_PURPOSE_UNSPECIFIED
-}
-
-func statusToProto(s media.Status) mediav1.FileStatus {
-	switch s {
-	case media.StatusPending:
-		return mediav1.FileStatus_FILE_STATUS_PENDING
-	case media.StatusReady:
-		return mediav1.FileStatus_FILE_STATUS_READY
-	case media.StatusRejected:
-		return mediav1.FileStatus_FILE_STATUS_REJECTED
+	reasons = map[media.Reason]mediav1.RejectionReason{
+		media.ReasonSizeMismatch:       mediav1.RejectionReason_REJECTION_REASON_SIZE_MISMATCH,
+		media.ReasonTooLarge:           mediav1.RejectionReason_REJECTION_REASON_TOO_LARGE,
+		media.ReasonTypeNotAllowed:     mediav1.RejectionReason_REJECTION_REASON_TYPE_NOT_ALLOWED,
+		media.ReasonTypeMismatch:       mediav1.RejectionReason_REJECTION_REASON_TYPE_MISMATCH,
+		media.ReasonDimensionsTooLarge: mediav1.RejectionReason_REJECTION_REASON_DIMENSIONS_TOO_LARGE,
+		media.ReasonUnreadable:         mediav1.RejectionReason_REJECTION_REASON_UNREADABLE,
 	}
-	return mediav1.FileStatus_FILE_STATUS_UNSPECIFIED
-}
-
-func reasonToProto(r media.Reason) mediav1.RejectionReason {
-	switch r {
-	case media.ReasonSizeMismatch:
-		return mediav1.RejectionReason_REJECTION_REASON_SIZE_MISMATCH
-	case media.ReasonTooLarge:
-		return mediav1.RejectionReason_REJECTION_REASON_TOO_LARGE
-	case media.ReasonTypeNotAllowed:
-		return mediav1.RejectionReason_REJECTION_REASON_TYPE_NOT_ALLOWED
-	case media.ReasonTypeMismatch:
-		return mediav1.RejectionReason_REJECTION_REASON_TYPE_MISMATCH
-	case media.ReasonDimensionsTooLarge:
-		return mediav1.RejectionReason_REJECTION_REASON_DIMENSIONS_TOO_LARGE
-	case media.ReasonUnreadable:
-		return mediav1.RejectionReason_REJECTION_REASON_UNREADABLE
-	}
-	return mediav1.RejectionReason_REJECTION_REASON_UNSPECIFIED
-}
+)

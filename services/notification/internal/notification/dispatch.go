@@ -150,17 +150,30 @@ func (d *Dispatcher) sendDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sem := make(chan struct{}, d.cfg.Concurrency)
+	parallel(d.cfg.Concurrency, claimed, func(del Delivery) { d.send(ctx, del) })
+	return len(claimed), nil
+}
+
+// parallel calls send for each item, at most limit at once, and returns when all have returned.
+func parallel[T any](limit int, items []T, send func(T)) {
+	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for _, del := range claimed {
+	for _, item := range items {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			d.send(ctx, del)
+			send(item)
 		})
 	}
 	wg.Wait()
-	return len(claimed), nil
+}
+
+// record records a delivery's outcome with save even when ctx has ended (shutting down): the email
+// or push went out, or not, either way.
+func record(ctx context.Context, save func(context.Context) error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return save(rctx)
 }
 
 func (d *Dispatcher) send(ctx context.Context, del Delivery) {
@@ -182,10 +195,7 @@ func (d *Dispatcher) send(ctx context.Context, del Delivery) {
 		out.RetryAt = &retry
 		log.Warn("email not sent, will retry", "err", err, "retry_at", retry)
 	}
-	// Record the outcome even when shutting down: the email went out (or not) either way.
-	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer fcancel()
-	if err := d.cfg.Store.FinishDelivery(fctx, del, out); err != nil {
+	if err := record(ctx, func(ctx context.Context) error { return d.cfg.Store.FinishDelivery(ctx, del, out) }); err != nil {
 		log.Error("cannot record the email's outcome; it will be sent again when its lease ends", "err", err, "sent", out.Sent)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/platform/backoff"
@@ -34,8 +33,7 @@ func (d *Dispatcher) sendDuePushes(ctx context.Context) (int, error) {
 		}
 		return 0, fmt.Errorf("read presence: %w", err)
 	}
-	sem := make(chan struct{}, d.cfg.Concurrency)
-	var wg sync.WaitGroup
+	var sends []func()
 	for _, p := range claimed {
 		log := d.log.With("push", p.ID, "kind", p.Kind.Name(), "user", p.UserID, "subscription", p.SubscriptionID, "attempt", p.Attempt)
 		seenAt, seen := lastSeen[p.UserID]
@@ -50,14 +48,10 @@ func (d *Dispatcher) sendDuePushes(ctx context.Context) (int, error) {
 			log.Warn("push given up: older than PUSH_TTL")
 			d.finishPush(ctx, log, p, PushOutcome{Err: "expired before it could be sent", Unattempted: true})
 		default:
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				d.sendPush(ctx, log, p)
-			})
+			sends = append(sends, func() { d.sendPush(ctx, log, p) })
 		}
 	}
-	wg.Wait()
+	parallel(d.cfg.Concurrency, sends, func(send func()) { send() })
 	return len(claimed), nil
 }
 
@@ -95,11 +89,9 @@ func (d *Dispatcher) sendPush(ctx context.Context, log *slog.Logger, p PushDeliv
 	d.finishPush(ctx, log, p, out)
 }
 
-// finishPush records an outcome even when shutting down: the push went out (or not) either way.
+// finishPush records an outcome, even when shutting down.
 func (d *Dispatcher) finishPush(ctx context.Context, log *slog.Logger, p PushDelivery, out PushOutcome) {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := d.cfg.Store.FinishPush(fctx, p, out); err != nil {
+	if err := record(ctx, func(ctx context.Context) error { return d.cfg.Store.FinishPush(ctx, p, out) }); err != nil {
 		log.Error("cannot record the push's outcome; it will be tried again when its lease ends", "err", err, "sent", out.Sent)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pagetoken"
 	"github.com/parleyhq/parley/platform/validate"
 )
 
@@ -84,12 +85,10 @@ func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageT
 	if err != nil {
 		return Page{}, err
 	}
-	page := Page{Notifications: ns}
-	if len(ns) > n {
-		page.Notifications = ns[:n]
-		last := ns[n-1]
-		page.NextPageToken = EncodeCursor(unreadOnly, Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
-	}
+	var page Page
+	page.Notifications, page.NextPageToken = pagetoken.Cut(ns, n, func(last Notification) string {
+		return EncodeCursor(unreadOnly, Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	})
 	if page.UnreadCount, err = s.store.UnreadCount(ctx, userID); err != nil {
 		return Page{}, err
 	}

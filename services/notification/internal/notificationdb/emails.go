@@ -25,19 +25,33 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 		d.CreatedAt = d.CreatedAt.UTC()
 		return d, err
 	}
-	ds, err := pg.QueryAll(ctx, s.pool, scan, `
-		UPDATE email_deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = $2
+	return claim(ctx, s.pool, "email deliveries", scan, claimDue("email_deliveries")+`
+		RETURNING delivery_id::text, dedup_key, user_id::text, kind, to_address, to_name, message_id,
+			subject, text_body, html_body, created_at, attempts`, now, lease, limit)
+}
+
+// claimDue is the statement that claims up to $3 rows of a delivery outbox (email_deliveries,
+// push_deliveries) due at $1 — pending, or sending with an ended lease — leasing them until $2:
+// SKIP LOCKED, so replicas claiming at once share out the rows; each claim counts an attempt. The
+// caller appends what it returns.
+func claimDue(table string) string {
+	return `
+		UPDATE ` + table + ` SET state = 'sending', attempts = attempts + 1, next_attempt_at = $2
 		WHERE delivery_id IN (
-			SELECT delivery_id FROM email_deliveries
+			SELECT delivery_id FROM ` + table + `
 			WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1
 			ORDER BY next_attempt_at
 			LIMIT $3
-			FOR UPDATE SKIP LOCKED)
-		RETURNING delivery_id::text, dedup_key, user_id::text, kind, to_address, to_name, message_id,
-			subject, text_body, html_body, created_at, attempts`,
-		now, now.Add(lease), limit)
+			FOR UPDATE SKIP LOCKED)`
+}
+
+// claim runs a claim statement built on claimDue and reads the rows it returns with scan; what
+// names them in the error.
+func claim[T any](ctx context.Context, q pg.Querier, what string, scan func(pgx.Row) (T, error), sql string,
+	now time.Time, lease time.Duration, limit int) ([]T, error) {
+	ds, err := pg.QueryAll(ctx, q, scan, sql, now, now.Add(lease), limit)
 	if err != nil {
-		return nil, fmt.Errorf("claim email deliveries: %w", err)
+		return nil, fmt.Errorf("claim %s: %w", what, err)
 	}
 	return ds, nil
 }

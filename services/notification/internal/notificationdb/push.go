@@ -103,24 +103,10 @@ func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Durat
 		d.CreatedAt = d.CreatedAt.UTC()
 		return d, err
 	}
-	ds, err := pg.QueryAll(ctx, s.pool, scan, `
-		WITH claimed AS (
-			UPDATE push_deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = $2
-			WHERE delivery_id IN (
-				SELECT delivery_id FROM push_deliveries
-				WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1
-				ORDER BY next_attempt_at
-				LIMIT $3
-				FOR UPDATE SKIP LOCKED)
-			RETURNING *)
+	return claim(ctx, s.pool, "pushes", scan, `WITH claimed AS (`+claimDue("push_deliveries")+` RETURNING *)
 		SELECT c.delivery_id::text, c.subscription_id::text, c.user_id::text, c.kind, s.endpoint, s.p256dh, s.auth, c.payload,
 			c.topic, c.urgency, c.created_at, c.attempts
-		FROM claimed c JOIN push_subscriptions s USING (subscription_id)`,
-		now, now.Add(lease), limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim pushes: %w", err)
-	}
-	return ds, nil
+		FROM claimed c JOIN push_subscriptions s USING (subscription_id)`, now, lease, limit)
 }
 
 // FinishPush implements notification.Store. A finished push keeps its row (the dedup key) but not

@@ -15,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -52,167 +53,140 @@ func (h *Handler) internalCaller(procedure, header string) error {
 
 // ListNotifications implements NotificationServiceHandler.
 func (h *Handler) ListNotifications(ctx context.Context, req *connect.Request[notificationv1.ListNotificationsRequest]) (*connect.Response[notificationv1.ListNotificationsResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page, err := h.svc.List(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken(), req.Msg.GetUnreadOnly())
-	if err != nil {
-		return nil, err
-	}
-	res := &notificationv1.ListNotificationsResponse{NextPageToken: page.NextPageToken, UnreadCount: page.UnreadCount,
-		Notifications: make([]*notificationv1.Notification, len(page.Notifications))}
-	for i, n := range page.Notifications {
-		res.Notifications[i] = toProto(n)
-	}
-	return connect.NewResponse(res), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.ListNotificationsResponse, error) {
+		page, err := h.svc.List(ctx, me, req.Msg.GetPageSize(), req.Msg.GetPageToken(), req.Msg.GetUnreadOnly())
+		if err != nil {
+			return nil, err
+		}
+		res := &notificationv1.ListNotificationsResponse{NextPageToken: page.NextPageToken, UnreadCount: page.UnreadCount,
+			Notifications: make([]*notificationv1.Notification, len(page.Notifications))}
+		for i, n := range page.Notifications {
+			res.Notifications[i] = toProto(n)
+		}
+		return res, nil
+	})
 }
 
 // MarkNotificationsRead implements NotificationServiceHandler.
 func (h *Handler) MarkNotificationsRead(ctx context.Context, req *connect.Request[notificationv1.MarkNotificationsReadRequest]) (*connect.Response[notificationv1.MarkNotificationsReadResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	unread, err := h.svc.MarkRead(ctx, me, req.Msg.GetNotificationIds(), req.Msg.GetAll())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.MarkNotificationsReadResponse{UnreadCount: unread}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.MarkNotificationsReadResponse, error) {
+		unread, err := h.svc.MarkRead(ctx, me, req.Msg.GetNotificationIds(), req.Msg.GetAll())
+		if err != nil {
+			return nil, err
+		}
+		return &notificationv1.MarkNotificationsReadResponse{UnreadCount: unread}, nil
+	})
 }
 
 // GetUnreadCount implements NotificationServiceHandler.
 func (h *Handler) GetUnreadCount(ctx context.Context, _ *connect.Request[notificationv1.GetUnreadCountRequest]) (*connect.Response[notificationv1.GetUnreadCountResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n, err := h.svc.UnreadCount(ctx, me)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.GetUnreadCountResponse{UnreadCount: n}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.GetUnreadCountResponse, error) {
+		n, err := h.svc.UnreadCount(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		return &notificationv1.GetUnreadCountResponse{UnreadCount: n}, nil
+	})
 }
 
 // GetPreferences implements NotificationServiceHandler.
 func (h *Handler) GetPreferences(ctx context.Context, _ *connect.Request[notificationv1.GetPreferencesRequest]) (*connect.Response[notificationv1.GetPreferencesResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.svc.Preferences(ctx, me)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.GetPreferencesResponse{Preferences: prefsToProto(p)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.GetPreferencesResponse, error) {
+		p, err := h.svc.Preferences(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		return &notificationv1.GetPreferencesResponse{Preferences: prefsToProto(p)}, nil
+	})
 }
 
 // UpdatePreferences implements NotificationServiceHandler.
 func (h *Handler) UpdatePreferences(ctx context.Context, req *connect.Request[notificationv1.UpdatePreferencesRequest]) (*connect.Response[notificationv1.UpdatePreferencesResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c := notification.PreferenceChanges{EmailEnabled: req.Msg.EmailEnabled, PushEnabled: req.Msg.PushEnabled, PushPreviews: req.Msg.PushPreviews}
-	for _, kp := range req.Msg.GetKinds() {
-		c.Kinds = append(c.Kinds, notification.KindPreference{Kind: notification.Kind(kp.GetKind()), InApp: kp.GetInApp(), Email: kp.GetEmail()})
-	}
-	p, err := h.svc.UpdatePreferences(ctx, me, c)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.UpdatePreferencesResponse{Preferences: prefsToProto(p)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.UpdatePreferencesResponse, error) {
+		c := notification.PreferenceChanges{EmailEnabled: req.Msg.EmailEnabled, PushEnabled: req.Msg.PushEnabled, PushPreviews: req.Msg.PushPreviews}
+		for _, kp := range req.Msg.GetKinds() {
+			c.Kinds = append(c.Kinds, notification.KindPreference{Kind: notification.Kind(kp.GetKind()), InApp: kp.GetInApp(), Email: kp.GetEmail()})
+		}
+		p, err := h.svc.UpdatePreferences(ctx, me, c)
+		if err != nil {
+			return nil, err
+		}
+		return &notificationv1.UpdatePreferencesResponse{Preferences: prefsToProto(p)}, nil
+	})
 }
 
 // MuteChat implements NotificationServiceHandler.
 func (h *Handler) MuteChat(ctx context.Context, req *connect.Request[notificationv1.MuteChatRequest]) (*connect.Response[notificationv1.MuteChatResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var until *time.Time
-	if u := req.Msg.GetUntil(); u != nil {
-		if err := u.CheckValid(); err != nil {
-			return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.MuteChatResponse, error) {
+		var until *time.Time
+		if u := req.Msg.GetUntil(); u != nil {
+			if err := u.CheckValid(); err != nil {
+				return nil, domainerr.Errorf(domainerr.ErrInvalidArgument, "until: not a valid timestamp: %v", err)
+			}
+			t := u.AsTime()
+			until = &t
 		}
-		t := u.AsTime()
-		until = &t
-	}
-	m, err := h.svc.MuteChat(ctx, me, req.Msg.GetChatId(), until)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.MuteChatResponse{MutedChat: mutedToProto(m)}), nil
+		m, err := h.svc.MuteChat(ctx, me, req.Msg.GetChatId(), until)
+		if err != nil {
+			return nil, err
+		}
+		return &notificationv1.MuteChatResponse{MutedChat: mutedToProto(m)}, nil
+	})
 }
 
 // UnmuteChat implements NotificationServiceHandler.
 func (h *Handler) UnmuteChat(ctx context.Context, req *connect.Request[notificationv1.UnmuteChatRequest]) (*connect.Response[notificationv1.UnmuteChatResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.UnmuteChat(ctx, me, req.Msg.GetChatId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.UnmuteChatResponse{}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.UnmuteChatResponse, error) {
+		return &notificationv1.UnmuteChatResponse{}, h.svc.UnmuteChat(ctx, me, req.Msg.GetChatId())
+	})
 }
 
 // GetPushPublicKey implements NotificationServiceHandler.
 func (h *Handler) GetPushPublicKey(ctx context.Context, _ *connect.Request[notificationv1.GetPushPublicKeyRequest]) (*connect.Response[notificationv1.GetPushPublicKeyResponse], error) {
-	if _, err := authn.RequireUser(ctx); err != nil {
-		return nil, err
-	}
-	key, err := h.svc.PushPublicKey()
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.GetPushPublicKeyResponse{PublicKey: key}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(string) (*notificationv1.GetPushPublicKeyResponse, error) {
+		key, err := h.svc.PushPublicKey()
+		if err != nil {
+			return nil, err
+		}
+		return &notificationv1.GetPushPublicKeyResponse{PublicKey: key}, nil
+	})
 }
 
 // RegisterPushSubscription implements NotificationServiceHandler. The subscription is linked to
 // the token's session (sid), whose end removes it.
 func (h *Handler) RegisterPushSubscription(ctx context.Context, req *connect.Request[notificationv1.RegisterPushSubscriptionRequest]) (*connect.Response[notificationv1.RegisterPushSubscriptionResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, _ := authn.FromContext(ctx)
-	m := req.Msg
-	sub, err := h.svc.RegisterPushSubscription(ctx, me, p.SessionID, notification.PushRegistration{
-		Endpoint: m.GetEndpoint(), P256dh: m.GetP256Dh(), Auth: m.GetAuth(), DeviceLabel: m.GetDeviceLabel()})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.RegisterPushSubscriptionResponse{Subscription: subscriptionToProto(sub)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.RegisterPushSubscriptionResponse, error) {
+		p, _ := authn.FromContext(ctx)
+		m := req.Msg
+		sub, err := h.svc.RegisterPushSubscription(ctx, me, p.SessionID, notification.PushRegistration{
+			Endpoint: m.GetEndpoint(), P256dh: m.GetP256Dh(), Auth: m.GetAuth(), DeviceLabel: m.GetDeviceLabel()})
+		if err != nil {
+			return nil, err
+		}
+		return &notificationv1.RegisterPushSubscriptionResponse{Subscription: subscriptionToProto(sub)}, nil
+	})
 }
 
 // ListPushSubscriptions implements NotificationServiceHandler.
 func (h *Handler) ListPushSubscriptions(ctx context.Context, _ *connect.Request[notificationv1.ListPushSubscriptionsRequest]) (*connect.Response[notificationv1.ListPushSubscriptionsResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	subs, err := h.svc.ListPushSubscriptions(ctx, me)
-	if err != nil {
-		return nil, err
-	}
-	res := &notificationv1.ListPushSubscriptionsResponse{Subscriptions: make([]*notificationv1.PushSubscription, len(subs))}
-	for i, s := range subs {
-		res.Subscriptions[i] = subscriptionToProto(s)
-	}
-	return connect.NewResponse(res), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.ListPushSubscriptionsResponse, error) {
+		subs, err := h.svc.ListPushSubscriptions(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		res := &notificationv1.ListPushSubscriptionsResponse{Subscriptions: make([]*notificationv1.PushSubscription, len(subs))}
+		for i, s := range subs {
+			res.Subscriptions[i] = subscriptionToProto(s)
+		}
+		return res, nil
+	})
 }
 
 // RemovePushSubscription implements NotificationServiceHandler.
 func (h *Handler) RemovePushSubscription(ctx context.Context, req *connect.Request[notificationv1.RemovePushSubscriptionRequest]) (*connect.Response[notificationv1.RemovePushSubscriptionResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.RemovePushSubscription(ctx, me, req.Msg.GetSubscriptionId()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.RemovePushSubscriptionResponse{}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*notificationv1.RemovePushSubscriptionResponse, error) {
+		return &notificationv1.RemovePushSubscriptionResponse{}, h.svc.RemovePushSubscription(ctx, me, req.Msg.GetSubscriptionId())
+	})
 }
 
 // Notify implements NotificationServiceHandler. It is internal: the caller must present the

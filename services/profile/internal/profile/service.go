@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pagetoken"
 	"github.com/parleyhq/parley/platform/validate"
 )
 
@@ -229,12 +230,10 @@ func (s *Service) Search(ctx context.Context, query string, pageSize int32, page
 	if err != nil {
 		return SearchPage{}, err
 	}
-	page := SearchPage{Hits: hits}
-	if len(hits) > n {
-		page.Hits = hits[:n]
-		last := page.Hits[n-1]
-		page.NextPageToken = EncodeCursor(q, Cursor{Match: last.Match, Length: last.Length, Similarity: last.Similarity, SortKey: last.SortKey, UserID: last.Profile.UserID})
-	}
+	var page SearchPage
+	page.Hits, page.NextPageToken = pagetoken.Cut(hits, n, func(last SearchHit) string {
+		return EncodeCursor(q, Cursor{Match: last.Match, Length: last.Length, Similarity: last.Similarity, SortKey: last.SortKey, UserID: last.Profile.UserID})
+	})
 	for i := range page.Hits {
 		page.Hits[i].Profile = page.Hits[i].Profile.Public()
 	}

@@ -13,6 +13,7 @@ import (
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -32,73 +33,65 @@ func NewHandler(svc *profile.Service) *Handler { return &Handler{svc: svc} }
 
 // GetProfile implements ProfileServiceHandler.
 func (h *Handler) GetProfile(ctx context.Context, req *connect.Request[profilev1.GetProfileRequest]) (*connect.Response[profilev1.GetProfileResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.svc.Get(ctx, me, req.Msg.GetUserId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&profilev1.GetProfileResponse{Profile: toProto(p)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*profilev1.GetProfileResponse, error) {
+		p, err := h.svc.Get(ctx, me, req.Msg.GetUserId())
+		if err != nil {
+			return nil, err
+		}
+		return &profilev1.GetProfileResponse{Profile: toProto(p)}, nil
+	})
 }
 
 // BatchGetProfiles implements ProfileServiceHandler.
 func (h *Handler) BatchGetProfiles(ctx context.Context, req *connect.Request[profilev1.BatchGetProfilesRequest]) (*connect.Response[profilev1.BatchGetProfilesResponse], error) {
-	if _, err := authn.RequireUser(ctx); err != nil {
-		return nil, err
-	}
-	ps, err := h.svc.BatchGet(ctx, req.Msg.GetUserIds())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*profilev1.Profile, len(ps))
-	for i, p := range ps {
-		out[i] = toProto(p)
-	}
-	return connect.NewResponse(&profilev1.BatchGetProfilesResponse{Profiles: out}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(string) (*profilev1.BatchGetProfilesResponse, error) {
+		ps, err := h.svc.BatchGet(ctx, req.Msg.GetUserIds())
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*profilev1.Profile, len(ps))
+		for i, p := range ps {
+			out[i] = toProto(p)
+		}
+		return &profilev1.BatchGetProfilesResponse{Profiles: out}, nil
+	})
 }
 
 // UpdateProfile implements ProfileServiceHandler.
 func (h *Handler) UpdateProfile(ctx context.Context, req *connect.Request[profilev1.UpdateProfileRequest]) (*connect.Response[profilev1.UpdateProfileResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.svc.Update(ctx, me, profile.Changes{Nickname: req.Msg.Nickname, About: req.Msg.About})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&profilev1.UpdateProfileResponse{Profile: toProto(p)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*profilev1.UpdateProfileResponse, error) {
+		p, err := h.svc.Update(ctx, me, profile.Changes{Nickname: req.Msg.Nickname, About: req.Msg.About})
+		if err != nil {
+			return nil, err
+		}
+		return &profilev1.UpdateProfileResponse{Profile: toProto(p)}, nil
+	})
 }
 
 // SetAvatar implements ProfileServiceHandler.
 func (h *Handler) SetAvatar(ctx context.Context, req *connect.Request[profilev1.SetAvatarRequest]) (*connect.Response[profilev1.SetAvatarResponse], error) {
-	me, err := authn.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.svc.SetAvatar(ctx, me, req.Msg.GetFileId())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&profilev1.SetAvatarResponse{Profile: toProto(p)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*profilev1.SetAvatarResponse, error) {
+		p, err := h.svc.SetAvatar(ctx, me, req.Msg.GetFileId())
+		if err != nil {
+			return nil, err
+		}
+		return &profilev1.SetAvatarResponse{Profile: toProto(p)}, nil
+	})
 }
 
 // SearchUsers implements ProfileServiceHandler.
 func (h *Handler) SearchUsers(ctx context.Context, req *connect.Request[profilev1.SearchUsersRequest]) (*connect.Response[profilev1.SearchUsersResponse], error) {
-	if _, err := authn.RequireUser(ctx); err != nil {
-		return nil, err
-	}
-	page, err := h.svc.Search(ctx, req.Msg.GetQuery(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	res := &profilev1.SearchUsersResponse{Results: make([]*profilev1.SearchResult, len(page.Hits)), NextPageToken: page.NextPageToken}
-	for i, hit := range page.Hits {
-		res.Results[i] = &profilev1.SearchResult{Profile: toProto(hit.Profile), Match: matchToProto(hit.Match)}
-	}
-	return connect.NewResponse(res), nil
+	return server.ForUser(ctx, authn.RequireUser, func(string) (*profilev1.SearchUsersResponse, error) {
+		page, err := h.svc.Search(ctx, req.Msg.GetQuery(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
+		if err != nil {
+			return nil, err
+		}
+		res := &profilev1.SearchUsersResponse{Results: make([]*profilev1.SearchResult, len(page.Hits)), NextPageToken: page.NextPageToken}
+		for i, hit := range page.Hits {
+			res.Results[i] = &profilev1.SearchResult{Profile: toProto(hit.Profile), Match: matches[hit.Match]}
+		}
+		return res, nil
+	})
 }
 
 // CheckNickname implements ProfileServiceHandler. It is public; a signed-in caller's own
@@ -118,7 +111,7 @@ func toProto(p profile.Profile) *profilev1.Profile {
 		UserId:            p.UserID,
 		Nickname:          p.Nickname,
 		About:             p.About,
-		NicknameStatus:    statusToProto(p.NicknameStatus),
+		NicknameStatus:    nicknameStatuses[p.NicknameStatus],
 		RequestedNickname: p.RequestedNickname,
 		CreatedAt:         timestamppb.New(p.CreatedAt),
 		UpdatedAt:         timestamppb.New(p.UpdatedAt),
@@ -129,24 +122,16 @@ func toProto(p profile.Profile) *profilev1.Profile {
 	return out
 }
 
-func statusToProto(s profile.NicknameStatus) profilev1.NicknameStatus {
-	switch s {
-	case profile.NicknameChosen:
-		return profilev1.NicknameStatus_NICKNAME_STATUS_CHOSEN
-	case profile.NicknameRequestedTaken:
-		return profilev1.NicknameStatus_NICKNAME_STATUS_REQUESTED_TAKEN
+// nicknameStatuses and matches give each domain value its proto enum value; a value not listed
+// converts to the zero value (UNSPECIFIED).
+var (
+	nicknameStatuses = map[profile.NicknameStatus]profilev1.NicknameStatus{
+		profile.NicknameChosen:         profilev1.NicknameStatus_NICKNAME_STATUS_CHOSEN,
+		profile.NicknameRequestedTaken: profilev1.NicknameStatus_NICKNAME_STATUS_REQUESTED_TAKEN,
 	}
-	return profilev1.NicknameStatus_NICKNAME_STATUS_UNSPECIFIED
-}
-
-func matchToProto(m profile.MatchKind) profilev1.MatchKind {
-	switch m {
-	case profile.MatchExact:
-		return profilev1.MatchKind_MATCH_KIND_EXACT
-	case profile.MatchPrefix:
-		return profilev1.MatchKind_MATCH_KIND_PREFIX
-	case profile.MatchFuzzy:
-		return profilev1.MatchKind_MATCH_KIND_FUZZY
+	matches = map[profile.MatchKind]profilev1.MatchKind{
+		profile.MatchExact:  profilev1.MatchKind_MATCH_KIND_EXACT,
+		profile.MatchPrefix: profilev1.MatchKind_MATCH_KIND_PREFIX,
+		profile.MatchFuzzy:  profilev1.MatchKind_MATCH_KIND_FUZZY,
 	}
-	return profilev1.MatchKind_MATCH_KIND_UNSPECIFIED
-}
+)
