@@ -17,3 +17,16 @@ func SecretEqual(presented, want string) bool {
 	match := subtle.ConstantTimeCompare(p[:], w[:]) == 1
 	return match && want != ""
 }
+
+// SecretIn reports whether presented is one of the accepted secrets (SecretEqual each): the
+// current INTERNAL_API_TOKEN and, while it is being rotated, INTERNAL_API_TOKEN_ACCEPTED's. Every
+// one is compared, so the time says nothing about which matched; empty ones match nothing.
+func SecretIn(presented string, accepted []string) bool {
+	match := false
+	for _, a := range accepted {
+		if SecretEqual(presented, a) {
+			match = true
+		}
+	}
+	return match
+}

@@ -22,3 +22,23 @@ func TestSecretEqual(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretIn(t *testing.T) {
+	rotation := []string{"the-new-token", "the-old-token"}
+	for _, tc := range []struct {
+		presented string
+		accepted  []string
+		ok        bool
+	}{
+		{"the-new-token", rotation, true},
+		{"the-old-token", rotation, true},
+		{"the-other-token", rotation, false},
+		{"", rotation, false},
+		{"", []string{"", ""}, false},
+		{"x", nil, false},
+	} {
+		if got := SecretIn(tc.presented, tc.accepted); got != tc.ok {
+			t.Errorf("SecretIn(%q, %q) = %v, want %v", tc.presented, tc.accepted, got, tc.ok)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // The variables below are read by some processes, not all, with the same meaning and default in
 // each: a Config embeds the struct of each one it reads, where the field would stand, so the field
 // keeps its name (cfg.RedisURL) and Attrs logs it in that place. The line comment after the
@@ -18,10 +20,34 @@ type Redis struct {
 }
 
 // InternalAPI is INTERNAL_API_TOKEN, the shared secret of calls between Parley services (sent and
-// checked in authn.InternalTokenHeader, compared with authn.SecretEqual). No default; masked in
-// the configuration line. What an empty one turns off is each service's to say.
+// checked in authn.InternalTokenHeader, compared with authn.SecretIn). No default; masked in the
+// configuration line. What an empty one turns off is each service's to say.
 type InternalAPI struct {
 	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`
+}
+
+// InternalAPIAccepted is INTERNAL_API_TOKEN_ACCEPTED, read by the services that take internal
+// calls (media, notification): a comma-separated list of further tokens they accept but nobody
+// sends — the new token while it is rolled out, the old one while callers still send it — so that
+// rotating INTERNAL_API_TOKEN refuses nothing (docs/operations.md). Masked in the configuration
+// line.
+type InternalAPIAccepted struct {
+	InternalAPITokenAccepted string `env:"INTERNAL_API_TOKEN_ACCEPTED" secret:"true"`
+}
+
+// AcceptedInternalTokens is what an internal call may present: token (INTERNAL_API_TOKEN), then
+// each of INTERNAL_API_TOKEN_ACCEPTED's; none when token is empty (internal calls are off).
+func (c InternalAPIAccepted) AcceptedInternalTokens(token string) []string {
+	if token == "" {
+		return nil
+	}
+	accepted := []string{token}
+	for t := range strings.SplitSeq(c.InternalAPITokenAccepted, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			accepted = append(accepted, t)
+		}
+	}
+	return accepted
 }
 
 // The peers' URLs: a Parley service's public port as another process calls it (h2c), by default

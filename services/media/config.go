@@ -22,6 +22,7 @@ type Config struct {
 	// INTERNAL_API_TOKEN authorises service-to-service calls of internal methods. Empty:
 	// BatchGetFiles answers only on a user's behalf.
 	config.InternalAPI
+	config.InternalAPIAccepted // INTERNAL_API_TOKEN_ACCEPTED
 
 	config.MediaPublic // MEDIA_PUBLIC_URL: the origin download URLs start with
 	// URLSigningKey signs attachment URLs; every replica needs the same. Empty: derived from

@@ -26,6 +26,7 @@ type Config struct {
 	// INTERNAL_API_TOKEN is the secret other Parley services present to call Notify. Empty refuses
 	// every Notify call.
 	config.InternalAPI
+	config.InternalAPIAccepted // INTERNAL_API_TOKEN_ACCEPTED
 
 	// SMTPURL is the mail server: smtp://[user:pass@]host[:port] (STARTTLS when offered) or
 	// smtps://… (TLS from the start).

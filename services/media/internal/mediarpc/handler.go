@@ -8,6 +8,7 @@ package mediarpc
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,15 +28,17 @@ var PublicProcedures = access.Unauthenticated(mediav1connect.MediaServiceName)
 
 // Handler implements mediav1connect.MediaServiceHandler.
 type Handler struct {
-	svc           *media.Service
-	internalToken string
+	svc *media.Service
+	// internalTokens authorise internal calls (config's AcceptedInternalTokens); none: no call.
+	internalTokens []string
 }
 
 var _ mediav1connect.MediaServiceHandler = (*Handler)(nil)
 
-// NewHandler returns the handler over svc; internalToken ("" for none) authorises internal calls.
-func NewHandler(svc *media.Service, internalToken string) *Handler {
-	return &Handler{svc: svc, internalToken: internalToken}
+// NewHandler returns the handler over svc; internalTokens (INTERNAL_API_TOKEN and those also
+// accepted while it is rotated; none for no internal calls) authorise internal calls.
+func NewHandler(svc *media.Service, internalTokens ...string) *Handler {
+	return &Handler{svc: svc, internalTokens: slices.DeleteFunc(slices.Clone(internalTokens), func(t string) bool { return t == "" })}
 }
 
 // CreateUpload implements MediaServiceHandler.
@@ -99,7 +102,7 @@ func (h *Handler) BatchGetFiles(ctx context.Context, req *connect.Request[mediav
 	trusted := false
 	if presented := req.Header().Get(authn.InternalTokenHeader); presented != "" {
 		// Constant time whatever the lengths; an unset token matches nothing.
-		if !authn.SecretEqual(presented, h.internalToken) {
+		if !authn.SecretIn(presented, h.internalTokens) {
 			return nil, connect.NewError(connect.CodePermissionDenied, errors.New("the internal token is not valid"))
 		}
 		trusted = true

@@ -5,6 +5,7 @@ package notificationrpc
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -27,25 +28,27 @@ var PublicProcedures = access.Unauthenticated(notificationv1connect.Notification
 // Handler implements notificationv1connect.NotificationServiceHandler.
 type Handler struct {
 	svc *notification.Service
-	// internalToken is INTERNAL_API_TOKEN; "" when it is unset (Notify refused).
-	internalToken string
+	// internalTokens are what Notify callers may present (config's AcceptedInternalTokens);
+	// none when INTERNAL_API_TOKEN is unset (Notify refused).
+	internalTokens []string
 }
 
 var _ notificationv1connect.NotificationServiceHandler = (*Handler)(nil)
 
-// NewHandler returns the handler over svc. internalToken is the secret Notify callers must
-// present; empty refuses every Notify call.
-func NewHandler(svc *notification.Service, internalToken string) *Handler {
-	return &Handler{svc: svc, internalToken: internalToken}
+// NewHandler returns the handler over svc. internalTokens are the secrets Notify callers may
+// present (INTERNAL_API_TOKEN and those also accepted while it is rotated); none refuses every
+// Notify call.
+func NewHandler(svc *notification.Service, internalTokens ...string) *Handler {
+	return &Handler{svc: svc, internalTokens: slices.DeleteFunc(slices.Clone(internalTokens), func(t string) bool { return t == "" })}
 }
 
-// internalCaller checks the internal secret with authn.SecretEqual: constant time, so not even
+// internalCaller checks the internal secret with authn.SecretIn: constant time, so not even
 // the secret's length leaks.
 func (h *Handler) internalCaller(procedure, header string) error {
-	if h.internalToken == "" {
+	if len(h.internalTokens) == 0 {
 		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is disabled: this service has no INTERNAL_API_TOKEN configured", procedure)
 	}
-	if !authn.SecretEqual(header, h.internalToken) {
+	if !authn.SecretIn(header, h.internalTokens) {
 		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is internal: only Parley services may call it, with the %s header", procedure, authn.InternalTokenHeader)
 	}
 	return nil

@@ -3,6 +3,7 @@ package notificationrpc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -40,6 +41,11 @@ type env struct {
 // setup serves the real handler stack (request log, authentication, error mapping) on a fresh
 // database, on a local port with h2c, so both the Connect and the gRPC protocols are exercised.
 func setup(t *testing.T, internalToken string, options ...func(*notification.Config)) *env {
+	return setupAccepting(t, []string{internalToken}, options...)
+}
+
+// setupAccepting is setup with every internal token Notify accepts (a rotation's two).
+func setupAccepting(t *testing.T, internalTokens []string, options ...func(*notification.Config)) *env {
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
@@ -61,7 +67,7 @@ func setup(t *testing.T, internalToken string, options ...func(*notification.Con
 	iss := authntest.New(t)
 	auth := authn.NewInterceptor(iss.Verifier(), notificationrpc.PublicProcedures...)
 	srv := server.New(logger, "127.0.0.1:0")
-	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, internalToken),
+	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, internalTokens...),
 		server.HandlerOptions(logger, nil, auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,6 +118,23 @@ func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
 	if !errors.As(err, &ce) || !strings.Contains(ce.Message(), msgContains) {
 		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
 	}
+}
+
+// While INTERNAL_API_TOKEN is rotated a service accepts the old token and the new one
+// (INTERNAL_API_TOKEN_ACCEPTED), and still nothing else.
+func TestNotifyAcceptsEveryTokenOfARotation(t *testing.T) {
+	e := setupAccepting(t, []string{"the-new-internal-token", "the-old-internal-token"})
+	ctx := context.Background()
+	for i, token := range []string{"the-new-internal-token", "the-old-internal-token"} {
+		req := &notificationv1.NotifyRequest{UserId: uuid.NewString(), Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM,
+			Title: "New sign-in", Body: "From a new device.", IdempotencyKey: fmt.Sprintf("rotation:%d", i)}
+		if _, err := e.grpc.Notify(ctx, internal(token, req)); err != nil {
+			t.Fatalf("Notify with %s: %v", token, err)
+		}
+	}
+	_, err := e.grpc.Notify(ctx, internal("the-old-internal-tokeN", &notificationv1.NotifyRequest{UserId: uuid.NewString(),
+		Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM, Title: "x", IdempotencyKey: "rotation:other"}))
+	wantCode(t, err, connect.CodePermissionDenied, "X-Parley-Internal-Token")
 }
 
 func TestNotifyIsInternalAndIdempotent(t *testing.T) {
