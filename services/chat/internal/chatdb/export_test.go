@@ -30,6 +30,8 @@ const MaxGroup = maxGroup
 
 // The send path's statements, for tests of their plans.
 const (
-	SendSQL = sendSQL
-	PlanSQL = planSQL
+	SendSQL         = sendSQL
+	PlanSQL         = planSQL
+	PrepareGroupSQL = prepareGroupSQL
+	ChatLockClass   = chatLockClass
 )

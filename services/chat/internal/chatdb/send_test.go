@@ -295,3 +295,48 @@ func TestAPanickingWriterLeavesNoSendWaiting(t *testing.T) {
 		t.Fatalf("a later send: %v", err)
 	}
 }
+
+// A group is one pgx batch without BEGIN or COMMIT: one implicit transaction, ended by the
+// batch's one Sync. Its first statement's plan settings and chat locks must hold while the next
+// statement runs (sendSQL), and end with the batch — not before (the locks order a chat's events)
+// and not after (a connection handed back holding them would block that chat).
+func TestAGroupsBatchIsOneTransaction(t *testing.T) {
+	_, pool := newStore(t)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	keys := []int32{11, 22, 33}
+	const held = `SELECT current_setting('enable_seqscan'), current_setting('plan_cache_mode'),
+		(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid::int = $1 AND granted)`
+
+	b := &pgx.Batch{}
+	b.Queue(chatdb.PrepareGroupSQL, chatdb.ChatLockClass, keys)
+	b.Queue(held, chatdb.ChatLockClass)
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		t.Fatal(err)
+	}
+	var seqscan, planMode string
+	var locks int
+	if err := br.QueryRow().Scan(&seqscan, &planMode, &locks); err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if seqscan != "off" || planMode != "force_generic_plan" || locks != len(keys) {
+		t.Fatalf("during the batch: enable_seqscan %s, plan_cache_mode %s, %d chat locks; want off, force_generic_plan, %d", seqscan, planMode, locks, len(keys))
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		t.Fatalf("after the batch the connection is in transaction state %c; want idle", st)
+	}
+	if err := conn.QueryRow(ctx, held, chatdb.ChatLockClass).Scan(&seqscan, &planMode, &locks); err != nil {
+		t.Fatal(err)
+	}
+	if seqscan != "on" || planMode == "force_generic_plan" || locks != 0 {
+		t.Fatalf("after the batch: enable_seqscan %s, plan_cache_mode %s, %d chat locks still held; want on, the default, none", seqscan, planMode, locks)
+	}
+}
