@@ -30,8 +30,6 @@ const MaxGroup = maxGroup
 
 // The send path's statements, for tests of their plans.
 const (
-	SendSQL         = sendSQL
-	PlanSQL         = planSQL
-	PrepareGroupSQL = prepareGroupSQL
-	ChatLockClass   = chatLockClass
+	SendSQL = sendSQL
+	PlanSQL = planSQL
 )

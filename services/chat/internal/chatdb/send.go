@@ -96,13 +96,9 @@ const planSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('p
 // that two groups never wait for each other in a cycle.
 const lockChatsSQL = `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k`
 
-// prepareGroupSQL is planSQL and lockChatsSQL in one statement: the settings, then the locks, in
-// key order (the aggregate calls the lock function for every key, in the array's order).
-const prepareGroupSQL = planSQL + `, (SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int4[]) AS k)`
-
 // Sends commit in groups (group commit). A send joins the queue; when fewer than maxRunningGroups
 // groups are being written, the sender takes the queue and writes it as one group in one
-// transaction, and one round trip: the plan settings and the chats' locks, then sendSQL. While a group is
+// transaction, and one round trip: BEGIN, the chats' locks, sendSQL, COMMIT. While a group is
 // written the next one gathers, so under load a group carries as many sends as arrived during a
 // round trip — the database pays one transaction, one statement and one commit for all of them
 // instead of one each — and a lone send is written at once, never held back to wait for company.
@@ -365,21 +361,30 @@ func (s *Store) sendGroup(ctx context.Context, group []*sendCall) error {
 		conn.Release()
 	}()
 
-	// The batch is the transaction: pgx sends it in one pipeline ending in one Sync, and Postgres
-	// runs the statements before a Sync as one implicit transaction, committed at the Sync — or
-	// rolled back, the statements after a failed one skipped. So no BEGIN and no COMMIT: two
-	// statements fewer per group. The locks are held from the first statement to the commit. The
-	// commit comes after sendSQL whatever it found: a duplicate, a refused send or an unknown chat
-	// wrote nothing, so committing it costs nothing more than a rollback would. Its outcome (a
-	// failure to commit) is what Close reports.
 	b := &pgx.Batch{}
-	b.Queue(prepareGroupSQL, chatLockClass, keys)
+	b.Queue("BEGIN")
+	b.Queue(planSQL)
+	b.Queue(lockChatsSQL, chatLockClass, keys)
 	b.Queue(sendSQL, chatIDs, senderIDs, clientMsgIDs, messageIDs, texts, attachmentIDs, attachments,
 		eventIDs, times, payloads, headers, row.Topic, row.Type, row.Source)
+	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	_, err = br.Exec()
+	for range 3 { // BEGIN, planSQL, the locks
+		if err == nil {
+			_, err = br.Exec()
+		}
+	}
 	if err == nil {
 		err = scanGroup(br, group)
+	}
+	// The commit comes after the statement whatever it found: a duplicate, a refused send or an
+	// unknown chat wrote nothing, so committing it costs nothing more than a rollback would.
+	if err == nil {
+		if tag, cerr := br.Exec(); cerr != nil {
+			err = cerr
+		} else if tag.String() != "COMMIT" {
+			err = fmt.Errorf("commit ended with %q", tag.String())
+		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
