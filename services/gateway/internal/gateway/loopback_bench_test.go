@@ -47,15 +47,15 @@ func ioSyscalls(b *testing.B) int64 {
 	return n
 }
 
-// BenchmarkProxiedCallLoopback is a Connect unary call through the gateway to a service behind
+// BenchmarkForwardedOverLoopback is a Connect unary call through the gateway to a service behind
 // it, both on loopback TCP with keep-alive connections, as in a deployment: what the forwarding
 // costs in system calls and wake-ups shows here, where BenchmarkProxiedCall's canned upstream has
 // none. cpu-µs/op is the CPU of the whole process per call — client, gateway and service — read
 // from getrusage, so it stays meaningful on a busy machine where ns/op does not; syscalls/op
 // counts the reads and writes of the whole process per call (/proc/self/io).
 //
-//	cd services/gateway && go test -run '^$' -bench ProxiedCallLoopback -benchtime 20000x ./internal/gateway/
-func BenchmarkProxiedCallLoopback(b *testing.B) {
+//	cd services/gateway && go test -run '^$' -bench ForwardedOverLoopback -benchtime 20000x ./internal/gateway/
+func BenchmarkForwardedOverLoopback(b *testing.B) {
 	const answer = `{"available":true}`
 	service := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
