@@ -105,8 +105,8 @@ func TestRunAgainstTheRealStack(t *testing.T) {
 		t.Errorf("broker: %+v (all: %+v)", p, c.CPU.Processes)
 	}
 
-	// -profile: a CPU profile from every service's admin listener, and the statistics of
-	// Postgres and Redis, reset before the phase.
+	// -profile: a CPU profile from every service's admin listener and of the load generator
+	// itself, and the statistics of Postgres and Redis, reset before the phase.
 	p := c.Profiles
 	if p == nil {
 		t.Fatal("no profiles")
@@ -116,8 +116,8 @@ func TestRunAgainstTheRealStack(t *testing.T) {
 			t.Errorf("pprof of %s: %+v", pr.Service, pr)
 		}
 	}
-	if len(p.Pprof) != len(serviceOffsets) {
-		t.Errorf("%d profiles, want one per service: %+v", len(p.Pprof), p.Pprof)
+	if len(p.Pprof) != len(serviceOffsets)+1 || !slices.ContainsFunc(p.Pprof, func(pr PprofResult) bool { return pr.Service == "loadtest" }) {
+		t.Errorf("%d profiles, want one per service and the load generator's: %+v", len(p.Pprof), p.Pprof)
 	}
 	if p.PGSkipped != "" || len(p.PGStatements) == 0 || !slices.ContainsFunc(p.PGStatements, func(s PGStatement) bool { return s.Database == "parley_chat" }) {
 		t.Errorf("pg_stat_statements: skipped %q, %d statements", p.PGSkipped, len(p.PGStatements))

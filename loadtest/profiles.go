@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,10 +77,11 @@ func (r *runner) startProfiles(ctx context.Context, phase time.Duration) *profil
 	j := &profileJob{r: r}
 	j.res.PprofDir = filepath.Join(r.outDir, "pprof")
 	secs := max(int((phase-time.Second)/time.Second), 1)
+	dirErr := os.MkdirAll(j.res.PprofDir, 0o755)
 	if len(r.tgt.AdminPorts) == 0 {
 		j.res.Pprof = append(j.res.Pprof, PprofResult{Service: "all", Error: "no admin listeners known (-admin-offset 0, or the deployment is not on this machine)"})
-	} else if err := os.MkdirAll(j.res.PprofDir, 0o755); err != nil {
-		j.res.Pprof = append(j.res.Pprof, PprofResult{Service: "all", Error: err.Error()})
+	} else if dirErr != nil {
+		j.res.Pprof = append(j.res.Pprof, PprofResult{Service: "all", Error: dirErr.Error()})
 	} else {
 		for _, s := range serviceOffsets {
 			port, ok := r.tgt.AdminPorts[s.name]
@@ -95,6 +97,19 @@ func (r *runner) startProfiles(ctx context.Context, phase time.Duration) *profil
 				j.mu.Unlock()
 			}()
 		}
+	}
+
+	if dirErr == nil {
+		// The load generator's own CPU, profiled the same way: it shares the machine with the
+		// stack, so what it spends per message is capacity the stack does not get.
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			pr := profileSelf(ctx, j.res.PprofDir, secs)
+			j.mu.Lock()
+			j.res.Pprof = append(j.res.Pprof, pr)
+			j.mu.Unlock()
+		}()
 	}
 
 	if r.tgt.PostgresURL == "" {
@@ -192,6 +207,41 @@ func fetchPprof(ctx context.Context, service, url, dir string, secs int) PprofRe
 		return pr
 	}
 	pr.File, pr.Bytes = path, n
+	return pr
+}
+
+// profileSelf writes a CPU profile of this process for secs seconds (or until ctx ends) to
+// dir/loadtest.pb.gz.
+func profileSelf(ctx context.Context, dir string, secs int) PprofResult {
+	pr := PprofResult{Service: "loadtest"}
+	path := filepath.Join(dir, "loadtest.pb.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		pr.Error = err.Error()
+		return pr
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		pr.Error = err.Error()
+		return pr
+	}
+	t := time.NewTimer(time.Duration(secs) * time.Second)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		pr.Error = err.Error()
+		return pr
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		pr.Error = err.Error()
+		return pr
+	}
+	pr.File, pr.Bytes = path, st.Size()
 	return pr
 }
 

@@ -110,9 +110,18 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, body io.Reade
 		}
 		return false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(buf))
+	r.Body = readAhead{bytes.NewReader(buf)}
 	return true
 }
+
+// readAhead is a request body readBody read into memory. The proxy forwards it as the bare
+// in-memory reader (see newReverseProxy's Rewrite): net/http writes the headers and a body it
+// knows to be in memory in one write, but the reverse proxy wraps the outgoing body in a reader of
+// its own, which net/http cannot see into, so it flushed the headers on their own first and then
+// copied the body through a fresh 32 KiB buffer — two writes and an allocation per call.
+type readAhead struct{ *bytes.Reader }
+
+func (readAhead) Close() error { return nil }
 
 // inMemoryBody is the largest unary request body read into memory before it is forwarded.
 const inMemoryBody = 64 << 10

@@ -146,6 +146,9 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			t := pr.In.Context().Value(targetKey{}).(proxyTarget)
 			out := pr.Out
+			if b, ok := pr.In.Body.(readAhead); ok {
+				out.Body = io.NopCloser(b.Reader) // in memory, for net/http to see (readAhead)
+			}
 			out.URL.Scheme = t.upstream.URL.Scheme
 			out.URL.Host = t.upstream.URL.Host
 			out.URL.Path = t.upstream.URL.Path + t.proc.Path
