@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/validate"
 )
@@ -467,21 +467,6 @@ func (c *Consumer) processBatch(ctx context.Context, client *kgo.Client, batch [
 	return c.oneByOne(ctx, client, batch)
 }
 
-// uuidArray passes ids to a uuid[] parameter in binary. As []string, pgx tried the binary
-// encoding first and failed, building an error each time, before falling back to text, on every
-// batch. Anything but a canonical UUID is passed as it was, for the database to refuse.
-func uuidArray(ids []string) any {
-	out := make([]pgtype.UUID, len(ids))
-	for i, id := range ids {
-		u, err := uuid.Parse(id)
-		if err != nil || len(id) != 36 {
-			return ids
-		}
-		out[i] = pgtype.UUID{Bytes: u, Valid: true}
-	}
-	return out
-}
-
 func (c *Consumer) oneByOne(ctx context.Context, client *kgo.Client, batch []batchItem) error {
 	for _, it := range batch {
 		if err := c.process(ctx, client, it.rec); err != nil {
@@ -500,7 +485,7 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []batchItem, ids []str
 
 	// A redelivered copy may appear twice in one batch; the insert keeps one and says which are new.
 	rows, err := tx.Query(ctx, `INSERT INTO inbox (consumer_group, event_id) SELECT $1, unnest($2::uuid[])
-		ON CONFLICT DO NOTHING RETURNING event_id::text`, c.cfg.Group, uuidArray(ids))
+		ON CONFLICT DO NOTHING RETURNING event_id::text`, c.cfg.Group, pg.UUIDs(ids))
 	if err != nil {
 		return fmt.Errorf("record events in inbox: %w", err)
 	}

@@ -86,7 +86,7 @@ func (t *txStore) AnyDeleted(ctx context.Context, userIDs ...string) (bool, erro
 	t.LockDeletions(ctx, ask...)
 	var gone []string
 	err := t.queryRowAfter(ctx, notNotifications,
-		`SELECT coalesce(array_agg(user_id::text), '{}') FROM deleted_users WHERE user_id = ANY($1::uuid[])`, uuidArray(ask)).Scan(&gone)
+		`SELECT coalesce(array_agg(user_id::text), '{}') FROM deleted_users WHERE user_id = ANY($1::uuid[])`, pg.UUIDs(ask)).Scan(&gone)
 	if err != nil {
 		return false, fmt.Errorf("look up deleted users: %w", err)
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
@@ -208,19 +206,4 @@ func (t *txStore) query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 		return nil, err
 	}
 	return t.tx.Query(ctx, sql, args...)
-}
-
-// uuidArray passes ids to a uuid[] parameter. As []string, pgx tried a binary encoding first and
-// failed, building an error each time, before falling back to text: 6 % of the service's CPU on
-// the message path. Anything but a canonical UUID is passed as it was, for the database to refuse.
-func uuidArray(ids []string) any {
-	out := make([]pgtype.UUID, len(ids))
-	for i, id := range ids {
-		u, err := uuid.Parse(id)
-		if err != nil || len(id) != 36 {
-			return ids
-		}
-		out[i] = pgtype.UUID{Bytes: u, Valid: true}
-	}
-	return out
 }

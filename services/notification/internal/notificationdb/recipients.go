@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -34,7 +35,7 @@ func (t *txStore) LockRecipients(_ context.Context, userIDs ...string) error {
 	// A deleted user gets no row back (their lock is still taken).
 	t.later("create recipients", `INSERT INTO recipients (user_id)
 		SELECT id FROM unnest($1::uuid[]) AS id WHERE NOT EXISTS (SELECT 1 FROM deleted_users d WHERE d.user_id = id) ORDER BY id
-		ON CONFLICT (user_id) DO NOTHING`, uuidArray(ids))
+		ON CONFLICT (user_id) DO NOTHING`, pg.UUIDs(ids))
 	// An advisory lock per user, taken in id order (no deadlocks), rather than the rows' lock:
 	// locking a row writes it (and the WAL) on every event. Queued like a write: the locks are
 	// held before any statement after it runs.
