@@ -204,17 +204,7 @@ func testRolling(t *testing.T, f *fleet, c clients, s *conversation.Scenario) {
 			return msgOf(c.Chat.GetChat(context.Background(), conversation.WithToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.ID}}, a.Token)))
 		}).GetChat().GetChatId()
 	}
-	devices := make([]*conversation.Device, len(people))
-	for i, p := range people {
-		devices[i] = s.NewDevice(p, chats[i/2])
-		if err := devices[i].Connect("http://" + replicaAddr(1+i%2, 0)); err != nil {
-			t.Fatalf("%s: %v", p.Nickname, err)
-		}
-		t.Cleanup(devices[i].Close)
-	}
-	for _, d := range devices {
-		d.WaitSynced(t)
-	}
+	devices := s.Devices(t, people, chats, func(r int) string { return "http://" + replicaAddr(r, 0) })
 
 	// Everyone sends, and new people sign up meanwhile, until everyone has sent a few.
 	talk := s.Start(t, people, chats)

@@ -66,40 +66,29 @@ func TestReplicas(t *testing.T) {
 func testRollingRestart(t *testing.T) {
 	ctx := context.Background()
 	c := newClients()
-	talk := &conversation.Scenario{
-		Clients: conversation.Clients{Auth: c.auth, Profile: c.profile, Friend: c.friend, Chat: c.chat, Notification: c.notification},
-		Entry:   gatewayURL, Wait: 15 * time.Second, SendRetry: 30 * time.Second, SignUpEvery: 300 * time.Millisecond,
-	}
+	s := c.scenario()
 	const pairs = 3
-	var people []conversation.Person
+	var people []person
+	for range pairs * 2 {
+		people = append(people, signUp(t, c, "roll"))
+	}
 	chats := make([]string, pairs)
+	talkers := make([]conversation.Person, len(people))
 	for i := range pairs {
-		a, b := signUp(t, c, "roll"), signUp(t, c, "roll")
+		a, b := people[2*i], people[2*i+1]
 		befriend(t, c, a, b)
 		chats[i] = eventually(t, "a chat", func() (*chatv1.GetChatResponse, error) {
 			return msgOf(c.chat.GetChat(ctx, withToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.id}}, a.token)))
 		}).GetChat().GetChatId()
-		for _, p := range []person{a, b} {
-			people = append(people, conversation.Person{ID: p.id, Token: p.token, Email: p.email, Nickname: p.nickname})
-		}
+		talkers[2*i], talkers[2*i+1] = a.conv(), b.conv()
 	}
 
 	// One device per person, the first of each pair on gateway replica 1, the second on replica
 	// 2; reconnections go through the entry point, as an app's would.
-	devices := make([]*conversation.Device, len(people))
-	for i, p := range people {
-		devices[i] = talk.NewDevice(p, chats[i/2])
-		if err := devices[i].Connect(stk.ReplicaURL("gateway", 1+i%2)); err != nil {
-			t.Fatalf("%s: %v", p.Nickname, err)
-		}
-		t.Cleanup(devices[i].Close)
-	}
-	for _, d := range devices {
-		d.WaitSynced(t)
-	}
+	devices := s.Devices(t, talkers, chats, func(r int) string { return stk.ReplicaURL("gateway", r) })
 
 	// Everyone sends, and new people sign up meanwhile, until everyone has sent a few.
-	conv := talk.Start(t, people, chats)
+	talk := s.Start(t, talkers, chats)
 	begin := time.Now()
 	for _, name := range stk.Services() {
 		for i := 1; i <= stk.Replicas(); i++ {
@@ -107,15 +96,15 @@ func testRollingRestart(t *testing.T) {
 			err := stk.RestartReplica(rctx, name, i)
 			cancel()
 			if err != nil {
-				conv.Stop()
+				talk.Stop()
 				t.Fatalf("restart %s replica %d: %v", name, i, err)
 			}
 		}
 	}
 	t.Logf("rolling restart of %v took %s", stk.Services(), time.Since(begin).Round(100*time.Millisecond))
 	// A few more messages after the last restart, through the restarted fleet.
-	conv.SendMore(t)
-	conv.Check(t, devices, chats, people[0])
+	talk.SendMore(t)
+	talk.Check(t, devices, chats, talkers[0])
 
 	for _, name := range stk.Services() {
 		if n := stk.Restarts(name); n != 0 {

@@ -42,6 +42,26 @@ func (s *Scenario) NewDevice(p Person, chatID string) *Device {
 	return &Device{p: p, chatID: chatID, entry: s.Entry, wait: s.Wait, ctx: ctx, cancel: cancel, received: map[int64]string{}, receipts: map[int64][]string{}}
 }
 
+// Devices connects one device per person, people[j]'s to chats[j/2], the first of each pair at
+// replica(1) and the second at replica(2) (each gateway replica's own address), so that every
+// message crosses gateways; reconnections go through Entry, as an app's would. It waits until
+// every device has synced, and closes them when t ends.
+func (s *Scenario) Devices(t testing.TB, people []Person, chats []string, replica func(r int) string) []*Device {
+	t.Helper()
+	devices := make([]*Device, len(people))
+	for i, p := range people {
+		devices[i] = s.NewDevice(p, chats[i/2])
+		if err := devices[i].Connect(replica(1 + i%2)); err != nil {
+			t.Fatalf("%s: %v", p.Nickname, err)
+		}
+		t.Cleanup(devices[i].Close)
+	}
+	for _, d := range devices {
+		d.WaitSynced(t)
+	}
+	return devices
+}
+
 func (d *Device) problem(format string, args ...any) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -156,14 +176,18 @@ func (d *Device) loop(conn *websocket.Conn, n int) {
 	}
 }
 
-// frame is one server frame, decoded loosely: the checks look at a few fields of each type.
-type frame map[string]any
+// Frame is one server frame of the WebSocket protocol, decoded loosely: tests look at a few
+// fields of each type.
+type Frame map[string]any
 
-func (f frame) typ() string { s, _ := f["type"].(string); return s }
+// Type is the frame's type ("ready", "message", "sync_done"...).
+func (f Frame) Type() string { s, _ := f["type"].(string); return s }
 
-func (f frame) str(key string) string { s, _ := f[key].(string); return s }
+// Str is the string field key ("" if it is not one).
+func (f Frame) Str(key string) string { s, _ := f[key].(string); return s }
 
-func (f frame) num(key string) int64 {
+// Num is the integer field key, sent as a number or a string (0 if it is neither).
+func (f Frame) Num(key string) int64 {
 	switch v := f[key].(type) {
 	case float64:
 		return int64(v)
@@ -175,7 +199,8 @@ func (f frame) num(key string) int64 {
 	return 0
 }
 
-func (f frame) message() frame {
+// Message is a message frame's message.
+func (f Frame) Message() Frame {
 	m, _ := f["message"].(map[string]any)
 	return m
 }
@@ -184,12 +209,12 @@ func (f frame) message() frame {
 // frames, checking the replay and the live frames after sync_done run seq by seq. It returns how
 // the connection was closed.
 func (d *Device) serve(conn *websocket.Conn, n int) websocket.StatusCode {
-	read := func() (frame, error) {
+	read := func() (Frame, error) {
 		_, data, err := conn.Read(d.ctx)
 		if err != nil {
 			return nil, err
 		}
-		var f frame
+		var f Frame
 		if err := json.Unmarshal(data, &f); err != nil {
 			return nil, fmt.Errorf("frame %q: %w", data, err)
 		}
@@ -218,7 +243,7 @@ func (d *Device) serve(conn *websocket.Conn, n int) websocket.StatusCode {
 			}
 			return code
 		}
-		switch f.typ() {
+		switch f.Type() {
 		case "ready":
 			have := d.Contiguous()
 			next = have + 1
@@ -228,15 +253,15 @@ func (d *Device) serve(conn *websocket.Conn, n int) websocket.StatusCode {
 				return websocket.CloseStatus(err)
 			}
 		case "message":
-			if f.str("chat_id") != d.chatID {
+			if f.Str("chat_id") != d.chatID {
 				d.problem("a message of another chat: %v", f)
 				continue
 			}
-			seq, id := f.num("seq"), f.message().str("message_id")
+			seq, id := f.Num("seq"), f.Message().Str("message_id")
 			replay := f["replay"] == true
 			kind := map[bool]string{true: "replayed", false: "live"}[replay]
 			d.mu.Lock()
-			d.receipts[seq] = append(d.receipts[seq], fmt.Sprintf("connection %d %s event %s at %s", n, kind, f.str("id"), time.Now().Format("15:04:05.000")))
+			d.receipts[seq] = append(d.receipts[seq], fmt.Sprintf("connection %d %s event %s at %s", n, kind, f.Str("id"), time.Now().Format("15:04:05.000")))
 			receipts := slices.Clone(d.receipts[seq])
 			d.mu.Unlock()
 			switch {
@@ -257,8 +282,8 @@ func (d *Device) serve(conn *websocket.Conn, n int) websocket.StatusCode {
 			d.received[seq] = id
 			d.mu.Unlock()
 		case "sync_done":
-			if state != replaying || f.num("last_seq") != next-1 {
-				d.problem("connection %d: sync_done at seq %d after replaying up to %d", n, f.num("last_seq"), next-1)
+			if state != replaying || f.Num("last_seq") != next-1 {
+				d.problem("connection %d: sync_done at seq %d after replaying up to %d", n, f.Num("last_seq"), next-1)
 			}
 			state = live
 		case "sync_complete":
