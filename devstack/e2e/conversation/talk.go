@@ -101,7 +101,25 @@ func (k *Talk) Check(t testing.TB, devices []*Device, chats []string, host Perso
 
 func (k *Talk) checkConversations(t testing.TB, devices []*Device, chats []string) {
 	t.Helper()
-	ctx := context.Background()
+	k.checkSends(t)
+	for i, chatID := range chats {
+		a, b := k.senders[2*i], k.senders[2*i+1]
+		history := k.checkHistory(t, i, chatID, a, b)
+		// Every device of the chat gets everything, and every connection saw it without gaps.
+		for _, d := range []*Device{devices[2*i], devices[2*i+1]} {
+			k.checkDevice(t, d, history)
+		}
+		// Each person's message notification counts exactly their friend's messages.
+		for _, pair := range [][2]*sender{{a, b}, {b, a}} {
+			k.checkMessageNotification(t, chatID, pair[0].from, pair[1])
+		}
+	}
+}
+
+// checkSends logs what the senders met, and fails if one could not send or was refused for
+// want of the auth keys.
+func (k *Talk) checkSends(t testing.TB) {
+	t.Helper()
 	total, retried, repeated, resent := 0, 0, 0, 0
 	for _, s := range k.senders {
 		if s.err != nil {
@@ -124,86 +142,92 @@ func (k *Talk) checkConversations(t testing.TB, devices []*Device, chats []strin
 			}
 		}
 	}
+}
 
-	for i, chatID := range chats {
-		a, b := k.senders[2*i], k.senders[2*i+1]
-		// The stored history: seq 1..N, each message once, each sender's in order.
-		history := k.s.ListAll(t, a.from, chatID)
-		want := map[string]*chatv1.Message{}
-		for _, m := range append(slices.Clone(a.sent), b.sent...) {
-			want[m.GetClientMsgId()] = m
+// checkHistory checks chat i's stored history — seq 1..N, each message once, each sender's in
+// order — and returns it.
+func (k *Talk) checkHistory(t testing.TB, i int, chatID string, a, b *sender) []*chatv1.Message {
+	t.Helper()
+	history := k.s.ListAll(t, a.from, chatID)
+	want := map[string]*chatv1.Message{}
+	for _, m := range append(slices.Clone(a.sent), b.sent...) {
+		want[m.GetClientMsgId()] = m
+	}
+	if len(history) != len(want) {
+		t.Errorf("chat %d holds %d messages; the senders were told of %d", i, len(history), len(want))
+	}
+	for j, m := range history {
+		if m.GetSeq() != int64(j+1) {
+			t.Fatalf("chat %d: message %d has seq %d (a gap or a repeat)", i, j+1, m.GetSeq())
 		}
-		if len(history) != len(want) {
-			t.Errorf("chat %d holds %d messages; the senders were told of %d", i, len(history), len(want))
+		w, ok := want[m.GetClientMsgId()]
+		if !ok || w.GetMessageId() != m.GetMessageId() || w.GetSeq() != m.GetSeq() {
+			t.Fatalf("chat %d: stored message %v is not the one a sender was told of (%v)", i, m, w)
 		}
-		for j, m := range history {
-			if m.GetSeq() != int64(j+1) {
-				t.Fatalf("chat %d: message %d has seq %d (a gap or a repeat)", i, j+1, m.GetSeq())
+		delete(want, m.GetClientMsgId())
+	}
+	for _, s := range []*sender{a, b} {
+		for j := 1; j < len(s.sent); j++ {
+			if s.sent[j].GetSeq() <= s.sent[j-1].GetSeq() {
+				t.Errorf("%s's messages out of send order: seq %d after %d", s.from.Nickname, s.sent[j].GetSeq(), s.sent[j-1].GetSeq())
 			}
-			w, ok := want[m.GetClientMsgId()]
-			if !ok || w.GetMessageId() != m.GetMessageId() || w.GetSeq() != m.GetSeq() {
-				t.Fatalf("chat %d: stored message %v is not the one a sender was told of (%v)", i, m, w)
-			}
-			delete(want, m.GetClientMsgId())
-		}
-		for _, s := range []*sender{a, b} {
-			for j := 1; j < len(s.sent); j++ {
-				if s.sent[j].GetSeq() <= s.sent[j-1].GetSeq() {
-					t.Errorf("%s's messages out of send order: seq %d after %d", s.from.Nickname, s.sent[j].GetSeq(), s.sent[j-1].GetSeq())
-				}
-			}
-		}
-
-		// Every device of the chat gets everything, and every connection saw it without gaps.
-		last := history[len(history)-1].GetSeq()
-		for _, d := range []*Device{devices[2*i], devices[2*i+1]} {
-			k.s.eventually(t, d.p.Nickname+"'s device catching up", func() (bool, error) {
-				if have := d.Contiguous(); have != last {
-					return false, fmt.Errorf("has up to seq %d of %d", have, last)
-				}
-				return true, nil
-			})
-			d.mu.Lock()
-			for _, m := range history {
-				if got := d.received[m.GetSeq()]; got != m.GetMessageId() {
-					t.Errorf("%s: seq %d is message %q on the device, %q stored", d.p.Nickname, m.GetSeq(), got, m.GetMessageId())
-				}
-			}
-			for _, problem := range d.problems {
-				t.Errorf("%s: %s", d.p.Nickname, problem)
-			}
-			if d.connections < 2 || d.syncs+d.cutShort != d.connections {
-				t.Errorf("%s: %d connections, %d resumed with sync, %d closed by a stopping gateway while syncing; want every other one synced, and a reconnection after its gateway restarted",
-					d.p.Nickname, d.connections, d.syncs, d.cutShort)
-			}
-			for _, code := range d.closes {
-				if code != websocket.StatusGoingAway {
-					t.Errorf("%s: a connection closed with %v, want 1001 (going away) from a gateway that stops", d.p.Nickname, code)
-				}
-			}
-			d.mu.Unlock()
-		}
-
-		// Each person's message notification counts exactly their friend's messages.
-		for _, pair := range [][2]*sender{{a, b}, {b, a}} {
-			to, from := pair[0].from, pair[1]
-			k.s.eventually(t, to.Nickname+"'s message notification", func() (bool, error) {
-				list, err := k.s.Notifications(ctx, to)
-				if err != nil {
-					return false, err
-				}
-				for _, n := range list {
-					if n.GetKind() == notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE && n.GetSubjectId() == chatID {
-						if int(n.GetCount()) != len(from.sent) {
-							return false, fmt.Errorf("counts %d messages, %s sent %d", n.GetCount(), from.from.Nickname, len(from.sent))
-						}
-						return true, nil
-					}
-				}
-				return false, fmt.Errorf("none among %d notifications", len(list))
-			})
 		}
 	}
+	return history
+}
+
+// checkDevice checks that d caught up with the whole history, holds each message under its seq,
+// saw every connection run seq by seq, resumed with sync after each reconnection, and had its
+// connections closed only by stopping gateways.
+func (k *Talk) checkDevice(t testing.TB, d *Device, history []*chatv1.Message) {
+	t.Helper()
+	last := history[len(history)-1].GetSeq()
+	k.s.eventually(t, d.p.Nickname+"'s device catching up", func() (bool, error) {
+		if have := d.Contiguous(); have != last {
+			return false, fmt.Errorf("has up to seq %d of %d", have, last)
+		}
+		return true, nil
+	})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range history {
+		if got := d.received[m.GetSeq()]; got != m.GetMessageId() {
+			t.Errorf("%s: seq %d is message %q on the device, %q stored", d.p.Nickname, m.GetSeq(), got, m.GetMessageId())
+		}
+	}
+	for _, problem := range d.problems {
+		t.Errorf("%s: %s", d.p.Nickname, problem)
+	}
+	if d.connections < 2 || d.syncs+d.cutShort != d.connections {
+		t.Errorf("%s: %d connections, %d resumed with sync, %d closed by a stopping gateway while syncing; want every other one synced, and a reconnection after its gateway restarted",
+			d.p.Nickname, d.connections, d.syncs, d.cutShort)
+	}
+	for _, code := range d.closes {
+		if code != websocket.StatusGoingAway {
+			t.Errorf("%s: a connection closed with %v, want 1001 (going away) from a gateway that stops", d.p.Nickname, code)
+		}
+	}
+}
+
+// checkMessageNotification checks that to's message notification of chatID counts exactly the
+// messages from sent.
+func (k *Talk) checkMessageNotification(t testing.TB, chatID string, to Person, from *sender) {
+	t.Helper()
+	k.s.eventually(t, to.Nickname+"'s message notification", func() (bool, error) {
+		list, err := k.s.Notifications(context.Background(), to)
+		if err != nil {
+			return false, err
+		}
+		for _, n := range list {
+			if n.GetKind() == notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE && n.GetSubjectId() == chatID {
+				if int(n.GetCount()) != len(from.sent) {
+					return false, fmt.Errorf("counts %d messages, %s sent %d", n.GetCount(), from.from.Nickname, len(from.sent))
+				}
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("none among %d notifications", len(list))
+	})
 }
 
 // checkNewcomers: everyone who signed up during the restart has a profile and can be asked to be
