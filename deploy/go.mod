@@ -4,7 +4,6 @@ go 1.26.7
 
 require (
 	connectrpc.com/connect v1.21.1
-	github.com/coder/websocket v1.8.14
 	github.com/google/go-containerregistry v0.22.1
 	github.com/google/uuid v1.6.0
 	github.com/parleyhq/parley/contracts v0.0.0-00010101000000-000000000000
@@ -14,6 +13,7 @@ require (
 )
 
 require (
+	github.com/coder/websocket v1.8.14 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect

@@ -16,12 +16,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/uuid"
@@ -31,9 +29,9 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
-	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/deploy/imagebuild"
 	"github.com/parleyhq/parley/deploy/manifests"
+	"github.com/parleyhq/parley/devstack/e2e/conversation"
 	"github.com/parleyhq/parley/devstack/stack/balance"
 )
 
@@ -128,55 +126,54 @@ func TestLocalOverlayRunsUnderPodman(t *testing.T) {
 	waitFor(t, time.Minute, "the gateway ready through its balancer (every upstream ready)", func() error { return ready(port(0)) })
 
 	c := newClients(gateway)
-	t.Run("Scenarios", func(t *testing.T) { testScenarios(t, c) })
-	t.Run("RollingRestart", func(t *testing.T) { testRolling(t, f, c, gateway) })
+	s := c.scenario(gateway)
+	t.Run("Scenarios", func(t *testing.T) { testScenarios(t, c, s) })
+	t.Run("RollingRestart", func(t *testing.T) { testRolling(t, f, c, s) })
 }
 
 // testScenarios: a representative part of the end-to-end scenarios through the gateway, each
 // service's two pods behind its balancer — sign-up (auth → UserRegistered → profile), a friend
 // request (friend → notification), the chat it opens (chat) and a message delivered on the
 // receiver's WebSocket on the other gateway pod (Kafka, Redis fan-out), media's quota.
-func testScenarios(t *testing.T, c clients) {
+func testScenarios(t *testing.T, c clients, s *conversation.Scenario) {
 	ctx := context.Background()
 	a, b := signUp(t, c, "kube"), signUp(t, c, "kube")
 	sent := eventually(t, "friend request", func() (*friendv1.SendFriendRequestResponse, error) {
-		return msgOf(c.friend.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: b.id}, a.token)))
+		return msgOf(c.Friend.SendFriendRequest(ctx, conversation.WithToken(&friendv1.SendFriendRequestRequest{UserId: b.ID}, a.Token)))
 	})
-	waitNotification(t, c, b, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_REQUEST, "")
-	if _, err := c.friend.AcceptFriendRequest(ctx, withToken(&friendv1.AcceptFriendRequestRequest{RequestId: sent.GetRequest().GetRequestId()}, b.token)); err != nil {
+	s.WaitNotification(t, b, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_REQUEST, "")
+	if _, err := c.Friend.AcceptFriendRequest(ctx, conversation.WithToken(&friendv1.AcceptFriendRequestRequest{RequestId: sent.GetRequest().GetRequestId()}, b.Token)); err != nil {
 		t.Fatalf("accept: %v", err)
 	}
-	waitNotification(t, c, a, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_ACCEPTED, "")
+	s.WaitNotification(t, a, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_ACCEPTED, "")
 	chatID := eventually(t, "a chat", func() (*chatv1.GetChatResponse, error) {
-		return msgOf(c.chat.GetChat(ctx, withToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.id}}, a.token)))
+		return msgOf(c.Chat.GetChat(ctx, conversation.WithToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.ID}}, a.Token)))
 	}).GetChat().GetChatId()
-	d := newDevice(b, chatID, "http://"+port(0))
-	if err := d.connect("http://" + replicaAddr(2, 0)); err != nil {
+	d := s.NewDevice(b, chatID)
+	if err := d.Connect("http://" + replicaAddr(2, 0)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.close)
-	d.waitSynced(t)
-	msg, err := c.chat.SendMessage(ctx, withToken(&chatv1.SendMessageRequest{
-		To: &chatv1.SendMessageRequest_ChatId{ChatId: chatID}, ClientMsgId: uuid.NewString(), Text: "hello from the pods"}, a.token))
+	t.Cleanup(d.Close)
+	d.WaitSynced(t)
+	msg, err := c.Chat.SendMessage(ctx, conversation.WithToken(&chatv1.SendMessageRequest{
+		To: &chatv1.SendMessageRequest_ChatId{ChatId: chatID}, ClientMsgId: uuid.NewString(), Text: "hello from the pods"}, a.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, b.nickname+"'s device receiving the message", func() (bool, error) {
-		if d.contiguous() < msg.Msg.GetMessage().GetSeq() {
+	eventually(t, b.Nickname+"'s device receiving the message", func() (bool, error) {
+		if d.Contiguous() < msg.Msg.GetMessage().GetSeq() {
 			return false, errors.New("not yet")
 		}
 		return true, nil
 	})
-	d.mu.Lock()
-	if got := d.received[msg.Msg.GetMessage().GetSeq()]; got != msg.Msg.GetMessage().GetMessageId() {
+	if got := d.Received(msg.Msg.GetMessage().GetSeq()); got != msg.Msg.GetMessage().GetMessageId() {
 		t.Errorf("the device holds %q at seq %d, %q sent", got, msg.Msg.GetMessage().GetSeq(), msg.Msg.GetMessage().GetMessageId())
 	}
-	for _, p := range d.problems {
+	for _, p := range d.Problems() {
 		t.Error(p)
 	}
-	d.mu.Unlock()
-	waitNotification(t, c, b, notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE, chatID)
-	if _, err := c.media.GetQuota(ctx, withToken(&mediav1.GetQuotaRequest{}, a.token)); err != nil {
+	s.WaitNotification(t, b, notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE, chatID)
+	if _, err := c.media.GetQuota(ctx, conversation.WithToken(&mediav1.GetQuotaRequest{}, a.Token)); err != nil {
 		t.Errorf("media's quota: %v", err)
 	}
 }
@@ -193,10 +190,9 @@ func testScenarios(t *testing.T, c clients) {
 // was closed with 1001 and resumed with sync; each message notification counts exactly the
 // friend's messages; every newcomer has a profile and exactly one notification of a friend
 // request; no pod restarted on its own.
-func testRolling(t *testing.T, f *fleet, c clients, gateway string) {
-	ctx := context.Background()
+func testRolling(t *testing.T, f *fleet, c clients, s *conversation.Scenario) {
 	const pairs = 3
-	var people []person
+	var people []conversation.Person
 	for range pairs * 2 {
 		people = append(people, signUp(t, c, "roll"))
 	}
@@ -205,61 +201,18 @@ func testRolling(t *testing.T, f *fleet, c clients, gateway string) {
 		a, b := people[2*i], people[2*i+1]
 		befriend(t, c, a, b)
 		chats[i] = eventually(t, "a chat", func() (*chatv1.GetChatResponse, error) {
-			return msgOf(c.chat.GetChat(ctx, withToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.id}}, a.token)))
+			return msgOf(c.Chat.GetChat(context.Background(), conversation.WithToken(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: b.ID}}, a.Token)))
 		}).GetChat().GetChatId()
 	}
-	devices := make([]*device, len(people))
-	for i, p := range people {
-		devices[i] = newDevice(p, chats[i/2], gateway)
-		if err := devices[i].connect("http://" + replicaAddr(1+i%2, 0)); err != nil {
-			t.Fatalf("%s: %v", p.nickname, err)
-		}
-		t.Cleanup(devices[i].close)
-	}
-	for _, d := range devices {
-		d.waitSynced(t)
-	}
+	devices := s.Devices(t, people, chats, func(r int) string { return "http://" + replicaAddr(r, 0) })
 
-	senders := make([]*sender, len(people))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, p := range people {
-		senders[i] = &sender{c: c, from: p, chatID: chats[i/2]}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			senders[i].run(stop)
-		}()
-	}
-	newcomers := &signer{c: c}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		newcomers.run(stop)
-	}()
-	halt := func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}
-	t.Cleanup(halt)
-	for _, s := range senders {
-		eventually(t, "the first messages", func() (bool, error) {
-			if s.count() < 3 {
-				return false, errors.New("fewer than 3 sent")
-			}
-			return true, nil
-		})
-	}
-
+	// Everyone sends, and new people sign up meanwhile, until everyone has sent a few.
+	talk := s.Start(t, people, chats)
 	begin := time.Now()
 	for off, svc := range services {
 		for r := 1; r <= replicas; r++ {
 			if err := f.restart(svc, off, r); err != nil {
-				halt()
+				talk.Stop()
 				t.Fatalf("restart %s: %v", podName(svc, r), err)
 			}
 		}
@@ -269,26 +222,12 @@ func testRolling(t *testing.T, f *fleet, c clients, gateway string) {
 	// fail and are retried with the same client_msg_id, through the other pod.
 	begin = time.Now()
 	if err := f.kill("chat", 4, 1); err != nil {
-		halt()
+		talk.Stop()
 		t.Fatalf("kill %s: %v", podName("chat", 1), err)
 	}
 	t.Logf("%s killed and ready again in %s", podName("chat", 1), time.Since(begin).Round(10*time.Millisecond))
-	marks := make([]int, len(senders))
-	for i, s := range senders {
-		marks[i] = s.count()
-	}
-	for i, s := range senders {
-		eventually(t, "messages after the restart", func() (bool, error) {
-			if s.count() < marks[i]+3 {
-				return false, errors.New("not yet 3 more")
-			}
-			return true, nil
-		})
-	}
-	halt()
-
-	checkConversations(t, c, senders, devices, chats)
-	checkNewcomers(t, c, newcomers, people[0])
+	talk.SendMore(t)
+	talk.Check(t, devices, chats, people[0])
 	for _, svc := range services {
 		for r := 1; r <= replicas; r++ {
 			n, err := podman(t, "inspect", "--format", "{{.RestartCount}}", containerName(svc, r))
@@ -301,143 +240,6 @@ func testRolling(t *testing.T, f *fleet, c clients, gateway string) {
 	}
 	if counts := f.balancers["gateway"].AcceptedCounts(); len(counts) != replicas || counts[0] == 0 || counts[1] == 0 {
 		t.Errorf("the gateway's balancer handed out connections %v, want some to each pod", counts)
-	}
-}
-
-// checkConversations checks what the senders were told against the stored history, the devices
-// and the notifications (testRolling).
-func checkConversations(t *testing.T, c clients, senders []*sender, devices []*device, chats []string) {
-	t.Helper()
-	ctx := context.Background()
-	total, retried, repeated, resent := 0, 0, 0, 0
-	for _, s := range senders {
-		if s.err != nil {
-			t.Fatalf("%s could not send: %v", s.from.nickname, s.err)
-		}
-		total += len(s.sent)
-		retried += s.retried
-		repeated += s.repeated
-		resent += s.resent
-	}
-	t.Logf("%d messages sent; %d sends failed during a restart and were retried, %d of those had been stored (answered duplicate); %d sent twice on purpose",
-		total, retried, repeated, resent)
-	for _, s := range senders {
-		for _, e := range s.errs {
-			t.Logf("%s retried after: %s", s.from.nickname, e)
-			if strings.Contains(e, "cannot verify access token") {
-				t.Errorf("%s's send was refused for want of the auth keys: %s", s.from.nickname, e)
-			}
-		}
-	}
-	for i, chatID := range chats {
-		a, b := senders[2*i], senders[2*i+1]
-		history := listAll(t, c, a.from, chatID)
-		want := map[string]*chatv1.Message{}
-		for _, m := range append(slices.Clone(a.sent), b.sent...) {
-			want[m.GetClientMsgId()] = m
-		}
-		if len(history) != len(want) {
-			t.Errorf("chat %d holds %d messages; the senders were told of %d", i, len(history), len(want))
-		}
-		for j, m := range history {
-			if m.GetSeq() != int64(j+1) {
-				t.Fatalf("chat %d: message %d has seq %d (a gap or a repeat)", i, j+1, m.GetSeq())
-			}
-			w, ok := want[m.GetClientMsgId()]
-			if !ok || w.GetMessageId() != m.GetMessageId() || w.GetSeq() != m.GetSeq() {
-				t.Fatalf("chat %d: stored message %v is not the one a sender was told of (%v)", i, m, w)
-			}
-		}
-		for _, s := range []*sender{a, b} {
-			for j := 1; j < len(s.sent); j++ {
-				if s.sent[j].GetSeq() <= s.sent[j-1].GetSeq() {
-					t.Errorf("%s's messages out of send order: seq %d after %d", s.from.nickname, s.sent[j].GetSeq(), s.sent[j-1].GetSeq())
-				}
-			}
-		}
-		last := history[len(history)-1].GetSeq()
-		for _, d := range []*device{devices[2*i], devices[2*i+1]} {
-			eventually(t, d.p.nickname+"'s device catching up", func() (bool, error) {
-				if have := d.contiguous(); have != last {
-					return false, fmt.Errorf("has up to seq %d of %d", have, last)
-				}
-				return true, nil
-			})
-			d.mu.Lock()
-			for _, m := range history {
-				if got := d.received[m.GetSeq()]; got != m.GetMessageId() {
-					t.Errorf("%s: seq %d is message %q on the device, %q stored", d.p.nickname, m.GetSeq(), got, m.GetMessageId())
-				}
-			}
-			for _, problem := range d.problems {
-				t.Errorf("%s: %s", d.p.nickname, problem)
-			}
-			if d.connections < 2 || d.syncs+d.cutShort != d.connections {
-				t.Errorf("%s: %d connections, %d resumed with sync, %d closed by a stopping gateway while syncing; want every other one synced, and a reconnection after its gateway restarted",
-					d.p.nickname, d.connections, d.syncs, d.cutShort)
-			}
-			for _, code := range d.closes {
-				if code != websocket.StatusGoingAway {
-					t.Errorf("%s: a connection closed with %v, want 1001 (going away) from a gateway that stops", d.p.nickname, code)
-				}
-			}
-			d.mu.Unlock()
-		}
-		for _, pair := range [][2]*sender{{a, b}, {b, a}} {
-			to, from := pair[0].from, pair[1]
-			eventually(t, to.nickname+"'s message notification", func() (bool, error) {
-				list, err := notificationsOf(ctx, c, to)
-				if err != nil {
-					return false, err
-				}
-				for _, n := range list {
-					if n.GetKind() == notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE && n.GetSubjectId() == chatID {
-						if int(n.GetCount()) != len(from.sent) {
-							return false, fmt.Errorf("counts %d messages, %s sent %d", n.GetCount(), from.from.nickname, len(from.sent))
-						}
-						return true, nil
-					}
-				}
-				return false, fmt.Errorf("none among %d notifications", len(list))
-			})
-		}
-	}
-}
-
-// checkNewcomers: everyone who signed up during the restart has a profile, can be asked to be a
-// friend and is notified of that once (no consumer group lost or repeated their events).
-func checkNewcomers(t *testing.T, c clients, newcomers *signer, host person) {
-	t.Helper()
-	ctx := context.Background()
-	newcomers.mu.Lock()
-	joined, failed, signErr := slices.Clone(newcomers.people), newcomers.retried, newcomers.err
-	newcomers.mu.Unlock()
-	if signErr != nil {
-		t.Fatalf("signing up during the restart: %v", signErr)
-	}
-	if len(joined) < 3 {
-		t.Fatalf("only %d people signed up during the restart", len(joined))
-	}
-	t.Logf("%d people signed up during the restart (%d sign-ups retried)", len(joined), failed)
-	for _, p := range joined {
-		eventually(t, p.nickname+"'s profile", func() (bool, error) {
-			_, err := c.profile.GetProfile(ctx, withToken(&profilev1.GetProfileRequest{}, p.token))
-			return err == nil, err
-		})
-		eventually(t, "a friend request to "+p.nickname, func() (bool, error) {
-			_, err := c.friend.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: p.id}, host.token))
-			return err == nil, err
-		})
-	}
-	for _, p := range joined {
-		n := waitNotification(t, c, p, notificationv1.NotificationKind_NOTIFICATION_KIND_FRIEND_REQUEST, "")
-		list, err := notificationsOf(ctx, c, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list) != 1 {
-			t.Errorf("%s has %d notifications, want the one friend request %v", p.nickname, len(list), n)
-		}
 	}
 }
 

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
+	"github.com/parleyhq/parley/devstack/e2e/conversation"
 )
 
 // clients are the generated Connect clients pointed at the gateway, as a Go app would use them.
@@ -60,18 +59,10 @@ func newH2CClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Protocols: p}}
 }
 
-func uniqueName(prefix string) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
+func uniqueName(prefix string) string { return conversation.UniqueName(prefix) }
 
 func withToken[T any](msg *T, token string) *connect.Request[T] {
-	req := connect.NewRequest(msg)
-	if token != "" {
-		req.Header().Set("Authorization", "Bearer "+token)
-	}
-	return req
+	return conversation.WithToken(msg, token)
 }
 
 func wantCode(t *testing.T, err error, code connect.Code) {
@@ -84,20 +75,10 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 	}
 }
 
-// eventually retries f until it succeeds or the deadline passes; events take a moment to flow.
+// eventually retries f until it succeeds or 15 s pass; events take a moment to flow.
 func eventually[T any](t *testing.T, what string, f func() (T, error)) T {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		v, err := f()
-		if err == nil {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after 15s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return conversation.Eventually(t, 15*time.Second, what, f)
 }
 
 // TestAuthAndProfileWithGeneratedClients walks the scenario with the generated Connect

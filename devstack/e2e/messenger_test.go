@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -18,6 +19,7 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
+	"github.com/parleyhq/parley/devstack/e2e/conversation"
 )
 
 // person is a signed-up user whose profile exists.
@@ -61,28 +63,28 @@ func befriend(t *testing.T, c clients, a, b person) {
 	}
 }
 
-func notificationsOf(ctx context.Context, c clients, p person) ([]*notificationv1.Notification, error) {
-	res, err := c.notification.ListNotifications(ctx, withToken(&notificationv1.ListNotificationsRequest{}, p.token))
-	if err != nil {
-		return nil, err
+// conv is p as the conversation package knows people.
+func (p person) conv() conversation.Person {
+	return conversation.Person{ID: p.id, Token: p.token, Email: p.email, Nickname: p.nickname}
+}
+
+// scenario is the conversation package's view of the gateway through c, at this suite's pace:
+// checks wait 15 s (as eventually), failing sends and sign-ups are retried for 30 s, and a
+// newcomer signs up every 300 ms (TestReplicas' rolling restart).
+func (c clients) scenario() *conversation.Scenario {
+	return &conversation.Scenario{
+		Clients: conversation.Clients{Auth: c.auth, Profile: c.profile, Friend: c.friend, Chat: c.chat, Notification: c.notification},
+		Entry:   gatewayURL, Wait: 15 * time.Second, SendRetry: 30 * time.Second, SignUpEvery: 300 * time.Millisecond,
 	}
-	return res.Msg.GetNotifications(), nil
+}
+
+func notificationsOf(ctx context.Context, c clients, p person) ([]*notificationv1.Notification, error) {
+	return c.scenario().Notifications(ctx, p.conv())
 }
 
 func waitNotification(t *testing.T, c clients, p person, kind notificationv1.NotificationKind, subject string) *notificationv1.Notification {
 	t.Helper()
-	return eventually(t, fmt.Sprintf("%s notification for %s", kind, p.nickname), func() (*notificationv1.Notification, error) {
-		list, err := notificationsOf(context.Background(), c, p)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range list {
-			if n.GetKind() == kind && (subject == "" || n.GetSubjectId() == subject) {
-				return n, nil
-			}
-		}
-		return nil, fmt.Errorf("not yet among %d notifications", len(list))
-	})
+	return c.scenario().WaitNotification(t, p.conv(), kind, subject)
 }
 
 // mailTo returns the messages the mail catcher holds for an address (mailpit's search API).

@@ -25,7 +25,7 @@ func testBrokerOutage(t *testing.T) {
 	first := eventually(t, "a chat", func() (*chatv1.SendMessageResponse, error) {
 		return msgOf(c.chat.SendMessage(ctx, withToken(&chatv1.SendMessageRequest{To: &chatv1.SendMessageRequest_UserId{UserId: bob.id}, ClientMsgId: uuid.NewString(), Text: "before"}, alice.token)))
 	}).GetMessage()
-	bobWS.expect(t, "message", func(f frame) bool { return f.num("seq") == first.GetSeq() })
+	bobWS.expect(t, "message", func(f frame) bool { return f.Num("seq") == first.GetSeq() })
 	chatID := first.GetChatId()
 
 	if err := stk.StopKafka(); err != nil {
@@ -44,9 +44,9 @@ func testBrokerOutage(t *testing.T) {
 
 	// Exactly the missed messages, in order, then the one sent afterwards: no gap, no duplicate.
 	for _, want := range seqs {
-		f := bobWS.expectWithin(t, 30*time.Second, "message", func(f frame) bool { return f.str("chat_id") == chatID })
-		if f.num("seq") != want {
-			t.Fatalf("after the outage got seq %d, want %d", f.num("seq"), want)
+		f := bobWS.expectWithin(t, 30*time.Second, "message", func(f frame) bool { return f.Str("chat_id") == chatID })
+		if f.Num("seq") != want {
+			t.Fatalf("after the outage got seq %d, want %d", f.Num("seq"), want)
 		}
 	}
 

@@ -20,26 +20,11 @@ import (
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
+	"github.com/parleyhq/parley/devstack/e2e/conversation"
 )
 
 // frame is one server frame, decoded loosely: the scenarios look at a few fields of each type.
-type frame map[string]any
-
-func (f frame) typ() string { s, _ := f["type"].(string); return s }
-
-func (f frame) str(key string) string { s, _ := f[key].(string); return s }
-
-func (f frame) num(key string) int64 {
-	switch v := f[key].(type) {
-	case float64:
-		return int64(v)
-	case string:
-		var n int64
-		_, _ = fmt.Sscan(v, &n)
-		return n
-	}
-	return 0
-}
+type frame = conversation.Frame
 
 // socket is a client's WebSocket to a gateway, with its frames read into a channel.
 type socket struct {
@@ -115,10 +100,10 @@ func (s *socket) expectWithin(t *testing.T, wait time.Duration, typ string, matc
 			if !ok {
 				t.Fatalf("socket closed while waiting for %q (skipped %v)", typ, skipped)
 			}
-			if f.typ() == typ && (match == nil || match(f)) {
+			if f.Type() == typ && (match == nil || match(f)) {
 				return f
 			}
-			skipped = append(skipped, f.typ())
+			skipped = append(skipped, f.Type())
 		case <-deadline:
 			t.Fatalf("no %q frame within %v (skipped %v)", typ, wait, skipped)
 		}
@@ -135,11 +120,6 @@ func (s *socket) expectClose(t *testing.T, code websocket.StatusCode) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("socket not closed within 5s (want %v)", code)
 	}
-}
-
-func messageOf(f frame) frame {
-	m, _ := f["message"].(map[string]any)
-	return m
 }
 
 func sendText(t *testing.T, c clients, from person, chatID, text string) *chatv1.Message {
@@ -165,33 +145,33 @@ func testRealtime(t *testing.T) {
 	sent := eventually(t, "friend request", func() (*friendv1.SendFriendRequestResponse, error) {
 		return msgOf(c.friend.SendFriendRequest(ctx, withToken(&friendv1.SendFriendRequestRequest{UserId: bob.id}, alice.token)))
 	})
-	bobWS.expect(t, "friend_request", func(f frame) bool { return f.str("from_user_id") == alice.id })
-	bobWS.expect(t, "notification", func(f frame) bool { return f.num("unread_count") >= 1 })
+	bobWS.expect(t, "friend_request", func(f frame) bool { return f.Str("from_user_id") == alice.id })
+	bobWS.expect(t, "notification", func(f frame) bool { return f.Num("unread_count") >= 1 })
 
 	if _, err := c.friend.AcceptFriendRequest(ctx, withToken(&friendv1.AcceptFriendRequestRequest{RequestId: sent.GetRequest().GetRequestId()}, bob.token)); err != nil {
 		t.Fatal(err)
 	}
-	aliceWS.expect(t, "friend_accepted", func(f frame) bool { return f.str("accepter_id") == bob.id })
+	aliceWS.expect(t, "friend_accepted", func(f frame) bool { return f.Str("accepter_id") == bob.id })
 
 	first := eventually(t, "first message", func() (*chatv1.SendMessageResponse, error) {
 		return msgOf(c.chat.SendMessage(ctx, withToken(&chatv1.SendMessageRequest{To: &chatv1.SendMessageRequest_UserId{UserId: bob.id}, ClientMsgId: uuid.NewString(), Text: "hello"}, alice.token)))
 	}).GetMessage()
 	chatID := first.GetChatId()
 	start := time.Now()
-	got := bobWS.expect(t, "message", func(f frame) bool { return f.str("chat_id") == chatID && f.num("seq") == first.GetSeq() })
+	got := bobWS.expect(t, "message", func(f frame) bool { return f.Str("chat_id") == chatID && f.Num("seq") == first.GetSeq() })
 	t.Logf("message reached the recipient's socket %v after SendMessage returned", time.Since(start))
-	if messageOf(got).str("text") != "hello" {
+	if got.Message().Str("text") != "hello" {
 		t.Fatalf("message frame: %v", got)
 	}
-	aliceWS.expect(t, "message", func(f frame) bool { return f.num("seq") == first.GetSeq() }) // the sender's devices too
+	aliceWS.expect(t, "message", func(f frame) bool { return f.Num("seq") == first.GetSeq() }) // the sender's devices too
 
 	if _, err := c.chat.MarkRead(ctx, withToken(&chatv1.MarkReadRequest{ChatId: chatID, UpToSeq: first.GetSeq()}, bob.token)); err != nil {
 		t.Fatal(err)
 	}
-	aliceWS.expect(t, "read", func(f frame) bool { return f.str("reader_id") == bob.id && f.num("up_to_seq") == first.GetSeq() })
+	aliceWS.expect(t, "read", func(f frame) bool { return f.Str("reader_id") == bob.id && f.Num("up_to_seq") == first.GetSeq() })
 
 	bobWS.send(t, map[string]any{"type": "typing", "chat_id": chatID})
-	aliceWS.expect(t, "typing", func(f frame) bool { return f.str("user_id") == bob.id && f.str("chat_id") == chatID })
+	aliceWS.expect(t, "typing", func(f frame) bool { return f.Str("user_id") == bob.id && f.Str("chat_id") == chatID })
 
 	// Bob goes away; Alice sends three messages; Bob comes back and catches up: the replay brings
 	// them in order, without gaps. (Frames of those messages still on their way when Bob's new
@@ -205,12 +185,12 @@ func testRealtime(t *testing.T) {
 	bobWS = connectWS(t, gatewayURL, bob.token, false)
 	bobWS.send(t, map[string]any{"type": "sync", "ref": "s1", "chats": []map[string]any{{"chat_id": chatID, "last_seq": first.GetSeq()}}})
 	for _, seq := range missed {
-		f := bobWS.expect(t, "message", func(f frame) bool { return f.str("chat_id") == chatID && f["replay"] == true })
-		if f.num("seq") != seq {
-			t.Fatalf("replayed message seq %d, want %d (in order, no gaps)", f.num("seq"), seq)
+		f := bobWS.expect(t, "message", func(f frame) bool { return f.Str("chat_id") == chatID && f["replay"] == true })
+		if f.Num("seq") != seq {
+			t.Fatalf("replayed message seq %d, want %d (in order, no gaps)", f.Num("seq"), seq)
 		}
 	}
-	bobWS.expect(t, "sync_done", func(f frame) bool { return f.str("chat_id") == chatID && f.num("last_seq") == missed[2] })
+	bobWS.expect(t, "sync_done", func(f frame) bool { return f.Str("chat_id") == chatID && f.Num("last_seq") == missed[2] })
 
 	// Logging out closes that session's sockets.
 	login, err := c.auth.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: alice.email, Password: "correct horse battery staple"}))
@@ -227,7 +207,7 @@ func testRealtime(t *testing.T) {
 	wantCode(t, err, connect.CodeUnauthenticated)
 	// Alice's first session is still connected and still receives.
 	sendText(t, c, bob, chatID, "are you there?")
-	aliceWS.expect(t, "message", func(f frame) bool { return messageOf(f).str("text") == "are you there?" })
+	aliceWS.expect(t, "message", func(f frame) bool { return f.Message().Str("text") == "are you there?" })
 }
 
 // testTwoGateways runs a second gateway process beside the stack's, with the same configuration:
@@ -244,11 +224,11 @@ func testTwoGateways(t *testing.T) {
 	first := eventually(t, "first message", func() (*chatv1.SendMessageResponse, error) {
 		return msgOf(c.chat.SendMessage(ctx, withToken(&chatv1.SendMessageRequest{To: &chatv1.SendMessageRequest_UserId{UserId: bob.id}, ClientMsgId: uuid.NewString(), Text: "across gateways"}, alice.token)))
 	}).GetMessage()
-	bobWS.expect(t, "message", func(f frame) bool { return f.num("seq") == first.GetSeq() && f.str("chat_id") == first.GetChatId() })
+	bobWS.expect(t, "message", func(f frame) bool { return f.Num("seq") == first.GetSeq() && f.Str("chat_id") == first.GetChatId() })
 	reply := sendText(t, c, bob, first.GetChatId(), "got it")
-	aliceWS.expect(t, "message", func(f frame) bool { return f.num("seq") == reply.GetSeq() })
+	aliceWS.expect(t, "message", func(f frame) bool { return f.Num("seq") == reply.GetSeq() })
 	bobWS.send(t, map[string]any{"type": "typing", "chat_id": first.GetChatId()})
-	aliceWS.expect(t, "typing", func(f frame) bool { return f.str("user_id") == bob.id })
+	aliceWS.expect(t, "typing", func(f frame) bool { return f.Str("user_id") == bob.id })
 }
 
 // startSecondGateway starts the stack's gateway binary again on a free port with the stack's

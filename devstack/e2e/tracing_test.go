@@ -52,7 +52,7 @@ func testMessageTrace(t *testing.T) {
 	// Not within expect's 5 s: the scenario before (TwoGateways) stops a second gateway, whose
 	// leaving rebalances the fan-out's consumer group, and on a busy machine the events wait for
 	// that longer than 5 s. This scenario is about the trace, not the latency.
-	bobWS.expectWithin(t, 30*time.Second, "message", func(f frame) bool { return f.num("seq") == res.Msg.GetMessage().GetSeq() })
+	bobWS.expectWithin(t, 30*time.Second, "message", func(f frame) bool { return f.Num("seq") == res.Msg.GetMessage().GetSeq() })
 
 	const send = "parley.chat.v1.ChatService/SendMessage"
 	// Spans arrive as each process's exporter sends its batch (every few seconds).
