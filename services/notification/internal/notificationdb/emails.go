@@ -90,41 +90,24 @@ func (t *txStore) QueueEmail(ctx context.Context, e notification.Email) (bool, e
 
 // WatchEmailQueue publishes the email queue at each scrape: how many deliveries wait (pending) or
 // are being sent (sending), and how long the oldest of them has waited — an SMTP relay that
-// refuses or hangs shows here before anyone misses a mail. Both read the queue's partial index.
+// refuses or hangs shows here before anyone misses a mail. One statement over the queue's partial
+// index answers both families (telemetry.WatchTogether).
 func (s *Store) WatchEmailQueue(tel *telemetry.Telemetry) {
-	tel.Watch(telemetry.MetricEmailQueue, "Emails waiting to be sent (pending) and being sent (sending).", false, []string{"state"},
-		func(ctx context.Context) ([]telemetry.Sample, error) {
-			counts := map[string]float64{"pending": 0, "sending": 0}
-			rows, err := s.pool.Query(ctx, `SELECT state, count(*) FROM email_deliveries
-				WHERE state IN ('pending', 'sending') GROUP BY state`)
-			if err != nil {
-				return nil, fmt.Errorf("count queued emails: %w", err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var state string
-				var n int64
-				if err := rows.Scan(&state, &n); err != nil {
-					return nil, fmt.Errorf("count queued emails: %w", err)
-				}
-				counts[state] = float64(n)
-			}
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("count queued emails: %w", err)
-			}
-			return []telemetry.Sample{
-				{Value: counts["pending"], Labels: []string{"pending"}},
-				{Value: counts["sending"], Labels: []string{"sending"}},
-			}, nil
-		})
-	tel.Watch(telemetry.MetricEmailOldest, "How long the oldest unsent email has waited (0 when none waits).", false, nil,
-		func(ctx context.Context) ([]telemetry.Sample, error) {
-			var age float64
-			err := s.pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
-				FROM email_deliveries WHERE state IN ('pending', 'sending')`).Scan(&age)
-			if err != nil {
-				return nil, fmt.Errorf("oldest queued email: %w", err)
-			}
-			return []telemetry.Sample{{Value: max(age, 0)}}, nil
-		})
+	tel.WatchTogether([]telemetry.Family{
+		{Name: telemetry.MetricEmailQueue, Help: "Emails waiting to be sent (pending) and being sent (sending).", Labels: []string{"state"}},
+		{Name: telemetry.MetricEmailOldest, Help: "How long the oldest unsent email has waited (0 when none waits)."},
+	}, func(ctx context.Context) ([][]telemetry.Sample, error) {
+		var pending, sending int64
+		var age float64
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'sending'),
+				coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+			FROM email_deliveries WHERE state IN ('pending', 'sending')`).Scan(&pending, &sending, &age)
+		if err != nil {
+			return nil, fmt.Errorf("read the email queue: %w", err)
+		}
+		return [][]telemetry.Sample{
+			{{Value: float64(pending), Labels: []string{"pending"}}, {Value: float64(sending), Labels: []string{"sending"}}},
+			{{Value: max(age, 0)}},
+		}, nil
+	})
 }
