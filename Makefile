@@ -155,9 +155,11 @@ breaking: $(BIN)/buf ## buf breaking: fail on a proto change that breaks clients
 	$(BIN)/buf breaking --against '.git#ref=$(BREAKING_AGAINST)'
 
 .PHONY: build
-build: ## build every module, in the workspace and alone (GOWORK=off)
-	@for m in $(MODULES); do echo "== build $$m"; (cd $$m && go build ./... && GOWORK=off go build ./...); done
-	@for m in $(OUT_OF_WORKSPACE); do echo "== build $$m"; (cd $$m && GOWORK=off go build ./...); done
+# Alone, each module must also resolve its tests' imports (go list -test -deps): a go.sum entry that
+# only a test's import needs is otherwise missed until someone works on that module by itself.
+build: ## build every module, in the workspace and alone (GOWORK=off, its tests' imports too)
+	@for m in $(MODULES); do echo "== build $$m"; (cd $$m && go build ./... && GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null); done
+	@for m in $(OUT_OF_WORKSPACE); do echo "== build $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null); done
 
 .PHONY: test
 test: build test-modules test-web test-e2e ## run every test: each module's unit + integration tests, the web app's, then end to end
@@ -188,7 +190,7 @@ OUTSIDE = $(if $(filter $(OUT_OF_WORKSPACE),$(M)),GOWORK=off)
 check-module: $(BIN)/golangci-lint $(MODULE_TOOLS_$(M)) ## one module's CI job: build, vet, lint, tests (M=services/chat)
 	@case " $(MODULES) $(OUT_OF_WORKSPACE) " in *" $(M) "*) ;; *) echo "check-module: M='$(M)' is not a module; one of: $(MODULES) $(OUT_OF_WORKSPACE)"; exit 1;; esac
 	@echo "== build $(M)"
-	cd $(M) && $(if $(OUTSIDE),GOWORK=off go build ./...,go build ./... && GOWORK=off go build ./...)
+	cd $(M) && $(if $(OUTSIDE),,go build ./... && )GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null
 	@echo "== vet + golangci-lint $(M)"
 	cd $(M) && $(OUTSIDE) go vet ./... && $(OUTSIDE) $(BIN)/golangci-lint run ./...
 	$(if $(filter contracts,$(M)),$(BIN)/buf lint && $(BIN)/buf format --diff --exit-code && $(MAKE) check-gen)

@@ -21,6 +21,7 @@ import (
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/devstack/e2e/conversation"
+	"github.com/parleyhq/parley/platform/logtest"
 )
 
 // frame is one server frame, decoded loosely: the scenarios look at a few fields of each type.
@@ -248,7 +249,7 @@ func startSecondGateway(t *testing.T) string {
 	cmd := exec.Command(filepath.Join(stk.DataDir(), "bin", "gateway"))
 	// Its own port, and no admin listener: the stack's gateway has the one the environment names.
 	cmd.Env = append(append(os.Environ(), env...), "LISTEN_ADDR="+addr, "ADMIN_ADDR=", "RATE_LIMIT_AUTH=10000")
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start a second gateway: %v", err)

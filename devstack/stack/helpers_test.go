@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,34 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/platform/logtest"
 )
 
-// syncBuffer collects a stack's output; tests print it only when they fail.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // output returns a writer whose content is logged if the test fails.
-func output(t *testing.T) *syncBuffer {
+func output(t *testing.T) *logtest.Buffer {
 	t.Helper()
-	b := &syncBuffer{}
+	b := &logtest.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("stack output:\n%s", b.String())
@@ -120,7 +102,7 @@ func mustWrite(t *testing.T, path, content string) {
 
 // testOptions runs a stack of root in a data directory and port range of its own, with the real
 // repository's tool binaries.
-func testOptions(t *testing.T, root string, out *syncBuffer) Options {
+func testOptions(t *testing.T, root string, out *logtest.Buffer) Options {
 	t.Helper()
 	base, err := FreePortBase()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/parleyhq/parley/platform/logtest"
 )
 
 func TestLineWriterPrefixesWholeLines(t *testing.T) {
@@ -65,7 +67,7 @@ func TestLineWriterSplitsOverlongLines(t *testing.T) {
 }
 
 func TestConsoleNeverInterleavesWithinALine(t *testing.T) {
-	var out syncBuffer
+	var out logtest.Buffer
 	c := NewConsole(&out, false, 1)
 	var wg sync.WaitGroup
 	for _, name := range []string{"a", "b", "c", "d"} {

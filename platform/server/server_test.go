@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,33 +19,16 @@ import (
 
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/logging"
+	"github.com/parleyhq/parley/platform/logtest"
 )
 
 var errNotFound = errors.New("not found")
 
 const echoProcedure = "/test.v1.TestService/Echo"
 
-// syncBuffer is a log sink that tests can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	url    string
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	ready  *error
 	cancel context.CancelFunc
 	done   chan error
@@ -56,7 +38,7 @@ type fixture struct {
 // mapped sentinel, "boom" an unmapped error, "panic" panics, anything else is echoed back.
 func start(t *testing.T, configure ...func(*Server)) *fixture {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := logging.NewTo(logs, "test", "json", "debug")
 	s := New(logger, "127.0.0.1:0")
 	for _, c := range configure {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/logtest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/startup"
@@ -31,24 +31,6 @@ type testConfig struct {
 }
 
 var migrations = fstest.MapFS{"0001_things.sql": {Data: []byte("CREATE TABLE things (id int);")}}
-
-// syncBuffer is a log sink the test reads while Run writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func refuseLimit(c testConfig) error {
 	if c.Limit < 0 {
@@ -114,7 +96,7 @@ func TestRunRefusesBeforeConnecting(t *testing.T) {
 func TestRunMigrate(t *testing.T) {
 	pool := pgtest.New(t) // an empty database: Run applies the migrations
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
-	var logs syncBuffer
+	var logs logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	if err := startup.Run(context.Background(), logger, []string{"migrate"}, nil, spec(t)); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/parleyhq/parley/platform/logtest"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/redistest"
 
@@ -139,24 +139,6 @@ func TestZeroLimitIsUnlimited(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for the limiter's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -166,7 +148,7 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 
-	var logs syncBuffer
+	var logs logtest.Buffer
 	// Wired as run.go does: the gateway's one client, read by the limiter (nil until it connects).
 	redis, err := redisconn.OpenInBackground(t.Context(), "redis://"+addr, redisconn.Retry{})
 	if err != nil {
