@@ -28,6 +28,20 @@ func Reply[Res any](msg *Res, err error) (*connect.Response[Res], error) {
 	return connect.NewResponse(msg), nil
 }
 
+// Protos converts a use case's list for a response's repeated field, each value with conv, the
+// handler's conversion of one:
+//
+//	return &v1.ListThingsResponse{Things: server.Protos(page.Things, thingProto), NextPageToken: page.NextPageToken}, nil
+//
+// The result has the list's length and order (empty, not nil, for an empty list).
+func Protos[T, P any](list []T, conv func(T) P) []P {
+	out := make([]P, len(list))
+	for i, v := range list {
+		out[i] = conv(v)
+	}
+	return out
+}
+
 // KeyOf returns the key that table maps to v, or the zero K when none does: a handler keeps one
 // table from domain values to a proto enum's and reads a request's enum back through it.
 func KeyOf[K, V comparable](table map[K]V, v V) K {

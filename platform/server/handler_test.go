@@ -40,6 +40,16 @@ func TestReplyDropsTheMessageOfAFailedUseCase(t *testing.T) {
 	}
 }
 
+func TestProtosConvertsEachValueInOrder(t *testing.T) {
+	got := Protos([]string{"ann", "bob"}, func(name string) *reply { return &reply{Who: name} })
+	if len(got) != 2 || got[0].Who != "ann" || got[1].Who != "bob" {
+		t.Fatalf("Protos = %+v, want ann then bob", got)
+	}
+	if got := Protos(nil, func(string) *reply { return &reply{} }); got == nil || len(got) != 0 {
+		t.Fatalf("Protos(nil) = %#v, want an empty list", got)
+	}
+}
+
 func TestKeyOfReadsATableBackwards(t *testing.T) {
 	table := map[string]int{"avatar": 1, "attachment": 2}
 	if got := KeyOf(table, 2); got != "attachment" {

@@ -7,6 +7,7 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -15,9 +16,6 @@ import (
 func (h *Handler) DeleteAccount(ctx context.Context, req *connect.Request[authv1.DeleteAccountRequest]) (*connect.Response[authv1.DeleteAccountResponse], error) {
 	p, _ := authn.FromContext(ctx)
 	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	if err := h.svc.DeleteAccount(ctx, p.UserID, p.SessionID,
-		auth.Reauth{Password: req.Msg.GetPassword(), Code: req.Msg.GetCode(), RecoveryCode: req.Msg.GetRecoveryCode()}, client); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.DeleteAccountResponse{}), nil
+	return server.Reply(&authv1.DeleteAccountResponse{}, h.svc.DeleteAccount(ctx, p.UserID, p.SessionID,
+		auth.Reauth{Password: req.Msg.GetPassword(), Code: req.Msg.GetCode(), RecoveryCode: req.Msg.GetRecoveryCode()}, client))
 }

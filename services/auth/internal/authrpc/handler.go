@@ -101,11 +101,11 @@ func (h *Handler) GetMe(ctx context.Context, _ *connect.Request[authv1.GetMeRequ
 
 // ListOAuthProviders implements authv1connect.AuthServiceHandler.
 func (h *Handler) ListOAuthProviders(context.Context, *connect.Request[authv1.ListOAuthProvidersRequest]) (*connect.Response[authv1.ListOAuthProvidersResponse], error) {
-	res := &authv1.ListOAuthProvidersResponse{}
-	for _, p := range h.svc.OAuthProviders() {
-		res.Providers = append(res.Providers, &authv1.OAuthProvider{Id: p.ID, DisplayName: p.DisplayName})
-	}
-	return connect.NewResponse(res), nil
+	return connect.NewResponse(&authv1.ListOAuthProvidersResponse{Providers: server.Protos(h.svc.OAuthProviders(), providerProto)}), nil
+}
+
+func providerProto(p auth.ProviderInfo) *authv1.OAuthProvider {
+	return &authv1.OAuthProvider{Id: p.ID, DisplayName: p.DisplayName}
 }
 
 // BeginOAuth implements authv1connect.AuthServiceHandler.

@@ -38,11 +38,7 @@ func (h *Handler) ListPasskeys(ctx context.Context, _ *connect.Request[authv1.Li
 	if err != nil {
 		return nil, err
 	}
-	res := &authv1.ListPasskeysResponse{Passkeys: make([]*authv1.Passkey, 0, len(list))}
-	for _, p := range list {
-		res.Passkeys = append(res.Passkeys, passkeyProto(p))
-	}
-	return connect.NewResponse(res), nil
+	return connect.NewResponse(&authv1.ListPasskeysResponse{Passkeys: server.Protos(list, passkeyProto)}), nil
 }
 
 // DeletePasskey implements authv1connect.AuthServiceHandler.

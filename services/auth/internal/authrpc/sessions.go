@@ -42,20 +42,20 @@ func (h *Handler) ListSessions(ctx context.Context, _ *connect.Request[authv1.Li
 	if err != nil {
 		return nil, err
 	}
-	res := &authv1.ListSessionsResponse{Sessions: make([]*authv1.Session, 0, len(sessions))}
-	for _, s := range sessions {
-		res.Sessions = append(res.Sessions, &authv1.Session{
-			SessionId:     s.ID,
-			Method:        s.Method,
-			CreatedAt:     timestamppb.New(s.CreatedAt),
-			LastUsedAt:    timestamppb.New(s.LastUsedAt),
-			ExpiresAt:     timestamppb.New(s.ExpiresAt),
-			UserAgent:     s.UserAgent,
-			ClientNetwork: s.ClientNetwork,
-			Current:       s.Current,
-		})
+	return connect.NewResponse(&authv1.ListSessionsResponse{Sessions: server.Protos(sessions, sessionProto)}), nil
+}
+
+func sessionProto(s auth.Session) *authv1.Session {
+	return &authv1.Session{
+		SessionId:     s.ID,
+		Method:        s.Method,
+		CreatedAt:     timestamppb.New(s.CreatedAt),
+		LastUsedAt:    timestamppb.New(s.LastUsedAt),
+		ExpiresAt:     timestamppb.New(s.ExpiresAt),
+		UserAgent:     s.UserAgent,
+		ClientNetwork: s.ClientNetwork,
+		Current:       s.Current,
 	}
-	return connect.NewResponse(res), nil
 }
 
 // RevokeSession implements authv1connect.AuthServiceHandler.
@@ -87,10 +87,7 @@ func (h *Handler) ChangePassword(ctx context.Context, req *connect.Request[authv
 // RequestPasswordReset implements authv1connect.AuthServiceHandler.
 func (h *Handler) RequestPasswordReset(ctx context.Context, req *connect.Request[authv1.RequestPasswordResetRequest]) (*connect.Response[authv1.RequestPasswordResetResponse], error) {
 	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	if err := h.svc.RequestPasswordReset(ctx, req.Msg.GetEmail(), client); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.RequestPasswordResetResponse{}), nil
+	return server.Reply(&authv1.RequestPasswordResetResponse{}, h.svc.RequestPasswordReset(ctx, req.Msg.GetEmail(), client))
 }
 
 // ResetPassword implements authv1connect.AuthServiceHandler.

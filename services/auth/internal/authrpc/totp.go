@@ -9,6 +9,7 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -48,11 +49,8 @@ func (h *Handler) ConfirmTOTP(ctx context.Context, req *connect.Request[authv1.C
 // DisableTOTP implements authv1connect.AuthServiceHandler.
 func (h *Handler) DisableTOTP(ctx context.Context, req *connect.Request[authv1.DisableTOTPRequest]) (*connect.Response[authv1.DisableTOTPResponse], error) {
 	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	err := h.svc.DisableTOTP(ctx, authn.UserID(ctx), req.Msg.GetCurrentPassword(), req.Msg.GetCode(), req.Msg.GetRecoveryCode(), client)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.DisableTOTPResponse{}), nil
+	return server.Reply(&authv1.DisableTOTPResponse{},
+		h.svc.DisableTOTP(ctx, authn.UserID(ctx), req.Msg.GetCurrentPassword(), req.Msg.GetCode(), req.Msg.GetRecoveryCode(), client))
 }
 
 // CompleteTwoFactor implements authv1connect.AuthServiceHandler.

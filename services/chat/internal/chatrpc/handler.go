@@ -52,11 +52,7 @@ func (h *Handler) ListMessages(ctx context.Context, req *connect.Request[chatv1.
 		if err != nil {
 			return nil, err
 		}
-		res := &chatv1.ListMessagesResponse{Messages: make([]*chatv1.Message, len(page.Messages)), NextPageToken: page.NextPageToken}
-		for i, m := range page.Messages {
-			res.Messages[i] = messageToProto(m)
-		}
-		return res, nil
+		return &chatv1.ListMessagesResponse{Messages: server.Protos(page.Messages, messageToProto), NextPageToken: page.NextPageToken}, nil
 	})
 }
 
@@ -67,11 +63,7 @@ func (h *Handler) ListChats(ctx context.Context, req *connect.Request[chatv1.Lis
 		if err != nil {
 			return nil, err
 		}
-		res := &chatv1.ListChatsResponse{Chats: make([]*chatv1.Chat, len(page.Chats)), NextPageToken: page.NextPageToken}
-		for i, c := range page.Chats {
-			res.Chats[i] = h.chatToProto(c)
-		}
-		return res, nil
+		return &chatv1.ListChatsResponse{Chats: server.Protos(page.Chats, h.chatToProto), NextPageToken: page.NextPageToken}, nil
 	})
 }
 
@@ -142,17 +134,18 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 // messageToProto converts a message. Attachments carry the metadata stored with the message and,
 // when the media service answered for this reader, short-lived URLs.
 func messageToProto(m chat.Message) *chatv1.Message {
-	out := &chatv1.Message{
+	return &chatv1.Message{
 		MessageId: m.ID, ChatId: m.ChatID, Seq: m.Seq, SenderId: m.SenderID, Text: m.Text, ClientMsgId: m.ClientMsgID,
 		SentAt: timestamp(m.SentAt), EditedAt: timestamp(m.EditedAt), Deleted: m.Deleted(), DeletedAt: timestamp(m.DeletedAt),
+		Attachments: server.Protos(m.Attachments, attachmentToProto),
 	}
-	for _, a := range m.Attachments {
-		out.Attachments = append(out.Attachments, &chatv1.Attachment{
-			FileId: a.FileID, Name: a.Name, SizeBytes: a.SizeBytes, ContentType: a.ContentType, Width: a.Width, Height: a.Height,
-			Url: a.URL, ThumbnailUrl: a.ThumbnailURL, UrlExpiresAt: timestamp(a.URLExpiresAt),
-		})
+}
+
+func attachmentToProto(a chat.Attachment) *chatv1.Attachment {
+	return &chatv1.Attachment{
+		FileId: a.FileID, Name: a.Name, SizeBytes: a.SizeBytes, ContentType: a.ContentType, Width: a.Width, Height: a.Height,
+		Url: a.URL, ThumbnailUrl: a.ThumbnailURL, UrlExpiresAt: timestamp(a.URLExpiresAt),
 	}
-	return out
 }
 
 func (h *Handler) chatToProto(c chat.Chat) *chatv1.Chat {

@@ -114,11 +114,7 @@ func (h *Handler) ListBlockedUsers(ctx context.Context, req *connect.Request[fri
 		if err != nil {
 			return nil, err
 		}
-		out := &friendv1.ListBlockedUsersResponse{BlockedUsers: make([]*friendv1.BlockedUser, len(page.Blocked)), NextPageToken: page.NextPageToken}
-		for i, b := range page.Blocked {
-			out.BlockedUsers[i] = &friendv1.BlockedUser{User: h.userProto(b.User), BlockedAt: timestamppb.New(b.BlockedAt)}
-		}
-		return out, nil
+		return &friendv1.ListBlockedUsersResponse{BlockedUsers: server.Protos(page.Blocked, h.blockedProto), NextPageToken: page.NextPageToken}, nil
 	})
 }
 
@@ -129,11 +125,7 @@ func (h *Handler) ListFriends(ctx context.Context, req *connect.Request[friendv1
 		if err != nil {
 			return nil, err
 		}
-		out := &friendv1.ListFriendsResponse{Friends: make([]*friendv1.Friend, len(page.Friends)), NextPageToken: page.NextPageToken}
-		for i, f := range page.Friends {
-			out.Friends[i] = h.friendProto(f)
-		}
-		return out, nil
+		return &friendv1.ListFriendsResponse{Friends: server.Protos(page.Friends, h.friendProto), NextPageToken: page.NextPageToken}, nil
 	})
 }
 
@@ -144,11 +136,7 @@ func (h *Handler) ListFriendRequests(ctx context.Context, req *connect.Request[f
 		if err != nil {
 			return nil, err
 		}
-		out := &friendv1.ListFriendRequestsResponse{Requests: make([]*friendv1.FriendRequest, len(page.Requests)), NextPageToken: page.NextPageToken}
-		for i, r := range page.Requests {
-			out.Requests[i] = h.requestProto(r)
-		}
-		return out, nil
+		return &friendv1.ListFriendRequestsResponse{Requests: server.Protos(page.Requests, h.requestProto), NextPageToken: page.NextPageToken}, nil
 	})
 }
 
@@ -172,6 +160,10 @@ func (h *Handler) userProto(u friend.UserSummary) *friendv1.UserSummary {
 
 func (h *Handler) friendProto(f friend.Friend) *friendv1.Friend {
 	return &friendv1.Friend{User: h.userProto(f.User), FriendsSince: timestamppb.New(f.Since)}
+}
+
+func (h *Handler) blockedProto(b friend.Blocked) *friendv1.BlockedUser {
+	return &friendv1.BlockedUser{User: h.userProto(b.User), BlockedAt: timestamppb.New(b.BlockedAt)}
 }
 
 func (h *Handler) requestProto(r friend.RequestView) *friendv1.FriendRequest {

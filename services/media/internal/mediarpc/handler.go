@@ -116,11 +116,7 @@ func (h *Handler) BatchGetFiles(ctx context.Context, req *connect.Request[mediav
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*mediav1.File, len(files))
-	for i, f := range files {
-		out[i] = h.toProto(f)
-	}
-	return connect.NewResponse(&mediav1.BatchGetFilesResponse{Files: out}), nil
+	return connect.NewResponse(&mediav1.BatchGetFilesResponse{Files: server.Protos(files, h.toProto)}), nil
 }
 
 // DeleteFile implements MediaServiceHandler.

@@ -61,12 +61,8 @@ func (h *Handler) ListNotifications(ctx context.Context, req *connect.Request[no
 		if err != nil {
 			return nil, err
 		}
-		res := &notificationv1.ListNotificationsResponse{NextPageToken: page.NextPageToken, UnreadCount: page.UnreadCount,
-			Notifications: make([]*notificationv1.Notification, len(page.Notifications))}
-		for i, n := range page.Notifications {
-			res.Notifications[i] = toProto(n)
-		}
-		return res, nil
+		return &notificationv1.ListNotificationsResponse{NextPageToken: page.NextPageToken, UnreadCount: page.UnreadCount,
+			Notifications: server.Protos(page.Notifications, toProto)}, nil
 	})
 }
 
@@ -177,11 +173,7 @@ func (h *Handler) ListPushSubscriptions(ctx context.Context, _ *connect.Request[
 		if err != nil {
 			return nil, err
 		}
-		res := &notificationv1.ListPushSubscriptionsResponse{Subscriptions: make([]*notificationv1.PushSubscription, len(subs))}
-		for i, s := range subs {
-			res.Subscriptions[i] = subscriptionToProto(s)
-		}
-		return res, nil
+		return &notificationv1.ListPushSubscriptionsResponse{Subscriptions: server.Protos(subs, subscriptionToProto)}, nil
 	})
 }
 
@@ -219,10 +211,8 @@ func (h *Handler) SendPasswordReset(ctx context.Context, req *connect.Request[no
 		return nil, err
 	}
 	m := req.Msg
-	if err := h.svc.SendPasswordReset(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetResetToken(), m.GetIdempotencyKey(), m.GetExpiresAt())); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.SendPasswordResetResponse{}), nil
+	return server.Reply(&notificationv1.SendPasswordResetResponse{},
+		h.svc.SendPasswordReset(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetResetToken(), m.GetIdempotencyKey(), m.GetExpiresAt())))
 }
 
 // SendEmailVerification implements NotificationServiceHandler.
@@ -231,10 +221,8 @@ func (h *Handler) SendEmailVerification(ctx context.Context, req *connect.Reques
 		return nil, err
 	}
 	m := req.Msg
-	if err := h.svc.SendEmailVerification(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetVerificationToken(), m.GetIdempotencyKey(), m.GetExpiresAt())); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&notificationv1.SendEmailVerificationResponse{}), nil
+	return server.Reply(&notificationv1.SendEmailVerificationResponse{},
+		h.svc.SendEmailVerification(ctx, tokenEmail(m.GetUserId(), m.GetEmail(), m.GetVerificationToken(), m.GetIdempotencyKey(), m.GetExpiresAt())))
 }
 
 func tokenEmail(userID, email, token, key string, expires *timestamppb.Timestamp) notification.TokenEmail {
@@ -263,18 +251,16 @@ func toProto(n notification.Notification) *notificationv1.Notification {
 }
 
 func prefsToProto(p notification.Preferences) *notificationv1.Preferences {
-	out := &notificationv1.Preferences{EmailEnabled: p.EmailEnabled, PushEnabled: p.PushEnabled, PushPreviews: p.PushPreviews}
-	for _, kp := range p.Kinds {
-		out.Kinds = append(out.Kinds, &notificationv1.KindPreference{
-			Kind: notificationv1.NotificationKind(kp.Kind), InApp: kp.InApp, Email: kp.Email})
-	}
-	for _, m := range p.MutedChats {
-		out.MutedChats = append(out.MutedChats, mutedToProto(m))
-	}
+	out := &notificationv1.Preferences{EmailEnabled: p.EmailEnabled, PushEnabled: p.PushEnabled, PushPreviews: p.PushPreviews,
+		Kinds: server.Protos(p.Kinds, kindToProto), MutedChats: server.Protos(p.MutedChats, mutedToProto)}
 	if p.UpdatedAt != nil {
 		out.UpdatedAt = timestamppb.New(*p.UpdatedAt)
 	}
 	return out
+}
+
+func kindToProto(kp notification.KindPreference) *notificationv1.KindPreference {
+	return &notificationv1.KindPreference{Kind: notificationv1.NotificationKind(kp.Kind), InApp: kp.InApp, Email: kp.Email}
 }
 
 func subscriptionToProto(s notification.PushSubscription) *notificationv1.PushSubscription {

@@ -49,11 +49,7 @@ func (h *Handler) BatchGetProfiles(ctx context.Context, req *connect.Request[pro
 		if err != nil {
 			return nil, err
 		}
-		out := make([]*profilev1.Profile, len(ps))
-		for i, p := range ps {
-			out[i] = toProto(p)
-		}
-		return &profilev1.BatchGetProfilesResponse{Profiles: out}, nil
+		return &profilev1.BatchGetProfilesResponse{Profiles: server.Protos(ps, toProto)}, nil
 	})
 }
 
@@ -86,11 +82,7 @@ func (h *Handler) SearchUsers(ctx context.Context, req *connect.Request[profilev
 		if err != nil {
 			return nil, err
 		}
-		res := &profilev1.SearchUsersResponse{Results: make([]*profilev1.SearchResult, len(page.Hits)), NextPageToken: page.NextPageToken}
-		for i, hit := range page.Hits {
-			res.Results[i] = &profilev1.SearchResult{Profile: toProto(hit.Profile), Match: matches[hit.Match]}
-		}
-		return res, nil
+		return &profilev1.SearchUsersResponse{Results: server.Protos(page.Hits, hitProto), NextPageToken: page.NextPageToken}, nil
 	})
 }
 
@@ -120,6 +112,10 @@ func toProto(p profile.Profile) *profilev1.Profile {
 		out.Avatar = &profilev1.Avatar{FileId: a.FileID, Url: a.URL, Thumbnail_64Url: a.Thumbnail64URL, Thumbnail_256Url: a.Thumbnail256URL}
 	}
 	return out
+}
+
+func hitProto(hit profile.SearchHit) *profilev1.SearchResult {
+	return &profilev1.SearchResult{Profile: toProto(hit.Profile), Match: matches[hit.Match]}
 }
 
 // nicknameStatuses and matches give each domain value its proto enum value; a value not listed
