@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/parleyhq/parley/platform/proctest"
 )
 
 // workflowFile is where the workflow lives, relative to the repository.
@@ -53,22 +54,13 @@ func run(context.Context) error {
 	return nil
 }
 
-// repoRoot is the nearest directory at or above the working directory that holds go.work.
+// repoRoot is the repository the command runs in (proctest.RepoRoot).
 func repoRoot() (string, error) {
-	dir, err := os.Getwd()
+	root, err := proctest.RepoRoot()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: run it inside the repository", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work at or above the working directory: run it inside the repository")
-		}
-		dir = parent
-	}
+	return root, nil
 }
 
 // generate returns the workflow for the workspace under root.
