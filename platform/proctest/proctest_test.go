@@ -170,6 +170,24 @@ func TestToolLooksOnPathThenReportsAFailedBuild(t *testing.T) {
 	}
 }
 
+func TestRepoRootIsTheNearestDirectoryWithGoWork(t *testing.T) {
+	root := fakeRepo(t, "other")
+	if got, err := RepoRoot(); err != nil || got != root {
+		t.Fatalf("RepoRoot in %s/sub/dir = %q, %v; want %q", root, got, err, root)
+	}
+	inner := filepath.Join(root, "sub")
+	if err := os.WriteFile(filepath.Join(inner, "go.work"), []byte("go 1.24\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := RepoRoot(); err != nil || got != inner {
+		t.Fatalf("RepoRoot below a nearer go.work = %q, %v; want %q", got, err, inner)
+	}
+	t.Chdir(t.TempDir())
+	if got, err := RepoRoot(); err == nil || !strings.Contains(err.Error(), "no go.work") {
+		t.Fatalf("RepoRoot outside a repository = %q, %v; want an error saying there is no go.work", got, err)
+	}
+}
+
 func TestToolNeedsTheRepository(t *testing.T) {
 	t.Chdir(t.TempDir())
 	_, err := Tool("PARLEY_FAKE_TOOL_BIN", "parley-fake-tool", "example.com/tools/parley-fake-tool")

@@ -18,7 +18,7 @@ func Tool(env, name, pkg string) (string, error) {
 	if p := os.Getenv(env); p != "" {
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return "", fmt.Errorf("%w: cannot find the repository's .bin/%s (or set %s)", err, name, env)
 	}
@@ -38,8 +38,10 @@ func Tool(env, name, pkg string) (string, error) {
 	return local, nil
 }
 
-// repoRoot is the nearest directory at or above the working directory that holds go.work.
-func repoRoot() (string, error) {
+// RepoRoot returns the repository a program runs in: the nearest directory at or above the working
+// directory that holds go.work. Use it for a test or a development command that reads or writes the
+// repository's files (.bin, the CI workflow); `go test` and `go run` start inside it.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
