@@ -80,19 +80,21 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		if err != nil {
 			return err
 		}
-		avatar := msg.GetAvatarFileId()
+		avatar, thumb := msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl()
 		if avatar != "" {
-			if avatar, err = ev.UUID("avatar_file_id", avatar); err != nil {
-				return err
+			if avatar, err = validate.UUID("avatar_file_id", avatar); err != nil {
+				// Keep the nickname change; an avatar id that is not a file id shows no avatar.
+				logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar file id; ignoring the avatar",
+					slog.String("event_id", ev.ID), slog.String("user", id), slog.Any("error", err))
+				avatar = ""
 			}
 		}
-		thumb := msg.GetAvatarThumbnailUrl()
 		switch {
 		case avatar == "":
 			thumb = "" // no avatar, no picture
 		case thumb != "" && !chat.IsAvatarURL(thumb):
-			// Keep the rest of the profile (clients can resolve the file id with the media
-			// service); show no URL that is not an http(s) one.
+			// Keep the file id (clients can resolve it with the media service); show no URL that
+			// is not an http(s) one.
 			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar thumbnail URL; ignoring the URL",
 				slog.String("event_id", ev.ID), slog.String("user", id))
 			thumb = ""

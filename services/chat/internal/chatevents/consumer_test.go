@@ -178,6 +178,21 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 		return true, nil
 	})
 
+	// An avatar file id that is not a UUID shows no avatar (and so no URL); the nickname change
+	// is kept, not dead-lettered with it.
+	produce(record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "robert", Version: 4, UpdatedAt: timestamppb.Now(),
+		AvatarFileId: "not-a-uuid", AvatarThumbnailUrl: thumb}))
+	eventually(t, "bob's version 4", func() (bool, error) {
+		c, err := store.GetChat(ctx, alice, chatID)
+		if err != nil || c.Peer.Nickname != "robert" {
+			return false, err
+		}
+		if c.Peer != (chat.Peer{UserID: bob, Nickname: "robert"}) {
+			return false, fmt.Errorf("bob after a malformed avatar file id: %+v; want the new nickname, no avatar and no URL", c.Peer)
+		}
+		return true, nil
+	})
+
 	// FriendRemoved (a block looks the same): the chat stays, sending stops.
 	produce(record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendRemoved{
 		UserId: bob, FriendUserId: alice, Reason: "blocked", RemovedAt: timestamppb.Now()}))

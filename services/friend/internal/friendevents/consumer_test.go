@@ -157,6 +157,17 @@ func TestConsumerKeepsUsers(t *testing.T) {
 		t.Fatalf("after a late UserRegistered the nickname is %q; want the profile's", got.nickname)
 	}
 
+	// An avatar file id that is not a UUID shows no avatar (and so no URL); the nickname change
+	// is kept, not dead-lettered with it.
+	friendtest.Produce(t, producer, topics.Profile, key, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: u1, Nickname: "fifth",
+		AvatarFileId: "not-a-uuid", AvatarThumbnailUrl: thumb, Version: 5})
+	if got := waitUserVersion(t, pool, u1, 5); got != (user{nickname: "fifth", version: 5}) {
+		t.Fatalf("a malformed avatar file id: %+v; want the new nickname, no avatar and no URL", got)
+	}
+	if fs, err := svc.ListFriends(ctx, u3, 0, ""); err != nil || len(fs.Friends) != 1 || fs.Friends[0].User != (friend.UserSummary{UserID: u1, Nickname: "fifth"}) {
+		t.Fatalf("u3's friends after the malformed avatar file id = %+v, %v; want u1 renamed, without an avatar", fs, err)
+	}
+
 	// An event naming no valid user goes to the dead-letter topic; the partition keeps flowing.
 	bad := uuid.NewString()
 	friendtest.Produce(t, producer, topics.Auth, key, bad, &eventsv1.UserRegistered{UserId: "not-a-uuid", Nickname: "x"})
