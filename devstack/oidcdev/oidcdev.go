@@ -47,6 +47,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // DefaultEmail is the address the sign-in page offers.
@@ -161,12 +163,8 @@ func New(cfg Config) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	if p.codeTTL <= 0 {
-		p.codeTTL = time.Minute
-	}
-	if p.ttl <= 0 {
-		p.ttl = time.Hour
-	}
+	p.codeTTL = config.PositiveOr(p.codeTTL, time.Minute)
+	p.ttl = config.PositiveOr(p.ttl, time.Hour)
 	if p.now == nil {
 		p.now = time.Now
 	}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/validate"
@@ -165,24 +167,12 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	case cfg.FetchMaxWait != 0 && cfg.FetchMaxWait < 10*time.Millisecond:
 		return nil, fmt.Errorf("new consumer: fetch max wait %v is under 10ms", cfg.FetchMaxWait)
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 5
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = 200 * time.Millisecond
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 10 * time.Second
-	}
-	if cfg.InboxRetention == 0 {
-		cfg.InboxRetention = 30 * 24 * time.Hour
-	}
-	if cfg.Partitions <= 0 {
-		cfg.Partitions = DefaultPartitions
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 32
-	}
+	cfg.MaxAttempts = config.PositiveOr(cfg.MaxAttempts, 5)
+	cfg.RetryBackoff = config.PositiveOr(cfg.RetryBackoff, 200*time.Millisecond)
+	cfg.MaxBackoff = config.PositiveOr(cfg.MaxBackoff, 10*time.Second)
+	cfg.InboxRetention = cmp.Or(cfg.InboxRetention, 30*24*time.Hour) // negative keeps the rows
+	cfg.Partitions = config.PositiveOr(cfg.Partitions, DefaultPartitions)
+	cfg.BatchSize = config.PositiveOr(cfg.BatchSize, 32)
 	c := &Consumer{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "event-consumer", "group", cfg.Group),

@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/telemetry"
 )
 
@@ -84,21 +86,11 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	case cfg.PublishTimeout != 0 && cfg.PublishTimeout < time.Second:
 		return nil, fmt.Errorf("new relay: publish timeout %v is under 1s", cfg.PublishTimeout)
 	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 256
-	}
-	if cfg.PublishTimeout <= 0 {
-		cfg.PublishTimeout = 10 * time.Second
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 30 * time.Second
-	}
-	if cfg.Partitions <= 0 {
-		cfg.Partitions = DefaultPartitions
-	}
+	cfg.PollInterval = config.PositiveOr(cfg.PollInterval, time.Second)
+	cfg.BatchSize = config.PositiveOr(cfg.BatchSize, 256)
+	cfg.PublishTimeout = config.PositiveOr(cfg.PublishTimeout, 10*time.Second)
+	cfg.MaxBackoff = config.PositiveOr(cfg.MaxBackoff, 30*time.Second)
+	cfg.Partitions = config.PositiveOr(cfg.Partitions, DefaultPartitions)
 	r := &Relay{cfg: cfg, log: cfg.Logger.With("component", "outbox-relay")}
 	r.watchBacklog()
 	return r, nil
@@ -250,13 +242,7 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 	if err != nil {
 		return batchDone, fmt.Errorf("acquire connection: %w", err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			endTx(ctx, conn.Conn())
-		}
-		conn.Release()
-	}()
+	defer pg.Release(ctx, conn) // rolls back unless committed, even after a stop
 
 	// One round trip: the transaction, the relay lock, and the oldest rows deleted and returned.
 	// READ COMMITTED, whatever the server default: the statement must see everything committed
@@ -358,7 +344,6 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 	if err != nil {
 		return batchDone, fmt.Errorf("delete %d published events: %w", len(pending), err)
 	}
-	committed = true
 	r.cfg.Telemetry.OutboxPublished(len(pending))
 	r.log.Debug("published outbox events", "count", len(pending), "first_id", pending[0].id, "last_id", pending[len(pending)-1].id)
 	return state, nil
@@ -387,19 +372,6 @@ d AS (
 SELECT l.locked, d.id, d.event_id::text, d.topic, d.key, d.ce_type, d.ce_source, d.ce_time, d.payload, d.headers
 FROM l LEFT JOIN d ON true
 ORDER BY d.id`
-
-// endTx ends conn's transaction after a failure or an empty pass, if one is open. It runs even
-// when ctx has ended (a stop), bounded; a connection it cannot clean is closed by the pool.
-func endTx(ctx context.Context, conn *pgx.Conn) {
-	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
-		_ = conn.Close(rctx)
-	}
-}
 
 // record builds the Kafka record: key, protobuf value and CloudEvents binary-mode headers. The
 // record timestamp is left to the producer (now): Kafka's time-based retention counts from it, and

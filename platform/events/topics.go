@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // DefaultPartitions is the partition count of topics this package creates: enough for a few
@@ -29,9 +31,7 @@ func CreateMissingTopics(ctx context.Context, client *kgo.Client, partitions int
 	if len(topics) == 0 {
 		return nil
 	}
-	if partitions <= 0 {
-		partitions = DefaultPartitions
-	}
+	partitions = config.PositiveOr(partitions, DefaultPartitions)
 	adm := kadm.NewClient(client)
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package pg holds the Postgres plumbing every service shares: a pgx pool, embedded migrations
-// applied at start, InTx for transactions and QueryAll for listings.
+// applied at start, InTx for transactions (Release for one run by hand) and QueryAll for listings.
 package pg
 
 import (
@@ -52,6 +52,21 @@ func Open(ctx context.Context, url string, wait time.Duration, configure ...func
 // InTx runs fn in a transaction: committed when fn returns nil, rolled back otherwise.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, pool, fn)
+}
+
+// Release gives back to its pool a connection on which a transaction is run by hand: BEGIN and
+// COMMIT sent as statements, where InTx does not fit (the whole transaction queued in one
+// pgx.Batch, one round trip; a transaction kept open across other work). Defer it right after
+// Acquire. A transaction still open, after an error or a return before the COMMIT, is rolled back
+// first, even when ctx has ended (within 5s), so that the pool can keep the connection; if the
+// rollback fails, the pool closes the connection, which ends the transaction on the server.
+func Release(ctx context.Context, conn *pgxpool.Conn) {
+	if c := conn.Conn(); !c.IsClosed() && c.PgConn().TxStatus() != 'I' {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = c.Exec(rctx, "ROLLBACK")
+		cancel()
+	}
+	conn.Release()
 }
 
 // Querier runs a query: a *pgxpool.Pool, a pgx.Tx or a *pgx.Conn.

@@ -71,6 +71,46 @@ func TestInTxRollsBackOnError(t *testing.T) {
 	}
 }
 
+// Release rolls back the transaction a connection is still in, even once ctx has ended, and the
+// pool keeps the connection; a committed transaction stays committed.
+func TestReleaseEndsAnOpenTransaction(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (v int)`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := conn.Conn().PgConn().PID()
+	for _, sql := range []string{`BEGIN`, `INSERT INTO t VALUES (1)`, `COMMIT`, `BEGIN`, `INSERT INTO t VALUES (2)`} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	pg.Release(ended, conn)
+
+	var got []int32
+	if err := pool.QueryRow(ctx, `SELECT coalesce(array_agg(v), '{}') FROM t`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != 1 {
+		t.Fatalf("rows = %v; want the committed 1 alone", got)
+	}
+	idle := pool.AcquireAllIdle(ctx)
+	kept := false
+	for _, c := range idle {
+		kept = kept || c.Conn().PgConn().PID() == pid && c.Conn().PgConn().TxStatus() == 'I'
+		c.Release()
+	}
+	if !kept {
+		t.Fatal("the pool did not keep the connection, out of its transaction")
+	}
+}
+
 func TestQueryAllScansEveryRow(t *testing.T) {
 	pool := pgtest.New(t)
 	ctx := context.Background()

@@ -59,23 +59,15 @@ var defaults = Config{Service: config.ServiceDefaults("media", 8086)}
 
 // validate refuses configurations the service cannot run with, naming every problem.
 func (c Config) validate() error {
-	var errs []error
-	positive := map[string]int64{
+	errs := config.Positive(map[string]int64{
 		"MAX_AVATAR_BYTES": c.MaxAvatarBytes, "MAX_ATTACHMENT_BYTES": c.MaxAttachmentBytes, "MEDIA_QUOTA_BYTES": c.QuotaBytes,
 		"MAX_PENDING_UPLOADS": int64(c.MaxPendingUploads), "MAX_IMAGE_SIDE": int64(c.MaxImageSide),
 		"MAX_IMAGE_PIXELS": c.MaxImagePixels, "IMAGE_WORKERS": int64(c.ImageWorkers),
 		"MAX_GIF_FRAMES": int64(c.MaxGIFFrames), "MAX_IMAGE_OUTPUT_BYTES": c.MaxImageOutputBytes,
-	}
-	for name, v := range positive {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
-		}
-	}
-	for name, d := range map[string]time.Duration{"UPLOAD_TTL": c.UploadTTL, "URL_TTL": c.URLTTL, "JANITOR_INTERVAL": c.JanitorInterval, "IMAGE_TIMEOUT": c.ImageTimeout} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive, got %v", name, d))
-		}
-	}
+	})
+	errs = append(errs, config.Positive(map[string]time.Duration{
+		"UPLOAD_TTL": c.UploadTTL, "URL_TTL": c.URLTTL, "JANITOR_INTERVAL": c.JanitorInterval, "IMAGE_TIMEOUT": c.ImageTimeout,
+	})...)
 	if c.UploadTTL > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("UPLOAD_TTL %v is over S3's 7-day limit for presigned forms", c.UploadTTL))
 	}

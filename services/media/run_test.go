@@ -82,7 +82,7 @@ func TestRun(t *testing.T) {
 		t.Setenv("S3_SECRET_KEY", "")
 		t.Setenv("MAX_AVATAR_BYTES", "0")
 		err := runOn(ctx, logger, nil, nil)
-		if err == nil || !strings.Contains(err.Error(), "S3_ACCESS_KEY and S3_SECRET_KEY are required") || !strings.Contains(err.Error(), "MAX_AVATAR_BYTES must be positive") {
+		if err == nil || !strings.Contains(err.Error(), "S3_ACCESS_KEY and S3_SECRET_KEY are required") || !strings.Contains(err.Error(), "MAX_AVATAR_BYTES 0: must be positive") {
 			t.Fatalf("run: %v", err)
 		}
 	})

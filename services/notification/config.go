@@ -100,31 +100,16 @@ func messageIDDomain(a *mail.Address) string {
 
 // validate refuses values the service cannot work with, naming the variable.
 func (c Config) validate() error {
-	var problems []error
-	if c.DigestDelay <= 0 {
-		problems = append(problems, fmt.Errorf("DIGEST_DELAY must be positive, got %v", c.DigestDelay))
-	}
-	if c.OfflineAfter <= 0 {
-		problems = append(problems, fmt.Errorf("OFFLINE_AFTER must be positive, got %v", c.OfflineAfter))
-	}
-	if c.EmailPollInterval <= 0 || c.SMTPTimeout <= 0 || c.EmailRetryBackoff <= 0 {
-		problems = append(problems, errors.New("EMAIL_POLL_INTERVAL, SMTP_TIMEOUT and EMAIL_RETRY_BACKOFF must be positive"))
-	}
-	if c.EmailMaxAttempts < 1 {
-		problems = append(problems, fmt.Errorf("EMAIL_MAX_ATTEMPTS must be at least 1, got %d", c.EmailMaxAttempts))
-	}
-	if c.NotificationRetention < 0 {
-		problems = append(problems, fmt.Errorf("NOTIFICATION_RETENTION must not be negative, got %v", c.NotificationRetention))
-	}
+	problems := config.Positive(map[string]time.Duration{
+		"DIGEST_DELAY": c.DigestDelay, "OFFLINE_AFTER": c.OfflineAfter, "EMAIL_POLL_INTERVAL": c.EmailPollInterval,
+		"SMTP_TIMEOUT": c.SMTPTimeout, "EMAIL_RETRY_BACKOFF": c.EmailRetryBackoff, "PUSH_TIMEOUT": c.PushTimeout,
+		"PUSH_RETRY_BACKOFF": c.PushRetryBackoff, "PUSH_ONLINE_WINDOW": c.PushOnlineWindow,
+	})
+	problems = append(problems, config.Positive(map[string]int{"EMAIL_MAX_ATTEMPTS": c.EmailMaxAttempts, "PUSH_MAX_ATTEMPTS": c.PushMaxAttempts})...)
+	problems = append(problems, config.NotNegative(map[string]time.Duration{"NOTIFICATION_RETENTION": c.NotificationRetention})...)
 	// Push services keep messages for about four weeks at most.
 	if c.PushTTL < time.Second || c.PushTTL > 28*24*time.Hour {
 		problems = append(problems, fmt.Errorf("PUSH_TTL must be 1s to 672h (28 days), got %v", c.PushTTL))
-	}
-	if c.PushTimeout <= 0 || c.PushRetryBackoff <= 0 || c.PushOnlineWindow <= 0 {
-		problems = append(problems, errors.New("PUSH_TIMEOUT, PUSH_RETRY_BACKOFF and PUSH_ONLINE_WINDOW must be positive"))
-	}
-	if c.PushMaxAttempts < 1 {
-		problems = append(problems, fmt.Errorf("PUSH_MAX_ATTEMPTS must be at least 1, got %d", c.PushMaxAttempts))
 	}
 	if c.PushSubject != "" && !strings.HasPrefix(c.PushSubject, "mailto:") && !strings.HasPrefix(c.PushSubject, "https://") {
 		problems = append(problems, fmt.Errorf("PUSH_SUBJECT %q: must be a mailto: or https: URL", c.PushSubject))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
@@ -106,10 +107,7 @@ func (o *OAuth) names() string {
 }
 
 func (o *OAuth) flowTTL() time.Duration {
-	if o.FlowTTL > 0 {
-		return o.FlowTTL
-	}
-	return 10 * time.Minute
+	return config.PositiveOr(o.FlowTTL, 10*time.Minute)
 }
 
 // OAuthProviders lists the configured providers.

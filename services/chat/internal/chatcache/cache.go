@@ -14,6 +14,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/parleyhq/parley/platform/config"
+
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -38,9 +40,7 @@ type Cache struct {
 
 // New returns a cache on client whose entries live for ttl.
 func New(client rueidis.Client, ttl time.Duration) *Cache {
-	if ttl <= 0 {
-		ttl = DefaultTTL
-	}
+	ttl = config.PositiveOr(ttl, DefaultTTL)
 	return &Cache{client: client, ttl: ttl}
 }
 

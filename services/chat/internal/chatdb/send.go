@@ -351,15 +351,8 @@ func (s *Store) sendGroup(ctx context.Context, group []*sendCall) error {
 	if err != nil {
 		return fmt.Errorf("send message: acquire connection: %w", err)
 	}
-	// Every way out but the commit ends the transaction here. (A connection still inside a
-	// transaction when released would be closed by the pool, which makes the server roll back.)
-	committed := false
-	defer func() {
-		if !committed {
-			rollback(ctx, conn.Conn())
-		}
-		conn.Release()
-	}()
+	// Every way out but the commit ends the transaction here, even for a cancelled request.
+	defer pg.Release(ctx, conn)
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
@@ -392,7 +385,6 @@ func (s *Store) sendGroup(ctx context.Context, group []*sendCall) error {
 	if err != nil {
 		return fmt.Errorf("send message: %w", err)
 	}
-	committed = true
 	return nil
 }
 
@@ -468,15 +460,4 @@ func scanGroup(br pgx.BatchResults, group []*sendCall) error {
 		return fmt.Errorf("send returned %d rows for %d sends", seen, len(group))
 	}
 	return nil
-}
-
-// rollback ends conn's transaction after a failure, if one is open. It runs even when ctx has
-// ended (a cancelled request), bounded.
-func rollback(ctx context.Context, conn *pgx.Conn) {
-	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_, _ = conn.Exec(rctx, "ROLLBACK") // on failure the pool closes the connection on release
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/parleyhq/parley/contracts/access"
 	"github.com/parleyhq/parley/platform/clientnet"
+	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/telemetry"
 
@@ -141,21 +142,11 @@ func New(opts Options) (*Gateway, error) {
 	if opts.AuthLimitedProcedures == nil {
 		opts.AuthLimitedProcedures = DefaultAuthLimitedProcedures
 	}
-	if opts.CORSMaxAge <= 0 {
-		opts.CORSMaxAge = 2 * time.Hour
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 4 << 20
-	}
-	if opts.RateWindow <= 0 {
-		opts.RateWindow = time.Minute
-	}
-	if opts.ReadyTimeout <= 0 {
-		opts.ReadyTimeout = 2 * time.Second
-	}
-	if opts.ReadyCacheTTL <= 0 {
-		opts.ReadyCacheTTL = time.Second
-	}
+	opts.CORSMaxAge = config.PositiveOr(opts.CORSMaxAge, 2*time.Hour)
+	opts.MaxBodyBytes = config.PositiveOr(opts.MaxBodyBytes, 4<<20)
+	opts.RateWindow = config.PositiveOr(opts.RateWindow, time.Minute)
+	opts.ReadyTimeout = config.PositiveOr(opts.ReadyTimeout, 2*time.Second)
+	opts.ReadyCacheTTL = config.PositiveOr(opts.ReadyCacheTTL, time.Second)
 	if opts.Transport == nil {
 		opts.Transport = NewProxyTransport()
 	}
@@ -300,15 +291,9 @@ type ServerOptions struct {
 // then stops accepting and lets in-flight requests finish within ShutdownTimeout before closing
 // what is left (long streams). There is no overall write timeout: streams are long by design.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, so ServerOptions) error {
-	if so.ReadHeaderTimeout <= 0 {
-		so.ReadHeaderTimeout = 10 * time.Second
-	}
-	if so.IdleTimeout <= 0 {
-		so.IdleTimeout = 2 * time.Minute
-	}
-	if so.ShutdownTimeout <= 0 {
-		so.ShutdownTimeout = 15 * time.Second
-	}
+	so.ReadHeaderTimeout = config.PositiveOr(so.ReadHeaderTimeout, 10*time.Second)
+	so.IdleTimeout = config.PositiveOr(so.IdleTimeout, 2*time.Minute)
+	so.ShutdownTimeout = config.PositiveOr(so.ShutdownTimeout, 15*time.Second)
 	err := server.ServeHTTP(ctx, g.logger, ln, g.echo, server.HTTPTimeouts{
 		ReadHeader: so.ReadHeaderTimeout, Idle: so.IdleTimeout, Shutdown: so.ShutdownTimeout,
 	})

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // script checks and counts one request. KEYS[1] is the current window's counter, KEYS[2] the
@@ -88,12 +90,8 @@ func New(logger *slog.Logger, opts Options) *Limiter {
 	if opts.Prefix == "" {
 		opts.Prefix = "parley:gateway:rl:"
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 250 * time.Millisecond
-	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = 2 * time.Second
-	}
+	opts.Timeout = config.PositiveOr(opts.Timeout, 250*time.Millisecond)
+	opts.Backoff = config.PositiveOr(opts.Backoff, 2*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

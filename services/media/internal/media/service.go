@@ -8,6 +8,7 @@ import (
 	"mime"
 	"time"
 
+	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 
@@ -167,15 +168,9 @@ type Service struct {
 
 // NewService wires the use cases.
 func NewService(o Options) *Service {
-	if o.ImageWorkers <= 0 {
-		o.ImageWorkers = 2
-	}
-	if o.ImageTimeout <= 0 {
-		o.ImageTimeout = 30 * time.Second
-	}
-	if o.ProcessTimeout <= 0 {
-		o.ProcessTimeout = 2 * time.Minute
-	}
+	o.ImageWorkers = config.PositiveOr(o.ImageWorkers, 2)
+	o.ImageTimeout = config.PositiveOr(o.ImageTimeout, 30*time.Second)
+	o.ProcessTimeout = config.PositiveOr(o.ProcessTimeout, 2*time.Minute)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

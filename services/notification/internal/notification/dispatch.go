@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/backoff"
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // ErrRejected marks a Mailer error that retrying cannot fix: the mail server refused the message
@@ -76,25 +77,14 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Service == nil || cfg.Store == nil || cfg.Mailer == nil || cfg.Presence == nil || cfg.Logger == nil {
 		return nil, errors.New("new dispatcher: service, store, mailer, presence and logger are required")
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&cfg.PollInterval, time.Second)
-	def(&cfg.OfflineAfter, 5*time.Minute)
-	def(&cfg.SendTimeout, 30*time.Second)
-	def(&cfg.RetryBackoff, 30*time.Second)
-	def(&cfg.MaxRetryBackoff, time.Hour)
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 10
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 20
-	}
+	cfg.PollInterval = config.PositiveOr(cfg.PollInterval, time.Second)
+	cfg.OfflineAfter = config.PositiveOr(cfg.OfflineAfter, 5*time.Minute)
+	cfg.SendTimeout = config.PositiveOr(cfg.SendTimeout, 30*time.Second)
+	cfg.RetryBackoff = config.PositiveOr(cfg.RetryBackoff, 30*time.Second)
+	cfg.MaxRetryBackoff = config.PositiveOr(cfg.MaxRetryBackoff, time.Hour)
+	cfg.MaxAttempts = config.PositiveOr(cfg.MaxAttempts, 10)
+	cfg.Concurrency = config.PositiveOr(cfg.Concurrency, 4)
+	cfg.BatchSize = config.PositiveOr(cfg.BatchSize, 20)
 	return &Dispatcher{cfg: cfg, log: cfg.Logger.With("component", "email-dispatcher")}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
@@ -81,18 +82,11 @@ type PushConfig struct {
 }
 
 func (c *PushConfig) defaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.TTL, 24*time.Hour)
-	def(&c.OnlineWindow, 75*time.Second)
-	def(&c.RetryBackoff, 15*time.Second)
-	def(&c.Timeout, 10*time.Second)
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 10
-	}
+	c.TTL = config.PositiveOr(c.TTL, 24*time.Hour)
+	c.OnlineWindow = config.PositiveOr(c.OnlineWindow, 75*time.Second)
+	c.RetryBackoff = config.PositiveOr(c.RetryBackoff, 15*time.Second)
+	c.Timeout = config.PositiveOr(c.Timeout, 10*time.Second)
+	c.MaxAttempts = config.PositiveOr(c.MaxAttempts, 10)
 }
 
 // PushSubscription is one browser that receives a user's pushes.

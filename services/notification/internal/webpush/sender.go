@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/platform/config"
 )
 
 // Message is one push to one subscription.
@@ -83,9 +85,7 @@ func NewSender(opts Options) (*Sender, error) {
 	if !strings.HasPrefix(opts.Subject, "mailto:") && !strings.HasPrefix(opts.Subject, "https://") {
 		return nil, fmt.Errorf("subject %q: must be a mailto: or https: URL (RFC 8292)", opts.Subject)
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
-	}
+	opts.Timeout = config.PositiveOr(opts.Timeout, 10*time.Second)
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}

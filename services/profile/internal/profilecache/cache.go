@@ -25,6 +25,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/parleyhq/parley/platform/config"
+
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -67,9 +69,7 @@ const fenceLife = 30 * time.Second
 
 // New returns a cache on client whose entries live for ttl.
 func New(client rueidis.Client, ttl time.Duration) *Cache {
-	if ttl <= 0 {
-		ttl = DefaultTTL
-	}
+	ttl = config.PositiveOr(ttl, DefaultTTL)
 	return &Cache{client: client, ttl: ttl, fences: map[string]fence{}}
 }
 
