@@ -48,7 +48,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // DefaultEmail is the address the sign-in page offers.
@@ -163,8 +163,8 @@ func New(cfg Config) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.codeTTL = config.PositiveOr(p.codeTTL, time.Minute)
-	p.ttl = config.PositiveOr(p.ttl, time.Hour)
+	p.codeTTL = defaults.Positive(p.codeTTL, time.Minute)
+	p.ttl = defaults.Positive(p.ttl, time.Hour)
 	if p.now == nil {
 		p.now = time.Now
 	}

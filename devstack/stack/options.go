@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // Options configures a stack. The zero value runs everything locally at the standard ports with the
@@ -207,7 +207,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.S3Region == "" {
 		o.S3Region = DefaultS3Region
 	}
-	o.ReadyTimeout = config.PositiveOr(o.ReadyTimeout, 60*time.Second)
+	o.ReadyTimeout = defaults.Positive(o.ReadyTimeout, 60*time.Second)
 	switch o.PostgresSynchronousCommit {
 	case "":
 		o.PostgresSynchronousCommit = "off"
@@ -215,7 +215,7 @@ func (o Options) withDefaults() (Options, error) {
 	default:
 		return o, fmt.Errorf("PARLEY_PG_SYNCHRONOUS_COMMIT=%q: want on, off, local, remote_write or remote_apply", o.PostgresSynchronousCommit)
 	}
-	o.StopTimeout = config.PositiveOr(o.StopTimeout, 10*time.Second)
+	o.StopTimeout = defaults.Positive(o.StopTimeout, 10*time.Second)
 	if o.Environ == nil {
 		o.Environ = os.Environ
 	}

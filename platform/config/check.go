@@ -6,7 +6,7 @@ import (
 	"slices"
 )
 
-// number is what Positive, NotNegative and PositiveOr compare with zero.
+// number is what Positive and NotNegative compare with zero.
 type number interface {
 	~int | ~int32 | ~int64 | ~float64
 }
@@ -22,17 +22,6 @@ func Positive[T number](values map[string]T) []error {
 // ("OUTBOX_LINGER -1s: must not be negative").
 func NotNegative[T number](values map[string]T) []error {
 	return refuse(values, func(v T) bool { return v < 0 }, "must not be negative")
-}
-
-// PositiveOr is v when it is above 0, else def: for an option whose zero value means "the
-// default" and whose negative values mean nothing, so they get the default too
-// (cfg.BatchSize = config.PositiveOr(cfg.BatchSize, 32)). Where 0 or a negative value has a
-// meaning of its own, compare in place; cmp.Or replaces 0 alone.
-func PositiveOr[T number](v, def T) T {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 func refuse[T number](values map[string]T, bad func(T) bool, why string) []error {

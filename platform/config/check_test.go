@@ -21,18 +21,3 @@ func TestPositiveAndNotNegative(t *testing.T) {
 		t.Fatalf("NotNegative(0) = %v", errs)
 	}
 }
-
-// PositiveOr keeps a positive value and gives the default for 0 and for a negative one.
-func TestPositiveOr(t *testing.T) {
-	if got := PositiveOr(3*time.Second, time.Minute); got != 3*time.Second {
-		t.Fatalf("PositiveOr(3s) = %v", got)
-	}
-	for _, v := range []int{0, -1} {
-		if got := PositiveOr(v, 32); got != 32 {
-			t.Fatalf("PositiveOr(%d, 32) = %d", v, got)
-		}
-	}
-	if got := PositiveOr(0.5, 0.2); got != 0.5 {
-		t.Fatalf("PositiveOr(0.5) = %v", got)
-	}
-}

@@ -24,7 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/parleyhq/parley/platform/backoff"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/validate"
@@ -167,12 +167,12 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	case cfg.FetchMaxWait != 0 && cfg.FetchMaxWait < 10*time.Millisecond:
 		return nil, fmt.Errorf("new consumer: fetch max wait %v is under 10ms", cfg.FetchMaxWait)
 	}
-	cfg.MaxAttempts = config.PositiveOr(cfg.MaxAttempts, 5)
-	cfg.RetryBackoff = config.PositiveOr(cfg.RetryBackoff, 200*time.Millisecond)
-	cfg.MaxBackoff = config.PositiveOr(cfg.MaxBackoff, 10*time.Second)
+	cfg.MaxAttempts = defaults.Positive(cfg.MaxAttempts, 5)
+	cfg.RetryBackoff = defaults.Positive(cfg.RetryBackoff, 200*time.Millisecond)
+	cfg.MaxBackoff = defaults.Positive(cfg.MaxBackoff, 10*time.Second)
 	cfg.InboxRetention = cmp.Or(cfg.InboxRetention, 30*24*time.Hour) // negative keeps the rows
-	cfg.Partitions = config.PositiveOr(cfg.Partitions, DefaultPartitions)
-	cfg.BatchSize = config.PositiveOr(cfg.BatchSize, 32)
+	cfg.Partitions = defaults.Positive(cfg.Partitions, DefaultPartitions)
+	cfg.BatchSize = defaults.Positive(cfg.BatchSize, 32)
 	c := &Consumer{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "event-consumer", "group", cfg.Group),

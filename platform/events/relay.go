@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleyhq/parley/platform/backoff"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/telemetry"
 )
@@ -86,11 +86,11 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	case cfg.PublishTimeout != 0 && cfg.PublishTimeout < time.Second:
 		return nil, fmt.Errorf("new relay: publish timeout %v is under 1s", cfg.PublishTimeout)
 	}
-	cfg.PollInterval = config.PositiveOr(cfg.PollInterval, time.Second)
-	cfg.BatchSize = config.PositiveOr(cfg.BatchSize, 256)
-	cfg.PublishTimeout = config.PositiveOr(cfg.PublishTimeout, 10*time.Second)
-	cfg.MaxBackoff = config.PositiveOr(cfg.MaxBackoff, 30*time.Second)
-	cfg.Partitions = config.PositiveOr(cfg.Partitions, DefaultPartitions)
+	cfg.PollInterval = defaults.Positive(cfg.PollInterval, time.Second)
+	cfg.BatchSize = defaults.Positive(cfg.BatchSize, 256)
+	cfg.PublishTimeout = defaults.Positive(cfg.PublishTimeout, 10*time.Second)
+	cfg.MaxBackoff = defaults.Positive(cfg.MaxBackoff, 30*time.Second)
+	cfg.Partitions = defaults.Positive(cfg.Partitions, DefaultPartitions)
 	r := &Relay{cfg: cfg, log: cfg.Logger.With("component", "outbox-relay")}
 	r.watchBacklog()
 	return r, nil

@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // DefaultPartitions is the partition count of topics this package creates: enough for a few
@@ -31,7 +31,7 @@ func CreateMissingTopics(ctx context.Context, client *kgo.Client, partitions int
 	if len(topics) == 0 {
 		return nil
 	}
-	partitions = config.PositiveOr(partitions, DefaultPartitions)
+	partitions = defaults.Positive(partitions, DefaultPartitions)
 	adm := kadm.NewClient(client)
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {

@@ -109,7 +109,10 @@ func (c Config) passkeyConfig() auth.PasskeyConfig {
 }
 
 func (c Config) hashConcurrency() int {
-	return config.PositiveOr(c.PasswordHashConcurrency, runtime.GOMAXPROCS(0))
+	if c.PasswordHashConcurrency > 0 {
+		return c.PasswordHashConcurrency
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // oauthConfigs reads each provider listed in AUTH_OAUTH_PROVIDERS from its own variables, named by

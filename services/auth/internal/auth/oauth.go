@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
@@ -107,7 +107,7 @@ func (o *OAuth) names() string {
 }
 
 func (o *OAuth) flowTTL() time.Duration {
-	return config.PositiveOr(o.FlowTTL, 10*time.Minute)
+	return defaults.Positive(o.FlowTTL, 10*time.Minute)
 }
 
 // OAuthProviders lists the configured providers.

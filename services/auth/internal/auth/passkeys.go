@@ -17,7 +17,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
@@ -145,7 +145,7 @@ func newPasskeys(c PasskeyConfig) (*passkeys, error) {
 	if c.RPDisplayName == "" {
 		c.RPDisplayName = "Parley"
 	}
-	c.CeremonyTTL = config.PositiveOr(c.CeremonyTTL, 5*time.Minute)
+	c.CeremonyTTL = defaults.Positive(c.CeremonyTTL, 5*time.Minute)
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID:          c.RPID,
 		RPDisplayName: c.RPDisplayName,

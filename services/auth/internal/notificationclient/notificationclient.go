@@ -18,7 +18,7 @@ import (
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1/notificationv1connect"
 	"github.com/parleyhq/parley/platform/authn"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
@@ -44,7 +44,7 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 	if httpClient == nil {
 		httpClient = server.H2CClient()
 	}
-	timeout = config.PositiveOr(timeout, DefaultTimeout)
+	timeout = defaults.Positive(timeout, DefaultTimeout)
 	// Every call is made for no user, with the internal token, and bounded: a person is waiting.
 	internalCall := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {

@@ -14,9 +14,9 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/parleyhq/parley/platform/config"
-
 	"github.com/parleyhq/parley/services/chat/internal/chat"
+
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // DefaultTTL bounds how long an answer is kept: short, since it matters only until the pair's
@@ -40,7 +40,7 @@ type Cache struct {
 
 // New returns a cache on client whose entries live for ttl.
 func New(client rueidis.Client, ttl time.Duration) *Cache {
-	ttl = config.PositiveOr(ttl, DefaultTTL)
+	ttl = defaults.Positive(ttl, DefaultTTL)
 	return &Cache{client: client, ttl: ttl}
 }
 

@@ -13,7 +13,7 @@ import (
 	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/server"
 )
@@ -34,7 +34,7 @@ func New(httpClient connect.HTTPClient, baseURL string, timeout time.Duration) *
 	if httpClient == nil {
 		httpClient = server.H2CClient()
 	}
-	timeout = config.PositiveOr(timeout, DefaultTimeout)
+	timeout = defaults.Positive(timeout, DefaultTimeout)
 	return &Client{
 		friend:  friendv1connect.NewFriendServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(authn.ForwardToken())),
 		timeout: timeout,

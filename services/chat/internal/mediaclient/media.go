@@ -21,7 +21,7 @@ import (
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
@@ -49,7 +49,7 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 	if httpClient == nil {
 		httpClient = server.H2CClient()
 	}
-	timeout = config.PositiveOr(timeout, DefaultTimeout)
+	timeout = defaults.Positive(timeout, DefaultTimeout)
 	interceptors := []connect.Interceptor{authn.ForwardToken()}
 	if internalToken != "" {
 		interceptors = append(interceptors, connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {

@@ -28,7 +28,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/backoff"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
@@ -96,11 +96,11 @@ func newFanout(opts Options) (*fanout, error) {
 	if opts.MaxEventAge == 0 {
 		opts.MaxEventAge = 2 * time.Minute
 	}
-	opts.Attempts = config.PositiveOr(opts.Attempts, 3)
-	opts.Backoff = config.PositiveOr(opts.Backoff, 100*time.Millisecond)
+	opts.Attempts = defaults.Positive(opts.Attempts, 3)
+	opts.Backoff = defaults.Positive(opts.Backoff, 100*time.Millisecond)
 	// A frame's sent-marker outlives the age past which its event is not pushed at all, so a
 	// redelivery is caught for as long as it would be published.
-	sentTTL := config.PositiveOr(2*opts.MaxEventAge, 24*time.Hour)
+	sentTTL := defaults.Positive(2*opts.MaxEventAge, 24*time.Hour)
 	f := &fanout{opts: opts, log: opts.Logger.With("component", "realtime-fanout"), sentTTLMs: strconv.FormatInt(sentTTL.Milliseconds(), 10),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: telemetry.MetricFanoutFrames, Help: "Event frames the fan-out published to Redis for WebSocket clients."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: telemetry.MetricFanoutDropped, Help: "Event frames the fan-out gave up on after Redis kept failing (clients resync)."}),

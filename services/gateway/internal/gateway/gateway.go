@@ -24,7 +24,7 @@ import (
 
 	"github.com/parleyhq/parley/contracts/access"
 	"github.com/parleyhq/parley/platform/clientnet"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/telemetry"
 
@@ -142,11 +142,11 @@ func New(opts Options) (*Gateway, error) {
 	if opts.AuthLimitedProcedures == nil {
 		opts.AuthLimitedProcedures = DefaultAuthLimitedProcedures
 	}
-	opts.CORSMaxAge = config.PositiveOr(opts.CORSMaxAge, 2*time.Hour)
-	opts.MaxBodyBytes = config.PositiveOr(opts.MaxBodyBytes, 4<<20)
-	opts.RateWindow = config.PositiveOr(opts.RateWindow, time.Minute)
-	opts.ReadyTimeout = config.PositiveOr(opts.ReadyTimeout, 2*time.Second)
-	opts.ReadyCacheTTL = config.PositiveOr(opts.ReadyCacheTTL, time.Second)
+	opts.CORSMaxAge = defaults.Positive(opts.CORSMaxAge, 2*time.Hour)
+	opts.MaxBodyBytes = defaults.Positive(opts.MaxBodyBytes, 4<<20)
+	opts.RateWindow = defaults.Positive(opts.RateWindow, time.Minute)
+	opts.ReadyTimeout = defaults.Positive(opts.ReadyTimeout, 2*time.Second)
+	opts.ReadyCacheTTL = defaults.Positive(opts.ReadyCacheTTL, time.Second)
 	if opts.Transport == nil {
 		opts.Transport = NewProxyTransport()
 	}
@@ -291,9 +291,9 @@ type ServerOptions struct {
 // then stops accepting and lets in-flight requests finish within ShutdownTimeout before closing
 // what is left (long streams). There is no overall write timeout: streams are long by design.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, so ServerOptions) error {
-	so.ReadHeaderTimeout = config.PositiveOr(so.ReadHeaderTimeout, 10*time.Second)
-	so.IdleTimeout = config.PositiveOr(so.IdleTimeout, 2*time.Minute)
-	so.ShutdownTimeout = config.PositiveOr(so.ShutdownTimeout, 15*time.Second)
+	so.ReadHeaderTimeout = defaults.Positive(so.ReadHeaderTimeout, 10*time.Second)
+	so.IdleTimeout = defaults.Positive(so.IdleTimeout, 2*time.Minute)
+	so.ShutdownTimeout = defaults.Positive(so.ShutdownTimeout, 15*time.Second)
 	err := server.ServeHTTP(ctx, g.logger, ln, g.echo, server.HTTPTimeouts{
 		ReadHeader: so.ReadHeaderTimeout, Idle: so.IdleTimeout, Shutdown: so.ShutdownTimeout,
 	})

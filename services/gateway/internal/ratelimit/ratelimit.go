@@ -23,7 +23,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // script checks and counts one request. KEYS[1] is the current window's counter, KEYS[2] the
@@ -90,8 +90,8 @@ func New(logger *slog.Logger, opts Options) *Limiter {
 	if opts.Prefix == "" {
 		opts.Prefix = "parley:gateway:rl:"
 	}
-	opts.Timeout = config.PositiveOr(opts.Timeout, 250*time.Millisecond)
-	opts.Backoff = config.PositiveOr(opts.Backoff, 2*time.Second)
+	opts.Timeout = defaults.Positive(opts.Timeout, 250*time.Millisecond)
+	opts.Backoff = defaults.Positive(opts.Backoff, 2*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

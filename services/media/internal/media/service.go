@@ -8,7 +8,7 @@ import (
 	"mime"
 	"time"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 
@@ -168,9 +168,9 @@ type Service struct {
 
 // NewService wires the use cases.
 func NewService(o Options) *Service {
-	o.ImageWorkers = config.PositiveOr(o.ImageWorkers, 2)
-	o.ImageTimeout = config.PositiveOr(o.ImageTimeout, 30*time.Second)
-	o.ProcessTimeout = config.PositiveOr(o.ProcessTimeout, 2*time.Minute)
+	o.ImageWorkers = defaults.Positive(o.ImageWorkers, 2)
+	o.ImageTimeout = defaults.Positive(o.ImageTimeout, 30*time.Second)
+	o.ProcessTimeout = defaults.Positive(o.ProcessTimeout, 2*time.Minute)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

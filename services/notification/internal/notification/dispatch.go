@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/backoff"
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // ErrRejected marks a Mailer error that retrying cannot fix: the mail server refused the message
@@ -77,14 +77,14 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Service == nil || cfg.Store == nil || cfg.Mailer == nil || cfg.Presence == nil || cfg.Logger == nil {
 		return nil, errors.New("new dispatcher: service, store, mailer, presence and logger are required")
 	}
-	cfg.PollInterval = config.PositiveOr(cfg.PollInterval, time.Second)
-	cfg.OfflineAfter = config.PositiveOr(cfg.OfflineAfter, 5*time.Minute)
-	cfg.SendTimeout = config.PositiveOr(cfg.SendTimeout, 30*time.Second)
-	cfg.RetryBackoff = config.PositiveOr(cfg.RetryBackoff, 30*time.Second)
-	cfg.MaxRetryBackoff = config.PositiveOr(cfg.MaxRetryBackoff, time.Hour)
-	cfg.MaxAttempts = config.PositiveOr(cfg.MaxAttempts, 10)
-	cfg.Concurrency = config.PositiveOr(cfg.Concurrency, 4)
-	cfg.BatchSize = config.PositiveOr(cfg.BatchSize, 20)
+	cfg.PollInterval = defaults.Positive(cfg.PollInterval, time.Second)
+	cfg.OfflineAfter = defaults.Positive(cfg.OfflineAfter, 5*time.Minute)
+	cfg.SendTimeout = defaults.Positive(cfg.SendTimeout, 30*time.Second)
+	cfg.RetryBackoff = defaults.Positive(cfg.RetryBackoff, 30*time.Second)
+	cfg.MaxRetryBackoff = defaults.Positive(cfg.MaxRetryBackoff, time.Hour)
+	cfg.MaxAttempts = defaults.Positive(cfg.MaxAttempts, 10)
+	cfg.Concurrency = defaults.Positive(cfg.Concurrency, 4)
+	cfg.BatchSize = defaults.Positive(cfg.BatchSize, 20)
 	return &Dispatcher{cfg: cfg, log: cfg.Logger.With("component", "email-dispatcher")}, nil
 }
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/validate"
 )
@@ -82,11 +82,11 @@ type PushConfig struct {
 }
 
 func (c *PushConfig) defaults() {
-	c.TTL = config.PositiveOr(c.TTL, 24*time.Hour)
-	c.OnlineWindow = config.PositiveOr(c.OnlineWindow, 75*time.Second)
-	c.RetryBackoff = config.PositiveOr(c.RetryBackoff, 15*time.Second)
-	c.Timeout = config.PositiveOr(c.Timeout, 10*time.Second)
-	c.MaxAttempts = config.PositiveOr(c.MaxAttempts, 10)
+	c.TTL = defaults.Positive(c.TTL, 24*time.Hour)
+	c.OnlineWindow = defaults.Positive(c.OnlineWindow, 75*time.Second)
+	c.RetryBackoff = defaults.Positive(c.RetryBackoff, 15*time.Second)
+	c.Timeout = defaults.Positive(c.Timeout, 10*time.Second)
+	c.MaxAttempts = defaults.Positive(c.MaxAttempts, 10)
 }
 
 // PushSubscription is one browser that receives a user's pushes.

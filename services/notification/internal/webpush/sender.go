@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // Message is one push to one subscription.
@@ -85,7 +85,7 @@ func NewSender(opts Options) (*Sender, error) {
 	if !strings.HasPrefix(opts.Subject, "mailto:") && !strings.HasPrefix(opts.Subject, "https://") {
 		return nil, fmt.Errorf("subject %q: must be a mailto: or https: URL (RFC 8292)", opts.Subject)
 	}
-	opts.Timeout = config.PositiveOr(opts.Timeout, 10*time.Second)
+	opts.Timeout = defaults.Positive(opts.Timeout, 10*time.Second)
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}

@@ -25,9 +25,9 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/parleyhq/parley/platform/config"
-
 	"github.com/parleyhq/parley/services/profile/internal/profile"
+
+	"github.com/parleyhq/parley/platform/defaults"
 )
 
 // DefaultTTL bounds how long an entry (and a tombstone) lives.
@@ -69,7 +69,7 @@ const fenceLife = 30 * time.Second
 
 // New returns a cache on client whose entries live for ttl.
 func New(client rueidis.Client, ttl time.Duration) *Cache {
-	ttl = config.PositiveOr(ttl, DefaultTTL)
+	ttl = defaults.Positive(ttl, DefaultTTL)
 	return &Cache{client: client, ttl: ttl, fences: map[string]fence{}}
 }
 
