@@ -27,12 +27,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations are the auth schema's migrations, applied after events.Migrations by
-// events.OpenDatabase(ctx, url, wait, Component, Migrations).
+// Migrations are the auth service's schema migrations: platform/startup applies them (after
+// events.Migrations) under the service's name, "auth"; tests through pgtest.Migration.
 var Migrations = pg.MigrationsDir(migrationFiles)
-
-// Component is the name the auth schema's migrations are recorded under.
-const Component = "auth"
 
 // Store implements auth.Store on Postgres.
 type Store struct {

@@ -49,7 +49,7 @@ func (e *env) advance(d time.Duration) {
 func newPool(t *testing.T) *pgxpool.Pool {
 	return pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: authdb.Component, Files: authdb.Migrations})
+		pgtest.Migration{Component: "auth", Files: authdb.Migrations})
 }
 
 func newEnv(t *testing.T) *env {

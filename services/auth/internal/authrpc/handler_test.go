@@ -51,7 +51,7 @@ func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: authdb.Component, Files: authdb.Migrations})
+		pgtest.Migration{Component: "auth", Files: authdb.Migrations})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
 	if err != nil {

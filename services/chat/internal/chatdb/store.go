@@ -27,10 +27,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Component names the chat schema's migrations in schema_migrations.
-const Component = "chat"
-
-// Migrations are the chat service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
+// Migrations are the chat service's schema migrations: platform/startup applies them (after
+// events.Migrations) under the service's name, "chat"; tests through pgtest.Migration.
 var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Publisher writes events to the transactional outbox (platform/events' Outbox): Publish inside

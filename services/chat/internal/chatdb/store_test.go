@@ -26,7 +26,7 @@ func newStore(tb testing.TB) (*chatdb.Store, *pgxpool.Pool) {
 	tb.Helper()
 	pool := pgtest.New(tb,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: chatdb.Component, Files: chatdb.Migrations})
+		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
 	return chatdb.New(pool, events.NewOutbox("chat")), pool
 }
 

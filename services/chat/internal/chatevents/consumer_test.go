@@ -70,7 +70,7 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: chatdb.Component, Files: chatdb.Migrations})
+		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	redis := redistest.New(t)
 	cache := chatcache.New(redis, time.Minute)

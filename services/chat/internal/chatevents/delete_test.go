@@ -34,7 +34,7 @@ func TestUserDeletedLeavesTombstones(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: chatdb.Component, Files: chatdb.Migrations})
+		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	cache := chatcache.New(redistest.New(t), time.Minute)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -51,7 +51,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: chatdb.Component, Files: chatdb.Migrations})
+		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	iss := authntest.New(t)

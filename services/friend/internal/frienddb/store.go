@@ -21,10 +21,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Component names the friend schema's migrations in schema_migrations.
-const Component = "friend"
-
-// Migrations are the friend service's schema migrations, for pg.Migrate(ctx, pool, Component, …).
+// Migrations are the friend service's schema migrations: platform/startup applies them (after
+// events.Migrations) under the service's name, "friend"; tests through pgtest.Migration.
 var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of friend.Store, and the user directory the event

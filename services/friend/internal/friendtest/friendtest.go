@@ -23,7 +23,7 @@ func NewDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	return pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: frienddb.Component, Files: frienddb.Migrations})
+		pgtest.Migration{Component: "friend", Files: frienddb.Migrations})
 }
 
 // AddUser records a user with nickname as UserRegistered would, and returns the new user's id.

@@ -65,7 +65,7 @@ func newEnv(t *testing.T, options ...func(*notification.Config)) *env {
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: notificationdb.Component, Files: notificationdb.Migrations})
+		pgtest.Migration{Component: "notification", Files: notificationdb.Migrations})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := notificationdb.New(pool, events.NewOutbox("notification"))
 	emails, err := notification.NewEmails("http://localhost:8080")

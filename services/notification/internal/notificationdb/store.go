@@ -21,11 +21,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Component names the service's migrations in schema_migrations.
-const Component = "notification"
-
-// Migrations are the notification service's schema migrations, for
-// pg.Migrate(ctx, pool, Component, Migrations).
+// Migrations are the notification service's schema migrations: platform/startup applies them (after
+// events.Migrations) under the service's name, "notification"; tests through pgtest.Migration.
 var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of notification.Store.

@@ -54,7 +54,7 @@ func start(t *testing.T, digestDelay time.Duration) *harness {
 	_, brokers := kafkatest.New(t)
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: notificationdb.Component, Files: notificationdb.Migrations})
+		pgtest.Migration{Component: "notification", Files: notificationdb.Migrations})
 	mp := mailpittest.Start(t, mailpittest.Options{})
 	redis := redistest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

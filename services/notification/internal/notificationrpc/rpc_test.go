@@ -49,7 +49,7 @@ func setupAccepting(t *testing.T, internalTokens []string, options ...func(*noti
 	t.Helper()
 	pool := pgtest.New(t,
 		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: notificationdb.Component, Files: notificationdb.Migrations})
+		pgtest.Migration{Component: "notification", Files: notificationdb.Migrations})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	emails, err := notification.NewEmails("http://localhost:8080")
 	if err != nil {

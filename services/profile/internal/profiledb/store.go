@@ -24,7 +24,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations are the profile service's schema migrations, for pg.Migrate(ctx, pool, "profile", …).
+// Migrations are the profile service's schema migrations: platform/startup applies them (after
+// events.Migrations) under the service's name, "profile"; tests through pgtest.Migration.
 var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of profile.Store.
