@@ -2,14 +2,10 @@ package friendevents_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
@@ -19,7 +15,6 @@ import (
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
-	"github.com/parleyhq/parley/services/friend/internal/friendevents"
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
 )
 
@@ -41,14 +36,9 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	pool := friendtest.NewDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := frienddb.New(pool, events.NewOutbox("friend"))
 	svc := friend.NewService(store, friend.DefaultLimits)
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := kafkatest.Producer(t, brokers)
 
 	gone, bob, cat, dan, eve := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 	for _, id := range []string{gone, bob, cat, dan, eve} {
@@ -71,7 +61,7 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	}
 	befriend(gone, bob)
 	befriend(bob, cat) // stays
-	_, err = svc.Send(ctx, gone, cat)
+	_, err := svc.Send(ctx, gone, cat)
 	must(err)
 	_, err = svc.Send(ctx, eve, gone)
 	must(err)
@@ -94,20 +84,7 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 
 	deletion := uuid.NewString()
 	friendtest.Produce(t, producer, topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()})
-	c, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: brokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
-		RetryBackoff: 10 * time.Millisecond,
-	})
-	must(err)
-	friendevents.Register(c, store, logger)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	startConsumer(t, brokers, pool, store)
 	waittest.Until(t, "the deleted user's rows gone", func() bool { return rows() == 0 })
 	if n := count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, gone); n != 1 {
 		t.Fatalf("%d tombstones, want 1", n)
