@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/webauthntest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
@@ -32,7 +33,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 
 	// Registration needs a token; the options are the JSON navigator.credentials.create takes.
 	_, err = s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, ""))
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 	body := postJSON(t, s, "/parley.auth.v1.AuthService/BeginPasskeyRegistration", token, `{}`)
 	for _, want := range []string{`"ceremonyId":"`, `"optionsJson":"`, `\"residentKey\":\"required\"`} {
 		if !strings.Contains(body, want) {
@@ -48,7 +49,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.client.FinishPasskeyRegistration(ctx, withToken(&authv1.FinishPasskeyRegistrationRequest{CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "name: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "name: required")
 	begin, _ = s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, token))
 	cred, _ = authr.Create(begin.Msg.GetOptionsJson(), testOrigin)
 	fin, err := s.client.FinishPasskeyRegistration(ctx, withToken(&authv1.FinishPasskeyRegistrationRequest{
@@ -79,7 +80,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 		return s.client.FinishPasskeyLogin(ctx, req)
 	}
 	_, err = signIn("https://evil.example")
-	wantCode(t, err, connect.CodeUnauthenticated, "the passkey was not accepted: Error validating origin")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "the passkey was not accepted: Error validating origin")
 	login, err := signIn(testOrigin)
 	if err != nil {
 		t.Fatal(err)
@@ -102,19 +103,19 @@ func TestPasskeysOverConnect(t *testing.T) {
 		t.Fatalf("passkey session %v", current)
 	}
 	_, err = s.client.FinishPasskeyLogin(ctx, connect.NewRequest(&authv1.FinishPasskeyLoginRequest{}))
-	wantCode(t, err, connect.CodeInvalidArgument, "ceremony_id: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "ceremony_id: required")
 
 	list, err := s.client.ListPasskeys(ctx, withToken(&authv1.ListPasskeysRequest{}, passkeyToken))
 	if err != nil || len(list.Msg.GetPasskeys()) != 1 || list.Msg.GetPasskeys()[0].GetLastUsedAt() == nil {
 		t.Fatalf("list %v, %v", list, err)
 	}
 	_, err = s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: "x"}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "passkey_id")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "passkey_id")
 	if _, err := s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}, token)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}, token))
-	wantCode(t, err, connect.CodeNotFound, "no such passkey")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "no such passkey")
 	_, err = signIn(testOrigin)
-	wantCode(t, err, connect.CodeUnauthenticated, "this passkey is not registered here")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "this passkey is not registered here")
 }

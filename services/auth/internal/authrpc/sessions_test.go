@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 )
 
 // TestSessionsOverConnect drives ListSessions, RevokeSession, RevokeOtherSessions and
@@ -83,12 +84,12 @@ func TestSessionsOverConnect(t *testing.T) {
 	}
 
 	_, err = s.client.RevokeSession(ctx, withToken(&authv1.RevokeSessionRequest{SessionId: "nope"}, laptopToken))
-	wantCode(t, err, connect.CodeInvalidArgument, "session_id: must be a UUID")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "session_id: must be a UUID")
 	_, err = s.client.RevokeSession(ctx, withToken(&authv1.RevokeSessionRequest{SessionId: "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f01"}, laptopToken))
-	wantCode(t, err, connect.CodeNotFound, "session_id: you have no such session")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "session_id: you have no such session")
 
 	_, err = s.client.ChangePassword(ctx, withToken(&authv1.ChangePasswordRequest{CurrentPassword: "plum tree 41", NewPassword: "apple orchard 7"}, laptopToken))
-	wantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
 	changed, err := s.client.ChangePassword(ctx, withToken(&authv1.ChangePasswordRequest{CurrentPassword: "plum tree 42", NewPassword: "apple orchard 7"}, laptopToken))
 	if err != nil || changed.Msg.GetRevokedSessions() != 1 {
 		t.Fatalf("ChangePassword = %v, %v; want the phone's session ended", changed, err)

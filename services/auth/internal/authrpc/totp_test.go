@@ -18,6 +18,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -71,7 +72,7 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	token := reg.Msg.GetTokens().GetAccessToken()
 
 	_, err = s.client.EnrollTOTP(ctx, connect.NewRequest(&authv1.EnrollTOTPRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "access token")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
 	enrol, err := s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func TestTwoFactorOverConnect(t *testing.T) {
 		t.Fatalf("EnrollTOTP = %v", enrol.Msg)
 	}
 	_, err = s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: "12345"}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "code: must be the 6 digits")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "code: must be the 6 digits")
 	confirm, err := s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: codeIn(t, secret, 0)}, token))
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func TestTwoFactorOverConnect(t *testing.T) {
 		t.Fatalf("GetMe = %v, %v; want totp_enabled and 10 recovery codes", me, err)
 	}
 	_, err = s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
-	wantCode(t, err, connect.CodeFailedPrecondition, "already active")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "already active")
 
 	// Login answers with a challenge, no tokens — in plain JSON too.
 	login, err := s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "vera@example.com", Password: "plum tree 42"}))
@@ -116,13 +117,13 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	}
 
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Code: "123456"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "challenge: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "challenge: required")
 	wrong := "000000"
 	if wrong == codeIn(t, secret, 0) || wrong == codeIn(t, secret, 1) || wrong == codeIn(t, secret, -1) {
 		wrong = "999999"
 	}
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: sf.GetChallenge(), Code: wrong}))
-	wantCode(t, err, connect.CodeUnauthenticated, "the code is not correct")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "the code is not correct")
 	next := codeIn(t, secret, 1) // now's code confirmed the enrolment: it is spent
 	done, err := s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: sf.GetChallenge(), Code: next}))
 	if err != nil {
@@ -135,14 +136,14 @@ func TestTwoFactorOverConnect(t *testing.T) {
 		t.Fatalf("the two-step session's access token: %v", err)
 	}
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: sf.GetChallenge(), Code: next}))
-	wantCode(t, err, connect.CodeUnauthenticated, "sign-in challenge is not valid any more")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "sign-in challenge is not valid any more")
 
 	login, err = s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "vera@example.com", Password: "plum tree 42"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: login.Msg.GetSecondFactor().GetChallenge(), Code: next}))
-	wantCode(t, err, connect.CodeUnauthenticated, "already used")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "already used")
 	done, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{
 		Challenge: login.Msg.GetSecondFactor().GetChallenge(), RecoveryCode: recovery[0]}))
 	if err != nil || done.Msg.GetRecoveryCodesRemaining() != 9 {
@@ -150,12 +151,12 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	}
 
 	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "nope nope"}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
 	if _, err := s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}, token)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}, token))
-	wantCode(t, err, connect.CodeFailedPrecondition, "not active")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "not active")
 	login, err = s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "vera@example.com", Password: "plum tree 42"}))
 	if err != nil || login.Msg.GetTokens().GetAccessToken() == "" || login.Msg.GetSecondFactor() != nil {
 		t.Fatalf("Login after disabling = %v, %v; want tokens", login, err)
@@ -184,10 +185,10 @@ func TestTwoFactorCodesAreThrottledOverConnect(t *testing.T) {
 	}
 	// The password step is failure 1 until a code is right; 4 wrong codes make 5.
 	for range testThrottle.FreeFailures - 1 {
-		wantCode(t, complete(wrong), connect.CodeUnauthenticated, "the code is not correct")
+		rpctest.WantCode(t, complete(wrong), connect.CodeUnauthenticated, "the code is not correct")
 	}
 	err = complete(codeIn(t, secret, 1))
-	wantCode(t, err, connect.CodeResourceExhausted, "too many failed sign-in attempts for this email; try again in ")
+	rpctest.WantCode(t, err, connect.CodeResourceExhausted, "too many failed sign-in attempts for this email; try again in ")
 	var ce *connect.Error
 	errors.As(err, &ce)
 	if secs, _ := strconv.Atoi(ce.Meta().Get("Retry-After")); secs < 3500 || secs > 3600 {
@@ -225,7 +226,7 @@ func TestTwoFactorAfterOAuth(t *testing.T) {
 	}
 
 	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "code: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "code: required")
 	if _, err := s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{RecoveryCode: recovery[9]}, token)); err != nil {
 		t.Fatal(err)
 	}

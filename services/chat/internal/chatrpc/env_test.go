@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
@@ -103,17 +103,6 @@ func (e *env) setFriends(t *testing.T, a, b user, friends bool) {
 	}
 }
 
-func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
-	t.Helper()
-	if connect.CodeOf(err) != code {
-		t.Fatalf("error %v; want code %v", err, code)
-	}
-	var ce *connect.Error
-	if !errors.As(err, &ce) || !strings.Contains(ce.Message(), msgContains) {
-		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
-	}
-}
-
 // fakeFriend stands in for the friend service, which lives in another module: it serves
 // parley.friend.v1.FriendService/CheckFriendship over h2c gRPC, verifying the forwarded token as
 // the real one does and answering from a table of friendships, and records who asked.
@@ -131,12 +120,7 @@ func newFakeFriend(t *testing.T, verifier *authn.Verifier) *fakeFriend {
 	f := &fakeFriend{friends: map[[2]string]bool{}}
 	mux := http.NewServeMux()
 	mux.Handle(friendv1connect.NewFriendServiceHandler(f, connect.WithInterceptors(authn.NewInterceptor(verifier))))
-	hs := httptest.NewUnstartedServer(mux)
-	hs.Config.Protocols = new(http.Protocols)
-	hs.Config.Protocols.SetHTTP1(true)
-	hs.Config.Protocols.SetUnencryptedHTTP2(true)
-	hs.Start()
-	t.Cleanup(hs.Close)
+	hs := rpctest.Serve(t, mux)
 	f.url = hs.URL
 	return f
 }

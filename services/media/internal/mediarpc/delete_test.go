@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
 	"github.com/parleyhq/parley/services/media/internal/mediaevents"
@@ -67,7 +68,7 @@ func TestUserDeletedDeletesEveryFile(t *testing.T) {
 	for _, id := range []string{avatarID, attachID, pendingID} {
 		for _, who := range []string{e.alice, e.bob} {
 			_, err := e.getFile(t, who, id)
-			wantCode(t, err, connect.CodeNotFound, "")
+			rpctest.WantCode(t, err, connect.CodeNotFound, "")
 		}
 	}
 	for _, u := range urls {
@@ -77,7 +78,7 @@ func TestUserDeletedDeletesEveryFile(t *testing.T) {
 	}
 	_, err = e.client.CreateUpload(context.Background(), as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "x.txt", ContentType: "text/plain", SizeBytes: 1, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodePermissionDenied, "your account was deleted")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "your account was deleted")
 
 	// The janitor removes every object and row of alice's; bob's stay.
 	st, err := e.svc.Sweep(context.Background(), 24*time.Hour)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/profile/internal/mediaclient"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
@@ -105,12 +105,7 @@ func setup(t *testing.T) *env {
 
 	e.media = &mediaStandIn{files: map[string]*mediav1.File{}, fail: map[string]error{}}
 	_, mediaHandler := mediav1connect.NewMediaServiceHandler(e.media)
-	e.mediaS = httptest.NewUnstartedServer(mediaHandler)
-	e.mediaS.Config.Protocols = new(http.Protocols)
-	e.mediaS.Config.Protocols.SetHTTP1(true)
-	e.mediaS.Config.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS, as between services
-	e.mediaS.Start()
-	t.Cleanup(e.mediaS.Close)
+	e.mediaS = rpctest.Serve(t, mediaHandler)
 
 	svc := profile.NewService(store, profilecache.New(redistest.New(t), time.Minute), mediaclient.New(nil, e.mediaS.URL), logger)
 	auth := authn.NewInterceptor(e.iss.Verifier(), profilerpc.PublicProcedures...)
