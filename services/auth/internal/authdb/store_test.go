@@ -113,15 +113,6 @@ func outboxRows(t *testing.T, pool *pgxpool.Pool, ceType string) []outboxRow {
 	return out
 }
 
-func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // testClient is the client key logins in these tests come from.
 const testClient = "198.51.100.7"
 
@@ -157,7 +148,7 @@ func TestRegisterThenDuplicateEmail(t *testing.T) {
 	if !errors.Is(err, domainerr.ErrAlreadyExists) || err.Error() != "email: already registered" {
 		t.Fatalf("duplicate Register error = %v; want AlreadyExists \"email: already registered\"", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM users`); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM users`); n != 1 {
 		t.Fatalf("%d users after a duplicate registration; want 1", n)
 	}
 }
@@ -199,7 +190,7 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	if _, _, err := e.svc.Register(ctx, "carol@example.com", "short", "carol"); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("invalid: %v", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM outbox`); n != 2 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM outbox`); n != 2 {
 		t.Fatalf("%d outbox rows; want 2 (one registration, one login)", n)
 	}
 }
@@ -212,7 +203,7 @@ func TestAccountAndEventCommitTogether(t *testing.T) {
 		t.Fatal("Register succeeded although its event could not be written")
 	}
 	for _, table := range []string{"users", "password_credentials", "sessions", "refresh_tokens", "outbox"} {
-		if n := count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
+		if n := pgtest.Count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
 			t.Errorf("%d rows in %s after a failed registration; want 0", n, table)
 		}
 	}
@@ -233,7 +224,7 @@ func TestLogin(t *testing.T) {
 	if err != nil || p.UserID != userID || p.SessionID == "" {
 		t.Fatalf("access token from Login: %+v, %v", p, err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1 AND id = $2`, userID, p.SessionID); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1 AND id = $2`, userID, p.SessionID); n != 1 {
 		t.Fatal("the access token's sid is not a stored session of the user")
 	}
 	if n := len(outboxRows(t, e.pool, typeLoggedIn)); n != 2 {
@@ -247,7 +238,7 @@ func TestLogin(t *testing.T) {
 			t.Errorf("Login(%s) = %v; want Unauthenticated \"email or password is incorrect\"", name, err)
 		}
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions`); n != 2 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions`); n != 2 {
 		t.Fatalf("%d sessions; failed logins must not create any", n)
 	}
 	if _, _, err := e.svc.Login(ctx, "", "", testClient); !errors.Is(err, domainerr.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
@@ -394,7 +385,7 @@ func TestConcurrentRefreshesOfOneTokenLetOneWin(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d concurrent rotations of one token succeeded; want exactly 1", wins)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 1 {
 		t.Fatal("the losers' replay did not revoke the session")
 	}
 	if n := len(outboxRows(t, e.pool, typeRevoked)); n != 1 {
@@ -458,7 +449,7 @@ func TestExpiredRefreshToken(t *testing.T) {
 	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, domainerr.ErrUnauthenticated) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired refresh token: %v; want Unauthenticated (expired)", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 0 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 0 {
 		t.Fatal("an expired token revoked its session; only reuse should")
 	}
 	// The clean-up removes the expired session and its tokens once the grace period is over.
@@ -470,7 +461,7 @@ func TestExpiredRefreshToken(t *testing.T) {
 	if err != nil || deleted != 1 {
 		t.Fatalf("DeleteExpired = %d, %v; want 1", deleted, err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM refresh_tokens`); n != 0 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM refresh_tokens`); n != 0 {
 		t.Fatalf("%d refresh tokens left after clean-up", n)
 	}
 }

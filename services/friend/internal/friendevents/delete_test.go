@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
@@ -22,15 +22,6 @@ import (
 // blocks (both ways) go with their row; other people's stay; a redelivered deletion, a late
 // ProfileUpdated or registration, and a call with an old access token bring nothing back. The
 // consumer starts after the deletion was published: a friend service that was down catches up.
-func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestUserDeletedErasesRelationships(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	pool := friendtest.NewDB(t)
@@ -70,7 +61,7 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	must(svc.Block(ctx, eve, bob))  // stays
 
 	rows := func() int {
-		return count(t, pool, `SELECT
+		return pgtest.Count(t, pool, `SELECT
 			(SELECT count(*) FROM users WHERE user_id = $1) +
 			(SELECT count(*) FROM friend_requests WHERE from_user_id = $1 OR to_user_id = $1) +
 			(SELECT count(*) FROM blocks WHERE blocker_id = $1 OR blocked_id = $1) +
@@ -79,17 +70,17 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	if rows() == 0 {
 		t.Fatal("setup: nothing to delete")
 	}
-	others := count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
+	others := pgtest.Count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
 		(SELECT count(*) FROM blocks WHERE $1 NOT IN (blocker_id, blocked_id))`, gone)
 
 	deletion := uuid.NewString()
 	friendtest.Produce(t, producer, topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()})
 	startConsumer(t, brokers, pool, store)
 	waittest.Until(t, "the deleted user's rows gone", func() bool { return rows() == 0 })
-	if n := count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, gone); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, gone); n != 1 {
 		t.Fatalf("%d tombstones, want 1", n)
 	}
-	if n := count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
+	if n := pgtest.Count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
 		(SELECT count(*) FROM blocks WHERE $1 NOT IN (blocker_id, blocked_id))`, gone); n != others {
 		t.Fatalf("other people's friendships and blocks: %d, want %d", n, others)
 	}

@@ -297,9 +297,5 @@ func fetch(t *testing.T, url string, header ...string) (fetched, []byte) {
 
 func (e *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return pgtest.Count(t, e.pool, sql, args...)
 }

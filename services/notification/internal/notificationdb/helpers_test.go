@@ -214,11 +214,7 @@ func (e *env) sent() []*eventsv1.NotificationSent {
 
 func (e *env) count(sql string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.pool.QueryRow(e.ctx, sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(e.t, e.pool, sql, args...)
 }
 
 func (e *env) queued(userID string) int {

@@ -136,11 +136,7 @@ func messageSent(chat, from, to string, seq int64, text string) *eventsv1.Messag
 
 func (h *harness) count(sql string, args ...any) int {
 	h.t.Helper()
-	var n int
-	if err := h.pool.QueryRow(h.ctx, sql, args...).Scan(&n); err != nil {
-		h.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(h.t, h.pool, sql, args...)
 }
 
 func (h *harness) notifications(userID string) int {

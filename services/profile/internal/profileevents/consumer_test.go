@@ -47,15 +47,6 @@ func startConsumer(t *testing.T, brokers []string, pool *pgxpool.Pool, store *pr
 	eventstest.Run(t, consumer)
 }
 
-func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -73,7 +64,9 @@ func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 
 	alice, eventID := uuid.NewString(), uuid.NewString()
 	produce(registered(eventID, alice, "alice"))
-	waittest.Until(t, "alice's profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 1 })
+	waittest.Until(t, "alice's profile", func() bool {
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 1
+	})
 	p, err := store.Get(ctx, alice)
 	if err != nil || p.Nickname != "alice" || p.NicknameStatus != profile.NicknameChosen {
 		t.Fatalf("alice: %+v, %v", p, err)
@@ -88,15 +81,17 @@ func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 	rec := registered(uuid.NewString(), marker, "ALICE")
 	rec.Key = []byte(alice)
 	produce(rec)
-	waittest.Until(t, "the marker profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, marker) == 1 })
+	waittest.Until(t, "the marker profile", func() bool {
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, marker) == 1
+	})
 
-	if n := count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice); n != 1 {
 		t.Errorf("%d profiles for alice, want 1", n)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM outbox WHERE key = $1 AND ce_type = 'parley.events.v1.ProfileUpdated'`, alice); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM outbox WHERE key = $1 AND ce_type = 'parley.events.v1.ProfileUpdated'`, alice); n != 1 {
 		t.Errorf("%d ProfileUpdated outbox rows for alice, want 1", n)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM inbox WHERE consumer_group = 'profile'`); n != 3 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM inbox WHERE consumer_group = 'profile'`); n != 3 {
 		t.Errorf("%d inbox rows, want 3 (two distinct events for alice, one for the marker)", n)
 	}
 	// The marker asked for "ALICE", taken by alice: it gets a derived nickname and is told.

@@ -51,7 +51,7 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 	produce(registered(uuid.NewString(), bob, "bobby"))
 	startConsumer(t, brokers, pool, store, cache)
 	waittest.Until(t, "both profiles", func() bool {
-		return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = ANY($1::uuid[])`, []string{alice, bob}) == 2
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = ANY($1::uuid[])`, []string{alice, bob}) == 2
 	})
 	p, err := store.Get(ctx, alice)
 	if err != nil {
@@ -64,9 +64,9 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 	deletion := uuid.NewString()
 	produce(userDeleted(deletion, alice))
 	waittest.Until(t, "alice's profile gone", func() bool {
-		return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 0
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 0
 	})
-	if n := count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, alice); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, alice); n != 1 {
 		t.Fatalf("%d tombstones for alice, want 1", n)
 	}
 	if got, err := cache.GetMany(ctx, []string{alice}); err != nil || len(got) != 0 {
@@ -89,8 +89,10 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 	marker := registered(uuid.NewString(), carol, "alice")
 	marker.Key = []byte(alice) // same partition: handled after the records above
 	produce(marker)
-	waittest.Until(t, "carol's profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, carol) == 1 })
-	if n := count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice); n != 0 {
+	waittest.Until(t, "carol's profile", func() bool {
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, carol) == 1
+	})
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice); n != 0 {
 		t.Fatal("a late registration recreated the deleted profile")
 	}
 	c, err := store.Get(ctx, carol)
