@@ -19,13 +19,13 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/chatevents"
+	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 // wait bounds everything the tests wait for; generous for a loaded 2-core machine.
@@ -66,9 +66,7 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+	pool := chattest.NewDB(t)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	redis := redistest.New(t)
 	cache := chatcache.New(redis, time.Minute)

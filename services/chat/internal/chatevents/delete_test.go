@@ -14,11 +14,11 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
+	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 // TestUserDeletedLeavesTombstones: the deleted user's messages become tombstones in the peer's
@@ -30,9 +30,7 @@ func TestUserDeletedLeavesTombstones(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+	pool := chattest.NewDB(t)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	cache := chatcache.New(redistest.New(t), time.Minute)
 	producer := kafkatest.Producer(t, brokers)

@@ -23,7 +23,6 @@ import (
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
@@ -31,6 +30,7 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/chatrpc"
+	"github.com/parleyhq/parley/services/chat/internal/chattest"
 	"github.com/parleyhq/parley/services/chat/internal/friendclient"
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
@@ -49,9 +49,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+	pool := chattest.NewDB(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	iss := authntest.New(t)

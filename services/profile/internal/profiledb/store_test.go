@@ -23,13 +23,12 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 func newStore(t testing.TB) (*profiledb.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	pool := profiletest.NewDB(t)
 	return profiledb.New(pool, events.NewOutbox("profile")), pool
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
 	"github.com/parleyhq/parley/services/profile/internal/profileevents"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 // registered builds a UserRegistered record as the auth service's outbox relay publishes it, under
@@ -51,9 +52,7 @@ func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	pool := profiletest.NewDB(t)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	startConsumer(t, brokers, pool, store, profilecache.New(redistest.New(t), time.Minute))
 	producer := kafkatest.Producer(t, brokers)

@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 // userDeleted builds a UserDeleted record as auth's relay publishes it, under key userID.
@@ -35,9 +36,7 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	pool := profiletest.NewDB(t)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	cache := profilecache.New(redistest.New(t), time.Minute)
 	producer := kafkatest.Producer(t, brokers)
