@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 type env struct {
@@ -46,15 +46,9 @@ func (e *env) advance(d time.Duration) {
 	e.now = e.now.Add(d)
 }
 
-func newPool(t *testing.T) *pgxpool.Pool {
-	return pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "auth", Files: authdb.Migrations})
-}
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{pool: newPool(t), now: time.Now().UTC().Truncate(time.Microsecond)}
+	e := &env{pool: authtest.NewDB(t), now: time.Now().UTC().Truncate(time.Microsecond)}
 	e.store = authdb.New(e.pool, events.NewOutbox("auth"))
 	e.svc, e.tokens = newService(t, e.store, auth.MinArgon2Params, e.clock)
 	return e
@@ -72,14 +66,7 @@ func newService(t *testing.T, store auth.Store, params auth.Argon2Params, now fu
 // newServiceWith builds a service around hasher with a throttle policy (zero: the default).
 func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher, throttle auth.ThrottlePolicy, now func() time.Time) (*auth.Service, *auth.AccessTokens) {
 	t.Helper()
-	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewAccessTokens(key, nil, "parley", "parley", 15*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := authtest.Tokens(t)
 	svc, err := auth.NewService(auth.Deps{
 		Store: store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour, Throttle: throttle,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now, Passkeys: testPasskeys,
@@ -197,7 +184,7 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 
 func TestAccountAndEventCommitTogether(t *testing.T) {
 	// An outbox that cannot write (no source) makes the event fail: the account must not exist.
-	pool := newPool(t)
+	pool := authtest.NewDB(t)
 	svc, _ := newService(t, authdb.New(pool, &events.Outbox{}), auth.MinArgon2Params, nil)
 	if _, _, err := svc.Register(context.Background(), "dave@example.com", "plum tree 42", "dave"); err == nil {
 		t.Fatal("Register succeeded although its event could not be written")
@@ -481,10 +468,7 @@ func TestGetMeUnknownUser(t *testing.T) {
 func TestLoginSpendsTheSameHashingWorkForUnknownEmails(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := authtest.Hasher(t)
 	svc, _ := newServiceWith(t, e.store, hasher, auth.ThrottlePolicy{}, e.clock)
 	if _, _, err := svc.Register(ctx, "known@example.com", "the right password", "known"); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 // throttleEnv is a service with its own hasher (to count argon2 work) and a small policy.
@@ -33,10 +34,7 @@ var testPolicy = auth.ThrottlePolicy{
 func newThrottleEnv(t *testing.T) *throttleEnv {
 	t.Helper()
 	e := newEnv(t)
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := authtest.Hasher(t)
 	svc, _ := newServiceWith(t, e.store, hasher, testPolicy, e.clock)
 	return &throttleEnv{env: e, svc: svc, hasher: hasher}
 }

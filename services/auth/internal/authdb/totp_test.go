@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 // totpEnv is a service with a TOTP key and the small throttle policy of throttle_test.go.
@@ -31,10 +32,7 @@ type totpEnv struct {
 func newTOTPEnv(t *testing.T) *totpEnv {
 	t.Helper()
 	e := newEnv(t)
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := authtest.Hasher(t)
 	material := make([]byte, auth.TOTPKeySize)
 	_, _ = rand.Read(material)
 	key, err := auth.NewTOTPKey(material)

@@ -22,13 +22,13 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
 	"github.com/parleyhq/parley/services/auth/internal/authrpc"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 // testThrottle is the default policy with an hour's back-off, so a slow test run cannot outlast
@@ -50,22 +50,10 @@ type testServer struct {
 // fresh database behind an HTTP/1.1 test server, with the generated client.
 func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "auth", Files: authdb.Migrations})
+	pool := authtest.NewDB(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewAccessTokens(key, nil, "parley", "parley", 15*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := authtest.Tokens(t)
+	hasher := authtest.Hasher(t)
 	svc, err := auth.NewService(auth.Deps{
 		Store: authdb.New(pool, events.NewOutbox("auth")), Hasher: hasher, Tokens: tokens,
 		RefreshTokenTTL: 30 * 24 * time.Hour, Logger: logger, OAuth: &auth.OAuth{Providers: providers}, Throttle: testThrottle,
