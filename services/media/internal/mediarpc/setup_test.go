@@ -153,9 +153,7 @@ func setup(t *testing.T, change ...func(*media.Limits)) *env {
 	_, chatHandler := chatv1connect.NewChatServiceHandler(e.chat)
 	chatSrv := rpctest.Serve(t, chatHandler)
 
-	e.pool = pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "media", Files: mediadb.Migrations})
+	e.pool = mediatest.NewDB(t)
 	e.bucket = s3test.Bucket(t)
 	objects, err := mediastorage.New(mediastorage.Config{Endpoint: s3test.Endpoint(), Region: s3test.Region,
 		AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, Bucket: e.bucket})

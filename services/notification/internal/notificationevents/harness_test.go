@@ -29,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
 	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
+	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
@@ -54,9 +55,7 @@ func start(t *testing.T, digestDelay time.Duration) *harness {
 	t.Helper()
 	ctx := context.Background()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "notification", Files: notificationdb.Migrations})
+	pool := notificationtest.NewDB(t)
 	mp := mailpittest.Start(t, mailpittest.Options{})
 	redis := redistest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
