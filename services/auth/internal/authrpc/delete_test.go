@@ -21,11 +21,11 @@ func TestDeleteAccountOverConnect(t *testing.T) {
 	}
 	token := reg.Msg.GetTokens().GetAccessToken()
 
-	_, err = s.client.DeleteAccount(ctx, withToken(&authv1.DeleteAccountRequest{Password: "plum tree 42"}, ""))
+	_, err = s.client.DeleteAccount(ctx, rpctest.Request("", &authv1.DeleteAccountRequest{Password: "plum tree 42"}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
-	_, err = s.client.DeleteAccount(ctx, withToken(&authv1.DeleteAccountRequest{}, token))
+	_, err = s.client.DeleteAccount(ctx, rpctest.Request(token, &authv1.DeleteAccountRequest{}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "password: required")
-	_, err = s.client.DeleteAccount(ctx, withToken(&authv1.DeleteAccountRequest{Password: "plum tree 41"}, token))
+	_, err = s.client.DeleteAccount(ctx, rpctest.Request(token, &authv1.DeleteAccountRequest{Password: "plum tree 41"}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "password: is not your current password")
 
 	if body := postJSON(t, s, "/parley.auth.v1.AuthService/DeleteAccount", token, `{"password":"plum tree 42"}`); body != "{}" {
@@ -33,9 +33,9 @@ func TestDeleteAccountOverConnect(t *testing.T) {
 	}
 	// The access token is still well signed (the gateway refuses it from the SessionRevoked
 	// event on); auth itself no longer knows the account.
-	_, err = s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, token))
+	_, err = s.client.GetMe(ctx, rpctest.Request(token, &authv1.GetMeRequest{}))
 	rpctest.WantCode(t, err, connect.CodeNotFound, "account not found")
-	_, err = s.client.DeleteAccount(ctx, withToken(&authv1.DeleteAccountRequest{Password: "plum tree 42"}, token))
+	_, err = s.client.DeleteAccount(ctx, rpctest.Request(token, &authv1.DeleteAccountRequest{Password: "plum tree 42"}))
 	rpctest.WantCode(t, err, connect.CodeNotFound, "account not found")
 	_, err = s.client.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{RefreshToken: reg.Msg.GetTokens().GetRefreshToken()}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")

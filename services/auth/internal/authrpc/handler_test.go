@@ -76,14 +76,6 @@ func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	return &testServer{pool: pool, url: hs.URL, client: authv1connect.NewAuthServiceClient(hs.Client(), hs.URL), http: hs.Client()}
 }
 
-func withToken[T any](msg *T, token string) *connect.Request[T] {
-	req := connect.NewRequest(msg)
-	if token != "" {
-		req.Header().Set("Authorization", "Bearer "+token)
-	}
-	return req
-}
-
 func TestRegisterLoginRefreshGetMe(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
@@ -106,10 +98,10 @@ func TestRegisterLoginRefreshGetMe(t *testing.T) {
 	// GetMe needs a token...
 	_, err = s.client.GetMe(ctx, connect.NewRequest(&authv1.GetMeRequest{}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
-	_, err = s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, "not.a.jwt"))
+	_, err = s.client.GetMe(ctx, rpctest.Request("not.a.jwt", &authv1.GetMeRequest{}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 	// ...and answers with the caller's account when given one.
-	me, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, tok.GetAccessToken()))
+	me, err := s.client.GetMe(ctx, rpctest.Request(tok.GetAccessToken(), &authv1.GetMeRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +125,7 @@ func TestRegisterLoginRefreshGetMe(t *testing.T) {
 	if err != nil || ref.Msg.GetUserId() != userID {
 		t.Fatalf("RefreshToken = %v, %v", ref, err)
 	}
-	if _, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, ref.Msg.GetTokens().GetAccessToken())); err != nil {
+	if _, err := s.client.GetMe(ctx, rpctest.Request(ref.Msg.GetTokens().GetAccessToken(), &authv1.GetMeRequest{})); err != nil {
 		t.Fatalf("GetMe with the refreshed access token: %v", err)
 	}
 	_, err = s.client.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{RefreshToken: login.Msg.GetTokens().GetRefreshToken()}))
@@ -232,7 +224,7 @@ func TestJWKSVerifiesIssuedTokens(t *testing.T) {
 	if _, err := authn.NewVerifier(remote, "parley", "parley").Verify(ctx, forged); !errors.Is(err, authn.ErrInvalidToken) {
 		t.Fatalf("token of an unknown key: %v; want ErrInvalidToken", err)
 	}
-	_, err = s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, forged))
+	_, err = s.client.GetMe(ctx, rpctest.Request(forged, &authv1.GetMeRequest{}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 }
 

@@ -65,7 +65,7 @@ func TestOAuthCreatesThenSignsIn(t *testing.T) {
 	if !first.GetCreated() || first.GetUserId() == "" || first.GetTokens().GetAccessToken() == "" || first.GetTokens().GetRefreshToken() == "" {
 		t.Fatalf("first CompleteOAuth = %v; want a new account with tokens", first)
 	}
-	me, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, first.GetTokens().GetAccessToken()))
+	me, err := s.client.GetMe(ctx, rpctest.Request(first.GetTokens().GetAccessToken(), &authv1.GetMeRequest{}))
 	if err != nil || me.Msg.GetAccount().GetEmail() != "olga@example.com" {
 		t.Fatalf("GetMe = %v, %v; want the provider's verified email", me, err)
 	}
@@ -95,7 +95,7 @@ func TestOAuthCreatesThenSignsIn(t *testing.T) {
 	if err != nil || !third.GetCreated() {
 		t.Fatalf("CompleteOAuth with an unverified email = %v, %v", third, err)
 	}
-	me, err = s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, third.GetTokens().GetAccessToken()))
+	me, err = s.client.GetMe(ctx, rpctest.Request(third.GetTokens().GetAccessToken(), &authv1.GetMeRequest{}))
 	if err != nil || me.Msg.GetAccount().GetEmail() != "" {
 		t.Fatalf("GetMe = %v, %v; want no email", me, err)
 	}

@@ -32,7 +32,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 	authr := webauthntest.New()
 
 	// Registration needs a token; the options are the JSON navigator.credentials.create takes.
-	_, err = s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, ""))
+	_, err = s.client.BeginPasskeyRegistration(ctx, rpctest.Request("", &authv1.BeginPasskeyRegistrationRequest{}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 	body := postJSON(t, s, "/parley.auth.v1.AuthService/BeginPasskeyRegistration", token, `{}`)
 	for _, want := range []string{`"ceremonyId":"`, `"optionsJson":"`, `\"residentKey\":\"required\"`} {
@@ -40,7 +40,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 			t.Errorf("BeginPasskeyRegistration JSON lacks %s: %s", want, body)
 		}
 	}
-	begin, err := s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, token))
+	begin, err := s.client.BeginPasskeyRegistration(ctx, rpctest.Request(token, &authv1.BeginPasskeyRegistrationRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +48,12 @@ func TestPasskeysOverConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.FinishPasskeyRegistration(ctx, withToken(&authv1.FinishPasskeyRegistrationRequest{CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred}, token))
+	_, err = s.client.FinishPasskeyRegistration(ctx, rpctest.Request(token, &authv1.FinishPasskeyRegistrationRequest{CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "name: required")
-	begin, _ = s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, token))
+	begin, _ = s.client.BeginPasskeyRegistration(ctx, rpctest.Request(token, &authv1.BeginPasskeyRegistrationRequest{}))
 	cred, _ = authr.Create(begin.Msg.GetOptionsJson(), testOrigin)
-	fin, err := s.client.FinishPasskeyRegistration(ctx, withToken(&authv1.FinishPasskeyRegistrationRequest{
-		CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred, Name: "Laptop"}, token))
+	fin, err := s.client.FinishPasskeyRegistration(ctx, rpctest.Request(token, &authv1.FinishPasskeyRegistrationRequest{
+		CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred, Name: "Laptop"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 		t.Fatalf("sign-in %v", login.Msg)
 	}
 	passkeyToken := login.Msg.GetTokens().GetAccessToken()
-	sessions, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, passkeyToken))
+	sessions, err := s.client.ListSessions(ctx, rpctest.Request(passkeyToken, &authv1.ListSessionsRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,16 +105,16 @@ func TestPasskeysOverConnect(t *testing.T) {
 	_, err = s.client.FinishPasskeyLogin(ctx, connect.NewRequest(&authv1.FinishPasskeyLoginRequest{}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "ceremony_id: required")
 
-	list, err := s.client.ListPasskeys(ctx, withToken(&authv1.ListPasskeysRequest{}, passkeyToken))
+	list, err := s.client.ListPasskeys(ctx, rpctest.Request(passkeyToken, &authv1.ListPasskeysRequest{}))
 	if err != nil || len(list.Msg.GetPasskeys()) != 1 || list.Msg.GetPasskeys()[0].GetLastUsedAt() == nil {
 		t.Fatalf("list %v, %v", list, err)
 	}
-	_, err = s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: "x"}, token))
+	_, err = s.client.DeletePasskey(ctx, rpctest.Request(token, &authv1.DeletePasskeyRequest{PasskeyId: "x"}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "passkey_id")
-	if _, err := s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}, token)); err != nil {
+	if _, err := s.client.DeletePasskey(ctx, rpctest.Request(token, &authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()})); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}, token))
+	_, err = s.client.DeletePasskey(ctx, rpctest.Request(token, &authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}))
 	rpctest.WantCode(t, err, connect.CodeNotFound, "no such passkey")
 	_, err = signIn(testOrigin)
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "this passkey is not registered here")

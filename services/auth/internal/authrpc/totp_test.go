@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,11 +49,11 @@ func codeIn(t *testing.T, secret string, steps int) string {
 func enableTOTP(t *testing.T, s *testServer, token string) (secret string, recovery []string) {
 	t.Helper()
 	ctx := context.Background()
-	enrol, err := s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
+	enrol, err := s.client.EnrollTOTP(ctx, rpctest.Request(token, &authv1.EnrollTOTPRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	confirm, err := s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: codeIn(t, enrol.Msg.GetSecret(), 0)}, token))
+	confirm, err := s.client.ConfirmTOTP(ctx, rpctest.Request(token, &authv1.ConfirmTOTPRequest{Code: codeIn(t, enrol.Msg.GetSecret(), 0)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +71,7 @@ func TestTwoFactorOverConnect(t *testing.T) {
 
 	_, err = s.client.EnrollTOTP(ctx, connect.NewRequest(&authv1.EnrollTOTPRequest{}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
-	enrol, err := s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
+	enrol, err := s.client.EnrollTOTP(ctx, rpctest.Request(token, &authv1.EnrollTOTPRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +79,9 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	if !strings.HasPrefix(enrol.Msg.GetOtpauthUri(), "otpauth://totp/Parley:vera@example.com?") || !strings.Contains(enrol.Msg.GetOtpauthUri(), "secret="+secret) {
 		t.Fatalf("EnrollTOTP = %v", enrol.Msg)
 	}
-	_, err = s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: "12345"}, token))
+	_, err = s.client.ConfirmTOTP(ctx, rpctest.Request(token, &authv1.ConfirmTOTPRequest{Code: "12345"}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "code: must be the 6 digits")
-	confirm, err := s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: codeIn(t, secret, 0)}, token))
+	confirm, err := s.client.ConfirmTOTP(ctx, rpctest.Request(token, &authv1.ConfirmTOTPRequest{Code: codeIn(t, secret, 0)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +89,11 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	if len(recovery) != 10 {
 		t.Fatalf("recovery codes %v", recovery)
 	}
-	me, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, token))
+	me, err := s.client.GetMe(ctx, rpctest.Request(token, &authv1.GetMeRequest{}))
 	if err != nil || !me.Msg.GetAccount().GetTotpEnabled() || me.Msg.GetAccount().GetRecoveryCodesRemaining() != 10 {
 		t.Fatalf("GetMe = %v, %v; want totp_enabled and 10 recovery codes", me, err)
 	}
-	_, err = s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
+	_, err = s.client.EnrollTOTP(ctx, rpctest.Request(token, &authv1.EnrollTOTPRequest{}))
 	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "already active")
 
 	// Login answers with a challenge, no tokens — in plain JSON too.
@@ -109,7 +107,7 @@ func TestTwoFactorOverConnect(t *testing.T) {
 		t.Fatalf("Login of a TOTP account = %v", login.Msg)
 	}
 	var plain map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(publicJSON(t, s, "/parley.auth.v1.AuthService/Login", `{"email":"vera@example.com","password":"plum tree 42"}`)), &plain); err != nil {
+	if err := json.Unmarshal([]byte(postJSON(t, s, "/parley.auth.v1.AuthService/Login", "", `{"email":"vera@example.com","password":"plum tree 42"}`)), &plain); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := plain["tokens"]; ok || !strings.Contains(string(plain["secondFactor"]), `"challenge":`) {
@@ -132,7 +130,7 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	if done.Msg.GetUserId() != reg.Msg.GetUserId() || done.Msg.GetRecoveryCodesRemaining() != 10 {
 		t.Fatalf("CompleteTwoFactor = %v", done.Msg)
 	}
-	if _, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, done.Msg.GetTokens().GetAccessToken())); err != nil {
+	if _, err := s.client.GetMe(ctx, rpctest.Request(done.Msg.GetTokens().GetAccessToken(), &authv1.GetMeRequest{})); err != nil {
 		t.Fatalf("the two-step session's access token: %v", err)
 	}
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: sf.GetChallenge(), Code: next}))
@@ -150,12 +148,12 @@ func TestTwoFactorOverConnect(t *testing.T) {
 		t.Fatalf("CompleteTwoFactor with a recovery code = %v, %v; want 9 left", done, err)
 	}
 
-	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "nope nope"}, token))
+	_, err = s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{CurrentPassword: "nope nope"}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
-	if _, err := s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}, token)); err != nil {
+	if _, err := s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"})); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}, token))
+	_, err = s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}))
 	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "not active")
 	login, err = s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "vera@example.com", Password: "plum tree 42"}))
 	if err != nil || login.Msg.GetTokens().GetAccessToken() == "" || login.Msg.GetSecondFactor() != nil {
@@ -220,33 +218,18 @@ func TestTwoFactorAfterOAuth(t *testing.T) {
 	if err != nil || done.Msg.GetUserId() != first.GetUserId() {
 		t.Fatalf("CompleteTwoFactor = %v, %v", done, err)
 	}
-	sessions, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, done.Msg.GetTokens().GetAccessToken()))
+	sessions, err := s.client.ListSessions(ctx, rpctest.Request(done.Msg.GetTokens().GetAccessToken(), &authv1.ListSessionsRequest{}))
 	if err != nil || sessions.Msg.GetSessions()[0].GetMethod() != "oauth:dev" {
 		t.Fatalf("ListSessions = %v, %v; want the new session's method oauth:dev", sessions, err)
 	}
 
-	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{}, token))
+	_, err = s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "code: required")
-	if _, err := s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{RecoveryCode: recovery[9]}, token)); err != nil {
+	if _, err := s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{RecoveryCode: recovery[9]})); err != nil {
 		t.Fatal(err)
 	}
 	plainAgain, err := signIn(t, s, idp, "subject-x", claims, "")
 	if err != nil || plainAgain.GetTokens().GetAccessToken() == "" {
 		t.Fatalf("CompleteOAuth after disabling = %v, %v; want tokens", plainAgain, err)
 	}
-}
-
-// publicJSON posts body to a public procedure in the Connect protocol's JSON, without a token.
-func publicJSON(t *testing.T, s *testServer, path, body string) string {
-	t.Helper()
-	res, err := s.http.Post(s.url+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %d %s", path, res.StatusCode, b)
-	}
-	return string(b)
 }
