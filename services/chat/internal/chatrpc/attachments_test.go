@@ -147,9 +147,7 @@ func TestSendRefusesAttachmentsThatAreNotTheSendersReadyFilesOfThisChat(t *testi
 func TestAttachmentsAreStoredPublishedAndListedWithURLs(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	photo := e.media.attachment(alice, chatID, "cat.png", "image/png", 2048)
 	doc := e.media.attachment(alice, chatID, "notes.pdf", "application/pdf", 5000)
 
@@ -323,9 +321,7 @@ func TestFirstSendWithAttachmentsCreatesTheChatFirst(t *testing.T) {
 func TestMediaDown(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	photo := e.media.attachment(alice, chatID, "cat.png", "image/png", 2048)
 	if _, err := e.client.SendMessage(ctx, as(alice, withAttachments(sendIn(chatID, "before"), photo))); err != nil {
 		t.Fatal(err)

@@ -81,6 +81,15 @@ func (e *env) newUser(t *testing.T) user {
 	return user{id: id, token: e.iss.Token(t, id)}
 }
 
+// friends makes two users who are friends with their chat open (FriendAccepted applied), and
+// returns them with the chat's id.
+func (e *env) friends(t *testing.T) (alice, bob user, chatID string) {
+	t.Helper()
+	alice, bob = e.newUser(t), e.newUser(t)
+	e.setFriends(t, alice, bob, true)
+	return alice, bob, chat.ChatID(alice.id, bob.id)
+}
+
 // as returns a request carrying u's token.
 func as[T any](u user, msg *T) *connect.Request[T] {
 	req := connect.NewRequest(msg)

@@ -93,9 +93,7 @@ func TestFirstSendToAFriendCreatesTheChat(t *testing.T) {
 func TestListMessagesPagesBothWays(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	for i := range 5 {
 		if _, err := e.client.SendMessage(ctx, as([]user{alice, bob}[i%2], sendIn(chatID, "m"))); err != nil {
 			t.Fatal(err)
@@ -249,9 +247,7 @@ func TestStrangerIsRefusedEverywhere(t *testing.T) {
 func TestAfterFriendRemovedHistoryStaysButSendingStops(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	first, err := e.client.SendMessage(ctx, as(alice, sendIn(chatID, "before")))
 	if err != nil {
 		t.Fatal(err)
@@ -328,9 +324,7 @@ func TestFriendshipAnswersAreCachedUntilInvalidated(t *testing.T) {
 func TestSendValidationAndIdempotency(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, _, chatID := e.friends(t)
 
 	cases := []struct {
 		name string
@@ -406,9 +400,7 @@ func withIDs(req *chatv1.SendMessageRequest, ids ...string) *chatv1.SendMessageR
 func TestEditAndDelete(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	sent, err := e.client.SendMessage(ctx, as(alice, sendIn(chatID, "helo")))
 	if err != nil {
 		t.Fatal(err)
