@@ -12,21 +12,12 @@ import (
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
+	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 	"github.com/parleyhq/parley/services/notification/internal/webpush"
-	"github.com/parleyhq/parley/services/notification/internal/webpushtest"
 )
 
 func TestPushSubscriptionsThroughTheAPI(t *testing.T) {
-	key, err := webpush.GenerateVAPIDKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := webpushtest.Start(t, key.PublicKey())
-	// The push service stand-in is on loopback: this test opts in to private endpoints.
-	sender, err := webpush.NewSender(webpush.Options{Key: key, Subject: "mailto:ops@parley.test", AllowPrivateEndpoints: true, TLS: ps.TLS()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps, sender := notificationtest.Push(t)
 	e := setup(t, secret, func(c *notification.Config) {
 		c.Push = &notification.PushConfig{Pusher: &webpush.Notifications{Sender: sender}}
 	})
@@ -35,8 +26,8 @@ func TestPushSubscriptionsThroughTheAPI(t *testing.T) {
 	token := e.iss.Token(t, bob, authntest.Session("bobs-laptop-session"))
 
 	res, err := e.client.GetPushPublicKey(ctx, rpctest.Request(token, &notificationv1.GetPushPublicKeyRequest{}))
-	if err != nil || res.Msg.GetPublicKey() != key.PublicKey() {
-		t.Fatalf("GetPushPublicKey = %v, %v; want %s", res, err, key.PublicKey())
+	if err != nil || res.Msg.GetPublicKey() != sender.PublicKey() {
+		t.Fatalf("GetPushPublicKey = %v, %v; want %s", res, err, sender.PublicKey())
 	}
 	_, err = e.client.RegisterPushSubscription(ctx, connect.NewRequest(&notificationv1.RegisterPushSubscriptionRequest{}))
 	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
