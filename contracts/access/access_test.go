@@ -14,24 +14,26 @@ import (
 )
 
 // The marks in the protos are a security boundary: this pins them, so a changed mark is a
-// deliberate edit of this test too.
+// deliberate edit of this test too. publicAuth are the auth service's public procedures, for
+// TestPublicProcedures and TestUnauthenticatedPerService.
+var publicAuth = []string{
+	authv1connect.AuthServiceBeginOAuthProcedure,
+	authv1connect.AuthServiceBeginPasskeyLoginProcedure,
+	authv1connect.AuthServiceCompleteOAuthProcedure,
+	authv1connect.AuthServiceCompleteTwoFactorProcedure,
+	authv1connect.AuthServiceFinishPasskeyLoginProcedure,
+	authv1connect.AuthServiceListOAuthProvidersProcedure,
+	authv1connect.AuthServiceLoginProcedure,
+	authv1connect.AuthServiceLogoutProcedure,
+	authv1connect.AuthServiceRefreshTokenProcedure,
+	authv1connect.AuthServiceRegisterProcedure,
+	authv1connect.AuthServiceRequestPasswordResetProcedure,
+	authv1connect.AuthServiceResetPasswordProcedure,
+	authv1connect.AuthServiceVerifyEmailProcedure,
+}
+
 func TestPublicProcedures(t *testing.T) {
-	want := []string{
-		authv1connect.AuthServiceBeginOAuthProcedure,
-		authv1connect.AuthServiceBeginPasskeyLoginProcedure,
-		authv1connect.AuthServiceCompleteOAuthProcedure,
-		authv1connect.AuthServiceCompleteTwoFactorProcedure,
-		authv1connect.AuthServiceFinishPasskeyLoginProcedure,
-		authv1connect.AuthServiceListOAuthProvidersProcedure,
-		authv1connect.AuthServiceLoginProcedure,
-		authv1connect.AuthServiceLogoutProcedure,
-		authv1connect.AuthServiceRefreshTokenProcedure,
-		authv1connect.AuthServiceRegisterProcedure,
-		authv1connect.AuthServiceRequestPasswordResetProcedure,
-		authv1connect.AuthServiceResetPasswordProcedure,
-		authv1connect.AuthServiceVerifyEmailProcedure,
-		profilev1connect.ProfileServiceCheckNicknameProcedure,
-	}
+	want := append(slices.Clone(publicAuth), profilev1connect.ProfileServiceCheckNicknameProcedure)
 	assertSet(t, "Public", access.Public(), want)
 }
 
@@ -73,21 +75,7 @@ func TestInternalProcedures(t *testing.T) {
 
 func TestUnauthenticatedPerService(t *testing.T) {
 	cases := map[string][]string{
-		authv1connect.AuthServiceName: {
-			authv1connect.AuthServiceBeginOAuthProcedure,
-			authv1connect.AuthServiceBeginPasskeyLoginProcedure,
-			authv1connect.AuthServiceCompleteOAuthProcedure,
-			authv1connect.AuthServiceCompleteTwoFactorProcedure,
-			authv1connect.AuthServiceFinishPasskeyLoginProcedure,
-			authv1connect.AuthServiceListOAuthProvidersProcedure,
-			authv1connect.AuthServiceLoginProcedure,
-			authv1connect.AuthServiceLogoutProcedure,
-			authv1connect.AuthServiceRefreshTokenProcedure,
-			authv1connect.AuthServiceRegisterProcedure,
-			authv1connect.AuthServiceRequestPasswordResetProcedure,
-			authv1connect.AuthServiceResetPasswordProcedure,
-			authv1connect.AuthServiceVerifyEmailProcedure,
-		},
+		authv1connect.AuthServiceName:       publicAuth,
 		profilev1connect.ProfileServiceName: {profilev1connect.ProfileServiceCheckNicknameProcedure},
 		mediav1connect.MediaServiceName:     {mediav1connect.MediaServiceBatchGetFilesProcedure},
 		notificationv1connect.NotificationServiceName: {

@@ -210,6 +210,21 @@ type tokenResponse struct {
 	ErrorDescription string `json:"error_description"`
 }
 
+// userinfo calls the userinfo endpoint with accessToken; the caller closes the body.
+func userinfo(t *testing.T, issuer, accessToken string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, issuer+"/userinfo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // redeem posts to the token endpoint as the client, with client_secret_basic.
 func redeem(t *testing.T, issuer, code, verifier string) (int, tokenResponse) {
 	t.Helper()
@@ -376,12 +391,7 @@ func TestSignInThroughTheFormGivesAVerifiableIDToken(t *testing.T) {
 	}
 
 	// The access token works at the userinfo endpoint.
-	req, _ := http.NewRequest(http.MethodGet, p.url+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := userinfo(t, p.url, tok.AccessToken)
 	var info map[string]any
 	_ = json.NewDecoder(res.Body).Decode(&info)
 	res.Body.Close()
@@ -440,12 +450,7 @@ func TestCodeWorksOnceAndReuseRevokesItsTokens(t *testing.T) {
 	if status != http.StatusBadRequest || again.Error != "invalid_grant" || !strings.Contains(again.ErrorDescription, "already used") {
 		t.Fatalf("second redemption: %d %+v", status, again)
 	}
-	req, _ := http.NewRequest(http.MethodGet, p.url+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := userinfo(t, p.url, tok.AccessToken)
 	res.Body.Close()
 	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(res.Header.Get("WWW-Authenticate"), "invalid_token") {
 		t.Errorf("userinfo with a token of a replayed code: %s", res.Status)
@@ -464,12 +469,7 @@ func TestCodesAndTokensExpire(t *testing.T) {
 	f = newFlow(p.url, nil)
 	_, tok := redeem(t, p.url, signIn(t, f.authURL, "ann@example.com", "Ann", "approve").Get("code"), f.verifier)
 	p.clock.Advance(time.Hour)
-	req, _ := http.NewRequest(http.MethodGet, p.url+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := userinfo(t, p.url, tok.AccessToken)
 	res.Body.Close()
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("userinfo with an expired access token: %s", res.Status)

@@ -201,6 +201,19 @@ func newJWKSServer(t *testing.T, k keyPair) *jwksServer {
 	return s
 }
 
+// remoteKeys returns srv's keys through NewRemoteJWKS, on a clock the test moves, fetching until
+// the test ends.
+func remoteKeys(t *testing.T, srv *jwksServer) (*RemoteJWKS, *fakeClock) {
+	t.Helper()
+	keys, err := NewRemoteJWKS(t.Context(), srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Now()}
+	keys.now = clock.now
+	return keys, clock
+}
+
 // flood verifies n tokens at once, each signed by a key the JWKS does not have under a kid never
 // seen before, and checks every one is refused.
 func flood(t *testing.T, v *Verifier, n int, wantErr func(error) bool) {
@@ -226,14 +239,8 @@ func flood(t *testing.T, v *Verifier, n int, wantErr func(error) bool) {
 func TestUnknownKeyIDFloodRefetchesTheJWKSBoundedly(t *testing.T) {
 	k := newKeyPair(t, "k1")
 	srv := newJWKSServer(t, k)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	keys, err := NewRemoteJWKS(ctx, srv.URL, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &fakeClock{t: time.Now()}
-	keys.now = clock.now
+	ctx := t.Context()
+	keys, clock := remoteKeys(t, srv)
 	v := NewVerifier(keys, "parley", "parley")
 	if _, err := v.Verify(ctx, k.sign(t, nil)); err != nil {
 		t.Fatal(err)
@@ -260,14 +267,8 @@ func TestUnreachableJWKSIsNotHammered(t *testing.T) {
 	k := newKeyPair(t, "k1")
 	srv := newJWKSServer(t, k)
 	srv.status.Store(http.StatusInternalServerError)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	keys, err := NewRemoteJWKS(ctx, srv.URL, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &fakeClock{t: time.Now()}
-	keys.now = clock.now
+	ctx := t.Context()
+	keys, clock := remoteKeys(t, srv)
 	v := NewVerifier(keys, "parley", "parley")
 	unavailable := func(err error) bool { return err != nil && !errors.Is(err, ErrInvalidToken) }
 	flood(t, v, 100, unavailable)
@@ -291,14 +292,8 @@ func TestRemoteJWKSReadyOnceTheKeysAreFetched(t *testing.T) {
 	k := newKeyPair(t, "k1")
 	srv := newJWKSServer(t, k)
 	srv.status.Store(http.StatusServiceUnavailable)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	keys, err := NewRemoteJWKS(ctx, srv.URL, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &fakeClock{t: time.Now()}
-	keys.now = clock.now
+	ctx := t.Context()
+	keys, clock := remoteKeys(t, srv)
 	if err := keys.Ready(ctx); err == nil {
 		t.Fatal("ready without keys")
 	}

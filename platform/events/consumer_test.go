@@ -45,7 +45,7 @@ func TestRedeliveredEventHasOneEffect(t *testing.T) {
 
 	// The same record again, then a new event behind it on the same partition: once the new one
 	// has its effect, the duplicate has been consumed.
-	orig := readN(t, brokers, topic, 1)[0]
+	orig := kafkatest.Read(t, brokers, topic, 1)[0]
 	produce(t, brokers, &kgo.Record{Topic: topic, Key: orig.Key, Value: orig.Value, Headers: orig.Headers})
 	publish(t, pool, out, topic, "k", wrapperspb.String("two"))
 	eventually(t, "effect two", func() bool { return len(effects(t, pool)) >= 2 })
@@ -134,7 +134,7 @@ func TestPoisonRecordsGoToDeadLetterTopic(t *testing.T) {
 	if dlq != "poison.t.dlq.g" {
 		t.Errorf("dead-letter topic %q", dlq)
 	}
-	dead := readN(t, brokers, dlq, 4)
+	dead := kafkatest.Read(t, brokers, dlq, 4)
 	for i, tc := range []struct {
 		orig     *kgo.Record
 		attempts string

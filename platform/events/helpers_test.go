@@ -21,6 +21,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
+	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
@@ -181,27 +183,6 @@ func writeEffect(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrappersp
 	return err
 }
 
-// readN reads n records from the start of topic without a group, failing if fewer arrive.
-func readN(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.MetadataMinAge(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(recs) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: got %d records, want %d", topic, len(recs), n)
-		}
-		recs = append(recs, fs.Records()...)
-	}
-	return recs
-}
-
 // endOffsets sums topic's end offsets: the number of records ever written to it.
 func endOffsets(t *testing.T, brokers []string, topic string) int64 {
 	t.Helper()
@@ -250,23 +231,12 @@ func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	kafkatest.Produce(t, cl, recs...)
 }
 
-// ceRecord builds a well-formed event record by hand.
+// ceRecord builds a well-formed event record by hand, with a new ce_id.
 func ceRecord(topic, key string, msg proto.Message) *kgo.Record {
-	payload, _ := proto.Marshal(msg)
-	return &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
-		{Key: events.HeaderID, Value: []byte(uuid.NewString())},
-		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
-		{Key: events.HeaderSource, Value: []byte("test")},
-		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
-	}}
+	return eventstest.Record(topic, key, uuid.NewString(), msg)
 }
 
 func header(r *kgo.Record, key string) string {

@@ -43,7 +43,7 @@ func TestPublishRelayConsume(t *testing.T) {
 	idSkipped := publish(t, pool, out, topic, "user-2", wrapperspb.Int64(42)) // no handler below
 	idBob := publish(t, pool, out, topic, "user-2", wrapperspb.String("bob"))
 
-	recs := readN(t, brokers, topic, 3)
+	recs := kafkatest.Read(t, brokers, topic, 3)
 	byID := map[string]*kgo.Record{}
 	for _, r := range recs {
 		byID[header(r, events.HeaderID)] = r
@@ -167,7 +167,7 @@ func TestRelaySurvivesBrokerDownAndRestart(t *testing.T) {
 		if n := endOffsets(t, brokers, topic); n != int64(len(want)) {
 			t.Fatalf("topic holds %d records, want exactly %d", n, len(want))
 		}
-		if got := values(t, readN(t, brokers, topic, len(want))); !slices.Equal(got, want) {
+		if got := values(t, kafkatest.Read(t, brokers, topic, len(want))); !slices.Equal(got, want) {
 			t.Fatalf("records %v, want %v", got, want)
 		}
 	}
@@ -221,7 +221,7 @@ func TestAnOpenTransactionHoldsNoOtherEventsBack(t *testing.T) {
 	must(t, err)
 	idB := publish(t, pool, out, topic, "b", wrapperspb.String("b"))
 
-	recs := readN(t, brokers, topic, 1)
+	recs := kafkatest.Read(t, brokers, topic, 1)
 	if header(recs[0], events.HeaderID) != idB {
 		t.Fatalf("published %v while A was open, want B (%s) alone", values(t, recs), idB)
 	}
@@ -231,7 +231,7 @@ func TestAnOpenTransactionHoldsNoOtherEventsBack(t *testing.T) {
 		t.Fatalf("topic holds %d records, want 2", n)
 	}
 	got := map[string]bool{}
-	for _, r := range readN(t, brokers, topic, 2) {
+	for _, r := range kafkatest.Read(t, brokers, topic, 2) {
 		got[header(r, events.HeaderID)] = true
 	}
 	if !got[idA] || !got[idB] {
@@ -281,7 +281,7 @@ func TestWritersSerialisedOnAKeyArePublishedInCommitOrder(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := values(t, readN(t, brokers, topic, writers*each)); !slices.Equal(got, seq(1, writers*each+1)) {
+	if got := values(t, kafkatest.Read(t, brokers, topic, writers*each)); !slices.Equal(got, seq(1, writers*each+1)) {
 		t.Fatalf("records %v, want 1..%d in order", got, writers*each)
 	}
 }
@@ -313,7 +313,7 @@ func TestOneRelayPublishesAtATime(t *testing.T) {
 	if got := endOffsets(t, brokers, topic); got != n {
 		t.Fatalf("topic holds %d records, want exactly %d", got, n)
 	}
-	if got := values(t, readN(t, brokers, topic, n)); !slices.Equal(got, seq(0, n)) {
+	if got := values(t, kafkatest.Read(t, brokers, topic, n)); !slices.Equal(got, seq(0, n)) {
 		t.Fatalf("records %v, want %v", got, seq(0, n))
 	}
 }

@@ -89,7 +89,7 @@ func TestReplayedDeadLettersReachOnlyTheGroupThatFailed(t *testing.T) {
 		t.Fatalf("first replay: %d, %+v", n, got)
 	}
 	eventually(t, "the replayed record dead-lettered again", func() bool { return endOffsets(t, brokers, dlq) == 2 })
-	again := readN(t, brokers, dlq, 2)[1]
+	again := kafkatest.Read(t, brokers, dlq, 2)[1]
 	if header(again, events.HeaderID) != header(poison, events.HeaderID) || header(again, events.HeaderDLQTopic) != replay {
 		t.Errorf("dead-lettered again: ce_id %q dlq_topic %q, want %q and %q",
 			header(again, events.HeaderID), header(again, events.HeaderDLQTopic), header(poison, events.HeaderID), replay)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -18,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/telemetry"
+	"github.com/parleyhq/parley/platform/telemetrytest"
 )
 
 // TestTraceCrossesTheOutbox follows one event from the request that wrote it to the consumer that
@@ -170,37 +170,7 @@ func lookup(t *testing.T, tel *telemetry.Telemetry, name string, want map[string
 	if err != nil {
 		t.Logf("gather: %v", err) // a failing source leaves its series out; the rest is read
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue metric
-				}
-			}
-			return value(m), true
-		}
-	}
-	return 0, false
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.GetCounter() != nil:
-		return m.GetCounter().GetValue()
-	case m.GetGauge() != nil:
-		return m.GetGauge().GetValue()
-	case m.GetUntyped() != nil:
-		return m.GetUntyped().GetValue()
-	}
-	return 0
+	return telemetrytest.Lookup(mfs, name, want)
 }
 
 // findSpan returns the first span that matches, failing the test with every span's name when none does.

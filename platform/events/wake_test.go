@@ -38,7 +38,7 @@ func TestWakeAfterCommitPublishesWithoutNotifyOrPolling(t *testing.T) {
 		t.Fatalf("%d rows unpublished before any wake-up, want 3 (no NOTIFY, no poll)", n)
 	}
 	out.Wake()
-	recs := readN(t, brokers, topic, 3)
+	recs := kafkatest.Read(t, brokers, topic, 3)
 	for i, r := range recs {
 		if got := header(r, events.HeaderID); got != ids[i] {
 			t.Fatalf("record %d has ce_id %s, want %s (commit order)", i, got, ids[i])
@@ -87,7 +87,7 @@ func TestRowInsertedByTheCallerWithFieldsAppendedInSQL(t *testing.T) {
 	}))
 	out.Wake()
 
-	rec := readN(t, brokers, topic, 1)[0]
+	rec := kafkatest.Read(t, brokers, topic, 1)[0]
 	if header(rec, events.HeaderID) != row.EventID.String() || header(rec, events.HeaderType) != "google.protobuf.Struct" {
 		t.Fatalf("record headers %v, want ce_id %s of type google.protobuf.Struct", rec.Headers, row.EventID)
 	}

@@ -90,3 +90,14 @@ func URL(t testing.TB, pool *pgxpool.Pool) string {
 	}
 	return url
 }
+
+// Count runs sql, a query returning one integer (SELECT count(*) …), on pool and returns it,
+// failing the test on an error.
+func Count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("pgtest: %s: %v", sql, err)
+	}
+	return n
+}

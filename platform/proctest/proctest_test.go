@@ -207,3 +207,15 @@ func TestFreePortIsFree(t *testing.T) {
 	}
 	l.Close()
 }
+
+func TestFreeAddrIsFree(t *testing.T) {
+	addr := FreeAddr(t)
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" {
+		t.Fatalf("FreeAddr = %q (%v), want 127.0.0.1:<port>", addr, err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on the free address %s: %v", addr, err)
+	}
+	l.Close()
+}

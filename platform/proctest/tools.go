@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"testing"
 )
 
 // Tool returns the path of a pinned tool binary (mailpit, versitygw): the one the environment
@@ -67,4 +69,15 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreeAddr is FreePort as a "127.0.0.1:<port>" address, failing the test if there is none: for a
+// server a test starts there, or for an address that nothing answers.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatalf("proctest: free port: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }

@@ -26,6 +26,22 @@ type discardSpans struct{}
 func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardSpans) Shutdown(context.Context) error                             { return nil }
 
+// mode is a benchmark's telemetry: none, tracing off (metrics only), or tracing on with every
+// span handed to an exporter.
+type mode struct {
+	name string
+	tel  *telemetry.Telemetry
+}
+
+// modes returns the three modes, each with a Telemetry of its own.
+func modes() []mode {
+	return []mode{
+		{"no_telemetry", nil},
+		{"tracing_off", telemetry.New("chat", nil)},
+		{"tracing_on", telemetry.New("chat", discardSpans{})},
+	}
+}
+
 // BenchmarkServedCall is one Connect unary call (JSON, as the gateway forwards a browser's)
 // through a service's whole handler chain — server.HandlerOptions with the telemetry interceptor,
 // as chat's SendMessage and every other procedure are served — to a handler that echoes: without
@@ -35,14 +51,7 @@ func (discardSpans) Shutdown(context.Context) error                             
 //	cd platform && go test -run '^$' -bench ServedCall -benchmem ./telemetry/
 func BenchmarkServedCall(b *testing.B) {
 	const procedure = "/parley.chat.v1.ChatService/SendMessage"
-	for _, mode := range []struct {
-		name string
-		tel  *telemetry.Telemetry
-	}{
-		{"no_telemetry", nil},
-		{"tracing_off", telemetry.New("chat", nil)},
-		{"tracing_on", telemetry.New("chat", discardSpans{})},
-	} {
+	for _, mode := range modes() {
 		b.Run(mode.name, func(b *testing.B) {
 			var opts []connect.HandlerOption
 			if mode.tel == nil {
@@ -79,14 +88,7 @@ func BenchmarkInterceptor(b *testing.B) {
 	next := func(_ context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		return connect.NewResponse(&wrapperspb.StringValue{}), nil
 	}
-	for _, mode := range []struct {
-		name string
-		tel  *telemetry.Telemetry
-	}{
-		{"no_telemetry", nil},
-		{"tracing_off", telemetry.New("chat", nil)},
-		{"tracing_on", telemetry.New("chat", discardSpans{})},
-	} {
+	for _, mode := range modes() {
 		b.Run(mode.name, func(b *testing.B) {
 			call := connect.UnaryFunc(next)
 			if mode.tel != nil {

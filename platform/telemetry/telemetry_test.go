@@ -27,6 +27,7 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/telemetry"
+	"github.com/parleyhq/parley/platform/telemetrytest"
 )
 
 const echoProcedure = "/parley.test.v1.TestService/Echo"
@@ -80,33 +81,7 @@ func scrape(t *testing.T, tel *telemetry.Telemetry) map[string]*dto.MetricFamily
 // series returns the value of name's series whose labels include want, and whether there is one;
 // a histogram's value is its count.
 func series(families map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	mf, ok := families[name]
-	if !ok {
-		return 0, false
-	}
-next:
-	for _, m := range mf.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.GetHistogram() != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		case m.GetCounter() != nil:
-			return m.GetCounter().GetValue(), true
-		case m.GetGauge() != nil:
-			return m.GetGauge().GetValue(), true
-		default:
-			return m.GetUntyped().GetValue(), true
-		}
-	}
-	return 0, false
+	return telemetrytest.Lookup([]*dto.MetricFamily{families[name]}, name, want)
 }
 
 func TestCallsAreMeasuredByProcedureAndCode(t *testing.T) {

@@ -4,23 +4,16 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
+
+	"github.com/parleyhq/parley/platform/configtest"
 )
 
 // TestRunRefusesBadConfigBeforeConnecting checks that validate runs in run, right after the
 // configuration is loaded and logged, and names the variable (nothing listens on the defaults'
 // addresses here, so an error naming the variable can only come from validate).
 func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
-	for env, value := range badConfig {
-		t.Run(env, func(t *testing.T) {
-			t.Setenv(env, value)
-			err := runOn(context.Background(), discardLogger(), nil, nil)
-			if err == nil || !strings.Contains(err.Error(), env) || !strings.HasPrefix(err.Error(), "configuration: ") {
-				t.Fatalf("run with %s=%q = %v; want a configuration error naming %s", env, value, err, env)
-			}
-		})
-	}
+	configtest.RunRefuses(t, badConfig, func() error { return runOn(context.Background(), discardLogger(), nil, nil) })
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

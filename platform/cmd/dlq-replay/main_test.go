@@ -57,7 +57,7 @@ func TestReplayCommand(t *testing.T) {
 	if n := strings.Count(out, "\n"); n != 2 {
 		t.Errorf("the replay printed %d lines, want 2:\n%s", n, out)
 	}
-	replayed := read(t, brokers, events.ReplayTopic(topic, group), 2)
+	replayed := kafkatest.Read(t, brokers, events.ReplayTopic(topic, group), 2)
 	for i, r := range replayed {
 		if string(r.Key) != "user-"+ids[i] || !bytes.Equal(r.Value, []byte{byte(i)}) {
 			t.Errorf("replayed record %d: key %q value %v", i, r.Key, r.Value)
@@ -147,30 +147,7 @@ func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
 	if err := events.CreateMissingTopics(context.Background(), cl, 1, recs[0].Topic); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-}
-
-// read returns the first n records of topic (all of them when it holds exactly n).
-func read(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(recs) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: %d records, want %d", topic, len(recs), n)
-		}
-		recs = append(recs, fs.Records()...)
-	}
-	return recs
+	kafkatest.Produce(t, cl, recs...)
 }
 
 // endOffset sums topic's end offsets: how many records were ever written to it.

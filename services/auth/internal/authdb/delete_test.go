@@ -14,6 +14,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pgtest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -26,16 +27,16 @@ func userRows(t *testing.T, e *env, userID, email string) map[string]int {
 	t.Helper()
 	sum := sha256.Sum256([]byte(email))
 	return map[string]int{
-		"users":                   count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID),
-		"password_credentials":    count(t, e.pool, `SELECT count(*) FROM password_credentials WHERE user_id = $1`, userID),
-		"oauth_identities":        count(t, e.pool, `SELECT count(*) FROM oauth_identities WHERE user_id = $1`, userID),
-		"sessions":                count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1`, userID),
-		"refresh_tokens":          count(t, e.pool, `SELECT count(*) FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1`, userID),
-		"password_resets":         count(t, e.pool, `SELECT count(*) FROM password_resets WHERE user_id = $1`, userID),
-		"email_verifications":     count(t, e.pool, `SELECT count(*) FROM email_verifications WHERE user_id = $1`, userID),
-		"login_throttle":          count(t, e.pool, `SELECT count(*) FROM login_throttle WHERE account = $1`, sum[:]),
-		"login_throttle_accounts": count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts WHERE account = $1`, sum[:]),
-		"email_request_budget": count(t, e.pool, `SELECT count(*) FROM email_request_budget WHERE key IN ($1, $2)`,
+		"users":                   pgtest.Count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID),
+		"password_credentials":    pgtest.Count(t, e.pool, `SELECT count(*) FROM password_credentials WHERE user_id = $1`, userID),
+		"oauth_identities":        pgtest.Count(t, e.pool, `SELECT count(*) FROM oauth_identities WHERE user_id = $1`, userID),
+		"sessions":                pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1`, userID),
+		"refresh_tokens":          pgtest.Count(t, e.pool, `SELECT count(*) FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1`, userID),
+		"password_resets":         pgtest.Count(t, e.pool, `SELECT count(*) FROM password_resets WHERE user_id = $1`, userID),
+		"email_verifications":     pgtest.Count(t, e.pool, `SELECT count(*) FROM email_verifications WHERE user_id = $1`, userID),
+		"login_throttle":          pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle WHERE account = $1`, sum[:]),
+		"login_throttle_accounts": pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts WHERE account = $1`, sum[:]),
+		"email_request_budget": pgtest.Count(t, e.pool, `SELECT count(*) FROM email_request_budget WHERE key IN ($1, $2)`,
 			auth.ResetEmailKey(email), "verify:"+userID),
 	}
 }
@@ -199,7 +200,7 @@ func TestDeleteAccountWithoutPasswordNeedsAFreshSignIn(t *testing.T) {
 	if err := e.svc.DeleteAccount(ctx, userID, "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f0c", auth.Reauth{Password: ""}, testClient); !errors.Is(err, domainerr.ErrUnauthenticated) {
 		t.Fatalf("from an unknown session: %v, want Unauthenticated", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 1 {
 		t.Fatal("a refused deletion deleted the account")
 	}
 
@@ -212,7 +213,7 @@ func TestDeleteAccountWithoutPasswordNeedsAFreshSignIn(t *testing.T) {
 	if err := e.svc.DeleteAccount(ctx, userID, fresh, auth.Reauth{Password: ""}, testClient); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM deleted_users WHERE id = $1`, userID); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM deleted_users WHERE id = $1`, userID); n != 1 {
 		t.Errorf("%d tombstones, want 1", n)
 	}
 	for table, n := range userRows(t, e, userID, "ola@example.com") {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/parleyhq/parley/platform/domainerr"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 // mailbox stands in for the notification service, which cannot run inside this package's tests:
@@ -70,18 +70,9 @@ func (m *mailbox) last(t *testing.T) auth.ResetEmail {
 func (e *env) withMailer(t *testing.T) *mailbox {
 	t.Helper()
 	box := &mailbox{}
-	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewAccessTokens(key, nil, "parley", "parley", 15*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := authtest.Tokens(t)
+	hasher := authtest.Hasher(t)
+	var err error
 	e.svc, err = auth.NewService(auth.Deps{
 		Store: e.store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour, Mailer: box,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: e.clock,

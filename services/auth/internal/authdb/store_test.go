@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 type env struct {
@@ -46,15 +46,9 @@ func (e *env) advance(d time.Duration) {
 	e.now = e.now.Add(d)
 }
 
-func newPool(t *testing.T) *pgxpool.Pool {
-	return pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "auth", Files: authdb.Migrations})
-}
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{pool: newPool(t), now: time.Now().UTC().Truncate(time.Microsecond)}
+	e := &env{pool: authtest.NewDB(t), now: time.Now().UTC().Truncate(time.Microsecond)}
 	e.store = authdb.New(e.pool, events.NewOutbox("auth"))
 	e.svc, e.tokens = newService(t, e.store, auth.MinArgon2Params, e.clock)
 	return e
@@ -72,14 +66,7 @@ func newService(t *testing.T, store auth.Store, params auth.Argon2Params, now fu
 // newServiceWith builds a service around hasher with a throttle policy (zero: the default).
 func newServiceWith(t *testing.T, store auth.Store, hasher *auth.PasswordHasher, throttle auth.ThrottlePolicy, now func() time.Time) (*auth.Service, *auth.AccessTokens) {
 	t.Helper()
-	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewAccessTokens(key, nil, "parley", "parley", 15*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := authtest.Tokens(t)
 	svc, err := auth.NewService(auth.Deps{
 		Store: store, Hasher: hasher, Tokens: tokens, RefreshTokenTTL: 30 * 24 * time.Hour, Throttle: throttle,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now, Passkeys: testPasskeys,
@@ -111,15 +98,6 @@ func outboxRows(t *testing.T, pool *pgxpool.Pool, ceType string) []outboxRow {
 		out = append(out, r)
 	}
 	return out
-}
-
-func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // testClient is the client key logins in these tests come from.
@@ -157,7 +135,7 @@ func TestRegisterThenDuplicateEmail(t *testing.T) {
 	if !errors.Is(err, domainerr.ErrAlreadyExists) || err.Error() != "email: already registered" {
 		t.Fatalf("duplicate Register error = %v; want AlreadyExists \"email: already registered\"", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM users`); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM users`); n != 1 {
 		t.Fatalf("%d users after a duplicate registration; want 1", n)
 	}
 }
@@ -199,20 +177,20 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 	if _, _, err := e.svc.Register(ctx, "carol@example.com", "short", "carol"); !errors.Is(err, domainerr.ErrInvalidArgument) {
 		t.Fatalf("invalid: %v", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM outbox`); n != 2 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM outbox`); n != 2 {
 		t.Fatalf("%d outbox rows; want 2 (one registration, one login)", n)
 	}
 }
 
 func TestAccountAndEventCommitTogether(t *testing.T) {
 	// An outbox that cannot write (no source) makes the event fail: the account must not exist.
-	pool := newPool(t)
+	pool := authtest.NewDB(t)
 	svc, _ := newService(t, authdb.New(pool, &events.Outbox{}), auth.MinArgon2Params, nil)
 	if _, _, err := svc.Register(context.Background(), "dave@example.com", "plum tree 42", "dave"); err == nil {
 		t.Fatal("Register succeeded although its event could not be written")
 	}
 	for _, table := range []string{"users", "password_credentials", "sessions", "refresh_tokens", "outbox"} {
-		if n := count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
+		if n := pgtest.Count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
 			t.Errorf("%d rows in %s after a failed registration; want 0", n, table)
 		}
 	}
@@ -233,7 +211,7 @@ func TestLogin(t *testing.T) {
 	if err != nil || p.UserID != userID || p.SessionID == "" {
 		t.Fatalf("access token from Login: %+v, %v", p, err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1 AND id = $2`, userID, p.SessionID); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1 AND id = $2`, userID, p.SessionID); n != 1 {
 		t.Fatal("the access token's sid is not a stored session of the user")
 	}
 	if n := len(outboxRows(t, e.pool, typeLoggedIn)); n != 2 {
@@ -247,7 +225,7 @@ func TestLogin(t *testing.T) {
 			t.Errorf("Login(%s) = %v; want Unauthenticated \"email or password is incorrect\"", name, err)
 		}
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions`); n != 2 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions`); n != 2 {
 		t.Fatalf("%d sessions; failed logins must not create any", n)
 	}
 	if _, _, err := e.svc.Login(ctx, "", "", testClient); !errors.Is(err, domainerr.ErrInvalidArgument) || err.Error() != "email: required; password: required" {
@@ -394,7 +372,7 @@ func TestConcurrentRefreshesOfOneTokenLetOneWin(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d concurrent rotations of one token succeeded; want exactly 1", wins)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 1 {
 		t.Fatal("the losers' replay did not revoke the session")
 	}
 	if n := len(outboxRows(t, e.pool, typeRevoked)); n != 1 {
@@ -458,7 +436,7 @@ func TestExpiredRefreshToken(t *testing.T) {
 	if _, _, err := e.svc.RefreshToken(ctx, second.RefreshToken); !errors.Is(err, domainerr.ErrUnauthenticated) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired refresh token: %v; want Unauthenticated (expired)", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 0 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL`); n != 0 {
 		t.Fatal("an expired token revoked its session; only reuse should")
 	}
 	// The clean-up removes the expired session and its tokens once the grace period is over.
@@ -470,7 +448,7 @@ func TestExpiredRefreshToken(t *testing.T) {
 	if err != nil || deleted != 1 {
 		t.Fatalf("DeleteExpired = %d, %v; want 1", deleted, err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM refresh_tokens`); n != 0 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM refresh_tokens`); n != 0 {
 		t.Fatalf("%d refresh tokens left after clean-up", n)
 	}
 }
@@ -490,10 +468,7 @@ func TestGetMeUnknownUser(t *testing.T) {
 func TestLoginSpendsTheSameHashingWorkForUnknownEmails(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := authtest.Hasher(t)
 	svc, _ := newServiceWith(t, e.store, hasher, auth.ThrottlePolicy{}, e.clock)
 	if _, _, err := svc.Register(ctx, "known@example.com", "the right password", "known"); err != nil {
 		t.Fatal(err)

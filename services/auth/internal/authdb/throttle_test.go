@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pgtest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 // throttleEnv is a service with its own hasher (to count argon2 work) and a small policy.
@@ -32,10 +34,7 @@ var testPolicy = auth.ThrottlePolicy{
 func newThrottleEnv(t *testing.T) *throttleEnv {
 	t.Helper()
 	e := newEnv(t)
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := authtest.Hasher(t)
 	svc, _ := newServiceWith(t, e.store, hasher, testPolicy, e.clock)
 	return &throttleEnv{env: e, svc: svc, hasher: hasher}
 }
@@ -186,17 +185,17 @@ func TestDeleteStaleLoginThrottle(t *testing.T) {
 	if _, err := e.store.DeleteStaleLoginThrottle(ctx, e.clock(), testPolicy); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM login_throttle`); n != 2 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle`); n != 2 {
 		t.Fatalf("%d account × client rows left; want 2 (the familiar client and the recent failure)", n)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts`); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts`); n != 1 {
 		t.Fatalf("%d account rows left; want 1 (the window still running)", n)
 	}
 	e.advance(25 * time.Hour)
 	if _, err := e.store.DeleteStaleLoginThrottle(ctx, e.clock(), testPolicy); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM login_throttle`) + count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts`); n != 0 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle`) + pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts`); n != 0 {
 		t.Fatalf("%d throttle rows left after everything went stale; want 0", n)
 	}
 }

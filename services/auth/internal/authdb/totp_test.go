@@ -17,8 +17,10 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pgtest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 // totpEnv is a service with a TOTP key and the small throttle policy of throttle_test.go.
@@ -30,10 +32,7 @@ type totpEnv struct {
 func newTOTPEnv(t *testing.T) *totpEnv {
 	t.Helper()
 	e := newEnv(t)
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := authtest.Hasher(t)
 	material := make([]byte, auth.TOTPKeySize)
 	_, _ = rand.Read(material)
 	key, err := auth.NewTOTPKey(material)
@@ -168,7 +167,7 @@ func TestTOTPEnrolConfirmAndSignInInTwoSteps(t *testing.T) {
 		if !format.MatchString(c) {
 			t.Errorf("recovery code %q: want xxxx-xxxx-xxxx", c)
 		}
-		if n := count(t, e.pool, `SELECT count(*) FROM totp_recovery_codes WHERE position($1::bytea IN code_hash) > 0`, []byte(c)); n != 0 {
+		if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM totp_recovery_codes WHERE position($1::bytea IN code_hash) > 0`, []byte(c)); n != 0 {
 			t.Errorf("recovery code %q stored in clear", c)
 		}
 	}
@@ -183,13 +182,13 @@ func TestTOTPEnrolConfirmAndSignInInTwoSteps(t *testing.T) {
 	}
 
 	// Login now stops at a challenge: no session, no tokens.
-	sessions := count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1`, userID)
+	sessions := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1`, userID)
 	loggedIn := len(outboxRows(t, e.pool, typeLoggedIn))
 	sf := e.challenge(t, "lea@example.com", testClient)
 	if !slices.Equal(sf.Methods, []string{"totp", "recovery_code"}) || !sf.ExpiresAt.Equal(e.clock().Add(5*time.Minute)) || len(sf.Challenge) != 43 {
 		t.Fatalf("challenge %+v", sf)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1`, userID); n != sessions {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM sessions WHERE user_id = $1`, userID); n != sessions {
 		t.Fatalf("the password alone made a session (%d → %d)", sessions, n)
 	}
 	// The code that confirmed the enrolment is spent: it cannot sign in within its window.
@@ -353,9 +352,9 @@ func TestDisableTOTP(t *testing.T) {
 		t.Fatalf("after disabling: %+v", acc)
 	}
 	for table, n := range map[string]int{
-		"totp_credentials":    count(t, e.pool, `SELECT count(*) FROM totp_credentials WHERE user_id = $1`, userID),
-		"totp_recovery_codes": count(t, e.pool, `SELECT count(*) FROM totp_recovery_codes WHERE user_id = $1`, userID),
-		"login_challenges":    count(t, e.pool, `SELECT count(*) FROM login_challenges WHERE user_id = $1`, userID),
+		"totp_credentials":    pgtest.Count(t, e.pool, `SELECT count(*) FROM totp_credentials WHERE user_id = $1`, userID),
+		"totp_recovery_codes": pgtest.Count(t, e.pool, `SELECT count(*) FROM totp_recovery_codes WHERE user_id = $1`, userID),
+		"login_challenges":    pgtest.Count(t, e.pool, `SELECT count(*) FROM login_challenges WHERE user_id = $1`, userID),
 	} {
 		if n != 0 {
 			t.Errorf("%s: %d rows left", table, n)
@@ -446,13 +445,13 @@ func TestDeleteAccountAsksForTheSecondFactor(t *testing.T) {
 			t.Errorf("DeleteAccount(%+v) = %v, want InvalidArgument %q…", tc.re, err, tc.want)
 		}
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 1 {
 		t.Fatal("the account went without its second factor")
 	}
 	if err := e.svc.DeleteAccount(ctx, userID, sessionID, auth.Reauth{Password: "plum tree 42", RecoveryCode: recovery[0]}, testClient); err != nil {
 		t.Fatalf("with a recovery code: %v", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 0 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID); n != 0 {
 		t.Fatal("the account is still there")
 	}
 }

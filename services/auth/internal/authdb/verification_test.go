@@ -12,6 +12,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/pgtest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -140,14 +141,14 @@ func TestExpiredVerificationLinksAreCleanedUp(t *testing.T) {
 	e.withMailer(t)
 	ctx := context.Background()
 	e.register(t, "xia@example.com", "plum tree 42", auth.Client{Network: testClient})
-	if n := count(t, e.pool, `SELECT count(*) FROM email_verifications`); n != 1 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM email_verifications`); n != 1 {
 		t.Fatalf("%d verification links after Register", n)
 	}
 	e.advance(auth.VerificationTTL + 2*time.Hour)
 	if _, err := e.store.DeleteExpired(ctx, e.clock(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM email_verifications`); n != 0 {
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM email_verifications`); n != 0 {
 		t.Fatalf("%d verification links left after they expired", n)
 	}
 }

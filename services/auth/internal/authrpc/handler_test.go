@@ -22,12 +22,13 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1/authv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
 	"github.com/parleyhq/parley/services/auth/internal/authrpc"
+	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
 // testThrottle is the default policy with an hour's back-off, so a slow test run cannot outlast
@@ -49,22 +50,10 @@ type testServer struct {
 // fresh database behind an HTTP/1.1 test server, with the generated client.
 func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "auth", Files: authdb.Migrations})
+	pool := authtest.NewDB(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	key, _, err := auth.LoadSigningKey(filepath.Join(t.TempDir(), "signing.json"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewAccessTokens(key, nil, "parley", "parley", 15*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := auth.NewPasswordHasher(auth.MinArgon2Params, 4, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := authtest.Tokens(t)
+	hasher := authtest.Hasher(t)
 	svc, err := auth.NewService(auth.Deps{
 		Store: authdb.New(pool, events.NewOutbox("auth")), Hasher: hasher, Tokens: tokens,
 		RefreshTokenTTL: 30 * 24 * time.Hour, Logger: logger, OAuth: &auth.OAuth{Providers: providers}, Throttle: testThrottle,
@@ -87,25 +76,6 @@ func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	return &testServer{pool: pool, url: hs.URL, client: authv1connect.NewAuthServiceClient(hs.Client(), hs.URL), http: hs.Client()}
 }
 
-func withToken[T any](msg *T, token string) *connect.Request[T] {
-	req := connect.NewRequest(msg)
-	if token != "" {
-		req.Header().Set("Authorization", "Bearer "+token)
-	}
-	return req
-}
-
-func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
-	t.Helper()
-	if connect.CodeOf(err) != code {
-		t.Fatalf("error %v; want code %v", err, code)
-	}
-	var ce *connect.Error
-	if !errors.As(err, &ce) || !strings.Contains(ce.Message(), msgContains) {
-		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
-	}
-}
-
 func TestRegisterLoginRefreshGetMe(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
@@ -123,15 +93,15 @@ func TestRegisterLoginRefreshGetMe(t *testing.T) {
 	}
 
 	_, err = s.client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "zoe@example.com", Password: "another one", Nickname: "zoe2"}))
-	wantCode(t, err, connect.CodeAlreadyExists, "email: already registered")
+	rpctest.WantCode(t, err, connect.CodeAlreadyExists, "email: already registered")
 
 	// GetMe needs a token...
 	_, err = s.client.GetMe(ctx, connect.NewRequest(&authv1.GetMeRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "access token")
-	_, err = s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, "not.a.jwt"))
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
+	_, err = s.client.GetMe(ctx, rpctest.Request("not.a.jwt", &authv1.GetMeRequest{}))
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 	// ...and answers with the caller's account when given one.
-	me, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, tok.GetAccessToken()))
+	me, err := s.client.GetMe(ctx, rpctest.Request(tok.GetAccessToken(), &authv1.GetMeRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +115,8 @@ func TestRegisterLoginRefreshGetMe(t *testing.T) {
 	}
 	_, wrongErr := s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "zoe@example.com", Password: "wrong horse battery"}))
 	_, unknownErr := s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "nobody@example.com", Password: "correct horse battery"}))
-	wantCode(t, wrongErr, connect.CodeUnauthenticated, "email or password is incorrect")
-	wantCode(t, unknownErr, connect.CodeUnauthenticated, "email or password is incorrect")
+	rpctest.WantCode(t, wrongErr, connect.CodeUnauthenticated, "email or password is incorrect")
+	rpctest.WantCode(t, unknownErr, connect.CodeUnauthenticated, "email or password is incorrect")
 	if wrongErr.Error() != unknownErr.Error() {
 		t.Fatalf("wrong password %q and unknown email %q differ", wrongErr, unknownErr)
 	}
@@ -155,13 +125,13 @@ func TestRegisterLoginRefreshGetMe(t *testing.T) {
 	if err != nil || ref.Msg.GetUserId() != userID {
 		t.Fatalf("RefreshToken = %v, %v", ref, err)
 	}
-	if _, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, ref.Msg.GetTokens().GetAccessToken())); err != nil {
+	if _, err := s.client.GetMe(ctx, rpctest.Request(ref.Msg.GetTokens().GetAccessToken(), &authv1.GetMeRequest{})); err != nil {
 		t.Fatalf("GetMe with the refreshed access token: %v", err)
 	}
 	_, err = s.client.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{RefreshToken: login.Msg.GetTokens().GetRefreshToken()}))
-	wantCode(t, err, connect.CodeUnauthenticated, "already used")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "already used")
 	_, err = s.client.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{RefreshToken: ref.Msg.GetTokens().GetRefreshToken()}))
-	wantCode(t, err, connect.CodeUnauthenticated, "session has ended")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "session has ended")
 
 	// Logout is public and idempotent.
 	for range 2 {
@@ -170,7 +140,7 @@ func TestRegisterLoginRefreshGetMe(t *testing.T) {
 		}
 	}
 	_, err = s.client.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{RefreshToken: tok.GetRefreshToken()}))
-	wantCode(t, err, connect.CodeUnauthenticated, "session has ended")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "session has ended")
 }
 
 func TestInvalidArgumentNamesTheField(t *testing.T) {
@@ -192,12 +162,12 @@ func TestInvalidArgumentNamesTheField(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := s.client.Register(ctx, connect.NewRequest(c.req))
-		wantCode(t, err, connect.CodeInvalidArgument, c.want)
+		rpctest.WantCode(t, err, connect.CodeInvalidArgument, c.want)
 	}
 	_, err := s.client.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{}))
-	wantCode(t, err, connect.CodeInvalidArgument, "refresh_token: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "refresh_token: required")
 	_, err = s.client.Logout(ctx, connect.NewRequest(&authv1.LogoutRequest{}))
-	wantCode(t, err, connect.CodeInvalidArgument, "refresh_token: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "refresh_token: required")
 }
 
 func TestJWKSVerifiesIssuedTokens(t *testing.T) {
@@ -254,8 +224,8 @@ func TestJWKSVerifiesIssuedTokens(t *testing.T) {
 	if _, err := authn.NewVerifier(remote, "parley", "parley").Verify(ctx, forged); !errors.Is(err, authn.ErrInvalidToken) {
 		t.Fatalf("token of an unknown key: %v; want ErrInvalidToken", err)
 	}
-	_, err = s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, forged))
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	_, err = s.client.GetMe(ctx, rpctest.Request(forged, &authv1.GetMeRequest{}))
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 }
 
 func TestOAuthWithoutProviders(t *testing.T) {
@@ -266,9 +236,9 @@ func TestOAuthWithoutProviders(t *testing.T) {
 		t.Fatalf("ListOAuthProviders = %v, %v; want none", list, err)
 	}
 	_, err = s.client.BeginOAuth(ctx, connect.NewRequest(&authv1.BeginOAuthRequest{ProviderId: "x", RedirectUri: "http://localhost/cb"}))
-	wantCode(t, err, connect.CodeNotFound, `unknown provider "x"; configured providers: none`)
+	rpctest.WantCode(t, err, connect.CodeNotFound, `unknown provider "x"; configured providers: none`)
 	_, err = s.client.CompleteOAuth(ctx, connect.NewRequest(&authv1.CompleteOAuthRequest{State: "s", Code: "c"}))
-	wantCode(t, err, connect.CodeNotFound, "configured providers: none")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "configured providers: none")
 }
 
 // TestLoginThrottleOverConnect: a client that keeps failing gets ResourceExhausted with the wait in
@@ -287,10 +257,10 @@ func TestLoginThrottleOverConnect(t *testing.T) {
 		return err
 	}
 	for i := 0; i < testThrottle.FreeFailures; i++ {
-		wantCode(t, login("2001:db8:1:2::1", "guess"), connect.CodeUnauthenticated, "email or password is incorrect")
+		rpctest.WantCode(t, login("2001:db8:1:2::1", "guess"), connect.CodeUnauthenticated, "email or password is incorrect")
 	}
 	err := login("2001:db8:1:2::ffff", "plum tree 42") // same /64, right password
-	wantCode(t, err, connect.CodeResourceExhausted, "too many failed sign-in attempts for this email; try again in ")
+	rpctest.WantCode(t, err, connect.CodeResourceExhausted, "too many failed sign-in attempts for this email; try again in ")
 	var ce *connect.Error
 	errors.As(err, &ce)
 	if secs, _ := strconv.Atoi(ce.Meta().Get("Retry-After")); secs < 3500 || secs > 3600 || !strings.HasSuffix(ce.Message(), fmt.Sprintf("in %d seconds", secs)) {

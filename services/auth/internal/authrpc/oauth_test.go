@@ -11,6 +11,7 @@ import (
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 
 	"github.com/parleyhq/parley/services/auth/internal/authoidc"
 	"github.com/parleyhq/parley/services/auth/internal/authoidc/oidctest"
@@ -64,7 +65,7 @@ func TestOAuthCreatesThenSignsIn(t *testing.T) {
 	if !first.GetCreated() || first.GetUserId() == "" || first.GetTokens().GetAccessToken() == "" || first.GetTokens().GetRefreshToken() == "" {
 		t.Fatalf("first CompleteOAuth = %v; want a new account with tokens", first)
 	}
-	me, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, first.GetTokens().GetAccessToken()))
+	me, err := s.client.GetMe(ctx, rpctest.Request(first.GetTokens().GetAccessToken(), &authv1.GetMeRequest{}))
 	if err != nil || me.Msg.GetAccount().GetEmail() != "olga@example.com" {
 		t.Fatalf("GetMe = %v, %v; want the provider's verified email", me, err)
 	}
@@ -94,7 +95,7 @@ func TestOAuthCreatesThenSignsIn(t *testing.T) {
 	if err != nil || !third.GetCreated() {
 		t.Fatalf("CompleteOAuth with an unverified email = %v, %v", third, err)
 	}
-	me, err = s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, third.GetTokens().GetAccessToken()))
+	me, err = s.client.GetMe(ctx, rpctest.Request(third.GetTokens().GetAccessToken(), &authv1.GetMeRequest{}))
 	if err != nil || me.Msg.GetAccount().GetEmail() != "" {
 		t.Fatalf("GetMe = %v, %v; want no email", me, err)
 	}
@@ -105,9 +106,9 @@ func TestOAuthRejections(t *testing.T) {
 	ctx := context.Background()
 
 	_, err := s.client.BeginOAuth(ctx, connect.NewRequest(&authv1.BeginOAuthRequest{ProviderId: "google", RedirectUri: redirectURI}))
-	wantCode(t, err, connect.CodeNotFound, `unknown provider "google"; configured providers: dev`)
+	rpctest.WantCode(t, err, connect.CodeNotFound, `unknown provider "google"; configured providers: dev`)
 	_, err = s.client.BeginOAuth(ctx, connect.NewRequest(&authv1.BeginOAuthRequest{ProviderId: "dev", RedirectUri: "https://evil.example/cb"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "redirect_uri:")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "redirect_uri:")
 
 	// A state works once.
 	begin, err := s.client.BeginOAuth(ctx, connect.NewRequest(&authv1.BeginOAuthRequest{ProviderId: "dev", RedirectUri: redirectURI}))
@@ -119,17 +120,17 @@ func TestOAuthRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.client.CompleteOAuth(ctx, connect.NewRequest(&authv1.CompleteOAuthRequest{State: begin.Msg.GetState(), Code: code}))
-	wantCode(t, err, connect.CodeFailedPrecondition, "state: unknown, used or expired")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "state: unknown, used or expired")
 
 	// A code the provider does not know (or already redeemed) is refused.
 	begin, _ = s.client.BeginOAuth(ctx, connect.NewRequest(&authv1.BeginOAuthRequest{ProviderId: "dev", RedirectUri: redirectURI}))
 	_, err = s.client.CompleteOAuth(ctx, connect.NewRequest(&authv1.CompleteOAuthRequest{State: begin.Msg.GetState(), Code: "made-up"}))
-	wantCode(t, err, connect.CodeUnauthenticated, "code: the provider rejected it")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "code: the provider rejected it")
 
 	// An ID token whose nonce is not the flow's is refused.
 	idp.OverrideNonce("someone-elses-nonce")
 	_, err = signIn(t, s, idp, "subject-3", nil, "")
-	wantCode(t, err, connect.CodeUnauthenticated, "nonce")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "nonce")
 	idp.OverrideNonce("")
 
 	// A verified email that belongs to a password account is not taken over.
@@ -137,11 +138,11 @@ func TestOAuthRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = signIn(t, s, idp, "subject-4", map[string]any{"email": "pat@example.com", "email_verified": true}, "")
-	wantCode(t, err, connect.CodeFailedPrecondition, "already registered")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "already registered")
 
 	// Input errors name the field.
 	_, err = s.client.CompleteOAuth(ctx, connect.NewRequest(&authv1.CompleteOAuthRequest{Nickname: "x"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "state: required; code: required; nickname: must be 3 to 32 characters")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "state: required; code: required; nickname: must be 3 to 32 characters")
 }
 
 // TestOAuthProviderDownIsUnavailableWithoutDetails: when the provider cannot be reached the caller

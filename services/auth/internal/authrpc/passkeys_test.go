@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/webauthntest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
@@ -31,15 +32,15 @@ func TestPasskeysOverConnect(t *testing.T) {
 	authr := webauthntest.New()
 
 	// Registration needs a token; the options are the JSON navigator.credentials.create takes.
-	_, err = s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, ""))
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	_, err = s.client.BeginPasskeyRegistration(ctx, rpctest.Request("", &authv1.BeginPasskeyRegistrationRequest{}))
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 	body := postJSON(t, s, "/parley.auth.v1.AuthService/BeginPasskeyRegistration", token, `{}`)
 	for _, want := range []string{`"ceremonyId":"`, `"optionsJson":"`, `\"residentKey\":\"required\"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("BeginPasskeyRegistration JSON lacks %s: %s", want, body)
 		}
 	}
-	begin, err := s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, token))
+	begin, err := s.client.BeginPasskeyRegistration(ctx, rpctest.Request(token, &authv1.BeginPasskeyRegistrationRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +48,12 @@ func TestPasskeysOverConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.FinishPasskeyRegistration(ctx, withToken(&authv1.FinishPasskeyRegistrationRequest{CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "name: required")
-	begin, _ = s.client.BeginPasskeyRegistration(ctx, withToken(&authv1.BeginPasskeyRegistrationRequest{}, token))
+	_, err = s.client.FinishPasskeyRegistration(ctx, rpctest.Request(token, &authv1.FinishPasskeyRegistrationRequest{CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "name: required")
+	begin, _ = s.client.BeginPasskeyRegistration(ctx, rpctest.Request(token, &authv1.BeginPasskeyRegistrationRequest{}))
 	cred, _ = authr.Create(begin.Msg.GetOptionsJson(), testOrigin)
-	fin, err := s.client.FinishPasskeyRegistration(ctx, withToken(&authv1.FinishPasskeyRegistrationRequest{
-		CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred, Name: "Laptop"}, token))
+	fin, err := s.client.FinishPasskeyRegistration(ctx, rpctest.Request(token, &authv1.FinishPasskeyRegistrationRequest{
+		CeremonyId: begin.Msg.GetCeremonyId(), CredentialJson: cred, Name: "Laptop"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 		return s.client.FinishPasskeyLogin(ctx, req)
 	}
 	_, err = signIn("https://evil.example")
-	wantCode(t, err, connect.CodeUnauthenticated, "the passkey was not accepted: Error validating origin")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "the passkey was not accepted: Error validating origin")
 	login, err := signIn(testOrigin)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestPasskeysOverConnect(t *testing.T) {
 		t.Fatalf("sign-in %v", login.Msg)
 	}
 	passkeyToken := login.Msg.GetTokens().GetAccessToken()
-	sessions, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, passkeyToken))
+	sessions, err := s.client.ListSessions(ctx, rpctest.Request(passkeyToken, &authv1.ListSessionsRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,19 +103,19 @@ func TestPasskeysOverConnect(t *testing.T) {
 		t.Fatalf("passkey session %v", current)
 	}
 	_, err = s.client.FinishPasskeyLogin(ctx, connect.NewRequest(&authv1.FinishPasskeyLoginRequest{}))
-	wantCode(t, err, connect.CodeInvalidArgument, "ceremony_id: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "ceremony_id: required")
 
-	list, err := s.client.ListPasskeys(ctx, withToken(&authv1.ListPasskeysRequest{}, passkeyToken))
+	list, err := s.client.ListPasskeys(ctx, rpctest.Request(passkeyToken, &authv1.ListPasskeysRequest{}))
 	if err != nil || len(list.Msg.GetPasskeys()) != 1 || list.Msg.GetPasskeys()[0].GetLastUsedAt() == nil {
 		t.Fatalf("list %v, %v", list, err)
 	}
-	_, err = s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: "x"}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "passkey_id")
-	if _, err := s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}, token)); err != nil {
+	_, err = s.client.DeletePasskey(ctx, rpctest.Request(token, &authv1.DeletePasskeyRequest{PasskeyId: "x"}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "passkey_id")
+	if _, err := s.client.DeletePasskey(ctx, rpctest.Request(token, &authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()})); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.DeletePasskey(ctx, withToken(&authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}, token))
-	wantCode(t, err, connect.CodeNotFound, "no such passkey")
+	_, err = s.client.DeletePasskey(ctx, rpctest.Request(token, &authv1.DeletePasskeyRequest{PasskeyId: pk.GetPasskeyId()}))
+	rpctest.WantCode(t, err, connect.CodeNotFound, "no such passkey")
 	_, err = signIn(testOrigin)
-	wantCode(t, err, connect.CodeUnauthenticated, "this passkey is not registered here")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "this passkey is not registered here")
 }

@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 )
 
 // TestSessionsOverConnect drives ListSessions, RevokeSession, RevokeOtherSessions and
@@ -35,7 +36,7 @@ func TestSessionsOverConnect(t *testing.T) {
 	}
 	laptopToken := laptop.Msg.GetTokens().GetAccessToken()
 
-	list, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, laptopToken))
+	list, err := s.client.ListSessions(ctx, rpctest.Request(laptopToken, &authv1.ListSessionsRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,19 +62,19 @@ func TestSessionsOverConnect(t *testing.T) {
 
 	for _, call := range []func() error{
 		func() error {
-			_, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, ""))
+			_, err := s.client.ListSessions(ctx, rpctest.Request("", &authv1.ListSessionsRequest{}))
 			return err
 		},
 		func() error {
-			_, err := s.client.RevokeSession(ctx, withToken(&authv1.RevokeSessionRequest{SessionId: p.GetSessionId()}, ""))
+			_, err := s.client.RevokeSession(ctx, rpctest.Request("", &authv1.RevokeSessionRequest{SessionId: p.GetSessionId()}))
 			return err
 		},
 		func() error {
-			_, err := s.client.RevokeOtherSessions(ctx, withToken(&authv1.RevokeOtherSessionsRequest{}, ""))
+			_, err := s.client.RevokeOtherSessions(ctx, rpctest.Request("", &authv1.RevokeOtherSessionsRequest{}))
 			return err
 		},
 		func() error {
-			_, err := s.client.ChangePassword(ctx, withToken(&authv1.ChangePasswordRequest{CurrentPassword: "plum tree 42", NewPassword: "apple orchard 7"}, ""))
+			_, err := s.client.ChangePassword(ctx, rpctest.Request("", &authv1.ChangePasswordRequest{CurrentPassword: "plum tree 42", NewPassword: "apple orchard 7"}))
 			return err
 		},
 	} {
@@ -82,14 +83,14 @@ func TestSessionsOverConnect(t *testing.T) {
 		}
 	}
 
-	_, err = s.client.RevokeSession(ctx, withToken(&authv1.RevokeSessionRequest{SessionId: "nope"}, laptopToken))
-	wantCode(t, err, connect.CodeInvalidArgument, "session_id: must be a UUID")
-	_, err = s.client.RevokeSession(ctx, withToken(&authv1.RevokeSessionRequest{SessionId: "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f01"}, laptopToken))
-	wantCode(t, err, connect.CodeNotFound, "session_id: you have no such session")
+	_, err = s.client.RevokeSession(ctx, rpctest.Request(laptopToken, &authv1.RevokeSessionRequest{SessionId: "nope"}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "session_id: must be a UUID")
+	_, err = s.client.RevokeSession(ctx, rpctest.Request(laptopToken, &authv1.RevokeSessionRequest{SessionId: "0190b6b1-7f3a-7c2e-9d4b-5a6c7d8e9f01"}))
+	rpctest.WantCode(t, err, connect.CodeNotFound, "session_id: you have no such session")
 
-	_, err = s.client.ChangePassword(ctx, withToken(&authv1.ChangePasswordRequest{CurrentPassword: "plum tree 41", NewPassword: "apple orchard 7"}, laptopToken))
-	wantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
-	changed, err := s.client.ChangePassword(ctx, withToken(&authv1.ChangePasswordRequest{CurrentPassword: "plum tree 42", NewPassword: "apple orchard 7"}, laptopToken))
+	_, err = s.client.ChangePassword(ctx, rpctest.Request(laptopToken, &authv1.ChangePasswordRequest{CurrentPassword: "plum tree 41", NewPassword: "apple orchard 7"}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
+	changed, err := s.client.ChangePassword(ctx, rpctest.Request(laptopToken, &authv1.ChangePasswordRequest{CurrentPassword: "plum tree 42", NewPassword: "apple orchard 7"}))
 	if err != nil || changed.Msg.GetRevokedSessions() != 1 {
 		t.Fatalf("ChangePassword = %v, %v; want the phone's session ended", changed, err)
 	}
@@ -102,7 +103,7 @@ func TestSessionsOverConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err = s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, laptopToken))
+	list, err = s.client.ListSessions(ctx, rpctest.Request(laptopToken, &authv1.ListSessionsRequest{}))
 	if err != nil || len(list.Msg.GetSessions()) != 2 {
 		t.Fatalf("sessions after a new login: %v, %v", list, err)
 	}
@@ -112,18 +113,21 @@ func TestSessionsOverConnect(t *testing.T) {
 			newPhone = ses.GetSessionId()
 		}
 	}
-	if _, err := s.client.RevokeSession(ctx, withToken(&authv1.RevokeSessionRequest{SessionId: newPhone}, laptopToken)); err != nil {
+	if _, err := s.client.RevokeSession(ctx, rpctest.Request(laptopToken, &authv1.RevokeSessionRequest{SessionId: newPhone})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.client.RefreshToken(ctx, connect.NewRequest(&authv1.RefreshTokenRequest{RefreshToken: again.Msg.GetTokens().GetRefreshToken()})); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Fatalf("a revoked session still refreshes: %v", err)
 	}
-	others, err := s.client.RevokeOtherSessions(ctx, withToken(&authv1.RevokeOtherSessionsRequest{}, laptopToken))
+	others, err := s.client.RevokeOtherSessions(ctx, rpctest.Request(laptopToken, &authv1.RevokeOtherSessionsRequest{}))
 	if err != nil || others.Msg.GetRevokedSessions() != 0 {
 		t.Fatalf("RevokeOtherSessions = %v, %v; want 0 left to end", others, err)
 	}
 }
 
+// postJSON posts body to a procedure in the Connect protocol's JSON with token as its bearer
+// token (none when token is ""), and returns the response's body, failing the test on any
+// status but 200.
 func postJSON(t *testing.T, s *testServer, path, token, body string) string {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.url+path, strings.NewReader(body))
@@ -131,7 +135,9 @@ func postJSON(t *testing.T, s *testServer, path, token, body string) string {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	res, err := s.http.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	authv1 "github.com/parleyhq/parley/contracts/gen/go/parley/auth/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
@@ -50,11 +49,11 @@ func codeIn(t *testing.T, secret string, steps int) string {
 func enableTOTP(t *testing.T, s *testServer, token string) (secret string, recovery []string) {
 	t.Helper()
 	ctx := context.Background()
-	enrol, err := s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
+	enrol, err := s.client.EnrollTOTP(ctx, rpctest.Request(token, &authv1.EnrollTOTPRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	confirm, err := s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: codeIn(t, enrol.Msg.GetSecret(), 0)}, token))
+	confirm, err := s.client.ConfirmTOTP(ctx, rpctest.Request(token, &authv1.ConfirmTOTPRequest{Code: codeIn(t, enrol.Msg.GetSecret(), 0)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +70,8 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	token := reg.Msg.GetTokens().GetAccessToken()
 
 	_, err = s.client.EnrollTOTP(ctx, connect.NewRequest(&authv1.EnrollTOTPRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "access token")
-	enrol, err := s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
+	enrol, err := s.client.EnrollTOTP(ctx, rpctest.Request(token, &authv1.EnrollTOTPRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +79,9 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	if !strings.HasPrefix(enrol.Msg.GetOtpauthUri(), "otpauth://totp/Parley:vera@example.com?") || !strings.Contains(enrol.Msg.GetOtpauthUri(), "secret="+secret) {
 		t.Fatalf("EnrollTOTP = %v", enrol.Msg)
 	}
-	_, err = s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: "12345"}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "code: must be the 6 digits")
-	confirm, err := s.client.ConfirmTOTP(ctx, withToken(&authv1.ConfirmTOTPRequest{Code: codeIn(t, secret, 0)}, token))
+	_, err = s.client.ConfirmTOTP(ctx, rpctest.Request(token, &authv1.ConfirmTOTPRequest{Code: "12345"}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "code: must be the 6 digits")
+	confirm, err := s.client.ConfirmTOTP(ctx, rpctest.Request(token, &authv1.ConfirmTOTPRequest{Code: codeIn(t, secret, 0)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +89,12 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	if len(recovery) != 10 {
 		t.Fatalf("recovery codes %v", recovery)
 	}
-	me, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, token))
+	me, err := s.client.GetMe(ctx, rpctest.Request(token, &authv1.GetMeRequest{}))
 	if err != nil || !me.Msg.GetAccount().GetTotpEnabled() || me.Msg.GetAccount().GetRecoveryCodesRemaining() != 10 {
 		t.Fatalf("GetMe = %v, %v; want totp_enabled and 10 recovery codes", me, err)
 	}
-	_, err = s.client.EnrollTOTP(ctx, withToken(&authv1.EnrollTOTPRequest{}, token))
-	wantCode(t, err, connect.CodeFailedPrecondition, "already active")
+	_, err = s.client.EnrollTOTP(ctx, rpctest.Request(token, &authv1.EnrollTOTPRequest{}))
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "already active")
 
 	// Login answers with a challenge, no tokens — in plain JSON too.
 	login, err := s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "vera@example.com", Password: "plum tree 42"}))
@@ -108,7 +107,7 @@ func TestTwoFactorOverConnect(t *testing.T) {
 		t.Fatalf("Login of a TOTP account = %v", login.Msg)
 	}
 	var plain map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(publicJSON(t, s, "/parley.auth.v1.AuthService/Login", `{"email":"vera@example.com","password":"plum tree 42"}`)), &plain); err != nil {
+	if err := json.Unmarshal([]byte(postJSON(t, s, "/parley.auth.v1.AuthService/Login", "", `{"email":"vera@example.com","password":"plum tree 42"}`)), &plain); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := plain["tokens"]; ok || !strings.Contains(string(plain["secondFactor"]), `"challenge":`) {
@@ -116,13 +115,13 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	}
 
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Code: "123456"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "challenge: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "challenge: required")
 	wrong := "000000"
 	if wrong == codeIn(t, secret, 0) || wrong == codeIn(t, secret, 1) || wrong == codeIn(t, secret, -1) {
 		wrong = "999999"
 	}
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: sf.GetChallenge(), Code: wrong}))
-	wantCode(t, err, connect.CodeUnauthenticated, "the code is not correct")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "the code is not correct")
 	next := codeIn(t, secret, 1) // now's code confirmed the enrolment: it is spent
 	done, err := s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: sf.GetChallenge(), Code: next}))
 	if err != nil {
@@ -131,31 +130,31 @@ func TestTwoFactorOverConnect(t *testing.T) {
 	if done.Msg.GetUserId() != reg.Msg.GetUserId() || done.Msg.GetRecoveryCodesRemaining() != 10 {
 		t.Fatalf("CompleteTwoFactor = %v", done.Msg)
 	}
-	if _, err := s.client.GetMe(ctx, withToken(&authv1.GetMeRequest{}, done.Msg.GetTokens().GetAccessToken())); err != nil {
+	if _, err := s.client.GetMe(ctx, rpctest.Request(done.Msg.GetTokens().GetAccessToken(), &authv1.GetMeRequest{})); err != nil {
 		t.Fatalf("the two-step session's access token: %v", err)
 	}
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: sf.GetChallenge(), Code: next}))
-	wantCode(t, err, connect.CodeUnauthenticated, "sign-in challenge is not valid any more")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "sign-in challenge is not valid any more")
 
 	login, err = s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "vera@example.com", Password: "plum tree 42"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{Challenge: login.Msg.GetSecondFactor().GetChallenge(), Code: next}))
-	wantCode(t, err, connect.CodeUnauthenticated, "already used")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "already used")
 	done, err = s.client.CompleteTwoFactor(ctx, connect.NewRequest(&authv1.CompleteTwoFactorRequest{
 		Challenge: login.Msg.GetSecondFactor().GetChallenge(), RecoveryCode: recovery[0]}))
 	if err != nil || done.Msg.GetRecoveryCodesRemaining() != 9 {
 		t.Fatalf("CompleteTwoFactor with a recovery code = %v, %v; want 9 left", done, err)
 	}
 
-	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "nope nope"}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
-	if _, err := s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}, token)); err != nil {
+	_, err = s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{CurrentPassword: "nope nope"}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "current_password: is not your current password")
+	if _, err := s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"})); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}, token))
-	wantCode(t, err, connect.CodeFailedPrecondition, "not active")
+	_, err = s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{CurrentPassword: "plum tree 42"}))
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "not active")
 	login, err = s.client.Login(ctx, connect.NewRequest(&authv1.LoginRequest{Email: "vera@example.com", Password: "plum tree 42"}))
 	if err != nil || login.Msg.GetTokens().GetAccessToken() == "" || login.Msg.GetSecondFactor() != nil {
 		t.Fatalf("Login after disabling = %v, %v; want tokens", login, err)
@@ -184,10 +183,10 @@ func TestTwoFactorCodesAreThrottledOverConnect(t *testing.T) {
 	}
 	// The password step is failure 1 until a code is right; 4 wrong codes make 5.
 	for range testThrottle.FreeFailures - 1 {
-		wantCode(t, complete(wrong), connect.CodeUnauthenticated, "the code is not correct")
+		rpctest.WantCode(t, complete(wrong), connect.CodeUnauthenticated, "the code is not correct")
 	}
 	err = complete(codeIn(t, secret, 1))
-	wantCode(t, err, connect.CodeResourceExhausted, "too many failed sign-in attempts for this email; try again in ")
+	rpctest.WantCode(t, err, connect.CodeResourceExhausted, "too many failed sign-in attempts for this email; try again in ")
 	var ce *connect.Error
 	errors.As(err, &ce)
 	if secs, _ := strconv.Atoi(ce.Meta().Get("Retry-After")); secs < 3500 || secs > 3600 {
@@ -219,33 +218,18 @@ func TestTwoFactorAfterOAuth(t *testing.T) {
 	if err != nil || done.Msg.GetUserId() != first.GetUserId() {
 		t.Fatalf("CompleteTwoFactor = %v, %v", done, err)
 	}
-	sessions, err := s.client.ListSessions(ctx, withToken(&authv1.ListSessionsRequest{}, done.Msg.GetTokens().GetAccessToken()))
+	sessions, err := s.client.ListSessions(ctx, rpctest.Request(done.Msg.GetTokens().GetAccessToken(), &authv1.ListSessionsRequest{}))
 	if err != nil || sessions.Msg.GetSessions()[0].GetMethod() != "oauth:dev" {
 		t.Fatalf("ListSessions = %v, %v; want the new session's method oauth:dev", sessions, err)
 	}
 
-	_, err = s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{}, token))
-	wantCode(t, err, connect.CodeInvalidArgument, "code: required")
-	if _, err := s.client.DisableTOTP(ctx, withToken(&authv1.DisableTOTPRequest{RecoveryCode: recovery[9]}, token)); err != nil {
+	_, err = s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "code: required")
+	if _, err := s.client.DisableTOTP(ctx, rpctest.Request(token, &authv1.DisableTOTPRequest{RecoveryCode: recovery[9]})); err != nil {
 		t.Fatal(err)
 	}
 	plainAgain, err := signIn(t, s, idp, "subject-x", claims, "")
 	if err != nil || plainAgain.GetTokens().GetAccessToken() == "" {
 		t.Fatalf("CompleteOAuth after disabling = %v, %v; want tokens", plainAgain, err)
 	}
-}
-
-// publicJSON posts body to a public procedure in the Connect protocol's JSON, without a token.
-func publicJSON(t *testing.T, s *testServer, path, body string) string {
-	t.Helper()
-	res, err := s.http.Post(s.url+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %d %s", path, res.StatusCode, b)
-	}
-	return string(b)
 }

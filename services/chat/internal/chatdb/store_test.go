@@ -17,16 +17,14 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
+	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 func newStore(tb testing.TB) (*chatdb.Store, *pgxpool.Pool) {
 	tb.Helper()
-	pool := pgtest.New(tb,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+	pool := chattest.NewDB(tb)
 	return chatdb.New(pool, events.NewOutbox("chat")), pool
 }
 

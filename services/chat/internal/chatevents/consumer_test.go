@@ -10,41 +10,39 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/chatevents"
+	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 // wait bounds everything the tests wait for; generous for a loaded 2-core machine.
 const wait = 30 * time.Second
 
-// record builds a Kafka record the way platform/events' relay does: protobuf value, the entity
-// key, CloudEvents binary-mode headers.
-func record(topic, key, id string, msg proto.Message) *kgo.Record {
-	payload, err := proto.Marshal(msg)
+// startConsumer runs the chat service's consumer (chatevents.Register on store and cache) until
+// the test ends.
+func startConsumer(t *testing.T, brokers []string, pool *pgxpool.Pool, store *chatdb.Store, cache *chatcache.Cache) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	consumer, err := events.NewConsumer(events.ConsumerConfig{Brokers: brokers, Group: chatevents.Group, Topics: chatevents.Topics,
+		Pool: pool, Logger: logger, RetryBackoff: 10 * time.Millisecond})
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
-		{Key: events.HeaderID, Value: []byte(id)},
-		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
-		{Key: events.HeaderSource, Value: []byte("friend")},
-		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
-		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
-	}}
+	chatevents.Register(consumer, store, cache, logger)
+	eventstest.Run(t, consumer)
 }
 
 func pairKey(a, b string) string {
@@ -68,39 +66,17 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+	pool := chattest.NewDB(t)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	redis := redistest.New(t)
 	cache := chatcache.New(redis, time.Minute)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	consumer, err := events.NewConsumer(events.ConsumerConfig{Brokers: brokers, Group: chatevents.Group, Topics: chatevents.Topics,
-		Pool: pool, Logger: logger, RetryBackoff: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	chatevents.Register(consumer, store, cache, logger)
-	done := make(chan error, 1)
-	go func() { done <- consumer.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	startConsumer(t, brokers, pool, store, cache)
 
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := kafkatest.Producer(t, brokers)
 	produce := func(recs ...*kgo.Record) {
 		t.Helper()
-		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		kafkatest.Produce(t, producer, recs...)
 	}
 
 	alice, bob := uuid.NewString(), uuid.NewString()
@@ -111,18 +87,18 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 	}
 
 	// A poison event first: it is dead-lettered and the partition keeps flowing.
-	produce(record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendAccepted{RequesterId: alice, AccepterId: alice}))
+	produce(eventstest.Record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendAccepted{RequesterId: alice, AccepterId: alice}))
 	// FriendAccepted, delivered three times (the relay's redelivery after a crash carries the same
 	// ce_id), then the peers' profiles, an older version arriving last.
-	accepted := record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendAccepted{
+	accepted := eventstest.Record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendAccepted{
 		RequestId: uuid.NewString(), RequesterId: alice, AccepterId: bob, AcceptedAt: timestamppb.Now(), AccepterNickname: "bob"})
 	produce(accepted, accepted, accepted)
 	avatar, older := uuid.NewString(), uuid.NewString()
 	thumb := "https://gw.example/media/files/" + avatar + "/64"
 	produce(
-		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 2, UpdatedAt: timestamppb.Now(),
+		eventstest.Record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 2, UpdatedAt: timestamppb.Now(),
 			AvatarFileId: avatar, AvatarThumbnailUrl: thumb}),
-		record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bob", Version: 1, UpdatedAt: timestamppb.Now(),
+		eventstest.Record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bob", Version: 1, UpdatedAt: timestamppb.Now(),
 			AvatarFileId: older, AvatarThumbnailUrl: "https://gw.example/media/files/" + older + "/64"}),
 	)
 
@@ -153,9 +129,9 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 
 	// A thumbnail URL that is not http(s) is not shown (the rest of the profile is kept); without
 	// an avatar there is no URL, whatever the event says.
-	produce(record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 3, UpdatedAt: timestamppb.Now(),
+	produce(eventstest.Record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "bobby", Version: 3, UpdatedAt: timestamppb.Now(),
 		AvatarFileId: avatar, AvatarThumbnailUrl: "javascript:alert(1)"}))
-	produce(record(topics.Profile, alice, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: alice, Nickname: "alice", Version: 1, UpdatedAt: timestamppb.Now(),
+	produce(eventstest.Record(topics.Profile, alice, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: alice, Nickname: "alice", Version: 1, UpdatedAt: timestamppb.Now(),
 		AvatarThumbnailUrl: thumb}))
 	eventually(t, "bob's version 3", func() (bool, error) {
 		c, err := store.GetChat(ctx, alice, chatID)
@@ -180,7 +156,7 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 
 	// An avatar file id that is not a UUID shows no avatar (and so no URL); the nickname change
 	// is kept, not dead-lettered with it.
-	produce(record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "robert", Version: 4, UpdatedAt: timestamppb.Now(),
+	produce(eventstest.Record(topics.Profile, bob, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: bob, Nickname: "robert", Version: 4, UpdatedAt: timestamppb.Now(),
 		AvatarFileId: "not-a-uuid", AvatarThumbnailUrl: thumb}))
 	eventually(t, "bob's version 4", func() (bool, error) {
 		c, err := store.GetChat(ctx, alice, chatID)
@@ -194,7 +170,7 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 	})
 
 	// FriendRemoved (a block looks the same): the chat stays, sending stops.
-	produce(record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendRemoved{
+	produce(eventstest.Record(topics.Friend, pairKey(alice, bob), uuid.NewString(), &eventsv1.FriendRemoved{
 		UserId: bob, FriendUserId: alice, Reason: "blocked", RemovedAt: timestamppb.Now()}))
 	eventually(t, "FriendRemoved applied", func() (bool, error) {
 		p, can, err := store.Access(ctx, alice, chatID)

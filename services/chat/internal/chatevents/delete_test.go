@@ -2,8 +2,6 @@ package chatevents_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,13 +12,13 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
-	"github.com/parleyhq/parley/services/chat/internal/chatevents"
+	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 // TestUserDeletedLeavesTombstones: the deleted user's messages become tombstones in the peer's
@@ -32,22 +30,13 @@ func TestUserDeletedLeavesTombstones(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+	pool := chattest.NewDB(t)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	cache := chatcache.New(redistest.New(t), time.Minute)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := kafkatest.Producer(t, brokers)
 	produce := func(recs ...*kgo.Record) {
 		t.Helper()
-		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		kafkatest.Produce(t, producer, recs...)
 	}
 
 	gone, bob, carol := uuid.NewString(), uuid.NewString(), uuid.NewString()
@@ -90,21 +79,8 @@ func TestUserDeletedLeavesTombstones(t *testing.T) {
 	send(chatBC, carol, "carol stays")
 
 	deletion := uuid.NewString()
-	produce(record(topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()}))
-	consumer, err := events.NewConsumer(events.ConsumerConfig{Brokers: brokers, Group: chatevents.Group, Topics: chatevents.Topics,
-		Pool: pool, Logger: logger, RetryBackoff: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	chatevents.Register(consumer, store, cache, logger)
-	done := make(chan error, 1)
-	go func() { done <- consumer.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	produce(eventstest.Record(topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()}))
+	startConsumer(t, brokers, pool, store, cache)
 	eventually(t, "the deletion applied", func() (bool, error) {
 		var n int
 		err := pool.QueryRow(ctx, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, gone).Scan(&n)
@@ -150,12 +126,12 @@ func TestUserDeletedLeavesTombstones(t *testing.T) {
 	// Late events: the deletion again, a friendship and a newer profile. Then a marker profile on
 	// the same key, and the friend record before a marker friendship on the same key.
 	produce(
-		record(topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()}),
-		record(topics.Profile, gone, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: gone, Nickname: "ghost", Version: 7}),
-		record(topics.Profile, gone, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: carol, Nickname: "marker", Version: 7}),
-		record(topics.Friend, pairKey(gone, bob), uuid.NewString(), &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: gone, AccepterId: carol}),
-		record(topics.Friend, pairKey(gone, bob), uuid.NewString(), &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: gone, AccepterId: bob}),
-		record(topics.Friend, pairKey(gone, bob), uuid.NewString(), &eventsv1.FriendRemoved{UserId: bob, FriendUserId: carol, Reason: "removed"}),
+		eventstest.Record(topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()}),
+		eventstest.Record(topics.Profile, gone, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: gone, Nickname: "ghost", Version: 7}),
+		eventstest.Record(topics.Profile, gone, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: carol, Nickname: "marker", Version: 7}),
+		eventstest.Record(topics.Friend, pairKey(gone, bob), uuid.NewString(), &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: gone, AccepterId: carol}),
+		eventstest.Record(topics.Friend, pairKey(gone, bob), uuid.NewString(), &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: gone, AccepterId: bob}),
+		eventstest.Record(topics.Friend, pairKey(gone, bob), uuid.NewString(), &eventsv1.FriendRemoved{UserId: bob, FriendUserId: carol, Reason: "removed"}),
 	)
 	eventually(t, "the markers", func() (bool, error) {
 		var n int

@@ -15,6 +15,7 @@ import (
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
 
@@ -132,10 +133,10 @@ func TestSendRefusesAttachmentsThatAreNotTheSendersReadyFilesOfThisChat(t *testi
 	// The chat is decided before the files: a stranger is NotFound and the media service is not asked.
 	eve := e.newUser(t)
 	_, err = e.client.SendMessage(ctx, as(eve, withAttachments(sendIn(chatID, "x"), good)))
-	wantCode(t, err, connect.CodeNotFound, "chat_id: no such chat of yours")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "chat_id: no such chat of yours")
 	e.setFriends(t, alice, bob, false)
 	_, err = e.client.SendMessage(ctx, as(alice, withAttachments(sendIn(chatID, "x"), good)))
-	wantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
 	if n := len(e.media.callLog()); n != len(calls) {
 		t.Fatalf("media asked %d more times for sends refused by the chat; want 0", n-len(calls))
 	}
@@ -146,9 +147,7 @@ func TestSendRefusesAttachmentsThatAreNotTheSendersReadyFilesOfThisChat(t *testi
 func TestAttachmentsAreStoredPublishedAndListedWithURLs(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	photo := e.media.attachment(alice, chatID, "cat.png", "image/png", 2048)
 	doc := e.media.attachment(alice, chatID, "notes.pdf", "application/pdf", 5000)
 
@@ -322,9 +321,7 @@ func TestFirstSendWithAttachmentsCreatesTheChatFirst(t *testing.T) {
 func TestMediaDown(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	photo := e.media.attachment(alice, chatID, "cat.png", "image/png", 2048)
 	if _, err := e.client.SendMessage(ctx, as(alice, withAttachments(sendIn(chatID, "before"), photo))); err != nil {
 		t.Fatal(err)
@@ -333,7 +330,7 @@ func TestMediaDown(t *testing.T) {
 	e.media.setDown(true)
 	other := e.media.attachment(alice, chatID, "other.png", "image/png", 100)
 	_, err := e.client.SendMessage(ctx, as(alice, withAttachments(sendIn(chatID, "during"), other)))
-	wantCode(t, err, connect.CodeUnavailable, "the media service cannot be reached")
+	rpctest.WantCode(t, err, connect.CodeUnavailable, "the media service cannot be reached")
 	if n, seq := e.storedCounts(t, chatID); n != 1 || seq != 1 {
 		t.Fatalf("%d messages, last_seq %d after a send refused for media; want the one from before", n, seq)
 	}

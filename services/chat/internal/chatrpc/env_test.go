@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,13 +23,14 @@ import (
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/chatrpc"
+	"github.com/parleyhq/parley/services/chat/internal/chattest"
 	"github.com/parleyhq/parley/services/chat/internal/friendclient"
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
@@ -49,9 +49,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+	pool := chattest.NewDB(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	iss := authntest.New(t)
@@ -83,6 +81,15 @@ func (e *env) newUser(t *testing.T) user {
 	return user{id: id, token: e.iss.Token(t, id)}
 }
 
+// friends makes two users who are friends with their chat open (FriendAccepted applied), and
+// returns them with the chat's id.
+func (e *env) friends(t *testing.T) (alice, bob user, chatID string) {
+	t.Helper()
+	alice, bob = e.newUser(t), e.newUser(t)
+	e.setFriends(t, alice, bob, true)
+	return alice, bob, chat.ChatID(alice.id, bob.id)
+}
+
 // as returns a request carrying u's token.
 func as[T any](u user, msg *T) *connect.Request[T] {
 	req := connect.NewRequest(msg)
@@ -103,17 +110,6 @@ func (e *env) setFriends(t *testing.T, a, b user, friends bool) {
 	}
 }
 
-func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
-	t.Helper()
-	if connect.CodeOf(err) != code {
-		t.Fatalf("error %v; want code %v", err, code)
-	}
-	var ce *connect.Error
-	if !errors.As(err, &ce) || !strings.Contains(ce.Message(), msgContains) {
-		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
-	}
-}
-
 // fakeFriend stands in for the friend service, which lives in another module: it serves
 // parley.friend.v1.FriendService/CheckFriendship over h2c gRPC, verifying the forwarded token as
 // the real one does and answering from a table of friendships, and records who asked.
@@ -131,12 +127,7 @@ func newFakeFriend(t *testing.T, verifier *authn.Verifier) *fakeFriend {
 	f := &fakeFriend{friends: map[[2]string]bool{}}
 	mux := http.NewServeMux()
 	mux.Handle(friendv1connect.NewFriendServiceHandler(f, connect.WithInterceptors(authn.NewInterceptor(verifier))))
-	hs := httptest.NewUnstartedServer(mux)
-	hs.Config.Protocols = new(http.Protocols)
-	hs.Config.Protocols.SetHTTP1(true)
-	hs.Config.Protocols.SetUnencryptedHTTP2(true)
-	hs.Start()
-	t.Cleanup(hs.Close)
+	hs := rpctest.Serve(t, mux)
 	f.url = hs.URL
 	return f
 }

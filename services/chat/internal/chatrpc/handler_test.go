@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 )
@@ -92,9 +93,7 @@ func TestFirstSendToAFriendCreatesTheChat(t *testing.T) {
 func TestListMessagesPagesBothWays(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	for i := range 5 {
 		if _, err := e.client.SendMessage(ctx, as([]user{alice, bob}[i%2], sendIn(chatID, "m"))); err != nil {
 			t.Fatal(err)
@@ -133,18 +132,18 @@ func TestListMessagesPagesBothWays(t *testing.T) {
 
 	// A token belongs to its chat and direction.
 	_, err = e.client.ListMessages(ctx, as(alice, &chatv1.ListMessagesRequest{ChatId: chatID, PageToken: page.Msg.GetNextPageToken()}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_token: belongs to the other direction")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_token: belongs to the other direction")
 	otherChat := chat.ChatID(alice.id, uuid.NewString())
 	_, err = e.client.ListMessages(ctx, as(alice, &chatv1.ListMessagesRequest{ChatId: chatID, PageToken: chat.MessagesToken(otherChat, chat.Older, 3)}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_token: belongs to another chat")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_token: belongs to another chat")
 	_, err = e.client.ListMessages(ctx, as(alice, &chatv1.ListMessagesRequest{ChatId: chatID, PageToken: chat.ChatsToken(chat.ChatCursor{ChatID: chatID})}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_token: not a token of this method")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_token: not a token of this method")
 	_, err = e.client.ListMessages(ctx, as(alice, &chatv1.ListMessagesRequest{ChatId: chatID, PageToken: "garbage!"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_token: malformed")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_token: malformed")
 	_, err = e.client.ListMessages(ctx, as(alice, &chatv1.ListMessagesRequest{ChatId: chatID, PageSize: 101}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_size: must be 1 to 100")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_size: must be 1 to 100")
 	_, err = e.client.ListMessages(ctx, as(alice, &chatv1.ListMessagesRequest{ChatId: chatID, FromSeq: -1}))
-	wantCode(t, err, connect.CodeInvalidArgument, "from_seq")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "from_seq")
 }
 
 func TestListChatsOrderAndPaging(t *testing.T) {
@@ -180,9 +179,9 @@ func TestListChatsOrderAndPaging(t *testing.T) {
 		t.Fatalf("chat order %v; want %v (most recent activity first)", order, want)
 	}
 	_, err := e.client.ListChats(ctx, as(me, &chatv1.ListChatsRequest{PageToken: chat.MessagesToken(chat.ChatID(me.id, friends[0].id), chat.Older, 1)}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_token: not a token of this method")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_token: not a token of this method")
 	_, err = e.client.ListChats(ctx, as(me, &chatv1.ListChatsRequest{PageSize: -1}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_size")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_size")
 }
 
 func TestStrangerIsRefusedEverywhere(t *testing.T) {
@@ -199,21 +198,21 @@ func TestStrangerIsRefusedEverywhere(t *testing.T) {
 	const notFound = "no such"
 
 	_, err = e.client.SendMessage(ctx, as(eve, sendIn(chatID, "hi")))
-	wantCode(t, err, connect.CodeNotFound, "chat_id: no such chat of yours")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "chat_id: no such chat of yours")
 	_, err = e.client.SendMessage(ctx, as(eve, sendTo(alice, "hi"))) // not friends, per the friend service
-	wantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
 	_, err = e.client.ListMessages(ctx, as(eve, &chatv1.ListMessagesRequest{ChatId: chatID}))
-	wantCode(t, err, connect.CodeNotFound, notFound)
+	rpctest.WantCode(t, err, connect.CodeNotFound, notFound)
 	_, err = e.client.MarkRead(ctx, as(eve, &chatv1.MarkReadRequest{ChatId: chatID, UpToSeq: 1}))
-	wantCode(t, err, connect.CodeNotFound, notFound)
+	rpctest.WantCode(t, err, connect.CodeNotFound, notFound)
 	_, err = e.client.EditMessage(ctx, as(eve, &chatv1.EditMessageRequest{ChatId: chatID, MessageId: msgID, Text: "mine now"}))
-	wantCode(t, err, connect.CodeNotFound, notFound)
+	rpctest.WantCode(t, err, connect.CodeNotFound, notFound)
 	_, err = e.client.DeleteMessage(ctx, as(eve, &chatv1.DeleteMessageRequest{ChatId: chatID, MessageId: msgID}))
-	wantCode(t, err, connect.CodeNotFound, notFound)
+	rpctest.WantCode(t, err, connect.CodeNotFound, notFound)
 	_, err = e.client.GetChat(ctx, as(eve, &chatv1.GetChatRequest{By: &chatv1.GetChatRequest_ChatId{ChatId: chatID}}))
-	wantCode(t, err, connect.CodeNotFound, notFound)
+	rpctest.WantCode(t, err, connect.CodeNotFound, notFound)
 	_, err = e.client.GetChat(ctx, as(eve, &chatv1.GetChatRequest{By: &chatv1.GetChatRequest_UserId{UserId: alice.id}}))
-	wantCode(t, err, connect.CodeNotFound, "no chat with that user")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "no chat with that user")
 	list, err := e.client.ListChats(ctx, as(eve, &chatv1.ListChatsRequest{}))
 	if err != nil || len(list.Msg.GetChats()) != 0 {
 		t.Fatalf("eve's chats %v, %v; want none", list.Msg, err)
@@ -223,7 +222,7 @@ func TestStrangerIsRefusedEverywhere(t *testing.T) {
 		t.Fatalf("CheckChatAccess for eve: %v, %v; want not a participant", access.Msg, err)
 	}
 	_, err = e.client.CheckChatAccess(ctx, as(eve, &chatv1.CheckChatAccessRequest{ChatId: chatID, UserId: alice.id}))
-	wantCode(t, err, connect.CodePermissionDenied, "user_id")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "user_id")
 	// Nothing of eve's happened.
 	var msgs, read int
 	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM chat_members WHERE read_seq > 0)`).Scan(&msgs, &read); err != nil || msgs != 1 || read != 0 {
@@ -232,9 +231,9 @@ func TestStrangerIsRefusedEverywhere(t *testing.T) {
 
 	// The peer sees the chat but cannot change the author's message.
 	_, err = e.client.EditMessage(ctx, as(bob, &chatv1.EditMessageRequest{ChatId: chatID, MessageId: msgID, Text: "edited by bob"}))
-	wantCode(t, err, connect.CodePermissionDenied, "only its author")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "only its author")
 	_, err = e.client.DeleteMessage(ctx, as(bob, &chatv1.DeleteMessageRequest{ChatId: chatID, MessageId: msgID}))
-	wantCode(t, err, connect.CodePermissionDenied, "only its author")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "only its author")
 	access, err = e.client.CheckChatAccess(ctx, as(bob, &chatv1.CheckChatAccessRequest{ChatId: chatID, UserId: bob.id}))
 	if err != nil || !access.Msg.GetIsParticipant() || !access.Msg.GetCanSend() {
 		t.Fatalf("CheckChatAccess for bob: %v, %v", access.Msg, err)
@@ -242,15 +241,13 @@ func TestStrangerIsRefusedEverywhere(t *testing.T) {
 
 	// Without a token nothing answers.
 	_, err = e.client.ListChats(ctx, connect.NewRequest(&chatv1.ListChatsRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "access token")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
 }
 
 func TestAfterFriendRemovedHistoryStaysButSendingStops(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	first, err := e.client.SendMessage(ctx, as(alice, sendIn(chatID, "before")))
 	if err != nil {
 		t.Fatal(err)
@@ -261,11 +258,11 @@ func TestAfterFriendRemovedHistoryStaysButSendingStops(t *testing.T) {
 	e.friend.set(alice, bob, true)     // even a stale friend service answer must not reopen it
 
 	_, err = e.client.SendMessage(ctx, as(alice, sendIn(chatID, "after")))
-	wantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
 	_, err = e.client.SendMessage(ctx, as(bob, sendTo(alice, "after")))
-	wantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
 	_, err = e.client.EditMessage(ctx, as(alice, &chatv1.EditMessageRequest{ChatId: chatID, MessageId: msgID, Text: "rewritten"}))
-	wantCode(t, err, connect.CodeFailedPrecondition, "")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "")
 	if n := len(e.friend.callers()); n != 0 {
 		t.Fatalf("friend service asked %d times; want 0: the chat's can_send decides", n)
 	}
@@ -292,7 +289,7 @@ func TestFriendServiceDownMeansUnavailable(t *testing.T) {
 	e.friend.set(alice, bob, true)
 	e.friend.setDown(true)
 	_, err := e.client.SendMessage(ctx, as(alice, sendTo(bob, "hello?")))
-	wantCode(t, err, connect.CodeUnavailable, "friend service cannot be reached")
+	rpctest.WantCode(t, err, connect.CodeUnavailable, "friend service cannot be reached")
 	var chats int
 	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM chats`).Scan(&chats); err != nil || chats != 0 {
 		t.Fatalf("%d chats after a failed friendship check (%v); want 0", chats, err)
@@ -309,9 +306,9 @@ func TestFriendshipAnswersAreCachedUntilInvalidated(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := e.newUser(t), e.newUser(t)
 	_, err := e.client.SendMessage(ctx, as(alice, sendTo(bob, "hi")))
-	wantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
 	_, err = e.client.SendMessage(ctx, as(bob, sendTo(alice, "hi")))
-	wantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "only to your friends")
 	if n := len(e.friend.callers()); n != 1 {
 		t.Fatalf("friend service asked %d times; want 1 (the pair's answer is cached, whoever asks)", n)
 	}
@@ -327,9 +324,7 @@ func TestFriendshipAnswersAreCachedUntilInvalidated(t *testing.T) {
 func TestSendValidationAndIdempotency(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, _, chatID := e.friends(t)
 
 	cases := []struct {
 		name string
@@ -405,9 +400,7 @@ func withIDs(req *chatv1.SendMessageRequest, ids ...string) *chatv1.SendMessageR
 func TestEditAndDelete(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	alice, bob := e.newUser(t), e.newUser(t)
-	e.setFriends(t, alice, bob, true)
-	chatID := chat.ChatID(alice.id, bob.id)
+	alice, bob, chatID := e.friends(t)
 	sent, err := e.client.SendMessage(ctx, as(alice, sendIn(chatID, "helo")))
 	if err != nil {
 		t.Fatal(err)
@@ -423,9 +416,9 @@ func TestEditAndDelete(t *testing.T) {
 		t.Fatalf("same text again: %v, %v; want nothing changed", same.Msg, err)
 	}
 	_, err = e.client.EditMessage(ctx, as(alice, &chatv1.EditMessageRequest{ChatId: chatID, MessageId: msgID, Text: ""}))
-	wantCode(t, err, connect.CodeInvalidArgument, "text: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "text: required")
 	_, err = e.client.EditMessage(ctx, as(alice, &chatv1.EditMessageRequest{ChatId: chatID, MessageId: uuid.NewString(), Text: "x"}))
-	wantCode(t, err, connect.CodeNotFound, "message_id")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "message_id")
 
 	del, err := e.client.DeleteMessage(ctx, as(alice, &chatv1.DeleteMessageRequest{ChatId: chatID, MessageId: msgID}))
 	m := del.Msg.GetMessage()
@@ -437,7 +430,7 @@ func TestEditAndDelete(t *testing.T) {
 		t.Fatalf("delete again: %v, %v; want the same tombstone", again.Msg, err)
 	}
 	_, err = e.client.EditMessage(ctx, as(alice, &chatv1.EditMessageRequest{ChatId: chatID, MessageId: msgID, Text: "back"}))
-	wantCode(t, err, connect.CodeFailedPrecondition, "deleted")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "deleted")
 
 	// The tombstone keeps its place and does not count as unread.
 	page, err := e.client.ListMessages(ctx, as(bob, &chatv1.ListMessagesRequest{ChatId: chatID}))
@@ -449,7 +442,7 @@ func TestEditAndDelete(t *testing.T) {
 		t.Fatalf("bob's chat after delete: %v, %v; want unread 0, last message a tombstone", got.Msg, err)
 	}
 	_, err = e.client.MarkRead(ctx, as(bob, &chatv1.MarkReadRequest{ChatId: chatID, UpToSeq: -1}))
-	wantCode(t, err, connect.CodeInvalidArgument, "up_to_seq")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "up_to_seq")
 }
 
 // The peer's avatar thumbnail URL is the one ProfileUpdated carried (the media service's, via the

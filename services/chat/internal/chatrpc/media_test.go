@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
@@ -56,12 +56,7 @@ func newFakeMedia(t *testing.T, verifier *authn.Verifier, store *chatdb.Store) *
 	mux := http.NewServeMux()
 	mux.Handle(mediav1connect.NewMediaServiceHandler(f,
 		connect.WithInterceptors(authn.NewInterceptor(verifier, mediav1connect.MediaServiceBatchGetFilesProcedure))))
-	hs := httptest.NewUnstartedServer(mux)
-	hs.Config.Protocols = new(http.Protocols)
-	hs.Config.Protocols.SetHTTP1(true)
-	hs.Config.Protocols.SetUnencryptedHTTP2(true)
-	hs.Start()
-	t.Cleanup(hs.Close)
+	hs := rpctest.Serve(t, mux)
 	f.url = hs.URL
 	return f
 }

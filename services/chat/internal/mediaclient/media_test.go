@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
@@ -67,11 +67,7 @@ func start(t *testing.T) (*recorder, string) {
 	r := &recorder{}
 	mux := http.NewServeMux()
 	mux.Handle(mediav1connect.NewMediaServiceHandler(r))
-	hs := httptest.NewUnstartedServer(mux)
-	hs.Config.Protocols = new(http.Protocols)
-	hs.Config.Protocols.SetUnencryptedHTTP2(true)
-	hs.Start()
-	t.Cleanup(hs.Close)
+	hs := rpctest.Serve(t, mux)
 	return r, hs.URL
 }
 

@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
@@ -53,9 +54,10 @@ func waitUser(t *testing.T, pool *pgxpool.Pool, id string) user {
 	return u
 }
 
-func TestConsumerKeepsUsers(t *testing.T) {
-	_, brokers := kafkatest.New(t)
-	pool := friendtest.NewDB(t)
+// startConsumer runs the friend service's consumer (friendevents.Register on store) until the
+// test ends.
+func startConsumer(t *testing.T, brokers []string, pool *pgxpool.Pool, store *frienddb.Store) {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := events.NewConsumer(events.ConsumerConfig{
 		Brokers: brokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
@@ -64,22 +66,17 @@ func TestConsumerKeepsUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := frienddb.New(pool, events.NewOutbox("friend"))
 	friendevents.Register(c, store, logger)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	eventstest.Run(t, c)
+}
+
+func TestConsumerKeepsUsers(t *testing.T) {
+	_, brokers := kafkatest.New(t)
+	pool := friendtest.NewDB(t)
+	store := frienddb.New(pool, events.NewOutbox("friend"))
+	startConsumer(t, brokers, pool, store)
+	producer := kafkatest.Producer(t, brokers)
+	ctx := t.Context()
 
 	// Every record goes under one key, so each topic's records arrive in order and a later
 	// record proves the earlier ones were handled.

@@ -2,24 +2,19 @@ package friendevents_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
-	"github.com/parleyhq/parley/services/friend/internal/friendevents"
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
 )
 
@@ -27,28 +22,14 @@ import (
 // blocks (both ways) go with their row; other people's stay; a redelivered deletion, a late
 // ProfileUpdated or registration, and a call with an old access token bring nothing back. The
 // consumer starts after the deletion was published: a friend service that was down catches up.
-func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestUserDeletedErasesRelationships(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	pool := friendtest.NewDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := frienddb.New(pool, events.NewOutbox("friend"))
 	svc := friend.NewService(store, friend.DefaultLimits)
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := kafkatest.Producer(t, brokers)
 
 	gone, bob, cat, dan, eve := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 	for _, id := range []string{gone, bob, cat, dan, eve} {
@@ -71,7 +52,7 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	}
 	befriend(gone, bob)
 	befriend(bob, cat) // stays
-	_, err = svc.Send(ctx, gone, cat)
+	_, err := svc.Send(ctx, gone, cat)
 	must(err)
 	_, err = svc.Send(ctx, eve, gone)
 	must(err)
@@ -80,7 +61,7 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	must(svc.Block(ctx, eve, bob))  // stays
 
 	rows := func() int {
-		return count(t, pool, `SELECT
+		return pgtest.Count(t, pool, `SELECT
 			(SELECT count(*) FROM users WHERE user_id = $1) +
 			(SELECT count(*) FROM friend_requests WHERE from_user_id = $1 OR to_user_id = $1) +
 			(SELECT count(*) FROM blocks WHERE blocker_id = $1 OR blocked_id = $1) +
@@ -89,30 +70,17 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	if rows() == 0 {
 		t.Fatal("setup: nothing to delete")
 	}
-	others := count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
+	others := pgtest.Count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
 		(SELECT count(*) FROM blocks WHERE $1 NOT IN (blocker_id, blocked_id))`, gone)
 
 	deletion := uuid.NewString()
 	friendtest.Produce(t, producer, topics.Auth, gone, deletion, &eventsv1.UserDeleted{UserId: gone, DeletedAt: timestamppb.Now()})
-	c, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: brokers, Group: friendevents.Group, Topics: friendevents.Topics, Pool: pool, Logger: logger,
-		RetryBackoff: 10 * time.Millisecond,
-	})
-	must(err)
-	friendevents.Register(c, store, logger)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	startConsumer(t, brokers, pool, store)
 	waittest.Until(t, "the deleted user's rows gone", func() bool { return rows() == 0 })
-	if n := count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, gone); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, gone); n != 1 {
 		t.Fatalf("%d tombstones, want 1", n)
 	}
-	if n := count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
+	if n := pgtest.Count(t, pool, `SELECT (SELECT count(*) FROM pairs WHERE friends_since IS NOT NULL AND $1 NOT IN (user_lo, user_hi)) +
 		(SELECT count(*) FROM blocks WHERE $1 NOT IN (blocker_id, blocked_id))`, gone); n != others {
 		t.Fatalf("other people's friendships and blocks: %d, want %d", n, others)
 	}

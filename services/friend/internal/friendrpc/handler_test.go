@@ -2,11 +2,9 @@ package friendrpc_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
@@ -56,14 +55,6 @@ func as[T any](t *testing.T, s *testServer, userID string, msg *T) *connect.Requ
 	req := connect.NewRequest(msg)
 	req.Header().Set("Authorization", "Bearer "+s.tokens.Token(t, userID))
 	return req
-}
-
-func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
-	t.Helper()
-	var ce *connect.Error
-	if !errors.As(err, &ce) || ce.Code() != code || !strings.Contains(ce.Message(), msgContains) {
-		t.Fatalf("error %v; want %v containing %q", err, code, msgContains)
-	}
 }
 
 // setAvatar stores an avatar for userID as the ProfileUpdated consumer does, with a thumbnail URL
@@ -107,10 +98,10 @@ func TestFriendshipOverRPC(t *testing.T) {
 		t.Fatalf("bob's incoming = %v", in.Msg)
 	}
 	_, err = s.client.ListFriendRequests(ctx, as(t, s, bob, &friendv1.ListFriendRequestsRequest{}))
-	wantCode(t, err, connect.CodeInvalidArgument, "direction: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "direction: required")
 
 	_, err = s.client.AcceptFriendRequest(ctx, as(t, s, alice, &friendv1.AcceptFriendRequestRequest{RequestId: r.GetRequestId()}))
-	wantCode(t, err, connect.CodePermissionDenied, "only its recipient can accept")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "only its recipient can accept")
 	acc, err := s.client.AcceptFriendRequest(ctx, as(t, s, bob, &friendv1.AcceptFriendRequestRequest{RequestId: r.GetRequestId()}))
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +119,7 @@ func TestFriendshipOverRPC(t *testing.T) {
 		t.Fatalf("alice's friends = %v", friends.Msg)
 	}
 	_, err = s.client.ListFriends(ctx, as(t, s, alice, &friendv1.ListFriendsRequest{PageSize: 500}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_size")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_size")
 
 	// A profile change shows in the lists (the consumer writes the same row).
 	if _, err := s.pool.Exec(ctx, `UPDATE users SET nickname = 'robert', avatar_file_id = NULL, avatar_thumbnail_url = '', profile_version = 2 WHERE user_id = $1`, bob); err != nil {
@@ -178,11 +169,11 @@ func TestCheckFriendship(t *testing.T) {
 		}
 	}
 	_, err := check(carol, alice, bob)
-	wantCode(t, err, connect.CodePermissionDenied, "only one of the two users")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "only one of the two users")
 	_, err = check(alice, alice, "x")
-	wantCode(t, err, connect.CodeInvalidArgument, "user_b_id")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "user_b_id")
 	_, err = s.client.CheckFriendship(ctx, connect.NewRequest(&friendv1.CheckFriendshipRequest{UserAId: alice, UserBId: bob}))
-	wantCode(t, err, connect.CodeUnauthenticated, "access token")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
 
 	if _, err := s.client.BlockUser(ctx, as(t, s, bob, &friendv1.BlockUserRequest{UserId: alice})); err != nil {
 		t.Fatal(err)
@@ -203,9 +194,9 @@ func TestBlockingOverRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.client.BlockUser(ctx, as(t, s, alice, &friendv1.BlockUserRequest{UserId: uuid.NewString()}))
-	wantCode(t, err, connect.CodeNotFound, "user_id: no user")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "user_id: no user")
 	_, err = s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: bob}))
-	wantCode(t, err, connect.CodeFailedPrecondition, "unblock them first")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "unblock them first")
 
 	// The blocked user's request appears to succeed.
 	sent, err := s.client.SendFriendRequest(ctx, as(t, s, bob, &friendv1.SendFriendRequestRequest{UserId: alice}))
@@ -217,7 +208,7 @@ func TestBlockingOverRPC(t *testing.T) {
 		t.Fatalf("the blocker's incoming = %v, %v; want empty", in, err)
 	}
 	_, err = s.client.DeclineFriendRequest(ctx, as(t, s, alice, &friendv1.DeclineFriendRequestRequest{RequestId: sent.Msg.GetRequest().GetRequestId()}))
-	wantCode(t, err, connect.CodeNotFound, "request_id")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "request_id")
 
 	blocked, err := s.client.ListBlockedUsers(ctx, as(t, s, alice, &friendv1.ListBlockedUsersRequest{}))
 	if err != nil {
@@ -228,7 +219,7 @@ func TestBlockingOverRPC(t *testing.T) {
 		t.Fatalf("ListBlockedUsers = %v", blocked.Msg)
 	}
 	_, err = s.client.ListBlockedUsers(ctx, as(t, s, alice, &friendv1.ListBlockedUsersRequest{PageToken: "bm9wZQ"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_token")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_token")
 
 	if _, err := s.client.UnblockUser(ctx, as(t, s, alice, &friendv1.UnblockUserRequest{UserId: bob})); err != nil {
 		t.Fatal(err)
@@ -243,7 +234,7 @@ func TestBlockingOverRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.client.CancelFriendRequest(ctx, as(t, s, alice, &friendv1.CancelFriendRequestRequest{RequestId: sent.Msg.GetRequest().GetRequestId()}))
-	wantCode(t, err, connect.CodePermissionDenied, "DeclineFriendRequest")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "DeclineFriendRequest")
 	if _, err := s.client.CancelFriendRequest(ctx, as(t, s, bob, &friendv1.CancelFriendRequestRequest{RequestId: sent.Msg.GetRequest().GetRequestId()})); err != nil {
 		t.Fatal(err)
 	}
@@ -256,34 +247,34 @@ func TestRequestErrors(t *testing.T) {
 	carol := friendtest.AddUser(t, s.pool, "carol")
 
 	_, err := s.client.SendFriendRequest(ctx, connect.NewRequest(&friendv1.SendFriendRequestRequest{UserId: bob}))
-	wantCode(t, err, connect.CodeUnauthenticated, "missing access token")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "missing access token")
 	bad := connect.NewRequest(&friendv1.SendFriendRequestRequest{UserId: bob})
 	bad.Header().Set("Authorization", "Bearer not.a.token")
 	_, err = s.client.SendFriendRequest(ctx, bad)
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 	_, err = s.client.SendFriendRequest(ctx, as(t, s, "service-account", &friendv1.SendFriendRequestRequest{UserId: bob}))
-	wantCode(t, err, connect.CodeUnauthenticated, "does not name a user")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "does not name a user")
 
 	_, err = s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: alice}))
-	wantCode(t, err, connect.CodeInvalidArgument, "user_id: that is your own id")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "user_id: that is your own id")
 	_, err = s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: "bob"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "user_id: must be a UUID")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "user_id: must be a UUID")
 	_, err = s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: uuid.NewString()}))
-	wantCode(t, err, connect.CodeNotFound, "user_id: no user")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "user_id: no user")
 
 	sent, err := s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: bob}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.client.SendFriendRequest(ctx, as(t, s, alice, &friendv1.SendFriendRequestRequest{UserId: carol}))
-	wantCode(t, err, connect.CodeResourceExhausted, "too many friend requests")
+	rpctest.WantCode(t, err, connect.CodeResourceExhausted, "too many friend requests")
 	_, err = s.client.AcceptFriendRequest(ctx, as(t, s, carol, &friendv1.AcceptFriendRequestRequest{RequestId: sent.Msg.GetRequest().GetRequestId()}))
-	wantCode(t, err, connect.CodeNotFound, "no pending friend request")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "no pending friend request")
 	_, err = s.client.DeclineFriendRequest(ctx, as(t, s, alice, &friendv1.DeclineFriendRequestRequest{RequestId: sent.Msg.GetRequest().GetRequestId()}))
-	wantCode(t, err, connect.CodePermissionDenied, "CancelFriendRequest")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "CancelFriendRequest")
 	if _, err := s.client.DeclineFriendRequest(ctx, as(t, s, bob, &friendv1.DeclineFriendRequestRequest{RequestId: sent.Msg.GetRequest().GetRequestId()})); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.client.RemoveFriend(ctx, as(t, s, alice, &friendv1.RemoveFriendRequest{UserId: alice}))
-	wantCode(t, err, connect.CodeInvalidArgument, "own id")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "own id")
 }

@@ -6,7 +6,6 @@ package friendtest
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,6 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
+	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
 )
@@ -40,19 +41,5 @@ func AddUser(t testing.TB, pool *pgxpool.Pool, nickname string) string {
 // binary-mode headers with eventID as ce_id.
 func Produce(t testing.TB, client *kgo.Client, topic, key, eventID string, msg proto.Message) {
 	t.Helper()
-	payload, err := proto.Marshal(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
-		{Key: events.HeaderID, Value: []byte(eventID)},
-		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
-		{Key: events.HeaderSource, Value: []byte("test")},
-		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
-		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
-	}}
-	if err := client.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
-		t.Fatalf("produce to %s: %v", topic, err)
-	}
+	kafkatest.Produce(t, client, eventstest.Record(topic, key, eventID, msg))
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
+	"github.com/parleyhq/parley/platform/proctest"
 	"github.com/parleyhq/parley/platform/server"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
@@ -171,13 +172,7 @@ var publicProcedures = []string{
 // deadURL is the URL of a loopback port nothing listens on.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return "http://" + addr
+	return "http://" + proctest.FreeAddr(t)
 }
 
 // env is a gateway in front of fake auth, profile and chat services.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,6 +25,7 @@ import (
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/authntest"
+	"github.com/parleyhq/parley/platform/rpctest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 )
@@ -715,16 +715,12 @@ func TestMediaFilesAreForwardedWithoutToken(t *testing.T) {
 	t.Parallel()
 	var got atomic.Value
 	// A stand-in for the media service's download route (the real one lives in its own module).
-	media := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Served as services are, h2c included: the gateway reaches services over h2c.
+	media := rpctest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got.Store(r.Method + " " + r.URL.RequestURI())
 		w.Header().Set("Content-Type", "image/png")
 		_, _ = w.Write([]byte("png bytes"))
 	}))
-	media.Config.Protocols = new(http.Protocols)
-	media.Config.Protocols.SetHTTP1(true)
-	media.Config.Protocols.SetUnencryptedHTTP2(true) // the gateway reaches services over h2c
-	media.Start()
-	t.Cleanup(media.Close)
 	e := newEnv(t, func(o *gateway.Options) {
 		up, err := gateway.NewUpstream("media", media.URL)
 		if err != nil {

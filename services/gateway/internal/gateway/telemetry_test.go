@@ -7,54 +7,16 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	profilev1 "github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/profile/v1/profilev1connect"
 	"github.com/parleyhq/parley/platform/telemetry"
+	"github.com/parleyhq/parley/platform/telemetrytest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 )
-
-// series is the value of name's series whose labels include want (a histogram's: its count).
-func series(t *testing.T, tel *telemetry.Telemetry, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := tel.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue next
-				}
-			}
-			return valueOf(m)
-		}
-	}
-	return 0
-}
-
-func valueOf(m *dto.Metric) float64 {
-	switch {
-	case m.GetHistogram() != nil:
-		return float64(m.GetHistogram().GetSampleCount())
-	case m.GetCounter() != nil:
-		return m.GetCounter().GetValue()
-	}
-	return m.GetGauge().GetValue()
-}
 
 // TestCallsStartTracesAndAreMeasured: a proxied call gets the gateway's server span, which starts
 // the trace (a client's traceparent is not continued), is what the upstream receives as its
@@ -111,7 +73,7 @@ func TestCallsStartTracesAndAreMeasured(t *testing.T) {
 		{"/parley.profile.v1.ProfileService/GetProfile", "unauthenticated"},
 		{"other", "unknown"}, // the service's bare 404: no such method
 	} {
-		if got := series(t, tel, telemetry.MetricRPCDuration, map[string]string{"procedure": c.procedure, "code": c.code, "service": "gateway"}); got != 1 {
+		if got := telemetrytest.Value(t, tel, telemetry.MetricRPCDuration, map[string]string{"procedure": c.procedure, "code": c.code, "service": "gateway"}); got != 1 {
 			t.Errorf("%s{procedure=%s,code=%s} = %v, want 1", telemetry.MetricRPCDuration, c.procedure, c.code, got)
 		}
 	}
@@ -125,7 +87,7 @@ func TestRefusalsAreCountedByLimit(t *testing.T) {
 		postJSON(t, e.api+"/parley.auth.v1.AuthService/Login", `{"email":"a@example.com","password":"secret"}`,
 			http.Header{"X-Forwarded-For": {"203.0.113.9"}})
 	}
-	if got := series(t, tel, telemetry.MetricRateLimited, map[string]string{"limit": "auth"}); got != 1 {
+	if got := telemetrytest.Value(t, tel, telemetry.MetricRateLimited, map[string]string{"limit": "auth"}); got != 1 {
 		t.Errorf("%s{limit=auth} = %v after 4 logins against a limit of 3, want 1", telemetry.MetricRateLimited, got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/parleyhq/parley/platform/logtest"
+	"github.com/parleyhq/parley/platform/proctest"
 	"github.com/parleyhq/parley/platform/redisconn"
 	"github.com/parleyhq/parley/platform/redistest"
 
@@ -141,12 +141,7 @@ func TestZeroLimitIsUnlimited(t *testing.T) {
 
 func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := proctest.FreeAddr(t)
 
 	var logs logtest.Buffer
 	// Wired as run.go does: the gateway's one client, read by the limiter (nil until it connects).

@@ -31,6 +31,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/server"
@@ -221,8 +222,10 @@ type env struct {
 	friURL  string
 	redis   rueidis.Client
 	brokers []string
-	group   string
-	opts    func(*realtime.Options)
+	// producer, with Kafka, writes the events produce publishes.
+	producer *kgo.Client
+	group    string
+	opts     func(*realtime.Options)
 	// redisFor, when set, gives each gateway its own Redis client.
 	redisFor func(t *testing.T) rueidis.Client
 }
@@ -252,6 +255,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	})
 	if cfg.kafka {
 		_, e.brokers = kafkatest.New(t)
+		e.producer = kafkatest.Producer(t, e.brokers)
 	}
 	return e
 }
@@ -371,28 +375,7 @@ func (e *env) produce(t *testing.T, topic, key string, msg proto.Message) string
 // produceAs is produce with a given event id (ce_id), to deliver one event twice.
 func (e *env) produceAs(t *testing.T, id, topic, key string, msg proto.Message) string {
 	t.Helper()
-	client, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	payload, err := proto.Marshal(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
-		{Key: events.HeaderID, Value: []byte(id)},
-		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
-		{Key: events.HeaderSource, Value: []byte("test")},
-		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
-		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
-	}}
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	if err := client.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		t.Fatalf("produce %s: %v", rec.Headers[1].Value, err)
-	}
+	kafkatest.Produce(t, e.producer, eventstest.Record(topic, key, id, msg))
 	return id
 }
 

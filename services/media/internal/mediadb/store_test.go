@@ -14,16 +14,14 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
+	"github.com/parleyhq/parley/services/media/internal/mediatest"
 )
 
 func newStore(t *testing.T) (*mediadb.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "media", Files: mediadb.Migrations})
+	pool := mediatest.NewDB(t)
 	return mediadb.New(pool, events.NewOutbox("media")), pool
 }
 

@@ -10,15 +10,15 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
 	"github.com/parleyhq/parley/services/media/internal/mediaevents"
@@ -33,8 +33,6 @@ import (
 // down catches up.
 func TestUserDeletedDeletesEveryFile(t *testing.T) {
 	e := setup(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	png := mediatest.PNG(t, mediatest.TwoColour(300, 200))
 	avatarID := e.upload(t, e.alice, avatar, "me.png", "image/png", png, "")
 	a := e.mustComplete(t, e.alice, avatarID)
@@ -51,27 +49,9 @@ func TestUserDeletedDeletesEveryFile(t *testing.T) {
 	}
 
 	_, brokers := kafkatest.New(t)
-	payload, err := proto.Marshal(&eventsv1.UserDeleted{UserId: e.alice, DeletedAt: timestamppb.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &kgo.Record{Topic: topics.Auth, Key: []byte(e.alice), Value: payload, Headers: []kgo.RecordHeader{
-		{Key: events.HeaderID, Value: []byte(uuid.NewString())},
-		{Key: events.HeaderType, Value: []byte("parley.events.v1.UserDeleted")},
-		{Key: events.HeaderSource, Value: []byte("auth")},
-		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
-		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
-	}}
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	rec := eventstest.Record(topics.Auth, e.alice, uuid.NewString(), &eventsv1.UserDeleted{UserId: e.alice, DeletedAt: timestamppb.Now()})
 	// Twice under the same event id: a redelivery.
-	if err := producer.ProduceSync(ctx, rec, rec).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	kafkatest.Produce(t, kafkatest.Producer(t, brokers), rec, rec)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	consumer, err := events.NewConsumer(events.ConsumerConfig{Brokers: brokers, Group: mediaevents.Group, Topics: mediaevents.Topics,
 		Pool: e.pool, Logger: logger, RetryBackoff: 10 * time.Millisecond})
@@ -79,14 +59,7 @@ func TestUserDeletedDeletesEveryFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	mediaevents.Register(consumer, mediadb.New(e.pool, events.NewOutbox("media")), logger)
-	done := make(chan error, 1)
-	go func() { done <- consumer.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	eventstest.Run(t, consumer)
 	waittest.Until(t, "alice's files marked deleted", func() bool {
 		return e.count(t, `SELECT count(*) FROM files WHERE owner_id = $1 AND status <> 'deleted'`, e.alice) == 0
 	})
@@ -95,7 +68,7 @@ func TestUserDeletedDeletesEveryFile(t *testing.T) {
 	for _, id := range []string{avatarID, attachID, pendingID} {
 		for _, who := range []string{e.alice, e.bob} {
 			_, err := e.getFile(t, who, id)
-			wantCode(t, err, connect.CodeNotFound, "")
+			rpctest.WantCode(t, err, connect.CodeNotFound, "")
 		}
 	}
 	for _, u := range urls {
@@ -105,7 +78,7 @@ func TestUserDeletedDeletesEveryFile(t *testing.T) {
 	}
 	_, err = e.client.CreateUpload(context.Background(), as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "x.txt", ContentType: "text/plain", SizeBytes: 1, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodePermissionDenied, "your account was deleted")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "your account was deleted")
 
 	// The janitor removes every object and row of alice's; bob's stay.
 	st, err := e.svc.Sweep(context.Background(), 24*time.Hour)

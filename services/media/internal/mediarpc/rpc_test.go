@@ -21,6 +21,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediatest"
 	"github.com/parleyhq/parley/services/media/internal/s3test"
@@ -65,7 +66,7 @@ func TestAvatarRoundTrip(t *testing.T) {
 		t.Fatalf("pending: %v %v", f, err)
 	}
 	_, err = e.getFile(t, e.bob, id)
-	wantCode(t, err, connect.CodeNotFound, "file_id: no file")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "file_id: no file")
 
 	f = e.mustComplete(t, e.alice, id)
 	if f.GetContentType() != "image/png" || f.GetWidth() != 300 || f.GetHeight() != 200 || f.GetName() != "me.png" ||
@@ -137,12 +138,12 @@ func TestOversizedUploadRefused(t *testing.T) {
 		t.Fatalf("oversized POST: %d %s", code, body)
 	}
 	_, err := e.complete(t, e.alice, form.GetFileId())
-	wantCode(t, err, connect.CodeFailedPrecondition, "nothing has been uploaded yet")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "nothing has been uploaded yet")
 
 	// Over the purpose's limit at CreateUpload.
 	_, err = e.client.CreateUpload(context.Background(), as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: avatar, FileName: "x.png", ContentType: "image/png", SizeBytes: 1001}))
-	wantCode(t, err, connect.CodeInvalidArgument, "size_bytes: 1001 bytes is over the avatar limit of 1000 bytes")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "size_bytes: 1001 bytes is over the avatar limit of 1000 bytes")
 
 	// Storage that let a bigger body through: CompleteUpload catches it.
 	put := func(id string, size int, ct string) {
@@ -182,7 +183,7 @@ func TestOversizedByABytePrintsExactBytes(t *testing.T) {
 	e := setup(t, func(l *media.Limits) { l.MaxAvatarBytes = 1024 })
 	_, err := e.client.CreateUpload(context.Background(), as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: avatar, FileName: "x.png", ContentType: "image/png", SizeBytes: 1025}))
-	wantCode(t, err, connect.CodeInvalidArgument, "size_bytes: 1025 bytes is over the avatar limit of 1024 bytes")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "size_bytes: 1025 bytes is over the avatar limit of 1024 bytes")
 
 	form := e.create(t, e.alice, avatar, "big.png", "image/png", 1000, "")
 	_, err = s3test.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(e.bucket),
@@ -210,7 +211,7 @@ func TestHTMLNamedPNGRefused(t *testing.T) {
 			r.GetMessage() != "the file was declared as image/png, but its content is an HTML document (text/html)" {
 			t.Fatalf("%v: %v", c.purpose, r)
 		}
-		wantCode(t, err, connect.CodeInvalidArgument, "the file was declared as image/png, but its content is an HTML document")
+		rpctest.WantCode(t, err, connect.CodeInvalidArgument, "the file was declared as image/png, but its content is an HTML document")
 		// The owner sees it REJECTED with the reason, without URLs; completing again answers the same.
 		f, err := e.getFile(t, e.alice, id)
 		if err != nil || f.GetStatus() != mediav1.FileStatus_FILE_STATUS_REJECTED || f.GetUrl() != "" ||
@@ -303,14 +304,14 @@ func TestKeysAreServerGenerated(t *testing.T) {
 	for _, name := range []string{"../../etc/passwd", `..\..\boot.ini`, "a/b.png"} {
 		_, err := e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 			Purpose: attachment, FileName: name, ContentType: "text/plain", SizeBytes: 5, ChatId: e.chatID}))
-		wantCode(t, err, connect.CodeInvalidArgument, "file_name: must be a plain name without path separators")
+		rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_name: must be a plain name without path separators")
 	}
 	_, err := e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "..", ContentType: "text/plain", SizeBytes: 5, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodeInvalidArgument, "file_name: must be a file name, not . or ..")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_name: must be a file name, not . or ..")
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "a.txt", ContentType: "text/plain", SizeBytes: 5, ChatId: "../" + e.chatID}))
-	wantCode(t, err, connect.CodeInvalidArgument, "chat_id: must be a UUID")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "chat_id: must be a UUID")
 
 	// Names full of markup and dots are display text only.
 	names := []string{`<img src=x onerror=alert(1)>.png`, "...png", "%2e%2e%2fpasswd.png"}
@@ -331,9 +332,9 @@ func TestKeysAreServerGenerated(t *testing.T) {
 	}
 	// Ids and variants from requests are checked, never joined into keys.
 	_, err = e.complete(t, e.alice, "../uploads/x")
-	wantCode(t, err, connect.CodeInvalidArgument, "file_id: must be a UUID")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_id: must be a UUID")
 	_, err = e.getFile(t, e.alice, "files/"+uuid.NewString())
-	wantCode(t, err, connect.CodeInvalidArgument, "file_id: must be a UUID")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_id: must be a UUID")
 	id := strings.Split(keys[0], "/")[1] // files/<id>/<variant>
 	for _, path := range []string{
 		"/media/files/" + id + "/%2e%2e",
@@ -426,7 +427,7 @@ func TestStrangerCannotGetAttachment(t *testing.T) {
 	id := e.upload(t, e.alice, attachment, "p.png", "image/png", data, e.chatID)
 	// Pending: only the owner sees it, even in the chat.
 	_, err := e.getFile(t, e.bob, id)
-	wantCode(t, err, connect.CodeNotFound, "")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "")
 	e.mustComplete(t, e.alice, id)
 
 	calls := e.chat.callCount()
@@ -443,7 +444,7 @@ func TestStrangerCannotGetAttachment(t *testing.T) {
 	}
 	// Carol is no participant: the file does not exist for her.
 	_, err = e.getFile(t, e.carol, id)
-	wantCode(t, err, connect.CodeNotFound, "file_id: no file "+id)
+	rpctest.WantCode(t, err, connect.CodeNotFound, "file_id: no file "+id)
 	res, err := e.client.BatchGetFiles(ctx, as(t, e, e.carol, &mediav1.BatchGetFilesRequest{FileIds: []string{id}}))
 	if err != nil || len(res.Msg.GetFiles()) != 0 {
 		t.Fatalf("carol's batch: %v %v", res, err)
@@ -451,16 +452,16 @@ func TestStrangerCannotGetAttachment(t *testing.T) {
 	// Nor can she upload into the chat; a participant who may no longer send gets a clear answer.
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.carol, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "x.txt", ContentType: "text/plain", SizeBytes: 1, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodeNotFound, "chat_id: no chat "+e.chatID+" of yours")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "chat_id: no chat "+e.chatID+" of yours")
 	readOnly := uuid.NewString()
 	e.chat.set(readOnly, e.alice, media.ChatAccess{Participant: true})
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "x.txt", ContentType: "text/plain", SizeBytes: 1, ChatId: readOnly}))
-	wantCode(t, err, connect.CodeFailedPrecondition, "chat_id: you can no longer send in this chat")
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "chat_id: you can no longer send in this chat")
 	// The chat service being down is Unavailable, not a denial.
 	e.chat.setDown()
 	_, err = e.getFile(t, e.carol, id)
-	wantCode(t, err, connect.CodeUnavailable, "the chat service cannot be reached")
+	rpctest.WantCode(t, err, connect.CodeUnavailable, "the chat service cannot be reached")
 }
 
 func TestBatchGetFiles(t *testing.T) {
@@ -495,13 +496,13 @@ func TestBatchGetFiles(t *testing.T) {
 		}
 	}
 	_, err = internal("", ids)
-	wantCode(t, err, connect.CodePermissionDenied, "BatchGetFiles is internal")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "BatchGetFiles is internal")
 	_, err = internal("wrong", ids)
-	wantCode(t, err, connect.CodePermissionDenied, "internal token is not valid")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "internal token is not valid")
 	_, err = internal(internalToken, make([]string, 101))
-	wantCode(t, err, connect.CodeInvalidArgument, "file_ids: at most 100 ids per call, got 101")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_ids: at most 100 ids per call, got 101")
 	_, err = internal(internalToken, []string{av, "nope"})
-	wantCode(t, err, connect.CodeInvalidArgument, "file_ids[1]: must be a UUID")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_ids[1]: must be a UUID")
 
 	// On bob's behalf (his token forwarded): what bob may see.
 	byBob, err := e.client.BatchGetFiles(ctx, as(t, e, e.bob, &mediav1.BatchGetFilesRequest{FileIds: ids}))
@@ -517,7 +518,7 @@ func TestQuotaEnforced(t *testing.T) {
 	id := e.upload(t, e.alice, attachment, "a.txt", "text/plain", text, e.chatID)
 	_, err := e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "b.txt", ContentType: "text/plain", SizeBytes: 401, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodeResourceExhausted, "storage quota exceeded: this upload needs 401 bytes but only 400 bytes of your 1000 bytes are free")
+	rpctest.WantCode(t, err, connect.CodeResourceExhausted, "storage quota exceeded: this upload needs 401 bytes but only 400 bytes of your 1000 bytes are free")
 	q, _ := e.client.GetQuota(ctx, as(t, e, e.alice, &mediav1.GetQuotaRequest{}))
 	if q.Msg.GetReservedBytes() != 600 || q.Msg.GetUsedBytes() != 0 {
 		t.Fatalf("quota %v", q.Msg)
@@ -535,12 +536,12 @@ func TestQuotaEnforced(t *testing.T) {
 
 	// Deleting frees the room, and the bytes.
 	_, err = e.client.DeleteFile(ctx, as(t, e, e.bob, &mediav1.DeleteFileRequest{FileId: id}))
-	wantCode(t, err, connect.CodeNotFound, "file_id: no file "+id+" of yours")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "file_id: no file "+id+" of yours")
 	if _, err := e.client.DeleteFile(ctx, as(t, e, e.alice, &mediav1.DeleteFileRequest{FileId: id})); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.getFile(t, e.alice, id)
-	wantCode(t, err, connect.CodeNotFound, "")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "")
 	for _, k := range s3test.Keys(t, e.bucket) {
 		if strings.Contains(k, id) {
 			t.Fatalf("deleted file's object %s remains", k)
@@ -572,7 +573,7 @@ func TestUnfinishedUploadsExpire(t *testing.T) {
 
 	e.clock.advance(15 * time.Minute)
 	_, err := e.complete(t, e.alice, abandoned)
-	wantCode(t, err, connect.CodeNotFound, "file_id: the upload expired at")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "file_id: the upload expired at")
 	q, _ := e.client.GetQuota(ctx, as(t, e, e.alice, &mediav1.GetQuotaRequest{}))
 	if q.Msg.GetReservedBytes() != 0 {
 		t.Fatalf("expired upload still reserves %d bytes", q.Msg.GetReservedBytes())
@@ -602,29 +603,29 @@ func TestValidationAndAuthentication(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	_, err := e.client.CreateUpload(ctx, connect.NewRequest(&mediav1.CreateUploadRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 	_, err = e.client.GetQuota(ctx, connect.NewRequest(&mediav1.GetQuotaRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{}))
-	wantCode(t, err, connect.CodeInvalidArgument, "purpose: required; FILE_PURPOSE_AVATAR or FILE_PURPOSE_ATTACHMENT; file_name: required (the file's name, for display); content_type: required, e.g. \"image/png\"; size_bytes: must be at least 1")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "purpose: required; FILE_PURPOSE_AVATAR or FILE_PURPOSE_ATTACHMENT; file_name: required (the file's name, for display); content_type: required, e.g. \"image/png\"; size_bytes: must be at least 1")
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: avatar, FileName: "a.pdf", ContentType: "application/pdf", SizeBytes: 10, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodeInvalidArgument, `content_type: "application/pdf" is not allowed for avatars; use image/jpeg, image/png or image/webp; chat_id: must be empty for avatars`)
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, `content_type: "application/pdf" is not allowed for avatars; use image/jpeg, image/png or image/webp; chat_id: must be empty for avatars`)
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "a.bin", ContentType: "not a type", SizeBytes: 26 << 20}))
-	wantCode(t, err, connect.CodeInvalidArgument, `content_type: "not a type" is not a content type like image/png; size_bytes: 26 MiB is over the attachment limit of 25 MiB; chat_id: required for attachments`)
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, `content_type: "not a type" is not a content type like image/png; size_bytes: 26 MiB is over the attachment limit of 25 MiB; chat_id: required for attachments`)
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: "a\x00.txt", ContentType: "text/plain", SizeBytes: 1, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodeInvalidArgument, "file_name: must not contain control characters")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_name: must not contain control characters")
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: strings.Repeat("é", 256), ContentType: "text/plain", SizeBytes: 1, ChatId: e.chatID}))
-	wantCode(t, err, connect.CodeInvalidArgument, "file_name: at most 255 characters")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_name: at most 255 characters")
 
 	// Someone else's upload does not exist for you.
 	id := e.create(t, e.alice, avatar, "a.png", "image/png", 10, "").GetFileId()
 	_, err = e.complete(t, e.bob, id)
-	wantCode(t, err, connect.CodeNotFound, "file_id: no upload "+id+" of yours")
+	rpctest.WantCode(t, err, connect.CodeNotFound, "file_id: no upload "+id+" of yours")
 	_, err = e.complete(t, e.alice, "")
-	wantCode(t, err, connect.CodeInvalidArgument, "file_id: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_id: required")
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/media/internal/chatclient"
 	"github.com/parleyhq/parley/services/media/internal/media"
@@ -151,16 +151,9 @@ func setup(t *testing.T, change ...func(*media.Limits)) *env {
 	e.chat.set(e.chatID, e.alice, media.ChatAccess{Participant: true, CanSend: true})
 	e.chat.set(e.chatID, e.bob, media.ChatAccess{Participant: true, CanSend: true})
 	_, chatHandler := chatv1connect.NewChatServiceHandler(e.chat)
-	chatSrv := httptest.NewUnstartedServer(chatHandler)
-	chatSrv.Config.Protocols = new(http.Protocols)
-	chatSrv.Config.Protocols.SetHTTP1(true)
-	chatSrv.Config.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS, as between services
-	chatSrv.Start()
-	t.Cleanup(chatSrv.Close)
+	chatSrv := rpctest.Serve(t, chatHandler)
 
-	e.pool = pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "media", Files: mediadb.Migrations})
+	e.pool = mediatest.NewDB(t)
 	e.bucket = s3test.Bucket(t)
 	objects, err := mediastorage.New(mediastorage.Config{Endpoint: s3test.Endpoint(), Region: s3test.Region,
 		AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, Bucket: e.bucket})
@@ -202,17 +195,6 @@ func as[T any](t *testing.T, e *env, userID string, msg *T) *connect.Request[T] 
 		req.Header().Set("Authorization", "Bearer "+e.iss.Token(t, userID))
 	}
 	return req
-}
-
-func wantCode(t *testing.T, err error, code connect.Code, msgPart string) {
-	t.Helper()
-	if connect.CodeOf(err) != code {
-		t.Fatalf("error %v, want code %v", err, code)
-	}
-	var ce *connect.Error
-	if errors.As(err, &ce) && !strings.Contains(ce.Message(), msgPart) {
-		t.Fatalf("message %q, want it to contain %q", ce.Message(), msgPart)
-	}
 }
 
 // create asks for an upload form.
@@ -313,9 +295,5 @@ func fetch(t *testing.T, url string, header ...string) (fetched, []byte) {
 
 func (e *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return pgtest.Count(t, e.pool, sql, args...)
 }

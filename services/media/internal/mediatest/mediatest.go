@@ -1,5 +1,5 @@
-// Package mediatest holds helpers shared by the media service's tests: posting a presigned form
-// the way a browser does, and building small images.
+// Package mediatest holds helpers shared by the media service's tests: a fresh database, posting
+// a presigned form the way a browser does, and building small images.
 package mediatest
 
 import (

@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/mailpittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
+	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
@@ -63,9 +64,7 @@ const digestDelay = 2 * time.Minute
 // newEnv is a service on a fresh database; options change its configuration (the push channel).
 func newEnv(t *testing.T, options ...func(*notification.Config)) *env {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "notification", Files: notificationdb.Migrations})
+	pool := notificationtest.NewDB(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := notificationdb.New(pool, events.NewOutbox("notification"))
 	emails, err := notification.NewEmails("http://localhost:8080")
@@ -214,11 +213,7 @@ func (e *env) sent() []*eventsv1.NotificationSent {
 
 func (e *env) count(sql string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.pool.QueryRow(e.ctx, sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(e.t, e.pool, sql, args...)
 }
 
 func (e *env) queued(userID string) int {

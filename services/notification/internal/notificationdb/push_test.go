@@ -14,6 +14,7 @@ import (
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
+	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 	"github.com/parleyhq/parley/services/notification/internal/webpush"
 	"github.com/parleyhq/parley/services/notification/internal/webpushtest"
 )
@@ -28,15 +29,7 @@ type pushEnv struct {
 
 func newPushEnv(t *testing.T) *pushEnv {
 	t.Helper()
-	key, err := webpush.GenerateVAPIDKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := webpushtest.Start(t, key.PublicKey())
-	sender, err := webpush.NewSender(webpush.Options{Key: key, Subject: "mailto:ops@parley.test", AllowPrivateEndpoints: true, TLS: ps.TLS()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps, sender := notificationtest.Push(t)
 	e := newEnv(t, func(c *notification.Config) {
 		c.Push = &notification.PushConfig{Pusher: &webpush.Notifications{Sender: sender}, TTL: time.Hour,
 			OnlineWindow: 75 * time.Second, RetryBackoff: 10 * time.Second, MaxAttempts: 3}

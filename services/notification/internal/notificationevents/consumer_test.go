@@ -15,6 +15,8 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
+	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
@@ -37,19 +39,19 @@ func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
 	req := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: bob, FromNickname: "alice", SentAt: timestamppb.Now()}
 	bad := &eventsv1.FriendRequestSent{RequestId: "not-a-uuid", FromUserId: alice, ToUserId: bob}
 	reqID := uuid.NewString()
-	h.produce(record(topics.Friend, bob, uuid.NewString(), bad), record(topics.Friend, bob, reqID, req), record(topics.Friend, bob, reqID, req))
+	h.produce(eventstest.Record(topics.Friend, bob, uuid.NewString(), bad), eventstest.Record(topics.Friend, bob, reqID, req), eventstest.Record(topics.Friend, bob, reqID, req))
 	// A message delivered twice.
 	chat := uuid.NewString()
 	msgID := uuid.NewString()
 	msg := messageSent(chat, alice, bob, 1, "hello <bob>")
-	h.produce(record(topics.Chat, chat, msgID, msg), record(topics.Chat, chat, msgID, msg))
+	h.produce(eventstest.Record(topics.Chat, chat, msgID, msg), eventstest.Record(topics.Chat, chat, msgID, msg))
 	// And again after a while, as after a consumer restart.
 	waittest.Until(t, "the friend request email", func() bool { return len(h.mailTo("bob@example.com")) >= 1 })
-	h.produce(record(topics.Friend, bob, reqID, req), record(topics.Chat, chat, msgID, msg))
+	h.produce(eventstest.Record(topics.Friend, bob, reqID, req), eventstest.Record(topics.Chat, chat, msgID, msg))
 	// Sentinels with the same keys: once they are handled, so are the records before them.
 	sentinel := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: uuid.NewString(), ToUserId: bob, FromNickname: "carol"}
-	h.produce(record(topics.Friend, bob, uuid.NewString(), sentinel),
-		record(topics.Chat, chat, uuid.NewString(), &eventsv1.MessagesRead{ChatId: uuid.NewString(), ReaderId: bob, UpToSeq: 1}))
+	h.produce(eventstest.Record(topics.Friend, bob, uuid.NewString(), sentinel),
+		eventstest.Record(topics.Chat, chat, uuid.NewString(), &eventsv1.MessagesRead{ChatId: uuid.NewString(), ReaderId: bob, UpToSeq: 1}))
 	waittest.Until(t, "the sentinel friend request", func() bool {
 		return h.count(`SELECT count(*) FROM notifications WHERE user_id = $1 AND subject_id = $2`, bob, sentinel.GetRequestId()) == 1
 	})
@@ -94,7 +96,7 @@ func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
 	// The notifications reached Kafka as NotificationSent, keyed by the recipient (and left the
 	// outbox with their publication).
 	waittest.Until(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
-	recs := readTopic(t, h.brokers, topics.Notification, 3)
+	recs := kafkatest.Read(t, h.brokers, topics.Notification, 3)
 	if len(recs) != 3 {
 		t.Fatalf("%d NotificationSent records; want 3", len(recs))
 	}
@@ -113,7 +115,7 @@ func TestRedeliveredEventsNotifyAndEmailOnce(t *testing.T) {
 		t.Fatalf("NotificationSent kinds %v; want two friend requests and one message (sentinel MessagesRead raises none)", kinds)
 	}
 	// The poison record went to the group's dead-letter topic.
-	dlq := readTopic(t, h.brokers, events.DeadLetterTopic(topics.Friend, notificationevents.Group), 1)
+	dlq := kafkatest.Read(t, h.brokers, events.DeadLetterTopic(topics.Friend, notificationevents.Group), 1)
 	if !strings.Contains(header(dlq[0], events.HeaderDLQError), "request_id: must be a UUID") {
 		t.Fatalf("dead-lettered with %q", header(dlq[0], events.HeaderDLQError))
 	}
@@ -128,7 +130,7 @@ func TestDigestSendsOneEmailForSeveralMessages(t *testing.T) {
 	texts := []string{"Are you coming tonight?", "I'll bring <cake> & tea", "Call me!"}
 	var recs []*kgo.Record
 	for i, text := range texts {
-		recs = append(recs, record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, int64(i+1), text)))
+		recs = append(recs, eventstest.Record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, int64(i+1), text)))
 	}
 	h.produce(recs...)
 
@@ -175,11 +177,11 @@ func TestNoMessageEmailWhenOnlineOrRead(t *testing.T) {
 
 	onlineChat, readChat, awayChat := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	h.produce(
-		record(topics.Chat, onlineChat, uuid.NewString(), messageSent(onlineChat, alice, online, 1, "you there?")),
-		record(topics.Chat, readChat, uuid.NewString(), messageSent(readChat, alice, reader, 1, "one")),
-		record(topics.Chat, readChat, uuid.NewString(), messageSent(readChat, alice, reader, 2, "two")),
-		record(topics.Chat, readChat, uuid.NewString(), &eventsv1.MessagesRead{ChatId: readChat, ReaderId: reader, UpToSeq: 2, PeerId: alice}),
-		record(topics.Chat, awayChat, uuid.NewString(), messageSent(awayChat, alice, away, 1, "miss you")),
+		eventstest.Record(topics.Chat, onlineChat, uuid.NewString(), messageSent(onlineChat, alice, online, 1, "you there?")),
+		eventstest.Record(topics.Chat, readChat, uuid.NewString(), messageSent(readChat, alice, reader, 1, "one")),
+		eventstest.Record(topics.Chat, readChat, uuid.NewString(), messageSent(readChat, alice, reader, 2, "two")),
+		eventstest.Record(topics.Chat, readChat, uuid.NewString(), &eventsv1.MessagesRead{ChatId: readChat, ReaderId: reader, UpToSeq: 2, PeerId: alice}),
+		eventstest.Record(topics.Chat, awayChat, uuid.NewString(), messageSent(awayChat, alice, away, 1, "miss you")),
 	)
 	// The gateway keeps the online user's presence fresh while their socket is open.
 	stop := make(chan struct{})
@@ -235,10 +237,10 @@ func TestMutedChatAndDisabledKindRaiseNothing(t *testing.T) {
 	request := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: carol, FromNickname: "alice"}
 	accepted := &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: carol, AccepterId: alice, AccepterNickname: "alice"}
 	h.produce(
-		record(topics.Chat, muted, uuid.NewString(), messageSent(muted, alice, bob, 1, "psst")),
-		record(topics.Chat, muted, uuid.NewString(), messageSent(open, alice, bob, 1, "sentinel")),
-		record(topics.Friend, carol, uuid.NewString(), request),
-		record(topics.Friend, carol, uuid.NewString(), accepted),
+		eventstest.Record(topics.Chat, muted, uuid.NewString(), messageSent(muted, alice, bob, 1, "psst")),
+		eventstest.Record(topics.Chat, muted, uuid.NewString(), messageSent(open, alice, bob, 1, "sentinel")),
+		eventstest.Record(topics.Friend, carol, uuid.NewString(), request),
+		eventstest.Record(topics.Friend, carol, uuid.NewString(), accepted),
 	)
 	waittest.Until(t, "the sentinels", func() bool {
 		return h.notifications(bob) == 1 && h.notifications(carol) == 1
@@ -264,27 +266,6 @@ func TestMutedChatAndDisabledKindRaiseNothing(t *testing.T) {
 	}
 }
 
-// readTopic reads n records from the start of topic, failing if fewer arrive in time.
-func readTopic(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(recs) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: got %d records, want %d", topic, len(recs), n)
-		}
-		recs = append(recs, fs.Records()...)
-	}
-	return recs
-}
-
 func header(r *kgo.Record, key string) string {
 	for _, h := range r.Headers {
 		if h.Key == key {
@@ -306,12 +287,12 @@ func TestAChatsMessagesInOneBatchCountAsOneByOne(t *testing.T) {
 	chat := uuid.NewString()
 	var recs []*kgo.Record
 	for seq := int64(1); seq <= 3; seq++ {
-		recs = append(recs, record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, seq, fmt.Sprintf("m%d", seq))))
+		recs = append(recs, eventstest.Record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, seq, fmt.Sprintf("m%d", seq))))
 	}
-	recs = append(recs, record(topics.Chat, chat, uuid.NewString(), &eventsv1.MessagesRead{
+	recs = append(recs, eventstest.Record(topics.Chat, chat, uuid.NewString(), &eventsv1.MessagesRead{
 		ChatId: chat, ReaderId: bob, PeerId: alice, UpToSeq: 3, ReadAt: timestamppb.Now()}))
 	for seq := int64(4); seq <= 5; seq++ {
-		recs = append(recs, record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, seq, fmt.Sprintf("m%d", seq))))
+		recs = append(recs, eventstest.Record(topics.Chat, chat, uuid.NewString(), messageSent(chat, alice, bob, seq, fmt.Sprintf("m%d", seq))))
 	}
 	h.produce(recs...) // one produce: the consumer fetches them together
 
@@ -334,7 +315,7 @@ func TestAChatsMessagesInOneBatchCountAsOneByOne(t *testing.T) {
 		t.Fatalf("bob has %d notifications; want 2", n)
 	}
 	waittest.Until(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
-	recsOut := readTopic(t, h.brokers, topics.Notification, 2)
+	recsOut := kafkatest.Read(t, h.brokers, topics.Notification, 2)
 	if len(recsOut) != 2 {
 		t.Fatalf("%d NotificationSent; want 2: one per notification created", len(recsOut))
 	}
@@ -361,13 +342,13 @@ func TestInterleavedChatsInOneBatch(t *testing.T) {
 	var recs []*kgo.Record
 	send := func(chat, to string, seq int64) {
 		// One key for all, so the records share a partition and keep this order.
-		recs = append(recs, record(topics.Chat, "k", uuid.NewString(), messageSent(chat, alice, to, seq, fmt.Sprintf("%s-%d", to[:4], seq))))
+		recs = append(recs, eventstest.Record(topics.Chat, "k", uuid.NewString(), messageSent(chat, alice, to, seq, fmt.Sprintf("%s-%d", to[:4], seq))))
 	}
 	send(toBob, bob, 1)
 	send(toCarol, carol, 1)
 	send(toBob, bob, 2)
 	send(toCarol, carol, 2)
-	recs = append(recs, record(topics.Chat, "k", uuid.NewString(), &eventsv1.MessagesRead{
+	recs = append(recs, eventstest.Record(topics.Chat, "k", uuid.NewString(), &eventsv1.MessagesRead{
 		ChatId: toBob, ReaderId: bob, PeerId: alice, UpToSeq: 2, ReadAt: timestamppb.Now()}))
 	send(toBob, bob, 3)
 	send(toCarol, carol, 3)
@@ -402,7 +383,7 @@ func TestInterleavedChatsInOneBatch(t *testing.T) {
 		t.Fatalf("carol's notifications %v; want one unread counting 3", got)
 	}
 	waittest.Until(t, "the outbox published", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
-	if recs := readTopic(t, h.brokers, topics.Notification, 3); len(recs) != 3 {
+	if recs := kafkatest.Read(t, h.brokers, topics.Notification, 3); len(recs) != 3 {
 		t.Fatalf("%d NotificationSent; want 3 (bob's two notifications, carol's one)", len(recs))
 	}
 }

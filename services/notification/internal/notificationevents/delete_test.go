@@ -9,6 +9,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -42,10 +43,10 @@ func TestUserDeletedErasesNotificationsAndEmail(t *testing.T) {
 	}
 	chatAB, chatBC := uuid.NewString(), uuid.NewString()
 	h.produce(
-		record(topics.Friend, alice, uuid.NewString(), &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: carol, ToUserId: alice, FromNickname: "carol", SentAt: timestamppb.Now()}),
-		record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, alice, bob, 1, "a secret from alice")),
-		record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, bob, alice, 2, "hi alice")),
-		record(topics.Chat, chatBC, uuid.NewString(), messageSent(chatBC, carol, bob, 1, "hi bob")),
+		eventstest.Record(topics.Friend, alice, uuid.NewString(), &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: carol, ToUserId: alice, FromNickname: "carol", SentAt: timestamppb.Now()}),
+		eventstest.Record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, alice, bob, 1, "a secret from alice")),
+		eventstest.Record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, bob, alice, 2, "hi alice")),
+		eventstest.Record(topics.Chat, chatBC, uuid.NewString(), messageSent(chatBC, carol, bob, 1, "hi bob")),
 	)
 	waittest.Until(t, "notifications, digests and the friend request email", func() bool {
 		r := h.userRows(alice)
@@ -59,7 +60,7 @@ func TestUserDeletedErasesNotificationsAndEmail(t *testing.T) {
 	}
 
 	deletion := uuid.NewString()
-	h.produce(record(topics.Auth, alice, deletion, &eventsv1.UserDeleted{UserId: alice, DeletedAt: timestamppb.Now()}))
+	h.produce(eventstest.Record(topics.Auth, alice, deletion, &eventsv1.UserDeleted{UserId: alice, DeletedAt: timestamppb.Now()}))
 	waittest.Until(t, "alice erased", func() bool { return h.count(`SELECT count(*) FROM recipients WHERE user_id = $1`, alice) == 0 })
 	for table, n := range h.userRows(alice) {
 		if n != 0 {
@@ -80,19 +81,19 @@ func TestUserDeletedErasesNotificationsAndEmail(t *testing.T) {
 	// Late and repeated events about alice, each followed on its topic and key by a sentinel.
 	dave := uuid.NewString()
 	h.produce(
-		record(topics.Auth, alice, deletion, &eventsv1.UserDeleted{UserId: alice, DeletedAt: timestamppb.Now()}),
-		record(topics.Auth, alice, uuid.NewString(), &eventsv1.UserRegistered{UserId: alice, Nickname: "alice", Email: "alice@example.com", EmailVerified: true}),
-		record(topics.Auth, alice, uuid.NewString(), &eventsv1.EmailVerified{UserId: alice, Email: "alice@example.com"}),
-		record(topics.Auth, alice, uuid.NewString(), &eventsv1.PasswordChanged{UserId: alice, ChangedAt: timestamppb.Now()}),
-		record(topics.Auth, alice, uuid.NewString(), &eventsv1.UserRegistered{UserId: dave, Nickname: "dave", Email: "dave@example.com", EmailVerified: true}),
-		record(topics.Profile, alice, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: alice, Nickname: "ghost", Version: 9}),
-		record(topics.Profile, alice, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: carol, Nickname: "carol2", Version: 9}),
-		record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, alice, bob, 3, "late from alice")),
-		record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, bob, alice, 4, "late to alice")),
-		record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, carol, bob, 5, "sentinel")),
-		record(topics.Friend, carol, uuid.NewString(), &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: carol, FromNickname: "alice"}),
-		record(topics.Friend, carol, uuid.NewString(), &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: carol, AccepterId: alice, AccepterNickname: "alice"}),
-		record(topics.Friend, carol, uuid.NewString(), &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: dave, ToUserId: carol, FromNickname: "dave"}),
+		eventstest.Record(topics.Auth, alice, deletion, &eventsv1.UserDeleted{UserId: alice, DeletedAt: timestamppb.Now()}),
+		eventstest.Record(topics.Auth, alice, uuid.NewString(), &eventsv1.UserRegistered{UserId: alice, Nickname: "alice", Email: "alice@example.com", EmailVerified: true}),
+		eventstest.Record(topics.Auth, alice, uuid.NewString(), &eventsv1.EmailVerified{UserId: alice, Email: "alice@example.com"}),
+		eventstest.Record(topics.Auth, alice, uuid.NewString(), &eventsv1.PasswordChanged{UserId: alice, ChangedAt: timestamppb.Now()}),
+		eventstest.Record(topics.Auth, alice, uuid.NewString(), &eventsv1.UserRegistered{UserId: dave, Nickname: "dave", Email: "dave@example.com", EmailVerified: true}),
+		eventstest.Record(topics.Profile, alice, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: alice, Nickname: "ghost", Version: 9}),
+		eventstest.Record(topics.Profile, alice, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: carol, Nickname: "carol2", Version: 9}),
+		eventstest.Record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, alice, bob, 3, "late from alice")),
+		eventstest.Record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, bob, alice, 4, "late to alice")),
+		eventstest.Record(topics.Chat, chatAB, uuid.NewString(), messageSent(chatAB, carol, bob, 5, "sentinel")),
+		eventstest.Record(topics.Friend, carol, uuid.NewString(), &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: carol, FromNickname: "alice"}),
+		eventstest.Record(topics.Friend, carol, uuid.NewString(), &eventsv1.FriendAccepted{RequestId: uuid.NewString(), RequesterId: carol, AccepterId: alice, AccepterNickname: "alice"}),
+		eventstest.Record(topics.Friend, carol, uuid.NewString(), &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: dave, ToUserId: carol, FromNickname: "dave"}),
 	)
 	waittest.Until(t, "the sentinels", func() bool {
 		return h.count(`SELECT count(*) FROM recipients WHERE user_id = $1 AND email <> ''`, dave) == 1 &&

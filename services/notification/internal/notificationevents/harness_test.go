@@ -14,12 +14,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
@@ -29,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
 	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
+	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
@@ -42,19 +43,19 @@ type harness struct {
 	t       *testing.T
 	ctx     context.Context
 	brokers []string
-	pool    *pgxpool.Pool
-	svc     *notification.Service
-	mail    *mailpittest.Server
-	redis   rueidis.Client
+	// producer writes the events the tests publish (produce).
+	producer *kgo.Client
+	pool     *pgxpool.Pool
+	svc      *notification.Service
+	mail     *mailpittest.Server
+	redis    rueidis.Client
 }
 
 func start(t *testing.T, digestDelay time.Duration) *harness {
 	t.Helper()
 	ctx := context.Background()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "notification", Files: notificationdb.Migrations})
+	pool := notificationtest.NewDB(t)
 	mp := mailpittest.Start(t, mailpittest.Options{})
 	redis := redistest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -103,41 +104,18 @@ func start(t *testing.T, digestDelay time.Duration) *harness {
 		})
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	return &harness{t: t, ctx: ctx, brokers: brokers, pool: pool, svc: svc, mail: mp, redis: redis}
-}
-
-// record builds an event record the way platform/events' relay does: protobuf value, the entity
-// key, CloudEvents binary-mode headers. id is the ce_id; a redelivery repeats it.
-func record(topic, key, id string, msg proto.Message) *kgo.Record {
-	payload, _ := proto.Marshal(msg)
-	return &kgo.Record{Topic: topic, Key: []byte(key), Value: payload, Headers: []kgo.RecordHeader{
-		{Key: events.HeaderID, Value: []byte(id)},
-		{Key: events.HeaderType, Value: []byte(msg.ProtoReflect().Descriptor().FullName())},
-		{Key: events.HeaderSource, Value: []byte("test")},
-		{Key: events.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		{Key: events.HeaderSpecVersion, Value: []byte(events.SpecVersion)},
-		{Key: events.HeaderContentType, Value: []byte(events.ContentType)},
-	}}
+	return &harness{t: t, ctx: ctx, brokers: brokers, producer: kafkatest.Producer(t, brokers), pool: pool, svc: svc, mail: mp, redis: redis}
 }
 
 func (h *harness) produce(recs ...*kgo.Record) {
 	h.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(h.ctx, wait)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		h.t.Fatalf("produce: %v", err)
-	}
+	kafkatest.Produce(h.t, h.producer, recs...)
 }
 
 // register publishes UserRegistered for a new user with address <nick>@example.com.
 func (h *harness) register(nick string) string {
 	id := uuid.NewString()
-	h.produce(record(topics.Auth, id, uuid.NewString(), &eventsv1.UserRegistered{
+	h.produce(eventstest.Record(topics.Auth, id, uuid.NewString(), &eventsv1.UserRegistered{
 		UserId: id, Nickname: nick, Email: nick + "@example.com", EmailVerified: true, Method: "password", RegisteredAt: timestamppb.Now()}))
 	return id
 }
@@ -157,11 +135,7 @@ func messageSent(chat, from, to string, seq int64, text string) *eventsv1.Messag
 
 func (h *harness) count(sql string, args ...any) int {
 	h.t.Helper()
-	var n int
-	if err := h.pool.QueryRow(h.ctx, sql, args...).Scan(&n); err != nil {
-		h.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(h.t, h.pool, sql, args...)
 }
 
 func (h *harness) notifications(userID string) int {

@@ -9,6 +9,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -26,7 +27,7 @@ func TestSessionRevokedRemovesThatSessionsPushSubscriptions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.produce(record(topics.Auth, bob, uuid.NewString(), &eventsv1.SessionRevoked{UserId: bob, SessionId: "session-out",
+	h.produce(eventstest.Record(topics.Auth, bob, uuid.NewString(), &eventsv1.SessionRevoked{UserId: bob, SessionId: "session-out",
 		Reason: "logout", RevokedAt: timestamppb.Now()}))
 	waittest.Until(t, "the logged-out session's subscriptions to go", func() bool {
 		return h.count(`SELECT count(*) FROM push_subscriptions WHERE user_id = $1 AND session_id = 'session-out'`, bob) == 0

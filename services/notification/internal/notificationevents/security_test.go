@@ -10,6 +10,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
@@ -30,9 +31,9 @@ func TestPasswordChangedSendsASecurityNoticeWhateverThePreferences(t *testing.T)
 	at := time.Date(2026, 12, 2, 21, 7, 0, 0, time.UTC)
 	changed := &eventsv1.PasswordChanged{UserId: dan, SessionId: uuid.NewString(), ChangedAt: timestamppb.New(at)}
 	id := uuid.NewString()
-	h.produce(record(topics.Auth, dan, id, changed), record(topics.Auth, dan, id, changed))
+	h.produce(eventstest.Record(topics.Auth, dan, id, changed), eventstest.Record(topics.Auth, dan, id, changed))
 	// A second, later change is a second notice.
-	h.produce(record(topics.Auth, dan, uuid.NewString(), changed))
+	h.produce(eventstest.Record(topics.Auth, dan, uuid.NewString(), changed))
 
 	waittest.Until(t, "two security notices sent", func() bool {
 		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 2
@@ -60,19 +61,19 @@ func TestOnlyVerifiedAddressesGetNotificationEmails(t *testing.T) {
 	h := start(t, 200*time.Millisecond)
 	alice := h.register("alice")
 	eve := uuid.NewString()
-	h.produce(record(topics.Auth, eve, uuid.NewString(), &eventsv1.UserRegistered{
+	h.produce(eventstest.Record(topics.Auth, eve, uuid.NewString(), &eventsv1.UserRegistered{
 		UserId: eve, Nickname: "eve", Email: "eve@example.com", Method: "password", RegisteredAt: timestamppb.Now()}))
 	h.waitKnown(alice)
 	first := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: eve, FromNickname: "alice"}
-	h.produce(record(topics.Friend, eve, uuid.NewString(), first))
+	h.produce(eventstest.Record(topics.Friend, eve, uuid.NewString(), first))
 	waittest.Until(t, "the first request's notification", func() bool { return h.notifications(eve) == 1 })
 	if n := h.count(`SELECT count(*) FROM email_deliveries`); n != 0 {
 		t.Fatalf("%d emails queued for an unverified address", n)
 	}
 
-	h.produce(record(topics.Auth, eve, uuid.NewString(), &eventsv1.EmailVerified{UserId: eve, Email: "eve@example.com", VerifiedAt: timestamppb.Now()}))
+	h.produce(eventstest.Record(topics.Auth, eve, uuid.NewString(), &eventsv1.EmailVerified{UserId: eve, Email: "eve@example.com", VerifiedAt: timestamppb.Now()}))
 	second := &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: eve, FromNickname: "alice"}
-	h.produce(record(topics.Friend, eve, uuid.NewString(), second))
+	h.produce(eventstest.Record(topics.Friend, eve, uuid.NewString(), second))
 	waittest.Until(t, "the email after verification", func() bool { return len(h.mailTo("eve@example.com")) == 1 })
 }
 
@@ -82,9 +83,9 @@ func TestOnlyVerifiedAddressesGetNotificationEmails(t *testing.T) {
 func TestPasswordNoticeReachesUnverifiedAddressesAndTellsAResetApart(t *testing.T) {
 	h := start(t, 200*time.Millisecond)
 	fay := uuid.NewString()
-	h.produce(record(topics.Auth, fay, uuid.NewString(), &eventsv1.UserRegistered{
+	h.produce(eventstest.Record(topics.Auth, fay, uuid.NewString(), &eventsv1.UserRegistered{
 		UserId: fay, Nickname: "fay", Email: "fay@example.com", Method: "password", RegisteredAt: timestamppb.Now()}))
-	h.produce(record(topics.Auth, fay, uuid.NewString(), &eventsv1.PasswordChanged{
+	h.produce(eventstest.Record(topics.Auth, fay, uuid.NewString(), &eventsv1.PasswordChanged{
 		UserId: fay, ChangedAt: timestamppb.New(time.Date(2026, 12, 2, 22, 15, 0, 0, time.UTC)), Reason: "password_reset", Email: "fay@example.com"}))
 	waittest.Until(t, "the reset notice", func() bool { return len(h.mailTo("fay@example.com")) == 1 })
 	full := h.mail.Message(t, h.mailTo("fay@example.com")[0].ID)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	notificationv1 "github.com/parleyhq/parley/contracts/gen/go/parley/notification/v1"
+	"github.com/parleyhq/parley/platform/rpctest"
 )
 
 func TestSendPasswordResetQueuesOneEmailWithTheLinkInTheFragment(t *testing.T) {
@@ -21,13 +22,13 @@ func TestSendPasswordResetQueuesOneEmailWithTheLinkInTheFragment(t *testing.T) {
 		ExpiresAt: timestamppb.New(time.Date(2026, 12, 2, 21, 30, 0, 0, time.UTC)), IdempotencyKey: "abc123"}
 
 	_, err := e.client.SendPasswordReset(ctx, connect.NewRequest(req))
-	wantCode(t, err, connect.CodePermissionDenied, "SendPasswordReset is internal")
-	_, err = e.client.SendPasswordReset(ctx, as(e.iss.Token(t, req.GetUserId()), req))
-	wantCode(t, err, connect.CodePermissionDenied, "SendPasswordReset is internal")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "SendPasswordReset is internal")
+	_, err = e.client.SendPasswordReset(ctx, rpctest.Request(e.iss.Token(t, req.GetUserId()), req))
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "SendPasswordReset is internal")
 
 	_, err = e.client.SendPasswordReset(ctx, internal(secret, &notificationv1.SendPasswordResetRequest{UserId: "x", ResetToken: "short/"}))
 	for _, want := range []string{"user_id: must be a UUID", "email: must be an email address", "reset_token: must be 16 to 128 URL-safe characters", "expires_at: required", "idempotency_key: must be 1 to 128 characters"} {
-		wantCode(t, err, connect.CodeInvalidArgument, want)
+		rpctest.WantCode(t, err, connect.CodeInvalidArgument, want)
 	}
 
 	for range 2 { // a retried call queues one email
@@ -60,9 +61,9 @@ func TestSendEmailVerificationQueuesTheConfirmationLink(t *testing.T) {
 	req := &notificationv1.SendEmailVerificationRequest{UserId: uuid.NewString(), Email: "fay@example.com", VerificationToken: token,
 		ExpiresAt: timestamppb.New(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)), IdempotencyKey: "k1"}
 	_, err := e.client.SendEmailVerification(ctx, connect.NewRequest(req))
-	wantCode(t, err, connect.CodePermissionDenied, "SendEmailVerification is internal")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "SendEmailVerification is internal")
 	_, err = e.client.SendEmailVerification(ctx, internal(secret, &notificationv1.SendEmailVerificationRequest{UserId: req.GetUserId()}))
-	wantCode(t, err, connect.CodeInvalidArgument, "verification_token: must be 16 to 128 URL-safe characters")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "verification_token: must be 16 to 128 URL-safe characters")
 	if _, err := e.grpc.SendEmailVerification(ctx, internal(secret, req)); err != nil {
 		t.Fatal(err)
 	}

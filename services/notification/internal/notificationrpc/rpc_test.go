@@ -2,7 +2,6 @@ package notificationrpc_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,11 +21,12 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
 	"github.com/parleyhq/parley/services/notification/internal/notificationrpc"
+	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 )
 
 const secret = "s3cret-internal-token"
@@ -47,9 +47,7 @@ func setup(t *testing.T, internalToken string, options ...func(*notification.Con
 // setupAccepting is setup with every internal token Notify accepts (a rotation's two).
 func setupAccepting(t *testing.T, internalTokens []string, options ...func(*notification.Config)) *env {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "notification", Files: notificationdb.Migrations})
+	pool := notificationtest.NewDB(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	emails, err := notification.NewEmails("http://localhost:8080")
 	if err != nil {
@@ -93,31 +91,12 @@ func setupAccepting(t *testing.T, internalTokens []string, options ...func(*noti
 	}
 }
 
-func as[T any](token string, msg *T) *connect.Request[T] {
-	req := connect.NewRequest(msg)
-	if token != "" {
-		req.Header().Set("Authorization", "Bearer "+token)
-	}
-	return req
-}
-
 func internal[T any](secret string, msg *T) *connect.Request[T] {
 	req := connect.NewRequest(msg)
 	if secret != "" {
 		req.Header().Set(authn.InternalTokenHeader, secret)
 	}
 	return req
-}
-
-func wantCode(t *testing.T, err error, code connect.Code, msgContains string) {
-	t.Helper()
-	if connect.CodeOf(err) != code {
-		t.Fatalf("error %v; want code %v", err, code)
-	}
-	var ce *connect.Error
-	if !errors.As(err, &ce) || !strings.Contains(ce.Message(), msgContains) {
-		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
-	}
 }
 
 // While INTERNAL_API_TOKEN is rotated a service accepts the old token and the new one
@@ -134,7 +113,7 @@ func TestNotifyAcceptsEveryTokenOfARotation(t *testing.T) {
 	}
 	_, err := e.grpc.Notify(ctx, internal("the-old-internal-tokeN", &notificationv1.NotifyRequest{UserId: uuid.NewString(),
 		Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_SYSTEM, Title: "x", IdempotencyKey: "rotation:other"}))
-	wantCode(t, err, connect.CodePermissionDenied, "X-Parley-Internal-Token")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "X-Parley-Internal-Token")
 }
 
 func TestNotifyIsInternalAndIdempotent(t *testing.T) {
@@ -145,11 +124,11 @@ func TestNotifyIsInternalAndIdempotent(t *testing.T) {
 		Title: "New sign-in", Body: "From a new device.", IdempotencyKey: "auth:login:42"}
 
 	_, err := e.client.Notify(ctx, connect.NewRequest(req))
-	wantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
-	_, err = e.client.Notify(ctx, as(e.iss.Token(t, bob), req))
-	wantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
+	_, err = e.client.Notify(ctx, rpctest.Request(e.iss.Token(t, bob), req))
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "Notify is internal")
 	_, err = e.client.Notify(ctx, internal("wrong", req))
-	wantCode(t, err, connect.CodePermissionDenied, "X-Parley-Internal-Token")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "X-Parley-Internal-Token")
 
 	// Another service calls it over gRPC, as the generated clients do between services.
 	first, err := e.grpc.Notify(ctx, internal(secret, req))
@@ -165,20 +144,20 @@ func TestNotifyIsInternalAndIdempotent(t *testing.T) {
 	if err != nil || again.Msg.GetNotification().GetNotificationId() != n.GetNotificationId() {
 		t.Fatalf("repeated Notify = %v, %v; want the first notification", again, err)
 	}
-	list, err := e.client.ListNotifications(ctx, as(e.iss.Token(t, bob), &notificationv1.ListNotificationsRequest{}))
+	list, err := e.client.ListNotifications(ctx, rpctest.Request(e.iss.Token(t, bob), &notificationv1.ListNotificationsRequest{}))
 	if err != nil || len(list.Msg.GetNotifications()) != 1 || list.Msg.GetUnreadCount() != 1 {
 		t.Fatalf("bob's list after two identical Notify calls: %v, %v", list, err)
 	}
 
 	_, err = e.client.Notify(ctx, internal(secret, &notificationv1.NotifyRequest{UserId: "bob", Title: strings.Repeat("t", 201)}))
-	wantCode(t, err, connect.CodeInvalidArgument, "user_id: must be a UUID")
-	wantCode(t, err, connect.CodeInvalidArgument, "kind: required")
-	wantCode(t, err, connect.CodeInvalidArgument, "title: must be 1 to 200 characters long, got 201")
-	wantCode(t, err, connect.CodeInvalidArgument, "idempotency_key: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "user_id: must be a UUID")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "kind: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "title: must be 1 to 200 characters long, got 201")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "idempotency_key: required")
 
 	off := setup(t, "")
 	_, err = off.client.Notify(ctx, internal("anything", req))
-	wantCode(t, err, connect.CodePermissionDenied, "no INTERNAL_API_TOKEN configured")
+	rpctest.WantCode(t, err, connect.CodePermissionDenied, "no INTERNAL_API_TOKEN configured")
 }
 
 func TestListMarkReadAndCountAreTheCallers(t *testing.T) {
@@ -188,9 +167,9 @@ func TestListMarkReadAndCountAreTheCallers(t *testing.T) {
 	bobTok, eveTok := e.iss.Token(t, bob), e.iss.Token(t, eve)
 
 	_, err := e.client.ListNotifications(ctx, connect.NewRequest(&notificationv1.ListNotificationsRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "access token")
-	_, err = e.client.GetUnreadCount(ctx, as("not.a.token", &notificationv1.GetUnreadCountRequest{}))
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "access token")
+	_, err = e.client.GetUnreadCount(ctx, rpctest.Request("not.a.token", &notificationv1.GetUnreadCountRequest{}))
+	rpctest.WantCode(t, err, connect.CodeUnauthenticated, "")
 
 	var ids []string
 	for i, title := range []string{"one", "two", "three"} {
@@ -201,47 +180,47 @@ func TestListMarkReadAndCountAreTheCallers(t *testing.T) {
 		}
 		ids = append(ids, r.Msg.GetNotification().GetNotificationId())
 	}
-	page, err := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2}))
+	page, err := e.client.ListNotifications(ctx, rpctest.Request(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2}))
 	if err != nil || len(page.Msg.GetNotifications()) != 2 || page.Msg.GetNotifications()[0].GetTitle() != "three" ||
 		page.Msg.GetNextPageToken() == "" || page.Msg.GetUnreadCount() != 3 {
 		t.Fatalf("page 1: %v, %v", page, err)
 	}
-	next, err := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: page.Msg.GetNextPageToken()}))
+	next, err := e.client.ListNotifications(ctx, rpctest.Request(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: page.Msg.GetNextPageToken()}))
 	if err != nil || len(next.Msg.GetNotifications()) != 1 || next.Msg.GetNotifications()[0].GetTitle() != "one" || next.Msg.GetNextPageToken() != "" {
 		t.Fatalf("page 2: %v, %v", next, err)
 	}
-	_, err = e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: page.Msg.GetNextPageToken(), UnreadOnly: true}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_token: belongs to a listing with unread_only=false")
-	_, err = e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 101}))
-	wantCode(t, err, connect.CodeInvalidArgument, "page_size: must be 1 to 100")
+	_, err = e.client.ListNotifications(ctx, rpctest.Request(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: page.Msg.GetNextPageToken(), UnreadOnly: true}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_token: belongs to a listing with unread_only=false")
+	_, err = e.client.ListNotifications(ctx, rpctest.Request(bobTok, &notificationv1.ListNotificationsRequest{PageSize: 101}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_size: must be 1 to 100")
 
 	// Eve sees nothing of bob's and cannot mark it read.
-	if list, err := e.client.ListNotifications(ctx, as(eveTok, &notificationv1.ListNotificationsRequest{})); err != nil || len(list.Msg.GetNotifications()) != 0 {
+	if list, err := e.client.ListNotifications(ctx, rpctest.Request(eveTok, &notificationv1.ListNotificationsRequest{})); err != nil || len(list.Msg.GetNotifications()) != 0 {
 		t.Fatalf("eve's list: %v, %v", list, err)
 	}
-	if res, err := e.client.MarkNotificationsRead(ctx, as(eveTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids})); err != nil || res.Msg.GetUnreadCount() != 0 {
+	if res, err := e.client.MarkNotificationsRead(ctx, rpctest.Request(eveTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids})); err != nil || res.Msg.GetUnreadCount() != 0 {
 		t.Fatalf("eve marking bob's: %v, %v", res, err)
 	}
-	res, err := e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids[:1]}))
+	res, err := e.client.MarkNotificationsRead(ctx, rpctest.Request(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids[:1]}))
 	if err != nil || res.Msg.GetUnreadCount() != 2 {
 		t.Fatalf("bob marking one: %v, %v", res, err)
 	}
-	unread, err := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{UnreadOnly: true}))
+	unread, err := e.client.ListNotifications(ctx, rpctest.Request(bobTok, &notificationv1.ListNotificationsRequest{UnreadOnly: true}))
 	if err != nil || len(unread.Msg.GetNotifications()) != 2 {
 		t.Fatalf("unread only: %v, %v", unread, err)
 	}
-	all, _ := e.client.ListNotifications(ctx, as(bobTok, &notificationv1.ListNotificationsRequest{}))
+	all, _ := e.client.ListNotifications(ctx, rpctest.Request(bobTok, &notificationv1.ListNotificationsRequest{}))
 	if got := all.Msg.GetNotifications()[2]; got.GetNotificationId() != ids[0] || got.GetReadAt() == nil {
 		t.Fatalf("the marked notification %v has no read_at", got)
 	}
-	_, err = e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids, All: true}))
-	wantCode(t, err, connect.CodeInvalidArgument, "not both")
-	_, err = e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: []string{"x"}}))
-	wantCode(t, err, connect.CodeInvalidArgument, "notification_ids[0]: must be a UUID")
-	if res, err := e.client.MarkNotificationsRead(ctx, as(bobTok, &notificationv1.MarkNotificationsReadRequest{All: true})); err != nil || res.Msg.GetUnreadCount() != 0 {
+	_, err = e.client.MarkNotificationsRead(ctx, rpctest.Request(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: ids, All: true}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "not both")
+	_, err = e.client.MarkNotificationsRead(ctx, rpctest.Request(bobTok, &notificationv1.MarkNotificationsReadRequest{NotificationIds: []string{"x"}}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "notification_ids[0]: must be a UUID")
+	if res, err := e.client.MarkNotificationsRead(ctx, rpctest.Request(bobTok, &notificationv1.MarkNotificationsReadRequest{All: true})); err != nil || res.Msg.GetUnreadCount() != 0 {
 		t.Fatalf("mark all: %v, %v", res, err)
 	}
-	if c, err := e.client.GetUnreadCount(ctx, as(bobTok, &notificationv1.GetUnreadCountRequest{})); err != nil || c.Msg.GetUnreadCount() != 0 {
+	if c, err := e.client.GetUnreadCount(ctx, rpctest.Request(bobTok, &notificationv1.GetUnreadCountRequest{})); err != nil || c.Msg.GetUnreadCount() != 0 {
 		t.Fatalf("GetUnreadCount = %v, %v", c, err)
 	}
 }
@@ -252,7 +231,7 @@ func TestPreferencesAndMutesOverRPC(t *testing.T) {
 	bob := uuid.NewString()
 	tok := e.iss.Token(t, bob)
 
-	got, err := e.client.GetPreferences(ctx, as(tok, &notificationv1.GetPreferencesRequest{}))
+	got, err := e.client.GetPreferences(ctx, rpctest.Request(tok, &notificationv1.GetPreferencesRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,43 +245,43 @@ func TestPreferencesAndMutesOverRPC(t *testing.T) {
 		t.Fatalf("defaults %v: kinds %q", p, kinds)
 	}
 
-	upd, err := e.client.UpdatePreferences(ctx, as(tok, &notificationv1.UpdatePreferencesRequest{
+	upd, err := e.client.UpdatePreferences(ctx, rpctest.Request(tok, &notificationv1.UpdatePreferencesRequest{
 		Kinds: []*notificationv1.KindPreference{{Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_MESSAGE, InApp: true, Email: true}}}))
 	if err != nil || !upd.Msg.GetPreferences().GetKinds()[2].GetEmail() || upd.Msg.GetPreferences().GetUpdatedAt() == nil || !upd.Msg.GetPreferences().GetEmailEnabled() {
 		t.Fatalf("UpdatePreferences = %v, %v", upd, err)
 	}
 	off := false
-	upd, err = e.client.UpdatePreferences(ctx, as(tok, &notificationv1.UpdatePreferencesRequest{EmailEnabled: &off}))
+	upd, err = e.client.UpdatePreferences(ctx, rpctest.Request(tok, &notificationv1.UpdatePreferencesRequest{EmailEnabled: &off}))
 	if err != nil || upd.Msg.GetPreferences().GetEmailEnabled() || !upd.Msg.GetPreferences().GetKinds()[2].GetEmail() {
 		t.Fatalf("master switch off = %v, %v; want MESSAGE email kept", upd, err)
 	}
-	_, err = e.client.UpdatePreferences(ctx, as(tok, &notificationv1.UpdatePreferencesRequest{
+	_, err = e.client.UpdatePreferences(ctx, rpctest.Request(tok, &notificationv1.UpdatePreferencesRequest{
 		Kinds: []*notificationv1.KindPreference{{Kind: notificationv1.NotificationKind_NOTIFICATION_KIND_UNSPECIFIED}}}))
-	wantCode(t, err, connect.CodeInvalidArgument, "kinds[0].kind: required")
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "kinds[0].kind: required")
 
 	chat := uuid.NewString()
 	until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
-	m, err := e.client.MuteChat(ctx, as(tok, &notificationv1.MuteChatRequest{ChatId: chat, Until: timestamppb.New(until)}))
+	m, err := e.client.MuteChat(ctx, rpctest.Request(tok, &notificationv1.MuteChatRequest{ChatId: chat, Until: timestamppb.New(until)}))
 	if err != nil || m.Msg.GetMutedChat().GetChatId() != chat || !m.Msg.GetMutedChat().GetUntil().AsTime().Equal(until) {
 		t.Fatalf("MuteChat = %v, %v", m, err)
 	}
-	_, err = e.client.MuteChat(ctx, as(tok, &notificationv1.MuteChatRequest{ChatId: chat, Until: timestamppb.New(time.Now().Add(-time.Minute))}))
-	wantCode(t, err, connect.CodeInvalidArgument, "until: must be in the future")
-	_, err = e.client.MuteChat(ctx, as(tok, &notificationv1.MuteChatRequest{ChatId: "general"}))
-	wantCode(t, err, connect.CodeInvalidArgument, "chat_id: must be a UUID")
-	got, _ = e.client.GetPreferences(ctx, as(tok, &notificationv1.GetPreferencesRequest{}))
+	_, err = e.client.MuteChat(ctx, rpctest.Request(tok, &notificationv1.MuteChatRequest{ChatId: chat, Until: timestamppb.New(time.Now().Add(-time.Minute))}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "until: must be in the future")
+	_, err = e.client.MuteChat(ctx, rpctest.Request(tok, &notificationv1.MuteChatRequest{ChatId: "general"}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "chat_id: must be a UUID")
+	got, _ = e.client.GetPreferences(ctx, rpctest.Request(tok, &notificationv1.GetPreferencesRequest{}))
 	if mc := got.Msg.GetPreferences().GetMutedChats(); len(mc) != 1 || mc[0].GetChatId() != chat {
 		t.Fatalf("muted chats %v", mc)
 	}
 	for range 2 {
-		if _, err := e.client.UnmuteChat(ctx, as(tok, &notificationv1.UnmuteChatRequest{ChatId: chat})); err != nil {
+		if _, err := e.client.UnmuteChat(ctx, rpctest.Request(tok, &notificationv1.UnmuteChatRequest{ChatId: chat})); err != nil {
 			t.Fatalf("UnmuteChat: %v", err)
 		}
 	}
-	got, _ = e.client.GetPreferences(ctx, as(tok, &notificationv1.GetPreferencesRequest{}))
+	got, _ = e.client.GetPreferences(ctx, rpctest.Request(tok, &notificationv1.GetPreferencesRequest{}))
 	if len(got.Msg.GetPreferences().GetMutedChats()) != 0 {
 		t.Fatalf("still muted: %v", got.Msg.GetPreferences().GetMutedChats())
 	}
-	_, err = e.client.UnmuteChat(ctx, as(tok, &notificationv1.UnmuteChatRequest{}))
-	wantCode(t, err, connect.CodeInvalidArgument, "chat_id: required")
+	_, err = e.client.UnmuteChat(ctx, rpctest.Request(tok, &notificationv1.UnmuteChatRequest{}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "chat_id: required")
 }

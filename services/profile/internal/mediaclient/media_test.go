@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/rpctest"
 
 	mediav1 "github.com/parleyhq/parley/contracts/gen/go/parley/media/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
@@ -53,12 +52,7 @@ func newMedia(t *testing.T) (*mediaStandIn, *mediaclient.Client) {
 	t.Helper()
 	m := &mediaStandIn{}
 	_, h := mediav1connect.NewMediaServiceHandler(m)
-	s := httptest.NewUnstartedServer(h)
-	s.Config.Protocols = new(http.Protocols)
-	s.Config.Protocols.SetHTTP1(true)
-	s.Config.Protocols.SetUnencryptedHTTP2(true)
-	s.Start()
-	t.Cleanup(s.Close)
+	s := rpctest.Serve(t, h)
 	return m, mediaclient.New(nil, s.URL)
 }
 

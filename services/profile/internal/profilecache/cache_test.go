@@ -15,11 +15,11 @@ import (
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 func sample(version int64, about string) profile.Profile {
@@ -146,9 +146,7 @@ func newService(store *profiledb.Store, client rueidis.Client) service {
 
 func TestUpdateNeverLeavesAStaleProfile(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	pool := profiletest.NewDB(t)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	id := uuid.NewString()
 	if err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {

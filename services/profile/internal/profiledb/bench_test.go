@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
 
@@ -68,7 +69,7 @@ func BenchmarkSearchUsers(b *testing.B) {
 	}
 	mustExec(b, conn.Exec, `VACUUM ANALYZE profiles`)
 	conn.Release()
-	if n := count(b, pool, `SELECT count(*) FROM profiles`); n != benchProfiles {
+	if n := pgtest.Count(b, pool, `SELECT count(*) FROM profiles`); n != benchProfiles {
 		b.Fatalf("loaded %d profiles, want %d", n, benchProfiles)
 	}
 	b.Logf("loaded %d profiles and built the indexes in %s", benchProfiles, time.Since(start).Round(time.Second))

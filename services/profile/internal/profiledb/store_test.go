@@ -23,13 +23,12 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 func newStore(t testing.TB) (*profiledb.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	pool := profiletest.NewDB(t)
 	return profiledb.New(pool, events.NewOutbox("profile")), pool
 }
 
@@ -78,15 +77,6 @@ func profileEvents(t testing.TB, pool *pgxpool.Pool, userID string) []*eventsv1.
 	return out
 }
 
-func count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func newID() string { return uuid.NewString() }
 
 func nop(context.Context, profile.Profile) error { return nil }
@@ -102,7 +92,7 @@ func TestCreateFromRegistrationIsIdempotent(t *testing.T) {
 	if created || again.Nickname != "Alice" || again.Version != 1 {
 		t.Fatalf("second create: created=%v %+v, want the same profile untouched", created, again)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM profiles`); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM profiles`); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
 	}
 	evs := profileEvents(t, pool, id)

@@ -2,18 +2,17 @@ package profileevents_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
+	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
@@ -21,24 +20,12 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
-	"github.com/parleyhq/parley/services/profile/internal/profileevents"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
-// userDeleted builds a UserDeleted record as auth's relay publishes it.
-func userDeleted(t *testing.T, eventID, userID string) *kgo.Record {
-	t.Helper()
-	payload, err := proto.Marshal(&eventsv1.UserDeleted{UserId: userID, DeletedAt: timestamppb.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := registered(t, eventID, userID, "x")
-	r.Value = payload
-	for i := range r.Headers {
-		if r.Headers[i].Key == events.HeaderType {
-			r.Headers[i].Value = []byte("parley.events.v1.UserDeleted")
-		}
-	}
-	return r
+// userDeleted builds a UserDeleted record as auth's relay publishes it, under key userID.
+func userDeleted(eventID, userID string) *kgo.Record {
+	return eventstest.Record(topics.Auth, userID, eventID, &eventsv1.UserDeleted{UserId: userID, DeletedAt: timestamppb.Now()})
 }
 
 // TestUserDeletedErasesTheProfile: the profile row goes, the cached copy cannot be served or put
@@ -49,48 +36,21 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	pool := profiletest.NewDB(t)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	cache := profilecache.New(redistest.New(t), time.Minute)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := kafkatest.Producer(t, brokers)
 	produce := func(r *kgo.Record) {
 		t.Helper()
-		if err := producer.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start := func() {
-		consumer, err := events.NewConsumer(events.ConsumerConfig{Brokers: brokers, Group: profileevents.Group,
-			Topics: profileevents.Topics, Pool: pool, Logger: logger, RetryBackoff: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		profileevents.Register(consumer, store, cache, logger)
-		cctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- consumer.Run(cctx) }()
-		t.Cleanup(func() {
-			stop()
-			if err := <-done; err != nil {
-				t.Errorf("consumer: %v", err)
-			}
-		})
+		kafkatest.Produce(t, producer, r)
 	}
 
 	alice, bob := uuid.NewString(), uuid.NewString()
-	produce(registered(t, uuid.NewString(), alice, "alice"))
-	produce(registered(t, uuid.NewString(), bob, "bobby"))
-	start()
+	produce(registered(uuid.NewString(), alice, "alice"))
+	produce(registered(uuid.NewString(), bob, "bobby"))
+	startConsumer(t, brokers, pool, store, cache)
 	waittest.Until(t, "both profiles", func() bool {
-		return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = ANY($1::uuid[])`, []string{alice, bob}) == 2
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = ANY($1::uuid[])`, []string{alice, bob}) == 2
 	})
 	p, err := store.Get(ctx, alice)
 	if err != nil {
@@ -101,11 +61,11 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 	}
 
 	deletion := uuid.NewString()
-	produce(userDeleted(t, deletion, alice))
+	produce(userDeleted(deletion, alice))
 	waittest.Until(t, "alice's profile gone", func() bool {
-		return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 0
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice) == 0
 	})
-	if n := count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, alice); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM deleted_users WHERE user_id = $1`, alice); n != 1 {
 		t.Fatalf("%d tombstones for alice, want 1", n)
 	}
 	if got, err := cache.GetMany(ctx, []string{alice}); err != nil || len(got) != 0 {
@@ -121,15 +81,17 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 
 	// The same deletion again, a second deletion event, and a late registration of alice under a
 	// new event id: nothing comes back. A newcomer then gets the freed nickname as asked.
-	produce(userDeleted(t, deletion, alice))
-	produce(userDeleted(t, uuid.NewString(), alice))
-	produce(registered(t, uuid.NewString(), alice, "alice"))
+	produce(userDeleted(deletion, alice))
+	produce(userDeleted(uuid.NewString(), alice))
+	produce(registered(uuid.NewString(), alice, "alice"))
 	carol := uuid.NewString()
-	marker := registered(t, uuid.NewString(), carol, "alice")
+	marker := registered(uuid.NewString(), carol, "alice")
 	marker.Key = []byte(alice) // same partition: handled after the records above
 	produce(marker)
-	waittest.Until(t, "carol's profile", func() bool { return count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, carol) == 1 })
-	if n := count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice); n != 0 {
+	waittest.Until(t, "carol's profile", func() bool {
+		return pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, carol) == 1
+	})
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM profiles WHERE user_id = $1`, alice); n != 0 {
 		t.Fatal("a late registration recreated the deleted profile")
 	}
 	c, err := store.Get(ctx, carol)

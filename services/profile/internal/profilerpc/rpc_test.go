@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -28,14 +27,15 @@ import (
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pg"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/profile/internal/mediaclient"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
 	"github.com/parleyhq/parley/services/profile/internal/profilerpc"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 // mediaStandIn answers parley.media.v1.MediaService/GetFile from a map. It stands in for the media
@@ -89,9 +89,7 @@ func setup(t *testing.T) *env {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	pool := pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+	pool := profiletest.NewDB(t)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	e := &env{pool: pool, iss: authntest.New(t), alice: uuid.NewString(), bob: uuid.NewString()}
 	for _, r := range []profile.Registration{{UserID: e.alice, RequestedNickname: "alice"}, {UserID: e.bob, RequestedNickname: "alice"}} {
@@ -105,12 +103,7 @@ func setup(t *testing.T) *env {
 
 	e.media = &mediaStandIn{files: map[string]*mediav1.File{}, fail: map[string]error{}}
 	_, mediaHandler := mediav1connect.NewMediaServiceHandler(e.media)
-	e.mediaS = httptest.NewUnstartedServer(mediaHandler)
-	e.mediaS.Config.Protocols = new(http.Protocols)
-	e.mediaS.Config.Protocols.SetHTTP1(true)
-	e.mediaS.Config.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS, as between services
-	e.mediaS.Start()
-	t.Cleanup(e.mediaS.Close)
+	e.mediaS = rpctest.Serve(t, mediaHandler)
 
 	svc := profile.NewService(store, profilecache.New(redistest.New(t), time.Minute), mediaclient.New(nil, e.mediaS.URL), logger)
 	auth := authn.NewInterceptor(e.iss.Verifier(), profilerpc.PublicProcedures...)

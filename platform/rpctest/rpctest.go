@@ -1,0 +1,53 @@
+// Package rpctest is what tests of Connect services and of their clients share: a stand-in peer
+// served as services serve one another, requests carrying an access token, and the check of a
+// call's error. Tokens themselves come from platform/authntest.
+package rpctest
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+)
+
+// Serve serves h on a loopback port over HTTP/1.1 and h2c (HTTP/2 without TLS, how services call
+// one another with gRPC) until the test ends. It is for stand-ins of peer services built from a
+// generated handler; a service under test is served by platform/server.
+func Serve(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	s := httptest.NewUnstartedServer(h)
+	s.Config.Protocols = new(http.Protocols)
+	s.Config.Protocols.SetHTTP1(true)
+	s.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Request returns a request for msg carrying token as its bearer access token, or none when
+// token is "".
+func Request[T any](token string, msg *T) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	if token != "" {
+		req.Header().Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+// WantCode fails the test unless err is a Connect error with code whose message contains
+// msgContains ("" accepts any message).
+func WantCode(t testing.TB, err error, code connect.Code, msgContains string) {
+	t.Helper()
+	var ce *connect.Error
+	switch {
+	case !errors.As(err, &ce):
+		t.Fatalf("error %v; want a Connect error with code %v", err, code)
+	case ce.Code() != code:
+		t.Fatalf("error %v; want code %v", err, code)
+	case !strings.Contains(ce.Message(), msgContains):
+		t.Fatalf("error message %q; want it to contain %q", ce.Message(), msgContains)
+	}
+}

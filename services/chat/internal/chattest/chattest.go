@@ -1,0 +1,21 @@
+// Package chattest holds what the chat service's tests share across its packages.
+package chattest
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/services/chat/internal/chatdb"
+)
+
+// NewDB returns a fresh database with the events and chat migrations applied, as the service's
+// run applies them.
+func NewDB(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return pgtest.New(t,
+		pgtest.Migration{Component: "events", Files: events.Migrations},
+		pgtest.Migration{Component: "chat", Files: chatdb.Migrations})
+}

@@ -1,0 +1,18 @@
+package mediatest_test
+
+import (
+	"testing"
+
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/services/media/internal/mediatest"
+)
+
+// NewDB holds the media tables and platform/events' inbox and outbox, empty.
+func TestNewDB(t *testing.T) {
+	pool := mediatest.NewDB(t)
+	for _, table := range []string{"files", "inbox", "outbox"} {
+		if n := pgtest.Count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("%d rows in %s, want 0", n, table)
+		}
+	}
+}

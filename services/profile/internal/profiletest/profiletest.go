@@ -1,0 +1,21 @@
+// Package profiletest holds what the profile service's tests share across its packages.
+package profiletest
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/services/profile/internal/profiledb"
+)
+
+// NewDB returns a fresh database with the events and profile migrations applied, as the service's
+// run applies them.
+func NewDB(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return pgtest.New(t,
+		pgtest.Migration{Component: "events", Files: events.Migrations},
+		pgtest.Migration{Component: "profile", Files: profiledb.Migrations})
+}

@@ -1,0 +1,18 @@
+package profiletest_test
+
+import (
+	"testing"
+
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/services/profile/internal/profiletest"
+)
+
+// NewDB holds the profile tables and platform/events' inbox and outbox, empty.
+func TestNewDB(t *testing.T) {
+	pool := profiletest.NewDB(t)
+	for _, table := range []string{"profiles", "inbox", "outbox"} {
+		if n := pgtest.Count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("%d rows in %s, want 0", n, table)
+		}
+	}
+}
