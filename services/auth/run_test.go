@@ -50,22 +50,10 @@ func setEnv(t *testing.T, brokers []string) string {
 func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	setEnv(t, brokers)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, quietLogger(), nil, ln)
 	})
-	base := "http://" + ln.Addr().String()
-
-	waittest.Ready(t, base, done)
+	ctx := t.Context()
 	client := authv1connect.NewAuthServiceClient(http.DefaultClient, base)
 	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "plum tree 42", Nickname: "runner"}))
 	if err != nil {
@@ -119,8 +107,7 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 		t.Fatalf("UserRegistered %v, %v", &ev, err)
 	}
 
-	cancel()
-	waittest.Stopped(t, done)
+	stop()
 }
 
 func withBearer[T any](msg *T, token string) *connect.Request[T] {

@@ -69,21 +69,10 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 	t.Setenv("FRIEND_URL", "http://127.0.0.1:1") // never asked: the event creates the chat
 	admin := freeAddr(t)
 	t.Setenv("ADMIN_ADDR", admin)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, quietLogger(), nil, ln)
 	})
-	base := "http://" + ln.Addr().String()
-	waittest.Ready(t, base, done)
+	ctx := t.Context()
 
 	alice, bob := uuid.NewString(), uuid.NewString()
 	chatID := chat.ChatID(alice, bob)
@@ -176,8 +165,7 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 		return nil
 	})
 
-	cancel()
-	waittest.Stopped(t, done)
+	stop()
 }
 
 func TestMigrateSubcommand(t *testing.T) {

@@ -53,9 +53,8 @@ func TestRunServesAndStops(t *testing.T) {
 
 	var logs strings.Builder
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, logger) }()
+	// Go, not StartService: with every dependency down the gateway serves but is never ready.
+	stop := waittest.Go(t, func(ctx context.Context) error { return run(ctx, logger) })
 
 	var healthz int
 	waittest.UntilNil(t, "the gateway to listen", func() error {
@@ -139,8 +138,7 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatalf("the public port serves metrics: %d %s", res.StatusCode, body)
 	}
 
-	cancel()
-	waittest.Stopped(t, done)
+	stop()
 	out := logs.String()
 	if !strings.Contains(out, "LISTEN_ADDR="+addr) || strings.Contains(out, "hunter2") {
 		t.Fatalf("configuration not logged, or the Redis password was: %s", out)
