@@ -10,19 +10,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/logging"
+	"github.com/parleyhq/parley/platform/waittest"
 )
-
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -37,7 +26,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestAdminListenerServesProfilesAndThePublicPortDoesNot(t *testing.T) {
 	logger := logging.NewTo(io.Discard, "test", "text", "error")
-	public, admin := freeAddr(t), freeAddr(t)
+	public, admin := waittest.FreeAddr(t), waittest.FreeAddr(t)
 	s := New(logger, public)
 	s.AdminAddr = admin
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,7 +74,7 @@ func TestAdminAddressInUseFailsTheStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	s := New(logging.NewTo(io.Discard, "test", "text", "error"), freeAddr(t))
+	s := New(logging.NewTo(io.Discard, "test", "text", "error"), waittest.FreeAddr(t))
 	s.AdminAddr = taken.Addr().String()
 	err = s.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "admin listener") {
@@ -107,7 +96,7 @@ func waitListening(t *testing.T, addr string) {
 }
 
 func TestAdminListenerServesExtraRoutes(t *testing.T) {
-	ln, err := ListenAdmin(freeAddr(t))
+	ln, err := ListenAdmin(waittest.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

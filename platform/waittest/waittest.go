@@ -6,7 +6,7 @@
 // StartService for a whole service run in the test (its runOn on a loopback port, waited for until
 // ready, stopped cleanly), and Go for anything else that runs until its context ends (a relay, a
 // consumer, a service that is never ready in its test). Ready and Stopped are the waits these two
-// are made of.
+// are made of. FreeAddr is an address for a service in the test to listen on itself.
 package waittest
 
 import (
@@ -155,4 +155,18 @@ func Listen(t testing.TB) net.Listener {
 	}
 	t.Cleanup(func() { _ = ln.Close() })
 	return ln
+}
+
+// FreeAddr returns a loopback address nothing listens on (it was free a moment ago): for an
+// address a service in the test opens itself (ADMIN_ADDR, the gateway's LISTEN_ADDR), or one
+// that must refuse connections (a dependency that is down).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen on a loopback port: %v", err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }

@@ -266,3 +266,19 @@ func TestGoStopsRunAndChecksItsResult(t *testing.T) {
 		t.Fatalf("cleanup after stop: failure %q; want run's error again", failure)
 	}
 }
+
+func TestFreeAddrIsALoopbackAddressNothingListensOn(t *testing.T) {
+	addr := waittest.FreeAddr(t)
+	if !strings.HasPrefix(addr, "127.0.0.1:") || addr == "127.0.0.1:0" {
+		t.Fatalf("FreeAddr = %q; want a loopback address with a port", addr)
+	}
+	if conn, err := net.Dial("tcp", addr); err == nil {
+		_ = conn.Close()
+		t.Fatalf("%s accepted a connection; want it free", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v; want it free to open", addr, err)
+	}
+	_ = ln.Close()
+}

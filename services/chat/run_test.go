@@ -67,7 +67,7 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
 	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("FRIEND_URL", "http://127.0.0.1:1") // never asked: the event creates the chat
-	admin := freeAddr(t)
+	admin := waittest.FreeAddr(t)
 	t.Setenv("ADMIN_ADDR", admin)
 	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
 		return runOn(ctx, quietLogger(), nil, ln)
@@ -195,18 +195,6 @@ func TestWithMaxConns(t *testing.T) {
 			t.Errorf("withMaxConns(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-}
-
-// freeAddr is a loopback address with a port nothing listens on (for ADMIN_ADDR).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 // scrapeMetrics reads url and parses it with Prometheus' own text parser.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,25 +20,9 @@ import (
 // TestRunServesAndStops starts the real wiring from environment variables (with every service, Redis
 // and Kafka absent), checks it answers, and that cancelling the context shuts it down cleanly.
 func TestRunServesAndStops(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + dead.Addr().String()
-	_ = dead.Close()
-
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminAddr := adminLn.Addr().String()
-	_ = adminLn.Close()
+	addr := waittest.FreeAddr(t)
+	deadURL := "http://" + waittest.FreeAddr(t)
+	adminAddr := waittest.FreeAddr(t)
 
 	t.Setenv("LISTEN_ADDR", addr)
 	t.Setenv("ADMIN_ADDR", adminAddr)
