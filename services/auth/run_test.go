@@ -34,17 +34,13 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // setEnv points the service at a fresh database and broker, with the cheapest allowed hashing.
-func setEnv(t *testing.T, brokers []string) string {
+func setEnv(t *testing.T, brokers []string) {
 	t.Helper()
-	url := pgtest.URL(t, pgtest.New(t))
-	keyFile := filepath.Join(t.TempDir(), "auth", "signing-key.json")
-	t.Setenv("DATABASE_URL", url)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
-	t.Setenv("AUTH_SIGNING_KEY_FILE", keyFile)
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateSigningKey(t)
 	generateTOTPKey(t)
 	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "19456")
-	return keyFile
 }
 
 func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
@@ -129,6 +125,13 @@ func TestRunRefusesToStartWithoutSigningKey(t *testing.T) {
 	}
 }
 
+// generateSigningKey lets the service create its signing key in a temporary directory.
+func generateSigningKey(t *testing.T) {
+	t.Helper()
+	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "auth", "signing-key.json"))
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+}
+
 // generateTOTPKey lets the service create its TOTP key in a temporary directory.
 func generateTOTPKey(t *testing.T) {
 	t.Helper()
@@ -137,8 +140,7 @@ func generateTOTPKey(t *testing.T) {
 }
 
 func TestRunRefusesToStartWithoutTOTPKey(t *testing.T) {
-	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateSigningKey(t)
 	missing := filepath.Join(t.TempDir(), "missing-totp-key")
 	t.Setenv("AUTH_TOTP_KEY_FILE", missing)
 	t.Setenv("AUTH_GENERATE_TOTP_KEY", "false")
@@ -159,8 +161,7 @@ func TestRunRefusesToStartWithoutTOTPKey(t *testing.T) {
 }
 
 func TestRunRefusesWeakArgon2Params(t *testing.T) {
-	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateSigningKey(t)
 	generateTOTPKey(t)
 	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "4096")
 	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "below the minimum") {
@@ -169,8 +170,7 @@ func TestRunRefusesWeakArgon2Params(t *testing.T) {
 }
 
 func TestRunRefusesBadThrottleSettings(t *testing.T) {
-	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateSigningKey(t)
 	generateTOTPKey(t)
 	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "0")
 	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_LOGIN_") {
