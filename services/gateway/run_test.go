@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/parleyhq/parley/platform/logtest"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/waittest"
 )
@@ -34,8 +34,8 @@ func TestRunServesAndStops(t *testing.T) {
 	t.Setenv("KAFKA_BROKERS", strings.TrimPrefix(deadURL, "http://")) // realtime waits; nothing else breaks
 	t.Setenv("SHUTDOWN_TIMEOUT", "2s")
 
-	var logs strings.Builder
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil))
+	var logs logtest.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	// Go, not StartService: with every dependency down the gateway serves but is never ready.
 	stop := waittest.Go(t, func(ctx context.Context) error { return run(ctx, logger) })
 
@@ -140,15 +140,4 @@ func hasLabels(m *dto.Metric, kv ...string) bool {
 		}
 	}
 	return true
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
