@@ -160,26 +160,23 @@ func TestRunRefusesToStartWithoutTOTPKey(t *testing.T) {
 	}
 }
 
-func TestRunRefusesWeakArgon2Params(t *testing.T) {
-	generateSigningKey(t)
-	generateTOTPKey(t)
-	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "4096")
-	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "below the minimum") {
-		t.Fatalf("run with m=4096 = %v; want a refusal", err)
-	}
-}
-
-func TestRunRefusesBadThrottleSettings(t *testing.T) {
-	generateSigningKey(t)
-	generateTOTPKey(t)
-	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "0")
-	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_LOGIN_") {
-		t.Fatalf("run with AUTH_LOGIN_FREE_FAILURES=0 = %v; want a refusal naming AUTH_LOGIN_*", err)
-	}
-	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "5")
-	t.Setenv("AUTH_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr")
-	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_TRUSTED_PROXIES") {
-		t.Fatalf("run with a bad AUTH_TRUSTED_PROXIES = %v; want a refusal naming it", err)
+// TestRunRefusesBadConfiguration: a setting that would weaken or break the service stops it
+// before it starts, with an error saying what is wrong.
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	for _, c := range []struct{ env, value, want string }{
+		{"AUTH_ARGON2_MEMORY_KIB", "4096", "below the minimum"},
+		{"AUTH_LOGIN_FREE_FAILURES", "0", "AUTH_LOGIN_"},
+		{"AUTH_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr", "AUTH_TRUSTED_PROXIES"},
+	} {
+		t.Run(c.env, func(t *testing.T) {
+			generateSigningKey(t)
+			generateTOTPKey(t)
+			t.Setenv(c.env, c.value)
+			err := runOn(context.Background(), quietLogger(), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run with %s=%q = %v; want a refusal saying %q", c.env, c.value, err, c.want)
+			}
+		})
 	}
 }
 
