@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/devstack/stack"
+	"github.com/parleyhq/parley/platform/logtest"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -189,12 +189,12 @@ func TestInfraStopsCleanlyOnSIGTERMAndLeavesNoOrphanOnSIGKILL(t *testing.T) {
 		"PARLEY_DATA_DIR="+filepath.Join(data, "data"),
 		"PARLEY_NO_INSTALL=true",
 	)
-	start := func() (*exec.Cmd, *logTail) {
+	start := func() (*exec.Cmd, *logtest.Buffer) {
 		t.Helper()
 		cmd := exec.Command(bin, "infra")
 		cmd.Dir = root
 		cmd.Env = env
-		logs := &logTail{}
+		logs := &logtest.Buffer{}
 		cmd.Stdout, cmd.Stderr = logs, logs
 		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Start(); err != nil {
@@ -298,7 +298,7 @@ func childPIDs(t *testing.T, pid int) []int {
 }
 
 // waitGone waits until none of pids runs any more.
-func waitGone(t *testing.T, pids []int, logs *logTail) {
+func waitGone(t *testing.T, pids []int, logs *logtest.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -318,24 +318,6 @@ func waitGone(t *testing.T, pids []int, logs *logTail) {
 	}
 }
 
-// logTail collects a child's output.
-type logTail struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logTail) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logTail) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSIGTERMToGoRunStopsTheStack: under `go run ./devstack up`, a SIGTERM to the go
 // command alone (a process manager, an IDE's stop button) must not orphan the stack.
 func TestSIGTERMToGoRunStopsTheStack(t *testing.T) {
@@ -351,7 +333,7 @@ func TestSIGTERMToGoRunStopsTheStack(t *testing.T) {
 	}
 	cmd := exec.Command("go", "run", ".", "infra")
 	cmd.Env = append(os.Environ(), "PARLEY_PORT_BASE="+strconv.Itoa(base), "PARLEY_DATA_DIR="+filepath.Join(data, "data"), "PARLEY_NO_INSTALL=true")
-	logs := &logTail{}
+	logs := &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// An orphaned dev stack would hold the output pipe open; the bound is generous because the
 	// stack's own stop (Postgres' shutdown checkpoint) takes seconds on a busy machine, and the log

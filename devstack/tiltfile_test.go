@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/devstack/stack"
 	"github.com/parleyhq/parley/devstack/stack/stacktest"
+	"github.com/parleyhq/parley/platform/logtest"
 )
 
 // These tests run the Tiltfile with the real Tilt (docs/devstack.md#tilt). `make tilt` installs it
@@ -389,7 +390,7 @@ func TestTiltRunsTheStack(t *testing.T) {
 
 func testTiltUpRestartsInfra(t *testing.T, tilt, tiltfile, dir string, env map[string]string, base int) {
 	apiPort := strconv.Itoa(base + stack.PortSpan - 1) // in the range reserved for this stack, used by nothing else
-	var logs logTail
+	var logs logtest.Buffer
 	up := exec.Command(tilt, "up", "-f", tiltfile, "--port", apiPort, "--web-mode", "prod", "--stream", "--", "auth")
 	up.Dir, up.Env, up.Stdout, up.Stderr = dir, tiltEnv(env), &logs, &logs
 	if err := up.Start(); err != nil {

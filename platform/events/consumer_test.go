@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // A redelivered event — a duplicate record with the same ce_id, as a relay that crashed between
@@ -29,7 +30,7 @@ func TestRedeliveredEventHasOneEffect(t *testing.T) {
 	log, _ := testLogger(t)
 	const topic, group = "redeliver.t", "g"
 	out := events.NewOutbox("test")
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
 
 	var calls atomic.Int32
 	counting := func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
@@ -38,7 +39,7 @@ func TestRedeliveredEventHasOneEffect(t *testing.T) {
 	}
 	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log})
 	events.On(c, counting)
-	stop := start(t, c.Run)
+	stop := waittest.Go(t, c.Run)
 
 	publish(t, pool, out, topic, "k", wrapperspb.String("one"))
 	eventually(t, "effect one", func() bool { return len(effects(t, pool)) == 1 })
@@ -66,7 +67,7 @@ func TestRedeliveredEventHasOneEffect(t *testing.T) {
 	calls.Store(0)
 	c2 := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log})
 	events.On(c2, counting)
-	start(t, c2.Run)
+	waittest.Go(t, c2.Run)
 	publish(t, pool, out, topic, "k", wrapperspb.String("three"))
 	eventually(t, "effect three", func() bool { return len(effects(t, pool)) >= 3 })
 	if got := effects(t, pool); !slices.Equal(got, []string{"one", "two", "three"}) {
@@ -115,7 +116,7 @@ func TestPoisonRecordsGoToDeadLetterTopic(t *testing.T) {
 		}
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 
 	eventually(t, "the good record's effect", func() bool { return len(effects(t, pool)) > 0 })
 	if got := effects(t, pool); !slices.Equal(got, []string{"good"}) {
@@ -185,7 +186,7 @@ func TestOffsetsCommittedOnlyAfterHandling(t *testing.T) {
 	log, _ := testLogger(t)
 	const topic, group = "offsets.t", "g"
 	out := events.NewOutbox("test")
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
 	publish(t, pool, out, topic, "k", wrapperspb.String("first"))
 	publish(t, pool, out, topic, "k", wrapperspb.String("stall"))
 
@@ -199,7 +200,7 @@ func TestOffsetsCommittedOnlyAfterHandling(t *testing.T) {
 		}
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	stop1 := start(t, c1.Run)
+	stop1 := waittest.Go(t, c1.Run)
 	var ev events.Event
 	select {
 	case ev = <-stalled:
@@ -224,7 +225,7 @@ func TestOffsetsCommittedOnlyAfterHandling(t *testing.T) {
 		mu.Unlock()
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	start(t, c2.Run)
+	waittest.Go(t, c2.Run)
 	eventually(t, "the stalled record's effect", func() bool { return len(effects(t, pool)) == 2 })
 	if got := effects(t, pool); !slices.Equal(got, []string{"first", "stall"}) {
 		t.Fatalf("effects %v, want [first stall]", got)
@@ -269,7 +270,7 @@ func TestABatchIsKeptWholeOrNotAtAll(t *testing.T) {
 		}
 		return nil
 	})
-	stop1 := start(t, c1.Run)
+	stop1 := waittest.Go(t, c1.Run)
 	select {
 	case <-stalled:
 	case <-time.After(wait):
@@ -296,7 +297,7 @@ func TestABatchIsKeptWholeOrNotAtAll(t *testing.T) {
 		}
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	start(t, c2.Run)
+	waittest.Go(t, c2.Run)
 	dlq := events.DeadLetterTopic(topic, group)
 	eventually(t, "the poison record dead-lettered", func() bool { return endOffsets(t, brokers, dlq) == 1 })
 	eventually(t, "the effects around it", func() bool { return len(effects(t, pool)) == 3 })
@@ -344,7 +345,7 @@ func TestAfterBatchSendsWhatTheHandlersGathered(t *testing.T) {
 		pending = append(pending, msg.GetValue())
 		return nil
 	})
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 	eventually(t, "every record sent", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -409,7 +410,7 @@ func TestScopeCarriesWorkAcrossABatchToItsCommit(t *testing.T) {
 		p.vals = append(p.vals, msg.GetValue())
 		return nil
 	})
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 	eventually(t, "the effects", func() bool { return len(effects(t, pool)) == 3 })
 	if got := effects(t, pool); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("effects %v, want [a b c] once each", got)

@@ -88,31 +88,6 @@ func testLogger(t *testing.T) (*slog.Logger, *recorder) {
 	return slog.New(recHandler{rec, inner}), rec
 }
 
-// start runs run in the background until the returned stop is called (or the test ends) and
-// fails the test if run returns an error or does not stop in time.
-func start(t *testing.T, run func(context.Context) error) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("run returned %v", err)
-				}
-			case <-time.After(wait):
-				t.Errorf("run did not stop within %v", wait)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func newRelay(t *testing.T, cfg events.RelayConfig) *events.Relay {
 	t.Helper()
 	r, err := events.NewRelay(cfg)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // TestOrderPerKeyAcrossRebalance: two members of one group share a multi-partition topic while
@@ -97,10 +98,10 @@ func TestOrderPerKeyAcrossRebalance(t *testing.T) {
 		}
 	}()
 
-	stopA := start(t, member("a").Run)
+	stopA := waittest.Go(t, member("a").Run)
 	eventually(t, "member a to be under way", func() bool { return handled("a") > 0 })
 
-	start(t, member("b").Run) // joins mid-stream
+	waittest.Go(t, member("b").Run) // joins mid-stream
 	eventually(t, "both members in the group", groupMembers(2))
 	eventually(t, "member b to be under way", func() bool { return handled("b") > 0 })
 

@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // Publish → relay → consumer, with the CloudEvents headers, key, extra headers and order checked
@@ -28,7 +29,7 @@ func TestPublishRelayConsume(t *testing.T) {
 	const topic = "e2e.users"
 
 	// An hour between polls: only notifications can get the events out in time.
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, PollInterval: time.Hour}).Run)
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, PollInterval: time.Hour}).Run)
 	eventually(t, "the relay to listen", func() bool { return rec.count("listening for outbox notifications") > 0 })
 
 	out := events.NewOutbox("test-svc")
@@ -91,7 +92,7 @@ func TestPublishRelayConsume(t *testing.T) {
 		mu.Unlock()
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 	eventually(t, "two effects", func() bool { return len(effects(t, pool)) == 2 })
 	if vals := effects(t, pool); !slices.Contains(vals, "alice") || !slices.Contains(vals, "bob") {
 		t.Errorf("effects %v, want alice and bob", vals)
@@ -120,7 +121,7 @@ func TestPublishRelayConsume(t *testing.T) {
 		seen <- msg.GetValue()
 		return nil
 	})
-	start(t, noDB.Run)
+	waittest.Go(t, noDB.Run)
 	var vals []string
 	for len(vals) < 2 {
 		select {
@@ -173,7 +174,7 @@ func TestRelaySurvivesBrokerDownAndRestart(t *testing.T) {
 	}
 
 	// No broker yet; the relay fails, retries, and is stopped.
-	stop1 := start(t, newRelay(t, cfg).Run)
+	stop1 := waittest.Go(t, newRelay(t, cfg).Run)
 	publishRange(0, 5)
 	waitForFailures()
 	stop1()
@@ -181,7 +182,7 @@ func TestRelaySurvivesBrokerDownAndRestart(t *testing.T) {
 	// A broker starts and a new relay (the restart) publishes the backlog and what follows.
 	dataDir := t.TempDir()
 	broker := startBroker(t, port, kfake.DataDir(dataDir))
-	start(t, newRelay(t, cfg).Run)
+	waittest.Go(t, newRelay(t, cfg).Run)
 	publishRange(5, 10)
 	delivered(seq(0, 10))
 
@@ -212,7 +213,7 @@ func TestAnOpenTransactionHoldsNoOtherEventsBack(t *testing.T) {
 	const topic = "open.t"
 	createTopics(ctx, t, brokers, topic)
 	out := events.NewOutbox("test")
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
 
 	txA, err := pool.Begin(ctx)
 	must(t, err)
@@ -254,7 +255,7 @@ func TestWritersSerialisedOnAKeyArePublishedInCommitOrder(t *testing.T) {
 	must(t, err)
 	out := events.NewOutbox("test")
 	out.WakeRelay = false
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, Wakeups: out.Wakeups(), PollInterval: 5 * time.Millisecond}).Run)
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, Wakeups: out.Wakeups(), PollInterval: 5 * time.Millisecond}).Run)
 
 	const writers, each = 8, 25
 	var wg sync.WaitGroup
@@ -295,8 +296,8 @@ func TestOneRelayPublishesAtATime(t *testing.T) {
 	const topic = "replicas.t"
 	out := events.NewOutbox("test")
 	cfg := events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, BatchSize: 3, PollInterval: 10 * time.Millisecond}
-	start(t, newRelay(t, cfg).Run)
-	start(t, newRelay(t, cfg).Run)
+	waittest.Go(t, newRelay(t, cfg).Run)
+	waittest.Go(t, newRelay(t, cfg).Run)
 
 	const n = 40
 	for i := 0; i < n; i += 4 { // some transactions publish several events
@@ -325,11 +326,11 @@ func TestRetention(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	log, _ := testLogger(t)
 	const topic = "retention.t"
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log}).Run)
 	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{topic}, Pool: pool, Logger: log,
 		InboxRetention: 50 * time.Millisecond})
 	events.On(c, writeEffect)
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 
 	publish(t, pool, events.NewOutbox("test"), topic, "k", wrapperspb.String("x"))
 	eventually(t, "the effect", func() bool { return len(effects(t, pool)) == 1 })

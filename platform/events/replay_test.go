@@ -15,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // A dead letter replayed before its cause is fixed fails again and goes back to the same
@@ -44,7 +45,7 @@ func TestReplayedDeadLettersReachOnlyTheGroupThatFailed(t *testing.T) {
 		}
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 
 	// Another group on the same topic, without a database: it would handle a record it sees twice.
 	var mu sync.Mutex
@@ -56,7 +57,7 @@ func TestReplayedDeadLettersReachOnlyTheGroupThatFailed(t *testing.T) {
 		seen = append(seen, msg.GetValue())
 		return nil
 	})
-	start(t, oc.Run)
+	waittest.Go(t, oc.Run)
 	otherSeen := func() []string {
 		mu.Lock()
 		defer mu.Unlock()

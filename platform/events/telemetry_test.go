@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/telemetrytest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // TestTraceCrossesTheOutbox follows one event from the request that wrote it to the consumer that
@@ -52,13 +53,13 @@ func TestTraceCrossesTheOutbox(t *testing.T) {
 	// An event written outside any trace is published and applied without spans of its own.
 	publish(t, pool, out, topic, "k", wrapperspb.String("untraced"))
 
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: logger, Telemetry: tel}).Run)
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: logger, Telemetry: tel}).Run)
 	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "traced", Topics: []string{topic}, Pool: pool,
 		Logger: logger, Telemetry: tel})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 	eventually(t, "both events applied", func() bool { return len(effects(t, pool)) == 2 })
 
 	all := spans.GetSpans()
@@ -123,7 +124,7 @@ func TestRelayAndConsumerMetricsMove(t *testing.T) {
 	if got := gauge(t, tel, telemetry.MetricOutboxOldestAge, nil); got <= 0 {
 		t.Errorf("%s = %v with events waiting, want > 0", telemetry.MetricOutboxOldestAge, got)
 	}
-	start(t, relay.Run)
+	waittest.Go(t, relay.Run)
 	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "measured", Topics: []string{topic}, Pool: pool,
 		Logger: logger, Telemetry: tel, MaxAttempts: 2, RetryBackoff: 10 * time.Millisecond})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
@@ -132,7 +133,7 @@ func TestRelayAndConsumerMetricsMove(t *testing.T) {
 		}
 		return writeEffect(ctx, tx, ev, msg)
 	})
-	start(t, c.Run)
+	waittest.Go(t, c.Run)
 	group := map[string]string{"group": "measured"}
 	eventually(t, "two events applied and one dead-lettered", func() bool {
 		return gauge(t, tel, telemetry.MetricConsumerHandled, group) == 2 &&

@@ -15,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // A handler whose dependency is down returns Transient: the event is retried far beyond
@@ -71,7 +72,7 @@ func testTransient(t *testing.T, pool *pgxpool.Pool) {
 		return slices.Clone(applied)
 	}
 
-	stop := start(t, newMember().Run)
+	stop := waittest.Go(t, newMember().Run)
 	eventually(t, "retries beyond MaxAttempts", func() bool { return failures.Load() >= 3*maxAttempts })
 	if got := appliedNow(); len(got) != 0 {
 		t.Fatalf("applied %v while the first record was failing; the records behind it must wait", got)
@@ -80,7 +81,7 @@ func testTransient(t *testing.T, pool *pgxpool.Pool) {
 	// never committed) and keeps retrying.
 	stop()
 	seen := failures.Load()
-	start(t, newMember().Run)
+	waittest.Go(t, newMember().Run)
 	eventually(t, "the record delivered again to the next member", func() bool { return failures.Load() > seen })
 
 	down.Store(false)

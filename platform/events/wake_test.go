@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // An outbox without NOTIFY whose writer calls Wake after the commit gets its events out at once,
@@ -25,7 +26,7 @@ func TestWakeAfterCommitPublishesWithoutNotifyOrPolling(t *testing.T) {
 	const topic = "wake.users"
 	out := events.NewOutbox("test-svc")
 	out.WakeRelay = false
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log,
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log,
 		PollInterval: time.Hour, Wakeups: out.Wakeups(), Linger: time.Millisecond}).Run)
 	// The relay's first pass runs at start; everything after it needs a wake-up.
 	time.Sleep(200 * time.Millisecond)
@@ -57,7 +58,7 @@ func TestRowInsertedByTheCallerWithFieldsAppendedInSQL(t *testing.T) {
 	const topic = "row.values"
 	out := events.NewOutbox("test-svc")
 	out.WakeRelay = false
-	start(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log,
+	waittest.Go(t, newRelay(t, events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log,
 		PollInterval: time.Hour, Wakeups: out.Wakeups()}).Run)
 
 	// A Struct with one field set in Go; a second map entry (field 1, length-delimited) is

@@ -2,12 +2,17 @@
 // has applied an event, a service that has become ready — by polling a condition until a
 // deadline, never by sleeping a fixed time.
 //
-// Use Until for a condition, UntilNil for a check that says why it does not hold yet, and Ready
-// and Stopped for a service started with runOn in a goroutine.
+// Use Until for a condition, UntilNil for a check that says why it does not hold yet,
+// StartService for a whole service run in the test (its runOn on a loopback port, waited for until
+// ready, stopped cleanly), and Go for anything else that runs until its context ends (a relay, a
+// consumer, a service that is never ready in its test). Ready and Stopped are the waits these two
+// are made of. An address for a service in the test to listen on itself is proctest.FreeAddr.
 package waittest
 
 import (
+	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -90,4 +95,64 @@ func Stopped(t testing.TB, done chan error) {
 	case <-time.After(Timeout):
 		t.Fatalf("run did not return within %v of its context ending", Timeout)
 	}
+}
+
+// Go runs run in a goroutine until stop is called or the test ends. stop cancels run's context
+// and waits for run to return, failing t (as Stopped does) when it returns an error or not within
+// Timeout; calling it again, or letting the test's cleanup call it, checks the same result again.
+func Go(t testing.TB, run func(ctx context.Context) error) (stop func()) {
+	t.Helper()
+	_, stop = goRun(t, run)
+	return stop
+}
+
+// goRun is Go, also returning the channel run's result is sent on, for Ready.
+func goRun(t testing.TB, run func(ctx context.Context) error) (done chan error, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	stop = func() {
+		t.Helper()
+		cancel()
+		Stopped(t, done)
+	}
+	t.Cleanup(stop)
+	return done, stop
+}
+
+// StartService runs a service in the test as main would, on a fresh loopback port, and waits
+// until it is ready (Ready). run is the service's start-up on a listener already open — its runOn,
+// e.g. func(ctx context.Context, ln net.Listener) error { return runOn(ctx, logger, nil, ln) }.
+// It returns the service's base URL ("http://127.0.0.1:port") and stop, which ends the service
+// and fails t unless it returns nil in time (Go); the test's cleanup calls stop too.
+func StartService(t testing.TB, run func(ctx context.Context, ln net.Listener) error) (baseURL string, stop func()) {
+	t.Helper()
+	return StartServiceOn(t, Listen(t), run)
+}
+
+// StartServiceOn is StartService on ln, for a test that must know the service's address before
+// it starts it (to put it in the service's configuration): open ln with Listen.
+func StartServiceOn(t testing.TB, ln net.Listener, run func(ctx context.Context, ln net.Listener) error) (baseURL string, stop func()) {
+	t.Helper()
+	baseURL = "http://" + ln.Addr().String()
+	done, stop := goRun(t, func(ctx context.Context) error {
+		// Closed when run returns, so that Ready's request is refused, not left waiting on a
+		// listener nothing accepts on, when run fails before it serves.
+		defer func() { _ = ln.Close() }()
+		return run(ctx, ln)
+	})
+	Ready(t, baseURL, done)
+	return baseURL, stop
+}
+
+// Listen opens a listener on a free loopback port, for StartServiceOn. It is closed when the test
+// ends if the service has not closed it.
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen on a loopback port: %v", err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
 }

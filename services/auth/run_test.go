@@ -34,38 +34,22 @@ func runOn(ctx context.Context, logger *slog.Logger, args []string, ln net.Liste
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // setEnv points the service at a fresh database and broker, with the cheapest allowed hashing.
-func setEnv(t *testing.T, brokers []string) string {
+func setEnv(t *testing.T, brokers []string) {
 	t.Helper()
-	url := pgtest.URL(t, pgtest.New(t))
-	keyFile := filepath.Join(t.TempDir(), "auth", "signing-key.json")
-	t.Setenv("DATABASE_URL", url)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.New(t)))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
-	t.Setenv("AUTH_SIGNING_KEY_FILE", keyFile)
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateSigningKey(t)
 	generateTOTPKey(t)
 	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "19456")
-	return keyFile
 }
 
 func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 	_, brokers := kafkatest.New(t)
 	setEnv(t, brokers)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, quietLogger(), nil, ln)
 	})
-	base := "http://" + ln.Addr().String()
-
-	waittest.Ready(t, base, done)
+	ctx := t.Context()
 	client := authv1connect.NewAuthServiceClient(http.DefaultClient, base)
 	reg, err := client.Register(ctx, connect.NewRequest(&authv1.RegisterRequest{Email: "run@example.com", Password: "plum tree 42", Nickname: "runner"}))
 	if err != nil {
@@ -119,8 +103,7 @@ func TestRunServesRegistersAndPublishesEvents(t *testing.T) {
 		t.Fatalf("UserRegistered %v, %v", &ev, err)
 	}
 
-	cancel()
-	waittest.Stopped(t, done)
+	stop()
 }
 
 func withBearer[T any](msg *T, token string) *connect.Request[T] {
@@ -142,6 +125,13 @@ func TestRunRefusesToStartWithoutSigningKey(t *testing.T) {
 	}
 }
 
+// generateSigningKey lets the service create its signing key in a temporary directory.
+func generateSigningKey(t *testing.T) {
+	t.Helper()
+	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "auth", "signing-key.json"))
+	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+}
+
 // generateTOTPKey lets the service create its TOTP key in a temporary directory.
 func generateTOTPKey(t *testing.T) {
 	t.Helper()
@@ -150,8 +140,7 @@ func generateTOTPKey(t *testing.T) {
 }
 
 func TestRunRefusesToStartWithoutTOTPKey(t *testing.T) {
-	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
+	generateSigningKey(t)
 	missing := filepath.Join(t.TempDir(), "missing-totp-key")
 	t.Setenv("AUTH_TOTP_KEY_FILE", missing)
 	t.Setenv("AUTH_GENERATE_TOTP_KEY", "false")
@@ -171,28 +160,23 @@ func TestRunRefusesToStartWithoutTOTPKey(t *testing.T) {
 	}
 }
 
-func TestRunRefusesWeakArgon2Params(t *testing.T) {
-	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
-	generateTOTPKey(t)
-	t.Setenv("AUTH_ARGON2_MEMORY_KIB", "4096")
-	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "below the minimum") {
-		t.Fatalf("run with m=4096 = %v; want a refusal", err)
-	}
-}
-
-func TestRunRefusesBadThrottleSettings(t *testing.T) {
-	t.Setenv("AUTH_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "k.json"))
-	t.Setenv("AUTH_GENERATE_SIGNING_KEY", "true")
-	generateTOTPKey(t)
-	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "0")
-	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_LOGIN_") {
-		t.Fatalf("run with AUTH_LOGIN_FREE_FAILURES=0 = %v; want a refusal naming AUTH_LOGIN_*", err)
-	}
-	t.Setenv("AUTH_LOGIN_FREE_FAILURES", "5")
-	t.Setenv("AUTH_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr")
-	if err := runOn(context.Background(), quietLogger(), nil, nil); err == nil || !strings.Contains(err.Error(), "AUTH_TRUSTED_PROXIES") {
-		t.Fatalf("run with a bad AUTH_TRUSTED_PROXIES = %v; want a refusal naming it", err)
+// TestRunRefusesBadConfiguration: a setting that would weaken or break the service stops it
+// before it starts, with an error saying what is wrong.
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	for _, c := range []struct{ env, value, want string }{
+		{"AUTH_ARGON2_MEMORY_KIB", "4096", "below the minimum"},
+		{"AUTH_LOGIN_FREE_FAILURES", "0", "AUTH_LOGIN_"},
+		{"AUTH_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr", "AUTH_TRUSTED_PROXIES"},
+	} {
+		t.Run(c.env, func(t *testing.T) {
+			generateSigningKey(t)
+			generateTOTPKey(t)
+			t.Setenv(c.env, c.value)
+			err := runOn(context.Background(), quietLogger(), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run with %s=%q = %v; want a refusal saying %q", c.env, c.value, err, c.want)
+			}
+		})
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/proctest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/startup"
 	"github.com/parleyhq/parley/platform/telemetry"
@@ -67,23 +68,12 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://"+redistest.Addr())
 	t.Setenv("AUTH_JWKS_URL", iss.JWKSURL())
 	t.Setenv("FRIEND_URL", "http://127.0.0.1:1") // never asked: the event creates the chat
-	admin := freeAddr(t)
+	admin := proctest.FreeAddr(t)
 	t.Setenv("ADMIN_ADDR", admin)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, quietLogger(), nil, ln)
 	})
-	base := "http://" + ln.Addr().String()
-	waittest.Ready(t, base, done)
+	ctx := t.Context()
 
 	alice, bob := uuid.NewString(), uuid.NewString()
 	chatID := chat.ChatID(alice, bob)
@@ -176,8 +166,7 @@ func TestRunConsumesFriendEventsServesAndPublishes(t *testing.T) {
 		return nil
 	})
 
-	cancel()
-	waittest.Stopped(t, done)
+	stop()
 }
 
 func TestMigrateSubcommand(t *testing.T) {
@@ -207,18 +196,6 @@ func TestWithMaxConns(t *testing.T) {
 			t.Errorf("withMaxConns(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-}
-
-// freeAddr is a loopback address with a port nothing listens on (for ADMIN_ADDR).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 // scrapeMetrics reads url and parses it with Prometheus' own text parser.

@@ -52,24 +52,10 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
 	t.Setenv("AUTH_JWKS_URL", tokens.JWKSURL())
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}
+	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, quietLogger(), nil, ln)
 	})
-	base := "http://" + ln.Addr().String()
-	waittest.Ready(t, base, done)
+	ctx := t.Context()
 
 	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
 	if err != nil {
@@ -128,9 +114,7 @@ func TestRunServesConsumesAndPublishes(t *testing.T) {
 		t.Fatalf("FriendAccepted %v key %q (%v); want key %s", &acc, accepted.Key, err, pair)
 	}
 
-	cancel()
-	stopped = true
-	waittest.Stopped(t, done)
+	stop()
 }
 
 func TestMigrateSubcommand(t *testing.T) {

@@ -4,16 +4,16 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/parleyhq/parley/platform/logtest"
+	"github.com/parleyhq/parley/platform/proctest"
 	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/waittest"
 )
@@ -21,25 +21,9 @@ import (
 // TestRunServesAndStops starts the real wiring from environment variables (with every service, Redis
 // and Kafka absent), checks it answers, and that cancelling the context shuts it down cleanly.
 func TestRunServesAndStops(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + dead.Addr().String()
-	_ = dead.Close()
-
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminAddr := adminLn.Addr().String()
-	_ = adminLn.Close()
+	addr := proctest.FreeAddr(t)
+	deadURL := "http://" + proctest.FreeAddr(t)
+	adminAddr := proctest.FreeAddr(t)
 
 	t.Setenv("LISTEN_ADDR", addr)
 	t.Setenv("ADMIN_ADDR", adminAddr)
@@ -51,11 +35,10 @@ func TestRunServesAndStops(t *testing.T) {
 	t.Setenv("KAFKA_BROKERS", strings.TrimPrefix(deadURL, "http://")) // realtime waits; nothing else breaks
 	t.Setenv("SHUTDOWN_TIMEOUT", "2s")
 
-	var logs strings.Builder
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, logger) }()
+	var logs logtest.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	// Go, not StartService: with every dependency down the gateway serves but is never ready.
+	stop := waittest.Go(t, func(ctx context.Context) error { return run(ctx, logger) })
 
 	var healthz int
 	waittest.UntilNil(t, "the gateway to listen", func() error {
@@ -139,8 +122,7 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatalf("the public port serves metrics: %d %s", res.StatusCode, body)
 	}
 
-	cancel()
-	waittest.Stopped(t, done)
+	stop()
 	out := logs.String()
 	if !strings.Contains(out, "LISTEN_ADDR="+addr) || strings.Contains(out, "hunter2") {
 		t.Fatalf("configuration not logged, or the Redis password was: %s", out)
@@ -159,15 +141,4 @@ func hasLabels(m *dto.Metric, kv ...string) bool {
 		}
 	}
 	return true
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

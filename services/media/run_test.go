@@ -49,10 +49,7 @@ func TestRun(t *testing.T) {
 
 	iss := authntest.New(t)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := waittest.Listen(t) // the service's public URL is in its configuration
 	base := "http://" + ln.Addr().String()
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
 	t.Setenv("KAFKA_BROKERS", brokers[0])
@@ -87,10 +84,9 @@ func TestRun(t *testing.T) {
 		}
 	})
 
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- runOn(runCtx, logger, nil, ln) }()
-	waittest.Ready(t, base, done)
+	_, stop := waittest.StartServiceOn(t, ln, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, logger, nil, ln)
+	})
 
 	userID := uuid.NewString()
 	token := iss.Token(t, userID)
@@ -143,5 +139,4 @@ func TestRun(t *testing.T) {
 	})
 
 	stop()
-	waittest.Stopped(t, done)
 }

@@ -57,21 +57,10 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	vapidKey := filepath.Join(t.TempDir(), "notification", "vapid-key")
 	t.Setenv("PUSH_VAPID_KEY_FILE", vapidKey)
 	t.Setenv("PUSH_GENERATE_VAPID_KEY", "true")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runOn(ctx, quietLogger(), nil, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, quietLogger(), nil, ln)
 	})
-	base := "http://" + ln.Addr().String()
-	waittest.Ready(t, base, done)
+	ctx := t.Context()
 
 	// Events in: a registration (topics are read independently, so wait for it to be consumed),
 	// then a friend request for that user.
@@ -144,8 +133,7 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 		t.Fatalf("NotificationSent events %v; want two for bob, the second with unread_count 2", got)
 	}
 
-	cancel()
-	waittest.Stopped(t, done)
+	stop()
 }
 
 func TestRunRefusesBadConfiguration(t *testing.T) {

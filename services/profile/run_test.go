@@ -62,15 +62,9 @@ func TestRun(t *testing.T) {
 		t.Fatal("unknown argument accepted")
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- runOn(runCtx, logger, nil, ln) }()
-	base := "http://" + ln.Addr().String()
-	waittest.Ready(t, base, done)
+	base, stop := waittest.StartService(t, func(ctx context.Context, ln net.Listener) error {
+		return runOn(ctx, logger, nil, ln)
+	})
 
 	// Register a user the way the auth service's relay would publish it.
 	userID := uuid.NewString()
@@ -129,5 +123,4 @@ func TestRun(t *testing.T) {
 	})
 
 	stop()
-	waittest.Stopped(t, done)
 }
