@@ -1,18 +1,32 @@
-// Package eventstest is what tests of a platform/events consumer share: records as the outbox
-// relay publishes them, and a consumer run for the length of a test. Producing and reading raw
+// Package eventstest is what tests of a platform/events consumer share: a service's database as
+// the service runs it, records as the outbox relay publishes them, and a consumer run for the
+// length of a test. Producing and reading raw
 // records is platform/kafkatest's.
 package eventstest
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pgtest"
 )
+
+// NewDB returns a fresh database (dropped when the test ends) with platform/events' tables (the
+// outbox and the inbox) and then the service's own migrations, recorded under its name, as
+// platform/startup applies them: eventstest.NewDB(t, "chat", chatdb.Migrations).
+func NewDB(t testing.TB, service string, migrations fs.FS) *pgxpool.Pool {
+	t.Helper()
+	return pgtest.New(t,
+		pgtest.Migration{Component: "events", Files: events.Migrations},
+		pgtest.Migration{Component: service, Files: migrations})
+}
 
 // Record builds a record of msg as platform/events' relay publishes it: protobuf value, the
 // entity key, CloudEvents binary-mode headers with id as ce_id (a redelivery repeats it), msg's

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -61,5 +63,20 @@ func TestRecordIsWhatAConsumerReads(t *testing.T) {
 	}
 	if v1, v2 := <-values, <-values; v1 != "hello" || v2 != "second" {
 		t.Fatalf("payloads %q, %q; want hello, second", v1, v2)
+	}
+}
+
+// NewDB holds platform/events' outbox and inbox, then the service's migrations, recorded under
+// the service's name.
+func TestNewDB(t *testing.T) {
+	svc := fstest.MapFS{"001_things.sql": {Data: []byte(`CREATE TABLE things (id int PRIMARY KEY);`)}}
+	pool := eventstest.NewDB(t, "things", svc)
+	for _, table := range []string{"outbox", "inbox", "things"} {
+		if n := pgtest.Count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("%d rows in %s, want 0", n, table)
+		}
+	}
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM schema_migrations WHERE component = 'things'`); n != 1 {
+		t.Fatalf("%d migrations recorded for the service, want 1", n)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/pgtest"
 
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
 	"github.com/parleyhq/parley/services/auth/internal/authtest"
@@ -48,7 +49,7 @@ func (e *env) advance(d time.Duration) {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{pool: authtest.NewDB(t), now: time.Now().UTC().Truncate(time.Microsecond)}
+	e := &env{pool: eventstest.NewDB(t, "auth", authdb.Migrations), now: time.Now().UTC().Truncate(time.Microsecond)}
 	e.store = authdb.New(e.pool, events.NewOutbox("auth"))
 	e.svc, e.tokens = newService(t, e.store, auth.MinArgon2Params, e.clock)
 	return e
@@ -184,7 +185,7 @@ func TestRegisterWritesExactlyOneUserRegisteredEvent(t *testing.T) {
 
 func TestAccountAndEventCommitTogether(t *testing.T) {
 	// An outbox that cannot write (no source) makes the event fail: the account must not exist.
-	pool := authtest.NewDB(t)
+	pool := eventstest.NewDB(t, "auth", authdb.Migrations)
 	svc, _ := newService(t, authdb.New(pool, &events.Outbox{}), auth.MinArgon2Params, nil)
 	if _, _, err := svc.Register(context.Background(), "dave@example.com", "plum tree 42", "dave"); err == nil {
 		t.Fatal("Register succeeded although its event could not be written")

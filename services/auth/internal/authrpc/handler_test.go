@@ -25,6 +25,7 @@ import (
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authdb"
 	"github.com/parleyhq/parley/services/auth/internal/authrpc"
@@ -50,7 +51,7 @@ type testServer struct {
 // fresh database behind an HTTP/1.1 test server, with the generated client.
 func newServer(t *testing.T, providers ...auth.OAuthProvider) *testServer {
 	t.Helper()
-	pool := authtest.NewDB(t)
+	pool := eventstest.NewDB(t, "auth", authdb.Migrations)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tokens := authtest.Tokens(t)
 	hasher := authtest.Hasher(t)

@@ -1,5 +1,5 @@
-// Package authtest holds what the auth service's tests share across its packages: a fresh
-// database, and the service's parts at their cheapest for tests.
+// Package authtest holds what the auth service's tests share across its packages: the service's
+// parts at their cheapest for tests.
 package authtest
 
 import (
@@ -7,22 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/parleyhq/parley/platform/events"
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/auth/internal/auth"
-	"github.com/parleyhq/parley/services/auth/internal/authdb"
 )
-
-// NewDB returns a fresh database with the events and auth migrations applied, as the service's
-// run applies them.
-func NewDB(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	return pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "auth", Files: authdb.Migrations})
-}
 
 // Tokens returns access tokens signed with a key of their own (made in the test's temporary
 // directory), issuer and audience "parley", valid for 15 minutes.

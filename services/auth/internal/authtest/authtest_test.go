@@ -5,21 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 	"github.com/parleyhq/parley/services/auth/internal/authtest"
 )
 
-// NewDB holds the auth tables and platform/events' outbox, empty; Tokens issue tokens that expire
-// in 15 minutes under a key of their own; Hasher hashes at the minimum parameters.
+// Tokens issue tokens that expire in 15 minutes under a key of their own; Hasher hashes at the
+// minimum parameters.
 func TestHelpers(t *testing.T) {
-	pool := authtest.NewDB(t)
-	for _, table := range []string{"users", "sessions", "outbox"} {
-		if n := pgtest.Count(t, pool, `SELECT count(*) FROM `+table); n != 0 {
-			t.Errorf("%d rows in %s, want 0", n, table)
-		}
-	}
-
 	a, b := authtest.Tokens(t), authtest.Tokens(t)
 	if a.KeyID() == "" || a.KeyID() == b.KeyID() {
 		t.Errorf("key ids %q and %q; want two distinct keys", a.KeyID(), b.KeyID())

@@ -16,15 +16,15 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
-	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 func newStore(tb testing.TB) (*chatdb.Store, *pgxpool.Pool) {
 	tb.Helper()
-	pool := chattest.NewDB(tb)
+	pool := eventstest.NewDB(tb, "chat", chatdb.Migrations)
 	return chatdb.New(pool, events.NewOutbox("chat")), pool
 }
 

@@ -25,7 +25,6 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/chatevents"
-	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 // wait bounds everything the tests wait for; generous for a loaded 2-core machine.
@@ -66,7 +65,7 @@ func TestConsumerAppliesFriendAndProfileEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := chattest.NewDB(t)
+	pool := eventstest.NewDB(t, "chat", chatdb.Migrations)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	redis := redistest.New(t)
 	cache := chatcache.New(redis, time.Minute)

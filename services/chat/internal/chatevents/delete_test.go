@@ -18,7 +18,6 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
-	"github.com/parleyhq/parley/services/chat/internal/chattest"
 )
 
 // TestUserDeletedLeavesTombstones: the deleted user's messages become tombstones in the peer's
@@ -30,7 +29,7 @@ func TestUserDeletedLeavesTombstones(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := chattest.NewDB(t)
+	pool := eventstest.NewDB(t, "chat", chatdb.Migrations)
 	store := chatdb.New(pool, events.NewOutbox("chat"))
 	cache := chatcache.New(redistest.New(t), time.Minute)
 	producer := kafkatest.Producer(t, brokers)

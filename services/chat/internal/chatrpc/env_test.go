@@ -22,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/rpctest"
@@ -30,7 +31,6 @@ import (
 	"github.com/parleyhq/parley/services/chat/internal/chatcache"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 	"github.com/parleyhq/parley/services/chat/internal/chatrpc"
-	"github.com/parleyhq/parley/services/chat/internal/chattest"
 	"github.com/parleyhq/parley/services/chat/internal/friendclient"
 	"github.com/parleyhq/parley/services/chat/internal/mediaclient"
 )
@@ -49,7 +49,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	pool := chattest.NewDB(t)
+	pool := eventstest.NewDB(t, "chat", chatdb.Migrations)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	iss := authntest.New(t)

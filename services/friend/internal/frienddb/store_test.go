@@ -16,6 +16,7 @@ import (
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 	"github.com/parleyhq/parley/services/friend/internal/frienddb"
 	"github.com/parleyhq/parley/services/friend/internal/friendtest"
@@ -31,7 +32,7 @@ type env struct {
 
 func newEnv(t *testing.T, limits friend.Limits) *env {
 	t.Helper()
-	pool := friendtest.NewDB(t)
+	pool := eventstest.NewDB(t, "friend", frienddb.Migrations)
 	return &env{pool: pool, svc: friend.NewService(frienddb.New(pool, events.NewOutbox("friend")), limits)}
 }
 

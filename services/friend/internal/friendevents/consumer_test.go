@@ -72,7 +72,7 @@ func startConsumer(t *testing.T, brokers []string, pool *pgxpool.Pool, store *fr
 
 func TestConsumerKeepsUsers(t *testing.T) {
 	_, brokers := kafkatest.New(t)
-	pool := friendtest.NewDB(t)
+	pool := eventstest.NewDB(t, "friend", frienddb.Migrations)
 	store := frienddb.New(pool, events.NewOutbox("friend"))
 	startConsumer(t, brokers, pool, store)
 	producer := kafkatest.Producer(t, brokers)

@@ -10,6 +10,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
@@ -24,7 +25,7 @@ import (
 // consumer starts after the deletion was published: a friend service that was down catches up.
 func TestUserDeletedErasesRelationships(t *testing.T) {
 	_, brokers := kafkatest.New(t)
-	pool := friendtest.NewDB(t)
+	pool := eventstest.NewDB(t, "friend", frienddb.Migrations)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	store := frienddb.New(pool, events.NewOutbox("friend"))

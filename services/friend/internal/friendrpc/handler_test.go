@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/friend/internal/friend"
@@ -37,7 +38,7 @@ type testServer struct {
 // database behind an HTTP test server, with the generated client.
 func newServer(t *testing.T, limits friend.Limits) *testServer {
 	t.Helper()
-	pool := friendtest.NewDB(t)
+	pool := eventstest.NewDB(t, "friend", frienddb.Migrations)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tokens := authntest.New(t)
 	auth := authn.NewInterceptor(tokens.Verifier())

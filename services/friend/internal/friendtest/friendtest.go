@@ -1,6 +1,6 @@
-// Package friendtest holds what the friend service's tests share: a fresh database with the
-// service's migrations, users seeded the way the event consumers record them, and events produced
-// as platform/events' relay does. Access tokens come from platform/authntest.
+// Package friendtest holds what the friend service's tests share: users seeded the way the event
+// consumers record them, and events produced as platform/events' relay does. Access tokens come
+// from platform/authntest.
 package friendtest
 
 import (
@@ -12,20 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/kafkatest"
-	"github.com/parleyhq/parley/platform/pgtest"
-	"github.com/parleyhq/parley/services/friend/internal/frienddb"
 )
-
-// NewDB returns a fresh database with the events and friend migrations applied.
-func NewDB(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	return pgtest.New(t,
-		pgtest.Migration{Component: "events", Files: events.Migrations},
-		pgtest.Migration{Component: "friend", Files: frienddb.Migrations})
-}
 
 // AddUser records a user with nickname as UserRegistered would, and returns the new user's id.
 func AddUser(t testing.TB, pool *pgxpool.Pool, nickname string) string {

@@ -14,14 +14,14 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/services/media/internal/media"
 	"github.com/parleyhq/parley/services/media/internal/mediadb"
-	"github.com/parleyhq/parley/services/media/internal/mediatest"
 )
 
 func newStore(t *testing.T) (*mediadb.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool := mediatest.NewDB(t)
+	pool := eventstest.NewDB(t, "media", mediadb.Migrations)
 	return mediadb.New(pool, events.NewOutbox("media")), pool
 }
 

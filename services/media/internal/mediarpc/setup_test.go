@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/rpctest"
@@ -153,7 +154,7 @@ func setup(t *testing.T, change ...func(*media.Limits)) *env {
 	_, chatHandler := chatv1connect.NewChatServiceHandler(e.chat)
 	chatSrv := rpctest.Serve(t, chatHandler)
 
-	e.pool = mediatest.NewDB(t)
+	e.pool = eventstest.NewDB(t, "media", mediadb.Migrations)
 	e.bucket = s3test.Bucket(t)
 	objects, err := mediastorage.New(mediastorage.Config{Endpoint: s3test.Endpoint(), Region: s3test.Region,
 		AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, Bucket: e.bucket})

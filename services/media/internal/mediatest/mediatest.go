@@ -1,4 +1,4 @@
-// Package mediatest holds helpers shared by the media service's tests: a fresh database, posting
+// Package mediatest holds helpers shared by the media service's tests: posting
 // a presigned form the way a browser does, and building small images.
 package mediatest
 

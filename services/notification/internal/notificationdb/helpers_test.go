@@ -17,13 +17,13 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/services/notification/internal/mailer"
 	"github.com/parleyhq/parley/services/notification/internal/mailpittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
-	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
@@ -64,7 +64,7 @@ const digestDelay = 2 * time.Minute
 // newEnv is a service on a fresh database; options change its configuration (the push channel).
 func newEnv(t *testing.T, options ...func(*notification.Config)) *env {
 	t.Helper()
-	pool := notificationtest.NewDB(t)
+	pool := eventstest.NewDB(t, "notification", notificationdb.Migrations)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := notificationdb.New(pool, events.NewOutbox("notification"))
 	emails, err := notification.NewEmails("http://localhost:8080")

@@ -29,7 +29,6 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
 	"github.com/parleyhq/parley/services/notification/internal/notificationevents"
-	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
@@ -55,7 +54,7 @@ func start(t *testing.T, digestDelay time.Duration) *harness {
 	t.Helper()
 	ctx := context.Background()
 	_, brokers := kafkatest.New(t)
-	pool := notificationtest.NewDB(t)
+	pool := eventstest.NewDB(t, "notification", notificationdb.Migrations)
 	mp := mailpittest.Start(t, mailpittest.Options{})
 	redis := redistest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

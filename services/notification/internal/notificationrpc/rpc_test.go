@@ -21,12 +21,12 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 	"github.com/parleyhq/parley/services/notification/internal/notificationdb"
 	"github.com/parleyhq/parley/services/notification/internal/notificationrpc"
-	"github.com/parleyhq/parley/services/notification/internal/notificationtest"
 )
 
 const secret = "s3cret-internal-token"
@@ -47,7 +47,7 @@ func setup(t *testing.T, internalToken string, options ...func(*notification.Con
 // setupAccepting is setup with every internal token Notify accepts (a rotation's two).
 func setupAccepting(t *testing.T, internalTokens []string, options ...func(*notification.Config)) *env {
 	t.Helper()
-	pool := notificationtest.NewDB(t)
+	pool := eventstest.NewDB(t, "notification", notificationdb.Migrations)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	emails, err := notification.NewEmails("http://localhost:8080")
 	if err != nil {

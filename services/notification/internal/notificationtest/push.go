@@ -1,3 +1,5 @@
+// Package notificationtest holds what the notification service's tests share across its packages:
+// a push service to deliver to.
 package notificationtest
 
 import (

@@ -14,12 +14,12 @@ import (
 
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
-	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 func sample(version int64, about string) profile.Profile {
@@ -146,7 +146,7 @@ func newService(store *profiledb.Store, client rueidis.Client) service {
 
 func TestUpdateNeverLeavesAStaleProfile(t *testing.T) {
 	ctx := context.Background()
-	pool := profiletest.NewDB(t)
+	pool := eventstest.NewDB(t, "profile", profiledb.Migrations)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	id := uuid.NewString()
 	if err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {

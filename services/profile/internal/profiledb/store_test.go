@@ -19,16 +19,16 @@ import (
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
-	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 func newStore(t testing.TB) (*profiledb.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool := profiletest.NewDB(t)
+	pool := eventstest.NewDB(t, "profile", profiledb.Migrations)
 	return profiledb.New(pool, events.NewOutbox("profile")), pool
 }
 

@@ -24,7 +24,6 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
 	"github.com/parleyhq/parley/services/profile/internal/profileevents"
-	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 // registered builds a UserRegistered record as the auth service's outbox relay publishes it, under
@@ -52,7 +51,7 @@ func TestUserRegisteredCreatesOneProfile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := profiletest.NewDB(t)
+	pool := eventstest.NewDB(t, "profile", profiledb.Migrations)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	startConsumer(t, brokers, pool, store, profilecache.New(redistest.New(t), time.Minute))
 	producer := kafkatest.Producer(t, brokers)

@@ -20,7 +20,6 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
-	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 // userDeleted builds a UserDeleted record as auth's relay publishes it, under key userID.
@@ -36,7 +35,7 @@ func TestUserDeletedErasesTheProfile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, brokers := kafkatest.New(t)
-	pool := profiletest.NewDB(t)
+	pool := eventstest.NewDB(t, "profile", profiledb.Migrations)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	cache := profilecache.New(redistest.New(t), time.Minute)
 	producer := kafkatest.Producer(t, brokers)

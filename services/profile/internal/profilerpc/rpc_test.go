@@ -26,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/rpctest"
@@ -35,7 +36,6 @@ import (
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
 	"github.com/parleyhq/parley/services/profile/internal/profilerpc"
-	"github.com/parleyhq/parley/services/profile/internal/profiletest"
 )
 
 // mediaStandIn answers parley.media.v1.MediaService/GetFile from a map. It stands in for the media
@@ -89,7 +89,7 @@ func setup(t *testing.T) *env {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	pool := profiletest.NewDB(t)
+	pool := eventstest.NewDB(t, "profile", profiledb.Migrations)
 	store := profiledb.New(pool, events.NewOutbox("profile"))
 	e := &env{pool: pool, iss: authntest.New(t), alice: uuid.NewString(), bob: uuid.NewString()}
 	for _, r := range []profile.Registration{{UserID: e.alice, RequestedNickname: "alice"}, {UserID: e.bob, RequestedNickname: "alice"}} {
