@@ -62,9 +62,9 @@ WEB_INPUTS = web/src web/public web/scripts web/index.html web/package.json web/
 # it older than an edited package.json.
 WEB_DEPS := web/node_modules/.package-lock.json
 # Node.js and npm, from the dev stack's installer: installed from the OS packages when missing (as
-# root, with apt-get, unless PARLEY_NO_INSTALL, as it does Postgres), and a Node.js that
-# web/package.json's engines do not accept refused with the version needed
-# (docs/devstack.md#the-web-app).
+# root, with apt-get, unless PARLEY_NO_INSTALL, as it does Postgres); where the OS's Node.js is
+# older than web/package.json's engines accept, Node.js 22 from the npm registry into .bin/node,
+# which the PATH export at the top puts first (docs/devstack.md#the-web-app).
 NODE_READY = go run ./devstack install nodejs npm
 
 .PHONY: web
@@ -222,8 +222,9 @@ loadtest: $(BIN)/versitygw $(BIN)/mailpit ## measure a private dev stack under l
 	$(BIN)/loadtest $(LOADTEST_FLAGS)
 
 .PHONY: bench
-bench: ## Go benchmarks (figures in docs/profile.md, docs/chat.md and docs/telemetry.md)
+bench: ## Go benchmarks (figures in docs/profile.md, docs/chat.md, docs/telemetry.md and docs/performance.md)
 	cd services/profile && go test -run '^$$' -bench SearchUsers -benchtime 200x ./internal/profiledb/
 	cd services/chat && go test -run '^$$' -bench SendMessage -benchtime 5s ./internal/chatdb/
 	cd platform && go test -run '^$$' -bench 'ServedCall|Interceptor|Histogram' -benchmem ./telemetry/
 	cd services/gateway && go test -run '^$$' -bench ProxiedCall -benchmem ./internal/gateway/
+	cd services/gateway && go test -run '^$$' -bench ForwardedOverLoopback -benchtime 20000x ./internal/gateway/
