@@ -14,8 +14,10 @@ import (
 
 // DeleteAccount implements authv1connect.AuthServiceHandler.
 func (h *Handler) DeleteAccount(ctx context.Context, req *connect.Request[authv1.DeleteAccountRequest]) (*connect.Response[authv1.DeleteAccountResponse], error) {
-	p, _ := authn.FromContext(ctx)
-	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	return server.Reply(&authv1.DeleteAccountResponse{}, h.svc.DeleteAccount(ctx, p.UserID, p.SessionID,
-		auth.Reauth{Password: req.Msg.GetPassword(), Code: req.Msg.GetCode(), RecoveryCode: req.Msg.GetRecoveryCode()}, client))
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.DeleteAccountResponse, error) {
+		p, _ := authn.FromContext(ctx)
+		client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+		return &authv1.DeleteAccountResponse{}, h.svc.DeleteAccount(ctx, me, p.SessionID,
+			auth.Reauth{Password: req.Msg.GetPassword(), Code: req.Msg.GetCode(), RecoveryCode: req.Msg.GetRecoveryCode()}, client)
+	})
 }

@@ -85,18 +85,20 @@ func (h *Handler) Logout(ctx context.Context, req *connect.Request[authv1.Logout
 
 // GetMe implements authv1connect.AuthServiceHandler.
 func (h *Handler) GetMe(ctx context.Context, _ *connect.Request[authv1.GetMeRequest]) (*connect.Response[authv1.GetMeResponse], error) {
-	acc, err := h.svc.GetMe(ctx, authn.UserID(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.GetMeResponse{Account: &authv1.Account{
-		UserId:                 acc.UserID,
-		Email:                  acc.Email,
-		EmailVerified:          acc.EmailVerified,
-		CreatedAt:              timestamppb.New(acc.CreatedAt),
-		TotpEnabled:            acc.TOTPEnabled,
-		RecoveryCodesRemaining: int32(acc.RecoveryCodesRemaining), //nolint:gosec // at most auth.RecoveryCodeCount
-	}}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.GetMeResponse, error) {
+		acc, err := h.svc.GetMe(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.GetMeResponse{Account: &authv1.Account{
+			UserId:                 acc.UserID,
+			Email:                  acc.Email,
+			EmailVerified:          acc.EmailVerified,
+			CreatedAt:              timestamppb.New(acc.CreatedAt),
+			TotpEnabled:            acc.TOTPEnabled,
+			RecoveryCodesRemaining: int32(acc.RecoveryCodesRemaining), //nolint:gosec // at most auth.RecoveryCodeCount
+		}}, nil
+	})
 }
 
 // ListOAuthProviders implements authv1connect.AuthServiceHandler.

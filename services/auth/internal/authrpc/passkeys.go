@@ -16,34 +16,42 @@ import (
 
 // BeginPasskeyRegistration implements authv1connect.AuthServiceHandler.
 func (h *Handler) BeginPasskeyRegistration(ctx context.Context, _ *connect.Request[authv1.BeginPasskeyRegistrationRequest]) (*connect.Response[authv1.BeginPasskeyRegistrationResponse], error) {
-	id, options, err := h.svc.BeginPasskeyRegistration(ctx, authn.UserID(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.BeginPasskeyRegistrationResponse{CeremonyId: id, OptionsJson: string(options)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.BeginPasskeyRegistrationResponse, error) {
+		id, options, err := h.svc.BeginPasskeyRegistration(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.BeginPasskeyRegistrationResponse{CeremonyId: id, OptionsJson: string(options)}, nil
+	})
 }
 
 // FinishPasskeyRegistration implements authv1connect.AuthServiceHandler.
 func (h *Handler) FinishPasskeyRegistration(ctx context.Context, req *connect.Request[authv1.FinishPasskeyRegistrationRequest]) (*connect.Response[authv1.FinishPasskeyRegistrationResponse], error) {
-	p, err := h.svc.FinishPasskeyRegistration(ctx, authn.UserID(ctx), req.Msg.GetCeremonyId(), req.Msg.GetCredentialJson(), req.Msg.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.FinishPasskeyRegistrationResponse{Passkey: passkeyProto(p)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.FinishPasskeyRegistrationResponse, error) {
+		p, err := h.svc.FinishPasskeyRegistration(ctx, me, req.Msg.GetCeremonyId(), req.Msg.GetCredentialJson(), req.Msg.GetName())
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.FinishPasskeyRegistrationResponse{Passkey: passkeyProto(p)}, nil
+	})
 }
 
 // ListPasskeys implements authv1connect.AuthServiceHandler.
 func (h *Handler) ListPasskeys(ctx context.Context, _ *connect.Request[authv1.ListPasskeysRequest]) (*connect.Response[authv1.ListPasskeysResponse], error) {
-	list, err := h.svc.ListPasskeys(ctx, authn.UserID(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.ListPasskeysResponse{Passkeys: server.Protos(list, passkeyProto)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.ListPasskeysResponse, error) {
+		list, err := h.svc.ListPasskeys(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.ListPasskeysResponse{Passkeys: server.Protos(list, passkeyProto)}, nil
+	})
 }
 
 // DeletePasskey implements authv1connect.AuthServiceHandler.
 func (h *Handler) DeletePasskey(ctx context.Context, req *connect.Request[authv1.DeletePasskeyRequest]) (*connect.Response[authv1.DeletePasskeyResponse], error) {
-	return server.Reply(&authv1.DeletePasskeyResponse{}, h.svc.DeletePasskey(ctx, authn.UserID(ctx), req.Msg.GetPasskeyId()))
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.DeletePasskeyResponse, error) {
+		return &authv1.DeletePasskeyResponse{}, h.svc.DeletePasskey(ctx, me, req.Msg.GetPasskeyId())
+	})
 }
 
 // BeginPasskeyLogin implements authv1connect.AuthServiceHandler.

@@ -37,12 +37,14 @@ func (h *Handler) withClient(ctx context.Context, req request) context.Context {
 
 // ListSessions implements authv1connect.AuthServiceHandler.
 func (h *Handler) ListSessions(ctx context.Context, _ *connect.Request[authv1.ListSessionsRequest]) (*connect.Response[authv1.ListSessionsResponse], error) {
-	p, _ := authn.FromContext(ctx)
-	sessions, err := h.svc.ListSessions(ctx, p.UserID, p.SessionID)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.ListSessionsResponse{Sessions: server.Protos(sessions, sessionProto)}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.ListSessionsResponse, error) {
+		p, _ := authn.FromContext(ctx)
+		sessions, err := h.svc.ListSessions(ctx, me, p.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.ListSessionsResponse{Sessions: server.Protos(sessions, sessionProto)}, nil
+	})
 }
 
 func sessionProto(s auth.Session) *authv1.Session {
@@ -60,28 +62,34 @@ func sessionProto(s auth.Session) *authv1.Session {
 
 // RevokeSession implements authv1connect.AuthServiceHandler.
 func (h *Handler) RevokeSession(ctx context.Context, req *connect.Request[authv1.RevokeSessionRequest]) (*connect.Response[authv1.RevokeSessionResponse], error) {
-	return server.Reply(&authv1.RevokeSessionResponse{}, h.svc.RevokeSession(ctx, authn.UserID(ctx), req.Msg.GetSessionId()))
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.RevokeSessionResponse, error) {
+		return &authv1.RevokeSessionResponse{}, h.svc.RevokeSession(ctx, me, req.Msg.GetSessionId())
+	})
 }
 
 // RevokeOtherSessions implements authv1connect.AuthServiceHandler.
 func (h *Handler) RevokeOtherSessions(ctx context.Context, _ *connect.Request[authv1.RevokeOtherSessionsRequest]) (*connect.Response[authv1.RevokeOtherSessionsResponse], error) {
-	p, _ := authn.FromContext(ctx)
-	n, err := h.svc.RevokeOtherSessions(ctx, p.UserID, p.SessionID)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.RevokeOtherSessionsResponse{RevokedSessions: int32(n)}), nil //nolint:gosec // a person's sessions, far below 2^31
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.RevokeOtherSessionsResponse, error) {
+		p, _ := authn.FromContext(ctx)
+		n, err := h.svc.RevokeOtherSessions(ctx, me, p.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.RevokeOtherSessionsResponse{RevokedSessions: int32(n)}, nil //nolint:gosec // a person's sessions, far below 2^31
+	})
 }
 
 // ChangePassword implements authv1connect.AuthServiceHandler.
 func (h *Handler) ChangePassword(ctx context.Context, req *connect.Request[authv1.ChangePasswordRequest]) (*connect.Response[authv1.ChangePasswordResponse], error) {
-	p, _ := authn.FromContext(ctx)
-	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	n, err := h.svc.ChangePassword(ctx, p.UserID, p.SessionID, req.Msg.GetCurrentPassword(), req.Msg.GetNewPassword(), client)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.ChangePasswordResponse{RevokedSessions: int32(n)}), nil //nolint:gosec // a person's sessions, far below 2^31
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.ChangePasswordResponse, error) {
+		p, _ := authn.FromContext(ctx)
+		client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+		n, err := h.svc.ChangePassword(ctx, me, p.SessionID, req.Msg.GetCurrentPassword(), req.Msg.GetNewPassword(), client)
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.ChangePasswordResponse{RevokedSessions: int32(n)}, nil //nolint:gosec // a person's sessions, far below 2^31
+	})
 }
 
 // RequestPasswordReset implements authv1connect.AuthServiceHandler.
@@ -106,5 +114,7 @@ func (h *Handler) VerifyEmail(ctx context.Context, req *connect.Request[authv1.V
 
 // ResendVerificationEmail implements authv1connect.AuthServiceHandler.
 func (h *Handler) ResendVerificationEmail(ctx context.Context, _ *connect.Request[authv1.ResendVerificationEmailRequest]) (*connect.Response[authv1.ResendVerificationEmailResponse], error) {
-	return server.Reply(&authv1.ResendVerificationEmailResponse{}, h.svc.ResendVerificationEmail(ctx, authn.UserID(ctx)))
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.ResendVerificationEmailResponse, error) {
+		return &authv1.ResendVerificationEmailResponse{}, h.svc.ResendVerificationEmail(ctx, me)
+	})
 }

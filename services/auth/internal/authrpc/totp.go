@@ -30,27 +30,33 @@ func secondFactor(err error) (*authv1.SecondFactorChallenge, bool) {
 
 // EnrollTOTP implements authv1connect.AuthServiceHandler.
 func (h *Handler) EnrollTOTP(ctx context.Context, _ *connect.Request[authv1.EnrollTOTPRequest]) (*connect.Response[authv1.EnrollTOTPResponse], error) {
-	e, err := h.svc.EnrollTOTP(ctx, authn.UserID(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.EnrollTOTPResponse{Secret: e.Secret, OtpauthUri: e.URI}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.EnrollTOTPResponse, error) {
+		e, err := h.svc.EnrollTOTP(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.EnrollTOTPResponse{Secret: e.Secret, OtpauthUri: e.URI}, nil
+	})
 }
 
 // ConfirmTOTP implements authv1connect.AuthServiceHandler.
 func (h *Handler) ConfirmTOTP(ctx context.Context, req *connect.Request[authv1.ConfirmTOTPRequest]) (*connect.Response[authv1.ConfirmTOTPResponse], error) {
-	codes, err := h.svc.ConfirmTOTP(ctx, authn.UserID(ctx), req.Msg.GetCode())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&authv1.ConfirmTOTPResponse{RecoveryCodes: codes}), nil
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.ConfirmTOTPResponse, error) {
+		codes, err := h.svc.ConfirmTOTP(ctx, me, req.Msg.GetCode())
+		if err != nil {
+			return nil, err
+		}
+		return &authv1.ConfirmTOTPResponse{RecoveryCodes: codes}, nil
+	})
 }
 
 // DisableTOTP implements authv1connect.AuthServiceHandler.
 func (h *Handler) DisableTOTP(ctx context.Context, req *connect.Request[authv1.DisableTOTPRequest]) (*connect.Response[authv1.DisableTOTPResponse], error) {
-	client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
-	return server.Reply(&authv1.DisableTOTPResponse{},
-		h.svc.DisableTOTP(ctx, authn.UserID(ctx), req.Msg.GetCurrentPassword(), req.Msg.GetCode(), req.Msg.GetRecoveryCode(), client))
+	return server.ForUser(ctx, authn.RequireUser, func(me string) (*authv1.DisableTOTPResponse, error) {
+		client := ClientKey(req.Header(), req.Peer().Addr, h.trustedProxies)
+		return &authv1.DisableTOTPResponse{},
+			h.svc.DisableTOTP(ctx, me, req.Msg.GetCurrentPassword(), req.Msg.GetCode(), req.Msg.GetRecoveryCode(), client)
+	})
 }
 
 // CompleteTwoFactor implements authv1connect.AuthServiceHandler.
