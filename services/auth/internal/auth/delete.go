@@ -65,8 +65,8 @@ var (
 // two-factor authentication on also gives a current code or a recovery code (throttled alike).
 // Every session ends and UserDeleted is published, which every service acts on.
 func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID string, re Reauth, client string) error {
-	if userID == "" || sessionID == "" {
-		return ErrNoAccessToken
+	if sessionID == "" {
+		return ErrNoSession
 	}
 	acc, err := accountOf(s.store.AccountPassword(ctx, userID))
 	if err != nil {

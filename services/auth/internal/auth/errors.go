@@ -39,6 +39,9 @@ var (
 	ErrBadCredentials = domainerr.Errorf(domainerr.ErrUnauthenticated, "email or password is incorrect")
 	// ErrAccountNotFound: the account named by a valid access token no longer exists.
 	ErrAccountNotFound = domainerr.Errorf(domainerr.ErrNotFound, "account not found")
-	// ErrNoAccessToken: a use case that acts as a user was called without one (no user id).
-	ErrNoAccessToken = domainerr.Errorf(domainerr.ErrUnauthenticated, "missing access token")
+	// ErrNoSession: a use case that acts in the caller's current session (RevokeOtherSessions and
+	// ChangePassword keep it, DeleteAccount may check its age) was given none. Every access token
+	// auth issues names its session (sid), so no request should get it; the check keeps an empty
+	// id from meaning "no session to keep", which would end the current one too.
+	ErrNoSession = domainerr.Errorf(domainerr.ErrUnauthenticated, "the access token names no session; sign in again")
 )

@@ -222,9 +222,6 @@ func (s *Service) passkeysOn() error {
 // navigator.credentials.create. The caller's passkeys are excluded, so one authenticator is not
 // registered twice.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID string) (ceremonyID string, options []byte, err error) {
-	if userID == "" {
-		return "", nil, ErrNoAccessToken
-	}
 	if err := s.passkeysOn(); err != nil {
 		return "", nil, err
 	}
@@ -251,9 +248,6 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID string) (
 // FinishPasskeyRegistration verifies the attestation response (JSON) against the ceremony and
 // stores the passkey under name.
 func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, ceremonyID, credentialJSON, name string) (Passkey, error) {
-	if userID == "" {
-		return Passkey{}, ErrNoAccessToken
-	}
 	name = strings.TrimSpace(name)
 	if err := validate.Join(passkeyField("ceremony_id", ceremonyID), passkeyField("credential_json", credentialJSON), validatePasskeyName(name)); err != nil {
 		return Passkey{}, err
@@ -307,9 +301,6 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, ceremon
 
 // ListPasskeys returns the caller's passkeys, the most recently added first.
 func (s *Service) ListPasskeys(ctx context.Context, userID string) ([]Passkey, error) {
-	if userID == "" {
-		return nil, ErrNoAccessToken
-	}
 	list, err := s.store.Passkeys(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list passkeys: %w", err)
@@ -319,9 +310,6 @@ func (s *Service) ListPasskeys(ctx context.Context, userID string) ([]Passkey, e
 
 // DeletePasskey removes one of the caller's passkeys.
 func (s *Service) DeletePasskey(ctx context.Context, userID, passkeyID string) error {
-	if userID == "" {
-		return ErrNoAccessToken
-	}
 	id, err := validate.UUID("passkey_id", passkeyID)
 	if err != nil {
 		return err

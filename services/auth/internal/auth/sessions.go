@@ -140,9 +140,6 @@ var (
 
 // ListSessions returns the caller's live sessions, marking currentSessionID's.
 func (s *Service) ListSessions(ctx context.Context, userID, currentSessionID string) ([]Session, error) {
-	if userID == "" {
-		return nil, ErrNoAccessToken
-	}
 	sessions, err := s.store.LiveSessions(ctx, userID, s.clock())
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
@@ -156,9 +153,6 @@ func (s *Service) ListSessions(ctx context.Context, userID, currentSessionID str
 // RevokeSession ends one of the caller's sessions (the current one too). Ending a session that
 // already ended succeeds; a session that is not the caller's is ErrSessionNotFound, whoever's it is.
 func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
-	if userID == "" {
-		return ErrNoAccessToken
-	}
 	id, err := validate.UUID("session_id", sessionID)
 	if err != nil {
 		return err
@@ -176,8 +170,8 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) e
 // RevokeOtherSessions ends every live session of the caller's but currentSessionID and says how
 // many it ended.
 func (s *Service) RevokeOtherSessions(ctx context.Context, userID, currentSessionID string) (int, error) {
-	if userID == "" || currentSessionID == "" {
-		return 0, ErrNoAccessToken
+	if currentSessionID == "" {
+		return 0, ErrNoSession
 	}
 	n, err := s.store.RevokeOtherSessions(ctx, userID, currentSessionID, RevokeUser, s.clock())
 	if err != nil {
@@ -191,8 +185,8 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, userID, currentSessio
 // account's email, so a stolen access token cannot be used to guess the password). Every other
 // session ends; the number ended is returned.
 func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current, next, client string) (int, error) {
-	if userID == "" || sessionID == "" {
-		return 0, ErrNoAccessToken
+	if sessionID == "" {
+		return 0, ErrNoSession
 	}
 	var currentErr error
 	if current == "" {

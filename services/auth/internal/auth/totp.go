@@ -152,9 +152,6 @@ func (s *Service) totpAvailable() error {
 // EnrollTOTP starts enrolling an authenticator app for the caller: a new secret, sealed and stored
 // unconfirmed (replacing an unconfirmed one). Nothing changes at sign-in until ConfirmTOTP.
 func (s *Service) EnrollTOTP(ctx context.Context, userID string) (TOTPEnrollment, error) {
-	if userID == "" {
-		return TOTPEnrollment{}, ErrNoAccessToken
-	}
 	if err := s.totpAvailable(); err != nil {
 		return TOTPEnrollment{}, err
 	}
@@ -183,9 +180,6 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID string) (TOTPEnrollment
 // ConfirmTOTP puts the caller's enrolment in force with a current code from the app and returns
 // the recovery codes (shown once; only their keyed hashes are kept).
 func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) ([]string, error) {
-	if userID == "" {
-		return nil, ErrNoAccessToken
-	}
 	if err := checkCodeFormat("code", code); err != nil {
 		return nil, err
 	}
@@ -225,9 +219,6 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) ([]strin
 // Login's): the current password when the account has one, else a current code or a recovery
 // code. Wrong answers are throttled like failed logins of the account.
 func (s *Service) DisableTOTP(ctx context.Context, userID, password, code, recoveryCode, client string) error {
-	if userID == "" {
-		return ErrNoAccessToken
-	}
 	if err := s.totpAvailable(); err != nil {
 		return err
 	}

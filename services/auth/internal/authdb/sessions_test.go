@@ -178,6 +178,10 @@ func TestRevokeOtherSessionsKeepsTheCurrentOne(t *testing.T) {
 	}
 	other := e.register(t, "max@example.com", "plum tree 42", c)
 
+	// Without a current session there is none to keep: refused, rather than ending them all.
+	if n, err := e.svc.RevokeOtherSessions(ctx, s2.userID, ""); !errors.Is(err, auth.ErrNoSession) || n != 0 {
+		t.Fatalf("RevokeOtherSessions without a session = %d, %v; want ErrNoSession", n, err)
+	}
 	n, err := e.svc.RevokeOtherSessions(ctx, s2.userID, s2.sessionID)
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeOtherSessions = %d, %v; want 1 (s1; s3 had ended)", n, err)
