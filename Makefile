@@ -24,7 +24,7 @@ endif
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 # The pinned tools (tools/go.mod's `tool` block). Each target builds only the tools it runs:
 # golangci-lint alone takes minutes to build on a fresh clone, and only `make lint` needs it.
@@ -162,10 +162,18 @@ build: ## build every module, in the workspace and alone (GOWORK=off, its tests'
 	@for m in $(OUT_OF_WORKSPACE); do echo "== build $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null); done
 
 .PHONY: test
-test: build test-modules test-web test-e2e ## run every test: each module's unit + integration tests, the web app's, then end to end
+test: test-deps build test-modules test-web test-e2e ## run every test: each module's unit + integration tests, the web app's, then end to end
+
+# What the tests need on the machine, checked first and installed or started only when missing
+# (.ci/deps says what and how): Postgres and Redis on 127.0.0.1 unless PARLEY_TEST_DATABASE_URL /
+# PARLEY_TEST_REDIS_ADDR point elsewhere, Node.js and npm, Chromium, podman and runc. Installing
+# needs root or sudo without a password; PARLEY_NO_INSTALL=true installs nothing.
+.PHONY: test-deps
+test-deps: ## install and start what the tests need when missing (Postgres, Redis, Node.js, npm, Chromium, podman)
+	bash .ci/deps all
 
 .PHONY: test-modules
-test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt
+test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt ## each module's unit + integration tests (not devstack/e2e)
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)); done
 	@for m in $(OUT_OF_WORKSPACE); do echo "== test $$m"; (cd $$m && GOWORK=off go test $(GO_TEST_FLAGS) $(OUTSIDE_TEST_TIMEOUT) ./...); done
 

@@ -178,7 +178,7 @@ func TestFiltersFollowTheModuleGraph(t *testing.T) {
 		"            deploy:\n              - '.ci/**'\n",
 		"              - 'base/**'\n              - 'deploy/**'\n",
 		"  deploy:\n    name: deploy (podman)\n    needs: changes\n    if: needs.changes.outputs.deploy == 'true'\n    runs-on: ubuntu-latest\n",
-		"run: sudo env \"PATH=$PATH\" \"GOMODCACHE=$GOMODCACHE\" \"GOCACHE=$GOCACHE\" .ci/run deploy\n",
+		"run: sudo env \"CI=$CI\" \"PATH=$PATH\" \"GOMODCACHE=$GOMODCACHE\" \"GOCACHE=$GOCACHE\" .ci/run deploy\n",
 	} {
 		if !strings.Contains(string(out), line) {
 			t.Errorf("the workflow lacks %q:\n%s", line, out)

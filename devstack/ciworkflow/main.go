@@ -209,8 +209,10 @@ jobs:
         run: |
           sudo apt-get update -qq
           sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc
+      # sudo passes on no environment: CI too, or .ci/deps would leave the runner's own Postgres
+      # (installed before, not by it) asking for passwords rather than trusting loopback.
       - name: .ci/run [[.Name]] (as root, with the runner's Go and caches)
-        run: sudo env "PATH=$PATH" "GOMODCACHE=$GOMODCACHE" "GOCACHE=$GOCACHE" .ci/run [[.Name]]
+        run: sudo env "CI=$CI" "PATH=$PATH" "GOMODCACHE=$GOMODCACHE" "GOCACHE=$GOCACHE" .ci/run [[.Name]]
         env:
           GOMODCACHE: ${{ steps.go.outputs.mod }}
           GOCACHE: ${{ steps.go.outputs.build }}
