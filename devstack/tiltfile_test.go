@@ -17,25 +17,21 @@ import (
 	"github.com/parleyhq/parley/devstack/stack"
 	"github.com/parleyhq/parley/devstack/stack/stacktest"
 	"github.com/parleyhq/parley/platform/logtest"
+	"github.com/parleyhq/parley/platform/proctest"
 )
 
 // These tests run the Tiltfile with the real Tilt (docs/devstack.md#tilt). `make tilt` installs it
 // into .bin/tilt (.ci/run does); a developer without it gets a failure saying so.
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // tiltBinary is <repo>/.bin/tilt, else tilt on PATH. Missing is a failure, not a skip: CI must
 // never pass without having run Tilt.
 func tiltBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(repoRoot(t), ".bin", "tilt")
+	root, err := proctest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, ".bin", "tilt")
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
@@ -130,7 +126,10 @@ func loadTiltfile(t *testing.T, root string, env map[string]string) (tiltfileRes
 // commands (no `sh -c` between Tilt's signals and the process), absolute paths (probes run in
 // Tilt's working directory), the ports the dev stack uses, parallel builds, links and labels.
 func TestTiltfileDefinesInfraAndEveryWrittenService(t *testing.T) {
-	root := repoRoot(t)
+	root, err := proctest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg, err := stack.LoadRegistry(root)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +257,11 @@ func TestTiltfileDefinesInfraAndEveryWrittenService(t *testing.T) {
 }
 
 func TestTiltfileRefusesABadPortBase(t *testing.T) {
-	_, loadErr := loadTiltfile(t, repoRoot(t), map[string]string{"PARLEY_PORT_BASE": "2x"})
+	root, err := proctest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, loadErr := loadTiltfile(t, root, map[string]string{"PARLEY_PORT_BASE": "2x"})
 	if !strings.Contains(loadErr, `PARLEY_PORT_BASE="2x": not a number`) {
 		t.Errorf("PARLEY_PORT_BASE=2x: Tilt says %q, want an error naming the variable", loadErr)
 	}
@@ -268,7 +271,10 @@ func TestTiltfileRefusesABadPortBase(t *testing.T) {
 // resource, but its main.go is watched, so writing it reloads the Tiltfile. A copy of the Tiltfile
 // and the registry, with no services/ at all, stands in for a repository where none is written.
 func TestTiltfileWatchesServicesNotWrittenYet(t *testing.T) {
-	root := repoRoot(t)
+	root, err := proctest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmp := t.TempDir()
 	for _, f := range []string{"Tiltfile", "tilt/services.json"} {
 		b, err := os.ReadFile(filepath.Join(root, f))
@@ -307,7 +313,10 @@ func TestTiltfileWatchesServicesNotWrittenYet(t *testing.T) {
 // on 2 cores, most of it linking the binaries into the fresh data directory.
 func TestTiltRunsTheStack(t *testing.T) {
 	tilt := tiltBinary(t)
-	root := repoRoot(t)
+	root, err := proctest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	base, err := stack.FreePortBase()
 	if err != nil {
 		t.Fatal(err)

@@ -144,18 +144,6 @@ func fakeEnv(t *testing.T, url string) (int, map[string]string) {
 	return body.PID, env
 }
 
-// eventually polls cond every 50ms until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // alive reports whether a process with this pid exists (and is not a zombie of ours).
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/parleyhq/parley/contracts/topics"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 var (
@@ -135,7 +136,7 @@ func TestStartRunsEverythingAndKeepsDataForTheNextStart(t *testing.T) {
 		[]byte("Subject: welcome\r\n\r\nhello\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the mail in mailpit", func() bool { return mailCount(t, s.MailpitURL()) == 1 })
+	waittest.Until(t, "the mail in mailpit", func() bool { return mailCount(t, s.MailpitURL()) == 1 })
 
 	// The dev OpenID Connect provider publishes its metadata and its key at its own port.
 	if want := fmt.Sprintf("http://127.0.0.1:%d", opts.PortBase+26); s.DevOIDCURL() != want {
@@ -149,7 +150,7 @@ func TestStartRunsEverythingAndKeepsDataForTheNextStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	eventually(t, 30*time.Second, "the gateway to be restarted", func() bool {
+	waittest.Until(t, "the gateway to be restarted", func() bool {
 		return s.Restarts("gateway") == 1 && httpOK(ctx, s.GatewayURL()+"/healthz") == nil
 	})
 	if pid, _ := fakeEnv(t, s.GatewayURL()); pid == gwPID {

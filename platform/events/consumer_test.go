@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -127,7 +128,7 @@ func TestPoisonRecordsGoToDeadLetterTopic(t *testing.T) {
 		t.Errorf("handler calls %v, want poison and panic 3 times, good once", calls)
 	}
 	mu.Unlock()
-	if n := queryInt(t, pool, `SELECT count(*) FROM inbox`); n != 1 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM inbox`); n != 1 {
 		t.Errorf("inbox has %d rows, want 1 (failed events roll back their inbox row)", n)
 	}
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -127,17 +126,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	waittest.Until(t, what, cond)
 }
 
-func queryInt(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
-}
-
 func unpublished(t *testing.T, pool *pgxpool.Pool) int {
-	return queryInt(t, pool, `SELECT count(*) FROM outbox`)
+	return pgtest.Count(t, pool, `SELECT count(*) FROM outbox`)
 }
 
 // effects returns the values the test handlers wrote, in order.
@@ -230,17 +220,6 @@ func stringValue(t *testing.T, r *kgo.Record) string {
 		t.Fatalf("decode record value: %v", err)
 	}
 	return v.GetValue()
-}
-
-// freePort returns a local port nothing listens on (it was free a moment ago).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startBroker starts a kfake broker on port, retrying briefly in case the port is still being

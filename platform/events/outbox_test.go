@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/pgtest"
 )
 
 // countingExecer forwards to next and counts the statements, as a caller's own Execer would
@@ -36,7 +37,7 @@ func TestPublishTakesAnyExecerAndRunsOneStatement(t *testing.T) {
 		if ex.execs != 1 {
 			t.Errorf("WakeRelay=%v: Publish ran %d statements, want 1", wake, ex.execs)
 		}
-		if n := queryInt(t, pool, `SELECT count(*) FROM outbox WHERE event_id = $1`, id); n != 1 {
+		if n := pgtest.Count(t, pool, `SELECT count(*) FROM outbox WHERE event_id = $1`, id); n != 1 {
 			t.Errorf("WakeRelay=%v: %d outbox rows with the returned id %s, want 1", wake, n, id)
 		}
 	}

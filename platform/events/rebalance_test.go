@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -51,7 +52,7 @@ func TestOrderPerKeyAcrossRebalance(t *testing.T) {
 		})
 		return c
 	}
-	count := func() int { return queryInt(t, pool, `SELECT count(*) FROM effects`) }
+	count := func() int { return pgtest.Count(t, pool, `SELECT count(*) FROM effects`) }
 	adm := admin(t, brokers)
 	groupMembers := func(n int) func() bool {
 		return func() bool {
@@ -136,7 +137,7 @@ func TestOrderPerKeyAcrossRebalance(t *testing.T) {
 			t.Errorf("%s took effect as %v, want 0…%d in order, each once", key, got[key], len(want)-1)
 		}
 	}
-	if n := queryInt(t, pool, `SELECT count(*) FROM inbox WHERE consumer_group = $1`, group); n != total {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM inbox WHERE consumer_group = $1`, group); n != total {
 		t.Errorf("inbox holds %d events, want %d", n, total)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/pg"
+	"github.com/parleyhq/parley/platform/pgtest"
+	"github.com/parleyhq/parley/platform/proctest"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -104,7 +106,7 @@ func TestPublishRelayConsume(t *testing.T) {
 		!ev.Time.Equal(ceTime) || ev.Headers["traceparent"] == "" || ev.Offset != alice.Offset || ev.Partition != alice.Partition {
 		t.Errorf("event seen by handler = %+v", ev)
 	}
-	if n := queryInt(t, pool, `SELECT count(*) FROM inbox WHERE consumer_group = 'g-db'`); n != 2 {
+	if n := pgtest.Count(t, pool, `SELECT count(*) FROM inbox WHERE consumer_group = 'g-db'`); n != 2 {
 		t.Errorf("inbox has %d rows, want 2 (the skipped type is not recorded)", n)
 	}
 	if n := endOffsets(t, brokers, events.DeadLetterTopic(topic, "g-db")); n != 0 {
@@ -139,7 +141,10 @@ func TestPublishRelayConsume(t *testing.T) {
 func TestRelaySurvivesBrokerDownAndRestart(t *testing.T) {
 	pool := newDB(t)
 	log, rec := testLogger(t)
-	port := freePort(t) // nothing listens here yet
+	port, err := proctest.FreePort() // nothing listens here yet
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
 	brokers := []string{fmt.Sprintf("127.0.0.1:%d", port)}
 	cfg := events.RelayConfig{Pool: pool, Brokers: brokers, Logger: log, PublishTimeout: time.Second, MaxBackoff: 200 * time.Millisecond,
 		// Re-read metadata sooner than franz-go's default 5s after a failure: this test fails a lot.
@@ -335,7 +340,7 @@ func TestRetention(t *testing.T) {
 	publish(t, pool, events.NewOutbox("test"), topic, "k", wrapperspb.String("x"))
 	eventually(t, "the effect", func() bool { return len(effects(t, pool)) == 1 })
 	eventually(t, "outbox and inbox emptied", func() bool {
-		return queryInt(t, pool, `SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM inbox)`) == 0
+		return pgtest.Count(t, pool, `SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM inbox)`) == 0
 	})
 }
 

@@ -39,10 +39,10 @@ const (
 	MetricWSConnections = "parley_gateway_websocket_connections"     // open, authenticated sockets
 	MetricWSFrames      = "parley_gateway_websocket_frames_total"    // frames written to sockets
 	MetricWSDropped     = "parley_gateway_websocket_dropped_total"   // reason: sockets closed for not keeping up
-	MetricRateLimited   = "parley_gateway_rate_limited_total"        // limit (auth, user, ip): calls refused
+	MetricRateLimited   = "parley_gateway_rate_limited_total"        // limit (auth, user, anon, ready): calls refused
 	MetricFanoutFrames  = "parley_gateway_fanout_published_total"    // frames the fan-out published to Redis
 	MetricFanoutDropped = "parley_gateway_fanout_dropped_total"      // frames given up after Redis failed
-	MetricEmailQueue    = "parley_notification_email_queue"          // state (pending, sending, failed)
+	MetricEmailQueue    = "parley_notification_email_queue"          // state (pending, sending)
 	MetricEmailOldest   = "parley_notification_email_oldest_seconds" // age of the oldest pending email
 )
 

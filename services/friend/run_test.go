@@ -136,18 +136,3 @@ func TestMigrateSubcommand(t *testing.T) {
 		t.Fatalf("unknown subcommand: %v", err)
 	}
 }
-
-func TestRunRefusesBadConfig(t *testing.T) {
-	for env, value := range map[string]string{
-		"FRIEND_REQUEST_LIMIT":  "-1",
-		"FRIEND_REQUEST_WINDOW": "0s",
-	} {
-		t.Run(env, func(t *testing.T) {
-			t.Setenv(env, value)
-			err := runOn(context.Background(), quietLogger(), nil, nil)
-			if err == nil || !strings.Contains(err.Error(), env) {
-				t.Fatalf("run with %s=%s = %v; want an error naming %s", env, value, err, env)
-			}
-		})
-	}
-}

@@ -136,32 +136,6 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	stop()
 }
 
-func TestRunRefusesBadConfiguration(t *testing.T) {
-	for _, c := range []struct{ env, value, want string }{
-		{"EMAIL_FROM", "not an address", "EMAIL_FROM"},
-		{"SMTP_URL", "http://mail.example.com", "SMTP_URL"},
-		{"PUBLIC_WEB_URL", "localhost:8080", "PUBLIC_WEB_URL"},
-		{"DIGEST_DELAY", "0s", "DIGEST_DELAY 0s: must be positive"},
-		{"OFFLINE_AFTER", "-1m", "OFFLINE_AFTER -1m0s: must be positive"},
-		{"EMAIL_MAX_ATTEMPTS", "0", "EMAIL_MAX_ATTEMPTS"},
-		{"PUSH_TTL", "0s", "PUSH_TTL must be 1s to 672h"},
-		{"PUSH_MAX_ATTEMPTS", "0", "PUSH_MAX_ATTEMPTS"},
-		{"PUSH_SUBJECT", "ops@parley.example", "PUSH_SUBJECT"},
-		{"PUSH_VAPID_KEY_FILE", "/nonexistent/vapid-key", "PUSH_VAPID_KEY_FILE"},
-		{"PUSH_GENERATE_VAPID_KEY", "true", "PUSH_GENERATE_VAPID_KEY needs PUSH_VAPID_KEY_FILE"},
-	} {
-		t.Run(c.env, func(t *testing.T) {
-			t.Setenv(c.env, c.value)
-			// Refused before connecting anywhere: the database URL points at nothing.
-			t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-			err := runOn(context.Background(), quietLogger(), nil, nil)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("run with %s=%q = %v; want an error naming %q", c.env, c.value, err, c.want)
-			}
-		})
-	}
-}
-
 func TestMigrateSubcommand(t *testing.T) {
 	pool := pgtest.New(t)
 	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))

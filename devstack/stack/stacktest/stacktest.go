@@ -3,15 +3,14 @@
 package stacktest
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/devstack/stack"
+	"github.com/parleyhq/parley/platform/logtest"
 )
 
 // Start runs a stack for t with opts, filling in what a test needs: a free PortBase, a fresh
@@ -31,7 +30,7 @@ func Start(t testing.TB, opts stack.Options) *stack.Stack {
 		opts.DataDir = ReachableTempDir(t)
 	}
 	opts.StopOnCrash = true
-	out := &buffer{}
+	out := &logtest.Buffer{}
 	if opts.Output == nil {
 		opts.Output = out
 		t.Cleanup(func() {
@@ -67,21 +66,4 @@ func ReachableTempDir(t testing.TB) string {
 		}
 	}
 	return dir
-}
-
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -15,9 +15,9 @@ import (
 )
 
 // PostForm posts file with fields as multipart/form-data to url, the way a browser submits an
-// upload form: every field, then the file last, named "file". contentType is the file part's own
-// Content-Type header (browsers send the file's type; S3 takes the type from the Content-Type
-// field). It returns the status code and the body.
+// upload form: every field, then the file last, named "file". The file part's own Content-Type
+// is always application/octet-stream: S3 takes the object's type from the form's Content-Type
+// field, not from the part. It returns the status code and the body.
 func PostForm(t testing.TB, url string, fields map[string]string, fileName string, file []byte) (int, string) {
 	t.Helper()
 	var body bytes.Buffer

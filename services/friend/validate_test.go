@@ -1,0 +1,20 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/parleyhq/parley/platform/configtest"
+)
+
+// TestRunRefusesBadConfigBeforeConnecting checks that validate runs in run, right after the
+// configuration is loaded and logged, and names the variable (nothing listens on the defaults'
+// addresses here, so an error naming the variable can only come from validate).
+func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
+	configtest.RunRefuses(t, badConfig, func() error { return runOn(context.Background(), quietLogger(), nil, nil) })
+}
+
+var badConfig = map[string]string{
+	"FRIEND_REQUEST_LIMIT":  "-1",
+	"FRIEND_REQUEST_WINDOW": "0s",
+}
