@@ -162,7 +162,10 @@ build: ## build every module, in the workspace and alone (GOWORK=off, its tests'
 	@for m in $(OUT_OF_WORKSPACE); do echo "== build $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null); done
 
 .PHONY: test
-test: test-deps build test-modules test-web test-e2e ## run every test: each module's unit + integration tests, the web app's, then end to end
+# test-deps in a make of its own, so that it is done before the rest starts even under make -j.
+test: ## run every test: each module's unit + integration tests, the web app's, then end to end
+	@$(MAKE) --no-print-directory test-deps
+	@$(MAKE) --no-print-directory build test-modules test-web test-e2e
 
 # What the tests need on the machine, checked first and installed or started only when missing
 # (.ci/deps says what and how): Postgres and Redis on 127.0.0.1 unless PARLEY_TEST_DATABASE_URL /

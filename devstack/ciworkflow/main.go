@@ -209,8 +209,8 @@ jobs:
         run: |
           sudo apt-get update -qq
           sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc
-      # sudo passes on no environment: CI too, or .ci/deps would leave the runner's own Postgres
-      # (installed before, not by it) asking for passwords rather than trusting loopback.
+      # sudo passes on no environment: CI, PATH and the Go caches go through by name (as root,
+      # .ci/run would take CI=true itself, letting .ci/deps make the runner's Postgres trust loopback).
       - name: .ci/run [[.Name]] (as root, with the runner's Go and caches)
         run: sudo env "CI=$CI" "PATH=$PATH" "GOMODCACHE=$GOMODCACHE" "GOCACHE=$GOCACHE" .ci/run [[.Name]]
         env:
