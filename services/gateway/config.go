@@ -22,12 +22,13 @@ type Config struct {
 	config.MediaPeer        // MEDIA_URL
 
 	config.AuthJWKS // AUTH_JWKS_URL
-	// PublicProcedures need no access token (comma-separated full procedure names). Unset: the
-	// procedures marked ACCESS_PUBLIC in the protos (contracts/access); set but empty: none.
+	// PublicProcedures need no access token (comma-separated full procedure names). Unset or empty:
+	// the procedures marked ACCESS_PUBLIC in the protos (contracts/access; run fills them in, as env
+	// leaves an empty variable's list nil); PUBLIC_PROCEDURES=, : none.
 	PublicProcedures []string `env:"PUBLIC_PROCEDURES"`
 
-	// InternalProcedures are service-to-service only and never routed (NotFound). Unset: the
-	// procedures marked internal in the protos (contracts/access); set but empty: none.
+	// InternalProcedures are service-to-service only and never routed (NotFound). Unset or empty:
+	// the procedures marked internal in the protos (contracts/access); INTERNAL_PROCEDURES=, : none.
 	InternalProcedures []string `env:"INTERNAL_PROCEDURES"`
 
 	CORSAllowedOrigins []string      `env:"CORS_ALLOWED_ORIGINS" envDefault:"http://localhost:8080,http://127.0.0.1:8080"`
@@ -39,8 +40,9 @@ type Config struct {
 	RefreshCookieSecure bool `env:"REFRESH_COOKIE_SECURE" envDefault:"true"`
 
 	config.Redis // REDIS_URL
-	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow. Unset:
-	// the procedures marked RATE_LIMIT_AUTH in the protos (contracts/access); set but empty: none.
+	// RateLimitAuthProcedures are limited per client IP to RateLimitAuth per RateLimitWindow. Unset
+	// or empty: the procedures marked RATE_LIMIT_AUTH in the protos (contracts/access);
+	// RATE_LIMIT_AUTH_PROCEDURES=, : none.
 	RateLimitAuthProcedures []string      `env:"RATE_LIMIT_AUTH_PROCEDURES"`
 	RateLimitAuth           int           `env:"RATE_LIMIT_AUTH" envDefault:"20"`
 	RateLimitUser           int           `env:"RATE_LIMIT_USER" envDefault:"600"`

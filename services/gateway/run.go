@@ -34,7 +34,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Unset lists take the marks in the protos, resolved here so the configuration line shows them.
+	// Unset or empty lists (env leaves them nil) take the marks in the protos, resolved here so the
+	// configuration line shows them; only a list of blanks (`,`) stays empty.
 	if cfg.PublicProcedures == nil {
 		cfg.PublicProcedures = gateway.DefaultPublicProcedures
 	}
@@ -262,8 +263,10 @@ func upstreamsFrom(cfg Config) ([]gateway.Upstream, error) {
 	}
 	ups := make([]gateway.Upstream, 0, len(list))
 	for _, u := range list {
+		// Not routed (NotFound, no readiness check). Never so from the environment: every URL
+		// has a default, which an empty variable takes too.
 		if u.url == "" {
-			continue // not routed: its calls get NotFound, readiness ignores it
+			continue
 		}
 		up, err := gateway.NewUpstream(u.name, u.url)
 		if err != nil {
