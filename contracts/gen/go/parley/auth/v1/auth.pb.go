@@ -1577,7 +1577,7 @@ type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The session id: the access tokens' "sid" claim, and what RevokeSession takes.
 	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// How it signed in: "password" or "oauth:<provider>".
+	// How it signed in: "password", "oauth:<provider>" or "passkey".
 	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
 	// When it signed in.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`

@@ -122,7 +122,7 @@ type UserLoggedIn struct {
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// The session (refresh-token family) id.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// "password", "oauth:<provider>".
+	// "password", "oauth:<provider>" or "passkey".
 	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
 	// When.
 	LoggedInAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=logged_in_at,json=loggedInAt,proto3" json:"logged_in_at,omitempty"`

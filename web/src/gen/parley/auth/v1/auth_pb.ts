@@ -827,7 +827,7 @@ export type Session = Message<"parley.auth.v1.Session"> & {
   sessionId: string;
 
   /**
-   * How it signed in: "password" or "oauth:<provider>".
+   * How it signed in: "password", "oauth:<provider>" or "passkey".
    *
    * @generated from field: string method = 2;
    */

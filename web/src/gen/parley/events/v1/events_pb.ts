@@ -93,7 +93,7 @@ export type UserLoggedIn = Message<"parley.events.v1.UserLoggedIn"> & {
   sessionId: string;
 
   /**
-   * "password", "oauth:<provider>".
+   * "password", "oauth:<provider>" or "passkey".
    *
    * @generated from field: string method = 3;
    */
