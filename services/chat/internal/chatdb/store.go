@@ -89,11 +89,9 @@ func (n *nullableMessage) message() *chat.Message {
 // lockChatSQL takes a chat's event lock (chatLockClass, chatLockKey) until the transaction ends.
 //
 // Every transaction that writes a chat event takes it before its first write, so that the chat's
-// events enter the outbox in commit order. The relay publishes in transaction-id order, and
-// Postgres assigns a transaction id at the first write: a row lock alone does not order them,
-// because a sender waiting for the chat row already has its id, and when the holder commits any
-// of several waiters may get the row next. Holding this lock while taking the id makes id order,
-// lock order, seq order and commit order the same.
+// events enter the outbox in commit order. The relay publishes in outbox-id order, and an event's
+// id is taken when its row is inserted: holding this lock from before the chat's first write to
+// the commit makes id order, lock order, seq order and commit order the same.
 const lockChatSQL = `SELECT pg_advisory_xact_lock($1, $2)`
 
 // chatLockClass is the first key of chat locks, apart from other advisory locks on the database.
