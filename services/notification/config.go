@@ -23,8 +23,8 @@ type Config struct {
 
 	config.Redis    // REDIS_URL
 	config.AuthJWKS // AUTH_JWKS_URL
-	// INTERNAL_API_TOKEN is the secret other Parley services present to call Notify. Empty refuses
-	// every Notify call.
+	// INTERNAL_API_TOKEN is the secret other Parley services present to call the internal methods
+	// (Notify, SendPasswordReset, SendEmailVerification). Empty refuses every call to them.
 	config.InternalAPI
 	config.InternalAPIAccepted // INTERNAL_API_TOKEN_ACCEPTED
 
