@@ -15,9 +15,10 @@
 // about what events mean: payloads are protobuf messages, typed by their full name.
 //
 // Topics are named by the services (the package takes any name). Nobody needs to create them up
-// front: a Relay creates a topic before it first publishes to it, and a Consumer creates its topics
-// and its dead-letter topics ("<topic>.dlq.<group>", see DeadLetterTopic) when it starts, both
-// with DefaultPartitions partitions unless configured otherwise (CreateMissingTopics).
+// front: a Relay creates a topic before it first publishes to it, and a Consumer creates its topics,
+// its dead-letter topics ("<topic>.dlq.<group>", see DeadLetterTopic) and its replay topics when it
+// starts (CreateMissingTopics): the topics with DefaultPartitions partitions unless configured
+// otherwise, the dead-letter and replay topics with one.
 package events
 
 import (

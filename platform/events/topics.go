@@ -24,9 +24,9 @@ const DefaultPartitions = 6
 // but not create topics, as long as they exist; a topic created concurrently by someone else is
 // not an error.
 //
-// Services do not call it themselves: a Relay calls it before its first publish to a
-// topic, and a Consumer for its topics and dead-letter topics when it starts, so the order in which
-// services start does not matter and brokers need no auto-creation.
+// Services do not call it themselves: a Relay calls it before its first publish to a topic, and a
+// Consumer for its topics, dead-letter topics and replay topics when it starts, so the order in
+// which services start does not matter and brokers need no auto-creation.
 func CreateMissingTopics(ctx context.Context, client *kgo.Client, partitions int32, topics ...string) error {
 	if len(topics) == 0 {
 		return nil
