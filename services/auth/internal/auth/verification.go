@@ -131,10 +131,7 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 		return domainerr.Errorf(domainerr.ErrFailedPrecondition, "verification emails are not configured on this server")
 	}
 	v, token := s.newVerification(userID, "", s.clock())
-	email, wait, err := s.store.ReplaceVerification(ctx, v, []Budget{
-		{Key: "verify:" + userID, Limit: VerificationResends, Window: VerificationResendWindow},
-		{Key: "verify-day:" + userID, Limit: VerificationResendsPerDay, Window: 24 * time.Hour},
-	})
+	email, wait, err := s.store.ReplaceVerification(ctx, v, VerificationBudgets(userID))
 	if err != nil {
 		return wrap("store verification", err)
 	}
@@ -147,4 +144,13 @@ func (s *Service) ResendVerificationEmail(ctx context.Context, userID string) er
 		return domainerr.Errorf(domainerr.ErrUnavailable, "the verification email could not be sent just now; try again in a minute")
 	}
 	return nil
+}
+
+// VerificationBudgets are the email budgets ResendVerificationEmail spends for userID: an hour's
+// and a day's. Keyed by the user's id, they go with the account (authdb's DeleteAccount).
+func VerificationBudgets(userID string) []Budget {
+	return []Budget{
+		{Key: "verify:" + userID, Limit: VerificationResends, Window: VerificationResendWindow},
+		{Key: "verify-day:" + userID, Limit: VerificationResendsPerDay, Window: 24 * time.Hour},
+	}
 }

@@ -461,7 +461,10 @@ func (s *Store) DeleteAccount(ctx context.Context, d auth.AccountDeletion) error
 		if _, err := tx.Exec(ctx, `INSERT INTO deleted_users (id, deleted_at) VALUES ($1, $2)`, d.UserID, d.At); err != nil {
 			return fmt.Errorf("insert tombstone: %w", err)
 		}
-		keys := []string{"verify:" + d.UserID}
+		var keys []string
+		for _, b := range auth.VerificationBudgets(d.UserID) {
+			keys = append(keys, b.Key)
+		}
 		if email != nil && *email != "" {
 			account := auth.NewLoginKey(*email, "").Account
 			if _, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE account = $1`, account); err != nil {

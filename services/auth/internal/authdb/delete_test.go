@@ -36,9 +36,19 @@ func userRows(t *testing.T, e *env, userID, email string) map[string]int {
 		"email_verifications":     pgtest.Count(t, e.pool, `SELECT count(*) FROM email_verifications WHERE user_id = $1`, userID),
 		"login_throttle":          pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle WHERE account = $1`, sum[:]),
 		"login_throttle_accounts": pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts WHERE account = $1`, sum[:]),
-		"email_request_budget": pgtest.Count(t, e.pool, `SELECT count(*) FROM email_request_budget WHERE key IN ($1, $2)`,
-			auth.ResetEmailKey(email), "verify:"+userID),
+		"email_request_budget": pgtest.Count(t, e.pool, `SELECT count(*) FROM email_request_budget WHERE key = ANY($1)`,
+			budgetKeys(email, userID)),
 	}
+}
+
+// budgetKeys are the email budgets keyed by an account: the reset emails' by its address, the
+// verification emails' (an hour's and a day's) by its id.
+func budgetKeys(email, userID string) []string {
+	keys := []string{auth.ResetEmailKey(email)}
+	for _, b := range auth.VerificationBudgets(userID) {
+		keys = append(keys, b.Key)
+	}
+	return keys
 }
 
 func TestDeleteAccountErasesEverythingButTheTombstone(t *testing.T) {
@@ -58,7 +68,7 @@ func TestDeleteAccountErasesEverythingButTheTombstone(t *testing.T) {
 	}
 	if _, _, err := e.store.ReplaceVerification(ctx, auth.NewVerification{
 		UserID: s1.userID, TokenHash: bytes.Repeat([]byte{8}, 32), CreatedAt: e.clock(), ExpiresAt: e.clock().Add(time.Hour),
-	}, []auth.Budget{{Key: "verify:" + s1.userID, Limit: 3, Window: time.Hour}}); err != nil {
+	}, auth.VerificationBudgets(s1.userID)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.svc.Login(ctx, "zoe@example.com", "wrong guess 1", "192.0.2.1"); !errors.Is(err, auth.ErrBadCredentials) {
