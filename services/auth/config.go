@@ -187,14 +187,26 @@ func splitList(s string) []string {
 
 // validate refuses values that parse but cannot work, naming each variable. The signing keys,
 // Argon2 parameters, OAuth providers, login throttle and trusted proxies are checked where they
-// are parsed (in run), because parsing them is the check.
+// are parsed (in run), because parsing them is the check. AUTH_PASSKEY_RP_ID is not: the dev
+// stack lists an origin outside it on purpose (127.0.0.1 beside localhost).
 func (c Config) validate() error {
 	errs := config.Positive(map[string]time.Duration{
 		"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL,
 		"AUTH_PASSKEY_CEREMONY_TTL": c.PasskeyCeremonyTTL,
 	})
+	errs = append(errs, config.Positive(map[string]time.Duration{
+		"AUTH_PASSWORD_RESET_TTL": c.PasswordResetTTL, "AUTH_PASSWORD_RESET_WINDOW": c.PasswordResetWindow,
+	})...)
+	errs = append(errs, config.Positive(map[string]int64{
+		"AUTH_PASSWORD_RESETS_PER_EMAIL": int64(c.PasswordResetsPerEmail), "AUTH_PASSWORD_RESETS_PER_CLIENT": int64(c.PasswordResetsPerClient),
+	})...)
 	if c.SessionCleanupInterval < 0 {
 		errs = append(errs, fmt.Errorf("AUTH_SESSION_CLEANUP_INTERVAL %v: must be 0 (no clean-up) or more", c.SessionCleanupInterval))
+	}
+	for _, origin := range c.passkeyConfig().Origins {
+		if _, err := auth.PasskeyOriginHost(origin); err != nil {
+			errs = append(errs, fmt.Errorf("AUTH_PASSKEY_ORIGINS: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

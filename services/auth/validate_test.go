@@ -15,9 +15,12 @@ func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 }
 
 var badConfig = map[string]string{
-	"KAFKA_BROKERS":                 ",", // config.Start's check, shared by every service
-	"KAFKA_SASL_MECHANISM":          "GSSAPI",
-	"REFRESH_TOKEN_TTL":             "0s",
-	"AUTH_OAUTH_FLOW_TTL":           "-1m",
-	"AUTH_SESSION_CLEANUP_INTERVAL": "-1h",
+	"KAFKA_BROKERS":                  ",", // config.Start's check, shared by every service
+	"KAFKA_SASL_MECHANISM":           "GSSAPI",
+	"REFRESH_TOKEN_TTL":              "0s",
+	"AUTH_OAUTH_FLOW_TTL":            "-1m",
+	"AUTH_SESSION_CLEANUP_INTERVAL":  "-1h",
+	"AUTH_PASSWORD_RESET_TTL":        "0s",
+	"AUTH_PASSWORD_RESETS_PER_EMAIL": "0",
+	"AUTH_PASSKEY_ORIGINS":           "localhost:8080",
 }

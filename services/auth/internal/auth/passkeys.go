@@ -135,12 +135,12 @@ func newPasskeys(c PasskeyConfig) (*passkeys, error) {
 		return nil, nil //nolint:nilnil // passkeys off
 	}
 	for _, o := range c.Origins {
-		if _, err := originHost(o); err != nil {
+		if _, err := PasskeyOriginHost(o); err != nil {
 			return nil, err
 		}
 	}
 	if c.RPID == "" {
-		c.RPID, _ = originHost(c.Origins[0])
+		c.RPID, _ = PasskeyOriginHost(c.Origins[0])
 	}
 	if c.RPDisplayName == "" {
 		c.RPDisplayName = "Parley"
@@ -169,8 +169,9 @@ func newPasskeys(c PasskeyConfig) (*passkeys, error) {
 	return &passkeys{wa: wa, ttl: c.CeremonyTTL}, nil
 }
 
-// originHost returns the host of an origin, refusing anything but scheme://host[:port].
-func originHost(origin string) (string, error) {
+// PasskeyOriginHost returns the host of a passkey origin, refusing anything but
+// http(s)://host[:port]. The configuration checks each origin with it before anything connects.
+func PasskeyOriginHost(origin string) (string, error) {
 	u, err := url.Parse(origin)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
