@@ -67,6 +67,8 @@ func (c Config) validate() error {
 	})
 	errs = append(errs, config.Positive(map[string]time.Duration{
 		"UPLOAD_TTL": c.UploadTTL, "URL_TTL": c.URLTTL, "JANITOR_INTERVAL": c.JanitorInterval, "IMAGE_TIMEOUT": c.ImageTimeout,
+		// 0 or less would have the janitor delete a rejection before its uploader could read why.
+		"REJECTED_RETENTION": c.RejectedRetention,
 	})...)
 	if c.UploadTTL > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("UPLOAD_TTL %v is over S3's 7-day limit for presigned forms", c.UploadTTL))

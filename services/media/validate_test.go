@@ -22,8 +22,9 @@ func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 }
 
 var badConfig = map[string]string{
-	"S3_SECRET_KEY":    "", // with S3_ACCESS_KEY set: both are required
-	"MAX_AVATAR_BYTES": "0",
+	"S3_SECRET_KEY":      "", // with S3_ACCESS_KEY set: both are required
+	"MAX_AVATAR_BYTES":   "0",
+	"REJECTED_RETENTION": "0s",
 }
 
 // TestRunRefusesEveryBadValueAtOnce: an operator learns of every bad value from one start, each

@@ -54,7 +54,7 @@ func parse(cfg Config, logger *slog.Logger) (parsed, error) {
 func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 	cfg, logger := p.Config, p.Logger
 	if cfg.InternalAPIToken == "" {
-		logger.Warn("INTERNAL_API_TOKEN is not set: every Notify call will be refused")
+		logger.Warn("INTERNAL_API_TOKEN is not set: every internal call (Notify, SendPasswordReset, SendEmailVerification) will be refused")
 	}
 	redis, err := p.Redis(cfg.RedisURL, func(o *rueidis.ClientOption) {
 		o.DisableCache = true // presence is read once per digest; nothing to cache
