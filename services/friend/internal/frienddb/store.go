@@ -50,11 +50,18 @@ func (s *Store) UserExists(ctx context.Context, userID string) (bool, error) {
 
 // EnsureUser implements friend.Store.
 func (s *Store) EnsureUser(ctx context.Context, userID string) error {
-	// A deleted user (a call with an access token from before the deletion) gets no row back.
-	if _, err := s.pool.Exec(ctx, `
-		INSERT INTO users (user_id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
-		ON CONFLICT DO NOTHING`, userID); err != nil {
+	// A deleted user (a call with an access token from before the deletion) gets no row back, and
+	// the call is refused: its request or block would have no user row to refer to.
+	var deleted bool
+	if err := s.pool.QueryRow(ctx, `
+		WITH recorded AS (
+			INSERT INTO users (user_id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
+			ON CONFLICT DO NOTHING)
+		SELECT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)`, userID).Scan(&deleted); err != nil {
 		return fmt.Errorf("record user %s: %w", userID, err)
+	}
+	if deleted {
+		return friend.ErrAccountDeleted
 	}
 	return nil
 }

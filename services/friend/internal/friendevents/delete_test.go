@@ -2,6 +2,7 @@ package friendevents_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/uuid"
@@ -117,7 +118,16 @@ func TestUserDeletedErasesRelationships(t *testing.T) {
 	friendtest.Produce(t, producer, topics.Profile, gone, uuid.NewString(), &eventsv1.ProfileUpdated{UserId: m2, Nickname: "marker2", Version: 1})
 	waitUser(t, pool, m1)
 	waitUser(t, pool, m2)
-	must(store.EnsureUser(ctx, gone)) // a call made with an access token from before the deletion
+	// Calls made with an access token from before the deletion are refused and record nothing.
+	if err := store.EnsureUser(ctx, gone); !errors.Is(err, friend.ErrAccountDeleted) {
+		t.Fatalf("EnsureUser of the deleted user: %v, want ErrAccountDeleted", err)
+	}
+	if _, err := svc.Send(ctx, gone, bob); !errors.Is(err, friend.ErrAccountDeleted) {
+		t.Fatalf("a request from the deleted user: %v, want ErrAccountDeleted", err)
+	}
+	if err := svc.Block(ctx, gone, cat); !errors.Is(err, friend.ErrAccountDeleted) {
+		t.Fatalf("a block by the deleted user: %v, want ErrAccountDeleted", err)
+	}
 	if n := rows(); n != 0 {
 		t.Fatalf("%d rows of the deleted user came back", n)
 	}

@@ -737,7 +737,8 @@ export const FriendService: GenService<{
    * already it returns the friendship.
    * Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user),
    * FailedPrecondition (the caller has blocked that user; unblock first), ResourceExhausted (too
-   * many requests sent recently).
+   * many requests sent recently), PermissionDenied (the caller's account was deleted since its
+   * access token was issued).
    *
    * @generated from rpc parley.friend.v1.FriendService.SendFriendRequest
    */
@@ -804,7 +805,8 @@ export const FriendService: GenService<{
    * BlockUser blocks a user: any friendship ends (FriendRemoved, reason "blocked", which consumers
    * must not reveal to the blocked user), pending requests in both directions are dropped and no
    * new requests pass in either direction. Blocking someone already blocked succeeds.
-   * Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user).
+   * Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user),
+   * PermissionDenied (the caller's account was deleted since its access token was issued).
    *
    * @generated from rpc parley.friend.v1.FriendService.BlockUser
    */

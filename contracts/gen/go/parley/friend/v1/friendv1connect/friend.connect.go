@@ -74,7 +74,8 @@ type FriendServiceClient interface {
 	// already it returns the friendship.
 	// Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user),
 	// FailedPrecondition (the caller has blocked that user; unblock first), ResourceExhausted (too
-	// many requests sent recently).
+	// many requests sent recently), PermissionDenied (the caller's account was deleted since its
+	// access token was issued).
 	SendFriendRequest(context.Context, *connect.Request[v1.SendFriendRequestRequest]) (*connect.Response[v1.SendFriendRequestResponse], error)
 	// AcceptFriendRequest accepts a pending request sent to the caller; the two become friends and
 	// FriendAccepted is published. Accepting a request the caller has already accepted returns the
@@ -101,7 +102,8 @@ type FriendServiceClient interface {
 	// BlockUser blocks a user: any friendship ends (FriendRemoved, reason "blocked", which consumers
 	// must not reveal to the blocked user), pending requests in both directions are dropped and no
 	// new requests pass in either direction. Blocking someone already blocked succeeds.
-	// Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user).
+	// Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user),
+	// PermissionDenied (the caller's account was deleted since its access token was issued).
 	BlockUser(context.Context, *connect.Request[v1.BlockUserRequest]) (*connect.Response[v1.BlockUserResponse], error)
 	// UnblockUser lifts a block the caller made. It restores nothing: a former friendship and dropped
 	// requests stay gone, and requests the blocked user sent during the block are discarded.
@@ -282,7 +284,8 @@ type FriendServiceHandler interface {
 	// already it returns the friendship.
 	// Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user),
 	// FailedPrecondition (the caller has blocked that user; unblock first), ResourceExhausted (too
-	// many requests sent recently).
+	// many requests sent recently), PermissionDenied (the caller's account was deleted since its
+	// access token was issued).
 	SendFriendRequest(context.Context, *connect.Request[v1.SendFriendRequestRequest]) (*connect.Response[v1.SendFriendRequestResponse], error)
 	// AcceptFriendRequest accepts a pending request sent to the caller; the two become friends and
 	// FriendAccepted is published. Accepting a request the caller has already accepted returns the
@@ -309,7 +312,8 @@ type FriendServiceHandler interface {
 	// BlockUser blocks a user: any friendship ends (FriendRemoved, reason "blocked", which consumers
 	// must not reveal to the blocked user), pending requests in both directions are dropped and no
 	// new requests pass in either direction. Blocking someone already blocked succeeds.
-	// Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user).
+	// Errors: InvalidArgument (bad user_id, or the caller's own id), NotFound (no such user),
+	// PermissionDenied (the caller's account was deleted since its access token was issued).
 	BlockUser(context.Context, *connect.Request[v1.BlockUserRequest]) (*connect.Response[v1.BlockUserResponse], error)
 	// UnblockUser lifts a block the caller made. It restores nothing: a former friendship and dropped
 	// requests stay gone, and requests the blocked user sent during the block are discarded.
