@@ -43,7 +43,8 @@ type Service[C config.ServiceConfig] struct {
 	// Prepare, when set, parses and refuses what the service needs to serve before anything
 	// connects (keys, addresses, URLs), so that a bad value fails at once, not after
 	// DATABASE_WAIT. It may adjust the configuration it is given (chat sets its pool size in
-	// DATABASE_URL). It is not called for `<name> migrate`, which needs only the database.
+	// DATABASE_URL). Its errors name the variable; Run returns them as `configuration: …`, as it
+	// does the validation's. It is not called for `<name> migrate`, which needs only the database.
 	Prepare func(cfg *C, logger *slog.Logger) error
 	// Wire builds the service on p before it serves: stores, use cases, handlers mounted on
 	// p.Server, consumers (p.Consumer) and background work (p.Go). ctx ends when the service
@@ -103,7 +104,7 @@ func Run[C config.ServiceConfig](ctx context.Context, logger *slog.Logger, args 
 	}
 	if s.Prepare != nil && !migrateOnly {
 		if err := s.Prepare(&cfg, logger); err != nil {
-			return err
+			return fmt.Errorf("configuration: %w", err)
 		}
 	}
 

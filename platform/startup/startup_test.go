@@ -66,7 +66,7 @@ func TestRunRefusesUnknownArguments(t *testing.T) {
 
 // A refused value, the service's or a shared one, stops the start-up before anything connects
 // (DATABASE_URL names no server here, and DATABASE_WAIT would keep a connecting Run for a minute),
-// and so does a refusal of Prepare.
+// and so does a refusal of Prepare, in the same words.
 func TestRunRefusesBeforeConnecting(t *testing.T) {
 	t.Setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none?sslmode=disable")
 	t.Setenv("DATABASE_WAIT", "1m")
@@ -83,7 +83,7 @@ func TestRunRefusesBeforeConnecting(t *testing.T) {
 	t.Setenv("KAFKA_BROKERS", "127.0.0.1:1")
 	s := spec(t)
 	s.Prepare = func(cfg *testConfig, _ *slog.Logger) error { return errors.New("THING_KEY_FILE: no such file") }
-	if err := startup.Run(context.Background(), quiet(), nil, nil, s); err == nil || err.Error() != "THING_KEY_FILE: no such file" {
+	if err := startup.Run(context.Background(), quiet(), nil, nil, s); err == nil || err.Error() != "configuration: THING_KEY_FILE: no such file" {
 		t.Fatalf("Prepare's refusal: err = %v", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {

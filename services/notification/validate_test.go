@@ -8,9 +8,10 @@ import (
 	"github.com/parleyhq/parley/platform/configtest"
 )
 
-// TestRunRefusesBadConfigBeforeConnecting checks that validate runs in run, right after the
-// configuration is loaded and logged, and names the variable. DATABASE_URL points at nothing, so
-// an error naming the variable can only come from the checks made before connecting.
+// TestRunRefusesBadConfigBeforeConnecting checks that validate and parse (startup's Prepare) run
+// in run, right after the configuration is loaded and logged, and name the variable. DATABASE_URL
+// points at nothing, so an error naming the variable can only come from the checks made before
+// connecting.
 func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 	t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
 	configtest.RunRefuses(t, badConfig, func() error { return runOn(context.Background(), quietLogger(), nil, nil) })
@@ -24,19 +25,22 @@ var badConfig = map[string]string{
 	"PUSH_MAX_ATTEMPTS":       "0",
 	"PUSH_SUBJECT":            "ops@parley.example",
 	"PUSH_GENERATE_VAPID_KEY": "true",
+	// refused by parse
+	"EMAIL_FROM":          "not an address",
+	"SMTP_URL":            "http://mail.example.com",
+	"PUBLIC_WEB_URL":      "localhost:8080",
+	"PUSH_VAPID_KEY_FILE": "/nonexistent/vapid-key",
 }
 
 // TestRunSaysWhatIsWrongBeforeConnecting checks the words of the refusals: what is wrong, beyond
-// the variable's name. EMAIL_FROM, SMTP_URL, PUBLIC_WEB_URL and PUSH_VAPID_KEY_FILE are refused
-// by parse (startup's Prepare), whose errors startup returns as they are, without validate's
-// "configuration: " prefix; so they are checked here and not with configtest.RunRefuses.
+// the variable's name.
 func TestRunSaysWhatIsWrongBeforeConnecting(t *testing.T) {
 	t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
 	for _, c := range []struct{ env, value, want string }{
-		{"EMAIL_FROM", "not an address", "EMAIL_FROM"},
-		{"SMTP_URL", "http://mail.example.com", "SMTP_URL"},
-		{"PUBLIC_WEB_URL", "localhost:8080", "PUBLIC_WEB_URL"},
-		{"PUSH_VAPID_KEY_FILE", "/nonexistent/vapid-key", "PUSH_VAPID_KEY_FILE"},
+		{"EMAIL_FROM", "not an address", `EMAIL_FROM "not an address": must be an address like`},
+		{"SMTP_URL", "http://mail.example.com", "SMTP_URL: "},
+		{"PUBLIC_WEB_URL", "localhost:8080", "PUBLIC_WEB_URL: "},
+		{"PUSH_VAPID_KEY_FILE", "/nonexistent/vapid-key", "PUSH_VAPID_KEY_FILE: "},
 		{"DIGEST_DELAY", "0s", "DIGEST_DELAY 0s: must be positive"},
 		{"OFFLINE_AFTER", "-1m", "OFFLINE_AFTER -1m0s: must be positive"},
 		{"PUSH_TTL", "0s", "PUSH_TTL must be 1s to 672h"},
