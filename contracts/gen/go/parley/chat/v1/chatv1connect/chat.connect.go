@@ -60,11 +60,14 @@ type ChatServiceClient interface {
 	// publishes MessageSent. It is idempotent on client_msg_id: a second call with the same
 	// client_msg_id in the same chat returns the message stored by the first, unchanged, even if the
 	// text or attachments differ.
-	// Errors: InvalidArgument (which field and why, e.g. "text: at most 4000 characters",
-	// "attachment_file_ids[2]: file is not a ready attachment of this chat owned by the caller"),
-	// NotFound (chat_id unknown or not the caller's), FailedPrecondition (the two are not friends,
-	// including after a block, and including an unknown user_id; the message does not say which),
-	// ResourceExhausted (sending too fast).
+	// Errors: InvalidArgument (every bad field at once, which and why, e.g. "text: at most 4000
+	// characters, got 4001", "attachment_file_ids[2]: the file was uploaded for another chat; upload
+	// it for this one"), NotFound (chat_id unknown or not the caller's), FailedPrecondition (the two
+	// are not friends, including after a block, and including an unknown user_id; the message does
+	// not say which), Unavailable (the friend service, or for attachments the media service,
+	// unreachable or too slow; nothing is stored), Unauthenticated (the friend or media service
+	// refused the forwarded token: it expired meanwhile). Through the gateway, also
+	// ResourceExhausted (sending too fast: its per-user rate limit; the service has none).
 	SendMessage(context.Context, *connect.Request[v1.SendMessageRequest]) (*connect.Response[v1.SendMessageResponse], error)
 	// ListMessages returns a page of a chat's messages, including tombstones of deleted ones. By
 	// default it starts from the newest message and goes back in time.
@@ -223,11 +226,14 @@ type ChatServiceHandler interface {
 	// publishes MessageSent. It is idempotent on client_msg_id: a second call with the same
 	// client_msg_id in the same chat returns the message stored by the first, unchanged, even if the
 	// text or attachments differ.
-	// Errors: InvalidArgument (which field and why, e.g. "text: at most 4000 characters",
-	// "attachment_file_ids[2]: file is not a ready attachment of this chat owned by the caller"),
-	// NotFound (chat_id unknown or not the caller's), FailedPrecondition (the two are not friends,
-	// including after a block, and including an unknown user_id; the message does not say which),
-	// ResourceExhausted (sending too fast).
+	// Errors: InvalidArgument (every bad field at once, which and why, e.g. "text: at most 4000
+	// characters, got 4001", "attachment_file_ids[2]: the file was uploaded for another chat; upload
+	// it for this one"), NotFound (chat_id unknown or not the caller's), FailedPrecondition (the two
+	// are not friends, including after a block, and including an unknown user_id; the message does
+	// not say which), Unavailable (the friend service, or for attachments the media service,
+	// unreachable or too slow; nothing is stored), Unauthenticated (the friend or media service
+	// refused the forwarded token: it expired meanwhile). Through the gateway, also
+	// ResourceExhausted (sending too fast: its per-user rate limit; the service has none).
 	SendMessage(context.Context, *connect.Request[v1.SendMessageRequest]) (*connect.Response[v1.SendMessageResponse], error)
 	// ListMessages returns a page of a chat's messages, including tombstones of deleted ones. By
 	// default it starts from the newest message and goes back in time.
