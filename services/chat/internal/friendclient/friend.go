@@ -14,7 +14,6 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/defaults"
-	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/server"
 )
 
@@ -43,23 +42,15 @@ func New(httpClient connect.HTTPClient, baseURL string, timeout time.Duration) *
 
 // AreFriends asks CheckFriendship. Any failure is an error, never "friends": a message must not
 // reach a stranger because the friend service could not be asked.
-func (c *Client) AreFriends(ctx context.Context, a, b string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+func (c *Client) AreFriends(parent context.Context, a, b string) (bool, error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 	res, err := c.friend.CheckFriendship(ctx, connect.NewRequest(&friendv1.CheckFriendshipRequest{UserAId: a, UserBId: b}))
 	if err != nil {
-		switch connect.CodeOf(err) {
-		case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
-			// The friend service's answer stays in the chain for the logs; the caller sees only
-			// our message (platform/server trusts only a top-level *connect.Error).
-			return false, domainerr.Wrap(domainerr.ErrUnavailable, fmt.Errorf("friend CheckFriendship: %w", err),
-				"the friend service cannot be reached; try again shortly")
-		case connect.CodeUnauthenticated, connect.CodeCanceled:
-			return false, err // the caller's token (theirs to renew), or the caller went away
+		if parent.Err() != nil {
+			return false, parent.Err() // the caller went away
 		}
-		// Anything else is the friend service's fault or ours: Internal for our caller (a wrapped
-		// *connect.Error does not pass through), with the cause logged.
-		return false, fmt.Errorf("friend CheckFriendship: %w", err)
+		return false, server.PeerError("friend", fmt.Errorf("friend CheckFriendship: %w", err))
 	}
 	return res.Msg.GetAreFriends() && !res.Msg.GetBlocked(), nil
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/parleyhq/parley/contracts/gen/go/parley/media/v1/mediav1connect"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/defaults"
-	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
@@ -122,19 +121,7 @@ func (c *Client) batch(parent, ctx context.Context, ids []string) ([]*mediav1.Fi
 	if parent.Err() != nil {
 		return nil, parent.Err()
 	}
-	// The media service's error is wrapped for the logs; its code and message never reach our
-	// caller, because platform/server trusts only a top-level *connect.Error.
-	cause := fmt.Errorf("media BatchGetFiles (%d ids): %w", len(ids), err)
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
-		// Canceled with our request alive is the transport failing, or a sibling call's failure.
-		return nil, domainerr.Wrap(domainerr.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
-	case connect.CodeUnauthenticated:
-		return nil, domainerr.Wrap(domainerr.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
-	}
-	// Anything else (PermissionDenied, InvalidArgument, Internal) is a fault of the media service or
-	// ours: Internal for our caller, with the cause logged.
-	return nil, cause
+	return nil, server.PeerError("media", fmt.Errorf("media BatchGetFiles (%d ids): %w", len(ids), err))
 }
 
 func fileOf(f *mediav1.File) chat.File {

@@ -8,7 +8,6 @@ package chatclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,7 +18,6 @@ import (
 	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/platform/authn"
-	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
@@ -94,19 +92,10 @@ func (c *Client) Access(ctx context.Context, chatID, userID string) (media.ChatA
 	defer cancel()
 	res, err := c.chat.CheckChatAccess(cctx, connect.NewRequest(&chatv1.CheckChatAccessRequest{ChatId: chatID, UserId: userID}))
 	if err != nil {
-		// Wrapped for the logs; the chat service's code and message do not reach our caller
-		// (platform/server trusts only a top-level *connect.Error).
-		cause := fmt.Errorf("chat CheckChatAccess %s/%s: %w", chatID, userID, err)
-		switch connect.CodeOf(err) {
-		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-			return media.ChatAccess{}, domainerr.Wrap(domainerr.ErrUnavailable, cause, "the chat service cannot be reached; try again shortly")
-		case connect.CodeUnauthenticated:
-			var ce *connect.Error
-			if errors.As(err, &ce) {
-				return media.ChatAccess{}, connect.NewError(connect.CodeUnauthenticated, errors.New(ce.Message()))
-			}
+		if ctx.Err() != nil {
+			return media.ChatAccess{}, ctx.Err() // the caller went away
 		}
-		return media.ChatAccess{}, cause // Internal, cause logged
+		return media.ChatAccess{}, server.PeerError("chat", fmt.Errorf("chat CheckChatAccess %s/%s: %w", chatID, userID, err))
 	}
 	acc := media.ChatAccess{Participant: res.Msg.GetIsParticipant(), CanSend: res.Msg.GetIsParticipant() && res.Msg.GetCanSend()}
 	if acc.Participant && c.redis != nil && c.ttl > 0 {

@@ -77,15 +77,7 @@ func mediaError(fileID string, err error) error {
 	case connect.CodeInvalidArgument:
 		// profile checked the id's form already; media refusing it means it names no usable file.
 		return domainerr.Wrap(domainerr.ErrInvalidArgument, cause, "file_id: %s is not a file the media service accepts; upload the picture again", fileID)
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
-		// Canceled with our caller still there is the transport failing (a connection the media
-		// service closed: "write: broken pipe").
-		return domainerr.Wrap(domainerr.ErrUnavailable, cause, "the media service cannot be reached; try again shortly")
-	case connect.CodeUnauthenticated:
-		// The caller's token, which we accepted, expired or was refused on the way: theirs to renew.
-		return domainerr.Wrap(domainerr.ErrUnauthenticated, cause, "the media service did not accept your access token; sign in again")
 	}
-	// Anything else (Internal, FailedPrecondition, Unimplemented, …) is a fault of the media
-	// service or ours: Internal for our caller, with the cause logged.
-	return cause
+	// Unreachable, a refused token, or a fault of the media service or ours (server.PeerError).
+	return server.PeerError("media", cause)
 }

@@ -1,0 +1,54 @@
+package server_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/server"
+)
+
+// A peer's answer becomes the caller's own error; the peer's *connect.Error stays reachable for
+// the logs but is never the top-level error the mapper would pass on.
+func TestPeerErrorClassifiesThePeersAnswer(t *testing.T) {
+	for _, c := range []struct {
+		code connect.Code
+		kind error // nil: the cause as it is (Internal for the caller)
+		msg  string
+	}{
+		{connect.CodeUnavailable, domainerr.ErrUnavailable, "the media service cannot be reached; try again shortly"},
+		{connect.CodeDeadlineExceeded, domainerr.ErrUnavailable, "the media service cannot be reached; try again shortly"},
+		{connect.CodeResourceExhausted, domainerr.ErrUnavailable, "the media service cannot be reached; try again shortly"},
+		{connect.CodeCanceled, domainerr.ErrUnavailable, "the media service cannot be reached; try again shortly"},
+		{connect.CodeUnauthenticated, domainerr.ErrUnauthenticated, "the media service did not accept your access token; sign in again"},
+		{connect.CodePermissionDenied, nil, ""},
+		{connect.CodeInvalidArgument, nil, ""},
+		{connect.CodeInternal, nil, ""},
+	} {
+		t.Run(c.code.String(), func(t *testing.T) {
+			peer := connect.NewError(c.code, errors.New("peer detail 10.0.0.7"))
+			cause := fmt.Errorf("media GetFile x: %w", peer)
+			err := server.PeerError("media", cause)
+			if _, top := err.(*connect.Error); top { //nolint:errorlint // only a top-level one would reach the caller
+				t.Fatalf("PeerError = %v: the peer's *connect.Error is on top", err)
+			}
+			if !errors.Is(err, peer) {
+				t.Fatalf("PeerError = %v: the peer's answer is not in the chain", err)
+			}
+			if c.kind == nil {
+				if err != cause { //nolint:errorlint // the cause itself, unchanged
+					t.Fatalf("PeerError = %v, want the cause unchanged", err)
+				}
+				return
+			}
+			var de *domainerr.Error
+			if !errors.As(err, &de) || !errors.Is(err, c.kind) || de.Msg != c.msg || strings.Contains(de.Msg, "10.0.0.7") {
+				t.Fatalf("PeerError = %v; want %v saying %q", err, c.kind, c.msg)
+			}
+		})
+	}
+}
