@@ -140,7 +140,8 @@ type Hub struct {
 	store   *store
 	revoked *sessions.Revocations
 	sub     *subscriber
-	chats   *chatCache
+	chats   *chats
+	typing  *typingRelay
 
 	mu      sync.Mutex
 	users   map[string]*userState
@@ -188,13 +189,14 @@ func New(opts Options) (*Hub, error) {
 		opts:    opts,
 		origins: originPatterns(opts.AllowedOrigins),
 		users:   map[string]*userState{},
-		chats:   newChatCache(30*time.Second, budget{calls: opts.UpstreamCalls, interval: opts.UpstreamInterval}),
+		chats:   newChats(opts),
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{
 		client: opts.Redis, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
 	}
 	h.revoked = opts.Revocations
+	h.typing = &typingRelay{chats: h.chats, store: h.store, interval: opts.TypingInterval}
 	h.sub = newSubscriber(h.log, opts.RedisTimeout, opts.RedisReconnectMin, opts.RedisReconnectMax)
 	h.sub.onMessage = h.dispatch
 	h.sub.onResubscribed = h.resyncAll
@@ -386,7 +388,7 @@ func (h *Hub) detach(c *conn) []string {
 	}
 	h.mu.Unlock()
 	if last {
-		h.chats.forgetUser(c.userID)
+		h.chats.cache.forgetUser(c.userID)
 		if err := h.sub.reconcile(context.WithoutCancel(h.base), c.userID); err != nil {
 			h.log.Debug("realtime: unsubscribe", slog.Any("error", err))
 		}
@@ -446,7 +448,7 @@ func (h *Hub) route(userID string, payload []byte) int {
 	case typeUnfriend:
 		delete(us.friends, r.UserID)
 		h.mu.Unlock()
-		h.chats.forgetPeer(userID, r.UserID)
+		h.chats.cache.forgetPeer(userID, r.UserID)
 		return 0
 	case TypeFriendAccepted:
 		newFriend = other(userID, r.RequesterID, r.AccepterID)
@@ -456,7 +458,7 @@ func (h *Hub) route(userID string, payload []byte) int {
 	case TypeFriendRemoved:
 		if ex := other(userID, r.UserID, r.FriendUserID); ex != "" {
 			delete(us.friends, ex)
-			defer h.chats.forgetPeer(userID, ex)
+			defer h.chats.cache.forgetPeer(userID, ex)
 		}
 	case TypePresence:
 		if !us.friends[r.UserID] {
@@ -664,7 +666,7 @@ func (h *Hub) heartbeatLoop(ctx context.Context) {
 				h.publishPresence(ctx, c.userID, h.friendList(c.userID), true, time.Now())
 			}
 		}
-		h.chats.expire(time.Now())
+		h.chats.cache.expire(time.Now())
 	}
 }
 
