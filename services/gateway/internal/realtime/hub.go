@@ -245,15 +245,6 @@ func originPatterns(origins []string) []string {
 
 var errShuttingDown = errors.New("gateway shutting down")
 
-// SessionRevoked reports whether a session was revoked (logout, refresh-token reuse): the fan-out
-// marks it when auth's SessionRevoked event arrives. The API path uses it too, so a revoked
-// session's access tokens stop working at the gateway before they expire. It answers within
-// the Revocations' check timeout: an error then means the answer is unknown (Redis down or stuck), except
-// for revocations this gateway has seen, which it remembers and answers without Redis.
-func (h *Hub) SessionRevoked(ctx context.Context, sessionID string) (bool, error) {
-	return h.revoked.Revoked(ctx, sessionID)
-}
-
 // RedisState is the state of the hub's Redis subscription, for readiness reports.
 type RedisState struct {
 	// State is "connecting" (never connected yet), "up" or "down".

@@ -294,7 +294,7 @@ func TestRevocationMarkedElsewhereReachesTheCachedCheck(t *testing.T) {
 	g := e.startGateway(t)
 	session := "cached-" + newUUID()
 	for range 2 { // the second answer comes from the cache
-		if revoked, err := g.hub.SessionRevoked(t.Context(), session); err != nil || revoked {
+		if revoked, err := g.revocations.Revoked(t.Context(), session); err != nil || revoked {
 			t.Fatalf("a live session: revoked=%v, %v", revoked, err)
 		}
 	}
@@ -304,7 +304,7 @@ func TestRevocationMarkedElsewhereReachesTheCachedCheck(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		revoked, err := g.hub.SessionRevoked(t.Context(), session)
+		revoked, err := g.revocations.Revoked(t.Context(), session)
 		if err != nil {
 			t.Fatal(err)
 		}
