@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
@@ -135,21 +136,16 @@ func TestConnectionLimitPerUser(t *testing.T) {
 	wantEq(t, "third connection closed with", third.closed(t), realtime.CloseTooManyConnections)
 	// The limit counts live connections across gateways: one closing frees a place.
 	_ = second.ws.CloseNow()
-	deadline := time.Now().Add(wait)
-	for {
+	waittest.UntilNil(t, "a place freed", func() error {
 		c, err := dial(t, gw1.url, dialOpts{token: e.iss.Token(t, a)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := c.waitForAny(t, isType(realtime.TypeReady))
-		if f != nil {
-			break
+		if c.waitForAny(t, isType(realtime.TypeReady)) == nil {
+			return fmt.Errorf("closed with %d", c.closed(t))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no place freed: closed with %d", c.closed(t))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestExpiredTokenClosesTheConnection(t *testing.T) {
