@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -142,6 +141,7 @@ type Hub struct {
 	sub     *subscriber
 	chats   *chats
 	typing  *typingRelay
+	friends friendService
 
 	mu      sync.Mutex
 	users   map[string]*userState
@@ -190,6 +190,7 @@ func New(opts Options) (*Hub, error) {
 		origins: originPatterns(opts.AllowedOrigins),
 		users:   map[string]*userState{},
 		chats:   newChats(opts),
+		friends: friendService{api: opts.Friends, timeout: opts.UpstreamTimeout},
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{
@@ -568,7 +569,7 @@ func (h *Hub) loadFriends(c *conn) bool {
 		return false
 	}
 	h.mu.Unlock()
-	ids, err := h.listFriends(c.ctx, c.token())
+	ids, err := h.friends.list(c.ctx, c.token())
 	if err != nil {
 		h.log.Warn("realtime: cannot load friends; presence is not shared until it loads (retried every presence interval)", slog.String("user", c.userID), slog.Any("error", err))
 		return false
@@ -588,34 +589,6 @@ func (h *Hub) loadFriends(c *conn) bool {
 	}
 	us.friendsLoaded = true
 	return true
-}
-
-// maxFriendPages bounds ListFriends paging (100 per page).
-const maxFriendPages = 50
-
-func (h *Hub) listFriends(ctx context.Context, token string) ([]string, error) {
-	var ids []string
-	pageToken := ""
-	for range maxFriendPages {
-		req := connect.NewRequest(&friendv1.ListFriendsRequest{PageSize: 100, PageToken: pageToken})
-		req.Header().Set("Authorization", "Bearer "+token)
-		cctx, cancel := context.WithTimeout(ctx, h.opts.UpstreamTimeout)
-		res, err := h.opts.Friends.ListFriends(cctx, req)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("list friends: %w", err)
-		}
-		for _, f := range res.Msg.GetFriends() {
-			if id := f.GetUser().GetUserId(); id != "" {
-				ids = append(ids, id)
-			}
-		}
-		pageToken = res.Msg.GetNextPageToken()
-		if pageToken == "" {
-			break
-		}
-	}
-	return ids, nil
 }
 
 // publishPresence tells userID's friends that userID came online or went offline.
