@@ -8,6 +8,12 @@
 // domain events mean for the user, hubs publish presence and typing, and every gateway subscribes
 // to the channels of the users connected to it. docs/realtime.md describes the protocol and the
 // design.
+//
+// The Hub keeps the connections: it registers them, holds the Redis subscription, delivers to
+// the connections here, runs their read loops and shuts them down; it also keeps each user's
+// friend list, because delivery filters presence frames on it under the registry's lock. The
+// frames that need the chat service are answered by chats (sync.go, with the chat cache and the
+// upstream budget in chatcache.go) and typingRelay (typing.go); friendService loads friend lists.
 package realtime
 
 import (
@@ -40,13 +46,13 @@ type TokenVerifier interface {
 	VerifyToken(ctx context.Context, raw string) (authn.Principal, *connect.Error)
 }
 
-// ChatAPI is what the hub asks the chat service, always with the user's own token.
+// ChatAPI is what chats asks the chat service, always with the user's own token.
 type ChatAPI interface {
 	GetChat(ctx context.Context, req *connect.Request[chatv1.GetChatRequest]) (*connect.Response[chatv1.GetChatResponse], error)
 	ListMessages(ctx context.Context, req *connect.Request[chatv1.ListMessagesRequest]) (*connect.Response[chatv1.ListMessagesResponse], error)
 }
 
-// FriendAPI is what the hub asks the friend service, with the user's own token.
+// FriendAPI is what friendService asks the friend service, with the user's own token.
 type FriendAPI interface {
 	ListFriends(ctx context.Context, req *connect.Request[friendv1.ListFriendsRequest]) (*connect.Response[friendv1.ListFriendsResponse], error)
 }
