@@ -263,9 +263,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 // gw is one gateway process: the gateway's echo server with the hub at /ws and, with Kafka, its
 // member of the shared consumer group.
 type gw struct {
-	hub  *realtime.Hub
-	url  string // ws://host:port/ws
-	stop func() // shuts the gateway down (also done when the test ends)
+	hub *realtime.Hub
+	// revocations are the revoked sessions the hub and the fan-out share.
+	revocations *sessions.Revocations
+	url         string // ws://host:port/ws
+	stop        func() // shuts the gateway down (also done when the test ends)
 	// stopHub shuts only the hub down (as at the start of a gateway's shutdown) while the HTTP
 	// server still accepts upgrades; hubDone is closed when the hub's Run has returned.
 	stopHub func()
@@ -332,7 +334,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 		httpClient.CloseIdleConnections()
 	})
 	t.Cleanup(stop)
-	return &gw{hub: hub, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop, stopHub: stopHub, hubDone: hubDone}
+	return &gw{hub: hub, revocations: revocations, url: "ws://" + ln.Addr().String() + realtime.Path, stop: stop, stopHub: stopHub, hubDone: hubDone}
 }
 
 // runFanout starts a gateway's fan-out consumer in wg, until ctx ends: cfg gets the env's brokers,

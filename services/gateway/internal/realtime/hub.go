@@ -8,13 +8,18 @@
 // domain events mean for the user, hubs publish presence and typing, and every gateway subscribes
 // to the channels of the users connected to it. docs/realtime.md describes the protocol and the
 // design.
+//
+// The Hub keeps the connections: it registers them, holds the Redis subscription, delivers to
+// the connections here, runs their read loops and shuts them down; it also keeps each user's
+// friend list, because delivery filters presence frames on it under the registry's lock. The
+// frames that need the chat service are answered by chats (sync.go, with the chat cache and the
+// upstream budget in chatcache.go) and typingRelay (typing.go); friendService loads friend lists.
 package realtime
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -41,13 +46,13 @@ type TokenVerifier interface {
 	VerifyToken(ctx context.Context, raw string) (authn.Principal, *connect.Error)
 }
 
-// ChatAPI is what the hub asks the chat service, always with the user's own token.
+// ChatAPI is what chats asks the chat service, always with the user's own token.
 type ChatAPI interface {
 	GetChat(ctx context.Context, req *connect.Request[chatv1.GetChatRequest]) (*connect.Response[chatv1.GetChatResponse], error)
 	ListMessages(ctx context.Context, req *connect.Request[chatv1.ListMessagesRequest]) (*connect.Response[chatv1.ListMessagesResponse], error)
 }
 
-// FriendAPI is what the hub asks the friend service, with the user's own token.
+// FriendAPI is what friendService asks the friend service, with the user's own token.
 type FriendAPI interface {
 	ListFriends(ctx context.Context, req *connect.Request[friendv1.ListFriendsRequest]) (*connect.Response[friendv1.ListFriendsResponse], error)
 }
@@ -140,7 +145,9 @@ type Hub struct {
 	store   *store
 	revoked *sessions.Revocations
 	sub     *subscriber
-	chats   *chatCache
+	chats   *chats
+	typing  *typingRelay
+	friends friendService
 
 	mu      sync.Mutex
 	users   map[string]*userState
@@ -188,13 +195,15 @@ func New(opts Options) (*Hub, error) {
 		opts:    opts,
 		origins: originPatterns(opts.AllowedOrigins),
 		users:   map[string]*userState{},
-		chats:   newChatCache(30*time.Second, budget{calls: opts.UpstreamCalls, interval: opts.UpstreamInterval}),
+		chats:   newChats(opts),
+		friends: friendService{api: opts.Friends, timeout: opts.UpstreamTimeout},
 	}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.store = &store{
 		client: opts.Redis, ttl: opts.PresenceInterval*5/2 + time.Second, timeout: opts.RedisTimeout,
 	}
 	h.revoked = opts.Revocations
+	h.typing = &typingRelay{chats: h.chats, store: h.store, interval: opts.TypingInterval}
 	h.sub = newSubscriber(h.log, opts.RedisTimeout, opts.RedisReconnectMin, opts.RedisReconnectMax)
 	h.sub.onMessage = h.dispatch
 	h.sub.onResubscribed = h.resyncAll
@@ -242,15 +251,6 @@ func originPatterns(origins []string) []string {
 }
 
 var errShuttingDown = errors.New("gateway shutting down")
-
-// SessionRevoked reports whether a session was revoked (logout, refresh-token reuse): the fan-out
-// marks it when auth's SessionRevoked event arrives. The API path uses it too, so a revoked
-// session's access tokens stop working at the gateway before they expire. It answers within
-// the Revocations' check timeout: an error then means the answer is unknown (Redis down or stuck), except
-// for revocations this gateway has seen, which it remembers and answers without Redis.
-func (h *Hub) SessionRevoked(ctx context.Context, sessionID string) (bool, error) {
-	return h.revoked.Revoked(ctx, sessionID)
-}
 
 // RedisState is the state of the hub's Redis subscription, for readiness reports.
 type RedisState struct {
@@ -386,7 +386,7 @@ func (h *Hub) detach(c *conn) []string {
 	}
 	h.mu.Unlock()
 	if last {
-		h.chats.forgetUser(c.userID)
+		h.chats.cache.forgetUser(c.userID)
 		if err := h.sub.reconcile(context.WithoutCancel(h.base), c.userID); err != nil {
 			h.log.Debug("realtime: unsubscribe", slog.Any("error", err))
 		}
@@ -446,7 +446,7 @@ func (h *Hub) route(userID string, payload []byte) int {
 	case typeUnfriend:
 		delete(us.friends, r.UserID)
 		h.mu.Unlock()
-		h.chats.forgetPeer(userID, r.UserID)
+		h.chats.cache.forgetPeer(userID, r.UserID)
 		return 0
 	case TypeFriendAccepted:
 		newFriend = other(userID, r.RequesterID, r.AccepterID)
@@ -456,7 +456,7 @@ func (h *Hub) route(userID string, payload []byte) int {
 	case TypeFriendRemoved:
 		if ex := other(userID, r.UserID, r.FriendUserID); ex != "" {
 			delete(us.friends, ex)
-			defer h.chats.forgetPeer(userID, ex)
+			defer h.chats.cache.forgetPeer(userID, ex)
 		}
 	case TypePresence:
 		if !us.friends[r.UserID] {
@@ -575,7 +575,7 @@ func (h *Hub) loadFriends(c *conn) bool {
 		return false
 	}
 	h.mu.Unlock()
-	ids, err := h.listFriends(c.ctx, c.token())
+	ids, err := h.friends.list(c.ctx, c.token())
 	if err != nil {
 		h.log.Warn("realtime: cannot load friends; presence is not shared until it loads (retried every presence interval)", slog.String("user", c.userID), slog.Any("error", err))
 		return false
@@ -595,34 +595,6 @@ func (h *Hub) loadFriends(c *conn) bool {
 	}
 	us.friendsLoaded = true
 	return true
-}
-
-// maxFriendPages bounds ListFriends paging (100 per page).
-const maxFriendPages = 50
-
-func (h *Hub) listFriends(ctx context.Context, token string) ([]string, error) {
-	var ids []string
-	pageToken := ""
-	for range maxFriendPages {
-		req := connect.NewRequest(&friendv1.ListFriendsRequest{PageSize: 100, PageToken: pageToken})
-		req.Header().Set("Authorization", "Bearer "+token)
-		cctx, cancel := context.WithTimeout(ctx, h.opts.UpstreamTimeout)
-		res, err := h.opts.Friends.ListFriends(cctx, req)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("list friends: %w", err)
-		}
-		for _, f := range res.Msg.GetFriends() {
-			if id := f.GetUser().GetUserId(); id != "" {
-				ids = append(ids, id)
-			}
-		}
-		pageToken = res.Msg.GetNextPageToken()
-		if pageToken == "" {
-			break
-		}
-	}
-	return ids, nil
 }
 
 // publishPresence tells userID's friends that userID came online or went offline.
@@ -664,7 +636,7 @@ func (h *Hub) heartbeatLoop(ctx context.Context) {
 				h.publishPresence(ctx, c.userID, h.friendList(c.userID), true, time.Now())
 			}
 		}
-		h.chats.expire(time.Now())
+		h.chats.cache.expire(time.Now())
 	}
 }
 

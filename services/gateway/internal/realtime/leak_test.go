@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parleyhq/parley/platform/authntest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
 
@@ -290,11 +291,7 @@ func TestRefusedConnectionsLeaveNothingBehind(t *testing.T) {
 	}
 	// Closing handshakes end within a bound (coder/websocket waits up to 5 s for the peer):
 	// poll for a clean state, then let goleak report what is left.
-	deadline := time.Now().Add(wait)
-	for goleak.Find(ignore) != nil && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	goleak.VerifyNone(t, ignore)
+	waittest.UntilNil(t, "no goroutine left behind", func() error { return goleak.Find(ignore) })
 }
 
 // tokens mints access tokens for n new users.
@@ -311,20 +308,13 @@ func (e *env) tokens(t *testing.T, n int) []string {
 // named).
 func waitSockets(t *testing.T, gateways map[string]*gw, want map[string]int64) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
+	waittest.UntilNil(t, "the open sockets", func() error {
 		var wrong []error
 		for name, g := range gateways {
 			if got := g.hub.OpenSockets(); got != want[name] {
 				wrong = append(wrong, fmt.Errorf("%s gateway: %d open sockets, want %d", name, got, want[name]))
 			}
 		}
-		if len(wrong) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(errors.Join(wrong...))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.Join(wrong...)
+	})
 }

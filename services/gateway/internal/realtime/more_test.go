@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
@@ -135,21 +136,16 @@ func TestConnectionLimitPerUser(t *testing.T) {
 	wantEq(t, "third connection closed with", third.closed(t), realtime.CloseTooManyConnections)
 	// The limit counts live connections across gateways: one closing frees a place.
 	_ = second.ws.CloseNow()
-	deadline := time.Now().Add(wait)
-	for {
+	waittest.UntilNil(t, "a place freed", func() error {
 		c, err := dial(t, gw1.url, dialOpts{token: e.iss.Token(t, a)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := c.waitForAny(t, isType(realtime.TypeReady))
-		if f != nil {
-			break
+		if c.waitForAny(t, isType(realtime.TypeReady)) == nil {
+			return fmt.Errorf("closed with %d", c.closed(t))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no place freed: closed with %d", c.closed(t))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestExpiredTokenClosesTheConnection(t *testing.T) {
@@ -294,7 +290,7 @@ func TestRevocationMarkedElsewhereReachesTheCachedCheck(t *testing.T) {
 	g := e.startGateway(t)
 	session := "cached-" + newUUID()
 	for range 2 { // the second answer comes from the cache
-		if revoked, err := g.hub.SessionRevoked(t.Context(), session); err != nil || revoked {
+		if revoked, err := g.revocations.Revoked(t.Context(), session); err != nil || revoked {
 			t.Fatalf("a live session: revoked=%v, %v", revoked, err)
 		}
 	}
@@ -304,7 +300,7 @@ func TestRevocationMarkedElsewhereReachesTheCachedCheck(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		revoked, err := g.hub.SessionRevoked(t.Context(), session)
+		revoked, err := g.revocations.Revoked(t.Context(), session)
 		if err != nil {
 			t.Fatal(err)
 		}

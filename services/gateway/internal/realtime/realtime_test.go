@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/authntest"
+	"github.com/parleyhq/parley/platform/waittest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
 )
@@ -436,13 +437,7 @@ func TestSlowConsumerIsDisconnectedWithoutBlockingOthers(t *testing.T) {
 	}
 	fast := mustDial(t, g, e.iss.Token(t, fastUser))
 	// Wait until the slow client is registered (it reads nothing, so not through ready).
-	deadline := time.Now().Add(wait)
-	for g.hub.Connections() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("slow client never registered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waittest.Until(t, "the slow client registered", func() bool { return g.hub.Connections() >= 2 })
 
 	// ~10 MB for the slow client: more than the socket buffers hold, so its writer blocks and the
 	// 8-frame queue overflows.
@@ -452,12 +447,7 @@ func TestSlowConsumerIsDisconnectedWithoutBlockingOthers(t *testing.T) {
 	}
 	e.barrier(t, fast, fastUser) // delivered while the slow client is stuck
 
-	for g.hub.SlowConsumerCloses() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the slow client was not disconnected")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waittest.Until(t, "the slow client disconnected", func() bool { return g.hub.SlowConsumerCloses() > 0 })
 	// Reading now drains what was sent and ends with the close frame.
 	go slow.read()
 	if code := slow.closed(t); code != realtime.CloseSlowConsumer {

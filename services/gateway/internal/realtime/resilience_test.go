@@ -29,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/services/gateway/internal/fanout"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
+	"github.com/parleyhq/parley/services/gateway/internal/sessions"
 )
 
 // These tests put a redistest.Proxy between one gateway and Redis, so that Redis can go down,
@@ -45,9 +46,11 @@ type proxied struct {
 	// fan-out read (through client); a test may replace it.
 	redis atomic.Pointer[rueidis.Client]
 	hub   *realtime.Hub
-	api   string // the gateway's base URL
-	logs  *logRecorder
-	group string // its fan-out consumer group, when started with Kafka
+	// revocations are the revoked sessions the API path, the hub and the fan-out share.
+	revocations *sessions.Revocations
+	api         string // the gateway's base URL
+	logs        *logRecorder
+	group       string // its fan-out consumer group, when started with Kafka
 }
 
 func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
@@ -84,8 +87,8 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.SetSessionCheck(hub.SessionRevoked)
-	p.hub = hub
+	g.SetSessionCheck(revocations.Revoked) // as run.go installs it
+	p.hub, p.revocations = hub, revocations
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -158,7 +161,7 @@ func TestRevocationDuringRedisOutageIsAppliedWhenRedisReturns(t *testing.T) {
 	e := newEnv(t, envConfig{kafka: true})
 	p := startProxied(t, e, nil)
 	user, session := newUUID(), "outage-"+newUUID()
-	if revoked, err := p.hub.SessionRevoked(t.Context(), session); err != nil || revoked {
+	if revoked, err := p.revocations.Revoked(t.Context(), session); err != nil || revoked {
 		t.Fatalf("before the revocation: revoked=%v, %v", revoked, err)
 	}
 
@@ -175,7 +178,7 @@ func TestRevocationDuringRedisOutageIsAppliedWhenRedisReturns(t *testing.T) {
 	p.proxy.Restore()
 
 	waittest.Until(t, "the session marked revoked", func() bool {
-		revoked, err := p.hub.SessionRevoked(t.Context(), session)
+		revoked, err := p.revocations.Revoked(t.Context(), session)
 		return err == nil && revoked
 	})
 	// Marked in Redis, where every gateway looks.
@@ -220,7 +223,7 @@ func TestCachedAnswerDoesNotOutliveARevocationMadeWhileDisconnected(t *testing.T
 	p := startProxied(t, e, nil)
 	session := "cached-" + newUUID()
 	for range 2 { // the second answer comes from the client-side cache
-		if revoked, err := p.hub.SessionRevoked(t.Context(), session); err != nil || revoked {
+		if revoked, err := p.revocations.Revoked(t.Context(), session); err != nil || revoked {
 			t.Fatalf("a live session: revoked=%v, %v", revoked, err)
 		}
 	}
@@ -230,7 +233,7 @@ func TestCachedAnswerDoesNotOutliveARevocationMadeWhileDisconnected(t *testing.T
 	}
 	p.proxy.Restore()
 	waittest.Until(t, "the revocation seen after reconnecting", func() bool {
-		revoked, err := p.hub.SessionRevoked(t.Context(), session)
+		revoked, err := p.revocations.Revoked(t.Context(), session)
 		return err == nil && revoked
 	})
 }
@@ -251,7 +254,7 @@ func TestSeenRevocationSurvivesRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	if revoked, err := p.hub.SessionRevoked(t.Context(), revokedSession); err != nil || !revoked {
+	if revoked, err := p.revocations.Revoked(t.Context(), revokedSession); err != nil || !revoked {
 		t.Fatalf("a revoked session: revoked=%v, %v", revoked, err)
 	}
 	p.proxy.Cut()
@@ -259,10 +262,10 @@ func TestSeenRevocationSurvivesRedisOutage(t *testing.T) {
 	// hub's own client looks like once rueidis has noticed the broken connection and emptied its
 	// cache (which the moment of noticing makes racy to wait for).
 	p.redis.Store(&fresh)
-	if revoked, err := p.hub.SessionRevoked(t.Context(), revokedSession); err != nil || !revoked {
+	if revoked, err := p.revocations.Revoked(t.Context(), revokedSession); err != nil || !revoked {
 		t.Fatalf("a revoked session with redis down: revoked=%v, %v; want remembered", revoked, err)
 	}
-	if revoked, err := p.hub.SessionRevoked(t.Context(), liveSession); err == nil || revoked {
+	if revoked, err := p.revocations.Revoked(t.Context(), liveSession); err == nil || revoked {
 		t.Fatalf("an unknown session with redis down: revoked=%v, %v; want no answer", revoked, err)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
-	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
 	"github.com/parleyhq/parley/platform/authn"
 	"github.com/parleyhq/parley/platform/logging"
 	"github.com/parleyhq/parley/services/gateway/internal/gateway"
@@ -293,7 +292,7 @@ func (h *Hub) handle(c *conn, f clientFrame) {
 	case TypePing:
 		c.reply(refFrame{Type: TypePong, Ref: f.Ref})
 	case TypeTyping:
-		h.typing(c, f)
+		h.typing.relay(c, f)
 	case TypePresenceQuery:
 		h.presenceQuery(c, f)
 	case TypeSync:
@@ -313,7 +312,7 @@ func (h *Hub) handle(c *conn, f clientFrame) {
 					c.close(websocket.StatusInternalError, "internal error")
 				}
 			}()
-			h.sync(c, f, done)
+			h.chats.sync(c, f, done)
 		}()
 	case TypeAuth:
 		h.reauth(c, f)
@@ -356,72 +355,6 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 func validID(s string) bool { return uuidPattern.MatchString(s) }
 
-// typing relays a typing indicator to the chat's other participant, when the sender is a
-// participant who may send there; at most one per TypingInterval per user and chat, the rest are
-// dropped silently.
-func (h *Hub) typing(c *conn, f clientFrame) {
-	if !validID(f.ChatID) {
-		c.sendError(f.Ref, codeInvalidArgument, "chat_id: must be a chat id (UUID)")
-		return
-	}
-	now := time.Now()
-	e, ok := h.chats.get(c.userID, f.ChatID, now)
-	if !ok {
-		if !h.chats.spend(c.userID, now) {
-			c.sendError(f.Ref, codeResourceExhausted, h.chats.budget.String())
-			return
-		}
-		var err error
-		e, err = h.fetchChat(c, f.ChatID)
-		if err != nil {
-			c.logger().Warn("realtime: typing: get chat", slog.Any("error", err))
-			c.sendError(f.Ref, codeUnavailable, "cannot check the chat now, try again later")
-			return
-		}
-		e.fetched = now
-		h.chats.put(c.userID, f.ChatID, e)
-	}
-	switch {
-	case !e.found:
-		c.sendError(f.Ref, codeNotFound, "chat_id: no such chat of yours")
-		return
-	case !e.canSend:
-		c.sendError(f.Ref, codeFailedPrecondition, "chat_id: you cannot send in this chat")
-		return
-	case !h.chats.allowTyping(c.userID, f.ChatID, now, h.opts.TypingInterval):
-		return
-	}
-	frame := mustJSON(typingFrame{Type: TypeTyping, ChatID: f.ChatID, UserID: c.userID})
-	if err := h.store.publish(c.ctx, frame, e.peer); err != nil {
-		c.sendError(f.Ref, codeUnavailable, "cannot relay typing now")
-	}
-}
-
-// fetchChat asks the chat service, with the user's token, about one of the user's chats. A chat
-// that is not the user's is an entry with found false, not an error.
-func (h *Hub) fetchChat(c *conn, chatID string) (chatEntry, error) {
-	chat, err := h.getChat(c, chatID)
-	if connect.CodeOf(err) == connect.CodeNotFound {
-		return chatEntry{}, nil
-	}
-	if err != nil {
-		return chatEntry{}, err
-	}
-	return chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend()}, nil
-}
-
-func (h *Hub) getChat(c *conn, chatID string) (*chatv1.Chat, error) {
-	req := connect.NewRequest(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_ChatId{ChatId: chatID}})
-	req.Header().Set("Authorization", "Bearer "+c.token())
-	ctx, cancel := context.WithTimeout(c.ctx, h.opts.UpstreamTimeout)
-	defer cancel()
-	res, err := h.opts.Chat.GetChat(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("get chat %s: %w", chatID, err)
-	}
-	return res.Msg.GetChat(), nil
-}
-
 // presenceQuery answers with the presence of those of the asked users who are the caller's
 // friends; everyone else is left out.
 func (h *Hub) presenceQuery(c *conn, f clientFrame) {
@@ -443,7 +376,7 @@ func (h *Hub) presenceQuery(c *conn, f clientFrame) {
 	}
 	// The friend list is normally loaded at connect; when that failed, a query tries again, from
 	// the budget (without budget left, the answer uses what is known).
-	if !h.friendsLoaded(c.userID) && h.chats.spend(c.userID, time.Now()) {
+	if !h.friendsLoaded(c.userID) && h.chats.cache.spend(c.userID, time.Now()) {
 		h.loadFriends(c)
 	}
 	entries, err := h.store.presence(c.ctx, h.friendSubset(c.userID, ids), time.Now())

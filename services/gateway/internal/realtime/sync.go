@@ -25,13 +25,13 @@ var messageJSON = protojson.MarshalOptions{UseProtoNames: true}
 // subscribed before any of this, and the chat's live frames are held during its replay, so
 // nothing falls between the replay and the live stream. sync_complete (or the error refusing the
 // frame) ends the reply; done is called just before it, so the next sync may start.
-func (h *Hub) sync(c *conn, f clientFrame, done func()) {
+func (s *chats) sync(c *conn, f clientFrame, done func()) {
 	refuse := func(msg string) {
 		done()
 		c.sendError(f.Ref, codeInvalidArgument, msg)
 	}
-	if len(f.Chats) > h.opts.SyncMaxChats {
-		refuse("chats: at most " + strconv.Itoa(h.opts.SyncMaxChats) + " per sync frame")
+	if len(f.Chats) > s.syncMaxChats {
+		refuse("chats: at most " + strconv.Itoa(s.syncMaxChats) + " per sync frame")
 		return
 	}
 	seen := map[string]bool{}
@@ -50,7 +50,7 @@ func (h *Hub) sync(c *conn, f clientFrame, done func()) {
 		seen[sc.ChatID] = true
 	}
 	for _, sc := range f.Chats {
-		if !h.syncChat(c, f.Ref, sc) {
+		if !s.syncChat(c, f.Ref, sc) {
 			return
 		}
 	}
@@ -59,30 +59,30 @@ func (h *Hub) sync(c *conn, f clientFrame, done func()) {
 }
 
 // syncChat replays one chat; false when the connection closed meanwhile.
-func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
+func (s *chats) syncChat(c *conn, ref string, sc syncChat) bool {
 	c.beginSync(sc.ChatID)
 	upTo := sc.LastSeq
 	answered := false // messages replayed, or sync_done sent
 	defer func() { c.endSync(sc.ChatID, upTo, answered) }()
 
 	now := time.Now()
-	if e, ok := h.chats.get(c.userID, sc.ChatID, now); ok && !e.found {
-		return c.sendSync(h.syncError(c, ref, sc.ChatID, errNotYourChat)) // asked a moment ago
+	if e, ok := s.cache.get(c.userID, sc.ChatID, now); ok && !e.found {
+		return c.sendSync(s.syncError(c, ref, sc.ChatID, errNotYourChat)) // asked a moment ago
 	}
-	if !h.chats.spend(c.userID, now) {
-		return c.sendSync(h.budgetError(ref, sc.ChatID))
+	if !s.cache.spend(c.userID, now) {
+		return c.sendSync(s.budgetError(ref, sc.ChatID))
 	}
-	chat, err := h.getChat(c, sc.ChatID)
+	chat, err := s.getChat(c, sc.ChatID)
 	switch {
 	case connect.CodeOf(err) == connect.CodeNotFound:
-		h.chats.put(c.userID, sc.ChatID, chatEntry{fetched: now})
-		return c.sendSync(h.syncError(c, ref, sc.ChatID, err))
+		s.cache.put(c.userID, sc.ChatID, chatEntry{fetched: now})
+		return c.sendSync(s.syncError(c, ref, sc.ChatID, err))
 	case err != nil:
-		return c.sendSync(h.syncError(c, ref, sc.ChatID, err))
+		return c.sendSync(s.syncError(c, ref, sc.ChatID, err))
 	}
-	h.chats.put(c.userID, sc.ChatID, chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend(), fetched: now})
+	s.cache.put(c.userID, sc.ChatID, chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend(), fetched: now})
 	last := chat.GetLastSeq()
-	if last-sc.LastSeq > int64(h.opts.SyncMaxMessages) {
+	if last-sc.LastSeq > int64(s.syncMaxMessages) {
 		return c.sendSync(mustJSON(syncRequiredFrame{
 			Type: TypeSyncRequired, Ref: ref, ChatID: sc.ChatID, FromSeq: sc.LastSeq, LastSeq: last, Reason: "too_many_missed",
 		}))
@@ -92,26 +92,26 @@ func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 	// Nothing newer than what the client has: no listing. (A message committed after GetChat read
 	// the chat reaches the client live; its frame is held until this chat's sync_done.)
 	for last > sc.LastSeq {
-		if !h.chats.spend(c.userID, time.Now()) {
+		if !s.cache.spend(c.userID, time.Now()) {
 			// The messages sent so far are in order; the client syncs the rest of this chat later.
-			return c.sendSync(h.budgetError(ref, sc.ChatID))
+			return c.sendSync(s.budgetError(ref, sc.ChatID))
 		}
 		req := connect.NewRequest(&chatv1.ListMessagesRequest{
 			ChatId: sc.ChatID, Direction: chatv1.PageDirection_PAGE_DIRECTION_NEWER, FromSeq: sc.LastSeq,
 			PageSize: 100, PageToken: pageToken,
 		})
 		req.Header().Set("Authorization", "Bearer "+c.token())
-		ctx, cancel := context.WithTimeout(c.ctx, h.opts.UpstreamTimeout)
-		res, err := h.opts.Chat.ListMessages(ctx, req)
+		ctx, cancel := context.WithTimeout(c.ctx, s.upstreamTimeout)
+		res, err := s.api.ListMessages(ctx, req)
 		cancel()
 		if err != nil {
-			return c.sendSync(h.syncError(c, ref, sc.ChatID, fmt.Errorf("list messages: %w", err)))
+			return c.sendSync(s.syncError(c, ref, sc.ChatID, fmt.Errorf("list messages: %w", err)))
 		}
 		for _, m := range res.Msg.GetMessages() {
 			if m.GetSeq() <= upTo {
 				continue
 			}
-			if sent >= h.opts.SyncMaxMessages {
+			if sent >= s.syncMaxMessages {
 				// More arrived while replaying than the bound allows: the client pages the rest.
 				return c.sendSync(mustJSON(syncRequiredFrame{
 					Type: TypeSyncRequired, Ref: ref, ChatID: sc.ChatID, FromSeq: upTo, LastSeq: m.GetSeq(), Reason: "too_many_missed",
@@ -119,7 +119,7 @@ func (h *Hub) syncChat(c *conn, ref string, sc syncChat) bool {
 			}
 			body, err := messageJSON.Marshal(m)
 			if err != nil {
-				return c.sendSync(h.syncError(c, ref, sc.ChatID, fmt.Errorf("encode message: %w", err)))
+				return c.sendSync(s.syncError(c, ref, sc.ChatID, fmt.Errorf("encode message: %w", err)))
 			}
 			if !c.sendSync(mustJSON(messageFrame{
 				Type: TypeMessage, ChatID: sc.ChatID, Seq: m.GetSeq(), Replay: true, Ref: ref, Message: body,
@@ -144,13 +144,13 @@ var errNotYourChat = connect.NewError(connect.CodeNotFound, errors.New("chat not
 
 // budgetError is the error frame for a chat of a sync left out because the user's budget of
 // upstream calls is spent.
-func (h *Hub) budgetError(ref, chatID string) []byte {
-	return mustJSON(errorFrame{Type: TypeError, Ref: ref, Code: codeResourceExhausted, Message: h.chats.budget.String(), ChatID: chatID})
+func (s *chats) budgetError(ref, chatID string) []byte {
+	return mustJSON(errorFrame{Type: TypeError, Ref: ref, Code: codeResourceExhausted, Message: s.cache.budget.String(), ChatID: chatID})
 }
 
 // syncError is the error frame for one chat of a sync: NotFound and InvalidArgument as the chat
 // service said, anything else unavailable (logged).
-func (h *Hub) syncError(c *conn, ref, chatID string, err error) []byte {
+func (s *chats) syncError(c *conn, ref, chatID string, err error) []byte {
 	code, msg := codeUnavailable, "cannot read this chat now, try again later"
 	switch connect.CodeOf(err) {
 	case connect.CodeNotFound:

@@ -1,0 +1,59 @@
+package realtime
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+
+	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
+)
+
+// chats answers the client frames that need the chat service: it owns the ChatAPI, the chat cache
+// (with each user's budget of upstream calls, which the presence query's friend reload spends
+// too) and the sync limits. It replays missed messages (sync.go) and tells typing whether a chat
+// is the user's; it asks with the token of the connection it is given and answers on that
+// connection, so it needs nothing of the hub's registry.
+type chats struct {
+	api             ChatAPI
+	cache           *chatCache
+	upstreamTimeout time.Duration
+	syncMaxChats    int
+	syncMaxMessages int
+}
+
+func newChats(opts Options) *chats {
+	return &chats{
+		api:             opts.Chat,
+		cache:           newChatCache(30*time.Second, budget{calls: opts.UpstreamCalls, interval: opts.UpstreamInterval}),
+		upstreamTimeout: opts.UpstreamTimeout,
+		syncMaxChats:    opts.SyncMaxChats,
+		syncMaxMessages: opts.SyncMaxMessages,
+	}
+}
+
+// fetchChat asks the chat service, with the user's token, about one of the user's chats. A chat
+// that is not the user's is an entry with found false, not an error.
+func (s *chats) fetchChat(c *conn, chatID string) (chatEntry, error) {
+	chat, err := s.getChat(c, chatID)
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		return chatEntry{}, nil
+	}
+	if err != nil {
+		return chatEntry{}, err
+	}
+	return chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend()}, nil
+}
+
+func (s *chats) getChat(c *conn, chatID string) (*chatv1.Chat, error) {
+	req := connect.NewRequest(&chatv1.GetChatRequest{By: &chatv1.GetChatRequest_ChatId{ChatId: chatID}})
+	req.Header().Set("Authorization", "Bearer "+c.token())
+	ctx, cancel := context.WithTimeout(c.ctx, s.upstreamTimeout)
+	defer cancel()
+	res, err := s.api.GetChat(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("get chat %s: %w", chatID, err)
+	}
+	return res.Msg.GetChat(), nil
+}
