@@ -19,6 +19,7 @@ import (
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/devstack/stack"
 	"github.com/parleyhq/parley/platform/logtest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -300,22 +301,18 @@ func childPIDs(t *testing.T, pid int) []int {
 // waitGone waits until none of pids runs any more.
 func waitGone(t *testing.T, pids []int, logs *logtest.Buffer) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waittest.UntilNil(t, "the dev stack's processes to end", func() error {
 		var left []int
 		for _, p := range pids {
 			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p)); err == nil && !strings.Contains(string(b), ") Z ") {
 				left = append(left, p)
 			}
 		}
-		if len(left) == 0 {
-			return
+		if len(left) > 0 {
+			return fmt.Errorf("processes %v outlived the dev stack\n%s", left, logs.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes %v outlived the dev stack\n%s", left, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestSIGTERMToGoRunStopsTheStack: under `go run ./devstack up`, a SIGTERM to the go

@@ -227,19 +227,14 @@ func stringValue(t *testing.T, r *kgo.Record) string {
 // must create its topics.
 func startBroker(t *testing.T, port int, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
-	var lastErr error
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port)}, opts...)...)
-		if err == nil {
-			t.Cleanup(c.Close)
-			return c
-		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("start broker on port %d: %v", port, lastErr)
-	return nil
+	var c *kfake.Cluster
+	waittest.UntilNil(t, fmt.Sprintf("a broker on port %d", port), func() error {
+		var err error
+		c, err = kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port)}, opts...)...)
+		return err
+	})
+	t.Cleanup(c.Close)
+	return c
 }
 
 func must(t *testing.T, err error) {

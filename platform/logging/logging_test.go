@@ -2,12 +2,14 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/platform/logtest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 func newBuffered(sink *logtest.Buffer, size int, interval time.Duration) (*slog.Logger, func()) {
@@ -24,22 +26,18 @@ func TestBufferedLinesWaitForTheIntervalThenGoOutTogether(t *testing.T) {
 	if out := sink.String(); out != "" {
 		t.Fatalf("info lines were written at once: %q", out)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out := sink.String()
-		if strings.Count(out, "\n") == 10 {
-			if writes := sink.Writes(); writes != 1 {
-				t.Fatalf("10 lines took %d writes, want 1", writes)
-			}
-			if !strings.Contains(out, `"n":0`) || !strings.Contains(out, `"n":9`) || strings.Index(out, `"n":0`) > strings.Index(out, `"n":9`) {
-				t.Fatalf("lines out of order or missing: %s", out)
-			}
-			return
+	var out string
+	waittest.UntilNil(t, "the 10 lines after the interval", func() error {
+		if out = sink.String(); strings.Count(out, "\n") != 10 {
+			return fmt.Errorf("written so far: %q", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the interval: %q", out)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return nil
+	})
+	if writes := sink.Writes(); writes != 1 {
+		t.Fatalf("10 lines took %d writes, want 1", writes)
+	}
+	if !strings.Contains(out, `"n":0`) || !strings.Contains(out, `"n":9`) || strings.Index(out, `"n":0`) > strings.Index(out, `"n":9`) {
+		t.Fatalf("lines out of order or missing: %s", out)
 	}
 }
 

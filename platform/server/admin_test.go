@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/logging"
 	"github.com/parleyhq/parley/platform/proctest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -84,15 +85,13 @@ func TestAdminAddressInUseFailsTheStart(t *testing.T) {
 
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+	waittest.UntilNil(t, "a listener on "+addr, func() error {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
 			_ = c.Close()
-			return
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s", addr)
+		return err
+	})
 }
 
 func TestAdminListenerServesExtraRoutes(t *testing.T) {

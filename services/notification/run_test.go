@@ -79,7 +79,7 @@ func TestRunConsumesEventsEmailsAndServes(t *testing.T) {
 	produce(t, brokers, record(topics.Friend, bob, &eventsv1.FriendRequestSent{RequestId: uuid.NewString(), FromUserId: alice, ToUserId: bob, FromNickname: "alice"}))
 
 	// Email out, through SMTP, from EMAIL_FROM, linking to PUBLIC_WEB_URL.
-	msgs := mp.WaitForMessages(t, 1, 30*time.Second)
+	msgs := mp.WaitForMessages(t, 1)
 	m := mp.Message(t, msgs[0].ID)
 	if m.From.Address != "robot@parley.test" || m.From.Name != "Parley Test" || m.To[0].Address != "bob@example.com" ||
 		!strings.HasSuffix(m.MessageID, "@parley.test") || !strings.Contains(m.Text, "https://parley.example/friends/requests") || m.HTML == "" {

@@ -132,7 +132,7 @@ type passkeys struct {
 
 func newPasskeys(c PasskeyConfig) (*passkeys, error) {
 	if len(c.Origins) == 0 {
-		return nil, nil //nolint:nilnil // passkeys off
+		return nil, nil // passkeys off: no relying party, and no error
 	}
 	for _, o := range c.Origins {
 		if _, err := PasskeyOriginHost(o); err != nil {

@@ -84,8 +84,8 @@ func scanPasskey(row pgx.Row) (auth.Passkey, error) {
 	)
 	err := row.Scan(&p.ID, &p.UserID, &p.CredentialID, &p.PublicKey, &p.AttestationType, &p.AttestationFormat,
 		&p.Transports, &p.AAGUID, &count, &flags, &p.Name, &p.CreatedAt, &lastUsed)
-	p.SignCount = uint32(count) //nolint:gosec // the column's CHECK keeps it within uint32
-	p.Flags = byte(flags)       //nolint:gosec // one octet, as stored
+	p.SignCount = uint32(count) // the column's CHECK keeps it within uint32
+	p.Flags = byte(flags)       // one octet, as stored
 	p.CreatedAt = p.CreatedAt.UTC()
 	p.LastUsedAt = deref(lastUsed)
 	return p, err

@@ -96,7 +96,7 @@ func (h *Handler) GetMe(ctx context.Context, _ *connect.Request[authv1.GetMeRequ
 			EmailVerified:          acc.EmailVerified,
 			CreatedAt:              timestamppb.New(acc.CreatedAt),
 			TotpEnabled:            acc.TOTPEnabled,
-			RecoveryCodesRemaining: int32(acc.RecoveryCodesRemaining), //nolint:gosec // at most auth.RecoveryCodeCount
+			RecoveryCodesRemaining: int32(acc.RecoveryCodesRemaining), // at most auth.RecoveryCodeCount
 		}}, nil
 	})
 }

@@ -75,7 +75,7 @@ func (h *Handler) RevokeOtherSessions(ctx context.Context, _ *connect.Request[au
 		if err != nil {
 			return nil, err
 		}
-		return &authv1.RevokeOtherSessionsResponse{RevokedSessions: int32(n)}, nil //nolint:gosec // a person's sessions, far below 2^31
+		return &authv1.RevokeOtherSessionsResponse{RevokedSessions: int32(n)}, nil // a person's sessions, far below 2^31
 	})
 }
 
@@ -88,7 +88,7 @@ func (h *Handler) ChangePassword(ctx context.Context, req *connect.Request[authv
 		if err != nil {
 			return nil, err
 		}
-		return &authv1.ChangePasswordResponse{RevokedSessions: int32(n)}, nil //nolint:gosec // a person's sessions, far below 2^31
+		return &authv1.ChangePasswordResponse{RevokedSessions: int32(n)}, nil // a person's sessions, far below 2^31
 	})
 }
 

@@ -67,6 +67,6 @@ func (h *Handler) CompleteTwoFactor(ctx context.Context, req *connect.Request[au
 		return nil, err
 	}
 	return connect.NewResponse(&authv1.CompleteTwoFactorResponse{
-		UserId: userID, Tokens: tokensProto(tokens), RecoveryCodesRemaining: int32(left), //nolint:gosec // at most RecoveryCodeCount
+		UserId: userID, Tokens: tokensProto(tokens), RecoveryCodesRemaining: int32(left), // at most RecoveryCodeCount
 	}), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/platform/events"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 	"github.com/parleyhq/parley/services/chat/internal/chatdb"
 )
@@ -35,13 +36,7 @@ func queueSends(t *testing.T, s *chatdb.Store, ctx context.Context, sends ...cha
 			msg, dup, err := s.Send(ctx, m)
 			out[i] <- sendResult{msg, dup, err}
 		}()
-		deadline := time.Now().Add(10 * time.Second)
-		for chatdb.QueuedSends(s) < i+1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("send %d never queued", i)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waittest.Until(t, fmt.Sprintf("send %d to queue", i), func() bool { return chatdb.QueuedSends(s) >= i+1 })
 	}
 	return out
 }

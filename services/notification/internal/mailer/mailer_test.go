@@ -151,7 +151,7 @@ func TestSendsToMailpitOverPlainSMTP(t *testing.T) {
 	if err := n.Send(context.Background(), email("bob@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	msgs := mp.WaitForMessages(t, 1, 10*time.Second)
+	msgs := mp.WaitForMessages(t, 1)
 	got := mp.Message(t, msgs[0].ID)
 	if got.Subject != "Hello bob" || got.MessageID != "0190f5a4-7a1c-7cc3-8d2e-5b1f0e9a6c21@parley.test" ||
 		got.From.Address != "no-reply@parley.test" || got.To[0].Address != "bob@example.com" ||
@@ -177,7 +177,7 @@ func TestSTARTTLSWithCredentialsAndSMTPS(t *testing.T) {
 	if err := n("smtp://user:pass@"+mp.SMTPAddr, trust).Send(ctx, email("carol@example.com")); err != nil {
 		t.Fatalf("send with STARTTLS and login: %v", err)
 	}
-	msgs := mp.WaitForMessages(t, 1, 10*time.Second)
+	msgs := mp.WaitForMessages(t, 1)
 	if msgs[0].Username != "user" {
 		t.Fatalf("server saw login %q; want user", msgs[0].Username)
 	}
@@ -191,7 +191,7 @@ func TestSTARTTLSWithCredentialsAndSMTPS(t *testing.T) {
 	if err := n("smtps://"+tlsOnly.SMTPAddr, trust).Send(ctx, email("dave@example.com")); err != nil {
 		t.Fatalf("send over smtps: %v", err)
 	}
-	if got := tlsOnly.WaitForMessages(t, 1, 10*time.Second); got[0].To[0].Address != "dave@example.com" {
+	if got := tlsOnly.WaitForMessages(t, 1); got[0].To[0].Address != "dave@example.com" {
 		t.Fatalf("smtps server got %+v", got)
 	}
 }

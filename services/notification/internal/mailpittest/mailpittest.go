@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/proctest"
+	"github.com/parleyhq/parley/platform/waittest"
 )
 
 // Server is a running mailpit.
@@ -201,21 +202,18 @@ func (s *Server) Headers(t testing.TB, id string) map[string][]string {
 	return h
 }
 
-// WaitForMessages polls until at least n messages arrived (failing after timeout) and returns
-// them, newest first.
-func (s *Server) WaitForMessages(t testing.TB, n int, timeout time.Duration) []Summary {
+// WaitForMessages polls until at least n messages arrived (waittest.UntilNil) and returns them,
+// newest first.
+func (s *Server) WaitForMessages(t testing.TB, n int) []Summary {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msgs := s.Messages(t)
-		if len(msgs) >= n {
-			return msgs
+	var msgs []Summary
+	waittest.UntilNil(t, fmt.Sprintf("mailpittest: %d messages", n), func() error {
+		if msgs = s.Messages(t); len(msgs) < n {
+			return fmt.Errorf("%d so far", len(msgs))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpittest: %d messages after %v; want %d", len(msgs), timeout, n)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return nil
+	})
+	return msgs
 }
 
 // SetChaos makes the server answer one stage of every SMTP conversation with an error reply:

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
 
@@ -39,17 +39,14 @@ func TestNotifyRefusesADeletedUser(t *testing.T) {
 // waitForLockWaiters returns once n transactions on the test's database wait for a lock.
 func (e *env) waitForLockWaiters(n int) {
 	e.t.Helper()
-	for {
+	waittest.Until(e.t, fmt.Sprintf("%d transactions waiting for a lock", n), func() bool {
 		var waiting int
 		if err := e.pool.QueryRow(e.ctx, `SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted
 			AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`).Scan(&waiting); err != nil {
 			e.t.Fatal(err)
 		}
-		if waiting >= n {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return waiting >= n
+	})
 }
 
 // TestADeletionWaitsForAHandlerAboutTheUser: a handler has asked AnyDeleted about a user (who is

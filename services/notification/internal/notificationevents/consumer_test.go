@@ -134,7 +134,7 @@ func TestDigestSendsOneEmailForSeveralMessages(t *testing.T) {
 	}
 	h.produce(recs...)
 
-	msgs := h.mail.WaitForMessages(t, 1, wait)
+	msgs := h.mail.WaitForMessages(t, 1)
 	waittest.Until(t, "the digest to be sent", func() bool {
 		return h.count(`SELECT count(*) FROM email_deliveries WHERE state = 'sent'`) == 1
 	})

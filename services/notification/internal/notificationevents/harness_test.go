@@ -32,9 +32,6 @@ import (
 	"github.com/parleyhq/parley/services/notification/internal/presence"
 )
 
-// wait bounds everything a test waits for; generous for a loaded 2-core machine.
-const wait = 30 * time.Second
-
 // harness runs the service's event side as run.go wires it — consumer, outbox relay and email
 // dispatcher — against a fresh database, an in-process Kafka-protocol broker, Redis and a real
 // SMTP server (mailpit).

@@ -146,7 +146,7 @@ func TestSendFollowsNoRedirect(t *testing.T) {
 	sub := ps.Subscribe()
 	m := message(sub, "x")
 	m.Endpoint = redirector.URL + "/push/abc"
-	s := newSender(t, key, true, &tls.Config{InsecureSkipVerify: true}, nil) //nolint:gosec // two test servers' own certificates
+	s := newSender(t, key, true, &tls.Config{InsecureSkipVerify: true}, nil) // two test servers, each with a certificate of its own
 	if err := s.Send(context.Background(), m); !errors.Is(err, webpush.ErrRejected) {
 		t.Fatalf("Send to a redirect = %v; want ErrRejected", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/platform/eventstest"
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/waittest"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 	"github.com/parleyhq/parley/services/profile/internal/profilecache"
 	"github.com/parleyhq/parley/services/profile/internal/profiledb"
@@ -39,17 +40,18 @@ func get(t *testing.T, c *profilecache.Cache, id string) (profile.Profile, bool)
 	return p, ok
 }
 
-// eventuallyHit polls until the cache has id (misses are allowed for a moment: a process may hold
-// a cached miss or tombstone until Redis's invalidation message arrives).
-func eventuallyHit(t *testing.T, c *profilecache.Cache, id string) (profile.Profile, bool) {
+// eventuallyHit polls until the cache has id and returns what it holds (misses are allowed for a
+// moment: a process may hold a cached miss or tombstone until Redis's invalidation message
+// arrives).
+func eventuallyHit(t *testing.T, c *profilecache.Cache, id string) profile.Profile {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if p, ok := get(t, c, id); ok || time.Now().After(deadline) {
-			return p, ok
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	var p profile.Profile
+	waittest.Until(t, "a cache hit for "+id, func() bool {
+		var ok bool
+		p, ok = get(t, c, id)
+		return ok
+	})
+	return p
 }
 
 func TestVersionFencing(t *testing.T) {
@@ -64,10 +66,10 @@ func TestVersionFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The process cached the miss above; it is dropped when Redis's invalidation arrives.
-	got, ok := eventuallyHit(t, c, id)
-	if !ok || got.About != "old" || got.Version != 1 || *got.Avatar != *v1.Avatar || !got.UpdatedAt.Equal(v1.UpdatedAt) ||
+	got := eventuallyHit(t, c, id)
+	if got.About != "old" || got.Version != 1 || *got.Avatar != *v1.Avatar || !got.UpdatedAt.Equal(v1.UpdatedAt) ||
 		got.NicknameStatus != profile.NicknameRequestedTaken || got.RequestedNickname != "cache" {
-		t.Fatalf("after put: %+v, %v", got, ok)
+		t.Fatalf("after put: %+v", got)
 	}
 	// Read again: now from the process's memory (client-side caching), still the same value.
 	if got, ok := get(t, c, id); !ok || got.Version != 1 {
@@ -94,8 +96,8 @@ func TestVersionFencing(t *testing.T) {
 	}
 	// The process may hold the tombstone for a moment (until Redis's invalidation arrives): a
 	// miss, which is safe; then the new version is served.
-	if got, ok := eventuallyHit(t, c, id); !ok || got.About != "new" {
-		t.Fatalf("after filling version 2: %+v, %v", got, ok)
+	if got := eventuallyHit(t, c, id); got.About != "new" {
+		t.Fatalf("after filling version 2: %+v", got)
 	}
 	if err := c.Put(ctx, v1); err != nil {
 		t.Fatal(err)
@@ -114,22 +116,14 @@ func TestOtherProcessDropsItsCopy(t *testing.T) {
 	if err := a.Put(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := eventuallyHit(t, b, p.UserID); !ok {
-		t.Fatal("b: miss after put")
-	}
+	eventuallyHit(t, b, p.UserID)
 	if err := a.Invalidate(ctx, p.UserID, 2); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, ok := get(t, b, p.UserID); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("b still serves its copy 5s after the invalidation")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waittest.Until(t, "b to drop its copy after the invalidation", func() bool {
+		_, ok := get(t, b, p.UserID)
+		return !ok
+	})
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -169,9 +163,7 @@ func TestUpdateNeverLeavesAStaleProfile(t *testing.T) {
 	if about(replicaA) != "" || about(replicaB) != "" || about(replicaA) != "" {
 		t.Fatal("unexpected about")
 	}
-	if _, ok := eventuallyHit(t, replicaA.cache, id); !ok {
-		t.Fatal("the read did not fill the cache")
-	}
+	eventuallyHit(t, replicaA.cache, id) // the read fills the cache
 
 	s := "first"
 	if _, err := replicaA.svc.Update(ctx, id, profile.Changes{About: &s}); err != nil {
@@ -182,13 +174,7 @@ func TestUpdateNeverLeavesAStaleProfile(t *testing.T) {
 		t.Fatalf("replica A after its update: %q", got)
 	}
 	// The other replica's in-memory copy goes as soon as Redis's invalidation reaches it.
-	deadline := time.Now().Add(5 * time.Second)
-	for about(replicaB) != "first" {
-		if time.Now().After(deadline) {
-			t.Fatal("replica B still serves the old profile 5s after the update")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waittest.Until(t, "replica B to serve the updated profile", func() bool { return about(replicaB) == "first" })
 
 	// A slow reader loads the profile, an update commits, then the reader fills the cache with
 	// what it loaded: the fill must be refused.
