@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -19,8 +20,9 @@ func H2CClient() *http.Client {
 
 // PeerError is what a <peer>client package returns for a failed call to the peer service (named
 // by peer: "media"), once it has taken the answers that mean something in its own domain (profile's
-// mediaclient: NotFound, PermissionDenied) and has checked that its own caller is still there (if
-// not, it returns the caller's ctx.Err()). cause is the call's error, wrapped with what was asked.
+// mediaclient: NotFound, PermissionDenied). ctx is the client's caller's context, not the call's
+// own deadline: when it has ended, the caller went away and ctx.Err() is the answer, not the
+// peer's fault. cause is the call's error, wrapped with what was asked.
 //
 // The peer's *connect.Error stays in the chain for the logs; its code and message never reach the
 // caller, because the error mapper trusts only a top-level *connect.Error:
@@ -32,7 +34,10 @@ func H2CClient() *http.Client {
 //     again";
 //   - anything else is the peer's fault or ours: cause as it is, which the caller sees as Internal
 //     and the log records.
-func PeerError(peer string, cause error) error {
+func PeerError(ctx context.Context, peer string, cause error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	switch connect.CodeOf(cause) {
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeCanceled:
 		return domainerr.Wrap(domainerr.ErrUnavailable, cause, "the %s service cannot be reached; try again shortly", peer)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,7 +33,7 @@ func TestPeerErrorClassifiesThePeersAnswer(t *testing.T) {
 		t.Run(c.code.String(), func(t *testing.T) {
 			peer := connect.NewError(c.code, errors.New("peer detail 10.0.0.7"))
 			cause := fmt.Errorf("media GetFile x: %w", peer)
-			err := server.PeerError("media", cause)
+			err := server.PeerError(context.Background(), "media", cause)
 			if _, top := err.(*connect.Error); top { //nolint:errorlint // only a top-level one would reach the caller
 				t.Fatalf("PeerError = %v: the peer's *connect.Error is on top", err)
 			}
@@ -50,5 +51,15 @@ func TestPeerErrorClassifiesThePeersAnswer(t *testing.T) {
 				t.Fatalf("PeerError = %v; want %v saying %q", err, c.kind, c.msg)
 			}
 		})
+	}
+}
+
+// A caller that went away gets its own context's error, whatever the peer answered.
+func TestPeerErrorAnswersACallerThatWentAwayWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cause := fmt.Errorf("media GetFile x: %w", connect.NewError(connect.CodeCanceled, errors.New("canceled")))
+	if err := server.PeerError(ctx, "media", cause); !errors.Is(err, context.Canceled) || errors.Is(err, domainerr.ErrUnavailable) {
+		t.Fatalf("PeerError for a canceled caller = %v; want context.Canceled", err)
 	}
 }

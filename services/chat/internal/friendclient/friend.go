@@ -47,10 +47,7 @@ func (c *Client) AreFriends(parent context.Context, a, b string) (bool, error) {
 	defer cancel()
 	res, err := c.friend.CheckFriendship(ctx, connect.NewRequest(&friendv1.CheckFriendshipRequest{UserAId: a, UserBId: b}))
 	if err != nil {
-		if parent.Err() != nil {
-			return false, parent.Err() // the caller went away
-		}
-		return false, server.PeerError("friend", fmt.Errorf("friend CheckFriendship: %w", err))
+		return false, server.PeerError(parent, "friend", fmt.Errorf("friend CheckFriendship: %w", err))
 	}
 	return res.Msg.GetAreFriends() && !res.Msg.GetBlocked(), nil
 }

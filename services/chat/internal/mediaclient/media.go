@@ -118,10 +118,7 @@ func (c *Client) batch(parent, ctx context.Context, ids []string) ([]*mediav1.Fi
 	if err == nil {
 		return res.Msg.GetFiles(), nil
 	}
-	if parent.Err() != nil {
-		return nil, parent.Err()
-	}
-	return nil, server.PeerError("media", fmt.Errorf("media BatchGetFiles (%d ids): %w", len(ids), err))
+	return nil, server.PeerError(parent, "media", fmt.Errorf("media BatchGetFiles (%d ids): %w", len(ids), err))
 }
 
 func fileOf(f *mediav1.File) chat.File {

@@ -92,10 +92,7 @@ func (c *Client) Access(ctx context.Context, chatID, userID string) (media.ChatA
 	defer cancel()
 	res, err := c.chat.CheckChatAccess(cctx, connect.NewRequest(&chatv1.CheckChatAccessRequest{ChatId: chatID, UserId: userID}))
 	if err != nil {
-		if ctx.Err() != nil {
-			return media.ChatAccess{}, ctx.Err() // the caller went away
-		}
-		return media.ChatAccess{}, server.PeerError("chat", fmt.Errorf("chat CheckChatAccess %s/%s: %w", chatID, userID, err))
+		return media.ChatAccess{}, server.PeerError(ctx, "chat", fmt.Errorf("chat CheckChatAccess %s/%s: %w", chatID, userID, err))
 	}
 	acc := media.ChatAccess{Participant: res.Msg.GetIsParticipant(), CanSend: res.Msg.GetIsParticipant() && res.Msg.GetCanSend()}
 	if acc.Participant && c.redis != nil && c.ttl > 0 {

@@ -46,10 +46,7 @@ func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profi
 	defer cancel()
 	res, err := c.media.GetFile(ctx, connect.NewRequest(&mediav1.GetFileRequest{FileId: fileID}))
 	if err != nil {
-		if parent.Err() != nil { // our caller went away: not the media service's fault
-			return profile.Avatar{}, parent.Err()
-		}
-		return profile.Avatar{}, mediaError(fileID, err)
+		return profile.Avatar{}, mediaError(parent, fileID, err)
 	}
 	f := res.Msg.GetFile()
 	switch {
@@ -67,7 +64,7 @@ func (c *Client) AvatarFile(ctx context.Context, callerID, fileID string) (profi
 // media service's error is wrapped as the cause, for the logs: platform/server trusts only a
 // top-level *connect.Error, so media's code, message (which may name internal addresses) and
 // metadata never reach our caller. Every message a person sees is profile's own.
-func mediaError(fileID string, err error) error {
+func mediaError(ctx context.Context, fileID string, err error) error {
 	cause := fmt.Errorf("media GetFile %s: %w", fileID, err)
 	switch connect.CodeOf(err) {
 	case connect.CodeNotFound:
@@ -79,5 +76,5 @@ func mediaError(fileID string, err error) error {
 		return domainerr.Wrap(domainerr.ErrInvalidArgument, cause, "file_id: %s is not a file the media service accepts; upload the picture again", fileID)
 	}
 	// Unreachable, a refused token, or a fault of the media service or ours (server.PeerError).
-	return server.PeerError("media", cause)
+	return server.PeerError(ctx, "media", cause)
 }
