@@ -192,13 +192,11 @@ func splitList(s string) []string {
 func (c Config) validate() error {
 	errs := config.Positive(map[string]time.Duration{
 		"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "AUTH_OAUTH_FLOW_TTL": c.OAuthFlowTTL,
-		"AUTH_PASSKEY_CEREMONY_TTL": c.PasskeyCeremonyTTL,
+		"AUTH_PASSKEY_CEREMONY_TTL": c.PasskeyCeremonyTTL, "AUTH_PASSWORD_RESET_TTL": c.PasswordResetTTL,
+		"AUTH_PASSWORD_RESET_WINDOW": c.PasswordResetWindow,
 	})
-	errs = append(errs, config.Positive(map[string]time.Duration{
-		"AUTH_PASSWORD_RESET_TTL": c.PasswordResetTTL, "AUTH_PASSWORD_RESET_WINDOW": c.PasswordResetWindow,
-	})...)
-	errs = append(errs, config.Positive(map[string]int64{
-		"AUTH_PASSWORD_RESETS_PER_EMAIL": int64(c.PasswordResetsPerEmail), "AUTH_PASSWORD_RESETS_PER_CLIENT": int64(c.PasswordResetsPerClient),
+	errs = append(errs, config.Positive(map[string]int{
+		"AUTH_PASSWORD_RESETS_PER_EMAIL": c.PasswordResetsPerEmail, "AUTH_PASSWORD_RESETS_PER_CLIENT": c.PasswordResetsPerClient,
 	})...)
 	if c.SessionCleanupInterval < 0 {
 		errs = append(errs, fmt.Errorf("AUTH_SESSION_CLEANUP_INTERVAL %v: must be 0 (no clean-up) or more", c.SessionCleanupInterval))
