@@ -54,10 +54,9 @@ func (s *Store) EnsureUser(ctx context.Context, userID string) error {
 	// the call is refused: its request or block would have no user row to refer to.
 	var deleted bool
 	if err := s.pool.QueryRow(ctx, `
-		WITH recorded AS (
-			INSERT INTO users (user_id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
-			ON CONFLICT DO NOTHING)
-		SELECT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)`, userID).Scan(&deleted); err != nil {
+		WITH tombstone AS (SELECT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1) AS deleted),
+		recorded AS (INSERT INTO users (user_id) SELECT $1 FROM tombstone WHERE NOT deleted ON CONFLICT DO NOTHING)
+		SELECT deleted FROM tombstone`, userID).Scan(&deleted); err != nil {
 		return fmt.Errorf("record user %s: %w", userID, err)
 	}
 	if deleted {
