@@ -263,11 +263,6 @@ func upstreamsFrom(cfg Config) ([]gateway.Upstream, error) {
 	}
 	ups := make([]gateway.Upstream, 0, len(list))
 	for _, u := range list {
-		// Not routed (NotFound, no readiness check). Never so from the environment: every URL
-		// has a default, which an empty variable takes too.
-		if u.url == "" {
-			continue
-		}
 		up, err := gateway.NewUpstream(u.name, u.url)
 		if err != nil {
 			return nil, err
