@@ -4,6 +4,7 @@
 package rpctest
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // Serve serves h on a loopback port over HTTP/1.1 and h2c (HTTP/2 without TLS, how services call
@@ -25,6 +27,17 @@ func Serve(t testing.TB, h http.Handler) *httptest.Server {
 	s.Start()
 	t.Cleanup(s.Close)
 	return s
+}
+
+// Refusing serves a stand-in peer that answers every unary call, whatever its procedure, with
+// err (a *connect.Error carries its code), until the test ends; it returns the peer's base URL.
+// It is for tests of how a client takes a peer's refusals.
+func Refusing(t testing.TB, err error) string {
+	t.Helper()
+	refuse := connect.NewUnaryHandler("/", func(context.Context, *connect.Request[emptypb.Empty]) (*connect.Response[emptypb.Empty], error) {
+		return nil, err
+	})
+	return Serve(t, refuse).URL
 }
 
 // Request returns a request for msg carrying token as its bearer access token, or none when

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/parleyhq/parley/platform/rpctest"
 )
@@ -81,3 +82,16 @@ type fatalRecorder struct {
 }
 
 func (f *fatalRecorder) Fatalf(string, ...any) { f.failed = true; panic("fatal") }
+
+// Refusing answers any procedure, over gRPC as over Connect, with the error's code and message.
+func TestRefusingAnswersEveryCallWithTheError(t *testing.T) {
+	url := rpctest.Refusing(t, connect.NewError(connect.CodeUnauthenticated, errors.New("token expired")))
+	h2c := new(http.Protocols)
+	h2c.SetUnencryptedHTTP2(true)
+	for _, opts := range [][]connect.ClientOption{{connect.WithGRPC()}, nil} {
+		client := connect.NewClient[emptypb.Empty, emptypb.Empty](&http.Client{Transport: &http.Transport{Protocols: h2c}},
+			url+"/parley.test.v1.AnyService/AnyMethod", opts...)
+		_, err := client.CallUnary(context.Background(), connect.NewRequest(&emptypb.Empty{}))
+		rpctest.WantCode(t, err, connect.CodeUnauthenticated, "token expired")
+	}
+}

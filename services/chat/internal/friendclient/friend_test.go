@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
-	friendv1 "github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1"
-	"github.com/parleyhq/parley/contracts/gen/go/parley/friend/v1/friendv1connect"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/chat/internal/friendclient"
@@ -35,17 +32,6 @@ func TestUnreachableFriendServiceIsUnavailable(t *testing.T) {
 	}
 }
 
-// refusing stands in for the friend service (another module): it answers every CheckFriendship
-// with err.
-type refusing struct {
-	friendv1connect.UnimplementedFriendServiceHandler
-	err error
-}
-
-func (r refusing) CheckFriendship(context.Context, *connect.Request[friendv1.CheckFriendshipRequest]) (*connect.Response[friendv1.CheckFriendshipResponse], error) {
-	return nil, r.err
-}
-
 // The friend service's refusals become chat's own errors (server.PeerError); its *connect.Error
 // never reaches chat's caller, and a caller that went away gets its own context's error.
 func TestFriendServiceRefusalsBecomeChatErrors(t *testing.T) {
@@ -58,9 +44,8 @@ func TestFriendServiceRefusalsBecomeChatErrors(t *testing.T) {
 		{connect.CodePermissionDenied, nil},
 	} {
 		t.Run(c.code.String(), func(t *testing.T) {
-			mux := http.NewServeMux()
-			mux.Handle(friendv1connect.NewFriendServiceHandler(refusing{err: connect.NewError(c.code, errors.New("friend detail"))}))
-			client := friendclient.New(nil, rpctest.Serve(t, mux).URL, time.Second)
+			// The friend service lives in another module: a stand-in refuses the call.
+			client := friendclient.New(nil, rpctest.Refusing(t, connect.NewError(c.code, errors.New("friend detail"))), time.Second)
 			friends, err := client.AreFriends(context.Background(), uuid.NewString(), uuid.NewString())
 			_, top := err.(*connect.Error) //nolint:errorlint // only a top-level one would reach chat's caller
 			switch {

@@ -4,30 +4,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
-	chatv1 "github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1"
-	"github.com/parleyhq/parley/contracts/gen/go/parley/chat/v1/chatv1connect"
 	"github.com/parleyhq/parley/platform/domainerr"
 	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/services/media/internal/chatclient"
 )
-
-// refusing stands in for the chat service (another module): it answers every CheckChatAccess
-// with err.
-type refusing struct {
-	chatv1connect.UnimplementedChatServiceHandler
-	err error
-}
-
-func (r refusing) CheckChatAccess(context.Context, *connect.Request[chatv1.CheckChatAccessRequest]) (*connect.Response[chatv1.CheckChatAccessResponse], error) {
-	return nil, r.err
-}
 
 // The chat service's refusals become media's own errors (server.PeerError); its *connect.Error
 // never reaches media's caller, and a caller that went away gets its own context's error.
@@ -42,9 +28,9 @@ func TestChatServiceRefusalsBecomeMediaErrors(t *testing.T) {
 		{connect.CodePermissionDenied, nil},
 	} {
 		t.Run(c.code.String(), func(t *testing.T) {
-			mux := http.NewServeMux()
-			mux.Handle(chatv1connect.NewChatServiceHandler(refusing{err: connect.NewError(c.code, errors.New("chat detail"))}))
-			client := chatclient.New(nil, rpctest.Serve(t, mux).URL, "", nil, 0, slog.New(slog.DiscardHandler))
+			// The chat service lives in another module: a stand-in refuses the call.
+			peer := rpctest.Refusing(t, connect.NewError(c.code, errors.New("chat detail")))
+			client := chatclient.New(nil, peer, "", nil, 0, slog.New(slog.DiscardHandler))
 			acc, err := client.Access(context.Background(), uuid.NewString(), uuid.NewString())
 			_, top := err.(*connect.Error) //nolint:errorlint // only a top-level one would reach media's caller
 			switch {
