@@ -113,6 +113,31 @@ func IsHTTPURL(s string, maxLen int) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
+// MaxLinkLength bounds a link FileLink keeps.
+const MaxLinkLength = 2048
+
+// FileLink reads what an event says of a file another service keeps (an id, empty for none) and
+// the link it gives for showing it (a thumbnail), for a consumer that keeps both to show clients.
+// It returns what may be kept and, when it left something out, a sentence for the consumer's
+// warning log (empty when it kept everything); the rest of the event is still to be applied:
+//   - a file id that is not a UUID: no file, and so no link;
+//   - no file: no link, whatever the event says;
+//   - a link that IsHTTPURL refuses (at most MaxLinkLength bytes): the file without the link.
+func FileLink(fileID, link string) (id, url, dropped string) {
+	if fileID == "" {
+		return "", "", ""
+	}
+	id, err := UUID("file id", fileID)
+	if err != nil {
+		return "", "", "ignored the file (and its link): " + err.Error()
+	}
+	if link != "" && !IsHTTPURL(link, MaxLinkLength) {
+		return id, "", "ignored the link, which is not an absolute http(s) URL with a host and no credentials of at most " +
+			strconv.Itoa(MaxLinkLength) + " bytes"
+	}
+	return id, link, ""
+}
+
 // clip returns s cut to at most n bytes at a character boundary, with "…" marking a cut: what a
 // message quotes of a refused value.
 func clip(s string, n int) string {

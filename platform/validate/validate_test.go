@@ -102,6 +102,35 @@ func TestIsHTTPURL(t *testing.T) {
 	}
 }
 
+func TestFileLinkKeepsWhatClientsMayBeShown(t *testing.T) {
+	thumb := "https://parley.example/media/files/" + id + "/64"
+	cases := []struct {
+		name, fileID, link string
+		wantID, wantURL    string
+		dropped            string // words the warning must hold; empty: nothing left out
+	}{
+		{"a file with its link", id, thumb, id, thumb, ""},
+		{"an upper-case id is lower-cased", strings.ToUpper(id), thumb, id, thumb, ""},
+		{"a file without a link", id, "", id, "", ""},
+		{"no file", "", "", "", "", ""},
+		{"no file: no link, whatever the event says", "", thumb, "", "", ""},
+		{"an id that is not a UUID", "bob", thumb, "", "", `ignored the file (and its link): file id: must be a UUID`},
+		{"a link IsHTTPURL refuses", id, "javascript:alert(1)", id, "", "ignored the link"},
+		{"a link over MaxLinkLength", id, "https://parley.example/" + strings.Repeat("a", validate.MaxLinkLength), id, "", "ignored the link"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			gotID, gotURL, dropped := validate.FileLink(c.fileID, c.link)
+			if gotID != c.wantID || gotURL != c.wantURL {
+				t.Errorf("FileLink = %q, %q; want %q, %q", gotID, gotURL, c.wantID, c.wantURL)
+			}
+			if (c.dropped == "") != (dropped == "") || !strings.Contains(dropped, c.dropped) {
+				t.Errorf("warning %q; want one holding %q", dropped, c.dropped)
+			}
+		})
+	}
+}
+
 func TestProblems(t *testing.T) {
 	var p validate.Problems
 	if err := p.Err(); err != nil {

@@ -80,24 +80,12 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		if err != nil {
 			return err
 		}
-		avatar, thumb := msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl()
-		if avatar != "" {
-			if avatar, err = validate.UUID("avatar_file_id", avatar); err != nil {
-				// Keep the nickname change; an avatar id that is not a file id shows no avatar.
-				logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar file id; ignoring the avatar",
-					slog.String("event_id", ev.ID), slog.String("user", id), slog.Any("error", err))
-				avatar = ""
-			}
-		}
-		switch {
-		case avatar == "":
-			thumb = "" // no avatar, no picture
-		case thumb != "" && !chat.IsAvatarURL(thumb):
-			// Keep the file id (clients can resolve it with the media service); show no URL that
-			// is not an http(s) one.
-			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar thumbnail URL; ignoring the URL",
+		// Keep the nickname change whatever the avatar fields say; show nothing that is not an
+		// avatar's file id and an http(s) URL.
+		avatar, thumb, dropped := validate.FileLink(msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl())
+		if dropped != "" {
+			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar: "+dropped,
 				slog.String("event_id", ev.ID), slog.String("user", id))
-			thumb = ""
 		}
 		p := chatdb.PeerProfile{UserID: id, Nickname: msg.GetNickname(), AvatarFileID: avatar, AvatarThumbnailURL: thumb,
 			Version: msg.GetVersion(), UpdatedAt: ev.Time}
