@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -61,5 +64,38 @@ func TestPeerErrorAnswersACallerThatWentAwayWithItsContext(t *testing.T) {
 	cause := fmt.Errorf("media GetFile x: %w", connect.NewError(connect.CodeCanceled, errors.New("canceled")))
 	if err := server.PeerError(ctx, "media", cause); !errors.Is(err, context.Canceled) || errors.Is(err, domainerr.ErrUnavailable) {
 		t.Fatalf("PeerError for a canceled caller = %v; want context.Canceled", err)
+	}
+}
+
+// H2CTransport calls a peer over HTTP/2 both ways a peer's URL can say: h2c for http://, which is
+// how Server answers inside the cluster, and TLS for https:// (a peer behind a TLS proxy or mesh).
+func TestH2CTransportSpeaksHTTP2WithAndWithoutTLS(t *testing.T) {
+	proto := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })
+
+	plain := httptest.NewUnstartedServer(proto)
+	plain.Config.Protocols = new(http.Protocols)
+	plain.Config.Protocols.SetHTTP1(true)
+	plain.Config.Protocols.SetUnencryptedHTTP2(true)
+	plain.Start()
+	t.Cleanup(plain.Close)
+
+	tls := httptest.NewUnstartedServer(proto)
+	tls.EnableHTTP2 = true
+	tls.StartTLS()
+	t.Cleanup(tls.Close)
+
+	transport := server.H2CTransport()
+	transport.TLSClientConfig = tls.Client().Transport.(*http.Transport).TLSClientConfig // trust its test certificate
+	client := &http.Client{Transport: transport}
+	for _, url := range []string{plain.URL, tls.URL} {
+		res, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if string(body) != "HTTP/2.0" {
+			t.Errorf("GET %s went over %s; want HTTP/2.0", url, body)
+		}
 	}
 }

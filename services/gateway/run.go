@@ -190,7 +190,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 
 // newHub builds the WebSocket hub.
 func newHub(logger *slog.Logger, cfg Config, gw *gateway.Gateway, redis func() rueidis.Client, revocations *sessions.Revocations, tel *telemetry.Telemetry) (*realtime.Hub, error) {
-	httpClient := tel.HTTPClient(&http.Client{Transport: gateway.NewUpstreamTransport()})
+	httpClient := tel.HTTPClient(&http.Client{Transport: server.H2CTransport()})
 	maxConns := cfg.RealtimeMaxConnsPerUser
 	if maxConns == 0 {
 		maxConns = -1 // 0 in the environment means no limit

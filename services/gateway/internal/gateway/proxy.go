@@ -20,34 +20,12 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/parleyhq/parley/platform/logging"
+	"github.com/parleyhq/parley/platform/server"
 )
 
-// NewUpstreamTransport returns the transport the gateway uses to reach services: HTTP/2 without
-// TLS (h2c, prior knowledge) for http:// upstreams and HTTP/2 over TLS for https:// ones. gRPC needs
-// HTTP/2 end to end; Connect and gRPC-Web are happy with it too, and one multiplexed connection per
-// upstream carries every call. There is deliberately no response-header or overall timeout:
-// streams last as long as they last, and unary deadlines travel in Connect-Timeout-Ms/grpc-timeout.
-func NewUpstreamTransport() *http.Transport {
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	protocols.SetHTTP2(true)
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Protocols:           protocols,
-		DialContext:         dialer.DialContext,
-		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		HTTP2: &http.HTTP2Config{
-			// Ping an idle connection so a dead upstream is noticed instead of hanging calls.
-			SendPingTimeout: 30 * time.Second,
-			PingTimeout:     10 * time.Second,
-		},
-	}
-}
-
-// NewProxyTransport returns how the gateway forwards calls: gRPC over HTTP/2 (NewUpstreamTransport:
-// gRPC needs HTTP/2 end to end, for its trailers), everything else — Connect unary and streaming,
+// NewProxyTransport returns how the gateway forwards calls: gRPC over HTTP/2 (server.H2CTransport:
+// h2c for http:// upstreams, TLS for https:// ones; gRPC needs HTTP/2 end to end, for its
+// trailers), everything else — Connect unary and streaming,
 // gRPC-Web — over a pool of HTTP/1.1 keep-alive connections. Every service answers both on its one
 // port. For small unary calls HTTP/1.1 costs both sides markedly less CPU: no frame loop and
 // handler goroutine handoff per call, no header compression state; on the message path the
@@ -57,7 +35,7 @@ func NewProxyTransport() http.RoundTripper {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	return proxyTransport{
-		h2: NewUpstreamTransport(),
+		h2: server.H2CTransport(),
 		h1: &http.Transport{
 			Protocols:           protocols,
 			DialContext:         dialer.DialContext,

@@ -295,7 +295,7 @@ func (e *env) startGateway(t *testing.T) *gw {
 	if e.redisFor != nil {
 		redis = e.redisFor(t)
 	}
-	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
+	httpClient := &http.Client{Transport: server.H2CTransport()}
 	opts := realtime.Options{
 		Logger:         logger,
 		Redis:          func() rueidis.Client { return redis },

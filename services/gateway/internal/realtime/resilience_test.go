@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/redistest"
+	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/waittest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/fanout"
@@ -71,7 +72,7 @@ func startProxied(t *testing.T, e *env, opts func(*realtime.Options)) *proxied {
 		t.Fatal(err)
 	}
 	p.redis.Store(&rc)
-	httpClient := &http.Client{Transport: gateway.NewUpstreamTransport()}
+	httpClient := &http.Client{Transport: server.H2CTransport()}
 	o := realtime.Options{
 		Logger:   logger,
 		Redis:    p.client,
