@@ -123,7 +123,7 @@ const MaxLinkLength = 2048
 //   - a file id that is not a UUID: no file, and so no link;
 //   - no file: no link, whatever the event says;
 //   - a link that IsHTTPURL refuses (at most MaxLinkLength bytes): the file without the link.
-func FileLink(fileID, link string) (id, url, dropped string) {
+func FileLink(fileID, link string) (keptID, keptLink, dropped string) {
 	if fileID == "" {
 		return "", "", ""
 	}
