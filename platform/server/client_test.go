@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/parleyhq/parley/platform/domainerr"
+	"github.com/parleyhq/parley/platform/rpctest"
 	"github.com/parleyhq/parley/platform/server"
 )
 
@@ -72,12 +73,7 @@ func TestPeerErrorAnswersACallerThatWentAwayWithItsContext(t *testing.T) {
 func TestH2CTransportSpeaksHTTP2WithAndWithoutTLS(t *testing.T) {
 	proto := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })
 
-	plain := httptest.NewUnstartedServer(proto)
-	plain.Config.Protocols = new(http.Protocols)
-	plain.Config.Protocols.SetHTTP1(true)
-	plain.Config.Protocols.SetUnencryptedHTTP2(true)
-	plain.Start()
-	t.Cleanup(plain.Close)
+	plain := rpctest.Serve(t, proto) // HTTP/1.1 and h2c
 
 	tls := httptest.NewUnstartedServer(proto)
 	tls.EnableHTTP2 = true
