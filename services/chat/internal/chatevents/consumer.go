@@ -84,8 +84,8 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		// avatar's file id and an http(s) URL.
 		avatar, thumb, dropped := validate.FileLink(msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl())
 		if dropped != "" {
-			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar: "+dropped,
-				slog.String("event_id", ev.ID), slog.String("user", id))
+			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar; applying the rest",
+				slog.String("event_id", ev.ID), slog.String("user", id), slog.String("dropped", dropped))
 		}
 		p := chatdb.PeerProfile{UserID: id, Nickname: msg.GetNickname(), AvatarFileID: avatar, AvatarThumbnailURL: thumb,
 			Version: msg.GetVersion(), UpdatedAt: ev.Time}

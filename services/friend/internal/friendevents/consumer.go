@@ -62,8 +62,8 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		// avatar's file id and an http(s) URL.
 		avatar, thumb, dropped := validate.FileLink(msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl())
 		if dropped != "" {
-			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar: "+dropped,
-				slog.String("event_id", ev.ID), slog.String("user", id))
+			logger.WarnContext(ctx, "ProfileUpdated with a malformed avatar; applying the rest",
+				slog.String("event_id", ev.ID), slog.String("user", id), slog.String("dropped", dropped))
 		}
 		applied, err := dir.ApplyProfile(ctx, tx, friend.ProfileChange{UserID: id, Nickname: msg.GetNickname(),
 			AvatarFileID: avatar, AvatarThumbnailURL: thumb, Version: msg.GetVersion()})
