@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,17 +34,31 @@ func newChats(opts Options) *chats {
 	}
 }
 
-// fetchChat asks the chat service, with the user's token, about one of the user's chats. A chat
-// that is not the user's is an entry with found false, not an error.
-func (s *chats) fetchChat(c *conn, chatID string) (chatEntry, error) {
+// errNoBudget: the user has spent their budget of upstream calls (chatCache's budget says how
+// many per interval).
+var errNoBudget = errors.New("upstream call budget spent")
+
+// chat is the user's entry for one chat: from the cache, or else asked of the chat service with
+// the connection's token, spending one of the user's upstream calls (errNoBudget when none is
+// left), and cached. A chat that is not the user's is an entry with found false, not an error.
+func (s *chats) chat(c *conn, chatID string, now time.Time) (chatEntry, error) {
+	if e, ok := s.cache.get(c.userID, chatID, now); ok {
+		return e, nil
+	}
+	if !s.cache.spend(c.userID, now) {
+		return chatEntry{}, errNoBudget
+	}
+	e := chatEntry{fetched: now}
 	chat, err := s.getChat(c, chatID)
-	if connect.CodeOf(err) == connect.CodeNotFound {
-		return chatEntry{}, nil
-	}
-	if err != nil {
+	switch {
+	case connect.CodeOf(err) == connect.CodeNotFound:
+	case err != nil:
 		return chatEntry{}, err
+	default:
+		e.found, e.peer, e.canSend = true, chat.GetPeer().GetUserId(), chat.GetCanSend()
 	}
-	return chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend()}, nil
+	s.cache.put(c.userID, chatID, e)
+	return e, nil
 }
 
 func (s *chats) getChat(c *conn, chatID string) (*chatv1.Chat, error) {

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -22,23 +23,16 @@ func (t *typingRelay) relay(c *conn, f clientFrame) {
 		c.sendError(f.Ref, codeInvalidArgument, "chat_id: must be a chat id (UUID)")
 		return
 	}
-	cache := t.chats.cache
 	now := time.Now()
-	e, ok := cache.get(c.userID, f.ChatID, now)
-	if !ok {
-		if !cache.spend(c.userID, now) {
-			c.sendError(f.Ref, codeResourceExhausted, cache.budget.String())
-			return
-		}
-		var err error
-		e, err = t.chats.fetchChat(c, f.ChatID)
-		if err != nil {
-			c.logger().Warn("realtime: typing: get chat", slog.Any("error", err))
-			c.sendError(f.Ref, codeUnavailable, "cannot check the chat now, try again later")
-			return
-		}
-		e.fetched = now
-		cache.put(c.userID, f.ChatID, e)
+	e, err := t.chats.chat(c, f.ChatID, now)
+	switch {
+	case errors.Is(err, errNoBudget):
+		c.sendError(f.Ref, codeResourceExhausted, t.chats.cache.budget.String())
+		return
+	case err != nil:
+		c.logger().Warn("realtime: typing: get chat", slog.Any("error", err))
+		c.sendError(f.Ref, codeUnavailable, "cannot check the chat now, try again later")
+		return
 	}
 	switch {
 	case !e.found:
@@ -47,7 +41,7 @@ func (t *typingRelay) relay(c *conn, f clientFrame) {
 	case !e.canSend:
 		c.sendError(f.Ref, codeFailedPrecondition, "chat_id: you cannot send in this chat")
 		return
-	case !cache.allowTyping(c.userID, f.ChatID, now, t.interval):
+	case !t.chats.cache.allowTyping(c.userID, f.ChatID, now, t.interval):
 		return
 	}
 	frame := mustJSON(typingFrame{Type: TypeTyping, ChatID: f.ChatID, UserID: c.userID})
