@@ -7,6 +7,12 @@ ROOT    := $(CURDIR)
 BIN     := $(ROOT)/.bin
 # Every Go module, each built and tested on its own (CI builds each module separately).
 MODULES := contracts platform devstack loadtest $(sort $(wildcard services/*))
+# The same modules as package patterns from the root (./platform/... …). go build, go vet,
+# golangci-lint and go test take them all in one call, in the workspace: one call schedules every
+# package of every module on every core and loads the packages they share (platform, contracts)
+# once, where a call per module waits for each module's slowest package and loads them again.
+# golangci-lint on a cold cache: 26 s in one call, 128 s in one per module (docs/ci.md).
+WORKSPACE_PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 # deploy/ (the image builder, the manifests' checks) is a module outside go.work, like tools/: its
 # dependencies (go-containerregistry) must not move the services' versions. Built, linted and
 # tested with GOWORK=off.
@@ -140,7 +146,9 @@ check-gen: gen ## fail when generated code is stale
 lint: $(BIN)/buf $(BIN)/golangci-lint ## buf lint, go vet and golangci-lint on every module
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code
-	@for m in $(MODULES); do echo "== vet + golangci-lint $$m"; (cd $$m && go vet ./... && $(BIN)/golangci-lint run ./...); done
+	@echo "== vet + golangci-lint $(MODULES)"
+	go vet $(WORKSPACE_PKGS)
+	$(BIN)/golangci-lint run $(WORKSPACE_PKGS)
 	@for m in $(OUT_OF_WORKSPACE); do echo "== vet + golangci-lint $$m"; (cd $$m && GOWORK=off go vet ./... && GOWORK=off $(BIN)/golangci-lint run ./...); done
 
 # buf breaking compares the protos with this commit: by default the one before HEAD, which on main
@@ -158,7 +166,9 @@ breaking: $(BIN)/buf ## buf breaking: fail on a proto change that breaks clients
 # Alone, each module must also resolve its tests' imports (go list -test -deps): a go.sum entry that
 # only a test's import needs is otherwise missed until someone works on that module by itself.
 build: ## build every module, in the workspace and alone (GOWORK=off, its tests' imports too)
-	@for m in $(MODULES); do echo "== build $$m"; (cd $$m && go build ./... && GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null); done
+	@echo "== build $(MODULES) (the workspace)"
+	@go build $(WORKSPACE_PKGS)
+	@for m in $(MODULES); do echo "== build $$m (alone)"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null); done
 	@for m in $(OUT_OF_WORKSPACE); do echo "== build $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go list -test -deps ./... >/dev/null); done
 
 .PHONY: test
@@ -177,7 +187,8 @@ test-deps: ## install and start what the tests need when missing (Postgres, Redi
 
 .PHONY: test-modules
 test-modules: $(BIN)/versitygw $(BIN)/mailpit $(BIN)/tilt ## each module's unit + integration tests (not devstack/e2e)
-	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)); done
+	@echo "== test $(MODULES)"
+	@go test $(GO_TEST_FLAGS) $$(go list $(WORKSPACE_PKGS) | grep -v /e2e)
 	@for m in $(OUT_OF_WORKSPACE); do echo "== test $$m"; (cd $$m && GOWORK=off go test $(GO_TEST_FLAGS) $(OUTSIDE_TEST_TIMEOUT) ./...); done
 
 # One module's checks, as its CI job runs them (`.ci/run <module>` calls this; docs/ci.md): build in
