@@ -16,10 +16,11 @@ import (
 )
 
 // accessTokenTTL is the web test stack's ACCESS_TOKEN_TTL. The app renews a token 60 s before it
-// expires, so with 75 s it renews every 15 s, and run.mjs's timed step — two open tabs must each
-// renew twice on their timers and stay signed in — takes about half a minute instead of being
-// skipped. Every other step then runs with tokens renewed under it, as a long session does.
-const accessTokenTTL = 75
+// expires, so with 65 s it renews every 5 s, and run.mjs's timed steps — two open tabs, and a
+// browser clock 3 minutes off either way, must each renew twice on their timers and stay signed
+// in — take about 10 s each instead of being skipped. Every other step then runs with tokens
+// renewed under it, as a long session does.
+const accessTokenTTL = 65
 
 // TestWebApp is the web app's browser test (web/e2e/run.mjs: Debian's Chromium driven by
 // playwright-core, two people through every flow, docs/web.md#browser-tests) against a dev stack

@@ -631,7 +631,7 @@ try {
       await a2.close();
     });
   } else {
-    console.log("--   timed renewal in two tabs: not run (start the stack with ACCESS_TOKEN_TTL=75s and set PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS=75)");
+    console.log("--   timed renewal in two tabs: not run (start the stack with ACCESS_TOKEN_TTL=65s and set PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS=65)");
   }
 
   await step("two tabs of Alice start at once and share the session without tripping refresh-token reuse", async () => {
