@@ -5,7 +5,8 @@ SHELL := /bin/bash
 
 ROOT    := $(CURDIR)
 BIN     := $(ROOT)/.bin
-# Every Go module, each built and tested on its own (CI builds each module separately).
+# Every Go module of go.work. Each module's CI job builds, lints and tests it on its own (make
+# check-module); make build checks each alone too (GOWORK=off).
 MODULES := contracts platform devstack loadtest $(sort $(wildcard services/*))
 # The same modules as package patterns from the root (./platform/... …). go build, go vet,
 # golangci-lint and go test take them all in one call, in the workspace: one call schedules every
