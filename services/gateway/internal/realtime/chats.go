@@ -38,27 +38,34 @@ func newChats(opts Options) *chats {
 // many per interval).
 var errNoBudget = errors.New("upstream call budget spent")
 
-// chat is the user's entry for one chat: from the cache, or else asked of the chat service with
-// the connection's token, spending one of the user's upstream calls (errNoBudget when none is
-// left), and cached. A chat that is not the user's is an entry with found false, not an error.
+// chat is the user's entry for one chat: from the cache, or else fetched.
 func (s *chats) chat(c *conn, chatID string, now time.Time) (chatEntry, error) {
 	if e, ok := s.cache.get(c.userID, chatID, now); ok {
 		return e, nil
 	}
+	e, _, err := s.fetch(c, chatID, now)
+	return e, err
+}
+
+// fetch asks the chat service about one of the user's chats with the connection's token,
+// spending one of the user's upstream calls (errNoBudget when none is left), and caches the
+// answer. It returns the chat too, for what the cache does not keep (sync needs its last_seq). A
+// chat that is not the user's is an entry with found false and no chat, not an error.
+func (s *chats) fetch(c *conn, chatID string, now time.Time) (chatEntry, *chatv1.Chat, error) {
 	if !s.cache.spend(c.userID, now) {
-		return chatEntry{}, errNoBudget
+		return chatEntry{}, nil, errNoBudget
 	}
 	e := chatEntry{fetched: now}
 	chat, err := s.getChat(c, chatID)
 	switch {
 	case connect.CodeOf(err) == connect.CodeNotFound:
 	case err != nil:
-		return chatEntry{}, err
+		return chatEntry{}, nil, err
 	default:
 		e.found, e.peer, e.canSend = true, chat.GetPeer().GetUserId(), chat.GetCanSend()
 	}
 	s.cache.put(c.userID, chatID, e)
-	return e, nil
+	return e, chat, nil
 }
 
 func (s *chats) getChat(c *conn, chatID string) (*chatv1.Chat, error) {

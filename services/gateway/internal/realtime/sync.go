@@ -69,18 +69,16 @@ func (s *chats) syncChat(c *conn, ref string, sc syncChat) bool {
 	if e, ok := s.cache.get(c.userID, sc.ChatID, now); ok && !e.found {
 		return c.sendSync(s.syncError(c, ref, sc.ChatID, errNotYourChat)) // asked a moment ago
 	}
-	if !s.cache.spend(c.userID, now) {
-		return c.sendSync(s.budgetError(ref, sc.ChatID))
-	}
-	chat, err := s.getChat(c, sc.ChatID)
+	// Asked again even when the cache holds the chat: the cache does not keep last_seq.
+	e, chat, err := s.fetch(c, sc.ChatID, now)
 	switch {
-	case connect.CodeOf(err) == connect.CodeNotFound:
-		s.cache.put(c.userID, sc.ChatID, chatEntry{fetched: now})
-		return c.sendSync(s.syncError(c, ref, sc.ChatID, err))
+	case errors.Is(err, errNoBudget):
+		return c.sendSync(s.budgetError(ref, sc.ChatID))
 	case err != nil:
 		return c.sendSync(s.syncError(c, ref, sc.ChatID, err))
+	case !e.found:
+		return c.sendSync(s.syncError(c, ref, sc.ChatID, errNotYourChat))
 	}
-	s.cache.put(c.userID, sc.ChatID, chatEntry{found: true, peer: chat.GetPeer().GetUserId(), canSend: chat.GetCanSend(), fetched: now})
 	last := chat.GetLastSeq()
 	if last-sc.LastSeq > int64(s.syncMaxMessages) {
 		return c.sendSync(mustJSON(syncRequiredFrame{
@@ -139,7 +137,8 @@ func (s *chats) syncChat(c *conn, ref string, sc syncChat) bool {
 	return c.sendSync(mustJSON(syncDoneFrame{Type: TypeSyncDone, Ref: ref, ChatID: sc.ChatID, LastSeq: max(upTo, sc.LastSeq), Sent: sent}))
 }
 
-// errNotYourChat stands for the chat service's NotFound remembered in the chat cache.
+// errNotYourChat stands for the chat service's NotFound: a chat that is not the user's, just asked
+// or remembered in the chat cache.
 var errNotYourChat = connect.NewError(connect.CodeNotFound, errors.New("chat not found"))
 
 // budgetError is the error frame for a chat of a sync left out because the user's budget of
