@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -246,7 +245,7 @@ func startSecondGateway(t *testing.T) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(filepath.Join(stk.DataDir(), "bin", "gateway"))
+	cmd := exec.Command(stk.ServiceBinary("gateway"))
 	// Its own port, and no admin listener: the stack's gateway has the one the environment names.
 	cmd.Env = append(append(os.Environ(), env...), "LISTEN_ADDR="+addr, "ADMIN_ADDR=", "RATE_LIMIT_AUTH=10000")
 	out := &logtest.Buffer{}

@@ -82,6 +82,10 @@ type Options struct {
 	// BinDir holds the tool binaries (versitygw, mailpit). Empty: <Root>/.bin. A missing tool is
 	// built there from ToolsDir (empty: <Root>/tools) with `go install`.
 	BinDir, ToolsDir string
+	// ServiceBinDir is where the services are built. Empty: <DataDir>/bin. Stacks that share one
+	// link the services once between them (`go build` leaves an up-to-date binary alone), as
+	// stacktest's do; a lock in it keeps two processes from building there at once.
+	ServiceBinDir string
 	// PostgresBinDir holds initdb and postgres. Empty: the newest /usr/lib/postgresql/*/bin, else PATH.
 	PostgresBinDir string
 	// PostgresSynchronousCommit is the local cluster's synchronous_commit: "off" by default (a
@@ -191,6 +195,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.BinDir == "" {
 		o.BinDir = filepath.Join(o.Root, ".bin")
+	}
+	if o.ServiceBinDir == "" {
+		o.ServiceBinDir = filepath.Join(o.DataDir, "bin")
+	}
+	if o.ServiceBinDir, err = filepath.Abs(o.ServiceBinDir); err != nil {
+		return o, err
 	}
 	if o.ToolsDir == "" {
 		o.ToolsDir = filepath.Join(o.Root, "tools")

@@ -154,7 +154,7 @@ func (s *Stack) start(ctx context.Context) error {
 	for i, svc := range selected {
 		names[i] = svc.Name
 	}
-	binDir := filepath.Join(o.DataDir, "bin")
+	binDir := o.ServiceBinDir
 	if err := st.buildServices(ctx, binDir, names); err != nil {
 		return err
 	}
@@ -580,6 +580,9 @@ func (s *Stack) Options() Options { return s.o }
 
 // DataDir is where the stack keeps its data.
 func (s *Stack) DataDir() string { return s.o.DataDir }
+
+// ServiceBinary is the path of the service's binary, as the stack built and runs it.
+func (s *Stack) ServiceBinary(name string) string { return filepath.Join(s.o.ServiceBinDir, name) }
 
 // Services lists the services this stack runs (each once, however many replicas it has).
 func (s *Stack) Services() []string {

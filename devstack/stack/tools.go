@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -92,13 +93,22 @@ func (st *starter) install(ctx context.Context, why string, pkgs ...string) erro
 
 // buildServices compiles the services into binDir with one `go build` from the repository root (one
 // invocation shares work and uses every core), the same as `go build -o <binDir>/<svc> ./services/<svc>`
-// for each.
+// for each. An up-to-date binary is left alone, so stacks sharing binDir link once between them.
+// Processes sharing it take turns: a binary half written by one would not start for another.
 func (st *starter) buildServices(ctx context.Context, binDir string, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(binDir, ".build.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}
 	args := []string{"build", "-o", binDir + string(filepath.Separator)}
 	for _, n := range names {
