@@ -153,137 +153,175 @@ func cpuBreakdown(c *PhaseCPU) string {
 	return strings.Join(parts, ", ")
 }
 
-// summaryRows are the figures beside their baselines.
+// summaryRows are the figures beside their baselines, a section of rows for each phase.
 func summaryRows(rep *Report) [][]string {
-	var rows [][]string
-	pg := rep.PGBaseline
-	pgOK := pg != nil && pg.Skipped == "" && pg.Rows > 0
-	pgText := "—"
-	if pgOK {
-		pgText = fmt.Sprintf("raw single-row pgx INSERT on the same Postgres, %d workers: %s rows/s", pg.Workers, num(pg.RowsPerSecond))
-	} else if pg != nil && pg.Skipped != "" {
-		pgText = "not measured: " + pg.Skipped
-	}
-	if c := rep.ClosedLoop; c != nil && c.Skipped == "" {
-		d := c.Delivery
-		parley := fmt.Sprintf("**%s msg/s** sent, %s/s delivered while sending (lag at end %s; delivered/sent after drain %.3f)",
-			num(c.SentPerSecond), num(c.DeliveredPerSecond), thousands(c.LagAtEnd), c.DeliveredRatio)
-		base := 0.0
-		if pgOK {
-			base = pg.RowsPerSecond
-		}
-		rows = append(rows, []string{
-			fmt.Sprintf("1:1 message, SendMessage via gateway → recipient's WebSocket, closed loop, %d pairs, %d senders", c.Pairs, c.Senders),
-			parley, pgText, ratio(c.SentPerSecond, base),
-		})
-		if c.CPU != nil {
-			baseText, baseMs := "—", 0.0
-			if pgOK {
-				baseMs = pg.PostgresMsPerRow
-				baseText = fmt.Sprintf("%s Postgres CPU per raw row", cpuMs(baseMs))
-			}
-			rows = append(rows, []string{
-				"CPU per message, summed over every process of the stack",
-				fmt.Sprintf("**%s** (%s)", cpuMs(c.CPU.StackMsPerUnit), cpuBreakdown(c.CPU)),
-				baseText, times(c.CPU.StackMsPerUnit, baseMs),
-			})
-		}
-		insert := "—"
-		if pgOK {
-			insert = "INSERT " + latencyText(pg.InsertLatency)
-		}
-		rows = append(rows, []string{
-			"latency at max rate (closed loop)",
-			fmt.Sprintf("send %s; send → frame %s", latencyText(d.SendLatency), latencyText(d.EndToEndLatency)),
-			insert, "—",
-		})
-	}
-	if o := rep.OpenLoop; o != nil && o.Skipped == "" {
-		d := o.Delivery
-		rows = append(rows, []string{
-			fmt.Sprintf("latency at %s msg/s (open loop), send → frame", num(o.TargetRate)),
-			fmt.Sprintf("**p50 %s, p99 %s** (p90 %s, max %s); send p99 %s; %s msg/s sent, %s/s delivered; not dispatched %d",
-				fmtMs(d.EndToEndLatency.P50Ms), fmtMs(d.EndToEndLatency.P99Ms), fmtMs(d.EndToEndLatency.P90Ms), fmtMs(d.EndToEndLatency.MaxMs),
-				fmtMs(d.SendLatency.P99Ms), num(o.SentPerSecond), num(o.DeliveredPerSecond), d.NotDispatched),
-			"—", "—",
-		})
-	}
+	pg := measuredBaseline(rep.PGBaseline)
+	rows := closedLoopRows(rep.ClosedLoop, pg, baselineText(rep.PGBaseline))
+	rows = append(rows, openLoopRows(rep.OpenLoop)...)
 	for _, ph := range []*MessagePhase{rep.ClosedLoop, rep.OpenLoop} {
-		if ph == nil || ph.Skipped != "" {
-			continue
-		}
-		d := ph.Delivery
-		errs := int64(0)
-		for _, n := range d.SendErrors {
-			errs += n
-		}
-		rows = append(rows, []string{
-			"delivery, " + ph.Mode,
-			fmt.Sprintf("%s sent, %d send errors, %d lost, %d duplicated, %d order violations, %d gaps, %d sender echoes missing",
-				thousands(d.Sent), errs, d.Lost, d.Duplicated, d.OrderViolations, d.Gaps, d.SenderEchoMissing),
-			"0 lost, 0 duplicated, in order, gap-free", "—",
-		})
-		rows = append(rows, []string{"frames per message, " + ph.Mode, framesText(d.FramesByType, d.FramesPerMessage) + trailingText(d.LastFrameAfterWindow), "—", "—"})
+		rows = append(rows, deliveryRows(ph)...)
 	}
-	if g := rep.GatewayOverhead; g != nil {
-		switch {
-		case g.Skipped != "":
-			rows = append(rows, []string{"unary call through the gateway", "not measured: " + g.Skipped, "—", "—"})
-		default:
-			gw := "not measured: " + g.Gateway.Skipped
-			if g.Gateway.Skipped == "" {
-				gw = fmt.Sprintf("**%s req/s**, p50 %s, p99 %s; gateway adds %s CPU per call",
-					num(g.Gateway.RequestsPerSecond), fmtMs(g.Gateway.Latency.P50Ms), fmtMs(g.Gateway.Latency.P99Ms), cpuMs(g.GatewayMsPerCall))
-			}
-			direct := "not measured: " + g.Direct.Skipped
-			if g.Direct.Skipped == "" {
-				direct = fmt.Sprintf("the same call straight to profile: %s req/s, p50 %s, p99 %s",
-					num(g.Direct.RequestsPerSecond), fmtMs(g.Direct.Latency.P50Ms), fmtMs(g.Direct.Latency.P99Ms))
-			}
-			rows = append(rows, []string{
-				fmt.Sprintf("unary call through the gateway (GetProfile, %d workers, %s)", g.Workers, g.Codec),
-				gw, direct, ratio(g.Gateway.RequestsPerSecond, g.Direct.RequestsPerSecond),
-			})
-		}
-	}
-	if is := rep.IdleSockets; is != nil {
-		what := fmt.Sprintf("idle authenticated WebSockets, %s", thousands(int64(is.Requested)))
-		switch {
-		case is.Skipped != "":
-			rows = append(rows, []string{what, "not measured: " + is.Skipped, "—", "—"})
-		default:
-			gw := "not measured: " + is.Gateway.Skipped
-			if is.Gateway.Skipped == "" {
-				gw = fmt.Sprintf("**%.1f KB per connection** in the gateway (%s open, %d failed%s)",
-					is.Gateway.KBPerConnection, thousands(int64(is.Gateway.Opened)), is.Gateway.Failed, fileLimitText(is.Gateway))
-			}
-			bare := "not measured: " + is.Bare.Skipped
-			if is.Bare.Skipped == "" {
-				bare = fmt.Sprintf("bare coder/websocket server, same connections: %.1f KB (%s open%s)",
-					is.Bare.KBPerConnection, thousands(int64(is.Bare.Opened)), fileLimitText(is.Bare))
-			}
-			rows = append(rows, []string{what, gw, bare, times(is.Gateway.KBPerConnection, is.Bare.KBPerConnection)})
-			if g, b := is.Gateway.Runtime, is.Bare.Runtime; g != nil || b != nil {
-				rt := func(r *RuntimeDelta, who string) string {
-					if r == nil {
-						return "—"
-					}
-					return fmt.Sprintf("%s%.1f KB heap + stacks (%.1f + %.1f), %.2f goroutines per connection",
-						who, r.HeapKBPerConnection, r.HeapOnlyKBPerConnection, r.StackKBPerConnection, r.GoroutinesPerConnection)
-				}
-				ratioText := "—"
-				if g != nil && b != nil {
-					ratioText = times(g.HeapKBPerConnection, b.HeapKBPerConnection)
-				}
-				rows = append(rows, []string{"the same sockets, Go runtime after a GC (/debug/pprof)", rt(g, ""), rt(b, "bare server: "), ratioText})
-			}
-		}
-	}
+	rows = append(rows, gatewayRows(rep.GatewayOverhead)...)
+	rows = append(rows, idleRows(rep.IdleSockets)...)
 	if s := rep.Setup; s != nil && s.Users > 0 {
 		rows = append(rows, []string{"registration (argon2id), through the gateway",
 			fmt.Sprintf("%s users at %.1f/s (%d at a time)", thousands(int64(s.Users)), s.RegistersPerSecond, rep.Flags.RegisterConc), "—", "—"})
 	}
 	return rows
+}
+
+// measuredBaseline is pg when it has figures to compare with, else nil.
+func measuredBaseline(pg *PGBaseline) *PGBaseline {
+	if pg != nil && pg.Skipped == "" && pg.Rows > 0 {
+		return pg
+	}
+	return nil
+}
+
+// baselineText is the Postgres baseline's cell: its rate, why it was not measured, or a dash.
+func baselineText(pg *PGBaseline) string {
+	switch {
+	case measuredBaseline(pg) != nil:
+		return fmt.Sprintf("raw single-row pgx INSERT on the same Postgres, %d workers: %s rows/s", pg.Workers, num(pg.RowsPerSecond))
+	case pg != nil && pg.Skipped != "":
+		return "not measured: " + pg.Skipped
+	}
+	return "—"
+}
+
+// closedLoopRows: the rate, the CPU per message and the latency at that rate, each beside the
+// Postgres baseline pg (nil when it was not measured).
+func closedLoopRows(c *MessagePhase, pg *PGBaseline, pgText string) [][]string {
+	if c == nil || c.Skipped != "" {
+		return nil
+	}
+	var baseRate, baseMs float64
+	baseCPU, insert := "—", "—"
+	if pg != nil {
+		baseRate, baseMs = pg.RowsPerSecond, pg.PostgresMsPerRow
+		baseCPU = fmt.Sprintf("%s Postgres CPU per raw row", cpuMs(baseMs))
+		insert = "INSERT " + latencyText(pg.InsertLatency)
+	}
+	rows := [][]string{{
+		fmt.Sprintf("1:1 message, SendMessage via gateway → recipient's WebSocket, closed loop, %d pairs, %d senders", c.Pairs, c.Senders),
+		fmt.Sprintf("**%s msg/s** sent, %s/s delivered while sending (lag at end %s; delivered/sent after drain %.3f)",
+			num(c.SentPerSecond), num(c.DeliveredPerSecond), thousands(c.LagAtEnd), c.DeliveredRatio),
+		pgText, ratio(c.SentPerSecond, baseRate),
+	}}
+	if c.CPU != nil {
+		rows = append(rows, []string{
+			"CPU per message, summed over every process of the stack",
+			fmt.Sprintf("**%s** (%s)", cpuMs(c.CPU.StackMsPerUnit), cpuBreakdown(c.CPU)),
+			baseCPU, times(c.CPU.StackMsPerUnit, baseMs),
+		})
+	}
+	d := c.Delivery
+	return append(rows, []string{
+		"latency at max rate (closed loop)",
+		fmt.Sprintf("send %s; send → frame %s", latencyText(d.SendLatency), latencyText(d.EndToEndLatency)),
+		insert, "—",
+	})
+}
+
+// openLoopRows: the latency at the fixed rate.
+func openLoopRows(o *MessagePhase) [][]string {
+	if o == nil || o.Skipped != "" {
+		return nil
+	}
+	d := o.Delivery
+	return [][]string{{
+		fmt.Sprintf("latency at %s msg/s (open loop), send → frame", num(o.TargetRate)),
+		fmt.Sprintf("**p50 %s, p99 %s** (p90 %s, max %s); send p99 %s; %s msg/s sent, %s/s delivered; not dispatched %d",
+			fmtMs(d.EndToEndLatency.P50Ms), fmtMs(d.EndToEndLatency.P99Ms), fmtMs(d.EndToEndLatency.P90Ms), fmtMs(d.EndToEndLatency.MaxMs),
+			fmtMs(d.SendLatency.P99Ms), num(o.SentPerSecond), num(o.DeliveredPerSecond), d.NotDispatched),
+		"—", "—",
+	}}
+}
+
+// deliveryRows: what a message phase delivered, against the guarantees, and the frames it took.
+func deliveryRows(ph *MessagePhase) [][]string {
+	if ph == nil || ph.Skipped != "" {
+		return nil
+	}
+	d := ph.Delivery
+	errs := int64(0)
+	for _, n := range d.SendErrors {
+		errs += n
+	}
+	return [][]string{
+		{
+			"delivery, " + ph.Mode,
+			fmt.Sprintf("%s sent, %d send errors, %d lost, %d duplicated, %d order violations, %d gaps, %d sender echoes missing",
+				thousands(d.Sent), errs, d.Lost, d.Duplicated, d.OrderViolations, d.Gaps, d.SenderEchoMissing),
+			"0 lost, 0 duplicated, in order, gap-free", "—",
+		},
+		{"frames per message, " + ph.Mode, framesText(d.FramesByType, d.FramesPerMessage) + trailingText(d.LastFrameAfterWindow), "—", "—"},
+	}
+}
+
+// gatewayRows: a unary call through the gateway beside the same call straight to the service.
+func gatewayRows(g *GatewayOverhead) [][]string {
+	switch {
+	case g == nil:
+		return nil
+	case g.Skipped != "":
+		return [][]string{{"unary call through the gateway", "not measured: " + g.Skipped, "—", "—"}}
+	}
+	gw := "not measured: " + g.Gateway.Skipped
+	if g.Gateway.Skipped == "" {
+		gw = fmt.Sprintf("**%s req/s**, p50 %s, p99 %s; gateway adds %s CPU per call",
+			num(g.Gateway.RequestsPerSecond), fmtMs(g.Gateway.Latency.P50Ms), fmtMs(g.Gateway.Latency.P99Ms), cpuMs(g.GatewayMsPerCall))
+	}
+	direct := "not measured: " + g.Direct.Skipped
+	if g.Direct.Skipped == "" {
+		direct = fmt.Sprintf("the same call straight to profile: %s req/s, p50 %s, p99 %s",
+			num(g.Direct.RequestsPerSecond), fmtMs(g.Direct.Latency.P50Ms), fmtMs(g.Direct.Latency.P99Ms))
+	}
+	return [][]string{{
+		fmt.Sprintf("unary call through the gateway (GetProfile, %d workers, %s)", g.Workers, g.Codec),
+		gw, direct, ratio(g.Gateway.RequestsPerSecond, g.Direct.RequestsPerSecond),
+	}}
+}
+
+// idleRows: the memory idle WebSockets hold in the gateway beside a bare server's, as the OS
+// counts it and, when both served /debug/pprof, as the Go runtime does.
+func idleRows(is *IdleSockets) [][]string {
+	if is == nil {
+		return nil
+	}
+	what := fmt.Sprintf("idle authenticated WebSockets, %s", thousands(int64(is.Requested)))
+	if is.Skipped != "" {
+		return [][]string{{what, "not measured: " + is.Skipped, "—", "—"}}
+	}
+	gw := "not measured: " + is.Gateway.Skipped
+	if is.Gateway.Skipped == "" {
+		gw = fmt.Sprintf("**%.1f KB per connection** in the gateway (%s open, %d failed%s)",
+			is.Gateway.KBPerConnection, thousands(int64(is.Gateway.Opened)), is.Gateway.Failed, fileLimitText(is.Gateway))
+	}
+	bare := "not measured: " + is.Bare.Skipped
+	if is.Bare.Skipped == "" {
+		bare = fmt.Sprintf("bare coder/websocket server, same connections: %.1f KB (%s open%s)",
+			is.Bare.KBPerConnection, thousands(int64(is.Bare.Opened)), fileLimitText(is.Bare))
+	}
+	rows := [][]string{{what, gw, bare, times(is.Gateway.KBPerConnection, is.Bare.KBPerConnection)}}
+	g, b := is.Gateway.Runtime, is.Bare.Runtime
+	if g == nil && b == nil {
+		return rows
+	}
+	ratioText := "—"
+	if g != nil && b != nil {
+		ratioText = times(g.HeapKBPerConnection, b.HeapKBPerConnection)
+	}
+	return append(rows, []string{"the same sockets, Go runtime after a GC (/debug/pprof)", runtimeText(g, ""), runtimeText(b, "bare server: "), ratioText})
+}
+
+// runtimeText is one side's Go runtime figures per connection, after who.
+func runtimeText(r *RuntimeDelta, who string) string {
+	if r == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%s%.1f KB heap + stacks (%.1f + %.1f), %.2f goroutines per connection",
+		who, r.HeapKBPerConnection, r.HeapOnlyKBPerConnection, r.StackKBPerConnection, r.GoroutinesPerConnection)
 }
 
 func fileLimitText(r IdleRun) string {
