@@ -152,7 +152,6 @@ func (s *Service) Send(ctx context.Context, caller, userID string) (SendResult, 
 	p := NewPair(caller, target)
 	var res SendResult
 	err = s.store.InPair(ctx, p, func(tx PairTx) error {
-		res = SendResult{}
 		st, err := tx.State(ctx)
 		if err != nil {
 			return err
@@ -160,77 +159,89 @@ func (s *Service) Send(ctx context.Context, caller, userID string) (SendResult, 
 		if st.Blocks(p, caller) {
 			return domainerr.Errorf(domainerr.ErrFailedPrecondition, "user_id: you have blocked this user; unblock them first")
 		}
-		if st.FriendsSince != nil {
-			other, err := tx.User(ctx, target)
-			if err != nil {
-				return err
-			}
-			res.Friend = &Friend{User: other, Since: *st.FriendsSince}
-			return nil
-		}
 		now := s.now()
-		if pend := st.Pending; pend != nil {
-			switch {
-			case pend.From == caller:
-				other, err := tx.User(ctx, target)
-				if err != nil {
-					return err
-				}
-				res.Request = &RequestView{Request: *pend, Other: other, Direction: Outgoing}
-				return nil
-			case !pend.Hidden:
-				// The other asked first: asking back accepts their request.
-				f, err := accept(ctx, tx, *pend, now)
-				if err != nil {
-					return err
-				}
-				res.Friend = &f
-				return nil
-			default:
-				// A hidden request of theirs outlived the caller's block; it cannot, as unblocking
-				// drops it, but if it did it must not leak now.
-				if err := tx.ResolveRequest(ctx, pend.ID, StatusDropped, now); err != nil {
-					return err
-				}
-			}
-		}
-		if s.limits.Requests > 0 {
-			n, err := tx.SentSince(ctx, caller, now.Add(-s.limits.Window))
-			if err != nil {
-				return err
-			}
-			if n >= s.limits.Requests {
-				return domainerr.Errorf(domainerr.ErrResourceExhausted, "too many friend requests: at most %d per %s; try again later", s.limits.Requests, s.limits.Window)
-			}
-		}
-		id, err := newRequestID()
-		if err != nil {
+		var answered bool
+		if res, answered, err = answerExisting(ctx, tx, st, caller, target, now); err != nil || answered {
 			return err
 		}
-		r := Request{ID: id, From: caller, To: target, Status: StatusPending, Hidden: st.Blocks(p, target), CreatedAt: now}
-		if err := tx.CreateRequest(ctx, r); err != nil {
-			return err
-		}
-		if !r.Hidden {
-			me, err := tx.User(ctx, caller)
-			if err != nil {
-				return err
-			}
-			if err := tx.Publish(ctx, RequestSent{RequestID: r.ID, From: caller, To: target, FromNickname: me.Nickname, At: now}); err != nil {
-				return err
-			}
-		}
-		other, err := tx.User(ctx, target)
-		if err != nil {
-			return err
-		}
-		res.Request = &RequestView{Request: r, Other: other, Direction: Outgoing}
-		return nil
+		res, err = s.newRequest(ctx, tx, caller, target, st.Blocks(p, target), now)
+		return err
 	})
 	if err != nil {
 		return SendResult{}, err
 	}
 	return res, nil
+}
+
+// answerExisting is Send's answer when the pair already has one (answered): their friendship, the
+// caller's pending request, or the friendship that accepting the other's pending request makes. A
+// hidden request of the other's is dropped, and a new request is left to make.
+func answerExisting(ctx context.Context, tx PairTx, st PairState, caller, target string, now time.Time) (res SendResult, answered bool, err error) {
+	if st.FriendsSince != nil {
+		other, err := tx.User(ctx, target)
+		if err != nil {
+			return SendResult{}, false, err
+		}
+		return SendResult{Friend: &Friend{User: other, Since: *st.FriendsSince}}, true, nil
+	}
+	pend := st.Pending
+	switch {
+	case pend == nil:
+		return SendResult{}, false, nil
+	case pend.From == caller:
+		other, err := tx.User(ctx, target)
+		if err != nil {
+			return SendResult{}, false, err
+		}
+		return SendResult{Request: &RequestView{Request: *pend, Other: other, Direction: Outgoing}}, true, nil
+	case !pend.Hidden:
+		// The other asked first: asking back accepts their request.
+		f, err := accept(ctx, tx, *pend, now)
+		if err != nil {
+			return SendResult{}, false, err
+		}
+		return SendResult{Friend: &f}, true, nil
+	default:
+		// A hidden request of theirs outlived the caller's block; it cannot, as unblocking drops
+		// it, but if it did it must not leak now.
+		return SendResult{}, false, tx.ResolveRequest(ctx, pend.ID, StatusDropped, now)
+	}
+}
+
+// newRequest stores caller's request to target, within the caller's request limit, and raises
+// FriendRequestSent unless it is hidden (target has blocked the caller).
+func (s *Service) newRequest(ctx context.Context, tx PairTx, caller, target string, hidden bool, now time.Time) (SendResult, error) {
+	if s.limits.Requests > 0 {
+		n, err := tx.SentSince(ctx, caller, now.Add(-s.limits.Window))
+		if err != nil {
+			return SendResult{}, err
+		}
+		if n >= s.limits.Requests {
+			return SendResult{}, domainerr.Errorf(domainerr.ErrResourceExhausted, "too many friend requests: at most %d per %s; try again later", s.limits.Requests, s.limits.Window)
+		}
+	}
+	id, err := newRequestID()
+	if err != nil {
+		return SendResult{}, err
+	}
+	r := Request{ID: id, From: caller, To: target, Status: StatusPending, Hidden: hidden, CreatedAt: now}
+	if err := tx.CreateRequest(ctx, r); err != nil {
+		return SendResult{}, err
+	}
+	if !r.Hidden {
+		me, err := tx.User(ctx, caller)
+		if err != nil {
+			return SendResult{}, err
+		}
+		if err := tx.Publish(ctx, RequestSent{RequestID: r.ID, From: caller, To: target, FromNickname: me.Nickname, At: now}); err != nil {
+			return SendResult{}, err
+		}
+	}
+	other, err := tx.User(ctx, target)
+	if err != nil {
+		return SendResult{}, err
+	}
+	return SendResult{Request: &RequestView{Request: r, Other: other, Direction: Outgoing}}, nil
 }
 
 // accept makes the pair of pending request r friends and publishes FriendAccepted; it returns
