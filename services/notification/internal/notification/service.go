@@ -212,73 +212,85 @@ func (s *Service) Notify(ctx context.Context, r NotifyRequest) (NotifyResult, er
 	}
 	var res NotifyResult
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		res = NotifyResult{}
-		// The lock also serialises concurrent calls with the same key: the second finds the first's result.
-		if locked, err := lockUnlessDeleted(ctx, tx, []string{r.UserID}, r.UserID); err != nil {
-			return err
-		} else if !locked {
-			return ErrUserDeleted
-		}
-		stored, found, err := tx.NotifyResult(ctx, r.UserID, r.IdempotencyKey)
-		if err != nil {
-			return err
-		}
-		if found {
-			res.EmailQueued = stored.EmailQueued
-			if stored.NotificationID != "" {
-				res.Notification, err = tx.Notification(ctx, r.UserID, stored.NotificationID)
-			}
-			return err
-		}
-		now := s.now()
-		prefs, err := tx.Preferences(ctx, r.UserID, now)
-		if err != nil {
-			return err
-		}
-		muted := false
-		if r.Kind == KindMessage && r.SubjectID != "" {
-			if chatID, err := validate.UUID("subject_id", r.SubjectID); err == nil {
-				if muted, err = tx.IsMuted(ctx, r.UserID, chatID, now); err != nil {
-					return err
-				}
-			}
-		}
-		if !muted && prefs.For(r.Kind).InApp {
-			n := Notification{ID: newID(), UserID: r.UserID, Kind: r.Kind, Title: r.Title, Body: r.Body,
-				SubjectID: r.SubjectID, ActorUserID: r.ActorUserID, Count: 1, CreatedAt: now}
-			if err := s.storeInApp(ctx, tx, n, ""); err != nil {
-				return err
-			}
-			res.Notification = &n
-			if err := s.queuePush(ctx, tx, prefs, n, "", "notify:"+r.UserID+":"+r.IdempotencyKey); err != nil {
-				return err
-			}
-		}
-		if !muted && prefs.EmailFor(r.Kind) {
-			to, err := tx.Recipient(ctx, r.UserID)
-			if err != nil {
-				return err
-			}
-			if to.Email != "" {
-				c, err := s.emails.Notice(to, r.Kind, r.Title, r.Body)
-				if err != nil {
-					return err
-				}
-				if res.EmailQueued, err = s.queueEmail(ctx, tx, to, r.Kind, "notify:"+r.UserID+":"+r.IdempotencyKey, c, now); err != nil {
-					return err
-				}
-			}
-		}
-		stored = StoredNotify{EmailQueued: res.EmailQueued}
-		if res.Notification != nil {
-			stored.NotificationID = res.Notification.ID
-		}
-		return tx.SaveNotifyResult(ctx, r.UserID, r.IdempotencyKey, stored, now)
+		var err error
+		res, err = s.notifyOnce(ctx, tx, r)
+		return err
 	})
 	if err != nil {
 		return NotifyResult{}, err
 	}
 	return res, nil
+}
+
+// notifyOnce is Notify's work in tx, under the recipient's lock, which also serialises concurrent
+// calls with the same key: the second finds the first's result and returns it.
+func (s *Service) notifyOnce(ctx context.Context, tx Tx, r NotifyRequest) (NotifyResult, error) {
+	if locked, err := lockUnlessDeleted(ctx, tx, []string{r.UserID}, r.UserID); err != nil {
+		return NotifyResult{}, err
+	} else if !locked {
+		return NotifyResult{}, ErrUserDeleted
+	}
+	stored, found, err := tx.NotifyResult(ctx, r.UserID, r.IdempotencyKey)
+	if err != nil {
+		return NotifyResult{}, err
+	}
+	if found {
+		res := NotifyResult{EmailQueued: stored.EmailQueued}
+		if stored.NotificationID != "" {
+			res.Notification, err = tx.Notification(ctx, r.UserID, stored.NotificationID)
+		}
+		return res, err
+	}
+	now := s.now()
+	prefs, err := tx.Preferences(ctx, r.UserID, now)
+	if err != nil {
+		return NotifyResult{}, err
+	}
+	muted := false
+	if r.Kind == KindMessage && r.SubjectID != "" {
+		if chatID, err := validate.UUID("subject_id", r.SubjectID); err == nil {
+			if muted, err = tx.IsMuted(ctx, r.UserID, chatID, now); err != nil {
+				return NotifyResult{}, err
+			}
+		}
+	}
+	var res NotifyResult
+	dedupKey := "notify:" + r.UserID + ":" + r.IdempotencyKey
+	if !muted && prefs.For(r.Kind).InApp {
+		n := Notification{ID: newID(), UserID: r.UserID, Kind: r.Kind, Title: r.Title, Body: r.Body,
+			SubjectID: r.SubjectID, ActorUserID: r.ActorUserID, Count: 1, CreatedAt: now}
+		if err := s.storeInApp(ctx, tx, n, ""); err != nil {
+			return NotifyResult{}, err
+		}
+		res.Notification = &n
+		if err := s.queuePush(ctx, tx, prefs, n, "", dedupKey); err != nil {
+			return NotifyResult{}, err
+		}
+	}
+	if !muted && prefs.EmailFor(r.Kind) {
+		if res.EmailQueued, err = s.emailNotice(ctx, tx, r, dedupKey, now); err != nil {
+			return NotifyResult{}, err
+		}
+	}
+	stored = StoredNotify{EmailQueued: res.EmailQueued}
+	if res.Notification != nil {
+		stored.NotificationID = res.Notification.ID
+	}
+	return res, tx.SaveNotifyResult(ctx, r.UserID, r.IdempotencyKey, stored, now)
+}
+
+// emailNotice queues r as an email to its recipient, when they have an address; it reports
+// whether it did.
+func (s *Service) emailNotice(ctx context.Context, tx Tx, r NotifyRequest, dedupKey string, now time.Time) (bool, error) {
+	to, err := tx.Recipient(ctx, r.UserID)
+	if err != nil || to.Email == "" {
+		return false, err
+	}
+	c, err := s.emails.Notice(to, r.Kind, r.Title, r.Body)
+	if err != nil {
+		return false, err
+	}
+	return s.queueEmail(ctx, tx, to, r.Kind, dedupKey, c, now)
 }
 
 // storeInApp stores n and publishes NotificationSent with the user's unread count — or, when n
