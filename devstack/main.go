@@ -103,31 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "exec":
 		return execService(opts, rest, stderr)
 	case "status":
-		infraOnly := false
-		for len(rest) > 0 {
-			switch {
-			case rest[0] == "--infra":
-				infraOnly, rest = true, rest[1:]
-			case rest[0] == "--root" && len(rest) > 1:
-				// Tilt runs its readiness probe in its own working directory, not the repository.
-				opts.Root, rest = rest[1], rest[2:]
-			default:
-				fmt.Fprint(stderr, usage)
-				return 2
-			}
-		}
-		ok := true
-		for _, c := range stack.Status(ctx, opts, !infraOnly) {
-			state := "up"
-			if c.Err != nil {
-				state, ok = "DOWN: "+c.Err.Error(), false
-			}
-			fmt.Fprintf(stdout, "%-13s %-58s %s\n", c.Name, c.Address, state)
-		}
-		if !ok {
-			return 1
-		}
-		return 0
+		return status(ctx, opts, rest, stdout, stderr)
 	case "install":
 		if len(rest) == 0 {
 			fmt.Fprint(stderr, usage)
@@ -140,26 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		return 0
 	case "services":
-		root := opts.Root
-		if root == "" {
-			if root, err = stack.FindRoot(); err != nil {
-				fmt.Fprintf(stderr, "devstack: %v\n", err)
-				return 1
-			}
-		}
-		reg, err := stack.LoadRegistry(root)
-		if err != nil {
-			fmt.Fprintf(stderr, "devstack: %v\n", err)
-			return 1
-		}
-		for _, s := range reg.Services {
-			db := s.Database
-			if db == "" {
-				db = "-"
-			}
-			fmt.Fprintf(stdout, "%-13s %d  %-20s %s\n", s.Name, s.Port, db, s.Health)
-		}
-		return 0
+		return listServices(opts, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -167,6 +124,61 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "devstack: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+}
+
+// status prints whether each piece of the stack answers (with --infra, the infrastructure's only);
+// 1 when one does not.
+func status(ctx context.Context, opts stack.Options, args []string, stdout, stderr io.Writer) int {
+	infraOnly := false
+	for len(args) > 0 {
+		switch {
+		case args[0] == "--infra":
+			infraOnly, args = true, args[1:]
+		case args[0] == "--root" && len(args) > 1:
+			// Tilt runs its readiness probe in its own working directory, not the repository.
+			opts.Root, args = args[1], args[2:]
+		default:
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+	}
+	ok := true
+	for _, c := range stack.Status(ctx, opts, !infraOnly) {
+		state := "up"
+		if c.Err != nil {
+			state, ok = "DOWN: "+c.Err.Error(), false
+		}
+		fmt.Fprintf(stdout, "%-13s %-58s %s\n", c.Name, c.Address, state)
+	}
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+// listServices prints the registry's services: name, port, database and health path.
+func listServices(opts stack.Options, stdout, stderr io.Writer) int {
+	root := opts.Root
+	if root == "" {
+		var err error
+		if root, err = stack.FindRoot(); err != nil {
+			fmt.Fprintf(stderr, "devstack: %v\n", err)
+			return 1
+		}
+	}
+	reg, err := stack.LoadRegistry(root)
+	if err != nil {
+		fmt.Fprintf(stderr, "devstack: %v\n", err)
+		return 1
+	}
+	for _, s := range reg.Services {
+		db := s.Database
+		if db == "" {
+			db = "-"
+		}
+		fmt.Fprintf(stdout, "%-13s %d  %-20s %s\n", s.Name, s.Port, db, s.Health)
+	}
+	return 0
 }
 
 // serve starts the stack and keeps it up until a signal or a failure.

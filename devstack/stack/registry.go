@@ -131,32 +131,39 @@ func ParseRegistry(data []byte) (*Registry, error) {
 			}
 			dbs[s.Database] = s.Name
 		}
-		if s.Health == "" {
-			s.Health = "/healthz"
-		}
-		if !strings.HasPrefix(s.Health, "/") {
-			return nil, fmt.Errorf("service %q: health path %q must start with /", s.Name, s.Health)
-		}
-		for k := range s.EnvIfExists {
-			if !envName.MatchString(k) {
-				return nil, fmt.Errorf("service %q: env_if_exists name %q must be upper-case letters, digits and _", s.Name, k)
-			}
-		}
-		for k := range s.Env {
-			if !envName.MatchString(k) {
-				return nil, fmt.Errorf("service %q: env name %q must be upper-case letters, digits and _", s.Name, k)
-			}
-		}
-		for k := range s.EnvAppend {
-			if !envName.MatchString(k) {
-				return nil, fmt.Errorf("service %q: env_append name %q must be upper-case letters, digits and _", s.Name, k)
-			}
-			_, inEnv := s.Env[k]
-			_, inIfExists := s.EnvIfExists[k]
-			if inEnv || inIfExists {
-				return nil, fmt.Errorf("service %q: %s is in env_append and in env or env_if_exists; keep one", s.Name, k)
-			}
+		if err := checkHealthAndEnv(s); err != nil {
+			return nil, err
 		}
 	}
 	return reg, nil
+}
+
+// checkHealthAndEnv checks what the registry says of s alone, past its name, port and database:
+// its health path (defaulting to /healthz) and the names of its variables, of which env_append
+// may not name one env or env_if_exists sets.
+func checkHealthAndEnv(s *Service) error {
+	if s.Health == "" {
+		s.Health = "/healthz"
+	}
+	if !strings.HasPrefix(s.Health, "/") {
+		return fmt.Errorf("service %q: health path %q must start with /", s.Name, s.Health)
+	}
+	for _, vars := range []struct {
+		field string
+		names map[string]string
+	}{{"env_if_exists name", s.EnvIfExists}, {"env name", s.Env}, {"env_append name", s.EnvAppend}} {
+		for k := range vars.names {
+			if !envName.MatchString(k) {
+				return fmt.Errorf("service %q: %s %q must be upper-case letters, digits and _", s.Name, vars.field, k)
+			}
+		}
+	}
+	for k := range s.EnvAppend {
+		_, inEnv := s.Env[k]
+		_, inIfExists := s.EnvIfExists[k]
+		if inEnv || inIfExists {
+			return fmt.Errorf("service %q: %s is in env_append and in env or env_if_exists; keep one", s.Name, k)
+		}
+	}
+	return nil
 }
