@@ -244,41 +244,7 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 	}
 	defer pg.Release(ctx, conn) // rolls back unless committed, even after a stop
 
-	// One round trip: the transaction, the relay lock, and the oldest rows deleted and returned.
-	// READ COMMITTED, whatever the server default: the statement must see everything committed
-	// before it started, so it sees the deletions of a relay that released the lock just before
-	// we took it. Under REPEATABLE READ the snapshot would predate the lock. The deletions commit
-	// only after Kafka has the records; if producing fails, the rollback puts the rows back.
-	b := &pgx.Batch{}
-	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	b.Queue(noSeqScanSQL)
-	b.Queue(takeRowsSQL, relayLockKey, r.cfg.BatchSize)
-	br := conn.SendBatch(ctx, b)
-	var pending []outboxRow
-	locked := false
-	if _, err = br.Exec(); err == nil {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		var rows pgx.Rows
-		if rows, err = br.Query(); err == nil {
-			pending, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
-				var o outboxRow
-				var id *int64
-				var eventID, topic, key, ceType, source *string
-				var at *time.Time
-				err := row.Scan(&locked, &id, &eventID, &topic, &key, &ceType, &source, &at, &o.payload, &o.headers)
-				if err != nil || id == nil {
-					return outboxRow{}, err // no row: the lock's answer alone
-				}
-				o.id, o.eventID, o.topic, o.key, o.ceType, o.source, o.time = *id, *eventID, *topic, *key, *ceType, *source, *at
-				return o, nil
-			})
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	pending, locked, err := r.takeRows(ctx, conn)
 	if err != nil {
 		return batchDone, fmt.Errorf("read outbox rows: %w", err)
 	}
@@ -298,22 +264,9 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 
 	kctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
-	var topics, newTopics []string
-	for _, o := range pending {
-		if !slices.Contains(topics, o.topic) {
-			topics = append(topics, o.topic)
-			if !ensured[o.topic] {
-				newTopics = append(newTopics, o.topic)
-			}
-		}
-	}
-	if len(newTopics) > 0 {
-		if err := CreateMissingTopics(kctx, client, r.cfg.Partitions, newTopics...); err != nil {
-			return batchDone, fmt.Errorf("ensure topics: %w", err)
-		}
-		for _, t := range newTopics {
-			ensured[t] = true
-		}
+	topics, err := r.ensureTopics(kctx, client, pending, ensured)
+	if err != nil {
+		return batchDone, err
 	}
 	records := make([]*kgo.Record, len(pending))
 	var spans []trace.Span
@@ -347,6 +300,69 @@ func (r *Relay) publishBatch(ctx context.Context, client *kgo.Client, ensured ma
 	r.cfg.Telemetry.OutboxPublished(len(pending))
 	r.log.Debug("published outbox events", "count", len(pending), "first_id", pending[0].id, "last_id", pending[len(pending)-1].id)
 	return state, nil
+}
+
+// takeRows opens conn's transaction and, in the same round trip, takes the relay lock and
+// deletes and returns the oldest rows; locked is false when another relay holds the lock.
+//
+// READ COMMITTED, whatever the server default: the statement must see everything committed
+// before it started, so it sees the deletions of a relay that released the lock just before we
+// took it. Under REPEATABLE READ the snapshot would predate the lock. The deletions commit only
+// after Kafka has the records; if producing fails, the rollback puts the rows back.
+func (r *Relay) takeRows(ctx context.Context, conn *pgxpool.Conn) (pending []outboxRow, locked bool, err error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(noSeqScanSQL)
+	b.Queue(takeRowsSQL, relayLockKey, r.cfg.BatchSize)
+	br := conn.SendBatch(ctx, b)
+	if _, err = br.Exec(); err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			pending, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
+				var o outboxRow
+				var id *int64
+				var eventID, topic, key, ceType, source *string
+				var at *time.Time
+				err := row.Scan(&locked, &id, &eventID, &topic, &key, &ceType, &source, &at, &o.payload, &o.headers)
+				if err != nil || id == nil {
+					return outboxRow{}, err // no row: the lock's answer alone
+				}
+				o.id, o.eventID, o.topic, o.key, o.ceType, o.source, o.time = *id, *eventID, *topic, *key, *ceType, *source, *at
+				return o, nil
+			})
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return pending, locked, err
+}
+
+// ensureTopics creates the topics of pending that this relay has not yet ensured (recording
+// them in ensured) and returns every topic of the batch.
+func (r *Relay) ensureTopics(ctx context.Context, client *kgo.Client, pending []outboxRow, ensured map[string]bool) ([]string, error) {
+	var topics, newTopics []string
+	for _, o := range pending {
+		if !slices.Contains(topics, o.topic) {
+			topics = append(topics, o.topic)
+			if !ensured[o.topic] {
+				newTopics = append(newTopics, o.topic)
+			}
+		}
+	}
+	if len(newTopics) == 0 {
+		return topics, nil
+	}
+	if err := CreateMissingTopics(ctx, client, r.cfg.Partitions, newTopics...); err != nil {
+		return nil, fmt.Errorf("ensure topics: %w", err)
+	}
+	for _, t := range newTopics {
+		ensured[t] = true
+	}
+	return topics, nil
 }
 
 // noSeqScanSQL keeps the relay's transaction off sequential scans (see takeRowsSQL).
