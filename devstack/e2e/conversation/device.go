@@ -220,11 +220,6 @@ func (d *Device) serve(conn *websocket.Conn, n int) websocket.StatusCode {
 		}
 		return f, nil
 	}
-	const (
-		waitReady = iota
-		replaying
-		live
-	)
 	state, next := waitReady, int64(0) // next: the seq the next replayed or live frame must have
 	for {
 		f, err := read()
@@ -253,34 +248,7 @@ func (d *Device) serve(conn *websocket.Conn, n int) websocket.StatusCode {
 				return websocket.CloseStatus(err)
 			}
 		case "message":
-			if f.Str("chat_id") != d.chatID {
-				d.problem("a message of another chat: %v", f)
-				continue
-			}
-			seq, id := f.Num("seq"), f.Message().Str("message_id")
-			replay := f["replay"] == true
-			kind := map[bool]string{true: "replayed", false: "live"}[replay]
-			d.mu.Lock()
-			d.receipts[seq] = append(d.receipts[seq], fmt.Sprintf("connection %d %s event %s at %s", n, kind, f.Str("id"), time.Now().Format("15:04:05.000")))
-			receipts := slices.Clone(d.receipts[seq])
-			d.mu.Unlock()
-			switch {
-			case state == replaying && replay, state == live && !replay:
-				if seq != next {
-					d.problem("connection %d: %s frame with seq %d, want %d (a gap or a repeat); seq %d's receipts: %v", n, kind, seq, next, seq, receipts)
-				}
-				next = seq + 1
-			case state == live && replay:
-				d.problem("connection %d: a replayed frame (seq %d) after sync_done", n, seq)
-			}
-			// Live frames before the sync is answered may repeat what the replay brings; the
-			// protocol lets a client see those twice and key them by seq.
-			d.mu.Lock()
-			if prev := d.received[seq]; prev != "" && prev != id {
-				d.problems = append(d.problems, fmt.Sprintf("seq %d is message %s and %s", seq, prev, id))
-			}
-			d.received[seq] = id
-			d.mu.Unlock()
+			next = d.checkMessage(n, f, state, next)
 		case "sync_done":
 			if state != replaying || f.Num("last_seq") != next-1 {
 				d.problem("connection %d: sync_done at seq %d after replaying up to %d", n, f.Num("last_seq"), next-1)
@@ -294,4 +262,48 @@ func (d *Device) serve(conn *websocket.Conn, n int) websocket.StatusCode {
 			d.problem("connection %d: unexpected %v", n, f)
 		}
 	}
+}
+
+// syncState is where a connection is in the sync protocol.
+type syncState int
+
+const (
+	waitReady syncState = iota // until the gateway's ready frame
+	replaying                  // from the sync request to sync_done
+	live                       // after sync_done
+)
+
+// checkMessage records message frame f of connection n and checks it against the connection's
+// state: replayed frames only while replaying, live ones only once live, each at next (the seq
+// it must have) and never two messages at one seq. It returns the seq the next frame must have.
+func (d *Device) checkMessage(n int, f Frame, state syncState, next int64) int64 {
+	if f.Str("chat_id") != d.chatID {
+		d.problem("a message of another chat: %v", f)
+		return next
+	}
+	seq, id := f.Num("seq"), f.Message().Str("message_id")
+	replay := f["replay"] == true
+	kind := map[bool]string{true: "replayed", false: "live"}[replay]
+	d.mu.Lock()
+	d.receipts[seq] = append(d.receipts[seq], fmt.Sprintf("connection %d %s event %s at %s", n, kind, f.Str("id"), time.Now().Format("15:04:05.000")))
+	receipts := slices.Clone(d.receipts[seq])
+	d.mu.Unlock()
+	switch {
+	case state == replaying && replay, state == live && !replay:
+		if seq != next {
+			d.problem("connection %d: %s frame with seq %d, want %d (a gap or a repeat); seq %d's receipts: %v", n, kind, seq, next, seq, receipts)
+		}
+		next = seq + 1
+	case state == live && replay:
+		d.problem("connection %d: a replayed frame (seq %d) after sync_done", n, seq)
+	}
+	// Live frames before the sync is answered may repeat what the replay brings; the protocol
+	// lets a client see those twice and key them by seq.
+	d.mu.Lock()
+	if prev := d.received[seq]; prev != "" && prev != id {
+		d.problems = append(d.problems, fmt.Sprintf("seq %d is message %s and %s", seq, prev, id))
+	}
+	d.received[seq] = id
+	d.mu.Unlock()
+	return next
 }
