@@ -137,34 +137,8 @@ func accessLog(logger *slog.Logger, tel *telemetry.Telemetry) echo.MiddlewareFun
 			if err != nil {
 				c.Error(err) // answer now so the line shows the status actually sent
 			}
-			req := c.Request()
-			res := c.Response()
-			info := infoFrom(req.Context())
-			info.mu.Lock()
-			attrs := []slog.Attr{
-				slog.String("method", req.Method),
-				slog.String("path", req.URL.Path),
-				slog.Int("status", res.Status),
-				slog.Duration("duration", time.Since(start)),
-				slog.Int64("bytes", res.Size),
-				slog.String("request_id", info.requestID),
-				slog.String("remote", c.RealIP()),
-			}
-			if info.procedure != "" {
-				attrs = append(attrs, slog.String("procedure", info.procedure), slog.String("protocol", string(info.protocol)))
-			}
-			if info.upstream != "" {
-				attrs = append(attrs, slog.String("upstream", info.upstream))
-			}
-			code := info.code
-			if code != "" {
-				attrs = append(attrs, slog.String("code", code))
-			}
-			if info.user != "" {
-				attrs = append(attrs, slog.String("user", info.user))
-			}
-			procedure := measuredProcedure(info, res.Status)
-			info.mu.Unlock()
+			req, res := c.Request(), c.Response()
+			attrs, code, procedure := requestAttrs(c, infoFrom(req.Context()), start)
 			if procedure != "" {
 				if code == "" {
 					code = "unknown" // a stream's end, inside its body, is not parsed
@@ -183,6 +157,36 @@ func accessLog(logger *slog.Logger, tel *telemetry.Telemetry) echo.MiddlewareFun
 			return nil
 		}
 	}
+}
+
+// requestAttrs reads what the request's handlers recorded in info: the access line's attributes,
+// the Connect code ("" when none was seen) and the procedure the RPC metrics count ("" for none).
+func requestAttrs(c echo.Context, info *requestInfo, start time.Time) (attrs []slog.Attr, code, procedure string) {
+	req, res := c.Request(), c.Response()
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	attrs = []slog.Attr{
+		slog.String("method", req.Method),
+		slog.String("path", req.URL.Path),
+		slog.Int("status", res.Status),
+		slog.Duration("duration", time.Since(start)),
+		slog.Int64("bytes", res.Size),
+		slog.String("request_id", info.requestID),
+		slog.String("remote", c.RealIP()),
+	}
+	if info.procedure != "" {
+		attrs = append(attrs, slog.String("procedure", info.procedure), slog.String("protocol", string(info.protocol)))
+	}
+	if info.upstream != "" {
+		attrs = append(attrs, slog.String("upstream", info.upstream))
+	}
+	if info.code != "" {
+		attrs = append(attrs, slog.String("code", info.code))
+	}
+	if info.user != "" {
+		attrs = append(attrs, slog.String("user", info.user))
+	}
+	return attrs, info.code, measuredProcedure(info, res.Status)
 }
 
 func accessLevel(path string, status int, code string) slog.Level {
