@@ -345,7 +345,6 @@ func isOpaque(img image.Image) bool {
 // scanGIF walks a GIF's blocks without decoding them and returns the number of frames and their
 // total area in pixels, so an animation's memory can be bounded before it is decoded.
 func scanGIF(data []byte) (frames int, area int64, err error) {
-	truncated := errors.New("truncated GIF")
 	if len(data) < 13 || (string(data[:6]) != "GIF87a" && string(data[:6]) != "GIF89a") {
 		return 0, 0, errors.New("not a GIF")
 	}
@@ -353,32 +352,18 @@ func scanGIF(data []byte) (frames int, area int64, err error) {
 	if flags := data[10]; flags&0x80 != 0 {
 		i += 3 << ((flags & 7) + 1)
 	}
-	skipSubBlocks := func() error {
-		for {
-			if i >= len(data) {
-				return truncated
-			}
-			n := int(data[i])
-			i++
-			if n == 0 {
-				return nil
-			}
-			i += n
-		}
-	}
 	for {
 		if i >= len(data) {
-			return 0, 0, truncated
+			return 0, 0, errTruncatedGIF
 		}
 		switch data[i] {
 		case 0x21: // extension: label, then sub-blocks
-			i += 2
-			if err := skipSubBlocks(); err != nil {
+			if i, err = skipGIFSubBlocks(data, i+2); err != nil {
 				return 0, 0, err
 			}
 		case 0x2C: // image descriptor
 			if i+10 > len(data) {
-				return 0, 0, truncated
+				return 0, 0, errTruncatedGIF
 			}
 			w := int64(data[i+5]) | int64(data[i+6])<<8
 			h := int64(data[i+7]) | int64(data[i+8])<<8
@@ -387,8 +372,8 @@ func scanGIF(data []byte) (frames int, area int64, err error) {
 			if flags&0x80 != 0 {
 				i += 3 << ((flags & 7) + 1)
 			}
-			i++ // LZW minimum code size
-			if err := skipSubBlocks(); err != nil {
+			// After the LZW minimum code size.
+			if i, err = skipGIFSubBlocks(data, i+1); err != nil {
 				return 0, 0, err
 			}
 			frames++
@@ -401,5 +386,23 @@ func scanGIF(data []byte) (frames int, area int64, err error) {
 		default:
 			return 0, 0, fmt.Errorf("malformed GIF block 0x%02x", data[i])
 		}
+	}
+}
+
+var errTruncatedGIF = errors.New("truncated GIF")
+
+// skipGIFSubBlocks skips the data sub-blocks starting at data[i], through their zero-length
+// terminator, and returns the index after it.
+func skipGIFSubBlocks(data []byte, i int) (int, error) {
+	for {
+		if i >= len(data) {
+			return i, errTruncatedGIF
+		}
+		n := int(data[i])
+		i++
+		if n == 0 {
+			return i, nil
+		}
+		i += n
 	}
 }
