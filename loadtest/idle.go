@@ -127,7 +127,6 @@ func (r *runner) measureIdle(ctx context.Context, label string, pid int, pprofUR
 		return run
 	}
 	run.RSSBeforeBytes = rssBefore
-	hc := newWSHTTPClient()
 	conns := make([]*websocket.Conn, r.cfg.IdleConns)
 	defer func() {
 		for _, c := range conns {
@@ -137,6 +136,39 @@ func (r *runner) measureIdle(ctx context.Context, label string, pid int, pprofUR
 		}
 	}()
 	before := r.cpu.snapshot()
+	r.openIdle(ctx, label, url, token, waitReady, conns, &run)
+	select {
+	case <-ctx.Done():
+	case <-time.After(r.cfg.Settle):
+	}
+	after := r.cpu.snapshot()
+	cpu := r.cpu.diff(before, after, "connection", int64(run.Opened))
+	run.CPU = &cpu
+	rssAfter, err := readRSS("/proc", pid)
+	if err != nil {
+		run.Skipped = "cannot read its memory after opening: " + err.Error()
+		return run
+	}
+	run.RSSAfterBytes = rssAfter
+	if run.Opened > 0 {
+		run.KBPerConnection = float64(rssAfter-rssBefore) / 1024 / float64(run.Opened)
+	}
+	if rtOK {
+		after, err := readGoRuntime(ctx, pprofURL)
+		if err != nil || run.Opened == 0 {
+			run.Runtime = nil
+		} else {
+			run.Runtime.perConnection(after, run.Opened)
+		}
+	}
+	return run
+}
+
+// openIdle opens a WebSocket to url into each of conns, idleDialConcurrency at a time, and records
+// in run how many opened and failed (by reason), how long it took, and whether the file limit
+// stopped it (every further dial would fail the same way, so it stops there).
+func (r *runner) openIdle(ctx context.Context, label, url string, token func(int) string, waitReady bool, conns []*websocket.Conn, run *IdleRun) {
+	hc := newWSHTTPClient()
 	start := time.Now()
 	var opened, failed atomic.Int64
 	var fileLimit atomic.Bool
@@ -187,36 +219,16 @@ func (r *runner) measureIdle(ctx context.Context, label string, pid int, pprofUR
 	if run.StoppedByFileLimit {
 		r.prog.note("the file limit (RLIMIT_NOFILE %d) stopped opening sockets at %d of %d", r.fileLimit, run.Opened, r.cfg.IdleConns)
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(r.cfg.Settle):
-	}
-	after := r.cpu.snapshot()
-	cpu := r.cpu.diff(before, after, "connection", int64(run.Opened))
-	run.CPU = &cpu
-	rssAfter, err := readRSS("/proc", pid)
-	if err != nil {
-		run.Skipped = "cannot read its memory after opening: " + err.Error()
-		return run
-	}
-	run.RSSAfterBytes = rssAfter
-	if run.Opened > 0 {
-		run.KBPerConnection = float64(rssAfter-rssBefore) / 1024 / float64(run.Opened)
-	}
-	if rtOK {
-		if after, err := readGoRuntime(ctx, pprofURL); err == nil && run.Opened > 0 {
-			rt := run.Runtime
-			rt.After = after
-			n := float64(run.Opened)
-			rt.HeapKBPerConnection = float64(after.held()-rt.Before.held()) / 1024 / n
-			rt.HeapOnlyKBPerConnection = float64(after.HeapInuseBytes-rt.Before.HeapInuseBytes) / 1024 / n
-			rt.StackKBPerConnection = float64(after.StackInuseBytes-rt.Before.StackInuseBytes) / 1024 / n
-			rt.GoroutinesPerConnection = float64(after.Goroutines-rt.Before.Goroutines) / n
-		} else {
-			run.Runtime = nil
-		}
-	}
-	return run
+}
+
+// perConnection sets the runtime's state after n connections were opened, and what each holds.
+func (rt *RuntimeDelta) perConnection(after goRuntime, n int) {
+	rt.After = after
+	per := float64(n)
+	rt.HeapKBPerConnection = float64(after.held()-rt.Before.held()) / 1024 / per
+	rt.HeapOnlyKBPerConnection = float64(after.HeapInuseBytes-rt.Before.HeapInuseBytes) / 1024 / per
+	rt.StackKBPerConnection = float64(after.StackInuseBytes-rt.Before.StackInuseBytes) / 1024 / per
+	rt.GoroutinesPerConnection = float64(after.Goroutines-rt.Before.Goroutines) / per
 }
 
 // shortReason trims an error to a stable reason for counting (addresses and ports removed).

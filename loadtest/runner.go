@@ -80,19 +80,7 @@ func (r *runner) findProcesses() {
 // measured until then is in rep either way.
 func (r *runner) run(ctx context.Context, rep *Report) error {
 	r.findProcesses()
-	if r.tgt.PostgresURL != "" {
-		rep.SynchronousCommit = readSyncCommit(ctx, r.tgt.PostgresURL, "parley_chat")
-	} else {
-		rep.SynchronousCommit = SyncCommit{Database: "parley_chat", Error: "no Postgres URL"}
-	}
-	for _, p := range r.cpu.procs {
-		if p.PID == 0 && r.tgt.Local && p.Port != 0 {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: nothing listens on port %d on this machine; its CPU is not measured", p.Name, p.Port))
-		}
-	}
-	if !r.tgt.Local {
-		rep.Notes = append(rep.Notes, "the gateway is not on this machine: CPU per process and memory per socket are not measured")
-	}
+	r.noteTarget(ctx, rep)
 
 	setup, err := r.setup(ctx)
 	rep.Setup = &setup
@@ -136,14 +124,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		}
 	}
 	if r.cfg.has(phaseOpen) && ctx.Err() == nil {
-		rate := r.cfg.Rate
-		if rate == 0 && rep.ClosedLoop != nil {
-			rate = 0.5 * rep.ClosedLoop.DeliveredPerSecond
-			if rate == 0 {
-				rate = 0.5 * rep.ClosedLoop.SentPerSecond
-			}
-		}
-		if rate <= 0 {
+		if rate := r.openLoopRate(rep.ClosedLoop); rate <= 0 {
 			rep.OpenLoop = &MessagePhase{Mode: modeOpen, Skipped: "no rate: give -rate, or run the closed loop first (its delivered/s halved is the default)"}
 		} else {
 			r.prog.note("phase 4/5: messages, open loop at %s/s", num(rate))
@@ -159,6 +140,36 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		rep.Notes = append(rep.Notes, is.Notes...)
 	}
 	return nil
+}
+
+// noteTarget records the chat database's synchronous_commit, and notes what this target's
+// figures cannot include.
+func (r *runner) noteTarget(ctx context.Context, rep *Report) {
+	if r.tgt.PostgresURL != "" {
+		rep.SynchronousCommit = readSyncCommit(ctx, r.tgt.PostgresURL, "parley_chat")
+	} else {
+		rep.SynchronousCommit = SyncCommit{Database: "parley_chat", Error: "no Postgres URL"}
+	}
+	for _, p := range r.cpu.procs {
+		if p.PID == 0 && r.tgt.Local && p.Port != 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: nothing listens on port %d on this machine; its CPU is not measured", p.Name, p.Port))
+		}
+	}
+	if !r.tgt.Local {
+		rep.Notes = append(rep.Notes, "the gateway is not on this machine: CPU per process and memory per socket are not measured")
+	}
+}
+
+// openLoopRate is the open loop's rate: -rate, else half what the closed loop delivered (or,
+// when it delivered nothing, sent); 0 when neither is known.
+func (r *runner) openLoopRate(closed *MessagePhase) float64 {
+	if r.cfg.Rate != 0 || closed == nil {
+		return r.cfg.Rate
+	}
+	if closed.DeliveredPerSecond != 0 {
+		return 0.5 * closed.DeliveredPerSecond
+	}
+	return 0.5 * closed.SentPerSecond
 }
 
 // waitForRest measures the stack's CPU in one-second windows until it stops falling (or is
