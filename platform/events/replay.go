@@ -107,21 +107,7 @@ func ReplayDeadLetters(ctx context.Context, cfg ReplayConfig, report func(DeadLe
 		if errs := fetches.Errors(); len(errs) > 0 {
 			return copied, fmt.Errorf("read %s: %w", dlq, errs[0].Err)
 		}
-		var out []*kgo.Record
-		done := kadm.Offsets{}
-		fetches.EachRecord(func(rec *kgo.Record) {
-			if _, open := from[rec.Partition]; !open || rec.Offset >= end[rec.Partition] {
-				return // past the end this run replays
-			}
-			if report != nil {
-				report(deadLetter(rec))
-			}
-			out = append(out, &kgo.Record{Topic: target, Key: rec.Key, Value: rec.Value, Headers: withoutDLQHeaders(rec.Headers)})
-			done.Add(kadm.Offset{Topic: dlq, Partition: rec.Partition, At: rec.Offset + 1, LeaderEpoch: -1})
-			if rec.Offset+1 >= end[rec.Partition] {
-				delete(from, rec.Partition)
-			}
-		})
+		out, done := replayFetched(fetches, from, end, target, report)
 		if cfg.List || len(out) == 0 {
 			copied += len(out)
 			continue
@@ -144,6 +130,28 @@ func ReplayDeadLetters(ctx context.Context, cfg ReplayConfig, report func(DeadLe
 		log.Info("dead letters replayed", "count", copied, "to", target)
 	}
 	return copied, nil
+}
+
+// replayFetched turns the fetched dead letters below each partition's end into records for target
+// (reporting each), with the offsets that record the replay's progress; a partition whose end it
+// reaches is deleted from from, the partitions still open.
+func replayFetched(fetches kgo.Fetches, from, end map[int32]int64, target string, report func(DeadLetter)) ([]*kgo.Record, kadm.Offsets) {
+	var out []*kgo.Record
+	done := kadm.Offsets{}
+	fetches.EachRecord(func(rec *kgo.Record) {
+		if _, open := from[rec.Partition]; !open || rec.Offset >= end[rec.Partition] {
+			return // past the end this run replays
+		}
+		if report != nil {
+			report(deadLetter(rec))
+		}
+		out = append(out, &kgo.Record{Topic: target, Key: rec.Key, Value: rec.Value, Headers: withoutDLQHeaders(rec.Headers)})
+		done.Add(kadm.Offset{Topic: rec.Topic, Partition: rec.Partition, At: rec.Offset + 1, LeaderEpoch: -1})
+		if rec.Offset+1 >= end[rec.Partition] {
+			delete(from, rec.Partition)
+		}
+	})
+	return out, done
 }
 
 // replayRange returns, per partition of the dead-letter topic that has records no replay copied,
