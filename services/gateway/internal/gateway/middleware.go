@@ -138,7 +138,9 @@ func accessLog(logger *slog.Logger, tel *telemetry.Telemetry) echo.MiddlewareFun
 				c.Error(err) // answer now so the line shows the status actually sent
 			}
 			req, res := c.Request(), c.Response()
-			attrs, code, procedure := requestAttrs(c, infoFrom(req.Context()), start)
+			// Room for every attribute the line can have, on the stack: no allocation per request.
+			var room [16]slog.Attr
+			attrs, code, procedure := requestAttrs(room[:0], c, infoFrom(req.Context()), start)
 			if procedure != "" {
 				if code == "" {
 					code = "unknown" // a stream's end, inside its body, is not parsed
@@ -160,12 +162,13 @@ func accessLog(logger *slog.Logger, tel *telemetry.Telemetry) echo.MiddlewareFun
 }
 
 // requestAttrs reads what the request's handlers recorded in info: the access line's attributes,
-// the Connect code ("" when none was seen) and the procedure the RPC metrics count ("" for none).
-func requestAttrs(c echo.Context, info *requestInfo, start time.Time) (attrs []slog.Attr, code, procedure string) {
+// appended to attrs, the Connect code ("" when none was seen) and the procedure the RPC metrics
+// count ("" for none).
+func requestAttrs(attrs []slog.Attr, c echo.Context, info *requestInfo, start time.Time) (_ []slog.Attr, code, procedure string) {
 	req, res := c.Request(), c.Response()
 	info.mu.Lock()
 	defer info.mu.Unlock()
-	attrs = []slog.Attr{
+	attrs = append(attrs,
 		slog.String("method", req.Method),
 		slog.String("path", req.URL.Path),
 		slog.Int("status", res.Status),
@@ -173,7 +176,7 @@ func requestAttrs(c echo.Context, info *requestInfo, start time.Time) (attrs []s
 		slog.Int64("bytes", res.Size),
 		slog.String("request_id", info.requestID),
 		slog.String("remote", c.RealIP()),
-	}
+	)
 	if info.procedure != "" {
 		attrs = append(attrs, slog.String("procedure", info.procedure), slog.String("protocol", string(info.protocol)))
 	}
