@@ -195,13 +195,21 @@ async function send(page, text) {
 }
 
 const messages = (page) => page.getByTestId("message");
-/** Waits until the checkbox is checked (a preference switch shows the server's answer). */
-async function checked(loc) {
-  const deadline = Date.now() + TIMEOUT;
-  while (!(await loc.isChecked())) {
-    if (Date.now() > deadline) throw new Error("still not checked");
+/** Asks probe every 100 ms until it answers something truthy, and returns that; after timeout,
+ * fails with what failing() says. */
+async function poll(probe, failing, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const got = await probe();
+    if (got) return got;
+    if (Date.now() > deadline) throw new Error(failing());
     await new Promise((ok) => setTimeout(ok, 100));
   }
+}
+
+/** Waits until the checkbox is checked (a preference switch shows the server's answer). */
+async function checked(loc) {
+  await poll(() => loc.isChecked(), () => "still not checked");
 }
 
 /** Press Tab from the focused element until `until` says stop; every control focus reaches must
@@ -476,10 +484,10 @@ try {
     });
     const scope = new URL("/", BASE).href;
     await a.waitForFunction(() => true); // let the registration events arrive
-    const deadline = Date.now() + TIMEOUT;
-    let reg;
-    while (!(reg = registrations.find((x) => x.scopeURL === scope && !x.isDeleted)) && Date.now() < deadline) await a.waitForTimeout(100);
-    if (!reg) throw new Error(`no service worker registration for ${scope}: ${JSON.stringify(registrations)}`);
+    const reg = await poll(
+      () => registrations.find((x) => x.scopeURL === scope && !x.isDeleted),
+      () => `no service worker registration for ${scope}: ${JSON.stringify(registrations)}`,
+    );
     // Chromium's getNotifications() checks its stored notifications against those on screen and
     // forgets, for good, one stored but not yet on screen: a read in that moment loses the push's
     // notification (1 run in 60 when polled at once). So the lists are read only once the worker's
@@ -500,21 +508,16 @@ try {
         registrationId: reg.registrationId,
         data: JSON.stringify({ kind: "NOTIFICATION_KIND_MESSAGE", title: `${count} new messages from ${bob.nickname}`, body, actorNickname: bob.nickname, chatId, subjectId: chatId, count, url: new URL(`/chats/${chatId}`, BASE).href, tag: `chat:${chatId}` }),
       });
-      const deadline = Date.now() + TIMEOUT;
-      while ((await worker.evaluate(() => self.parleyShown)) === before) {
-        if (Date.now() > deadline) throw new Error(`push ${count}: the service worker showed no notification`);
-        await a.waitForTimeout(50);
-      }
+      await poll(async () => (await worker.evaluate(() => self.parleyShown)) !== before, () => `push ${count}: the service worker showed no notification`);
     };
     const shown = () =>
       a.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, url: n.data?.url })));
     const until = async (want) => {
-      const deadline = Date.now() + TIMEOUT;
       let got;
-      while (JSON.stringify((got = await shown())) !== JSON.stringify(want)) {
-        if (Date.now() > deadline) throw new Error(`notifications shown: ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-        await a.waitForTimeout(100);
-      }
+      await poll(
+        async () => JSON.stringify((got = await shown())) === JSON.stringify(want),
+        () => `notifications shown: ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+      );
     };
     const url = new URL(`/chats/${chatId}`, BASE).href;
     await push(1, "first");
