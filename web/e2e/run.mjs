@@ -394,6 +394,38 @@ try {
     await visible(messages(b).filter({ hasText: "Message deleted" }));
   });
 
+  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost", async () => {
+    // Bob's sends are held until released, so he writes the next ones while the first is unanswered.
+    const route = "**/parley.chat.v1.ChatService/SendMessage";
+    let release;
+    const held = new Promise((ok) => (release = ok));
+    await b.route(route, async (r) => {
+      await held;
+      await r.continue();
+    });
+    try {
+      const composer = b.getByLabel("Message", { exact: true });
+      await send(b, "on its way 1");
+      if ((await composer.inputValue()) !== "") throw new Error("the composer kept a message it sent");
+      await send(b, "on its way 2");
+      await composer.fill("not sent yet");
+      release();
+      await visible(messages(a).filter({ hasText: "on its way 2" }));
+      await visible(messages(b).filter({ hasText: "on its way 2" }));
+      // The sends' answers must not clear what was typed since.
+      if ((await composer.inputValue()) !== "not sent yet") throw new Error(`the composer holds ${JSON.stringify(await composer.inputValue())} once the others were sent`);
+      for (const [who, page] of [["Alice", a], ["Bob", b]]) {
+        const texts = await messages(page).allTextContents();
+        const first = texts.findIndex((t) => t.includes("on its way 1"));
+        const second = texts.findIndex((t) => t.includes("on its way 2"));
+        if (first < 0 || second < first) throw new Error(`${who} sees them out of order: ${JSON.stringify(texts.slice(-3))}`);
+      }
+      await composer.fill("");
+    } finally {
+      await b.unroute(route);
+    }
+  });
+
   await step("Alice's link drops mid-conversation; what Bob sent meanwhile arrives by sync after the reconnect", async () => {
     let sockets = 0;
     a.on("websocket", () => sockets++);

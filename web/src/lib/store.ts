@@ -2,9 +2,11 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate, timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Chat, type Message, MessageSchema, PageDirection } from "../gen/parley/chat/v1/chat_pb";
+import type { File as MediaFile } from "../gen/parley/media/v1/media_pb";
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
+import { Outbox } from "./outbox";
 import { SignedOutError } from "./session";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
@@ -158,6 +160,7 @@ export function stop(): void {
   typingTimers.clear();
   if (readTimer) clearTimeout(readTimer);
   readTimer = null;
+  outboxes.clear();
   state = initial;
   for (const fn of listeners) fn();
 }
@@ -246,6 +249,28 @@ function markReadSoon(chatId: string): void {
 
 export function addOwnMessage(m: Message): void {
   receiveMessage(m, false);
+}
+
+const outboxes = new Map<string, Outbox<MediaFile>>();
+
+/** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order; what
+ * could not be sent waits in it for the composer, also one opened later. Forgotten on stop(). */
+export function outboxFor(chatId: string): Outbox<MediaFile> {
+  let box = outboxes.get(chatId);
+  if (!box) {
+    box = new Outbox(async (d) => {
+      const r = await chat.sendMessage({
+        to: { case: "chatId", value: chatId },
+        clientMsgId: d.clientMsgId,
+        text: d.text,
+        attachmentFileIds: d.files.map((f) => f.fileId),
+      });
+      // The listing has the attachments' URLs; the send response may not.
+      if (r.message) addOwnMessage(r.message);
+    });
+    outboxes.set(chatId, box);
+  }
+  return box;
 }
 
 function announce(text: string): void {

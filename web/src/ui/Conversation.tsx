@@ -23,6 +23,23 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
 
+  const outbox = store.outboxFor(chatId);
+
+  // What could not be sent comes back to the composer, before anything typed since, with the
+  // error: when the send fails, or when the chat is opened again after it failed elsewhere.
+  useEffect(() => {
+    const restore = () => {
+      const u = outbox.takeUnsent();
+      if (!u) return;
+      setText((typed) => [...u.drafts.map((d) => d.text), typed].filter(Boolean).join("\n"));
+      setPending((p) => [...u.drafts.flatMap((d) => d.files), ...p]);
+      const fe = fieldErrors(u.error, ["text", "attachment_file_ids"]);
+      setError(fe.fields.text ?? fe.fields.attachment_file_ids ?? fe.form);
+    };
+    restore();
+    return outbox.subscribe(restore);
+  }, [outbox]);
+
   const count = held?.list.length ?? 0;
   useEffect(() => {
     endRef.current?.scrollIntoView({ block: "end" });
@@ -42,30 +59,24 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
     e.preventDefault();
     setError(null);
     const t = text.trim();
+    if (!editing) {
+      // Into the outbox, and the composer is free for the next message at once.
+      if (!t && pending.length === 0) return;
+      outbox.submit({ clientMsgId: crypto.randomUUID(), text: t, files: pending });
+      setText("");
+      setPending([]);
+      inputRef.current?.focus();
+      return;
+    }
     try {
-      if (editing) {
-        const r = await chat.editMessage({ chatId, messageId: editing.messageId, text: t });
-        if (r.message) store.addOwnMessage(r.message);
-        setEditing(null);
-      } else {
-        if (!t && pending.length === 0) return;
-        const r = await chat.sendMessage({
-          to: { case: "chatId", value: chatId },
-          clientMsgId: crypto.randomUUID(),
-          text: t,
-          attachmentFileIds: pending.map((f) => f.fileId),
-        });
-        if (r.message) {
-          // The listing has the attachments' URLs; the send response may not.
-          store.addOwnMessage(r.message);
-        }
-        setPending([]);
-      }
+      const r = await chat.editMessage({ chatId, messageId: editing.messageId, text: t });
+      if (r.message) store.addOwnMessage(r.message);
+      setEditing(null);
       setText("");
       inputRef.current?.focus();
     } catch (err) {
-      const fe = fieldErrors(err, ["text", "attachment_file_ids"]);
-      setError(fe.fields.text ?? fe.fields.attachment_file_ids ?? fe.form);
+      const fe = fieldErrors(err, ["text"]);
+      setError(fe.fields.text ?? fe.form);
     }
   }
 
