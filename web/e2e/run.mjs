@@ -394,7 +394,7 @@ try {
     await visible(messages(b).filter({ hasText: "Message deleted" }));
   });
 
-  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost", async () => {
+  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost; a failed one comes back", async () => {
     // Bob's sends are held until released, so he writes the next ones while the first is unanswered.
     const route = "**/parley.chat.v1.ChatService/SendMessage";
     let release;
@@ -422,8 +422,22 @@ try {
       }
       await composer.fill("");
     } finally {
+      release();
       await b.unroute(route);
     }
+    // A send that fails comes back into the composer with the error, and goes once sent again.
+    await b.route(route, (r) => r.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ code: "unavailable", message: "chat is down" }) }));
+    try {
+      await send(b, "sent on the second try");
+      await visible(b.locator(".composer").getByRole("alert"));
+      const back = await b.getByLabel("Message", { exact: true }).inputValue();
+      if (back !== "sent on the second try") throw new Error(`the composer holds ${JSON.stringify(back)} after a failed send`);
+    } finally {
+      await b.unroute(route);
+    }
+    await b.getByRole("button", { name: "Send" }).click();
+    await visible(messages(a).filter({ hasText: "sent on the second try" }));
+    await gone(b.locator(".composer").getByRole("alert"));
   });
 
   await step("Alice's link drops mid-conversation; what Bob sent meanwhile arrives by sync after the reconnect", async () => {

@@ -4,30 +4,32 @@ import { Outbox, type Draft } from "./outbox";
 // The outbox with a send that answers when the test says: what is sent, when, and what comes back.
 
 function fakeSend() {
-  const calls: { d: Draft<string>; ok: () => void; fail: (e: unknown) => void }[] = [];
-  const send = (d: Draft<string>) => new Promise<void>((ok, fail) => calls.push({ d, ok, fail }));
+  const calls: { d: Draft<string>; signal: AbortSignal; ok: () => void; fail: (e: unknown) => void }[] = [];
+  const send = (d: Draft<string>, signal: AbortSignal) => new Promise<void>((ok, fail) => calls.push({ d, signal, ok, fail }));
   return { calls, send };
 }
-const draft = (text: string, files: string[] = []): Draft<string> => ({ clientMsgId: `id-${text}`, text, files });
 const tick = () => new Promise((ok) => setTimeout(ok, 0));
+const texts = (ds: Draft<string>[]) => ds.map((d) => d.text);
 
 describe("Outbox", () => {
-  it("sends one draft at a time, in the order submitted", async () => {
+  it("sends one draft at a time, in the order submitted, each with its own key", async () => {
     const { calls, send } = fakeSend();
     const box = new Outbox(send);
-    box.submit(draft("1"));
-    box.submit(draft("2"));
+    box.submit("1", []);
+    box.submit("2", ["f"]);
     await tick();
-    expect(calls.map((c) => c.d.text)).toEqual(["1"]); // 2 waits for 1's answer
+    expect(texts(calls.map((c) => c.d))).toEqual(["1"]); // 2 waits for 1's answer
     calls[0].ok();
     await tick();
     expect(calls.map((c) => c.d.text)).toEqual(["1", "2"]);
-    box.submit(draft("3")); // submitted while 2 is on its way
+    expect(calls[1].d.files).toEqual(["f"]);
+    box.submit("3", []); // submitted while 2 is on its way
     calls[1].ok();
     await tick();
     calls[2].ok();
     await box.settled();
-    expect(calls.map((c) => c.d.clientMsgId)).toEqual(["id-1", "id-2", "id-3"]);
+    expect(texts(calls.map((c) => c.d))).toEqual(["1", "2", "3"]);
+    expect(new Set(calls.map((c) => c.d.clientMsgId)).size).toBe(3);
     expect(box.takeUnsent()).toBeNull();
   });
 
@@ -36,9 +38,9 @@ describe("Outbox", () => {
     const box = new Outbox(send);
     let told = 0;
     box.subscribe(() => told++);
-    box.submit(draft("1"));
-    box.submit(draft("2", ["f2"]));
-    box.submit(draft("3"));
+    box.submit("1", []);
+    box.submit("2", ["f2"]);
+    box.submit("3", []);
     await tick();
     calls[0].ok();
     await tick();
@@ -47,33 +49,88 @@ describe("Outbox", () => {
     await box.settled();
     expect(calls).toHaveLength(2); // 3 is not sent after 2 failed
     expect(told).toBe(1);
-    expect(box.takeUnsent()).toEqual({ drafts: [draft("2", ["f2"]), draft("3")], error: boom });
+    const back = box.takeUnsent();
+    expect(back?.error).toBe(boom);
+    expect(back?.drafts.map((d) => [d.text, d.files])).toEqual([["2", ["f2"]], ["3", []]]);
     expect(box.takeUnsent()).toBeNull(); // taken once
 
     // It goes on with what is submitted next.
-    box.submit(draft("4"));
+    box.submit("4", []);
     await tick();
     calls[2].ok();
     await box.settled();
-    expect(calls.map((c) => c.d.text)).toEqual(["1", "2", "4"]);
+    expect(texts(calls.map((c) => c.d))).toEqual(["1", "2", "4"]);
   });
 
   it("keeps what failed until it is taken, adding later failures after it", async () => {
     const { calls, send } = fakeSend();
     const box = new Outbox(send);
-    box.submit(draft("1"));
+    box.submit("1", []);
     await tick();
     calls[0].fail(new Error("first"));
     await box.settled();
-    box.submit(draft("2"));
+    box.submit("2", []);
     await tick();
     const second = new Error("second");
     calls[1].fail(second);
     await box.settled();
-    expect(box.takeUnsent()).toEqual({ drafts: [draft("1"), draft("2")], error: second });
+    const back = box.takeUnsent();
+    expect(back?.error).toBe(second);
+    expect(texts(back?.drafts ?? [])).toEqual(["1", "2"]);
   });
 
-  it("a send that throws before it is under way fails its draft, and later drafts are still sent", async () => {
+  it("a draft given back alone and sent again unchanged keeps its key; changed, it gets a new one", async () => {
+    const { calls, send } = fakeSend();
+    const box = new Outbox(send);
+    box.submit("hello", ["f"]);
+    await tick();
+    calls[0].fail(new Error("the answer was lost"));
+    await box.settled();
+    const [back] = box.takeUnsent()?.drafts ?? [];
+    box.submit(back.text, back.files);
+    await tick();
+    expect(calls[1].d.clientMsgId).toBe(calls[0].d.clientMsgId);
+    calls[1].fail(new Error("again"));
+    await box.settled();
+    box.takeUnsent();
+    box.submit("hello, edited", ["f"]);
+    await tick();
+    expect(calls[2].d.clientMsgId).not.toBe(calls[0].d.clientMsgId);
+    calls[2].ok();
+    await box.settled();
+
+    // Two given back together are joined in the composer: a new message, a new key.
+    box.submit("a", []);
+    box.submit("b", []);
+    await tick();
+    calls[3].fail(new Error("down"));
+    await box.settled();
+    expect(box.takeUnsent()?.drafts).toHaveLength(2);
+    box.submit("a", []);
+    await tick();
+    expect(calls[4].d.clientMsgId).not.toBe(calls[3].d.clientMsgId);
+  });
+
+  it("closed (signed out), it aborts the send under way, sends nothing queued and gives nothing back", async () => {
+    const { calls, send } = fakeSend();
+    const box = new Outbox(send);
+    let told = 0;
+    box.subscribe(() => told++);
+    box.submit("1", []);
+    box.submit("2", []);
+    await tick();
+    box.close();
+    expect(calls[0].signal.aborted).toBe(true);
+    calls[0].fail(new Error("aborted"));
+    await box.settled();
+    box.submit("3", []);
+    await box.settled();
+    expect(texts(calls.map((c) => c.d))).toEqual(["1"]);
+    expect(told).toBe(0);
+    expect(box.takeUnsent()).toBeNull();
+  });
+
+  it("a send that throws before it is under way, or a listener that throws, stops nothing", async () => {
     let first = true;
     const sent: string[] = [];
     const box = new Outbox<string>((d) => {
@@ -84,11 +141,22 @@ describe("Outbox", () => {
       sent.push(d.text);
       return Promise.resolve();
     });
-    box.submit(draft("1"));
+    box.subscribe(() => {
+      throw new Error("a broken listener");
+    });
+    const quiet = console.error;
+    console.error = () => undefined;
+    try {
+      box.submit("1", []);
+      box.submit("2", []);
+      await box.settled();
+    } finally {
+      console.error = quiet;
+    }
+    // 1 failed at once, its drain ended, and 2 started a new one.
+    expect(texts(box.takeUnsent()?.drafts ?? [])).toEqual(["1"]);
+    box.submit("3", []);
     await box.settled();
-    expect(box.takeUnsent()?.drafts).toEqual([draft("1")]);
-    box.submit(draft("2"));
-    await box.settled();
-    expect(sent).toEqual(["2"]);
+    expect(sent).toEqual(["2", "3"]);
   });
 });

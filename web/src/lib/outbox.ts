@@ -19,20 +19,31 @@ export interface Unsent<F> {
 }
 
 export class Outbox<F> {
-  readonly #send: (d: Draft<F>) => Promise<void>;
+  readonly #send: (d: Draft<F>, signal: AbortSignal) => Promise<void>;
   #queue: Draft<F>[] = [];
   #running = false;
   #drained: Promise<void> = Promise.resolve();
   #unsent: Unsent<F> | null = null;
+  /** The one draft last given back: sent again unchanged, it keeps its client_msg_id. */
+  #givenBack: Draft<F> | null = null;
   readonly #listeners = new Set<() => void>();
+  readonly #closed = new AbortController();
 
-  /** send delivers one draft; it is not called for the next until the last one settled. */
-  constructor(send: (d: Draft<F>) => Promise<void>) {
+  /** send delivers one draft; it is not called for the next until the last one settled. signal
+   * aborts it when the outbox is closed. */
+  constructor(send: (d: Draft<F>, signal: AbortSignal) => Promise<void>) {
     this.#send = send;
   }
 
-  submit(d: Draft<F>): void {
-    this.#queue.push(d);
+  /** Queues a message. Its idempotency key is new, unless it is the draft takeUnsent last gave
+   * back, alone, unchanged (same text, same attachments): a send whose answer was lost may have
+   * been stored, and the key makes its retry the same message (chat.proto's client_msg_id). */
+  submit(text: string, files: F[]): void {
+    if (this.#closed.signal.aborted) return;
+    const back = this.#givenBack;
+    this.#givenBack = null;
+    const same = back && back.text === text && back.files.length === files.length && back.files.every((f, i) => f === files[i]);
+    this.#queue.push({ clientMsgId: same ? back.clientMsgId : crypto.randomUUID(), text, files });
     if (this.#running) return; // the running drain takes it
     this.#running = true;
     this.#drained = this.#drain();
@@ -47,6 +58,7 @@ export class Outbox<F> {
   takeUnsent(): Unsent<F> | null {
     const u = this.#unsent;
     this.#unsent = null;
+    this.#givenBack = u?.drafts.length === 1 ? u.drafts[0] : null;
     return u;
   }
 
@@ -56,21 +68,41 @@ export class Outbox<F> {
     return () => this.#listeners.delete(fn);
   }
 
+  /** Signing out: the send under way is aborted, nothing queued is sent, nothing is given back. */
+  close(): void {
+    this.#closed.abort();
+    this.#queue = [];
+    this.#unsent = null;
+    this.#givenBack = null;
+  }
+
   async #drain(): Promise<void> {
+    const closed = this.#closed.signal;
     try {
-      for (let d = this.#queue[0]; d; d = this.#queue[0]) {
+      for (let d = this.#queue[0]; d && !closed.aborted; d = this.#queue[0]) {
         try {
-          await this.#send(d);
+          await this.#send(d, closed);
           this.#queue.shift();
         } catch (error) {
+          if (closed.aborted) return;
           // The rest would arrive before the failed one, or fail the same way: all go back.
           const drafts = [...(this.#unsent?.drafts ?? []), ...this.#queue.splice(0)];
           this.#unsent = { drafts, error };
-          for (const fn of this.#listeners) fn();
+          this.#tell();
         }
       }
     } finally {
       this.#running = false; // with no await after the last look at the queue: no submit is missed
+    }
+  }
+
+  #tell(): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn();
+      } catch (err) {
+        console.error("outbox listener:", err); // the drain goes on
+      }
     }
   }
 }

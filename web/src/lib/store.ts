@@ -160,6 +160,7 @@ export function stop(): void {
   typingTimers.clear();
   if (readTimer) clearTimeout(readTimer);
   readTimer = null;
+  for (const box of outboxes.values()) box.close();
   outboxes.clear();
   state = initial;
   for (const fn of listeners) fn();
@@ -254,17 +255,17 @@ export function addOwnMessage(m: Message): void {
 const outboxes = new Map<string, Outbox<MediaFile>>();
 
 /** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order; what
- * could not be sent waits in it for the composer, also one opened later. Forgotten on stop(). */
+ * could not be sent waits in it for the composer, also one opened later. stop() closes them all:
+ * nothing of one person's is sent, or shown, once they signed out. */
 export function outboxFor(chatId: string): Outbox<MediaFile> {
   let box = outboxes.get(chatId);
   if (!box) {
-    box = new Outbox(async (d) => {
-      const r = await chat.sendMessage({
-        to: { case: "chatId", value: chatId },
-        clientMsgId: d.clientMsgId,
-        text: d.text,
-        attachmentFileIds: d.files.map((f) => f.fileId),
-      });
+    box = new Outbox(async (d, signal) => {
+      const r = await chat.sendMessage(
+        { to: { case: "chatId", value: chatId }, clientMsgId: d.clientMsgId, text: d.text, attachmentFileIds: d.files.map((f) => f.fileId) },
+        { signal },
+      );
+      if (signal.aborted) return; // signed out meanwhile
       // The listing has the attachments' URLs; the send response may not.
       if (r.message) addOwnMessage(r.message);
     });

@@ -26,8 +26,10 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
   const outbox = store.outboxFor(chatId);
 
   // What could not be sent comes back to the composer, before anything typed since, with the
-  // error: when the send fails, or when the chat is opened again after it failed elsewhere.
+  // error: when the send fails, or when the chat is opened again after it failed elsewhere. Not
+  // into an edit, which would save it into an older message: it waits until the edit ends.
   useEffect(() => {
+    if (editing) return;
     const restore = () => {
       const u = outbox.takeUnsent();
       if (!u) return;
@@ -38,7 +40,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
     };
     restore();
     return outbox.subscribe(restore);
-  }, [outbox]);
+  }, [outbox, editing]);
 
   const count = held?.list.length ?? 0;
   useEffect(() => {
@@ -62,7 +64,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
     if (!editing) {
       // Into the outbox, and the composer is free for the next message at once.
       if (!t && pending.length === 0) return;
-      outbox.submit({ clientMsgId: crypto.randomUUID(), text: t, files: pending });
+      outbox.submit(t, pending);
       setText("");
       setPending([]);
       inputRef.current?.focus();
