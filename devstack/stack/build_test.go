@@ -1,8 +1,11 @@
 package stack
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -75,6 +78,9 @@ func TestBuildServicesWaitsForAnotherBuildInTheSameDirectory(t *testing.T) {
 	if strings.Contains(logs.String(), "building services") {
 		t.Fatalf("the build went on while another held the directory's lock:\n%s", logs.String())
 	}
+	if !strings.Contains(logs.String(), "waiting for another build of the services") {
+		t.Fatalf("the build waits without saying so:\n%s", logs.String())
+	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_UN); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +89,34 @@ func TestBuildServicesWaitsForAnotherBuildInTheSameDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(binDir, "auth")); err != nil {
 		t.Fatalf("after the lock was released: %v", err)
+	}
+}
+
+// TestBuildServicesGivesUpOnALockHeldPastItsContext: a build that hangs in another process
+// holding the lock fails this one when its context ends, naming the lock and the holder.
+func TestBuildServicesGivesUpOnALockHeldPastItsContext(t *testing.T) {
+	st := builder(fakeRoot(t, fakeAuth), &logtest.Buffer{}, output(t))
+	binDir := t.TempDir()
+	path := filepath.Join(binDir, ".build.lock")
+	lock, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.WriteString("4242\n"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	err = st.buildServices(ctx, binDir, []string{"auth"})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "pid 4242") {
+		t.Fatalf("buildServices with the lock held past its context: %v; want the lock, the holder and the deadline", err)
+	}
+	if _, err := os.Stat(filepath.Join(binDir, "auth")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a binary was built without the lock: %v", err)
 	}
 }
 

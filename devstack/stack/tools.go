@@ -2,11 +2,13 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -91,6 +93,34 @@ func (st *starter) install(ctx context.Context, why string, pkgs ...string) erro
 	return nil
 }
 
+// waitBuildLock takes lock, waiting while another process (a test stack building into the same
+// directory) holds it, for as long as ctx lets it: a build that hangs elsewhere fails this one
+// with the holder's pid instead of stopping it silently until the test binary's deadline.
+func (st *starter) waitBuildLock(ctx context.Context, lock *os.File) error {
+	told := false
+	for {
+		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			_ = lock.Truncate(0)
+			_, _ = lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("lock %s: %w", lock.Name(), err)
+		}
+		holder, _ := os.ReadFile(lock.Name())
+		if !told {
+			st.log.Info("waiting for another build of the services", "lock", lock.Name(), "pid", strings.TrimSpace(string(holder)))
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s, held by pid %s building the services there: %w", lock.Name(), strings.TrimSpace(string(holder)), context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // buildServices compiles the services into binDir with one `go build` from the repository root (one
 // invocation shares work and uses every core), the same as `go build -o <binDir>/<svc> ./services/<svc>`
 // for each. An up-to-date binary is left alone, so stacks sharing binDir link once between them.
@@ -107,8 +137,8 @@ func (st *starter) buildServices(ctx context.Context, binDir string, names []str
 		return err
 	}
 	defer lock.Close() // releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", lock.Name(), err)
+	if err := st.waitBuildLock(ctx, lock); err != nil {
+		return err
 	}
 	args := []string{"build", "-o", binDir + string(filepath.Separator)}
 	for _, n := range names {
