@@ -381,12 +381,18 @@ try {
     await shot(b, "conversation-phone");
   });
 
-  await step("edit and delete reach the other side", async () => {
+  await step("edit and delete reach the other side; what was being written survives an edit", async () => {
     const mine = messages(a).filter({ hasText: "Hello Bob!" });
+    // A message half written when the edit begins is back in the composer when it ends.
+    const composer = a.getByLabel("Message", { exact: true });
+    await composer.fill("half written");
     await mine.getByRole("button", { name: "Edit message" }).click();
     await a.getByLabel("Edit your message").fill("Hello Bob, edited");
     await a.getByRole("button", { name: "Save" }).click();
     await visible(messages(b).filter({ hasText: "Hello Bob, edited" }).getByText("edited", { exact: false }));
+    let held;
+    await poll(async () => (held = await composer.inputValue()) === "half written", () => `after the edit the composer holds ${JSON.stringify(held)}`);
+    await composer.fill("");
     await send(a, "to be deleted");
     await visible(messages(b).filter({ hasText: "to be deleted" }));
     await messages(a).filter({ hasText: "to be deleted" }).getByRole("button", { name: "Delete message" }).click();

@@ -22,6 +22,8 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
   const endRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
+  // What was being written when an edit began: back in the composer when the edit ends.
+  const draft = useRef("");
 
   const outbox = store.outboxFor(chatId);
 
@@ -73,8 +75,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
     try {
       const r = await chat.editMessage({ chatId, messageId: editing.messageId, text: t });
       if (r.message) store.addOwnMessage(r.message);
-      setEditing(null);
-      setText("");
+      endEdit();
       inputRef.current?.focus();
     } catch (err) {
       const fe = fieldErrors(err, ["text"]);
@@ -87,9 +88,21 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
       e.preventDefault();
       e.currentTarget.form?.requestSubmit();
     } else if (e.key === "Escape" && editing) {
-      setEditing(null);
-      setText("");
+      endEdit();
     }
+  }
+
+  function startEdit(m: Message) {
+    if (!editing) draft.current = text;
+    setEditing(m);
+    setText(m.text);
+    inputRef.current?.focus();
+  }
+
+  function endEdit() {
+    setEditing(null);
+    setText(draft.current);
+    draft.current = "";
   }
 
   function onChange(v: string) {
@@ -159,7 +172,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
           </li>
         )}
         {held?.list.map((m) => (
-          <MessageItem key={m.seq.toString()} m={m} mine={m.senderId === me?.userId} readByPeer={m.seq <= c.peerReadSeq} onEdit={() => { setEditing(m); setText(m.text); inputRef.current?.focus(); }} onDelete={() => void remove(m)} />
+          <MessageItem key={m.seq.toString()} m={m} mine={m.senderId === me?.userId} readByPeer={m.seq <= c.peerReadSeq} onEdit={() => startEdit(m)} onDelete={() => void remove(m)} />
         ))}
       </ol>
       <div ref={endRef} />
