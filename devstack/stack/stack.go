@@ -712,13 +712,24 @@ func lockDataDir(dir string) (*os.File, error) {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		owner, _ := os.ReadFile(path)
 		f.Close()
-		return nil, fmt.Errorf("another dev stack (pid %s) is using %s: stop it, or give this one its own PARLEY_DATA_DIR", strings.TrimSpace(string(owner)), dir)
+		return nil, fmt.Errorf("another dev stack (pid %s) is using %s: stop it, or give this one its own PARLEY_DATA_DIR", lockHolder(path), dir)
 	}
+	writeLockHolder(f)
+	return f, nil
+}
+
+// writeLockHolder writes this process's pid into the lock file it has just locked, for
+// lockHolder to name it to a process that finds the lock taken.
+func writeLockHolder(f *os.File) {
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return f, nil
+}
+
+// lockHolder is the pid writeLockHolder left in the lock file at path ("" when unreadable).
+func lockHolder(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
 }
 
 // portReservations holds, for the life of the process, a lock file per block of reserveBlock

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -97,25 +96,21 @@ func (st *starter) install(ctx context.Context, why string, pkgs ...string) erro
 // directory) holds it, for as long as ctx lets it: a build that hangs elsewhere fails this one
 // with the holder's pid instead of stopping it silently until the test binary's deadline.
 func (st *starter) waitBuildLock(ctx context.Context, lock *os.File) error {
-	told := false
-	for {
+	for told := false; ; told = true {
 		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			_ = lock.Truncate(0)
-			_, _ = lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+			writeLockHolder(lock)
 			return nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			return fmt.Errorf("lock %s: %w", lock.Name(), err)
 		}
-		holder, _ := os.ReadFile(lock.Name())
 		if !told {
-			st.log.Info("waiting for another build of the services", "lock", lock.Name(), "pid", strings.TrimSpace(string(holder)))
-			told = true
+			st.log.Info("waiting for another build of the services", "lock", lock.Name(), "pid", lockHolder(lock.Name()))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s, held by pid %s building the services there: %w", lock.Name(), strings.TrimSpace(string(holder)), context.Cause(ctx))
+			return fmt.Errorf("waiting for %s, held by pid %s building the services there: %w", lock.Name(), lockHolder(lock.Name()), context.Cause(ctx))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
