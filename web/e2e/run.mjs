@@ -207,6 +207,12 @@ async function poll(probe, failing, timeout = TIMEOUT) {
   }
 }
 
+/** Waits until the text field holds want; failing, says what it holds and when (`after`). */
+async function holds(field, want, after) {
+  let got;
+  await poll(async () => (got = await field.inputValue()) === want, () => `${after}, the composer holds ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+}
+
 /** Waits until the checkbox is checked (a preference switch shows the server's answer). */
 async function checked(loc) {
   await poll(() => loc.isChecked(), () => "still not checked");
@@ -390,8 +396,7 @@ try {
     await a.getByLabel("Edit your message").fill("Hello Bob, edited");
     await a.getByRole("button", { name: "Save" }).click();
     await visible(messages(b).filter({ hasText: "Hello Bob, edited" }).getByText("edited", { exact: false }));
-    let held;
-    await poll(async () => (held = await composer.inputValue()) === "half written", () => `after the edit the composer holds ${JSON.stringify(held)}`);
+    await holds(composer, "half written", "after the edit");
     await composer.fill("");
     await send(a, "to be deleted");
     await visible(messages(b).filter({ hasText: "to be deleted" }));
@@ -412,14 +417,14 @@ try {
     try {
       const composer = b.getByLabel("Message", { exact: true });
       await send(b, "on its way 1");
-      if ((await composer.inputValue()) !== "") throw new Error("the composer kept a message it sent");
+      await holds(composer, "", "once a message was sent");
       await send(b, "on its way 2");
       await composer.fill("not sent yet");
       release();
       await visible(messages(a).filter({ hasText: "on its way 2" }));
       await visible(messages(b).filter({ hasText: "on its way 2" }));
       // The sends' answers must not clear what was typed since.
-      if ((await composer.inputValue()) !== "not sent yet") throw new Error(`the composer holds ${JSON.stringify(await composer.inputValue())} once the others were sent`);
+      await holds(composer, "not sent yet", "once the others were sent");
       for (const [who, page] of [["Alice", a], ["Bob", b]]) {
         const texts = await messages(page).allTextContents();
         const first = texts.findIndex((t) => t.includes("on its way 1"));
@@ -436,8 +441,7 @@ try {
     try {
       await send(b, "sent on the second try");
       await visible(b.locator(".composer").getByRole("alert"));
-      const back = await b.getByLabel("Message", { exact: true }).inputValue();
-      if (back !== "sent on the second try") throw new Error(`the composer holds ${JSON.stringify(back)} after a failed send`);
+      await holds(b.getByLabel("Message", { exact: true }), "sent on the second try", "after a failed send");
     } finally {
       await b.unroute(route);
     }
