@@ -482,10 +482,26 @@ try {
     await visible(messages(a).filter({ hasText: "after the reconnect" }));
   });
 
-  await step("an attachment is uploaded to S3 and shown to Bob with its thumbnail and a download link", async () => {
+  await step("an attachment is uploaded to S3 and shown to Bob with its thumbnail and a download link; a message being written waits out an edit and another screen", async () => {
     await a.getByLabel("Attach a file").setInputFiles({ name: "red.png", mimeType: "image/png", buffer: png(64, 48, [220, 30, 30]) });
-    await visible(a.getByRole("list", { name: "Attachments to send" }).getByText("red.png"));
-    await send(a, "a picture");
+    const pending = a.getByRole("list", { name: "Attachments to send" });
+    await visible(pending.getByText("red.png"));
+    const composer = a.getByLabel("Message", { exact: true });
+    await composer.fill("a picture");
+    // An edit changes an older message's text only: the new message's attachment stands aside.
+    await messages(a).filter({ hasText: "Hello Bob, edited" }).getByRole("button", { name: "Edit message" }).click();
+    await gone(pending);
+    await gone(a.getByLabel("Attach a file"));
+    await a.getByLabel("Edit your message").press("Escape");
+    await visible(pending.getByText("red.png"));
+    // Another screen shown and the chat opened again, its composer holds both still.
+    await a.getByRole("button", { name: "Profile" }).click();
+    await gone(a.getByRole("region", { name: `Conversation with ${bob.nickname}` }));
+    await openChatWith(a, bob.nickname);
+    await holds(composer, "a picture", "with the chat opened again");
+    await visible(pending.getByText("red.png"));
+    await a.getByRole("button", { name: "Send" }).click();
+    await gone(pending);
     const m = messages(b).filter({ hasText: "a picture" });
     await visible(m.getByRole("img", { name: "red.png" }));
     await visible(m.getByRole("link", { name: "Download red.png" }));

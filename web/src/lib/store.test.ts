@@ -2,6 +2,7 @@ import { create, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ChatSchema, MessageSchema, type Chat, type Message } from "../gen/parley/chat/v1/chat_pb";
+import { FileSchema } from "../gen/parley/media/v1/media_pb";
 import type { SocketLike } from "./realtime";
 
 // The store with the API faked: what the screens see after calls and realtime frames.
@@ -15,6 +16,7 @@ const api = vi.hoisted(() => ({
   getUnreadCount: vi.fn(async () => ({ unreadCount: 0n })),
   getProfile: vi.fn(),
   getFile: vi.fn(async () => ({})),
+  sendMessage: vi.fn(),
 }));
 
 vi.mock("./api", () => ({
@@ -25,6 +27,7 @@ vi.mock("./api", () => ({
     listMessages: api.listMessages,
     markRead: api.markRead,
     listChats: api.listChats,
+    sendMessage: api.sendMessage,
   },
   notifications: { getUnreadCount: api.getUnreadCount },
   profiles: { getProfile: api.getProfile },
@@ -57,6 +60,7 @@ beforeEach(async () => {
   vi.restoreAllMocks();
   api.chats = [mkChat("c1", "ann", 100, 3), mkChat("c2", "bo", 200, 5)];
   for (const f of [api.getChat, api.listMessages, api.listChats, api.getUnreadCount, api.getProfile, api.getFile]) f.mockClear();
+  api.sendMessage.mockReset();
   api.getChat.mockReset();
   api.listChats.mockImplementation(async () => ({ chats: api.chats }));
   api.getProfile.mockImplementation(async () => ({ profile: { userId: "me", nickname: "me" } }));
@@ -208,5 +212,61 @@ describe("store", () => {
     await store.start("me");
     expect(api.getProfile).toHaveBeenCalledTimes(2);
     expect(store.getState().me?.nickname).toBe("new");
+  });
+
+  describe("composer", () => {
+    const file = (id: string) => create(FileSchema, { fileId: id, name: `${id}.png` });
+    const typed = (chatId: string) => store.composingIn(store.getState(), chatId);
+
+    it("what is written in each chat is kept apart, while another chat is open, and sent from its own", async () => {
+      api.sendMessage.mockImplementation(async () => ({}));
+      store.setComposingText("c1", "for ann");
+      store.addComposingFile("c1", file("f1"));
+      await store.openChat("c2");
+      store.setComposingText("c2", "for bo");
+      expect(typed("c1")).toEqual({ text: "for ann", files: [file("f1")] });
+      expect(store.submitComposing("c1")).toBe(true);
+      await store.outboxFor("c1").settled();
+      expect(api.sendMessage).toHaveBeenCalledTimes(1);
+      const [req] = api.sendMessage.mock.calls[0] as [{ to: { value: string }; text: string; attachmentFileIds: string[] }];
+      expect(req).toMatchObject({ to: { value: "c1" }, text: "for ann", attachmentFileIds: ["f1"] });
+      expect(typed("c1")).toEqual({ text: "", files: [] });
+      expect(typed("c2").text).toBe("for bo");
+    });
+
+    it("nothing to send is not sent: blank text and no attachment", () => {
+      store.setComposingText("c1", "  \n ");
+      expect(store.submitComposing("c1")).toBe(false);
+      expect(api.sendMessage).not.toHaveBeenCalled();
+    });
+
+    it("a failed send comes back into its chat's composer ahead of what was typed since, with the error, open or not", async () => {
+      const down = new ConnectError("chat is down", Code.Unavailable);
+      api.sendMessage.mockRejectedValue(down);
+      store.addComposingFile("c1", file("f1"));
+      store.setComposingText("c1", "first");
+      store.submitComposing("c1");
+      store.setComposingText("c1", "typed since");
+      await store.openChat("c2");
+      await store.outboxFor("c1").settled();
+      expect(typed("c1")).toEqual({ text: "first\ntyped since", files: [file("f1")], error: down });
+      // Sent again unchanged, it keeps its idempotency key.
+      store.setComposingText("c1", "first");
+      api.sendMessage.mockImplementation(async () => ({}));
+      store.submitComposing("c1");
+      await store.outboxFor("c1").settled();
+      const keys = api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId);
+      expect(keys).toHaveLength(2);
+      expect(keys[1]).toBe(keys[0]);
+      expect(typed("c1")).toEqual({ text: "", files: [] });
+    });
+
+    it("signing out forgets what was being written", () => {
+      store.setComposingText("c1", "private");
+      store.addComposingFile("c2", file("f2"));
+      store.stop();
+      expect(typed("c1")).toEqual({ text: "", files: [] });
+      expect(typed("c2")).toEqual({ text: "", files: [] });
+    });
   });
 });

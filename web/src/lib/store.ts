@@ -33,6 +33,17 @@ export interface State {
   /** the latest things to read out to screen readers (newest last) */
   announcements: string[];
   activeChatId: string | null;
+  /** chat id → what its composer holds for a new message (composingIn reads it) */
+  composing: Record<string, Composing>;
+}
+
+/** What is being written in a chat for a new message: kept while the chat is closed and another
+ * is open, until it is sent or the person signs out. error is why the last send failed (its text
+ * and attachments came back into text and files). */
+export interface Composing {
+  text: string;
+  files: MediaFile[];
+  error?: unknown;
 }
 
 const initial: State = {
@@ -47,6 +58,7 @@ const initial: State = {
   notificationsVersion: 0,
   announcements: [],
   activeChatId: null,
+  composing: {},
 };
 
 let state: State = initial;
@@ -254,13 +266,50 @@ export function addOwnMessage(m: Message): void {
 
 const outboxes = new Map<string, Outbox<MediaFile>>();
 
-/** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order; what
- * could not be sent waits in it for the composer, also one opened later. stop() closes them all:
- * nothing of one person's is sent, or shown, once they signed out. */
+const nothingComposed: Composing = { text: "", files: [] };
+
+/** What the chat's composer holds for a new message (the same object until it changes). */
+export function composingIn(s: State, chatId: string): Composing {
+  return s.composing[chatId] ?? nothingComposed;
+}
+
+function compose(chatId: string, change: (c: Composing) => Composing): void {
+  set((s) => ({ composing: { ...s.composing, [chatId]: change(composingIn(s, chatId)) } }));
+}
+
+export function setComposingText(chatId: string, text: string): void {
+  compose(chatId, (c) => ({ ...c, text }));
+}
+
+/** Adds an uploaded attachment to the chat's next message; the composer need not be open still. */
+export function addComposingFile(chatId: string, f: MediaFile): void {
+  compose(chatId, (c) => ({ ...c, files: [...c.files, f] }));
+}
+
+export function removeComposingFile(chatId: string, fileId: string): void {
+  compose(chatId, (c) => ({ ...c, files: c.files.filter((f) => f.fileId !== fileId) }));
+}
+
+/** Hands what the chat's composer holds to its outbox and empties the composer; false when it
+ * holds nothing to send. */
+export function submitComposing(chatId: string): boolean {
+  const c = composingIn(state, chatId);
+  const text = c.text.trim();
+  if (!text && c.files.length === 0) return false;
+  // Emptied first: a send that fails at once puts it back.
+  compose(chatId, () => nothingComposed);
+  outboxFor(chatId).submit(text, c.files);
+  return true;
+}
+
+/** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order. What
+ * could not be sent goes back into the chat's composer at once, ahead of what was typed since,
+ * whether or not the chat is open. stop() closes them all: nothing of one person's is sent, or
+ * shown, once they signed out. */
 export function outboxFor(chatId: string): Outbox<MediaFile> {
   let box = outboxes.get(chatId);
   if (!box) {
-    box = new Outbox(async (d, signal) => {
+    const b = new Outbox<MediaFile>(async (d, signal) => {
       const r = await chat.sendMessage(
         { to: { case: "chatId", value: chatId }, clientMsgId: d.clientMsgId, text: d.text, attachmentFileIds: d.files.map((f) => f.fileId) },
         { signal },
@@ -269,7 +318,17 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
       // The listing has the attachments' URLs; the send response may not.
       if (r.message) addOwnMessage(r.message);
     });
-    outboxes.set(chatId, box);
+    b.subscribe(() => {
+      const u = b.takeUnsent();
+      if (!u) return;
+      compose(chatId, (c) => ({
+        text: [...u.drafts.map((d) => d.text), c.text].filter(Boolean).join("\n"),
+        files: [...u.drafts.flatMap((d) => d.files), ...c.files],
+        error: u.error,
+      }));
+    });
+    outboxes.set(chatId, b);
+    box = b;
   }
   return box;
 }

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import type { Message } from "../gen/parley/chat/v1/chat_pb";
-import { FilePurpose, type File as MediaFile } from "../gen/parley/media/v1/media_pb";
+import { FilePurpose } from "../gen/parley/media/v1/media_pb";
 import { chat, media, notifications } from "../lib/api";
 import { describe, fieldErrors } from "../lib/errors";
 import * as store from "../lib/store";
@@ -13,36 +13,17 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
   const held = useStore((s) => s.messages[chatId]);
   const typing = useStore((s) => (s.typing[chatId]?.length ?? 0) > 0);
   const me = useStore((s) => s.me);
-  const [text, setText] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  // What is written for a new message is the store's, so it outlives this screen (another chat
+  // opened meanwhile, an upload finishing after it closed); an edit's text is this screen's only.
+  const composing = useStore((s) => store.composingIn(s, chatId));
   const [editing, setEditing] = useState<Message | null>(null);
-  const [pending, setPending] = useState<MediaFile[]>([]);
+  const [editText, setEditText] = useState("");
+  const [error, setError] = useState<string | null>(null);
   const [progress, setProgress] = useState<number | null>(null);
   const [muted, setMuted] = useState(false);
   const endRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
-  // What was being written when an edit began: back in the composer when the edit ends.
-  const draft = useRef("");
-
-  const outbox = store.outboxFor(chatId);
-
-  // What could not be sent comes back to the composer, before anything typed since, with the
-  // error: when the send fails, or when the chat is opened again after it failed elsewhere. Not
-  // into an edit, which would save it into an older message: it waits until the edit ends.
-  useEffect(() => {
-    if (editing) return;
-    const restore = () => {
-      const u = outbox.takeUnsent();
-      if (!u) return;
-      setText((typed) => [...u.drafts.map((d) => d.text), typed].filter(Boolean).join("\n"));
-      setPending((p) => [...u.drafts.flatMap((d) => d.files), ...p]);
-      const fe = fieldErrors(u.error, ["text", "attachment_file_ids"]);
-      setError(fe.fields.text ?? fe.fields.attachment_file_ids ?? fe.form);
-    };
-    restore();
-    return outbox.subscribe(restore);
-  }, [outbox, editing]);
 
   const count = held?.list.length ?? 0;
   useEffect(() => {
@@ -58,22 +39,21 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
 
   if (!c) return <p className="placeholder">Loading chat…</p>;
   const name = c.peer?.nickname || "Deleted account";
+  // An edit changes an old message's text only: the new message's text and attachments wait,
+  // out of sight, until it ends.
+  const text = editing ? editText : composing.text;
 
   async function send(e: FormEvent) {
     e.preventDefault();
     setError(null);
-    const t = text.trim();
     if (!editing) {
-      // Into the outbox, and the composer is free for the next message at once.
-      if (!t && pending.length === 0) return;
-      outbox.submit(t, pending);
-      setText("");
-      setPending([]);
-      inputRef.current?.focus();
+      // Into the chat's outbox, and the composer is free for the next message at once; what
+      // cannot be sent comes back into it (store.outboxFor).
+      if (store.submitComposing(chatId)) inputRef.current?.focus();
       return;
     }
     try {
-      const r = await chat.editMessage({ chatId, messageId: editing.messageId, text: t });
+      const r = await chat.editMessage({ chatId, messageId: editing.messageId, text: editText.trim() });
       if (r.message) store.addOwnMessage(r.message);
       endEdit();
       inputRef.current?.focus();
@@ -93,20 +73,19 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
   }
 
   function startEdit(m: Message) {
-    if (!editing) draft.current = text;
     setEditing(m);
-    setText(m.text);
+    setEditText(m.text);
     inputRef.current?.focus();
   }
 
   function endEdit() {
     setEditing(null);
-    setText(draft.current);
-    draft.current = "";
+    setEditText("");
   }
 
   function onChange(v: string) {
-    setText(v);
+    if (editing) setEditText(v);
+    else store.setComposingText(chatId, v);
     const now = Date.now();
     if (now - lastTyping.current > 2000) {
       lastTyping.current = now;
@@ -126,7 +105,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
     try {
       setProgress(0);
       const done = await upload(f, FilePurpose.ATTACHMENT, chatId, setProgress);
-      setPending((p) => [...p, done]);
+      store.addComposingFile(chatId, done);
     } catch (err) {
       setError(describe(err));
     } finally {
@@ -181,12 +160,12 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
       </p>
       {c.canSend ? (
         <form className="composer" onSubmit={send}>
-          {pending.length > 0 && (
+          {!editing && composing.files.length > 0 && (
             <ul className="pending" aria-label="Attachments to send">
-              {pending.map((f) => (
+              {composing.files.map((f) => (
                 <li key={f.fileId}>
                   {f.name}{" "}
-                  <button type="button" onClick={() => { setPending((p) => p.filter((x) => x.fileId !== f.fileId)); void media.deleteFile({ fileId: f.fileId }).catch(() => undefined); }} aria-label={`Remove ${f.name}`}>
+                  <button type="button" onClick={() => { store.removeComposingFile(chatId, f.fileId); void media.deleteFile({ fileId: f.fileId }).catch(() => undefined); }} aria-label={`Remove ${f.name}`}>
                     ×
                   </button>
                 </li>
@@ -198,15 +177,17 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
             {editing ? "Edit your message" : "Message"}
           </label>
           <textarea id="composer-text" ref={inputRef} rows={1} value={text} onChange={(e) => onChange(e.target.value)} onKeyDown={onKey} placeholder={editing ? "Edit message (Esc cancels)" : "Message"} />
-          <label className="attach">
-            <span className="sr-only">Attach a file</span>
-            <span aria-hidden="true">Attach</span>
-            <input type="file" onChange={(e) => { void attach(e.target.files); e.target.value = ""; }} />
-          </label>
+          {!editing && (
+            <label className="attach">
+              <span className="sr-only">Attach a file</span>
+              <span aria-hidden="true">Attach</span>
+              <input type="file" onChange={(e) => { void attach(e.target.files); e.target.value = ""; }} />
+            </label>
+          )}
           <button type="submit" className="primary">
             {editing ? "Save" : "Send"}
           </button>
-          <FormError error={error} />
+          <FormError error={error ?? (editing ? null : sendError(composing.error))} />
         </form>
       ) : (
         <p>You can no longer send messages in this chat.</p>
@@ -254,4 +235,11 @@ function MessageItem({ m, mine, readByPeer, onEdit, onDelete }: { m: Message; mi
       )}
     </li>
   );
+}
+
+/** Why the last send failed, for the composer: the field the service named, or the whole error. */
+function sendError(err: unknown): string | null {
+  if (err === undefined) return null;
+  const fe = fieldErrors(err, ["text", "attachment_file_ids"]);
+  return fe.fields.text ?? fe.fields.attachment_file_ids ?? fe.form;
 }
