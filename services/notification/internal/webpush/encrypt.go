@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -53,15 +52,7 @@ func Encrypt(plaintext, p256dh, authSecret []byte) ([]byte, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return nil, err
 	}
-	cek, nonce, err := contentKeys(shared, authSecret, p256dh, asPublic, salt)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(cek)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+	gcm, nonce, err := contentCipher(shared, authSecret, p256dh, asPublic, salt)
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +66,11 @@ func Encrypt(plaintext, p256dh, authSecret []byte) ([]byte, error) {
 	return gcm.Seal(out, nonce, record, nil), nil
 }
 
-// contentKeys derives the content-encryption key and nonce (RFC 8291 §3.3, §3.4): first the
-// input keying material from the ECDH secret, keyed by the auth secret and bound to both public
-// keys; then, salted, the aes128gcm key and nonce (RFC 8188 §2.2, §2.3).
-func contentKeys(shared, authSecret, uaPublic, asPublic, salt []byte) (cek, nonce []byte, err error) {
+// contentCipher derives the content-encryption key and nonce (RFC 8291 §3.3, §3.4) and returns
+// the key as the AES-GCM cipher that seals the record: first the input keying material from the
+// ECDH secret, keyed by the auth secret and bound to both public keys; then, salted, the
+// aes128gcm key and nonce (RFC 8188 §2.2, §2.3).
+func contentCipher(shared, authSecret, uaPublic, asPublic, salt []byte) (gcm cipher.AEAD, nonce []byte, err error) {
 	keyInfo := append(append([]byte("WebPush: info\x00"), uaPublic...), asPublic...)
 	ikm, err := hkdf.Key(sha256.New, shared, authSecret, string(keyInfo), 32)
 	if err != nil {
@@ -88,14 +80,19 @@ func contentKeys(shared, authSecret, uaPublic, asPublic, salt []byte) (cek, nonc
 	if err != nil {
 		return nil, nil, err
 	}
-	if cek, err = hkdf.Expand(sha256.New, prk, "Content-Encoding: aes128gcm\x00", 16); err != nil {
+	cek, err := hkdf.Expand(sha256.New, prk, "Content-Encoding: aes128gcm\x00", 16)
+	if err != nil {
 		return nil, nil, err
 	}
 	if nonce, err = hkdf.Expand(sha256.New, prk, "Content-Encoding: nonce\x00", 12); err != nil {
 		return nil, nil, err
 	}
-	if len(cek) != 16 || len(nonce) != 12 {
-		return nil, nil, errors.New("key derivation gave the wrong lengths")
+	block, err := aes.NewCipher(cek) // 16 bytes: AES-128
+	if err != nil {
+		return nil, nil, err
 	}
-	return cek, nonce, nil
+	if gcm, err = cipher.NewGCM(block); err != nil {
+		return nil, nil, err
+	}
+	return gcm, nonce, nil
 }
