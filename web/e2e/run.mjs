@@ -405,7 +405,7 @@ try {
     await visible(messages(b).filter({ hasText: "Message deleted" }));
   });
 
-  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost; a failed one comes back", async () => {
+  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost; a failed one comes back, and the chat list says so", async () => {
     // Bob's sends are held until released, so he writes the next ones while the first is unanswered.
     const route = "**/parley.chat.v1.ChatService/SendMessage";
     let release;
@@ -442,9 +442,14 @@ try {
       await send(b, "sent on the second try");
       await visible(b.locator(".composer").getByRole("alert"));
       await holds(b.getByLabel("Message", { exact: true }), "sent on the second try", "after a failed send");
+      // Left for the chat list, it waits there, and the list says so.
+      await b.getByRole("button", { name: "Back to chats" }).click();
+      await visible(b.getByTestId("chat-item").filter({ hasText: "Not sent: sent on the second try" }));
     } finally {
       await b.unroute(route);
     }
+    await openChatWith(b, alice.nickname);
+    await holds(b.getByLabel("Message", { exact: true }), "sent on the second try", "with the chat opened again");
     await b.getByRole("button", { name: "Send" }).click();
     await visible(messages(a).filter({ hasText: "sent on the second try" }));
     await gone(b.locator(".composer").getByRole("alert"));
