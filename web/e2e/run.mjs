@@ -733,9 +733,12 @@ try {
     console.log("--   timed renewal in two tabs: not run (start the stack with ACCESS_TOKEN_TTL=65s and set PARLEY_E2E_ACCESS_TOKEN_TTL_SECONDS=65)");
   }
 
-  await step("two tabs of Alice start at once and share the session without tripping refresh-token reuse", async () => {
+  await step("two tabs of Alice start at once and share the session without tripping refresh-token reuse; a draft survives the reloads, not the log-out", async () => {
     const a2 = await aliceCtx.newPage();
     watchErrors(a2, "alice tab 2");
+    // What tab 1 is writing is still there after its reloads.
+    await openChatWith(a, bob.nickname);
+    await a.getByLabel("Message", { exact: true }).fill("kept across reloads");
     // Both tabs need a new access token at the same moment: a reload drops the one in memory.
     await Promise.all([a.reload(), a2.goto(BASE)]);
     await Promise.all([online(a), online(a2)]);
@@ -744,13 +747,16 @@ try {
     // The session is alive: tab 2 sends, tab 1 and Bob see it.
     await openChatWith(a2, bob.nickname);
     await openChatWith(a, bob.nickname);
+    await holds(a.getByLabel("Message", { exact: true }), "kept across reloads", "after two reloads");
     await send(a2, "from the second tab");
     await visible(messages(a).filter({ hasText: "from the second tab" }));
     await visible(messages(b).filter({ hasText: "from the second tab" }));
-    // Logging out in one tab signs out the other.
+    // Logging out in one tab signs out the other, and each forgets what was being written.
     await a2.getByRole("button", { name: "Log out" }).click();
     await visible(a2.getByRole("tab", { name: "Sign in" }));
     await visible(a.getByRole("tab", { name: "Sign in" }));
+    const keptDrafts = await a.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith("parley.drafts.")));
+    if (keptDrafts.length) throw new Error(`signed out, the tab still keeps ${keptDrafts}`);
     await shot(a, "signin-desktop");
     await a2.close();
   });

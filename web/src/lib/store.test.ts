@@ -17,10 +17,16 @@ const api = vi.hoisted(() => ({
   getProfile: vi.fn(),
   getFile: vi.fn(async () => ({})),
   sendMessage: vi.fn(),
+  sessionListeners: [] as ((a: unknown) => void)[],
 }));
 
 vi.mock("./api", () => ({
-  session: { token: async () => "t", renew: async () => ({ token: "t" }), subscribe: () => () => undefined, signOut: () => false },
+  session: {
+    token: async () => "t",
+    renew: async () => ({ token: "t" }),
+    subscribe: (fn: (a: unknown) => void) => (api.sessionListeners.push(fn), () => undefined),
+    signOut: () => false,
+  },
   wsUrl: () => "ws://test/ws",
   chat: {
     getChat: api.getChat,
@@ -259,6 +265,44 @@ describe("store", () => {
       expect(keys).toHaveLength(2);
       expect(keys[1]).toBe(keys[0]);
       expect(typed("c1")).toEqual({ text: "", files: [] });
+    });
+
+    it("what is being written is kept for a reload of the tab, for its user only, and forgotten at sign-out", async () => {
+      const kept = new Map<string, string>();
+      vi.stubGlobal("sessionStorage", {
+        get length() {
+          return kept.size;
+        },
+        key: (i: number) => [...kept.keys()][i] ?? null,
+        getItem: (k: string) => kept.get(k) ?? null,
+        setItem: (k: string, v: string) => void kept.set(k, v),
+        removeItem: (k: string) => void kept.delete(k),
+        clear: () => kept.clear(),
+      } satisfies Storage);
+      try {
+        store.setComposingText("c1", "kept");
+        store.addComposingFile("c1", file("f1"));
+        expect([...kept.keys()]).toEqual(["parley.drafts.me"]);
+        store.stop(); // a reload
+        await store.start("me");
+        expect(typed("c1")).toEqual({ text: "kept", files: [file("f1")] });
+        store.stop();
+        await store.start("someone else");
+        expect(typed("c1")).toEqual({ text: "", files: [] });
+        store.setComposingText("c2", "theirs");
+        expect([...kept.keys()].sort()).toEqual(["parley.drafts.me", "parley.drafts.someone else"]);
+        // A sent message is no longer kept.
+        api.sendMessage.mockImplementation(async () => ({}));
+        store.submitComposing("c2");
+        expect([...kept.keys()]).toEqual(["parley.drafts.me"]);
+        for (const fn of api.sessionListeners) fn(null); // signed out
+        expect(kept.size).toBe(0);
+        store.stop();
+        await store.start("me");
+        expect(typed("c1")).toEqual({ text: "", files: [] });
+      } finally {
+        vi.unstubAllGlobals();
+      }
     });
 
     it("signing out forgets what was being written", () => {

@@ -1,8 +1,8 @@
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate, timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Chat, type Message, MessageSchema, PageDirection } from "../gen/parley/chat/v1/chat_pb";
-import type { File as MediaFile } from "../gen/parley/media/v1/media_pb";
+import { FileSchema, type File as MediaFile } from "../gen/parley/media/v1/media_pb";
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
@@ -106,6 +106,7 @@ export const realtime = new Realtime({
 
 session.subscribe((a) => {
   if (a && realtime.connState !== "closed") realtime.renewed(a.token);
+  if (!a) forgetDrafts(); // signed out, here or in another tab
 });
 
 // The start-up under way; stop() aborts it, so a sign-out while it waits leaves nothing running.
@@ -136,7 +137,8 @@ export async function start(userId: string): Promise<void> {
     if (starting === ac) starting = null;
   }
   if (signal.aborted) return;
-  set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount) });
+  draftsKey = DRAFTS_PREFIX + userId;
+  set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount), composing: loadDrafts(draftsKey) });
   realtime.start();
   globalThis.addEventListener?.("offline", onOffline);
   globalThis.addEventListener?.("online", onOnline);
@@ -174,6 +176,7 @@ export function stop(): void {
   readTimer = null;
   for (const box of outboxes.values()) box.close();
   outboxes.clear();
+  draftsKey = null; // what is kept stays, for the next start; a sign-out forgets it
   state = initial;
   for (const fn of listeners) fn();
 }
@@ -275,6 +278,68 @@ export function composingIn(s: State, chatId: string): Composing {
 
 function compose(chatId: string, change: (c: Composing) => Composing): void {
   set((s) => ({ composing: { ...s.composing, [chatId]: change(composingIn(s, chatId)) } }));
+  saveDrafts();
+}
+
+// What is being written also survives a reload of the tab: it is kept in sessionStorage (this tab
+// only, gone when the tab is closed), under the signed-in user, and forgotten at sign-out. A send's
+// error is not kept: what came back is a draft again after a reload.
+const DRAFTS_PREFIX = "parley.drafts.";
+let draftsKey: string | null = null;
+
+interface StoredDraft {
+  text: string;
+  files: JsonValue[];
+}
+
+function drafts(): Storage | undefined {
+  try {
+    return (globalThis as { sessionStorage?: Storage }).sessionStorage;
+  } catch {
+    return undefined; // storage refused to this page (its getter throws): drafts last as long as the page
+  }
+}
+
+function saveDrafts(): void {
+  const storage = drafts();
+  if (!storage || !draftsKey) return;
+  const kept: Record<string, StoredDraft> = {};
+  for (const [chatId, c] of Object.entries(state.composing)) {
+    if (c.text || c.files.length) kept[chatId] = { text: c.text, files: c.files.map((f) => toJson(FileSchema, f)) };
+  }
+  try {
+    if (Object.keys(kept).length) storage.setItem(draftsKey, JSON.stringify(kept));
+    else storage.removeItem(draftsKey);
+  } catch (err) {
+    console.warn("drafts not kept for a reload:", err); // storage full or refused; the screen has them
+  }
+}
+
+function loadDrafts(key: string): Record<string, Composing> {
+  const out: Record<string, Composing> = {};
+  try {
+    const kept = JSON.parse(drafts()?.getItem(key) ?? "{}") as Record<string, StoredDraft>;
+    for (const [chatId, d] of Object.entries(kept)) {
+      out[chatId] = { text: String(d.text ?? ""), files: (d.files ?? []).map((f) => fromJson(FileSchema, f, { ignoreUnknownFields: true })) };
+    }
+  } catch (err) {
+    console.warn("kept drafts unreadable, dropped:", err);
+    return {};
+  }
+  return out;
+}
+
+function forgetDrafts(): void {
+  const storage = drafts();
+  if (!storage) return;
+  try {
+    for (let i = storage.length - 1; i >= 0; i--) {
+      const k = storage.key(i);
+      if (k?.startsWith(DRAFTS_PREFIX)) storage.removeItem(k);
+    }
+  } catch (err) {
+    console.warn("kept drafts not forgotten:", err);
+  }
 }
 
 export function setComposingText(chatId: string, text: string): void {
