@@ -267,6 +267,18 @@ describe("store", () => {
       expect(typed("c1")).toEqual({ text: "", files: [] });
     });
 
+    it("a failed message cleared from the composer takes its error along", async () => {
+      api.sendMessage.mockRejectedValue(new ConnectError("chat is down", Code.Unavailable));
+      store.addComposingFile("c1", file("f1"));
+      store.setComposingText("c1", "first");
+      store.submitComposing("c1");
+      await store.outboxFor("c1").settled();
+      store.setComposingText("c1", "");
+      expect(typed("c1").error).toBeInstanceOf(ConnectError); // the attachment is still there
+      store.removeComposingFile("c1", "f1");
+      expect(typed("c1")).toEqual({ text: "", files: [] });
+    });
+
     it("what is being written is kept for a reload of the tab, for its user only, and forgotten at sign-out", async () => {
       const kept = new Map<string, string>();
       vi.stubGlobal("sessionStorage", {

@@ -277,7 +277,11 @@ export function composingIn(s: State, chatId: string): Composing {
 }
 
 function compose(chatId: string, change: (c: Composing) => Composing): void {
-  set((s) => ({ composing: { ...s.composing, [chatId]: change(composingIn(s, chatId)) } }));
+  set((s) => {
+    const c = change(composingIn(s, chatId));
+    // Emptied, it has nothing left that a send's error could be about.
+    return { composing: { ...s.composing, [chatId]: c.text || c.files.length ? c : nothingComposed } };
+  });
   saveDrafts();
 }
 
