@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Outbox, type Draft } from "./outbox";
+import { Outbox, resendKey, resendOf, type Draft } from "./outbox";
 
 // The outbox with a send that answers when the test says: what is sent, when, and what comes back.
 
@@ -82,18 +82,20 @@ describe("Outbox", () => {
   it("a draft given back alone and sent again unchanged keeps its key; changed, it gets a new one", async () => {
     const { calls, send } = fakeSend();
     const box = new Outbox(send);
+    const id = (f: string) => f;
     box.submit("hello", ["f"]);
     await tick();
     calls[0].fail(new Error("the answer was lost"));
     await box.settled();
-    const [back] = box.takeUnsent()?.drafts ?? [];
-    box.submit(back.text, back.files);
+    const resend = resendOf(box.takeUnsent()?.drafts ?? [], id);
+    box.submit("hello", ["f"], resendKey(resend, "hello", ["f"]));
     await tick();
     expect(calls[1].d.clientMsgId).toBe(calls[0].d.clientMsgId);
-    calls[1].fail(new Error("again"));
-    await box.settled();
-    box.takeUnsent();
-    box.submit("hello, edited", ["f"]);
+    calls[1].ok();
+    for (const [text, files] of [["hello, edited", ["f"]], ["hello", []], ["hello", ["g"]]] as const) {
+      expect(resendKey(resend, text, [...files])).toBeUndefined();
+    }
+    box.submit("hello, edited", ["f"], resendKey(resend, "hello, edited", ["f"]));
     await tick();
     expect(calls[2].d.clientMsgId).not.toBe(calls[0].d.clientMsgId);
     calls[2].ok();
@@ -105,10 +107,9 @@ describe("Outbox", () => {
     await tick();
     calls[3].fail(new Error("down"));
     await box.settled();
-    expect(box.takeUnsent()?.drafts).toHaveLength(2);
-    box.submit("a", []);
-    await tick();
-    expect(calls[4].d.clientMsgId).not.toBe(calls[3].d.clientMsgId);
+    const both = box.takeUnsent()?.drafts ?? [];
+    expect(both).toHaveLength(2);
+    expect(resendOf(both, id)).toBeUndefined();
   });
 
   it("closed (signed out), it aborts the send under way, sends nothing queued and gives nothing back", async () => {

@@ -18,14 +18,36 @@ export interface Unsent<F> {
   error: unknown;
 }
 
+/** What a draft given back alone is: sent again unchanged (same text, same attachments), it may be
+ * a message already stored whose answer was lost, and its idempotency key makes the retry that
+ * same message (chat.proto's client_msg_id). Plain data, so that it can be kept for a reload. */
+export interface Resend {
+  clientMsgId: string;
+  text: string;
+  fileIds: string[];
+}
+
+/** The Resend for what takeUnsent gave back: one draft alone; several are joined in the composer,
+ * which makes a new message. */
+export function resendOf<F>(drafts: Draft<F>[], idOf: (f: F) => string): Resend | undefined {
+  if (drafts.length !== 1) return undefined;
+  const [d] = drafts;
+  return { clientMsgId: d.clientMsgId, text: d.text, fileIds: d.files.map(idOf) };
+}
+
+/** The key to submit text and attachments with: r's when they are what it was, otherwise none (a
+ * new one). */
+export function resendKey(r: Resend | undefined, text: string, fileIds: string[]): string | undefined {
+  if (!r || r.text !== text || r.fileIds.length !== fileIds.length) return undefined;
+  return r.fileIds.every((id, i) => id === fileIds[i]) ? r.clientMsgId : undefined;
+}
+
 export class Outbox<F> {
   readonly #send: (d: Draft<F>, signal: AbortSignal) => Promise<void>;
   #queue: Draft<F>[] = [];
   #running = false;
   #drained: Promise<void> = Promise.resolve();
   #unsent: Unsent<F> | null = null;
-  /** The one draft last given back: sent again unchanged, it keeps its client_msg_id. */
-  #givenBack: Draft<F> | null = null;
   readonly #listeners = new Set<() => void>();
   readonly #closed = new AbortController();
 
@@ -35,15 +57,11 @@ export class Outbox<F> {
     this.#send = send;
   }
 
-  /** Queues a message. Its idempotency key is new, unless it is the draft takeUnsent last gave
-   * back, alone, unchanged (same text, same attachments): a send whose answer was lost may have
-   * been stored, and the key makes its retry the same message (chat.proto's client_msg_id). */
-  submit(text: string, files: F[]): void {
+  /** Queues a message under clientMsgId, its idempotency key: a new one unless it is a draft given
+   * back and sent again unchanged (resendKey). */
+  submit(text: string, files: F[], clientMsgId: string = crypto.randomUUID()): void {
     if (this.#closed.signal.aborted) return;
-    const back = this.#givenBack;
-    this.#givenBack = null;
-    const same = back && back.text === text && back.files.length === files.length && back.files.every((f, i) => f === files[i]);
-    this.#queue.push({ clientMsgId: same ? back.clientMsgId : crypto.randomUUID(), text, files });
+    this.#queue.push({ clientMsgId, text, files });
     if (this.#running) return; // the running drain takes it
     this.#running = true;
     this.#drained = this.#drain();
@@ -58,7 +76,6 @@ export class Outbox<F> {
   takeUnsent(): Unsent<F> | null {
     const u = this.#unsent;
     this.#unsent = null;
-    this.#givenBack = u?.drafts.length === 1 ? u.drafts[0] : null;
     return u;
   }
 
@@ -73,7 +90,6 @@ export class Outbox<F> {
     this.#closed.abort();
     this.#queue = [];
     this.#unsent = null;
-    this.#givenBack = null;
   }
 
   async #drain(): Promise<void> {

@@ -221,6 +221,22 @@ describe("store", () => {
   });
 
   describe("composer", () => {
+    /** A sessionStorage of the test's own, behind the global one: what it keeps, by key. */
+    function tabStorage() {
+      const kept = new Map<string, string>();
+      vi.stubGlobal("sessionStorage", {
+        get length() {
+          return kept.size;
+        },
+        key: (i: number) => [...kept.keys()][i] ?? null,
+        getItem: (k: string) => kept.get(k) ?? null,
+        setItem: (k: string, v: string) => void kept.set(k, v),
+        removeItem: (k: string) => void kept.delete(k),
+        clear: () => kept.clear(),
+      } satisfies Storage);
+      return kept;
+    }
+
     const file = (id: string) => create(FileSchema, { fileId: id, name: `${id}.png` });
     const typed = (chatId: string) => store.composingIn(store.getState(), chatId);
 
@@ -255,7 +271,7 @@ describe("store", () => {
       store.setComposingText("c1", "typed since");
       await store.openChat("c2");
       await store.outboxFor("c1").settled();
-      expect(typed("c1")).toEqual({ text: "first\ntyped since", files: [file("f1")], error: down });
+      expect(typed("c1")).toEqual({ text: "first\ntyped since", files: [file("f1")], error: down, resend: { clientMsgId: expect.any(String), text: "first", fileIds: ["f1"] } });
       // Sent again unchanged, it keeps its idempotency key.
       store.setComposingText("c1", "first");
       api.sendMessage.mockImplementation(async () => ({}));
@@ -280,17 +296,7 @@ describe("store", () => {
     });
 
     it("what is being written is kept for a reload of the tab, for its user only, and forgotten at sign-out", async () => {
-      const kept = new Map<string, string>();
-      vi.stubGlobal("sessionStorage", {
-        get length() {
-          return kept.size;
-        },
-        key: (i: number) => [...kept.keys()][i] ?? null,
-        getItem: (k: string) => kept.get(k) ?? null,
-        setItem: (k: string, v: string) => void kept.set(k, v),
-        removeItem: (k: string) => void kept.delete(k),
-        clear: () => kept.clear(),
-      } satisfies Storage);
+      const kept = tabStorage();
       try {
         store.setComposingText("c1", "kept");
         store.addComposingFile("c1", file("f1"));
@@ -312,6 +318,26 @@ describe("store", () => {
         store.stop();
         await store.start("me");
         expect(typed("c1")).toEqual({ text: "", files: [] });
+      } finally {
+        vi.unstubAllGlobals();
+      }
+    });
+
+    it("a message that came back keeps its idempotency key across a reload", async () => {
+      tabStorage();
+      try {
+        api.sendMessage.mockRejectedValueOnce(new ConnectError("the answer was lost", Code.Unavailable));
+        store.setComposingText("c1", "once only");
+        store.submitComposing("c1");
+        await store.outboxFor("c1").settled();
+        store.stop(); // a reload
+        await store.start("me");
+        api.sendMessage.mockImplementation(async () => ({}));
+        store.submitComposing("c1");
+        await store.outboxFor("c1").settled();
+        const keys = api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId);
+        expect(keys).toHaveLength(2);
+        expect(keys[1]).toBe(keys[0]);
       } finally {
         vi.unstubAllGlobals();
       }

@@ -6,7 +6,7 @@ import { FileSchema, type File as MediaFile } from "../gen/parley/media/v1/media
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
-import { Outbox } from "./outbox";
+import { Outbox, resendKey, resendOf, type Resend } from "./outbox";
 import { SignedOutError } from "./session";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
@@ -39,11 +39,13 @@ export interface State {
 
 /** What is being written in a chat for a new message: kept while the chat is closed and another
  * is open, until it is sent or the person signs out. error is why the last send failed (its text
- * and attachments came back into text and files). */
+ * and attachments came back into text and files); resend, when one message came back alone, is
+ * what keeps its idempotency key if it is sent again unchanged. */
 export interface Composing {
   text: string;
   files: MediaFile[];
   error?: unknown;
+  resend?: Resend;
 }
 
 const initial: State = {
@@ -287,13 +289,15 @@ function compose(chatId: string, change: (c: Composing) => Composing): void {
 
 // What is being written also survives a reload of the tab: it is kept in sessionStorage (this tab
 // only, gone when the tab is closed), under the signed-in user, and forgotten at sign-out. A send's
-// error is not kept: what came back is a draft again after a reload.
+// error is not kept (what came back is a draft again after a reload); its Resend is, so that a
+// message stored before its answer was lost is not stored twice after a reload either.
 const DRAFTS_PREFIX = "parley.drafts.";
 let draftsKey: string | null = null;
 
 interface StoredDraft {
   text: string;
   files: JsonValue[];
+  resend?: Resend;
 }
 
 function drafts(): Storage | undefined {
@@ -309,7 +313,7 @@ function saveDrafts(): void {
   if (!storage || !draftsKey) return;
   const kept: Record<string, StoredDraft> = {};
   for (const [chatId, c] of Object.entries(state.composing)) {
-    if (c.text || c.files.length) kept[chatId] = { text: c.text, files: c.files.map((f) => toJson(FileSchema, f)) };
+    if (c.text || c.files.length) kept[chatId] = { text: c.text, files: c.files.map((f) => toJson(FileSchema, f)), resend: c.resend };
   }
   try {
     if (Object.keys(kept).length) storage.setItem(draftsKey, JSON.stringify(kept));
@@ -324,7 +328,8 @@ function loadDrafts(key: string): Record<string, Composing> {
   try {
     const kept = JSON.parse(drafts()?.getItem(key) ?? "{}") as Record<string, StoredDraft>;
     for (const [chatId, d] of Object.entries(kept)) {
-      out[chatId] = { text: String(d.text ?? ""), files: (d.files ?? []).map((f) => fromJson(FileSchema, f, { ignoreUnknownFields: true })) };
+      const files = (d.files ?? []).map((f) => fromJson(FileSchema, f, { ignoreUnknownFields: true }));
+      out[chatId] = { text: String(d.text ?? ""), files, ...(d.resend && { resend: d.resend }) };
     }
   } catch (err) {
     console.warn("kept drafts unreadable, dropped:", err);
@@ -365,9 +370,10 @@ export function submitComposing(chatId: string): boolean {
   const c = composingIn(state, chatId);
   const text = c.text.trim();
   if (!text && c.files.length === 0) return false;
+  const fileIds = c.files.map((f) => f.fileId);
   // Emptied first: a send that fails at once puts it back.
   compose(chatId, () => nothingComposed);
-  outboxFor(chatId).submit(text, c.files);
+  outboxFor(chatId).submit(text, c.files, resendKey(c.resend, text, fileIds));
   return true;
 }
 
@@ -394,6 +400,7 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
         text: [...u.drafts.map((d) => d.text), c.text].filter(Boolean).join("\n"),
         files: [...u.drafts.flatMap((d) => d.files), ...c.files],
         error: u.error,
+        resend: resendOf(u.drafts, (f) => f.fileId),
       }));
     });
     outboxes.set(chatId, b);
