@@ -239,6 +239,16 @@ describe("store", () => {
 
     const file = (id: string) => create(FileSchema, { fileId: id, name: `${id}.png` });
     const typed = (chatId: string) => store.composingIn(store.getState(), chatId);
+    /** Sends what came back in chatId's composer, now successfully, and checks that it went under
+     * the key of the one failed send before it. */
+    async function sentAgainUnderItsKey(chatId: string) {
+      api.sendMessage.mockImplementation(async () => ({}));
+      store.submitComposing(chatId);
+      await store.outboxFor(chatId).settled();
+      const keys = api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId);
+      expect(keys).toHaveLength(2);
+      expect(keys[1]).toBe(keys[0]);
+    }
 
     it("what is written in each chat is kept apart, while another chat is open, and sent from its own", async () => {
       api.sendMessage.mockImplementation(async () => ({}));
@@ -274,12 +284,7 @@ describe("store", () => {
       expect(typed("c1")).toEqual({ text: "first\ntyped since", files: [file("f1")], error: down, resend: { clientMsgId: expect.any(String), text: "first", fileIds: ["f1"] } });
       // Sent again unchanged, it keeps its idempotency key.
       store.setComposingText("c1", "first");
-      api.sendMessage.mockImplementation(async () => ({}));
-      store.submitComposing("c1");
-      await store.outboxFor("c1").settled();
-      const keys = api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId);
-      expect(keys).toHaveLength(2);
-      expect(keys[1]).toBe(keys[0]);
+      await sentAgainUnderItsKey("c1");
       expect(typed("c1")).toEqual({ text: "", files: [] });
     });
 
@@ -332,12 +337,7 @@ describe("store", () => {
         await store.outboxFor("c1").settled();
         store.stop(); // a reload
         await store.start("me");
-        api.sendMessage.mockImplementation(async () => ({}));
-        store.submitComposing("c1");
-        await store.outboxFor("c1").settled();
-        const keys = api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId);
-        expect(keys).toHaveLength(2);
-        expect(keys[1]).toBe(keys[0]);
+        await sentAgainUnderItsKey("c1");
       } finally {
         vi.unstubAllGlobals();
       }
