@@ -405,7 +405,7 @@ try {
     await visible(messages(b).filter({ hasText: "Message deleted" }));
   });
 
-  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost; a failed one comes back, and the chat list says so", async () => {
+  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost; one failing for now goes by itself, once; one refused comes back, and the chat list says so", async () => {
     // Bob's sends are held until released, so he writes the next ones while the first is unanswered.
     const route = "**/parley.chat.v1.ChatService/SendMessage";
     let release;
@@ -436,8 +436,37 @@ try {
       release();
       await b.unroute(route);
     }
-    // A send that fails comes back into the composer with the error, and goes once sent again.
-    await b.route(route, (r) => r.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ code: "unavailable", message: "chat is down" }) }));
+    // A send failing for now (the service unavailable, then no network) waits, shown as such, and
+    // goes by itself under its key: once, when the service answers or the browser is back online.
+    let tries = 0;
+    await b.route(route, (r) => {
+      tries++;
+      return r.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ code: "unavailable", message: "chat is down" }) });
+    });
+    try {
+      await send(b, "sent once chat is back");
+      await visible(b.getByTestId("sending").filter({ hasText: "Not sent yet" }));
+      await poll(async () => tries >= 2, () => `tried ${tries} time(s), not again by itself`);
+    } finally {
+      await b.unroute(route);
+    }
+    await visible(messages(a).filter({ hasText: "sent once chat is back" }));
+    await gone(b.getByTestId("sending"));
+    await bobCtx.setOffline(true);
+    try {
+      await send(b, "written offline");
+      await visible(b.getByTestId("sending").filter({ hasText: "Not sent yet" }));
+    } finally {
+      await bobCtx.setOffline(false);
+    }
+    await visible(messages(a).filter({ hasText: "written offline" }));
+    await gone(b.getByTestId("sending"));
+    for (const text of ["sent once chat is back", "written offline"]) {
+      const n = await messages(a).filter({ hasText: text }).count();
+      if (n !== 1) throw new Error(`Alice has "${text}" ${n} times`);
+    }
+    // A send refused for good comes back into the composer with the error, and goes once sent again.
+    await b.route(route, (r) => r.fulfill({ status: 400, contentType: "application/json", body: JSON.stringify({ code: "invalid_argument", message: "text: refused by the test" }) }));
     try {
       await send(b, "sent on the second try");
       await visible(b.locator(".composer").getByRole("alert"));

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Outbox, resendKey, resendOf, type Draft } from "./outbox";
 
 // The outbox with a send that answers when the test says: what is sent, when, and what comes back.
@@ -36,8 +36,8 @@ describe("Outbox", () => {
   it("gives back the failed draft and every one after it, oldest first, with the error", async () => {
     const { calls, send } = fakeSend();
     const box = new Outbox(send);
-    let told = 0;
-    box.subscribe(() => told++);
+    const seen: string[][] = []; // what was pending each time listeners were told
+    box.subscribe(() => seen.push(texts(box.pending())));
     box.submit("1", []);
     box.submit("2", ["f2"]);
     box.submit("3", []);
@@ -48,7 +48,7 @@ describe("Outbox", () => {
     calls[1].fail(boom);
     await box.settled();
     expect(calls).toHaveLength(2); // 3 is not sent after 2 failed
-    expect(told).toBe(1);
+    expect(seen).toEqual([["1"], ["1", "2"], ["1", "2", "3"], ["2", "3"], []]);
     const back = box.takeUnsent();
     expect(back?.error).toBe(boom);
     expect(back?.drafts.map((d) => [d.text, d.files])).toEqual([["2", ["f2"]], ["3", []]]);
@@ -120,7 +120,9 @@ describe("Outbox", () => {
     box.submit("1", []);
     box.submit("2", []);
     await tick();
+    told = 0;
     box.close();
+    expect(box.pending()).toEqual([]);
     expect(calls[0].signal.aborted).toBe(true);
     calls[0].fail(new Error("aborted"));
     await box.settled();
@@ -151,13 +153,84 @@ describe("Outbox", () => {
       box.submit("1", []);
       box.submit("2", []);
       await box.settled();
+      // 1 failed at once, its drain ended, and 2 started a new one.
+      expect(texts(box.takeUnsent()?.drafts ?? [])).toEqual(["1"]);
+      box.submit("3", []);
+      await box.settled();
     } finally {
       console.error = quiet;
     }
-    // 1 failed at once, its drain ended, and 2 started a new one.
-    expect(texts(box.takeUnsent()?.drafts ?? [])).toEqual(["1"]);
-    box.submit("3", []);
-    await box.settled();
     expect(sent).toEqual(["2", "3"]);
+  });
+
+  describe("with retries", () => {
+    const retryable = (err: unknown) => err instanceof Error && err.message === "offline";
+
+    it("a send failing for now is tried again after a wait, under the same key, before anything after it", async () => {
+      vi.useFakeTimers();
+      try {
+        const { calls, send } = fakeSend();
+        const box = new Outbox(send, { retryable, retryDelaysMs: [1000, 5000] });
+        box.submit("1", []);
+        box.submit("2", []);
+        await vi.advanceTimersByTimeAsync(0);
+        calls[0].fail(new Error("offline"));
+        await vi.advanceTimersByTimeAsync(0);
+        expect(box.waiting).toEqual(new Error("offline"));
+        expect(texts(box.pending())).toEqual(["1", "2"]);
+        await vi.advanceTimersByTimeAsync(999);
+        expect(calls).toHaveLength(1);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(calls).toHaveLength(2);
+        expect(box.waiting).toBeNull();
+        calls[1].fail(new Error("offline"));
+        await vi.advanceTimersByTimeAsync(4999); // the second wait is longer
+        expect(calls).toHaveLength(2);
+        await vi.advanceTimersByTimeAsync(1);
+        calls[2].fail(new Error("offline"));
+        await vi.advanceTimersByTimeAsync(5000); // and the last one repeats
+        calls[3].ok();
+        await vi.advanceTimersByTimeAsync(0);
+        calls[4].ok();
+        await box.settled();
+        expect(texts(calls.map((c) => c.d))).toEqual(["1", "1", "1", "1", "2"]);
+        expect(new Set(calls.slice(0, 4).map((c) => c.d.clientMsgId)).size).toBe(1);
+        expect(box.takeUnsent()).toBeNull();
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    /** An outbox whose one draft failed for now and waits a minute to be tried again. */
+    async function waitingOutbox() {
+      const { calls, send } = fakeSend();
+      const box = new Outbox(send, { retryable, retryDelaysMs: [60_000] });
+      box.submit("1", []);
+      await tick();
+      calls[0].fail(new Error("offline"));
+      await tick();
+      expect(box.waiting).not.toBeNull();
+      return { calls, box };
+    }
+
+    it("retryNow ends the wait; a failure that is not for now gives back as before", async () => {
+      const { calls, box } = await waitingOutbox();
+      box.retryNow();
+      await tick();
+      expect(calls).toHaveLength(2);
+      const refused = new Error("text: too long");
+      calls[1].fail(refused);
+      await box.settled();
+      expect(box.takeUnsent()).toEqual({ drafts: [calls[0].d], error: refused });
+    });
+
+    it("closed while waiting, it stops at once and tries nothing more", async () => {
+      const { calls, box } = await waitingOutbox();
+      box.close();
+      await box.settled();
+      expect(calls).toHaveLength(1);
+      expect(box.pending()).toEqual([]);
+      expect(box.waiting).toBeNull();
+    });
   });
 });

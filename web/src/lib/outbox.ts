@@ -3,6 +3,10 @@
 // last one is on its way; had each send cleared the composer when it answered, it would clear what
 // was typed since (a second message, lost before it was sent), and two sends in flight at once
 // could be stored in either order.
+//
+// A send that fails for now (no network, the service unavailable: retryable) is tried again, with
+// the same idempotency key, after a wait or at once when retryNow says the connection is back:
+// a fault delays a message but loses nothing. A send refused for good gives its draft back.
 
 /** A message as submitted: its text, its attachments, and the idempotency key chosen then. */
 export interface Draft<F> {
@@ -42,9 +46,21 @@ export function resendKey(r: Resend | undefined, text: string, fileIds: string[]
   return r.fileIds.every((id, i) => id === fileIds[i]) ? r.clientMsgId : undefined;
 }
 
+export interface OutboxOptions {
+  /** Whether a send that failed with err is to be tried again as it is; otherwise its draft, and
+   * those after it, are given back. None: every failure gives back. */
+  retryable?: (err: unknown) => boolean;
+  /** The waits before each further try, in milliseconds; the last one repeats. */
+  retryDelaysMs?: readonly number[];
+}
+
 export class Outbox<F> {
   readonly #send: (d: Draft<F>, signal: AbortSignal) => Promise<void>;
+  readonly #retryable: (err: unknown) => boolean;
+  readonly #delays: readonly number[];
   #queue: Draft<F>[] = [];
+  #waiting: unknown = null;
+  #wake: (() => void) | null = null;
   #running = false;
   #drained: Promise<void> = Promise.resolve();
   #unsent: Unsent<F> | null = null;
@@ -53,8 +69,26 @@ export class Outbox<F> {
 
   /** send delivers one draft; it is not called for the next until the last one settled. signal
    * aborts it when the outbox is closed. */
-  constructor(send: (d: Draft<F>, signal: AbortSignal) => Promise<void>) {
+  constructor(send: (d: Draft<F>, signal: AbortSignal) => Promise<void>, opts: OutboxOptions = {}) {
     this.#send = send;
+    this.#retryable = opts.retryable ?? (() => false);
+    this.#delays = opts.retryDelaysMs?.length ? opts.retryDelaysMs : [1000];
+  }
+
+  /** What is on its way, oldest first: the draft being sent (or waiting to be tried again) and
+   * those queued after it. */
+  pending(): Draft<F>[] {
+    return [...this.#queue];
+  }
+
+  /** Why the oldest pending draft waits to be tried again; null while it is being sent. */
+  get waiting(): unknown {
+    return this.#waiting;
+  }
+
+  /** Ends a wait before the next try: the connection is back. */
+  retryNow(): void {
+    this.#wake?.();
   }
 
   /** Queues a message under clientMsgId, its idempotency key: a new one unless it is a draft given
@@ -62,6 +96,7 @@ export class Outbox<F> {
   submit(text: string, files: F[], clientMsgId: string = crypto.randomUUID()): void {
     if (this.#closed.signal.aborted) return;
     this.#queue.push({ clientMsgId, text, files });
+    this.#tell();
     if (this.#running) return; // the running drain takes it
     this.#running = true;
     this.#drained = this.#drain();
@@ -79,7 +114,8 @@ export class Outbox<F> {
     return u;
   }
 
-  /** fn runs when a send fails (takeUnsent then has it). */
+  /** fn runs when what is pending or waiting changes, and when a send fails for good (takeUnsent
+   * then has it). */
   subscribe(fn: () => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
@@ -88,19 +124,33 @@ export class Outbox<F> {
   /** Signing out: the send under way is aborted, nothing queued is sent, nothing is given back. */
   close(): void {
     this.#closed.abort();
+    this.#wake?.();
     this.#queue = [];
     this.#unsent = null;
+    this.#waiting = null;
   }
 
   async #drain(): Promise<void> {
     const closed = this.#closed.signal;
+    let tries = 0;
     try {
       for (let d = this.#queue[0]; d && !closed.aborted; d = this.#queue[0]) {
         try {
           await this.#send(d, closed);
           this.#queue.shift();
+          tries = 0;
+          this.#tell();
         } catch (error) {
           if (closed.aborted) return;
+          if (this.#retryable(error)) {
+            this.#waiting = error;
+            this.#tell();
+            await this.#pause(this.#delays[Math.min(tries++, this.#delays.length - 1)]);
+            this.#waiting = null;
+            if (!closed.aborted) this.#tell();
+            continue;
+          }
+          tries = 0;
           // The rest would arrive before the failed one, or fail the same way: all go back.
           const drafts = [...(this.#unsent?.drafts ?? []), ...this.#queue.splice(0)];
           this.#unsent = { drafts, error };
@@ -110,6 +160,19 @@ export class Outbox<F> {
     } finally {
       this.#running = false; // with no await after the last look at the queue: no submit is missed
     }
+  }
+
+  /** Resolves after ms, or sooner on retryNow or close. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((done) => {
+      const end = () => {
+        clearTimeout(timer);
+        if (this.#wake === end) this.#wake = null;
+        done();
+      };
+      const timer = setTimeout(end, ms);
+      this.#wake = end;
+    });
   }
 
   #tell(): void {

@@ -239,6 +239,9 @@ describe("store", () => {
 
     const file = (id: string) => create(FileSchema, { fileId: id, name: `${id}.png` });
     const typed = (chatId: string) => store.composingIn(store.getState(), chatId);
+    const flush = () => new Promise((ok) => setTimeout(ok, 0));
+    /** The realtime connection's state, as the socket would report it. */
+    const connState = (st: string) => (store.realtime as unknown as { d: { onState: (s: string) => void } }).d.onState(st);
     /** Sends what came back in chatId's composer, now successfully, and checks that it went under
      * the key of the one failed send before it. */
     async function sentAgainUnderItsKey(chatId: string) {
@@ -272,8 +275,8 @@ describe("store", () => {
       expect(api.sendMessage).not.toHaveBeenCalled();
     });
 
-    it("a failed send comes back into its chat's composer ahead of what was typed since, with the error, open or not", async () => {
-      const down = new ConnectError("chat is down", Code.Unavailable);
+    it("a refused send comes back into its chat's composer ahead of what was typed since, with the error, open or not", async () => {
+      const down = new ConnectError("text: too long", Code.InvalidArgument);
       api.sendMessage.mockRejectedValue(down);
       store.addComposingFile("c1", file("f1"));
       store.setComposingText("c1", "first");
@@ -289,7 +292,7 @@ describe("store", () => {
     });
 
     it("a failed message cleared from the composer takes its error along", async () => {
-      api.sendMessage.mockRejectedValue(new ConnectError("chat is down", Code.Unavailable));
+      api.sendMessage.mockRejectedValue(new ConnectError("text: too long", Code.InvalidArgument));
       store.addComposingFile("c1", file("f1"));
       store.setComposingText("c1", "first");
       store.submitComposing("c1");
@@ -317,6 +320,7 @@ describe("store", () => {
         // A sent message is no longer kept.
         api.sendMessage.mockImplementation(async () => ({}));
         store.submitComposing("c2");
+        await store.outboxFor("c2").settled();
         expect([...kept.keys()]).toEqual(["parley.drafts.me"]);
         for (const fn of api.sessionListeners) fn(null); // signed out
         expect(kept.size).toBe(0);
@@ -331,13 +335,56 @@ describe("store", () => {
     it("a message that came back keeps its idempotency key across a reload", async () => {
       tabStorage();
       try {
-        api.sendMessage.mockRejectedValueOnce(new ConnectError("the answer was lost", Code.Unavailable));
+        api.sendMessage.mockRejectedValueOnce(new ConnectError("refused", Code.Internal));
         store.setComposingText("c1", "once only");
         store.submitComposing("c1");
         await store.outboxFor("c1").settled();
         store.stop(); // a reload
         await store.start("me");
         await sentAgainUnderItsKey("c1");
+      } finally {
+        vi.unstubAllGlobals();
+      }
+    });
+
+    it("a send failing for now is shown waiting, and goes under its key once the connection is back", async () => {
+      api.sendMessage.mockRejectedValueOnce(new ConnectError("Failed to fetch", Code.Unknown));
+      api.sendMessage.mockImplementation(async () => ({}));
+      store.setComposingText("c1", "on its way");
+      store.submitComposing("c1");
+      await flush();
+      expect(store.getState().sending.c1).toEqual({ drafts: [expect.objectContaining({ text: "on its way" })], waiting: true });
+      expect(typed("c1")).toEqual({ text: "", files: [] }); // not given back
+      connState("live");
+      await store.outboxFor("c1").settled();
+      const keys = api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId);
+      expect(keys).toHaveLength(2);
+      expect(keys[1]).toBe(keys[0]);
+      expect(store.getState().sending.c1).toBeUndefined();
+    });
+
+    it("what is on its way when the tab is reloaded goes after the reload, under the same keys, in order", async () => {
+      const kept = tabStorage();
+      try {
+        api.sendMessage.mockRejectedValue(new ConnectError("Failed to fetch", Code.Unknown));
+        for (const text of ["first", "second"]) {
+          store.setComposingText("c1", text);
+          store.submitComposing("c1");
+        }
+        await flush();
+        const stored = JSON.parse(kept.get("parley.drafts.me") ?? "{}").c1.sending as { clientMsgId: string; text: string }[];
+        expect(stored.map((d) => d.text)).toEqual(["first", "second"]);
+        const triedFirst = (api.sendMessage.mock.calls[0][0] as { clientMsgId: string }).clientMsgId;
+        store.stop(); // a reload
+        api.sendMessage.mockReset();
+        api.sendMessage.mockImplementation(async () => ({}));
+        await store.start("me");
+        await store.outboxFor("c1").settled();
+        const calls = api.sendMessage.mock.calls.map((c) => c[0] as { clientMsgId: string; text: string });
+        expect(calls.map((c) => c.text)).toEqual(["first", "second"]);
+        expect(calls.map((c) => c.clientMsgId)).toEqual([triedFirst, stored[1].clientMsgId]);
+        expect(stored[0].clientMsgId).toBe(triedFirst);
+        expect(kept.size).toBe(0); // nothing left to keep
       } finally {
         vi.unstubAllGlobals();
       }

@@ -6,7 +6,7 @@ import { FileSchema, type File as MediaFile } from "../gen/parley/media/v1/media
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
-import { Outbox, resendKey, resendOf, type Resend } from "./outbox";
+import { Outbox, resendKey, resendOf, type Draft, type Resend } from "./outbox";
 import { SignedOutError } from "./session";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
@@ -35,6 +35,15 @@ export interface State {
   activeChatId: string | null;
   /** chat id → what its composer holds for a new message (composingIn reads it) */
   composing: Record<string, Composing>;
+  /** chat id → the messages on their way from its outbox, while there are any */
+  sending: Record<string, Sending>;
+}
+
+/** A chat's messages on their way, oldest first; waiting: the oldest failed for now (no network,
+ * the service unavailable) and is tried again soon, or as soon as the connection is back. */
+export interface Sending {
+  drafts: Draft<MediaFile>[];
+  waiting: boolean;
 }
 
 /** What is being written in a chat for a new message: kept while the chat is closed and another
@@ -61,6 +70,7 @@ const initial: State = {
   announcements: [],
   activeChatId: null,
   composing: {},
+  sending: {},
 };
 
 let state: State = initial;
@@ -98,7 +108,10 @@ export const realtime = new Realtime({
       return { chat_id: c.chatId, last_seq: held && held.list.length ? held.contiguous : Number(c.lastSeq) };
     }),
   onFrame: (f) => onFrame(f),
-  onState: (conn) => set({ conn }),
+  onState: (conn) => {
+    set({ conn });
+    if (conn === "live") retrySends(); // whatever waits for the connection may go now
+  },
   // After a reconnect or a resync, what sync does not replay (docs/realtime.md step 4).
   onCatchUp: () => void catchUp().catch(() => undefined),
   onRevoked: () => {
@@ -140,7 +153,13 @@ export async function start(userId: string): Promise<void> {
   }
   if (signal.aborted) return;
   draftsKey = DRAFTS_PREFIX + userId;
-  set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount), composing: loadDrafts(draftsKey) });
+  const kept = loadDrafts(draftsKey);
+  set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount), composing: kept.composing });
+  // What was on its way when the tab was reloaded goes again, under the same keys: a message that
+  // had been stored is not stored twice.
+  for (const [chatId, drafts] of Object.entries(kept.sending)) {
+    for (const d of drafts) outboxFor(chatId).submit(d.text, d.files, d.clientMsgId);
+  }
   realtime.start();
   globalThis.addEventListener?.("offline", onOffline);
   globalThis.addEventListener?.("online", onOnline);
@@ -164,7 +183,10 @@ async function ownProfile(userId: string, signal: AbortSignal) {
 }
 
 const onOffline = () => realtime.offline();
-const onOnline = () => realtime.online();
+const onOnline = () => {
+  realtime.online();
+  retrySends();
+};
 
 export function stop(): void {
   starting?.abort();
@@ -298,6 +320,8 @@ interface StoredDraft {
   text: string;
   files: JsonValue[];
   resend?: Resend;
+  /** the chat's messages on their way */
+  sending?: { clientMsgId: string; text: string; files: JsonValue[] }[];
 }
 
 function drafts(): Storage | undefined {
@@ -312,8 +336,13 @@ function saveDrafts(): void {
   const storage = drafts();
   if (!storage || !draftsKey) return;
   const kept: Record<string, StoredDraft> = {};
+  const filesJson = (files: MediaFile[]) => files.map((f) => toJson(FileSchema, f));
   for (const [chatId, c] of Object.entries(state.composing)) {
-    if (c.text || c.files.length) kept[chatId] = { text: c.text, files: c.files.map((f) => toJson(FileSchema, f)), resend: c.resend };
+    if (c.text || c.files.length) kept[chatId] = { text: c.text, files: filesJson(c.files), resend: c.resend };
+  }
+  for (const [chatId, s] of Object.entries(state.sending)) {
+    kept[chatId] ??= { text: "", files: [] };
+    kept[chatId].sending = s.drafts.map((d) => ({ clientMsgId: d.clientMsgId, text: d.text, files: filesJson(d.files) }));
   }
   try {
     if (Object.keys(kept).length) storage.setItem(draftsKey, JSON.stringify(kept));
@@ -323,19 +352,22 @@ function saveDrafts(): void {
   }
 }
 
-function loadDrafts(key: string): Record<string, Composing> {
-  const out: Record<string, Composing> = {};
+function loadDrafts(key: string): { composing: Record<string, Composing>; sending: Record<string, Draft<MediaFile>[]> } {
+  const composing: Record<string, Composing> = {};
+  const sending: Record<string, Draft<MediaFile>[]> = {};
+  const filesOf = (files: JsonValue[] | undefined) => (files ?? []).map((f) => fromJson(FileSchema, f, { ignoreUnknownFields: true }));
   try {
     const kept = JSON.parse(drafts()?.getItem(key) ?? "{}") as Record<string, StoredDraft>;
     for (const [chatId, d] of Object.entries(kept)) {
-      const files = (d.files ?? []).map((f) => fromJson(FileSchema, f, { ignoreUnknownFields: true }));
-      out[chatId] = { text: String(d.text ?? ""), files, ...(d.resend && { resend: d.resend }) };
+      const files = filesOf(d.files);
+      if (d.text || files.length) composing[chatId] = { text: String(d.text), files, ...(d.resend && { resend: d.resend }) };
+      if (d.sending?.length) sending[chatId] = d.sending.map((q) => ({ clientMsgId: String(q.clientMsgId), text: String(q.text ?? ""), files: filesOf(q.files) }));
     }
   } catch (err) {
     console.warn("kept drafts unreadable, dropped:", err);
-    return {};
+    return { composing: {}, sending: {} };
   }
-  return out;
+  return { composing, sending };
 }
 
 function forgetDrafts(): void {
@@ -377,36 +409,64 @@ export function submitComposing(chatId: string): boolean {
   return true;
 }
 
-/** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order. What
- * could not be sent goes back into the chat's composer at once, ahead of what was typed since,
- * whether or not the chat is open. stop() closes them all: nothing of one person's is sent, or
- * shown, once they signed out. */
+/** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order. A send
+ * that fails for now (isTransient) is tried again under the same key — after a wait, or once the
+ * connection is back (retrySends) — and what waits is shown (State.sending). What is refused for
+ * good goes back into the chat's composer at once, ahead of what was typed since, whether or not
+ * the chat is open. stop() closes them all: nothing of one person's is sent, or shown, once they
+ * signed out. */
 export function outboxFor(chatId: string): Outbox<MediaFile> {
   let box = outboxes.get(chatId);
   if (!box) {
-    const b = new Outbox<MediaFile>(async (d, signal) => {
-      const r = await chat.sendMessage(
-        { to: { case: "chatId", value: chatId }, clientMsgId: d.clientMsgId, text: d.text, attachmentFileIds: d.files.map((f) => f.fileId) },
-        { signal },
-      );
-      if (signal.aborted) return; // signed out meanwhile
-      // The listing has the attachments' URLs; the send response may not.
-      if (r.message) addOwnMessage(r.message);
-    });
+    const b = new Outbox<MediaFile>(
+      async (d, signal) => {
+        const r = await chat.sendMessage(
+          { to: { case: "chatId", value: chatId }, clientMsgId: d.clientMsgId, text: d.text, attachmentFileIds: d.files.map((f) => f.fileId) },
+          { signal, timeoutMs: SEND_TIMEOUT_MS },
+        );
+        if (signal.aborted) return; // signed out meanwhile
+        // The listing has the attachments' URLs; the send response may not.
+        if (r.message) addOwnMessage(r.message);
+      },
+      { retryable: isTransient, retryDelaysMs: SEND_RETRY_DELAYS_MS },
+    );
     b.subscribe(() => {
+      const pending = b.pending();
+      set((s) => {
+        const { [chatId]: _, ...others } = s.sending;
+        return { sending: pending.length ? { ...others, [chatId]: { drafts: pending, waiting: b.waiting !== null } } : others };
+      });
       const u = b.takeUnsent();
-      if (!u) return;
-      compose(chatId, (c) => ({
-        text: [...u.drafts.map((d) => d.text), c.text].filter(Boolean).join("\n"),
-        files: [...u.drafts.flatMap((d) => d.files), ...c.files],
-        error: u.error,
-        resend: resendOf(u.drafts, (f) => f.fileId),
-      }));
+      if (u) {
+        compose(chatId, (c) => ({
+          text: [...u.drafts.map((d) => d.text), c.text].filter(Boolean).join("\n"),
+          files: [...u.drafts.flatMap((d) => d.files), ...c.files],
+          error: u.error,
+          resend: resendOf(u.drafts, (f) => f.fileId),
+        }));
+      } else {
+        saveDrafts();
+      }
     });
     outboxes.set(chatId, b);
     box = b;
   }
   return box;
+}
+
+/** How long one SendMessage may take before it counts as failed for now (and is tried again). */
+const SEND_TIMEOUT_MS = 20_000;
+const SEND_RETRY_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000];
+
+/** A send that failed for now: no network (Unknown), the service down or busy, too slow. Under its
+ * idempotency key a retry cannot store the message twice. */
+function isTransient(err: unknown): boolean {
+  if (!(err instanceof ConnectError)) return false;
+  return [Code.Unknown, Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted].includes(err.code);
+}
+
+function retrySends(): void {
+  for (const b of outboxes.values()) b.retryNow();
 }
 
 function announce(text: string): void {

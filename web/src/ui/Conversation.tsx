@@ -16,6 +16,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
   // What is written for a new message is the store's, so it outlives this screen (another chat
   // opened meanwhile, an upload finishing after it closed); an edit's text is this screen's only.
   const composing = useStore((s) => store.composingIn(s, chatId));
+  const sending = useStore((s) => s.sending[chatId]);
   const [editing, setEditing] = useState<Message | null>(null);
   const [editText, setEditText] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -153,6 +154,20 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
         {held?.list.map((m) => (
           <MessageItem key={m.seq.toString()} m={m} mine={m.senderId === me?.userId} readByPeer={m.seq <= c.peerReadSeq} onEdit={() => startEdit(m)} onDelete={() => void remove(m)} />
         ))}
+        {sending?.drafts
+          // One whose own frame came before its send's answer is shown already.
+          .filter((d) => !held?.list.some((m) => m.clientMsgId === d.clientMsgId))
+          .map((d) => (
+            <li key={d.clientMsgId} className="message mine sending" data-testid="sending">
+              {d.text && <p className="text">{d.text}</p>}
+              {d.files.map((f) => (
+                <div className="attachment" key={f.fileId}>
+                  <span>{f.name}</span>
+                </div>
+              ))}
+              <span className="meta">{d === sending.drafts[0] && sending.waiting ? "Not sent yet · trying again" : "Sending…"}</span>
+            </li>
+          ))}
       </ol>
       <div ref={endRef} />
       <p className="typing" aria-live="polite" data-testid="typing">
