@@ -1,10 +1,11 @@
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate, timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Chat, type Message, MessageSchema, PageDirection } from "../gen/parley/chat/v1/chat_pb";
-import { FileSchema, type File as MediaFile } from "../gen/parley/media/v1/media_pb";
+import type { File as MediaFile } from "../gen/parley/media/v1/media_pb";
 import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
+import { forgetDrafts, keepDrafts, keptDrafts } from "./drafts";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
 import { Outbox, resendKey, resendOf, type Draft, type Resend } from "./outbox";
 import { SignedOutError } from "./session";
@@ -152,8 +153,8 @@ export async function start(userId: string): Promise<void> {
     if (starting === ac) starting = null;
   }
   if (signal.aborted) return;
-  draftsKey = DRAFTS_PREFIX + userId;
-  const kept = loadDrafts(draftsKey);
+  draftsUser = userId;
+  const kept = keptDrafts(userId);
   set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount), composing: kept.composing });
   // What was on its way when the tab was reloaded goes again, under the same keys: a message that
   // had been stored is not stored twice.
@@ -200,7 +201,7 @@ export function stop(): void {
   readTimer = null;
   for (const box of outboxes.values()) box.close();
   outboxes.clear();
-  draftsKey = null; // what is kept stays, for the next start; a sign-out forgets it
+  draftsUser = null; // what is kept stays, for the next start; a sign-out forgets it
   state = initial;
   for (const fn of listeners) fn();
 }
@@ -309,78 +310,13 @@ function compose(chatId: string, change: (c: Composing) => Composing): void {
   saveDrafts();
 }
 
-// What is being written also survives a reload of the tab: it is kept in sessionStorage (this tab
-// only, gone when the tab is closed), under the signed-in user, and forgotten at sign-out. A send's
-// error is not kept (what came back is a draft again after a reload); its Resend is, so that a
-// message stored before its answer was lost is not stored twice after a reload either.
-const DRAFTS_PREFIX = "parley.drafts.";
-let draftsKey: string | null = null;
-
-interface StoredDraft {
-  text: string;
-  files: JsonValue[];
-  resend?: Resend;
-  /** the chat's messages on their way */
-  sending?: { clientMsgId: string; text: string; files: JsonValue[] }[];
-}
-
-function drafts(): Storage | undefined {
-  try {
-    return (globalThis as { sessionStorage?: Storage }).sessionStorage;
-  } catch {
-    return undefined; // storage refused to this page (its getter throws): drafts last as long as the page
-  }
-}
+// What a tab keeps for a reload (lib/drafts.ts), under the signed-in user: null while nobody is.
+let draftsUser: string | null = null;
 
 function saveDrafts(): void {
-  const storage = drafts();
-  if (!storage || !draftsKey) return;
-  const kept: Record<string, StoredDraft> = {};
-  const filesJson = (files: MediaFile[]) => files.map((f) => toJson(FileSchema, f));
-  for (const [chatId, c] of Object.entries(state.composing)) {
-    if (c.text || c.files.length) kept[chatId] = { text: c.text, files: filesJson(c.files), resend: c.resend };
-  }
-  for (const [chatId, s] of Object.entries(state.sending)) {
-    kept[chatId] ??= { text: "", files: [] };
-    kept[chatId].sending = s.drafts.map((d) => ({ clientMsgId: d.clientMsgId, text: d.text, files: filesJson(d.files) }));
-  }
-  try {
-    if (Object.keys(kept).length) storage.setItem(draftsKey, JSON.stringify(kept));
-    else storage.removeItem(draftsKey);
-  } catch (err) {
-    console.warn("drafts not kept for a reload:", err); // storage full or refused; the screen has them
-  }
-}
-
-function loadDrafts(key: string): { composing: Record<string, Composing>; sending: Record<string, Draft<MediaFile>[]> } {
-  const composing: Record<string, Composing> = {};
-  const sending: Record<string, Draft<MediaFile>[]> = {};
-  const filesOf = (files: JsonValue[] | undefined) => (files ?? []).map((f) => fromJson(FileSchema, f, { ignoreUnknownFields: true }));
-  try {
-    const kept = JSON.parse(drafts()?.getItem(key) ?? "{}") as Record<string, StoredDraft>;
-    for (const [chatId, d] of Object.entries(kept)) {
-      const files = filesOf(d.files);
-      if (d.text || files.length) composing[chatId] = { text: String(d.text), files, ...(d.resend && { resend: d.resend }) };
-      if (d.sending?.length) sending[chatId] = d.sending.map((q) => ({ clientMsgId: String(q.clientMsgId), text: String(q.text ?? ""), files: filesOf(q.files) }));
-    }
-  } catch (err) {
-    console.warn("kept drafts unreadable, dropped:", err);
-    return { composing: {}, sending: {} };
-  }
-  return { composing, sending };
-}
-
-function forgetDrafts(): void {
-  const storage = drafts();
-  if (!storage) return;
-  try {
-    for (let i = storage.length - 1; i >= 0; i--) {
-      const k = storage.key(i);
-      if (k?.startsWith(DRAFTS_PREFIX)) storage.removeItem(k);
-    }
-  } catch (err) {
-    console.warn("kept drafts not forgotten:", err);
-  }
+  if (!draftsUser) return;
+  const sending = Object.fromEntries(Object.entries(state.sending).map(([chatId, s]) => [chatId, s.drafts]));
+  keepDrafts(draftsUser, { composing: state.composing, sending });
 }
 
 export function setComposingText(chatId: string, text: string): void {
