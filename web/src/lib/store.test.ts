@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ChatSchema, MessageSchema, type Chat, type Message } from "../gen/parley/chat/v1/chat_pb";
 import { FileSchema } from "../gen/parley/media/v1/media_pb";
+import { stubSessionStorage } from "./fakestorage";
 import type { SocketLike } from "./realtime";
 
 // The store with the API faked: what the screens see after calls and realtime frames.
@@ -221,21 +222,6 @@ describe("store", () => {
   });
 
   describe("composer", () => {
-    /** A sessionStorage of the test's own, behind the global one: what it keeps, by key. */
-    function tabStorage() {
-      const kept = new Map<string, string>();
-      vi.stubGlobal("sessionStorage", {
-        get length() {
-          return kept.size;
-        },
-        key: (i: number) => [...kept.keys()][i] ?? null,
-        getItem: (k: string) => kept.get(k) ?? null,
-        setItem: (k: string, v: string) => void kept.set(k, v),
-        removeItem: (k: string) => void kept.delete(k),
-        clear: () => kept.clear(),
-      } satisfies Storage);
-      return kept;
-    }
 
     const file = (id: string) => create(FileSchema, { fileId: id, name: `${id}.png` });
     const typed = (chatId: string) => store.composingIn(store.getState(), chatId);
@@ -304,7 +290,7 @@ describe("store", () => {
     });
 
     it("what is being written is kept for a reload of the tab, for its user only, and forgotten at sign-out", async () => {
-      const kept = tabStorage();
+      const kept = stubSessionStorage();
       try {
         store.setComposingText("c1", "kept");
         store.addComposingFile("c1", file("f1"));
@@ -333,7 +319,7 @@ describe("store", () => {
     });
 
     it("a message that came back keeps its idempotency key across a reload", async () => {
-      tabStorage();
+      stubSessionStorage();
       try {
         api.sendMessage.mockRejectedValueOnce(new ConnectError("refused", Code.Internal));
         store.setComposingText("c1", "once only");
@@ -364,7 +350,7 @@ describe("store", () => {
     });
 
     it("what is on its way when the tab is reloaded goes after the reload, under the same keys, in order", async () => {
-      const kept = tabStorage();
+      const kept = stubSessionStorage();
       try {
         api.sendMessage.mockRejectedValue(new ConnectError("Failed to fetch", Code.Unknown));
         for (const text of ["first", "second"]) {

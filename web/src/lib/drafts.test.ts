@@ -1,0 +1,48 @@
+import { create } from "@bufbuild/protobuf";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FileSchema } from "../gen/parley/media/v1/media_pb";
+import { forgetDrafts, keepDrafts, keptDrafts } from "./drafts";
+import { stubSessionStorage } from "./fakestorage";
+
+// What a tab keeps for a reload, on a sessionStorage of the test's own.
+
+let kept: Map<string, string>;
+beforeEach(() => {
+  kept = stubSessionStorage();
+});
+afterEach(() => vi.unstubAllGlobals());
+
+const file = create(FileSchema, { fileId: "f1", name: "a.png", sizeBytes: 5n });
+
+describe("drafts", () => {
+  it("keeps composers and messages on their way per user, and gives them back as they were", () => {
+    const resend = { clientMsgId: "k0", text: "again", fileIds: [] };
+    keepDrafts("u1", {
+      composing: { c1: { text: "hello", files: [file], error: new Error("not kept"), resend }, c2: { text: "", files: [] } },
+      sending: { c3: [{ clientMsgId: "k1", text: "on its way", files: [file] }], c4: [] },
+    });
+    expect([...kept.keys()]).toEqual(["parley.drafts.u1"]);
+    expect(keptDrafts("u1")).toEqual({
+      composing: { c1: { text: "hello", files: [file], resend } },
+      sending: { c3: [{ clientMsgId: "k1", text: "on its way", files: [file] }] },
+    });
+    expect(keptDrafts("u2")).toEqual({ composing: {}, sending: {} });
+    keepDrafts("u1", { composing: {}, sending: {} });
+    expect(kept.size).toBe(0); // nothing to keep: nothing kept
+  });
+
+  it("what cannot be read is dropped, not thrown", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    kept.set("parley.drafts.u1", "{not json");
+    expect(keptDrafts("u1")).toEqual({ composing: {}, sending: {} });
+    expect(warn).toHaveBeenCalled();
+  });
+
+  it("a sign-out forgets every user's drafts and nothing else", () => {
+    kept.set("parley.drafts.u1", "{}");
+    kept.set("parley.drafts.u2", "{}");
+    kept.set("parley.oauth.state", "s");
+    forgetDrafts();
+    expect([...kept.keys()]).toEqual(["parley.oauth.state"]);
+  });
+});
