@@ -310,6 +310,8 @@ describe("store", () => {
         expect([...kept.keys()]).toEqual(["parley.drafts.me"]);
         for (const fn of api.sessionListeners) fn(null); // signed out
         expect(kept.size).toBe(0);
+        store.setComposingText("c1", "given back before stop() ran"); // as a failing send would
+        expect(kept.size).toBe(0);
         store.stop();
         await store.start("me");
         expect(typed("c1")).toEqual({ text: "", files: [] });

@@ -120,9 +120,17 @@ export const realtime = new Realtime({
   },
 });
 
+// What a tab keeps for a reload (lib/drafts.ts), under the signed-in user: null while nobody is.
+let draftsUser: string | null = null;
+
 session.subscribe((a) => {
   if (a && realtime.connState !== "closed") realtime.renewed(a.token);
-  if (!a) forgetDrafts(); // signed out, here or in another tab
+  if (!a) {
+    // Signed out, here or in another tab: nothing is kept from now on, not even what a send that
+    // fails before stop() runs gives back.
+    draftsUser = null;
+    forgetDrafts();
+  }
 });
 
 // The start-up under way; stop() aborts it, so a sign-out while it waits leaves nothing running.
@@ -309,9 +317,6 @@ function compose(chatId: string, change: (c: Composing) => Composing): void {
   });
   saveDrafts();
 }
-
-// What a tab keeps for a reload (lib/drafts.ts), under the signed-in user: null while nobody is.
-let draftsUser: string | null = null;
 
 function saveDrafts(): void {
   if (!draftsUser) return;
