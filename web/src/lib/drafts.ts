@@ -1,10 +1,11 @@
 // What a tab keeps for a reload: each chat's composer (text, attachments, the Resend of a message
-// that came back) and the messages on their way, per user, in sessionStorage — this tab only, gone
-// when it is closed, and forgotten at sign-out (forgetDrafts). A send's error is not kept: what
-// came back is a draft again after a reload. Nothing here is a secret: text and the attachments'
-// file records.
+// that came back) and the messages on their way, per user, in sessionStorage — this tab's only
+// (a closed tab the browser reopens gets it back), forgotten at sign-out and when the app opens
+// signed out or as another person (forgetDrafts). A send's error is not kept: what came back is a
+// draft again after a reload. Nothing here is a secret: text, and of each attachment its id,
+// name, type and size (not its signed URLs).
 
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { FileSchema, type File as MediaFile } from "../gen/parley/media/v1/media_pb";
 import type { Draft, Resend } from "./outbox";
 import type { Composing } from "./store";
@@ -37,7 +38,9 @@ export function keepDrafts(userId: string, kept: Kept): void {
   const storage = tabStorage();
   if (!storage) return;
   const out: Record<string, StoredChat> = {};
-  const filesJson = (files: MediaFile[]) => files.map((f) => toJson(FileSchema, f));
+  // Only what the composer shows and the send needs: not the file's signed URLs.
+  const filesJson = (files: MediaFile[]) =>
+    files.map((f) => toJson(FileSchema, create(FileSchema, { fileId: f.fileId, name: f.name, contentType: f.contentType, sizeBytes: f.sizeBytes })));
   for (const [chatId, c] of Object.entries(kept.composing)) {
     if (c.text || c.files.length) out[chatId] = { text: c.text, files: filesJson(c.files), resend: c.resend };
   }
@@ -50,7 +53,14 @@ export function keepDrafts(userId: string, kept: Kept): void {
     if (Object.keys(out).length) storage.setItem(PREFIX + userId, JSON.stringify(out));
     else storage.removeItem(PREFIX + userId);
   } catch (err) {
-    console.warn("drafts not kept for a reload:", err); // storage full or refused; the screen has them
+    // Storage full or refused; the screen has them. What was kept before is stale: a reload would
+    // bring back as a draft what was sent since, to be sent again under a new key.
+    console.warn("drafts not kept for a reload:", err);
+    try {
+      storage.removeItem(PREFIX + userId);
+    } catch {
+      // nothing more to do
+    }
   }
 }
 
@@ -62,7 +72,8 @@ export function keptDrafts(userId: string): Kept {
     const stored = JSON.parse(tabStorage()?.getItem(PREFIX + userId) ?? "{}") as Record<string, StoredChat>;
     for (const [chatId, d] of Object.entries(stored)) {
       const files = filesOf(d.files);
-      if (d.text || files.length) kept.composing[chatId] = { text: String(d.text), files, ...(d.resend && { resend: d.resend }) };
+      const resend = isResend(d.resend) ? { resend: d.resend } : {};
+      if (d.text || files.length) kept.composing[chatId] = { text: String(d.text), files, ...resend };
       if (d.sending?.length) {
         kept.sending[chatId] = d.sending.map((q) => ({ clientMsgId: String(q.clientMsgId), text: String(q.text ?? ""), files: filesOf(q.files) }));
       }
@@ -74,14 +85,20 @@ export function keptDrafts(userId: string): Kept {
   return kept;
 }
 
-/** Forgets every user's drafts in this tab: a sign-out. */
-export function forgetDrafts(): void {
+function isResend(r: unknown): r is Resend {
+  const x = r as Resend | undefined;
+  return typeof x?.clientMsgId === "string" && typeof x.text === "string" && Array.isArray(x.fileIds) && x.fileIds.every((id) => typeof id === "string");
+}
+
+/** Forgets the drafts this tab keeps, of every user but except: a sign-out, a page opened signed
+ * out (a closed tab the browser reopened keeps its sessionStorage), or another person signed in. */
+export function forgetDrafts(except?: string): void {
   const storage = tabStorage();
   if (!storage) return;
   try {
     for (let i = storage.length - 1; i >= 0; i--) {
       const k = storage.key(i);
-      if (k?.startsWith(PREFIX)) storage.removeItem(k);
+      if (k?.startsWith(PREFIX) && k !== PREFIX + except) storage.removeItem(k);
     }
   } catch (err) {
     console.warn("kept drafts not forgotten:", err);

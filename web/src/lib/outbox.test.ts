@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { Outbox, resendKey, resendOf, type Draft } from "./outbox";
+import { newKey, Outbox, resendKey, resendOf, type Draft } from "./outbox";
 
 // The outbox with a send that answers when the test says: what is sent, when, and what comes back.
 
@@ -232,5 +232,19 @@ describe("Outbox", () => {
       expect(box.pending()).toEqual([]);
       expect(box.waiting).toBeNull();
     });
+  });
+
+  it("keys are random UUIDs, also where crypto.randomUUID is not offered (plain http)", () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const real = globalThis.crypto;
+    vi.stubGlobal("crypto", { getRandomValues: <T extends ArrayBufferView>(a: T) => real.getRandomValues(a as never) as T });
+    try {
+      const keys = new Set(Array.from({ length: 100 }, () => newKey()));
+      expect(keys.size).toBe(100);
+      for (const k of keys) expect(k).toMatch(uuid);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(newKey()).toMatch(uuid);
   });
 });

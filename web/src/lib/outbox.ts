@@ -47,16 +47,17 @@ export function resendKey(r: Resend | undefined, text: string, fileIds: string[]
 }
 
 export interface OutboxOptions {
-  /** Whether a send that failed with err is to be tried again as it is; otherwise its draft, and
-   * those after it, are given back. None: every failure gives back. */
-  retryable?: (err: unknown) => boolean;
+  /** Whether a send that failed with err, after tries tries of the same draft (1 for the first
+   * failure), is to be tried again as it is; otherwise its draft, and those after it, are given
+   * back. None: every failure gives back. */
+  retryable?: (err: unknown, tries: number) => boolean;
   /** The waits before each further try, in milliseconds; the last one repeats. */
   retryDelaysMs?: readonly number[];
 }
 
 export class Outbox<F> {
   readonly #send: (d: Draft<F>, signal: AbortSignal) => Promise<void>;
-  readonly #retryable: (err: unknown) => boolean;
+  readonly #retryable: (err: unknown, tries: number) => boolean;
   readonly #delays: readonly number[];
   #queue: Draft<F>[] = [];
   #waiting: unknown = null;
@@ -93,7 +94,7 @@ export class Outbox<F> {
 
   /** Queues a message under clientMsgId, its idempotency key: a new one unless it is a draft given
    * back and sent again unchanged (resendKey). */
-  submit(text: string, files: F[], clientMsgId: string = crypto.randomUUID()): void {
+  submit(text: string, files: F[], clientMsgId: string = newKey()): void {
     if (this.#closed.signal.aborted) return;
     this.#queue.push({ clientMsgId, text, files });
     this.#tell();
@@ -137,15 +138,16 @@ export class Outbox<F> {
       for (let d = this.#queue[0]; d && !closed.aborted; d = this.#queue[0]) {
         try {
           await this.#send(d, closed);
+          if (closed.aborted) return;
           this.#queue.shift();
           tries = 0;
           this.#tell();
         } catch (error) {
           if (closed.aborted) return;
-          if (this.#retryable(error)) {
+          if (this.#retryable(error, ++tries)) {
             this.#waiting = error;
             this.#tell();
-            await this.#pause(this.#delays[Math.min(tries++, this.#delays.length - 1)]);
+            await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
             this.#waiting = null;
             if (!closed.aborted) this.#tell();
             continue;
@@ -184,4 +186,16 @@ export class Outbox<F> {
       }
     }
   }
+}
+
+/** A new idempotency key, a random UUID: crypto.randomUUID where the page may use it (a secure
+ * context: https or localhost), otherwise the same from crypto.getRandomValues, which every page
+ * has — an app served over plain http on a local network must still send. */
+export function newKey(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; // version 4
+  b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

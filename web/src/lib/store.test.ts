@@ -27,6 +27,7 @@ vi.mock("./api", () => ({
     renew: async () => ({ token: "t" }),
     subscribe: (fn: (a: unknown) => void) => (api.sessionListeners.push(fn), () => undefined),
     signOut: () => false,
+    current: () => ({ userId: "me" }),
   },
   wsUrl: () => "ws://test/ws",
   chat: {
@@ -289,7 +290,7 @@ describe("store", () => {
       expect(typed("c1")).toEqual({ text: "", files: [] });
     });
 
-    it("what is being written is kept for a reload of the tab, for its user only, and forgotten at sign-out", async () => {
+    it("what is being written is kept for a reload of the tab, for its user only, and forgotten at sign-out or when another signs in", async () => {
       const kept = stubSessionStorage();
       try {
         store.setComposingText("c1", "kept");
@@ -302,12 +303,15 @@ describe("store", () => {
         await store.start("someone else");
         expect(typed("c1")).toEqual({ text: "", files: [] });
         store.setComposingText("c2", "theirs");
-        expect([...kept.keys()].sort()).toEqual(["parley.drafts.me", "parley.drafts.someone else"]);
+        // Another person signed in in this tab: the last one's drafts are gone.
+        expect([...kept.keys()]).toEqual(["parley.drafts.someone else"]);
         // A sent message is no longer kept.
         api.sendMessage.mockImplementation(async () => ({}));
         store.submitComposing("c2");
         await store.outboxFor("c2").settled();
-        expect([...kept.keys()]).toEqual(["parley.drafts.me"]);
+        expect(kept.size).toBe(0);
+        store.setComposingText("c2", "theirs again");
+        expect(kept.size).toBe(1);
         for (const fn of api.sessionListeners) fn(null); // signed out
         expect(kept.size).toBe(0);
         store.setComposingText("c1", "given back before stop() ran"); // as a failing send would
@@ -323,7 +327,7 @@ describe("store", () => {
     it("a message that came back keeps its idempotency key across a reload", async () => {
       stubSessionStorage();
       try {
-        api.sendMessage.mockRejectedValueOnce(new ConnectError("refused", Code.Internal));
+        api.sendMessage.mockRejectedValueOnce(new ConnectError("refused", Code.PermissionDenied));
         store.setComposingText("c1", "once only");
         store.submitComposing("c1");
         await store.outboxFor("c1").settled();
@@ -349,6 +353,40 @@ describe("store", () => {
       expect(keys).toHaveLength(2);
       expect(keys[1]).toBe(keys[0]);
       expect(store.getState().sending.c1).toBeUndefined();
+    });
+
+    it("what fails in a way that may last gets a few tries under its key, then comes back; without a network, tries go on", async () => {
+      vi.useFakeTimers();
+      try {
+        const keys = () => new Set(api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId));
+        for (const [why, err] of [
+          ["an internal error", new ConnectError("abandoned", Code.Internal)],
+          ["an answer that is not Connect's", new ConnectError("HTTP 500", Code.Unknown)],
+        ] as const) {
+          api.sendMessage.mockReset();
+          api.sendMessage.mockRejectedValue(err);
+          store.setComposingText("c1", why);
+          store.submitComposing("c1");
+          await vi.advanceTimersByTimeAsync(120_000);
+          expect(api.sendMessage, why).toHaveBeenCalledTimes(5);
+          expect(keys().size, why).toBe(1);
+          expect(typed("c1"), why).toMatchObject({ text: why, error: err });
+          expect(store.getState().sending.c1, why).toBeUndefined();
+          store.setComposingText("c1", "");
+        }
+        api.sendMessage.mockReset();
+        api.sendMessage.mockRejectedValue(new ConnectError("Failed to fetch", Code.Unknown, undefined, undefined, new TypeError("Failed to fetch")));
+        store.setComposingText("c1", "offline");
+        store.submitComposing("c1");
+        await vi.advanceTimersByTimeAsync(10 * 60_000);
+        expect(api.sendMessage.mock.calls.length).toBeGreaterThan(10); // every 30 s at the end
+        expect(keys().size).toBe(1);
+        expect(store.getState().sending.c1).toMatchObject({ waiting: true });
+        expect(typed("c1")).toEqual({ text: "", files: [] });
+      } finally {
+        store.stop(); // ends the waiting outbox before the real timers are back
+        vi.useRealTimers();
+      }
     });
 
     it("what is on its way when the tab is reloaded goes after the reload, under the same keys, in order", async () => {

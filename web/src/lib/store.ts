@@ -7,7 +7,7 @@ import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { forgetDrafts, keepDrafts, keptDrafts } from "./drafts";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
-import { Outbox, resendKey, resendOf, type Draft, type Resend } from "./outbox";
+import { newKey, Outbox, resendKey, resendOf, type Draft, type Resend } from "./outbox";
 import { SignedOutError } from "./session";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
@@ -161,7 +161,10 @@ export async function start(userId: string): Promise<void> {
     if (starting === ac) starting = null;
   }
   if (signal.aborted) return;
+  // Signed out while the calls were answered (stop() comes with the next render): keep nothing.
+  if (!session.current()) return;
   draftsUser = userId;
+  forgetDrafts(userId); // another person's, left by a tab that missed their sign-out
   const kept = keptDrafts(userId);
   set({ me: me.profile ?? null, chats: sortChats(chats.chats), unreadNotifications: Number(unread.unreadCount), composing: kept.composing });
   // What was on its way when the tab was reloaded goes again, under the same keys: a message that
@@ -343,15 +346,17 @@ export function submitComposing(chatId: string): boolean {
   const c = composingIn(state, chatId);
   const text = c.text.trim();
   if (!text && c.files.length === 0) return false;
-  const fileIds = c.files.map((f) => f.fileId);
-  // Emptied first: a send that fails at once puts it back.
+  const key = resendKey(c.resend, text, c.files.map((f) => f.fileId)) ?? newKey();
+  const box = outboxFor(chatId);
+  // Emptied just before it is queued (nothing left that could throw): a send that fails at once
+  // puts it back.
   compose(chatId, () => nothingComposed);
-  outboxFor(chatId).submit(text, c.files, resendKey(c.resend, text, fileIds));
+  box.submit(text, c.files, key);
   return true;
 }
 
 /** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order. A send
- * that fails for now (isTransient) is tried again under the same key — after a wait, or once the
+ * that fails for now (retryable) is tried again under the same key — after a wait, or once the
  * connection is back (retrySends) — and what waits is shown (State.sending). What is refused for
  * good goes back into the chat's composer at once, ahead of what was typed since, whether or not
  * the chat is open. stop() closes them all: nothing of one person's is sent, or shown, once they
@@ -369,7 +374,7 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
         // The listing has the attachments' URLs; the send response may not.
         if (r.message) addOwnMessage(r.message);
       },
-      { retryable: isTransient, retryDelaysMs: SEND_RETRY_DELAYS_MS },
+      { retryable, retryDelaysMs: SEND_RETRY_DELAYS_MS },
     );
     b.subscribe(() => {
       const pending = b.pending();
@@ -399,11 +404,29 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
 const SEND_TIMEOUT_MS = 20_000;
 const SEND_RETRY_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000];
 
-/** A send that failed for now: no network (Unknown), the service down or busy, too slow. Under its
- * idempotency key a retry cannot store the message twice. */
-function isTransient(err: unknown): boolean {
+/** How many tries a send gets when it fails in a way that may or may not last (below). */
+const SEND_FEW_TRIES = 5;
+
+/** Whether a failed send is tried again, under its key (so that a retry cannot store it twice).
+ * Without a network (fetch's TypeError), or with the service down or too slow, it is tried until
+ * it goes. An internal error (the chat service asks for a retry under the same key when a group
+ * write was abandoned), a rate limit, an aborted transaction or an answer that is not Connect's
+ * get a few tries, then come back to the composer with the error, as anything else does at once. */
+function retryable(err: unknown, tries: number): boolean {
   if (!(err instanceof ConnectError)) return false;
-  return [Code.Unknown, Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted].includes(err.code);
+  switch (err.code) {
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+      return true;
+    case Code.Unknown:
+      return err.cause instanceof TypeError || tries < SEND_FEW_TRIES;
+    case Code.Internal:
+    case Code.ResourceExhausted:
+    case Code.Aborted:
+      return tries < SEND_FEW_TRIES;
+    default:
+      return false;
+  }
 }
 
 function retrySends(): void {

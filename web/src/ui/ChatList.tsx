@@ -15,8 +15,8 @@ export function ChatList({ onOpen }: { onOpen: (chatId: string) => void }) {
           const preview = !last ? "" : last.deleted ? "Message deleted" : (last.senderId === me?.userId ? "You: " : "") + (last.text || (last.attachments.length ? "Attachment" : ""));
           // A chat not on screen with something written in it says so, first: a message that
           // could not be sent waits there (store.outboxFor) and would otherwise go unnoticed.
-          const held = c.chatId === active ? undefined : composing[c.chatId];
-          const draft = held && (held.text.trim() || held.files.length) ? held : undefined;
+          const written = c.chatId === active ? undefined : composing[c.chatId];
+          const draft = written && (written.text.trim() || written.files.length) ? written : undefined;
           const unread = Number(c.unreadCount);
           const name = c.peer?.nickname || "Deleted account";
           return (
