@@ -7,13 +7,13 @@
 
 import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { FileSchema, type File as MediaFile } from "../gen/parley/media/v1/media_pb";
-import type { Draft, Resend } from "./outbox";
+import type { Outgoing, Resend } from "./outbox";
 import type { Composing } from "./store";
 
 /** What is kept: chat id → its composer, and chat id → its messages on their way, oldest first. */
 export interface Kept {
   composing: Record<string, Composing>;
-  sending: Record<string, Draft<MediaFile>[]>;
+  sending: Record<string, Outgoing<MediaFile>[]>;
 }
 
 const PREFIX = "parley.drafts.";

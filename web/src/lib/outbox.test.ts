@@ -1,15 +1,15 @@
 import { describe, expect, it, vi } from "vitest";
-import { newKey, Outbox, resendKey, resendOf, type Draft } from "./outbox";
+import { newKey, Outbox, resendKey, resendOf, type Outgoing } from "./outbox";
 
 // The outbox with a send that answers when the test says: what is sent, when, and what comes back.
 
 function fakeSend() {
-  const calls: { d: Draft<string>; signal: AbortSignal; ok: () => void; fail: (e: unknown) => void }[] = [];
-  const send = (d: Draft<string>, signal: AbortSignal) => new Promise<void>((ok, fail) => calls.push({ d, signal, ok, fail }));
+  const calls: { d: Outgoing<string>; signal: AbortSignal; ok: () => void; fail: (e: unknown) => void }[] = [];
+  const send = (d: Outgoing<string>, signal: AbortSignal) => new Promise<void>((ok, fail) => calls.push({ d, signal, ok, fail }));
   return { calls, send };
 }
 const tick = () => new Promise((ok) => setTimeout(ok, 0));
-const texts = (ds: Draft<string>[]) => ds.map((d) => d.text);
+const texts = (ds: Outgoing<string>[]) => ds.map((d) => d.text);
 
 describe("Outbox", () => {
   it("sends one draft at a time, in the order submitted, each with its own key", async () => {
@@ -176,13 +176,13 @@ describe("Outbox", () => {
         await vi.advanceTimersByTimeAsync(0);
         calls[0].fail(new Error("offline"));
         await vi.advanceTimersByTimeAsync(0);
-        expect(box.waiting).toEqual(new Error("offline"));
+        expect(box.retryingAfter).toEqual(new Error("offline"));
         expect(texts(box.pending())).toEqual(["1", "2"]);
         await vi.advanceTimersByTimeAsync(999);
         expect(calls).toHaveLength(1);
         await vi.advanceTimersByTimeAsync(1);
         expect(calls).toHaveLength(2);
-        expect(box.waiting).toBeNull();
+        expect(box.retryingAfter).toBeNull();
         calls[1].fail(new Error("offline"));
         await vi.advanceTimersByTimeAsync(4999); // the second wait is longer
         expect(calls).toHaveLength(2);
@@ -209,7 +209,7 @@ describe("Outbox", () => {
       await tick();
       calls[0].fail(new Error("offline"));
       await tick();
-      expect(box.waiting).not.toBeNull();
+      expect(box.retryingAfter).not.toBeNull();
       return { calls, box };
     }
 
@@ -230,7 +230,7 @@ describe("Outbox", () => {
       await box.settled();
       expect(calls).toHaveLength(1);
       expect(box.pending()).toEqual([]);
-      expect(box.waiting).toBeNull();
+      expect(box.retryingAfter).toBeNull();
     });
   });
 

@@ -9,7 +9,7 @@
 // a fault delays a message but loses nothing. A send refused for good gives its draft back.
 
 /** A message as submitted: its text, its attachments, and the idempotency key chosen then. */
-export interface Draft<F> {
+export interface Outgoing<F> {
   clientMsgId: string;
   text: string;
   files: F[];
@@ -18,7 +18,7 @@ export interface Draft<F> {
 /** What could not be sent: the draft that failed and every one submitted after it, oldest first,
  * with the error. */
 export interface Unsent<F> {
-  drafts: Draft<F>[];
+  drafts: Outgoing<F>[];
   error: unknown;
 }
 
@@ -33,7 +33,7 @@ export interface Resend {
 
 /** The Resend for what takeUnsent gave back: one draft alone; several are joined in the composer,
  * which makes a new message. */
-export function resendOf<F>(drafts: Draft<F>[], idOf: (f: F) => string): Resend | undefined {
+export function resendOf<F>(drafts: Outgoing<F>[], idOf: (f: F) => string): Resend | undefined {
   if (drafts.length !== 1) return undefined;
   const [d] = drafts;
   return { clientMsgId: d.clientMsgId, text: d.text, fileIds: d.files.map(idOf) };
@@ -56,11 +56,11 @@ export interface OutboxOptions {
 }
 
 export class Outbox<F> {
-  readonly #send: (d: Draft<F>, signal: AbortSignal) => Promise<void>;
+  readonly #send: (d: Outgoing<F>, signal: AbortSignal) => Promise<void>;
   readonly #retryable: (err: unknown, tries: number) => boolean;
   readonly #delays: readonly number[];
-  #queue: Draft<F>[] = [];
-  #waiting: unknown = null;
+  #queue: Outgoing<F>[] = [];
+  #retryingAfter: unknown = null;
   #wake: (() => void) | null = null;
   #running = false;
   #drained: Promise<void> = Promise.resolve();
@@ -70,7 +70,7 @@ export class Outbox<F> {
 
   /** send delivers one draft; it is not called for the next until the last one settled. signal
    * aborts it when the outbox is closed. */
-  constructor(send: (d: Draft<F>, signal: AbortSignal) => Promise<void>, opts: OutboxOptions = {}) {
+  constructor(send: (d: Outgoing<F>, signal: AbortSignal) => Promise<void>, opts: OutboxOptions = {}) {
     this.#send = send;
     this.#retryable = opts.retryable ?? (() => false);
     this.#delays = opts.retryDelaysMs?.length ? opts.retryDelaysMs : [1000];
@@ -78,13 +78,13 @@ export class Outbox<F> {
 
   /** What is on its way, oldest first: the draft being sent (or waiting to be tried again) and
    * those queued after it. */
-  pending(): Draft<F>[] {
+  pending(): Outgoing<F>[] {
     return [...this.#queue];
   }
 
   /** Why the oldest pending draft waits to be tried again; null while it is being sent. */
-  get waiting(): unknown {
-    return this.#waiting;
+  get retryingAfter(): unknown {
+    return this.#retryingAfter;
   }
 
   /** Ends a wait before the next try: the connection is back. */
@@ -128,7 +128,7 @@ export class Outbox<F> {
     this.#wake?.();
     this.#queue = [];
     this.#unsent = null;
-    this.#waiting = null;
+    this.#retryingAfter = null;
   }
 
   async #drain(): Promise<void> {
@@ -145,10 +145,10 @@ export class Outbox<F> {
         } catch (error) {
           if (closed.aborted) return;
           if (this.#retryable(error, ++tries)) {
-            this.#waiting = error;
+            this.#retryingAfter = error;
             this.#tell();
             await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
-            this.#waiting = null;
+            this.#retryingAfter = null;
             if (!closed.aborted) this.#tell();
             continue;
           }

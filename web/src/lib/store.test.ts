@@ -345,7 +345,7 @@ describe("store", () => {
       store.setComposingText("c1", "on its way");
       store.submitComposing("c1");
       await flush();
-      expect(store.getState().sending.c1).toEqual({ drafts: [expect.objectContaining({ text: "on its way" })], waiting: true });
+      expect(store.getState().sending.c1).toEqual({ messages: [expect.objectContaining({ text: "on its way" })], waiting: true });
       expect(typed("c1")).toEqual({ text: "", files: [] }); // not given back
       connState("live");
       await store.outboxFor("c1").settled();

@@ -7,7 +7,7 @@ import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { forgetDrafts, keepDrafts, keptDrafts } from "./drafts";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
-import { newKey, Outbox, resendKey, resendOf, type Draft, type Resend } from "./outbox";
+import { newKey, Outbox, resendKey, resendOf, type Outgoing, type Resend } from "./outbox";
 import { SignedOutError } from "./session";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
@@ -43,7 +43,7 @@ export interface State {
 /** A chat's messages on their way, oldest first; waiting: the oldest failed for now (no network,
  * the service unavailable) and is tried again soon, or as soon as the connection is back. */
 export interface Sending {
-  drafts: Draft<MediaFile>[];
+  messages: Outgoing<MediaFile>[];
   waiting: boolean;
 }
 
@@ -323,7 +323,7 @@ function compose(chatId: string, change: (c: Composing) => Composing): void {
 
 function saveDrafts(): void {
   if (!draftsUser) return;
-  const sending = Object.fromEntries(Object.entries(state.sending).map(([chatId, s]) => [chatId, s.drafts]));
+  const sending = Object.fromEntries(Object.entries(state.sending).map(([chatId, s]) => [chatId, s.messages]));
   keepDrafts(draftsUser, { composing: state.composing, sending });
 }
 
@@ -380,7 +380,7 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
       const pending = b.pending();
       set((s) => {
         const { [chatId]: _, ...others } = s.sending;
-        return { sending: pending.length ? { ...others, [chatId]: { drafts: pending, waiting: b.waiting !== null } } : others };
+        return { sending: pending.length ? { ...others, [chatId]: { messages: pending, waiting: b.retryingAfter !== null } } : others };
       });
       const u = b.takeUnsent();
       if (u) {

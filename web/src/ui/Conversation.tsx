@@ -154,7 +154,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
         {held?.list.map((m) => (
           <MessageItem key={m.seq.toString()} m={m} mine={m.senderId === me?.userId} readByPeer={m.seq <= c.peerReadSeq} onEdit={() => startEdit(m)} onDelete={() => void remove(m)} />
         ))}
-        {sending?.drafts
+        {sending?.messages
           // One whose own frame came before its send's answer is shown already.
           .filter((d) => !held?.list.some((m) => m.clientMsgId === d.clientMsgId))
           .map((d) => (
@@ -165,7 +165,7 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
                   <span>{f.name}</span>
                 </div>
               ))}
-              <span className="meta">{d === sending.drafts[0] && sending.waiting ? "Not sent yet · trying again" : "Sending…"}</span>
+              <span className="meta">{d === sending.messages[0] && sending.waiting ? "Not sent yet · trying again" : "Sending…"}</span>
             </li>
           ))}
       </ol>
