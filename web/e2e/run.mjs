@@ -456,10 +456,15 @@ try {
     try {
       await send(b, "written offline");
       await visible(b.getByTestId("sending").filter({ hasText: "Not sent yet" }));
+      // Back at the chat list, the chat says its message waits.
+      await b.getByRole("button", { name: "Back to chats" }).click();
+      await visible(b.getByTestId("chat-item").filter({ hasText: "Waiting to send: written offline" }));
     } finally {
       await bobCtx.setOffline(false);
     }
     await visible(messages(a).filter({ hasText: "written offline" }));
+    await gone(b.getByTestId("chat-item").filter({ hasText: "Waiting to send:" }));
+    await openChatWith(b, alice.nickname);
     await gone(b.getByTestId("sending"));
     for (const text of ["sent once chat is back", "written offline"]) {
       const n = await messages(a).filter({ hasText: text }).count();

@@ -5,6 +5,7 @@ export function ChatList({ onOpen }: { onOpen: (chatId: string) => void }) {
   const active = useStore((s) => s.activeChatId);
   const me = useStore((s) => s.me);
   const composing = useStore((s) => s.composing);
+  const sending = useStore((s) => s.sending);
   return (
     <section className="chat-list" aria-label="Chats">
       <h2>Chats</h2>
@@ -13,10 +14,16 @@ export function ChatList({ onOpen }: { onOpen: (chatId: string) => void }) {
         {chats.map((c) => {
           const last = c.lastMessage;
           const preview = !last ? "" : last.deleted ? "Message deleted" : (last.senderId === me?.userId ? "You: " : "") + (last.text || (last.attachments.length ? "Attachment" : ""));
-          // A chat not on screen with something written in it says so, first: a message that
-          // could not be sent waits there (store.outboxFor) and would otherwise go unnoticed.
-          const written = c.chatId === active ? undefined : composing[c.chatId];
+          // A chat not on screen says first what of the person's is not sent: a message waiting
+          // to be tried again, one on its way, one refused (back in the composer) or a draft —
+          // it would otherwise go unnoticed.
+          const onScreen = c.chatId === active;
+          const queued = onScreen ? undefined : sending[c.chatId];
+          const written = onScreen ? undefined : composing[c.chatId];
           const draft = written && (written.text.trim() || written.files.length) ? written : undefined;
+          const unsent = queued
+            ? { label: queued.waiting ? "Waiting to send:" : "Sending:", text: queued.messages[0].text }
+            : draft && { label: draft.error !== undefined ? "Not sent:" : "Draft:", text: draft.text.trim() };
           const unread = Number(c.unreadCount);
           const name = c.peer?.nickname || "Deleted account";
           return (
@@ -25,9 +32,9 @@ export function ChatList({ onOpen }: { onOpen: (chatId: string) => void }) {
                 {c.peer?.avatarThumbnailUrl ? <img className="avatar" src={c.peer.avatarThumbnailUrl} alt="" /> : <span className="avatar" aria-hidden="true">{name.slice(0, 1).toUpperCase()}</span>}
                 <span className="chat-name">{name}</span>
                 <span className="chat-preview">
-                  {draft ? (
+                  {unsent ? (
                     <>
-                      <span className="draft">{draft.error !== undefined ? "Not sent:" : "Draft:"}</span> {draft.text.trim() || "Attachment"}
+                      <span className="draft">{unsent.label}</span> {unsent.text || "Attachment"}
                     </>
                   ) : (
                     preview
