@@ -28,6 +28,7 @@ vi.mock("./api", () => ({
     subscribe: (fn: (a: unknown) => void) => (api.sessionListeners.push(fn), () => undefined),
     signOut: () => false,
     current: () => ({ userId: "me" }),
+    hasSession: () => true,
   },
   wsUrl: () => "ws://test/ws",
   chat: {

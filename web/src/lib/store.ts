@@ -123,6 +123,9 @@ export const realtime = new Realtime({
 // What a tab keeps for a reload (lib/drafts.ts), under the signed-in user: null while nobody is.
 let draftsUser: string | null = null;
 
+// A page opened signed out (a reopened tab whose person signed out elsewhere) keeps nothing.
+if (!session.hasSession()) forgetDrafts();
+
 session.subscribe((a) => {
   if (a && realtime.connState !== "closed") realtime.renewed(a.token);
   if (!a) {
@@ -312,20 +315,26 @@ export function composingIn(s: State, chatId: string): Composing {
   return s.composing[chatId] ?? nothingComposed;
 }
 
-function compose(chatId: string, change: (c: Composing) => Composing): void {
-  set((s) => {
-    const c = change(composingIn(s, chatId));
-    // Emptied, it has nothing left that a send's error could be about.
-    return { composing: { ...s.composing, [chatId]: c.text || c.files.length ? c : nothingComposed } };
-  });
-  saveDrafts();
+/** s's composers with chatId's changed by change. */
+function composed(s: State, chatId: string, change: (c: Composing) => Composing): Record<string, Composing> {
+  const c = change(composingIn(s, chatId));
+  // Emptied, it has nothing left that a send's error could be about.
+  return { ...s.composing, [chatId]: c.text || c.files.length ? c : nothingComposed };
 }
 
-function saveDrafts(): void {
-  if (!draftsUser) return;
+function compose(chatId: string, change: (c: Composing) => Composing): void {
+  set((s) => ({ composing: composed(s, chatId, change) }));
+}
+
+// What is kept for a reload follows the state: saved whenever the composers or the messages on
+// their way change, whatever changed them.
+let savedDrafts: Pick<State, "composing" | "sending"> = initial;
+subscribe(() => {
+  if (!draftsUser || (state.composing === savedDrafts.composing && state.sending === savedDrafts.sending)) return;
+  savedDrafts = state;
   const sending = Object.fromEntries(Object.entries(state.sending).map(([chatId, s]) => [chatId, s.messages]));
   keepDrafts(draftsUser, { composing: state.composing, sending });
-}
+});
 
 export function setComposingText(chatId: string, text: string): void {
   compose(chatId, (c) => ({ ...c, text }));
@@ -378,21 +387,19 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
     );
     b.subscribe(() => {
       const pending = b.pending();
+      const u = b.takeUnsent();
       set((s) => {
         const { [chatId]: _, ...others } = s.sending;
-        return { sending: pending.length ? { ...others, [chatId]: { messages: pending, waiting: b.retryingAfter !== null } } : others };
-      });
-      const u = b.takeUnsent();
-      if (u) {
-        compose(chatId, (c) => ({
+        const sending = pending.length ? { ...others, [chatId]: { messages: pending, waiting: b.retryingAfter !== null } } : others;
+        if (!u) return { sending };
+        const composing = composed(s, chatId, (c) => ({
           text: [...u.drafts.map((d) => d.text), c.text].filter(Boolean).join("\n"),
           files: [...u.drafts.flatMap((d) => d.files), ...c.files],
           error: u.error,
           resend: resendOf(u.drafts, (f) => f.fileId),
         }));
-      } else {
-        saveDrafts();
-      }
+        return { sending, composing };
+      });
     });
     outboxes.set(chatId, b);
     box = b;

@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { authPublic, push, session } from "../lib/api";
 import * as store from "../lib/store";
-import { forgetDrafts } from "../lib/drafts";
 import { AuthScreen, OAuthCallback, ResetPassword } from "./AuthScreen";
 import { useStore } from "./hooks";
 import { ChatList } from "./ChatList";
@@ -36,7 +35,6 @@ export function App() {
   const resume = useCallback(() => {
     setStartError(null);
     if (!session.hasSession()) {
-      forgetDrafts(); // a reopened tab's, whose sign-out happened elsewhere
       setPhase("signedout");
       return;
     }
