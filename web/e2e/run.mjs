@@ -405,7 +405,7 @@ try {
     await visible(messages(b).filter({ hasText: "Message deleted" }));
   });
 
-  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost; one failing for now goes by itself, once; one refused comes back, and the chat list says so", async () => {
+  await step("messages written while the last is on its way are sent after it, in order, and nothing typed is lost; one failing for now goes by itself, once, or comes back when cancelled; one refused comes back, and the chat list says so", async () => {
     // Bob's sends are held until released, so he writes the next ones while the first is unanswered.
     const route = "**/parley.chat.v1.ChatService/SendMessage";
     let release;
@@ -454,6 +454,14 @@ try {
     await gone(b.getByTestId("sending"));
     await bobCtx.setOffline(true);
     try {
+      // Cancelled while it waits, a message comes back into the composer, and is not sent.
+      await send(b, "cancelled while offline");
+      const waiting = b.getByTestId("sending").filter({ hasText: "Not sent yet" });
+      await visible(waiting);
+      await waiting.getByRole("button", { name: "Cancel" }).click();
+      await gone(b.getByTestId("sending"));
+      await holds(b.getByLabel("Message", { exact: true }), "cancelled while offline", "after Cancel");
+      await b.getByLabel("Message", { exact: true }).fill("");
       await send(b, "written offline");
       await visible(b.getByTestId("sending").filter({ hasText: "Not sent yet" }));
       // Back at the chat list, the chat says its message waits.
@@ -466,9 +474,9 @@ try {
     await gone(b.getByTestId("chat-item").filter({ hasText: "Waiting to send:" }));
     await openChatWith(b, alice.nickname);
     await gone(b.getByTestId("sending"));
-    for (const text of ["sent once chat is back", "written offline"]) {
+    for (const [text, want] of [["sent once chat is back", 1], ["written offline", 1], ["cancelled while offline", 0]]) {
       const n = await messages(a).filter({ hasText: text }).count();
-      if (n !== 1) throw new Error(`Alice has "${text}" ${n} times`);
+      if (n !== want) throw new Error(`Alice has "${text}" ${n} times`);
     }
     // A send refused for good comes back into the composer with the error, and goes once sent again.
     await b.route(route, (r) => r.fulfill({ status: 400, contentType: "application/json", body: JSON.stringify({ code: "invalid_argument", message: "text: refused by the test" }) }));

@@ -224,6 +224,64 @@ describe("Outbox", () => {
       expect(box.takeUnsent()).toEqual({ drafts: [calls[0].d], error: refused });
     });
 
+    it("cancel while a draft waits gives it back with those after it, under its key, and the failure", async () => {
+      const tried: number[] = [];
+      const { calls, send } = fakeSend();
+      const box = new Outbox(send, { retryable: (err, tries) => (tried.push(tries), retryable(err)), retryDelaysMs: [60_000] });
+      box.submit("1", []);
+      await tick();
+      calls[0].fail(new Error("offline"));
+      await tick();
+      box.submit("2", []);
+      expect(box.cancel()).toBe(true);
+      expect(box.pending()).toEqual([]);
+      expect(box.retryingAfter).toBeNull();
+      const u = box.takeUnsent();
+      expect(u?.error).toEqual(new Error("offline"));
+      expect(texts(u?.drafts ?? [])).toEqual(["1", "2"]);
+      expect(u?.drafts[0].clientMsgId).toBe(calls[0].d.clientMsgId);
+      // What is submitted next goes at once (the wait ended with the cancel), with its own tries.
+      box.submit("3", []);
+      await tick();
+      expect(calls).toHaveLength(2);
+      calls[1].fail(new Error("offline"));
+      await tick();
+      expect(tried).toEqual([1, 1]);
+      box.retryNow();
+      await tick();
+      calls[2].ok();
+      await box.settled();
+      expect(texts(calls.map((c) => c.d))).toEqual(["1", "3", "3"]);
+    });
+
+    it("cancel changes nothing while a draft is being sent, or when nothing waits", async () => {
+      const { calls, send } = fakeSend();
+      const box = new Outbox(send, { retryable, retryDelaysMs: [60_000] });
+      expect(box.cancel()).toBe(false);
+      box.submit("1", []);
+      await tick();
+      expect(box.cancel()).toBe(false); // under way: it may be stored, it is not called back
+      expect(texts(box.pending())).toEqual(["1"]);
+      calls[0].ok();
+      await box.settled();
+      expect(box.takeUnsent()).toBeNull();
+      expect(calls).toHaveLength(1);
+    });
+
+    it("a listener may cancel as soon as a draft waits; the outbox then waits for nothing", async () => {
+      const { calls, send } = fakeSend();
+      const box = new Outbox(send, { retryable, retryDelaysMs: [60_000] });
+      box.subscribe(() => {
+        if (box.retryingAfter !== null) box.cancel();
+      });
+      box.submit("1", []);
+      await tick();
+      calls[0].fail(new Error("offline"));
+      await box.settled(); // no minute's wait
+      expect(texts(box.takeUnsent()?.drafts ?? [])).toEqual(["1"]);
+      expect(calls).toHaveLength(1);
+    });
+
     it("closed while waiting, it stops at once and tries nothing more", async () => {
       const { calls, box } = await waitingOutbox();
       box.close();

@@ -6,7 +6,8 @@
 //
 // A send that fails for now (no network, the service unavailable: retryable) is tried again, with
 // the same idempotency key, after a wait or at once when retryNow says the connection is back:
-// a fault delays a message but loses nothing. A send refused for good gives its draft back.
+// a fault delays a message but loses nothing. A send refused for good gives its draft back, and so
+// does cancel while a draft waits to be tried again.
 
 /** A message as submitted: its text, its attachments, and the idempotency key chosen then. */
 export interface Outgoing<F> {
@@ -92,6 +93,21 @@ export class Outbox<F> {
     this.#wake?.();
   }
 
+  /** Gives back (takeUnsent) the draft that waits to be tried again and every one after it, with
+   * the failure it waits after; false, changing nothing, unless a draft waits: one being sent
+   * cannot be called back. A draft given back alone keeps its key (resendOf), because an earlier
+   * try may have been stored after all (a send that timed out): sent again unchanged it is that
+   * same message, and a stored one shows up in the chat anyway. */
+  cancel(): boolean {
+    const error = this.#retryingAfter;
+    if (error === null) return false;
+    this.#retryingAfter = null;
+    this.#unsent = { drafts: [...(this.#unsent?.drafts ?? []), ...this.#queue.splice(0)], error };
+    this.#wake?.();
+    this.#tell();
+    return true;
+  }
+
   /** Queues a message under clientMsgId, its idempotency key: a new one unless it is a draft given
    * back and sent again unchanged (resendKey). */
   submit(text: string, files: F[], clientMsgId: string = newKey()): void {
@@ -147,9 +163,13 @@ export class Outbox<F> {
           if (this.#retryable(error, ++tries)) {
             this.#retryingAfter = error;
             this.#tell();
-            await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
+            if (this.#retryingAfter !== null) await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
+            if (this.#retryingAfter === null) {
+              tries = 0; // cancelled (by a listener, or while it waited) or closed: the draft is gone
+              continue;
+            }
             this.#retryingAfter = null;
-            if (!closed.aborted) this.#tell();
+            this.#tell();
             continue;
           }
           tries = 0;

@@ -356,6 +356,20 @@ describe("store", () => {
       expect(store.getState().sending.c1).toBeUndefined();
     });
 
+    it("a waiting send cancelled comes back into the composer with why it waits, and keeps its key", async () => {
+      const down = new ConnectError("service down", Code.Unavailable);
+      api.sendMessage.mockRejectedValueOnce(down);
+      store.setComposingText("c1", "take it back");
+      store.submitComposing("c1");
+      await flush();
+      expect(store.getState().sending.c1?.waiting).toBe(true);
+      expect(store.cancelSending("c1")).toBe(true);
+      expect(store.getState().sending.c1).toBeUndefined();
+      expect(typed("c1")).toMatchObject({ text: "take it back", error: down });
+      expect(store.cancelSending("c1")).toBe(false); // nothing waits any more
+      await sentAgainUnderItsKey("c1");
+    });
+
     it("what fails in a way that may last gets a few tries under its key, then comes back; without a network, tries go on", async () => {
       vi.useFakeTimers();
       try {

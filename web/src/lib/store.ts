@@ -364,6 +364,12 @@ export function submitComposing(chatId: string): boolean {
   return true;
 }
 
+/** Takes the chat's message that waits to be tried again, and those after it, back into its
+ * composer (Outbox.cancel); false when none waits. */
+export function cancelSending(chatId: string): boolean {
+  return outboxes.get(chatId)?.cancel() ?? false;
+}
+
 /** The chat's outbox (lib/outbox.ts): the composer's messages, sent one at a time in order. A send
  * that fails for now (retryable) is tried again under the same key — after a wait, or once the
  * connection is back (retrySends) — and what waits is shown (State.sending). What is refused for
