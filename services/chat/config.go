@@ -24,7 +24,7 @@ type Config struct {
 	// replica committed while its own relay could not take the relay lock.
 	OutboxPollInterval time.Duration `env:"OUTBOX_POLL_INTERVAL" envDefault:"250ms"`
 	// OutboxLinger is the least time between two relay passes under load, so that one pass
-	// publishes many messages (events.RelayConfig.Linger).
+	// publishes many messages (events.RelayConfig.Linger); 0: none, a wake-up starts a pass at once.
 	OutboxLinger time.Duration `env:"OUTBOX_LINGER" envDefault:"5ms"`
 
 	config.Redis      // REDIS_URL
@@ -66,12 +66,14 @@ func withMaxConns(dbURL string, n int32) (string, error) {
 	return dbURL + " pool_max_conns=" + strconv.Itoa(int(n)), nil
 }
 
-// validate refuses values that parse but cannot work, naming each variable. Zero durations fall
-// back to their documented defaults where they are used; negative ones are refused here.
+// validate refuses values that parse but cannot work, naming each variable. A zero timeout or TTL
+// falls back to its documented default where it is used, and a zero OUTBOX_LINGER means none;
+// negative ones are refused here, and so is a poll interval that is not positive.
 func (c Config) validate() error {
 	errs := config.Positive(map[string]int32{"DATABASE_MAX_CONNS": c.DatabaseMaxConns})
+	errs = append(errs, config.Positive(map[string]time.Duration{"OUTBOX_POLL_INTERVAL": c.OutboxPollInterval})...)
 	errs = append(errs, config.NotNegative(map[string]time.Duration{
-		"OUTBOX_POLL_INTERVAL": c.OutboxPollInterval, "OUTBOX_LINGER": c.OutboxLinger, "FRIEND_TIMEOUT": c.FriendTimeout,
+		"OUTBOX_LINGER": c.OutboxLinger, "FRIEND_TIMEOUT": c.FriendTimeout,
 		"FRIENDSHIP_CACHE_TTL": c.FriendshipCacheTTL, "MEDIA_TIMEOUT": c.MediaTimeout,
 	})...)
 	return errors.Join(errs...)

@@ -20,4 +20,5 @@ var badConfig = map[string]string{
 	"DATABASE_MAX_CONNS":   "0",
 	"FRIEND_TIMEOUT":       "-1s",
 	"OUTBOX_LINGER":        "-5ms",
+	"OUTBOX_POLL_INTERVAL": "0s",
 }

@@ -151,7 +151,9 @@ func (s *Service) Send(ctx context.Context, callerID string, req SendRequest) (M
 	}
 	msg, dup, err = s.store.Send(ctx, m)
 	if errors.Is(err, ErrChatNotFound) {
-		return Message{}, false, fmt.Errorf("chat %s missing right after it was created", m.ChatID)
+		// CreateChat makes no chat with an account that was deleted, which the friend service (or
+		// the friendship cache) may not know yet: to the sender, a stranger like any other.
+		return Message{}, false, ErrNotFriends
 	}
 	return msg, dup, err
 }
@@ -184,7 +186,7 @@ func (s *Service) sendWithAttachments(ctx context.Context, m NewMessage, peerID 
 	}
 	msg, dup, err := s.store.Send(ctx, m)
 	if errors.Is(err, ErrChatNotFound) && peerID != "" {
-		return Message{}, false, fmt.Errorf("chat %s missing right after it was created", m.ChatID)
+		return Message{}, false, ErrNotFriends // a deleted account, as in Send
 	}
 	if err != nil {
 		return Message{}, false, err

@@ -184,6 +184,28 @@ func TestListChatsOrderAndPaging(t *testing.T) {
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "page_size")
 }
 
+// A send to a friend whose account was deleted before the friend service (or the friendship
+// cache) learnt of it makes no chat and is refused as a send to a stranger, not as an internal
+// error: with text, and with an attachment.
+func TestSendToAFriendWhoseAccountWasDeletedIsRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice, bob := e.newUser(t), e.newUser(t)
+	e.friend.set(alice, bob, true)
+	if _, err := e.pool.Exec(ctx, `INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, now())`, bob.id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.client.SendMessage(ctx, as(alice, sendTo(bob, "still there?")))
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "you can send messages only to your friends")
+	file := e.media.attachment(alice, chat.ChatID(alice.id, bob.id), "hello.txt", "text/plain; charset=utf-8", 6)
+	_, err = e.client.SendMessage(ctx, as(alice, withAttachments(sendTo(bob, ""), file)))
+	rpctest.WantCode(t, err, connect.CodeFailedPrecondition, "you can send messages only to your friends")
+	var chats, msgs int
+	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM chats), (SELECT count(*) FROM messages)`).Scan(&chats, &msgs); err != nil || chats != 0 || msgs != 0 {
+		t.Fatalf("%d chats, %d messages (%v); want none", chats, msgs, err)
+	}
+}
+
 func TestStrangerIsRefusedEverywhere(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -723,7 +723,8 @@ type ListMessagesRequest struct {
 	// Which way to walk; unset means PAGE_DIRECTION_OLDER.
 	Direction PageDirection `protobuf:"varint,2,opt,name=direction,proto3,enum=parley.chat.v1.PageDirection" json:"direction,omitempty"`
 	// Where to start, exclusive. OLDER: messages with seq < from_seq, 0 meaning from the newest.
-	// NEWER: messages with seq > from_seq, 0 meaning from the first. Ignored with a page_token.
+	// NEWER: messages with seq > from_seq, 0 meaning from the first. Must not be negative; not used
+	// with a page_token, which says where the next page starts.
 	FromSeq int64 `protobuf:"varint,3,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
 	// Results per page, 1 to 100; 0 means 50.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`

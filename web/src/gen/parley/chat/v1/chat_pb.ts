@@ -431,7 +431,8 @@ export type ListMessagesRequest = Message$1<"parley.chat.v1.ListMessagesRequest"
 
   /**
    * Where to start, exclusive. OLDER: messages with seq < from_seq, 0 meaning from the newest.
-   * NEWER: messages with seq > from_seq, 0 meaning from the first. Ignored with a page_token.
+   * NEWER: messages with seq > from_seq, 0 meaning from the first. Must not be negative; not used
+   * with a page_token, which says where the next page starts.
    *
    * @generated from field: int64 from_seq = 3;
    */
@@ -875,9 +876,9 @@ export const PageDirectionSchema: GenEnum<PageDirection> = /*@__PURE__*/
 export const ChatService: GenService<{
   /**
    * SendMessage stores a message from the caller, to a friend (user_id) or in a chat (chat_id), and
-   * publishes MessageSent. It is idempotent on client_msg_id: a second call with the same
-   * client_msg_id in the same chat returns the message stored by the first, unchanged, even if the
-   * text or attachments differ.
+   * publishes MessageSent. It is idempotent on client_msg_id: a second call by the same sender with
+   * the same client_msg_id in the same chat returns the message stored by the first, unchanged, even
+   * if the text or attachments differ (the other participant's keys are their own).
    * Errors: InvalidArgument (every bad field at once, which and why, e.g. "text: at most 4000
    * characters, got 4001", "attachment_file_ids[2]: the file was uploaded for another chat; upload
    * it for this one"), NotFound (chat_id unknown or not the caller's), FailedPrecondition (the two

@@ -57,9 +57,9 @@ const (
 // ChatServiceClient is a client for the parley.chat.v1.ChatService service.
 type ChatServiceClient interface {
 	// SendMessage stores a message from the caller, to a friend (user_id) or in a chat (chat_id), and
-	// publishes MessageSent. It is idempotent on client_msg_id: a second call with the same
-	// client_msg_id in the same chat returns the message stored by the first, unchanged, even if the
-	// text or attachments differ.
+	// publishes MessageSent. It is idempotent on client_msg_id: a second call by the same sender with
+	// the same client_msg_id in the same chat returns the message stored by the first, unchanged, even
+	// if the text or attachments differ (the other participant's keys are their own).
 	// Errors: InvalidArgument (every bad field at once, which and why, e.g. "text: at most 4000
 	// characters, got 4001", "attachment_file_ids[2]: the file was uploaded for another chat; upload
 	// it for this one"), NotFound (chat_id unknown or not the caller's), FailedPrecondition (the two
@@ -223,9 +223,9 @@ func (c *chatServiceClient) CheckChatAccess(ctx context.Context, req *connect.Re
 // ChatServiceHandler is an implementation of the parley.chat.v1.ChatService service.
 type ChatServiceHandler interface {
 	// SendMessage stores a message from the caller, to a friend (user_id) or in a chat (chat_id), and
-	// publishes MessageSent. It is idempotent on client_msg_id: a second call with the same
-	// client_msg_id in the same chat returns the message stored by the first, unchanged, even if the
-	// text or attachments differ.
+	// publishes MessageSent. It is idempotent on client_msg_id: a second call by the same sender with
+	// the same client_msg_id in the same chat returns the message stored by the first, unchanged, even
+	// if the text or attachments differ (the other participant's keys are their own).
 	// Errors: InvalidArgument (every bad field at once, which and why, e.g. "text: at most 4000
 	// characters, got 4001", "attachment_file_ids[2]: the file was uploaded for another chat; upload
 	// it for this one"), NotFound (chat_id unknown or not the caller's), FailedPrecondition (the two
