@@ -123,8 +123,8 @@ type ConsumerConfig struct {
 	// FetchMaxWait lets the broker hold a fetch up to this long until FetchMinBytes of records
 	// have gathered, so that at moderate rates one fetch (and one batch) carries many records
 	// instead of each record costing a fetch, a transaction and a commit of its own. It is the
-	// most latency it adds; at least 10ms (franz-go's floor). Zero: a fetch returns as soon as
-	// there is anything.
+	// most latency it adds; at least MinFetchMaxWait. Zero: a fetch returns as soon as there is
+	// anything.
 	FetchMaxWait  time.Duration
 	FetchMinBytes int32
 	// ClientOpts are extra franz-go options, applied after the consumer's own: a service passes
@@ -153,6 +153,9 @@ type Consumer struct {
 	client     atomic.Pointer[kgo.Client] // while Run runs: what the lag is asked through
 }
 
+// MinFetchMaxWait is the least ConsumerConfig.FetchMaxWait other than zero: franz-go's floor.
+const MinFetchMaxWait = 10 * time.Millisecond
+
 // NewConsumer checks cfg and fills in defaults. Register handlers, then Run.
 func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	switch {
@@ -164,8 +167,8 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		return nil, errors.New("new consumer: no topics")
 	case cfg.Logger == nil:
 		return nil, errors.New("new consumer: no logger")
-	case cfg.FetchMaxWait != 0 && cfg.FetchMaxWait < 10*time.Millisecond:
-		return nil, fmt.Errorf("new consumer: fetch max wait %v is under 10ms", cfg.FetchMaxWait)
+	case cfg.FetchMaxWait != 0 && cfg.FetchMaxWait < MinFetchMaxWait:
+		return nil, fmt.Errorf("new consumer: fetch max wait %v is under %v", cfg.FetchMaxWait, MinFetchMaxWait)
 	}
 	cfg.MaxAttempts = defaults.Positive(cfg.MaxAttempts, 5)
 	cfg.RetryBackoff = defaults.Positive(cfg.RetryBackoff, 200*time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/platform/config"
+	"github.com/parleyhq/parley/platform/events"
 )
 
 // Config is the notification service's whole configuration, read from the environment.
@@ -106,7 +107,12 @@ func (c Config) validate() error {
 		"PUSH_RETRY_BACKOFF": c.PushRetryBackoff, "PUSH_ONLINE_WINDOW": c.PushOnlineWindow,
 	})
 	problems = append(problems, config.Positive(map[string]int{"EMAIL_MAX_ATTEMPTS": c.EmailMaxAttempts, "PUSH_MAX_ATTEMPTS": c.PushMaxAttempts})...)
-	problems = append(problems, config.NotNegative(map[string]time.Duration{"NOTIFICATION_RETENTION": c.NotificationRetention})...)
+	problems = append(problems, config.NotNegative(map[string]time.Duration{
+		"NOTIFICATION_RETENTION": c.NotificationRetention, "CLEANUP_INTERVAL": c.CleanupInterval,
+	})...)
+	if c.ConsumerFetchWait != 0 && c.ConsumerFetchWait < events.MinFetchMaxWait {
+		problems = append(problems, fmt.Errorf("CONSUMER_FETCH_WAIT %v: must be 0 (no wait) or at least %v", c.ConsumerFetchWait, events.MinFetchMaxWait))
+	}
 	// Push services keep messages for about four weeks at most.
 	if c.PushTTL < time.Second || c.PushTTL > 28*24*time.Hour {
 		problems = append(problems, fmt.Errorf("PUSH_TTL must be 1s to 672h (28 days), got %v", c.PushTTL))

@@ -25,6 +25,8 @@ var badConfig = map[string]string{
 	"PUSH_MAX_ATTEMPTS":       "0",
 	"PUSH_SUBJECT":            "ops@parley.example",
 	"PUSH_GENERATE_VAPID_KEY": "true",
+	"CONSUMER_FETCH_WAIT":     "5ms",
+	"CLEANUP_INTERVAL":        "-1h",
 	// refused by parse
 	"EMAIL_FROM":          "not an address",
 	"SMTP_URL":            "http://mail.example.com",
@@ -45,6 +47,8 @@ func TestRunSaysWhatIsWrongBeforeConnecting(t *testing.T) {
 		{"OFFLINE_AFTER", "-1m", "OFFLINE_AFTER -1m0s: must be positive"},
 		{"PUSH_TTL", "0s", "PUSH_TTL must be 1s to 672h"},
 		{"PUSH_GENERATE_VAPID_KEY", "true", "PUSH_GENERATE_VAPID_KEY needs PUSH_VAPID_KEY_FILE"},
+		{"CONSUMER_FETCH_WAIT", "-1s", "CONSUMER_FETCH_WAIT -1s: must be 0 (no wait) or at least 10ms"},
+		{"CLEANUP_INTERVAL", "-1h", "CLEANUP_INTERVAL -1h0m0s: must not be negative"},
 	} {
 		t.Run(c.env, func(t *testing.T) {
 			t.Setenv(c.env, c.value)

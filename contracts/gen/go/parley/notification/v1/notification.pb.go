@@ -340,7 +340,8 @@ type Preferences struct {
 	Kinds []*KindPreference `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
 	// Chats muted now (expired mutes are left out).
 	MutedChats []*MutedChat `protobuf:"bytes,3,rep,name=muted_chats,json=mutedChats,proto3" json:"muted_chats,omitempty"`
-	// When the preferences last changed; unset while they are the defaults.
+	// When the preferences were last changed; unset until they first are (it stays set when they are
+	// changed back to the defaults).
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Push master switch: when true, a notification stored in the app (its kind's in_app on, its
 	// chat not muted) is also pushed to the user's registered devices while they have no
@@ -1998,7 +1999,8 @@ type PushPayload struct {
 	// The web client page to open on click (absolute URL).
 	Url string `protobuf:"bytes,8,opt,name=url,proto3" json:"url,omitempty"`
 	// The Notification API tag to show it under: "chat:<chat id>" for messages, so a chat's
-	// notifications replace each other on the device; "<kind>:<subject_id>" otherwise.
+	// notifications replace each other on the device; otherwise the kind in lower case, a colon and
+	// subject_id ("friend_request:<request id>", "system:" for a Notify call without a subject).
 	Tag           string `protobuf:"bytes,9,opt,name=tag,proto3" json:"tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

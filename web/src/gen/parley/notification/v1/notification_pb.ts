@@ -186,7 +186,8 @@ export type Preferences = Message<"parley.notification.v1.Preferences"> & {
   mutedChats: MutedChat[];
 
   /**
-   * When the preferences last changed; unset while they are the defaults.
+   * When the preferences were last changed; unset until they first are (it stays set when they are
+   * changed back to the defaults).
    *
    * @generated from field: google.protobuf.Timestamp updated_at = 4;
    */
@@ -1071,7 +1072,8 @@ export type PushPayload = Message<"parley.notification.v1.PushPayload"> & {
 
   /**
    * The Notification API tag to show it under: "chat:<chat id>" for messages, so a chat's
-   * notifications replace each other on the device; "<kind>:<subject_id>" otherwise.
+   * notifications replace each other on the device; otherwise the kind in lower case, a colon and
+   * subject_id ("friend_request:<request id>", "system:" for a Notify call without a subject).
    *
    * @generated from field: string tag = 9;
    */
@@ -1143,17 +1145,18 @@ export const NotificationKindSchema: GenEnum<NotificationKind> = /*@__PURE__*/
 /**
  * NotificationService owns users' notifications (the in-app list and email) and their
  * preferences. Notifications are raised from events (FriendRequestSent, FriendAccepted,
- * MessageSent) and by other services through Notify; each stored one is published as
- * NotificationSent, which the gateway pushes to the user's open connections.
+ * MessageSent) and by other services through Notify; each one stored that raises the user's
+ * unread count is published as NotificationSent, which the gateway pushes to the user's open
+ * connections (a chat's MESSAGE notification replaced by a newer one is not announced again).
  *
  * Preferences decide what is raised: a kind switched off in-app is not stored or pushed at all; a
  * kind switched off for email (or the email master switch off) sends no email. Messages in a muted
  * chat raise nothing. Email for messages may be delayed and batched, and is not sent for a message
  * that has been read in the meantime.
  *
- * Every method needs an access token, except Notify, which is internal: the gateway does not route
- * it, and it answers only calls that carry the shared service secret in the X-Parley-Internal-Token
- * header (PermissionDenied otherwise).
+ * Every method needs an access token, except Notify, SendPasswordReset and SendEmailVerification,
+ * which are internal: the gateway does not route them, and they answer only calls that carry the
+ * shared service secret in the X-Parley-Internal-Token header (PermissionDenied otherwise).
  *
  * @generated from service parley.notification.v1.NotificationService
  */
@@ -1298,7 +1301,7 @@ export const NotificationService: GenService<{
    * call's result and raises nothing new.
    * Internal: for other Parley services.
    * Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley
-   * service).
+   * service), NotFound (the user's account was deleted).
    *
    * @generated from rpc parley.notification.v1.NotificationService.Notify
    */

@@ -130,7 +130,7 @@ type NotificationServiceClient interface {
 	// call's result and raises nothing new.
 	// Internal: for other Parley services.
 	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley
-	// service).
+	// service), NotFound (the user's account was deleted).
 	Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error)
 	// SendPasswordReset queues the password-reset email with its single-use link to email (the
 	// address auth holds for user_id). The link carries reset_token in its fragment
@@ -389,7 +389,7 @@ type NotificationServiceHandler interface {
 	// call's result and raises nothing new.
 	// Internal: for other Parley services.
 	// Errors: InvalidArgument (which field and why), PermissionDenied (not called by a Parley
-	// service).
+	// service), NotFound (the user's account was deleted).
 	Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error)
 	// SendPasswordReset queues the password-reset email with its single-use link to email (the
 	// address auth holds for user_id). The link carries reset_token in its fragment
