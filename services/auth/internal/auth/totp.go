@@ -389,9 +389,22 @@ func (s *Service) succeedAttempt(ctx context.Context, key LoginKey) error {
 // no email can equal: it has no "@").
 func secondFactorKey(email, userID, client string) LoginKey {
 	if email == "" {
-		return NewLoginKey("user:"+userID, client)
+		return NewLoginKey(userThrottleName(userID), client)
 	}
 	return NewLoginKey(email, client)
+}
+
+func userThrottleName(userID string) string { return "user:" + userID }
+
+// ThrottledAccounts are the login throttle's account keys (LoginKey.Account) an account's rows may
+// be under: its email's, when it has one, and its user id's (second-factor attempts made while it
+// had no email). Deleting the account deletes them.
+func ThrottledAccounts(email, userID string) [][]byte {
+	accounts := [][]byte{NewLoginKey(userThrottleName(userID), "").Account}
+	if email != "" {
+		accounts = append(accounts, NewLoginKey(email, "").Account)
+	}
+	return accounts
 }
 
 // asFieldError turns the public sign-in's answers to a wrong code into the field errors of a

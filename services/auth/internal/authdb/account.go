@@ -439,8 +439,8 @@ func (s *Store) DeleteAccount(ctx context.Context, d auth.AccountDeletion) error
 	return pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		// The user row first, as every writer of the user's events locks it; FOR UPDATE, as the
 		// row goes. Of two concurrent deletions, the second finds no row.
-		var email *string
-		err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 FOR UPDATE`, d.UserID).Scan(&email)
+		var email string
+		err := tx.QueryRow(ctx, `SELECT coalesce(email, '') FROM users WHERE id = $1 FOR UPDATE`, d.UserID).Scan(&email)
 		if errors.Is(err, pgx.ErrNoRows) || isInvalidText(err) {
 			return auth.ErrAccountNotFound
 		}
@@ -465,15 +465,15 @@ func (s *Store) DeleteAccount(ctx context.Context, d auth.AccountDeletion) error
 		for _, b := range auth.VerificationBudgets(d.UserID) {
 			keys = append(keys, b.Key)
 		}
-		if email != nil && *email != "" {
-			account := auth.NewLoginKey(*email, "").Account
-			if _, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE account = $1`, account); err != nil {
-				return fmt.Errorf("delete login throttle: %w", err)
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM login_throttle_accounts WHERE account = $1`, account); err != nil {
-				return fmt.Errorf("delete account login throttle: %w", err)
-			}
-			keys = append(keys, auth.ResetEmailKey(*email))
+		accounts := auth.ThrottledAccounts(email, d.UserID)
+		if _, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE account = ANY($1)`, accounts); err != nil {
+			return fmt.Errorf("delete login throttle: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM login_throttle_accounts WHERE account = ANY($1)`, accounts); err != nil {
+			return fmt.Errorf("delete account login throttle: %w", err)
+		}
+		if email != "" {
+			keys = append(keys, auth.ResetEmailKey(email))
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM email_request_budget WHERE key = ANY($1)`, keys); err != nil {
 			return fmt.Errorf("delete request budgets: %w", err)

@@ -22,10 +22,10 @@ import (
 const typeUserDeleted = "parley.events.v1.UserDeleted"
 
 // userRows counts the rows of every auth table that name the user (by id, or by the SHA-256 of
-// its email for the throttle and budget tables).
+// its email or id for the throttle tables, by its email or id for the budgets).
 func userRows(t *testing.T, e *env, userID, email string) map[string]int {
 	t.Helper()
-	sum := sha256.Sum256([]byte(email))
+	throttled := auth.ThrottledAccounts(email, userID)
 	return map[string]int{
 		"users":                   pgtest.Count(t, e.pool, `SELECT count(*) FROM users WHERE id = $1`, userID),
 		"password_credentials":    pgtest.Count(t, e.pool, `SELECT count(*) FROM password_credentials WHERE user_id = $1`, userID),
@@ -34,8 +34,8 @@ func userRows(t *testing.T, e *env, userID, email string) map[string]int {
 		"refresh_tokens":          pgtest.Count(t, e.pool, `SELECT count(*) FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1`, userID),
 		"password_resets":         pgtest.Count(t, e.pool, `SELECT count(*) FROM password_resets WHERE user_id = $1`, userID),
 		"email_verifications":     pgtest.Count(t, e.pool, `SELECT count(*) FROM email_verifications WHERE user_id = $1`, userID),
-		"login_throttle":          pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle WHERE account = $1`, sum[:]),
-		"login_throttle_accounts": pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts WHERE account = $1`, sum[:]),
+		"login_throttle":          pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle WHERE account = ANY($1)`, throttled),
+		"login_throttle_accounts": pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle_accounts WHERE account = ANY($1)`, throttled),
 		"email_request_budget": pgtest.Count(t, e.pool, `SELECT count(*) FROM email_request_budget WHERE key = ANY($1)`,
 			budgetKeys(email, userID)),
 	}
@@ -73,6 +73,14 @@ func TestDeleteAccountErasesEverythingButTheTombstone(t *testing.T) {
 	}
 	if _, _, err := e.svc.Login(ctx, "zoe@example.com", "wrong guess 1", "192.0.2.1"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatal(err)
+	}
+	// A wrong second factor from when the account had no email: throttled under its id.
+	byID := auth.NewLoginKey("user:"+s1.userID, "192.0.2.2")
+	if err := e.store.UpdateLoginThrottle(ctx, byID, func(st *auth.LoginThrottleState) { st.Failures, st.LastFailure = 1, e.clock() }); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, e.pool, `SELECT count(*) FROM login_throttle WHERE account = $1`, byID.Account); n != 1 {
+		t.Fatalf("setup: %d throttle rows under the account's id; want 1 (is it still keyed \"user:<id>\"?)", n)
 	}
 	before := userRows(t, e, s1.userID, "zoe@example.com")
 	for table, n := range before {

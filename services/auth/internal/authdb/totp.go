@@ -110,7 +110,8 @@ func (s *Store) DisableTOTP(ctx context.Context, userID string, proof auth.Secon
 }
 
 // spend uses a second factor: a TOTP step later than the last accepted one, or an unused
-// recovery code. auth.ErrSecondFactorSpent when it cannot be used (any more).
+// recovery code. auth.ErrSecondFactorSpent when it cannot be used any more; auth.ErrBadSecondFactor
+// for a recovery code the account never had (a typo must not read "already used").
 func spend(ctx context.Context, tx pgx.Tx, userID string, proof auth.SecondFactorProof, at time.Time) error {
 	var tag pgconn.CommandTag
 	var err error
@@ -129,9 +130,26 @@ func spend(ctx context.Context, tx pgx.Tx, userID string, proof auth.SecondFacto
 		return fmt.Errorf("spend second factor: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return auth.ErrSecondFactorSpent
+		return spentOrWrong(ctx, tx, userID, proof)
 	}
 	return nil
+}
+
+// spentOrWrong says why proof could not be spent: a recovery code the account does not have is
+// wrong, anything else was used already.
+func spentOrWrong(ctx context.Context, tx pgx.Tx, userID string, proof auth.SecondFactorProof) error {
+	if proof.RecoveryHash == nil {
+		return auth.ErrSecondFactorSpent
+	}
+	var had bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM totp_recovery_codes WHERE user_id = $1 AND code_hash = $2)`,
+		userID, proof.RecoveryHash).Scan(&had); err != nil {
+		return fmt.Errorf("look up recovery code: %w", err)
+	}
+	if !had {
+		return auth.ErrBadSecondFactor
+	}
+	return auth.ErrSecondFactorSpent
 }
 
 // SaveLoginChallenge implements auth.TOTPStore.

@@ -441,7 +441,8 @@ func (x *LoginResponse) GetSecondFactor() *SecondFactorChallenge {
 // RefreshTokenRequest presents a refresh token for rotation.
 type RefreshTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The refresh token from the last Register, Login, RefreshToken or CompleteOAuth response.
+	// The refresh token from the last response that carried tokens (Register, Login, RefreshToken,
+	// CompleteOAuth, CompleteTwoFactor, FinishPasskeyLogin).
 	RefreshToken  string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -257,7 +257,8 @@ export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
  */
 export type RefreshTokenRequest = Message<"parley.auth.v1.RefreshTokenRequest"> & {
   /**
-   * The refresh token from the last Register, Login, RefreshToken or CompleteOAuth response.
+   * The refresh token from the last response that carried tokens (Register, Login, RefreshToken,
+   * CompleteOAuth, CompleteTwoFactor, FinishPasskeyLogin).
    *
    * @generated from field: string refresh_token = 1;
    */
