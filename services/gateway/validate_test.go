@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/parleyhq/parley/platform/configtest"
@@ -14,6 +15,16 @@ import (
 // addresses here, so an error naming the variable can only come from validate).
 func TestRunRefusesBadConfigBeforeConnecting(t *testing.T) {
 	configtest.RunRefuses(t, badConfig, func() error { return run(context.Background(), discardLogger()) })
+}
+
+// With S3_PUBLIC_ENDPOINT unset, S3_ENDPOINT is the one browsers reach, and a bad one is refused
+// under its own name.
+func TestABadS3EndpointIsRefusedUnderItsName(t *testing.T) {
+	t.Setenv("S3_ENDPOINT", "s3.example.com")
+	err := run(context.Background(), discardLogger())
+	if err == nil || !strings.Contains(err.Error(), `S3_ENDPOINT "s3.example.com": want an http:// or https:// URL`) || strings.Contains(err.Error(), "S3_PUBLIC_ENDPOINT") {
+		t.Fatalf("run with S3_ENDPOINT=s3.example.com = %v; want it refused by that name", err)
+	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

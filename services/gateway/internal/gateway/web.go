@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -176,6 +177,9 @@ type WebSources struct {
 	// S3PublicEndpoint is the S3 endpoint as browsers reach it (media's S3_PUBLIC_ENDPOINT):
 	// presigned POSTs go there, and images may be shown from there.
 	S3PublicEndpoint string
+	// S3Variable is the variable S3PublicEndpoint was read from, which an error names: ""
+	// means S3_PUBLIC_ENDPOINT; S3_ENDPOINT when that stood in for it.
+	S3Variable string
 	// MediaPublicURL is where media's download links point (media's MEDIA_PUBLIC_URL), when not
 	// at the gateway's own origin.
 	MediaPublicURL string
@@ -211,7 +215,7 @@ func webCSP(src WebSources) (webPolicy, error) {
 	img := []string{"'self'", "blob:", "data:"}
 	connect := []string{"'self'"}
 	for _, v := range []struct{ name, url string }{
-		{"S3_PUBLIC_ENDPOINT", src.S3PublicEndpoint}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL},
+		{cmp.Or(src.S3Variable, "S3_PUBLIC_ENDPOINT"), src.S3PublicEndpoint}, {"MEDIA_PUBLIC_URL", src.MediaPublicURL},
 	} {
 		if v.url == "" {
 			continue

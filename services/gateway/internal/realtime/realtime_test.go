@@ -260,6 +260,18 @@ func TestTypingReachesOnlyTheParticipantPeer(t *testing.T) {
 	if bad.str("code") != "invalid_argument" || !strings.Contains(bad.str("message"), "chat_id") {
 		t.Fatalf("error = %v", bad)
 	}
+	// So is a field of the wrong JSON type, naming it, with the frame's ref; a frame that is not an
+	// object has no ref to give back.
+	ca.send(t, map[string]any{"type": "sync", "ref": "s1", "chats": []any{map[string]any{"chat_id": chatID, "last_seq": "41"}}})
+	typed := ca.waitFor(t, "error", func(f frame) bool { return f.str("ref") == "s1" })
+	if typed.str("code") != "invalid_argument" || typed.str("message") != "chats.last_seq: must be a number, got a JSON string" {
+		t.Fatalf("error = %v", typed)
+	}
+	ca.send(t, []any{"sync"})
+	notObject := ca.waitFor(t, "error", func(f frame) bool { return strings.HasPrefix(f.str("message"), "frame is not a JSON object") })
+	if notObject.str("code") != "invalid_argument" || notObject.str("ref") != "" {
+		t.Fatalf("error = %v", notObject)
+	}
 }
 
 var millis = regexp.MustCompile(`^[0-9]{13}$`)

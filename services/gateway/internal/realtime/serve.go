@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -218,11 +219,44 @@ func (h *Hub) readLoop(c *conn) {
 		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.sendError("", codeInvalidArgument, "frame is not a JSON object: "+err.Error())
+			c.sendError(undecodable(data, err))
 			continue
 		}
 		canonicalIDs(&f)
 		h.handle(c, f)
+	}
+}
+
+// undecodable is the error frame for a text frame that did not decode: a JSON object with a field
+// of the wrong type says which field and keeps the frame's ref (a client may well send last_seq
+// as "41", the way protobuf JSON writes seq); anything else is not a JSON object.
+func undecodable(data []byte, err error) (ref, code, message string) {
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) || typeErr.Field == "" {
+		return "", codeInvalidArgument, "frame is not a JSON object: " + err.Error()
+	}
+	var r struct {
+		Ref any `json:"ref"`
+	}
+	_ = json.Unmarshal(data, &r) // the object decoded as far as the wrong field; its ref may be fine
+	ref, _ = r.Ref.(string)
+	return ref, codeInvalidArgument, fmt.Sprintf("%s: must be %s, got a JSON %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
+}
+
+// jsonKind names what a Go type decodes from in the words of JSON.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
 	}
 }
 
