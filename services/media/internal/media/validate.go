@@ -127,8 +127,11 @@ func checkFileName(name string) string {
 		return "must be a file name, not . or .."
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+		switch {
+		case unicode.IsControl(r):
 			return "must not contain control characters"
+		case r == unicode.ReplacementChar:
+			return "must not contain U+FFFD, the mark of a name whose encoding was lost on the way"
 		}
 	}
 	return ""

@@ -619,6 +619,9 @@ func TestValidationAndAuthentication(t *testing.T) {
 		Purpose: attachment, FileName: "a\x00.txt", ContentType: "text/plain", SizeBytes: 1, ChatId: e.chatID}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_name: must not contain control characters")
 	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
+		Purpose: attachment, FileName: "r\uFFFDsum\u00e9.pdf", ContentType: "application/pdf", SizeBytes: 1, ChatId: e.chatID}))
+	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_name: must not contain U+FFFD, the mark of a name whose encoding was lost on the way")
+	_, err = e.client.CreateUpload(ctx, as(t, e, e.alice, &mediav1.CreateUploadRequest{
 		Purpose: attachment, FileName: strings.Repeat("é", 256), ContentType: "text/plain", SizeBytes: 1, ChatId: e.chatID}))
 	rpctest.WantCode(t, err, connect.CodeInvalidArgument, "file_name: at most 255 characters")
 
