@@ -198,6 +198,9 @@ func (c Config) validate() error {
 	errs = append(errs, config.Positive(map[string]int{
 		"AUTH_PASSWORD_RESETS_PER_EMAIL": c.PasswordResetsPerEmail, "AUTH_PASSWORD_RESETS_PER_CLIENT": c.PasswordResetsPerClient,
 	})...)
+	// Zero keeps a meaning of its own: a JWKS not to be cached, a hash per CPU.
+	errs = append(errs, config.NotNegative(map[string]time.Duration{"AUTH_JWKS_MAX_AGE": c.JWKSMaxAge})...)
+	errs = append(errs, config.NotNegative(map[string]int{"AUTH_PASSWORD_HASH_CONCURRENCY": c.PasswordHashConcurrency})...)
 	if c.SessionCleanupInterval < 0 {
 		errs = append(errs, fmt.Errorf("AUTH_SESSION_CLEANUP_INTERVAL %v: must be 0 (no clean-up) or more", c.SessionCleanupInterval))
 	}

@@ -23,4 +23,6 @@ var badConfig = map[string]string{
 	"AUTH_PASSWORD_RESET_TTL":        "0s",
 	"AUTH_PASSWORD_RESETS_PER_EMAIL": "0",
 	"AUTH_PASSKEY_ORIGINS":           "localhost:8080",
+	"AUTH_JWKS_MAX_AGE":              "-5m",
+	"AUTH_PASSWORD_HASH_CONCURRENCY": "-1",
 }

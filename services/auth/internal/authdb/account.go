@@ -21,21 +21,12 @@ import (
 
 // LiveSessions implements auth.SessionStore.
 func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) ([]auth.Session, error) {
-	rows, err := s.pool.Query(ctx, `
+	sessions, err := pg.QueryAll(ctx, s.pool, scanSession, `
 		SELECT id, method, created_at, coalesce(refreshed_at, created_at) AS last_used_at, expires_at,
 		       user_agent, client_network
 		FROM sessions
 		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
 		ORDER BY last_used_at DESC, id DESC`, userID, now)
-	if err != nil {
-		return nil, fmt.Errorf("select sessions: %w", err)
-	}
-	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (auth.Session, error) {
-		var v auth.Session
-		err := row.Scan(&v.ID, &v.Method, &v.CreatedAt, &v.LastUsedAt, &v.ExpiresAt, &v.UserAgent, &v.ClientNetwork)
-		v.CreatedAt, v.LastUsedAt, v.ExpiresAt = v.CreatedAt.UTC(), v.LastUsedAt.UTC(), v.ExpiresAt.UTC()
-		return v, err
-	})
 	if isInvalidText(err) {
 		return nil, nil // not a user id: no sessions
 	}
@@ -43,6 +34,13 @@ func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) 
 		return nil, fmt.Errorf("select sessions: %w", err)
 	}
 	return sessions, nil
+}
+
+func scanSession(row pgx.Row) (auth.Session, error) {
+	var v auth.Session
+	err := row.Scan(&v.ID, &v.Method, &v.CreatedAt, &v.LastUsedAt, &v.ExpiresAt, &v.UserAgent, &v.ClientNetwork)
+	v.CreatedAt, v.LastUsedAt, v.ExpiresAt = v.CreatedAt.UTC(), v.LastUsedAt.UTC(), v.ExpiresAt.UTC()
+	return v, err
 }
 
 // RevokeUserSession implements auth.SessionStore.

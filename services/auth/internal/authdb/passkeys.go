@@ -93,11 +93,7 @@ func scanPasskey(row pgx.Row) (auth.Passkey, error) {
 
 // Passkeys implements auth.PasskeyStore.
 func (s *Store) Passkeys(ctx context.Context, userID string) ([]auth.Passkey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = $1 ORDER BY created_at DESC, id DESC`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("select passkeys: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (auth.Passkey, error) { return scanPasskey(row) })
+	list, err := pg.QueryAll(ctx, s.pool, scanPasskey, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = $1 ORDER BY created_at DESC, id DESC`, userID)
 	if isInvalidText(err) {
 		return nil, nil // not a user id: no passkeys
 	}
