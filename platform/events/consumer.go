@@ -581,8 +581,8 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 
 // handle runs h once in a transaction with the inbox insert. counted reports whether a failure
 // counts against MaxAttempts: handler errors and errors the database server returned do; failing
-// to reach the database and Transient handler errors do not, so an outage does not dead-letter
-// every event in flight.
+// to reach the database (also a connection lost while the handler ran) and Transient handler
+// errors do not, so an outage does not dead-letter every event in flight.
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev Event) (counted bool, err error) {
 	if c.cfg.Pool == nil {
 		err := c.callTraced(ctx, log, h, nil, ev)
@@ -614,10 +614,10 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev E
 	}
 	ctx, scope := withScope(ctx)
 	if err := callHandler(ctx, log, h, tx, ev); err != nil {
-		return counts(err), err
+		return counts(err) && !connLost(tx), err
 	}
 	if err := scope.runBeforeCommit(ctx); err != nil {
-		return counts(err), err
+		return counts(err) && !connLost(tx), err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return serverError(err), fmt.Errorf("commit: %w", err)
@@ -625,6 +625,10 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev E
 	c.cfg.Telemetry.ConsumerHandled(c.cfg.Group, 1)
 	return true, nil
 }
+
+// connLost reports whether tx's connection broke (the database restarted, the network dropped)
+// while the handler ran: its error is then the database's outage, not the event's fault.
+func connLost(tx pgx.Tx) bool { return tx.Conn().IsClosed() }
 
 func serverError(err error) bool {
 	var pgErr *pgconn.PgError

@@ -93,3 +93,35 @@ func testTransient(t *testing.T, pool *pgxpool.Pool) {
 		t.Fatalf("%d records dead-lettered, want none", n)
 	}
 }
+
+// A database connection lost while the handler runs (Postgres restarting, the network dropping)
+// is an outage, not the event's fault: the event is retried without counting and applied once the
+// database answers, never dead-lettered — here with MaxAttempts 1, which would dead-letter it at
+// the first counted failure.
+func TestConnectionLostInTheHandlerIsNotCounted(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	_, brokers := kafkatest.New(t)
+	log, _ := testLogger(t)
+	const topic, group = "connlost.t", "g"
+	createTopics(ctx, t, brokers, topic)
+	produce(t, brokers, ceRecord(topic, "k", wrapperspb.String("survives")))
+
+	var cut atomic.Int32
+	var applied atomic.Value
+	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log,
+		MaxAttempts: 1, RetryBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	events.On(c, func(ctx context.Context, tx pgx.Tx, _ events.Event, msg *wrapperspb.StringValue) error {
+		if cut.Add(1) <= 3 {
+			_, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+			return err
+		}
+		applied.Store(msg.GetValue())
+		return nil
+	})
+	waittest.Go(t, c.Run)
+	eventually(t, "the event applied after three lost connections", func() bool { return applied.Load() == "survives" })
+	if n := cut.Load(); n != 4 {
+		t.Fatalf("handler ran %d times; want 4 (three connections lost, then applied)", n)
+	}
+}
