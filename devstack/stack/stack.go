@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -615,7 +616,7 @@ func (s *Stack) Summary() string {
 		note := ""
 		switch {
 		case r.svc.Name == "gateway":
-			if app := appURL(r.spec.env); app != "" {
+			if app := appURL(r.spec.env, serviceURL(&s.o, r.svc)); app != "" {
 				rows = append(rows, line{"web app", app, "<- open this"})
 				note = "API at /api"
 			} else {
@@ -668,20 +669,20 @@ func (s *Stack) Summary() string {
 	return b.String()
 }
 
-// appURL is where a person opens the web app that the gateway started with env serves: the port of
-// its LISTEN_ADDR (wherever PARLEY_PORT_BASE put it) when its WEB_DIR holds a build, else "".
-// localhost rather than 127.0.0.1: passkeys and the dev sign-in's redirect are set up for it.
-func appURL(env []string) string {
+// appURL is where a person opens the web app that a gateway started with env serves, reached at
+// gatewayURL (its own port, or with replicas the balancer's, wherever PARLEY_PORT_BASE put it),
+// when its WEB_DIR holds a build, else "". localhost rather than 127.0.0.1: passkeys and the dev
+// sign-in's redirect are set up for it.
+func appURL(env []string, gatewayURL string) string {
 	dir, _ := lookupEnv(env, "WEB_DIR")
 	if dir == "" || !pathExists(filepath.Join(dir, "index.html")) {
 		return ""
 	}
-	addr, _ := lookupEnv(env, "LISTEN_ADDR")
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
+	u, err := url.Parse(gatewayURL)
+	if err != nil || u.Port() == "" {
 		return ""
 	}
-	return "http://localhost:" + port + "/"
+	return "http://localhost:" + u.Port() + "/"
 }
 
 // --- helpers -----------------------------------------------------------------------------------

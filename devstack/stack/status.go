@@ -49,6 +49,8 @@ func Status(ctx context.Context, opts Options, services bool) []ComponentStatus 
 	}
 	out = append(out, ComponentStatus{"oidc", e.DevOIDCURL, check(func(ctx context.Context) error {
 		return httpOK(ctx, e.DevOIDCURL+"/.well-known/openid-configuration")
+	})}, ComponentStatus{"traces", e.TracesURL, check(func(ctx context.Context) error {
+		return httpOK(ctx, e.TracesURL+"/api/traces")
 	})})
 	if !services {
 		return out
