@@ -86,6 +86,7 @@ func Register(c *events.Consumer, opts Options) error {
 	events.On(c, f.friendRemoved)
 	on(c, f, notificationSent)
 	events.On(c, f.sessionRevoked)
+	events.On(c, f.userDeleted)
 	return nil
 }
 
@@ -295,6 +296,28 @@ func (f *fanout) scriptInput(p publication) (keys, args []string) {
 		keys = []string{sentKeyPrefix + p.key}
 	}
 	return keys, args
+}
+
+// userDeleted forgets the person's last-seen time, the one thing about a person the gateway keeps
+// (30 days after their last connection). Their sessions' revocations, published before it, close
+// their sockets; a socket that closes after this does not write the time again (the store writes
+// a last-seen time at disconnect only over one still kept). Like a revocation it must not be lost:
+// while Redis is down it fails Transient and is retried until applied. Forgetting twice is
+// harmless.
+func (f *fanout) userDeleted(ctx context.Context, _ pgx.Tx, _ events.Event, m *eventsv1.UserDeleted) error {
+	if m.GetUserId() == "" {
+		return nil
+	}
+	c := f.opts.Redis()
+	if c == nil {
+		return events.Transient(fmt.Errorf("forget the last-seen time of %s: %w", m.GetUserId(), errNoRedis))
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	if err := c.Do(ctx, c.B().Del().Key(realtime.PresenceKey(m.GetUserId())).Build()).Error(); err != nil {
+		return events.Transient(fmt.Errorf("forget the last-seen time of %s: %w", m.GetUserId(), err))
+	}
+	return nil
 }
 
 // noScript reports whether Redis refused any of the results' scripts as unknown.

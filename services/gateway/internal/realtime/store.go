@@ -132,7 +132,8 @@ func (s *store) connect(ctx context.Context, userID, connID string, limit int, n
 }
 
 // disconnect removes connID and returns how many live connections userID has left; at 0 the
-// last-seen time is set to now.
+// last-seen time is set to now, over the one kept: a deleted account's, forgotten meanwhile (the
+// fan-out's UserDeleted), stays forgotten however late its sockets close.
 func (s *store) disconnect(ctx context.Context, userID, connID string, now time.Time) (int, error) {
 	c, err := s.get()
 	if err != nil {
@@ -145,8 +146,9 @@ func (s *store) disconnect(ctx context.Context, userID, connID string, now time.
 		return 0, fmt.Errorf("unregister connection: %w", err)
 	}
 	if n == 0 {
-		if err := s.setLastSeen(ctx, c, userID, now); err != nil {
-			return 0, err
+		err := c.Do(ctx, c.B().Set().Key(PresenceKey(userID)).Value(ms(now)).Xx().Ex(presenceKeyTTL).Build()).Error()
+		if err != nil && !rueidis.IsRedisNil(err) { // nil: no time kept, none written
+			return 0, fmt.Errorf("set last seen: %w", err)
 		}
 	}
 	return int(n), nil

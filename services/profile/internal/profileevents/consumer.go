@@ -59,7 +59,8 @@ func Register(c *events.Consumer, creator Store, cache Invalidator, logger *slog
 			return fmt.Errorf("create profile for %s: %w", id, err)
 		}
 		if created {
-			logger.InfoContext(ctx, "profile created", slog.String("user", id), slog.String("nickname", p.Nickname),
+			// No nickname: logs hold ids, which identify nobody once the account is gone (privacy.md).
+			logger.InfoContext(ctx, "profile created", slog.String("user", id),
 				slog.Bool("requested_nickname_taken", p.NicknameStatus == profile.NicknameRequestedTaken))
 		}
 		return nil
