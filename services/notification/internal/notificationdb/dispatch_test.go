@@ -205,6 +205,9 @@ func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
 	if state != "pending" || attempts != 1 || !next.After(e.clock.Now()) || !strings.Contains(lastErr, "451") {
 		t.Fatalf("after a failure: %s, %d attempts, next %v (now %v), %q", state, attempts, next, e.clock.Now(), lastErr)
 	}
+	if n := e.count(`SELECT count(*) FROM email_deliveries WHERE state = 'pending' AND text_body <> '' AND html_body <> ''`); n != 1 {
+		t.Fatal("an email waiting for another attempt lost its bodies")
+	}
 	e.disp.RunOnce(e.ctx)
 	if e.count(`SELECT attempts FROM email_deliveries WHERE dedup_key = 'notify:`+bob+`:2'`) != 1 {
 		t.Fatal("retried before the backoff ended")
@@ -228,6 +231,10 @@ func TestDeliveryOutboxSendsOnceAndRetries(t *testing.T) {
 	}
 	if len(e.emails()) != 1 {
 		t.Fatal("a refused email reached the server's mailbox")
+	}
+	// Finished deliveries, sent or failed, keep no bodies (a reset link's token, say).
+	if n := e.count(`SELECT count(*) FROM email_deliveries WHERE text_body <> '' OR html_body <> ''`); n != 0 {
+		t.Fatalf("%d finished deliveries kept their bodies", n)
 	}
 	if n, err := e.store.Cleanup(e.ctx, e.clock.Now().Add(31*24*time.Hour), notification.Retention{Deliveries: 30 * 24 * time.Hour, NotifyKeys: notification.NotifyKeyRetention}); err != nil || n != 6 {
 		t.Fatalf("clean-up removed %d rows (%v); want 3 deliveries and 3 keys", n, err)

@@ -56,18 +56,20 @@ func claim[T any](ctx context.Context, q pg.Querier, what string, scan func(pgx.
 	return ds, nil
 }
 
-// FinishDelivery implements notification.Store.
+// FinishDelivery implements notification.Store. A finished delivery (sent or failed) keeps its
+// subject but not its bodies: they may hold a password-reset or verification link, whose token
+// auth itself keeps only hashed, and nothing reads them again.
 func (s *Store) FinishDelivery(ctx context.Context, d notification.Delivery, out notification.DeliveryOutcome) error {
 	var err error
 	switch {
 	case out.Sent:
-		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'sent', sent_at = now(), last_error = ''
+		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'sent', sent_at = now(), last_error = '', text_body = '', html_body = ''
 			WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`, d.ID, d.Attempt)
 	case out.RetryAt != nil:
 		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'pending', next_attempt_at = $3, last_error = $4
 			WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`, d.ID, d.Attempt, *out.RetryAt, out.Err)
 	default:
-		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'failed', last_error = $3
+		_, err = s.pool.Exec(ctx, `UPDATE email_deliveries SET state = 'failed', last_error = $3, text_body = '', html_body = ''
 			WHERE delivery_id = $1 AND attempts = $2 AND state = 'sending'`, d.ID, d.Attempt, out.Err)
 	}
 	if err != nil {
