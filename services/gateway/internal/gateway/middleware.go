@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/parleyhq/parley/contracts/access"
 	"github.com/parleyhq/parley/platform/logging"
 	"github.com/parleyhq/parley/platform/telemetry"
 )
@@ -272,15 +273,26 @@ func endSpan(span trace.Span, procedure, code string, status int) {
 }
 
 // measuredProcedure is the procedure label of a call (info.mu held): only calls routed to a
-// service are measured, and a method the service does not have — it answers unimplemented, or a
-// bare 404 without an RPC code — is "other": the path is the client's to choose, and a label must
-// not take unbounded values.
+// service are measured, and a procedure the protos do not have (contracts/access), or one its
+// service answers as unimplemented or with a bare 404, is "other": the path is the client's to
+// choose — a call refused before it reaches the service (no token, rate-limited) included — and a
+// label must not take unbounded values.
 func measuredProcedure(info *requestInfo, status int) string {
 	switch {
 	case info.upstream == "" || info.procedure == "":
 		return ""
-	case info.code == connect.CodeUnimplemented.String(), info.code == "" && status == http.StatusNotFound:
+	case !knownProcedures()[info.procedure],
+		info.code == connect.CodeUnimplemented.String(), info.code == "" && status == http.StatusNotFound:
 		return "other"
 	}
 	return info.procedure
 }
+
+// knownProcedures are the procedures of every Parley service, as the protos declare them.
+var knownProcedures = sync.OnceValue(func() map[string]bool {
+	known := map[string]bool{}
+	for _, p := range access.All() {
+		known[p.Name] = true
+	}
+	return known
+})

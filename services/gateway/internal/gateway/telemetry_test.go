@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
 	"strings"
 	"testing"
@@ -66,12 +67,17 @@ func TestCallsStartTracesAndAreMeasured(t *testing.T) {
 	if nope != http.StatusNotFound && nope != http.StatusNotImplemented {
 		t.Fatalf("unknown method: HTTP %d", nope)
 	}
+	// Without a token the gateway refuses an invented method itself; its name is no label either.
+	if got := postJSONStatus(t, e.api+"/parley.profile.v1.ProfileService/Invented"+rand.Text(), ""); got != http.StatusUnauthorized {
+		t.Fatalf("invented method without a token: HTTP %d", got)
+	}
 	for _, c := range []struct {
 		procedure, code string
 	}{
 		{"/parley.profile.v1.ProfileService/GetProfile", "ok"},
 		{"/parley.profile.v1.ProfileService/GetProfile", "unauthenticated"},
-		{"other", "unknown"}, // the service's bare 404: no such method
+		{"other", "unknown"},         // the service's bare 404: no such method
+		{"other", "unauthenticated"}, // refused here, before the service could say it has no such method
 	} {
 		if got := telemetrytest.Value(t, tel, telemetry.MetricRPCDuration, map[string]string{"procedure": c.procedure, "code": c.code, "service": "gateway"}); got != 1 {
 			t.Errorf("%s{procedure=%s,code=%s} = %v, want 1", telemetry.MetricRPCDuration, c.procedure, c.code, got)
