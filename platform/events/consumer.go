@@ -682,7 +682,8 @@ func decodeEvent(rec *kgo.Record) (Event, error) {
 // headers saying why, retrying until it is written: the offset may only move past rec once rec is
 // safe somewhere. It returns an error only when ctx ended first.
 func (c *Consumer) deadLetter(ctx context.Context, client *kgo.Client, rec *kgo.Record, cause error, attempts int) error {
-	topic := DeadLetterTopic(originTopic(rec.Topic, c.cfg.Group), c.cfg.Group)
+	origin := originTopic(rec.Topic, c.cfg.Group) // a replayed record's own topic
+	topic := DeadLetterTopic(origin, c.cfg.Group)
 	headers := append(slices.Clip(rec.Headers),
 		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(cause.Error())},
 		kgo.RecordHeader{Key: HeaderDLQGroup, Value: []byte(c.cfg.Group)},
@@ -709,7 +710,7 @@ func (c *Consumer) deadLetter(ctx context.Context, client *kgo.Client, rec *kgo.
 			return ctx.Err()
 		}
 	}
-	c.cfg.Telemetry.ConsumerDeadLettered(c.cfg.Group, rec.Topic)
+	c.cfg.Telemetry.ConsumerDeadLettered(c.cfg.Group, origin) // the label names <topic>.dlq.<group>
 	c.log.Error("event dead-lettered", "dlq_topic", topic, "err", cause, "attempts", attempts,
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "event_id", headerValue(rec, HeaderID))
 	return nil

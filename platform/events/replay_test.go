@@ -15,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/telemetry"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -37,8 +38,9 @@ func TestReplayedDeadLettersReachOnlyTheGroupThatFailed(t *testing.T) {
 
 	var broken atomic.Bool
 	broken.Store(true)
+	tel := telemetry.New("test", nil)
 	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log,
-		RetryBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+		Telemetry: tel, RetryBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *wrapperspb.StringValue) error {
 		if msg.GetValue() == "poison" && broken.Load() {
 			return events.Permanent(errPoison)
@@ -90,6 +92,10 @@ func TestReplayedDeadLettersReachOnlyTheGroupThatFailed(t *testing.T) {
 		t.Fatalf("first replay: %d, %+v", n, got)
 	}
 	eventually(t, "the replayed record dead-lettered again", func() bool { return endOffsets(t, brokers, dlq) == 2 })
+	// Counted under the record's own topic, whose dead-letter topic the alert names.
+	if got := gauge(t, tel, telemetry.MetricConsumerDeadLettered, map[string]string{"group": group, "topic": topic}); got != 2 {
+		t.Errorf("%s{topic=%s} = %v, want 2 (the replayed record's failure too)", telemetry.MetricConsumerDeadLettered, topic, got)
+	}
 	again := kafkatest.Read(t, brokers, dlq, 2)[1]
 	if header(again, events.HeaderID) != header(poison, events.HeaderID) || header(again, events.HeaderDLQTopic) != replay {
 		t.Errorf("dead-lettered again: ce_id %q dlq_topic %q, want %q and %q",
