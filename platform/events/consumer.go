@@ -581,8 +581,8 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 
 // handle runs h once in a transaction with the inbox insert. counted reports whether a failure
 // counts against MaxAttempts: handler errors and errors the database server returned do; failing
-// to reach the database (also a connection lost while the handler ran) and Transient handler
-// errors do not, so an outage does not dead-letter every event in flight.
+// to reach the database (also a connection lost while the handler ran and the database is
+// unreachable: handlerFailureCounts) and Transient handler errors do not, so an outage does not dead-letter every event in flight.
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev Event) (counted bool, err error) {
 	if c.cfg.Pool == nil {
 		err := c.callTraced(ctx, log, h, nil, ev)
@@ -614,10 +614,10 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev E
 	}
 	ctx, scope := withScope(ctx)
 	if err := callHandler(ctx, log, h, tx, ev); err != nil {
-		return counts(err) && !connLost(tx), err
+		return c.handlerFailureCounts(ctx, tx, err), err
 	}
 	if err := scope.runBeforeCommit(ctx); err != nil {
-		return counts(err) && !connLost(tx), err
+		return c.handlerFailureCounts(ctx, tx, err), err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return serverError(err), fmt.Errorf("commit: %w", err)
@@ -626,9 +626,26 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev E
 	return true, nil
 }
 
-// connLost reports whether tx's connection broke (the database restarted, the network dropped)
-// while the handler ran: its error is then the database's outage, not the event's fault.
-func connLost(tx pgx.Tx) bool { return tx.Conn().IsClosed() }
+// handlerFailureCounts reports whether a handler's error (or its BeforeCommit hooks') counts
+// against MaxAttempts. Transient ones do not; nor does one whose connection broke while the
+// database cannot be reached (restarting, the network down): an outage, not the event's fault.
+// A connection that broke while the database still answers counts — the event itself may be what
+// breaks it (a statement that kills its backend), and it must reach its dead letter, not stall the
+// partition.
+func (c *Consumer) handlerFailureCounts(ctx context.Context, tx pgx.Tx, err error) bool {
+	if !counts(err) {
+		return false
+	}
+	if !tx.Conn().IsClosed() || ctx.Err() != nil {
+		return true
+	}
+	pctx, cancel := context.WithTimeout(ctx, outagePingTimeout)
+	defer cancel()
+	return c.cfg.Pool.Ping(pctx) == nil
+}
+
+// outagePingTimeout bounds the ping that tells a database outage from a connection lost alone.
+const outagePingTimeout = 2 * time.Second
 
 func serverError(err error) bool {
 	var pgErr *pgconn.PgError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,34 +95,86 @@ func testTransient(t *testing.T, pool *pgxpool.Pool) {
 	}
 }
 
-// A database connection lost while the handler runs (Postgres restarting, the network dropping)
-// is an outage, not the event's fault: the event is retried without counting and applied once the
-// database answers, never dead-lettered — here with MaxAttempts 1, which would dead-letter it at
-// the first counted failure.
-func TestConnectionLostInTheHandlerIsNotCounted(t *testing.T) {
-	ctx := context.Background()
-	pool := newDB(t)
-	_, brokers := kafkatest.New(t)
-	log, _ := testLogger(t)
-	const topic, group = "connlost.t", "g"
-	createTopics(ctx, t, brokers, topic)
-	produce(t, brokers, ceRecord(topic, "k", wrapperspb.String("survives")))
+// A database connection lost while the handler runs because the database went away (restarting,
+// the network dropped) is an outage, not the event's fault: the event is retried without counting
+// and applied once the database answers, never dead-lettered — here with MaxAttempts 1, which
+// would dead-letter it at the first counted failure. A connection that breaks while the database
+// still answers counts: an event whose handler kills its own connection every time reaches its
+// dead letter instead of stalling the partition for good.
+func TestConnectionLostInTheHandler(t *testing.T) {
+	t.Run("the database unreachable: not counted", func(t *testing.T) {
+		ctx := context.Background()
+		pool := newDB(t)
+		db := pool.Config().ConnConfig.Database
+		admin, err := pgx.Connect(ctx, strings.Replace(pool.Config().ConnString(), "/"+db, "/postgres", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = admin.Exec(context.Background(), `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` ALLOW_CONNECTIONS true`)
+			_ = admin.Close(context.Background())
+		})
+		_, brokers := kafkatest.New(t)
+		log, _ := testLogger(t)
+		const topic = "connlost.t"
+		createTopics(ctx, t, brokers, topic)
+		produce(t, brokers, ceRecord(topic, "k", wrapperspb.String("survives")))
+		var runs atomic.Int32
+		var applied atomic.Value
+		c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{topic}, Pool: pool, Logger: log,
+			MaxAttempts: 1, RetryBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+		events.On(c, func(ctx context.Context, tx pgx.Tx, _ events.Event, msg *wrapperspb.StringValue) error {
+			if runs.Add(1) == 1 {
+				// The database goes away under the handler: no new connections, every one cut.
+				if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` ALLOW_CONNECTIONS false`); err != nil {
+					return err
+				}
+				if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db); err != nil {
+					return err
+				}
+				time.AfterFunc(300*time.Millisecond, func() {
+					_, _ = admin.Exec(context.Background(), `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` ALLOW_CONNECTIONS true`)
+				})
+				_, err := tx.Exec(ctx, `SELECT 1`)
+				return err
+			}
+			applied.Store(msg.GetValue())
+			return nil
+		})
+		waittest.Go(t, c.Run)
+		eventually(t, "the event applied once the database is back", func() bool { return applied.Load() == "survives" })
+	})
 
-	var cut atomic.Int32
-	var applied atomic.Value
-	c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log,
-		MaxAttempts: 1, RetryBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, _ events.Event, msg *wrapperspb.StringValue) error {
-		if cut.Add(1) <= 3 {
+	t.Run("the database answering: counted, dead-lettered", func(t *testing.T) {
+		ctx := context.Background()
+		pool := newDB(t)
+		_, brokers := kafkatest.New(t)
+		log, _ := testLogger(t)
+		const topic, group = "connkill.t", "g"
+		createTopics(ctx, t, brokers, topic)
+		produce(t, brokers, ceRecord(topic, "k", wrapperspb.String("kills its connection")), ceRecord(topic, "k", wrapperspb.String("after")))
+		var runs atomic.Int32
+		var applied atomic.Value
+		c := newConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, Pool: pool, Logger: log,
+			MaxAttempts: 2, RetryBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+		events.On(c, func(ctx context.Context, tx pgx.Tx, _ events.Event, msg *wrapperspb.StringValue) error {
+			if msg.GetValue() == "after" {
+				applied.Store(msg.GetValue())
+				return nil
+			}
+			runs.Add(1)
 			_, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
 			return err
+		})
+		waittest.Go(t, c.Run)
+		// The next one is handled only once the first is safe in its dead letter.
+		eventually(t, "the next event applied", func() bool { return applied.Load() == "after" })
+		if n := endOffsets(t, brokers, events.DeadLetterTopic(topic, group)); n != 1 {
+			t.Fatalf("%d dead letters; want the connection-killing event's", n)
 		}
-		applied.Store(msg.GetValue())
-		return nil
+		// MaxAttempts counted tries, after the batch's own when both records came in one fetch.
+		if n := runs.Load(); n < 2 || n > 3 {
+			t.Fatalf("the connection-killing handler ran %d times; want MaxAttempts (2), plus at most the batch's try", n)
+		}
 	})
-	waittest.Go(t, c.Run)
-	eventually(t, "the event applied after three lost connections", func() bool { return applied.Load() == "survives" })
-	if n := cut.Load(); n != 4 {
-		t.Fatalf("handler ran %d times; want 4 (three connections lost, then applied)", n)
-	}
 }
