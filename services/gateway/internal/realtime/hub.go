@@ -623,7 +623,11 @@ func (h *Hub) heartbeatLoop(ctx context.Context) {
 		conns := make(map[string][]string, len(h.users))
 		for u, us := range h.users {
 			for c := range us.conns {
-				conns[u] = append(conns[u], c.id)
+				// Not one being closed: a revoked session's (a deleted account's among them, whose
+				// last-seen time the fan-out forgets) must not refresh it on its way out.
+				if !c.closing.Load() {
+					conns[u] = append(conns[u], c.id)
+				}
 			}
 		}
 		h.mu.Unlock()

@@ -264,7 +264,7 @@ func TestTypingReachesOnlyTheParticipantPeer(t *testing.T) {
 	// object has no ref to give back.
 	ca.send(t, map[string]any{"type": "sync", "ref": "s1", "chats": []any{map[string]any{"chat_id": chatID, "last_seq": "41"}}})
 	typed := ca.waitFor(t, "error", func(f frame) bool { return f.str("ref") == "s1" })
-	if typed.str("code") != "invalid_argument" || typed.str("message") != "chats.last_seq: must be a number, got a JSON string" {
+	if typed.str("code") != "invalid_argument" || typed.str("message") != "chats.last_seq: must be a whole number, got a JSON string" {
 		t.Fatalf("error = %v", typed)
 	}
 	ca.send(t, []any{"sync"})
@@ -288,6 +288,16 @@ func (e *env) readPresenceKey(t *testing.T, user string) time.Time {
 	}
 	ms, _ := strconv.ParseInt(v, 10, 64)
 	return time.UnixMilli(ms)
+}
+
+// presenceKeyGone reports whether user has no last-seen time in Redis.
+func (e *env) presenceKeyGone(t *testing.T, user string) bool {
+	t.Helper()
+	n, err := e.redis.Do(t.Context(), e.redis.B().Exists().Key("parley:presence:"+user).Build()).AsInt64()
+	if err != nil {
+		t.Fatalf("presence key of %s: %v", user, err)
+	}
+	return n == 0
 }
 
 func TestPresenceIsForFriendsOnly(t *testing.T) {
@@ -337,6 +347,27 @@ func TestPresenceIsForFriendsOnly(t *testing.T) {
 	}
 	if key := e.readPresenceKey(t, a); !key.Equal(lastSeen) {
 		t.Fatalf("presence key %v, pushed last_seen %v", key, lastSeen)
+	}
+}
+
+// A deleted account's last-seen time is forgotten, and stays forgotten: its sessions' revocations
+// close its sockets, UserDeleted deletes the key, and neither the sockets' close nor the presence
+// heartbeats after it write the key again.
+func TestADeletedAccountsLastSeenTimeIsForgotten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{kafka: true, opts: func(o *realtime.Options) { o.PresenceInterval = 50 * time.Millisecond }})
+	gw := e.startGateway(t)
+	a := newUUID()
+	session := "deleted-" + newUUID()
+	c := mustDial(t, gw, e.iss.Token(t, a, authntest.Session(session)))
+	e.readPresenceKey(t, a) // written on connect
+	e.produce(t, topics.Auth, a, &eventsv1.SessionRevoked{UserId: a, SessionId: session, Reason: "account_deleted", RevokedAt: timestamppb.Now()})
+	e.produce(t, topics.Auth, a, &eventsv1.UserDeleted{UserId: a, DeletedAt: timestamppb.Now()})
+	wantEq(t, "the deleted account's socket closed with", c.closed(t), realtime.CloseSessionRevoked)
+	waittest.Until(t, "the last-seen time forgotten", func() bool { return e.presenceKeyGone(t, a) })
+	time.Sleep(300 * time.Millisecond) // six heartbeats
+	if !e.presenceKeyGone(t, a) {
+		t.Fatal("the deleted account's last-seen time came back")
 	}
 }
 

@@ -247,7 +247,9 @@ func undecodable(data []byte, err error) (ref, code, message string) {
 func jsonKind(t reflect.Type) string {
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number" // 41.5 and 1e20 land here too: "got a JSON number 41.5"
+	case reflect.Float32, reflect.Float64:
 		return "a number"
 	case reflect.String:
 		return "a string"
