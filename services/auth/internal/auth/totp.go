@@ -112,7 +112,8 @@ type TOTPStore interface {
 	// CompleteTwoFactor ends the challenge, spends proof and stores the session (with its
 	// UserLoggedIn event), in one transaction, and returns how many recovery codes are left.
 	// ErrChallengeInvalid when the challenge was used or expired meanwhile; ErrSecondFactorSpent
-	// when proof is no longer spendable (the step was used, the recovery code is unknown or used).
+	// when proof is no longer spendable (the step or the recovery code was used);
+	// ErrBadSecondFactor for a recovery code the account never had.
 	CompleteTwoFactor(ctx context.Context, challengeHash []byte, proof SecondFactorProof, session NewSession) (int, error)
 }
 
