@@ -109,3 +109,55 @@ func (forwardToken) WrapStreamingClient(next connect.StreamingClientFunc) connec
 func (forwardToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return next
 }
+
+// SendInternalToken is a client interceptor that sends token (INTERNAL_API_TOKEN) in
+// InternalTokenHeader on every call, for a peer's internal procedures: on calls made for no user,
+// and beside a user's forwarded token (ForwardToken) on calls made for one. An empty token sends
+// nothing (internal calls are off).
+func SendInternalToken(token string) connect.Interceptor {
+	return internalToken{token: token}
+}
+
+// SendInternalTokenWithoutUser is SendInternalToken on calls whose context carries no user only:
+// a call made for a user goes with that user's forwarded token alone, so the peer applies that
+// user's rules rather than a service's.
+func SendInternalTokenWithoutUser(token string) connect.Interceptor {
+	return internalToken{token: token, withoutUserOnly: true}
+}
+
+type internalToken struct {
+	token           string
+	withoutUserOnly bool
+}
+
+// sends reports whether a call made with ctx carries the token.
+func (t internalToken) sends(ctx context.Context) bool {
+	if t.token == "" {
+		return false
+	}
+	_, forUser := FromContext(ctx)
+	return !t.withoutUserOnly || !forUser
+}
+
+func (t internalToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient && t.sends(ctx) {
+			req.Header().Set(InternalTokenHeader, t.token)
+		}
+		return next(ctx, req)
+	}
+}
+
+func (t internalToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if t.sends(ctx) {
+			conn.RequestHeader().Set(InternalTokenHeader, t.token)
+		}
+		return conn
+	}
+}
+
+func (internalToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}

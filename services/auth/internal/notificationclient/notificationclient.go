@@ -46,16 +46,16 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 	}
 	timeout = defaults.Positive(timeout, DefaultTimeout)
 	// Every call is made for no user, with the internal token, and bounded: a person is waiting.
-	internalCall := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+	bounded := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			req.Header().Set(authn.InternalTokenHeader, internalToken)
 			return next(ctx, req)
 		}
 	})
 	return &Client{
-		notification: notificationv1connect.NewNotificationServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(internalCall)),
+		notification: notificationv1connect.NewNotificationServiceClient(httpClient, baseURL, connect.WithGRPC(),
+			connect.WithInterceptors(authn.SendInternalToken(internalToken), bounded)),
 	}, nil
 }
 

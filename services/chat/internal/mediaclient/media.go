@@ -49,19 +49,9 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, timeout t
 		httpClient = server.H2CClient()
 	}
 	timeout = defaults.Positive(timeout, DefaultTimeout)
-	interceptors := []connect.Interceptor{authn.ForwardToken()}
-	if internalToken != "" {
-		interceptors = append(interceptors, connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				if _, forUser := authn.FromContext(ctx); !forUser {
-					req.Header().Set(authn.InternalTokenHeader, internalToken)
-				}
-				return next(ctx, req)
-			}
-		}))
-	}
+	interceptors := connect.WithInterceptors(authn.ForwardToken(), authn.SendInternalTokenWithoutUser(internalToken))
 	return &Client{
-		media:   mediav1connect.NewMediaServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(interceptors...)),
+		media:   mediav1connect.NewMediaServiceClient(httpClient, baseURL, connect.WithGRPC(), interceptors),
 		timeout: timeout,
 	}
 }

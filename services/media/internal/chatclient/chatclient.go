@@ -49,17 +49,9 @@ func New(httpClient connect.HTTPClient, baseURL, internalToken string, redis rue
 	if httpClient == nil {
 		httpClient = server.H2CClient()
 	}
-	interceptors := []connect.Interceptor{authn.ForwardToken()}
-	if internalToken != "" {
-		interceptors = append(interceptors, connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set(authn.InternalTokenHeader, internalToken)
-				return next(ctx, req)
-			}
-		}))
-	}
+	interceptors := connect.WithInterceptors(authn.ForwardToken(), authn.SendInternalToken(internalToken))
 	return &Client{
-		chat:    chatv1connect.NewChatServiceClient(httpClient, baseURL, connect.WithGRPC(), connect.WithInterceptors(interceptors...)),
+		chat:    chatv1connect.NewChatServiceClient(httpClient, baseURL, connect.WithGRPC(), interceptors),
 		redis:   redis,
 		ttl:     ttl,
 		timeout: DefaultTimeout,
