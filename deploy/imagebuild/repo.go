@@ -45,7 +45,8 @@ type Commit struct {
 var dirtyPaths = []string{"services", "platform", "contracts", "web", "tilt/services.json",
 	"deploy/imagebuild", "deploy/go.mod", "deploy/go.sum"}
 
-// HeadCommit is the repository's HEAD. A tree whose files of dirtyPaths differ from HEAD gets
+// HeadCommit is the repository's HEAD. A tree whose files of dirtyPaths differ from HEAD, or hold
+// a file git does not track and does not ignore (a new source file is built in too), gets
 // "-dirty" after the revision: its images are not that commit's. SOURCE_DATE_EPOCH, when
 // set, replaces the commit's time (the reproducible-builds convention).
 func HeadCommit(ctx context.Context, root string) (Commit, error) {
@@ -62,7 +63,7 @@ func HeadCommit(ctx context.Context, root string) (Commit, error) {
 	if err != nil {
 		return Commit{}, err
 	}
-	dirty, err := git(append([]string{"status", "--porcelain", "--untracked-files=no", "--"}, dirtyPaths...)...)
+	dirty, err := git(append([]string{"status", "--porcelain", "--untracked-files=normal", "--"}, dirtyPaths...)...)
 	if err != nil {
 		return Commit{}, err
 	}

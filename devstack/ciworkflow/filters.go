@@ -26,6 +26,8 @@ var extraPaths = map[string][]string{
 	"contracts": {"buf.gen.yaml", "buf.yaml", "web/package-lock.json", "web/package.json", "web/src/gen/**"},
 	// The Tiltfile and what it loads, which devstack's Tilt tests run.
 	"devstack": {"Tiltfile", "tilt/**"},
+	// The registry's ports, which the images are built with (imagebuild) and the podman tests run.
+	"deploy": {"tilt/services.json"},
 }
 
 // runs is what a module's tests build and start beyond what its go.mod requires. The dev stack's

@@ -223,7 +223,11 @@ jobs:
   system:
     name: whole system (.ci/run)
     runs-on: ubuntu-latest
-    container: [[.Image]]
+    # Privileged: make test runs deploy's podman tests too (as root, runc, host network), which an
+    # unprivileged container cannot start.
+    container:
+      image: [[.Image]]
+      options: --privileged
     timeout-minutes: 60
     steps:
       - uses: actions/checkout@v5
