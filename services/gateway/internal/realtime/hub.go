@@ -608,6 +608,21 @@ func (h *Hub) publishPresence(ctx context.Context, userID string, friends []stri
 	}
 }
 
+// openConns lists each user's connection ids (h.mu held), leaving out those being closed: a
+// revoked session's (a deleted account's among them, whose last-seen time the fan-out forgets)
+// must not refresh the user's presence on its way out.
+func openConns(users map[string]*userState) map[string][]string {
+	conns := make(map[string][]string, len(users))
+	for u, us := range users {
+		for c := range us.conns {
+			if !c.closing.Load() {
+				conns[u] = append(conns[u], c.id)
+			}
+		}
+	}
+	return conns
+}
+
 // heartbeatLoop refreshes the presence of everyone connected here every PresenceInterval, and
 // drops expired chat-cache entries.
 func (h *Hub) heartbeatLoop(ctx context.Context) {
@@ -620,16 +635,7 @@ func (h *Hub) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		h.mu.Lock()
-		conns := make(map[string][]string, len(h.users))
-		for u, us := range h.users {
-			for c := range us.conns {
-				// Not one being closed: a revoked session's (a deleted account's among them, whose
-				// last-seen time the fan-out forgets) must not refresh it on its way out.
-				if !c.closing.Load() {
-					conns[u] = append(conns[u], c.id)
-				}
-			}
-		}
+		conns := openConns(h.users)
 		h.mu.Unlock()
 		if err := h.store.heartbeat(ctx, conns, time.Now()); err != nil && ctx.Err() == nil {
 			h.log.Warn("realtime: presence heartbeat failed", slog.Any("error", err))

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -46,5 +47,21 @@ func TestDisconnectKeepsAForgottenLastSeenForgotten(t *testing.T) {
 	}
 	if v, ok := lastSeen("forgotten"); ok {
 		t.Errorf("a forgotten last-seen time came back as %q", v)
+	}
+}
+
+// The presence heartbeat refreshes open connections only: one being closed (its session
+// revoked) does not refresh the user's presence on its way out.
+func TestHeartbeatLeavesOutClosingConnections(t *testing.T) {
+	open, closing, other := &conn{id: "open"}, &conn{id: "closing"}, &conn{id: "other"}
+	closing.closing.Store(true)
+	users := map[string]*userState{
+		"ann":  {conns: map[*conn]struct{}{open: {}, closing: {}}},
+		"bob":  {conns: map[*conn]struct{}{other: {}}},
+		"gone": {conns: map[*conn]struct{}{closing: {}}},
+	}
+	got := openConns(users)
+	if len(got) != 2 || !slices.Equal(got["ann"], []string{"open"}) || !slices.Equal(got["bob"], []string{"other"}) {
+		t.Fatalf("heartbeat refreshes %v; want ann's open connection and bob's, nothing of a closing one", got)
 	}
 }
