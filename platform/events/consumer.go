@@ -582,7 +582,8 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 // handle runs h once in a transaction with the inbox insert. counted reports whether a failure
 // counts against MaxAttempts: handler errors and errors the database server returned do; failing
 // to reach the database (also a connection lost while the handler ran and the database is
-// unreachable: handlerFailureCounts) and Transient handler errors do not, so an outage does not dead-letter every event in flight.
+// unreachable: handlerFailureCounts) and Transient handler errors do not, so an outage does not
+// dead-letter every event in flight.
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, h Handler, ev Event) (counted bool, err error) {
 	if c.cfg.Pool == nil {
 		err := c.callTraced(ctx, log, h, nil, ev)

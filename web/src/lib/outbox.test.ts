@@ -282,6 +282,21 @@ describe("Outbox", () => {
       expect(calls).toHaveLength(1);
     });
 
+    it("a send that fails with null (a thrown non-error) waits like any other", async () => {
+      const { calls, send } = fakeSend();
+      const box = new Outbox(send, { retryable: () => true, retryDelaysMs: [60_000] });
+      box.submit("1", []);
+      await tick();
+      calls[0].fail(null);
+      await tick();
+      expect(box.waiting).toBe(true);
+      expect(box.retryingAfter).toBeNull();
+      await tick();
+      expect(calls).toHaveLength(1); // not tried again at once
+      expect(box.cancel()).toBe(true);
+      expect(box.takeUnsent()).toEqual({ drafts: [calls[0].d], error: null });
+    });
+
     it("closed while waiting, it stops at once and tries nothing more", async () => {
       const { calls, box } = await waitingOutbox();
       box.close();

@@ -61,7 +61,7 @@ export class Outbox<F> {
   readonly #retryable: (err: unknown, tries: number) => boolean;
   readonly #delays: readonly number[];
   #queue: Outgoing<F>[] = [];
-  #retryingAfter: unknown = null;
+  #waiting: { error: unknown } | null = null; // the failure the oldest draft waits after
   #wake: (() => void) | null = null;
   #running = false;
   #drained: Promise<void> = Promise.resolve();
@@ -85,7 +85,12 @@ export class Outbox<F> {
 
   /** Why the oldest pending draft waits to be tried again; null while it is being sent. */
   get retryingAfter(): unknown {
-    return this.#retryingAfter;
+    return this.#waiting ? this.#waiting.error : null;
+  }
+
+  /** Whether the oldest pending draft waits to be tried again (cancel may give it back). */
+  get waiting(): boolean {
+    return this.#waiting !== null;
   }
 
   /** Ends a wait before the next try: the connection is back. */
@@ -99,12 +104,11 @@ export class Outbox<F> {
    * try may have been stored after all (a send that timed out): sent again unchanged it is that
    * same message, and a stored one shows up in the chat anyway. */
   cancel(): boolean {
-    const error = this.#retryingAfter;
-    if (error === null) return false;
-    this.#retryingAfter = null;
-    this.#unsent = { drafts: [...(this.#unsent?.drafts ?? []), ...this.#queue.splice(0)], error };
+    const w = this.#waiting;
+    if (!w) return false;
+    this.#waiting = null;
     this.#wake?.();
-    this.#tell();
+    this.#giveBack(w.error);
     return true;
   }
 
@@ -144,7 +148,7 @@ export class Outbox<F> {
     this.#wake?.();
     this.#queue = [];
     this.#unsent = null;
-    this.#retryingAfter = null;
+    this.#waiting = null;
   }
 
   async #drain(): Promise<void> {
@@ -161,27 +165,32 @@ export class Outbox<F> {
         } catch (error) {
           if (closed.aborted) return;
           if (this.#retryable(error, ++tries)) {
-            this.#retryingAfter = error;
+            const w = { error };
+            this.#waiting = w;
             this.#tell();
-            if (this.#retryingAfter !== null) await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
-            if (this.#retryingAfter === null) {
+            if (this.#waiting === w) await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
+            if (this.#waiting !== w) {
               tries = 0; // cancelled (by a listener, or while it waited) or closed: the draft is gone
               continue;
             }
-            this.#retryingAfter = null;
+            this.#waiting = null;
             this.#tell();
             continue;
           }
           tries = 0;
           // The rest would arrive before the failed one, or fail the same way: all go back.
-          const drafts = [...(this.#unsent?.drafts ?? []), ...this.#queue.splice(0)];
-          this.#unsent = { drafts, error };
-          this.#tell();
+          this.#giveBack(error);
         }
       }
     } finally {
       this.#running = false; // with no await after the last look at the queue: no submit is missed
     }
+  }
+
+  /** Moves every pending draft behind what is already held back, with error, for takeUnsent. */
+  #giveBack(error: unknown): void {
+    this.#unsent = { drafts: [...(this.#unsent?.drafts ?? []), ...this.#queue.splice(0)], error };
+    this.#tell();
   }
 
   /** Resolves after ms, or sooner on retryNow or close. */

@@ -396,7 +396,7 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
       const u = b.takeUnsent();
       set((s) => {
         const { [chatId]: _, ...others } = s.sending;
-        const sending = pending.length ? { ...others, [chatId]: { messages: pending, waiting: b.retryingAfter !== null } } : others;
+        const sending = pending.length ? { ...others, [chatId]: { messages: pending, waiting: b.waiting } } : others;
         if (!u) return { sending };
         const composing = composed(s, chatId, (c) => ({
           text: [...u.drafts.map((d) => d.text), c.text].filter(Boolean).join("\n"),

@@ -308,13 +308,13 @@ func (f *fanout) userDeleted(ctx context.Context, _ pgx.Tx, _ events.Event, m *e
 	if m.GetUserId() == "" {
 		return nil
 	}
-	c := f.opts.Redis()
-	if c == nil {
-		return events.Transient(fmt.Errorf("forget the last-seen time of %s: %w", m.GetUserId(), errNoRedis))
+	err := errNoRedis
+	if c := f.opts.Redis(); c != nil {
+		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+		defer cancel()
+		err = c.Do(ctx, c.B().Del().Key(realtime.PresenceKey(m.GetUserId())).Build()).Error()
 	}
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
-	if err := c.Do(ctx, c.B().Del().Key(realtime.PresenceKey(m.GetUserId())).Build()).Error(); err != nil {
+	if err != nil {
 		return events.Transient(fmt.Errorf("forget the last-seen time of %s: %w", m.GetUserId(), err))
 	}
 	return nil

@@ -125,7 +125,7 @@ func (s *store) connect(ctx context.Context, userID, connID string, limit int, n
 	if n < 0 {
 		return 0, false, nil
 	}
-	if err := s.setLastSeen(ctx, c, userID, now); err != nil {
+	if err := s.setLastSeen(ctx, c, userID, now, false); err != nil {
 		return int(n), true, err
 	}
 	return int(n), true, nil
@@ -146,20 +146,31 @@ func (s *store) disconnect(ctx context.Context, userID, connID string, now time.
 		return 0, fmt.Errorf("unregister connection: %w", err)
 	}
 	if n == 0 {
-		err := c.Do(ctx, c.B().Set().Key(PresenceKey(userID)).Value(ms(now)).Xx().Ex(presenceKeyTTL).Build()).Error()
-		if err != nil && !rueidis.IsRedisNil(err) { // nil: no time kept, none written
-			return 0, fmt.Errorf("set last seen: %w", err)
+		if err := s.setLastSeen(ctx, c, userID, now, true); err != nil {
+			return 0, err
 		}
 	}
 	return int(n), nil
 }
 
-func (s *store) setLastSeen(ctx context.Context, c rueidis.Client, userID string, t time.Time) error {
-	err := c.Do(ctx, c.B().Set().Key(PresenceKey(userID)).Value(ms(t)).Ex(presenceKeyTTL).Build()).Error()
-	if err != nil {
+// setLastSeen writes userID's last-seen time; onlyIfKept writes it only over a time still kept
+// (a reply of nil: none kept, none written).
+func (s *store) setLastSeen(ctx context.Context, c rueidis.Client, userID string, t time.Time, onlyIfKept bool) error {
+	err := c.Do(ctx, lastSeenCmd(c, userID, t, onlyIfKept)).Error()
+	if err != nil && !rueidis.IsRedisNil(err) {
 		return fmt.Errorf("set last seen: %w", err)
 	}
 	return nil
+}
+
+// lastSeenCmd is the one command that writes a last-seen time (PresenceKey): connect, the
+// heartbeat, and disconnect (onlyIfKept).
+func lastSeenCmd(c rueidis.Client, userID string, t time.Time, onlyIfKept bool) rueidis.Completed {
+	set := c.B().Set().Key(PresenceKey(userID)).Value(ms(t))
+	if onlyIfKept {
+		return set.Xx().Ex(presenceKeyTTL).Build()
+	}
+	return set.Ex(presenceKeyTTL).Build()
 }
 
 // heartbeat refreshes the connection markers and last-seen times of the users connected here.
@@ -180,7 +191,7 @@ func (s *store) heartbeat(ctx context.Context, conns map[string][]string, now ti
 		}
 		cmds = append(cmds, z.Build(),
 			c.B().Pexpire().Key(connsKeyPrefix+user).Milliseconds(s.ttl.Milliseconds()).Build(),
-			c.B().Set().Key(PresenceKey(user)).Value(ms(now)).Ex(presenceKeyTTL).Build())
+			lastSeenCmd(c, user, now, false))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*s.timeout)
 	defer cancel()
