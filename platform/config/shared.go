@@ -100,6 +100,14 @@ func (e S3Endpoints) BrowserS3Endpoint() string {
 	return e.S3Endpoint
 }
 
+// BrowserS3Variable is the variable BrowserS3Endpoint's value comes from, for errors that name it.
+func (e S3Endpoints) BrowserS3Variable() string {
+	if e.S3PublicEndpoint != "" {
+		return "S3_PUBLIC_ENDPOINT"
+	}
+	return "S3_ENDPOINT"
+}
+
 // MediaPublic is MEDIA_PUBLIC_URL: the origin media's download links start with (the gateway,
 // which routes /media/ to media).
 type MediaPublic struct {

@@ -110,9 +110,5 @@ func (c Config) validate() error {
 // webSources are the origins the web app reaches besides the gateway: S3 where media's upload
 // forms point (S3_PUBLIC_ENDPOINT, else S3_ENDPOINT, as media decides) and media's links.
 func (c Config) webSources() gateway.WebSources {
-	src := gateway.WebSources{S3PublicEndpoint: c.BrowserS3Endpoint(), MediaPublicURL: c.MediaPublicURL}
-	if c.S3PublicEndpoint == "" {
-		src.S3Variable = "S3_ENDPOINT"
-	}
-	return src
+	return gateway.WebSources{S3PublicEndpoint: c.BrowserS3Endpoint(), S3Variable: c.BrowserS3Variable(), MediaPublicURL: c.MediaPublicURL}
 }

@@ -177,8 +177,8 @@ type WebSources struct {
 	// S3PublicEndpoint is the S3 endpoint as browsers reach it (media's S3_PUBLIC_ENDPOINT):
 	// presigned POSTs go there, and images may be shown from there.
 	S3PublicEndpoint string
-	// S3Variable is the variable S3PublicEndpoint was read from, which an error names: ""
-	// means S3_PUBLIC_ENDPOINT; S3_ENDPOINT when that stood in for it.
+	// S3Variable is the variable S3PublicEndpoint was read from, which an error names
+	// (config.S3Endpoints.BrowserS3Variable); "" means S3_PUBLIC_ENDPOINT.
 	S3Variable string
 	// MediaPublicURL is where media's download links point (media's MEDIA_PUBLIC_URL), when not
 	// at the gateway's own origin.

@@ -219,7 +219,7 @@ func (h *Hub) readLoop(c *conn) {
 		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.sendError(undecodable(data, err))
+			c.sendError(undecodable(f.Ref, err))
 			continue
 		}
 		canonicalIDs(&f)
@@ -229,17 +229,13 @@ func (h *Hub) readLoop(c *conn) {
 
 // undecodable is the error frame for a text frame that did not decode: a JSON object with a field
 // of the wrong type says which field and keeps the frame's ref (a client may well send last_seq
-// as "41", the way protobuf JSON writes seq); anything else is not a JSON object.
-func undecodable(data []byte, err error) (ref, code, message string) {
+// as "41", the way protobuf JSON writes seq); anything else is not a JSON object. ref is what
+// decoding read: encoding/json skips a mistyped field and decodes the rest.
+func undecodable(ref string, err error) (_, code, message string) {
 	var typeErr *json.UnmarshalTypeError
 	if !errors.As(err, &typeErr) || typeErr.Field == "" {
 		return "", codeInvalidArgument, "frame is not a JSON object: " + err.Error()
 	}
-	var r struct {
-		Ref any `json:"ref"`
-	}
-	_ = json.Unmarshal(data, &r) // the object decoded as far as the wrong field; its ref may be fine
-	ref, _ = r.Ref.(string)
 	return ref, codeInvalidArgument, fmt.Sprintf("%s: must be %s, got a JSON %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
 }
 
