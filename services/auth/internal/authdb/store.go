@@ -4,7 +4,6 @@ package authdb
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"time"
@@ -24,13 +23,6 @@ import (
 	"github.com/parleyhq/parley/services/auth/internal/auth"
 )
 
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are the auth service's schema migrations: platform/startup applies them (after
-// events.Migrations) under the service's name, "auth"; tests through pgtest.Migration.
-var Migrations = pg.MigrationsDir(migrationFiles)
-
 // Store implements auth.Store on Postgres.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -40,9 +32,7 @@ type Store struct {
 var _ auth.Store = (*Store)(nil)
 
 // New returns a store on pool that publishes events through outbox.
-func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
-	return &Store{pool: pool, outbox: outbox}
-}
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store { return &Store{pool: pool, outbox: outbox} }
 
 func (s *Store) publish(ctx context.Context, tx pgx.Tx, userID string, msg proto.Message) error {
 	if _, err := s.outbox.Publish(ctx, tx, topics.Auth, userID, msg); err != nil {

@@ -5,7 +5,6 @@ package chatdb
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -23,13 +22,6 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/chat/internal/chat"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are the chat service's schema migrations: platform/startup applies them (after
-// events.Migrations) under the service's name, "chat"; tests through pgtest.Migration.
-var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Publisher writes events to the transactional outbox (platform/events' Outbox): Publish inside
 // tx, or Row for the send path's own statement; Wake after a commit wakes this process's relay.

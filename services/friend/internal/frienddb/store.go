@@ -5,7 +5,6 @@ package frienddb
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"time"
@@ -18,13 +17,6 @@ import (
 	"github.com/parleyhq/parley/services/friend/internal/friend"
 )
 
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are the friend service's schema migrations: platform/startup applies them (after
-// events.Migrations) under the service's name, "friend"; tests through pgtest.Migration.
-var Migrations = pg.MigrationsDir(migrationFiles)
-
 // Store is the Postgres implementation of friend.Store, and the user directory the event
 // consumers keep up to date.
 type Store struct {
@@ -35,9 +27,7 @@ type Store struct {
 var _ friend.Store = (*Store)(nil)
 
 // New returns a store on pool that publishes events through outbox.
-func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
-	return &Store{pool: pool, outbox: outbox}
-}
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store { return &Store{pool: pool, outbox: outbox} }
 
 // UserExists implements friend.Store.
 func (s *Store) UserExists(ctx context.Context, userID string) (bool, error) {

@@ -4,7 +4,6 @@ package mediadb
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"time"
@@ -20,13 +19,6 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/media/internal/media"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are the media service's schema migrations: platform/startup applies them (after
-// events.Migrations) under the service's name, "media"; tests through pgtest.Migration.
-var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of media.Store.
 type Store struct {

@@ -6,7 +6,6 @@ package notificationdb
 
 import (
 	"context"
-	"embed"
 	"fmt"
 	"time"
 
@@ -17,13 +16,6 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/notification/internal/notification"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are the notification service's schema migrations: platform/startup applies them (after
-// events.Migrations) under the service's name, "notification"; tests through pgtest.Migration.
-var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of notification.Store.
 type Store struct {

@@ -4,7 +4,6 @@ package profiledb
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -20,13 +19,6 @@ import (
 	"github.com/parleyhq/parley/platform/pg"
 	"github.com/parleyhq/parley/services/profile/internal/profile"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are the profile service's schema migrations: platform/startup applies them (after
-// events.Migrations) under the service's name, "profile"; tests through pgtest.Migration.
-var Migrations = pg.MigrationsDir(migrationFiles)
 
 // Store is the Postgres implementation of profile.Store.
 type Store struct {
