@@ -13,6 +13,10 @@ type AuthJWKS struct {
 	AuthJWKSURL string `env:"AUTH_JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 }
 
+// AuthJWKSVars is the AuthJWKS a Config embeds: platform/startup checks access tokens on the
+// Connect handlers of a service whose Config has it.
+func (a AuthJWKS) AuthJWKSVars() AuthJWKS { return a }
+
 // Redis is REDIS_URL (redisconn.Open, whose errors name it; its password is masked in the
 // configuration line).
 type Redis struct {

@@ -35,6 +35,7 @@ type Process[C config.ServiceConfig] struct {
 	// telemetry), which Wire may adjust; Run starts the relay once Wire has returned.
 	Relay events.RelayConfig
 
+	auth      connect.Interceptor
 	kafkaOpts []kgo.Opt
 	workers   []func(context.Context) error
 	closers   []func()
@@ -51,10 +52,10 @@ func (p *Process[C]) Redis(redisURL string, configure ...func(*rueidis.ClientOpt
 	return p.Telemetry.Redis(client), nil
 }
 
-// Authenticate returns the interceptor that checks access tokens against the auth service's keys
+// authenticate returns the interceptor that checks access tokens against the auth service's keys
 // at jwksURL (AUTH_JWKS_URL) with JWT_ISSUER and JWT_AUDIENCE; public procedures pass without
 // one. It adds the readiness check "auth keys": the keys before traffic (authn.RemoteJWKS.Ready).
-func (p *Process[C]) Authenticate(ctx context.Context, jwksURL string, public ...string) (connect.Interceptor, error) {
+func (p *Process[C]) authenticate(ctx context.Context, jwksURL string, public []string) (connect.Interceptor, error) {
 	keys, err := authn.NewRemoteJWKS(ctx, jwksURL, nil)
 	if err != nil {
 		return nil, err
@@ -65,9 +66,14 @@ func (p *Process[C]) Authenticate(ctx context.Context, jwksURL string, public ..
 }
 
 // HandlerOptions are the options of the service's Connect handlers: server.HandlerOptions with
-// the telemetry's interceptor before the given ones (the authentication).
-func (p *Process[C]) HandlerOptions(codes []server.ErrorCode, interceptors ...connect.Interceptor) []connect.HandlerOption {
-	return server.HandlerOptions(p.Logger, codes, append([]connect.Interceptor{p.Telemetry.ServerInterceptor()}, interceptors...)...)
+// the telemetry's interceptor, then, for a service whose Config embeds config.AuthJWKS, the one
+// that checks access tokens (Service.PublicProcedures pass without one).
+func (p *Process[C]) HandlerOptions() []connect.HandlerOption {
+	interceptors := []connect.Interceptor{p.Telemetry.ServerInterceptor()}
+	if p.auth != nil {
+		interceptors = append(interceptors, p.auth)
+	}
+	return server.HandlerOptions(p.Logger, nil, interceptors...)
 }
 
 // PeerClient is the HTTP client for calls to other Parley services (h2c), traced.

@@ -40,6 +40,11 @@ type Service[C config.ServiceConfig] struct {
 	// Migrations are the service's own (<svc>db.Migrations), applied after the outbox and inbox
 	// tables' at every start and by `<name> migrate`.
 	Migrations fs.FS
+	// PublicProcedures, for a service whose Config embeds config.AuthJWKS, are the procedures
+	// that pass without an access token (<svc>rpc.PublicProcedures): every other call to a
+	// handler mounted with p.HandlerOptions() needs one, checked against AUTH_JWKS_URL's keys,
+	// which are fetched before Wire (the readiness check "auth keys").
+	PublicProcedures []string
 	// Prepare, when set, parses and refuses what the service needs to serve before anything
 	// connects (keys, addresses, URLs), so that a bad value fails at once, not after
 	// DATABASE_WAIT. It may adjust the configuration it is given (chat sets its pool size in
@@ -85,10 +90,11 @@ func Main[C config.ServiceConfig](s Service[C]) {
 // up to DATABASE_WAIT and migrated (events.OpenDatabase) — where `migrate` logs "migrations
 // applied" and returns; the Kafka options (kafkaconn.Options: the files KAFKA_TLS_CA_FILE and
 // KAFKA_SASL_PASSWORD_FILE name are read here, not for `migrate`, which has no Kafka client);
-// the server and the outbox; s.Wire; the outbox relay. Then it serves with the relay, the
-// consumers and the background work (server.Server.RunWith): the first to fail stops the rest,
-// and an ending context is not an error. On the way out it closes what Wire opened through p
-// (Redis), then the database, then telemetry (flushing spans).
+// the server and the outbox; the access-token check (Service.PublicProcedures); s.Wire; the
+// outbox relay. Then it serves with the relay, the consumers and the background work
+// (server.Server.RunWith): the first to fail stops the rest, and an ending context is not an
+// error. On the way out it closes what Wire opened through p (Redis), then the database, then
+// telemetry (flushing spans).
 func Run[C config.ServiceConfig](ctx context.Context, logger *slog.Logger, args []string, ln net.Listener, s Service[C]) error {
 	migrateOnly, err := server.MigrateOnly(s.Name, args)
 	if err != nil {
@@ -144,6 +150,11 @@ func Run[C config.ServiceConfig](ctx context.Context, logger *slog.Logger, args 
 	p.Server.AdminAddr = shared.AdminAddr
 	p.Server.Telemetry = tel
 	p.Server.AddReadinessCheck("database", pool.Ping)
+	if jwks, ok := any(cfg).(interface{ AuthJWKSVars() config.AuthJWKS }); ok {
+		if p.auth, err = p.authenticate(ctx, jwks.AuthJWKSVars().AuthJWKSURL, s.PublicProcedures); err != nil {
+			return err
+		}
+	}
 
 	if err := s.Wire(ctx, p); err != nil {
 		return err

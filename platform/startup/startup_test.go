@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,12 @@ import (
 	"testing/fstest"
 	"time"
 
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/parleyhq/parley/platform/authn"
+	"github.com/parleyhq/parley/platform/authntest"
 	"github.com/parleyhq/parley/platform/config"
 	"github.com/parleyhq/parley/platform/kafkatest"
 	"github.com/parleyhq/parley/platform/logtest"
@@ -230,4 +237,75 @@ func TestParsed(t *testing.T) {
 	if err := prepare(&testConfig{Limit: -1}, quiet()); err == nil || !strings.Contains(err.Error(), "STARTUP_TEST_LIMIT") {
 		t.Fatalf("refusal: %v", err)
 	}
+}
+
+// authConfig is the Config of a service that checks access tokens: it embeds config.AuthJWKS.
+type authConfig struct {
+	config.Common
+	config.Service
+	config.AuthJWKS
+}
+
+// A service whose Config embeds config.AuthJWKS gets its tokens checked on every handler mounted
+// with p.HandlerOptions(): a call without a valid token is refused, one with a token passes with
+// its user, and the service's PublicProcedures pass without one.
+func TestRunChecksAccessTokens(t *testing.T) {
+	pool := pgtest.New(t)
+	_, brokers := kafkatest.New(t)
+	issuer := authntest.New(t)
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pool))
+	t.Setenv("KAFKA_BROKERS", brokers[0])
+	t.Setenv("AUTH_JWKS_URL", issuer.JWKSURL())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const private, public = "/test.v1.Things/Private", "/test.v1.Things/Public"
+	whoAmI := func(ctx context.Context, _ *connect.Request[emptypb.Empty]) (*connect.Response[wrapperspb.StringValue], error) {
+		p, _ := authn.FromContext(ctx)
+		return connect.NewResponse(wrapperspb.String(p.UserID)), nil
+	}
+	s := startup.Service[authConfig]{
+		Name: "thing", Defaults: authConfig{Service: config.ServiceDefaults("thing", 1)}, Migrations: migrations,
+		PublicProcedures: []string{public},
+		Wire: func(_ context.Context, p *startup.Process[authConfig]) error {
+			p.Server.Mount(private, connect.NewUnaryHandler(private, whoAmI, p.HandlerOptions()...))
+			p.Server.Mount(public, connect.NewUnaryHandler(public, whoAmI, p.HandlerOptions()...))
+			return nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- startup.Run(ctx, quiet(), nil, ln, s) }()
+	base := "http://" + ln.Addr().String()
+	waittest.Ready(t, base, done)
+
+	call := func(procedure, token string) (string, error) {
+		client := connect.NewClient[emptypb.Empty, wrapperspb.StringValue](http.DefaultClient, base+procedure)
+		req := connect.NewRequest(&emptypb.Empty{})
+		if token != "" {
+			req.Header().Set("Authorization", "Bearer "+token)
+		}
+		res, err := client.CallUnary(context.Background(), req)
+		if err != nil {
+			return "", err
+		}
+		return res.Msg.GetValue(), nil
+	}
+	if _, err := call(private, ""); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("no token: err = %v, want unauthenticated", err)
+	}
+	if _, err := call(private, authntest.New(t).Token(t, "mallory")); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("a token of other keys: err = %v, want unauthenticated", err)
+	}
+	if who, err := call(private, issuer.Token(t, "alice")); err != nil || who != "alice" {
+		t.Errorf("a valid token: %q, %v; want alice", who, err)
+	}
+	if who, err := call(public, ""); err != nil || who != "" {
+		t.Errorf("a public procedure without a token: %q, %v", who, err)
+	}
+
+	cancel()
+	waittest.Stopped(t, done)
 }

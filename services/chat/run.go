@@ -22,10 +22,6 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	if err != nil {
 		return err
 	}
-	auth, err := p.Authenticate(ctx, cfg.AuthJWKSURL)
-	if err != nil {
-		return err
-	}
 
 	// Sends commit in groups rather than one at a time behind NOTIFY's commit lock: the store wakes
 	// this process's relay after each commit instead (events.Outbox.Wake, docs/chat.md).
@@ -37,7 +33,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	cache := chatcache.New(redis, cfg.FriendshipCacheTTL)
 	files := mediaclient.New(peers, cfg.MediaURL, cfg.InternalAPIToken, cfg.MediaTimeout)
 	svc := chat.NewService(store, friendclient.New(peers, cfg.FriendURL, cfg.FriendTimeout), cache, files, p.Logger)
-	p.Server.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc), p.HandlerOptions(nil, auth)...))
+	p.Server.Mount(chatv1connect.NewChatServiceHandler(chatrpc.NewHandler(svc), p.HandlerOptions()...))
 
 	consumer, err := p.Consumer(chatevents.Group, chatevents.Topics)
 	if err != nil {

@@ -13,15 +13,9 @@ import (
 
 // wire builds the friend service on the process startup.Run opened.
 func wire(ctx context.Context, p *startup.Process[Config]) error {
-	// Every procedure needs an access token; CheckFriendship too (the calling service forwards
-	// its user's, and it answers only about that user).
-	auth, err := p.Authenticate(ctx, p.Config.AuthJWKSURL)
-	if err != nil {
-		return err
-	}
 	store := frienddb.New(p.Pool, p.Outbox)
 	svc := friend.NewService(store, friend.Limits{Requests: p.Config.RequestLimit, Window: p.Config.RequestWindow})
-	p.Server.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc), p.HandlerOptions(nil, auth)...))
+	p.Server.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc), p.HandlerOptions()...))
 
 	consumer, err := p.Consumer(friendevents.Group, friendevents.Topics)
 	if err != nil {
@@ -34,6 +28,8 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 // service is how friend starts (platform/startup): main runs it, and so do the tests, on a listener
 // of their own.
 func service() startup.Service[Config] {
+	// No PublicProcedures: every procedure needs an access token, CheckFriendship too (the
+	// calling service forwards its user's, and it answers only about that user).
 	return startup.Service[Config]{
 		Name: "friend", Defaults: defaults, Validate: Config.validate, Migrations: frienddb.Migrations, Wire: wire,
 	}

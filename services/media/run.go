@@ -27,10 +27,6 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	if err != nil {
 		return err
 	}
-	auth, err := p.Authenticate(ctx, cfg.AuthJWKSURL, mediarpc.PublicProcedures...)
-	if err != nil {
-		return err
-	}
 
 	store := mediadb.New(p.Pool, p.Outbox)
 	svc := media.NewService(media.Options{
@@ -43,7 +39,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 		ImageWorkers: cfg.ImageWorkers,
 		ImageTimeout: cfg.ImageTimeout,
 	})
-	p.Server.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.AcceptedInternalTokens(cfg.InternalAPIToken)...), p.HandlerOptions(nil, auth)...))
+	p.Server.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.AcceptedInternalTokens(cfg.InternalAPIToken)...), p.HandlerOptions()...))
 	p.Server.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, p.Logger, nil))
 	p.Server.AddReadinessCheck("s3", objects.Ping)
 
@@ -63,6 +59,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 func service() startup.Service[Config] {
 	return startup.Service[Config]{
 		Name: "media", Defaults: defaults, Validate: Config.validate, Migrations: mediadb.Migrations, Wire: wire,
+		PublicProcedures: mediarpc.PublicProcedures,
 		MigrateUnchecked: true, // `media migrate` needs no S3 credentials
 	}
 }

@@ -62,10 +62,6 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 	if err != nil {
 		return err
 	}
-	auth, err := p.Authenticate(ctx, cfg.AuthJWKSURL, notificationrpc.PublicProcedures...)
-	if err != nil {
-		return err
-	}
 
 	store := notificationdb.New(p.Pool, p.Outbox)
 	store.WatchEmailQueue(p.Telemetry)
@@ -87,7 +83,7 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 	}
 
 	p.Server.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.AcceptedInternalTokens(cfg.InternalAPIToken)...),
-		p.HandlerOptions(nil, auth)...))
+		p.HandlerOptions()...))
 
 	consumer, err := p.Consumer(notificationevents.Group, notificationevents.Topics, func(c *events.ConsumerConfig) {
 		// Up to ~400 events a fetch; under that, the broker answers after ConsumerFetchWait.
@@ -154,7 +150,10 @@ func cleanup(ctx context.Context, store *notificationdb.Store, r notification.Re
 // service is how notification starts (platform/startup): main runs it, and so do the tests, on a
 // listener of their own.
 func service() startup.Service[Config] {
-	s := startup.Service[Config]{Name: "notification", Defaults: defaults, Validate: Config.validate, Migrations: notificationdb.Migrations}
+	s := startup.Service[Config]{
+		Name: "notification", Defaults: defaults, Validate: Config.validate, Migrations: notificationdb.Migrations,
+		PublicProcedures: notificationrpc.PublicProcedures,
+	}
 	s.Prepare, s.Wire = startup.Parsed(parse, wire)
 	return s
 }

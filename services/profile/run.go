@@ -20,15 +20,11 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 	if err != nil {
 		return err
 	}
-	auth, err := p.Authenticate(ctx, cfg.AuthJWKSURL, profilerpc.PublicProcedures...)
-	if err != nil {
-		return err
-	}
 	store := profiledb.New(p.Pool, p.Outbox)
 	store.FuzzyThreshold = cfg.SearchFuzzyThreshold
 	cache := profilecache.New(redis, cfg.CacheTTL)
 	svc := profile.NewService(store, cache, mediaclient.New(p.PeerClient(), cfg.MediaURL), p.Logger)
-	p.Server.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc), p.HandlerOptions(nil, auth)...))
+	p.Server.Mount(profilev1connect.NewProfileServiceHandler(profilerpc.NewHandler(svc), p.HandlerOptions()...))
 
 	consumer, err := p.Consumer(profileevents.Group, profileevents.Topics)
 	if err != nil {
@@ -43,5 +39,6 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 func service() startup.Service[Config] {
 	return startup.Service[Config]{
 		Name: "profile", Defaults: defaults, Validate: Config.validate, Migrations: profiledb.Migrations, Wire: wire,
+		PublicProcedures: profilerpc.PublicProcedures,
 	}
 }
