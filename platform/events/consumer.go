@@ -262,12 +262,8 @@ func Permanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return permanentError{err}
+	return marked{err, true}
 }
-
-type permanentError struct{ error }
-
-func (p permanentError) Unwrap() error { return p.error }
 
 // Transient marks a handler error as one that waiting will fix, not a fault of the event: a
 // dependency the handler writes to (Redis, another service) is down or stuck. Like a database
@@ -280,15 +276,28 @@ func Transient(err error) error {
 	if err == nil {
 		return nil
 	}
-	return transientError{err}
+	return marked{err, false}
 }
 
-type transientError struct{ error }
+// marked is a handler error marked Permanent or Transient.
+type marked struct {
+	error
+	permanent bool
+}
 
-func (e transientError) Unwrap() error { return e.error }
+func (m marked) Unwrap() error { return m.error }
+
+// isPermanent reports whether err was marked Permanent.
+func isPermanent(err error) bool {
+	var m marked
+	return errors.As(err, &m) && m.permanent
+}
 
 // counts reports whether a handler's error counts against MaxAttempts (not when it is Transient).
-func counts(err error) bool { return !errors.As(err, new(transientError)) }
+func counts(err error) bool {
+	var m marked
+	return !errors.As(err, &m) || m.permanent
+}
 
 // Run consumes until ctx ends, then commits what was handled, leaves the group and returns nil.
 // It first creates missing topics, dead-letter topics and replay topics, so consumers may start
@@ -555,7 +564,7 @@ func (c *Consumer) process(ctx context.Context, client *kgo.Client, rec *kgo.Rec
 		var wait time.Duration
 		if counted {
 			attempts++
-			if attempts >= c.cfg.MaxAttempts || errors.As(err, new(permanentError)) {
+			if attempts >= c.cfg.MaxAttempts || isPermanent(err) {
 				return c.deadLetter(ctx, client, rec, err, attempts)
 			}
 			c.cfg.Telemetry.ConsumerRetried(c.cfg.Group, "failed")
