@@ -256,6 +256,21 @@ func On[T proto.Message](c *Consumer, h func(ctx context.Context, tx pgx.Tx, ev 
 	})
 }
 
+// OnUser is On for an event about one user, whose payload names them in a user_id field: h gets
+// the id as well, checked to be a UUID (Event.UUID: a malformed one is dead-lettered at once).
+func OnUser[T interface {
+	proto.Message
+	GetUserId() string
+}](c *Consumer, h func(ctx context.Context, tx pgx.Tx, ev Event, msg T, userID string) error) {
+	On(c, func(ctx context.Context, tx pgx.Tx, ev Event, msg T) error {
+		id, err := ev.UUID("user_id", msg.GetUserId())
+		if err != nil {
+			return err
+		}
+		return h(ctx, tx, ev, msg, id)
+	})
+}
+
 // Permanent marks a handler error as one that retrying cannot fix (the event is invalid for this
 // handler): the event goes to the dead-letter topic without further attempts.
 func Permanent(err error) error {

@@ -75,11 +75,7 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.FriendRemoved) error {
 		return setFriendship(ctx, tx, ev, msg.GetUserId(), msg.GetFriendUserId(), false)
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated, id string) error {
 		// Keep the nickname change whatever the avatar fields say; show nothing that is not an
 		// avatar's file id and an http(s) URL.
 		avatar, thumb, dropped := validate.FileLink(msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl())
@@ -97,11 +93,7 @@ func Register(c *events.Consumer, store Store, cache Invalidator, logger *slog.L
 		}
 		return nil
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted, id string) error {
 		n, err := store.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {
 			return err

@@ -42,22 +42,14 @@ type Directory interface {
 
 // Register adds the friend service's handlers to c.
 func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered, id string) error {
 		if err := dir.RecordRegistration(ctx, tx, id, msg.GetNickname()); err != nil {
 			return err
 		}
 		logger.DebugContext(ctx, "user recorded", slog.String("user", id))
 		return nil
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.ProfileUpdated, id string) error {
 		// Keep the nickname change whatever the avatar fields say; show nothing that is not an
 		// avatar's file id and an http(s) URL.
 		avatar, thumb, dropped := validate.FileLink(msg.GetAvatarFileId(), msg.GetAvatarThumbnailUrl())
@@ -75,11 +67,7 @@ func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
 		}
 		return nil
 	})
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted, id string) error {
 		if err := dir.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt())); err != nil {
 			return err
 		}

@@ -30,11 +30,7 @@ type Deleter interface {
 
 // Register adds the media service's handlers to c.
 func Register(c *events.Consumer, store Deleter, logger *slog.Logger) {
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted, id string) error {
 		n, err := store.DeleteOwner(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {
 			return err

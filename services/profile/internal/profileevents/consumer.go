@@ -49,11 +49,7 @@ type Invalidator interface {
 
 // Register adds the profile service's handlers to c.
 func Register(c *events.Consumer, creator Store, cache Invalidator, logger *slog.Logger) {
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered, id string) error {
 		p, created, err := creator.CreateFromRegistration(ctx, tx, profile.Registration{UserID: id, RequestedNickname: msg.GetNickname()})
 		if err != nil {
 			return fmt.Errorf("create profile for %s: %w", id, err)
@@ -66,11 +62,7 @@ func Register(c *events.Consumer, creator Store, cache Invalidator, logger *slog
 		return nil
 	})
 
-	events.On(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted) error {
-		id, err := ev.UUID("user_id", msg.GetUserId())
-		if err != nil {
-			return err
-		}
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserDeleted, id string) error {
 		version, err := creator.DeleteUser(ctx, tx, id, ev.TimeOr(msg.GetDeletedAt()))
 		if err != nil {
 			return fmt.Errorf("delete profile of %s: %w", id, err)
