@@ -65,8 +65,7 @@ func findRedis() (string, bool) {
 
 // redisPing sends PING and expects PONG (a loading server answers -LOADING, which is not ready).
 func redisPing(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dial(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -281,12 +280,17 @@ func httpOK(ctx context.Context, url string) error {
 
 // tcpOpen succeeds when something accepts connections on addr.
 func tcpOpen(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dial(ctx, addr)
 	if err != nil {
 		return err
 	}
 	return conn.Close()
+}
+
+// dial connects to addr over TCP, giving up after a second.
+func dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: time.Second}
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // hostPort returns host:port of a URL.

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -187,36 +188,18 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Root, err = filepath.Abs(o.Root); err != nil {
 		return o, err
 	}
-	if o.DataDir == "" {
-		o.DataDir = filepath.Join(o.Root, ".data")
-	}
-	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+	if o.DataDir, err = filepath.Abs(cmp.Or(o.DataDir, filepath.Join(o.Root, ".data"))); err != nil {
 		return o, err
 	}
-	if o.BinDir == "" {
-		o.BinDir = filepath.Join(o.Root, ".bin")
-	}
-	if o.ServiceBinDir == "" {
-		o.ServiceBinDir = filepath.Join(o.DataDir, "bin")
-	}
-	if o.ServiceBinDir, err = filepath.Abs(o.ServiceBinDir); err != nil {
+	if o.ServiceBinDir, err = filepath.Abs(cmp.Or(o.ServiceBinDir, filepath.Join(o.DataDir, "bin"))); err != nil {
 		return o, err
 	}
-	if o.ToolsDir == "" {
-		o.ToolsDir = filepath.Join(o.Root, "tools")
-	}
-	if o.S3AccessKey == "" {
-		o.S3AccessKey = DefaultS3AccessKey
-	}
-	if o.S3SecretKey == "" {
-		o.S3SecretKey = DefaultS3SecretKey
-	}
-	if o.S3Bucket == "" {
-		o.S3Bucket = DefaultS3Bucket
-	}
-	if o.S3Region == "" {
-		o.S3Region = DefaultS3Region
-	}
+	o.BinDir = cmp.Or(o.BinDir, filepath.Join(o.Root, ".bin"))
+	o.ToolsDir = cmp.Or(o.ToolsDir, filepath.Join(o.Root, "tools"))
+	o.S3AccessKey = cmp.Or(o.S3AccessKey, DefaultS3AccessKey)
+	o.S3SecretKey = cmp.Or(o.S3SecretKey, DefaultS3SecretKey)
+	o.S3Bucket = cmp.Or(o.S3Bucket, DefaultS3Bucket)
+	o.S3Region = cmp.Or(o.S3Region, DefaultS3Region)
 	o.ReadyTimeout = defaults.Positive(o.ReadyTimeout, 60*time.Second)
 	switch o.PostgresSynchronousCommit {
 	case "":
@@ -229,9 +212,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Environ == nil {
 		o.Environ = os.Environ
 	}
-	if o.Replicas == 0 {
-		o.Replicas = 1
-	}
+	o.Replicas = cmp.Or(o.Replicas, 1)
 	if o.Replicas < 1 || o.Replicas > MaxReplicas {
 		return o, fmt.Errorf("PARLEY_REPLICAS=%d: want 1-%d processes per service", o.Replicas, MaxReplicas)
 	}
@@ -336,6 +317,13 @@ const standardAdminShift = 1000
 // standardReplicaShift puts replica r's ports at the service's ports + 100r on the standard layout
 // (chat's replicas at 8184 and 8284, admin 9184 and 9284).
 const standardReplicaShift = 100
+
+// dataDir makes the directory name in DataDir (a service's or a piece of infrastructure's own)
+// when it does not exist, and returns its path.
+func (o *Options) dataDir(name string) (string, error) {
+	dir := filepath.Join(o.DataDir, name)
+	return dir, os.MkdirAll(dir, 0o755)
+}
 
 func (o *Options) port(offset int) int {
 	if o.PortBase != 0 {

@@ -164,7 +164,7 @@ func (s *Stack) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(filepath.Join(o.DataDir, svc.Name), 0o755); err != nil {
+		if _, err := o.dataDir(svc.Name); err != nil {
 			return err
 		}
 		if o.Replicas > 1 {
@@ -329,8 +329,8 @@ func (s *Stack) startRedis(ctx context.Context, st *starter) error {
 			return errors.New("redis: installed redis-server but cannot find it")
 		}
 	}
-	dir := filepath.Join(s.o.DataDir, "redis")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := s.o.dataDir("redis")
+	if err != nil {
 		return err
 	}
 	if err := s.runInfra(ctx, "redis", redisSpec(bin, dir, s.o.port(offRedis), s.console.Writer("redis")), func(ctx context.Context) error { return redisPing(ctx, addr) }); err != nil {
@@ -372,14 +372,13 @@ func (s *Stack) startS3(ctx context.Context, st *starter) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(s.o.DataDir, "s3")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := s.o.dataDir("s3")
+	if err != nil {
 		return err
 	}
 	metaDir := ""
 	if !xattrSupported(dir) {
-		metaDir = filepath.Join(s.o.DataDir, "s3-meta")
-		if err := os.MkdirAll(metaDir, 0o755); err != nil {
+		if metaDir, err = s.o.dataDir("s3-meta"); err != nil {
 			return err
 		}
 		s.log.Info("s3: no extended attributes on this file system; metadata goes to a sidecar directory", "dir", metaDir)
@@ -403,8 +402,8 @@ func (s *Stack) startMail(ctx context.Context, st *starter) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(s.o.DataDir, "mail")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := s.o.dataDir("mail")
+	if err != nil {
 		return err
 	}
 	if err := s.runInfra(ctx, "mail", mailpitSpec(bin, dir, s.o.port(offSMTP), s.o.port(offMailUI), s.console.Writer("mail")), func(ctx context.Context) error {
