@@ -3,6 +3,7 @@ package authn
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"slices"
 )
 
 // SecretEqual reports whether presented is the shared secret want (INTERNAL_API_TOKEN and the
@@ -18,13 +19,20 @@ func SecretEqual(presented, want string) bool {
 	return match && want != ""
 }
 
-// SecretIn reports whether presented is one of the accepted secrets (SecretEqual each): the
-// current INTERNAL_API_TOKEN and, while it is being rotated, INTERNAL_API_TOKEN_ACCEPTED's. Every
-// one is compared, so the time says nothing about which matched; empty ones match nothing.
-func SecretIn(presented string, accepted []string) bool {
+// InternalTokens are the secrets a service takes internal calls with (InternalTokenHeader): the
+// current INTERNAL_API_TOKEN and, while it is being rotated, INTERNAL_API_TOKEN_ACCEPTED's
+// (config.InternalAPIAccepted.AcceptedInternalTokens). An empty one matches nothing.
+type InternalTokens []string
+
+// Off reports whether no token is set: every internal call is refused.
+func (t InternalTokens) Off() bool { return !slices.ContainsFunc(t, func(s string) bool { return s != "" }) }
+
+// Accept reports whether presented is one of the tokens (SecretEqual each). Every one is
+// compared, so the time says nothing about which matched.
+func (t InternalTokens) Accept(presented string) bool {
 	match := false
-	for _, a := range accepted {
-		if SecretEqual(presented, a) {
+	for _, want := range t {
+		if SecretEqual(presented, want) {
 			match = true
 		}
 	}

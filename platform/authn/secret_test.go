@@ -23,11 +23,11 @@ func TestSecretEqual(t *testing.T) {
 	}
 }
 
-func TestSecretIn(t *testing.T) {
-	rotation := []string{"the-new-token", "the-old-token"}
+func TestInternalTokens(t *testing.T) {
+	rotation := InternalTokens{"the-new-token", "the-old-token"}
 	for _, tc := range []struct {
 		presented string
-		accepted  []string
+		accepted  InternalTokens
 		ok        bool
 	}{
 		{"the-new-token", rotation, true},
@@ -37,8 +37,16 @@ func TestSecretIn(t *testing.T) {
 		{"", []string{"", ""}, false},
 		{"x", nil, false},
 	} {
-		if got := SecretIn(tc.presented, tc.accepted); got != tc.ok {
-			t.Errorf("SecretIn(%q, %q) = %v, want %v", tc.presented, tc.accepted, got, tc.ok)
+		if got := tc.accepted.Accept(tc.presented); got != tc.ok {
+			t.Errorf("%q.Accept(%q) = %v, want %v", tc.accepted, tc.presented, got, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		tokens InternalTokens
+		off    bool
+	}{{nil, true}, {InternalTokens{""}, true}, {InternalTokens{"", "x"}, false}, {rotation, false}} {
+		if got := tc.tokens.Off(); got != tc.off {
+			t.Errorf("%q.Off() = %v, want %v", tc.tokens, got, tc.off)
 		}
 	}
 }

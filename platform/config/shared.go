@@ -24,7 +24,7 @@ type Redis struct {
 }
 
 // InternalAPI is INTERNAL_API_TOKEN, the shared secret of calls between Parley services (sent and
-// checked in authn.InternalTokenHeader, compared with authn.SecretIn). No default; masked in the
+// checked in authn.InternalTokenHeader, compared with authn.InternalTokens). No default; masked in the
 // configuration line. What an empty one turns off is each service's to say.
 type InternalAPI struct {
 	InternalAPIToken string `env:"INTERNAL_API_TOKEN" secret:"true"`

@@ -39,7 +39,7 @@ func wire(ctx context.Context, p *startup.Process[Config]) error {
 		ImageWorkers: cfg.ImageWorkers,
 		ImageTimeout: cfg.ImageTimeout,
 	})
-	p.Server.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.AcceptedInternalTokens(cfg.InternalAPIToken)...), p.HandlerOptions()...))
+	p.Server.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(svc, cfg.AcceptedInternalTokens(cfg.InternalAPIToken)), p.HandlerOptions()...))
 	p.Server.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(svc, p.Logger, nil))
 	p.Server.AddReadinessCheck("s3", objects.Ping)
 

@@ -82,7 +82,7 @@ func wire(ctx context.Context, p *startup.Process[Config], own parsed) error {
 		return err
 	}
 
-	p.Server.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.AcceptedInternalTokens(cfg.InternalAPIToken)...),
+	p.Server.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, cfg.AcceptedInternalTokens(cfg.InternalAPIToken)),
 		p.HandlerOptions()...))
 
 	consumer, err := p.Consumer(notificationevents.Group, notificationevents.Topics, func(c *events.ConsumerConfig) {

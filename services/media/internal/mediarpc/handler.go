@@ -8,7 +8,6 @@ package mediarpc
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -29,16 +28,15 @@ var PublicProcedures = access.Unauthenticated(mediav1connect.MediaServiceName)
 // Handler implements mediav1connect.MediaServiceHandler.
 type Handler struct {
 	svc *media.Service
-	// internalTokens authorise internal calls (config's AcceptedInternalTokens); none: no call.
-	internalTokens []string
+	// internal authorise internal calls; none when INTERNAL_API_TOKEN is unset.
+	internal authn.InternalTokens
 }
 
 var _ mediav1connect.MediaServiceHandler = (*Handler)(nil)
 
-// NewHandler returns the handler over svc; internalTokens (INTERNAL_API_TOKEN and those also
-// accepted while it is rotated; none for no internal calls) authorise internal calls.
-func NewHandler(svc *media.Service, internalTokens ...string) *Handler {
-	return &Handler{svc: svc, internalTokens: slices.DeleteFunc(slices.Clone(internalTokens), func(t string) bool { return t == "" })}
+// NewHandler returns the handler over svc, taking internal calls with the internal tokens.
+func NewHandler(svc *media.Service, internal authn.InternalTokens) *Handler {
+	return &Handler{svc: svc, internal: internal}
 }
 
 // CreateUpload implements MediaServiceHandler.
@@ -102,7 +100,7 @@ func (h *Handler) BatchGetFiles(ctx context.Context, req *connect.Request[mediav
 	trusted := false
 	if presented := req.Header().Get(authn.InternalTokenHeader); presented != "" {
 		// Constant time whatever the lengths; an unset token matches nothing.
-		if !authn.SecretIn(presented, h.internalTokens) {
+		if !h.internal.Accept(presented) {
 			return nil, connect.NewError(connect.CodePermissionDenied, errors.New("the internal token is not valid"))
 		}
 		trusted = true

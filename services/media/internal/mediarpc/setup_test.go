@@ -178,7 +178,7 @@ func setup(t *testing.T, change ...func(*media.Limits)) *env {
 	})
 	auth := authn.NewInterceptor(verifier, mediarpc.PublicProcedures...)
 	srv := server.New(logger, "")
-	srv.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(e.svc, internalToken), server.HandlerOptions(logger, nil, auth)...))
+	srv.Mount(mediav1connect.NewMediaServiceHandler(mediarpc.NewHandler(e.svc, authn.InternalTokens{internalToken}), server.HandlerOptions(logger, nil, auth)...))
 	srv.Handle(mediarpc.DownloadPattern, mediarpc.NewDownload(e.svc, logger, e.clock.now))
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.Listener.Close()

@@ -5,7 +5,6 @@ package notificationrpc
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -28,27 +27,25 @@ var PublicProcedures = access.Unauthenticated(notificationv1connect.Notification
 // Handler implements notificationv1connect.NotificationServiceHandler.
 type Handler struct {
 	svc *notification.Service
-	// internalTokens are what Notify callers may present (config's AcceptedInternalTokens);
-	// none when INTERNAL_API_TOKEN is unset (Notify refused).
-	internalTokens []string
+	// internal are what the internal procedures' callers may present; none when
+	// INTERNAL_API_TOKEN is unset (every call refused).
+	internal authn.InternalTokens
 }
 
 var _ notificationv1connect.NotificationServiceHandler = (*Handler)(nil)
 
-// NewHandler returns the handler over svc. internalTokens are the secrets Notify callers may
-// present (INTERNAL_API_TOKEN and those also accepted while it is rotated); none refuses every
-// Notify call.
-func NewHandler(svc *notification.Service, internalTokens ...string) *Handler {
-	return &Handler{svc: svc, internalTokens: slices.DeleteFunc(slices.Clone(internalTokens), func(t string) bool { return t == "" })}
+// NewHandler returns the handler over svc, taking internal calls with the internal tokens.
+func NewHandler(svc *notification.Service, internal authn.InternalTokens) *Handler {
+	return &Handler{svc: svc, internal: internal}
 }
 
-// internalCaller checks the internal secret with authn.SecretIn: constant time, so not even
-// the secret's length leaks.
+// internalCaller checks the internal secret with authn.InternalTokens: constant time, so not
+// even the secret's length leaks.
 func (h *Handler) internalCaller(procedure, header string) error {
-	if len(h.internalTokens) == 0 {
+	if h.internal.Off() {
 		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is disabled: this service has no INTERNAL_API_TOKEN configured", procedure)
 	}
-	if !authn.SecretIn(header, h.internalTokens) {
+	if !h.internal.Accept(header) {
 		return domainerr.Errorf(domainerr.ErrPermissionDenied, "%s is internal: only Parley services may call it, with the %s header", procedure, authn.InternalTokenHeader)
 	}
 	return nil

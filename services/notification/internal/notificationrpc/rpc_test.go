@@ -65,7 +65,7 @@ func setupAccepting(t *testing.T, internalTokens []string, options ...func(*noti
 	iss := authntest.New(t)
 	auth := authn.NewInterceptor(iss.Verifier(), notificationrpc.PublicProcedures...)
 	srv := server.New(logger, "127.0.0.1:0")
-	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, internalTokens...),
+	srv.Mount(notificationv1connect.NewNotificationServiceHandler(notificationrpc.NewHandler(svc, internalTokens),
 		server.HandlerOptions(logger, nil, auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
