@@ -25,7 +25,9 @@ func SecretEqual(presented, want string) bool {
 type InternalTokens []string
 
 // Off reports whether no token is set: every internal call is refused.
-func (t InternalTokens) Off() bool { return !slices.ContainsFunc(t, func(s string) bool { return s != "" }) }
+func (t InternalTokens) Off() bool {
+	return !slices.ContainsFunc(t, func(s string) bool { return s != "" })
+}
 
 // Accept reports whether presented is one of the tokens (SecretEqual each). Every one is
 // compared, so the time says nothing about which matched.

@@ -277,7 +277,7 @@ func Permanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return marked{err, true}
+	return marked{err, errMarkedPermanent}
 }
 
 // Transient marks a handler error as one that waiting will fix, not a fault of the event: a
@@ -291,28 +291,30 @@ func Transient(err error) error {
 	if err == nil {
 		return nil
 	}
-	return marked{err, false}
+	return marked{err, errMarkedTransient}
 }
 
-// marked is a handler error marked Permanent or Transient.
+// The marks Permanent and Transient put on a handler's error, found with errors.Is anywhere in
+// it (a Transient inside a Permanent is still waited for).
+var (
+	errMarkedPermanent = errors.New("permanent")
+	errMarkedTransient = errors.New("transient")
+)
+
+// marked is a handler error with its mark.
 type marked struct {
 	error
-	permanent bool
+	mark error
 }
 
-func (m marked) Unwrap() error { return m.error }
+func (m marked) Unwrap() error        { return m.error }
+func (m marked) Is(target error) bool { return target == m.mark }
 
 // isPermanent reports whether err was marked Permanent.
-func isPermanent(err error) bool {
-	var m marked
-	return errors.As(err, &m) && m.permanent
-}
+func isPermanent(err error) bool { return errors.Is(err, errMarkedPermanent) }
 
 // counts reports whether a handler's error counts against MaxAttempts (not when it is Transient).
-func counts(err error) bool {
-	var m marked
-	return !errors.As(err, &m) || m.permanent
-}
+func counts(err error) bool { return !errors.Is(err, errMarkedTransient) }
 
 // Run consumes until ctx ends, then commits what was handled, leaves the group and returns nil.
 // It first creates missing topics, dead-letter topics and replay topics, so consumers may start

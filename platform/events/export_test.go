@@ -8,3 +8,6 @@ const (
 
 // IsPermanent reports whether err is marked Permanent (the event is dead-lettered at once).
 var IsPermanent = isPermanent
+
+// Counts reports whether err counts against MaxAttempts (it is not marked Transient).
+var Counts = counts

@@ -29,7 +29,8 @@ type Process[C config.ServiceConfig] struct {
 	// context (Headers: Telemetry.TraceHeaders).
 	Outbox *events.Outbox
 	// Server serves on LISTEN_ADDR (or the listener given to Run), with the admin listener on
-	// ADMIN_ADDR serving /metrics, and the readiness check "database" (the pool's ping).
+	// ADMIN_ADDR serving /metrics, and the readiness checks "database" (the pool's ping) and,
+	// for a Config embedding config.AuthJWKS, "auth keys".
 	Server *server.Server
 	// Relay is the outbox relay's configuration (pool, brokers, Kafka options, logger,
 	// telemetry), which Wire may adjust; Run starts the relay once Wire has returned.

@@ -1,7 +1,7 @@
 // Package startup is the start-up every Parley service with a database shares: its command line
 // (serve, or `migrate`), its configuration (loaded, logged, validated), telemetry, its database
 // and migrations, its Kafka options, its server with the admin listener and the database's
-// readiness check, its outbox relay and event consumers, and the run until the context ends
+// readiness check, the access-token check on its Connect handlers, its outbox relay and event consumers, and the run until the context ends
 // followed by the shutdown in order. Use it for such a service: its main.go calls Main with the
 // Service its run.go declares (`service()`: its name, configuration and migrations, and a Wire
 // function that builds its own stores, use cases, handlers and consumers on the Process Run has
@@ -22,6 +22,9 @@ import (
 	"github.com/parleyhq/parley/platform/server"
 	"github.com/parleyhq/parley/platform/telemetry"
 )
+
+// checksTokens is a Config that embeds config.AuthJWKS: its service checks access tokens.
+type checksTokens interface{ AuthJWKSVars() config.AuthJWKS }
 
 // Service is what Run needs to know about a service besides its wiring.
 type Service[C config.ServiceConfig] struct {
@@ -96,6 +99,9 @@ func Main[C config.ServiceConfig](s Service[C]) {
 // error. On the way out it closes what Wire opened through p (Redis), then the database, then
 // telemetry (flushing spans).
 func Run[C config.ServiceConfig](ctx context.Context, logger *slog.Logger, args []string, ln net.Listener, s Service[C]) error {
+	if _, ok := any(s.Defaults).(checksTokens); !ok && s.PublicProcedures != nil {
+		return fmt.Errorf("%s: PublicProcedures need a Config that checks access tokens (config.AuthJWKS)", s.Name)
+	}
 	migrateOnly, err := server.MigrateOnly(s.Name, args)
 	if err != nil {
 		return err
@@ -150,7 +156,7 @@ func Run[C config.ServiceConfig](ctx context.Context, logger *slog.Logger, args 
 	p.Server.AdminAddr = shared.AdminAddr
 	p.Server.Telemetry = tel
 	p.Server.AddReadinessCheck("database", pool.Ping)
-	if jwks, ok := any(cfg).(interface{ AuthJWKSVars() config.AuthJWKS }); ok {
+	if jwks, ok := any(cfg).(checksTokens); ok {
 		if p.auth, err = p.authenticate(ctx, jwks.AuthJWKSVars().AuthJWKSURL, s.PublicProcedures); err != nil {
 			return err
 		}

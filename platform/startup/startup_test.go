@@ -129,6 +129,17 @@ func TestRunMigrate(t *testing.T) {
 	}
 }
 
+// PublicProcedures are refused for a service whose Config checks no access tokens: they would
+// say which procedures pass without one where every procedure passes.
+func TestRunRefusesPublicProceduresWithoutTokenChecks(t *testing.T) {
+	s := spec(t)
+	s.PublicProcedures = []string{"/test.v1.Things/Public"}
+	err := startup.Run(context.Background(), quiet(), nil, nil, s)
+	if err == nil || !strings.Contains(err.Error(), "thing: PublicProcedures need a Config that checks access tokens") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 // Run prepares, wires and serves until its context ends: the server with its readiness checks,
 // the background work until the end, and on the way out what Wire opened is closed.
 func TestRunServesUntilTheContextEnds(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 )
 
 // wire builds the friend service on the process startup.Run opened.
-func wire(ctx context.Context, p *startup.Process[Config]) error {
+func wire(_ context.Context, p *startup.Process[Config]) error {
 	store := frienddb.New(p.Pool, p.Outbox)
 	svc := friend.NewService(store, friend.Limits{Requests: p.Config.RequestLimit, Window: p.Config.RequestWindow})
 	p.Server.Mount(friendv1connect.NewFriendServiceHandler(friendrpc.NewHandler(svc), p.HandlerOptions()...))

@@ -14,7 +14,7 @@ import (
 )
 
 // wire builds the profile service on the process startup.Run opened.
-func wire(ctx context.Context, p *startup.Process[Config]) error {
+func wire(_ context.Context, p *startup.Process[Config]) error {
 	cfg := p.Config
 	redis, err := p.Redis(cfg.RedisURL)
 	if err != nil {

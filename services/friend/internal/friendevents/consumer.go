@@ -42,7 +42,7 @@ type Directory interface {
 
 // Register adds the friend service's handlers to c.
 func Register(c *events.Consumer, dir Directory, logger *slog.Logger) {
-	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, ev events.Event, msg *eventsv1.UserRegistered, id string) error {
+	events.OnUser(c, func(ctx context.Context, tx pgx.Tx, _ events.Event, msg *eventsv1.UserRegistered, id string) error {
 		if err := dir.RecordRegistration(ctx, tx, id, msg.GetNickname()); err != nil {
 			return err
 		}
