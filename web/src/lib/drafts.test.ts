@@ -18,7 +18,7 @@ const served = create(FileSchema, { ...file, url: "https://media.test/f1?sig=sec
 
 describe("drafts", () => {
   it("keeps composers and messages on their way per user, and gives them back as they were", () => {
-    const resend = { clientMsgId: "k0", text: "again", fileIds: [] };
+    const resend = [{ clientMsgId: "k0", text: "again", fileIds: [] }, { clientMsgId: "k2", text: "", fileIds: ["f1"] }];
     keepDrafts("u1", {
       composing: { c1: { text: "hello", files: [served], error: new Error("not kept"), resend }, c2: { text: "", files: [] } },
       sending: { c3: [{ clientMsgId: "k1", text: "on its way", files: [served] }], c4: [] },
@@ -40,8 +40,11 @@ describe("drafts", () => {
     expect(keptDrafts("u1")).toEqual({ composing: {}, sending: {} });
     expect(warn).toHaveBeenCalled();
     // A malformed resend is left out; the draft stays.
-    kept.set("parley.drafts.u1", JSON.stringify({ c1: { text: "hi", files: [], resend: { clientMsgId: "k", text: "hi", fileIds: "f1" } } }));
+    kept.set("parley.drafts.u1", JSON.stringify({ c1: { text: "hi", files: [], resend: [{ clientMsgId: "k", text: "hi", fileIds: "f1" }] } }));
     expect(keptDrafts("u1").composing).toEqual({ c1: { text: "hi", files: [] } });
+    // One kept by an older version of the app, not in a list, is read as one.
+    kept.set("parley.drafts.u1", JSON.stringify({ c1: { text: "hi", files: [], resend: { clientMsgId: "k", text: "hi", fileIds: [] } } }));
+    expect(keptDrafts("u1").composing).toEqual({ c1: { text: "hi", files: [], resend: [{ clientMsgId: "k", text: "hi", fileIds: [] }] } });
   });
 
   it("a save the storage refuses leaves nothing stale behind", () => {

@@ -1,4 +1,4 @@
-// What a tab keeps for a reload: each chat's composer (text, attachments, the Resend of a message
+// What a tab keeps for a reload: each chat's composer (text, attachments, the Resends of messages
 // that came back) and the messages on their way, per user, in sessionStorage — this tab's only
 // (a closed tab the browser reopens gets it back), forgotten at sign-out and when the app opens
 // signed out or as another person (forgetDrafts). A send's error is not kept: what came back is a
@@ -21,7 +21,7 @@ const PREFIX = "parley.drafts.";
 interface StoredChat {
   text: string;
   files: JsonValue[];
-  resend?: Resend;
+  resend?: Resend[];
   sending?: { clientMsgId: string; text: string; files: JsonValue[] }[];
 }
 
@@ -72,7 +72,7 @@ export function keptDrafts(userId: string): Kept {
     const stored = JSON.parse(tabStorage()?.getItem(PREFIX + userId) ?? "{}") as Record<string, StoredChat>;
     for (const [chatId, d] of Object.entries(stored)) {
       const files = filesOf(d.files);
-      const resend = isResend(d.resend) ? { resend: d.resend } : {};
+      const resend = resendsIn(d.resend);
       if (d.text || files.length) kept.composing[chatId] = { text: String(d.text), files, ...resend };
       if (d.sending?.length) {
         kept.sending[chatId] = d.sending.map((q) => ({ clientMsgId: String(q.clientMsgId), text: String(q.text ?? ""), files: filesOf(q.files) }));
@@ -83,6 +83,13 @@ export function keptDrafts(userId: string): Kept {
     return { composing: {}, sending: {} };
   }
   return kept;
+}
+
+/** The kept Resends, as a Composing's field; none when any is malformed. A single one is what an
+ * older version of the app kept. */
+function resendsIn(kept: unknown): { resend?: Resend[] } {
+  const rs = Array.isArray(kept) ? kept : [kept];
+  return rs.length && rs.every(isResend) ? { resend: rs } : {};
 }
 
 function isResend(r: unknown): r is Resend {

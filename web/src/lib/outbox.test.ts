@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { newKey, Outbox, resendKey, resendOf, type Outgoing } from "./outbox";
+import { joinTexts, newKey, Outbox, resendOf, resendsFor, type Outgoing } from "./outbox";
 
 // The outbox with a send that answers when the test says: what is sent, when, and what comes back.
 
@@ -79,7 +79,7 @@ describe("Outbox", () => {
     expect(texts(back?.drafts ?? [])).toEqual(["1", "2"]);
   });
 
-  it("a draft given back alone and sent again unchanged keeps its key; changed, it gets a new one", async () => {
+  it("a draft given back and sent again unchanged keeps its key; changed, it is a new message", async () => {
     const { calls, send } = fakeSend();
     const box = new Outbox(send);
     const id = (f: string) => f;
@@ -88,28 +88,39 @@ describe("Outbox", () => {
     calls[0].fail(new Error("the answer was lost"));
     await box.settled();
     const resend = resendOf(box.takeUnsent()?.drafts ?? [], id);
-    box.submit("hello", ["f"], resendKey(resend, "hello", ["f"]));
+    const [again] = resendsFor(resend, "hello", ["f"]) ?? [];
+    box.submit(again.text, ["f"], again.clientMsgId);
     await tick();
     expect(calls[1].d.clientMsgId).toBe(calls[0].d.clientMsgId);
     calls[1].ok();
-    for (const [text, files] of [["hello, edited", ["f"]], ["hello", []], ["hello", ["g"]]] as const) {
-      expect(resendKey(resend, text, [...files])).toBeUndefined();
+    await box.settled();
+    for (const [text, files] of [["hello, edited", ["f"]], ["hello", []], ["hello", ["g"]], ["hello", ["f", "g"]]] as const) {
+      expect(resendsFor(resend, text, [...files])).toBeUndefined();
     }
-    box.submit("hello, edited", ["f"], resendKey(resend, "hello, edited", ["f"]));
-    await tick();
-    expect(calls[2].d.clientMsgId).not.toBe(calls[0].d.clientMsgId);
-    calls[2].ok();
-    await box.settled();
+    expect(resendOf([], id)).toBeUndefined();
+  });
 
-    // Two given back together are joined in the composer: a new message, a new key.
-    box.submit("a", []);
-    box.submit("b", []);
+  it("drafts given back together, sent again unchanged, are the same messages again, each under its key", async () => {
+    const { calls, send } = fakeSend();
+    const box = new Outbox(send);
+    const id = (f: string) => f;
+    box.submit("a", ["f"]);
+    box.submit("", ["g"]);
+    box.submit("c", []);
     await tick();
-    calls[3].fail(new Error("down"));
+    calls[0].fail(new Error("timed out, and maybe stored"));
     await box.settled();
-    const both = box.takeUnsent()?.drafts ?? [];
-    expect(both).toHaveLength(2);
-    expect(resendOf(both, id)).toBeUndefined();
+    const back = box.takeUnsent()?.drafts ?? [];
+    expect(back).toHaveLength(3);
+    const resend = resendOf(back, id);
+    // The composer shows them joined: texts one per line, attachments in order.
+    const joined = joinTexts(back.map((d) => d.text));
+    expect(joined).toBe("a\nc");
+    expect(resendsFor(resend, joined, ["f", "g"])).toEqual(resend);
+    expect(resend?.map((r) => r.clientMsgId)).toEqual(back.map((d) => d.clientMsgId));
+    for (const [text, files] of [["a\nc, and more", ["f", "g"]], ["a\nc", ["g", "f"]], ["a\nc", ["f"]], ["a", ["f", "g"]]] as const) {
+      expect(resendsFor(resend, text, [...files])).toBeUndefined();
+    }
   });
 
   it("closed (signed out), it aborts the send under way, sends nothing queued and gives nothing back", async () => {

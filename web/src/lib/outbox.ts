@@ -23,28 +23,33 @@ export interface Unsent<F> {
   error: unknown;
 }
 
-/** What a draft given back alone is: sent again unchanged (same text, same attachments), it may be
- * a message already stored whose answer was lost, and its idempotency key makes the retry that
- * same message (chat.proto's client_msg_id). Plain data, so that it can be kept for a reload. */
+/** What a draft given back was: sent again unchanged (same text, same attachments), it may be a
+ * message already stored whose answer was lost, and its idempotency key makes the retry that same
+ * message (chat.proto's client_msg_id). Plain data, so that it can be kept for a reload. */
 export interface Resend {
   clientMsgId: string;
   text: string;
   fileIds: string[];
 }
 
-/** The Resend for what takeUnsent gave back: one draft alone; several are joined in the composer,
- * which makes a new message. */
-export function resendOf<F>(drafts: Outgoing<F>[], idOf: (f: F) => string): Resend | undefined {
-  if (drafts.length !== 1) return undefined;
-  const [d] = drafts;
-  return { clientMsgId: d.clientMsgId, text: d.text, fileIds: d.files.map(idOf) };
+/** The Resends of what takeUnsent gave back, oldest first; undefined for none. */
+export function resendOf<F>(drafts: Outgoing<F>[], idOf: (f: F) => string): Resend[] | undefined {
+  if (!drafts.length) return undefined;
+  return drafts.map((d) => ({ clientMsgId: d.clientMsgId, text: d.text, fileIds: d.files.map(idOf) }));
 }
 
-/** The key to submit text and attachments with: r's when they are what it was, otherwise none (a
- * new one). */
-export function resendKey(r: Resend | undefined, text: string, fileIds: string[]): string | undefined {
-  if (!r || r.text !== text || r.fileIds.length !== fileIds.length) return undefined;
-  return r.fileIds.every((id, i) => id === fileIds[i]) ? r.clientMsgId : undefined;
+/** The drafts given back (rs) to submit again, each under its own key, when text and attachments
+ * are what they were joined into in the composer (texts one per line, attachments in order);
+ * otherwise undefined: something was changed or added, and it is one new message. */
+export function resendsFor(rs: Resend[] | undefined, text: string, fileIds: string[]): Resend[] | undefined {
+  if (!rs?.length || text !== joinTexts(rs.map((r) => r.text))) return undefined;
+  const given = rs.flatMap((r) => r.fileIds);
+  return given.length === fileIds.length && given.every((id, i) => id === fileIds[i]) ? rs : undefined;
+}
+
+/** How the composer joins texts given back (and what was typed since): one per line, none empty. */
+export function joinTexts(texts: string[]): string {
+  return texts.filter(Boolean).join("\n");
 }
 
 export interface OutboxOptions {
@@ -100,9 +105,9 @@ export class Outbox<F> {
 
   /** Gives back (takeUnsent) the draft that waits to be tried again and every one after it, with
    * the failure it waits after; false, changing nothing, unless a draft waits: one being sent
-   * cannot be called back. A draft given back alone keeps its key (resendOf), because an earlier
-   * try may have been stored after all (a send that timed out): sent again unchanged it is that
-   * same message, and a stored one shows up in the chat anyway. */
+   * cannot be called back. A draft given back keeps its key (resendOf), because an earlier try may
+   * have been stored after all (a send that timed out): sent again unchanged it is that same
+   * message, and a stored one shows up in the chat anyway. */
   cancel(): boolean {
     const w = this.#waiting;
     if (!w) return false;
@@ -113,7 +118,7 @@ export class Outbox<F> {
   }
 
   /** Queues a message under clientMsgId, its idempotency key: a new one unless it is a draft given
-   * back and sent again unchanged (resendKey). */
+   * back and sent again unchanged (resendsFor). */
   submit(text: string, files: F[], clientMsgId: string = newKey()): void {
     if (this.#closed.signal.aborted) return;
     this.#queue.push({ clientMsgId, text, files });

@@ -272,7 +272,7 @@ describe("store", () => {
       store.setComposingText("c1", "typed since");
       await store.openChat("c2");
       await store.outboxFor("c1").settled();
-      expect(typed("c1")).toEqual({ text: "first\ntyped since", files: [file("f1")], error: down, resend: { clientMsgId: expect.any(String), text: "first", fileIds: ["f1"] } });
+      expect(typed("c1")).toEqual({ text: "first\ntyped since", files: [file("f1")], error: down, resend: [{ clientMsgId: expect.any(String), text: "first", fileIds: ["f1"] }] });
       // Sent again unchanged, it keeps its idempotency key.
       store.setComposingText("c1", "first");
       await sentAgainUnderItsKey("c1");
@@ -368,6 +368,45 @@ describe("store", () => {
       expect(typed("c1")).toMatchObject({ text: "take it back", error: down });
       expect(store.cancelSending("c1")).toBe(false); // nothing waits any more
       await sentAgainUnderItsKey("c1");
+    });
+
+    it("messages cancelled together and sent again unchanged go as they were written, each under its key", async () => {
+      // The first try timed out and may have been stored: sent again inside a new joined message,
+      // it would be there twice.
+      api.sendMessage.mockRejectedValueOnce(new ConnectError("the send timed out", Code.DeadlineExceeded));
+      store.setComposingText("c1", "first");
+      store.submitComposing("c1");
+      store.addComposingFile("c1", file("f2"));
+      store.submitComposing("c1");
+      store.setComposingText("c1", "third");
+      store.submitComposing("c1");
+      await flush();
+      expect(store.cancelSending("c1")).toBe(true);
+      expect(typed("c1")).toMatchObject({ text: "first\nthird", files: [file("f2")] });
+      api.sendMessage.mockImplementation(async () => ({}));
+      store.submitComposing("c1");
+      await store.outboxFor("c1").settled();
+      const sent = api.sendMessage.mock.calls.map((c) => c[0] as { clientMsgId: string; text: string; attachmentFileIds: string[] });
+      expect(sent.map((r) => [r.text, r.attachmentFileIds])).toEqual([["first", []], ["first", []], ["", ["f2"]], ["third", []]]);
+      expect(sent[1].clientMsgId).toBe(sent[0].clientMsgId);
+      expect(new Set(sent.map((r) => r.clientMsgId)).size).toBe(3);
+
+      // Changed before it is sent, what came back is one new message.
+      api.sendMessage.mockReset();
+      api.sendMessage.mockRejectedValueOnce(new ConnectError("service down", Code.Unavailable));
+      store.setComposingText("c1", "fourth");
+      store.submitComposing("c1");
+      store.setComposingText("c1", "fifth");
+      store.submitComposing("c1");
+      await flush();
+      store.cancelSending("c1");
+      store.setComposingText("c1", "fourth and fifth");
+      api.sendMessage.mockImplementation(async () => ({}));
+      store.submitComposing("c1");
+      await store.outboxFor("c1").settled();
+      const edited = api.sendMessage.mock.calls.map((c) => c[0] as { clientMsgId: string; text: string });
+      expect(edited.map((r) => r.text)).toEqual(["fourth", "fourth and fifth"]);
+      expect(edited[1].clientMsgId).not.toBe(edited[0].clientMsgId);
     });
 
     it("what fails in a way that may last gets a few tries under its key, then comes back; without a network, tries go on", async () => {

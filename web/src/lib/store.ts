@@ -7,7 +7,7 @@ import type { Profile } from "../gen/parley/profile/v1/profile_pb";
 import { chat, media, notifications, profiles, session, wsUrl } from "./api";
 import { forgetDrafts, keepDrafts, keptDrafts } from "./drafts";
 import { empty, patch, upsert, withLatest, type ChatMessages } from "./messages";
-import { newKey, Outbox, resendKey, resendOf, type Outgoing, type Resend } from "./outbox";
+import { joinTexts, newKey, Outbox, resendOf, resendsFor, type Outgoing, type Resend } from "./outbox";
 import { SignedOutError } from "./session";
 import { Realtime, type ConnState, type Frame, type SocketLike } from "./realtime";
 
@@ -49,13 +49,13 @@ export interface Sending {
 
 /** What is being written in a chat for a new message: kept while the chat is closed and another
  * is open, until it is sent or the person signs out. error is why the last send failed (its text
- * and attachments came back into text and files); resend, when one message came back alone, is
- * what keeps its idempotency key if it is sent again unchanged. */
+ * and attachments came back into text and files); resend is the messages that came back, oldest
+ * first: sent again unchanged, each goes as it was written, under its own idempotency key. */
 export interface Composing {
   text: string;
   files: MediaFile[];
   error?: unknown;
-  resend?: Resend;
+  resend?: Resend[];
 }
 
 const initial: State = {
@@ -355,12 +355,21 @@ export function submitComposing(chatId: string): boolean {
   const c = composingIn(state, chatId);
   const text = c.text.trim();
   if (!text && c.files.length === 0) return false;
-  const key = resendKey(c.resend, text, c.files.map((f) => f.fileId)) ?? newKey();
+  const again = resendsFor(c.resend, text, c.files.map((f) => f.fileId));
   const box = outboxFor(chatId);
   // Emptied just before it is queued (nothing left that could throw): a send that fails at once
   // puts it back.
   compose(chatId, () => nothingComposed);
-  box.submit(text, c.files, key);
+  if (!again) {
+    box.submit(text, c.files, newKey());
+    return true;
+  }
+  // What came back, unchanged: the messages as they were written, so that one stored after all
+  // (its answer lost) is that message again, not part of a new one.
+  let next = 0;
+  for (const r of again) {
+    box.submit(r.text, c.files.slice(next, (next += r.fileIds.length)), r.clientMsgId);
+  }
   return true;
 }
 
@@ -399,7 +408,7 @@ export function outboxFor(chatId: string): Outbox<MediaFile> {
         const sending = pending.length ? { ...others, [chatId]: { messages: pending, waiting: b.waiting } } : others;
         if (!u) return { sending };
         const composing = composed(s, chatId, (c) => ({
-          text: [...u.drafts.map((d) => d.text), c.text].filter(Boolean).join("\n"),
+          text: joinTexts([...u.drafts.map((d) => d.text), c.text]),
           files: [...u.drafts.flatMap((d) => d.files), ...c.files],
           error: u.error,
           resend: resendOf(u.drafts, (f) => f.fileId),
