@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { joinTexts, newKey, Outbox, resendOf, resendsFor, type Outgoing } from "./outbox";
+import { joinTexts, newKey, Outbox, resendOf, resendsFor, type Outgoing, type OutboxOptions } from "./outbox";
 
 // The outbox with a send that answers when the test says: what is sent, when, and what comes back.
 
@@ -187,13 +187,13 @@ describe("Outbox", () => {
         await vi.advanceTimersByTimeAsync(0);
         calls[0].fail(new Error("offline"));
         await vi.advanceTimersByTimeAsync(0);
-        expect(box.retryingAfter).toEqual(new Error("offline"));
+        expect(box.waiting).toBe(true);
         expect(texts(box.pending())).toEqual(["1", "2"]);
         await vi.advanceTimersByTimeAsync(999);
         expect(calls).toHaveLength(1);
         await vi.advanceTimersByTimeAsync(1);
         expect(calls).toHaveLength(2);
-        expect(box.retryingAfter).toBeNull();
+        expect(box.waiting).toBe(false);
         calls[1].fail(new Error("offline"));
         await vi.advanceTimersByTimeAsync(4999); // the second wait is longer
         expect(calls).toHaveLength(2);
@@ -212,15 +212,15 @@ describe("Outbox", () => {
       }
     });
 
-    /** An outbox whose one draft failed for now and waits a minute to be tried again. */
-    async function waitingOutbox() {
+    /** An outbox whose one draft failed for now with error and waits a minute to be tried again. */
+    async function waitingOutbox(opts: { retryable?: OutboxOptions["retryable"]; error?: unknown } = {}) {
       const { calls, send } = fakeSend();
-      const box = new Outbox(send, { retryable, retryDelaysMs: [60_000] });
+      const box = new Outbox(send, { retryable: opts.retryable ?? retryable, retryDelaysMs: [60_000] });
       box.submit("1", []);
       await tick();
-      calls[0].fail(new Error("offline"));
+      calls[0].fail("error" in opts ? opts.error : new Error("offline"));
       await tick();
-      expect(box.retryingAfter).not.toBeNull();
+      expect(box.waiting).toBe(true);
       return { calls, box };
     }
 
@@ -237,16 +237,11 @@ describe("Outbox", () => {
 
     it("cancel while a draft waits gives it back with those after it, under its key, and the failure", async () => {
       const tried: number[] = [];
-      const { calls, send } = fakeSend();
-      const box = new Outbox(send, { retryable: (err, tries) => (tried.push(tries), retryable(err)), retryDelaysMs: [60_000] });
-      box.submit("1", []);
-      await tick();
-      calls[0].fail(new Error("offline"));
-      await tick();
+      const { calls, box } = await waitingOutbox({ retryable: (err, tries) => (tried.push(tries), retryable(err)) });
       box.submit("2", []);
       expect(box.cancel()).toBe(true);
       expect(box.pending()).toEqual([]);
-      expect(box.retryingAfter).toBeNull();
+      expect(box.waiting).toBe(false);
       const u = box.takeUnsent();
       expect(u?.error).toEqual(new Error("offline"));
       expect(texts(u?.drafts ?? [])).toEqual(["1", "2"]);
@@ -283,7 +278,7 @@ describe("Outbox", () => {
       const { calls, send } = fakeSend();
       const box = new Outbox(send, { retryable, retryDelaysMs: [60_000] });
       box.subscribe(() => {
-        if (box.retryingAfter !== null) box.cancel();
+        if (box.waiting) box.cancel();
       });
       box.submit("1", []);
       await tick();
@@ -294,14 +289,7 @@ describe("Outbox", () => {
     });
 
     it("a send that fails with null (a thrown non-error) waits like any other", async () => {
-      const { calls, send } = fakeSend();
-      const box = new Outbox(send, { retryable: () => true, retryDelaysMs: [60_000] });
-      box.submit("1", []);
-      await tick();
-      calls[0].fail(null);
-      await tick();
-      expect(box.waiting).toBe(true);
-      expect(box.retryingAfter).toBeNull();
+      const { calls, box } = await waitingOutbox({ retryable: () => true, error: null });
       await tick();
       expect(calls).toHaveLength(1); // not tried again at once
       expect(box.cancel()).toBe(true);
@@ -314,7 +302,7 @@ describe("Outbox", () => {
       await box.settled();
       expect(calls).toHaveLength(1);
       expect(box.pending()).toEqual([]);
-      expect(box.retryingAfter).toBeNull();
+      expect(box.waiting).toBe(false);
     });
   });
 

@@ -88,11 +88,6 @@ export class Outbox<F> {
     return [...this.#queue];
   }
 
-  /** Why the oldest pending draft waits to be tried again; null while it is being sent. */
-  get retryingAfter(): unknown {
-    return this.#waiting ? this.#waiting.error : null;
-  }
-
   /** Whether the oldest pending draft waits to be tried again (cancel may give it back). */
   get waiting(): boolean {
     return this.#waiting !== null;
@@ -170,16 +165,17 @@ export class Outbox<F> {
         } catch (error) {
           if (closed.aborted) return;
           if (this.#retryable(error, ++tries)) {
-            const w = { error };
-            this.#waiting = w;
+            // Only this drain sets #waiting: cleared meanwhile, it was cancelled (by a listener, or
+            // while it waited) or closed, and the draft is gone.
+            this.#waiting = { error };
             this.#tell();
-            if (this.#waiting === w) await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
-            if (this.#waiting !== w) {
-              tries = 0; // cancelled (by a listener, or while it waited) or closed: the draft is gone
-              continue;
+            if (this.#waiting) await this.#pause(this.#delays[Math.min(tries - 1, this.#delays.length - 1)]);
+            if (this.#waiting) {
+              this.#waiting = null;
+              this.#tell();
+            } else {
+              tries = 0;
             }
-            this.#waiting = null;
-            this.#tell();
             continue;
           }
           tries = 0;

@@ -230,13 +230,17 @@ describe("store", () => {
     const flush = () => new Promise((ok) => setTimeout(ok, 0));
     /** The realtime connection's state, as the socket would report it. */
     const connState = (st: string) => (store.realtime as unknown as { d: { onState: (s: string) => void } }).d.onState(st);
-    /** Sends what came back in chatId's composer, now successfully, and checks that it went under
-     * the key of the one failed send before it. */
-    async function sentAgainUnderItsKey(chatId: string) {
+    /** Sends what chatId's composer holds, now successfully, and returns every request sent so far. */
+    async function sendComposed(chatId: string) {
       api.sendMessage.mockImplementation(async () => ({}));
       store.submitComposing(chatId);
       await store.outboxFor(chatId).settled();
-      const keys = api.sendMessage.mock.calls.map((c) => (c[0] as { clientMsgId: string }).clientMsgId);
+      return api.sendMessage.mock.calls.map((c) => c[0] as { clientMsgId: string; text: string; attachmentFileIds: string[] });
+    }
+    /** Sends what came back in chatId's composer, now successfully, and checks that it went under
+     * the key of the one failed send before it. */
+    async function sentAgainUnderItsKey(chatId: string) {
+      const keys = (await sendComposed(chatId)).map((r) => r.clientMsgId);
       expect(keys).toHaveLength(2);
       expect(keys[1]).toBe(keys[0]);
     }
@@ -383,10 +387,7 @@ describe("store", () => {
       await flush();
       expect(store.cancelSending("c1")).toBe(true);
       expect(typed("c1")).toMatchObject({ text: "first\nthird", files: [file("f2")] });
-      api.sendMessage.mockImplementation(async () => ({}));
-      store.submitComposing("c1");
-      await store.outboxFor("c1").settled();
-      const sent = api.sendMessage.mock.calls.map((c) => c[0] as { clientMsgId: string; text: string; attachmentFileIds: string[] });
+      const sent = await sendComposed("c1");
       expect(sent.map((r) => [r.text, r.attachmentFileIds])).toEqual([["first", []], ["first", []], ["", ["f2"]], ["third", []]]);
       expect(sent[1].clientMsgId).toBe(sent[0].clientMsgId);
       expect(new Set(sent.map((r) => r.clientMsgId)).size).toBe(3);
@@ -401,10 +402,7 @@ describe("store", () => {
       await flush();
       store.cancelSending("c1");
       store.setComposingText("c1", "fourth and fifth");
-      api.sendMessage.mockImplementation(async () => ({}));
-      store.submitComposing("c1");
-      await store.outboxFor("c1").settled();
-      const edited = api.sendMessage.mock.calls.map((c) => c[0] as { clientMsgId: string; text: string });
+      const edited = await sendComposed("c1");
       expect(edited.map((r) => r.text)).toEqual(["fourth", "fourth and fifth"]);
       expect(edited[1].clientMsgId).not.toBe(edited[0].clientMsgId);
     });

@@ -165,18 +165,20 @@ export function Conversation({ chatId, onClose }: { chatId: string; onClose: () 
                   <span>{f.name}</span>
                 </div>
               ))}
-              {d === sending.messages[0] && sending.waiting ? (
-                <span className="meta">
-                  Not sent yet · trying again
-                  <span className="actions">
-                    <button type="button" onClick={() => store.cancelSending(chatId)}>
-                      Cancel
-                    </button>
-                  </span>
-                </span>
-              ) : (
-                <span className="meta">Sending…</span>
-              )}
+              <span className="meta">
+                {d === sending.messages[0] && sending.waiting ? (
+                  <>
+                    Not sent yet · trying again
+                    <span className="actions">
+                      <button type="button" onClick={() => store.cancelSending(chatId)}>
+                        Cancel
+                      </button>
+                    </span>
+                  </>
+                ) : (
+                  "Sending…"
+                )}
+              </span>
             </li>
           ))}
       </ol>
