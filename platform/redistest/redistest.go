@@ -35,3 +35,16 @@ func New(t testing.TB) rueidis.Client {
 	t.Cleanup(c.Close)
 	return c
 }
+
+// Get returns key's string value and whether the key exists; any other error fails the test.
+func Get(t testing.TB, c rueidis.Client, key string) (string, bool) {
+	t.Helper()
+	v, err := c.Do(t.Context(), c.B().Get().Key(key).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatalf("redistest: GET %s: %v", key, err)
+	}
+	return v, true
+}

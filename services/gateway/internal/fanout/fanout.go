@@ -86,7 +86,7 @@ func Register(c *events.Consumer, opts Options) error {
 	events.On(c, f.friendRemoved)
 	on(c, f, notificationSent)
 	events.On(c, f.sessionRevoked)
-	events.On(c, f.userDeleted)
+	events.OnUser(c, f.userDeleted)
 	return nil
 }
 
@@ -304,18 +304,15 @@ func (f *fanout) scriptInput(p publication) (keys, args []string) {
 // a last-seen time at disconnect only over one still kept). Like a revocation it must not be lost:
 // while Redis is down it fails Transient and is retried until applied. Forgetting twice is
 // harmless.
-func (f *fanout) userDeleted(ctx context.Context, _ pgx.Tx, _ events.Event, m *eventsv1.UserDeleted) error {
-	if m.GetUserId() == "" {
-		return nil
-	}
+func (f *fanout) userDeleted(ctx context.Context, _ pgx.Tx, _ events.Event, _ *eventsv1.UserDeleted, userID string) error {
 	err := errNoRedis
 	if c := f.opts.Redis(); c != nil {
 		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 		defer cancel()
-		err = c.Do(ctx, c.B().Del().Key(realtime.PresenceKey(m.GetUserId())).Build()).Error()
+		err = c.Do(ctx, c.B().Del().Key(realtime.PresenceKey(userID)).Build()).Error()
 	}
 	if err != nil {
-		return events.Transient(fmt.Errorf("forget the last-seen time of %s: %w", m.GetUserId(), err))
+		return events.Transient(fmt.Errorf("forget the last-seen time of %s: %w", userID, err))
 	}
 	return nil
 }

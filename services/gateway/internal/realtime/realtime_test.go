@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/parleyhq/parley/contracts/gen/go/parley/events/v1"
 	"github.com/parleyhq/parley/contracts/topics"
 	"github.com/parleyhq/parley/platform/authntest"
+	"github.com/parleyhq/parley/platform/redistest"
 	"github.com/parleyhq/parley/platform/waittest"
 
 	"github.com/parleyhq/parley/services/gateway/internal/realtime"
@@ -293,11 +294,8 @@ func (e *env) readPresenceKey(t *testing.T, user string) time.Time {
 // presenceKeyGone reports whether user has no last-seen time in Redis.
 func (e *env) presenceKeyGone(t *testing.T, user string) bool {
 	t.Helper()
-	n, err := e.redis.Do(t.Context(), e.redis.B().Exists().Key("parley:presence:"+user).Build()).AsInt64()
-	if err != nil {
-		t.Fatalf("presence key of %s: %v", user, err)
-	}
-	return n == 0
+	_, kept := redistest.Get(t, e.redis, "parley:presence:"+user)
+	return !kept
 }
 
 func TestPresenceIsForFriendsOnly(t *testing.T) {

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"crypto/rand"
 	"slices"
 	"testing"
 	"time"
@@ -18,34 +19,27 @@ func TestDisconnectKeepsAForgottenLastSeenForgotten(t *testing.T) {
 	c := redistest.New(t)
 	s := &store{client: func() rueidis.Client { return c }, ttl: time.Minute, timeout: 2 * time.Second}
 	at := time.UnixMilli(1_800_000_000_000)
-	lastSeen := func(user string) (string, bool) {
-		v, err := c.Do(ctx, c.B().Get().Key(PresenceKey(user)).Build()).ToString()
-		if rueidis.IsRedisNil(err) {
-			return "", false
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v, true
-	}
-	for _, user := range []string{"kept", "forgotten"} {
+	lastSeen := func(user string) (string, bool) { return redistest.Get(t, c, PresenceKey(user)) }
+	// Random ids: the Redis server is shared (redistest.New).
+	kept, forgotten := rand.Text(), rand.Text()
+	for _, user := range []string{kept, forgotten} {
 		if _, ok, err := s.connect(ctx, user, "conn-1", 10, at); err != nil || !ok {
 			t.Fatalf("connect %s: %v, %v", user, ok, err)
 		}
 	}
-	if err := c.Do(ctx, c.B().Del().Key(PresenceKey("forgotten")).Build()).Error(); err != nil {
+	if err := c.Do(ctx, c.B().Del().Key(PresenceKey(forgotten)).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	later := at.Add(time.Minute)
-	for _, user := range []string{"kept", "forgotten"} {
+	for _, user := range []string{kept, forgotten} {
 		if n, err := s.disconnect(ctx, user, "conn-1", later); err != nil || n != 0 {
 			t.Fatalf("disconnect %s: %d left, %v", user, n, err)
 		}
 	}
-	if v, ok := lastSeen("kept"); !ok || v != ms(later) {
+	if v, ok := lastSeen(kept); !ok || v != ms(later) {
 		t.Errorf("last seen of a user who left = %q (%v), want %s", v, ok, ms(later))
 	}
-	if v, ok := lastSeen("forgotten"); ok {
+	if v, ok := lastSeen(forgotten); ok {
 		t.Errorf("a forgotten last-seen time came back as %q", v)
 	}
 }
