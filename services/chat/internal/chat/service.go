@@ -64,7 +64,8 @@ type Store interface {
 	// before it calls the media service, so that a retry does not).
 	SendState(ctx context.Context, senderID, chatID, clientMsgID string) (SendState, error)
 	// CreateChat creates the chat between a and b, allowing sending, unless one exists already
-	// (then it is left exactly as it is: only friend events change an existing chat).
+	// (then it is left exactly as it is: only friend events change an existing chat). It creates
+	// none, and answers ErrNotFriends, when either account was deleted.
 	CreateChat(ctx context.Context, a, b string) error
 	// ListMessages returns up to limit messages of chatID with seq beyond bound (exclusive) in
 	// direction d: seq < bound newest first (Older), or seq > bound oldest first (Newer).
@@ -149,13 +150,7 @@ func (s *Service) Send(ctx context.Context, callerID string, req SendRequest) (M
 	if err := s.openChat(ctx, callerID, peerID); err != nil {
 		return Message{}, false, err
 	}
-	msg, dup, err = s.store.Send(ctx, m)
-	if errors.Is(err, ErrChatNotFound) {
-		// CreateChat makes no chat with an account that was deleted, which the friend service (or
-		// the friendship cache) may not know yet: to the sender, a stranger like any other.
-		return Message{}, false, ErrNotFriends
-	}
-	return msg, dup, err
+	return s.store.Send(ctx, m)
 }
 
 // sendWithAttachments is Send for a message with files. Before anything is stored, the chat is
@@ -185,9 +180,6 @@ func (s *Service) sendWithAttachments(ctx context.Context, m NewMessage, peerID 
 		return Message{}, false, err
 	}
 	msg, dup, err := s.store.Send(ctx, m)
-	if errors.Is(err, ErrChatNotFound) && peerID != "" {
-		return Message{}, false, ErrNotFriends // a deleted account, as in Send
-	}
 	if err != nil {
 		return Message{}, false, err
 	}

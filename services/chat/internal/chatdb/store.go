@@ -114,7 +114,8 @@ func peerOf(userID, lo, hi string) string {
 
 // createChatSQL creates the chat of a pair with both participants' cursors; $4 is can_send. On a
 // chat that exists it does nothing (the RPC path, $5 false) or sets can_send (friend events, $5
-// true). When either participant's account was deleted it does nothing at all (no row).
+// true). When either participant's account was deleted it does nothing at all. Its one row says
+// whether it created the chat and whether a participant's account was deleted.
 const createChatSQL = `
 WITH c AS (
     INSERT INTO chats (chat_id, user_lo, user_hi, can_send)
@@ -126,15 +127,20 @@ WITH c AS (
     SELECT $2, chat_id, $3 FROM c UNION ALL SELECT $3, chat_id, $2 FROM c
     ON CONFLICT DO NOTHING
 )
-SELECT created FROM c`
+SELECT coalesce((SELECT created FROM c), false),
+    EXISTS (SELECT 1 FROM deleted_users WHERE user_id IN ($2, $3))`
 
 // CreateChat implements chat.Store: the chat of a and b, allowing sending, unless it exists.
 func (s *Store) CreateChat(ctx context.Context, a, b string) error {
 	lo, hi := chat.Pair(a, b)
-	var created bool
-	err := s.pool.QueryRow(ctx, createChatSQL, chat.ChatID(a, b), lo, hi, true, false).Scan(&created)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: it existed and was left alone
+	var created, deleted bool
+	if err := s.pool.QueryRow(ctx, createChatSQL, chat.ChatID(a, b), lo, hi, true, false).Scan(&created, &deleted); err != nil {
 		return fmt.Errorf("create chat of %s and %s: %w", lo, hi, err)
+	}
+	if deleted {
+		// The friend service (or the friendship cache) may not know of the deletion yet: to the
+		// sender, a stranger like any other.
+		return chat.ErrNotFriends
 	}
 	return nil
 }
@@ -144,11 +150,8 @@ func (s *Store) CreateChat(ctx context.Context, a, b string) error {
 // flag set. It reports whether the chat was created.
 func (s *Store) SetFriendship(ctx context.Context, tx pgx.Tx, a, b string, friends bool) (created bool, err error) {
 	lo, hi := chat.Pair(a, b)
-	err = tx.QueryRow(ctx, createChatSQL, chat.ChatID(a, b), lo, hi, friends, true).Scan(&created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil // one of them deleted their account: a late event changes nothing
-	}
-	if err != nil {
+	var deleted bool // one of them deleted their account: a late event changes nothing
+	if err := tx.QueryRow(ctx, createChatSQL, chat.ChatID(a, b), lo, hi, friends, true).Scan(&created, &deleted); err != nil {
 		return false, fmt.Errorf("set friendship of %s and %s: %w", lo, hi, err)
 	}
 	return created, nil
