@@ -663,7 +663,7 @@ func (c *Consumer) handlerFailureCounts(ctx context.Context, tx pgx.Tx, err erro
 	if !counts(err) {
 		return false
 	}
-	if !tx.Conn().IsClosed() || ctx.Err() != nil {
+	if !tx.Conn().IsClosed() {
 		return true
 	}
 	pctx, cancel := context.WithTimeout(ctx, outagePingTimeout)

@@ -3,8 +3,8 @@ package events_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/platform/events"
 	"github.com/parleyhq/parley/platform/kafkatest"
+	"github.com/parleyhq/parley/platform/pgtest"
 	"github.com/parleyhq/parley/platform/waittest"
 )
 
@@ -106,12 +107,16 @@ func TestConnectionLostInTheHandler(t *testing.T) {
 		ctx := context.Background()
 		pool := newDB(t)
 		db := pool.Config().ConnConfig.Database
-		admin, err := pgx.Connect(ctx, strings.Replace(pool.Config().ConnString(), "/"+db, "/postgres", 1))
+		admin, err := pgx.Connect(ctx, pgtest.ServerURL())
 		if err != nil {
 			t.Fatal(err)
 		}
+		allowConnections := func(ctx context.Context, allow bool) error {
+			_, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %t`, pgx.Identifier{db}.Sanitize(), allow))
+			return err
+		}
 		t.Cleanup(func() {
-			_, _ = admin.Exec(context.Background(), `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` ALLOW_CONNECTIONS true`)
+			_ = allowConnections(context.Background(), true)
 			_ = admin.Close(context.Background())
 		})
 		_, brokers := kafkatest.New(t)
@@ -126,15 +131,13 @@ func TestConnectionLostInTheHandler(t *testing.T) {
 		events.On(c, func(ctx context.Context, tx pgx.Tx, _ events.Event, msg *wrapperspb.StringValue) error {
 			if runs.Add(1) == 1 {
 				// The database goes away under the handler: no new connections, every one cut.
-				if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` ALLOW_CONNECTIONS false`); err != nil {
+				if err := allowConnections(ctx, false); err != nil {
 					return err
 				}
 				if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db); err != nil {
 					return err
 				}
-				time.AfterFunc(300*time.Millisecond, func() {
-					_, _ = admin.Exec(context.Background(), `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` ALLOW_CONNECTIONS true`)
-				})
+				time.AfterFunc(300*time.Millisecond, func() { _ = allowConnections(context.Background(), true) })
 				_, err := tx.Exec(ctx, `SELECT 1`)
 				return err
 			}
