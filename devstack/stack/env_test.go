@@ -366,31 +366,34 @@ func TestDevGatewayServesTheAppAndAllowsVite(t *testing.T) {
 		svc, _ := reg.Service("gateway")
 		return &o, svc
 	}
-	gatewayURL := func() string { return serviceURL(gateway()) }
-	if got := appURL(gatewayEnv(), gatewayURL()); got != "" {
+	gatewayPort := func() int {
+		o, svc := gateway()
+		return o.ServicePort(svc)
+	}
+	if got := appURL(gatewayEnv(), gatewayPort()); got != "" {
 		t.Errorf("app URL %q without an app", got)
 	}
 	mustWrite(t, filepath.Join(root, "web/dist/index.html"), "<html>")
 	if got := envMapOf(t, opts, "gateway")["WEB_DIR"]; got != filepath.Join(root, "web/dist") {
 		t.Errorf("WEB_DIR = %q once web/dist/index.html exists", got)
 	}
-	if got := appURL(gatewayEnv(), gatewayURL()); got != "http://localhost:8080/" {
+	if got := appURL(gatewayEnv(), gatewayPort()); got != "http://localhost:8080/" {
 		t.Errorf("app URL = %q", got)
 	}
 	// With replicas, the balancer's port, not the replica's own that its LISTEN_ADDR holds.
 	o, svc := gateway()
 	replica := mergeEnv(gatewayEnv(), []string{fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", o.ReplicaPort(svc, 1))})
-	if got := appURL(replica, gatewayURL()); got != "http://localhost:8080/" {
+	if got := appURL(replica, gatewayPort()); got != "http://localhost:8080/" {
 		t.Errorf("app URL of a replica = %q, want the balancer's", got)
 	}
 	// The port the gateway was started on, wherever PARLEY_PORT_BASE put it.
 	opts.PortBase = 26500
-	if got := appURL(gatewayEnv(), gatewayURL()); got != "http://localhost:26500/" {
+	if got := appURL(gatewayEnv(), gatewayPort()); got != "http://localhost:26500/" {
 		t.Errorf("app URL with port base 26500 = %q", got)
 	}
 	// A WEB_DIR of yours without a build in it shows no app.
 	opts.Environ = func() []string { return []string{"WEB_DIR=" + t.TempDir()} }
-	if got := appURL(MergeEnv(opts.Environ(), gatewayEnv()), gatewayURL()); got != "" {
+	if got := appURL(MergeEnv(opts.Environ(), gatewayEnv()), gatewayPort()); got != "" {
 		t.Errorf("app URL %q for an empty WEB_DIR", got)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -615,7 +614,7 @@ func (s *Stack) Summary() string {
 		note := ""
 		switch {
 		case r.svc.Name == "gateway":
-			if app := appURL(r.spec.env, serviceURL(&s.o, r.svc)); app != "" {
+			if app := appURL(r.spec.env, s.o.ServicePort(r.svc)); app != "" {
 				rows = append(rows, line{"web app", app, "<- open this"})
 				note = "API at /api"
 			} else {
@@ -669,19 +668,15 @@ func (s *Stack) Summary() string {
 }
 
 // appURL is where a person opens the web app that a gateway started with env serves, reached at
-// gatewayURL (its own port, or with replicas the balancer's, wherever PARLEY_PORT_BASE put it),
+// gatewayPort (its own, or with replicas the balancer's, wherever PARLEY_PORT_BASE put it),
 // when its WEB_DIR holds a build, else "". localhost rather than 127.0.0.1: passkeys and the dev
 // sign-in's redirect are set up for it.
-func appURL(env []string, gatewayURL string) string {
+func appURL(env []string, gatewayPort int) string {
 	dir, _ := lookupEnv(env, "WEB_DIR")
 	if dir == "" || !pathExists(filepath.Join(dir, "index.html")) {
 		return ""
 	}
-	u, err := url.Parse(gatewayURL)
-	if err != nil || u.Port() == "" {
-		return ""
-	}
-	return "http://localhost:" + u.Port() + "/"
+	return fmt.Sprintf("http://localhost:%d/", gatewayPort)
 }
 
 // --- helpers -----------------------------------------------------------------------------------
