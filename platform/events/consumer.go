@@ -156,6 +156,15 @@ type Consumer struct {
 // MinFetchMaxWait is the least ConsumerConfig.FetchMaxWait other than zero: franz-go's floor.
 const MinFetchMaxWait = 10 * time.Millisecond
 
+// CheckFetchMaxWait refuses a FetchMaxWait the consumer cannot honour, in words a variable's
+// error can follow: other than zero, under MinFetchMaxWait.
+func CheckFetchMaxWait(d time.Duration) error {
+	if d != 0 && d < MinFetchMaxWait {
+		return fmt.Errorf("must be 0 (no wait) or at least %v", MinFetchMaxWait)
+	}
+	return nil
+}
+
 // NewConsumer checks cfg and fills in defaults. Register handlers, then Run.
 func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	switch {
@@ -167,8 +176,9 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		return nil, errors.New("new consumer: no topics")
 	case cfg.Logger == nil:
 		return nil, errors.New("new consumer: no logger")
-	case cfg.FetchMaxWait != 0 && cfg.FetchMaxWait < MinFetchMaxWait:
-		return nil, fmt.Errorf("new consumer: fetch max wait %v is under %v", cfg.FetchMaxWait, MinFetchMaxWait)
+	}
+	if err := CheckFetchMaxWait(cfg.FetchMaxWait); err != nil {
+		return nil, fmt.Errorf("new consumer: fetch max wait %v: %w", cfg.FetchMaxWait, err)
 	}
 	cfg.MaxAttempts = defaults.Positive(cfg.MaxAttempts, 5)
 	cfg.RetryBackoff = defaults.Positive(cfg.RetryBackoff, 200*time.Millisecond)

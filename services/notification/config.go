@@ -110,8 +110,8 @@ func (c Config) validate() error {
 	problems = append(problems, config.NotNegative(map[string]time.Duration{
 		"NOTIFICATION_RETENTION": c.NotificationRetention, "CLEANUP_INTERVAL": c.CleanupInterval,
 	})...)
-	if c.ConsumerFetchWait != 0 && c.ConsumerFetchWait < events.MinFetchMaxWait {
-		problems = append(problems, fmt.Errorf("CONSUMER_FETCH_WAIT %v: must be 0 (no wait) or at least %v", c.ConsumerFetchWait, events.MinFetchMaxWait))
+	if err := events.CheckFetchMaxWait(c.ConsumerFetchWait); err != nil {
+		problems = append(problems, fmt.Errorf("CONSUMER_FETCH_WAIT %v: %w", c.ConsumerFetchWait, err))
 	}
 	// Push services keep messages for about four weeks at most.
 	if c.PushTTL < time.Second || c.PushTTL > 28*24*time.Hour {
